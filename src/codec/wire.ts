@@ -1,0 +1,230 @@
+/**
+ * msgpackr encodings of the Raft wire types. Each type is packed as a
+ * positional array (no field names on the wire), and every decoder checks
+ * the shape it gets and throws a `FaultError` with code
+ * `QUORUMKV_MALFORMED_FRAME` on anything else, so garbage never reaches the
+ * Raft core.
+ * @module
+ */
+import { Packr } from 'msgpackr';
+import { ErrorCode, FaultError } from '../errors.js';
+import {
+  MESSAGE_TYPES,
+  type ConfChange,
+  type ConfChangeType,
+  type ConfState,
+  type Entry,
+  type EntryType,
+  type HardState,
+  type Message,
+  type MessageType,
+  type Snapshot,
+} from '../raftpb/index.js';
+
+const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
+
+const ENTRY_TYPES: readonly EntryType[] = ['Normal', 'ConfChange'];
+const CONF_CHANGE_TYPES: readonly ConfChangeType[] = ['AddNode', 'AddLearnerNode', 'RemoveNode'];
+const MESSAGE_TYPE_CODE = new Map<MessageType, number>(MESSAGE_TYPES.map((t, i) => [t, i]));
+
+function malformed(what: string): never {
+  throw new FaultError(ErrorCode.MALFORMED_FRAME, `malformed ${what}`);
+}
+
+function num(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) malformed(what);
+  return v;
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== 'string') malformed(what);
+  return v;
+}
+
+function bytes(v: unknown, what: string): Uint8Array {
+  if (!(v instanceof Uint8Array)) malformed(what);
+  return v;
+}
+
+function strArray(v: unknown, what: string): string[] {
+  if (!Array.isArray(v)) malformed(what);
+  for (const s of v) str(s, what);
+  return v as string[];
+}
+
+/** Packs any msgpack-able value (used by layers above for their own records). */
+export function pack(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+/**
+ * Unpacks bytes produced by {@link pack}.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME` when the bytes are not msgpack
+ */
+export function unpack(buf: Uint8Array): unknown {
+  try {
+    return packr.unpack(buf);
+  } catch (err) {
+    throw new FaultError(ErrorCode.MALFORMED_FRAME, 'malformed msgpack data', { cause: err });
+  }
+}
+
+/** Positional form of an entry: `[term, index, typeCode, data]`. */
+export function entryToTuple(e: Entry): unknown[] {
+  return [e.term, e.index, e.type === 'Normal' ? 0 : 1, e.data];
+}
+
+/** Inverse of {@link entryToTuple}; validates the shape. */
+export function entryFromTuple(t: unknown): Entry {
+  if (!Array.isArray(t) || t.length !== 4) malformed('entry');
+  const type = ENTRY_TYPES[num(t[2], 'entry type')];
+  if (type === undefined) malformed('entry type');
+  return { term: num(t[0], 'entry term'), index: num(t[1], 'entry index'), type, data: bytes(t[3], 'entry data') };
+}
+
+function confStateToTuple(cs: ConfState): unknown[] {
+  return [cs.voters, cs.learners];
+}
+
+function confStateFromTuple(t: unknown): ConfState {
+  if (!Array.isArray(t) || t.length !== 2) malformed('conf state');
+  return { voters: strArray(t[0], 'voters'), learners: strArray(t[1], 'learners') };
+}
+
+/** Positional form of a snapshot: `[index, term, confState, data]`. */
+export function snapshotToTuple(s: Snapshot): unknown[] {
+  return [s.metadata.index, s.metadata.term, confStateToTuple(s.metadata.confState), s.data];
+}
+
+/** Inverse of {@link snapshotToTuple}; validates the shape. */
+export function snapshotFromTuple(t: unknown): Snapshot {
+  if (!Array.isArray(t) || t.length !== 4) malformed('snapshot');
+  return {
+    metadata: {
+      index: num(t[0], 'snapshot index'),
+      term: num(t[1], 'snapshot term'),
+      confState: confStateFromTuple(t[2]),
+    },
+    data: bytes(t[3], 'snapshot data'),
+  };
+}
+
+/** Encodes one entry. */
+export function encodeEntry(e: Entry): Uint8Array {
+  return packr.pack(entryToTuple(e));
+}
+
+/**
+ * Decodes one entry.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME`
+ */
+export function decodeEntry(buf: Uint8Array): Entry {
+  return entryFromTuple(unpack(buf));
+}
+
+/** Encodes a HardState as `[term, vote, commit]`. */
+export function encodeHardState(hs: HardState): Uint8Array {
+  return packr.pack([hs.term, hs.vote, hs.commit]);
+}
+
+/**
+ * Decodes a HardState.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME`
+ */
+export function decodeHardState(buf: Uint8Array): HardState {
+  const t = unpack(buf);
+  if (!Array.isArray(t) || t.length !== 3) malformed('hard state');
+  return { term: num(t[0], 'term'), vote: str(t[1], 'vote'), commit: num(t[2], 'commit') };
+}
+
+/** Encodes a snapshot (metadata and data). */
+export function encodeSnapshot(s: Snapshot): Uint8Array {
+  return packr.pack(snapshotToTuple(s));
+}
+
+/**
+ * Decodes a snapshot.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME`
+ */
+export function decodeSnapshot(buf: Uint8Array): Snapshot {
+  return snapshotFromTuple(unpack(buf));
+}
+
+/** Encodes a ConfChange as `[typeCode, nodeId, context?]` (the data of a ConfChange entry). */
+export function encodeConfChange(cc: ConfChange): Uint8Array {
+  const t: unknown[] = [CONF_CHANGE_TYPES.indexOf(cc.type), cc.nodeId];
+  if (cc.context !== undefined) t.push(cc.context);
+  return packr.pack(t);
+}
+
+/**
+ * Decodes a ConfChange.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME`
+ */
+export function decodeConfChange(buf: Uint8Array): ConfChange {
+  const t = unpack(buf);
+  if (!Array.isArray(t) || t.length < 2 || t.length > 3) malformed('conf change');
+  const type = CONF_CHANGE_TYPES[num(t[0], 'conf change type')];
+  if (type === undefined) malformed('conf change type');
+  const cc: ConfChange = { type, nodeId: str(t[1], 'node id') };
+  if (t.length === 3) cc.context = bytes(t[2], 'conf change context');
+  return cc;
+}
+
+/**
+ * Positional form of a message:
+ * `[type, to, from, term, logTerm, index, entries, commit, reject, rejectHint, snapshot|null, context|null]`.
+ */
+export function messageToTuple(m: Message): unknown[] {
+  return [
+    MESSAGE_TYPE_CODE.get(m.type),
+    m.to,
+    m.from,
+    m.term,
+    m.logTerm,
+    m.index,
+    m.entries.map(entryToTuple),
+    m.commit,
+    m.reject,
+    m.rejectHint,
+    m.snapshot === undefined ? null : snapshotToTuple(m.snapshot),
+    m.context === undefined ? null : m.context,
+  ];
+}
+
+/** Inverse of {@link messageToTuple}; validates the shape. */
+export function messageFromTuple(t: unknown): Message {
+  if (!Array.isArray(t) || t.length !== 12) malformed('message');
+  const type = MESSAGE_TYPES[num(t[0], 'message type')];
+  if (type === undefined) malformed('message type');
+  if (!Array.isArray(t[6])) malformed('message entries');
+  if (typeof t[8] !== 'boolean') malformed('message reject');
+  const m: Message = {
+    type,
+    to: str(t[1], 'message to'),
+    from: str(t[2], 'message from'),
+    term: num(t[3], 'message term'),
+    logTerm: num(t[4], 'message logTerm'),
+    index: num(t[5], 'message index'),
+    entries: (t[6] as unknown[]).map(entryFromTuple),
+    commit: num(t[7], 'message commit'),
+    reject: t[8],
+    rejectHint: num(t[9], 'message rejectHint'),
+  };
+  if (t[10] !== null) m.snapshot = snapshotFromTuple(t[10]);
+  if (t[11] !== null) m.context = bytes(t[11], 'message context');
+  return m;
+}
+
+/** Encodes a message. */
+export function encodeMessage(m: Message): Uint8Array {
+  return packr.pack(messageToTuple(m));
+}
+
+/**
+ * Decodes a message.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME`
+ */
+export function decodeMessage(buf: Uint8Array): Message {
+  return messageFromTuple(unpack(buf));
+}

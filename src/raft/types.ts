@@ -1,0 +1,184 @@
+/**
+ * The public contract of the pure Raft core: its configuration, the
+ * read-only log {@link Storage} it consults, and the {@link Ready} batches it
+ * hands to whoever drives it. Modelled on etcd-io/raft (`rawnode.go`,
+ * `storage.go`, `node.go`).
+ * @module
+ */
+import type { ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/index.js';
+
+/**
+ * The log as the Raft core reads it: synchronous, already persisted (or about
+ * to be, in the same Ready cycle). The driver keeps it in step with durable
+ * storage; {@link MemoryStorage} is the usual implementation. Errors are
+ * thrown as `FaultError`s with these codes:
+ * - `QUORUMKV_LOG_COMPACTED`: the index is before `firstIndex()`;
+ * - `QUORUMKV_LOG_UNAVAILABLE`: the index is after `lastIndex()`;
+ * - `QUORUMKV_SNAPSHOT_TEMPORARILY_UNAVAILABLE`: `snapshot()` is not ready yet.
+ */
+export interface Storage {
+  /** The persisted HardState and the ConfState of the latest snapshot or applied conf change. */
+  initialState(): { hardState: HardState; confState: ConfState };
+  /**
+   * Entries in `[lo, hi)`, at least one, at most `maxSize` bytes of payload
+   * (the first entry is returned even when larger).
+   */
+  entries(lo: number, hi: number, maxSize: number): Entry[];
+  /** Term of the entry at index `i`; `i` may be `firstIndex() - 1` (the snapshot's). */
+  term(i: number): number;
+  /** Index of the last entry (the snapshot's index when the log is empty). */
+  lastIndex(): number;
+  /** Index of the first entry available (snapshot index + 1). */
+  firstIndex(): number;
+  /** The most recent snapshot. */
+  snapshot(): Snapshot;
+}
+
+/** How ReadIndex confirms leadership (Raft thesis §6.4). */
+export type ReadOnlyOption =
+  /** Confirm with a heartbeat round to a quorum (linearizable, clock-independent). */
+  | 'safe'
+  /** Rely on the leader lease; needs CheckQuorum; unsafe under unbounded clock drift (thesis §6.4.1). */
+  | 'leaseBased';
+
+/** A sink for the core's log lines; the node layer wires it to `debug`. */
+export interface RaftLogger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+/**
+ * Configuration of a {@link RawNode}. Times are in ticks: the driver decides
+ * how long a tick is (RaftNode's default is 100 ms).
+ */
+export interface RaftConfig {
+  /** This node's id; non-empty. */
+  id: string;
+  /**
+   * Ticks without hearing from a leader before a follower campaigns. The
+   * actual timeout is drawn uniformly from `[electionTick, 2*electionTick)`
+   * (Raft §5.2). Must be greater than `heartbeatTick`. Default 10.
+   */
+  electionTick?: number;
+  /** Ticks between leader heartbeats. Default 1. */
+  heartbeatTick?: number;
+  /** The log the core reads from. */
+  storage: Storage;
+  /** Last applied index, when restarting; entries up to it are not handed out again. Default 0. */
+  applied?: number;
+  /** Payload bytes per MsgApp (at least one entry is always sent). Default 1 MiB. */
+  maxSizePerMsg?: number;
+  /** Payload bytes of committed entries per Ready. Default: `maxSizePerMsg`. */
+  maxCommittedSizePerReady?: number;
+  /**
+   * Cap on the leader's uncommitted payload bytes; proposals past it are
+   * dropped (`QUORUMKV_PROPOSAL_DROPPED`). Default 64 MiB; 0 disables the cap.
+   */
+  maxUncommittedEntriesSize?: number;
+  /** MsgApp messages in flight per follower in the replicate state. Default 256. */
+  maxInflightMsgs?: number;
+  /** Leader steps down without a quorum of recent contact (thesis §6.2). Default true. */
+  checkQuorum?: boolean;
+  /** Pre-vote before campaigning (thesis §9.6). Default true. */
+  preVote?: boolean;
+  /** ReadIndex mode. Default `'safe'`. `'leaseBased'` requires `checkQuorum`. */
+  readOnlyOption?: ReadOnlyOption;
+  /** When true, a follower drops proposals instead of forwarding them to the leader. */
+  disableProposalForwarding?: boolean;
+  /**
+   * Uniform random numbers in `[0, 1)` for election timeout jitter. Default:
+   * a small deterministic generator seeded from `id`, so the core never
+   * touches `Math.random`.
+   */
+  random?: () => number;
+  /** Where log lines go. Default: nowhere. */
+  logger?: RaftLogger;
+}
+
+/** The role a node plays. */
+export type StateRole = 'follower' | 'candidate' | 'leader' | 'preCandidate';
+
+/** Volatile state that the driver may want to observe (not persisted). */
+export interface SoftState {
+  /** Current leader id, `''` when unknown. */
+  lead: string;
+  raftState: StateRole;
+}
+
+/**
+ * The answer to a `readIndex(context)` request: once the state machine has
+ * applied up to `index`, a read started before the request is linearizable
+ * (Raft thesis §6.4).
+ */
+export interface ReadState {
+  index: number;
+  requestCtx: Uint8Array;
+}
+
+/**
+ * One batch of work the core hands to its driver. The driver must, in order:
+ * 1. persist `hardState`, `entries` and `snapshot` (with fsync when
+ *    `mustSync`), before sending any message that depends on them — except
+ *    that a leader may send its MsgApp messages in parallel with its own
+ *    write (Raft thesis §10.2.1);
+ * 2. send `messages` (votes and vote responses only after step 1);
+ * 3. apply `committedEntries` in order (they are already durable on a quorum);
+ *    for `ConfChange` entries, call `RawNode.applyConfChange`;
+ * 4. call `advance()` before asking for the next Ready.
+ */
+export interface Ready {
+  /** Set only when the leader or role changed since the last Ready. */
+  softState?: SoftState;
+  /** Set only when the HardState changed since the last Ready. */
+  hardState?: HardState;
+  /** Answers to ReadIndex requests that are now confirmed. */
+  readStates: ReadState[];
+  /** Entries to append to stable storage (replacing any conflicting suffix). */
+  entries: Entry[];
+  /** A snapshot to persist and restore from (set when one was received). */
+  snapshot?: Snapshot;
+  /** Entries committed and not yet applied, in log order. */
+  committedEntries: Entry[];
+  /** Messages to send after persisting (see above). */
+  messages: Message[];
+  /** True when `hardState`'s term/vote changed or `entries` is non-empty: persist with fsync. */
+  mustSync: boolean;
+}
+
+/** Replication state of a follower, as tracked by the leader (etcd's `tracker.StateType`). */
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
+
+/** What the leader knows about one follower's log. */
+export interface ProgressStatus {
+  /** Highest index known to match the leader's log. */
+  match: number;
+  /** Next index to send. */
+  next: number;
+  state: ProgressState;
+  /** Index of the snapshot in flight (`snapshot` state), else 0. */
+  pendingSnapshot: number;
+  /** Heard from within the last election timeout (CheckQuorum). */
+  recentActive: boolean;
+  isLearner: boolean;
+  /** Inflight window full: no more MsgApp until acks arrive. */
+  inflightsFull: boolean;
+}
+
+/** A snapshot of a node's Raft state, for diagnostics and `RaftNode.status()`. */
+export interface RaftStatus {
+  id: string;
+  hardState: HardState;
+  softState: SoftState;
+  applied: number;
+  /** Current membership. */
+  config: ConfState;
+  /** Id of the node leadership is being transferred to, `''` when none. */
+  leadTransferee: string;
+  /** Per-peer progress; only on the leader. */
+  progress?: Record<string, ProgressStatus>;
+}
+
+/** Outcome of a snapshot send the driver reports back (etcd's `SnapshotStatus`). */
+export type SnapshotStatus = 'finish' | 'failure';

@@ -1,0 +1,249 @@
+/**
+ * Raft wire types: what the Raft core exchanges with its peers and hands to
+ * storage. They mirror etcd's `raftpb` (raft.proto) with three differences:
+ * node ids are non-empty strings (`''` means "none"), data is `Uint8Array`,
+ * and membership changes are single-server changes (see {@link ConfChange}).
+ *
+ * Terms and indexes are JavaScript numbers; they are exact below 2^53, which
+ * no realistic cluster reaches.
+ * @module
+ */
+
+/** What an {@link Entry} carries. */
+export type EntryType =
+  /** Application data (or an empty no-op when `data` is empty). */
+  | 'Normal'
+  /** An encoded {@link ConfChange}; applied through `RawNode.applyConfChange`. */
+  | 'ConfChange';
+
+/**
+ * One entry of the replicated log (Raft §5.3). `index` starts at 1; index 0
+ * with term 0 is the empty log's sentinel.
+ */
+export interface Entry {
+  /** Term of the leader that created the entry. */
+  term: number;
+  /** Position in the log, 1-based. */
+  index: number;
+  type: EntryType;
+  /** Payload bytes; empty for the no-op a new leader appends. */
+  data: Uint8Array;
+}
+
+/**
+ * The state Raft must persist before it answers any message that depends on
+ * it (Raft Figure 2, "persistent state on all servers"; `commit` is persisted
+ * as etcd does, to avoid re-applying on restart).
+ */
+export interface HardState {
+  /** Latest term this node has seen. */
+  term: number;
+  /** Candidate voted for in `term`, or `''` for none. */
+  vote: string;
+  /** Highest index known committed. */
+  commit: number;
+}
+
+/** The membership a snapshot captures: who votes and who only learns. */
+export interface ConfState {
+  /** Voting members. */
+  voters: string[];
+  /** Non-voting members that receive the log (Raft thesis §4.2.1). */
+  learners: string[];
+}
+
+/** Position and membership of a snapshot. */
+export interface SnapshotMetadata {
+  confState: ConfState;
+  /** Index of the last entry the snapshot covers. */
+  index: number;
+  /** Term of that entry. */
+  term: number;
+}
+
+/** A state-machine snapshot (Raft §7): opaque data plus its metadata. */
+export interface Snapshot {
+  data: Uint8Array;
+  metadata: SnapshotMetadata;
+}
+
+/**
+ * A single-server membership change (Raft thesis §4.1). One change may be
+ * pending at a time; it takes effect when applied.
+ * - `AddNode`: add a voter, or promote an existing learner to voter;
+ * - `AddLearnerNode`: add a learner (a voter cannot be demoted this way);
+ * - `RemoveNode`: remove a voter or learner.
+ */
+export interface ConfChange {
+  type: ConfChangeType;
+  nodeId: string;
+  /** Application bytes carried along (for instance the peer's address). */
+  context?: Uint8Array;
+}
+
+/** Kinds of {@link ConfChange}. */
+export type ConfChangeType = 'AddNode' | 'AddLearnerNode' | 'RemoveNode';
+
+/**
+ * Every Raft message type, as in etcd's raftpb. Local messages (`MsgHup`,
+ * `MsgBeat`, `MsgUnreachable`, `MsgSnapStatus`, `MsgCheckQuorum`) never cross
+ * the network.
+ */
+export type MessageType =
+  | 'MsgHup'
+  | 'MsgBeat'
+  | 'MsgProp'
+  | 'MsgApp'
+  | 'MsgAppResp'
+  | 'MsgVote'
+  | 'MsgVoteResp'
+  | 'MsgSnap'
+  | 'MsgHeartbeat'
+  | 'MsgHeartbeatResp'
+  | 'MsgUnreachable'
+  | 'MsgSnapStatus'
+  | 'MsgCheckQuorum'
+  | 'MsgTransferLeader'
+  | 'MsgTimeoutNow'
+  | 'MsgReadIndex'
+  | 'MsgReadIndexResp'
+  | 'MsgPreVote'
+  | 'MsgPreVoteResp';
+
+/** All message types, in etcd's numbering order (the codec uses the position). */
+export const MESSAGE_TYPES: readonly MessageType[] = [
+  'MsgHup',
+  'MsgBeat',
+  'MsgProp',
+  'MsgApp',
+  'MsgAppResp',
+  'MsgVote',
+  'MsgVoteResp',
+  'MsgSnap',
+  'MsgHeartbeat',
+  'MsgHeartbeatResp',
+  'MsgUnreachable',
+  'MsgSnapStatus',
+  'MsgCheckQuorum',
+  'MsgTransferLeader',
+  'MsgTimeoutNow',
+  'MsgReadIndex',
+  'MsgReadIndexResp',
+  'MsgPreVote',
+  'MsgPreVoteResp',
+];
+
+/**
+ * A Raft message. Fields unused by a type are 0, `''`, `false` or empty.
+ * Meaning of the overloaded fields follows etcd's raftpb:
+ * - `MsgApp`: `index`/`logTerm` are the previous entry's index and term,
+ *   `entries` the entries after it, `commit` the leader's commit index;
+ * - `MsgAppResp`: `index` is the last index matched (or, when `reject`, the
+ *   rejected index), `rejectHint` the follower's hint and `logTerm` its term
+ *   at the hint (fast backtracking, Raft thesis §5.3 optimisation);
+ * - `MsgVote`/`MsgPreVote`: `index`/`logTerm` describe the candidate's last entry;
+ * - `MsgReadIndex`/`MsgReadIndexResp`/`MsgHeartbeat(Resp)`: `context` carries
+ *   the read request id;
+ * - `MsgSnap`: `snapshot` is set.
+ */
+export interface Message {
+  type: MessageType;
+  to: string;
+  from: string;
+  term: number;
+  logTerm: number;
+  index: number;
+  entries: Entry[];
+  commit: number;
+  reject: boolean;
+  rejectHint: number;
+  snapshot?: Snapshot;
+  context?: Uint8Array;
+}
+
+/** True for message types that only ever travel inside one node. */
+export function isLocalMessage(type: MessageType): boolean {
+  return (
+    type === 'MsgHup' ||
+    type === 'MsgBeat' ||
+    type === 'MsgUnreachable' ||
+    type === 'MsgSnapStatus' ||
+    type === 'MsgCheckQuorum'
+  );
+}
+
+/** True for responses (they never start an election or get forwarded). */
+export function isResponseMessage(type: MessageType): boolean {
+  return (
+    type === 'MsgAppResp' ||
+    type === 'MsgVoteResp' ||
+    type === 'MsgHeartbeatResp' ||
+    type === 'MsgUnreachable' ||
+    type === 'MsgReadIndexResp' ||
+    type === 'MsgPreVoteResp'
+  );
+}
+
+/** The vote response type that answers a vote request type. */
+export function voteResponseType(type: MessageType): MessageType {
+  switch (type) {
+    case 'MsgVote':
+      return 'MsgVoteResp';
+    case 'MsgPreVote':
+      return 'MsgPreVoteResp';
+    default:
+      throw new Error(`not a vote message: ${type}`);
+  }
+}
+
+/** An empty HardState (term 0, no vote, commit 0). */
+export function emptyHardState(): HardState {
+  return { term: 0, vote: '', commit: 0 };
+}
+
+/** True when `hs` equals the empty HardState. */
+export function isEmptyHardState(hs: HardState): boolean {
+  return hs.term === 0 && hs.vote === '' && hs.commit === 0;
+}
+
+/** True when two HardStates are equal field by field. */
+export function hardStateEqual(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+/** True when the snapshot is the empty one (index 0). */
+export function isEmptySnapshot(s: Snapshot | undefined): boolean {
+  return s === undefined || s.metadata.index === 0;
+}
+
+/** An empty snapshot (index 0, term 0, no members). */
+export function emptySnapshot(): Snapshot {
+  return { data: new Uint8Array(0), metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } } };
+}
+
+/**
+ * Builds a message with every field defaulted, so callers name only what
+ * their type uses.
+ */
+export function message(fields: Partial<Message> & Pick<Message, 'type'>): Message {
+  return {
+    to: '',
+    from: '',
+    term: 0,
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    ...fields,
+  };
+}
+
+/**
+ * Payload size of an entry as Raft's size caps count it (`maxSizePerMsg`,
+ * `maxUncommittedEntriesSize`): the data length in bytes.
+ */
+export function entryPayloadSize(e: Entry): number {
+  return e.data.length;
+}
