@@ -75,6 +75,10 @@ export const ErrorCode = {
   UNKNOWN_PEER: 'QUORUMKV_UNKNOWN_PEER',
   /** The transport is closed. */
   TRANSPORT_CLOSED: 'QUORUMKV_TRANSPORT_CLOSED',
+  /** The transport was used before `start()`. */
+  TRANSPORT_NOT_STARTED: 'QUORUMKV_TRANSPORT_NOT_STARTED',
+  /** The transport could not listen on its address (port in use, permission denied, ...). */
+  LISTEN_FAILED: 'QUORUMKV_LISTEN_FAILED',
 
   // mvcc, lease, watch
   /** "mvcc: required revision has been compacted". Carries `compactRevision`. */
