@@ -117,6 +117,10 @@ export const ErrorCode = {
   ELECTION_NO_LEADER: 'QUORUMKV_ELECTION_NO_LEADER',
   /** An STM transaction kept conflicting past its retry limit. */
   STM_CONFLICT: 'QUORUMKV_STM_CONFLICT',
+
+  // testing
+  /** A recorded history operation was completed twice (ok, fail or unknown). */
+  OPERATION_COMPLETED: 'QUORUMKV_OPERATION_COMPLETED',
 } as const;
 
 /** One of the stable error codes of {@link ErrorCode}. */
