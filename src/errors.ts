@@ -63,6 +63,8 @@ export const ErrorCode = {
   CORRUPT_SNAPSHOT: 'QUORUMKV_CORRUPT_SNAPSHOT',
   /** The storage is closed. */
   STORAGE_CLOSED: 'QUORUMKV_STORAGE_CLOSED',
+  /** The storage's database failed a read or write (I/O error, disk full, locked); the cause is attached. */
+  STORAGE_IO: 'QUORUMKV_STORAGE_IO',
 
   // transport
   /** A frame is larger than the configured maximum. */
