@@ -1,0 +1,103 @@
+/**
+ * Bodies of the control frames of {@link TcpTransport}: the handshake and the
+ * snapshot stream. Each decoder checks the exact shape and throws
+ * `FaultError` `QUORUMKV_MALFORMED_FRAME` on anything else.
+ * @module
+ */
+import { pack, unpack } from '../codec/index.js';
+import { ErrorCode, FaultError } from '../errors.js';
+import { encodeFrame, FrameKind } from './frame.js';
+
+/** Version of the frame protocol; a peer announcing another one is refused. */
+export const PROTOCOL_VERSION = 1;
+
+/** What a connection carries after its handshake. */
+export const StreamKind = {
+  /** Raft messages, one frame each, in order. */
+  Messages: 0,
+  /** One `MsgSnap`, in chunks, acknowledged by the receiver. */
+  Snapshot: 1,
+} as const;
+
+/** One of {@link StreamKind}. */
+export type StreamKind = (typeof StreamKind)[keyof typeof StreamKind];
+
+/**
+ * The handshake: the first frame in each direction. The dialer sends
+ * `{from: itself, to: the peer it wants}`; the acceptor answers with the
+ * reverse once it has checked `clusterId`, `to` and `from`.
+ */
+export interface Hello {
+  version: number;
+  clusterId: string;
+  from: string;
+  to: string;
+  stream: StreamKind;
+}
+
+function malformed(what: string): never {
+  throw new FaultError(ErrorCode.MALFORMED_FRAME, `malformed ${what}`);
+}
+
+/** The handshake frame for `h`. */
+export function helloFrame(h: Hello): Buffer {
+  return encodeFrame(FrameKind.Hello, pack([h.version, h.clusterId, h.from, h.to, h.stream]));
+}
+
+/**
+ * Decodes a handshake body.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME`
+ */
+export function decodeHello(body: Uint8Array): Hello {
+  const t = unpack(body);
+  if (!Array.isArray(t) || t.length !== 5) malformed('handshake');
+  const [version, clusterId, from, to, stream] = t as unknown[];
+  if (!Number.isSafeInteger(version)) malformed('handshake version');
+  if (typeof clusterId !== 'string' || typeof from !== 'string' || typeof to !== 'string') malformed('handshake ids');
+  if (stream !== StreamKind.Messages && stream !== StreamKind.Snapshot) malformed('handshake stream kind');
+  return { version: version as number, clusterId, from, to, stream };
+}
+
+/** A piece of an encoded `MsgSnap`: bytes `[offset, offset + bytes.length)` of `totalBytes`. */
+export interface SnapshotChunk {
+  totalBytes: number;
+  offset: number;
+  bytes: Uint8Array;
+}
+
+/** The frame of one snapshot chunk. */
+export function snapshotChunkFrame(c: SnapshotChunk): Buffer {
+  return encodeFrame(FrameKind.SnapshotChunk, pack([c.totalBytes, c.offset, c.bytes]));
+}
+
+/**
+ * Decodes a snapshot chunk body.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME`
+ */
+export function decodeSnapshotChunk(body: Uint8Array): SnapshotChunk {
+  const t = unpack(body);
+  if (!Array.isArray(t) || t.length !== 3) malformed('snapshot chunk');
+  const [totalBytes, offset, bytes] = t as unknown[];
+  if (!Number.isSafeInteger(totalBytes) || !Number.isSafeInteger(offset) || !(bytes instanceof Uint8Array)) {
+    malformed('snapshot chunk');
+  }
+  const total = totalBytes as number;
+  const off = offset as number;
+  if (off < 0 || total <= 0 || off + bytes.length > total || bytes.length === 0) malformed('snapshot chunk bounds');
+  return { totalBytes: total, offset: off, bytes };
+}
+
+/** The acknowledgement frame of a received snapshot. */
+export function snapshotAckFrame(ok: boolean): Buffer {
+  return encodeFrame(FrameKind.SnapshotAck, pack([ok]));
+}
+
+/**
+ * Decodes a snapshot acknowledgement body.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME`
+ */
+export function decodeSnapshotAck(body: Uint8Array): boolean {
+  const t = unpack(body);
+  if (!Array.isArray(t) || t.length !== 1 || typeof t[0] !== 'boolean') malformed('snapshot ack');
+  return t[0] as boolean;
+}

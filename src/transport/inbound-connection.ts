@@ -1,0 +1,159 @@
+/**
+ * An accepted connection of {@link TcpTransport}: checks the handshake, then
+ * decodes and checks every frame before anything reaches the handler.
+ * @module
+ */
+import type { Socket } from 'node:net';
+import { decodeMessage } from '../codec/index.js';
+import { ErrorCode, FaultError } from '../errors.js';
+import { isLocalMessage, type Message } from '../raftpb/index.js';
+import { FrameDecoder, FrameKind } from './frame.js';
+import { decodeHello, decodeSnapshotChunk, helloFrame, PROTOCOL_VERSION, snapshotAckFrame, StreamKind, type Hello } from './frame-bodies.js';
+import { tuneSocket, type TcpContext } from './tcp-context.js';
+
+/** Hooks of the owning transport. */
+export interface InboundHooks {
+  /** The handshake of `conn` was accepted (its `peer` and `stream` are set). */
+  accepted(conn: InboundConnection): void;
+  /** `conn` is closed for good. */
+  closed(conn: InboundConnection): void;
+}
+
+/**
+ * One accepted connection. The first frame must be a handshake with this
+ * cluster's id, this node as `to` and a current peer as `from`, within
+ * `dialTimeoutMs`; then, on a message stream, only `Message` frames whose
+ * message is from that peer to this node (not a local type, not a
+ * `MsgSnap`); on a snapshot stream, the chunks of one `MsgSnap`, acknowledged
+ * once whole. Any violation closes the connection; frames already delivered
+ * stay delivered, nothing partial or foreign ever reaches the handler.
+ */
+export class InboundConnection {
+  /** The authenticated peer, once the handshake is accepted. */
+  peer: string | undefined;
+  /** The stream kind, once the handshake is accepted. */
+  stream: StreamKind | undefined;
+  private readonly ctx: TcpContext;
+  private readonly socket: Socket;
+  private readonly hooks: InboundHooks;
+  private readonly decoder: FrameDecoder;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private snap: Buffer | undefined;
+  private snapFill = 0;
+  private snapDone = false;
+
+  constructor(ctx: TcpContext, socket: Socket, hooks: InboundHooks) {
+    this.ctx = ctx;
+    this.socket = socket;
+    this.hooks = hooks;
+    this.decoder = new FrameDecoder(ctx.options.maxFrameBytes);
+    tuneSocket(socket);
+    const { dialTimeoutMs } = ctx.options;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.close(`no handshake within ${dialTimeoutMs} ms`);
+    }, dialTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.ctx.log('%s: inbound connection from %s: %s', ctx.options.id, this.peer ?? socket.remoteAddress, err.message));
+    socket.on('close', () => this.close('closed by the peer'));
+  }
+
+  /** Closes the connection (idempotent). */
+  close(why: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.snap = undefined;
+    this.ctx.log('%s: inbound connection from %s closed: %s', this.ctx.options.id, this.peer ?? this.socket.remoteAddress, why);
+    this.socket.destroy();
+    this.hooks.closed(this);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    try {
+      this.decoder.push(chunk, (kind, body) => this.onFrame(kind, body));
+    } catch (err) {
+      this.close((err as Error).message);
+    }
+  }
+
+  private onFrame(kind: FrameKind, body: Uint8Array): void {
+    if (this.closed) throw new FaultError(ErrorCode.TRANSPORT_CLOSED, 'connection closed');
+    if (this.peer === undefined) {
+      if (kind !== FrameKind.Hello) throw new FaultError(ErrorCode.MALFORMED_FRAME, 'the first frame is not a handshake');
+      this.handshake(decodeHello(body));
+      return;
+    }
+    if (this.stream === StreamKind.Messages) {
+      if (kind !== FrameKind.Message) throw new FaultError(ErrorCode.MALFORMED_FRAME, `unexpected frame kind ${kind} on a message stream`);
+      const m = decodeMessage(body);
+      this.check(m);
+      if (m.type === 'MsgSnap') throw new FaultError(ErrorCode.MALFORMED_FRAME, 'MsgSnap on a message stream');
+      this.ctx.deliver(m);
+      return;
+    }
+    this.onSnapshotFrame(kind, body);
+  }
+
+  private handshake(h: Hello): void {
+    const { id, clusterId } = this.ctx.options;
+    if (h.version !== PROTOCOL_VERSION) {
+      throw new FaultError(ErrorCode.MALFORMED_FRAME, `protocol version ${h.version} (this node speaks ${PROTOCOL_VERSION})`);
+    }
+    if (h.clusterId !== clusterId) {
+      throw new FaultError(ErrorCode.CLUSTER_ID_MISMATCH, `cluster id ${JSON.stringify(h.clusterId)} is not ${JSON.stringify(clusterId)}`);
+    }
+    if (h.to !== id) throw new FaultError(ErrorCode.UNKNOWN_PEER, `handshake is for ${JSON.stringify(h.to)}, not this node`);
+    if (!this.ctx.isPeer(h.from)) throw new FaultError(ErrorCode.UNKNOWN_PEER, `${JSON.stringify(h.from)} is not a peer`);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.peer = h.from;
+    this.stream = h.stream;
+    if (h.stream === StreamKind.Snapshot) {
+      const idle = this.ctx.options.snapshotIdleTimeoutMs;
+      this.socket.setTimeout(idle, () => this.close(`snapshot stream idle for ${idle} ms`));
+    }
+    this.socket.write(helloFrame({ version: PROTOCOL_VERSION, clusterId, from: id, to: h.from, stream: h.stream }));
+    this.ctx.log('%s: accepted %s stream from %s', id, h.stream === StreamKind.Messages ? 'message' : 'snapshot', h.from);
+    this.hooks.accepted(this);
+  }
+
+  private check(m: Message): void {
+    if (m.from !== this.peer || m.to !== this.ctx.options.id) {
+      throw new FaultError(ErrorCode.UNKNOWN_PEER, `message from ${JSON.stringify(m.from)} to ${JSON.stringify(m.to)} on ${this.peer}'s stream`);
+    }
+    if (isLocalMessage(m.type)) throw new FaultError(ErrorCode.MALFORMED_FRAME, `local message type ${m.type} from the network`);
+  }
+
+  private onSnapshotFrame(kind: FrameKind, body: Uint8Array): void {
+    if (kind !== FrameKind.SnapshotChunk || this.snapDone) {
+      throw new FaultError(ErrorCode.MALFORMED_FRAME, `unexpected frame kind ${kind} on a snapshot stream`);
+    }
+    const c = decodeSnapshotChunk(body);
+    if (this.snap === undefined) {
+      const max = this.ctx.options.maxSnapshotBytes;
+      if (c.offset !== 0) throw new FaultError(ErrorCode.MALFORMED_FRAME, 'the first snapshot chunk does not start at 0');
+      if (c.totalBytes > max) throw new FaultError(ErrorCode.FRAME_TOO_LARGE, `snapshot of ${c.totalBytes} bytes exceeds the limit of ${max} bytes`);
+      this.snap = Buffer.allocUnsafe(c.totalBytes);
+      this.snapFill = 0;
+    }
+    if (c.totalBytes !== this.snap.length || c.offset !== this.snapFill) {
+      throw new FaultError(ErrorCode.MALFORMED_FRAME, 'snapshot chunk out of sequence');
+    }
+    this.snap.set(c.bytes, c.offset);
+    this.snapFill += c.bytes.length;
+    if (this.snapFill < this.snap.length) return;
+    const m = decodeMessage(this.snap);
+    this.snap = undefined;
+    this.check(m);
+    if (m.type !== 'MsgSnap' || m.snapshot === undefined) {
+      throw new FaultError(ErrorCode.MALFORMED_FRAME, `a snapshot stream carried ${m.type}`);
+    }
+    this.snapDone = true;
+    this.ctx.deliver(m);
+    this.socket.write(snapshotAckFrame(true));
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * One node's endpoint on a {@link MemoryNetwork}. Created by
+ * `MemoryNetwork.transport(id)`; all the fault logic lives in the network.
+ * @module
+ */
+import createDebug from 'debug';
+import { ErrorCode, UsageError } from '../errors.js';
+import { isLocalMessage, type Message } from '../raftpb/index.js';
+import type { SnapshotStatus, Transport, TransportHandler } from './transport.js';
+
+const log = createDebug('quorumkv:transport');
+
+/** What a {@link MemoryTransport} needs from its network (implemented by `MemoryNetwork`). */
+export interface MemoryHub {
+  /** Takes a message from `sender` to a peer it knows. */
+  transmit(sender: MemoryTransport, msg: Message): void;
+  /** Schedules `fn` at delay 0 on the network's scheduler (reports are never synchronous). */
+  later(fn: () => void): void;
+  /** The transport was closed; the network forgets it. */
+  detach(t: MemoryTransport): void;
+}
+
+type State = 'new' | 'started' | 'closed';
+
+/**
+ * A {@link Transport} whose wire is a {@link MemoryHub}. Exported for the
+ * network's use; users get it typed as `Transport`.
+ */
+export class MemoryTransport implements Transport {
+  readonly id: string;
+  private readonly hub: MemoryHub;
+  private readonly peers = new Set<string>();
+  private handler: TransportHandler | undefined;
+  private state: State = 'new';
+
+  constructor(id: string, hub: MemoryHub) {
+    this.id = id;
+    this.hub = hub;
+  }
+
+  start(handler: TransportHandler): Promise<void> {
+    if (this.state === 'closed') {
+      return Promise.reject(new UsageError(ErrorCode.TRANSPORT_CLOSED, `transport ${this.id} is closed`));
+    }
+    if (this.state === 'started') {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `transport ${this.id} is already started`));
+    }
+    this.handler = handler;
+    this.state = 'started';
+    return Promise.resolve();
+  }
+
+  send(messages: Message[]): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'new') {
+      throw new UsageError(ErrorCode.TRANSPORT_NOT_STARTED, `transport ${this.id} is not started`);
+    }
+    for (const m of messages) {
+      if (isLocalMessage(m.type) || m.from !== this.id) {
+        log('%s: not sending %s from %s to %s (local type or foreign from)', this.id, m.type, m.from, m.to);
+        continue;
+      }
+      if (!this.peers.has(m.to)) {
+        log('%s: %s to unknown peer %s', this.id, m.type, m.to);
+        const to = m.to;
+        const snap = m.type === 'MsgSnap';
+        this.hub.later(() => {
+          this.reportUnreachable(to);
+          if (snap) this.reportSnapshot(to, 'failure');
+        });
+        continue;
+      }
+      this.hub.transmit(this, m);
+    }
+  }
+
+  addPeer(id: string, _address?: string): void {
+    if (typeof id !== 'string' || id === '') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'peer id must be a non-empty string');
+    }
+    if (id === this.id) return;
+    this.peers.add(id);
+  }
+
+  removePeer(id: string): void {
+    this.peers.delete(id);
+  }
+
+  close(): Promise<void> {
+    if (this.state !== 'closed') {
+      this.state = 'closed';
+      this.handler = undefined;
+      this.peers.clear();
+      this.hub.detach(this);
+    }
+    return Promise.resolve();
+  }
+
+  /** True when this endpoint is started, open, and knows `from` as a peer. */
+  accepts(from: string): boolean {
+    return this.state === 'started' && this.peers.has(from);
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Hands a delivered message to the handler (no-op once closed). */
+  deliver(msg: Message): void {
+    const h = this.handler;
+    if (h === undefined) return;
+    try {
+      h.receive(msg);
+    } catch (err) {
+      log('%s: handler.receive threw: %O', this.id, err);
+    }
+  }
+
+  /** Calls the handler's `reportUnreachable` (no-op once closed). */
+  reportUnreachable(peerId: string): void {
+    const h = this.handler;
+    if (h === undefined) return;
+    try {
+      h.reportUnreachable(peerId);
+    } catch (err) {
+      log('%s: handler.reportUnreachable threw: %O', this.id, err);
+    }
+  }
+
+  /** Calls the handler's `reportSnapshot` (no-op once closed). */
+  reportSnapshot(peerId: string, status: SnapshotStatus): void {
+    const h = this.handler;
+    if (h === undefined) return;
+    try {
+      h.reportSnapshot(peerId, status);
+    } catch (err) {
+      log('%s: handler.reportSnapshot threw: %O', this.id, err);
+    }
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * Options of {@link TcpTransport}, their defaults and their validation.
+ * @module
+ */
+import { ErrorCode, UsageError } from '../errors.js';
+import { parseAddress, type HostPort } from './address.js';
+
+/**
+ * Mutual TLS material (PEM). Both sides present a certificate signed by `ca`
+ * and both verify the other's (`requestCert` and `rejectUnauthorized` on the
+ * server, `rejectUnauthorized` on the client); the dialer also checks that the
+ * peer's certificate names the host it dialed (subjectAltName IP or DNS).
+ */
+export interface TcpTlsOptions {
+  /** This node's private key. */
+  key: string | Buffer;
+  /** This node's certificate (chain). */
+  cert: string | Buffer;
+  /** The certificate authority (or authorities) peers' certificates must chain to. */
+  ca: string | Buffer | Array<string | Buffer>;
+}
+
+/** Reconnection backoff: the n-th retry waits about `min(maxMs, initialMs * 2^n)`, jittered. */
+export interface BackoffOptions {
+  /** First retry delay, ms (default 100). */
+  initialMs: number;
+  /** Largest retry delay, ms (default 5000). */
+  maxMs: number;
+}
+
+/** Options of {@link TcpTransport}. */
+export interface TcpTransportOptions {
+  /** This node's id (non-empty). */
+  id: string;
+  /** Cluster id; every connection's handshake must carry the same one (non-empty). */
+  clusterId: string;
+  /** Where to listen. Port 0 picks a free port; read it from `address()` after `start()`. */
+  listen: { host: string; port: number };
+  /** Known peers: id to `"host:port"` (IPv6 `"[::1]:port"`). More with `addPeer`. */
+  peers?: Record<string, string>;
+  /**
+   * Largest frame payload accepted or sent, bytes. Default 4 MiB
+   * ({@link DEFAULT_MAX_FRAME_BYTES}): room for a `MsgApp` of Raft's usual
+   * 1 MiB `maxSizePerMsg` plus one oversized entry under the 1.5 MiB request
+   * limit. A message that encodes larger is dropped (reported unreachable);
+   * snapshots are chunked and are not bound by it. Minimum 1024.
+   */
+  maxFrameBytes?: number;
+  /** Mutual TLS; plain TCP when absent. */
+  tls?: TcpTlsOptions;
+  /** Time to connect and receive the peer's handshake, ms; also the time an accepted connection has to send its handshake. Default 3000. */
+  dialTimeoutMs?: number;
+  /** Reconnection backoff, ms. Default `{ initialMs: 100, maxMs: 5000 }`. */
+  backoff?: BackoffOptions;
+  /** Bound of each peer's send queue, in messages (default 4096, as etcd's stream buffer). */
+  maxQueuedMessages?: number;
+  /** Bound of each peer's send queue, in encoded bytes (default 64 MiB). */
+  maxQueuedBytes?: number;
+  /** Size of a snapshot chunk, bytes (default 1 MiB, at most `maxFrameBytes - 1024`). */
+  snapshotChunkBytes?: number;
+  /** Largest snapshot message accepted, bytes once encoded (default 1 GiB). */
+  maxSnapshotBytes?: number;
+  /** A snapshot stream with no progress for this long fails, ms (default 30000). */
+  snapshotIdleTimeoutMs?: number;
+}
+
+/** Default {@link TcpTransportOptions.maxFrameBytes}: 4 MiB. */
+export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
+/** Room kept in a frame for a chunk's framing and msgpack overhead, bytes. */
+export const CHUNK_OVERHEAD_BYTES = 1024;
+
+/** The options with every default filled in and every address parsed. */
+export interface ResolvedTcpOptions {
+  id: string;
+  clusterId: string;
+  listen: { host: string; port: number };
+  peers: Map<string, HostPort | undefined>;
+  maxFrameBytes: number;
+  tls: TcpTlsOptions | undefined;
+  dialTimeoutMs: number;
+  backoff: BackoffOptions;
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+  snapshotChunkBytes: number;
+  maxSnapshotBytes: number;
+  snapshotIdleTimeoutMs: number;
+}
+
+function invalid(message: string): never {
+  throw new UsageError(ErrorCode.INVALID_CONFIG, message);
+}
+
+function positiveInt(v: unknown, name: string, def: number, min = 1): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) invalid(`${name} must be an integer >= ${min}, got ${String(v)}`);
+  return v;
+}
+
+/**
+ * Checks `o` and fills in defaults.
+ * @throws UsageError `QUORUMKV_INVALID_CONFIG` on any invalid option
+ */
+export function resolveTcpOptions(o: TcpTransportOptions): ResolvedTcpOptions {
+  if (o === null || typeof o !== 'object') invalid('TcpTransport options must be an object');
+  if (typeof o.id !== 'string' || o.id === '') invalid('id must be a non-empty string');
+  if (typeof o.clusterId !== 'string' || o.clusterId === '') invalid('clusterId must be a non-empty string');
+  const listen = o.listen;
+  if (listen === null || typeof listen !== 'object' || typeof listen.host !== 'string' || listen.host === '') {
+    invalid('listen must be { host, port }');
+  }
+  if (!Number.isSafeInteger(listen.port) || listen.port < 0 || listen.port > 65535) invalid('listen.port must be an integer in 0..65535');
+  const peers = new Map<string, HostPort | undefined>();
+  for (const [id, addr] of Object.entries(o.peers ?? {})) {
+    if (id === '') invalid('peer ids must be non-empty');
+    if (id === o.id) continue;
+    try {
+      peers.set(id, parseAddress(addr));
+    } catch (err) {
+      invalid(`peer ${id}: ${(err as Error).message}`);
+    }
+  }
+  const maxFrameBytes = positiveInt(o.maxFrameBytes, 'maxFrameBytes', DEFAULT_MAX_FRAME_BYTES, 1024);
+  if (maxFrameBytes > 0xffffffff) invalid('maxFrameBytes must fit in 32 bits');
+  const chunkMax = maxFrameBytes - CHUNK_OVERHEAD_BYTES;
+  const snapshotChunkBytes = positiveInt(o.snapshotChunkBytes, 'snapshotChunkBytes', Math.min(1024 * 1024, chunkMax));
+  if (snapshotChunkBytes > chunkMax) invalid(`snapshotChunkBytes must be at most maxFrameBytes - ${CHUNK_OVERHEAD_BYTES}`);
+  const backoff = o.backoff ?? { initialMs: 100, maxMs: 5000 };
+  if (backoff === null || typeof backoff !== 'object') invalid('backoff must be { initialMs, maxMs }');
+  const initialMs = positiveInt(backoff.initialMs, 'backoff.initialMs', 100);
+  const maxMs = positiveInt(backoff.maxMs, 'backoff.maxMs', 5000);
+  if (maxMs < initialMs) invalid('backoff.maxMs must be >= backoff.initialMs');
+  const tls = o.tls;
+  if (tls !== undefined) {
+    if (tls === null || typeof tls !== 'object' || tls.key === undefined || tls.cert === undefined || tls.ca === undefined) {
+      invalid('tls must be { key, cert, ca }');
+    }
+  }
+  return {
+    id: o.id,
+    clusterId: o.clusterId,
+    listen: { host: listen.host, port: listen.port },
+    peers,
+    maxFrameBytes,
+    tls,
+    dialTimeoutMs: positiveInt(o.dialTimeoutMs, 'dialTimeoutMs', 3000),
+    backoff: { initialMs, maxMs },
+    maxQueuedMessages: positiveInt(o.maxQueuedMessages, 'maxQueuedMessages', 4096),
+    maxQueuedBytes: positiveInt(o.maxQueuedBytes, 'maxQueuedBytes', 64 * 1024 * 1024),
+    snapshotChunkBytes,
+    maxSnapshotBytes: positiveInt(o.maxSnapshotBytes, 'maxSnapshotBytes', 1024 * 1024 * 1024),
+    snapshotIdleTimeoutMs: positiveInt(o.snapshotIdleTimeoutMs, 'snapshotIdleTimeoutMs', 30_000),
+  };
+}
+
+/**
+ * The n-th reconnection delay (n from 0): `min(maxMs, initialMs * 2^n)`, with
+ * "equal jitter" (a uniform value in its upper half), so that peers that lost
+ * each other at once do not redial in lockstep.
+ * @param random - a uniform value in [0, 1)
+ */
+export function backoffDelay(attempt: number, backoff: BackoffOptions, random: number): number {
+  const exp = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(exp / 2 + (random * exp) / 2);
+}

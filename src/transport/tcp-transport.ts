@@ -1,0 +1,294 @@
+/**
+ * The production {@link Transport}: length-prefixed, checksummed frames over
+ * node:net, or node:tls with mutual certificate authentication.
+ * @module
+ */
+import net, { type Server, type Socket } from 'node:net';
+import tls from 'node:tls';
+import createDebug from 'debug';
+import { encodeMessage } from '../codec/index.js';
+import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import { isLocalMessage, type Message } from '../raftpb/index.js';
+import { parseAddress, type HostPort } from './address.js';
+import { encodeFrame, FrameKind } from './frame.js';
+import { StreamKind } from './frame-bodies.js';
+import { InboundConnection } from './inbound-connection.js';
+import { PeerLink } from './peer-link.js';
+import { SnapshotSender } from './snapshot-sender.js';
+import type { TcpContext } from './tcp-context.js';
+import { resolveTcpOptions, type ResolvedTcpOptions, type TcpTransportOptions } from './tcp-options.js';
+import type { SnapshotStatus, Transport, TransportHandler } from './transport.js';
+
+const log = createDebug('quorumkv:transport');
+
+/**
+ * A {@link Transport} over TCP, optionally TLS with mutual authentication.
+ *
+ * Wire (see `docs/transport.md`): every connection starts with a handshake
+ * frame `{ protocolVersion, clusterId, from, to, stream }` in each direction;
+ * the acceptor checks the cluster id, that `to` is itself and that `from` is
+ * a current peer, and otherwise closes the connection (logged under the
+ * debug namespace `quorumkv:transport`). Then frames
+ * `[u32 length][u32 crc32][msgpack payload]` follow. A malformed frame (bad
+ * CRC, bad msgpack, wrong shape), a length prefix above `maxFrameBytes`
+ * (checked before the body is buffered) or a message whose `from` is not the
+ * handshake's peer closes that connection and changes nothing else.
+ *
+ * - One outbound message connection per peer, dialed on first send, with a
+ *   bounded FIFO queue (oldest dropped and the peer reported unreachable on
+ *   overflow) and reconnection with exponential backoff and jitter. Messages
+ *   queued while dialing are sent once the peer's handshake arrives.
+ * - Each `MsgSnap` travels on a connection of its own in chunks (so it is not
+ *   bound by `maxFrameBytes`), is reassembled by the receiver into one message
+ *   before `receive`, and is reported `'finish'` once the receiver
+ *   acknowledges it (`'failure'` otherwise). As in etcd's rafthttp it is not
+ *   ordered against the other messages to that peer.
+ * - Frames of one tick are written with a single `write` per peer.
+ * - `close()` destroys every socket, closes the server and clears every timer.
+ *
+ * @example
+ * ```ts
+ * const t = new TcpTransport({ id: 'a', clusterId: 'prod-1', listen: { host: '0.0.0.0', port: 2380 },
+ *   peers: { b: '10.0.0.2:2380', c: '10.0.0.3:2380' } });
+ * await t.start({ receive: (m) => node.step(m), reportUnreachable: (p) => node.reportUnreachable(p),
+ *   reportSnapshot: (p, s) => node.reportSnapshot(p, s) });
+ * ```
+ */
+export class TcpTransport implements Transport {
+  readonly id: string;
+  private readonly options: ResolvedTcpOptions;
+  private readonly peers: Map<string, HostPort | undefined>;
+  private readonly links = new Map<string, PeerLink>();
+  private readonly snapshots = new Set<SnapshotSender>();
+  private readonly inbound = new Set<InboundConnection>();
+  private readonly rawSockets = new Set<Socket>();
+  private readonly ctx: TcpContext;
+  private server: Server | undefined;
+  private handler: TransportHandler | undefined;
+  private state: 'new' | 'starting' | 'started' | 'closed' = 'new';
+  private bound: { host: string; port: number } | undefined;
+
+  /**
+   * Validates the options; nothing is opened until {@link start}.
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` on invalid options (see {@link TcpTransportOptions})
+   */
+  constructor(options: TcpTransportOptions) {
+    this.options = resolveTcpOptions(options);
+    this.id = this.options.id;
+    this.peers = this.options.peers;
+    this.ctx = {
+      options: this.options,
+      connect: (hp) => this.connect(hp),
+      isPeer: (id) => this.peers.has(id) && this.state !== 'closed',
+      deliver: (m) => this.deliver(m),
+      reportUnreachable: (peer) => this.report((h) => h.reportUnreachable(peer)),
+      reportSnapshot: (peer, status) => this.report((h) => h.reportSnapshot(peer, status)),
+      log: (format, ...args) => log(format, ...args),
+    };
+  }
+
+  /**
+   * Listens on `listen.host:listen.port` and starts accepting peers.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when already started
+   * @throws UsageError `QUORUMKV_TRANSPORT_CLOSED` when closed
+   * @throws FaultError `QUORUMKV_LISTEN_FAILED` when the address cannot be bound (the cause is attached)
+   */
+  async start(handler: TransportHandler): Promise<void> {
+    if (this.state === 'closed') throw new UsageError(ErrorCode.TRANSPORT_CLOSED, `transport ${this.id} is closed`);
+    if (this.state !== 'new') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `transport ${this.id} is already started`);
+    this.state = 'starting';
+    const { tls: tlsOptions, listen, dialTimeoutMs } = this.options;
+    const onSecure = (socket: Socket): void => this.accept(socket);
+    const server = tlsOptions
+      ? tls.createServer(
+          { key: tlsOptions.key, cert: tlsOptions.cert, ca: tlsOptions.ca, requestCert: true, rejectUnauthorized: true, handshakeTimeout: dialTimeoutMs },
+          onSecure,
+        )
+      : net.createServer(onSecure);
+    server.on('connection', (raw: Socket) => {
+      if (this.state === 'closed') {
+        raw.destroy();
+        return;
+      }
+      this.rawSockets.add(raw);
+      raw.on('close', () => this.rawSockets.delete(raw));
+      raw.on('error', (err) => log('%s: connection from %s: %s', this.id, raw.remoteAddress, err.message));
+    });
+    if (tlsOptions) {
+      server.on('tlsClientError', (err, socket) => {
+        log('%s: TLS handshake with %s failed: %s', this.id, socket.remoteAddress, err.message);
+        socket.destroy();
+      });
+    }
+    this.server = server;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(listen.port, listen.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      this.server = undefined;
+      this.state = 'new';
+      throw new FaultError(ErrorCode.LISTEN_FAILED, `cannot listen on ${listen.host}:${listen.port}: ${(err as Error).message}`, { cause: err });
+    }
+    server.on('error', (err) => log('%s: server error: %s', this.id, err.message));
+    const a = server.address();
+    if (a !== null && typeof a === 'object') this.bound = { host: a.address, port: a.port };
+    if (this.state !== 'starting') {
+      // close() ran while listening started.
+      server.close();
+      throw new UsageError(ErrorCode.TRANSPORT_CLOSED, `transport ${this.id} was closed while starting`);
+    }
+    this.handler = handler;
+    this.state = 'started';
+    log('%s: listening on %s:%d%s', this.id, this.bound?.host, this.bound?.port, tlsOptions ? ' (TLS)' : '');
+  }
+
+  /**
+   * The address the server is bound to (the actual port when `listen.port` was 0).
+   * @throws UsageError `QUORUMKV_TRANSPORT_NOT_STARTED` before `start()` resolved
+   */
+  address(): { host: string; port: number } {
+    if (this.bound === undefined) throw new UsageError(ErrorCode.TRANSPORT_NOT_STARTED, `transport ${this.id} is not started`);
+    return { ...this.bound };
+  }
+
+  send(messages: Message[]): void {
+    if (this.state === 'closed') return;
+    if (this.state !== 'started') throw new UsageError(ErrorCode.TRANSPORT_NOT_STARTED, `transport ${this.id} is not started`);
+    for (const m of messages) {
+      if (isLocalMessage(m.type) || m.from !== this.id) {
+        log('%s: not sending %s from %s to %s (local type or foreign from)', this.id, m.type, m.from, m.to);
+        continue;
+      }
+      const address = this.peers.get(m.to);
+      if (address === undefined) {
+        log('%s: %s to %s, an unknown peer or one without an address', this.id, m.type, m.to);
+        this.unreachable(m);
+        continue;
+      }
+      if (m.type === 'MsgSnap') {
+        const s = new SnapshotSender(this.ctx, m.to, address, m, (done) => this.snapshots.delete(done));
+        this.snapshots.add(s);
+        continue;
+      }
+      const body = encodeMessage(m);
+      if (body.length + 2 > this.options.maxFrameBytes) {
+        log('%s: %s to %s encodes to %d bytes, above maxFrameBytes; dropped', this.id, m.type, m.to, body.length);
+        this.unreachable(m);
+        continue;
+      }
+      let link = this.links.get(m.to);
+      if (link === undefined) {
+        link = new PeerLink(this.ctx, m.to, address);
+        this.links.set(m.to, link);
+      }
+      link.enqueue(encodeFrame(FrameKind.Message, body));
+    }
+  }
+
+  /**
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id or a malformed address
+   */
+  addPeer(id: string, address?: string): void {
+    if (typeof id !== 'string' || id === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'peer id must be a non-empty string');
+    const hp = address === undefined ? undefined : parseAddress(address);
+    if (id === this.id || this.state === 'closed') return;
+    const old = this.peers.get(id);
+    if (this.peers.has(id) && old?.host === hp?.host && old?.port === hp?.port) return;
+    this.peers.set(id, hp);
+    this.links.get(id)?.close();
+    this.links.delete(id);
+  }
+
+  removePeer(id: string): void {
+    if (!this.peers.delete(id)) return;
+    this.links.get(id)?.close();
+    this.links.delete(id);
+    for (const s of [...this.snapshots]) if (s.peer === id) s.cancel(true);
+    for (const c of [...this.inbound]) if (c.peer === id) c.close('peer removed');
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.handler = undefined;
+    for (const l of this.links.values()) l.close();
+    this.links.clear();
+    for (const s of [...this.snapshots]) s.cancel(false);
+    this.snapshots.clear();
+    for (const c of [...this.inbound]) c.close('transport closed');
+    this.inbound.clear();
+    for (const raw of this.rawSockets) raw.destroy();
+    this.rawSockets.clear();
+    const server = this.server;
+    this.server = undefined;
+    if (server !== undefined && server.listening) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    log('%s: closed', this.id);
+  }
+
+  private connect(hp: HostPort): Socket {
+    const { tls: tlsOptions } = this.options;
+    if (!tlsOptions) return net.connect({ host: hp.host, port: hp.port });
+    return tls.connect({
+      host: hp.host,
+      port: hp.port,
+      key: tlsOptions.key,
+      cert: tlsOptions.cert,
+      ca: tlsOptions.ca,
+      rejectUnauthorized: true,
+      ...(net.isIP(hp.host) === 0 ? { servername: hp.host } : {}),
+    });
+  }
+
+  private accept(socket: Socket): void {
+    if (this.state === 'closed') {
+      socket.destroy();
+      return;
+    }
+    const conn = new InboundConnection(this.ctx, socket, {
+      accepted: (c) => {
+        if (c.stream !== StreamKind.Messages) return;
+        // A peer redialed: the newest message stream wins (the old one is dead or dying).
+        for (const other of this.inbound) {
+          if (other !== c && other.peer === c.peer && other.stream === StreamKind.Messages) other.close('replaced by a newer stream');
+        }
+      },
+      closed: (c) => this.inbound.delete(c),
+    });
+    this.inbound.add(conn);
+  }
+
+  private deliver(m: Message): void {
+    const h = this.handler;
+    if (h === undefined || !this.peers.has(m.from)) return;
+    try {
+      h.receive(m);
+    } catch (err) {
+      log('%s: handler.receive threw: %O', this.id, err);
+    }
+  }
+
+  private report(fn: (h: TransportHandler) => void): void {
+    queueMicrotask(() => {
+      const h = this.handler;
+      if (h === undefined) return;
+      try {
+        fn(h);
+      } catch (err) {
+        log('%s: handler report threw: %O', this.id, err);
+      }
+    });
+  }
+
+  private unreachable(m: Message): void {
+    const to = m.to;
+    this.ctx.reportUnreachable(to);
+    if (m.type === 'MsgSnap') this.ctx.reportSnapshot(to, 'failure' satisfies SnapshotStatus);
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The pluggable message transport between Raft nodes: what the node layer
+ * (`RaftNode`) calls to send the messages of a Ready and how it is told about
+ * incoming messages, unreachable peers and snapshot outcomes.
+ *
+ * Two implementations ship: `MemoryNetwork` (in-process, seeded faults, for
+ * tests and the simulation) and `TcpTransport` (node:net, optional mutual
+ * TLS). Both pass the same conformance suite.
+ * @module
+ */
+import type { Message } from '../raftpb/index.js';
+
+/**
+ * Outcome of sending a `MsgSnap`, as the Raft core's `reportSnapshot` takes it
+ * (etcd raft's `SnapshotStatus`: `SnapshotFinish` / `SnapshotFailure`).
+ * Defined here, not imported, because the transport layer sits beside the Raft
+ * core, not above it; the literals are the same.
+ */
+export type SnapshotStatus = 'finish' | 'failure';
+
+/**
+ * The callbacks a {@link Transport} drives. The node layer wires `receive` to
+ * `RawNode.step`, and the two reports to `RawNode.reportUnreachable` and
+ * `RawNode.reportSnapshot` (etcd raft: `Node.ReportUnreachable`,
+ * `Node.ReportSnapshot`).
+ *
+ * Every callback is invoked asynchronously (never from inside
+ * {@link Transport.send} or any other method of the transport), and never
+ * after {@link Transport.close} was called. Callbacks must not throw; an
+ * exception is caught and logged by the transport.
+ */
+export interface TransportHandler {
+  /**
+   * A message from a peer arrived. It is a private copy (nothing is shared with
+   * the sender), complete and well-formed: `from` is the authenticated peer the
+   * message came from and `to` is this node.
+   */
+  receive(msg: Message): void;
+  /**
+   * A message to `peerId` could not be sent or may have been lost (the peer is
+   * unknown, the connection is down, or the send queue overflowed). Raft moves
+   * the follower's Progress from replicate to probe (etcd raft
+   * `ReportUnreachable`); it is a hint and may repeat.
+   */
+  reportUnreachable(peerId: string): void;
+  /**
+   * The outcome of a `MsgSnap` sent to `peerId`: `'finish'` once the peer
+   * acknowledged the whole snapshot, `'failure'` when it cannot have arrived.
+   * Raft then leaves Progress state snapshot (etcd raft `ReportSnapshot`).
+   */
+  reportSnapshot(peerId: string, status: SnapshotStatus): void;
+}
+
+/**
+ * Moves Raft messages between the nodes of one cluster.
+ *
+ * Guarantees every implementation gives (checked by the conformance suite in
+ * `test/transport/conformance.ts`):
+ * - per-peer FIFO: the messages sent to one peer arrive in the order they were
+ *   passed to `send`, or not at all (Raft tolerates loss, duplication and
+ *   reordering, but FIFO keeps replication efficient). A `MsgSnap` may travel
+ *   out of band (its own stream), so it is not ordered against other messages,
+ *   as in etcd's rafthttp;
+ * - messages arrive as deep copies with every field intact (entries, snapshot,
+ *   context);
+ * - `send` never throws for unknown or unreachable peers: it reports them
+ *   through {@link TransportHandler.reportUnreachable} instead;
+ * - a `MsgSnap` is delivered whole (never partially), and its outcome is
+ *   reported through {@link TransportHandler.reportSnapshot};
+ * - after `removePeer(id)` nothing more is sent to or received from `id`;
+ *   after `close()` nothing more is delivered or reported.
+ */
+export interface Transport {
+  /** Id of the local node (given at construction). */
+  readonly id: string;
+
+  /**
+   * Starts receiving; `handler` gets every callback from now on.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when already started
+   * @throws UsageError `QUORUMKV_TRANSPORT_CLOSED` when already closed
+   * @throws FaultError `QUORUMKV_LISTEN_FAILED` (TCP) when the address cannot be bound
+   */
+  start(handler: TransportHandler): Promise<void>;
+
+  /**
+   * Sends messages, fire-and-forget. Returns at once; delivery happens later.
+   * Messages to unknown peers, or that cannot be sent, are reported through
+   * {@link TransportHandler.reportUnreachable} (and a `MsgSnap` also through
+   * `reportSnapshot(to, 'failure')`). Local message types (`MsgHup`, `MsgBeat`,
+   * ...) are never sent (dropped with a debug log). Calls after `close()` are
+   * ignored. The caller may reuse or mutate the messages after the call.
+   * @throws UsageError `QUORUMKV_TRANSPORT_NOT_STARTED` before `start()`
+   */
+  send(messages: Message[]): void;
+
+  /**
+   * Makes `id` a known peer: messages may be sent to it and are accepted from
+   * it. `address` is where to reach it (TCP: `"host:port"`, IPv6 as
+   * `"[::1]:port"`; ignored by MemoryNetwork). Adding the local id is a no-op;
+   * adding a known peer with a new address redirects later sends to it.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id or a malformed address
+   */
+  addPeer(id: string, address?: string): void;
+
+  /**
+   * Forgets `id`: pending messages to it are discarded, its connections are
+   * closed, and nothing more is sent to or accepted from it (etcd's
+   * `Transport.RemovePeer`, used when a member leaves the configuration).
+   * Unknown ids are ignored.
+   */
+  removePeer(id: string): void;
+
+  /**
+   * Stops the transport: closes every connection and listener, cancels every
+   * timer, and drops whatever is queued. Idempotent. No handler callback runs
+   * after it is called.
+   */
+  close(): Promise<void>;
+}
