@@ -105,6 +105,8 @@ export const ErrorCode = {
   NO_SPACE: 'QUORUMKV_NO_SPACE',
   /** A CORRUPT alarm is active. */
   CORRUPT: 'QUORUMKV_CORRUPT',
+  /** An internal invariant of the MVCC store was broken (a bug or a corrupt backend); the store stops. */
+  INTERNAL: 'QUORUMKV_INTERNAL',
 
   // concurrency recipes
   /** The session's lease expired or could not be renewed. */
