@@ -1,0 +1,345 @@
+// MemoryNetwork faults on a virtual clock: partitions (symmetric, one-way,
+// isolation), drop/duplicate/reorder rates (statistically plausible: within
+// 4.5 standard deviations of the binomial expectation), delays, per-link
+// overrides, snapshot reports, and reproducibility (same seed, same trace).
+//
+// Randomized: the PRNG seed is printed when a test fails and can be replayed
+// with QUORUMKV_TRANSPORT_SEED=<n>.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isQuorumError, ErrorCode } from '../../src/errors.js';
+import { message, type Message } from '../../src/raftpb/index.js';
+import { MemoryNetwork, type NetworkEvent, type Transport } from '../../src/transport/index.js';
+import { Recorder } from './conformance.js';
+import { VirtualScheduler } from './virtual-scheduler.js';
+
+const SEED = process.env.QUORUMKV_TRANSPORT_SEED === undefined ? 1234567 : Number.parseInt(process.env.QUORUMKV_TRANSPORT_SEED, 10);
+
+interface Net {
+  net: MemoryNetwork;
+  clock: VirtualScheduler;
+  t: Record<string, Transport>;
+  rec: Record<string, Recorder>;
+  events: NetworkEvent[];
+}
+
+async function makeNet(ids: string[], seed = SEED): Promise<Net> {
+  const clock = new VirtualScheduler();
+  const events: NetworkEvent[] = [];
+  const net = new MemoryNetwork({ seed, scheduler: clock, onEvent: (e) => events.push(e) });
+  const t: Record<string, Transport> = {};
+  const rec: Record<string, Recorder> = {};
+  for (const id of ids) {
+    t[id] = net.transport(id);
+    rec[id] = new Recorder();
+    for (const p of ids) t[id]!.addPeer(p);
+    await t[id]!.start(rec[id]!);
+  }
+  return { net, clock, t, rec, events };
+}
+
+function hb(from: string, to: string, index: number): Message {
+  return message({ type: 'MsgHeartbeat', from, to, index, term: 1 });
+}
+
+/** Runs `body` and prints the seed if it fails. */
+async function seeded(body: () => Promise<void> | void): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    console.error(`failed with QUORUMKV_TRANSPORT_SEED=${SEED}`);
+    throw err;
+  }
+}
+
+/** Asserts `count` is within 4.5 sigma of a Binomial(n, p) mean. */
+function assertBinomial(count: number, n: number, p: number, what: string): void {
+  const mean = n * p;
+  const sigma = Math.sqrt(n * p * (1 - p));
+  assert.ok(Math.abs(count - mean) <= 4.5 * sigma + 1, `${what}: ${count} of ${n}, expected about ${mean.toFixed(0)} (sigma ${sigma.toFixed(1)})`);
+}
+
+test('nothing is delivered or reported synchronously inside send; the scheduler delivers', async () => {
+  const { t, rec, clock } = await makeNet(['a', 'b']);
+  t.a!.send([hb('a', 'b', 1), hb('a', 'nobody', 2)]);
+  assert.equal(rec.b!.received.length, 0);
+  assert.deepEqual(rec.a!.unreachable, []);
+  clock.runAll();
+  assert.equal(rec.b!.received.length, 1);
+  assert.deepEqual(rec.a!.unreachable, ['nobody']);
+});
+
+test('a symmetric partition blocks both directions between the groups and nothing else; heal restores them', async () => {
+  const { net, t, rec, clock } = await makeNet(['a', 'b', 'c', 'd']);
+  net.partition(['a', 'b'], ['c']);
+  for (const from of ['a', 'b', 'c', 'd']) {
+    t[from]!.send(['a', 'b', 'c', 'd'].filter((x) => x !== from).map((to) => hb(from, to, 1)));
+  }
+  clock.runAll();
+  const got = (id: string): string[] => rec[id]!.received.map((m) => m.from).sort();
+  assert.deepEqual(got('a'), ['b', 'd']);
+  assert.deepEqual(got('b'), ['a', 'd']);
+  assert.deepEqual(got('c'), ['d']);
+  assert.deepEqual(got('d'), ['a', 'b', 'c']);
+  assert.deepEqual([...rec.a!.unreachable].sort(), ['c'], 'a partitioned link is reported unreachable');
+  assert.deepEqual([...rec.c!.unreachable].sort(), ['a', 'b']);
+  assert.equal(net.stats().dropped, 4);
+  net.heal();
+  t.a!.send([hb('a', 'c', 2)]);
+  t.c!.send([hb('c', 'a', 2)]);
+  clock.runAll();
+  assert.deepEqual(got('c'), ['a', 'd']);
+  assert.deepEqual(got('a'), ['b', 'c', 'd']);
+});
+
+test('a one-way partition blocks only from -> to', async () => {
+  const { net, t, rec, clock } = await makeNet(['a', 'b']);
+  net.partitionOneWay('a', 'b');
+  t.a!.send([hb('a', 'b', 1)]);
+  t.b!.send([hb('b', 'a', 1)]);
+  clock.runAll();
+  assert.equal(rec.b!.received.length, 0);
+  assert.equal(rec.a!.received.length, 1);
+  assert.deepEqual(net.stats({ from: 'a', to: 'b' }), { sent: 1, delivered: 0, dropped: 1, duplicated: 0, reordered: 0 });
+  assert.deepEqual(net.stats({ from: 'b', to: 'a' }), { sent: 1, delivered: 1, dropped: 0, duplicated: 0, reordered: 0 });
+});
+
+test('isolate blocks every link of a node, also to nodes whose transport is created later', async () => {
+  const { net, t, rec, clock } = await makeNet(['a', 'b', 'c']);
+  net.isolate('c');
+  t.a!.send([hb('a', 'b', 1), hb('a', 'c', 1)]);
+  t.c!.send([hb('c', 'a', 1), hb('c', 'b', 1)]);
+  const late = net.transport('e');
+  late.addPeer('c');
+  const lateRec = new Recorder();
+  await late.start(lateRec);
+  t.c!.addPeer('e');
+  t.c!.send([hb('c', 'e', 1)]);
+  clock.runAll();
+  assert.equal(rec.b!.received.length, 1);
+  assert.equal(rec.c!.received.length, 0);
+  assert.equal(rec.a!.received.length, 0);
+  assert.equal(lateRec.received.length, 0);
+  assert.deepEqual([...rec.c!.unreachable].sort(), ['a', 'b', 'e']);
+});
+
+test('messages in flight when a partition starts are dropped at delivery', async () => {
+  const { net, t, rec, clock } = await makeNet(['a', 'b']);
+  net.setDelay({ minMs: 10, maxMs: 10 });
+  t.a!.send([hb('a', 'b', 1), hb('a', 'b', 2)]);
+  clock.advance(5);
+  net.partition(['a'], ['b']);
+  clock.runAll();
+  assert.equal(rec.b!.received.length, 0);
+  assert.equal(net.stats().dropped, 2);
+});
+
+test('with random delays and no reordering, each link is FIFO and every message arrives within [minMs, maxMs] of its send', async () => {
+  await seeded(async () => {
+    const { net, t, rec, clock } = await makeNet(['a', 'b', 'c']);
+    net.setDelay({ minMs: 3, maxMs: 40 });
+    const sentAt = new Map<string, number>();
+    const arrivedAt = new Map<string, number>();
+    const orig = rec.b!.receive.bind(rec.b!);
+    rec.b!.receive = (m) => {
+      arrivedAt.set(`${m.from}:${m.index}`, clock.now);
+      orig(m);
+    };
+    for (let i = 1; i <= 500; i++) {
+      t.a!.send([hb('a', 'b', i)]);
+      t.c!.send([hb('c', 'b', i)]);
+      sentAt.set(`a:${i}`, clock.now);
+      sentAt.set(`c:${i}`, clock.now);
+      clock.advance(i % 3); // 0, 1 or 2 ms between sends: plenty of overlap
+    }
+    clock.runAll();
+    for (const from of ['a', 'c']) {
+      const order = rec.b!.from(from).map((m) => m.index);
+      assert.deepEqual(order, Array.from({ length: 500 }, (_, i) => i + 1), `FIFO from ${from}`);
+    }
+    for (const [k, at] of arrivedAt) {
+      const d = at - sentAt.get(k)!;
+      assert.ok(d >= 3 && d <= 40, `${k} took ${d} ms`);
+    }
+    assert.equal(arrivedAt.size, 1000);
+  });
+});
+
+test('the drop rate drops about p of the messages, and the counters add up', async () => {
+  await seeded(async () => {
+    const { net, t, rec, clock } = await makeNet(['a', 'b']);
+    net.setDropRate(0.3);
+    const n = 10_000;
+    for (let i = 0; i < n; i += 100) {
+      t.a!.send(Array.from({ length: 100 }, (_, j) => hb('a', 'b', i + j)));
+    }
+    clock.runAll();
+    const s = net.stats();
+    assertBinomial(s.dropped, n, 0.3, 'dropped');
+    assert.equal(s.sent, n);
+    assert.equal(s.delivered, rec.b!.received.length);
+    assert.equal(s.delivered + s.dropped, s.sent + s.duplicated);
+    assert.deepEqual(rec.a!.unreachable, [], 'random loss is not reported unreachable');
+    const idx = rec.b!.received.map((m) => m.index);
+    assert.deepEqual(idx, [...idx].sort((x, y) => x - y), 'survivors keep their order');
+  });
+});
+
+test('the duplicate rate delivers about p of the messages twice, in order, as distinct copies', async () => {
+  await seeded(async () => {
+    const { net, t, rec, clock } = await makeNet(['a', 'b']);
+    net.setDuplicateRate(0.1);
+    const n = 5000;
+    t.a!.send(Array.from({ length: n }, (_, i) => hb('a', 'b', i)));
+    clock.runAll();
+    const s = net.stats();
+    assertBinomial(s.duplicated, n, 0.1, 'duplicated');
+    assert.equal(rec.b!.received.length, n + s.duplicated);
+    const counts = new Map<number, number>();
+    for (const m of rec.b!.received) counts.set(m.index, (counts.get(m.index) ?? 0) + 1);
+    assert.equal(counts.size, n);
+    assert.ok([...counts.values()].every((c) => c === 1 || c === 2));
+    const dup = rec.b!.received.findIndex((m, i) => i > 0 && rec.b!.received[i - 1]!.index === m.index);
+    assert.ok(dup > 0);
+    assert.notEqual(rec.b!.received[dup], rec.b!.received[dup - 1], 'each delivery is its own copy');
+  });
+});
+
+test('the reorder rate makes about p of the messages jump ahead, each still delivered exactly once', async () => {
+  await seeded(async () => {
+    const { net, t, rec, clock, events } = await makeNet(['a', 'b']);
+    net.setReorderRate(0.2);
+    const n = 5000;
+    t.a!.send(Array.from({ length: n }, (_, i) => hb('a', 'b', i)));
+    clock.runAll();
+    const s = net.stats();
+    // The first message finds nothing in flight to jump over.
+    assertBinomial(s.reordered, n - 1, 0.2, 'reordered');
+    assert.equal(events.filter((e) => e.kind === 'reorder').length, s.reordered);
+    const idx = rec.b!.received.map((m) => m.index);
+    assert.deepEqual([...idx].sort((x, y) => x - y), Array.from({ length: n }, (_, i) => i));
+    let inversions = 0;
+    for (let i = 1; i < idx.length; i++) if (idx[i]! < idx[i - 1]!) inversions++;
+    assert.ok(inversions > 0 && inversions <= s.reordered, `${inversions} inversions for ${s.reordered} reordered`);
+  });
+});
+
+test('per-link settings override the global ones, in one direction only', async () => {
+  const { net, t, rec, clock } = await makeNet(['a', 'b', 'c']);
+  net.setDropRate(1, { from: 'a', to: 'b' });
+  t.a!.send([hb('a', 'b', 1), hb('a', 'c', 1)]);
+  t.b!.send([hb('b', 'a', 1)]);
+  clock.runAll();
+  assert.equal(rec.b!.received.length, 0);
+  assert.equal(rec.c!.received.length, 1);
+  assert.equal(rec.a!.received.length, 1);
+  net.setDropRate(1);
+  net.setDropRate(0, { from: 'a', to: 'c' });
+  net.setDelay({ minMs: 7, maxMs: 7 }, { from: 'a', to: 'c' });
+  t.a!.send([hb('a', 'c', 2)]);
+  t.b!.send([hb('b', 'a', 2)]);
+  clock.advance(6);
+  assert.equal(rec.c!.received.length, 1, 'the per-link delay holds the message');
+  clock.advance(1);
+  assert.equal(rec.c!.received.length, 2);
+  assert.equal(rec.a!.received.length, 1, 'the global drop rate applies to b -> a');
+  net.resetFaults();
+  t.a!.send([hb('a', 'b', 3)]);
+  clock.runAll();
+  assert.equal(rec.b!.received.length, 1, 'resetFaults clears per-link rates');
+});
+
+test('a MsgSnap reports finish once delivered (once, even when duplicated) and failure when dropped', async () => {
+  const { net, t, rec, clock } = await makeNet(['a', 'b', 'c']);
+  const snap = (to: string): Message =>
+    message({ type: 'MsgSnap', from: 'a', to, term: 2, snapshot: { data: Uint8Array.of(9, 9), metadata: { index: 5, term: 2, confState: { voters: ['a', 'b', 'c'], learners: [] } } } });
+  net.setDuplicateRate(1, { from: 'a', to: 'b' });
+  net.setDropRate(1, { from: 'a', to: 'c' });
+  t.a!.send([snap('b'), snap('c')]);
+  clock.runAll();
+  assert.equal(rec.b!.received.length, 2);
+  assert.deepEqual(rec.a!.snapshots, [
+    { peer: 'c', status: 'failure' },
+    { peer: 'b', status: 'finish' },
+  ]);
+});
+
+test('the same seed and the same sends give the same delivery trace; another seed gives another', async () => {
+  const scenario = async (seed: number): Promise<string[]> => {
+    const { net, t, rec, clock, events } = await makeNet(['a', 'b', 'c'], seed);
+    net.setDelay({ minMs: 0, maxMs: 25 });
+    net.setDropRate(0.1);
+    net.setDuplicateRate(0.05);
+    net.setReorderRate(0.1);
+    net.setDelay({ minMs: 5, maxMs: 50 }, { from: 'c', to: 'a' });
+    const trace: string[] = [];
+    for (const id of ['a', 'b', 'c']) {
+      const r = rec[id]!;
+      const orig = r.receive.bind(r);
+      r.receive = (m) => {
+        trace.push(`${clock.now} ${m.from}->${id} #${m.index}`);
+        orig(m);
+      };
+    }
+    for (let i = 0; i < 300; i++) {
+      const from = ['a', 'b', 'c'][i % 3]!;
+      const to = ['a', 'b', 'c'][(i + 1 + (i % 2)) % 3]!;
+      t[from]!.send([hb(from, to, i), hb(from, to, i + 1000)]);
+      if (i === 150) net.partition(['a'], ['b', 'c']);
+      if (i === 200) net.heal();
+      clock.advance(1);
+    }
+    clock.runAll();
+    return [...trace, ...events.map((e) => `${e.kind} ${e.from}->${e.to} ${e.reason ?? ''}`)];
+  };
+  await seeded(async () => {
+    const one = await scenario(SEED);
+    const two = await scenario(SEED);
+    assert.ok(one.length > 500);
+    assert.deepEqual(one, two);
+    const other = await scenario(SEED + 1);
+    assert.notDeepEqual(one, other);
+  });
+});
+
+test('invalid rates and delays throw UsageError INVALID_ARGUMENT and change nothing', async () => {
+  const { net, t, rec, clock } = await makeNet(['a', 'b']);
+  const bad = (fn: () => void): void =>
+    assert.throws(fn, (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && e.name === 'UsageError');
+  bad(() => net.setDropRate(1.5));
+  bad(() => net.setDuplicateRate(-0.1));
+  bad(() => net.setReorderRate(Number.NaN));
+  bad(() => net.setDelay({ minMs: 5, maxMs: 1 }));
+  bad(() => net.setDelay({ minMs: 0.5, maxMs: 1 }));
+  bad(() => net.setDropRate(0.5, { from: '', to: 'b' }));
+  bad(() => new MemoryNetwork({ seed: 1.5 }));
+  t.a!.send([hb('a', 'b', 1)]);
+  clock.runAll();
+  assert.equal(rec.b!.received.length, 1, 'no fault was installed');
+  assert.equal(clock.now, 0, 'no delay was installed');
+});
+
+test('one open transport per id; after close the id can be reused and in-flight messages reach the new transport', async () => {
+  const { net, t, clock } = await makeNet(['a', 'b']);
+  assert.throws(() => net.transport('b'), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
+  net.setDelay({ minMs: 5, maxMs: 5 });
+  t.a!.send([hb('a', 'b', 1)]);
+  await t.b!.close();
+  const b2 = net.transport('b');
+  b2.addPeer('a');
+  const rec2 = new Recorder();
+  await b2.start(rec2);
+  clock.runAll();
+  assert.equal(rec2.received.length, 1);
+});
+
+test('send before start throws TRANSPORT_NOT_STARTED; a second start and a start after close reject', async () => {
+  const net = new MemoryNetwork({ seed: 1, scheduler: new VirtualScheduler() });
+  const a = net.transport('a');
+  assert.throws(() => a.send([hb('a', 'b', 1)]), (e: unknown) => isQuorumError(e, ErrorCode.TRANSPORT_NOT_STARTED));
+  await a.start(new Recorder());
+  await assert.rejects(a.start(new Recorder()), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
+  await a.close();
+  await assert.rejects(a.start(new Recorder()), (e: unknown) => isQuorumError(e, ErrorCode.TRANSPORT_CLOSED));
+  assert.throws(() => a.addPeer(''), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
+});
