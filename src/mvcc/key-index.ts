@@ -1,0 +1,250 @@
+/**
+ * The revisions of one key (etcd's `keyIndex`, server/mvcc/key_index.go).
+ *
+ * A key has one or more generations. A generation holds the revisions from
+ * a creation to the deletion that ends it (the tombstone, the last revision
+ * of a finished generation); a tombstone also opens a new empty generation.
+ * For example `put(1) put(2) tombstone(3) put(4) tombstone(5)` gives:
+ *
+ * ```
+ * generations: [{1, 2, 3(t)}, {4, 5(t)}, {empty}]
+ * ```
+ *
+ * Compacting at `atRev` removes every revision `<= atRev` except the largest
+ * one (and that one too when it is a tombstone); generations left empty are
+ * removed, and a key with nothing left is removed from the tree index.
+ * @module
+ */
+import type { KeyValue } from '../mvccpb/index.js';
+import { ErrorCode, FaultError } from '../errors.js';
+import { revisionGreater, revisionId, type Revision } from './revision.js';
+
+const ZERO: Revision = { main: 0, sub: 0 };
+
+function broken(msg: string): never {
+  throw new FaultError(ErrorCode.INTERNAL, `mvcc: ${msg}`);
+}
+
+/** The revisions of one life of a key, from its creation to its deletion. */
+export class Generation {
+  /** Number of revisions ever put in this generation (the key's version at its last revision). */
+  ver: number;
+  /** Revision that created the generation. */
+  created: Revision;
+  /** Revisions in ascending order; a finished generation ends with its tombstone. */
+  revs: Revision[];
+
+  constructor(ver = 0, created: Revision = ZERO, revs: Revision[] = []) {
+    this.ver = ver;
+    this.created = created;
+    this.revs = revs;
+  }
+
+  isEmpty(): boolean {
+    return this.revs.length === 0;
+  }
+
+  /**
+   * Walks the revisions from the newest down while `f` returns true.
+   * @returns the position where `f` returned false, or -1
+   */
+  walk(f: (rev: Revision) => boolean): number {
+    for (let i = this.revs.length - 1; i >= 0; i--) {
+      if (!f(this.revs[i]!)) return i;
+    }
+    return -1;
+  }
+}
+
+/** What {@link KeyIndex.get} finds. */
+export interface KeyAtRevision {
+  /** The revision of the version visible at the asked revision. */
+  modified: Revision;
+  /** The creation revision of its generation. */
+  created: Revision;
+  /** Its version (1 for the creation). */
+  ver: number;
+}
+
+/** The revisions of one key. */
+export class KeyIndex {
+  /** The key bytes. */
+  readonly key: Uint8Array;
+  /** The key as a binary string (one char per byte; sorts in byte order). */
+  readonly skey: string;
+  /** The last revision that changed the key (a put or its tombstone). */
+  modified: Revision = ZERO;
+  generations: Generation[] = [];
+  /**
+   * The latest version of the key while it exists (the store's in-memory
+   * view of current values); undefined after its deletion.
+   */
+  current: KeyValue | undefined;
+
+  constructor(key: Uint8Array, skey: string) {
+    this.key = key;
+    this.skey = skey;
+  }
+
+  /** Records a put at `{main, sub}`; revisions must grow. */
+  put(main: number, sub: number): void {
+    const rev: Revision = { main, sub };
+    if (!revisionGreater(rev, this.modified)) broken(`put with a revision ${main}_${sub} not above ${revisionId(this.modified)}`);
+    if (this.generations.length === 0) this.generations.push(new Generation());
+    const g = this.generations[this.generations.length - 1]!;
+    if (g.revs.length === 0) g.created = rev;
+    g.revs.push(rev);
+    g.ver++;
+    this.modified = rev;
+  }
+
+  /**
+   * Rebuilds the first generation from a stored version whose history was
+   * compacted away: created at `created`, last modified at `modified`, at
+   * version `ver`.
+   */
+  restore(created: Revision, modified: Revision, ver: number): void {
+    if (this.generations.length !== 0) broken('restore on a non-empty key index');
+    this.modified = modified;
+    this.generations.push(new Generation(ver, created, [modified]));
+  }
+
+  /**
+   * Records a deletion at `{main, sub}`: the tombstone ends the current
+   * generation and a new empty one starts.
+   * @returns false (and changes nothing) when the key does not exist now
+   */
+  tombstone(main: number, sub: number): boolean {
+    if (this.isEmpty()) broken(`tombstone on an empty key index`);
+    if (this.generations[this.generations.length - 1]!.isEmpty()) return false;
+    this.put(main, sub);
+    this.generations.push(new Generation());
+    return true;
+  }
+
+  /** The version of the key visible at `atRev`, or undefined when it did not exist then. */
+  get(atRev: number): KeyAtRevision | undefined {
+    const g = this.findGeneration(atRev);
+    if (g === undefined || g.isEmpty()) return undefined;
+    const n = g.walk((r) => r.main > atRev);
+    if (n === -1) return undefined;
+    return { modified: g.revs[n]!, created: g.created, ver: g.ver - (g.revs.length - n - 1) };
+  }
+
+  /**
+   * Revisions with `main >= rev`, one per main revision (the largest sub),
+   * in ascending order.
+   */
+  since(rev: number): Revision[] {
+    const since: Revision = { main: rev, sub: 0 };
+    let gi = this.generations.length - 1;
+    for (; gi > 0; gi--) {
+      const g = this.generations[gi]!;
+      if (g.isEmpty()) continue;
+      if (revisionGreater(since, g.created)) break;
+    }
+    const revs: Revision[] = [];
+    let last = 0;
+    for (; gi < this.generations.length; gi++) {
+      for (const r of this.generations[gi]!.revs) {
+        if (revisionGreater(since, r)) continue;
+        if (r.main === last) {
+          revs[revs.length - 1] = r;
+          continue;
+        }
+        revs.push(r);
+        last = r.main;
+      }
+    }
+    return revs;
+  }
+
+  /**
+   * Compacts at `atRev` (see the module doc). Adds the revision kept for this
+   * key (the largest `<= atRev`, unless it is a tombstone) to `available`.
+   */
+  compact(atRev: number, available: Set<string>): void {
+    if (this.isEmpty()) broken('compact on an empty key index');
+    let { genIdx, revIndex } = this.doCompact(atRev, available);
+    const g = this.generations[genIdx]!;
+    if (!g.isEmpty()) {
+      if (revIndex !== -1) g.revs = g.revs.slice(revIndex);
+      // a finished generation reduced to its tombstone goes entirely
+      if (g.revs.length === 1 && genIdx !== this.generations.length - 1) {
+        available.delete(revisionId(g.revs[0]!));
+        genIdx++;
+      }
+    }
+    if (genIdx > 0) this.generations = this.generations.slice(genIdx);
+  }
+
+  /** Adds to `available` the revision {@link compact} at `atRev` would keep, without changing anything. */
+  keep(atRev: number, available: Set<string>): void {
+    if (this.isEmpty()) return;
+    const { genIdx, revIndex } = this.doCompact(atRev, available);
+    const g = this.generations[genIdx]!;
+    if (!g.isEmpty() && revIndex === g.revs.length - 1 && genIdx !== this.generations.length - 1) {
+      available.delete(revisionId(g.revs[revIndex]!));
+    }
+  }
+
+  private doCompact(atRev: number, available: Set<string>): { genIdx: number; revIndex: number } {
+    let genIdx = 0;
+    let g = this.generations[0]!;
+    // the first generation that includes atRev or was created after it
+    while (genIdx < this.generations.length - 1) {
+      const tomb = g.revs[g.revs.length - 1]!.main;
+      if (tomb > atRev) break;
+      genIdx++;
+      g = this.generations[genIdx]!;
+    }
+    const revIndex = g.walk((r) => {
+      if (r.main <= atRev) {
+        available.add(revisionId(r));
+        return false;
+      }
+      return true;
+    });
+    return { genIdx, revIndex };
+  }
+
+  /** True when nothing is left (one empty generation, or none). */
+  isEmpty(): boolean {
+    return this.generations.length === 0 || (this.generations.length === 1 && this.generations[0]!.isEmpty());
+  }
+
+  /** True when the key exists now (its last generation is not empty). */
+  isLive(): boolean {
+    const n = this.generations.length;
+    return n > 0 && !this.generations[n - 1]!.isEmpty();
+  }
+
+  /** Every revision still indexed, ascending, with whether it is a tombstone. */
+  allRevisions(): { rev: Revision; tombstone: boolean }[] {
+    const out: { rev: Revision; tombstone: boolean }[] = [];
+    const last = this.generations.length - 1;
+    this.generations.forEach((g, gi) => {
+      g.revs.forEach((r, ri) => out.push({ rev: r, tombstone: gi !== last && ri === g.revs.length - 1 }));
+    });
+    return out;
+  }
+
+  /**
+   * The generation `rev` falls in, or undefined when the key did not exist
+   * at `rev` (before its first creation, or between a deletion and the next
+   * creation).
+   */
+  private findGeneration(rev: number): Generation | undefined {
+    const lastg = this.generations.length - 1;
+    for (let cg = lastg; cg >= 0; cg--) {
+      const g = this.generations[cg]!;
+      if (g.revs.length === 0) continue;
+      if (cg !== lastg) {
+        const tomb = g.revs[g.revs.length - 1]!.main;
+        if (tomb <= rev) return undefined;
+      }
+      if (g.revs[0]!.main <= rev) return g;
+    }
+    return undefined;
+  }
+}
