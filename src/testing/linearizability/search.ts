@@ -1,0 +1,227 @@
+/**
+ * The search for a linearization of one (sub-)history: Wing and Gong's
+ * algorithm ("Testing and verifying concurrent objects", 1993) with Lowe's
+ * memoization of configurations ("Testing for linearizability", 2017), in
+ * the shape porcupine gives it (anishathalye/porcupine, `checker.go`).
+ *
+ * The history becomes a doubly linked list of call and return entries sorted
+ * by time (calls before returns at equal times, so equal times overlap). The
+ * search walks the list from its head: at a call entry it tries to apply the
+ * operation to the model; if legal and the pair (set of linearized
+ * operations, model state) was never reached before, it lifts the call and
+ * its return out of the list, pushes the step and restarts from the head. A
+ * return entry reached before its call was lifted means no pending operation
+ * can go next: the search backtracks (pops the last step, puts its entries
+ * back and continues after them).
+ *
+ * Operations with an unknown outcome return at +infinity, so they can be
+ * linearized anywhere after their invocation; the search succeeds as soon as
+ * every operation with a known outcome is linearized, so an unknown one may
+ * also never take effect.
+ * @module
+ */
+import type { Operation } from '../history.js';
+import type { Model } from '../models/model.js';
+
+/** The outcome of {@link searchLinearization}. */
+export interface SearchOutcome<S> {
+  /** `ok`: linearizable; `illegal`: not; `unknown`: the deadline passed first. */
+  readonly result: 'ok' | 'illegal' | 'unknown';
+  /** `ok`: indexes (into the input) of a linearization, in order (unknown-outcome operations that never happened are absent). */
+  readonly linearization: readonly number[];
+  /** The deepest linearizable prefix found (indexes in order). */
+  readonly longestPrefix: readonly number[];
+  /** The model state after {@link longestPrefix}. */
+  readonly stateAfterPrefix: S;
+  /** `illegal`: the operation whose return was reached at the deepest dead end (it could not be placed next). */
+  readonly blocker: number | undefined;
+  /** `illegal`: the other pending operations tried and rejected at that dead end. */
+  readonly rejected: readonly number[];
+  /** Number of model steps tried. */
+  readonly steps: number;
+}
+
+const HEAD = 0;
+const NIL = -1;
+
+/** 32-bit finalizer of MurmurHash3: a fixed pseudo-random 32-bit value per operation, for the incremental set hash. */
+function mix32(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+interface CacheEntry<S> {
+  readonly bits: Uint32Array;
+  readonly state: S;
+}
+
+/**
+ * Searches for a linearization of `ops` (already partitioned and filtered:
+ * no `fail` operations) against `model`.
+ *
+ * @param deadline - `now()` value after which the search gives up with `unknown`
+ * @param now - a clock in ms (checked every 1024 steps)
+ */
+export function searchLinearization<S, I, O>(
+  model: Model<S, I, O>,
+  ops: readonly Operation<I, O>[],
+  deadline: number,
+  now: () => number,
+): SearchOutcome<S> {
+  const n = ops.length;
+  const keyOf = model.key !== undefined ? model.key.bind(model) : (s: S) => JSON.stringify(s);
+  const equal = model.equal?.bind(model);
+
+  // Entries: position 0 is the head sentinel, then 2n entries sorted by time.
+  const order: number[] = [];
+  for (let i = 0; i < n; i++) order.push(2 * i, 2 * i + 1); // even = call, odd = return
+  const timeOf = (e: number): number => (e & 1 ? ops[e >> 1]!.returnTime : ops[e >> 1]!.callTime);
+  order.sort((a, b) => timeOf(a) - timeOf(b) || (a & 1) - (b & 1)); // stable: ties keep op order
+  const size = 2 * n + 1;
+  const next = new Int32Array(size);
+  const prev = new Int32Array(size);
+  const opOf = new Int32Array(size);
+  const isCall = new Uint8Array(size);
+  const match = new Int32Array(size).fill(NIL);
+  const posOfReturn = new Int32Array(n);
+  for (let p = 1; p < size; p++) {
+    const e = order[p - 1]!;
+    opOf[p] = e >> 1;
+    if ((e & 1) === 0) isCall[p] = 1;
+    else posOfReturn[e >> 1] = p;
+  }
+  for (let p = 1; p < size; p++) if (isCall[p]) match[p] = posOfReturn[opOf[p]!]!;
+  for (let p = 0; p < size; p++) {
+    next[p] = p + 1 < size ? p + 1 : NIL;
+    prev[p] = p - 1;
+  }
+
+  const lift = (e: number): void => {
+    next[prev[e]!] = next[e]!;
+    if (next[e]! !== NIL) prev[next[e]!] = prev[e]!;
+    const m = match[e]!;
+    next[prev[m]!] = next[m]!;
+    if (next[m]! !== NIL) prev[next[m]!] = prev[m]!;
+  };
+  const unlift = (e: number): void => {
+    const m = match[e]!;
+    next[prev[m]!] = m;
+    if (next[m]! !== NIL) prev[next[m]!] = m;
+    next[prev[e]!] = e;
+    if (next[e]! !== NIL) prev[next[e]!] = e;
+  };
+
+  const unknownOp = new Uint8Array(n);
+  let remaining = 0;
+  for (let i = 0; i < n; i++) {
+    if (ops[i]!.status === 'unknown') unknownOp[i] = 1;
+    else remaining++;
+  }
+
+  const words = (n + 31) >>> 5;
+  const bits = new Uint32Array(words);
+  const r1 = new Uint32Array(n);
+  const r2 = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    r1[i] = mix32(i + 0x9e3779b9);
+    r2[i] = mix32(i ^ 0x5bd1e995) ^ mix32(~i);
+  }
+  let h1 = 0;
+  let h2 = 0;
+  const cache = new Map<string, CacheEntry<S>[]>();
+  const sameBits = (a: Uint32Array): boolean => {
+    for (let w = 0; w < words; w++) if (a[w] !== bits[w]) return false;
+    return true;
+  };
+
+  const stackPos: number[] = [];
+  const stackState: S[] = [];
+  let state = model.init();
+
+  // deepest dead end seen so far
+  const best: number[] = [];
+  let low = 0; // lowest stack height since `best` was taken: best[0..low) is still the stack's bottom
+  let bestState = state;
+  let blocker: number | undefined;
+  let rejected: number[] = [];
+
+  let steps = 0;
+  let iter = 0;
+  let entry = next[HEAD]!;
+  const finish = (result: SearchOutcome<S>['result']): SearchOutcome<S> => {
+    const linearization = result === 'ok' ? stackPos.map((p) => opOf[p]!) : [];
+    if (result === 'ok') {
+      best.length = 0;
+      best.push(...linearization);
+      bestState = state;
+    }
+    return { result, linearization, longestPrefix: best, stateAfterPrefix: bestState, blocker, rejected, steps };
+  };
+
+  for (;;) {
+    if (remaining === 0) return finish('ok');
+    if ((++iter & 1023) === 0 && now() > deadline) return finish('unknown');
+    if (entry === NIL) throw new Error('linearizability search ran off the entry list');
+    if (isCall[entry]) {
+      const op = opOf[entry]!;
+      const o = ops[op]!;
+      steps++;
+      const [ok, nextState] = model.step(state, o.input, o.status === 'ok' ? o.output : undefined);
+      let advanced = false;
+      if (ok) {
+        bits[op >>> 5] |= 1 << (op & 31);
+        h1 ^= r1[op]!;
+        h2 ^= r2[op]!;
+        const key = `${h1.toString(36)}.${h2.toString(36)}.${keyOf(nextState)}`;
+        let bucket = cache.get(key);
+        const seen =
+          bucket !== undefined && bucket.some((c) => sameBits(c.bits) && (equal === undefined || equal(c.state, nextState)));
+        if (!seen) {
+          if (bucket === undefined) cache.set(key, (bucket = []));
+          bucket.push({ bits: bits.slice(), state: nextState });
+          stackPos.push(entry);
+          stackState.push(state);
+          state = nextState;
+          if (!unknownOp[op]) remaining--;
+          lift(entry);
+          entry = next[HEAD]!;
+          advanced = true;
+        } else {
+          bits[op >>> 5] &= ~(1 << (op & 31));
+          h1 ^= r1[op]!;
+          h2 ^= r2[op]!;
+        }
+      }
+      if (!advanced) entry = next[entry]!;
+    } else {
+      // A return entry: the pending operations before it could not go next.
+      if (stackPos.length > best.length || (blocker === undefined && stackPos.length === best.length)) {
+        best.length = Math.min(low, best.length);
+        for (let i = best.length; i < stackPos.length; i++) best.push(opOf[stackPos[i]!]!);
+        low = stackPos.length;
+        bestState = state;
+        blocker = opOf[entry]!;
+        rejected = collectRejected(entry);
+      }
+      if (stackPos.length === 0) return finish('illegal');
+      const top = stackPos.pop()!;
+      state = stackState.pop()!;
+      if (stackPos.length < low) low = stackPos.length;
+      const op = opOf[top]!;
+      bits[op >>> 5] &= ~(1 << (op & 31));
+      h1 ^= r1[op]!;
+      h2 ^= r2[op]!;
+      if (!unknownOp[op]) remaining++;
+      unlift(top);
+      entry = next[top]!;
+    }
+  }
+
+  function collectRejected(upTo: number): number[] {
+    const out: number[] = [];
+    const self = opOf[upTo]!;
+    for (let p = next[HEAD]!; p !== upTo && p !== NIL; p = next[p]!) if (isCall[p] && opOf[p] !== self) out.push(opOf[p]!);
+    return out;
+  }
+}

@@ -1,0 +1,478 @@
+/**
+ * The sequential specification of an etcd-v3-style key-value store: values,
+ * per-key version, createRevision and modRevision, and the store revision.
+ * Source of the rules: etcd API guarantees ("KV APIs": revision), etcd's
+ * `mvcc` (a write txn bumps the revision by one if it changed anything) and
+ * `applyCompare` (txn compare semantics).
+ * @module
+ */
+import type { Operation } from '../history.js';
+import { compareKeys, describeKeyRange, inKeyRange } from '../key-range.js';
+import type { NondeterministicModel } from './model.js';
+import { partitionKvHistory } from './kv-partition.js';
+import type {
+  KvCompare,
+  KvDeleteOutput,
+  KvGetOutput,
+  KvInput,
+  KvMeta,
+  KvOutput,
+  KvPutOutput,
+  KvRangeOutput,
+  KvTxnOp,
+  KvTxnOpResult,
+  KvTxnOutput,
+} from './kv-types.js';
+
+/**
+ * What the model knows of one live key. `createRevision` and `modRevision`
+ * are `undefined` when the write that set them did not report its revision
+ * (per-key mode only); the first read that reports them fixes them.
+ */
+export interface KvKeyState {
+  readonly value: string;
+  readonly version: number;
+  readonly createRevision: number | undefined;
+  readonly modRevision: number | undefined;
+}
+
+/**
+ * A state of the KV model. `revision` is the store revision in
+ * `globalRevision` mode, and a lower bound of it (the highest revision
+ * observed so far in this partition) otherwise.
+ */
+export interface KvState {
+  readonly revision: number;
+  readonly keys: ReadonlyMap<string, KvKeyState>;
+}
+
+/** Options of {@link kvModel}. */
+export interface KvModelOptions {
+  /**
+   * Check the store revision exactly: it starts at `initialRevision`, every
+   * write that changes something (a put, a delete of an existing key, a txn
+   * with at least one such write) bumps it by exactly one, and a delete of a
+   * missing key or a read-only txn does not. Every reported revision must
+   * then match. This relates all keys, so the history is not partitioned:
+   * slower on large histories. Default `false` (per-key mode).
+   */
+  readonly globalRevision?: boolean;
+  /** The revision of the empty store (etcd: 1). Default 1. */
+  readonly initialRevision?: number;
+}
+
+type Draft = {
+  revision: number;
+  keys: Map<string, KvKeyState> | ReadonlyMap<string, KvKeyState>;
+  copied: boolean;
+};
+
+function draftOf(s: KvState): Draft {
+  return { revision: s.revision, keys: s.keys, copied: false };
+}
+
+function setKey(d: Draft, key: string, v: KvKeyState | undefined): void {
+  if (!d.copied) {
+    d.keys = new Map(d.keys);
+    d.copied = true;
+  }
+  const m = d.keys as Map<string, KvKeyState>;
+  if (v === undefined) m.delete(key);
+  else m.set(key, v);
+}
+
+function freeze(d: Draft): KvState {
+  return { revision: d.revision, keys: d.keys };
+}
+
+/**
+ * Checks what a read reported for `key` against the draft, learning revisions
+ * the draft does not know yet. A `null` value means the read found nothing;
+ * `undefined` means the value was not reported.
+ */
+function checkRead(d: Draft, key: string, value: string | null | undefined, meta: KvMeta, header: number | undefined): boolean {
+  const cur = d.keys.get(key);
+  if (cur === undefined) {
+    if (value !== null && value !== undefined) return false;
+    return (
+      (meta.version === undefined || meta.version === 0) &&
+      (meta.modRevision === undefined || meta.modRevision === 0) &&
+      (meta.createRevision === undefined || meta.createRevision === 0)
+    );
+  }
+  if (value !== undefined && value !== cur.value) return false;
+  if (meta.version !== undefined && meta.version !== cur.version) return false;
+  let { createRevision, modRevision } = cur;
+  if (meta.modRevision !== undefined) {
+    if (modRevision === undefined) modRevision = meta.modRevision;
+    else if (modRevision !== meta.modRevision) return false;
+    if (header !== undefined && meta.modRevision > header) return false;
+    if (meta.modRevision > d.revision) d.revision = meta.modRevision;
+  }
+  if (meta.createRevision !== undefined) {
+    if (createRevision === undefined) createRevision = meta.createRevision;
+    else if (createRevision !== meta.createRevision) return false;
+  }
+  if (cur.version === 1) {
+    // a key at version 1 was created by its last write
+    if (createRevision === undefined) createRevision = modRevision;
+    else if (modRevision === undefined) modRevision = createRevision;
+    else if (createRevision !== modRevision) return false;
+  }
+  if (createRevision !== undefined && modRevision !== undefined && createRevision > modRevision) return false;
+  if (createRevision !== cur.createRevision || modRevision !== cur.modRevision) {
+    setKey(d, key, { ...cur, createRevision, modRevision });
+  }
+  return true;
+}
+
+/** Checks a read's header revision: exact, or at least the lower bound (then raises it). */
+function checkReadHeader(d: Draft, header: number | undefined, exact: boolean): boolean {
+  if (header === undefined) return true;
+  if (exact) return header === d.revision;
+  if (header < d.revision) return false;
+  d.revision = header;
+  return true;
+}
+
+type CompareOutcome = boolean | undefined;
+
+function evalCompare(d: Draft, c: KvCompare): CompareOutcome {
+  const cur = d.keys.get(c.key);
+  if (c.target === 'value') {
+    if (cur === undefined) return false;
+    if (typeof c.value !== 'string') return false;
+    return holds(compareKeys(cur.value, c.value), c.result);
+  }
+  let actual: number | undefined;
+  if (cur === undefined) actual = 0;
+  else if (c.target === 'version') actual = cur.version;
+  else if (c.target === 'createRevision') actual = cur.createRevision;
+  else actual = cur.modRevision;
+  if (actual === undefined) return undefined;
+  if (typeof c.value !== 'number') return false;
+  return holds(actual - c.value, c.result);
+}
+
+function holds(cmp: number, result: KvCompare['result']): boolean {
+  switch (result) {
+    case '=':
+      return cmp === 0;
+    case '!=':
+      return cmp !== 0;
+    case '<':
+      return cmp < 0;
+    case '>':
+      return cmp > 0;
+  }
+}
+
+/**
+ * Runs the writes and reads of one write request (put, delete, txn branch)
+ * on the draft. `newRevision` is the revision the writes get (undefined when
+ * unknown, per-key mode). Returns whether anything changed, or `null` if a
+ * reported result contradicts the draft.
+ */
+function runOps(
+  d: Draft,
+  ops: readonly KvTxnOp[],
+  results: readonly KvTxnOpResult[] | undefined,
+  newRevision: number | undefined,
+): boolean | null {
+  if (results !== undefined && results.length !== ops.length) return null;
+  let changed = false;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const res = results?.[i];
+    const cur = d.keys.get(op.key);
+    switch (op.type) {
+      case 'get':
+        if (res !== undefined && !checkRead(d, op.key, res.value, res, undefined)) return null;
+        break;
+      case 'put':
+        if (res?.prevValue !== undefined && res.prevValue !== (cur?.value ?? null)) return null;
+        setKey(d, op.key, {
+          value: op.value,
+          version: cur === undefined ? 1 : cur.version + 1,
+          createRevision: cur === undefined ? newRevision : cur.createRevision,
+          modRevision: newRevision,
+        });
+        changed = true;
+        break;
+      case 'delete':
+        if (res?.prevValue !== undefined && res.prevValue !== (cur?.value ?? null)) return null;
+        if (res?.deleted !== undefined && res.deleted !== (cur === undefined ? 0 : 1)) return null;
+        if (cur !== undefined) {
+          setKey(d, op.key, undefined);
+          changed = true;
+        }
+        break;
+    }
+  }
+  return changed;
+}
+
+/**
+ * Applies a write request: `ops` under one revision, then the header check.
+ * Returns the next state or `null` when illegal.
+ */
+function applyWrite(
+  state: KvState,
+  ops: readonly KvTxnOp[],
+  results: readonly KvTxnOpResult[] | undefined,
+  header: number | undefined,
+  exact: boolean,
+  d: Draft = draftOf(state),
+): KvState | null {
+  const before = d.revision;
+  const newRevision = exact ? before + 1 : header;
+  if (!exact && header !== undefined && header < before) return null;
+  const changed = runOps(d, ops, results, newRevision);
+  if (changed === null) return null;
+  if (exact) {
+    if (changed) d.revision = before + 1;
+    if (header !== undefined && header !== d.revision) return null;
+  } else if (header !== undefined) {
+    // a write that changed something gets a revision above everything seen
+    // before it; reads inside the txn may have raised the bound meanwhile
+    if (changed && header <= before) return null;
+    if (header < d.revision) return null;
+    d.revision = header;
+  }
+  return freeze(d);
+}
+
+function putResult(o: KvPutOutput | undefined): KvTxnOpResult[] | undefined {
+  return o?.prevValue === undefined ? undefined : [{ prevValue: o.prevValue }];
+}
+
+function deleteResult(o: KvDeleteOutput | undefined): KvTxnOpResult[] | undefined {
+  if (o === undefined || (o.prevValue === undefined && o.deleted === undefined)) return undefined;
+  return [{ prevValue: o.prevValue, deleted: o.deleted }];
+}
+
+function stepKv(state: KvState, input: KvInput, output: KvOutput | undefined, exact: boolean): KvState[] {
+  switch (input.type) {
+    case 'get': {
+      if (output === undefined) return [state];
+      const o = output as KvGetOutput;
+      const d = draftOf(state);
+      if (!checkReadHeader(d, o.revision, exact)) return [];
+      if (!checkRead(d, input.key, o.value, o, o.revision)) return [];
+      return [freeze(d)];
+    }
+    case 'range': {
+      if (output === undefined) return [state];
+      const o = output as KvRangeOutput;
+      const d = draftOf(state);
+      if (!checkReadHeader(d, o.revision, exact)) return [];
+      const expected = [...state.keys.keys()].filter((k) => inKeyRange(input, k)).sort(compareKeys);
+      const kvs = o.kvs ?? [];
+      if (kvs.length !== expected.length) return [];
+      for (let i = 0; i < kvs.length; i++) {
+        const kv = kvs[i]!;
+        if (kv.key !== expected[i]) return [];
+        if (!checkRead(d, kv.key, kv.value, kv, o.revision)) return [];
+      }
+      return [freeze(d)];
+    }
+    case 'put': {
+      const o = output as KvPutOutput | undefined;
+      const next = applyWrite(state, [input], putResult(o), o?.revision, exact);
+      return next === null ? [] : [next];
+    }
+    case 'delete': {
+      const o = output as KvDeleteOutput | undefined;
+      const next = applyWrite(state, [input], deleteResult(o), o?.revision, exact);
+      return next === null ? [] : [next];
+    }
+    case 'txn': {
+      const o = output as KvTxnOutput | undefined;
+      let anyFalse = false;
+      let anyUnknown = false;
+      const probe = draftOf(state);
+      for (const c of input.compare) {
+        const r = evalCompare(probe, c);
+        if (r === false) anyFalse = true;
+        else if (r === undefined) anyUnknown = true;
+      }
+      const branches: boolean[] = anyFalse ? [false] : anyUnknown ? [true, false] : [true];
+      const out: KvState[] = [];
+      for (const succeeded of branches) {
+        if (o?.succeeded !== undefined && o.succeeded !== succeeded) continue;
+        const next = applyWrite(state, succeeded ? input.success : input.failure, o?.results, o?.revision, exact);
+        if (next !== null) out.push(next);
+      }
+      return out;
+    }
+  }
+}
+
+function stateKey(s: KvState): string {
+  const parts: string[] = [String(s.revision)];
+  const keys = [...s.keys.keys()].sort();
+  for (const k of keys) {
+    const v = s.keys.get(k)!;
+    parts.push(`${k}\u0000${v.value}\u0000${v.version}\u0000${v.createRevision ?? '?'}\u0000${v.modRevision ?? '?'}`);
+  }
+  return parts.join('\u0001');
+}
+
+const q = (s: string): string => JSON.stringify(s);
+
+function describeMeta(m: KvMeta): string {
+  const parts: string[] = [];
+  if (m.modRevision !== undefined) parts.push(`mod ${m.modRevision}`);
+  if (m.createRevision !== undefined) parts.push(`create ${m.createRevision}`);
+  if (m.version !== undefined) parts.push(`ver ${m.version}`);
+  return parts.length === 0 ? '' : ` {${parts.join(', ')}}`;
+}
+
+function describeTxnOp(op: KvTxnOp): string {
+  return op.type === 'put' ? `put(${q(op.key)}, ${q(op.value)})` : `${op.type}(${q(op.key)})`;
+}
+
+function describeCompare(c: KvCompare): string {
+  return `${c.target}(${q(c.key)}) ${c.result} ${typeof c.value === 'string' ? q(c.value) : c.value}`;
+}
+
+function describeResult(r: KvTxnOpResult): string {
+  const parts: string[] = [];
+  if (r.value !== undefined) parts.push(r.value === null ? 'none' : q(r.value));
+  if (r.deleted !== undefined) parts.push(`deleted ${r.deleted}`);
+  if (r.prevValue !== undefined) parts.push(`prev ${r.prevValue === null ? 'none' : q(r.prevValue)}`);
+  const meta = describeMeta(r);
+  return (parts.join(' ') || 'ok') + meta;
+}
+
+/** One readable line for a KV operation (`get("a") → "1" {mod 4} @5`). */
+export function describeKvOperation(input: KvInput, output: KvOutput | undefined): string {
+  let call: string;
+  switch (input.type) {
+    case 'get':
+    case 'put':
+    case 'delete':
+      call = describeTxnOp(input);
+      break;
+    case 'range':
+      call = `range(${describeKeyRange(input)})`;
+      break;
+    case 'txn':
+      call =
+        `txn(if ${input.compare.map(describeCompare).join(' and ') || 'true'}` +
+        ` then ${input.success.map(describeTxnOp).join(', ') || 'nothing'}` +
+        ` else ${input.failure.map(describeTxnOp).join(', ') || 'nothing'})`;
+      break;
+  }
+  if (output === undefined) return `${call} → ?`;
+  const rev = (output as { revision?: number }).revision;
+  const at = rev === undefined ? '' : ` @${rev}`;
+  switch (input.type) {
+    case 'get': {
+      const o = output as KvGetOutput;
+      return `${call} → ${o.value === null ? 'none' : q(o.value)}${describeMeta(o)}${at}`;
+    }
+    case 'range': {
+      const o = output as KvRangeOutput;
+      return `${call} → {${(o.kvs ?? []).map((kv) => `${q(kv.key)}: ${q(kv.value)}${describeMeta(kv)}`).join(', ')}}${at}`;
+    }
+    case 'put': {
+      const o = output as KvPutOutput;
+      return `${call} → ok${o.prevValue === undefined ? '' : ` prev ${o.prevValue === null ? 'none' : q(o.prevValue)}`}${at}`;
+    }
+    case 'delete': {
+      const o = output as KvDeleteOutput;
+      return `${call} → ${describeResult({ deleted: o.deleted, prevValue: o.prevValue })}${at}`;
+    }
+    case 'txn': {
+      const o = output as KvTxnOutput;
+      const branch = o.succeeded === undefined ? 'ok' : o.succeeded ? 'succeeded' : 'failed';
+      const results = o.results === undefined ? '' : ` [${o.results.map(describeResult).join('; ')}]`;
+      return `${call} → ${branch}${results}${at}`;
+    }
+  }
+}
+
+function describeKvState(s: KvState): string {
+  const keys = [...s.keys.keys()].sort(compareKeys);
+  const body = keys
+    .map((k) => {
+      const v = s.keys.get(k)!;
+      return `${q(k)}: ${q(v.value)} {mod ${v.modRevision ?? '?'}, create ${v.createRevision ?? '?'}, ver ${v.version}}`;
+    })
+    .join(', ');
+  return `revision ${s.revision}: {${body}}`;
+}
+
+/** True for a KV input that changes nothing (get, range, a txn of gets only). */
+export function isKvReadOnly(input: KvInput): boolean {
+  switch (input.type) {
+    case 'get':
+    case 'range':
+      return true;
+    case 'put':
+    case 'delete':
+      return false;
+    case 'txn':
+      return input.success.every((o) => o.type === 'get') && input.failure.every((o) => o.type === 'get');
+  }
+}
+
+/**
+ * The KV model: an etcd-v3-style store of string keys and values, starting
+ * empty. It is a {@link NondeterministicModel} (a txn compare on a revision
+ * the history never revealed can go either way).
+ *
+ * What it checks, for each operation in the linearization order:
+ * - `get` / `range` return exactly the live keys (a range: every live key of
+ *   the range, in key order, no other) with their current values; when the
+ *   response carries `version`, `modRevision`, `createRevision` they must be
+ *   the key's (version = puts since creation; createRevision = revision of
+ *   the creating put; a key at version 1 has createRevision = modRevision).
+ *   A missing key reads as `null` (metadata absent or 0).
+ * - `put` always succeeds; `prevValue`, when reported, is the value before
+ *   (`null` if the key did not exist). `delete`: `deleted` is 1 iff the key
+ *   existed; `prevValue` as for put.
+ * - `txn` takes the `success` branch iff every compare holds, as etcd's
+ *   `applyCompare` evaluates them (a `value` compare on a missing key is
+ *   false; version/createRevision/modRevision of a missing key are 0;
+ *   values compare by bytes). `succeeded` and the per-operation `results`
+ *   (gets, prevValue, deleted), when reported, must match; the branch runs
+ *   in order, reads seeing the txn's own earlier writes.
+ * - Revisions. Default (per-key) mode: the history is partitioned by key
+ *   (connected components when an operation touches several keys, see
+ *   {@link partitionKvHistory}), and within a partition the model keeps a
+ *   lower bound of the store revision: a write that changed something must
+ *   report a revision above every revision seen before it, a read or a
+ *   no-op write a revision at least as high; a read may not return a key
+ *   with a modRevision above its own header revision. Stale reads across
+ *   different keys are not caught in this mode. With
+ *   `{ globalRevision: true }` the revision is tracked exactly (etcd: each
+ *   write that changes something bumps it by exactly one, deletes of
+ *   nothing and read-only txns do not) and every reported revision must be
+ *   the right one, which catches a stale read whose value happens to be
+ *   current but whose revision is old; the history is then one partition.
+ *
+ * An operation whose output is unknown is applied without checks; a
+ * read-only one (get, range, a txn of gets) is dropped by the checker.
+ */
+export function kvModel(options: KvModelOptions = {}): NondeterministicModel<KvState, KvInput, KvOutput> {
+  const exact = options.globalRevision === true;
+  const initial: KvState = { revision: options.initialRevision ?? 1, keys: new Map() };
+  const keys = new WeakMap<KvState, string>();
+  return {
+    nondeterministic: true,
+    init: () => [initial],
+    step: (state, input, output) => stepKv(state, input, output, exact),
+    key(state) {
+      let k = keys.get(state);
+      if (k === undefined) keys.set(state, (k = stateKey(state)));
+      return k;
+    },
+    partition: (history: readonly Operation<KvInput, KvOutput>[]) =>
+      exact ? [history.slice()] : partitionKvHistory(history),
+    readOnly: isKvReadOnly,
+    describeOperation: describeKvOperation,
+    describeState: describeKvState,
+  };
+}

@@ -1,0 +1,295 @@
+// The linearizability checker with the KV model on hand-written histories:
+// values, ranges, deletes, revisions (per-key and global), prevValue, txn
+// compare-and-swap, unknown outcomes and partitioning.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkLinearizable, kvModel, partitionKvHistory, prefixRange } from '../../src/testing/index.js';
+import type { KvCompare, KvInput, KvOutput, KvTxnOp } from '../../src/testing/index.js';
+import { history, ok, unknown } from './build-history.js';
+
+const put = (key: string, value: string) => ({ type: 'put', key, value }) as const;
+const get = (key: string) => ({ type: 'get', key }) as const;
+const del = (key: string) => ({ type: 'delete', key }) as const;
+const txn = (compare: KvCompare[], success: KvTxnOp[], failure: KvTxnOp[] = []): KvInput => ({ type: 'txn', compare, success, failure });
+const H = (...ops: Parameters<typeof history<KvInput, KvOutput>>) => history<KvInput, KvOutput>(...ops);
+
+test('puts, gets, deletes and a prefix range in sequence are linearizable', () => {
+  const h = H(
+    ok(1, 0, 1, put('a/1', 'x'), { revision: 2 }),
+    ok(1, 2, 3, put('a/2', 'y'), { revision: 3 }),
+    ok(1, 4, 5, put('b', 'z'), { revision: 4 }),
+    ok(2, 6, 7, { type: 'range', ...prefixRange('a/') }, {
+      kvs: [
+        { key: 'a/1', value: 'x', modRevision: 2, createRevision: 2, version: 1 },
+        { key: 'a/2', value: 'y', modRevision: 3, createRevision: 3, version: 1 },
+      ],
+      revision: 4,
+    }),
+    ok(2, 8, 9, del('a/1'), { deleted: 1, revision: 5, prevValue: 'x' }),
+    ok(2, 10, 11, get('a/1'), { value: null, revision: 5 }),
+    ok(3, 12, 13, { type: 'range', key: '\0', rangeEnd: '\0' }, {
+      kvs: [
+        { key: 'a/2', value: 'y' },
+        { key: 'b', value: 'z' },
+      ],
+      revision: 5,
+    }),
+  );
+  assert.equal(checkLinearizable(h, kvModel()).result, 'ok');
+  assert.equal(checkLinearizable(h, kvModel({ globalRevision: true })).result, 'ok');
+});
+
+test('a range that misses a key, returns an extra one or is out of key order is illegal', () => {
+  const base = [ok<KvInput, KvOutput>(1, 0, 1, put('a', '1'), {}), ok<KvInput, KvOutput>(1, 2, 3, put('b', '2'), {})];
+  const all: KvInput = { type: 'range', key: '\0', rangeEnd: '\0' };
+  const missing = H(...base, ok(2, 4, 5, all, { kvs: [{ key: 'a', value: '1' }] }));
+  const extra = H(...base, ok(2, 4, 5, all, { kvs: [{ key: 'a', value: '1' }, { key: 'b', value: '2' }, { key: 'c', value: '3' }] }));
+  const unordered = H(...base, ok(2, 4, 5, all, { kvs: [{ key: 'b', value: '2' }, { key: 'a', value: '1' }] }));
+  const right = H(...base, ok(2, 4, 5, all, { kvs: [{ key: 'a', value: '1' }, { key: 'b', value: '2' }] }));
+  assert.equal(checkLinearizable(missing, kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(extra, kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(unordered, kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(right, kvModel()).result, 'ok');
+});
+
+test('a stale get is illegal', () => {
+  const h = H(ok(1, 0, 1, put('a', '1'), {}), ok(1, 2, 3, put('a', '2'), {}), ok(2, 4, 5, get('a'), { value: '1' }));
+  const res = checkLinearizable(h, kvModel());
+  assert.equal(res.result, 'illegal');
+  assert.match(res.describe(), /get\("a"\) → "1"/);
+});
+
+test('the history is partitioned per key, and a range glues the keys it covers', () => {
+  const perKey = H(ok(1, 0, 1, put('a', '1'), {}), ok(1, 2, 3, put('b', '1'), {}), ok(2, 4, 5, get('a'), { value: '1' }));
+  assert.equal(checkLinearizable(perKey, kvModel()).partitions.length, 2);
+  const glued = H(
+    ok(1, 0, 1, put('a', '1'), {}),
+    ok(1, 2, 3, put('b', '1'), {}),
+    ok(1, 2, 3, put('z', '1'), {}),
+    ok(2, 4, 5, { type: 'range', key: 'a', rangeEnd: 'c' }, { kvs: [{ key: 'a', value: '1' }, { key: 'b', value: '1' }] }),
+  );
+  const parts = partitionKvHistory(glued);
+  assert.deepEqual(parts.map((p) => p.map((o) => o.id)), [[0, 1, 3], [2]]);
+  assert.equal(checkLinearizable(glued, kvModel()).result, 'ok');
+  assert.equal(checkLinearizable(glued, kvModel({ globalRevision: true })).partitions.length, 1);
+});
+
+test('a multi-key txn glues its keys into one partition', () => {
+  const h = H(
+    ok(1, 0, 1, put('a', '1'), {}),
+    ok(1, 2, 3, put('b', '1'), {}),
+    ok(1, 4, 5, put('c', '1'), {}),
+    ok(2, 6, 7, txn([{ key: 'a', target: 'value', result: '=', value: '1' }], [put('b', '2')]), { succeeded: true }),
+  );
+  assert.deepEqual(partitionKvHistory(h).map((p) => p.map((o) => o.id)), [[0, 1, 3], [2]]);
+});
+
+test('per-key mode: a write revision that goes backwards is illegal', () => {
+  const h = H(ok(1, 0, 1, put('a', '1'), { revision: 5 }), ok(1, 2, 3, put('a', '2'), { revision: 4 }));
+  assert.equal(checkLinearizable(h, kvModel()).result, 'illegal');
+  const fine = H(ok(1, 0, 1, put('a', '1'), { revision: 5 }), ok(1, 2, 3, put('a', '2'), { revision: 9 }));
+  assert.equal(checkLinearizable(fine, kvModel()).result, 'ok');
+});
+
+test('per-key mode: a read whose header revision is older than a write it follows is illegal', () => {
+  const h = H(ok(1, 0, 1, put('a', '1'), { revision: 5 }), ok(2, 2, 3, get('a'), { value: '1', revision: 4 }));
+  assert.equal(checkLinearizable(h, kvModel()).result, 'illegal');
+});
+
+test('per-key mode: modRevision, createRevision and version are checked when reported', () => {
+  const writes = [
+    ok<KvInput, KvOutput>(1, 0, 1, put('a', '1'), { revision: 2 }),
+    ok<KvInput, KvOutput>(1, 2, 3, put('a', '2'), { revision: 7 }),
+  ];
+  const right = H(...writes, ok(2, 4, 5, get('a'), { value: '2', modRevision: 7, createRevision: 2, version: 2, revision: 9 }));
+  assert.equal(checkLinearizable(right, kvModel()).result, 'ok');
+  for (const wrong of [
+    { value: '2', modRevision: 2 },
+    { value: '2', createRevision: 7 },
+    { value: '2', version: 1 },
+    { value: '2', modRevision: 7, revision: 6 },
+  ]) {
+    const h = H(...writes, ok(2, 4, 5, get('a'), wrong));
+    assert.equal(checkLinearizable(h, kvModel()).result, 'illegal', JSON.stringify(wrong));
+  }
+});
+
+test('per-key mode: a revision not reported by a write is learnt from a later read', () => {
+  const h = H(
+    ok(1, 0, 1, put('a', '1'), {}),
+    ok(2, 2, 3, get('a'), { value: '1', modRevision: 4, createRevision: 4, version: 1 }),
+    ok(2, 4, 5, get('a'), { value: '1', modRevision: 4 }),
+  );
+  assert.equal(checkLinearizable(h, kvModel()).result, 'ok');
+  const inconsistent = H(
+    ok(1, 0, 1, put('a', '1'), {}),
+    ok(2, 2, 3, get('a'), { value: '1', modRevision: 4 }),
+    ok(2, 4, 5, get('a'), { value: '1', modRevision: 5 }),
+  );
+  assert.equal(checkLinearizable(inconsistent, kvModel()).result, 'illegal');
+});
+
+test('global revision: a stale header revision on another key is caught only in global mode', () => {
+  const h = H(
+    ok(1, 0, 1, put('x', '1'), { revision: 2 }),
+    ok(1, 2, 3, put('y', '1'), { revision: 3 }),
+    ok(2, 4, 5, get('x'), { value: '1', modRevision: 2, revision: 2 }),
+  );
+  assert.equal(checkLinearizable(h, kvModel()).result, 'ok');
+  const res = checkLinearizable(h, kvModel({ globalRevision: true }));
+  assert.equal(res.result, 'illegal');
+  assert.match(res.describe(), /@2/);
+});
+
+test('global revision: each changing write bumps the revision by exactly one; a delete of nothing does not', () => {
+  const right = H(
+    ok(1, 0, 1, put('a', '1'), { revision: 2 }),
+    ok(1, 2, 3, del('b'), { deleted: 0, revision: 2 }),
+    ok(1, 4, 5, put('c', '1'), { revision: 3 }),
+    ok(1, 6, 7, del('a'), { deleted: 1, revision: 4 }),
+  );
+  assert.equal(checkLinearizable(right, kvModel({ globalRevision: true })).result, 'ok');
+  const bumpedByNothing = H(
+    ok(1, 0, 1, put('a', '1'), { revision: 2 }),
+    ok(1, 2, 3, del('b'), { deleted: 0, revision: 3 }),
+  );
+  assert.equal(checkLinearizable(bumpedByNothing, kvModel({ globalRevision: true })).result, 'illegal');
+  const skipped = H(ok(1, 0, 1, put('a', '1'), { revision: 2 }), ok(1, 2, 3, put('a', '2'), { revision: 4 }));
+  assert.equal(checkLinearizable(skipped, kvModel({ globalRevision: true })).result, 'illegal');
+  assert.equal(checkLinearizable(skipped, kvModel()).result, 'ok');
+});
+
+test('global revision: concurrent writes on different keys take consecutive revisions in some order', () => {
+  const h = H(
+    ok(1, 0, 10, put('a', '1'), { revision: 3 }),
+    ok(2, 0, 10, put('b', '1'), { revision: 2 }),
+    ok(3, 11, 12, { type: 'range', key: '\0', rangeEnd: '\0' }, {
+      kvs: [
+        { key: 'a', value: '1', modRevision: 3 },
+        { key: 'b', value: '1', modRevision: 2 },
+      ],
+      revision: 3,
+    }),
+  );
+  assert.equal(checkLinearizable(h, kvModel({ globalRevision: true })).result, 'ok');
+});
+
+test('prevValue of put and delete is checked', () => {
+  const right = H(
+    ok(1, 0, 1, put('a', '1'), { prevValue: null }),
+    ok(1, 2, 3, put('a', '2'), { prevValue: '1' }),
+    ok(1, 4, 5, del('a'), { deleted: 1, prevValue: '2' }),
+    ok(1, 6, 7, del('a'), { deleted: 0, prevValue: null }),
+  );
+  assert.equal(checkLinearizable(right, kvModel()).result, 'ok');
+  const wrong = H(ok(1, 0, 1, put('a', '1'), {}), ok(1, 2, 3, put('a', '2'), { prevValue: null }));
+  assert.equal(checkLinearizable(wrong, kvModel()).result, 'illegal');
+  const deletedNothing = H(ok(1, 0, 1, del('a'), { deleted: 1 }));
+  assert.equal(checkLinearizable(deletedNothing, kvModel()).result, 'illegal');
+});
+
+test('txn CAS on version: one of two concurrent creators wins', () => {
+  const create = (v: string): KvInput =>
+    txn([{ key: 'lock', target: 'version', result: '=', value: 0 }], [put('lock', v)], [get('lock')]);
+  const oneWins = H(
+    ok(1, 0, 10, create('c1'), { succeeded: true, results: [{ prevValue: undefined }], revision: 2 }),
+    ok(2, 0, 10, create('c2'), { succeeded: false, results: [{ value: 'c1', version: 1, modRevision: 2 }], revision: 2 }),
+    ok(3, 11, 12, get('lock'), { value: 'c1' }),
+  );
+  assert.equal(checkLinearizable(oneWins, kvModel()).result, 'ok');
+  assert.equal(checkLinearizable(oneWins, kvModel({ globalRevision: true })).result, 'ok');
+  const bothWin = H(ok(1, 0, 10, create('c1'), { succeeded: true }), ok(2, 0, 10, create('c2'), { succeeded: true }));
+  assert.equal(checkLinearizable(bothWin, kvModel()).result, 'illegal');
+  const failedWrongly = H(ok(1, 0, 1, create('c1'), { succeeded: false }));
+  assert.equal(checkLinearizable(failedWrongly, kvModel()).result, 'illegal');
+});
+
+test('txn compares: a value compare on a missing key is false; modRevision and createRevision of a missing key are 0', () => {
+  const onMissing = H(
+    ok(1, 0, 1, txn([{ key: 'a', target: 'value', result: '!=', value: 'x' }], [put('a', 'y')]), { succeeded: false }),
+    ok(1, 2, 3, txn([{ key: 'a', target: 'modRevision', result: '=', value: 0 }], [put('a', 'y')]), { succeeded: true }),
+    ok(1, 4, 5, txn([{ key: 'a', target: 'createRevision', result: '<', value: 1 }], [put('a', 'z')]), { succeeded: false }),
+    ok(1, 6, 7, txn([{ key: 'a', target: 'value', result: '>', value: 'x' }], [put('a', 'z')]), { succeeded: true }),
+    ok(1, 8, 9, get('a'), { value: 'z', version: 2 }),
+  );
+  assert.equal(checkLinearizable(onMissing, kvModel()).result, 'ok');
+});
+
+test('txn: reads in a branch see the branch\'s earlier writes; a txn bumps the revision once', () => {
+  const h = H(
+    ok(1, 0, 1, txn([], [put('a', '1'), put('b', '2'), get('a')]), {
+      succeeded: true,
+      results: [{ prevValue: null }, { prevValue: null }, { value: '1', modRevision: 2, version: 1 }],
+      revision: 2,
+    }),
+    ok(1, 2, 3, get('b'), { value: '2', modRevision: 2, revision: 2 }),
+    ok(1, 4, 5, txn([], [get('a')]), { succeeded: true, results: [{ value: '1' }], revision: 2 }),
+  );
+  assert.equal(checkLinearizable(h, kvModel({ globalRevision: true })).result, 'ok');
+  const twoRevisions = H(ok(1, 0, 1, txn([], [put('a', '1'), put('b', '2')]), { succeeded: true, revision: 3 }));
+  assert.equal(checkLinearizable(twoRevisions, kvModel({ globalRevision: true })).result, 'illegal');
+});
+
+test('an unknown put that took effect shows up with its revision; one that never did leaves revisions contiguous', () => {
+  const tookEffect = H(
+    ok(1, 0, 1, put('a', '1'), { revision: 2 }),
+    unknown(2, 2, put('a', '2')),
+    ok(3, 10, 11, get('a'), { value: '2', modRevision: 3, revision: 3 }),
+    ok(3, 12, 13, put('b', '1'), { revision: 4 }),
+  );
+  assert.equal(checkLinearizable(tookEffect, kvModel({ globalRevision: true })).result, 'ok');
+  assert.equal(checkLinearizable(tookEffect, kvModel()).result, 'ok');
+  const never = H(
+    ok(1, 0, 1, put('a', '1'), { revision: 2 }),
+    unknown(2, 2, put('a', '2')),
+    ok(3, 10, 11, get('a'), { value: '1', modRevision: 2, revision: 2 }),
+    ok(3, 12, 13, put('b', '1'), { revision: 3 }),
+  );
+  assert.equal(checkLinearizable(never, kvModel({ globalRevision: true })).result, 'ok');
+  assert.equal(checkLinearizable(never, kvModel()).result, 'ok');
+});
+
+test('an unknown put after which a revision gap appears must have taken effect in the gap', () => {
+  const h = H(
+    ok(1, 0, 1, put('a', '1'), { revision: 2 }),
+    unknown(2, 2, put('b', 'x')),
+    ok(3, 10, 11, put('c', '1'), { revision: 4 }),
+    ok(3, 12, 13, get('b'), { value: null, revision: 4 }),
+  );
+  // revision 3 was taken by someone, but b is missing: only possible if b was deleted, so illegal
+  assert.equal(checkLinearizable(h, kvModel({ globalRevision: true })).result, 'illegal');
+});
+
+test('an unknown txn whose compare depends on an unreported revision may have taken either branch', () => {
+  const h = H(
+    ok(1, 0, 1, put('a', '1'), {}),
+    unknown(2, 2, txn([{ key: 'a', target: 'modRevision', result: '=', value: 7 }], [put('b', 'yes')], [put('b', 'no')])),
+    ok(3, 10, 11, get('b'), { value: 'no' }),
+  );
+  assert.equal(checkLinearizable(h, kvModel()).result, 'ok');
+  const yes = H(
+    ok(1, 0, 1, put('a', '1'), {}),
+    unknown(2, 2, txn([{ key: 'a', target: 'modRevision', result: '=', value: 7 }], [put('b', 'yes')], [put('b', 'no')])),
+    ok(3, 10, 11, get('b'), { value: 'yes' }),
+  );
+  assert.equal(checkLinearizable(yes, kvModel()).result, 'ok');
+  const learnt = H(
+    ok(1, 0, 1, put('a', '1'), {}),
+    ok(3, 2, 3, get('a'), { value: '1', modRevision: 5 }),
+    unknown(2, 4, txn([{ key: 'a', target: 'modRevision', result: '=', value: 7 }], [put('b', 'yes')], [put('b', 'no')])),
+    ok(3, 10, 11, get('b'), { value: 'yes' }),
+  );
+  assert.equal(checkLinearizable(learnt, kvModel()).result, 'illegal');
+});
+
+test('the failure report describes KV operations readably', () => {
+  const h = H(
+    ok('alice', 0, 1, put('k', 'v1'), { revision: 2 }),
+    ok('alice', 2, 3, put('k', 'v2'), { revision: 3 }),
+    ok('bob', 4, 5, get('k'), { value: 'v1', modRevision: 2, revision: 2 }),
+  );
+  const text = checkLinearizable(h, kvModel()).describe();
+  assert.match(text, /#0 client alice \[0, 1\] put\("k", "v1"\) → ok @2/);
+  assert.match(text, /cannot be linearized next:\n\s+#2 client bob \[4, 5\] get\("k"\) → "v1" \{mod 2\} @2/);
+  assert.match(text, /state after it: revision 3: \{"k": "v2"/);
+});

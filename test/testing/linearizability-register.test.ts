@@ -1,0 +1,218 @@
+// The linearizability checker on hand-written register histories (the kind
+// of cases porcupine's tests use: concurrent writes and reads, a stale read,
+// a lost write, a read of a value never written, overlaps that are fine)
+// and on unknown-outcome and failed operations.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCode, UsageError } from '../../src/errors.js';
+import { checkLinearizable, registerModel } from '../../src/testing/index.js';
+import type { Model, RegisterInput, RegisterOutput } from '../../src/testing/index.js';
+import { failed, history, ok, unknown } from './build-history.js';
+
+type R = [RegisterInput, RegisterOutput];
+const w = (value: string): RegisterInput => ({ type: 'write', value });
+const r: RegisterInput = { type: 'read' };
+const read = (value: string | null): RegisterOutput => ({ value });
+const done: RegisterOutput = {};
+
+test('a sequential history of writes and reads is linearizable', () => {
+  const h = history<R[0], R[1]>(ok(1, 0, 1, w('a'), done), ok(1, 2, 3, r, read('a')), ok(2, 4, 5, w('b'), done), ok(2, 6, 7, r, read('b')));
+  const res = checkLinearizable(h, registerModel());
+  assert.equal(res.result, 'ok');
+  assert.deepEqual(res.partitions[0]!.linearization.map((o) => o.id), [0, 1, 2, 3]);
+  assert.match(res.describe(), /^linearizable/);
+});
+
+test('a read concurrent with a write may see the old or the new value', () => {
+  // porcupine's register case: put 100 [0,100], get→100 [25,75], get→0 [30,60]
+  const h = history<R[0], R[1]>(
+    ok(0, 0, 100, w('100'), done),
+    ok(1, 25, 75, r, read('100')),
+    ok(2, 30, 60, r, read(null)),
+  );
+  assert.equal(checkLinearizable(h, registerModel()).result, 'ok');
+});
+
+test('a read that returns after a read of the new value cannot see the old one', () => {
+  // put 200 [0,100], get→200 [10,30], get→0 [40,90]
+  const h = history<R[0], R[1]>(
+    ok(0, 0, 100, w('200'), done),
+    ok(1, 10, 30, r, read('200')),
+    ok(2, 40, 90, r, read(null)),
+  );
+  const res = checkLinearizable(h, registerModel());
+  assert.equal(res.result, 'illegal');
+  assert.equal(res.partitions[0]!.blocker?.id, 2);
+});
+
+test('concurrent writes may be ordered either way, but reads must agree on one order', () => {
+  const fine = history<R[0], R[1]>(
+    ok(1, 0, 10, w('x'), done),
+    ok(2, 0, 10, w('y'), done),
+    ok(3, 11, 12, r, read('x')),
+    ok(4, 13, 14, r, read('x')),
+  );
+  assert.equal(checkLinearizable(fine, registerModel()).result, 'ok');
+  const flipFlop = history<R[0], R[1]>(
+    ok(1, 0, 10, w('x'), done),
+    ok(2, 0, 10, w('y'), done),
+    ok(3, 11, 12, r, read('x')),
+    ok(4, 13, 14, r, read('y')),
+  );
+  assert.equal(checkLinearizable(flipFlop, registerModel()).result, 'illegal');
+});
+
+test('a stale read is illegal and the report shows the prefix, the read and an illegal sub-history', () => {
+  const h = history<R[0], R[1]>(
+    ok('c1', 0, 1, w('a'), done),
+    ok('c1', 2, 3, w('b'), done),
+    ok('c2', 0, 100, w('unrelated-concurrent'), done),
+    ok('c3', 4, 5, r, read('a')),
+  );
+  const res = checkLinearizable(h, registerModel());
+  assert.equal(res.result, 'illegal');
+  const p = res.partitions[0]!;
+  assert.equal(p.blocker?.id, 3);
+  // the stale read keeps the two writes that explain it; the concurrent one is dropped
+  assert.deepEqual(p.illegal.map((o) => o.id), [0, 1, 3]);
+  const text = res.describe();
+  assert.match(text, /not linearizable/);
+  assert.match(text, /cannot be linearized next:\n\s+#3 client c3 \[4, 5\] read\(\) → "a"/);
+  assert.match(text, /#1 client c1 \[2, 3\] write\("b"\) → ok/);
+});
+
+test('a lost write (a later read sees the value before it) is illegal', () => {
+  const h = history<R[0], R[1]>(ok(1, 0, 1, w('a'), done), ok(1, 2, 3, w('b'), done), ok(2, 10, 11, r, read('a')));
+  assert.equal(checkLinearizable(h, registerModel()).result, 'illegal');
+  const never = history<R[0], R[1]>(ok(1, 0, 1, w('a'), done), ok(2, 5, 6, r, read(null)));
+  const res = checkLinearizable(never, registerModel());
+  assert.equal(res.result, 'illegal');
+  assert.deepEqual(res.partitions[0]!.illegal.map((o) => o.id), [0, 1]);
+});
+
+test('a read of a value never written is illegal and shrinks to the read alone', () => {
+  const h = history<R[0], R[1]>(ok(1, 0, 1, w('a'), done), ok(2, 2, 3, r, read('zzz')), ok(1, 4, 5, w('b'), done));
+  const res = checkLinearizable(h, registerModel());
+  assert.equal(res.result, 'illegal');
+  assert.deepEqual(res.partitions[0]!.illegal.map((o) => o.id), [1]);
+});
+
+test('an unknown-outcome write may take effect late', () => {
+  const h = history<R[0], R[1]>(
+    unknown(1, 0, w('a')),
+    ok(2, 5, 6, r, read(null)),
+    ok(2, 50, 51, r, read('a')),
+    ok(2, 60, 61, r, read('a')),
+  );
+  assert.equal(checkLinearizable(h, registerModel()).result, 'ok');
+});
+
+test('an unknown-outcome write that never took effect does not make a history illegal', () => {
+  const h = history<R[0], R[1]>(
+    ok(1, 0, 1, w('a'), done),
+    unknown(2, 2, w('b')),
+    ok(3, 10, 11, r, read('a')),
+    ok(3, 20, 21, r, read('a')),
+  );
+  const res = checkLinearizable(h, registerModel());
+  assert.equal(res.result, 'ok');
+  // the witness order leaves the write out: it never took effect
+  assert.deepEqual(res.partitions[0]!.linearization.map((o) => o.id), [0, 2, 3]);
+});
+
+test('an unknown-outcome CAS that could never succeed is still fine', () => {
+  // the model rejects nothing for unknown output, but the op may also never happen
+  const strict: Model<string | null, RegisterInput, RegisterOutput> = {
+    ...registerModel(),
+    step(state, input, output) {
+      if (input.type === 'cas' && output === undefined && state !== input.expected) return [false, state];
+      return registerModel().step(state, input, output);
+    },
+  };
+  const h = history<R[0], R[1]>(
+    ok(1, 0, 1, w('a'), done),
+    unknown(2, 2, { type: 'cas', expected: 'nope', value: 'z' }),
+    ok(3, 10, 11, r, read('a')),
+  );
+  assert.equal(checkLinearizable(h, strict).result, 'ok');
+});
+
+test('an unknown-outcome write still cannot take effect before it was invoked', () => {
+  const h = history<R[0], R[1]>(ok(2, 0, 1, r, read('a')), unknown(1, 5, w('a')));
+  assert.equal(checkLinearizable(h, registerModel()).result, 'illegal');
+});
+
+test('an unknown write cannot be seen and then unseen', () => {
+  const h = history<R[0], R[1]>(
+    ok(1, 0, 1, w('a'), done),
+    unknown(2, 2, w('b')),
+    ok(3, 10, 11, r, read('b')),
+    ok(3, 20, 21, r, read('a')),
+  );
+  assert.equal(checkLinearizable(h, registerModel()).result, 'illegal');
+});
+
+test('a failed write is left out: seeing its value is illegal', () => {
+  const seen = history<R[0], R[1]>(ok(1, 0, 1, w('a'), done), failed(2, 2, 3, w('b')), ok(3, 10, 11, r, read('b')));
+  assert.equal(checkLinearizable(seen, registerModel()).result, 'illegal');
+  const notSeen = history<R[0], R[1]>(ok(1, 0, 1, w('a'), done), failed(2, 2, 3, w('b')), ok(3, 10, 11, r, read('a')));
+  const res = checkLinearizable(notSeen, registerModel());
+  assert.equal(res.result, 'ok');
+  assert.equal(res.operationCount, 2);
+});
+
+test('unknown-outcome reads are dropped before checking', () => {
+  const h = history<R[0], R[1]>(ok(1, 0, 1, w('a'), done), unknown(2, 2, r), ok(3, 10, 11, r, read('a')));
+  const res = checkLinearizable(h, registerModel());
+  assert.equal(res.result, 'ok');
+  assert.equal(res.operationCount, 2);
+});
+
+test('CAS: one of two concurrent swaps from the same value wins', () => {
+  const cas = (expected: string | null, value: string): RegisterInput => ({ type: 'cas', expected, value });
+  const oneWins = history<R[0], R[1]>(
+    ok(1, 0, 1, w('0'), done),
+    ok(1, 2, 10, cas('0', '1'), { succeeded: true }),
+    ok(2, 2, 10, cas('0', '2'), { succeeded: false }),
+    ok(3, 11, 12, r, read('1')),
+  );
+  assert.equal(checkLinearizable(oneWins, registerModel()).result, 'ok');
+  const bothWin = history<R[0], R[1]>(
+    ok(1, 0, 1, w('0'), done),
+    ok(1, 2, 10, cas('0', '1'), { succeeded: true }),
+    ok(2, 2, 10, cas('0', '2'), { succeeded: true }),
+  );
+  assert.equal(checkLinearizable(bothWin, registerModel()).result, 'illegal');
+});
+
+test('equal timestamps count as overlapping', () => {
+  const h = history<R[0], R[1]>(ok(1, 0, 5, w('a'), done), ok(2, 5, 6, r, read(null)));
+  assert.equal(checkLinearizable(h, registerModel()).result, 'ok');
+});
+
+test('a history the search cannot finish in its time budget is unknown', () => {
+  // 24 concurrent writes then a read of a value none of them wrote: the
+  // search must try every order of the writes before giving up
+  const ops = [];
+  for (let i = 0; i < 24; i++) ops.push(ok<RegisterInput, RegisterOutput>(i, 0, 100, w(`v${i}`), done));
+  for (let i = 0; i < 24; i++) ops.push(ok<RegisterInput, RegisterOutput>(100 + i, 50, 150, r, read(`v${i}`)));
+  ops.push(ok<RegisterInput, RegisterOutput>(999, 200, 201, r, read('never')));
+  const started = performance.now();
+  const res = checkLinearizable(history(...ops), registerModel(), { timeoutMs: 100 });
+  const took = performance.now() - started;
+  assert.equal(res.result, 'unknown');
+  assert.equal(res.partitions[0]!.result, 'unknown');
+  assert.match(res.describe(), /time budget/);
+  assert.ok(took < 5000, `took ${took} ms`);
+});
+
+test('invalid operation times are a usage error', () => {
+  const bad = history<R[0], R[1]>(ok(1, 10, 5, w('a'), done));
+  assert.throws(() => checkLinearizable(bad, registerModel()), (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT);
+  const nan = history<R[0], R[1]>(ok(1, NaN, 5, w('a'), done));
+  assert.throws(() => checkLinearizable(nan, registerModel()), UsageError);
+});
+
+test('an empty history is linearizable', () => {
+  assert.equal(checkLinearizable(history<R[0], R[1]>(), registerModel()).result, 'ok');
+});
