@@ -1,0 +1,4 @@
+import { runLogStorageConformance } from './conformance.js';
+import { memoryLevelFixture } from './fixtures.js';
+
+runLogStorageConformance('memory-level', memoryLevelFixture);

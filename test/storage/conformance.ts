@@ -1,0 +1,505 @@
+// The conformance suite of LogStorage: every backend runs it in one line,
+// `runLogStorageConformance(name, makeStorage)`. Corruption tests flip bytes
+// through the raw database, so they rely on LevelLogStorage's key layout
+// (src/storage/keys.ts), which every backend here shares.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkCrc, decodeEntry, encodeEntry, withCrc } from '../../src/codec/index.js';
+import { ErrorCode, isQuorumError, type ErrorCode as Code } from '../../src/errors.js';
+import type { Entry, HardState, Snapshot } from '../../src/raftpb/index.js';
+import {
+  HARD_STATE_KEY,
+  SNAPSHOT_KEY,
+  entryKey,
+  type LevelDatabase,
+  type LoadedLogState,
+  type LogStorage,
+} from '../../src/storage/index.js';
+
+/** One backend under test. A fresh fixture is made for every test. */
+export interface StorageFixture {
+  /** Opens a storage on the current database. */
+  open(): Promise<LogStorage>;
+  /** The database (or sublevel) the storage writes to; changes after `restart()`. */
+  db(): LevelDatabase;
+  /**
+   * A process restart, once every storage on it is closed: the database is
+   * reopened (a crashable one first loses its unsynced writes).
+   */
+  restart(): Promise<void>;
+  /** Frees the backend (closes databases, removes temp dirs). */
+  destroy(): Promise<void>;
+}
+
+const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
+const RAW_SYNC = { ...VIEW, sync: true } as const;
+
+/** An entry with a small payload derived from its index and term. */
+export function ent(index: number, term: number, size = 8): Entry {
+  const data = new Uint8Array(size);
+  for (let i = 0; i < size; i++) data[i] = (index * 31 + term * 7 + i) & 0xff;
+  return { index, term, type: 'Normal', data };
+}
+
+export function ents(from: number, to: number, term: number): Entry[] {
+  const out: Entry[] = [];
+  for (let i = from; i <= to; i++) out.push(ent(i, term));
+  return out;
+}
+
+export function snap(index: number, term: number, voters = ['a', 'b', 'c']): Snapshot {
+  return { metadata: { index, term, confState: { voters, learners: [] } }, data: Uint8Array.of(1, 2, index & 0xff) };
+}
+
+/** Entries as plain values (the codec may hand back Buffers for Uint8Arrays). */
+export function norm(entries: readonly Entry[]): Array<[number, number, string, string]> {
+  return entries.map((e) => [e.index, e.term, e.type, Buffer.from(e.data).toString('hex')]);
+}
+
+export function normState(s: LoadedLogState): unknown {
+  return {
+    hardState: s.hardState,
+    snapshot:
+      s.snapshot === undefined
+        ? undefined
+        : { metadata: s.snapshot.metadata, data: Buffer.from(s.snapshot.data).toString('hex') },
+    entries: norm(s.entries),
+  };
+}
+
+export async function rejectsWith(p: Promise<unknown>, code: Code, messageIncludes?: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(isQuorumError(err, code), `expected ${code}, got ${String((err as Error)?.stack ?? err)}`);
+    if (messageIncludes !== undefined) {
+      assert.ok((err as Error).message.includes(messageIncludes), `message "${(err as Error).message}" lacks "${messageIncludes}"`);
+    }
+    return true;
+  });
+}
+
+/** Flips one byte of the payload of the record under `key` (after its CRC), durably. */
+export async function flipByte(db: LevelDatabase, key: Uint8Array, offset = -1): Promise<void> {
+  const rec = (await db.get(key, VIEW)) as Uint8Array | undefined;
+  assert.ok(rec !== undefined, 'record to corrupt exists');
+  const copy = new Uint8Array(rec);
+  const at = offset < 0 ? copy.length + offset : offset;
+  copy[at] = copy[at]! ^ 0x5a;
+  await db.put(key, copy, RAW_SYNC as never);
+}
+
+async function storedIndexes(db: LevelDatabase): Promise<number[]> {
+  const keys = (await db.keys({ gte: entryKey(0), lt: Uint8Array.of(0x66), keyEncoding: 'view' }).all()) as Uint8Array[];
+  return keys.map((k) => Buffer.from(k).readUIntBE(3, 6));
+}
+
+/** Records the options of every `batch()` call on `db` until `restore()`. */
+function spyBatches(db: LevelDatabase): { calls: Array<{ ops: number; sync: unknown }>; restore(): void } {
+  const calls: Array<{ ops: number; sync: unknown }> = [];
+  const target = db as unknown as { batch: (...args: unknown[]) => unknown };
+  const original = target.batch;
+  target.batch = function (this: unknown, ...args: unknown[]) {
+    const ops = args[0];
+    const options = args[1] as { sync?: unknown } | undefined;
+    if (Array.isArray(ops)) calls.push({ ops: ops.length, sync: options?.sync });
+    return original.apply(this, args);
+  };
+  return {
+    calls,
+    restore() {
+      target.batch = original;
+    },
+  };
+}
+
+const HS = (term: number, vote: string, commit: number): HardState => ({ term, vote, commit });
+
+/**
+ * Registers the LogStorage conformance tests for one backend under
+ * `describe(name)`.
+ * @param makeStorage - makes a fresh, empty backend for each test
+ */
+export function runLogStorageConformance(name: string, makeStorage: () => Promise<StorageFixture>): void {
+  /** Runs `fn` with a fresh fixture and cleans up, closing storages it opened. */
+  function withFixture(fn: (f: StorageFixture, open: () => Promise<LogStorage>) => Promise<void>) {
+    return async () => {
+      const f = await makeStorage();
+      const opened: LogStorage[] = [];
+      const open = async () => {
+        const s = await f.open();
+        opened.push(s);
+        return s;
+      };
+      try {
+        await fn(f, open);
+      } finally {
+        for (const s of opened) await s.close().catch(() => undefined);
+        await f.destroy();
+      }
+    };
+  }
+
+  /** Closes `s`, restarts the backend and opens a new storage. */
+  async function reopen(f: StorageFixture, s: LogStorage, open: () => Promise<LogStorage>): Promise<LogStorage> {
+    await s.close();
+    await f.restart();
+    return open();
+  }
+
+  describe(`LogStorage conformance: ${name}`, () => {
+    test(
+      'an empty storage loads the empty HardState, no snapshot and no entries',
+      withFixture(async (_f, open) => {
+        const s = await open();
+        assert.equal(s.status, 'open');
+        const loaded = await s.load();
+        assert.deepEqual(loaded.hardState, HS(0, '', 0));
+        assert.equal(loaded.snapshot, undefined);
+        assert.deepEqual(loaded.entries, []);
+      }),
+    );
+
+    test(
+      'entries and HardState saved together load back identical, in index order',
+      withFixture(async (_f, open) => {
+        const s = await open();
+        // 300 entries cross the 256 boundary of the low key byte and the load chunk size is exercised with more below.
+        const batch1 = ents(1, 300, 1);
+        await s.save({ hardState: HS(1, 'a', 0), entries: batch1 }, { sync: true });
+        await s.save({ hardState: HS(2, 'b', 250), entries: ents(301, 1500, 2) }, { sync: true });
+        const loaded = await s.load();
+        assert.deepEqual(loaded.hardState, HS(2, 'b', 250));
+        assert.deepEqual(norm(loaded.entries), norm([...batch1, ...ents(301, 1500, 2)]));
+      }),
+    );
+
+    test(
+      'appending inside the log replaces the conflicting suffix, beyond the last new entry too (Raft §5.3)',
+      withFixture(async (f, open) => {
+        const s = await open();
+        await s.save({ entries: ents(1, 10, 1) }, { sync: true });
+        await s.save({ entries: ents(6, 7, 2) }, { sync: true });
+        const loaded = await s.load();
+        assert.deepEqual(norm(loaded.entries), norm([...ents(1, 5, 1), ...ents(6, 7, 2)]));
+        assert.deepEqual(await storedIndexes(f.db()), [1, 2, 3, 4, 5, 6, 7]);
+        // Appending right after the last entry keeps everything before it.
+        await s.save({ entries: ents(8, 9, 3) }, { sync: true });
+        assert.deepEqual(norm((await s.load()).entries), norm([...ents(1, 5, 1), ...ents(6, 7, 2), ...ents(8, 9, 3)]));
+      }),
+    );
+
+    test(
+      'a HardState-only update replaces the HardState and keeps the log',
+      withFixture(async (f, open) => {
+        let s = await open();
+        await s.save({ hardState: HS(1, '', 0), entries: ents(1, 5, 1) }, { sync: true });
+        await s.save({ hardState: HS(2, 'c', 3) }, { sync: true });
+        await s.save({ hardState: HS(3, '', 5) }, { sync: true });
+        s = await reopen(f, s, open);
+        const loaded = await s.load();
+        assert.deepEqual(loaded.hardState, HS(3, '', 5));
+        assert.deepEqual(norm(loaded.entries), norm(ents(1, 5, 1)));
+      }),
+    );
+
+    test(
+      'saving a snapshot drops the entries it covers and keeps the matching entries after it',
+      withFixture(async (f, open) => {
+        let s = await open();
+        await s.save({ hardState: HS(2, 'a', 8), entries: [...ents(1, 4, 1), ...ents(5, 10, 2)] }, { sync: true });
+        await s.save({ snapshot: snap(6, 2) }, { sync: true });
+        assert.deepEqual(await storedIndexes(f.db()), [7, 8, 9, 10]);
+        s = await reopen(f, s, open);
+        const loaded = await s.load();
+        assert.deepEqual(loaded.snapshot?.metadata, snap(6, 2).metadata);
+        assert.equal(Buffer.from(loaded.snapshot!.data).toString('hex'), Buffer.from(snap(6, 2).data).toString('hex'));
+        assert.deepEqual(norm(loaded.entries), norm(ents(7, 10, 2)));
+        assert.deepEqual(loaded.hardState, HS(2, 'a', 8));
+      }),
+    );
+
+    test(
+      'a snapshot that does not match the log discards the whole log (Raft §7, InstallSnapshot rule 7)',
+      withFixture(async (f, open) => {
+        const s = await open();
+        await s.save({ hardState: HS(2, '', 3), entries: ents(1, 10, 2) }, { sync: true });
+        // The leader's entry 6 has term 3: our entries 6..10 are a divergent suffix.
+        await s.save({ hardState: HS(3, '', 6), snapshot: snap(6, 3) }, { sync: true });
+        assert.deepEqual(await storedIndexes(f.db()), []);
+        let loaded = await s.load();
+        assert.deepEqual(loaded.entries, []);
+        assert.equal(loaded.snapshot?.metadata.index, 6);
+        // A snapshot beyond the end of the log also leaves nothing, and appends continue after it.
+        await s.save({ snapshot: snap(20, 4), hardState: HS(4, '', 20), entries: ents(19, 22, 4) }, { sync: true });
+        loaded = await s.load();
+        assert.deepEqual(norm(loaded.entries), norm(ents(21, 22, 4)));
+        await s.save({ entries: ents(23, 23, 4) }, { sync: true });
+        assert.deepEqual(norm((await s.load()).entries), norm(ents(21, 23, 4)));
+      }),
+    );
+
+    test(
+      'a snapshot older than the stored one is rejected and changes nothing',
+      withFixture(async (_f, open) => {
+        const s = await open();
+        await s.save({ entries: ents(1, 10, 1), hardState: HS(1, '', 8) }, { sync: true });
+        await s.save({ snapshot: snap(8, 1) }, { sync: true });
+        await rejectsWith(s.save({ snapshot: snap(5, 1), hardState: HS(9, '', 9) }, { sync: true }), ErrorCode.SNAPSHOT_OUT_OF_DATE);
+        const loaded = await s.load();
+        assert.equal(loaded.snapshot?.metadata.index, 8);
+        assert.deepEqual(loaded.hardState, HS(1, '', 8));
+        assert.deepEqual(norm(loaded.entries), norm(ents(9, 10, 1)));
+      }),
+    );
+
+    test(
+      're-saving the same snapshot keeps the entries after it',
+      withFixture(async (_f, open) => {
+        const s = await open();
+        await s.save({ entries: ents(1, 10, 1), hardState: HS(1, '', 10) }, { sync: true });
+        await s.save({ snapshot: snap(5, 1) }, { sync: true });
+        await s.save({ snapshot: { ...snap(5, 1), data: Uint8Array.of(9) } }, { sync: true });
+        const loaded = await s.load();
+        assert.deepEqual(norm(loaded.entries), norm(ents(6, 10, 1)));
+        assert.deepEqual([...loaded.snapshot!.data], [9]);
+      }),
+    );
+
+    test(
+      'compact deletes stored entries up to its index, unsynced, and refuses an index no snapshot covers',
+      withFixture(async (f, open) => {
+        // Entries below the snapshot left by a lost compaction, written raw.
+        const db = f.db();
+        for (let i = 1; i <= 10; i++) await db.put(entryKey(i), withCrc(encodeEntry(ent(i, 1))), RAW_SYNC as never);
+        let s = await open();
+        await s.save({ hardState: HS(1, '', 10), snapshot: snap(7, 1) }, { sync: true });
+        assert.deepEqual(await storedIndexes(f.db()), [8, 9, 10]);
+        await rejectsWith(s.compact(8), ErrorCode.INVALID_ARGUMENT, 'index 8');
+        await rejectsWith(s.compact(-1), ErrorCode.INVALID_ARGUMENT);
+        s = await reopen(f, s, open);
+        // Stale entries below the snapshot again (as if the snapshot's own deletes were lost).
+        await f.db().put(entryKey(3), withCrc(encodeEntry(ent(3, 1))), RAW_SYNC as never);
+        await s.close();
+        await f.restart();
+        s = await open();
+        assert.deepEqual(norm((await s.load()).entries), norm(ents(8, 10, 1)), 'load skips entries below the snapshot');
+        const spy = spyBatches(f.db());
+        try {
+          await s.compact(7);
+        } finally {
+          spy.restore();
+        }
+        assert.deepEqual(spy.calls.map((c) => c.sync === true), [false], 'compact writes one unsynced batch');
+        assert.deepEqual(await storedIndexes(f.db()), [8, 9, 10]);
+        assert.deepEqual(norm((await s.load()).entries), norm(ents(8, 10, 1)));
+      }),
+    );
+
+    test(
+      'a restart keeps every synced write',
+      withFixture(async (f, open) => {
+        let s = await open();
+        await s.save({ hardState: HS(1, 'a', 0), entries: ents(1, 3, 1) }, { sync: true });
+        await s.save({ hardState: HS(2, 'b', 3), entries: ents(4, 6, 2) }, { sync: true });
+        await s.save({ snapshot: snap(3, 1) }, { sync: true });
+        await s.save({ entries: ents(5, 8, 3), hardState: HS(3, 'c', 4) }, { sync: true });
+        const before = normState(await s.load());
+        s = await reopen(f, s, open);
+        assert.deepEqual(normState(await s.load()), before);
+        // And the reopened storage keeps appending where the log ends.
+        await s.save({ entries: ents(9, 9, 3) }, { sync: true });
+        s = await reopen(f, s, open);
+        assert.deepEqual(norm((await s.load()).entries), norm([...ents(4, 4, 2), ...ents(5, 9, 3)]));
+      }),
+    );
+
+    test(
+      'a closed storage rejects every operation with QUORUMKV_STORAGE_CLOSED',
+      withFixture(async (_f, open) => {
+        const s = await open();
+        await s.save({ entries: ents(1, 2, 1) }, { sync: true });
+        const closing = s.close();
+        assert.equal(s.status, 'closing');
+        await rejectsWith(s.load(), ErrorCode.STORAGE_CLOSED);
+        await closing;
+        assert.equal(s.status, 'closed');
+        await s.close(); // idempotent
+        await rejectsWith(s.load(), ErrorCode.STORAGE_CLOSED);
+        await rejectsWith(s.save({ entries: ents(3, 3, 1) }, { sync: true }), ErrorCode.STORAGE_CLOSED);
+        await rejectsWith(s.save({ hardState: HS(1, '', 0) }, { sync: false }), ErrorCode.STORAGE_CLOSED);
+        await rejectsWith(s.compact(1), ErrorCode.STORAGE_CLOSED);
+      }),
+    );
+
+    test(
+      'close waits for a save in flight, which completes',
+      withFixture(async (f, open) => {
+        let s = await open();
+        const saving = s.save({ entries: ents(1, 50, 1) }, { sync: true });
+        await s.close();
+        await saving;
+        await f.restart();
+        s = await open();
+        assert.equal((await s.load()).entries.length, 50);
+      }),
+    );
+
+    test(
+      'updates that would break the log are rejected with a UsageError and change nothing',
+      withFixture(async (_f, open) => {
+        const s = await open();
+        await s.save({ hardState: HS(1, '', 2), entries: ents(1, 5, 1) }, { sync: true });
+        await rejectsWith(s.save({ entries: ents(8, 9, 1) }, { sync: true }), ErrorCode.INVALID_ARGUMENT, 'gap');
+        await rejectsWith(s.save({ entries: [ent(6, 1), ent(8, 1)] }, { sync: true }), ErrorCode.INVALID_ARGUMENT);
+        await rejectsWith(s.save({ entries: [ent(6, 2), ent(7, 1)] }, { sync: true }), ErrorCode.INVALID_ARGUMENT);
+        await rejectsWith(s.save({ hardState: HS(1, '', 6) }, { sync: true }), ErrorCode.INVALID_ARGUMENT, 'commit 6');
+        await rejectsWith(
+          s.save({ hardState: HS(2, '', 2), entries: ents(10, 10, 1) }, { sync: true }),
+          ErrorCode.INVALID_ARGUMENT,
+        );
+        const loaded = await s.load();
+        assert.deepEqual(loaded.hardState, HS(1, '', 2));
+        assert.deepEqual(norm(loaded.entries), norm(ents(1, 5, 1)));
+      }),
+    );
+
+    test(
+      'a corrupt entry in the middle of the log is QUORUMKV_CORRUPT_LOG naming its index',
+      withFixture(async (f, open) => {
+        let s = await open();
+        await s.save({ hardState: HS(1, '', 3), entries: ents(1, 10, 1) }, { sync: true });
+        await s.close();
+        await flipByte(f.db(), entryKey(6));
+        await f.restart();
+        s = await open();
+        await rejectsWith(s.load(), ErrorCode.CORRUPT_LOG, 'entry 6');
+        // Nothing was dropped: a second load reports the same.
+        await rejectsWith(s.load(), ErrorCode.CORRUPT_LOG, 'entry 6');
+        assert.deepEqual(await storedIndexes(f.db()), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      }),
+    );
+
+    test(
+      'a corrupt HardState is QUORUMKV_CORRUPT_LOG and a corrupt snapshot QUORUMKV_CORRUPT_SNAPSHOT',
+      withFixture(async (f, open) => {
+        let s = await open();
+        await s.save({ hardState: HS(1, '', 5), entries: ents(1, 5, 1) }, { sync: true });
+        await s.save({ snapshot: snap(3, 1) }, { sync: true });
+        await s.close();
+        await flipByte(f.db(), SNAPSHOT_KEY, 5);
+        await f.restart();
+        s = await open();
+        await rejectsWith(s.load(), ErrorCode.CORRUPT_SNAPSHOT, 'snapshot');
+        await s.close();
+        await flipByte(f.db(), HARD_STATE_KEY);
+        await f.restart();
+        s = await open();
+        await rejectsWith(s.load(), ErrorCode.CORRUPT_LOG, 'HardState');
+      }),
+    );
+
+    test(
+      'a gap in the stored indexes is QUORUMKV_CORRUPT_LOG naming the missing index',
+      withFixture(async (f, open) => {
+        let s = await open();
+        await s.save({ hardState: HS(1, '', 2), entries: ents(1, 8, 1) }, { sync: true });
+        await s.close();
+        await f.db().del(entryKey(4), RAW_SYNC as never);
+        await f.restart();
+        s = await open();
+        await rejectsWith(s.load(), ErrorCode.CORRUPT_LOG, 'entry 4 is missing');
+      }),
+    );
+
+    test(
+      'a HardState commit beyond the stored log is QUORUMKV_CORRUPT_LOG (committed entries lost)',
+      withFixture(async (f, open) => {
+        let s = await open();
+        await s.save({ hardState: HS(1, '', 8), entries: ents(1, 8, 1) }, { sync: true });
+        await s.close();
+        for (const i of [7, 8]) await f.db().del(entryKey(i), RAW_SYNC as never);
+        await f.restart();
+        s = await open();
+        await rejectsWith(s.load(), ErrorCode.CORRUPT_LOG, 'commit 8');
+      }),
+    );
+
+    test(
+      'a torn tail above the commit is dropped on load, and the drop is persisted',
+      withFixture(async (f, open) => {
+        let s = await open();
+        await s.save({ hardState: HS(1, '', 7), entries: ents(1, 10, 1) }, { sync: true });
+        await s.close();
+        await flipByte(f.db(), entryKey(9), 2);
+        await flipByte(f.db(), entryKey(10));
+        await f.restart();
+        s = await open();
+        const loaded = await s.load();
+        assert.deepEqual(norm(loaded.entries), norm(ents(1, 8, 1)));
+        assert.deepEqual(await storedIndexes(f.db()), [1, 2, 3, 4, 5, 6, 7, 8]);
+        // The storage keeps working from the truncated end, across a restart.
+        await s.save({ entries: ents(9, 9, 2) }, { sync: true });
+        s = await reopen(f, s, open);
+        assert.deepEqual(norm((await s.load()).entries), norm([...ents(1, 8, 1), ent(9, 2)]));
+      }),
+    );
+
+    test(
+      'a torn record at or below the commit is QUORUMKV_CORRUPT_LOG, not dropped',
+      withFixture(async (f, open) => {
+        let s = await open();
+        await s.save({ hardState: HS(1, '', 9), entries: ents(1, 10, 1) }, { sync: true });
+        await s.close();
+        await flipByte(f.db(), entryKey(9));
+        await flipByte(f.db(), entryKey(10));
+        await f.restart();
+        s = await open();
+        await rejectsWith(s.load(), ErrorCode.CORRUPT_LOG, 'entry 9');
+        assert.deepEqual((await storedIndexes(f.db())).length, 10);
+      }),
+    );
+
+    test(
+      'a corrupt record decodes to nothing: its CRC check fails (sanity check of the corruption helper)',
+      withFixture(async (f, open) => {
+        const s = await open();
+        await s.save({ entries: ents(1, 1, 1) }, { sync: true });
+        await flipByte(f.db(), entryKey(1));
+        const rec = (await f.db().get(entryKey(1), VIEW)) as Uint8Array;
+        assert.throws(() => decodeEntry(checkCrc(rec, 'entry 1')), (err: unknown) => isQuorumError(err, ErrorCode.CORRUPT_LOG));
+      }),
+    );
+
+    test(
+      'save passes sync: true to the database exactly when asked, in one batch per save',
+      withFixture(async (f, open) => {
+        const s = await open();
+        const spy = spyBatches(f.db());
+        try {
+          await s.save({ hardState: HS(1, 'a', 0), entries: ents(1, 64, 1) }, { sync: true });
+          await s.save({ hardState: HS(1, 'a', 10) }, { sync: false });
+          await s.save({ entries: ents(65, 70, 1), hardState: HS(1, 'a', 64) }, { sync: true });
+        } finally {
+          spy.restore();
+        }
+        assert.deepEqual(spy.calls, [
+          { ops: 65, sync: true },
+          { ops: 1, sync: false },
+          { ops: 7, sync: true },
+        ]);
+      }),
+    );
+
+    test(
+      'concurrent saves are applied in call order',
+      withFixture(async (_f, open) => {
+        const s = await open();
+        const saves: Promise<void>[] = [];
+        for (let i = 1; i <= 20; i++) saves.push(s.save({ entries: [ent(i, 1)], hardState: HS(1, '', Math.min(i - 1, 10)) }, { sync: i % 5 === 0 }));
+        // Overwrite 15.. in term 2 while the earlier saves are still queued.
+        saves.push(s.save({ entries: ents(15, 16, 2) }, { sync: true }));
+        await Promise.all(saves);
+        assert.deepEqual(norm((await s.load()).entries), norm([...ents(1, 14, 1), ...ents(15, 16, 2)]));
+      }),
+    );
+  });
+}

@@ -1,0 +1,60 @@
+// Backends for the LogStorage conformance suite: memory-level, classic-level
+// in a temp dir, and the crash-simulating CrashableLevel (through a sublevel,
+// as a node sharing its database with a state machine would use it).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { MemoryLevel } from 'memory-level';
+import { CrashableLevel, LevelLogStorage, type LevelDatabase } from '../../src/storage/index.js';
+import type { StorageFixture } from './conformance.js';
+
+/** memory-level: a restart keeps the same in-memory database. */
+export async function memoryLevelFixture(): Promise<StorageFixture> {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  return {
+    open: () => LevelLogStorage.open({ db }),
+    db: () => db,
+    restart: async () => undefined,
+    destroy: () => db.close(),
+  };
+}
+
+/** classic-level in a fresh temp dir: a restart closes and reopens LevelDB. */
+export async function classicLevelFixture(): Promise<StorageFixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'quorumkv-storage-'));
+  let db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  return {
+    open: () => LevelLogStorage.open({ db }),
+    db: () => db,
+    restart: async () => {
+      await db.close();
+      db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+      await db.open();
+    },
+    destroy: async () => {
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** CrashableLevel, storage in the 'raft' sublevel: a restart is a power loss (unsynced writes are lost). */
+export async function crashableLevelFixture(): Promise<StorageFixture> {
+  const root = new CrashableLevel();
+  await root.open();
+  const raftSublevel = (): LevelDatabase => root.sublevel('raft', { keyEncoding: 'view', valueEncoding: 'view' });
+  let db = raftSublevel();
+  return {
+    open: () => LevelLogStorage.open({ db }),
+    db: () => db,
+    restart: async () => {
+      await root.crash();
+      await root.open();
+      db = raftSublevel();
+    },
+    destroy: () => root.close(),
+  };
+}
