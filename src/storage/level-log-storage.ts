@@ -173,7 +173,8 @@ export class LevelLogStorage implements LogStorage {
    * log is discarded (Raft §7, InstallSnapshot receiver rules 6 and 7). New
    * entries at or below the snapshot's index in the same update are ignored.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (entries not contiguous, terms
-   *   decreasing, or starting after a gap), `QUORUMKV_SNAPSHOT_OUT_OF_DATE`
+   *   decreasing, or starting after a gap; a HardState commit beyond the last
+   *   index after the update; malformed fields), `QUORUMKV_SNAPSHOT_OUT_OF_DATE`
    *   (snapshot index below the stored snapshot's); nothing is written
    * @throws FaultError `QUORUMKV_STORAGE_CLOSED`, `QUORUMKV_STORAGE_IO`
    */

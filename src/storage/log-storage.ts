@@ -78,7 +78,8 @@ export interface LogStorage {
    * Persists `update` in one atomic write, durable before it resolves when
    * `options.sync` is true (and only then; pass Raft's `mustSync`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when the entries are not
-   *   contiguous or would leave a gap after the stored log;
+   *   contiguous, their terms decrease, they would leave a gap after the stored
+   *   log, or the HardState's commit is beyond the log's last index;
    *   `QUORUMKV_SNAPSHOT_OUT_OF_DATE` when the snapshot is older than the stored one
    * @throws FaultError `QUORUMKV_STORAGE_CLOSED`
    */
