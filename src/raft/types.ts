@@ -143,7 +143,11 @@ export interface Ready {
   committedEntries: Entry[];
   /** Messages to send after persisting (see above). */
   messages: Message[];
-  /** True when `hardState`'s term/vote changed or `entries` is non-empty: persist with fsync. */
+  /**
+   * True when `hardState`'s term or vote changed, `entries` is non-empty or
+   * a `snapshot` is set: persist with fsync (a commit-only HardState change
+   * may be written lazily, as in etcd).
+   */
   mustSync: boolean;
 }
 
