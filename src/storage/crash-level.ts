@@ -115,7 +115,7 @@ export class CrashableLevel<KDefault = string, VDefault = string> extends Memory
     this.#crashes++;
     // Writes apply synchronously and a closing database refuses new ones, so
     // once closed, every write that reached it is either durable or pending.
-    if (this.status === 'open' || this.status === 'opening') await this.close();
+    await this.close(); // waits for an open or close in progress; a no-op when closed
     this.#pending = [];
     await memory._clear.call(this, { limit: -1, reverse: false });
     const ops: PrivateOp[] = [];

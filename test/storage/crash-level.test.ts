@@ -331,3 +331,16 @@ test('random writes through the root and sublevels match a model of durable and 
     { seed, path, numRuns: 200 },
   );
 });
+
+test('a crash after a clean close still loses the unsynced writes, and crashing twice is harmless', async () => {
+  const db = new CrashableLevel();
+  await db.put('a', '1', SYNC);
+  await db.put('b', '2');
+  await db.close();
+  await db.crash();
+  await db.crash();
+  await db.open();
+  assert.deepEqual(await contents(db), [['a', '1']]);
+  assert.equal(db.crashes, 2);
+  await db.close();
+});
