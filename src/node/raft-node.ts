@@ -1,0 +1,952 @@
+/**
+ * `RaftNode`: a Raft member a service can run. It drives the pure
+ * {@link RawNode} with a {@link Clock}, durable {@link LogStorage}, a
+ * {@link Transport} and a user {@link StateMachine}, in the Ready loop of
+ * etcd's `raft.Node` and `etcdserver/raft.go`.
+ *
+ * The write path, per Ready (Raft thesis §10.2.1 for the leader's parallel send):
+ * 1. a leader sends its messages at once; everyone else waits for step 2;
+ * 2. HardState, entries and any received snapshot are saved in one batch,
+ *    synced when Raft says `mustSync` (group commit: proposals that arrive
+ *    while a write is in flight go into the next Ready, so there is one
+ *    fsync per Ready, not per proposal);
+ * 3. followers and candidates send their messages (votes only once durable);
+ * 4. committed entries go to the apply queue, which applies them in order and
+ *    resolves the proposers' promises; `advance()` is called and the loop goes on.
+ * @module
+ */
+import createDebug from 'debug';
+import { EventEmitter } from 'eventemitter3';
+import { decodeConfChange, encodeConfChange, pack, unpack } from '../codec/index.js';
+import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
+import { MemoryStorage, RawNode } from '../raft/index.js';
+import type { ProgressStatus, RaftLogger, Ready, ReadOnlyOption, StateRole } from '../raft/types.js';
+import type { ConfChange, ConfChangeType, ConfState, Entry, Message, Snapshot } from '../raftpb/index.js';
+import type { LogStorage } from '../storage/index.js';
+import type { Transport } from '../transport/index.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { encodeOrigin, unwrapProposal, wrapProposal } from './envelope.js';
+import type { ApplyEntry, StateMachine } from './state-machine.js';
+
+const log = createDebug('quorumkv:node');
+const raftDebug = createDebug('quorumkv:raft');
+
+/** Options of {@link RaftNode.create}. Times are in milliseconds unless named in ticks. */
+export interface RaftNodeOptions<R> {
+  /** This member's id: a non-empty string of at most 255 UTF-8 bytes. */
+  id: string;
+  /**
+   * Initial voters, used only to bootstrap a new cluster when the storage is
+   * empty (every founding member must be given the same list, including
+   * itself). A member restarting from its data, or joining an existing
+   * cluster (added with `addVoter`/`addLearner` by the leader), omits it.
+   */
+  peers?: string[];
+  storage: LogStorage;
+  transport: Transport;
+  stateMachine: StateMachine<R>;
+  /** Time source. Default: real time ({@link systemClock}). */
+  clock?: Clock;
+  /** Length of one Raft tick in ms. Default 100. */
+  tickMs?: number;
+  /** Election timeout in ticks (randomized in `[n, 2n)`, Raft §5.2). Default 10. */
+  electionTicks?: number;
+  /** Heartbeat interval in ticks. Default 1. */
+  heartbeatTicks?: number;
+  /** Take a snapshot (and compact the log) every this many applied entries. Default 10,000. */
+  snapshotEntries?: number;
+  /** Entries kept in memory behind a snapshot so slow followers catch up without one (etcd's SnapshotCatchUpEntries). Default 5,000. */
+  snapshotCatchUpEntries?: number;
+  /** How long `propose` waits for the entry to be applied before `QUORUMKV_TIMEOUT`. Default 10,000 ms. */
+  proposalTimeoutMs?: number;
+  /** How long `readIndex` waits before `QUORUMKV_TIMEOUT`. Default 10,000 ms. */
+  readTimeoutMs?: number;
+  /** Raft: payload bytes per MsgApp. Default 1 MiB. */
+  maxSizePerMsg?: number;
+  /** Raft: MsgApp in flight per follower. Default 256. */
+  maxInflightMsgs?: number;
+  /** Raft: cap on the leader's uncommitted payload bytes. Default 64 MiB. */
+  maxUncommittedEntriesSize?: number;
+  /** Raft: PreVote (thesis §9.6). Default true. */
+  preVote?: boolean;
+  /** Raft: CheckQuorum (thesis §6.2). Default true. */
+  checkQuorum?: boolean;
+  /** Raft: ReadIndex mode (thesis §6.4). Default `'safe'`. */
+  readOnlyOption?: ReadOnlyOption;
+  /** Raft: reject proposals on followers instead of forwarding them. Default false. */
+  disableProposalForwarding?: boolean;
+  /** Uniform random numbers in [0, 1) for election jitter; inject a seeded one for determinism. */
+  random?: () => number;
+}
+
+/** Status of a {@link RaftNode}, as `RaftNode.status()` reports it. */
+export interface RaftNodeStatus {
+  id: string;
+  term: number;
+  vote: string;
+  /** Current leader id, `''` when none is known. */
+  leader: string;
+  role: StateRole;
+  /** Highest index known committed. */
+  commit: number;
+  /** Highest index applied to the state machine. */
+  applied: number;
+  /** Index of the latest snapshot. */
+  snapshotIndex: number;
+  membership: ConfState;
+  /** Per-peer replication progress; only on the leader. */
+  progress?: Record<string, ProgressStatus>;
+  /** True once this member was removed from the cluster. */
+  removed: boolean;
+}
+
+/** Events a {@link RaftNode} emits. */
+export interface RaftNodeEvents {
+  /** The known leader changed (`leader` is `''` while unknown). */
+  leaderChange: (leader: string, term: number) => void;
+  /** This member's role changed. */
+  roleChange: (role: StateRole) => void;
+  /** Entries up to `index` were applied to the state machine. */
+  applied: (index: number) => void;
+  /** A snapshot at `index` was taken locally (`source: 'local'`) or installed from the leader. */
+  snapshot: (index: number, source: 'local' | 'leader') => void;
+  /** The membership changed (a conf change was applied). */
+  membershipChange: (membership: ConfState) => void;
+  /** This member was removed from the cluster and stopped. */
+  removed: () => void;
+  /** A fatal error stopped the node (storage failure, state machine failure). */
+  error: (err: Error) => void;
+}
+
+interface PendingProposal<R> {
+  resolve(result: R): void;
+  reject(err: Error): void;
+  timer: TimerHandle;
+  /** Encoded entry data, kept until Raft accepts it (re-proposed after a leader change). */
+  data: Uint8Array | undefined;
+}
+
+interface PendingConfChange {
+  resolve(cs: ConfState): void;
+  reject(err: Error): void;
+  timer: TimerHandle;
+  cc: ConfChange | undefined;
+}
+
+interface ReadWaiter {
+  resolve(index: number): void;
+  reject(err: Error): void;
+  timer: TimerHandle;
+}
+
+interface ReadRound {
+  ctx: string;
+  waiters: ReadWaiter[];
+  /** Read index once Raft confirmed it; -1 until then. */
+  index: number;
+  retry: TimerHandle | undefined;
+}
+
+type ApplyTask = { kind: 'entries'; entries: Entry[] } | { kind: 'snapshot'; snapshot: Snapshot };
+
+/** What a conf-change entry's context carries: the address and who proposed it. */
+interface ConfContext {
+  address?: string;
+  origin?: string;
+  seq?: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function validateOptions<R>(o: RaftNodeOptions<R>): void {
+  const bad = (msg: string): never => {
+    throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
+  };
+  if (typeof o.id !== 'string' || o.id === '') bad('id must be a non-empty string');
+  if (encodeOrigin(o.id).length > 255) bad('id must be at most 255 UTF-8 bytes');
+  for (const [name, v] of Object.entries({
+    tickMs: o.tickMs,
+    snapshotEntries: o.snapshotEntries,
+    proposalTimeoutMs: o.proposalTimeoutMs,
+    readTimeoutMs: o.readTimeoutMs,
+  })) {
+    if (v !== undefined && (!Number.isFinite(v) || v <= 0)) bad(`${name} must be a positive number`);
+  }
+  if (o.snapshotCatchUpEntries !== undefined && (!Number.isInteger(o.snapshotCatchUpEntries) || o.snapshotCatchUpEntries < 0)) {
+    bad('snapshotCatchUpEntries must be a non-negative integer');
+  }
+  if (o.storage === undefined || o.transport === undefined || o.stateMachine === undefined) {
+    bad('storage, transport and stateMachine are required');
+  }
+}
+
+/**
+ * A Raft member driving a user {@link StateMachine}.
+ *
+ * ```ts
+ * const node = await RaftNode.create({ id: 'a', peers: ['a', 'b', 'c'], storage, transport, stateMachine });
+ * const result = await node.propose(new TextEncoder().encode('set x 1'));
+ * ```
+ *
+ * @typeParam R - what the state machine returns for one entry
+ */
+export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
+  /** This member's id. */
+  readonly id: string;
+
+  private readonly raw: RawNode;
+  private readonly mem: MemoryStorage;
+  private readonly storage: LogStorage;
+  private readonly transport: Transport;
+  private readonly sm: StateMachine<R>;
+  private readonly clock: Clock;
+  private readonly tickMs: number;
+  private readonly electionMs: number;
+  private readonly snapshotEntries: number;
+  private readonly catchUpEntries: number;
+  private readonly proposalTimeoutMs: number;
+  private readonly readTimeoutMs: number;
+  private readonly forwarding: boolean;
+  private readonly origin: Uint8Array;
+
+  private seq = 0;
+  private readonly pending = new Map<number, PendingProposal<R>>();
+  /** Proposals not yet accepted by Raft (no leader known, or dropped during a transfer). */
+  private readonly waiting: number[] = [];
+  private readonly pendingConf = new Map<number, PendingConfChange>();
+  private readonly waitingConf: number[] = [];
+  private readRound: ReadRound | undefined;
+  private readQueue: ReadWaiter[] = [];
+  private readonly confirmedReads: { index: number; waiters: ReadWaiter[] }[] = [];
+  private readCounter = 0;
+
+  private lead = '';
+  private role: StateRole = 'follower';
+  private term = 0;
+  private confState: ConfState = { voters: [], learners: [] };
+  private smApplied: number;
+  private applied: number;
+  private snapshotIndex: number;
+
+  private tickTimer: TimerHandle | undefined;
+  private loopScheduled = false;
+  private looping = false;
+  private readonly applyQueue: ApplyTask[] = [];
+  private applying = false;
+  private closed = false;
+  private removedFromCluster = false;
+  private fatal: Error | undefined;
+  private idleWaiters: (() => void)[] = [];
+
+  private constructor(
+    opts: RaftNodeOptions<R>,
+    raw: RawNode,
+    mem: MemoryStorage,
+    smApplied: number,
+    snapshot: Snapshot | undefined,
+  ) {
+    super();
+    this.id = opts.id;
+    this.raw = raw;
+    this.mem = mem;
+    this.storage = opts.storage;
+    this.transport = opts.transport;
+    this.sm = opts.stateMachine;
+    this.clock = opts.clock ?? systemClock;
+    this.tickMs = opts.tickMs ?? 100;
+    this.electionMs = this.tickMs * (opts.electionTicks ?? 10);
+    this.snapshotEntries = opts.snapshotEntries ?? 10_000;
+    this.catchUpEntries = opts.snapshotCatchUpEntries ?? 5_000;
+    this.proposalTimeoutMs = opts.proposalTimeoutMs ?? 10_000;
+    this.readTimeoutMs = opts.readTimeoutMs ?? 10_000;
+    this.forwarding = !(opts.disableProposalForwarding ?? false);
+    this.origin = encodeOrigin(opts.id);
+    this.smApplied = smApplied;
+    this.snapshotIndex = snapshot?.metadata.index ?? 0;
+    this.applied = this.snapshotIndex;
+    this.confState = snapshot?.metadata.confState ?? { voters: [], learners: [] };
+  }
+
+  /**
+   * Opens a member: loads what `storage` holds, restores the state machine
+   * from the latest snapshot when it is behind it, bootstraps a new cluster
+   * from `peers` when the storage is empty, starts the transport and the tick
+   * timer.
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (nothing is started)
+   * @throws FaultError `QUORUMKV_CORRUPT_LOG` when the storage is corrupt
+   */
+  static async create<R>(opts: RaftNodeOptions<R>): Promise<RaftNode<R>> {
+    validateOptions(opts);
+    const persisted = await opts.storage.load();
+    const mem = new MemoryStorage();
+    const snap = persisted.snapshot;
+    if (snap !== undefined && snap.metadata.index > 0) mem.applySnapshot(snap);
+    if (persisted.entries.length > 0) mem.append(persisted.entries);
+    mem.setHardState(persisted.hardState);
+    const empty = persisted.hardState.term === 0 && persisted.entries.length === 0 && (snap === undefined || snap.metadata.index === 0);
+
+    let smApplied = await opts.stateMachine.appliedIndex();
+    if (snap !== undefined && snap.metadata.index > smApplied) {
+      await opts.stateMachine.restore({ data: snap.data, index: snap.metadata.index, term: snap.metadata.term });
+      smApplied = snap.metadata.index;
+    }
+
+    const logger: RaftLogger = {
+      debug: (m) => raftDebug(`[${opts.id}] ${m}`),
+      info: (m) => raftDebug(`[${opts.id}] ${m}`),
+      warn: (m) => raftDebug(`[${opts.id}] WARN ${m}`),
+      error: (m) => raftDebug(`[${opts.id}] ERROR ${m}`),
+    };
+    const raw = new RawNode({
+      id: opts.id,
+      storage: mem,
+      // Conf changes after the snapshot are handed out again so Raft's
+      // membership is rebuilt; the apply queue skips what the state machine has.
+      applied: snap?.metadata.index ?? 0,
+      electionTick: opts.electionTicks ?? 10,
+      heartbeatTick: opts.heartbeatTicks ?? 1,
+      maxSizePerMsg: opts.maxSizePerMsg,
+      maxInflightMsgs: opts.maxInflightMsgs,
+      maxUncommittedEntriesSize: opts.maxUncommittedEntriesSize,
+      preVote: opts.preVote ?? true,
+      checkQuorum: opts.checkQuorum ?? true,
+      readOnlyOption: opts.readOnlyOption ?? 'safe',
+      disableProposalForwarding: opts.disableProposalForwarding ?? false,
+      random: opts.random,
+      logger,
+    });
+    if (empty && opts.peers !== undefined && opts.peers.length > 0) raw.bootstrap(opts.peers);
+
+    const node = new RaftNode<R>(opts, raw, mem, smApplied, snap);
+    for (const id of node.confState.voters.concat(node.confState.learners)) {
+      if (id !== opts.id) opts.transport.addPeer(id);
+    }
+    await opts.transport.start({
+      receive: (m) => node.onMessage(m),
+      reportUnreachable: (id) => {
+        if (!node.closed) node.raw.reportUnreachable(id);
+      },
+      reportSnapshot: (id, status) => {
+        if (node.closed) return;
+        node.raw.reportSnapshot(id, status);
+        node.scheduleLoop();
+      },
+    });
+    node.tickTimer = node.clock.setTimeout(() => node.onTick(), node.tickMs);
+    log('[%s] started: applied=%d snapshot=%d bootstrap=%s', opts.id, smApplied, node.snapshotIndex, empty && !!opts.peers);
+    node.scheduleLoop();
+    return node;
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /**
+   * Replicates `data` and resolves with the state machine's result once the
+   * entry is applied on this member. From a follower the proposal is
+   * forwarded to the leader; while no leader is known it waits for one.
+   * @param data - the entry payload, passed to `StateMachine.apply` unchanged
+   * @param options.timeoutMs - overrides `proposalTimeoutMs`
+   * @throws FaultError `QUORUMKV_TIMEOUT` when not applied in time (it may still be applied later)
+   * @throws UsageError `QUORUMKV_NOT_LEADER` on a follower with forwarding disabled (nothing proposed)
+   * @throws FaultError `QUORUMKV_PROPOSAL_DROPPED` when Raft refuses it for good (uncommitted-size cap)
+   * @throws FaultError `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
+   */
+  propose(data: Uint8Array, options: { timeoutMs?: number } = {}): Promise<R> {
+    const gone = this.unavailable();
+    if (gone !== undefined) return Promise.reject(gone);
+    if (!this.forwarding && this.role !== 'leader' && this.lead !== '') {
+      return Promise.reject(new UsageError(ErrorCode.NOT_LEADER, `not the leader (leader is ${this.lead}) and proposal forwarding is disabled`));
+    }
+    const seq = ++this.seq;
+    return new Promise<R>((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        const p = this.pending.get(seq);
+        if (p === undefined) return;
+        this.pending.delete(seq);
+        p.reject(new FaultError(ErrorCode.TIMEOUT, `proposal ${seq} was not applied within ${options.timeoutMs ?? this.proposalTimeoutMs} ms; it may still be applied`));
+      }, options.timeoutMs ?? this.proposalTimeoutMs);
+      this.pending.set(seq, { resolve, reject, timer, data: wrapProposal(this.origin, seq, data) });
+      this.tryPropose(seq);
+      this.scheduleLoop();
+    });
+  }
+
+  /**
+   * Resolves once this member's state machine has applied everything
+   * committed before the call: a linearizable read point (Raft thesis §6.4,
+   * ReadIndex). Concurrent calls share one ReadIndex round.
+   * @returns the read index
+   * @throws FaultError `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
+   */
+  readIndex(options: { timeoutMs?: number } = {}): Promise<number> {
+    const gone = this.unavailable();
+    if (gone !== undefined) return Promise.reject(gone);
+    return new Promise<number>((resolve, reject) => {
+      const waiter: ReadWaiter = {
+        resolve,
+        reject,
+        timer: this.clock.setTimeout(() => {
+          waiter.timer = undefined;
+          this.dropReadWaiter(waiter);
+          reject(new FaultError(ErrorCode.TIMEOUT, `read index not confirmed within ${options.timeoutMs ?? this.readTimeoutMs} ms`));
+        }, options.timeoutMs ?? this.readTimeoutMs),
+      };
+      this.readQueue.push(waiter);
+      this.startReadRound();
+    });
+  }
+
+  /** Starts an election now (Raft §5.2), as if the election timeout had elapsed. */
+  campaign(): void {
+    if (this.unavailable() !== undefined) return;
+    this.raw.campaign();
+    this.scheduleLoop();
+  }
+
+  /**
+   * Transfers leadership to `to` (Raft thesis §3.10) and resolves once `to`
+   * is the leader.
+   * @throws UsageError `QUORUMKV_NOT_LEADER` when this member is not the leader
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `to` is not a voter
+   * @throws FaultError `QUORUMKV_TIMEOUT` when the transfer did not finish within two election timeouts
+   */
+  async transferLeader(to: string, options: { timeoutMs?: number } = {}): Promise<void> {
+    const gone = this.unavailable();
+    if (gone !== undefined) throw gone;
+    if (!this.confState.voters.includes(to)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${to} is not a voter`);
+    if (this.lead === to) return;
+    if (this.role !== 'leader') throw new UsageError(ErrorCode.NOT_LEADER, `not the leader (leader is ${this.lead || 'unknown'})`);
+    const timeoutMs = options.timeoutMs ?? 2 * this.electionMs;
+    await new Promise<void>((resolve, reject) => {
+      const onLeader = (leader: string): void => {
+        if (leader === to) {
+          this.clock.clearTimeout(timer);
+          this.off('leaderChange', onLeader);
+          resolve();
+        }
+      };
+      const timer = this.clock.setTimeout(() => {
+        this.off('leaderChange', onLeader);
+        reject(new FaultError(ErrorCode.TIMEOUT, `leadership did not move to ${to} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.on('leaderChange', onLeader);
+      this.raw.transferLeader(to);
+      this.scheduleLoop();
+    });
+  }
+
+  /** Same as {@link transferLeader} (etcd's name). */
+  moveLeader(to: string, options: { timeoutMs?: number } = {}): Promise<void> {
+    return this.transferLeader(to, options);
+  }
+
+  /**
+   * Adds a voter, or promotes a learner (Raft thesis §4.1: one server at a
+   * time). Resolves with the new membership once the change is applied here.
+   * @param address - where the transport reaches the member (`host:port` for TCP)
+   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING` when another change is still pending
+   */
+  addVoter(id: string, address?: string): Promise<ConfState> {
+    return this.changeMembership('AddNode', id, address);
+  }
+
+  /** Adds a learner: it receives the log but never votes or counts in a quorum (thesis §4.2.1). */
+  addLearner(id: string, address?: string): Promise<ConfState> {
+    return this.changeMembership('AddLearnerNode', id, address);
+  }
+
+  /** Promotes a learner to voter. @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a learner */
+  promoteLearner(id: string): Promise<ConfState> {
+    if (!this.confState.learners.includes(id)) {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `${id} is not a learner`));
+    }
+    return this.changeMembership('AddNode', id, undefined);
+  }
+
+  /** Removes a voter or learner; a removed member stops. @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown member */
+  removeMember(id: string): Promise<ConfState> {
+    if (!this.confState.voters.includes(id) && !this.confState.learners.includes(id)) {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `${id} is not a member`));
+    }
+    return this.changeMembership('RemoveNode', id, undefined);
+  }
+
+  /** The current membership, as applied on this member. */
+  members(): ConfState {
+    return { voters: [...this.confState.voters], learners: [...this.confState.learners] };
+  }
+
+  /** Id of the current leader, `''` when none is known. */
+  get leader(): string {
+    return this.lead;
+  }
+
+  /** True while this member is the leader. */
+  get isLeader(): boolean {
+    return this.role === 'leader';
+  }
+
+  /** Index of the last entry applied to the state machine. */
+  get appliedIndex(): number {
+    return Math.max(this.applied, this.smApplied);
+  }
+
+  /** A snapshot of this member's Raft state. */
+  status(): RaftNodeStatus {
+    const st = this.raw.status();
+    return {
+      id: this.id,
+      term: st.hardState.term,
+      vote: st.hardState.vote,
+      leader: st.softState.lead,
+      role: st.softState.raftState,
+      commit: st.hardState.commit,
+      applied: this.appliedIndex,
+      snapshotIndex: this.snapshotIndex,
+      membership: this.members(),
+      progress: st.progress,
+      removed: this.removedFromCluster,
+    };
+  }
+
+  /**
+   * Resolves once nothing is left to persist or apply (test helper; in a
+   * live cluster new work may arrive at any time).
+   */
+  async idle(): Promise<void> {
+    while (!this.closed && (this.looping || this.loopScheduled || this.applying || this.applyQueue.length > 0 || this.raw.hasReady())) {
+      await new Promise<void>((r) => this.idleWaiters.push(r));
+    }
+  }
+
+  /**
+   * Stops the member: stops ticking, closes the transport and the storage,
+   * and rejects every pending call with `QUORUMKV_NODE_CLOSED`. Idempotent.
+   * The state machine is not closed (it belongs to the caller).
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopTimers();
+    this.failAll(new FaultError(ErrorCode.NODE_CLOSED, 'node is closed'));
+    await this.transport.close();
+    // Let an in-flight save or apply finish before the storage goes away.
+    for (let i = 0; i < 1000 && (this.looping || this.applying); i++) await new Promise((r) => setImmediate(r));
+    await this.storage.close();
+    this.wakeIdle();
+    log('[%s] closed', this.id);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private unavailable(): QuorumError | undefined {
+    if (this.fatal !== undefined) return new FaultError(ErrorCode.NODE_CLOSED, `node stopped after a fatal error: ${this.fatal.message}`, { cause: this.fatal });
+    if (this.removedFromCluster) return new FaultError(ErrorCode.REMOVED, 'this member was removed from the cluster');
+    if (this.closed) return new FaultError(ErrorCode.NODE_CLOSED, 'node is closed');
+    return undefined;
+  }
+
+  private changeMembership(type: ConfChangeType, id: string, address: string | undefined): Promise<ConfState> {
+    const gone = this.unavailable();
+    if (gone !== undefined) return Promise.reject(gone);
+    if (typeof id !== 'string' || id === '') return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'member id must be a non-empty string'));
+    if (encodeOrigin(id).length > 255) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'member id must be at most 255 UTF-8 bytes'));
+    const seq = ++this.seq;
+    const ctx: ConfContext = { origin: this.id, seq };
+    if (address !== undefined) ctx.address = address;
+    const cc: ConfChange = { type, nodeId: id, context: pack(ctx) };
+    return new Promise<ConfState>((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        if (!this.pendingConf.delete(seq)) return;
+        reject(new FaultError(ErrorCode.TIMEOUT, `membership change ${type} ${id} was not applied within ${this.proposalTimeoutMs} ms; it may still be applied`));
+      }, this.proposalTimeoutMs);
+      this.pendingConf.set(seq, { resolve, reject, timer, cc });
+      this.tryProposeConf(seq);
+      this.scheduleLoop();
+    });
+  }
+
+  private tryPropose(seq: number): void {
+    const p = this.pending.get(seq);
+    if (p === undefined || p.data === undefined) return;
+    if (this.lead === '') {
+      this.waiting.push(seq);
+      return;
+    }
+    try {
+      this.raw.propose(p.data);
+      p.data = undefined;
+    } catch (err) {
+      if (isQuorumError(err, ErrorCode.PROPOSAL_DROPPED) && (this.lead === '' || this.raw.status().leadTransferee !== '')) {
+        this.waiting.push(seq); // no leader or a transfer in progress: retry when a leader is known
+        return;
+      }
+      this.pending.delete(seq);
+      this.clock.clearTimeout(p.timer);
+      p.reject(err as Error);
+    }
+  }
+
+  private tryProposeConf(seq: number): void {
+    const p = this.pendingConf.get(seq);
+    if (p === undefined || p.cc === undefined) return;
+    if (this.lead === '') {
+      this.waitingConf.push(seq);
+      return;
+    }
+    try {
+      this.raw.proposeConfChange(p.cc);
+      p.cc = undefined;
+    } catch (err) {
+      if (isQuorumError(err, ErrorCode.PROPOSAL_DROPPED) && (this.lead === '' || this.raw.status().leadTransferee !== '')) {
+        this.waitingConf.push(seq);
+        return;
+      }
+      this.pendingConf.delete(seq);
+      this.clock.clearTimeout(p.timer);
+      p.reject(err as Error);
+    }
+  }
+
+  private retryWaiting(): void {
+    if (this.lead === '') return;
+    const props = this.waiting.splice(0);
+    for (const seq of props) this.tryPropose(seq);
+    const confs = this.waitingConf.splice(0);
+    for (const seq of confs) this.tryProposeConf(seq);
+  }
+
+  private onTick(): void {
+    if (this.closed || this.removedFromCluster) return;
+    this.raw.tick();
+    if (this.waiting.length > 0 || this.waitingConf.length > 0) this.retryWaiting();
+    this.scheduleLoop();
+    this.tickTimer = this.clock.setTimeout(() => this.onTick(), this.tickMs);
+  }
+
+  private onMessage(m: Message): void {
+    if (this.closed || this.removedFromCluster) return;
+    this.raw.step(m);
+    this.scheduleLoop();
+  }
+
+  private scheduleLoop(): void {
+    if (this.loopScheduled || this.closed) return;
+    this.loopScheduled = true;
+    queueMicrotask(() => {
+      this.loopScheduled = false;
+      void this.runLoop();
+    });
+  }
+
+  private async runLoop(): Promise<void> {
+    if (this.looping || this.closed) return;
+    this.looping = true;
+    try {
+      while (!this.closed && this.raw.hasReady()) {
+        const rd = this.raw.ready();
+        await this.handleReady(rd);
+        this.raw.advance();
+        if (this.waiting.length > 0 || this.waitingConf.length > 0) this.retryWaiting();
+      }
+    } catch (err) {
+      this.onFatal(err as Error);
+    } finally {
+      this.looping = false;
+      this.wakeIdle();
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState !== undefined) this.onSoftState(rd.softState.lead, rd.softState.raftState);
+    if (rd.hardState !== undefined && rd.hardState.term !== this.term) {
+      this.term = rd.hardState.term;
+    }
+    for (const rs of rd.readStates) this.onReadState(rs.index, rs.requestCtx);
+
+    const leader = this.role === 'leader';
+    // Raft thesis §10.2.1: the leader may send its appends while it writes its own log.
+    if (leader && rd.messages.length > 0) this.transport.send(rd.messages);
+
+    if (rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
+      const update: Parameters<LogStorage['save']>[0] = {};
+      if (rd.hardState !== undefined) update.hardState = rd.hardState;
+      if (rd.entries.length > 0) update.entries = rd.entries;
+      if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) update.snapshot = rd.snapshot;
+      await this.storage.save(update, { sync: rd.mustSync || update.snapshot !== undefined });
+    }
+    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
+      this.mem.applySnapshot(rd.snapshot);
+      this.pushApply({ kind: 'snapshot', snapshot: rd.snapshot });
+    }
+    if (rd.entries.length > 0) this.mem.append(rd.entries);
+    if (rd.hardState !== undefined) this.mem.setHardState(rd.hardState);
+
+    // Followers and candidates answer only once what they answer about is durable.
+    if (!leader && rd.messages.length > 0 && !this.closed) this.transport.send(rd.messages);
+
+    if (rd.committedEntries.length > 0) this.pushApply({ kind: 'entries', entries: rd.committedEntries });
+  }
+
+  private onSoftState(lead: string, role: StateRole): void {
+    if (role !== this.role) {
+      this.role = role;
+      log('[%s] role %s (term %d)', this.id, role, this.raw.status().hardState.term);
+      this.emit('roleChange', role);
+    }
+    if (lead !== this.lead) {
+      this.lead = lead;
+      const term = this.raw.status().hardState.term;
+      log('[%s] leader is now %s (term %d)', this.id, lead || '(none)', term);
+      this.emit('leaderChange', lead, term);
+      if (lead !== '') this.retryWaiting();
+      // A ReadIndex request may be lost with the old leader: ask again.
+      if (this.readRound !== undefined && this.readRound.index < 0) this.reissueRead();
+    }
+  }
+
+  // ------------------------------------------------------------ apply queue
+
+  private pushApply(task: ApplyTask): void {
+    this.applyQueue.push(task);
+    if (!this.applying) void this.drainApply();
+  }
+
+  private async drainApply(): Promise<void> {
+    this.applying = true;
+    try {
+      while (this.applyQueue.length > 0 && this.fatal === undefined) {
+        const task = this.applyQueue.shift()!;
+        if (task.kind === 'snapshot') await this.installSnapshot(task.snapshot);
+        else await this.applyEntries(task.entries);
+        this.releaseReads();
+        await this.maybeSnapshot();
+      }
+    } catch (err) {
+      this.onFatal(err as Error);
+    } finally {
+      this.applying = false;
+      this.wakeIdle();
+    }
+  }
+
+  private async installSnapshot(snap: Snapshot): Promise<void> {
+    const { index, term, confState } = snap.metadata;
+    if (index <= this.appliedIndex) return;
+    await this.sm.restore({ data: snap.data, index, term });
+    this.smApplied = index;
+    this.applied = index;
+    this.snapshotIndex = index;
+    this.setConfState(confState);
+    log('[%s] installed snapshot at %d from the leader', this.id, index);
+    this.emit('snapshot', index, 'leader');
+    this.emit('applied', index);
+  }
+
+  private async applyEntries(entries: Entry[]): Promise<void> {
+    let batch: ApplyEntry[] = [];
+    /** For each batch item, the local proposal it answers (a sequence number), if any. */
+    let mine: number[] = [];
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const items = batch;
+      const seqs = mine;
+      batch = [];
+      mine = [];
+      const results = await this.sm.apply(items);
+      this.smApplied = items[items.length - 1]!.index;
+      for (let i = 0; i < items.length; i++) {
+        const seq = seqs[i]!;
+        if (seq === 0) continue;
+        const p = this.pending.get(seq);
+        if (p === undefined) continue;
+        this.pending.delete(seq);
+        this.clock.clearTimeout(p.timer);
+        p.resolve(results[i] as R);
+      }
+    };
+    for (const e of entries) {
+      if (e.index <= this.applied) continue;
+      const known = e.index <= this.smApplied; // already in the state machine (restart replay)
+      if (e.type === 'ConfChange') {
+        await flush();
+        const cc = decodeConfChange(e.data);
+        this.applyConfChangeEntry(cc);
+        if (!known) {
+          await this.sm.apply([{ index: e.index, term: e.term, kind: 'confChange', data: EMPTY, confChange: cc }]);
+          this.smApplied = e.index;
+        }
+      } else if (!known) {
+        if (e.data.length === 0) {
+          batch.push({ index: e.index, term: e.term, kind: 'noop', data: EMPTY });
+          mine.push(0);
+        } else {
+          const env = unwrapProposal(e.data);
+          batch.push({ index: e.index, term: e.term, kind: 'normal', data: env.payload });
+          mine.push(env.origin === this.id ? env.seq : 0);
+        }
+      }
+      this.applied = e.index;
+      if (this.removedFromCluster) break;
+    }
+    await flush();
+    if (entries.length > 0) this.emit('applied', this.appliedIndex);
+  }
+
+  private applyConfChangeEntry(cc: ConfChange): void {
+    const cs = this.raw.applyConfChange(cc);
+    let ctx: ConfContext = {};
+    if (cc.context !== undefined && cc.context.length > 0) {
+      try {
+        ctx = unpack(cc.context) as ConfContext;
+      } catch {
+        ctx = {};
+      }
+    }
+    if (cc.nodeId !== this.id) {
+      if (cc.type === 'RemoveNode') this.transport.removePeer(cc.nodeId);
+      else this.transport.addPeer(cc.nodeId, ctx.address);
+    }
+    this.setConfState(cs);
+    log('[%s] applied conf change %s %s -> voters=%j learners=%j', this.id, cc.type, cc.nodeId, cs.voters, cs.learners);
+    if (ctx.origin === this.id && ctx.seq !== undefined) {
+      const p = this.pendingConf.get(ctx.seq);
+      if (p !== undefined) {
+        this.pendingConf.delete(ctx.seq);
+        this.clock.clearTimeout(p.timer);
+        p.resolve(this.members());
+      }
+    }
+    if (cc.type === 'RemoveNode' && cc.nodeId === this.id) this.onRemoved();
+    this.scheduleLoop();
+  }
+
+  private setConfState(cs: ConfState): void {
+    this.confState = { voters: [...cs.voters], learners: [...cs.learners] };
+    this.emit('membershipChange', this.members());
+  }
+
+  private onRemoved(): void {
+    if (this.removedFromCluster) return;
+    this.removedFromCluster = true;
+    log('[%s] removed from the cluster; stopping', this.id);
+    this.stopTimers();
+    this.failAll(new FaultError(ErrorCode.REMOVED, 'this member was removed from the cluster'));
+    void this.transport.close();
+    this.emit('removed');
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const applied = this.appliedIndex;
+    if (applied - this.snapshotIndex < this.snapshotEntries || this.removedFromCluster || this.closed) return;
+    const data = await this.sm.snapshot();
+    const snap = this.mem.createSnapshot(applied, this.members(), data);
+    await this.storage.save({ snapshot: snap }, { sync: true });
+    this.snapshotIndex = applied;
+    const compactTo = applied - this.catchUpEntries;
+    if (compactTo > this.mem.firstIndex()) this.mem.compact(compactTo);
+    log('[%s] snapshot at %d, log compacted to %d', this.id, applied, Math.max(compactTo, 0));
+    this.emit('snapshot', applied, 'local');
+  }
+
+  // ------------------------------------------------------------ ReadIndex
+
+  private startReadRound(): void {
+    if (this.readRound !== undefined || this.readQueue.length === 0 || this.closed) return;
+    const round: ReadRound = { ctx: `${this.id}/${++this.readCounter}`, waiters: this.readQueue, index: -1, retry: undefined };
+    this.readQueue = [];
+    this.readRound = round;
+    this.issueRead(round);
+  }
+
+  private issueRead(round: ReadRound): void {
+    this.raw.readIndex(new TextEncoder().encode(round.ctx));
+    this.scheduleLoop();
+    if (round.retry !== undefined) this.clock.clearTimeout(round.retry);
+    // A request can be dropped (no leader, leader change): ask again after an election timeout.
+    round.retry = this.clock.setTimeout(() => {
+      if (this.readRound === round && round.index < 0) this.reissueRead();
+    }, this.electionMs);
+  }
+
+  private reissueRead(): void {
+    const round = this.readRound;
+    if (round === undefined || this.closed) return;
+    round.ctx = `${this.id}/${++this.readCounter}`;
+    this.issueRead(round);
+  }
+
+  private onReadState(index: number, ctx: Uint8Array): void {
+    const round = this.readRound;
+    if (round === undefined || new TextDecoder().decode(ctx) !== round.ctx) return;
+    if (round.retry !== undefined) this.clock.clearTimeout(round.retry);
+    this.readRound = undefined;
+    this.confirmedReads.push({ index, waiters: round.waiters });
+    this.releaseReads();
+    this.startReadRound();
+  }
+
+  private releaseReads(): void {
+    const applied = this.appliedIndex;
+    while (this.confirmedReads.length > 0 && this.confirmedReads[0]!.index <= applied) {
+      const { index, waiters } = this.confirmedReads.shift()!;
+      for (const w of waiters) {
+        if (w.timer === undefined) continue;
+        this.clock.clearTimeout(w.timer);
+        w.resolve(index);
+      }
+    }
+  }
+
+  private dropReadWaiter(w: ReadWaiter): void {
+    this.readQueue = this.readQueue.filter((x) => x !== w);
+  }
+
+  // ------------------------------------------------------------ teardown
+
+  private stopTimers(): void {
+    if (this.tickTimer !== undefined) this.clock.clearTimeout(this.tickTimer);
+    this.tickTimer = undefined;
+    if (this.readRound?.retry !== undefined) this.clock.clearTimeout(this.readRound.retry);
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) {
+      this.clock.clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+    this.waiting.length = 0;
+    for (const p of this.pendingConf.values()) {
+      this.clock.clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pendingConf.clear();
+    this.waitingConf.length = 0;
+    const readers = [...this.readQueue, ...(this.readRound?.waiters ?? []), ...this.confirmedReads.flatMap((r) => r.waiters)];
+    this.readQueue = [];
+    this.readRound = undefined;
+    this.confirmedReads.length = 0;
+    for (const w of readers) {
+      if (w.timer === undefined) continue;
+      this.clock.clearTimeout(w.timer);
+      w.timer = undefined;
+      w.reject(err);
+    }
+  }
+
+  private onFatal(err: Error): void {
+    if (this.fatal !== undefined || this.closed) return;
+    this.fatal = err;
+    log('[%s] fatal: %s', this.id, err.message);
+    this.stopTimers();
+    this.failAll(new FaultError(ErrorCode.NODE_CLOSED, `node stopped after a fatal error: ${err.message}`, { cause: err }));
+    this.emit('error', err);
+  }
+
+  private wakeIdle(): void {
+    const ws = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of ws) w();
+  }
+}

@@ -1,0 +1,155 @@
+// RaftNode end to end on a MemoryNetwork, memory-level and a virtual clock:
+// election, replication, leader loss, membership changes (Raft thesis §4.1),
+// leadership transfer (§3.10), log compaction and snapshot install (§5),
+// ReadIndex (§6.4). Deterministic: no seed to replay.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { TestCluster, cmd } from './helpers.js';
+
+const IDS = ['a', 'b', 'c'];
+
+async function proposeOn(c: TestCluster, id: string, k: string, v: string): Promise<number> {
+  return c.run(c.members.get(id)!.node.propose(cmd(k, v)));
+}
+
+function applyLogs(c: TestCluster): Map<string, string[]> {
+  return new Map([...c.members].map(([id, m]) => [id, m.sm.applyLog]));
+}
+
+test('three nodes elect one leader and replicate proposals in the same order everywhere', async () => {
+  const c = new TestCluster();
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    const leaders = [...c.members.values()].filter((m) => m.node.isLeader);
+    assert.equal(leaders.length, 1);
+    for (let i = 0; i < 20; i++) await proposeOn(c, leader.id, `k${i}`, `v${i}`);
+    // proposals from a follower are forwarded to the leader
+    const follower = IDS.find((id) => id !== leader.id)!;
+    const idx = await proposeOn(c, follower, 'from-follower', 'x');
+    assert.ok(idx > 20);
+    await c.waitFor(() => [...c.members.values()].every((m) => m.sm.applyLog.length === 21), 5_000, 'replication');
+    const logs = [...applyLogs(c).values()];
+    assert.deepEqual(logs[1], logs[0]);
+    assert.deepEqual(logs[2], logs[0]);
+    assert.equal(logs[0]!.length, 21);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('the cluster elects a new leader after the leader stops and keeps every applied entry', async () => {
+  const c = new TestCluster({ seed: 2 });
+  try {
+    await c.startAll(IDS);
+    const first = await c.waitLeader();
+    for (let i = 0; i < 5; i++) await proposeOn(c, first.id, `a${i}`, 'x');
+    await c.stop(first.id);
+    const second = await c.waitLeader();
+    assert.notEqual(second.id, first.id);
+    for (let i = 0; i < 5; i++) await proposeOn(c, second.id, `b${i}`, 'y');
+    const log = second.sm.applyLog.map((l) => l.split(' ')[1]);
+    for (let i = 0; i < 5; i++) assert.ok(log.includes(`a${i}=x`), `a${i} survived the leader change`);
+    // the stopped member restarts from its data and catches up
+    await c.start(first.id, undefined, IDS);
+    await c.waitFor(() => c.members.get(first.id)!.sm.applyLog.length === 10, 5_000, 'catch-up');
+    assert.deepEqual(c.members.get(first.id)!.sm.applyLog, second.sm.applyLog);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a learner receives the log without voting, is promoted, and a voter is removed', async () => {
+  const c = new TestCluster({ seed: 3 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    await proposeOn(c, leader.id, 'before', '1');
+    const cs = await c.run(leader.node.addLearner('d'));
+    assert.deepEqual(cs.learners, ['d']);
+    await c.start('d', undefined, ['a', 'b', 'c', 'd']);
+    await c.waitFor(() => c.members.get('d')!.sm.applyLog.length === 1, 5_000, 'learner catch-up');
+    assert.equal(c.members.get('d')!.node.status().role, 'follower');
+    const promoted = await c.run(c.leader()!.node.promoteLearner('d'));
+    assert.ok(promoted.voters.includes('d'));
+    assert.deepEqual(promoted.learners, []);
+    const victim = IDS.find((id) => id !== c.leader()!.id)!;
+    const after = await c.run(c.leader()!.node.removeMember(victim));
+    assert.ok(!after.voters.includes(victim));
+    await c.waitFor(() => c.members.get(victim)!.node.status().removed, 5_000, 'removed member stops');
+    await assert.rejects(c.members.get(victim)!.node.propose(cmd('x', 'y')), (e: unknown) => isQuorumError(e, ErrorCode.REMOVED));
+    await proposeOn(c, c.leader()!.id, 'after', '2');
+    await c.waitFor(() => c.members.get('d')!.sm.applyLog.length === 2, 5_000, 'new voter applies');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('leadership moves to the chosen voter with transferLeader', async () => {
+  const c = new TestCluster({ seed: 4 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    await proposeOn(c, leader.id, 'k', 'v');
+    const target = IDS.find((id) => id !== leader.id)!;
+    await c.run(leader.node.transferLeader(target));
+    await c.waitFor(() => c.leader()?.id === target, 5_000, 'new leader');
+    assert.equal(c.leader()!.id, target);
+    await proposeOn(c, target, 'k2', 'v2');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('logs are compacted behind snapshots and a wiped follower comes back by snapshot', async () => {
+  const c = new TestCluster({ seed: 5, snapshotEntries: 20, snapshotCatchUpEntries: 5 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    const follower = IDS.find((id) => id !== leader.id)!;
+    for (let i = 0; i < 60; i++) await proposeOn(c, leader.id, `k${i}`, `v${i}`);
+    await c.waitFor(() => leader.node.status().snapshotIndex >= 40, 5_000, 'leader snapshot');
+    // wipe the follower: stop it, throw away its database, start it empty as a joining member
+    await c.stop(follower);
+    await c.dbs.get(follower)!.close();
+    c.dbs.delete(follower);
+    for (let i = 60; i < 80; i++) await proposeOn(c, leader.id, `k${i}`, `v${i}`);
+    const back = await c.start(follower, undefined, IDS);
+    await c.waitFor(() => back.sm.kv.size === 80, 10_000, 'snapshot install');
+    assert.ok(back.node.status().snapshotIndex > 0, 'the follower installed a snapshot');
+    assert.deepEqual([...back.sm.kv].sort(), [...leader.sm.kv].sort());
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('readIndex resolves on leader and followers once the read point is applied', async () => {
+  const c = new TestCluster({ seed: 6 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    const at = await proposeOn(c, leader.id, 'r', '1');
+    for (const id of IDS) {
+      const m = c.members.get(id)!;
+      const idx = await c.run(m.node.readIndex());
+      assert.ok(idx >= at, `read index ${idx} covers the write at ${at}`);
+      assert.ok(m.node.appliedIndex >= idx);
+      assert.equal(m.sm.kv.get('r'), '1');
+    }
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('bad options are rejected with QUORUMKV_INVALID_CONFIG before anything starts', async () => {
+  const c = new TestCluster();
+  await assert.rejects(
+    (async () => {
+      const { RaftNode } = await import('../../src/node/index.js');
+      await RaftNode.create({ id: '', storage: {} as never, transport: {} as never, stateMachine: {} as never });
+    })(),
+    (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG),
+  );
+  await c.closeAll();
+});
