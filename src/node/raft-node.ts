@@ -4,14 +4,14 @@
  * {@link Transport} and a user {@link StateMachine}, in the Ready loop of
  * etcd's `raft.Node` and `etcdserver/raft.go`.
  *
- * The write path, per Ready (Raft thesis §10.2.1 for the leader's parallel send):
- * 1. a leader sends its messages at once; everyone else waits for step 2;
- * 2. HardState, entries and any received snapshot are saved in one batch,
+ * The write path, per Ready:
+ * 1. HardState, entries and any received snapshot are saved in one batch,
  *    synced when Raft says `mustSync` (group commit: proposals that arrive
  *    while a write is in flight go into the next Ready, so there is one
- *    fsync per Ready, not per proposal);
- * 3. followers and candidates send their messages (votes only once durable);
- * 4. committed entries go to the apply queue, which applies them in order and
+ *    fsync per Ready, not one per proposal);
+ * 2. the Ready's messages are sent (votes and acknowledgements only once
+ *    durable);
+ * 3. committed entries go to the apply queue, which applies them in order and
  *    resolves the proposers' promises; `advance()` is called and the loop goes on.
  * @module
  */
@@ -664,9 +664,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
     for (const rs of rd.readStates) this.onReadState(rs.index, rs.requestCtx);
 
-    const leader = this.role === 'leader';
-    // Raft thesis §10.2.1: the leader may send its appends while it writes its own log.
-    if (leader && rd.messages.length > 0) this.transport.send(rd.messages);
+    // Raft thesis §10.2.1 lets a leader send its appends while it writes its own
+    // log, but only if it does not count itself towards a commit before its own
+    // write is durable. The core counts the leader's entries as soon as they are
+    // appended, so every message waits for the write here.
 
     if (rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
       const update: Parameters<LogStorage['save']>[0] = {};
@@ -682,8 +683,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (rd.entries.length > 0) this.mem.append(rd.entries);
     if (rd.hardState !== undefined) this.mem.setHardState(rd.hardState);
 
-    // Followers and candidates answer only once what they answer about is durable.
-    if (!leader && rd.messages.length > 0 && !this.closed) this.transport.send(rd.messages);
+    // Votes and acknowledgements go out only once what they vouch for is durable.
+    if (rd.messages.length > 0 && !this.closed) this.transport.send(rd.messages);
 
     if (rd.committedEntries.length > 0) this.pushApply({ kind: 'entries', entries: rd.committedEntries });
   }
