@@ -1,0 +1,162 @@
+/**
+ * Turns the caller-friendly inputs of the {@link KV} interface (strings or
+ * bytes, `prefix: true`) into the store's request types, checking shapes so
+ * that bad input fails with `QUORUMKV_INVALID_ARGUMENT` before anything is
+ * proposed.
+ * @module
+ */
+import { ErrorCode, UsageError } from '../errors.js';
+import { prefixEnd, toBytes } from '../mvccpb/index.js';
+import type {
+  Compare,
+  DeleteRangeRequest,
+  PutRequest,
+  RangeRequest,
+  RequestOp,
+  TxnRequest,
+  WatchCreateRequest,
+} from '../mvccpb/index.js';
+import type { BytesLike, CompareInput, KeyRange, PutOptions, RangeInput, RequestOpInput, TxnInput, WatchOptions } from './kv.js';
+
+function invalid(msg: string): never {
+  throw new UsageError(ErrorCode.INVALID_ARGUMENT, msg);
+}
+
+/**
+ * Bytes of a key or value.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `v` is neither a string nor a Uint8Array
+ */
+export function bytesOf(v: BytesLike, what: string): Uint8Array {
+  if (typeof v !== 'string' && !(v instanceof Uint8Array)) invalid(`${what} must be a string or a Uint8Array`);
+  return toBytes(v);
+}
+
+/** A non-empty key. @throws UsageError `QUORUMKV_INVALID_ARGUMENT` ("etcdserver: key is not provided") */
+export function keyOf(v: BytesLike, what = 'key'): Uint8Array {
+  const b = bytesOf(v, what);
+  if (b.length === 0) invalid(`${what} is not provided`);
+  return b;
+}
+
+/** `key`/`rangeEnd` of a {@link KeyRange}. */
+export function rangeOf(r: KeyRange): { key: Uint8Array; rangeEnd?: Uint8Array } {
+  if (r === null || typeof r !== 'object') invalid('a key range must be an object');
+  const key = keyOf(r.key);
+  if (r.prefix === true) {
+    if (r.rangeEnd !== undefined) invalid('prefix and rangeEnd cannot both be given');
+    return { key, rangeEnd: prefixEnd(key) };
+  }
+  if (r.rangeEnd === undefined) return { key };
+  const rangeEnd = bytesOf(r.rangeEnd, 'rangeEnd');
+  return rangeEnd.length === 0 ? { key } : { key, rangeEnd };
+}
+
+function nonNegativeInt(v: unknown, what: string): void {
+  if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) {
+    invalid(`${what} must be a non-negative safe integer`);
+  }
+}
+
+/** A {@link RangeRequest} from a {@link RangeInput}. */
+export function rangeRequest(input: RangeInput): RangeRequest {
+  const { key, rangeEnd } = rangeOf(input);
+  const { prefix: _p, key: _k, rangeEnd: _r, ...opts } = input;
+  for (const f of ['limit', 'minModRevision', 'maxModRevision', 'minCreateRevision', 'maxCreateRevision'] as const) {
+    nonNegativeInt(opts[f], f);
+  }
+  if (opts.revision !== undefined && (typeof opts.revision !== 'number' || !Number.isSafeInteger(opts.revision))) {
+    invalid('revision must be a safe integer');
+  }
+  const req: RangeRequest = { ...opts, key };
+  if (rangeEnd !== undefined) req.rangeEnd = rangeEnd;
+  return req;
+}
+
+/** A {@link PutRequest}. */
+export function putRequest(key: BytesLike, value: BytesLike | undefined, options: PutOptions = {}): PutRequest {
+  nonNegativeInt(options.lease, 'lease');
+  const req: PutRequest = { key: keyOf(key), value: value === undefined ? new Uint8Array(0) : bytesOf(value, 'value') };
+  if (options.lease !== undefined && options.lease !== 0) req.lease = options.lease;
+  if (options.prevKv === true) req.prevKv = true;
+  if (options.ignoreValue === true) req.ignoreValue = true;
+  if (options.ignoreLease === true) req.ignoreLease = true;
+  return req;
+}
+
+/** A {@link DeleteRangeRequest}. */
+export function deleteRequest(r: KeyRange & { prevKv?: boolean }): DeleteRangeRequest {
+  const req: DeleteRangeRequest = rangeOf(r);
+  if (r.prevKv === true) req.prevKv = true;
+  return req;
+}
+
+function compareOf(c: CompareInput): Compare {
+  if (c === null || typeof c !== 'object') invalid('a compare must be an object');
+  const { key, rangeEnd } = rangeOf(c);
+  const out: Compare = { target: c.target, result: c.result, key };
+  if (rangeEnd !== undefined) out.rangeEnd = rangeEnd;
+  if (!['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'].includes(c.target)) invalid(`unknown compare target ${String(c.target)}`);
+  if (!['EQUAL', 'NOT_EQUAL', 'GREATER', 'LESS'].includes(c.result)) invalid(`unknown compare result ${String(c.result)}`);
+  switch (c.target) {
+    case 'VERSION':
+      nonNegativeInt(c.version, 'version');
+      out.version = c.version ?? 0;
+      break;
+    case 'CREATE':
+      nonNegativeInt(c.createRevision, 'createRevision');
+      out.createRevision = c.createRevision ?? 0;
+      break;
+    case 'MOD':
+      nonNegativeInt(c.modRevision, 'modRevision');
+      out.modRevision = c.modRevision ?? 0;
+      break;
+    case 'VALUE':
+      out.value = c.value === undefined ? new Uint8Array(0) : bytesOf(c.value, 'value');
+      break;
+    case 'LEASE':
+      nonNegativeInt(c.lease, 'lease');
+      out.lease = c.lease ?? 0;
+      break;
+  }
+  return out;
+}
+
+function opOf(op: RequestOpInput): RequestOp {
+  if (op === null || typeof op !== 'object') invalid('a txn operation must be an object');
+  if ('range' in op) return { requestRange: rangeRequest(op.range) };
+  if ('put' in op) {
+    const { key, value, ...options } = op.put;
+    return { requestPut: putRequest(key, value, options) };
+  }
+  if ('deleteRange' in op) return { requestDeleteRange: deleteRequest(op.deleteRange) };
+  if ('txn' in op) return { requestTxn: txnRequest(op.txn) };
+  return invalid('a txn operation needs one of range, put, deleteRange, txn');
+}
+
+/** A {@link TxnRequest} from a {@link TxnInput}. */
+export function txnRequest(input: TxnInput): TxnRequest {
+  if (input === null || typeof input !== 'object') invalid('a txn must be an object');
+  for (const f of ['compare', 'success', 'failure'] as const) {
+    if (input[f] !== undefined && !Array.isArray(input[f])) invalid(`txn ${f} must be an array`);
+  }
+  return {
+    compare: (input.compare ?? []).map(compareOf),
+    success: (input.success ?? []).map(opOf),
+    failure: (input.failure ?? []).map(opOf),
+  };
+}
+
+/** A {@link WatchCreateRequest}. */
+export function watchRequest(key: BytesLike, options: WatchOptions = {}): WatchCreateRequest {
+  const { key: k, rangeEnd } = rangeOf({ key, rangeEnd: options.rangeEnd, prefix: options.prefix });
+  if (options.startRevision !== undefined && (typeof options.startRevision !== 'number' || !Number.isSafeInteger(options.startRevision))) {
+    invalid('startRevision must be a safe integer');
+  }
+  const req: WatchCreateRequest = { key: k };
+  if (rangeEnd !== undefined) req.rangeEnd = rangeEnd;
+  if (options.startRevision !== undefined) req.startRevision = options.startRevision;
+  if (options.prevKv === true) req.prevKv = true;
+  if (options.filters !== undefined) req.filters = [...options.filters];
+  if (options.progressNotify === true) req.progressNotify = true;
+  return req;
+}
