@@ -11,6 +11,7 @@ import type {
   CompareResult,
   CompareTarget,
   DeleteRangeResponse,
+  Event,
   KeyValue,
   LeaseGrantResponse,
   LeaseKeepAliveResponse,
@@ -103,23 +104,39 @@ export interface WatchOptions {
   progressNotify?: boolean;
 }
 
+/** Events of a {@link Watch}'s emitter face (listener argument lists). */
+export interface WatchEvents {
+  /** Every response, in order (events, progress, cancellation). */
+  response: [WatchResponse];
+  /** Each PUT event of a response, in order. */
+  put: [Event];
+  /** Each DELETE event of a response, in order. */
+  delete: [Event];
+  /** A progress notification: every event up to `header.revision` has been sent. */
+  progress: [WatchResponse];
+  /** The store cancelled the watch (compacted start revision, empty range, node closed). */
+  canceled: [WatchResponse];
+  /** No more responses. */
+  end: [];
+}
+
 /**
- * A live watch: an async iterable of responses and an event emitter.
+ * A live watch: an async iterable of responses with an event-emitter face
+ * (consume it one way or the other, not both: they read the same queue).
  * - `for await (const res of watch)` yields every {@link WatchResponse}
  *   (events, progress notifications, the final cancellation) and ends when
- *   the watch is cancelled;
- * - `watch.on('response', fn)` sees the same responses; `'event'` fires per
- *   event; `'canceled'` once with the cancelling response (or error).
+ *   the watch is over;
+ * - `watch.on('put' | 'delete' | 'response' | 'progress' | 'canceled' | 'end', fn)`.
+ *
  * Guarantees (etcd API guarantees for watch): ordered by revision, never
- * duplicated, no gaps, one revision's events in one response.
+ * duplicated, no gaps, one revision's events in one response; a slow consumer
+ * never blocks writes (it falls behind and catches up from history).
  */
 export interface Watch extends AsyncIterable<WatchResponse> {
   /** The watch id. */
   readonly id: number;
-  on(event: 'response', fn: (res: WatchResponse) => void): this;
-  on(event: 'event', fn: (ev: WatchResponse['events'][number]) => void): this;
-  on(event: 'canceled', fn: (res: WatchResponse | Error) => void): this;
-  off(event: 'response' | 'event' | 'canceled', fn: (...args: never[]) => void): this;
+  on<E extends keyof WatchEvents>(event: E, fn: (...args: WatchEvents[E]) => void): this;
+  off<E extends keyof WatchEvents>(event: E, fn?: (...args: WatchEvents[E]) => void): this;
   /** Stops the watch; the iterator ends after what is already queued. Idempotent. */
   cancel(): Promise<void>;
 }
