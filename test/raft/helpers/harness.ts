@@ -121,3 +121,38 @@ export function tickUntilElection(r: Raft): void {
 export function setRandomizedElectionTimeout(r: Raft, v: number): void {
   r.randomizedElectionTimeout = v;
 }
+
+/** A fresh MsgProp from `id` to itself with one entry per payload. */
+export function prop(id: string, ...data: (Uint8Array | string)[]): Message {
+  const entries: Entry[] = (data.length === 0 ? [new Uint8Array(0)] : data).map((d) => ({
+    term: 0,
+    index: 0,
+    type: 'Normal' as const,
+    data: typeof d === 'string' ? bytes(d) : d,
+  }));
+  return message({ type: 'MsgProp', from: id, to: id, entries });
+}
+
+/** The MsgAppResp a follower sends when it accepts `msg` (etcd's `acceptAndReply`). */
+export function acceptAndReply(msg: Message): Message {
+  if (msg.type !== 'MsgApp') throw new Error('type should be MsgApp');
+  return message({ type: 'MsgAppResp', from: msg.to, to: msg.from, term: msg.term, index: msg.index + msg.entries.length });
+}
+
+/**
+ * Makes a new leader commit its no-op: broadcast, accept every MsgApp,
+ * persist and apply (etcd's `commitNoopEntry`).
+ */
+export function commitNoopEntry(r: Raft, s: MemoryStorage): void {
+  if (r.state !== 'leader') throw new Error('it should only be used when it is the leader');
+  r.bcastAppend();
+  for (const msg of readMessages(r)) {
+    if (msg.type !== 'MsgApp' || msg.entries.length !== 1 || msg.entries[0]!.data.length !== 0) {
+      throw new Error('not a message to append noop entry');
+    }
+    r.step(acceptAndReply(msg));
+  }
+  // ignore further messages to refresh followers' commit index
+  readMessages(r);
+  nextEnts(r, s);
+}
