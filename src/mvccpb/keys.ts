@@ -7,9 +7,10 @@ import type { Bytes } from './types.js';
 
 /**
  * The range end meaning "every key `>= key`": a single zero byte. A request
- * with both `key` and `rangeEnd` equal to it covers every key.
+ * with both `key` and `rangeEnd` equal to it covers every key. Shared: do
+ * not modify it.
  */
-export const RANGE_END_ALL: Bytes = Object.freeze(new Uint8Array([0])) as Bytes;
+export const RANGE_END_ALL: Bytes = new Uint8Array([0]);
 
 const encoder = new TextEncoder();
 

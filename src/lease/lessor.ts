@@ -1,0 +1,396 @@
+/**
+ * The lessor: grants, revokes, renews and expires leases, and tracks which
+ * keys each lease holds. Modelled on etcd's `lease.lessor`
+ * (server/lease/lessor.go), with these rules:
+ *
+ * - Replicated state: lease ids, granted TTLs, attached keys and the id
+ *   counter. Every member changes it the same way, in log order, through
+ *   {@link Lessor.grant}, {@link Lessor.revoke}, {@link Lessor.attach} and
+ *   {@link Lessor.detach}; nothing there reads a clock.
+ * - Expiry is local: only a promoted lessor (the Raft leader) tracks expiry
+ *   times with its injected clock. It reports {@link Lessor.expired} leases;
+ *   the leader then proposes their revoke, and the revoke is applied on every
+ *   member like any other entry. {@link Lessor.promote} restarts every TTL,
+ *   so a lease lives at least its TTL after a leader change (etcd behaviour;
+ *   etcd's optional TTL checkpoints are not implemented).
+ * - The lessor does not know the key-value store: revoking deletes the
+ *   attached keys through a {@link RangeDeleter} the store hands in.
+ *
+ * @module
+ */
+import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import { FOREVER, Lease, type LeaseItem } from './lease.js';
+
+/** etcd's `MaxLeaseTTL`: the largest TTL a grant may ask for, in seconds. */
+export const MAX_LEASE_TTL = 9_000_000_000;
+
+/**
+ * etcd's default minimum TTL in seconds: `ceil(1.5 × election timeout)` with
+ * etcd's default 1 s election timeout. Shorter grants are raised to it.
+ */
+export const DEFAULT_MIN_LEASE_TTL = 2;
+
+/**
+ * A write transaction that may only delete, opened by the lessor to delete
+ * the keys of a revoked lease in one revision (etcd's `lease.TxnDelete`).
+ */
+export interface TxnDelete {
+  /** Deletes one key (given as bytes). */
+  deleteRange(key: Uint8Array): void;
+  /** Ends the transaction: its deletions become one revision. */
+  end(): void;
+}
+
+/** Opens a {@link TxnDelete} on the store (etcd's `lease.RangeDeleter`). */
+export type RangeDeleter = () => TxnDelete;
+
+/** Options of a {@link Lessor}. */
+export interface LessorOptions {
+  /**
+   * Minimum TTL in seconds; shorter grants are raised to it. Must be the same
+   * on every member (it changes replicated state). Default
+   * {@link DEFAULT_MIN_LEASE_TTL}; the server should pass
+   * `ceil(1.5 × election timeout in s)`.
+   */
+  minTtl?: number;
+  /** Clock in ms used only while promoted. Default `Date.now`. */
+  now?: () => number;
+  /**
+   * After {@link Lessor.expired} reports a lease, it is reported again only
+   * after this many ms if its revoke has not been applied. Default 3000 (etcd).
+   */
+  expiredRetryMs?: number;
+}
+
+/** What {@link Lessor.timeToLive} reports. */
+export interface LeaseTimeToLive {
+  id: number;
+  /** Remaining seconds rounded down; -1 for an unknown lease. */
+  ttl: number;
+  /** Granted TTL in seconds; 0 for an unknown lease. */
+  grantedTtl: number;
+  /** Attached keys in ascending order (empty unless asked). */
+  keys: LeaseItem[];
+}
+
+interface ExpiryItem {
+  id: number;
+  time: number;
+}
+
+/** Converts a binary-string lease item back to bytes. */
+export function leaseItemToBytes(item: LeaseItem): Uint8Array {
+  return new Uint8Array(Buffer.from(item, 'latin1'));
+}
+
+/** Converts key bytes to a {@link LeaseItem} (a binary string). */
+export function bytesToLeaseItem(key: Uint8Array): LeaseItem {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+}
+
+/**
+ * The lessor. See the module doc for what is replicated and what is local.
+ *
+ * @example
+ * ```ts
+ * const lessor = new Lessor({ now: () => clock.now() });
+ * lessor.setRangeDeleter(() => store.deleteTxn());
+ * const l = lessor.grant(0, 10); // id 1, TTL 10 s
+ * lessor.promote(0);            // this member became the leader
+ * for (const id of lessor.expired()) propose({ leaseRevoke: { id } });
+ * ```
+ */
+export class Lessor {
+  private readonly leaseMap = new Map<number, Lease>();
+  private readonly itemMap = new Map<LeaseItem, number>();
+  private rd: RangeDeleter | undefined;
+  private primary = false;
+  private lastId = 0;
+  /** Min-heap of expiry times; an entry is valid only while it matches `scheduled`. */
+  private heap: ExpiryItem[] = [];
+  private readonly scheduled = new Map<number, number>();
+  private readonly minTtl: number;
+  private readonly now: () => number;
+  private readonly expiredRetryMs: number;
+
+  /** @throws UsageError `QUORUMKV_INVALID_CONFIG` for a negative or non-integer `minTtl` */
+  constructor(options: LessorOptions = {}) {
+    const minTtl = options.minTtl ?? DEFAULT_MIN_LEASE_TTL;
+    if (!Number.isSafeInteger(minTtl) || minTtl < 1) {
+      throw new UsageError(ErrorCode.INVALID_CONFIG, `lessor minTtl must be a positive integer, got ${minTtl}`);
+    }
+    this.minTtl = minTtl;
+    this.now = options.now ?? Date.now;
+    this.expiredRetryMs = options.expiredRetryMs ?? 3000;
+  }
+
+  /** Hands in how the lessor deletes the keys of a revoked lease. */
+  setRangeDeleter(rd: RangeDeleter): void {
+    this.rd = rd;
+  }
+
+  /** The minimum TTL in seconds. */
+  minLeaseTtl(): number {
+    return this.minTtl;
+  }
+
+  /** Largest lease id granted so far (replicated; automatic ids continue after it). */
+  lastLeaseId(): number {
+    return this.lastId;
+  }
+
+  /**
+   * The id a grant with `id` = 0 would get: one more than the largest id
+   * granted so far, so ids grow in grant order (deterministic on every member).
+   */
+  nextLeaseId(): number {
+    return this.lastId + 1;
+  }
+
+  /**
+   * Checks a grant without changing anything.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that is not a
+   *   non-negative safe integer, a non-integer TTL, or a TTL above
+   *   {@link MAX_LEASE_TTL} ("too large lease TTL")
+   * @throws UsageError `QUORUMKV_LEASE_EXISTS` when `id` is already granted
+   */
+  checkGrant(id: number, ttl: number): void {
+    if (!Number.isSafeInteger(id) || id < 0) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lease id must be a non-negative safe integer, got ${id}`);
+    }
+    if (!Number.isSafeInteger(ttl)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lease TTL must be an integer number of seconds, got ${ttl}`);
+    }
+    if (ttl > MAX_LEASE_TTL) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'too large lease TTL');
+    if (id !== 0 && this.leaseMap.has(id)) throw new UsageError(ErrorCode.LEASE_EXISTS, 'lease already exists');
+  }
+
+  /**
+   * Grants a lease (replicated state change). `id` 0 picks
+   * {@link nextLeaseId}. A TTL below the minimum (including 0 or negative) is
+   * raised to it, as etcd does. On a promoted lessor the lease expires
+   * `ttl` seconds from now.
+   * @param id - lease id, or 0
+   * @param ttl - seconds
+   * @throws UsageError as {@link checkGrant}
+   */
+  grant(id: number, ttl: number): Lease {
+    this.checkGrant(id, ttl);
+    const leaseId = id === 0 ? this.nextLeaseId() : id;
+    const l = new Lease(leaseId, Math.max(ttl, this.minTtl));
+    this.leaseMap.set(leaseId, l);
+    if (leaseId > this.lastId) this.lastId = leaseId;
+    if (this.primary) {
+      l.refresh(this.now());
+      this.pushExpiry(l);
+    }
+    return l;
+  }
+
+  /**
+   * Revokes a lease (replicated state change): removes it and deletes its
+   * keys through the range deleter, in ascending key order, in one write
+   * transaction (one revision; none when it has no keys).
+   * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND` ("lease not found")
+   */
+  revoke(id: number): void {
+    const l = this.leaseMap.get(id);
+    if (l === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+    const keys = l.sortedItems();
+    this.leaseMap.delete(id);
+    this.scheduled.delete(id);
+    if (this.rd === undefined) {
+      for (const k of keys) this.itemMap.delete(k);
+      return;
+    }
+    const txn = this.rd();
+    for (const k of keys) txn.deleteRange(leaseItemToBytes(k));
+    txn.end();
+    // the deleter detaches each key; anything left over goes too
+    for (const k of keys) if (this.itemMap.get(k) === id) this.itemMap.delete(k);
+  }
+
+  /**
+   * Attaches a key to a lease (called by the store on put).
+   * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND`
+   */
+  attach(id: number, item: LeaseItem): void {
+    const l = this.leaseMap.get(id);
+    if (l === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+    l.items.add(item);
+    this.itemMap.set(item, id);
+  }
+
+  /** Detaches a key from a lease (called by the store on put and delete); unknown leases are ignored. */
+  detach(id: number, item: LeaseItem): void {
+    const l = this.leaseMap.get(id);
+    if (l !== undefined) l.items.delete(item);
+    if (this.itemMap.get(item) === id) this.itemMap.delete(item);
+  }
+
+  /** The lease a key is attached to, 0 for none. */
+  getLease(item: LeaseItem): number {
+    return this.itemMap.get(item) ?? 0;
+  }
+
+  /** The lease with this id, if granted and not revoked. */
+  lookup(id: number): Lease | undefined {
+    return this.leaseMap.get(id);
+  }
+
+  /** Every lease, by ascending id. */
+  leases(): Lease[] {
+    return [...this.leaseMap.values()].sort((a, b) => a.id - b.id);
+  }
+
+  /**
+   * Remaining time of a lease. An unknown lease is not an error: TTL -1,
+   * granted TTL 0, no keys (etcd). On a lessor that is not promoted the
+   * remaining time is the granted TTL (only the leader knows expiry times;
+   * the server asks the leader).
+   */
+  timeToLive(id: number, opts: { keys?: boolean } = {}): LeaseTimeToLive {
+    const l = this.leaseMap.get(id);
+    if (l === undefined) return { id, ttl: -1, grantedTtl: 0, keys: [] };
+    const rem = l.remainingMs(this.now());
+    const ttl = rem === FOREVER ? l.ttl : Math.floor(rem / 1000);
+    return { id, ttl, grantedTtl: l.ttl, keys: opts.keys === true ? l.sortedItems() : [] };
+  }
+
+  /**
+   * Renews a lease (keep-alive): its expiry becomes now + TTL. Only the
+   * primary (leader) renews; followers forward keep-alives to it.
+   * @returns the TTL in seconds
+   * @throws FaultError `QUORUMKV_NOT_LEADER` when not promoted
+   * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND` for an unknown lease, or
+   *   one that has already expired (its revoke is on its way)
+   */
+  renew(id: number): number {
+    if (!this.primary) throw new FaultError(ErrorCode.NOT_LEADER, 'not a primary lessor');
+    const l = this.leaseMap.get(id);
+    const now = this.now();
+    if (l === undefined || l.expiry <= now) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+    l.refresh(now);
+    this.pushExpiry(l);
+    return l.ttl;
+  }
+
+  /** True while promoted. */
+  isPrimary(): boolean {
+    return this.primary;
+  }
+
+  /**
+   * Makes this lessor the primary (call when this member becomes the Raft
+   * leader): every lease expires `ttl` seconds + `extendMs` from now, so a
+   * lease's TTL restarts on leader change (etcd's `Promote`).
+   * @param extendMs - extra time in ms (etcd passes the election timeout)
+   */
+  promote(extendMs = 0): void {
+    this.primary = true;
+    const now = this.now();
+    this.heap = [];
+    this.scheduled.clear();
+    for (const l of this.leaseMap.values()) {
+      l.refresh(now, extendMs);
+      this.pushExpiry(l);
+    }
+  }
+
+  /** Stops tracking expiry (call when this member stops being the leader). */
+  demote(): void {
+    this.primary = false;
+    this.heap = [];
+    this.scheduled.clear();
+    for (const l of this.leaseMap.values()) l.expiry = FOREVER;
+  }
+
+  /**
+   * Leases past their expiry, for the leader to propose their revoke, by
+   * ascending expiry. A reported lease is reported again only after
+   * `expiredRetryMs` if it is still there. Empty when not promoted.
+   * @param limit - at most this many ids (default: all)
+   */
+  expired(limit = Number.POSITIVE_INFINITY): number[] {
+    if (!this.primary) return [];
+    const now = this.now();
+    const out: number[] = [];
+    while (this.heap.length > 0 && out.length < limit) {
+      const top = this.heap[0]!;
+      if (this.leaseMap.get(top.id) === undefined || this.scheduled.get(top.id) !== top.time) {
+        this.popExpiry(); // revoked, or superseded by a refresh
+        continue;
+      }
+      if (top.time > now) break;
+      this.popExpiry();
+      out.push(top.id);
+      this.schedule(top.id, now + this.expiredRetryMs);
+    }
+    return out;
+  }
+
+  /**
+   * Drops every lease (before restoring from a snapshot). Expiry tracking
+   * restarts on the next {@link promote}; a promoted lessor stays promoted
+   * and leases restored afterwards start their TTL when restored.
+   */
+  reset(lastId = 0): void {
+    this.leaseMap.clear();
+    this.itemMap.clear();
+    this.heap = [];
+    this.scheduled.clear();
+    this.lastId = lastId;
+  }
+
+  /**
+   * Puts back a lease read from storage or a snapshot (no TTL raising, no
+   * id checks beyond shape). Keys are attached afterwards with {@link attach}.
+   */
+  restoreLease(id: number, ttl: number): Lease {
+    const l = new Lease(id, ttl);
+    this.leaseMap.set(id, l);
+    if (id > this.lastId) this.lastId = id;
+    if (this.primary) {
+      l.refresh(this.now());
+      this.pushExpiry(l);
+    }
+    return l;
+  }
+
+  private pushExpiry(l: Lease): void {
+    this.schedule(l.id, l.expiry);
+  }
+
+  /** Makes `time` the one valid heap entry of lease `id` (older entries go stale). */
+  private schedule(id: number, time: number): void {
+    this.scheduled.set(id, time);
+    const item: ExpiryItem = { id, time };
+    const h = this.heap;
+    h.push(item);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[p]!.time <= h[i]!.time) break;
+      [h[p], h[i]] = [h[i]!, h[p]!];
+      i = p;
+    }
+  }
+
+  private popExpiry(): void {
+    const h = this.heap;
+    const last = h.pop()!;
+    if (h.length === 0) return;
+    h[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && h[l]!.time < h[m]!.time) m = l;
+      if (r < h.length && h[r]!.time < h[m]!.time) m = r;
+      if (m === i) break;
+      [h[m], h[i]] = [h[i]!, h[m]!];
+      i = m;
+    }
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * The store's backend on abstract-level (etcd's bolt backend, with buckets as
+ * sublevels of the database the store is given):
+ * - `k`: every version of every key, keyed by its encoded revision (see
+ *   `revision.ts`), so history reads and watch catch-up read it in order;
+ * - `l`: the leases (id as 8 bytes big-endian → `[ttl]`);
+ * - `m`: metadata (`state` = `[appliedIndex, currentRevision,
+ *   lastLeaseId]`, `compactScheduled`, `compactFinished`, `restoring`).
+ *
+ * Writes are gathered while entries are applied and written in one batch
+ * with {@link Backend.commit} (one batch per group of applied entries, the
+ * applied index included, so an entry is applied exactly once across
+ * crashes). Until then, revision records are readable from a write buffer.
+ * @module
+ */
+import type { AbstractLevel, AbstractSublevel } from 'abstract-level';
+import { ErrorCode, FaultError } from '../errors.js';
+
+/** Any abstract-level database (or sublevel of one). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyLevel = AbstractLevel<any, any, any>;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type BytesSublevel = AbstractSublevel<any, any, Uint8Array, Uint8Array>;
+
+interface BatchOp {
+  type: 'put' | 'del';
+  sublevel: BytesSublevel;
+  key: Uint8Array;
+  value?: Uint8Array;
+}
+
+const enc = new TextEncoder();
+
+/** Names of the metadata records. */
+export const META = {
+  state: enc.encode('state'),
+  compactScheduled: enc.encode('compactScheduled'),
+  compactFinished: enc.encode('compactFinished'),
+  restoring: enc.encode('restoring'),
+} as const;
+
+function ioError(err: unknown, what: string): FaultError {
+  return new FaultError(ErrorCode.STORAGE_IO, `mvcc: ${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
+
+/** Encodes a lease id as 8 bytes big-endian. */
+export function leaseIdToBytes(id: number): Uint8Array {
+  const b = new Uint8Array(8);
+  const hi = Math.floor(id / 2 ** 32);
+  new DataView(b.buffer).setUint32(0, hi);
+  new DataView(b.buffer).setUint32(4, id >>> 0);
+  return b;
+}
+
+/** Decodes {@link leaseIdToBytes}. */
+export function bytesToLeaseId(b: Uint8Array): number {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return dv.getUint32(0) * 2 ** 32 + dv.getUint32(4);
+}
+
+/** The backend: sublevels, a write buffer and batched commits. */
+export class Backend {
+  readonly db: AnyLevel;
+  readonly kv: BytesSublevel;
+  readonly lease: BytesSublevel;
+  readonly meta: BytesSublevel;
+  private ops: BatchOp[] = [];
+  /** Revision records written but not committed yet (binary-string key → value). */
+  private readonly pending = new Map<string, Uint8Array>();
+  private readonly sync: boolean;
+
+  constructor(db: AnyLevel, sync: boolean) {
+    this.db = db;
+    const opts = { keyEncoding: 'view', valueEncoding: 'view' } as const;
+    this.kv = db.sublevel<Uint8Array, Uint8Array>('k', opts) as BytesSublevel;
+    this.lease = db.sublevel<Uint8Array, Uint8Array>('l', opts) as BytesSublevel;
+    this.meta = db.sublevel<Uint8Array, Uint8Array>('m', opts) as BytesSublevel;
+    this.sync = sync;
+  }
+
+  /** Opens the database if it is not open yet. */
+  async open(): Promise<void> {
+    try {
+      if (this.db.status === 'opening' || this.db.status === 'closed') await this.db.open();
+    } catch (err) {
+      throw ioError(err, 'opening the database');
+    }
+  }
+
+  /** Number of writes gathered since the last commit. */
+  get pendingOps(): number {
+    return this.ops.length;
+  }
+
+  /** Gathers a revision record. */
+  putRevision(revKey: Uint8Array, value: Uint8Array): void {
+    this.ops.push({ type: 'put', sublevel: this.kv, key: revKey, value });
+    this.pending.set(Buffer.from(revKey.buffer, revKey.byteOffset, revKey.byteLength).toString('latin1'), value);
+  }
+
+  /** Gathers a metadata record. */
+  putMeta(name: Uint8Array, value: Uint8Array): void {
+    this.ops.push({ type: 'put', sublevel: this.meta, key: name, value });
+  }
+
+  /** Gathers the removal of a metadata record. */
+  delMeta(name: Uint8Array): void {
+    this.ops.push({ type: 'del', sublevel: this.meta, key: name });
+  }
+
+  /** Gathers a lease record. */
+  putLease(id: number, value: Uint8Array): void {
+    this.ops.push({ type: 'put', sublevel: this.lease, key: leaseIdToBytes(id), value });
+  }
+
+  /** Gathers the removal of a lease record. */
+  delLease(id: number): void {
+    this.ops.push({ type: 'del', sublevel: this.lease, key: leaseIdToBytes(id) });
+  }
+
+  /**
+   * Writes everything gathered in one atomic batch; the write buffer is
+   * emptied once it is durable in the database.
+   * @throws FaultError `QUORUMKV_STORAGE_IO`
+   */
+  async commit(): Promise<void> {
+    const ops = this.ops;
+    if (ops.length === 0) return;
+    this.ops = [];
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      await this.db.batch(ops as any, this.batchOptions());
+    } catch (err) {
+      throw ioError(err, 'writing a batch');
+    }
+    for (const op of ops) {
+      if (op.sublevel === this.kv) this.pending.delete(Buffer.from(op.key.buffer, op.key.byteOffset, op.key.byteLength).toString('latin1'));
+    }
+  }
+
+  /**
+   * The record stored under a revision key, from the write buffer or the
+   * database; undefined when absent.
+   * @throws FaultError `QUORUMKV_STORAGE_IO`
+   */
+  async getRevision(revKey: Uint8Array): Promise<Uint8Array | undefined> {
+    const p = this.pending.get(Buffer.from(revKey.buffer, revKey.byteOffset, revKey.byteLength).toString('latin1'));
+    if (p !== undefined) return p;
+    try {
+      return (await this.kv.get(revKey)) ?? undefined;
+    } catch (err) {
+      throw ioError(err, 'reading a revision');
+    }
+  }
+
+  /** Reads a metadata record. */
+  async getMeta(name: Uint8Array): Promise<Uint8Array | undefined> {
+    try {
+      return (await this.meta.get(name)) ?? undefined;
+    } catch (err) {
+      throw ioError(err, 'reading metadata');
+    }
+  }
+
+  /**
+   * Iterates revision records with keys in `[gte, lt)` in order (committed
+   * records only). Uses an explicit database snapshot when given; with
+   * `values` false the values are left out (undefined).
+   */
+  async *scan(gte: Uint8Array | undefined, lt: Uint8Array | undefined, snapshot?: unknown, values = true): AsyncGenerator<[Uint8Array, Uint8Array]> {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const opts: any = values ? {} : { values: false };
+    if (gte !== undefined) opts.gte = gte;
+    if (lt !== undefined) opts.lt = lt;
+    if (snapshot !== undefined) opts.snapshot = snapshot;
+    const it = this.kv.iterator(opts);
+    try {
+      for (;;) {
+        let chunk: [Uint8Array, Uint8Array][];
+        try {
+          chunk = (await it.nextv(1000)) as [Uint8Array, Uint8Array][];
+        } catch (err) {
+          throw ioError(err, 'scanning revisions');
+        }
+        if (chunk.length === 0) return;
+        for (const e of chunk) yield e;
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  /** Iterates the lease records: `[id, value]`. */
+  async *scanLeases(snapshot?: unknown): AsyncGenerator<[number, Uint8Array]> {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const opts: any = snapshot === undefined ? {} : { snapshot };
+    for await (const [k, v] of this.lease.iterator(opts)) yield [bytesToLeaseId(k as Uint8Array), v as Uint8Array];
+  }
+
+  /** Deletes revision keys right away, in one batch (physical compaction). */
+  async deleteRevisions(keys: Uint8Array[], meta?: [Uint8Array, Uint8Array]): Promise<void> {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const ops: any[] = keys.map((key) => ({ type: 'del', sublevel: this.kv, key }));
+    if (meta !== undefined) ops.push({ type: 'put', sublevel: this.meta, key: meta[0], value: meta[1] });
+    if (ops.length === 0) return;
+    try {
+      await this.db.batch(ops, this.batchOptions());
+    } catch (err) {
+      throw ioError(err, 'deleting compacted revisions');
+    }
+  }
+
+  /** Writes records right away (snapshot restore), in one batch. */
+  async writeNow(ops: { sublevel: 'kv' | 'lease' | 'meta'; key: Uint8Array; value?: Uint8Array }[]): Promise<void> {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const batch: any[] = ops.map((o) => ({
+      type: o.value === undefined ? 'del' : 'put',
+      sublevel: this[o.sublevel],
+      key: o.key,
+      value: o.value,
+    }));
+    try {
+      await this.db.batch(batch, this.batchOptions());
+    } catch (err) {
+      throw ioError(err, 'writing');
+    }
+  }
+
+  /** Removes every record of the store (snapshot restore). */
+  async clearAll(): Promise<void> {
+    try {
+      await this.kv.clear();
+      await this.lease.clear();
+    } catch (err) {
+      throw ioError(err, 'clearing the store');
+    }
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  private batchOptions(): any {
+    // `sync` is classic-level's fsync flag; other implementations ignore it
+    return this.sync ? { sync: true } : {};
+  }
+
+  /** An explicit snapshot of the database, when supported. */
+  snapshot(): { close(): Promise<void> } | undefined {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const db = this.db as any;
+    if (db.supports?.explicitSnapshots === true && typeof db.snapshot === 'function') return db.snapshot();
+    return undefined;
+  }
+}

@@ -1,0 +1,10 @@
+export * from './revision.js';
+export * from './key-index.js';
+export * from './tree-index.js';
+export * from './write-request.js';
+export * from './validate.js';
+export * from './watcher.js';
+export * from './watchable-store.js';
+export * from './mvcc-store.js';
+export { toSkey, fromSkey } from './skey.js';
+export type { AnyLevel } from './backend.js';

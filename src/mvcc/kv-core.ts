@@ -1,0 +1,314 @@
+/**
+ * The key-value state of the store (etcd's `mvcc.store` with its
+ * `storeTxnRead`/`storeTxnWrite`, server/mvcc/kvstore.go and
+ * kvstore_txn.go): the key index, the in-memory view of current values, the
+ * revision counters, write transactions and logical compaction.
+ *
+ * Current values live in memory (each live key's latest {@link KeyValue} is
+ * kept on its {@link KeyIndex}), so reads at the current revision never touch
+ * the backend; older versions are read from the backend by revision.
+ * @module
+ */
+import { CompactedError, ErrorCode, FaultError, UsageError } from '../errors.js';
+import type { Lessor, TxnDelete } from '../lease/index.js';
+import type { Event, KeyValue } from '../mvccpb/index.js';
+import type { Backend } from './backend.js';
+import { decodeKeyValue, encodeKeyValue, encodeTombstone } from './kv-codec.js';
+import type { KeyIndex } from './key-index.js';
+import { bytesToRev, isTombstoneKey, revToBytes, revisionId, type Revision } from './revision.js';
+import { toIndexEnd, toSkey } from './skey.js';
+import { TreeIndex, type IndexedKey, type IndexRangeEnd } from './tree-index.js';
+
+const EMPTY = new Uint8Array(0);
+
+/** The events of one revision, in the order of the changes. */
+export interface RevisionEvents {
+  revision: number;
+  events: Event[];
+}
+
+/** A compaction applied logically, waiting for its physical part. */
+export interface ScheduledCompaction {
+  revision: number;
+  /** Revisions at or below `revision` that stay (as `revisionId`s). */
+  keep: Set<string>;
+}
+
+/** Cached key-values are shared with readers: freeze them. */
+export function freezeKv(kv: KeyValue): KeyValue {
+  return Object.freeze(kv);
+}
+
+/** The key-value state. */
+export class KvCore {
+  readonly index = new TreeIndex();
+  /** Revision of the last completed write (1 for an empty store). */
+  currentRev = 1;
+  /** Revision of the last compaction, -1 before any (as etcd). */
+  compactRev = -1;
+  readonly lessor: Lessor;
+  readonly backend: Backend;
+  /** Revisions written since the last {@link drainRevisions}, with their events. */
+  private written: RevisionEvents[] = [];
+  /** Compactions applied since the last {@link drainCompactions}. */
+  private compactions: ScheduledCompaction[] = [];
+  private txnOpen = false;
+
+  constructor(lessor: Lessor, backend: Backend) {
+    this.lessor = lessor;
+    this.backend = backend;
+    lessor.setRangeDeleter(() => this.writeTxn());
+  }
+
+  /**
+   * The revision a read asks for, checked against the store: `rev` 0 or
+   * less = `curRev`.
+   * @throws UsageError `QUORUMKV_FUTURE_REVISION` when `rev > curRev`
+   * @throws CompactedError when `rev` is below the compaction revision
+   */
+  readRevision(rev: number | undefined, curRev: number): number {
+    let r = rev ?? 0;
+    if (r > curRev) throw new UsageError(ErrorCode.FUTURE_REVISION, 'mvcc: required revision is a future revision');
+    if (r <= 0) r = curRev;
+    if (r < this.compactRev) throw new CompactedError(this.compactRev);
+    return r;
+  }
+
+  /** Keys of a range existing at `atRev`: at most `limit` (0 = all), and the total. */
+  resolve(key: Uint8Array, rangeEnd: Uint8Array | undefined, atRev: number, limit: number): { keys: IndexedKey[]; total: number } {
+    return this.index.range(toSkey(key), toIndexEnd(rangeEnd), atRev, limit);
+  }
+
+  /** The key-value of a resolved key when it is in memory (its current version), else undefined. */
+  cached(item: IndexedKey): KeyValue | undefined {
+    const cur = item.ki.current;
+    return cur !== undefined && cur.modRevision === item.at.modified.main ? cur : undefined;
+  }
+
+  /**
+   * The key-value of a resolved key, from memory or the backend.
+   * @throws CompactedError when the version was compacted meanwhile
+   * @throws FaultError `QUORUMKV_INTERNAL` when the backend lacks it, `QUORUMKV_STORAGE_IO`
+   */
+  async load(item: IndexedKey, atRev: number): Promise<KeyValue> {
+    const c = this.cached(item);
+    if (c !== undefined) return c;
+    const data = await this.backend.getRevision(revToBytes(item.at.modified));
+    if (data === undefined) {
+      if (atRev < this.compactRev) throw new CompactedError(this.compactRev);
+      throw new FaultError(ErrorCode.INTERNAL, `mvcc: revision ${revisionId(item.at.modified)} missing from the backend`);
+    }
+    return decodeKeyValue(data);
+  }
+
+  /** The current key-value of a key, if it exists. */
+  currentOf(key: Uint8Array): KeyValue | undefined {
+    return this.index.get(toSkey(key))?.current;
+  }
+
+  /** Opens a write transaction: its changes become the next revision. One at a time. */
+  writeTxn(): WriteTxn {
+    if (this.txnOpen) throw new FaultError(ErrorCode.INTERNAL, 'mvcc: nested write transaction');
+    this.txnOpen = true;
+    return new WriteTxn(this, this.currentRev);
+  }
+
+  /** Called by {@link WriteTxn.end}. */
+  endTxn(rev: number, events: Event[]): void {
+    this.txnOpen = false;
+    if (events.length > 0) {
+      this.currentRev = rev;
+      this.written.push({ revision: rev, events });
+    }
+  }
+
+  /** Revisions written since the last call, with their events, in order. */
+  drainRevisions(): RevisionEvents[] {
+    const w = this.written;
+    this.written = [];
+    return w;
+  }
+
+  /** Compactions applied since the last call. */
+  drainCompactions(): ScheduledCompaction[] {
+    const c = this.compactions;
+    this.compactions = [];
+    return c;
+  }
+
+  /**
+   * Checks a compaction at `rev` without changing anything.
+   * @throws CompactedError when `rev` is at or below the previous compaction
+   * @throws UsageError `QUORUMKV_FUTURE_REVISION` when `rev` is above the current revision
+   */
+  checkCompact(rev: number): void {
+    if (rev <= this.compactRev) throw new CompactedError(this.compactRev);
+    if (rev > this.currentRev) throw new UsageError(ErrorCode.FUTURE_REVISION, 'mvcc: required revision is a future revision');
+  }
+
+  /**
+   * Compacts the key index at `rev` (the logical part); the physical removal
+   * is scheduled (see {@link drainCompactions}).
+   * @throws as {@link checkCompact}
+   */
+  compact(rev: number): ScheduledCompaction {
+    this.checkCompact(rev);
+    this.compactRev = rev;
+    const keep = this.index.compact(rev);
+    const c = { revision: rev, keep };
+    this.compactions.push(c);
+    return c;
+  }
+
+  /** Drops all state (before a restore). */
+  reset(): void {
+    this.index.clear();
+    this.currentRev = 1;
+    this.compactRev = -1;
+    this.written = [];
+    this.compactions = [];
+    this.txnOpen = false;
+  }
+}
+
+/**
+ * A write transaction: every change gets revision `beginRev + 1` with
+ * growing sub revisions (etcd's `storeTxnWrite`). Reads inside see its
+ * earlier writes. Implements the lessor's {@link TxnDelete}.
+ */
+export class WriteTxn implements TxnDelete {
+  readonly beginRev: number;
+  private readonly core: KvCore;
+  private readonly events: Event[] = [];
+
+  constructor(core: KvCore, beginRev: number) {
+    this.core = core;
+    this.beginRev = beginRev;
+  }
+
+  /** Number of changes so far. */
+  get changes(): number {
+    return this.events.length;
+  }
+
+  /** The revision reads inside the txn see: `beginRev + 1` once it changed something. */
+  readRev(): number {
+    return this.events.length > 0 ? this.beginRev + 1 : this.beginRev;
+  }
+
+  /** Puts a key; the lease must exist (checked by the caller). */
+  put(key: Uint8Array, value: Uint8Array, lease: number): void {
+    const core = this.core;
+    const skey = toSkey(key);
+    const existing = core.index.get(skey);
+    const prev = existing?.current;
+    const rev: Revision = { main: this.beginRev + 1, sub: this.events.length };
+    const ki = existing ?? core.index.getOrCreate(key.slice(), skey);
+    const kv = freezeKv({
+      key: ki.key,
+      createRevision: prev !== undefined ? prev.createRevision : rev.main,
+      modRevision: rev.main,
+      version: prev !== undefined ? prev.version + 1 : 1,
+      value: value.slice(),
+      lease,
+    });
+    core.backend.putRevision(revToBytes(rev), encodeKeyValue(kv));
+    ki.put(rev.main, rev.sub);
+    ki.current = kv;
+    this.events.push(prev !== undefined ? { type: 'PUT', kv, prevKv: prev } : { type: 'PUT', kv });
+    const oldLease = prev?.lease ?? 0;
+    if (oldLease !== lease) {
+      if (oldLease !== 0) core.lessor.detach(oldLease, skey);
+      if (lease !== 0) core.lessor.attach(lease, skey);
+    }
+  }
+
+  /**
+   * Deletes the keys of a range that exist now (`rangeEnd` as in requests).
+   * @returns how many keys were deleted
+   */
+  deleteRange(key: Uint8Array, rangeEnd?: Uint8Array): number {
+    return this.deleteIndexRange(toSkey(key), toIndexEnd(rangeEnd));
+  }
+
+  /** {@link deleteRange} with index-form bounds. */
+  deleteIndexRange(start: string, end: IndexRangeEnd): number {
+    const live = this.core.index.live(start, end);
+    for (const ki of live) this.delete(ki);
+    return live.length;
+  }
+
+  private delete(ki: KeyIndex): void {
+    const core = this.core;
+    const rev: Revision = { main: this.beginRev + 1, sub: this.events.length };
+    const prev = ki.current!;
+    core.backend.putRevision(revToBytes(rev, true), encodeTombstone(ki.key));
+    ki.tombstone(rev.main, rev.sub);
+    ki.current = undefined;
+    const kv = freezeKv({ key: ki.key, createRevision: 0, modRevision: rev.main, version: 0, value: EMPTY, lease: 0 });
+    this.events.push({ type: 'DELETE', kv, prevKv: prev });
+    if (prev.lease !== 0) core.lessor.detach(prev.lease, ki.skey);
+  }
+
+  /** Ends the txn: if it changed anything, the store moves to `beginRev + 1`. */
+  end(): void {
+    this.core.endTxn(this.beginRev + 1, this.events);
+  }
+}
+
+/**
+ * Rebuilds the key index and current values from revision records given in
+ * revision order (etcd's `restoreIntoIndex`): from the backend when the
+ * store opens, or from a snapshot.
+ */
+export class IndexBuilder {
+  private readonly core: KvCore;
+  private maxRev = 1;
+  private readonly keyToLease = new Map<string, number>();
+
+  constructor(core: KvCore) {
+    this.core = core;
+  }
+
+  /** Adds one record (backend key and value). */
+  add(revKey: Uint8Array, value: Uint8Array): void {
+    const rev = bytesToRev(revKey);
+    const tomb = isTombstoneKey(revKey);
+    const kv = decodeKeyValue(value);
+    const skey = toSkey(kv.key);
+    const index = this.core.index;
+    let ki = index.get(skey);
+    this.maxRev = Math.max(this.maxRev, rev.main);
+    if (ki === undefined) {
+      // the first record of a key whose older history was compacted away
+      if (tomb) return;
+      ki = index.getOrCreate(kv.key.slice(), skey);
+      ki.restore({ main: kv.createRevision, sub: 0 }, rev, kv.version);
+    } else if (tomb) {
+      ki.tombstone(rev.main, rev.sub);
+    } else {
+      ki.put(rev.main, rev.sub);
+    }
+    if (tomb) {
+      ki.current = undefined;
+      this.keyToLease.delete(skey);
+    } else {
+      ki.current = freezeKv({ ...kv, key: ki.key, value: kv.value.slice() });
+      if (kv.lease !== 0) this.keyToLease.set(skey, kv.lease);
+      else this.keyToLease.delete(skey);
+    }
+  }
+
+  /**
+   * Finishes: sets the current revision (at least `knownRev` and the
+   * compaction revision) and attaches keys to their leases (leases must be
+   * restored first; keys of unknown leases stay unattached, as etcd).
+   */
+  finish(knownRev: number): void {
+    const core = this.core;
+    core.currentRev = Math.max(this.maxRev, knownRev, core.compactRev, 1);
+    for (const [skey, id] of this.keyToLease) {
+      if (core.lessor.lookup(id) !== undefined) core.lessor.attach(id, skey);
+    }
+  }
+}

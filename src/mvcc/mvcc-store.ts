@@ -1,0 +1,697 @@
+/**
+ * The MVCC store: etcd's v3 key-value store with watch and leases, as a
+ * deterministic state machine for Raft (etcd's `mvcc.watchableStore` plus
+ * the `applierV3backend` and `lessor` around it).
+ *
+ * A server runs it like this: every write request (put, delete-range, txn,
+ * compaction, lease grant, lease revoke, lease-expiry revoke) becomes one
+ * Raft log entry; committed entries are applied on every member in log
+ * order with their index through {@link MvccStore.applyBatch}; reads are
+ * served locally with {@link MvccStore.range} (after a ReadIndex wait for
+ * linearizable reads). Apply is deterministic: no clock, no randomness;
+ * lease ids are assigned from replicated state; lease expiry is decided by
+ * the leader's lessor outside apply. See docs/mvcc.md.
+ * @module
+ */
+import { pack, unpack, withCrc, checkCrc, crc32 } from '../codec/index.js';
+import { CompactedError, ErrorCode, FaultError, QuorumError, UsageError } from '../errors.js';
+import { Lessor, leaseItemToBytes } from '../lease/index.js';
+import type {
+  KeyValue,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse,
+  RangeRequest,
+  RangeResponse,
+  TxnRequest,
+  TxnResponse,
+  WatchCreateRequest,
+} from '../mvccpb/index.js';
+import {
+  applyCompaction,
+  applyDeleteRange,
+  applyLeaseGrant,
+  applyLeaseRevoke,
+  applyPut,
+  applyTxn,
+  finishRange,
+  loadRange,
+  planRange,
+  planTxn,
+  checkTxnPuts,
+  checkTxnRanges,
+  prepareTxn,
+} from './apply.js';
+import { Backend, META, leaseIdToBytes, type AnyLevel } from './backend.js';
+import { IndexBuilder, KvCore, freezeKv, type ScheduledCompaction } from './kv-core.js';
+import { decodeKeyValue } from './kv-codec.js';
+import { bytesToRev, isTombstoneKey, revToBytes, revisionId } from './revision.js';
+import { toSkey } from './skey.js';
+import { checkRangeRequest, checkWriteRequest, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './validate.js';
+import { WatchableStore, type StoredEvent, type WatchOptions } from './watchable-store.js';
+import type { Watcher } from './watcher.js';
+import { isTxnReadOnly, type WriteRequest, type WriteResponse } from './write-request.js';
+
+/** Options of {@link MvccStore.open}. */
+export interface MvccStoreOptions {
+  /**
+   * Minimum lease TTL in seconds (shorter grants are raised to it). It
+   * changes replicated state: every member must use the same value. Default
+   * 2 (etcd's with a 1 s election timeout); a server should pass
+   * `ceil(1.5 × election timeout in s)`.
+   */
+  minLeaseTtl?: number;
+  /** Clock in ms for lease expiry on the leader. Default `Date.now`. */
+  now?: () => number;
+  /** Ms before an expired lease that is still there is reported again. Default 3000. */
+  expiredLeaseRetryMs?: number;
+  /** Request limits (apply re-checks everything but the size). */
+  limits?: Partial<RequestLimits>;
+  /**
+   * Write applied batches with fsync. Default false: the Raft log is the
+   * durable record; after a crash, entries after the stored applied index
+   * are applied again.
+   */
+  sync?: boolean;
+  /** Watch options. */
+  watch?: Omit<WatchOptions, 'onError'>;
+  /** Revisions deleted per backend batch by physical compaction. Default 1000 (etcd). */
+  compactionBatchLimit?: number;
+}
+
+/** One committed Raft entry to apply: its index and its request (`null` for an entry that carries none, such as a leader's empty entry). */
+export interface ApplyEntry {
+  index: number;
+  request: WriteRequest | null;
+}
+
+/**
+ * What applying one entry gave:
+ * - `applied`: the response; for a compaction, `physical` settles once the
+ *   old revisions are removed from the backend (await it for `physical: true`);
+ * - `failed`: the request was refused by a state-dependent check, the same on
+ *   every member (unknown lease, compacted revision, key not found, ...);
+ *   nothing changed but the applied index;
+ * - `noop`: an entry without a request (the applied index moved);
+ * - `skipped`: the index was at or below the applied index (already applied).
+ */
+export type ApplyResult =
+  | { status: 'applied'; response: WriteResponse; physical?: Promise<void> }
+  | { status: 'failed'; error: QuorumError }
+  | { status: 'noop' }
+  | { status: 'skipped' };
+
+/** What {@link MvccStore.hash} reports (etcd's `HashKV`). */
+export interface HashResult {
+  /** CRC-32 over every revision kept up to `revision`, the compaction revision and the lease table. */
+  hash: number;
+  /** The revision hashed up to. */
+  revision: number;
+  /** The store's compaction revision. */
+  compactRevision: number;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+const SNAPSHOT_VERSION = 1;
+
+function num(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'mvcc: malformed snapshot');
+  return v;
+}
+
+/**
+ * The store. Open it on an abstract-level database (typically a sublevel of
+ * the database that also holds the Raft log):
+ *
+ * ```ts
+ * const store = await MvccStore.open(db.sublevel('mvcc'));
+ * const [r] = await store.applyBatch([{ index: 1, request: { put: { key: toBytes('a'), value: toBytes('1') } } }]);
+ * const { kvs } = await store.range({ key: toBytes('a') });
+ * ```
+ */
+export class MvccStore {
+  /** The lessor: the server promotes/demotes it with leadership and asks it for expired leases. */
+  readonly lessor: Lessor;
+  private readonly core: KvCore;
+  private readonly backend: Backend;
+  private readonly hub: WatchableStore;
+  private readonly limits: RequestLimits;
+  private readonly compactionBatchLimit: number;
+  private applied = 0;
+  private flushedRev = 1;
+  private lock: Promise<unknown> = Promise.resolve();
+  private compactionChain: Promise<void> = Promise.resolve();
+  private compactionsRunning = 0;
+  private failure: FaultError | undefined;
+  private status: 'open' | 'closing' | 'closed' = 'open';
+
+  private constructor(db: AnyLevel, options: MvccStoreOptions) {
+    this.lessor = new Lessor({ minTtl: options.minLeaseTtl, now: options.now, expiredRetryMs: options.expiredLeaseRetryMs });
+    this.backend = new Backend(db, options.sync ?? false);
+    this.core = new KvCore(this.lessor, this.backend);
+    this.limits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
+    this.compactionBatchLimit = Math.max(1, options.compactionBatchLimit ?? 1000);
+    const self = this;
+    this.hub = new WatchableStore(
+      {
+        flushedRevision: () => self.flushedRev,
+        currentRevision: () => self.core.currentRev,
+        compactRevision: () => self.core.compactRev,
+        readEvents: (from, to) => self.readEvents(from, to),
+        kvAt: (key, rev) => self.kvAt(key, rev),
+      },
+      { ...options.watch, onError: (err) => this.fail(err) },
+    );
+  }
+
+  /**
+   * Opens the store on `db` (opened if needed) and rebuilds its in-memory
+   * state from it: key index, current values, leases, revisions; an
+   * unfinished physical compaction resumes. A store whose snapshot restore
+   * was interrupted by a crash opens empty (applied index 0).
+   * @throws FaultError `QUORUMKV_STORAGE_IO`, `QUORUMKV_INTERNAL` (corrupt backend)
+   */
+  static async open(db: AnyLevel, options: MvccStoreOptions = {}): Promise<MvccStore> {
+    const s = new MvccStore(db, options);
+    await s.backend.open();
+    await s.load();
+    return s;
+  }
+
+  private async load(): Promise<void> {
+    const b = this.backend;
+    if ((await b.getMeta(META.restoring)) !== undefined) {
+      await b.clearAll();
+      await b.writeNow([
+        { sublevel: 'meta', key: META.state },
+        { sublevel: 'meta', key: META.compactScheduled },
+        { sublevel: 'meta', key: META.compactFinished },
+        { sublevel: 'meta', key: META.restoring },
+      ]);
+    }
+    const state = await b.getMeta(META.state);
+    let knownRev = 1;
+    let lastLeaseId = 0;
+    if (state !== undefined) {
+      const t = unpack(state) as unknown[];
+      this.applied = num(t[0]);
+      knownRev = num(t[1]);
+      lastLeaseId = num(t[2]);
+    }
+    const scheduledB = await b.getMeta(META.compactScheduled);
+    const finishedB = await b.getMeta(META.compactFinished);
+    const scheduled = scheduledB === undefined ? -1 : num(unpack(scheduledB));
+    const finished = finishedB === undefined ? -1 : num(unpack(finishedB));
+    this.lessor.reset(lastLeaseId);
+    for await (const [id, v] of b.scanLeases()) this.lessor.restoreLease(id, num((unpack(v) as unknown[])[0]));
+    const core = this.core;
+    core.compactRev = finished;
+    const builder = new IndexBuilder(core);
+    for await (const [k, v] of b.scan(undefined, undefined)) builder.add(k, v);
+    builder.finish(knownRev);
+    if (scheduled > core.compactRev) {
+      const keep = core.index.compact(scheduled);
+      core.compactRev = scheduled;
+      this.startCompaction({ revision: scheduled, keep }, deferred());
+    }
+    this.flushedRev = core.currentRev;
+  }
+
+  /** Index of the last entry applied (0 for a new store). Entries at or below it are skipped. */
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  /** The store's current revision (1 for an empty store). */
+  currentRevision(): number {
+    return this.core.currentRev;
+  }
+
+  /** The revision of the last compaction, -1 before any (etcd's starting value). */
+  compactRevision(): number {
+    return this.core.compactRev;
+  }
+
+  /** The limits requests are checked against. */
+  requestLimits(): Readonly<RequestLimits> {
+    return this.limits;
+  }
+
+  private assertUsable(): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.status !== 'open') throw new FaultError(ErrorCode.STORAGE_CLOSED, 'mvcc: store is closed');
+  }
+
+  private fail(err: unknown): FaultError {
+    const f =
+      err instanceof FaultError ? err : new FaultError(ErrorCode.INTERNAL, `mvcc: store failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    if (this.failure === undefined) this.failure = f;
+    return f;
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn);
+    this.lock = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Applies one committed entry (see {@link applyBatch}).
+   * @throws FaultError when the store fails (it then refuses every call)
+   */
+  async apply(index: number, request: WriteRequest | null): Promise<ApplyResult> {
+    return (await this.applyBatch([{ index, request }]))[0]!;
+  }
+
+  /**
+   * Applies committed entries in order and writes all their changes, with
+   * the new applied index, in one backend batch (exactly-once apply across
+   * crashes). Entries at or below the applied index are skipped. Readers
+   * never see part of an entry. Watchers are notified once the batch is
+   * written.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when indexes are not increasing
+   * @throws FaultError `QUORUMKV_STORAGE_IO` / `QUORUMKV_INTERNAL`: the
+   *   store has failed and must be reopened (entries after the stored applied
+   *   index are then applied again)
+   */
+  applyBatch(entries: ApplyEntry[]): Promise<ApplyResult[]> {
+    return this.exclusive(async () => {
+      this.assertUsable();
+      for (let i = 1; i < entries.length; i++) {
+        if (entries[i]!.index <= entries[i - 1]!.index) {
+          throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: entries must be given in increasing index order');
+        }
+      }
+      const results: ApplyResult[] = [];
+      const compactions: [ScheduledCompaction, Deferred][] = [];
+      const before = this.applied;
+      try {
+        for (const e of entries) {
+          if (e.index <= this.applied) {
+            results.push({ status: 'skipped' });
+            continue;
+          }
+          results.push(await this.execute(e.request, compactions));
+          this.applied = e.index;
+        }
+        if (this.applied !== before) {
+          this.backend.putMeta(META.state, pack([this.applied, this.core.currentRev, this.lessor.lastLeaseId()]));
+        }
+        await this.backend.commit();
+      } catch (err) {
+        throw this.fail(err);
+      }
+      this.flushedRev = this.core.currentRev;
+      this.hub.notify(this.core.drainRevisions());
+      for (const [c, d] of compactions) this.startCompaction(c, d);
+      return results;
+    });
+  }
+
+  private async execute(req: WriteRequest | null, compactions: [ScheduledCompaction, Deferred][]): Promise<ApplyResult> {
+    if (req === null) return { status: 'noop' };
+    const core = this.core;
+    try {
+      checkWriteRequest(req, this.limits);
+      if ('put' in req) return { status: 'applied', response: { put: applyPut(core, req.put) } };
+      if ('deleteRange' in req) return { status: 'applied', response: { deleteRange: applyDeleteRange(core, req.deleteRange) } };
+      if ('txn' in req) {
+        const prepared = await prepareTxn(core, req.txn);
+        return { status: 'applied', response: { txn: applyTxn(core, prepared) } };
+      }
+      if ('compaction' in req) {
+        const { response, scheduled } = applyCompaction(core, req.compaction.revision);
+        this.backend.putMeta(META.compactScheduled, pack(scheduled.revision));
+        const d = deferred();
+        compactions.push([scheduled, d]);
+        return { status: 'applied', response: { compaction: response }, physical: d.promise };
+      }
+      if ('leaseGrant' in req) {
+        const response = applyLeaseGrant(core, req.leaseGrant);
+        this.backend.putLease(response.id, pack([response.ttl]));
+        return { status: 'applied', response: { leaseGrant: response } };
+      }
+      const response = applyLeaseRevoke(core, req.leaseRevoke.id);
+      this.backend.delLease(req.leaseRevoke.id);
+      return { status: 'applied', response: { leaseRevoke: response } };
+    } catch (err) {
+      if (err instanceof UsageError) return { status: 'failed', error: err };
+      throw err;
+    }
+  }
+
+  /**
+   * Checks a write request against the limits and the current state without
+   * changing anything: what a leader can reject before proposing (unknown
+   * lease of a plain put, `ignoreValue`/`ignoreLease` on a missing key, a
+   * txn whose branch would fail its checks, a compaction out of range, a
+   * lease id in use, an unknown lease to revoke). Apply checks again: the
+   * state may change before the entry commits.
+   * @throws UsageError with the codes of `checkWriteRequest` and of apply
+   */
+  precheck(req: WriteRequest): void {
+    this.assertUsable();
+    checkWriteRequest(req, this.limits);
+    const core = this.core;
+    if ('put' in req) {
+      const p = req.put;
+      if ((p.lease ?? 0) !== 0 && this.lessor.lookup(p.lease!) === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+      if ((p.ignoreValue || p.ignoreLease) && core.currentOf(p.key) === undefined) throw new UsageError(ErrorCode.KEY_NOT_FOUND, 'etcdserver: key not found');
+    } else if ('txn' in req) {
+      const plan = planTxn(core, req.txn);
+      if (!isTxnReadOnly(req.txn)) checkTxnPuts(core, plan);
+      checkTxnRanges(core, plan);
+    } else if ('compaction' in req) {
+      core.checkCompact(req.compaction.revision);
+    } else if ('leaseGrant' in req) {
+      this.lessor.checkGrant(req.leaseGrant.id ?? 0, req.leaseGrant.ttl);
+    } else if ('leaseRevoke' in req) {
+      if (this.lessor.lookup(req.leaseRevoke.id) === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+    }
+  }
+
+  /**
+   * Reads keys at the current or a past revision (a local read; the server
+   * waits for ReadIndex first for a linearizable one). Reads at the current
+   * revision are answered from memory.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`, `QUORUMKV_FUTURE_REVISION`; CompactedError
+   */
+  async range(req: RangeRequest): Promise<RangeResponse> {
+    this.assertUsable();
+    checkRangeRequest(req);
+    const curRev = this.core.currentRev;
+    const plan = planRange(this.core, req, curRev);
+    const values = await loadRange(this.core, plan);
+    return finishRange(plan, values, curRev);
+  }
+
+  /**
+   * Runs a read-only txn locally (every operation of both branches a range;
+   * see `isTxnReadOnly`). Its header revision is the current revision.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when the txn writes, or as `checkTxnRequest`;
+   *   `QUORUMKV_FUTURE_REVISION`; CompactedError
+   */
+  async readTxn(req: TxnRequest): Promise<TxnResponse> {
+    this.assertUsable();
+    checkWriteRequest({ txn: req }, this.limits);
+    if (!isTxnReadOnly(req)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: readTxn needs a txn of ranges only');
+    const historical = [...(req.success ?? []), ...(req.failure ?? [])].some((op) => 'requestRange' in op && (op.requestRange.revision ?? 0) > 0);
+    const run = async () => applyTxn(this.core, await prepareTxn(this.core, req));
+    // without historical reads it runs in one synchronous step; with them, between applies
+    return historical ? this.exclusive(run) : run();
+  }
+
+  /**
+   * A lease's remaining time (served by the leader, whose lessor knows
+   * expiry times; elsewhere the remaining time is the granted TTL). An
+   * unknown lease is not an error: TTL -1, granted TTL 0.
+   */
+  leaseTimeToLive(req: LeaseTimeToLiveRequest): LeaseTimeToLiveResponse {
+    this.assertUsable();
+    const t = this.lessor.timeToLive(req.id, { keys: req.keys === true });
+    return { header: { revision: this.core.currentRev }, id: t.id, ttl: t.ttl, grantedTtl: t.grantedTtl, keys: t.keys.map(leaseItemToBytes) };
+  }
+
+  /** Every lease id, ascending. */
+  leaseLeases(): LeaseLeasesResponse {
+    this.assertUsable();
+    return { header: { revision: this.core.currentRev }, leases: this.lessor.leases().map((l) => ({ id: l.id })) };
+  }
+
+  /**
+   * Renews a lease (keep-alive) on the leader's lessor.
+   * @throws FaultError `QUORUMKV_NOT_LEADER` when the lessor is not promoted
+   * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND`
+   */
+  leaseKeepAlive(id: number): LeaseKeepAliveResponse {
+    this.assertUsable();
+    const ttl = this.lessor.renew(id);
+    return { header: { revision: this.core.currentRev }, id, ttl };
+  }
+
+  /**
+   * Watches a key or range (see `WatchCreateRequest` and `Watcher`).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+   */
+  watch(req: WatchCreateRequest): Watcher {
+    this.assertUsable();
+    return this.hub.watch(req);
+  }
+
+  /** Sends a progress notification to every caught-up watcher, or to one (etcd's on-demand progress). */
+  requestProgress(w?: Watcher): void {
+    this.hub.requestProgress(w);
+  }
+
+  /** Number of watchers per group (synced, unsynced, victims), for metrics and tests. */
+  watcherGroups(): { synced: number; unsynced: number; victims: number } {
+    return this.hub.sizes();
+  }
+
+  /** Resolves when no watcher catch-up is running (for tests). */
+  watchIdle(): Promise<void> {
+    return this.hub.idle();
+  }
+
+  private async readEvents(from: number, to: number): Promise<StoredEvent[]> {
+    const out: StoredEvent[] = [];
+    const gte = revToBytes({ main: from, sub: 0 });
+    const lt = revToBytes({ main: to + 1, sub: 0 });
+    for await (const [k, v] of this.backend.scan(gte, lt)) {
+      const rev = bytesToRev(k);
+      const kv = decodeKeyValue(v);
+      const skey = toSkey(kv.key);
+      if (isTombstoneKey(k)) {
+        out.push({ revision: rev.main, skey, event: { type: 'DELETE', kv: freezeKv({ ...kv, modRevision: rev.main }) } });
+      } else {
+        out.push({ revision: rev.main, skey, event: { type: 'PUT', kv: freezeKv(kv) } });
+      }
+    }
+    return out;
+  }
+
+  private async kvAt(key: Uint8Array, rev: number): Promise<KeyValue | undefined> {
+    const core = this.core;
+    if (rev < core.compactRev || rev < 1) return undefined;
+    const ki = core.index.get(toSkey(key));
+    const at = ki?.get(rev);
+    if (ki === undefined || at === undefined) return undefined;
+    const cur = ki.current;
+    if (cur !== undefined && cur.modRevision === at.modified.main) return cur;
+    const data = await this.backend.getRevision(revToBytes(at.modified));
+    return data === undefined ? undefined : decodeKeyValue(data);
+  }
+
+  // ------------------------------------------------------------ compaction
+
+  private startCompaction(c: ScheduledCompaction, d: Deferred): void {
+    this.compactionsRunning++;
+    this.compactionChain = this.compactionChain
+      .then(() => this.physicalCompact(c))
+      .then(
+        () => d.resolve(),
+        (err) => {
+          d.reject(this.fail(err));
+        },
+      )
+      .finally(() => {
+        this.compactionsRunning--;
+      });
+  }
+
+  private async physicalCompact(c: ScheduledCompaction): Promise<void> {
+    if (this.status === 'closed' || this.failure !== undefined) throw this.failure ?? new FaultError(ErrorCode.STORAGE_CLOSED, 'mvcc: store is closed');
+    const lt = revToBytes({ main: c.revision + 1, sub: 0 });
+    let batch: Uint8Array[] = [];
+    for await (const [k] of this.backend.scan(undefined, lt, undefined, false)) {
+      if (c.keep.has(revisionId(bytesToRev(k)))) continue;
+      batch.push(k);
+      if (batch.length >= this.compactionBatchLimit) {
+        await this.backend.deleteRevisions(batch);
+        batch = [];
+        await new Promise((r) => setImmediate(r)); // let applies run between batches
+      }
+    }
+    await this.backend.deleteRevisions(batch, [META.compactFinished, pack(c.revision)]);
+  }
+
+  /** Resolves once every scheduled physical compaction is done. */
+  async compactionIdle(): Promise<void> {
+    while (this.compactionsRunning > 0) await this.compactionChain.catch(() => {});
+  }
+
+  // ------------------------------------------------------- snapshot, hash
+
+  /**
+   * Serialises the whole replicated state (every kept revision, leases,
+   * revisions, compaction point and applied index) for a Raft snapshot.
+   * Waits for physical compactions to finish; consistent with the applied
+   * index at the time it is called.
+   * @returns `[crc32][msgpack]` bytes (see docs/mvcc.md)
+   */
+  async snapshot(): Promise<Uint8Array> {
+    const taken = await this.exclusive(async () => {
+      this.assertUsable();
+      await this.compactionIdle();
+      const snap = this.backend.snapshot();
+      const meta = [SNAPSHOT_VERSION, this.applied, this.core.currentRev, this.core.compactRev, this.lessor.lastLeaseId()];
+      const leases: number[] = [];
+      for (const l of this.lessor.leases()) leases.push(l.id, l.ttl);
+      if (snap === undefined) return { meta, leases, records: await this.collect(undefined), snap };
+      return { meta, leases, records: undefined, snap };
+    });
+    try {
+      const records = taken.records ?? (await this.collect(taken.snap));
+      return withCrc(pack([...taken.meta, taken.leases, records]));
+    } finally {
+      await taken.snap?.close();
+    }
+  }
+
+  private async collect(snap: unknown): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = [];
+    for await (const [k, v] of this.backend.scan(undefined, undefined, snap)) out.push(k, v);
+    return out;
+  }
+
+  /**
+   * Replaces the whole state with a {@link snapshot} (from the leader). The
+   * applied index becomes the snapshot's. Watchers catch up from the new
+   * state (or are cancelled if their revision is compacted in it). A crash
+   * during restore leaves an empty store (applied index 0) on reopen.
+   * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT` on bad data (nothing changed), `QUORUMKV_STORAGE_IO`
+   */
+  restore(data: Uint8Array): Promise<void> {
+    return this.exclusive(async () => {
+      this.assertUsable();
+      const t = unpack(checkCrc(data, 'mvcc snapshot', ErrorCode.CORRUPT_SNAPSHOT));
+      if (!Array.isArray(t) || t.length !== 7 || t[0] !== SNAPSHOT_VERSION || !Array.isArray(t[5]) || !Array.isArray(t[6])) {
+        throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'mvcc: malformed snapshot');
+      }
+      const applied = num(t[1]);
+      const currentRev = num(t[2]);
+      const compactRev = num(t[3]);
+      const lastLeaseId = num(t[4]);
+      const leases = (t[5] as unknown[]).map(num);
+      const records = t[6] as unknown[];
+      if (leases.length % 2 !== 0 || records.length % 2 !== 0 || !records.every((r) => r instanceof Uint8Array)) {
+        throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'mvcc: malformed snapshot');
+      }
+      try {
+        await this.compactionIdle();
+        const b = this.backend;
+        await b.writeNow([{ sublevel: 'meta', key: META.restoring, value: new Uint8Array([1]) }]);
+        await b.clearAll();
+        const CHUNK = 5000;
+        for (let i = 0; i < records.length; i += CHUNK * 2) {
+          const ops: { sublevel: 'kv'; key: Uint8Array; value: Uint8Array }[] = [];
+          for (let j = i; j < Math.min(records.length, i + CHUNK * 2); j += 2) {
+            ops.push({ sublevel: 'kv', key: records[j] as Uint8Array, value: records[j + 1] as Uint8Array });
+          }
+          await b.writeNow(ops);
+        }
+        const metaOps: { sublevel: 'lease' | 'meta'; key: Uint8Array; value?: Uint8Array }[] = [];
+        for (let i = 0; i < leases.length; i += 2) metaOps.push({ sublevel: 'lease', key: leaseIdToBytes(leases[i]!), value: pack([leases[i + 1]]) });
+        metaOps.push({ sublevel: 'meta', key: META.state, value: pack([applied, currentRev, lastLeaseId]) });
+        if (compactRev >= 0) {
+          metaOps.push({ sublevel: 'meta', key: META.compactScheduled, value: pack(compactRev) });
+          metaOps.push({ sublevel: 'meta', key: META.compactFinished, value: pack(compactRev) });
+        } else {
+          metaOps.push({ sublevel: 'meta', key: META.compactScheduled }, { sublevel: 'meta', key: META.compactFinished });
+        }
+        metaOps.push({ sublevel: 'meta', key: META.restoring });
+        await b.writeNow(metaOps);
+        // in-memory state
+        const core = this.core;
+        core.reset();
+        core.compactRev = compactRev;
+        this.lessor.reset(lastLeaseId);
+        for (let i = 0; i < leases.length; i += 2) this.lessor.restoreLease(leases[i]!, leases[i + 1]!);
+        const builder = new IndexBuilder(core);
+        for (let i = 0; i < records.length; i += 2) builder.add(records[i] as Uint8Array, records[i + 1] as Uint8Array);
+        builder.finish(currentRev);
+        this.applied = applied;
+        this.flushedRev = core.currentRev;
+      } catch (err) {
+        throw this.fail(err);
+      }
+      this.hub.onRestore();
+    });
+  }
+
+  /**
+   * A hash of the replicated key-value state up to `rev` (default: current),
+   * for comparing members (etcd's `HashKV`): CRC-32 over every revision kept
+   * at or below `rev` (backend key and record, in revision order), then the
+   * compaction revision and the lease table (id, TTL). Independent of how
+   * far physical compaction has got.
+   * @throws CompactedError when `rev` is at or below the compaction revision
+   * @throws UsageError `QUORUMKV_FUTURE_REVISION`
+   */
+  async hash(rev = 0): Promise<HashResult> {
+    const taken = await this.exclusive(async () => {
+      this.assertUsable();
+      const core = this.core;
+      if (rev > 0 && rev <= core.compactRev) throw new CompactedError(core.compactRev);
+      if (rev > core.currentRev) throw new UsageError(ErrorCode.FUTURE_REVISION, 'mvcc: required revision is a future revision');
+      const upTo = rev > 0 ? rev : core.currentRev;
+      const keep = core.compactRev >= 0 ? core.index.keep(core.compactRev) : new Set<string>();
+      const leases: number[] = [];
+      for (const l of this.lessor.leases()) leases.push(l.id, l.ttl);
+      const snap = this.backend.snapshot();
+      if (snap === undefined) {
+        return { upTo, keep, leases, compactRev: core.compactRev, snap, h: await this.hashRecords(upTo, core.compactRev, keep, undefined) };
+      }
+      return { upTo, keep, leases, compactRev: core.compactRev, snap, h: undefined };
+    });
+    try {
+      let h = taken.h ?? (await this.hashRecords(taken.upTo, taken.compactRev, taken.keep, taken.snap));
+      h = crc32(pack([taken.compactRev, taken.leases]), h);
+      return { hash: h >>> 0, revision: taken.upTo, compactRevision: taken.compactRev };
+    } finally {
+      await taken.snap?.close();
+    }
+  }
+
+  private async hashRecords(upTo: number, compactRev: number, keep: Set<string>, snap: unknown): Promise<number> {
+    let h = 0;
+    const lt = revToBytes({ main: upTo + 1, sub: 0 });
+    for await (const [k, v] of this.backend.scan(undefined, lt, snap)) {
+      const r = bytesToRev(k);
+      if (r.main <= compactRev && !keep.has(revisionId(r))) continue; // awaiting physical removal
+      h = crc32(k, h);
+      h = crc32(v, h);
+    }
+    return h;
+  }
+
+  /**
+   * Closes the store: ends every watch, waits for the running apply and
+   * physical compaction. Does not close the database (it may be shared).
+   */
+  async close(): Promise<void> {
+    if (this.status !== 'open') return;
+    this.status = 'closing';
+    this.hub.close();
+    await this.lock.catch(() => {});
+    await this.compactionIdle().catch(() => {});
+    this.status = 'closed';
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * Checks a request before it is proposed, so that bad input gets a typed
+ * error, changes nothing and never enters the Raft log (etcd's gRPC-layer
+ * checks in `v3rpc/key.go` and the request-size check of `v3_server.go`).
+ * The same checks (except the size) run again when an entry is applied, so
+ * a store used without a server behaves the same.
+ *
+ * Checks, in etcd's order:
+ * - txn: more than `maxTxnOps` compares, success or failure operations
+ *   (a nested txn gets what its parent left) → `QUORUMKV_TOO_MANY_TXN_OPS`;
+ * - an empty key (put, range, delete, compare) → `QUORUMKV_INVALID_ARGUMENT`
+ *   ("key is not provided"); `ignoreValue` with a value ("value is
+ *   provided") or `ignoreLease` with a lease ("lease is provided") → same;
+ * - txn: a key put twice, or put inside a deleted range, in one branch
+ *   (nested txns included) → `QUORUMKV_DUPLICATE_KEY`;
+ * - malformed fields (non-integer numbers, non-byte keys, unknown enum
+ *   strings, negative lease ids, a TTL above the maximum) →
+ *   `QUORUMKV_INVALID_ARGUMENT`;
+ * - the encoded request larger than `maxRequestBytes` →
+ *   `QUORUMKV_REQUEST_TOO_LARGE`.
+ * @module
+ */
+import { ErrorCode, UsageError } from '../errors.js';
+import { MAX_LEASE_TTL } from '../lease/index.js';
+import type {
+  Compare,
+  DeleteRangeRequest,
+  PutRequest,
+  RangeRequest,
+  RequestOp,
+  TxnRequest,
+  WatchCreateRequest,
+} from '../mvccpb/index.js';
+import { toSkey } from './skey.js';
+import { encodeWriteRequest, type WriteRequest } from './write-request.js';
+
+/** Limits on requests. */
+export interface RequestLimits {
+  /** Largest encoded request in bytes. Default 1.5 MiB (etcd's `--max-request-bytes`). */
+  maxRequestBytes: number;
+  /** Most compares, success or failure operations in a txn. Default 128 (etcd's `--max-txn-ops`). */
+  maxTxnOps: number;
+}
+
+/** etcd's defaults: 1.5 MiB requests, 128 txn operations. */
+export const DEFAULT_REQUEST_LIMITS: Readonly<RequestLimits> = Object.freeze({
+  maxRequestBytes: 1.5 * 1024 * 1024,
+  maxTxnOps: 128,
+});
+
+const SORT_ORDERS = new Set(['NONE', 'ASCEND', 'DESCEND']);
+const SORT_TARGETS = new Set(['KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE']);
+const TARGETS = new Set(['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE']);
+const RESULTS = new Set(['EQUAL', 'NOT_EQUAL', 'GREATER', 'LESS']);
+
+function invalid(msg: string): never {
+  throw new UsageError(ErrorCode.INVALID_ARGUMENT, msg);
+}
+
+function checkKey(key: unknown): void {
+  if (!(key instanceof Uint8Array)) invalid('key must be a Uint8Array');
+  if (key.length === 0) invalid('etcdserver: key is not provided');
+}
+
+function checkOptBytes(v: unknown, what: string): void {
+  if (v !== undefined && !(v instanceof Uint8Array)) invalid(`${what} must be a Uint8Array`);
+}
+
+function checkInt(v: unknown, what: string, min = Number.MIN_SAFE_INTEGER): void {
+  if (v === undefined) return;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) invalid(`${what} must be an integer >= ${min}, got ${String(v)}`);
+}
+
+/**
+ * Checks a range request (etcd's `checkRangeRequest` plus field shapes).
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ */
+export function checkRangeRequest(r: RangeRequest): void {
+  checkKey(r.key);
+  checkOptBytes(r.rangeEnd, 'rangeEnd');
+  checkInt(r.limit, 'limit');
+  checkInt(r.revision, 'revision');
+  checkInt(r.minModRevision, 'minModRevision');
+  checkInt(r.maxModRevision, 'maxModRevision');
+  checkInt(r.minCreateRevision, 'minCreateRevision');
+  checkInt(r.maxCreateRevision, 'maxCreateRevision');
+  if (r.sortOrder !== undefined && !SORT_ORDERS.has(r.sortOrder)) invalid(`unknown sortOrder ${String(r.sortOrder)}`);
+  if (r.sortTarget !== undefined && !SORT_TARGETS.has(r.sortTarget)) invalid(`unknown sortTarget ${String(r.sortTarget)}`);
+}
+
+function checkPut(p: PutRequest): void {
+  checkKey(p.key);
+  checkOptBytes(p.value, 'value');
+  checkInt(p.lease, 'lease', 0);
+  if (p.ignoreValue && p.value !== undefined && p.value.length !== 0) invalid('etcdserver: value is provided');
+  if (p.ignoreLease && p.lease !== undefined && p.lease !== 0) invalid('etcdserver: lease is provided');
+}
+
+function checkDelete(d: DeleteRangeRequest): void {
+  checkKey(d.key);
+  checkOptBytes(d.rangeEnd, 'rangeEnd');
+}
+
+function checkCompare(c: Compare): void {
+  checkKey(c.key);
+  checkOptBytes(c.rangeEnd, 'rangeEnd');
+  if (!TARGETS.has(c.target)) invalid(`unknown compare target ${String(c.target)}`);
+  if (!RESULTS.has(c.result)) invalid(`unknown compare result ${String(c.result)}`);
+  checkInt(c.version, 'compare version');
+  checkInt(c.createRevision, 'compare createRevision');
+  checkInt(c.modRevision, 'compare modRevision');
+  checkInt(c.lease, 'compare lease');
+  checkOptBytes(c.value, 'compare value');
+}
+
+function checkOp(op: RequestOp, maxTxnOps: number): void {
+  if (op === null || typeof op !== 'object') invalid('etcdserver: key not found');
+  if ('requestRange' in op) return checkRangeRequest(op.requestRange);
+  if ('requestPut' in op) return checkPut(op.requestPut);
+  if ('requestDeleteRange' in op) return checkDelete(op.requestDeleteRange);
+  if ('requestTxn' in op) return checkTxn(op.requestTxn, maxTxnOps);
+  invalid('etcdserver: key not found'); // an empty RequestOp, as etcd answers it
+}
+
+/** etcd's `checkTxnRequest`: operation counts, then each compare and operation. */
+function checkTxn(t: TxnRequest, maxTxnOps: number): void {
+  const compare = t.compare ?? [];
+  const success = t.success ?? [];
+  const failure = t.failure ?? [];
+  if (!Array.isArray(compare) || !Array.isArray(success) || !Array.isArray(failure)) invalid('txn compare/success/failure must be arrays');
+  const opc = Math.max(compare.length, success.length, failure.length);
+  if (opc > maxTxnOps) throw new UsageError(ErrorCode.TOO_MANY_TXN_OPS, 'etcdserver: too many operations in txn request');
+  for (const c of compare) checkCompare(c);
+  for (const op of success) checkOp(op, maxTxnOps - opc);
+  for (const op of failure) checkOp(op, maxTxnOps - opc);
+}
+
+interface Interval {
+  start: string;
+  /** exclusive */
+  end: string;
+}
+
+function intersects(dels: Interval[], k: string): boolean {
+  for (const d of dels) if (d.start <= k && k < d.end) return true;
+  return false;
+}
+
+function duplicate(): never {
+  throw new UsageError(ErrorCode.DUPLICATE_KEY, 'etcdserver: duplicate key given in txn request');
+}
+
+/**
+ * etcd's `checkIntervals`: in one list of operations (and the txns nested in
+ * it), no key is put twice and no put falls in a deleted range. The two
+ * branches of a nested txn may put the same key (only one runs).
+ */
+function checkIntervals(ops: RequestOp[]): { puts: Set<string>; dels: Interval[] } {
+  const dels: Interval[] = [];
+  for (const op of ops) {
+    if (!('requestDeleteRange' in op)) continue;
+    const d = op.requestDeleteRange;
+    const start = toSkey(d.key);
+    // a range end <= key (a lone zero byte included) gives an empty interval
+    const end = d.rangeEnd !== undefined && d.rangeEnd.length !== 0 ? toSkey(d.rangeEnd) : start + '\0';
+    dels.push({ start, end });
+  }
+  const puts = new Set<string>();
+  for (const op of ops) {
+    if (!('requestTxn' in op)) continue;
+    const then = checkIntervals(op.requestTxn.success ?? []);
+    const els = checkIntervals(op.requestTxn.failure ?? []);
+    for (const k of then.puts) {
+      if (puts.has(k) || intersects(dels, k)) duplicate();
+      puts.add(k);
+    }
+    for (const k of els.puts) {
+      if (puts.has(k) && !then.puts.has(k)) duplicate();
+      if (intersects(dels, k)) duplicate();
+      puts.add(k);
+    }
+    dels.push(...then.dels, ...els.dels);
+  }
+  for (const op of ops) {
+    if (!('requestPut' in op)) continue;
+    const k = toSkey(op.requestPut.key);
+    if (puts.has(k) || intersects(dels, k)) duplicate();
+    puts.add(k);
+  }
+  return { puts, dels };
+}
+
+/**
+ * Checks a txn: operation counts, keys, then duplicate keys in both branches.
+ * @throws UsageError `QUORUMKV_TOO_MANY_TXN_OPS`, `QUORUMKV_INVALID_ARGUMENT`, `QUORUMKV_DUPLICATE_KEY`
+ */
+export function checkTxnRequest(t: TxnRequest, maxTxnOps = DEFAULT_REQUEST_LIMITS.maxTxnOps): void {
+  if (t === null || typeof t !== 'object') invalid('txn must be an object');
+  checkTxn(t, maxTxnOps);
+  checkIntervals(t.success ?? []);
+  checkIntervals(t.failure ?? []);
+}
+
+/**
+ * Checks a watch request (etcd's watch creation checks plus field shapes).
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ */
+export function checkWatchRequest(w: WatchCreateRequest): void {
+  checkKey(w.key);
+  checkOptBytes(w.rangeEnd, 'rangeEnd');
+  checkInt(w.startRevision, 'startRevision');
+  checkInt(w.watchId, 'watchId', 0);
+  for (const f of w.filters ?? []) if (f !== 'NOPUT' && f !== 'NODELETE') invalid(`unknown watch filter ${String(f)}`);
+}
+
+/**
+ * The static checks of a write request (everything but the size).
+ * @throws UsageError with the codes of the module doc
+ */
+export function checkWriteRequest(req: WriteRequest, limits: Partial<RequestLimits> = {}): void {
+  const maxTxnOps = limits.maxTxnOps ?? DEFAULT_REQUEST_LIMITS.maxTxnOps;
+  if (req === null || typeof req !== 'object') invalid('write request must be an object');
+  if ('put' in req) return checkPut(req.put);
+  if ('deleteRange' in req) return checkDelete(req.deleteRange);
+  if ('txn' in req) return checkTxnRequest(req.txn, maxTxnOps);
+  if ('compaction' in req) return checkInt(req.compaction.revision, 'compaction revision');
+  if ('leaseGrant' in req) {
+    const g = req.leaseGrant;
+    if (typeof g.ttl !== 'number' || !Number.isSafeInteger(g.ttl)) invalid(`lease TTL must be an integer, got ${String(g.ttl)}`);
+    if (g.ttl > MAX_LEASE_TTL) invalid('etcdserver: too large lease TTL');
+    checkInt(g.id, 'lease id', 0);
+    return;
+  }
+  if ('leaseRevoke' in req) return checkInt(req.leaseRevoke.id, 'lease id');
+  invalid('unknown write request');
+}
+
+/**
+ * Checks a write request and encodes it for the Raft log: what a server
+ * calls before proposing.
+ * @returns the encoded request (what to propose)
+ * @throws UsageError with the codes of the module doc, `QUORUMKV_REQUEST_TOO_LARGE` last
+ */
+export function prepareWriteRequest(req: WriteRequest, limits: Partial<RequestLimits> = {}): Uint8Array {
+  checkWriteRequest(req, limits);
+  const data = encodeWriteRequest(req);
+  const max = limits.maxRequestBytes ?? DEFAULT_REQUEST_LIMITS.maxRequestBytes;
+  if (data.length > max) {
+    throw new UsageError(ErrorCode.REQUEST_TOO_LARGE, `etcdserver: request is too large (${data.length} bytes, limit ${max})`);
+  }
+  return data;
+}
+
+/**
+ * Validates a write request without keeping its encoding (see
+ * {@link prepareWriteRequest}).
+ * @throws UsageError with the codes of the module doc
+ */
+export function validateWriteRequest(req: WriteRequest, limits: Partial<RequestLimits> = {}): void {
+  prepareWriteRequest(req, limits);
+}

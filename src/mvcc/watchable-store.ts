@@ -1,0 +1,370 @@
+/**
+ * Watches over the store (etcd's `watchableStore`,
+ * server/mvcc/watchable_store.go), with etcd's three watcher groups:
+ *
+ * - **synced**: caught up with the store. When a group of applied entries is
+ *   committed to the backend, the store hands their events to
+ *   {@link WatchableStore.notify}, which queues one response per watcher
+ *   (every revision of the group, whole revisions only, in order).
+ * - **unsynced**: behind (a start revision in the past, or a consumer that
+ *   fell behind). A background loop reads the missing revisions from the
+ *   backend (at most `maxRevisionsPerSync` per pass), delivers them, and
+ *   moves the watcher to synced once it has everything committed. A watcher
+ *   whose next revision has been compacted is cancelled with
+ *   `compactRevision`.
+ * - **victims**: a synced watcher whose queue was full when a notification
+ *   came keeps that response aside; when its consumer drains the queue the
+ *   response goes out and the watcher continues as unsynced (or synced).
+ *
+ * So a slow consumer never blocks apply: at most `queueCapacity` responses
+ * plus one pending notification are buffered for it; the rest is read again
+ * from the backend when it catches up.
+ *
+ * Invariant: a watcher is synced only when every revision up to the last
+ * committed one has been queued for it (its `minRev` is past it); the
+ * check and the move happen in one synchronous step, so no notification
+ * falls between.
+ * @module
+ */
+import { ErrorCode, UsageError } from '../errors.js';
+import type { Event, KeyValue, WatchCreateRequest, WatchResponse } from '../mvccpb/index.js';
+import type { RevisionEvents } from './kv-core.js';
+import { toIndexEnd, toSkey } from './skey.js';
+import { checkWatchRequest } from './validate.js';
+import { WatcherGroup, watches } from './watcher-group.js';
+import { Watcher, type WatcherHost } from './watcher.js';
+
+/** One event read back from the backend, with its revision. */
+export interface StoredEvent {
+  revision: number;
+  /** The key as a binary string. */
+  skey: string;
+  event: Event;
+}
+
+/** What the watchable store reads from the key-value store. */
+export interface WatchSource {
+  /** Last revision committed to the backend and notified. */
+  flushedRevision(): number;
+  /** Last revision applied (may be ahead of the flushed one during a commit). */
+  currentRevision(): number;
+  /** Revision of the last compaction (-1 before any). */
+  compactRevision(): number;
+  /** Events of revisions `[from, to]` from the backend, in revision order. */
+  readEvents(from: number, to: number): Promise<StoredEvent[]>;
+  /** The key-value of `key` at revision `rev`, when it existed and is not compacted. */
+  kvAt(key: Uint8Array, rev: number): Promise<KeyValue | undefined>;
+}
+
+/** Options of the watchable store. */
+export interface WatchOptions {
+  /** Responses buffered per watcher before it falls behind. Default 256. */
+  queueCapacity?: number;
+  /** Revisions read from the backend per catch-up pass. Default 1000 (etcd's `watchBatchMaxRevs`). */
+  maxRevisionsPerSync?: number;
+  /**
+   * Interval in ms of progress notifications to idle, caught-up watchers
+   * that asked for `progressNotify`. Default 600000 (etcd's 10 minutes); 0
+   * disables them.
+   */
+  progressIntervalMs?: number;
+  /** Called with an error of the catch-up loop (a backend fault). */
+  onError?: (err: unknown) => void;
+}
+
+function response(w: Watcher, revision: number, events: Event[]): WatchResponse {
+  return { header: { revision }, watchId: w.id, created: false, canceled: false, compactRevision: 0, cancelReason: '', events };
+}
+
+/** The watchers of a store. */
+export class WatchableStore implements WatcherHost {
+  private readonly source: WatchSource;
+  private readonly synced = new WatcherGroup();
+  private readonly unsynced = new Set<Watcher>();
+  private readonly victims = new Set<Watcher>();
+  private readonly byId = new Map<number, Watcher>();
+  private nextId = 1;
+  private readonly capacity: number;
+  private readonly maxRevs: number;
+  private readonly onError: (err: unknown) => void;
+  private syncing = false;
+  private again = false;
+  private kicked = false;
+  private closed = false;
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(source: WatchSource, options: WatchOptions = {}) {
+    this.source = source;
+    this.capacity = Math.max(1, options.queueCapacity ?? 256);
+    this.maxRevs = Math.max(1, options.maxRevisionsPerSync ?? 1000);
+    this.onError = options.onError ?? (() => {});
+    const interval = options.progressIntervalMs ?? 600_000;
+    if (interval > 0) {
+      this.timer = setInterval(() => this.periodicProgress(), interval);
+      this.timer.unref?.();
+    }
+  }
+
+  /** Number of watchers in each group, for tests and metrics. */
+  sizes(): { synced: number; unsynced: number; victims: number } {
+    return { synced: this.synced.size, unsynced: this.unsynced.size, victims: this.victims.size };
+  }
+
+  /**
+   * Creates a watch (see {@link WatchCreateRequest}). A start revision of 0
+   * (or less) means the next revision; a past one replays history first.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a malformed request or a watch id in use
+   */
+  watch(req: WatchCreateRequest): Watcher {
+    if (this.closed) throw new UsageError(ErrorCode.STORAGE_CLOSED, 'mvcc: store is closed');
+    checkWatchRequest(req);
+    let id = req.watchId ?? 0;
+    if (id !== 0 && this.byId.has(id)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: duplicate watch ID provided on the WatchStream');
+    if (id === 0) {
+      while (this.byId.has(this.nextId)) this.nextId++;
+      id = this.nextId++;
+    }
+    const skey = toSkey(req.key);
+    const end = toIndexEnd(req.rangeEnd);
+    const cur = this.source.currentRevision();
+    const start = req.startRevision ?? 0;
+    const synced = start <= 0 || start > cur;
+    const minRev = synced ? Math.max(cur + 1, start) : start;
+    const w = new Watcher(this, id, req, skey, end, minRev, this.capacity);
+    if (end !== undefined && end !== '' && end <= skey) {
+      // an empty range: created and cancelled at once (etcd's ErrEmptyWatcherRange)
+      w.close({ ...response(w, this.source.flushedRevision(), []), canceled: true, cancelReason: 'mvcc: watcher range is empty' });
+      return w;
+    }
+    this.byId.set(id, w);
+    if (synced) {
+      w.state = 'synced';
+      this.synced.add(w);
+    } else {
+      w.state = 'unsynced';
+      this.unsynced.add(w);
+      this.kick();
+    }
+    return w;
+  }
+
+  /** @internal Watcher.cancel() */
+  cancelWatcher(w: Watcher): void {
+    this.synced.delete(w);
+    this.unsynced.delete(w);
+    this.victims.delete(w);
+    if (this.byId.get(w.id) === w) this.byId.delete(w.id);
+  }
+
+  /** @internal the watcher's queue has room again */
+  watcherDrained(w: Watcher): void {
+    if (w.state === 'victim') this.retryVictim(w);
+    else if (w.state === 'unsynced') this.kick();
+  }
+
+  /**
+   * Hands the events of revisions just committed to the synced watchers
+   * (called by the store, in revision order, right after each commit).
+   */
+  notify(revs: RevisionEvents[]): void {
+    if (revs.length === 0 || this.synced.size === 0) return;
+    const lastRev = revs[revs.length - 1]!.revision;
+    const batches = new Map<Watcher, Event[]>();
+    for (const { revision, events } of revs) {
+      for (const ev of events) {
+        const skey = toSkey(ev.kv.key);
+        this.synced.forEachMatch(skey, (w) => {
+          if (revision < w.minRev || !this.passes(w, ev)) return;
+          let list = batches.get(w);
+          if (list === undefined) batches.set(w, (list = []));
+          list.push(w.request.prevKv || ev.prevKv === undefined ? ev : { type: ev.type, kv: ev.kv });
+        });
+      }
+    }
+    for (const [w, events] of batches) {
+      const resp = response(w, lastRev, events);
+      if (w.offer(resp)) continue;
+      // the consumer is behind: keep the response aside, stop notifying it
+      this.synced.delete(w);
+      w.state = 'victim';
+      w.victimResponses = [resp];
+      w.victimLastRev = lastRev;
+      this.victims.add(w);
+    }
+  }
+
+  private passes(w: Watcher, ev: Event): boolean {
+    const f = w.request.filters;
+    if (f === undefined || f.length === 0) return true;
+    return !f.includes(ev.type === 'PUT' ? 'NOPUT' : 'NODELETE');
+  }
+
+  private retryVictim(w: Watcher): void {
+    while (w.victimResponses.length > 0) {
+      if (!w.offer(w.victimResponses[0]!)) return;
+      w.victimResponses.shift();
+    }
+    this.victims.delete(w);
+    w.minRev = Math.max(w.minRev, w.victimLastRev + 1);
+    this.toSyncedOrUnsynced(w);
+  }
+
+  private toSyncedOrUnsynced(w: Watcher): void {
+    if (w.minRev > this.source.flushedRevision()) {
+      w.state = 'synced';
+      this.synced.add(w);
+    } else {
+      w.state = 'unsynced';
+      this.unsynced.add(w);
+      this.kick();
+    }
+  }
+
+  /**
+   * Sends a progress notification (no events, `header.revision` = the last
+   * committed revision) to every synced watcher whose queue has room, or to
+   * one watcher if it is synced (etcd's on-demand progress). Watchers that
+   * are catching up get none: they will see the revisions as events.
+   */
+  requestProgress(w?: Watcher): void {
+    const rev = this.source.flushedRevision();
+    const targets = w === undefined ? [...this.synced.watchers] : this.synced.has(w) ? [w] : [];
+    for (const t of targets) if (!t.isFull()) t.offer(response(t, rev, []));
+  }
+
+  private periodicProgress(): void {
+    const rev = this.source.flushedRevision();
+    for (const w of this.synced.watchers) {
+      if (w.request.progressNotify && !w.sentSinceProgress && !w.isFull()) w.offer(response(w, rev, []));
+      w.sentSinceProgress = false;
+    }
+  }
+
+  /**
+   * After the store was replaced by a snapshot: every synced watcher catches
+   * up again from the new backend (or is cancelled if its revision is gone).
+   */
+  onRestore(): void {
+    for (const w of [...this.synced.watchers]) {
+      this.synced.delete(w);
+      w.state = 'unsynced';
+      this.unsynced.add(w);
+    }
+    this.kick();
+  }
+
+  /** Ends every watch (the store is closing). */
+  close(): void {
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    const all = [...this.byId.values()];
+    this.byId.clear();
+    this.unsynced.clear();
+    this.victims.clear();
+    for (const w of all) {
+      this.synced.delete(w);
+      w.close();
+    }
+  }
+
+  /** Resolves once no catch-up pass is running or scheduled (for tests). */
+  async idle(): Promise<void> {
+    while (this.syncing || this.kicked) await new Promise((r) => setImmediate(r));
+  }
+
+  private kick(): void {
+    if (this.kicked || this.closed) return;
+    this.kicked = true;
+    setImmediate(() => {
+      this.kicked = false;
+      void this.runSync();
+    });
+  }
+
+  private async runSync(): Promise<void> {
+    if (this.syncing) {
+      this.again = true;
+      return;
+    }
+    this.syncing = true;
+    try {
+      while (!this.closed && (await this.syncOnce()));
+    } catch (err) {
+      this.onError(err);
+    } finally {
+      this.syncing = false;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    }
+  }
+
+  private cancelCompacted(w: Watcher, compactRev: number): void {
+    this.unsynced.delete(w);
+    this.byId.delete(w.id);
+    w.close({
+      ...response(w, this.source.flushedRevision(), []),
+      canceled: true,
+      compactRevision: compactRev,
+      cancelReason: 'mvcc: required revision has been compacted',
+    });
+  }
+
+  /** One catch-up pass; true when it delivered something (another pass may help). */
+  private async syncOnce(): Promise<boolean> {
+    const flushed = this.source.flushedRevision();
+    const compactRev = this.source.compactRevision();
+    const chosen: Watcher[] = [];
+    let from = Number.POSITIVE_INFINITY;
+    for (const w of [...this.unsynced]) {
+      if (w.minRev < compactRev) {
+        this.cancelCompacted(w, compactRev);
+      } else if (w.minRev > flushed) {
+        this.unsynced.delete(w);
+        w.state = 'synced';
+        this.synced.add(w);
+      } else if (!w.isFull()) {
+        chosen.push(w);
+        from = Math.min(from, w.minRev);
+      }
+    }
+    if (chosen.length === 0) return false;
+    const to = Math.min(flushed, from + this.maxRevs - 1);
+    const stored = await this.source.readEvents(from, to);
+    for (const w of chosen) {
+      if (w.state !== 'unsynced') continue;
+      const cr = this.source.compactRevision();
+      if (w.minRev < cr) {
+        this.cancelCompacted(w, cr);
+        continue;
+      }
+      if (w.minRev > to) continue;
+      const events: Event[] = [];
+      for (const s of stored) {
+        if (s.revision < w.minRev || !watches(w, s.skey) || !this.passes(w, s.event)) continue;
+        // the tombstones at the compaction revision are gone (as in etcd's backend)
+        if (s.revision < cr || (s.revision === cr && s.event.type === 'DELETE')) continue;
+        events.push(s.event);
+      }
+      if (w.request.prevKv) {
+        for (let i = 0; i < events.length; i++) {
+          const ev = events[i]!;
+          const creation = ev.type === 'PUT' && ev.kv.createRevision === ev.kv.modRevision;
+          if (creation) continue;
+          const prev = await this.source.kvAt(ev.kv.key, ev.kv.modRevision - 1);
+          if (prev !== undefined) events[i] = { ...ev, prevKv: prev };
+        }
+        if (w.state !== 'unsynced') continue;
+      }
+      if (events.length > 0 && !w.offer(response(w, to, events))) continue;
+      w.minRev = Math.max(w.minRev, to + 1);
+      if (w.minRev > this.source.flushedRevision()) {
+        this.unsynced.delete(w);
+        w.state = 'synced';
+        this.synced.add(w);
+      }
+    }
+    return true;
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * A watch as its consumer sees it: an async iterator of
+ * {@link WatchResponse}s with an event-emitter face, and `cancel()`.
+ * @module
+ */
+import { EventEmitter } from 'eventemitter3';
+import type { Event, WatchCreateRequest, WatchResponse } from '../mvccpb/index.js';
+import type { IndexRangeEnd } from './tree-index.js';
+
+/** Events of a {@link Watcher}'s emitter face. */
+export interface WatcherEvents {
+  /** Every response, in order (events, progress, cancellation). */
+  response: [WatchResponse];
+  /** Each PUT event of a response, in order. */
+  put: [Event];
+  /** Each DELETE event of a response, in order. */
+  delete: [Event];
+  /** A progress notification: every event up to `header.revision` has been sent. */
+  progress: [WatchResponse];
+  /** The store cancelled the watch (compacted start revision, empty range). */
+  canceled: [WatchResponse];
+  /** No more responses (after a cancellation, `cancel()` or the store closing). */
+  end: [];
+}
+
+/** Where a watcher stands in its store (etcd's watcher groups). */
+export type WatcherState = 'synced' | 'unsynced' | 'victim' | 'done';
+
+/** What the store needs from a watcher's owner. */
+export interface WatcherHost {
+  /** Removes the watcher from the store. */
+  cancelWatcher(w: Watcher): void;
+  /** The watcher's queue has room again. */
+  watcherDrained(w: Watcher): void;
+}
+
+const DATA_EVENTS = new Set<string>(['response', 'put', 'delete', 'progress', 'canceled']);
+
+/**
+ * One watch. Consume it either as an async iterator:
+ *
+ * ```ts
+ * const w = store.watch({ key: toBytes('config/'), rangeEnd: prefixEnd('config/') });
+ * for await (const resp of w) for (const ev of resp.events) console.log(ev.type, ev.kv.key);
+ * ```
+ *
+ * or through its events (`response`, `put`, `delete`, `progress`,
+ * `canceled`, `end`), not both: both faces read the same queue.
+ *
+ * Guarantees (etcd's watch API): events come in revision order, each once,
+ * a revision's events together in one response; a consumer that falls
+ * behind never blocks the store: its responses are buffered up to a bound,
+ * then it catches up from the store's history (unless that history is
+ * compacted meanwhile: then it is cancelled with `compactRevision`).
+ */
+export class Watcher extends EventEmitter<WatcherEvents> {
+  /** The watch id. */
+  readonly id: number;
+  /** The request that created the watch. */
+  readonly request: Readonly<WatchCreateRequest>;
+  /** @internal start of the watched range (binary string) */
+  readonly skey: string;
+  /** @internal end of the watched range (index form) */
+  readonly end: IndexRangeEnd;
+  /** @internal first revision not yet delivered or queued */
+  minRev: number;
+  /** @internal group the watcher is in */
+  state: WatcherState = 'unsynced';
+  /** @internal responses a victim still has to deliver */
+  victimResponses: WatchResponse[] = [];
+  /** @internal the revision a victim resumes after */
+  victimLastRev = 0;
+  /** @internal a response was queued since the last periodic progress */
+  sentSinceProgress = false;
+
+  private readonly queue: WatchResponse[] = [];
+  private readonly capacity: number;
+  private readonly host: WatcherHost;
+  private waiter: ((r: IteratorResult<WatchResponse>) => void) | undefined;
+  private ended = false;
+  private finished = false;
+  private pumping = false;
+  private full = false;
+
+  /** @internal created by the store */
+  constructor(host: WatcherHost, id: number, request: WatchCreateRequest, skey: string, end: IndexRangeEnd, minRev: number, capacity: number) {
+    super();
+    this.host = host;
+    this.id = id;
+    this.request = request;
+    this.skey = skey;
+    this.end = end;
+    this.minRev = minRev;
+    this.capacity = capacity;
+  }
+
+  /** True once the watch is over and every queued response has been read. */
+  get done(): boolean {
+    return this.ended && this.queue.length === 0;
+  }
+
+  /** Number of responses waiting to be read. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** @internal true when the queue has no room */
+  isFull(): boolean {
+    return this.queue.length >= this.capacity;
+  }
+
+  /**
+   * @internal Queues a response. Returns false (queuing nothing) when the
+   * queue is full or the watch is over.
+   */
+  offer(resp: WatchResponse): boolean {
+    if (this.ended) return false;
+    if (this.queue.length >= this.capacity) {
+      this.full = true;
+      return false;
+    }
+    this.sentSinceProgress = true;
+    this.push(resp);
+    return true;
+  }
+
+  /** @internal Ends the watch, after a last response when given (queued even when full). */
+  close(last?: WatchResponse): void {
+    if (this.ended) return;
+    if (last !== undefined) this.push(last);
+    this.ended = true;
+    this.state = 'done';
+    if (this.queue.length === 0) this.finish();
+  }
+
+  private push(resp: WatchResponse): void {
+    const w = this.waiter;
+    if (w !== undefined) {
+      this.waiter = undefined;
+      w({ value: resp, done: false });
+      this.afterTake();
+      return;
+    }
+    this.queue.push(resp);
+  }
+
+  private afterTake(): void {
+    if (this.ended && this.queue.length === 0) {
+      this.finish();
+      return;
+    }
+    if (this.full && this.queue.length < this.capacity) {
+      this.full = false;
+      this.host.watcherDrained(this);
+    }
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const w = this.waiter;
+    this.waiter = undefined;
+    if (w !== undefined) w({ value: undefined, done: true });
+    queueMicrotask(() => this.emit('end'));
+  }
+
+  /** The next response; `done` once the watch is over. */
+  next(): Promise<IteratorResult<WatchResponse>> {
+    const resp = this.queue.shift();
+    if (resp !== undefined) {
+      this.afterTake();
+      return Promise.resolve({ value: resp, done: false });
+    }
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    if (this.waiter !== undefined) return Promise.reject(new Error('watcher: concurrent next() calls'));
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+
+  /** Cancels the watch (from the iterator's `return`, too). */
+  async return(): Promise<IteratorResult<WatchResponse>> {
+    await this.cancel();
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<WatchResponse> {
+    return this;
+  }
+
+  /**
+   * Cancels the watch: no more responses are produced; responses already
+   * queued are dropped and the iterator ends.
+   */
+  async cancel(): Promise<void> {
+    const wasEnded = this.ended;
+    if (!wasEnded) this.host.cancelWatcher(this);
+    this.queue.length = 0;
+    if (!wasEnded) this.close();
+    else this.finish();
+  }
+
+  override on<T extends keyof WatcherEvents>(event: T, fn: (...args: WatcherEvents[T]) => void, context?: unknown): this {
+    super.on(event, fn as never, context);
+    if (DATA_EVENTS.has(event)) this.startPump();
+    return this;
+  }
+
+  override addListener<T extends keyof WatcherEvents>(event: T, fn: (...args: WatcherEvents[T]) => void, context?: unknown): this {
+    return this.on(event, fn, context);
+  }
+
+  override once<T extends keyof WatcherEvents>(event: T, fn: (...args: WatcherEvents[T]) => void, context?: unknown): this {
+    super.once(event, fn as never, context);
+    if (DATA_EVENTS.has(event)) this.startPump();
+    return this;
+  }
+
+  private startPump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    queueMicrotask(() => void this.pump());
+  }
+
+  private async pump(): Promise<void> {
+    for (;;) {
+      const r = await this.next();
+      if (r.done) return;
+      const resp = r.value;
+      this.emit('response', resp);
+      if (resp.canceled) this.emit('canceled', resp);
+      else if (resp.events.length === 0) this.emit('progress', resp);
+      for (const ev of resp.events) this.emit(ev.type === 'PUT' ? 'put' : 'delete', ev);
+    }
+  }
+}

@@ -1,0 +1,60 @@
+// Shared helpers for the MVCC store tests: a store on memory-level, byte
+// helpers, and a writer that applies requests with growing Raft indexes.
+import { MemoryLevel } from 'memory-level';
+import { MvccStore, type MvccStoreOptions, type WriteRequest, type WriteResponse } from '../../src/mvcc/index.js';
+import type { KeyValue } from '../../src/mvccpb/index.js';
+
+/** UTF-8 bytes of a string. */
+export function b(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}
+
+/** A string of UTF-8 bytes. */
+export function s(u: Uint8Array): string {
+  return new TextDecoder().decode(u);
+}
+
+/** A compact view of a key-value: `key=value@create/mod/version[/lease]`. */
+export function kvStr(kv: KeyValue | undefined): string {
+  if (kv === undefined) return '-';
+  return `${s(kv.key)}=${s(kv.value)}@${kv.createRevision}/${kv.modRevision}/${kv.version}${kv.lease ? `/L${kv.lease}` : ''}`;
+}
+
+export interface TestStore {
+  store: MvccStore;
+  db: MemoryLevel<string, string>;
+  /** Applies one request at the next index; returns the response or throws the apply error. */
+  write(req: WriteRequest): Promise<WriteResponse>;
+  /** The next index `write` will use. */
+  nextIndex(): number;
+}
+
+/** Opens a store on a fresh memory-level database (or on `db`). */
+export async function openStore(options: MvccStoreOptions = {}, db = new MemoryLevel<string, string>()): Promise<TestStore> {
+  const store = await MvccStore.open(db.sublevel('mvcc'), options);
+  let index = store.appliedIndex();
+  return {
+    store,
+    db,
+    nextIndex: () => index + 1,
+    async write(req) {
+      const r = await store.apply(++index, req);
+      if (r.status === 'failed') throw r.error;
+      if (r.status !== 'applied') throw new Error(`unexpected apply status ${r.status}`);
+      return r.response;
+    },
+  };
+}
+
+/** Shorthand writes. */
+export async function put(t: TestStore, key: string, value: string, extra: { lease?: number; prevKv?: boolean } = {}) {
+  const r = await t.write({ put: { key: b(key), value: b(value), ...extra } });
+  if (!('put' in r)) throw new Error('not a put response');
+  return r.put;
+}
+
+export async function del(t: TestStore, key: string, rangeEnd?: string, prevKv = false) {
+  const r = await t.write({ deleteRange: { key: b(key), rangeEnd: rangeEnd === undefined ? undefined : b(rangeEnd), prevKv } });
+  if (!('deleteRange' in r)) throw new Error('not a deleteRange response');
+  return r.deleteRange;
+}

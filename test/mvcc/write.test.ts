@@ -1,0 +1,146 @@
+// Put and delete-range (etcd's PutRequest/DeleteRangeRequest), revision
+// accounting (what advances the revision and what does not), request checks
+// and the apply interface (skipped indexes, failed entries, no-op entries).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RANGE_END_ALL } from '../../src/mvccpb/index.js';
+import { b, del, kvStr, openStore, put } from './helpers.js';
+
+test('a fresh store is at revision 1 and every put advances it by one', async () => {
+  const t = await openStore();
+  assert.equal(t.store.currentRevision(), 1);
+  assert.equal((await t.store.range({ key: b('x') })).header.revision, 1);
+  assert.equal((await put(t, 'a', '1')).header.revision, 2);
+  assert.equal((await put(t, 'b', '1')).header.revision, 3);
+  assert.equal((await put(t, 'a', '2')).header.revision, 4);
+  assert.equal(t.store.currentRevision(), 4);
+});
+
+test('versions count modifications since creation; a delete restarts them', async () => {
+  const t = await openStore();
+  await put(t, 'k', '1'); // 2
+  await put(t, 'k', '2'); // 3
+  assert.deepEqual((await t.store.range({ key: b('k') })).kvs.map(kvStr), ['k=2@2/3/2']);
+  await del(t, 'k'); // 4
+  await put(t, 'k', '3'); // 5
+  assert.deepEqual((await t.store.range({ key: b('k') })).kvs.map(kvStr), ['k=3@5/5/1']);
+});
+
+test('no-op writes do not advance the revision', async () => {
+  const t = await openStore();
+  await put(t, 'a', '1'); // rev 2
+  const cases: { name: string; req: Parameters<typeof t.write>[0] }[] = [
+    { name: 'delete of a missing key', req: { deleteRange: { key: b('zz') } } },
+    { name: 'delete of an empty range', req: { deleteRange: { key: b('b'), rangeEnd: b('c') } } },
+    { name: 'read-only txn', req: { txn: { success: [{ requestRange: { key: b('a') } }] } } },
+    { name: 'txn deleting nothing', req: { txn: { success: [{ requestDeleteRange: { key: b('q') } }] } } },
+    { name: 'empty txn', req: { txn: {} } },
+    { name: 'lease grant', req: { leaseGrant: { ttl: 10 } } },
+  ];
+  for (const c of cases) {
+    const r = await t.write(c.req);
+    const rev = Object.values(r)[0].header.revision;
+    assert.equal(rev, 2, `${c.name}: header revision`);
+    assert.equal(t.store.currentRevision(), 2, `${c.name}: store revision`);
+  }
+  const lease = (await t.store.leaseLeases()).leases[0]!.id;
+  await t.write({ leaseRevoke: { id: lease } }); // no keys attached
+  assert.equal(t.store.currentRevision(), 2, 'revoking a lease without keys');
+});
+
+test('put with prevKv returns the previous version, or nothing for a new key', async () => {
+  const t = await openStore();
+  assert.equal((await put(t, 'a', '1', { prevKv: true })).prevKv, undefined);
+  assert.equal(kvStr((await put(t, 'a', '2', { prevKv: true })).prevKv), 'a=1@2/2/1');
+  assert.equal((await put(t, 'a', '3')).prevKv, undefined);
+});
+
+test('ignoreValue and ignoreLease keep the current value and lease; a put without them drops the lease', async () => {
+  const t = await openStore();
+  const g = await t.write({ leaseGrant: { ttl: 30 } });
+  const lease = 'leaseGrant' in g ? g.leaseGrant.id : 0;
+  const get = async () => (await t.store.range({ key: b('k') })).kvs.map(kvStr);
+  await put(t, 'k', 'v1', { lease });
+  await t.write({ put: { key: b('k'), ignoreValue: true, ignoreLease: true } });
+  assert.deepEqual(await get(), [`k=v1@2/3/2/L${lease}`]);
+  await t.write({ put: { key: b('k'), value: b('v2'), ignoreLease: true } });
+  assert.deepEqual(await get(), [`k=v2@2/4/3/L${lease}`]);
+  await t.write({ put: { key: b('k'), ignoreValue: true } });
+  assert.deepEqual(await get(), ['k=v2@2/5/4'], 'ignoreValue alone puts lease 0');
+  assert.deepEqual(t.store.leaseTimeToLive({ id: lease, keys: true }).keys, []);
+});
+
+test('write errors change nothing but the applied index', async () => {
+  const t = await openStore();
+  await put(t, 'a', '1');
+  const cases: { name: string; req: Parameters<typeof t.write>[0]; code: string }[] = [
+    { name: 'ignoreValue on a missing key', req: { put: { key: b('zz'), ignoreValue: true } }, code: 'QUORUMKV_KEY_NOT_FOUND' },
+    { name: 'ignoreLease on a missing key', req: { put: { key: b('zz'), value: b('x'), ignoreLease: true } }, code: 'QUORUMKV_KEY_NOT_FOUND' },
+    { name: 'ignoreValue with a value', req: { put: { key: b('a'), value: b('x'), ignoreValue: true } }, code: 'QUORUMKV_INVALID_ARGUMENT' },
+    { name: 'ignoreLease with a lease', req: { put: { key: b('a'), lease: 5, ignoreLease: true } }, code: 'QUORUMKV_INVALID_ARGUMENT' },
+    { name: 'unknown lease', req: { put: { key: b('a'), value: b('x'), lease: 12345 } }, code: 'QUORUMKV_LEASE_NOT_FOUND' },
+    { name: 'empty key', req: { put: { key: new Uint8Array(0), value: b('x') } }, code: 'QUORUMKV_INVALID_ARGUMENT' },
+    { name: 'empty delete key', req: { deleteRange: { key: new Uint8Array(0) } }, code: 'QUORUMKV_INVALID_ARGUMENT' },
+  ];
+  for (const c of cases) {
+    const before = t.store.appliedIndex();
+    const hashBefore = (await t.store.hash()).hash;
+    const r = await t.store.apply(before + 1, c.req);
+    assert.equal(r.status, 'failed', c.name);
+    assert.equal(r.status === 'failed' && r.error.code, c.code, c.name);
+    assert.equal(t.store.appliedIndex(), before + 1, `${c.name}: the entry is consumed`);
+    assert.equal((await t.store.hash()).hash, hashBefore, `${c.name}: state unchanged`);
+    assert.equal(t.store.currentRevision(), 2, `${c.name}: revision unchanged`);
+  }
+});
+
+test('delete-range deletes a key, a range, everything from a key, and returns prevKvs', async () => {
+  const t = await openStore();
+  for (const k of ['a', 'b', 'c', 'd', 'e']) await put(t, k, k.toUpperCase()); // revs 2..6
+  const one = await del(t, 'a', undefined, true);
+  assert.deepEqual([one.deleted, one.header.revision, one.prevKvs.map(kvStr)], [1, 7, ['a=A@2/2/1']]);
+  const range = await del(t, 'b', 'd', true);
+  assert.deepEqual([range.deleted, range.header.revision, range.prevKvs.map(kvStr)], [2, 8, ['b=B@3/3/1', 'c=C@4/4/1']]);
+  const noPrev = await del(t, 'd', 'e');
+  assert.deepEqual([noPrev.deleted, noPrev.prevKvs.length], [1, 0]);
+  await put(t, 'x', '1'); // 10
+  const fromKey = await t.write({ deleteRange: { key: b('e'), rangeEnd: RANGE_END_ALL } });
+  assert.ok('deleteRange' in fromKey);
+  assert.deepEqual([fromKey.deleteRange.deleted, fromKey.deleteRange.header.revision], [2, 11]);
+  assert.equal((await t.store.range({ key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL })).count, 0);
+  // the history is still there
+  assert.deepEqual((await t.store.range({ key: b('a'), rangeEnd: b('z'), revision: 6 })).kvs.length, 5);
+});
+
+test('entries at or below the applied index are skipped; indexes must increase', async () => {
+  const t = await openStore();
+  assert.equal((await t.store.apply(5, { put: { key: b('a'), value: b('1') } })).status, 'applied');
+  assert.equal(t.store.appliedIndex(), 5);
+  assert.equal((await t.store.apply(5, { put: { key: b('a'), value: b('2') } })).status, 'skipped');
+  assert.equal((await t.store.apply(3, { put: { key: b('a'), value: b('3') } })).status, 'skipped');
+  assert.deepEqual((await t.store.range({ key: b('a') })).kvs.map(kvStr), ['a=1@2/2/1']);
+  const rs = await t.store.applyBatch([
+    { index: 5, request: { put: { key: b('a'), value: b('x') } } },
+    { index: 6, request: null },
+    { index: 8, request: { put: { key: b('a'), value: b('4') } } },
+  ]);
+  assert.deepEqual(rs.map((r) => r.status), ['skipped', 'noop', 'applied']);
+  assert.equal(t.store.appliedIndex(), 8);
+  await assert.rejects(
+    t.store.applyBatch([
+      { index: 10, request: null },
+      { index: 9, request: null },
+    ]),
+    { code: 'QUORUMKV_INVALID_ARGUMENT' },
+  );
+  assert.equal(t.store.appliedIndex(), 8);
+});
+
+test('returned key-values cannot be reassigned (they are shared with the store)', async () => {
+  const t = await openStore();
+  await put(t, 'a', '1');
+  const kv = (await t.store.range({ key: b('a') })).kvs[0]!;
+  assert.throws(() => {
+    (kv as { version: number }).version = 99;
+  }, TypeError);
+});
