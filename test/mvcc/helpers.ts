@@ -25,8 +25,8 @@ export interface TestStore {
   db: MemoryLevel<string, string>;
   /** Applies one request at the next index; returns the response or throws the apply error. */
   write(req: WriteRequest): Promise<WriteResponse>;
-  /** The next index `write` will use. */
-  nextIndex(): number;
+  /** Takes the next Raft index (for calling `store.apply` directly). */
+  takeIndex(): number;
 }
 
 /** Opens a store on a fresh memory-level database (or on `db`). */
@@ -36,7 +36,7 @@ export async function openStore(options: MvccStoreOptions = {}, db = new MemoryL
   return {
     store,
     db,
-    nextIndex: () => index + 1,
+    takeIndex: () => ++index,
     async write(req) {
       const r = await store.apply(++index, req);
       if (r.status === 'failed') throw r.error;
