@@ -728,6 +728,11 @@ export class Raft {
           this.sendTimeoutNow(leadTransferee);
           this.logger?.info(`${this.id} sends MsgTimeoutNow to ${leadTransferee} immediately as it already has up-to-date log`);
         } else {
+          // Catch the target up now rather than at the next heartbeat
+          // response: the transfer must finish within an election timeout.
+          // (A replicating follower whose entries are all in flight would
+          // otherwise get nothing until then.)
+          pr.msgAppProbesPaused = false;
           this.maybeSendAppend(leadTransferee);
         }
         return undefined;

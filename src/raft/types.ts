@@ -141,7 +141,13 @@ export interface Ready {
   snapshot?: Snapshot;
   /** Entries committed and not yet applied, in log order. */
   committedEntries: Entry[];
-  /** Messages to send after persisting (see above). */
+  /**
+   * Messages to send after persisting (see above), in the order they were
+   * produced; deliver each to `message.to`. `from` is this node, except on
+   * requests forwarded to the leader as etcd does: a forwarded
+   * MsgTransferLeader carries the transfer target in `from`, and a MsgProp
+   * a follower relays for another node keeps the proposer's id.
+   */
   messages: Message[];
   /**
    * True when `hardState`'s term or vote changed, `entries` is non-empty or

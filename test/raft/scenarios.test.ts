@@ -27,7 +27,7 @@ const files = readdirSync(testdata)
   .sort();
 
 test('the scenario fixtures directory is not empty', () => {
-  assert.ok(files.length >= 10, `expected the scenario fixtures in ${testdata}`);
+  assert.ok(files.length > 0, `expected the scenario fixtures in ${testdata}`);
 });
 
 for (const file of files) {

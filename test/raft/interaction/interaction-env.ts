@@ -9,14 +9,19 @@
 // Commands (ids are node ids: "1", "2", ...):
 //   add-nodes <n> [voters=(1,2,3)] [learners=(4)] [index=<i>] [content=<s>]
 //             [prevote=<bool>] [checkquorum=<bool>] [max-size-per-msg=<bytes>]
-//             [inflight=<n>] [read-only=safe|lease-based] [random=zero|seeded]
+//             [inflight=<n>] [read-only=safe|lease-based]
+//             [election-tick=<n>] [heartbeat-tick=<n>]
+//             [random=zero|seeded|<fraction>]
 //       Adds n nodes with the next free ids. With `index`, each starts from a
 //       snapshot at that index and term 1 holding the given membership and
 //       content; without, from an empty storage (a node waiting to be added).
-//       `random=zero` (the default) makes every election timeout exactly
-//       electionTick (10 ticks); `seeded` draws it from a generator seeded by
-//       the node id. Defaults otherwise are the core's (PreVote and
-//       CheckQuorum on).
+//       The randomized election timeout is electionTick (10) plus
+//       floor(random() * 10) ticks: `random=zero` (the default) makes it
+//       exactly 10, so that tick-election times a follower out; a fraction
+//       such as `random=0.5` makes it 15, leaving a window in which a
+//       follower is out of its leader's lease but has not timed out yet;
+//       `seeded` draws from a generator seeded by the node id. Defaults
+//       otherwise are the core's (PreVote and CheckQuorum on).
 //   campaign <id>                      RawNode.campaign()
 //   propose <id> <data>                RawNode.propose()
 //   propose-conf-change <id> <v|l|r><node>   add voter / add learner / remove
@@ -71,7 +76,8 @@ interface EnvNode {
   /** The persisted log, HardState and snapshot. */
   storage: MemoryStorage;
   opts: NodeOptions;
-  randomMode: 'zero' | 'seeded';
+  /** `seeded`, or a constant in [0, 1). */
+  randomMode: 'seeded' | number;
   /** Applied index, persisted together with the state machine. */
   applied: number;
   /** Membership at the applied index, persisted with it. */
@@ -240,7 +246,8 @@ export class InteractionEnv {
   }
 
   private newRawNode(n: Omit<EnvNode, 'rawNode'>): RawNode {
-    const random = n.randomMode === 'seeded' ? seededRandom(`interaction-${n.id}`) : () => 0;
+    const fixed = n.randomMode;
+    const random = fixed === 'seeded' ? seededRandom(`interaction-${n.id}`) : () => fixed;
     return new RawNode({ ...n.opts, id: n.id, storage: n.storage, applied: n.applied, random, logger: this.output.logger() });
   }
 
@@ -250,7 +257,7 @@ export class InteractionEnv {
     const learners: string[] = [];
     let index: number | undefined;
     let content = '';
-    let randomMode: 'zero' | 'seeded' = 'zero';
+    let randomMode: 'seeded' | number = 0;
     const opts: NodeOptions = { electionTick: 10, heartbeatTick: 1 };
     for (const a of args) {
       if (a.vals.length === 0 && a.key === positional(args)[0]) continue;
@@ -276,6 +283,12 @@ export class InteractionEnv {
         case 'max-size-per-msg':
           opts.maxSizePerMsg = int(a.vals[0], 'max-size-per-msg');
           break;
+        case 'election-tick':
+          opts.electionTick = int(a.vals[0], 'election-tick');
+          break;
+        case 'heartbeat-tick':
+          opts.heartbeatTick = int(a.vals[0], 'heartbeat-tick');
+          break;
         case 'inflight':
           opts.maxInflightMsgs = int(a.vals[0], 'inflight');
           break;
@@ -287,8 +300,13 @@ export class InteractionEnv {
         }
         case 'random': {
           const v = a.vals[0];
-          if (v !== 'zero' && v !== 'seeded') throw new FixtureError('random must be zero or seeded');
-          randomMode = v;
+          if (v === 'zero') randomMode = 0;
+          else if (v === 'seeded') randomMode = 'seeded';
+          else {
+            const f = Number(v);
+            if (!(f >= 0 && f < 1)) throw new FixtureError('random must be zero, seeded or a fraction in [0, 1)');
+            randomMode = f;
+          }
           break;
         }
         default:
