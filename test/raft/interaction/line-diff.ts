@@ -23,12 +23,12 @@ export function lineDiff(expected: string, actual: string, context = 3): string 
       rows.push({ tag: ' ', line: a[i]! });
       i++;
       j++;
-    } else if (j < m && (i >= n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) {
-      rows.push({ tag: '+', line: b[j]! });
-      j++;
-    } else {
+    } else if (i < n && (j >= m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) {
       rows.push({ tag: '-', line: a[i]! });
       i++;
+    } else {
+      rows.push({ tag: '+', line: b[j]! });
+      j++;
     }
   }
   const keep = rows.map(() => false);
