@@ -1,0 +1,134 @@
+// Compaction (etcd's CompactionRequest): which revisions it accepts, what
+// stays readable, physical removal of old revisions from the backend (also
+// resumed after a crash), and re-compaction.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryLevel } from 'memory-level';
+import { pack } from '../../src/codec/index.js';
+import { bytesToRev, isTombstoneKey } from '../../src/mvcc/index.js';
+import { RANGE_END_ALL } from '../../src/mvccpb/index.js';
+import { b, del, kvStr, openStore, put, type TestStore } from './helpers.js';
+
+/** Revisions physically in the backend, as `main[t]` strings. */
+async function storedRevisions(t: TestStore): Promise<string[]> {
+  const out: string[] = [];
+  const k = t.db.sublevel('mvcc').sublevel<Uint8Array, Uint8Array>('k', { keyEncoding: 'view', valueEncoding: 'view' });
+  for await (const key of k.keys()) {
+    const r = bytesToRev(key);
+    out.push(`${r.main}${r.sub ? '.' + r.sub : ''}${isTombstoneKey(key) ? 't' : ''}`);
+  }
+  return out;
+}
+
+async function compact(t: TestStore, revision: number) {
+  const r = await t.store.apply(t.takeIndex(), { compaction: { revision } });
+  return r;
+}
+
+test('compaction revisions: at or below the previous one is compacted, above the current one is future', async () => {
+  const t = await openStore();
+  const first = await compact(t, 1);
+  assert.equal(first.status, 'applied', 'compacting a fresh store to 1 succeeds once');
+  const again = await compact(t, 1);
+  assert.equal(again.status === 'failed' && again.error.code, 'QUORUMKV_REVISION_COMPACTED');
+  assert.equal(again.status === 'failed' && (again.error as unknown as { compactRevision: number }).compactRevision, 1);
+  await put(t, 'a', '1'); // 2
+  await put(t, 'a', '2'); // 3
+  const future = await compact(t, 4);
+  assert.equal(future.status === 'failed' && future.error.code, 'QUORUMKV_FUTURE_REVISION');
+  assert.equal((await compact(t, 3)).status, 'applied');
+  const below = await compact(t, 2);
+  assert.equal(below.status === 'failed' && below.error.code, 'QUORUMKV_REVISION_COMPACTED');
+  assert.equal(t.store.compactRevision(), 3);
+});
+
+test('compacting a fresh store to 0 works once (etcd starts below 0)', async () => {
+  const t = await openStore();
+  assert.equal(t.store.compactRevision(), -1);
+  assert.equal((await compact(t, 0)).status, 'applied');
+  const r = await compact(t, 0);
+  assert.equal(r.status === 'failed' && r.error.code, 'QUORUMKV_REVISION_COMPACTED');
+});
+
+test('physical compaction keeps the latest version of every live key at the compaction revision', async () => {
+  const t = await openStore({ compactionBatchLimit: 2 });
+  await put(t, 'a', '1'); // 2
+  await put(t, 'a', '2'); // 3
+  await put(t, 'b', '1'); // 4
+  await del(t, 'b'); // 5 (tombstone)
+  await put(t, 'c', '1'); // 6
+  await t.write({
+    txn: { success: [{ requestPut: { key: b('d'), value: b('1') } }, { requestPut: { key: b('e'), value: b('1') } }] },
+  }); // 7.0, 7.1
+  await put(t, 'a', '3'); // 8
+  await del(t, 'c'); // 9
+  assert.deepEqual(await storedRevisions(t), ['2', '3', '4', '5t', '6', '7', '7.1', '8', '9t']);
+  const r = await compact(t, 7);
+  assert.ok(r.status === 'applied' && r.physical);
+  await r.physical;
+  // a@3 is the latest of a at 7; b's generation ended in a tombstone; c@6 stays (deleted after 7)
+  assert.deepEqual(await storedRevisions(t), ['3', '6', '7', '7.1', '8', '9t']);
+  assert.deepEqual((await t.store.range({ key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL, revision: 7 })).kvs.map(kvStr), [
+    'a=2@2/3/2',
+    'c=1@6/6/1',
+    'd=1@7/7/1',
+    'e=1@7/7/1',
+  ]);
+  // compacting again at the latest revision drops the deleted key and a's old version
+  const r2 = await compact(t, 9);
+  assert.ok(r2.status === 'applied');
+  await r2.physical;
+  assert.deepEqual(await storedRevisions(t), ['7', '7.1', '8']);
+  assert.deepEqual((await t.store.range({ key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL })).kvs.map(kvStr), ['a=3@2/8/3', 'd=1@7/7/1', 'e=1@7/7/1']);
+});
+
+test('versions and create revisions survive compaction of their history', async () => {
+  const t = await openStore();
+  for (let i = 0; i < 5; i++) await put(t, 'k', String(i)); // 2..6
+  await compact(t, 6);
+  await t.store.compactionIdle();
+  await put(t, 'k', 'x'); // 7
+  assert.deepEqual((await t.store.range({ key: b('k') })).kvs.map(kvStr), ['k=x@2/7/6']);
+});
+
+test('applies go on while a physical compaction runs, and nothing above it is lost', async () => {
+  const t = await openStore({ compactionBatchLimit: 3 });
+  for (let i = 0; i < 200; i++) await put(t, `k${i % 20}`, String(i)); // revs 2..201
+  const r = await compact(t, 150);
+  assert.ok(r.status === 'applied');
+  const writes: Promise<unknown>[] = [];
+  for (let i = 0; i < 30; i++) writes.push(put(t, `k${i % 20}`, `late${i}`));
+  await Promise.all(writes);
+  await r.physical;
+  const stored = await storedRevisions(t);
+  // 20 keys keep their latest version at or below 150, plus everything after 150
+  assert.equal(stored.filter((x) => Number.parseInt(x) <= 150).length, 20);
+  assert.equal(stored.filter((x) => Number.parseInt(x) > 150).length, 51 + 30);
+  const all = await t.store.range({ key: b('k'), rangeEnd: b('l') });
+  assert.equal(all.count, 20);
+});
+
+test('a compaction scheduled before a crash is finished when the store reopens', async () => {
+  const db = new MemoryLevel<string, string>();
+  const t = await openStore({}, db);
+  for (let i = 0; i < 10; i++) await put(t, 'k', String(i)); // 2..11
+  await t.store.close();
+  // a crash right after the entry that scheduled compaction at 8 was committed
+  const meta = db.sublevel('mvcc').sublevel<Uint8Array, Uint8Array>('m', { keyEncoding: 'view', valueEncoding: 'view' });
+  await meta.put(new TextEncoder().encode('compactScheduled'), pack(8));
+  const t2 = await openStore({}, db);
+  assert.equal(t2.store.compactRevision(), 8);
+  await assert.rejects(t2.store.range({ key: b('k'), revision: 7 }), { code: 'QUORUMKV_REVISION_COMPACTED' });
+  await t2.store.compactionIdle();
+  assert.deepEqual(await storedRevisions(t2), ['8', '9', '10', '11']);
+  assert.deepEqual((await t2.store.range({ key: b('k'), revision: 8 })).kvs.map(kvStr), ['k=6@2/8/7']);
+});
+
+test('the compaction response carries the current revision', async () => {
+  const t = await openStore();
+  await put(t, 'a', '1');
+  await put(t, 'a', '2');
+  const r = await compact(t, 2);
+  assert.ok(r.status === 'applied' && 'compaction' in r.response);
+  assert.equal(r.response.compaction.header.revision, 3);
+});
