@@ -1,0 +1,3 @@
+export * from './kv.js';
+export * from './requests.js';
+export * from './kv-node.js';

@@ -1,0 +1,121 @@
+// A cluster of KvNodes in one process: MemoryNetwork, memory-level and a
+// virtual clock (tick = 10 virtual ms, election timeout 100-200 ms).
+import { MemoryLevel } from 'memory-level';
+import { VirtualClock } from '../../src/node/index.js';
+import { KvNode } from '../../src/server/index.js';
+import { MemoryNetwork } from '../../src/transport/index.js';
+
+type Db = MemoryLevel<Uint8Array, Uint8Array>;
+
+export class KvCluster {
+  readonly clock = new VirtualClock();
+  readonly net: MemoryNetwork;
+  readonly nodes = new Map<string, KvNode>();
+  readonly dbs = new Map<string, Db>();
+
+  constructor(readonly ids: string[], readonly seed = 1) {
+    this.net = new MemoryNetwork({
+      seed,
+      scheduler: {
+        schedule: (delayMs, fn) => {
+          if (delayMs <= 0) queueMicrotask(fn);
+          else this.clock.setTimeout(fn, delayMs);
+        },
+      },
+    });
+  }
+
+  async start(id: string, opts: { join?: boolean; members?: string[] } = {}): Promise<KvNode> {
+    let db = this.dbs.get(id);
+    if (db === undefined) {
+      db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+      this.dbs.set(id, db);
+    }
+    let n = 0;
+    const seed = this.seed * 7919 + id.charCodeAt(0);
+    const node = await KvNode.open({
+      id,
+      members: opts.members ?? this.ids,
+      join: opts.join,
+      transport: this.net.transport(id),
+      db,
+      clock: this.clock,
+      tickMs: 10,
+      electionTicks: 10,
+      requestTimeoutMs: 2_000,
+      leaseCheckMs: 50,
+      random: () => {
+        n = (n + 0x6d2b79f5 + seed) | 0;
+        let t = Math.imul(n ^ (n >>> 15), 1 | n);
+        t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      },
+    });
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  async startAll(): Promise<void> {
+    for (const id of this.ids) await this.start(id);
+  }
+
+  node(id: string): KvNode {
+    const n = this.nodes.get(id);
+    if (n === undefined) throw new Error(`no running node ${id}`);
+    return n;
+  }
+
+  leader(): KvNode | undefined {
+    for (const n of this.nodes.values()) if (n.raft.isLeader) return n;
+    return undefined;
+  }
+
+  followers(): KvNode[] {
+    return [...this.nodes.values()].filter((n) => !n.raft.isLeader);
+  }
+
+  async waitFor(cond: () => boolean, maxMs = 10_000, what = 'condition'): Promise<void> {
+    for (let t = 0; t <= maxMs; t += 10) {
+      if (cond()) return;
+      await this.clock.advanceAsync(10);
+    }
+    throw new Error(`timed out after ${maxMs} virtual ms waiting for ${what}`);
+  }
+
+  async waitLeader(): Promise<KvNode> {
+    await this.waitFor(() => this.leader() !== undefined, 10_000, 'a leader');
+    return this.leader()!;
+  }
+
+  /** Runs a promise to completion while advancing virtual time. */
+  async run<T>(p: Promise<T>, maxMs = 10_000): Promise<T> {
+    let done = false;
+    let value: T | undefined;
+    let error: unknown;
+    p.then(
+      (v) => {
+        done = true;
+        value = v;
+      },
+      (e) => {
+        done = true;
+        error = e;
+      },
+    );
+    await this.waitFor(() => done, maxMs, 'operation');
+    if (error !== undefined) throw error;
+    return value as T;
+  }
+
+  async stop(id: string): Promise<void> {
+    const n = this.nodes.get(id);
+    if (n === undefined) return;
+    this.nodes.delete(id);
+    await n.close();
+  }
+
+  async closeAll(): Promise<void> {
+    for (const id of [...this.nodes.keys()]) await this.stop(id);
+    for (const db of this.dbs.values()) if (db.status === 'open') await db.close();
+  }
+}

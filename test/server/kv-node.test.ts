@@ -1,0 +1,177 @@
+// KvNode on a 3-member in-process cluster (MemoryNetwork, memory-level,
+// virtual clock): linearizable writes and reads from any member, txn, watch,
+// leases expiring by the leader's clock, and bad input that changes nothing.
+// Deterministic: no seed to replay.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { text } from '../../src/server/index.js';
+import { KvCluster } from './helpers.js';
+
+const IDS = ['a', 'b', 'c'];
+
+test('a write on any member is readable linearizably on every member with etcd revisions', async () => {
+  const c = new KvCluster(IDS);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const follower = c.followers()[0]!;
+    const r1 = await c.run(follower.put('k', 'v1'));
+    assert.equal(r1.header.revision, 2);
+    const r2 = await c.run(leader.put('k', 'v2', { prevKv: true }));
+    assert.equal(r2.header.revision, 3);
+    assert.equal(text(r2.prevKv?.value), 'v1');
+    for (const id of IDS) {
+      const kv = await c.run(c.node(id).get('k'));
+      assert.ok(kv !== undefined);
+      assert.equal(text(kv.value), 'v2');
+      assert.equal(kv.version, 2);
+      assert.equal(kv.createRevision, 2);
+      assert.equal(kv.modRevision, 3);
+    }
+    const del = await c.run(follower.delete('k', { prevKv: true }));
+    assert.equal(del.deleted, 1);
+    assert.equal(del.header.revision, 4);
+    assert.equal(await c.run(leader.get('k')), undefined);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a txn compare-and-swap succeeds once and fails on a stale modRevision', async () => {
+  const c = new KvCluster(IDS, 2);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const put = await c.run(leader.put('lock', 'free'));
+    const cas = (value: string) =>
+      c.run(
+        c.followers()[0]!.txn({
+          compare: [{ key: 'lock', target: 'MOD', result: 'EQUAL', modRevision: put.header.revision }],
+          success: [{ put: { key: 'lock', value } }],
+          failure: [{ range: { key: 'lock' } }],
+        }),
+      );
+    const first = await cas('mine');
+    assert.equal(first.succeeded, true);
+    const second = await cas('theirs');
+    assert.equal(second.succeeded, false);
+    const r = second.responses[0]!;
+    assert.ok('responseRange' in r);
+    assert.equal(text(r.responseRange.kvs[0]!.value), 'mine');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a watch on a follower sees the leader writes in revision order with prevKv', async () => {
+  const c = new KvCluster(IDS, 3);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const follower = c.followers()[0]!;
+    const w = follower.watch('cfg/', { prefix: true, prevKv: true });
+    const seen: string[] = [];
+    w.on('put', (ev) => seen.push(`PUT ${text(ev.kv.key)}=${text(ev.kv.value)}@${ev.kv.modRevision} prev=${text(ev.prevKv?.value)}`));
+    w.on('delete', (ev) => seen.push(`DELETE ${text(ev.kv.key)}@${ev.kv.modRevision}`));
+    await c.run(leader.put('cfg/a', '1'));
+    await c.run(leader.put('cfg/a', '2'));
+    await c.run(leader.put('other', 'x'));
+    await c.run(leader.delete('cfg/a'));
+    await c.waitFor(() => seen.length === 3, 2_000, 'watch events');
+    assert.deepEqual(seen, ['PUT cfg/a=1@2 prev=', 'PUT cfg/a=2@3 prev=1', 'DELETE cfg/a@5']);
+    await w.cancel();
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a lease expires by the leader clock and its keys are deleted; keep-alive holds it', async () => {
+  const c = new KvCluster(IDS, 4);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const follower = c.followers()[0]!;
+    const kept = await c.run(follower.leaseGrant(2));
+    const dropped = await c.run(follower.leaseGrant(2));
+    assert.ok(dropped.id > kept.id, 'lease ids grow in grant order');
+    await c.run(follower.put('kept', 'x', { lease: kept.id }));
+    await c.run(follower.put('dropped', 'y', { lease: dropped.id }));
+    // keep one lease alive for 5 s of virtual time; let the other expire
+    for (let t = 0; t < 5_000; t += 500) {
+      await c.run(follower.leaseKeepAlive(kept.id));
+      await c.clock.advanceAsync(500);
+    }
+    assert.equal(await c.run(leader.get('dropped')), undefined);
+    assert.equal(text((await c.run(leader.get('kept')))?.value), 'x');
+    const ttl = await c.run(leader.leaseTimeToLive(dropped.id));
+    assert.equal(ttl.ttl, -1);
+    await assert.rejects(c.run(follower.leaseKeepAlive(dropped.id)), (e: unknown) => isQuorumError(e, ErrorCode.LEASE_NOT_FOUND));
+    const revoked = await c.run(follower.leaseRevoke(kept.id));
+    assert.ok(revoked.header.revision > 0);
+    assert.equal(await c.run(leader.get('kept')), undefined);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('bad input is rejected with a typed error and changes nothing', async () => {
+  const c = new KvCluster(IDS, 5);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    await c.run(leader.put('a', '1'));
+    const before = leader.status().revision;
+    await assert.rejects(c.run(leader.put('', 'x')), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
+    await assert.rejects(c.run(leader.put('big', new Uint8Array(2 * 1024 * 1024))), (e: unknown) => isQuorumError(e, ErrorCode.REQUEST_TOO_LARGE));
+    const ops = Array.from({ length: 129 }, (_, i) => ({ put: { key: `k${i}`, value: 'v' } }));
+    await assert.rejects(c.run(leader.txn({ success: ops })), (e: unknown) => isQuorumError(e, ErrorCode.TOO_MANY_TXN_OPS));
+    await assert.rejects(
+      c.run(leader.txn({ success: [{ put: { key: 'd', value: '1' } }, { put: { key: 'd', value: '2' } }] })),
+      (e: unknown) => isQuorumError(e, ErrorCode.DUPLICATE_KEY),
+    );
+    await assert.rejects(c.run(leader.put('x', 'y', { lease: 12345 })), (e: unknown) => isQuorumError(e, ErrorCode.LEASE_NOT_FOUND));
+    await assert.rejects(c.run(leader.get('a', { revision: 99 })), (e: unknown) => isQuorumError(e, ErrorCode.FUTURE_REVISION));
+    assert.equal(leader.status().revision, before);
+    assert.equal(text((await c.run(leader.get('a')))?.value), '1');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('compaction makes old revisions unreadable on every member', async () => {
+  const c = new KvCluster(IDS, 6);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    for (let i = 0; i < 5; i++) await c.run(leader.put('k', `v${i}`));
+    await c.run(leader.compact(4, { physical: true }));
+    for (const id of IDS) {
+      const n = c.node(id);
+      await c.waitFor(() => n.status().compactRevision === 4, 2_000, 'compaction applied');
+      await assert.rejects(c.run(n.get('k', { revision: 3 })), (e: unknown) => isQuorumError(e, ErrorCode.REVISION_COMPACTED));
+      assert.equal(text((await c.run(n.get('k', { revision: 4 })))?.value), 'v2');
+    }
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('serializable reads are served locally without a ReadIndex round', async () => {
+  const c = new KvCluster(IDS, 7);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    await c.run(leader.put('s', '1'));
+    const f = c.followers()[0]!;
+    await c.waitFor(() => f.status().revision >= 2, 2_000, 'follower applies');
+    // partition the follower away: a serializable read still answers, a linearizable one cannot
+    c.net.isolate(f.id);
+    const local = await f.get('s', { serializable: true });
+    assert.equal(text(local?.value), '1');
+    await assert.rejects(c.run(f.get('s'), 5_000), (e: unknown) => isQuorumError(e, ErrorCode.TIMEOUT));
+    c.net.heal();
+  } finally {
+    await c.closeAll();
+  }
+});
