@@ -1028,8 +1028,11 @@ export class Raft {
     }
     const cs = s.metadata.confState;
     if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) {
-      this.logger?.warn(`${this.id} attempted to restore snapshot but it is not in the ConfState ${JSON.stringify(cs)}; should never happen`);
-      return false;
+      // Unlike etcd, accept it: the snapshot the leader sends is the one in
+      // its storage, taken at some applied index, and may predate the conf
+      // change that added this node. Outside its configuration the node
+      // cannot campaign; it joins when it applies the entry adding it.
+      this.logger?.info(`${this.id} restores a snapshot whose ConfState ${JSON.stringify(cs)} does not include it yet`);
     }
     if (this.raftLog.matchTerm(s.metadata.index, s.metadata.term)) {
       // Our log already has the snapshot's last entry: just commit up to it.
