@@ -36,9 +36,10 @@ export async function openStore(options: MvccStoreOptions = {}, db = new MemoryL
   return {
     store,
     db,
-    takeIndex: () => ++index,
+    takeIndex: () => (index = Math.max(index, store.appliedIndex()) + 1),
     async write(req) {
-      const r = await store.apply(++index, req);
+      index = Math.max(index, store.appliedIndex()) + 1;
+      const r = await store.apply(index, req);
       if (r.status === 'failed') throw r.error;
       if (r.status !== 'applied') throw new Error(`unexpected apply status ${r.status}`);
       return r.response;

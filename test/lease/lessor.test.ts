@@ -1,0 +1,159 @@
+// The lessor on its own (etcd's lessor_test.go cases as tables): grant ids
+// and TTL rules, revoke through a range deleter, time-to-live, renew and
+// expiry on a promoted lessor with an injected clock.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Lessor, MAX_LEASE_TTL, type TxnDelete } from '../../src/lease/index.js';
+
+function clock(start = 1_000_000) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+test('grants get growing ids; explicit ids are kept and automatic ids continue after the largest', () => {
+  const l = new Lessor();
+  assert.deepEqual([l.grant(0, 10).id, l.grant(0, 10).id, l.grant(0, 10).id], [1, 2, 3]);
+  assert.equal(l.grant(100, 10).id, 100);
+  assert.equal(l.grant(50, 10).id, 50);
+  assert.equal(l.grant(0, 10).id, 101);
+  assert.deepEqual(l.leases().map((x) => x.id), [1, 2, 3, 50, 100, 101]);
+});
+
+test('grant rules: existing id, TTL below the minimum, too large TTL, bad ids', () => {
+  const l = new Lessor({ minTtl: 5 });
+  l.grant(7, 10);
+  const cases: { name: string; id: number; ttl: number; code?: string; wantTtl?: number }[] = [
+    { name: 'existing id', id: 7, ttl: 10, code: 'QUORUMKV_LEASE_EXISTS' },
+    { name: 'too large TTL', id: 0, ttl: MAX_LEASE_TTL + 1, code: 'QUORUMKV_INVALID_ARGUMENT' },
+    { name: 'largest TTL', id: 0, ttl: MAX_LEASE_TTL, wantTtl: MAX_LEASE_TTL },
+    { name: 'negative id', id: -1, ttl: 10, code: 'QUORUMKV_INVALID_ARGUMENT' },
+    { name: 'fractional TTL', id: 0, ttl: 1.5, code: 'QUORUMKV_INVALID_ARGUMENT' },
+    { name: 'TTL below the minimum', id: 0, ttl: 1, wantTtl: 5 },
+    { name: 'zero TTL', id: 0, ttl: 0, wantTtl: 5 },
+    { name: 'negative TTL', id: 0, ttl: -10, wantTtl: 5 },
+    { name: 'TTL above the minimum', id: 0, ttl: 6, wantTtl: 6 },
+  ];
+  for (const c of cases) {
+    const before = l.leases().length;
+    if (c.code !== undefined) {
+      assert.throws(() => l.grant(c.id, c.ttl), { code: c.code }, c.name);
+      assert.equal(l.leases().length, before, `${c.name}: nothing granted`);
+    } else {
+      assert.equal(l.grant(c.id, c.ttl).ttl, c.wantTtl, c.name);
+    }
+  }
+  assert.equal(new Lessor().grant(0, 1).ttl, 2, 'the default minimum is 2 s, as etcd');
+});
+
+test('revoke deletes the attached keys in ascending order in one write txn', () => {
+  const l = new Lessor();
+  const calls: string[] = [];
+  l.setRangeDeleter((): TxnDelete => {
+    calls.push('begin');
+    return {
+      deleteRange: (key) => {
+        calls.push(Buffer.from(key).toString('latin1'));
+        l.detach(1, Buffer.from(key).toString('latin1'));
+      },
+      end: () => calls.push('end'),
+    };
+  });
+  l.grant(1, 10);
+  for (const k of ['b', 'a\xff', 'a', 'c\x00']) l.attach(1, k);
+  assert.equal(l.getLease('a'), 1);
+  l.revoke(1);
+  assert.deepEqual(calls, ['begin', 'a', 'a\xff', 'b', 'c\x00', 'end']);
+  assert.equal(l.lookup(1), undefined);
+  assert.equal(l.getLease('a'), 0);
+  assert.throws(() => l.revoke(1), { code: 'QUORUMKV_LEASE_NOT_FOUND' });
+});
+
+test('attach needs a granted lease; detach moves keys between leases', () => {
+  const l = new Lessor();
+  l.grant(1, 10);
+  l.grant(2, 10);
+  assert.throws(() => l.attach(3, 'k'), { code: 'QUORUMKV_LEASE_NOT_FOUND' });
+  l.attach(1, 'k');
+  l.detach(1, 'k');
+  l.attach(2, 'k');
+  assert.deepEqual([l.getLease('k'), l.timeToLive(1, { keys: true }).keys, l.timeToLive(2, { keys: true }).keys], [2, [], ['k']]);
+});
+
+test('time to live: unknown lease is -1/0; the granted TTL until promoted; then the remaining seconds', () => {
+  const c = clock();
+  const l = new Lessor({ now: c.now });
+  assert.deepEqual(l.timeToLive(9), { id: 9, ttl: -1, grantedTtl: 0, keys: [] });
+  l.grant(1, 10);
+  assert.deepEqual(l.timeToLive(1), { id: 1, ttl: 10, grantedTtl: 10, keys: [] });
+  l.promote();
+  c.advance(2500);
+  assert.equal(l.timeToLive(1).ttl, 7, 'rounded down');
+  c.advance(10_000);
+  assert.equal(l.timeToLive(1).ttl, 0, 'an expired lease waiting for its revoke');
+});
+
+test('renew needs the primary lessor and a live lease, and restarts the TTL', () => {
+  const c = clock();
+  const l = new Lessor({ now: c.now });
+  l.grant(1, 10);
+  assert.throws(() => l.renew(1), { code: 'QUORUMKV_NOT_LEADER' });
+  l.promote();
+  assert.throws(() => l.renew(2), { code: 'QUORUMKV_LEASE_NOT_FOUND' });
+  c.advance(8000);
+  assert.equal(l.renew(1), 10);
+  c.advance(8000);
+  assert.deepEqual(l.expired(), [], 'renewed 8 s ago, TTL 10 s');
+  c.advance(2001);
+  assert.deepEqual(l.expired(), [1]);
+  assert.throws(() => l.renew(1), { code: 'QUORUMKV_LEASE_NOT_FOUND' }, 'too late: its revoke is on its way');
+});
+
+test('expiry: only while promoted, in expiry order, re-reported after the retry interval', () => {
+  const c = clock();
+  const l = new Lessor({ now: c.now, expiredRetryMs: 3000 });
+  l.grant(1, 30);
+  l.grant(2, 10);
+  l.grant(3, 20);
+  c.advance(100_000);
+  assert.deepEqual(l.expired(), [], 'not promoted: nothing expires');
+  l.promote();
+  c.advance(10_000); // t = 10 s
+  assert.deepEqual(l.expired(), [2]);
+  assert.deepEqual(l.expired(), [], 'reported once');
+  c.advance(2000); // 12 s
+  assert.deepEqual(l.expired(), []);
+  c.advance(1000); // 13 s: the retry interval passed
+  assert.deepEqual(l.expired(), [2], 'still there after the retry interval');
+  c.advance(7000); // 20 s: 2 again (retry at 16 s), then 3 (expires at 20 s)
+  assert.deepEqual(l.expired(), [2, 3]);
+  c.advance(10_000); // 30 s: 1 expires; 2 and 3 are due again
+  assert.equal(l.expired(1).length, 1, 'limit');
+  assert.equal(l.expired().length, 2);
+  l.demote();
+  c.advance(100_000);
+  assert.deepEqual(l.expired(), []);
+});
+
+test('promote restarts every TTL (plus the extension): a lease outlives a leader change', () => {
+  const c = clock();
+  const l = new Lessor({ now: c.now });
+  l.grant(1, 10);
+  l.promote();
+  c.advance(9000);
+  l.demote();
+  l.promote(2000); // new leader
+  c.advance(11_000);
+  assert.deepEqual(l.expired(), [], '10 s TTL + 2 s extension from the promotion');
+  c.advance(1000);
+  assert.deepEqual(l.expired(), [1]);
+});
+
+test('a revoked lease is never reported as expired', () => {
+  const c = clock();
+  const l = new Lessor({ now: c.now });
+  l.promote();
+  l.grant(1, 5);
+  l.revoke(1);
+  c.advance(60_000);
+  assert.deepEqual(l.expired(), []);
+});
