@@ -41,6 +41,7 @@ test('revoking a lease deletes its keys in one revision, in ascending key order'
   assert.ok('leaseRevoke' in r);
   assert.equal(r.leaseRevoke.header.revision, 7);
   const resp = await w.next();
+  assert.equal(resp.done, false);
   assert.deepEqual(
     resp.value!.events.map((e) => `${e.type} ${s(e.kv.key)}@${e.kv.modRevision}`),
     ['DELETE a@7', 'DELETE c@7'],
