@@ -12,7 +12,7 @@
 // still show what the fixture's comments say it shows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFixture, rewriteFixture } from './interaction/datadriven.js';
@@ -26,8 +26,38 @@ const files = readdirSync(testdata)
   .filter((f) => f.endsWith('.txt'))
   .sort();
 
-test('the scenario fixtures directory is not empty', () => {
-  assert.ok(files.length > 0, `expected the scenario fixtures in ${testdata}`);
+const REQUIRED = [
+  'election.txt',
+  'prevote-partition.txt',
+  'checkquorum-stepdown.txt',
+  'figure8.txt',
+  'conflicting-logs.txt',
+  'leadership-transfer.txt',
+  'learner-promotion.txt',
+  'confchange-leader-change.txt',
+  'snapshot-lagging-follower.txt',
+  'readindex-new-leader.txt',
+];
+
+test('every required scenario fixture is present', () => {
+  for (const f of REQUIRED) assert.ok(files.includes(f), `missing fixture ${f} in ${testdata}`);
+});
+
+test('rewriting a fixture with its own expected outputs gives back the same text', () => {
+  for (const file of files) {
+    const path = join(testdata, file);
+    const fixture = readFixture(path);
+    assert.equal(rewriteFixture(fixture, fixture.cases.map((c) => c.expected)), readFileSync(path, 'utf8'), file);
+  }
+});
+
+test('every fixture starts with a comment citing the Raft paper or thesis', () => {
+  for (const file of files) {
+    const head = readFileSync(join(testdata, file), 'utf8').split('\n\n')[0]!;
+    assert.match(head, /^# /, `${file} starts with a comment block`);
+    assert.match(head, /Raft/, `${file} names the Raft paper or thesis`);
+    assert.match(head, /§\d/, `${file} cites a section`);
+  }
 });
 
 for (const file of files) {
