@@ -1,0 +1,317 @@
+// Watch (etcd's watch API guarantees): ordered, unique, atomic per revision,
+// resumable from history; prevKv; filters; compaction cancellation; empty
+// ranges; progress notifications only to caught-up watchers; slow consumers
+// never block apply and catch up from the backend.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Event, WatchResponse } from '../../src/mvccpb/index.js';
+import { prefixEnd, RANGE_END_ALL } from '../../src/mvccpb/index.js';
+import type { Watcher } from '../../src/mvcc/index.js';
+import { b, del, kvStr, openStore, put, s, type TestStore } from './helpers.js';
+
+/** `TYPE key@mod` plus `<prev` when the event has a prevKv. */
+function evStr(e: Event): string {
+  return `${e.type} ${s(e.kv.key)}@${e.kv.modRevision}${e.prevKv ? ` <${kvStr(e.prevKv)}` : ''}`;
+}
+
+async function nextResp(w: Watcher, ms = 2000): Promise<WatchResponse> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error('no watch response in time')), ms);
+  });
+  try {
+    const r = await Promise.race([w.next(), timeout]);
+    if (r.done) throw new Error('watch ended');
+    return r.value;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Reads responses until `n` events have come; returns them (and the responses). */
+async function events(w: Watcher, n: number): Promise<{ evs: string[]; resps: WatchResponse[] }> {
+  const evs: string[] = [];
+  const resps: WatchResponse[] = [];
+  while (evs.length < n) {
+    const r = await nextResp(w);
+    resps.push(r);
+    evs.push(...r.events.map(evStr));
+  }
+  return { evs, resps };
+}
+
+async function noResponse(w: Watcher, ms = 50): Promise<void> {
+  const r = await Promise.race([w.next().then((x) => x), new Promise((res) => setTimeout(() => res('none'), ms))]);
+  assert.equal(r, 'none', `unexpected response ${JSON.stringify(r)}`);
+}
+
+test('a watch from now gets later events of its key only, DELETE events carrying key and revision only', async () => {
+  const t = await openStore();
+  await put(t, 'a', 'old');
+  const w = t.store.watch({ key: b('a') });
+  await put(t, 'b', '1');
+  await put(t, 'a', '1');
+  await del(t, 'a');
+  const { evs, resps } = await events(w, 2);
+  assert.deepEqual(evs, ['PUT a@4', 'DELETE a@5']);
+  const del5 = resps.flatMap((r) => r.events)[1]!;
+  assert.deepEqual(
+    { ...del5.kv, key: s(del5.kv.key), value: s(del5.kv.value) },
+    { key: 'a', createRevision: 0, modRevision: 5, version: 0, value: '', lease: 0 },
+  );
+  assert.equal(del5.prevKv, undefined, 'no prevKv unless asked');
+  await w.cancel();
+});
+
+test('key, range, prefix and from-key watches match the right keys', async () => {
+  const t = await openStore();
+  const ws = {
+    key: t.store.watch({ key: b('ab') }),
+    range: t.store.watch({ key: b('ab'), rangeEnd: b('b') }),
+    prefix: t.store.watch({ key: b('a'), rangeEnd: prefixEnd('a') }),
+    fromKey: t.store.watch({ key: b('b'), rangeEnd: RANGE_END_ALL }),
+    all: t.store.watch({ key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL }),
+  };
+  for (const k of ['a', 'ab', 'abc', 'b', 'c']) await put(t, k, '1'); // 2..6
+  await t.store.watchIdle();
+  const want = {
+    key: ['PUT ab@3'],
+    range: ['PUT ab@3', 'PUT abc@4'],
+    prefix: ['PUT a@2', 'PUT ab@3', 'PUT abc@4'],
+    fromKey: ['PUT b@5', 'PUT c@6'],
+    all: ['PUT a@2', 'PUT ab@3', 'PUT abc@4', 'PUT b@5', 'PUT c@6'],
+  };
+  for (const [name, w] of Object.entries(ws)) {
+    assert.deepEqual((await events(w, want[name as keyof typeof want].length)).evs, want[name as keyof typeof want], name);
+    await noResponse(w);
+    await w.cancel();
+  }
+});
+
+test('a watch from a past revision replays history, then goes on live, each event once and in order', async () => {
+  const t = await openStore({ watch: { maxRevisionsPerSync: 3 } });
+  for (let i = 0; i < 10; i++) await put(t, `k${i % 3}`, String(i)); // 2..11
+  const w = t.store.watch({ key: b('k'), rangeEnd: b('l'), startRevision: 4 });
+  // writes keep coming while the watcher catches up
+  const writes = (async () => {
+    for (let i = 10; i < 20; i++) await put(t, `k${i % 3}`, String(i)); // 12..21
+  })();
+  const { evs, resps } = await events(w, 18);
+  await writes;
+  const want = Array.from({ length: 18 }, (_, i) => `PUT k${(i + 2) % 3}@${i + 4}`);
+  assert.deepEqual(evs, want);
+  for (const r of resps) {
+    const revs = r.events.map((e) => e.kv.modRevision);
+    assert.ok(r.header.revision >= Math.max(...revs), 'the header covers the events of the response');
+  }
+  await noResponse(w);
+  assert.deepEqual(t.store.watcherGroups(), { synced: 1, unsynced: 0, victims: 0 });
+  await w.cancel();
+});
+
+test('a txn revision arrives whole in one response, in operation order', async () => {
+  const t = await openStore({ watch: { maxRevisionsPerSync: 1 } });
+  await t.write({
+    txn: { success: ['c', 'a', 'b'].map((k) => ({ requestPut: { key: b(k), value: b('1') } })) },
+  }); // 2
+  await put(t, 'd', '1'); // 3
+  const w = t.store.watch({ key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL, startRevision: 1 });
+  const first = await nextResp(w);
+  assert.deepEqual(first.events.map(evStr), ['PUT c@2', 'PUT a@2', 'PUT b@2']);
+  assert.deepEqual((await nextResp(w)).events.map(evStr), ['PUT d@3']);
+  await w.cancel();
+});
+
+test('prevKv: absent for a creation, present for updates and deletes, live and from history', async () => {
+  const t = await openStore();
+  const live = t.store.watch({ key: b('k'), prevKv: true });
+  await put(t, 'k', '1'); // 2
+  await put(t, 'k', '2'); // 3
+  await del(t, 'k'); // 4
+  const want = ['PUT k@2', 'PUT k@3 <k=1@2/2/1', 'DELETE k@4 <k=2@2/3/2'];
+  assert.deepEqual((await events(live, 3)).evs, want);
+  const hist = t.store.watch({ key: b('k'), prevKv: true, startRevision: 1 });
+  assert.deepEqual((await events(hist, 3)).evs, want);
+  await live.cancel();
+  await hist.cancel();
+});
+
+test('filters drop puts or deletes; a response with everything filtered is not sent', async () => {
+  const t = await openStore();
+  const noPut = t.store.watch({ key: b('k'), filters: ['NOPUT'] });
+  const noDel = t.store.watch({ key: b('k'), filters: ['NODELETE'] });
+  await put(t, 'k', '1'); // 2
+  await del(t, 'k'); // 3
+  assert.deepEqual((await events(noPut, 1)).evs, ['DELETE k@3']);
+  assert.deepEqual((await events(noDel, 1)).evs, ['PUT k@2']);
+  await noResponse(noPut);
+  await noResponse(noDel);
+  const histNoPut = t.store.watch({ key: b('k'), filters: ['NOPUT'], startRevision: 2 });
+  assert.deepEqual((await events(histNoPut, 1)).evs, ['DELETE k@3']);
+  for (const w of [noPut, noDel, histNoPut]) await w.cancel();
+});
+
+test('a watch starting below the compaction revision is created, then cancelled with it', async () => {
+  const t = await openStore();
+  for (let i = 0; i < 5; i++) await put(t, 'k', String(i)); // 2..6
+  await t.write({ compaction: { revision: 4 } });
+  const w = t.store.watch({ key: b('k'), startRevision: 3 });
+  const r = await nextResp(w);
+  assert.deepEqual([r.canceled, r.compactRevision, r.events.length], [true, 4, 0]);
+  assert.equal((await w.next()).done, true);
+});
+
+test('a watch at exactly the compaction revision misses its deletes and their prevKvs', async () => {
+  const t = await openStore();
+  await put(t, 'a', '1'); // 2
+  await put(t, 'b', '1'); // 3
+  await t.write({
+    txn: { success: [{ requestDeleteRange: { key: b('a') } }, { requestPut: { key: b('b'), value: b('2') } }, { requestPut: { key: b('c'), value: b('1') } }] },
+  }); // 4
+  await put(t, 'c', '2'); // 5
+  await t.write({ compaction: { revision: 4 } });
+  const w = t.store.watch({ key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL, startRevision: 4, prevKv: true });
+  assert.deepEqual((await events(w, 3)).evs, ['PUT b@4', 'PUT c@4', 'PUT c@5 <c=1@4/4/1']);
+  await w.cancel();
+});
+
+test('a caught-up watch is not affected by a later compaction', async () => {
+  const t = await openStore();
+  const w = t.store.watch({ key: b('k'), startRevision: 1 });
+  await put(t, 'k', '1'); // 2
+  assert.deepEqual((await events(w, 1)).evs, ['PUT k@2']);
+  await t.store.watchIdle();
+  await put(t, 'k', '2'); // 3
+  await t.write({ compaction: { revision: 3 } });
+  await put(t, 'k', '3'); // 4
+  assert.deepEqual((await events(w, 2)).evs, ['PUT k@3', 'PUT k@4']);
+  await w.cancel();
+});
+
+test('an empty range is created and cancelled at once; a future start waits for its revision', async () => {
+  const t = await openStore();
+  const empty = t.store.watch({ key: b('b'), rangeEnd: b('a') });
+  const r = await nextResp(empty);
+  assert.equal(r.canceled, true);
+  assert.match(r.cancelReason, /empty/);
+  assert.equal((await empty.next()).done, true);
+  const future = t.store.watch({ key: b('k'), startRevision: 4 });
+  await put(t, 'k', '1'); // 2
+  await put(t, 'k', '2'); // 3
+  await put(t, 'k', '3'); // 4
+  assert.deepEqual((await events(future, 1)).evs, ['PUT k@4']);
+  await future.cancel();
+});
+
+test('progress notifications go only to caught-up watchers, after their events', async () => {
+  const t = await openStore({ watch: { queueCapacity: 2 } });
+  await put(t, 'x', '0'); // 2
+  const synced = t.store.watch({ key: b('k') });
+  const behind = t.store.watch({ key: b('x'), startRevision: 1 });
+  // fill `behind` and let it fall behind
+  for (let i = 0; i < 5; i++) await put(t, 'x', String(i + 1)); // 3..7
+  await put(t, 'k', '1'); // 8
+  await t.store.watchIdle();
+  t.store.requestProgress();
+  const e = await nextResp(synced);
+  assert.deepEqual(e.events.map(evStr), ['PUT k@8']);
+  const p = await nextResp(synced);
+  assert.deepEqual([p.events.length, p.canceled, p.header.revision], [0, false, 8]);
+  const seen: WatchResponse[] = [];
+  while (seen.flatMap((r) => r.events).length < 6) seen.push(await nextResp(behind));
+  assert.ok(seen.every((r) => r.events.length > 0), 'no progress notification while catching up');
+  await synced.cancel();
+  await behind.cancel();
+});
+
+test('periodic progress notifications reach idle watchers that asked for them', async () => {
+  const t = await openStore({ watch: { progressIntervalMs: 20 } });
+  const asked = t.store.watch({ key: b('k'), progressNotify: true });
+  const notAsked = t.store.watch({ key: b('k') });
+  const p = await nextResp(asked, 1000);
+  assert.deepEqual([p.events.length, p.header.revision], [0, 1]);
+  await noResponse(notAsked, 60);
+  await asked.cancel();
+  await notAsked.cancel();
+});
+
+test('a slow consumer never blocks apply; it catches up from the backend, each event once', async () => {
+  const t = await openStore({ watch: { queueCapacity: 2, maxRevisionsPerSync: 7 } });
+  const slow = t.store.watch({ key: b('k'), rangeEnd: b('l'), prevKv: true });
+  const N = 300;
+  for (let i = 0; i < N; i += 10) {
+    // 10 entries per batch, nobody reading
+    await t.store.applyBatch(
+      Array.from({ length: 10 }, (_, j) => ({ index: t.takeIndex(), request: { put: { key: b(`k${(i + j) % 7}`), value: b(String(i + j)) } } })),
+    );
+  }
+  assert.equal(t.store.currentRevision(), N + 1, 'every apply finished without a reader');
+  const groups = t.store.watcherGroups();
+  assert.equal(groups.synced, 0, 'the slow watcher left the synced group');
+  const { evs } = await events(slow, N);
+  const want = Array.from({ length: N }, (_, i) => `PUT k${i % 7}@${i + 2}${i >= 7 ? ` <k${i % 7}=${i - 7}@${(i % 7) + 2}/${i - 5}/${Math.floor(i / 7)}` : ''}`);
+  assert.deepEqual(evs, want);
+  await t.store.watchIdle();
+  assert.deepEqual(t.store.watcherGroups(), { synced: 1, unsynced: 0, victims: 0 }, 'caught up: synced again');
+  await put(t, 'k0', 'live');
+  assert.deepEqual((await events(slow, 1)).evs.map((x) => x.split(' <')[0]), [`PUT k0@${N + 2}`]);
+  await slow.cancel();
+});
+
+test('a slow consumer whose missing revisions get compacted is cancelled with the compaction revision', async () => {
+  const t = await openStore({ watch: { queueCapacity: 1 } });
+  const slow = t.store.watch({ key: b('k') });
+  for (let i = 0; i < 10; i++) await put(t, 'k', String(i)); // 2..11
+  await t.write({ compaction: { revision: 9 } });
+  const got: WatchResponse[] = [];
+  for (;;) {
+    const r = await nextResp(slow);
+    got.push(r);
+    if (r.canceled) break;
+  }
+  const last = got[got.length - 1]!;
+  assert.equal(last.compactRevision, 9);
+  const revs = got.flatMap((r) => r.events.map((e) => e.kv.modRevision));
+  assert.deepEqual(revs, revs.slice().sort((a, b2) => a - b2), 'what it got before is in order');
+  assert.ok(revs.length < 10);
+});
+
+test('cancel ends the iterator and the emitter face; the emitter sees put and delete events', async () => {
+  const t = await openStore();
+  const w = t.store.watch({ key: b('k') });
+  const seen: string[] = [];
+  const ended = new Promise<void>((res) => w.on('end', () => res()));
+  w.on('put', (e) => seen.push(evStr(e)));
+  w.on('delete', (e) => seen.push(evStr(e)));
+  await put(t, 'k', '1');
+  await del(t, 'k');
+  while (seen.length < 2) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(seen, ['PUT k@2', 'DELETE k@3']);
+  await w.cancel();
+  await ended;
+  assert.equal(w.done, true);
+  await put(t, 'k', '2');
+  assert.deepEqual(t.store.watcherGroups(), { synced: 0, unsynced: 0, victims: 0 });
+});
+
+test('watch ids are unique; closing the store ends every watch', async () => {
+  const t = await openStore();
+  const w1 = t.store.watch({ key: b('a'), watchId: 7 });
+  assert.throws(() => t.store.watch({ key: b('a'), watchId: 7 }), { code: 'QUORUMKV_INVALID_ARGUMENT' });
+  const w2 = t.store.watch({ key: b('a') });
+  assert.notEqual(w2.id, w1.id);
+  await t.store.close();
+  assert.equal((await w1.next()).done, true);
+  assert.equal((await w2.next()).done, true);
+});
+
+test('after a snapshot restore, watchers catch up from the restored state', async () => {
+  const src = await openStore();
+  for (let i = 0; i < 5; i++) await put(src, 'k', String(i)); // 2..6
+  const dst: TestStore = await openStore();
+  await put(dst, 'k', 'x'); // 2
+  const w = dst.store.watch({ key: b('k') }); // from 3 on
+  await dst.store.restore(await src.store.snapshot());
+  assert.deepEqual((await events(w, 4)).evs, ['PUT k@3', 'PUT k@4', 'PUT k@5', 'PUT k@6']);
+  await w.cancel();
+});
