@@ -1,0 +1,145 @@
+// The Raft-log encoding of write requests (positional msgpack) and the
+// checks a server runs before proposing (size, op count, duplicates, shapes).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import {
+  decodeWriteRequest,
+  encodeWriteRequest,
+  isTxnReadOnly,
+  prepareWriteRequest,
+  validateWriteRequest,
+  writeRequestKind,
+  type WriteRequest,
+} from '../../src/mvcc/index.js';
+import { pack } from '../../src/codec/index.js';
+import type { RequestOp, TxnRequest } from '../../src/mvccpb/index.js';
+import { b } from './helpers.js';
+
+/** Decoded bytes may be Buffers: compare as plain arrays. */
+function plain(v: unknown): unknown {
+  if (v instanceof Uint8Array) return { bytes: Array.from(v) };
+  if (Array.isArray(v)) return v.map(plain);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
+const full: TxnRequest = {
+  compare: [
+    { target: 'VERSION', result: 'EQUAL', key: b('a'), version: 3 },
+    { target: 'CREATE', result: 'GREATER', key: b('a'), rangeEnd: b('b'), createRevision: 2 },
+    { target: 'MOD', result: 'LESS', key: b('a'), modRevision: 9 },
+    { target: 'VALUE', result: 'NOT_EQUAL', key: b('a'), value: b('x') },
+    { target: 'LEASE', result: 'EQUAL', key: b('a'), lease: 77 },
+  ],
+  success: [
+    {
+      requestRange: {
+        key: b('a'),
+        rangeEnd: b('z'),
+        limit: 5,
+        revision: 3,
+        sortOrder: 'DESCEND',
+        sortTarget: 'VALUE',
+        keysOnly: true,
+        countOnly: true,
+        serializable: true,
+        minModRevision: 1,
+        maxModRevision: 2,
+        minCreateRevision: 3,
+        maxCreateRevision: 4,
+      },
+    },
+    { requestPut: { key: b('p'), value: b('v'), lease: 5, prevKv: true } },
+    { requestPut: { key: b('q'), value: new Uint8Array(0), ignoreValue: true, ignoreLease: true } },
+    { requestDeleteRange: { key: b('d'), rangeEnd: b('e'), prevKv: true } },
+    { requestTxn: { compare: [], success: [{ requestDeleteRange: { key: b('n') } }], failure: [] } },
+  ],
+  failure: [{ requestRange: { key: b('f') } }],
+};
+
+test('every kind of write request survives encode/decode', () => {
+  const reqs: WriteRequest[] = [
+    { put: { key: b('k'), value: b('v'), lease: 3, prevKv: true } },
+    { put: { key: b('k'), value: new Uint8Array(0) } },
+    { deleteRange: { key: b('k'), rangeEnd: b('l'), prevKv: true } },
+    { deleteRange: { key: b('k') } },
+    { txn: full },
+    { compaction: { revision: 12, physical: true } },
+    { compaction: { revision: 0 } },
+    { leaseGrant: { ttl: 30, id: 9 } },
+    { leaseGrant: { ttl: 30 } },
+    { leaseRevoke: { id: 9 } },
+  ];
+  for (const r of reqs) {
+    assert.deepEqual(plain(decodeWriteRequest(encodeWriteRequest(r))), plain(r), writeRequestKind(r));
+  }
+});
+
+test('random puts and txns survive encode/decode (property)', () => {
+  const bytes = fc.uint8Array({ minLength: 1, maxLength: 8 });
+  const put = fc.record({ key: bytes, value: fc.uint8Array({ maxLength: 8 }), lease: fc.nat(), prevKv: fc.boolean() }).map((p) => {
+    const out: Record<string, unknown> = { key: p.key, value: p.value };
+    if (p.lease !== 0) out.lease = p.lease;
+    if (p.prevKv) out.prevKv = true;
+    return out;
+  });
+  const op = put.map((p) => ({ requestPut: p }) as unknown as RequestOp);
+  const txn = fc.record({ success: fc.array(op, { maxLength: 4 }), failure: fc.array(op, { maxLength: 4 }) });
+  fc.assert(
+    fc.property(txn, (t) => {
+      const req: WriteRequest = { txn: { compare: [], ...t } };
+      assert.deepEqual(plain(decodeWriteRequest(encodeWriteRequest(req))), plain(req));
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('garbage in the log decodes to a malformed-frame error', () => {
+  const cases: Uint8Array[] = [new Uint8Array([0xc1]), pack([9, 1]), pack([0, 'not bytes', b('v'), 0, 0]), pack({ put: 1 }), pack([2, [], [[7]], []])];
+  for (const c of cases) assert.throws(() => decodeWriteRequest(c), { code: 'QUORUMKV_MALFORMED_FRAME' });
+});
+
+test('requests larger than the limit are refused before they are proposed', () => {
+  const big = new Uint8Array(1.5 * 1024 * 1024);
+  assert.throws(() => validateWriteRequest({ put: { key: b('k'), value: big } }), { code: 'QUORUMKV_REQUEST_TOO_LARGE' });
+  const ok = prepareWriteRequest({ put: { key: b('k'), value: big.subarray(0, 1024 * 1024) } });
+  assert.ok(ok.length > 1024 * 1024);
+  const data = prepareWriteRequest({ put: { key: b('k'), value: b('v') } });
+  assert.throws(() => validateWriteRequest({ put: { key: b('k'), value: b('v') } }, { maxRequestBytes: data.length - 1 }), {
+    code: 'QUORUMKV_REQUEST_TOO_LARGE',
+  });
+  validateWriteRequest({ put: { key: b('k'), value: b('v') } }, { maxRequestBytes: data.length });
+});
+
+test('checks come in etcd order: op count, then keys, then duplicates, then size', () => {
+  const dupOps: RequestOp[] = Array.from({ length: 129 }, () => ({ requestPut: { key: new Uint8Array(0), value: b('v') } }));
+  assert.throws(() => validateWriteRequest({ txn: { success: dupOps } }), { code: 'QUORUMKV_TOO_MANY_TXN_OPS' });
+  const emptyAndDup: RequestOp[] = [{ requestPut: { key: b('a') } }, { requestPut: { key: b('a') } }, { requestPut: { key: new Uint8Array(0) } }];
+  assert.throws(() => validateWriteRequest({ txn: { success: emptyAndDup } }), { code: 'QUORUMKV_INVALID_ARGUMENT' });
+  const dupBig: RequestOp[] = [{ requestPut: { key: b('a'), value: new Uint8Array(2e6) } }, { requestPut: { key: b('a') } }];
+  assert.throws(() => validateWriteRequest({ txn: { success: dupBig } }), { code: 'QUORUMKV_DUPLICATE_KEY' });
+});
+
+test('malformed fields are refused', () => {
+  const cases: WriteRequest[] = [
+    { put: { key: 'k' as unknown as Uint8Array } },
+    { put: { key: b('k'), lease: -1 } },
+    { put: { key: b('k'), lease: 1.5 } },
+    { txn: { compare: [{ target: 'SIZE' as 'VERSION', result: 'EQUAL', key: b('k') }] } },
+    { txn: { success: [{ requestRange: { key: b('k'), sortOrder: 'UP' as 'ASCEND' } }] } },
+    { txn: { success: [{} as RequestOp] } },
+    { leaseGrant: { ttl: 1.5 } },
+    { leaseGrant: { ttl: 9_000_000_001 } },
+    { compaction: { revision: Number.NaN } },
+    {} as WriteRequest,
+  ];
+  for (const c of cases) assert.throws(() => validateWriteRequest(c), { code: 'QUORUMKV_INVALID_ARGUMENT' }, JSON.stringify(plain(c)));
+});
+
+test('a txn is read-only when both branches hold only ranges', () => {
+  assert.equal(isTxnReadOnly({ success: [{ requestRange: { key: b('a') } }], failure: [{ requestRange: { key: b('b') } }] }), true);
+  assert.equal(isTxnReadOnly({}), true);
+  assert.equal(isTxnReadOnly({ failure: [{ requestPut: { key: b('a') } }] }), false);
+  assert.equal(isTxnReadOnly({ success: [{ requestTxn: {} }] }), false, 'a nested txn counts as a write, as in etcd');
+});
