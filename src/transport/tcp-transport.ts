@@ -197,6 +197,8 @@ export class TcpTransport implements Transport {
     if (typeof id !== 'string' || id === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'peer id must be a non-empty string');
     const hp = address === undefined ? undefined : parseAddress(address);
     if (id === this.id || this.state === 'closed') return;
+    // no address: make the peer known, keeping any address it already has
+    if (hp === undefined && this.peers.has(id)) return;
     const old = this.peers.get(id);
     if (this.peers.has(id) && old?.host === hp?.host && old?.port === hp?.port) return;
     this.peers.set(id, hp);
