@@ -326,17 +326,21 @@ export class Raft {
    * Appends entries proposed to the leader at its term. Returns false (and
    * changes nothing) when the uncommitted-size cap would be exceeded.
    */
-  appendEntry(es: Entry[]): boolean {
+  appendEntry(es: readonly Entry[]): boolean {
     let li = this.raftLog.lastIndex();
+    // New entry objects: the proposed ones belong to a message, which an
+    // in-memory transport may deliver twice; entries in the log are never
+    // mutated.
+    const ents = new Array<Entry>(es.length);
     for (let i = 0; i < es.length; i++) {
-      es[i]!.term = this.term;
-      es[i]!.index = li + 1 + i;
+      const e = es[i]!;
+      ents[i] = { term: this.term, index: li + 1 + i, type: e.type, data: e.data };
     }
-    if (!this.increaseUncommittedSize(es)) {
+    if (!this.increaseUncommittedSize(ents)) {
       this.logger?.warn(`${this.id} appending new entries to log would exceed uncommitted entry size limit; dropping proposal`);
       return false;
     }
-    li = this.raftLog.append(es);
+    li = this.raftLog.append(ents);
     // The leader's own entries count as replicated at once: the Ready
     // contract persists them before any message of the Ready is sent and
     // before any committed entry is applied.
@@ -752,21 +756,24 @@ export class Raft {
       return refuse(ErrorCode.PROPOSAL_DROPPED, `leadership transfer to ${this.leadTransferee} is in progress; dropping proposal`);
     }
     const local = m.from === this.id;
-    for (let i = 0; i < m.entries.length; i++) {
-      const e = m.entries[i]!;
+    let entries = m.entries;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
       if (e.type !== 'ConfChange') continue;
       const failed = this.checkConfChangeProposal(e);
       if (failed !== undefined) {
         // A local proposal is refused to the caller; a forwarded one is
-        // turned into an empty entry, as etcd does.
+        // turned into an empty entry, as etcd does (in a copy: the message
+        // is not ours to modify).
         if (local) return failed;
         this.logger?.info(`${this.id} ignoring conf change proposed by ${m.from}: ${failed.message}`);
-        m.entries[i] = { term: 0, index: 0, type: 'Normal', data: EMPTY_BYTES };
+        if (entries === m.entries) entries = entries.slice();
+        entries[i] = { term: 0, index: 0, type: 'Normal', data: EMPTY_BYTES };
       } else {
         this.pendingConfIndex = this.raftLog.lastIndex() + i + 1;
       }
     }
-    if (!this.appendEntry(m.entries)) {
+    if (!this.appendEntry(entries)) {
       return refuse(ErrorCode.PROPOSAL_DROPPED, 'the uncommitted entries exceed maxUncommittedEntriesSize; dropping proposal');
     }
     this.bcastAppend();
@@ -899,8 +906,7 @@ export class Raft {
           this.logger?.info(`${this.id} not forwarding to leader ${this.lead} at term ${this.term}; dropping proposal`);
           return refuse(ErrorCode.PROPOSAL_DROPPED, 'proposal forwarding is disabled; dropping proposal');
         }
-        m.to = this.lead;
-        this.send(m);
+        this.send({ ...m, to: this.lead });
         return undefined;
       case 'MsgApp':
         this.electionElapsed = 0;
@@ -922,8 +928,7 @@ export class Raft {
           this.logger?.info(`${this.id} no leader at term ${this.term}; dropping leader transfer msg`);
           return undefined;
         }
-        m.to = this.lead;
-        this.send(m);
+        this.send({ ...m, to: this.lead });
         return undefined;
       case 'MsgTimeoutNow':
         // Leadership transfers never use pre-vote: we know we are not
@@ -936,8 +941,7 @@ export class Raft {
           this.logger?.info(`${this.id} no leader at term ${this.term}; dropping index reading msg`);
           return undefined;
         }
-        m.to = this.lead;
-        this.send(m);
+        this.send({ ...m, to: this.lead });
         return undefined;
       case 'MsgReadIndexResp':
         this.readStates.push({ index: m.index, requestCtx: m.context ?? EMPTY_BYTES });
