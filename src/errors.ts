@@ -121,6 +121,8 @@ export const ErrorCode = {
   ELECTION_NO_LEADER: 'QUORUMKV_ELECTION_NO_LEADER',
   /** An STM transaction kept conflicting past its retry limit. */
   STM_CONFLICT: 'QUORUMKV_STM_CONFLICT',
+  /** A double barrier already has its count of participants (etcd recipes' "too many clients"). */
+  BARRIER_FULL: 'QUORUMKV_BARRIER_FULL',
 
   // testing
   /** A recorded history operation was completed twice (ok, fail or unknown). */
