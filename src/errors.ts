@@ -127,6 +127,8 @@ export const ErrorCode = {
   // testing
   /** A recorded history operation was completed twice (ok, fail or unknown). */
   OPERATION_COMPLETED: 'QUORUMKV_OPERATION_COMPLETED',
+  /** A simulation found a broken safety invariant (two leaders in a term, diverging stores, ...). */
+  INVARIANT_VIOLATED: 'QUORUMKV_INVARIANT_VIOLATED',
 } as const;
 
 /** One of the stable error codes of {@link ErrorCode}. */
