@@ -1,0 +1,275 @@
+// Bad input on a TcpTransport's port: garbage, oversized length prefixes, bad
+// checksums, malformed bodies, wrong handshakes, foreign `from`, plaintext on
+// a TLS port, a certificate from another CA. Each gets its connection closed,
+// the handler sees nothing from it, and the transport keeps serving
+// well-behaved peers afterwards.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { message, type Message } from '../../src/raftpb/index.js';
+import { FrameKind, TcpTransport, encodeFrame, formatAddress, type TcpTransportOptions } from '../../src/transport/index.js';
+import { StreamKind } from '../../src/transport/frame-bodies.js';
+import { Recorder } from './conformance.js';
+import { sleep, tcpOptions, tlsFor } from './clusters.js';
+import { RawPeer, messageFrame, valueFrame } from './raw-peer.js';
+
+const CLUSTER = 'conformance';
+
+interface Pair {
+  a: TcpTransport;
+  b: TcpTransport;
+  recA: Recorder;
+  recB: Recorder;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** `b` (the target) knows `a` (a real, well-behaved peer) and `c` (a peer the raw client impersonates). */
+async function pair(opts: { tls?: boolean; b?: Partial<TcpTransportOptions> } = {}): Promise<Pair> {
+  const recA = new Recorder();
+  const recB = new Recorder();
+  const a = new TcpTransport(tcpOptions('a', opts.tls ? { tls: tlsFor('a') } : {}));
+  const b = new TcpTransport(tcpOptions('b', { ...(opts.tls ? { tls: tlsFor('b') } : {}), ...opts.b }));
+  await a.start(recA);
+  await b.start(recB);
+  const addr = (t: TcpTransport): string => formatAddress(t.address().host, t.address().port);
+  a.addPeer('b', addr(b));
+  b.addPeer('a', addr(a));
+  b.addPeer('c', '127.0.0.1:9'); // known peer, never dialed in these tests
+  return { a, b, recA, recB, port: b.address().port, close: async () => void (await Promise.all([a.close(), b.close()])) };
+}
+
+function hb(from: string, to: string, index: number): Message {
+  return message({ type: 'MsgHeartbeat', from, to, term: 3, index });
+}
+
+/** The well-behaved peer still gets through, and b never saw anything but a's messages. */
+async function stillWorks(p: Pair, index = 1000): Promise<void> {
+  p.a.send([hb('a', 'b', index)]);
+  await p.recB.until(() => p.recB.received.some((m) => m.index === index), 'a message from the well-behaved peer');
+  assert.ok(p.recB.received.every((m) => m.from === 'a' && m.to === 'b'), 'only well-formed messages from a reached the handler');
+}
+
+async function attack(name: string, body: (p: Pair) => Promise<void>, opts?: Parameters<typeof pair>[0]): Promise<void> {
+  const p = await pair(opts);
+  try {
+    await body(p);
+    await stillWorks(p);
+  } catch (err) {
+    console.error(`while testing: ${name}`);
+    throw err;
+  } finally {
+    await p.close();
+  }
+}
+
+test('garbage bytes instead of a handshake close the connection and reach nobody', async () => {
+  await attack('garbage', async (p) => {
+    const raw = await RawPeer.connect(p.port);
+    raw.write(Buffer.from('GET / HTTP/1.1\r\nHost: example\r\n\r\n'));
+    await raw.waitClosed();
+    assert.equal(raw.bytesReceived, 0, 'no handshake reply to garbage');
+    assert.equal(p.recB.received.length, 0);
+  });
+});
+
+test('garbage after a valid handshake closes the connection; the handler sees nothing', async () => {
+  await attack('garbage after handshake', async (p) => {
+    const raw = await RawPeer.connect(p.port);
+    raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
+    raw.write(Buffer.from([0, 0, 0, 20, 1, 2, 3, 4, ...Array.from({ length: 20 }, (_, i) => i)]));
+    await raw.waitClosed();
+    assert.equal(raw.frames[0]?.kind, FrameKind.Hello, 'the handshake itself was accepted');
+    assert.equal(p.recB.received.length, 0);
+  });
+});
+
+test('an oversized length prefix closes the connection before any body is sent', async () => {
+  await attack('oversized', async (p) => {
+    const raw = await RawPeer.connect(p.port);
+    raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
+    const header = Buffer.alloc(8);
+    header.writeUInt32BE(256 * 1024 + 1, 0); // maxFrameBytes of the test transports + 1
+    raw.write(header);
+    await raw.waitClosed(); // no body was sent: the check happened on the header alone
+    assert.equal(p.recB.received.length, 0);
+  });
+});
+
+test('a frame with a bad CRC closes the connection and is not delivered', async () => {
+  await attack('bad crc', async (p) => {
+    const raw = await RawPeer.connect(p.port);
+    raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
+    const f = messageFrame(hb('c', 'b', 1));
+    f[f.length - 1] ^= 0xff;
+    raw.write(f);
+    await raw.waitClosed();
+    assert.equal(p.recB.received.length, 0);
+  });
+});
+
+test('a well-checksummed frame whose body is not a message (bad msgpack, wrong shape, wrong kind) closes the connection', async () => {
+  const bodies: Array<[string, Buffer]> = [
+    ['a number instead of a message', valueFrame(FrameKind.Message, 0)],
+    ['wrong shape', valueFrame(FrameKind.Message, [1, 2, 3])],
+    ['negative term', valueFrame(FrameKind.Message, [8, 'b', 'c', -1, 0, 0, [], 0, false, 0, null, null])],
+    ['snapshot chunk on a message stream', valueFrame(FrameKind.SnapshotChunk, [10, 0, Buffer.alloc(10)])],
+    ['second handshake', valueFrame(FrameKind.Hello, [1, CLUSTER, 'c', 'b', 0])],
+  ];
+  // A body that is not msgpack at all: 0xc1 is a never-used msgpack byte.
+  bodies.push(['not msgpack', encodeFrame(FrameKind.Message, Buffer.from([0xc1, 0xc1, 0xc1]))]);
+  for (const [name, frame] of bodies) {
+    await attack(name, async (p) => {
+      const raw = await RawPeer.connect(p.port);
+      raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
+      raw.write(frame);
+      await raw.waitClosed();
+      assert.equal(p.recB.received.length, 0, name);
+    });
+  }
+});
+
+test('a handshake with a wrong cluster id, another target, an unknown or removed peer, or another version is refused', async () => {
+  const cases: Array<[string, Parameters<RawPeer['hello']>[0]]> = [
+    ['wrong cluster id', { clusterId: 'other-cluster', from: 'c', to: 'b' }],
+    ['addressed to another node', { clusterId: CLUSTER, from: 'c', to: 'z' }],
+    ['unknown peer', { clusterId: CLUSTER, from: 'mallory', to: 'b' }],
+    ['its own id', { clusterId: CLUSTER, from: 'b', to: 'b' }],
+    ['another protocol version', { clusterId: CLUSTER, from: 'c', to: 'b', version: 99 }],
+  ];
+  for (const [name, h] of cases) {
+    await attack(name, async (p) => {
+      const raw = await RawPeer.connect(p.port);
+      raw.hello(h);
+      raw.message(hb(h.from, 'b', 1));
+      await raw.waitClosed();
+      assert.equal(raw.bytesReceived, 0, `${name}: no handshake reply`);
+      assert.equal(p.recB.received.length, 0, name);
+    });
+  }
+  await attack('removed peer', async (p) => {
+    p.b.removePeer('c');
+    const raw = await RawPeer.connect(p.port);
+    raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
+    raw.message(hb('c', 'b', 1));
+    await raw.waitClosed();
+    assert.equal(p.recB.received.length, 0);
+  });
+});
+
+test('a message claiming another from than the handshake closes the connection; earlier valid frames stay delivered', async () => {
+  await attack('foreign from', async (p) => {
+    const raw = await RawPeer.connect(p.port);
+    raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
+    raw.write(Buffer.concat([messageFrame(hb('c', 'b', 1)), messageFrame(hb('a', 'b', 2)), messageFrame(hb('c', 'b', 3))]));
+    await raw.waitClosed();
+    assert.deepEqual(p.recB.received.map((m) => [m.from, m.index]), [['c', 1]]);
+    p.recB.received.length = 0; // stillWorks() expects only a's messages from now on
+  });
+});
+
+test('a message addressed to another node, of a local type, or a MsgSnap on a message stream closes the connection', async () => {
+  const bad: Array<[string, Message]> = [
+    ['to another node', hb('c', 'z', 1)],
+    ['local type', message({ type: 'MsgHup', from: 'c', to: 'b' })],
+    ['MsgSnap inline', message({ type: 'MsgSnap', from: 'c', to: 'b', snapshot: { data: Uint8Array.of(1), metadata: { index: 1, term: 1, confState: { voters: ['b'], learners: [] } } } })],
+  ];
+  for (const [name, m] of bad) {
+    await attack(name, async (p) => {
+      const raw = await RawPeer.connect(p.port);
+      raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
+      raw.message(m);
+      await raw.waitClosed();
+      assert.equal(p.recB.received.length, 0, name);
+    });
+  }
+});
+
+test('a connection that never sends its handshake is closed after dialTimeoutMs', async () => {
+  await attack(
+    'silent',
+    async (p) => {
+      const raw = await RawPeer.connect(p.port);
+      const t0 = Date.now();
+      await raw.waitClosed(3000);
+      assert.ok(Date.now() - t0 >= 250, 'not closed before the timeout');
+      assert.equal(p.recB.received.length, 0);
+    },
+    { b: { dialTimeoutMs: 300 } },
+  );
+});
+
+test('a snapshot stream announcing more than maxSnapshotBytes, or sending chunks out of sequence, is closed without delivery', async () => {
+  const cases: Array<[string, unknown[][]]> = [
+    ['too large', [[10 * 1024 * 1024, 0, Buffer.alloc(100)]]],
+    ['not starting at 0', [[1000, 100, Buffer.alloc(100)]]],
+    ['gap', [[1000, 0, Buffer.alloc(100)], [1000, 200, Buffer.alloc(100)]]],
+    ['total changes', [[1000, 0, Buffer.alloc(100)], [2000, 100, Buffer.alloc(100)]]],
+    ['whole but not a message', [[4, 0, Buffer.from([0x93, 1, 2, 3])]]],
+  ];
+  for (const [name, chunks] of cases) {
+    await attack(
+      name,
+      async (p) => {
+        const raw = await RawPeer.connect(p.port);
+        raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b', stream: StreamKind.Snapshot });
+        for (const c of chunks) raw.write(valueFrame(FrameKind.SnapshotChunk, c));
+        await raw.waitClosed();
+        assert.equal(p.recB.received.length, 0, name);
+        assert.ok(!raw.frames.some((f) => f.kind === FrameKind.SnapshotAck), `${name}: never acknowledged`);
+      },
+      { b: { maxSnapshotBytes: 1024 * 1024 } },
+    );
+  }
+});
+
+test('plaintext sent to a TLS port is refused; TLS peers keep working', async () => {
+  await attack(
+    'plaintext on TLS',
+    async (p) => {
+      const raw = await RawPeer.connect(p.port);
+      raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
+      raw.message(hb('c', 'b', 1));
+      await raw.waitClosed();
+      assert.equal(p.recB.received.length, 0);
+    },
+    { tls: true },
+  );
+});
+
+test('a TLS client whose certificate another CA signed is refused', async () => {
+  await attack(
+    'rogue certificate',
+    async (p) => {
+      // The rogue client trusts the cluster CA (so it accepts the server), but the server does not trust it.
+      const raw = await RawPeer.connect(p.port, { ...tlsFor('rogue-node', 'rogue-ca'), ca: tlsFor('a').ca });
+      if (raw.isOpen) {
+        raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
+        raw.message(hb('c', 'b', 1));
+      }
+      await raw.waitClosed();
+      assert.ok(!raw.frames.some((f) => f.kind === FrameKind.Hello), 'no handshake reply over an unauthenticated channel');
+      assert.equal(p.recB.received.length, 0);
+    },
+    { tls: true },
+  );
+});
+
+test('a TLS server whose certificate another CA signed is refused by the dialer, which reports it unreachable', async () => {
+  const recA = new Recorder();
+  const recR = new Recorder();
+  const a = new TcpTransport(tcpOptions('a', { tls: tlsFor('a') }));
+  // The rogue server trusts the cluster CA, so only the dialer's check can refuse it.
+  const rogue = new TcpTransport(tcpOptions('b', { tls: { ...tlsFor('rogue-node', 'rogue-ca'), ca: tlsFor('a').ca } }));
+  try {
+    await a.start(recA);
+    await rogue.start(recR);
+    rogue.addPeer('a', formatAddress(a.address().host, a.address().port));
+    a.addPeer('b', formatAddress(rogue.address().host, rogue.address().port));
+    a.send([hb('a', 'b', 1)]);
+    await recA.until(() => recA.unreachable.includes('b'), 'a reports the rogue server unreachable');
+    await sleep(50);
+    assert.equal(recR.received.length, 0);
+  } finally {
+    await Promise.all([a.close(), rogue.close()]);
+  }
+});

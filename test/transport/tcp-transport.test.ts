@@ -1,0 +1,292 @@
+// TcpTransport behaviour beyond the conformance suite: option checks,
+// listen failures, reconnection with backoff, the bounded send queue, one
+// write per tick, oversized messages and snapshots, snapshot timeouts, and
+// nothing left behind by close().
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net, { type Server, type Socket } from 'node:net';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { decodeMessage } from '../../src/codec/index.js';
+import { message, type Message } from '../../src/raftpb/index.js';
+import { FrameDecoder, FrameKind, TcpTransport, formatAddress, type TcpTransportOptions } from '../../src/transport/index.js';
+import { decodeHello, helloFrame, PROTOCOL_VERSION } from '../../src/transport/frame-bodies.js';
+import { Recorder } from './conformance.js';
+import { sleep, tcpOptions } from './clusters.js';
+
+function hb(from: string, to: string, index: number): Message {
+  return message({ type: 'MsgHeartbeat', from, to, term: 1, index });
+}
+
+function addr(t: TcpTransport): string {
+  return formatAddress(t.address().host, t.address().port);
+}
+
+/**
+ * A hand-written peer server: answers handshakes (after `replyDelayMs`) and
+ * records the messages and snapshot chunks it gets, without acknowledging.
+ */
+async function rawServer(id: string, replyDelayMs = 0): Promise<{ server: Server; port: number; messages: Message[]; chunks: number; sockets: Set<Socket>; close(): Promise<void> }> {
+  const state = { messages: [] as Message[], chunks: 0, sockets: new Set<Socket>() };
+  const server = net.createServer((socket) => {
+    state.sockets.add(socket);
+    socket.on('error', () => {});
+    const decoder = new FrameDecoder(64 * 1024 * 1024);
+    socket.on('data', (chunk) => {
+      decoder.push(chunk, (kind, body) => {
+        if (kind === FrameKind.Hello) {
+          const h = decodeHello(body);
+          setTimeout(() => socket.write(helloFrame({ version: PROTOCOL_VERSION, clusterId: h.clusterId, from: id, to: h.from, stream: h.stream })), replyDelayMs);
+        } else if (kind === FrameKind.Message) {
+          state.messages.push(decodeMessage(body));
+        } else if (kind === FrameKind.SnapshotChunk) {
+          state.chunks++;
+        }
+      });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    server,
+    port,
+    get messages() {
+      return state.messages;
+    },
+    get chunks() {
+      return state.chunks;
+    },
+    sockets: state.sockets,
+    close: async () => {
+      for (const s of state.sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+test('invalid options throw UsageError INVALID_CONFIG', () => {
+  const base = tcpOptions('a');
+  const bad: Array<[string, Partial<TcpTransportOptions>]> = [
+    ['empty id', { id: '' }],
+    ['empty cluster id', { clusterId: '' }],
+    ['negative port', { listen: { host: '127.0.0.1', port: -1 } }],
+    ['malformed peer address', { peers: { b: 'no-port' } }],
+    ['port out of range', { peers: { b: '127.0.0.1:70000' } }],
+    ['unbracketed ipv6', { peers: { b: '::1:2380' } }],
+    ['tiny maxFrameBytes', { maxFrameBytes: 100 }],
+    ['chunk above the frame limit', { maxFrameBytes: 4096, snapshotChunkBytes: 4096 }],
+    ['backoff max below initial', { backoff: { initialMs: 100, maxMs: 10 } }],
+    ['zero dial timeout', { dialTimeoutMs: 0 }],
+    ['incomplete tls', { tls: { key: 'k', cert: 'c' } as never }],
+  ];
+  for (const [name, o] of bad) {
+    assert.throws(() => new TcpTransport({ ...base, ...o }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG), name);
+  }
+  assert.doesNotThrow(() => new TcpTransport({ ...base, peers: { b: '[::1]:2380', c: 'node-c.example:2380', a: 'ignored:1' } }));
+});
+
+test('using a transport before start, twice, or after close fails with a typed error', async () => {
+  const t = new TcpTransport(tcpOptions('a'));
+  assert.throws(() => t.address(), (e: unknown) => isQuorumError(e, ErrorCode.TRANSPORT_NOT_STARTED));
+  assert.throws(() => t.send([hb('a', 'b', 1)]), (e: unknown) => isQuorumError(e, ErrorCode.TRANSPORT_NOT_STARTED));
+  assert.throws(() => t.addPeer('b', 'nonsense'), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
+  await t.start(new Recorder());
+  assert.ok(t.address().port > 0, 'port 0 resolves to the bound port');
+  await assert.rejects(t.start(new Recorder()), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
+  await t.close();
+  await assert.rejects(t.start(new Recorder()), (e: unknown) => isQuorumError(e, ErrorCode.TRANSPORT_CLOSED));
+});
+
+test('listening on a port in use rejects with LISTEN_FAILED', async () => {
+  const first = new TcpTransport(tcpOptions('a'));
+  await first.start(new Recorder());
+  const second = new TcpTransport(tcpOptions('b', { listen: { host: '127.0.0.1', port: first.address().port } }));
+  try {
+    await assert.rejects(second.start(new Recorder()), (e: unknown) => isQuorumError(e, ErrorCode.LISTEN_FAILED) && e.name === 'FaultError');
+  } finally {
+    await Promise.all([first.close(), second.close()]);
+  }
+});
+
+test('a restarted peer is reached again after backoff; while it is down the sender reports it unreachable', async () => {
+  const recA = new Recorder();
+  const a = new TcpTransport(tcpOptions('a'));
+  await a.start(recA);
+  let recB = new Recorder();
+  let b = new TcpTransport(tcpOptions('b'));
+  await b.start(recB);
+  const port = b.address().port;
+  try {
+    b.addPeer('a', addr(a));
+    a.addPeer('b', formatAddress('127.0.0.1', port));
+    a.send([hb('a', 'b', 1)]);
+    await recB.until(() => recB.received.length === 1, 'first message');
+    await b.close();
+    await recA.until(() => recA.unreachable.includes('b'), 'b reported unreachable once its connection dropped');
+    recA.unreachable.length = 0;
+    a.send([hb('a', 'b', 2)]);
+    await recA.until(() => recA.unreachable.includes('b'), 'sending to a down peer reports it unreachable');
+    recB = new Recorder();
+    b = new TcpTransport(tcpOptions('b', { listen: { host: '127.0.0.1', port } }));
+    await b.start(recB);
+    b.addPeer('a', addr(a));
+    let i = 3;
+    const timer = setInterval(() => a.send([hb('a', 'b', i++)]), 20);
+    try {
+      await recB.until(() => recB.received.length > 0, 'a message at the restarted b');
+    } finally {
+      clearInterval(timer);
+    }
+    const idx = recB.received.map((m) => m.index);
+    assert.deepEqual(idx, [...idx].sort((x, y) => x - y), 'still in order after the reconnection');
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+test('when the send queue overflows, the oldest messages are dropped and the peer is reported unreachable', async () => {
+  const peer = await rawServer('b', 150);
+  const recA = new Recorder();
+  const a = new TcpTransport(tcpOptions('a', { maxQueuedMessages: 10 }));
+  try {
+    await a.start(recA);
+    a.addPeer('b', formatAddress('127.0.0.1', peer.port));
+    a.send(Array.from({ length: 100 }, (_, i) => hb('a', 'b', i + 1)));
+    await recA.until(() => recA.unreachable.includes('b'), 'overflow reported');
+    const deadline = Date.now() + 5000;
+    while (peer.messages.length < 10 && Date.now() < deadline) await sleep(10);
+    await sleep(50);
+    assert.deepEqual(
+      peer.messages.map((m) => m.index),
+      Array.from({ length: 10 }, (_, i) => 91 + i),
+    );
+  } finally {
+    await a.close();
+    await peer.close();
+  }
+});
+
+test('the messages of one tick to one peer go out in a single socket write', async () => {
+  const peer = await rawServer('b');
+  const a = new TcpTransport(tcpOptions('a'));
+  const proto = net.Socket.prototype as unknown as { write: (...args: unknown[]) => boolean };
+  const original = proto.write;
+  let writes = 0;
+  try {
+    await a.start(new Recorder());
+    a.addPeer('b', formatAddress('127.0.0.1', peer.port));
+    a.send([hb('a', 'b', 0)]);
+    while (peer.messages.length < 1) await sleep(5);
+    proto.write = function (this: Socket, ...args: unknown[]) {
+      if (this.remotePort === peer.port) writes++;
+      return original.apply(this, args);
+    };
+    a.send(Array.from({ length: 1000 }, (_, i) => hb('a', 'b', i + 1)));
+    while (peer.messages.length < 1001) await sleep(5);
+    assert.equal(writes, 1);
+  } finally {
+    proto.write = original;
+    await a.close();
+    await peer.close();
+  }
+});
+
+test('a message larger than maxFrameBytes is dropped at the sender and reported; later messages still flow', async () => {
+  const recA = new Recorder();
+  const recB = new Recorder();
+  const a = new TcpTransport(tcpOptions('a', { maxFrameBytes: 4096 }));
+  const b = new TcpTransport(tcpOptions('b'));
+  try {
+    await a.start(recA);
+    await b.start(recB);
+    a.addPeer('b', addr(b));
+    b.addPeer('a', addr(a));
+    const big = message({ type: 'MsgApp', from: 'a', to: 'b', index: 1, entries: [{ term: 1, index: 2, type: 'Normal', data: new Uint8Array(5000) }] });
+    a.send([big, hb('a', 'b', 2)]);
+    await recA.until(() => recA.unreachable.includes('b'), 'oversized message reported');
+    await recB.until(() => recB.received.length === 1, 'the next message');
+    assert.equal(recB.received[0]!.index, 2);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+test('a snapshot above the receiver maxSnapshotBytes fails, and one the receiver never acknowledges times out', async () => {
+  const snap = (to: string, bytes: number): Message =>
+    message({ type: 'MsgSnap', from: 'a', to, term: 1, snapshot: { data: new Uint8Array(bytes), metadata: { index: 9, term: 1, confState: { voters: ['a', to], learners: [] } } } });
+  const recA = new Recorder();
+  const recB = new Recorder();
+  const a = new TcpTransport(tcpOptions('a', { snapshotIdleTimeoutMs: 300 }));
+  const b = new TcpTransport(tcpOptions('b', { maxSnapshotBytes: 100_000 }));
+  const silent = await rawServer('c');
+  try {
+    await a.start(recA);
+    await b.start(recB);
+    a.addPeer('b', addr(b));
+    b.addPeer('a', addr(a));
+    a.addPeer('c', formatAddress('127.0.0.1', silent.port));
+    a.send([snap('b', 200_000)]);
+    await recA.until(() => recA.snapshots.length === 1, 'snapshot outcome for b');
+    assert.deepEqual(recA.snapshots, [{ peer: 'b', status: 'failure' }]);
+    assert.equal(recB.received.length, 0);
+    const t0 = Date.now();
+    a.send([snap('c', 1000)]);
+    await recA.until(() => recA.snapshots.length === 2, 'snapshot outcome for c');
+    assert.deepEqual(recA.snapshots[1], { peer: 'c', status: 'failure' });
+    assert.ok(silent.chunks >= 1, 'the chunks were sent');
+    assert.ok(Date.now() - t0 >= 250, 'failed by the idle timeout');
+  } finally {
+    await Promise.all([a.close(), b.close(), silent.close()]);
+  }
+});
+
+test('addPeer with a new address redirects later sends; removePeer then addPeer restores a peer', async () => {
+  const recA = new Recorder();
+  const recB = new Recorder();
+  const a = new TcpTransport(tcpOptions('a'));
+  const b = new TcpTransport(tcpOptions('b'));
+  try {
+    await a.start(recA);
+    await b.start(recB);
+    b.addPeer('a', addr(a));
+    a.addPeer('b', '127.0.0.1:1'); // nothing listens there
+    a.send([hb('a', 'b', 1)]);
+    await recA.until(() => recA.unreachable.includes('b'), 'wrong address is unreachable');
+    a.addPeer('b', addr(b));
+    a.send([hb('a', 'b', 2)]);
+    await recB.until(() => recB.received.some((m) => m.index === 2), 'delivered at the new address');
+    b.removePeer('a');
+    b.addPeer('a', addr(a));
+    a.send([hb('a', 'b', 3)]);
+    const timer = setInterval(() => a.send([hb('a', 'b', 4)]), 20);
+    try {
+      await recB.until(() => recB.received.some((m) => m.index === 4), 'accepted again after re-adding');
+    } finally {
+      clearInterval(timer);
+    }
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+test('close leaves no sockets, servers or timers behind', async () => {
+  await sleep(50); // let the previous tests' sockets finish closing
+  const before = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+  const recA = new Recorder();
+  const recB = new Recorder();
+  // A long backoff, so the link to the down peer still has its timer when close() runs.
+  const a = new TcpTransport(tcpOptions('a', { backoff: { initialMs: 10_000, maxMs: 10_000 } }));
+  const b = new TcpTransport(tcpOptions('b'));
+  await a.start(recA);
+  await b.start(recB);
+  a.addPeer('b', addr(b));
+  b.addPeer('a', addr(a));
+  a.addPeer('down', '127.0.0.1:1'); // a link in backoff, with its timer
+  a.send([hb('a', 'b', 1), hb('a', 'down', 1), message({ type: 'MsgSnap', from: 'a', to: 'b', snapshot: { data: new Uint8Array(10), metadata: { index: 1, term: 1, confState: { voters: ['a'], learners: [] } } } })]);
+  b.send([hb('b', 'a', 1)]);
+  await recB.until(() => recB.received.length === 2, 'traffic at b');
+  await recA.until(() => recA.unreachable.includes('down'), 'the down peer in backoff');
+  await Promise.all([a.close(), b.close()]);
+  await sleep(20);
+  const after = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+  assert.deepEqual(after.sort(), before.sort());
+});
