@@ -331,10 +331,11 @@ export class Raft {
     // New entry objects: the proposed ones belong to a message, which an
     // in-memory transport may deliver twice; entries in the log are never
     // mutated.
-    const ents = new Array<Entry>(es.length);
+    const ents: Entry[] = [];
+    const term = this.term;
     for (let i = 0; i < es.length; i++) {
       const e = es[i]!;
-      ents[i] = { term: this.term, index: li + 1 + i, type: e.type, data: e.data };
+      ents.push({ term, index: li + 1 + i, type: e.type, data: e.data });
     }
     if (!this.increaseUncommittedSize(ents)) {
       this.logger?.warn(`${this.id} appending new entries to log would exceed uncommitted entry size limit; dropping proposal`);
