@@ -1,0 +1,32 @@
+/**
+ * Time as the coordination recipes see it. Only {@link Session} waits on time
+ * (its keep-alive loop and its local lease deadline); it reads time and
+ * schedules callbacks through a {@link RecipeClock}, so a test can run it on
+ * the virtual clock of an in-process cluster. The shape is the same as the
+ * node layer's `Clock`: a `VirtualClock` or `systemClock` can be passed as is.
+ * @module
+ */
+
+/** The time source and timer service of a recipe. Times are in milliseconds. */
+export interface RecipeClock {
+  /** Current time in ms. */
+  now(): number;
+  /** Runs `fn` once after `ms` milliseconds; returns a handle for {@link clearTimeout}. */
+  setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancels a timer; unknown or already-fired handles are ignored. */
+  clearTimeout(handle: unknown): void;
+}
+
+/**
+ * Real time: `Date.now()` and the global timers. Timers are `unref`'d so that
+ * a session's keep-alive loop does not keep a process alive by itself.
+ */
+export const realClock: RecipeClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};

@@ -1,0 +1,158 @@
+/**
+ * `DoubleBarrier`: a group of `count` processes that enter together and
+ * leave together (etcd's recipes `DoubleBarrier`).
+ * @module
+ */
+import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import type { KV } from '../server/kv.js';
+import { createUniqueKey, type CreatedKey } from './keys.js';
+import type { LockOptions } from './mutex.js';
+import { Scope } from './scope.js';
+import type { Session } from './session.js';
+import { waitDelete, waitForEvent } from './wait.js';
+
+/**
+ * A double barrier (etcd's recipes `DoubleBarrier`): `enter()` blocks until
+ * `count` participants have entered; `leave()` blocks until every one of
+ * them has left.
+ *
+ * Each participant creates `<key>/waiters/<unique>` attached to its
+ * session's lease; the `count`-th one puts `<key>/ready`, which releases the
+ * others. On leave, participants delete their keys; the oldest one waits
+ * for the others and deletes `ready` last. A participant whose session ends
+ * loses its key with the lease, so the others are not blocked forever.
+ *
+ * Guarantees: no `enter()` returns before `count` participants have
+ * entered; no `leave()` returns while a participant that entered has not
+ * left (or lost its session). A participant beyond `count` is refused with
+ * `QUORUMKV_BARRIER_FULL`. Not guaranteed: reuse of the same key for a new
+ * round before every participant of the previous one has left.
+ *
+ * ```ts
+ * const barrier = new DoubleBarrier(session, 'barriers/batch-7', 3);
+ * await barrier.enter();
+ * await doWork();
+ * await barrier.leave();
+ * ```
+ */
+export class DoubleBarrier {
+  /** The session whose lease holds this participant's key. */
+  readonly session: Session;
+  /** The barrier's key (its waiters are under `<key>/waiters/`). */
+  readonly key: string;
+  /** Number of participants. */
+  readonly count: number;
+
+  private mine: CreatedKey | undefined;
+
+  /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty key or a count below 1 */
+  constructor(session: Session, key: string, count: number) {
+    if (typeof key !== 'string' || key === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'barrier key must be a non-empty string');
+    if (!Number.isSafeInteger(count) || count < 1) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'barrier count must be a positive integer');
+    this.session = session;
+    this.key = key.endsWith('/') ? key.slice(0, -1) : key;
+    this.count = count;
+  }
+
+  private get kv(): KV {
+    return this.session.kv;
+  }
+
+  private get waiters(): string {
+    return `${this.key}/waiters/`;
+  }
+
+  private get ready(): string {
+    return `${this.key}/ready`;
+  }
+
+  /**
+   * Enters the barrier and waits until `count` participants have entered.
+   * @throws FaultError `QUORUMKV_BARRIER_FULL` when `count` participants are
+   *   already in; `QUORUMKV_ABORTED`, `QUORUMKV_SESSION_EXPIRED` (this
+   *   participant's key is removed); errors of the KV
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when this object already entered
+   */
+  async enter(options: LockOptions = {}): Promise<void> {
+    if (this.mine !== undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'double barrier: already entered');
+    const scope = new Scope(options.signal, this.session);
+    let mine: CreatedKey | undefined;
+    try {
+      scope.check();
+      const before = await this.kv.range({ key: this.waiters, prefix: true, countOnly: true });
+      if (before.count >= this.count) throw new FaultError(ErrorCode.BARRIER_FULL, 'double barrier: too many participants');
+      mine = await createUniqueKey(this.kv, this.waiters, '', this.session.lease);
+      const entered = await this.kv.range({ key: this.waiters, prefix: true, sortTarget: 'CREATE', sortOrder: 'ASCEND', keysOnly: true });
+      if (entered.kvs.length >= this.count) {
+        const last = entered.kvs[this.count - 1]!;
+        if (mine.revision > last.createRevision) throw new FaultError(ErrorCode.BARRIER_FULL, 'double barrier: too many participants');
+        if (mine.revision === last.createRevision) {
+          await this.kv.put(this.ready, '');
+          scope.check();
+          this.mine = mine;
+          return;
+        }
+      }
+      for (;;) {
+        const ev = await waitForEvent(this.kv, this.ready, { startRevision: mine.revision, match: (e) => e.type === 'PUT', signal: scope.signal });
+        if (ev !== undefined) break;
+        // the watch ended: ready may have been put meanwhile
+        scope.check();
+        if ((await this.kv.range({ key: this.ready, keysOnly: true })).kvs.length > 0) break;
+      }
+      scope.check();
+      this.mine = mine;
+    } catch (err) {
+      if (mine !== undefined && this.mine === undefined) await this.kv.delete(mine.key).catch(() => undefined);
+      throw err;
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  /**
+   * Leaves the barrier and waits until every participant has left.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when this object has not entered;
+   *   FaultError `QUORUMKV_ABORTED`; errors of the KV
+   */
+  async leave(options: LockOptions = {}): Promise<void> {
+    const mine = this.mine;
+    if (mine === undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'double barrier: not entered');
+    const scope = new Scope(options.signal, undefined);
+    let deleted = false;
+    try {
+      for (;;) {
+        scope.check();
+        const res = await this.kv.range({ key: this.waiters, prefix: true, keysOnly: true });
+        if (res.kvs.length === 0) break;
+        let lowest = res.kvs[0]!;
+        let highest = res.kvs[0]!;
+        for (const kv of res.kvs) {
+          if (kv.modRevision < lowest.modRevision) lowest = kv;
+          if (kv.modRevision > highest.modRevision) highest = kv;
+        }
+        const isLowest = lowest.createRevision === mine.revision;
+        if (res.kvs.length === 1 && isLowest) {
+          // the last one out closes the barrier
+          await this.kv.delete(this.ready);
+          await this.kv.delete(mine.key);
+          deleted = true;
+          break;
+        }
+        if (isLowest) {
+          // the oldest participant waits for the newest one, then looks again
+          await waitDelete(this.kv, highest.key, res.header.revision + 1, scope.signal);
+          continue;
+        }
+        if (!deleted) {
+          await this.kv.delete(mine.key);
+          deleted = true;
+        }
+        await waitDelete(this.kv, lowest.key, res.header.revision + 1, scope.signal);
+      }
+      this.mine = undefined;
+    } finally {
+      scope.dispose();
+    }
+  }
+}

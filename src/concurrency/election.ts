@@ -1,0 +1,359 @@
+/**
+ * `Election`: leader election on a key prefix (etcd's `concurrency.Election`),
+ * with the leader key's createRevision as the term / fencing token.
+ * @module
+ */
+import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import type { KeyValue } from '../mvccpb/index.js';
+import { text, type BytesLike, type CompareInput, type KV } from '../server/kv.js';
+import { dirOf, leaseHex, rangeOfOp } from './keys.js';
+import type { LockOptions } from './mutex.js';
+import { Scope } from './scope.js';
+import type { Session } from './session.js';
+import { waitDeletes } from './wait.js';
+
+/** A leader as seen in the store. */
+export interface LeaderInfo {
+  /** The leader's key (`<prefix><lease id in hex>`). */
+  key: string;
+  /** The leader's value (UTF-8), as last proclaimed. */
+  value: string;
+  /** The raw value bytes. */
+  valueBytes: Uint8Array;
+  /** The term: the leader key's createRevision (strictly increasing across leaders; a fencing token). */
+  createRevision: number;
+  /** Revision of the last proclaim (or of the campaign). */
+  modRevision: number;
+  /** The leader's lease id. */
+  lease: number;
+  /** Store revision the information was read at (or of the change that produced it). */
+  revision: number;
+}
+
+/** What {@link Election.campaign} resolves with. */
+export interface Leadership {
+  /** This candidate's key. */
+  key: string;
+  /** The term: the key's createRevision; strictly greater than every earlier leader's. */
+  term: number;
+  /** Store revision at which leadership was known. */
+  revision: number;
+  /** A txn compare that holds only while this leadership lasts (`createRevision(key) == term`). */
+  isLeader(): CompareInput;
+}
+
+function leaderOf(kv: KeyValue, revision: number): LeaderInfo {
+  return {
+    key: text(kv.key),
+    value: text(kv.value),
+    valueBytes: kv.value,
+    createRevision: kv.createRevision,
+    modRevision: kv.modRevision,
+    lease: kv.lease,
+    revision,
+  };
+}
+
+/**
+ * Reads the current leader of the election at `prefix` (the key with the
+ * smallest createRevision), for callers without a session.
+ * @throws FaultError `QUORUMKV_ELECTION_NO_LEADER` when nobody campaigns
+ */
+export async function electionLeader(kv: KV, prefix: string): Promise<LeaderInfo> {
+  const dir = dirOf(prefix);
+  const res = await kv.range({ key: dir, prefix: true, sortTarget: 'CREATE', sortOrder: 'ASCEND', limit: 1 });
+  const first = res.kvs[0];
+  if (first === undefined) throw new FaultError(ErrorCode.ELECTION_NO_LEADER, 'election: no leader');
+  return leaderOf(first, res.header.revision);
+}
+
+/**
+ * A stream of leader changes: an async iterable that yields the current
+ * leader, then every new value it proclaims, then the next leader, and so
+ * on. Stop it with {@link LeaderObserver.cancel}, the `signal` given to
+ * `observe`, or `break`.
+ */
+export interface LeaderObserver extends AsyncIterable<LeaderInfo> {
+  /** Stops observing; a pending iteration ends. Idempotent. */
+  cancel(): void;
+}
+
+/**
+ * Observes the election at `prefix` (etcd's `Election.Observe`): yields the
+ * leader, its proclaimed values, and each next leader in turn, from a watch.
+ * A leader that comes and goes entirely between two reads (while the
+ * observer is catching up) may be skipped; the leaders it does yield come in
+ * term order. Ends on cancel or when the KV fails (its error is thrown from
+ * the iteration).
+ */
+export function observeElection(kv: KV, prefix: string, options: LockOptions = {}): LeaderObserver {
+  const dir = dirOf(prefix);
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort();
+  if (options.signal?.aborted === true) controller.abort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
+  const stop = controller.signal;
+
+  async function* run(): AsyncGenerator<LeaderInfo> {
+    try {
+      while (!stop.aborted) {
+        const res = await kv.range({ key: dir, prefix: true, sortTarget: 'CREATE', sortOrder: 'ASCEND', limit: 1 });
+        if (stop.aborted) return;
+        let leader: LeaderInfo | undefined = res.kvs[0] === undefined ? undefined : leaderOf(res.kvs[0], res.header.revision);
+        let from = res.header.revision + 1;
+        if (leader === undefined) {
+          // nobody campaigns: the first put on the prefix is the next leader
+          if (stop.aborted) return;
+          const w = kv.watch(dir, { prefix: true, startRevision: from });
+          const cancel = (): void => void w.cancel();
+          stop.addEventListener('abort', cancel, { once: true });
+          try {
+            for await (const wr of w) {
+              const put = wr.events.find((e) => e.type === 'PUT');
+              if (put !== undefined) {
+                leader = leaderOf(put.kv, put.kv.modRevision);
+                break;
+              }
+              if (wr.canceled) break;
+            }
+          } finally {
+            stop.removeEventListener('abort', cancel);
+            await w.cancel();
+          }
+          if (leader === undefined) continue; // watch ended: read again (or stop)
+          from = leader.revision + 1;
+        }
+        yield leader;
+        if (stop.aborted) return;
+        // follow this leader's key until it is deleted
+        const w = kv.watch(leader.key, { startRevision: from });
+        const cancel = (): void => void w.cancel();
+        stop.addEventListener('abort', cancel, { once: true });
+        try {
+          let gone = false;
+          for await (const wr of w) {
+            for (const ev of wr.events) {
+              if (ev.type === 'DELETE') {
+                gone = true;
+                break;
+              }
+              yield leaderOf(ev.kv, ev.kv.modRevision);
+              if (stop.aborted) return;
+            }
+            if (gone || wr.canceled) break;
+          }
+        } finally {
+          stop.removeEventListener('abort', cancel);
+          await w.cancel();
+        }
+      }
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  const gen = run();
+  return {
+    [Symbol.asyncIterator]: () => gen,
+    cancel: () => controller.abort(),
+  };
+}
+
+/**
+ * Leader election (etcd's `concurrency.Election`).
+ *
+ * Each candidate puts `<prefix><lease hex>` = its value, attached to its
+ * session's lease; the leader is the candidate whose key has the smallest
+ * createRevision. `campaign` waits like {@link Mutex.lock} (each candidate
+ * watches only the key just before its own), so candidates become leader in
+ * the order they campaigned. The leader's key createRevision is its **term**:
+ * strictly greater for every later leader, usable as a fencing token.
+ *
+ * Guarantees: at most one live session's key is the oldest at any revision;
+ * terms strictly increase; `campaign` never returns on a lost session;
+ * `proclaim` and `resign` only act while this candidate's key is the one it
+ * created (a txn on `createRevision(key) == term`).
+ *
+ * What it does not guarantee: that a leader knows it has been replaced in
+ * time. A leader paused past its lease TTL resumes believing it leads.
+ * Watch the session (`lost` event, `signal`) and fence the work with the
+ * term (`leadership.isLeader()` in the txns of the work, or a term check in
+ * the resource).
+ *
+ * ```ts
+ * const session = await Session.create(node, { ttl: 10 });
+ * const election = new Election(session, 'elections/scheduler');
+ * const leadership = await election.campaign('host-a:8080');
+ * session.on('lost', () => stopScheduling());
+ * await node.txn({ compare: [leadership.isLeader()], success: [{ put: { key: 'jobs/next', value: '7' } }] });
+ * await election.resign();
+ *
+ * for await (const leader of election.observe()) console.log(leader.value, leader.createRevision);
+ * ```
+ */
+export class Election {
+  /** The session whose lease holds the candidate key. */
+  readonly session: Session;
+  /** The election's key prefix, ending with `/`. */
+  readonly prefix: string;
+  /** This session's candidate key: `<prefix><lease id in hex>`. */
+  readonly key: string;
+
+  private term = 0;
+  private leading: Leadership | undefined;
+  private busy = false;
+
+  /**
+   * @param prefix - the election's name; a `/` is appended unless present
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty prefix
+   */
+  constructor(session: Session, prefix: string) {
+    this.session = session;
+    this.prefix = dirOf(prefix);
+    this.key = `${this.prefix}${leaseHex(session.lease)}`;
+  }
+
+  private get kv(): KV {
+    return this.session.kv;
+  }
+
+  /** True while this candidate is leader (as far as this process knows: watch the session too). */
+  get isLeader(): boolean {
+    return this.leading !== undefined;
+  }
+
+  /** The current leadership of this candidate, if any. */
+  get leadership(): Leadership | undefined {
+    return this.leading;
+  }
+
+  /**
+   * Campaigns with `value` and resolves once this candidate is leader. A
+   * candidate that already campaigned (its key exists) keeps its place and
+   * updates its value.
+   *
+   * On abort, on a lost session or on an error while waiting, the candidate
+   * key is deleted (best effort) and the call fails.
+   * @throws FaultError `QUORUMKV_ABORTED`, `QUORUMKV_SESSION_EXPIRED`; errors of the KV
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when a campaign of this election object is in progress
+   */
+  async campaign(value: BytesLike, options: LockOptions = {}): Promise<Leadership> {
+    if (this.leading !== undefined) {
+      await this.proclaim(value);
+      return this.leading;
+    }
+    if (this.busy) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'election: a campaign of this election is already in progress');
+    this.busy = true;
+    const scope = new Scope(options.signal, this.session);
+    let term = 0;
+    try {
+      scope.check();
+      const res = await this.kv.txn({
+        compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }],
+        success: [{ put: { key: this.key, value, lease: this.session.lease } }],
+        failure: [{ range: { key: this.key } }],
+      });
+      if (res.succeeded) {
+        term = res.header.revision;
+      } else {
+        const mine = rangeOfOp(res.responses[0]).kvs[0];
+        if (mine === undefined) throw new FaultError(ErrorCode.SESSION_EXPIRED, 'election: the candidate key vanished while it was created');
+        term = mine.createRevision;
+        const want = typeof value === 'string' ? value : text(value);
+        if (text(mine.value) !== want) await this.put(term, value);
+      }
+      await waitDeletes(this.kv, this.prefix, term - 1, scope.signal);
+      const mine = await this.kv.range({ key: this.key });
+      if (mine.kvs[0]?.createRevision !== term) {
+        throw this.session.error ?? new FaultError(ErrorCode.SESSION_EXPIRED, 'election: session expired (the candidate key is gone)');
+      }
+      scope.check();
+      this.term = term;
+      const key = this.key;
+      this.leading = {
+        key,
+        term,
+        revision: mine.header.revision,
+        isLeader: () => ({ key, target: 'CREATE', result: 'EQUAL', createRevision: term }),
+      };
+      return this.leading;
+    } catch (err) {
+      await this.deleteKey(term);
+      throw err;
+    } finally {
+      scope.dispose();
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Sets a new value for this leader without a new election (etcd's `Proclaim`).
+   * @throws FaultError `QUORUMKV_ELECTION_NOT_LEADER` when this candidate is
+   *   not the leader (never was, resigned, or its key is gone)
+   */
+  async proclaim(value: BytesLike): Promise<void> {
+    if (this.leading === undefined) throw new FaultError(ErrorCode.ELECTION_NOT_LEADER, 'election: not leader');
+    if (!(await this.put(this.term, value))) {
+      this.leading = undefined;
+      this.term = 0;
+      throw new FaultError(ErrorCode.ELECTION_NOT_LEADER, 'election: not leader');
+    }
+  }
+
+  /**
+   * Gives up leadership: deletes this candidate's key if it is still the one
+   * it created, so the next candidate becomes leader. Does nothing when not
+   * leader (etcd's `Resign`).
+   */
+  async resign(): Promise<void> {
+    if (this.leading === undefined) return;
+    const term = this.term;
+    try {
+      await this.kv.txn({
+        compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: term }],
+        success: [{ deleteRange: { key: this.key } }],
+      });
+    } finally {
+      this.leading = undefined;
+      this.term = 0;
+    }
+  }
+
+  /**
+   * The current leader (etcd's `Leader`).
+   * @throws FaultError `QUORUMKV_ELECTION_NO_LEADER` when nobody campaigns
+   */
+  leader(): Promise<LeaderInfo> {
+    return electionLeader(this.kv, this.prefix);
+  }
+
+  /** Observes leader changes (see {@link observeElection}). */
+  observe(options: LockOptions = {}): LeaderObserver {
+    return observeElection(this.kv, this.prefix, options);
+  }
+
+  // ---------------------------------------------------------- internals
+
+  private async put(term: number, value: BytesLike): Promise<boolean> {
+    const res = await this.kv.txn({
+      compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: term }],
+      success: [{ put: { key: this.key, value, ignoreLease: true } }],
+    });
+    return res.succeeded;
+  }
+
+  private async deleteKey(term: number): Promise<void> {
+    try {
+      if (term > 0) {
+        await this.kv.txn({
+          compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: term }],
+          success: [{ deleteRange: { key: this.key } }],
+        });
+      } else {
+        await this.kv.delete(this.key);
+      }
+    } catch {
+      // the key goes with the session's lease
+    }
+  }
+}

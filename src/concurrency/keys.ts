@@ -1,0 +1,81 @@
+/**
+ * @internal
+ * Key helpers shared by the recipes: prefixes, lease-named keys and unique
+ * keys created with a "does not exist yet" txn (etcd's recipes `key.go`).
+ * Not exported from the package.
+ * @module
+ */
+import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import type { KeyValue, RangeResponse, ResponseOp } from '../mvccpb/index.js';
+import type { KV } from '../server/kv.js';
+import type { HeldLock } from './mutex.js';
+
+/** `prefix` with exactly one trailing `/` (etcd's recipes append one). */
+export function dirOf(prefix: string, what = 'prefix'): string {
+  if (typeof prefix !== 'string' || prefix === '' || prefix === '/') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be a non-empty string`);
+  return prefix.endsWith('/') ? prefix : `${prefix}/`;
+}
+
+/** A lease id as etcd writes it in key names (lowercase hex). */
+export function leaseHex(lease: number): string {
+  return lease.toString(16);
+}
+
+let counter = 0;
+
+function suffix(): string {
+  counter = (counter + 1) % 0x100000000;
+  const rand = Math.floor(Math.random() * 0x100000000);
+  return `${rand.toString(16).padStart(8, '0')}${counter.toString(16).padStart(8, '0')}`;
+}
+
+/** A key created by {@link createUniqueKey}. */
+export interface CreatedKey {
+  key: string;
+  /** The revision of the creating txn (the key's createRevision). */
+  revision: number;
+}
+
+/**
+ * Creates `dir + <unique suffix>` = `value` (attached to `lease` when not 0)
+ * with a txn that succeeds only if the key does not exist, retrying with
+ * another suffix otherwise.
+ */
+export async function createUniqueKey(kv: KV, dir: string, value: string, lease = 0): Promise<CreatedKey> {
+  for (;;) {
+    const key = `${dir}${suffix()}`;
+    const res = await kv.txn({
+      compare: [{ key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }],
+      success: [{ put: { key, value, lease } }],
+    });
+    if (res.succeeded) return { key, revision: res.header.revision };
+  }
+}
+
+/** The range response of a txn op. */
+export function rangeOfOp(op: ResponseOp | undefined): RangeResponse {
+  if (op === undefined || !('responseRange' in op)) throw new FaultError(ErrorCode.INTERNAL, 'txn response is missing a range');
+  return op.responseRange;
+}
+
+/** A {@link HeldLock} value. */
+export function heldLock(key: string, fencingToken: number, revision: number): HeldLock {
+  return {
+    key,
+    fencingToken,
+    revision,
+    isOwner: () => ({ key, target: 'CREATE', result: 'EQUAL', createRevision: fencingToken }),
+  };
+}
+
+/**
+ * Claims `kv` by deleting it if it is still the version that was
+ * read (etcd's recipes `deleteRevKey`); true when this caller got it.
+ */
+export async function claimKey(kv: KV, item: KeyValue): Promise<boolean> {
+  const res = await kv.txn({
+    compare: [{ key: item.key, target: 'MOD', result: 'EQUAL', modRevision: item.modRevision }],
+    success: [{ deleteRange: { key: item.key } }],
+  });
+  return res.succeeded;
+}

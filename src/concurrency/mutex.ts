@@ -1,0 +1,273 @@
+/**
+ * `Mutex`: a distributed lock on a key prefix (etcd's `concurrency.Mutex`),
+ * with a fencing token.
+ * @module
+ */
+import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import type { KeyValue, ResponseHeader } from '../mvccpb/index.js';
+import type { CompareInput, KV } from '../server/kv.js';
+import { dirOf, heldLock, leaseHex, rangeOfOp } from './keys.js';
+import { Scope } from './scope.js';
+import type { Session } from './session.js';
+import { waitDeletes } from './wait.js';
+
+/** Options of a waiting call (lock, campaign, wait, dequeue). */
+export interface LockOptions {
+  /** Gives up waiting: the call fails with `QUORUMKV_ABORTED` after removing what it created. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A lock as held by one holder: what to hand to the protected resource.
+ * `fencingToken` is the createRevision of the holder's key: every later
+ * holder of the same lock gets a strictly greater token.
+ */
+export interface HeldLock {
+  /** The holder's key (`<prefix>/<lease id in hex>` for a {@link Mutex}). */
+  readonly key: string;
+  /** The fencing token: the key's createRevision, strictly increasing across holders. */
+  readonly fencingToken: number;
+  /** The store revision at which the lock was known to be held. */
+  readonly revision: number;
+  /**
+   * A txn compare that holds only while this holder's key is still the one
+   * it created (`createRevision(key) == fencingToken`): put it in the
+   * `compare` list of a txn to make a write conditional on still holding.
+   */
+  isOwner(): CompareInput;
+}
+
+/**
+ * A distributed mutual-exclusion lock (etcd's `concurrency.Mutex`).
+ *
+ * Each session that wants the lock creates one key, `<prefix>/<lease hex>`,
+ * attached to its lease, in one txn (`if createRevision(key) == 0 then
+ * put(key) else get(key)`, plus a read of the oldest key). The holder is the
+ * session whose key has the smallest createRevision. A waiter watches only
+ * the key just before its own in revision order (the largest createRevision
+ * below its own) and re-checks when it is deleted: waiters are served in
+ * FIFO order of their keys' creation, and no release wakes more than one.
+ *
+ * Guarantees:
+ * - at most one *live* session's key is the oldest at any revision;
+ * - `fencingToken` (the key's createRevision) strictly increases from one
+ *   holder to the next;
+ * - `lock()` never returns on a lost session (`QUORUMKV_SESSION_EXPIRED`),
+ *   and the session's `lost` fires before the cluster deletes the key when
+ *   the holder cannot renew it (see {@link Session}).
+ *
+ * What it does not guarantee: mutual exclusion *of the work done under the
+ * lock*. A holder paused past its lease TTL (GC, swap, a long await) still
+ * believes it holds the lock when it resumes, while another holder already
+ * has it (etcd's documentation on locks; Jepsen's etcd 3.4.3 analysis;
+ * Kleppmann, "How to do distributed locking"). Protect the resource with
+ * the fencing token: make it reject writes whose token is below the highest
+ * it has seen, or, when the resource is in the same cluster, write with
+ * `txn({ compare: [lock.isOwner()], success: [...] })`.
+ *
+ * One `Mutex` per session and prefix: two `Mutex` objects on the same
+ * session and prefix share one key (etcd behaviour).
+ *
+ * ```ts
+ * const session = await Session.create(node, { ttl: 10 });
+ * const mutex = new Mutex(session, 'locks/invoices');
+ * const lock = await mutex.lock({ signal: AbortSignal.timeout(5_000) });
+ * try {
+ *   await node.txn({ compare: [lock.isOwner()], success: [{ put: { key: 'invoices/next', value: '42' } }] });
+ *   await storage.write(data, { fencingToken: lock.fencingToken });
+ * } finally {
+ *   await mutex.unlock();
+ * }
+ * ```
+ */
+export class Mutex {
+  /** The session whose lease holds the key. */
+  readonly session: Session;
+  /** The lock's key prefix, ending with `/`. */
+  readonly prefix: string;
+  /** This session's key: `<prefix><lease id in hex>`. */
+  readonly key: string;
+
+  private held: HeldLock | undefined;
+  private busy = false;
+
+  /**
+   * @param prefix - the lock's name; a `/` is appended unless present
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty prefix
+   */
+  constructor(session: Session, prefix: string) {
+    this.session = session;
+    this.prefix = dirOf(prefix);
+    this.key = `${this.prefix}${leaseHex(session.lease)}`;
+  }
+
+  private get kv(): KV {
+    return this.session.kv;
+  }
+
+  /** True while this mutex holds the lock (as far as this process knows: check the session too). */
+  get isHeld(): boolean {
+    return this.held !== undefined;
+  }
+
+  /** The held lock, if any. */
+  get current(): HeldLock | undefined {
+    return this.held;
+  }
+
+  /**
+   * The fencing token of the held lock (its key's createRevision).
+   * @throws UsageError `QUORUMKV_LOCK_NOT_HELD` when not held
+   */
+  get fencingToken(): number {
+    return this.mustHold().fencingToken;
+  }
+
+  /**
+   * A txn compare that holds only while this holder's key is the one it
+   * created (etcd's `Mutex.IsOwner`).
+   * @throws UsageError `QUORUMKV_LOCK_NOT_HELD` when not held
+   */
+  isOwner(): CompareInput {
+    return this.mustHold().isOwner();
+  }
+
+  /**
+   * Waits for the lock (FIFO among waiters) and resolves once held.
+   * Resolves at once when this mutex already holds it.
+   *
+   * On abort, on a lost session or on any error after its key was created,
+   * the key is deleted (best effort: otherwise it goes with the lease) and
+   * the call fails.
+   * @throws FaultError `QUORUMKV_ABORTED` (signal), `QUORUMKV_SESSION_EXPIRED`
+   *   (the session was lost before or while waiting); errors of the KV
+   *   (`QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`, ...)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when another lock() of this mutex is in progress
+   */
+  lock(options: LockOptions = {}): Promise<HeldLock> {
+    return this.acquire(false, options);
+  }
+
+  /**
+   * Takes the lock only if nobody holds it, without waiting (etcd's `TryLock`).
+   * @throws FaultError `QUORUMKV_LOCKED` when another session holds it (this
+   *   session's key is removed again); others as {@link lock}
+   */
+  tryLock(options: LockOptions = {}): Promise<HeldLock> {
+    return this.acquire(true, options);
+  }
+
+  /**
+   * Releases the lock: deletes this holder's key if it is still the one it
+   * created.
+   * @throws UsageError `QUORUMKV_LOCK_NOT_HELD` when this mutex does not hold
+   *   the lock; FaultError `QUORUMKV_LOCK_NOT_HELD` when the key was already
+   *   gone (the session expired: another holder may have had the lock)
+   * @throws errors of the KV; the mutex then still counts as held (retry, or
+   *   close the session) unless the session is lost
+   */
+  async unlock(): Promise<void> {
+    const lock = this.mustHold();
+    try {
+      const res = await this.kv.txn({ compare: [lock.isOwner()], success: [{ deleteRange: { key: lock.key } }] });
+      this.release();
+      if (!res.succeeded) throw new FaultError(ErrorCode.LOCK_NOT_HELD, 'mutex: the lock was lost before unlock (its key is gone)');
+    } catch (err) {
+      if (!this.session.isAlive) this.release();
+      throw err;
+    }
+  }
+
+  /**
+   * Runs `fn` while holding the lock, then unlocks (also when `fn` throws).
+   * `fn` gets the held lock and a signal aborted when the session ends or
+   * `options.signal` aborts: stop working when it fires.
+   * @returns what `fn` returns
+   * @throws what `fn` throws; else the errors of {@link lock} and {@link unlock}
+   */
+  async withLock<T>(fn: (lock: HeldLock, signal: AbortSignal) => T | Promise<T>, options: LockOptions = {}): Promise<T> {
+    const lock = await this.lock(options);
+    const scope = new Scope(options.signal, this.session);
+    let result: T;
+    try {
+      result = await fn(lock, scope.signal);
+    } catch (err) {
+      scope.dispose();
+      await this.unlock().catch(() => undefined);
+      throw err;
+    }
+    scope.dispose();
+    await this.unlock();
+    return result;
+  }
+
+  // ---------------------------------------------------------- internals
+
+  private mustHold(): HeldLock {
+    if (this.held === undefined) throw new UsageError(ErrorCode.LOCK_NOT_HELD, 'mutex: not locked by this mutex');
+    return this.held;
+  }
+
+  private release(): void {
+    this.held = undefined;
+  }
+
+  private async acquire(tryOnly: boolean, options: LockOptions): Promise<HeldLock> {
+    if (this.held !== undefined) return this.held;
+    if (this.busy) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mutex: a lock() of this mutex is already in progress');
+    this.busy = true;
+    const scope = new Scope(options.signal, this.session);
+    let myRev = 0;
+    let created = false;
+    try {
+      scope.check();
+      const owner = { range: { key: this.prefix, prefix: true, sortTarget: 'CREATE', sortOrder: 'ASCEND', limit: 1 } } as const;
+      created = true; // from here on, the key may exist
+      const res = await this.kv.txn({
+        compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }],
+        success: [{ put: { key: this.key, value: '', lease: this.session.lease } }, owner],
+        failure: [{ range: { key: this.key } }, owner],
+      });
+      myRev = res.succeeded ? res.header.revision : (rangeOfOp(res.responses[0]).kvs[0]?.createRevision ?? 0);
+      if (myRev === 0) throw new FaultError(ErrorCode.SESSION_EXPIRED, 'mutex: the lock key vanished while it was created');
+      const first: KeyValue | undefined = rangeOfOp(res.responses[1]).kvs[0];
+      let header: ResponseHeader = res.header;
+      if (first !== undefined && first.createRevision !== myRev) {
+        if (tryOnly) throw new FaultError(ErrorCode.LOCKED, 'mutex: locked by another session');
+        await waitDeletes(this.kv, this.prefix, myRev - 1, scope.signal);
+        // make sure the key is still ours (the session did not expire meanwhile)
+        const mine = await this.kv.range({ key: this.key });
+        header = mine.header;
+        if (mine.kvs[0]?.createRevision !== myRev) {
+          throw this.session.error ?? new FaultError(ErrorCode.SESSION_EXPIRED, 'mutex: session expired (the lock key is gone)');
+        }
+      }
+      // a lock never returns on a lost session (nor after an abort)
+      scope.check();
+      this.held = heldLock(this.key, myRev, header.revision);
+      return this.held;
+    } catch (err) {
+      if (created) await this.removeKey(myRev);
+      throw err;
+    } finally {
+      scope.dispose();
+      this.busy = false;
+    }
+  }
+
+  /** Best-effort removal of this session's key (guarded by its createRevision when known). */
+  private async removeKey(myRev: number): Promise<void> {
+    try {
+      if (myRev > 0) {
+        await this.kv.txn({
+          compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: myRev }],
+          success: [{ deleteRange: { key: this.key } }],
+        });
+      } else {
+        await this.kv.delete(this.key);
+      }
+    } catch {
+      // the key goes with the session's lease
+    }
+  }
+}

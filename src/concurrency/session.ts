@@ -1,0 +1,364 @@
+/**
+ * `Session`: a lease kept alive in the background, the liveness that every
+ * lock, election and double barrier of this package hangs its keys on (etcd's
+ * `concurrency.Session`). When the lease is gone, or can no longer be known
+ * to be alive, the session is *lost*: it says so at once (`lost` event,
+ * `isLost`, `signal`, `done`) so that whoever holds something through it
+ * stops working.
+ * @module
+ */
+import { EventEmitter } from 'eventemitter3';
+import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
+import type { KV } from '../server/kv.js';
+import { realClock, type RecipeClock } from './clock.js';
+
+/**
+ * Why a session was lost:
+ * - `'revoked'`: the cluster answered a keep-alive with "lease not found":
+ *   the lease was revoked (by another client, or by the leader once it
+ *   expired);
+ * - `'keepAliveFailed'`: the local deadline passed while keep-alives were
+ *   being sent but none was confirmed in time (partition, no leader, member
+ *   stopped, overload);
+ * - `'expired'`: the local deadline passed and no keep-alive was even sent in
+ *   time (the process was paused or its event loop blocked).
+ */
+export type SessionLostReason = 'expired' | 'revoked' | 'keepAliveFailed';
+
+/** How a session ended: lost (see {@link SessionLostReason}) or closed by its owner. */
+export type SessionEnd = SessionLostReason | 'closed';
+
+/**
+ * The error a lost session reports (in its `lost` event, as the reason of its
+ * `signal`, and from recipes that find it lost): a `FaultError` with code
+ * `QUORUMKV_SESSION_EXPIRED`. `cause` is the last keep-alive error, if any.
+ */
+export class SessionLostError extends FaultError {
+  /** Why the session was lost. */
+  readonly reason: SessionLostReason;
+  /** The session's lease id. */
+  readonly lease: number;
+  /** Time (ms, on the session's clock) at which the loss was noticed. */
+  readonly at: number;
+
+  constructor(reason: SessionLostReason, lease: number, at: number, cause?: unknown) {
+    const what =
+      reason === 'revoked'
+        ? 'the cluster no longer has the lease'
+        : reason === 'keepAliveFailed'
+          ? 'no keep-alive was confirmed within the TTL'
+          : 'the TTL ran out before a keep-alive was sent';
+    super(ErrorCode.SESSION_EXPIRED, `session lease ${lease.toString(16)} lost: ${what}`, cause === undefined ? undefined : { cause });
+    this.reason = reason;
+    this.lease = lease;
+    this.at = at;
+  }
+}
+
+/** Events of a {@link Session}. */
+export interface SessionEvents {
+  /** The session is lost: stop every work done under its locks or leadership. Emitted once. */
+  lost: [error: SessionLostError];
+  /** A keep-alive was confirmed; `expiresAt` is the new local deadline (ms, session clock). */
+  keepAlive: [info: { ttl: number; expiresAt: number }];
+  /** A keep-alive failed (the session goes on until its deadline). */
+  keepAliveError: [error: unknown];
+  /** The session was closed by its owner. */
+  closed: [];
+}
+
+/** Options of {@link Session.create}. */
+export interface SessionOptions {
+  /** Lease TTL in seconds (a positive integer; the cluster raises it to its minimum). Default 60 (etcd). */
+  ttl?: number;
+  /**
+   * Use this existing lease instead of granting one (etcd's `WithLease`). It
+   * is renewed once at creation, which fixes the session's TTL and deadline.
+   */
+  lease?: number;
+  /** Time source for the keep-alive loop and the deadline. Default {@link realClock}. */
+  clock?: RecipeClock;
+  /** Time between keep-alives in ms. Default: a third of the TTL (etcd's client). */
+  keepAliveIntervalMs?: number;
+  /**
+   * Safety margin in ms subtracted from the local deadline, to absorb clock
+   * rate differences between this process and the leader. Default 0.
+   */
+  marginMs?: number;
+}
+
+/**
+ * A lease kept alive in the background.
+ *
+ * The lease is granted (`ttl` seconds, default 60) and renewed every
+ * `ttl / 3` through {@link KV.leaseKeepAlive}. The session keeps a **local
+ * deadline**: the time a confirmed keep-alive (or the grant) was *sent*, plus
+ * the TTL it returned. The leader renews a lease when it applies the
+ * keep-alive, which is after it was sent, and expires it by its own clock
+ * (restarting every TTL on a leader change), so the leader cannot expire the
+ * lease before this deadline; the session declares itself lost when the
+ * deadline passes without a new confirmation, and when a keep-alive answers
+ * "lease not found". Therefore, with clocks running at the same rate, `lost`
+ * fires *before* the cluster deletes the session's keys and before another
+ * client can take over a lock or leadership held through it.
+ *
+ * What it does not guarantee: that the holder *reacts* in time. A process
+ * paused (GC, swap, SIGSTOP) past its deadline runs again believing whatever
+ * it believed before; `isLost` re-checks the deadline each time it is read,
+ * but work already started is not stopped. Resources protected by a lock must
+ * check its fencing token (see {@link Mutex}). Clocks that drift apart (this
+ * process faster than the leader is safe; slower is not) need `marginMs`.
+ *
+ * Once lost, a session stays lost: create a new one. A lost session tries to
+ * revoke its lease (best effort) so that its keys go away sooner.
+ *
+ * ```ts
+ * const session = await Session.create(node, { ttl: 10 });
+ * session.on('lost', (err) => console.error('stop working:', err.reason));
+ * const mutex = new Mutex(session, 'locks/report');
+ * await mutex.withLock(async (lock, signal) => { ... });
+ * await session.close(); // revokes the lease, deleting its keys
+ * ```
+ */
+export class Session extends EventEmitter<SessionEvents> {
+  /** The KV the session talks to. */
+  readonly kv: KV;
+  /** The lease id. */
+  readonly lease: number;
+  /** The lease TTL in seconds, as granted by the cluster. */
+  readonly ttl: number;
+  /** The clock the session runs on. */
+  readonly clock: RecipeClock;
+  /** Resolves (never rejects) when the session ends: lost or closed. */
+  readonly done: Promise<SessionEnd>;
+
+  private readonly controller = new AbortController();
+  private readonly intervalMs: number;
+  private readonly marginMs: number;
+  private deadline: number;
+  private lastSentAt: number;
+  private keepAliveTimer: unknown;
+  private deadlineTimer: unknown;
+  private lastError: unknown;
+  private end: SessionEnd | undefined;
+  private lostError: SessionLostError | undefined;
+  private resolveDone!: (end: SessionEnd) => void;
+
+  private constructor(kv: KV, lease: number, ttl: number, sentAt: number, clock: RecipeClock, options: SessionOptions) {
+    super();
+    this.kv = kv;
+    this.lease = lease;
+    this.ttl = ttl;
+    this.clock = clock;
+    this.intervalMs = options.keepAliveIntervalMs ?? Math.max(1, Math.floor((ttl * 1000) / 3));
+    this.marginMs = options.marginMs ?? 0;
+    this.deadline = sentAt + ttl * 1000 - this.marginMs;
+    this.lastSentAt = sentAt;
+    this.done = new Promise<SessionEnd>((resolve) => {
+      this.resolveDone = resolve;
+    });
+  }
+
+  /**
+   * Grants a lease (or adopts `options.lease`) and starts keeping it alive.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a bad TTL or interval;
+   *   `QUORUMKV_LEASE_NOT_FOUND` when `options.lease` does not exist
+   * @throws SessionLostError `QUORUMKV_SESSION_EXPIRED` when the grant took
+   *   longer than the TTL; any error of the grant (`QUORUMKV_TIMEOUT`, ...)
+   */
+  static async create(kv: KV, options: SessionOptions = {}): Promise<Session> {
+    const ttl = options.ttl ?? 60;
+    if (!Number.isSafeInteger(ttl) || ttl <= 0) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `session ttl must be a positive integer number of seconds, got ${ttl}`);
+    const interval = options.keepAliveIntervalMs;
+    if (interval !== undefined && !(typeof interval === 'number' && interval > 0)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'keepAliveIntervalMs must be a positive number');
+    }
+    const margin = options.marginMs;
+    if (margin !== undefined && !(typeof margin === 'number' && margin >= 0)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'marginMs must be a non-negative number');
+    const clock = options.clock ?? realClock;
+    const sentAt = clock.now();
+    let lease: number;
+    let granted: number;
+    if (options.lease !== undefined) {
+      const res = await kv.leaseKeepAlive(options.lease);
+      if (res.ttl <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+      lease = options.lease;
+      granted = res.ttl;
+    } else {
+      const res = await kv.leaseGrant(ttl);
+      lease = res.id;
+      granted = res.ttl;
+    }
+    const session = new Session(kv, lease, granted, sentAt, clock, options);
+    if (clock.now() >= session.deadline) {
+      kv.leaseRevoke(lease).catch(() => undefined);
+      throw new SessionLostError('expired', lease, clock.now());
+    }
+    session.armDeadline();
+    session.scheduleKeepAlive();
+    return session;
+  }
+
+  /**
+   * True once the session is lost. Reading it also checks the local deadline,
+   * so a process resuming from a pause sees the loss before its timers run.
+   */
+  get isLost(): boolean {
+    this.checkDeadline();
+    return this.lostError !== undefined;
+  }
+
+  /** True once {@link close} was called. */
+  get isClosed(): boolean {
+    return this.end === 'closed';
+  }
+
+  /** True while neither lost nor closed (checks the deadline, as {@link isLost}). */
+  get isAlive(): boolean {
+    this.checkDeadline();
+    return this.end === undefined;
+  }
+
+  /** The loss, once lost. */
+  get error(): SessionLostError | undefined {
+    return this.lostError;
+  }
+
+  /** Local deadline in ms on the session clock: the session is lost at this time unless a keep-alive is confirmed before. */
+  get expiresAt(): number {
+    return this.deadline;
+  }
+
+  /** Milliseconds left before the local deadline (0 once lost or closed). */
+  remainingMs(): number {
+    if (!this.isAlive) return 0;
+    return Math.max(0, this.deadline - this.clock.now());
+  }
+
+  /**
+   * Aborted when the session ends: its reason is the {@link SessionLostError},
+   * or a `FaultError` `QUORUMKV_SESSION_EXPIRED` after {@link close}. Pass it
+   * to work that must stop with the session.
+   */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /**
+   * Throws unless the session is alive.
+   * @throws SessionLostError (`QUORUMKV_SESSION_EXPIRED`) when lost; FaultError
+   *   `QUORUMKV_SESSION_EXPIRED` when closed
+   */
+  assertAlive(): void {
+    if (this.isAlive) return;
+    throw this.lostError ?? new FaultError(ErrorCode.SESSION_EXPIRED, 'session is closed');
+  }
+
+  /**
+   * Stops the keep-alive loop and revokes the lease, deleting every key
+   * attached to it (locks held through it are released). Idempotent; after a
+   * loss it only marks the session closed. "Lease not found" is not an error.
+   * @throws the revoke's error (`QUORUMKV_TIMEOUT`, ...): the lease then
+   *   expires by itself within its TTL
+   */
+  async close(): Promise<void> {
+    if (this.end !== undefined) return;
+    this.finish('closed', new FaultError(ErrorCode.SESSION_EXPIRED, 'session is closed'));
+    this.emit('closed');
+    try {
+      await this.kv.leaseRevoke(this.lease);
+    } catch (err) {
+      if (!isQuorumError(err, ErrorCode.LEASE_NOT_FOUND)) throw err;
+    }
+  }
+
+  // ---------------------------------------------------------- internals
+
+  private scheduleKeepAlive(): void {
+    if (this.end !== undefined) return;
+    this.keepAliveTimer = this.clock.setTimeout(() => {
+      this.keepAliveTimer = undefined;
+      this.sendKeepAlive();
+      this.scheduleKeepAlive();
+    }, this.intervalMs);
+  }
+
+  private sendKeepAlive(): void {
+    if (this.checkDeadline()) return;
+    const sentAt = this.clock.now();
+    this.lastSentAt = sentAt;
+    let p: Promise<{ ttl: number }>;
+    try {
+      p = this.kv.leaseKeepAlive(this.lease);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      (res) => {
+        if (this.end !== undefined || this.checkDeadline()) return;
+        if (res.ttl <= 0) {
+          this.lose('revoked', undefined);
+          return;
+        }
+        // A confirmation that arrives before the deadline was applied by the
+        // leader before the lease could expire there: the lease lives at
+        // least until sentAt + ttl on the leader's clock.
+        const next = sentAt + res.ttl * 1000 - this.marginMs;
+        if (next > this.deadline) {
+          this.deadline = next;
+          this.armDeadline();
+        }
+        this.lastError = undefined;
+        this.emit('keepAlive', { ttl: res.ttl, expiresAt: this.deadline });
+      },
+      (err: unknown) => {
+        if (this.end !== undefined) return;
+        if (isQuorumError(err, ErrorCode.LEASE_NOT_FOUND)) {
+          this.lose('revoked', err);
+          return;
+        }
+        this.lastError = err;
+        this.emit('keepAliveError', err);
+      },
+    );
+  }
+
+  private armDeadline(): void {
+    if (this.deadlineTimer !== undefined) this.clock.clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = this.clock.setTimeout(() => {
+      this.deadlineTimer = undefined;
+      if (!this.checkDeadline() && this.end === undefined) this.armDeadline();
+    }, Math.max(0, this.deadline - this.clock.now()));
+  }
+
+  /** Declares the session lost when its deadline has passed; true when it is over. */
+  private checkDeadline(): boolean {
+    if (this.end !== undefined) return true;
+    const now = this.clock.now();
+    if (now < this.deadline) return false;
+    const windowStart = this.deadline + this.marginMs - this.ttl * 1000;
+    const sentInTime = this.lastSentAt > windowStart && this.lastSentAt < this.deadline;
+    this.lose(sentInTime ? 'keepAliveFailed' : 'expired', this.lastError);
+    return true;
+  }
+
+  private lose(reason: SessionLostReason, cause: unknown): void {
+    if (this.end !== undefined) return;
+    const err = new SessionLostError(reason, this.lease, this.clock.now(), cause);
+    this.lostError = err;
+    this.finish(reason, err);
+    // best effort: the holder has stopped, so let the keys go as soon as possible
+    if (reason !== 'revoked') this.kv.leaseRevoke(this.lease).catch(() => undefined);
+    this.emit('lost', err);
+  }
+
+  private finish(end: SessionEnd, reason: Error): void {
+    this.end = end;
+    if (this.keepAliveTimer !== undefined) this.clock.clearTimeout(this.keepAliveTimer);
+    if (this.deadlineTimer !== undefined) this.clock.clearTimeout(this.deadlineTimer);
+    this.keepAliveTimer = undefined;
+    this.deadlineTimer = undefined;
+    this.controller.abort(reason);
+    this.resolveDone(end);
+  }
+}
