@@ -17,6 +17,7 @@ export * from './node/index.js';
 export * from './lease/index.js';
 export * from './mvcc/index.js';
 export * from './server/index.js';
+export * from './concurrency/index.js';
 // Names exported by two layers: the public one wins; the other is aliased.
 export type { SnapshotStatus } from './raft/index.js';
 export type { ApplyEntry } from './node/index.js';
