@@ -1,0 +1,84 @@
+// Shared pieces of the recipe tests: a 3-member KvCluster on a virtual clock
+// (tick 10 ms, election timeout 100-200 ms, minimum lease TTL 1 s), sessions
+// on that clock, a seeded PRNG with replay from an env var, and a fenced
+// register that rejects writes carrying a token below the highest it has seen.
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { Session, type SessionOptions } from '../../src/concurrency/index.js';
+import type { KV } from '../../src/server/kv.js';
+import { KvCluster } from '../server/helpers.js';
+
+export const IDS = ['a', 'b', 'c'];
+
+/** Starts a 3-member cluster and waits for a leader. */
+export async function startCluster(seed = 1): Promise<KvCluster> {
+  const c = new KvCluster(IDS, seed);
+  await c.startAll();
+  await c.waitLeader();
+  return c;
+}
+
+/** A session on the cluster's virtual clock. */
+export function session(c: KvCluster, kv: KV, options: SessionOptions = {}): Promise<Session> {
+  return c.run(Session.create(kv, { ttl: 1, clock: c.clock, ...options }));
+}
+
+/** Seed of a randomized test: `QUORUMKV_CONCURRENCY_SEED` when set (replay), else `fallback`. Printed. */
+export function seedFor(name: string, fallback: number): number {
+  const env = process.env.QUORUMKV_CONCURRENCY_SEED;
+  const seed = env !== undefined && env !== '' ? Number(env) : fallback;
+  console.log(`# ${name}: seed ${seed} (replay with QUORUMKV_CONCURRENCY_SEED=${seed})`);
+  return seed;
+}
+
+/** A seeded PRNG: `int(n)` in [0, n). */
+export function rng(seed: number): { int(n: number): number; pick<T>(xs: readonly T[]): T } {
+  const g = xoroshiro128plus(seed);
+  const int = (n: number): number => uniformInt(g, 0, n - 1);
+  return { int, pick: (xs) => xs[int(xs.length)]! };
+}
+
+/** True when `err` is a quorumkv error with this code. */
+export function hasCode(code: (typeof ErrorCode)[keyof typeof ErrorCode]): (err: unknown) => boolean {
+  return (err: unknown) => isQuorumError(err, code);
+}
+
+/**
+ * A resource that checks fencing tokens: it accepts a write only if its
+ * token is at least the highest token it has accepted, and records what it
+ * accepted and rejected.
+ */
+export class FencedRegister {
+  lastToken = 0;
+  readonly accepted: { token: number; who: string; seq: number; at: number }[] = [];
+  readonly rejected: { token: number; who: string; seq: number; at: number }[] = [];
+
+  write(token: number, who: string, seq: number, at: number): boolean {
+    if (token < this.lastToken) {
+      this.rejected.push({ token, who, seq, at });
+      return false;
+    }
+    this.lastToken = token;
+    this.accepted.push({ token, who, seq, at });
+    return true;
+  }
+}
+
+/** Lets a promise run in the background, keeping its outcome for later inspection. */
+export function background<T>(p: Promise<T>): { done: () => boolean; value: () => T | undefined; error: () => unknown; promise: Promise<void> } {
+  let done = false;
+  let value: T | undefined;
+  let error: unknown;
+  const promise = p.then(
+    (v) => {
+      done = true;
+      value = v;
+    },
+    (e: unknown) => {
+      done = true;
+      error = e;
+    },
+  );
+  return { done: () => done, value: () => value, error: () => error, promise };
+}

@@ -1,0 +1,58 @@
+// A server behaviour below the recipes that contradicts etcd's lease API:
+// KvNode.leaseKeepAlive is replicated through the log and answered from the
+// *proposing* member's own apply. A follower answers "renewed, TTL n" from
+// its local lessor even when the leader's lessor refused the renewal because
+// the lease had already expired there (the revoke follows at once). etcd
+// answers keep-alives from the leader: an expired lease gets TTL 0 ("lease
+// expired"). A client that trusts the follower's answer believes its lease
+// lives for another TTL while its keys are being deleted.
+//
+// The recipes' Session is not fooled in this scenario (it ignores a
+// confirmation that arrives after its local deadline, and its deadline is
+// never later than the leader's expiry), but the KV contract is wrong.
+// Deterministic (no seed).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { startCluster } from './helpers.js';
+
+test('a keep-alive applied by the leader after the lease expired is not reported as a renewal by a follower', async () => {
+  const c = await startCluster(21);
+  try {
+    const leader = c.leader()!;
+    const [f, g] = c.followers();
+    const grant = await c.run(f!.leaseGrant(1));
+    const expiry = leader.store.lessor.lookup(grant.id)!.expiry;
+    // acks to the leader take 80 ms: an entry appended just before the
+    // expiry is committed (and applied by the leader) just after it
+    c.net.setDelay({ minMs: 80, maxMs: 80 }, { from: f!.id, to: leader.id });
+    c.net.setDelay({ minMs: 80, maxMs: 80 }, { from: g!.id, to: leader.id });
+    await c.clock.advanceAsync(expiry - 100 - c.clock.now());
+    let answer: { ttl: number } | undefined;
+    let error: unknown;
+    let answeredAt = -1;
+    f!.leaseKeepAlive(grant.id).then(
+      (r) => {
+        answer = r;
+        answeredAt = c.clock.now();
+      },
+      (e: unknown) => {
+        error = e;
+        answeredAt = c.clock.now();
+      },
+    );
+    await c.waitFor(() => answeredAt >= 0, 5_000, 'the keep-alive answer');
+    c.net.resetFaults();
+    await c.clock.advanceAsync(500);
+    // the leader did not renew the lease: it was revoked right after
+    assert.equal(leader.store.lessor.lookup(grant.id), undefined, 'the leader expired and revoked the lease');
+    // so the keep-alive must not have reported a renewal
+    const refused = (answer !== undefined && answer.ttl <= 0) || isQuorumError(error, ErrorCode.LEASE_NOT_FOUND);
+    assert.ok(
+      refused,
+      `keep-alive answered at ${answeredAt} ms (lease expired on the leader at ${expiry} ms) with ${JSON.stringify(answer ?? String(error))}`,
+    );
+  } finally {
+    await c.closeAll();
+  }
+});
