@@ -156,6 +156,12 @@ export class TcpTransport implements Transport {
     return { ...this.bound };
   }
 
+  /**
+   * Queues `messages` on their peers' streams (a `MsgSnap` starts its own
+   * snapshot stream); see {@link Transport.send}. Unknown peers, peers without
+   * an address and messages above `maxFrameBytes` are reported unreachable.
+   * @throws UsageError `QUORUMKV_TRANSPORT_NOT_STARTED` before `start()`
+   */
   send(messages: Message[]): void {
     if (this.state === 'closed') return;
     if (this.state !== 'started') throw new UsageError(ErrorCode.TRANSPORT_NOT_STARTED, `transport ${this.id} is not started`);
@@ -191,6 +197,9 @@ export class TcpTransport implements Transport {
   }
 
   /**
+   * Adds or updates a peer; see {@link Transport.addPeer}. Without `address`
+   * the peer may connect to us but sends to it are reported unreachable. A new
+   * address closes the current outbound stream; the next send redials.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id or a malformed address
    */
   addPeer(id: string, address?: string): void {
@@ -206,6 +215,11 @@ export class TcpTransport implements Transport {
     this.links.delete(id);
   }
 
+  /**
+   * Forgets a peer: drops its queue, closes its outbound and inbound streams,
+   * fails its snapshot transfers (`reportSnapshot(id, 'failure')`); see
+   * {@link Transport.removePeer}.
+   */
   removePeer(id: string): void {
     if (!this.peers.delete(id)) return;
     this.links.get(id)?.close();
@@ -214,6 +228,10 @@ export class TcpTransport implements Transport {
     for (const c of [...this.inbound]) if (c.peer === id) c.close('peer removed');
   }
 
+  /**
+   * Destroys every socket, closes the server, clears every timer; queued
+   * messages and snapshot transfers are dropped without reports. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
