@@ -129,17 +129,38 @@ export interface ReadState {
  * 4. call `advance()` before asking for the next Ready.
  */
 export interface Ready {
-  /** Set only when the leader or role changed since the last Ready. */
+  /** Set only when the leader or role changed since the last Ready. Not persisted. */
   softState?: SoftState;
-  /** Set only when the HardState changed since the last Ready. */
+  /**
+   * Set only when the HardState changed since the last Ready; persist it
+   * with the entries (after the snapshot, if any). Its `commit` may cover
+   * entries of this very Ready.
+   */
   hardState?: HardState;
-  /** Answers to ReadIndex requests that are now confirmed. */
+  /**
+   * Answers to ReadIndex requests confirmed since the last Ready, in the
+   * order they were confirmed (a request is never confirmed before one made
+   * earlier on the same leader). Serve each once `applied >= index`.
+   */
   readStates: ReadState[];
-  /** Entries to append to stable storage (replacing any conflicting suffix). */
+  /**
+   * Entries to append to stable storage: consecutive, in log order. They may
+   * start at or below the last stored index (a new leader overwrote a
+   * suffix): replace the stored entries from `entries[0].index` on.
+   */
   entries: Entry[];
-  /** A snapshot to persist and restore from (set when one was received). */
+  /**
+   * A snapshot received from the leader: persist it and restore the state
+   * machine from it before (and instead of) applying entries; its metadata's
+   * ConfState is the new membership. When set, `committedEntries` is empty.
+   */
   snapshot?: Snapshot;
-  /** Entries committed and not yet applied, in log order. */
+  /**
+   * Entries committed and not yet applied, consecutive in log order, from
+   * the last applied index + 1, capped at `maxCommittedSizePerReady` bytes
+   * (at least one). They may include entries of `entries` (persist first).
+   * Entry objects are shared with the log: treat them as immutable.
+   */
   committedEntries: Entry[];
   /**
    * Messages to send after persisting (see above), in the order they were

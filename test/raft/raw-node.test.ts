@@ -250,3 +250,107 @@ test('step() ignores local message types, foreign recipients and responses from 
   assert.equal(JSON.stringify(n.status()), before);
   assert.equal(n.hasReady(), false);
 });
+
+test('a node restarted from its storage keeps term, vote and log, and hands out committed entries after `applied` (etcd TestRawNodeRestart)', () => {
+  const c = new Cluster(['a', 'b', 'c']);
+  c.elect('a');
+  for (const v of ['x', 'y', 'z']) c.get('a').node.propose(bytes(v));
+  c.stabilize();
+  const b = c.get('b');
+  const before = b.node.status();
+  // restart b, having applied everything but the last two entries
+  const restarted = new RawNode({ id: 'b', storage: b.storage, applied: before.applied - 2 });
+  const st = restarted.status();
+  assert.deepEqual(st.hardState, before.hardState);
+  assert.deepEqual(st.config, before.config);
+  assert.equal(st.softState.raftState, 'follower');
+  assert.equal(st.softState.lead, '', 'the leader is not persisted');
+  const rd = restarted.ready();
+  assert.equal(rd.hardState, undefined, 'nothing new to persist');
+  assert.deepEqual(rd.entries, []);
+  assert.deepEqual(rd.committedEntries.map((e) => e.index), [before.applied - 1, before.applied]);
+  restarted.advance();
+  assert.equal(restarted.hasReady(), false);
+});
+
+test('a stored applied index beyond the stored commit is refused', () => {
+  const s = new MemoryStorage();
+  s.append([{ term: 1, index: 1, type: 'Normal', data: new Uint8Array(0) }]);
+  s.setHardState({ term: 1, vote: '', commit: 0 });
+  assert.equal(codeOf(() => new RawNode({ id: 'a', storage: s, applied: 1 })), ErrorCode.CORRUPT_LOG);
+  s.setHardState({ term: 1, vote: '', commit: 5 });
+  assert.equal(codeOf(() => new RawNode({ id: 'a', storage: s })), ErrorCode.CORRUPT_LOG, 'commit beyond the log');
+});
+
+test('committed entries are handed out in pages of maxCommittedSizePerReady bytes (etcd TestCommitPagination)', () => {
+  const s = new MemoryStorage();
+  const n = new RawNode({ id: 'a', storage: s, maxCommittedSizePerReady: 2048 });
+  n.bootstrap(['a']);
+  const cycle = (): number => {
+    const rd = n.ready();
+    if (rd.snapshot) s.applySnapshot(rd.snapshot);
+    s.append(rd.entries);
+    if (rd.hardState) s.setHardState(rd.hardState);
+    n.advance();
+    return rd.committedEntries.length;
+  };
+  cycle();
+  n.campaign();
+  cycle();
+  const blob = new Uint8Array(1000).fill(97);
+  for (let i = 0; i < 3; i++) n.propose(blob);
+  // the 3 proposals commit in two batches
+  assert.equal(cycle(), 2);
+  assert.equal(cycle(), 1);
+  assert.equal(n.hasReady(), false);
+});
+
+test('without config.random, a node draws its election timeouts from a generator seeded by its id', () => {
+  const timeouts = (id: string): number[] => {
+    const n = new RawNode({ id, storage: new MemoryStorage(), electionTick: 10 });
+    n.bootstrap([id, 'other']);
+    n.ready();
+    n.advance();
+    const out: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      let t = 0;
+      while (!n.hasReady()) {
+        n.tick();
+        t++;
+      }
+      out.push(t);
+      n.ready();
+      n.advance();
+      // a vote response rejection turns it back into a follower for the next round
+      const term = n.status().hardState.term;
+      n.step({ type: 'MsgPreVoteResp', to: id, from: 'other', term: term + 1, logTerm: 0, index: 0, entries: [], commit: 0, reject: true, rejectHint: 0 });
+      n.ready();
+      n.advance();
+    }
+    return out;
+  };
+  const a1 = timeouts('a');
+  assert.deepEqual(timeouts('a'), a1, 'same id, same sequence');
+  for (const t of a1) assert.ok(t >= 10 && t < 20, `timeout ${t} in [10, 20)`);
+  assert.notDeepEqual(timeouts('b'), a1, 'another id, another sequence');
+});
+
+test('proposals are dropped while a leadership transfer is in progress, and accepted again after it is abandoned (thesis §3.10)', () => {
+  const c = new Cluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.filter = (x) => x.to !== 'c' && x.from !== 'c';
+  c.get('a').node.propose(bytes('c-misses-this'));
+  c.stabilize();
+  c.get('a').node.transferLeader('c');
+  assert.equal(c.get('a').node.status().leadTransferee, 'c');
+  assert.equal(codeOf(() => c.get('a').node.propose(bytes('dropped'))), ErrorCode.PROPOSAL_DROPPED);
+  // c is unreachable: the transfer is abandoned after an election timeout
+  for (let i = 0; i < 12; i++) {
+    c.get('a').node.tick();
+    c.stabilize();
+  }
+  assert.equal(c.get('a').node.status().leadTransferee, '');
+  c.get('a').node.propose(bytes('accepted'));
+  c.stabilize();
+  assert.deepEqual(c.appliedData('b'), ['c-misses-this', 'accepted']);
+});
