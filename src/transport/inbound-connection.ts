@@ -153,7 +153,8 @@ export class InboundConnection {
       throw new FaultError(ErrorCode.MALFORMED_FRAME, `a snapshot stream carried ${m.type}`);
     }
     this.snapDone = true;
-    this.ctx.deliver(m);
-    this.socket.write(snapshotAckFrame(true));
+    // Acknowledge only what the handler actually got; otherwise the sender reports failure.
+    if (this.ctx.deliver(m)) this.socket.write(snapshotAckFrame(true));
+    else throw new FaultError(ErrorCode.TRANSPORT_CLOSED, 'snapshot not delivered');
   }
 }

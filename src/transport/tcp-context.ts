@@ -17,8 +17,8 @@ export interface TcpContext {
   connect(hp: HostPort): Socket;
   /** True when `id` is a current peer. */
   isPeer(id: string): boolean;
-  /** Hands a checked message to the handler (no-op once closed). */
-  deliver(msg: Message): void;
+  /** Hands a checked message to the handler; false when it was not handed over (closed, or `from` no longer a peer). */
+  deliver(msg: Message): boolean;
   /** Reports `peer` unreachable, asynchronously (no-op once closed). */
   reportUnreachable(peer: string): void;
   /** Reports a snapshot outcome, asynchronously (no-op once closed). */

@@ -284,14 +284,15 @@ export class TcpTransport implements Transport {
     this.inbound.add(conn);
   }
 
-  private deliver(m: Message): void {
+  private deliver(m: Message): boolean {
     const h = this.handler;
-    if (h === undefined || !this.peers.has(m.from)) return;
+    if (h === undefined || !this.peers.has(m.from)) return false;
     try {
       h.receive(m);
     } catch (err) {
       log('%s: handler.receive threw: %O', this.id, err);
     }
+    return true;
   }
 
   private report(fn: (h: TransportHandler) => void): void {
