@@ -82,3 +82,42 @@ export function background<T>(p: Promise<T>): { done: () => boolean; value: () =
   );
   return { done: () => done, value: () => value, error: () => error, promise };
 }
+
+/** Resolves after `ms` of the cluster's virtual time. */
+export function sleep(c: KvCluster, ms: number): Promise<void> {
+  return new Promise((resolve) => c.clock.setTimeout(resolve, ms));
+}
+
+/** Polls `cond` (an async read) every 10 virtual ms until it holds, driving the clock. */
+export async function until(c: KvCluster, cond: () => Promise<boolean>, maxMs = 10_000, what = 'condition'): Promise<void> {
+  const poll = async (): Promise<void> => {
+    for (;;) {
+      if (await cond()) return;
+      await sleep(c, 10);
+    }
+  };
+  await c.run(poll(), maxMs).catch((err: Error) => {
+    throw new Error(`${what}: ${err.message}`);
+  });
+}
+
+/** Number of keys under `prefix`, read linearizably from `kv`. */
+export async function countKeys(kv: KV, prefix: string): Promise<number> {
+  return (await kv.range({ key: prefix, prefix: true, countOnly: true })).count;
+}
+
+/** A KV that records the keys it is asked to watch (to see who waits on what). */
+export function recordingWatches(kv: KV, log: string[]): KV {
+  return new Proxy(kv, {
+    get(target, prop) {
+      if (prop === 'watch') {
+        return (key: string | Uint8Array, options?: Parameters<KV['watch']>[1]) => {
+          log.push(typeof key === 'string' ? key : new TextDecoder().decode(key));
+          return target.watch(key, options);
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
