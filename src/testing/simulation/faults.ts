@@ -1,0 +1,231 @@
+/**
+ * The faults a simulation can inject, as data: scripted with
+ * `Simulation.schedule` or drawn from the seed with {@link randomFaultSchedule}.
+ * @module
+ */
+import { ErrorCode, UsageError } from '../../errors.js';
+import type { SimRandom } from './sim-random.js';
+
+/** A member chosen when the fault fires: a given id, the current leader, or one drawn from the seed. */
+export type MemberChoice = string | { leader: true } | { random: true };
+
+/**
+ * One fault. Network faults compose (two partitions block the union of
+ * their links) until `heal` (partitions) or `calm` (everything).
+ *
+ * - `partition`: blocks every link between group `a` and group `b` (default:
+ *   every other member), both ways;
+ * - `split`: a majority/minority split; the leader lands on the side named
+ *   by `leaderIn` (default: drawn from the seed);
+ * - `bridge`: etcd's "bridge" partition: two sides that cannot talk, and one
+ *   member (not the leader, when possible) that talks to both;
+ * - `oneWay`: blocks messages `from -> to` only;
+ * - `isolate`: cuts a member off from everyone;
+ * - `heal`: removes every partition and isolation;
+ * - `crash`: stops a member abruptly; every write it did not sync is lost;
+ * - `restart`: starts a crashed member again from its durable data
+ *   (`'all'`: every crashed member);
+ * - `pause`: the member stops processing timers and messages for `ms`;
+ * - `dropRate`, `duplicateRate`, `reorderRate`: per-message probabilities on
+ *   every link (duplication never applies to forwarded proposals);
+ * - `delay`: uniform per-message delay in `[minMs, maxMs]` virtual ms;
+ * - `calm`: heals, restarts every crashed member, resumes every paused one
+ *   and puts rates and delay back to the simulation's configured values.
+ */
+export type Fault =
+  | { type: 'partition'; a: string[]; b?: string[] }
+  | { type: 'split'; leaderIn?: 'majority' | 'minority' }
+  | { type: 'bridge' }
+  | { type: 'oneWay'; from: MemberChoice; to: MemberChoice }
+  | { type: 'isolate'; member: MemberChoice }
+  | { type: 'heal' }
+  | { type: 'crash'; member: MemberChoice }
+  | { type: 'restart'; member: string | 'all' }
+  | { type: 'pause'; member: MemberChoice; ms: number }
+  | { type: 'dropRate'; rate: number }
+  | { type: 'duplicateRate'; rate: number }
+  | { type: 'reorderRate'; rate: number }
+  | { type: 'delay'; minMs: number; maxMs: number }
+  | { type: 'calm' };
+
+/** A fault and when it fires, in virtual ms since the simulation's start. */
+export interface ScheduledFault {
+  at: number;
+  fault: Fault;
+}
+
+/** The kinds of fault {@link randomFaultSchedule} draws from. */
+export type RandomFaultKind =
+  | 'partition'
+  | 'split'
+  | 'bridge'
+  | 'oneWay'
+  | 'isolateLeader'
+  | 'crash'
+  | 'crashLeader'
+  | 'pause'
+  | 'drop'
+  | 'delay'
+  | 'duplicate'
+  | 'reorder';
+
+/** Options of {@link randomFaultSchedule} (and `Simulation.randomFaults`). Times are virtual ms. */
+export interface RandomFaultOptions {
+  /** When the first fault may fire, ms since the start. Default 0 (`Simulation.randomFaults`: now). */
+  from?: number;
+  /** When every fault is over: a `calm` fires at this time. Required. */
+  until: number;
+  /** Mean time between the starts of two faults. Default 300. */
+  meanGapMs?: number;
+  /** How long one fault lasts: uniform in this range. Default 100 to 800. */
+  durationMs?: { min: number; max: number };
+  /** Relative weights of the kinds; absent kinds get their default weight, 0 turns one off. */
+  weights?: Partial<Record<RandomFaultKind, number>>;
+}
+
+/** Default weights of {@link RandomFaultKind}. */
+export const DEFAULT_FAULT_WEIGHTS: Readonly<Record<RandomFaultKind, number>> = {
+  partition: 3,
+  split: 3,
+  bridge: 2,
+  oneWay: 1,
+  isolateLeader: 3,
+  crash: 3,
+  crashLeader: 2,
+  pause: 2,
+  drop: 2,
+  delay: 2,
+  duplicate: 1,
+  reorder: 1,
+};
+
+/** A readable one-line description of a fault. */
+export function describeFault(f: Fault): string {
+  const who = (m: MemberChoice): string => (typeof m === 'string' ? m : 'leader' in m ? 'the leader' : 'a random member');
+  switch (f.type) {
+    case 'partition':
+      return `partition [${f.a.join(',')}] from [${f.b?.join(',') ?? 'the rest'}]`;
+    case 'split':
+      return `majority/minority split${f.leaderIn !== undefined ? ` (leader in the ${f.leaderIn})` : ''}`;
+    case 'bridge':
+      return 'bridge partition';
+    case 'oneWay':
+      return `one-way partition ${who(f.from)} -> ${who(f.to)}`;
+    case 'isolate':
+      return `isolate ${who(f.member)}`;
+    case 'heal':
+      return 'heal partitions';
+    case 'crash':
+      return `crash ${who(f.member)}`;
+    case 'restart':
+      return f.member === 'all' ? 'restart every crashed member' : `restart ${f.member}`;
+    case 'pause':
+      return `pause ${who(f.member)} for ${f.ms} ms`;
+    case 'dropRate':
+      return `drop rate ${f.rate}`;
+    case 'duplicateRate':
+      return `duplicate rate ${f.rate}`;
+    case 'reorderRate':
+      return `reorder rate ${f.rate}`;
+    case 'delay':
+      return `delay ${f.minMs}-${f.maxMs} ms`;
+    case 'calm':
+      return 'calm (heal, restart, resume, reset rates)';
+  }
+}
+
+/**
+ * Draws a fault schedule: faults start at random times (exponential gaps
+ * of mean `meanGapMs`) between `from` and `until`, each undone after a
+ * random duration (a partition by `heal`, a crash by `restart`, a rate by
+ * setting it back to `base`), and a `calm` fires at `until`. Faults may
+ * overlap. The result depends only on `rng`'s seed, `members` and the options.
+ *
+ * @param base - the rates and delay to go back to after a network fault
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `until < from` or a range is inverted
+ */
+export function randomFaultSchedule(
+  rng: SimRandom,
+  members: readonly string[],
+  options: RandomFaultOptions,
+  base: { dropRate: number; duplicateRate: number; reorderRate: number; delay: { minMs: number; maxMs: number } },
+): ScheduledFault[] {
+  const from = options.from ?? 0;
+  const until = options.until;
+  const gap = options.meanGapMs ?? 300;
+  const dur = options.durationMs ?? { min: 100, max: 800 };
+  if (!(until >= from) || !(gap > 0) || !(dur.min >= 0 && dur.max >= dur.min)) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'random faults need from <= until, meanGapMs > 0 and 0 <= durationMs.min <= durationMs.max');
+  }
+  const weights = { ...DEFAULT_FAULT_WEIGHTS, ...(options.weights ?? {}) };
+  const out: ScheduledFault[] = [];
+  const add = (at: number, fault: Fault): void => {
+    if (at < until) out.push({ at, fault });
+  };
+  let t = from;
+  for (;;) {
+    t += Math.max(1, Math.round(-Math.log(1 - rng.float()) * gap));
+    if (t >= until) break;
+    const kind = rng.weighted(weights);
+    const end = t + rng.int(dur.min, dur.max);
+    switch (kind) {
+      case 'partition': {
+        const shuffled = rng.shuffle(members);
+        const n = rng.int(1, Math.max(1, Math.floor(members.length / 2)));
+        add(t, { type: 'partition', a: shuffled.slice(0, n) });
+        add(end, { type: 'heal' });
+        break;
+      }
+      case 'split':
+        add(t, { type: 'split', leaderIn: rng.chance(0.5) ? 'minority' : 'majority' });
+        add(end, { type: 'heal' });
+        break;
+      case 'bridge':
+        add(t, { type: 'bridge' });
+        add(end, { type: 'heal' });
+        break;
+      case 'oneWay':
+        add(t, { type: 'oneWay', from: { leader: true }, to: { random: true } });
+        add(end, { type: 'heal' });
+        break;
+      case 'isolateLeader':
+        add(t, { type: 'isolate', member: { leader: true } });
+        add(end, { type: 'heal' });
+        break;
+      case 'crash': {
+        const m = rng.pick(members);
+        add(t, { type: 'crash', member: m });
+        add(end, { type: 'restart', member: m });
+        break;
+      }
+      case 'crashLeader':
+        add(t, { type: 'crash', member: { leader: true } });
+        add(end, { type: 'restart', member: 'all' });
+        break;
+      case 'pause':
+        add(t, { type: 'pause', member: rng.chance(0.5) ? { leader: true } : { random: true }, ms: end - t });
+        break;
+      case 'drop':
+        add(t, { type: 'dropRate', rate: [0.05, 0.1, 0.2, 0.5][rng.int(0, 3)]! });
+        add(end, { type: 'dropRate', rate: base.dropRate });
+        break;
+      case 'delay': {
+        const max = rng.int(5, 60);
+        add(t, { type: 'delay', minMs: rng.int(0, Math.floor(max / 2)), maxMs: max });
+        add(end, { type: 'delay', minMs: base.delay.minMs, maxMs: base.delay.maxMs });
+        break;
+      }
+      case 'duplicate':
+        add(t, { type: 'duplicateRate', rate: [0.05, 0.2][rng.int(0, 1)]! });
+        add(end, { type: 'duplicateRate', rate: base.duplicateRate });
+        break;
+      case 'reorder':
+        add(t, { type: 'reorderRate', rate: [0.05, 0.2][rng.int(0, 1)]! });
+        add(end, { type: 'reorderRate', rate: base.reorderRate });
+        break;
+    }
+  }
+  out.push({ at: until, fault: { type: 'calm' } });
+  // stable by time: faults added for the same instant keep their order
+  return out.map((f, i) => [f, i] as const).sort((x, y) => x[0].at - y[0].at || x[1] - y[1]).map((x) => x[0]);
+}

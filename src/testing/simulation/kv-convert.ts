@@ -1,0 +1,205 @@
+/**
+ * Translation between the `KV` interface (bytes, etcd request shapes) and
+ * the KV model of the linearizability checker (strings, `KvInput` /
+ * `KvOutput`). A request the model cannot express (a multi-key delete, a
+ * read with options, a nested txn, a lease compare, ...) translates to
+ * `undefined`; the client then records the key ranges it touches instead.
+ * @module
+ */
+import type { Compare, KeyValue, RangeRequest, RangeResponse, RequestOp, ResponseOp, TxnResponse } from '../../mvccpb/index.js';
+import { isRangeEndAll } from '../../mvccpb/index.js';
+import type { KeyRange as ModelKeyRange } from '../key-range.js';
+import type { KvCompare, KvGetOutput, KvInput, KvMeta, KvRangeOutput, KvTxnOp, KvTxnOpResult, KvTxnOutput } from '../models/kv-types.js';
+
+const strict = new TextDecoder('utf-8', { fatal: true });
+
+/** Bytes as a string when they are valid UTF-8; `undefined` otherwise. */
+export function utf8(bytes: Uint8Array | undefined): string | undefined {
+  if (bytes === undefined) return '';
+  try {
+    return strict.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes as a string for display (invalid UTF-8 replaced). */
+export function show(bytes: Uint8Array | undefined): string {
+  return bytes === undefined ? '' : new TextDecoder().decode(bytes);
+}
+
+/** The model range of a request's key fields; `undefined` when a key is not UTF-8. */
+export function modelRange(key: Uint8Array, rangeEnd: Uint8Array | undefined): ModelKeyRange | undefined {
+  const k = utf8(key);
+  if (k === undefined) return undefined;
+  if (rangeEnd === undefined || rangeEnd.length === 0) return { key: k };
+  if (isRangeEndAll(rangeEnd)) return { key: k, rangeEnd: '\0' };
+  const e = utf8(rangeEnd);
+  return e === undefined ? undefined : { key: k, rangeEnd: e };
+}
+
+/** A whole-keyspace range, for requests whose keys cannot be expressed. */
+export const ALL_KEYS: ModelKeyRange = { key: '\0', rangeEnd: '\0' };
+
+/** True for a range request with no option that changes what it returns (limit, revision, sort, keys-only, filters). */
+function plainRead(r: RangeRequest): boolean {
+  return (
+    (r.limit ?? 0) === 0 &&
+    (r.revision ?? 0) <= 0 &&
+    (r.sortOrder ?? 'NONE') === 'NONE' &&
+    r.keysOnly !== true &&
+    r.countOnly !== true &&
+    (r.minModRevision ?? 0) === 0 &&
+    (r.maxModRevision ?? 0) === 0 &&
+    (r.minCreateRevision ?? 0) === 0 &&
+    (r.maxCreateRevision ?? 0) === 0
+  );
+}
+
+/** The model input of a linearizable read, or `undefined`. */
+export function readInput(r: RangeRequest): KvInput | undefined {
+  if (!plainRead(r)) return undefined;
+  const range = modelRange(r.key, r.rangeEnd);
+  if (range === undefined) return undefined;
+  return range.rangeEnd === undefined ? { type: 'get', key: range.key } : { type: 'range', key: range.key, rangeEnd: range.rangeEnd };
+}
+
+function meta(kv: KeyValue): Required<KvMeta> {
+  return { modRevision: kv.modRevision, createRevision: kv.createRevision, version: kv.version };
+}
+
+/** The model output of a read translated by {@link readInput}. */
+export function readOutput(input: KvInput, res: RangeResponse): KvGetOutput | KvRangeOutput {
+  if (input.type === 'get') {
+    const kv = res.kvs[0];
+    if (kv === undefined) return { value: null, revision: res.header.revision };
+    return { value: utf8(kv.value) ?? '\ufffd', ...meta(kv), revision: res.header.revision };
+  }
+  return {
+    kvs: res.kvs.map((kv) => ({ key: utf8(kv.key) ?? '\ufffd', value: utf8(kv.value) ?? '\ufffd', ...meta(kv) })),
+    revision: res.header.revision,
+  };
+}
+
+const RESULT: Record<Compare['result'], KvCompare['result']> = { EQUAL: '=', NOT_EQUAL: '!=', GREATER: '>', LESS: '<' };
+
+function compareOf(c: Compare): KvCompare | undefined {
+  if (c.rangeEnd !== undefined && c.rangeEnd.length > 0) return undefined;
+  const key = utf8(c.key);
+  if (key === undefined) return undefined;
+  const result = RESULT[c.result];
+  switch (c.target) {
+    case 'VERSION':
+      return { key, target: 'version', result, value: c.version ?? 0 };
+    case 'CREATE':
+      return { key, target: 'createRevision', result, value: c.createRevision ?? 0 };
+    case 'MOD':
+      return { key, target: 'modRevision', result, value: c.modRevision ?? 0 };
+    case 'VALUE': {
+      const value = utf8(c.value);
+      return value === undefined ? undefined : { key, target: 'value', result, value };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Which results a txn branch op asked for, to report them back. */
+interface OpShape {
+  op: KvTxnOp;
+  prevKv: boolean;
+}
+
+function opOf(op: RequestOp): OpShape | undefined {
+  if ('requestRange' in op) {
+    const r = op.requestRange;
+    if (!plainRead(r) || (r.rangeEnd !== undefined && r.rangeEnd.length > 0)) return undefined;
+    const key = utf8(r.key);
+    return key === undefined ? undefined : { op: { type: 'get', key }, prevKv: false };
+  }
+  if ('requestPut' in op) {
+    const p = op.requestPut;
+    if (p.ignoreValue === true || p.ignoreLease === true) return undefined;
+    const key = utf8(p.key);
+    const value = utf8(p.value);
+    if (key === undefined || value === undefined) return undefined;
+    return { op: { type: 'put', key, value }, prevKv: p.prevKv === true };
+  }
+  if ('requestDeleteRange' in op) {
+    const d = op.requestDeleteRange;
+    if (d.rangeEnd !== undefined && d.rangeEnd.length > 0) return undefined;
+    const key = utf8(d.key);
+    return key === undefined ? undefined : { op: { type: 'delete', key }, prevKv: d.prevKv === true };
+  }
+  return undefined;
+}
+
+/** A translated write: the model input plus what is needed to read its response. */
+export interface ModelTxn {
+  input: KvInput & { type: 'txn' };
+  success: OpShape[];
+  failure: OpShape[];
+}
+
+/** The model input of a txn, or `undefined` when it uses what the model lacks. */
+export function txnInput(compare: Compare[], success: RequestOp[], failure: RequestOp[]): ModelTxn | undefined {
+  const cs: KvCompare[] = [];
+  for (const c of compare) {
+    const m = compareOf(c);
+    if (m === undefined) return undefined;
+    cs.push(m);
+  }
+  const branch = (ops: RequestOp[]): OpShape[] | undefined => {
+    const out: OpShape[] = [];
+    for (const op of ops) {
+      const m = opOf(op);
+      if (m === undefined) return undefined;
+      out.push(m);
+    }
+    return out;
+  };
+  const s = branch(success);
+  const f = branch(failure);
+  if (s === undefined || f === undefined) return undefined;
+  return { input: { type: 'txn', compare: cs, success: s.map((o) => o.op), failure: f.map((o) => o.op) }, success: s, failure: f };
+}
+
+function opResult(shape: OpShape, r: ResponseOp | undefined): KvTxnOpResult {
+  if (r === undefined) return {};
+  if ('responseRange' in r) {
+    const kv = r.responseRange.kvs[0];
+    return kv === undefined ? { value: null } : { value: utf8(kv.value) ?? '\ufffd', ...meta(kv) };
+  }
+  if ('responsePut' in r) {
+    if (!shape.prevKv) return {};
+    const prev = r.responsePut.prevKv;
+    return { prevValue: prev === undefined ? null : (utf8(prev.value) ?? '\ufffd') };
+  }
+  if ('responseDeleteRange' in r) {
+    const d = r.responseDeleteRange;
+    if (!shape.prevKv) return { deleted: d.deleted };
+    const prev = d.prevKvs[0];
+    return { deleted: d.deleted, prevValue: prev === undefined ? null : (utf8(prev.value) ?? '\ufffd') };
+  }
+  return {};
+}
+
+/** The model output of a txn translated by {@link txnInput}. */
+export function txnOutput(t: ModelTxn, res: TxnResponse): KvTxnOutput {
+  const shapes = res.succeeded ? t.success : t.failure;
+  return { succeeded: res.succeeded, results: shapes.map((s, i) => opResult(s, res.responses[i])), revision: res.header.revision };
+}
+
+/** Every key range a request op touches (for requests the model cannot express). */
+export function opRanges(op: RequestOp): ModelKeyRange[] {
+  const of = (key: Uint8Array, end: Uint8Array | undefined): ModelKeyRange[] => [modelRange(key, end) ?? ALL_KEYS];
+  if ('requestRange' in op) return of(op.requestRange.key, op.requestRange.rangeEnd);
+  if ('requestPut' in op) return of(op.requestPut.key, undefined);
+  if ('requestDeleteRange' in op) return of(op.requestDeleteRange.key, op.requestDeleteRange.rangeEnd);
+  const t = op.requestTxn;
+  return [
+    ...(t.compare ?? []).flatMap((c) => of(c.key, c.rangeEnd)),
+    ...(t.success ?? []).flatMap(opRanges),
+    ...(t.failure ?? []).flatMap(opRanges),
+  ];
+}

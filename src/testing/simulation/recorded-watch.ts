@@ -1,0 +1,106 @@
+/**
+ * A watch opened through a simulation client: it consumes the member's
+ * watch, records every response for the watch checker, and hands the same
+ * responses to its user through both faces of the `Watch` interface.
+ * @module
+ */
+import { EventEmitter } from 'eventemitter3';
+import type { Event, WatchResponse } from '../../mvccpb/index.js';
+import type { Watch, WatchEvents } from '../../server/index.js';
+import type { WatchEventRecord, WatchKeyValue, WatchResponseRecord, WatchStreamRecord } from '../watch-checker.js';
+import { show, utf8 } from './kv-convert.js';
+
+/** A {@link WatchStreamRecord} the simulation fills in as responses arrive. */
+export type MutableWatchStream = {
+  -readonly [K in keyof WatchStreamRecord]: WatchStreamRecord[K];
+} & { responses: WatchResponseRecord[] };
+
+/** A stored key-value as the watch checker sees it. */
+export function watchKv(kv: Event['kv']): WatchKeyValue {
+  return {
+    key: utf8(kv.key) ?? show(kv.key),
+    modRevision: kv.modRevision,
+    value: utf8(kv.value) ?? show(kv.value),
+    createRevision: kv.createRevision,
+    version: kv.version,
+  };
+}
+
+/** An event as the watch checker sees it. */
+export function watchEvent(e: Event): WatchEventRecord {
+  return { type: e.type, kv: watchKv(e.kv), prevKv: e.prevKv === undefined ? null : watchKv(e.prevKv) };
+}
+
+/**
+ * A `Watch` that records what it delivers. Responses are buffered for the
+ * async iterator and emitted as events at once; use one face or the other.
+ */
+export class RecordedWatch extends EventEmitter<WatchEvents> implements Watch {
+  readonly id: number;
+  private readonly queue: WatchResponse[] = [];
+  private waiter: ((r: IteratorResult<WatchResponse>) => void) | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly inner: Watch,
+    readonly record: MutableWatchStream,
+  ) {
+    super();
+    this.id = inner.id;
+    inner.on('response', (res) => this.onResponse(res));
+    inner.on('end', () => this.onEnd());
+  }
+
+  private onResponse(res: WatchResponse): void {
+    const r = this.record;
+    if (res.canceled) {
+      r.canceled = true;
+      if (res.compactRevision > 0) r.compactRevision = res.compactRevision;
+    }
+    if (res.events.length > 0) {
+      r.responses.push({ events: res.events.map(watchEvent), revision: res.header.revision });
+    } else if (!res.canceled && !res.created) {
+      r.responses.push({ events: [], revision: res.header.revision, progressNotify: true });
+    }
+    const w = this.waiter;
+    if (w !== undefined) {
+      this.waiter = undefined;
+      w({ value: res, done: false });
+    } else this.queue.push(res);
+    this.emit('response', res);
+    if (res.canceled) this.emit('canceled', res);
+    else if (res.events.length === 0) this.emit('progress', res);
+    for (const ev of res.events) this.emit(ev.type === 'PUT' ? 'put' : 'delete', ev);
+  }
+
+  private onEnd(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const w = this.waiter;
+    this.waiter = undefined;
+    if (w !== undefined) w({ value: undefined, done: true });
+    this.emit('end');
+  }
+
+  /** Stops the watch (the member's watch is cancelled). Idempotent. */
+  cancel(): Promise<void> {
+    return this.inner.cancel();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<WatchResponse> {
+    return {
+      next: () => {
+        const res = this.queue.shift();
+        if (res !== undefined) return Promise.resolve({ value: res, done: false });
+        if (this.ended) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => {
+          this.waiter = resolve;
+        });
+      },
+      return: async () => {
+        await this.cancel();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * One randomized run of a simulated cluster, start to verdict: random
+ * traffic under random faults, then progress, linearizability and watch
+ * checks. What `npm run test:sim` and the simulation tests run per seed.
+ * @module
+ */
+import type { KV, KvNode } from '../../server/index.js';
+import { describeFault, type RandomFaultOptions } from './faults.js';
+import { Simulation, type SimulationOptions } from './simulation.js';
+import { SimulationError } from './simulation-error.js';
+import { startTraffic, type TrafficOptions } from './traffic.js';
+
+/** Options of {@link runScenario}. Times are virtual ms. */
+export interface ScenarioOptions {
+  seed: number;
+  /** Cluster size. Default: 3 for odd seeds, 5 for even seeds. */
+  nodes?: 3 | 5;
+  /** How long traffic and faults last. Default 3000. */
+  durationMs?: number;
+  /** Random faults (default true); `false` runs traffic on a healthy network. */
+  faults?: boolean | Omit<RandomFaultOptions, 'until'>;
+  /** Traffic options (`until` is the duration). */
+  traffic?: Omit<TrafficOptions, 'until'>;
+  /** Passed to every traffic client (see `SimClientOptions.wrap`). */
+  wrap?: (member: KvNode) => KV;
+  /** More simulation options (`seed` and `nodes` come from above). */
+  simulation?: Omit<SimulationOptions, 'seed' | 'nodes'>;
+  /** Called with every trace line as it is written (for a replay). */
+  onTrace?: (line: string) => void;
+  /** Skip the linearizability and watch checks (for determinism runs). Default false. */
+  skipChecks?: boolean;
+}
+
+/** What {@link runScenario} found. */
+export interface ScenarioResult {
+  seed: number;
+  nodes: number;
+  durationMs: number;
+  /** True when every invariant held and every check passed. */
+  ok: boolean;
+  /** One readable paragraph per failed check. */
+  failures: string[];
+  /** CRC-32 of the whole trace. */
+  traceHash: string;
+  /** The fault schedule that was drawn, one line per fault. */
+  faults: string[];
+  /** Client requests issued by the traffic, and how many were answered. */
+  requests: { issued: number; ok: number };
+  /** Recorded history size. */
+  operations: number;
+  /** Virtual ms from the end of faults until a write committed. */
+  progressMs: number | undefined;
+  /** Real ms the run took (excluding the checks) and the checks took. */
+  realMs: { run: number; checks: number };
+  /** The last trace lines (on failure, for the report). */
+  traceTail: string[];
+}
+
+/** The default cluster size of a seed: 3 members for odd seeds, 5 for even ones. */
+export function defaultNodes(seed: number): 3 | 5 {
+  return Math.abs(seed) % 2 === 1 ? 3 : 5;
+}
+
+/**
+ * Runs one seed: starts a cluster, waits for a leader, runs random traffic
+ * under a random fault schedule for `durationMs`, ends the faults and
+ * checks progress (a write commits within 10 election timeouts), lets the
+ * last requests settle, then checks the history for linearizability and
+ * every watch. Invariants are checked throughout. Never throws for a
+ * failed check: the result says what failed.
+ */
+export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
+  const seed = options.seed;
+  const nodes = options.nodes ?? defaultNodes(seed);
+  const durationMs = options.durationMs ?? 3000;
+  const t0 = performance.now();
+  const sim = new Simulation({ traceLines: 400, ...(options.simulation ?? {}), seed, nodes });
+  if (options.onTrace !== undefined) sim.onTrace(options.onTrace);
+  const failures: string[] = [];
+  let faults: string[] = [];
+  let progressMs: number | undefined;
+  let requests = { issued: 0, ok: 0 };
+  let tRun = 0;
+  let tChecks = 0;
+  try {
+    await sim.start();
+    await sim.until(() => sim.leaderId() !== undefined, { maxMs: 20 * sim.electionTimeoutMs, what: 'a first leader' });
+    if (options.faults !== false) {
+      const fo = typeof options.faults === 'object' ? options.faults : {};
+      faults = sim.randomFaults({ ...fo, until: durationMs }).map((f) => `${f.at} ms: ${describeFault(f.fault)}`);
+    }
+    const traffic = startTraffic(sim, { ...(options.traffic ?? {}), until: durationMs, ...(options.wrap !== undefined ? { wrap: options.wrap } : {}) });
+    await sim.run(Math.max(0, durationMs - sim.now()));
+    traffic.stop();
+    await sim.settled();
+    const progress = await sim.checkProgress();
+    progressMs = progress.ms;
+    if (!progress.ok) failures.push(`progress: ${progress.describe()}`);
+    await sim.drive(traffic.done, { maxMs: 20_000 });
+    await sim.run(300); // watches and lagging members catch up
+    await traffic.cancelWatches();
+    requests = { issued: traffic.stats.issued, ok: traffic.stats.ok };
+    tRun = performance.now() - t0;
+    if (options.skipChecks !== true) {
+      const lin = sim.checkLinearizable();
+      if (!lin.ok) failures.push(`linearizability: ${lin.describe()}`);
+      const w = sim.checkWatches();
+      if (!w.ok) failures.push(`watch: ${w.describe()}`);
+    }
+    tChecks = performance.now() - t0 - tRun;
+  } catch (err) {
+    if (err instanceof SimulationError) failures.push(`invariant: ${err.message}`);
+    else failures.push(`error: ${(err as Error)?.stack ?? String(err)}`);
+  } finally {
+    await sim.close();
+  }
+  if (tRun === 0) tRun = performance.now() - t0;
+  return {
+    seed,
+    nodes,
+    durationMs,
+    ok: failures.length === 0,
+    failures,
+    traceHash: sim.traceHash(),
+    faults,
+    requests,
+    operations: sim.history().length,
+    progressMs,
+    realMs: { run: Math.round(tRun), checks: Math.round(tChecks) },
+    traceTail: failures.length > 0 ? sim.traceLines() : [],
+  };
+}

@@ -1,0 +1,346 @@
+/**
+ * `SimClient`: a `KV` bound to one member of a simulation that records every
+ * operation into the simulation's history, with virtual invocation and
+ * return times and the outcome the client saw.
+ * @module
+ */
+import { ErrorCode, FaultError, UsageError, isQuorumError } from '../../errors.js';
+import type {
+  CompactionResponse,
+  DeleteRangeResponse,
+  KeyValue,
+  LeaseGrantResponse,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveResponse,
+  PutResponse,
+  RangeResponse,
+  TxnResponse,
+} from '../../mvccpb/index.js';
+import {
+  deleteRequest,
+  putRequest,
+  rangeRequest,
+  txnRequest,
+  watchRequest,
+  type BytesLike,
+  type DeleteOptions,
+  type KV,
+  type KvNode,
+  type PutOptions,
+  type RangeInput,
+  type RangeOptions,
+  type TxnInput,
+  type Watch,
+  type WatchOptions,
+} from '../../server/index.js';
+import type { HistoryRecorder, OpHandle } from '../history.js';
+import type { KeyRange as ModelKeyRange } from '../key-range.js';
+import { describeKvOperation } from '../models/kv.js';
+import type { KvInput, KvOutput } from '../models/kv-types.js';
+import { ALL_KEYS, modelRange, opRanges, readInput, readOutput, show, txnInput, txnOutput, utf8 } from './kv-convert.js';
+import type { NodeGate } from './node-gate.js';
+import { RecordedWatch, type MutableWatchStream } from './recorded-watch.js';
+
+/** A live member as a client reaches it. */
+export interface ClientTarget {
+  node: KvNode;
+  lifetime: number;
+  gate: NodeGate;
+}
+
+/** One lease operation a client made (leases are outside the KV model; see `Simulation.checkLinearizable`). */
+export interface LeaseRecord {
+  kind: 'grant' | 'revoke';
+  /** The lease id (for a grant: the granted id, when it returned). */
+  id: number | undefined;
+  status: 'ok' | 'fail' | 'unknown';
+  /** History-clock times (virtual ms, refined), as in the history. */
+  callTime: number;
+  returnTime: number;
+  /** Header revision of the response (revoke: the revision that deleted the lease's keys, if any). */
+  revision: number | undefined;
+}
+
+/** What a {@link SimClient} needs from its simulation. */
+export interface SimClientHost {
+  readonly recorder: HistoryRecorder<KvInput, KvOutput>;
+  /** The history clock: virtual ms, refined so that each reading is later than the previous one. */
+  historyNow(): number;
+  trace(text: string): void;
+  /** The member's current process, or `undefined` when it is down. */
+  target(memberId: string): ClientTarget | undefined;
+  /** A write the KV model cannot express touched these ranges. */
+  unmodeledWrite(ranges: ModelKeyRange[]): void;
+  lease(record: LeaseRecord): void;
+  watchOpened(record: MutableWatchStream): void;
+}
+
+/** Options of `Simulation.client`. */
+export interface SimClientOptions {
+  /** Name in the history and the trace. Default `c<n>@<member>`. */
+  name?: string;
+  /**
+   * Wraps the member's `KV` before each call: a hook to inject client-side
+   * faults or test a client library between the recorder and the member.
+   * The history records what the caller asked and what the wrapper
+   * returned. Default: the member itself.
+   */
+  wrap?: (member: KvNode) => KV;
+}
+
+/**
+ * Whether a failed operation certainly did not take effect: a `UsageError`
+ * (bad input, or a state check on apply that changed nothing, such as an
+ * unknown lease) or a proposal Raft refused before appending it. Any other
+ * failure (timeout, closed member) leaves the outcome unknown.
+ */
+export function definitelyNotApplied(err: unknown): boolean {
+  return err instanceof UsageError || isQuorumError(err, ErrorCode.PROPOSAL_DROPPED);
+}
+
+type Kind = 'read' | 'write';
+
+/**
+ * A client of one simulated member, implementing `KV` (plus `compact`).
+ *
+ * Every call goes to the member's current process:
+ * - when the member is down, the call fails at once with
+ *   `QUORUMKV_NODE_CLOSED` (recorded as failed: nothing was sent);
+ * - when it is paused, the call waits for it to resume (the wait counts
+ *   in the operation's latency);
+ * - when it crashes before answering, the call fails with
+ *   `QUORUMKV_NODE_CLOSED` even if the process computed an answer
+ *   (recorded as unknown for a write, failed for a read).
+ *
+ * Recorded in the history (for `Simulation.checkLinearizable`): linearizable
+ * gets and ranges without options, puts, single-key deletes, and txns of
+ * value/version/createRevision/modRevision compares and single-key
+ * get/put/delete operations. Outcome: `ok` with the output; `fail` for
+ * reads that failed and writes that certainly did not apply
+ * ({@link definitelyNotApplied}); `unknown` for other failed writes.
+ * Serializable or historical reads are not recorded (they are not
+ * linearizable by design). Writes the model cannot express (range
+ * deletes, nested txns, lease compares, `ignoreValue`) are not recorded
+ * either; the keys they touch are left out of the check.
+ *
+ * Calls resolve only while virtual time moves: `await sim.drive(client.put(...))`,
+ * or run them concurrently with `sim.run(ms)`.
+ */
+export class SimClient implements KV {
+  /** The member this client talks to. */
+  readonly memberId: string;
+  /** Its name in the history and trace. */
+  readonly name: string;
+
+  constructor(
+    private readonly host: SimClientHost,
+    memberId: string,
+    name: string,
+    private readonly wrap: ((member: KvNode) => KV) | undefined,
+  ) {
+    this.memberId = memberId;
+    this.name = name;
+  }
+
+  /** {@inheritDoc KV.put} */
+  async put(key: BytesLike, value: BytesLike, options: PutOptions = {}): Promise<PutResponse> {
+    const req = putRequest(key, value, options);
+    const k = utf8(req.key);
+    const v = utf8(req.value);
+    const modeled = options.ignoreValue !== true && options.ignoreLease !== true && k !== undefined && v !== undefined;
+    const input: KvInput | undefined = modeled ? { type: 'put', key: k, value: v } : undefined;
+    const label = `put(${JSON.stringify(show(req.key))}${req.lease !== undefined ? `, lease ${req.lease}` : ''})`;
+    return this.call('write', label, input, [modelRange(req.key, undefined) ?? ALL_KEYS], (kv) => kv.put(key, value, options), (res) => ({
+      revision: res.header.revision,
+      ...(options.prevKv === true ? { prevValue: res.prevKv === undefined ? null : (utf8(res.prevKv.value) ?? '\ufffd') } : {}),
+    }));
+  }
+
+  /** {@inheritDoc KV.get} */
+  async get(key: BytesLike, options: RangeOptions = {}): Promise<KeyValue | undefined> {
+    const res = await this.range({ ...options, key });
+    return res.kvs[0];
+  }
+
+  /** {@inheritDoc KV.range} */
+  async range(input: RangeInput): Promise<RangeResponse> {
+    const req = rangeRequest(input);
+    const modeled = req.serializable === true ? undefined : readInput(req);
+    const label = `range(${JSON.stringify(show(req.key))}${req.rangeEnd !== undefined ? `..${JSON.stringify(show(req.rangeEnd))}` : ''}${req.serializable === true ? ', serializable' : ''})`;
+    return this.call('read', label, modeled, [], (kv) => kv.range(input), (res) => readOutput(modeled!, res));
+  }
+
+  /** {@inheritDoc KV.delete} */
+  async delete(key: BytesLike, options: DeleteOptions = {}): Promise<DeleteRangeResponse> {
+    const req = deleteRequest({ key, ...options });
+    const k = req.rangeEnd === undefined || req.rangeEnd.length === 0 ? utf8(req.key) : undefined;
+    const input: KvInput | undefined = k !== undefined ? { type: 'delete', key: k } : undefined;
+    const label = `delete(${JSON.stringify(show(req.key))}${req.rangeEnd !== undefined ? `..${JSON.stringify(show(req.rangeEnd))}` : ''})`;
+    return this.call('write', label, input, [modelRange(req.key, req.rangeEnd) ?? ALL_KEYS], (kv) => kv.delete(key, options), (res) => ({
+      revision: res.header.revision,
+      deleted: res.deleted,
+      ...(options.prevKv === true ? { prevValue: res.prevKvs[0] === undefined ? null : (utf8(res.prevKvs[0].value) ?? '\ufffd') } : {}),
+    }));
+  }
+
+  /** {@inheritDoc KV.txn} */
+  async txn(input: TxnInput): Promise<TxnResponse> {
+    const req = txnRequest(input);
+    const t = txnInput(req.compare ?? [], req.success ?? [], req.failure ?? []);
+    const ranges = opRanges({ requestTxn: req });
+    const label = t !== undefined ? 'txn' : `txn(unmodeled, ${ranges.length} ranges)`;
+    return this.call('write', label, t?.input, ranges, (kv) => kv.txn(input), (res) => txnOutput(t!, res));
+  }
+
+  /**
+   * {@inheritDoc KV.watch}
+   * The watch is recorded for `Simulation.checkWatches`. It ends when the
+   * member crashes.
+   * @throws FaultError `QUORUMKV_NODE_CLOSED` when the member is down
+   */
+  watch(key: BytesLike, options: WatchOptions = {}): Watch {
+    const req = watchRequest(key, options);
+    const t = this.host.target(this.memberId);
+    if (t === undefined) throw new FaultError(ErrorCode.NODE_CLOSED, `member ${this.memberId} is down`);
+    const range = modelRange(req.key, req.rangeEnd) ?? ALL_KEYS;
+    const record: MutableWatchStream = {
+      name: `${this.name}/${this.host.recorder.size}`,
+      key: range.key,
+      rangeEnd: range.rangeEnd,
+      startRevision: req.startRevision,
+      prevKv: req.prevKv === true,
+      filters: req.filters,
+      responses: [],
+    };
+    const w = new RecordedWatch(this.kvOf(t).watch(key, options), record);
+    record.name = `${this.name}/w${w.id}@${this.memberId}`;
+    this.host.watchOpened(record);
+    this.host.trace(`${this.name} watch ${record.name} from ${req.startRevision ?? 0}`);
+    return w;
+  }
+
+  /** {@inheritDoc KV.leaseGrant} */
+  leaseGrant(ttlSeconds: number, options: { id?: number } = {}): Promise<LeaseGrantResponse> {
+    return this.leaseCall('grant', options.id, `leaseGrant(${ttlSeconds})`, (kv) => kv.leaseGrant(ttlSeconds, options));
+  }
+
+  /** {@inheritDoc KV.leaseRevoke} */
+  leaseRevoke(id: number): Promise<LeaseRevokeResponse> {
+    return this.leaseCall('revoke', id, `leaseRevoke(${id})`, (kv) => kv.leaseRevoke(id));
+  }
+
+  /** {@inheritDoc KV.leaseKeepAlive} */
+  leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse> {
+    return this.call('write', `leaseKeepAlive(${id})`, undefined, [], (kv) => kv.leaseKeepAlive(id), () => ({}));
+  }
+
+  /** {@inheritDoc KV.leaseTimeToLive} */
+  leaseTimeToLive(id: number, options: { keys?: boolean } = {}): Promise<LeaseTimeToLiveResponse> {
+    return this.call('read', `leaseTimeToLive(${id})`, undefined, [], (kv) => kv.leaseTimeToLive(id, options), () => ({}));
+  }
+
+  /** {@inheritDoc KV.leases} */
+  leases(): Promise<LeaseLeasesResponse> {
+    return this.call('read', 'leases()', undefined, [], (kv) => kv.leases(), () => ({}));
+  }
+
+  /**
+   * Compacts the history below `revision` (`KvNode.compact`). Compaction
+   * changes no key, so it is outside the KV model.
+   */
+  compact(revision: number, options: { physical?: boolean } = {}): Promise<CompactionResponse> {
+    return this.call('write', `compact(${revision})`, undefined, [], (_kv, node) => node.compact(revision, options), () => ({}));
+  }
+
+  private kvOf(t: ClientTarget): KV {
+    return this.wrap === undefined ? t.node : this.wrap(t.node);
+  }
+
+  private async leaseCall<T extends { header: { revision: number }; id?: number }>(
+    kind: 'grant' | 'revoke',
+    id: number | undefined,
+    label: string,
+    run: (kv: KV) => Promise<T>,
+  ): Promise<T> {
+    const callTime = this.host.historyNow();
+    const rec: LeaseRecord = { kind, id, status: 'unknown', callTime, returnTime: Infinity, revision: undefined };
+    this.host.lease(rec);
+    try {
+      const res = await this.call('write', label, undefined, [], run, () => ({}));
+      rec.status = 'ok';
+      rec.returnTime = this.host.historyNow();
+      rec.revision = res.header.revision;
+      if (res.id !== undefined) rec.id = res.id;
+      return res;
+    } catch (err) {
+      if (definitelyNotApplied(err) || (err as { notSent?: boolean }).notSent === true) {
+        rec.status = 'fail';
+        rec.returnTime = this.host.historyNow();
+      }
+      throw err;
+    }
+  }
+
+  private async call<T>(
+    kind: Kind,
+    label: string,
+    input: KvInput | undefined,
+    ranges: ModelKeyRange[],
+    run: (kv: KV, node: KvNode) => Promise<T>,
+    output: (res: T) => KvOutput,
+  ): Promise<T> {
+    const host = this.host;
+    const op: OpHandle<KvOutput> | undefined = input !== undefined ? host.recorder.invoke(this.name, input) : undefined;
+    const tag = op !== undefined ? `#${op.id}` : '-';
+    if (input === undefined && kind === 'write' && ranges.length > 0) host.unmodeledWrite(ranges);
+    host.trace(`${this.name} call ${tag} ${input !== undefined ? describeKvOperation(input, undefined).replace(/ → \?$/, '') : label}`);
+    const fail = (text: string): void => {
+      op?.fail();
+      host.trace(`${this.name} fail ${tag} ${text}`);
+    };
+    let t = host.target(this.memberId);
+    if (t !== undefined && t.gate.isPaused) {
+      await t.gate.whenRunning();
+      t = host.target(this.memberId);
+    }
+    if (t === undefined) {
+      fail('member down');
+      const err = new FaultError(ErrorCode.NODE_CLOSED, `member ${this.memberId} is down`);
+      (err as { notSent?: boolean }).notSent = true;
+      throw err;
+    }
+    const lifetime = t.lifetime;
+    let res: T;
+    try {
+      res = await run(this.kvOf(t), t.node);
+    } catch (err) {
+      const code = isQuorumError(err) ? err.code : (err as Error).message;
+      if (kind === 'read' || definitelyNotApplied(err)) fail(code);
+      else {
+        op?.unknown();
+        host.trace(`${this.name} unknown ${tag} ${code}`);
+      }
+      throw err;
+    }
+    const now = host.target(this.memberId);
+    if (now === undefined || now.lifetime !== lifetime) {
+      // the process died before the answer could leave it
+      if (kind === 'read') fail('member crashed');
+      else {
+        op?.unknown();
+        host.trace(`${this.name} unknown ${tag} member crashed`);
+      }
+      throw new FaultError(ErrorCode.NODE_CLOSED, `member ${this.memberId} crashed before answering`);
+    }
+    if (op !== undefined) {
+      const out = output(res);
+      op.ok(out);
+      host.trace(`${this.name} ok ${tag} ${describeKvOperation(input!, out)}`);
+    } else {
+      host.trace(`${this.name} ok ${tag} ${label}`);
+    }
+    return res;
+  }
+}

@@ -1,0 +1,1117 @@
+/**
+ * `Simulation`: a whole quorumkv cluster in one process, on one virtual
+ * clock and one faulty in-memory network, driven by one seed.
+ * @module
+ */
+import type { AbstractLevel } from 'abstract-level';
+import { ErrorCode, FaultError, UsageError } from '../../errors.js';
+import { GatedClock, NodeGate } from './node-gate.js';
+import { RaftNode, VirtualClock, type StateMachine } from '../../node/index.js';
+import { KvNode, type Watch } from '../../server/index.js';
+import { CrashableLevel, LevelLogStorage } from '../../storage/index.js';
+import { MemoryNetwork, type DelayRange, type Link, type NetworkEvent } from '../../transport/index.js';
+import { HistoryRecorder, type Operation } from '../history.js';
+import type { KeyRange as ModelKeyRange } from '../key-range.js';
+import { checkLinearizable, type CheckOptions } from '../linearizability/check.js';
+import type { CheckResult } from '../linearizability/result.js';
+import { kvModel } from '../models/kv.js';
+import type { KvInput, KvOutput } from '../models/kv-types.js';
+import { checkWatch, type WatchEventRecord, type WatchStreamRecord } from '../watch-checker.js';
+import { buildCheckedHistory } from './checked-history.js';
+import { CommittedHistory } from './committed-history.js';
+import { describeFault, randomFaultSchedule, type Fault, type MemberChoice, type RandomFaultOptions, type ScheduledFault } from './faults.js';
+import { InvariantMonitor } from './invariants.js';
+import type { MutableWatchStream } from './recorded-watch.js';
+import { SimClient, type ClientTarget, type LeaseRecord, type SimClientHost, type SimClientOptions } from './sim-client.js';
+import { SimRandom } from './sim-random.js';
+import { SimTransport } from './sim-transport.js';
+import { SimulationError } from './simulation-error.js';
+import { Trace } from './trace.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyLevel = AbstractLevel<any, Uint8Array, Uint8Array>;
+type Db = CrashableLevel<Uint8Array, Uint8Array>;
+
+const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
+
+/**
+ * Builds the state machine of one member for `kind: 'raft'`, on each start
+ * and restart. `db` is the member's own sublevel (durable like the Raft log:
+ * it loses its unsynced writes in a crash); `lifetime` is 0 on the first
+ * start and counts restarts.
+ */
+export type StateMachineFactory = (context: { id: string; db: AnyLevel; lifetime: number }) => StateMachine<unknown> | Promise<StateMachine<unknown>>;
+
+/** Rates and delay of the simulated network (all links). */
+export interface NetworkFaultOptions {
+  /** Probability that a message is lost. Default 0. */
+  dropRate?: number;
+  /** Probability that a message is delivered twice (never a forwarded proposal; see `NEVER_DUPLICATED`). Default 0. */
+  duplicateRate?: number;
+  /** Probability that a message overtakes others in flight on its link. Default 0. */
+  reorderRate?: number;
+  /** Per-message delay, uniform in whole virtual ms. Default 1 to 3. */
+  delay?: DelayRange;
+}
+
+/** Options of {@link Simulation}. Times are virtual milliseconds unless named in ticks. */
+export interface SimulationOptions {
+  /** The seed of every random choice (network faults, election jitter, random faults, traffic). A safe integer. */
+  seed: number;
+  /** 3 or 5 members (ids `a`, `b`, `c`, ...), or the ids themselves. Default 3. */
+  nodes?: 3 | 5 | readonly string[];
+  /** `'kv'` (default): every member is a `KvNode`. `'raft'`: a `RaftNode` with the state machine of `stateMachine`. */
+  kind?: 'kv' | 'raft';
+  /** The state machine factory, required with `kind: 'raft'`. */
+  stateMachine?: StateMachineFactory;
+  /** Raft tick. Default 10. */
+  tickMs?: number;
+  /** Election timeout in ticks (randomized in `[n, 2n)`). Default 10. */
+  electionTicks?: number;
+  /** Heartbeat interval in ticks. Default 1. */
+  heartbeatTicks?: number;
+  /** How long a member waits for a proposal or a ReadIndex before `QUORUMKV_TIMEOUT`. Default 1000. */
+  requestTimeoutMs?: number;
+  /** How often the leader looks for expired leases (`kind: 'kv'`). Default 50. */
+  leaseCheckMs?: number;
+  /** Snapshot every this many applied entries. Default 1000. */
+  snapshotEntries?: number;
+  /** Network rates and delay at the start (and what `calm` returns to). */
+  faults?: NetworkFaultOptions;
+  /** How often the store hashes of the members are compared. Default 100; 0 turns it off. */
+  hashEveryMs?: number;
+  /** How many trace lines to keep for failure reports and {@link Simulation.traceLines}. Default 1000; `Infinity` keeps every line. */
+  traceLines?: number;
+  /**
+   * Event-loop turns (`setImmediate`) given to asynchronous work after each
+   * virtual millisecond. Default 3. Work needing more turns continues in the
+   * next millisecond; the run stays deterministic either way.
+   */
+  settleRounds?: number;
+}
+
+/** The outcome of a check ({@link Simulation.checkLinearizable}, {@link Simulation.checkWatches}, {@link Simulation.checkProgress}). */
+export interface SimulationVerdict {
+  /** True when the check passed. */
+  ok: boolean;
+  /** `ok`, `illegal` (a violation was found) or `unknown` (the check could not decide, e.g. out of time). */
+  result: CheckResult;
+  /** A readable report: the verdict, and on failure the evidence and the seed. */
+  describe(): string;
+}
+
+/** What {@link Simulation.checkProgress} measured. */
+export interface ProgressVerdict extends SimulationVerdict {
+  /** Virtual ms from the start of the check until a write committed (the budget when none did). */
+  ms: number;
+}
+
+interface Member {
+  readonly id: string;
+  readonly db: Db;
+  lifetime: number;
+  gate: NodeGate;
+  status: 'up' | 'down';
+  kv: KvNode | undefined;
+  raft: RaftNode<unknown> | undefined;
+  sm: StateMachine<unknown> | undefined;
+  /** Serializes crash and restart of this member. */
+  chain: Promise<void>;
+}
+
+const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function memberIds(nodes: SimulationOptions['nodes']): string[] {
+  if (nodes === undefined || nodes === 3) return ['a', 'b', 'c'];
+  if (nodes === 5) return ['a', 'b', 'c', 'd', 'e'];
+  if (!Array.isArray(nodes) || nodes.length === 0 || nodes.some((n) => typeof n !== 'string' || n === '') || new Set(nodes).size !== nodes.length) {
+    throw new UsageError(ErrorCode.INVALID_CONFIG, 'nodes must be 3, 5 or a list of unique non-empty ids');
+  }
+  return [...nodes];
+}
+
+function positive(v: number | undefined, name: string, def: number): number {
+  if (v === undefined) return def;
+  if (!Number.isFinite(v) || v <= 0) throw new UsageError(ErrorCode.INVALID_CONFIG, `${name} must be a positive number`);
+  return v;
+}
+
+/**
+ * A deterministic cluster for tests: N members in one process on one
+ * {@link VirtualClock} and one {@link MemoryNetwork}, every random choice
+ * drawn from one seed, safety invariants checked at every virtual
+ * millisecond, client operations recorded for the linearizability and watch
+ * checkers.
+ *
+ * ```ts
+ * const sim = new Simulation({ seed: 7, nodes: 3 });
+ * await sim.start();
+ * await sim.until(() => sim.leader() !== undefined);
+ * const c = sim.client('a');
+ * await sim.drive(c.put('k', 'v1'));
+ * sim.partition(['a'], ['b', 'c']);
+ * const write = c.put('k', 'v2');       // a is cut off: this waits, then times out
+ * await sim.run(2000);
+ * sim.heal();
+ * await sim.drive(write.catch(() => undefined));
+ * assert.ok(sim.checkLinearizable().ok);
+ * await sim.close();
+ * ```
+ *
+ * How time moves: only {@link run}, {@link until} and {@link drive} move
+ * virtual time, one millisecond at a time; after each millisecond's timers
+ * fire, asynchronous work gets a fixed number of event-loop turns
+ * (`settleRounds`), then the invariants are checked. Nothing reads real
+ * time, so a seed replays exactly: {@link traceHash} is the same on every
+ * run with the same seed and the same calls.
+ */
+export class Simulation {
+  /** The seed. */
+  readonly seed: number;
+  /** Member ids, in order. */
+  readonly ids: readonly string[];
+  /** `kv` or `raft`. */
+  readonly kind: 'kv' | 'raft';
+  /** The virtual clock every member runs on. */
+  readonly clock = new VirtualClock();
+  /** The simulated network (for its counters; change faults through the simulation). */
+  readonly network: MemoryNetwork;
+  /** The root random stream; use `random.fork(name)` for choices of your own. */
+  readonly random: SimRandom;
+  /** Election timeout in virtual ms (`tickMs × electionTicks`). */
+  readonly electionTimeoutMs: number;
+
+  private readonly opts: Required<Omit<SimulationOptions, 'stateMachine' | 'nodes' | 'faults' | 'kind'>>;
+  private readonly factory: StateMachineFactory | undefined;
+  private readonly base: { dropRate: number; duplicateRate: number; reorderRate: number; delay: DelayRange };
+  private duplicateRate = 0;
+  private readonly trace: Trace;
+  private readonly monitor: InvariantMonitor;
+  private readonly recorder: HistoryRecorder<KvInput, KvOutput>;
+  private readonly committed: CommittedHistory;
+  private readonly members = new Map<string, Member>();
+  private readonly faultRng: SimRandom;
+  private readonly dupRng: SimRandom;
+  private readonly watchStreams: MutableWatchStream[] = [];
+  private readonly leaseLog: LeaseRecord[] = [];
+  private readonly unmodeled: ModelKeyRange[] = [];
+  private readonly clientHost: SimClientHost;
+  private clients = 0;
+  private failure: SimulationError | undefined;
+  private reported = 0;
+  private started = false;
+  private closed = false;
+  private driving = false;
+  private nextHashAt: number;
+  private histMs = -1;
+  private histSeq = 0;
+  private background: Promise<void> = Promise.resolve();
+  private progressSeq = 0;
+
+  /** @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options */
+  constructor(options: SimulationOptions) {
+    if (options === null || typeof options !== 'object') throw new UsageError(ErrorCode.INVALID_CONFIG, 'options are required');
+    if (!Number.isSafeInteger(options.seed)) throw new UsageError(ErrorCode.INVALID_CONFIG, 'seed must be a safe integer');
+    this.seed = options.seed;
+    this.ids = memberIds(options.nodes);
+    this.kind = options.kind ?? 'kv';
+    if (this.kind !== 'kv' && this.kind !== 'raft') throw new UsageError(ErrorCode.INVALID_CONFIG, "kind must be 'kv' or 'raft'");
+    if (this.kind === 'raft' && typeof options.stateMachine !== 'function') {
+      throw new UsageError(ErrorCode.INVALID_CONFIG, "kind 'raft' needs a stateMachine factory");
+    }
+    this.factory = options.stateMachine;
+    this.opts = {
+      seed: options.seed,
+      tickMs: positive(options.tickMs, 'tickMs', 10),
+      electionTicks: positive(options.electionTicks, 'electionTicks', 10),
+      heartbeatTicks: positive(options.heartbeatTicks, 'heartbeatTicks', 1),
+      requestTimeoutMs: positive(options.requestTimeoutMs, 'requestTimeoutMs', 1000),
+      leaseCheckMs: positive(options.leaseCheckMs, 'leaseCheckMs', 50),
+      snapshotEntries: positive(options.snapshotEntries, 'snapshotEntries', 1000),
+      hashEveryMs: options.hashEveryMs ?? 100,
+      traceLines: options.traceLines ?? 1000,
+      settleRounds: Math.max(1, Math.floor(options.settleRounds ?? 3)),
+    };
+    this.electionTimeoutMs = this.opts.tickMs * this.opts.electionTicks;
+    const f = options.faults ?? {};
+    this.base = {
+      dropRate: f.dropRate ?? 0,
+      duplicateRate: f.duplicateRate ?? 0,
+      reorderRate: f.reorderRate ?? 0,
+      delay: f.delay ?? { minMs: 1, maxMs: 3 },
+    };
+    this.random = new SimRandom(options.seed);
+    this.faultRng = this.random.fork('faults');
+    this.dupRng = this.random.fork('duplicate');
+    this.trace = new Trace(this.opts.traceLines);
+    this.monitor = new InvariantMonitor(() => this.clock.now());
+    this.recorder = new HistoryRecorder<KvInput, KvOutput>({ clock: () => this.historyNow() });
+    this.committed = new CommittedHistory(this.monitor);
+    this.nextHashAt = this.opts.hashEveryMs;
+    this.network = new MemoryNetwork({
+      seed: this.random.fork('network').seed,
+      scheduler: {
+        schedule: (delayMs, fn) => {
+          if (delayMs <= 0) queueMicrotask(fn);
+          else this.clock.setTimeout(fn, delayMs);
+        },
+      },
+      onEvent: (e) => this.onNetworkEvent(e),
+    });
+    this.applyBaseFaults();
+    for (const id of this.ids) {
+      this.members.set(id, {
+        id,
+        db: new CrashableLevel<Uint8Array, Uint8Array>(VIEW),
+        lifetime: 0,
+        gate: new NodeGate(),
+        status: 'down',
+        kv: undefined,
+        raft: undefined,
+        sm: undefined,
+        chain: Promise.resolve(),
+      });
+    }
+    this.clientHost = {
+      recorder: this.recorder,
+      historyNow: () => this.historyNow(),
+      trace: (text) => this.log(text),
+      target: (id) => this.target(id),
+      unmodeledWrite: (ranges) => this.unmodeled.push(...ranges),
+      lease: (r) => this.leaseLog.push(r),
+      watchOpened: (r) => this.watchStreams.push(r),
+    };
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  /**
+   * Opens every member (a new cluster). Resolves once they are running; a
+   * leader is elected only as virtual time moves:
+   * `await sim.until(() => sim.leader() !== undefined)`.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when already started
+   */
+  async start(): Promise<void> {
+    if (this.started) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'the simulation is already started');
+    this.started = true;
+    this.log(`start seed ${this.seed} members ${this.ids.join(',')} kind ${this.kind}`);
+    for (const id of this.ids) await this.open(this.member(id));
+  }
+
+  /** Stops every member and closes their databases. The simulation cannot be used afterwards. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const m of this.members.values()) {
+      await m.chain.catch(() => undefined);
+      const node = m.kv ?? m.raft;
+      m.gate.kill();
+      m.status = 'down';
+      m.kv = undefined;
+      m.raft = undefined;
+      if (node !== undefined) await node.close().catch(() => undefined);
+      if (m.db.status === 'open') await m.db.close().catch(() => undefined);
+    }
+  }
+
+  /** Same as {@link close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ------------------------------------------------------------ members
+
+  /**
+   * The `KvNode` of a running member (`kind: 'kv'`).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown or crashed member, or with `kind: 'raft'`
+   */
+  node(id: string): KvNode {
+    const m = this.member(id);
+    if (this.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "node() needs kind 'kv'; use raft()");
+    if (m.kv === undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${id} is not running`);
+    return m.kv;
+  }
+
+  /**
+   * The `RaftNode` of a running member (for `kind: 'kv'`, the one under its `KvNode`).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown or crashed member
+   */
+  raft(id: string): RaftNode<unknown> {
+    const m = this.member(id);
+    const r = m.kv?.raft ?? m.raft;
+    if (r === undefined || m.status !== 'up') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${id} is not running`);
+    return r as RaftNode<unknown>;
+  }
+
+  /**
+   * The state machine of a running member (`kind: 'raft'`).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown or crashed member, or with `kind: 'kv'`
+   */
+  stateMachine(id: string): StateMachine<unknown> {
+    const m = this.member(id);
+    if (m.sm === undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${id} has no running state machine`);
+    return m.sm;
+  }
+
+  /** True while member `id` runs (not crashed). */
+  isUp(id: string): boolean {
+    return this.member(id).status === 'up';
+  }
+
+  /** Ids of the running members. */
+  upMembers(): string[] {
+    return this.ids.filter((id) => this.member(id).status === 'up');
+  }
+
+  /**
+   * The id of the leader: among running members that believe they lead,
+   * the one with the highest term (a deposed leader cut off from the others
+   * may still believe it leads an older term). `undefined` when none.
+   */
+  leaderId(): string | undefined {
+    let best: string | undefined;
+    let bestTerm = -1;
+    for (const id of this.ids) {
+      const m = this.member(id);
+      const r = m.kv?.raft ?? m.raft;
+      if (m.status !== 'up' || r === undefined || !r.isLeader) continue;
+      const term = r.status().term;
+      if (term > bestTerm) {
+        best = id;
+        bestTerm = term;
+      }
+    }
+    return best;
+  }
+
+  /** The leader's `KvNode` (see {@link leaderId}); `undefined` when none. */
+  leader(): KvNode | undefined {
+    const id = this.leaderId();
+    return id === undefined ? undefined : this.member(id).kv;
+  }
+
+  /**
+   * A client bound to member `id` that records its operations (see
+   * {@link SimClient}). The member may crash and restart: the client
+   * follows it.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown member or with `kind: 'raft'`
+   */
+  client(id: string, options: SimClientOptions = {}): SimClient {
+    this.member(id);
+    if (this.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "clients need kind 'kv'");
+    this.clients++;
+    return new SimClient(this.clientHost, id, options.name ?? `c${this.clients}@${id}`, options.wrap);
+  }
+
+  // ------------------------------------------------------------ time
+
+  /** Current virtual time, ms since the start. */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /**
+   * Moves virtual time forward by `ms`.
+   * @throws SimulationError `QUORUMKV_INVARIANT_VIOLATED` as soon as an invariant breaks
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when called while another run is in progress, or before `start()`
+   */
+  async run(ms: number): Promise<void> {
+    const end = this.clock.now() + Math.max(0, Math.floor(ms));
+    await this.advanceWhile(() => this.clock.now() < end);
+  }
+
+  /**
+   * Moves virtual time forward until `cond()` holds (checked before each millisecond).
+   * @param options.maxMs - give up after this much virtual time (default 10,000)
+   * @param options.what - what is awaited, for the error message
+   * @throws FaultError `QUORUMKV_TIMEOUT` when `cond` does not hold within `maxMs`
+   * @throws SimulationError `QUORUMKV_INVARIANT_VIOLATED` as soon as an invariant breaks
+   */
+  async until(cond: () => boolean, options: { maxMs?: number; what?: string } = {}): Promise<void> {
+    const maxMs = options.maxMs ?? 10_000;
+    const end = this.clock.now() + maxMs;
+    await this.advanceWhile(() => !cond() && this.clock.now() < end);
+    if (!cond()) {
+      throw new FaultError(ErrorCode.TIMEOUT, `${options.what ?? 'condition'} not met within ${maxMs} virtual ms (seed ${this.seed})`);
+    }
+  }
+
+  /**
+   * Moves virtual time forward until `promise` settles, and returns its value (or throws its error).
+   * @param options.maxMs - give up after this much virtual time (default 10,000)
+   * @throws FaultError `QUORUMKV_TIMEOUT` when it does not settle within `maxMs`
+   */
+  async drive<T>(promise: Promise<T>, options: { maxMs?: number } = {}): Promise<T> {
+    let settled = false;
+    let value: T | undefined;
+    let error: unknown;
+    let failed = false;
+    promise.then(
+      (v) => {
+        settled = true;
+        value = v;
+      },
+      (e: unknown) => {
+        settled = true;
+        failed = true;
+        error = e;
+      },
+    );
+    await immediate();
+    await this.until(() => settled, { maxMs: options.maxMs ?? 10_000, what: 'the operation' });
+    if (failed) throw error;
+    return value as T;
+  }
+
+  private async advanceWhile(cond: () => boolean): Promise<void> {
+    if (!this.started || this.closed) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'the simulation is not running (call start(), not after close())');
+    if (this.driving) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'run, until and drive cannot overlap: await the one in progress');
+    this.throwIfFailed();
+    this.driving = true;
+    try {
+      while (cond()) await this.step();
+    } finally {
+      this.driving = false;
+    }
+  }
+
+  private async step(): Promise<void> {
+    try {
+      this.clock.advance(1);
+    } catch (err) {
+      this.violation(`a timer callback threw: ${(err as Error)?.stack ?? String(err)}`);
+    }
+    for (let i = 0; i < this.opts.settleRounds; i++) await immediate();
+    this.poll();
+    if (this.opts.hashEveryMs > 0 && this.clock.now() >= this.nextHashAt) {
+      this.nextHashAt = this.clock.now() + this.opts.hashEveryMs;
+      await this.sampleHashes();
+    }
+    this.throwIfFailed();
+  }
+
+  // ------------------------------------------------------------ invariants
+
+  /** Every invariant violation found so far (empty while all hold). */
+  violations(): readonly string[] {
+    return this.monitor.violations;
+  }
+
+  private violation(text: string): void {
+    this.monitor.violations.push(`at ${this.clock.now()} ms: ${text}`);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+    const v = this.monitor.violations;
+    if (v.length > this.reported) {
+      this.reported = v.length;
+      this.log(`violation ${v[v.length - 1]}`);
+      this.failure = new SimulationError(this.seed, this.clock.now(), [...v], this.trace.lines());
+      throw this.failure;
+    }
+  }
+
+  private poll(): void {
+    for (const m of this.members.values()) {
+      if (m.status !== 'up' || m.gate.isDead) continue;
+      const r = m.kv?.raft ?? m.raft;
+      if (r === undefined) continue;
+      const st = r.status();
+      const store = m.kv?.store;
+      this.monitor.sample({
+        id: m.id,
+        lifetime: m.lifetime,
+        term: st.term,
+        commit: st.commit,
+        applied: st.applied,
+        revision: store?.currentRevision(),
+        compactRevision: store?.compactRevision(),
+      });
+    }
+  }
+
+  private async sampleHashes(): Promise<void> {
+    for (const m of this.members.values()) {
+      const node = m.kv;
+      if (m.status !== 'up' || node === undefined) continue;
+      const lifetime = m.lifetime;
+      const store = node.store;
+      const applied = store.appliedIndex();
+      let h;
+      try {
+        h = await store.hash();
+      } catch {
+        continue; // closing or crashed meanwhile
+      }
+      if (m.status !== 'up' || m.lifetime !== lifetime || store.appliedIndex() !== applied) continue;
+      this.monitor.hashSample(m.id, lifetime, applied, h.revision, h.compactRevision, h.hash);
+    }
+  }
+
+  // ------------------------------------------------------------ trace
+
+  /** The CRC-32 of the whole trace so far (8 hex digits): equal for two runs of one seed with the same calls. */
+  traceHash(): string {
+    return this.trace.hash();
+  }
+
+  /** The latest trace lines (see `traceLines`), oldest first. */
+  traceLines(): string[] {
+    return this.trace.lines();
+  }
+
+  /** Calls `fn` with every trace line from now on (e.g. to print a replay live). */
+  onTrace(fn: (line: string) => void): void {
+    this.trace.onLine(fn);
+  }
+
+  /** Adds a line of your own to the trace (it counts in {@link traceHash}). */
+  log(text: string): void {
+    this.trace.add(this.clock.now(), text);
+  }
+
+  private onNetworkEvent(e: NetworkEvent): void {
+    if (e.kind === 'send') return; // a send is implied by its delivery or drop
+    this.trace.add(this.clock.now(), `net ${e.kind} ${e.from}>${e.to} ${e.type}${e.reason !== undefined ? ` ${e.reason}` : ''}`);
+  }
+
+  private historyNow(): number {
+    const ms = this.clock.now();
+    if (ms !== this.histMs) {
+      this.histMs = ms;
+      this.histSeq = 0;
+    }
+    // later readings within one virtual ms are ordered as they happened
+    this.histSeq = Math.min(this.histSeq + 1, 9999);
+    return ms + this.histSeq / 10_000;
+  }
+
+  // ------------------------------------------------------------ faults
+
+  /**
+   * Blocks every link between group `a` and group `b` (default: every
+   * member not in `a`), both ways. Messages in flight on those links are
+   * dropped too.
+   */
+  partition(a: readonly string[], b?: readonly string[]): void {
+    for (const id of a) this.member(id);
+    const other = b ?? this.ids.filter((id) => !a.includes(id));
+    for (const id of other) this.member(id);
+    this.network.partition(a, other);
+    this.log(`fault partition [${a.join(',')}] | [${other.join(',')}]`);
+  }
+
+  /**
+   * A majority/minority split: the minority has `floor((n - 1) / 2)`
+   * members; the leader (if any) is put on the side `leaderIn` names
+   * (default: drawn from the seed). Returns the two sides.
+   */
+  split(options: { leaderIn?: 'majority' | 'minority' } = {}): { majority: string[]; minority: string[] } {
+    const n = this.ids.length;
+    const minSize = Math.max(1, Math.floor((n - 1) / 2));
+    const leader = this.leaderId();
+    const side = options.leaderIn ?? (this.faultRng.chance(0.5) ? 'minority' : 'majority');
+    const rest = this.faultRng.shuffle(this.ids.filter((id) => id !== leader));
+    let minority: string[];
+    if (leader !== undefined && side === 'minority') minority = [leader, ...rest.slice(0, minSize - 1)];
+    else minority = rest.slice(0, minSize);
+    const majority = this.ids.filter((id) => !minority.includes(id));
+    this.network.partition(minority, majority);
+    this.log(`fault split minority [${minority.join(',')}] majority [${majority.join(',')}]`);
+    return { majority, minority };
+  }
+
+  /**
+   * etcd's "bridge" partition: the members but one are split in two sides
+   * that cannot reach each other; the remaining member (the bridge, not the
+   * leader when there is a choice) reaches both. Returns the layout.
+   */
+  bridge(): { bridge: string; sides: [string[], string[]] } {
+    const leader = this.leaderId();
+    const candidates = this.ids.filter((id) => id !== leader);
+    const bridge = this.faultRng.pick(candidates.length > 0 ? candidates : this.ids);
+    const rest = this.faultRng.shuffle(this.ids.filter((id) => id !== bridge));
+    const half = Math.ceil(rest.length / 2);
+    const sides: [string[], string[]] = [rest.slice(0, half), rest.slice(half)];
+    this.network.partition(sides[0], sides[1]);
+    this.log(`fault bridge ${bridge} between [${sides[0].join(',')}] and [${sides[1].join(',')}]`);
+    return { bridge, sides };
+  }
+
+  /** Blocks messages from `from` to `to` only. */
+  partitionOneWay(from: string, to: string): void {
+    this.member(from);
+    this.member(to);
+    this.network.partitionOneWay(from, to);
+    this.log(`fault one-way ${from}>${to}`);
+  }
+
+  /** Cuts member `id` off from every other member. */
+  isolate(id: string): void {
+    this.member(id);
+    this.network.isolate(id);
+    this.log(`fault isolate ${id}`);
+  }
+
+  /** Isolates the current leader; returns its id (`undefined`, and nothing done, when there is none). */
+  isolateLeader(): string | undefined {
+    const id = this.leaderId();
+    if (id !== undefined) this.isolate(id);
+    else this.log('fault isolate-leader skipped: no leader');
+    return id;
+  }
+
+  /** Removes every partition and isolation (rates and delays stay). */
+  heal(): void {
+    this.network.heal();
+    this.log('fault heal');
+  }
+
+  /** Drops each message with probability `rate`, on every link or on one directed link. */
+  setDropRate(rate: number, link?: Link): void {
+    this.network.setDropRate(rate, link);
+    this.log(`fault drop-rate ${rate}${link !== undefined ? ` ${link.from}>${link.to}` : ''}`);
+  }
+
+  /** Delays each message uniformly in `[minMs, maxMs]` virtual ms, on every link or one. */
+  setDelay(range: DelayRange, link?: Link): void {
+    this.network.setDelay(range, link);
+    this.log(`fault delay ${range.minMs}-${range.maxMs}${link !== undefined ? ` ${link.from}>${link.to}` : ''}`);
+  }
+
+  /** Lets each message overtake others in flight with probability `rate`. */
+  setReorderRate(rate: number, link?: Link): void {
+    this.network.setReorderRate(rate, link);
+    this.log(`fault reorder-rate ${rate}${link !== undefined ? ` ${link.from}>${link.to}` : ''}`);
+  }
+
+  /**
+   * Sends each message twice with probability `rate` (every link), except
+   * forwarded proposals and snapshots (`NEVER_DUPLICATED`: Raft does not
+   * deduplicate proposals, and TCP never duplicates them).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `rate` is not in [0, 1]
+   */
+  setDuplicateRate(rate: number): void {
+    if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'duplicate rate must be in [0, 1]');
+    this.duplicateRate = rate;
+    this.log(`fault duplicate-rate ${rate}`);
+  }
+
+  /**
+   * Crashes member `id` now: it stops without any flush (its timers and
+   * messages are dropped at once), its database loses every write not made
+   * durable by a synced write (`CrashableLevel.crash()`), and pending calls
+   * on it fail. Restart it with {@link restart}.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when it is not running
+   */
+  async crash(id: string): Promise<void> {
+    const m = this.member(id);
+    if (m.status !== 'up') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${id} is not running`);
+    await this.crashMember(m);
+  }
+
+  /**
+   * Starts crashed member `id` again from its durable data (new process:
+   * new timers, transport and random stream).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when it is running
+   */
+  async restart(id: string): Promise<void> {
+    const m = this.member(id);
+    if (m.status !== 'down') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${id} is running`);
+    await this.restartMember(m);
+  }
+
+  /**
+   * Stops member `id`'s process for `ms` virtual ms, as SIGSTOP or a long
+   * GC pause would: its timers and incoming messages are held and delivered
+   * in order when it resumes (overdue timers fire at once), its sends wait,
+   * and client calls to it wait. Its clock is not stopped: it reads the
+   * true virtual time on resume, having missed `ms` of it. Asynchronous
+   * work already running (a storage write) is not stopped.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when it is not running
+   */
+  pauseClock(id: string, ms: number): void {
+    const m = this.member(id);
+    if (m.status !== 'up') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${id} is not running`);
+    const gate = m.gate;
+    gate.pause();
+    this.log(`fault pause ${id} ${ms} ms`);
+    this.clock.setTimeout(() => {
+      if (m.gate !== gate || gate.isDead) return;
+      this.log(`fault resume ${id}`);
+      gate.resume();
+    }, Math.max(0, Math.floor(ms)));
+  }
+
+  /**
+   * Ends every fault: heals partitions, restarts crashed members, resumes
+   * paused ones and sets rates and delay back to the configured ones.
+   */
+  async calm(): Promise<void> {
+    this.network.heal();
+    this.applyBaseFaults();
+    this.log('fault calm');
+    for (const m of this.members.values()) {
+      if (m.gate.isPaused) m.gate.resume();
+    }
+    for (const m of this.members.values()) {
+      await m.chain.catch(() => undefined);
+      if (m.status === 'down') await this.restartMember(m);
+    }
+  }
+
+  /**
+   * Schedules faults at virtual times (ms since the start); each fires when
+   * time reaches it. Crashes and restarts run in the background; a failure
+   * to restart fails the simulation.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a time in the past
+   */
+  schedule(faults: readonly ScheduledFault[]): void {
+    const now = this.clock.now();
+    for (const f of faults) {
+      if (!(f.at >= now)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `fault at ${f.at} ms is in the past (now ${now})`);
+    }
+    for (const f of faults) {
+      this.clock.setTimeout(() => this.inject(f.fault), f.at - now);
+    }
+  }
+
+  /**
+   * Draws a fault schedule from the seed (see {@link randomFaultSchedule}:
+   * partitions, splits, bridges, one-way links, leader isolation, crashes,
+   * pauses, drop/delay/duplicate/reorder rates; a `calm` at `until`),
+   * schedules it and returns it. `from` defaults to now.
+   */
+  randomFaults(options: RandomFaultOptions): ScheduledFault[] {
+    const schedule = randomFaultSchedule(this.faultRng.fork(`schedule@${this.clock.now()}`), this.ids, { ...options, from: options.from ?? this.clock.now() }, this.base);
+    this.schedule(schedule);
+    return schedule;
+  }
+
+  /** Applies one fault now (what a scheduled fault does when it fires). Crashes and restarts run in the background. */
+  inject(fault: Fault): void {
+    this.log(`inject ${describeFault(fault)}`);
+    switch (fault.type) {
+      case 'partition':
+        this.partition(fault.a, fault.b);
+        break;
+      case 'split':
+        this.split(fault.leaderIn !== undefined ? { leaderIn: fault.leaderIn } : {});
+        break;
+      case 'bridge':
+        this.bridge();
+        break;
+      case 'oneWay': {
+        const from = this.choose(fault.from);
+        const to = this.choose(fault.to, from);
+        if (from !== undefined && to !== undefined && from !== to) this.partitionOneWay(from, to);
+        break;
+      }
+      case 'isolate': {
+        const id = this.choose(fault.member);
+        if (id !== undefined) this.isolate(id);
+        break;
+      }
+      case 'heal':
+        this.heal();
+        break;
+      case 'crash': {
+        const id = this.choose(fault.member);
+        const m = id === undefined ? undefined : this.member(id);
+        if (m !== undefined && m.status === 'up') this.backgroundTask(() => this.crashMember(m));
+        break;
+      }
+      case 'restart':
+        for (const m of this.members.values()) {
+          if ((fault.member === 'all' || fault.member === m.id) && m.status === 'down') this.backgroundTask(() => this.restartMember(m));
+        }
+        break;
+      case 'pause': {
+        const id = this.choose(fault.member);
+        if (id !== undefined && this.member(id).status === 'up' && !this.member(id).gate.isPaused) this.pauseClock(id, fault.ms);
+        break;
+      }
+      case 'dropRate':
+        this.setDropRate(fault.rate);
+        break;
+      case 'duplicateRate':
+        this.setDuplicateRate(fault.rate);
+        break;
+      case 'reorderRate':
+        this.setReorderRate(fault.rate);
+        break;
+      case 'delay':
+        this.setDelay({ minMs: fault.minMs, maxMs: fault.maxMs });
+        break;
+      case 'calm':
+        this.backgroundTask(() => this.calm());
+        break;
+    }
+  }
+
+  /** Resolves once the crashes and restarts started by scheduled faults are done. */
+  async settled(): Promise<void> {
+    await this.background;
+  }
+
+  private choose(c: MemberChoice, not?: string): string | undefined {
+    if (typeof c === 'string') return c;
+    const up = this.upMembers().filter((id) => id !== not);
+    if ('leader' in c) {
+      const l = this.leaderId();
+      if (l !== undefined && l !== not) return l;
+    }
+    return up.length === 0 ? undefined : this.faultRng.pick(up);
+  }
+
+  private backgroundTask(fn: () => Promise<void>): void {
+    const run = fn().catch((err: unknown) => this.violation(`fault injection failed: ${(err as Error)?.stack ?? String(err)}`));
+    this.background = this.background.then(() => run);
+  }
+
+  private applyBaseFaults(): void {
+    this.network.setDropRate(this.base.dropRate);
+    this.network.setReorderRate(this.base.reorderRate);
+    this.network.setDelay(this.base.delay);
+    this.duplicateRate = this.base.duplicateRate;
+  }
+
+  // ------------------------------------------------------------ checks
+
+  /** The recorded client history (operations still in flight are `unknown`). */
+  history(): Operation<KvInput, KvOutput>[] {
+    return this.recorder.history();
+  }
+
+  /** The committed events, by revision, as the members' reference watches reported them. */
+  committedEvents(): WatchEventRecord[] {
+    return this.committed.events();
+  }
+
+  /**
+   * Checks the recorded history for linearizability against the KV model
+   * (`kvModel()`, per-key revisions), with unknown outcomes handled
+   * non-deterministically, lease revocations added as deletions and keys
+   * written outside the model left out (see `buildCheckedHistory`).
+   * @param options - the checker's budgets (default `timeoutMs` 20,000 ms of real time)
+   */
+  checkLinearizable(options: CheckOptions = {}): SimulationVerdict {
+    const gaps = this.committed.gaps();
+    const built = buildCheckedHistory(this.recorder.history(), this.committed.eventsWithLease(), this.leaseLog, this.unmodeled);
+    const res = checkLinearizable(built.operations, kvModel(), { timeoutMs: 20_000, ...options });
+    const seed = this.seed;
+    const note =
+      `${built.operations.length} operations (${built.revocations} lease revocations added, ${built.excluded} left out)` +
+      (gaps.length > 0 ? `; the committed history misses revisions ${gaps.slice(0, 10).join(', ')}` : '');
+    return {
+      ok: res.result === 'ok' && gaps.length === 0,
+      result: gaps.length > 0 && res.result === 'ok' ? 'unknown' : res.result,
+      describe: () => `seed ${seed}: ${res.describe()}\n${note}`,
+    };
+  }
+
+  /**
+   * Checks every watch opened through a client against the committed
+   * history (`checkWatch`: ordered, unique, reliable, atomic, prevKv,
+   * bookmarkable, resumable).
+   */
+  checkWatches(): SimulationVerdict {
+    const gaps = this.committed.gaps();
+    const streams: WatchStreamRecord[] = this.watchStreams;
+    const res = checkWatch(this.committed.events(), streams);
+    const seed = this.seed;
+    const result: CheckResult = !res.ok ? 'illegal' : gaps.length > 0 ? 'unknown' : 'ok';
+    return {
+      ok: result === 'ok',
+      result,
+      describe: () =>
+        result === 'ok'
+          ? `seed ${seed}: ${streams.length} watches checked against ${this.committed.revision - 1} committed revisions: every guarantee holds`
+          : `seed ${seed}: ${res.violations.length} watch violations${gaps.length > 0 ? ` (committed history misses revisions ${gaps.slice(0, 10).join(', ')})` : ''}:\n  ${res.violations.slice(0, 50).join('\n  ')}`,
+    };
+  }
+
+  /**
+   * Progress: ends every fault ({@link calm}), then writes a key through
+   * the members in turn (a new attempt every election timeout) until one
+   * write commits. Passes when that happens within `withinMs` (default 10
+   * election timeouts) of virtual time. `kind: 'kv'` only.
+   */
+  async checkProgress(options: { withinMs?: number } = {}): Promise<ProgressVerdict> {
+    if (this.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "checkProgress needs kind 'kv'");
+    await this.calm();
+    const budget = options.withinMs ?? 10 * this.electionTimeoutMs;
+    const start = this.clock.now();
+    let done = false;
+    let attempt = 0;
+    const seed = this.seed;
+    const tryOnce = (): void => {
+      const id = this.leaderId() ?? this.ids[attempt % this.ids.length]!;
+      attempt++;
+      const c = new SimClient(this.clientHost, id, `progress@${id}`, undefined);
+      c.put('__progress', String(++this.progressSeq)).then(
+        () => {
+          done = true;
+        },
+        () => undefined,
+      );
+    };
+    tryOnce();
+    let nextAttempt = start + this.electionTimeoutMs;
+    await this.advanceWhile(() => {
+      if (done || this.clock.now() - start >= budget) return false;
+      if (this.clock.now() >= nextAttempt) {
+        nextAttempt += this.electionTimeoutMs;
+        tryOnce();
+      }
+      return true;
+    });
+    const ms = this.clock.now() - start;
+    this.log(`progress ${done ? `write committed after ${ms} ms` : `no write committed within ${budget} ms`}`);
+    return {
+      ok: done,
+      result: done ? 'ok' : 'illegal',
+      ms,
+      describe: () =>
+        done
+          ? `seed ${seed}: a write committed ${ms} virtual ms after the faults ended`
+          : `seed ${seed}: no write committed within ${budget} virtual ms (${budget / this.electionTimeoutMs} election timeouts) after the faults ended; leader: ${this.leaderId() ?? 'none'}`,
+    };
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private member(id: string): Member {
+    const m = this.members.get(id);
+    if (m === undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `unknown member ${JSON.stringify(id)}`);
+    return m;
+  }
+
+  private target(id: string): ClientTarget | undefined {
+    const m = this.members.get(id);
+    if (m === undefined || m.status !== 'up' || m.kv === undefined) return undefined;
+    return { node: m.kv, lifetime: m.lifetime, gate: m.gate };
+  }
+
+  private crashMember(m: Member): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (m.status !== 'up') return;
+      this.log(`fault crash ${m.id} (lifetime ${m.lifetime}, ${m.db.volatileOperations} unsynced writes lost)`);
+      m.status = 'down';
+      m.gate.kill();
+      const node = m.kv ?? m.raft;
+      m.kv = undefined;
+      m.raft = undefined;
+      m.sm = undefined;
+      await m.db.crash();
+      if (node !== undefined) await node.close().catch(() => undefined);
+    };
+    const p = m.chain.then(run);
+    m.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private restartMember(m: Member): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (m.status !== 'down' || this.closed) return;
+      m.lifetime++;
+      m.gate = new NodeGate();
+      await m.db.open();
+      await this.open(m);
+      const r = m.kv?.raft ?? m.raft;
+      this.log(`fault restart ${m.id} (lifetime ${m.lifetime}) term ${r?.status().term} applied ${r?.appliedIndex}`);
+      if (r !== undefined) this.monitor.restarted(m.id, r.status().term);
+    };
+    const p = m.chain.then(run);
+    m.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async open(m: Member): Promise<void> {
+    const id = m.id;
+    const gate = m.gate;
+    const lifetime = m.lifetime;
+    const clock = new GatedClock(this.clock, gate);
+    const transport = new SimTransport(this.network.transport(id), gate, {
+      observe: (msgs) => this.monitor.observeSent(id, msgs),
+      duplicate: (msg) => {
+        if (this.duplicateRate <= 0 || !this.dupRng.chance(this.duplicateRate)) return false;
+        this.log(`net duplicate ${msg.from}>${msg.to} ${msg.type}`);
+        return true;
+      },
+    });
+    const random = this.random.fork(`node/${id}/${lifetime}`).asFunction();
+    let raft: RaftNode<unknown>;
+    if (this.kind === 'kv') {
+      const node = await KvNode.open({
+        id,
+        members: [...this.ids],
+        transport,
+        db: m.db,
+        clock,
+        tickMs: this.opts.tickMs,
+        electionTicks: this.opts.electionTicks,
+        heartbeatTicks: this.opts.heartbeatTicks,
+        requestTimeoutMs: this.opts.requestTimeoutMs,
+        leaseCheckMs: this.opts.leaseCheckMs,
+        snapshotEntries: this.opts.snapshotEntries,
+        random,
+      });
+      m.kv = node;
+      raft = node.raft as RaftNode<unknown>;
+    } else {
+      const storage = await LevelLogStorage.open({ db: m.db.sublevel('raft', VIEW) as never });
+      const sm = await this.factory!({ id, db: m.db.sublevel('sm', VIEW) as AnyLevel, lifetime });
+      raft = await RaftNode.create<unknown>({
+        id,
+        peers: [...this.ids],
+        storage,
+        transport,
+        stateMachine: sm,
+        clock,
+        tickMs: this.opts.tickMs,
+        electionTicks: this.opts.electionTicks,
+        heartbeatTicks: this.opts.heartbeatTicks,
+        snapshotEntries: this.opts.snapshotEntries,
+        proposalTimeoutMs: this.opts.requestTimeoutMs,
+        readTimeoutMs: this.opts.requestTimeoutMs,
+        random,
+      });
+      m.raft = raft;
+      m.sm = sm;
+    }
+    m.status = 'up';
+    raft.on('leaderChange', (leader, term) => {
+      if (gate.isDead) return;
+      this.log(`${id} leader ${leader === '' ? '-' : leader} term ${term}`);
+      this.monitor.leaderSeen(id, leader, term);
+    });
+    raft.on('roleChange', (role) => {
+      if (gate.isDead) return;
+      if (role === 'leader') this.monitor.leaderElected(id, raft.status().term);
+    });
+    raft.on('error', (err) => {
+      if (!gate.isDead) this.violation(`${id} stopped after a fatal error: ${err.message}`);
+    });
+    if (m.kv !== undefined) this.openReferenceWatch(m, m.kv, lifetime === 0 ? 1 : 0);
+  }
+
+  /** Member `m`'s watch of every key, feeding the committed history. */
+  private openReferenceWatch(m: Member, node: KvNode, startRevision: number): void {
+    const lifetime = m.lifetime;
+    let w: Watch;
+    try {
+      w = node.watch('\0', { rangeEnd: '\0', prevKv: true, startRevision });
+    } catch {
+      return; // closing
+    }
+    w.on('response', (res) => {
+      this.committed.add(m.id, res);
+      if (res.canceled && m.status === 'up' && m.lifetime === lifetime && m.kv === node) {
+        this.log(`${m.id} reference watch cancelled at compaction ${res.compactRevision}; reopened`);
+        this.openReferenceWatch(m, node, 0);
+      }
+    });
+  }
+}
