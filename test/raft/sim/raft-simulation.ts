@@ -121,7 +121,9 @@ class Simulation {
     });
     const r = this.rnd;
     this.config = {
-      electionTick: 10,
+      // Short election timeouts make leaders come and go quickly, which is
+      // what it takes to reach interleavings like Figure 8 of the paper.
+      electionTick: r.pick([3, 3, 5, 10]),
       heartbeatTick: 1,
       preVote: r.chance(0.75),
       checkQuorum: r.chance(0.75),
@@ -135,7 +137,7 @@ class Simulation {
       this.nodes.set(id, new SimNode(id, opts.seed, this.config, this.checker, this.voters));
     }
     this.trace(
-      `seed ${opts.seed}: ${opts.nodes} voters, preVote=${this.config.preVote} checkQuorum=${this.config.checkQuorum} ` +
+      `seed ${opts.seed}: ${opts.nodes} voters, electionTick=${this.config.electionTick} preVote=${this.config.preVote} checkQuorum=${this.config.checkQuorum} ` +
         `maxSizePerMsg=${this.config.maxSizePerMsg} maxInflightMsgs=${this.config.maxInflightMsgs}`,
     );
   }
