@@ -334,17 +334,16 @@ export class RawNode {
    * round, and holds requests until it has committed an entry of its term;
    * with `'leaseBased'` it answers from its lease. A single-voter cluster
    * answers at once. Followers forward the request to the leader.
-   * A request may be silently lost (leader change, message loss): callers
-   * retry after a timeout.
+   * A request may be silently lost: as in etcd, one made while no leader is
+   * known is dropped (logged), and a leader change or a lost message loses
+   * it too. Callers retry after a timeout (or when a leader is known again,
+   * see `status().softState.lead`).
    * @param context - a unique, non-empty request id (bytes); requests with a context already pending are merged
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `context` is empty or not a Uint8Array
-   * @throws FaultError `QUORUMKV_NO_LEADER` when this node is not the leader and knows no leader
    */
   readIndex(context: Uint8Array): void {
     if (!(context instanceof Uint8Array) || context.length === 0) invalidArgument('read index context must be a non-empty Uint8Array');
-    const r = this.raft;
-    if (r.state !== 'leader' && r.lead === '') throw new FaultError(ErrorCode.NO_LEADER, `no leader at term ${r.term}; cannot serve a read index request`);
-    this.stepLocal({ type: 'MsgReadIndex', from: r.id, context });
+    this.stepLocal({ type: 'MsgReadIndex', from: this.raft.id, context });
   }
 
   /**

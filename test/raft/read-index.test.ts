@@ -5,7 +5,6 @@
 // etcd-io/raft raft_test.go (TestReadOnlyOption*, TestReadOnlyForNewLeader).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import type { Message } from '../../src/raftpb/index.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import type { Raft } from '../../src/raft/raft.js';
@@ -184,18 +183,23 @@ test('confirming a later read confirms the earlier ones, in order; a duplicate c
   assert.equal(r.readStates.length, 2);
 });
 
-test('a follower without a leader drops MsgReadIndex; RawNode reports QUORUMKV_NO_LEADER', () => {
+test('a node without a known leader drops ReadIndex requests, as etcd does (callers retry)', () => {
   const f = newTestRaft('2', 10, 1, newTestStorage(['1', '2', '3']));
   f.step(readIndexMsg('2', 'x'));
   assert.deepEqual(readMessages(f), []);
   const n = new RawNode({ id: 'a', storage: new MemoryStorage() });
   n.bootstrap(['a', 'b', 'c']);
-  try {
-    n.readIndex(bytes('x'));
-    assert.fail('expected an error');
-  } catch (err) {
-    assert.ok(isQuorumError(err, ErrorCode.NO_LEADER));
-  }
+  n.ready();
+  n.advance();
+  n.readIndex(bytes('x'));
+  assert.equal(n.hasReady(), false, 'nothing sent, nothing answered');
+  // a candidate drops it too
+  n.campaign();
+  const rd = n.ready();
+  n.advance();
+  n.readIndex(bytes('y'));
+  assert.deepEqual(rd.readStates, []);
+  assert.equal(n.hasReady(), false);
 });
 
 test('through RawNode, reads on the leader and on followers arrive as ReadStates in a Ready (thesis §6.4)', () => {

@@ -195,11 +195,7 @@ export class ChaosCluster {
       if (this.isolated.size > 0 && this.rand() < 0.6) this.isolated.clear();
       else this.isolated.add(sn.id);
     } else if (r < 0.9) {
-      try {
-        sn.node.readIndex(new TextEncoder().encode(`r${this.proposals}`));
-      } catch (err) {
-        if (!isQuorumError(err, ErrorCode.NO_LEADER)) throw err;
-      }
+      sn.node.readIndex(new TextEncoder().encode(`r${this.proposals}`));
     } else if (r < 0.905) sn.node.transferLeader(this.pick(this.ids));
     else if (r < 0.91) this.restart(sn);
     else if (r < 0.915) this.compact(sn);
