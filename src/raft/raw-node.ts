@@ -93,7 +93,9 @@ export class RawNode {
    * `{ term: 1, vote: '', commit: n }` and the entries as committed entries
    * (applying them with `applyConfChange` again is harmless).
    * Every node of the new cluster bootstraps with the same voters; nodes
-   * added later start with an empty storage and no bootstrap.
+   * added later start with an empty storage and no bootstrap. The entries
+   * are persisted only with the first Ready: a node that stops before that
+   * finds its storage empty and must bootstrap again.
    * @param voters - the initial voters, including this node
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` when the storage or this node is not empty, or
    *   `voters` is empty, has duplicates or empty ids, or does not include this node
