@@ -92,12 +92,15 @@ interface GatedTimer {
 /**
  * A member's view of the simulation clock: the same time, but every timer
  * callback passes through the member's {@link NodeGate} (held while paused,
- * dropped once dead).
+ * dropped once dead). An exception escaping a callback, which would crash a
+ * real process, is handed to `onUncaught` instead of reaching the
+ * simulation's clock.
  */
 export class GatedClock implements Clock {
   constructor(
     private readonly base: Clock,
     private readonly gate: NodeGate,
+    private readonly onUncaught: (err: unknown) => void,
   ) {}
 
   now(): number {
@@ -109,7 +112,12 @@ export class GatedClock implements Clock {
     t.inner = this.base.setTimeout(() => {
       if (t.cancelled) return;
       this.gate.run(() => {
-        if (!t.cancelled) fn();
+        if (t.cancelled) return;
+        try {
+          fn();
+        } catch (err) {
+          this.onUncaught(err);
+        }
       });
     }, ms);
     return t;

@@ -54,6 +54,8 @@ export interface ScenarioResult {
   realMs: { run: number; checks: number };
   /** The last trace lines (on failure, for the report). */
   traceTail: string[];
+  /** Known issues met (see `SimulationOptions.knownFatalErrors`). */
+  knownIssues: string[];
 }
 
 /** The default cluster size of a seed: 3 members for odd seeds, 5 for even ones. */
@@ -128,5 +130,6 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     progressMs,
     realMs: { run: Math.round(tRun), checks: Math.round(tChecks) },
     traceTail: failures.length > 0 ? sim.traceLines() : [],
+    knownIssues: [...sim.knownIssues()],
   };
 }

@@ -88,6 +88,14 @@ export interface SimulationOptions {
    * next millisecond; the run stays deterministic either way.
    */
   settleRounds?: number;
+  /**
+   * Fatal member errors (a member stopping itself) whose message matches
+   * one of these are treated as a crash of that member, recorded in
+   * {@link Simulation.knownIssues}, instead of failing the simulation: for
+   * bugs that are reported but not fixed yet, so that a run can go on
+   * looking for others. Default: none (every fatal error is a violation).
+   */
+  knownFatalErrors?: readonly RegExp[];
 }
 
 /** The outcome of a check ({@link Simulation.checkLinearizable}, {@link Simulation.checkWatches}, {@link Simulation.checkProgress}). */
@@ -181,7 +189,9 @@ export class Simulation {
   /** Election timeout in virtual ms (`tickMs × electionTicks`). */
   readonly electionTimeoutMs: number;
 
-  private readonly opts: Required<Omit<SimulationOptions, 'stateMachine' | 'nodes' | 'faults' | 'kind'>>;
+  private readonly opts: Required<Omit<SimulationOptions, 'stateMachine' | 'nodes' | 'faults' | 'kind' | 'knownFatalErrors'>>;
+  private readonly knownFatal: readonly RegExp[];
+  private readonly known: string[] = [];
   private readonly factory: StateMachineFactory | undefined;
   private readonly base: { dropRate: number; duplicateRate: number; reorderRate: number; delay: DelayRange };
   private duplicateRate = 0;
@@ -233,6 +243,7 @@ export class Simulation {
       settleRounds: Math.max(1, Math.floor(options.settleRounds ?? 3)),
     };
     this.electionTimeoutMs = this.opts.tickMs * this.opts.electionTicks;
+    this.knownFatal = options.knownFatalErrors ?? [];
     const f = options.faults ?? {};
     this.base = {
       dropRate: f.dropRate ?? 0,
@@ -491,6 +502,11 @@ export class Simulation {
   }
 
   // ------------------------------------------------------------ invariants
+
+  /** Fatal errors matched by `knownFatalErrors` (each turned into a crash), one line each. */
+  knownIssues(): readonly string[] {
+    return this.known;
+  }
 
   /** Every invariant violation found so far (empty while all hold). */
   violations(): readonly string[] {
@@ -1032,7 +1048,7 @@ export class Simulation {
     const id = m.id;
     const gate = m.gate;
     const lifetime = m.lifetime;
-    const clock = new GatedClock(this.clock, gate);
+    const clock = new GatedClock(this.clock, gate, (err) => this.memberFailed(m, gate, `${id} threw from a timer (an uncaught exception stops a process)`, err));
     const transport = new SimTransport(this.network.transport(id), gate, {
       observe: (msgs) => this.monitor.observeSent(id, msgs),
       duplicate: (msg) => {
@@ -1091,10 +1107,26 @@ export class Simulation {
       if (gate.isDead) return;
       if (role === 'leader') this.monitor.leaderElected(id, raft.status().term);
     });
-    raft.on('error', (err) => {
-      if (!gate.isDead) this.violation(`${id} stopped after a fatal error: ${err.message}`);
-    });
+    raft.on('error', (err) => this.memberFailed(m, gate, `${id} stopped after a fatal error`, err));
     if (m.kv !== undefined) this.openReferenceWatch(m, m.kv, lifetime === 0 ? 1 : 0);
+  }
+
+  /**
+   * Member `m` stopped itself (a fatal error) or would have (an uncaught
+   * exception): a violation, unless `knownFatalErrors` matches, in which
+   * case the member is crashed and the issue recorded.
+   */
+  private memberFailed(m: Member, gate: NodeGate, what: string, err: unknown): void {
+    if (gate.isDead || m.gate !== gate) return;
+    const message = err instanceof Error ? err.message : String(err);
+    const text = `${what}: ${message}`;
+    if (!this.knownFatal.some((re) => re.test(message))) {
+      this.violation(err instanceof Error && err.stack !== undefined ? `${text}\n${err.stack}` : text);
+      return;
+    }
+    this.known.push(`at ${this.clock.now()} ms: ${text}`);
+    this.log(`known issue: ${text}; crashing it`);
+    this.backgroundTask(() => this.crashMember(m));
   }
 
   /** Member `m`'s watch of every key, feeding the committed history. */
