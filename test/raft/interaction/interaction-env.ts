@@ -82,6 +82,8 @@ interface EnvNode {
   applied: number;
   /** Membership at the applied index, persisted with it. */
   confState: ConfState;
+  /** Membership from each applied index on where it changed (for snapshots below the applied index). */
+  confHistory: { index: number; confState: ConfState }[];
 }
 
 const utf8 = new TextEncoder();
@@ -324,7 +326,7 @@ export class InteractionEnv {
         storage.applySnapshot({ data: utf8.encode(content), metadata: { index, term: 1, confState } });
         applied = index;
       }
-      const partial = { id, storage, opts: { ...opts }, randomMode, applied, confState };
+      const partial = { id, storage, opts: { ...opts }, randomMode, applied, confState, confHistory: [{ index: applied, confState }] };
       const rawNode = this.newRawNode(partial);
       this.nodes.set(id, { ...partial, rawNode });
     }
@@ -383,6 +385,7 @@ export class InteractionEnv {
       n.storage.applySnapshot(rd.snapshot);
       n.applied = rd.snapshot.metadata.index;
       n.confState = rd.snapshot.metadata.confState;
+      n.confHistory = [{ index: n.applied, confState: n.confState }];
     }
     n.storage.append(rd.entries);
     if (rd.hardState !== undefined) n.storage.setHardState(rd.hardState);
@@ -395,6 +398,7 @@ export class InteractionEnv {
         if (cc === undefined) throw new Error(`node ${n.id} committed a malformed conf change at ${e.index}`);
         n.confState = rn.applyConfChange(cc);
         n.storage.setConfState(n.confState);
+        n.confHistory.push({ index: e.index, confState: n.confState });
       }
       n.applied = e.index;
     }
@@ -505,10 +509,10 @@ export class InteractionEnv {
     const n = this.node(id!);
     const index = int(idx, 'compact index');
     if (index > n.applied) throw new FixtureError(`node ${n.id} has applied up to ${n.applied} only; cannot snapshot at ${index}`);
+    let cs = n.confHistory[0]!.confState;
+    for (const h of n.confHistory) if (h.index <= index) cs = h.confState;
     try {
-      // The ConfState at `index` is the one at the applied index when no
-      // conf change was applied in between, which the fixtures ensure.
-      n.storage.createSnapshot(index, n.confState, utf8.encode(`snapshot@${index}`));
+      n.storage.createSnapshot(index, cs, utf8.encode(`snapshot@${index}`));
       n.storage.compact(index);
     } catch (err) {
       if (isQuorumError(err, ErrorCode.SNAPSHOT_OUT_OF_DATE) || isQuorumError(err, ErrorCode.LOG_COMPACTED)) {

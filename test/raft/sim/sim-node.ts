@@ -46,11 +46,6 @@ function snapshotDigest(s: Snapshot): number {
   return Number(digest);
 }
 
-/** What the driver did with a Ready, for the step trace. */
-export interface ReadySummary {
-  text: string;
-}
-
 /** A simulated server. */
 export class SimNode {
   rawNode: RawNode | undefined;
@@ -125,8 +120,8 @@ export class SimNode {
 
   /**
    * Snapshots the state machine at its applied index and compacts the log
-   * up to `compactTo` (at most the applied index). Returns false when there
-   * is nothing new to snapshot.
+   * behind it, keeping the last `keep` entries before the applied index.
+   * Returns false when there is nothing new to snapshot.
    */
   compact(keep: number): boolean {
     const snapIndex = this.storage.snapshot().metadata.index;
