@@ -29,6 +29,7 @@ import type {
 } from '../mvccpb/index.js';
 import { compareBytes } from '../mvccpb/index.js';
 import type { IndexedKey } from './tree-index.js';
+import { toSkey } from './skey.js';
 import { revToBytes, revisionId } from './revision.js';
 import type { KvCore, ScheduledCompaction, WriteTxn } from './kv-core.js';
 
@@ -220,14 +221,29 @@ function forEachOp(plan: TxnPlan, f: (op: RequestOp) => void): void {
 /**
  * Checks the puts of the branches that run (etcd's `checkRequestPut`): an
  * `ignoreValue`/`ignoreLease` put needs the key to exist, a lease must exist.
+ *
+ * One more case etcd 3.4 does not catch: a delete whose range end is `"\0"`
+ * escapes the duplicate-key check, so it can delete a key before an
+ * `ignoreValue`/`ignoreLease` put of it in the same txn; etcd then panics
+ * mid-txn. Here the txn fails as a whole with `QUORUMKV_KEY_NOT_FOUND`
+ * before anything changes.
  * @throws UsageError `QUORUMKV_KEY_NOT_FOUND`, `QUORUMKV_LEASE_NOT_FOUND`
  */
 export function checkTxnPuts(core: KvCore, plan: TxnPlan): void {
+  const deletedFrom: string[] = []; // starts of "\0" deletes met so far, in execution order
   forEachOp(plan, (op) => {
+    if ('requestDeleteRange' in op) {
+      const d = op.requestDeleteRange;
+      if (d.rangeEnd !== undefined && d.rangeEnd.length === 1 && d.rangeEnd[0] === 0) deletedFrom.push(toSkey(d.key));
+      return;
+    }
     if (!('requestPut' in op)) return;
     const p = op.requestPut;
-    if ((p.ignoreValue || p.ignoreLease) && core.currentOf(p.key) === undefined) {
-      throw new UsageError(ErrorCode.KEY_NOT_FOUND, 'etcdserver: key not found');
+    if (p.ignoreValue || p.ignoreLease) {
+      const skey = toSkey(p.key);
+      if (core.currentOf(p.key) === undefined || deletedFrom.some((start) => start <= skey)) {
+        throw new UsageError(ErrorCode.KEY_NOT_FOUND, 'etcdserver: key not found');
+      }
     }
     const lease = p.lease ?? 0;
     if (lease !== 0 && core.lessor.lookup(lease) === undefined) {
@@ -287,7 +303,8 @@ export function putIn(core: KvCore, wtxn: WriteTxn, p: PutRequest): PutResponse 
   if (p.ignoreValue || p.ignoreLease || p.prevKv) {
     const prev = core.currentOf(p.key);
     if ((p.ignoreValue || p.ignoreLease) && prev === undefined) {
-      throw new UsageError(ErrorCode.KEY_NOT_FOUND, 'etcdserver: key not found');
+      // the checks before any write rule this out
+      throw new FaultError(ErrorCode.INTERNAL, 'mvcc: ignoreValue/ignoreLease put of a missing key inside a txn');
     }
     if (prev !== undefined) {
       if (p.ignoreValue) value = prev.value;
@@ -381,6 +398,9 @@ export function applyTxn(core: KvCore, prepared: { plan: TxnPlan; prefetched: Pr
   let resp: TxnResponse;
   try {
     resp = runTxn(core, wtxn, prepared.plan, prepared.prefetched);
+  } catch (err) {
+    // every refusal happens before the first write: anything here is a bug
+    throw err instanceof FaultError ? err : new FaultError(ErrorCode.INTERNAL, `mvcc: txn failed after it started writing: ${(err as Error).message}`, { cause: err });
   } finally {
     wtxn.end();
   }

@@ -180,6 +180,8 @@ export class WriteTxn implements TxnDelete {
   readonly beginRev: number;
   private readonly core: KvCore;
   private readonly events: Event[] = [];
+  /** The value of each key touched by the txn as it was before the txn (for events' prevKv). */
+  private readonly before = new Map<string, KeyValue | undefined>();
 
   constructor(core: KvCore, beginRev: number) {
     this.core = core;
@@ -215,7 +217,11 @@ export class WriteTxn implements TxnDelete {
     core.backend.putRevision(revToBytes(rev), encodeKeyValue(kv));
     ki.put(rev.main, rev.sub);
     ki.current = kv;
-    this.events.push(prev !== undefined ? { type: 'PUT', kv, prevKv: prev } : { type: 'PUT', kv });
+    // an event's prevKv is the key at the previous revision (etcd reads it at
+    // modRevision - 1); a creation has none
+    const prior = this.priorValue(skey, prev);
+    const prevKv = kv.version === 1 ? undefined : prior;
+    this.events.push(prevKv !== undefined ? { type: 'PUT', kv, prevKv } : { type: 'PUT', kv });
     const oldLease = prev?.lease ?? 0;
     if (oldLease !== lease) {
       if (oldLease !== 0) core.lessor.detach(oldLease, skey);
@@ -246,8 +252,16 @@ export class WriteTxn implements TxnDelete {
     ki.tombstone(rev.main, rev.sub);
     ki.current = undefined;
     const kv = freezeKv({ key: ki.key, createRevision: 0, modRevision: rev.main, version: 0, value: EMPTY, lease: 0 });
-    this.events.push({ type: 'DELETE', kv, prevKv: prev });
+    const prevKv = this.priorValue(ki.skey, prev);
+    this.events.push(prevKv !== undefined ? { type: 'DELETE', kv, prevKv } : { type: 'DELETE', kv });
     if (prev.lease !== 0) core.lessor.detach(prev.lease, ki.skey);
+  }
+
+  /** The value of `skey` before this txn; `current` is its value now (first touch records it). */
+  private priorValue(skey: string, current: KeyValue | undefined): KeyValue | undefined {
+    if (this.before.has(skey)) return this.before.get(skey);
+    this.before.set(skey, current);
+    return current;
   }
 
   /** Ends the txn: if it changed anything, the store moves to `beginRev + 1`. */

@@ -317,3 +317,27 @@ test('a txn deleting and putting keys produces its events in operation order at 
   assert.deepEqual(evs, ['PUT z@7', 'DELETE k1@7', 'DELETE k2@7', 'PUT b@7']);
   await w.cancel();
 });
+
+test('a txn that deletes a key through a "\\0" range end and then puts it with ignoreValue fails whole (etcd 3.4 panics)', async () => {
+  const { t } = await fixture();
+  const before = await t.store.hash();
+  for (const nested of [false, true]) {
+    const putIgnore: RequestOp = { requestPut: { key: b('k2'), ignoreValue: true } };
+    const r = await t.store.apply(t.takeIndex(), {
+      txn: {
+        success: [
+          { requestPut: { key: b('new'), value: b('1') } },
+          { requestDeleteRange: { key: b('k1'), rangeEnd: RANGE_END_ALL } },
+          nested ? { requestTxn: { success: [putIgnore] } } : putIgnore,
+        ],
+      },
+    });
+    assert.equal(r.status === 'failed' && r.error.code, 'QUORUMKV_KEY_NOT_FOUND', nested ? 'nested' : 'flat');
+    assert.deepEqual(await t.store.hash(), before, 'nothing changed');
+  }
+  // the same put before the delete is fine
+  const ok = await t.store.apply(t.takeIndex(), {
+    txn: { success: [{ requestPut: { key: b('k2'), ignoreValue: true } }, { requestDeleteRange: { key: b('k3'), rangeEnd: RANGE_END_ALL } }] },
+  });
+  assert.equal(ok.status, 'applied');
+});
