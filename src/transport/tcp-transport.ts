@@ -198,8 +198,9 @@ export class TcpTransport implements Transport {
 
   /**
    * Adds or updates a peer; see {@link Transport.addPeer}. Without `address`
-   * the peer may connect to us but sends to it are reported unreachable. A new
-   * address closes the current outbound stream; the next send redials.
+   * a known peer keeps its address, and a new peer may connect to us but sends
+   * to it are reported unreachable until an address is given. A new address
+   * closes the current outbound stream; the next send redials.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id or a malformed address
    */
   addPeer(id: string, address?: string): void {

@@ -97,7 +97,8 @@ export interface Transport {
    * Makes `id` a known peer: messages may be sent to it and are accepted from
    * it. `address` is where to reach it (TCP: `"host:port"`, IPv6 as
    * `"[::1]:port"`; ignored by MemoryNetwork). Adding the local id is a no-op;
-   * adding a known peer with a new address redirects later sends to it.
+   * adding a known peer with a new address redirects later sends to it, and
+   * without an address keeps the one it has.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id or a malformed address
    */
   addPeer(id: string, address?: string): void;

@@ -239,7 +239,7 @@ test('a snapshot above the receiver maxSnapshotBytes fails, and one the receiver
   }
 });
 
-test('addPeer with a new address redirects later sends; removePeer then addPeer restores a peer', async () => {
+test('addPeer with a new address redirects later sends, without one keeps the known address; removePeer then addPeer restores a peer', async () => {
   const recA = new Recorder();
   const recB = new Recorder();
   const a = new TcpTransport(tcpOptions('a'));
@@ -252,6 +252,7 @@ test('addPeer with a new address redirects later sends; removePeer then addPeer 
     a.send([hb('a', 'b', 1)]);
     await recA.until(() => recA.unreachable.includes('b'), 'wrong address is unreachable');
     a.addPeer('b', addr(b));
+    a.addPeer('b'); // no address: the known one stays
     a.send([hb('a', 'b', 2)]);
     await recB.until(() => recB.received.some((m) => m.index === 2), 'delivered at the new address');
     b.removePeer('a');
