@@ -1,0 +1,247 @@
+// bench/kv: KvNode (one member, and three members in one process) against a
+// local etcd (one member, and three) running the same workloads through the
+// etcd3 client, printed as ratios. Data on disk for both: classic-level for
+// quorumkv, etcd's bbolt + WAL for etcd; both fsync what they acknowledge.
+//
+//   npm run bench:kv                # full run
+//   npm run bench:kv -- --quick     # smaller counts
+//
+// Workloads: put (1 and 64 in flight), serializable and linearizable get
+// (1 and 64 in flight), txn compare-and-swap (64 in flight), watch latency
+// from put to event (p50/p99), and RSS after 100,000 keys of 256 bytes
+// (measured in a separate process for each side).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { KvNode, MemoryNetwork } from '../src/index.js';
+import { etcdAvailable, etcdVersion, startEtcd, type EtcdCluster } from './lib/etcd.js';
+import { fmt, percentile, runLoad, type RunResult } from './lib/stats.js';
+
+const quick = process.argv.includes('--quick');
+const N = quick ? { put1: 300, put64: 5_000, get1: 2_000, get64: 20_000, cas: 3_000, watch: 200 } : { put1: 1_000, put64: 20_000, get1: 5_000, get64: 50_000, cas: 10_000, watch: 1_000 };
+const VALUE = 'x'.repeat(256);
+
+interface Target {
+  name: string;
+  put(key: string, value: string): Promise<unknown>;
+  get(key: string, serializable: boolean): Promise<unknown>;
+  /** compare-and-swap: put `value` if the key's mod revision is `rev`; returns the new mod revision or 0. */
+  cas(key: string, rev: number, value: string): Promise<number>;
+  modRevision(key: string): Promise<number>;
+  /** ms from the start of a put to the watcher's event, `n` times. */
+  watchLatency(n: number): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+function kvTarget(name: string, nodes: KvNode[], cleanup: () => Promise<void>): Target {
+  const leader = (): KvNode => nodes.find((n) => n.raft.isLeader) ?? nodes[0]!;
+  return {
+    name,
+    put: (k, v) => leader().put(k, v),
+    get: (k, serializable) => leader().get(k, { serializable }),
+    async cas(k, rev, v) {
+      const r = await leader().txn({ compare: [{ key: k, target: 'MOD', result: 'EQUAL', modRevision: rev }], success: [{ put: { key: k, value: v } }] });
+      return r.succeeded ? r.header.revision : 0;
+    },
+    async modRevision(k) {
+      return (await leader().get(k))?.modRevision ?? 0;
+    },
+    async watchLatency(n) {
+      const l = leader();
+      const w = l.watch('watch/', { prefix: true });
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        const seen = new Promise<void>((r) => w.on('put', () => r()));
+        await l.put(`watch/${i}`, VALUE);
+        await seen;
+        out.push(performance.now() - t0);
+        w.off('put');
+      }
+      await w.cancel();
+      return out;
+    },
+    close: cleanup,
+  };
+}
+
+async function quorumkv(members: number): Promise<Target> {
+  const root = mkdtempSync(join(tmpdir(), 'quorumkv-bench-kv-'));
+  const ids = ['a', 'b', 'c'].slice(0, members);
+  const net = new MemoryNetwork({ seed: 1 });
+  const nodes = await Promise.all(ids.map((id) => KvNode.open({ id, members: ids, transport: net.transport(id), dataDir: join(root, id), tickMs: 100 })));
+  while (!nodes.some((n) => n.raft.isLeader)) await new Promise((r) => setTimeout(r, 10));
+  return kvTarget(`quorumkv ×${members}`, nodes, async () => {
+    await Promise.all(nodes.map((n) => n.close()));
+    rmSync(root, { recursive: true, force: true });
+  });
+}
+
+async function etcd(members: number): Promise<Target & { cluster: EtcdCluster }> {
+  const cluster = await startEtcd(members);
+  const client = new Etcd3({ hosts: cluster.clients });
+  const enc = (s: string) => Buffer.from(s);
+  return {
+    name: `etcd ×${members}`,
+    cluster,
+    put: (k, v) => client.kv.put({ key: enc(k), value: enc(v) }),
+    get: (k, serializable) => client.kv.range({ key: enc(k), serializable }),
+    async cas(k, rev, v) {
+      const r = await client.kv.txn({
+        compare: [{ key: enc(k), target: 'Mod', result: 'Equal', mod_revision: String(rev) }],
+        success: [{ request_put: { key: enc(k), value: enc(v) } }],
+      });
+      return r.succeeded ? Number(r.header.revision) : 0;
+    },
+    async modRevision(k) {
+      const r = await client.kv.range({ key: enc(k) });
+      return r.kvs.length === 0 ? 0 : Number(r.kvs[0]!.mod_revision);
+    },
+    async watchLatency(n) {
+      const w = await client.watch().prefix('watch/').create();
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        const seen = new Promise<void>((r) => w.once('put', () => r()));
+        await client.kv.put({ key: enc(`watch/${i}`), value: enc(VALUE) });
+        await seen;
+        out.push(performance.now() - t0);
+      }
+      await w.cancel();
+      return out;
+    },
+    async close() {
+      client.close();
+      await cluster.stop();
+    },
+  };
+}
+
+interface Row {
+  workload: string;
+  values: Map<string, number>;
+  unit: string;
+}
+
+async function measure(t: Target, rows: Row[]): Promise<void> {
+  const rec = (workload: string, unit: string, v: number): void => {
+    let row = rows.find((r) => r.workload === workload);
+    if (row === undefined) {
+      row = { workload, values: new Map(), unit };
+      rows.push(row);
+    }
+    row.values.set(t.name, v);
+  };
+  const log = (w: string, r: RunResult): void =>
+    console.log(`  ${t.name.padEnd(12)} ${w.padEnd(28)} ${fmt(r.perSecond).padStart(9)} ops/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms`);
+  for (let i = 0; i < 1000; i++) await t.put(`k/${i}`, VALUE); // warm-up and keys to read
+  let r = await runLoad(N.put1, 1, (i) => t.put(`p1/${i}`, VALUE));
+  log('put, 1 in flight', r);
+  rec('put, 1 in flight', 'ops/s', r.perSecond);
+  r = await runLoad(N.put64, 64, (i) => t.put(`p64/${i}`, VALUE));
+  log('put, 64 in flight', r);
+  rec('put, 64 in flight', 'ops/s', r.perSecond);
+  for (const serializable of [true, false]) {
+    const kind = serializable ? 'serializable' : 'linearizable';
+    r = await runLoad(N.get1, 1, (i) => t.get(`k/${i % 1000}`, serializable));
+    log(`${kind} get, 1 in flight`, r);
+    rec(`${kind} get, 1 in flight`, 'ops/s', r.perSecond);
+    r = await runLoad(N.get64, 64, (i) => t.get(`k/${i % 1000}`, serializable));
+    log(`${kind} get, 64 in flight`, r);
+    rec(`${kind} get, 64 in flight`, 'ops/s', r.perSecond);
+  }
+  // txn compare-and-swap: 64 clients, each on its own key, each CAS on the revision it last wrote
+  const clients = 64;
+  const revs = await Promise.all(Array.from({ length: clients }, (_, c) => t.put(`cas/${c}`, '0').then(() => t.modRevision(`cas/${c}`))));
+  const perClient = Math.ceil(N.cas / clients);
+  const casLat: number[] = [];
+  const t0 = performance.now();
+  await Promise.all(
+    revs.map(async (_, c) => {
+      for (let j = 0; j < perClient; j++) {
+        const s = performance.now();
+        const next = await t.cas(`cas/${c}`, revs[c]!, String(j));
+        casLat.push(performance.now() - s);
+        if (next === 0) throw new Error(`${t.name}: CAS on cas/${c} failed unexpectedly`);
+        revs[c] = next;
+      }
+    }),
+  );
+  casLat.sort((a, b) => a - b);
+  const casSeconds = (performance.now() - t0) / 1000;
+  r = { ops: casLat.length, seconds: casSeconds, perSecond: casLat.length / casSeconds, p50Ms: percentile(casLat, 50), p99Ms: percentile(casLat, 99) };
+  log('txn CAS, 64 in flight', r);
+  rec('txn CAS, 64 in flight', 'ops/s', r.perSecond);
+  const lat = (await t.watchLatency(N.watch)).sort((a, b) => a - b);
+  console.log(`  ${t.name.padEnd(12)} ${'watch put→event'.padEnd(28)} p50 ${fmt(percentile(lat, 50), 3)} ms  p99 ${fmt(percentile(lat, 99), 3)} ms`);
+  rec('watch latency p50', 'ms', percentile(lat, 50));
+  rec('watch latency p99', 'ms', percentile(lat, 99));
+}
+
+function rssQuorumkv(): number {
+  const res = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(import.meta.dirname, 'kv-rss-child.ts')], { encoding: 'utf8' });
+  const m = /RSS (\d+)/.exec(res.stdout);
+  if (m === null) throw new Error(`kv-rss-child failed: ${res.stderr}`);
+  return Number(m[1]);
+}
+
+async function rssEtcd(): Promise<number> {
+  const e = await etcd(1);
+  try {
+    await runLoad(100_000, 64, (i) => e.put(`rss/${String(i).padStart(6, '0')}`, VALUE));
+    await new Promise((r) => setTimeout(r, 1000));
+    return e.cluster.rss()[0]!;
+  } finally {
+    await e.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  const haveEtcd = etcdAvailable();
+  console.log(`bench/kv${quick ? ' (quick)' : ''}: node ${process.version}, etcd ${haveEtcd ? etcdVersion() : 'not installed'}`);
+  const pairs: [string, string][] = [];
+  for (const members of [1, 3]) {
+    const q = await quorumkv(members);
+    try {
+      await measure(q, rows);
+    } finally {
+      await q.close();
+    }
+    if (haveEtcd) {
+      const e = await etcd(members);
+      try {
+        await measure(e, rows);
+      } finally {
+        await e.close();
+      }
+      pairs.push([q.name, e.name]);
+    }
+  }
+  console.log('\nRSS after 100,000 keys of 256 bytes (one member, separate process):');
+  const rq = rssQuorumkv();
+  console.log(`  quorumkv ×1   ${fmt(rq / 2 ** 20, 1)} MiB`);
+  let re = NaN;
+  if (haveEtcd) {
+    re = await rssEtcd();
+    console.log(`  etcd ×1       ${fmt(re / 2 ** 20, 1)} MiB`);
+  }
+
+  console.log('\n| workload | ' + pairs.map(([q, e]) => `${q} | ${e} | ratio`).join(' | ') + ' |');
+  console.log('|---|' + pairs.map(() => '---:|---:|---:').join('|') + '|');
+  for (const row of rows) {
+    const cells = pairs.map(([q, e]) => {
+      const a = row.values.get(q) ?? NaN;
+      const b = row.values.get(e) ?? NaN;
+      // for latencies lower is better: ratio = etcd / quorumkv, so > 1 means quorumkv is faster
+      const ratio = row.unit === 'ms' ? b / a : a / b;
+      return `${fmt(a, row.unit === 'ms' ? 3 : 0)} | ${fmt(b, row.unit === 'ms' ? 3 : 0)} | ${fmt(ratio, 2)}×`;
+    });
+    console.log(`| ${row.workload} (${row.unit}) | ${cells.join(' | ')} |`);
+  }
+  console.log(`\nRSS, 100k × 256 B: quorumkv ${fmt(rq / 2 ** 20, 1)} MiB, etcd ${fmt(re / 2 ** 20, 1)} MiB (quorumkv/etcd = ${fmt(rq / re, 2)})`);
+}
+
+await main();
