@@ -175,9 +175,8 @@ class Simulation {
   }
 
   private processReady(n: SimNode): Ready | undefined {
-    const rd = n.processReady(this.sendReady(n));
+    const rd = n.processReady((r) => this.trace(`${this.step}: ready ${n.id}: ${describeReadyLine(r)}`), this.sendReady(n));
     if (rd === undefined) return undefined;
-    this.trace(`${this.step}: ready ${n.id}: ${describeReadyLine(rd)}`);
     for (const e of rd.committedEntries) {
       if (e.type !== 'Normal' || e.data.length === 0) continue;
       const s = utf8d.decode(e.data);

@@ -135,13 +135,15 @@ export class SimNode {
   /**
    * One Ready cycle, following the contract of `Ready`: persist (snapshot,
    * entries, HardState), send, apply (applyConfChange for conf changes),
-   * advance. Returns undefined when there was no Ready.
+   * advance. `seen` is called with the Ready before anything is done with
+   * it, `send` at step 2. Returns undefined when there was no Ready.
    */
-  processReady(send: (rd: Ready) => void): Ready | undefined {
+  processReady(seen: (rd: Ready) => void, send: (rd: Ready) => void): Ready | undefined {
     const rn = this.rawNode;
     if (rn === undefined || !rn.hasReady()) return undefined;
     const before = rn.status();
     const rd = rn.ready();
+    seen(rd);
     const c = this.checker;
     // 1. persist
     if (rd.snapshot !== undefined) {
