@@ -1,0 +1,44 @@
+// Runs a list of seeds with the default scenario and reports every failure
+// with the command that replays it (shared by the seed test files).
+import assert from 'node:assert/strict';
+import { runScenario, type ScenarioResult } from '../../src/testing/simulation/index.js';
+import { failureReport, replayCommand, scenarioOptions } from './defaults.js';
+
+/** Seeds `from`, `from + step`, ... (`count` of them). */
+export function seedList(from: number, count: number, step: number): number[] {
+  return Array.from({ length: count }, (_, i) => from + i * step);
+}
+
+/**
+ * Runs every seed (QUORUMKV_SIM_SEED=<n> runs that one only) and fails with
+ * a report of each failed seed: what broke, the replay command, the fault
+ * schedule and the last trace lines.
+ */
+export async function runSeeds(seeds: readonly number[]): Promise<{ results: ScenarioResult[]; realMs: number }> {
+  const only = process.env.QUORUMKV_SIM_SEED;
+  const list = only !== undefined ? [Number(only)] : seeds;
+  const started = performance.now();
+  const results: ScenarioResult[] = [];
+  const failed: ScenarioResult[] = [];
+  for (const seed of list) {
+    const r = await runScenario(scenarioOptions(seed));
+    results.push(r);
+    if (!r.ok) {
+      failed.push(r);
+      console.error(failureReport(r));
+    }
+  }
+  const realMs = performance.now() - started;
+  const ops = results.reduce((n, r) => n + r.operations, 0);
+  const known = results.reduce((n, r) => n + r.knownIssues.length, 0);
+  console.log(
+    `${list.length - failed.length}/${list.length} seeds passed in ${(realMs / 1000).toFixed(1)} s ` +
+      `(${ops} recorded operations${known > 0 ? `; known, reported bugs met ${known} times` : ''})`,
+  );
+  assert.deepEqual(
+    failed.map((r) => replayCommand(r.seed)),
+    [],
+    `seeds failed (reports above); replay each with the command listed`,
+  );
+  return { results, realMs };
+}
