@@ -158,8 +158,52 @@ async function main(): Promise<number> {
     members[2]!.send({ op: 'watch', prefix: 'demo/w/' });
     say('writers on a, b and c start writing keys under demo/w/');
     for (const m of members) m.send({ op: 'write', on: true });
-    await sleep(3_000);
+    await sleep(2_000);
     say(`${acked.size} writes acknowledged so far`);
+
+    // mutex: every member takes the lock three times; each holder writes its fencing token
+    say('mutex: a, b and c each take demo/lock three times (holding it 100 ms each)');
+    const holds: { id: string; token: number; from: number; to: number }[] = [];
+    const onLock = (r: Report): void => {
+      if (r.kind === 'locked') say(`  ${r.id} holds the lock, fencing token ${r.token}`);
+      if (r.kind === 'unlocked') {
+        const from = lockedAt.get(`${r.id}/${r.token}`) ?? r.at;
+        holds.push({ id: r.id, token: r.token, from, to: r.at });
+      }
+      if (r.kind === 'locked') lockedAt.set(`${r.id}/${r.token}`, r.at);
+    };
+    const lockedAt = new Map<string, number>();
+    for (const m of members) m.listeners.add(onLock);
+    await Promise.all(members.map((m) => m.ask({ op: 'lock', rounds: 3, holdMs: 100 }, 'lockDone', 20_000)));
+    for (const m of members) m.listeners.delete(onLock);
+    holds.sort((x, y) => x.from - y.from);
+    let handOffs = 0;
+    for (let i = 1; i < holds.length; i++) {
+      const prev = holds[i - 1]!;
+      const cur = holds[i]!;
+      if (cur.token <= prev.token) failures.push(`fencing tokens went back: ${prev.id}@${prev.token} then ${cur.id}@${cur.token}`);
+      if (cur.from < prev.to) failures.push(`${cur.id} held the lock while ${prev.id} still did`);
+      if (cur.id !== prev.id) handOffs++;
+    }
+    if (holds.length !== 9) failures.push(`expected 9 lock holds, saw ${holds.length}`);
+    say(`mutex: ${holds.length} holds, ${handOffs} hand-offs between members, tokens strictly increasing`);
+
+    // election: every member campaigns; each leads 200 ms and resigns, handing over to the next
+    say('election: a, b and c campaign for demo/election');
+    const winners: { id: string; term: number }[] = [];
+    const onElect = (r: Report): void => {
+      if (r.kind === 'elected') {
+        winners.push({ id: r.id, term: r.term });
+        say(`  ${r.id} is the elected leader (term ${r.term})`);
+      }
+    };
+    for (const m of members) m.listeners.add(onElect);
+    await Promise.all(members.map((m) => m.ask({ op: 'campaign', holdMs: 200 }, 'electionDone', 20_000)));
+    for (const m of members) m.listeners.delete(onElect);
+    if (winners.length !== 3 || new Set(winners.map((w) => w.id)).size !== 3) failures.push(`expected each member to win once, winners: ${winners.map((w) => w.id).join(', ')}`);
+    for (let i = 1; i < winners.length; i++) {
+      if (winners[i]!.term <= winners[i - 1]!.term) failures.push('election terms did not increase');
+    }
 
     // kill the leader while writes go on
     const before = await leaderOf(members);
@@ -205,12 +249,17 @@ async function main(): Promise<number> {
     if (revisions.size !== 1) failures.push(`members ended at different revisions: ${[...revisions].join(', ')}`);
     if (hashes.size !== 1) failures.push(`members have different KV hashes: ${[...hashes].map((h) => h.toString(16)).join(', ')}`);
 
+    const holdsCount = holds.length;
+    const handOffCount = handOffs;
+    const winnerList = winners.map((w) => `${w.id}(${w.term})`).join(' ');
     console.log('');
     console.table({
       'writes acknowledged': acked.size,
       'writes lost': lost,
       'write errors (retried)': writeErrors,
       'watch events seen': watchEvents,
+      'lock holds / hand-offs': `${holdsCount} / ${handOffCount}`,
+      'election winners (term)': winnerList,
       'killed leader': victim.id,
       'new leader': after.leader,
       'failover (ms)': failoverMs,

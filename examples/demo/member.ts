@@ -2,7 +2,7 @@
 // classic-level in its own directory, driven by the parent over IPC.
 //
 //   node --import tsx examples/demo/member.ts <id> <members-json> <data-dir>
-import { KvNode, text } from '../../src/index.js';
+import { Election, KvNode, Mutex, Session, text } from '../../src/index.js';
 import type { Command, Report } from './protocol.js';
 
 const [id, membersJson, dataDir] = process.argv.slice(2) as [string, string, string];
@@ -55,6 +55,47 @@ async function dump(prefix: string, atLeast: number): Promise<void> {
   });
 }
 
+/** Takes the demo mutex `rounds` times, writing the fencing token to a register guarded by the lock. */
+async function lockRounds(rounds: number, holdMs: number): Promise<void> {
+  const session = await Session.create(node, { ttl: 5 });
+  try {
+    const mutex = new Mutex(session, 'demo/lock');
+    for (let i = 0; i < rounds; i++) {
+      await mutex.withLock(async (lock) => {
+        const at = Date.now();
+        // the protected write: only while this holder's key is still the lock's
+        const res = await node.txn({
+          compare: [lock.isOwner()],
+          success: [{ put: { key: 'demo/register', value: String(lock.fencingToken) } }],
+        });
+        if (!res.succeeded) throw new Error('lost the lock before writing');
+        report({ kind: 'locked', id, token: lock.fencingToken, at });
+        await new Promise((r) => setTimeout(r, holdMs));
+        report({ kind: 'unlocked', id, token: lock.fencingToken, at: Date.now() });
+      });
+    }
+  } finally {
+    await session.close();
+  }
+  report({ kind: 'lockDone', id });
+}
+
+/** Campaigns once: waits to be elected, leads for `holdMs`, resigns. */
+async function campaign(holdMs: number): Promise<void> {
+  const session = await Session.create(node, { ttl: 5 });
+  try {
+    const election = new Election(session, 'demo/election');
+    const leadership = await election.campaign(`member ${id}`);
+    report({ kind: 'elected', id, term: leadership.term, at: Date.now() });
+    await new Promise((r) => setTimeout(r, holdMs));
+    await election.resign();
+    report({ kind: 'resigned', id, term: leadership.term, at: Date.now() });
+  } finally {
+    await session.close();
+  }
+  report({ kind: 'electionDone', id });
+}
+
 function watch(prefix: string): void {
   const w = node.watch(prefix, { prefix: true });
   w.on('put', (ev) => report({ kind: 'watchEvent', id, line: `PUT ${text(ev.kv.key)} rev=${ev.kv.modRevision}` }));
@@ -82,6 +123,12 @@ process.on('message', (m: Command) => {
         break;
       case 'watch':
         watch(m.prefix);
+        break;
+      case 'lock':
+        await lockRounds(m.rounds, m.holdMs);
+        break;
+      case 'campaign':
+        await campaign(m.holdMs);
         break;
       default:
         break;

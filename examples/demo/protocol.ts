@@ -17,8 +17,10 @@ export type Report =
   | { kind: 'ack'; id: string; key: string; revision: number; at: number }
   | { kind: 'writeError'; id: string; code: string; at: number }
   | { kind: 'locked'; id: string; token: number; at: number }
+  | { kind: 'unlocked'; id: string; token: number; at: number }
   | { kind: 'lockDone'; id: string }
   | { kind: 'elected'; id: string; term: number; at: number }
+  | { kind: 'resigned'; id: string; term: number; at: number }
   | { kind: 'electionDone'; id: string }
   | { kind: 'watchEvent'; id: string; line: string }
   | { kind: 'dump'; id: string; revision: number; hash: number; kvs: [string, number, number, number][] }
