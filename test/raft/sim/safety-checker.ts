@@ -16,7 +16,7 @@
 //   wrong), and checked against the persisted log of every new leader;
 // - State Machine Safety: no two nodes apply different entries at the same
 //   index (and a snapshot restores the same history digest as the nodes
-//   that applied up to its index);
+//   that applied up to its index); nothing is applied beyond the commit index;
 // - commit indexes never go back on a node, except that a restart resets
 //   the in-memory commit to the persisted one, which itself never goes back;
 // - ReadIndex (thesis §6.4): a read index is at least the highest commit
@@ -186,6 +186,8 @@ export class SafetyChecker {
 
   /** State Machine Safety: `id` applied `e`, reaching `digest`. */
   onApply(id: string, e: Entry, digest: number): void {
+    const commit = this.persistedCommit.get(id) ?? 0;
+    if (e.index > commit) this.fail(`${id} applied ${e.index} beyond its commit index ${commit}`);
     const key = entryKey(e);
     const prev = this.applied.get(e.index);
     if (prev === undefined) this.applied.set(e.index, key);
