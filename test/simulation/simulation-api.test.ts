@@ -1,0 +1,397 @@
+// The Simulation API, one behaviour at a time: time, faults (partitions,
+// splits, bridges, pauses, crashes losing unsynced writes, duplication that
+// spares proposals), schedules, clients and their history, checks, and the
+// invariant monitor. Deterministic: fixed seeds, no replay needed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pack, unpack } from '../../src/codec/index.js';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import type { ApplyEntry, StateMachine } from '../../src/node/index.js';
+import { text } from '../../src/server/index.js';
+import {
+  InvariantMonitor,
+  SimRandom,
+  Simulation,
+  SimulationError,
+  randomFaultSchedule,
+} from '../../src/testing/simulation/index.js';
+
+async function withSim(options: ConstructorParameters<typeof Simulation>[0], fn: (sim: Simulation) => Promise<void>): Promise<void> {
+  const sim = new Simulation(options);
+  try {
+    await sim.start();
+    await sim.until(() => sim.leaderId() !== undefined && sim.upMembers().every((id) => sim.raft(id).leader === sim.leaderId()), {
+      what: 'a leader known to every member',
+    });
+    await fn(sim);
+  } finally {
+    await sim.close();
+  }
+}
+
+test('time moves only when driven, one virtual millisecond at a time', async () => {
+  await withSim({ seed: 1 }, async (sim) => {
+    const t = sim.now();
+    const c = sim.client('a');
+    const put = c.put('k', 'v');
+    await new Promise((r) => setTimeout(r, 20)); // real time passes, virtual time does not
+    assert.equal(sim.now(), t);
+    const res = await sim.drive(put);
+    assert.ok(sim.now() > t);
+    assert.equal(res.header.revision, 2);
+    await sim.run(250);
+    assert.equal(sim.now(), t + (sim.now() - t));
+    const before = sim.now();
+    await sim.run(100);
+    assert.equal(sim.now(), before + 100);
+  });
+});
+
+test('until gives up with QUORUMKV_TIMEOUT after maxMs of virtual time', async () => {
+  await withSim({ seed: 2 }, async (sim) => {
+    const t = sim.now();
+    await assert.rejects(sim.until(() => false, { maxMs: 300, what: 'nothing' }), (err: unknown) => isQuorumError(err, ErrorCode.TIMEOUT));
+    assert.equal(sim.now(), t + 300);
+  });
+});
+
+test('a client records invocations and results with virtual times, and a failed read as failed', async () => {
+  await withSim({ seed: 3 }, async (sim) => {
+    const c = sim.client('b', { name: 'alice' });
+    await sim.drive(c.put('x', '1'));
+    const kv = await sim.drive(c.get('x'));
+    assert.equal(text(kv?.value), '1');
+    const h = sim.history();
+    assert.equal(h.length, 2);
+    assert.deepEqual(
+      h.map((op) => [op.clientId, op.input.type, op.status]),
+      [
+        ['alice', 'put', 'ok'],
+        ['alice', 'get', 'ok'],
+      ],
+    );
+    assert.ok(h[0]!.callTime < h[0]!.returnTime && h[0]!.returnTime <= h[1]!.callTime);
+    assert.deepEqual(h[1]!.output, { value: '1', modRevision: 2, createRevision: 2, version: 1, revision: 2 });
+    assert.ok(sim.checkLinearizable().ok);
+  });
+});
+
+test('a call to a crashed member fails at once and is recorded as failed', async () => {
+  await withSim({ seed: 4 }, async (sim) => {
+    const follower = sim.ids.find((id) => id !== sim.leaderId())!;
+    await sim.crash(follower);
+    assert.equal(sim.isUp(follower), false);
+    const c = sim.client(follower);
+    await assert.rejects(c.put('k', 'v'), (err: unknown) => isQuorumError(err, ErrorCode.NODE_CLOSED));
+    assert.equal(sim.history()[0]!.status, 'fail');
+    assert.throws(() => sim.node(follower), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_ARGUMENT));
+  });
+});
+
+test('a crash loses the writes a member did not sync; the restarted member catches up from its durable log', async () => {
+  await withSim({ seed: 5 }, async (sim) => {
+    const follower = sim.ids.find((id) => id !== sim.leaderId())!;
+    const c = sim.client(sim.leaderId()!);
+    for (let i = 0; i < 5; i++) await sim.drive(c.put(`k${i}`, `v${i}`));
+    await sim.run(50);
+    const appliedBefore = sim.node(follower).store.appliedIndex();
+    await sim.crash(follower);
+    const crashLine = sim.traceLines().find((l) => l.includes(`fault crash ${follower}`))!;
+    const lost = Number(/(\d+) unsynced writes lost/.exec(crashLine)![1]);
+    assert.ok(lost > 0, 'the store writes without fsync were lost');
+    await sim.restart(follower);
+    assert.ok(sim.node(follower).store.appliedIndex() <= appliedBefore);
+    await sim.until(() => sim.node(follower).store.appliedIndex() >= appliedBefore, { what: 'catch-up' });
+    const kv = await sim.drive(sim.client(follower).get('k4', { serializable: true }));
+    assert.equal(text(kv?.value), 'v4');
+    assert.deepEqual(sim.violations(), []);
+  });
+});
+
+test('pauseClock holds a leader: the others elect a new leader, and the paused one steps down once it resumes', async () => {
+  await withSim({ seed: 6 }, async (sim) => {
+    const old = sim.leaderId()!;
+    const term = sim.raft(old).status().term;
+    sim.pauseClock(old, 800);
+    await sim.until(() => sim.ids.some((id) => id !== old && sim.raft(id).isLeader), { maxMs: 700, what: 'a new leader' });
+    assert.equal(sim.raft(old).isLeader, true, 'a paused process does not know it was replaced');
+    assert.equal(sim.raft(old).status().term, term);
+    await sim.run(800);
+    assert.equal(sim.raft(old).isLeader, false);
+    assert.ok(sim.raft(old).status().term > term);
+    assert.deepEqual(sim.violations(), []);
+  });
+});
+
+test('a call to a paused member waits until it resumes', async () => {
+  await withSim({ seed: 7 }, async (sim) => {
+    const id = sim.leaderId()!;
+    const t = sim.now();
+    sim.pauseClock(id, 400);
+    await sim.drive(sim.client(id).put('k', 'v'));
+    assert.ok(sim.now() - t >= 400);
+  });
+});
+
+test('split puts the leader on the side asked for, and the majority side elects a leader', async () => {
+  await withSim({ seed: 8, nodes: 5 }, async (sim) => {
+    const old = sim.leaderId()!;
+    const { majority, minority } = sim.split({ leaderIn: 'minority' });
+    assert.equal(minority.length, 2);
+    assert.equal(majority.length, 3);
+    assert.ok(minority.includes(old));
+    await sim.until(() => majority.some((id) => sim.raft(id).isLeader), { what: 'a majority leader' });
+    const w = await sim.drive(sim.client(majority[0]!).put('k', 'v'));
+    assert.ok(w.header.revision >= 2);
+    sim.heal();
+    await sim.run(500);
+    assert.deepEqual(sim.violations(), []);
+  });
+});
+
+test('bridge leaves one member connected to two sides that cannot reach each other, and the cluster still commits', async () => {
+  await withSim({ seed: 9, nodes: 5 }, async (sim) => {
+    const leader = sim.leaderId()!;
+    const { bridge, sides } = sim.bridge();
+    assert.notEqual(bridge, leader);
+    assert.equal(sides[0].length + sides[1].length, 4);
+    assert.ok(!sides[0].includes(bridge) && !sides[1].includes(bridge));
+    const before = sim.network.stats({ from: sides[0][0]!, to: sides[1][0]! }).dropped;
+    await sim.drive(sim.client(bridge).put('k', 'v'), { maxMs: 5000 });
+    await sim.run(300);
+    assert.ok(sim.network.stats({ from: sides[0][0]!, to: sides[1][0]! }).dropped >= before);
+    assert.equal(sim.network.stats({ from: bridge, to: sides[0][0]! }).dropped, 0);
+    assert.deepEqual(sim.violations(), []);
+  });
+});
+
+test('duplication spares forwarded proposals: every write from a follower is applied once', async () => {
+  await withSim({ seed: 10 }, async (sim) => {
+    sim.setDuplicateRate(1);
+    const follower = sim.ids.find((id) => id !== sim.leaderId())!;
+    const c = sim.client(follower);
+    for (let i = 0; i < 10; i++) await sim.drive(c.put('k', `v${i}`));
+    await sim.run(100);
+    const dups = sim.traceLines().filter((l) => l.includes('net duplicate'));
+    assert.ok(dups.length > 0);
+    assert.ok(!dups.some((l) => l.includes('MsgProp')));
+    const kv = await sim.drive(c.get('k'));
+    assert.equal(kv?.version, 10, 'ten puts, ten versions: no proposal was appended twice');
+    assert.equal(kv?.modRevision, 11);
+    assert.ok(sim.checkLinearizable().ok);
+  });
+});
+
+test('schedule fires each fault at its virtual time', async () => {
+  await withSim({ seed: 11 }, async (sim) => {
+    const t = sim.now();
+    sim.schedule([
+      { at: t + 100, fault: { type: 'isolate', member: { leader: true } } },
+      { at: t + 600, fault: { type: 'heal' } },
+    ]);
+    await sim.run(700);
+    const lines = sim.traceLines();
+    assert.ok(lines.some((l) => l.startsWith(`${t + 100} inject isolate the leader`)));
+    assert.ok(lines.some((l) => l.startsWith(`${t + 600} inject heal`)));
+    assert.throws(() => sim.schedule([{ at: 0, fault: { type: 'heal' } }]), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_ARGUMENT));
+  });
+});
+
+test('random fault schedules depend on the seed only, and end with calm', () => {
+  const ids = ['a', 'b', 'c'];
+  const base = { dropRate: 0, duplicateRate: 0, reorderRate: 0, delay: { minMs: 1, maxMs: 3 } };
+  const a = randomFaultSchedule(new SimRandom(42), ids, { until: 5000 }, base);
+  const b = randomFaultSchedule(new SimRandom(42), ids, { until: 5000 }, base);
+  const c = randomFaultSchedule(new SimRandom(43), ids, { until: 5000 }, base);
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a, c);
+  assert.deepEqual(a[a.length - 1], { at: 5000, fault: { type: 'calm' } });
+  for (let i = 1; i < a.length; i++) assert.ok(a[i - 1]!.at <= a[i]!.at);
+});
+
+test('forked random streams are independent of how much the others draw', () => {
+  const r1 = new SimRandom(7);
+  const r2 = new SimRandom(7);
+  r1.fork('x').int(0, 100);
+  for (let i = 0; i < 10; i++) r2.fork('x').int(0, 100);
+  assert.equal(r1.fork('y').int(0, 1_000_000), r2.fork('y').int(0, 1_000_000));
+  assert.notEqual(new SimRandom(7).fork('x').seed, new SimRandom(7).fork('y').seed);
+});
+
+test('the same seed and calls give the same trace hash; another seed another one', async () => {
+  const run = async (seed: number): Promise<string> => {
+    let hash = '';
+    await withSim({ seed }, async (sim) => {
+      sim.setDropRate(0.1);
+      const c = sim.client('c');
+      await Promise.all([sim.run(600), c.put('k', 'v').catch(() => undefined), sim.client('a').get('k').catch(() => undefined)]);
+      hash = sim.traceHash();
+    });
+    return hash;
+  };
+  const h1 = await run(12);
+  assert.match(h1, /^[0-9a-f]{8}$/);
+  assert.equal(await run(12), h1);
+  assert.notEqual(await run(13), h1);
+});
+
+test('checkProgress ends every fault and reports how long a write took to commit', async () => {
+  await withSim({ seed: 14 }, async (sim) => {
+    sim.isolateLeader();
+    const follower = sim.ids.find((id) => sim.raft(id).leader !== id)!;
+    await sim.crash(follower);
+    sim.setDropRate(0.3);
+    await sim.run(300);
+    const p = await sim.checkProgress();
+    assert.equal(p.ok, true, p.describe());
+    assert.ok(p.ms <= 10 * sim.electionTimeoutMs);
+    assert.ok(sim.isUp(follower));
+    assert.match(p.describe(), /committed \d+ virtual ms after the faults ended/);
+  });
+});
+
+test('watches opened through a client are checked against the committed history', async () => {
+  await withSim({ seed: 15 }, async (sim) => {
+    const c = sim.client('a');
+    const w = c.watch('k/', { prefix: true, prevKv: true });
+    const seen: string[] = [];
+    w.on('put', (ev) => seen.push(text(ev.kv.value)));
+    for (let i = 0; i < 3; i++) await sim.drive(c.put(`k/${i}`, `v${i}`));
+    await sim.drive(c.delete('k/0'));
+    await sim.run(50);
+    assert.deepEqual(seen, ['v0', 'v1', 'v2']);
+    const v = sim.checkWatches();
+    assert.equal(v.ok, true, v.describe());
+    assert.equal(sim.committedEvents().length, 4);
+    await w.cancel();
+  });
+});
+
+test('keys written by operations the KV model cannot express are left out of the linearizability check', async () => {
+  await withSim({ seed: 16 }, async (sim) => {
+    const c = sim.client('a');
+    await sim.drive(c.put('p/1', 'x'));
+    await sim.drive(c.put('q', 'y'));
+    await sim.drive(c.delete('p/', { prefix: true }));
+    await sim.drive(c.get('p/1'));
+    await sim.drive(c.get('q'));
+    const v = sim.checkLinearizable();
+    assert.equal(v.ok, true, v.describe());
+    assert.match(v.describe(), /2 left out/);
+  });
+});
+
+test('a member whose store diverges is caught by the hash check, with the seed and the trace in the error', async () => {
+  await withSim({ seed: 17, hashEveryMs: 10 }, async (sim) => {
+    const c = sim.client('a');
+    await sim.drive(c.put('k', 'v'));
+    await sim.run(50);
+    // corrupt one member's store behind Raft's back: a write at an index no entry has reached yet
+    const follower = sim.ids.find((id) => id !== sim.leaderId())!;
+    const store = sim.node(follower).store;
+    await store.applyBatch([{ index: store.appliedIndex() + 1, request: { put: { key: new TextEncoder().encode('rogue'), value: new Uint8Array([1]) } } }]);
+    const err = await sim.drive(c.put('k', 'w')).then(
+      () => sim.run(500),
+      () => sim.run(500),
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof SimulationError, 'the run stops on the violation');
+    assert.equal(err.code, ErrorCode.INVARIANT_VIOLATED);
+    assert.equal(err.seed, 17);
+    assert.match(err.message, /stores differ at applied index \d+|members disagree on revision \d+/);
+    assert.ok(err.trace.length > 0);
+    await assert.rejects(sim.run(1), SimulationError, 'a failed simulation stays failed');
+  });
+});
+
+test('the invariant monitor reports two leaders in a term, a vote granted twice, a term lost in a crash and a value going back', () => {
+  let now = 0;
+  const m = new InvariantMonitor(() => now);
+  m.leaderElected('a', 2);
+  m.leaderSeen('b', 'a', 2);
+  assert.deepEqual(m.violations, []);
+  m.leaderElected('c', 2);
+  assert.match(m.violations[0]!, /two leaders in term 2: a and c/);
+  const vote = (from: string, to: string, term: number): Parameters<InvariantMonitor['observeSent']>[1] => [
+    { type: 'MsgVoteResp', from, to, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 },
+  ];
+  m.observeSent('b', vote('b', 'a', 3));
+  m.observeSent('b', vote('b', 'a', 3));
+  assert.equal(m.violations.length, 1);
+  m.observeSent('b', vote('b', 'c', 3));
+  assert.match(m.violations[1]!, /b granted its vote in term 3 to a and then to c/);
+  m.restarted('b', 2);
+  assert.match(m.violations[2]!, /b restarted at term 2 but had sent MsgVoteResp at term 3/);
+  now = 10;
+  m.sample({ id: 'a', lifetime: 0, term: 2, commit: 5, applied: 5, revision: 3, compactRevision: 0 });
+  m.sample({ id: 'a', lifetime: 0, term: 2, commit: 4, applied: 5, revision: 3, compactRevision: 0 });
+  assert.match(m.violations[3]!, /^at 10 ms: commit index of a went back from 5 to 4 without a restart/);
+  m.sample({ id: 'a', lifetime: 1, term: 2, commit: 1, applied: 1, revision: 1, compactRevision: 0 });
+  assert.equal(m.violations.length, 4, 'a restart may go back to durable state');
+  m.hashSample('a', 0, 7, 4, 0, 0xabc);
+  m.hashSample('b', 0, 7, 4, 0, 0xabc);
+  m.hashSample('c', 0, 7, 4, 0, 0xabd);
+  assert.match(m.violations[4]!, /stores differ at applied index 7/);
+  m.revisionCommitted('a', 4, 'PUT k=v');
+  m.revisionCommitted('b', 4, 'PUT k=w');
+  assert.match(m.violations[5]!, /members disagree on revision 4/);
+});
+
+/** A replicated counter for `kind: 'raft'`: each entry adds its number; kept in memory. */
+class Counter implements StateMachine<number> {
+  total = 0;
+  applied = 0;
+  appliedIndex(): number {
+    return this.applied;
+  }
+  apply(entries: ApplyEntry[]): number[] {
+    return entries.map((e) => {
+      if (e.kind === 'normal') this.total += unpack(e.data) as number;
+      this.applied = e.index;
+      return this.total;
+    });
+  }
+  snapshot(): Uint8Array {
+    return pack([this.total, this.applied]);
+  }
+  restore(s: { data: Uint8Array }): void {
+    [this.total, this.applied] = unpack(s.data) as [number, number];
+  }
+}
+
+test("kind 'raft' runs a user state machine on every member, through crashes", async () => {
+  const machines = new Map<string, Counter>();
+  await withSim(
+    {
+      seed: 18,
+      kind: 'raft',
+      stateMachine: ({ id }) => {
+        const c = new Counter();
+        machines.set(id, c);
+        return c;
+      },
+    },
+    async (sim) => {
+      const leader = sim.leaderId()!;
+      for (let i = 1; i <= 4; i++) await sim.drive(sim.raft(leader).propose(pack(i)));
+      const follower = sim.ids.find((id) => id !== leader)!;
+      await sim.crash(follower);
+      await sim.restart(follower);
+      await sim.until(() => sim.ids.every((id) => machines.get(id)!.total === 10), { what: 'every counter at 10' });
+      assert.equal(sim.stateMachine(follower), machines.get(follower));
+      assert.throws(() => sim.client('a'), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_ARGUMENT));
+      assert.deepEqual(sim.violations(), []);
+    },
+  );
+});
+
+test('bad options are refused with QUORUMKV_INVALID_CONFIG', () => {
+  const bad = (o: unknown): void =>
+    assert.throws(() => new Simulation(o as ConstructorParameters<typeof Simulation>[0]), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_CONFIG));
+  bad({ seed: 1.5 });
+  bad({ seed: 1, nodes: ['a', 'a'] });
+  bad({ seed: 1, kind: 'raft' });
+  bad({ seed: 1, tickMs: 0 });
+});
