@@ -181,7 +181,7 @@ export class WriteTxn implements TxnDelete {
   private readonly core: KvCore;
   private readonly events: Event[] = [];
   /** The value of each key touched by the txn as it was before the txn (for events' prevKv). */
-  private readonly before = new Map<string, KeyValue | undefined>();
+  private before: Map<string, KeyValue | undefined> | undefined;
 
   constructor(core: KvCore, beginRev: number) {
     this.core = core;
@@ -259,8 +259,9 @@ export class WriteTxn implements TxnDelete {
 
   /** The value of `skey` before this txn; `current` is its value now (first touch records it). */
   private priorValue(skey: string, current: KeyValue | undefined): KeyValue | undefined {
-    if (this.before.has(skey)) return this.before.get(skey);
-    this.before.set(skey, current);
+    const before = (this.before ??= new Map());
+    if (before.has(skey)) return before.get(skey);
+    before.set(skey, current);
     return current;
   }
 

@@ -80,6 +80,10 @@ export async function startEtcd(bin: string): Promise<EtcdProcess> {
   });
   let exited = false;
   let stopping = false;
+  child.on('error', (err) => {
+    exited = true;
+    stderr += `\n${err.message}`;
+  });
   child.on('exit', (code, signal) => {
     exited = true;
     if (!stopping) console.error(`etcd ${url} exited unexpectedly (code ${code}, signal ${signal}):\n${stderr}`);

@@ -91,13 +91,15 @@ test(
     const a = await openStore({}, db);
     await applyAll(a.store, reqs.slice(0, 50));
     // the next batch write fails (as if the process died before it was durable)
-    const sub = (a.store as unknown as { backend: { db: { batch: (...args: unknown[]) => Promise<void> } } }).backend.db;
+    const sub = (a.store as unknown as { backend: { root: { batch: (...args: unknown[]) => Promise<void> } } }).backend.root;
+    const original = sub.batch;
     sub.batch = () => Promise.reject(new Error('disk on fire'));
     await assert.rejects(a.store.applyBatch(reqs.slice(50, 60).map((request, i) => ({ index: 51 + i, request }))), {
       code: 'QUORUMKV_STORAGE_IO',
     });
     // a failed store refuses everything
     await assert.rejects(a.store.range({ key: b('k1') }), { code: 'QUORUMKV_STORAGE_IO' });
+    sub.batch = original; // the "restarted process" has a working disk
     const reopened = await MvccStore.open(db.sublevel('mvcc'));
     assert.equal(reopened.appliedIndex(), 50);
     await applyAll(reopened, reqs.slice(50), 51);
