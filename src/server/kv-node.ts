@@ -11,24 +11,24 @@
  * - Leases expire by the leader's clock only: the leader's lessor is promoted
  *   on election (every TTL restarts, as in etcd) and the leader proposes the
  *   revoke of each expired lease.
+ * - Maintenance and operations (etcd's maintenance API; see
+ *   docs/operations.md): backups ({@link KvNode.snapshotSave},
+ *   {@link KvNode.restore}), {@link KvNode.defragment},
+ *   {@link KvNode.hashKv} and the periodic corruption check, the backend
+ *   quota and alarms ({@link KvNode.alarms}, {@link KvNode.disarmAlarm}),
+ *   Prometheus metrics with etcd's names ({@link KvNode.metricsRegistry}).
  * @module
  */
 import { mkdirSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { AbstractLevel } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
 import createDebug from 'debug';
 import { EventEmitter } from 'eventemitter3';
-import { pack, unpack } from '../codec/index.js';
-import { ErrorCode, FaultError, QuorumError, UsageError } from '../errors.js';
-import {
-  MvccStore,
-  decodeWriteRequest,
-  prepareWriteRequest,
-  type ApplyEntry as StoreEntry,
-  type ApplyResult,
-  type WriteRequest,
-  type WriteResponse,
-} from '../mvcc/index.js';
+import { Registry } from 'prom-client';
+import { pack } from '../codec/index.js';
+import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
+import { MvccStore, prepareWriteRequest, type ApplyResult, type HashResult, type WriteRequest, type WriteResponse } from '../mvcc/index.js';
 import type {
   CompactionResponse,
   DeleteRangeResponse,
@@ -43,21 +43,30 @@ import type {
   ResponseHeader,
   TxnResponse,
 } from '../mvccpb/index.js';
-import { RaftNode, systemClock, type ApplyEntry, type Clock, type RaftNodeStatus, type StateMachine, type TimerHandle } from '../node/index.js';
+import { RaftNode, systemClock, type Clock, type RaftNodeStatus, type TimerHandle } from '../node/index.js';
 import type { ConfState } from '../raftpb/index.js';
 import { LevelLogStorage } from '../storage/index.js';
 import { TcpTransport, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
+import { growsStore, isAlarmType, type AlarmMember, type AlarmType } from './alarms.js';
+import { writeBackupFile } from './backup-file.js';
+import { CLUSTER_ID_KEY, restoreBackup, type RestoreOptions, type RestoreResult } from './backup-restore.js';
 import type { BytesLike, DeleteOptions, KV, PutOptions, RangeInput, RangeOptions, TxnInput, Watch, WatchOptions } from './kv.js';
+import { KvStateMachine, type EntryResult, type KvStateMachineHost } from './kv-state-machine.js';
+import { compactWholeRange, measureDbSize, type DbSize, type DefragmentResult } from './maintenance-size.js';
+import { serverMetrics, type MetricsSource, type ServerMetrics } from './metrics.js';
+import { TimedLogStorage } from './metrics-log-storage.js';
+import { RoundTripTransport } from './metrics-transport.js';
+import { DEFAULT_QUOTA_BACKEND_BYTES, requestCost } from './quota.js';
 import { deleteRequest, putRequest, rangeRequest, txnRequest, watchRequest } from './requests.js';
+import { EntryKind, encodeAlarmEntry, encodeHashCheckEntry, encodeHashReportEntry, serverEntry } from './server-entry.js';
 
 const log = createDebug('quorumkv:server');
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDb = AbstractLevel<any, any, any>;
 
-/** Kinds of server log entries (first byte of a normal entry's data). */
-const ENTRY_WRITE = 0;
-const ENTRY_KEEPALIVE = 1;
+/** How often the database size is measured at most (ms of the node's clock). */
+const SIZE_REFRESH_MS = 1000;
 
 /** Automatic compaction (etcd's `--auto-compaction-mode` / `--auto-compaction-retention`). */
 export type AutoCompaction =
@@ -114,6 +123,26 @@ export interface KvNodeOptions {
   random?: () => number;
   /** Write the store's applied batches with fsync too. Default false (the Raft log is the durable record). */
   syncStore?: boolean;
+  /**
+   * The backend quota in bytes (etcd's `--quota-backend-bytes`): a request
+   * that would grow the database past it is refused with `QUORUMKV_NO_SPACE`
+   * and raises a `NOSPACE` alarm. Default 2 GiB (etcd's default).
+   */
+  quotaBackendBytes?: number;
+  /**
+   * Run the corruption check every this many ms on the leader (etcd's
+   * `--experimental-corrupt-check-time`); off by default. A member whose
+   * store hash differs from the majority's gets a `CORRUPT` alarm.
+   */
+  corruptCheckMs?: number;
+  /**
+   * Metrics: the prom-client registry to register them in (members may
+   * share one; every series has a `member` label). Default: a new registry
+   * for this member ({@link KvNode.metricsRegistry}).
+   */
+  metrics?: { registry?: Registry };
+  /** A synced Raft log write slower than this (ms) is logged as a warning on `quorumkv:server`. Default 100. */
+  slowFsyncMs?: number;
 }
 
 /** What `KvNode.status()` reports (etcd's `StatusResponse`, plus Raft details). */
@@ -132,16 +161,58 @@ export interface KvNodeStatus {
   compactRevision: number;
   isLearner: boolean;
   raft: RaftNodeStatus;
+  /**
+   * Physical size of the database in bytes (etcd's `dbSize`; see
+   * `maintenance-size.ts` for how each backend measures it), measured at
+   * most about a second ago.
+   */
+  dbSize: number;
+  /** Bytes of the database in use by live data (etcd's `dbSizeInUse`), measured with `dbSize`. */
+  dbSizeInUse: number;
+  /** The backend quota in bytes. */
+  quotaBackendBytes: number;
+  /** Active alarms, as applied on this member. */
+  alarms: AlarmMember[];
+}
+
+/** What {@link KvNode.snapshotSave} reports. */
+export interface SnapshotSaveResult {
+  /** The store's revision in the backup. */
+  revision: number;
+  /** The Raft index the backup is at. */
+  appliedIndex: number;
+  /** Size of the backup file in bytes. */
+  size: number;
+  /** Where the file is. */
+  path: string;
+}
+
+/** What {@link KvNode.hashKv} reports (etcd's `HashKVResponse`). */
+export interface HashKvResponse {
+  header: ResponseHeader;
+  /** CRC-32 of the store up to `revision` (see `MvccStore.hash`). */
+  hash: number;
+  /** The revision hashed up to (etcd's `hash_revision`). */
+  revision: number;
+  /** The compaction revision. */
+  compactRevision: number;
+}
+
+/** A change of the active alarms, as applied on this member. */
+export interface AlarmChange {
+  /** Log index of the entry that changed them. */
+  index: number;
+  raised: AlarmMember[];
+  cleared: AlarmMember[];
 }
 
 /** Events a {@link KvNode} emits. */
 export interface KvNodeEvents {
   leaderChange: (leader: string, term: number) => void;
+  /** Alarms were raised or cleared (on every member, when it applies the change). */
+  alarm: (change: AlarmChange) => void;
   error: (err: Error) => void;
 }
-
-/** What one applied server entry returns to its proposer. */
-type EntryResult = ApplyResult | { status: 'keepAlive'; ttl: number } | { status: 'failed'; error: QuorumError };
 
 function membersOf(m: KvNodeOptions['members']): { ids: string[]; addresses: Record<string, string> } {
   if (m === undefined) return { ids: [], addresses: {} };
@@ -169,9 +240,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   readonly raft: RaftNode<EntryResult>;
   /** The MVCC store this member applies to. */
   readonly store: MvccStore;
+  /** The prom-client registry this member's metrics are in (the one given in `metrics.registry`, or its own). */
+  readonly metricsRegistry: Registry;
 
   private readonly db: AnyDb;
   private readonly ownsDb: boolean;
+  private readonly sm: KvStateMachine;
+  private readonly metrics: ServerMetrics;
+  private readonly metricsSource: MetricsSource;
   private readonly clock: Clock;
   private readonly clusterId: string;
   private readonly requestTimeoutMs: number;
@@ -179,21 +255,44 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private readonly electionMs: number;
   private readonly leaseCheckMs: number;
   private readonly autoCompaction: AutoCompaction | undefined;
+  private readonly quotaBytes: number;
+  private readonly corruptCheckMs: number | undefined;
   private leaseTimer: TimerHandle | undefined;
   private compactTimer: TimerHandle | undefined;
+  private corruptTimer: TimerHandle | undefined;
   private readonly revisionSamples: { at: number; revision: number }[] = [];
   private readonly watches = new Set<Watch>();
   private closed = false;
+  /** Since when (clock ms) no leader is known; undefined while one is. */
+  private noLeaderSince: number | undefined;
+  private pending = 0;
+  private size: DbSize = { dbSize: 0, dbSizeInUse: 0 };
+  private sizeAt = -Infinity;
+  private sizing: Promise<DbSize> | undefined;
+  private raisingNoSpace = false;
 
-  private constructor(id: string, raft: RaftNode<EntryResult>, store: MvccStore, db: AnyDb, ownsDb: boolean, opts: KvNodeOptions) {
+  private constructor(
+    id: string,
+    raft: RaftNode<EntryResult>,
+    store: MvccStore,
+    sm: KvStateMachine,
+    db: AnyDb,
+    ownsDb: boolean,
+    clusterId: string,
+    metrics: ServerMetrics,
+    opts: KvNodeOptions,
+  ) {
     super();
     this.id = id;
     this.raft = raft;
     this.store = store;
+    this.sm = sm;
     this.db = db;
     this.ownsDb = ownsDb;
+    this.metrics = metrics;
+    this.metricsRegistry = metrics.registry;
     this.clock = opts.clock ?? systemClock;
-    this.clusterId = opts.clusterId ?? 'quorumkv';
+    this.clusterId = clusterId;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.limits = {};
     if (opts.maxRequestBytes !== undefined) this.limits.maxRequestBytes = opts.maxRequestBytes;
@@ -201,6 +300,28 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.electionMs = (opts.tickMs ?? 100) * (opts.electionTicks ?? 10);
     this.leaseCheckMs = opts.leaseCheckMs ?? 500;
     this.autoCompaction = opts.autoCompaction;
+    this.quotaBytes = opts.quotaBackendBytes ?? DEFAULT_QUOTA_BACKEND_BYTES;
+    this.corruptCheckMs = opts.corruptCheckMs;
+    this.noLeaderSince = raft.leader === '' ? this.clock.now() : undefined;
+    const self = this;
+    this.metricsSource = {
+      id,
+      hasLeader: () => self.raft.leader !== '',
+      isLeader: () => self.raft.isLeader,
+      commitIndex: () => self.raft.status().commit,
+      appliedIndex: () => self.raft.appliedIndex,
+      pendingProposals: () => self.pending,
+      quotaBackendBytes: () => self.quotaBytes,
+      dbSize: () => self.size,
+      revision: () => self.store.currentRevision(),
+      compactRevision: () => self.store.compactRevision(),
+      watchers: () => {
+        const g = self.store.watcherGroups();
+        return { total: g.synced + g.unsynced + g.victims, slow: g.unsynced + g.victims };
+      },
+      leaseCount: () => self.store.lessor.leases().length,
+      alarmList: () => self.sm.alarms.list(),
+    };
   }
 
   /**
@@ -208,7 +329,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * transport. A new cluster is founded when the data is empty and
    * `members` is given; a member restarting from its data needs only `id`,
    * the data and a transport (or `members` addresses for the TCP default).
-   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (nothing is created)
+   * Data restored from a backup ({@link KvNode.restore}) holds its cluster
+   * id, used when `clusterId` is not given.
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (nothing is
+   *   created), or a `clusterId` that differs from the one the data holds
    * @throws FaultError `QUORUMKV_STORAGE_IO` when the database cannot be opened
    *   (for instance locked by another process), `QUORUMKV_CORRUPT_LOG`
    */
@@ -225,19 +349,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (new Set(ids).size !== ids.length || ids.some((i) => typeof i !== 'string' || i === '')) {
       throw new UsageError(ErrorCode.INVALID_CONFIG, 'member ids must be unique non-empty strings');
     }
-    let transport = opts.transport;
-    if (transport === undefined) {
-      const own = addresses[opts.id];
-      if (own === undefined) throw new UsageError(ErrorCode.INVALID_CONFIG, 'without a transport, members must map every id to its host:port');
-      const peers: Record<string, string> = {};
-      for (const [id, addr] of Object.entries(addresses)) if (id !== opts.id) peers[id] = addr;
-      const listen = parseAddress(own);
-      const tcpOpts: ConstructorParameters<typeof TcpTransport>[0] = { id: opts.id, clusterId: opts.clusterId ?? 'quorumkv', listen, peers };
-      if (opts.tls !== undefined) tcpOpts.tls = opts.tls;
-      transport = new TcpTransport(tcpOpts);
-    } else {
-      for (const [id, addr] of Object.entries(addresses)) if (id !== opts.id) transport.addPeer(id, addr);
+    if (opts.transport === undefined && addresses[opts.id] === undefined) {
+      throw new UsageError(ErrorCode.INVALID_CONFIG, 'without a transport, members must map every id to its host:port');
     }
+    for (const [name, v] of Object.entries({ quotaBackendBytes: opts.quotaBackendBytes, corruptCheckMs: opts.corruptCheckMs, slowFsyncMs: opts.slowFsyncMs })) {
+      if (v !== undefined && !(typeof v === 'number' && v > 0)) throw new UsageError(ErrorCode.INVALID_CONFIG, `${name} must be a positive number`);
+    }
+    const registry = opts.metrics?.registry ?? new Registry();
+    const metrics = serverMetrics(registry);
 
     let db: AnyDb;
     const ownsDb = opts.db === undefined;
@@ -252,28 +371,79 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     } catch (err) {
       throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the database: ${(err as Error).message}`, { cause: err });
     }
+    const closeDb = async (): Promise<void> => {
+      if (ownsDb) await db.close().catch(() => undefined);
+    };
+    const serverDb = db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'view' });
+    let clusterId: string;
+    try {
+      const saved = await db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'utf8' }).get(CLUSTER_ID_KEY);
+      if (saved !== undefined && opts.clusterId !== undefined && saved !== opts.clusterId) {
+        throw new UsageError(ErrorCode.INVALID_CONFIG, `the data belongs to cluster ${saved}, not ${opts.clusterId}`);
+      }
+      clusterId = opts.clusterId ?? saved ?? 'quorumkv';
+    } catch (err) {
+      await closeDb();
+      if (err instanceof QuorumError) throw err;
+      throw new FaultError(ErrorCode.STORAGE_IO, `cannot read the cluster id: ${(err as Error).message}`, { cause: err });
+    }
+
+    let transport = opts.transport;
+    try {
+      if (transport === undefined) {
+        const peers: Record<string, string> = {};
+        for (const [id, addr] of Object.entries(addresses)) if (id !== opts.id) peers[id] = addr;
+        const listen = parseAddress(addresses[opts.id]!);
+        const tcpOpts: ConstructorParameters<typeof TcpTransport>[0] = { id: opts.id, clusterId, listen, peers };
+        if (opts.tls !== undefined) tcpOpts.tls = opts.tls;
+        transport = new TcpTransport(tcpOpts);
+      } else {
+        for (const [id, addr] of Object.entries(addresses)) if (id !== opts.id) transport.addPeer(id, addr);
+      }
+    } catch (err) {
+      await closeDb();
+      throw err;
+    }
+
     const tickMs = opts.tickMs ?? 100;
     const electionTicks = opts.electionTicks ?? 10;
     const clock = opts.clock ?? systemClock;
-    const store = await MvccStore.open(db.sublevel('mvcc', { keyEncoding: 'view', valueEncoding: 'view' }), {
-      // etcd: minimum lease TTL is 1.5 × the election timeout (rounded up, in seconds)
-      minLeaseTtl: Math.max(1, Math.ceil((1.5 * tickMs * electionTicks) / 1000)),
-      now: () => clock.now(),
-      sync: opts.syncStore ?? false,
-      limits: {
-        ...(opts.maxRequestBytes !== undefined ? { maxRequestBytes: opts.maxRequestBytes } : {}),
-        ...(opts.maxTxnOps !== undefined ? { maxTxnOps: opts.maxTxnOps } : {}),
-      },
-    });
-    const storage = await LevelLogStorage.open({ db: db.sublevel('raft', { keyEncoding: 'view', valueEncoding: 'view' }) });
-    const sm = new KvStateMachine(store);
+    const slowFsyncMs = opts.slowFsyncMs ?? 100;
+    let store: MvccStore;
+    let sm: KvStateMachine;
+    let storage: TimedLogStorage;
+    try {
+      store = await MvccStore.open(db.sublevel('mvcc', { keyEncoding: 'view', valueEncoding: 'view' }), {
+        // etcd: minimum lease TTL is 1.5 × the election timeout (rounded up, in seconds)
+        minLeaseTtl: Math.max(1, Math.ceil((1.5 * tickMs * electionTicks) / 1000)),
+        now: () => clock.now(),
+        sync: opts.syncStore ?? false,
+        limits: {
+          ...(opts.maxRequestBytes !== undefined ? { maxRequestBytes: opts.maxRequestBytes } : {}),
+          ...(opts.maxTxnOps !== undefined ? { maxTxnOps: opts.maxTxnOps } : {}),
+        },
+      });
+      sm = await KvStateMachine.open(store, serverDb, { sync: opts.syncStore ?? false });
+      const inner = await LevelLogStorage.open({ db: db.sublevel('raft', { keyEncoding: 'view', valueEncoding: 'view' }) });
+      storage = new TimedLogStorage(inner, (seconds) => {
+        metrics.walFsync.observe({ member: opts.id }, seconds);
+        if (seconds * 1000 > slowFsyncMs) {
+          log('[%s] WARN slow fsync of the Raft log: %d ms (threshold %d ms)', opts.id, Math.round(seconds * 1000), slowFsyncMs);
+        }
+      });
+    } catch (err) {
+      await closeDb();
+      throw err;
+    }
+    const now = clock === systemClock ? () => performance.now() : () => clock.now();
+    const measured = new RoundTripTransport(transport, now, (to, seconds) => metrics.peerRoundTrip.observe({ member: opts.id, To: to }, seconds), tickMs * electionTicks);
     let raft: RaftNode<EntryResult>;
     try {
       raft = await RaftNode.create<EntryResult>({
         id: opts.id,
         peers: opts.join === true || ids.length === 0 ? undefined : ids,
         storage,
-        transport,
+        transport: measured,
         stateMachine: sm,
         clock,
         tickMs,
@@ -286,16 +456,45 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       });
     } catch (err) {
       await store.close().catch(() => undefined);
-      if (ownsDb) await db.close().catch(() => undefined);
+      await closeDb();
       throw err;
     }
-    const node = new KvNode(opts.id, raft, store, db, ownsDb, opts);
-    sm.node = node;
+    const node = new KvNode(opts.id, raft, store, sm, db, ownsDb, clusterId, metrics, opts);
+    try {
+      metrics.attach(node.metricsSource);
+    } catch (err) {
+      await node.close();
+      throw err;
+    }
+    sm.host = node.stateMachineHost();
     raft.on('leaderChange', (leader, term) => node.onLeaderChange(leader, term));
+    raft.on('snapshot', (index, source) => log('[%s] snapshot at index %d (%s)', opts.id, index, source === 'local' ? 'taken locally' : 'installed from the leader'));
+    raft.on('applied', () => node.refreshSizeSoon());
     raft.on('error', (err) => node.emit('error', err));
+    await node.refreshSize().catch((err: Error) => log('[%s] cannot measure the database size: %s', opts.id, err.message));
     node.scheduleLeaseCheck();
     node.scheduleAutoCompaction();
+    node.scheduleCorruptCheck();
     return node;
+  }
+
+  /**
+   * Builds a new member's data from a backup made by {@link snapshotSave},
+   * as a member of a new cluster (etcd's `etcdutl snapshot restore`): run it
+   * for every member with the same file and the same `members`, then open
+   * each member with {@link KvNode.open} on the data. Every member starts
+   * with the store exactly as it was at the backup's revision, and a Raft
+   * log that starts with a snapshot at index 1 whose ConfState is `members`
+   * (see `backup-restore.ts`). The new cluster gets a new cluster id
+   * (`clusterId`, or one derived from the backup and the member list), saved
+   * with the data. Alarms are not restored.
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options or a data
+   *   directory (or database) that is not empty; nothing is created
+   * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT` when the file is corrupt
+   *   or truncated (checked whole before anything is created); `QUORUMKV_STORAGE_IO`
+   */
+  static restore(path: string, options: RestoreOptions): Promise<RestoreResult> {
+    return restoreBackup(path, options);
   }
 
   // ------------------------------------------------------------------ KV
@@ -312,9 +511,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     return res.kvs[0];
   }
 
-  /** {@inheritDoc KV.range} */
+  /**
+   * {@inheritDoc KV.range}
+   * @throws FaultError `QUORUMKV_CORRUPT` on a member with a `CORRUPT` alarm
+   */
   async range(input: RangeInput): Promise<RangeResponse> {
     const req = rangeRequest(input);
+    this.assertNotCorrupt();
     if (req.serializable !== true) await this.linearize();
     const res = await this.store.range(req);
     this.fillHeader(res.header);
@@ -378,17 +581,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * {@inheritDoc KV.leaseKeepAlive}
    * Replicated through the log so any member can serve it; the leader's
    * lessor renews the lease when it applies the entry.
+   * @throws FaultError `QUORUMKV_NO_LEADER` when no leader has been known for two election timeouts
    */
   async leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse> {
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'lease id must be a positive safe integer');
     }
     this.assertOpen();
-    const payload = pack(id);
-    const data = new Uint8Array(payload.length + 1);
-    data[0] = ENTRY_KEEPALIVE;
-    data.set(payload, 1);
-    const result = await this.raft.propose(data, { timeoutMs: this.requestTimeoutMs });
+    const result = await this.proposeEntry(serverEntry(EntryKind.KEEPALIVE, pack(id)));
     if (result.status === 'failed') throw result.error;
     if (result.status !== 'keepAlive') throw new FaultError(ErrorCode.INTERNAL, `unexpected keep-alive result ${result.status}`);
     return { header: this.header(), id, ttl: result.ttl };
@@ -400,6 +600,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * remaining TTL is reported as the granted TTL (an upper bound).
    */
   async leaseTimeToLive(id: number, options: { keys?: boolean } = {}): Promise<LeaseTimeToLiveResponse> {
+    this.assertNotCorrupt();
     await this.linearize();
     const res = this.store.leaseTimeToLive({ id, keys: options.keys === true });
     this.fillHeader(res.header);
@@ -408,6 +609,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   /** {@inheritDoc KV.leases} */
   async leases(): Promise<LeaseLeasesResponse> {
+    this.assertNotCorrupt();
     await this.linearize();
     const res = this.store.leaseLeases();
     this.fillHeader(res.header);
@@ -416,7 +618,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   // ------------------------------------------------------------ cluster
 
-  /** Status of this member (etcd's `Status`). */
+  /**
+   * Status of this member (etcd's `Status`): Raft term, commit and applied
+   * indexes, leader, learner flag, revisions, database size and size in use
+   * (bytes), quota, and active alarms. Answered locally, at once.
+   */
   status(): KvNodeStatus {
     const raft = this.raft.status();
     return {
@@ -430,6 +636,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       compactRevision: this.store.compactRevision(),
       isLearner: raft.membership.learners.includes(this.id),
       raft,
+      dbSize: this.size.dbSize,
+      dbSizeInUse: this.size.dbSizeInUse,
+      quotaBackendBytes: this.quotaBytes,
+      alarms: this.sm.alarms.list(),
     };
   }
 
@@ -466,6 +676,108 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     return this.raft.moveLeader(to);
   }
 
+  // -------------------------------------------------------- maintenance
+
+  /**
+   * Writes a point-in-time backup of this member's store to `path` (etcd's
+   * `Snapshot` / `etcdctl snapshot save`): every kept revision, the leases,
+   * the revision, compaction revision and applied Raft index, and the
+   * cluster id, in a CRC-checked file (format in `backup-file.ts`). Works on
+   * any member, with or without a leader. The state is taken at one applied
+   * index between two applies, then streamed from a database snapshot while
+   * writes go on (a backend without explicit snapshots holds applies back
+   * while it streams). The file appears under `path` only once complete
+   * and synced.
+   * @returns the backup's revision, applied index, size in bytes and path
+   * @throws FaultError `QUORUMKV_STORAGE_IO`, `QUORUMKV_NODE_CLOSED`
+   */
+  async snapshotSave(path: string): Promise<SnapshotSaveResult> {
+    if (typeof path !== 'string' || path === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'path must be a non-empty string');
+    this.assertOpen();
+    const started = performance.now();
+    const res = await this.store.readView(async (view) => {
+      const size = await writeBackupFile(path, {
+        header: {
+          format: 1,
+          clusterId: this.clusterId,
+          memberId: this.id,
+          revision: view.revision,
+          compactRevision: view.compactRevision,
+          appliedIndex: view.appliedIndex,
+          lastLeaseId: view.lastLeaseId,
+          createdAt: Date.now(),
+        },
+        leases: view.leases,
+        records: view.records(),
+      });
+      return { revision: view.revision, appliedIndex: view.appliedIndex, size, path };
+    });
+    log('[%s] backup saved to %s: revision %d, applied index %d, %d bytes in %d ms', this.id, path, res.revision, res.appliedIndex, res.size, Math.round(performance.now() - started));
+    return res;
+  }
+
+  /**
+   * Reclaims disk space after compactions and deletes (etcd's
+   * `Defragment`): classic-level compacts its whole key range; other
+   * backends have nothing to reclaim (the sizes are only reported). Local to
+   * this member; run it on each member in turn. Writes go on meanwhile.
+   * @returns the database size before and after, in bytes (`dbSize`)
+   * @throws FaultError `QUORUMKV_STORAGE_IO`, `QUORUMKV_NODE_CLOSED`
+   */
+  async defragment(): Promise<DefragmentResult> {
+    this.assertOpen();
+    const before = await this.refreshSize(true);
+    const started = performance.now();
+    await compactWholeRange(this.db);
+    const after = await this.refreshSize(true);
+    log('[%s] defragmented in %d ms: %d -> %d bytes', this.id, Math.round(performance.now() - started), before.dbSize, after.dbSize);
+    return { sizeBefore: before.dbSize, sizeAfter: after.dbSize };
+  }
+
+  /**
+   * The hash of this member's store up to `revision` (default: the current
+   * revision), etcd's `HashKV`: equal on every member at the same applied
+   * index. Local (no ReadIndex).
+   * @throws CompactedError when `revision` is at or below the compaction
+   *   revision; UsageError `QUORUMKV_FUTURE_REVISION`
+   */
+  async hashKv(revision = 0): Promise<HashKvResponse> {
+    this.assertOpen();
+    if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'revision must be a non-negative safe integer');
+    }
+    const h = await this.store.hash(revision);
+    return { header: this.header(), hash: h.hash, revision: h.revision, compactRevision: h.compactRevision };
+  }
+
+  /**
+   * The active alarms (etcd's `AlarmList`), as applied on this member:
+   * `NOSPACE` (a member's database exceeded `quotaBackendBytes`) and
+   * `CORRUPT` (a member's store hash differs from the majority's).
+   */
+  alarms(): AlarmMember[] {
+    return this.sm.alarms.list();
+  }
+
+  /**
+   * Clears alarms through the log (etcd's `AlarmRequest` with `DEACTIVATE`,
+   * `etcdctl alarm disarm`): every alarm of kind `alarm` (every kind when
+   * omitted), of `options.memberId` (every member when omitted). Reclaim
+   * space first for `NOSPACE` (compact, then defragment every member): a
+   * request that still finds the database over the quota raises it again.
+   * For `CORRUPT`, replace the corrupt member first.
+   * @returns the alarms still active once the change is applied here
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown alarm kind
+   * @throws FaultError `QUORUMKV_NO_LEADER`, `QUORUMKV_TIMEOUT`
+   */
+  async disarmAlarm(alarm?: AlarmType, options: { memberId?: string } = {}): Promise<AlarmMember[]> {
+    if (alarm !== undefined && !isAlarmType(alarm)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `unknown alarm ${String(alarm)}`);
+    this.assertOpen();
+    const result = await this.proposeEntry(encodeAlarmEntry({ action: 'deactivate', memberId: options.memberId ?? '', alarm }));
+    if (result.status !== 'alarms') throw new FaultError(ErrorCode.INTERNAL, `unexpected alarm result ${result.status}`);
+    return result.alarms;
+  }
+
   /**
    * Stops the member: cancels its watches, stops Raft and the transport,
    * closes the store and (when it opened it) the database. Idempotent.
@@ -475,8 +787,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.closed = true;
     if (this.leaseTimer !== undefined) this.clock.clearTimeout(this.leaseTimer);
     if (this.compactTimer !== undefined) this.clock.clearTimeout(this.compactTimer);
+    if (this.corruptTimer !== undefined) this.clock.clearTimeout(this.corruptTimer);
+    this.metrics.detach(this.metricsSource);
     for (const w of [...this.watches]) await w.cancel();
     await this.raft.close();
+    await this.sizing?.catch(() => undefined);
     await this.store.close();
     if (this.ownsDb) await this.db.close();
     log('[%s] closed', this.id);
@@ -486,6 +801,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   private assertOpen(): void {
     if (this.closed) throw new FaultError(ErrorCode.NODE_CLOSED, 'node is closed');
+  }
+
+  private assertNotCorrupt(): void {
+    if (this.sm.alarms.has('CORRUPT', this.id)) {
+      throw new FaultError(ErrorCode.CORRUPT, `member ${this.id} has a CORRUPT alarm: its data is not served`);
+    }
   }
 
   private header(): ResponseHeader {
@@ -503,13 +824,43 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     await this.raft.readIndex({ timeoutMs: this.requestTimeoutMs });
   }
 
+  /**
+   * Fails fast while no leader has been known for two election timeouts
+   * (the randomized election timeout is below twice the configured one, so
+   * by then every reachable member has campaigned): a lost quorum, or a
+   * member cut off from it. CheckQuorum makes a leader cut off from its
+   * quorum step down after an election timeout, so it fails fast too.
+   */
+  private assertLeaderKnown(): void {
+    if (this.raft.leader !== '' || this.noLeaderSince === undefined) return;
+    const since = this.clock.now() - this.noLeaderSince;
+    if (since >= 2 * this.electionMs) {
+      this.metrics.proposalsFailed.inc({ member: this.id });
+      throw new FaultError(ErrorCode.NO_LEADER, `etcdserver: no leader (none known for ${since} ms; is a quorum of members reachable?)`);
+    }
+  }
+
+  /** Proposes a server entry, counting it pending and, when it fails, failed. */
+  private async proposeEntry(data: Uint8Array): Promise<EntryResult> {
+    this.assertLeaderKnown();
+    this.pending++;
+    try {
+      return await this.raft.propose(data, { timeoutMs: this.requestTimeoutMs });
+    } catch (err) {
+      this.metrics.proposalsFailed.inc({ member: this.id });
+      throw err;
+    } finally {
+      this.pending--;
+    }
+  }
+
   private async write(req: WriteRequest): Promise<WriteResponse> {
     this.assertOpen();
     const encoded = prepareWriteRequest(req, this.limits);
-    const data = new Uint8Array(encoded.length + 1);
-    data[0] = ENTRY_WRITE;
-    data.set(encoded, 1);
-    const result = await this.raft.propose(data, { timeoutMs: this.requestTimeoutMs });
+    const refused = this.sm.refusal(req);
+    if (refused !== undefined) throw refused;
+    if (growsStore(req)) await this.checkQuota(req);
+    const result = await this.proposeEntry(serverEntry(EntryKind.WRITE, encoded));
     if (result.status === 'failed') throw result.error;
     if (result.status !== 'applied') throw new FaultError(ErrorCode.INTERNAL, `unexpected apply result ${result.status}`);
     if ('compaction' in req && req.compaction.physical === true && result.physical !== undefined) await result.physical;
@@ -519,7 +870,67 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     return res;
   }
 
+  /**
+   * etcd's quota check before proposing: a request that would take this
+   * member's database past the quota is refused, and this member raises a
+   * `NOSPACE` alarm (replicated: every member then refuses growth).
+   */
+  private async checkQuota(req: WriteRequest): Promise<void> {
+    const cost = requestCost(req);
+    if (this.size.dbSize + cost <= this.quotaBytes) return;
+    const fresh = await this.refreshSize(true); // the cached size may predate a defragmentation
+    if (fresh.dbSize + cost <= this.quotaBytes) return;
+    this.raiseNoSpace(fresh.dbSize);
+    throw new FaultError(ErrorCode.NO_SPACE, `etcdserver: mvcc: database space exceeded (${fresh.dbSize} bytes + ${cost} > quota ${this.quotaBytes})`);
+  }
+
+  private raiseNoSpace(dbSize: number): void {
+    if (this.raisingNoSpace || this.sm.alarms.has('NOSPACE', this.id) || this.closed) return;
+    this.raisingNoSpace = true;
+    log('[%s] database size %d bytes exceeds the quota of %d bytes: raising NOSPACE', this.id, dbSize, this.quotaBytes);
+    this.proposeEntry(encodeAlarmEntry({ action: 'activate', memberId: this.id, alarm: 'NOSPACE' }))
+      .catch((err: Error) => log('[%s] raising NOSPACE failed: %s', this.id, err.message))
+      .finally(() => {
+        this.raisingNoSpace = false;
+      });
+  }
+
+  /** Measures the database size now (`force`) or when the last measure is older than a second. */
+  private refreshSize(force = false): Promise<DbSize> {
+    if (this.sizing !== undefined) return this.sizing;
+    if (!force && this.clock.now() - this.sizeAt < SIZE_REFRESH_MS) return Promise.resolve(this.size);
+    const storeDb = this.db.sublevel('mvcc', { keyEncoding: 'view', valueEncoding: 'view' });
+    this.sizing = measureDbSize(this.db, storeDb.prefix, storeDb)
+      .then((s) => {
+        this.size = s;
+        this.sizeAt = this.clock.now();
+        return s;
+      })
+      .finally(() => {
+        this.sizing = undefined;
+      });
+    return this.sizing;
+  }
+
+  private refreshSizeSoon(): void {
+    if (this.closed || this.sizing !== undefined || this.clock.now() - this.sizeAt < SIZE_REFRESH_MS) return;
+    this.refreshSize().then(
+      (s) => {
+        if (s.dbSize > this.quotaBytes) this.raiseNoSpace(s.dbSize);
+      },
+      (err: Error) => log('[%s] cannot measure the database size: %s', this.id, err.message),
+    );
+  }
+
   private onLeaderChange(leader: string, term: number): void {
+    if (leader === '') {
+      this.noLeaderSince = this.clock.now();
+      log('[%s] lost the leader in term %d (leader stepped down, or an election started after an election timeout without heartbeats)', this.id, term);
+    } else {
+      this.noLeaderSince = undefined;
+      this.metrics.leaderChanges.inc({ member: this.id });
+      log('[%s] leader is %s in term %d', this.id, leader, term);
+    }
     if (leader === this.id) {
       // etcd: leases restart their TTL on a new leader, extended by an election timeout
       this.store.lessor.promote(this.electionMs);
@@ -574,6 +985,56 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.compact(target).catch((err: Error) => log('[%s] auto-compaction failed: %s', this.id, err.message));
   }
 
+  private scheduleCorruptCheck(): void {
+    const every = this.corruptCheckMs;
+    if (every === undefined || this.closed) return;
+    this.corruptTimer = this.clock.setTimeout(() => {
+      if (this.raft.isLeader && !this.closed) {
+        log('[%s] corruption check: proposing a hash check', this.id);
+        this.proposeEntry(encodeHashCheckEntry()).catch((err: Error) => log('[%s] corruption check not proposed: %s', this.id, err.message));
+      }
+      this.scheduleCorruptCheck();
+    }, every);
+  }
+
+  private stateMachineHost(): KvStateMachineHost {
+    return {
+      voters: () => this.raft.members().voters,
+      keepAliveApplied: (id) => this.keepAliveApplied(id),
+      hashCheckApplied: (index, hash) => this.reportHash(index, hash),
+      alarmsChanged: (index, raised, cleared) => {
+        for (const a of raised) log('[%s] ALARM %s raised for member %s (index %d)', this.id, a.alarm, a.memberId, index);
+        for (const a of cleared) log('[%s] alarm %s of member %s cleared (index %d)', this.id, a.alarm, a.memberId, index);
+        this.emit('alarm', { index, raised, cleared });
+      },
+      storeBatchApplied: (seconds, requests, results) => this.countApplied(seconds, requests, results),
+    };
+  }
+
+  private reportHash(check: number, hash: Promise<HashResult>): void {
+    hash.then(
+      (h) => {
+        if (this.closed) return;
+        log('[%s] corruption check at index %d: revision %d hash %s', this.id, check, h.revision, h.hash.toString(16));
+        this.proposeEntry(encodeHashReportEntry({ check, memberId: this.id, hash: h.hash, revision: h.revision })).catch((err: Error) =>
+          log('[%s] hash report for check %d not proposed: %s', this.id, check, err.message),
+        );
+      },
+      (err: Error) => log('[%s] cannot hash the store for check %d: %s', this.id, check, err.message),
+    );
+  }
+
+  private countApplied(seconds: number, requests: (WriteRequest | null)[], results: ApplyResult[]): void {
+    const member = { member: this.id };
+    if (requests.some((r) => r !== null)) this.metrics.backendCommit.observe(member, seconds);
+    for (let i = 0; i < requests.length; i++) {
+      const r = requests[i];
+      if (r === null || r === undefined || results[i]?.status !== 'applied') continue;
+      if ('leaseGrant' in r) this.metrics.leaseGranted.inc(member);
+      else if ('leaseRevoke' in r) this.metrics.leaseRevoked.inc(member);
+    }
+  }
+
   /** @internal applies a keep-alive entry on this member */
   keepAliveApplied(id: number): EntryResult {
     const lessor = this.store.lessor;
@@ -587,61 +1048,5 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       }
     }
     return { status: 'keepAlive', ttl: lessor.lookup(id)!.ttl };
-  }
-}
-
-/** The MVCC store as a Raft {@link StateMachine}. */
-class KvStateMachine implements StateMachine<EntryResult> {
-  node: KvNode | undefined;
-
-  constructor(private readonly store: MvccStore) {}
-
-  appliedIndex(): number {
-    return this.store.appliedIndex();
-  }
-
-  async apply(entries: ApplyEntry[]): Promise<EntryResult[]> {
-    const out: EntryResult[] = new Array(entries.length);
-    let chunk: StoreEntry[] = [];
-    let chunkAt: number[] = [];
-    const flush = async (): Promise<void> => {
-      if (chunk.length === 0) return;
-      const results = await this.store.applyBatch(chunk);
-      for (let i = 0; i < results.length; i++) out[chunkAt[i]!] = results[i]!;
-      chunk = [];
-      chunkAt = [];
-    };
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      if (e.kind !== 'normal' || e.data.length === 0) {
-        chunk.push({ index: e.index, request: null });
-        chunkAt.push(i);
-        continue;
-      }
-      if (e.data[0] === ENTRY_KEEPALIVE) {
-        await flush();
-        const id = unpack(e.data.subarray(1)) as number;
-        out[i] = this.node !== undefined ? this.node.keepAliveApplied(id) : { status: 'noop' };
-        chunk.push({ index: e.index, request: null });
-        chunkAt.push(i);
-        // the noop result for the index must not overwrite the keep-alive's
-        const keep = out[i]!;
-        await flush();
-        out[i] = keep;
-        continue;
-      }
-      chunk.push({ index: e.index, request: decodeWriteRequest(e.data.subarray(1)) });
-      chunkAt.push(i);
-    }
-    await flush();
-    return out;
-  }
-
-  snapshot(): Promise<Uint8Array> {
-    return this.store.snapshot();
-  }
-
-  restore(s: { data: Uint8Array; index: number }): Promise<void> {
-    return this.store.restore(s.data);
   }
 }

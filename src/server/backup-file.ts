@@ -1,0 +1,252 @@
+/**
+ * The backup file format of `KvNode.snapshotSave` (etcd's `snapshot.db`
+ * role: a point-in-time copy of one member's store, verified on restore).
+ *
+ * ```
+ * "QKVBAK01"                                 8 bytes, magic and format version
+ * frame*                                     each: [u32be length][u32be crc32(payload)][payload]
+ * ```
+ * Every payload is a msgpack array whose first item names it:
+ * - `['header', {format, clusterId, memberId, revision, compactRevision, appliedIndex, lastLeaseId, createdAt}]`, first;
+ * - `['records', [key, value, key, value, ...]]`: revision records of the store, in revision order;
+ * - `['leases', [id, ttl, id, ttl, ...]]`;
+ * - `['end', {records, leases, crc}]`, last: the counts and a CRC-32 chained
+ *   over every earlier payload, so a missing, duplicated or reordered frame,
+ *   and a file cut anywhere, are detected.
+ *
+ * Files are written to `<path>.part`, fsynced and renamed into place, so a
+ * crash never leaves a partial file under the final name.
+ * @module
+ */
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { crc32, pack, unpack } from '../codec/index.js';
+import { ErrorCode, FaultError } from '../errors.js';
+
+/** The magic bytes that start a backup file. */
+export const BACKUP_MAGIC = 'QKVBAK01';
+
+/** Largest frame payload accepted when reading (bytes): a corrupt length never allocates more. */
+const MAX_FRAME_BYTES = 256 * 1024 * 1024;
+
+/** Records per frame, and payload bytes after which a frame is cut. */
+const FRAME_RECORDS = 4096;
+const FRAME_BYTES = 1024 * 1024;
+
+/** What a backup file says about its contents. */
+export interface BackupHeader {
+  /** File format version (1). */
+  format: number;
+  /** Cluster id of the member the backup was taken on. */
+  clusterId: string;
+  /** Id of that member. */
+  memberId: string;
+  /** The store's revision at the backup. */
+  revision: number;
+  /** The store's compaction revision at the backup (-1 before any). */
+  compactRevision: number;
+  /** The Raft index the store had applied at the backup. */
+  appliedIndex: number;
+  /** The last lease id the store had assigned. */
+  lastLeaseId: number;
+  /** When the backup was taken (ms since the Unix epoch, wall clock). */
+  createdAt: number;
+}
+
+/** The contents of a backup, as given to {@link writeBackupFile}. */
+export interface BackupSource {
+  header: BackupHeader;
+  leases: { id: number; ttl: number }[];
+  records: AsyncIterable<[Uint8Array, Uint8Array]>;
+}
+
+/** What reading a backup file gives, frame by frame. */
+export type BackupItem =
+  | { kind: 'header'; header: BackupHeader }
+  | { kind: 'records'; records: Uint8Array[] }
+  | { kind: 'leases'; leases: { id: number; ttl: number }[] }
+  | { kind: 'end'; records: number; leases: number; digest: number };
+
+function corrupt(path: string, why: string): FaultError {
+  return new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `backup ${path}: ${why}`);
+}
+
+class FrameWriter {
+  chain = 0;
+  size = 0;
+  constructor(private readonly fh: FileHandle) {}
+
+  async raw(b: Uint8Array): Promise<void> {
+    await this.fh.write(b);
+    this.size += b.length;
+  }
+
+  async frame(value: unknown): Promise<void> {
+    const payload = pack(value);
+    const head = new Uint8Array(8);
+    const dv = new DataView(head.buffer);
+    dv.setUint32(0, payload.length);
+    dv.setUint32(4, crc32(payload));
+    this.chain = crc32(payload, this.chain);
+    await this.raw(head);
+    await this.raw(payload);
+  }
+}
+
+/**
+ * Streams a backup to `path` (through `<path>.part`, fsynced, then renamed).
+ * @returns the file's size in bytes
+ * @throws FaultError `QUORUMKV_STORAGE_IO` when the file cannot be written (no partial file is left)
+ */
+export async function writeBackupFile(path: string, src: BackupSource): Promise<number> {
+  const part = `${path}.part`;
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(part, 'w');
+    const w = new FrameWriter(fh);
+    await w.raw(new TextEncoder().encode(BACKUP_MAGIC));
+    await w.frame(['header', { ...src.header }]);
+    let batch: Uint8Array[] = [];
+    let batchBytes = 0;
+    let records = 0;
+    for await (const [k, v] of src.records) {
+      batch.push(k, v);
+      batchBytes += k.length + v.length;
+      records++;
+      if (batch.length >= FRAME_RECORDS * 2 || batchBytes >= FRAME_BYTES) {
+        await w.frame(['records', batch]);
+        batch = [];
+        batchBytes = 0;
+      }
+    }
+    if (batch.length > 0) await w.frame(['records', batch]);
+    const flat: number[] = [];
+    for (const l of src.leases) flat.push(l.id, l.ttl);
+    for (let i = 0; i < flat.length; i += FRAME_RECORDS * 2) await w.frame(['leases', flat.slice(i, i + FRAME_RECORDS * 2)]);
+    await w.frame(['end', { records, leases: src.leases.length, crc: w.chain }]);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await rename(part, path);
+    return w.size;
+  } catch (err) {
+    await fh?.close().catch(() => undefined);
+    await rm(part, { force: true }).catch(() => undefined);
+    if (err instanceof FaultError) throw err;
+    throw new FaultError(ErrorCode.STORAGE_IO, `cannot write the backup ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function safeInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v);
+}
+
+function parseHeader(path: string, h: unknown): BackupHeader {
+  const o = h as Record<string, unknown>;
+  if (o === null || typeof o !== 'object' || o.format !== 1) throw corrupt(path, 'unknown header format');
+  if (typeof o.clusterId !== 'string' || typeof o.memberId !== 'string') throw corrupt(path, 'malformed header');
+  for (const f of ['revision', 'compactRevision', 'appliedIndex', 'lastLeaseId', 'createdAt']) {
+    if (!safeInt(o[f])) throw corrupt(path, `malformed header field ${f}`);
+  }
+  if ((o.revision as number) < 1 || (o.compactRevision as number) > (o.revision as number)) throw corrupt(path, 'inconsistent revisions in the header');
+  return {
+    format: 1,
+    clusterId: o.clusterId,
+    memberId: o.memberId,
+    revision: o.revision as number,
+    compactRevision: o.compactRevision as number,
+    appliedIndex: o.appliedIndex as number,
+    lastLeaseId: o.lastLeaseId as number,
+    createdAt: o.createdAt as number,
+  };
+}
+
+async function readExactly(fh: FileHandle, pos: number, n: number): Promise<Uint8Array | undefined> {
+  const buf = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const { bytesRead } = await fh.read(buf, got, n - got, pos + got);
+    if (bytesRead === 0) return got === 0 ? undefined : buf.subarray(0, got);
+    got += bytesRead;
+  }
+  return buf;
+}
+
+/**
+ * Reads and verifies a backup file frame by frame: the magic, each frame's
+ * CRC and shape, the order (header first, end last, nothing after it), the
+ * counts and the chained CRC of the end frame.
+ * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT` on any mismatch, a cut
+ *   file or a missing end; `QUORUMKV_STORAGE_IO` when the file cannot be read
+ */
+export async function* readBackupFile(path: string): AsyncGenerator<BackupItem> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the backup ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const magic = await readExactly(fh, 0, BACKUP_MAGIC.length);
+    if (magic === undefined || magic.length < BACKUP_MAGIC.length || new TextDecoder().decode(magic) !== BACKUP_MAGIC) {
+      throw corrupt(path, 'not a quorumkv backup (bad magic)');
+    }
+    let pos = BACKUP_MAGIC.length;
+    let chain = 0;
+    let records = 0;
+    let leases = 0;
+    let sawHeader = false;
+    for (;;) {
+      const head = await readExactly(fh, pos, 8);
+      if (head === undefined) throw corrupt(path, 'truncated: no end frame');
+      if (head.length < 8) throw corrupt(path, 'truncated frame header');
+      const dv = new DataView(head.buffer, head.byteOffset, 8);
+      const len = dv.getUint32(0);
+      const want = dv.getUint32(4);
+      if (len > MAX_FRAME_BYTES) throw corrupt(path, `frame of ${len} bytes is larger than the limit`);
+      const payload = len === 0 ? new Uint8Array(0) : await readExactly(fh, pos + 8, len);
+      if (payload === undefined || payload.length < len) throw corrupt(path, 'truncated frame');
+      if (crc32(payload) !== want) throw corrupt(path, `checksum mismatch in the frame at byte ${pos}`);
+      pos += 8 + len;
+      let t: unknown;
+      try {
+        t = unpack(payload);
+      } catch {
+        throw corrupt(path, `undecodable frame at byte ${pos - 8 - len}`);
+      }
+      if (!Array.isArray(t) || t.length !== 2 || typeof t[0] !== 'string') throw corrupt(path, 'malformed frame');
+      const [kind, body] = t as [string, unknown];
+      if (!sawHeader && kind !== 'header') throw corrupt(path, 'the first frame is not the header');
+      if (kind === 'header') {
+        if (sawHeader) throw corrupt(path, 'two headers');
+        sawHeader = true;
+        chain = crc32(payload, chain);
+        yield { kind: 'header', header: parseHeader(path, body) };
+      } else if (kind === 'records') {
+        if (!Array.isArray(body) || body.length % 2 !== 0 || !body.every((b) => b instanceof Uint8Array)) throw corrupt(path, 'malformed records frame');
+        chain = crc32(payload, chain);
+        records += body.length / 2;
+        yield { kind: 'records', records: body as Uint8Array[] };
+      } else if (kind === 'leases') {
+        if (!Array.isArray(body) || body.length % 2 !== 0 || !body.every((n) => safeInt(n))) throw corrupt(path, 'malformed leases frame');
+        chain = crc32(payload, chain);
+        const out: { id: number; ttl: number }[] = [];
+        for (let i = 0; i < body.length; i += 2) out.push({ id: body[i] as number, ttl: body[i + 1] as number });
+        leases += out.length;
+        yield { kind: 'leases', leases: out };
+      } else if (kind === 'end') {
+        const e = body as Record<string, unknown>;
+        if (e === null || typeof e !== 'object' || e.records !== records || e.leases !== leases || e.crc !== chain) {
+          throw corrupt(path, 'the end frame does not match the contents (missing or altered frames)');
+        }
+        const extra = await readExactly(fh, pos, 1);
+        if (extra !== undefined) throw corrupt(path, 'data after the end frame');
+        yield { kind: 'end', records, leases, digest: chain };
+        return;
+      } else {
+        throw corrupt(path, `unknown frame ${JSON.stringify(kind)}`);
+      }
+    }
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * Restoring a backup into a new member's data (etcd's `etcdutl snapshot
+ * restore`): every member of the new cluster restores the same backup file
+ * with the same member list, and gets the same state.
+ *
+ * What is written, in a fresh database:
+ * - the store (`mvcc` sublevel): the backup's records, leases, revision and
+ *   compaction revision, with applied index 1;
+ * - the Raft log (`raft` sublevel): a snapshot at index 1, term 1, whose
+ *   ConfState is the new member list (all voters) and whose data is the
+ *   same store state, and the HardState `{ term: 1, vote: '', commit: 1 }`.
+ *   The log starts empty after it; the first leader's entries are at index 2
+ *   and later. A member added later, or one that falls behind, gets that
+ *   state through a Raft snapshot like any other;
+ * - the cluster id (`server` sublevel), which {@link KvNode.open} then uses:
+ *   a new one, so members of the old cluster and of the new one refuse each
+ *   other's frames.
+ * Alarms and the corruption check's reports are not restored (a new cluster).
+ *
+ * Nothing is created unless the whole file is valid: the file is verified
+ * first, and a data directory is built under a temporary name and renamed
+ * into place at the end.
+ * @module
+ */
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { AbstractLevel } from 'abstract-level';
+import { ClassicLevel } from 'classic-level';
+import createDebug from 'debug';
+import { crc32, pack } from '../codec/index.js';
+import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import { MvccStore, encodeStoreSnapshot } from '../mvcc/index.js';
+import { LevelLogStorage } from '../storage/index.js';
+import { readBackupFile, type BackupHeader } from './backup-file.js';
+import { encodeKvSnapshot } from './kv-state-machine.js';
+
+const log = createDebug('quorumkv:server');
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDb = AbstractLevel<any, any, any>;
+
+const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
+
+/** The key of the persisted cluster id in the `server` sublevel. */
+export const CLUSTER_ID_KEY = 'clusterId';
+
+/** Options of `KvNode.restore`. */
+export interface RestoreOptions {
+  /** This member's id in the new cluster. */
+  id: string;
+  /** The new cluster's founding members (all voters): ids, or ids mapped to `host:port`. The same on every member. */
+  members: string[] | Record<string, string>;
+  /** Directory to create (it must not exist, or be empty). */
+  dataDir?: string;
+  /** Or an empty abstract-level database to write to (memory-level in tests). */
+  db?: AnyDb;
+  /**
+   * The new cluster's id. Default: derived from the backup's contents and
+   * the member list (the same on every member, different from the old one).
+   */
+  clusterId?: string;
+}
+
+/** What `KvNode.restore` reports. */
+export interface RestoreResult {
+  /** The new cluster's id (persisted; `KvNode.open` uses it). */
+  clusterId: string;
+  /** The store's revision, the backup's. */
+  revision: number;
+  /** The founding members. */
+  members: string[];
+  /** The backup's header. */
+  backup: BackupHeader;
+}
+
+function bad(msg: string): never {
+  throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
+}
+
+function memberIds(m: RestoreOptions['members']): string[] {
+  const ids = Array.isArray(m) ? [...m] : m !== null && typeof m === 'object' ? Object.keys(m) : bad('members must be a list of ids or a map of ids to addresses');
+  if (ids.length === 0) bad('members must not be empty');
+  if (new Set(ids).size !== ids.length || ids.some((i) => typeof i !== 'string' || i === '')) bad('member ids must be unique non-empty strings');
+  return ids;
+}
+
+async function isEmptyDir(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).length === 0;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw err;
+  }
+}
+
+async function isEmptyDb(db: AnyDb): Promise<boolean> {
+  if (db.status !== 'open') await db.open();
+  const it = db.keys({ keyEncoding: 'view', limit: 1 });
+  try {
+    return (await it.next()) === undefined;
+  } finally {
+    await it.close();
+  }
+}
+
+/** Verifies the whole file. @returns its header and the digest of its contents */
+async function verify(path: string): Promise<{ header: BackupHeader; digest: number }> {
+  let header: BackupHeader | undefined;
+  for await (const item of readBackupFile(path)) {
+    if (item.kind === 'header') header = item.header;
+    else if (item.kind === 'end') return { header: header!, digest: item.digest };
+  }
+  throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `backup ${path}: no end frame`);
+}
+
+async function build(path: string, db: AnyDb, ids: string[], clusterId: string): Promise<BackupHeader> {
+  let header: BackupHeader | undefined;
+  const records: Uint8Array[] = [];
+  const leases: { id: number; ttl: number }[] = [];
+  for await (const item of readBackupFile(path)) {
+    if (item.kind === 'header') header = item.header;
+    else if (item.kind === 'records') for (const r of item.records) records.push(r);
+    else if (item.kind === 'leases') leases.push(...item.leases);
+  }
+  const h = header!;
+  const storeSnapshot = encodeStoreSnapshot({
+    appliedIndex: 1,
+    revision: h.revision,
+    compactRevision: h.compactRevision,
+    lastLeaseId: h.lastLeaseId,
+    leases,
+    records,
+  });
+  records.length = 0;
+  const store = await MvccStore.open(db.sublevel('mvcc', VIEW));
+  try {
+    await store.restore(storeSnapshot);
+  } finally {
+    await store.close();
+  }
+  const storage = await LevelLogStorage.open({ db: db.sublevel('raft', VIEW) });
+  try {
+    await storage.save(
+      {
+        snapshot: { data: encodeKvSnapshot(storeSnapshot), metadata: { index: 1, term: 1, confState: { voters: ids, learners: [] } } },
+        hardState: { term: 1, vote: '', commit: 1 },
+      },
+      { sync: true },
+    );
+  } finally {
+    await storage.close();
+  }
+  await db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'utf8' }).put(CLUSTER_ID_KEY, clusterId, { sync: true } as object);
+  return h;
+}
+
+/**
+ * Builds a new member's data from a backup file (see the module doc).
+ * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options, a data
+ *   directory that is not empty or a database that is not empty (nothing is created)
+ * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT` for a corrupt or truncated
+ *   file (nothing is created); `QUORUMKV_STORAGE_IO`
+ */
+export async function restoreBackup(path: string, opts: RestoreOptions): Promise<RestoreResult> {
+  if (opts === null || typeof opts !== 'object') bad('options are required');
+  if (typeof opts.id !== 'string' || opts.id === '') bad('id must be a non-empty string');
+  const ids = memberIds(opts.members);
+  if (!ids.includes(opts.id)) bad(`members must include this member's id ${opts.id}`);
+  if ((opts.dataDir === undefined) === (opts.db === undefined)) bad('exactly one of dataDir and db is required');
+  if (opts.clusterId !== undefined && (typeof opts.clusterId !== 'string' || opts.clusterId === '')) bad('clusterId must be a non-empty string');
+  if (opts.dataDir !== undefined && !(await isEmptyDir(opts.dataDir))) bad(`data directory ${opts.dataDir} is not empty`);
+  if (opts.db !== undefined && !(await isEmptyDb(opts.db))) bad('the database to restore into is not empty');
+
+  const { header, digest } = await verify(path);
+  const clusterId = opts.clusterId ?? `quorumkv-${crc32(pack([digest, header.clusterId, header.revision, [...ids].sort()])).toString(16).padStart(8, '0')}`;
+
+  if (opts.db !== undefined) {
+    await build(path, opts.db, ids, clusterId);
+  } else {
+    const dataDir = opts.dataDir!;
+    await mkdir(dirname(dataDir), { recursive: true });
+    const tmp = join(dirname(dataDir), `.${basename(dataDir)}.restoring-${process.pid}-${Date.now().toString(36)}`);
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(tmp, VIEW);
+    try {
+      await db.open();
+      await build(path, db, ids, clusterId);
+      await db.close();
+      await rm(dataDir, { recursive: true, force: true }); // an empty directory, checked above
+      await rename(tmp, dataDir);
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      if (err instanceof FaultError || err instanceof UsageError) throw err;
+      throw new FaultError(ErrorCode.STORAGE_IO, `cannot restore into ${dataDir}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  log('[%s] restored backup %s (revision %d, from member %s of cluster %s) as cluster %s with members %j', opts.id, path, header.revision, header.memberId, header.clusterId, clusterId, ids);
+  return { clusterId, revision: header.revision, members: ids, backup: header };
+}

@@ -1,0 +1,264 @@
+/**
+ * The server's Raft {@link StateMachine}: the MVCC store plus the server's
+ * own replicated state (the alarms and the corruption check's reports).
+ *
+ * Apply, per committed entry (see `server-entry.ts` for the kinds):
+ * - a write request goes to the store, in batches (one backend write per
+ *   group of entries, with the applied index); while a `CORRUPT` alarm is
+ *   active every write fails with `QUORUMKV_CORRUPT`, while a `NOSPACE` alarm
+ *   is active a write that grows the store fails with `QUORUMKV_NO_SPACE`
+ *   (decided from the replicated alarms, so identically on every member);
+ * - an alarm entry raises or clears alarms; a hash report may raise a
+ *   `CORRUPT` alarm (see `corruption-check.ts`); a hash check makes this
+ *   member hash its store at that exact index.
+ *
+ * The server state is saved under the `server` sublevel (`state` =
+ * `withCrc(pack([index, alarms, reports]))`) after the store's earlier
+ * entries are written, so after a crash it is never ahead of the store by
+ * more than the entry that changed it (a later write of one database is
+ * never durable without the earlier ones), and that entry is not applied
+ * twice.
+ *
+ * Snapshot data: `withCrc(pack(['quorumkv/kv-state', 1, [alarms, reports], storeSnapshot]))`;
+ * restore also takes a bare store snapshot (no server state).
+ * @module
+ */
+import type { AbstractLevel } from 'abstract-level';
+import { checkCrc, pack, unpack, withCrc } from '../codec/index.js';
+import { ErrorCode, FaultError, type QuorumError } from '../errors.js';
+import { decodeWriteRequest, type ApplyEntry as StoreEntry, type ApplyResult, type HashResult, type MvccStore, type WriteRequest } from '../mvcc/index.js';
+import type { ApplyEntry, StateMachine, StateMachineSnapshot } from '../node/index.js';
+import { AlarmTable, growsStore, type AlarmMember } from './alarms.js';
+import { HashReports } from './corruption-check.js';
+import { EntryKind, decodeAlarmEntry, decodeHashReportEntry } from './server-entry.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDb = AbstractLevel<any, any, any>;
+
+/** What one applied server entry returns to its proposer. */
+export type EntryResult =
+  | ApplyResult
+  | { status: 'keepAlive'; ttl: number }
+  | { status: 'failed'; error: QuorumError }
+  | { status: 'alarms'; alarms: AlarmMember[] };
+
+/** What the state machine asks of the member that runs it. */
+export interface KvStateMachineHost {
+  /** The voters at the current log position. */
+  voters(): string[];
+  /** Applies a lease keep-alive (the leader's lessor renews). */
+  keepAliveApplied(id: number): EntryResult;
+  /** A hash check was applied at `index`; `hash` settles with this member's store hash at that index. */
+  hashCheckApplied(index: number, hash: Promise<HashResult>): void;
+  /** Alarms changed at `index`. */
+  alarmsChanged(index: number, raised: AlarmMember[], cleared: AlarmMember[]): void;
+  /** A group of write requests was applied by the store in `seconds`. */
+  storeBatchApplied(seconds: number, requests: (WriteRequest | null)[], results: ApplyResult[]): void;
+}
+
+const SNAPSHOT_TAG = 'quorumkv/kv-state';
+const STATE_KEY = 'state';
+
+/** The server state as saved and snapshotted: `[alarms, reports]`. */
+type ServerState = [unknown, unknown];
+
+/**
+ * Wraps a store snapshot and a server state into the state machine's
+ * snapshot format (used by restore from a backup: no alarms, no reports).
+ */
+export function encodeKvSnapshot(storeSnapshot: Uint8Array, alarms: AlarmMember[] = []): Uint8Array {
+  const t = new AlarmTable();
+  t.reset(alarms);
+  return withCrc(pack([SNAPSHOT_TAG, 1, [t.toTuples(), []], storeSnapshot]));
+}
+
+function decodeKvSnapshot(data: Uint8Array): { server: ServerState | undefined; store: Uint8Array } {
+  const t = unpack(checkCrc(data, 'kv snapshot', ErrorCode.CORRUPT_SNAPSHOT));
+  if (!Array.isArray(t) || t[0] !== SNAPSHOT_TAG) return { server: undefined, store: data }; // a bare store snapshot
+  if (t[1] !== 1 || !Array.isArray(t[2]) || t[2].length !== 2 || !(t[3] instanceof Uint8Array)) {
+    throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'kv snapshot: malformed');
+  }
+  return { server: t[2] as ServerState, store: t[3] };
+}
+
+/** The MVCC store and the server state as a Raft {@link StateMachine}. */
+export class KvStateMachine implements StateMachine<EntryResult> {
+  /** The replicated alarms (read by the member to refuse requests early). */
+  readonly alarms = new AlarmTable();
+  private readonly reports = new HashReports();
+  /** Index of the last server entry (alarm, report) whose effect is saved. */
+  private serverIndex = 0;
+  host: KvStateMachineHost | undefined;
+
+  private constructor(
+    private readonly store: MvccStore,
+    private readonly serverDb: AnyDb,
+    private readonly sync: boolean,
+  ) {}
+
+  /**
+   * Opens the state machine on `store` and loads the server state from `serverDb`.
+   * @throws FaultError `QUORUMKV_CORRUPT_LOG` when the saved server state is corrupt, `QUORUMKV_STORAGE_IO`
+   */
+  static async open(store: MvccStore, serverDb: AnyDb, options: { sync?: boolean } = {}): Promise<KvStateMachine> {
+    const sm = new KvStateMachine(store, serverDb, options.sync ?? false);
+    let saved: Uint8Array | undefined;
+    try {
+      saved = (await serverDb.get(STATE_KEY, { valueEncoding: 'view' })) ?? undefined;
+    } catch (err) {
+      throw new FaultError(ErrorCode.STORAGE_IO, `cannot read the server state: ${(err as Error).message}`, { cause: err });
+    }
+    if (saved !== undefined) {
+      try {
+        const t = unpack(checkCrc(saved, 'server state', ErrorCode.CORRUPT_LOG)) as unknown[];
+        if (!Array.isArray(t) || typeof t[0] !== 'number') throw new TypeError('not a server state');
+        sm.serverIndex = t[0];
+        sm.setServerState([t[1], t[2]]);
+      } catch (err) {
+        if (err instanceof FaultError) throw err;
+        throw new FaultError(ErrorCode.CORRUPT_LOG, `server state: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    return sm;
+  }
+
+  private setServerState(s: ServerState): void {
+    this.alarms.reset(AlarmTable.fromTuples(s[0]));
+    this.reports.reset(s[1]);
+  }
+
+  private serverState(): ServerState {
+    return [this.alarms.toTuples(), this.reports.toTuples()];
+  }
+
+  private async saveServerState(index: number): Promise<void> {
+    this.serverIndex = index;
+    const bytes = withCrc(pack([index, ...this.serverState()]));
+    try {
+      await this.serverDb.put(STATE_KEY, bytes, { valueEncoding: 'view', ...(this.sync ? { sync: true } : {}) });
+    } catch (err) {
+      throw new FaultError(ErrorCode.STORAGE_IO, `cannot save the server state: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  appliedIndex(): number {
+    return this.store.appliedIndex();
+  }
+
+  /** Why a write would be refused at this log position, if it would. */
+  refusal(req: WriteRequest): FaultError | undefined {
+    if (this.alarms.has('CORRUPT')) return new FaultError(ErrorCode.CORRUPT, 'etcdserver: corrupt cluster (a CORRUPT alarm is active)');
+    if (this.alarms.has('NOSPACE') && growsStore(req)) return new FaultError(ErrorCode.NO_SPACE, 'etcdserver: mvcc: database space exceeded');
+    return undefined;
+  }
+
+  async apply(entries: ApplyEntry[]): Promise<EntryResult[]> {
+    const out: EntryResult[] = new Array(entries.length);
+    let chunk: StoreEntry[] = [];
+    /** For each chunk item, the result slot it fills (-1: the result is set already). */
+    let chunkAt: number[] = [];
+    const flush = async (): Promise<void> => {
+      if (chunk.length === 0) return;
+      const items = chunk;
+      const at = chunkAt;
+      chunk = [];
+      chunkAt = [];
+      const started = process.hrtime.bigint();
+      const results = await this.store.applyBatch(items);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      for (let i = 0; i < results.length; i++) if (at[i]! >= 0) out[at[i]!] = results[i]!;
+      this.host?.storeBatchApplied(
+        seconds,
+        items.map((e) => e.request),
+        results,
+      );
+    };
+    const passThrough = (e: ApplyEntry): void => {
+      chunk.push({ index: e.index, request: null });
+      chunkAt.push(-1);
+    };
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.kind !== 'normal' || e.data.length === 0) {
+        chunk.push({ index: e.index, request: null });
+        chunkAt.push(i);
+        continue;
+      }
+      const kind = e.data[0];
+      const payload = e.data.subarray(1);
+      if (kind === EntryKind.WRITE) {
+        const req = decodeWriteRequest(payload);
+        const refused = this.refusal(req);
+        if (refused !== undefined) {
+          out[i] = { status: 'failed', error: refused };
+          passThrough(e);
+        } else {
+          chunk.push({ index: e.index, request: req });
+          chunkAt.push(i);
+        }
+        continue;
+      }
+      await flush();
+      if (kind === EntryKind.KEEPALIVE) {
+        const id = unpack(payload) as number;
+        out[i] = this.host !== undefined ? this.host.keepAliveApplied(id) : { status: 'noop' };
+      } else if (kind === EntryKind.ALARM) {
+        const a = decodeAlarmEntry(payload);
+        if (e.index > this.serverIndex) {
+          const raised: AlarmMember[] = [];
+          let cleared: AlarmMember[] = [];
+          if (a.action === 'activate') {
+            if (this.alarms.activate({ memberId: a.memberId, alarm: a.alarm! })) raised.push({ memberId: a.memberId, alarm: a.alarm! });
+          } else {
+            const filter: { alarm?: typeof a.alarm; memberId?: string } = {};
+            if (a.alarm !== undefined) filter.alarm = a.alarm;
+            if (a.memberId !== '') filter.memberId = a.memberId;
+            cleared = this.alarms.deactivate(filter);
+          }
+          await this.saveServerState(e.index);
+          if (raised.length > 0 || cleared.length > 0) this.host?.alarmsChanged(e.index, raised, cleared);
+        }
+        out[i] = { status: 'alarms', alarms: this.alarms.list() };
+      } else if (kind === EntryKind.HASH_CHECK) {
+        // queued on the store before any later entry: the hash of exactly this point
+        const hash = this.store.hash();
+        hash.catch(() => undefined);
+        this.host?.hashCheckApplied(e.index, hash);
+        out[i] = { status: 'noop' };
+      } else if (kind === EntryKind.HASH_REPORT) {
+        const r = decodeHashReportEntry(payload);
+        if (e.index > this.serverIndex) {
+          const raised: AlarmMember[] = [];
+          for (const a of this.reports.apply(r, this.host?.voters() ?? [])) if (this.alarms.activate(a)) raised.push(a);
+          await this.saveServerState(e.index);
+          if (raised.length > 0) this.host?.alarmsChanged(e.index, raised, []);
+        }
+        out[i] = { status: 'noop' };
+      } else {
+        throw new FaultError(ErrorCode.MALFORMED_FRAME, `unknown server entry kind ${kind} at index ${e.index}`);
+      }
+      passThrough(e);
+    }
+    await flush();
+    return out;
+  }
+
+  async snapshot(): Promise<Uint8Array> {
+    // no apply runs meanwhile (the node's contract): server state and store agree
+    const server = this.serverState();
+    const store = await this.store.snapshot();
+    return withCrc(pack([SNAPSHOT_TAG, 1, server, store]));
+  }
+
+  async restore(s: StateMachineSnapshot): Promise<void> {
+    const { server, store } = decodeKvSnapshot(s.data);
+    try {
+      this.setServerState(server ?? [[], []]);
+    } catch (err) {
+      throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `kv snapshot: ${(err as Error).message}`, { cause: err });
+    }
+    // saved first: a crash before the store is restored restores the same snapshot again on restart
+    await this.saveServerState(s.index);
+    await this.store.restore(store);
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Prometheus metrics of KvNode members, with etcd's names and meanings
+ * (etcd's "Metrics" documentation, `etcdserver/metrics.go`,
+ * `wal/metrics.go`, `mvcc/metrics.go`, `rafthttp/metrics.go`), through a
+ * `prom-client` {@link Registry}.
+ *
+ * Every series carries a `member` label (the member id), so several members
+ * can share one registry (an in-process cluster, or a service embedding
+ * more than one member). A registry holds each metric once: the metric
+ * objects are created on first use per registry and shared by its members
+ * ({@link serverMetrics}); a closing member removes its series.
+ *
+ * | metric | type | meaning |
+ * |---|---|---|
+ * | `etcd_server_has_leader` | gauge | 1 when this member knows a leader, else 0 |
+ * | `etcd_server_is_leader` | gauge | 1 when this member is the leader |
+ * | `etcd_server_leader_changes_seen_total` | counter | leaders seen (each time a new leader becomes known) |
+ * | `etcd_server_proposals_committed_total` | gauge | the Raft commit index (etcd: a gauge of committed proposals) |
+ * | `etcd_server_proposals_applied_total` | gauge | the applied index |
+ * | `etcd_server_proposals_pending` | gauge | requests of this member proposed and not applied yet |
+ * | `etcd_server_proposals_failed_total` | counter | proposals that failed (timeout, no leader, dropped, closed) |
+ * | `etcd_server_quota_backend_bytes` | gauge | the quota (`quotaBackendBytes`) |
+ * | `etcd_disk_wal_fsync_duration_seconds` | histogram | synced writes of the Raft log (HardState, entries, snapshots) |
+ * | `etcd_disk_backend_commit_duration_seconds` | histogram | the store's batch writes (one per group of applied entries) |
+ * | `etcd_mvcc_db_total_size_in_bytes` | gauge | database size (`dbSize`, see `maintenance-size.ts`) |
+ * | `etcd_mvcc_db_total_size_in_use_in_bytes` | gauge | size in use (`dbSizeInUse`) |
+ * | `etcd_debugging_mvcc_current_revision` | gauge | the store's revision |
+ * | `etcd_debugging_mvcc_compact_revision` | gauge | the compaction revision |
+ * | `etcd_debugging_mvcc_watcher_total` | gauge | watchers on this member |
+ * | `etcd_debugging_mvcc_slow_watcher_total` | gauge | watchers behind the current revision (unsynced or blocked) |
+ * | `etcd_debugging_lease_total` | gauge | leases in the store (quorumkv; etcd has no such gauge) |
+ * | `etcd_debugging_lease_granted_total` | counter | leases granted (applied on this member) |
+ * | `etcd_debugging_lease_revoked_total` | counter | leases revoked, expired ones included |
+ * | `etcd_network_peer_round_trip_time_seconds` | histogram, label `To` | leader only: from a heartbeat to the peer's heartbeat response |
+ * | `quorumkv_server_alarms` | gauge, label `alarm` | active alarms of each kind, as applied on this member |
+ * @module
+ */
+import { Counter, Gauge, Histogram, Registry, exponentialBuckets } from 'prom-client';
+import { ErrorCode, UsageError } from '../errors.js';
+import { ALARM_TYPES, type AlarmMember } from './alarms.js';
+
+/** What the metrics read from a member at scrape time. */
+export interface MetricsSource {
+  readonly id: string;
+  hasLeader(): boolean;
+  isLeader(): boolean;
+  commitIndex(): number;
+  appliedIndex(): number;
+  pendingProposals(): number;
+  quotaBackendBytes(): number;
+  dbSize(): { dbSize: number; dbSizeInUse: number };
+  revision(): number;
+  compactRevision(): number;
+  watchers(): { total: number; slow: number };
+  leaseCount(): number;
+  alarmList(): AlarmMember[];
+}
+
+type M = 'member';
+
+/** The metric objects of one registry, shared by the members that use it. */
+export class ServerMetrics {
+  readonly registry: Registry;
+  private readonly sources = new Map<string, MetricsSource>();
+
+  readonly leaderChanges: Counter<M>;
+  readonly proposalsFailed: Counter<M>;
+  readonly walFsync: Histogram<M>;
+  readonly backendCommit: Histogram<M>;
+  readonly peerRoundTrip: Histogram<M | 'To'>;
+  readonly leaseGranted: Counter<M>;
+  readonly leaseRevoked: Counter<M>;
+  private readonly gauges: Gauge<M>[] = [];
+  private readonly alarmGauge: Gauge<M | 'alarm'>;
+
+  constructor(registry: Registry) {
+    this.registry = registry;
+    const registers = [registry];
+    const labelNames = ['member'] as const;
+    const self = this;
+    const gauge = (name: string, help: string, value: (s: MetricsSource) => number): void => {
+      const g = new Gauge<M>({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          for (const s of self.sources.values()) this.set({ member: s.id }, value(s));
+        },
+      });
+      this.gauges.push(g);
+    };
+    gauge('etcd_server_has_leader', 'Whether or not a leader exists. 1 is existence, 0 is not.', (s) => (s.hasLeader() ? 1 : 0));
+    gauge('etcd_server_is_leader', 'Whether or not this member is a leader. 1 if is, 0 otherwise.', (s) => (s.isLeader() ? 1 : 0));
+    gauge('etcd_server_proposals_committed_total', 'The total number of consensus proposals committed.', (s) => s.commitIndex());
+    gauge('etcd_server_proposals_applied_total', 'The total number of consensus proposals applied.', (s) => s.appliedIndex());
+    gauge('etcd_server_proposals_pending', 'The current number of pending proposals to commit.', (s) => s.pendingProposals());
+    gauge('etcd_server_quota_backend_bytes', 'Current backend storage quota size in bytes.', (s) => s.quotaBackendBytes());
+    gauge('etcd_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', (s) => s.dbSize().dbSize);
+    gauge('etcd_mvcc_db_total_size_in_use_in_bytes', 'Total size of the underlying database logically in use in bytes.', (s) => s.dbSize().dbSizeInUse);
+    gauge('etcd_debugging_mvcc_current_revision', 'The current revision of store.', (s) => s.revision());
+    gauge('etcd_debugging_mvcc_compact_revision', 'The revision of the last compaction in store.', (s) => s.compactRevision());
+    gauge('etcd_debugging_mvcc_watcher_total', 'Total number of watchers.', (s) => s.watchers().total);
+    gauge('etcd_debugging_mvcc_slow_watcher_total', 'Total number of unsynced slow watchers.', (s) => s.watchers().slow);
+    gauge('etcd_debugging_lease_total', 'The number of leases in the store.', (s) => s.leaseCount());
+    this.alarmGauge = new Gauge<M | 'alarm'>({
+      name: 'quorumkv_server_alarms',
+      help: 'Active alarms of each kind (NOSPACE, CORRUPT), as applied on this member.',
+      labelNames: ['member', 'alarm'],
+      registers,
+      collect() {
+        for (const s of self.sources.values()) {
+          const list = s.alarmList();
+          for (const alarm of ALARM_TYPES) this.set({ member: s.id, alarm }, list.filter((a) => a.alarm === alarm).length);
+        }
+      },
+    });
+    this.leaderChanges = new Counter({ name: 'etcd_server_leader_changes_seen_total', help: 'The number of leader changes seen.', labelNames, registers });
+    this.proposalsFailed = new Counter({ name: 'etcd_server_proposals_failed_total', help: 'The total number of failed proposals seen.', labelNames, registers });
+    const diskBuckets = exponentialBuckets(0.001, 2, 14);
+    this.walFsync = new Histogram({
+      name: 'etcd_disk_wal_fsync_duration_seconds',
+      help: 'The latency distributions of fsync called by WAL.',
+      labelNames,
+      buckets: diskBuckets,
+      registers,
+    });
+    this.backendCommit = new Histogram({
+      name: 'etcd_disk_backend_commit_duration_seconds',
+      help: 'The latency distributions of commit called by backend.',
+      labelNames,
+      buckets: diskBuckets,
+      registers,
+    });
+    this.peerRoundTrip = new Histogram({
+      name: 'etcd_network_peer_round_trip_time_seconds',
+      help: 'Round-Trip-Time histogram between peers (leader heartbeat to heartbeat response).',
+      labelNames: ['member', 'To'],
+      buckets: exponentialBuckets(0.0001, 2, 16),
+      registers,
+    });
+    this.leaseGranted = new Counter({ name: 'etcd_debugging_lease_granted_total', help: 'The total number of granted leases.', labelNames, registers });
+    this.leaseRevoked = new Counter({ name: 'etcd_debugging_lease_revoked_total', help: 'The total number of revoked leases.', labelNames, registers });
+  }
+
+  /**
+   * Starts reporting a member's series.
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` when a member with the same id already reports to this registry
+   */
+  attach(source: MetricsSource): void {
+    if (this.sources.has(source.id)) {
+      throw new UsageError(ErrorCode.INVALID_CONFIG, `member ${source.id} already reports metrics to this registry`);
+    }
+    this.sources.set(source.id, source);
+  }
+
+  /** Stops reporting a member's gauges (its counters and histograms keep their totals). */
+  detach(source: MetricsSource): void {
+    if (this.sources.get(source.id) !== source) return;
+    this.sources.delete(source.id);
+    for (const g of this.gauges) g.remove({ member: source.id });
+    for (const alarm of ALARM_TYPES) this.alarmGauge.remove({ member: source.id, alarm });
+  }
+}
+
+const perRegistry = new WeakMap<Registry, ServerMetrics>();
+
+/**
+ * The quorumkv metrics of `registry`, registered on first use and shared by
+ * every member that uses this registry.
+ * @throws UsageError `QUORUMKV_INVALID_CONFIG` when the registry already has a metric of one of these names from elsewhere
+ */
+export function serverMetrics(registry: Registry): ServerMetrics {
+  let m = perRegistry.get(registry);
+  if (m === undefined) {
+    try {
+      m = new ServerMetrics(registry);
+    } catch (err) {
+      throw new UsageError(ErrorCode.INVALID_CONFIG, `cannot register the metrics: ${(err as Error).message}`, { cause: err });
+    }
+    perRegistry.set(registry, m);
+  }
+  return m;
+}

@@ -1,0 +1,81 @@
+/**
+ * The server's log entries: `[kind byte][payload]` in the data of a normal
+ * Raft entry.
+ *
+ * | kind | entry | payload |
+ * |---|---|---|
+ * | 0 | write request | `encodeWriteRequest` bytes (see `mvcc/write-request.ts`) |
+ * | 1 | lease keep-alive | msgpack lease id |
+ * | 2 | alarm (etcd's `AlarmRequest`) | msgpack `[action, memberId, alarm]`: action `1` activate, `0` deactivate; empty member or alarm = every one (deactivate only) |
+ * | 3 | hash check | msgpack `[]`: every member hashes its store at this entry |
+ * | 4 | hash report | msgpack `[check, memberId, hash, revision]` |
+ * @module
+ */
+import { pack, unpack } from '../codec/index.js';
+import { ErrorCode, FaultError } from '../errors.js';
+import { isAlarmType, type AlarmType } from './alarms.js';
+import type { HashReport } from './corruption-check.js';
+
+/** Entry kinds (first byte of a server entry). */
+export const EntryKind = {
+  WRITE: 0,
+  KEEPALIVE: 1,
+  ALARM: 2,
+  HASH_CHECK: 3,
+  HASH_REPORT: 4,
+} as const;
+
+/** An alarm entry: raise (`activate`) or clear alarms. */
+export interface AlarmEntry {
+  action: 'activate' | 'deactivate';
+  /** The member; `''` with `deactivate` = every member. */
+  memberId: string;
+  /** The alarm; undefined with `deactivate` = every kind. */
+  alarm: AlarmType | undefined;
+}
+
+/** Prefixes a payload with its kind byte. */
+export function serverEntry(kind: number, payload: Uint8Array): Uint8Array {
+  const data = new Uint8Array(payload.length + 1);
+  data[0] = kind;
+  data.set(payload, 1);
+  return data;
+}
+
+function malformed(what: string): never {
+  throw new FaultError(ErrorCode.MALFORMED_FRAME, `malformed ${what} entry`);
+}
+
+/** Encodes an alarm entry. */
+export function encodeAlarmEntry(a: AlarmEntry): Uint8Array {
+  return serverEntry(EntryKind.ALARM, pack([a.action === 'activate' ? 1 : 0, a.memberId, a.alarm ?? '']));
+}
+
+/** Decodes an alarm entry's payload. @throws FaultError `QUORUMKV_MALFORMED_FRAME` */
+export function decodeAlarmEntry(payload: Uint8Array): AlarmEntry {
+  const t = unpack(payload);
+  if (!Array.isArray(t) || (t[0] !== 0 && t[0] !== 1) || typeof t[1] !== 'string' || (t[2] !== '' && !isAlarmType(t[2]))) malformed('alarm');
+  const action = t[0] === 1 ? 'activate' : 'deactivate';
+  const alarm = t[2] === '' ? undefined : (t[2] as AlarmType);
+  if (action === 'activate' && (t[1] === '' || alarm === undefined)) malformed('alarm');
+  return { action, memberId: t[1] as string, alarm };
+}
+
+/** Encodes a hash-check entry. */
+export function encodeHashCheckEntry(): Uint8Array {
+  return serverEntry(EntryKind.HASH_CHECK, pack([]));
+}
+
+/** Encodes a hash report entry. */
+export function encodeHashReportEntry(r: HashReport): Uint8Array {
+  return serverEntry(EntryKind.HASH_REPORT, pack([r.check, r.memberId, r.hash, r.revision]));
+}
+
+/** Decodes a hash report's payload. @throws FaultError `QUORUMKV_MALFORMED_FRAME` */
+export function decodeHashReportEntry(payload: Uint8Array): HashReport {
+  const t = unpack(payload);
+  if (!Array.isArray(t) || typeof t[1] !== 'string' || ![t[0], t[2], t[3]].every((n) => typeof n === 'number' && Number.isSafeInteger(n))) {
+    malformed('hash report');
+  }
+  return { check: t[0] as number, memberId: t[1] as string, hash: t[2] as number, revision: t[3] as number };
+}
