@@ -30,7 +30,7 @@ import type {
 import { compareBytes } from '../mvccpb/index.js';
 import type { IndexedKey } from './tree-index.js';
 import { toSkey } from './skey.js';
-import { revToBytes, revisionId } from './revision.js';
+import { revisionId } from './revision.js';
 import type { KvCore, ScheduledCompaction, WriteTxn } from './kv-core.js';
 
 const EMPTY = new Uint8Array(0);
@@ -424,9 +424,4 @@ export function applyLeaseGrant(core: KvCore, g: LeaseGrantRequest): LeaseGrantR
 export function applyLeaseRevoke(core: KvCore, id: number): LeaseRevokeResponse {
   core.lessor.revoke(id);
   return { header: { revision: core.currentRev } };
-}
-
-/** The backend key of a value a plan needs, for tests and tools. */
-export function revisionKeyOf(item: IndexedKey): Uint8Array {
-  return revToBytes(item.at.modified);
 }
