@@ -15,3 +15,4 @@ export * from './linearizability/result.js';
 export * from './linearizability/search.js';
 export * from './linearizability/check.js';
 export * from './watch-checker.js';
+export * from './simulation/index.js';
