@@ -398,7 +398,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         if (opts.tls !== undefined) tcpOpts.tls = opts.tls;
         transport = new TcpTransport(tcpOpts);
       } else {
-        for (const [id, addr] of Object.entries(addresses)) if (id !== opts.id) transport.addPeer(id, addr);
+        // every listed member, also for a joining member (whose Raft knows no peer until the leader's snapshot)
+        for (const id of ids) if (id !== opts.id) transport.addPeer(id, addresses[id]);
       }
     } catch (err) {
       await closeDb();

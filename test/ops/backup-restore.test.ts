@@ -1,0 +1,196 @@
+// Backup and restore (etcd's `snapshot save` / `snapshot restore` drill): a
+// backup taken while writes go on holds exactly the state at its revision;
+// three members restored from it form a new cluster with that state; a
+// corrupt or truncated file is refused and creates nothing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MemoryLevel } from 'memory-level';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import type { KeyValue } from '../../src/mvccpb/index.js';
+import { KvNode, text } from '../../src/server/index.js';
+import { DiskCluster, OpsCluster, tempDir } from './ops-cluster.js';
+
+const IDS = ['a', 'b', 'c'];
+
+/** Every key with its value, create/mod revisions and version, and the store hash. */
+async function dump(c: OpsCluster, n: KvNode): Promise<{ kvs: string[]; hash: number; revision: number }> {
+  const res = await c.run(n.range({ key: '\0', rangeEnd: '\0' }));
+  const kvs = res.kvs.map((kv: KeyValue) => `${text(kv.key)}=${text(kv.value)} c${kv.createRevision} m${kv.modRevision} v${kv.version} l${kv.lease}`);
+  const h = await n.hashKv();
+  return { kvs, hash: h.hash, revision: res.header.revision };
+}
+
+test('three members restored from a backup hold exactly the state at its revision, in a new cluster that takes writes at revision + 1', async () => {
+  const { dir, cleanup } = await tempDir('backup');
+  const old = new OpsCluster(IDS, 11);
+  const c = new OpsCluster(IDS, 12);
+  try {
+    await old.startAll();
+    const leader = await old.waitLeader();
+    const follower = old.followers()[0]!;
+    const lease = await old.run(leader.leaseGrant(3600));
+    for (let i = 0; i < 20; i++) await old.run(leader.put(`k${i % 7}`, `v${i}`));
+    await old.run(leader.put('leased', 'x', { lease: lease.id }));
+    await old.run(leader.delete('k3'));
+    await old.run(leader.compact(10, { physical: true }));
+    await old.waitFor(() => follower.status().revision === leader.status().revision, 2_000, 'the follower catches up');
+    const before = await dump(old, follower);
+
+    // back up from a follower while writes go on
+    const path = join(dir, 'backup.qkv');
+    const saving = follower.snapshotSave(path);
+    await old.run(leader.put('k1', 'after-backup'));
+    const saved = await saving;
+    for (let i = 0; i < 5; i++) await old.run(leader.put(`late${i}`, 'y'));
+    assert.equal(saved.revision, before.revision);
+    assert.equal(saved.path, path);
+    assert.equal(saved.size, (await stat(path)).size);
+    assert.ok(saved.appliedIndex > 0);
+    await old.closeAll(); // the old cluster is gone
+
+    for (const id of IDS) {
+      const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+      c.dbs.set(id, db);
+      const r = await KvNode.restore(path, { id, members: IDS, db });
+      assert.equal(r.revision, before.revision);
+      assert.equal(r.backup.memberId, follower.id);
+    }
+    await c.startAll();
+    const newLeader = await c.waitLeader();
+    for (const id of IDS) {
+      const n = c.node(id);
+      await c.waitFor(() => n.status().raftAppliedIndex >= 2, 2_000, `member ${id} applies the first entry`);
+      const after = await dump(c, n);
+      assert.deepEqual(after, before, `member ${id} holds the state at the backup`);
+      assert.notEqual(n.status().header.clusterId, 'quorumkv', 'a new cluster id');
+      assert.equal((await c.run(n.leases())).leases[0]?.id, lease.id);
+    }
+    const ids = new Set(IDS.map((id) => c.node(id).status().header.clusterId));
+    assert.equal(ids.size, 1, 'every member derives the same cluster id');
+    await assert.rejects(c.run(newLeader.get('k1', { revision: 9 })), (e: unknown) => isQuorumError(e, ErrorCode.REVISION_COMPACTED));
+    const put = await c.run(newLeader.put('new', 'z'));
+    assert.equal(put.header.revision, before.revision + 1);
+    const lease2 = await c.run(newLeader.leaseGrant(60));
+    assert.ok(lease2.id > lease.id, 'lease ids go on from the backup');
+  } finally {
+    await old.closeAll();
+    await c.closeAll();
+    await cleanup();
+  }
+});
+
+test('a member added to a restored cluster gets the restored state through a Raft snapshot', async () => {
+  const { dir, cleanup } = await tempDir('backup-join');
+  const old = new OpsCluster(['a'], 13);
+  const c = new OpsCluster(['a', 'b', 'c'], 14);
+  try {
+    await old.startAll();
+    const n = await old.waitLeader();
+    for (let i = 0; i < 10; i++) await old.run(n.put(`key${i}`, `value${i}`));
+    const path = join(dir, 'b.qkv');
+    const saved = await n.snapshotSave(path);
+    await old.closeAll();
+
+    for (const id of ['a', 'b', 'c']) {
+      const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+      c.dbs.set(id, db);
+      await KvNode.restore(path, { id, members: ['a', 'b', 'c'], db });
+    }
+    await c.startAll();
+    const leader = await c.waitLeader();
+    await c.run(leader.put('more', '1'));
+    await c.run(leader.addMember('d'));
+    const d = await c.start('d', { join: true, members: ['a', 'b', 'c', 'd'] });
+    await c.waitFor(() => d.status().revision === saved.revision + 1, 5_000, 'the new member catches up');
+    assert.equal(text((await c.run(d.get('key7')))?.value), 'value7');
+    assert.equal((await d.hashKv()).hash, (await leader.hashKv()).hash);
+  } finally {
+    await old.closeAll();
+    await c.closeAll();
+    await cleanup();
+  }
+});
+
+test('members restored into data directories on disk start as a new cluster on classic-level', async () => {
+  const { dir, cleanup } = await tempDir('backup-disk');
+  const old = new OpsCluster(['a'], 15);
+  const c = new DiskCluster(IDS, (id) => join(dir, `member-${id}`));
+  try {
+    await old.startAll();
+    const n = await old.waitLeader();
+    for (let i = 0; i < 30; i++) await old.run(n.put(`d${i}`, 'x'.repeat(100)));
+    const path = join(dir, 'disk.qkv');
+    const saved = await n.snapshotSave(path);
+    const hash = (await n.hashKv()).hash;
+    await old.closeAll();
+
+    for (const id of IDS) {
+      const r = await KvNode.restore(path, { id, members: IDS, dataDir: c.dirOf(id), clusterId: 'restored-1' });
+      assert.equal(r.clusterId, 'restored-1');
+    }
+    await assert.rejects(KvNode.restore(path, { id: 'a', members: IDS, dataDir: c.dirOf('a') }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG));
+    await c.startAll();
+    const leader = await c.waitLeader();
+    for (const id of IDS) {
+      const m = c.node(id);
+      assert.equal(m.status().header.clusterId, 'restored-1');
+      assert.equal((await m.hashKv()).hash, hash);
+    }
+    assert.equal((await leader.put('after', '1')).header.revision, saved.revision + 1);
+    // the data remembers its cluster id: opening it as another cluster is refused
+    await c.stop('c');
+    await assert.rejects(KvNode.open({ id: 'c', members: IDS, dataDir: c.dirOf('c'), transport: c.net.transport('c'), clusterId: 'other' }), (e: unknown) =>
+      isQuorumError(e, ErrorCode.INVALID_CONFIG),
+    );
+  } finally {
+    await old.closeAll();
+    await c.closeAll();
+    await cleanup();
+  }
+});
+
+test('a corrupt, truncated or foreign backup is refused with QUORUMKV_CORRUPT_SNAPSHOT and creates nothing', async () => {
+  const { dir, cleanup } = await tempDir('backup-bad');
+  const old = new OpsCluster(['a'], 17);
+  try {
+    await old.startAll();
+    const n = await old.waitLeader();
+    for (let i = 0; i < 50; i++) await old.run(n.put(`x${i}`, `y${i}`));
+    const path = join(dir, 'good.qkv');
+    const saved = await n.snapshotSave(path);
+    await old.closeAll();
+    const good = await readFile(path);
+
+    const flipped = Buffer.from(good);
+    flipped[Math.floor(flipped.length / 2)]! ^= 0x40;
+    const cases: [string, Uint8Array][] = [
+      ['flipped', flipped],
+      ['truncated', good.subarray(0, good.length - 10)],
+      ['cut after the magic', good.subarray(0, 8)],
+      ['empty', new Uint8Array(0)],
+      ['foreign', Buffer.from('SQLite format 3\0 and more bytes here')],
+    ];
+    for (const [name, bytes] of cases) {
+      const bad = join(dir, `${name}.qkv`);
+      await writeFile(bad, bytes);
+      const dataDir = join(dir, 'restore', name);
+      await assert.rejects(KvNode.restore(bad, { id: 'a', members: ['a'], dataDir }), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT), name);
+      const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+      await assert.rejects(KvNode.restore(bad, { id: 'a', members: ['a'], db }), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT), name);
+      assert.equal((await db.keys().all()).length, 0, `${name}: nothing written to the database`);
+      await db.close();
+    }
+    const left = await readdir(join(dir, 'restore')).catch(() => [] as string[]);
+    assert.deepEqual(left, [], 'no data directory, no temporary directory');
+
+    // a backup missing its last byte is refused too
+    await truncate(path, saved.size - 1);
+    await assert.rejects(KvNode.restore(path, { id: 'a', members: ['a'], dataDir: join(dir, 'r2') }), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT));
+    await assert.rejects(stat(join(dir, 'r2')), { code: 'ENOENT' });
+  } finally {
+    await old.closeAll();
+    await cleanup();
+  }
+});
