@@ -10,16 +10,19 @@ import { delimiter, join } from 'node:path';
 
 /** Path of the etcd binary: `ETCD_BIN`, else the first `etcd` on PATH; undefined when missing. */
 export function findEtcd(): string | undefined {
-  const env = process.env.ETCD_BIN;
-  if (env !== undefined && env !== '') return env;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    const p = join(dir, 'etcd');
+  const executable = (p: string) => {
     try {
       accessSync(p, constants.X_OK);
-      return p;
+      return true;
     } catch {
-      // not here
+      return false;
     }
+  };
+  const env = process.env.ETCD_BIN;
+  if (env !== undefined && env !== '') return executable(env) ? env : undefined;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const p = join(dir, 'etcd');
+    if (executable(p)) return p;
   }
   return undefined;
 }
