@@ -1,0 +1,146 @@
+// Maintenance: automatic compaction in both modes, defragmentation on
+// classic-level (space reclaimed) and elsewhere (sizes only), hashKv equal on
+// every member, and what status() reports.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { DiskCluster, OpsCluster, tempDir } from './ops-cluster.js';
+
+const IDS = ['a', 'b', 'c'];
+
+test('revision auto-compaction keeps the last `retention` revisions on every member', async () => {
+  const c = new OpsCluster(IDS, 21);
+  c.extra = () => ({ autoCompaction: { mode: 'revision', retention: 5, intervalMs: 200 } });
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    for (let i = 0; i < 20; i++) await c.run(leader.put('k', `v${i}`));
+    const current = leader.status().revision;
+    for (const id of IDS) {
+      const n = c.node(id);
+      await c.waitFor(() => n.status().compactRevision === current - 5, 2_000, `member ${id} compacts to current - retention`);
+      await assert.rejects(c.run(n.get('k', { revision: current - 6, serializable: true })), (e: unknown) => isQuorumError(e, ErrorCode.REVISION_COMPACTED));
+      assert.equal((await c.run(n.get('k', { revision: current - 5, serializable: true })))?.modRevision, current - 5);
+    }
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('periodic auto-compaction compacts to the revision current `retentionMs` ago', async () => {
+  const c = new OpsCluster(IDS, 22);
+  c.extra = () => ({ autoCompaction: { mode: 'periodic', retentionMs: 1_000, intervalMs: 100 } });
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    for (let i = 0; i < 5; i++) await c.run(leader.put('p', `early${i}`));
+    const early = leader.status().revision;
+    await c.clock.advanceAsync(300);
+    assert.ok(leader.status().compactRevision < early, 'nothing compacted before the retention has passed');
+    for (let i = 0; i < 5; i++) await c.run(leader.put('p', `late${i}`));
+    await c.waitFor(() => leader.status().compactRevision >= early, 3_000, 'the early revisions are compacted');
+    const latest = leader.status().revision;
+    assert.ok(leader.status().compactRevision < latest, 'the revisions of the last retentionMs are kept');
+    for (const id of IDS) await c.waitFor(() => c.node(id).status().compactRevision === leader.status().compactRevision, 2_000, `member ${id} compacts`);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('defragment reclaims the space of compacted and deleted revisions on classic-level', async () => {
+  const { dir, cleanup } = await tempDir('defrag');
+  // frequent Raft snapshots keep the Raft log (which shares the database) short
+  const c = new DiskCluster(['a'], (id) => `${dir}/${id}`, () => ({ snapshotEntries: 100 }));
+  try {
+    await c.startAll();
+    const n = await c.waitLeader();
+    for (let round = 0; round < 4; round++) {
+      const puts: Promise<unknown>[] = [];
+      for (let i = 0; i < 300; i++) puts.push(n.put(`key${i}`, randomBytes(1024))); // incompressible
+      await Promise.all(puts);
+    }
+    await n.delete('key', { prefix: true });
+    await n.compact(n.status().revision, { physical: true });
+    for (let i = 0; i < 120; i++) await n.put('small', `${i}`); // a new, small Raft snapshot
+    const res = await n.defragment();
+    assert.ok(res.sizeBefore > 1_000_000, `the database held the writes (${res.sizeBefore} bytes)`);
+    assert.ok(res.sizeAfter < res.sizeBefore / 2, `defragmentation reclaimed space: ${res.sizeBefore} -> ${res.sizeAfter} bytes`);
+    assert.equal(n.status().dbSize, res.sizeAfter);
+    await n.put('still', 'writable');
+  } finally {
+    await c.closeAll();
+    await cleanup();
+  }
+});
+
+test('defragment on memory-level reports the size without changing anything', async () => {
+  const c = new OpsCluster(['a'], 23);
+  try {
+    await c.startAll();
+    const n = await c.waitLeader();
+    for (let i = 0; i < 10; i++) await c.run(n.put(`k${i}`, 'value'));
+    const hash = (await n.hashKv()).hash;
+    const res = await n.defragment();
+    assert.ok(res.sizeBefore > 10 * 'value'.length);
+    assert.equal(res.sizeAfter, res.sizeBefore);
+    assert.equal((await n.hashKv()).hash, hash);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('hashKv is equal on every member at the same revision and differs once the data does', async () => {
+  const c = new OpsCluster(IDS, 24);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    for (let i = 0; i < 10; i++) await c.run(leader.put(`h${i}`, `${i}`));
+    await c.run(leader.compact(4));
+    for (let i = 0; i < 5; i++) await c.run(leader.put(`h${i}`, 'again'));
+    const rev = leader.status().revision;
+    for (const id of IDS) await c.waitFor(() => c.node(id).status().revision === rev, 2_000, `member ${id} catches up`);
+    const at = await Promise.all(IDS.map((id) => c.node(id).hashKv(rev - 3)));
+    const now = await Promise.all(IDS.map((id) => c.node(id).hashKv()));
+    assert.equal(new Set(at.map((h) => h.hash)).size, 1);
+    assert.equal(new Set(now.map((h) => h.hash)).size, 1);
+    assert.notEqual(at[0]!.hash, now[0]!.hash);
+    assert.equal(now[0]!.revision, rev);
+    assert.equal(now[0]!.compactRevision, 4);
+    await assert.rejects(leader.hashKv(3), (e: unknown) => isQuorumError(e, ErrorCode.REVISION_COMPACTED));
+    await assert.rejects(leader.hashKv(rev + 1), (e: unknown) => isQuorumError(e, ErrorCode.FUTURE_REVISION));
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('status reports the database size, revisions, Raft term and indexes, leader, learner flag and alarms', async () => {
+  const c = new OpsCluster(IDS, 25);
+  c.extra = () => ({ quotaBackendBytes: 64 * 1024 * 1024 });
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    await c.run(leader.put('s', 'x'.repeat(2000)));
+    await c.run(leader.addMember('d', undefined, { learner: true }));
+    const d = await c.start('d', { join: true, members: [...IDS, 'd'] });
+    await c.waitFor(() => d.status().revision === 2, 3_000, 'the learner catches up');
+    await c.clock.advanceAsync(1_100); // sizes are measured at most every second
+    await c.run(leader.put('t', '1'));
+    await c.clock.advanceAsync(50);
+    for (const n of [leader, d]) {
+      const st = n.status();
+      assert.equal(st.leader, leader.id);
+      assert.equal(st.revision, 3);
+      assert.ok(st.raftTerm >= 2);
+      assert.ok(st.raftIndex >= st.raftAppliedIndex && st.raftAppliedIndex > 0);
+      assert.ok(st.dbSize >= 2000, `dbSize ${st.dbSize}`);
+      assert.ok(st.dbSizeInUse >= 2000 && st.dbSizeInUse <= st.dbSize);
+      assert.equal(st.quotaBackendBytes, 64 * 1024 * 1024);
+      assert.deepEqual(st.alarms, []);
+    }
+    assert.equal(leader.status().isLearner, false);
+    assert.equal(d.status().isLearner, true);
+  } finally {
+    await c.closeAll();
+  }
+});
