@@ -1,0 +1,153 @@
+// Alarms: the backend quota raises NOSPACE cluster-wide (writes that grow
+// the store are refused before proposing and at apply; reads, deletes, lease
+// revoke and compaction go on; disarm after reclaiming space), and the
+// periodic corruption check raises CORRUPT for a member whose store was
+// altered behind Raft's back.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { format } from 'node:util';
+import createDebug from 'debug';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { prepareWriteRequest, revToBytes } from '../../src/mvcc/index.js';
+import { putRequest, deleteRequest, text } from '../../src/server/index.js';
+import { EntryKind, encodeAlarmEntry, serverEntry } from '../../src/server/server-entry.js';
+import { OpsCluster } from './ops-cluster.js';
+
+const IDS = ['a', 'b', 'c'];
+const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
+
+const noSpace = (e: unknown) => isQuorumError(e, ErrorCode.NO_SPACE);
+const corrupt = (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT);
+
+test('a member past the quota raises NOSPACE for the whole cluster; growth is refused, reads, deletes, revokes and compaction go on; disarm restores writes', async () => {
+  const c = new OpsCluster(IDS, 31);
+  c.extra = () => ({ quotaBackendBytes: 16 * 1024 });
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const follower = c.followers()[0]!;
+    const lease = await c.run(leader.leaseGrant(600));
+    let refused: unknown;
+    let written = 0;
+    for (let i = 0; i < 200 && refused === undefined; i++) {
+      try {
+        await c.run(follower.put(`big${i}`, 'x'.repeat(500)));
+        written++;
+      } catch (err) {
+        refused = err;
+      }
+      await c.clock.advanceAsync(50);
+    }
+    assert.ok(noSpace(refused), `a put is refused with QUORUMKV_NO_SPACE after ${written} puts (${String(refused)})`);
+    assert.ok(written >= 10, 'the quota let the first puts through');
+    await c.waitFor(() => IDS.every((id) => c.node(id).alarms().some((a) => a.alarm === 'NOSPACE')), 2_000, 'NOSPACE on every member');
+    assert.ok(leader.alarms().every((a) => a.alarm === 'NOSPACE'));
+    assert.ok(leader.alarms().some((a) => a.memberId === follower.id), 'the member that refused the put raised the alarm');
+    assert.deepEqual(leader.status().alarms, leader.alarms());
+
+    // refused before proposing: nothing reaches the log
+    const index = leader.status().raftIndex;
+    for (const n of [leader, follower]) {
+      await assert.rejects(c.run(n.put('one-more', 'y')), noSpace);
+      await assert.rejects(c.run(n.txn({ success: [{ put: { key: 'tx', value: 'y' } }] })), noSpace);
+      await assert.rejects(c.run(n.leaseGrant(60)), noSpace);
+    }
+    await c.clock.advanceAsync(100);
+    assert.equal(leader.status().raftIndex, index, 'no entry was proposed for the refused requests');
+
+    // what still works
+    assert.equal(text((await c.run(follower.get('big0')))?.value), 'x'.repeat(500));
+    assert.equal((await c.run(follower.txn({ success: [{ range: { key: 'big1' } }] }))).succeeded, true);
+    await c.run(leader.leaseRevoke(lease.id));
+    const del = await c.run(follower.delete('big', { prefix: true }));
+    assert.equal(del.deleted, written);
+    await c.run(leader.compact(del.header.revision, { physical: true }));
+
+    // space reclaimed: disarm, and writes go through again
+    const remaining = await c.run(follower.disarmAlarm('NOSPACE'));
+    assert.deepEqual(remaining, []);
+    for (const id of IDS) await c.waitFor(() => c.node(id).alarms().length === 0, 2_000, `member ${id} clears the alarm`);
+    await c.clock.advanceAsync(1_100);
+    const ok = await c.run(follower.put('after', 'ok'));
+    assert.equal(ok.header.revision, del.header.revision + 1);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('entries already in the log behind a NOSPACE alarm are refused at apply on every member, deletes still apply', async () => {
+  const c = new OpsCluster(IDS, 32);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    await c.run(leader.put('keep', '1'));
+    const revision = leader.status().revision;
+    // the alarm and the writes enter the log back to back, before any is applied
+    const alarm = leader.raft.propose(encodeAlarmEntry({ action: 'activate', memberId: 'b', alarm: 'NOSPACE' }));
+    const put = leader.raft.propose(serverEntry(EntryKind.WRITE, prepareWriteRequest({ put: putRequest('inflight', 'x') })));
+    const del = leader.raft.propose(serverEntry(EntryKind.WRITE, prepareWriteRequest({ deleteRange: deleteRequest({ key: 'keep' }) })));
+    const [a, p, d] = await c.run(Promise.all([alarm, put, del]));
+    assert.equal(a.status, 'alarms');
+    assert.equal(p.status, 'failed');
+    assert.ok(p.status === 'failed' && noSpace(p.error));
+    assert.equal(d.status, 'applied');
+    for (const id of IDS) {
+      const n = c.node(id);
+      await c.waitFor(() => n.status().revision === revision + 1, 2_000, `member ${id} applies the delete`);
+      assert.equal(await c.run(n.get('inflight')), undefined);
+      assert.deepEqual(n.alarms(), [{ memberId: 'b', alarm: 'NOSPACE' }]);
+    }
+    // the alarm survives a restart (saved with the applied state)
+    await c.stop('c');
+    const restarted = await c.start('c');
+    assert.deepEqual(restarted.alarms(), [{ memberId: 'b', alarm: 'NOSPACE' }]);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('the corruption check raises CORRUPT for a member whose store was altered, which then refuses reads while writes stop cluster-wide', async () => {
+  const lines: string[] = [];
+  const saved = { log: createDebug.log, enabled: createDebug.disable() };
+  createDebug.log = (...args: unknown[]) => lines.push(format(...args));
+  createDebug.enable('quorumkv:server');
+  const c = new OpsCluster(IDS, 33);
+  c.extra = () => ({ corruptCheckMs: 300 });
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    for (let i = 0; i < 10; i++) await c.run(leader.put(`c${i}`, `${i}`));
+    await c.clock.advanceAsync(1_000);
+    assert.ok(lines.filter((l) => l.includes('corruption check at index')).length >= 6, 'checks ran on every member');
+    assert.deepEqual(leader.alarms(), [], 'a healthy cluster raises no alarm');
+
+    // alter one follower's store directly: a bogus record at revision 2
+    const victim = c.followers()[0]!;
+    const db = c.dbs.get(victim.id)!;
+    await db.sublevel('mvcc', VIEW).sublevel('k', VIEW).put(revToBytes({ main: 2, sub: 9 }), new TextEncoder().encode('bogus'));
+    await c.waitFor(
+      () => IDS.every((id) => c.node(id).alarms().some((a) => a.alarm === 'CORRUPT' && a.memberId === victim.id)),
+      3_000,
+      'CORRUPT for the altered member on every member',
+    );
+    assert.equal(leader.alarms().length, 1, 'only the altered member is flagged');
+    assert.ok(lines.some((l) => l.includes(`ALARM CORRUPT raised for member ${victim.id}`)), 'the alarm is logged');
+    await assert.rejects(c.run(victim.get('c1')), corrupt);
+    assert.equal(text((await c.run(leader.get('c1')))?.value), '1');
+    await assert.rejects(c.run(leader.put('x', 'y')), corrupt);
+    await assert.rejects(c.run(leader.delete('c1')), corrupt);
+
+    // replace the member, then disarm
+    await c.run(leader.removeMember(victim.id));
+    c.nodes.delete(victim.id);
+    await victim.close();
+    await c.run(leader.disarmAlarm());
+    assert.equal((await c.run(leader.put('x', 'y'))).header.revision, 12);
+    await c.clock.advanceAsync(1_000);
+    assert.deepEqual(leader.alarms(), [], 'the two remaining members agree');
+  } finally {
+    await c.closeAll();
+    createDebug.log = saved.log;
+    createDebug.enable(saved.enabled);
+  }
+});
