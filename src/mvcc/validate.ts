@@ -202,11 +202,13 @@ export function checkTxnRequest(t: TxnRequest, maxTxnOps = DEFAULT_REQUEST_LIMIT
 }
 
 /**
- * Checks a watch request (etcd's watch creation checks plus field shapes).
+ * Checks a watch request (field shapes; etcd checks nothing more, not even
+ * an empty key).
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
  */
 export function checkWatchRequest(w: WatchCreateRequest): void {
-  checkKey(w.key);
+  // etcd accepts an empty key in a watch (with a range end: every key below it)
+  if (!(w.key instanceof Uint8Array)) invalid('key must be a Uint8Array');
   checkOptBytes(w.rangeEnd, 'rangeEnd');
   checkInt(w.startRevision, 'startRevision');
   checkInt(w.watchId, 'watchId', 0);

@@ -351,7 +351,7 @@ export type WatchFilter = 'NOPUT' | 'NODELETE';
  * the watch is created and cancelled at once.
  */
 export interface WatchCreateRequest {
-  /** Non-empty. */
+  /** The key, or the start of the range (may be empty, as in etcd). */
   key: Bytes;
   rangeEnd?: Bytes;
   /**

@@ -296,6 +296,9 @@ test('cancel ends the iterator and the emitter face; the emitter sees put and de
 
 test('watch ids are unique; closing the store ends every watch', async () => {
   const t = await openStore();
+  const below = t.store.watch({ key: new Uint8Array(0), rangeEnd: b('b') }); // an empty key is allowed, as in etcd
+  await put(t, 'a', '0');
+  assert.deepEqual((await events(below, 1)).evs, ['PUT a@2']);
   const w1 = t.store.watch({ key: b('a'), watchId: 7 });
   assert.throws(() => t.store.watch({ key: b('a'), watchId: 7 }), { code: 'QUORUMKV_INVALID_ARGUMENT' });
   const w2 = t.store.watch({ key: b('a') });
