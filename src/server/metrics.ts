@@ -62,6 +62,7 @@ type M = 'member';
 export class ServerMetrics {
   readonly registry: Registry;
   private readonly sources = new Map<string, MetricsSource>();
+  private readonly everAttached = new Set<string>();
 
   readonly leaderChanges: Counter<M>;
   readonly proposalsFailed: Counter<M>;
@@ -152,6 +153,13 @@ export class ServerMetrics {
       throw new UsageError(ErrorCode.INVALID_CONFIG, `member ${source.id} already reports metrics to this registry`);
     }
     this.sources.set(source.id, source);
+    // series exist from the start (at 0), so rates and alerts see them before the first event;
+    // a member that comes back (a restart in the same process) keeps its totals
+    if (this.everAttached.has(source.id)) return;
+    this.everAttached.add(source.id);
+    const member = { member: source.id };
+    for (const c of [this.leaderChanges, this.proposalsFailed, this.leaseGranted, this.leaseRevoked]) c.inc(member, 0);
+    for (const h of [this.walFsync, this.backendCommit]) h.zero(member);
   }
 
   /** Stops reporting a member's gauges (its counters and histograms keep their totals). */

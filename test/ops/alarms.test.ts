@@ -124,7 +124,7 @@ test('the corruption check raises CORRUPT for a member whose store was altered, 
     // alter one follower's store directly: a bogus record at revision 2
     const victim = c.followers()[0]!;
     const db = c.dbs.get(victim.id)!;
-    await db.sublevel('mvcc', VIEW).sublevel('k', VIEW).put(revToBytes({ main: 2, sub: 9 }), new TextEncoder().encode('bogus'));
+    await db.sublevel<Uint8Array, Uint8Array>('mvcc', VIEW).sublevel<Uint8Array, Uint8Array>('k', VIEW).put(revToBytes({ main: 2, sub: 9 }), new TextEncoder().encode('bogus'));
     await c.waitFor(
       () => IDS.every((id) => c.node(id).alarms().some((a) => a.alarm === 'CORRUPT' && a.memberId === victim.id)),
       3_000,

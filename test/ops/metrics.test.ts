@@ -1,0 +1,137 @@
+// Metrics: etcd's names through a prom-client registry shared by the members
+// of an in-process cluster (a `member` label on every series), moving as the
+// cluster does; a member's own registry by default; slow fsyncs logged.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { format } from 'node:util';
+import createDebug from 'debug';
+import { Registry } from 'prom-client';
+import { OpsCluster } from './ops-cluster.js';
+
+const IDS = ['a', 'b', 'c'];
+
+type Json = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** The value of `name` for `labels` (summed over other labels); histograms by `_count`/`_sum` suffix. */
+function value(json: Json, name: string, labels: Record<string, string>): number {
+  let base = name;
+  let suffix = '';
+  const m = /^(.*)(_count|_sum)$/.exec(name);
+  if (m !== null && json.some((x) => x.name === m[1])) {
+    base = m[1]!;
+    suffix = m[2]!;
+  }
+  const metric = json.find((x) => x.name === base);
+  if (metric === undefined) throw new Error(`no metric ${name}`);
+  let total = 0;
+  let seen = false;
+  for (const v of metric.values as { value: number; labels: Record<string, string | number>; metricName?: string }[]) {
+    if (suffix !== '' && v.metricName !== `${base}${suffix}`) continue;
+    if (suffix === '' && v.metricName !== undefined && v.metricName !== base) continue;
+    if (!Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)) continue;
+    total += v.value;
+    seen = true;
+  }
+  if (!seen) throw new Error(`no series of ${name} with ${JSON.stringify(labels)}`);
+  return total;
+}
+
+test('a shared registry reports every member, and the metrics move with leader changes, proposals, fsyncs, watches and leases', async () => {
+  const registry = new Registry();
+  const c = new OpsCluster(IDS, 51);
+  c.extra = () => ({ metrics: { registry } });
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    for (const id of IDS) await c.waitFor(() => c.node(id).status().leader !== '', 2_000, `member ${id} knows the leader`);
+    let json = await registry.getMetricsAsJSON();
+    for (const id of IDS) {
+      assert.equal(value(json, 'etcd_server_has_leader', { member: id }), 1);
+      assert.ok(value(json, 'etcd_server_leader_changes_seen_total', { member: id }) >= 1);
+      assert.equal(value(json, 'etcd_server_is_leader', { member: id }), id === leader.id ? 1 : 0);
+      assert.ok(value(json, 'etcd_disk_wal_fsync_duration_seconds_count', { member: id }) > 0, 'the fsync histogram fills');
+    }
+    const committed = value(json, 'etcd_server_proposals_committed_total', { member: leader.id });
+    const follower = c.followers()[0]!;
+    const w = follower.watch('w', { prefix: true });
+    const lease = await c.run(leader.leaseGrant(600));
+    for (let i = 0; i < 5; i++) await c.run(follower.put(`w${i}`, `${i}`));
+    await c.clock.advanceAsync(50);
+    json = await registry.getMetricsAsJSON();
+    assert.ok(value(json, 'etcd_server_proposals_committed_total', { member: leader.id }) >= committed + 6, 'proposals committed grows');
+    assert.ok(value(json, 'etcd_server_proposals_applied_total', { member: follower.id }) >= committed + 6);
+    assert.equal(value(json, 'etcd_server_proposals_pending', { member: follower.id }), 0);
+    assert.ok(value(json, 'etcd_disk_backend_commit_duration_seconds_count', { member: follower.id }) >= 1);
+    assert.equal(value(json, 'etcd_debugging_mvcc_watcher_total', { member: follower.id }), 1);
+    assert.equal(value(json, 'etcd_debugging_mvcc_watcher_total', { member: leader.id }), 0);
+    assert.equal(value(json, 'etcd_debugging_mvcc_slow_watcher_total', { member: follower.id }), 0);
+    assert.equal(value(json, 'etcd_debugging_lease_total', { member: follower.id }), 1);
+    assert.equal(value(json, 'etcd_debugging_lease_granted_total', { member: follower.id }), 1);
+    assert.equal(value(json, 'etcd_debugging_mvcc_current_revision', { member: follower.id }), 6);
+    assert.ok(value(json, 'etcd_mvcc_db_total_size_in_bytes', { member: follower.id }) >= 0);
+    assert.equal(value(json, 'etcd_server_quota_backend_bytes', { member: follower.id }), 2 * 1024 ** 3);
+    assert.ok(value(json, 'etcd_network_peer_round_trip_time_seconds_count', { member: leader.id, To: follower.id }) > 0, 'the leader times heartbeats');
+    await w.cancel();
+    await c.run(leader.leaseRevoke(lease.id));
+
+    // an isolated follower loses its leader after an election timeout; the others keep theirs
+    const isolated = c.followers()[0]!;
+    c.net.isolate(isolated.id);
+    await c.clock.advanceAsync(450);
+    json = await registry.getMetricsAsJSON();
+    assert.equal(value(json, 'etcd_server_has_leader', { member: isolated.id }), 0);
+    for (const n of c.nodes.values()) if (n !== isolated) assert.equal(value(json, 'etcd_server_has_leader', { member: n.id }), 1);
+    const failedBefore = value(json, 'etcd_server_proposals_failed_total', { member: isolated.id });
+    await assert.rejects(c.run(isolated.put('x', 'y'), 3_000));
+    c.net.heal();
+
+    // a new leader is counted by the members that see it
+    const seen = value(json, 'etcd_server_leader_changes_seen_total', { member: isolated.id });
+    await c.stop(leader.id);
+    const next = await c.waitLeader();
+    await c.waitFor(() => isolated.status().leader === next.id, 3_000, 'the formerly isolated member follows the new leader');
+    json = await registry.getMetricsAsJSON();
+    assert.ok(value(json, 'etcd_server_leader_changes_seen_total', { member: isolated.id }) > seen, 'the leader change is counted');
+    assert.ok(value(json, 'etcd_server_proposals_failed_total', { member: isolated.id }) > failedBefore, 'the failed proposal is counted');
+    assert.throws(() => value(json, 'etcd_server_has_leader', { member: leader.id }), 'a closed member no longer reports gauges');
+    const text = await registry.metrics();
+    assert.match(text, new RegExp(`etcd_server_has_leader\\{member="${next.id}"\\} 1`));
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('without a registry each member gets its own, with only its own series', async () => {
+  const c = new OpsCluster(['a', 'b'], 52);
+  try {
+    await c.startAll();
+    await c.waitLeader();
+    const a = c.node('a');
+    const b = c.node('b');
+    assert.notEqual(a.metricsRegistry, b.metricsRegistry);
+    const json = await a.metricsRegistry.getMetricsAsJSON();
+    assert.equal(value(json, 'etcd_server_has_leader', { member: 'a' }), 1);
+    assert.throws(() => value(json, 'etcd_server_has_leader', { member: 'b' }));
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a Raft log write slower than slowFsyncMs is logged as a warning', async () => {
+  const lines: string[] = [];
+  const saved = { log: createDebug.log, enabled: createDebug.disable() };
+  createDebug.log = (...args: unknown[]) => lines.push(format(...args));
+  createDebug.enable('quorumkv:server');
+  const c = new OpsCluster(['a'], 53);
+  c.extra = () => ({ slowFsyncMs: 0.000001 });
+  try {
+    await c.startAll();
+    const n = await c.waitLeader();
+    await c.run(n.put('k', 'v'));
+    assert.ok(lines.some((l) => /\[a\] WARN slow fsync of the Raft log: \d+ ms \(threshold 0\.000001 ms\)/.test(l)), lines.join('\n'));
+  } finally {
+    await c.closeAll();
+    createDebug.log = saved.log;
+    createDebug.enable(saved.enabled);
+  }
+});
