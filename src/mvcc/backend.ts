@@ -36,6 +36,12 @@ interface PendingRevision {
   value: Uint8Array;
 }
 
+/** Writes taken together, to be written in one atomic batch. */
+export interface PendingBatch {
+  ops: BatchOp[];
+  revisions: PendingRevision[];
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = a.length - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
@@ -89,7 +95,8 @@ export class Backend {
   private ops: BatchOp[] = [];
   /** Revision records of the ops not written yet, and of the batch being written. */
   private pending: PendingRevision[] = [];
-  private inflight: PendingRevision[] = [];
+  /** Batches taken and not written yet, oldest first. */
+  private readonly inflight: PendingBatch[] = [];
   private readonly sync: boolean;
 
   constructor(db: AnyLevel, sync: boolean) {
@@ -155,24 +162,40 @@ export class Backend {
   }
 
   /**
-   * Writes everything gathered in one atomic batch; the write buffer is
-   * emptied once it is durable in the database. One commit at a time.
+   * Takes everything gathered so far as one batch to write (its revision
+   * records stay readable until {@link writeBatch} has written it).
+   * @returns undefined when nothing was gathered
+   */
+  takeBatch(): PendingBatch | undefined {
+    if (this.ops.length === 0) return undefined;
+    const batch: PendingBatch = { ops: this.ops, revisions: this.pending };
+    this.ops = [];
+    this.pending = [];
+    this.inflight.push(batch);
+    return batch;
+  }
+
+  /**
+   * Writes a batch taken with {@link takeBatch} atomically. Batches must be
+   * written in the order they were taken, one at a time.
    * @throws FaultError `QUORUMKV_STORAGE_IO`
    */
-  async commit(): Promise<void> {
-    const ops = this.ops;
-    if (ops.length === 0) return;
-    this.ops = [];
-    this.inflight = this.pending;
-    this.pending = [];
+  async writeBatch(batch: PendingBatch): Promise<void> {
     try {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      await this.root.batch(ops as any, this.batchOptions());
+      await this.root.batch(batch.ops as any, this.batchOptions());
     } catch (err) {
       throw ioError(err, 'writing a batch');
     } finally {
-      this.inflight = [];
+      const i = this.inflight.indexOf(batch);
+      if (i >= 0) this.inflight.splice(i, 1);
     }
+  }
+
+  /** Writes everything gathered in one atomic batch ({@link takeBatch} + {@link writeBatch}). */
+  async commit(): Promise<void> {
+    const batch = this.takeBatch();
+    if (batch !== undefined) await this.writeBatch(batch);
   }
 
   /**
@@ -181,7 +204,7 @@ export class Backend {
    * @throws FaultError `QUORUMKV_STORAGE_IO`
    */
   async getRevision(revKey: Uint8Array): Promise<Uint8Array | undefined> {
-    for (const list of [this.pending, this.inflight]) {
+    for (const list of [this.pending, ...this.inflight.map((b) => b.revisions)]) {
       for (let i = list.length - 1; i >= 0; i--) if (sameBytes(list[i]!.key, revKey)) return list[i]!.value;
     }
     try {

@@ -194,6 +194,8 @@ export class MvccStore {
   private applied = 0;
   private flushedRev = 1;
   private lock: Promise<unknown> = Promise.resolve();
+  /** Batch writes, chained in apply order. */
+  private commits: Promise<void> = Promise.resolve();
   private compactionChain: Promise<void> = Promise.resolve();
   private compactionsRunning = 0;
   private failure: FaultError | undefined;
@@ -322,14 +324,16 @@ export class MvccStore {
    * the new applied index, in one backend batch (exactly-once apply across
    * crashes). Entries at or below the applied index are skipped. Readers
    * never see part of an entry. Watchers are notified once the batch is
-   * written.
+   * written. May be called again before the previous call resolves: the
+   * next batch executes while the previous one is written; writes land in
+   * call order; each call resolves when its own batch is written.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when indexes are not increasing
    * @throws FaultError `QUORUMKV_STORAGE_IO` / `QUORUMKV_INTERNAL`: the
    *   store has failed and must be reopened (entries after the stored applied
    *   index are then applied again)
    */
   applyBatch(entries: ApplyEntry[]): Promise<ApplyResult[]> {
-    return this.exclusive(async () => {
+    const executed = this.exclusive(async () => {
       this.assertUsable();
       for (let i = 1; i < entries.length; i++) {
         if (entries[i]!.index <= entries[i - 1]!.index) {
@@ -351,15 +355,39 @@ export class MvccStore {
         if (this.applied !== before) {
           this.backend.putMeta(META.state, pack([this.applied, this.core.currentRev, this.lessor.lastLeaseId()]));
         }
-        await this.backend.commit();
       } catch (err) {
         throw this.fail(err);
       }
-      this.flushedRev = this.core.currentRev;
-      this.hub.notify(this.core.drainRevisions());
-      for (const [c, d] of compactions) this.startCompaction(c, d);
+      // The write is queued behind earlier ones; the next batch may execute
+      // meanwhile (its reads see this one in memory and in the write buffer).
+      const batch = this.backend.takeBatch();
+      const revs = this.core.drainRevisions();
+      const lastRev = this.core.currentRev;
+      const written = this.commits.then(async () => {
+        if (this.failure !== undefined) throw this.failure;
+        if (batch !== undefined) await this.backend.writeBatch(batch);
+        this.flushedRev = lastRev;
+        this.hub.notify(revs);
+        for (const [c, d] of compactions) this.startCompaction(c, d);
+      });
+      this.commits = written.catch((err) => {
+        this.fail(err);
+      });
+      return { results, written };
+    });
+    return executed.then(async ({ results, written }) => {
+      try {
+        await written;
+      } catch (err) {
+        throw this.fail(err);
+      }
       return results;
     });
+  }
+
+  /** Resolves once every queued batch is written (or the store failed). */
+  private async writesDone(): Promise<void> {
+    await this.commits;
   }
 
   private async execute(req: WriteRequest | null, compactions: [ScheduledCompaction, Deferred][]): Promise<ApplyResult> {
@@ -585,6 +613,7 @@ export class MvccStore {
    */
   async snapshot(): Promise<Uint8Array> {
     const taken = await this.exclusive(async () => {
+      await this.writesDone();
       this.assertUsable();
       await this.compactionIdle();
       const snap = this.backend.snapshot();
@@ -659,6 +688,7 @@ export class MvccStore {
    */
   restore(data: Uint8Array): Promise<void> {
     return this.exclusive(async () => {
+      await this.writesDone();
       this.assertUsable();
       const t = unpack(checkCrc(data, 'mvcc snapshot', ErrorCode.CORRUPT_SNAPSHOT));
       if (!Array.isArray(t) || t.length !== 7 || t[0] !== SNAPSHOT_VERSION || !Array.isArray(t[5]) || !Array.isArray(t[6])) {
@@ -726,6 +756,7 @@ export class MvccStore {
    */
   async hash(rev = 0): Promise<HashResult> {
     const taken = await this.exclusive(async () => {
+      await this.writesDone();
       this.assertUsable();
       const core = this.core;
       if (rev > 0 && rev <= core.compactRev) throw new CompactedError(core.compactRev);
@@ -770,6 +801,7 @@ export class MvccStore {
     this.status = 'closing';
     this.hub.close();
     await this.lock.catch(() => {});
+    await this.writesDone();
     await this.compactionIdle().catch(() => {});
     this.status = 'closed';
   }

@@ -194,3 +194,35 @@ test('the store works on classic-level and survives closing the database', async
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test(
+  'batches applied without waiting for the previous one execute and are written in order; reads see them at once',
+  withSeed(seed, async () => {
+    const reqs = randomWrites(seed + 5, 210);
+    const t = await openStore();
+    const w = t.store.watch({ key: b('k'), rangeEnd: b('l'), startRevision: 1 });
+    const pending: Promise<unknown>[] = [];
+    const observed: string[] = [];
+    for (let i = 0; i < reqs.length; i += 30) {
+      pending.push(t.store.applyBatch(reqs.slice(i, i + 30).map((request, j) => ({ index: i + j + 1, request }))));
+      // a read right after queueing: sees every entry executed so far, including unwritten ones
+      pending.push(t.store.range({ key: b('k'), rangeEnd: b('l') }).then((r) => observed.push(`${r.header.revision}:${r.count}`)));
+    }
+    await Promise.all(pending);
+    await t.store.compactionIdle();
+    const reference = await openStore();
+    await applyAll(reference.store, reqs, 1, 30);
+    assert.deepEqual(await t.store.hash(), await reference.store.hash());
+    assert.equal(observed.length, 7);
+    // history of every revision is readable, whether it came from memory, the write buffer or the backend
+    const rev = t.store.currentRevision();
+    const from = Math.max(t.store.compactRevision(), 1);
+    for (let r = from; r <= rev; r += 7) {
+      assert.deepEqual(
+        (await t.store.range({ key: b('k'), rangeEnd: b('l'), revision: r })).kvs.map(kvStr),
+        (await reference.store.range({ key: b('k'), rangeEnd: b('l'), revision: r })).kvs.map(kvStr),
+      );
+    }
+    await w.cancel();
+  }),
+);
