@@ -10,7 +10,7 @@ import { dirOf, leaseHex, rangeOfOp } from './keys.js';
 import type { LockOptions } from './mutex.js';
 import { Scope } from './scope.js';
 import type { Session } from './session.js';
-import { waitDeletes } from './wait.js';
+import { cancelQuietly, waitDeletes } from './wait.js';
 
 /** A leader as seen in the store. */
 export interface LeaderInfo {
@@ -105,7 +105,7 @@ export function observeElection(kv: KV, prefix: string, options: LockOptions = {
           // nobody campaigns: the first put on the prefix is the next leader
           if (stop.aborted) return;
           const w = kv.watch(dir, { prefix: true, startRevision: from });
-          const cancel = (): void => void w.cancel();
+          const cancel = (): void => void cancelQuietly(w);
           stop.addEventListener('abort', cancel, { once: true });
           try {
             for await (const wr of w) {
@@ -118,7 +118,7 @@ export function observeElection(kv: KV, prefix: string, options: LockOptions = {
             }
           } finally {
             stop.removeEventListener('abort', cancel);
-            await w.cancel();
+            await cancelQuietly(w);
           }
           if (leader === undefined) continue; // watch ended: read again (or stop)
           from = leader.revision + 1;
@@ -127,7 +127,7 @@ export function observeElection(kv: KV, prefix: string, options: LockOptions = {
         if (stop.aborted) return;
         // follow this leader's key until it is deleted
         const w = kv.watch(leader.key, { startRevision: from });
-        const cancel = (): void => void w.cancel();
+        const cancel = (): void => void cancelQuietly(w);
         stop.addEventListener('abort', cancel, { once: true });
         try {
           let gone = false;
@@ -144,7 +144,7 @@ export function observeElection(kv: KV, prefix: string, options: LockOptions = {
           }
         } finally {
           stop.removeEventListener('abort', cancel);
-          await w.cancel();
+          await cancelQuietly(w);
         }
       }
     } finally {

@@ -82,7 +82,10 @@ export interface SessionOptions {
   keepAliveIntervalMs?: number;
   /**
    * Safety margin in ms subtracted from the local deadline, to absorb clock
-   * rate differences between this process and the leader. Default 0.
+   * rate differences between this process and the leader. Default 1: clocks
+   * count whole milliseconds, and a keep-alive sent and applied within the
+   * same millisecond would otherwise give the session and the leader the
+   * same deadline.
    */
   marginMs?: number;
 }
@@ -151,7 +154,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.ttl = ttl;
     this.clock = clock;
     this.intervalMs = options.keepAliveIntervalMs ?? Math.max(1, Math.floor((ttl * 1000) / 3));
-    this.marginMs = options.marginMs ?? 0;
+    this.marginMs = options.marginMs ?? 1;
     this.deadline = sentAt + ttl * 1000 - this.marginMs;
     this.lastSentAt = sentAt;
     this.done = new Promise<SessionEnd>((resolve) => {

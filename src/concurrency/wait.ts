@@ -5,7 +5,16 @@
  * @module
  */
 import type { Event } from '../mvccpb/index.js';
-import type { BytesLike, KV } from '../server/kv.js';
+import type { BytesLike, KV, Watch } from '../server/kv.js';
+
+/** Cancels a watch, ignoring errors (a closed member has cancelled it already). */
+export async function cancelQuietly(watch: Watch): Promise<void> {
+  try {
+    await watch.cancel();
+  } catch {
+    // nothing left to cancel
+  }
+}
 
 function aborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
@@ -34,7 +43,7 @@ export async function waitForEvent(kv: KV, key: BytesLike, options: WaitForEvent
   if (signal?.aborted === true) throw signal.reason;
   const watch = kv.watch(key, { startRevision: options.startRevision, prefix: options.prefix === true });
   const onAbort = (): void => {
-    void watch.cancel();
+    void cancelQuietly(watch);
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -46,7 +55,7 @@ export async function waitForEvent(kv: KV, key: BytesLike, options: WaitForEvent
     return undefined;
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    await watch.cancel();
+    await cancelQuietly(watch);
   }
 }
 

@@ -189,7 +189,7 @@ async function contend(seed: number): Promise<void> {
     }
     // 3. the fenced registers accept tokens in order only; only the paused client is ever rejected
     for (let k = 1; k < memoryRegister.accepted.length; k++) {
-      assert.ok(memoryRegister.accepted[k]!.token >= memoryRegister.accepted[k - 1]!.token);
+      assert.ok(memoryRegister.accepted[k]!.token >= memoryRegister.accepted[k - 1]!.token, `seed ${seed}: the register accepted a lower token`);
     }
     for (const rej of memoryRegister.rejected) assert.equal(rej.who, '0', `seed ${seed}: a write of client ${rej.who} that checks its session was rejected`);
     for (const rej of keyRejections) assert.ok(rej.startsWith('0:'), `seed ${seed}: key register rejected ${rej}`);
@@ -245,7 +245,7 @@ test('a holder paused past its TTL still believes it holds the lock, and the fen
     clock.pause(2_000);
     await c.clock.advanceAsync(2_000);
     const ol = await c.run(po);
-    assert.ok(otherAt > 0 && ol.fencingToken > zl.fencingToken);
+    assert.ok(otherAt > 0 && ol.fencingToken > zl.fencingToken, 'the other holder got the lock with a greater token');
     assert.ok(zombie.isHeld, 'the paused holder still believes it holds the lock');
     assert.equal((await c.run(fencedPut(f2!, ol.fencingToken, 'other'))), true);
     // resuming without looking at its session, it writes with its old token

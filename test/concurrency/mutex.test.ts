@@ -22,7 +22,7 @@ test('an uncontended lock creates <prefix>/<lease hex> on the session lease; its
     assert.equal(m.isHeld, true);
     assert.equal(lock.key, m.key);
     const kv = await c.run(leader.get(lock.key));
-    assert.ok(kv !== undefined);
+    assert.ok(kv !== undefined, 'the lock key exists');
     assert.equal(kv.lease, s.lease);
     assert.equal(kv.createRevision, lock.fencingToken);
     assert.equal(m.fencingToken, lock.fencingToken);
@@ -122,7 +122,7 @@ test('tryLock on a held lock fails with QUORUMKV_LOCKED and removes its key; on 
     await c.run(a.unlock());
     const l = await c.run(b.tryLock());
     assert.equal(b.isHeld, true);
-    assert.ok(l.fencingToken > 0);
+    assert.ok(l.fencingToken > 0, 'a token');
   } finally {
     await c.closeAll();
   }
@@ -226,10 +226,10 @@ test('the partitioned holder sees lost before the next waiter acquires (virtual 
     c.net.isolate(f.id);
     await c.run(pw.promise, 10_000);
     t.diagnostic(`isolated at ${isolatedAt} ms, holder lost at ${lostAt} ms, next holder acquired at ${acquiredAt} ms`);
-    assert.ok(lostAt > 0 && acquiredAt > 0);
+    assert.ok(lostAt > 0 && acquiredAt > 0, 'both happened');
     assert.ok(lostAt < acquiredAt, `lost at ${lostAt} ms must come before the next acquisition at ${acquiredAt} ms`);
     assert.ok(lostAt <= isolatedAt + 1_000, 'lost within one TTL of the partition');
-    assert.ok((pw.value() as HeldLock).fencingToken > held.fencingToken);
+    assert.ok((pw.value() as HeldLock).fencingToken > held.fencingToken, 'the next token is greater');
     c.net.heal();
   } finally {
     await c.closeAll();
