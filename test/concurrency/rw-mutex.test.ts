@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, FaultError } from '../../src/errors.js';
-import { RWMutex, type HeldLock } from '../../src/concurrency/index.js';
+import { RWMutex, Session, type HeldLock } from '../../src/concurrency/index.js';
 import { background, countKeys, hasCode, rng, seedFor, session, sleep, startCluster, until } from './helpers.js';
 
 test('readers share the lock; a writer waits for them; readers after a waiting writer wait for it', async () => {
@@ -117,7 +117,7 @@ test('a seeded mix of readers and writers never has a writer together with anyon
     let maxReaders = 0;
     let sections = 0;
     const client = async (i: number): Promise<void> => {
-      const rw = new RWMutex(await session(c, members[i % 3]!, { ttl: 5 }), 'mix');
+      const rw = new RWMutex(await Session.create(members[i % 3]!, { ttl: 5, clock: c.clock }), 'mix');
       for (let k = 0; k < 5; k++) {
         const write = r.int(3) === 0;
         const body = async (): Promise<void> => {
