@@ -141,6 +141,9 @@ async function main(): Promise<number> {
     const ackTimes: number[] = [];
     let writeErrors = 0;
     let watchEvents = 0;
+    let duplicateEvents = 0;
+    let lastWatched = 0;
+    const watched = new Set<string>();
     const onReport = (r: Report): void => {
       if (r.kind === 'ack') {
         acked.set(r.key, r.revision);
@@ -149,13 +152,18 @@ async function main(): Promise<number> {
         writeErrors++;
       } else if (r.kind === 'watchEvent') {
         watchEvents++;
-        if (watchEvents <= 5 || watchEvents % 500 === 0) say(`watcher on c: ${r.line} (${watchEvents} events so far)`);
+        if (watched.has(r.key)) duplicateEvents++;
+        watched.add(r.key);
+        lastWatched = Math.max(lastWatched, r.revision);
+        if (watchEvents <= 3 || watchEvents % 500 === 0) say(`watcher on ${r.id}: ${r.type} ${r.key} rev=${r.revision} (${watchEvents} events so far)`);
       }
     };
     for (const m of members) m.listeners.add(onReport);
 
-    // a watcher on member c prints the event stream of every write
-    members[2]!.send({ op: 'watch', prefix: 'demo/w/' });
+    // a watcher on the Raft leader follows every write; when the leader is
+    // killed, the watch is resumed on the restarted member from the next revision
+    const watcher = members.find((m) => m.id === first.leader)!;
+    watcher.send({ op: 'watch', prefix: 'demo/w/', startRevision: 0 });
     say('writers on a, b and c start writing keys under demo/w/');
     for (const m of members) m.send({ op: 'write', on: true });
     await sleep(2_000);
@@ -224,6 +232,10 @@ async function main(): Promise<number> {
     say(`restarting ${victim.id} from its data directory`);
     await victim.start();
     victim.listeners.add(onReport);
+    if (victim === watcher) {
+      say(`resuming the watch on ${victim.id} from revision ${lastWatched + 1}`);
+      victim.send({ op: 'watch', prefix: 'demo/w/', startRevision: lastWatched + 1 });
+    }
     await sleep(1_000);
     for (const m of members) m.send({ op: 'write', on: false });
     await sleep(500);
@@ -244,6 +256,10 @@ async function main(): Promise<number> {
         }
       }
     }
+    await sleep(300);
+    const unseen = [...acked.keys()].filter((k) => !watched.has(k));
+    if (unseen.length > 0) failures.push(`the watcher missed ${unseen.length} acknowledged writes, e.g. ${unseen[0]}`);
+    if (duplicateEvents > 0) failures.push(`the watcher saw ${duplicateEvents} events twice`);
     const revisions = new Set(dumps.map((d) => d.revision));
     const hashes = new Set(dumps.map((d) => d.hash));
     if (revisions.size !== 1) failures.push(`members ended at different revisions: ${[...revisions].join(', ')}`);
@@ -257,7 +273,7 @@ async function main(): Promise<number> {
       'writes acknowledged': acked.size,
       'writes lost': lost,
       'write errors (retried)': writeErrors,
-      'watch events seen': watchEvents,
+      'watch events seen (duplicates)': `${watchEvents} (${duplicateEvents})`,
       'lock holds / hand-offs': `${holdsCount} / ${handOffCount}`,
       'election winners (term)': winnerList,
       'killed leader': victim.id,

@@ -20,7 +20,8 @@ const node = await KvNode.open({
   // 50 ms ticks, elections after 500-1000 ms of silence
   tickMs: 50,
   electionTicks: 10,
-  requestTimeoutMs: 3_000,
+  // clients give up on a request after 1 s and retry, as an etcd client with a deadline would
+  requestTimeoutMs: 1_000,
   leaseCheckMs: 100,
 });
 
@@ -96,10 +97,11 @@ async function campaign(holdMs: number): Promise<void> {
   report({ kind: 'electionDone', id });
 }
 
-function watch(prefix: string): void {
-  const w = node.watch(prefix, { prefix: true });
-  w.on('put', (ev) => report({ kind: 'watchEvent', id, line: `PUT ${text(ev.kv.key)} rev=${ev.kv.modRevision}` }));
-  w.on('delete', (ev) => report({ kind: 'watchEvent', id, line: `DELETE ${text(ev.kv.key)} rev=${ev.kv.modRevision}` }));
+function watch(prefix: string, startRevision: number): void {
+  const w = node.watch(prefix, { prefix: true, startRevision });
+  for (const type of ['put', 'delete'] as const) {
+    w.on(type, (ev) => report({ kind: 'watchEvent', id, type: ev.type, key: text(ev.kv.key), revision: ev.kv.modRevision }));
+  }
 }
 
 process.on('message', (m: Command) => {
@@ -122,7 +124,7 @@ process.on('message', (m: Command) => {
         await dump(m.prefix, m.atLeast);
         break;
       case 'watch':
-        watch(m.prefix);
+        watch(m.prefix, m.startRevision);
         break;
       case 'lock':
         await lockRounds(m.rounds, m.holdMs);

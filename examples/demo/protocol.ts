@@ -8,7 +8,7 @@ export type Command =
   | { op: 'lock'; rounds: number; holdMs: number }
   | { op: 'campaign'; holdMs: number }
   | { op: 'dump'; prefix: string; atLeast: number }
-  | { op: 'watch'; prefix: string };
+  | { op: 'watch'; prefix: string; startRevision: number };
 
 /** Member -> parent. */
 export type Report =
@@ -22,6 +22,6 @@ export type Report =
   | { kind: 'elected'; id: string; term: number; at: number }
   | { kind: 'resigned'; id: string; term: number; at: number }
   | { kind: 'electionDone'; id: string }
-  | { kind: 'watchEvent'; id: string; line: string }
+  | { kind: 'watchEvent'; id: string; type: 'PUT' | 'DELETE'; key: string; revision: number }
   | { kind: 'dump'; id: string; revision: number; hash: number; kvs: [string, number, number, number][] }
   | { kind: 'error'; id: string; message: string };
