@@ -132,26 +132,35 @@ export class InvariantMonitor {
   /** The state of a live member after a step. */
   sample(s: MemberSample): void {
     const prev = this.last.get(s.id);
-    if (prev !== undefined && prev.lifetime === s.lifetime) {
-      const back = (what: string, before: number | undefined, after: number | undefined): void => {
-        if (before !== undefined && after !== undefined && after < before) {
-          this.violate(`${what} of ${s.id} went back from ${before} to ${after} without a restart`);
-        }
-      };
-      back('term', prev.term, s.term);
-      back('commit index', prev.commit, s.commit);
-      back('applied index', prev.applied, s.applied);
-      back('store revision', prev.revision, s.revision);
-      back('compaction revision', prev.compactRevision, s.compactRevision);
+    if (prev === undefined || prev.lifetime !== s.lifetime) {
+      this.last.set(s.id, {
+        lifetime: s.lifetime,
+        term: s.term,
+        commit: s.commit,
+        applied: s.applied,
+        revision: s.revision,
+        compactRevision: s.compactRevision,
+      });
+      return;
     }
-    this.last.set(s.id, {
-      lifetime: s.lifetime,
-      term: s.term,
-      commit: s.commit,
-      applied: s.applied,
-      revision: s.revision,
-      compactRevision: s.compactRevision,
-    });
+    if (s.term < prev.term) this.wentBack('term', s.id, prev.term, s.term);
+    if (s.commit < prev.commit) this.wentBack('commit index', s.id, prev.commit, s.commit);
+    if (s.applied < prev.applied) this.wentBack('applied index', s.id, prev.applied, s.applied);
+    if (s.revision !== undefined && prev.revision !== undefined && s.revision < prev.revision) {
+      this.wentBack('store revision', s.id, prev.revision, s.revision);
+    }
+    if (s.compactRevision !== undefined && prev.compactRevision !== undefined && s.compactRevision < prev.compactRevision) {
+      this.wentBack('compaction revision', s.id, prev.compactRevision, s.compactRevision);
+    }
+    prev.term = s.term;
+    prev.commit = s.commit;
+    prev.applied = s.applied;
+    prev.revision = s.revision;
+    prev.compactRevision = s.compactRevision;
+  }
+
+  private wentBack(what: string, id: string, before: number, after: number): void {
+    this.violate(`${what} of ${id} went back from ${before} to ${after} without a restart`);
   }
 
   /** A store hash taken on member `id` with nothing applied in between. */
