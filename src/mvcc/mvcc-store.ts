@@ -642,6 +642,7 @@ export class MvccStore {
    */
   async readView<T>(fn: (view: StoreReadView) => Promise<T>): Promise<T> {
     const taken = await this.exclusive(async () => {
+      await this.writesDone(); // the database must hold everything applied so far
       this.assertUsable();
       const core = this.core;
       const compactRev = core.compactRev;
