@@ -43,7 +43,7 @@ export class PriorityQueue {
    * Adds `value` with `priority` (an integer from 0, served first, to {@link MAX_PRIORITY}).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a bad priority or value
    */
-  enqueue(value: string, priority: number): Promise<EnqueuedItem> {
+  async enqueue(value: string, priority: number): Promise<EnqueuedItem> {
     if (typeof value !== 'string') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'priority queue: value must be a string');
     if (!Number.isSafeInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `priority queue: priority must be an integer in [0, ${MAX_PRIORITY}]`);

@@ -47,7 +47,7 @@ export class Queue {
   }
 
   /** Appends `value` (UTF-8) to the queue. Resolves with the item's key and revision. */
-  enqueue(value: string): Promise<EnqueuedItem> {
+  async enqueue(value: string): Promise<EnqueuedItem> {
     if (typeof value !== 'string') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'queue: value must be a string');
     return createUniqueKey(this.kv, this.prefix, value);
   }

@@ -1,0 +1,110 @@
+// Barrier and DoubleBarrier (etcd's recipes) on a 3-member cluster with a
+// virtual clock, after etcd's recipes tests: waiters block until release;
+// a double barrier lets its participants in and out together, refuses one
+// too many, and survives a participant whose session ends. Deterministic.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCode, FaultError } from '../../src/errors.js';
+import { Barrier, DoubleBarrier } from '../../src/concurrency/index.js';
+import { background, countKeys, hasCode, session, startCluster, until } from './helpers.js';
+
+test('barrier waiters on every member block while it is held and all go through on release', async () => {
+  const c = await startCluster(81);
+  try {
+    const members = [...c.nodes.values()];
+    const b = new Barrier(members[0]!, 'barriers/b1');
+    assert.equal(await c.run(b.hold()), true);
+    assert.equal(await c.run(b.hold()), false, 'already held');
+    const waiters = Array.from({ length: 5 }, (_, i) => background(new Barrier(members[i % 3]!, 'barriers/b1').wait()));
+    await c.clock.advanceAsync(1_000);
+    for (const w of waiters) assert.equal(w.done(), false, 'blocked while held');
+    assert.equal(await c.run(b.release()), true);
+    await c.run(Promise.all(waiters.map((w) => w.promise)));
+    for (const w of waiters) assert.equal(w.error(), undefined);
+    // no key: wait returns at once
+    await c.run(new Barrier(members[1]!, 'barriers/b1').wait());
+    assert.equal(await c.run(b.release()), false, 'nothing to release');
+    // an aborted wait
+    await c.run(b.hold());
+    const ac = new AbortController();
+    const pa = background(new Barrier(members[2]!, 'barriers/b1').wait({ signal: ac.signal }));
+    await c.clock.advanceAsync(100);
+    ac.abort();
+    await c.run(pa.promise);
+    assert.equal((pa.error() as FaultError).code, ErrorCode.ABORTED);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('double barrier: nobody enters before all have arrived, nobody leaves before all have left', async () => {
+  const c = await startCluster(82);
+  try {
+    const members = [...c.nodes.values()];
+    const N = 5;
+    const barriers: DoubleBarrier[] = [];
+    for (let i = 0; i < N; i++) barriers.push(new DoubleBarrier(await session(c, members[i % 3]!, { ttl: 5 }), 'barriers/db', N));
+    const entered: ReturnType<typeof background>[] = [];
+    for (let i = 0; i < N - 1; i++) {
+      entered.push(background(barriers[i]!.enter()));
+      await until(c, async () => (await countKeys(members[0]!, 'barriers/db/waiters/')) === i + 1, 5_000, `participant ${i} in`);
+    }
+    await c.clock.advanceAsync(500);
+    for (const e of entered) assert.equal(e.done(), false, 'waiting for the last participant');
+    await c.run(barriers[N - 1]!.enter());
+    await c.run(Promise.all(entered.map((e) => e.promise)));
+    for (const e of entered) assert.equal(e.error(), undefined);
+    const left: ReturnType<typeof background>[] = [];
+    for (let i = 0; i < N - 1; i++) left.push(background(barriers[i]!.leave()));
+    await c.clock.advanceAsync(500);
+    for (const l of left) assert.equal(l.done(), false, 'waiting for the last participant to leave');
+    await c.run(barriers[N - 1]!.leave());
+    await c.run(Promise.all(left.map((l) => l.promise)));
+    for (const l of left) assert.equal(l.error(), undefined);
+    assert.equal(await c.run(countKeys(members[0]!, 'barriers/db/')), 0, 'the last one out removed every key');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('double barrier: one participant too many is refused with QUORUMKV_BARRIER_FULL', async () => {
+  const c = await startCluster(83);
+  try {
+    const [f1, f2] = c.followers();
+    const a = new DoubleBarrier(await session(c, f1!, { ttl: 5 }), 'barriers/full', 2);
+    const b = new DoubleBarrier(await session(c, f2!, { ttl: 5 }), 'barriers/full', 2);
+    const x = new DoubleBarrier(await session(c, f2!, { ttl: 5 }), 'barriers/full', 2);
+    const pa = background(a.enter());
+    await until(c, async () => (await countKeys(f1!, 'barriers/full/waiters/')) === 1, 5_000, 'a in');
+    await c.run(b.enter());
+    await c.run(pa.promise);
+    await assert.rejects(c.run(x.enter()), (e: unknown) => e instanceof FaultError && e.code === ErrorCode.BARRIER_FULL);
+    assert.equal(await c.run(countKeys(f1!, 'barriers/full/waiters/')), 2);
+    await assert.rejects(c.run(x.leave()), hasCode(ErrorCode.INVALID_ARGUMENT));
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('double barrier: when a participant session ends after entering, the others can still leave', async () => {
+  const c = await startCluster(84);
+  try {
+    const members = [...c.nodes.values()];
+    const sessions = [];
+    const barriers: DoubleBarrier[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = await session(c, members[i]!, { ttl: 5 });
+      sessions.push(s);
+      barriers.push(new DoubleBarrier(s, 'barriers/fo', 3));
+    }
+    const entered = barriers.map((b) => background(b.enter()));
+    await c.run(Promise.all(entered.map((e) => e.promise)));
+    for (const e of entered) assert.equal(e.error(), undefined);
+    // participant 0 goes away: its key goes with its lease
+    await c.run(sessions[0]!.close());
+    await c.run(Promise.all([barriers[1]!.leave(), barriers[2]!.leave()]));
+    assert.equal(await c.run(countKeys(members[0]!, 'barriers/fo/')), 0);
+  } finally {
+    await c.closeAll();
+  }
+});
