@@ -264,23 +264,15 @@ export class SimClient implements KV {
     label: string,
     run: (kv: KV) => Promise<T>,
   ): Promise<T> {
-    const callTime = this.host.historyNow();
-    const rec: LeaseRecord = { kind, id, status: 'unknown', callTime, returnTime: Infinity, revision: undefined };
+    const rec: LeaseRecord = { kind, id, status: 'unknown', callTime: this.host.historyNow(), returnTime: Infinity, revision: undefined };
     this.host.lease(rec);
-    try {
-      const res = await this.call('write', label, undefined, [], run, () => ({}));
-      rec.status = 'ok';
-      rec.returnTime = this.host.historyNow();
-      rec.revision = res.header.revision;
-      if (res.id !== undefined) rec.id = res.id;
-      return res;
-    } catch (err) {
-      if (definitelyNotApplied(err) || (err as { notSent?: boolean }).notSent === true) {
-        rec.status = 'fail';
-        rec.returnTime = this.host.historyNow();
-      }
-      throw err;
-    }
+    const res = await this.call('write', label, undefined, [], run, () => ({}), (status) => {
+      rec.status = status;
+      if (status !== 'unknown') rec.returnTime = this.host.historyNow();
+    });
+    rec.revision = res.header.revision;
+    if (res.id !== undefined) rec.id = res.id;
+    return res;
   }
 
   private async call<T>(
@@ -290,6 +282,7 @@ export class SimClient implements KV {
     ranges: ModelKeyRange[],
     run: (kv: KV, node: KvNode) => Promise<T>,
     output: (res: T) => KvOutput,
+    outcome?: (status: 'ok' | 'fail' | 'unknown') => void,
   ): Promise<T> {
     const host = this.host;
     const op: OpHandle<KvOutput> | undefined = input !== undefined ? host.recorder.invoke(this.name, input) : undefined;
@@ -298,7 +291,13 @@ export class SimClient implements KV {
     host.trace(`${this.name} call ${tag} ${input !== undefined ? describeKvOperation(input, undefined).replace(/ → \?$/, '') : label}`);
     const fail = (text: string): void => {
       op?.fail();
+      outcome?.('fail');
       host.trace(`${this.name} fail ${tag} ${text}`);
+    };
+    const unknown = (text: string): void => {
+      op?.unknown();
+      outcome?.('unknown');
+      host.trace(`${this.name} unknown ${tag} ${text}`);
     };
     let t = host.target(this.memberId);
     if (t !== undefined && t.gate.isPaused) {
@@ -307,9 +306,7 @@ export class SimClient implements KV {
     }
     if (t === undefined) {
       fail('member down');
-      const err = new FaultError(ErrorCode.NODE_CLOSED, `member ${this.memberId} is down`);
-      (err as { notSent?: boolean }).notSent = true;
-      throw err;
+      throw new FaultError(ErrorCode.NODE_CLOSED, `member ${this.memberId} is down`);
     }
     const lifetime = t.lifetime;
     let res: T;
@@ -318,22 +315,17 @@ export class SimClient implements KV {
     } catch (err) {
       const code = isQuorumError(err) ? err.code : (err as Error).message;
       if (kind === 'read' || definitelyNotApplied(err)) fail(code);
-      else {
-        op?.unknown();
-        host.trace(`${this.name} unknown ${tag} ${code}`);
-      }
+      else unknown(code);
       throw err;
     }
     const now = host.target(this.memberId);
     if (now === undefined || now.lifetime !== lifetime) {
       // the process died before the answer could leave it
       if (kind === 'read') fail('member crashed');
-      else {
-        op?.unknown();
-        host.trace(`${this.name} unknown ${tag} member crashed`);
-      }
+      else unknown('member crashed');
       throw new FaultError(ErrorCode.NODE_CLOSED, `member ${this.memberId} crashed before answering`);
     }
+    outcome?.('ok');
     if (op !== undefined) {
       const out = output(res);
       op.ok(out);
