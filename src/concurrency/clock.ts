@@ -7,7 +7,10 @@
  * @module
  */
 
-/** The time source and timer service of a recipe. Times are in milliseconds. */
+/**
+ * The time source and timer service of a recipe. Times are in milliseconds.
+ * The node layer's `VirtualClock` and `systemClock` have this shape.
+ */
 export interface RecipeClock {
   /** Current time in ms. */
   now(): number;
@@ -18,8 +21,14 @@ export interface RecipeClock {
 }
 
 /**
- * Real time: `Date.now()` and the global timers. Timers are `unref`'d so that
- * a session's keep-alive loop does not keep a process alive by itself.
+ * Real time: `Date.now()` and the global timers (the default of every
+ * recipe). Timers are `unref`'d so that a session's keep-alive loop does not
+ * keep a process alive by itself.
+ *
+ * ```ts
+ * const session = await Session.create(node, { clock: realClock }); // the default
+ * const simulated = await Session.create(testNode, { clock: virtualClock }); // any { now, setTimeout, clearTimeout }
+ * ```
  */
 export const realClock: RecipeClock = {
   now: () => Date.now(),

@@ -56,7 +56,12 @@ function leaderOf(kv: KeyValue, revision: number): LeaderInfo {
 
 /**
  * Reads the current leader of the election at `prefix` (the key with the
- * smallest createRevision), for callers without a session.
+ * smallest createRevision), for callers without a session (etcd's
+ * `Election.Leader`). A linearizable read.
+ *
+ * ```ts
+ * const { value, createRevision } = await electionLeader(node, 'elections/scheduler');
+ * ```
  * @throws FaultError `QUORUMKV_ELECTION_NO_LEADER` when nobody campaigns
  */
 export async function electionLeader(kv: KV, prefix: string): Promise<LeaderInfo> {
@@ -80,11 +85,18 @@ export interface LeaderObserver extends AsyncIterable<LeaderInfo> {
 
 /**
  * Observes the election at `prefix` (etcd's `Election.Observe`): yields the
- * leader, its proclaimed values, and each next leader in turn, from a watch.
- * A leader that comes and goes entirely between two reads (while the
- * observer is catching up) may be skipped; the leaders it does yield come in
- * term order. Ends on cancel or when the KV fails (its error is thrown from
- * the iteration).
+ * leader, its proclaimed values, and each next leader in turn, from a watch;
+ * no session needed. A leader that comes and goes entirely between two reads
+ * (while the observer is catching up) may be skipped; the leaders it does
+ * yield come in term order. Ends on cancel, on `signal`, or when the KV
+ * fails (its error is thrown from the iteration).
+ *
+ * ```ts
+ * const observer = observeElection(node, 'elections/scheduler', { signal });
+ * for await (const leader of observer) {
+ *   console.log(`term ${leader.createRevision}: ${leader.value}`);
+ * }
+ * ```
  */
 export function observeElection(kv: KV, prefix: string, options: LockOptions = {}): LeaderObserver {
   const dir = dirOf(prefix);
@@ -217,9 +229,13 @@ export class Election {
     return this.session.kv;
   }
 
-  /** True while this candidate is leader (as far as this process knows: watch the session too). */
+  /**
+   * True while this candidate won an election it has not left and its
+   * session is alive (reading it checks the session's deadline). This is
+   * this process's belief: fence the work with the term.
+   */
   get isLeader(): boolean {
-    return this.leading !== undefined;
+    return this.leading !== undefined && this.session.isAlive;
   }
 
   /** The current leadership of this candidate, if any. */

@@ -105,12 +105,16 @@ export class Mutex {
     return this.session.kv;
   }
 
-  /** True while this mutex holds the lock (as far as this process knows: check the session too). */
+  /**
+   * True while this mutex holds the lock and its session is alive (reading
+   * it checks the session's deadline). This is this process's belief: only
+   * the fencing token protects a resource.
+   */
   get isHeld(): boolean {
-    return this.held !== undefined;
+    return this.held !== undefined && this.session.isAlive;
   }
 
-  /** The held lock, if any. */
+  /** The lock this mutex acquired and has not released, if any (even when the session has since been lost). */
   get current(): HeldLock | undefined {
     return this.held;
   }

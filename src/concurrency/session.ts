@@ -32,6 +32,13 @@ export type SessionEnd = SessionLostReason | 'closed';
  * The error a lost session reports (in its `lost` event, as the reason of its
  * `signal`, and from recipes that find it lost): a `FaultError` with code
  * `QUORUMKV_SESSION_EXPIRED`. `cause` is the last keep-alive error, if any.
+ *
+ * ```ts
+ * session.on('lost', (err) => {
+ *   if (err.reason === 'revoked') log.warn('lease revoked by someone else');
+ *   stopWork(err); // err.code === 'QUORUMKV_SESSION_EXPIRED'
+ * });
+ * ```
  */
 export class SessionLostError extends FaultError {
   /** Why the session was lost. */

@@ -151,6 +151,7 @@ test('when the leader is partitioned its session is lost before the next candida
     t.diagnostic(`old leader's session lost at ${lostAt} ms, new leader elected at ${electedAt} ms`);
     assert.ok(lostAt > 0 && lostAt < electedAt, `lost at ${lostAt} ms before elected at ${electedAt} ms`);
     assert.ok(p2.value()!.term > t1.term, 'the new term is greater');
+    assert.equal(first.isLeader, false, 'a candidate on a lost session is not leader');
     await c.clock.advanceAsync(100);
     obs.cancel();
     await c.run(watched.done);

@@ -230,6 +230,8 @@ test('the partitioned holder sees lost before the next waiter acquires (virtual 
     assert.ok(lostAt < acquiredAt, `lost at ${lostAt} ms must come before the next acquisition at ${acquiredAt} ms`);
     assert.ok(lostAt <= isolatedAt + 1_000, 'lost within one TTL of the partition');
     assert.ok((pw.value() as HeldLock).fencingToken > held.fencingToken, 'the next token is greater');
+    assert.equal(h.isHeld, false, 'a mutex on a lost session does not count as held');
+    assert.equal(h.current, held, 'but it still has the lock it acquired (to unlock or inspect)');
     c.net.heal();
   } finally {
     await c.closeAll();
