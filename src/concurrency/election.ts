@@ -255,6 +255,7 @@ export class Election {
    */
   async campaign(value: BytesLike, options: LockOptions = {}): Promise<Leadership> {
     if (this.leading !== undefined) {
+      this.session.assertAlive();
       await this.proclaim(value);
       return this.leading;
     }

@@ -138,7 +138,7 @@ export class Mutex {
 
   /**
    * Waits for the lock (FIFO among waiters) and resolves once held.
-   * Resolves at once when this mutex already holds it.
+   * Resolves at once when this mutex already holds it (and its session is alive).
    *
    * On abort, on a lost session or on any error after its key was created,
    * the key is deleted (best effort: otherwise it goes with the lease) and
@@ -217,7 +217,10 @@ export class Mutex {
   }
 
   private async acquire(tryOnly: boolean, options: LockOptions): Promise<HeldLock> {
-    if (this.held !== undefined) return this.held;
+    if (this.held !== undefined) {
+      this.session.assertAlive();
+      return this.held;
+    }
     if (this.busy) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mutex: a lock() of this mutex is already in progress');
     this.busy = true;
     const scope = new Scope(options.signal, this.session);

@@ -232,6 +232,7 @@ test('the partitioned holder sees lost before the next waiter acquires (virtual 
     assert.ok((pw.value() as HeldLock).fencingToken > held.fencingToken, 'the next token is greater');
     assert.equal(h.isHeld, false, 'a mutex on a lost session does not count as held');
     assert.equal(h.current, held, 'but it still has the lock it acquired (to unlock or inspect)');
+    await assert.rejects(h.lock(), hasCode(ErrorCode.SESSION_EXPIRED), 'lock() does not hand back a lock held through a lost session');
     c.net.heal();
   } finally {
     await c.closeAll();
