@@ -16,6 +16,14 @@ export const DEFAULT_DURATION_MS = 2000;
  */
 export const KNOWN_FATAL_ERRORS: readonly RegExp[] = [];
 
+/**
+ * Known, reported store bugs the watch check sets aside (see
+ * test/simulation/regressions.pending.ts): a watch starting at the
+ * compaction revision misses the deletions made at that revision (etcd
+ * #18089). Set to {} once fixed.
+ */
+export const KNOWN_WATCH_ISSUES = { lostTombstonesAtCompaction: true } as const;
+
 /** The scenario of one seed, as the tests and the script run it. */
 export function scenarioOptions(seed: number, overrides: { nodes?: 3 | 5; durationMs?: number; strict?: boolean } = {}): ScenarioOptions {
   return {
@@ -23,6 +31,7 @@ export function scenarioOptions(seed: number, overrides: { nodes?: 3 | 5; durati
     ...(overrides.nodes !== undefined ? { nodes: overrides.nodes } : {}),
     durationMs: overrides.durationMs ?? DEFAULT_DURATION_MS,
     simulation: overrides.strict === true ? {} : { knownFatalErrors: KNOWN_FATAL_ERRORS },
+    watchCheck: overrides.strict === true ? {} : KNOWN_WATCH_ISSUES,
   };
 }
 

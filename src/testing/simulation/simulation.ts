@@ -940,8 +940,14 @@ export class Simulation {
    * API: "If the previous KV is already compacted, nothing will be
    * returned"); `checkWatch` does not know about compaction, so those
    * reports are set aside (and counted in the description).
+   *
+   * @param options.lostTombstonesAtCompaction - also set aside a DELETE at
+   *   or below the highest compaction revision that a watch never got: a
+   *   known store bug (etcd #18089: compaction at revision R drops the
+   *   tombstone written at R, which a watch starting at R then misses),
+   *   for runs that look for other failures while it is open. Default false.
    */
-  checkWatches(): SimulationVerdict {
+  checkWatches(options: { lostTombstonesAtCompaction?: boolean } = {}): SimulationVerdict {
     const gaps = this.committed.gaps();
     const streams: WatchStreamRecord[] = this.watchStreams;
     const res = checkWatch(this.committed.events(), streams);
@@ -953,12 +959,17 @@ export class Simulation {
         excused.push(v);
         return false;
       }
+      const t = /: (?:reliable: DELETE .* at revision (\d+) was never delivered|atomic: response \d+ carries only part of revision (\d+): missing DELETE)/.exec(v);
+      if (options.lostTombstonesAtCompaction === true && t !== null && Number(t[1] ?? t[2]) <= compacted) {
+        excused.push(v);
+        return false;
+      }
       return true;
     });
     const seed = this.seed;
     const result: CheckResult = violations.length > 0 ? 'illegal' : gaps.length > 0 ? 'unknown' : 'ok';
     const revisions = this.committed.revision - 1;
-    const note = excused.length > 0 ? ` (${excused.length} missing prevKv at or below compaction revision ${compacted} allowed)` : '';
+    const note = excused.length > 0 ? ` (${excused.length} reports about events at or below compaction revision ${compacted} set aside)` : '';
     return {
       ok: result === 'ok',
       result,
