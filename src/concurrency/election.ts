@@ -321,6 +321,8 @@ export class Election {
    * Gives up leadership: deletes this candidate's key if it is still the one
    * it created, so the next candidate becomes leader. Does nothing when not
    * leader (etcd's `Resign`).
+   * @throws errors of the KV; this candidate then still counts as leader
+   *   (retry, or close the session) unless its session is lost
    */
   async resign(): Promise<void> {
     if (this.leading === undefined) return;
@@ -330,10 +332,11 @@ export class Election {
         compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: term }],
         success: [{ deleteRange: { key: this.key } }],
       });
-    } finally {
-      this.leading = undefined;
-      this.term = 0;
+    } catch (err) {
+      if (this.session.isAlive) throw err;
     }
+    this.leading = undefined;
+    this.term = 0;
   }
 
   /**
