@@ -87,6 +87,7 @@ export class RecordedWatch extends EventEmitter<WatchEvents> implements Watch {
     return this.inner.cancel();
   }
 
+  /** Every response, in order; ends when the watch ends (returning early cancels it). */
   [Symbol.asyncIterator](): AsyncIterator<WatchResponse> {
     return {
       next: () => {
