@@ -101,7 +101,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     progressMs = progress.ms;
     if (!progress.ok) failures.push(`progress: ${progress.describe()}`);
     await sim.drive(traffic.done, { maxMs: 20_000 });
-    await sim.run(300); // watches and lagging members catch up
+    await sim.run(150); // watches and lagging members catch up
     await traffic.cancelWatches();
     requests = { issued: traffic.stats.issued, ok: traffic.stats.ok };
     tRun = performance.now() - t0;
