@@ -27,7 +27,7 @@ const flagArgs = args.filter((a) => !a.endsWith('.ts'));
 const files = fileArgs.length > 0 ? fileArgs : walk('test').sort();
 const res = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...flagArgs, ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', '--test-reporter=spec', ...flagArgs, ...files],
   { stdio: 'inherit' },
 );
 process.exit(res.status ?? 1);
