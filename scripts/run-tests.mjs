@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs the default test suite: every `*.test.ts` under test/, through node's
 // built-in test runner with tsx. Extra arguments are passed to `node --test`
-// (for example `--test-name-pattern=election`). Files under test/soak/ are
-// left to their own npm scripts.
+// (for example `--test-name-pattern=election`). Every test has a 5-minute
+// limit, so a hung test fails instead of stalling CI. Files under test/soak/
+// are left to their own npm scripts.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
