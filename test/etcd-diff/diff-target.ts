@@ -1,5 +1,5 @@
 // What the differential test drives: one sequence of operations at a time
-// against a key-value service (real etcd, the MVCC store, later a KvNode),
+// against a key-value service (real etcd, the MVCC store, a KvNode),
 // with answers normalized so that two services can be compared exactly.
 //
 // Conventions of a sequence:
@@ -10,6 +10,7 @@
 //   handle n (explicit grant ids are asked for by a small number `k`, which
 //   each target maps into an id space of its own); a handle that was never
 //   granted maps to an id nobody has.
+import type { GenState } from './generator.js';
 import type {
   CompactionRequest,
   DeleteRangeRequest,
@@ -63,8 +64,11 @@ export interface GrantOp {
  */
 export interface DiffTarget {
   readonly name: string;
-  /** Starts sequence number `seq` (a fresh history from this target's view). */
-  begin(seq: number): Promise<void>;
+  /**
+   * Starts sequence number `seq` (a fresh history from this target's view);
+   * `seed` is the sequence's seed, for targets that make seeded choices.
+   */
+  begin(seq: number, seed: number): Promise<void>;
   put(req: PutRequest): Promise<Outcome>;
   range(req: RangeRequest): Promise<Outcome>;
   deleteRange(req: DeleteRangeRequest): Promise<Outcome>;
@@ -85,6 +89,12 @@ export interface DiffTarget {
   /** Ends the sequence: cancels its watches, revokes its leases. */
   end(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A target that knows its own state: the generator's reference. */
+export interface ReferenceTarget extends DiffTarget {
+  /** Current revision and compaction revision (-1 before any), relative. */
+  genState(): GenState;
 }
 
 // ------------------------------------------------------------- helpers

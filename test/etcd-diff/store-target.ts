@@ -28,19 +28,20 @@ import {
   mapTxn,
   mapWatch,
   str,
-  type DiffTarget,
   type GrantOp,
   type NWatchLog,
   type Outcome,
+  type ReferenceTarget,
   type RequestMapping,
   type ResponseMapping,
 } from './diff-target.js';
+import type { GenState } from './generator.js';
 import { normDelete, normEvent, normPut, normRange, normTxn } from './normalize.js';
 
 /** Explicit lease id k of a sequence, in the store's id space (room for 999 automatic ids after each). */
 const explicitId = (k: number) => 1_000_000_000 + k * 1000;
 
-export class StoreTarget implements DiffTarget {
+export class StoreTarget implements ReferenceTarget {
   readonly name = 'mvcc-store';
   private store!: MvccStore;
   private db!: MemoryLevel<string, string>;
@@ -68,9 +69,9 @@ export class StoreTarget implements DiffTarget {
     this.watchers = [];
   }
 
-  /** The store of the current sequence (the generator reads its revision). */
-  current(): MvccStore {
-    return this.store;
+  /** The state the generator needs. */
+  genState(): GenState {
+    return { rev: this.store.currentRevision(), compactRev: this.store.compactRevision() };
   }
 
   private async write(req: WriteRequest): Promise<{ resp: WriteResponse } | { err: string }> {

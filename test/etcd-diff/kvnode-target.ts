@@ -1,0 +1,310 @@
+// KvNode as a DiffTarget: the full member (the MVCC store replicated by
+// Raft, linearizable reads through ReadIndex, leases expired by the leader)
+// driven through its public KV API. Two shapes:
+// - `kvnode-1`: a single member on classic-level in a temporary directory
+//   (on /dev/shm when there is one), with a MemoryNetwork transport;
+// - `kvnode-3`: three members in one process on a MemoryNetwork and
+//   memory-level; each operation goes to a member chosen by a PRNG seeded
+//   from the sequence's seed, so followers forward writes and serve
+//   linearizable reads, lease queries and watches.
+//
+// A fresh member (or cluster) per sequence, so revisions are the sequence's
+// own (1 is the first one) and keys need no namespace. Time is the real
+// clock, as for etcd and the store target: lease TTLs (>= 300 s) count down
+// in real time on both sides and never expire during a sequence; the
+// default Raft timing (100 ms ticks, 10-tick election timeout) gives etcd's
+// minimum lease TTL (2 s). The first leader is elected at once (a seeded
+// member campaigns) instead of after an election timeout.
+//
+// Normalized, as documented in docs/mvcc.md ("Where the store differs from
+// etcd"): time-to-live answered by a follower reports the granted TTL; the
+// answer carries `ttlBound: 'granted'` and the comparison accepts it when it
+// equals the granted TTL and is not below etcd's countdown.
+//
+// A watch is served from what its member has applied; a follower may not
+// have applied a write another member acknowledged a moment ago (etcd
+// members behave alike). Before creating a watch and before reading what a
+// watch delivered, the target makes a linearizable read on the watch's
+// member, as a client that needs the watch to follow its own writes does.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryLevel } from 'memory-level';
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
+import { isQuorumError } from '../../src/errors.js';
+import type {
+  CompactionRequest,
+  DeleteRangeRequest,
+  PutRequest,
+  RangeRequest,
+  RequestOp,
+  TxnRequest,
+  WatchCreateRequest,
+} from '../../src/mvccpb/index.js';
+import { KvNode, type RequestOpInput, type TxnInput, type Watch } from '../../src/server/index.js';
+import { MemoryNetwork } from '../../src/transport/index.js';
+import {
+  LeaseMap,
+  mapDelete,
+  mapPut,
+  mapRange,
+  mapTxn,
+  mapWatch,
+  str,
+  type GrantOp,
+  type NWatchLog,
+  type Outcome,
+  type ReferenceTarget,
+  type RequestMapping,
+  type ResponseMapping,
+} from './diff-target.js';
+import type { GenState } from './generator.js';
+import { normDelete, normEvent, normPut, normRange, normTxn } from './normalize.js';
+
+/** Explicit lease id k of a sequence (as in the store target: room for 999 automatic ids after each). */
+const explicitId = (k: number) => 1_000_000_000 + k * 1000;
+
+/** Which KvNode shape to run. */
+export type KvNodeShape = 'kvnode-1' | 'kvnode-3';
+
+interface WatchState {
+  member: KvNode;
+  w: Watch;
+  log: NWatchLog;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (polling, bounded) until `cond` holds. */
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+/** A seeded uniform [0, 1) source (election jitter of one member). */
+function seededRandom(seed: number): () => number {
+  const rng = xoroshiro128plus(seed);
+  return () => uniformInt(rng, 0, 2 ** 30 - 1) / 2 ** 30;
+}
+
+function txnInput(t: TxnRequest): TxnInput {
+  const ops = (list: RequestOp[] | undefined): RequestOpInput[] =>
+    (list ?? []).map((op) => {
+      if ('requestRange' in op) return { range: op.requestRange };
+      if ('requestPut' in op) return { put: op.requestPut };
+      if ('requestDeleteRange' in op) return { deleteRange: op.requestDeleteRange };
+      return { txn: txnInput(op.requestTxn) };
+    });
+  return { compare: t.compare ?? [], success: ops(t.success), failure: ops(t.failure) };
+}
+
+export class KvNodeTarget implements ReferenceTarget {
+  readonly name: KvNodeShape;
+  private nodes: KvNode[] = [];
+  private dbs: MemoryLevel<Uint8Array, Uint8Array>[] = [];
+  private dir: string | undefined;
+  private pick: RandomGenerator = xoroshiro128plus(0);
+  private chosen: KvNode | undefined;
+  private leases = new LeaseMap(7_000_000_000_000);
+  private watches: WatchState[] = [];
+  private readonly reqMap: RequestMapping = {
+    key: (k) => k,
+    end: (e) => e,
+    rev: (r) => r,
+    lease: (h) => this.leases.id(h),
+  };
+  private readonly respMap: ResponseMapping = {
+    rev: (r) => r,
+    key: (k) => str(k),
+    lease: (id) => this.leases.name(id),
+  };
+
+  constructor(shape: KvNodeShape) {
+    this.name = shape;
+  }
+
+  /**
+   * Starts a fresh member or cluster for sequence `seq`; `seed` (the
+   * sequence's seed) decides which member campaigns first and which member
+   * serves each operation.
+   */
+  async begin(_seq: number, seed: number): Promise<void> {
+    this.pick = xoroshiro128plus(seed ^ 0x5bd1e995);
+    this.leases.clear();
+    this.watches = [];
+    this.dbs = [];
+    this.nodes = [];
+    this.chosen = undefined;
+    const ids = this.name === 'kvnode-1' ? ['m1'] : ['m1', 'm2', 'm3'];
+    const net = new MemoryNetwork({ seed });
+    if (this.name === 'kvnode-1') {
+      const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+      this.dir = await mkdtemp(join(base, 'quorumkv-etcd-diff-kvnode-'));
+      this.nodes.push(await KvNode.open({ id: 'm1', members: ids, transport: net.transport('m1'), dataDir: this.dir, random: seededRandom(seed) }));
+    } else {
+      for (const [i, id] of ids.entries()) {
+        const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+        this.dbs.push(db);
+        this.nodes.push(await KvNode.open({ id, members: ids, transport: net.transport(id), db, random: seededRandom(seed * 31 + i) }));
+      }
+    }
+    const first = this.nodes[uniformInt(this.pick, 0, this.nodes.length - 1)]!;
+    first.raft.campaign();
+    await until(() => this.nodes.every((n) => n.raft.leader !== '' && n.raft.leader === this.nodes[0]!.raft.leader), 10_000, 'a leader known to every member');
+  }
+
+  /**
+   * Draws the member that serves the next operation (every call of it:
+   * both halves of a grant-and-revoke) and returns its id.
+   */
+  nextMember(): string {
+    this.chosen = this.nodes.length === 1 ? this.nodes[0]! : this.nodes[uniformInt(this.pick, 0, this.nodes.length - 1)]!;
+    return this.chosen.id;
+  }
+
+  private member(): KvNode {
+    return this.chosen ?? this.nodes[0]!;
+  }
+
+  /** The state the generator needs: the largest revision and compaction revision any member has applied. */
+  genState(): GenState {
+    return {
+      rev: Math.max(...this.nodes.map((n) => n.store.currentRevision())),
+      compactRev: Math.max(...this.nodes.map((n) => n.store.compactRevision())),
+    };
+  }
+
+  /** Which member leads (for failure reports). */
+  describe(): string {
+    return this.nodes.map((n) => `${n.id}${n.raft.isLeader ? '*' : ''}@${n.store.currentRevision()}`).join(' ');
+  }
+
+  private async call(f: () => Promise<Record<string, unknown>>): Promise<Outcome> {
+    try {
+      return { ok: await f() };
+    } catch (err) {
+      // every QuorumError is an answer: the ones etcd has too compare equal,
+      // any other (timeout, no leader) shows up as a difference in context
+      if (isQuorumError(err)) return { err: err.code };
+      throw err;
+    }
+  }
+
+  put(req: PutRequest): Promise<Outcome> {
+    const m = this.member();
+    return this.call(async () => {
+      const { key, value, ...options } = mapPut(this.reqMap, req);
+      return normPut(this.respMap, await m.put(key, value ?? new Uint8Array(0), options));
+    });
+  }
+
+  range(req: RangeRequest): Promise<Outcome> {
+    const m = this.member();
+    return this.call(async () => normRange(this.respMap, await m.range(mapRange(this.reqMap, req))));
+  }
+
+  deleteRange(req: DeleteRangeRequest): Promise<Outcome> {
+    const m = this.member();
+    return this.call(async () => {
+      const { key, ...options } = mapDelete(this.reqMap, req);
+      return normDelete(this.respMap, await m.delete(key, options));
+    });
+  }
+
+  txn(req: TxnRequest): Promise<Outcome> {
+    const m = this.member();
+    return this.call(async () => normTxn(this.respMap, await m.txn(txnInput(mapTxn(this.reqMap, req)))));
+  }
+
+  compact(req: CompactionRequest): Promise<Outcome> {
+    const m = this.member();
+    return this.call(async () => ({ rev: (await m.compact(req.revision, { physical: true })).header.revision }));
+  }
+
+  leaseGrant(op: GrantOp): Promise<Outcome> {
+    const m = this.member();
+    return this.call(async () => {
+      const g = await m.leaseGrant(op.ttl, op.explicit === 0 ? {} : { id: explicitId(op.explicit) });
+      this.leases.set(op.handle, g.id);
+      return { rev: g.header.revision, ttl: g.ttl };
+    });
+  }
+
+  leaseRevoke(handle: number): Promise<Outcome> {
+    const m = this.member();
+    return this.call(async () => ({ rev: (await m.leaseRevoke(this.leases.id(handle))).header.revision }));
+  }
+
+  leaseTimeToLive(handle: number, keys: boolean): Promise<Outcome> {
+    const m = this.member();
+    return this.call(async () => {
+      const t = await m.leaseTimeToLive(this.leases.id(handle), { keys });
+      const out: Record<string, unknown> = { rev: t.header.revision, ttl: t.ttl, granted: t.grantedTtl, keys: t.keys.map(str).sort() };
+      // docs/mvcc.md: a member that is not the leader reports the granted TTL
+      if (!m.raft.isLeader && t.ttl !== -1) out.ttlBound = 'granted';
+      return out;
+    });
+  }
+
+  leaseLeases(): Promise<Outcome> {
+    const m = this.member();
+    return this.call(async () => {
+      const l = await m.leases();
+      return { rev: l.header.revision, leases: l.leases.map((x) => this.leases.name(x.id)).sort() };
+    });
+  }
+
+  /** A linearizable read on `m`: once it resolves, `m` has applied every write acknowledged before. */
+  private async caughtUp(m: KvNode): Promise<void> {
+    await m.range({ key: new Uint8Array([0]), countOnly: true });
+  }
+
+  async watch(req: WatchCreateRequest): Promise<number> {
+    const member = this.member();
+    await this.caughtUp(member);
+    const { key, ...options } = mapWatch(this.reqMap, req);
+    const w = member.watch(key, options);
+    const log: NWatchLog = { events: [] };
+    this.watches.push({ member, w, log });
+    void (async () => {
+      for await (const resp of w) {
+        for (const e of resp.events) log.events.push(normEvent(this.respMap, e));
+        if (resp.canceled) log.canceled = { compactRevision: resp.compactRevision };
+      }
+    })();
+    return this.watches.length - 1;
+  }
+
+  async watchLog(i: number, expect?: NWatchLog): Promise<NWatchLog> {
+    const { member, log } = this.watches[i]!;
+    await this.caughtUp(member);
+    await member.store.watchIdle();
+    for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
+    const enough = () => expect === undefined || (log.events.length >= expect.events.length && (expect.canceled === undefined || log.canceled !== undefined));
+    const deadline = Date.now() + 3000;
+    while (!enough() && Date.now() < deadline) await sleep(5);
+    return { events: [...log.events], ...(log.canceled ? { canceled: log.canceled } : {}) };
+  }
+
+  async end(): Promise<void> {
+    for (const { w } of this.watches) await w.cancel();
+    for (const n of this.nodes) await n.close();
+    for (const db of this.dbs) await db.close();
+    if (this.dir !== undefined) await rm(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
+    this.nodes = [];
+    this.dbs = [];
+    this.watches = [];
+    this.chosen = undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.end();
+  }
+}
