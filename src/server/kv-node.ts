@@ -461,13 +461,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       throw err;
     }
     const node = new KvNode(opts.id, raft, store, sm, db, ownsDb, clusterId, metrics, opts);
+    sm.attach(node.stateMachineHost());
     try {
       metrics.attach(node.metricsSource);
     } catch (err) {
       await node.close();
       throw err;
     }
-    sm.host = node.stateMachineHost();
     raft.on('leaderChange', (leader, term) => node.onLeaderChange(leader, term));
     raft.on('snapshot', (index, source) => log('[%s] snapshot at index %d (%s)', opts.id, index, source === 'local' ? 'taken locally' : 'installed from the leader'));
     raft.on('applied', () => node.refreshSizeSoon());

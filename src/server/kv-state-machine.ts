@@ -88,7 +88,12 @@ export class KvStateMachine implements StateMachine<EntryResult> {
   private readonly reports = new HashReports();
   /** Index of the last server entry (alarm, report) whose effect is saved. */
   private serverIndex = 0;
-  host: KvStateMachineHost | undefined;
+  private host: KvStateMachineHost | undefined;
+  private attached!: () => void;
+  /** Settles once a host is attached: apply waits for it (the voters decide hash reports). */
+  private readonly hostReady = new Promise<void>((resolve) => {
+    this.attached = resolve;
+  });
 
   private constructor(
     private readonly store: MvccStore,
@@ -141,6 +146,12 @@ export class KvStateMachine implements StateMachine<EntryResult> {
     }
   }
 
+  /** Attaches the member that runs this state machine; entries are applied only once it is. */
+  attach(host: KvStateMachineHost): void {
+    this.host = host;
+    this.attached();
+  }
+
   appliedIndex(): number {
     return this.store.appliedIndex();
   }
@@ -153,6 +164,8 @@ export class KvStateMachine implements StateMachine<EntryResult> {
   }
 
   async apply(entries: ApplyEntry[]): Promise<EntryResult[]> {
+    if (this.host === undefined) await this.hostReady;
+    const host = this.host!;
     const out: EntryResult[] = new Array(entries.length);
     let chunk: StoreEntry[] = [];
     /** For each chunk item, the result slot it fills (-1: the result is set already). */
@@ -167,7 +180,7 @@ export class KvStateMachine implements StateMachine<EntryResult> {
       const results = await this.store.applyBatch(items);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       for (let i = 0; i < results.length; i++) if (at[i]! >= 0) out[at[i]!] = results[i]!;
-      this.host?.storeBatchApplied(
+      host.storeBatchApplied(
         seconds,
         items.map((e) => e.request),
         results,
@@ -201,7 +214,7 @@ export class KvStateMachine implements StateMachine<EntryResult> {
       await flush();
       if (kind === EntryKind.KEEPALIVE) {
         const id = unpack(payload) as number;
-        out[i] = this.host !== undefined ? this.host.keepAliveApplied(id) : { status: 'noop' };
+        out[i] = host.keepAliveApplied(id);
       } else if (kind === EntryKind.ALARM) {
         const a = decodeAlarmEntry(payload);
         if (e.index > this.serverIndex) {
@@ -216,22 +229,22 @@ export class KvStateMachine implements StateMachine<EntryResult> {
             cleared = this.alarms.deactivate(filter);
           }
           await this.saveServerState(e.index);
-          if (raised.length > 0 || cleared.length > 0) this.host?.alarmsChanged(e.index, raised, cleared);
+          if (raised.length > 0 || cleared.length > 0) host.alarmsChanged(e.index, raised, cleared);
         }
         out[i] = { status: 'alarms', alarms: this.alarms.list() };
       } else if (kind === EntryKind.HASH_CHECK) {
         // queued on the store before any later entry: the hash of exactly this point
         const hash = this.store.hash();
         hash.catch(() => undefined);
-        this.host?.hashCheckApplied(e.index, hash);
+        host.hashCheckApplied(e.index, hash);
         out[i] = { status: 'noop' };
       } else if (kind === EntryKind.HASH_REPORT) {
         const r = decodeHashReportEntry(payload);
         if (e.index > this.serverIndex) {
           const raised: AlarmMember[] = [];
-          for (const a of this.reports.apply(r, this.host?.voters() ?? [])) if (this.alarms.activate(a)) raised.push(a);
+          for (const a of this.reports.apply(r, host.voters())) if (this.alarms.activate(a)) raised.push(a);
           await this.saveServerState(e.index);
-          if (raised.length > 0) this.host?.alarmsChanged(e.index, raised, []);
+          if (raised.length > 0) host.alarmsChanged(e.index, raised, []);
         }
         out[i] = { status: 'noop' };
       } else {
