@@ -18,8 +18,11 @@
  *
  * @module
  */
+import createDebug from 'debug';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { FOREVER, Lease, type LeaseItem } from './lease.js';
+
+const log = createDebug('quorumkv:lease');
 
 /** etcd's `MaxLeaseTTL`: the largest TTL a grant may ask for, in seconds. */
 export const MAX_LEASE_TTL = 9_000_000_000;
@@ -295,6 +298,7 @@ export class Lessor {
       l.refresh(now, extendMs);
       this.pushExpiry(l);
     }
+    log('promoted: %d leases, their TTLs restart (+%d ms)', this.leaseMap.size, extendMs);
   }
 
   /** Stops tracking expiry (call when this member stops being the leader). */
@@ -303,6 +307,7 @@ export class Lessor {
     this.heap = [];
     this.scheduled.clear();
     for (const l of this.leaseMap.values()) l.expiry = FOREVER;
+    log('demoted: expiry no longer tracked here');
   }
 
   /**
@@ -326,6 +331,7 @@ export class Lessor {
       out.push(top.id);
       this.schedule(top.id, now + this.expiredRetryMs);
     }
+    if (out.length > 0) log('expired: %j', out);
     return out;
   }
 

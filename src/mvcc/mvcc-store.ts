@@ -13,6 +13,7 @@
  * the leader's lessor outside apply. See docs/mvcc.md.
  * @module
  */
+import createDebug from 'debug';
 import { pack, unpack, withCrc, checkCrc, crc32 } from '../codec/index.js';
 import { CompactedError, ErrorCode, FaultError, QuorumError, UsageError } from '../errors.js';
 import { Lessor, leaseItemToBytes } from '../lease/index.js';
@@ -168,6 +169,8 @@ function deferred(): Deferred {
 
 const SNAPSHOT_VERSION = 1;
 
+const log = createDebug('quorumkv:mvcc');
+
 function num(v: unknown): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'mvcc: malformed snapshot');
   return v;
@@ -301,7 +304,10 @@ export class MvccStore {
   private fail(err: unknown): FaultError {
     const f =
       err instanceof FaultError ? err : new FaultError(ErrorCode.INTERNAL, `mvcc: store failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-    if (this.failure === undefined) this.failure = f;
+    if (this.failure === undefined) {
+      this.failure = f;
+      log('store failed, refusing every call: %s', f.message);
+    }
     return f;
   }
 
@@ -595,6 +601,7 @@ export class MvccStore {
       }
     }
     await this.backend.deleteRevisions(batch, [META.compactFinished, pack(c.revision)]);
+    log('physical compaction to revision %d done', c.revision);
   }
 
   /** Resolves once every scheduled physical compaction is done. */
@@ -742,6 +749,7 @@ export class MvccStore {
       } catch (err) {
         throw this.fail(err);
       }
+      log('restored a snapshot: applied index %d, revision %d, compaction revision %d, %d records, %d leases', applied, currentRev, compactRev, records.length / 2, leases.length / 2);
       this.hub.onRestore();
     });
   }
