@@ -3,14 +3,14 @@
 // client call and result, leader change and fault, with virtual times).
 // A difference means something in the stack read real time, iterated an
 // unordered structure whose order depends on history, or drew randomness
-// that is not from the seed. Replay: npm run test:sim -- --seed <n> --duration 800
+// that is not from the seed. Replay: npm run test:sim -- --seed <n> --duration 600
 // twice and compare the traces.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runScenario } from '../../src/testing/simulation/index.js';
 import { scenarioOptions } from './defaults.js';
 
-const DURATION_MS = 800;
+const DURATION_MS = 600;
 
 test('running a seed twice gives the same trace hash (50 seeds of 3 and 5 members, with faults and traffic)', async () => {
   const mismatches: string[] = [];
