@@ -11,6 +11,7 @@ export * from './models/register.js';
 export * from './models/kv-types.js';
 export * from './models/kv.js';
 export * from './models/kv-partition.js';
+export * from './models/kv-proofs.js';
 export * from './linearizability/result.js';
 export * from './linearizability/search.js';
 export * from './linearizability/check.js';

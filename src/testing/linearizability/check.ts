@@ -64,7 +64,9 @@ function validate<I, O>(history: readonly Operation<I, O>[]): void {
  * - `unknown`: may be linearized anywhere after its invocation (its return
  *   time is +infinity), with no output to check, or never: the search
  *   succeeds once every `ok` operation is placed. If the model says the
- *   input is read-only, it is left out altogether.
+ *   input is read-only, it is left out altogether; if the model proves it
+ *   took effect (`proveOutcomes`), it is required, before the proof
+ *   returned; if the model proves it can be left out, it is.
  *
  * Worst case exponential in the number of concurrent operations; use
  * `timeoutMs` to bound it (the result is then `unknown`).
@@ -92,6 +94,16 @@ export function checkLinearizable<S, I, O>(
   const kept = history.filter(
     (op) => op.status !== 'fail' && !(op.status === 'unknown' && m.readOnly !== undefined && m.readOnly(op.input)),
   );
+  if (m.proveOutcomes !== undefined) {
+    const { tookEffect, noEffect } = m.proveOutcomes(kept);
+    let w = 0;
+    for (const op of kept) {
+      if (op.status === 'unknown' && noEffect.has(op)) continue;
+      const by = op.status === 'unknown' ? tookEffect.get(op) : undefined;
+      kept[w++] = by !== undefined && by >= op.callTime && by < Infinity ? { ...op, returnTime: by } : op;
+    }
+    kept.length = w;
+  }
   const parts = m.partition !== undefined ? m.partition(kept) : [kept.slice()];
 
   const partitions: PartitionResult<I, O>[] = [];
@@ -170,10 +182,18 @@ function shrinkIllegal<I, O>(
   deadline: number,
   now: () => number,
 ): Operation<I, O>[] {
+  /** The verdict on a candidate, partitioned again like a history of its own. */
   const verdict = (ops: Operation<I, O>[]): CheckResult => {
     if (now() > deadline) return 'unknown';
     const perTry = Math.min(deadline, now() + 250);
-    return searchLinearization(model, byCallTime(ops), perTry, now).result;
+    const parts = model.partition !== undefined ? model.partition(ops) : [ops];
+    let result: CheckResult = 'ok';
+    for (const part of parts) {
+      const r = searchLinearization(model, byCallTime(part), perTry, now).result;
+      if (r === 'illegal') return 'illegal';
+      if (r === 'unknown') result = 'unknown';
+    }
+    return result;
   };
   const isIllegal = (ops: Operation<I, O>[]): boolean => verdict(ops) === 'illegal';
   const blocker = p.blocker;

@@ -63,7 +63,8 @@ export function describeOperationLine<I, O>(
   describe: (input: I, output: O | undefined) => string,
 ): string {
   const ret = op.returnTime === Infinity ? '∞)' : `${op.returnTime}]`;
-  const status = op.status === 'unknown' ? ' (outcome unknown)' : '';
+  const status =
+    op.status !== 'unknown' ? '' : op.returnTime === Infinity ? ' (outcome unknown)' : ' (outcome unknown, proven to have taken effect)';
   return `#${op.id} client ${op.clientId} [${op.callTime}, ${ret} ${describe(op.input, op.status === 'ok' ? op.output : undefined)}${status}`;
 }
 

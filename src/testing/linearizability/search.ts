@@ -17,7 +17,8 @@
  * Operations with an unknown outcome return at +infinity, so they can be
  * linearized anywhere after their invocation; the search succeeds as soon as
  * every operation with a known outcome is linearized, so an unknown one may
- * also never take effect.
+ * also never take effect. An unknown-outcome operation with a finite return
+ * time (one the model proved took effect) is required like any other.
  * @module
  */
 import type { Operation } from '../history.js';
@@ -60,6 +61,16 @@ interface CacheEntry<S> {
  * Searches for a linearization of `ops` (already partitioned and filtered:
  * no `fail` operations) against `model`.
  *
+ * Optional operations (unknown outcome, return at +infinity) make the
+ * search exponential in how many are pending at once: every dead end would
+ * try every subset of them. So the search runs with a budget of optional
+ * operations it may linearize (0, 1, 2, 4, ... up to all of them), each
+ * round from scratch, and stops at the first round that finds a
+ * linearization, or that finds none without ever being refused by the
+ * budget (a larger budget would search the same space). Legal histories
+ * usually need few of them; the verdict is the same as one unbounded
+ * search.
+ *
  * @param deadline - `now()` value after which the search gives up with `unknown`
  * @param now - a clock in ms (checked every 1024 steps)
  */
@@ -69,6 +80,25 @@ export function searchLinearization<S, I, O>(
   deadline: number,
   now: () => number,
 ): SearchOutcome<S> {
+  const optional = ops.filter((o) => o.status === 'unknown' && o.returnTime === Infinity).length;
+  let steps = 0;
+  for (let budget = 0; ; budget = budget === 0 ? 1 : budget * 2) {
+    const round = searchRound(model, ops, deadline, now, Math.min(budget, optional));
+    steps += round.outcome.steps;
+    if (round.outcome.result !== 'illegal' || !round.budgetHit || budget >= optional) {
+      return { ...round.outcome, steps };
+    }
+  }
+}
+
+/** One round of {@link searchLinearization}: at most `budget` optional operations linearized at once. */
+function searchRound<S, I, O>(
+  model: Model<S, I, O>,
+  ops: readonly Operation<I, O>[],
+  deadline: number,
+  now: () => number,
+  budget: number,
+): { outcome: SearchOutcome<S>; budgetHit: boolean } {
   const n = ops.length;
   const keyOf = model.key !== undefined ? model.key.bind(model) : (s: S) => JSON.stringify(s);
   const equal = model.equal?.bind(model);
@@ -112,12 +142,23 @@ export function searchLinearization<S, I, O>(
     if (next[e]! !== NIL) prev[next[e]!] = e;
   };
 
-  const unknownOp = new Uint8Array(n);
+  // The pass in which each operation is tried: 0 = known outcome, read-only
+  // input; 1 = known outcome, other input; 2 = unknown outcome (optional).
+  const PASS_READ = 0;
+  const PASS_WRITE = 1;
+  const PASS_UNKNOWN = 2;
+  const passOf = new Uint8Array(n);
+  const readOnly = model.readOnly?.bind(model);
   let remaining = 0;
   for (let i = 0; i < n; i++) {
-    if (ops[i]!.status === 'unknown') unknownOp[i] = 1;
-    else remaining++;
+    const o = ops[i]!;
+    if (o.status === 'unknown' && o.returnTime === Infinity) passOf[i] = PASS_UNKNOWN;
+    else {
+      remaining++;
+      passOf[i] = readOnly !== undefined && readOnly(o.input) ? PASS_READ : PASS_WRITE;
+    }
   }
+  const firstPass = readOnly !== undefined ? PASS_READ : PASS_WRITE;
 
   const words = (n + 31) >>> 5;
   const bits = new Uint32Array(words);
@@ -149,72 +190,146 @@ export function searchLinearization<S, I, O>(
   let steps = 0;
   let iter = 0;
   let entry = next[HEAD]!;
-  const finish = (result: SearchOutcome<S>['result']): SearchOutcome<S> => {
+  const finish = (result: SearchOutcome<S>['result']): { outcome: SearchOutcome<S>; budgetHit: boolean } => {
     const linearization = result === 'ok' ? stackPos.map((p) => opOf[p]!) : [];
     if (result === 'ok') {
       best.length = 0;
       best.push(...linearization);
       bestState = state;
     }
-    return { result, linearization, longestPrefix: best, stateAfterPrefix: bestState, blocker, rejected, steps };
+    return { outcome: { result, linearization, longestPrefix: best, stateAfterPrefix: bestState, blocker, rejected, steps }, budgetHit };
+  };
+
+  // Each configuration tries its candidates in up to three passes: in list
+  // order the known-outcome operations with a read-only input, then the
+  // other known-outcome ones; then, from the latest invoked back to the
+  // earliest, the unknown-outcome ones. The order changes nothing to the
+  // verdict, only to how soon a linearization is found: reads are cheap to
+  // place, and an unknown operation stays a candidate to the end, so putting
+  // it off loses nothing (when one is needed it is most often the latest).
+  //
+  // Two prunings keep the search small, both sound:
+  // - a completed operation the model says is pure (never changes the
+  //   state where it is legal: a read, mostly) is forced once legal: any
+  //   completion of this configuration can be reordered to start with it
+  //   (it is pending, so nothing must come before it, and it changes
+  //   nothing for the others), so if the search fails after it, the
+  //   configuration fails;
+  // - an unknown-outcome operation that leaves the state as it is is never
+  //   tried: leaving it pending reaches everything it would.
+  const anyUnknown = remaining < n;
+  const pure = model.pure?.bind(model);
+  const stackForced: boolean[] = [];
+  let optionalUsed = 0;
+  let budgetHit = false;
+  let pass = firstPass;
+
+  /** Tries to linearize the call at `e` next; true if the search moved on. */
+  const tryStep = (e: number): boolean => {
+    const op = opOf[e]!;
+    const o = ops[op]!;
+    if (passOf[op] === PASS_UNKNOWN && optionalUsed >= budget) {
+      budgetHit = true;
+      return false;
+    }
+    steps++;
+    const [ok, nextState] = model.step(state, o.input, o.status === 'ok' ? o.output : undefined);
+    if (!ok) return false;
+    const nextKey = keyOf(nextState);
+    const unchanged = nextKey === keyOf(state) && (equal === undefined || equal(state, nextState));
+    if (passOf[op] === PASS_UNKNOWN) {
+      if (unchanged) return false;
+      optionalUsed++;
+    }
+    bits[op >>> 5] |= 1 << (op & 31);
+    h1 ^= r1[op]!;
+    h2 ^= r2[op]!;
+    const key = `${h1.toString(36)}.${h2.toString(36)}.${nextKey}`;
+    let bucket = cache.get(key);
+    const seen = bucket !== undefined && bucket.some((c) => sameBits(c.bits) && (equal === undefined || equal(c.state, nextState)));
+    if (seen) {
+      bits[op >>> 5] &= ~(1 << (op & 31));
+      h1 ^= r1[op]!;
+      h2 ^= r2[op]!;
+      if (passOf[op] === PASS_UNKNOWN) optionalUsed--;
+      return false;
+    }
+    if (bucket === undefined) cache.set(key, (bucket = []));
+    bucket.push({ bits: bits.slice(), state: nextState });
+    stackPos.push(e);
+    stackState.push(state);
+    stackForced.push(o.status === 'ok' && pure !== undefined && pure(o.input, o.output as O));
+    state = nextState;
+    if (passOf[op] !== PASS_UNKNOWN) remaining--;
+    lift(e);
+    return true;
+  };
+
+  const firstReturn = (): number => {
+    let p = next[HEAD]!;
+    while (p !== NIL && isCall[p]) p = next[p]!;
+    return p;
   };
 
   for (;;) {
     if (remaining === 0) return finish('ok');
     if ((++iter & 1023) === 0 && now() > deadline) return finish('unknown');
     if (entry === NIL) throw new Error('linearizability search ran off the entry list');
-    if (isCall[entry]) {
-      const op = opOf[entry]!;
-      const o = ops[op]!;
-      steps++;
-      const [ok, nextState] = model.step(state, o.input, o.status === 'ok' ? o.output : undefined);
-      let advanced = false;
-      if (ok) {
-        bits[op >>> 5] |= 1 << (op & 31);
-        h1 ^= r1[op]!;
-        h2 ^= r2[op]!;
-        const key = `${h1.toString(36)}.${h2.toString(36)}.${keyOf(nextState)}`;
-        let bucket = cache.get(key);
-        const seen =
-          bucket !== undefined && bucket.some((c) => sameBits(c.bits) && (equal === undefined || equal(c.state, nextState)));
-        if (!seen) {
-          if (bucket === undefined) cache.set(key, (bucket = []));
-          bucket.push({ bits: bits.slice(), state: nextState });
-          stackPos.push(entry);
-          stackState.push(state);
-          state = nextState;
-          if (!unknownOp[op]) remaining--;
-          lift(entry);
+    if (pass !== PASS_UNKNOWN) {
+      if (isCall[entry]) {
+        if (passOf[opOf[entry]!] === pass && tryStep(entry)) {
           entry = next[HEAD]!;
-          advanced = true;
-        } else {
-          bits[op >>> 5] &= ~(1 << (op & 31));
-          h1 ^= r1[op]!;
-          h2 ^= r2[op]!;
-        }
+          pass = firstPass;
+        } else entry = next[entry]!;
+        continue;
       }
-      if (!advanced) entry = next[entry]!;
-    } else {
-      // A return entry: the pending operations before it could not go next.
-      if (stackPos.length > best.length || (blocker === undefined && stackPos.length === best.length)) {
-        best.length = Math.min(low, best.length);
-        for (let i = best.length; i < stackPos.length; i++) best.push(opOf[stackPos[i]!]!);
-        low = stackPos.length;
-        bestState = state;
-        blocker = opOf[entry]!;
-        rejected = collectRejected(entry);
+      // reached the first return entry: on to the next pass
+      if (pass === PASS_READ) {
+        pass = PASS_WRITE;
+        entry = next[HEAD]!;
+        continue;
       }
+      if (anyUnknown) {
+        pass = PASS_UNKNOWN;
+        entry = prev[entry]!;
+        continue;
+      }
+    } else if (entry !== HEAD) {
+      if (passOf[opOf[entry]!] === PASS_UNKNOWN && tryStep(entry)) {
+        entry = next[HEAD]!;
+        pass = firstPass;
+      } else entry = prev[entry]!;
+      continue;
+    }
+    // Dead end: no pending operation can go next before the first return entry.
+    const ret = pass === PASS_UNKNOWN ? firstReturn() : entry;
+    if (stackPos.length > best.length || (blocker === undefined && stackPos.length === best.length)) {
+      best.length = Math.min(low, best.length);
+      for (let i = best.length; i < stackPos.length; i++) best.push(opOf[stackPos[i]!]!);
+      low = stackPos.length;
+      bestState = state;
+      blocker = opOf[ret]!;
+      rejected = collectRejected(ret);
+    }
+    // Backtrack: undo the last step; if it was forced, its configuration
+    // failed as a whole, so undo the step before it too.
+    for (;;) {
       if (stackPos.length === 0) return finish('illegal');
       const top = stackPos.pop()!;
       state = stackState.pop()!;
+      const forced = stackForced.pop()!;
       if (stackPos.length < low) low = stackPos.length;
       const op = opOf[top]!;
       bits[op >>> 5] &= ~(1 << (op & 31));
       h1 ^= r1[op]!;
       h2 ^= r2[op]!;
-      if (!unknownOp[op]) remaining++;
+      if (passOf[op] !== PASS_UNKNOWN) remaining++;
+      else optionalUsed--;
       unlift(top);
-      entry = next[top]!;
+      if (forced) continue;
+      pass = passOf[op]!;
+      entry = pass === PASS_UNKNOWN ? prev[top]! : next[top]!;
+      break;
     }
   }
 

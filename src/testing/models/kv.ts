@@ -10,6 +10,7 @@ import type { Operation } from '../history.js';
 import { compareKeys, describeKeyRange, inKeyRange } from '../key-range.js';
 import type { NondeterministicModel } from './model.js';
 import { partitionKvHistory } from './kv-partition.js';
+import { proveKvOutcomes } from './kv-proofs.js';
 import type {
   KvCompare,
   KvDeleteOutput,
@@ -454,7 +455,13 @@ export function isKvReadOnly(input: KvInput): boolean {
  *   current but whose revision is old; the history is then one partition.
  *
  * An operation whose output is unknown is applied without checks; a
- * read-only one (get, range, a txn of gets) is dropped by the checker.
+ * read-only one (get, range, a txn of gets) is dropped by the checker; a
+ * write whose value was later observed, when no other operation writes that
+ * value to that key, is required to take effect before the observer
+ * returned; in `globalRevision` mode, one that no free revision is left for
+ * is dropped (see {@link proveKvOutcomes}). Unique values per write and
+ * revisions in every response make histories with many lost responses much
+ * faster to check.
  */
 export function kvModel(options: KvModelOptions = {}): NondeterministicModel<KvState, KvInput, KvOutput> {
   const exact = options.globalRevision === true;
@@ -472,6 +479,10 @@ export function kvModel(options: KvModelOptions = {}): NondeterministicModel<KvS
     partition: (history: readonly Operation<KvInput, KvOutput>[]) =>
       exact ? [history.slice()] : partitionKvHistory(history),
     readOnly: isKvReadOnly,
+    // per-key mode: a read raises the revision bound or learns revisions
+    pure: (input) => exact && isKvReadOnly(input),
+    proveOutcomes: (history: readonly Operation<KvInput, KvOutput>[]) =>
+      proveKvOutcomes(history, { globalRevision: exact, initialRevision: initial.revision }),
     describeOperation: describeKvOperation,
     describeState: describeKvState,
   };

@@ -47,15 +47,46 @@ export interface Model<S, I, O> {
    */
   partition?(history: readonly Operation<I, O>[]): Operation<I, O>[][];
   /**
-   * True for an input that never changes the state. An operation with an
-   * unknown outcome and a read-only input constrains nothing, so the checker
-   * drops it. Default: nothing is read-only.
+   * True for an input that, with an unknown output, never changes the
+   * state. An operation with an unknown outcome and a read-only input
+   * constrains nothing, so the checker drops it; completed ones are tried
+   * first. Default: nothing is read-only.
    */
   readOnly?(input: I): boolean;
+  /**
+   * True when the operation, with this (known) output, leaves the state
+   * unchanged in every state where it is legal. The checker then places it
+   * as soon as it is legal without trying alternatives, which is sound only
+   * if this holds everywhere, so answer `false` when unsure. Default: never.
+   */
+  pure?(input: I, output: O): boolean;
+  /**
+   * What the outputs of the history prove about its unknown-outcome
+   * operations, to spare the search from guessing (it is exponential in the
+   * number of pending operations):
+   * - `tookEffect`: operations that certainly took effect, each with a time
+   *   by which they did (typically the only write of a value another
+   *   operation read, by the time that reader returned). The checker
+   *   requires them, linearized before that time.
+   * - `noEffect`: operations that can be left out because in every legal
+   *   linearization they either did not take effect or took effect where no
+   *   output can tell. The checker drops them.
+   * Only return what is certain: a wrong proof can turn a linearizable
+   * history illegal. Default: nothing proven.
+   */
+  proveOutcomes?(history: readonly Operation<I, O>[]): OutcomeProofs<I, O>;
   /** One readable line for an operation; `output` is `undefined` when the outcome is unknown. */
   describeOperation?(input: I, output: O | undefined): string;
   /** A readable rendering of a state, for failure reports. */
   describeState?(state: S): string;
+}
+
+/** What {@link Model.proveOutcomes} proves about unknown-outcome operations. */
+export interface OutcomeProofs<I, O> {
+  /** Operations that took effect, each with a time (ms) by which it did. */
+  readonly tookEffect: ReadonlyMap<Operation<I, O>, number>;
+  /** Operations that may be left out of the check. */
+  readonly noEffect: ReadonlySet<Operation<I, O>>;
 }
 
 /**
@@ -77,6 +108,10 @@ export interface NondeterministicModel<S, I, O> {
   partition?(history: readonly Operation<I, O>[]): Operation<I, O>[][];
   /** As {@link Model.readOnly}. */
   readOnly?(input: I): boolean;
+  /** As {@link Model.pure}: true only if the step returns exactly the given state wherever it is legal. */
+  pure?(input: I, output: O): boolean;
+  /** As {@link Model.proveOutcomes}. */
+  proveOutcomes?(history: readonly Operation<I, O>[]): OutcomeProofs<I, O>;
   /** As {@link Model.describeOperation}. */
   describeOperation?(input: I, output: O | undefined): string;
   /** As {@link Model.describeState}. */
@@ -126,6 +161,8 @@ export function determinize<S, I, O>(model: NondeterministicModel<S, I, O>): Mod
   };
   if (model.partition !== undefined) det.partition = model.partition.bind(model);
   if (model.readOnly !== undefined) det.readOnly = model.readOnly.bind(model);
+  if (model.pure !== undefined) det.pure = model.pure.bind(model);
+  if (model.proveOutcomes !== undefined) det.proveOutcomes = model.proveOutcomes.bind(model);
   if (model.describeOperation !== undefined) det.describeOperation = model.describeOperation.bind(model);
   if (model.describeState !== undefined) {
     const d = model.describeState.bind(model);

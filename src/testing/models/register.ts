@@ -3,6 +3,7 @@
  * compare-and-swap (porcupine's register model, with a CAS added).
  * @module
  */
+import type { Operation } from '../history.js';
 import type { Model } from './model.js';
 
 /** An operation on a register. */
@@ -35,6 +36,8 @@ export interface RegisterOutput {
  * - a write is always legal.
  *
  * A read whose outcome is unknown is read-only and is dropped by the checker.
+ * An unknown-outcome write or CAS that is the only one writing a value a read
+ * returned is required to take effect before that read returned.
  */
 export function registerModel(initial: string | null = null): Model<string | null, RegisterInput, RegisterOutput> {
   return {
@@ -54,6 +57,27 @@ export function registerModel(initial: string | null = null): Model<string | nul
     },
     key: (state) => (state === null ? '\u0000null' : `=${state}`),
     readOnly: (input) => input.type === 'read',
+    pure: (input) => input.type === 'read',
+    proveOutcomes(history) {
+      // the only write (or CAS) of a value a read returned took effect before that read returned
+      const writers = new Map<string, Operation<RegisterInput, RegisterOutput>[]>();
+      for (const op of history) {
+        if (op.input.type === 'read') continue;
+        const list = writers.get(op.input.value);
+        if (list === undefined) writers.set(op.input.value, [op]);
+        else list.push(op);
+      }
+      const proven = new Map<Operation<RegisterInput, RegisterOutput>, number>();
+      for (const op of history) {
+        const v = op.output?.value;
+        if (op.status !== 'ok' || op.input.type !== 'read' || v === null || v === undefined || v === initial) continue;
+        const list = writers.get(v);
+        if (list === undefined || list.length !== 1 || list[0]!.status !== 'unknown') continue;
+        const prev = proven.get(list[0]!);
+        if (prev === undefined || op.returnTime < prev) proven.set(list[0]!, op.returnTime);
+      }
+      return { tookEffect: proven, noEffect: new Set() };
+    },
     describeOperation(input, output) {
       switch (input.type) {
         case 'read':
