@@ -95,7 +95,11 @@ export interface KvNodeOptions {
   dataDir?: string;
   /** Or an abstract-level database to use (for instance memory-level in tests); the caller closes it. */
   db?: AnyDb;
-  /** Cluster id for the TCP handshake (frames of other clusters are refused). Default `'quorumkv'`. */
+  /**
+   * Cluster id for the TCP handshake (frames of other clusters are refused)
+   * and response headers. Default: the id saved with data restored by
+   * {@link KvNode.restore}, else `'quorumkv'`.
+   */
   clusterId?: string;
   /** TLS for the default TCP transport (mutual authentication). */
   tls?: TcpTlsOptions;
