@@ -139,6 +139,15 @@ test('members restored into data directories on disk start as a new cluster on c
       assert.equal((await m.hashKv()).hash, hash);
     }
     assert.equal((await leader.put('after', '1')).header.revision, saved.revision + 1);
+    // a backup of a member on classic-level restores too
+    const again = await leader.snapshotSave(join(dir, 'again.qkv'));
+    assert.equal(again.revision, saved.revision + 1);
+    const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+    try {
+      assert.equal((await KvNode.restore(again.path, { id: 'x', members: ['x'], db })).revision, again.revision);
+    } finally {
+      await db.close();
+    }
     // the data remembers its cluster id: opening it as another cluster is refused
     await c.stop('c');
     await assert.rejects(KvNode.open({ id: 'c', members: IDS, dataDir: c.dirOf('c'), transport: c.net.transport('c'), clusterId: 'other' }), (e: unknown) =>
