@@ -10,13 +10,15 @@ export function seedList(from: number, count: number, step: number): number[] {
 }
 
 /**
- * Runs every seed (QUORUMKV_SIM_SEED=<n> runs that one only) and fails with
- * a report of each failed seed: what broke, the replay command, the fault
- * schedule and the last trace lines.
+ * Runs every seed and fails with a report of each failed seed: what broke,
+ * the replay command, the fault schedule and the last trace lines.
+ * With QUORUMKV_SIM_SEED=<n>, runs seed n only, in the batch that holds it
+ * (or in the batch marked `replayHere` when none does).
  */
-export async function runSeeds(seeds: readonly number[]): Promise<{ results: ScenarioResult[]; realMs: number }> {
-  const only = process.env.QUORUMKV_SIM_SEED;
-  const list = only !== undefined ? [Number(only)] : seeds;
+export async function runSeeds(seeds: readonly number[], options: { replayHere?: boolean } = {}): Promise<{ results: ScenarioResult[]; realMs: number }> {
+  const env = process.env.QUORUMKV_SIM_SEED;
+  const only = env === undefined ? undefined : Number(env);
+  const list = only === undefined ? seeds : seeds.includes(only) || options.replayHere === true ? [only] : [];
   const started = performance.now();
   const results: ScenarioResult[] = [];
   const failed: ScenarioResult[] = [];
