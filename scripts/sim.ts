@@ -90,7 +90,7 @@ if (values.seed !== undefined) {
 const count = int(values.seeds, 'seeds', 1);
 const from = int(values.from, 'from', 0);
 const bar = new cliProgress.SingleBar(
-  { format: 'simulation [{bar}] {value}/{total} seeds | {failed} failed | {eta_formatted} left', hideCursor: true },
+  { format: 'simulation [{bar}] {value}/{total} seeds | {failed} failed | {eta_formatted} left', hideCursor: true, noTTYOutput: true, notTTYSchedule: 10_000 },
   cliProgress.Presets.shades_classic,
 );
 bar.start(count, 0, { failed: 0 });
