@@ -293,3 +293,19 @@ test('the failure report describes KV operations readably', () => {
   assert.match(text, /cannot be linearized next:\n\s+#2 client bob \[4, 5\] get\("k"\) → "v1" \{mod 2\} @2/);
   assert.match(text, /state after it: revision 3: \{"k": "v2"/);
 });
+
+test('the illegal sub-history of a stale read keeps the write it saw and the write it missed, not other keys', () => {
+  const h = H(
+    ok('alice', 0, 1, put('k', 'v1'), { revision: 2 }),
+    ok('alice', 2, 3, put('k', 'v2'), { revision: 3 }),
+    ok('carol', 0, 9, put('j', 'x'), { revision: 4 }),
+    ok('bob', 4, 5, get('k'), { value: 'v1', modRevision: 2, revision: 3 }),
+  );
+  const res = checkLinearizable(h, kvModel());
+  assert.equal(res.result, 'illegal');
+  const p = res.partitions[res.illegalPartition]!;
+  assert.deepEqual(p.illegal.map((o) => o.id), [0, 1, 3]);
+  // and it is illegal on its own
+  assert.equal(checkLinearizable(p.illegal, kvModel()).result, 'illegal');
+  assert.equal(res.partitions.find((q) => q !== p)!.result, 'ok');
+});

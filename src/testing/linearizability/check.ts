@@ -169,10 +169,11 @@ function byCallTime<I, O>(ops: Iterable<Operation<I, O>>): Operation<I, O>[] {
  * the first of (longest prefix + blocker), (everything invoked before the
  * blocker returned), (the whole partition) that is illegal on its own, then
  * drops operations one at a time, earliest first, while the rest stays
- * illegal. When the blocker's output is possible at some point of the rest
- * once its real-time bounds are lifted (the usual case: a stale read, a lost
- * write), a drop must also keep that true, so the operations that explain
- * the blocker's output stay in (a stale read keeps the write it read).
+ * illegal. When the blocker's output is possible after some of the other
+ * operations in some order (real time and their outputs ignored: the usual
+ * case, a stale read or a lost write), a drop must also keep that true, so
+ * the operations that explain the blocker's output stay in (a stale read
+ * keeps the write it read and the write it missed).
  * Every candidate is re-checked, so the result is always illegal; it is
  * only as small as the budget allows.
  */
@@ -199,9 +200,17 @@ function shrinkIllegal<I, O>(
   const blocker = p.blocker;
   const relaxed: Operation<I, O> | undefined =
     blocker === undefined ? undefined : { ...blocker, callTime: -Number.MAX_VALUE, returnTime: Number.MAX_VALUE };
-  /** The blocker's output is possible somewhere among `ops` when real time does not bind it. */
+  /**
+   * The blocker's output is possible after some of the other operations of
+   * `ops`, in some order, with real time and their own outputs ignored.
+   */
   const explained = (ops: Operation<I, O>[]): boolean =>
-    relaxed === undefined || verdict(ops.map((op) => (op === blocker ? relaxed : op))) === 'ok';
+    relaxed === undefined ||
+    verdict(
+      ops.map((op): Operation<I, O> =>
+        op === blocker ? relaxed : { ...op, status: 'unknown', output: undefined, returnTime: Infinity },
+      ),
+    ) === 'ok';
 
   const candidates: Operation<I, O>[][] = [];
   if (blocker !== undefined) {
