@@ -91,9 +91,10 @@ export function checkLinearizable<S, I, O>(
   const describeOp = m.describeOperation?.bind(m) ?? defaultDescribeOperation;
   const describeState = m.describeState?.bind(m) ?? ((s: unknown) => JSON.stringify(s));
 
-  const kept = history.filter(
-    (op) => op.status !== 'fail' && !(op.status === 'unknown' && m.readOnly !== undefined && m.readOnly(op.input)),
-  );
+  const kept = history
+    .filter((op) => op.status !== 'fail' && !(op.status === 'unknown' && m.readOnly !== undefined && m.readOnly(op.input)))
+    // an unknown outcome returns at +infinity, whatever the record says
+    .map((op) => (op.status === 'unknown' && op.returnTime !== Infinity ? { ...op, returnTime: Infinity } : op));
   if (m.proveOutcomes !== undefined) {
     const { tookEffect, noEffect } = m.proveOutcomes(kept);
     let w = 0;

@@ -11,7 +11,11 @@ export type CheckResult = 'ok' | 'illegal' | 'unknown';
 export interface PartitionResult<I, O> {
   /** The verdict for this partition. */
   readonly result: CheckResult;
-  /** The operations checked, in history order (`fail` operations and unknown-outcome reads left out). */
+  /**
+   * The operations checked, in history order (`fail` operations and
+   * unknown-outcome reads left out). An unknown-outcome operation the model
+   * proved took effect carries the time of the proof as its `returnTime`.
+   */
   readonly operations: readonly Operation<I, O>[];
   /**
    * `ok`: a linearization (a witness order). Unknown-outcome operations that

@@ -107,7 +107,12 @@ function searchRound<S, I, O>(
   const order: number[] = [];
   for (let i = 0; i < n; i++) order.push(2 * i, 2 * i + 1); // even = call, odd = return
   const timeOf = (e: number): number => (e & 1 ? ops[e >> 1]!.returnTime : ops[e >> 1]!.callTime);
-  order.sort((a, b) => timeOf(a) - timeOf(b) || (a & 1) - (b & 1)); // stable: ties keep op order
+  // by time, calls before returns at equal times; the sort is stable, so ties keep op order
+  order.sort((a, b) => {
+    const ta = timeOf(a);
+    const tb = timeOf(b);
+    return ta < tb ? -1 : ta > tb ? 1 : (a & 1) - (b & 1);
+  });
   const size = 2 * n + 1;
   const next = new Int32Array(size);
   const prev = new Int32Array(size);
@@ -222,6 +227,7 @@ function searchRound<S, I, O>(
   const stackForced: boolean[] = [];
   let optionalUsed = 0;
   let budgetHit = false;
+  let configFailed = false;
   let pass = firstPass;
 
   /** Tries to linearize the call at `e` next; true if the search moved on. */
@@ -247,18 +253,21 @@ function searchRound<S, I, O>(
     const key = `${h1.toString(36)}.${h2.toString(36)}.${nextKey}`;
     let bucket = cache.get(key);
     const seen = bucket !== undefined && bucket.some((c) => sameBits(c.bits) && (equal === undefined || equal(c.state, nextState)));
+    const forced = o.status === 'ok' && pure !== undefined && pure(o.input, o.output as O);
     if (seen) {
       bits[op >>> 5] &= ~(1 << (op & 31));
       h1 ^= r1[op]!;
       h2 ^= r2[op]!;
       if (passOf[op] === PASS_UNKNOWN) optionalUsed--;
+      // a forced step into an explored (so failed) configuration: this one fails too
+      if (forced) configFailed = true;
       return false;
     }
     if (bucket === undefined) cache.set(key, (bucket = []));
     bucket.push({ bits: bits.slice(), state: nextState });
     stackPos.push(e);
     stackState.push(state);
-    stackForced.push(o.status === 'ok' && pure !== undefined && pure(o.input, o.output as O));
+    stackForced.push(forced);
     state = nextState;
     if (passOf[op] !== PASS_UNKNOWN) remaining--;
     lift(e);
@@ -275,12 +284,14 @@ function searchRound<S, I, O>(
     if (remaining === 0) return finish('ok');
     if ((++iter & 1023) === 0 && now() > deadline) return finish('unknown');
     if (entry === NIL) throw new Error('linearizability search ran off the entry list');
-    if (pass !== PASS_UNKNOWN) {
+    if (configFailed) {
+      configFailed = false;
+    } else if (pass !== PASS_UNKNOWN) {
       if (isCall[entry]) {
         if (passOf[opOf[entry]!] === pass && tryStep(entry)) {
           entry = next[HEAD]!;
           pass = firstPass;
-        } else entry = next[entry]!;
+        } else if (!configFailed) entry = next[entry]!;
         continue;
       }
       // reached the first return entry: on to the next pass
@@ -302,7 +313,7 @@ function searchRound<S, I, O>(
       continue;
     }
     // Dead end: no pending operation can go next before the first return entry.
-    const ret = pass === PASS_UNKNOWN ? firstReturn() : entry;
+    const ret = isCall[entry] || entry === HEAD ? firstReturn() : entry;
     if (stackPos.length > best.length || (blocker === undefined && stackPos.length === best.length)) {
       best.length = Math.min(low, best.length);
       for (let i = best.length; i < stackPos.length; i++) best.push(opOf[stackPos[i]!]!);

@@ -15,9 +15,11 @@ export type KvCompareResult = '=' | '!=' | '<' | '>';
 
 /**
  * One txn compare: `target(key) result value`. For `value`, `value` is a
- * string compared by bytes; a missing key makes a `value` compare false
- * (etcd: "always fail if comparing a value on a key that doesn't exist").
- * For the other targets, `value` is a number and a missing key has 0.
+ * string compared by bytes (a number is turned into its decimal string); a
+ * missing key makes a `value` compare false (etcd: "always fail if
+ * comparing a value on a key that doesn't exist"). For the other targets,
+ * `value` is a number (a numeric string is accepted) and a missing key has
+ * 0.
  */
 export interface KvCompare {
   readonly key: string;

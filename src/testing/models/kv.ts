@@ -142,8 +142,7 @@ function evalCompare(d: Draft, c: KvCompare): CompareOutcome {
   const cur = d.keys.get(c.key);
   if (c.target === 'value') {
     if (cur === undefined) return false;
-    if (typeof c.value !== 'string') return false;
-    return holds(compareKeys(cur.value, c.value), c.result);
+    return holds(compareKeys(cur.value, String(c.value)), c.result);
   }
   let actual: number | undefined;
   if (cur === undefined) actual = 0;
@@ -151,8 +150,8 @@ function evalCompare(d: Draft, c: KvCompare): CompareOutcome {
   else if (c.target === 'createRevision') actual = cur.createRevision;
   else actual = cur.modRevision;
   if (actual === undefined) return undefined;
-  if (typeof c.value !== 'number') return false;
-  return holds(actual - c.value, c.result);
+  const expected = Number(c.value);
+  return Number.isNaN(expected) ? false : holds(actual - expected, c.result);
 }
 
 function holds(cmp: number, result: KvCompare['result']): boolean {
