@@ -58,7 +58,17 @@ import { TimedLogStorage } from './metrics-log-storage.js';
 import { RoundTripTransport } from './metrics-transport.js';
 import { DEFAULT_QUOTA_BACKEND_BYTES, requestCost } from './quota.js';
 import { deleteRequest, putRequest, rangeRequest, txnRequest, watchRequest } from './requests.js';
-import { EntryKind, encodeAlarmEntry, encodeHashCheckEntry, encodeHashReportEntry, serverEntry } from './server-entry.js';
+import {
+  EntryKind,
+  encodeAlarmEntry,
+  encodeHashCheckEntry,
+  encodeHashReportEntry,
+  encodeKeepAliveAnswer,
+  encodeKeepAliveRequest,
+  serverEntry,
+  type KeepAliveAnswer,
+  type KeepAliveRequest,
+} from './server-entry.js';
 
 const log = createDebug('quorumkv:server');
 
@@ -267,6 +277,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private readonly revisionSamples: { at: number; revision: number }[] = [];
   private readonly watches = new Set<Watch>();
   private closed = false;
+  /** Keep-alive calls of this member waiting for the leader's answer, by nonce. */
+  private readonly keepAliveWaiters = new Map<string, { lease: number; resolve(ttl: number): void; reject(err: Error): void; timer: TimerHandle }>();
+  private keepAliveSeq = 0;
   /** Since when (clock ms) no leader is known; undefined while one is. */
   private noLeaderSince: number | undefined;
   private pending = 0;
@@ -584,19 +597,39 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   /**
    * {@inheritDoc KV.leaseKeepAlive}
-   * Replicated through the log so any member can serve it; the leader's
-   * lessor renews the lease when it applies the entry.
-   * @throws FaultError `QUORUMKV_NO_LEADER` when no leader has been known for two election timeouts
+   * Served through the log so any member can take it: the request is a log
+   * entry, and the leader's lessor renews the lease when it applies it and
+   * answers (etcd serves keep-alives on the leader). An answer from the
+   * leader that the lease is unknown or already expired is
+   * `QUORUMKV_LEASE_NOT_FOUND`, as etcd's client reports a TTL of 0.
+   * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND`
+   * @throws FaultError `QUORUMKV_TIMEOUT` when no leader answered in time
+   *   (for instance because leadership moved), `QUORUMKV_NO_LEADER` when no
+   *   leader has been known for two election timeouts
    */
   async leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse> {
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'lease id must be a positive safe integer');
     }
     this.assertOpen();
-    const result = await this.proposeEntry(serverEntry(EntryKind.KEEPALIVE, pack(id)));
-    if (result.status === 'failed') throw result.error;
-    if (result.status !== 'keepAlive') throw new FaultError(ErrorCode.INTERNAL, `unexpected keep-alive result ${result.status}`);
-    return { header: this.header(), id, ttl: result.ttl };
+    const nonce = `${this.clock.now()}/${++this.keepAliveSeq}`;
+    const answered = new Promise<number>((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        this.keepAliveWaiters.delete(nonce);
+        reject(new FaultError(ErrorCode.TIMEOUT, `no answer to the keep-alive of lease ${id} within ${this.requestTimeoutMs} ms`));
+      }, this.requestTimeoutMs);
+      this.keepAliveWaiters.set(nonce, { lease: id, resolve, reject, timer });
+    });
+    answered.catch(() => undefined);
+    try {
+      await this.proposeEntry(encodeKeepAliveRequest({ lease: id, origin: this.id, nonce }));
+    } catch (err) {
+      this.settleKeepAlive(nonce, undefined, err as Error);
+      throw err;
+    }
+    const ttl = await answered;
+    if (ttl < 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+    return { header: this.header(), id, ttl };
   }
 
   /**
@@ -794,6 +827,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (this.compactTimer !== undefined) this.clock.clearTimeout(this.compactTimer);
     if (this.corruptTimer !== undefined) this.clock.clearTimeout(this.corruptTimer);
     this.metrics.detach(this.metricsSource);
+    for (const nonce of [...this.keepAliveWaiters.keys()]) this.settleKeepAlive(nonce, undefined);
     for (const w of [...this.watches]) await w.cancel();
     await this.raft.close();
     await this.sizing?.catch(() => undefined);
@@ -1005,7 +1039,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private stateMachineHost(): KvStateMachineHost {
     return {
       voters: () => this.raft.members().voters,
-      keepAliveApplied: (id) => this.keepAliveApplied(id),
+      keepAliveApplied: (r) => this.keepAliveApplied(r),
+      keepAliveAnswered: (a) => this.keepAliveAnswered(a),
       hashCheckApplied: (index, hash) => this.reportHash(index, hash),
       alarmsChanged: (index, raised, cleared) => {
         for (const a of raised) log('[%s] ALARM %s raised for member %s (index %d)', this.id, a.alarm, a.memberId, index);
@@ -1040,18 +1075,43 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     }
   }
 
-  /** @internal applies a keep-alive entry on this member */
-  keepAliveApplied(id: number): EntryResult {
+  /**
+   * A keep-alive request was applied: the leader's lessor renews the lease
+   * and the leader answers (directly when it proposed the request itself,
+   * else through a log entry the proposer applies).
+   */
+  private keepAliveApplied(r: KeepAliveRequest): void {
     const lessor = this.store.lessor;
-    if (lessor.lookup(id) === undefined) return { status: 'failed', error: new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found') };
-    if (lessor.isPrimary()) {
+    if (!lessor.isPrimary()) return;
+    let ttl = -1;
+    if (lessor.lookup(r.lease) !== undefined) {
       try {
-        return { status: 'keepAlive', ttl: lessor.renew(id) };
+        ttl = lessor.renew(r.lease);
       } catch (err) {
-        if (err instanceof QuorumError) return { status: 'failed', error: err };
-        throw err;
+        if (!isQuorumError(err, ErrorCode.LEASE_NOT_FOUND)) throw err; // expired: its revoke is on the way
       }
     }
-    return { status: 'keepAlive', ttl: lessor.lookup(id)!.ttl };
+    if (r.origin === this.id) {
+      this.settleKeepAlive(r.nonce, { ...r, ttl });
+      return;
+    }
+    this.proposeEntry(encodeKeepAliveAnswer({ ...r, ttl })).catch((err: Error) =>
+      log('[%s] answer to the keep-alive of lease %d from %s not proposed: %s', this.id, r.lease, r.origin, err.message),
+    );
   }
+
+  /** The leader's answer to a keep-alive request was applied. */
+  private keepAliveAnswered(a: KeepAliveAnswer): void {
+    if (a.origin === this.id) this.settleKeepAlive(a.nonce, a);
+  }
+
+  private settleKeepAlive(nonce: string, answer: KeepAliveAnswer | undefined, error?: Error): void {
+    const w = this.keepAliveWaiters.get(nonce);
+    if (w === undefined || (answer !== undefined && answer.lease !== w.lease)) return;
+    this.keepAliveWaiters.delete(nonce);
+    this.clock.clearTimeout(w.timer);
+    if (answer !== undefined) w.resolve(answer.ttl);
+    else w.reject(error ?? new FaultError(ErrorCode.NODE_CLOSED, 'node is closed'));
+  }
+
 }

@@ -30,7 +30,15 @@ import { decodeWriteRequest, type ApplyEntry as StoreEntry, type ApplyResult, ty
 import type { ApplyEntry, StateMachine, StateMachineSnapshot } from '../node/index.js';
 import { AlarmTable, growsStore, type AlarmMember } from './alarms.js';
 import { HashReports } from './corruption-check.js';
-import { EntryKind, decodeAlarmEntry, decodeHashReportEntry } from './server-entry.js';
+import {
+  EntryKind,
+  decodeAlarmEntry,
+  decodeHashReportEntry,
+  decodeKeepAliveAnswer,
+  decodeKeepAliveRequest,
+  type KeepAliveAnswer,
+  type KeepAliveRequest,
+} from './server-entry.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDb = AbstractLevel<any, any, any>;
@@ -38,7 +46,6 @@ type AnyDb = AbstractLevel<any, any, any>;
 /** What one applied server entry returns to its proposer. */
 export type EntryResult =
   | ApplyResult
-  | { status: 'keepAlive'; ttl: number }
   | { status: 'failed'; error: QuorumError }
   | { status: 'alarms'; alarms: AlarmMember[] };
 
@@ -46,8 +53,10 @@ export type EntryResult =
 export interface KvStateMachineHost {
   /** The voters at the current log position. */
   voters(): string[];
-  /** Applies a lease keep-alive (the leader's lessor renews). */
-  keepAliveApplied(id: number): EntryResult;
+  /** A lease keep-alive request was applied (the leader's lessor renews and answers). */
+  keepAliveApplied(request: KeepAliveRequest): void;
+  /** The leader's answer to a keep-alive request was applied. */
+  keepAliveAnswered(answer: KeepAliveAnswer): void;
   /** A hash check was applied at `index`; `hash` settles with this member's store hash at that index. */
   hashCheckApplied(index: number, hash: Promise<HashResult>): void;
   /** Alarms changed at `index`. */
@@ -213,8 +222,11 @@ export class KvStateMachine implements StateMachine<EntryResult> {
       }
       await flush();
       if (kind === EntryKind.KEEPALIVE) {
-        const id = unpack(payload) as number;
-        out[i] = host.keepAliveApplied(id);
+        host.keepAliveApplied(decodeKeepAliveRequest(payload));
+        out[i] = { status: 'noop' };
+      } else if (kind === EntryKind.KEEPALIVE_ANSWER) {
+        host.keepAliveAnswered(decodeKeepAliveAnswer(payload));
+        out[i] = { status: 'noop' };
       } else if (kind === EntryKind.ALARM) {
         const a = decodeAlarmEntry(payload);
         if (e.index > this.serverIndex) {

@@ -5,10 +5,11 @@
  * | kind | entry | payload |
  * |---|---|---|
  * | 0 | write request | `encodeWriteRequest` bytes (see `mvcc/write-request.ts`) |
- * | 1 | lease keep-alive | msgpack lease id |
+ * | 1 | lease keep-alive request | msgpack `[leaseId, origin member, nonce]` |
  * | 2 | alarm (etcd's `AlarmRequest`) | msgpack `[action, memberId, alarm]`: action `1` activate, `0` deactivate; empty member or alarm = every one (deactivate only) |
  * | 3 | hash check | msgpack `[]`: every member hashes its store at this entry |
  * | 4 | hash report | msgpack `[check, memberId, hash, revision]` |
+ * | 5 | lease keep-alive answer | msgpack `[origin member, nonce, leaseId, ttl]`: the leader's answer to a request of another member; `ttl` -1 = not found or expired |
  * @module
  */
 import { pack, unpack } from '../codec/index.js';
@@ -23,7 +24,27 @@ export const EntryKind = {
   ALARM: 2,
   HASH_CHECK: 3,
   HASH_REPORT: 4,
+  KEEPALIVE_ANSWER: 5,
 } as const;
+
+/**
+ * A lease keep-alive request: the leader's lessor renews the lease when it
+ * applies the entry, and answers the member that proposed it (etcd serves
+ * keep-alives on the leader).
+ */
+export interface KeepAliveRequest {
+  lease: number;
+  /** The member that proposed the request and waits for the answer. */
+  origin: string;
+  /** Matches the answer to the waiting call. */
+  nonce: string;
+}
+
+/** The leader's answer to a {@link KeepAliveRequest}. */
+export interface KeepAliveAnswer extends KeepAliveRequest {
+  /** The renewed TTL in seconds; -1 when the lease is unknown or already expired. */
+  ttl: number;
+}
 
 /** An alarm entry: raise (`activate`) or clear alarms. */
 export interface AlarmEntry {
@@ -59,6 +80,32 @@ export function decodeAlarmEntry(payload: Uint8Array): AlarmEntry {
   const alarm = t[2] === '' ? undefined : (t[2] as AlarmType);
   if (action === 'activate' && (t[1] === '' || alarm === undefined)) malformed('alarm');
   return { action, memberId: t[1] as string, alarm };
+}
+
+/** Encodes a keep-alive request entry. */
+export function encodeKeepAliveRequest(r: KeepAliveRequest): Uint8Array {
+  return serverEntry(EntryKind.KEEPALIVE, pack([r.lease, r.origin, r.nonce]));
+}
+
+/** Decodes a keep-alive request's payload. @throws FaultError `QUORUMKV_MALFORMED_FRAME` */
+export function decodeKeepAliveRequest(payload: Uint8Array): KeepAliveRequest {
+  const t = unpack(payload);
+  if (!Array.isArray(t) || typeof t[0] !== 'number' || typeof t[1] !== 'string' || typeof t[2] !== 'string') malformed('keep-alive');
+  return { lease: t[0] as number, origin: t[1] as string, nonce: t[2] as string };
+}
+
+/** Encodes a keep-alive answer entry. */
+export function encodeKeepAliveAnswer(a: KeepAliveAnswer): Uint8Array {
+  return serverEntry(EntryKind.KEEPALIVE_ANSWER, pack([a.origin, a.nonce, a.lease, a.ttl]));
+}
+
+/** Decodes a keep-alive answer's payload. @throws FaultError `QUORUMKV_MALFORMED_FRAME` */
+export function decodeKeepAliveAnswer(payload: Uint8Array): KeepAliveAnswer {
+  const t = unpack(payload);
+  if (!Array.isArray(t) || typeof t[0] !== 'string' || typeof t[1] !== 'string' || typeof t[2] !== 'number' || typeof t[3] !== 'number') {
+    malformed('keep-alive answer');
+  }
+  return { origin: t[0] as string, nonce: t[1] as string, lease: t[2] as number, ttl: t[3] as number };
 }
 
 /** Encodes a hash-check entry. */
