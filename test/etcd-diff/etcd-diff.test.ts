@@ -1,16 +1,17 @@
 // Differential test against real etcd 3.4: the same seeded random sequences
 // of operations (put, range with every option, delete, txn, compaction, lease
 // grant/revoke/time-to-live/list, watch) run against etcd and, in lockstep,
-// against each of these targets, whose answers must match etcd's exactly:
-// revisions, versions, create/mod revisions, txn outcomes, prevKv, error
-// kinds and watch event streams (lease TTLs within one second, as they count
-// down in real time):
+// against other targets whose answers must match etcd's exactly: revisions,
+// versions, create/mod revisions, txn outcomes, prevKv, error kinds and watch
+// event streams (lease TTLs within one second, as they count down in real
+// time). The targets:
 // - `store`: the bare MVCC store behind a tiny apply loop (store-target.ts),
 //   the fastest way to tell an MVCC difference from a server one;
 // - `kvnode-1`: a single-member KvNode on classic-level (kvnode-target.ts);
 // - `kvnode-3`: a 3-member KvNode cluster in this process (MemoryNetwork,
-//   memory-level); each operation goes to a seeded random member, so
-//   followers forward writes and serve linearizable reads and watches.
+//   memory-level, one follower lagging by 1-2 ms); each operation goes to a
+//   seeded random member, so followers forward writes and serve
+//   linearizable reads, lease queries and watches.
 // Known differences (docs/mvcc.md, "Where the store differs from etcd") are
 // normalized by the targets.
 //
@@ -19,16 +20,21 @@
 // fails (with a clear message under CI): it never passes silently.
 //
 // Knobs: ETCD_DIFF_SEQS (default 200) sequences of ETCD_DIFF_OPS (default
-// 200) operations, ETCD_DIFF_WORKERS (default 2) etcd processes in parallel,
-// ETCD_DIFF_TARGETS (default `store,kvnode-1,kvnode-3`) the targets compared
-// with etcd. The operations of a sequence depend on its seed only, not on the
-// targets; a kvnode-3 sequence also picks its first leader and the member of
-// each operation from that seed. A failure prints its seed, its sequence and
-// the targets that differ; replay one sequence with
+// 200) operations, ETCD_DIFF_WORKERS (default 2) etcd processes running
+// sequences in parallel, ETCD_DIFF_TARGETS (default `store,kvnode`) the
+// targets compared with etcd, where `kvnode` is kvnode-1 on even sequences
+// and kvnode-3 on odd ones (by default every sequence runs on the store and
+// on one KvNode shape). The operations of a sequence depend on its seed only,
+// not on the targets; kvnode-3 also draws its first leader, its lagging
+// follower and the member of each operation from that seed.
+//
+// A failure prints the sequence, its seed and the targets that differ, with
+// the last operations (and the member each went to). Replay one sequence with
 //   ETCD_DIFF_SEED=<seed> ETCD_DIFF_SEQ=<n> node scripts/run-tests.mjs test/etcd-diff/etcd-diff.test.ts
-// and one KvNode target alone (next to the store, to see whether the MVCC
-// store differs too) with
+// and a KvNode target's failure on that target, next to the store (to see
+// whether the bare store differs too), with the command the failure prints:
 //   ETCD_DIFF_SEED=<seed> ETCD_DIFF_SEQ=<n> ETCD_DIFF_TARGETS=store,kvnode-3 node scripts/run-tests.mjs test/etcd-diff/etcd-diff.test.ts
+// (`<seed>` is the run's base seed; sequence n uses seed + n.)
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DiffTarget, NWatchLog, Outcome, ReferenceTarget } from './diff-target.js';
@@ -45,12 +51,23 @@ const BASE_SEED = process.env.ETCD_DIFF_SEED !== undefined ? Number(process.env.
 const ONLY_SEQ = process.env.ETCD_DIFF_SEQ !== undefined ? Number(process.env.ETCD_DIFF_SEQ) : undefined;
 const TARGET_NAMES = ['store', 'kvnode-1', 'kvnode-3'] as const;
 type TargetName = (typeof TARGET_NAMES)[number];
-const TARGETS = (process.env.ETCD_DIFF_TARGETS ?? TARGET_NAMES.join(','))
+/** `kvnode` stands for kvnode-1 on even sequences and kvnode-3 on odd ones. */
+const TARGET_SPEC = (process.env.ETCD_DIFF_TARGETS ?? 'store,kvnode')
   .split(',')
   .map((s) => s.trim())
-  .filter((s) => s !== '') as TargetName[];
-for (const t of TARGETS) if (!TARGET_NAMES.includes(t)) throw new Error(`ETCD_DIFF_TARGETS: unknown target ${t} (known: ${TARGET_NAMES.join(', ')})`);
-if (TARGETS.length === 0) throw new Error('ETCD_DIFF_TARGETS names no target');
+  .filter((s) => s !== '');
+for (const t of TARGET_SPEC) {
+  if (t !== 'kvnode' && !(TARGET_NAMES as readonly string[]).includes(t)) {
+    throw new Error(`ETCD_DIFF_TARGETS: unknown target ${t} (known: ${TARGET_NAMES.join(', ')}, kvnode)`);
+  }
+}
+if (TARGET_SPEC.length === 0) throw new Error('ETCD_DIFF_TARGETS names no target');
+
+/** The targets sequence `seq` runs against (next to etcd); the first is the generator's reference. */
+function targetsOf(seq: number): TargetName[] {
+  const names = TARGET_SPEC.map((t) => (t === 'kvnode' ? (seq % 2 === 0 ? 'kvnode-1' : 'kvnode-3') : t)) as TargetName[];
+  return [...new Set(names)];
+}
 
 function makeTarget(name: TargetName): ReferenceTarget {
   return name === 'store' ? new StoreTarget() : new KvNodeTarget(name);
@@ -147,7 +164,7 @@ async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarg
     if (differ.length === 0) return;
     throw new Mismatch(
       [
-        `etcd and ${differ.map((t) => t.name).join(', ')} differ in sequence ${seq} (seed ${seed}; replay: ETCD_DIFF_SEED=${BASE_SEED} ETCD_DIFF_SEQ=${seq} ETCD_DIFF_TARGETS=${differ.map((t) => t.name).join(',')})`,
+        `etcd and ${differ.map((t) => t.name).join(', ')} differ in sequence ${seq} (seed ${seed}; replay: ETCD_DIFF_SEED=${BASE_SEED} ETCD_DIFF_SEQ=${seq} ETCD_DIFF_TARGETS=${[...new Set(['store', ...differ.map((t) => t.name)])].join(',')})`,
         `at: ${what}`,
         `last operations:\n  ${history.slice(-12).join('\n  ')}`,
         `etcd:  ${JSON.stringify(want)}`,
@@ -184,7 +201,7 @@ async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarg
   }
 }
 
-test(`etcd 3.4, ${TARGETS.join(', ')} answer alike on ${SEQS} random sequences of ${OPS} operations`, { timeout: 600_000 }, async () => {
+test(`etcd 3.4 and ${TARGET_SPEC.join(', ')} answer alike on ${SEQS} random sequences of ${OPS} operations`, { timeout: 600_000 }, async () => {
   const bin = findEtcd();
   if (bin === undefined) {
     const msg =
@@ -202,26 +219,47 @@ test(`etcd 3.4, ${TARGETS.join(', ')} answer alike on ${SEQS} random sequences o
     procs.push(p);
   }
   const run = `diff-${BASE_SEED}`;
-  let ops = 0;
   let next = 0;
   const started = Date.now();
+  const counts = new Map<TargetName, number>();
+  const clusters: KvNodeTarget[] = [];
   await Promise.all(
     procs.map(async (p) => {
       const etcd = new EtcdTarget(p.url, run);
-      const targets = TARGETS.map(makeTarget);
+      const mine = new Map<TargetName, ReferenceTarget>();
+      const target = (name: TargetName): ReferenceTarget => {
+        let t = mine.get(name);
+        if (t === undefined) {
+          mine.set(name, (t = makeTarget(name)));
+          if (t instanceof KvNodeTarget && name === 'kvnode-3') clusters.push(t);
+        }
+        return t;
+      };
       try {
         while (next < seqs.length) {
           const seq = seqs[next++]!;
-          const n = await runSequence(seq, etcd, targets);
-          ops += n;
+          const names = targetsOf(seq);
+          const n = await runSequence(seq, etcd, names.map(target));
+          for (const name of names) counts.set(name, (counts.get(name) ?? 0) + n);
         }
       } finally {
         next = seqs.length; // stop the other workers on a failure
         await etcd.close();
-        for (const t of targets) await t.close();
+        for (const t of mine.values()) await t.close();
       }
     }),
   );
-  console.log(`etcd diff: ${seqs.length} sequences x ${TARGETS.join(', ')}, ${ops} operations each, seed ${BASE_SEED}, ${Date.now() - started} ms`);
-  assert.equal(ops, seqs.length * OPS);
+  const served = { leader: 0, follower: 0, followerTtl: 0, followerWatches: 0 };
+  for (const c of clusters) for (const k of Object.keys(served) as (keyof typeof served)[]) served[k] += c.served[k];
+  const perTarget = [...counts].map(([name, n]) => `${name} ${n / OPS} sequences`).join(', ');
+  console.log(
+    `etcd diff: ${seqs.length} sequences of ${OPS} operations (${perTarget}), seed ${BASE_SEED}, ${Date.now() - started} ms` +
+      (clusters.length > 0 ? `; kvnode-3 operations served by the leader ${served.leader}, by followers ${served.follower} (${served.followerTtl} TTLs, ${served.followerWatches} watches)` : ''),
+  );
+  const expected = new Map<TargetName, number>();
+  for (const seq of seqs) for (const name of targetsOf(seq)) expected.set(name, (expected.get(name) ?? 0) + OPS);
+  assert.deepEqual(counts, expected);
+  const ops = served.leader + served.follower;
+  // the cluster target exercises followers (each operation goes to one of 3 members)
+  if (clusters.length > 0 && ops >= 50) assert.ok(served.follower > 0 && served.leader > 0, `kvnode-3 operations by role: ${JSON.stringify(served)}`);
 });

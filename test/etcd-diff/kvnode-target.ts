@@ -111,6 +111,9 @@ export class KvNodeTarget implements ReferenceTarget {
   private dir: string | undefined;
   private pick: RandomGenerator = xoroshiro128plus(0);
   private chosen: KvNode | undefined;
+  private lagging = '';
+  /** What the members served, over every sequence: operations by role, and follower TTL answers and watches. */
+  readonly served = { leader: 0, follower: 0, followerTtl: 0, followerWatches: 0 };
   private leases = new LeaseMap(7_000_000_000_000);
   private watches: WatchState[] = [];
   private readonly reqMap: RequestMapping = {
@@ -156,7 +159,15 @@ export class KvNodeTarget implements ReferenceTarget {
     }
     const first = this.nodes[uniformInt(this.pick, 0, this.nodes.length - 1)]!;
     first.raft.campaign();
-    await until(() => this.nodes.every((n) => n.raft.leader !== '' && n.raft.leader === this.nodes[0]!.raft.leader), 10_000, 'a leader known to every member');
+    await until(() => this.nodes.every((n) => n.raft.leader === first.id), 10_000, `${first.id} elected and known to every member`);
+    if (this.nodes.length > 1) {
+      // one follower lags: what the leader sends it takes 1-2 ms, so it
+      // learns of commits later than the others and its reads must wait for
+      // the read index (the other follower keeps the quorum fast)
+      const followers = this.nodes.filter((n) => n !== first);
+      this.lagging = followers[uniformInt(this.pick, 0, followers.length - 1)]!.id;
+      net.setDelay({ minMs: 1, maxMs: 2 }, { from: first.id, to: this.lagging });
+    }
   }
 
   /**
@@ -165,6 +176,8 @@ export class KvNodeTarget implements ReferenceTarget {
    */
   nextMember(): string {
     this.chosen = this.nodes.length === 1 ? this.nodes[0]! : this.nodes[uniformInt(this.pick, 0, this.nodes.length - 1)]!;
+    if (this.chosen.raft.isLeader) this.served.leader++;
+    else this.served.follower++;
     return this.chosen.id;
   }
 
@@ -182,7 +195,7 @@ export class KvNodeTarget implements ReferenceTarget {
 
   /** Which member leads (for failure reports). */
   describe(): string {
-    return this.nodes.map((n) => `${n.id}${n.raft.isLeader ? '*' : ''}@${n.store.currentRevision()}`).join(' ');
+    return this.nodes.map((n) => `${n.id}${n.raft.isLeader ? ' (leader)' : n.id === this.lagging ? ' (lagging)' : ''} at revision ${n.store.currentRevision()}`).join(', ');
   }
 
   private async call(f: () => Promise<Record<string, unknown>>): Promise<Outcome> {
@@ -247,7 +260,10 @@ export class KvNodeTarget implements ReferenceTarget {
       const t = await m.leaseTimeToLive(this.leases.id(handle), { keys });
       const out: Record<string, unknown> = { rev: t.header.revision, ttl: t.ttl, granted: t.grantedTtl, keys: t.keys.map(str).sort() };
       // docs/mvcc.md: a member that is not the leader reports the granted TTL
-      if (!m.raft.isLeader && t.ttl !== -1) out.ttlBound = 'granted';
+      if (!m.raft.isLeader && t.ttl !== -1) {
+        out.ttlBound = 'granted';
+        this.served.followerTtl++;
+      }
       return out;
     });
   }
@@ -267,6 +283,7 @@ export class KvNodeTarget implements ReferenceTarget {
 
   async watch(req: WatchCreateRequest): Promise<number> {
     const member = this.member();
+    if (!member.raft.isLeader) this.served.followerWatches++;
     await this.caughtUp(member);
     const { key, ...options } = mapWatch(this.reqMap, req);
     const w = member.watch(key, options);
