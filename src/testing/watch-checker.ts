@@ -19,11 +19,15 @@ export type WatchEventType = 'PUT' | 'DELETE';
  * are meaningful; etcd leaves the others empty or 0.
  */
 export interface WatchKeyValue {
+  /** The key. */
   readonly key: string;
   /** PUT: revision of this write; DELETE: revision of the deletion. */
   readonly modRevision: number;
+  /** PUT: the value written; DELETE: absent or empty. */
   readonly value?: string | undefined;
+  /** PUT: revision of the key's creation; DELETE: absent or 0. */
   readonly createRevision?: number | undefined;
+  /** PUT: writes since creation (1 for a creation); DELETE: absent or 0. */
   readonly version?: number | undefined;
 }
 
@@ -34,8 +38,11 @@ export interface WatchKeyValue {
  * `prevKv` is what the watcher received (`undefined`/`null` = none).
  */
 export interface WatchEventRecord {
+  /** PUT or DELETE. */
   readonly type: WatchEventType;
+  /** The pair after the event (for a DELETE: the key and the deletion revision). */
   readonly kv: WatchKeyValue;
+  /** The pair before the event; see above. */
   readonly prevKv?: WatchKeyValue | null | undefined;
 }
 

@@ -22,9 +22,13 @@ export type KvCompareResult = '=' | '!=' | '<' | '>';
  * 0.
  */
 export interface KvCompare {
+  /** The key compared. */
   readonly key: string;
+  /** Which field of the key. */
   readonly target: KvCompareTarget;
+  /** The comparison: `target(key) result value`. */
   readonly result: KvCompareResult;
+  /** What the field is compared with (a string for `value`, a number otherwise). */
   readonly value: string | number;
 }
 
@@ -69,7 +73,9 @@ export interface KvMeta {
 
 /** One pair in a `range` response. */
 export interface KvPair extends KvMeta {
+  /** The key. */
   readonly key: string;
+  /** Its value. */
   readonly value: string;
 }
 
