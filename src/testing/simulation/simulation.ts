@@ -942,10 +942,10 @@ export class Simulation {
    * reports are set aside (and counted in the description).
    *
    * @param options.lostTombstonesAtCompaction - also set aside a DELETE at
-   *   or below the highest compaction revision that a watch never got: a
-   *   known store bug (etcd #18089: compaction at revision R drops the
-   *   tombstone written at R, which a watch starting at R then misses),
-   *   for runs that look for other failures while it is open. Default false.
+   *   or below the highest compaction revision that a watch never got:
+   *   etcd 3.4's behaviour, which the store reproduces (compaction at
+   *   revision R drops the tombstones written at R, which a watch starting
+   *   at R then misses; etcd 3.5.15 keeps them, etcd #18089). Default false.
    */
   checkWatches(options: { lostTombstonesAtCompaction?: boolean } = {}): SimulationVerdict {
     const gaps = this.committed.gaps();
