@@ -123,6 +123,8 @@ export interface KvNodeOptions {
   heartbeatTicks?: number;
   /** Snapshot every this many applied entries. Default 10,000. */
   snapshotEntries?: number;
+  /** Entries kept behind a snapshot for slow followers (etcd's SnapshotCatchUpEntries); a follower further behind gets the snapshot. Default 5,000. */
+  snapshotCatchUpEntries?: number;
   /** How long a request waits before `QUORUMKV_TIMEOUT`. Default 10,000 ms. */
   requestTimeoutMs?: number;
   /** Largest encoded write request in bytes (etcd's `--max-request-bytes`). Default 1.5 MiB. */
@@ -468,6 +470,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         electionTicks,
         heartbeatTicks: opts.heartbeatTicks ?? 1,
         snapshotEntries: opts.snapshotEntries,
+        snapshotCatchUpEntries: opts.snapshotCatchUpEntries,
         proposalTimeoutMs: opts.requestTimeoutMs ?? 10_000,
         readTimeoutMs: opts.requestTimeoutMs ?? 10_000,
         random: opts.random,

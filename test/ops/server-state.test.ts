@@ -85,7 +85,8 @@ async function machine(): Promise<{ sm: KvStateMachine; store: MvccStore }> {
   const sm = await KvStateMachine.open(store, db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'view' }));
   const host: KvStateMachineHost = {
     voters: () => ['a', 'b', 'c'],
-    keepAliveApplied: () => ({ status: 'noop' }),
+    keepAliveApplied: () => undefined,
+    keepAliveAnswered: () => undefined,
     hashCheckApplied: () => undefined,
     alarmsChanged: () => undefined,
     storeBatchApplied: () => undefined,

@@ -76,6 +76,8 @@ export interface SimulationOptions {
   leaseCheckMs?: number;
   /** Snapshot every this many applied entries. Default 1000. */
   snapshotEntries?: number;
+  /** Entries kept behind a snapshot for slow followers; one further behind gets the snapshot (`MsgSnap`). Default 5000. */
+  snapshotCatchUpEntries?: number;
   /** Network rates and delay at the start (and what `calm` returns to). */
   faults?: NetworkFaultOptions;
   /** How often the store hashes of the members are compared. Default 100; 0 turns it off. */
@@ -239,6 +241,7 @@ export class Simulation {
       requestTimeoutMs: positive(options.requestTimeoutMs, 'requestTimeoutMs', 1000),
       leaseCheckMs: positive(options.leaseCheckMs, 'leaseCheckMs', 50),
       snapshotEntries: positive(options.snapshotEntries, 'snapshotEntries', 1000),
+      snapshotCatchUpEntries: positive(options.snapshotCatchUpEntries, 'snapshotCatchUpEntries', 5000),
       hashEveryMs: options.hashEveryMs ?? 100,
       traceLines: options.traceLines ?? 1000,
       settleRounds: Math.max(1, Math.floor(options.settleRounds ?? 3)),
@@ -1104,6 +1107,7 @@ export class Simulation {
         requestTimeoutMs: this.opts.requestTimeoutMs,
         leaseCheckMs: this.opts.leaseCheckMs,
         snapshotEntries: this.opts.snapshotEntries,
+        snapshotCatchUpEntries: this.opts.snapshotCatchUpEntries,
         random,
       });
       m.kv = node;
@@ -1122,6 +1126,7 @@ export class Simulation {
         electionTicks: this.opts.electionTicks,
         heartbeatTicks: this.opts.heartbeatTicks,
         snapshotEntries: this.opts.snapshotEntries,
+        snapshotCatchUpEntries: this.opts.snapshotCatchUpEntries,
         proposalTimeoutMs: this.opts.requestTimeoutMs,
         readTimeoutMs: this.opts.requestTimeoutMs,
         random,
