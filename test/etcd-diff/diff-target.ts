@@ -76,6 +76,8 @@ export interface DiffTarget {
   compact(req: CompactionRequest): Promise<Outcome>;
   leaseGrant(op: GrantOp): Promise<Outcome>;
   leaseRevoke(handle: number): Promise<Outcome>;
+  /** One keep-alive: `{ rev, ttl }`, or the lease-not-found error (clientv3's KeepAliveOnce). */
+  leaseKeepAlive(handle: number): Promise<Outcome>;
   leaseTimeToLive(handle: number, keys: boolean): Promise<Outcome>;
   leaseLeases(): Promise<Outcome>;
   /** Creates a watch; resolves once the service has registered it. Returns its index in this sequence. */

@@ -282,6 +282,29 @@ export class EtcdTarget implements DiffTarget {
     });
   }
 
+  /**
+   * One keep-alive on a stream of its own. etcd answers an unknown lease
+   * with TTL 0, which clientv3's KeepAliveOnce (and KvNode) turn into
+   * "lease not found".
+   */
+  leaseKeepAlive(handle: number): Promise<Outcome> {
+    return this.call(async () => {
+      const stream: Raw = await this.client.leaseClient.leaseKeepAlive();
+      try {
+        const r: Raw = await new Promise((resolve, reject) => {
+          stream.once('data', resolve);
+          stream.once('error', reject);
+          stream.write({ ID: this.leaseId(handle) });
+        });
+        if (Number(r.TTL) <= 0) throw new Error('etcdserver: requested lease not found');
+        return { rev: this.respMap.rev(Number(r.header.revision)), ttl: Number(r.TTL) };
+      } finally {
+        stream.cancel?.();
+        stream.on?.('error', () => {});
+      }
+    });
+  }
+
   leaseTimeToLive(handle: number, keys: boolean): Promise<Outcome> {
     return this.call(async () => {
       const r = await this.client.leaseClient.leaseTimeToLive({ ID: this.leaseId(handle), keys });

@@ -1,7 +1,7 @@
 // Seeded random operations for the differential test: puts, ranges with
 // every option, deletes, txns (compares of every target, nested txns,
 // duplicate keys), compactions (also at or below the last one, or in the
-// future), lease grants/revokes/time-to-live/listing, watches; plus a few
+// future), lease grants/revokes/keep-alives/time-to-live/listing, watches; plus a few
 // requests that must be refused (empty keys, too many txn ops, too large).
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
@@ -35,6 +35,8 @@ export type DiffOp =
   /** A grant with a TTL below the minimum, revoked right after (it would expire during the run). */
   | { kind: 'grantShort'; op: GrantOp }
   | { kind: 'revoke'; handle: number }
+  /** One keep-alive (etcd clientv3's KeepAliveOnce). */
+  | { kind: 'keepAlive'; handle: number }
   | { kind: 'ttl'; handle: number; keys: boolean }
   | { kind: 'leases' }
   | { kind: 'watch'; req: WatchCreateRequest };
@@ -229,7 +231,8 @@ export class SequenceGenerator {
     if (r < 880) return { kind: 'grant', op: this.grantOp() };
     if (r < 890) return { kind: 'grantShort', op: { ...this.grantOp(), ttl: this.int(-2, 1), explicit: 0 } };
     if (r < 920) return { kind: 'revoke', handle: this.handle() };
-    if (r < 950) return { kind: 'ttl', handle: this.int(0, this.grants + 1), keys: this.chance(50) };
+    if (r < 942) return { kind: 'ttl', handle: this.int(0, this.grants + 1), keys: this.chance(50) };
+    if (r < 950) return { kind: 'keepAlive', handle: this.handle() };
     if (r < 960) return { kind: 'leases' };
     if (r < 985 && this.watches < 4) {
       this.watches++;

@@ -67,6 +67,9 @@ import { normDelete, normEvent, normPut, normRange, normTxn } from './normalize.
 /** Explicit lease id k of a sequence (as in the store target: room for 999 automatic ids after each). */
 const explicitId = (k: number) => 1_000_000_000 + k * 1000;
 
+/** Percentage of the operations on a cluster that move leadership first. */
+const TRANSFER_PCT = 3;
+
 /** Which KvNode shape to run. */
 export type KvNodeShape = 'kvnode-1' | 'kvnode-3';
 
@@ -113,7 +116,9 @@ export class KvNodeTarget implements ReferenceTarget {
   private chosen: KvNode | undefined;
   private lagging = '';
   /** What the members served, over every sequence: operations by role, and follower TTL answers and watches. */
-  readonly served = { leader: 0, follower: 0, followerTtl: 0, followerWatches: 0 };
+  readonly served = { leader: 0, follower: 0, followerTtl: 0, followerWatches: 0, transfers: 0 };
+  /** Leases that existed when leadership moved in this sequence. */
+  private restarted = new Set<number>();
   private leases = new LeaseMap(7_000_000_000_000);
   private watches: WatchState[] = [];
   private readonly reqMap: RequestMapping = {
@@ -140,6 +145,7 @@ export class KvNodeTarget implements ReferenceTarget {
   async begin(_seq: number, seed: number): Promise<void> {
     this.pick = xoroshiro128plus(seed ^ 0x5bd1e995);
     this.leases.clear();
+    this.restarted.clear();
     this.watches = [];
     this.dbs = [];
     this.nodes = [];
@@ -161,24 +167,39 @@ export class KvNodeTarget implements ReferenceTarget {
     first.raft.campaign();
     await until(() => this.nodes.every((n) => n.raft.leader === first.id), 10_000, `${first.id} elected and known to every member`);
     if (this.nodes.length > 1) {
-      // one follower lags: what the leader sends it takes 1-2 ms, so it
+      // one follower lags: what the others send it takes 1-2 ms, so it
       // learns of commits later than the others and its reads must wait for
       // the read index (the other follower keeps the quorum fast)
       const followers = this.nodes.filter((n) => n !== first);
       this.lagging = followers[uniformInt(this.pick, 0, followers.length - 1)]!.id;
-      net.setDelay({ minMs: 1, maxMs: 2 }, { from: first.id, to: this.lagging });
+      for (const n of this.nodes) if (n.id !== this.lagging) net.setDelay({ minMs: 1, maxMs: 2 }, { from: n.id, to: this.lagging });
     }
   }
 
   /**
-   * Draws the member that serves the next operation (every call of it:
-   * both halves of a grant-and-revoke) and returns its id.
+   * Before each operation: draws the member that serves it (every call of
+   * it: both halves of a grant-and-revoke) and, on a cluster, sometimes
+   * moves leadership to another member first. Returns what it did.
    */
-  nextMember(): string {
+  async next(): Promise<string> {
+    let moved = '';
+    if (this.nodes.length > 1 && uniformInt(this.pick, 0, 99) < TRANSFER_PCT) {
+      const leader = this.nodes.find((n) => n.raft.isLeader);
+      if (leader !== undefined) {
+        const others = this.nodes.filter((n) => n !== leader);
+        const to = others[uniformInt(this.pick, 0, others.length - 1)]!;
+        await leader.moveLeader(to.id);
+        await until(() => this.nodes.every((n) => n.raft.leader === to.id), 10_000, `leadership moved to ${to.id} and known to every member`);
+        // docs/mvcc.md: a lease's TTL restarts on leader change
+        for (const h of this.leases.handles()) this.restarted.add(this.leases.id(h));
+        this.served.transfers++;
+        moved = ` after moving leadership ${leader.id} -> ${to.id}`;
+      }
+    }
     this.chosen = this.nodes.length === 1 ? this.nodes[0]! : this.nodes[uniformInt(this.pick, 0, this.nodes.length - 1)]!;
     if (this.chosen.raft.isLeader) this.served.leader++;
     else this.served.follower++;
-    return this.chosen.id;
+    return this.chosen.id + moved;
   }
 
   private member(): KvNode {
@@ -254,15 +275,26 @@ export class KvNodeTarget implements ReferenceTarget {
     return this.call(async () => ({ rev: (await m.leaseRevoke(this.leases.id(handle))).header.revision }));
   }
 
+  leaseKeepAlive(handle: number): Promise<Outcome> {
+    const m = this.member();
+    return this.call(async () => {
+      const k = await m.leaseKeepAlive(this.leases.id(handle));
+      return { rev: k.header.revision, ttl: k.ttl };
+    });
+  }
+
   leaseTimeToLive(handle: number, keys: boolean): Promise<Outcome> {
     const m = this.member();
     return this.call(async () => {
       const t = await m.leaseTimeToLive(this.leases.id(handle), { keys });
       const out: Record<string, unknown> = { rev: t.header.revision, ttl: t.ttl, granted: t.grantedTtl, keys: t.keys.map(str).sort() };
-      // docs/mvcc.md: a member that is not the leader reports the granted TTL
+      // docs/mvcc.md: a member that is not the leader reports the granted
+      // TTL; a new leader restarts the TTL of every lease it found
       if (!m.raft.isLeader && t.ttl !== -1) {
         out.ttlBound = 'granted';
         this.served.followerTtl++;
+      } else if (t.ttl !== -1 && this.restarted.has(t.id)) {
+        out.ttlBound = 'restarted';
       }
       return out;
     });

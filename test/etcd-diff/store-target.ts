@@ -131,6 +131,16 @@ export class StoreTarget implements ReferenceTarget {
     return 'err' in r ? r : { ok: { rev: (r.resp as { leaseRevoke: { header: { revision: number } } }).leaseRevoke.header.revision } };
   }
 
+  async leaseKeepAlive(handle: number): Promise<Outcome> {
+    try {
+      const k = this.store.leaseKeepAlive(this.leases.id(handle));
+      return { ok: { rev: k.header.revision, ttl: k.ttl } };
+    } catch (err) {
+      if (isQuorumError(err) && err.name === 'UsageError') return { err: err.code };
+      throw err;
+    }
+  }
+
   async leaseTimeToLive(handle: number, keys: boolean): Promise<Outcome> {
     const t = this.store.leaseTimeToLive({ id: this.leases.id(handle), keys });
     return { ok: { rev: t.header.revision, ttl: t.ttl, granted: t.grantedTtl, keys: t.keys.map(str).sort() } };
