@@ -10,6 +10,7 @@
 //   handle n (explicit grant ids are asked for by a small number `k`, which
 //   each target maps into an id space of its own); a handle that was never
 //   granted maps to an id nobody has.
+import { createHash } from 'node:crypto';
 import type { GenState } from './generator.js';
 import type {
   CompactionRequest,
@@ -80,8 +81,11 @@ export interface DiffTarget {
   leaseKeepAlive(handle: number): Promise<Outcome>;
   leaseTimeToLive(handle: number, keys: boolean): Promise<Outcome>;
   leaseLeases(): Promise<Outcome>;
-  /** Creates a watch; resolves once the service has registered it. Returns its index in this sequence. */
-  watch(req: WatchCreateRequest): Promise<number>;
+  /**
+   * Creates a watch; resolves once the service has registered it. Returns
+   * its index in this sequence, or the error code when the service refused it.
+   */
+  watch(req: WatchCreateRequest): Promise<number | { err: string }>;
   /**
    * What watch `i` has delivered so far. `expect` (another target's log)
    * says how much to wait for: targets that deliver asynchronously wait
@@ -106,6 +110,12 @@ const dec = new TextDecoder('latin1');
 /** A byte string as text (latin1, so any byte survives). */
 export function str(u: Uint8Array): string {
   return dec.decode(u);
+}
+
+/** A value as text; a long one as its length and digest (still compared exactly, reported short). */
+export function valueStr(u: Uint8Array): string {
+  if (u.length <= 256) return str(u);
+  return `<${u.length} bytes, sha1 ${createHash('sha1').update(u).digest('hex').slice(0, 16)}>`;
 }
 
 /** Lease handles ↔ ids of one target in one sequence. */
@@ -221,7 +231,7 @@ export function normKv(m: ResponseMapping, kv: KeyValue): NKv {
     create: m.rev(kv.createRevision),
     mod: m.rev(kv.modRevision),
     ver: kv.version,
-    value: str(kv.value),
+    value: valueStr(kv.value),
     lease: m.lease(kv.lease),
   };
 }

@@ -26,7 +26,8 @@
 // targets compared with etcd, where `kvnode` is kvnode-1 on even sequences
 // and kvnode-3 on odd ones (by default every sequence runs on the store and
 // on one KvNode shape). The operations of a sequence depend on its seed only,
-// not on the targets; kvnode-3 also draws its first leader, its lagging
+// not on the targets (but for one shape kept from the KvNode targets: see
+// empty-key-watch.pending.ts); kvnode-3 also draws its first leader, its lagging
 // follower, the member of each operation and the leadership moves from that
 // seed.
 //
@@ -107,8 +108,10 @@ async function exec(t: DiffTarget, op: DiffOp): Promise<Outcome> {
       return t.leaseTimeToLive(op.handle, op.keys);
     case 'leases':
       return t.leaseLeases();
-    case 'watch':
-      return { ok: { watch: await t.watch(op.req) } };
+    case 'watch': {
+      const w = await t.watch(op.req);
+      return typeof w === 'number' ? { ok: { watch: w } } : w;
+    }
   }
 }
 
@@ -154,6 +157,39 @@ async function settleWatch(etcd: EtcdTarget, targets: ReferenceTarget[], i: numb
   if (log.events.length === 0 && log.canceled === undefined) await new Promise((r) => setTimeout(r, 120));
 }
 
+/**
+ * etcd reads an event's prevKv when it sends the event, and sends none if a
+ * compaction removed the previous version meanwhile (a watcher that fell
+ * behind, for instance after a large value); the store takes it when it
+ * applies the event (docs/mvcc.md). Drop the target's prevKv where etcd has
+ * none and a compaction of the sequence reached the event's revision.
+ */
+function alignPrevKv(want: NWatchLog, got: NWatchLog, compacted: number): NWatchLog {
+  return {
+    ...got,
+    events: got.events.map((e, i) => {
+      const w = want.events[i];
+      if (w === undefined || w.prev !== undefined || e.prev === undefined || compacted < e.kv.mod || !same(w.kv, e.kv)) return e;
+      const { prev: _prev, ...rest } = e;
+      return rest;
+    }),
+  };
+}
+
+/** For two watch logs: where their events first differ (long logs are hard to compare by eye). */
+function eventDifference(want: unknown, got: unknown, name: string): string {
+  const w = want as Partial<NWatchLog>;
+  const g = got as Partial<NWatchLog>;
+  if (!Array.isArray(w?.events) || !Array.isArray(g?.events)) return '';
+  let i = 0;
+  while (i < w.events.length && i < g.events.length && same(w.events[i], g.events[i])) i++;
+  return [
+    `first difference of etcd and ${name}: event ${i} (etcd ${w.events.length} events${w.canceled ? ', canceled' : ''}, ${name} ${g.events.length}${g.canceled ? ', canceled' : ''})`,
+    `  etcd:  ${JSON.stringify(w.events.slice(i, i + 2))}${w.canceled ? ` canceled ${JSON.stringify(w.canceled)}` : ''}`,
+    `  ${name}: ${JSON.stringify(g.events.slice(i, i + 2))}${g.canceled ? ` canceled ${JSON.stringify(g.canceled)}` : ''}`,
+  ].join('\n');
+}
+
 function same(a: unknown, b: unknown): boolean {
   try {
     assert.deepEqual(a, b);
@@ -165,7 +201,11 @@ function same(a: unknown, b: unknown): boolean {
 
 async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarget[]): Promise<number> {
   const seed = BASE_SEED + seq;
-  const gen = new SequenceGenerator(seed);
+  // KvNode refuses watches with an empty key, which etcd and the store
+  // accept: reproduction in empty-key-watch.pending.ts; until it passes,
+  // sequences with a KvNode target watch from the key "\0" instead (the
+  // same events)
+  const gen = new SequenceGenerator(seed, { emptyKeyWatches: !targets.some((t) => t instanceof KvNodeTarget) });
   await etcd.begin(seq);
   await Promise.all(targets.map((t) => t.begin(seq, seed)));
   const ref = targets[0]!;
@@ -176,11 +216,12 @@ async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarg
     if (differ.length === 0) return;
     throw new Mismatch(
       [
-        `etcd and ${differ.map((t) => t.name).join(', ')} differ in sequence ${seq} (seed ${seed}; replay: ETCD_DIFF_SEED=${BASE_SEED} ETCD_DIFF_SEQ=${seq} ETCD_DIFF_TARGETS=${[...new Set(['store', ...differ.map((t) => t.name)])].join(',')})`,
+        `etcd and ${differ.map((t) => t.name).join(', ')} differ in sequence ${seq} (seed ${seed}; replay: ETCD_DIFF_SEED=${BASE_SEED} ETCD_DIFF_SEQ=${seq}${OPS === 200 ? '' : ` ETCD_DIFF_OPS=${OPS}`} ETCD_DIFF_TARGETS=${[...new Set(['store', ...differ.map((t) => t.name)])].join(',')})`,
         `at: ${what}`,
         `last operations:\n  ${history.slice(-12).join('\n  ')}`,
         `etcd:  ${JSON.stringify(want)}`,
         ...targets.map((t, k) => `${t.name}${differ.includes(t) ? '' : ' (same as etcd)'}: ${JSON.stringify(got[k])}${t instanceof KvNodeTarget ? ` [members: ${t.describe()}]` : ''}`),
+        ...differ.map((t) => eventDifference(want, got[targets.indexOf(t)], t.name)),
       ].join('\n'),
     );
   };
@@ -193,7 +234,7 @@ async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarg
       const [want, ...got] = await Promise.all([exec(etcd, op), ...targets.map((t) => exec(t, op))]);
       for (const g of got) alignTtl(op, want!, g);
       check(`operation #${i}`, want, got);
-      if (op.kind === 'watch') {
+      if (op.kind === 'watch' && 'ok' in want!) {
         await settleWatch(etcd, targets, watches, op.req.startRevision ?? 0, s.rev);
         watches++;
       }
@@ -201,10 +242,11 @@ async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarg
     const all = { kind: 'range', req: { key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]) } } as const;
     const [wantAll, ...gotAll] = await Promise.all([exec(etcd, all), ...targets.map((t) => exec(t, all))]);
     check('final contents', wantAll, gotAll);
+    const compacted = ref.genState().compactRev;
     for (let w = 0; w < watches; w++) {
       const want = await etcd.watchLog(w, await ref.watchLog(w));
       const got: NWatchLog[] = await Promise.all(targets.map((t) => t.watchLog(w, want)));
-      check(`events of watch ${w}`, want, got);
+      check(`events of watch ${w}`, want, got.map((g) => alignPrevKv(want, g, compacted)));
     }
     return OPS;
   } finally {
@@ -213,7 +255,7 @@ async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarg
   }
 }
 
-test(`etcd 3.4 and ${TARGET_SPEC.join(', ')} answer alike on ${SEQS} random sequences of ${OPS} operations`, { timeout: 600_000 }, async () => {
+test(`etcd 3.4 and ${TARGET_SPEC.join(', ')} answer alike on ${ONLY_SEQ === undefined ? `${SEQS} random sequences` : `sequence ${ONLY_SEQ}`} of ${OPS} operations`, { timeout: 600_000 }, async () => {
   const bin = findEtcd();
   if (bin === undefined) {
     const msg =

@@ -353,7 +353,8 @@ export class EtcdTarget implements DiffTarget {
     const created = new Promise<Raw>((resolve) => this.pendingCreates.push(resolve));
     this.stream.write({
       create_request: {
-        key: this.key(req.key),
+        // an empty key is the smallest key: the start of the namespace
+        key: req.key.length === 0 ? this.ns : this.key(req.key),
         range_end: this.endOf(req.rangeEnd),
         start_revision: this.rev(req.startRevision),
         prev_kv: req.prevKv ?? false,

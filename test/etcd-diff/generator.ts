@@ -1,8 +1,10 @@
 // Seeded random operations for the differential test: puts, ranges with
 // every option, deletes, txns (compares of every target, nested txns,
 // duplicate keys), compactions (also at or below the last one, or in the
-// future), lease grants/revokes/keep-alives/time-to-live/listing, watches; plus a few
-// requests that must be refused (empty keys, too many txn ops, too large).
+// future), lease grants/revokes/keep-alives/time-to-live/listing, watches
+// (some from exactly the compaction revision); plus requests at the edges:
+// empty keys (refused, except by a watch), too many txn ops, too large, just
+// below the size limit.
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
@@ -60,8 +62,16 @@ export class SequenceGenerator {
   private explicitUsed = 0;
   private watches = 0;
 
-  constructor(seed: number) {
+  private readonly emptyKeyWatches: boolean;
+
+  /**
+   * @param options.emptyKeyWatches - watches with an empty key (default
+   *   true); when false, such a watch starts at the key "\0" instead, which
+   *   sees the same events (the rest of the sequence is unchanged)
+   */
+  constructor(seed: number, options: { emptyKeyWatches?: boolean } = {}) {
     this.rng = xoroshiro128plus(seed);
+    this.emptyKeyWatches = options.emptyKeyWatches ?? true;
   }
 
   private int(lo: number, hi: number): number {
@@ -89,8 +99,19 @@ export class SequenceGenerator {
     return this.int(1, this.grants + 1);
   }
 
-  /** key + range end: one key, [k1, k2), a prefix, from a key, or everything. */
-  private span(): { key: Uint8Array; rangeEnd?: Uint8Array } {
+  /**
+   * key + range end: one key, [k1, k2), a prefix, from a key, or everything;
+   * rarely an empty key (refused by every request but a watch).
+   */
+  private span(forWatch = false): { key: Uint8Array; rangeEnd?: Uint8Array } {
+    if (this.chance(1)) {
+      const end = this.int(0, 2);
+      // without empty-key watches, the zero byte stands for the empty key:
+      // no key sorts between them, so the watch sees the same events
+      const key = forWatch && !this.emptyKeyWatches ? new Uint8Array([0]) : new Uint8Array(0);
+      if (end === 0) return { key };
+      return { key, rangeEnd: end === 1 ? RANGE_END_ALL : this.key() };
+    }
     const r = this.int(0, 99);
     if (r < 55) return { key: this.key() };
     if (r < 72) return { key: this.key(), rangeEnd: this.key() };
@@ -102,10 +123,11 @@ export class SequenceGenerator {
     return { key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL };
   }
 
-  /** A revision for reads: mostly a past one, sometimes compacted away or in the future. */
+  /** A revision for reads: mostly a past one, sometimes compacted away, exactly the compaction revision, or in the future. */
   private pastRev(s: GenState): number {
     const r = this.int(0, 99);
     if (r < 10) return s.rev + this.int(1, 3);
+    if (r < 18 && s.compactRev >= 1) return s.compactRev;
     return this.int(1, s.rev);
   }
 
@@ -220,6 +242,7 @@ export class SequenceGenerator {
       return { kind: 'txn', req: { success: many } };
     }
     if (r < 8) return { kind: 'put', req: { key: this.key(), value: new Uint8Array(1_600_000) } };
+    if (r < 9) return { kind: 'put', req: { key: this.key(), value: new Uint8Array(1_500_000).fill(0x61) } };
     if (r < 300) return { kind: 'put', req: this.put() };
     if (r < 500) return { kind: 'range', req: this.range(s) };
     if (r < 600) return { kind: 'delete', req: this.del() };
@@ -236,9 +259,10 @@ export class SequenceGenerator {
     if (r < 960) return { kind: 'leases' };
     if (r < 985 && this.watches < 4) {
       this.watches++;
-      const req: WatchCreateRequest = { ...this.span() };
+      const req: WatchCreateRequest = { ...this.span(true) };
       const start = this.int(0, 99);
-      if (start < 45) req.startRevision = this.int(1, s.rev);
+      if (start < 10 && s.compactRev >= 1) req.startRevision = s.compactRev;
+      else if (start < 45) req.startRevision = this.int(1, s.rev);
       else if (start < 55) req.startRevision = s.rev + this.int(1, 3);
       if (this.chance(50)) req.prevKv = true;
       if (this.chance(20)) req.filters = [this.pick<WatchFilter>(['NOPUT', 'NODELETE'])];

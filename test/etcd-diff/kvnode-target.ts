@@ -313,12 +313,18 @@ export class KvNodeTarget implements ReferenceTarget {
     await m.range({ key: new Uint8Array([0]), countOnly: true });
   }
 
-  async watch(req: WatchCreateRequest): Promise<number> {
+  async watch(req: WatchCreateRequest): Promise<number | { err: string }> {
     const member = this.member();
     if (!member.raft.isLeader) this.served.followerWatches++;
     await this.caughtUp(member);
     const { key, ...options } = mapWatch(this.reqMap, req);
-    const w = member.watch(key, options);
+    let w: Watch;
+    try {
+      w = member.watch(key, options);
+    } catch (err) {
+      if (isQuorumError(err)) return { err: err.code };
+      throw err;
+    }
     const log: NWatchLog = { events: [] };
     this.watches.push({ member, w, log });
     void (async () => {

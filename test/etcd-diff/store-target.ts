@@ -42,7 +42,7 @@ import { normDelete, normEvent, normPut, normRange, normTxn } from './normalize.
 const explicitId = (k: number) => 1_000_000_000 + k * 1000;
 
 export class StoreTarget implements ReferenceTarget {
-  readonly name = 'mvcc-store';
+  readonly name = 'store';
   private store!: MvccStore;
   private db!: MemoryLevel<string, string>;
   private index = 0;
