@@ -21,7 +21,24 @@ import {
   type Snapshot,
 } from '../raftpb/index.js';
 
-const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
+const PACKR_OPTIONS = { useRecords: false, moreTypes: false, mapsAsObjects: true } as const;
+let packr = new Packr(PACKR_OPTIONS);
+
+/**
+ * Above this many bytes, a packed result gets its own buffer and the packer
+ * starts over with a fresh one: msgpackr packs into one growing buffer that
+ * it keeps, so a single large value (a snapshot of the whole store) would
+ * otherwise stay allocated for the life of the process.
+ */
+const LARGE_PACK_BYTES = 8 * 1024 * 1024;
+
+function packWith(value: unknown): Uint8Array {
+  const out = packr.pack(value);
+  if (out.buffer.byteLength <= LARGE_PACK_BYTES) return out;
+  const own = new Uint8Array(out);
+  packr = new Packr(PACKR_OPTIONS);
+  return own;
+}
 
 const ENTRY_TYPES: readonly EntryType[] = ['Normal', 'ConfChange'];
 const CONF_CHANGE_TYPES: readonly ConfChangeType[] = ['AddNode', 'AddLearnerNode', 'RemoveNode'];
@@ -54,7 +71,7 @@ function strArray(v: unknown, what: string): string[] {
 
 /** Packs any msgpack-able value (used by layers above for their own records). */
 export function pack(value: unknown): Uint8Array {
-  return packr.pack(value);
+  return packWith(value);
 }
 
 /**
@@ -111,7 +128,7 @@ export function snapshotFromTuple(t: unknown): Snapshot {
 
 /** Encodes one entry. */
 export function encodeEntry(e: Entry): Uint8Array {
-  return packr.pack(entryToTuple(e));
+  return packWith(entryToTuple(e));
 }
 
 /**
@@ -124,7 +141,7 @@ export function decodeEntry(buf: Uint8Array): Entry {
 
 /** Encodes a HardState as `[term, vote, commit]`. */
 export function encodeHardState(hs: HardState): Uint8Array {
-  return packr.pack([hs.term, hs.vote, hs.commit]);
+  return packWith([hs.term, hs.vote, hs.commit]);
 }
 
 /**
@@ -139,7 +156,7 @@ export function decodeHardState(buf: Uint8Array): HardState {
 
 /** Encodes a snapshot (metadata and data). */
 export function encodeSnapshot(s: Snapshot): Uint8Array {
-  return packr.pack(snapshotToTuple(s));
+  return packWith(snapshotToTuple(s));
 }
 
 /**
@@ -154,7 +171,7 @@ export function decodeSnapshot(buf: Uint8Array): Snapshot {
 export function encodeConfChange(cc: ConfChange): Uint8Array {
   const t: unknown[] = [CONF_CHANGE_TYPES.indexOf(cc.type), cc.nodeId];
   if (cc.context !== undefined) t.push(cc.context);
-  return packr.pack(t);
+  return packWith(t);
 }
 
 /**
@@ -218,7 +235,7 @@ export function messageFromTuple(t: unknown): Message {
 
 /** Encodes a message. */
 export function encodeMessage(m: Message): Uint8Array {
-  return packr.pack(messageToTuple(m));
+  return packWith(messageToTuple(m));
 }
 
 /**

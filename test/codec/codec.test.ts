@@ -1,0 +1,80 @@
+// The codec: msgpackr encodings of the Raft wire types round-trip exactly,
+// malformed bytes fail with QUORUMKV_MALFORMED_FRAME, CRC checks catch a
+// flipped bit, and a large packed value does not pin a large buffer.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  checkCrc,
+  decodeConfChange,
+  decodeEntry,
+  decodeHardState,
+  decodeMessage,
+  decodeSnapshot,
+  encodeConfChange,
+  encodeEntry,
+  encodeHardState,
+  encodeMessage,
+  encodeSnapshot,
+  pack,
+  unpack,
+  withCrc,
+} from '../../src/codec/index.js';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { encodeConfChangeData } from '../../src/raft/index.js';
+import { message, type Snapshot } from '../../src/raftpb/index.js';
+
+const bytes = (...b: number[]) => new Uint8Array(b);
+const snap: Snapshot = { data: bytes(9, 8, 7), metadata: { index: 12, term: 3, confState: { voters: ['a', 'b'], learners: ['c'] } } };
+
+test('every wire type round-trips through its encoding', () => {
+  const e = { term: 2, index: 7, type: 'ConfChange' as const, data: bytes(1, 2, 3) };
+  assert.deepEqual({ ...decodeEntry(encodeEntry(e)), data: [...decodeEntry(encodeEntry(e)).data] }, { ...e, data: [1, 2, 3] });
+  assert.deepEqual(decodeHardState(encodeHardState({ term: 5, vote: 'b', commit: 9 })), { term: 5, vote: 'b', commit: 9 });
+  const s = decodeSnapshot(encodeSnapshot(snap));
+  assert.deepEqual(s.metadata, snap.metadata);
+  assert.deepEqual([...s.data], [9, 8, 7]);
+  const m = message({ type: 'MsgApp', to: 'b', from: 'a', term: 4, logTerm: 3, index: 10, commit: 9, entries: [e], snapshot: snap, context: bytes(5), reject: true, rejectHint: 2 });
+  const back = decodeMessage(encodeMessage(m));
+  assert.equal(back.type, 'MsgApp');
+  assert.equal(back.reject, true);
+  assert.equal(back.rejectHint, 2);
+  assert.deepEqual([...back.context!], [5]);
+  assert.equal(back.entries[0]!.index, 7);
+  assert.equal(back.snapshot!.metadata.index, 12);
+  const cc = { type: 'AddLearnerNode' as const, nodeId: 'd', context: bytes(1) };
+  assert.deepEqual({ ...decodeConfChange(encodeConfChange(cc)), context: [1] }, { ...cc, context: [1] });
+});
+
+test("the Raft core's conf change bytes decode with the codec", () => {
+  const cc = { type: 'RemoveNode' as const, nodeId: 'node-ü' };
+  assert.deepEqual(decodeConfChange(encodeConfChangeData(cc)), cc);
+});
+
+test('malformed bytes are refused with QUORUMKV_MALFORMED_FRAME', () => {
+  const malformed = (e: unknown) => isQuorumError(e, ErrorCode.MALFORMED_FRAME);
+  assert.throws(() => decodeMessage(bytes(0xc1)), malformed);
+  assert.throws(() => decodeMessage(pack([99, 'a', 'b', 0, 0, 0, [], 0, false, 0, null, null])), malformed);
+  assert.throws(() => decodeMessage(pack([3, 'a', 'b', -1, 0, 0, [], 0, false, 0, null, null])), malformed);
+  assert.throws(() => decodeEntry(pack([1, 2, 7, bytes()])), malformed);
+  assert.throws(() => decodeHardState(pack(['x', 'b', 1])), malformed);
+  assert.throws(() => decodeConfChange(pack([5, 'a'])), malformed);
+  assert.throws(() => unpack(bytes(0xd9)), malformed);
+});
+
+test('a CRC-protected record with a flipped bit is refused with the given code', () => {
+  const rec = withCrc(bytes(1, 2, 3, 4));
+  assert.deepEqual([...checkCrc(rec, 'test')], [1, 2, 3, 4]);
+  const bad = new Uint8Array(rec);
+  bad[5]! ^= 0x10;
+  assert.throws(() => checkCrc(bad, 'test'), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_LOG));
+  assert.throws(() => checkCrc(bad, 'test', ErrorCode.CORRUPT_SNAPSHOT), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT));
+  assert.throws(() => checkCrc(bytes(1, 2), 'test'), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_LOG));
+});
+
+test('a large packed value gets its own buffer and later packs do not share a large one', () => {
+  const big = pack(new Uint8Array(10 * 1024 * 1024));
+  assert.equal(big.buffer.byteLength, big.byteLength, 'the large result owns exactly its bytes');
+  const small = pack([1, 2, 3]);
+  assert.ok(small.buffer.byteLength < 8 * 1024 * 1024, `a small pack views a ${small.buffer.byteLength}-byte buffer`);
+  assert.deepEqual(unpack(small), [1, 2, 3]);
+});
