@@ -146,9 +146,22 @@ export function txnRequest(input: TxnInput): TxnRequest {
   };
 }
 
-/** A {@link WatchCreateRequest}. */
+/**
+ * A {@link WatchCreateRequest}. Unlike the other requests, the key may be
+ * empty, as etcd accepts it: `''` alone watches the key `''` (which no put
+ * can write), `''` with a range end watches `[\0... , rangeEnd)`, and `''`
+ * with `prefix: true` every key.
+ */
 export function watchRequest(key: BytesLike, options: WatchOptions = {}): WatchCreateRequest {
-  const { key: k, rangeEnd } = rangeOf({ key, rangeEnd: options.rangeEnd, prefix: options.prefix });
+  const k = bytesOf(key, 'key');
+  let rangeEnd: Uint8Array | undefined;
+  if (options.prefix === true) {
+    if (options.rangeEnd !== undefined) invalid('prefix and rangeEnd cannot both be given');
+    rangeEnd = k.length === 0 ? new Uint8Array([0]) : prefixEnd(k);
+  } else if (options.rangeEnd !== undefined) {
+    const end = bytesOf(options.rangeEnd, 'rangeEnd');
+    if (end.length > 0) rangeEnd = end;
+  }
   if (options.startRevision !== undefined && (typeof options.startRevision !== 'number' || !Number.isSafeInteger(options.startRevision))) {
     invalid('startRevision must be a safe integer');
   }
