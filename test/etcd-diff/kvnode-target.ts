@@ -70,12 +70,18 @@ const explicitId = (k: number) => 1_000_000_000 + k * 1000;
 /** Percentage of the operations on a cluster that move leadership first. */
 const TRANSFER_PCT = 3;
 
+/** Percentage of the operations on a single member that restart it first. */
+const RESTART_PCT = 2;
+
 /** Which KvNode shape to run. */
 export type KvNodeShape = 'kvnode-1' | 'kvnode-3';
 
 interface WatchState {
   member: KvNode;
-  w: Watch;
+  /** The watch delivering into `log` now (a restart replaces it; none while restarting). */
+  w: Watch | undefined;
+  /** The request as sent (mapped), to resume it after a restart. */
+  req: WatchCreateRequest;
   log: NWatchLog;
 }
 
@@ -114,9 +120,10 @@ export class KvNodeTarget implements ReferenceTarget {
   private dir: string | undefined;
   private pick: RandomGenerator = xoroshiro128plus(0);
   private chosen: KvNode | undefined;
+  private net: MemoryNetwork | undefined;
   private lagging = '';
   /** What the members served, over every sequence: operations by role, and follower TTL answers and watches. */
-  readonly served = { leader: 0, follower: 0, followerTtl: 0, followerWatches: 0, transfers: 0 };
+  readonly served = { leader: 0, follower: 0, followerTtl: 0, followerWatches: 0, transfers: 0, restarts: 0 };
   /** Leases that existed when leadership moved in this sequence. */
   private restarted = new Set<number>();
   private leases = new LeaseMap(7_000_000_000_000);
@@ -152,6 +159,7 @@ export class KvNodeTarget implements ReferenceTarget {
     this.chosen = undefined;
     const ids = this.name === 'kvnode-1' ? ['m1'] : ['m1', 'm2', 'm3'];
     const net = new MemoryNetwork({ seed });
+    this.net = net;
     if (this.name === 'kvnode-1') {
       const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
       this.dir = await mkdtemp(join(base, 'quorumkv-etcd-diff-kvnode-'));
@@ -182,6 +190,12 @@ export class KvNodeTarget implements ReferenceTarget {
    * moves leadership to another member first. Returns what it did.
    */
   async next(): Promise<string> {
+    if (this.nodes.length === 1) {
+      this.chosen = this.nodes[0]!;
+      this.served.leader++;
+      if (uniformInt(this.pick, 0, 99) < RESTART_PCT) return `${this.chosen.id} after its restart at revision ${await this.restart()}`;
+      return this.chosen.id;
+    }
     let moved = '';
     if (this.nodes.length > 1 && uniformInt(this.pick, 0, 99) < TRANSFER_PCT) {
       const leader = this.nodes.find((n) => n.raft.isLeader);
@@ -325,15 +339,55 @@ export class KvNodeTarget implements ReferenceTarget {
       if (isQuorumError(err)) return { err: err.code };
       throw err;
     }
-    const log: NWatchLog = { events: [] };
-    this.watches.push({ member, w, log });
+    const state: WatchState = { member, w, req: { key, ...options }, log: { events: [] } };
+    this.watches.push(state);
+    this.consume(state, w);
+    return this.watches.length - 1;
+  }
+
+  /** Records what `w` delivers into the log of `state`, until a restart replaces `w`. */
+  private consume(state: WatchState, w: Watch): void {
     void (async () => {
       for await (const resp of w) {
-        for (const e of resp.events) log.events.push(normEvent(this.respMap, e));
-        if (resp.canceled) log.canceled = { compactRevision: resp.compactRevision };
+        if (state.w !== w) return;
+        for (const e of resp.events) state.log.events.push(normEvent(this.respMap, e));
+        if (resp.canceled) state.log.canceled = { compactRevision: resp.compactRevision };
       }
     })();
-    return this.watches.length - 1;
+  }
+
+  /**
+   * Restarts the single member from its data directory: closes it once its
+   * watches have delivered everything it applied, opens it again, and
+   * resumes every live watch from the next revision with the same options,
+   * as a client does after a reconnect; the resumed stream continues the
+   * same log, which must still match etcd's uninterrupted watch. Returns
+   * the revision the member restarted at.
+   */
+  private async restart(): Promise<number> {
+    const old = this.nodes[0]!;
+    await old.store.watchIdle();
+    for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
+    const rev = old.store.currentRevision();
+    const live = this.watches.filter((s) => s.log.canceled === undefined);
+    for (const s of live) s.w = undefined; // what the old watches say from now on (their end) is dropped
+    await old.close();
+    const node = await KvNode.open({ id: old.id, transport: this.net!.transport(old.id), dataDir: this.dir!, random: seededRandom(rev) });
+    this.nodes = [node];
+    this.chosen = node;
+    node.raft.campaign();
+    await until(() => node.raft.isLeader, 10_000, `${node.id} leader again after its restart`);
+    // docs/mvcc.md: a lease's TTL restarts with a new leader term
+    for (const h of this.leases.handles()) this.restarted.add(this.leases.id(h));
+    for (const s of this.watches) s.member = node;
+    for (const s of live) {
+      const { key, startRevision, ...options } = s.req;
+      const w = node.watch(key, { ...options, startRevision: Math.max(startRevision ?? 0, rev + 1) });
+      s.w = w;
+      this.consume(s, w);
+    }
+    this.served.restarts++;
+    return rev;
   }
 
   async watchLog(i: number, expect?: NWatchLog): Promise<NWatchLog> {
@@ -348,7 +402,7 @@ export class KvNodeTarget implements ReferenceTarget {
   }
 
   async end(): Promise<void> {
-    for (const { w } of this.watches) await w.cancel();
+    for (const { w } of this.watches) await w?.cancel();
     for (const n of this.nodes) await n.close();
     for (const db of this.dbs) await db.close();
     if (this.dir !== undefined) await rm(this.dir, { recursive: true, force: true });
