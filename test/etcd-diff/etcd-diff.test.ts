@@ -1,10 +1,10 @@
 // Differential test against real etcd 3.4: the same seeded random sequences
-// of operations (put, range with every option, delete, txn, compaction, lease
-// grant/revoke/keep-alive/time-to-live/list, watch) run against etcd and, in lockstep,
-// against other targets whose answers must match etcd's exactly: revisions,
-// versions, create/mod revisions, txn outcomes, prevKv, error kinds and watch
-// event streams (lease TTLs within one second, as they count down in real
-// time). The targets:
+// of operations (put, range with every option, delete, txn, compaction,
+// lease grant/revoke/keep-alive/time-to-live/list, watch) run against etcd
+// and, in lockstep, against other targets whose answers must match etcd's
+// exactly: revisions, versions, create/mod revisions, txn outcomes, prevKv,
+// error kinds and watch event streams (lease TTLs within one second, as they
+// count down in real time). The targets:
 // - `store`: the bare MVCC store behind a tiny apply loop (store-target.ts),
 //   the fastest way to tell an MVCC difference from a server one;
 // - `kvnode-1`: a single-member KvNode on classic-level (kvnode-target.ts),
