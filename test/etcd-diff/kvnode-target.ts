@@ -52,6 +52,7 @@ import type {
   TxnRequest,
   WatchCreateRequest,
 } from '../../src/mvccpb/index.js';
+import { prefixEnd } from '../../src/mvccpb/index.js';
 import { KvNode, type RequestOpInput, type TxnInput, type Watch } from '../../src/server/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
 import {
@@ -110,15 +111,28 @@ function seededRandom(seed: number): () => number {
   return () => uniformInt(rng, 0, 2 ** 30 - 1) / 2 ** 30;
 }
 
+/**
+ * A key range as a KV API user writes it: a range end that is the prefix
+ * end of the key becomes `prefix: true` (etcd's `WithPrefix`), so the API's
+ * own translation is exercised too.
+ */
+function asInput<T extends { key: Uint8Array; rangeEnd?: Uint8Array }>(r: T): Omit<T, 'rangeEnd'> & { rangeEnd?: Uint8Array; prefix?: boolean } {
+  const { rangeEnd, ...rest } = r;
+  if (rangeEnd === undefined || rangeEnd.length === 0 || r.key.length === 0) return r;
+  const p = prefixEnd(r.key);
+  if (p.length !== rangeEnd.length || p.some((b, i) => b !== rangeEnd[i])) return r;
+  return { ...rest, prefix: true };
+}
+
 function txnInput(t: TxnRequest): TxnInput {
   const ops = (list: RequestOp[] | undefined): RequestOpInput[] =>
     (list ?? []).map((op) => {
-      if ('requestRange' in op) return { range: op.requestRange };
+      if ('requestRange' in op) return { range: asInput(op.requestRange) };
       if ('requestPut' in op) return { put: op.requestPut };
-      if ('requestDeleteRange' in op) return { deleteRange: op.requestDeleteRange };
+      if ('requestDeleteRange' in op) return { deleteRange: asInput(op.requestDeleteRange) };
       return { txn: txnInput(op.requestTxn) };
     });
-  return { compare: t.compare ?? [], success: ops(t.success), failure: ops(t.failure) };
+  return { compare: (t.compare ?? []).map(asInput), success: ops(t.success), failure: ops(t.failure) };
 }
 
 export class KvNodeTarget implements ReferenceTarget {
@@ -262,13 +276,13 @@ export class KvNodeTarget implements ReferenceTarget {
 
   range(req: RangeRequest): Promise<Outcome> {
     const m = this.member();
-    return this.call(async () => normRange(this.respMap, await m.range(mapRange(this.reqMap, req))));
+    return this.call(async () => normRange(this.respMap, await m.range(asInput(mapRange(this.reqMap, req)))));
   }
 
   deleteRange(req: DeleteRangeRequest): Promise<Outcome> {
     const m = this.member();
     return this.call(async () => {
-      const { key, ...options } = mapDelete(this.reqMap, req);
+      const { key, ...options } = asInput(mapDelete(this.reqMap, req));
       return normDelete(this.respMap, await m.delete(key, options));
     });
   }
@@ -339,7 +353,8 @@ export class KvNodeTarget implements ReferenceTarget {
     const member = this.member();
     if (!member.raft.isLeader) this.served.followerWatches++;
     await this.caughtUp(member);
-    const { key, ...options } = mapWatch(this.reqMap, req);
+    const mapped = mapWatch(this.reqMap, req);
+    const { key, ...options } = asInput(mapped);
     let w: Watch;
     try {
       w = member.watch(key, options);
@@ -347,7 +362,7 @@ export class KvNodeTarget implements ReferenceTarget {
       if (isQuorumError(err)) return { err: err.code };
       throw err;
     }
-    const state: WatchState = { member, w, req: { key, ...options }, log: { events: [] } };
+    const state: WatchState = { member, w, req: mapped, log: { events: [] } };
     this.watches.push(state);
     this.consume(state, w);
     return this.watches.length - 1;
