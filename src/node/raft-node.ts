@@ -9,8 +9,9 @@
  *    synced when Raft says `mustSync` (group commit: proposals that arrive
  *    while a write is in flight go into the next Ready, so there is one
  *    fsync per Ready, not one per proposal);
- * 2. the Ready's messages are sent (votes and acknowledgements only once
- *    durable);
+ * 2. the Ready's messages are sent: a leader's while step 1 runs (Raft
+ *    thesis §10.2.1), everyone else's once step 1 is durable (votes and
+ *    acknowledgements vouch for what was written);
  * 3. committed entries go to the apply queue, which applies them in order and
  *    resolves the proposers' promises; `advance()` is called and the loop goes on.
  * @module
@@ -89,6 +90,11 @@ export interface RaftNodeStatus {
   role: StateRole;
   /** Highest index known committed. */
   commit: number;
+  /**
+   * Index of the last entry of the log as persisted (entries still being
+   * written are not counted); the snapshot's index when the log is empty.
+   */
+  lastIndex: number;
   /** Highest index applied to the state machine. */
   applied: number;
   /** Index of the latest snapshot. */
@@ -158,6 +164,25 @@ interface ConfContext {
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * Where a run of a node starts numbering its proposals: a uniform integer in
+ * [0, 2^52), from `random` when one is injected (deterministic simulations),
+ * else from the platform's CSPRNG. Entries carry `(origin, seq)`; after a
+ * restart, entries of the previous run may still commit, and a counter that
+ * restarted at 0 would match them to new proposals (resolving a caller with
+ * another command's result). With a random start two runs overlap only if
+ * their ranges collide, about `n / 2^52` for `n` proposals; etcd's request
+ * ids (member id, time, counter) serve the same purpose.
+ */
+function initialSequence(random: (() => number) | undefined): number {
+  if (random !== undefined) {
+    return Math.floor(random() * 2 ** 20) * 2 ** 32 + Math.floor(random() * 2 ** 32);
+  }
+  const w = new Uint32Array(2);
+  globalThis.crypto.getRandomValues(w);
+  return (w[0]! & 0xfffff) * 2 ** 32 + w[1]!;
+}
+
 function validateOptions<R>(o: RaftNodeOptions<R>): void {
   const bad = (msg: string): never => {
     throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
@@ -209,7 +234,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private readonly forwarding: boolean;
   private readonly origin: Uint8Array;
 
-  private seq = 0;
+  /**
+   * Sequence number of the last local proposal or conf change. It starts at
+   * a random point below 2^52, so that an entry proposed by an earlier run of
+   * this member (before a restart) and committed later is never mistaken for
+   * a proposal of this run (see {@link initialSequence}).
+   */
+  private seq: number;
   private readonly pending = new Map<number, PendingProposal<R>>();
   /** Proposals not yet accepted by Raft (no leader known, or dropped during a transfer). */
   private readonly waiting: number[] = [];
@@ -261,6 +292,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.readTimeoutMs = opts.readTimeoutMs ?? 10_000;
     this.forwarding = !(opts.disableProposalForwarding ?? false);
     this.origin = encodeOrigin(opts.id);
+    this.seq = initialSequence(opts.random);
     this.smApplied = smApplied;
     this.snapshotIndex = snapshot?.metadata.index ?? 0;
     this.applied = this.snapshotIndex;
@@ -501,6 +533,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       leader: st.softState.lead,
       role: st.softState.raftState,
       commit: st.hardState.commit,
+      lastIndex: this.mem.lastIndex(),
       applied: this.appliedIndex,
       snapshotIndex: this.snapshotIndex,
       membership: this.members(),
@@ -664,10 +697,16 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
     for (const rs of rd.readStates) this.onReadState(rs.index, rs.requestCtx);
 
-    // Raft thesis §10.2.1 lets a leader send its appends while it writes its own
-    // log, but only if it does not count itself towards a commit before its own
-    // write is durable. The core counts the leader's entries as soon as they are
-    // appended, so every message waits for the write here.
+    // Raft thesis §10.2.1: a leader sends its messages while it writes its own
+    // log (etcd's raft loop does the same). This is safe although the core
+    // counts the leader's entries towards a commit as soon as they are
+    // appended: a commit index only leaves this node in the messages of a
+    // later Ready, and the next Ready is asked for only after this write is
+    // durable, so no member learns a commit the leader could still lose.
+    // Everyone else answers only once what it vouches for (a vote, an
+    // acknowledged entry) is durable.
+    const parallel = this.role === 'leader' && rd.messages.length > 0;
+    if (parallel) this.transport.send(rd.messages);
 
     if (rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
       const update: Parameters<LogStorage['save']>[0] = {};
@@ -683,8 +722,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (rd.entries.length > 0) this.mem.append(rd.entries);
     if (rd.hardState !== undefined) this.mem.setHardState(rd.hardState);
 
-    // Votes and acknowledgements go out only once what they vouch for is durable.
-    if (rd.messages.length > 0 && !this.closed) this.transport.send(rd.messages);
+    if (!parallel && rd.messages.length > 0 && !this.closed) this.transport.send(rd.messages);
 
     if (rd.committedEntries.length > 0) this.pushApply({ kind: 'entries', entries: rd.committedEntries });
   }
