@@ -121,7 +121,7 @@ interface SentFacts {
   maxTerm: number;
   /** The last vote granted: (term, candidate). */
   vote: { term: number; to: string } | undefined;
-  /** The log vouched for in the latest term: last index acknowledged in a MsgAppResp or sent in a MsgApp. */
+  /** The log vouched for in the latest term: the last index acknowledged in a MsgAppResp. */
   log: { term: number; index: number } | undefined;
 }
 
@@ -136,11 +136,10 @@ function noteSent(f: SentFacts, msgs: readonly Message[]): void {
     if (m.type === 'MsgAppResp' && !m.reject) {
       // A follower's log as of now (a stale acknowledgement only lowers the bound).
       f.log = { term: m.term, index: m.index };
-    } else if (m.type === 'MsgApp' && m.entries.length > 0) {
-      // A leader's log only grows within its term.
-      const last = m.entries[m.entries.length - 1]!.index;
-      f.log = f.log !== undefined && f.log.term === m.term ? { term: m.term, index: Math.max(f.log.index, last) } : { term: m.term, index: last };
     }
+    // A leader's MsgApp vouches for nothing: it may be sent while the leader
+    // writes the same entries (Raft thesis §10.2.1), so a leader that crashes
+    // meanwhile legitimately restarts with a shorter log in the same term.
   }
 }
 
