@@ -82,6 +82,12 @@ const TRANSFER_PCT = 3;
 /** Percentage of the operations on a single member that restart it first. */
 const RESTART_PCT = 2;
 
+/** Percentage of the operations on a cluster that stop a member first (for 1-10 operations). */
+const STOP_PCT = 2;
+
+/** Each member takes a Raft snapshot of its store every this many applied entries. */
+const SNAPSHOT_ENTRIES = 50;
+
 /** Which KvNode shape to run. */
 export type KvNodeShape = 'kvnode-1' | 'kvnode-3';
 
@@ -142,6 +148,8 @@ export class KvNodeTarget implements ReferenceTarget {
   private dir: string | undefined;
   private pick: RandomGenerator = xoroshiro128plus(0);
   private chosen: KvNode | undefined;
+  /** The stopped member, the revision it stopped at, for how many more operations, and its live watches. */
+  private down: { index: number; rev: number; ops: number; watches: WatchState[] } | undefined;
   private net: MemoryNetwork | undefined;
   private lagging = '';
   /** What the members served, over every sequence: operations by role, and follower TTL answers and watches. */
@@ -179,18 +187,19 @@ export class KvNodeTarget implements ReferenceTarget {
     this.dbs = [];
     this.nodes = [];
     this.chosen = undefined;
+    this.down = undefined;
     const ids = this.name === 'kvnode-1' ? ['m1'] : ['m1', 'm2', 'm3'];
     const net = new MemoryNetwork({ seed });
     this.net = net;
     if (this.name === 'kvnode-1') {
       const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
       this.dir = await mkdtemp(join(base, 'quorumkv-etcd-diff-kvnode-'));
-      this.nodes.push(await KvNode.open({ id: 'm1', members: ids, transport: net.transport('m1'), dataDir: this.dir, random: seededRandom(seed) }));
+      this.nodes.push(await KvNode.open({ id: 'm1', members: ids, transport: net.transport('m1'), dataDir: this.dir, snapshotEntries: SNAPSHOT_ENTRIES, random: seededRandom(seed) }));
     } else {
       for (const [i, id] of ids.entries()) {
         const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
         this.dbs.push(db);
-        this.nodes.push(await KvNode.open({ id, members: ids, transport: net.transport(id), db, random: seededRandom(seed * 31 + i) }));
+        this.nodes.push(await KvNode.open({ id, members: ids, transport: net.transport(id), db, snapshotEntries: SNAPSHOT_ENTRIES, random: seededRandom(seed * 31 + i) }));
       }
     }
     const first = this.nodes[uniformInt(this.pick, 0, this.nodes.length - 1)]!;
@@ -215,27 +224,44 @@ export class KvNodeTarget implements ReferenceTarget {
     if (this.nodes.length === 1) {
       this.chosen = this.nodes[0]!;
       this.served.leader++;
-      if (uniformInt(this.pick, 0, 99) < RESTART_PCT) return `${this.chosen.id} after its restart at revision ${await this.restart()}`;
-      return this.chosen.id;
+      if (uniformInt(this.pick, 0, 99) >= RESTART_PCT) return this.chosen.id;
+      const rev = await this.stop(0, 0);
+      await this.start();
+      this.chosen = this.nodes[0]!;
+      return `${this.chosen.id} after its restart at revision ${rev}`;
     }
-    let moved = '';
-    if (this.nodes.length > 1 && uniformInt(this.pick, 0, 99) < TRANSFER_PCT) {
-      const leader = this.nodes.find((n) => n.raft.isLeader);
+    const notes: string[] = [];
+    if (this.down !== undefined) {
+      if (--this.down.ops <= 0) {
+        const id = this.nodes[this.down.index]!.id;
+        await this.start();
+        notes.push(`${id} started again`);
+      }
+    } else if (uniformInt(this.pick, 0, 99) < STOP_PCT) {
+      const index = uniformInt(this.pick, 0, this.nodes.length - 1);
+      const ops = uniformInt(this.pick, 1, 10);
+      const rev = await this.stop(index, ops);
+      notes.push(`${this.nodes[index]!.id} stopped at revision ${rev} for ${ops} operations`);
+    }
+    if (uniformInt(this.pick, 0, 99) < TRANSFER_PCT) {
+      const leader = this.live().find((n) => n.raft.isLeader);
       if (leader !== undefined) {
-        const others = this.nodes.filter((n) => n !== leader);
+        const others = this.live().filter((n) => n !== leader);
         const to = others[uniformInt(this.pick, 0, others.length - 1)]!;
-        await leader.moveLeader(to.id);
-        await until(() => this.nodes.every((n) => n.raft.leader === to.id), 10_000, `leadership moved to ${to.id} and known to every member`);
-        // docs/mvcc.md: a lease's TTL restarts on leader change
-        for (const h of this.leases.handles()) this.restarted.add(this.leases.id(h));
-        this.served.transfers++;
-        moved = ` after moving leadership ${leader.id} -> ${to.id}`;
+        await this.moveLeader(leader, to);
+        notes.push(`leadership moved ${leader.id} -> ${to.id}`);
       }
     }
-    this.chosen = this.nodes.length === 1 ? this.nodes[0]! : this.nodes[uniformInt(this.pick, 0, this.nodes.length - 1)]!;
+    const live = this.live();
+    this.chosen = live[uniformInt(this.pick, 0, live.length - 1)]!;
     if (this.chosen.raft.isLeader) this.served.leader++;
     else this.served.follower++;
-    return this.chosen.id + moved;
+    return this.chosen.id + (notes.length > 0 ? ` (after: ${notes.join('; ')})` : '');
+  }
+
+  /** The running members. */
+  private live(): KvNode[] {
+    return this.nodes.filter((_, i) => i !== this.down?.index);
   }
 
   private member(): KvNode {
@@ -245,14 +271,16 @@ export class KvNodeTarget implements ReferenceTarget {
   /** The state the generator needs: the largest revision and compaction revision any member has applied. */
   genState(): GenState {
     return {
-      rev: Math.max(...this.nodes.map((n) => n.store.currentRevision())),
-      compactRev: Math.max(...this.nodes.map((n) => n.store.compactRevision())),
+      rev: Math.max(...this.live().map((n) => n.store.currentRevision())),
+      compactRev: Math.max(...this.live().map((n) => n.store.compactRevision())),
     };
   }
 
   /** Which member leads (for failure reports). */
   describe(): string {
-    return this.nodes.map((n) => `${n.id}${n.raft.isLeader ? ' (leader)' : n.id === this.lagging ? ' (lagging)' : ''} at revision ${n.store.currentRevision()}`).join(', ');
+    return this.nodes
+      .map((n, i) => (i === this.down?.index ? `${n.id} (stopped)` : `${n.id}${n.raft.isLeader ? ' (leader)' : n.id === this.lagging ? ' (lagging)' : ''} at revision ${n.store.currentRevision()}`))
+      .join(', ');
   }
 
   private async call(f: () => Promise<Record<string, unknown>>): Promise<Outcome> {
@@ -380,40 +408,69 @@ export class KvNodeTarget implements ReferenceTarget {
   }
 
   /**
-   * Restarts the single member from its data directory: closes it once its
-   * watches have delivered everything it applied, opens it again, and
-   * resumes every live watch from the next revision with the same options,
-   * as a client does after a reconnect; the resumed stream continues the
-   * same log, which must still match etcd's uninterrupted watch. Returns
-   * the revision the member restarted at.
+   * Stops member `index` gracefully: once its watches have delivered
+   * everything it applied, and after moving leadership away when it leads
+   * (etcd does so on a graceful stop), it is closed. Returns the revision it
+   * stopped at.
    */
-  private async restart(): Promise<number> {
-    const old = this.nodes[0]!;
-    await old.store.watchIdle();
-    for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
-    const rev = old.store.currentRevision();
-    const live = this.watches.filter((s) => s.log.canceled === undefined);
-    for (const s of live) s.w = undefined; // what the old watches say from now on (their end) is dropped
-    await old.close();
-    const node = await KvNode.open({ id: old.id, transport: this.net!.transport(old.id), dataDir: this.dir!, random: seededRandom(rev) });
-    this.nodes = [node];
-    this.chosen = node;
-    node.raft.campaign();
-    await until(() => node.raft.isLeader, 10_000, `${node.id} leader again after its restart`);
-    // docs/mvcc.md: a lease's TTL restarts with a new leader term
-    for (const h of this.leases.handles()) this.restarted.add(this.leases.id(h));
-    for (const s of this.watches) s.member = node;
-    for (const s of live) {
-      const { key, startRevision, ...options } = s.req;
-      const w = node.watch(key, { ...options, startRevision: Math.max(startRevision ?? 0, rev + 1) });
-      s.w = w;
-      this.consume(s, w);
+  private async stop(index: number, ops: number): Promise<number> {
+    const node = this.nodes[index]!;
+    if (node.raft.isLeader && this.nodes.length > 1) {
+      const others = this.live().filter((n) => n !== node);
+      await this.moveLeader(node, others[uniformInt(this.pick, 0, others.length - 1)]!);
     }
+    await node.store.watchIdle();
+    for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
+    const rev = node.store.currentRevision();
+    const watches = this.watches.filter((s) => s.member === node && s.log.canceled === undefined);
+    for (const s of watches) s.w = undefined; // what the old watches say from now on (their end) is dropped
+    await node.close();
+    this.down = { index, rev, ops, watches };
     this.served.restarts++;
     return rev;
   }
 
+  /**
+   * Opens the stopped member again from its data (the classic-level
+   * directory, or the memory-level database kept open), waits until it
+   * knows the leader (the single member campaigns), and resumes each of its
+   * live watches from the revision after the one it stopped at, with the
+   * same options, as a client does after a reconnect: the resumed stream
+   * continues the same log, which must still match etcd's uninterrupted
+   * watch.
+   */
+  private async start(): Promise<void> {
+    const d = this.down!;
+    this.down = undefined;
+    const old = this.nodes[d.index]!;
+    const data = this.name === 'kvnode-1' ? { dataDir: this.dir! } : { db: this.dbs[d.index]! };
+    const node = await KvNode.open({ id: old.id, transport: this.net!.transport(old.id), ...data, snapshotEntries: SNAPSHOT_ENTRIES, random: seededRandom(d.rev * 7 + d.index) });
+    this.nodes[d.index] = node;
+    if (this.nodes.length === 1) {
+      node.raft.campaign();
+      // docs/mvcc.md: a lease's TTL restarts with a new leader
+      for (const h of this.leases.handles()) this.restarted.add(this.leases.id(h));
+    }
+    await until(() => node.raft.leader !== '' && this.nodes.every((n) => n.raft.leader === node.raft.leader), 10_000, `${node.id} back and knowing the leader`);
+    for (const s of this.watches) if (s.member === old) s.member = node;
+    for (const s of d.watches) {
+      const { key, startRevision, ...options } = s.req;
+      const w = node.watch(key, { ...options, startRevision: Math.max(startRevision ?? 0, d.rev + 1) });
+      s.w = w;
+      this.consume(s, w);
+    }
+  }
+
+  private async moveLeader(from: KvNode, to: KvNode): Promise<void> {
+    await from.moveLeader(to.id);
+    await until(() => this.live().every((n) => n.raft.leader === to.id), 10_000, `leadership moved to ${to.id} and known to every running member`);
+    // docs/mvcc.md: a lease's TTL restarts on leader change
+    for (const h of this.leases.handles()) this.restarted.add(this.leases.id(h));
+    this.served.transfers++;
+  }
+
   async watchLog(i: number, expect?: NWatchLog): Promise<NWatchLog> {
+    if (this.down !== undefined && this.watches[i]!.member === this.nodes[this.down.index]) await this.start();
     const { member, log } = this.watches[i]!;
     await this.caughtUp(member);
     await member.store.watchIdle();
@@ -434,6 +491,7 @@ export class KvNodeTarget implements ReferenceTarget {
     this.dbs = [];
     this.watches = [];
     this.chosen = undefined;
+    this.down = undefined;
   }
 
   async close(): Promise<void> {
