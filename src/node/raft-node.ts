@@ -543,11 +543,16 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   /**
-   * Resolves once nothing is left to persist or apply (test helper; in a
-   * live cluster new work may arrive at any time).
+   * Resolves once nothing is left to persist or apply, or at once when the
+   * node is closed or stopped by a fatal error (test helper; in a live
+   * cluster new work may arrive at any time).
    */
   async idle(): Promise<void> {
-    while (!this.closed && (this.looping || this.loopScheduled || this.applying || this.applyQueue.length > 0 || this.raw.hasReady())) {
+    while (
+      !this.closed &&
+      this.fatal === undefined &&
+      (this.looping || this.loopScheduled || this.applying || this.applyQueue.length > 0 || this.raw.hasReady())
+    ) {
       await new Promise<void>((r) => this.idleWaiters.push(r));
     }
   }
@@ -606,6 +611,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.waiting.push(seq);
       return;
     }
+    if (!this.forwarding && this.role !== 'leader') {
+      // Made while no leader was known; now one is, and it is another member.
+      this.pending.delete(seq);
+      this.clock.clearTimeout(p.timer);
+      p.reject(new UsageError(ErrorCode.NOT_LEADER, `not the leader (leader is ${this.lead}) and proposal forwarding is disabled`));
+      return;
+    }
     try {
       this.raw.propose(p.data);
       p.data = undefined;
@@ -658,13 +670,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   private onMessage(m: Message): void {
-    if (this.closed || this.removedFromCluster) return;
+    if (this.closed || this.removedFromCluster || this.fatal !== undefined) return;
     this.raw.step(m);
     this.scheduleLoop();
   }
 
   private scheduleLoop(): void {
-    if (this.loopScheduled || this.closed) return;
+    if (this.loopScheduled || this.closed || this.fatal !== undefined) return;
     this.loopScheduled = true;
     queueMicrotask(() => {
       this.loopScheduled = false;
@@ -673,10 +685,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   private async runLoop(): Promise<void> {
-    if (this.looping || this.closed) return;
+    if (this.looping || this.closed || this.fatal !== undefined) return;
     this.looping = true;
     try {
-      while (!this.closed && this.raw.hasReady()) {
+      while (!this.closed && this.fatal === undefined && this.raw.hasReady()) {
         const rd = this.raw.ready();
         await this.handleReady(rd);
         this.raw.advance();
@@ -979,6 +991,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.fatal = err;
     log('[%s] fatal: %s', this.id, err.message);
     this.stopTimers();
+    // A member whose storage or state machine failed takes no further part in
+    // the cluster (etcd panics): no more messages in or out.
+    void this.transport.close();
     this.failAll(new FaultError(ErrorCode.NODE_CLOSED, `node stopped after a fatal error: ${err.message}`, { cause: err }));
     this.emit('error', err);
   }

@@ -4,7 +4,7 @@
 import type { AbstractLevel } from 'abstract-level';
 import { MemoryLevel } from 'memory-level';
 import { pack, unpack } from '../../src/codec/index.js';
-import { RaftNode, VirtualClock, type ApplyEntry, type StateMachine, type StateMachineSnapshot } from '../../src/node/index.js';
+import { RaftNode, VirtualClock, type ApplyEntry, type RaftNodeOptions, type StateMachine, type StateMachineSnapshot } from '../../src/node/index.js';
 import { LevelLogStorage } from '../../src/storage/index.js';
 import { MemoryNetwork, type Scheduler } from '../../src/transport/index.js';
 
@@ -132,7 +132,8 @@ export class TestCluster {
     this.net = new MemoryNetwork({ seed: opts.seed ?? 1, scheduler: clockScheduler(this.clock) });
   }
 
-  async start(id: string, peers: string[] | undefined, allIds: string[]): Promise<Member> {
+  /** Starts (or restarts from its database) member `id`; `extra` overrides node options. */
+  async start(id: string, peers: string[] | undefined, allIds: string[], extra: Partial<RaftNodeOptions<number>> = {}): Promise<Member> {
     let db = this.dbs.get(id);
     if (db === undefined) {
       db = this.opts.dbFactory?.() ?? new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
@@ -166,6 +167,7 @@ export class TestCluster {
         t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
         return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
       },
+      ...extra,
     });
     const m = { id, db, node, sm };
     this.members.set(id, m);

@@ -1,0 +1,317 @@
+// RaftNode edge behaviours on a MemoryNetwork, memory-level and a virtual
+// clock: the error codes of calls that cannot succeed (closed node, lost
+// quorum, forwarding disabled, pending membership change, fatal state
+// machine), a removed member that cannot disturb the cluster, ReadIndex across
+// a leader loss (Raft thesis §6.4), restart from data with only an id and a
+// transport. Deterministic: no seed to replay.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { unpack } from '../../src/codec/index.js';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { RaftNode, type ApplyEntry, type StateMachine } from '../../src/node/index.js';
+import type { Message } from '../../src/raftpb/index.js';
+import { LevelLogStorage } from '../../src/storage/index.js';
+import type { Transport } from '../../src/transport/index.js';
+import { LogStateMachine, TestCluster, cmd } from './helpers.js';
+
+const IDS = ['a', 'b', 'c'];
+const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
+
+function hasCode(code: string): (e: unknown) => boolean {
+  return (e: unknown) => {
+    assert.ok(isQuorumError(e), `a QuorumError, got ${String(e)}`);
+    assert.equal(e.code, code);
+    return true;
+  };
+}
+
+/** Settles `p` while advancing virtual time; returns the rejection (fails if it resolved). */
+async function rejection(c: TestCluster, p: Promise<unknown>, maxMs = 10_000): Promise<unknown> {
+  try {
+    await c.run(p, maxMs);
+  } catch (err) {
+    return err;
+  }
+  assert.fail('expected a rejection');
+}
+
+test('calls on a closed node reject with QUORUMKV_NODE_CLOSED, and pending ones are rejected by close()', async () => {
+  const c = new TestCluster({ seed: 11 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    // Cut the leader off so a proposal stays pending, then close it.
+    c.net.isolate(leader.id);
+    const pending = assert.rejects(leader.node.propose(cmd('k', 'v')), hasCode(ErrorCode.NODE_CLOSED));
+    const pendingRead = assert.rejects(leader.node.readIndex(), hasCode(ErrorCode.NODE_CLOSED));
+    await leader.node.close();
+    await pending;
+    await pendingRead;
+    await assert.rejects(leader.node.propose(cmd('k', 'v')), hasCode(ErrorCode.NODE_CLOSED));
+    await assert.rejects(leader.node.readIndex(), hasCode(ErrorCode.NODE_CLOSED));
+    await assert.rejects(leader.node.addLearner('z'), hasCode(ErrorCode.NODE_CLOSED));
+    await assert.rejects(leader.node.transferLeader('b'), hasCode(ErrorCode.NODE_CLOSED));
+    await leader.node.close(); // idempotent
+    await leader.node.idle(); // resolves on a closed node
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a proposal to a leader cut off from the quorum rejects with QUORUMKV_TIMEOUT and is never applied', async () => {
+  const c = new TestCluster({ seed: 12 });
+  try {
+    await c.startAll(IDS);
+    const old = await c.waitLeader();
+    await c.run(old.node.propose(cmd('before', '1')));
+    c.net.isolate(old.id);
+    const err = await rejection(c, old.node.propose(cmd('lost', 'x'), { timeoutMs: 500 }));
+    hasCode(ErrorCode.TIMEOUT)(err);
+    // The majority elects a new leader and goes on; the old leader's entry is overwritten once it rejoins.
+    await c.waitFor(() => [...c.members.values()].some((m) => m.id !== old.id && m.node.isLeader), 5_000, 'a new leader');
+    const fresh = c.leader()!;
+    assert.notEqual(fresh.id, old.id);
+    await c.run(fresh.node.propose(cmd('after', '2')));
+    c.net.heal();
+    await c.waitFor(() => old.sm.applyLog.some((l) => l.endsWith(' after=2')), 5_000, 'the old leader catches up');
+    for (const m of c.members.values()) {
+      assert.ok(!m.sm.applyLog.some((l) => l.endsWith(' lost=x')), `${m.id} never applied the timed-out proposal`);
+    }
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a readIndex on a member cut off from the quorum rejects with QUORUMKV_TIMEOUT', async () => {
+  const c = new TestCluster({ seed: 13 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    await c.run(leader.node.propose(cmd('k', '1')));
+    c.net.isolate(leader.id);
+    hasCode(ErrorCode.TIMEOUT)(await rejection(c, leader.node.readIndex({ timeoutMs: 400 })));
+    const follower = c.members.get(IDS.find((id) => id !== leader.id)!)!;
+    c.net.heal();
+    c.net.isolate(follower.id);
+    hasCode(ErrorCode.TIMEOUT)(await rejection(c, follower.node.readIndex({ timeoutMs: 400 })));
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a follower with proposal forwarding disabled rejects proposals with QUORUMKV_NOT_LEADER, also those made before a leader was known', async () => {
+  const c = new TestCluster({ seed: 14 });
+  try {
+    const members = await Promise.all(IDS.map((id) => c.start(id, IDS, IDS, { disableProposalForwarding: true })));
+    // Made at once, before any election: it waits for a leader, then is refused on followers.
+    const early = members.map((m) => m.node.propose(cmd('early', m.id)).then(
+      () => 'ok',
+      (e: unknown) => (isQuorumError(e) ? e.code : String(e)),
+    ));
+    const leader = await c.waitLeader();
+    const outcomes = await c.run(Promise.all(early));
+    for (let i = 0; i < IDS.length; i++) {
+      assert.equal(outcomes[i], IDS[i] === leader.id ? 'ok' : ErrorCode.NOT_LEADER, `early proposal on ${IDS[i]}`);
+    }
+    const follower = c.members.get(IDS.find((id) => id !== leader.id)!)!;
+    await assert.rejects(follower.node.propose(cmd('k', 'v')), hasCode(ErrorCode.NOT_LEADER));
+    assert.ok((await c.run(leader.node.propose(cmd('k', 'v')))) > 0);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a second membership change while one is pending rejects with QUORUMKV_CONF_CHANGE_PENDING; bad member ids are refused', async () => {
+  const c = new TestCluster({ seed: 15 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    await c.run(leader.node.propose(cmd('k', 'v'))); // the leader has committed in its term
+    const first = leader.node.addLearner('d');
+    await assert.rejects(leader.node.addLearner('e'), hasCode(ErrorCode.CONF_CHANGE_PENDING));
+    const cs = await c.run(first);
+    assert.deepEqual(cs.learners, ['d']);
+    await assert.rejects(leader.node.addVoter(''), hasCode(ErrorCode.INVALID_ARGUMENT));
+    await assert.rejects(leader.node.promoteLearner('a'), hasCode(ErrorCode.INVALID_ARGUMENT));
+    await assert.rejects(leader.node.removeMember('nobody'), hasCode(ErrorCode.INVALID_ARGUMENT));
+    const follower = c.members.get(IDS.find((id) => id !== leader.id)!)!;
+    await assert.rejects(follower.node.transferLeader(leader.id === 'a' ? 'b' : 'a'), (e: unknown) =>
+      // the target may be the follower itself, which is already... not the leader: NOT_LEADER either way
+      hasCode(ErrorCode.NOT_LEADER)(e),
+    );
+    await assert.rejects(leader.node.transferLeader('d'), hasCode(ErrorCode.INVALID_ARGUMENT)); // a learner
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a removed member stops ticking and the others ignore it, even when it never learns it was removed', async () => {
+  const c = new TestCluster({ seed: 16 });
+  try {
+    await c.startAll(['a', 'b', 'c', 'd']);
+    const leader = await c.waitLeader();
+    await c.run(leader.node.propose(cmd('k', '1')));
+    const [informed, unaware] = ['a', 'b', 'c', 'd'].filter((id) => id !== leader.id) as [string, string];
+    // `unaware` is cut off first: it never applies its removal.
+    c.net.isolate(unaware);
+    await c.run(c.leader()!.node.removeMember(unaware));
+    await c.run(c.leader()!.node.removeMember(informed));
+    const removed = c.members.get(informed)!;
+    await c.waitFor(() => removed.node.status().removed, 5_000, 'the informed member learns it was removed');
+    const stoppedTerm = removed.node.status().term;
+    const before = c.leader()!;
+    const term = before.node.status().term;
+
+    // The unaware member times out and campaigns over and over once it can reach the others again.
+    c.net.heal();
+    const link = { from: unaware, to: before.id };
+    const linkBefore = c.net.stats(link);
+    await c.clock.advanceAsync(2_000);
+    const linkAfter = c.net.stats(link);
+    assert.ok(linkAfter.sent > linkBefore.sent, 'the unaware member keeps trying to reach the leader');
+    assert.equal(linkAfter.delivered, linkBefore.delivered, 'none of its messages is delivered: the leader forgot it');
+    assert.notEqual(c.members.get(unaware)!.node.status().role, 'leader');
+    assert.equal(removed.node.status().term, stoppedTerm, 'the removed member stopped ticking');
+    assert.equal(removed.node.status().role, 'follower');
+    removed.node.campaign(); // ignored: it is stopped
+    await assert.rejects(removed.node.readIndex(), hasCode(ErrorCode.REMOVED));
+    await c.clock.advanceAsync(500);
+    assert.equal(removed.node.status().term, stoppedTerm);
+
+    // Neither disturbed the remaining two: same leader, same term, proposals commit.
+    assert.equal(c.leader()?.id, before.id);
+    assert.equal(before.node.status().term, term);
+    assert.deepEqual(before.node.members().voters.sort(), ['a', 'b', 'c', 'd'].filter((id) => id !== informed && id !== unaware));
+    const at = await c.run(before.node.propose(cmd('k', '2')));
+    assert.ok(at > 0);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a member restarts from its data with only its id, storage, transport and state machine (no peers, no addresses)', async () => {
+  const c = new TestCluster({ seed: 17, snapshotEntries: 10, snapshotCatchUpEntries: 2 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    for (let i = 0; i < 25; i++) await c.run(leader.node.propose(cmd(`k${i}`, 'v')));
+    const follower = IDS.find((id) => id !== leader.id)!;
+    await c.waitFor(() => c.members.get(follower)!.node.status().snapshotIndex > 0, 5_000, 'a local snapshot on the follower');
+    await c.stop(follower);
+    await c.run(leader.node.propose(cmd('while-down', 'v')));
+
+    // Restart by hand: a fresh transport that knows no peer.
+    const db = c.dbs.get(follower)!;
+    const storage = await LevelLogStorage.open({ db: db.sublevel<Uint8Array, Uint8Array>('raft', VIEW) as never });
+    const sm = await LogStateMachine.open(db.sublevel<Uint8Array, Uint8Array>('sm', VIEW));
+    const node = await RaftNode.create<number>({ id: follower, storage, transport: c.net.transport(follower), stateMachine: sm, clock: c.clock, tickMs: 10 });
+    c.members.set(follower, { id: follower, db, node, sm });
+    assert.deepEqual(node.members().voters.sort(), IDS, 'the membership comes from the data');
+    await c.waitFor(() => sm.applyLog.some((l) => l.endsWith(' while-down=v')), 5_000, 'the restarted member catches up');
+    assert.deepEqual(sm.applyLog, leader.sm.applyLog);
+    // It takes part in the cluster again: it can lead.
+    await c.run(c.leader()!.node.transferLeader(follower));
+    await c.waitFor(() => c.leader()?.id === follower, 5_000, 'the restarted member leads');
+    await c.run(node.propose(cmd('led', 'v')));
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('readIndex waits through a leader loss instead of failing, and resolves under the next leader', async () => {
+  const c = new TestCluster({ seed: 18 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    const at = await c.run(leader.node.propose(cmd('r', '1')));
+    const follower = c.members.get(IDS.find((id) => id !== leader.id)!)!;
+    const errors: Error[] = [];
+    follower.node.on('error', (e) => errors.push(e));
+    // The leader vanishes right after the read is asked for, and the two
+    // followers cannot reach each other for a while: both time out, forget the
+    // leader (PreVote, thesis §9.6) and retry the read with no leader known.
+    c.net.isolate(leader.id);
+    const other = IDS.find((id) => id !== leader.id && id !== follower.id)!;
+    c.net.partition([follower.id], [other]);
+    const read = follower.node.readIndex({ timeoutMs: 5_000 });
+    await c.waitFor(() => follower.node.status().role === 'preCandidate', 5_000, 'the follower forgets the leader');
+    assert.equal(follower.node.leader, '');
+    await c.clock.advanceAsync(300); // past a read retry with no leader
+    c.net.heal();
+    c.net.isolate(leader.id);
+    await c.waitFor(() => [...c.members.values()].some((m) => m.id !== leader.id && m.node.isLeader), 5_000, 'a new leader');
+    const idx = await c.run(read);
+    assert.ok(idx >= at);
+    assert.deepEqual(errors, [], 'no fatal error on the follower');
+    assert.ok((await c.run(follower.node.propose(cmd('r', '2')))) > at, 'the follower still works');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+class FailingMachine implements StateMachine<number> {
+  applied = 0;
+  constructor(private readonly failAt: string) {}
+  appliedIndex(): number {
+    return this.applied;
+  }
+  apply(entries: ApplyEntry[]): number[] {
+    for (const e of entries) {
+      if (e.kind === 'normal' && (unpack(e.data) as string[])[0] === this.failAt) throw new Error('state machine failure');
+      this.applied = e.index;
+    }
+    return entries.map((e) => e.index);
+  }
+  snapshot(): Uint8Array {
+    return new Uint8Array(0);
+  }
+  restore(): void {}
+}
+
+test('a state machine failure stops the member: error event, pending and later calls reject QUORUMKV_NODE_CLOSED, it stops sending', async () => {
+  const c = new TestCluster({ seed: 19 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    // Restart one follower from its log with a state machine that throws on 'boom'.
+    const victimId = IDS.find((id) => id !== leader.id)!;
+    await c.stop(victimId);
+    const db = c.dbs.get(victimId)!;
+    const storage = await LevelLogStorage.open({ db: db.sublevel<Uint8Array, Uint8Array>('raft', VIEW) as never });
+    const sent: Message[] = [];
+    const base = c.net.transport(victimId);
+    for (const p of IDS) if (p !== victimId) base.addPeer(p);
+    const transport: Transport = {
+      id: base.id,
+      start: (h) => base.start(h),
+      send: (ms) => {
+        sent.push(...ms);
+        base.send(ms);
+      },
+      addPeer: (id, a) => base.addPeer(id, a),
+      removePeer: (id) => base.removePeer(id),
+      close: () => base.close(),
+    };
+    const node = await RaftNode.create<number>({ id: victimId, storage, transport, stateMachine: new FailingMachine('boom'), clock: c.clock, tickMs: 10 });
+    const errors: Error[] = [];
+    node.on('error', (e) => errors.push(e));
+    await c.run(leader.node.propose(cmd('x', '1')));
+    const pending = node.propose(cmd('boom', '1')).then(
+      () => assert.fail('the proposal that broke the state machine resolved'),
+      (e: unknown) => e,
+    );
+    await c.waitFor(() => errors.length > 0, 5_000, 'the fatal error');
+    assert.match(errors[0]!.message, /state machine failure/);
+    hasCode(ErrorCode.NODE_CLOSED)(await pending);
+    await assert.rejects(node.propose(cmd('y', '1')), hasCode(ErrorCode.NODE_CLOSED));
+    await node.idle(); // returns although work is left
+    const count = sent.length;
+    await c.clock.advanceAsync(1_000);
+    assert.equal(sent.length, count, 'a failed member sends nothing more');
+    // The other two keep going.
+    assert.ok((await c.run(c.leader()!.node.propose(cmd('z', '1')))) > 0);
+    await node.close();
+  } finally {
+    await c.closeAll();
+  }
+});
