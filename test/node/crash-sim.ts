@@ -229,6 +229,9 @@ export async function runCrashSeed(seed: number, chaosMs = 2_000): Promise<Crash
     });
     for (const p of IDS) if (p !== m.id) transport.addPeer(p);
     m.incarnation++;
+    // The new run's messages start a new record (create() may already send some).
+    const facts = m.sent;
+    m.sent = noFacts();
     const node = await RaftNode.create<number>({
       id: m.id,
       peers: bootstrap ? IDS : undefined,
@@ -245,8 +248,7 @@ export async function runCrashSeed(seed: number, chaosMs = 2_000): Promise<Crash
       readTimeoutMs: 1_000,
       random: seededRandom(seed * 7919 + m.id.charCodeAt(0) * 31 + m.incarnation),
     });
-    checkSurvived(m.id, m.sent, node.status());
-    m.sent = noFacts();
+    checkSurvived(m.id, facts, node.status());
     node.on('error', (e) => errors.push(`${m.id}: ${e.message}`));
     node.on('snapshot', () => snapshots++);
     m.node = node;
