@@ -1,7 +1,7 @@
 /**
  * The default source of election-timeout jitter: a small deterministic
  * generator seeded from the node id, so that the Raft core never touches
- * `Math.random` and a run can be replayed. Nodes with different ids get
+ * the platform's random source and a run can be replayed. Nodes with different ids get
  * different sequences, which is what spreads their timeouts.
  * @module
  */

@@ -90,7 +90,7 @@ export interface RaftConfig {
   /**
    * Uniform random numbers in `[0, 1)` for election timeout jitter. Default:
    * a small deterministic generator seeded from `id`, so the core never
-   * touches `Math.random`.
+   * touches the platform's random source.
    */
   random?: () => number;
   /** Where log lines go. Default: nowhere. */
