@@ -244,6 +244,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private readonly pending = new Map<number, PendingProposal<R>>();
   /** Proposals not yet accepted by Raft (no leader known, or dropped during a transfer). */
   private readonly waiting: number[] = [];
+  /**
+   * Proposals made since the Ready loop last ran, handed to Raft together
+   * (one MsgProp, so one append and one MsgApp per follower) right before
+   * the next Ready is collected.
+   */
+  private batch: number[] = [];
   private readonly pendingConf = new Map<number, PendingConfChange>();
   private readonly waitingConf: number[] = [];
   private readRound: ReadRound | undefined;
@@ -398,7 +404,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         p.reject(new FaultError(ErrorCode.TIMEOUT, `proposal ${seq} was not applied within ${options.timeoutMs ?? this.proposalTimeoutMs} ms; it may still be applied`));
       }, options.timeoutMs ?? this.proposalTimeoutMs);
       this.pending.set(seq, { resolve, reject, timer, data: wrapProposal(this.origin, seq, data) });
-      this.tryPropose(seq);
+      this.batch.push(seq);
       this.scheduleLoop();
     });
   }
@@ -551,7 +557,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     while (
       !this.closed &&
       this.fatal === undefined &&
-      (this.looping || this.loopScheduled || this.applying || this.applyQueue.length > 0 || this.raw.hasReady())
+      (this.looping || this.loopScheduled || this.applying || this.applyQueue.length > 0 || this.batch.length > 0 || this.raw.hasReady())
     ) {
       await new Promise<void>((r) => this.idleWaiters.push(r));
     }
@@ -653,10 +659,42 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
   }
 
+  /**
+   * Hands the proposals made since the last Ready to Raft in one MsgProp
+   * (`RawNode.proposeBatch`). The batch is accepted or dropped as a whole;
+   * when dropped, each proposal is tried alone (so that, for instance, the
+   * uncommitted-size cap refuses only those that do not fit).
+   */
+  private flushProposals(): void {
+    if (this.batch.length === 0) return;
+    const seqs = this.batch;
+    this.batch = [];
+    const live: number[] = [];
+    const datas: Uint8Array[] = [];
+    for (const seq of seqs) {
+      const data = this.pending.get(seq)?.data;
+      if (data === undefined) continue;
+      live.push(seq);
+      datas.push(data);
+    }
+    if (live.length === 0) return;
+    if (live.length > 1 && this.lead !== '' && (this.forwarding || this.role === 'leader')) {
+      try {
+        this.raw.proposeBatch(datas);
+        for (const seq of live) this.pending.get(seq)!.data = undefined;
+        return;
+      } catch {
+        // fall through: one by one
+      }
+    }
+    for (const seq of live) this.tryPropose(seq);
+  }
+
   private retryWaiting(): void {
     if (this.lead === '') return;
     const props = this.waiting.splice(0);
-    for (const seq of props) this.tryPropose(seq);
+    for (const seq of props) this.batch.push(seq);
+    this.flushProposals();
     const confs = this.waitingConf.splice(0);
     for (const seq of confs) this.tryProposeConf(seq);
   }
@@ -688,7 +726,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (this.looping || this.closed || this.fatal !== undefined) return;
     this.looping = true;
     try {
-      while (!this.closed && this.fatal === undefined && this.raw.hasReady()) {
+      for (;;) {
+        this.flushProposals();
+        if (this.closed || this.fatal !== undefined || !this.raw.hasReady()) break;
         const rd = this.raw.ready();
         await this.handleReady(rd);
         this.raw.advance();
@@ -968,6 +1008,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
     this.pending.clear();
     this.waiting.length = 0;
+    this.batch = [];
     for (const p of this.pendingConf.values()) {
       this.clock.clearTimeout(p.timer);
       p.reject(err);
