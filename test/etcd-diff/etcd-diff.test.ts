@@ -16,7 +16,8 @@
 //   linearizable reads, lease queries and watches; before 3% of the
 //   operations leadership moves to another member, and before 2% a member
 //   stops for 1-10 operations (leadership moved away first, as etcd does on
-//   a graceful stop) and then catches up from the log, its watches resumed.
+//   a graceful stop) and then catches up from the log, its watches resumed
+//   on another member meanwhile.
 // Known differences (docs/mvcc.md, "Where the store differs from etcd") are
 // normalized by the targets.
 //

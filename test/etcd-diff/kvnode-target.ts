@@ -14,8 +14,8 @@
 //   read index; before 3% of the operations leadership moves to another
 //   member, and before 2% a member stops (leadership moved away first, as
 //   etcd does on a graceful stop) for 1-10 operations, then starts again
-//   from its memory-level data, catches up from the log and has its
-//   watches resumed.
+//   from its memory-level data and catches up from the log; its watches
+//   are resumed on another member at once, as a client fails over.
 // Both shapes take a Raft snapshot every 50 applied entries.
 //
 // A fresh member (or cluster) per sequence, so revisions are the sequence's
@@ -414,8 +414,13 @@ export class KvNodeTarget implements ReferenceTarget {
   /**
    * Stops member `index` gracefully: once its watches have delivered
    * everything it applied, and after moving leadership away when it leads
-   * (etcd does so on a graceful stop), it is closed. Returns the revision it
-   * stopped at.
+   * (etcd does so on a graceful stop), it is closed. Its live watches are
+   * resumed from the revision after the one it stopped at, with the same
+   * options, as a client does after losing its connection: on another
+   * running member at once (seeded choice), or, for a single member, when
+   * it is back (`start`). The resumed stream continues the same log, which
+   * must still match etcd's uninterrupted watch. Returns the revision the
+   * member stopped at.
    */
   private async stop(index: number, ops: number): Promise<number> {
     const node = this.nodes[index]!;
@@ -429,19 +434,26 @@ export class KvNodeTarget implements ReferenceTarget {
     const watches = this.watches.filter((s) => s.member === node && s.log.canceled === undefined);
     for (const s of watches) s.w = undefined; // what the old watches say from now on (their end) is dropped
     await node.close();
-    this.down = { index, rev, ops, watches };
+    this.down = { index, rev, ops, watches: [] };
     this.served.restarts++;
+    const others = this.live();
+    if (others.length === 0) {
+      this.down.watches = watches;
+    } else {
+      for (const s of this.watches) {
+        if (s.member !== node) continue;
+        s.member = others[uniformInt(this.pick, 0, others.length - 1)]!;
+        if (watches.includes(s)) await this.resume(s, rev);
+      }
+    }
     return rev;
   }
 
   /**
    * Opens the stopped member again from its data (the classic-level
-   * directory, or the memory-level database kept open), waits until it
-   * knows the leader (the single member campaigns), and resumes each of its
-   * live watches from the revision after the one it stopped at, with the
-   * same options, as a client does after a reconnect: the resumed stream
-   * continues the same log, which must still match etcd's uninterrupted
-   * watch.
+   * directory, or the memory-level database kept open) and waits until it
+   * knows the leader (the single member campaigns); a single member's
+   * watches are resumed on it.
    */
   private async start(): Promise<void> {
     const d = this.down!;
@@ -457,12 +469,22 @@ export class KvNodeTarget implements ReferenceTarget {
     }
     await until(() => node.raft.leader !== '' && this.nodes.every((n) => n.raft.leader === node.raft.leader), 10_000, `${node.id} back and knowing the leader`);
     for (const s of this.watches) if (s.member === old) s.member = node;
-    for (const s of d.watches) {
-      const { key, startRevision, ...options } = s.req;
-      const w = node.watch(key, { ...options, startRevision: Math.max(startRevision ?? 0, d.rev + 1) });
-      s.w = w;
-      this.consume(s, w);
-    }
+    for (const s of d.watches) await this.resume(s, d.rev);
+  }
+
+  /**
+   * Re-creates watch `s` on its member from the revision after `rev` (or its
+   * own start, when later), and waits until it has caught up with that
+   * member's history, as settleWatch does for a new watch in the past: a
+   * compaction must not meet it half-way.
+   */
+  private async resume(s: WatchState, rev: number): Promise<void> {
+    const { key, startRevision, ...options } = s.req;
+    const w = s.member.watch(key, { ...options, startRevision: Math.max(startRevision ?? 0, rev + 1) });
+    s.w = w;
+    this.consume(s, w);
+    await s.member.store.watchIdle();
+    for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
   }
 
   private async moveLeader(from: KvNode, to: KvNode): Promise<void> {
