@@ -152,13 +152,13 @@ export class KvNodeTarget implements ReferenceTarget {
   private dir: string | undefined;
   private pick: RandomGenerator = xoroshiro128plus(0);
   private chosen: KvNode | undefined;
-  /** The stopped member, the revision it stopped at, for how many more operations, and its live watches. */
+  /** The stopped member, the revision it stopped at, for how many more operations, and the watches to resume when it is back (single member). */
   private down: { index: number; rev: number; ops: number; watches: WatchState[] } | undefined;
   private net: MemoryNetwork | undefined;
   private lagging = '';
-  /** What the members served, over every sequence: operations by role, and follower TTL answers and watches. */
+  /** Over every sequence: operations by the role of the member that served them, follower TTL answers and watches, leadership moves, stops. */
   readonly served = { leader: 0, follower: 0, followerTtl: 0, followerWatches: 0, transfers: 0, restarts: 0 };
-  /** Leases that existed when leadership moved in this sequence. */
+  /** Leases that existed when a new leader took over in this sequence (a move, a restart): their TTL restarted. */
   private restarted = new Set<number>();
   private leases = new LeaseMap(7_000_000_000_000);
   private watches: WatchState[] = [];
@@ -180,8 +180,8 @@ export class KvNodeTarget implements ReferenceTarget {
 
   /**
    * Starts a fresh member or cluster for sequence `seq`; `seed` (the
-   * sequence's seed) decides which member campaigns first and which member
-   * serves each operation.
+   * sequence's seed) decides which member campaigns first, which follower
+   * lags, and everything `next` draws.
    */
   async begin(_seq: number, seed: number): Promise<void> {
     this.pick = xoroshiro128plus(seed ^ 0x5bd1e995);
@@ -220,9 +220,10 @@ export class KvNodeTarget implements ReferenceTarget {
   }
 
   /**
-   * Before each operation: draws the member that serves it (every call of
-   * it: both halves of a grant-and-revoke) and, on a cluster, sometimes
-   * moves leadership to another member first. Returns what it did.
+   * Before each operation: sometimes restarts the single member, or stops a
+   * cluster member (or starts the stopped one again) and moves leadership;
+   * then draws the running member that serves the operation (every call of
+   * it: both halves of a grant-and-revoke). Returns what it did.
    */
   async next(): Promise<string> {
     if (this.nodes.length === 1) {
