@@ -1,10 +1,13 @@
 /**
- * The envelope a node wraps around each proposal, so that the member that
- * proposed it can match the committed entry to the waiting caller:
- * `[0x01][u8 origin length][origin utf-8][f64 sequence][payload]`.
- * An empty entry is a leader's no-op and carries no envelope.
+ * The envelopes of the node layer. Each proposal is wrapped so that the
+ * member that proposed it can match the committed entry to the waiting
+ * caller: `[0x01][u8 origin length][origin utf-8][f64 sequence][payload]`
+ * (an empty entry is a leader's no-op and carries no envelope). Each
+ * snapshot's data is wrapped so that it also carries the members' addresses
+ * ({@link SnapshotEnvelope}).
  * @module
  */
+import { pack, unpack } from '../codec/index.js';
 import { ErrorCode, FaultError } from '../errors.js';
 
 const VERSION = 0x01;
@@ -47,4 +50,51 @@ export function unwrapProposal(data: Uint8Array): Envelope {
   const origin = decoder.decode(data.subarray(2, 2 + n));
   const seq = new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat64(2 + n);
   return { origin, seq, payload: data.subarray(2 + n + 8) };
+}
+
+const SNAPSHOT_VERSION = 1;
+
+/**
+ * What a node keeps in a snapshot's data: the state machine's own bytes and
+ * the transport address of each member that was added with one. Membership
+ * itself is in the snapshot's metadata (`ConfState`); addresses travel in
+ * conf change entries, which a snapshot compacts away, so they are carried
+ * here for members that restart from the snapshot or receive it.
+ */
+export interface SnapshotEnvelope {
+  /** Member id to address (`host:port` for TCP), for members added with an address. */
+  addresses: Record<string, string>;
+  /** What `StateMachine.snapshot()` returned. */
+  data: Uint8Array;
+}
+
+/** Encodes a snapshot's data as `msgpack([1, addresses, data])` (a buffer of its own). */
+export function wrapSnapshot(env: SnapshotEnvelope): Uint8Array {
+  return pack([SNAPSHOT_VERSION, env.addresses, env.data]).slice();
+}
+
+/**
+ * Decodes what {@link wrapSnapshot} produced.
+ * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT` when the data is not a node snapshot
+ */
+export function unwrapSnapshot(bytes: Uint8Array): SnapshotEnvelope {
+  let t: unknown;
+  try {
+    t = unpack(bytes);
+  } catch (err) {
+    throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot data is not a node snapshot envelope', { cause: err });
+  }
+  if (!Array.isArray(t) || t.length !== 3 || t[0] !== SNAPSHOT_VERSION || !(t[2] instanceof Uint8Array)) {
+    throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot data is not a node snapshot envelope');
+  }
+  const raw = t[1] as unknown;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot envelope has malformed addresses');
+  }
+  const addresses: Record<string, string> = {};
+  for (const [id, a] of Object.entries(raw as Record<string, unknown>)) {
+    if (typeof a !== 'string') throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot envelope has malformed addresses');
+    addresses[id] = a;
+  }
+  return { addresses, data: t[2] };
 }

@@ -26,7 +26,7 @@ import type { ConfChange, ConfChangeType, ConfState, Entry, Message, Snapshot } 
 import type { LogStorage } from '../storage/index.js';
 import type { Transport } from '../transport/index.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
-import { encodeOrigin, unwrapProposal, wrapProposal } from './envelope.js';
+import { encodeOrigin, unwrapProposal, unwrapSnapshot, wrapProposal, wrapSnapshot } from './envelope.js';
 import type { ApplyEntry, StateMachine } from './state-machine.js';
 
 const log = createDebug('quorumkv:node');
@@ -251,6 +251,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    */
   private batch: number[] = [];
   private readonly pendingConf = new Map<number, PendingConfChange>();
+  /** Transport addresses of members added with one (from conf changes and snapshots). */
+  private readonly addresses = new Map<string, string>();
   private readonly waitingConf: number[] = [];
   private readRound: ReadRound | undefined;
   private readQueue: ReadWaiter[] = [];
@@ -323,9 +325,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     mem.setHardState(persisted.hardState);
     const empty = persisted.hardState.term === 0 && persisted.entries.length === 0 && (snap === undefined || snap.metadata.index === 0);
 
+    const snapEnv = snap !== undefined && snap.metadata.index > 0 ? unwrapSnapshot(snap.data) : undefined;
     let smApplied = await opts.stateMachine.appliedIndex();
-    if (snap !== undefined && snap.metadata.index > smApplied) {
-      await opts.stateMachine.restore({ data: snap.data, index: snap.metadata.index, term: snap.metadata.term });
+    if (snap !== undefined && snapEnv !== undefined && snap.metadata.index > smApplied) {
+      await opts.stateMachine.restore({ data: snapEnv.data, index: snap.metadata.index, term: snap.metadata.term });
       smApplied = snap.metadata.index;
     }
 
@@ -356,9 +359,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (empty && opts.peers !== undefined && opts.peers.length > 0) raw.bootstrap(opts.peers);
 
     const node = new RaftNode<R>(opts, raw, mem, smApplied, snap);
-    for (const id of node.confState.voters.concat(node.confState.learners)) {
-      if (id !== opts.id) opts.transport.addPeer(id);
-    }
+    for (const [id, address] of Object.entries(snapEnv?.addresses ?? {})) node.addresses.set(id, address);
+    node.syncPeers({ voters: [], learners: [] }, node.confState);
     await opts.transport.start({
       receive: (m) => node.onMessage(m),
       reportUnreachable: (id) => {
@@ -824,10 +826,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private async installSnapshot(snap: Snapshot): Promise<void> {
     const { index, term, confState } = snap.metadata;
     if (index <= this.appliedIndex) return;
-    await this.sm.restore({ data: snap.data, index, term });
+    const env = unwrapSnapshot(snap.data);
+    await this.sm.restore({ data: env.data, index, term });
     this.smApplied = index;
     this.applied = index;
     this.snapshotIndex = index;
+    // Members added or removed in the entries the snapshot replaces: the
+    // transport learns them here, with the addresses the snapshot carries.
+    const before = this.confState;
+    this.addresses.clear();
+    for (const [id, address] of Object.entries(env.addresses)) this.addresses.set(id, address);
+    this.syncPeers(before, confState);
     this.setConfState(confState);
     log('[%s] installed snapshot at %d from the leader', this.id, index);
     this.emit('snapshot', index, 'leader');
@@ -894,9 +903,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         ctx = {};
       }
     }
+    if (cc.type === 'RemoveNode') this.addresses.delete(cc.nodeId);
+    else if (typeof ctx.address === 'string') this.addresses.set(cc.nodeId, ctx.address);
     if (cc.nodeId !== this.id) {
       if (cc.type === 'RemoveNode') this.transport.removePeer(cc.nodeId);
-      else this.transport.addPeer(cc.nodeId, ctx.address);
+      else this.addPeer(cc.nodeId);
     }
     this.setConfState(cs);
     log('[%s] applied conf change %s %s -> voters=%j learners=%j', this.id, cc.type, cc.nodeId, cs.voters, cs.learners);
@@ -910,6 +921,29 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
     if (cc.type === 'RemoveNode' && cc.nodeId === this.id) this.onRemoved();
     this.scheduleLoop();
+  }
+
+  /** Makes the transport know `id`, with its address when one is known. */
+  private addPeer(id: string): void {
+    const address = this.addresses.get(id);
+    try {
+      this.transport.addPeer(id, address);
+    } catch (err) {
+      // A committed address the transport cannot parse must not stop the
+      // member (every member applies the same entry): keep the peer known
+      // without it; the transport's own configuration may still reach it.
+      log('[%s] transport refused address %s of %s: %s', this.id, address, id, (err as Error).message);
+      if (address !== undefined) this.transport.addPeer(id);
+    }
+  }
+
+  /** Brings the transport's peers from membership `before` to `after` (this member excluded). */
+  private syncPeers(before: ConfState, after: ConfState): void {
+    const next = new Set([...after.voters, ...after.learners]);
+    for (const id of [...before.voters, ...before.learners]) {
+      if (id !== this.id && !next.has(id)) this.transport.removePeer(id);
+    }
+    for (const id of next) if (id !== this.id) this.addPeer(id);
   }
 
   private setConfState(cs: ConfState): void {
@@ -930,7 +964,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private async maybeSnapshot(): Promise<void> {
     const applied = this.appliedIndex;
     if (applied - this.snapshotIndex < this.snapshotEntries || this.removedFromCluster || this.closed) return;
-    const data = await this.sm.snapshot();
+    const data = wrapSnapshot({ addresses: Object.fromEntries(this.addresses), data: await this.sm.snapshot() });
     const snap = this.mem.createSnapshot(applied, this.members(), data);
     await this.storage.save({ snapshot: snap }, { sync: true });
     this.snapshotIndex = applied;

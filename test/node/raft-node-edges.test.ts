@@ -11,7 +11,7 @@ import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { RaftNode, type ApplyEntry, type StateMachine } from '../../src/node/index.js';
 import type { Message } from '../../src/raftpb/index.js';
 import { LevelLogStorage } from '../../src/storage/index.js';
-import type { Transport } from '../../src/transport/index.js';
+import { parseAddress, type Transport } from '../../src/transport/index.js';
 import { LogStateMachine, TestCluster, cmd } from './helpers.js';
 
 const IDS = ['a', 'b', 'c'];
@@ -311,6 +311,96 @@ test('a state machine failure stops the member: error event, pending and later c
     // The other two keep going.
     assert.ok((await c.run(c.leader()!.node.propose(cmd('z', '1')))) > 0);
     await node.close();
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a member that installs a snapshot learns the members added while it was away, and forgets those removed', async () => {
+  const c = new TestCluster({ seed: 20, snapshotEntries: 10, snapshotCatchUpEntries: 2 });
+  try {
+    await c.startAll(['a', 'b', 'c', 'e']);
+    let leader = await c.waitLeader();
+    if (leader.id === 'c') {
+      await c.run(leader.node.transferLeader('a'));
+      leader = await c.waitLeader();
+      await c.waitFor(() => c.leader()?.id === 'a', 5_000, 'a leads');
+      leader = c.leader()!;
+    }
+    await c.run(leader.node.propose(cmd('k', '0')));
+    await c.stop('c');
+    // While c is away: d joins (learner, then voter), e leaves, and the log is compacted past both changes.
+    await c.run(leader.node.addLearner('d'));
+    await c.start('d', undefined, ['a', 'b', 'c', 'd']);
+    await c.waitFor(() => c.members.get('d')!.sm.applyLog.length >= 1, 5_000, 'd catches up');
+    await c.run(leader.node.promoteLearner('d'));
+    await c.run(leader.node.removeMember('e'));
+    for (let i = 1; i <= 30; i++) await c.run(leader.node.propose(cmd(`k${i}`, String(i))));
+    await c.waitFor(() => leader.node.status().snapshotIndex > 20, 5_000, 'a snapshot past the membership changes');
+
+    // c comes back knowing only a, b and e: the leader sends it a snapshot.
+    const back = await c.start('c', undefined, ['a', 'b', 'e']);
+    await c.waitFor(() => back.node.status().snapshotIndex > 20, 5_000, 'c installs the snapshot');
+    assert.deepEqual(back.node.members().voters.sort(), ['a', 'b', 'c', 'd']);
+    // d leads; c follows it and its proposals (forwarded to d) commit.
+    await c.run(c.leader()!.node.transferLeader('d'));
+    await c.waitFor(() => c.leader()?.id === 'd', 5_000, 'd leads');
+    const at = await c.run(back.node.propose(cmd('via-c', 'x')), 5_000);
+    assert.ok(at > 0);
+    await c.waitFor(() => back.sm.applyLog.some((l) => l.endsWith(' via-c=x')), 5_000, 'c applies under d');
+    // e is forgotten: nothing c sends reaches it any more, and nothing from it reaches c.
+    const toE = c.net.stats({ from: 'c', to: 'e' }).sent;
+    await c.clock.advanceAsync(500);
+    assert.equal(c.net.stats({ from: 'c', to: 'e' }).sent, toE, 'c no longer sends to the removed member');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('members keep the addresses of members added with one across log compaction and restarts; an address the transport refuses does not stop anyone', async () => {
+  const c = new TestCluster({ seed: 21, snapshotEntries: 10, snapshotCatchUpEntries: 2 });
+  // What each member's transport was told: id -> address (TcpTransport checks the format; so does this wrapper).
+  const seen = new Map<string, Map<string, string | undefined>>();
+  const realTransport = c.net.transport.bind(c.net);
+  c.net.transport = (id: string): Transport => {
+    const t = realTransport(id);
+    const mine = new Map<string, string | undefined>();
+    seen.set(id, mine);
+    return {
+      id: t.id,
+      start: (h) => t.start(h),
+      send: (ms) => t.send(ms),
+      addPeer: (peer, address) => {
+        if (address !== undefined) parseAddress(address);
+        if (address !== undefined || !mine.has(peer)) mine.set(peer, address);
+        t.addPeer(peer, address);
+      },
+      removePeer: (peer) => {
+        mine.delete(peer);
+        t.removePeer(peer);
+      },
+      close: () => t.close(),
+    };
+  };
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    await c.run(leader.node.propose(cmd('k', '0')));
+    await c.run(leader.node.addLearner('d', '10.0.0.4:2380'));
+    // A malformed address is committed too: every member applies it without failing.
+    await c.run(leader.node.addLearner('e', 'no port here'));
+    for (let i = 1; i <= 30; i++) await c.run(leader.node.propose(cmd(`k${i}`, String(i))));
+    for (const m of c.members.values()) {
+      assert.equal(seen.get(m.id)!.get('d'), '10.0.0.4:2380', `${m.id} dials d at its address`);
+      assert.ok(seen.get(m.id)!.has('e'), `${m.id} knows e`);
+      assert.equal(m.node.status().leader, leader.id, `${m.id} is still running`);
+    }
+    const follower = IDS.find((id) => id !== leader.id)!;
+    await c.waitFor(() => c.members.get(follower)!.node.status().snapshotIndex > 20, 5_000, 'a snapshot past the change');
+    // Restarted from its snapshot (the conf change entry is compacted away), it still knows d's address.
+    await c.stop(follower);
+    await c.start(follower, undefined, []);
+    assert.equal(seen.get(follower)!.get('d'), '10.0.0.4:2380', 'the address came back from the snapshot');
   } finally {
     await c.closeAll();
   }
