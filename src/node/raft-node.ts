@@ -965,9 +965,18 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const applied = this.appliedIndex;
     if (applied - this.snapshotIndex < this.snapshotEntries || this.removedFromCluster || this.closed) return;
     const data = wrapSnapshot({ addresses: Object.fromEntries(this.addresses), data: await this.sm.snapshot() });
+    // While the state machine was writing its snapshot, a newer one may have
+    // arrived from the leader (the Ready loop stores it and queues its
+    // restore behind this task): this one is then obsolete.
+    if (this.mem.snapshot().metadata.index >= applied || this.closed) return;
     const snap = this.mem.createSnapshot(applied, this.members(), data);
-    await this.storage.save({ snapshot: snap }, { sync: true });
-    this.snapshotIndex = applied;
+    try {
+      await this.storage.save({ snapshot: snap }, { sync: true });
+    } catch (err) {
+      if (isQuorumError(err, ErrorCode.SNAPSHOT_OUT_OF_DATE)) return; // the leader's, stored meanwhile, is newer
+      throw err;
+    }
+    this.snapshotIndex = Math.max(this.snapshotIndex, applied);
     const compactTo = applied - this.catchUpEntries;
     if (compactTo > this.mem.firstIndex()) this.mem.compact(compactTo);
     log('[%s] snapshot at %d, log compacted to %d', this.id, applied, Math.max(compactTo, 0));

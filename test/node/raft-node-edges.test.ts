@@ -6,10 +6,11 @@
 // transport. Deterministic: no seed to replay.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { unpack } from '../../src/codec/index.js';
+import { pack, unpack } from '../../src/codec/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { RaftNode, type ApplyEntry, type StateMachine } from '../../src/node/index.js';
 import type { Message } from '../../src/raftpb/index.js';
+import { MemoryLevel } from 'memory-level';
 import { LevelLogStorage } from '../../src/storage/index.js';
 import { parseAddress, type Transport } from '../../src/transport/index.js';
 import { LogStateMachine, TestCluster, cmd } from './helpers.js';
@@ -401,6 +402,80 @@ test('members keep the addresses of members added with one across log compaction
     await c.stop(follower);
     await c.start(follower, undefined, []);
     assert.equal(seen.get(follower)!.get('d'), '10.0.0.4:2380', 'the address came back from the snapshot');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+/** An in-memory LogStateMachine (same apply log and snapshot format) whose snapshot() waits while held. */
+class GatedMachine implements StateMachine<number> {
+  applied = 0;
+  log: string[] = [];
+  private gate: Promise<void> | undefined;
+  private open: (() => void) | undefined;
+  waiting = false;
+  hold(): void {
+    this.gate = new Promise((r) => (this.open = r));
+  }
+  release(): void {
+    this.open?.();
+    this.gate = undefined;
+  }
+  appliedIndex(): number {
+    return this.applied;
+  }
+  apply(entries: ApplyEntry[]): number[] {
+    for (const e of entries) {
+      if (e.kind === 'normal') this.log.push(`${e.index} ${(unpack(e.data) as string[]).join('=')}`);
+      this.applied = e.index;
+    }
+    return entries.map((e) => e.index);
+  }
+  async snapshot(): Promise<Uint8Array> {
+    const log = [...this.log];
+    if (this.gate !== undefined) {
+      this.waiting = true;
+      await this.gate;
+      this.waiting = false;
+    }
+    return pack({ log, kv: [] }); // LogStateMachine's snapshot format: the leader's snapshots restore here
+  }
+  restore(s: { data: Uint8Array; index: number }): void {
+    this.log = [...(unpack(s.data) as { log: string[] }).log];
+    this.applied = s.index;
+  }
+}
+
+test('a local snapshot overtaken by a snapshot from the leader is dropped, not fatal', async () => {
+  const c = new TestCluster({ seed: 22, snapshotEntries: 10, snapshotCatchUpEntries: 2 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    // A learner whose state machine's snapshots can be held.
+    await c.run(leader.node.addLearner('d'));
+    const db = new MemoryLevel<Uint8Array, Uint8Array>(VIEW);
+    const sm = new GatedMachine();
+    const storage = await LevelLogStorage.open({ db });
+    const transport = c.net.transport('d');
+    for (const p of IDS) transport.addPeer(p); // a joining member's transport knows the cluster
+    const node = await RaftNode.create<number>({ id: 'd', storage, transport, stateMachine: sm, clock: c.clock, tickMs: 10, snapshotEntries: 10, snapshotCatchUpEntries: 2 });
+    const errors: Error[] = [];
+    node.on('error', (e) => errors.push(e));
+    sm.hold();
+    for (let i = 0; i < 12; i++) await c.run(leader.node.propose(cmd(`a${i}`, 'x')));
+    await c.waitFor(() => sm.waiting, 5_000, 'the learner starts a local snapshot');
+    // While it is held: the learner is cut off, the leader moves on and compacts past it.
+    c.net.isolate('d');
+    for (let i = 0; i < 30; i++) await c.run(c.leader()!.node.propose(cmd(`b${i}`, 'y')));
+    c.net.heal();
+    await c.waitFor(() => node.status().lastIndex >= c.leader()!.node.status().lastIndex, 5_000, 'the learner receives the leader snapshot');
+    sm.release();
+    await c.clock.advanceAsync(100);
+    assert.deepEqual(errors.map((e) => e.message), [], 'no fatal error');
+    await c.waitFor(() => sm.log.some((l) => l.endsWith(' b29=y')), 5_000, 'the learner applies after the leader snapshot');
+    assert.ok(node.status().snapshotIndex >= 30, 'the leader snapshot was installed');
+    await node.close();
+    await db.close();
   } finally {
     await c.closeAll();
   }
