@@ -387,7 +387,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * @param data - the entry payload, passed to `StateMachine.apply` unchanged
    * @param options.timeoutMs - overrides `proposalTimeoutMs`
    * @throws FaultError `QUORUMKV_TIMEOUT` when not applied in time (it may still be applied later)
-   * @throws UsageError `QUORUMKV_NOT_LEADER` on a follower with forwarding disabled (nothing proposed)
+   * @throws UsageError `QUORUMKV_NOT_LEADER` on a follower with forwarding disabled (nothing proposed),
+   *   also when the proposal was made while no leader was known and the leader turns out to be another member
    * @throws FaultError `QUORUMKV_PROPOSAL_DROPPED` when Raft refuses it for good (uncommitted-size cap)
    * @throws FaultError `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
    */
@@ -483,7 +484,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /**
    * Adds a voter, or promotes a learner (Raft thesis §4.1: one server at a
    * time). Resolves with the new membership once the change is applied here.
-   * @param address - where the transport reaches the member (`host:port` for TCP)
+   * An id that was removed cannot be added back (replaying the log, the new
+   * member would apply its own removal and stop); use a new id, as in etcd.
+   * @param address - where the transport reaches the member (`host:port` for
+   *   TCP); kept in snapshots, so it survives log compaction
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING` when another change is still pending
    */
   addVoter(id: string, address?: string): Promise<ConfState> {
