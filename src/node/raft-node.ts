@@ -737,6 +737,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         if (this.closed || this.fatal !== undefined || !this.raw.hasReady()) break;
         const rd = this.raw.ready();
         await this.handleReady(rd);
+        // advance() tells Raft the committed entries are applied. For a
+        // membership change that must be true (etcd's raft loop waits the
+        // same way): until the change is applied, Raft must still count it
+        // as pending (one change at a time, thesis §4.1) and must not
+        // campaign or count votes with the old configuration.
+        if (rd.committedEntries.some((e) => e.type === 'ConfChange')) await this.applyDrained();
         this.raw.advance();
         if (this.waiting.length > 0 || this.waitingConf.length > 0) this.retryWaiting();
       }
@@ -807,6 +813,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private pushApply(task: ApplyTask): void {
     this.applyQueue.push(task);
     if (!this.applying) void this.drainApply();
+  }
+
+  /** Resolves once the apply queue is empty (or the node stopped). */
+  private async applyDrained(): Promise<void> {
+    while (!this.closed && this.fatal === undefined && (this.applying || this.applyQueue.length > 0)) {
+      await new Promise<void>((r) => this.idleWaiters.push(r));
+    }
   }
 
   private async drainApply(): Promise<void> {

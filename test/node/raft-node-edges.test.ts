@@ -424,7 +424,7 @@ class GatedMachine implements StateMachine<number> {
   appliedIndex(): number {
     return this.applied;
   }
-  apply(entries: ApplyEntry[]): number[] {
+  apply(entries: ApplyEntry[]): number[] | Promise<number[]> {
     for (const e of entries) {
       if (e.kind === 'normal') this.log.push(`${e.index} ${(unpack(e.data) as string[]).join('=')}`);
       this.applied = e.index;
@@ -474,6 +474,53 @@ test('a local snapshot overtaken by a snapshot from the leader is dropped, not f
     assert.deepEqual(errors.map((e) => e.message), [], 'no fatal error');
     await c.waitFor(() => sm.log.some((l) => l.endsWith(' b29=y')), 5_000, 'the learner applies after the leader snapshot');
     assert.ok(node.status().snapshotIndex >= 30, 'the leader snapshot was installed');
+    await node.close();
+    await db.close();
+  } finally {
+    await c.closeAll();
+  }
+});
+
+/** A LogStateMachine whose apply of a membership change waits while held. */
+class SlowConfMachine extends GatedMachine {
+  private confGate: Promise<void> | undefined;
+  private openConf: (() => void) | undefined;
+  confWaiting = false;
+  holdConf(): void {
+    this.confGate = new Promise((r) => (this.openConf = r));
+  }
+  releaseConf(): void {
+    this.openConf?.();
+    this.confGate = undefined;
+  }
+  override async apply(entries: ApplyEntry[]): Promise<number[]> {
+    if (this.confGate !== undefined && entries.some((e) => e.kind === 'confChange')) {
+      this.confWaiting = true;
+      await this.confGate;
+      this.confWaiting = false;
+    }
+    return super.apply(entries);
+  }
+}
+
+test('a membership change counts as pending until the state machine has applied it (one change at a time, thesis §4.1)', async () => {
+  const c = new TestCluster({ seed: 23 });
+  try {
+    // A one-member cluster whose state machine is slow to apply membership changes.
+    const db = new MemoryLevel<Uint8Array, Uint8Array>(VIEW);
+    const sm = new SlowConfMachine();
+    const storage = await LevelLogStorage.open({ db });
+    const node = await RaftNode.create<number>({ id: 'a', peers: ['a'], storage, transport: c.net.transport('a'), stateMachine: sm, clock: c.clock, tickMs: 10 });
+    await c.waitFor(() => node.isLeader, 5_000, 'a leads');
+    await c.run(node.propose(cmd('k', 'v')));
+    sm.holdConf();
+    const first = node.addLearner('b');
+    await c.waitFor(() => sm.confWaiting, 5_000, 'the first change is committed and being applied');
+    // Committed but not applied yet: a second change must wait for it.
+    hasCode(ErrorCode.CONF_CHANGE_PENDING)(await rejection(c, node.addLearner('c'), 1_000));
+    sm.releaseConf();
+    assert.deepEqual((await c.run(first)).learners, ['b']);
+    assert.deepEqual((await c.run(node.addLearner('c'))).learners, ['b', 'c']);
     await node.close();
     await db.close();
   } finally {
