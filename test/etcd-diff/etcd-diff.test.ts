@@ -42,7 +42,10 @@
 // and a KvNode target's failure on that target, next to the store (to see
 // whether the bare store differs too), with the command the failure prints:
 //   ETCD_DIFF_SEED=<seed> ETCD_DIFF_SEQ=<n> ETCD_DIFF_TARGETS=store,kvnode-3 node scripts/run-tests.mjs test/etcd-diff/etcd-diff.test.ts
-// (`<seed>` is the run's base seed; sequence n uses seed + n.)
+// (`<seed>` is the run's base seed; sequence n uses seed + n.) The runner
+// stops a file after 5 minutes; for longer runs (more or longer sequences)
+// add `--test-timeout=3600000`. etcd processes and data directories are
+// removed even when the runner stops the file (exit-cleanup.ts).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DiffTarget, NWatchLog, Outcome, ReferenceTarget } from './diff-target.js';
@@ -260,7 +263,7 @@ async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarg
   }
 }
 
-test(`etcd 3.4 and ${TARGET_SPEC.join(', ')} answer alike on ${ONLY_SEQ === undefined ? `${SEQS} random sequences` : `sequence ${ONLY_SEQ}`} of ${OPS} operations`, { timeout: 600_000 }, async () => {
+test(`etcd 3.4 and ${TARGET_SPEC.join(', ')} answer alike on ${ONLY_SEQ === undefined ? `${SEQS} random sequences` : `sequence ${ONLY_SEQ}`} of ${OPS} operations`, async () => {
   const bin = findEtcd();
   if (bin === undefined) {
     const msg =

@@ -1,12 +1,14 @@
 // Starts a throw-away single-member etcd on 127.0.0.1 with free ports and a
 // temporary data directory (on /dev/shm when there is one, so fsync is
-// cheap), and stops it.
+// cheap), and stops it; killed, and its directory removed, when this
+// process exits or is stopped by a signal.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { onExit } from './exit-cleanup.js';
 
 /** Path of the etcd binary: `ETCD_BIN`, else the first `etcd` on PATH; undefined when missing. */
 export function findEtcd(): string | undefined {
@@ -77,6 +79,10 @@ export async function startEtcd(bin: string): Promise<EtcdProcess> {
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
+  const forget = onExit(() => {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -99,6 +105,7 @@ export async function startEtcd(bin: string): Promise<EtcdProcess> {
       await gone;
     }
     await rm(dir, { recursive: true, force: true });
+    forget();
   };
   const deadline = Date.now() + 20_000;
   for (;;) {

@@ -74,6 +74,7 @@ import {
   type RequestMapping,
   type ResponseMapping,
 } from './diff-target.js';
+import { removeOnExit } from './exit-cleanup.js';
 import type { GenState } from './generator.js';
 import { normDelete, normEvent, normPut, normRange, normTxn } from './normalize.js';
 
@@ -150,6 +151,7 @@ export class KvNodeTarget implements ReferenceTarget {
   private nodes: KvNode[] = [];
   private dbs: MemoryLevel<Uint8Array, Uint8Array>[] = [];
   private dir: string | undefined;
+  private forgetDir: (() => void) | undefined;
   private pick: RandomGenerator = xoroshiro128plus(0);
   private chosen: KvNode | undefined;
   /** The stopped member, the revision it stopped at, for how many more operations, and the watches to resume when it is back (single member). */
@@ -198,6 +200,7 @@ export class KvNodeTarget implements ReferenceTarget {
     if (this.name === 'kvnode-1') {
       const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
       this.dir = await mkdtemp(join(base, 'quorumkv-etcd-diff-kvnode-'));
+      this.forgetDir = removeOnExit(this.dir);
       this.nodes.push(await KvNode.open({ id: 'm1', members: ids, transport: net.transport('m1'), dataDir: this.dir, snapshotEntries: SNAPSHOT_ENTRIES, random: seededRandom(seed) }));
     } else {
       for (const [i, id] of ids.entries()) {
@@ -513,7 +516,9 @@ export class KvNodeTarget implements ReferenceTarget {
     for (const n of this.nodes) await n.close();
     for (const db of this.dbs) await db.close();
     if (this.dir !== undefined) await rm(this.dir, { recursive: true, force: true });
+    this.forgetDir?.();
     this.dir = undefined;
+    this.forgetDir = undefined;
     this.nodes = [];
     this.dbs = [];
     this.watches = [];
