@@ -107,13 +107,23 @@ interface WatchState {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Waits (polling, bounded) until `cond` holds. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+/** Waits (polling, bounded) until `cond` holds; `state` describes what was seen on a timeout. */
+async function until(cond: () => boolean, ms: number, what: string, state: () => string = () => ''): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what} (${state()})`);
     await sleep(2);
   }
+}
+
+/** Raft state of members, for timeouts. */
+function raftState(nodes: KvNode[]): string {
+  return nodes
+    .map((n) => {
+      const st = n.raft.status();
+      return `${n.id}: ${st.role} in term ${st.term}, leader '${st.leader}', commit ${st.commit}, applied ${st.applied}`;
+    })
+    .join('; ');
 }
 
 /** A seeded uniform [0, 1) source (election jitter of one member). */
@@ -209,14 +219,21 @@ export class KvNodeTarget implements ReferenceTarget {
         this.nodes.push(await KvNode.open({ id, members: ids, transport: net.transport(id), db, snapshotEntries: SNAPSHOT_ENTRIES, random: seededRandom(seed * 31 + i) }));
       }
     }
+    // a seeded member campaigns at once; on a loaded machine another one's
+    // election timeout may fire first and win instead
     const first = this.nodes[uniformInt(this.pick, 0, this.nodes.length - 1)]!;
     first.raft.campaign();
-    await until(() => this.nodes.every((n) => n.raft.leader === first.id), 10_000, `${first.id} elected and known to every member`);
+    await until(
+      () => first.raft.leader !== '' && this.nodes.every((n) => n.raft.leader === first.raft.leader),
+      10_000,
+      'a leader known to every member',
+      () => raftState(this.nodes),
+    );
     if (this.nodes.length > 1) {
       // one follower lags: what the others send it takes 1-2 ms, so it
       // learns of commits later than the others and its reads must wait for
       // the read index (the other follower keeps the quorum fast)
-      const followers = this.nodes.filter((n) => n !== first);
+      const followers = this.nodes.filter((n) => !n.raft.isLeader);
       this.lagging = followers[uniformInt(this.pick, 0, followers.length - 1)]!.id;
       for (const n of this.nodes) if (n.id !== this.lagging) net.setDelay({ minMs: 1, maxMs: 2 }, { from: n.id, to: this.lagging });
     }
@@ -471,7 +488,12 @@ export class KvNodeTarget implements ReferenceTarget {
       // docs/mvcc.md: a lease's TTL restarts with a new leader
       for (const h of this.leases.handles()) this.restarted.add(this.leases.id(h));
     }
-    await until(() => node.raft.leader !== '' && this.nodes.every((n) => n.raft.leader === node.raft.leader), 10_000, `${node.id} back and knowing the leader`);
+    await until(
+      () => node.raft.leader !== '' && this.nodes.every((n) => n.raft.leader === node.raft.leader),
+      10_000,
+      `${node.id} back and knowing the leader`,
+      () => raftState(this.nodes),
+    );
     for (const s of this.watches) if (s.member === old) s.member = node;
     for (const s of d.watches) await this.resume(s, d.rev);
   }
@@ -493,7 +515,12 @@ export class KvNodeTarget implements ReferenceTarget {
 
   private async moveLeader(from: KvNode, to: KvNode): Promise<void> {
     await from.moveLeader(to.id);
-    await until(() => this.live().every((n) => n.raft.leader === to.id), 10_000, `leadership moved to ${to.id} and known to every running member`);
+    await until(
+      () => this.live().every((n) => n.raft.leader === to.id),
+      10_000,
+      `leadership moved to ${to.id} and known to every running member`,
+      () => raftState(this.live()),
+    );
     // docs/mvcc.md: a lease's TTL restarts on leader change
     for (const h of this.leases.handles()) this.restarted.add(this.leases.id(h));
     this.served.transfers++;
