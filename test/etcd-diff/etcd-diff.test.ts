@@ -31,10 +31,11 @@
 // targets compared with etcd, where `kvnode` is kvnode-1 on even sequences
 // and kvnode-3 on odd ones (by default every sequence runs on the store and
 // on one KvNode shape). The operations of a sequence depend on its seed only,
-// not on the targets (but for one shape kept from the KvNode targets: see
-// empty-key-watch.pending.ts); kvnode-1 draws its restarts, kvnode-3 its
-// first leader, its lagging follower, the member of each operation and the
-// leadership moves from that seed too.
+// not on the targets (but for shapes kept from the KvNode targets: see the
+// `*.pending.ts` reproductions; ETCD_DIFF_PENDING=1 keeps them in, to check
+// a fix); kvnode-1 draws its restarts, kvnode-3 its first leader, its
+// lagging follower, the member of each operation and the leadership moves
+// from that seed too.
 //
 // A failure prints the sequence, its seed and the targets that differ, with
 // the last operations (and the member each went to). Replay one sequence with
@@ -60,6 +61,7 @@ const OPS = Number(process.env.ETCD_DIFF_OPS ?? 200);
 const WORKERS = Number(process.env.ETCD_DIFF_WORKERS ?? 3);
 const BASE_SEED = process.env.ETCD_DIFF_SEED !== undefined ? Number(process.env.ETCD_DIFF_SEED) : Math.floor(Math.random() * 2 ** 31);
 const ONLY_SEQ = process.env.ETCD_DIFF_SEQ !== undefined ? Number(process.env.ETCD_DIFF_SEQ) : undefined;
+const PENDING = process.env.ETCD_DIFF_PENDING === '1';
 const TARGET_NAMES = ['store', 'kvnode-1', 'kvnode-3'] as const;
 type TargetName = (typeof TARGET_NAMES)[number];
 /** `kvnode` stands for kvnode-1 on even sequences and kvnode-3 on odd ones. */
@@ -209,11 +211,15 @@ function same(a: unknown, b: unknown): boolean {
 
 async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarget[]): Promise<number> {
   const seed = BASE_SEED + seq;
-  // KvNode refuses watches with an empty key, which etcd and the store
-  // accept: reproduction in empty-key-watch.pending.ts; until it passes,
-  // sequences with a KvNode target watch from the key "\0" instead (the
-  // same events)
-  const gen = new SequenceGenerator(seed, { emptyKeyWatches: !targets.some((t) => t instanceof KvNodeTarget) });
+  // Shapes KvNode refuses although etcd and the store accept them, left out
+  // of sequences with a KvNode target until their reproductions pass:
+  // - watches with an empty key (empty-key-watch.pending.ts): they watch
+  //   from the key "\0" instead, which sees the same events;
+  // - negative range limits, range filters and compare operands
+  //   (negative-numbers.pending.ts): 0 instead.
+  // (ETCD_DIFF_PENDING=1 keeps them in, to check a fix.)
+  const kvnode = !PENDING && targets.some((t) => t instanceof KvNodeTarget);
+  const gen = new SequenceGenerator(seed, { emptyKeyWatches: !kvnode, negativeNumbers: !kvnode });
   await etcd.begin(seq);
   await Promise.all(targets.map((t) => t.begin(seq, seed)));
   const ref = targets[0]!;
@@ -224,7 +230,7 @@ async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarg
     if (differ.length === 0) return;
     throw new Mismatch(
       [
-        `etcd and ${differ.map((t) => t.name).join(', ')} differ in sequence ${seq} (seed ${seed}; replay: ETCD_DIFF_SEED=${BASE_SEED} ETCD_DIFF_SEQ=${seq}${OPS === 200 ? '' : ` ETCD_DIFF_OPS=${OPS}`} ETCD_DIFF_TARGETS=${[...new Set(['store', ...differ.map((t) => t.name)])].join(',')})`,
+        `etcd and ${differ.map((t) => t.name).join(', ')} differ in sequence ${seq} (seed ${seed}; replay: ETCD_DIFF_SEED=${BASE_SEED} ETCD_DIFF_SEQ=${seq}${OPS === 200 ? '' : ` ETCD_DIFF_OPS=${OPS}`}${PENDING ? ' ETCD_DIFF_PENDING=1' : ''} ETCD_DIFF_TARGETS=${[...new Set(['store', ...differ.map((t) => t.name)])].join(',')})`,
         `at: ${what}`,
         `last operations:\n  ${history.slice(-12).join('\n  ')}`,
         `etcd:  ${JSON.stringify(want)}`,

@@ -3,7 +3,8 @@
 // duplicate keys), compactions (also at or below the last one, or in the
 // future), lease grants/revokes/keep-alives/time-to-live/listing, watches
 // (some from exactly the compaction revision); plus requests at the edges:
-// empty keys (refused, except by a watch), too many txn ops, too large, just
+// empty keys (refused, except by a watch), negative limits, range filters
+// and compare operands (accepted by etcd), too many txn ops, too large, just
 // below the size limit.
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
@@ -63,15 +64,22 @@ export class SequenceGenerator {
   private watches = 0;
 
   private readonly emptyKeyWatches: boolean;
+  private readonly negativeNumbers: boolean;
 
   /**
+   * Options leave out shapes that a target refuses although etcd accepts
+   * them (see the `*.pending.ts` reproductions); the rest of the sequence
+   * is unchanged.
    * @param options.emptyKeyWatches - watches with an empty key (default
    *   true); when false, such a watch starts at the key "\0" instead, which
-   *   sees the same events (the rest of the sequence is unchanged)
+   *   sees the same events
+   * @param options.negativeNumbers - negative range limits, range filters
+   *   and compare operands (default true); when false, 0 instead
    */
-  constructor(seed: number, options: { emptyKeyWatches?: boolean } = {}) {
+  constructor(seed: number, options: { emptyKeyWatches?: boolean; negativeNumbers?: boolean } = {}) {
     this.rng = xoroshiro128plus(seed);
     this.emptyKeyWatches = options.emptyKeyWatches ?? true;
+    this.negativeNumbers = options.negativeNumbers ?? true;
   }
 
   private int(lo: number, hi: number): number {
@@ -149,7 +157,19 @@ export class SequenceGenerator {
       else req.maxCreateRevision = v;
     }
     if (this.chance(25)) req.revision = this.pastRev(s);
+    if (this.chance(3)) {
+      // etcd reads a negative limit as none, a negative minimum as none and
+      // a negative maximum as one nothing meets
+      const f = this.pick(['limit', 'minModRevision', 'maxModRevision', 'minCreateRevision', 'maxCreateRevision'] as const);
+      req[f] = this.negative();
+    }
     return req;
+  }
+
+  /** A negative number (-1 to -3), or 0 when negative numbers are left out (the same draws either way). */
+  private negative(): number {
+    const n = this.int(1, 3);
+    return this.negativeNumbers ? -n : 0;
   }
 
   private put(): PutRequest {
@@ -182,13 +202,13 @@ export class SequenceGenerator {
     };
     switch (target) {
       case 'VERSION':
-        c.version = this.int(0, 3);
+        c.version = this.chance(3) ? this.negative() : this.int(0, 3);
         break;
       case 'CREATE':
-        c.createRevision = this.chance(30) ? 0 : this.int(1, s.rev);
+        c.createRevision = this.chance(3) ? this.negative() : this.chance(30) ? 0 : this.int(1, s.rev);
         break;
       case 'MOD':
-        c.modRevision = this.chance(30) ? 0 : this.int(1, s.rev);
+        c.modRevision = this.chance(3) ? this.negative() : this.chance(30) ? 0 : this.int(1, s.rev);
         break;
       case 'VALUE':
         c.value = this.value();
