@@ -52,6 +52,9 @@ export interface GenState {
   compactRev: number;
 }
 
+/** A lease handle no sequence grants (its id is unknown to every target). */
+const NEVER_GRANTED = 1_000_000;
+
 const KEYS = ['a', 'ab', 'abc', 'b', 'b0', 'ba', 'c', 'c1', 'd', 'z'];
 const VALUES = ['', 'v0', 'v1', 'v2', 'v3', 'v10', 'V'];
 const enc = new TextEncoder();
@@ -65,6 +68,7 @@ export class SequenceGenerator {
 
   private readonly emptyKeyWatches: boolean;
   private readonly negativeNumbers: boolean;
+  private readonly zeroLeaseKeepAlive: boolean;
 
   /**
    * Options leave out shapes that a target refuses although etcd accepts
@@ -75,11 +79,15 @@ export class SequenceGenerator {
    *   sees the same events
    * @param options.negativeNumbers - negative range limits, range filters
    *   and compare operands (default true); when false, 0 instead
+   * @param options.zeroLeaseKeepAlive - keep-alives of the lease id 0
+   *   (default true); when false, of a lease never granted instead (both
+   *   unknown)
    */
-  constructor(seed: number, options: { emptyKeyWatches?: boolean; negativeNumbers?: boolean } = {}) {
+  constructor(seed: number, options: { emptyKeyWatches?: boolean; negativeNumbers?: boolean; zeroLeaseKeepAlive?: boolean } = {}) {
     this.rng = xoroshiro128plus(seed);
     this.emptyKeyWatches = options.emptyKeyWatches ?? true;
     this.negativeNumbers = options.negativeNumbers ?? true;
+    this.zeroLeaseKeepAlive = options.zeroLeaseKeepAlive ?? true;
   }
 
   private int(lo: number, hi: number): number {
@@ -275,7 +283,11 @@ export class SequenceGenerator {
     if (r < 890) return { kind: 'grantShort', op: { ...this.grantOp(), ttl: this.int(-2, 1), explicit: 0 } };
     if (r < 920) return { kind: 'revoke', handle: this.handle() };
     if (r < 942) return { kind: 'ttl', handle: this.int(0, this.grants + 1), keys: this.chance(50) };
-    if (r < 950) return { kind: 'keepAlive', handle: this.handle() };
+    if (r < 950) {
+      // handle 0 is the lease id 0; without it, a handle never granted (both unknown leases)
+      const h = this.int(0, this.grants + 1);
+      return { kind: 'keepAlive', handle: h === 0 && !this.zeroLeaseKeepAlive ? NEVER_GRANTED : h };
+    }
     if (r < 960) return { kind: 'leases' };
     if (r < 985 && this.watches < 4) {
       this.watches++;
