@@ -611,9 +611,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   leader has been known for two election timeouts
    */
   async leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse> {
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'lease id must be a positive safe integer');
+    if (typeof id !== 'number' || !Number.isSafeInteger(id)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'lease id must be a safe integer');
     }
+    // etcd answers a keep-alive of an id no lease can have like one of an unknown lease
+    if (id <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
     this.assertOpen();
     const nonce = `${this.clock.now()}/${++this.keepAliveSeq}`;
     const answered = new Promise<number>((resolve, reject) => {

@@ -51,6 +51,16 @@ export function rangeOf(r: KeyRange): { key: Uint8Array; rangeEnd?: Uint8Array }
   return rangeEnd.length === 0 ? { key } : { key, rangeEnd };
 }
 
+/**
+ * A whole number where one is expected. Negative values are let through, as
+ * etcd takes them: a limit of 0 or less means none, a filter below every
+ * revision keeps or drops everything, a compare against -1 is plain
+ * arithmetic.
+ */
+function safeInt(v: unknown, what: string): void {
+  if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v))) invalid(`${what} must be a safe integer`);
+}
+
 function nonNegativeInt(v: unknown, what: string): void {
   if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) {
     invalid(`${what} must be a non-negative safe integer`);
@@ -62,7 +72,7 @@ export function rangeRequest(input: RangeInput): RangeRequest {
   const { key, rangeEnd } = rangeOf(input);
   const { prefix: _p, key: _k, rangeEnd: _r, ...opts } = input;
   for (const f of ['limit', 'minModRevision', 'maxModRevision', 'minCreateRevision', 'maxCreateRevision'] as const) {
-    nonNegativeInt(opts[f], f);
+    safeInt(opts[f], f);
   }
   if (opts.revision !== undefined && (typeof opts.revision !== 'number' || !Number.isSafeInteger(opts.revision))) {
     invalid('revision must be a safe integer');
@@ -99,15 +109,15 @@ function compareOf(c: CompareInput): Compare {
   if (!['EQUAL', 'NOT_EQUAL', 'GREATER', 'LESS'].includes(c.result)) invalid(`unknown compare result ${String(c.result)}`);
   switch (c.target) {
     case 'VERSION':
-      nonNegativeInt(c.version, 'version');
+      safeInt(c.version, 'version');
       out.version = c.version ?? 0;
       break;
     case 'CREATE':
-      nonNegativeInt(c.createRevision, 'createRevision');
+      safeInt(c.createRevision, 'createRevision');
       out.createRevision = c.createRevision ?? 0;
       break;
     case 'MOD':
-      nonNegativeInt(c.modRevision, 'modRevision');
+      safeInt(c.modRevision, 'modRevision');
       out.modRevision = c.modRevision ?? 0;
       break;
     case 'VALUE':
