@@ -33,6 +33,7 @@ import { MvccStore, encodeStoreSnapshot } from '../mvcc/index.js';
 import { LevelLogStorage } from '../storage/index.js';
 import { readBackupFile, type BackupHeader } from './backup-file.js';
 import { encodeKvSnapshot } from './kv-state-machine.js';
+import { wrapSnapshot } from '../node/index.js';
 
 const log = createDebug('quorumkv:server');
 
@@ -113,7 +114,7 @@ async function verify(path: string): Promise<{ header: BackupHeader; digest: num
   throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `backup ${path}: no end frame`);
 }
 
-async function build(path: string, db: AnyDb, ids: string[], clusterId: string): Promise<BackupHeader> {
+async function build(path: string, db: AnyDb, ids: string[], addresses: Record<string, string>, clusterId: string): Promise<BackupHeader> {
   let header: BackupHeader | undefined;
   const records: Uint8Array[] = [];
   const leases: { id: number; ttl: number }[] = [];
@@ -142,7 +143,8 @@ async function build(path: string, db: AnyDb, ids: string[], clusterId: string):
   try {
     await storage.save(
       {
-        snapshot: { data: encodeKvSnapshot(storeSnapshot), metadata: { index: 1, term: 1, confState: { voters: ids, learners: [] } } },
+        // the node's snapshot envelope: the store's state plus the members' addresses
+        snapshot: { data: wrapSnapshot({ addresses, data: encodeKvSnapshot(storeSnapshot) }), metadata: { index: 1, term: 1, confState: { voters: ids, learners: [] } } },
         hardState: { term: 1, vote: '', commit: 1 },
       },
       { sync: true },
@@ -175,7 +177,7 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
   const clusterId = opts.clusterId ?? `quorumkv-${crc32(pack([digest, header.clusterId, header.revision, [...ids].sort()])).toString(16).padStart(8, '0')}`;
 
   if (opts.db !== undefined) {
-    await build(path, opts.db, ids, clusterId);
+    await build(path, opts.db, ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
   } else {
     const dataDir = opts.dataDir!;
     await mkdir(dirname(dataDir), { recursive: true });
@@ -183,7 +185,7 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
     const db = new ClassicLevel<Uint8Array, Uint8Array>(tmp, VIEW);
     try {
       await db.open();
-      await build(path, db, ids, clusterId);
+      await build(path, db, ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
       await db.close();
       await rm(dataDir, { recursive: true, force: true }); // an empty directory, checked above
       await rename(tmp, dataDir);
