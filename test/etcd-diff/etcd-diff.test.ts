@@ -31,11 +31,12 @@
 // targets compared with etcd, where `kvnode` is kvnode-1 on even sequences
 // and kvnode-3 on odd ones (by default every sequence runs on the store and
 // on one KvNode shape). The operations of a sequence depend on its seed only,
-// not on the targets (but for shapes kept from the KvNode targets: see the
-// `*.pending.ts` reproductions; ETCD_DIFF_PENDING=1 keeps them in, to check
-// a fix); kvnode-1 draws its restarts, kvnode-3 its first leader, its
-// lagging follower, the member of each operation and the leadership moves
-// from that seed too.
+// not on the targets; kvnode-1 draws its restarts, kvnode-3 its first
+// leader, its lagging follower, the member of each operation, its stops and
+// the leadership moves from that seed too. A difference the targets'
+// owners have not fixed yet gets a `*.pending.ts` reproduction here (left
+// out of the default run), and its shape is left out of the sequences of
+// the targets it concerns until the reproduction passes.
 //
 // A failure prints the sequence, its seed and the targets that differ, with
 // the last operations (and the member each went to). Replay one sequence with
@@ -61,7 +62,6 @@ const OPS = Number(process.env.ETCD_DIFF_OPS ?? 200);
 const WORKERS = Number(process.env.ETCD_DIFF_WORKERS ?? 3);
 const BASE_SEED = process.env.ETCD_DIFF_SEED !== undefined ? Number(process.env.ETCD_DIFF_SEED) : Math.floor(Math.random() * 2 ** 31);
 const ONLY_SEQ = process.env.ETCD_DIFF_SEQ !== undefined ? Number(process.env.ETCD_DIFF_SEQ) : undefined;
-const PENDING = process.env.ETCD_DIFF_PENDING === '1';
 const TARGET_NAMES = ['store', 'kvnode-1', 'kvnode-3'] as const;
 type TargetName = (typeof TARGET_NAMES)[number];
 /** `kvnode` stands for kvnode-1 on even sequences and kvnode-3 on odd ones. */
@@ -153,6 +153,20 @@ function alignTtl(op: DiffOp, a: Outcome, b: Outcome): void {
 
 class Mismatch extends Error {}
 
+/** How long one operation may take on one target before the sequence fails (a hang names its operation). */
+const OP_DEADLINE_MS = 60_000;
+
+function inTime<T>(p: Promise<T>, what: string, history: string[]): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Mismatch(`${what} did not finish in ${OP_DEADLINE_MS / 1000} s\nlast operations:\n  ${history.slice(-12).join('\n  ')}`)),
+      OP_DEADLINE_MS,
+    );
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 /**
  * etcd catches up a watch that starts in the past in a background loop
  * (every 100 ms); until then a compaction would cancel it, while the store
@@ -211,17 +225,7 @@ function same(a: unknown, b: unknown): boolean {
 
 async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarget[]): Promise<number> {
   const seed = BASE_SEED + seq;
-  // Shapes KvNode refuses although etcd and the store accept them, left out
-  // of sequences with a KvNode target until their reproductions pass:
-  // - watches with an empty key (empty-key-watch.pending.ts): they watch
-  //   from the key "\0" instead, which sees the same events;
-  // - negative range limits, range filters and compare operands
-  //   (negative-numbers.pending.ts): 0 instead;
-  // - keep-alives of the lease id 0 (lease-keepalive-zero.pending.ts): of a
-  //   lease never granted instead (both answer "lease not found" on etcd).
-  // (ETCD_DIFF_PENDING=1 keeps them in, to check a fix.)
-  const kvnode = !PENDING && targets.some((t) => t instanceof KvNodeTarget);
-  const gen = new SequenceGenerator(seed, { emptyKeyWatches: !kvnode, negativeNumbers: !kvnode, zeroLeaseKeepAlive: !kvnode });
+  const gen = new SequenceGenerator(seed);
   await etcd.begin(seq);
   await Promise.all(targets.map((t) => t.begin(seq, seed)));
   const ref = targets[0]!;
@@ -232,7 +236,7 @@ async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarg
     if (differ.length === 0) return;
     throw new Mismatch(
       [
-        `etcd and ${differ.map((t) => t.name).join(', ')} differ in sequence ${seq} (seed ${seed}; replay: ETCD_DIFF_SEED=${BASE_SEED} ETCD_DIFF_SEQ=${seq}${OPS === 200 ? '' : ` ETCD_DIFF_OPS=${OPS}`}${PENDING ? ' ETCD_DIFF_PENDING=1' : ''} ETCD_DIFF_TARGETS=${[...new Set(['store', ...differ.map((t) => t.name)])].join(',')})`,
+        `etcd and ${differ.map((t) => t.name).join(', ')} differ in sequence ${seq} (seed ${seed}; replay: ETCD_DIFF_SEED=${BASE_SEED} ETCD_DIFF_SEQ=${seq}${OPS === 200 ? '' : ` ETCD_DIFF_OPS=${OPS}`} ETCD_DIFF_TARGETS=${[...new Set(['store', ...differ.map((t) => t.name)])].join(',')})`,
         `at: ${what}`,
         `last operations:\n  ${history.slice(-12).join('\n  ')}`,
         `etcd:  ${JSON.stringify(want)}`,
@@ -247,7 +251,7 @@ async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarg
       const op = gen.next(s);
       const member = await Promise.all(targets.map((t) => (t instanceof KvNodeTarget ? t.next() : undefined)));
       history.push(`#${i} ${describe(op).slice(0, 600)}${member.some((m) => m !== undefined) ? ` -> ${targets.map((t, k) => (member[k] === undefined ? '' : `${t.name}:${member[k]}`)).filter((x) => x !== '').join(' ')}` : ''}`);
-      const [want, ...got] = await Promise.all([exec(etcd, op), ...targets.map((t) => exec(t, op))]);
+      const [want, ...got] = await Promise.all([etcd, ...targets].map((t) => inTime(exec(t, op), `${t.name}: operation #${i}`, history)));
       for (const g of got) alignTtl(op, want!, g);
       check(`operation #${i}`, want, got);
       if (op.kind === 'watch' && 'ok' in want!) {

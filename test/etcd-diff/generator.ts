@@ -52,9 +52,6 @@ export interface GenState {
   compactRev: number;
 }
 
-/** A lease handle no sequence grants (its id is unknown to every target). */
-const NEVER_GRANTED = 1_000_000;
-
 const KEYS = ['a', 'ab', 'abc', 'b', 'b0', 'ba', 'c', 'c1', 'd', 'z'];
 const VALUES = ['', 'v0', 'v1', 'v2', 'v3', 'v10', 'V'];
 const enc = new TextEncoder();
@@ -66,28 +63,8 @@ export class SequenceGenerator {
   private explicitUsed = 0;
   private watches = 0;
 
-  private readonly emptyKeyWatches: boolean;
-  private readonly negativeNumbers: boolean;
-  private readonly zeroLeaseKeepAlive: boolean;
-
-  /**
-   * Options leave out shapes that a target refuses although etcd accepts
-   * them (see the `*.pending.ts` reproductions); the rest of the sequence
-   * is unchanged.
-   * @param options.emptyKeyWatches - watches with an empty key (default
-   *   true); when false, such a watch starts at the key "\0" instead, which
-   *   sees the same events
-   * @param options.negativeNumbers - negative range limits, range filters
-   *   and compare operands (default true); when false, 0 instead
-   * @param options.zeroLeaseKeepAlive - keep-alives of the lease id 0
-   *   (default true); when false, of a lease never granted instead (both
-   *   unknown)
-   */
-  constructor(seed: number, options: { emptyKeyWatches?: boolean; negativeNumbers?: boolean; zeroLeaseKeepAlive?: boolean } = {}) {
+  constructor(seed: number) {
     this.rng = xoroshiro128plus(seed);
-    this.emptyKeyWatches = options.emptyKeyWatches ?? true;
-    this.negativeNumbers = options.negativeNumbers ?? true;
-    this.zeroLeaseKeepAlive = options.zeroLeaseKeepAlive ?? true;
   }
 
   private int(lo: number, hi: number): number {
@@ -119,12 +96,10 @@ export class SequenceGenerator {
    * key + range end: one key, [k1, k2), a prefix, from a key, or everything;
    * rarely an empty key (refused by every request but a watch).
    */
-  private span(forWatch = false): { key: Uint8Array; rangeEnd?: Uint8Array } {
+  private span(): { key: Uint8Array; rangeEnd?: Uint8Array } {
     if (this.chance(1)) {
       const end = this.int(0, 2);
-      // without empty-key watches, the zero byte stands for the empty key:
-      // no key sorts between them, so the watch sees the same events
-      const key = forWatch && !this.emptyKeyWatches ? new Uint8Array([0]) : new Uint8Array(0);
+      const key = new Uint8Array(0);
       if (end === 0) return { key };
       return { key, rangeEnd: end === 1 ? RANGE_END_ALL : this.key() };
     }
@@ -174,10 +149,9 @@ export class SequenceGenerator {
     return req;
   }
 
-  /** A negative number (-1 to -3), or 0 when negative numbers are left out (the same draws either way). */
+  /** A negative number, -1 to -3. */
   private negative(): number {
-    const n = this.int(1, 3);
-    return this.negativeNumbers ? -n : 0;
+    return -this.int(1, 3);
   }
 
   private put(): PutRequest {
@@ -283,15 +257,12 @@ export class SequenceGenerator {
     if (r < 890) return { kind: 'grantShort', op: { ...this.grantOp(), ttl: this.int(-2, 1), explicit: 0 } };
     if (r < 920) return { kind: 'revoke', handle: this.handle() };
     if (r < 942) return { kind: 'ttl', handle: this.int(0, this.grants + 1), keys: this.chance(50) };
-    if (r < 950) {
-      // handle 0 is the lease id 0; without it, a handle never granted (both unknown leases)
-      const h = this.int(0, this.grants + 1);
-      return { kind: 'keepAlive', handle: h === 0 && !this.zeroLeaseKeepAlive ? NEVER_GRANTED : h };
-    }
+    // handle 0 is the lease id 0
+    if (r < 950) return { kind: 'keepAlive', handle: this.int(0, this.grants + 1) };
     if (r < 960) return { kind: 'leases' };
     if (r < 985 && this.watches < 4) {
       this.watches++;
-      const req: WatchCreateRequest = { ...this.span(true) };
+      const req: WatchCreateRequest = { ...this.span() };
       const start = this.int(0, 99);
       if (start < 10 && s.compactRev >= 1) req.startRevision = s.compactRev;
       else if (start < 45) req.startRevision = this.int(1, s.rev);

@@ -1,17 +1,9 @@
-// Pending: KvNode.leaseKeepAlive(0) throws QUORUMKV_INVALID_ARGUMENT
-// ("lease id must be a positive safe integer"); etcd 3.4 answers a
-// keep-alive of the lease id 0 like one of any unknown lease (TTL 0, which
-// clientv3's KeepAliveOnce and the differential test read as "lease not
-// found"), and so does the MVCC store (QUORUMKV_LEASE_NOT_FOUND). Found by
-// the differential test with ETCD_DIFF_PENDING=1: etcd and the store
-// answer {"err":"QUORUMKV_LEASE_NOT_FOUND"}, kvnode-1 and kvnode-3
-// {"err":"QUORUMKV_INVALID_ARGUMENT"}. The check is in KvNode.leaseKeepAlive
-// (src/server/kv-node.ts); leaseRevoke(0) and leaseTimeToLive(0) already
-// answer as etcd does.
-//
-// Run: node --import tsx --test test/etcd-diff/lease-keepalive-zero.pending.ts
-// (fails today). The differential test keeps these keep-alives away from
-// the KvNode targets (generator option `zeroLeaseKeepAlive`) until it passes.
+// Regression test: a keep-alive of the lease id 0 fails with
+// QUORUMKV_LEASE_NOT_FOUND, as etcd 3.4 answers it (TTL 0, which clientv3's
+// KeepAliveOnce reads as "lease not found") and as the MVCC store does;
+// KvNode used to refuse it as QUORUMKV_INVALID_ARGUMENT. Found with the
+// keep-alives of the differential test, which now sends them to the KvNode
+// targets too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';

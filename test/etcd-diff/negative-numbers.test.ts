@@ -1,10 +1,10 @@
-// Pending: KvNode refuses negative range limits, range filters and txn
-// compare operands with QUORUMKV_INVALID_ARGUMENT; etcd 3.4 and the MVCC
-// store accept them (found by the differential test with
-// ETCD_DIFF_PENDING=1 ETCD_DIFF_SEED=100 ETCD_DIFF_SEQ=1
-// ETCD_DIFF_TARGETS=store,kvnode-1: operation #3, a txn whose success
-// branch reads with minCreateRevision -3, answered QUORUMKV_DUPLICATE_KEY by
-// etcd and the store and QUORUMKV_INVALID_ARGUMENT by kvnode-1).
+// Regression test: KvNode takes negative range limits, range filters and
+// txn compare operands as etcd 3.4 and the MVCC store do, instead of
+// refusing them with QUORUMKV_INVALID_ARGUMENT. Found by the differential
+// test (a txn whose success branch reads with minCreateRevision -3: etcd
+// and the store answered QUORUMKV_DUPLICATE_KEY, kvnode-1
+// QUORUMKV_INVALID_ARGUMENT); it now sends these shapes to the KvNode
+// targets too.
 //
 // etcd (observed through the etcd3 client, keys a@2 and b@3):
 // - range [a, z) with limit -1: both keys, count 2 (a limit <= 0 is none);
@@ -12,14 +12,6 @@
 // - minCreateRevision -1 (or minModRevision): both keys (no minimum);
 // - compare version/createRevision/modRevision of a GREATER -1: true;
 // - the same inside a txn.
-// The store follows etcd (src/mvcc/validate.ts checks integers only); the
-// KvNode API refuses them before proposing: `rangeRequest` and `compareOf`
-// in src/server/requests.ts call `nonNegativeInt` on limit, the four
-// revision filters and the compared version, createRevision and modRevision.
-//
-// Run: node --import tsx --test test/etcd-diff/negative-numbers.pending.ts
-// (fails today). The differential test keeps these shapes away from the
-// KvNode targets (generator option `negativeNumbers`) until it passes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';

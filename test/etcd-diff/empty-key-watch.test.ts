@@ -1,20 +1,11 @@
-// Pending: KvNode refuses a watch with an empty key, which etcd 3.4 and the
-// MVCC store accept (found by the differential test: etcd-diff.test.ts,
-// ETCD_DIFF_SEED=5 ETCD_DIFF_SEQ=21, operation #51
-// {"kind":"watch","req":{"key":"","startRevision":17,"prevKv":true}}:
-// etcd and the store create the watch, kvnode-1 and kvnode-3 answer
-// QUORUMKV_INVALID_ARGUMENT).
-//
-// etcd checks no key in a WatchCreateRequest (v3rpc/watch.go): key "" alone
-// watches the key "" (which no put can write), key "" with a range end
-// watches every key below it, and with the range end "\0" every key. The
-// store follows it (`checkWatchRequest` in src/mvcc/validate.ts); KvNode.watch
-// builds its request with `watchRequest` (src/server/requests.ts), whose
-// `rangeOf` refuses an empty key as it must for range, put and delete.
-//
-// Run: node --import tsx --test test/etcd-diff/empty-key-watch.pending.ts
-// (fails today). The differential test keeps empty-key watches away from the
-// KvNode targets (generator option `emptyKeyWatches`) until it passes.
+// Regression test: KvNode accepts a watch with an empty key, as etcd 3.4 and
+// the MVCC store do (etcd checks no key in a WatchCreateRequest): key ""
+// alone watches the key "" (which no put can write), key "" with a range
+// end every key below it, and with the range end "\0" every key. Found by
+// the differential test (a watch {"key":"","startRevision":17,"prevKv":true}
+// created by etcd and the store, refused by kvnode-1 and kvnode-3 with
+// QUORUMKV_INVALID_ARGUMENT); the differential test now sends such watches
+// to the KvNode targets too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
