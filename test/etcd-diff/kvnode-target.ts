@@ -3,7 +3,7 @@
 // keep-alives through the log) driven through its public KV API. Two shapes:
 // - `kvnode-1`: a single member on classic-level in a temporary directory
 //   (on /dev/shm when there is one), with a MemoryNetwork transport; before
-//   2% of the operations it is closed and opened again from its data, and
+//   1% of the operations it is closed and opened again from its data, and
 //   its watches are resumed from the next revision (as a client does after
 //   a reconnect): their logs must still match etcd's uninterrupted watches;
 // - `kvnode-3`: three members in one process on a MemoryNetwork and
@@ -13,10 +13,13 @@
 //   the others send it takes 1-2 ms), so its reads really wait for the
 //   read index; before 3% of the operations leadership moves to another
 //   member, and before 2% a member stops (leadership moved away first, as
-//   etcd does on a graceful stop) for 1-10 operations, then starts again
-//   from its memory-level data and catches up from the log; its watches
-//   are resumed on another member at once, as a client fails over.
-// Both shapes take a Raft snapshot every 50 applied entries.
+//   etcd does on a graceful stop) for 1-20 operations, then starts again
+//   from its memory-level data and catches up from the log or, when the
+//   leader has compacted its log meanwhile, from the leader's snapshot;
+//   its watches are resumed on another member at once, as a client fails
+//   over.
+// Members take a Raft snapshot every 20 applied entries and keep 2 entries
+// behind it.
 //
 // A fresh member (or cluster) per sequence, so revisions are the sequence's
 // own (1 is the first one) and keys need no namespace. Time is the real
@@ -85,13 +88,17 @@ const explicitId = (k: number) => 1_000_000_000 + k * 1000;
 const TRANSFER_PCT = 3;
 
 /** Percentage of the operations on a single member that restart it first. */
-const RESTART_PCT = 2;
+const RESTART_PCT = 1;
 
-/** Percentage of the operations on a cluster that stop a member first (for 1-10 operations). */
+/** Percentage of the operations on a cluster that stop a member first (for 1-20 operations). */
 const STOP_PCT = 2;
 
-/** Each member takes a Raft snapshot of its store every this many applied entries. */
-const SNAPSHOT_ENTRIES = 50;
+/**
+ * Each member takes a Raft snapshot of its store every 20 applied entries
+ * and keeps only 2 entries behind it, so a member stopped for a few
+ * operations is often brought back by the leader's snapshot.
+ */
+const SNAPSHOTS = { snapshotEntries: 20, snapshotCatchUpEntries: 2 };
 
 /** Which KvNode shape to run. */
 export type KvNodeShape = 'kvnode-1' | 'kvnode-3';
@@ -169,7 +176,7 @@ export class KvNodeTarget implements ReferenceTarget {
   private net: MemoryNetwork | undefined;
   private lagging = '';
   /** Over every sequence: operations by the role of the member that served them, follower TTL answers and watches, leadership moves, stops. */
-  readonly served = { leader: 0, follower: 0, followerTtl: 0, followerWatches: 0, transfers: 0, restarts: 0 };
+  readonly served = { leader: 0, follower: 0, followerTtl: 0, followerWatches: 0, transfers: 0, restarts: 0, snapshotsInstalled: 0 };
   /** Leases that existed when a new leader took over in this sequence (a move, a restart): their TTL restarted. */
   private restarted = new Set<number>();
   private leases = new LeaseMap(7_000_000_000_000);
@@ -211,12 +218,12 @@ export class KvNodeTarget implements ReferenceTarget {
       const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
       this.dir = await mkdtemp(join(base, 'quorumkv-etcd-diff-kvnode-'));
       this.forgetDir = removeOnExit(this.dir);
-      this.nodes.push(await KvNode.open({ id: 'm1', members: ids, transport: net.transport('m1'), dataDir: this.dir, snapshotEntries: SNAPSHOT_ENTRIES, random: seededRandom(seed) }));
+      this.nodes.push(this.watchSnapshots(await KvNode.open({ id: 'm1', members: ids, transport: net.transport('m1'), dataDir: this.dir, ...SNAPSHOTS, random: seededRandom(seed) })));
     } else {
       for (const [i, id] of ids.entries()) {
         const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
         this.dbs.push(db);
-        this.nodes.push(await KvNode.open({ id, members: ids, transport: net.transport(id), db, snapshotEntries: SNAPSHOT_ENTRIES, random: seededRandom(seed * 31 + i) }));
+        this.nodes.push(this.watchSnapshots(await KvNode.open({ id, members: ids, transport: net.transport(id), db, ...SNAPSHOTS, random: seededRandom(seed * 31 + i) })));
       }
     }
     // a seeded member campaigns at once; on a loaded machine another one's
@@ -264,7 +271,7 @@ export class KvNodeTarget implements ReferenceTarget {
       }
     } else if (uniformInt(this.pick, 0, 99) < STOP_PCT) {
       const index = uniformInt(this.pick, 0, this.nodes.length - 1);
-      const ops = uniformInt(this.pick, 1, 10);
+      const ops = uniformInt(this.pick, 1, 20);
       const rev = await this.stop(index, ops);
       notes.push(`${this.nodes[index]!.id} stopped at revision ${rev} for ${ops} operations`);
     }
@@ -282,6 +289,14 @@ export class KvNodeTarget implements ReferenceTarget {
     if (this.chosen.raft.isLeader) this.served.leader++;
     else this.served.follower++;
     return this.chosen.id + (notes.length > 0 ? ` (after: ${notes.join('; ')})` : '');
+  }
+
+  /** Counts the snapshots `node` installs from the leader. */
+  private watchSnapshots(node: KvNode): KvNode {
+    node.raft.on('snapshot', (_index, source) => {
+      if (source === 'leader') this.served.snapshotsInstalled++;
+    });
+    return node;
   }
 
   /** The running members. */
@@ -481,7 +496,7 @@ export class KvNodeTarget implements ReferenceTarget {
     this.down = undefined;
     const old = this.nodes[d.index]!;
     const data = this.name === 'kvnode-1' ? { dataDir: this.dir! } : { db: this.dbs[d.index]! };
-    const node = await KvNode.open({ id: old.id, transport: this.net!.transport(old.id), ...data, snapshotEntries: SNAPSHOT_ENTRIES, random: seededRandom(d.rev * 7 + d.index) });
+    const node = this.watchSnapshots(await KvNode.open({ id: old.id, transport: this.net!.transport(old.id), ...data, ...SNAPSHOTS, random: seededRandom(d.rev * 7 + d.index) }));
     this.nodes[d.index] = node;
     if (this.nodes.length === 1) {
       node.raft.campaign();
