@@ -294,6 +294,7 @@ export class EtcdTarget implements DiffTarget {
         const r: Raw = await new Promise((resolve, reject) => {
           stream.once('data', resolve);
           stream.once('error', reject);
+          stream.once('end', () => reject(new Error('the keep-alive stream ended without an answer')));
           stream.write({ ID: this.leaseId(handle) });
         });
         if (Number(r.TTL) <= 0) throw new Error('etcdserver: requested lease not found');
