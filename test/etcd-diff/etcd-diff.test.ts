@@ -17,7 +17,11 @@
 //   operations leadership moves to another member, and before 2% a member
 //   stops for 1-20 operations (leadership moved away first, as etcd does on
 //   a graceful stop) and then catches up from the log or the leader's
-//   snapshot, its watches resumed on another member meanwhile.
+//   snapshot, its watches resumed on another member meanwhile (the next
+//   operation waits until it has caught up).
+// When etcd itself stops answering (its watch stream breaks, or an operation
+// hangs for 60 s) the sequence runs again from the start, at most twice; the
+// summary counts those runs.
 // Known differences (docs/mvcc.md, "Where the store differs from etcd") are
 // normalized by the targets.
 //
@@ -52,7 +56,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DiffTarget, NWatchLog, Outcome, ReferenceTarget } from './diff-target.js';
 import { findEtcd, startEtcd, type EtcdProcess } from './etcd-process.js';
-import { EtcdTarget } from './etcd-target.js';
+import { EtcdTarget, EtcdUnavailable } from './etcd-target.js';
 import { describe, SequenceGenerator, type DiffOp } from './generator.js';
 import { KvNodeTarget } from './kvnode-target.js';
 import { StoreTarget } from './store-target.js';
@@ -151,11 +155,13 @@ class Mismatch extends Error {}
 /** How long one operation may take on one target before the sequence fails (a hang names its operation). */
 const OP_DEADLINE_MS = 60_000;
 
-function inTime<T>(p: Promise<T>, what: string, history: string[]): Promise<T> {
+function inTime<T>(p: Promise<T>, what: string, history: string[], onEtcd = false): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Mismatch(`${what} did not finish in ${OP_DEADLINE_MS / 1000} s\nlast operations:\n  ${history.slice(-12).join('\n  ')}`)),
+    timer = setTimeout(() => {
+      const msg = `${what} did not finish in ${OP_DEADLINE_MS / 1000} s\nlast operations:\n  ${history.slice(-12).join('\n  ')}`;
+      reject(onEtcd ? new EtcdUnavailable(msg) : new Mismatch(msg));
+    },
       OP_DEADLINE_MS,
     );
   });
@@ -218,10 +224,29 @@ function same(a: unknown, b: unknown): boolean {
   }
 }
 
+/** Sequences run again because etcd itself stopped answering (see {@link EtcdUnavailable}). */
+let etcdRetries = 0;
+
+/**
+ * Runs sequence `seq`; when etcd itself stops answering (not a difference),
+ * runs it again from the start on a fresh namespace, at most twice.
+ */
 async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarget[]): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await runSequenceOnce(seq, attempt, etcd, targets);
+    } catch (err) {
+      if (!(err instanceof EtcdUnavailable) || attempt >= 2) throw err;
+      etcdRetries++;
+      console.log(`sequence ${seq}: ${err.message.split('\n')[0]}; running it again`);
+    }
+  }
+}
+
+async function runSequenceOnce(seq: number, attempt: number, etcd: EtcdTarget, targets: ReferenceTarget[]): Promise<number> {
   const seed = BASE_SEED + seq;
   const gen = new SequenceGenerator(seed);
-  await etcd.begin(seq);
+  await etcd.begin(seq, attempt);
   await Promise.all(targets.map((t) => t.begin(seq, seed)));
   const ref = targets[0]!;
   const history: string[] = [];
@@ -246,7 +271,7 @@ async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarg
       const op = gen.next(s);
       const member = await Promise.all(targets.map((t) => (t instanceof KvNodeTarget ? t.next() : undefined)));
       history.push(`#${i} ${describe(op).slice(0, 600)}${member.some((m) => m !== undefined) ? ` -> ${targets.map((t, k) => (member[k] === undefined ? '' : `${t.name}:${member[k]}`)).filter((x) => x !== '').join(' ')}` : ''}`);
-      const [want, ...got] = await Promise.all([etcd, ...targets].map((t) => inTime(exec(t, op), `${t.name}: operation #${i}`, history)));
+      const [want, ...got] = await Promise.all([etcd, ...targets].map((t) => inTime(exec(t, op), `${t.name}: operation #${i}`, history, t === etcd)));
       for (const g of got) alignTtl(op, want!, g);
       check(`operation #${i}`, want, got);
       if (op.kind === 'watch' && 'ok' in want!) {
@@ -255,7 +280,7 @@ async function runSequence(seq: number, etcd: EtcdTarget, targets: ReferenceTarg
       }
     }
     const all = { kind: 'range', req: { key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]) } } as const;
-    const [wantAll, ...gotAll] = await Promise.all([etcd, ...targets].map((t) => inTime(exec(t, all), `${t.name}: final contents`, history)));
+    const [wantAll, ...gotAll] = await Promise.all([etcd, ...targets].map((t) => inTime(exec(t, all), `${t.name}: final contents`, history, t === etcd)));
     check('final contents', wantAll, gotAll);
     const compacted = ref.genState().compactRev;
     for (let w = 0; w < watches; w++) {
@@ -328,7 +353,7 @@ test(`etcd 3.4 and ${TARGET_SPEC.join(', ')} answer alike on ${ONLY_SEQ === unde
   const perTarget = [...counts].map(([name, n]) => `${name} ${n / OPS} sequences`).join(', ');
   console.log(
     [
-      `etcd diff: ${seqs.length} sequences of ${OPS} operations (${perTarget}), seed ${BASE_SEED}, ${Date.now() - started} ms`,
+      `etcd diff: ${seqs.length} sequences of ${OPS} operations (${perTarget}), seed ${BASE_SEED}, ${Date.now() - started} ms, ${etcdRetries} run again because etcd stopped answering`,
       counts.has('kvnode-1') ? `kvnode-1: ${one.restarts} restarts` : '',
       counts.has('kvnode-3')
         ? `kvnode-3: operations served by the leader ${three.leader}, by followers ${three.follower} (${three.followerTtl} TTLs, ${three.followerWatches} watches), ${three.transfers} leadership moves, ${three.restarts} members stopped and started again, ${three.snapshotsInstalled} snapshots installed from the leader`

@@ -57,6 +57,15 @@ interface WatchState {
   id: string | undefined;
 }
 
+/**
+ * etcd itself did not answer (a watch stream that broke or never confirmed a
+ * watch): not a difference; the sequence runs again on a fresh namespace.
+ */
+export class EtcdUnavailable extends Error {}
+
+/** etcd confirms a new watch within milliseconds; past this its stream is taken as broken. */
+const WATCH_CREATE_MS = 10_000;
+
 export class EtcdTarget implements DiffTarget {
   readonly name = 'etcd';
   private readonly client: Etcd3;
@@ -70,6 +79,8 @@ export class EtcdTarget implements DiffTarget {
   private stream: Raw;
   private watches: WatchState[] = [];
   private pendingCreates: ((res: Raw) => void)[] = [];
+  /** Why the watch stream of this sequence stopped, if it did. */
+  private streamFailure: string | undefined;
   private readonly respMap: ResponseMapping = {
     rev: (r) => (r === 0 ? 0 : r - this.base),
     key: (k) => str(k.subarray(this.ns.length)),
@@ -81,9 +92,10 @@ export class EtcdTarget implements DiffTarget {
     this.run = run;
   }
 
-  async begin(seq: number): Promise<void> {
+  /** Starts sequence `seq` in its own namespace; `attempt` > 0 when it runs again after {@link EtcdUnavailable}. */
+  async begin(seq: number, attempt = 0): Promise<void> {
     this.seq = seq;
-    const name = `${this.run}/s${String(seq).padStart(6, '0')}`;
+    const name = `${this.run}/s${String(seq).padStart(6, '0')}${attempt > 0 ? `-a${attempt}` : ''}`;
     this.ns = Buffer.from(`${name}/`);
     const r = await this.client.kv.put({ key: Buffer.from(name), value: Buffer.from('sentinel') });
     this.base = Number(r.header.revision) - 1;
@@ -94,7 +106,14 @@ export class EtcdTarget implements DiffTarget {
     this.pendingCreates = [];
     this.stream = await this.client.watchClient.watch();
     this.stream.on('data', (res: Raw) => this.onWatch(res));
-    this.stream.on('error', () => {});
+    this.streamFailure = undefined;
+    const stream = this.stream;
+    const failed = (why: string) => {
+      if (this.stream === stream && this.streamFailure === undefined) this.streamFailure = why;
+    };
+    this.stream.on('error', (err: Error) => failed(`error: ${err.message}`));
+    this.stream.on('end', () => failed('ended by etcd'));
+    this.stream.on('close', () => failed('closed'));
   }
 
   // ------------------------------------------------------------ mapping
@@ -362,7 +381,14 @@ export class EtcdTarget implements DiffTarget {
         filters: (req.filters ?? []).map((f) => (f === 'NOPUT' ? 0 : 1)),
       },
     });
-    const res = await created;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new EtcdUnavailable(`etcd did not confirm a watch within ${WATCH_CREATE_MS} ms (watch stream: ${this.streamFailure ?? 'no error seen'})`)),
+        WATCH_CREATE_MS,
+      );
+    });
+    const res = await Promise.race([created, late]).finally(() => clearTimeout(timer));
     state.id = String(res.watch_id);
     if (res.canceled) state.log.canceled = { compactRevision: Number(res.compact_revision ?? 0) };
     return this.watches.length - 1;
@@ -374,6 +400,7 @@ export class EtcdTarget implements DiffTarget {
     const deadline = Date.now() + 3000;
     while (!enough() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 15)); // anything extra would show up here
+    if (this.streamFailure !== undefined && !enough()) throw new EtcdUnavailable(`etcd's watch stream stopped during the sequence (${this.streamFailure})`);
     return { events: [...w.log.events], ...(w.log.canceled ? { canceled: w.log.canceled } : {}) };
   }
 
@@ -381,8 +408,9 @@ export class EtcdTarget implements DiffTarget {
     for (const id of this.leaseIds.values()) {
       await this.client.leaseClient.leaseRevoke({ ID: id }).catch(() => {});
     }
-    this.stream?.cancel();
+    const stream = this.stream;
     this.stream = undefined;
+    stream?.cancel();
   }
 
   async close(): Promise<void> {

@@ -509,6 +509,16 @@ export class KvNodeTarget implements ReferenceTarget {
       `${node.id} back and knowing the leader`,
       () => raftState(this.nodes),
     );
+    // ... and until it has applied what the leader had committed: a member
+    // that catches up through the leader's snapshot cannot tell the outcome
+    // of a write it forwarded and the snapshot covers (etcd's member waits
+    // for its own apply too, and times out); a client of a member that has
+    // just come back meets that, the comparison with one etcd must not
+    const leader = this.nodes.find((n) => n.raft.isLeader);
+    if (leader !== undefined && leader !== node) {
+      const commit = leader.raft.status().commit;
+      await until(() => node.raft.status().applied >= commit, 10_000, `${node.id} caught up with commit ${commit}`, () => raftState(this.nodes));
+    }
     for (const s of this.watches) if (s.member === old) s.member = node;
     for (const s of d.watches) await this.resume(s, d.rev);
   }
