@@ -192,6 +192,28 @@ export class Backend {
     }
   }
 
+  /**
+   * Writes batches taken with {@link takeBatch}, in the order taken, as one
+   * atomic backend batch (a later record of a key wins).
+   * @throws FaultError `QUORUMKV_STORAGE_IO`
+   */
+  async writeBatches(batches: PendingBatch[]): Promise<void> {
+    if (batches.length === 1) return this.writeBatch(batches[0]!);
+    try {
+      const ops: BatchOp[] = [];
+      for (const b of batches) for (const op of b.ops) ops.push(op);
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      await this.root.batch(ops as any, this.batchOptions());
+    } catch (err) {
+      throw ioError(err, 'writing a batch');
+    } finally {
+      for (const b of batches) {
+        const i = this.inflight.indexOf(b);
+        if (i >= 0) this.inflight.splice(i, 1);
+      }
+    }
+  }
+
   /** Writes everything gathered in one atomic batch ({@link takeBatch} + {@link writeBatch}). */
   async commit(): Promise<void> {
     const batch = this.takeBatch();

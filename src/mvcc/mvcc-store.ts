@@ -44,7 +44,7 @@ import {
   checkTxnRanges,
   prepareTxn,
 } from './apply.js';
-import { Backend, META, leaseIdToBytes, type AnyLevel } from './backend.js';
+import { Backend, META, leaseIdToBytes, type AnyLevel, type PendingBatch } from './backend.js';
 import { IndexBuilder, KvCore, freezeKv, type ScheduledCompaction } from './kv-core.js';
 import { decodeKeyValue } from './kv-codec.js';
 import { bytesToRev, isTombstoneKey, revToBytes, revisionId } from './revision.js';
@@ -79,6 +79,27 @@ export interface MvccStoreOptions {
   watch?: Omit<WatchOptions, 'onError'>;
   /** Revisions deleted per backend batch by physical compaction. Default 1000 (etcd). */
   compactionBatchLimit?: number;
+  /**
+   * Called after each backend write of applied batches with its duration in
+   * seconds (etcd's `backend_commit_duration_seconds`). Applied batches
+   * queued while a write runs are written together in the next one.
+   */
+  onBackendCommit?: (seconds: number) => void;
+}
+
+/** Options of {@link MvccStore.applyBatch}. */
+export interface ApplyBatchOptions {
+  /**
+   * When the returned promise resolves:
+   * - `'written'` (default): once the batch is written to the backend;
+   * - `'applied'`: once it is applied in memory (reads, current and past,
+   *   see it; watchers are notified once it is written). A server whose Raft
+   *   log is the durable record answers clients then, as etcd does (its
+   *   backend commits every 100 ms): after a crash, entries after the stored
+   *   applied index are applied again from the log, and a snapshot or hash
+   *   waits for every queued write.
+   */
+  acknowledge?: 'written' | 'applied';
 }
 
 /** One committed Raft entry to apply: its index and its request (`null` for an entry that carries none, such as a leader's empty entry). */
@@ -167,6 +188,22 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
+/** An executed batch waiting to be written: its backend ops, the revisions to notify watchers of, and what waits for it. */
+interface QueuedWrite {
+  batch: PendingBatch | undefined;
+  revs: ReturnType<KvCore['drainRevisions']>;
+  lastRev: number;
+  compactions: [ScheduledCompaction, Deferred][];
+  done: Deferred;
+}
+
+/**
+ * Backend ops queued for writing past which a new batch waits for the
+ * writer before it executes (memory stays bounded when apply outruns the
+ * disk).
+ */
+const MAX_QUEUED_OPS = 20_000;
+
 const SNAPSHOT_VERSION = 1;
 
 const log = createDebug('quorumkv:mvcc');
@@ -197,8 +234,14 @@ export class MvccStore {
   private applied = 0;
   private flushedRev = 1;
   private lock: Promise<unknown> = Promise.resolve();
-  /** Batch writes, chained in apply order. */
+  /** Settles once every batch queued so far is written (or the store failed). */
   private commits: Promise<void> = Promise.resolve();
+  /** Executed batches waiting for the writer, in apply order. */
+  private writeQueue: QueuedWrite[] = [];
+  /** Backend ops in {@link writeQueue}. */
+  private queuedOps = 0;
+  private writing = false;
+  private readonly onBackendCommit: ((seconds: number) => void) | undefined;
   private compactionChain: Promise<void> = Promise.resolve();
   private compactionsRunning = 0;
   private failure: FaultError | undefined;
@@ -210,6 +253,7 @@ export class MvccStore {
     this.core = new KvCore(this.lessor, this.backend);
     this.limits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
     this.compactionBatchLimit = Math.max(1, options.compactionBatchLimit ?? 1000);
+    this.onBackendCommit = options.onBackendCommit;
     const self = this;
     this.hub = new WatchableStore(
       {
@@ -338,7 +382,7 @@ export class MvccStore {
    *   store has failed and must be reopened (entries after the stored applied
    *   index are then applied again)
    */
-  applyBatch(entries: ApplyEntry[]): Promise<ApplyResult[]> {
+  applyBatch(entries: ApplyEntry[], options: ApplyBatchOptions = {}): Promise<ApplyResult[]> {
     const executed = this.exclusive(async () => {
       this.assertUsable();
       for (let i = 1; i < entries.length; i++) {
@@ -346,6 +390,8 @@ export class MvccStore {
           throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: entries must be given in increasing index order');
         }
       }
+      if (this.queuedOps > MAX_QUEUED_OPS) await this.writesDone();
+      this.assertUsable();
       const results: ApplyResult[] = [];
       const compactions: [ScheduledCompaction, Deferred][] = [];
       const before = this.applied;
@@ -366,22 +412,17 @@ export class MvccStore {
       }
       // The write is queued behind earlier ones; the next batch may execute
       // meanwhile (its reads see this one in memory and in the write buffer).
-      const batch = this.backend.takeBatch();
-      const revs = this.core.drainRevisions();
-      const lastRev = this.core.currentRev;
-      const written = this.commits.then(async () => {
-        if (this.failure !== undefined) throw this.failure;
-        if (batch !== undefined) await this.backend.writeBatch(batch);
-        this.flushedRev = lastRev;
-        this.hub.notify(revs);
-        for (const [c, d] of compactions) this.startCompaction(c, d);
-      });
-      this.commits = written.catch((err) => {
-        this.fail(err);
+      const written = this.queueWrite({
+        batch: this.backend.takeBatch(),
+        revs: this.core.drainRevisions(),
+        lastRev: this.core.currentRev,
+        compactions,
+        done: deferred(),
       });
       return { results, written };
     });
     return executed.then(async ({ results, written }) => {
+      if (options.acknowledge === 'applied') return results;
       try {
         await written;
       } catch (err) {
@@ -389,6 +430,58 @@ export class MvccStore {
       }
       return results;
     });
+  }
+
+  /** Queues an executed batch for the writer; the promise settles once it is written. */
+  private queueWrite(item: QueuedWrite): Promise<void> {
+    this.writeQueue.push(item);
+    this.queuedOps += item.batch?.ops.length ?? 0;
+    this.commits = item.done.promise.catch((err) => {
+      this.fail(err);
+    });
+    if (!this.writing) {
+      this.writing = true;
+      // started after the current turn: callers answered at apply go first
+      setImmediate(() => void this.writeLoop());
+    }
+    return item.done.promise;
+  }
+
+  /**
+   * Writes queued batches in apply order, everything queued at once in one
+   * backend batch (the later record of a key wins inside a batch, as in
+   * apply order); then, batch by batch, moves the flushed revision, notifies
+   * watchers and starts scheduled compactions.
+   */
+  private async writeLoop(): Promise<void> {
+    try {
+      while (this.writeQueue.length > 0) {
+        const items = this.writeQueue;
+        this.writeQueue = [];
+        this.queuedOps = 0;
+        try {
+          if (this.failure !== undefined) throw this.failure;
+          const batches = items.flatMap((it) => (it.batch === undefined ? [] : [it.batch]));
+          if (batches.length > 0) {
+            const started = performance.now();
+            await this.backend.writeBatches(batches);
+            this.onBackendCommit?.((performance.now() - started) / 1000);
+          }
+        } catch (err) {
+          const f = this.fail(err);
+          for (const it of items) it.done.reject(f);
+          continue;
+        }
+        for (const it of items) {
+          this.flushedRev = it.lastRev;
+          this.hub.notify(it.revs);
+          for (const [c, d] of it.compactions) this.startCompaction(c, d);
+          it.done.resolve();
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
   }
 
   /** Resolves once every queued batch is written (or the store failed). */
@@ -536,9 +629,13 @@ export class MvccStore {
     return this.hub.sizes();
   }
 
-  /** Resolves when no watcher catch-up is running (for tests). */
-  watchIdle(): Promise<void> {
-    return this.hub.idle();
+  /**
+   * Resolves when every revision applied so far has been written and offered
+   * to watchers, and no watcher catch-up is running (for tests).
+   */
+  async watchIdle(): Promise<void> {
+    await this.writesDone();
+    await this.hub.idle();
   }
 
   private async readEvents(from: number, to: number): Promise<StoredEvent[]> {

@@ -114,7 +114,18 @@ async function verify(path: string): Promise<{ header: BackupHeader; digest: num
   throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `backup ${path}: no end frame`);
 }
 
-async function build(path: string, db: AnyDb, ids: string[], addresses: Record<string, string>, clusterId: string): Promise<BackupHeader> {
+/**
+ * Where a member keeps its data under `dataDir`: the store (MVCC records,
+ * server state) in one classic-level database, the Raft log in another, so
+ * the store's unsynced batch writes never queue behind the log's synced
+ * appends in one LevelDB writer queue (etcd keeps its WAL apart from its
+ * bbolt database for the same reason).
+ */
+export function dataDirLayout(dataDir: string): { kv: string; raft: string } {
+  return { kv: join(dataDir, 'kv'), raft: join(dataDir, 'raft') };
+}
+
+async function build(path: string, db: AnyDb, logDb: AnyDb, ids: string[], addresses: Record<string, string>, clusterId: string): Promise<BackupHeader> {
   let header: BackupHeader | undefined;
   const records: Uint8Array[] = [];
   const leases: { id: number; ttl: number }[] = [];
@@ -139,7 +150,7 @@ async function build(path: string, db: AnyDb, ids: string[], addresses: Record<s
   } finally {
     await store.close();
   }
-  const storage = await LevelLogStorage.open({ db: db.sublevel('raft', VIEW) });
+  const storage = await LevelLogStorage.open({ db: logDb });
   try {
     await storage.save(
       {
@@ -177,20 +188,26 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
   const clusterId = opts.clusterId ?? `quorumkv-${crc32(pack([digest, header.clusterId, header.revision, [...ids].sort()])).toString(16).padStart(8, '0')}`;
 
   if (opts.db !== undefined) {
-    await build(path, opts.db, ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
+    await build(path, opts.db, opts.db.sublevel('raft', VIEW) as AnyDb, ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
   } else {
     const dataDir = opts.dataDir!;
     await mkdir(dirname(dataDir), { recursive: true });
     const tmp = join(dirname(dataDir), `.${basename(dataDir)}.restoring-${process.pid}-${Date.now().toString(36)}`);
-    const db = new ClassicLevel<Uint8Array, Uint8Array>(tmp, VIEW);
+    const layout = dataDirLayout(tmp);
+    await mkdir(tmp, { recursive: true });
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(layout.kv, VIEW);
+    const logDb = new ClassicLevel<Uint8Array, Uint8Array>(layout.raft, VIEW);
     try {
       await db.open();
-      await build(path, db, ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
+      await logDb.open();
+      await build(path, db, logDb, ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
       await db.close();
+      await logDb.close();
       await rm(dataDir, { recursive: true, force: true }); // an empty directory, checked above
       await rename(tmp, dataDir);
     } catch (err) {
       await db.close().catch(() => undefined);
+      await logDb.close().catch(() => undefined);
       await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       if (err instanceof FaultError || err instanceof UsageError) throw err;
       throw new FaultError(ErrorCode.STORAGE_IO, `cannot restore into ${dataDir}: ${(err as Error).message}`, { cause: err });

@@ -49,7 +49,7 @@ import { LevelLogStorage } from '../storage/index.js';
 import { TcpTransport, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
 import { growsStore, isAlarmType, type AlarmMember, type AlarmType } from './alarms.js';
 import { writeBackupFile } from './backup-file.js';
-import { CLUSTER_ID_KEY, restoreBackup, type RestoreOptions, type RestoreResult } from './backup-restore.js';
+import { CLUSTER_ID_KEY, dataDirLayout, restoreBackup, type RestoreOptions, type RestoreResult } from './backup-restore.js';
 import type { BytesLike, DeleteOptions, KV, PutOptions, RangeInput, RangeOptions, TxnInput, Watch, WatchOptions } from './kv.js';
 import { KvStateMachine, type EntryResult, type KvStateMachineHost } from './kv-state-machine.js';
 import { compactWholeRange, measureDbSize, type DbSize, type DefragmentResult } from './maintenance-size.js';
@@ -101,7 +101,10 @@ export interface KvNodeOptions {
   join?: boolean;
   /** Message transport. Default: a TcpTransport built from `members` addresses. */
   transport?: Transport;
-  /** Directory for a classic-level database (created if missing). */
+  /**
+   * Directory for the member's data (created if missing): two classic-level
+   * databases, `kv/` (the store) and `raft/` (the Raft log).
+   */
   dataDir?: string;
   /** Or an abstract-level database to use (for instance memory-level in tests); the caller closes it. */
   db?: AnyDb;
@@ -383,7 +386,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       db = opts.db;
     } else {
       mkdirSync(opts.dataDir!, { recursive: true });
-      db = new ClassicLevel<Uint8Array, Uint8Array>(opts.dataDir!, { keyEncoding: 'view', valueEncoding: 'view' });
+      db = new ClassicLevel<Uint8Array, Uint8Array>(dataDirLayout(opts.dataDir!).kv, { keyEncoding: 'view', valueEncoding: 'view' });
     }
     try {
       if (db.status !== 'open') await db.open();
@@ -438,13 +441,17 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         minLeaseTtl: Math.max(1, Math.ceil((1.5 * tickMs * electionTicks) / 1000)),
         now: () => clock.now(),
         sync: opts.syncStore ?? false,
+        onBackendCommit: (seconds) => metrics.backendCommit.observe({ member: opts.id }, seconds),
         limits: {
           ...(opts.maxRequestBytes !== undefined ? { maxRequestBytes: opts.maxRequestBytes } : {}),
           ...(opts.maxTxnOps !== undefined ? { maxTxnOps: opts.maxTxnOps } : {}),
         },
       });
       sm = await KvStateMachine.open(store, serverDb, { sync: opts.syncStore ?? false });
-      const inner = await LevelLogStorage.open({ db: db.sublevel('raft', { keyEncoding: 'view', valueEncoding: 'view' }) });
+      // with a dataDir the Raft log has its own database (dataDirLayout), which the storage closes
+      const inner = await LevelLogStorage.open(
+        opts.dataDir !== undefined ? { dataDir: dataDirLayout(opts.dataDir).raft } : { db: db.sublevel('raft', { keyEncoding: 'view', valueEncoding: 'view' }) },
+      );
       storage = new TimedLogStorage(inner, (seconds) => {
         metrics.walFsync.observe({ member: opts.id }, seconds);
         if (seconds * 1000 > slowFsyncMs) {
@@ -477,6 +484,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       });
     } catch (err) {
       await store.close().catch(() => undefined);
+      await storage.close().catch(() => undefined);
       await closeDb();
       throw err;
     }
@@ -1052,7 +1060,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         for (const a of cleared) log('[%s] alarm %s of member %s cleared (index %d)', this.id, a.alarm, a.memberId, index);
         this.emit('alarm', { index, raised, cleared });
       },
-      storeBatchApplied: (seconds, requests, results) => this.countApplied(seconds, requests, results),
+      storeBatchApplied: (requests, results) => this.countApplied(requests, results),
     };
   }
 
@@ -1069,9 +1077,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     );
   }
 
-  private countApplied(seconds: number, requests: (WriteRequest | null)[], results: ApplyResult[]): void {
+  private countApplied(requests: (WriteRequest | null)[], results: ApplyResult[]): void {
     const member = { member: this.id };
-    if (requests.some((r) => r !== null)) this.metrics.backendCommit.observe(member, seconds);
     for (let i = 0; i < requests.length; i++) {
       const r = requests[i];
       if (r === null || r === undefined || results[i]?.status !== 'applied') continue;

@@ -61,8 +61,8 @@ export interface KvStateMachineHost {
   hashCheckApplied(index: number, hash: Promise<HashResult>): void;
   /** Alarms changed at `index`. */
   alarmsChanged(index: number, raised: AlarmMember[], cleared: AlarmMember[]): void;
-  /** A group of write requests was applied by the store in `seconds`. */
-  storeBatchApplied(seconds: number, requests: (WriteRequest | null)[], results: ApplyResult[]): void;
+  /** A group of write requests was applied by the store (in memory: its backend write may still be running). */
+  storeBatchApplied(requests: (WriteRequest | null)[], results: ApplyResult[]): void;
 }
 
 const SNAPSHOT_TAG = 'quorumkv/kv-state';
@@ -185,12 +185,11 @@ export class KvStateMachine implements StateMachine<EntryResult> {
       const at = chunkAt;
       chunk = [];
       chunkAt = [];
-      const started = process.hrtime.bigint();
-      const results = await this.store.applyBatch(items);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      // answered once applied in memory: the Raft log holds the entries
+      // until the store has written them (MvccStore.applyBatch)
+      const results = await this.store.applyBatch(items, { acknowledge: 'applied' });
       for (let i = 0; i < results.length; i++) if (at[i]! >= 0) out[at[i]!] = results[i]!;
       host.storeBatchApplied(
-        seconds,
         items.map((e) => e.request),
         results,
       );

@@ -464,6 +464,13 @@ export class KvNodeTarget implements ReferenceTarget {
       const others = this.live().filter((n) => n !== node);
       await this.moveLeader(node, others[uniformInt(this.pick, 0, others.length - 1)]!);
     }
+    // it applies what the cluster committed (a follower may still be
+    // applying the last operation), then its watches deliver it all
+    const leader = this.live().find((n) => n.raft.isLeader);
+    if (leader !== undefined && leader !== node) {
+      const commit = leader.raft.status().commit;
+      await until(() => node.raft.status().applied >= commit, 10_000, `${node.id} applied commit ${commit} before stopping`, () => raftState(this.nodes));
+    }
     await node.store.watchIdle();
     for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
     const rev = node.store.currentRevision();
