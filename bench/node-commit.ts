@@ -173,3 +173,55 @@ for (const [name, r, target] of rows) {
   );
 }
 console.log('\n× sync batch 64 (64 in flight only): against synced batches of 64 puts on one database (1 node), or per database with three writing at once (3 nodes).');
+
+/**
+ * The disk's synced-write latency drifts several-fold within minutes, so a
+ * rate measured once at the start is a poor yardstick for a run that comes
+ * later. Here blocks of classic-level synced single puts and of one-node,
+ * one-in-flight proposals alternate, and each proposal block is compared
+ * with the put blocks just before and after it.
+ */
+async function paired(rounds: number, perBlock: number): Promise<{ ratios: number[]; puts: number; proposals: number }> {
+  const c = await cluster(1);
+  const dir = tmp('paired');
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(join(dir, 'db'), { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  let k = 0;
+  const putBlock = async (): Promise<number> => {
+    const t0 = performance.now();
+    for (let i = 0; i < perBlock; i++) await db.put(new TextEncoder().encode(`k${String(k++).padStart(8, '0')}`), PAYLOAD, { sync: true });
+    return perBlock / ((performance.now() - t0) / 1000);
+  };
+  try {
+    await runLoad(200, 1, () => c.leader().propose(PAYLOAD)); // warm-up
+    const ratios: number[] = [];
+    let putSum = 0;
+    let propSum = 0;
+    let before = await putBlock();
+    putSum += before;
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < perBlock; i++) await c.leader().propose(PAYLOAD);
+      const prop = perBlock / ((performance.now() - t0) / 1000);
+      const after = await putBlock();
+      putSum += after;
+      propSum += prop;
+      ratios.push(prop / ((before + after) / 2));
+      before = after;
+    }
+    return { ratios, puts: putSum / (rounds + 1), proposals: propSum / rounds };
+  } finally {
+    await db.close();
+    await c.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const pairedRun = await paired(quick ? 4 : 10, quick ? 200 : 500);
+const sorted = [...pairedRun.ratios].sort((a, b) => a - b);
+const median = sorted[Math.floor(sorted.length / 2)]!;
+console.log(
+  `\n1 node, 1 in flight, alternating with synced single puts (${pairedRun.ratios.length} pairs of blocks): ` +
+    `proposals ${fmt(pairedRun.proposals)}/s, sync puts ${fmt(pairedRun.puts)}/s; ` +
+    `× sync put per pair: ${pairedRun.ratios.map((x) => fmt(x, 2)).join(' ')}; median ${fmt(median, 2)} (target ≥ 0.85)`,
+);
