@@ -56,6 +56,8 @@ export const META = {
   compactScheduled: enc.encode('compactScheduled'),
   compactFinished: enc.encode('compactFinished'),
   restoring: enc.encode('restoring'),
+  /** Written with fsync by {@link Backend.syncAll}; never read. */
+  synced: enc.encode('synced'),
 } as const;
 
 function ioError(err: unknown, what: string): FaultError {
@@ -211,6 +213,25 @@ export class Backend {
         const i = this.inflight.indexOf(b);
         if (i >= 0) this.inflight.splice(i, 1);
       }
+    }
+  }
+
+  /**
+   * Makes every earlier write to the database durable: one small synced
+   * write (LevelDB syncs its write-ahead log, which holds the earlier
+   * writes before it).
+   * @throws FaultError `QUORUMKV_STORAGE_IO`
+   */
+  async syncAll(): Promise<void> {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      await this.root.batch([{ type: 'put', key: this.prefixed(this.metaPrefix, META.synced), value: new Uint8Array(0) }] as any, {
+        keyEncoding: 'view',
+        valueEncoding: 'view',
+        sync: true,
+      } as object);
+    } catch (err) {
+      throw ioError(err, 'syncing the database');
     }
   }
 

@@ -64,13 +64,19 @@ const SNAPSHOT_VERSION = 1;
 export interface SnapshotEnvelope {
   /** Member id to address (`host:port` for TCP), for members added with an address. */
   addresses: Record<string, string>;
-  /** What `StateMachine.snapshot()` returned. */
-  data: Uint8Array;
+  /**
+   * What `StateMachine.snapshot()` returned; absent in the record a node
+   * whose state machine is durable by itself (`StateMachine.sync`) keeps of
+   * its own snapshots: the state machine holds the state.
+   */
+  data?: Uint8Array;
 }
 
-/** Encodes a snapshot's data as `msgpack([1, addresses, data])` (a buffer of its own). */
+/** Encodes a snapshot's data as `msgpack([1, addresses, data or nil])` (a buffer of its own). */
 export function wrapSnapshot(env: SnapshotEnvelope): Uint8Array {
-  return pack([SNAPSHOT_VERSION, env.addresses, env.data]).slice();
+  const out = pack([SNAPSHOT_VERSION, env.addresses, env.data ?? null]);
+  // a view into the packer's shared buffer would keep all of it alive
+  return out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : out.slice();
 }
 
 /**
@@ -84,7 +90,7 @@ export function unwrapSnapshot(bytes: Uint8Array): SnapshotEnvelope {
   } catch (err) {
     throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot data is not a node snapshot envelope', { cause: err });
   }
-  if (!Array.isArray(t) || t.length !== 3 || t[0] !== SNAPSHOT_VERSION || !(t[2] instanceof Uint8Array)) {
+  if (!Array.isArray(t) || t.length !== 3 || t[0] !== SNAPSHOT_VERSION || !(t[2] instanceof Uint8Array || t[2] === null)) {
     throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot data is not a node snapshot envelope');
   }
   const raw = t[1] as unknown;
@@ -96,5 +102,5 @@ export function unwrapSnapshot(bytes: Uint8Array): SnapshotEnvelope {
     if (typeof a !== 'string') throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot envelope has malformed addresses');
     addresses[id] = a;
   }
-  return { addresses, data: t[2] };
+  return t[2] === null ? { addresses } : { addresses, data: t[2] };
 }

@@ -20,13 +20,14 @@ import createDebug from 'debug';
 import { EventEmitter } from 'eventemitter3';
 import { decodeConfChange, encodeConfChange, pack, unpack } from '../codec/index.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
-import { MemoryStorage, RawNode } from '../raft/index.js';
+import { RawNode } from '../raft/index.js';
 import type { ProgressStatus, RaftLogger, Ready, ReadOnlyOption, StateRole } from '../raft/types.js';
 import type { ConfChange, ConfChangeType, ConfState, Entry, Message, Snapshot } from '../raftpb/index.js';
 import type { LogStorage } from '../storage/index.js';
 import type { Transport } from '../transport/index.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { encodeOrigin, unwrapProposal, unwrapSnapshot, wrapProposal, wrapSnapshot } from './envelope.js';
+import { NodeStorage } from './node-storage.js';
 import type { ApplyEntry, StateMachine } from './state-machine.js';
 
 const log = createDebug('quorumkv:node');
@@ -153,7 +154,7 @@ interface ReadRound {
   retry: TimerHandle | undefined;
 }
 
-type ApplyTask = { kind: 'entries'; entries: Entry[] } | { kind: 'snapshot'; snapshot: Snapshot };
+type ApplyTask = { kind: 'entries'; entries: Entry[] } | { kind: 'snapshot'; snapshot: Snapshot } | { kind: 'takeSnapshot' };
 
 /** What a conf-change entry's context carries: the address and who proposed it. */
 interface ConfContext {
@@ -220,7 +221,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   readonly id: string;
 
   private readonly raw: RawNode;
-  private readonly mem: MemoryStorage;
+  private readonly mem: NodeStorage;
+  /** A snapshot for a follower is queued to be taken (on-demand mode). */
+  private snapshotWanted = false;
   private readonly storage: LogStorage;
   private readonly transport: Transport;
   private readonly sm: StateMachine<R>;
@@ -280,7 +283,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private constructor(
     opts: RaftNodeOptions<R>,
     raw: RawNode,
-    mem: MemoryStorage,
+    mem: NodeStorage,
     smApplied: number,
     snapshot: Snapshot | undefined,
   ) {
@@ -295,6 +298,14 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.tickMs = opts.tickMs ?? 100;
     this.electionMs = this.tickMs * (opts.electionTicks ?? 10);
     this.snapshotEntries = opts.snapshotEntries ?? 10_000;
+    if (this.sm.sync !== undefined) {
+      // Raft asks for the snapshot from inside step(): take it as an apply task
+      this.mem.produceOnDemand(() => {
+        if (this.snapshotWanted || this.closed) return;
+        this.snapshotWanted = true;
+        queueMicrotask(() => this.pushApply({ kind: 'takeSnapshot' }));
+      });
+    }
     this.catchUpEntries = opts.snapshotCatchUpEntries ?? 5_000;
     this.proposalTimeoutMs = opts.proposalTimeoutMs ?? 10_000;
     this.readTimeoutMs = opts.readTimeoutMs ?? 10_000;
@@ -318,16 +329,24 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   static async create<R>(opts: RaftNodeOptions<R>): Promise<RaftNode<R>> {
     validateOptions(opts);
     const persisted = await opts.storage.load();
-    const mem = new MemoryStorage();
+    const mem = new NodeStorage();
     const snap = persisted.snapshot;
-    if (snap !== undefined && snap.metadata.index > 0) mem.applySnapshot(snap);
+    const snapEnv = snap !== undefined && snap.metadata.index > 0 ? unwrapSnapshot(snap.data) : undefined;
+    if (snap !== undefined && snapEnv !== undefined) mem.loadSnapshot(snap, snapEnv.data !== undefined);
     if (persisted.entries.length > 0) mem.append(persisted.entries);
     mem.setHardState(persisted.hardState);
     const empty = persisted.hardState.term === 0 && persisted.entries.length === 0 && (snap === undefined || snap.metadata.index === 0);
 
-    const snapEnv = snap !== undefined && snap.metadata.index > 0 ? unwrapSnapshot(snap.data) : undefined;
     let smApplied = await opts.stateMachine.appliedIndex();
     if (snap !== undefined && snapEnv !== undefined && snap.metadata.index > smApplied) {
+      if (snapEnv.data === undefined) {
+        // the record of an on-demand snapshot: the log behind it is gone and
+        // the state machine, synced before the record was written, lost it
+        throw new FaultError(
+          ErrorCode.CORRUPT_SNAPSHOT,
+          `the log is compacted behind index ${snap.metadata.index}, whose state the state machine holds, but it reports index ${smApplied}`,
+        );
+      }
       await opts.stateMachine.restore({ data: snapEnv.data, index: snap.metadata.index, term: snap.metadata.term });
       smApplied = snap.metadata.index;
     }
@@ -368,6 +387,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       },
       reportSnapshot: (id, status) => {
         if (node.closed) return;
+        node.mem.release(); // taken again if another follower needs one
         node.raw.reportSnapshot(id, status);
         node.scheduleLoop();
       },
@@ -828,6 +848,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       while (this.applyQueue.length > 0 && this.fatal === undefined) {
         const task = this.applyQueue.shift()!;
         if (task.kind === 'snapshot') await this.installSnapshot(task.snapshot);
+        else if (task.kind === 'takeSnapshot') await this.takeSnapshotForFollowers();
         else await this.applyEntries(task.entries);
         this.releaseReads();
         await this.maybeSnapshot();
@@ -844,6 +865,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const { index, term, confState } = snap.metadata;
     if (index <= this.appliedIndex) return;
     const env = unwrapSnapshot(snap.data);
+    if (env.data === undefined) throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `the snapshot at ${index} from the leader carries no state`);
     await this.sm.restore({ data: env.data, index, term });
     this.smApplied = index;
     this.applied = index;
@@ -978,15 +1000,35 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.emit('removed');
   }
 
+  /**
+   * Takes the snapshot a lagging follower needs (on-demand mode), at the
+   * applied index, from the state machine (run as an apply task: never
+   * concurrently with apply or restore).
+   */
+  private async takeSnapshotForFollowers(): Promise<void> {
+    this.snapshotWanted = false;
+    if (this.closed || this.mem.holdsSendable) return;
+    const applied = this.appliedIndex;
+    if (applied < this.mem.baseSnapshot().metadata.index) return;
+    const data = wrapSnapshot({ addresses: Object.fromEntries(this.addresses), data: await this.sm.snapshot() });
+    if (this.closed || applied < this.mem.baseSnapshot().metadata.index) return;
+    this.mem.offer({ data, metadata: { index: applied, term: this.mem.term(applied), confState: this.members() } });
+    log('[%s] took a snapshot at %d for a follower', this.id, applied);
+  }
+
   private async maybeSnapshot(): Promise<void> {
     const applied = this.appliedIndex;
     if (applied - this.snapshotIndex < this.snapshotEntries || this.removedFromCluster || this.closed) return;
-    const data = wrapSnapshot({ addresses: Object.fromEntries(this.addresses), data: await this.sm.snapshot() });
+    const onDemand = this.sm.sync !== undefined;
+    // on demand: the state machine makes what it applied durable, and the
+    // record keeps only the index, term, membership and addresses
+    if (onDemand) await this.sm.sync!();
+    const data = wrapSnapshot(onDemand ? { addresses: Object.fromEntries(this.addresses) } : { addresses: Object.fromEntries(this.addresses), data: await this.sm.snapshot() });
     // While the state machine was writing its snapshot, a newer one may have
     // arrived from the leader (the Ready loop stores it and queues its
     // restore behind this task): this one is then obsolete.
-    if (this.mem.snapshot().metadata.index >= applied || this.closed) return;
-    const snap = this.mem.createSnapshot(applied, this.members(), data);
+    if (this.mem.baseSnapshot().metadata.index >= applied || this.closed) return;
+    const snap = this.mem.createLocalSnapshot(applied, this.members(), data, !onDemand);
     try {
       await this.storage.save({ snapshot: snap }, { sync: true });
     } catch (err) {

@@ -61,4 +61,17 @@ export interface StateMachine<R = unknown> {
   snapshot(): Uint8Array | Promise<Uint8Array>;
   /** Replaces the whole state with a snapshot; afterwards `appliedIndex()` is `snapshot.index`. */
   restore(snapshot: StateMachineSnapshot): void | Promise<void>;
+  /**
+   * Optional, for a state machine that is durable by itself: makes the
+   * effects of every entry applied so far durable (fsync), so that they and
+   * {@link appliedIndex} survive a machine crash. A node whose state machine
+   * has it records only the index, term and membership of its periodic
+   * snapshots (calling `sync()` first, then compacting the log behind them)
+   * and calls {@link snapshot} only when a lagging follower needs the state,
+   * as etcd sends its backend database on demand instead of keeping a copy
+   * (Raft thesis §5.2, snapshotting disk-based state machines: the state machine's own durable state serves as
+   * the snapshot). Without it, every periodic snapshot carries
+   * {@link snapshot}'s bytes and is stored with the log.
+   */
+  sync?(): void | Promise<void>;
 }

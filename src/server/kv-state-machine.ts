@@ -107,7 +107,7 @@ export class KvStateMachine implements StateMachine<EntryResult> {
   private constructor(
     private readonly store: MvccStore,
     private readonly serverDb: AnyDb,
-    private readonly sync: boolean,
+    private readonly syncWrites: boolean,
   ) {}
 
   /**
@@ -149,7 +149,7 @@ export class KvStateMachine implements StateMachine<EntryResult> {
     this.serverIndex = index;
     const bytes = withCrc(pack([index, ...this.serverState()]));
     try {
-      await this.serverDb.put(STATE_KEY, bytes, { valueEncoding: 'view', ...(this.sync ? { sync: true } : {}) });
+      await this.serverDb.put(STATE_KEY, bytes, { valueEncoding: 'view', ...(this.syncWrites ? { sync: true } : {}) });
     } catch (err) {
       throw new FaultError(ErrorCode.STORAGE_IO, `cannot save the server state: ${(err as Error).message}`, { cause: err });
     }
@@ -272,6 +272,16 @@ export class KvStateMachine implements StateMachine<EntryResult> {
     const server = this.serverState();
     const store = await this.store.snapshot();
     return withCrc(pack([SNAPSHOT_TAG, 1, server, store]));
+  }
+
+  /**
+   * Makes everything applied durable (the store's queued writes, then one
+   * synced write to its database, which also carries the server state):
+   * the node then keeps only a record of its periodic snapshots and asks
+   * {@link snapshot} only for a lagging follower.
+   */
+  async sync(): Promise<void> {
+    await this.store.sync();
   }
 
   async restore(s: StateMachineSnapshot): Promise<void> {

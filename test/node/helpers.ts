@@ -35,8 +35,19 @@ export class LogStateMachine implements StateMachine<number> {
 
   private constructor(private readonly db: Sub) {}
 
-  static async open(db: Sub): Promise<LogStateMachine> {
+  /** Calls of `snapshot()` and (when it has one) `sync()`. */
+  readonly calls = { snapshot: 0, sync: 0 };
+  /** Present when opened with `synced`: the machine is then durable by itself (on-demand snapshots). */
+  sync?: () => void;
+
+  /** Opens the machine on `db`; `synced` gives it a `sync()` (its writes are durable in `db` already). */
+  static async open(db: Sub, options: { synced?: boolean } = {}): Promise<LogStateMachine> {
     const sm = new LogStateMachine(db);
+    if (options.synced === true) {
+      sm.sync = () => {
+        sm.calls.sync++;
+      };
+    }
     const a = await db.get(APPLIED);
     sm.applied = a === undefined ? 0 : (unpack(a) as number);
     for await (const [k, v] of db.iterator()) {
@@ -73,6 +84,7 @@ export class LogStateMachine implements StateMachine<number> {
   }
 
   snapshot(): Uint8Array {
+    this.calls.snapshot++;
     return pack({ log: this.applyLog, kv: [...this.kv] });
   }
 
@@ -119,6 +131,8 @@ export interface ClusterOptions {
   snapshotEntries?: number;
   snapshotCatchUpEntries?: number;
   dbFactory?: () => Db;
+  /** State machines with `sync()`: on-demand snapshots. */
+  syncedStateMachines?: boolean;
 }
 
 /** N RaftNodes on one MemoryNetwork and VirtualClock; tick = 10 virtual ms. */
@@ -141,7 +155,9 @@ export class TestCluster {
     }
     if (db.status !== 'open') await db.open();
     const storage = await LevelLogStorage.open({ db: db.sublevel<Uint8Array, Uint8Array>('raft', { keyEncoding: 'view', valueEncoding: 'view' }) as never });
-    const sm = await LogStateMachine.open(db.sublevel<Uint8Array, Uint8Array>('sm', { keyEncoding: 'view', valueEncoding: 'view' }));
+    const sm = await LogStateMachine.open(db.sublevel<Uint8Array, Uint8Array>('sm', { keyEncoding: 'view', valueEncoding: 'view' }), {
+      synced: this.opts.syncedStateMachines === true,
+    });
     const transport = this.net.transport(id);
     for (const p of allIds) if (p !== id) transport.addPeer(p);
     let n = 0;

@@ -1,0 +1,88 @@
+/**
+ * The in-memory Raft log of a {@link RaftNode}: etcd's MemoryStorage, plus
+ * snapshots produced on demand for a state machine that is durable by itself
+ * (one with `sync()`, see {@link StateMachine}).
+ *
+ * Such a node records only a snapshot's index, term and membership when it
+ * compacts its log (the state machine holds the state); the snapshot Raft
+ * sends to a lagging follower is taken from the state machine when the core
+ * first asks for it, as etcd sends its backend database on demand. Until it
+ * is ready, {@link snapshot} throws `QUORUMKV_SNAPSHOT_TEMPORARILY_UNAVAILABLE`,
+ * which the core treats as "try again at the next heartbeat response"
+ * (etcd-io/raft's `ErrSnapshotTemporarilyUnavailable`).
+ * @module
+ */
+import { ErrorCode, FaultError } from '../errors.js';
+import { MemoryStorage } from '../raft/index.js';
+import type { Snapshot } from '../raftpb/index.js';
+
+export class NodeStorage extends MemoryStorage {
+  /** Whether the base snapshot (the one the log is compacted behind) carries the state. */
+  private baseSendable = true;
+  /** A snapshot taken for a follower, at or after the base snapshot's index. */
+  private sendable: Snapshot | undefined;
+  private wanted: (() => void) | undefined;
+
+  /**
+   * Turns on-demand snapshots on: `want` is called (at most once per request
+   * of the core) when a snapshot with the state is needed and none is ready;
+   * the node then takes one and hands it to {@link offer}.
+   */
+  produceOnDemand(want: () => void): void {
+    this.wanted = want;
+  }
+
+  /** The base snapshot: index, term and membership always; its data only when it carries the state. */
+  baseSnapshot(): Snapshot {
+    return super.snapshot();
+  }
+
+  /** The snapshot the core sends to a follower that needs entries compacted away. */
+  override snapshot(): Snapshot {
+    const base = super.snapshot();
+    if (this.wanted === undefined || base.metadata.index === 0) return base;
+    if (this.sendable !== undefined && this.sendable.metadata.index >= base.metadata.index) return this.sendable;
+    if (this.baseSendable) return base;
+    this.wanted();
+    throw new FaultError(ErrorCode.SNAPSHOT_TEMPORARILY_UNAVAILABLE, `a snapshot after index ${base.metadata.index} is being taken`);
+  }
+
+  /** A snapshot with the state, taken for a follower; kept until {@link release}. */
+  offer(snapshot: Snapshot): void {
+    this.sendable = snapshot;
+  }
+
+  /** Drops the snapshot taken for followers (it is taken again when needed). */
+  release(): void {
+    this.sendable = undefined;
+  }
+
+  /** Whether a snapshot taken for followers is held. */
+  get holdsSendable(): boolean {
+    return this.sendable !== undefined;
+  }
+
+  /** Installs a snapshot that carries the state (received from the leader, or loaded with its data). */
+  override applySnapshot(snap: Snapshot): void {
+    super.applySnapshot(snap);
+    this.baseSendable = true;
+    if (this.sendable !== undefined && this.sendable.metadata.index < snap.metadata.index) this.sendable = undefined;
+  }
+
+  /** Installs a snapshot loaded from storage; `sendable` tells whether it carries the state. */
+  loadSnapshot(snap: Snapshot, sendable: boolean): void {
+    super.applySnapshot(snap);
+    this.baseSendable = sendable;
+  }
+
+  /**
+   * Records a local snapshot at index `i`; `sendable` tells whether `data`
+   * carries the state (false for an on-demand node's metadata record).
+   */
+  createLocalSnapshot(i: number, confState: Parameters<MemoryStorage['createSnapshot']>[1], data: Uint8Array, sendable: boolean): Snapshot {
+    const snap = super.createSnapshot(i, confState, data);
+    this.baseSendable = sendable;
+    if (this.sendable !== undefined && this.sendable.metadata.index < i) this.sendable = undefined;
+    return snap;
+  }
+}

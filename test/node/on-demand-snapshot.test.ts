@@ -1,0 +1,75 @@
+// On-demand snapshots for a state machine that is durable by itself (one
+// with `sync()`, Raft thesis §5.2): periodic snapshots are records of index,
+// term and membership taken after `sync()`, the state is taken from the
+// state machine only when a lagging follower needs it, and a restart relies
+// on the state machine's own applied index.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { unwrapSnapshot } from '../../src/node/index.js';
+import { LevelLogStorage } from '../../src/storage/index.js';
+import { TestCluster, cmd } from './helpers.js';
+
+const IDS = ['a', 'b', 'c'];
+
+async function storedSnapshotData(c: TestCluster, id: string): Promise<{ index: number; hasState: boolean }> {
+  const db = c.dbs.get(id)!;
+  const storage = await LevelLogStorage.open({ db: db.sublevel<Uint8Array, Uint8Array>('raft', { keyEncoding: 'view', valueEncoding: 'view' }) as never });
+  const { snapshot } = await storage.load();
+  await storage.close();
+  if (snapshot === undefined || snapshot.metadata.index === 0) return { index: 0, hasState: false };
+  return { index: snapshot.metadata.index, hasState: unwrapSnapshot(snapshot.data).data !== undefined };
+}
+
+test('with a state machine that syncs itself, periodic snapshots keep no state and a wiped follower gets one taken on demand', async () => {
+  const c = new TestCluster({ seed: 7, snapshotEntries: 20, snapshotCatchUpEntries: 5, syncedStateMachines: true });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    const follower = IDS.find((id) => id !== leader.id)!;
+    for (let i = 0; i < 60; i++) await c.run(leader.node.propose(cmd(`k${i}`, `v${i}`)));
+    await c.waitFor(() => [...c.members.values()].every((m) => m.node.status().snapshotIndex >= 40), 5_000, 'snapshots everywhere');
+    for (const m of c.members.values()) {
+      assert.ok(m.sm.calls.sync >= 2, `${m.id} synced its state machine before each snapshot (${m.sm.calls.sync})`);
+      assert.equal(m.sm.calls.snapshot, 0, `${m.id} took no state for its periodic snapshots`);
+      const stored = await storedSnapshotData(c, m.id);
+      assert.ok(stored.index >= 40 && !stored.hasState, `${m.id}'s stored snapshot is a record: ${JSON.stringify(stored)}`);
+    }
+    // wipe the follower: its database is gone, the log it needs is compacted away
+    await c.stop(follower);
+    await c.dbs.get(follower)!.close();
+    c.dbs.delete(follower);
+    for (let i = 60; i < 80; i++) await c.run(leader.node.propose(cmd(`k${i}`, `v${i}`)));
+    const back = await c.start(follower, undefined, IDS);
+    await c.waitFor(() => back.sm.kv.size === 80, 10_000, 'snapshot install');
+    assert.ok(leader.sm.calls.snapshot >= 1, 'the leader took the state from its state machine for the follower');
+    assert.ok(back.node.status().snapshotIndex > 0, 'the follower installed a snapshot');
+    assert.deepEqual([...back.sm.kv].sort(), [...leader.sm.kv].sort());
+    // the installed snapshot carries the state (it came from the leader)
+    assert.equal((await storedSnapshotData(c, follower)).hasState, true);
+    // the leader restarts from its state machine and its log behind the record
+    await c.stop(leader.id);
+    const again = await c.start(leader.id, undefined, IDS);
+    assert.equal(again.sm.kv.size, 80);
+    await c.waitLeader();
+    await c.run(c.leader()!.node.propose(cmd('after', 'restart')));
+    await c.waitFor(() => [...c.members.values()].every((m) => m.sm.kv.get('after') === 'restart'), 5_000, 'replication after restart');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a restart whose state machine lost the state a snapshot record relies on fails with QUORUMKV_CORRUPT_SNAPSHOT', async () => {
+  const c = new TestCluster({ seed: 8, snapshotEntries: 10, snapshotCatchUpEntries: 2, syncedStateMachines: true });
+  try {
+    await c.startAll(['a']);
+    const a = await c.waitLeader();
+    for (let i = 0; i < 15; i++) await c.run(a.node.propose(cmd(`k${i}`, 'v')));
+    await c.waitFor(() => a.node.status().snapshotIndex >= 10, 5_000, 'a snapshot');
+    await c.stop('a');
+    await c.dbs.get('a')!.sublevel('sm').clear();
+    await assert.rejects(c.start('a', undefined, ['a']), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT));
+  } finally {
+    await c.closeAll();
+  }
+});
