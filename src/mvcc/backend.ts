@@ -15,6 +15,7 @@
  */
 import type { AbstractLevel, AbstractSublevel } from 'abstract-level';
 import { ErrorCode, FaultError } from '../errors.js';
+import { compareBytes } from '../mvccpb/index.js';
 
 /** Any abstract-level database (or sublevel of one). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -31,7 +32,7 @@ interface BatchOp {
 }
 
 /** A revision record written but not committed yet. */
-interface PendingRevision {
+export interface PendingRevision {
   key: Uint8Array;
   value: Uint8Array;
 }
@@ -200,20 +201,42 @@ export class Backend {
    * @throws FaultError `QUORUMKV_STORAGE_IO`
    */
   async writeBatches(batches: PendingBatch[]): Promise<void> {
-    if (batches.length === 1) return this.writeBatch(batches[0]!);
     try {
-      const ops: BatchOp[] = [];
-      for (const b of batches) for (const op of b.ops) ops.push(op);
+      let ops: BatchOp[] = batches[0]?.ops ?? [];
+      if (batches.length > 1) {
+        ops = [];
+        for (const b of batches) for (const op of b.ops) ops.push(op);
+      }
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       await this.root.batch(ops as any, this.batchOptions());
     } catch (err) {
       throw ioError(err, 'writing a batch');
-    } finally {
-      for (const b of batches) {
-        const i = this.inflight.indexOf(b);
-        if (i >= 0) this.inflight.splice(i, 1);
-      }
     }
+  }
+
+  /**
+   * Forgets the revision records of batches written with
+   * {@link writeBatches} (they are read from the database from now on).
+   * The caller does so in the same synchronous step as it moves its
+   * written-revision mark, so a reader never misses or doubles a record.
+   */
+  settle(batches: PendingBatch[]): void {
+    for (const b of batches) {
+      const i = this.inflight.indexOf(b);
+      if (i >= 0) this.inflight.splice(i, 1);
+    }
+  }
+
+  /**
+   * The revision records taken for writing and not settled yet, and those
+   * gathered since, with keys in `[gte, lt)`, in revision order.
+   */
+  unwrittenRevisions(gte: Uint8Array, lt: Uint8Array): PendingRevision[] {
+    const out: PendingRevision[] = [];
+    for (const list of [...this.inflight.map((b) => b.revisions), this.pending]) {
+      for (const r of list) if (compareBytes(r.key, gte) >= 0 && compareBytes(r.key, lt) < 0) out.push(r);
+    }
+    return out;
   }
 
   /**

@@ -188,10 +188,9 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
-/** An executed batch waiting to be written: its backend ops, the revisions to notify watchers of, and what waits for it. */
+/** An executed batch waiting to be written: its backend ops, its last revision, and what waits for it. */
 interface QueuedWrite {
   batch: PendingBatch | undefined;
-  revs: ReturnType<KvCore['drainRevisions']>;
   lastRev: number;
   compactions: [ScheduledCompaction, Deferred][];
   done: Deferred;
@@ -232,7 +231,10 @@ export class MvccStore {
   private readonly limits: RequestLimits;
   private readonly compactionBatchLimit: number;
   private applied = 0;
+  /** Every revision at or below it is written to the backend database. */
   private flushedRev = 1;
+  /** Every revision at or below it has been offered to watchers (applied revisions are, at once). */
+  private notifiedRev = 1;
   private lock: Promise<unknown> = Promise.resolve();
   /** Settles once every batch queued so far is written (or the store failed). */
   private commits: Promise<void> = Promise.resolve();
@@ -257,7 +259,7 @@ export class MvccStore {
     const self = this;
     this.hub = new WatchableStore(
       {
-        flushedRevision: () => self.flushedRev,
+        flushedRevision: () => self.notifiedRev,
         currentRevision: () => self.core.currentRev,
         compactRevision: () => self.core.compactRev,
         readEvents: (from, to) => self.readEvents(from, to),
@@ -318,6 +320,7 @@ export class MvccStore {
       this.startCompaction({ revision: scheduled, keep }, deferred());
     }
     this.flushedRev = core.currentRev;
+    this.notifiedRev = core.currentRev;
   }
 
   /** Index of the last entry applied (0 for a new store). Entries at or below it are skipped. */
@@ -412,9 +415,14 @@ export class MvccStore {
       }
       // The write is queued behind earlier ones; the next batch may execute
       // meanwhile (its reads see this one in memory and in the write buffer).
+      // Watchers hear of the entries now, as etcd notifies them when a write
+      // transaction ends, before its backend commit: a catch-up read beyond
+      // the written revisions takes the records still waiting to be written.
+      const revs = this.core.drainRevisions();
+      this.notifiedRev = this.core.currentRev;
+      this.hub.notify(revs);
       const written = this.queueWrite({
         batch: this.backend.takeBatch(),
-        revs: this.core.drainRevisions(),
         lastRev: this.core.currentRev,
         compactions,
         done: deferred(),
@@ -472,9 +480,11 @@ export class MvccStore {
           for (const it of items) it.done.reject(f);
           continue;
         }
+        // one synchronous step: the records leave the write buffer as the
+        // written mark passes them
+        this.backend.settle(items.flatMap((it) => (it.batch === undefined ? [] : [it.batch])));
+        this.flushedRev = items[items.length - 1]!.lastRev;
         for (const it of items) {
-          this.flushedRev = it.lastRev;
-          this.hub.notify(it.revs);
           for (const [c, d] of it.compactions) this.startCompaction(c, d);
           it.done.resolve();
         }
@@ -653,11 +663,15 @@ export class MvccStore {
     await this.hub.idle();
   }
 
+  /**
+   * The events of revisions `from..to`: from the database up to the written
+   * revision, then from the records still waiting to be written (the
+   * written mark and the write buffer move together, so none is missed or
+   * read twice).
+   */
   private async readEvents(from: number, to: number): Promise<StoredEvent[]> {
     const out: StoredEvent[] = [];
-    const gte = revToBytes({ main: from, sub: 0 });
-    const lt = revToBytes({ main: to + 1, sub: 0 });
-    for await (const [k, v] of this.backend.scan(gte, lt)) {
+    const add = (k: Uint8Array, v: Uint8Array): void => {
       const rev = bytesToRev(k);
       const kv = decodeKeyValue(v);
       const skey = toSkey(kv.key);
@@ -666,7 +680,14 @@ export class MvccStore {
       } else {
         out.push({ revision: rev.main, skey, event: { type: 'PUT', kv: freezeKv(kv) } });
       }
+    };
+    // both taken now, before the scan yields: the writer may settle records meanwhile
+    const written = this.flushedRev;
+    const unwritten = to > written ? this.backend.unwrittenRevisions(revToBytes({ main: Math.max(from, written + 1), sub: 0 }), revToBytes({ main: to + 1, sub: 0 })) : [];
+    if (from <= written) {
+      for await (const [k, v] of this.backend.scan(revToBytes({ main: from, sub: 0 }), revToBytes({ main: Math.min(to, written) + 1, sub: 0 }))) add(k, v);
     }
+    for (const r of unwritten) add(r.key, r.value);
     return out;
   }
 
@@ -858,6 +879,8 @@ export class MvccStore {
         builder.finish(currentRev);
         this.applied = applied;
         this.flushedRev = core.currentRev;
+        this.notifiedRev = core.currentRev;
+    this.notifiedRev = core.currentRev;
       } catch (err) {
         throw this.fail(err);
       }
