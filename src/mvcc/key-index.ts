@@ -90,10 +90,17 @@ export class KeyIndex {
   put(main: number, sub: number): void {
     const rev: Revision = { main, sub };
     if (!revisionGreater(rev, this.modified)) broken(`put with a revision ${main}_${sub} not above ${revisionId(this.modified)}`);
-    if (this.generations.length === 0) this.generations.push(new Generation());
+    // Arrays are created with their first element (a literal of one): an
+    // empty array grown by push reserves 17 slots, which over every key of
+    // a large store is most of the index's memory.
+    if (this.generations.length === 0) this.generations = [new Generation()];
     const g = this.generations[this.generations.length - 1]!;
-    if (g.revs.length === 0) g.created = rev;
-    g.revs.push(rev);
+    if (g.revs.length === 0) {
+      g.created = rev;
+      g.revs = [rev];
+    } else {
+      g.revs.push(rev);
+    }
     g.ver++;
     this.modified = rev;
   }
@@ -106,7 +113,7 @@ export class KeyIndex {
   restore(created: Revision, modified: Revision, ver: number): void {
     if (this.generations.length !== 0) broken('restore on a non-empty key index');
     this.modified = modified;
-    this.generations.push(new Generation(ver, created, [modified]));
+    this.generations = [new Generation(ver, created, [modified])];
   }
 
   /**
