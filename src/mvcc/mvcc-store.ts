@@ -880,7 +880,6 @@ export class MvccStore {
         this.applied = applied;
         this.flushedRev = core.currentRev;
         this.notifiedRev = core.currentRev;
-    this.notifiedRev = core.currentRev;
       } catch (err) {
         throw this.fail(err);
       }

@@ -813,6 +813,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private onSoftState(lead: string, role: StateRole): void {
     if (role !== this.role) {
+      if (this.role === 'leader') this.mem.release(); // a snapshot taken for followers is not needed any more
       this.role = role;
       log('[%s] role %s (term %d)', this.id, role, this.raw.status().hardState.term);
       this.emit('roleChange', role);
@@ -1007,8 +1008,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    */
   private async takeSnapshotForFollowers(): Promise<void> {
     this.snapshotWanted = false;
-    if (this.closed || this.mem.holdsSendable) return;
-    const applied = this.appliedIndex;
+    // while a restart replays entries the state machine already holds, the
+    // membership lags the state machine: no consistent snapshot yet (Raft
+    // asks again at the follower's next heartbeat response)
+    if (this.closed || this.mem.holdsSendable || this.applied < this.smApplied) return;
+    const applied = this.applied;
     if (applied < this.mem.baseSnapshot().metadata.index) return;
     const data = wrapSnapshot({ addresses: Object.fromEntries(this.addresses), data: await this.sm.snapshot() });
     if (this.closed || applied < this.mem.baseSnapshot().metadata.index) return;
@@ -1017,7 +1021,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   private async maybeSnapshot(): Promise<void> {
-    const applied = this.appliedIndex;
+    // not while a restart replays entries the state machine already holds:
+    // the membership would lag the index the snapshot is stamped with
+    if (this.applied < this.smApplied) return;
+    const applied = this.applied;
     if (applied - this.snapshotIndex < this.snapshotEntries || this.removedFromCluster || this.closed) return;
     const onDemand = this.sm.sync !== undefined;
     // on demand: the state machine makes what it applied durable, and the

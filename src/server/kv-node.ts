@@ -19,7 +19,8 @@
  *   Prometheus metrics with etcd's names ({@link KvNode.metricsRegistry}).
  * @module
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { AbstractLevel } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
@@ -385,6 +386,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (opts.db !== undefined) {
       db = opts.db;
     } else {
+      if (existsSync(join(opts.dataDir!, 'CURRENT'))) {
+        // a LevelDB database in dataDir itself: the one-database layout of earlier versions
+        throw new UsageError(
+          ErrorCode.INVALID_CONFIG,
+          `${opts.dataDir} holds a database in the layout of an earlier version (one database for the store and the Raft log); ` +
+            'this version keeps them in kv/ and raft/ below dataDir: take a backup with the earlier version (snapshotSave) and KvNode.restore it into a new dataDir',
+        );
+      }
       mkdirSync(opts.dataDir!, { recursive: true });
       db = new ClassicLevel<Uint8Array, Uint8Array>(dataDirLayout(opts.dataDir!).kv, { keyEncoding: 'view', valueEncoding: 'view' });
     }

@@ -5,6 +5,10 @@
 // and a lost unwritten batch applied again after reopening.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { MvccStore } from '../../src/mvcc/index.js';
 import { b, kvStr } from './helpers.js';
@@ -124,4 +128,27 @@ test('a batch acknowledged but never written (a crash) is applied again from the
   assert.equal(again!.status, 'applied');
   assert.deepEqual((await reopened.range({ key: b('x') })).kvs.map(kvStr), ['x=2@2/3/2']);
   await reopened.close();
+});
+
+test('sync() on classic-level leaves nothing that lives only in a write-ahead log: the write buffers are flushed to fsynced tables', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'quorumkv-sync-'));
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  try {
+    const store = await MvccStore.open(db);
+    for (let i = 1; i <= 50; i++) await store.applyBatch([{ index: i, request: put(`k${i}`, 'x'.repeat(100)) }], { acknowledge: 'applied' });
+    const logBytes = async (): Promise<number> => {
+      let total = 0;
+      for (const f of await readdir(dir)) if (f.endsWith('.log')) total += (await stat(join(dir, f))).size;
+      return total;
+    };
+    await store.watchIdle(); // written, not synced
+    assert.ok((await logBytes()) > 5_000, 'the writes sit in the write-ahead log');
+    await store.sync();
+    assert.equal(await logBytes(), 0, 'after sync() the write-ahead log holds nothing');
+    assert.ok((await readdir(dir)).some((f) => f.endsWith('.ldb')), 'the data is in a table file');
+    await store.close();
+  } finally {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -6,7 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
+import { MemoryNetwork } from '../../src/transport/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import type { KeyValue } from '../../src/mvccpb/index.js';
 import { KvNode, text } from '../../src/server/index.js';
@@ -148,6 +150,8 @@ test('members restored into data directories on disk start as a new cluster on c
     } finally {
       await db.close();
     }
+    // the store and the Raft log are two databases below dataDir
+    assert.deepEqual((await readdir(c.dirOf('a'))).sort(), ['kv', 'raft']);
     // the data remembers its cluster id: opening it as another cluster is refused
     await c.stop('c');
     await assert.rejects(KvNode.open({ id: 'c', members: IDS, dataDir: c.dirOf('c'), transport: c.net.transport('c'), clusterId: 'other' }), (e: unknown) =>
@@ -156,6 +160,24 @@ test('members restored into data directories on disk start as a new cluster on c
   } finally {
     await old.closeAll();
     await c.closeAll();
+    await cleanup();
+  }
+});
+
+test('a data directory in the one-database layout of earlier versions is refused with QUORUMKV_INVALID_CONFIG, untouched', async () => {
+  const { dir, cleanup } = await tempDir('old-layout');
+  try {
+    const old = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+    await old.open();
+    await old.put(new TextEncoder().encode('k'), new TextEncoder().encode('v'));
+    await old.close();
+    const before = (await readdir(dir)).sort();
+    const net = new MemoryNetwork({ seed: 1 });
+    await assert.rejects(KvNode.open({ id: 'a', members: ['a'], dataDir: dir, transport: net.transport('a') }), (e: unknown) =>
+      isQuorumError(e, ErrorCode.INVALID_CONFIG) && /earlier version/.test((e as Error).message),
+    );
+    assert.deepEqual((await readdir(dir)).sort(), before);
+  } finally {
     await cleanup();
   }
 });
