@@ -44,9 +44,9 @@ export interface StoredEvent {
 
 /** What the watchable store reads from the key-value store. */
 export interface WatchSource {
-  /** Last revision committed to the backend and notified. */
+  /** Last revision offered to the watchers (every revision up to it can be read with {@link readEvents}). */
   flushedRevision(): number;
-  /** Last revision applied (may be ahead of the flushed one during a commit). */
+  /** Last revision applied (may be ahead of the offered one while a batch executes). */
   currentRevision(): number;
   /** Revision of the last compaction (-1 before any). */
   compactRevision(): number;
@@ -92,6 +92,9 @@ export class WatchableStore implements WatcherHost {
   private kicked = false;
   private closed = false;
   private timer: ReturnType<typeof setInterval> | undefined;
+
+  /** Restores so far: a catch-up pass that saw one happen drops what it read. */
+  private restores = 0;
 
   constructor(source: WatchSource, options: WatchOptions = {}) {
     this.source = source;
@@ -245,6 +248,7 @@ export class WatchableStore implements WatcherHost {
    * up again from the new backend (or is cancelled if its revision is gone).
    */
   onRestore(): void {
+    this.restores++;
     for (const w of [...this.synced.watchers]) {
       this.synced.delete(w);
       w.state = 'unsynced';
@@ -331,7 +335,11 @@ export class WatchableStore implements WatcherHost {
     }
     if (chosen.length === 0) return false;
     const to = Math.min(flushed, from + this.maxRevs - 1);
+    // a restore while the read runs replaces the history it read: that pass
+    // is dropped and the next one reads the restored history
+    const restores = this.restores;
     const stored = await this.source.readEvents(from, to);
+    if (this.restores !== restores) return true;
     for (const w of chosen) {
       if (w.state !== 'unsynced') continue;
       const cr = this.source.compactRevision();
@@ -355,6 +363,7 @@ export class WatchableStore implements WatcherHost {
           const prev = await this.source.kvAt(ev.kv.key, ev.kv.modRevision - 1);
           if (prev !== undefined) events[i] = { ...ev, prevKv: prev };
         }
+        if (this.restores !== restores) return true;
         if (w.state !== 'unsynced') continue;
       }
       if (events.length > 0 && !w.offer(response(w, to, events))) continue;

@@ -1,0 +1,56 @@
+// A watcher catching up from history while the store restores a snapshot:
+// the catch-up read that overlapped the restore is dropped and the watcher
+// continues from the restored history, as etcd moves watchers back to
+// unsynced on restore.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WatchableStore, type StoredEvent, type WatchSource } from '../../src/mvcc/index.js';
+import type { KeyValue } from '../../src/mvccpb/index.js';
+import { b } from './helpers.js';
+
+function history(tag: string, upTo: number): StoredEvent[] {
+  const out: StoredEvent[] = [];
+  for (let rev = 2; rev <= upTo; rev++) {
+    const kv: KeyValue = { key: b('k'), value: b(`${tag}${rev}`), createRevision: 2, modRevision: rev, version: rev - 1, lease: 0 };
+    out.push({ revision: rev, skey: 'k', event: { type: 'PUT', kv } });
+  }
+  return out;
+}
+
+test('a catch-up read overlapping a restore is dropped; the watcher continues from the restored history', async () => {
+  let events = history('old', 5);
+  let top = 5;
+  let gate: Promise<void> | undefined;
+  let open: () => void = () => {};
+  let reads = 0;
+  const source: WatchSource = {
+    flushedRevision: () => top,
+    currentRevision: () => top,
+    compactRevision: () => -1,
+    async readEvents(from, to) {
+      reads++;
+      const seen = events.filter((e) => e.revision >= from && e.revision <= to); // what the scan saw
+      if (gate !== undefined) await gate;
+      return seen;
+    },
+    kvAt: async () => undefined,
+  };
+  const hub = new WatchableStore(source);
+  gate = new Promise((r) => (open = r));
+  const w = hub.watch({ key: b('k'), startRevision: 2 });
+  const got: string[] = [];
+  w.on('put', (e: { kv: KeyValue }) => got.push(new TextDecoder().decode(e.kv.value)));
+  for (let i = 0; i < 10 && reads === 0; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(reads, 1, 'the catch-up read started');
+  // the store restores a snapshot with another history while the read waits
+  events = history('new', 8);
+  top = 8;
+  hub.onRestore();
+  gate = undefined;
+  open();
+  await hub.idle();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, ['new2', 'new3', 'new4', 'new5', 'new6', 'new7', 'new8']);
+  await w.cancel();
+  hub.close();
+});
