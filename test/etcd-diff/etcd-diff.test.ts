@@ -19,9 +19,11 @@
 //   a graceful stop) and then catches up from the log or the leader's
 //   snapshot, its watches resumed on another member meanwhile (the next
 //   operation waits until it has caught up).
-// When etcd itself stops answering (its watch stream breaks, or an operation
-// hangs for 60 s) the sequence runs again from the start, at most twice; the
-// summary counts those runs.
+// When etcd itself stops answering (its watch stream breaks, the client
+// reports a connection fault, or an operation hangs for 60 s) the sequence
+// runs again from the start, at most twice; the summary counts those runs.
+// The etcd client never retries on its own: a write it sent again after a
+// connection fault could be applied twice on etcd and once on the targets.
 // Known differences (docs/mvcc.md, "Where the store differs from etcd") are
 // normalized by the targets.
 //

@@ -5,7 +5,8 @@
 // sentinel key just before its namespace, and maps revisions relative to
 // the revision that put made. Compactions wait for the physical part, so
 // watches see the same backend etcd's users see after a compaction.
-import { Etcd3 } from 'etcd3';
+import { noop } from 'cockatiel';
+import { Etcd3, isRecoverableError } from 'etcd3';
 import type {
   CompactionRequest,
   Compare,
@@ -88,14 +89,26 @@ export class EtcdTarget implements DiffTarget {
   };
 
   constructor(url: string, run: string) {
-    this.client = new Etcd3({ hosts: url });
+    // no retries: the client would send a write again after a connection
+    // fault although the first one may have been applied (twice on etcd,
+    // once on the targets); such a fault reruns the sequence instead
+    // and no cap on response size: values up to 1.5 MiB make range responses
+    // beyond gRPC's default 4 MiB (RESOURCE_EXHAUSTED), which etcd would
+    // have answered
+    this.client = new Etcd3({
+      hosts: url,
+      faultHandling: { global: noop, host: () => noop },
+      grpcOptions: { 'grpc.max_receive_message_length': -1 },
+    });
     this.run = run;
   }
 
   /** Starts sequence `seq` in its own namespace; `attempt` > 0 when it runs again after {@link EtcdUnavailable}. */
   async begin(seq: number, attempt = 0): Promise<void> {
     this.seq = seq;
-    const name = `${this.run}/s${String(seq).padStart(6, '0')}${attempt > 0 ? `-a${attempt}` : ''}`;
+    // '~' sorts after '/': an earlier attempt's keys stay below this one's
+    // namespace, out of reach of its ranges to the end of the key space
+    const name = `${this.run}/s${String(seq).padStart(6, '0')}${attempt > 0 ? `~a${attempt}` : ''}`;
     this.ns = Buffer.from(`${name}/`);
     const r = await this.client.kv.put({ key: Buffer.from(name), value: Buffer.from('sentinel') });
     this.base = Number(r.header.revision) - 1;
@@ -255,6 +268,7 @@ export class EtcdTarget implements DiffTarget {
     try {
       return { ok: await f() };
     } catch (err) {
+      if (isRecoverableError(err as Error)) throw new EtcdUnavailable(`etcd connection fault: ${(err as Error).message}`);
       return { err: etcdErrorCode(err) };
     }
   }
