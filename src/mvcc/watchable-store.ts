@@ -95,6 +95,8 @@ export class WatchableStore implements WatcherHost {
 
   /** Restores so far: a catch-up pass that saw one happen drops what it read. */
   private restores = 0;
+  /** The last revision {@link notify} offered to the synced watchers. */
+  private notifiedUpTo = 0;
 
   constructor(source: WatchSource, options: WatchOptions = {}) {
     this.source = source;
@@ -170,8 +172,10 @@ export class WatchableStore implements WatcherHost {
    * (called by the store, in revision order, right after each commit).
    */
   notify(revs: RevisionEvents[]): void {
-    if (revs.length === 0 || this.synced.size === 0) return;
+    if (revs.length === 0) return;
     const lastRev = revs[revs.length - 1]!.revision;
+    this.notifiedUpTo = lastRev;
+    if (this.synced.size === 0) return;
     const batches = new Map<Watcher, Event[]>();
     for (const { revision, events } of revs) {
       for (const ev of events) {
@@ -250,6 +254,10 @@ export class WatchableStore implements WatcherHost {
   onRestore(): void {
     this.restores++;
     for (const w of [...this.synced.watchers]) {
+      // a synced watcher has had every revision notified so far (its
+      // minRev is not moved on each notification): the restored history is
+      // read from the next one, never again from where it once started
+      w.minRev = Math.max(w.minRev, this.notifiedUpTo + 1);
       this.synced.delete(w);
       w.state = 'unsynced';
       this.unsynced.add(w);

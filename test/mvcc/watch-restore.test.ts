@@ -54,3 +54,37 @@ test('a catch-up read overlapping a restore is dropped; the watcher continues fr
   await w.cancel();
   hub.close();
 });
+
+test('a synced watcher moved back to catch-up by a restore continues after the last revision it was notified of: nothing twice', async () => {
+  let events = history('v', 3);
+  let top = 3;
+  const source: WatchSource = {
+    flushedRevision: () => top,
+    currentRevision: () => top,
+    compactRevision: () => -1,
+    readEvents: async (from, to) => events.filter((e) => e.revision >= from && e.revision <= to),
+    kvAt: async () => undefined,
+  };
+  const hub = new WatchableStore(source);
+  const w = hub.watch({ key: b('k'), startRevision: 2 });
+  const got: number[] = [];
+  w.on('put', (e: { kv: KeyValue }) => got.push(e.kv.modRevision));
+  await hub.idle();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, [2, 3], 'caught up from history, now synced');
+  // revisions 4 and 5 are applied and notified live
+  events = history('v', 5);
+  top = 5;
+  hub.notify(events.slice(2).map((e) => ({ revision: e.revision, events: [e.event] })));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, [2, 3, 4, 5]);
+  // a snapshot restore brings revisions up to 7; the watcher reads 6 and 7 only
+  events = history('v', 7);
+  top = 7;
+  hub.onRestore();
+  await hub.idle();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, [2, 3, 4, 5, 6, 7]);
+  await w.cancel();
+  hub.close();
+});

@@ -1144,6 +1144,10 @@ export class Simulation {
       if (gate.isDead) return;
       if (role === 'leader') this.monitor.leaderElected(id, raft.status().term);
     });
+    raft.on('snapshot', (index, source) => {
+      if (gate.isDead) return;
+      this.log(source === 'leader' ? `${id} installed the leader's snapshot at ${index}` : `${id} snapshot at ${index}`);
+    });
     raft.on('error', (err) => this.memberFailed(m, gate, `${id} stopped after a fatal error`, err));
     if (m.kv !== undefined) this.openReferenceWatch(m, m.kv, lifetime === 0 ? 1 : 0);
   }
