@@ -141,7 +141,16 @@ export interface KvNodeOptions {
   autoCompaction?: AutoCompaction;
   /** Uniform random numbers in [0, 1) for election jitter (inject a seeded one for determinism). */
   random?: () => number;
-  /** Write the store's applied batches with fsync too. Default false (the Raft log is the durable record). */
+  /**
+   * Write the store's batches with fsync. Default true. They are written
+   * after the client has its answer and coalesce while one is in flight, so
+   * this costs little (docs/performance.md), and it keeps the store a
+   * prefix of what was applied after a machine crash: with false, a power
+   * loss can leave LevelDB holding later batches without earlier ones (an
+   * unsynced write-ahead log is not written to disk in order), and the
+   * store's applied index would then cover writes it lost. A process crash
+   * (kill -9) loses nothing either way.
+   */
   syncStore?: boolean;
   /**
    * The backend quota in bytes (etcd's `--quota-backend-bytes`): a request
@@ -449,14 +458,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         // etcd: minimum lease TTL is 1.5 × the election timeout (rounded up, in seconds)
         minLeaseTtl: Math.max(1, Math.ceil((1.5 * tickMs * electionTicks) / 1000)),
         now: () => clock.now(),
-        sync: opts.syncStore ?? false,
+        sync: opts.syncStore ?? true,
         onBackendCommit: (seconds) => metrics.backendCommit.observe({ member: opts.id }, seconds),
         limits: {
           ...(opts.maxRequestBytes !== undefined ? { maxRequestBytes: opts.maxRequestBytes } : {}),
           ...(opts.maxTxnOps !== undefined ? { maxTxnOps: opts.maxTxnOps } : {}),
         },
       });
-      sm = await KvStateMachine.open(store, serverDb, { sync: opts.syncStore ?? false });
+      sm = await KvStateMachine.open(store, serverDb, { sync: opts.syncStore ?? true });
       // with a dataDir the Raft log has its own database (dataDirLayout), which the storage closes
       const inner = await LevelLogStorage.open(
         opts.dataDir !== undefined ? { dataDir: dataDirLayout(opts.dataDir).raft } : { db: db.sublevel('raft', { keyEncoding: 'view', valueEncoding: 'view' }) },

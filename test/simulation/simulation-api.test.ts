@@ -89,7 +89,8 @@ test('a call to a crashed member fails at once and is recorded as failed', async
 });
 
 test('a crash loses the writes a member did not sync; the restarted member catches up from its durable log', async () => {
-  await withSim({ seed: 5 }, async (sim) => {
+  // the store's writes unsynced (KvNode syncs them by default), so the crash loses some
+  await withSim({ seed: 5, syncStore: false }, async (sim) => {
     const follower = sim.ids.find((id) => id !== sim.leaderId())!;
     const c = sim.client(sim.leaderId()!);
     for (let i = 0; i < 5; i++) await sim.drive(c.put(`k${i}`, `v${i}`));

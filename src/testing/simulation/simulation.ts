@@ -78,6 +78,12 @@ export interface SimulationOptions {
   snapshotEntries?: number;
   /** Entries kept behind a snapshot for slow followers; one further behind gets the snapshot (`MsgSnap`). Default 5000. */
   snapshotCatchUpEntries?: number;
+  /**
+   * KvNode's `syncStore`: fsync the store's batch writes. Default true (as
+   * KvNode); with false, a crash also loses the store's unsynced batches,
+   * which the members apply again from their Raft logs.
+   */
+  syncStore?: boolean;
   /** Network rates and delay at the start (and what `calm` returns to). */
   faults?: NetworkFaultOptions;
   /** How often the store hashes of the members are compared. Default 100; 0 turns it off. */
@@ -242,6 +248,7 @@ export class Simulation {
       leaseCheckMs: positive(options.leaseCheckMs, 'leaseCheckMs', 50),
       snapshotEntries: positive(options.snapshotEntries, 'snapshotEntries', 1000),
       snapshotCatchUpEntries: positive(options.snapshotCatchUpEntries, 'snapshotCatchUpEntries', 5000),
+      syncStore: options.syncStore ?? true,
       hashEveryMs: options.hashEveryMs ?? 100,
       traceLines: options.traceLines ?? 1000,
       settleRounds: Math.max(1, Math.floor(options.settleRounds ?? 3)),
@@ -1108,6 +1115,7 @@ export class Simulation {
         leaseCheckMs: this.opts.leaseCheckMs,
         snapshotEntries: this.opts.snapshotEntries,
         snapshotCatchUpEntries: this.opts.snapshotCatchUpEntries,
+        syncStore: this.opts.syncStore,
         random,
       });
       m.kv = node;
