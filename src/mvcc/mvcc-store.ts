@@ -847,6 +847,7 @@ export class MvccStore {
       try {
         await this.compactionIdle();
         const b = this.backend;
+        this.hub.beginRestore(); // catch-up reads stop until onRestore
         await b.writeNow([{ sublevel: 'meta', key: META.restoring, value: new Uint8Array([1]) }]);
         await b.clearAll();
         const CHUNK = 5000;

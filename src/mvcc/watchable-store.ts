@@ -93,8 +93,10 @@ export class WatchableStore implements WatcherHost {
   private closed = false;
   private timer: ReturnType<typeof setInterval> | undefined;
 
-  /** Restores so far: a catch-up pass that saw one happen drops what it read. */
+  /** Restores begun or ended so far: a catch-up pass that saw one happen drops what it read. */
   private restores = 0;
+  /** A restore is replacing the history ({@link beginRestore} .. {@link onRestore}). */
+  private restoring = false;
   /** The last revision {@link notify} offered to the synced watchers. */
   private notifiedUpTo = 0;
 
@@ -251,8 +253,18 @@ export class WatchableStore implements WatcherHost {
    * After the store was replaced by a snapshot: every synced watcher catches
    * up again from the new backend (or is cancelled if its revision is gone).
    */
+  /**
+   * A snapshot restore starts replacing the history: no catch-up pass runs
+   * until {@link onRestore}, and a pass already reading drops what it read.
+   */
+  beginRestore(): void {
+    this.restores++;
+    this.restoring = true;
+  }
+
   onRestore(): void {
     this.restores++;
+    this.restoring = false;
     for (const w of [...this.synced.watchers]) {
       // a synced watcher has had every revision notified so far (its
       // minRev is not moved on each notification): the restored history is
@@ -325,6 +337,7 @@ export class WatchableStore implements WatcherHost {
 
   /** One catch-up pass; true when it delivered something (another pass may help). */
   private async syncOnce(): Promise<boolean> {
+    if (this.restoring) return false; // onRestore kicks the catch-up again
     const flushed = this.source.flushedRevision();
     const compactRev = this.source.compactRevision();
     const chosen: Watcher[] = [];

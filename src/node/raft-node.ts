@@ -1015,7 +1015,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const applied = this.applied;
     if (applied < this.mem.baseSnapshot().metadata.index) return;
     const data = wrapSnapshot({ addresses: Object.fromEntries(this.addresses), data: await this.sm.snapshot() });
-    if (this.closed || applied < this.mem.baseSnapshot().metadata.index) return;
+    // a member that stopped leading meanwhile sends no snapshot: do not keep one
+    if (this.closed || this.role !== 'leader' || applied < this.mem.baseSnapshot().metadata.index) return;
     this.mem.offer({ data, metadata: { index: applied, term: this.mem.term(applied), confState: this.members() } });
     log('[%s] took a snapshot at %d for a follower', this.id, applied);
   }

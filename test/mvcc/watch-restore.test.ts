@@ -4,9 +4,18 @@
 // unsynced on restore.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WatchableStore, type StoredEvent, type WatchSource } from '../../src/mvcc/index.js';
+import { MvccStore, WatchableStore, type StoredEvent, type WatchSource } from '../../src/mvcc/index.js';
 import type { KeyValue } from '../../src/mvccpb/index.js';
-import { b } from './helpers.js';
+import { b, openStore } from './helpers.js';
+
+/** Puts `count` versions of `key` into a fresh store, 500 entries per batch. */
+async function fill(store: MvccStore, key: string, tag: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i += 500) {
+    const entries = [];
+    for (let j = i; j < Math.min(count, i + 500); j++) entries.push({ index: j + 1, request: { put: { key: b(key), value: b(`${tag}${j}`) } } });
+    await store.applyBatch(entries);
+  }
+}
 
 function history(tag: string, upTo: number): StoredEvent[] {
   const out: StoredEvent[] = [];
@@ -87,4 +96,30 @@ test('a synced watcher moved back to catch-up by a restore continues after the l
   assert.deepEqual(got, [2, 3, 4, 5, 6, 7]);
   await w.cancel();
   hub.close();
+});
+
+test('a watcher catching up while a store restores a snapshot gets every revision once, across the restore', async () => {
+  // the restore clears the database and writes the snapshot's records in
+  // chunks: a catch-up read in that window must not count as progress
+  const source = await openStore();
+  await fill(source.store, 'k', 'source', 9000); // revisions 2..9001
+  const snap = await source.store.snapshot();
+  const t = await openStore({ watch: { maxRevisionsPerSync: 1 } }); // one revision per catch-up pass
+  await fill(t.store, 'k', 'target', 8000); // revisions 2..8001
+  const got: number[] = [];
+  let restoring: Promise<void> | undefined;
+  const w = t.store.watch({ key: b('k'), startRevision: 2 });
+  w.on('put', (e: { kv: KeyValue }) => {
+    got.push(e.kv.modRevision);
+    if (got.length === 100) restoring = t.store.restore(snap);
+  });
+  for (let i = 0; i < 10_000 && restoring === undefined; i++) await new Promise((r) => setImmediate(r));
+  await restoring;
+  await t.store.watchIdle();
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  const want = Array.from({ length: 9000 }, (_, i) => i + 2);
+  assert.deepEqual(got, want);
+  await w.cancel();
+  await t.store.close();
+  await source.store.close();
 });
