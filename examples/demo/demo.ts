@@ -7,10 +7,10 @@
 // non-zero naming what failed.
 import { fork, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command, Report } from './protocol.js';
+import { freePort } from '../lib/free-port.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DATA = join(process.cwd(), '.demo-data');
@@ -25,16 +25,6 @@ function say(msg: string): void {
   console.log(`[${elapsed()}] ${msg}`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,21 +1,13 @@
 // Starts a cluster of KvNodes in this process for the examples: real TCP on
 // 127.0.0.1 (free ports) and classic-level in a temporary directory.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KvNode } from '../../src/index.js';
+import { freePort } from './free-port.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
+export { freePort };
+
 
 export interface LocalCluster {
   nodes: KvNode[];

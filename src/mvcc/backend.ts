@@ -185,13 +185,9 @@ export class Backend {
    */
   async writeBatch(batch: PendingBatch): Promise<void> {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      await this.root.batch(batch.ops as any, this.batchOptions());
-    } catch (err) {
-      throw ioError(err, 'writing a batch');
+      await this.writeBatches([batch]);
     } finally {
-      const i = this.inflight.indexOf(batch);
-      if (i >= 0) this.inflight.splice(i, 1);
+      this.settle([batch]);
     }
   }
 

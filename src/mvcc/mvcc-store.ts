@@ -467,9 +467,9 @@ export class MvccStore {
         const items = this.writeQueue;
         this.writeQueue = [];
         this.queuedOps = 0;
+        const batches = items.flatMap((it) => (it.batch === undefined ? [] : [it.batch]));
         try {
           if (this.failure !== undefined) throw this.failure;
-          const batches = items.flatMap((it) => (it.batch === undefined ? [] : [it.batch]));
           if (batches.length > 0) {
             const started = performance.now();
             await this.backend.writeBatches(batches);
@@ -482,7 +482,7 @@ export class MvccStore {
         }
         // one synchronous step: the records leave the write buffer as the
         // written mark passes them
-        this.backend.settle(items.flatMap((it) => (it.batch === undefined ? [] : [it.batch])));
+        this.backend.settle(batches);
         this.flushedRev = items[items.length - 1]!.lastRev;
         for (const it of items) {
           for (const [c, d] of it.compactions) this.startCompaction(c, d);

@@ -16,6 +16,12 @@ import { ErrorCode, FaultError } from '../errors.js';
 import { MemoryStorage } from '../raft/index.js';
 import type { Snapshot } from '../raftpb/index.js';
 
+/**
+ * A {@link MemoryStorage} whose base snapshot may be a record without the
+ * state (on-demand mode, see the module doc); {@link NodeStorage.snapshot}
+ * then serves a snapshot taken for followers, or throws
+ * `QUORUMKV_SNAPSHOT_TEMPORARILY_UNAVAILABLE` and asks for one.
+ */
 export class NodeStorage extends MemoryStorage {
   /** Whether the base snapshot (the one the log is compacted behind) carries the state. */
   private baseSendable = true;

@@ -235,3 +235,9 @@ export function normKv(m: ResponseMapping, kv: KeyValue): NKv {
     lease: m.lease(kv.lease),
   };
 }
+
+/**
+ * The lease id a target uses for the sequence's explicit lease number `k`
+ * (etcd's ids are mapped onto these): room for 999 automatic ids after each.
+ */
+export const explicitId = (k: number): number => 1_000_000_000 + k * 1000;

@@ -64,6 +64,7 @@ import { KvNode, type RequestOpInput, type TxnInput, type Watch } from '../../sr
 import { MemoryNetwork } from '../../src/transport/index.js';
 import {
   LeaseMap,
+  explicitId,
   mapDelete,
   mapPut,
   mapRange,
@@ -81,8 +82,6 @@ import { removeOnExit } from './exit-cleanup.js';
 import type { GenState } from './generator.js';
 import { normDelete, normEvent, normPut, normRange, normTxn } from './normalize.js';
 
-/** Explicit lease id k of a sequence (as in the store target: room for 999 automatic ids after each). */
-const explicitId = (k: number) => 1_000_000_000 + k * 1000;
 
 /** Percentage of the operations on a cluster that move leadership first. */
 const TRANSFER_PCT = 3;
@@ -466,11 +465,7 @@ export class KvNodeTarget implements ReferenceTarget {
     }
     // it applies what the cluster committed (a follower may still be
     // applying the last operation), then its watches deliver it all
-    const leader = this.live().find((n) => n.raft.isLeader);
-    if (leader !== undefined && leader !== node) {
-      const commit = leader.raft.status().commit;
-      await until(() => node.raft.status().applied >= commit, 10_000, `${node.id} applied commit ${commit} before stopping`, () => raftState(this.nodes));
-    }
+    await this.caughtUp(node);
     await node.store.watchIdle();
     for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
     const rev = node.store.currentRevision();
@@ -521,11 +516,7 @@ export class KvNodeTarget implements ReferenceTarget {
     // of a write it forwarded and the snapshot covers (etcd's member waits
     // for its own apply too, and times out); a client of a member that has
     // just come back meets that, the comparison with one etcd must not
-    const leader = this.nodes.find((n) => n.raft.isLeader);
-    if (leader !== undefined && leader !== node) {
-      const commit = leader.raft.status().commit;
-      await until(() => node.raft.status().applied >= commit, 10_000, `${node.id} caught up with commit ${commit}`, () => raftState(this.nodes));
-    }
+    await this.caughtUp(node);
     for (const s of this.watches) if (s.member === old) s.member = node;
     for (const s of d.watches) await this.resume(s, d.rev);
   }

@@ -22,6 +22,7 @@ import type {
 } from '../../src/mvccpb/index.js';
 import {
   LeaseMap,
+  explicitId,
   mapDelete,
   mapPut,
   mapRange,
@@ -38,8 +39,6 @@ import {
 import type { GenState } from './generator.js';
 import { normDelete, normEvent, normPut, normRange, normTxn } from './normalize.js';
 
-/** Explicit lease id k of a sequence, in the store's id space (room for 999 automatic ids after each). */
-const explicitId = (k: number) => 1_000_000_000 + k * 1000;
 
 export class StoreTarget implements ReferenceTarget {
   readonly name = 'store';

@@ -11,7 +11,6 @@
 // commits and is applied on every member.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { MemoryLevel } from 'memory-level';
 import { RaftNode } from '../../src/node/index.js';
 import { message, type Message } from '../../src/raftpb/index.js';
@@ -20,20 +19,11 @@ import { FrameKind, TcpTransport } from '../../src/transport/index.js';
 import { tlsFor } from '../transport/clusters.js';
 import { RawPeer, messageFrame } from '../transport/raw-peer.js';
 import { LogStateMachine, cmd } from './helpers.js';
+import { freePort } from '../../examples/lib/free-port.js';
 
 const CLUSTER = 'bad-input';
 const IDS = ['a', 'b', 'c'];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
