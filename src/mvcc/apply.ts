@@ -195,7 +195,7 @@ export function applyCompare(core: KvCore, c: Compare): boolean {
   const { keys } = core.resolve(c.key, c.rangeEnd, core.currentRev, 0);
   if (keys.length === 0) return c.target === 'VALUE' ? false : compareKv(c, ZERO_KV);
   for (const item of keys) {
-    const kv = item.ki.current;
+    const kv = item.ki.currentKv();
     if (kv === undefined) throw new FaultError(ErrorCode.INTERNAL, 'mvcc: current value missing for a live key');
     if (!compareKv(c, kv)) return false;
   }

@@ -18,6 +18,7 @@
 import type { KeyValue } from '../mvccpb/index.js';
 import { ErrorCode, FaultError } from '../errors.js';
 import { revisionGreater, revisionId, type Revision } from './revision.js';
+import { fromSkey } from './skey.js';
 
 const ZERO: Revision = { main: 0, sub: 0 };
 
@@ -66,24 +67,58 @@ export interface KeyAtRevision {
   ver: number;
 }
 
-/** The revisions of one key. */
+/**
+ * The revisions of one key, and its current value while it exists (the
+ * store's in-memory view of current values).
+ *
+ * The key and value are held as binary strings (one char per byte), not as
+ * `Uint8Array`s: a typed array costs an object, an `ArrayBuffer` and an
+ * off-heap allocation each, about 400 bytes per key over a store of small
+ * values, where a one-byte string costs its length and a 16-byte header.
+ * Readers get new arrays ({@link currentKv}).
+ */
 export class KeyIndex {
-  /** The key bytes. */
-  readonly key: Uint8Array;
   /** The key as a binary string (one char per byte; sorts in byte order). */
   readonly skey: string;
   /** The last revision that changed the key (a put or its tombstone). */
   modified: Revision = ZERO;
   generations: Generation[] = [];
-  /**
-   * The latest version of the key while it exists (the store's in-memory
-   * view of current values); undefined after its deletion.
-   */
-  current: KeyValue | undefined;
+  /** The current value as a binary string while the key exists; undefined after its deletion. */
+  val: string | undefined = undefined;
+  /** The lease the current value is attached to (0 = none). */
+  lease = 0;
 
-  constructor(key: Uint8Array, skey: string) {
-    this.key = key;
+  constructor(skey: string) {
     this.skey = skey;
+  }
+
+  /** The key bytes (a new array). */
+  get key(): Uint8Array {
+    return fromSkey(this.skey);
+  }
+
+  /**
+   * The current version of the key as a new, frozen {@link KeyValue}, or
+   * undefined when the key does not exist now.
+   * @param key - the key bytes to put in it, when the caller has them
+   */
+  currentKv(key?: Uint8Array): KeyValue | undefined {
+    const val = this.val;
+    if (val === undefined) return undefined;
+    const g = this.generations[this.generations.length - 1]!;
+    return Object.freeze({
+      key: key ?? fromSkey(this.skey),
+      createRevision: g.created.main,
+      modRevision: this.modified.main,
+      version: g.ver,
+      value: fromSkey(val),
+      lease: this.lease,
+    });
+  }
+
+  /** The version of the current value (0 when the key does not exist now). */
+  currentVersion(): number {
+    return this.val === undefined ? 0 : this.generations[this.generations.length - 1]!.ver;
   }
 
   /** Records a put at `{main, sub}`; revisions must grow. */

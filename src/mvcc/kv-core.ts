@@ -4,9 +4,10 @@
  * kvstore_txn.go): the key index, the in-memory view of current values, the
  * revision counters, write transactions and logical compaction.
  *
- * Current values live in memory (each live key's latest {@link KeyValue} is
- * kept on its {@link KeyIndex}), so reads at the current revision never touch
- * the backend; older versions are read from the backend by revision.
+ * Current values live in memory (each live key's latest value is kept on
+ * its {@link KeyIndex}, as a binary string), so reads at the current
+ * revision never touch the backend; older versions are read from the backend
+ * by revision.
  * @module
  */
 import { CompactedError, ErrorCode, FaultError, UsageError } from '../errors.js';
@@ -16,7 +17,7 @@ import type { Backend } from './backend.js';
 import { decodeKeyValue, encodeKeyValue, encodeTombstone } from './kv-codec.js';
 import type { KeyIndex } from './key-index.js';
 import { bytesToRev, isTombstoneKey, revToBytes, revisionId, type Revision } from './revision.js';
-import { toIndexEnd, toSkey } from './skey.js';
+import { fromSkey, toIndexEnd, toSkey } from './skey.js';
 import { TreeIndex, type IndexedKey, type IndexRangeEnd } from './tree-index.js';
 
 const EMPTY = new Uint8Array(0);
@@ -34,7 +35,7 @@ export interface ScheduledCompaction {
   keep: Set<string>;
 }
 
-/** Cached key-values are shared with readers: freeze them. */
+/** Key-values handed out may be shared (an event goes to every matching watcher): freeze them. */
 export function freezeKv(kv: KeyValue): KeyValue {
   return Object.freeze(kv);
 }
@@ -81,8 +82,8 @@ export class KvCore {
 
   /** The key-value of a resolved key when it is in memory (its current version), else undefined. */
   cached(item: IndexedKey): KeyValue | undefined {
-    const cur = item.ki.current;
-    return cur !== undefined && cur.modRevision === item.at.modified.main ? cur : undefined;
+    const ki = item.ki;
+    return ki.val !== undefined && ki.modified.main === item.at.modified.main ? ki.currentKv() : undefined;
   }
 
   /**
@@ -103,7 +104,7 @@ export class KvCore {
 
   /** The current key-value of a key, if it exists. */
   currentOf(key: Uint8Array): KeyValue | undefined {
-    return this.index.get(toSkey(key))?.current;
+    return this.index.get(toSkey(key))?.currentKv();
   }
 
   /** Opens a write transaction: its changes become the next revision. One at a time. */
@@ -202,27 +203,29 @@ export class WriteTxn implements TxnDelete {
   put(key: Uint8Array, value: Uint8Array, lease: number): void {
     const core = this.core;
     const skey = toSkey(key);
-    const existing = core.index.get(skey);
-    const prev = existing?.current;
+    const ki = core.index.getOrCreate(skey);
+    const live = ki.val !== undefined;
+    const oldLease = ki.lease;
+    // an event's prevKv is the key at the previous revision (etcd reads it at
+    // modRevision - 1); a creation has none
+    const prior = this.priorValue(ki);
     const rev: Revision = { main: this.beginRev + 1, sub: this.events.length };
-    const ki = existing ?? core.index.getOrCreate(key.slice(), skey);
+    const val = toSkey(value);
+    // the event's arrays are the store's own copies, never the caller's
     const kv = freezeKv({
-      key: ki.key,
-      createRevision: prev !== undefined ? prev.createRevision : rev.main,
+      key: prior?.key ?? fromSkey(skey),
+      createRevision: live ? ki.generations[ki.generations.length - 1]!.created.main : rev.main,
       modRevision: rev.main,
-      version: prev !== undefined ? prev.version + 1 : 1,
-      value: value.slice(),
+      version: ki.currentVersion() + 1,
+      value: fromSkey(val),
       lease,
     });
     core.backend.putRevision(revToBytes(rev), encodeKeyValue(kv));
     ki.put(rev.main, rev.sub);
-    ki.current = kv;
-    // an event's prevKv is the key at the previous revision (etcd reads it at
-    // modRevision - 1); a creation has none
-    const prior = this.priorValue(skey, prev);
+    ki.val = val;
+    ki.lease = lease;
     const prevKv = kv.version === 1 ? undefined : prior;
     this.events.push(prevKv !== undefined ? { type: 'PUT', kv, prevKv } : { type: 'PUT', kv });
-    const oldLease = prev?.lease ?? 0;
     if (oldLease !== lease) {
       if (oldLease !== 0) core.lessor.detach(oldLease, skey);
       if (lease !== 0) core.lessor.attach(lease, skey);
@@ -247,21 +250,27 @@ export class WriteTxn implements TxnDelete {
   private delete(ki: KeyIndex): void {
     const core = this.core;
     const rev: Revision = { main: this.beginRev + 1, sub: this.events.length };
-    const prev = ki.current!;
-    core.backend.putRevision(revToBytes(rev, true), encodeTombstone(ki.key));
+    const oldLease = ki.lease;
+    const prevKv = this.priorValue(ki);
+    const key = prevKv?.key ?? fromSkey(ki.skey);
+    core.backend.putRevision(revToBytes(rev, true), encodeTombstone(key));
     ki.tombstone(rev.main, rev.sub);
-    ki.current = undefined;
-    const kv = freezeKv({ key: ki.key, createRevision: 0, modRevision: rev.main, version: 0, value: EMPTY, lease: 0 });
-    const prevKv = this.priorValue(ki.skey, prev);
+    ki.val = undefined;
+    ki.lease = 0;
+    const kv = freezeKv({ key, createRevision: 0, modRevision: rev.main, version: 0, value: EMPTY, lease: 0 });
     this.events.push(prevKv !== undefined ? { type: 'DELETE', kv, prevKv } : { type: 'DELETE', kv });
-    if (prev.lease !== 0) core.lessor.detach(prev.lease, ki.skey);
+    if (oldLease !== 0) core.lessor.detach(oldLease, ki.skey);
   }
 
-  /** The value of `skey` before this txn; `current` is its value now (first touch records it). */
-  private priorValue(skey: string, current: KeyValue | undefined): KeyValue | undefined {
+  /**
+   * The value of `ki`'s key before this txn: read at its first touch in the
+   * txn (before the change), remembered for later ones.
+   */
+  private priorValue(ki: KeyIndex): KeyValue | undefined {
     const before = (this.before ??= new Map());
-    if (before.has(skey)) return before.get(skey);
-    before.set(skey, current);
+    if (before.has(ki.skey)) return before.get(ki.skey);
+    const current = ki.currentKv();
+    before.set(ki.skey, current);
     return current;
   }
 
@@ -297,7 +306,7 @@ export class IndexBuilder {
     if (ki === undefined) {
       // the first record of a key whose older history was compacted away
       if (tomb) return;
-      ki = index.getOrCreate(kv.key.slice(), skey);
+      ki = index.getOrCreate(skey);
       ki.restore({ main: kv.createRevision, sub: 0 }, rev, kv.version);
     } else if (tomb) {
       ki.tombstone(rev.main, rev.sub);
@@ -305,10 +314,12 @@ export class IndexBuilder {
       ki.put(rev.main, rev.sub);
     }
     if (tomb) {
-      ki.current = undefined;
+      ki.val = undefined;
+      ki.lease = 0;
       this.keyToLease.delete(skey);
     } else {
-      ki.current = freezeKv({ ...kv, key: ki.key, value: kv.value.slice() });
+      ki.val = toSkey(kv.value);
+      ki.lease = kv.lease;
       if (kv.lease !== 0) this.keyToLease.set(skey, kv.lease);
       else this.keyToLease.delete(skey);
     }

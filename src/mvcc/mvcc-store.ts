@@ -697,8 +697,7 @@ export class MvccStore {
     const ki = core.index.get(toSkey(key));
     const at = ki?.get(rev);
     if (ki === undefined || at === undefined) return undefined;
-    const cur = ki.current;
-    if (cur !== undefined && cur.modRevision === at.modified.main) return cur;
+    if (ki.val !== undefined && ki.modified.main === at.modified.main) return ki.currentKv();
     const data = await this.backend.getRevision(revToBytes(at.modified));
     return data === undefined ? undefined : decodeKeyValue(data);
   }

@@ -11,9 +11,24 @@ export function toSkey(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }
 
-/** The bytes of a binary string (a new array). */
+/** Binary strings up to this length are converted byte by byte (faster than a Buffer for short keys). */
+const SHORT = 48;
+
+/**
+ * The bytes of a binary string, in a new `Uint8Array` no other caller
+ * holds. Past a few dozen bytes the array is a view into Node's Buffer pool
+ * (as `Buffer.from` gives): it may share its `ArrayBuffer` with other
+ * arrays, so `.buffer` is not the value alone.
+ */
 export function fromSkey(skey: string): Uint8Array {
-  return new Uint8Array(Buffer.from(skey, 'latin1'));
+  const n = skey.length;
+  if (n <= SHORT) {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = skey.charCodeAt(i);
+    return out;
+  }
+  const b = Buffer.from(skey, 'latin1');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /**

@@ -38,18 +38,18 @@ export class TreeIndex {
   }
 
   /** The index of one key, created empty when missing. */
-  getOrCreate(key: Uint8Array, skey: string): KeyIndex {
+  getOrCreate(skey: string): KeyIndex {
     let ki = this.tree.get(skey);
     if (ki === undefined) {
-      ki = new KeyIndex(key, skey);
+      ki = new KeyIndex(skey);
       this.tree.set(skey, ki);
     }
     return ki;
   }
 
   /** Records a put of `key` at `rev`. */
-  put(key: Uint8Array, skey: string, rev: Revision): KeyIndex {
-    const ki = this.getOrCreate(key, skey);
+  put(skey: string, rev: Revision): KeyIndex {
+    const ki = this.getOrCreate(skey);
     ki.put(rev.main, rev.sub);
     return ki;
   }

@@ -5,12 +5,11 @@ import assert from 'node:assert/strict';
 import { KeyIndex } from '../../src/mvcc/key-index.js';
 import { TreeIndex } from '../../src/mvcc/tree-index.js';
 import { revisionId } from '../../src/mvcc/revision.js';
-
-const key = new Uint8Array([0x66, 0x6f, 0x6f]);
+import { fromSkey, toSkey } from '../../src/mvcc/skey.js';
 
 /** put(2) put(4) del(6) put(8) put(10) del(12) put(14.0) put(14.1) del(16) */
 function sample(): KeyIndex {
-  const ki = new KeyIndex(key, 'foo');
+  const ki = new KeyIndex('foo');
   ki.put(2, 0);
   ki.put(4, 0);
   assert.equal(ki.tombstone(6, 0), true);
@@ -145,7 +144,7 @@ test('reads after a compaction still see the kept version with its creation and 
 });
 
 test('a restored key index continues its version count', () => {
-  const ki = new KeyIndex(key, 'foo');
+  const ki = new KeyIndex('foo');
   ki.restore({ main: 3, sub: 0 }, { main: 7, sub: 0 }, 4);
   ki.put(9, 0);
   const at = ki.get(9);
@@ -156,12 +155,8 @@ test('a restored key index continues its version count', () => {
 
 test('the tree index ranges over keys in byte order and drops keys emptied by compaction', () => {
   const idx = new TreeIndex();
-  const k = (s: string) => ({ b: new Uint8Array(Buffer.from(s, 'latin1')), s });
   let rev = 1;
-  for (const s of ['b', 'a', 'c', '\xff', 'ab', 'b\x00']) {
-    const kk = k(s);
-    idx.put(kk.b, kk.s, { main: ++rev, sub: 0 });
-  }
+  for (const s of ['b', 'a', 'c', '\xff', 'ab', 'b\x00']) idx.put(s, { main: ++rev, sub: 0 });
   const keysIn = (start: string, end: string | undefined, at = rev) => idx.range(start, end, at).keys.map((x) => x.ki.skey);
   assert.deepEqual(keysIn('a', 'c'), ['a', 'ab', 'b', 'b\x00']);
   assert.deepEqual(keysIn('a', ''), ['a', 'ab', 'b', 'b\x00', 'c', '\xff']);
@@ -177,4 +172,30 @@ test('the tree index ranges over keys in byte order and drops keys emptied by co
   idx.compact(rev);
   assert.equal(idx.get('a'), undefined);
   assert.equal(idx.size, 5);
+});
+
+test('binary strings round-trip every byte value, short and long', () => {
+  for (const n of [0, 1, 47, 48, 49, 256, 5000]) {
+    const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 97 + 13) & 0xff);
+    const back = fromSkey(toSkey(bytes));
+    assert.ok(back instanceof Uint8Array && !Buffer.isBuffer(back), `plain Uint8Array for ${n} bytes`);
+    assert.deepEqual(back, bytes);
+  }
+});
+
+test('the current key-value is built anew for each reader and frozen', () => {
+  const ki = new KeyIndex('k');
+  ki.put(2, 0);
+  ki.put(5, 1);
+  ki.val = toSkey(new Uint8Array([1, 2, 3]));
+  ki.lease = 7;
+  const a = ki.currentKv()!;
+  assert.deepEqual({ ...a }, { key: new Uint8Array([0x6b]), createRevision: 2, modRevision: 5, version: 2, value: new Uint8Array([1, 2, 3]), lease: 7 });
+  assert.ok(Object.isFrozen(a));
+  a.value[0] = 9; // a reader changing its copy changes nothing in the index
+  assert.deepEqual(ki.currentKv()!.value, new Uint8Array([1, 2, 3]));
+  ki.tombstone(6, 0);
+  ki.val = undefined;
+  assert.equal(ki.currentKv(), undefined);
+  assert.equal(ki.currentVersion(), 0);
 });
