@@ -8,7 +8,8 @@
  * 1. HardState, entries and any received snapshot are saved in one batch,
  *    synced when Raft says `mustSync` (group commit: proposals that arrive
  *    while a write is in flight go into the next Ready, so there is one
- *    fsync per Ready, not one per proposal);
+ *    fsync per Ready, not one per proposal). A HardState whose only change
+ *    is its commit index may wait (see {@link COMMIT_SAVE_DELAY_MS});
  * 2. the Ready's messages are sent: a leader's while step 1 runs (Raft
  *    thesis §10.2.1), everyone else's once step 1 is durable (votes and
  *    acknowledgements vouch for what was written);
@@ -22,7 +23,7 @@ import { decodeConfChange, encodeConfChange, pack, unpack } from '../codec/index
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
 import { RawNode } from '../raft/index.js';
 import type { ProgressStatus, RaftLogger, Ready, ReadOnlyOption, StateRole } from '../raft/types.js';
-import type { ConfChange, ConfChangeType, ConfState, Entry, Message, Snapshot } from '../raftpb/index.js';
+import type { ConfChange, ConfChangeType, ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/index.js';
 import type { LogStorage } from '../storage/index.js';
 import type { Transport } from '../transport/index.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
@@ -31,6 +32,22 @@ import { NodeStorage } from './node-storage.js';
 import type { ApplyEntry, StateMachine } from './state-machine.js';
 
 const log = createDebug('quorumkv:node');
+
+/**
+ * How long (ms) a HardState whose only change is its commit index may go
+ * unsaved. The commit index is volatile state in Raft (Raft paper, Figure 2):
+ * a member that restarts with an older one learns the commit again from the
+ * leader (or, alone, by committing its no-op), and starts from at least the
+ * index its state machine reports applied. Saving it is for a faster
+ * restart, and it is not worth turning the one-entry write of a proposal
+ * made alone (one member, one in flight) into a two-record batch: such a
+ * save leaves the HardState out, and a timer saves it (unsynced) this long
+ * after, unless a save that writes it anyway comes first. A HardState with
+ * a new term or vote is always saved, synced, in its own Ready, and so is
+ * one that commits a membership change (membership is rebuilt on restart
+ * from the entries up to the saved commit).
+ */
+const COMMIT_SAVE_DELAY_MS = 100;
 const raftDebug = createDebug('quorumkv:raft');
 
 /** Options of {@link RaftNode.create}. Times are in milliseconds unless named in ticks. */
@@ -271,6 +288,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private snapshotIndex: number;
 
   private tickTimer: TimerHandle | undefined;
+  /** The last HardState given to the storage, and the latest from Raft when its commit has not been saved yet. */
+  private savedHardState: HardState | undefined;
+  private unsavedHardState: HardState | undefined;
+  private hardStateTimer: TimerHandle | undefined;
   private loopScheduled = false;
   private looping = false;
   private readonly applyQueue: ApplyTask[] = [];
@@ -334,7 +355,6 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const snapEnv = snap !== undefined && snap.metadata.index > 0 ? unwrapSnapshot(snap.data) : undefined;
     if (snap !== undefined && snapEnv !== undefined) mem.loadSnapshot(snap, snapEnv.data !== undefined);
     if (persisted.entries.length > 0) mem.append(persisted.entries);
-    mem.setHardState(persisted.hardState);
     const empty = persisted.hardState.term === 0 && persisted.entries.length === 0 && (snap === undefined || snap.metadata.index === 0);
 
     let smApplied = await opts.stateMachine.appliedIndex();
@@ -350,6 +370,14 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       await opts.stateMachine.restore({ data: snapEnv.data, index: snap.metadata.index, term: snap.metadata.term });
       smApplied = snap.metadata.index;
     }
+    // The saved commit may be older than the snapshot and than what the
+    // state machine applied (see COMMIT_SAVE_DELAY_MS). Both were committed:
+    // start from there, so that membership is rebuilt from every change the
+    // state machine has seen.
+    const snapIndex = snap?.metadata.index ?? 0;
+    const lastIndex = Math.max(snapIndex, persisted.entries.at(-1)?.index ?? 0);
+    const commit = Math.max(persisted.hardState.commit, snapIndex, Math.min(smApplied, lastIndex));
+    mem.setHardState(commit === persisted.hardState.commit ? persisted.hardState : { ...persisted.hardState, commit });
 
     const logger: RaftLogger = {
       debug: (m) => raftDebug(`[${opts.id}] ${m}`),
@@ -602,6 +630,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     await this.transport.close();
     // Let an in-flight save or apply finish before the storage goes away.
     for (let i = 0; i < 1000 && (this.looping || this.applying); i++) await new Promise((r) => setImmediate(r));
+    await this.saveDeferredHardState();
     await this.storage.close();
     this.wakeIdle();
     log('[%s] closed', this.id);
@@ -792,9 +821,14 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const parallel = this.role === 'leader' && rd.messages.length > 0;
     if (parallel) this.transport.send(rd.messages);
 
-    if (rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
+    const hardState = rd.hardState !== undefined && this.deferCommit(rd, rd.hardState) ? undefined : rd.hardState;
+    if (hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
       const update: Parameters<LogStorage['save']>[0] = {};
-      if (rd.hardState !== undefined) update.hardState = rd.hardState;
+      if (hardState !== undefined) {
+        update.hardState = hardState;
+        this.savedHardState = hardState;
+        this.unsavedHardState = undefined;
+      }
       if (rd.entries.length > 0) update.entries = rd.entries;
       if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) update.snapshot = rd.snapshot;
       await this.storage.save(update, { sync: rd.mustSync || update.snapshot !== undefined });
@@ -809,6 +843,40 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (!parallel && rd.messages.length > 0 && !this.closed) this.transport.send(rd.messages);
 
     if (rd.committedEntries.length > 0) this.pushApply({ kind: 'entries', entries: rd.committedEntries });
+  }
+
+  /**
+   * True when the Ready's HardState changes only the commit index and the
+   * save is one entry otherwise (see {@link COMMIT_SAVE_DELAY_MS}): it is
+   * left out, and saved by a timer unless a later save carries it.
+   */
+  private deferCommit(rd: Ready, hs: HardState): boolean {
+    const saved = this.savedHardState;
+    if (
+      saved === undefined ||
+      hs.term !== saved.term ||
+      hs.vote !== saved.vote ||
+      rd.entries.length !== 1 ||
+      rd.snapshot !== undefined ||
+      rd.committedEntries.some((e) => e.type === 'ConfChange')
+    ) {
+      return false;
+    }
+    this.unsavedHardState = hs;
+    this.hardStateTimer ??= this.clock.setTimeout(() => void this.saveDeferredHardState(), COMMIT_SAVE_DELAY_MS);
+    return true;
+  }
+
+  /** Saves (unsynced) a HardState left out of the Ready saves, if one still is. */
+  private saveDeferredHardState(): Promise<void> {
+    this.hardStateTimer = undefined;
+    const hs = this.unsavedHardState;
+    if (hs === undefined || this.fatal !== undefined || this.storage.status !== 'open') return Promise.resolve();
+    this.unsavedHardState = undefined;
+    this.savedHardState = hs;
+    return this.storage.save({ hardState: hs }, { sync: false }).catch((err: unknown) => {
+      if (!this.closed) this.onFatal(err as Error);
+    });
   }
 
   private onSoftState(lead: string, role: StateRole): void {
@@ -1108,6 +1176,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private stopTimers(): void {
     if (this.tickTimer !== undefined) this.clock.clearTimeout(this.tickTimer);
     this.tickTimer = undefined;
+    if (this.hardStateTimer !== undefined) this.clock.clearTimeout(this.hardStateTimer);
+    this.hardStateTimer = undefined;
     if (this.readRound?.retry !== undefined) this.clock.clearTimeout(this.readRound.retry);
   }
 

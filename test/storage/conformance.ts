@@ -92,21 +92,29 @@ async function storedIndexes(db: LevelDatabase): Promise<number[]> {
   return keys.map((k) => Buffer.from(k).readUIntBE(3, 6));
 }
 
-/** Records the options of every `batch()` call on `db` until `restore()`. */
+/**
+ * Records every write (`batch()` of an array, or `put()`, counted as one
+ * operation) on `db`, with its `sync` option, until `restore()`.
+ */
 function spyBatches(db: LevelDatabase): { calls: Array<{ ops: number; sync: unknown }>; restore(): void } {
   const calls: Array<{ ops: number; sync: unknown }> = [];
-  const target = db as unknown as { batch: (...args: unknown[]) => unknown };
-  const original = target.batch;
+  const target = db as unknown as { batch: (...args: unknown[]) => unknown; put: (...args: unknown[]) => unknown };
+  const { batch, put } = target;
   target.batch = function (this: unknown, ...args: unknown[]) {
     const ops = args[0];
     const options = args[1] as { sync?: unknown } | undefined;
     if (Array.isArray(ops)) calls.push({ ops: ops.length, sync: options?.sync });
-    return original.apply(this, args);
+    return batch.apply(this, args);
+  };
+  target.put = function (this: unknown, ...args: unknown[]) {
+    calls.push({ ops: 1, sync: (args[2] as { sync?: unknown } | undefined)?.sync });
+    return put.apply(this, args);
   };
   return {
     calls,
     restore() {
-      target.batch = original;
+      target.batch = batch;
+      target.put = put;
     },
   };
 }
@@ -470,7 +478,7 @@ export function runLogStorageConformance(name: string, makeStorage: () => Promis
     );
 
     test(
-      'save passes sync: true to the database exactly when asked, in one batch per save',
+      'save passes sync: true to the database exactly when asked, in one write per save',
       withFixture(async (f, open) => {
         const s = await open();
         const spy = spyBatches(f.db());
@@ -478,6 +486,7 @@ export function runLogStorageConformance(name: string, makeStorage: () => Promis
           await s.save({ hardState: HS(1, 'a', 0), entries: ents(1, 64, 1) }, { sync: true });
           await s.save({ hardState: HS(1, 'a', 10) }, { sync: false });
           await s.save({ entries: ents(65, 70, 1), hardState: HS(1, 'a', 64) }, { sync: true });
+          await s.save({ entries: ents(71, 71, 1) }, { sync: true });
         } finally {
           spy.restore();
         }
@@ -485,7 +494,9 @@ export function runLogStorageConformance(name: string, makeStorage: () => Promis
           { ops: 65, sync: true },
           { ops: 1, sync: false },
           { ops: 7, sync: true },
+          { ops: 1, sync: true },
         ]);
+        assert.deepEqual((await s.load()).entries.map((e) => e.index).slice(-2), [70, 71]);
       }),
     );
 

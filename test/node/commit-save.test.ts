@@ -1,0 +1,105 @@
+// The commit index is volatile state in Raft (Raft paper, Figure 2): a
+// RaftNode leaves a HardState whose only change is its commit out of a save
+// that is otherwise one entry, and saves it on a timer. These tests check that
+// the deferral happens, that the timer and close() save it, and that a member
+// restarting with an older saved commit (after a power loss) loses nothing,
+// also when its saved commit is below its latest snapshot.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CrashableLevel, LevelLogStorage } from '../../src/storage/index.js';
+import { TestCluster, cmd, type Member } from './helpers.js';
+
+type Db = CrashableLevel<Uint8Array, Uint8Array>;
+
+function crashableCluster(snapshotEntries?: number): TestCluster {
+  return new TestCluster({
+    snapshotEntries,
+    dbFactory: () => new CrashableLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }) as never,
+  });
+}
+
+/** The HardState commit saved in `m`'s database now. */
+async function savedCommit(m: Member): Promise<number> {
+  const storage = await LevelLogStorage.open({ db: m.db.sublevel<Uint8Array, Uint8Array>('raft', { keyEncoding: 'view', valueEncoding: 'view' }) as never });
+  const { hardState } = await storage.load();
+  await storage.close();
+  return hardState.commit;
+}
+
+async function proposeOneByOne(c: TestCluster, m: Member, from: number, to: number): Promise<number[]> {
+  const indexes: number[] = [];
+  for (let i = from; i <= to; i++) indexes.push(await c.run(m.node.propose(cmd(`k${i}`, `v${i}`))));
+  return indexes;
+}
+
+test('a lone member leaves commit-only HardStates out of one-entry saves, and saves the latest on a timer and on close', async () => {
+  const c = crashableCluster();
+  try {
+    await c.start('a', ['a'], ['a']);
+    const a = await c.waitLeader();
+    const indexes = await proposeOneByOne(c, a, 1, 5);
+    const last = indexes.at(-1)!;
+    assert.ok((await savedCommit(a)) < last, 'the commit of the last proposals is not saved yet');
+    await c.clock.advanceAsync(150);
+    assert.equal(await savedCommit(a), last, 'the timer saved the latest commit');
+
+    const [more] = await proposeOneByOne(c, a, 6, 6);
+    assert.ok((await savedCommit(a)) < more!);
+    await c.stop('a');
+    assert.equal(await savedCommit(a), more, 'close() saved the latest commit');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a lone member restarted after a power loss with an older saved commit applies every acknowledged proposal once', async () => {
+  const c = crashableCluster();
+  try {
+    await c.start('a', ['a'], ['a']);
+    let a = await c.waitLeader();
+    const indexes = await proposeOneByOne(c, a, 1, 8);
+    const db = a.db as unknown as Db;
+    await c.stop('a');
+    await db.crash();
+    await db.open();
+    a = await c.start('a', undefined, ['a']);
+    assert.ok((await savedCommit(a)) < indexes.at(-1)!, 'the power loss took the unsynced commit');
+    a = await c.waitLeader();
+    await proposeOneByOne(c, a, 9, 9);
+    const applied = a.sm.applyLog.map((line) => line.split(' ')[1]);
+    assert.deepEqual(applied, Array.from({ length: 9 }, (_, i) => `k${i + 1}=v${i + 1}`));
+    assert.deepEqual(
+      a.sm.applyLog.slice(0, 8).map((line) => Number(line.split(' ')[0])),
+      indexes,
+    );
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a member whose saved commit is below its latest snapshot restarts from the snapshot', async () => {
+  const c = crashableCluster(3);
+  try {
+    await c.start('a', ['a'], ['a']);
+    let a = await c.waitLeader();
+    const indexes = await proposeOneByOne(c, a, 1, 10);
+    const db = a.db as unknown as Db;
+    const before = a.node.status();
+    assert.ok(before.snapshotIndex > 0, 'snapshots were taken');
+    await c.stop('a');
+    await db.crash();
+    await db.open();
+    const saved = await savedCommit({ ...a, db: db as never });
+    assert.ok(saved < before.snapshotIndex, `saved commit ${saved} is below the snapshot at ${before.snapshotIndex}`);
+    a = await c.start('a', undefined, ['a']);
+    a = await c.waitLeader();
+    await proposeOneByOne(c, a, 11, 11);
+    assert.deepEqual(
+      a.sm.applyLog.map((line) => line.split(' ')[1]),
+      Array.from({ length: 11 }, (_, i) => `k${i + 1}=v${i + 1}`),
+    );
+    assert.equal(Number(a.sm.applyLog[9]!.split(' ')[0]), indexes[9]);
+  } finally {
+    await c.closeAll();
+  }
+});
