@@ -41,6 +41,8 @@ export interface PendingRevision {
 export interface PendingBatch {
   ops: BatchOp[];
   revisions: PendingRevision[];
+  /** The last op of each metadata record the batch writes, by record name. */
+  meta: Map<string, BatchOp>;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -50,6 +52,11 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 const enc = new TextEncoder();
+
+/** A metadata record's name as a map key. */
+function metaName(name: Uint8Array): string {
+  return Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString('latin1');
+}
 
 /** Names of the metadata records. */
 export const META = {
@@ -96,6 +103,7 @@ export class Backend {
   private readonly leasePrefix: Uint8Array;
   private readonly metaPrefix: Uint8Array;
   private ops: BatchOp[] = [];
+  private metaOps = new Map<string, BatchOp>();
   /** Revision records of the ops not written yet, and of the batch being written. */
   private pending: PendingRevision[] = [];
   /** Batches taken and not written yet, oldest first. */
@@ -146,12 +154,16 @@ export class Backend {
 
   /** Gathers a metadata record. */
   putMeta(name: Uint8Array, value: Uint8Array): void {
-    this.ops.push({ type: 'put', key: this.prefixed(this.metaPrefix, name), value });
+    const op: BatchOp = { type: 'put', key: this.prefixed(this.metaPrefix, name), value };
+    this.ops.push(op);
+    this.metaOps.set(metaName(name), op);
   }
 
   /** Gathers the removal of a metadata record. */
   delMeta(name: Uint8Array): void {
-    this.ops.push({ type: 'del', key: this.prefixed(this.metaPrefix, name) });
+    const op: BatchOp = { type: 'del', key: this.prefixed(this.metaPrefix, name) };
+    this.ops.push(op);
+    this.metaOps.set(metaName(name), op);
   }
 
   /** Gathers a lease record. */
@@ -171,9 +183,10 @@ export class Backend {
    */
   takeBatch(): PendingBatch | undefined {
     if (this.ops.length === 0) return undefined;
-    const batch: PendingBatch = { ops: this.ops, revisions: this.pending };
+    const batch: PendingBatch = { ops: this.ops, revisions: this.pending, meta: this.metaOps };
     this.ops = [];
     this.pending = [];
+    this.metaOps = new Map();
     this.inflight.push(batch);
     return batch;
   }
@@ -193,15 +206,21 @@ export class Backend {
 
   /**
    * Writes batches taken with {@link takeBatch}, in the order taken, as one
-   * atomic backend batch (a later record of a key wins).
+   * atomic backend batch (a later record of a key wins). A metadata record
+   * that a later batch writes again (the applied index each batch carries)
+   * is written once, with its last value.
    * @throws FaultError `QUORUMKV_STORAGE_IO`
    */
   async writeBatches(batches: PendingBatch[]): Promise<void> {
     try {
       let ops: BatchOp[] = batches[0]?.ops ?? [];
       if (batches.length > 1) {
+        const latest = new Map<string, BatchOp>();
+        for (const b of batches) for (const [name, op] of b.meta) latest.set(name, op);
+        const superseded = new Set<BatchOp>();
+        for (const b of batches) for (const [name, op] of b.meta) if (latest.get(name) !== op) superseded.add(op);
         ops = [];
-        for (const b of batches) for (const op of b.ops) ops.push(op);
+        for (const b of batches) for (const op of b.ops) if (!superseded.has(op)) ops.push(op);
       }
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       await this.root.batch(ops as any, this.batchOptions());

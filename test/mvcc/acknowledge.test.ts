@@ -152,3 +152,73 @@ test('sync() on classic-level leaves nothing that lives only in a write-ahead lo
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+/** A timer that fires only when told to. */
+function manualTimer(): { timer: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void }; pending: Set<() => void>; fire(): void; delays: number[] } {
+  const pending = new Set<() => void>();
+  const delays: number[] = [];
+  return {
+    pending,
+    delays,
+    timer: {
+      setTimeout(fn, ms) {
+        delays.push(ms);
+        pending.add(fn);
+        return fn;
+      },
+      clearTimeout(h) {
+        pending.delete(h as () => void);
+      },
+    },
+    fire() {
+      const fns = [...pending];
+      pending.clear();
+      for (const fn of fns) fn();
+    },
+  };
+}
+
+test('with a batch interval, batches acknowledged at apply wait for the timer and land in one write, the applied index once', async () => {
+  const g = gatedDb();
+  const t = manualTimer();
+  const store = await MvccStore.open(g.db, { batchIntervalMs: 25, timer: t.timer });
+  for (let i = 1; i <= 5; i++) await store.applyBatch([{ index: i, request: put(`k${i}`, `v${i}`) }], { acknowledge: 'applied' });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(g.writes, [], 'nothing written before the interval');
+  assert.deepEqual(t.delays, [25], 'one timer for the five batches');
+  t.fire();
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  // five revision records and one applied-index record (four superseded ones left out)
+  assert.deepEqual(g.writes, [6]);
+  assert.deepEqual((await store.range({ key: b('k'), rangeEnd: b('l') })).kvs.map(kvStr), ['k1=v1@2/2/1', 'k2=v2@3/3/1', 'k3=v3@4/4/1', 'k4=v4@5/5/1', 'k5=v5@6/6/1']);
+  await store.close();
+  const again = await MvccStore.open(g.db);
+  assert.equal(again.appliedIndex(), 5, 'the last applied index was written');
+  await again.close();
+});
+
+test('with a batch interval, a batch whose caller waits for the write, sync() and close() write at once', async () => {
+  const g = gatedDb();
+  const t = manualTimer();
+  const store = await MvccStore.open(g.db, { batchIntervalMs: 1_000, timer: t.timer });
+  await store.applyBatch([{ index: 1, request: put('a', '1') }], { acknowledge: 'applied' });
+  assert.equal(t.pending.size, 1);
+  // the default acknowledgement waits for the write: the writer starts now and takes both
+  await store.applyBatch([{ index: 2, request: put('b', '2') }]);
+  assert.deepEqual(g.writes, [3]);
+  assert.equal(t.pending.size, 0, 'the timer was cancelled');
+  await store.applyBatch([{ index: 3, request: put('c', '3') }], { acknowledge: 'applied' });
+  assert.equal(t.pending.size, 1);
+  await store.sync();
+  assert.equal(t.pending.size, 0, 'sync() cancelled the timer');
+  assert.equal(g.writes[1], 2, 'and wrote the batch (then its synced marker)');
+  await store.applyBatch([{ index: 4, request: put('d', '4') }], { acknowledge: 'applied' });
+  const before = g.writes.length;
+  await store.close();
+  assert.equal(g.writes.length, before + 1, 'close() wrote the last batch');
+  assert.equal(t.pending.size, 0);
+  const again = await MvccStore.open(g.db);
+  assert.equal(again.appliedIndex(), 4);
+  await again.close();
+});

@@ -175,3 +175,16 @@ test('serializable reads are served locally without a ReadIndex round', async ()
     await c.closeAll();
   }
 });
+
+test('a bad backendBatchIntervalMs is refused with QUORUMKV_INVALID_CONFIG', async () => {
+  const { KvNode } = await import('../../src/server/index.js');
+  const { MemoryLevel } = await import('memory-level');
+  const { MemoryNetwork } = await import('../../src/transport/index.js');
+  for (const bad of [-1, Number.NaN, Infinity, '10' as unknown as number]) {
+    const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+    await assert.rejects(
+      KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db, backendBatchIntervalMs: bad }),
+      (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG) && /backendBatchIntervalMs/.test((e as Error).message),
+    );
+  }
+});
