@@ -15,6 +15,7 @@
  */
 import type { AbstractLevel, AbstractSublevel } from 'abstract-level';
 import { ErrorCode, FaultError } from '../errors.js';
+import { writePrepared } from '../level-write.js';
 import { compareBytes } from '../mvccpb/index.js';
 
 /** Any abstract-level database (or sublevel of one). */
@@ -222,8 +223,7 @@ export class Backend {
         ops = [];
         for (const b of batches) for (const op of b.ops) if (!superseded.has(op)) ops.push(op);
       }
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      await this.root.batch(ops as any, this.batchOptions());
+      await writePrepared(this.root, ops, this.sync);
     } catch (err) {
       throw ioError(err, 'writing a batch');
     }

@@ -18,6 +18,7 @@ import {
   withCrc,
 } from '../codec/index.js';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
+import { putPrepared, writePrepared } from '../level-write.js';
 import { emptyHardState, type Entry, type HardState, type Snapshot } from '../raftpb/index.js';
 import { ENTRY_KEY_END, HARD_STATE_KEY, SNAPSHOT_KEY, entryIndexOf, entryKey } from './keys.js';
 import type {
@@ -53,7 +54,6 @@ type Op = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; k
 const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
 /** Batch options; `sync` is classic-level's (fsync before resolving), ignored elsewhere. */
 const SYNCED = { ...VIEW, sync: true } as const;
-const UNSYNCED = { ...VIEW, sync: false } as const;
 
 /** Entries read per iterator step on load. */
 const LOAD_CHUNK = 1024;
@@ -210,7 +210,7 @@ export class LevelLogStorage implements LogStorage {
       if (to < this.#first) return;
       const ops: Op[] = [];
       for (let i = this.#first; i <= to; i++) ops.push({ type: 'del', key: entryKey(i) });
-      await this.db.batch(ops, UNSYNCED);
+      await writePrepared(this.db, ops, false);
       this.#first = to + 1;
     });
   }
@@ -353,8 +353,8 @@ export class LevelLogStorage implements LogStorage {
     const only = ops.length === 1 ? ops[0]! : undefined;
     // a single record (one entry alone, say) as a put: the same write to
     // LevelDB's log, with less work in abstract-level than a batch of one
-    if (only?.type === 'put') await this.db.put(only.key, only.value, sync ? SYNCED : UNSYNCED);
-    else await this.db.batch(ops, sync ? SYNCED : UNSYNCED);
+    if (only?.type === 'put') await putPrepared(this.db, only.key, only.value, sync);
+    else await writePrepared(this.db, ops, sync);
     this.#first = first;
     this.#last = last;
     this.#snapshotIndex = snapshotIndex;

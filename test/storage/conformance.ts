@@ -93,28 +93,32 @@ async function storedIndexes(db: LevelDatabase): Promise<number[]> {
 }
 
 /**
- * Records every write (`batch()` of an array, or `put()`, counted as one
- * operation) on `db`, with its `sync` option, until `restore()`.
+ * Records every write on `db`, with its `sync` option, until `restore()`:
+ * the calls of the implementation's `_batch` (its operation count) and
+ * `_put` (one), which both the public `batch()`/`put()` and the storage's
+ * direct writes to classic-level end in.
  */
 function spyBatches(db: LevelDatabase): { calls: Array<{ ops: number; sync: unknown }>; restore(): void } {
   const calls: Array<{ ops: number; sync: unknown }> = [];
-  const target = db as unknown as { batch: (...args: unknown[]) => unknown; put: (...args: unknown[]) => unknown };
-  const { batch, put } = target;
-  target.batch = function (this: unknown, ...args: unknown[]) {
-    const ops = args[0];
-    const options = args[1] as { sync?: unknown } | undefined;
-    if (Array.isArray(ops)) calls.push({ ops: ops.length, sync: options?.sync });
-    return batch.apply(this, args);
+  type Impl = { _batch: (...args: unknown[]) => unknown; _put: (...args: unknown[]) => unknown };
+  const target = db as unknown as Impl;
+  const had = { _batch: Object.hasOwn(target, '_batch'), _put: Object.hasOwn(target, '_put') };
+  const { _batch, _put } = target;
+  target._batch = function (this: unknown, ...args: unknown[]) {
+    calls.push({ ops: (args[0] as unknown[]).length, sync: (args[1] as { sync?: unknown } | undefined)?.sync });
+    return _batch.apply(this, args);
   };
-  target.put = function (this: unknown, ...args: unknown[]) {
+  target._put = function (this: unknown, ...args: unknown[]) {
     calls.push({ ops: 1, sync: (args[2] as { sync?: unknown } | undefined)?.sync });
-    return put.apply(this, args);
+    return _put.apply(this, args);
   };
   return {
     calls,
     restore() {
-      target.batch = batch;
-      target.put = put;
+      if (had._batch) target._batch = _batch;
+      else delete (target as Partial<Impl>)._batch;
+      if (had._put) target._put = _put;
+      else delete (target as Partial<Impl>)._put;
     },
   };
 }
