@@ -281,7 +281,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private lead = '';
   private role: StateRole = 'follower';
-  private term = 0;
+  private currentTerm = 0;
   private confState: ConfState = { voters: [], learners: [] };
   private smApplied: number;
   private applied: number;
@@ -311,6 +311,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     super();
     this.id = opts.id;
     this.raw = raw;
+    this.currentTerm = raw.status().hardState.term;
     this.mem = mem;
     this.storage = opts.storage;
     this.transport = opts.transport;
@@ -573,6 +574,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     return this.lead;
   }
 
+  /** The current term as of the last Ready processed (the term of `status()`, without building it). */
+  get term(): number {
+    return this.currentTerm;
+  }
+
   /** True while this member is the leader. */
   get isLeader(): boolean {
     return this.role === 'leader';
@@ -805,8 +811,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState !== undefined) this.onSoftState(rd.softState.lead, rd.softState.raftState);
-    if (rd.hardState !== undefined && rd.hardState.term !== this.term) {
-      this.term = rd.hardState.term;
+    if (rd.hardState !== undefined && rd.hardState.term !== this.currentTerm) {
+      this.currentTerm = rd.hardState.term;
     }
     for (const rs of rd.readStates) this.onReadState(rs.index, rs.requestCtx);
 

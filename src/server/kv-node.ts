@@ -898,13 +898,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   }
 
   private header(): ResponseHeader {
-    return { revision: this.store.currentRevision(), clusterId: this.clusterId, memberId: this.id, raftTerm: this.raft.status().term };
+    return { revision: this.store.currentRevision(), clusterId: this.clusterId, memberId: this.id, raftTerm: this.raft.term };
   }
 
   private fillHeader(h: ResponseHeader): void {
     h.clusterId = this.clusterId;
     h.memberId = this.id;
-    h.raftTerm = this.raft.status().term;
+    h.raftTerm = this.raft.term;
   }
 
   private async linearize(): Promise<void> {

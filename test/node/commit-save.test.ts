@@ -63,6 +63,7 @@ test('a lone member restarted after a power loss with an older saved commit appl
     await db.crash();
     await db.open();
     a = await c.start('a', undefined, ['a']);
+    assert.ok(a.node.term > 0 && a.node.term === a.node.status().term, 'the term getter knows the saved term at once');
     assert.ok((await savedCommit(a)) < indexes.at(-1)!, 'the power loss took the unsynced commit');
     a = await c.waitLeader();
     await proposeOneByOne(c, a, 9, 9);
