@@ -346,7 +346,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * from `peers` when the storage is empty, starts the transport and the tick
    * timer.
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (nothing is started)
-   * @throws FaultError `QUORUMKV_CORRUPT_LOG` when the storage is corrupt
+   * @throws FaultError `QUORUMKV_CORRUPT_LOG` when the storage is corrupt, or
+   *   when the state machine reports an applied index beyond the log's last
+   *   index (entries it applied are missing)
    */
   static async create<R>(opts: RaftNodeOptions<R>): Promise<RaftNode<R>> {
     validateOptions(opts);
@@ -377,7 +379,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // state machine has seen.
     const snapIndex = snap?.metadata.index ?? 0;
     const lastIndex = Math.max(snapIndex, persisted.entries.at(-1)?.index ?? 0);
-    const commit = Math.max(persisted.hardState.commit, snapIndex, Math.min(smApplied, lastIndex));
+    if (smApplied > lastIndex) {
+      // Entries reach the state machine only once durable in the log: a
+      // shorter log lost acknowledged entries (a corrupt tail the storage
+      // dropped on load, say, which it may take for an unacknowledged one
+      // when the saved commit lags).
+      throw new FaultError(
+        ErrorCode.CORRUPT_LOG,
+        `the state machine reports index ${smApplied} applied, but the log ends at index ${lastIndex}: entries it applied are missing from the log`,
+      );
+    }
+    const commit = Math.max(persisted.hardState.commit, snapIndex, smApplied);
     mem.setHardState(commit === persisted.hardState.commit ? persisted.hardState : { ...persisted.hardState, commit });
 
     const logger: RaftLogger = {
@@ -827,7 +839,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const parallel = this.role === 'leader' && rd.messages.length > 0;
     if (parallel) this.transport.send(rd.messages);
 
-    const hardState = rd.hardState !== undefined && this.deferCommit(rd, rd.hardState) ? undefined : rd.hardState;
+    let hardState = rd.hardState !== undefined && this.deferCommit(rd, rd.hardState) ? undefined : rd.hardState;
+    // A membership change is rebuilt on restart from the entries up to the
+    // saved commit: a commit left unsaved by an earlier Ready (whose
+    // committed entries Raft handed out in parts) goes with this one.
+    if (hardState === undefined && this.unsavedHardState !== undefined && rd.committedEntries.some((e) => e.type === 'ConfChange')) {
+      hardState = this.unsavedHardState;
+    }
     if (hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
       const update: Parameters<LogStorage['save']>[0] = {};
       if (hardState !== undefined) {

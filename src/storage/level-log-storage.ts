@@ -85,8 +85,11 @@ const LOAD_CHUNK = 1024;
  * - a corrupt entry followed by any valid entry: `QUORUMKV_CORRUPT_LOG`;
  * - a corrupt tail (one or more corrupt entries with no valid entry after
  *   them): dropped, and the drop persisted with a synced write, when its first
- *   index is above the HardState's commit (never acknowledged as committed);
- *   `QUORUMKV_CORRUPT_LOG` when it starts at or below the commit;
+ *   index is above the saved HardState's commit; `QUORUMKV_CORRUPT_LOG` when
+ *   it starts at or below it. The saved commit may lag the real one (a
+ *   `RaftNode` saves a commit-only change late), so a dropped tail may hold
+ *   committed entries: `RaftNode` refuses to start when its state machine
+ *   applied entries the log no longer has;
  * - a HardState commit beyond the last entry (and the snapshot):
  *   `QUORUMKV_CORRUPT_LOG` (committed entries were lost).
  *

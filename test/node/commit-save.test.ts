@@ -6,7 +6,8 @@
 // also when its saved commit is below its latest snapshot.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CrashableLevel, LevelLogStorage } from '../../src/storage/index.js';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { CrashableLevel, LevelLogStorage, entryKey } from '../../src/storage/index.js';
 import { TestCluster, cmd, type Member } from './helpers.js';
 
 type Db = CrashableLevel<Uint8Array, Uint8Array>;
@@ -100,6 +101,33 @@ test('a member whose saved commit is below its latest snapshot restarts from the
       Array.from({ length: 11 }, (_, i) => `k${i + 1}=v${i + 1}`),
     );
     assert.equal(Number(a.sm.applyLog[9]!.split(' ')[0]), indexes[9]);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a restart whose log lost entries the state machine applied fails with QUORUMKV_CORRUPT_LOG instead of dropping them as a torn tail', async () => {
+  const c = crashableCluster();
+  try {
+    await c.start('a', ['a'], ['a']);
+    const a = await c.waitLeader();
+    const indexes = await proposeOneByOne(c, a, 1, 8);
+    const db = a.db as unknown as Db;
+    await c.stop('a');
+    await db.crash();
+    await db.open();
+    const saved = await savedCommit({ ...a, db: db as never });
+    assert.ok(saved < indexes[6]!, 'the saved commit lags');
+    // every entry above the saved commit turns corrupt: load() takes them for a torn, unacknowledged tail
+    const raft = db.sublevel<Uint8Array, Uint8Array>('raft', { keyEncoding: 'view', valueEncoding: 'view' });
+    for (let i = saved + 1; i <= indexes.at(-1)!; i++) {
+      const rec = await raft.get(entryKey(i));
+      if (rec === undefined) continue;
+      const bad = rec.slice();
+      bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff;
+      await raft.put(entryKey(i), bad);
+    }
+    await assert.rejects(c.start('a', undefined, ['a']), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_LOG) && /missing from the log/.test((e as Error).message));
   } finally {
     await c.closeAll();
   }
