@@ -132,3 +132,38 @@ test('a restart whose log lost entries the state machine applied fails with QUOR
     await c.closeAll();
   }
 });
+
+test('a restart takes no snapshot while it replays entries its state machine already holds', async () => {
+  const c = new TestCluster();
+  try {
+    await c.start('a', ['a'], ['a']);
+    let a = await c.waitLeader();
+    // entries of 300 KB: Raft hands committed entries out at most 1 MiB per
+    // Ready, so the replay spans several apply steps
+    const big = 'x'.repeat(300_000);
+    const indexes: number[] = [];
+    for (let i = 1; i <= 10; i++) indexes.push(await c.run(a.node.propose(cmd(`k${i}`, big))));
+    const held = a.sm.appliedIndex();
+    assert.equal(held, indexes.at(-1));
+    await c.stop('a');
+    // snapshots every 3 entries from now on: the replay of 1..held must not take one
+    a = await c.start('a', undefined, ['a'], { snapshotEntries: 3 });
+    const taken: number[] = [];
+    a.node.on('snapshot', (index: number, source: string) => {
+      if (source === 'local') taken.push(index);
+    });
+    a = await c.waitLeader();
+    await proposeOneByOne(c, a, 11, 14);
+    assert.ok(taken.length > 0, 'snapshots were taken after the replay');
+    assert.ok(
+      taken.every((i) => i >= held),
+      `snapshots at ${taken.join(', ')}: none below ${held}, the index the state machine held at the restart`,
+    );
+    assert.deepEqual(
+      a.sm.applyLog.map((line) => line.split(' ')[1]!.split('=')[0]),
+      Array.from({ length: 14 }, (_, i) => `k${i + 1}`),
+    );
+  } finally {
+    await c.closeAll();
+  }
+});
