@@ -109,6 +109,21 @@ export class LogStateMachine implements StateMachine<number> {
   }
 }
 
+/**
+ * A member's election jitter: a mulberry32-style generator that adds
+ * `seed` at every step, so that members seeded differently spread their
+ * timeouts and a run replays by seed. Shared by the test clusters.
+ */
+export function electionJitter(seed: number): () => number {
+  let n = 0;
+  return () => {
+    n = (n + 0x6d2b79f5 + seed) | 0;
+    let t = Math.imul(n ^ (n >>> 15), 1 | n);
+    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** A scheduler on a VirtualClock, so MemoryNetwork deliveries follow virtual time. */
 export function clockScheduler(clock: VirtualClock): Scheduler {
   return {
@@ -160,8 +175,6 @@ export class TestCluster {
     });
     const transport = this.net.transport(id);
     for (const p of allIds) if (p !== id) transport.addPeer(p);
-    let n = 0;
-    const seed = (this.opts.seed ?? 1) * 1000 + id.charCodeAt(0);
     const node = await RaftNode.create<number>({
       id,
       peers,
@@ -176,13 +189,7 @@ export class TestCluster {
       snapshotCatchUpEntries: this.opts.snapshotCatchUpEntries ?? 50,
       proposalTimeoutMs: 3_000,
       readTimeoutMs: 3_000,
-      random: () => {
-        // xorshift, seeded per member: deterministic election jitter
-        n = (n + 0x6d2b79f5 + seed) | 0;
-        let t = Math.imul(n ^ (n >>> 15), 1 | n);
-        t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      },
+      random: electionJitter((this.opts.seed ?? 1) * 1000 + id.charCodeAt(0)),
       ...extra,
     });
     const m = { id, db, node, sm };

@@ -5,49 +5,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { KvNode, KvNodeOptions } from '../../src/server/index.js';
+import type { KvNode } from '../../src/server/index.js';
 import { KvNode as Node } from '../../src/server/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
-import { KvCluster } from '../server/helpers.js';
+import { KvCluster, type ExtraOptions } from '../server/helpers.js';
 
-type Extra = Partial<Omit<KvNodeOptions, 'id' | 'transport' | 'clock' | 'random'>>;
+type Extra = ExtraOptions;
 
-export class OpsCluster extends KvCluster {
-  /** Extra options per member (merged over the defaults). */
-  extra: (id: string) => Extra = () => ({});
-
-  override async start(id: string, opts: { join?: boolean; members?: string[] } = {}): Promise<KvNode> {
-    let n = 0;
-    const seed = this.seed * 7919 + id.charCodeAt(0);
-    let db = this.dbs.get(id);
-    if (db === undefined) {
-      const { MemoryLevel } = await import('memory-level');
-      db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
-      this.dbs.set(id, db);
-    }
-    const node = await Node.open({
-      id,
-      members: opts.members ?? this.ids,
-      join: opts.join,
-      transport: this.net.transport(id),
-      db,
-      clock: this.clock,
-      tickMs: 10,
-      electionTicks: 10,
-      requestTimeoutMs: 2_000,
-      leaseCheckMs: 50,
-      random: () => {
-        n = (n + 0x6d2b79f5 + seed) | 0;
-        let t = Math.imul(n ^ (n >>> 15), 1 | n);
-        t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      },
-      ...this.extra(id),
-    });
-    this.nodes.set(id, node);
-    return node;
-  }
-}
+/** The in-process cluster, with extra KvNode options per member (`extra`). */
+export class OpsCluster extends KvCluster {}
 
 /** A fresh temporary directory, removed by `cleanup`. */
 export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {

@@ -2,16 +2,22 @@
 // virtual clock (tick = 10 virtual ms, election timeout 100-200 ms).
 import { MemoryLevel } from 'memory-level';
 import { VirtualClock } from '../../src/node/index.js';
-import { KvNode } from '../../src/server/index.js';
+import { KvNode, type KvNodeOptions } from '../../src/server/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
+import { electionJitter } from '../node/helpers.js';
 
 type Db = MemoryLevel<Uint8Array, Uint8Array>;
+
+/** Options a test may set per member, over the cluster's defaults. */
+export type ExtraOptions = Partial<Omit<KvNodeOptions, 'id' | 'transport' | 'clock' | 'random'>>;
 
 export class KvCluster {
   readonly clock = new VirtualClock();
   readonly net: MemoryNetwork;
   readonly nodes = new Map<string, KvNode>();
   readonly dbs = new Map<string, Db>();
+  /** Extra options per member (merged over the defaults). */
+  extra: (id: string) => ExtraOptions = () => ({});
 
   constructor(readonly ids: string[], readonly seed = 1) {
     this.net = new MemoryNetwork({
@@ -31,8 +37,6 @@ export class KvCluster {
       db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
       this.dbs.set(id, db);
     }
-    let n = 0;
-    const seed = this.seed * 7919 + id.charCodeAt(0);
     const node = await KvNode.open({
       id,
       members: opts.members ?? this.ids,
@@ -44,12 +48,8 @@ export class KvCluster {
       electionTicks: 10,
       requestTimeoutMs: 2_000,
       leaseCheckMs: 50,
-      random: () => {
-        n = (n + 0x6d2b79f5 + seed) | 0;
-        let t = Math.imul(n ^ (n >>> 15), 1 | n);
-        t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      },
+      random: electionJitter(this.seed * 7919 + id.charCodeAt(0)),
+      ...this.extra(id),
     });
     this.nodes.set(id, node);
     return node;
