@@ -15,7 +15,7 @@
  */
 import type { AbstractLevel, AbstractSublevel } from 'abstract-level';
 import { ErrorCode, FaultError } from '../errors.js';
-import { writePrepared } from '../level-write.js';
+import { putPrepared, writePrepared } from '../level-write.js';
 import { compareBytes } from '../mvccpb/index.js';
 
 /** Any abstract-level database (or sublevel of one). */
@@ -270,12 +270,7 @@ export class Backend {
     const marker = this.prefixed(this.metaPrefix, META.synced);
     const nowhere = new Uint8Array(64).fill(0xff);
     try {
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      await this.root.batch([{ type: 'put', key: marker, value: new Uint8Array(0) }] as any, {
-        keyEncoding: 'view',
-        valueEncoding: 'view',
-        sync: true,
-      } as object);
+      await putPrepared(this.root, marker, new Uint8Array(0), true);
       const disk = this.root as unknown as { compactRange?: (start: Uint8Array, end: Uint8Array, options?: object) => Promise<void> };
       if (typeof disk.compactRange === 'function') await disk.compactRange(nowhere, nowhere, { keyEncoding: 'view' });
     } catch (err) {
@@ -355,8 +350,7 @@ export class Backend {
     if (meta !== undefined) ops.push({ type: 'put', key: this.prefixed(this.metaPrefix, meta[0]), value: meta[1] });
     if (ops.length === 0) return;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      await this.root.batch(ops as any, this.batchOptions());
+      await writePrepared(this.root, ops, this.sync);
     } catch (err) {
       throw ioError(err, 'deleting compacted revisions');
     }
@@ -371,8 +365,7 @@ export class Backend {
         : { type: 'put', key: this.prefixed(prefixes[o.sublevel], o.key), value: o.value },
     );
     try {
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      await this.root.batch(batch as any, this.batchOptions());
+      await writePrepared(this.root, batch, this.sync);
     } catch (err) {
       throw ioError(err, 'writing');
     }
@@ -386,12 +379,6 @@ export class Backend {
     } catch (err) {
       throw ioError(err, 'clearing the store');
     }
-  }
-
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  private batchOptions(): any {
-    // `sync` is classic-level's fsync flag; other implementations ignore it
-    return { keyEncoding: 'view', valueEncoding: 'view', ...(this.sync ? { sync: true } : {}) };
   }
 
   /** An explicit snapshot of the database, when supported. */

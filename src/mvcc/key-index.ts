@@ -92,11 +92,6 @@ export class KeyIndex {
     this.skey = skey;
   }
 
-  /** The key bytes (a new array). */
-  get key(): Uint8Array {
-    return fromSkey(this.skey);
-  }
-
   /**
    * The current version of the key as a new, frozen {@link KeyValue}, or
    * undefined when the key does not exist now.

@@ -761,7 +761,8 @@ export class MvccStore {
     const ki = core.index.get(toSkey(key));
     const at = ki?.get(rev);
     if (ki === undefined || at === undefined) return undefined;
-    if (ki.val !== undefined && ki.modified.main === at.modified.main) return ki.currentKv();
+    const cached = core.cached({ ki, at });
+    if (cached !== undefined) return cached;
     const data = await this.backend.getRevision(revToBytes(at.modified));
     return data === undefined ? undefined : decodeKeyValue(data);
   }

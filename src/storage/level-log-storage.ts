@@ -52,8 +52,6 @@ export type LevelLogStorageOptions = { db: LevelDatabase } | { dataDir: string }
 type Op = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
 
 const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
-/** Batch options; `sync` is classic-level's (fsync before resolving), ignored elsewhere. */
-const SYNCED = { ...VIEW, sync: true } as const;
 
 /** Entries read per iterator step on load. */
 const LOAD_CHUNK = 1024;
@@ -469,9 +467,10 @@ export class LevelLogStorage implements LogStorage {
         hardState.commit,
         firstCorruptReason,
       );
-      await this.db.batch(
+      await writePrepared(
+        this.db,
         corrupt.map((i): Op => ({ type: 'del', key: entryKey(i) })),
-        SYNCED,
+        true,
       );
     }
 

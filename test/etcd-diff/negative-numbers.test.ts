@@ -14,25 +14,17 @@
 // - the same inside a txn.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryLevel } from 'memory-level';
-import type { CompareInput } from '../../src/server/index.js';
-import { KvNode, text } from '../../src/server/index.js';
-import { MemoryNetwork } from '../../src/transport/index.js';
+import type { CompareInput, KvNode } from '../../src/server/index.js';
+import { text } from '../../src/server/index.js';
+import { withSingleMember } from './single-member.js';
 
-async function withMember(fn: (node: KvNode) => Promise<void>): Promise<void> {
-  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
-  const node = await KvNode.open({ id: 'm1', members: ['m1'], transport: new MemoryNetwork({ seed: 1 }).transport('m1'), db });
-  try {
-    node.raft.campaign();
-    for (let i = 0; i < 1000 && !node.raft.isLeader; i++) await new Promise((r) => setTimeout(r, 5));
-    assert.ok(node.raft.isLeader);
+/** One member holding a@2 and b@3. */
+function withMember(fn: (node: KvNode) => Promise<void>): Promise<void> {
+  return withSingleMember(async (node) => {
     await node.put('a', '1');
     await node.put('b', '2');
     await fn(node);
-  } finally {
-    await node.close();
-    await db.close();
-  }
+  });
 }
 
 test('a negative range limit means no limit, as on etcd', () =>

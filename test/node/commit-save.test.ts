@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { CrashableLevel, LevelLogStorage, entryKey } from '../../src/storage/index.js';
+import type { RaftNodeStatus } from '../../src/node/index.js';
 import { TestCluster, cmd, type Member } from './helpers.js';
 
 type Db = CrashableLevel<Uint8Array, Uint8Array>;
@@ -19,12 +20,29 @@ function crashableCluster(snapshotEntries?: number): TestCluster {
   });
 }
 
-/** The HardState commit saved in `m`'s database now. */
-async function savedCommit(m: Member): Promise<number> {
-  const storage = await LevelLogStorage.open({ db: m.db.sublevel<Uint8Array, Uint8Array>('raft', { keyEncoding: 'view', valueEncoding: 'view' }) as never });
+/** The HardState commit saved in a member's database now. */
+async function savedCommit(db: Member['db']): Promise<number> {
+  const storage = await LevelLogStorage.open({ db: db.sublevel<Uint8Array, Uint8Array>('raft', { keyEncoding: 'view', valueEncoding: 'view' }) as never });
   const { hardState } = await storage.load();
   await storage.close();
   return hardState.commit;
+}
+
+/**
+ * Starts member `a` alone, proposes `k1..k<count>` one at a time, closes it
+ * and cuts the power: its database keeps only what was synced.
+ * @returns the proposals' indexes, the member's status before it closed, and its database
+ */
+async function proposeThenPowerLoss(c: TestCluster, count: number): Promise<{ indexes: number[]; before: RaftNodeStatus; db: Db }> {
+  await c.start('a', ['a'], ['a']);
+  const a = await c.waitLeader();
+  const indexes = await proposeOneByOne(c, a, 1, count);
+  const before = a.node.status();
+  const db = a.db as unknown as Db;
+  await c.stop('a');
+  await db.crash();
+  await db.open();
+  return { indexes, before, db };
 }
 
 async function proposeOneByOne(c: TestCluster, m: Member, from: number, to: number): Promise<number[]> {
@@ -40,14 +58,14 @@ test('a lone member leaves commit-only HardStates out of one-entry saves, and sa
     const a = await c.waitLeader();
     const indexes = await proposeOneByOne(c, a, 1, 5);
     const last = indexes.at(-1)!;
-    assert.ok((await savedCommit(a)) < last, 'the commit of the last proposals is not saved yet');
+    assert.ok((await savedCommit(a.db)) < last, 'the commit of the last proposals is not saved yet');
     await c.clock.advanceAsync(150);
-    assert.equal(await savedCommit(a), last, 'the timer saved the latest commit');
+    assert.equal(await savedCommit(a.db), last, 'the timer saved the latest commit');
 
     const [more] = await proposeOneByOne(c, a, 6, 6);
-    assert.ok((await savedCommit(a)) < more!);
+    assert.ok((await savedCommit(a.db)) < more!);
     await c.stop('a');
-    assert.equal(await savedCommit(a), more, 'close() saved the latest commit');
+    assert.equal(await savedCommit(a.db), more, 'close() saved the latest commit');
   } finally {
     await c.closeAll();
   }
@@ -56,16 +74,10 @@ test('a lone member leaves commit-only HardStates out of one-entry saves, and sa
 test('a lone member restarted after a power loss with an older saved commit applies every acknowledged proposal once', async () => {
   const c = crashableCluster();
   try {
-    await c.start('a', ['a'], ['a']);
-    let a = await c.waitLeader();
-    const indexes = await proposeOneByOne(c, a, 1, 8);
-    const db = a.db as unknown as Db;
-    await c.stop('a');
-    await db.crash();
-    await db.open();
-    a = await c.start('a', undefined, ['a']);
+    const { indexes, db } = await proposeThenPowerLoss(c, 8);
+    let a = await c.start('a', undefined, ['a']);
     assert.ok(a.node.term > 0 && a.node.term === a.node.status().term, 'the term getter knows the saved term at once');
-    assert.ok((await savedCommit(a)) < indexes.at(-1)!, 'the power loss took the unsynced commit');
+    assert.ok((await savedCommit(db)) < indexes.at(-1)!, 'the power loss took the unsynced commit');
     a = await c.waitLeader();
     await proposeOneByOne(c, a, 9, 9);
     const applied = a.sm.applyLog.map((line) => line.split(' ')[1]);
@@ -82,18 +94,11 @@ test('a lone member restarted after a power loss with an older saved commit appl
 test('a member whose saved commit is below its latest snapshot restarts from the snapshot', async () => {
   const c = crashableCluster(3);
   try {
-    await c.start('a', ['a'], ['a']);
-    let a = await c.waitLeader();
-    const indexes = await proposeOneByOne(c, a, 1, 10);
-    const db = a.db as unknown as Db;
-    const before = a.node.status();
+    const { indexes, before, db } = await proposeThenPowerLoss(c, 10);
     assert.ok(before.snapshotIndex > 0, 'snapshots were taken');
-    await c.stop('a');
-    await db.crash();
-    await db.open();
-    const saved = await savedCommit({ ...a, db: db as never });
+    const saved = await savedCommit(db);
     assert.ok(saved < before.snapshotIndex, `saved commit ${saved} is below the snapshot at ${before.snapshotIndex}`);
-    a = await c.start('a', undefined, ['a']);
+    let a = await c.start('a', undefined, ['a']);
     a = await c.waitLeader();
     await proposeOneByOne(c, a, 11, 11);
     assert.deepEqual(
@@ -109,14 +114,8 @@ test('a member whose saved commit is below its latest snapshot restarts from the
 test('a restart whose log lost entries the state machine applied fails with QUORUMKV_CORRUPT_LOG instead of dropping them as a torn tail', async () => {
   const c = crashableCluster();
   try {
-    await c.start('a', ['a'], ['a']);
-    const a = await c.waitLeader();
-    const indexes = await proposeOneByOne(c, a, 1, 8);
-    const db = a.db as unknown as Db;
-    await c.stop('a');
-    await db.crash();
-    await db.open();
-    const saved = await savedCommit({ ...a, db: db as never });
+    const { indexes, db } = await proposeThenPowerLoss(c, 8);
+    const saved = await savedCommit(db);
     assert.ok(saved < indexes[6]!, 'the saved commit lags');
     // every entry above the saved commit turns corrupt: load() takes them for a torn, unacknowledged tail
     const raft = db.sublevel<Uint8Array, Uint8Array>('raft', { keyEncoding: 'view', valueEncoding: 'view' });
