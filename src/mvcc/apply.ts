@@ -195,7 +195,8 @@ export function applyCompare(core: KvCore, c: Compare): boolean {
   const { keys } = core.resolve(c.key, c.rangeEnd, core.currentRev, 0);
   if (keys.length === 0) return c.target === 'VALUE' ? false : compareKv(c, ZERO_KV);
   for (const item of keys) {
-    const kv = item.ki.currentKv();
+    // only a value compare reads the value (from the backend once written)
+    const kv = c.target === 'VALUE' ? core.current(item.ki) : item.ki.currentMeta();
     if (kv === undefined) throw new FaultError(ErrorCode.INTERNAL, 'mvcc: current value missing for a live key');
     if (!compareKv(c, kv)) return false;
   }
@@ -241,7 +242,7 @@ export function checkTxnPuts(core: KvCore, plan: TxnPlan): void {
     const p = op.requestPut;
     if (p.ignoreValue || p.ignoreLease) {
       const skey = toSkey(p.key);
-      if (core.currentOf(p.key) === undefined || deletedFrom.some((start) => start <= skey)) {
+      if (!core.exists(p.key) || deletedFrom.some((start) => start <= skey)) {
         throw new UsageError(ErrorCode.KEY_NOT_FOUND, 'etcdserver: key not found');
       }
     }
@@ -352,7 +353,7 @@ export function applyPut(core: KvCore, p: PutRequest): PutResponse {
   if (lease !== 0 && core.lessor.lookup(lease) === undefined) {
     throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
   }
-  if ((p.ignoreValue || p.ignoreLease) && core.currentOf(p.key) === undefined) {
+  if ((p.ignoreValue || p.ignoreLease) && !core.exists(p.key)) {
     throw new UsageError(ErrorCode.KEY_NOT_FOUND, 'etcdserver: key not found');
   }
   const wtxn = core.writeTxn();

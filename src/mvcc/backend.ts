@@ -300,6 +300,30 @@ export class Backend {
     }
   }
 
+  /**
+   * Whether the database answers point reads synchronously (abstract-level's
+   * `getSync`, which classic-level and memory-level have): then
+   * {@link getWrittenRevisionSync} works and the store keeps no current value in
+   * memory once written.
+   */
+  get readsSync(): boolean {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return (this.root as any).supports?.getSync === true;
+  }
+
+  /**
+   * A revision record already written to the database, read without
+   * waiting (see {@link readsSync}); the write buffer is not searched.
+   * @throws FaultError `QUORUMKV_STORAGE_IO`
+   */
+  getWrittenRevisionSync(revKey: Uint8Array): Uint8Array | undefined {
+    try {
+      return this.kv.getSync(revKey) ?? undefined;
+    } catch (err) {
+      throw ioError(err, 'reading a revision');
+    }
+  }
+
   /** Reads a metadata record. */
   async getMeta(name: Uint8Array): Promise<Uint8Array | undefined> {
     try {

@@ -21,6 +21,7 @@ import { revisionGreater, revisionId, type Revision } from './revision.js';
 import { fromSkey } from './skey.js';
 
 const ZERO: Revision = { main: 0, sub: 0 };
+const NO_BYTES = new Uint8Array(0);
 
 function broken(msg: string): never {
   throw new FaultError(ErrorCode.INTERNAL, `mvcc: ${msg}`);
@@ -68,14 +69,14 @@ export interface KeyAtRevision {
 }
 
 /**
- * The revisions of one key, and its current value while it exists (the
- * store's in-memory view of current values).
+ * The revisions of one key, its current lease, and its current value while
+ * that is not readable from the backend yet.
  *
  * The key and value are held as binary strings (one char per byte), not as
  * `Uint8Array`s: a typed array costs an object, an `ArrayBuffer` and an
  * off-heap allocation each, about 400 bytes per key over a store of small
  * values, where a one-byte string costs its length and a 16-byte header.
- * Readers get new arrays ({@link currentKv}).
+ * Readers get new arrays ({@link cachedKv}).
  */
 export class KeyIndex {
   /** The key as a binary string (one char per byte; sorts in byte order). */
@@ -83,7 +84,11 @@ export class KeyIndex {
   /** The last revision that changed the key (a put or its tombstone). */
   modified: Revision = ZERO;
   generations: Generation[] = [];
-  /** The current value as a binary string while the key exists; undefined after its deletion. */
+  /**
+   * The current value as a binary string, while the key exists and its
+   * record may not be readable from the backend yet; undefined after a
+   * deletion, and once the store has written the record (see `KvCore`).
+   */
   val: string | undefined = undefined;
   /** The lease the current value is attached to (0 = none). */
   lease = 0;
@@ -93,16 +98,16 @@ export class KeyIndex {
   }
 
   /**
-   * The current version of the key as a new, frozen {@link KeyValue}, or
-   * undefined when the key does not exist now.
-   * @param key - the key bytes to put in it, when the caller has them
+   * The current version of the key as a new, frozen {@link KeyValue} built
+   * from the cached value; the caller knows the key exists and {@link val}
+   * is set.
    */
-  currentKv(key?: Uint8Array): KeyValue | undefined {
+  cachedKv(): KeyValue {
     const val = this.val;
-    if (val === undefined) return undefined;
+    if (val === undefined) broken(`no cached value for ${revisionId(this.modified)}`);
     const g = this.generations[this.generations.length - 1]!;
     return Object.freeze({
-      key: key ?? fromSkey(this.skey),
+      key: fromSkey(this.skey),
       createRevision: g.created.main,
       modRevision: this.modified.main,
       version: g.ver,
@@ -111,9 +116,22 @@ export class KeyIndex {
     });
   }
 
+  /**
+   * The current version's revisions, version and lease, with an empty key
+   * and value (what a compare on anything but the value needs); the caller
+   * knows the key exists.
+   */
+  currentMeta(): KeyValue {
+    const g = this.generations[this.generations.length - 1]!;
+    return { key: NO_BYTES, createRevision: g.created.main, modRevision: this.modified.main, version: g.ver, value: NO_BYTES, lease: this.lease };
+  }
+
   /** The version of the current value (0 when the key does not exist now). */
   currentVersion(): number {
-    return this.val === undefined ? 0 : this.generations[this.generations.length - 1]!.ver;
+    const n = this.generations.length;
+    if (n === 0) return 0;
+    const g = this.generations[n - 1]!;
+    return g.revs.length === 0 ? 0 : g.ver;
   }
 
   /** Records a put at `{main, sub}`; revisions must grow. */

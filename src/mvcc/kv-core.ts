@@ -4,10 +4,13 @@
  * kvstore_txn.go): the key index, the in-memory view of current values, the
  * revision counters, write transactions and logical compaction.
  *
- * Current values live in memory (each live key's latest value is kept on
- * its {@link KeyIndex}, as a binary string), so reads at the current
- * revision never touch the backend; older versions are read from the backend
- * by revision.
+ * Values live in the backend, as in etcd (its key index holds revisions
+ * only, and reads go to bolt). A key's current value is also kept on its
+ * {@link KeyIndex} (as a binary string) from its write until the store has
+ * written the record to the database, and is read from the database with a
+ * synchronous point read after that; a backend that cannot read
+ * synchronously keeps every current value in memory. Older versions are
+ * read from the backend by revision.
  * @module
  */
 import { CompactedError, ErrorCode, FaultError, UsageError } from '../errors.js';
@@ -54,11 +57,68 @@ export class KvCore {
   /** Compactions applied since the last {@link drainCompactions}. */
   private compactions: ScheduledCompaction[] = [];
   private txnOpen = false;
+  /**
+   * Whether current values leave memory once written: the backend reads
+   * them back synchronously (txn compares and `prevKv` are evaluated inside
+   * a synchronous apply).
+   */
+  readonly evicts: boolean;
+  /** Keys put since the last {@link evictWritten}, oldest first from `unwrittenHead`, with the revision of each put. */
+  private unwrittenKeys: KeyIndex[] = [];
+  private unwrittenRevs: number[] = [];
+  private unwrittenHead = 0;
 
   constructor(lessor: Lessor, backend: Backend) {
     this.lessor = lessor;
     this.backend = backend;
+    this.evicts = backend.readsSync;
     lessor.setRangeDeleter(() => this.writeTxn());
+  }
+
+  /**
+   * The current version of a key as a new, frozen {@link KeyValue}, or
+   * undefined when the key does not exist now: from memory while its record
+   * is not written yet, else from the database.
+   * @throws FaultError `QUORUMKV_INTERNAL` when the database lacks the record, `QUORUMKV_STORAGE_IO`
+   */
+  current(ki: KeyIndex): KeyValue | undefined {
+    if (ki.currentVersion() === 0) return undefined;
+    if (ki.val !== undefined) return ki.cachedKv();
+    const data = this.backend.getWrittenRevisionSync(revToBytes(ki.modified));
+    if (data === undefined) throw new FaultError(ErrorCode.INTERNAL, `mvcc: record ${revisionId(ki.modified)} of a live key missing from the backend`);
+    return freezeKv(decodeKeyValue(data));
+  }
+
+  /** Notes a put whose record is not written yet (its value stays on the key index until it is). */
+  noteUnwritten(ki: KeyIndex, main: number): void {
+    this.unwrittenKeys.push(ki);
+    this.unwrittenRevs.push(main);
+  }
+
+  /**
+   * Drops from memory the current values whose records are written: the
+   * store calls it when every revision up to `rev` is in the database.
+   */
+  evictWritten(rev: number): void {
+    const keys = this.unwrittenKeys;
+    const revs = this.unwrittenRevs;
+    let i = this.unwrittenHead;
+    for (; i < keys.length && revs[i]! <= rev; i++) {
+      const ki = keys[i]!;
+      // a later put of the key keeps its own value until that one is written
+      if (ki.modified.main === revs[i]) ki.val = undefined;
+    }
+    if (i === keys.length) {
+      this.unwrittenKeys = [];
+      this.unwrittenRevs = [];
+      this.unwrittenHead = 0;
+    } else if (i > 4096 && i * 2 > keys.length) {
+      this.unwrittenKeys = keys.slice(i);
+      this.unwrittenRevs = revs.slice(i);
+      this.unwrittenHead = 0;
+    } else {
+      this.unwrittenHead = i;
+    }
   }
 
   /**
@@ -80,10 +140,14 @@ export class KvCore {
     return this.index.range(toSkey(key), toIndexEnd(rangeEnd), atRev, limit);
   }
 
-  /** The key-value of a resolved key when it is in memory (its current version), else undefined. */
+  /**
+   * The key-value of a resolved key when it is its current version (read
+   * without waiting, see {@link current}), else undefined.
+   * @throws as {@link current}
+   */
   cached(item: IndexedKey): KeyValue | undefined {
     const ki = item.ki;
-    return ki.val !== undefined && ki.modified.main === item.at.modified.main ? ki.currentKv() : undefined;
+    return ki.modified.main === item.at.modified.main ? this.current(ki) : undefined;
   }
 
   /**
@@ -102,9 +166,18 @@ export class KvCore {
     return decodeKeyValue(data);
   }
 
-  /** The current key-value of a key, if it exists. */
+  /**
+   * The current key-value of a key, if it exists.
+   * @throws as {@link current}
+   */
   currentOf(key: Uint8Array): KeyValue | undefined {
-    return this.index.get(toSkey(key))?.currentKv();
+    const ki = this.index.get(toSkey(key));
+    return ki === undefined ? undefined : this.current(ki);
+  }
+
+  /** Whether a key exists now (without reading its value). */
+  exists(key: Uint8Array): boolean {
+    return (this.index.get(toSkey(key))?.currentVersion() ?? 0) !== 0;
   }
 
   /** Opens a write transaction: its changes become the next revision. One at a time. */
@@ -169,6 +242,9 @@ export class KvCore {
     this.written = [];
     this.compactions = [];
     this.txnOpen = false;
+    this.unwrittenKeys = [];
+    this.unwrittenRevs = [];
+    this.unwrittenHead = 0;
   }
 }
 
@@ -204,7 +280,7 @@ export class WriteTxn implements TxnDelete {
     const core = this.core;
     const skey = toSkey(key);
     const ki = core.index.getOrCreate(skey);
-    const live = ki.val !== undefined;
+    const version = ki.currentVersion();
     const oldLease = ki.lease;
     // an event's prevKv is the key at the previous revision (etcd reads it at
     // modRevision - 1); a creation has none
@@ -214,9 +290,9 @@ export class WriteTxn implements TxnDelete {
     // the event's arrays are the store's own copies, never the caller's
     const kv = freezeKv({
       key: prior?.key ?? fromSkey(skey),
-      createRevision: live ? ki.generations[ki.generations.length - 1]!.created.main : rev.main,
+      createRevision: version !== 0 ? ki.generations[ki.generations.length - 1]!.created.main : rev.main,
       modRevision: rev.main,
-      version: ki.currentVersion() + 1,
+      version: version + 1,
       value: fromSkey(val),
       lease,
     });
@@ -224,6 +300,7 @@ export class WriteTxn implements TxnDelete {
     ki.put(rev.main, rev.sub);
     ki.val = val;
     ki.lease = lease;
+    if (core.evicts) core.noteUnwritten(ki, rev.main);
     const prevKv = kv.version === 1 ? undefined : prior;
     this.events.push(prevKv !== undefined ? { type: 'PUT', kv, prevKv } : { type: 'PUT', kv });
     if (oldLease !== lease) {
@@ -269,7 +346,7 @@ export class WriteTxn implements TxnDelete {
   private priorValue(ki: KeyIndex): KeyValue | undefined {
     const before = (this.before ??= new Map());
     if (before.has(ki.skey)) return before.get(ki.skey);
-    const current = ki.currentKv();
+    const current = this.core.current(ki);
     before.set(ki.skey, current);
     return current;
   }
@@ -318,7 +395,8 @@ export class IndexBuilder {
       ki.lease = 0;
       this.keyToLease.delete(skey);
     } else {
-      ki.val = toSkey(kv.value);
+      // the record is in the database already: read from there when it can be
+      ki.val = this.core.evicts ? undefined : toSkey(kv.value);
       ki.lease = kv.lease;
       if (kv.lease !== 0) this.keyToLease.set(skey, kv.lease);
       else this.keyToLease.delete(skey);

@@ -265,6 +265,11 @@ export class MvccStore {
   private applied = 0;
   /** Every revision at or below it is written to the backend database. */
   private flushedRev = 1;
+  /**
+   * Set while a snapshot restore replaces the database's records: reads
+   * wait for it (the old key index points at records being removed).
+   */
+  private restoring: Promise<void> | undefined;
   /** Every revision at or below it has been offered to watchers (applied revisions are, at once). */
   private notifiedRev = 1;
   private lock: Promise<unknown> = Promise.resolve();
@@ -547,6 +552,7 @@ export class MvccStore {
         // written mark passes them
         this.backend.settle(batches);
         this.flushedRev = items[items.length - 1]!.lastRev;
+        this.core.evictWritten(this.flushedRev);
         for (const it of items) {
           for (const [c, d] of it.compactions) this.startCompaction(c, d);
           it.done.resolve();
@@ -622,11 +628,13 @@ export class MvccStore {
   precheck(req: WriteRequest): void {
     this.assertUsable();
     checkWriteRequest(req, this.limits);
+    // during a restore the state is being replaced: apply checks on the new one
+    if (this.restoring !== undefined) return;
     const core = this.core;
     if ('put' in req) {
       const p = req.put;
       if ((p.lease ?? 0) !== 0 && this.lessor.lookup(p.lease!) === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
-      if ((p.ignoreValue || p.ignoreLease) && core.currentOf(p.key) === undefined) throw new UsageError(ErrorCode.KEY_NOT_FOUND, 'etcdserver: key not found');
+      if ((p.ignoreValue || p.ignoreLease) && !core.exists(p.key)) throw new UsageError(ErrorCode.KEY_NOT_FOUND, 'etcdserver: key not found');
     } else if ('txn' in req) {
       const plan = planTxn(core, req.txn);
       if (!isTxnReadOnly(req.txn)) checkTxnPuts(core, plan);
@@ -649,6 +657,10 @@ export class MvccStore {
   async range(req: RangeRequest): Promise<RangeResponse> {
     this.assertUsable();
     checkRangeRequest(req);
+    if (this.restoring !== undefined) {
+      await this.restoring;
+      this.assertUsable();
+    }
     const curRev = this.core.currentRev;
     const plan = planRange(this.core, req, curRev);
     const values = await loadRange(this.core, plan);
@@ -666,7 +678,13 @@ export class MvccStore {
     checkWriteRequest({ txn: req }, this.limits);
     if (!isTxnReadOnly(req)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: readTxn needs a txn of ranges only');
     const historical = [...(req.success ?? []), ...(req.failure ?? [])].some((op) => 'requestRange' in op && (op.requestRange.revision ?? 0) > 0);
-    const run = async () => applyTxn(this.core, await prepareTxn(this.core, req));
+    const run = async () => {
+      if (this.restoring !== undefined) {
+        await this.restoring;
+        this.assertUsable();
+      }
+      return applyTxn(this.core, await prepareTxn(this.core, req));
+    };
     // without historical reads it runs in one synchronous step; with them, between applies
     return historical ? this.exclusive(run) : run();
   }
@@ -908,6 +926,8 @@ export class MvccStore {
       if (leases.length % 2 !== 0 || records.length % 2 !== 0 || !records.every((r) => r instanceof Uint8Array)) {
         throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'mvcc: malformed snapshot');
       }
+      let restored!: () => void;
+      this.restoring = new Promise<void>((resolve) => (restored = resolve));
       try {
         await this.compactionIdle();
         const b = this.backend;
@@ -947,6 +967,9 @@ export class MvccStore {
         this.notifiedRev = core.currentRev;
       } catch (err) {
         throw this.fail(err);
+      } finally {
+        this.restoring = undefined;
+        restored();
       }
       log('restored a snapshot: applied index %d, revision %d, compaction revision %d, %d records, %d leases', applied, currentRev, compactRev, records.length / 2, leases.length / 2);
       this.hub.onRestore();

@@ -183,19 +183,21 @@ test('binary strings round-trip every byte value, short and long', () => {
   }
 });
 
-test('the current key-value is built anew for each reader and frozen', () => {
+test('the cached key-value is built anew for each reader and frozen', () => {
   const ki = new KeyIndex('k');
   ki.put(2, 0);
   ki.put(5, 1);
   ki.val = toSkey(new Uint8Array([1, 2, 3]));
   ki.lease = 7;
-  const a = ki.currentKv()!;
+  const a = ki.cachedKv();
   assert.deepEqual({ ...a }, { key: new Uint8Array([0x6b]), createRevision: 2, modRevision: 5, version: 2, value: new Uint8Array([1, 2, 3]), lease: 7 });
   assert.ok(Object.isFrozen(a));
   a.value[0] = 9; // a reader changing its copy changes nothing in the index
-  assert.deepEqual(ki.currentKv()!.value, new Uint8Array([1, 2, 3]));
+  assert.deepEqual(ki.cachedKv().value, new Uint8Array([1, 2, 3]));
+  assert.deepEqual({ ...ki.currentMeta(), key: undefined, value: undefined }, { key: undefined, createRevision: 2, modRevision: 5, version: 2, value: undefined, lease: 7 });
+  ki.val = undefined; // written: read from the backend from now on
+  assert.throws(() => ki.cachedKv(), { code: 'QUORUMKV_INTERNAL' });
+  assert.equal(ki.currentVersion(), 2);
   ki.tombstone(6, 0);
-  ki.val = undefined;
-  assert.equal(ki.currentKv(), undefined);
   assert.equal(ki.currentVersion(), 0);
 });

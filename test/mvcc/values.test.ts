@@ -1,0 +1,126 @@
+// Where current values live: on the key index from a write until the store
+// has written its record, then only in the database (read back with a
+// synchronous point read); in memory for good on a database that cannot
+// read synchronously.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryLevel } from 'memory-level';
+import type { KvCore } from '../../src/mvcc/kv-core.js';
+import { toSkey } from '../../src/mvcc/skey.js';
+import type { MvccStore } from '../../src/mvcc/index.js';
+import { b, del, kvStr, openStore, put, s, type TestStore } from './helpers.js';
+
+function coreOf(store: MvccStore): KvCore {
+  return (store as unknown as { core: KvCore }).core;
+}
+
+function cachedValue(store: MvccStore, key: string): string | undefined {
+  return coreOf(store).index.get(toSkey(b(key)))?.val;
+}
+
+/** Every read path at the current revision, as one string per key. */
+async function readAll(t: TestStore, keys: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const k of keys) {
+    const { kvs } = await t.store.range({ key: b(k) });
+    const txn = await t.store.readTxn({ compare: [{ key: b(k), target: 'VALUE', result: 'EQUAL', value: kvs[0]?.value ?? b('') }], success: [{ requestRange: { key: b(k) } }] });
+    out.push(`${kvStr(kvs[0])} txn=${txn.succeeded}`);
+  }
+  return out;
+}
+
+test('written values leave memory and every read path gets them from the database', async () => {
+  const t = await openStore();
+  await put(t, 'a', 'one');
+  await put(t, 'b', 'two');
+  await put(t, 'a', 'three');
+  await del(t, 'b');
+  await put(t, 'c', 'four');
+  // each write above resolved once its batch was written: nothing is left in memory
+  for (const k of ['a', 'b', 'c']) assert.equal(cachedValue(t.store, k), undefined, k);
+  assert.deepEqual(await readAll(t, ['a', 'b', 'c']), ['a=three@2/4/2 txn=true', '- txn=false', 'c=four@6/6/1 txn=true']);
+  // prevKv, ignoreValue and a value compare read the written value back
+  const r = await put(t, 'a', '', { prevKv: true });
+  assert.equal(kvStr(r.prevKv), 'a=three@2/4/2');
+  const w = await t.write({ put: { key: b('c'), ignoreValue: true, lease: 0 } });
+  assert.ok('put' in w);
+  assert.equal(kvStr((await t.store.range({ key: b('c') })).kvs[0]), 'c=four@6/8/2');
+  const txn = await t.write({
+    txn: { compare: [{ key: b('c'), target: 'VALUE', result: 'EQUAL', value: b('four') }], success: [{ requestPut: { key: b('d'), value: b('five') } }] },
+  });
+  assert.ok('txn' in txn && txn.txn.succeeded);
+  // and reads of the same key return arrays no other reader holds
+  const x = (await t.store.range({ key: b('c') })).kvs[0]!;
+  const y = (await t.store.range({ key: b('c') })).kvs[0]!;
+  assert.notEqual(x.value, y.value);
+  assert.equal(s(x.value), 'four');
+});
+
+test('a value stays in memory until the record of that same put is written', async () => {
+  const t = await openStore();
+  await put(t, 'k', 'v1');
+  const core = coreOf(t.store);
+  const ki = core.index.get(toSkey(b('k')))!;
+  assert.equal(ki.val, undefined);
+  // a put the writer has not written yet (the txn alone, outside apply)
+  const txn = core.writeTxn();
+  txn.put(b('k'), b('v2'), 0);
+  txn.end();
+  const rev = core.currentRev;
+  assert.equal(ki.val, 'v2');
+  core.evictWritten(rev - 1); // an earlier revision written: v2 stays
+  assert.equal(ki.val, 'v2');
+  assert.equal(s(core.currentOf(b('k'))!.value), 'v2');
+  core.evictWritten(rev);
+  assert.equal(ki.val, undefined);
+});
+
+test('a database without synchronous reads keeps every current value in memory', async () => {
+  const db = new MemoryLevel<string, string>();
+  Object.defineProperty(db, 'supports', { value: { ...db.supports, getSync: false } });
+  const t = await openStore({}, db);
+  await put(t, 'a', 'one');
+  await put(t, 'a', 'two');
+  assert.equal(cachedValue(t.store, 'a'), 'two');
+  assert.deepEqual(await readAll(t, ['a']), ['a=two@2/3/2 txn=true']);
+  // and a reopened store loads them from the database
+  await t.store.close();
+  const again = await openStore({}, db);
+  assert.equal(cachedValue(again.store, 'a'), 'two');
+});
+
+test('a store reopened on its database reads current values from it', async () => {
+  const db = new MemoryLevel<string, string>();
+  const t = await openStore({}, db);
+  await put(t, 'a', 'one');
+  await put(t, 'b', 'two');
+  await put(t, 'a', 'three');
+  await t.store.close();
+  const again = await openStore({}, db);
+  assert.equal(cachedValue(again.store, 'a'), undefined);
+  assert.deepEqual(await readAll(again, ['a', 'b']), ['a=three@2/4/2 txn=true', 'b=two@3/3/1 txn=true']);
+});
+
+test('reads during a snapshot restore wait for it and see the restored state', async () => {
+  const all = async (t: TestStore) => (await t.store.range({ key: b('k'), rangeEnd: b('l') })).kvs.map(kvStr).join(' ');
+  const source = await openStore();
+  for (let i = 0; i < 300; i++) await put(source, `k${i % 50}`, `new${i}`);
+  const snap = await source.store.snapshot();
+  const want = await all(source);
+  const t = await openStore();
+  for (let i = 0; i < 50; i++) await put(t, `k${i}`, `old${i}`);
+  const old = await all(t);
+  let restored = false;
+  const restore = t.store.restore(snap).then(() => (restored = true));
+  // reads issued all along the restore: each sees the old
+  // state or the new one, never a missing record
+  const seen = new Set<string>();
+  while (!restored) {
+    seen.add(await all(t));
+    await Promise.resolve(); // the restore runs on microtasks (memory-level): yield at their grain
+  }
+  await restore;
+  assert.equal(await all(t), want);
+  for (const v of seen) assert.ok(v === old || v === want, v);
+  assert.ok(seen.size > 0, 'no read ran during the restore');
+});
