@@ -182,8 +182,13 @@ async function measure(t: Target, rows: Row[]): Promise<void> {
   rec('watch latency p99', 'ms', percentile(lat, 99));
 }
 
-/** Both processes are measured after this long without load: V8 and Go give back memory the load needed and the data does not. */
-const RSS_IDLE_MS = 10_000;
+/**
+ * Both processes are measured after this long without load: V8 and Go give
+ * back memory the load needed and the data does not. V8 shrinks its heap
+ * some 15-25 s after the load stops (its memory reducer, which compacts);
+ * etcd's resident set is the same from 0 to 60 s after the load.
+ */
+const RSS_IDLE_MS = 30_000;
 
 function rssQuorumkv(): { rss: number; detail: string } {
   const res = spawnSync(process.execPath, ['--expose-gc', join(import.meta.dirname, 'kv-rss-child.mjs'), String(RSS_IDLE_MS)], { encoding: 'utf8' });
