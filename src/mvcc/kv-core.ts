@@ -106,7 +106,7 @@ export class KvCore {
     for (; i < keys.length && revs[i]! <= rev; i++) {
       const ki = keys[i]!;
       // a later put of the key keeps its own value until that one is written
-      if (ki.modified.main === revs[i]) ki.val = undefined;
+      if (ki.modMain === revs[i]) ki.val = undefined;
     }
     if (i === keys.length) {
       this.unwrittenKeys = [];
@@ -147,7 +147,7 @@ export class KvCore {
    */
   cached(item: IndexedKey): KeyValue | undefined {
     const ki = item.ki;
-    return ki.modified.main === item.at.modified.main ? this.current(ki) : undefined;
+    return ki.modMain === item.at.modified.main ? this.current(ki) : undefined;
   }
 
   /**
@@ -290,7 +290,7 @@ export class WriteTxn implements TxnDelete {
     // the event's arrays are the store's own copies, never the caller's
     const kv = freezeKv({
       key: prior?.key ?? fromSkey(skey),
-      createRevision: version !== 0 ? ki.generations[ki.generations.length - 1]!.created.main : rev.main,
+      createRevision: version !== 0 ? ki.currentCreated() : rev.main,
       modRevision: rev.main,
       version: version + 1,
       value: fromSkey(val),
