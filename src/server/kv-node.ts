@@ -107,7 +107,12 @@ export interface KvNodeOptions {
    * databases, `kv/` (the store) and `raft/` (the Raft log).
    */
   dataDir?: string;
-  /** Or an abstract-level database to use (for instance memory-level in tests); the caller closes it. */
+  /**
+   * Or an abstract-level database to use (for instance memory-level in
+   * tests); the caller closes it. Current values are read back from it with
+   * `getSync` once written; a database without `getSync` keeps every
+   * current value in memory.
+   */
   db?: AnyDb;
   /**
    * Cluster id for the TCP handshake (frames of other clusters are refused)
