@@ -14,9 +14,15 @@ function corrupt(what: string): never {
   throw new FaultError(ErrorCode.INTERNAL, `mvcc: corrupt ${what} in the backend`);
 }
 
+/**
+ * The bytes of a decoded field as a new, plain `Uint8Array`: the decoder
+ * gives views into the buffer it was handed, which may be the database's
+ * own stored copy (memory-level hands that out) or a record still waiting
+ * to be written, so a caller changing what it got would change the store.
+ */
 function u8(v: unknown, what: string): Uint8Array {
   if (!(v instanceof Uint8Array)) corrupt(what);
-  return v;
+  return new Uint8Array(v);
 }
 
 function int(v: unknown, what: string): number {
@@ -35,8 +41,9 @@ export function encodeTombstone(key: Uint8Array): Uint8Array {
 }
 
 /**
- * Decodes a backend record. A tombstone record decodes to a key-value with
- * only `key` set (and `modRevision` 0; callers patch it from the revision).
+ * Decodes a backend record into arrays of its own (see `u8`). A tombstone
+ * record decodes to a key-value with only `key` set (and `modRevision` 0;
+ * callers patch it from the revision).
  * @throws FaultError `QUORUMKV_INTERNAL` on a malformed record
  */
 export function decodeKeyValue(buf: Uint8Array): KeyValue {

@@ -270,6 +270,9 @@ export class MvccStore {
    * wait for it (the old key index points at records being removed).
    */
   private restoring: Promise<void> | undefined;
+  /** Ranges between their plan and their last backend read; a restore waits for them. */
+  private readsUnderWay = 0;
+  private readsDone: Deferred | undefined;
   /** Every revision at or below it has been offered to watchers (applied revisions are, at once). */
   private notifiedRev = 1;
   private lock: Promise<unknown> = Promise.resolve();
@@ -651,7 +654,10 @@ export class MvccStore {
   /**
    * Reads keys at the current or a past revision (a local read; the server
    * waits for ReadIndex first for a linearizable one). Reads at the current
-   * revision are answered from memory.
+   * revision are answered in the same turn (values from memory or the
+   * database's synchronous point read); past versions are read from the
+   * backend. A read waits for a snapshot restore that runs when it comes,
+   * and a restore waits for the reads of past versions under way.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`, `QUORUMKV_FUTURE_REVISION`; CompactedError
    */
   async range(req: RangeRequest): Promise<RangeResponse> {
@@ -663,8 +669,13 @@ export class MvccStore {
     }
     const curRev = this.core.currentRev;
     const plan = planRange(this.core, req, curRev);
-    const values = await loadRange(this.core, plan);
-    return finishRange(plan, values, curRev);
+    this.readsUnderWay++;
+    try {
+      const values = await loadRange(this.core, plan);
+      return finishRange(plan, values, curRev);
+    } finally {
+      if (--this.readsUnderWay === 0) this.readsDone?.resolve();
+    }
   }
 
   /**
@@ -929,6 +940,12 @@ export class MvccStore {
       let restored!: () => void;
       this.restoring = new Promise<void>((resolve) => (restored = resolve));
       try {
+        // no new read starts now; the reads of past versions under way end on the old records
+        while (this.readsUnderWay > 0) {
+          this.readsDone = deferred();
+          await this.readsDone.promise;
+        }
+        this.readsDone = undefined;
         await this.compactionIdle();
         const b = this.backend;
         this.hub.beginRestore(); // catch-up reads stop until onRestore
