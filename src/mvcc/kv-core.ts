@@ -67,6 +67,12 @@ export class KvCore {
   private unwrittenKeys: KeyIndex[] = [];
   private unwrittenRevs: number[] = [];
   private unwrittenHead = 0;
+  /**
+   * Whether the events of the next write transaction carry `prevKv` (the
+   * store asks its watchers; reading the previous version may take a
+   * database read, which etcd's put does not make either). Default: always.
+   */
+  prevKvWanted: () => boolean = () => true;
 
   constructor(lessor: Lessor, backend: Backend) {
     this.lessor = lessor;
@@ -259,10 +265,13 @@ export class WriteTxn implements TxnDelete {
   private readonly events: Event[] = [];
   /** The value of each key touched by the txn as it was before the txn (for events' prevKv). */
   private before: Map<string, KeyValue | undefined> | undefined;
+  /** Whether the events carry `prevKv` (decided once for the whole txn). */
+  private readonly withPrev: boolean;
 
   constructor(core: KvCore, beginRev: number) {
     this.core = core;
     this.beginRev = beginRev;
+    this.withPrev = core.prevKvWanted();
   }
 
   /** Number of changes so far. */
@@ -284,7 +293,7 @@ export class WriteTxn implements TxnDelete {
     const oldLease = ki.lease;
     // an event's prevKv is the key at the previous revision (etcd reads it at
     // modRevision - 1); a creation has none
-    const prior = this.priorValue(ki);
+    const prior = this.withPrev ? this.priorValue(ki) : undefined;
     const rev: Revision = { main: this.beginRev + 1, sub: this.events.length };
     const val = toSkey(value);
     // the event's arrays are the store's own copies, never the caller's
@@ -328,7 +337,7 @@ export class WriteTxn implements TxnDelete {
     const core = this.core;
     const rev: Revision = { main: this.beginRev + 1, sub: this.events.length };
     const oldLease = ki.lease;
-    const prevKv = this.priorValue(ki);
+    const prevKv = this.withPrev ? this.priorValue(ki) : undefined;
     const key = prevKv?.key ?? fromSkey(ki.skey);
     core.backend.putRevision(revToBytes(rev, true), encodeTombstone(key));
     ki.tombstone(rev.main, rev.sub);

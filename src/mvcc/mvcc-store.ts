@@ -313,6 +313,8 @@ export class MvccStore {
       },
       { ...options.watch, onError: (err) => this.fail(err) },
     );
+    // events carry prevKv only while a watcher asks for it
+    this.core.prevKvWanted = () => self.hub.wantsPrevKv();
   }
 
   /**

@@ -99,6 +99,8 @@ export class WatchableStore implements WatcherHost {
   private restoring = false;
   /** The last revision {@link notify} offered to the synced watchers. */
   private notifiedUpTo = 0;
+  /** Registered watchers that ask for `prevKv`. */
+  private prevKvWatchers = 0;
 
   constructor(source: WatchSource, options: WatchOptions = {}) {
     this.source = source;
@@ -110,6 +112,16 @@ export class WatchableStore implements WatcherHost {
       this.timer = setInterval(() => this.periodicProgress(), interval);
       this.timer.unref?.();
     }
+  }
+
+  /**
+   * Whether some registered watcher asks for `prevKv`: the store attaches
+   * the previous version to the events it writes only then (reading it may
+   * take a database read). A watcher that meets an event without it catches
+   * up from history instead (see {@link notify}).
+   */
+  wantsPrevKv(): boolean {
+    return this.prevKvWatchers > 0;
   }
 
   /** Number of watchers in each group, for tests and metrics. */
@@ -144,6 +156,7 @@ export class WatchableStore implements WatcherHost {
       return w;
     }
     this.byId.set(id, w);
+    if (req.prevKv) this.prevKvWatchers++;
     if (synced) {
       w.state = 'synced';
       this.synced.add(w);
@@ -160,7 +173,12 @@ export class WatchableStore implements WatcherHost {
     this.synced.delete(w);
     this.unsynced.delete(w);
     this.victims.delete(w);
-    if (this.byId.get(w.id) === w) this.byId.delete(w.id);
+    if (this.byId.get(w.id) === w) this.forget(w);
+  }
+
+  private forget(w: Watcher): void {
+    this.byId.delete(w.id);
+    if (w.request.prevKv) this.prevKvWatchers--;
   }
 
   /** @internal the watcher's queue has room again */
@@ -179,15 +197,32 @@ export class WatchableStore implements WatcherHost {
     this.notifiedUpTo = lastRev;
     if (this.synced.size === 0) return;
     const batches = new Map<Watcher, Event[]>();
+    /** Watchers that want `prevKv` and met an event written without it, with that event's revision. */
+    let behind: Map<Watcher, number> | undefined;
     for (const { revision, events } of revs) {
       for (const ev of events) {
         const skey = toSkey(ev.kv.key);
         this.synced.forEachMatch(skey, (w) => {
-          if (revision < w.minRev || !this.passes(w, ev)) return;
+          if (revision < w.minRev || !this.passes(w, ev) || behind?.has(w)) return;
+          if (w.request.prevKv && ev.prevKv === undefined && (ev.type === 'DELETE' || ev.kv.version > 1)) {
+            // written before the watcher came, when no one asked for prevKv:
+            // read this revision on from history, which carries it
+            (behind ??= new Map()).set(w, revision);
+            return;
+          }
           let list = batches.get(w);
           if (list === undefined) batches.set(w, (list = []));
           list.push(w.request.prevKv || ev.prevKv === undefined ? ev : { type: ev.type, kv: ev.kv });
         });
+      }
+    }
+    if (behind !== undefined) {
+      // the whole of this notification for them comes from history
+      for (const [w, revision] of behind) {
+        const events = batches.get(w);
+        batches.delete(w);
+        w.minRev = Math.max(w.minRev, events !== undefined && events.length > 0 ? events[0]!.kv.modRevision : revision);
+        this.toUnsynced(w);
       }
     }
     for (const [w, events] of batches) {
@@ -216,6 +251,13 @@ export class WatchableStore implements WatcherHost {
     this.victims.delete(w);
     w.minRev = Math.max(w.minRev, w.victimLastRev + 1);
     this.toSyncedOrUnsynced(w);
+  }
+
+  private toUnsynced(w: Watcher): void {
+    this.synced.delete(w);
+    w.state = 'unsynced';
+    this.unsynced.add(w);
+    this.kick();
   }
 
   private toSyncedOrUnsynced(w: Watcher): void {
@@ -283,6 +325,7 @@ export class WatchableStore implements WatcherHost {
     if (this.timer !== undefined) clearInterval(this.timer);
     const all = [...this.byId.values()];
     this.byId.clear();
+    this.prevKvWatchers = 0;
     this.unsynced.clear();
     this.victims.clear();
     for (const w of all) {
@@ -326,7 +369,7 @@ export class WatchableStore implements WatcherHost {
 
   private cancelCompacted(w: Watcher, compactRev: number): void {
     this.unsynced.delete(w);
-    this.byId.delete(w.id);
+    this.forget(w);
     w.close({
       ...response(w, this.source.flushedRevision(), []),
       canceled: true,

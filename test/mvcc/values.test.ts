@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
 import type { KvCore } from '../../src/mvcc/kv-core.js';
 import { toSkey } from '../../src/mvcc/skey.js';
-import type { MvccStore } from '../../src/mvcc/index.js';
+import { WatchableStore, type MvccStore, type StoredEvent, type WatchSource } from '../../src/mvcc/index.js';
+import type { KeyValue } from '../../src/mvccpb/index.js';
 import { b, del, kvStr, openStore, put, s, type TestStore } from './helpers.js';
 
 function coreOf(store: MvccStore): KvCore {
@@ -159,4 +160,69 @@ test('what a read returns is its own: changing it changes nothing in the store',
   now.key[0] = 0x58;
   assert.equal(kvStr((await t.store.range({ key: b('a'), revision: 2 })).kvs[0]), 'a=one@2/2/1');
   assert.equal(kvStr((await t.store.range({ key: b('a') })).kvs[0]), 'a=two@2/3/2');
+});
+
+test('an overwrite reads no previous version unless a watcher asks for prevKv', async () => {
+  const t = await openStore();
+  let reads = 0;
+  const db = t.db as unknown as { _getSync(...args: unknown[]): unknown };
+  const original = db._getSync.bind(db);
+  db._getSync = (...args: unknown[]) => {
+    reads++;
+    return original(...args);
+  };
+  await put(t, 'a', 'one');
+  await put(t, 'a', 'two'); // 'one' was written: its value is no longer in memory
+  assert.equal(reads, 0);
+  const plain = t.store.watch({ key: b('a') });
+  await put(t, 'a', 'three');
+  assert.equal(reads, 0, 'a watcher without prevKv needs no read');
+  const w = t.store.watch({ key: b('a'), prevKv: true });
+  const got: string[] = [];
+  w.on('put', (e: { kv: KeyValue; prevKv?: KeyValue }) => got.push(`${s(e.kv.value)} after ${e.prevKv === undefined ? '-' : s(e.prevKv.value)}`));
+  await put(t, 'a', 'four');
+  assert.equal(reads, 1);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, ['four after three']);
+  await w.cancel();
+  await put(t, 'a', 'five');
+  assert.equal(reads, 1, 'none once that watcher is gone');
+  await plain.cancel();
+});
+
+test('a watcher asking for prevKv that meets an event written without it reads that event from history', async () => {
+  const kv = (value: string, rev: number, version: number): KeyValue => ({ key: b('k'), value: b(value), createRevision: 2, modRevision: rev, version, lease: 0 });
+  const stored: StoredEvent[] = [
+    { revision: 2, skey: 'k', event: { type: 'PUT', kv: kv('v1', 2, 1) } },
+    { revision: 3, skey: 'k', event: { type: 'PUT', kv: kv('v2', 3, 2) } },
+  ];
+  let top = 2;
+  const source: WatchSource = {
+    flushedRevision: () => top,
+    currentRevision: () => top,
+    compactRevision: () => -1,
+    readEvents: async (from, to) => stored.filter((e) => e.revision >= from && e.revision <= to),
+    kvAt: async (_key, rev) => stored.filter((e) => e.revision <= rev).pop()?.event.kv,
+  };
+  const hub = new WatchableStore(source);
+  const withPrev = hub.watch({ key: b('k'), prevKv: true });
+  const without = hub.watch({ key: b('k') });
+  assert.equal(hub.wantsPrevKv(), true);
+  const seen = (w: ReturnType<typeof hub.watch>, out: string[]) => w.on('put', (e: { kv: KeyValue; prevKv?: KeyValue }) => out.push(`${s(e.kv.value)}/${e.prevKv === undefined ? '-' : s(e.prevKv.value)}`));
+  const a: string[] = [];
+  const c: string[] = [];
+  seen(withPrev, a);
+  seen(without, c);
+  // revision 3 as a store writes it when no watcher asked for prevKv
+  top = 3;
+  hub.notify([{ revision: 3, events: [stored[1]!.event] }]);
+  await hub.idle();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(a, ['v2/v1']);
+  assert.deepEqual(c, ['v2/-']);
+  assert.deepEqual(hub.sizes(), { synced: 2, unsynced: 0, victims: 0 });
+  await withPrev.cancel();
+  assert.equal(hub.wantsPrevKv(), false);
+  await without.cancel();
+  hub.close();
 });
