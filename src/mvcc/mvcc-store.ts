@@ -665,7 +665,7 @@ export class MvccStore {
   async range(req: RangeRequest): Promise<RangeResponse> {
     this.assertUsable();
     checkRangeRequest(req);
-    if (this.restoring !== undefined) {
+    while (this.restoring !== undefined) {
       await this.restoring;
       this.assertUsable();
     }
@@ -692,7 +692,7 @@ export class MvccStore {
     if (!isTxnReadOnly(req)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: readTxn needs a txn of ranges only');
     const historical = [...(req.success ?? []), ...(req.failure ?? [])].some((op) => 'requestRange' in op && (op.requestRange.revision ?? 0) > 0);
     const run = async () => {
-      if (this.restoring !== undefined) {
+      while (this.restoring !== undefined) {
         await this.restoring;
         this.assertUsable();
       }
