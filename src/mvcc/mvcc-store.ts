@@ -99,9 +99,9 @@ export interface MvccStoreOptions {
    */
   batchIntervalMs?: number;
   /**
-   * The timer for `batchIntervalMs` (default: the global `setTimeout`); a
-   * server passes its clock, so that a simulation on a virtual clock stays
-   * reproducible.
+   * The timer for `batchIntervalMs` and the watchers' progress
+   * notifications (default: the global `setTimeout`); a server passes its
+   * clock, so that a simulation on a virtual clock stays reproducible.
    */
   timer?: BatchTimer;
 }
@@ -311,7 +311,7 @@ export class MvccStore {
         readEvents: (from, to) => self.readEvents(from, to),
         kvAt: (key, rev) => self.kvAt(key, rev),
       },
-      { ...options.watch, onError: (err) => this.fail(err) },
+      { ...(options.timer !== undefined ? { timer: options.timer } : {}), ...options.watch, onError: (err) => this.fail(err) },
     );
     // events carry prevKv only while a watcher asks for it
     this.core.prevKvWanted = () => self.hub.wantsPrevKv();

@@ -68,9 +68,29 @@ export interface WatchOptions {
    * disables them.
    */
   progressIntervalMs?: number;
+  /**
+   * The timer of the progress notifications (default: the global
+   * `setTimeout`, not keeping the process alive). `MvccStore` passes its
+   * `timer` (a server's clock), so that a simulation on a virtual clock
+   * stays reproducible.
+   */
+  timer?: WatchTimer;
   /** Called with an error of the catch-up loop (a backend fault). */
   onError?: (err: unknown) => void;
 }
+
+/** A one-shot timer (the store's `BatchTimer` and the node layer's `Clock` are ones). */
+export interface WatchTimer {
+  /** Calls `fn` once after `ms` milliseconds; returns a handle for `clearTimeout`. */
+  setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancels a pending call. */
+  clearTimeout(handle: never): void;
+}
+
+const unrefTimer: WatchTimer = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h: ReturnType<typeof setTimeout>) => clearTimeout(h),
+};
 
 function response(w: Watcher, revision: number, events: Event[]): WatchResponse {
   return { header: { revision }, watchId: w.id, created: false, canceled: false, compactRevision: 0, cancelReason: '', events };
@@ -91,7 +111,9 @@ export class WatchableStore implements WatcherHost {
   private again = false;
   private kicked = false;
   private closed = false;
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly progressTimer: WatchTimer;
+  private readonly progressMs: number;
+  private progressHandle: unknown;
 
   /** Restores begun or ended so far: a catch-up pass that saw one happen drops what it read. */
   private restores = 0;
@@ -107,11 +129,18 @@ export class WatchableStore implements WatcherHost {
     this.capacity = Math.max(1, options.queueCapacity ?? 256);
     this.maxRevs = Math.max(1, options.maxRevisionsPerSync ?? 1000);
     this.onError = options.onError ?? (() => {});
-    const interval = options.progressIntervalMs ?? 600_000;
-    if (interval > 0) {
-      this.timer = setInterval(() => this.periodicProgress(), interval);
-      this.timer.unref?.();
-    }
+    this.progressTimer = options.timer ?? unrefTimer;
+    this.progressMs = options.progressIntervalMs ?? 600_000;
+    if (this.progressMs > 0) this.scheduleProgress();
+  }
+
+  private scheduleProgress(): void {
+    this.progressHandle = this.progressTimer.setTimeout(() => {
+      this.progressHandle = undefined;
+      if (this.closed) return;
+      this.periodicProgress();
+      this.scheduleProgress();
+    }, this.progressMs);
   }
 
   /**
@@ -322,7 +351,8 @@ export class WatchableStore implements WatcherHost {
   /** Ends every watch (the store is closing). */
   close(): void {
     this.closed = true;
-    if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.progressHandle !== undefined) this.progressTimer.clearTimeout(this.progressHandle as never);
+    this.progressHandle = undefined;
     const all = [...this.byId.values()];
     this.byId.clear();
     this.prevKvWatchers = 0;

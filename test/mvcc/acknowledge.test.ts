@@ -181,7 +181,7 @@ function manualTimer(): { timer: { setTimeout(fn: () => void, ms: number): unkno
 test('with a batch interval, batches acknowledged at apply wait for the timer and land in one write, the applied index once', async () => {
   const g = gatedDb();
   const t = manualTimer();
-  const store = await MvccStore.open(g.db, { batchIntervalMs: 25, timer: t.timer });
+  const store = await MvccStore.open(g.db, { batchIntervalMs: 25, timer: t.timer, watch: { progressIntervalMs: 0 } });
   for (let i = 1; i <= 5; i++) await store.applyBatch([{ index: i, request: put(`k${i}`, `v${i}`) }], { acknowledge: 'applied' });
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(g.writes, [], 'nothing written before the interval');
@@ -201,7 +201,7 @@ test('with a batch interval, batches acknowledged at apply wait for the timer an
 test('with a batch interval, a batch whose caller waits for the write, sync() and close() write at once', async () => {
   const g = gatedDb();
   const t = manualTimer();
-  const store = await MvccStore.open(g.db, { batchIntervalMs: 1_000, timer: t.timer });
+  const store = await MvccStore.open(g.db, { batchIntervalMs: 1_000, timer: t.timer, watch: { progressIntervalMs: 0 } });
   await store.applyBatch([{ index: 1, request: put('a', '1') }], { acknowledge: 'applied' });
   assert.equal(t.pending.size, 1);
   // the default acknowledgement waits for the write: the writer starts now and takes both

@@ -4,6 +4,7 @@
 // never block apply and catch up from the backend.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { VirtualClock } from '../../src/node/clock.js';
 import type { Event, WatchResponse } from '../../src/mvccpb/index.js';
 import { prefixEnd, RANGE_END_ALL } from '../../src/mvccpb/index.js';
 import type { Watcher } from '../../src/mvcc/index.js';
@@ -233,6 +234,28 @@ test('periodic progress notifications reach idle watchers that asked for them', 
   await noResponse(notAsked, 60);
   await asked.cancel();
   await notAsked.cancel();
+});
+
+test('progress notifications run on the store timer: virtual time decides when they come, and close stops them', async () => {
+  const clock = new VirtualClock();
+  const t = await openStore({ timer: clock, watch: { progressIntervalMs: 1000 } });
+  const asked = t.store.watch({ key: b('k'), progressNotify: true });
+  const got: number[] = [];
+  asked.on('progress', (r: WatchResponse) => got.push(r.header.revision));
+  const settle = () => new Promise((r) => setTimeout(r, 20));
+  await settle(); // real time passing changes nothing
+  clock.advance(999);
+  await settle();
+  assert.deepEqual(got, []);
+  clock.advance(1);
+  await settle();
+  assert.deepEqual(got, [1]);
+  clock.advance(1000);
+  await settle();
+  assert.deepEqual(got, [1, 1]);
+  await asked.cancel();
+  await t.store.close();
+  assert.equal(clock.pendingTimers(), 0, 'no timer left behind');
 });
 
 test('a slow consumer never blocks apply; it catches up from the backend, each event once', async () => {
