@@ -68,12 +68,34 @@ export function planRange(core: KvCore, req: RangeRequest, curRev: number): Rang
   return { req, rev, keys: req.countOnly ? [] : keys, total };
 }
 
+/**
+ * From this many keys on, a range reads the written current values it needs
+ * in one backend call (`getMany`, off the event loop) instead of one
+ * synchronous point read each.
+ */
+const MANY_READS = 16;
+
 /** Loads the values of a plan (from memory or the backend). */
 export async function loadRange(core: KvCore, plan: RangePlan): Promise<KeyValue[]> {
-  const out: KeyValue[] = new Array(plan.keys.length);
-  for (let i = 0; i < plan.keys.length; i++) {
+  const n = plan.keys.length;
+  const out: KeyValue[] = new Array(n);
+  let written: number[] | undefined;
+  for (let i = 0; i < n; i++) {
     const item = plan.keys[i]!;
+    const ki = item.ki;
+    if (n >= MANY_READS && core.evicts && ki.val === undefined && ki.modMain === item.at.modified.main) {
+      (written ??= []).push(i);
+      continue;
+    }
     out[i] = core.cached(item) ?? (await core.load(item, plan.rev));
+  }
+  if (written !== undefined) {
+    const kvs = await core.loadWritten(written.map((i) => plan.keys[i]!.at.modified));
+    for (let j = 0; j < written.length; j++) {
+      const i = written[j]!;
+      // gone meanwhile (the key changed and a compaction removed this version): as any past read
+      out[i] = kvs[j] ?? (await core.load(plan.keys[i]!, plan.rev));
+    }
   }
   return out;
 }

@@ -324,6 +324,20 @@ export class Backend {
     }
   }
 
+  /**
+   * Revision records already written to the database, in one call
+   * (abstract-level's `getMany`; classic-level reads them all in one job off
+   * the event loop); undefined for a key that is absent.
+   * @throws FaultError `QUORUMKV_STORAGE_IO`
+   */
+  async getWrittenRevisions(revKeys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    try {
+      return (await this.kv.getMany(revKeys)).map((v) => v ?? undefined);
+    } catch (err) {
+      throw ioError(err, 'reading revisions');
+    }
+  }
+
   /** Reads a metadata record. */
   async getMeta(name: Uint8Array): Promise<Uint8Array | undefined> {
     try {

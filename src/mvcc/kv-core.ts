@@ -25,6 +25,9 @@ import { TreeIndex, type IndexedKey, type IndexRangeEnd } from './tree-index.js'
 
 const EMPTY = new Uint8Array(0);
 
+/** {@link KvCore.loadWritten} reads in up to this many parts at once (libuv's thread pool has 4 threads). */
+const PARALLEL_READS = 4;
+
 /** The events of one revision, in the order of the changes. */
 export interface RevisionEvents {
   revision: number;
@@ -93,6 +96,20 @@ export class KvCore {
     const data = this.backend.getWrittenRevisionSync(revToBytes(ki.modified));
     if (data === undefined) throw new FaultError(ErrorCode.INTERNAL, `mvcc: record ${revisionId(ki.modified)} of a live key missing from the backend`);
     return freezeKv(decodeKeyValue(data));
+  }
+
+  /**
+   * Records already written to the database, by revision, in one backend
+   * call; undefined for a record that is not there.
+   * @throws FaultError `QUORUMKV_STORAGE_IO`
+   */
+  async loadWritten(revs: Revision[]): Promise<(KeyValue | undefined)[]> {
+    // in parts read side by side (each part is one job on the thread pool)
+    const part = Math.max(64, Math.ceil(revs.length / PARALLEL_READS));
+    const parts: Promise<(Uint8Array | undefined)[]>[] = [];
+    for (let i = 0; i < revs.length; i += part) parts.push(this.backend.getWrittenRevisions(revs.slice(i, i + part).map((r) => revToBytes(r))));
+    const data = (await Promise.all(parts)).flat();
+    return data.map((d) => (d === undefined ? undefined : freezeKv(decodeKeyValue(d))));
   }
 
   /** Notes a put whose record is not written yet (its value stays on the key index until it is). */

@@ -226,3 +226,43 @@ test('a watcher asking for prevKv that meets an event written without it reads t
   await without.cancel();
   hub.close();
 });
+
+test('a range of many written keys reads them in batched backend calls and gets what a store with values in memory gets', async () => {
+  const noSync = new MemoryLevel<string, string>();
+  Object.defineProperty(noSync, 'supports', { value: { ...noSync.supports, getSync: false } });
+  const evicting = await openStore();
+  const inMemory = await openStore({}, noSync);
+  for (const t of [evicting, inMemory]) {
+    for (let i = 0; i < 200; i++) await put(t, `k${String((i * 37) % 150).padStart(3, '0')}`, `v${i}`);
+    await del(t, 'k010');
+  }
+  let manyCalls = 0;
+  const kv = (evicting.store as unknown as { backend: { kv: { getMany(...a: unknown[]): Promise<unknown> } } }).backend.kv;
+  const original = kv.getMany.bind(kv);
+  kv.getMany = (...a: unknown[]) => {
+    manyCalls++;
+    return original(...a);
+  };
+  const reqs = [
+    { key: b('k'), rangeEnd: b('l') },
+    { key: b('k'), rangeEnd: b('l'), limit: 40 },
+    { key: b('k1'), rangeEnd: b('l'), sortOrder: 'DESCEND' as const, sortTarget: 'VALUE' as const },
+    { key: b('k'), rangeEnd: b('l'), revision: 150 },
+  ];
+  for (const req of reqs) {
+    const got = await evicting.store.range(req);
+    const want = await inMemory.store.range(req);
+    assert.deepEqual(got.kvs.map(kvStr), want.kvs.map(kvStr), JSON.stringify(req));
+    assert.equal(got.count, want.count);
+    assert.equal(got.more, want.more);
+  }
+  assert.ok(manyCalls >= 3, `getMany was called ${manyCalls} times`);
+  // a record a batched read misses (as one a compaction removed meanwhile) is read on its own
+  kv.getMany = async (...a: unknown[]) => {
+    const got = (await original(...a)) as unknown[];
+    got[0] = undefined;
+    return got;
+  };
+  const got = await evicting.store.range(reqs[0]!);
+  assert.deepEqual(got.kvs.map(kvStr), (await inMemory.store.range(reqs[0]!)).kvs.map(kvStr));
+});
