@@ -326,8 +326,13 @@ export class MvccStore {
    */
   static async open(db: AnyLevel, options: MvccStoreOptions = {}): Promise<MvccStore> {
     const s = new MvccStore(db, options);
-    await s.backend.open();
-    await s.load();
+    try {
+      await s.backend.open();
+      await s.load();
+    } catch (err) {
+      s.hub.close(); // its progress timer
+      throw err;
+    }
     return s;
   }
 

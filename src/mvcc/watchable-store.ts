@@ -422,10 +422,11 @@ export class WatchableStore implements WatcherHost {
         this.unsynced.delete(w);
         w.state = 'synced';
         this.synced.add(w);
-      } else if (!w.isFull()) {
+      } else if (!w.fullUntilDrained()) {
         chosen.push(w);
         from = Math.min(from, w.minRev);
       }
+      // (a full one is taken up again when its consumer makes room)
     }
     if (chosen.length === 0) return false;
     const to = Math.min(flushed, from + this.maxRevs - 1);
@@ -454,6 +455,8 @@ export class WatchableStore implements WatcherHost {
           const ev = events[i]!;
           const creation = ev.type === 'PUT' && ev.kv.createRevision === ev.kv.modRevision;
           if (creation) continue;
+          // not once a restore began: the key index would point at records it removes
+          if (this.restores !== restores) return true;
           const prev = await this.source.kvAt(ev.kv.key, ev.kv.modRevision - 1);
           if (prev !== undefined) events[i] = { ...ev, prevKv: prev };
         }

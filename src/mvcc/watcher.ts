@@ -110,6 +110,16 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   }
 
   /**
+   * @internal True when the queue has no room; the host then hears when it
+   * has again (as after a refused offer).
+   */
+  fullUntilDrained(): boolean {
+    if (this.queue.length < this.capacity) return false;
+    this.full = true;
+    return true;
+  }
+
+  /**
    * @internal Queues a response. Returns false (queuing nothing) when the
    * queue is full or the watch is over.
    */

@@ -471,9 +471,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const electionTicks = opts.electionTicks ?? 10;
     const clock = opts.clock ?? systemClock;
     const slowFsyncMs = opts.slowFsyncMs ?? 100;
-    let store: MvccStore;
+    let store: MvccStore | undefined;
     let sm: KvStateMachine;
-    let storage: TimedLogStorage;
+    let storage: TimedLogStorage | undefined;
     try {
       store = await MvccStore.open(db.sublevel('mvcc', { keyEncoding: 'view', valueEncoding: 'view' }), {
         // etcd: minimum lease TTL is 1.5 × the election timeout (rounded up, in seconds)
@@ -524,8 +524,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         random: opts.random,
       });
     } catch (err) {
-      await store.close().catch(() => undefined);
-      await storage.close().catch(() => undefined);
+      // whichever of them opened before the failure
+      await store?.close().catch(() => undefined);
+      await storage?.close().catch(() => undefined);
       await closeDb();
       throw err;
     }

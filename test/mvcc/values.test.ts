@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
 import type { KvCore } from '../../src/mvcc/kv-core.js';
 import { toSkey } from '../../src/mvcc/skey.js';
-import { WatchableStore, type MvccStore, type StoredEvent, type WatchSource } from '../../src/mvcc/index.js';
+import { MvccStore, WatchableStore, type StoredEvent, type WatchSource } from '../../src/mvcc/index.js';
+import { VirtualClock } from '../../src/node/clock.js';
 import type { KeyValue } from '../../src/mvccpb/index.js';
 import { b, del, kvStr, openStore, put, s, type TestStore } from './helpers.js';
 
@@ -265,4 +266,45 @@ test('a range of many written keys reads them in batched backend calls and gets 
   };
   const got = await evicting.store.range(reqs[0]!);
   assert.deepEqual(got.kvs.map(kvStr), (await inMemory.store.range(reqs[0]!)).kvs.map(kvStr));
+});
+
+test('a prevKv watcher sent to catch up while its queue is full gets the events once its consumer makes room', async () => {
+  const kv = (value: string, rev: number, version: number): KeyValue => ({ key: b('k'), value: b(value), createRevision: 2, modRevision: rev, version, lease: 0 });
+  const stored: StoredEvent[] = [
+    { revision: 2, skey: 'k', event: { type: 'PUT', kv: kv('v1', 2, 1) } },
+    { revision: 3, skey: 'k', event: { type: 'PUT', kv: kv('v2', 3, 2) } },
+  ];
+  let top = 2;
+  const source: WatchSource = {
+    flushedRevision: () => top,
+    currentRevision: () => top,
+    compactRevision: () => -1,
+    readEvents: async (from, to) => stored.filter((e) => e.revision >= from && e.revision <= to),
+    kvAt: async (_key, rev) => stored.filter((e) => e.revision <= rev).pop()?.event.kv,
+  };
+  const hub = new WatchableStore(source, { queueCapacity: 1 });
+  const w = hub.watch({ key: b('k'), prevKv: true });
+  hub.requestProgress(w); // the queue is full now, with nothing refused yet
+  top = 3;
+  hub.notify([{ revision: 3, events: [stored[1]!.event] }]);
+  await hub.idle(); // the catch-up pass skips the full watcher
+  const first = await w.next();
+  assert.equal(first.done, false);
+  assert.deepEqual(first.value!.events, []);
+  const second = await Promise.race([w.next(), new Promise<'stalled'>((r) => setTimeout(() => r('stalled'), 500))]);
+  assert.notEqual(second, 'stalled');
+  const ev = (second as IteratorResult<{ events: { kv: KeyValue; prevKv?: KeyValue }[] }>).value.events[0]!;
+  assert.deepEqual([s(ev.kv.value), s(ev.prevKv!.value)], ['v2', 'v1']);
+  await w.cancel();
+  hub.close();
+});
+
+test('a store that fails to open leaves no progress timer behind', async () => {
+  const clock = new VirtualClock();
+  const db = new MemoryLevel<string, string>();
+  await db.open();
+  await db.close(); // a closed database: opening the store fails
+  const broken = db.sublevel('mvcc');
+  await assert.rejects(MvccStore.open(broken as never, { timer: clock, watch: { progressIntervalMs: 1000 } }));
+  assert.equal(clock.pendingTimers(), 0);
 });
