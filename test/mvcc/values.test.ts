@@ -308,3 +308,34 @@ test('a store that fails to open leaves no progress timer behind', async () => {
   await assert.rejects(MvccStore.open(broken as never, { timer: clock, watch: { progressIntervalMs: 1000 } }));
   assert.equal(clock.pendingTimers(), 0);
 });
+
+test('a catch-up pass reads no prevKv once a restore has begun (the key index would point at removed records)', async () => {
+  const kv = (value: string, rev: number, version: number): KeyValue => ({ key: b('k'), value: b(value), createRevision: 2, modRevision: rev, version, lease: 0 });
+  const stored: StoredEvent[] = [2, 3, 4, 5].map((rev) => ({ revision: rev, skey: 'k', event: { type: 'PUT' as const, kv: kv(`v${rev}`, rev, rev - 1) } }));
+  let hub: WatchableStore | undefined;
+  const asked: number[] = [];
+  const source: WatchSource = {
+    flushedRevision: () => 5,
+    currentRevision: () => 5,
+    compactRevision: () => -1,
+    readEvents: async (from, to) => stored.filter((e) => e.revision >= from && e.revision <= to),
+    kvAt: async (_key, rev) => {
+      asked.push(rev);
+      if (asked.length === 1) hub!.beginRestore(); // the store starts replacing its records
+      return stored.filter((e) => e.revision <= rev).pop()?.event.kv;
+    },
+  };
+  hub = new WatchableStore(source);
+  const w = hub.watch({ key: b('k'), prevKv: true, startRevision: 3 });
+  const got: string[] = [];
+  w.on('put', (e: { kv: KeyValue; prevKv?: KeyValue }) => got.push(`${s(e.kv.value)}/${e.prevKv === undefined ? '-' : s(e.prevKv.value)}`));
+  await hub.idle();
+  assert.deepEqual(asked, [2], 'no prevKv read after the restore began');
+  assert.deepEqual(got, [], 'what that pass read is dropped');
+  hub.onRestore();
+  await hub.idle();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, ['v3/v2', 'v4/v3', 'v5/v4']);
+  await w.cancel();
+  hub.close();
+});
