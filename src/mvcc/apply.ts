@@ -100,7 +100,7 @@ export async function loadRange(core: KvCore, plan: RangePlan): Promise<KeyValue
   return out;
 }
 
-/** The values of a plan from memory or `prefetched` (inside a txn, which cannot wait). */
+/** The values of a plan from memory, the database's synchronous point read or `prefetched` (inside a txn, which cannot wait). */
 export function loadRangeSync(core: KvCore, plan: RangePlan, prefetched: Prefetched): KeyValue[] {
   return plan.keys.map((item) => {
     const kv = core.cached(item) ?? prefetched.get(revisionId(item.at.modified));

@@ -660,10 +660,11 @@ export class MvccStore {
 
   /**
    * Reads keys at the current or a past revision (a local read; the server
-   * waits for ReadIndex first for a linearizable one). Reads at the current
-   * revision are answered in the same turn (values from memory or the
-   * database's synchronous point read); past versions are read from the
-   * backend. A read waits for a snapshot restore that runs when it comes,
+   * waits for ReadIndex first for a linearizable one). At the current
+   * revision, values come from memory while their records wait to be
+   * written, else from the database (a synchronous point read each, or
+   * `getMany` for a range of 16 keys or more); past versions are read from
+   * the backend. A read waits for a snapshot restore that runs when it comes,
    * and a restore waits for the reads of past versions under way.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`, `QUORUMKV_FUTURE_REVISION`; CompactedError
    */
