@@ -132,9 +132,7 @@ export class KvCore {
       if (ki.modMain === revs[i]) ki.val = undefined;
     }
     if (i === keys.length) {
-      this.unwrittenKeys = [];
-      this.unwrittenRevs = [];
-      this.unwrittenHead = 0;
+      this.forgetUnwritten();
     } else if (i > 4096 && i * 2 > keys.length) {
       this.unwrittenKeys = keys.slice(i);
       this.unwrittenRevs = revs.slice(i);
@@ -265,6 +263,10 @@ export class KvCore {
     this.written = [];
     this.compactions = [];
     this.txnOpen = false;
+    this.forgetUnwritten();
+  }
+
+  private forgetUnwritten(): void {
     this.unwrittenKeys = [];
     this.unwrittenRevs = [];
     this.unwrittenHead = 0;

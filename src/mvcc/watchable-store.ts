@@ -282,6 +282,7 @@ export class WatchableStore implements WatcherHost {
     this.toSyncedOrUnsynced(w);
   }
 
+  /** Moves a watcher (from the synced group, or from none) to catch up from history. */
   private toUnsynced(w: Watcher): void {
     this.synced.delete(w);
     w.state = 'unsynced';
@@ -294,9 +295,7 @@ export class WatchableStore implements WatcherHost {
       w.state = 'synced';
       this.synced.add(w);
     } else {
-      w.state = 'unsynced';
-      this.unsynced.add(w);
-      this.kick();
+      this.toUnsynced(w);
     }
   }
 
@@ -341,11 +340,9 @@ export class WatchableStore implements WatcherHost {
       // minRev is not moved on each notification): the restored history is
       // read from the next one, never again from where it once started
       w.minRev = Math.max(w.minRev, this.notifiedUpTo + 1);
-      this.synced.delete(w);
-      w.state = 'unsynced';
-      this.unsynced.add(w);
+      this.toUnsynced(w);
     }
-    this.kick();
+    this.kick(); // also for the watchers that were catching up
   }
 
   /** Ends every watch (the store is closing). */

@@ -31,6 +31,32 @@ async function readAll(t: TestStore, keys: string[]): Promise<string[]> {
   return out;
 }
 
+/**
+ * History of key `k` (created at revision 2): `values[i]` at revision
+ * `i + 2`, version `i + 1`, as stored events, and a watch source serving
+ * them up to `state.top` (default: the last revision). `onKvAt` hears each
+ * prevKv read.
+ */
+function keyHistory(values: string[], onKvAt?: (rev: number) => void): { stored: StoredEvent[]; source: WatchSource; state: { top: number } } {
+  const stored: StoredEvent[] = values.map((value, i) => ({
+    revision: i + 2,
+    skey: 'k',
+    event: { type: 'PUT', kv: { key: b('k'), value: b(value), createRevision: 2, modRevision: i + 2, version: i + 1, lease: 0 } },
+  }));
+  const state = { top: values.length + 1 };
+  const source: WatchSource = {
+    flushedRevision: () => state.top,
+    currentRevision: () => state.top,
+    compactRevision: () => -1,
+    readEvents: async (from, to) => stored.filter((e) => e.revision >= from && e.revision <= to),
+    kvAt: async (_key, rev) => {
+      onKvAt?.(rev);
+      return stored.filter((e) => e.revision <= rev).pop()?.event.kv;
+    },
+  };
+  return { stored, source, state };
+}
+
 test('written values leave memory and every read path gets them from the database', async () => {
   const t = await openStore();
   await put(t, 'a', 'one');
@@ -192,19 +218,8 @@ test('an overwrite reads no previous version unless a watcher asks for prevKv', 
 });
 
 test('a watcher asking for prevKv that meets an event written without it reads that event from history', async () => {
-  const kv = (value: string, rev: number, version: number): KeyValue => ({ key: b('k'), value: b(value), createRevision: 2, modRevision: rev, version, lease: 0 });
-  const stored: StoredEvent[] = [
-    { revision: 2, skey: 'k', event: { type: 'PUT', kv: kv('v1', 2, 1) } },
-    { revision: 3, skey: 'k', event: { type: 'PUT', kv: kv('v2', 3, 2) } },
-  ];
-  let top = 2;
-  const source: WatchSource = {
-    flushedRevision: () => top,
-    currentRevision: () => top,
-    compactRevision: () => -1,
-    readEvents: async (from, to) => stored.filter((e) => e.revision >= from && e.revision <= to),
-    kvAt: async (_key, rev) => stored.filter((e) => e.revision <= rev).pop()?.event.kv,
-  };
+  const { stored, source, state } = keyHistory(['v1', 'v2']);
+  state.top = 2;
   const hub = new WatchableStore(source);
   const withPrev = hub.watch({ key: b('k'), prevKv: true });
   const without = hub.watch({ key: b('k') });
@@ -215,7 +230,7 @@ test('a watcher asking for prevKv that meets an event written without it reads t
   seen(withPrev, a);
   seen(without, c);
   // revision 3 as a store writes it when no watcher asked for prevKv
-  top = 3;
+  state.top = 3;
   hub.notify([{ revision: 3, events: [stored[1]!.event] }]);
   await hub.idle();
   await new Promise((r) => setImmediate(r));
@@ -269,23 +284,12 @@ test('a range of many written keys reads them in batched backend calls and gets 
 });
 
 test('a prevKv watcher sent to catch up while its queue is full gets the events once its consumer makes room', async () => {
-  const kv = (value: string, rev: number, version: number): KeyValue => ({ key: b('k'), value: b(value), createRevision: 2, modRevision: rev, version, lease: 0 });
-  const stored: StoredEvent[] = [
-    { revision: 2, skey: 'k', event: { type: 'PUT', kv: kv('v1', 2, 1) } },
-    { revision: 3, skey: 'k', event: { type: 'PUT', kv: kv('v2', 3, 2) } },
-  ];
-  let top = 2;
-  const source: WatchSource = {
-    flushedRevision: () => top,
-    currentRevision: () => top,
-    compactRevision: () => -1,
-    readEvents: async (from, to) => stored.filter((e) => e.revision >= from && e.revision <= to),
-    kvAt: async (_key, rev) => stored.filter((e) => e.revision <= rev).pop()?.event.kv,
-  };
+  const { stored, source, state } = keyHistory(['v1', 'v2']);
+  state.top = 2;
   const hub = new WatchableStore(source, { queueCapacity: 1 });
   const w = hub.watch({ key: b('k'), prevKv: true });
   hub.requestProgress(w); // the queue is full now, with nothing refused yet
-  top = 3;
+  state.top = 3;
   hub.notify([{ revision: 3, events: [stored[1]!.event] }]);
   await hub.idle(); // the catch-up pass skips the full watcher
   const first = await w.next();
@@ -310,21 +314,12 @@ test('a store that fails to open leaves no progress timer behind', async () => {
 });
 
 test('a catch-up pass reads no prevKv once a restore has begun (the key index would point at removed records)', async () => {
-  const kv = (value: string, rev: number, version: number): KeyValue => ({ key: b('k'), value: b(value), createRevision: 2, modRevision: rev, version, lease: 0 });
-  const stored: StoredEvent[] = [2, 3, 4, 5].map((rev) => ({ revision: rev, skey: 'k', event: { type: 'PUT' as const, kv: kv(`v${rev}`, rev, rev - 1) } }));
   let hub: WatchableStore | undefined;
   const asked: number[] = [];
-  const source: WatchSource = {
-    flushedRevision: () => 5,
-    currentRevision: () => 5,
-    compactRevision: () => -1,
-    readEvents: async (from, to) => stored.filter((e) => e.revision >= from && e.revision <= to),
-    kvAt: async (_key, rev) => {
-      asked.push(rev);
-      if (asked.length === 1) hub!.beginRestore(); // the store starts replacing its records
-      return stored.filter((e) => e.revision <= rev).pop()?.event.kv;
-    },
-  };
+  const { source } = keyHistory(['v2', 'v3', 'v4', 'v5'], (rev) => {
+    asked.push(rev);
+    if (asked.length === 1) hub!.beginRestore(); // the store starts replacing its records
+  });
   hub = new WatchableStore(source);
   const w = hub.watch({ key: b('k'), prevKv: true, startRevision: 3 });
   const got: string[] = [];
