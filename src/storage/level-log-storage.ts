@@ -20,6 +20,7 @@ import {
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
 import { putPrepared, writePrepared } from '../level-write.js';
 import { emptyHardState, type Entry, type HardState, type Snapshot } from '../raftpb/index.js';
+import { checkEntries, checkHardState, checkSnapshot } from './checks.js';
 import { ENTRY_KEY_END, HARD_STATE_KEY, SNAPSHOT_KEY, entryIndexOf, entryKey } from './keys.js';
 import type {
   LoadedLogState,
@@ -486,48 +487,6 @@ export class LevelLogStorage implements LogStorage {
     this.#snapshotTerm = snapshot?.metadata.term ?? 0;
     await this.#readBounds(false);
     return { hardState, snapshot, entries };
-  }
-}
-
-function isIndex(n: unknown): n is number {
-  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
-}
-
-function checkHardState(hs: HardState): void {
-  if (!isIndex(hs.term) || !isIndex(hs.commit) || typeof hs.vote !== 'string') {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'HardState needs a non-negative term and commit and a string vote');
-  }
-}
-
-function checkSnapshot(s: Snapshot): void {
-  const m = s.metadata;
-  if (!isIndex(m.index) || !isIndex(m.term) || !(s.data instanceof Uint8Array)) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'snapshot needs a non-negative index and term and Uint8Array data');
-  }
-}
-
-/** Validates the shape of entries to append (contiguous, safe indexes >= 1, terms non-decreasing). */
-function checkEntries(entries: readonly Entry[]): void {
-  let prev: Entry | undefined;
-  for (const e of entries) {
-    if (!isIndex(e.index) || e.index < 1 || !isIndex(e.term)) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entry has an invalid index ${e.index} or term ${e.term}`);
-    }
-    if (prev !== undefined) {
-      if (e.index !== prev.index + 1) {
-        throw new UsageError(
-          ErrorCode.INVALID_ARGUMENT,
-          `entries are not contiguous: index ${e.index} follows index ${prev.index}`,
-        );
-      }
-      if (e.term < prev.term) {
-        throw new UsageError(
-          ErrorCode.INVALID_ARGUMENT,
-          `entry ${e.index} has term ${e.term}, below the term ${prev.term} of entry ${prev.index}`,
-        );
-      }
-    }
-    prev = e;
   }
 }
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
-import { CrashableLevel, LevelLogStorage, type LevelDatabase } from '../../src/storage/index.js';
+import { CrashableLevel, FileLogStorage, LevelLogStorage, type LevelDatabase } from '../../src/storage/index.js';
 import type { StorageFixture } from './conformance.js';
 
 /** memory-level: a restart keeps the same in-memory database. */
@@ -56,5 +56,18 @@ export async function crashableLevelFixture(): Promise<StorageFixture> {
       db = raftSublevel();
     },
     destroy: () => root.close(),
+  };
+}
+
+/**
+ * FileLogStorage in a fresh temp dir, with small segments (64 KiB) so that
+ * the tests cross segment boundaries: a restart is a close and a new open.
+ */
+export async function fileFixture(): Promise<StorageFixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'quorumkv-wal-'));
+  return {
+    open: () => FileLogStorage.open({ dir, segmentBytes: 64 * 1024 }),
+    restart: async () => undefined,
+    destroy: () => rm(dir, { recursive: true, force: true }),
   };
 }

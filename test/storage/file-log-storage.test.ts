@@ -1,0 +1,272 @@
+// FileLogStorage beyond the conformance suite: segments, torn writes,
+// corruption, snapshot files, the lock, and a randomized comparison with
+// LevelLogStorage (the same saves, compactions and restarts must load the
+// same state).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryLevel } from 'memory-level';
+import { ErrorCode } from '../../src/errors.js';
+import { seededRandom } from '../../src/raft/seeded-random.js';
+import type { HardState } from '../../src/raftpb/index.js';
+import { FileLogStorage, LevelLogStorage, type LogStorage } from '../../src/storage/index.js';
+import { ent, ents, norm, normState, rejectsWith, snap } from './conformance.js';
+
+const SEG = 64 * 1024;
+const HS = (term: number, vote: string, commit: number): HardState => ({ term, vote, commit });
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'quorumkv-wal-test-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const open = (dir: string) => FileLogStorage.open({ dir, segmentBytes: SEG });
+
+async function segments(dir: string): Promise<string[]> {
+  return (await readdir(join(dir, 'wal'))).filter((n) => n.endsWith('.wal')).sort();
+}
+
+/** Byte offsets and lengths of the records of one segment file. */
+async function records(path: string): Promise<Array<{ off: number; len: number }>> {
+  const buf = await readFile(path);
+  const out: Array<{ off: number; len: number }> = [];
+  for (let off = 0; off + 8 <= buf.length; ) {
+    const len = buf.readUInt32LE(off);
+    if (len === 0) break;
+    out.push({ off, len: 8 + len });
+    off += 8 + len;
+  }
+  return out;
+}
+
+async function patch(path: string, at: number, bytes: Uint8Array): Promise<void> {
+  const buf = await readFile(path);
+  buf.set(bytes, at);
+  await writeFile(path, buf);
+}
+
+test('a long log spans segments; compaction behind a synced snapshot deletes the old ones, and a reopen loads the same', () =>
+  withDir(async (dir) => {
+    let s: LogStorage = await open(dir);
+    for (let i = 1; i <= 2000; i += 20) {
+      await s.save({ hardState: HS(1, 'a', i - 1), entries: ents(i, i + 19, 1).map((e) => ent(e.index, 1, 200)) }, { sync: true });
+    }
+    const before = await segments(dir);
+    assert.ok(before.length >= 5, `2000 entries of 200 bytes fill several 64 KiB segments (got ${before.length})`);
+    await s.save({ snapshot: snap(1500, 1) }, { sync: true });
+    await s.compact(1500);
+    const after = await segments(dir);
+    assert.ok(after.length < before.length, `segments behind the snapshot are deleted (${before.length} -> ${after.length})`);
+    assert.equal(after[after.length - 1], before[before.length - 1], 'the last segment stays');
+    const loaded = await s.load();
+    await s.close();
+    s = await open(dir);
+    const reloaded = await s.load();
+    assert.deepEqual(normState(reloaded), normState(loaded));
+    assert.equal(reloaded.snapshot?.metadata.index, 1500);
+    assert.deepEqual(reloaded.entries.map((e) => e.index), Array.from({ length: 500 }, (_, i) => 1501 + i));
+    // appending goes on where the log ends
+    await s.save({ entries: [ent(2001, 2, 200)], hardState: HS(2, 'b', 2001) }, { sync: true });
+    await s.close();
+    s = await open(dir);
+    assert.equal((await s.load()).entries.at(-1)?.index, 2001);
+    await s.close();
+  }));
+
+test('a record larger than a segment gets a segment of its own, which grows to hold it', () =>
+  withDir(async (dir) => {
+    let s: LogStorage = await open(dir);
+    await s.save({ entries: ents(1, 3, 1) }, { sync: true });
+    const big = ent(4, 1, 3 * SEG);
+    await s.save({ entries: [big], hardState: HS(1, '', 4) }, { sync: true });
+    await s.save({ entries: ents(5, 6, 1) }, { sync: true });
+    await s.close();
+    s = await open(dir);
+    const loaded = await s.load();
+    assert.deepEqual(norm(loaded.entries), norm([...ents(1, 3, 1), big, ...ents(5, 6, 1)]));
+    await s.close();
+  }));
+
+test('a torn write at the end of the log is dropped and zeroed; the log goes on from the last whole record', () =>
+  withDir(async (dir) => {
+    let s: LogStorage = await open(dir);
+    await s.save({ hardState: HS(1, 'a', 3), entries: ents(1, 5, 1) }, { sync: true });
+    await s.save({ entries: ents(6, 8, 1) }, { sync: true });
+    await s.close();
+    const [seg] = await segments(dir);
+    const path = join(dir, 'wal', seg!);
+    const recs = await records(path);
+    const last = recs[recs.length - 1]!;
+    // the second half of the last record never reached the disk
+    await patch(path, last.off + Math.floor(last.len / 2), new Uint8Array(last.len - Math.floor(last.len / 2)));
+    s = await open(dir);
+    const loaded = await s.load();
+    assert.deepEqual(norm(loaded.entries), norm(ents(1, 5, 1)));
+    const buf = await readFile(path);
+    assert.ok(buf.subarray(last.off, last.off + last.len).every((b) => b === 0), 'the torn record is zeroed');
+    await s.save({ entries: ents(6, 7, 2) }, { sync: true });
+    await s.close();
+    s = await open(dir);
+    assert.deepEqual(norm((await s.load()).entries), norm([...ents(1, 5, 1), ...ents(6, 7, 2)]));
+    await s.close();
+  }));
+
+test('a corrupt record followed by a valid one, or in a segment before the last, is QUORUMKV_CORRUPT_LOG', () =>
+  withDir(async (dir) => {
+    let s: LogStorage = await open(dir);
+    for (let i = 1; i <= 10; i++) await s.save({ entries: [ent(i, 1)] }, { sync: true });
+    await s.close();
+    const [seg] = await segments(dir);
+    const path = join(dir, 'wal', seg!);
+    const recs = await records(path);
+    const original = await readFile(path);
+    await patch(path, recs[4]!.off + recs[4]!.len - 1, Uint8Array.of(original[recs[4]!.off + recs[4]!.len - 1]! ^ 0xff));
+    await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG, 'followed by a valid record');
+    await writeFile(path, original);
+    s = await open(dir);
+    assert.equal((await s.load()).entries.length, 10, 'the undamaged log loads');
+    // fill a second segment, then damage the last record of the first one
+    for (let i = 11; i <= 400; i += 10) await s.save({ entries: ents(i, i + 9, 1).map((e) => ent(e.index, 1, 200)) }, { sync: true });
+    await s.close();
+    const segs = await segments(dir);
+    assert.ok(segs.length >= 2);
+    const firstPath = join(dir, 'wal', segs[0]!);
+    const firstRecs = await records(firstPath);
+    const lastOfFirst = firstRecs[firstRecs.length - 1]!;
+    await patch(firstPath, lastOfFirst.off + 8, new Uint8Array(4).fill(0xee));
+    await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG, `segment ${segs[0]!.slice(0, 16)}`);
+  }));
+
+test('a missing segment, a missing or corrupt snapshot file are typed errors', () =>
+  withDir(async (dir) => {
+    let s: LogStorage = await open(dir);
+    for (let i = 1; i <= 1000; i += 10) await s.save({ hardState: HS(1, '', i + 9), entries: ents(i, i + 9, 1).map((e) => ent(e.index, 1, 200)) }, { sync: true });
+    await s.save({ snapshot: snap(200, 1) }, { sync: true });
+    await s.close();
+    const snapDir = join(dir, 'snap');
+    const [snapFile] = (await readdir(snapDir)).filter((n) => n.endsWith('.snap'));
+    const snapPath = join(snapDir, snapFile!);
+    const snapBytes = await readFile(snapPath);
+    await patch(snapPath, snapBytes.length - 1, Uint8Array.of(snapBytes[snapBytes.length - 1]! ^ 1));
+    await rejectsWith(open(dir), ErrorCode.CORRUPT_SNAPSHOT, 'corrupt');
+    await rm(snapPath);
+    await rejectsWith(open(dir), ErrorCode.CORRUPT_SNAPSHOT, 'cannot be read');
+    await writeFile(snapPath, snapBytes);
+    s = await open(dir);
+    assert.equal((await s.load()).snapshot?.metadata.index, 200);
+    await s.close();
+    const segs = await segments(dir);
+    assert.ok(segs.length >= 3);
+    await rm(join(dir, 'wal', segs[1]!));
+    await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG, 'missing');
+  }));
+
+test('an older snapshot file is deleted once a synced record follows the newer snapshot, not before', () =>
+  withDir(async (dir) => {
+    const s = await open(dir);
+    const snapFiles = async () => (await readdir(join(dir, 'snap'))).filter((n) => n.endsWith('.snap')).length;
+    await s.save({ entries: ents(1, 20, 1), hardState: HS(1, '', 20) }, { sync: true });
+    await s.save({ snapshot: snap(5, 1) }, { sync: true });
+    await s.save({ snapshot: snap(10, 1) }, { sync: false });
+    assert.equal(await snapFiles(), 2, 'the newer snapshot is not durable yet: the older file stays');
+    await s.save({ hardState: HS(1, '', 20) }, { sync: true });
+    assert.equal(await snapFiles(), 1);
+    await s.close();
+  }));
+
+test('the directory is held by one storage: a second open is refused, a stale lock of a dead process is taken over', () =>
+  withDir(async (dir) => {
+    const s = await open(dir);
+    await rejectsWith(open(dir), ErrorCode.STORAGE_IO, 'open in this process');
+    await s.close();
+    await writeFile(join(dir, 'LOCK'), '2147483646'); // no such process
+    const again = await open(dir);
+    await again.close();
+    await rejectsWith(FileLogStorage.open({ dir: '' }), ErrorCode.INVALID_ARGUMENT);
+    await rejectsWith(FileLogStorage.open({ dir, segmentBytes: 1000 }), ErrorCode.INVALID_ARGUMENT, 'segmentBytes');
+  }));
+
+test('random saves, compactions and restarts load the same state from files as from LevelLogStorage', async () => {
+  // Seeds: QUORUMKV_WAL_SEED=<n> replays one; QUORUMKV_WAL_SEEDS=<n> runs more.
+  const one = process.env.QUORUMKV_WAL_SEED;
+  const seeds = one !== undefined ? [Number(one)] : Array.from({ length: Number(process.env.QUORUMKV_WAL_SEEDS ?? 12) }, (_, i) => i + 1);
+  for (const seed of seeds) {
+    await withDir(async (dir) => {
+      const rnd = seededRandom(`wal-${seed}`);
+      const int = (n: number) => Math.floor(rnd() * n);
+      const mem = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+      let model: LogStorage = await LevelLogStorage.open({ db: mem });
+      let file: LogStorage = await open(dir);
+      let last = 0;
+      let snapIndex = 0;
+      let term = 1;
+      let commit = 0;
+      const termOf: number[] = [];
+      try {
+        for (let step = 0; step < 150; step++) {
+          const r = int(100);
+          let update: Parameters<LogStorage['save']>[0] | undefined;
+          if (r < 55) {
+            // append, sometimes replacing a suffix (never below the snapshot or the commit)
+            const from = last > commit && int(4) === 0 ? Math.max(commit, snapIndex) + 1 + int(last - Math.max(commit, snapIndex)) : last + 1;
+            if (int(5) === 0) term++;
+            const n = 1 + int(8);
+            update = { entries: Array.from({ length: n }, (_, i) => ent(from + i, term, 50 + int(3000))) };
+            last = from + n - 1;
+            for (let i = from; i <= last; i++) termOf[i] = term;
+            if (int(2) === 0) {
+              commit = Math.max(commit, Math.min(last, commit + int(10)));
+              update.hardState = HS(term, 'a', commit);
+            }
+          } else if (r < 70) {
+            commit = Math.max(commit, Math.min(last, commit + 1 + int(5)));
+            update = { hardState: HS(term, int(2) === 0 ? 'a' : 'b', commit) };
+          } else if (r < 77 && commit > snapIndex) {
+            // a snapshot of the applied state: the entries after it stay
+            snapIndex = snapIndex + 1 + int(commit - snapIndex);
+            update = { snapshot: snap(snapIndex, termOf[snapIndex]!) };
+          } else if (r < 80) {
+            // a snapshot from a leader, beyond the log or of another term: the log goes
+            term++;
+            snapIndex = last + int(5);
+            commit = snapIndex;
+            last = snapIndex;
+            update = { snapshot: snap(snapIndex, term), hardState: HS(term, '', commit) };
+          } else if (r < 88) {
+            const at = int(snapIndex + 1);
+            await model.compact(at);
+            await file.compact(at);
+            continue;
+          } else {
+            await model.close();
+            await file.close();
+            model = await LevelLogStorage.open({ db: mem });
+            file = await open(dir);
+          }
+          if (update === undefined) continue;
+          const sync = int(4) !== 0;
+          await model.save(update, { sync });
+          await file.save(update, { sync });
+          if (step % 10 === 0 || update.snapshot !== undefined) {
+            assert.deepEqual(normState(await file.load()), normState(await model.load()), `seed ${seed} (QUORUMKV_WAL_SEED=${seed} replays it), step ${step}`);
+          }
+        }
+        await model.close();
+        await file.close();
+        file = await open(dir);
+        model = await LevelLogStorage.open({ db: mem });
+        assert.deepEqual(normState(await file.load()), normState(await model.load()), `seed ${seed} (QUORUMKV_WAL_SEED=${seed} replays it), after a restart`);
+      } finally {
+        await model.close();
+        await file.close();
+        await mem.close();
+      }
+    });
+  }
+});
