@@ -22,6 +22,7 @@
  * into place at the end.
  * @module
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { AbstractLevel } from 'abstract-level';
@@ -30,7 +31,7 @@ import createDebug from 'debug';
 import { crc32, pack } from '../codec/index.js';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { MvccStore, encodeStoreSnapshot } from '../mvcc/index.js';
-import { LevelLogStorage } from '../storage/index.js';
+import { FileLogStorage, LevelLogStorage, type LogStorage } from '../storage/index.js';
 import { readBackupFile, type BackupHeader } from './backup-file.js';
 import { encodeKvSnapshot } from './kv-state-machine.js';
 import { wrapSnapshot } from '../node/index.js';
@@ -116,16 +117,28 @@ async function verify(path: string): Promise<{ header: BackupHeader; digest: num
 
 /**
  * Where a member keeps its data under `dataDir`: the store (MVCC records,
- * server state) in one classic-level database, the Raft log in another, so
- * the store's unsynced batch writes never queue behind the log's synced
- * appends in one LevelDB writer queue (etcd keeps its WAL apart from its
- * bbolt database for the same reason).
+ * server state) in a classic-level database in `kv/`, the Raft log apart
+ * from it, as etcd keeps its WAL apart from its bbolt database: in `wal/`
+ * as a {@link FileLogStorage}, or, for a data directory made by an earlier
+ * version, in the classic-level database `raft/` (used when it exists).
  */
-export function dataDirLayout(dataDir: string): { kv: string; raft: string } {
-  return { kv: join(dataDir, 'kv'), raft: join(dataDir, 'raft') };
+export function dataDirLayout(dataDir: string): { kv: string; raft: string; wal: string } {
+  return { kv: join(dataDir, 'kv'), raft: join(dataDir, 'raft'), wal: join(dataDir, 'wal') };
 }
 
-async function build(path: string, db: AnyDb, logDb: AnyDb, ids: string[], addresses: Record<string, string>, clusterId: string): Promise<BackupHeader> {
+/**
+ * Opens the Raft log of a data directory (see {@link dataDirLayout}): the
+ * classic-level log of an earlier version when `raft/` holds one, else the
+ * files in `wal/`.
+ * @throws FaultError `QUORUMKV_STORAGE_IO` and the load errors of the storage
+ */
+export async function openDataDirLog(dataDir: string): Promise<LogStorage> {
+  const layout = dataDirLayout(dataDir);
+  if (existsSync(join(layout.raft, 'CURRENT'))) return LevelLogStorage.open({ dataDir: layout.raft });
+  return FileLogStorage.open({ dir: layout.wal });
+}
+
+async function build(path: string, db: AnyDb, openLog: () => Promise<LogStorage>, ids: string[], addresses: Record<string, string>, clusterId: string): Promise<BackupHeader> {
   let header: BackupHeader | undefined;
   const records: Uint8Array[] = [];
   const leases: { id: number; ttl: number }[] = [];
@@ -150,7 +163,7 @@ async function build(path: string, db: AnyDb, logDb: AnyDb, ids: string[], addre
   } finally {
     await store.close();
   }
-  const storage = await LevelLogStorage.open({ db: logDb });
+  const storage = await openLog();
   try {
     await storage.save(
       {
@@ -188,7 +201,8 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
   const clusterId = opts.clusterId ?? `quorumkv-${crc32(pack([digest, header.clusterId, header.revision, [...ids].sort()])).toString(16).padStart(8, '0')}`;
 
   if (opts.db !== undefined) {
-    await build(path, opts.db, opts.db.sublevel('raft', VIEW) as AnyDb, ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
+    const logDb = opts.db.sublevel('raft', VIEW) as AnyDb;
+    await build(path, opts.db, () => LevelLogStorage.open({ db: logDb }), ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
   } else {
     const dataDir = opts.dataDir!;
     await mkdir(dirname(dataDir), { recursive: true });
@@ -196,18 +210,14 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
     const layout = dataDirLayout(tmp);
     await mkdir(tmp, { recursive: true });
     const db = new ClassicLevel<Uint8Array, Uint8Array>(layout.kv, VIEW);
-    const logDb = new ClassicLevel<Uint8Array, Uint8Array>(layout.raft, VIEW);
     try {
       await db.open();
-      await logDb.open();
-      await build(path, db, logDb, ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
+      await build(path, db, () => FileLogStorage.open({ dir: layout.wal }), ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
       await db.close();
-      await logDb.close();
       await rm(dataDir, { recursive: true, force: true }); // an empty directory, checked above
       await rename(tmp, dataDir);
     } catch (err) {
       await db.close().catch(() => undefined);
-      await logDb.close().catch(() => undefined);
       await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       if (err instanceof FaultError || err instanceof UsageError) throw err;
       throw new FaultError(ErrorCode.STORAGE_IO, `cannot restore into ${dataDir}: ${(err as Error).message}`, { cause: err });

@@ -50,7 +50,7 @@ import { LevelLogStorage } from '../storage/index.js';
 import { TcpTransport, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
 import { growsStore, isAlarmType, type AlarmMember, type AlarmType } from './alarms.js';
 import { writeBackupFile } from './backup-file.js';
-import { CLUSTER_ID_KEY, dataDirLayout, restoreBackup, type RestoreOptions, type RestoreResult } from './backup-restore.js';
+import { CLUSTER_ID_KEY, dataDirLayout, openDataDirLog, restoreBackup, type RestoreOptions, type RestoreResult } from './backup-restore.js';
 import type { BytesLike, DeleteOptions, KV, PutOptions, RangeInput, RangeOptions, TxnInput, Watch, WatchOptions } from './kv.js';
 import { KvStateMachine, type EntryResult, type KvStateMachineHost } from './kv-state-machine.js';
 import { compactWholeRange, measureDbSize, type DbSize, type DefragmentResult } from './maintenance-size.js';
@@ -489,10 +489,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         },
       });
       sm = await KvStateMachine.open(store, serverDb, { sync: opts.syncStore ?? true });
-      // with a dataDir the Raft log has its own database (dataDirLayout), which the storage closes
-      const inner = await LevelLogStorage.open(
-        opts.dataDir !== undefined ? { dataDir: dataDirLayout(opts.dataDir).raft } : { db: db.sublevel('raft', { keyEncoding: 'view', valueEncoding: 'view' }) },
-      );
+      // with a dataDir the Raft log is kept apart (dataDirLayout), and the storage closes it
+      const inner =
+        opts.dataDir !== undefined
+          ? await openDataDirLog(opts.dataDir)
+          : await LevelLogStorage.open({ db: db.sublevel('raft', { keyEncoding: 'view', valueEncoding: 'view' }) });
       storage = new TimedLogStorage(inner, (seconds) => {
         metrics.walFsync.observe({ member: opts.id }, seconds);
         if (seconds * 1000 > slowFsyncMs) {

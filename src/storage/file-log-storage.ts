@@ -481,16 +481,18 @@ export class FileLogStorage implements LogStorage {
 
   /** Writes a framed record at the end of the log, starting a new segment when it does not fit. */
   async #append(rec: Uint8Array, sync: boolean, maxIndex: number): Promise<void> {
-    let seg = this.#segments[this.#segments.length - 1]!;
-    if (this.#offset > 0 && this.#offset + rec.length > this.#segmentBytes) {
-      await this.#roll();
-      seg = this.#segments[this.#segments.length - 1]!;
+    if (this.#offset > 0 && this.#offset + rec.length > this.#segmentBytes) await this.#roll();
+    const seg = this.#segments[this.#segments.length - 1]!;
+    if (this.#offset === 0) {
+      // every segment begins with the state of the moment, durably: the
+      // segments before it may then be deleted (a torn first write is
+      // zeroed on load, and the next write here begins it again)
       const start = frame(this.#startPayload());
       const both = new Uint8Array(start.length + rec.length);
       both.set(start, 0);
       both.set(rec, start.length);
       rec = both;
-      sync = true; // the segments before a new one may be deleted only once it has begun durably
+      sync = true;
     }
     const at = this.#offset;
     if (sync && !this.#dirty) {
@@ -540,10 +542,14 @@ export class FileLogStorage implements LogStorage {
     this.#durableSnapIndex = this.#state.snapIndex;
     if (this.#durableSnapIndex <= this.#snapFilesUpTo) return;
     this.#snapFilesUpTo = this.#durableSnapIndex;
-    for (const name of await fsp.readdir(this.#snapDir)) {
-      const parsed = parseSnapName(name);
-      if (parsed === undefined) continue;
-      if (parsed.index < this.#durableSnapIndex) await fsp.rm(join(this.#snapDir, name), { force: true });
+    try {
+      for (const name of await fsp.readdir(this.#snapDir)) {
+        const parsed = parseSnapName(name);
+        if (parsed !== undefined && parsed.index < this.#durableSnapIndex) await fsp.rm(join(this.#snapDir, name), { force: true });
+      }
+    } catch (err) {
+      // the save itself is durable; an old file left behind is deleted after the next snapshot
+      log('cannot delete old snapshot files: %s', reason(err));
     }
   }
 
@@ -680,6 +686,9 @@ export class FileLogStorage implements LogStorage {
     this.#state = state;
     this.#segments = segments;
     this.#openFds(segments[segments.length - 1]!.path);
+    // what was read may have been written by a process that died before its
+    // sync: make it durable before anything is decided from it
+    await fdatasync(this.#fd);
     this.#offset = offset;
     this.#dirty = false;
     this.#durableSnapIndex = state.snapIndex;

@@ -4,7 +4,9 @@
 // SIGKILLs the leader, waits for a new one, SIGKILLs a follower, restarts both
 // from their data directories on the same ports, and then checks that every
 // acknowledged proposal is applied on every member once, at the index its
-// proposer was given, and that the three apply logs are identical.
+// proposer was given, and that the three apply logs are identical. It runs
+// twice: with the Raft log in the state machine's classic-level database and
+// with it in files (FileLogStorage).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -132,7 +134,11 @@ async function waitFor<T>(what: string, maxMs: number, probe: () => T | undefine
   }
 }
 
-test('acknowledged proposals survive SIGKILL of the leader and of a follower: three processes apply the same log', { timeout: 90_000 }, async () => {
+for (const logKind of ['level', 'files'] as const) {
+  test(`acknowledged proposals survive SIGKILL of the leader and of a follower: three processes apply the same log (Raft log: ${logKind === 'level' ? 'LevelLogStorage' : 'FileLogStorage'})`, { timeout: 90_000 }, () => killTest(logKind));
+}
+
+async function killTest(logKind: 'level' | 'files'): Promise<void> {
   const started = Date.now();
   const root = mkdtempSync(join(tmpdir(), 'quorumkv-process-'));
   const addresses: Record<string, string> = {};
@@ -140,7 +146,7 @@ test('acknowledged proposals survive SIGKILL of the leader and of a follower: th
   const members = new Map<string, Member>();
   for (const id of IDS) {
     const dataDir = join(root, id);
-    members.set(id, new Member(id, dataDir, [id, dataDir, 'process-test', JSON.stringify(addresses)]));
+    members.set(id, new Member(id, dataDir, [id, dataDir, 'process-test', JSON.stringify(addresses), logKind]));
   }
   const all = [...members.values()];
 
@@ -233,7 +239,7 @@ test('acknowledged proposals survive SIGKILL of the leader and of a follower: th
     }
     assert.ok(acked.size >= 150, `enough proposals were acknowledged (${acked.size})`);
     console.log(
-      `process test: ${acked.size} acknowledged, ${failed} failed or timed out, ${logs[0]!.length} applied entries, ` +
+      `process test (${logKind}): ${acked.size} acknowledged, ${failed} failed or timed out, ${logs[0]!.length} applied entries, ` +
         `last index ${dumps[0]!.status.lastIndex}, terms ${firstTerm} -> ${dumps[0]!.status.term}, ` +
         `leader ${first.id} then ${second.id}, follower ${follower.id} killed; startup ${startupMs} ms, total ${Date.now() - started} ms`,
     );
@@ -243,4 +249,4 @@ test('acknowledged proposals survive SIGKILL of the leader and of a follower: th
     await Promise.allSettled(clients);
     rmSync(root, { recursive: true, force: true });
   }
-});
+}

@@ -4,7 +4,7 @@
 // corrupt or truncated file is refused and creates nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
@@ -12,6 +12,7 @@ import { MemoryNetwork } from '../../src/transport/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import type { KeyValue } from '../../src/mvccpb/index.js';
 import { KvNode, text } from '../../src/server/index.js';
+import { FileLogStorage, LevelLogStorage } from '../../src/storage/index.js';
 import { DiskCluster, OpsCluster, tempDir } from './ops-cluster.js';
 
 const IDS = ['a', 'b', 'c'];
@@ -150,8 +151,8 @@ test('members restored into data directories on disk start as a new cluster on c
     } finally {
       await db.close();
     }
-    // the store and the Raft log are two databases below dataDir
-    assert.deepEqual((await readdir(c.dirOf('a'))).sort(), ['kv', 'raft']);
+    // the store (a database) and the Raft log (files) below dataDir
+    assert.deepEqual((await readdir(c.dirOf('a'))).sort(), ['kv', 'wal']);
     // the data remembers its cluster id: opening it as another cluster is refused
     await c.stop('c');
     await assert.rejects(KvNode.open({ id: 'c', members: IDS, dataDir: c.dirOf('c'), transport: c.net.transport('c'), clusterId: 'other' }), (e: unknown) =>
@@ -160,6 +161,37 @@ test('members restored into data directories on disk start as a new cluster on c
   } finally {
     await old.closeAll();
     await c.closeAll();
+    await cleanup();
+  }
+});
+
+test('a data directory whose Raft log is a classic-level database in raft/ (earlier versions) opens with its data', async () => {
+  const { dir, cleanup } = await tempDir('raft-layout');
+  const net = new MemoryNetwork({ seed: 3 });
+  let n: KvNode | undefined;
+  try {
+    const dataDir = join(dir, 'm');
+    n = await KvNode.open({ id: 'm', members: ['m'], dataDir, transport: net.transport('m'), tickMs: 10 });
+    while (!n.raft.isLeader) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 10; i++) await n.put(`k${i}`, `v${i}`);
+    const revision = n.status().header.revision;
+    await n.close();
+    n = undefined;
+    // move the log into the earlier layout: the same state in raft/, no wal/
+    const files = await FileLogStorage.open({ dir: join(dataDir, 'wal') });
+    const state = await files.load();
+    await files.close();
+    const level = await LevelLogStorage.open({ dataDir: join(dataDir, 'raft') });
+    await level.save({ hardState: state.hardState, entries: state.entries, ...(state.snapshot !== undefined ? { snapshot: state.snapshot } : {}) }, { sync: true });
+    await level.close();
+    await rm(join(dataDir, 'wal'), { recursive: true });
+    n = await KvNode.open({ id: 'm', members: ['m'], dataDir, transport: net.transport('m'), tickMs: 10 });
+    while (!n.raft.isLeader) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(text((await n.get('k9', { serializable: true }))!.value), 'v9');
+    assert.equal((await n.put('after', '1')).header.revision, revision + 1);
+    assert.deepEqual((await readdir(dataDir)).sort(), ['kv', 'raft'], 'no wal/ is made beside raft/');
+  } finally {
+    await n?.close();
     await cleanup();
   }
 });

@@ -270,3 +270,38 @@ test('random saves, compactions and restarts load the same state from files as f
     });
   }
 });
+
+test('a segment whose first write was torn begins again with the state when next written: compaction behind it keeps the log whole', () =>
+  withDir(async (dir) => {
+    let s: LogStorage = await open(dir);
+    let i = 1;
+    while ((await segments(dir)).length < 2) {
+      await s.save({ hardState: HS(3, 'a', i + 9), entries: ents(i, i + 9, 3).map((e) => ent(e.index, 3, 300)) }, { sync: true });
+      i += 10;
+    }
+    await s.close();
+    const segs = await segments(dir);
+    const second = join(dir, 'wal', segs[1]!);
+    const [start, save] = await records(second);
+    assert.ok(start !== undefined && save !== undefined);
+    // the whole first write of the new segment is torn: its start record damaged, the rest never written
+    await patch(second, start.off + 9, Uint8Array.of(0xff, 0xff, 0xff));
+    await patch(second, save.off, new Uint8Array(save.len));
+    s = await open(dir);
+    const afterTear = await s.load();
+    const last = afterTear.entries.at(-1)!.index;
+    assert.equal(last, i - 11, 'the torn save is gone');
+    assert.deepEqual(afterTear.hardState, HS(3, 'a', last));
+    // the log goes on in the second segment, then is compacted behind a snapshot
+    await s.save({ entries: ents(last + 1, last + 5, 4) }, { sync: true });
+    await s.save({ snapshot: snap(last + 2, 4) }, { sync: true });
+    await s.compact(last + 2);
+    assert.deepEqual(await segments(dir), [segs[1]!], 'the first segment is deleted');
+    await s.close();
+    s = await open(dir);
+    const loaded = await s.load();
+    assert.deepEqual(loaded.hardState, HS(3, 'a', last), 'the HardState comes from the start record of the second segment');
+    assert.equal(loaded.snapshot?.metadata.index, last + 2);
+    assert.deepEqual(norm(loaded.entries), norm(ents(last + 3, last + 5, 4)));
+    await s.close();
+  }));
