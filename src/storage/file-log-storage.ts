@@ -48,7 +48,9 @@ export interface FileLogStorageOptions {
 /** Default preallocated size of a segment: 8 MiB. */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 const MIN_SEGMENT_BYTES = 64 * 1024;
-const ZEROS = Buffer.alloc(1024 * 1024);
+const ZEROS = Buffer.alloc(256 * 1024);
+/** Pause (ms) between two preallocated chunks of the next segment while the current one has room. */
+const PACE_MS = 10;
 /** Record header: payload length (u32 LE, never 0) and CRC-32 of the payload (u32 LE). */
 const HEADER = 8;
 /** First record of every segment: the HardState and snapshot as they were when it began. */
@@ -527,7 +529,9 @@ export class FileLogStorage implements LogStorage {
 
   #prepareNext(): void {
     const seq = this.#segments[this.#segments.length - 1]!.seq + 1;
-    const next = preallocate(join(this.#walDir, `${hex(seq)}.wal.tmp`), this.#segmentBytes);
+    // paced while the last segment is less than 3/4 full: a burst of zeros
+    // on the disk would delay the synced appends behind it
+    const next = preallocate(join(this.#walDir, `${hex(seq)}.wal.tmp`), this.#segmentBytes, () => this.#offset < (this.#segmentBytes * 3) / 4 && this.#status === 'open');
     next.catch((err: unknown) => log('preallocating segment %d failed (retried at the roll): %s', seq, reason(err)));
     this.#next = next;
   }
@@ -819,12 +823,21 @@ function fdatasync(fd: number): Promise<void> {
   });
 }
 
-/** Creates `path` filled with `bytes` zeros, fsynced; returns `path`. */
-async function preallocate(path: string, bytes: number): Promise<string> {
+/**
+ * Creates `path` filled with `bytes` zeros, fsynced; returns `path`. Each
+ * chunk of zeros is synced on its own, so that the disk never has a large
+ * flush to make; with `paced`, it waits {@link PACE_MS} between chunks while
+ * `paced()` says so.
+ */
+async function preallocate(path: string, bytes: number, paced?: () => boolean): Promise<string> {
   const fh = await fsp.open(path, 'w');
   try {
     for (let at = 0; at < bytes; at += ZEROS.length) {
       await fh.write(ZEROS, 0, Math.min(ZEROS.length, bytes - at), at);
+      if (paced !== undefined) {
+        await fh.datasync();
+        if (paced()) await new Promise((r) => setTimeout(r, PACE_MS));
+      }
     }
     await fh.sync();
   } finally {
