@@ -1,6 +1,7 @@
 // bench/node-commit: RaftNode commit throughput and latency with the Raft
-// log on disk (classic-level, fsync on every Ready that needs it), beside
-// this machine's limits measured in the same run.
+// log on disk (classic-level through LevelLogStorage, and files through
+// FileLogStorage; synced on every Ready that needs it), beside this
+// machine's limits measured in the same run.
 //
 //   npm run bench:node
 //
@@ -11,17 +12,19 @@
 // flight at least 50,000 proposals/s; 3 nodes / 64 in flight at least
 // 30,000 proposals/s.
 //
-// Machine limits: sequential fdatasync appends; classic-level synced single
+// Machine limits: sequential fdatasync appends; O_DSYNC writes into a file
+// filled with zeros beforehand, one at a time through the thread pool (what
+// a FileLogStorage append is); classic-level synced single
 // puts and synced batches of 64 puts; and the same batches from three
 // databases at once (the three members share one disk here, so this is the
 // ceiling of 3 nodes / 64 in flight: every round needs the leader's and a
 // follower's synced write while the third member's competes for the disk).
 // The disk of a shared machine is noisy: compare ratios within one run.
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasyncSync, mkdtempSync, openSync, rmSync, write, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { LevelLogStorage, MemoryNetwork, RaftNode, type ApplyEntry, type StateMachine } from '../src/index.js';
+import { FileLogStorage, LevelLogStorage, MemoryNetwork, RaftNode, type ApplyEntry, type StateMachine } from '../src/index.js';
 import { fmt, runLoad, type RunResult } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -75,7 +78,7 @@ async function concurrentBatches(dir: string, writers: number): Promise<number> 
   return rate;
 }
 
-async function limits(): Promise<{ fdatasync: number; syncPut: number; syncBatch64: number; syncBatch64x3: number }> {
+async function limits(): Promise<{ fdatasync: number; dsync: number; syncPut: number; syncBatch64: number; syncBatch64x3: number }> {
   const dir = tmp('limits');
   try {
     const fd = openSync(join(dir, 'append'), 'a');
@@ -86,6 +89,18 @@ async function limits(): Promise<{ fdatasync: number; syncPut: number; syncBatch
     }
     const fdatasync = COUNTS.limits / ((performance.now() - t0) / 1000);
     closeSync(fd);
+    const zeroed = join(dir, 'zeroed');
+    writeFileSync(zeroed, new Uint8Array(COUNTS.limits * PAYLOAD.length));
+    const zfd = openSync(zeroed, 'r+');
+    fdatasyncSync(zfd);
+    closeSync(zfd);
+    const dfd = openSync(zeroed, constants.O_RDWR | constants.O_DSYNC);
+    t0 = performance.now();
+    for (let i = 0; i < COUNTS.limits; i++) {
+      await new Promise<void>((resolve, reject) => write(dfd, PAYLOAD, 0, PAYLOAD.length, i * PAYLOAD.length, (err) => (err === null ? resolve() : reject(err))));
+    }
+    const dsync = COUNTS.limits / ((performance.now() - t0) / 1000);
+    closeSync(dfd);
     const db = new ClassicLevel<Uint8Array, Uint8Array>(join(dir, 'db'), { keyEncoding: 'view', valueEncoding: 'view' });
     await db.open();
     const key = (i: number) => new TextEncoder().encode(`k${String(i).padStart(8, '0')}`);
@@ -100,13 +115,15 @@ async function limits(): Promise<{ fdatasync: number; syncPut: number; syncBatch
     const syncBatch64 = (batches * 64) / ((performance.now() - t0) / 1000);
     await db.close();
     const syncBatch64x3 = await concurrentBatches(dir, 3);
-    return { fdatasync, syncPut, syncBatch64, syncBatch64x3 };
+    return { fdatasync, dsync, syncPut, syncBatch64, syncBatch64x3 };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function cluster(n: number): Promise<{ leader: () => RaftNode<number>; close: () => Promise<void> }> {
+type LogKind = 'level' | 'files';
+
+async function cluster(n: number, kind: LogKind = 'level'): Promise<{ leader: () => RaftNode<number>; close: () => Promise<void> }> {
   const dir = tmp(`node${n}`);
   const ids = ['a', 'b', 'c'].slice(0, n);
   const net = new MemoryNetwork({ seed: 1 });
@@ -115,7 +132,7 @@ async function cluster(n: number): Promise<{ leader: () => RaftNode<number>; clo
       RaftNode.create<number>({
         id,
         peers: ids,
-        storage: await LevelLogStorage.open({ dataDir: join(dir, id) }),
+        storage: kind === 'files' ? await FileLogStorage.open({ dir: join(dir, id) }) : await LevelLogStorage.open({ dataDir: join(dir, id) }),
         transport: net.transport(id),
         stateMachine: new Counter(),
         tickMs: 100,
@@ -133,8 +150,8 @@ async function cluster(n: number): Promise<{ leader: () => RaftNode<number>; clo
   };
 }
 
-async function measure(n: number, inFlight: number): Promise<RunResult> {
-  const c = await cluster(n);
+async function measure(n: number, inFlight: number, kind: LogKind): Promise<RunResult> {
+  const c = await cluster(n, kind);
   try {
     // Warm-up. One in flight gets a longer one: the first seconds of a new
     // database (and of the disk after the limits phase deleted its files)
@@ -150,30 +167,34 @@ async function measure(n: number, inFlight: number): Promise<RunResult> {
 const lim = await limits();
 console.log(`bench/node-commit${quick ? ' (quick)' : ''}: node ${process.version}`);
 console.log(
-  `machine limits: fdatasync appends ${fmt(lim.fdatasync)}/s, classic-level sync put ${fmt(lim.syncPut)}/s, ` +
+  `machine limits: fdatasync appends ${fmt(lim.fdatasync)}/s, O_DSYNC writes into a zeroed file ${fmt(lim.dsync)}/s, classic-level sync put ${fmt(lim.syncPut)}/s, ` +
     `sync batch of 64 ${fmt(lim.syncBatch64)} puts/s, the same from 3 databases at once ${fmt(lim.syncBatch64x3)} puts/s in all ` +
     `(${fmt(lim.syncBatch64x3 / 3)} each)`,
 );
 const rows: [string, RunResult, string][] = [];
-for (const [n, inFlight, target] of [
-  [1, 1, `≥ 0.85× sync put (${fmt(0.85 * lim.syncPut)}/s)`],
-  [1, 64, '≥ 50,000/s'],
-  [3, 1, ''],
-  [3, 64, '≥ 30,000/s'],
+for (const [n, inFlight, kind, target] of [
+  [1, 1, 'level', `≥ 0.85× sync put (${fmt(0.85 * lim.syncPut)}/s)`],
+  [1, 1, 'files', ''],
+  [1, 64, 'level', '≥ 50,000/s'],
+  [1, 64, 'files', ''],
+  [3, 1, 'level', ''],
+  [3, 1, 'files', ''],
+  [3, 64, 'level', '≥ 30,000/s'],
+  [3, 64, 'files', ''],
 ] as const) {
-  const r = await measure(n, inFlight);
-  rows.push([`${n} node${n > 1 ? 's' : ''}, ${inFlight} in flight`, r, target]);
-  console.log(`  ${rows.at(-1)![0].padEnd(22)} ${fmt(r.perSecond).padStart(8)} proposals/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms`);
+  const r = await measure(n, inFlight, kind);
+  rows.push([`${n} node${n > 1 ? 's' : ''}, ${inFlight} in flight, ${kind}`, r, target]);
+  console.log(`  ${rows.at(-1)![0].padEnd(29)} ${fmt(r.perSecond).padStart(8)} proposals/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms`);
 }
 // The synced-batch limit that bounds each setup: one database for one node,
 // one database's share of three concurrent writers for three nodes.
 const batchLimit = (name: string): number => (name.startsWith('1 ') ? lim.syncBatch64 : lim.syncBatch64x3 / 3);
-console.log('\n| setup | proposals/s | p50 ms | p99 ms | × sync put | × fdatasync | × sync batch 64 | target |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---|');
+console.log('\n| setup (Raft log) | proposals/s | p50 ms | p99 ms | × sync put | × fdatasync | × O_DSYNC write | × sync batch 64 | target |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
 for (const [name, r, target] of rows) {
   console.log(
     `| ${name} | ${fmt(r.perSecond)} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${fmt(r.perSecond / lim.syncPut, 2)} | ` +
-      `${fmt(r.perSecond / lim.fdatasync, 2)} | ${name.endsWith(' 64 in flight') ? fmt(r.perSecond / batchLimit(name), 2) : ''} | ${target} |`,
+      `${fmt(r.perSecond / lim.fdatasync, 2)} | ${fmt(r.perSecond / lim.dsync, 2)} | ${name.includes(' 64 in flight') ? fmt(r.perSecond / batchLimit(name), 2) : ''} | ${target} |`,
   );
 }
 console.log('\n× sync batch 64 (64 in flight only): against synced batches of 64 puts on one database (1 node), or per database with three writing at once (3 nodes).');
