@@ -92,10 +92,12 @@ export interface MvccStoreOptions {
    * backend batch interval (`--backend-batch-interval`, 100 ms there).
    * Default 0: the write starts once the current turn of the event loop
    * ends. A batch whose caller waits for its write, {@link MvccStore.sync},
-   * snapshots, hashes and `close()` start the writer at once. While a write
-   * runs, what is applied meanwhile is written right after it, without
-   * waiting. With `sync`, fewer writes also mean fewer fsyncs competing with
-   * the Raft log's.
+   * snapshots, hashes and `close()` start the writer at once. What is
+   * applied while a write runs waits for the interval too once that write
+   * ends (at once if a caller waits for it, or past the queue limit), so
+   * the store writes at most once per interval under a steady load, as
+   * etcd commits its backend. With `sync`, fewer writes also mean fewer
+   * fsyncs competing with the Raft log's.
    */
   batchIntervalMs?: number;
   /**
@@ -283,6 +285,8 @@ export class MvccStore {
   /** Backend ops in {@link writeQueue}. */
   private queuedOps = 0;
   private writing = false;
+  /** Someone waits for the batches queued while a write runs: the writer goes on without the batch interval. */
+  private urgentWrite = false;
   private readonly batchIntervalMs: number;
   private readonly timer: BatchTimer;
   /** The handle of the writer's pending start (see `batchIntervalMs`). */
@@ -516,7 +520,10 @@ export class MvccStore {
    * interval, else once the interval has passed.
    */
   private startWriter(now: boolean): void {
-    if (this.writing) return;
+    if (this.writing) {
+      if (now) this.urgentWrite = true;
+      return;
+    }
     if (!now && this.batchIntervalMs > 0) {
       this.writeTimer ??= this.timer.setTimeout(() => {
         this.writeTimer = undefined;
@@ -540,8 +547,19 @@ export class MvccStore {
    * watchers and starts scheduled compactions.
    */
   private async writeLoop(): Promise<void> {
+    let first = true;
+    let later = false;
     try {
       while (this.writeQueue.length > 0) {
+        // what was applied while a write ran waits for the interval too,
+        // unless someone waits for it: back-to-back writes (each with its
+        // fsync) would compete with the Raft log's appends all along
+        if (!first && !this.urgentWrite && this.batchIntervalMs > 0 && this.queuedOps <= MAX_QUEUED_OPS) {
+          later = true;
+          break;
+        }
+        first = false;
+        this.urgentWrite = false;
         const items = this.writeQueue;
         this.writeQueue = [];
         this.queuedOps = 0;
@@ -570,6 +588,7 @@ export class MvccStore {
       }
     } finally {
       this.writing = false;
+      if (later) this.startWriter(false);
     }
   }
 

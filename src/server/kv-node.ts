@@ -164,9 +164,9 @@ export interface KvNodeOptions {
    * from memory, either way; the Raft log is the durable record. Batching
    * the store's writes over a few milliseconds makes one write (and one
    * fsync, with `syncStore`) of what would be one per proposal at low
-   * concurrency, so they compete less with the Raft log's fsyncs. While a
-   * write runs, what is applied meanwhile goes in the next write without
-   * waiting. Default 10.
+   * concurrency, so they compete less with the Raft log's fsyncs. What is
+   * applied while a write runs waits for the interval too, so under a steady
+   * load the store writes once per interval. Default 10.
    */
   backendBatchIntervalMs?: number;
   /**

@@ -222,3 +222,35 @@ test('with a batch interval, a batch whose caller waits for the write, sync() an
   assert.equal(again.appliedIndex(), 4);
   await again.close();
 });
+
+test('with a batch interval, what is applied during a write waits for the interval again, unless a caller waits for it', async () => {
+  const g = gatedDb();
+  const t = manualTimer();
+  const store = await MvccStore.open(g.db, { batchIntervalMs: 25, timer: t.timer, watch: { progressIntervalMs: 0 } });
+  await store.applyBatch([{ index: 1, request: put('a', '1') }], { acknowledge: 'applied' });
+  g.hold();
+  t.fire();
+  await new Promise((r) => setImmediate(r)); // the write of entry 1 starts and waits at the gate
+  assert.equal(g.writes.length, 1);
+  await store.applyBatch([{ index: 2, request: put('b', '2') }], { acknowledge: 'applied' });
+  await store.applyBatch([{ index: 3, request: put('c', '3') }], { acknowledge: 'applied' });
+  g.release();
+  for (let i = 0; i < 4; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(g.writes.length, 1, 'entries 2 and 3 are not written right after the first write');
+  assert.deepEqual(t.delays, [25, 25], 'they wait for a second interval');
+  t.fire();
+  for (let i = 0; i < 4; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(g.writes.length, 2, 'and then land in one write');
+  assert.equal(g.writes[1], 3, 'two revision records and the applied index');
+  // a caller waiting for its write does not wait for the interval, even behind a running write
+  await store.applyBatch([{ index: 4, request: put('d', '4') }], { acknowledge: 'applied' });
+  g.hold();
+  t.fire();
+  await new Promise((r) => setImmediate(r));
+  const waited = store.applyBatch([{ index: 5, request: put('e', '5') }]);
+  g.release();
+  await waited;
+  assert.equal(g.writes.length, 4, 'entry 5 was written right after the write of entry 4');
+  assert.equal(t.pending.size, 0);
+  await store.close();
+});
