@@ -43,10 +43,26 @@ export interface FileLogStorageOptions {
    * segment goes alone into a new segment, which grows to hold it.
    */
   segmentBytes?: number;
+  /**
+   * Synced appends of at most this many bytes (a record with its header)
+   * are written on the calling thread, a blocking `writeSync` on the
+   * `O_DSYNC` descriptor; larger ones go through libuv's thread pool.
+   * Default 64 KiB; 0 sends every append through the thread pool. On the
+   * reference machine (a 2-core VM) the round trip through the pool (a
+   * worker's wakeup, then the main thread's) cost about 100 µs and had a
+   * long tail, more than the write itself: a `KvNode` member took 4,100-4,600
+   * one-at-a-time puts per second with it, 7,500 without (docs/performance.md).
+   * The event loop waits for such a write (110-250 µs on that disk), and
+   * the save then resolves after one turn of the event loop
+   * (`setImmediate`), so that timers and I/O still run between writes.
+   */
+  inlineWriteBytes?: number;
 }
 
 /** Default preallocated size of a segment: 8 MiB. */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
+/** Default largest synced append written on the calling thread: 64 KiB. */
+export const DEFAULT_INLINE_WRITE_BYTES = 64 * 1024;
 const MIN_SEGMENT_BYTES = 64 * 1024;
 const ZEROS = Buffer.alloc(256 * 1024);
 /** Pause (ms) between two preallocated chunks of the next segment while the current one has room. */
@@ -196,7 +212,9 @@ class LogState {
  *
  * Durability: a synced save is written with `O_DSYNC` when nothing unsynced
  * was written before it, else written and followed by `fdatasync`, so that
- * a synced record never survives a crash that lost an earlier one.
+ * a synced record never survives a crash that lost an earlier one. A
+ * synced append of up to `inlineWriteBytes` is written on the calling
+ * thread (see {@link FileLogStorageOptions.inlineWriteBytes}).
  *
  * Recovery on {@link load} (etcd's WAL rules):
  * - a record that fails its CRC or its decode, followed by a valid record,
@@ -223,6 +241,7 @@ export class FileLogStorage implements LogStorage {
   /** The directory of the log. */
   readonly dir: string;
   readonly #segmentBytes: number;
+  readonly #inlineWriteBytes: number;
   readonly #walDir: string;
   readonly #snapDir: string;
   #status: LogStorageStatus = 'opening';
@@ -248,9 +267,10 @@ export class FileLogStorage implements LogStorage {
   #durableSnapIndex = 0;
   #snapFilesUpTo = 0;
 
-  private constructor(dir: string, segmentBytes: number) {
+  private constructor(dir: string, segmentBytes: number, inlineWriteBytes: number) {
     this.dir = dir;
     this.#segmentBytes = segmentBytes;
+    this.#inlineWriteBytes = inlineWriteBytes;
     this.#walDir = join(dir, 'wal');
     this.#snapDir = join(dir, 'snap');
   }
@@ -258,8 +278,9 @@ export class FileLogStorage implements LogStorage {
   /**
    * Opens (or creates) the log in `options.dir` and replays it; see the
    * class documentation for the recovery rules.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a missing `dir` or a
-   *   `segmentBytes` that is not an integer of at least 64 KiB
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a missing `dir`, a
+   *   `segmentBytes` that is not an integer of at least 64 KiB, or an
+   *   `inlineWriteBytes` that is not a non-negative integer
    * @throws FaultError `QUORUMKV_STORAGE_IO` when the directory cannot be
    *   used or another process (or storage) holds it; `QUORUMKV_CORRUPT_LOG`,
    *   `QUORUMKV_CORRUPT_SNAPSHOT` as {@link load}
@@ -272,7 +293,11 @@ export class FileLogStorage implements LogStorage {
     if (!Number.isSafeInteger(segmentBytes) || segmentBytes < MIN_SEGMENT_BYTES) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `segmentBytes must be an integer of at least ${MIN_SEGMENT_BYTES}, got ${segmentBytes}`);
     }
-    const storage = new FileLogStorage(options.dir, segmentBytes);
+    const inlineWriteBytes = options.inlineWriteBytes ?? DEFAULT_INLINE_WRITE_BYTES;
+    if (!Number.isSafeInteger(inlineWriteBytes) || inlineWriteBytes < 0) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `inlineWriteBytes must be a non-negative integer, got ${inlineWriteBytes}`);
+    }
+    const storage = new FileLogStorage(options.dir, segmentBytes, inlineWriteBytes);
     let locked = false;
     try {
       await fsp.mkdir(storage.#walDir, { recursive: true });
@@ -498,7 +523,15 @@ export class FileLogStorage implements LogStorage {
     }
     const at = this.#offset;
     if (sync && !this.#dirty) {
-      await writeAt(this.#fdSync, rec, at);
+      if (rec.length <= this.#inlineWriteBytes) {
+        writeAtSync(this.#fdSync, rec, at);
+        // one turn of the event loop, as a write through the pool gives:
+        // without it, a caller awaiting one write after another in
+        // promise callbacks alone would starve timers and I/O
+        await new Promise((resolve) => setImmediate(resolve));
+      } else {
+        await writeAt(this.#fdSync, rec, at);
+      }
     } else {
       await writeAt(this.#fd, rec, at);
       if (sync) await fdatasync(this.#fd);
@@ -815,6 +848,11 @@ function writeAt(fd: number, data: Uint8Array, position: number): Promise<void> 
       else resolve();
     });
   });
+}
+
+function writeAtSync(fd: number, data: Uint8Array, position: number): void {
+  const written = fs.writeSync(fd, data, 0, data.length, position);
+  if (written !== data.length) throw new Error(`short write: ${written} of ${data.length} bytes`);
 }
 
 function fdatasync(fd: number): Promise<void> {

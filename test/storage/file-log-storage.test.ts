@@ -26,7 +26,8 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-const open = (dir: string) => FileLogStorage.open({ dir, segmentBytes: SEG });
+/** Odd seeds of the randomized test send every append through the thread pool (`inlineWriteBytes: 0`). */
+const open = (dir: string, inlineWriteBytes?: number) => FileLogStorage.open({ dir, segmentBytes: SEG, ...(inlineWriteBytes !== undefined ? { inlineWriteBytes } : {}) });
 
 async function segments(dir: string): Promise<string[]> {
   return (await readdir(join(dir, 'wal'))).filter((n) => n.endsWith('.wal')).sort();
@@ -190,6 +191,7 @@ test('the directory is held by one storage: a second open is refused, a stale lo
     await again.close();
     await rejectsWith(FileLogStorage.open({ dir: '' }), ErrorCode.INVALID_ARGUMENT);
     await rejectsWith(FileLogStorage.open({ dir, segmentBytes: 1000 }), ErrorCode.INVALID_ARGUMENT, 'segmentBytes');
+    await rejectsWith(FileLogStorage.open({ dir, inlineWriteBytes: -1 }), ErrorCode.INVALID_ARGUMENT, 'inlineWriteBytes');
   }));
 
 test('random saves, compactions and restarts load the same state from files as from LevelLogStorage', async () => {
@@ -202,7 +204,8 @@ test('random saves, compactions and restarts load the same state from files as f
       const int = (n: number) => Math.floor(rnd() * n);
       const mem = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
       let model: LogStorage = await LevelLogStorage.open({ db: mem });
-      let file: LogStorage = await open(dir);
+      const inline = seed % 2 === 1 ? 0 : undefined;
+      let file: LogStorage = await open(dir, inline);
       let last = 0;
       let snapIndex = 0;
       let term = 1;
@@ -247,7 +250,7 @@ test('random saves, compactions and restarts load the same state from files as f
             await model.close();
             await file.close();
             model = await LevelLogStorage.open({ db: mem });
-            file = await open(dir);
+            file = await open(dir, inline);
           }
           if (update === undefined) continue;
           const sync = int(4) !== 0;
@@ -259,7 +262,7 @@ test('random saves, compactions and restarts load the same state from files as f
         }
         await model.close();
         await file.close();
-        file = await open(dir);
+        file = await open(dir, inline);
         model = await LevelLogStorage.open({ db: mem });
         assert.deepEqual(normState(await file.load()), normState(await model.load()), `seed ${seed} (QUORUMKV_WAL_SEED=${seed} replays it), after a restart`);
       } finally {
@@ -303,5 +306,23 @@ test('a segment whose first write was torn begins again with the state when next
     assert.deepEqual(loaded.hardState, HS(3, 'a', last), 'the HardState comes from the start record of the second segment');
     assert.equal(loaded.snapshot?.metadata.index, last + 2);
     assert.deepEqual(norm(loaded.entries), norm(ents(last + 3, last + 5, 4)));
+    await s.close();
+  }));
+
+test('synced appends written on the calling thread leave a turn of the event loop to timers and I/O after each', () =>
+  withDir(async (dir) => {
+    const s = await open(dir);
+    let turns = 0;
+    let stop = false;
+    const spin = () => {
+      turns++;
+      if (!stop) setImmediate(spin);
+    };
+    setImmediate(spin);
+    turns = 0;
+    for (let i = 1; i <= 300; i++) await s.save({ entries: [ent(i, 1)] }, { sync: true });
+    stop = true;
+    // without the yield, 300 saves run in promise callbacks alone: no immediate runs in between
+    assert.ok(turns >= 300, `the event loop turned ${turns} times during 300 saves`);
     await s.close();
   }));

@@ -63,10 +63,10 @@ export async function crashableLevelFixture(): Promise<StorageFixture> {
  * FileLogStorage in a fresh temp dir, with small segments (64 KiB) so that
  * the tests cross segment boundaries: a restart is a close and a new open.
  */
-export async function fileFixture(): Promise<StorageFixture> {
+export async function fileFixture(inlineWriteBytes?: number): Promise<StorageFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'quorumkv-wal-'));
   return {
-    open: () => FileLogStorage.open({ dir, segmentBytes: 64 * 1024 }),
+    open: () => FileLogStorage.open({ dir, segmentBytes: 64 * 1024, ...(inlineWriteBytes !== undefined ? { inlineWriteBytes } : {}) }),
     restart: async () => undefined,
     destroy: () => rm(dir, { recursive: true, force: true }),
   };
