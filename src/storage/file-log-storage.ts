@@ -7,7 +7,7 @@
  */
 import { constants as FS, promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import createDebug from 'debug';
 import {
   checkCrc,
@@ -82,6 +82,8 @@ interface Segment {
   path: string;
   /** Highest entry index written into it (0 when none). */
   maxIndex: number;
+  /** Whether it begins with a durable start record (the segments before it may then go). */
+  started: boolean;
 }
 
 type MetaTuple = [number, number, [string[], string[]]];
@@ -155,7 +157,17 @@ class LogState {
     let list = entries;
     const floor = this.snapIndex;
     if (list.length > 0 && list[0]!.index <= floor) list = list.filter((e) => e.index > floor);
-    if (list.length === 0) return;
+    if (list.length === 0) {
+      // all at or below the snapshot: as in LevelLogStorage, the stored
+      // entries after the last of them go (Raft does not make such an update)
+      if (entries.length > 0 && this.last >= this.first) {
+        this.first = floor + 1;
+        this.last = floor;
+        this.terms = [];
+        if (this.entries !== undefined) this.entries = [];
+      }
+      return;
+    }
     const lo = list[0]!.index;
     if (this.last < this.first) {
       this.first = lo;
@@ -219,12 +231,17 @@ class LogState {
  * Recovery on {@link load} (etcd's WAL rules):
  * - a record that fails its CRC or its decode, followed by a valid record,
  *   or in a segment other than the last: `QUORUMKV_CORRUPT_LOG`;
- * - a bad record at the end of the last segment: a torn write (the save
- *   that wrote it never returned), zeroed and the zeroing fsynced, with a
- *   warning on `quorumkv:storage`. As with etcd, a synced record whose bytes
- *   were later damaged at the very end of the log cannot be told from a torn
- *   write; `RaftNode` then refuses to start if its state machine applied
- *   entries the log no longer has;
+ * - a bad record in the last segment after which no valid record starts
+ *   at any byte offset: a torn write (the save that wrote it never
+ *   returned), zeroed and the zeroing fsynced, with a warning on
+ *   `quorumkv:storage`. As with etcd, a synced record whose bytes were later
+ *   damaged at the very end of the log cannot be told from a torn write;
+ *   `RaftNode` then refuses to start if its state machine applied entries
+ *   the log no longer has;
+ * - bytes past the last record of the last segment (a crash kept a later
+ *   unsynced write and lost an earlier one): zeroed, so that they are never
+ *   replayed once new records reach them;
+ * - every repair is made only after the whole log checked out;
  * - a gap between the snapshot and the entries, or terms that decrease:
  *   `QUORUMKV_CORRUPT_LOG`; a HardState commit beyond the last entry:
  *   `QUORUMKV_CORRUPT_LOG` (committed entries were lost);
@@ -261,8 +278,9 @@ export class FileLogStorage implements LogStorage {
   #offset = 0;
   /** Whether unsynced bytes were written to the last segment since its last sync. */
   #dirty = false;
-  /** The next segment, being preallocated. */
+  /** The next segment, being preallocated, and its temporary path. */
   #next: Promise<string> | undefined;
+  #nextPath = '';
   /** Snapshot index of the last synced write; older snapshot files may go. */
   #durableSnapIndex = 0;
   #snapFilesUpTo = 0;
@@ -300,8 +318,11 @@ export class FileLogStorage implements LogStorage {
     const storage = new FileLogStorage(options.dir, segmentBytes, inlineWriteBytes);
     let locked = false;
     try {
-      await fsp.mkdir(storage.#walDir, { recursive: true });
-      await fsp.mkdir(storage.#snapDir, { recursive: true });
+      const made = await fsp.mkdir(storage.#walDir, { recursive: true });
+      const madeSnap = await fsp.mkdir(storage.#snapDir, { recursive: true });
+      // the new directories' entries must outlive a power loss with the log
+      if (made !== undefined || madeSnap !== undefined) await fsyncDir(options.dir);
+      if (made !== undefined && dirname(made) !== options.dir) await fsyncDir(dirname(made));
       await storage.#lock();
       locked = true;
       storage.#loaded = await storage.#replay();
@@ -330,7 +351,16 @@ export class FileLogStorage implements LogStorage {
   async load(): Promise<LoadedLogState> {
     this.#assertOpen();
     return this.#enqueue(async () => {
-      const loaded = this.#loaded ?? (await this.#replay());
+      let loaded = this.#loaded;
+      if (loaded === undefined) {
+        try {
+          loaded = await this.#replay();
+        } catch (err) {
+          // the files are closed and the state is gone: nothing can be written now
+          this.#failure = ioError(err, 'cannot replay the log') as FaultError;
+          throw this.#failure;
+        }
+      }
       this.#loaded = undefined;
       return loaded;
     });
@@ -383,16 +413,24 @@ export class FileLogStorage implements LogStorage {
         );
       }
       if (index >= s.first) s.dropThrough(Math.min(index, s.last));
-      // A segment may go when it and every one before it hold no entry above
-      // `index`, and a synced record after it names a snapshot at or above
-      // its entries: the segments after it then replay to the same log.
-      const bound = Math.min(index, this.#durableSnapIndex);
-      let drop = 0;
-      while (drop < this.#segments.length - 1 && this.#segments[drop]!.maxIndex <= bound) drop++;
-      if (drop === 0) return;
-      const gone = this.#segments.splice(0, drop);
-      for (const seg of gone) await fsp.rm(seg.path, { force: true });
+      await this.#releaseSegments(Math.min(index, this.#durableSnapIndex));
     });
+  }
+
+  /**
+   * Deletes the oldest segments while each of them, and every one before
+   * it, holds no entry above `bound` and the segment after it begins with a
+   * durable start record: the segments left then replay to the same log.
+   * `bound` must be at or below a snapshot named by a synced record.
+   */
+  async #releaseSegments(bound: number): Promise<void> {
+    const segs = this.#segments;
+    let drop = 0;
+    while (drop < segs.length - 1 && segs[drop]!.maxIndex <= bound && segs[drop + 1]!.started) drop++;
+    if (drop === 0) return;
+    const gone = segs.splice(0, drop);
+    for (const seg of gone) await fsp.rm(seg.path, { force: true });
+    await fsyncDir(this.#walDir);
   }
 
   /** Waits for queued writes, then closes the files and releases the directory. Idempotent. */
@@ -405,8 +443,9 @@ export class FileLogStorage implements LogStorage {
         const next = this.#next;
         this.#next = undefined;
         if (next !== undefined) {
-          const tmp = await next.catch(() => undefined);
-          if (tmp !== undefined) await fsp.rm(tmp, { force: true }).catch(() => undefined);
+          // it gives up at its next chunk now that the status is not 'open'
+          await next.catch(() => undefined);
+          await fsp.rm(this.#nextPath, { force: true }).catch(() => undefined);
         }
         this.#closeFds();
         await this.#unlock();
@@ -538,6 +577,7 @@ export class FileLogStorage implements LogStorage {
       this.#dirty = !sync;
     }
     this.#offset = at + rec.length;
+    seg.started = true;
     if (maxIndex > seg.maxIndex) seg.maxIndex = maxIndex;
     if (this.#next === undefined && this.#offset > this.#segmentBytes / 2) this.#prepareNext();
   }
@@ -556,7 +596,7 @@ export class FileLogStorage implements LogStorage {
     await fsyncDir(this.#walDir);
     this.#closeFds();
     this.#openFds(path);
-    this.#segments.push({ seq, path, maxIndex: 0 });
+    this.#segments.push({ seq, path, maxIndex: 0, started: false });
     this.#offset = 0;
   }
 
@@ -564,7 +604,13 @@ export class FileLogStorage implements LogStorage {
     const seq = this.#segments[this.#segments.length - 1]!.seq + 1;
     // paced while the last segment is less than 3/4 full: a burst of zeros
     // on the disk would delay the synced appends behind it
-    const next = preallocate(join(this.#walDir, `${hex(seq)}.wal.tmp`), this.#segmentBytes, () => this.#offset < (this.#segmentBytes * 3) / 4 && this.#status === 'open');
+    this.#nextPath = join(this.#walDir, `${hex(seq)}.wal.tmp`);
+    const next = preallocate(
+      this.#nextPath,
+      this.#segmentBytes,
+      () => this.#offset < (this.#segmentBytes * 3) / 4,
+      () => this.#status !== 'open',
+    );
     next.catch((err: unknown) => log('preallocating segment %d failed (retried at the roll): %s', seq, reason(err)));
     this.#next = next;
   }
@@ -574,11 +620,17 @@ export class FileLogStorage implements LogStorage {
     return pack([KIND_START, hardStateTuple(s.hardState), s.snapshot === undefined ? null : metaTuple(s.snapshot), [], false]);
   }
 
-  /** After a synced write: snapshot files older than the latest snapshot recorded are no longer needed. */
+  /**
+   * After a synced write: the segments behind the latest snapshot recorded,
+   * and the snapshot files older than it, are no longer needed.
+   */
   async #synced(): Promise<void> {
     this.#durableSnapIndex = this.#state.snapIndex;
     if (this.#durableSnapIndex <= this.#snapFilesUpTo) return;
     this.#snapFilesUpTo = this.#durableSnapIndex;
+    // a saved snapshot drops the entries it covers (LogStorage.save): the
+    // segments that hold nothing else go once it is durable
+    await this.#releaseSegments(this.#durableSnapIndex);
     try {
       for (const name of await fsp.readdir(this.#snapDir)) {
         const parsed = parseSnapName(name);
@@ -593,6 +645,8 @@ export class FileLogStorage implements LogStorage {
   async #writeSnapshotFile(snapshot: Snapshot): Promise<void> {
     const name = snapName(snapshot.metadata);
     const path = join(this.#snapDir, name);
+    // the same snapshot again (same index and term) replaces the file in one
+    // rename: either content goes with a record of that index and term
     const tmp = `${path}.tmp`;
     const fh = await fsp.open(tmp, 'w');
     try {
@@ -637,10 +691,11 @@ export class FileLogStorage implements LogStorage {
     }
     const names = (await fsp.readdir(this.#walDir)).sort();
     for (const name of names) if (name.endsWith('.tmp')) await fsp.rm(join(this.#walDir, name), { force: true });
+    for (const name of await fsp.readdir(this.#snapDir)) if (name.endsWith('.tmp')) await fsp.rm(join(this.#snapDir, name), { force: true });
     const segments: Segment[] = [];
     for (const name of names) {
       const m = /^([0-9a-f]{16})\.wal$/.exec(name);
-      if (m !== null) segments.push({ seq: parseInt(m[1]!, 16), path: join(this.#walDir, name), maxIndex: 0 });
+      if (m !== null) segments.push({ seq: parseInt(m[1]!, 16), path: join(this.#walDir, name), maxIndex: 0, started: false });
     }
     for (let i = 1; i < segments.length; i++) {
       if (segments[i]!.seq !== segments[i - 1]!.seq + 1) {
@@ -651,12 +706,14 @@ export class FileLogStorage implements LogStorage {
       const path = join(this.#walDir, `${hex(0)}.wal`);
       await fsp.rename(await preallocate(`${path}.tmp`, this.#segmentBytes), path);
       await fsyncDir(this.#walDir);
-      segments.push({ seq: 0, path, maxIndex: 0 });
+      segments.push({ seq: 0, path, maxIndex: 0, started: false });
     }
 
     const state = new LogState();
     state.entries = [];
     let offset = 0;
+    /** Bytes of the last segment to zero once everything checked out: a torn write, or what a crash left past the end. */
+    let repair: { from: number; to: number; why: string } | undefined;
     for (let si = 0; si < segments.length; si++) {
       const seg = segments[si]!;
       const lastSeg = si === segments.length - 1;
@@ -668,15 +725,18 @@ export class FileLogStorage implements LogStorage {
         if (len === 0) break;
         const rec = readRecord(buf, off, len);
         if (rec instanceof Error) {
-          const end = off + HEADER + len;
-          const followed = end <= buf.length && end + HEADER <= buf.length && buf.readUInt32LE(end) !== 0 && !(readRecord(buf, end, buf.readUInt32LE(end)) instanceof Error);
-          if (!lastSeg || followed) {
-            throw new FaultError(ErrorCode.CORRUPT_LOG, `log segment ${hex(seg.seq)}: the record at byte ${off} is corrupt (${rec.message})${followed ? ' and is followed by a valid record' : ''}`);
+          // A torn write is the last thing written: no valid record starts
+          // anywhere after it (its own length may be what was damaged, so
+          // every byte offset is tried). Anything else (a bad record before
+          // valid ones, or in an earlier segment) is corruption.
+          const end = lastNonZero(buf) + 1;
+          if (!lastSeg || validRecordWithin(buf, off + 1, end)) {
+            throw new FaultError(ErrorCode.CORRUPT_LOG, `log segment ${hex(seg.seq)}: the record at byte ${off} is corrupt (${rec.message}) and is not a torn write at the end of the log`);
           }
-          log('warning: dropping a torn write at the end of the log (segment %s, byte %d): %s', hex(seg.seq), off, rec.message);
-          await zeroFrom(seg.path, off, Math.min(buf.length, end > buf.length ? buf.length : end));
+          repair = { from: off, to: end, why: `a torn write (${rec.message})` };
           break;
         }
+        if (off === 0) seg.started = rec.kind === KIND_START;
         if (rec.kind === KIND_START) {
           // the state as this segment began: it matters only when the segments before it are gone
           if (off === 0 && si === 0) {
@@ -695,7 +755,13 @@ export class FileLogStorage implements LogStorage {
         }
         off += HEADER + len;
       }
-      if (lastSeg) offset = off;
+      if (lastSeg) {
+        offset = off;
+        // A crash can keep a later unsynced write and lose an earlier one
+        // (nothing orders their writeback): bytes past the end of the
+        // records would be replayed once new records reach them.
+        if (repair === undefined && !allZero(buf, off, buf.length)) repair = { from: off, to: lastNonZero(buf) + 1, why: 'bytes left past the last record' };
+      }
     }
 
     // the log after the snapshot must be contiguous with non-decreasing terms
@@ -718,6 +784,11 @@ export class FileLogStorage implements LogStorage {
       );
     }
     const snapshot = state.snapshot === undefined ? undefined : await this.#readSnapshotFile(state.snapshot);
+    if (repair !== undefined) {
+      const last = segments[segments.length - 1]!;
+      log('warning: zeroing %s at the end of the log (segment %s, bytes %d..%d)', repair.why, hex(last.seq), repair.from, repair.to);
+      await zeroFrom(last.path, repair.from, repair.to);
+    }
 
     state.entries = undefined;
     this.#state = state;
@@ -745,25 +816,34 @@ export class FileLogStorage implements LogStorage {
     this.#fdSync = -1;
   }
 
+  /** The lock file, under the directory's real path (one directory, however it is spelled). */
+  #lockPath: string | undefined;
+
   async #lock(): Promise<void> {
-    const path = join(this.dir, 'LOCK');
+    const path = join(await fsp.realpath(this.dir), 'LOCK');
     if (openDirs.has(path)) throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: it is open in this process`);
-    try {
-      const pid = parseInt(await fsp.readFile(path, 'utf8'), 10);
-      if (Number.isSafeInteger(pid) && pid !== process.pid && alive(pid)) {
-        throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: process ${pid} holds it`);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fsp.writeFile(path, String(process.pid), { flag: 'wx' });
+        break;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EEXIST' || attempt > 0) throw err;
       }
-    } catch (err) {
-      if (isQuorumError(err)) throw err;
-      if ((err as { code?: string }).code !== 'ENOENT') throw err;
+      // a lock file is there: refused while its process lives, taken over otherwise
+      const pid = parseInt(await fsp.readFile(path, 'utf8').catch(() => ''), 10);
+      if (Number.isSafeInteger(pid) && pid !== process.pid && alive(pid)) {
+        throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: process ${pid} holds it (delete ${path} if that process is not a quorumkv member)`);
+      }
+      await fsp.rm(path, { force: true });
     }
-    await fsp.writeFile(path, String(process.pid));
     openDirs.add(path);
+    this.#lockPath = path;
   }
 
   async #unlock(): Promise<void> {
-    const path = join(this.dir, 'LOCK');
-    if (!openDirs.delete(path)) return;
+    const path = this.#lockPath;
+    if (path === undefined || !openDirs.delete(path)) return;
+    this.#lockPath = undefined;
     await fsp.rm(path, { force: true }).catch(() => undefined);
   }
 }
@@ -840,6 +920,37 @@ function metaFrom(t: unknown): SnapshotMetadata {
   return { index: t[0], term: t[1], confState };
 }
 
+/** Index of the last nonzero byte of `buf` (-1 when it is all zeros). */
+function lastNonZero(buf: Uint8Array): number {
+  let to = buf.length;
+  while (to > 0) {
+    const from = Math.max(0, to - ZEROS.length);
+    if (!allZero(buf, from, to)) {
+      for (let i = to - 1; i >= from; i--) if (buf[i] !== 0) return i;
+    }
+    to = from;
+  }
+  return -1;
+}
+
+/** Whether a record with a matching CRC starts at some byte offset in `[from, to)` and ends by `to`. */
+function validRecordWithin(buf: Buffer, from: number, to: number): boolean {
+  for (let p = from; p + HEADER < to; p++) {
+    const len = buf.readUInt32LE(p);
+    if (len === 0 || p + HEADER + len > to) continue;
+    if (crc32(buf.subarray(p + HEADER, p + HEADER + len)) === buf.readUInt32LE(p + 4)) return true;
+  }
+  return false;
+}
+
+function allZero(buf: Uint8Array, from: number, to: number): boolean {
+  for (let at = from; at < to; at += ZEROS.length) {
+    const n = Math.min(ZEROS.length, to - at);
+    if (Buffer.compare(buf.subarray(at, at + n), ZEROS.subarray(0, n)) !== 0) return false;
+  }
+  return true;
+}
+
 function writeAt(fd: number, data: Uint8Array, position: number): Promise<void> {
   return new Promise((resolve, reject) => {
     fs.write(fd, data, 0, data.length, position, (err, written) => {
@@ -865,12 +976,13 @@ function fdatasync(fd: number): Promise<void> {
  * Creates `path` filled with `bytes` zeros, fsynced; returns `path`. Each
  * chunk of zeros is synced on its own, so that the disk never has a large
  * flush to make; with `paced`, it waits {@link PACE_MS} between chunks while
- * `paced()` says so.
+ * `paced()` says so; it gives up (rejects) once `stop()` says so.
  */
-async function preallocate(path: string, bytes: number, paced?: () => boolean): Promise<string> {
+async function preallocate(path: string, bytes: number, paced?: () => boolean, stop?: () => boolean): Promise<string> {
   const fh = await fsp.open(path, 'w');
   try {
     for (let at = 0; at < bytes; at += ZEROS.length) {
+      if (stop?.() === true) throw new Error('the storage is closing');
       await fh.write(ZEROS, 0, Math.min(ZEROS.length, bytes - at), at);
       if (paced !== undefined) {
         await fh.datasync();

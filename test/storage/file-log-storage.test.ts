@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { MemoryLevel } from 'memory-level';
 import { ErrorCode } from '../../src/errors.js';
 import { seededRandom } from '../../src/raft/seeded-random.js';
@@ -128,7 +128,7 @@ test('a corrupt record followed by a valid one, or in a segment before the last,
     const recs = await records(path);
     const original = await readFile(path);
     await patch(path, recs[4]!.off + recs[4]!.len - 1, Uint8Array.of(original[recs[4]!.off + recs[4]!.len - 1]! ^ 0xff));
-    await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG, 'followed by a valid record');
+    await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG, 'not a torn write');
     await writeFile(path, original);
     s = await open(dir);
     assert.equal((await s.load()).entries.length, 10, 'the undamaged log loads');
@@ -325,4 +325,120 @@ test('synced appends written on the calling thread leave a turn of the event loo
     // without the yield, 300 saves run in promise callbacks alone: no immediate runs in between
     assert.ok(turns >= 300, `the event loop turned ${turns} times during 300 saves`);
     await s.close();
+  }));
+
+test('saved snapshots release the segments behind them without compact(), once a synced record names them', () =>
+  withDir(async (dir) => {
+    const s = await open(dir);
+    let most = 0;
+    for (let i = 1; i <= 3000; i += 10) {
+      await s.save({ hardState: HS(1, 'a', i + 9), entries: ents(i, i + 9, 1).map((e) => ent(e.index, 1, 200)) }, { sync: true });
+      if ((i + 9) % 500 === 0) await s.save({ snapshot: snap(i + 9, 1) }, { sync: true });
+      most = Math.max(most, (await segments(dir)).length);
+    }
+    // 500 entries of about 230 bytes fill two 64 KiB segments: with the segment being written, at most four
+    assert.ok(most <= 4, `at most ${most} segments at a time`);
+    await s.close();
+    const again = await open(dir);
+    const loaded = await again.load();
+    assert.equal(loaded.snapshot?.metadata.index, 3000);
+    assert.deepEqual(loaded.entries, []);
+    await again.close();
+  }));
+
+test('a crash that kept a later unsynced record and lost an earlier one: the open zeroes what lies past the end, so it is never replayed', () =>
+  withDir(async (dir) => {
+    let s: LogStorage = await open(dir);
+    await s.save({ hardState: HS(1, 'a', 2), entries: ents(1, 5, 1) }, { sync: true });
+    await s.save({ hardState: HS(1, 'a', 3) }, { sync: false });
+    await s.save({ hardState: HS(1, 'a', 4) }, { sync: false });
+    await s.close();
+    const [seg] = await segments(dir);
+    const path = join(dir, 'wal', seg!);
+    const recs = await records(path);
+    const lost = recs[recs.length - 2]!;
+    assert.equal(lost.len, recs[recs.length - 1]!.len, 'two records of the same length');
+    await patch(path, lost.off, new Uint8Array(lost.len)); // the earlier one never reached the disk
+    s = await open(dir);
+    assert.deepEqual((await s.load()).hardState, HS(1, 'a', 2));
+    const buf = await readFile(path);
+    assert.ok(buf.subarray(lost.off).every((b) => b === 0), 'the kept record past the end is zeroed');
+    // a vote of the same record length lands where the lost one was; the next open must not read the old record after it
+    await s.save({ hardState: HS(2, 'b', 2) }, { sync: true });
+    // and a longer record, then a roll, leave a log that loads
+    await s.save({ entries: [ent(6, 2, 10)] }, { sync: true });
+    await s.save({ entries: [ent(7, 2, SEG - 100)] }, { sync: true });
+    assert.equal((await segments(dir)).length, 2);
+    await s.close();
+    s = await open(dir);
+    const loaded = await s.load();
+    assert.deepEqual(loaded.hardState, HS(2, 'b', 2), 'the synced vote of term 2 stands');
+    assert.deepEqual(loaded.entries.map((e) => e.index), [1, 2, 3, 4, 5, 6, 7]);
+    await s.close();
+  }));
+
+test('a damaged length in the middle of the last segment is QUORUMKV_CORRUPT_LOG, and the file is left as it was', () =>
+  withDir(async (dir) => {
+    const s = await open(dir);
+    for (let i = 1; i <= 10; i++) await s.save({ hardState: HS(1, 'a', i), entries: [ent(i, 1)] }, { sync: true });
+    await s.close();
+    const [seg] = await segments(dir);
+    const path = join(dir, 'wal', seg!);
+    const r = (await records(path))[3]!;
+    const buf = await readFile(path);
+    buf[r.off + 1] = buf[r.off + 1]! ^ 0x01; // the length now ends inside a later record
+    await writeFile(path, buf);
+    await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG, 'not a torn write');
+    assert.deepEqual(await readFile(path), buf, 'nothing was zeroed');
+  }));
+
+test('compact right after a restart whose last segment is still empty keeps the segment that holds the state', () =>
+  withDir(async (dir) => {
+    let s: LogStorage = await open(dir);
+    let i = 1;
+    while ((await segments(dir)).length < 2) {
+      await s.save({ hardState: HS(3, 'a', i + 9), entries: ents(i, i + 9, 3).map((e) => ent(e.index, 3, 300)) }, { sync: true });
+      if ((await segments(dir)).length === 1) await s.save({ snapshot: snap(i + 9, 3) }, { sync: true });
+      i += 10;
+    }
+    await s.close();
+    const segs = await segments(dir);
+    // the first write of the new segment never reached the disk
+    await writeFile(join(dir, 'wal', segs[1]!), new Uint8Array(SEG));
+    s = await open(dir);
+    const before = normState(await s.load());
+    const snapIndex = (await s.load()).snapshot!.metadata.index;
+    await s.compact(snapIndex);
+    assert.equal((await segments(dir)).length, 2, 'the first segment stays: the empty one does not begin with the state');
+    await s.close();
+    s = await open(dir);
+    assert.deepEqual(normState(await s.load()), before);
+    await s.close();
+  }));
+
+test('the same directory opened under another spelling is refused', () =>
+  withDir(async (dir) => {
+    const s = await open(dir);
+    await rejectsWith(FileLogStorage.open({ dir: relative(process.cwd(), dir) }), ErrorCode.STORAGE_IO, 'open in this process');
+    await rejectsWith(FileLogStorage.open({ dir: `${dir}/wal/..` }), ErrorCode.STORAGE_IO, 'open in this process');
+    await s.close();
+  }));
+
+test('entries all at or below the stored snapshot drop the stored entries after them, as LevelLogStorage does', () =>
+  withDir(async (dir) => {
+    const mem = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+    const model = await LevelLogStorage.open({ db: mem });
+    const file = await open(dir);
+    for (const st of [model, file]) {
+      await st.save({ entries: ents(1, 15, 1), hardState: HS(1, '', 10) }, { sync: true });
+      await st.save({ snapshot: snap(10, 1) }, { sync: true });
+      await st.save({ entries: ents(5, 8, 1) }, { sync: true });
+    }
+    assert.deepEqual(normState(await file.load()), normState(await model.load()));
+    await file.close();
+    const again = await open(dir);
+    assert.deepEqual(normState(await again.load()), normState(await model.load()));
+    await again.close();
+    await model.close();
+    await mem.close();
   }));
