@@ -23,7 +23,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { AbstractLevel } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
@@ -216,6 +216,13 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
       await db.close();
       await rm(dataDir, { recursive: true, force: true }); // an empty directory, checked above
       await rename(tmp, dataDir);
+      // the new directory entry must outlive a power loss, as the log in it does
+      const parent = await open(dirname(dataDir), 'r');
+      try {
+        await parent.sync();
+      } finally {
+        await parent.close();
+      }
     } catch (err) {
       await db.close().catch(() => undefined);
       await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
