@@ -224,7 +224,9 @@ class LogState {
  *
  * Durability: a synced save is written with `O_DSYNC` when nothing unsynced
  * was written before it, else written and followed by `fdatasync`, so that
- * a synced record never survives a crash that lost an earlier one. A
+ * a synced record never survives a crash that lost an earlier one. Where
+ * the platform has no `O_DSYNC` (Windows), every synced save is a write
+ * and an `fdatasync`. A
  * synced append of up to `inlineWriteBytes` is written on the calling
  * thread (see {@link FileLogStorageOptions.inlineWriteBytes}).
  *
@@ -561,7 +563,7 @@ export class FileLogStorage implements LogStorage {
       sync = true;
     }
     const at = this.#offset;
-    if (sync && !this.#dirty) {
+    if (sync && !this.#dirty && this.#fdSync >= 0) {
       if (rec.length <= this.#inlineWriteBytes) {
         writeAtSync(this.#fdSync, rec, at);
         // one turn of the event loop, as a write through the pool gives:
@@ -806,7 +808,8 @@ export class FileLogStorage implements LogStorage {
 
   #openFds(path: string): void {
     this.#fd = fs.openSync(path, FS.O_RDWR);
-    this.#fdSync = fs.openSync(path, FS.O_RDWR | FS.O_DSYNC);
+    // without O_DSYNC (Windows), a synced save is a write and an fdatasync
+    if (FS.O_DSYNC !== undefined) this.#fdSync = fs.openSync(path, FS.O_RDWR | FS.O_DSYNC);
   }
 
   #closeFds(): void {
