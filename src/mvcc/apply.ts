@@ -323,8 +323,11 @@ export function putIn(core: KvCore, wtxn: WriteTxn, p: PutRequest): PutResponse 
   let value = p.value ?? EMPTY;
   let lease = p.lease ?? 0;
   const resp: PutResponse = { header: { revision: 0 } };
+  let read: { kv: KeyValue | undefined } | undefined;
   if (p.ignoreValue || p.ignoreLease || p.prevKv) {
     const prev = core.currentOf(p.key);
+    // the key is untouched in this txn so far (no key is written twice in one): the event's prevKv is this too
+    read = { kv: prev };
     if ((p.ignoreValue || p.ignoreLease) && prev === undefined) {
       // the checks before any write rule this out
       throw new FaultError(ErrorCode.INTERNAL, 'mvcc: ignoreValue/ignoreLease put of a missing key inside a txn');
@@ -335,7 +338,7 @@ export function putIn(core: KvCore, wtxn: WriteTxn, p: PutRequest): PutResponse 
       if (p.prevKv) resp.prevKv = prev;
     }
   }
-  wtxn.put(p.key, value, lease);
+  wtxn.put(p.key, value, lease, read);
   resp.header.revision = wtxn.beginRev + 1;
   return resp;
 }

@@ -303,8 +303,12 @@ export class WriteTxn implements TxnDelete {
     return this.events.length > 0 ? this.beginRev + 1 : this.beginRev;
   }
 
-  /** Puts a key; the lease must exist (checked by the caller). */
-  put(key: Uint8Array, value: Uint8Array, lease: number): void {
+  /**
+   * Puts a key; the lease must exist (checked by the caller). `read`: the
+   * key's current value as the caller already read it, before this txn
+   * touched the key (saves a second read for the event's prevKv).
+   */
+  put(key: Uint8Array, value: Uint8Array, lease: number, read?: { kv: KeyValue | undefined }): void {
     const core = this.core;
     const skey = toSkey(key);
     const ki = core.index.getOrCreate(skey);
@@ -312,7 +316,7 @@ export class WriteTxn implements TxnDelete {
     const oldLease = ki.lease;
     // an event's prevKv is the key at the previous revision (etcd reads it at
     // modRevision - 1); a creation has none
-    const prior = this.withPrev ? this.priorValue(ki) : undefined;
+    const prior = this.withPrev ? this.priorValue(ki, read) : undefined;
     const rev: Revision = { main: this.beginRev + 1, sub: this.events.length };
     const val = toSkey(value);
     // the event's arrays are the store's own copies, never the caller's
@@ -371,10 +375,10 @@ export class WriteTxn implements TxnDelete {
    * The value of `ki`'s key before this txn: read at its first touch in the
    * txn (before the change), remembered for later ones.
    */
-  private priorValue(ki: KeyIndex): KeyValue | undefined {
+  private priorValue(ki: KeyIndex, read?: { kv: KeyValue | undefined }): KeyValue | undefined {
     const before = (this.before ??= new Map());
     if (before.has(ki.skey)) return before.get(ki.skey);
-    const current = this.core.current(ki);
+    const current = read !== undefined ? read.kv : this.core.current(ki);
     before.set(ki.skey, current);
     return current;
   }

@@ -209,11 +209,15 @@ test('an overwrite reads no previous version unless a watcher asks for prevKv', 
   w.on('put', (e: { kv: KeyValue; prevKv?: KeyValue }) => got.push(`${s(e.kv.value)} after ${e.prevKv === undefined ? '-' : s(e.prevKv.value)}`));
   await put(t, 'a', 'four');
   assert.equal(reads, 1);
+  // a put asking for prevKv itself reads it once, for its answer and the event alike
+  const answered = await put(t, 'a', 'four-b', { prevKv: true });
+  assert.equal(s(answered.prevKv!.value), 'four');
+  assert.equal(reads, 2);
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(got, ['four after three']);
+  assert.deepEqual(got, ['four after three', 'four-b after four']);
   await w.cancel();
   await put(t, 'a', 'five');
-  assert.equal(reads, 1, 'none once that watcher is gone');
+  assert.equal(reads, 2, 'none once that watcher is gone');
   await plain.cancel();
 });
 
