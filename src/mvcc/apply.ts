@@ -326,7 +326,8 @@ export function putIn(core: KvCore, wtxn: WriteTxn, p: PutRequest): PutResponse 
   let read: { kv: KeyValue | undefined } | undefined;
   if (p.ignoreValue || p.ignoreLease || p.prevKv) {
     const prev = core.currentOf(p.key);
-    // the key is untouched in this txn so far (no key is written twice in one): the event's prevKv is this too
+    // the event's prevKv is this too, unless the txn touched the key before
+    // (a delete of a range holding it): WriteTxn then keeps what it saw first
     read = { kv: prev };
     if ((p.ignoreValue || p.ignoreLease) && prev === undefined) {
       // the checks before any write rule this out

@@ -510,7 +510,8 @@ export class MvccStore {
     this.commits = item.done.promise.catch((err) => {
       this.fail(err);
     });
-    this.startWriter(urgent);
+    // a physical compaction starts once its batch is written: no interval for it
+    this.startWriter(urgent || item.compactions.length > 0);
     return item.done.promise;
   }
 
@@ -554,7 +555,7 @@ export class MvccStore {
         // what was applied while a write ran waits for the interval too,
         // unless someone waits for it: back-to-back writes (each with its
         // fsync) would compete with the Raft log's appends all along
-        if (!first && !this.urgentWrite && this.batchIntervalMs > 0 && this.queuedOps <= MAX_QUEUED_OPS) {
+        if (!first && !this.urgentWrite && this.batchIntervalMs > 0 && this.queuedOps <= MAX_QUEUED_OPS && this.failure === undefined) {
           later = true;
           break;
         }

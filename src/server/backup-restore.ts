@@ -130,11 +130,20 @@ export function dataDirLayout(dataDir: string): { kv: string; raft: string; wal:
  * Opens the Raft log of a data directory (see {@link dataDirLayout}): the
  * classic-level log of an earlier version when `raft/` holds one, else the
  * files in `wal/`.
+ * @throws UsageError `QUORUMKV_INVALID_CONFIG` when both `raft/` and `wal/` are there
  * @throws FaultError `QUORUMKV_STORAGE_IO` and the load errors of the storage
  */
 export async function openDataDirLog(dataDir: string): Promise<LogStorage> {
   const layout = dataDirLayout(dataDir);
-  if (existsSync(join(layout.raft, 'CURRENT'))) return LevelLogStorage.open({ dataDir: layout.raft });
+  if (existsSync(join(layout.raft, 'CURRENT'))) {
+    if (existsSync(layout.wal)) {
+      throw new UsageError(
+        ErrorCode.INVALID_CONFIG,
+        `${dataDir} holds two Raft logs, ${layout.raft} (classic-level, an earlier version's) and ${layout.wal} (files): keep the one this member last ran on and move the other away`,
+      );
+    }
+    return LevelLogStorage.open({ dataDir: layout.raft });
+  }
   return FileLogStorage.open({ dir: layout.wal });
 }
 
@@ -216,12 +225,18 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
       await db.close();
       await rm(dataDir, { recursive: true, force: true }); // an empty directory, checked above
       await rename(tmp, dataDir);
-      // the new directory entry must outlive a power loss, as the log in it does
-      const parent = await open(dirname(dataDir), 'r');
+      // the new directory entry must outlive a power loss, as the log in it
+      // does; the restore is complete by now, so a failure here (a platform
+      // that cannot fsync a directory) is only logged
       try {
-        await parent.sync();
-      } finally {
-        await parent.close();
+        const parent = await open(dirname(dataDir), 'r');
+        try {
+          await parent.sync();
+        } finally {
+          await parent.close();
+        }
+      } catch (err) {
+        log('cannot fsync %s after the restore: %s', dirname(dataDir), (err as Error).message);
       }
     } catch (err) {
       await db.close().catch(() => undefined);

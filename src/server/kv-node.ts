@@ -103,8 +103,9 @@ export interface KvNodeOptions {
   /** Message transport. Default: a TcpTransport built from `members` addresses. */
   transport?: Transport;
   /**
-   * Directory for the member's data (created if missing): two classic-level
-   * databases, `kv/` (the store) and `raft/` (the Raft log).
+   * Directory for the member's data (created if missing): `kv/`, the store
+   * (a classic-level database), and `wal/`, the Raft log (`FileLogStorage`);
+   * a directory of an earlier version keeps its classic-level log in `raft/`.
    */
   dataDir?: string;
   /**
@@ -421,7 +422,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         throw new UsageError(
           ErrorCode.INVALID_CONFIG,
           `${opts.dataDir} holds a database in the layout of an earlier version (one database for the store and the Raft log); ` +
-            'this version keeps them in kv/ and raft/ below dataDir: take a backup with the earlier version (snapshotSave) and KvNode.restore it into a new dataDir',
+            'this version keeps them apart below dataDir (kv/ and wal/): take a backup with the earlier version (snapshotSave) and KvNode.restore it into a new dataDir',
         );
       }
       mkdirSync(opts.dataDir!, { recursive: true });
@@ -501,6 +502,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         }
       });
     } catch (err) {
+      // the store runs a progress timer: a failed open must not leave it behind
+      await store?.close().catch(() => undefined);
       await closeDb();
       throw err;
     }

@@ -54,7 +54,10 @@ export interface FileLogStorageOptions {
    * one-at-a-time puts per second with it, 7,500 without (docs/performance.md).
    * The event loop waits for such a write (110-250 µs on that disk), and
    * the save then resolves after one turn of the event loop
-   * (`setImmediate`), so that timers and I/O still run between writes.
+   * (`setImmediate`), so that timers and I/O still run between writes. An
+   * append on the calling thread that takes over 20 ms (a stalled disk)
+   * sends the appends of the next second through the pool, so that a disk
+   * stall does not stop the event loop, and with it a leader's heartbeats.
    */
   inlineWriteBytes?: number;
 }
@@ -63,6 +66,10 @@ export interface FileLogStorageOptions {
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 /** Default largest synced append written on the calling thread: 64 KiB. */
 export const DEFAULT_INLINE_WRITE_BYTES = 64 * 1024;
+/** An append on the calling thread slower than this (ms) sends the next ones through the pool... */
+const SLOW_INLINE_MS = 20;
+/** ...for this long (ms). */
+const POOL_AFTER_SLOW_MS = 1_000;
 const MIN_SEGMENT_BYTES = 64 * 1024;
 const ZEROS = Buffer.alloc(256 * 1024);
 /** Pause (ms) between two preallocated chunks of the next segment while the current one has room. */
@@ -280,6 +287,8 @@ export class FileLogStorage implements LogStorage {
   #offset = 0;
   /** Whether unsynced bytes were written to the last segment since its last sync. */
   #dirty = false;
+  /** Until when (performance.now() ms) appends go through the pool after a slow one on the calling thread. */
+  #poolUntil = 0;
   /** The next segment, being preallocated, and its temporary path. */
   #next: Promise<string> | undefined;
   #nextPath = '';
@@ -564,8 +573,16 @@ export class FileLogStorage implements LogStorage {
     }
     const at = this.#offset;
     if (sync && !this.#dirty && this.#fdSync >= 0) {
-      if (rec.length <= this.#inlineWriteBytes) {
+      if (rec.length <= this.#inlineWriteBytes && performance.now() >= this.#poolUntil) {
+        const started = performance.now();
         writeAtSync(this.#fdSync, rec, at);
+        const took = performance.now() - started;
+        if (took > SLOW_INLINE_MS) {
+          // a stalled disk would stall the event loop (heartbeats, timers,
+          // I/O) with it: go through the pool for a while
+          this.#poolUntil = performance.now() + POOL_AFTER_SLOW_MS;
+          log('an append on the calling thread took %d ms: appends go through the thread pool for %d ms', Math.round(took), POOL_AFTER_SLOW_MS);
+        }
         // one turn of the event loop, as a write through the pool gives:
         // without it, a caller awaiting one write after another in
         // promise callbacks alone would starve timers and I/O
@@ -827,14 +844,15 @@ export class FileLogStorage implements LogStorage {
     if (openDirs.has(path)) throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: it is open in this process`);
     for (let attempt = 0; ; attempt++) {
       try {
-        await fsp.writeFile(path, String(process.pid), { flag: 'wx' });
+        await fsp.writeFile(path, lockOwner(process.pid), { flag: 'wx' });
         break;
       } catch (err) {
         if ((err as { code?: string }).code !== 'EEXIST' || attempt > 0) throw err;
       }
       // a lock file is there: refused while its process lives, taken over otherwise
-      const pid = parseInt(await fsp.readFile(path, 'utf8').catch(() => ''), 10);
-      if (Number.isSafeInteger(pid) && pid !== process.pid && alive(pid)) {
+      const holder = (await fsp.readFile(path, 'utf8').catch(() => '')).trim();
+      const pid = parseInt(holder, 10);
+      if (Number.isSafeInteger(pid) && pid !== process.pid && alive(pid) && holder === lockOwner(pid)) {
         throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: process ${pid} holds it (delete ${path} if that process is not a quorumkv member)`);
       }
       await fsp.rm(path, { force: true });
@@ -1013,12 +1031,40 @@ async function zeroFrom(path: string, from: number, to: number): Promise<void> {
 }
 
 async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
   try {
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await fsp.open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    // Windows cannot open or fsync a directory (EPERM, EISDIR): its file
+    // system makes directory entries durable without it
+    const code = (err as { code?: string }).code;
+    if (process.platform === 'win32' && (code === 'EPERM' || code === 'EISDIR')) return;
+    throw err;
   }
+}
+
+/**
+ * What identifies a lock's holder: its process id and, where `/proc` tells
+ * them (Linux), the boot id and the process's start time, so that a lock
+ * left by a process of an earlier boot, or by a process whose id was since
+ * reused, is not taken for a live one.
+ */
+function lockOwner(pid: number): string {
+  let boot = '';
+  let start = '';
+  try {
+    boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the fields after the command name (which may hold spaces), in parentheses
+    start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  } catch {
+    // no /proc: the process id alone
+  }
+  return boot === '' ? String(pid) : `${pid} ${boot} ${start}`;
 }
 
 function alive(pid: number): boolean {

@@ -254,3 +254,21 @@ test('with a batch interval, what is applied during a write waits for the interv
   assert.equal(t.pending.size, 0);
   await store.close();
 });
+
+test('with a batch interval, a compaction applied while a write runs is written right after it: its physical removal waits for no timer', async () => {
+  const g = gatedDb();
+  const t = manualTimer();
+  const store = await MvccStore.open(g.db, { batchIntervalMs: 25, timer: t.timer, watch: { progressIntervalMs: 0 } });
+  await store.applyBatch([{ index: 1, request: put('a', '1') }], { acknowledge: 'applied' });
+  await store.applyBatch([{ index: 2, request: put('a', '2') }], { acknowledge: 'applied' });
+  g.hold();
+  t.fire();
+  await new Promise((r) => setImmediate(r)); // the write of entries 1 and 2 starts and waits at the gate
+  const [c] = await store.applyBatch([{ index: 3, request: { compaction: { revision: 3, physical: true } } }], { acknowledge: 'applied' });
+  assert.equal(c!.status, 'applied');
+  g.release();
+  for (let i = 0; i < 6; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(g.writes.length >= 2, true, `the compaction's batch was written without the timer (writes: ${JSON.stringify(g.writes)})`);
+  assert.equal(t.pending.size, 0, 'no interval was waited for');
+  await store.close();
+});

@@ -4,7 +4,7 @@
 // corrupt or truncated file is refused and creates nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
@@ -192,6 +192,39 @@ test('a data directory whose Raft log is a classic-level database in raft/ (earl
     assert.deepEqual((await readdir(dataDir)).sort(), ['kv', 'raft'], 'no wal/ is made beside raft/');
   } finally {
     await n?.close();
+    await cleanup();
+  }
+});
+
+test('a data directory holding both a classic-level raft/ log and wal/ is refused with QUORUMKV_INVALID_CONFIG, naming both', async () => {
+  const { dir, cleanup } = await tempDir('two-logs');
+  const net = new MemoryNetwork({ seed: 4 });
+  try {
+    const dataDir = join(dir, 'm');
+    const n = await KvNode.open({ id: 'm', members: ['m'], dataDir, transport: net.transport('m'), tickMs: 10 });
+    await n.close();
+    const level = await LevelLogStorage.open({ dataDir: join(dataDir, 'raft') });
+    await level.close();
+    await assert.rejects(KvNode.open({ id: 'm', members: ['m'], dataDir, transport: net.transport('m'), tickMs: 10 }), (e: unknown) =>
+      isQuorumError(e, ErrorCode.INVALID_CONFIG) && /raft/.test((e as Error).message) && /wal/.test((e as Error).message),
+    );
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a KvNode.open that fails at its Raft log leaves no timer of its store behind', async () => {
+  const { dir, cleanup } = await tempDir('open-fails');
+  const net = new MemoryNetwork({ seed: 5 });
+  try {
+    const dataDir = join(dir, 'm');
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(join(dataDir, 'wal'), 'not a directory');
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    await assert.rejects(KvNode.open({ id: 'm', members: ['m'], dataDir, transport: net.transport('m'), tickMs: 10 }), (e: unknown) => isQuorumError(e, ErrorCode.STORAGE_IO));
+    assert.equal(timers(), before, 'the store was closed with its progress timer');
+  } finally {
     await cleanup();
   }
 });

@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { spawn } from 'node:child_process';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { MemoryLevel } from 'memory-level';
 import { ErrorCode } from '../../src/errors.js';
 import { seededRandom } from '../../src/raft/seeded-random.js';
@@ -15,6 +18,8 @@ import { FileLogStorage, LevelLogStorage, type LogStorage } from '../../src/stor
 import { ent, ents, norm, normState, rejectsWith, snap } from './conformance.js';
 
 const SEG = 64 * 1024;
+/** node:fs as CommonJS: patching it and then syncBuiltinESMExports() reaches the storage's `import * as fs`. */
+const fsCjs = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 const HS = (term: number, vote: string, commit: number): HardState => ({ term, vote, commit });
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -441,4 +446,58 @@ test('entries all at or below the stored snapshot drop the stored entries after 
     await again.close();
     await model.close();
     await mem.close();
+  }));
+
+test('another live process holding the log is refused; once it is killed (SIGKILL, no cleanup) its lock is taken over; a lock from another boot is stale', () =>
+  withDir(async (dir) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/hold-wal.ts', import.meta.url)), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (d: Buffer) => (d.toString().includes('ready') ? resolve() : undefined));
+        child.once('exit', (code) => reject(new Error(`the holder exited with ${code}`)));
+      });
+      await rejectsWith(open(dir), ErrorCode.STORAGE_IO, `process ${child.pid} holds it`);
+    } finally {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await gone;
+    }
+    const s = await open(dir);
+    await s.close();
+    // the process id of a live process (this one's parent), written by a process of another boot
+    await writeFile(join(dir, 'LOCK'), `${process.ppid} 00000000-0000-0000-0000-000000000000 1`);
+    const again = await open(dir);
+    await again.close();
+  }));
+
+test('an append on the calling thread that stalls sends the appends of the next second through the thread pool', () =>
+  withDir(async (dir) => {
+    const s = await open(dir);
+    await s.save({ entries: [ent(1, 1)] }, { sync: true });
+    const real = { writeSync: fsCjs.writeSync, write: fsCjs.write };
+    let pooled = 0;
+    try {
+      fsCjs.write = function (this: unknown, ...args: unknown[]) {
+        pooled++;
+        return (real.write as (...a: unknown[]) => unknown).apply(this, args);
+      } as typeof fsCjs.write;
+      fsCjs.writeSync = function (this: unknown, ...args: unknown[]) {
+        const until = performance.now() + 25; // a disk stall of 25 ms
+        while (performance.now() < until);
+        return (real.writeSync as (...a: unknown[]) => number).apply(this, args);
+      } as typeof fsCjs.writeSync;
+      syncBuiltinESMExports();
+      await s.save({ entries: [ent(2, 1)] }, { sync: true });
+      fsCjs.writeSync = real.writeSync;
+      syncBuiltinESMExports();
+      const before = pooled;
+      await s.save({ entries: [ent(3, 1)] }, { sync: true });
+      assert.equal(pooled, before + 1, 'the append after the stall went through the pool');
+    } finally {
+      fsCjs.writeSync = real.writeSync;
+      fsCjs.write = real.write;
+      syncBuiltinESMExports();
+    }
+    assert.deepEqual((await s.load()).entries.map((e) => e.index), [1, 2, 3]);
+    await s.close();
   }));
