@@ -736,50 +736,54 @@ export class FileLogStorage implements LogStorage {
     for (let si = 0; si < segments.length; si++) {
       const seg = segments[si]!;
       const lastSeg = si === segments.length - 1;
-      const buf = await fsp.readFile(seg.path);
-      let off = 0;
-      for (;;) {
-        if (off + HEADER > buf.length) break;
-        const len = buf.readUInt32LE(off);
-        if (len === 0) break;
-        const rec = readRecord(buf, off, len);
-        if (rec instanceof Error) {
-          // A torn write is the last thing written: no valid record starts
-          // anywhere after it (its own length may be what was damaged, so
-          // every byte offset is tried). Anything else (a bad record before
-          // valid ones, or in an earlier segment) is corruption.
-          const end = lastNonZero(buf) + 1;
-          if (!lastSeg || validRecordWithin(buf, off + 1, end)) {
-            throw new FaultError(ErrorCode.CORRUPT_LOG, `log segment ${hex(seg.seq)}: the record at byte ${off} is corrupt (${rec.message}) and is not a torn write at the end of the log`);
-          }
-          repair = { from: off, to: end, why: `a torn write (${rec.message})` };
-          break;
-        }
-        if (off === 0) seg.started = rec.kind === KIND_START;
-        if (rec.kind === KIND_START) {
-          // the state as this segment began: it matters only when the segments before it are gone
-          if (off === 0 && si === 0) {
-            state.hardState = rec.hardState ?? state.hardState;
-            if (rec.snapshot !== undefined && rec.snapshot.index > state.snapIndex) {
-              state.snapshot = rec.snapshot;
-              state.first = rec.snapshot.index + 1;
-              state.last = rec.snapshot.index;
+      const buf = SegmentFile.open(seg.path);
+      try {
+        let off = 0;
+        for (;;) {
+          if (off + HEADER > buf.size) break;
+          const len = buf.u32(off);
+          if (len === 0) break;
+          const rec = readRecord(buf, off, len);
+          if (rec instanceof Error) {
+            // A torn write is the last thing written: no valid record starts
+            // anywhere after it (its own length may be what was damaged, so
+            // every byte offset is tried). Anything else (a bad record before
+            // valid ones, or in an earlier segment) is corruption.
+            const end = buf.lastNonZero() + 1;
+            if (!lastSeg || buf.validRecordWithin(off + 1, end)) {
+              throw new FaultError(ErrorCode.CORRUPT_LOG, `log segment ${hex(seg.seq)}: the record at byte ${off} is corrupt (${rec.message}) and is not a torn write at the end of the log`);
             }
+            repair = { from: off, to: end, why: `a torn write (${rec.message})` };
+            break;
           }
-        } else {
-          let max = 0;
-          for (const e of rec.entries) if (e.index > max) max = e.index;
-          if (max > seg.maxIndex) seg.maxIndex = max;
-          state.apply(rec);
+          if (off === 0) seg.started = rec.kind === KIND_START;
+          if (rec.kind === KIND_START) {
+            // the state as this segment began: it matters only when the segments before it are gone
+            if (off === 0 && si === 0) {
+              state.hardState = rec.hardState ?? state.hardState;
+              if (rec.snapshot !== undefined && rec.snapshot.index > state.snapIndex) {
+                state.snapshot = rec.snapshot;
+                state.first = rec.snapshot.index + 1;
+                state.last = rec.snapshot.index;
+              }
+            }
+          } else {
+            let max = 0;
+            for (const e of rec.entries) if (e.index > max) max = e.index;
+            if (max > seg.maxIndex) seg.maxIndex = max;
+            state.apply(rec);
+          }
+          off += HEADER + len;
         }
-        off += HEADER + len;
-      }
-      if (lastSeg) {
-        offset = off;
-        // A crash can keep a later unsynced write and lose an earlier one
-        // (nothing orders their writeback): bytes past the end of the
-        // records would be replayed once new records reach them.
-        if (repair === undefined && !allZero(buf, off, buf.length)) repair = { from: off, to: lastNonZero(buf) + 1, why: 'bytes left past the last record' };
+        if (lastSeg) {
+          offset = off;
+          // A crash can keep a later unsynced write and lose an earlier one
+          // (nothing orders their writeback): bytes past the end of the
+          // records would be replayed once new records reach them.
+          if (repair === undefined && !buf.allZero(off, buf.size)) repair = { from: off, to: buf.lastNonZero() + 1, why: 'bytes left past the last record' };
+        }
+      } finally {
+        buf.close();
       }
     }
 
@@ -900,10 +904,11 @@ function frame(payload: Uint8Array): Uint8Array {
 }
 
 /** Decodes the record at `off`, or returns why it is bad. */
-function readRecord(buf: Buffer, off: number, len: number): WalRecord | Error {
-  if (off + HEADER + len > buf.length) return new Error(`its length ${len} runs past the end of the segment`);
-  const payload = buf.subarray(off + HEADER, off + HEADER + len);
-  if (crc32(payload) !== buf.readUInt32LE(off + 4)) return new Error('checksum mismatch');
+function readRecord(buf: SegmentFile, off: number, len: number): WalRecord | Error {
+  if (off + HEADER + len > buf.size) return new Error(`its length ${len} runs past the end of the segment`);
+  const crc = buf.u32(off + 4);
+  const payload = buf.bytes(off + HEADER, len);
+  if (crc32(payload) !== crc) return new Error('checksum mismatch');
   try {
     const t = unpack(payload);
     if (!Array.isArray(t) || t.length !== 5 || typeof t[4] !== 'boolean' || (t[0] !== KIND_START && t[0] !== KIND_SAVE) || !Array.isArray(t[3])) throw new Error('not a log record');
@@ -941,27 +946,97 @@ function metaFrom(t: unknown): SnapshotMetadata {
   return { index: t[0], term: t[1], confState };
 }
 
-/** Index of the last nonzero byte of `buf` (-1 when it is all zeros). */
-function lastNonZero(buf: Uint8Array): number {
-  let to = buf.length;
-  while (to > 0) {
-    const from = Math.max(0, to - ZEROS.length);
-    if (!allZero(buf, from, to)) {
-      for (let i = to - 1; i >= from; i--) if (buf[i] !== 0) return i;
-    }
-    to = from;
-  }
-  return -1;
-}
+/** Bytes of a segment read through one window at a time. */
+const WINDOW = 64 * 1024;
 
-/** Whether a record with a matching CRC starts at some byte offset in `[from, to)` and ends by `to`. */
-function validRecordWithin(buf: Buffer, from: number, to: number): boolean {
-  for (let p = from; p + HEADER < to; p++) {
-    const len = buf.readUInt32LE(p);
-    if (len === 0 || p + HEADER + len > to) continue;
-    if (crc32(buf.subarray(p + HEADER, p + HEADER + len)) === buf.readUInt32LE(p + 4)) return true;
+/**
+ * A segment file read for replay through a 64 KiB window, never as one
+ * buffer: freeing a buffer of a whole segment (8 MiB) raised glibc's mmap
+ * threshold to that size, and the C heap then kept about 7-10 MiB more
+ * after a load (docs/performance.md). The views it hands out are valid
+ * until its next read.
+ */
+class SegmentFile {
+  readonly size: number;
+  readonly #fd: number;
+  readonly #win = Buffer.allocUnsafe(WINDOW);
+  #winStart = 0;
+  #winLen = 0;
+
+  private constructor(fd: number, size: number) {
+    this.#fd = fd;
+    this.size = size;
   }
-  return false;
+
+  static open(path: string): SegmentFile {
+    const fd = fs.openSync(path, 'r');
+    try {
+      return new SegmentFile(fd, fs.fstatSync(fd).size);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+  }
+
+  close(): void {
+    fs.closeSync(this.#fd);
+  }
+
+  /** Bytes `[off, off + len)`: a view of the window, or a buffer of their own when longer than it. */
+  bytes(off: number, len: number): Buffer {
+    if (len > WINDOW) {
+      const out = Buffer.allocUnsafe(len);
+      this.#readFully(out, off);
+      return out;
+    }
+    if (off < this.#winStart || off + len > this.#winStart + this.#winLen) {
+      this.#winLen = Math.min(WINDOW, this.size - off);
+      this.#winStart = off;
+      this.#readFully(this.#win.subarray(0, this.#winLen), off);
+    }
+    return this.#win.subarray(off - this.#winStart, off - this.#winStart + len);
+  }
+
+  u32(off: number): number {
+    return this.bytes(off, 4).readUInt32LE(0);
+  }
+
+  allZero(from: number, to: number): boolean {
+    for (let at = from; at < to; at += WINDOW) {
+      if (!allZero(this.bytes(at, Math.min(WINDOW, to - at)), 0, Math.min(WINDOW, to - at))) return false;
+    }
+    return true;
+  }
+
+  /** Offset of the last nonzero byte (-1 when the segment is all zeros). */
+  lastNonZero(): number {
+    for (let to = this.size; to > 0; ) {
+      const from = Math.max(0, to - WINDOW);
+      const chunk = this.bytes(from, to - from);
+      for (let i = chunk.length - 1; i >= 0; i--) if (chunk[i] !== 0) return from + i;
+      to = from;
+    }
+    return -1;
+  }
+
+  /** Whether a record with a matching CRC starts at some byte offset in `[from, to)` and ends by `to`. */
+  validRecordWithin(from: number, to: number): boolean {
+    for (let p = from; p + HEADER < to; p++) {
+      const len = this.u32(p);
+      if (len === 0 || p + HEADER + len > to) continue;
+      const crc = this.u32(p + 4);
+      if (crc32(this.bytes(p + HEADER, len)) === crc) return true;
+    }
+    return false;
+  }
+
+  #readFully(into: Uint8Array, position: number): void {
+    for (let done = 0; done < into.length; ) {
+      const n = fs.readSync(this.#fd, into, done, into.length - done, position + done);
+      if (n === 0) throw new Error(`segment ended at byte ${position + done} of ${this.size}`);
+      done += n;
+    }
+  }
 }
 
 function allZero(buf: Uint8Array, from: number, to: number): boolean {
