@@ -4,7 +4,7 @@
  */
 import { ErrorCode, UsageError } from '../errors.js';
 import type { Entry, HardState, Snapshot } from '../raftpb/index.js';
-import type { LogStorage } from './log-storage.js';
+import type { LogStorage, LogStorageUpdate } from './log-storage.js';
 
 function isIndex(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
@@ -50,5 +50,50 @@ export function checkEntries(entries: readonly Entry[]): void {
       }
     }
     prev = e;
+  }
+}
+
+/**
+ * The shape checks of a whole update (each field that is present).
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ */
+export function checkUpdate(update: LogStorageUpdate): void {
+  if (update.hardState !== undefined) checkHardState(update.hardState);
+  if (update.entries !== undefined) checkEntries(update.entries);
+  if (update.snapshot !== undefined) checkSnapshot(update.snapshot);
+}
+
+/** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `index` is not a non-negative safe integer. */
+export function checkCompactIndex(index: number): void {
+  if (!isIndex(index)) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `compact index must be a non-negative integer, got ${index}`);
+  }
+}
+
+/** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when no stored snapshot covers `index` (Raft §7: only what a snapshot holds may go). */
+export function checkCompactCovered(index: number, snapshotIndex: number): void {
+  if (index > snapshotIndex) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `cannot compact to index ${index}: the stored snapshot only covers index ${snapshotIndex}`);
+  }
+}
+
+/** @throws UsageError `QUORUMKV_SNAPSHOT_OUT_OF_DATE` when the snapshot at `index` is older than the stored one. */
+export function checkSnapshotNotOlder(index: number, storedIndex: number): void {
+  if (index < storedIndex) {
+    throw new UsageError(ErrorCode.SNAPSHOT_OUT_OF_DATE, `snapshot at index ${index} is older than the stored snapshot at index ${storedIndex}`);
+  }
+}
+
+/** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when entries starting at `first` leave a gap after the log's last index `tail` (Raft §5.3). */
+export function checkNoGap(first: number, tail: number): void {
+  if (first > tail + 1) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entries start at index ${first}, leaving a gap after the last stored index ${tail}`);
+  }
+}
+
+/** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when a HardState's commit is beyond the log's last index after the update. */
+export function checkCommitWithin(commit: number, lastIndex: number): void {
+  if (commit > lastIndex) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `HardState commit ${commit} is beyond the last index ${lastIndex} of the log`);
   }
 }

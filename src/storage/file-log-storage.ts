@@ -22,7 +22,7 @@ import {
 } from '../codec/index.js';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
 import { emptyHardState, type ConfState, type Entry, type HardState, type Snapshot, type SnapshotMetadata } from '../raftpb/index.js';
-import { checkEntries, checkHardState, checkSnapshot } from './checks.js';
+import { checkCommitWithin, checkCompactCovered, checkCompactIndex, checkNoGap, checkSnapshotNotOlder, checkUpdate } from './checks.js';
 import type {
   LoadedLogState,
   LogStorage,
@@ -395,9 +395,7 @@ export class FileLogStorage implements LogStorage {
    */
   async save(update: LogStorageUpdate, options: LogStorageSaveOptions): Promise<void> {
     this.#assertOpen();
-    if (update.hardState !== undefined) checkHardState(update.hardState);
-    if (update.entries !== undefined) checkEntries(update.entries);
-    if (update.snapshot !== undefined) checkSnapshot(update.snapshot);
+    checkUpdate(update);
     const sync = options.sync === true;
     return this.#enqueue(() => this.#save(update, sync));
   }
@@ -412,17 +410,10 @@ export class FileLogStorage implements LogStorage {
    */
   async compact(index: number): Promise<void> {
     this.#assertOpen();
-    if (!Number.isSafeInteger(index) || index < 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `compact index must be a non-negative integer, got ${index}`);
-    }
+    checkCompactIndex(index);
     return this.#enqueue(async () => {
       const s = this.#state;
-      if (index > s.snapIndex) {
-        throw new UsageError(
-          ErrorCode.INVALID_ARGUMENT,
-          `cannot compact to index ${index}: the stored snapshot only covers index ${s.snapIndex}`,
-        );
-      }
+      checkCompactCovered(index, s.snapIndex);
       if (index >= s.first) s.dropThrough(Math.min(index, s.last));
       await this.#releaseSegments(Math.min(index, this.#durableSnapIndex));
     });
@@ -501,12 +492,7 @@ export class FileLogStorage implements LogStorage {
     let keepAbove = false;
     if (snapshot !== undefined) {
       const { index } = snapshot.metadata;
-      if (index < snapIndex) {
-        throw new UsageError(
-          ErrorCode.SNAPSHOT_OUT_OF_DATE,
-          `snapshot at index ${index} is older than the stored snapshot at index ${snapIndex}`,
-        );
-      }
+      checkSnapshotNotOlder(index, snapIndex);
       keepAbove = s.keepsAbove(snapshot.metadata);
       if (keepAbove && index < last) {
         first = Math.max(first, index + 1);
@@ -519,21 +505,12 @@ export class FileLogStorage implements LogStorage {
     }
     if (entries.length > 0) {
       const lo = entries[0]!.index;
-      const tail = last < first ? snapIndex : Math.max(last, snapIndex);
-      if (lo > tail + 1) {
-        throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entries start at index ${lo}, leaving a gap after the last stored index ${tail}`);
-      }
+      checkNoGap(lo, last < first ? snapIndex : Math.max(last, snapIndex));
       if (last < first || lo < first) first = lo;
       last = entries[entries.length - 1]!.index;
     }
     if (update.hardState !== undefined) {
-      const lastIndex = last < first ? snapIndex : Math.max(last, snapIndex);
-      if (update.hardState.commit > lastIndex) {
-        throw new UsageError(
-          ErrorCode.INVALID_ARGUMENT,
-          `HardState commit ${update.hardState.commit} is beyond the last index ${lastIndex} of the log`,
-        );
-      }
+      checkCommitWithin(update.hardState.commit, last < first ? snapIndex : Math.max(last, snapIndex));
     }
     if (update.hardState === undefined && snapshot === undefined && entries.length === 0) return;
 

@@ -20,7 +20,7 @@ import {
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
 import { putPrepared, writePrepared } from '../level-write.js';
 import { emptyHardState, type Entry, type HardState, type Snapshot } from '../raftpb/index.js';
-import { checkEntries, checkHardState, checkSnapshot } from './checks.js';
+import { checkCommitWithin, checkCompactCovered, checkCompactIndex, checkNoGap, checkSnapshotNotOlder, checkUpdate } from './checks.js';
 import { ENTRY_KEY_END, HARD_STATE_KEY, SNAPSHOT_KEY, entryIndexOf, entryKey } from './keys.js';
 import type {
   LoadedLogState,
@@ -183,9 +183,7 @@ export class LevelLogStorage implements LogStorage {
    */
   async save(update: LogStorageUpdate, options: LogStorageSaveOptions): Promise<void> {
     this.#assertOpen();
-    if (update.hardState !== undefined) checkHardState(update.hardState);
-    if (update.entries !== undefined) checkEntries(update.entries);
-    if (update.snapshot !== undefined) checkSnapshot(update.snapshot);
+    checkUpdate(update);
     const sync = options.sync === true;
     return this.#enqueue(() => this.#save(update, sync));
   }
@@ -198,16 +196,9 @@ export class LevelLogStorage implements LogStorage {
    */
   async compact(index: number): Promise<void> {
     this.#assertOpen();
-    if (!Number.isSafeInteger(index) || index < 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `compact index must be a non-negative integer, got ${index}`);
-    }
+    checkCompactIndex(index);
     return this.#enqueue(async () => {
-      if (index > this.#snapshotIndex) {
-        throw new UsageError(
-          ErrorCode.INVALID_ARGUMENT,
-          `cannot compact to index ${index}: the stored snapshot only covers index ${this.#snapshotIndex}`,
-        );
-      }
+      checkCompactCovered(index, this.#snapshotIndex);
       const to = Math.min(index, this.#last);
       if (to < this.#first) return;
       const ops: Op[] = [];
@@ -298,12 +289,7 @@ export class LevelLogStorage implements LogStorage {
     const snapshot = update.snapshot;
     if (snapshot !== undefined) {
       const { index, term } = snapshot.metadata;
-      if (index < snapshotIndex) {
-        throw new UsageError(
-          ErrorCode.SNAPSHOT_OUT_OF_DATE,
-          `snapshot at index ${index} is older than the stored snapshot at index ${snapshotIndex}`,
-        );
-      }
+      checkSnapshotNotOlder(index, snapshotIndex);
       let keepAbove = index === snapshotIndex && term === snapshotTerm;
       if (!keepAbove && index >= first && index <= last) {
         keepAbove = (await this.#storedTerm(index)) === term;
@@ -327,12 +313,7 @@ export class LevelLogStorage implements LogStorage {
       const hi = entries[entries.length - 1]!.index;
       const empty = last < first;
       const tail = empty ? snapshotIndex : Math.max(last, snapshotIndex);
-      if (lo > tail + 1) {
-        throw new UsageError(
-          ErrorCode.INVALID_ARGUMENT,
-          `entries start at index ${lo}, leaving a gap after the last stored index ${tail}`,
-        );
-      }
+      checkNoGap(lo, tail);
       for (const e of entries) ops.push({ type: 'put', key: entryKey(e.index), value: withCrc(encodeEntry(e)) });
       if (!empty) {
         for (let i = Math.max(hi + 1, first); i <= last; i++) ops.push({ type: 'del', key: entryKey(i) });
@@ -342,13 +323,7 @@ export class LevelLogStorage implements LogStorage {
     }
 
     if (update.hardState !== undefined) {
-      const lastIndex = last < first ? snapshotIndex : Math.max(last, snapshotIndex);
-      if (update.hardState.commit > lastIndex) {
-        throw new UsageError(
-          ErrorCode.INVALID_ARGUMENT,
-          `HardState commit ${update.hardState.commit} is beyond the last index ${lastIndex} of the log`,
-        );
-      }
+      checkCommitWithin(update.hardState.commit, last < first ? snapshotIndex : Math.max(last, snapshotIndex));
     }
 
     if (ops.length === 0) return;

@@ -4,8 +4,7 @@
 // same state).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
@@ -16,19 +15,24 @@ import { seededRandom } from '../../src/raft/seeded-random.js';
 import type { HardState } from '../../src/raftpb/index.js';
 import { FileLogStorage, LevelLogStorage, type LogStorage } from '../../src/storage/index.js';
 import { ent, ents, norm, normState, rejectsWith, snap } from './conformance.js';
+import { withTempDir } from './fixtures.js';
 
 const SEG = 64 * 1024;
 /** node:fs as CommonJS: patching it and then syncBuiltinESMExports() reaches the storage's `import * as fs`. */
 const fsCjs = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 const HS = (term: number, vote: string, commit: number): HardState => ({ term, vote, commit });
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'quorumkv-wal-test-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+const withDir = withTempDir;
+
+/** Saves 10 entries of 300 bytes at a time (term 3) until a second segment exists, calling `each` after every save; returns the next index. */
+async function fillToSecondSegment(s: LogStorage, dir: string, each?: (next: number) => Promise<void>): Promise<number> {
+  let i = 1;
+  while ((await segments(dir)).length < 2) {
+    await s.save({ hardState: HS(3, 'a', i + 9), entries: ents(i, i + 9, 3).map((e) => ent(e.index, 3, 300)) }, { sync: true });
+    i += 10;
+    await each?.(i);
   }
+  return i;
 }
 
 /** Odd seeds of the randomized test send every append through the thread pool (`inlineWriteBytes: 0`). */
@@ -282,11 +286,7 @@ test('random saves, compactions and restarts load the same state from files as f
 test('a segment whose first write was torn begins again with the state when next written: compaction behind it keeps the log whole', () =>
   withDir(async (dir) => {
     let s: LogStorage = await open(dir);
-    let i = 1;
-    while ((await segments(dir)).length < 2) {
-      await s.save({ hardState: HS(3, 'a', i + 9), entries: ents(i, i + 9, 3).map((e) => ent(e.index, 3, 300)) }, { sync: true });
-      i += 10;
-    }
+    const i = await fillToSecondSegment(s, dir);
     await s.close();
     const segs = await segments(dir);
     const second = join(dir, 'wal', segs[1]!);
@@ -400,12 +400,9 @@ test('a damaged length in the middle of the last segment is QUORUMKV_CORRUPT_LOG
 test('compact right after a restart whose last segment is still empty keeps the segment that holds the state', () =>
   withDir(async (dir) => {
     let s: LogStorage = await open(dir);
-    let i = 1;
-    while ((await segments(dir)).length < 2) {
-      await s.save({ hardState: HS(3, 'a', i + 9), entries: ents(i, i + 9, 3).map((e) => ent(e.index, 3, 300)) }, { sync: true });
-      if ((await segments(dir)).length === 1) await s.save({ snapshot: snap(i + 9, 3) }, { sync: true });
-      i += 10;
-    }
+    await fillToSecondSegment(s, dir, async (next) => {
+      if ((await segments(dir)).length === 1) await s.save({ snapshot: snap(next - 1, 3) }, { sync: true });
+    });
     await s.close();
     const segs = await segments(dir);
     // the first write of the new segment never reached the disk

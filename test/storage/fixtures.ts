@@ -71,3 +71,13 @@ export async function fileFixture(inlineWriteBytes?: number): Promise<StorageFix
     destroy: () => rm(dir, { recursive: true, force: true }),
   };
 }
+
+/** Runs `fn` with a fresh temp directory, removed afterwards. */
+export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'quorumkv-storage-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

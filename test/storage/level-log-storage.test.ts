@@ -3,8 +3,6 @@
 // machine through sublevels, and the torn-tail warning on quorumkv:storage.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { format } from 'node:util';
 import { ClassicLevel } from 'classic-level';
@@ -13,15 +11,8 @@ import { MemoryLevel } from 'memory-level';
 import { ErrorCode } from '../../src/errors.js';
 import { LevelLogStorage, entryKey, type LevelDatabase } from '../../src/storage/index.js';
 import { ents, flipByte, norm, rejectsWith } from './conformance.js';
+import { withTempDir } from './fixtures.js';
 
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'quorumkv-storage-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 test('open with a dataDir creates a classic-level database that close() closes and a reopen reads back', async () => {
   await withTempDir(async (dir) => {
