@@ -11,7 +11,7 @@ export { freePort };
 
 export interface LocalCluster {
   nodes: KvNode[];
-  /** Resolves once a leader is known; returns it. */
+  /** Resolves once a leader is elected and every member knows it; returns it. */
   leader(): Promise<KvNode>;
   close(): Promise<void>;
 }
@@ -28,7 +28,9 @@ export async function startLocalCluster(ids = ['a', 'b', 'c']): Promise<LocalClu
     async leader() {
       for (;;) {
         const l = nodes.find((n) => n.raft.isLeader);
-        if (l !== undefined) return l;
+        // the examples use every member at once: a follower that has not
+        // heard from the leader yet would refuse a write (no leader)
+        if (l !== undefined && nodes.every((n) => n.raft.leader === l.id)) return l;
         await new Promise((r) => setTimeout(r, 20));
       }
     },
