@@ -40,9 +40,15 @@ const log = createDebug('quorumkv:node');
  * leader (or, alone, by committing its no-op), and starts from at least the
  * index its state machine reports applied. Saving it is for a faster
  * restart, and it is not worth turning the one-entry write of a proposal
- * made alone (one member, one in flight) into a two-record batch: such a
- * save leaves the HardState out, and a timer saves it (unsynced) this long
- * after, unless a save that writes it anyway comes first. A HardState with
+ * made alone (one member, one in flight) into a two-record batch, nor a
+ * write of its own: with one proposal in flight, every member learns each
+ * commit in a Ready that holds nothing else to save (a leader from an
+ * acknowledgement, a follower from the leader's next message), and an
+ * unsynced write of it would leave the log's next synced append a write
+ * plus an `fdatasync` instead of one `O_DSYNC` write (`FileLogStorage`).
+ * A save of at most one entry leaves such a HardState out, and a timer
+ * saves it (unsynced) this long after, unless a save that writes it anyway
+ * comes first. A HardState with
  * a new term or vote is always saved, synced, in its own Ready, and so is
  * one that commits a membership change (membership is rebuilt on restart
  * from the entries up to the saved commit).
@@ -871,7 +877,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   /**
    * True when the Ready's HardState changes only the commit index and the
-   * save is one entry otherwise (see {@link COMMIT_SAVE_DELAY_MS}): it is
+   * save is otherwise one entry or nothing (see {@link COMMIT_SAVE_DELAY_MS}): it is
    * left out, and saved by a timer unless a later save carries it.
    */
   private deferCommit(rd: Ready, hs: HardState): boolean {
@@ -880,7 +886,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       saved === undefined ||
       hs.term !== saved.term ||
       hs.vote !== saved.vote ||
-      rd.entries.length !== 1 ||
+      rd.entries.length > 1 ||
       rd.snapshot !== undefined ||
       rd.committedEntries.some((e) => e.type === 'ConfChange')
     ) {
