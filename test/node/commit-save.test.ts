@@ -1,6 +1,6 @@
 // The commit index is volatile state in Raft (Raft paper, Figure 2): a
 // RaftNode leaves a HardState whose only change is its commit out of a save
-// that is otherwise one entry, and saves it on a timer. These tests check that
+// that is otherwise one entry or nothing, and saves it on a timer. These tests check that
 // the deferral happens, that the timer and close() save it, and that a member
 // restarting with an older saved commit (after a power loss) loses nothing,
 // also when its saved commit is below its latest snapshot.
@@ -162,6 +162,43 @@ test('a restart takes no snapshot while it replays entries its state machine alr
       a.sm.applyLog.map((line) => line.split(' ')[1]!.split('=')[0]),
       Array.from({ length: 14 }, (_, i) => `k${i + 1}`),
     );
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('members of a cluster leave a commit-only HardState unsaved when their Ready has nothing else to save, and save it on the timer', async () => {
+  const c = new TestCluster();
+  try {
+    await c.startAll(['a', 'b', 'c']);
+    const leader = await c.waitLeader();
+    await c.run(leader.node.propose(cmd('k0', 'v0')));
+    const commitOnly = new Map<string, number>();
+    for (const m of c.members.values()) {
+      const storage = (m.node as unknown as { storage: LevelLogStorage }).storage;
+      const save = storage.save.bind(storage);
+      storage.save = (update, opts) => {
+        if (update.hardState !== undefined && (update.entries ?? []).length === 0 && update.snapshot === undefined) {
+          commitOnly.set(m.id, (commitOnly.get(m.id) ?? 0) + 1);
+        }
+        return save(update, opts);
+      };
+    }
+    const started = c.clock.now();
+    const proposals = 20;
+    const indexes = await proposeOneByOne(c, leader, 1, proposals);
+    const elapsed = c.clock.now() - started;
+    // at most one save per firing of the 100 ms timer; one per proposal and member without the deferral
+    const bound = Math.floor(elapsed / 100) + 1;
+    assert.ok(bound < proposals, `the proposals took ${elapsed} virtual ms, too long for the bound to tell`);
+    for (const id of ['a', 'b', 'c']) {
+      const n = commitOnly.get(id) ?? 0;
+      assert.ok(n <= bound, `${id} saved ${n} commit-only HardStates in ${elapsed} virtual ms (${proposals} proposals), at most ${bound} expected`);
+    }
+    await c.clock.advanceAsync(150);
+    for (const m of c.members.values()) {
+      assert.equal(await savedCommit(m.db), indexes.at(-1), `${m.id}: the timer saved the latest commit`);
+    }
   } finally {
     await c.closeAll();
   }
