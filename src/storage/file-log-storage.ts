@@ -58,6 +58,14 @@ export interface FileLogStorageOptions {
    * append on the calling thread that takes over 20 ms (a stalled disk)
    * sends the appends of the next second through the pool, so that a disk
    * stall does not stop the event loop, and with it a leader's heartbeats.
+   *
+   * This holds only while the storage is the one open `FileLogStorage` of
+   * the process. With several open (the members of a cluster run in one
+   * process, as in tests and benchmarks), every append goes through the
+   * pool: on the calling thread each member's write would wait for the
+   * others' one after another, whereas through the pool they overlap on
+   * the disk (three members in one process, one put at a time: about 1.3×
+   * the puts per second, docs/performance.md).
    */
   inlineWriteBytes?: number;
 }
@@ -72,6 +80,8 @@ const SLOW_INLINE_MS = 20;
 const POOL_AFTER_SLOW_MS = 1_000;
 const MIN_SEGMENT_BYTES = 64 * 1024;
 const ZEROS = Buffer.alloc(256 * 1024);
+/** Open storages of this process: appends are written on the calling thread only while there is one. */
+let openStorages = 0;
 /** Pause (ms) between two preallocated chunks of the next segment while the current one has room. */
 const PACE_MS = 10;
 /** Record header: payload length (u32 LE, never 0) and CRC-32 of the payload (u32 LE). */
@@ -235,7 +245,8 @@ class LogState {
  * the platform has no `O_DSYNC` (Windows), every synced save is a write
  * and an `fdatasync`. A
  * synced append of up to `inlineWriteBytes` is written on the calling
- * thread (see {@link FileLogStorageOptions.inlineWriteBytes}).
+ * thread while this is the only open `FileLogStorage` of the process (see
+ * {@link FileLogStorageOptions.inlineWriteBytes}).
  *
  * Recovery on {@link load} (etcd's WAL rules):
  * - a record that fails its CRC or its decode, followed by a valid record,
@@ -345,6 +356,7 @@ export class FileLogStorage implements LogStorage {
       throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${options.dir}: ${reason(err)}`, { cause: err });
     }
     storage.#status = 'open';
+    openStorages++;
     return storage;
   }
 
@@ -438,6 +450,7 @@ export class FileLogStorage implements LogStorage {
   /** Waits for queued writes, then closes the files and releases the directory. Idempotent. */
   async close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
+    if (this.#status === 'open') openStorages--;
     this.#status = 'closing';
     this.#closing = (async () => {
       await this.#queue;
@@ -550,7 +563,7 @@ export class FileLogStorage implements LogStorage {
     }
     const at = this.#offset;
     if (sync && !this.#dirty && this.#fdSync >= 0) {
-      if (rec.length <= this.#inlineWriteBytes && performance.now() >= this.#poolUntil) {
+      if (rec.length <= this.#inlineWriteBytes && openStorages === 1 && performance.now() >= this.#poolUntil) {
         const started = performance.now();
         writeAtSync(this.#fdSync, rec, at);
         const took = performance.now() - started;

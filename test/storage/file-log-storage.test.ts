@@ -467,6 +467,46 @@ test('another live process holding the log is refused; once it is killed (SIGKIL
     await again.close();
   }));
 
+test('appends are written on the calling thread only while one FileLogStorage is open in the process', () =>
+  withDir(async (dir) => {
+    const real = { writeSync: fsCjs.writeSync, write: fsCjs.write };
+    const calls = { inline: 0, pooled: 0 };
+    /** How `save` wrote one synced entry. */
+    const how = async (s: FileLogStorage, index: number): Promise<string> => {
+      const before = { ...calls };
+      await s.save({ entries: [ent(index, 1)] }, { sync: true });
+      return `${calls.inline - before.inline} inline, ${calls.pooled - before.pooled} pooled`;
+    };
+    const a = await open(join(dir, 'a'));
+    let b: FileLogStorage | undefined;
+    try {
+      fsCjs.write = function (this: unknown, ...args: unknown[]) {
+        calls.pooled++;
+        return (real.write as (...x: unknown[]) => unknown).apply(this, args);
+      } as typeof fsCjs.write;
+      fsCjs.writeSync = function (this: unknown, ...args: unknown[]) {
+        calls.inline++;
+        return (real.writeSync as (...x: unknown[]) => number).apply(this, args);
+      } as typeof fsCjs.writeSync;
+      syncBuiltinESMExports();
+      await a.save({ entries: [ent(1, 1)] }, { sync: true }); // the segment's first record, with its state record
+      assert.equal(await how(a, 2), '1 inline, 0 pooled', 'alone');
+      b = await open(join(dir, 'b'));
+      await b.save({ entries: [ent(1, 1)] }, { sync: true });
+      assert.equal(await how(a, 3), '0 inline, 1 pooled', 'with a second storage open');
+      assert.equal(await how(b, 2), '0 inline, 1 pooled', 'the second storage');
+      await b.close();
+      assert.equal(await how(a, 4), '1 inline, 0 pooled', 'alone again');
+    } finally {
+      fsCjs.writeSync = real.writeSync;
+      fsCjs.write = real.write;
+      syncBuiltinESMExports();
+      await b?.close();
+    }
+    assert.deepEqual((await a.load()).entries.map((e) => e.index), [1, 2, 3, 4]);
+    await a.close();
+  }));
+
 test('an append on the calling thread that stalls sends the appends of the next second through the thread pool', () =>
   withDir(async (dir) => {
     const s = await open(dir);
