@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { CrashableLevel, LevelLogStorage, entryKey } from '../../src/storage/index.js';
 import type { RaftNodeStatus } from '../../src/node/index.js';
+import type { Ready } from '../../src/raft/types.js';
 import { TestCluster, cmd, type Member } from './helpers.js';
 
 type Db = CrashableLevel<Uint8Array, Uint8Array>;
@@ -199,6 +200,77 @@ test('members of a cluster leave a commit-only HardState unsaved when their Read
     for (const m of c.members.values()) {
       assert.equal(await savedCommit(m.db), indexes.at(-1), `${m.id}: the timer saved the latest commit`);
     }
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a commit left unsaved is saved before a membership change it covers is applied, when Raft hands the committed entries out over several Readies', async () => {
+  const c = new TestCluster();
+  try {
+    const ids = ['a', 'b', 'c'];
+    // Raft hands out committed entries of at most 1 KiB per Ready (at least one)
+    for (const id of ids) await c.start(id, ids, ids, { maxSizePerMsg: 1024 });
+    const leader = await c.waitLeader();
+    await c.run(leader.node.propose(cmd('k0', 'v0')));
+    const DELAY = 5;
+    c.net.setDelay({ minMs: DELAY, maxMs: DELAY });
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    };
+    const saved = new Map<string, number>();
+    const violations: string[] = [];
+    /** Members that got a Ready whose commit is beyond the entries it hands out. */
+    const splits = new Set<string>();
+    let changesApplied = 0;
+    for (const m of c.members.values()) {
+      const storage = (m.node as unknown as { storage: LevelLogStorage }).storage;
+      const save = storage.save.bind(storage);
+      storage.save = async (update, opts) => {
+        await save(update, opts);
+        if (update.hardState !== undefined) saved.set(m.id, update.hardState.commit);
+      };
+      const raw = (m.node as unknown as { raw: { ready(): Ready } }).raw;
+      const ready = raw.ready.bind(raw);
+      raw.ready = () => {
+        const rd = ready();
+        const handedOut = rd.committedEntries.at(-1)?.index;
+        if (rd.hardState !== undefined && handedOut !== undefined && rd.hardState.commit > handedOut) splits.add(m.id);
+        return rd;
+      };
+      const apply = m.sm.apply.bind(m.sm);
+      m.sm.apply = (items) => {
+        for (const it of items) {
+          if (it.kind !== 'confChange') continue;
+          changesApplied++;
+          const commit = saved.get(m.id);
+          if (commit === undefined || commit < it.index) {
+            violations.push(`${m.id} applied the change at ${it.index} with ${commit === undefined ? 'no commit saved during the test' : `commit ${commit} saved`}`);
+          }
+        }
+        return apply(items);
+      };
+    }
+    for (let round = 0; round < 2; round++) {
+      // an entry larger than the limit, then a membership change behind it:
+      // both reach the followers at the same virtual instant, and their
+      // acknowledgements reach the leader at the same instant, so the
+      // commit moves past both at once; Raft then hands out the entry in
+      // one Ready (with the new commit, left unsaved: nothing else to save)
+      // and the change in the next (with no HardState)
+      const put = leader.node.propose(cmd(`x${round}`, 'v'.repeat(2048)));
+      await settle();
+      const change = round === 0 ? leader.node.addLearner('l') : leader.node.removeMember('l');
+      await settle();
+      c.clock.advance(DELAY); // both MsgApps, delivered without a turn of the event loop between them
+      await settle();
+      c.clock.advance(DELAY); // the acknowledgements of both followers, the same way
+      await settle();
+      await c.run(Promise.all([put, change]));
+      await c.waitFor(() => changesApplied >= (round + 1) * ids.length, 5_000, 'every member to apply the change');
+    }
+    assert.ok(splits.has(leader.id), 'the leader got the commit of an entry and a change in one Ready, and the entry alone');
+    assert.deepEqual(violations, []);
   } finally {
     await c.closeAll();
   }
