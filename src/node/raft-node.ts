@@ -856,11 +856,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // committed entries Raft handed out in parts) goes with this one.
     // So does one left unsaved for half the delay, with the next entries:
     // under a steady load it then never needs a write of its own.
-    if (
-      hardState === undefined &&
-      this.unsavedHardState !== undefined &&
-      (rd.committedEntries.some((e) => e.type === 'ConfChange') || (rd.entries.length > 0 && this.clock.now() - this.unsavedSince >= COMMIT_SAVE_DELAY_MS / 2))
-    ) {
+    const commitsChange = rd.committedEntries.some((e) => e.type === 'ConfChange');
+    if (hardState === undefined && this.unsavedHardState !== undefined && (commitsChange || (rd.entries.length > 0 && this.deferredFor() >= COMMIT_SAVE_DELAY_MS / 2))) {
       hardState = this.unsavedHardState;
     }
     if (hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
@@ -872,7 +869,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       }
       if (rd.entries.length > 0) update.entries = rd.entries;
       if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) update.snapshot = rd.snapshot;
-      await this.storage.save(update, { sync: rd.mustSync || update.snapshot !== undefined });
+      // the commit of a membership change is synced too: membership is
+      // rebuilt on restart from the entries up to the saved commit
+      const sync = rd.mustSync || update.snapshot !== undefined || (commitsChange && update.hardState !== undefined);
+      await this.storage.save(update, { sync });
     }
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
       this.mem.applySnapshot(rd.snapshot);
@@ -909,11 +909,20 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     return true;
   }
 
+  /**
+   * How long (clock ms) the HardState has waited unsaved. A clock that went
+   * back (the system clock is the wall clock) counts as the full delay.
+   */
+  private deferredFor(): number {
+    const waited = this.clock.now() - this.unsavedSince;
+    return waited < 0 ? COMMIT_SAVE_DELAY_MS : waited;
+  }
+
   /** The timer of a deferred HardState: saves it once it has waited the full delay, else waits the rest. */
   private onHardStateTimer(): void {
     this.hardStateTimer = undefined;
     if (this.unsavedHardState === undefined) return;
-    const rest = this.unsavedSince + COMMIT_SAVE_DELAY_MS - this.clock.now();
+    const rest = COMMIT_SAVE_DELAY_MS - this.deferredFor();
     if (rest > 0) this.hardStateTimer = this.clock.setTimeout(() => this.onHardStateTimer(), rest);
     else void this.saveDeferredHardState();
   }

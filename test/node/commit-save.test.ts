@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { CrashableLevel, LevelLogStorage, entryKey } from '../../src/storage/index.js';
-import type { RaftNodeStatus } from '../../src/node/index.js';
+import type { Clock, RaftNodeStatus } from '../../src/node/index.js';
 import type { Ready } from '../../src/raft/types.js';
 import { TestCluster, cmd, type Member } from './helpers.js';
 
@@ -205,7 +205,7 @@ test('members of a cluster leave a commit-only HardState unsaved when their Read
   }
 });
 
-test('a commit left unsaved is saved before a membership change it covers is applied, when Raft hands the committed entries out over several Readies', async () => {
+test('a commit left unsaved is saved, synced, before a membership change it covers is applied, when Raft hands the committed entries out over several Readies', async () => {
   const c = new TestCluster();
   try {
     const ids = ['a', 'b', 'c'];
@@ -218,6 +218,7 @@ test('a commit left unsaved is saved before a membership change it covers is app
     const settle = async (): Promise<void> => {
       for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     };
+    /** Per member, the highest commit saved with a synced save. */
     const saved = new Map<string, number>();
     const violations: string[] = [];
     /** Members that got a Ready whose commit is beyond the entries it hands out. */
@@ -228,7 +229,7 @@ test('a commit left unsaved is saved before a membership change it covers is app
       const save = storage.save.bind(storage);
       storage.save = async (update, opts) => {
         await save(update, opts);
-        if (update.hardState !== undefined) saved.set(m.id, update.hardState.commit);
+        if (update.hardState !== undefined && opts.sync) saved.set(m.id, Math.max(saved.get(m.id) ?? 0, update.hardState.commit));
       };
       const raw = (m.node as unknown as { raw: { ready(): Ready } }).raw;
       const ready = raw.ready.bind(raw);
@@ -245,7 +246,7 @@ test('a commit left unsaved is saved before a membership change it covers is app
           changesApplied++;
           const commit = saved.get(m.id);
           if (commit === undefined || commit < it.index) {
-            violations.push(`${m.id} applied the change at ${it.index} with ${commit === undefined ? 'no commit saved during the test' : `commit ${commit} saved`}`);
+            violations.push(`${m.id} applied the change at ${it.index} with ${commit === undefined ? 'no commit synced during the test' : `commit ${commit} synced`}`);
           }
         }
         return apply(items);
@@ -271,6 +272,46 @@ test('a commit left unsaved is saved before a membership change it covers is app
     }
     assert.ok(splits.has(leader.id), 'the leader got the commit of an entry and a change in one Ready, and the entry alone');
     assert.deepEqual(violations, []);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a commit deferred again right after a carry is saved once the member goes idle', async () => {
+  const c = new TestCluster();
+  try {
+    await c.startAll(['a', 'b', 'c']);
+    const leader = await c.waitLeader();
+    await c.run(leader.node.propose(cmd('k0', 'v0')));
+    await c.clock.advanceAsync(300);
+    // deferred at t (its timer due at t + 100); at t + 60 the next proposal
+    // carries it and a new commit is deferred: the timer then finds it
+    // waiting for 40 ms only, and must wait the rest rather than give up
+    const first = await c.run(leader.node.propose(cmd('k1', 'v1')));
+    await c.clock.advanceAsync(60);
+    const second = await c.run(leader.node.propose(cmd('k2', 'v2')));
+    const carried = await savedCommit(leader.db);
+    assert.ok(carried >= first && carried < second, `the first commit was carried (saved ${carried}, proposals at ${first} and ${second})`);
+    await c.clock.advanceAsync(400);
+    assert.equal(await savedCommit(leader.db), second, 'the idle member saved its latest commit');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a wall clock that goes back while a commit waits unsaved does not hold it back', async () => {
+  const c = new TestCluster();
+  try {
+    let offset = 0;
+    // the cluster's virtual clock, read 10 minutes earlier once `offset` is set
+    const skewed: Clock = { now: () => c.clock.now() + offset, setTimeout: (fn, ms) => c.clock.setTimeout(fn, ms), clearTimeout: (h) => c.clock.clearTimeout(h) };
+    await c.start('a', ['a'], ['a'], { clock: skewed });
+    const a = await c.waitLeader();
+    const [last] = await proposeOneByOne(c, a, 1, 1);
+    assert.ok((await savedCommit(a.db)) < last!, 'the commit waits');
+    offset = -600_000;
+    await c.clock.advanceAsync(150);
+    assert.equal(await savedCommit(a.db), last, 'the timer saved it after its 100 ms');
   } finally {
     await c.closeAll();
   }
