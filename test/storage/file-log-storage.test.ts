@@ -4,7 +4,7 @@
 // same state).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
@@ -506,6 +506,36 @@ test('appends are written on the calling thread only while one FileLogStorage is
       await b?.close();
       await a.close();
     }
+  }));
+
+test('close() stops the preallocation of the next segment in flight and removes its file', () =>
+  withDir(async (dir) => {
+    const segmentBytes = 8 * 1024 * 1024;
+    const s = await FileLogStorage.open({ dir, segmentBytes });
+    // past half of the first segment, the next one is preallocated in
+    // chunks of 256 KiB, 10 ms apart: far from done when close() comes
+    let next = 1;
+    while (!(await readdir(join(dir, 'wal'))).some((n) => n.endsWith('.wal.tmp'))) {
+      await s.save({ entries: [ent(next, 1, 64 * 1024)] }, { sync: false });
+      next++;
+    }
+    const realRm = fsCjs.promises.rm;
+    let removedBytes: number | undefined;
+    fsCjs.promises.rm = async function (this: unknown, path: Parameters<typeof realRm>[0], options?: Parameters<typeof realRm>[1]) {
+      if (String(path).endsWith('.wal.tmp')) removedBytes = (await stat(path)).size;
+      return realRm.call(this, path, options);
+    } as typeof realRm;
+    try {
+      await s.close();
+    } finally {
+      fsCjs.promises.rm = realRm;
+    }
+    assert.ok(removedBytes !== undefined, 'the unfinished segment file was removed');
+    assert.ok(removedBytes < segmentBytes, `the preallocation stopped at ${removedBytes} of ${segmentBytes} bytes`);
+    assert.deepEqual(await segments(dir), ['0000000000000000.wal']);
+    const again = await FileLogStorage.open({ dir, segmentBytes });
+    assert.equal((await again.load()).entries.length, next - 1);
+    await again.close();
   }));
 
 test('an append on the calling thread that stalls sends the appends of the next second through the thread pool', () =>
