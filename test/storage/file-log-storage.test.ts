@@ -508,6 +508,25 @@ test('appends are written on the calling thread only while one FileLogStorage is
     }
   }));
 
+test('a load() whose replay fails leaves the storage failed: later saves and loads reject with the same error, and close() still works', () =>
+  withDir(async (dir) => {
+    const s = await open(dir);
+    await s.load(); // hands out the replay of the open; the next load reads the files again
+    for (let i = 1; i <= 3; i++) await s.save({ hardState: HS(1, 'a', i), entries: [ent(i, 1)] }, { sync: true });
+    // damage the second save's record: valid records follow it, so this is corruption, not a torn write
+    const [segment] = await segments(dir);
+    const path = join(dir, 'wal', segment!);
+    const recs = await records(path);
+    await patch(path, recs[2]!.off + 4, Uint8Array.of(0xde, 0xad, 0xbe, 0xef));
+    await rejectsWith(s.load(), ErrorCode.CORRUPT_LOG);
+    await rejectsWith(s.save({ entries: [ent(4, 1)] }, { sync: true }), ErrorCode.CORRUPT_LOG);
+    await rejectsWith(s.load(), ErrorCode.CORRUPT_LOG);
+    await s.close();
+    assert.equal(s.status, 'closed');
+    // and the files are as the damage left them: the next open refuses them too
+    await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG);
+  }));
+
 test('close() stops the preallocation of the next segment in flight and removes its file', () =>
   withDir(async (dir) => {
     const segmentBytes = 8 * 1024 * 1024;
