@@ -527,6 +527,39 @@ test('a load() whose replay fails leaves the storage failed: later saves and loa
     await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG);
   }));
 
+test('new directories, new and deleted segments and snapshot files are made durable by an fsync of their directory', () =>
+  withDir(async (root) => {
+    const dir = join(root, 'log'); // made by the open
+    const synced: string[] = [];
+    const realOpen = fsCjs.promises.open;
+    fsCjs.promises.open = async function (this: unknown, ...args: Parameters<typeof realOpen>) {
+      const fh = await realOpen.apply(this, args);
+      if (args[1] === 'r' && (await fh.stat()).isDirectory()) {
+        const sync = fh.sync.bind(fh);
+        fh.sync = () => {
+          synced.push(relative(root, String(args[0])) || '.');
+          return sync();
+        };
+      }
+      return fh;
+    } as typeof realOpen;
+    try {
+      const s = await open(dir);
+      // the new log directory in its parent, wal/ and snap/ in it, the first segment in wal/
+      assert.deepEqual(synced, ['log', '.', 'log/wal']);
+      synced.length = 0;
+      const next = await fillToSecondSegment(s, dir);
+      assert.deepEqual(synced, ['log/wal'], 'the second segment, renamed into place');
+      synced.length = 0;
+      await s.save({ snapshot: snap(next - 1, 3) }, { sync: true });
+      assert.deepEqual(synced, ['log/snap', 'log/wal'], 'the snapshot file, then the deleted first segment');
+      assert.equal((await segments(dir)).length, 1);
+      await s.close();
+    } finally {
+      fsCjs.promises.open = realOpen;
+    }
+  }));
+
 test('close() stops the preallocation of the next segment in flight and removes its file', () =>
   withDir(async (dir) => {
     const segmentBytes = 8 * 1024 * 1024;
