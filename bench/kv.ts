@@ -1,7 +1,8 @@
 // bench/kv: KvNode (one member, and three members in one process) against a
 // local etcd (one member, and three) running the same workloads through the
-// etcd3 client, printed as ratios. Data on disk for both: classic-level for
-// quorumkv, etcd's bbolt + WAL for etcd; both fsync what they acknowledge.
+// etcd3 client, printed as ratios. Data on disk for both: for quorumkv the
+// store on classic-level and the Raft log in WAL files (FileLogStorage), for
+// etcd its bbolt and its WAL; both fsync what they acknowledge.
 //
 //   npm run bench:kv                # full run
 //   npm run bench:kv -- --quick     # smaller counts
