@@ -10,7 +10,9 @@
 // Workloads: put (1 and 64 in flight), serializable and linearizable get
 // (1 and 64 in flight), txn compare-and-swap (64 in flight), watch latency
 // from put to event (p50/p99), and RSS after 100,000 keys of 256 bytes
-// (measured in a separate process for each side).
+// (measured in a separate process for each side). Then puts with 1 in
+// flight again, in blocks alternating between the two sides, for a ratio
+// the disk's drift between the two measurements does not skew.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -184,6 +186,38 @@ async function measure(t: Target, rows: Row[]): Promise<void> {
 }
 
 /**
+ * Puts with one in flight, in blocks that alternate between the two sides,
+ * each quorumkv block compared with the etcd blocks on either side: the
+ * disk's synced-write latency drifts by a third within minutes, and the
+ * workloads above measure the two sides minutes apart.
+ */
+const BLOCK_PAUSE_MS = 300;
+const BLOCK_WARM_UP = 100;
+
+async function pairedPuts(q: Target, e: Target, pairs: number, perBlock: number): Promise<{ ratios: number[]; median: number; q: number; e: number }> {
+  let block = 0;
+  const rate = async (t: Target): Promise<number> => {
+    const b = block++;
+    // the other side's background writes (etcd commits its backend every
+    // 100 ms, quorumkv's store writes every 10) end before a block starts,
+    // and an untimed warm-up takes the first puts after the pause (slower
+    // on both sides, which weighs more on the faster one's short block)
+    await new Promise((r) => setTimeout(r, BLOCK_PAUSE_MS));
+    await runLoad(BLOCK_WARM_UP, 1, (i) => t.put(`paired/${b}/warm/${i}`, VALUE));
+    return (await runLoad(perBlock, 1, (i) => t.put(`paired/${b}/${i}`, VALUE))).perSecond;
+  };
+  const qRates: number[] = [];
+  const eRates = [await rate(e)];
+  for (let i = 0; i < pairs; i++) {
+    qRates.push(await rate(q));
+    eRates.push(await rate(e));
+  }
+  const ratios = qRates.map((r, i) => r / ((eRates[i]! + eRates[i + 1]!) / 2));
+  const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / a.length;
+  return { ratios, median: percentile([...ratios].sort((a, b) => a - b), 50), q: mean(qRates), e: mean(eRates) };
+}
+
+/**
  * Both processes are measured after this long without load: V8 and Go give
  * back memory the load needed and the data does not. V8 shrinks its heap
  * some 15-25 s after the load stops (its memory reducer, which compacts);
@@ -215,21 +249,28 @@ async function main(): Promise<void> {
   const haveEtcd = etcdAvailable();
   console.log(`bench/kv${quick ? ' (quick)' : ''}: node ${process.version}, etcd ${haveEtcd ? etcdVersion() : 'not installed'}`);
   const pairs: [string, string][] = [];
+  const paired: string[] = [];
   for (const members of [1, 3]) {
     const q = await quorumkv(members);
     try {
       await measure(q, rows);
+      if (haveEtcd) {
+        const e = await etcd(members);
+        try {
+          await measure(e, rows);
+          const blocks = quick ? 4 : 10;
+          const per = quick ? 200 : 500;
+          const p = await pairedPuts(q, e, blocks, per);
+          const line = `${q.name} / ${e.name}, put, 1 in flight, ${blocks} pairs of blocks of ${per}: ${fmt(p.q)} against ${fmt(p.e)} puts/s; per pair ${p.ratios.map((x) => fmt(x, 2) + '×').join(' ')}; median ${fmt(p.median, 2)}×`;
+          console.log(`  ${line}`);
+          paired.push(line);
+        } finally {
+          await e.close();
+        }
+        pairs.push([q.name, e.name]);
+      }
     } finally {
       await q.close();
-    }
-    if (haveEtcd) {
-      const e = await etcd(members);
-      try {
-        await measure(e, rows);
-      } finally {
-        await e.close();
-      }
-      pairs.push([q.name, e.name]);
     }
   }
   console.log(`\nRSS after 100,000 keys of 256 bytes and ${RSS_IDLE_MS / 1000} s idle (one member, separate process):`);
@@ -254,6 +295,7 @@ async function main(): Promise<void> {
     console.log(`| ${row.workload} (${row.unit}) | ${cells.join(' | ')} |`);
   }
   console.log(`\nRSS, 100k × 256 B: quorumkv ${fmt(rq / 2 ** 20, 1)} MiB, etcd ${fmt(re / 2 ** 20, 1)} MiB (quorumkv/etcd = ${fmt(rq / re, 2)})`);
+  if (paired.length > 0) console.log(`\nPaired (alternating blocks):\n${paired.map((l) => `  ${l}`).join('\n')}`);
 }
 
 await main();
