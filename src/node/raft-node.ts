@@ -851,13 +851,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const parallel = this.role === 'leader' && rd.messages.length > 0;
     if (parallel) this.transport.send(rd.messages);
 
-    let hardState = rd.hardState !== undefined && this.deferCommit(rd, rd.hardState) ? undefined : rd.hardState;
+    const commitsChange = rd.committedEntries.some((e) => e.type === 'ConfChange');
+    let hardState = rd.hardState !== undefined && this.deferCommit(rd, rd.hardState, commitsChange) ? undefined : rd.hardState;
     // A membership change is rebuilt on restart from the entries up to the
     // saved commit: a commit left unsaved by an earlier Ready (whose
     // committed entries Raft handed out in parts) goes with this one.
     // So does one left unsaved for half the delay, with the next entries:
     // under a steady load it then never needs a write of its own.
-    const commitsChange = rd.committedEntries.some((e) => e.type === 'ConfChange');
     if (hardState === undefined && this.unsavedHardState !== undefined && (commitsChange || (rd.entries.length > 0 && this.deferredFor() >= COMMIT_SAVE_DELAY_MS / 2))) {
       hardState = this.unsavedHardState;
     }
@@ -892,7 +892,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * save is otherwise one entry or nothing (see {@link COMMIT_SAVE_DELAY_MS}): it is
    * left out, and saved by a timer unless a later save carries it.
    */
-  private deferCommit(rd: Ready, hs: HardState): boolean {
+  private deferCommit(rd: Ready, hs: HardState, commitsChange: boolean): boolean {
     const saved = this.savedHardState;
     if (
       saved === undefined ||
@@ -900,7 +900,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       hs.vote !== saved.vote ||
       rd.entries.length > 1 ||
       rd.snapshot !== undefined ||
-      rd.committedEntries.some((e) => e.type === 'ConfChange')
+      commitsChange
     ) {
       return false;
     }
