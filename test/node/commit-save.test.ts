@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
-import { CrashableLevel, LevelLogStorage, entryKey } from '../../src/storage/index.js';
+import { CrashableLevel, LevelLogStorage, entryKey, type LogStorageSaveOptions, type LogStorageUpdate } from '../../src/storage/index.js';
 import type { Clock, RaftNodeStatus } from '../../src/node/index.js';
 import type { Ready } from '../../src/raft/types.js';
 import { TestCluster, cmd, type Member } from './helpers.js';
@@ -44,6 +44,16 @@ async function proposeThenPowerLoss(c: TestCluster, count: number): Promise<{ in
   await db.crash();
   await db.open();
   return { indexes, before, db };
+}
+
+/** Calls `seen` with each save of member `m`'s log storage once the save is done. */
+function afterSaves(m: Member, seen: (update: LogStorageUpdate, opts: LogStorageSaveOptions) => void): void {
+  const storage = (m.node as unknown as { storage: LevelLogStorage }).storage;
+  const save = storage.save.bind(storage);
+  storage.save = async (update, opts) => {
+    await save(update, opts);
+    seen(update, opts);
+  };
 }
 
 async function proposeOneByOne(c: TestCluster, m: Member, from: number, to: number): Promise<number[]> {
@@ -176,14 +186,11 @@ test('members of a cluster leave a commit-only HardState unsaved when their Read
     await c.run(leader.node.propose(cmd('k0', 'v0')));
     const commitOnly = new Map<string, number>();
     for (const m of c.members.values()) {
-      const storage = (m.node as unknown as { storage: LevelLogStorage }).storage;
-      const save = storage.save.bind(storage);
-      storage.save = (update, opts) => {
+      afterSaves(m, (update) => {
         if (update.hardState !== undefined && (update.entries ?? []).length === 0 && update.snapshot === undefined) {
           commitOnly.set(m.id, (commitOnly.get(m.id) ?? 0) + 1);
         }
-        return save(update, opts);
-      };
+      });
     }
     const started = c.clock.now();
     const proposals = 40;
@@ -225,12 +232,9 @@ test('a commit left unsaved is saved, synced, before a membership change it cove
     const splits = new Set<string>();
     let changesApplied = 0;
     for (const m of c.members.values()) {
-      const storage = (m.node as unknown as { storage: LevelLogStorage }).storage;
-      const save = storage.save.bind(storage);
-      storage.save = async (update, opts) => {
-        await save(update, opts);
+      afterSaves(m, (update, opts) => {
         if (update.hardState !== undefined && opts.sync) saved.set(m.id, Math.max(saved.get(m.id) ?? 0, update.hardState.commit));
-      };
+      });
       const raw = (m.node as unknown as { raw: { ready(): Ready } }).raw;
       const ready = raw.ready.bind(raw);
       raw.ready = () => {
