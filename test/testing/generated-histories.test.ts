@@ -67,6 +67,18 @@ test('a store serving stale reads from a lagging replica is flagged', () => {
   });
 });
 
+test('the reported illegal sub-history stands on its own when the whole history proved an unknown write took effect', () => {
+  // a seed whose first shrink kept an unknown put required by a proof (a
+  // later delete saw its value) that the sub-history no longer holds
+  const h = runWorkload(new StaleReplicaStore(30, 50), { ...mixed, timeoutPercent: 5 }, -975741362);
+  const res = checkLinearizable(h, kvModel(), { timeoutMs: 10_000 });
+  assert.equal(res.result, 'illegal');
+  const p = res.partitions[res.illegalPartition]!;
+  assert.ok(p.operations.some((op) => op.status === 'unknown' && op.returnTime !== Infinity), 'the history proves an unknown outcome');
+  assert.ok(p.illegal.length < p.operations.length);
+  assert.equal(checkLinearizable(p.illegal, kvModel()).result, 'illegal', JSON.stringify(p.illegal));
+});
+
 test('a store that loses acknowledged writes is flagged', () => {
   forEachSeed('lossy', (seed) => {
     const h = runWorkload(new LosingStore(10), { ...mixed, kinds: ['get', 'put', 'put', 'delete'], timeoutPercent: 5 }, seed);

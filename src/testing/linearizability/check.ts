@@ -91,20 +91,7 @@ export function checkLinearizable<S, I, O>(
   const describeOp = m.describeOperation?.bind(m) ?? defaultDescribeOperation;
   const describeState = m.describeState?.bind(m) ?? ((s: unknown) => JSON.stringify(s));
 
-  const kept = history
-    .filter((op) => op.status !== 'fail' && !(op.status === 'unknown' && m.readOnly !== undefined && m.readOnly(op.input)))
-    // an unknown outcome returns at +infinity, whatever the record says
-    .map((op) => (op.status === 'unknown' && op.returnTime !== Infinity ? { ...op, returnTime: Infinity } : op));
-  if (m.proveOutcomes !== undefined) {
-    const { tookEffect, noEffect } = m.proveOutcomes(kept);
-    let w = 0;
-    for (const op of kept) {
-      if (op.status === 'unknown' && noEffect.has(op)) continue;
-      const by = op.status === 'unknown' ? tookEffect.get(op) : undefined;
-      kept[w++] = by !== undefined && by >= op.callTime && by < Infinity ? { ...op, returnTime: by } : op;
-    }
-    kept.length = w;
-  }
+  const kept = prepare(m, history);
   const parts = m.partition !== undefined ? m.partition(kept) : [kept.slice()];
 
   const partitions: PartitionResult<I, O>[] = [];
@@ -161,6 +148,29 @@ export function checkLinearizable<S, I, O>(
   return { ...base, describe: () => describeResult(base, describeOp) };
 }
 
+/**
+ * The operations the search takes: failed ones and unknown read-only ones
+ * left out; an unknown outcome returning at +infinity, whatever the record
+ * says, unless the model proves it took effect (then it returns at the
+ * proof) or had none (then it is left out).
+ */
+function prepare<I, O>(m: Model<unknown, I, O>, history: readonly Operation<I, O>[]): Operation<I, O>[] {
+  const kept = history
+    .filter((op) => op.status !== 'fail' && !(op.status === 'unknown' && m.readOnly !== undefined && m.readOnly(op.input)))
+    .map((op) => (op.status === 'unknown' && op.returnTime !== Infinity ? { ...op, returnTime: Infinity } : op));
+  if (m.proveOutcomes !== undefined) {
+    const { tookEffect, noEffect } = m.proveOutcomes(kept);
+    let w = 0;
+    for (const op of kept) {
+      if (op.status === 'unknown' && noEffect.has(op)) continue;
+      const by = op.status === 'unknown' ? tookEffect.get(op) : undefined;
+      kept[w++] = by !== undefined && by >= op.callTime && by < Infinity ? { ...op, returnTime: by } : op;
+    }
+    kept.length = w;
+  }
+  return kept;
+}
+
 function byCallTime<I, O>(ops: Iterable<Operation<I, O>>): Operation<I, O>[] {
   return [...ops].sort((a, b) => a.callTime - b.callTime || a.id - b.id);
 }
@@ -184,11 +194,16 @@ function shrinkIllegal<I, O>(
   deadline: number,
   now: () => number,
 ): Operation<I, O>[] {
-  /** The verdict on a candidate, partitioned again like a history of its own. */
+  /**
+   * The verdict on a candidate, prepared and partitioned again like a
+   * history of its own: an unknown outcome the whole history proved to have
+   * taken effect is required only if the candidate still proves it.
+   */
   const verdict = (ops: Operation<I, O>[]): CheckResult => {
     if (now() > deadline) return 'unknown';
     const perTry = Math.min(deadline, now() + 250);
-    const parts = model.partition !== undefined ? model.partition(ops) : [ops];
+    const kept = prepare(model, ops);
+    const parts = model.partition !== undefined ? model.partition(kept) : [kept];
     let result: CheckResult = 'ok';
     for (const part of parts) {
       const r = searchLinearization(model, byCallTime(part), perTry, now).result;
