@@ -132,14 +132,31 @@ test('a progress is paused in probe after a message, in snapshot always, in repl
   }
 });
 
-test('an acknowledgement resumes a paused probe (etcd TestProgressResume)', () => {
+test('a rejection resumes a paused probe; an acknowledgement does not (etcd TestProgressResume, MsgAppProbesPaused)', () => {
   const p = new Progress(0, 2, 256, false);
   p.msgAppProbesPaused = true;
   p.maybeDecrTo(1, 1);
   assert.equal(p.msgAppProbesPaused, false);
   p.msgAppProbesPaused = true;
-  p.maybeUpdate(2);
-  assert.equal(p.msgAppProbesPaused, false);
+  assert.equal(p.maybeUpdate(2), true);
+  assert.equal(p.msgAppProbesPaused, true, 'the next probe waits for a heartbeat response');
+});
+
+test('in replicate, an acknowledgement while later entries are in flight calls for no MsgApp; a heartbeat response allows one probe', () => {
+  const p = new Progress(5, 6, 256, false);
+  p.becomeReplicate();
+  p.sentEntries(2); // entries 6 and 7 in flight
+  p.sentCommit(5);
+  const last = 7;
+  const commit = 5;
+  assert.equal(p.shouldSendMsgApp(last, commit), false, 'everything is in flight');
+  assert.equal(p.maybeUpdate(6), true);
+  p.inflights.freeLE(6);
+  assert.equal(p.shouldSendMsgApp(last, commit), false, 'the acknowledgement of 6 needs no empty MsgApp: 7 is in flight');
+  assert.equal(p.shouldSendMsgApp(8, commit), true, 'a new entry is sent');
+  assert.equal(p.shouldSendMsgApp(last, 6), true, 'a commit the follower may not know is sent');
+  p.msgAppProbesPaused = false; // what a heartbeat response does
+  assert.equal(p.shouldSendMsgApp(last, commit), true, 'after a heartbeat response, one probe');
 });
 
 test('leaving the snapshot state probes from after the snapshot (etcd TestProgressBecomeProbe)', () => {

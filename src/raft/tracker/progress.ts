@@ -32,8 +32,11 @@ export class Progress {
   recentActive = false;
   /**
    * Pauses empty "probe" MsgApps: set after each MsgApp, cleared by a
-   * heartbeat response or an acknowledgement, so that a follower whose
-   * messages were all lost is probed again once per heartbeat.
+   * heartbeat response (or a change of state), so that a follower whose
+   * messages were all lost is probed again once per heartbeat. An
+   * acknowledgement does not clear it (as in etcd's raft): in `replicate`
+   * a follower that acknowledges an index while later entries are in
+   * flight needs no empty MsgApp.
    */
   msgAppProbesPaused = false;
   readonly inflights: Inflights;
@@ -119,7 +122,6 @@ export class Progress {
     if (n <= this.match) return false;
     this.match = n;
     this.next = Math.max(this.next, n + 1);
-    this.msgAppProbesPaused = false;
     return true;
   }
 
