@@ -18,6 +18,13 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle;
   /** Cancels a timer; unknown or already-fired handles are ignored. */
   clearTimeout(handle: TimerHandle): void;
+  /**
+   * Optional: runs `fn` once the current turn of the event loop is over
+   * (its promise continuations included), without waiting for a timer.
+   * {@link systemClock} uses `setImmediate`; a clock without it gets
+   * `setTimeout(fn, 0)` instead.
+   */
+  soon?(fn: () => void): void;
 }
 
 /** Real time: `Date.now()` and the global timers. */
@@ -25,6 +32,9 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  soon: (fn) => {
+    setImmediate(fn);
+  },
 };
 
 /**

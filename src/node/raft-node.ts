@@ -192,6 +192,11 @@ interface ConfContext {
 
 const EMPTY = new Uint8Array(0);
 
+/** A MsgApp with no entries: it only carries the leader's commit index (or probes). */
+function isCommitOnlyApp(m: Message): boolean {
+  return m.type === 'MsgApp' && m.entries.length === 0;
+}
+
 /**
  * Where a run of a node starts numbering its proposals: a uniform integer in
  * [0, 2^52), from `random` when one is injected (deterministic simulations),
@@ -304,6 +309,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /** When (clock ms) {@link unsavedHardState} was first left unsaved. */
   private unsavedSince = 0;
   private hardStateTimer: TimerHandle | undefined;
+  /** Commit-only MsgApps of this leader, held until the end of the turn (see {@link sendAsLeader}). */
+  private heldApps: Message[] = [];
+  private heldScheduled = false;
   private loopScheduled = false;
   private looping = false;
   private readonly applyQueue: ApplyTask[] = [];
@@ -848,10 +856,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // durable, so no member learns a commit the leader could still lose.
     // Everyone else answers only once what it vouches for (a vote, an
     // acknowledged entry) is durable.
-    const parallel = this.role === 'leader' && rd.messages.length > 0;
-    if (parallel) this.transport.send(rd.messages);
-
     const commitsChange = rd.committedEntries.some((e) => e.type === 'ConfChange');
+    const parallel = this.role === 'leader' && rd.messages.length > 0;
+    if (parallel) this.sendAsLeader(rd.messages, commitsChange);
+
     let hardState = rd.hardState !== undefined && this.deferCommit(rd, rd.hardState, commitsChange) ? undefined : rd.hardState;
     // A membership change is rebuilt on restart from the entries up to the
     // saved commit: a commit left unsaved by an earlier Ready (whose
@@ -861,7 +869,21 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (hardState === undefined && this.unsavedHardState !== undefined && (commitsChange || (rd.entries.length > 0 && this.deferredFor() >= COMMIT_SAVE_DELAY_MS / 2))) {
       hardState = this.unsavedHardState;
     }
-    if (hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
+    const saving = hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined;
+    // Committed entries this node already has durably (the first ones, up
+    // to the last index saved before this Ready) are applied while the
+    // save runs, as etcd's server applies while its WAL write runs:
+    // Raft never overwrites a committed entry, so nothing in this save
+    // changes them. A membership change (rebuilt on restart from the
+    // saved commit) and a snapshot keep the order save, then apply.
+    let early = 0;
+    if (saving && !commitsChange && rd.snapshot === undefined) {
+      const stable = this.mem.lastIndex();
+      const ents = rd.committedEntries;
+      while (early < ents.length && ents[early]!.index <= stable) early++;
+      if (early > 0) this.pushApply({ kind: 'entries', entries: early === ents.length ? ents : ents.slice(0, early) });
+    }
+    if (saving) {
       const update: Parameters<LogStorage['save']>[0] = {};
       if (hardState !== undefined) {
         update.hardState = hardState;
@@ -884,7 +906,66 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
     if (!parallel && rd.messages.length > 0 && !this.closed) this.transport.send(rd.messages);
 
-    if (rd.committedEntries.length > 0) this.pushApply({ kind: 'entries', entries: rd.committedEntries });
+    if (rd.committedEntries.length > early) this.pushApply({ kind: 'entries', entries: early === 0 ? rd.committedEntries : rd.committedEntries.slice(early) });
+  }
+
+  /**
+   * Sends a leader's messages, holding back each MsgApp that carries no
+   * entries (it only tells a follower the new commit index) until the end
+   * of the current turn of the event loop ({@link Clock.soon}). A MsgApp
+   * with entries for the same follower, from the same term and the same
+   * previous entry, with a commit index at least as high, makes the held
+   * one redundant, and it is dropped: the follower learns the commit from
+   * the entries' message. Under a steady stream of proposals, a follower
+   * then gets one message per proposal instead of two, and answers once.
+   * Dropping a message is safe in Raft (the network may lose any); what
+   * the held message would have told the follower, the later one tells it.
+   * A held message is otherwise sent, in order, before the next message to
+   * the same follower or when the turn ends. Nothing is held when the
+   * commit covers a membership change (`commitsChange`): a member it
+   * removes must learn that commit before the leader, applying it, drops
+   * the member from its transport.
+   */
+  private sendAsLeader(msgs: Message[], commitsChange: boolean): void {
+    if (commitsChange || (this.heldApps.length === 0 && !msgs.some(isCommitOnlyApp))) {
+      if (this.heldApps.length > 0) {
+        this.transport.send(this.heldApps);
+        this.heldApps = [];
+      }
+      this.transport.send(msgs);
+      return;
+    }
+    const out: Message[] = [];
+    for (const m of msgs) {
+      if (m.type === 'MsgApp') {
+        const i = this.heldApps.findIndex((h) => h.to === m.to);
+        if (i >= 0) {
+          const h = this.heldApps[i]!;
+          this.heldApps.splice(i, 1);
+          if (m.term !== h.term || m.index !== h.index || m.commit < h.commit) out.push(h);
+        }
+        if (m.entries.length === 0) {
+          this.heldApps.push(m);
+          continue;
+        }
+      }
+      out.push(m);
+    }
+    if (out.length > 0) this.transport.send(out);
+    if (this.heldApps.length > 0 && !this.heldScheduled) {
+      this.heldScheduled = true;
+      if (this.clock.soon !== undefined) this.clock.soon(() => this.sendHeld());
+      else this.clock.setTimeout(() => this.sendHeld(), 0);
+    }
+  }
+
+  /** Sends the held commit-only MsgApps (end of the turn). */
+  private sendHeld(): void {
+    this.heldScheduled = false;
+    const held = this.heldApps;
+    if (held.length === 0) return;
+    this.heldApps = [];
+    if (!this.closed) this.transport.send(held);
   }
 
   /**
@@ -1239,6 +1320,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.tickTimer = undefined;
     if (this.hardStateTimer !== undefined) this.clock.clearTimeout(this.hardStateTimer);
     this.hardStateTimer = undefined;
+    this.heldApps = []; // its callback finds nothing to send
     if (this.readRound?.retry !== undefined) this.clock.clearTimeout(this.readRound.retry);
   }
 
