@@ -316,6 +316,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private looping = false;
   private readonly applyQueue: ApplyTask[] = [];
   private applying = false;
+  private applyKickScheduled = false;
   private closed = false;
   private removedFromCluster = false;
   private fatal: Error | undefined;
@@ -881,8 +882,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       const stable = this.mem.lastIndex();
       const ents = rd.committedEntries;
       while (early < ents.length && ents[early]!.index <= stable) early++;
-      if (early > 0) this.pushApply({ kind: 'entries', entries: early === ents.length ? ents : ents.slice(0, early) });
     }
+    let saved: Promise<void> | undefined;
     if (saving) {
       const update: Parameters<LogStorage['save']>[0] = {};
       if (hardState !== undefined) {
@@ -895,8 +896,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       // the commit of a membership change is synced too: membership is
       // rebuilt on restart from the entries up to the saved commit
       const sync = rd.mustSync || update.snapshot !== undefined || (commitsChange && update.hardState !== undefined);
-      await this.storage.save(update, { sync });
+      saved = this.storage.save(update, { sync });
     }
+    if (early > 0) {
+      // Queued now, so that it goes before what this save's entries commit;
+      // started once the write is under way. A follower starts it after the
+      // current turn: its apply is nobody's answer, and messages waiting in
+      // this turn (another member's, in one process) go first.
+      const ents = rd.committedEntries;
+      this.pushApply({ kind: 'entries', entries: early === ents.length ? ents : ents.slice(0, early) }, this.role !== 'leader');
+    }
+    if (saved !== undefined) await saved;
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
       this.mem.applySnapshot(rd.snapshot);
       this.pushApply({ kind: 'snapshot', snapshot: rd.snapshot });
@@ -1041,9 +1051,21 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   // ------------------------------------------------------------ apply queue
 
-  private pushApply(task: ApplyTask): void {
+  /** Queues an apply task and starts the apply queue, now or (`later`) at the end of the turn. */
+  private pushApply(task: ApplyTask, later = false): void {
     this.applyQueue.push(task);
-    if (!this.applying) void this.drainApply();
+    if (this.applying) return;
+    if (!later) {
+      void this.drainApply();
+    } else if (!this.applyKickScheduled) {
+      this.applyKickScheduled = true;
+      const kick = (): void => {
+        this.applyKickScheduled = false;
+        if (!this.applying && !this.closed && this.applyQueue.length > 0) void this.drainApply();
+      };
+      if (this.clock.soon !== undefined) this.clock.soon(kick);
+      else this.clock.setTimeout(kick, 0);
+    }
   }
 
   /** Resolves once the apply queue is empty (or the node stopped). */
