@@ -32,6 +32,11 @@ const PARALLEL_READS = 4;
 export interface RevisionEvents {
   revision: number;
   events: Event[];
+  /**
+   * Whether the events were written with their `prevKv` (some watcher asked
+   * for it then): an event without one then has no previous version.
+   */
+  withPrevKv: boolean;
 }
 
 /** A compaction applied logically, waiting for its physical part. */
@@ -209,11 +214,11 @@ export class KvCore {
   }
 
   /** Called by {@link WriteTxn.end}. */
-  endTxn(rev: number, events: Event[]): void {
+  endTxn(rev: number, events: Event[], withPrevKv: boolean): void {
     this.txnOpen = false;
     if (events.length > 0) {
       this.currentRev = rev;
-      this.written.push({ revision: rev, events });
+      this.written.push({ revision: rev, events, withPrevKv });
     }
   }
 
@@ -385,7 +390,7 @@ export class WriteTxn implements TxnDelete {
 
   /** Ends the txn: if it changed anything, the store moves to `beginRev + 1`. */
   end(): void {
-    this.core.endTxn(this.beginRev + 1, this.events);
+    this.core.endTxn(this.beginRev + 1, this.events, this.withPrev);
   }
 }
 

@@ -228,14 +228,16 @@ export class WatchableStore implements WatcherHost {
     const batches = new Map<Watcher, Event[]>();
     /** Watchers that want `prevKv` and met an event written without it, with that event's revision. */
     let behind: Map<Watcher, number> | undefined;
-    for (const { revision, events } of revs) {
+    for (const { revision, events, withPrevKv } of revs) {
       for (const ev of events) {
         const skey = toSkey(ev.kv.key);
         this.synced.forEachMatch(skey, (w) => {
           if (revision < w.minRev || !this.passes(w, ev) || behind?.has(w)) return;
-          if (w.request.prevKv && ev.prevKv === undefined && (ev.type === 'DELETE' || ev.kv.version > 1)) {
+          if (w.request.prevKv && !withPrevKv && ev.prevKv === undefined && (ev.type === 'DELETE' || ev.kv.version > 1)) {
             // written before the watcher came, when no one asked for prevKv:
-            // read this revision on from history, which carries it
+            // read this revision on from history, which carries it (a
+            // revision written with prevKvs has none where there was no
+            // previous version: a key put and deleted in one txn)
             (behind ??= new Map()).set(w, revision);
             return;
           }

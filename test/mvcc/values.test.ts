@@ -235,7 +235,7 @@ test('a watcher asking for prevKv that meets an event written without it reads t
   seen(without, c);
   // revision 3 as a store writes it when no watcher asked for prevKv
   state.top = 3;
-  hub.notify([{ revision: 3, events: [stored[1]!.event] }]);
+  hub.notify([{ revision: 3, events: [stored[1]!.event], withPrevKv: false }]);
   await hub.idle();
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(a, ['v2/v1']);
@@ -294,7 +294,7 @@ test('a prevKv watcher sent to catch up while its queue is full gets the events 
   const w = hub.watch({ key: b('k'), prevKv: true });
   hub.requestProgress(w); // the queue is full now, with nothing refused yet
   state.top = 3;
-  hub.notify([{ revision: 3, events: [stored[1]!.event] }]);
+  hub.notify([{ revision: 3, events: [stored[1]!.event], withPrevKv: false }]);
   await hub.idle(); // the catch-up pass skips the full watcher
   const first = await w.next();
   assert.equal(first.done, false);

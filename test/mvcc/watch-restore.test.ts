@@ -84,7 +84,7 @@ test('a synced watcher moved back to catch-up by a restore continues after the l
   // revisions 4 and 5 are applied and notified live
   events = history('v', 5);
   top = 5;
-  hub.notify(events.slice(2).map((e) => ({ revision: e.revision, events: [e.event] })));
+  hub.notify(events.slice(2).map((e) => ({ revision: e.revision, events: [e.event], withPrevKv: true })));
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(got, [2, 3, 4, 5]);
   // a snapshot restore brings revisions up to 7; the watcher reads 6 and 7 only

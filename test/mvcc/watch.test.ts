@@ -137,6 +137,33 @@ test('prevKv: absent for a creation, present for updates and deletes, live and f
   await hist.cancel();
 });
 
+test('prevKv: a key put and deleted in one txn has none, and the watcher stays live; a compaction at that revision right after takes nothing from it', async () => {
+  const t = await openStore();
+  await put(t, 'a', '1'); // 2
+  const w = t.store.watch({ key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL, prevKv: true });
+  // revision 3 creates and deletes n, and deletes a; compacted at 3 in the same batch
+  const i = t.takeIndex();
+  await t.store.applyBatch([
+    {
+      index: i,
+      request: {
+        txn: {
+          // two nested txns may write the same key (as on etcd)
+          success: [
+            { requestTxn: { success: [{ requestPut: { key: b('n'), value: b('x') } }] } },
+            { requestTxn: { success: [{ requestDeleteRange: { key: b('n') } }] } },
+            { requestDeleteRange: { key: b('a') } },
+          ],
+        },
+      },
+    },
+    { index: i + 1, request: { compaction: { revision: 3 } } },
+  ]);
+  assert.deepEqual((await events(w, 3)).evs, ['PUT n@3', 'DELETE n@3', 'DELETE a@3 <a=1@2/2/1']);
+  assert.equal(t.store.watcherGroups().synced, 1, 'the watcher stayed synced');
+  await w.cancel();
+});
+
 test('filters drop puts or deletes; a response with everything filtered is not sent', async () => {
   const t = await openStore();
   const noPut = t.store.watch({ key: b('k'), filters: ['NOPUT'] });
