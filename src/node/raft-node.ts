@@ -872,14 +872,18 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
     const saving = hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined;
     // Committed entries this node already has durably (the first ones, up
-    // to the last index saved before this Ready) are applied while the
-    // save runs, as etcd's server applies while its WAL write runs:
-    // Raft never overwrites a committed entry, so nothing in this save
-    // changes them. A membership change (rebuilt on restart from the
-    // saved commit) and a snapshot keep the order save, then apply.
+    // to the last index saved before this Ready and below the first entry
+    // this save writes) are applied while the save runs, as etcd's server
+    // applies while its WAL write runs. An entry this save writes is not
+    // among them, even at an index the saved log has: the save may be
+    // replacing a conflicting uncommitted entry there (a follower's tail
+    // from an older term), and until it is done, the log (and a snapshot
+    // taken from it) would still say the old entry's term. A membership
+    // change (rebuilt on restart from the saved commit) and a snapshot
+    // keep the order save, then apply.
     let early = 0;
     if (saving && !commitsChange && rd.snapshot === undefined) {
-      const stable = this.mem.lastIndex();
+      const stable = rd.entries.length > 0 ? Math.min(this.mem.lastIndex(), rd.entries[0]!.index - 1) : this.mem.lastIndex();
       const ents = rd.committedEntries;
       while (early < ents.length && ents[early]!.index <= stable) early++;
     }
@@ -901,8 +905,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (early > 0) {
       // Queued now, so that it goes before what this save's entries commit;
       // started once the write is under way. A follower starts it after the
-      // current turn: its apply is nobody's answer, and messages waiting in
-      // this turn (another member's, in one process) go first.
+      // current turn, so that messages waiting in this turn (another
+      // member's, in one process) go first: a proposal it forwarded or a
+      // read it serves waits one turn longer.
       const ents = rd.committedEntries;
       this.pushApply({ kind: 'entries', entries: early === ents.length ? ents : ents.slice(0, early) }, this.role !== 'leader');
     }

@@ -2,11 +2,15 @@
 // time: a MsgApp that only carries a new commit index is held to the end of
 // the turn and dropped when a MsgApp with entries for the same follower
 // follows (it tells the follower the same commit); a follower applies the
-// committed entries it already has while it saves the next ones.
+// committed entries it already has while it saves the next ones, but not
+// the entries that save writes, even where its saved log has an older
+// entry at the same index.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { LevelLogStorage, LogStorageSaveOptions, LogStorageUpdate } from '../../src/storage/index.js';
-import type { Message } from '../../src/raftpb/index.js';
+import type { LevelLogStorage, LogStorage, LogStorageSaveOptions, LogStorageUpdate } from '../../src/storage/index.js';
+import { message, type Entry, type Message, type Snapshot } from '../../src/raftpb/index.js';
+import { RaftNode, wrapSnapshot, type StateMachine } from '../../src/node/index.js';
+import type { Transport } from '../../src/transport/transport.js';
 import { TestCluster, cmd, type Member } from './helpers.js';
 
 interface Sent {
@@ -118,5 +122,76 @@ test('a follower applies committed entries it already has while the save of the 
     );
   } finally {
     await c.closeAll();
+  }
+});
+
+test('a follower replacing a conflicting tail applies the new entries only once they are saved, and snapshots them with their term', async () => {
+  const entry = (index: number, term: number): Entry => ({ index, term, type: 'Normal', data: new Uint8Array(0) });
+  const base: Snapshot = { data: wrapSnapshot({ addresses: {}, data: new Uint8Array([1]) }), metadata: { index: 5, term: 1, confState: { voters: ['a', 'b', 'c'], learners: [] } } };
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let saving = false;
+  // saved: 6..10 from term 2, never committed (a deposed leader's tail)
+  const storage = {
+    status: 'open',
+    load: async () => ({ hardState: { term: 2, vote: 'a', commit: 5 }, snapshot: base, entries: [6, 7, 8, 9, 10].map((i) => entry(i, 2)) }),
+    save: async (u: LogStorageUpdate) => {
+      if (u.entries !== undefined && u.entries.length > 0) {
+        saving = true;
+        await gate;
+        saving = false;
+      }
+    },
+    compact: async () => {},
+    close: async () => {},
+  } as unknown as LogStorage;
+  let receive!: (m: Message) => void;
+  const transport = {
+    id: 'a',
+    start: async (h: { receive(m: Message): void }) => {
+      receive = (m) => h.receive(m);
+    },
+    send: () => {},
+    addPeer: () => {},
+    removePeer: () => {},
+    close: async () => {},
+  } as unknown as Transport;
+  const applied: string[] = [];
+  let appliedDuringSave = 0;
+  let smIndex = 5;
+  const sm: StateMachine<undefined> = {
+    appliedIndex: () => smIndex,
+    apply: (es) => {
+      for (const e of es) {
+        applied.push(`${e.index}/${e.term}`);
+        if (saving) appliedDuringSave++;
+        smIndex = e.index;
+      }
+      return es.map(() => undefined);
+    },
+    snapshot: () => new Uint8Array([2]),
+    restore: (snap) => {
+      smIndex = snap.index;
+    },
+  };
+  const node = await RaftNode.create<undefined>({ id: 'a', storage, transport, stateMachine: sm, tickMs: 1e6, snapshotEntries: 3, snapshotCatchUpEntries: 1 });
+  try {
+    await new Promise((r) => setImmediate(r));
+    // the leader of term 3 replaces 6..10 and commits up to 12
+    receive(message({ type: 'MsgApp', from: 'b', to: 'a', term: 3, index: 5, logTerm: 1, entries: [6, 7, 8, 9, 10, 11, 12].map((i) => entry(i, 3)), commit: 12 }));
+    for (let i = 0; i < 20 && !saving; i++) await new Promise((r) => setImmediate(r));
+    assert.ok(saving, 'the save of the new entries is running');
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(applied, [], 'nothing applied while the entries that replace the old tail are being saved');
+    release();
+    for (let i = 0; i < 50 && applied.length < 7; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(applied, ['6/3', '7/3', '8/3', '9/3', '10/3', '11/3', '12/3']);
+    assert.equal(appliedDuringSave, 0);
+    for (let i = 0; i < 50 && node.status().snapshotIndex < 12; i++) await new Promise((r) => setImmediate(r));
+    const snap = (node as unknown as { mem: { baseSnapshot(): Snapshot } }).mem.baseSnapshot();
+    assert.deepEqual([snap.metadata.index, snap.metadata.term], [12, 3], 'the snapshot names the new term');
+  } finally {
+    release();
+    await node.close();
   }
 });
