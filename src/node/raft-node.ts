@@ -824,13 +824,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         this.flushProposals();
         if (this.closed || this.fatal !== undefined || !this.raw.hasReady()) break;
         const rd = this.raw.ready();
-        await this.handleReady(rd);
+        const commitsChange = await this.handleReady(rd);
         // advance() tells Raft the committed entries are applied. For a
         // membership change that must be true (etcd's raft loop waits the
         // same way): until the change is applied, Raft must still count it
         // as pending (one change at a time, thesis §4.1) and must not
         // campaign or count votes with the old configuration.
-        if (rd.committedEntries.some((e) => e.type === 'ConfChange')) await this.applyDrained();
+        if (commitsChange) await this.applyDrained();
         this.raw.advance();
         if (this.waiting.length > 0 || this.waitingConf.length > 0) this.retryWaiting();
       }
@@ -842,7 +842,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
   }
 
-  private async handleReady(rd: Ready): Promise<void> {
+  /** Persists, sends and queues the apply of one Ready; returns whether it commits a membership change. */
+  private async handleReady(rd: Ready): Promise<boolean> {
     if (rd.softState !== undefined) this.onSoftState(rd.softState.lead, rd.softState.raftState);
     if (rd.hardState !== undefined && rd.hardState.term !== this.currentTerm) {
       this.currentTerm = rd.hardState.term;
@@ -883,7 +884,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // keep the order save, then apply.
     let early = 0;
     if (saving && !commitsChange && rd.snapshot === undefined) {
-      const stable = rd.entries.length > 0 ? Math.min(this.mem.lastIndex(), rd.entries[0]!.index - 1) : this.mem.lastIndex();
+      const stable = Math.min(this.mem.lastIndex(), (rd.entries[0]?.index ?? Infinity) - 1);
       const ents = rd.committedEntries;
       while (early < ents.length && ents[early]!.index <= stable) early++;
     }
@@ -922,6 +923,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (!parallel && rd.messages.length > 0 && !this.closed) this.transport.send(rd.messages);
 
     if (rd.committedEntries.length > early) this.pushApply({ kind: 'entries', entries: early === 0 ? rd.committedEntries : rd.committedEntries.slice(early) });
+    return commitsChange;
   }
 
   /**
@@ -969,8 +971,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (out.length > 0) this.transport.send(out);
     if (this.heldApps.length > 0 && !this.heldScheduled) {
       this.heldScheduled = true;
-      if (this.clock.soon !== undefined) this.clock.soon(() => this.sendHeld());
-      else this.clock.setTimeout(() => this.sendHeld(), 0);
+      this.soon(() => this.sendHeld());
     }
   }
 
@@ -1064,13 +1065,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       void this.drainApply();
     } else if (!this.applyKickScheduled) {
       this.applyKickScheduled = true;
-      const kick = (): void => {
+      this.soon(() => {
         this.applyKickScheduled = false;
         if (!this.applying && !this.closed && this.applyQueue.length > 0) void this.drainApply();
-      };
-      if (this.clock.soon !== undefined) this.clock.soon(kick);
-      else this.clock.setTimeout(kick, 0);
+      });
     }
+  }
+
+  /** Runs `fn` at the end of the turn ({@link Clock.soon}; a 0 ms timer on a clock without it). */
+  private soon(fn: () => void): void {
+    if (this.clock.soon !== undefined) this.clock.soon(fn);
+    else this.clock.setTimeout(fn, 0);
   }
 
   /** Resolves once the apply queue is empty (or the node stopped). */
