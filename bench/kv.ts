@@ -19,12 +19,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { KvNode, MemoryNetwork } from '../src/index.js';
+import { syncedAppendRounds } from './lib/disk.js';
 import { etcdAvailable, etcdVersion, startEtcd, type EtcdCluster } from './lib/etcd.js';
 import { fmt, percentile, runLoad, type RunResult } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
 const N = quick ? { warm: 1_000, put1: 300, put64: 5_000, get1: 2_000, get64: 20_000, cas: 3_000, watch: 200 } : { warm: 3_000, put1: 3_000, put64: 20_000, get1: 5_000, get64: 50_000, cas: 10_000, watch: 3_000 };
 const VALUE = 'x'.repeat(256);
+/** Bytes of the Raft log record of one put of `watch/<i>` with VALUE (header, entry, HardState). */
+const RECORD_BYTES = 308;
 
 interface Target {
   name: string;
@@ -35,6 +38,12 @@ interface Target {
   modRevision(key: string): Promise<number>;
   /** ms from the start of a put to the watcher's event, `n` times. */
   watchLatency(n: number): Promise<number[]>;
+  /**
+   * The disk's floor for that latency, `n` times, sorted (ms): synced
+   * appends of one put's Raft log record, as this side's members write them
+   * (quorumkv only).
+   */
+  floor?(n: number): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -76,10 +85,15 @@ async function quorumkv(members: number): Promise<Target> {
   const net = new MemoryNetwork({ seed: 1 });
   const nodes = await Promise.all(ids.map((id) => KvNode.open({ id, members: ids, transport: net.transport(id), dataDir: join(root, id), tickMs: 100 })));
   while (!nodes.some((n) => n.raft.isLeader)) await new Promise((r) => setTimeout(r, 10));
-  return kvTarget(`quorumkv ×${members}`, nodes, async () => {
+  const target = kvTarget(`quorumkv ×${members}`, nodes, async () => {
     await Promise.all(nodes.map((n) => n.close()));
     rmSync(root, { recursive: true, force: true });
   });
+  // one member appends on the calling thread; members in one process
+  // through the thread pool, and a put is committed once 2 of 3 are durable
+  target.floor = (n) =>
+    syncedAppendRounds(root, { files: members, quorum: Math.floor(members / 2) + 1, rounds: n, bytes: RECORD_BYTES, mode: members === 1 ? 'inline' : 'pool' });
+  return target;
 }
 
 async function etcd(members: number): Promise<Target & { cluster: EtcdCluster }> {
@@ -179,10 +193,20 @@ async function measure(t: Target, rows: Row[]): Promise<void> {
   r = { ops: casLat.length, seconds: casSeconds, perSecond: casLat.length / casSeconds, p50Ms: percentile(casLat, 50), p99Ms: percentile(casLat, 99) };
   log('txn CAS, 64 in flight', r);
   rec('txn CAS, 64 in flight', 'ops/s', r.perSecond);
+  // the disk's floor just before the watch latency: it drifts within minutes
+  const floor = t.floor === undefined ? undefined : await t.floor(N.watch);
   const lat = (await t.watchLatency(N.watch)).sort((a, b) => a - b);
   console.log(`  ${t.name.padEnd(12)} ${'watch put→event'.padEnd(28)} p50 ${fmt(percentile(lat, 50), 3)} ms  p99 ${fmt(percentile(lat, 99), 3)} ms`);
   rec('watch latency p50', 'ms', percentile(lat, 50));
   rec('watch latency p99', 'ms', percentile(lat, 99));
+  if (floor !== undefined) {
+    const what = floorLabel(t.name);
+    console.log(`  ${t.name.padEnd(12)} ${'disk floor'.padEnd(28)} p50 ${fmt(percentile(floor, 50), 3)} ms  p99 ${fmt(percentile(floor, 99), 3)} ms (${what})`);
+    floors.push(
+      `${t.name}: watch p50 ${fmt(percentile(lat, 50), 3)} / ${fmt(percentile(floor, 50), 3)} ms = ${fmt(percentile(lat, 50) / percentile(floor, 50), 2)}×, ` +
+        `p99 ${fmt(percentile(lat, 99), 3)} / ${fmt(percentile(floor, 99), 3)} ms = ${fmt(percentile(lat, 99) / percentile(floor, 99), 2)}× the floor (${what})`,
+    );
+  }
 }
 
 /**
@@ -244,6 +268,15 @@ async function rssEtcd(): Promise<number> {
   }
 }
 
+/** Watch latency against the disk's floor, one line per quorumkv target. */
+const floors: string[] = [];
+
+function floorLabel(name: string): string {
+  return name.endsWith('×1')
+    ? `synced appends of ${RECORD_BYTES} B on the calling thread, one at a time`
+    : `three synced appends of ${RECORD_BYTES} B at once through the thread pool, until two are done`;
+}
+
 async function main(): Promise<void> {
   const rows: Row[] = [];
   const haveEtcd = etcdAvailable();
@@ -296,6 +329,7 @@ async function main(): Promise<void> {
   }
   console.log(`\nRSS, 100k × 256 B: quorumkv ${fmt(rq / 2 ** 20, 1)} MiB, etcd ${fmt(re / 2 ** 20, 1)} MiB (quorumkv/etcd = ${fmt(rq / re, 2)})`);
   if (paired.length > 0) console.log(`\nPaired (alternating blocks):\n${paired.map((l) => `  ${l}`).join('\n')}`);
+  if (floors.length > 0) console.log(`\nWatch latency against the disk's floor, measured just before it:\n${floors.map((l) => `  ${l}`).join('\n')}`);
 }
 
 await main();
