@@ -8,6 +8,7 @@
  */
 import { Packr } from 'msgpackr';
 import { ErrorCode, FaultError } from '../errors.js';
+import { entryBytes } from './entry-bytes.js';
 import {
   MESSAGE_TYPES,
   type ConfChange,
@@ -139,6 +140,19 @@ export function decodeEntry(buf: Uint8Array): Entry {
   return entryFromTuple(unpack(buf));
 }
 
+/**
+ * {@link entryFromTuple} for an entry a member keeps in its log: its data
+ * is copied out of the buffer it was decoded from (a message or a log
+ * segment), which it would otherwise keep alive as long as the entry, into
+ * memory shared only with other entries' data.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME` when `t` is not an entry tuple
+ */
+export function keptEntryFromTuple(t: unknown): Entry {
+  const e = entryFromTuple(t);
+  e.data = entryBytes(e.data);
+  return e;
+}
+
 /** Encodes a HardState as `[term, vote, commit]`. */
 export function encodeHardState(hs: HardState): Uint8Array {
   return packWith([hs.term, hs.vote, hs.commit]);
@@ -223,7 +237,8 @@ export function messageFromTuple(t: unknown): Message {
     term: num(t[3], 'message term'),
     logTerm: num(t[4], 'message logTerm'),
     index: num(t[5], 'message index'),
-    entries: (t[6] as unknown[]).map(entryFromTuple),
+    // kept in the log long after the message: copied out of its buffer
+    entries: (t[6] as unknown[]).map(keptEntryFromTuple),
     commit: num(t[7], 'message commit'),
     reject: t[8],
     rejectHint: num(t[9], 'message rejectHint'),

@@ -14,7 +14,7 @@ import {
   crc32,
   decodeSnapshot,
   encodeSnapshot,
-  entryFromTuple,
+  keptEntryFromTuple,
   entryToTuple,
   pack,
   unpack,
@@ -909,10 +909,8 @@ function readRecord(buf: SegmentFile, off: number, len: number): WalRecord | Err
       hardState: hs === null ? undefined : hardStateFrom(hs),
       snapshot: meta === null ? undefined : metaFrom(meta),
       keepAbove: t[4] as boolean,
-      entries: (t[3] as unknown[]).map((x) => {
-        const e = entryFromTuple(x);
-        return { ...e, data: new Uint8Array(e.data) };
-      }),
+      // out of the segment's buffer, which they would otherwise keep alive
+      entries: (t[3] as unknown[]).map(keptEntryFromTuple),
     };
   } catch (err) {
     return new Error(`undecodable: ${reason(err)}`);

@@ -373,8 +373,10 @@ export class MemoryNetwork {
       this.drop(link, sender, type, isSnap, 'drop-rate');
       return;
     }
-    // A private copy of the encoding (msgpackr returns a view of its shared buffer).
-    const bytes = encodeMessage(msg).slice();
+    // The encoding, as the wire would carry it: a view into the packer's
+    // buffer, which later packs do not overwrite. Nothing writes to it, and
+    // the receiver copies the entries it keeps out of it (entry-bytes.ts).
+    const bytes = encodeMessage(msg);
     let copies = 1;
     if (f.duplicate > 0 && uniformFloat64(this.rng) < f.duplicate) {
       copies = 2;

@@ -78,3 +78,25 @@ test('a large packed value gets its own buffer and later packs do not share a la
   assert.ok(small.buffer.byteLength < 8 * 1024 * 1024, `a small pack views a ${small.buffer.byteLength}-byte buffer`);
   assert.deepEqual(unpack(small), [1, 2, 3]);
 });
+
+test("a decoded message's entries keep none of the message's bytes alive", () => {
+  const small = { term: 2, index: 7, type: 'Normal' as const, data: new Uint8Array(300).fill(7) };
+  const large = { term: 2, index: 8, type: 'Normal' as const, data: new Uint8Array(5000).fill(8) };
+  const encoded = encodeMessage(message({ type: 'MsgApp', to: 'b', from: 'a', term: 2, logTerm: 2, index: 6, commit: 6, entries: [small, large] }));
+  // the message inside a larger buffer, as a frame inside a socket read or a pool slab
+  const frame = new Uint8Array(encoded.length + 8192);
+  frame.set(encoded, 100);
+  const back = decodeMessage(frame.subarray(100, 100 + encoded.length));
+  assert.equal(back.entries.length, 2);
+  for (const e of back.entries) assert.notEqual(e.data.buffer, frame.buffer, `entry ${e.index} is still a view into the frame`);
+  // the large one has a buffer of its own
+  assert.equal(back.entries[1]!.data.buffer.byteLength, 5000);
+  frame.fill(0);
+  assert.ok(back.entries[0]!.data.length === 300 && back.entries[0]!.data.every((b) => b === 7));
+  assert.ok(back.entries[1]!.data.length === 5000 && back.entries[1]!.data.every((b) => b === 8));
+  // two decoded entries never overlap
+  const again = decodeMessage(encoded);
+  const a = back.entries[0]!.data;
+  const b = again.entries[0]!.data;
+  if (a.buffer === b.buffer) assert.ok(a.byteOffset + a.length <= b.byteOffset || b.byteOffset + b.length <= a.byteOffset);
+});
