@@ -5,9 +5,10 @@
 // Three KvNode members in one process, first on TCP over loopback, then on
 // MemoryNetwork, each taking 9,000 puts of 256-byte values one at a time
 // (below the 10,000 entries after which a member snapshots and compacts its
-// log, so every member still holds every entry). Then, after a GC: the bytes
-// of ArrayBuffers in the process (where entries' data lives) per entry kept,
-// against the bytes of the entries' own data, and the resident set.
+// log, so every member still holds every entry), then on to 30,000 (each
+// member has compacted its log behind snapshots). After each, and a GC: the
+// growth of the process's ArrayBuffers (where entries' data lives) per entry
+// kept, against the value each entry carries, and the resident set.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,8 @@ import { KvNode, MemoryNetwork, TcpTransport, type Transport } from '../src/inde
 import { fmt } from './lib/stats.js';
 
 const PUTS = 9_000;
+/** Then on to this many, past snapshots that compact each member's log. */
+const PUTS_COMPACTED = 30_000;
 const VALUE = 'x'.repeat(256);
 const IDS = ['a', 'b', 'c'];
 
@@ -56,21 +59,26 @@ async function run(kind: 'tcp' | 'memory'): Promise<void> {
     gc();
     const before = process.memoryUsage().arrayBuffers;
     const leader = nodes.find((n) => n.raft.isLeader)!;
-    for (let i = 0; i < PUTS; i++) await leader.put(`k/${i}`, VALUE);
-    await new Promise((r) => setTimeout(r, 500));
-    gc();
-    gc();
-    const m = process.memoryUsage();
-    const kept = nodes.reduce((sum, n) => {
-      const s = n.raft.status();
-      return sum + (s.lastIndex - s.snapshotIndex);
-    }, 0);
-    // one entry's data: the put request (key, value, envelope), at least the value
-    const perEntry = (m.arrayBuffers - before) / kept;
-    console.log(
-      `${kind.padEnd(6)} ${fmt(kept)} entries kept by three members: ArrayBuffers ${fmt((m.arrayBuffers - before) / 2 ** 20, 1)} MiB more than before the puts, ` +
-        `${fmt(perEntry)} B per entry (${fmt(perEntry / VALUE.length, 2)}× the 256-byte value it carries); heap used ${fmt(m.heapUsed / 2 ** 20, 1)} MiB, RSS ${fmt(m.rss / 2 ** 20, 1)} MiB`,
-    );
+    let done = 0;
+    for (const upTo of [PUTS, PUTS_COMPACTED]) {
+      for (; done < upTo; done++) await leader.put(`k/${done}`, VALUE);
+      await new Promise((r) => setTimeout(r, 500));
+      gc();
+      gc();
+      const m = process.memoryUsage();
+      const grown = `ArrayBuffers ${fmt((m.arrayBuffers - before) / 2 ** 20, 1)} MiB more than before the puts`;
+      const rest = `heap used ${fmt(m.heapUsed / 2 ** 20, 1)} MiB, RSS ${fmt(m.rss / 2 ** 20, 1)} MiB`;
+      if (upTo === PUTS) {
+        // no snapshot yet: each member holds every entry since its first
+        const kept = nodes.reduce((sum, n) => sum + n.raft.status().lastIndex, 0);
+        const perEntry = (m.arrayBuffers - before) / kept;
+        console.log(`${kind.padEnd(6)} after ${fmt(done).padStart(6)} puts: ${fmt(kept)} entries kept by three members; ${grown}, ${fmt(perEntry)} B per entry (${fmt(perEntry / VALUE.length, 2)}× the 256-byte value it carries); ${rest}`);
+      } else {
+        // each member keeps the entries since its last snapshot and 5,000 behind it
+        const snaps = nodes.map((n) => n.raft.status().snapshotIndex).join(', ');
+        console.log(`${kind.padEnd(6)} after ${fmt(done).padStart(6)} puts: snapshots at ${snaps}; ${grown}; ${rest}`);
+      }
+    }
   } finally {
     await Promise.all(nodes.map((n) => n.close()));
     rmSync(root, { recursive: true, force: true });
