@@ -23,21 +23,28 @@ import {
 } from '../raftpb/index.js';
 
 const PACKR_OPTIONS = { useRecords: false, moreTypes: false, mapsAsObjects: true } as const;
-let packr = new Packr(PACKR_OPTIONS);
+const packr = new Packr(PACKR_OPTIONS);
 
 /**
- * Above this many bytes, a packed result gets its own buffer and the packer
- * starts over with a fresh one: msgpackr packs into one growing buffer that
- * it keeps, so a single large value (a snapshot of the whole store) would
- * otherwise stay allocated for the life of the process.
+ * When the packer's buffer is larger than this many bytes, the packed
+ * result gets a buffer of its own and the packer starts over on a small one.
+ * msgpackr packs into one buffer, kept at module level and shared by every
+ * `Packr`, returning views into it; it grows that buffer to four times a
+ * value that does not fit, and when the buffer is full it takes a new one
+ * as large as the last. After one large value (a request near the 1.5 MiB
+ * limit, a snapshot of the whole store) every later buffer would be as
+ * large, and any view kept a while would keep one alive.
  */
-const LARGE_PACK_BYTES = 8 * 1024 * 1024;
+const LARGE_PACK_BYTES = 1024 * 1024;
+/** Bytes of the buffer the packer starts over on (msgpackr's own first size). */
+const START_PACK_BYTES = 8192;
 
 function packWith(value: unknown): Uint8Array {
   const out = packr.pack(value);
   if (out.buffer.byteLength <= LARGE_PACK_BYTES) return out;
   const own = new Uint8Array(out);
-  packr = new Packr(PACKR_OPTIONS);
+  // a fresh buffer: nothing returned so far points into it
+  packr.useBuffer(Buffer.allocUnsafeSlow(START_PACK_BYTES));
   return own;
 }
 

@@ -75,8 +75,9 @@ export interface SnapshotEnvelope {
 /** Encodes a snapshot's data as `msgpack([1, addresses, data or nil])` (a buffer of its own). */
 export function wrapSnapshot(env: SnapshotEnvelope): Uint8Array {
   const out = pack([SNAPSHOT_VERSION, env.addresses, env.data ?? null]);
-  // a view into the packer's shared buffer would keep all of it alive
-  return out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : out.slice();
+  // a view into the packer's shared buffer would keep all of it alive (a
+  // copy: Buffer#slice, unlike Uint8Array#slice, is a view)
+  return out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : new Uint8Array(out);
 }
 
 /**

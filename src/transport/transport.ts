@@ -31,9 +31,11 @@ export type SnapshotStatus = 'finish' | 'failure';
  */
 export interface TransportHandler {
   /**
-   * A message from a peer arrived. It is a private copy (nothing is shared with
-   * the sender), complete and well-formed: `from` is the authenticated peer the
-   * message came from and `to` is this node.
+   * A message from a peer arrived. It is decoded from the bytes that
+   * carried it (nothing is shared with the sender's objects; its byte fields
+   * may be views into those bytes, which nothing writes to, and entries'
+   * data is copied out of them), complete and well-formed: `from` is the
+   * authenticated peer the message came from and `to` is this node.
    */
   receive(msg: Message): void;
   /**

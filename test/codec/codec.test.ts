@@ -20,6 +20,7 @@ import {
   withCrc,
 } from '../../src/codec/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { unwrapSnapshot, wrapSnapshot } from '../../src/node/envelope.js';
 import { encodeConfChangeData } from '../../src/raft/index.js';
 import { message, type Snapshot } from '../../src/raftpb/index.js';
 
@@ -71,12 +72,27 @@ test('a CRC-protected record with a flipped bit is refused with the given code',
   assert.throws(() => checkCrc(bytes(1, 2), 'test'), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_LOG));
 });
 
+test("a node snapshot's envelope owns its bytes", () => {
+  pack([1]); // the packer's buffer now holds something before the envelope
+  const out = wrapSnapshot({ addresses: { a: 'h:1' }, data: new Uint8Array([1, 2, 3]) });
+
 test('a large packed value gets its own buffer and later packs do not share a large one', () => {
   const big = pack(new Uint8Array(10 * 1024 * 1024));
   assert.equal(big.buffer.byteLength, big.byteLength, 'the large result owns exactly its bytes');
   const small = pack([1, 2, 3]);
-  assert.ok(small.buffer.byteLength < 8 * 1024 * 1024, `a small pack views a ${small.buffer.byteLength}-byte buffer`);
+  assert.ok(small.buffer.byteLength <= 64 * 1024, `a small pack views a ${small.buffer.byteLength}-byte buffer`);
   assert.deepEqual(unpack(small), [1, 2, 3]);
+  // the packer started over on a small buffer: later small packs share it
+  // again instead of each getting a copy of its own
+  const next = pack([4, 5]);
+  assert.equal(next.buffer, small.buffer, 'the next small pack shares the small buffer');
+  assert.deepEqual(unpack(small), [1, 2, 3]);
+  assert.deepEqual(unpack(next), [4, 5]);
+});
+
+  assert.equal(out.byteOffset, 0);
+  assert.equal(out.buffer.byteLength, out.byteLength, 'the envelope is not a view into a larger buffer');
+  assert.deepEqual([...unwrapSnapshot(out).data!], [1, 2, 3]);
 });
 
 test("a decoded message's entries keep none of the message's bytes alive", () => {

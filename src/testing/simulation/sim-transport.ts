@@ -37,7 +37,7 @@ export interface SimTransportHooks {
 
 /** Deep copy through the codec (a deferred send must not see the caller's later changes). */
 function copy(m: Message): Message {
-  return decodeMessage(encodeMessage(m).slice());
+  return decodeMessage(encodeMessage(m));
 }
 
 /**
