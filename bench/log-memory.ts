@@ -70,6 +70,8 @@ async function run(kind: 'tcp' | 'memory'): Promise<void> {
       const rest = `heap used ${fmt(m.heapUsed / 2 ** 20, 1)} MiB, RSS ${fmt(m.rss / 2 ** 20, 1)} MiB`;
       if (upTo === PUTS) {
         // no snapshot yet: each member holds every entry since its first
+        // (the per-entry figure is over all three members' entries, the
+        // leader's own included)
         const kept = nodes.reduce((sum, n) => sum + n.raft.status().lastIndex, 0);
         const perEntry = (m.arrayBuffers - before) / kept;
         console.log(`${kind.padEnd(6)} after ${fmt(done).padStart(6)} puts: ${fmt(kept)} entries kept by three members; ${grown}, ${fmt(perEntry)} B per entry (${fmt(perEntry / VALUE.length, 2)}× the 256-byte value it carries); ${rest}`);
