@@ -56,8 +56,16 @@ const enc = new TextEncoder();
 
 /** A metadata record's name as a map key. */
 function metaName(name: Uint8Array): string {
-  return Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString('latin1');
+  let s = metaNames.get(name);
+  if (s === undefined) {
+    s = Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString('latin1');
+    metaNames.set(name, s);
+  }
+  return s;
 }
+
+/** Names already converted, by identity (the {@link META} constants: one per apply batch otherwise). */
+const metaNames = new WeakMap<Uint8Array, string>();
 
 /** Names of the metadata records. */
 export const META = {

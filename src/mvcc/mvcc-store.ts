@@ -121,6 +121,10 @@ const globalTimer: BatchTimer = {
   clearTimeout: (h: ReturnType<typeof setTimeout>) => clearTimeout(h),
 };
 
+function resultsOf(executed: { results: ApplyResult[] }): ApplyResult[] {
+  return executed.results;
+}
+
 /** Options of {@link MvccStore.applyBatch}. */
 export interface ApplyBatchOptions {
   /**
@@ -489,8 +493,8 @@ export class MvccStore {
       );
       return { results, written };
     });
+    if (options.acknowledge === 'applied') return executed.then(resultsOf);
     return executed.then(async ({ results, written }) => {
-      if (options.acknowledge === 'applied') return results;
       try {
         await written;
       } catch (err) {

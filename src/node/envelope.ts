@@ -12,14 +12,6 @@ import { ErrorCode, FaultError } from '../errors.js';
 
 const VERSION = 0x01;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/** A decoded envelope. `payload` is a view into the entry data (not a copy). */
-export interface Envelope {
-  origin: string;
-  seq: number;
-  payload: Uint8Array;
-}
 
 /** Pre-encodes a node id for {@link wrapProposal}; ids are at most 255 UTF-8 bytes. */
 export function encodeOrigin(id: string): Uint8Array {
@@ -38,18 +30,21 @@ export function wrapProposal(origin: Uint8Array, seq: number, payload: Uint8Arra
 }
 
 /**
- * Unwraps an entry's data.
+ * What the member whose encoded id is `origin` ({@link encodeOrigin}) needs
+ * of an entry's data: the payload (a view into `data`) and, when it proposed
+ * the entry, the proposal's sequence number (else 0).
  * @throws FaultError `QUORUMKV_CORRUPT_LOG` when the envelope is malformed
  */
-export function unwrapProposal(data: Uint8Array): Envelope {
+export function unwrapProposalFor(data: Uint8Array, origin: Uint8Array): { seq: number; payload: Uint8Array } {
   if (data.length < 10 || data[0] !== VERSION) {
     throw new FaultError(ErrorCode.CORRUPT_LOG, 'entry data is not a proposal envelope');
   }
   const n = data[1]!;
   if (data.length < 2 + n + 8) throw new FaultError(ErrorCode.CORRUPT_LOG, 'proposal envelope is truncated');
-  const origin = decoder.decode(data.subarray(2, 2 + n));
-  const seq = new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat64(2 + n);
-  return { origin, seq, payload: data.subarray(2 + n + 8) };
+  const payload = data.subarray(2 + n + 8);
+  if (n !== origin.length) return { seq: 0, payload };
+  for (let i = 0; i < n; i++) if (data[2 + i] !== origin[i]) return { seq: 0, payload };
+  return { seq: new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat64(2 + n), payload };
 }
 
 const SNAPSHOT_VERSION = 1;

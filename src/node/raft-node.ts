@@ -27,7 +27,7 @@ import type { ConfChange, ConfChangeType, ConfState, Entry, HardState, Message, 
 import type { LogStorage } from '../storage/index.js';
 import type { Transport } from '../transport/index.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
-import { encodeOrigin, unwrapProposal, unwrapSnapshot, wrapProposal, wrapSnapshot } from './envelope.js';
+import { encodeOrigin, unwrapProposalFor, unwrapSnapshot, wrapProposal, wrapSnapshot } from './envelope.js';
 import { NodeStorage } from './node-storage.js';
 import type { ApplyEntry, StateMachine } from './state-machine.js';
 
@@ -1094,7 +1094,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         else if (task.kind === 'takeSnapshot') await this.takeSnapshotForFollowers();
         else await this.applyEntries(task.entries);
         this.releaseReads();
-        await this.maybeSnapshot();
+        // checked here first: an async call costs a promise even when it returns at once
+        if (this.snapshotDue()) await this.maybeSnapshot();
       }
     } catch (err) {
       this.onFatal(err as Error);
@@ -1129,29 +1130,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     let batch: ApplyEntry[] = [];
     /** For each batch item, the local proposal it answers (a sequence number), if any. */
     let mine: number[] = [];
-    const flush = async (): Promise<void> => {
-      if (batch.length === 0) return;
-      const items = batch;
-      const seqs = mine;
-      batch = [];
-      mine = [];
-      const results = await this.sm.apply(items);
-      this.smApplied = items[items.length - 1]!.index;
-      for (let i = 0; i < items.length; i++) {
-        const seq = seqs[i]!;
-        if (seq === 0) continue;
-        const p = this.pending.get(seq);
-        if (p === undefined) continue;
-        this.pending.delete(seq);
-        this.clock.clearTimeout(p.timer);
-        p.resolve(results[i] as R);
-      }
-    };
     for (const e of entries) {
       if (e.index <= this.applied) continue;
       const known = e.index <= this.smApplied; // already in the state machine (restart replay)
       if (e.type === 'ConfChange') {
-        await flush();
+        if (batch.length > 0) {
+          const items = batch;
+          const seqs = mine;
+          batch = [];
+          mine = [];
+          await this.applyNormal(items, seqs);
+        }
         const cc = decodeConfChange(e.data);
         this.applyConfChangeEntry(cc);
         if (!known) {
@@ -1163,16 +1152,35 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
           batch.push({ index: e.index, term: e.term, kind: 'noop', data: EMPTY });
           mine.push(0);
         } else {
-          const env = unwrapProposal(e.data);
+          const env = unwrapProposalFor(e.data, this.origin);
           batch.push({ index: e.index, term: e.term, kind: 'normal', data: env.payload });
-          mine.push(env.origin === this.id ? env.seq : 0);
+          mine.push(env.seq);
         }
       }
       this.applied = e.index;
       if (this.removedFromCluster) break;
     }
-    await flush();
+    if (batch.length > 0) await this.applyNormal(batch, mine);
     if (entries.length > 0) this.emit('applied', this.appliedIndex);
+  }
+
+  /**
+   * Applies normal entries (and no-ops) in one state machine call and
+   * answers the local proposals among them (`seqs[i]`: the sequence number
+   * item i answers, 0 when none).
+   */
+  private async applyNormal(items: ApplyEntry[], seqs: number[]): Promise<void> {
+    const results = await this.sm.apply(items);
+    this.smApplied = items[items.length - 1]!.index;
+    for (let i = 0; i < items.length; i++) {
+      const seq = seqs[i]!;
+      if (seq === 0) continue;
+      const p = this.pending.get(seq);
+      if (p === undefined) continue;
+      this.pending.delete(seq);
+      this.clock.clearTimeout(p.timer);
+      p.resolve(results[i] as R);
+    }
   }
 
   private applyConfChangeEntry(cc: ConfChange): void {
@@ -1263,12 +1271,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     log('[%s] took a snapshot at %d for a follower', this.id, applied);
   }
 
-  private async maybeSnapshot(): Promise<void> {
+  /** Whether {@link maybeSnapshot} would take a snapshot now. */
+  private snapshotDue(): boolean {
     // not while a restart replays entries the state machine already holds:
     // the membership would lag the index the snapshot is stamped with
-    if (this.applied < this.smApplied) return;
+    if (this.applied < this.smApplied) return false;
+    return this.applied - this.snapshotIndex >= this.snapshotEntries && !this.removedFromCluster && !this.closed;
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (!this.snapshotDue()) return;
     const applied = this.applied;
-    if (applied - this.snapshotIndex < this.snapshotEntries || this.removedFromCluster || this.closed) return;
     const onDemand = this.sm.sync !== undefined;
     // on demand: the state machine makes what it applied durable, and the
     // record keeps only the index, term, membership and addresses

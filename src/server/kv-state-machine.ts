@@ -49,6 +49,12 @@ export type EntryResult =
   | { status: 'failed'; error: QuorumError }
   | { status: 'alarms'; alarms: AlarmMember[] };
 
+/** Writes gathered for one store batch, and for each the result slot it fills (-1: set already). */
+interface Chunk {
+  items: StoreEntry[];
+  at: number[];
+}
+
 /** What the state machine asks of the member that runs it. */
 export interface KvStateMachineHost {
   /** The voters at the current log position. */
@@ -176,95 +182,105 @@ export class KvStateMachine implements StateMachine<EntryResult> {
     if (this.host === undefined) await this.hostReady;
     const host = this.host!;
     const out: EntryResult[] = new Array(entries.length);
-    let chunk: StoreEntry[] = [];
-    /** For each chunk item, the result slot it fills (-1: the result is set already). */
-    let chunkAt: number[] = [];
-    const flush = async (): Promise<void> => {
-      if (chunk.length === 0) return;
-      const items = chunk;
-      const at = chunkAt;
-      chunk = [];
-      chunkAt = [];
-      // answered once applied in memory: the Raft log holds the entries
-      // until the store has written them (MvccStore.applyBatch)
-      const results = await this.store.applyBatch(items, { acknowledge: 'applied' });
-      for (let i = 0; i < results.length; i++) if (at[i]! >= 0) out[at[i]!] = results[i]!;
-      host.storeBatchApplied(
-        items.map((e) => e.request),
-        results,
-      );
-    };
-    const passThrough = (e: ApplyEntry): void => {
-      chunk.push({ index: e.index, request: null });
-      chunkAt.push(-1);
-    };
+    // the writes gathered for the store; `at`: for each, the result slot it
+    // fills (-1: the result is set already). The rare server entries go to
+    // methods of their own, so that this frame (allocated at each call and
+    // each await) stays small.
+    const chunk: Chunk = { items: [], at: [] };
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       if (e.kind !== 'normal' || e.data.length === 0) {
-        chunk.push({ index: e.index, request: null });
-        chunkAt.push(i);
+        chunk.items.push({ index: e.index, request: null });
+        chunk.at.push(i);
         continue;
       }
-      const kind = e.data[0];
-      const payload = e.data.subarray(1);
+      const kind = e.data[0]!;
       if (kind === EntryKind.WRITE) {
-        const req = decodeWriteRequest(payload);
+        const req = decodeWriteRequest(e.data.subarray(1));
         const refused = this.refusal(req);
         if (refused !== undefined) {
           out[i] = { status: 'failed', error: refused };
-          passThrough(e);
+          chunk.items.push({ index: e.index, request: null });
+          chunk.at.push(-1);
         } else {
-          chunk.push({ index: e.index, request: req });
-          chunkAt.push(i);
+          chunk.items.push({ index: e.index, request: req });
+          chunk.at.push(i);
         }
         continue;
       }
-      await flush();
-      if (kind === EntryKind.KEEPALIVE) {
-        host.keepAliveApplied(decodeKeepAliveRequest(payload));
-        out[i] = { status: 'noop' };
-      } else if (kind === EntryKind.KEEPALIVE_ANSWER) {
-        host.keepAliveAnswered(decodeKeepAliveAnswer(payload));
-        out[i] = { status: 'noop' };
-      } else if (kind === EntryKind.ALARM) {
-        const a = decodeAlarmEntry(payload);
-        if (e.index > this.serverIndex) {
-          const raised: AlarmMember[] = [];
-          let cleared: AlarmMember[] = [];
-          if (a.action === 'activate') {
-            if (this.alarms.activate({ memberId: a.memberId, alarm: a.alarm! })) raised.push({ memberId: a.memberId, alarm: a.alarm! });
-          } else {
-            const filter: { alarm?: typeof a.alarm; memberId?: string } = {};
-            if (a.alarm !== undefined) filter.alarm = a.alarm;
-            if (a.memberId !== '') filter.memberId = a.memberId;
-            cleared = this.alarms.deactivate(filter);
-          }
-          await this.saveServerState(e.index);
-          if (raised.length > 0 || cleared.length > 0) host.alarmsChanged(e.index, raised, cleared);
-        }
-        out[i] = { status: 'alarms', alarms: this.alarms.list() };
-      } else if (kind === EntryKind.HASH_CHECK) {
-        // queued on the store before any later entry: the hash of exactly this point
-        const hash = this.store.hash();
-        hash.catch(() => undefined);
-        host.hashCheckApplied(e.index, hash);
-        out[i] = { status: 'noop' };
-      } else if (kind === EntryKind.HASH_REPORT) {
-        const r = decodeHashReportEntry(payload);
-        if (e.index > this.serverIndex) {
-          const raised: AlarmMember[] = [];
-          for (const a of this.reports.apply(r, host.voters())) if (this.alarms.activate(a)) raised.push(a);
-          await this.saveServerState(e.index);
-          if (raised.length > 0) host.alarmsChanged(e.index, raised, []);
-        }
-        out[i] = { status: 'noop' };
-      } else {
-        throw new FaultError(ErrorCode.MALFORMED_FRAME, `unknown server entry kind ${kind} at index ${e.index}`);
-      }
-      passThrough(e);
+      await this.applyChunk(chunk, out, host);
+      out[i] = await this.applyServerEntry(e, kind, host);
+      chunk.items.push({ index: e.index, request: null });
+      chunk.at.push(-1);
     }
-    await flush();
+    await this.applyChunk(chunk, out, host);
     return out;
+  }
+
+  /** Applies the gathered writes in one store batch and empties `chunk`. */
+  private async applyChunk(chunk: Chunk, out: EntryResult[], host: KvStateMachineHost): Promise<void> {
+    if (chunk.items.length === 0) return;
+    const items = chunk.items;
+    const at = chunk.at;
+    chunk.items = [];
+    chunk.at = [];
+    // answered once applied in memory: the Raft log holds the entries
+    // until the store has written them (MvccStore.applyBatch)
+    const results = await this.store.applyBatch(items, { acknowledge: 'applied' });
+    for (let i = 0; i < results.length; i++) if (at[i]! >= 0) out[at[i]!] = results[i]!;
+    host.storeBatchApplied(
+      items.map((e) => e.request),
+      results,
+    );
+  }
+
+  /** Applies a server entry (not a write); returns its result. */
+  private async applyServerEntry(e: ApplyEntry, kind: number, host: KvStateMachineHost): Promise<EntryResult> {
+    const payload = e.data.subarray(1);
+    if (kind === EntryKind.KEEPALIVE) {
+      host.keepAliveApplied(decodeKeepAliveRequest(payload));
+      return { status: 'noop' };
+    }
+    if (kind === EntryKind.KEEPALIVE_ANSWER) {
+      host.keepAliveAnswered(decodeKeepAliveAnswer(payload));
+      return { status: 'noop' };
+    }
+    if (kind === EntryKind.ALARM) {
+      const a = decodeAlarmEntry(payload);
+      if (e.index > this.serverIndex) {
+        const raised: AlarmMember[] = [];
+        let cleared: AlarmMember[] = [];
+        if (a.action === 'activate') {
+          if (this.alarms.activate({ memberId: a.memberId, alarm: a.alarm! })) raised.push({ memberId: a.memberId, alarm: a.alarm! });
+        } else {
+          const filter: { alarm?: typeof a.alarm; memberId?: string } = {};
+          if (a.alarm !== undefined) filter.alarm = a.alarm;
+          if (a.memberId !== '') filter.memberId = a.memberId;
+          cleared = this.alarms.deactivate(filter);
+        }
+        await this.saveServerState(e.index);
+        if (raised.length > 0 || cleared.length > 0) host.alarmsChanged(e.index, raised, cleared);
+      }
+      return { status: 'alarms', alarms: this.alarms.list() };
+    }
+    if (kind === EntryKind.HASH_CHECK) {
+      // queued on the store before any later entry: the hash of exactly this point
+      const hash = this.store.hash();
+      hash.catch(() => undefined);
+      host.hashCheckApplied(e.index, hash);
+      return { status: 'noop' };
+    }
+    if (kind === EntryKind.HASH_REPORT) {
+      const r = decodeHashReportEntry(payload);
+      if (e.index > this.serverIndex) {
+        const raised: AlarmMember[] = [];
+        for (const a of this.reports.apply(r, host.voters())) if (this.alarms.activate(a)) raised.push(a);
+        await this.saveServerState(e.index);
+        if (raised.length > 0) host.alarmsChanged(e.index, raised, []);
+      }
+      return { status: 'noop' };
+    }
+    throw new FaultError(ErrorCode.MALFORMED_FRAME, `unknown server entry kind ${kind} at index ${e.index}`);
   }
 
   async snapshot(): Promise<Uint8Array> {

@@ -484,13 +484,8 @@ export class FileLogStorage implements LogStorage {
         if (this.#failure !== undefined) throw this.#failure;
         return task();
       })
-      .catch((err: unknown) => {
-        throw ioError(err, 'log storage operation failed');
-      });
-    this.#queue = run.then(
-      () => undefined,
-      () => undefined,
-    );
+      .catch(rethrowAsIoError);
+    this.#queue = run.then(ignore, ignore);
     return run;
   }
 
@@ -1079,6 +1074,13 @@ async function preallocate(path: string, bytes: number, paced?: () => boolean, s
   }
   return path;
 }
+
+/** The queue's error handler: a storage error with the cause attached. */
+function rethrowAsIoError(err: unknown): never {
+  throw ioError(err, 'log storage operation failed');
+}
+
+function ignore(): void {}
 
 /** Overwrites `[from, to)` of `path` with zeros and fsyncs it. */
 async function zeroFrom(path: string, from: number, to: number): Promise<void> {
