@@ -957,7 +957,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const encoded = prepareWriteRequest(req, this.limits);
     const refused = this.sm.refusal(req);
     if (refused !== undefined) throw refused;
-    if (growsStore(req)) await this.checkQuota(req);
+    // the cached size first: an async call costs a promise even when it returns at once
+    if (growsStore(req) && this.size.dbSize + requestCost(req) > this.quotaBytes) await this.checkQuota(req);
     const result = await this.proposeEntry(serverEntry(EntryKind.WRITE, encoded));
     if (result.status === 'failed') throw result.error;
     if (result.status !== 'applied') throw new FaultError(ErrorCode.INTERNAL, `unexpected apply result ${result.status}`);
