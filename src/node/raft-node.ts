@@ -62,7 +62,11 @@ const raftDebug = createDebug('quorumkv:raft');
 
 /** Options of {@link RaftNode.create}. Times are in milliseconds unless named in ticks. */
 export interface RaftNodeOptions<R> {
-  /** This member's id: a non-empty string of at most 255 UTF-8 bytes. */
+  /**
+   * This member's id: a non-empty string of at most 255 UTF-8 bytes, with no
+   * lone surrogate (it must encode to UTF-8 and back unchanged: members
+   * recognise their own proposals by its bytes).
+   */
   id: string;
   /**
    * Initial voters, used only to bootstrap a new cluster when the storage is
@@ -216,12 +220,16 @@ function initialSequence(random: (() => number) | undefined): number {
   return (w[0]! & 0xfffff) * 2 ** 32 + w[1]!;
 }
 
+/** A UTF-16 surrogate without its pair: UTF-8 cannot carry it (it becomes U+FFFD). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function validateOptions<R>(o: RaftNodeOptions<R>): void {
   const bad = (msg: string): never => {
     throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
   };
   if (typeof o.id !== 'string' || o.id === '') bad('id must be a non-empty string');
   if (encodeOrigin(o.id).length > 255) bad('id must be at most 255 UTF-8 bytes');
+  if (LONE_SURROGATE.test(o.id)) bad('id must be well-formed Unicode (it holds a lone surrogate)');
   for (const [name, v] of Object.entries({
     tickMs: o.tickMs,
     snapshotEntries: o.snapshotEntries,
@@ -689,6 +697,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (gone !== undefined) return Promise.reject(gone);
     if (typeof id !== 'string' || id === '') return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'member id must be a non-empty string'));
     if (encodeOrigin(id).length > 255) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'member id must be at most 255 UTF-8 bytes'));
+    if (LONE_SURROGATE.test(id)) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'member id must be well-formed Unicode (it holds a lone surrogate)'));
     const seq = ++this.seq;
     const ctx: ConfContext = { origin: this.id, seq };
     if (address !== undefined) ctx.address = address;

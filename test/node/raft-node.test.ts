@@ -151,5 +151,29 @@ test('bad options are rejected with QUORUMKV_INVALID_CONFIG before anything star
     })(),
     (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG),
   );
+  // an id UTF-8 cannot carry (a lone surrogate): a member knows its own proposals by the id's bytes
+  for (const id of ['a\uD800', '\uDC00b']) {
+    await assert.rejects(
+      (async () => {
+        const { RaftNode } = await import('../../src/node/index.js');
+        await RaftNode.create({ id, storage: {} as never, transport: {} as never, stateMachine: {} as never });
+      })(),
+      (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG) && /lone surrogate/.test((e as Error).message),
+    );
+  }
   await c.closeAll();
+});
+
+test('members whose ids do not survive a text decode (a leading BOM) still know their own proposals', async () => {
+  // the ids are compared as UTF-8 bytes: a TextDecoder drops a leading U+FEFF
+  const ids = ['\uFEFFa', 'a', 'b'];
+  const c = new TestCluster({ seed: 5 });
+  try {
+    await c.startAll(ids);
+    await c.waitLeader();
+    for (const id of ids) await proposeOn(c, id, `from-${id.length}-${id.charCodeAt(0)}`, 'x');
+    await c.waitFor(() => [...c.members.values()].every((m) => m.sm.applyLog.length === 3), 5_000, 'replication');
+  } finally {
+    await c.closeAll();
+  }
 });
