@@ -1144,11 +1144,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       const known = e.index <= this.smApplied; // already in the state machine (restart replay)
       if (e.type === 'ConfChange') {
         if (batch.length > 0) {
-          const items = batch;
-          const seqs = mine;
+          await this.applyNormal(batch, mine);
           batch = [];
           mine = [];
-          await this.applyNormal(items, seqs);
         }
         const cc = decodeConfChange(e.data);
         this.applyConfChangeEntry(cc);

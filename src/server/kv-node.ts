@@ -957,8 +957,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const encoded = prepareWriteRequest(req, this.limits);
     const refused = this.sm.refusal(req);
     if (refused !== undefined) throw refused;
-    // the cached size first: an async call costs a promise even when it returns at once
-    if (growsStore(req) && this.size.dbSize + requestCost(req) > this.quotaBytes) await this.checkQuota(req);
+    if (growsStore(req)) {
+      const cost = requestCost(req);
+      // the cached size first: only a request it puts over the quota waits for a fresh one
+      if (this.size.dbSize + cost > this.quotaBytes) await this.checkQuota(cost);
+    }
     const result = await this.proposeEntry(serverEntry(EntryKind.WRITE, encoded));
     if (result.status === 'failed') throw result.error;
     if (result.status !== 'applied') throw new FaultError(ErrorCode.INTERNAL, `unexpected apply result ${result.status}`);
@@ -970,13 +973,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   }
 
   /**
-   * etcd's quota check before proposing: a request that would take this
-   * member's database past the quota is refused, and this member raises a
-   * `NOSPACE` alarm (replicated: every member then refuses growth).
+   * etcd's quota check before proposing, for a request of `cost` bytes that
+   * the cached database size puts over the quota: with a fresh size, the
+   * request is refused and this member raises a `NOSPACE` alarm
+   * (replicated: every member then refuses growth).
    */
-  private async checkQuota(req: WriteRequest): Promise<void> {
-    const cost = requestCost(req);
-    if (this.size.dbSize + cost <= this.quotaBytes) return;
+  private async checkQuota(cost: number): Promise<void> {
     const fresh = await this.refreshSize(true); // the cached size may predate a defragmentation
     if (fresh.dbSize + cost <= this.quotaBytes) return;
     this.raiseNoSpace(fresh.dbSize);

@@ -55,6 +55,12 @@ interface Chunk {
   at: number[];
 }
 
+/** Adds an entry to `chunk`: its write (null: the store only moves its applied index) and result slot. */
+function gather(chunk: Chunk, index: number, request: WriteRequest | null, slot: number): void {
+  chunk.items.push({ index, request });
+  chunk.at.push(slot);
+}
+
 /** What the state machine asks of the member that runs it. */
 export interface KvStateMachineHost {
   /** The voters at the current log position. */
@@ -190,8 +196,7 @@ export class KvStateMachine implements StateMachine<EntryResult> {
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       if (e.kind !== 'normal' || e.data.length === 0) {
-        chunk.items.push({ index: e.index, request: null });
-        chunk.at.push(i);
+        gather(chunk, e.index, null, i);
         continue;
       }
       const kind = e.data[0]!;
@@ -200,18 +205,15 @@ export class KvStateMachine implements StateMachine<EntryResult> {
         const refused = this.refusal(req);
         if (refused !== undefined) {
           out[i] = { status: 'failed', error: refused };
-          chunk.items.push({ index: e.index, request: null });
-          chunk.at.push(-1);
+          gather(chunk, e.index, null, -1);
         } else {
-          chunk.items.push({ index: e.index, request: req });
-          chunk.at.push(i);
+          gather(chunk, e.index, req, i);
         }
         continue;
       }
       await this.applyChunk(chunk, out, host);
       out[i] = await this.applyServerEntry(e, kind, host);
-      chunk.items.push({ index: e.index, request: null });
-      chunk.at.push(-1);
+      gather(chunk, e.index, null, -1);
     }
     await this.applyChunk(chunk, out, host);
     return out;
