@@ -50,13 +50,19 @@ export type RangeDeleter = () => TxnDelete;
 /** Options of a {@link Lessor}. */
 export interface LessorOptions {
   /**
-   * Minimum TTL in seconds; shorter grants are raised to it. Must be the same
-   * on every member (it changes replicated state). Default
-   * {@link DEFAULT_MIN_LEASE_TTL}; the server should pass
-   * `ceil(1.5 × election timeout in s)`.
+   * Minimum TTL in seconds; shorter grants are raised to it when applied.
+   * Must be the same on every member (it changes replicated state). Default
+   * {@link DEFAULT_MIN_LEASE_TTL}. etcd's minimum is `ceil(1.5 × election
+   * timeout in s)`; as the election timeout may differ between members,
+   * `KvNode` raises the TTL to it before proposing the grant and leaves
+   * this at 1.
    */
   minTtl?: number;
-  /** Clock in ms used only while promoted. Default `Date.now`. */
+  /**
+   * Clock in ms used only while promoted, for expiry: a monotonic one, so
+   * that a step of the wall clock does not expire leases at once. Default
+   * `performance.now()`.
+   */
   now?: () => number;
   /**
    * After {@link Lessor.expired} reports a lease, it is reported again only
@@ -123,7 +129,7 @@ export class Lessor {
       throw new UsageError(ErrorCode.INVALID_CONFIG, `lessor minTtl must be a positive integer, got ${minTtl}`);
     }
     this.minTtl = minTtl;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => performance.now());
     this.expiredRetryMs = options.expiredRetryMs ?? 3000;
   }
 
@@ -144,10 +150,16 @@ export class Lessor {
 
   /**
    * The id a grant with `id` = 0 would get: one more than the largest id
-   * granted so far, so ids grow in grant order (deterministic on every member).
+   * granted so far, so ids grow in grant order (deterministic on every
+   * member). Once that would pass 2^53 - 1 (a grant with an explicit id up
+   * there), the lowest id no live lease holds: an automatic id is always a
+   * safe integer and never one already granted.
    */
   nextLeaseId(): number {
-    return this.lastId + 1;
+    if (this.lastId < Number.MAX_SAFE_INTEGER) return this.lastId + 1;
+    let id = 1;
+    while (this.leaseMap.has(id)) id++;
+    return id;
   }
 
   /**

@@ -115,3 +115,23 @@ test('keep-alive on a member that is not the leader is refused', async () => {
   const l = await grant(t, 5);
   assert.throws(() => t.store.leaseKeepAlive(l), { code: 'QUORUMKV_NOT_LEADER' });
 });
+
+test('after an explicit id of 2^53 - 1, automatic ids take the lowest free one, and the store reopens', async () => {
+  // before: the next automatic id was 2^53 (not a safe integer: no request
+  // could name it), the one after it the same number again, and the stored
+  // id counter made the store fail to reopen (found by a review)
+  const db = new MemoryLevel<string, string>();
+  const t = await openStore({}, db);
+  assert.equal(await grant(t, 60, Number.MAX_SAFE_INTEGER), Number.MAX_SAFE_INTEGER);
+  assert.equal(await grant(t, 60, 2), 2);
+  const autos = [await grant(t, 60), await grant(t, 60), await grant(t, 60)];
+  assert.deepEqual(autos, [1, 3, 4], 'the lowest ids no lease holds');
+  for (const id of autos) await put(t, `k${id}`, 'v', { lease: id });
+  await t.store.close();
+  const re = await openStore({}, db);
+  assert.deepEqual(
+    re.store.leaseLeases().leases.map((l) => l.id),
+    [1, 2, 3, 4, Number.MAX_SAFE_INTEGER],
+  );
+  assert.equal(await grant(re, 60), 5);
+});
