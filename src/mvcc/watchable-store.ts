@@ -2,8 +2,9 @@
  * Watches over the store (etcd's `watchableStore`,
  * server/mvcc/watchable_store.go), with etcd's three watcher groups:
  *
- * - **synced**: caught up with the store. When a group of applied entries is
- *   committed to the backend, the store hands their events to
+ * - **synced**: caught up with the store. When a group of entries is
+ *   applied (before the store writes it to the backend, as etcd notifies at
+ *   the end of a write transaction), the store hands their events to
  *   {@link WatchableStore.notify}, which queues one response per watcher
  *   (every revision of the group, whole revisions only, in order).
  * - **unsynced**: behind (a start revision in the past, or a consumer that
@@ -347,8 +348,13 @@ export class WatchableStore implements WatcherHost {
     this.kick(); // also for the watchers that were catching up
   }
 
-  /** Ends every watch (the store is closing). */
-  close(): void {
+  /**
+   * Ends every watch (the store is closing, or failed): each gets, after
+   * what it has queued, a last response with `canceled: true` and
+   * `cancelReason`. Idempotent.
+   */
+  close(cancelReason = 'mvcc: store closed'): void {
+    if (this.closed) return;
     this.closed = true;
     if (this.progressHandle !== undefined) this.progressTimer.clearTimeout(this.progressHandle as never);
     this.progressHandle = undefined;
@@ -357,9 +363,10 @@ export class WatchableStore implements WatcherHost {
     this.prevKvWatchers = 0;
     this.unsynced.clear();
     this.victims.clear();
+    const revision = this.source.flushedRevision();
     for (const w of all) {
       this.synced.delete(w);
-      w.close();
+      w.close({ ...response(w, revision, []), canceled: true, cancelReason });
     }
   }
 

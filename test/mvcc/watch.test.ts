@@ -4,6 +4,8 @@
 // never block apply and catch up from the backend.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { MemoryLevel } from 'memory-level';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { VirtualClock } from '../../src/node/clock.js';
 import type { Event, WatchResponse } from '../../src/mvccpb/index.js';
 import { prefixEnd, RANGE_END_ALL } from '../../src/mvccpb/index.js';
@@ -354,8 +356,13 @@ test('watch ids are unique; closing the store ends every watch', async () => {
   const w2 = t.store.watch({ key: b('a') });
   assert.notEqual(w2.id, w1.id);
   await t.store.close();
-  assert.equal((await w1.next()).done, true);
-  assert.equal((await w2.next()).done, true);
+  for (const w of [w1, w2]) {
+    const last = await w.next();
+    assert.equal(last.done, false);
+    assert.equal(last.value?.canceled, true, 'a last response says the watch was cancelled');
+    assert.equal(last.value?.cancelReason, 'mvcc: store closed');
+    assert.equal((await w.next()).done, true);
+  }
 });
 
 test('after a snapshot restore, watchers catch up from the restored state', async () => {
@@ -367,4 +374,29 @@ test('after a snapshot restore, watchers catch up from the restored state', asyn
   await dst.store.restore(await src.store.snapshot());
   assert.deepEqual((await events(w, 4)).evs, ['PUT k@3', 'PUT k@4', 'PUT k@5', 'PUT k@6']);
   await w.cancel();
+});
+
+test('when the store fails, every watch ends with a cancelled response that gives the failure', async () => {
+  // before, the store refused every call after a failed write but its
+  // watchers stayed synced: no response, no end (found by a review)
+  const db = new MemoryLevel<string, string>();
+  const t = await openStore({}, db);
+  const w = t.store.watch({ key: b('k') });
+  await put(t, 'k', '1');
+  assert.deepEqual((await events(w, 1)).evs, ['PUT k@2']);
+  const failing = db as unknown as { _batch: () => Promise<never>; batch: () => Promise<never> };
+  failing._batch = () => Promise.reject(new Error('disk gone'));
+  failing.batch = () => Promise.reject(new Error('disk gone'));
+  const r = await t.store.apply(t.takeIndex(), { put: { key: b('k'), value: b('2') } }).catch((e: unknown) => e);
+  assert.ok(isQuorumError(r, ErrorCode.STORAGE_IO));
+  const rest: string[] = [];
+  for await (const res of w) {
+    for (const e of res.events) rest.push(`${e.type} ${s(e.kv.key)}@${e.kv.modRevision}`);
+    if (res.canceled) rest.push(`canceled: ${res.cancelReason}`);
+  }
+  // revision 3 was notified at apply, before its write failed (the Raft log
+  // applies it again when the store is reopened)
+  assert.equal(rest.length, 2);
+  assert.equal(rest[0], 'PUT k@3');
+  assert.match(rest[1]!, /^canceled: mvcc: store failed: .*disk gone/);
 });
