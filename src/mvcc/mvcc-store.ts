@@ -57,17 +57,24 @@ import { isTxnReadOnly, type WriteRequest, type WriteResponse } from './write-re
 /** Options of {@link MvccStore.open}. */
 export interface MvccStoreOptions {
   /**
-   * Minimum lease TTL in seconds (shorter grants are raised to it). It
-   * changes replicated state: every member must use the same value. Default
-   * 2 (etcd's with a 1 s election timeout); a server should pass
-   * `ceil(1.5 × election timeout in s)`.
+   * Minimum lease TTL in seconds (shorter grants are raised to it when
+   * applied). It changes replicated state: every member must use the same
+   * value. Default 2 (etcd's with a 1 s election timeout). etcd's minimum is
+   * `ceil(1.5 × election timeout in s)`, which members may set differently:
+   * a server should raise the TTL before proposing and pass 1 here, as
+   * `KvNode` does.
    */
   minLeaseTtl?: number;
-  /** Clock in ms for lease expiry on the leader. Default `Date.now`. */
+  /** Clock in ms for lease expiry on the leader, monotonic. Default `performance.now()`. */
   now?: () => number;
   /** Ms before an expired lease that is still there is reported again. Default 3000. */
   expiredLeaseRetryMs?: number;
-  /** Request limits (apply re-checks everything but the size). */
+  /**
+   * Request limits: {@link precheck} checks all of them, apply every one but
+   * the size. Apply must not depend on a member's own settings, so a server
+   * whose members may differ in them checks them before proposing and
+   * passes `maxTxnOps: Infinity` here, as `KvNode` does.
+   */
   limits?: Partial<RequestLimits>;
   /**
    * Write applied batches with fsync. Default false: the Raft log is the
@@ -415,6 +422,8 @@ export class MvccStore {
     if (this.failure === undefined) {
       this.failure = f;
       log('store failed, refusing every call: %s', f.message);
+      // no watch would hear of anything again: end them, saying why
+      this.hub.close(`mvcc: store failed: ${f.message}`);
     }
     return f;
   }

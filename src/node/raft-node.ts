@@ -223,16 +223,30 @@ function initialSequence(random: (() => number) | undefined): number {
 /** A UTF-16 surrogate without its pair: UTF-8 cannot carry it (it becomes U+FFFD). */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/**
+ * What is wrong with a member id, if anything: it must be a non-empty
+ * string of well-formed Unicode, at most 255 bytes in UTF-8 (it travels in
+ * every proposal's envelope and in conf-change contexts).
+ * @returns a message naming the problem (to follow "member id must"), or undefined
+ */
+export function memberIdProblem(id: unknown): string | undefined {
+  if (typeof id !== 'string' || id === '') return 'be a non-empty string';
+  if (LONE_SURROGATE.test(id)) return 'be well-formed Unicode (it holds a lone surrogate)';
+  if (encodeOrigin(id).length > 255) return 'be at most 255 UTF-8 bytes';
+  return undefined;
+}
+
 function validateOptions<R>(o: RaftNodeOptions<R>): void {
   const bad = (msg: string): never => {
     throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
   };
-  if (typeof o.id !== 'string' || o.id === '') bad('id must be a non-empty string');
-  if (encodeOrigin(o.id).length > 255) bad('id must be at most 255 UTF-8 bytes');
-  if (LONE_SURROGATE.test(o.id)) bad('id must be well-formed Unicode (it holds a lone surrogate)');
+  const idProblem = memberIdProblem(o.id);
+  if (idProblem !== undefined) bad(`id must ${idProblem}`);
+  if (o.snapshotEntries !== undefined && (!Number.isSafeInteger(o.snapshotEntries) || o.snapshotEntries <= 0)) {
+    bad('snapshotEntries must be a positive integer');
+  }
   for (const [name, v] of Object.entries({
     tickMs: o.tickMs,
-    snapshotEntries: o.snapshotEntries,
     proposalTimeoutMs: o.proposalTimeoutMs,
     readTimeoutMs: o.readTimeoutMs,
   })) {
@@ -695,9 +709,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private changeMembership(type: ConfChangeType, id: string, address: string | undefined): Promise<ConfState> {
     const gone = this.unavailable();
     if (gone !== undefined) return Promise.reject(gone);
-    if (typeof id !== 'string' || id === '') return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'member id must be a non-empty string'));
-    if (encodeOrigin(id).length > 255) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'member id must be at most 255 UTF-8 bytes'));
-    if (LONE_SURROGATE.test(id)) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'member id must be well-formed Unicode (it holds a lone surrogate)'));
+    const idProblem = memberIdProblem(id);
+    if (idProblem !== undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `member id must ${idProblem}`));
+    if (address !== undefined && (typeof address !== 'string' || address === '')) {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'a member address must be a non-empty string'));
+    }
     const seq = ++this.seq;
     const ctx: ConfContext = { origin: this.id, seq };
     if (address !== undefined) ctx.address = address;

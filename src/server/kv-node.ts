@@ -45,6 +45,7 @@ import type {
   TxnResponse,
 } from '../mvccpb/index.js';
 import { RaftNode, systemClock, type Clock, type RaftNodeStatus, type TimerHandle } from '../node/index.js';
+import { memberIdProblem } from '../node/raft-node.js';
 import type { ConfState } from '../raftpb/index.js';
 import { LevelLogStorage } from '../storage/index.js';
 import { TcpTransport, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
@@ -58,7 +59,7 @@ import { serverMetrics, type MetricsSource, type ServerMetrics } from './metrics
 import { TimedLogStorage } from './metrics-log-storage.js';
 import { RoundTripTransport } from './metrics-transport.js';
 import { DEFAULT_QUOTA_BACKEND_BYTES, requestCost } from './quota.js';
-import { deleteRequest, putRequest, rangeRequest, txnRequest, watchRequest } from './requests.js';
+import { deleteRequest, flagOf, optionsOf, putRequest, rangeRequest, txnRequest, watchRequest } from './requests.js';
 import {
   EntryKind,
   encodeAlarmEntry,
@@ -264,7 +265,61 @@ export interface KvNodeEvents {
 function membersOf(m: KvNodeOptions['members']): { ids: string[]; addresses: Record<string, string> } {
   if (m === undefined) return { ids: [], addresses: {} };
   if (Array.isArray(m)) return { ids: [...m], addresses: {} };
+  if (m === null || typeof m !== 'object') badConfig('members must be a list of ids or an object of ids to host:port');
   return { ids: Object.keys(m), addresses: { ...m } };
+}
+
+/** ms on `clock`, from `performance.now()` for the system clock (monotonic, unlike `Date.now()`). */
+function monotonicNow(clock: Clock): () => number {
+  return clock === systemClock ? () => performance.now() : () => clock.now();
+}
+
+function badConfig(msg: string): never {
+  throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
+}
+
+/**
+ * Checks the options {@link KvNode.open} can check without touching the data,
+ * so that bad ones fail before anything is created.
+ * @throws UsageError `QUORUMKV_INVALID_CONFIG`
+ */
+function checkOpenOptions(opts: KvNodeOptions): void {
+  if (opts === null || typeof opts !== 'object') badConfig('options are required');
+  const idProblem = memberIdProblem(opts.id);
+  if (idProblem !== undefined) badConfig(`id must ${idProblem}`);
+  const positive = { tickMs: opts.tickMs, requestTimeoutMs: opts.requestTimeoutMs, leaseCheckMs: opts.leaseCheckMs, quotaBackendBytes: opts.quotaBackendBytes, corruptCheckMs: opts.corruptCheckMs, slowFsyncMs: opts.slowFsyncMs };
+  for (const [name, v] of Object.entries(positive)) {
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) badConfig(`${name} must be a positive number`);
+  }
+  const counts = { electionTicks: opts.electionTicks, heartbeatTicks: opts.heartbeatTicks, snapshotEntries: opts.snapshotEntries, maxRequestBytes: opts.maxRequestBytes, maxTxnOps: opts.maxTxnOps };
+  for (const [name, v] of Object.entries(counts)) {
+    if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v > 0)) badConfig(`${name} must be a positive integer`);
+  }
+  if ((opts.heartbeatTicks ?? 1) >= (opts.electionTicks ?? 10)) badConfig('electionTicks must be greater than heartbeatTicks');
+  const catchUp = opts.snapshotCatchUpEntries;
+  if (catchUp !== undefined && !(typeof catchUp === 'number' && Number.isSafeInteger(catchUp) && catchUp >= 0)) {
+    badConfig('snapshotCatchUpEntries must be a non-negative integer');
+  }
+  const bi = opts.backendBatchIntervalMs;
+  if (bi !== undefined && !(typeof bi === 'number' && Number.isFinite(bi) && bi >= 0)) badConfig('backendBatchIntervalMs must be a non-negative number of ms');
+  for (const [name, v] of Object.entries({ join: opts.join, syncStore: opts.syncStore })) {
+    if (v !== undefined && typeof v !== 'boolean') badConfig(`${name} must be a boolean`);
+  }
+  if (opts.random !== undefined && typeof opts.random !== 'function') badConfig('random must be a function returning a number in [0, 1)');
+  const ac = opts.autoCompaction;
+  if (ac !== undefined) {
+    if (ac === null || typeof ac !== 'object') badConfig("autoCompaction must be { mode: 'revision', retention } or { mode: 'periodic', retentionMs }");
+    if (ac.mode === 'revision') {
+      if (!(typeof ac.retention === 'number' && Number.isSafeInteger(ac.retention) && ac.retention >= 0)) badConfig('autoCompaction.retention must be a non-negative integer (revisions)');
+    } else if (ac.mode === 'periodic') {
+      if (!(typeof ac.retentionMs === 'number' && Number.isFinite(ac.retentionMs) && ac.retentionMs > 0)) badConfig('autoCompaction.retentionMs must be a positive number of ms');
+    } else {
+      badConfig(`unknown autoCompaction mode ${String((ac as { mode?: unknown }).mode)} (revision or periodic)`);
+    }
+    if (ac.intervalMs !== undefined && !(typeof ac.intervalMs === 'number' && Number.isFinite(ac.intervalMs) && ac.intervalMs > 0)) {
+      badConfig('autoCompaction.intervalMs must be a positive number of ms');
+    }
+  }
 }
 
 /**
@@ -296,6 +351,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private readonly metrics: ServerMetrics;
   private readonly metricsSource: MetricsSource;
   private readonly clock: Clock;
+  /** ms for durations: monotonic with the system clock (see {@link monotonicNow}). */
+  private readonly now: () => number;
+  /** etcd's minimum lease TTL in seconds: 1.5 × the election timeout, rounded up. */
+  private readonly minLeaseTtl: number;
   private readonly clusterId: string;
   private readonly requestTimeoutMs: number;
   private readonly limits: { maxRequestBytes?: number; maxTxnOps?: number };
@@ -308,7 +367,6 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private compactTimer: TimerHandle | undefined;
   private corruptTimer: TimerHandle | undefined;
   private readonly revisionSamples: { at: number; revision: number }[] = [];
-  private readonly watches = new Set<Watch>();
   private closed = false;
   /** Keep-alive calls of this member waiting for the leader's answer, by nonce. */
   private readonly keepAliveWaiters = new Map<string, { lease: number; resolve(ttl: number): void; reject(err: Error): void; timer: TimerHandle }>();
@@ -342,17 +400,19 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.metrics = metrics;
     this.metricsRegistry = metrics.registry;
     this.clock = opts.clock ?? systemClock;
+    this.now = monotonicNow(this.clock);
     this.clusterId = clusterId;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.limits = {};
     if (opts.maxRequestBytes !== undefined) this.limits.maxRequestBytes = opts.maxRequestBytes;
     if (opts.maxTxnOps !== undefined) this.limits.maxTxnOps = opts.maxTxnOps;
     this.electionMs = (opts.tickMs ?? 100) * (opts.electionTicks ?? 10);
+    this.minLeaseTtl = Math.max(1, Math.ceil((1.5 * this.electionMs) / 1000));
     this.leaseCheckMs = opts.leaseCheckMs ?? 500;
     this.autoCompaction = opts.autoCompaction;
     this.quotaBytes = opts.quotaBackendBytes ?? DEFAULT_QUOTA_BACKEND_BYTES;
     this.corruptCheckMs = opts.corruptCheckMs;
-    this.noLeaderSince = raft.leader === '' ? this.clock.now() : undefined;
+    this.noLeaderSince = raft.leader === '' ? this.now() : undefined;
     const self = this;
     this.metricsSource = {
       id,
@@ -381,14 +441,16 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * the data and a transport (or `members` addresses for the TCP default).
    * Data restored from a backup ({@link KvNode.restore}) holds its cluster
    * id, used when `clusterId` is not given.
-   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (nothing is
-   *   created), or a `clusterId` that differs from the one the data holds
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (a
+   *   malformed `host:port` in `members` included; nothing is created), or a
+   *   `clusterId` that differs from the one the data holds
    * @throws FaultError `QUORUMKV_STORAGE_IO` when the database cannot be opened
-   *   (for instance locked by another process), `QUORUMKV_CORRUPT_LOG`
+   *   (for instance locked by another process), `QUORUMKV_CORRUPT_LOG`,
+   *   `QUORUMKV_LISTEN_FAILED` when the default TCP transport cannot listen
+   *   (a port in use)
    */
   static async open(opts: KvNodeOptions): Promise<KvNode> {
-    if (opts === null || typeof opts !== 'object') throw new UsageError(ErrorCode.INVALID_CONFIG, 'options are required');
-    if (typeof opts.id !== 'string' || opts.id === '') throw new UsageError(ErrorCode.INVALID_CONFIG, 'id must be a non-empty string');
+    checkOpenOptions(opts);
     if ((opts.dataDir === undefined) === (opts.db === undefined)) {
       throw new UsageError(ErrorCode.INVALID_CONFIG, 'exactly one of dataDir and db is required');
     }
@@ -399,15 +461,15 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (new Set(ids).size !== ids.length || ids.some((i) => typeof i !== 'string' || i === '')) {
       throw new UsageError(ErrorCode.INVALID_CONFIG, 'member ids must be unique non-empty strings');
     }
-    if (opts.transport === undefined && addresses[opts.id] === undefined) {
-      throw new UsageError(ErrorCode.INVALID_CONFIG, 'without a transport, members must map every id to its host:port');
-    }
-    for (const [name, v] of Object.entries({ quotaBackendBytes: opts.quotaBackendBytes, corruptCheckMs: opts.corruptCheckMs, slowFsyncMs: opts.slowFsyncMs })) {
-      if (v !== undefined && !(typeof v === 'number' && v > 0)) throw new UsageError(ErrorCode.INVALID_CONFIG, `${name} must be a positive number`);
-    }
-    const bi = opts.backendBatchIntervalMs;
-    if (bi !== undefined && !(typeof bi === 'number' && Number.isFinite(bi) && bi >= 0)) {
-      throw new UsageError(ErrorCode.INVALID_CONFIG, 'backendBatchIntervalMs must be a non-negative number of ms');
+    if (opts.transport === undefined) {
+      if (addresses[opts.id] === undefined) badConfig('without a transport, members must map every id to its host:port');
+      for (const [id, address] of Object.entries(addresses)) {
+        try {
+          parseAddress(address);
+        } catch (err) {
+          badConfig(`member ${id}: ${(err as Error).message}`);
+        }
+      }
     }
     const registry = opts.metrics?.registry ?? new Registry();
     const metrics = serverMetrics(registry);
@@ -477,17 +539,20 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     let storage: TimedLogStorage | undefined;
     try {
       store = await MvccStore.open(db.sublevel('mvcc', { keyEncoding: 'view', valueEncoding: 'view' }), {
-        // etcd: minimum lease TTL is 1.5 × the election timeout (rounded up, in seconds)
-        minLeaseTtl: Math.max(1, Math.ceil((1.5 * tickMs * electionTicks) / 1000)),
-        now: () => clock.now(),
+        // Applying an entry must not depend on this member's options, which
+        // may differ from other members' (a rolling change of the election
+        // timeout or of maxTxnOps): the proposer raises a lease's TTL to its
+        // minimum (leaseGrant) and checks the request limits (write), and
+        // the store applies what the entry says.
+        minLeaseTtl: 1,
+        limits: { maxTxnOps: Number.POSITIVE_INFINITY },
+        // lease expiry on a monotonic clock: a step of the wall clock (NTP,
+        // a resumed VM) must not expire every lease at once
+        now: monotonicNow(clock),
         sync: opts.syncStore ?? true,
         batchIntervalMs: opts.backendBatchIntervalMs ?? 10,
         timer: clock,
         onBackendCommit: (seconds) => metrics.backendCommit.observe({ member: opts.id }, seconds),
-        limits: {
-          ...(opts.maxRequestBytes !== undefined ? { maxRequestBytes: opts.maxRequestBytes } : {}),
-          ...(opts.maxTxnOps !== undefined ? { maxTxnOps: opts.maxTxnOps } : {}),
-        },
       });
       sm = await KvStateMachine.open(store, serverDb, { sync: opts.syncStore ?? true });
       // with a dataDir the Raft log is kept apart (dataDirLayout), and the storage closes it
@@ -507,7 +572,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       await closeDb();
       throw err;
     }
-    const now = clock === systemClock ? () => performance.now() : () => clock.now();
+    const now = monotonicNow(clock);
     const measured = new RoundTripTransport(transport, now, (to, seconds) => metrics.peerRoundTrip.observe({ member: opts.id, To: to }, seconds), tickMs * electionTicks);
     let raft: RaftNode<EntryResult>;
     try {
@@ -576,13 +641,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   /** {@inheritDoc KV.put} */
   async put(key: BytesLike, value: BytesLike, options: PutOptions = {}): Promise<PutResponse> {
-    const res = await this.write({ put: putRequest(key, value, options) });
+    const res = await this.write({ put: putRequest(key, value, options, true) });
     return (res as { put: PutResponse }).put;
   }
 
   /** {@inheritDoc KV.get} */
   async get(key: BytesLike, options: RangeOptions = {}): Promise<KeyValue | undefined> {
-    const res = await this.range({ ...options, key });
+    const res = await this.range({ ...optionsOf(options, 'get options'), key });
     return res.kvs[0];
   }
 
@@ -592,6 +657,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    */
   async range(input: RangeInput): Promise<RangeResponse> {
     const req = rangeRequest(input);
+    this.assertOpen();
     this.assertNotCorrupt();
     if (req.serializable !== true) await this.linearize();
     const res = await this.store.range(req);
@@ -601,7 +667,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   /** {@inheritDoc KV.delete} */
   async delete(key: BytesLike, options: DeleteOptions = {}): Promise<DeleteRangeResponse> {
-    const res = await this.write({ deleteRange: deleteRequest({ key, ...options }) });
+    const res = await this.write({ deleteRange: deleteRequest({ key, ...optionsOf(options, 'delete options') }) });
     return (res as { deleteRange: DeleteRangeResponse }).deleteRange;
   }
 
@@ -619,10 +685,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    */
   watch(key: BytesLike, options: WatchOptions = {}): Watch {
     this.assertOpen();
-    const w = this.store.watch(watchRequest(key, options));
-    this.watches.add(w);
-    w.on('end', () => this.watches.delete(w));
-    return w;
+    return this.store.watch(watchRequest(key, options));
   }
 
   /** Sends a progress notification to every caught-up watch of this member (etcd's `RequestProgress`). */
@@ -633,16 +696,22 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /**
    * Compacts the history below `revision` (etcd's `Compact`).
    * @param options.physical - resolve only once the old revisions are removed from the backend
-   * @throws CompactedError when `revision` is at or below the last compaction; UsageError `QUORUMKV_FUTURE_REVISION`
+   * @throws CompactedError when `revision` is at or below the last compaction; UsageError `QUORUMKV_FUTURE_REVISION`,
+   *   `QUORUMKV_INVALID_ARGUMENT` (a revision that is not a safe integer, options of the wrong type); FaultError as {@link KV.put}
    */
   async compact(revision: number, options: { physical?: boolean } = {}): Promise<CompactionResponse> {
-    const res = await this.write({ compaction: { revision, physical: options.physical === true } });
+    const physical = flagOf(optionsOf(options, 'compact options').physical, 'physical');
+    const res = await this.write({ compaction: { revision, physical } });
     return (res as { compaction: CompactionResponse }).compaction;
   }
 
   /** {@inheritDoc KV.leaseGrant} */
   async leaseGrant(ttlSeconds: number, options: { id?: number } = {}): Promise<LeaseGrantResponse> {
-    const res = await this.write({ leaseGrant: { ttl: ttlSeconds, ...(options.id !== undefined ? { id: options.id } : {}) } });
+    const { id } = optionsOf(options, 'leaseGrant options');
+    // raised here, not where the entry is applied: the minimum follows this
+    // member's election timeout, and every member must apply the same TTL
+    const ttl = typeof ttlSeconds === 'number' && Number.isSafeInteger(ttlSeconds) ? Math.max(ttlSeconds, this.minLeaseTtl) : ttlSeconds;
+    const res = await this.write({ leaseGrant: { ttl, ...(id !== undefined ? { id } : {}) } });
     return (res as { leaseGrant: LeaseGrantResponse }).leaseGrant;
   }
 
@@ -697,9 +766,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * remaining TTL is reported as the granted TTL (an upper bound).
    */
   async leaseTimeToLive(id: number, options: { keys?: boolean } = {}): Promise<LeaseTimeToLiveResponse> {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'lease id must be a safe integer');
+    }
+    const keys = flagOf(optionsOf(options, 'leaseTimeToLive options').keys, 'keys');
+    this.assertOpen();
     this.assertNotCorrupt();
     await this.linearize();
-    const res = this.store.leaseTimeToLive({ id, keys: options.keys === true });
+    const res = this.store.leaseTimeToLive({ id, keys });
     this.fillHeader(res.header);
     return res;
   }
@@ -748,26 +822,43 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /**
    * Adds a member (a voter, or a learner with `learner: true`) at `address`
    * (`host:port` for TCP). Start the new member with `join: true` after this
-   * resolves.
-   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`
+   * resolves. One change at a time (Raft thesis §4.1).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (an id that is empty, not
+   *   well-formed Unicode or over 255 UTF-8 bytes; an address that is not a
+   *   non-empty string; options of the wrong type)
+   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
    */
   addMember(id: string, address?: string, options: { learner?: boolean } = {}): Promise<ConfState> {
-    return options.learner === true ? this.raft.addLearner(id, address) : this.raft.addVoter(id, address);
+    let learner: boolean;
+    try {
+      learner = flagOf(optionsOf(options, 'addMember options').learner, 'learner');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return learner ? this.raft.addLearner(id, address) : this.raft.addVoter(id, address);
   }
 
-  /** Removes a member; a removed member stops. */
+  /**
+   * Removes a member; a removed member stops.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a member
+   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
+   */
   removeMember(id: string): Promise<ConfState> {
     return this.raft.removeMember(id);
   }
 
-  /** Promotes a learner to voter (etcd's `MemberPromote`). */
+  /**
+   * Promotes a learner to voter (etcd's `MemberPromote`).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a learner
+   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
+   */
   promoteMember(id: string): Promise<ConfState> {
     return this.raft.promoteLearner(id);
   }
 
   /**
-   * Moves leadership to `to` (etcd's `MoveLeader`). Must be called on the leader.
-   * @throws UsageError `QUORUMKV_NOT_LEADER`; FaultError `QUORUMKV_TIMEOUT`
+   * Moves leadership to `to` (etcd's `MoveLeader`, Raft thesis §3.10). Must be called on the leader.
+   * @throws UsageError `QUORUMKV_NOT_LEADER`, `QUORUMKV_INVALID_ARGUMENT` when `to` is not a voter; FaultError `QUORUMKV_TIMEOUT`
    */
   moveLeader(to: string): Promise<void> {
     return this.raft.moveLeader(to);
@@ -869,15 +960,21 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    */
   async disarmAlarm(alarm?: AlarmType, options: { memberId?: string } = {}): Promise<AlarmMember[]> {
     if (alarm !== undefined && !isAlarmType(alarm)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `unknown alarm ${String(alarm)}`);
+    // checked here: every member decodes the entry when it applies it, and
+    // one it cannot decode stops it (as a corrupt log would)
+    const { memberId = '' } = optionsOf(options, 'disarmAlarm options');
+    if (typeof memberId !== 'string') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'memberId must be a string');
     this.assertOpen();
-    const result = await this.proposeEntry(encodeAlarmEntry({ action: 'deactivate', memberId: options.memberId ?? '', alarm }));
+    const result = await this.proposeEntry(encodeAlarmEntry({ action: 'deactivate', memberId, alarm }));
     if (result.status !== 'alarms') throw new FaultError(ErrorCode.INTERNAL, `unexpected alarm result ${result.status}`);
     return result.alarms;
   }
 
   /**
-   * Stops the member: cancels its watches, stops Raft and the transport,
-   * closes the store and (when it opened it) the database. Idempotent.
+   * Stops the member: stops Raft and the transport, closes the store (each
+   * watch then ends with a last response, `canceled: true` and
+   * `cancelReason` `'mvcc: store closed'`, after what it had queued) and
+   * (when it opened it) the database. Idempotent.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -887,7 +984,6 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (this.corruptTimer !== undefined) this.clock.clearTimeout(this.corruptTimer);
     this.metrics.detach(this.metricsSource);
     for (const nonce of [...this.keepAliveWaiters.keys()]) this.settleKeepAlive(nonce, undefined);
-    for (const w of [...this.watches]) await w.cancel();
     await this.raft.close();
     await this.sizing?.catch(() => undefined);
     await this.store.close();
@@ -931,7 +1027,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    */
   private assertLeaderKnown(): void {
     if (this.raft.leader !== '' || this.noLeaderSince === undefined) return;
-    const since = this.clock.now() - this.noLeaderSince;
+    const since = this.now() - this.noLeaderSince;
     if (since >= 2 * this.electionMs) {
       this.metrics.proposalsFailed.inc({ member: this.id });
       throw new FaultError(ErrorCode.NO_LEADER, `etcdserver: no leader (none known for ${since} ms; is a quorum of members reachable?)`);
@@ -999,12 +1095,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /** Measures the database size now (`force`) or when the last measure is older than a second. */
   private refreshSize(force = false): Promise<DbSize> {
     if (this.sizing !== undefined) return this.sizing;
-    if (!force && this.clock.now() - this.sizeAt < SIZE_REFRESH_MS) return Promise.resolve(this.size);
+    if (!force && this.now() - this.sizeAt < SIZE_REFRESH_MS) return Promise.resolve(this.size);
     const storeDb = this.db.sublevel('mvcc', { keyEncoding: 'view', valueEncoding: 'view' });
     this.sizing = measureDbSize(this.db, storeDb.prefix, storeDb)
       .then((s) => {
         this.size = s;
-        this.sizeAt = this.clock.now();
+        this.sizeAt = this.now();
         return s;
       })
       .finally(() => {
@@ -1014,7 +1110,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   }
 
   private refreshSizeSoon(): void {
-    if (this.closed || this.sizing !== undefined || this.clock.now() - this.sizeAt < SIZE_REFRESH_MS) return;
+    if (this.closed || this.sizing !== undefined || this.now() - this.sizeAt < SIZE_REFRESH_MS) return;
     this.refreshSize().then(
       (s) => {
         if (s.dbSize > this.quotaBytes) this.raiseNoSpace(s.dbSize);
@@ -1025,7 +1121,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   private onLeaderChange(leader: string, term: number): void {
     if (leader === '') {
-      this.noLeaderSince = this.clock.now();
+      this.noLeaderSince = this.now();
       log('[%s] lost the leader in term %d (leader stepped down, or an election started after an election timeout without heartbeats)', this.id, term);
     } else {
       this.noLeaderSince = undefined;
@@ -1069,7 +1165,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   }
 
   private autoCompact(ac: AutoCompaction): void {
-    const now = this.clock.now();
+    const now = this.now();
     const current = this.store.currentRevision();
     this.revisionSamples.push({ at: now, revision: current });
     if (!this.raft.isLeader) return;

@@ -79,7 +79,7 @@ export interface CompareInput extends Omit<Compare, 'key' | 'rangeEnd' | 'value'
 /** One operation of a txn branch. */
 export type RequestOpInput =
   | { range: RangeInput }
-  | { put: { key: BytesLike; value?: BytesLike } & PutOptions }
+  | { put: { key: BytesLike; /** Left out: empty (etcd's protobuf default). */ value?: BytesLike } & PutOptions }
   | { deleteRange: KeyRange & { prevKv?: boolean } }
   | { txn: TxnInput };
 
@@ -114,7 +114,7 @@ export interface WatchEvents {
   delete: [Event];
   /** A progress notification: every event up to `header.revision` has been sent. */
   progress: [WatchResponse];
-  /** The store cancelled the watch (compacted start revision, empty range, node closed). */
+  /** The store cancelled the watch (compacted start revision, empty range, member closed, store failed); see `cancelReason`. */
   canceled: [WatchResponse];
   /** No more responses. */
   end: [];
@@ -137,7 +137,7 @@ export interface Watch extends AsyncIterable<WatchResponse> {
   readonly id: number;
   on<E extends keyof WatchEvents>(event: E, fn: (...args: WatchEvents[E]) => void): this;
   off<E extends keyof WatchEvents>(event: E, fn?: (...args: WatchEvents[E]) => void): this;
-  /** Stops the watch; the iterator ends after what is already queued. Idempotent. */
+  /** Stops the watch: responses not consumed yet are dropped, and the iterator ends. Idempotent. */
   cancel(): Promise<void>;
 }
 
@@ -148,36 +148,77 @@ export interface Watch extends AsyncIterable<WatchResponse> {
  */
 export interface KV {
   /**
-   * Writes `key` = `value` at a new revision.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (empty key), `QUORUMKV_REQUEST_TOO_LARGE`,
-   *   `QUORUMKV_LEASE_NOT_FOUND`, `QUORUMKV_KEY_NOT_FOUND` (ignoreValue/ignoreLease on a missing key)
+   * Writes `key` = `value` at a new revision (etcd's `Put`).
+   * @param options - `lease` (id, 0 = none), `prevKv`, `ignoreValue` (then `value` may be left out), `ignoreLease`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (empty key, a value or option of the wrong type),
+   *   `QUORUMKV_REQUEST_TOO_LARGE`, `QUORUMKV_LEASE_NOT_FOUND`, `QUORUMKV_KEY_NOT_FOUND`
+   *   (ignoreValue/ignoreLease on a missing key)
+   * @throws FaultError `QUORUMKV_TIMEOUT` (the write may or may not be applied), `QUORUMKV_NO_LEADER`,
+   *   `QUORUMKV_NO_SPACE`, `QUORUMKV_CORRUPT`, `QUORUMKV_NODE_CLOSED`
    */
   put(key: BytesLike, value: BytesLike, options?: PutOptions): Promise<PutResponse>;
-  /** Reads one key; `undefined` when it does not exist. Options as {@link range}. */
+  /**
+   * Reads one key; `undefined` when it does not exist. Options as {@link range}.
+   * @throws as {@link range}
+   */
   get(key: BytesLike, options?: RangeOptions): Promise<KeyValue | undefined>;
   /**
-   * Reads a key, a range or a prefix.
-   * @throws CompactedError `QUORUMKV_REVISION_COMPACTED`, UsageError `QUORUMKV_FUTURE_REVISION`
+   * Reads a key, a range or a prefix (etcd's `Range`): linearizable (a
+   * ReadIndex round, Raft thesis §6.4) unless `serializable: true`.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (empty key, an option of the wrong type),
+   *   `QUORUMKV_FUTURE_REVISION`; CompactedError `QUORUMKV_REVISION_COMPACTED` (a `revision` below the compacted one)
+   * @throws FaultError `QUORUMKV_TIMEOUT` (no ReadIndex in time), `QUORUMKV_NO_LEADER`, `QUORUMKV_CORRUPT`, `QUORUMKV_NODE_CLOSED`
    */
   range(input: RangeInput): Promise<RangeResponse>;
-  /** Deletes a key, a range or a prefix; deleting nothing does not advance the revision. */
+  /**
+   * Deletes a key, a range or a prefix (etcd's `DeleteRange`); deleting
+   * nothing does not advance the revision.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`, `QUORUMKV_REQUEST_TOO_LARGE`; FaultError as {@link put}
+   */
   delete(key: BytesLike, options?: DeleteOptions): Promise<DeleteRangeResponse>;
   /**
-   * Runs a transaction atomically at one revision.
-   * @throws UsageError `QUORUMKV_TOO_MANY_TXN_OPS`, `QUORUMKV_DUPLICATE_KEY`, `QUORUMKV_REQUEST_TOO_LARGE`
+   * Runs a transaction atomically at one revision (etcd's `Txn`).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`, `QUORUMKV_TOO_MANY_TXN_OPS`, `QUORUMKV_DUPLICATE_KEY`,
+   *   `QUORUMKV_REQUEST_TOO_LARGE`, and for the branch that runs `QUORUMKV_LEASE_NOT_FOUND`,
+   *   `QUORUMKV_KEY_NOT_FOUND`, `QUORUMKV_FUTURE_REVISION` or CompactedError `QUORUMKV_REVISION_COMPACTED`
+   * @throws FaultError as {@link put}
    */
   txn(input: TxnInput): Promise<TxnResponse>;
-  /** Watches a key, range or prefix from `startRevision` (or the next revision). */
+  /**
+   * Watches a key, range or prefix from `startRevision` (or the next
+   * revision), with etcd's watch guarantees (see {@link Watch}).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (a key or option of the wrong type, `prefix` with `rangeEnd`)
+   * @throws FaultError `QUORUMKV_NODE_CLOSED`
+   */
   watch(key: BytesLike, options?: WatchOptions): Watch;
-  /** Grants a lease of `ttlSeconds` (raised to the minimum TTL), with an optional id. */
+  /**
+   * Grants a lease of `ttlSeconds` seconds (raised to the minimum TTL), with an optional id.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (a TTL that is not an integer or above the maximum,
+   *   an id that is not a non-negative safe integer), `QUORUMKV_LEASE_EXISTS`
+   * @throws FaultError as {@link put}
+   */
   leaseGrant(ttlSeconds: number, options?: { id?: number }): Promise<LeaseGrantResponse>;
-  /** Revokes a lease and deletes its keys in one revision. @throws UsageError `QUORUMKV_LEASE_NOT_FOUND` */
+  /**
+   * Revokes a lease and deletes its keys in one revision.
+   * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND`, `QUORUMKV_INVALID_ARGUMENT` (an id that is not a safe integer)
+   * @throws FaultError as {@link put}
+   */
   leaseRevoke(id: number): Promise<LeaseRevokeResponse>;
-  /** Renews a lease once (etcd's KeepAliveOnce). @throws UsageError `QUORUMKV_LEASE_NOT_FOUND` */
+  /**
+   * Renews a lease once (etcd's KeepAliveOnce), answered by the leader; `ttl` in seconds.
+   * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND`, `QUORUMKV_INVALID_ARGUMENT` (an id that is not a safe integer)
+   * @throws FaultError `QUORUMKV_TIMEOUT`, `QUORUMKV_NO_LEADER`, `QUORUMKV_NODE_CLOSED`
+   */
   leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse>;
-  /** Remaining TTL of a lease (-1 when unknown), optionally with its keys. */
+  /**
+   * Remaining TTL of a lease in seconds (-1 when unknown), optionally with its keys.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`; FaultError as {@link range}
+   */
   leaseTimeToLive(id: number, options?: { keys?: boolean }): Promise<LeaseTimeToLiveResponse>;
-  /** Every lease id. */
+  /**
+   * Every lease id.
+   * @throws FaultError as {@link range}
+   */
   leases(): Promise<LeaseLeasesResponse>;
 }
 

@@ -23,6 +23,26 @@ function invalid(msg: string): never {
 }
 
 /**
+ * The options object of a call: `undefined` gives `{}`.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `o` is anything but an object or undefined (`null` included)
+ */
+export function optionsOf<T extends object>(o: T | undefined, what: string): Partial<T> {
+  if (o === undefined) return {};
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) invalid(`${what} must be an object`);
+  return o;
+}
+
+/**
+ * A boolean option: `undefined` or a boolean.
+ * @returns whether it is `true`
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for anything else (a string such as `'yes'` included)
+ */
+export function flagOf(v: unknown, what: string): boolean {
+  if (v !== undefined && typeof v !== 'boolean') invalid(`${what} must be a boolean`);
+  return v === true;
+}
+
+/**
  * Bytes of a key or value.
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `v` is neither a string nor a Uint8Array
  */
@@ -42,7 +62,7 @@ export function keyOf(v: BytesLike, what = 'key'): Uint8Array {
 export function rangeOf(r: KeyRange): { key: Uint8Array; rangeEnd?: Uint8Array } {
   if (r === null || typeof r !== 'object') invalid('a key range must be an object');
   const key = keyOf(r.key);
-  if (r.prefix === true) {
+  if (flagOf(r.prefix, 'prefix')) {
     if (r.rangeEnd !== undefined) invalid('prefix and rangeEnd cannot both be given');
     return { key, rangeEnd: prefixEnd(key) };
   }
@@ -77,26 +97,34 @@ export function rangeRequest(input: RangeInput): RangeRequest {
   if (opts.revision !== undefined && (typeof opts.revision !== 'number' || !Number.isSafeInteger(opts.revision))) {
     invalid('revision must be a safe integer');
   }
+  for (const f of ['keysOnly', 'countOnly', 'serializable'] as const) flagOf(opts[f], f);
   const req: RangeRequest = { ...opts, key };
   if (rangeEnd !== undefined) req.rangeEnd = rangeEnd;
   return req;
 }
 
-/** A {@link PutRequest}. */
-export function putRequest(key: BytesLike, value: BytesLike | undefined, options: PutOptions = {}): PutRequest {
+/**
+ * A {@link PutRequest}. A value left out is empty (etcd's protobuf default),
+ * as a txn's put may leave it out; with `requireValue` (`KV.put`, whose
+ * value is not optional) it may be left out only with `ignoreValue`.
+ */
+export function putRequest(key: BytesLike, value: BytesLike | undefined, opts: PutOptions | undefined = {}, requireValue = false): PutRequest {
+  const options = optionsOf(opts, 'put options');
   nonNegativeInt(options.lease, 'lease');
+  const ignoreValue = flagOf(options.ignoreValue, 'ignoreValue');
+  if (requireValue && value === undefined && !ignoreValue) invalid("value must be a string or a Uint8Array ('' for an empty value)");
   const req: PutRequest = { key: keyOf(key), value: value === undefined ? new Uint8Array(0) : bytesOf(value, 'value') };
   if (options.lease !== undefined && options.lease !== 0) req.lease = options.lease;
-  if (options.prevKv === true) req.prevKv = true;
-  if (options.ignoreValue === true) req.ignoreValue = true;
-  if (options.ignoreLease === true) req.ignoreLease = true;
+  if (flagOf(options.prevKv, 'prevKv')) req.prevKv = true;
+  if (ignoreValue) req.ignoreValue = true;
+  if (flagOf(options.ignoreLease, 'ignoreLease')) req.ignoreLease = true;
   return req;
 }
 
 /** A {@link DeleteRangeRequest}. */
 export function deleteRequest(r: KeyRange & { prevKv?: boolean }): DeleteRangeRequest {
   const req: DeleteRangeRequest = rangeOf(r);
-  if (r.prevKv === true) req.prevKv = true;
+  if (flagOf(r.prevKv, 'prevKv')) req.prevKv = true;
   return req;
 }
 
@@ -135,6 +163,7 @@ function opOf(op: RequestOpInput): RequestOp {
   if (op === null || typeof op !== 'object') invalid('a txn operation must be an object');
   if ('range' in op) return { requestRange: rangeRequest(op.range) };
   if ('put' in op) {
+    if (op.put === null || typeof op.put !== 'object') invalid('a txn put must be an object');
     const { key, value, ...options } = op.put;
     return { requestPut: putRequest(key, value, options) };
   }
@@ -158,14 +187,16 @@ export function txnRequest(input: TxnInput): TxnRequest {
 
 /**
  * A {@link WatchCreateRequest}. Unlike the other requests, the key may be
- * empty, as etcd accepts it: `''` alone watches the key `''` (which no put
- * can write), `''` with a range end watches `[\0... , rangeEnd)`, and `''`
+ * empty, as etcd accepts it, and it stands for `'\0'`, the smallest key, as
+ * etcd's watch server rewrites it (`v3rpc/watch.go`): `''` alone watches the
+ * key `'\0'`, `''` with a range end watches `['\0', rangeEnd)`, and `''`
  * with `prefix: true` every key.
  */
-export function watchRequest(key: BytesLike, options: WatchOptions = {}): WatchCreateRequest {
+export function watchRequest(key: BytesLike, opts: WatchOptions | undefined = {}): WatchCreateRequest {
+  const options = optionsOf(opts, 'watch options');
   const k = bytesOf(key, 'key');
   let rangeEnd: Uint8Array | undefined;
-  if (options.prefix === true) {
+  if (flagOf(options.prefix, 'prefix')) {
     if (options.rangeEnd !== undefined) invalid('prefix and rangeEnd cannot both be given');
     rangeEnd = k.length === 0 ? new Uint8Array([0]) : prefixEnd(k);
   } else if (options.rangeEnd !== undefined) {
@@ -175,11 +206,14 @@ export function watchRequest(key: BytesLike, options: WatchOptions = {}): WatchC
   if (options.startRevision !== undefined && (typeof options.startRevision !== 'number' || !Number.isSafeInteger(options.startRevision))) {
     invalid('startRevision must be a safe integer');
   }
-  const req: WatchCreateRequest = { key: k };
+  const req: WatchCreateRequest = { key: k.length === 0 ? new Uint8Array([0]) : k };
   if (rangeEnd !== undefined) req.rangeEnd = rangeEnd;
   if (options.startRevision !== undefined) req.startRevision = options.startRevision;
-  if (options.prevKv === true) req.prevKv = true;
-  if (options.filters !== undefined) req.filters = [...options.filters];
-  if (options.progressNotify === true) req.progressNotify = true;
+  if (flagOf(options.prevKv, 'prevKv')) req.prevKv = true;
+  if (options.filters !== undefined) {
+    if (!Array.isArray(options.filters)) invalid("watch filters must be an array of 'NOPUT' and 'NODELETE'");
+    req.filters = [...options.filters];
+  }
+  if (flagOf(options.progressNotify, 'progressNotify')) req.progressNotify = true;
   return req;
 }

@@ -1,15 +1,13 @@
-// A server behaviour below the recipes that contradicts etcd's lease API:
-// KvNode.leaseKeepAlive is replicated through the log and answered from the
-// *proposing* member's own apply. A follower answers "renewed, TTL n" from
-// its local lessor even when the leader's lessor refused the renewal because
-// the lease had already expired there (the revoke follows at once). etcd
-// answers keep-alives from the leader: an expired lease gets TTL 0 ("lease
-// expired"). A client that trusts the follower's answer believes its lease
-// lives for another TTL while its keys are being deleted.
-//
-// The recipes' Session is not fooled in this scenario (it ignores a
+// Regression test for a server behaviour below the recipes: KvNode's
+// leaseKeepAlive once answered from the *proposing* member's own apply, so a
+// follower reported "renewed, TTL n" from its local lessor even when the
+// leader's lessor had refused the renewal because the lease had already
+// expired there (the revoke followed at once). etcd answers keep-alives from
+// the leader: an expired lease gets TTL 0 ("lease expired"). The keep-alive
+// now goes through the log and the leader's lessor answers it, wherever it
+// was proposed. The recipes' Session was not fooled (it ignores a
 // confirmation that arrives after its local deadline, and its deadline is
-// never later than the leader's expiry), but the KV contract is wrong.
+// never later than the leader's expiry), but the KV contract was wrong.
 // Deterministic (no seed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -387,8 +387,9 @@ export class EtcdTarget implements DiffTarget {
     const created = new Promise<Raw>((resolve) => this.pendingCreates.push(resolve));
     this.stream.write({
       create_request: {
-        // an empty key is the smallest key: the start of the namespace
-        key: req.key.length === 0 ? this.ns : this.key(req.key),
+        // etcd's watch server reads an empty key as "\0", the smallest key
+        // (v3rpc/watch.go), as KvNode does; in the namespace that is ns + "\0"
+        key: this.key(req.key.length === 0 ? new Uint8Array([0]) : req.key),
         range_end: this.endOf(req.rangeEnd),
         start_revision: this.rev(req.startRevision),
         prev_kv: req.prevKv ?? false,

@@ -188,3 +188,62 @@ test('a bad backendBatchIntervalMs is refused with QUORUMKV_INVALID_CONFIG', asy
     );
   }
 });
+
+test('members whose election timeouts and txn limits differ apply the same state', async () => {
+  // Both settings are per member. The minimum lease TTL follows the election
+  // timeout and was applied from each member's own setting (a lease's
+  // granted TTL then differed between members, and the hash check raised a
+  // CORRUPT alarm); maxTxnOps was checked again at apply (a txn within the
+  // proposer's limit failed on a member with a lower one). Both are now
+  // decided by the proposer and carried in the entry.
+  const c = new KvCluster(IDS, 33);
+  c.extra = (id) => (id === 'c' ? { electionTicks: 400, maxTxnOps: 4 } : { maxTxnOps: 16 });
+  try {
+    await c.startAll();
+    await c.waitLeader();
+    const a = c.node('a');
+    const grant = await c.run(a.leaseGrant(1));
+    const ops = Array.from({ length: 8 }, (_, i) => ({ put: { key: `t${i}`, value: 'v' } }));
+    await c.run(a.txn({ success: ops }));
+    await assert.rejects(c.run(c.node('c').txn({ success: ops })), (e: unknown) => isQuorumError(e, ErrorCode.TOO_MANY_TXN_OPS));
+    const revision = a.status().revision;
+    for (const id of IDS) await c.waitFor(() => c.node(id).status().raftAppliedIndex >= a.status().raftAppliedIndex, 2_000, `${id} applies`);
+    const seen = await Promise.all(
+      IDS.map(async (id) => {
+        const n = c.node(id);
+        const ttl = n.store.leaseTimeToLive({ id: grant.id });
+        return { id, grantedTtl: ttl.grantedTtl, revision: n.status().revision, hash: (await c.run(n.hashKv())).hash };
+      }),
+    );
+    for (const s of seen) assert.deepEqual({ ...s, id: 'a' }, { ...seen[0]!, id: 'a' }, `member ${s.id} differs from a: ${JSON.stringify(seen)}`);
+    assert.equal(seen[0]!.revision, revision);
+    assert.equal(seen[0]!.grantedTtl, grant.ttl);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('with the system clock, a step of the wall clock does not expire leases', async () => {
+  // lease expiry runs on performance.now(): an NTP step or a resumed VM
+  // moves Date.now() and must not expire every lease at once (etcd's lessor
+  // uses Go's monotonic clock); before, a jump of an hour deleted the key
+  const { MemoryLevel } = await import('memory-level');
+  const { MemoryNetwork } = await import('../../src/transport/index.js');
+  const { KvNode } = await import('../../src/server/index.js');
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const node = await KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db, tickMs: 10, leaseCheckMs: 10 });
+  const realNow = Date.now;
+  try {
+    while (!node.raft.isLeader) await new Promise((r) => setTimeout(r, 5));
+    const lease = await node.leaseGrant(600);
+    await node.put('held', 'v', { lease: lease.id });
+    Date.now = () => realNow() + 3_600_000;
+    await new Promise((r) => setTimeout(r, 150)); // many lease checks
+    assert.equal(text((await node.get('held'))?.value), 'v');
+    assert.ok((await node.leaseTimeToLive(lease.id)).ttl > 590);
+  } finally {
+    Date.now = realNow;
+    await node.close();
+    await db.close();
+  }
+});

@@ -1,0 +1,151 @@
+// Bad input to KvNode's public methods and options gets a typed error with a
+// stable code and changes nothing: no entry is proposed (so no member can
+// stop on one it cannot apply), no revision is spent, no data directory is
+// created. Found by a review of the API against its docs: `null` options
+// threw TypeErrors, flags such as `prefix: 'yes'` were ignored, a put
+// without a value wrote an empty one, and `disarmAlarm` proposed a
+// `memberId` of any type, which stopped every member when they applied it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryLevel } from 'memory-level';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { KvNode, text, type KvNodeOptions } from '../../src/server/index.js';
+import { MemoryNetwork } from '../../src/transport/index.js';
+import { KvCluster } from './helpers.js';
+
+const IDS = ['a', 'b', 'c'];
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+
+test('malformed arguments to KvNode methods fail with QUORUMKV_INVALID_ARGUMENT and change nothing', async () => {
+  const c = new KvCluster(IDS, 31);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const f = c.followers()[0]!;
+    await c.run(leader.put('p/1', 'one'));
+    await c.run(leader.put('p/2', 'two'));
+    const lease = await c.run(leader.leaseGrant(60));
+    const n = f as Any;
+    const wantInvalid: { name: string; call: () => unknown }[] = [
+      { name: 'put with null options', call: () => n.put('k', 'v', null) },
+      { name: 'put without a value', call: () => n.put('k', undefined) },
+      { name: 'put with a flag that is not a boolean', call: () => n.put('k', 'v', { prevKv: 'yes' }) },
+      { name: 'get with null options', call: () => n.get('k', null) },
+      { name: 'range with prefix "yes"', call: () => n.range({ key: 'p', prefix: 'yes' }) },
+      { name: 'range with keysOnly 1', call: () => n.range({ key: 'p', keysOnly: 1 }) },
+      { name: 'range of null', call: () => n.range(null) },
+      { name: 'delete with prefix "yes"', call: () => n.delete('p', { prefix: 'yes' }) },
+      { name: 'delete with null options', call: () => n.delete('p', null) },
+      { name: 'txn with a null put', call: () => n.txn({ success: [{ put: null }] }) },
+      { name: 'txn compare with prefix 1', call: () => n.txn({ compare: [{ key: 'p', prefix: 1, target: 'VERSION', result: 'EQUAL', version: 0 }] }) },
+      { name: 'compact with null options', call: () => n.compact(1, null) },
+      { name: 'compact with physical "yes"', call: () => n.compact(1, { physical: 'yes' }) },
+      { name: 'leaseGrant with null options', call: () => n.leaseGrant(5, null) },
+      { name: 'leaseTimeToLive of a string id', call: () => n.leaseTimeToLive('abc') },
+      { name: 'leaseTimeToLive with null options', call: () => n.leaseTimeToLive(lease.id, null) },
+      { name: 'disarmAlarm with a numeric memberId', call: () => n.disarmAlarm(undefined, { memberId: 5 }) },
+      { name: 'disarmAlarm with null options', call: () => n.disarmAlarm(undefined, null) },
+      { name: 'addMember with a numeric address', call: () => n.addMember('d', 5) },
+      { name: 'addMember with null options', call: () => n.addMember('d', 'h:1', null) },
+      { name: 'watch with null options', call: () => n.watch('k', null) },
+      { name: 'watch with filters 5', call: () => n.watch('k', { filters: 5 }) },
+      { name: 'watch with prefix "yes"', call: () => n.watch('k', { prefix: 'yes' }) },
+    ];
+    const revision = leader.status().revision;
+    for (const w of wantInvalid) {
+      let outcome: unknown;
+      try {
+        outcome = await c.run(Promise.resolve().then(w.call));
+      } catch (err) {
+        outcome = err;
+      }
+      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${w.name}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : JSON.stringify(outcome)}`);
+    }
+    // nothing changed, and every member still serves writes (none stopped on an entry it could not apply)
+    assert.equal(leader.status().revision, revision);
+    assert.deepEqual(leader.members().voters.sort(), IDS);
+    assert.deepEqual((await c.run(leader.range({ key: 'p/', prefix: true }))).kvs.map((kv) => text(kv.value)), ['one', 'two']);
+    for (const id of IDS) await c.run(c.node(id).put(`after/${id}`, 'ok'));
+    for (const id of IDS) await c.waitFor(() => c.node(id).status().revision === revision + 3, 2_000, `${id} applies the writes`);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a put may leave its value out with ignoreValue, and a txn put may leave it out for an empty value', async () => {
+  const c = new KvCluster(IDS, 32);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    await c.run(leader.put('k', 'kept'));
+    await c.run(leader.put('k', undefined as unknown as string, { ignoreValue: true }));
+    assert.equal(text((await c.run(leader.get('k')))?.value), 'kept');
+    await c.run(leader.txn({ success: [{ put: { key: 'e' } }] }));
+    const e = await c.run(leader.get('e'));
+    assert.equal(e?.value.length, 0, 'a txn put without a value writes an empty one, as etcd reads a protobuf default');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything is created', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'quorumkv-open-options-'));
+  try {
+    const base = (dir: string): KvNodeOptions => ({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), dataDir: dir });
+    const wantInvalidConfig: { name: string; opts: (dir: string) => unknown; message: RegExp }[] = [
+      { name: 'tickMs -1', opts: (d) => ({ ...base(d), tickMs: -1 }), message: /tickMs/ },
+      { name: 'an id over 255 bytes', opts: (d) => ({ ...base(d), id: 'x'.repeat(300), members: ['x'.repeat(300)] }), message: /255/ },
+      { name: 'maxTxnOps -1', opts: (d) => ({ ...base(d), maxTxnOps: -1 }), message: /maxTxnOps/ },
+      { name: 'maxTxnOps "x"', opts: (d) => ({ ...base(d), maxTxnOps: 'x' }), message: /maxTxnOps/ },
+      { name: 'maxRequestBytes 0', opts: (d) => ({ ...base(d), maxRequestBytes: 0 }), message: /maxRequestBytes/ },
+      { name: 'leaseCheckMs -5', opts: (d) => ({ ...base(d), leaseCheckMs: -5 }), message: /leaseCheckMs/ },
+      { name: 'requestTimeoutMs -5', opts: (d) => ({ ...base(d), requestTimeoutMs: -5 }), message: /requestTimeoutMs/ },
+      { name: 'snapshotEntries 1.5', opts: (d) => ({ ...base(d), snapshotEntries: 1.5 }), message: /snapshotEntries/ },
+      { name: 'electionTicks not above heartbeatTicks', opts: (d) => ({ ...base(d), electionTicks: 2, heartbeatTicks: 2 }), message: /electionTicks/ },
+      { name: 'an unknown autoCompaction mode', opts: (d) => ({ ...base(d), autoCompaction: { mode: 'bogus' } }), message: /autoCompaction/ },
+      { name: 'a negative retention', opts: (d) => ({ ...base(d), autoCompaction: { mode: 'revision', retention: -10 } }), message: /retention/ },
+      { name: 'syncStore "no"', opts: (d) => ({ ...base(d), syncStore: 'no' }), message: /syncStore/ },
+      { name: 'random that is not a function', opts: (d) => ({ ...base(d), random: 0.5 }), message: /random/ },
+      { name: 'a malformed address', opts: (d) => ({ id: 'a', members: { a: 'nohost' }, dataDir: d }), message: /host:port/ },
+      { name: 'members that are a string', opts: (d) => ({ ...base(d), members: 'a' }), message: /members/ },
+    ];
+    for (const [i, w] of wantInvalidConfig.entries()) {
+      const dir = join(root, `m${i}`);
+      await assert.rejects(
+        KvNode.open(w.opts(dir) as KvNodeOptions),
+        (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG) && w.message.test((e as Error).message),
+        w.name,
+      );
+      assert.equal(existsSync(dir), false, `${w.name}: the data directory was created`);
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a closed member refuses serializable reads with QUORUMKV_NODE_CLOSED, and its watches end with a cancelled response', async () => {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const node = await KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db, tickMs: 10 });
+  try {
+    while (!node.raft.isLeader) await new Promise((r) => setTimeout(r, 5));
+    const w = node.watch('k');
+    await node.put('k', '1');
+    await node.close();
+    const seen: string[] = [];
+    for await (const res of w) {
+      for (const e of res.events) seen.push(`${e.type} ${text(e.kv.key)}@${e.kv.modRevision}`);
+      if (res.canceled) seen.push(`canceled: ${res.cancelReason}`);
+    }
+    assert.deepEqual(seen, ['PUT k@2', 'canceled: mvcc: store closed']);
+    await assert.rejects(node.get('k', { serializable: true }), (e: unknown) => isQuorumError(e, ErrorCode.NODE_CLOSED));
+    await assert.rejects(node.leaseTimeToLive(1), (e: unknown) => isQuorumError(e, ErrorCode.NODE_CLOSED));
+  } finally {
+    await node.close();
+    await db.close();
+  }
+});
