@@ -6,7 +6,7 @@
 import { ErrorCode, UsageError } from '../errors.js';
 import type { KV } from '../server/kv.js';
 import type { LockOptions } from './mutex.js';
-import { Scope } from './scope.js';
+import { Scope, optionsOf } from './scope.js';
 import { waitDelete } from './wait.js';
 
 /**
@@ -45,6 +45,7 @@ export class Barrier {
    * @returns true when this call created it, false when it was already held
    */
   async hold(options: { lease?: number } = {}): Promise<boolean> {
+    options = optionsOf(options, 'hold options');
     const res = await this.kv.txn({
       compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }],
       success: [{ put: { key: this.key, value: '', lease: options.lease ?? 0 } }],
@@ -66,6 +67,7 @@ export class Barrier {
    * @throws FaultError `QUORUMKV_ABORTED` on abort; errors of the KV
    */
   async wait(options: LockOptions = {}): Promise<void> {
+    options = optionsOf(options, 'wait options');
     const scope = new Scope(options.signal, undefined);
     try {
       for (;;) {

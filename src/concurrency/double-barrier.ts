@@ -7,7 +7,7 @@ import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { KV } from '../server/kv.js';
 import { createUniqueKey, type CreatedKey } from './keys.js';
 import type { LockOptions } from './mutex.js';
-import { Scope } from './scope.js';
+import { Scope, optionsOf } from './scope.js';
 import type { Session } from './session.js';
 import { waitDelete, waitForEvent } from './wait.js';
 
@@ -74,6 +74,7 @@ export class DoubleBarrier {
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when this object already entered
    */
   async enter(options: LockOptions = {}): Promise<void> {
+    options = optionsOf(options, 'enter options');
     if (this.mine !== undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'double barrier: already entered');
     const scope = new Scope(options.signal, this.session);
     let mine: CreatedKey | undefined;
@@ -116,6 +117,7 @@ export class DoubleBarrier {
    *   FaultError `QUORUMKV_ABORTED`; errors of the KV
    */
   async leave(options: LockOptions = {}): Promise<void> {
+    options = optionsOf(options, 'leave options');
     const mine = this.mine;
     if (mine === undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'double barrier: not entered');
     const scope = new Scope(options.signal, undefined);

@@ -8,7 +8,7 @@ import type { KeyValue } from '../mvccpb/index.js';
 import { text, type BytesLike, type CompareInput, type KV } from '../server/kv.js';
 import { dirOf, leaseHex, rangeOfOp } from './keys.js';
 import type { LockOptions } from './mutex.js';
-import { Scope } from './scope.js';
+import { Scope, optionsOf } from './scope.js';
 import type { Session } from './session.js';
 import { cancelQuietly, waitDeletes } from './wait.js';
 
@@ -99,6 +99,7 @@ export interface LeaderObserver extends AsyncIterable<LeaderInfo> {
  * ```
  */
 export function observeElection(kv: KV, prefix: string, options: LockOptions = {}): LeaderObserver {
+  options = optionsOf(options, 'observe options');
   const dir = dirOf(prefix);
   const controller = new AbortController();
   const onAbort = (): void => controller.abort();
@@ -254,6 +255,7 @@ export class Election {
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when a campaign of this election object is in progress
    */
   async campaign(value: BytesLike, options: LockOptions = {}): Promise<Leadership> {
+    options = optionsOf(options, 'campaign options');
     if (this.leading !== undefined) {
       this.session.assertAlive();
       await this.proclaim(value);

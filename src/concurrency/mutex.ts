@@ -7,7 +7,7 @@ import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { KeyValue, ResponseHeader } from '../mvccpb/index.js';
 import type { CompareInput, KV } from '../server/kv.js';
 import { dirOf, heldLock, leaseHex, rangeOfOp } from './keys.js';
-import { Scope } from './scope.js';
+import { Scope, optionsOf } from './scope.js';
 import type { Session } from './session.js';
 import { waitDeletes } from './wait.js';
 
@@ -190,6 +190,8 @@ export class Mutex {
    * @throws what `fn` throws; else the errors of {@link lock} and {@link unlock}
    */
   async withLock<T>(fn: (lock: HeldLock, signal: AbortSignal) => T | Promise<T>, options: LockOptions = {}): Promise<T> {
+    options = optionsOf(options, 'withLock options');
+    if (typeof fn !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'withLock needs a function');
     const lock = await this.lock(options);
     const scope = new Scope(options.signal, this.session);
     let result: T;
@@ -217,6 +219,7 @@ export class Mutex {
   }
 
   private async acquire(tryOnly: boolean, options: LockOptions): Promise<HeldLock> {
+    options = optionsOf(options, 'lock options');
     if (this.held !== undefined) {
       this.session.assertAlive();
       return this.held;

@@ -8,7 +8,7 @@ import { text, type KV } from '../server/kv.js';
 import { claimKey, createUniqueKey, dirOf } from './keys.js';
 import type { EnqueuedItem } from './queue.js';
 import type { LockOptions } from './mutex.js';
-import { Scope } from './scope.js';
+import { Scope, optionsOf } from './scope.js';
 import { waitForPut } from './wait.js';
 
 /** The largest priority {@link PriorityQueue.enqueue} accepts. */
@@ -57,6 +57,7 @@ export class PriorityQueue {
    * @throws FaultError `QUORUMKV_ABORTED`; errors of the KV
    */
   async dequeue(options: LockOptions = {}): Promise<string> {
+    options = optionsOf(options, 'dequeue options');
     const scope = new Scope(options.signal, undefined);
     try {
       for (;;) {

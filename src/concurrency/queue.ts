@@ -6,7 +6,7 @@ import { ErrorCode, UsageError } from '../errors.js';
 import { text, type KV } from '../server/kv.js';
 import { claimKey, createUniqueKey, dirOf } from './keys.js';
 import type { LockOptions } from './mutex.js';
-import { Scope } from './scope.js';
+import { Scope, optionsOf } from './scope.js';
 import { waitForPut } from './wait.js';
 
 /** An item just enqueued: its key and the revision that created it (its place in the queue). */
@@ -58,6 +58,7 @@ export class Queue {
    *   claiming txn timed out may or may not have been removed)
    */
   async dequeue(options: LockOptions = {}): Promise<string> {
+    options = optionsOf(options, 'dequeue options');
     const scope = new Scope(options.signal, undefined);
     try {
       for (;;) {

@@ -6,7 +6,7 @@ import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { KV } from '../server/kv.js';
 import { createUniqueKey, dirOf, heldLock, leaseHex } from './keys.js';
 import type { HeldLock, LockOptions } from './mutex.js';
-import { Scope } from './scope.js';
+import { Scope, optionsOf } from './scope.js';
 import type { Session } from './session.js';
 import { waitDelete } from './wait.js';
 
@@ -116,6 +116,8 @@ export class RWMutex {
   // ---------------------------------------------------------- internals
 
   private async with<T>(mode: RWLockMode, fn: (lock: HeldLock, signal: AbortSignal) => T | Promise<T>, options: LockOptions): Promise<T> {
+    options = optionsOf(options, 'withLock options');
+    if (typeof fn !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'withLock needs a function');
     const lock = await this.acquire(mode, options);
     const scope = new Scope(options.signal, this.session);
     let result: T;
@@ -132,6 +134,7 @@ export class RWMutex {
   }
 
   private async acquire(mode: RWLockMode, options: LockOptions): Promise<HeldLock> {
+    options = optionsOf(options, 'lock options');
     if (this.held !== undefined || this.busy) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'rwmutex: this object already holds or is acquiring a side');
     }

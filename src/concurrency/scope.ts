@@ -6,12 +6,25 @@
  * package.
  * @module
  */
-import { ErrorCode, FaultError } from '../errors.js';
+import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { Session } from './session.js';
 
 /** The error of a call aborted through its `AbortSignal` (`QUORUMKV_ABORTED`; the signal's reason is the `cause`). */
 export function abortedError(reason?: unknown): FaultError {
   return new FaultError(ErrorCode.ABORTED, 'the operation was aborted', reason === undefined ? undefined : { cause: reason });
+}
+
+/**
+ * @internal The options object of a recipe call: `undefined` gives `{}`.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for anything but an object
+ *   (`null` included), or a `signal` that is not an `AbortSignal`
+ */
+export function optionsOf<T extends object>(o: T | undefined, what: string): T {
+  if (o === undefined) return {} as T;
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be an object`);
+  const signal = (o as { signal?: unknown }).signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what}: signal must be an AbortSignal`);
+  return o;
 }
 
 /** @internal An abort scope over a caller's signal and a session. */

@@ -11,6 +11,7 @@ import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
 import type { KV } from '../server/kv.js';
 import { realClock, type RecipeClock } from './clock.js';
+import { optionsOf } from './scope.js';
 
 /**
  * Why a session was lost:
@@ -177,8 +178,9 @@ export class Session extends EventEmitter<SessionEvents> {
    *   longer than the TTL; any error of the grant (`QUORUMKV_TIMEOUT`, ...)
    */
   static async create(kv: KV, options: SessionOptions = {}): Promise<Session> {
+    options = optionsOf(options, 'session options');
     const ttl = options.ttl ?? 60;
-    if (!Number.isSafeInteger(ttl) || ttl <= 0) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `session ttl must be a positive integer number of seconds, got ${ttl}`);
+    if (!Number.isSafeInteger(ttl) || ttl <= 0) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `session ttl must be a positive integer number of seconds, got ${String(ttl)}`);
     const interval = options.keepAliveIntervalMs;
     if (interval !== undefined && !(typeof interval === 'number' && interval > 0)) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'keepAliveIntervalMs must be a positive number');

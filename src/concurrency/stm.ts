@@ -8,7 +8,7 @@ import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { KeyValue, RangeResponse, TxnResponse } from '../mvccpb/index.js';
 import { text, type CompareInput, type KV, type RangeOptions, type RequestOpInput } from '../server/kv.js';
 import { rangeOfOp } from './keys.js';
-import { abortedError } from './scope.js';
+import { abortedError, optionsOf } from './scope.js';
 
 /**
  * Isolation levels (etcd's `concurrency.Isolation`), strongest first:
@@ -103,6 +103,7 @@ class Attempt implements STM {
   }
 
   put(key: string, value: string, options: { lease?: number } = {}): void {
+    options = optionsOf(options, 'put options');
     checkKey(key);
     if (typeof value !== 'string') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'stm: value must be a string');
     this.writes.set(key, { op: { put: { key, value, lease: options.lease ?? 0 } }, value });
@@ -196,6 +197,8 @@ function checkKey(key: string): void {
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for bad options or keys
  */
 export async function transact<T>(kv: KV, fn: (stm: STM) => T | Promise<T>, options: TransactOptions = {}): Promise<TransactResult<T>> {
+  options = optionsOf(options, 'transact options');
+  if (typeof fn !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'transact needs a function');
   const isolation = options.isolation ?? 'serializableSnapshot';
   if (!['serializableSnapshot', 'serializable', 'repeatableReads', 'readCommitted'].includes(isolation)) {
     throw new UsageError(ErrorCode.INVALID_ARGUMENT, `stm: unknown isolation level ${String(isolation)}`);

@@ -558,7 +558,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   async transferLeader(to: string, options: { timeoutMs?: number } = {}): Promise<void> {
     const gone = this.unavailable();
     if (gone !== undefined) throw gone;
-    if (!this.confState.voters.includes(to)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${to} is not a voter`);
+    if (!this.confState.voters.includes(to)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${String(to)} is not a voter`);
     if (this.lead === to) return;
     if (this.role !== 'leader') throw new UsageError(ErrorCode.NOT_LEADER, `not the leader (leader is ${this.lead || 'unknown'})`);
     const timeoutMs = options.timeoutMs ?? 2 * this.electionMs;
@@ -606,7 +606,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /** Promotes a learner to voter. @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a learner */
   promoteLearner(id: string): Promise<ConfState> {
     if (!this.confState.learners.includes(id)) {
-      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `${id} is not a learner`));
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `${String(id)} is not a learner`));
     }
     return this.changeMembership('AddNode', id, undefined);
   }
@@ -614,7 +614,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /** Removes a voter or learner; a removed member stops. @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown member */
   removeMember(id: string): Promise<ConfState> {
     if (!this.confState.voters.includes(id) && !this.confState.learners.includes(id)) {
-      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `${id} is not a member`));
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `${String(id)} is not a member`));
     }
     return this.changeMembership('RemoveNode', id, undefined);
   }

@@ -1,0 +1,52 @@
+// Bad input to the recipes gets QUORUMKV_INVALID_ARGUMENT, not a TypeError,
+// and leaves nothing behind (no key written). Found by calling every recipe
+// with values of the wrong type: `null` options, a `transact` without a
+// function and a session TTL that is a Symbol threw TypeErrors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DoubleBarrier, Election, Mutex, PriorityQueue, Queue, RWMutex, Barrier, Session, transact } from '../../src/concurrency/index.js';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { session, startCluster } from './helpers.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+
+test('recipe calls with options or functions of the wrong type fail with QUORUMKV_INVALID_ARGUMENT and write nothing', async () => {
+  const c = await startCluster(41);
+  try {
+    const kv = c.leader()!;
+    const s = await session(c, kv);
+    const revision = kv.status().revision;
+    const wantInvalid: { name: string; call: () => unknown }[] = [
+      { name: 'Session.create with null options', call: () => Session.create(kv, null as Any) },
+      { name: 'Session.create with a Symbol ttl', call: () => Session.create(kv, { ttl: Symbol('ttl') as Any }) },
+      { name: 'Mutex.lock with null options', call: () => new Mutex(s, 'm').lock(null as Any) },
+      { name: 'Mutex.lock with a signal that is not an AbortSignal', call: () => new Mutex(s, 'm').lock({ signal: {} as Any }) },
+      { name: 'Mutex.withLock without a function', call: () => new Mutex(s, 'm').withLock(5 as Any) },
+      { name: 'RWMutex.rlock with null options', call: () => new RWMutex(s, 'rw').rlock(null as Any) },
+      { name: 'RWMutex.withLock without a function', call: () => new RWMutex(s, 'rw').withLock(null as Any) },
+      { name: 'Election.campaign with null options', call: () => new Election(s, 'e').campaign('v', null as Any) },
+      { name: 'Election.observe with null options', call: () => new Election(s, 'e').observe(null as Any) },
+      { name: 'Barrier.wait with null options', call: () => new Barrier(kv, 'b').wait(null as Any) },
+      { name: 'Barrier.hold with null options', call: () => new Barrier(kv, 'b').hold(null as Any) },
+      { name: 'DoubleBarrier.enter with null options', call: () => new DoubleBarrier(s, 'db', 2).enter(null as Any) },
+      { name: 'Queue.dequeue with null options', call: () => new Queue(kv, 'q').dequeue(null as Any) },
+      { name: 'PriorityQueue.dequeue with null options', call: () => new PriorityQueue(kv, 'pq').dequeue(null as Any) },
+      { name: 'transact without a function', call: () => transact(kv, 5 as Any) },
+      { name: 'transact with null options', call: () => transact(kv, async () => undefined, null as Any) },
+    ];
+    for (const w of wantInvalid) {
+      let outcome: unknown;
+      try {
+        outcome = await c.run(Promise.resolve().then(w.call));
+      } catch (err) {
+        outcome = err;
+      }
+      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${w.name}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : String(outcome)}`);
+    }
+    assert.equal(kv.status().revision, revision, 'nothing was written');
+    await c.run(s.close());
+  } finally {
+    await c.closeAll();
+  }
+});
