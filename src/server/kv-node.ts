@@ -269,6 +269,9 @@ function membersOf(m: KvNodeOptions['members']): { ids: string[]; addresses: Rec
   return { ids: Object.keys(m), addresses: { ...m } };
 }
 
+/** Most expired leases revoked a second (etcd's `leaseRevokeRate`). */
+const LEASE_REVOKE_RATE = 1000;
+
 /** ms on `clock`, from `performance.now()` for the system clock (monotonic, unlike `Date.now()`). */
 function monotonicNow(clock: Clock): () => number {
   return clock === systemClock ? () => performance.now() : () => clock.now();
@@ -1148,7 +1151,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   private revokeExpired(): void {
     if (!this.raft.isLeader || this.closed) return;
-    for (const id of this.store.lessor.expired(64)) {
+    // etcd's leaseRevokeRate: at most 1,000 revokes a second, spread over the checks
+    for (const id of this.store.lessor.expired(Math.max(1, Math.ceil((LEASE_REVOKE_RATE * this.leaseCheckMs) / 1000)))) {
       log('[%s] lease %d expired: proposing its revoke', this.id, id);
       this.write({ leaseRevoke: { id } }).catch((err: Error) => log('[%s] revoke of expired lease %d failed: %s', this.id, id, err.message));
     }
