@@ -621,6 +621,20 @@ export class MvccStore {
     });
   }
 
+  /**
+   * Resolves once every batch applied so far is written to the backend, in
+   * the order applied (fsynced when the store syncs), without waiting for
+   * the batch interval. A caller that writes records of its own to the same
+   * database after an entry waits for this first, so that its records are
+   * never durable ahead of the store's earlier entries.
+   * @throws FaultError the store's failure (`QUORUMKV_STORAGE_IO`, ...), `QUORUMKV_STORAGE_CLOSED`
+   */
+  async written(): Promise<void> {
+    this.assertUsable();
+    await this.writesDone();
+    this.assertUsable();
+  }
+
   /** Starts the writer now if batches wait for it; resolves once every queued batch is written (or the store failed). */
   private async writesDone(): Promise<void> {
     if (this.writeQueue.length > 0) this.startWriter(true);

@@ -13,11 +13,14 @@
  *   member hash its store at that exact index.
  *
  * The server state is saved under the `server` sublevel (`state` =
- * `withCrc(pack([index, alarms, reports]))`) after the store's earlier
- * entries are written, so after a crash it is never ahead of the store by
- * more than the entry that changed it (a later write of one database is
- * never durable without the earlier ones), and that entry is not applied
- * twice.
+ * `withCrc(pack([index, alarms, reports]))`) once the store has written its
+ * earlier entries ({@link MvccStore.written}: the store acknowledges writes
+ * when applied in memory and writes them later), so after a crash it is
+ * never ahead of the store by more than the entry that changed it (a later
+ * write of one database is never durable without the earlier ones), and
+ * that entry is not applied twice. Were it ahead by more, the entries
+ * replayed after a crash would be judged against alarms that came after
+ * them in the log, and this member's store would differ from the others'.
  *
  * Snapshot data: `withCrc(pack(['quorumkv/kv-state', 1, [alarms, reports], storeSnapshot]))`;
  * restore also takes a bare store snapshot (no server state).
@@ -260,6 +263,7 @@ export class KvStateMachine implements StateMachine<EntryResult> {
           if (a.memberId !== '') filter.memberId = a.memberId;
           cleared = this.alarms.deactivate(filter);
         }
+        await this.store.written();
         await this.saveServerState(e.index);
         if (raised.length > 0 || cleared.length > 0) host.alarmsChanged(e.index, raised, cleared);
       }
@@ -277,6 +281,7 @@ export class KvStateMachine implements StateMachine<EntryResult> {
       if (e.index > this.serverIndex) {
         const raised: AlarmMember[] = [];
         for (const a of this.reports.apply(r, host.voters())) if (this.alarms.activate(a)) raised.push(a);
+        await this.store.written();
         await this.saveServerState(e.index);
         if (raised.length > 0) host.alarmsChanged(e.index, raised, []);
       }
