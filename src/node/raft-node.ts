@@ -108,7 +108,7 @@ export interface RaftNodeOptions<R> {
   readOnlyOption?: ReadOnlyOption;
   /** Raft: reject proposals on followers instead of forwarding them. Default false. */
   disableProposalForwarding?: boolean;
-  /** Uniform random numbers in [0, 1) for election jitter; inject a seeded one for determinism. */
+  /** Uniform random numbers in [0, 1) for election jitter; inject a seeded one for determinism (proposal ids still come from the platform CSPRNG, see {@link initialSequence}). */
   random?: () => number;
 }
 
@@ -203,18 +203,18 @@ function isCommitOnlyApp(m: Message): boolean {
 
 /**
  * Where a run of a node starts numbering its proposals: a uniform integer in
- * [0, 2^52), from `random` when one is injected (deterministic simulations),
- * else from the platform's CSPRNG. Entries carry `(origin, seq)`; after a
- * restart, entries of the previous run may still commit, and a counter that
- * restarted at 0 would match them to new proposals (resolving a caller with
- * another command's result). With a random start two runs overlap only if
- * their ranges collide, about `n / 2^52` for `n` proposals; etcd's request
- * ids (member id, time, counter) serve the same purpose.
+ * [0, 2^52) from the platform's CSPRNG, also when a `random` is injected for
+ * election jitter. Entries carry `(origin, seq)`; after a restart, entries of
+ * the previous run may still commit, and a counter that restarted where the
+ * previous run started would match them to new proposals (resolving a caller
+ * with another command's result): a seeded `random`, which gives every run
+ * the same numbers, did exactly that. With a random start two runs overlap
+ * only if their ranges collide, about `n / 2^52` for `n` proposals; etcd's
+ * request ids (member id, time, counter) serve the same purpose. The seq is
+ * a fixed 8 bytes in the envelope and is only ever compared, so a seeded
+ * simulation behaves the same whatever it is.
  */
-function initialSequence(random: (() => number) | undefined): number {
-  if (random !== undefined) {
-    return Math.floor(random() * 2 ** 20) * 2 ** 32 + Math.floor(random() * 2 ** 32);
-  }
+function initialSequence(): number {
   const w = new Uint32Array(2);
   globalThis.crypto.getRandomValues(w);
   return (w[0]! & 0xfffff) * 2 ** 32 + w[1]!;
@@ -376,7 +376,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.readTimeoutMs = opts.readTimeoutMs ?? 10_000;
     this.forwarding = !(opts.disableProposalForwarding ?? false);
     this.origin = encodeOrigin(opts.id);
-    this.seq = initialSequence(opts.random);
+    this.seq = initialSequence();
     this.smApplied = smApplied;
     this.snapshotIndex = snapshot?.metadata.index ?? 0;
     this.applied = this.snapshotIndex;

@@ -19,6 +19,7 @@
  *   Prometheus metrics with etcd's names ({@link KvNode.metricsRegistry}).
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -146,7 +147,7 @@ export interface KvNodeOptions {
   leaseCheckMs?: number;
   /** Automatic compaction; off by default. */
   autoCompaction?: AutoCompaction;
-  /** Uniform random numbers in [0, 1) for election jitter (inject a seeded one for determinism). */
+  /** Uniform random numbers in [0, 1) for election jitter (inject a seeded one for determinism; proposal ids still come from the platform CSPRNG, so restarts never reuse them). */
   random?: () => number;
   /**
    * Write the store's batches with fsync. Default true. They are written
@@ -374,6 +375,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /** Keep-alive calls of this member waiting for the leader's answer, by nonce. */
   private readonly keepAliveWaiters = new Map<string, { lease: number; resolve(ttl: number): void; reject(err: Error): void; timer: TimerHandle }>();
   private keepAliveSeq = 0;
+  /**
+   * Tells this run's keep-alive nonces from an earlier run's (whose answers
+   * may still be applied after a restart): random, not the clock, which may
+   * step back.
+   */
+  private readonly keepAliveRun = randomBytes(8).toString('hex');
   /** Since when (clock ms) no leader is known; undefined while one is. */
   private noLeaderSince: number | undefined;
   private pending = 0;
@@ -743,7 +750,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     // etcd answers a keep-alive of an id no lease can have like one of an unknown lease
     if (id <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
     this.assertOpen();
-    const nonce = `${this.clock.now()}/${++this.keepAliveSeq}`;
+    const nonce = `${this.keepAliveRun}/${++this.keepAliveSeq}`;
     const answered = new Promise<number>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.keepAliveWaiters.delete(nonce);

@@ -267,3 +267,39 @@ test('the leader revokes expired leases at up to 1,000 a second, as etcd does', 
     await c.closeAll();
   }
 });
+
+test("a member restarted with the same seeded random answers a new put with its own result, not an old run's", async () => {
+  // Proposals are matched to their callers by (origin, seq), and each run
+  // starts its seq at a random point. That point came from the injected
+  // random, so every run of a member with a seeded one started at the same
+  // seq: an entry of the previous run that committed after the restart
+  // resolved the new run's first put with its own result (found by an audit).
+  const c = new KvCluster(IDS, 35);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const b = IDS.find((id) => id !== leader.id)!;
+    await c.run(leader.put('k0', 'v0'));
+    await c.stop(b);
+    await c.start(b);
+    await c.run(leader.put('k1', 'v1'));
+    await c.waitFor(() => c.node(b).raft.appliedIndex >= leader.raft.appliedIndex, 2_000, `${b} catches up`);
+    // b's proposal commits without b hearing of it; then b restarts
+    c.net.partitionOneWay(leader.id, b);
+    const first = c.node(b).put('x', 'from the earlier run').catch(() => undefined);
+    const before = leader.raft.status().commit;
+    await c.waitFor(() => leader.raft.status().commit > before, 2_000, 'x committed');
+    await c.stop(b);
+    await first;
+    c.net.heal();
+    const nb = await c.start(b);
+    const y = await c.run(nb.put('y', 'from this run'));
+    await c.waitFor(() => nb.raft.appliedIndex >= leader.raft.appliedIndex, 2_000, `${b} applies`);
+    const ky = await c.run(nb.get('y', { serializable: true }));
+    const kx = await c.run(nb.get('x', { serializable: true }));
+    assert.ok(kx !== undefined && ky !== undefined);
+    assert.equal(y.header.revision, ky.modRevision, `put y answered at revision ${y.header.revision}; x is at ${kx.modRevision}, y at ${ky.modRevision}`);
+  } finally {
+    await c.closeAll();
+  }
+});
