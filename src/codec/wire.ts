@@ -83,15 +83,28 @@ export function pack(value: unknown): Uint8Array {
 }
 
 /**
- * Unpacks bytes produced by {@link pack}.
- * @throws FaultError `QUORUMKV_MALFORMED_FRAME` when the bytes are not msgpack
+ * Unpacks bytes produced by {@link pack}: exactly one value.
+ *
+ * Read as the first value of a sequence, then checked to end where the
+ * bytes do: msgpackr's `unpack` reports bytes left after the value with an
+ * error message holding the value as JSON, which it builds first (seconds
+ * of the event loop for a few MiB of binary from a peer).
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME` when the bytes are not one msgpack value
  */
 export function unpack(buf: Uint8Array): unknown {
+  let value: unknown;
+  let end = -1;
   try {
-    return packr.unpack(buf);
+    packr.unpackMultiple(buf, (v: unknown, _start?: number, stop?: number) => {
+      value = v;
+      end = stop ?? -1;
+      return false;
+    });
   } catch (err) {
     throw new FaultError(ErrorCode.MALFORMED_FRAME, 'malformed msgpack data', { cause: err });
   }
+  if (end !== buf.length) throw new FaultError(ErrorCode.MALFORMED_FRAME, 'malformed msgpack data: bytes after the value');
+  return value;
 }
 
 /** Positional form of an entry: `[term, index, typeCode, data]`. */

@@ -64,7 +64,7 @@ export type FrameSink = (kind: FrameKind, body: Uint8Array) => void;
  * (it does not keep the socket's chunk alive).
  */
 export class FrameDecoder {
-  private readonly maxFrameBytes: number;
+  private maxFrameBytes: number;
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
   private headerFill = 0;
   private payload: Buffer | undefined;
@@ -73,6 +73,15 @@ export class FrameDecoder {
 
   /** @param maxFrameBytes - the largest accepted payload length, in bytes */
   constructor(maxFrameBytes: number) {
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  /**
+   * Changes the largest accepted payload length for the frames whose header
+   * is not read yet (an inbound connection raises it once the peer's
+   * handshake is accepted).
+   */
+  setMaxFrameBytes(maxFrameBytes: number): void {
     this.maxFrameBytes = maxFrameBytes;
   }
 

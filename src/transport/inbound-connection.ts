@@ -11,6 +11,14 @@ import { FrameDecoder, FrameKind } from './frame.js';
 import { decodeHello, decodeSnapshotChunk, helloFrame, PROTOCOL_VERSION, snapshotAckFrame, StreamKind, type Hello } from './frame-bodies.js';
 import { tuneSocket, type TcpContext } from './tcp-context.js';
 
+/**
+ * Largest frame accepted before the handshake, in bytes: a handshake takes
+ * well under 1 KiB (two ids of at most 255 bytes, the cluster id), and a
+ * connection that has not said who it is must not make this node allocate
+ * `maxFrameBytes` (the decoder allocates a frame's payload from its header).
+ */
+export const HANDSHAKE_MAX_FRAME_BYTES = 16 * 1024;
+
 /** Hooks of the owning transport. */
 export interface InboundHooks {
   /** The handshake of `conn` was accepted (its `peer` and `stream` are set). */
@@ -47,7 +55,7 @@ export class InboundConnection {
     this.ctx = ctx;
     this.socket = socket;
     this.hooks = hooks;
-    this.decoder = new FrameDecoder(ctx.options.maxFrameBytes);
+    this.decoder = new FrameDecoder(Math.min(HANDSHAKE_MAX_FRAME_BYTES, ctx.options.maxFrameBytes));
     tuneSocket(socket);
     const { dialTimeoutMs } = ctx.options;
     this.timer = setTimeout(() => {
@@ -112,6 +120,7 @@ export class InboundConnection {
     this.timer = undefined;
     this.peer = h.from;
     this.stream = h.stream;
+    this.decoder.setMaxFrameBytes(this.ctx.options.maxFrameBytes);
     if (h.stream === StreamKind.Snapshot) {
       const idle = this.ctx.options.snapshotIdleTimeoutMs;
       this.socket.setTimeout(idle, () => this.close(`snapshot stream idle for ${idle} ms`));

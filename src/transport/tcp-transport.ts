@@ -11,7 +11,6 @@ import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { isLocalMessage, type Message } from '../raftpb/index.js';
 import { parseAddress, type HostPort } from './address.js';
 import { encodeFrame, FrameKind } from './frame.js';
-import { StreamKind } from './frame-bodies.js';
 import { InboundConnection } from './inbound-connection.js';
 import { PeerLink } from './peer-link.js';
 import { SnapshotSender } from './snapshot-sender.js';
@@ -20,6 +19,13 @@ import { resolveTcpOptions, type ResolvedTcpOptions, type TcpTransportOptions } 
 import type { SnapshotStatus, Transport, TransportHandler } from './transport.js';
 
 const log = createDebug('quorumkv:transport');
+
+/**
+ * Most inbound connections in their handshake at once; more are closed as
+ * they arrive. Members open two streams each (messages, snapshots), so a
+ * cluster's own connections stay far below it.
+ */
+const MAX_PENDING_HANDSHAKES = 64;
 
 /**
  * A {@link Transport} over TCP, optionally TLS with mutual authentication.
@@ -131,7 +137,8 @@ export class TcpTransport implements Transport {
       });
     } catch (err) {
       this.server = undefined;
-      this.state = 'new';
+      // startable again, unless close() ran meanwhile
+      if (this.state === 'starting') this.state = 'new';
       throw new FaultError(ErrorCode.LISTEN_FAILED, `cannot listen on ${listen.host}:${listen.port}: ${(err as Error).message}`, { cause: err });
     }
     server.on('error', (err) => log('%s: server error: %s', this.id, err.message));
@@ -272,12 +279,22 @@ export class TcpTransport implements Transport {
       socket.destroy();
       return;
     }
+    let pending = 0;
+    for (const c of this.inbound) if (c.peer === undefined) pending++;
+    if (pending >= MAX_PENDING_HANDSHAKES) {
+      // each waits up to dialTimeoutMs: do not let connections that never
+      // say who they are pile up
+      log('%s: refused a connection from %s: %d connections are still in their handshake', this.id, socket.remoteAddress, pending);
+      socket.destroy();
+      return;
+    }
     const conn = new InboundConnection(this.ctx, socket, {
       accepted: (c) => {
-        if (c.stream !== StreamKind.Messages) return;
-        // A peer redialed: the newest message stream wins (the old one is dead or dying).
+        // A peer redialed: the newest stream of each kind wins (the old one
+        // is dead or dying; a leader sends one snapshot at a time, and each
+        // snapshot stream holds a buffer of up to maxSnapshotBytes).
         for (const other of this.inbound) {
-          if (other !== c && other.peer === c.peer && other.stream === StreamKind.Messages) other.close('replaced by a newer stream');
+          if (other !== c && other.peer === c.peer && other.stream === c.stream) other.close('replaced by a newer stream');
         }
       },
       closed: (c) => this.inbound.delete(c),

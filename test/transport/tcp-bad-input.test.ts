@@ -273,3 +273,61 @@ test('a TLS server whose certificate another CA signed is refused by the dialer,
     await Promise.all([a.close(), rogue.close()]);
   }
 });
+
+test('before its handshake a connection may announce no frame over 16 KiB (the header alone closes it)', async () => {
+  // before: up to maxFrameBytes, allocated from the header, for any client
+  await attack('large frame before the handshake', async (p) => {
+    const raw = await RawPeer.connect(p.port);
+    const header = Buffer.alloc(8);
+    header.writeUInt32BE(16 * 1024 + 1, 0); // under maxFrameBytes (256 KiB here), over the handshake limit
+    raw.write(header);
+    await raw.waitClosed(1_000); // long before dialTimeoutMs (2 s here)
+    assert.equal(raw.bytesReceived, 0);
+    assert.equal(p.recB.received.length, 0);
+  });
+});
+
+test('at most 64 connections wait in their handshake at once; the next is closed, and a peer still gets through', async () => {
+  await attack('handshake flood', async (p) => {
+    const idle = await Promise.all(Array.from({ length: 64 }, () => RawPeer.connect(p.port)));
+    await sleep(50);
+    assert.ok(idle.every((r) => r.isOpen), 'the first 64 wait for their handshake');
+    const extra = await RawPeer.connect(p.port);
+    await extra.waitClosed(1_000); // long before dialTimeoutMs (2 s here)
+    for (const r of idle) r.destroy();
+    await sleep(50);
+  });
+});
+
+test('a body followed by stray bytes is refused as malformed at once (msgpackr would first render the whole value as JSON)', async () => {
+  const { decodeMessage, encodeMessage } = await import('../../src/codec/index.js');
+  const { isQuorumError, ErrorCode } = await import('../../src/errors.js');
+  const good = encodeMessage(hb('c', 'b', 1));
+  const bad = new Uint8Array(good.length + 1);
+  bad.set(good);
+  assert.throws(
+    () => decodeMessage(bad),
+    (e: unknown) => isQuorumError(e, ErrorCode.MALFORMED_FRAME) && /bytes after the value/.test((e as Error).message),
+  );
+  await attack('stray byte after a message body', async (p) => {
+    const raw = await RawPeer.connect(p.port);
+    raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
+    raw.write(encodeFrame(FrameKind.Message, bad));
+    await raw.waitClosed();
+    assert.equal(p.recB.received.length, 0);
+  });
+});
+
+test('a second snapshot stream from the same peer replaces the first', async () => {
+  await attack('two snapshot streams', async (p) => {
+    const first = await RawPeer.connect(p.port);
+    first.hello({ clusterId: CLUSTER, from: 'c', to: 'b', stream: StreamKind.Snapshot });
+    await sleep(50);
+    assert.ok(first.isOpen);
+    const second = await RawPeer.connect(p.port);
+    second.hello({ clusterId: CLUSTER, from: 'c', to: 'b', stream: StreamKind.Snapshot });
+    await first.waitClosed();
+    assert.ok(second.isOpen, 'the newest stream stays');
+    second.destroy();
+  });
+});

@@ -107,6 +107,21 @@ test('listening on a port in use rejects with LISTEN_FAILED', async () => {
   }
 });
 
+test('a transport closed while its start fails stays closed', async () => {
+  // before: the failed start reset it to new, so it could start again after close()
+  const first = new TcpTransport(tcpOptions('a'));
+  await first.start(new Recorder());
+  const second = new TcpTransport(tcpOptions('b', { listen: { host: '127.0.0.1', port: first.address().port } }));
+  try {
+    const starting = second.start(new Recorder());
+    await second.close();
+    await assert.rejects(starting, (e: unknown) => isQuorumError(e));
+    await assert.rejects(second.start(new Recorder()), (e: unknown) => isQuorumError(e, ErrorCode.TRANSPORT_CLOSED));
+  } finally {
+    await Promise.all([first.close(), second.close()]);
+  }
+});
+
 test('a restarted peer is reached again after backoff; while it is down the sender reports it unreachable', async () => {
   const recA = new Recorder();
   const a = new TcpTransport(tcpOptions('a'));
