@@ -1052,12 +1052,15 @@ export class MvccStore {
    * A hash of the replicated key-value state up to `rev` (default: current),
    * for comparing members (etcd's `HashKV`): CRC-32 over every revision kept
    * at or below `rev` (backend key and record, in revision order), then the
-   * compaction revision and the lease table (id, TTL). Independent of how
-   * far physical compaction has got.
+   * compaction revision and, with `withLeases` (the default), the lease
+   * table (id, TTL). Independent of how far physical compaction has got.
+   * Lease grants and revokes of leases without keys change no revision: a
+   * hash with the leases compares members at one applied index (the
+   * corruption check), one without them at one revision (etcd's `HashKV`).
    * @throws CompactedError when `rev` is at or below the compaction revision
    * @throws UsageError `QUORUMKV_FUTURE_REVISION`
    */
-  async hash(rev = 0): Promise<HashResult> {
+  async hash(rev = 0, options: { withLeases?: boolean } = {}): Promise<HashResult> {
     const taken = await this.exclusive(async () => {
       await this.writesDone();
       this.assertUsable();
@@ -1067,7 +1070,7 @@ export class MvccStore {
       const upTo = rev > 0 ? rev : core.currentRev;
       const keep = core.compactRev >= 0 ? core.index.keep(core.compactRev) : new Set<string>();
       const leases: number[] = [];
-      for (const l of this.lessor.leases()) leases.push(l.id, l.ttl);
+      if (options.withLeases !== false) for (const l of this.lessor.leases()) leases.push(l.id, l.ttl);
       const snap = this.backend.snapshot();
       if (snap === undefined) {
         return { upTo, keep, leases, compactRev: core.compactRev, snap, h: await this.hashRecords(upTo, core.compactRev, keep, undefined) };
@@ -1076,7 +1079,7 @@ export class MvccStore {
     });
     try {
       let h = taken.h ?? (await this.hashRecords(taken.upTo, taken.compactRev, taken.keep, taken.snap));
-      h = crc32(pack([taken.compactRev, taken.leases]), h);
+      h = crc32(options.withLeases !== false ? pack([taken.compactRev, taken.leases]) : pack([taken.compactRev]), h);
       return { hash: h >>> 0, revision: taken.upTo, compactRevision: taken.compactRev };
     } finally {
       await taken.snap?.close();

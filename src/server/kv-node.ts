@@ -934,8 +934,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   /**
    * The hash of this member's store up to `revision` (default: the current
-   * revision), etcd's `HashKV`: equal on every member at the same applied
-   * index. Local (no ReadIndex).
+   * revision), etcd's `HashKV`: the keys' revisions and the compaction
+   * revision, not the leases (as etcd's), so it is equal on every member
+   * at the same revision, and a backup's restored members hash as its
+   * source did at the backup's revision. Local (no ReadIndex). The
+   * corruption check compares the lease table as well.
    * @throws CompactedError when `revision` is at or below the compaction
    *   revision; UsageError `QUORUMKV_FUTURE_REVISION`
    */
@@ -944,7 +947,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'revision must be a non-negative safe integer');
     }
-    const h = await this.store.hash(revision);
+    const h = await this.store.hash(revision, { withLeases: false });
     return { header: this.header(), hash: h.hash, revision: h.revision, compactRevision: h.compactRevision };
   }
 

@@ -107,6 +107,15 @@ test('hashKv is equal on every member at the same revision and differs once the 
     assert.notEqual(at[0]!.hash, now[0]!.hash);
     assert.equal(now[0]!.revision, rev);
     assert.equal(now[0]!.compactRevision, 4);
+    // a lease grant changes no revision, and no hashKv (etcd's HashKV covers
+    // the keys only): a member that has not applied it hashes the same
+    const lagging = IDS.map((id) => c.node(id)).find((n) => n !== leader)!;
+    c.net.isolate(lagging.id);
+    await c.run(leader.leaseGrant(60));
+    assert.equal(leader.status().revision, rev);
+    assert.equal((await leader.hashKv(rev)).hash, now[0]!.hash);
+    assert.equal((await lagging.hashKv(rev)).hash, now[0]!.hash);
+    c.net.heal();
     await assert.rejects(leader.hashKv(3), (e: unknown) => isQuorumError(e, ErrorCode.REVISION_COMPACTED));
     await assert.rejects(leader.hashKv(rev + 1), (e: unknown) => isQuorumError(e, ErrorCode.FUTURE_REVISION));
   } finally {
