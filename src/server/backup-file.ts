@@ -14,10 +14,12 @@
  *   over every earlier payload, so a missing, duplicated or reordered frame,
  *   and a file cut anywhere, are detected.
  *
- * Files are written to `<path>.part`, fsynced and renamed into place, so a
- * crash never leaves a partial file under the final name.
+ * Files are written to `<path>.<random>.part` (mode 0600), fsynced and
+ * renamed into place, so a crash never leaves a partial file under the final
+ * name.
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { crc32, pack, unpack } from '../codec/index.js';
 import { ErrorCode, FaultError } from '../errors.js';
@@ -93,15 +95,18 @@ class FrameWriter {
 }
 
 /**
- * Streams a backup to `path` (through `<path>.part`, fsynced, then renamed).
+ * Streams a backup to `path` (through `<path>.<random>.part`, created for
+ * this call alone and readable by its owner only, as etcd writes its
+ * snapshots: fsynced, then renamed over `path`). Two saves to one path at
+ * once each leave a whole backup; the later rename wins.
  * @returns the file's size in bytes
  * @throws FaultError `QUORUMKV_STORAGE_IO` when the file cannot be written (no partial file is left)
  */
 export async function writeBackupFile(path: string, src: BackupSource): Promise<number> {
-  const part = `${path}.part`;
+  const part = `${path}.${randomBytes(6).toString('hex')}.part`;
   let fh: FileHandle | undefined;
   try {
-    fh = await open(part, 'w');
+    fh = await open(part, 'wx', 0o600);
     const w = new FrameWriter(fh);
     await w.raw(new TextEncoder().encode(BACKUP_MAGIC));
     await w.frame(['header', { ...src.header }]);

@@ -23,7 +23,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { AbstractLevel } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
@@ -90,8 +90,10 @@ async function isEmptyDir(dir: string): Promise<boolean> {
   try {
     return (await readdir(dir)).length === 0;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return true;
+    if (code === 'ENOTDIR') bad(`data directory ${dir} is not a directory`);
+    throw new FaultError(ErrorCode.STORAGE_IO, `cannot read the data directory ${dir}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -215,16 +217,24 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
   } else {
     const dataDir = opts.dataDir!;
     await mkdir(dirname(dataDir), { recursive: true });
-    const tmp = join(dirname(dataDir), `.${basename(dataDir)}.restoring-${process.pid}-${Date.now().toString(36)}`);
+    // a directory of this call's own, next to dataDir (one file system)
+    const tmp = await mkdtemp(join(dirname(dataDir), `.${basename(dataDir)}.restoring-`));
     const layout = dataDirLayout(tmp);
-    await mkdir(tmp, { recursive: true });
     const db = new ClassicLevel<Uint8Array, Uint8Array>(layout.kv, VIEW);
     try {
       await db.open();
       await build(path, db, () => FileLogStorage.open({ dir: layout.wal }), ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
       await db.close();
-      await rm(dataDir, { recursive: true, force: true }); // an empty directory, checked above
-      await rename(tmp, dataDir);
+      // rename replaces dataDir only while it is missing or empty: anything
+      // written there since the check above (another restore) stays, and
+      // this restore fails instead
+      try {
+        await rename(tmp, dataDir);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') bad(`data directory ${dataDir} is no longer empty`);
+        throw err;
+      }
       // the new directory entry must outlive a power loss, as the log in it
       // does; the restore is complete by now, so a failure here (a platform
       // that cannot fsync a directory) is only logged

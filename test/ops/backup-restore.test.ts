@@ -290,3 +290,48 @@ test('a corrupt, truncated or foreign backup is refused with QUORUMKV_CORRUPT_SN
     await cleanup();
   }
 });
+
+test('concurrent backups to one path each leave a whole file (mode 0600), and concurrent restores into one directory leave one whole member', async () => {
+  // before: both saves wrote one `<path>.part`, and one reported success for
+  // a corrupt file; both restores shared a temporary directory, and the
+  // failing one deleted the other's work (found by a review)
+  const { dir, cleanup } = await tempDir('backup-concurrent');
+  const old = new OpsCluster(['a'], 18);
+  try {
+    await old.startAll();
+    const n = await old.waitLeader();
+    for (let i = 0; i < 300; i++) await old.run(n.put(`k${i}`, 'v'.repeat(200)));
+    const path = join(dir, 'same.qkv');
+    const before = (await n.hashKv()).hash;
+    const saves = await Promise.allSettled([n.snapshotSave(path), old.run(n.compact(250, { physical: true })).then(() => n.snapshotSave(path))]);
+    assert.deepEqual(saves.map((s) => s.status), ['fulfilled', 'fulfilled']);
+    assert.equal((await stat(path)).mode & 0o777, 0o600);
+    assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.part')), [], 'no part file left');
+    const after = (await n.hashKv()).hash;
+    await old.closeAll();
+
+    const dataDir = join(dir, 'member');
+    const restores = await Promise.allSettled([0, 1].map(() => KvNode.restore(path, { id: 'a', members: ['a'], dataDir, clusterId: 'r' })));
+    const outcomes = restores.map((r) => (r.status === 'fulfilled' ? 'ok' : isQuorumError(r.reason, ErrorCode.INVALID_CONFIG) ? 'refused' : String(r.reason)));
+    assert.deepEqual(outcomes.sort(), ['ok', 'refused']);
+    assert.deepEqual((await readdir(dataDir)).sort(), ['kv', 'wal']);
+    assert.deepEqual((await readdir(dir)).filter((f) => f.includes('restoring')), [], 'no temporary directory left');
+    const c = new DiskCluster(['a'], () => dataDir);
+    try {
+      await c.startAll();
+      const m = await c.waitLeader();
+      assert.equal(m.status().header.clusterId, 'r');
+      // the file is one of the two backups, whole (whichever rename came last)
+      assert.ok([before, after].includes((await m.hashKv()).hash));
+    } finally {
+      await c.closeAll();
+    }
+
+    const file = join(dir, 'a-file');
+    await writeFile(file, 'not a directory');
+    await assert.rejects(KvNode.restore(path, { id: 'a', members: ['a'], dataDir: file }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG));
+  } finally {
+    await old.closeAll();
+    await cleanup();
+  }
+});
