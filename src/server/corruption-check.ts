@@ -67,8 +67,10 @@ export class HashReports {
     st.reports.set(r.memberId, r.hash);
     const quorum = Math.floor(voters.length / 2) + 1;
     if (st.agreed === undefined && !st.split) {
+      // only the voters' reports make a quorum (a learner's, or a removed
+      // member's, is judged against it like any other)
       const counts = new Map<number, number>();
-      for (const h of st.reports.values()) counts.set(h, (counts.get(h) ?? 0) + 1);
+      for (const [m, h] of st.reports) if (voters.includes(m)) counts.set(h, (counts.get(h) ?? 0) + 1);
       for (const [h, n] of counts) if (n >= quorum) st.agreed = h;
       if (st.agreed !== undefined) {
         const out: AlarmMember[] = [];

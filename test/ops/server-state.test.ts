@@ -40,6 +40,22 @@ test('a hash that a quorum of voters reports makes every other reporter corrupt,
   assert.deepEqual(t.apply({ check: 20, memberId: 'd', hash: 5, revision: 6 }, [...voters, 'd']), [{ memberId: 'd', alarm: 'CORRUPT' }]);
 });
 
+test("only voters' reports make the quorum; a learner that differs from it is flagged", () => {
+  // before, a learner's report counted: with voters a, b, c, the learner l
+  // and one voter agreeing made a "quorum" of two that flagged the other two
+  // voters (found by a review)
+  const r = new HashReports();
+  const voters = ['a', 'b', 'c'];
+  assert.deepEqual(r.apply({ check: 1, memberId: 'l', hash: 7, revision: 3 }, voters), []);
+  assert.deepEqual(r.apply({ check: 1, memberId: 'a', hash: 7, revision: 3 }, voters), [], 'a learner and one voter are no quorum');
+  assert.deepEqual(r.apply({ check: 1, memberId: 'b', hash: 8, revision: 3 }, voters), []);
+  assert.deepEqual(
+    r.apply({ check: 1, memberId: 'c', hash: 8, revision: 3 }, voters).map((x) => x.memberId).sort(),
+    ['a', 'l'],
+    'b and c agree: a and the learner differ from them',
+  );
+});
+
 test('alarms are a set: raising twice or clearing what is absent changes nothing, filters clear by kind and member', () => {
   const t = new AlarmTable();
   assert.equal(t.activate({ memberId: 'b', alarm: 'NOSPACE' }), true);
