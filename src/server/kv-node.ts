@@ -386,6 +386,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private pending = 0;
   private size: DbSize = { dbSize: 0, dbSizeInUse: 0 };
   private sizeAt = -Infinity;
+  /**
+   * Bytes (etcd's request costs) of the growing writes applied since the
+   * last size measure began: the quota check adds them to the measured size,
+   * which is taken at most once a second (etcd reads its backend's size on
+   * every request; measuring classic-level is a scan of its tables).
+   */
+  private grownSinceMeasure = 0;
   private sizing: Promise<DbSize> | undefined;
   private raisingNoSpace = false;
 
@@ -1069,7 +1076,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (growsStore(req)) {
       const cost = requestCost(req);
       // the cached size first: only a request it puts over the quota waits for a fresh one
-      if (this.size.dbSize + cost > this.quotaBytes) await this.checkQuota(cost);
+      if (this.size.dbSize + this.grownSinceMeasure + cost > this.quotaBytes) await this.checkQuota(cost);
     }
     const result = await this.proposeEntry(serverEntry(EntryKind.WRITE, encoded));
     if (result.status === 'failed') throw result.error;
@@ -1089,7 +1096,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    */
   private async checkQuota(cost: number): Promise<void> {
     const fresh = await this.refreshSize(true); // the cached size may predate a defragmentation
-    if (fresh.dbSize + cost <= this.quotaBytes) return;
+    if (fresh.dbSize + this.grownSinceMeasure + cost <= this.quotaBytes) return;
     this.raiseNoSpace(fresh.dbSize);
     throw new FaultError(ErrorCode.NO_SPACE, `etcdserver: mvcc: database space exceeded (${fresh.dbSize} bytes + ${cost} > quota ${this.quotaBytes})`);
   }
@@ -1110,10 +1117,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (this.sizing !== undefined) return this.sizing;
     if (!force && this.now() - this.sizeAt < SIZE_REFRESH_MS) return Promise.resolve(this.size);
     const storeDb = this.db.sublevel('mvcc', { keyEncoding: 'view', valueEncoding: 'view' });
+    const grownBefore = this.grownSinceMeasure;
     this.sizing = measureDbSize(this.db, storeDb.prefix, storeDb)
       .then((s) => {
         this.size = s;
         this.sizeAt = this.now();
+        // what was applied while measuring may be missing from the measure: kept
+        this.grownSinceMeasure -= grownBefore;
         return s;
       })
       .finally(() => {
@@ -1126,7 +1136,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (this.closed || this.sizing !== undefined || this.now() - this.sizeAt < SIZE_REFRESH_MS) return;
     this.refreshSize().then(
       (s) => {
-        if (s.dbSize > this.quotaBytes) this.raiseNoSpace(s.dbSize);
+        if (s.dbSize + this.grownSinceMeasure > this.quotaBytes) this.raiseNoSpace(s.dbSize + this.grownSinceMeasure);
       },
       (err: Error) => log('[%s] cannot measure the database size: %s', this.id, err.message),
     );
@@ -1241,6 +1251,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     for (let i = 0; i < requests.length; i++) {
       const r = requests[i];
       if (r === null || r === undefined || results[i]?.status !== 'applied') continue;
+      if (growsStore(r)) this.grownSinceMeasure += requestCost(r);
       if ('leaseGrant' in r) this.metrics.leaseGranted.inc(member);
       else if ('leaseRevoke' in r) this.metrics.leaseRevoked.inc(member);
     }
