@@ -1114,7 +1114,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   /** Measures the database size now (`force`) or when the last measure is older than a second. */
   private refreshSize(force = false): Promise<DbSize> {
-    if (this.sizing !== undefined) return this.sizing;
+    if (this.sizing !== undefined) {
+      // a forced measure begins after its call (a defragment or a quota
+      // check right after one must not get a measure from before it)
+      return force ? this.sizing.then(() => this.refreshSize(true), () => this.refreshSize(true)) : this.sizing;
+    }
     if (!force && this.now() - this.sizeAt < SIZE_REFRESH_MS) return Promise.resolve(this.size);
     const storeDb = this.db.sublevel('mvcc', { keyEncoding: 'view', valueEncoding: 'view' });
     const grownBefore = this.grownSinceMeasure;
