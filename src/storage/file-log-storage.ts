@@ -88,8 +88,14 @@ const PACE_MS = 10;
 const HEADER = 8;
 /** First record of every segment: the HardState and snapshot as they were when it began. */
 const KIND_START = 1;
-/** The record of one {@link FileLogStorage.save}. */
+/** The record of one {@link FileLogStorage.save} without `sync`. */
 const KIND_SAVE = 2;
+/**
+ * The record of one synced save. Durable when its save returned, and only
+ * after every byte before it (see the durability rule): a gap before it
+ * on load is damage, not a crash's torn write.
+ */
+const KIND_SAVE_SYNCED = 3;
 
 /** Directories held open by a storage of this process (a second open is refused). */
 const openDirs = new Set<string>();
@@ -260,7 +266,11 @@ class LogState {
  *   the log no longer has;
  * - bytes past the last record of the last segment (a crash kept a later
  *   unsynced write and lost an earlier one): zeroed, so that they are never
- *   replayed once new records reach them;
+ *   replayed once new records reach them; but a durable record among them
+ *   (a start record or a synced save, which never outlive an earlier lost
+ *   write), or any bytes past the last record of an earlier segment:
+ *   `QUORUMKV_CORRUPT_LOG`, as is a segment whose start record differs
+ *   from the state the records before it give;
  * - every repair is made only after the whole log checked out;
  * - a gap between the snapshot and the entries, or terms that decrease:
  *   `QUORUMKV_CORRUPT_LOG`; a HardState commit beyond the last entry:
@@ -524,7 +534,7 @@ export class FileLogStorage implements LogStorage {
 
     if (snapshot !== undefined) await this.#writeSnapshotFile(snapshot);
     const payload = pack([
-      KIND_SAVE,
+      sync ? KIND_SAVE_SYNCED : KIND_SAVE,
       update.hardState === undefined ? null : hardStateTuple(update.hardState),
       snapshot === undefined ? null : metaTuple(snapshot.metadata),
       entries.map(entryToTuple),
@@ -727,7 +737,21 @@ export class FileLogStorage implements LogStorage {
         for (;;) {
           if (off + HEADER > buf.size) break;
           const len = buf.u32(off);
-          if (len === 0) break;
+          if (len === 0) {
+            // The end of the records: only zeros may follow, but for what a
+            // crash left in the last segment (unsynced writes kept out of
+            // order, zeroed below). A synced record there, or anything in an
+            // earlier segment (fsynced whole before the next began), means
+            // the bytes of durable records were lost: refused, not dropped.
+            const end = buf.lastNonZero() + 1;
+            if (end > off && (!lastSeg || buf.syncedRecordWithin(off + 1, end))) {
+              throw new FaultError(
+                ErrorCode.CORRUPT_LOG,
+                `log segment ${hex(seg.seq)}: the records end at byte ${off}, but ${lastSeg ? 'a synced record' : 'data'} follows: durable records were damaged`,
+              );
+            }
+            break;
+          }
           const rec = readRecord(buf, off, len);
           if (rec instanceof Error) {
             // A torn write is the last thing written: no valid record starts
@@ -743,7 +767,15 @@ export class FileLogStorage implements LogStorage {
           }
           if (off === 0) seg.started = rec.kind === KIND_START;
           if (rec.kind === KIND_START) {
-            // the state as this segment began: it matters only when the segments before it are gone
+            // the state as this segment began: the base when the segments
+            // before it are gone, else what the records before it must give
+            if (off === 0 && si > 0 && !sameStart(rec, state)) {
+              throw new FaultError(
+                ErrorCode.CORRUPT_LOG,
+                `log segment ${hex(seg.seq)} begins with HardState ${JSON.stringify(rec.hardState)} and snapshot ${rec.snapshot?.index ?? 0}, ` +
+                  `but the segments before it give ${JSON.stringify(state.hardState)} and ${state.snapIndex}: records before it were lost`,
+              );
+            }
             if (off === 0 && si === 0) {
               state.hardState = rec.hardState ?? state.hardState;
               if (rec.snapshot !== undefined && rec.snapshot.index > state.snapIndex) {
@@ -888,6 +920,14 @@ function frame(payload: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Whether a segment's start record holds the state the records before it give. */
+function sameStart(rec: WalRecord, state: LogState): boolean {
+  const a = rec.hardState ?? emptyHardState();
+  const b = state.hardState;
+  if (a.term !== b.term || a.vote !== b.vote || a.commit !== b.commit) return false;
+  return (rec.snapshot?.index ?? 0) === state.snapIndex && (rec.snapshot?.term ?? 0) === (state.snapshot?.term ?? 0);
+}
+
 /** Decodes the record at `off`, or returns why it is bad. */
 function readRecord(buf: SegmentFile, off: number, len: number): WalRecord | Error {
   if (off + HEADER + len > buf.size) return new Error(`its length ${len} runs past the end of the segment`);
@@ -896,7 +936,7 @@ function readRecord(buf: SegmentFile, off: number, len: number): WalRecord | Err
   if (crc32(payload) !== crc) return new Error('checksum mismatch');
   try {
     const t = unpack(payload);
-    if (!Array.isArray(t) || t.length !== 5 || typeof t[4] !== 'boolean' || (t[0] !== KIND_START && t[0] !== KIND_SAVE) || !Array.isArray(t[3])) throw new Error('not a log record');
+    if (!Array.isArray(t) || t.length !== 5 || typeof t[4] !== 'boolean' || (t[0] !== KIND_START && t[0] !== KIND_SAVE && t[0] !== KIND_SAVE_SYNCED) || !Array.isArray(t[3])) throw new Error('not a log record');
     const hs = t[1] as unknown;
     const meta = t[2] as unknown;
     return {
@@ -1009,6 +1049,21 @@ class SegmentFile {
       if (len === 0 || p + HEADER + len > to) continue;
       const crc = this.u32(p + 4);
       if (crc32(this.bytes(p + HEADER, len)) === crc) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Whether a record that was durable when written (a start record or a
+   * synced save) starts at some byte offset in `[from, to)`: one that
+   * passes its CRC, decodes and ends by `to`.
+   */
+  syncedRecordWithin(from: number, to: number): boolean {
+    for (let p = from; p + HEADER < to; p++) {
+      const len = this.u32(p);
+      if (len === 0 || p + HEADER + len > to) continue;
+      const rec = readRecord(this, p, len);
+      if (!(rec instanceof Error) && (rec.kind === KIND_START || rec.kind === KIND_SAVE_SYNCED)) return true;
     }
     return false;
   }

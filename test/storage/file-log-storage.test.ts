@@ -153,6 +153,64 @@ test('a corrupt record followed by a valid one, or in a segment before the last,
     await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG, `segment ${segs[0]!.slice(0, 16)}`);
   }));
 
+test('zeroed bytes before a synced record, or in a segment before the last, are QUORUMKV_CORRUPT_LOG, not a torn write to drop', () =>
+  // A zero length ends the records. It used to end them wherever it was:
+  // a zeroed header in the last segment dropped the synced records after it
+  // (a whole segment's, its vote included, when at byte 0), and one in an
+  // earlier segment dropped its last records silently (found by a review).
+  // Only unsynced records may follow a gap after a crash; a synced one
+  // flushed every byte before it.
+  withDir(async (dir) => {
+    let s: LogStorage = await open(dir);
+    for (let i = 1; i <= 10; i++) await s.save({ hardState: HS(1, 'a', i - 1), entries: [ent(i, 1)] }, { sync: true });
+    await s.close();
+    const [seg] = await segments(dir);
+    const path = join(dir, 'wal', seg!);
+    const recs = await records(path);
+    const original = await readFile(path);
+    const wants: [string, number, number][] = [
+      ['the length of a record in the middle', recs[4]!.off, 4],
+      ['the header of a record in the middle', recs[4]!.off, 8],
+      ['a whole record in the middle', recs[4]!.off, 8 + recs[4]!.len],
+      ['the start record', 0, 4],
+    ];
+    for (const [name, at, n] of wants) {
+      await patch(path, at, new Uint8Array(n));
+      await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG, 'durable records were damaged');
+      await writeFile(path, original);
+      assert.ok(name);
+    }
+    // unsynced records after a gap are what a crash leaves: dropped, not refused
+    s = await open(dir);
+    for (let i = 11; i <= 13; i++) await s.save({ entries: [ent(i, 1)] }, { sync: false });
+    await s.close();
+    const more = await records(path);
+    await patch(path, more[11]!.off, new Uint8Array(4)); // the record of entry 11
+    s = await open(dir);
+    assert.deepEqual((await s.load()).entries.map((e) => e.index).slice(-1), [10]);
+    await s.close();
+
+    // a segment before the last: zeroing its last record's length, or the whole record
+    s = await open(dir);
+    for (let i = 11; i <= 400; i += 10) await s.save({ hardState: HS(2, 'b', i - 1), entries: ents(i, i + 9, 2).map((e) => ent(e.index, 2, 200)) }, { sync: true });
+    await s.close();
+    const segs = await segments(dir);
+    assert.ok(segs.length >= 2);
+    const firstPath = join(dir, 'wal', segs[0]!);
+    const firstRecs = await records(firstPath);
+    const lastOfFirst = firstRecs[firstRecs.length - 1]!;
+    const firstOriginal = await readFile(firstPath);
+    await patch(firstPath, lastOfFirst.off, new Uint8Array(4));
+    await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG, 'durable records were damaged');
+    await writeFile(firstPath, firstOriginal);
+    await patch(firstPath, lastOfFirst.off, new Uint8Array(8 + lastOfFirst.len));
+    await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG, 'records before it were lost');
+    await writeFile(firstPath, firstOriginal);
+    s = await open(dir);
+    assert.equal((await s.load()).entries.length, 400, 'the undamaged log loads');
+    await s.close();
+  }));
+
 test('a missing segment, a missing or corrupt snapshot file are typed errors', () =>
   withDir(async (dir) => {
     let s: LogStorage = await open(dir);
