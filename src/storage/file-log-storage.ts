@@ -360,7 +360,11 @@ export class FileLogStorage implements LogStorage {
       storage.#loaded = await storage.#replay();
     } catch (err) {
       storage.#status = 'closed';
-      storage.#closeFds();
+      try {
+        storage.#closeFds();
+      } catch {
+        // the open's own error is the one to report
+      }
       if (locked) await storage.#unlock();
       if (isQuorumError(err)) throw err;
       throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${options.dir}: ${reason(err)}`, { cause: err });
@@ -472,8 +476,11 @@ export class FileLogStorage implements LogStorage {
           await next.catch(() => undefined);
           await fsp.rm(this.#nextPath, { force: true }).catch(() => undefined);
         }
-        this.#closeFds();
-        await this.#unlock();
+        try {
+          this.#closeFds();
+        } finally {
+          await this.#unlock();
+        }
       } finally {
         this.#status = 'closed';
       }
@@ -850,11 +857,26 @@ export class FileLogStorage implements LogStorage {
     if (FS.O_DSYNC !== undefined) this.#fdSync = fs.openSync(path, FS.O_RDWR | FS.O_DSYNC);
   }
 
+  /**
+   * Closes both descriptors, each once: forgotten before they are closed, as
+   * a close that reports an error (EIO) has released the descriptor all the
+   * same, and closing it again would close whatever file got its number.
+   * @throws the first close error, once both were tried
+   */
   #closeFds(): void {
-    if (this.#fd >= 0) fs.closeSync(this.#fd);
-    if (this.#fdSync >= 0) fs.closeSync(this.#fdSync);
+    const fds = [this.#fd, this.#fdSync];
     this.#fd = -1;
     this.#fdSync = -1;
+    let failed: unknown;
+    for (const fd of fds) {
+      if (fd < 0) continue;
+      try {
+        fs.closeSync(fd);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+    if (failed !== undefined) throw failed;
   }
 
   /** The lock file, under the directory's real path (one directory, however it is spelled). */
@@ -863,22 +885,30 @@ export class FileLogStorage implements LogStorage {
   async #lock(): Promise<void> {
     const path = join(await fsp.realpath(this.dir), 'LOCK');
     if (openDirs.has(path)) throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: it is open in this process`);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await fsp.writeFile(path, lockOwner(process.pid), { flag: 'wx' });
-        break;
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'EEXIST' || attempt > 0) throw err;
-      }
-      // a lock file is there: refused while its process lives, taken over otherwise
-      const holder = (await fsp.readFile(path, 'utf8').catch(() => '')).trim();
-      const pid = parseInt(holder, 10);
-      if (Number.isSafeInteger(pid) && pid !== process.pid && alive(pid) && holder === lockOwner(pid)) {
-        throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: process ${pid} holds it (delete ${path} if that process is not a quorumkv member)`);
-      }
-      await fsp.rm(path, { force: true });
-    }
+    // claimed before the first await: a second open of this process started
+    // meanwhile is refused above, and a lock file naming this process is
+    // then a leftover, never another storage's
     openDirs.add(path);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await fsp.writeFile(path, lockOwner(process.pid), { flag: 'wx' });
+          break;
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'EEXIST' || attempt > 0) throw err;
+        }
+        // a lock file is there: refused while its process lives, taken over otherwise
+        const holder = (await fsp.readFile(path, 'utf8').catch(() => '')).trim();
+        const pid = parseInt(holder, 10);
+        if (Number.isSafeInteger(pid) && pid !== process.pid && alive(pid) && holder === lockOwner(pid)) {
+          throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: process ${pid} holds it (delete ${path} if that process is not a quorumkv member)`);
+        }
+        await fsp.rm(path, { force: true });
+      }
+    } catch (err) {
+      openDirs.delete(path);
+      throw err;
+    }
     this.#lockPath = path;
   }
 

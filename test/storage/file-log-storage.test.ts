@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { MemoryLevel } from 'memory-level';
-import { ErrorCode } from '../../src/errors.js';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { seededRandom } from '../../src/raft/seeded-random.js';
 import type { HardState } from '../../src/raftpb/index.js';
 import { FileLogStorage, LevelLogStorage, type LogStorage } from '../../src/storage/index.js';
@@ -246,6 +246,59 @@ test('an older snapshot file is deleted once a synced record follows the newer s
     await s.save({ hardState: HS(1, '', 20) }, { sync: true });
     assert.equal(await snapFiles(), 1);
     await s.close();
+  }));
+
+test('two opens of one directory started together: one is refused (before, the second took over the first one lock)', () =>
+  withDir(async (dir) => {
+    const outcomes = await Promise.allSettled([open(dir), open(dir)]);
+    assert.deepEqual(outcomes.map((o) => o.status).sort(), ['fulfilled', 'rejected']);
+    const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+    assert.ok(isQuorumError(refused.reason, ErrorCode.STORAGE_IO) && /open in this process/.test(refused.reason.message));
+    const s = (outcomes.find((o) => o.status === 'fulfilled') as PromiseFulfilledResult<LogStorage>).value;
+    await s.save({ entries: [ent(1, 1)] }, { sync: true });
+    await s.close();
+    const again = await open(dir);
+    assert.equal((await again.load()).entries.length, 1);
+    await again.close();
+  }));
+
+test('a close that reports an error still releases each descriptor once: another file that gets the number is left alone', () =>
+  withDir(async (dir) => {
+    // close(2) releases the descriptor even when it reports EIO. A segment
+    // roll whose close failed kept the numbers, and close() closed them
+    // again: whatever file had got them since (found by a review).
+    const s = await FileLogStorage.open({ dir, segmentBytes: 64 * 1024 });
+    await s.load();
+    const realClose = fsCjs.closeSync;
+    let fail = false;
+    (fsCjs as { closeSync: (fd: number) => void }).closeSync = (fd: number) => {
+      realClose(fd);
+      if (fail) {
+        fail = false;
+        throw Object.assign(new Error('EIO: i/o error, close'), { code: 'EIO' });
+      }
+    };
+    syncBuiltinESMExports();
+    let other = -1;
+    try {
+      let rolled = false;
+      for (let i = 1; i <= 200 && !rolled; i++) {
+        fail = true; // only a roll closes a descriptor during a save
+        rolled = await s.save({ entries: [ent(i, 1, 1000)] }, { sync: true }).then(() => false, () => true);
+      }
+      fail = false;
+      assert.ok(rolled, 'a roll met the failing close');
+      other = fsCjs.openSync(join(dir, 'other.txt'), 'w+');
+      await s.close();
+      assert.equal(fsCjs.writeSync(other, 'still open'), 10, 'the other file keeps its descriptor');
+    } finally {
+      (fsCjs as { closeSync: (fd: number) => void }).closeSync = realClose;
+      syncBuiltinESMExports();
+      if (other >= 0) fsCjs.closeSync(other);
+      await s.close().catch(() => undefined);
+    }
+    const again = await open(dir); // the lock was released
+    await again.close();
   }));
 
 test('the directory is held by one storage: a second open is refused, a stale lock of a dead process is taken over', () =>
