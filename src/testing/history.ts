@@ -88,8 +88,8 @@ interface Slot<I, O> {
  * ```ts
  * const rec = new HistoryRecorder<KvInput, KvOutput>();
  * const op = rec.invoke('client-1', { type: 'put', key: 'a', value: '1' });
- * try { const res = await kv.put('a', '1'); op.ok({ revision: res.revision }); }
- * catch (err) { isDefinitelyRejected(err) ? op.fail() : op.unknown(); }
+ * try { const res = await kv.put('a', '1'); op.ok({ revision: res.header.revision }); }
+ * catch (err) { definitelyNotApplied(err) ? op.fail() : op.unknown(); }
  * const result = checkLinearizable(rec.history(), kvModel());
  * ```
  *

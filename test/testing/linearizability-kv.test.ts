@@ -309,3 +309,47 @@ test('the illegal sub-history of a stale read keeps the write it saw and the wri
   assert.equal(checkLinearizable(p.illegal, kvModel()).result, 'illegal');
   assert.equal(res.partitions.find((q) => q !== p)!.result, 'ok');
 });
+
+test('an input that is not a KvInput is refused with QUORUMKV_INVALID_ARGUMENT, not read as another operation', async () => {
+  // a compare with `op` for `result` held for no outcome, so a compare-and-swap
+  // that succeeded twice passed; `type: 'Put'` threw a TypeError (a review)
+  const { isQuorumError, ErrorCode } = await import('../../src/errors.js');
+  const bad: [string, unknown][] = [
+    ['a compare with op instead of result', { type: 'txn', compare: [{ key: 'k', target: 'value', op: '=', value: 'a' }], success: [put('k', 'b')], failure: [] }],
+    ['an unknown compare target', { type: 'txn', compare: [{ key: 'k', target: 'mod', result: '=', value: 1 }], success: [], failure: [] }],
+    ['a capitalised type', { type: 'Put', key: 'k', value: 'v' }],
+    ['a put without a value', { type: 'put', key: 'k' }],
+    ['a branch op of another type', { type: 'txn', compare: [], success: [{ type: 'range', key: 'k' }], failure: [] }],
+  ];
+  for (const [name, input] of bad) {
+    const h = H(ok(1, 0, 1, input as KvInput, { revision: 2 }));
+    for (const globalRevision of [false, true]) {
+      assert.throws(() => checkLinearizable(h, kvModel({ globalRevision })), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && /kvModel/.test((e as Error).message), name);
+    }
+  }
+});
+
+test('a model whose state is a Map is memoized by its entries (a plain JSON key made every state alike)', async () => {
+  const { checkLinearizable: check } = await import('../../src/testing/index.js');
+  type S = Map<string, string>;
+  const model = {
+    init: (): S => new Map(),
+    step: (s: S, input: { op: 'w' | 'r'; v: string }, output: string | undefined): readonly [boolean, S] => {
+      if (input.op === 'w') return [true, new Map(s).set('x', input.v)];
+      return [output === undefined || output === (s.get('x') ?? ''), s];
+    },
+  };
+  // two concurrent writers, then reads of the first one's value: linearizable
+  // (b, then a); the search tries a, then b first, and with every state
+  // keyed alike it then skipped the order that works
+  const h = history<{ op: 'w' | 'r'; v: string }, string>(
+    ok(1, 0, 10, { op: 'w', v: 'a' }, ''),
+    ok(2, 1, 11, { op: 'w', v: 'b' }, ''),
+    ok(3, 12, 13, { op: 'r', v: '' }, 'a'),
+    ok(3, 14, 15, { op: 'r', v: '' }, 'a'),
+  );
+  assert.equal(check(h, model).result, 'ok');
+  // a read of a value never written is not
+  const wrong = history<{ op: 'w' | 'r'; v: string }, string>(ok(1, 0, 1, { op: 'w', v: 'a' }, ''), ok(2, 2, 3, { op: 'r', v: '' }, 'z'));
+  assert.equal(check(wrong, model).result, 'illegal');
+});

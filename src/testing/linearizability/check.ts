@@ -4,7 +4,7 @@
  */
 import { ErrorCode, UsageError } from '../../errors.js';
 import type { Operation } from '../history.js';
-import { determinize, isNondeterministic } from '../models/model.js';
+import { defaultStateKey, determinize, isNondeterministic } from '../models/model.js';
 import type { AnyModel, Model } from '../models/model.js';
 import { defaultDescribeOperation, describeResult } from './result.js';
 import type { CheckResult, LinearizabilityResult, PartitionResult } from './result.js';
@@ -89,7 +89,7 @@ export function checkLinearizable<S, I, O>(
   const deadline = options.timeoutMs === undefined ? Infinity : started + options.timeoutMs;
   const m = (isNondeterministic(model) ? determinize(model) : model) as Model<unknown, I, O>;
   const describeOp = m.describeOperation?.bind(m) ?? defaultDescribeOperation;
-  const describeState = m.describeState?.bind(m) ?? ((s: unknown) => JSON.stringify(s));
+  const describeState = m.describeState?.bind(m) ?? ((s: unknown) => defaultStateKey(s));
 
   const kept = prepare(m, history);
   const parts = m.partition !== undefined ? m.partition(kept) : [kept.slice()];

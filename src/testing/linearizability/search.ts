@@ -22,7 +22,7 @@
  * @module
  */
 import type { Operation } from '../history.js';
-import type { Model } from '../models/model.js';
+import { defaultStateKey, type Model } from '../models/model.js';
 
 /** The outcome of {@link searchLinearization}. */
 export interface SearchOutcome<S> {
@@ -100,7 +100,7 @@ function searchRound<S, I, O>(
   budget: number,
 ): { outcome: SearchOutcome<S>; budgetHit: boolean } {
   const n = ops.length;
-  const keyOf = model.key !== undefined ? model.key.bind(model) : (s: S) => JSON.stringify(s);
+  const keyOf = model.key !== undefined ? model.key.bind(model) : defaultStateKey;
   const equal = model.equal?.bind(model);
 
   // Entries: position 0 is the head sentinel, then 2n entries sorted by time.

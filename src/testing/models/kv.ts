@@ -6,6 +6,7 @@
  * `applyCompare` (txn compare semantics).
  * @module
  */
+import { ErrorCode, UsageError } from '../../errors.js';
 import type { Operation } from '../history.js';
 import { compareKeys, describeKeyRange, inKeyRange } from '../key-range.js';
 import type { NondeterministicModel } from './model.js';
@@ -45,6 +46,64 @@ export interface KvKeyState {
 export interface KvState {
   readonly revision: number;
   readonly keys: ReadonlyMap<string, KvKeyState>;
+}
+
+const TARGETS = new Set(['value', 'version', 'createRevision', 'modRevision']);
+const RESULTS = new Set(['=', '!=', '<', '>']);
+
+function badInput(what: string, input: unknown): never {
+  let shown: string;
+  try {
+    shown = JSON.stringify(input);
+  } catch {
+    shown = String(input);
+  }
+  throw new UsageError(ErrorCode.INVALID_ARGUMENT, `kvModel: ${what} in the operation input ${shown}`);
+}
+
+function checkTxnOp(op: unknown, input: unknown): void {
+  const o = op as { type?: unknown; key?: unknown; value?: unknown } | null;
+  if (o === null || typeof o !== 'object') badInput('a txn operation that is not an object', input);
+  if (o.type !== 'get' && o.type !== 'put' && o.type !== 'delete') badInput(`a txn operation of type ${String(o.type)} (get, put or delete)`, input);
+  if (typeof o.key !== 'string') badInput('a key that is not a string', input);
+  if (o.type === 'put' && typeof o.value !== 'string') badInput('a put value that is not a string', input);
+}
+
+/**
+ * Checks that `input` is a {@link KvInput}: a misspelt field would
+ * otherwise make the model read an operation as another (a compare with
+ * `op` instead of `result` holds for no outcome, and a check passes that
+ * should fail).
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`, naming what is wrong
+ */
+export function checkKvInput(input: unknown): void {
+  const i = input as { type?: unknown; key?: unknown; value?: unknown; rangeEnd?: unknown; compare?: unknown; success?: unknown; failure?: unknown } | null;
+  if (i === null || typeof i !== 'object') badInput('not an object', input);
+  switch (i.type) {
+    case 'get':
+    case 'put':
+    case 'delete':
+      checkTxnOp(i, input);
+      return;
+    case 'range':
+      if (typeof i.key !== 'string') badInput('a key that is not a string', input);
+      if (i.rangeEnd !== undefined && typeof i.rangeEnd !== 'string') badInput('a rangeEnd that is not a string', input);
+      return;
+    case 'txn':
+      for (const f of ['compare', 'success', 'failure'] as const) if (!Array.isArray(i[f])) badInput(`txn ${f} that is not an array`, input);
+      for (const c of i.compare as unknown[]) {
+        const k = c as { key?: unknown; target?: unknown; result?: unknown; value?: unknown } | null;
+        if (k === null || typeof k !== 'object') badInput('a compare that is not an object', input);
+        if (typeof k.key !== 'string') badInput('a compare key that is not a string', input);
+        if (!TARGETS.has(k.target as string)) badInput(`a compare target ${String(k.target)} (value, version, createRevision or modRevision)`, input);
+        if (!RESULTS.has(k.result as string)) badInput(`a compare result ${String(k.result)} (=, !=, < or >)`, input);
+        if (typeof k.value !== 'string' && typeof k.value !== 'number') badInput('a compare value that is neither a string nor a number', input);
+      }
+      for (const op of [...(i.success as unknown[]), ...(i.failure as unknown[])]) checkTxnOp(op, input);
+      return;
+    default:
+      badInput(`the type ${String(i.type)} (get, put, delete, range or txn)`, input);
+  }
 }
 
 /** Options of {@link kvModel}. */
@@ -475,8 +534,10 @@ export function kvModel(options: KvModelOptions = {}): NondeterministicModel<KvS
       if (k === undefined) keys.set(state, (k = stateKey(state)));
       return k;
     },
-    partition: (history: readonly Operation<KvInput, KvOutput>[]) =>
-      exact ? [history.slice()] : partitionKvHistory(history),
+    partition: (history: readonly Operation<KvInput, KvOutput>[]) => {
+      for (const op of history) checkKvInput(op.input);
+      return exact ? [history.slice()] : partitionKvHistory(history);
+    },
     readOnly: isKvReadOnly,
     // per-key mode: a read raises the revision bound or learns revisions
     pure: (input) => exact && isKvReadOnly(input),

@@ -34,7 +34,7 @@ export interface Model<S, I, O> {
    * A string that identifies `state` for memoization: two states with the
    * same key must behave identically. Without `equal`, equal keys mean equal
    * states; with `equal`, keys only group candidates (a hash). Default:
-   * `JSON.stringify(state)`.
+   * {@link defaultStateKey}.
    */
   key?(state: S): string;
   /** State equality, when `key` is only a hash. */
@@ -102,7 +102,7 @@ export interface NondeterministicModel<S, I, O> {
   init(): readonly S[];
   /** Every state the operation may lead to from `state`; empty when it is illegal there. */
   step(state: S, input: I, output: O | undefined): readonly S[];
-  /** As {@link Model.key}; equal keys mean equal states. Default: `JSON.stringify(state)`. */
+  /** As {@link Model.key}; equal keys mean equal states. Default: {@link defaultStateKey}. */
   key?(state: S): string;
   /** As {@link Model.partition}. */
   partition?(history: readonly Operation<I, O>[]): Operation<I, O>[][];
@@ -126,13 +126,31 @@ export function isNondeterministic<S, I, O>(model: AnyModel<S, I, O>): model is 
   return (model as { nondeterministic?: unknown }).nondeterministic === true;
 }
 
+function withCollections(_key: string, value: unknown): unknown {
+  if (value instanceof Map) return { '<Map>': [...value] };
+  if (value instanceof Set) return { '<Set>': [...value] };
+  return value;
+}
+
+/**
+ * The memoization key of a model without `key`: `JSON.stringify` of the
+ * state, with a `Map` or `Set` written as its entries in iteration order
+ * (plain `JSON.stringify` writes any of them as `{}`, so every state held
+ * in one would have the same key, and the checker would call histories
+ * illegal that are not). Equal states inserted in another order get other
+ * keys: less memoization, never a wrong verdict.
+ */
+export function defaultStateKey(state: unknown): string {
+  return JSON.stringify(state, withCollections);
+}
+
 /**
  * Turns a nondeterministic model into the deterministic model over sets of
  * its states: a step maps every possible state and keeps the union (deduped
  * by key); it is legal while the union is non-empty.
  */
 export function determinize<S, I, O>(model: NondeterministicModel<S, I, O>): Model<readonly S[], I, O> {
-  const keyOf = model.key !== undefined ? model.key.bind(model) : (s: S) => JSON.stringify(s);
+  const keyOf = model.key !== undefined ? model.key.bind(model) : defaultStateKey;
   const dedupe = (states: readonly S[]): readonly S[] => {
     if (states.length <= 1) return states;
     const seen = new Map<string, S>();

@@ -406,8 +406,13 @@ export class Simulation {
     return best;
   }
 
-  /** The leader's `KvNode` (see {@link leaderId}); `undefined` when none. */
+  /**
+   * The leader's `KvNode` (see {@link leaderId}); `undefined` when none.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` with `kind: 'raft'` (no
+   *   `KvNode`s: use {@link leaderId})
+   */
   leader(): KvNode | undefined {
+    if (this.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "leader() needs kind 'kv' (use leaderId() with kind 'raft')");
     const id = this.leaderId();
     return id === undefined ? undefined : this.member(id).kv;
   }
@@ -480,7 +485,7 @@ export class Simulation {
       },
     );
     await immediate();
-    await this.until(() => settled, { maxMs: options.maxMs ?? 10_000, what: 'the operation' });
+    await this.until(() => settled, { maxMs: options.maxMs ?? 10_000, what: 'the operation to settle' });
     if (failed) throw error;
     return value as T;
   }
