@@ -44,6 +44,8 @@ export class PeerLink {
   private socket: Socket | undefined;
   private writable = true;
   private attempt = 0;
+  /** When the current stream opened (performance.now() ms). */
+  private openedAt = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(ctx: TcpContext, peer: string, address: HostPort) {
@@ -69,16 +71,22 @@ export class PeerLink {
     }
   }
 
-  /** Drops everything and closes the connection; the link cannot be used again. */
-  close(): void {
-    if (this.state === 'closed') return;
+  /**
+   * Drops everything and closes the connection; the link cannot be used again.
+   * @returns whether queued messages were dropped (their peer is then to be
+   *   reported unreachable, so that Raft retransmits)
+   */
+  close(): boolean {
+    if (this.state === 'closed') return false;
     this.state = 'closed';
     this.clearTimer();
+    const dropped = this.queue.length > 0;
     this.queue = [];
     this.queueBytes = 0;
     const s = this.socket;
     this.socket = undefined;
     s?.destroy();
+    return dropped;
   }
 
   private tick(): void {
@@ -147,7 +155,7 @@ export class PeerLink {
   private opened(): void {
     this.clearTimer();
     this.state = 'open';
-    this.attempt = 0;
+    this.openedAt = performance.now();
     this.ctx.log('%s: stream to %s open', this.ctx.options.id, this.peer);
     this.flush();
   }
@@ -158,6 +166,10 @@ export class PeerLink {
     this.clearTimer();
     if (this.state === 'closed') return;
     this.ctx.log('%s: stream to %s closed (was %s)', this.ctx.options.id, this.peer, this.state);
+    // the backoff starts over only after a stream that lasted: one the peer
+    // closes right after each handshake (a second member with its id, an
+    // impostor) is redialed ever more slowly, not at the first delay forever
+    if (this.state === 'open' && performance.now() - this.openedAt >= this.ctx.options.backoff.maxMs) this.attempt = 0;
     this.ctx.reportUnreachable(this.peer);
     this.state = 'backoff';
     const delay = backoffDelay(this.attempt++, this.ctx.options.backoff, Math.random());

@@ -219,7 +219,8 @@ export class TcpTransport implements Transport {
     const old = this.peers.get(id);
     if (this.peers.has(id) && old?.host === hp?.host && old?.port === hp?.port) return;
     this.peers.set(id, hp);
-    this.links.get(id)?.close();
+    // messages queued for the old address are dropped: reported, as any drop is
+    if (this.links.get(id)?.close() === true) this.ctx.reportUnreachable(id);
     this.links.delete(id);
   }
 

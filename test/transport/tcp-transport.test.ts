@@ -266,7 +266,11 @@ test('addPeer with a new address redirects later sends, without one keeps the kn
     a.addPeer('b', '127.0.0.1:1'); // nothing listens there
     a.send([hb('a', 'b', 1)]);
     await recA.until(() => recA.unreachable.includes('b'), 'wrong address is unreachable');
-    a.addPeer('b', addr(b));
+    await sleep(20);
+    const reports = recA.unreachable.length;
+    a.addPeer('b', addr(b)); // drops the message still queued for the old address: reported
+    await sleep(0);
+    assert.equal(recA.unreachable.length, reports + 1, 'the dropped message is reported');
     a.addPeer('b'); // no address: the known one stays
     a.send([hb('a', 'b', 2)]);
     await recB.until(() => recB.received.some((m) => m.index === 2), 'delivered at the new address');
