@@ -113,17 +113,26 @@ function checkCompare(c: Compare): void {
   checkOptBytes(c.value, 'compare value');
 }
 
-function checkOp(op: RequestOp, maxTxnOps: number): void {
+/**
+ * Deepest txn nesting accepted (a txn in a txn is depth 2). etcd sets none,
+ * but each level costs stack on every member that applies it, and a stack
+ * overflow would stop some members and not others; the default `maxTxnOps`
+ * (128) already bounds the depth to 128.
+ */
+export const MAX_TXN_DEPTH = 128;
+
+function checkOp(op: RequestOp, maxTxnOps: number, depth: number): void {
   if (op === null || typeof op !== 'object') invalid('etcdserver: key not found');
   if ('requestRange' in op) return checkRangeRequest(op.requestRange);
   if ('requestPut' in op) return checkPut(op.requestPut);
   if ('requestDeleteRange' in op) return checkDelete(op.requestDeleteRange);
-  if ('requestTxn' in op) return checkTxn(op.requestTxn, maxTxnOps);
+  if ('requestTxn' in op) return checkTxn(op.requestTxn, maxTxnOps, depth + 1);
   invalid('etcdserver: key not found'); // an empty RequestOp, as etcd answers it
 }
 
 /** etcd's `checkTxnRequest`: operation counts, then each compare and operation. */
-function checkTxn(t: TxnRequest, maxTxnOps: number): void {
+function checkTxn(t: TxnRequest, maxTxnOps: number, depth = 1): void {
+  if (depth > MAX_TXN_DEPTH) invalid(`txn nested deeper than ${MAX_TXN_DEPTH} levels`);
   const compare = t.compare ?? [];
   const success = t.success ?? [];
   const failure = t.failure ?? [];
@@ -131,8 +140,8 @@ function checkTxn(t: TxnRequest, maxTxnOps: number): void {
   const opc = Math.max(compare.length, success.length, failure.length);
   if (opc > maxTxnOps) throw new UsageError(ErrorCode.TOO_MANY_TXN_OPS, 'etcdserver: too many operations in txn request');
   for (const c of compare) checkCompare(c);
-  for (const op of success) checkOp(op, maxTxnOps - opc);
-  for (const op of failure) checkOp(op, maxTxnOps - opc);
+  for (const op of success) checkOp(op, maxTxnOps - opc, depth);
+  for (const op of failure) checkOp(op, maxTxnOps - opc, depth);
 }
 
 interface Interval {

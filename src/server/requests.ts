@@ -6,6 +6,7 @@
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
+import { MAX_TXN_DEPTH } from '../mvcc/validate.js';
 import { prefixEnd, toBytes } from '../mvccpb/index.js';
 import type {
   Compare,
@@ -159,7 +160,7 @@ function compareOf(c: CompareInput): Compare {
   return out;
 }
 
-function opOf(op: RequestOpInput): RequestOp {
+function opOf(op: RequestOpInput, depth: number): RequestOp {
   if (op === null || typeof op !== 'object') invalid('a txn operation must be an object');
   if ('range' in op) return { requestRange: rangeRequest(op.range) };
   if ('put' in op) {
@@ -168,20 +169,24 @@ function opOf(op: RequestOpInput): RequestOp {
     return { requestPut: putRequest(key, value, options) };
   }
   if ('deleteRange' in op) return { requestDeleteRange: deleteRequest(op.deleteRange) };
-  if ('txn' in op) return { requestTxn: txnRequest(op.txn) };
+  if ('txn' in op) return { requestTxn: txnRequest(op.txn, depth + 1) };
   return invalid('a txn operation needs one of range, put, deleteRange, txn');
 }
 
-/** A {@link TxnRequest} from a {@link TxnInput}. */
-export function txnRequest(input: TxnInput): TxnRequest {
+/**
+ * A {@link TxnRequest} from a {@link TxnInput}.
+ * @param depth - its nesting level (1 for a txn that is not nested)
+ */
+export function txnRequest(input: TxnInput, depth = 1): TxnRequest {
   if (input === null || typeof input !== 'object') invalid('a txn must be an object');
+  if (depth > MAX_TXN_DEPTH) invalid(`txn nested deeper than ${MAX_TXN_DEPTH} levels`);
   for (const f of ['compare', 'success', 'failure'] as const) {
     if (input[f] !== undefined && !Array.isArray(input[f])) invalid(`txn ${f} must be an array`);
   }
   return {
     compare: (input.compare ?? []).map(compareOf),
-    success: (input.success ?? []).map(opOf),
-    failure: (input.failure ?? []).map(opOf),
+    success: (input.success ?? []).map((op) => opOf(op, depth)),
+    failure: (input.failure ?? []).map((op) => opOf(op, depth)),
   };
 }
 

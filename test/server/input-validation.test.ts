@@ -149,3 +149,26 @@ test('a closed member refuses serializable reads with QUORUMKV_NODE_CLOSED, and 
     await db.close();
   }
 });
+
+test('a txn nested deeper than 128 levels is refused with QUORUMKV_INVALID_ARGUMENT, whatever maxTxnOps allows', async () => {
+  // each level costs stack on every member that applies it; 10,000 levels
+  // overflowed the proposer's stack with a RangeError
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const node = await KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db, tickMs: 10, maxTxnOps: 1_000_000 });
+  try {
+    while (!node.raft.isLeader) await new Promise((r) => setTimeout(r, 5));
+    const nested = (depth: number): Any => {
+      let t: Any = { success: [{ put: { key: 'deep', value: String(depth) } }] };
+      for (let d = 1; d < depth; d++) t = { success: [{ txn: t }] };
+      return t;
+    };
+    assert.equal((await node.txn(nested(128))).succeeded, true);
+    for (const depth of [129, 10_000]) {
+      await assert.rejects(node.txn(nested(depth)), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && /nested deeper than 128/.test((e as Error).message), `${depth} levels`);
+    }
+    assert.equal(text((await node.get('deep'))?.value), '128');
+  } finally {
+    await node.close();
+    await db.close();
+  }
+});
