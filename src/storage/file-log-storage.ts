@@ -6,6 +6,7 @@
  * @module
  */
 import { constants as FS, promises as fsp } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import createDebug from 'debug';
@@ -892,7 +893,7 @@ export class FileLogStorage implements LogStorage {
     try {
       for (let attempt = 0; ; attempt++) {
         try {
-          await fsp.writeFile(path, lockOwner(process.pid), { flag: 'wx' });
+          await createWhole(path, lockOwner(process.pid));
           break;
         } catch (err) {
           if ((err as { code?: string }).code !== 'EEXIST' || attempt > 0) throw err;
@@ -917,6 +918,21 @@ export class FileLogStorage implements LogStorage {
     if (path === undefined || !openDirs.delete(path)) return;
     this.#lockPath = undefined;
     await fsp.rm(path, { force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Creates `path` holding `text`, or fails with EEXIST: written to a file of
+ * its own and hard-linked to `path`, so that nobody ever reads it empty (a
+ * lock seen empty while its process writes it would be taken for stale).
+ */
+async function createWhole(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await fsp.writeFile(tmp, text, { flag: 'wx' });
+  try {
+    await fsp.link(tmp, path);
+  } finally {
+    await fsp.rm(tmp, { force: true });
   }
 }
 
