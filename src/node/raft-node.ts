@@ -178,7 +178,8 @@ interface ReadWaiter {
 }
 
 interface ReadRound {
-  ctx: string;
+  /** Every context this round was issued with (it is issued again while unanswered). */
+  ctxs: Set<string>;
   waiters: ReadWaiter[];
   /** Read index once Raft confirmed it; -1 until then. */
   index: number;
@@ -214,6 +215,13 @@ function isCommitOnlyApp(m: Message): boolean {
  * a fixed 8 bytes in the envelope and is only ever compared, so a seeded
  * simulation behaves the same whatever it is.
  */
+/** 16 hex digits from the platform's CSPRNG: what tells one run of a member from another. */
+function runId(): string {
+  const w = new Uint32Array(2);
+  globalThis.crypto.getRandomValues(w);
+  return w[0]!.toString(16).padStart(8, '0') + w[1]!.toString(16).padStart(8, '0');
+}
+
 function initialSequence(): number {
   const w = new Uint32Array(2);
   globalThis.crypto.getRandomValues(w);
@@ -308,6 +316,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    */
   private batch: number[] = [];
   private readonly pendingConf = new Map<number, PendingConfChange>();
+  /** Leadership transfers in progress: each fails with the node when it stops. */
+  private readonly transfers = new Set<(err: Error) => void>();
   /** Transport addresses of members added with one (from conf changes and snapshots). */
   private readonly addresses = new Map<string, string>();
   private readonly waitingConf: number[] = [];
@@ -315,6 +325,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private readQueue: ReadWaiter[] = [];
   private readonly confirmedReads: { index: number; waiters: ReadWaiter[] }[] = [];
   private readCounter = 0;
+  /**
+   * Tells this run's read contexts from an earlier run's: an answer to the
+   * earlier run's `<id>/1`, still in flight after a restart, would confirm
+   * this run's first read at an index older than the read (a stale read).
+   */
+  private readonly readRun = runId();
 
   private lead = '';
   private role: StateRole = 'follower';
@@ -563,17 +579,18 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (this.role !== 'leader') throw new UsageError(ErrorCode.NOT_LEADER, `not the leader (leader is ${this.lead || 'unknown'})`);
     const timeoutMs = options.timeoutMs ?? 2 * this.electionMs;
     await new Promise<void>((resolve, reject) => {
-      const onLeader = (leader: string): void => {
-        if (leader === to) {
-          this.clock.clearTimeout(timer);
-          this.off('leaderChange', onLeader);
-          resolve();
-        }
-      };
-      const timer = this.clock.setTimeout(() => {
+      const settle = (err?: Error): void => {
+        this.clock.clearTimeout(timer);
         this.off('leaderChange', onLeader);
-        reject(new FaultError(ErrorCode.TIMEOUT, `leadership did not move to ${to} within ${timeoutMs} ms`));
-      }, timeoutMs);
+        this.transfers.delete(settle);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onLeader = (leader: string): void => {
+        if (leader === to) settle();
+      };
+      const timer = this.clock.setTimeout(() => settle(new FaultError(ErrorCode.TIMEOUT, `leadership did not move to ${to} within ${timeoutMs} ms`)), timeoutMs);
+      this.transfers.add(settle);
       this.on('leaderChange', onLeader);
       this.raw.transferLeader(to);
       this.scheduleLoop();
@@ -636,7 +653,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   /** True while this member is the leader. */
   get isLeader(): boolean {
-    return this.role === 'leader';
+    return this.role === 'leader' && this.unavailable() === undefined;
   }
 
   /** Index of the last entry applied to the state machine. */
@@ -711,6 +728,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (gone !== undefined) return Promise.reject(gone);
     const idProblem = memberIdProblem(id);
     if (idProblem !== undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `member id must ${idProblem}`));
+    // one change at a time (thesis §4.1): a second one from this member
+    // would be dropped by the leader and only time out
+    if (this.pendingConf.size > 0) {
+      return Promise.reject(new FaultError(ErrorCode.CONF_CHANGE_PENDING, 'a membership change made on this member is not applied yet'));
+    }
     if (address !== undefined && (typeof address !== 'string' || address === '')) {
       return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'a member address must be a non-empty string'));
     }
@@ -727,6 +749,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.tryProposeConf(seq);
       this.scheduleLoop();
     });
+  }
+
+  /**
+   * Whether a proposal Raft dropped is to wait for a leader rather than
+   * fail: no leader is known, or one is handing over. Asked of the Raft
+   * core, not of `lead`, which is updated only by the next Ready (a member
+   * that a tick or message just made a follower or candidate still had it).
+   */
+  private proposalsWait(): boolean {
+    const st = this.raw.status();
+    return st.softState.lead === '' || st.leadTransferee !== '';
   }
 
   private tryPropose(seq: number): void {
@@ -747,7 +780,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.raw.propose(p.data);
       p.data = undefined;
     } catch (err) {
-      if (isQuorumError(err, ErrorCode.PROPOSAL_DROPPED) && (this.lead === '' || this.raw.status().leadTransferee !== '')) {
+      if (isQuorumError(err, ErrorCode.PROPOSAL_DROPPED) && this.proposalsWait()) {
         this.waiting.push(seq); // no leader or a transfer in progress: retry when a leader is known
         return;
       }
@@ -768,7 +801,15 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.raw.proposeConfChange(p.cc);
       p.cc = undefined;
     } catch (err) {
-      if (isQuorumError(err, ErrorCode.PROPOSAL_DROPPED) && (this.lead === '' || this.raw.status().leadTransferee !== '')) {
+      if (isQuorumError(err, ErrorCode.PROPOSAL_DROPPED) && this.proposalsWait()) {
+        this.waitingConf.push(seq);
+        return;
+      }
+      // a leader that has not committed an entry of its term yet (raft.ts
+      // checkConfChangeProposal) will have within a round trip: retried on
+      // the next tick or Ready, as a member that has just won an election
+      // would otherwise refuse a change made while no leader was known
+      if (isQuorumError(err, ErrorCode.CONF_CHANGE_PENDING) && /not yet committed an entry in term/.test((err as Error).message)) {
         this.waitingConf.push(seq);
         return;
       }
@@ -1332,14 +1373,16 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private startReadRound(): void {
     if (this.readRound !== undefined || this.readQueue.length === 0 || this.closed) return;
-    const round: ReadRound = { ctx: `${this.id}/${++this.readCounter}`, waiters: this.readQueue, index: -1, retry: undefined };
+    const round: ReadRound = { ctxs: new Set(), waiters: this.readQueue, index: -1, retry: undefined };
     this.readQueue = [];
     this.readRound = round;
     this.issueRead(round);
   }
 
   private issueRead(round: ReadRound): void {
-    this.raw.readIndex(new TextEncoder().encode(round.ctx));
+    const ctx = `${this.id}/${this.readRun}/${++this.readCounter}`;
+    round.ctxs.add(ctx);
+    this.raw.readIndex(new TextEncoder().encode(ctx));
     this.scheduleLoop();
     if (round.retry !== undefined) this.clock.clearTimeout(round.retry);
     // A request can be dropped (no leader, leader change): ask again after an election timeout.
@@ -1351,13 +1394,15 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private reissueRead(): void {
     const round = this.readRound;
     if (round === undefined || this.closed) return;
-    round.ctx = `${this.id}/${++this.readCounter}`;
     this.issueRead(round);
   }
 
   private onReadState(index: number, ctx: Uint8Array): void {
     const round = this.readRound;
-    if (round === undefined || new TextDecoder().decode(ctx) !== round.ctx) return;
+    // an answer to any of the round's contexts will do: each was issued after
+    // every waiter of the round called, so its index covers them all (a
+    // round slower than an election timeout used to wait for the latest only)
+    if (round === undefined || !round.ctxs.has(new TextDecoder().decode(ctx))) return;
     if (round.retry !== undefined) this.clock.clearTimeout(round.retry);
     this.readRound = undefined;
     this.confirmedReads.push({ index, waiters: round.waiters });
@@ -1393,6 +1438,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   private failAll(err: Error): void {
+    for (const settle of [...this.transfers]) settle(err);
     for (const p of this.pending.values()) {
       this.clock.clearTimeout(p.timer);
       p.reject(err);
