@@ -5,7 +5,7 @@
  */
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { KV } from '../server/kv.js';
-import { createUniqueKey, type CreatedKey } from './keys.js';
+import { createUniqueKey, deleteLeftovers, deleteOwnKey, type CreatedKey } from './keys.js';
 import type { LockOptions } from './mutex.js';
 import { Scope, optionsOf } from './scope.js';
 import type { Session } from './session.js';
@@ -44,6 +44,8 @@ export class DoubleBarrier {
   readonly count: number;
 
   private mine: CreatedKey | undefined;
+  /** Keys of failed enters whose deletion failed too: deleted by the next enter. */
+  private readonly leftovers = new Set<string>();
 
   /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty key or a count below 1 */
   constructor(session: Session, key: string, count: number) {
@@ -78,11 +80,15 @@ export class DoubleBarrier {
     if (this.mine !== undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'double barrier: already entered');
     const scope = new Scope(options.signal, this.session);
     let mine: CreatedKey | undefined;
+    let attempted: string | undefined;
     try {
       scope.check();
+      // keys of earlier failed enters that could not be deleted then: each
+      // would count as a participant (a ghost) for as long as the session lives
+      await deleteLeftovers(this.kv, this.leftovers);
       const before = await this.kv.range({ key: this.waiters, prefix: true, countOnly: true });
       if (before.count >= this.count) throw new FaultError(ErrorCode.BARRIER_FULL, 'double barrier: too many participants');
-      mine = await createUniqueKey(this.kv, this.waiters, '', this.session.lease);
+      mine = await createUniqueKey(this.kv, this.waiters, '', this.session.lease, (k) => (attempted = k));
       const entered = await this.kv.range({ key: this.waiters, prefix: true, sortTarget: 'CREATE', sortOrder: 'ASCEND', keysOnly: true });
       if (entered.kvs.length >= this.count) {
         const last = entered.kvs[this.count - 1]!;
@@ -94,17 +100,24 @@ export class DoubleBarrier {
           return;
         }
       }
+      // only a ready put since this participant entered counts: one left
+      // from an earlier round (its last participant died before leaving)
+      // does not
+      let from = mine.revision;
       for (;;) {
-        const ev = await waitForEvent(this.kv, this.ready, { startRevision: mine.revision, match: (e) => e.type === 'PUT', signal: scope.signal });
+        const ev = await waitForEvent(this.kv, this.ready, { startRevision: from, match: (e) => e.type === 'PUT', signal: scope.signal });
         if (ev !== undefined) break;
-        // the watch ended: ready may have been put meanwhile
+        // the watch ended (its start compacted, say): ready may have been put meanwhile
         scope.check();
-        if ((await this.kv.range({ key: this.ready, keysOnly: true })).kvs.length > 0) break;
+        const res = await this.kv.range({ key: this.ready, keysOnly: true });
+        if ((res.kvs[0]?.modRevision ?? 0) >= mine.revision) break;
+        from = res.header.revision + 1; // not from mine.revision again: it may be compacted
       }
       scope.check();
       this.mine = mine;
     } catch (err) {
-      if (mine !== undefined && this.mine === undefined) await this.kv.delete(mine.key).catch(() => undefined);
+      const key = mine?.key ?? attempted;
+      if (key !== undefined && this.mine === undefined) await deleteOwnKey(this.kv, this.session, key, this.leftovers);
       throw err;
     } finally {
       scope.dispose();

@@ -9,6 +9,7 @@ import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { KeyValue, RangeResponse, ResponseOp } from '../mvccpb/index.js';
 import type { KV } from '../server/kv.js';
 import type { HeldLock } from './mutex.js';
+import type { Session } from './session.js';
 
 /** `prefix` with exactly one trailing `/` (etcd's recipes append one). */
 export function dirOf(prefix: string, what = 'prefix'): string {
@@ -39,16 +40,57 @@ export interface CreatedKey {
 /**
  * Creates `dir + <unique suffix>` = `value` (attached to `lease` when not 0)
  * with a txn that succeeds only if the key does not exist, retrying with
- * another suffix otherwise.
+ * another suffix otherwise. `onAttempt` hears each key before its txn: when
+ * the call fails (a timeout), the key may exist all the same, and it is
+ * this caller's alone to delete.
  */
-export async function createUniqueKey(kv: KV, dir: string, value: string, lease = 0): Promise<CreatedKey> {
+export async function createUniqueKey(kv: KV, dir: string, value: string, lease = 0, onAttempt?: (key: string) => void): Promise<CreatedKey> {
   for (;;) {
     const key = `${dir}${suffix()}`;
+    onAttempt?.(key);
     const res = await kv.txn({
       compare: [{ key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }],
       success: [{ put: { key, value, lease } }],
     });
     if (res.succeeded) return { key, revision: res.header.revision };
+  }
+}
+
+/** How often a key that could not be deleted is tried again (ms, on the session's clock). */
+const LEFTOVER_RETRY_MS = 500;
+
+/**
+ * Deletes `key`, a key of the caller's own (a unique name nobody else
+ * has), left by an acquire that failed. When the delete fails too (this
+ * member cut off), the key is kept in `leftovers` and tried again every
+ * 500 ms on the session's clock while the session lives (its lease takes
+ * the key after that), so that it does not hold others back (a waiter
+ * behind it, a participant counted) for the session's whole life; a later
+ * acquire of the same object deletes `leftovers` first too.
+ */
+export async function deleteOwnKey(kv: KV, session: Session, key: string, leftovers: Set<string>): Promise<void> {
+  try {
+    await kv.delete(key);
+    leftovers.delete(key);
+    return;
+  } catch {
+    leftovers.add(key);
+  }
+  const retry = (): void => {
+    if (!leftovers.has(key) || !session.isAlive) return;
+    kv.delete(key).then(
+      () => leftovers.delete(key),
+      () => session.clock.setTimeout(retry, LEFTOVER_RETRY_MS),
+    );
+  };
+  session.clock.setTimeout(retry, LEFTOVER_RETRY_MS);
+}
+
+/** Deletes the keys in `leftovers` (see {@link deleteOwnKey}). @throws the KV's errors */
+export async function deleteLeftovers(kv: KV, leftovers: Set<string>): Promise<void> {
+  for (const key of [...leftovers]) {
+    await kv.delete(key);
+    leftovers.delete(key);
   }
 }
 

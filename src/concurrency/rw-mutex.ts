@@ -4,7 +4,7 @@
  */
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { KV } from '../server/kv.js';
-import { createUniqueKey, dirOf, heldLock, leaseHex } from './keys.js';
+import { createUniqueKey, deleteLeftovers, deleteOwnKey, dirOf, heldLock, leaseHex } from './keys.js';
 import type { HeldLock, LockOptions } from './mutex.js';
 import { Scope, optionsOf } from './scope.js';
 import type { Session } from './session.js';
@@ -47,6 +47,8 @@ export class RWMutex {
 
   private held: { lock: HeldLock; mode: RWLockMode } | undefined;
   private busy = false;
+  /** Keys of failed acquires whose deletion failed too (see `deleteOwnKey`). */
+  private readonly leftovers = new Set<string>();
 
   /**
    * @param prefix - the lock's name; a `/` is appended unless present
@@ -144,8 +146,9 @@ export class RWMutex {
     let rev = 0;
     try {
       scope.check();
+      await deleteLeftovers(this.kv, this.leftovers);
       const dir = `${this.prefix}${mode}/`;
-      const created = await createUniqueKey(this.kv, `${dir}${leaseHex(this.session.lease)}-`, '', this.session.lease);
+      const created = await createUniqueKey(this.kv, `${dir}${leaseHex(this.session.lease)}-`, '', this.session.lease, (k) => (key = k));
       key = created.key;
       rev = created.revision;
       // readers wait for earlier writers, writers for every earlier key
@@ -174,7 +177,7 @@ export class RWMutex {
       this.held = { lock, mode };
       return lock;
     } catch (err) {
-      if (key !== undefined) await this.removeKey(key, rev);
+      if (key !== undefined) await deleteOwnKey(this.kv, this.session, key, this.leftovers);
       throw err;
     } finally {
       scope.dispose();
@@ -192,17 +195,6 @@ export class RWMutex {
     } catch (err) {
       if (!this.session.isAlive) this.held = undefined;
       throw err;
-    }
-  }
-
-  private async removeKey(key: string, rev: number): Promise<void> {
-    try {
-      await this.kv.txn({
-        compare: [{ key, target: 'CREATE', result: 'EQUAL', createRevision: rev }],
-        success: [{ deleteRange: { key } }],
-      });
-    } catch {
-      // the key goes with the session's lease
     }
   }
 }
