@@ -65,11 +65,17 @@ export interface SnapshotEnvelope {
    * its own snapshots: the state machine holds the state.
    */
   data?: Uint8Array;
+  /**
+   * Ids removed from the cluster, which cannot be added back (the removal
+   * is in the entries the snapshot compacts away); absent in snapshots of
+   * earlier versions.
+   */
+  removed?: string[];
 }
 
-/** Encodes a snapshot's data as `msgpack([1, addresses, data or nil])` (a buffer of its own). */
+/** Encodes a snapshot's data as `msgpack([1, addresses, data or nil, removed ids])` (a buffer of its own). */
 export function wrapSnapshot(env: SnapshotEnvelope): Uint8Array {
-  const out = pack([SNAPSHOT_VERSION, env.addresses, env.data ?? null]);
+  const out = pack([SNAPSHOT_VERSION, env.addresses, env.data ?? null, env.removed ?? []]);
   // a view into the packer's shared buffer would keep all of it alive (a
   // copy: Buffer#slice, unlike Uint8Array#slice, is a view)
   return out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : new Uint8Array(out);
@@ -86,7 +92,7 @@ export function unwrapSnapshot(bytes: Uint8Array): SnapshotEnvelope {
   } catch (err) {
     throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot data is not a node snapshot envelope', { cause: err });
   }
-  if (!Array.isArray(t) || t.length !== 3 || t[0] !== SNAPSHOT_VERSION || !(t[2] instanceof Uint8Array || t[2] === null)) {
+  if (!Array.isArray(t) || (t.length !== 3 && t.length !== 4) || t[0] !== SNAPSHOT_VERSION || !(t[2] instanceof Uint8Array || t[2] === null)) {
     throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot data is not a node snapshot envelope');
   }
   const raw = t[1] as unknown;
@@ -98,5 +104,11 @@ export function unwrapSnapshot(bytes: Uint8Array): SnapshotEnvelope {
     if (typeof a !== 'string') throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot envelope has malformed addresses');
     addresses[id] = a;
   }
-  return t[2] === null ? { addresses } : { addresses, data: t[2] };
+  const removed = t.length === 4 ? t[3] : [];
+  if (!Array.isArray(removed) || removed.some((id) => typeof id !== 'string')) {
+    throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot envelope has malformed removed ids');
+  }
+  const env: SnapshotEnvelope = { addresses, removed: removed as string[] };
+  if (t[2] !== null) env.data = t[2];
+  return env;
 }

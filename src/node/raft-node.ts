@@ -320,6 +320,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private readonly transfers = new Set<(err: Error) => void>();
   /** Transport addresses of members added with one (from conf changes and snapshots). */
   private readonly addresses = new Map<string, string>();
+  /** Ids removed from the cluster, as applied here (from conf changes and snapshots): never added back. */
+  private readonly removedIds = new Set<string>();
   private readonly waitingConf: number[] = [];
   private readRound: ReadRound | undefined;
   private readQueue: ReadWaiter[] = [];
@@ -479,6 +481,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
     const node = new RaftNode<R>(opts, raw, mem, smApplied, snap);
     for (const [id, address] of Object.entries(snapEnv?.addresses ?? {})) node.addresses.set(id, address);
+    for (const id of snapEnv?.removed ?? []) node.removedIds.add(id);
     node.syncPeers({ voters: [], learners: [] }, node.confState);
     await opts.transport.start({
       receive: (m) => node.onMessage(m),
@@ -728,6 +731,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (gone !== undefined) return Promise.reject(gone);
     const idProblem = memberIdProblem(id);
     if (idProblem !== undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `member id must ${idProblem}`));
+    if ((type === 'AddNode' || type === 'AddLearnerNode') && this.removedIds.has(id)) {
+      // replaying the log, the new member would apply its own removal and stop (etcd's ErrIDRemoved)
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `member id ${id} was removed from the cluster and cannot be added back: use a new id`));
+    }
     // one change at a time (thesis §4.1): a second one from this member
     // would be dropped by the leader and only time out
     if (this.pendingConf.size > 0) {
@@ -1185,6 +1192,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const before = this.confState;
     this.addresses.clear();
     for (const [id, address] of Object.entries(env.addresses)) this.addresses.set(id, address);
+    this.removedIds.clear();
+    for (const id of env.removed ?? []) this.removedIds.add(id);
     this.syncPeers(before, confState);
     this.setConfState(confState);
     log('[%s] installed snapshot at %d from the leader', this.id, index);
@@ -1257,8 +1266,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         ctx = {};
       }
     }
-    if (cc.type === 'RemoveNode') this.addresses.delete(cc.nodeId);
-    else if (typeof ctx.address === 'string') this.addresses.set(cc.nodeId, ctx.address);
+    if (cc.type === 'RemoveNode') {
+      this.addresses.delete(cc.nodeId);
+      this.removedIds.add(cc.nodeId);
+    } else if (typeof ctx.address === 'string') {
+      this.addresses.set(cc.nodeId, ctx.address);
+    }
     if (cc.nodeId !== this.id) {
       if (cc.type === 'RemoveNode') this.transport.removePeer(cc.nodeId);
       else this.addPeer(cc.nodeId);
@@ -1328,7 +1341,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (this.closed || this.mem.holdsSendable || this.applied < this.smApplied) return;
     const applied = this.applied;
     if (applied < this.mem.baseSnapshot().metadata.index) return;
-    const data = wrapSnapshot({ addresses: Object.fromEntries(this.addresses), data: await this.sm.snapshot() });
+    const data = wrapSnapshot({ addresses: Object.fromEntries(this.addresses), removed: [...this.removedIds], data: await this.sm.snapshot() });
     // a member that stopped leading meanwhile sends no snapshot: do not keep one
     if (this.closed || this.role !== 'leader' || applied < this.mem.baseSnapshot().metadata.index) return;
     this.mem.offer({ data, metadata: { index: applied, term: this.mem.term(applied), confState: this.members() } });
@@ -1350,7 +1363,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // on demand: the state machine makes what it applied durable, and the
     // record keeps only the index, term, membership and addresses
     if (onDemand) await this.sm.sync!();
-    const data = wrapSnapshot(onDemand ? { addresses: Object.fromEntries(this.addresses) } : { addresses: Object.fromEntries(this.addresses), data: await this.sm.snapshot() });
+    const addresses = Object.fromEntries(this.addresses);
+    const removed = [...this.removedIds];
+    const data = wrapSnapshot(onDemand ? { addresses, removed } : { addresses, removed, data: await this.sm.snapshot() });
     // While the state machine was writing its snapshot, a newer one may have
     // arrived from the leader (the Ready loop stores it and queues its
     // restore behind this task): this one is then obsolete.
