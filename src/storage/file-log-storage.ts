@@ -268,8 +268,9 @@ class LogState {
  * - bytes past the last record of the last segment (a crash kept a later
  *   unsynced write and lost an earlier one): zeroed, so that they are never
  *   replayed once new records reach them; but a durable record among them
- *   (a start record or a synced save, which never outlive an earlier lost
- *   write), or any bytes past the last record of an earlier segment:
+ *   (a start record or a synced save with a record after it: its save
+ *   returned, and it never outlives an earlier lost write), or any bytes
+ *   past the last record of an earlier segment:
  *   `QUORUMKV_CORRUPT_LOG`, as is a segment whose start record differs
  *   from the state the records before it give;
  * - every repair is made only after the whole log checked out;
@@ -748,14 +749,18 @@ export class FileLogStorage implements LogStorage {
           if (len === 0) {
             // The end of the records: only zeros may follow, but for what a
             // crash left in the last segment (unsynced writes kept out of
-            // order, zeroed below). A synced record there, or anything in an
-            // earlier segment (fsynced whole before the next began), means
-            // the bytes of durable records were lost: refused, not dropped.
+            // order, zeroed below, and the last write, a synced one whose
+            // fdatasync never returned, written back before an earlier
+            // unsynced one). A synced record with another record after it
+            // (its save returned: everything before it was durable), or
+            // anything in an earlier segment (fsynced whole before the next
+            // began), means the bytes of durable records were lost:
+            // refused, not dropped.
             const end = buf.lastNonZero() + 1;
-            if (end > off && (!lastSeg || buf.syncedRecordWithin(off + 1, end))) {
+            if (end > off && (!lastSeg || buf.durableRecordWithin(off + 1, end))) {
               throw new FaultError(
                 ErrorCode.CORRUPT_LOG,
-                `log segment ${hex(seg.seq)}: the records end at byte ${off}, but ${lastSeg ? 'a synced record' : 'data'} follows: durable records were damaged`,
+                `log segment ${hex(seg.seq)}: the records end at byte ${off}, but ${lastSeg ? 'a synced record and a later one' : 'data'} follow: durable records were damaged`,
               );
             }
             break;
@@ -1100,16 +1105,21 @@ class SegmentFile {
   }
 
   /**
-   * Whether a record that was durable when written (a start record or a
-   * synced save) starts at some byte offset in `[from, to)`: one that
-   * passes its CRC, decodes and ends by `to`.
+   * Whether `[from, to)` holds a record that was durable (a start record
+   * or a synced save whose save returned): a synced one with another valid
+   * record starting after it. Writes are one at a time, so only the last
+   * record written can be a synced one still in flight at a crash. A record
+   * is one that passes its CRC, decodes and ends by `to`, at any byte offset.
    */
-  syncedRecordWithin(from: number, to: number): boolean {
+  durableRecordWithin(from: number, to: number): boolean {
+    let syncedEnd = Number.POSITIVE_INFINITY;
     for (let p = from; p + HEADER < to; p++) {
       const len = this.u32(p);
       if (len === 0 || p + HEADER + len > to) continue;
       const rec = readRecord(this, p, len);
-      if (!(rec instanceof Error) && (rec.kind === KIND_START || rec.kind === KIND_SAVE_SYNCED)) return true;
+      if (rec instanceof Error) continue;
+      if (p >= syncedEnd) return true;
+      if (rec.kind === KIND_START || rec.kind === KIND_SAVE_SYNCED) syncedEnd = Math.min(syncedEnd, p + HEADER + len);
     }
     return false;
   }
