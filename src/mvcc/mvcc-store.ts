@@ -743,16 +743,16 @@ export class MvccStore {
     this.assertUsable();
     checkWriteRequest({ txn: req }, this.limits);
     if (!isTxnReadOnly(req)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: readTxn needs a txn of ranges only');
-    const historical = [...(req.success ?? []), ...(req.failure ?? [])].some((op) => 'requestRange' in op && (op.requestRange.revision ?? 0) > 0);
-    const run = async () => {
+    // between applies: reading values may await the backend, and an apply
+    // batch running meanwhile would move the revision between the compares
+    // and the ranges
+    return this.exclusive(async () => {
       while (this.restoring !== undefined) {
         await this.restoring;
         this.assertUsable();
       }
       return applyTxn(this.core, await prepareTxn(this.core, req));
-    };
-    // without historical reads it runs in one synchronous step; with them, between applies
-    return historical ? this.exclusive(run) : run();
+    });
   }
 
   /**

@@ -769,6 +769,16 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     return st.softState.lead === '' || st.leadTransferee !== '';
   }
 
+  /** Whether this member knows a commit of an entry of its current term. */
+  private committedInCurrentTerm(): boolean {
+    const { commit, term } = this.raw.status().hardState;
+    try {
+      return this.mem.term(commit) === term;
+    } catch {
+      return false; // not stored here yet (or compacted: a snapshot of an earlier term)
+    }
+  }
+
   private tryPropose(seq: number): void {
     const p = this.pending.get(seq);
     if (p === undefined || p.data === undefined) return;
@@ -800,7 +810,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private tryProposeConf(seq: number): void {
     const p = this.pendingConf.get(seq);
     if (p === undefined || p.cc === undefined) return;
-    if (this.lead === '') {
+    // A leader refuses a change until it has committed an entry of its term
+    // (raft.ts checkConfChangeProposal), silently when the change comes from
+    // a follower: wait until this member has seen such a commit, as it will
+    // within a round trip of a new leader's election.
+    if (this.lead === '' || !this.committedInCurrentTerm()) {
       this.waitingConf.push(seq);
       return;
     }

@@ -21,9 +21,10 @@ import type { SnapshotStatus, Transport, TransportHandler } from './transport.js
 const log = createDebug('quorumkv:transport');
 
 /**
- * Most inbound connections in their handshake at once; more are closed as
- * they arrive. Members open two streams each (messages, snapshots), so a
- * cluster's own connections stay far below it.
+ * Most inbound connections in their handshake at once; past it the oldest
+ * one is closed to make room. A peer sends its handshake as soon as it is
+ * connected, so connections left idle (a client that never says who it is)
+ * are the oldest and go first, and such clients cannot lock peers out.
  */
 const MAX_PENDING_HANDSHAKES = 64;
 
@@ -281,13 +282,16 @@ export class TcpTransport implements Transport {
       return;
     }
     let pending = 0;
-    for (const c of this.inbound) if (c.peer === undefined) pending++;
-    if (pending >= MAX_PENDING_HANDSHAKES) {
-      // each waits up to dialTimeoutMs: do not let connections that never
-      // say who they are pile up
-      log('%s: refused a connection from %s: %d connections are still in their handshake', this.id, socket.remoteAddress, pending);
-      socket.destroy();
-      return;
+    let oldest: InboundConnection | undefined;
+    for (const c of this.inbound) {
+      if (c.peer !== undefined) continue;
+      pending++;
+      oldest ??= c; // the set keeps insertion order
+    }
+    if (pending >= MAX_PENDING_HANDSHAKES && oldest !== undefined) {
+      // each waits up to dialTimeoutMs: connections that never say who they
+      // are must not pile up, nor keep peers out
+      oldest.close(`${pending} connections are in their handshake: the oldest makes room`);
     }
     const conn = new InboundConnection(this.ctx, socket, {
       accepted: (c) => {

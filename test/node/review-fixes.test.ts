@@ -206,3 +206,40 @@ test('an id removed from the cluster cannot be added back, also once the log is 
     await c.closeAll();
   }
 });
+
+test('a membership change made on a follower while no leader is known is applied soon after the election, not left to time out', async () => {
+  // forwarded at once to the new leader, it was dropped there (no entry of
+  // its term committed yet) and ran to the proposal timeout; it now waits
+  // until this member has seen a commit of the new term
+  const ids = ['a', 'b', 'c', 'd', 'e'];
+  for (let seed = 1; seed <= 12; seed++) {
+    const c = new TestCluster({ seed });
+    try {
+      await c.startAll(ids);
+      const L = await c.waitLeader();
+      await c.run(L.node.propose(cmd('x', '1')));
+      c.net.setDelay({ minMs: 1, maxMs: 8 });
+      await c.stop(L.id);
+      let outcome: unknown = 'not made';
+      let took = -1;
+      for (let t = 0; t < 6_000 && (outcome === 'not made' || outcome === 'pending'); t++) {
+        if (outcome === 'not made') {
+          const m = [...c.members.values()].find((x) => x.node.leader === '' && x.node.status().role === 'follower');
+          if (m !== undefined) {
+            const at = c.clock.now();
+            outcome = 'pending';
+            m.node.addLearner('z').then(
+              () => ((outcome = 'applied'), (took = c.clock.now() - at)),
+              (e: unknown) => ((outcome = e), (took = c.clock.now() - at)),
+            );
+          }
+        }
+        await c.clock.advanceAsync(1);
+      }
+      assert.equal(outcome, 'applied', `seed ${seed}: ${String(outcome)}`);
+      assert.ok(took < 1_000, `seed ${seed}: applied after ${took} ms`);
+    } finally {
+      await c.closeAll();
+    }
+  }
+});

@@ -287,14 +287,19 @@ test('before its handshake a connection may announce no frame over 16 KiB (the h
   });
 });
 
-test('at most 64 connections wait in their handshake at once; the next is closed, and a peer still gets through', async () => {
+test('at most 64 connections wait in their handshake at once: the oldest makes room, and peers still get through', async () => {
+  // refusing the 65th instead let 64 idle clients keep every peer out (a review)
   await attack('handshake flood', async (p) => {
     const idle = await Promise.all(Array.from({ length: 64 }, () => RawPeer.connect(p.port)));
     await sleep(50);
     assert.ok(idle.every((r) => r.isOpen), 'the first 64 wait for their handshake');
     const extra = await RawPeer.connect(p.port);
-    await extra.waitClosed(1_000); // long before dialTimeoutMs (2 s here)
-    for (const r of idle) r.destroy();
+    await idle[0]!.waitClosed(1_000); // long before dialTimeoutMs (2 s here)
+    assert.ok(extra.isOpen, 'the newest waits for its handshake');
+    // a peer dials while the idle ones hold their places: it gets through
+    p.a.send([hb('a', 'b', 7)]);
+    await p.recB.until(() => p.recB.received.some((m) => m.index === 7), 'a message from the peer during the flood');
+    for (const r of [...idle, extra]) r.destroy();
     await sleep(50);
   });
 });
