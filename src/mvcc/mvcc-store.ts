@@ -15,7 +15,7 @@
  */
 import createDebug from 'debug';
 import { pack, unpack, withCrc, checkCrc, crc32 } from '../codec/index.js';
-import { CompactedError, ErrorCode, FaultError, QuorumError, UsageError } from '../errors.js';
+import { CompactedError, ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
 import { Lessor, leaseItemToBytes } from '../lease/index.js';
 import type {
   KeyValue,
@@ -47,12 +47,69 @@ import {
 import { Backend, META, leaseIdToBytes, type AnyLevel, type PendingBatch } from './backend.js';
 import { IndexBuilder, KvCore, freezeKv, type ScheduledCompaction } from './kv-core.js';
 import { decodeKeyValue } from './kv-codec.js';
-import { bytesToRev, isTombstoneKey, revToBytes, revisionId } from './revision.js';
+import { MARKED_REV_BYTES_LEN, REV_BYTES_LEN, bytesToRev, isTombstoneKey, revToBytes, revisionId } from './revision.js';
 import { toSkey } from './skey.js';
 import { checkRangeRequest, checkWriteRequest, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './validate.js';
 import { WatchableStore, type StoredEvent, type WatchOptions } from './watchable-store.js';
 import type { Watcher } from './watcher.js';
 import { isTxnReadOnly, type WriteRequest, type WriteResponse } from './write-request.js';
+
+/**
+ * Checks a store snapshot ({@link MvccStore.snapshot}) whole, as
+ * {@link MvccStore.restore} does before it changes anything: what a caller
+ * that saves state of its own before the restore checks first.
+ * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT`
+ */
+export function checkStoreSnapshot(data: Uint8Array): void {
+  parseStoreSnapshot(data);
+}
+
+/**
+ * Decodes and checks a store snapshot ({@link MvccStore.snapshot}) whole:
+ * CRC, version, shape, and every record (key length, revision, KeyValue).
+ * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT`
+ */
+function parseStoreSnapshot(data: Uint8Array): {
+  applied: number;
+  currentRev: number;
+  compactRev: number;
+  lastLeaseId: number;
+  leases: number[];
+  records: unknown[];
+} {
+  let t: unknown;
+  try {
+    t = unpack(checkCrc(data, 'mvcc snapshot', ErrorCode.CORRUPT_SNAPSHOT));
+  } catch (err) {
+    if (isQuorumError(err, ErrorCode.CORRUPT_SNAPSHOT)) throw err;
+    throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `mvcc: malformed snapshot: ${(err as Error).message}`, { cause: err });
+  }
+  if (!Array.isArray(t) || t.length !== 7 || t[0] !== SNAPSHOT_VERSION || !Array.isArray(t[5]) || !Array.isArray(t[6])) {
+    throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'mvcc: malformed snapshot');
+  }
+  const applied = num(t[1]);
+  const currentRev = num(t[2]);
+  const compactRev = num(t[3]);
+  const lastLeaseId = num(t[4]);
+  const leases = (t[5] as unknown[]).map(num);
+  const records = t[6] as unknown[];
+  if (leases.length % 2 !== 0 || records.length % 2 !== 0 || !records.every((r) => r instanceof Uint8Array)) {
+    throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'mvcc: malformed snapshot');
+  }
+  // every record decoded before the backend is cleared: a snapshot with
+  // a malformed one (CRC-valid, built wrong) leaves the store as it was
+  for (let i = 0; i < records.length; i += 2) {
+    const k = records[i] as Uint8Array;
+    try {
+      if (k.length !== REV_BYTES_LEN && k.length !== MARKED_REV_BYTES_LEN) throw new Error(`a record key of ${k.length} bytes`);
+      bytesToRev(k);
+      decodeKeyValue(records[i + 1] as Uint8Array);
+    } catch (err) {
+      throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `mvcc: malformed snapshot record: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return { applied, currentRev, compactRev, lastLeaseId, leases, records };
+}
 
 /** Options of {@link MvccStore.open}. */
 export interface MvccStoreOptions {
@@ -904,6 +961,9 @@ export class MvccStore {
       await this.writesDone();
       this.assertUsable();
       await this.compactionIdle();
+      // a physical compaction that failed meanwhile failed the store: its
+      // records due for deletion must not go out in a snapshot
+      this.assertUsable();
       const snap = this.backend.snapshot();
       const meta = [SNAPSHOT_VERSION, this.applied, this.core.currentRev, this.core.compactRev, this.lessor.lastLeaseId()];
       const leases: number[] = [];
@@ -979,19 +1039,7 @@ export class MvccStore {
     return this.exclusive(async () => {
       await this.writesDone();
       this.assertUsable();
-      const t = unpack(checkCrc(data, 'mvcc snapshot', ErrorCode.CORRUPT_SNAPSHOT));
-      if (!Array.isArray(t) || t.length !== 7 || t[0] !== SNAPSHOT_VERSION || !Array.isArray(t[5]) || !Array.isArray(t[6])) {
-        throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'mvcc: malformed snapshot');
-      }
-      const applied = num(t[1]);
-      const currentRev = num(t[2]);
-      const compactRev = num(t[3]);
-      const lastLeaseId = num(t[4]);
-      const leases = (t[5] as unknown[]).map(num);
-      const records = t[6] as unknown[];
-      if (leases.length % 2 !== 0 || records.length % 2 !== 0 || !records.every((r) => r instanceof Uint8Array)) {
-        throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'mvcc: malformed snapshot');
-      }
+      const { applied, currentRev, compactRev, lastLeaseId, leases, records } = parseStoreSnapshot(data);
       let restored!: () => void;
       this.restoring = new Promise<void>((resolve) => (restored = resolve));
       try {

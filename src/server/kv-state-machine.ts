@@ -29,7 +29,7 @@
 import type { AbstractLevel } from 'abstract-level';
 import { checkCrc, pack, unpack, withCrc } from '../codec/index.js';
 import { ErrorCode, FaultError, type QuorumError } from '../errors.js';
-import { decodeWriteRequest, type ApplyEntry as StoreEntry, type ApplyResult, type HashResult, type MvccStore, type WriteRequest } from '../mvcc/index.js';
+import { checkStoreSnapshot, decodeWriteRequest, type ApplyEntry as StoreEntry, type ApplyResult, type HashResult, type MvccStore, type WriteRequest } from '../mvcc/index.js';
 import type { ApplyEntry, StateMachine, StateMachineSnapshot } from '../node/index.js';
 import { AlarmTable, growsStore, type AlarmMember } from './alarms.js';
 import { HashReports } from './corruption-check.js';
@@ -309,6 +309,9 @@ export class KvStateMachine implements StateMachine<EntryResult> {
 
   async restore(s: StateMachineSnapshot): Promise<void> {
     const { server, store } = decodeKvSnapshot(s.data);
+    // the store's part checked whole first: the server state saved below
+    // would otherwise be replaced by a snapshot whose store part is refused
+    checkStoreSnapshot(store);
     try {
       this.setServerState(server ?? [[], []]);
     } catch (err) {

@@ -1,0 +1,83 @@
+// A review of the store found these (each test fails on the code before its
+// fix): restore() cleared the backend before it decoded the records, so a
+// CRC-valid snapshot with a malformed record failed the store and lost its
+// data; snapshot() handed out the records of a store whose physical
+// compaction had failed meanwhile; the server's state machine saved a
+// snapshot's alarms before its store part was refused; and readTxn read
+// its compares and its ranges at two revisions when an apply batch ran.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryLevel } from 'memory-level';
+import { pack, withCrc } from '../../src/codec/index.js';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { MvccStore, encodeStoreSnapshot, revToBytes } from '../../src/mvcc/index.js';
+import { KvStateMachine } from '../../src/server/kv-state-machine.js';
+import { encodeAlarmEntry } from '../../src/server/server-entry.js';
+import { b, s } from './helpers.js';
+
+test('a snapshot with a malformed record is refused with QUORUMKV_CORRUPT_SNAPSHOT and changes nothing', async () => {
+  for (const records of [
+    [revToBytes({ main: 2, sub: 0 }), b('not msgpack \xc1')],
+    [b('short'), b('x')],
+  ]) {
+    const st = await MvccStore.open(new MemoryLevel().sublevel('mvcc'));
+    await st.apply(1, { put: { key: b('keep'), value: b('me') } });
+    const bad = encodeStoreSnapshot({ appliedIndex: 5, revision: 3, compactRevision: -1, lastLeaseId: 0, leases: [], records });
+    await assert.rejects(st.restore(bad), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT));
+    assert.deepEqual((await st.range({ key: b('keep') })).kvs.map((kv) => s(kv.value)), ['me']);
+    assert.equal(st.appliedIndex(), 1);
+    await st.close();
+  }
+});
+
+test('snapshot() fails when the physical compaction it waited for failed the store', async () => {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const st = await MvccStore.open(db.sublevel('mvcc') as never);
+  let i = 0;
+  for (let k = 0; k < 5; k++) await st.apply(++i, { put: { key: b('a'), value: b(`v${k}`) } });
+  await st.apply(++i, { deleteRange: { key: b('a') } });
+  const failing = db as unknown as { batch: (ops: { type: string; key: Uint8Array }[], ...rest: unknown[]) => Promise<void> };
+  const orig = failing.batch.bind(db);
+  failing.batch = (ops, ...rest) =>
+    ops.every((o) => o.type === 'del') || ops.some((o) => Buffer.from(o.key).toString('latin1').includes('compactFinished'))
+      ? Promise.reject(new Error('disk on fire'))
+      : orig(ops, ...rest);
+  const [c] = await st.applyBatch([{ index: ++i, request: { compaction: { revision: st.currentRevision() } } }], { acknowledge: 'applied' });
+  (c as { physical?: Promise<unknown> }).physical?.catch(() => undefined);
+  await assert.rejects(st.snapshot(), (e: unknown) => isQuorumError(e, ErrorCode.STORAGE_IO));
+});
+
+test("a server snapshot whose store part is refused leaves the server's alarms as they were", async () => {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const store = await MvccStore.open(db.sublevel('mvcc') as never);
+  const serverDb = db.sublevel('server');
+  const sm = await KvStateMachine.open(store, serverDb as never);
+  sm.attach({ voters: () => ['m1'], keepAliveApplied() {}, keepAliveAnswered() {}, hashCheckApplied() {}, alarmsChanged() {}, storeBatchApplied() {} } as never);
+  await sm.apply([{ index: 1, term: 1, kind: 'normal', data: encodeAlarmEntry({ action: 'activate', memberId: 'm1', alarm: 'NOSPACE' }) }] as never);
+  const alarms = JSON.stringify(sm.alarms.list());
+  const storeSnap = withCrc(pack([2, 10, 5, -1, 0, [], []])); // another format version
+  const snap = withCrc(pack(['quorumkv/kv-state', 1, [[], []], storeSnap]));
+  await assert.rejects(sm.restore({ data: snap, index: 10, term: 2 } as never), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT));
+  assert.equal(JSON.stringify(sm.alarms.list()), alarms);
+  const reopened = await KvStateMachine.open(store, serverDb as never);
+  assert.equal(JSON.stringify(reopened.alarms.list()), alarms);
+});
+
+test('readTxn reads its compares and its ranges at one revision while a batch is applied', async () => {
+  const store = await MvccStore.open(new MemoryLevel().sublevel('mvcc'));
+  await store.apply(1, { put: { key: b('a'), value: b('old') } }); // rev 2
+  const applying = store.applyBatch([
+    { index: 2, request: { put: { key: b('x'), value: b('1') } } },
+    { index: 3, request: { put: { key: b('a'), value: b('new') } } },
+  ]);
+  await Promise.resolve(); // the first entry of the batch has run
+  const t = await store.readTxn({
+    compare: [{ key: b('a'), target: 'VALUE', result: 'EQUAL', value: b('old') }],
+    success: [{ requestRange: { key: b('a') } }],
+    failure: [{ requestRange: { key: b('a') } }],
+  });
+  await applying;
+  const seen = s((t.responses[0] as { responseRange: { kvs: { value: Uint8Array }[] } }).responseRange.kvs[0]!.value);
+  assert.equal(t.succeeded, seen === 'old', `compare a == "old" ${t.succeeded}, range read ${seen} at ${t.header.revision}`);
+  await store.close();
+});
