@@ -936,6 +936,11 @@ async function createWhole(path: string, text: string): Promise<void> {
   await fsp.writeFile(tmp, text, { flag: 'wx' });
   try {
     await fsp.link(tmp, path);
+  } catch (err) {
+    // a file system without hard links (FAT, some network or FUSE mounts):
+    // an exclusive create, which another process may see empty for a moment
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'].includes((err as { code?: string }).code ?? '')) throw err;
+    await fsp.writeFile(path, text, { flag: 'wx' });
   } finally {
     await fsp.rm(tmp, { force: true });
   }
