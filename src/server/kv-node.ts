@@ -841,8 +841,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * (`host:port` for TCP). Start the new member with `join: true` after this
    * resolves. One change at a time (Raft thesis §4.1).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (an id that is empty, not
-   *   well-formed Unicode or over 255 UTF-8 bytes; an address that is not a
-   *   non-empty string; options of the wrong type)
+   *   well-formed Unicode or over 255 UTF-8 bytes, or that was removed from
+   *   the cluster (etcd's ErrIDRemoved); an address that is not a non-empty
+   *   string; options of the wrong type)
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
    */
   addMember(id: string, address?: string, options: { learner?: boolean } = {}): Promise<ConfState> {
