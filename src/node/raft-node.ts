@@ -826,14 +826,6 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         this.waitingConf.push(seq);
         return;
       }
-      // a leader that has not committed an entry of its term yet (raft.ts
-      // checkConfChangeProposal) will have within a round trip: retried on
-      // the next tick or Ready, as a member that has just won an election
-      // would otherwise refuse a change made while no leader was known
-      if (isQuorumError(err, ErrorCode.CONF_CHANGE_PENDING) && /not yet committed an entry in term/.test((err as Error).message)) {
-        this.waitingConf.push(seq);
-        return;
-      }
       this.pendingConf.delete(seq);
       this.clock.clearTimeout(p.timer);
       p.reject(err as Error);

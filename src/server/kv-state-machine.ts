@@ -160,7 +160,13 @@ export class KvStateMachine implements StateMachine<EntryResult> {
     return [this.alarms.toTuples(), this.reports.toTuples()];
   }
 
+  /**
+   * Saves the server state as of entry `index`, once the store has written
+   * the entries before it (see the module doc: never ahead of the store by
+   * more than that entry).
+   */
   private async saveServerState(index: number): Promise<void> {
+    await this.store.written();
     this.serverIndex = index;
     const bytes = withCrc(pack([index, ...this.serverState()]));
     try {
@@ -263,7 +269,6 @@ export class KvStateMachine implements StateMachine<EntryResult> {
           if (a.memberId !== '') filter.memberId = a.memberId;
           cleared = this.alarms.deactivate(filter);
         }
-        await this.store.written();
         await this.saveServerState(e.index);
         if (raised.length > 0 || cleared.length > 0) host.alarmsChanged(e.index, raised, cleared);
       }
@@ -281,7 +286,6 @@ export class KvStateMachine implements StateMachine<EntryResult> {
       if (e.index > this.serverIndex) {
         const raised: AlarmMember[] = [];
         for (const a of this.reports.apply(r, host.voters())) if (this.alarms.activate(a)) raised.push(a);
-        await this.store.written();
         await this.saveServerState(e.index);
         if (raised.length > 0) host.alarmsChanged(e.index, raised, []);
       }

@@ -1098,15 +1098,22 @@ class SegmentFile {
     return -1;
   }
 
-  /** Whether a record with a matching CRC starts at some byte offset in `[from, to)` and ends by `to`. */
-  validRecordWithin(from: number, to: number): boolean {
+  /**
+   * The records with a matching CRC that start at some byte offset in
+   * `[from, to)` and end by `to` (a damaged length is why every offset is
+   * tried), in offset order.
+   */
+  *crcRecordsWithin(from: number, to: number): Generator<{ at: number; len: number }> {
     for (let p = from; p + HEADER < to; p++) {
       const len = this.u32(p);
       if (len === 0 || p + HEADER + len > to) continue;
-      const crc = this.u32(p + 4);
-      if (crc32(this.bytes(p + HEADER, len)) === crc) return true;
+      if (crc32(this.bytes(p + HEADER, len)) === this.u32(p + 4)) yield { at: p, len };
     }
-    return false;
+  }
+
+  /** Whether a record with a matching CRC starts in `[from, to)` (see {@link crcRecordsWithin}). */
+  validRecordWithin(from: number, to: number): boolean {
+    return !this.crcRecordsWithin(from, to).next().done;
   }
 
   /**
@@ -1114,17 +1121,15 @@ class SegmentFile {
    * or a synced save whose save returned): a synced one with another valid
    * record starting after it. Writes are one at a time, so only the last
    * record written can be a synced one still in flight at a crash. A record
-   * is one that passes its CRC, decodes and ends by `to`, at any byte offset.
+   * is one that passes its CRC and decodes (see {@link crcRecordsWithin}).
    */
   durableRecordWithin(from: number, to: number): boolean {
     let syncedEnd = Number.POSITIVE_INFINITY;
-    for (let p = from; p + HEADER < to; p++) {
-      const len = this.u32(p);
-      if (len === 0 || p + HEADER + len > to) continue;
-      const rec = readRecord(this, p, len);
+    for (const { at, len } of this.crcRecordsWithin(from, to)) {
+      const rec = readRecord(this, at, len);
       if (rec instanceof Error) continue;
-      if (p >= syncedEnd) return true;
-      if (rec.kind === KIND_START || rec.kind === KIND_SAVE_SYNCED) syncedEnd = Math.min(syncedEnd, p + HEADER + len);
+      if (at >= syncedEnd) return true;
+      if (rec.kind === KIND_START || rec.kind === KIND_SAVE_SYNCED) syncedEnd = Math.min(syncedEnd, at + HEADER + len);
     }
     return false;
   }
