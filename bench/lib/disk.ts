@@ -92,3 +92,80 @@ export async function syncedAppendRounds(parent: string, o: SyncedAppendOptions)
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The floor of a put's commit for three members in one process, as the
+ * machine sets it with no Raft or store work: each round, the "leader"
+ * appends `bytes` through the thread pool to its file (preallocated with
+ * zeros, `O_DSYNC`) and, one turn of the event loop later (the message),
+ * each of two "followers" appends to its own file through the pool and
+ * answers one turn after its append is done; the round ends one turn after
+ * the leader's own append and one answer are in (the apply). Each file's
+ * appends are one at a time, as a member's are; a follower's append may
+ * still be running when the next round starts. Returns, sorted, the ms of
+ * each of `rounds` rounds (after as many untimed ones). A directory is made
+ * below `parent` and removed.
+ *
+ * Against {@link syncedAppendRounds}, this adds the hand-offs a put needs
+ * between the event loop and the pool threads (three appends submitted and
+ * three completions delivered, and the turns between members) on a machine
+ * whose cores are shared with the disk's own work.
+ * @throws Error when the platform has no `O_DSYNC`, or a write fails
+ */
+export async function replicatedAppendRounds(parent: string, o: { rounds: number; bytes: number }): Promise<number[]> {
+  if (constants.O_DSYNC === undefined) throw new Error('bench/lib/disk: this platform has no O_DSYNC');
+  const perFile = 2 * o.rounds * o.bytes;
+  const zeroed = Math.ceil(perFile / ZERO_CHUNK.length) * ZERO_CHUNK.length;
+  const dir = mkdtempSync(join(parent, 'disk-handoff-'));
+  const fds: number[] = [];
+  const chains: Promise<void>[] = [];
+  try {
+    for (let f = 0; f < 3; f++) {
+      const path = join(dir, `${f}.wal`);
+      const fd = openSync(path, 'w');
+      try {
+        for (let at = 0; at < zeroed; at += ZERO_CHUNK.length) writeSync(fd, ZERO_CHUNK, 0, ZERO_CHUNK.length, at);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      fds.push(openSync(path, constants.O_RDWR | constants.O_DSYNC));
+      chains.push(Promise.resolve());
+    }
+    const offsets = [0, 0, 0];
+    const append = (f: number): Promise<void> => {
+      const next = chains[f]!.then(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const at = offsets[f]!;
+            offsets[f] = at + o.bytes;
+            // a fresh buffer each time, as a member frames each record anew
+            write(fds[f]!, Buffer.alloc(o.bytes, 0x2a), 0, o.bytes, at, (err) => (err === null ? resolve() : reject(err)));
+          }),
+      );
+      chains[f] = next;
+      return next;
+    };
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    const round = async (): Promise<number> => {
+      const t0 = performance.now();
+      const own = append(0);
+      const answers = [1, 2].map(async (f) => {
+        await turn();
+        await append(f);
+        await turn();
+      });
+      await Promise.all([own, Promise.any(answers)]);
+      await turn();
+      return performance.now() - t0;
+    };
+    for (let r = 0; r < o.rounds; r++) await round();
+    const out: number[] = [];
+    for (let r = 0; r < o.rounds; r++) out.push(await round());
+    return out.sort((a, b) => a - b);
+  } finally {
+    await Promise.allSettled(chains);
+    for (const fd of fds) closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
