@@ -404,6 +404,8 @@ test("kind 'raft' runs a user state machine on every member, through crashes", a
       await sim.until(() => sim.ids.every((id) => machines.get(id)!.total === 10), { what: 'every counter at 10' });
       assert.equal(sim.stateMachine(follower), machines.get(follower));
       assert.throws(() => sim.client('a'), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_ARGUMENT));
+      // no KvNode to hand out: refused, not undefined (which reads as 'no leader')
+      assert.throws(() => sim.leader(), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_ARGUMENT));
       assert.deepEqual(sim.violations(), []);
     },
   );
