@@ -1,7 +1,7 @@
 // A cluster of KvNodes in one process: MemoryNetwork, memory-level and a
 // virtual clock (tick = 10 virtual ms, election timeout 100-200 ms).
 import { MemoryLevel } from 'memory-level';
-import { VirtualClock } from '../../src/node/index.js';
+import { VirtualClock, type Clock } from '../../src/node/index.js';
 import { KvNode, type KvNodeOptions } from '../../src/server/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
 import { electionJitter } from '../node/helpers.js';
@@ -31,7 +31,8 @@ export class KvCluster {
     });
   }
 
-  async start(id: string, opts: { join?: boolean; members?: string[] } = {}): Promise<KvNode> {
+  /** Starts (or restarts, on its database) member `id`; `clock` replaces the cluster's clock for this run. */
+  async start(id: string, opts: { join?: boolean; members?: string[]; clock?: Clock } = {}): Promise<KvNode> {
     let db = this.dbs.get(id);
     if (db === undefined) {
       db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
@@ -43,7 +44,7 @@ export class KvCluster {
       join: opts.join,
       transport: this.net.transport(id),
       db,
-      clock: this.clock,
+      clock: opts.clock ?? this.clock,
       tickMs: 10,
       electionTicks: 10,
       requestTimeoutMs: 2_000,

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { text } from '../../src/server/index.js';
+import type { Clock } from '../../src/node/index.js';
 import { KvCluster } from './helpers.js';
 
 const IDS = ['a', 'b', 'c'];
@@ -299,6 +300,47 @@ test("a member restarted with the same seeded random answers a new put with its 
     const kx = await c.run(nb.get('x', { serializable: true }));
     assert.ok(kx !== undefined && ky !== undefined);
     assert.equal(y.header.revision, ky.modRevision, `put y answered at revision ${y.header.revision}; x is at ${kx.modRevision}, y at ${ky.modRevision}`);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test("a keep-alive of a member restarted on a clock that stepped back is answered by its own request, not an earlier run's", async () => {
+  // Keep-alives are matched to their callers by a nonce in the request and
+  // the leader's answer. The nonce was (clock ms)/(counter from 1), so a run
+  // that started again at the time an earlier run had sent a keep-alive (a
+  // wall clock stepped back across the restart) took that run's nonce, and
+  // the earlier run's answer, applied after the restart, answered it.
+  const c = new KvCluster(IDS, 36);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const b = IDS.find((id) => id !== leader.id)!;
+    const lease = await c.run(leader.leaseGrant(60));
+    await c.waitFor(() => c.node(b).raft.appliedIndex >= leader.raft.appliedIndex, 2_000, `${b} catches up`);
+    // b's keep-alive is applied and answered (lease alive) without b hearing the answer
+    c.net.partitionOneWay(leader.id, b);
+    const sentAt = c.clock.now();
+    const first = c.node(b).leaseKeepAlive(lease.id).catch(() => undefined);
+    const before = leader.raft.appliedIndex;
+    await c.waitFor(() => leader.raft.appliedIndex >= before + 2, 2_000, 'the keep-alive and its answer applied');
+    await c.stop(b);
+    await first;
+    await c.run(leader.leaseRevoke(lease.id));
+    c.net.heal();
+    // b restarts with its clock back at the time of the earlier run's keep-alive
+    const back = c.clock.now() - sentAt;
+    const stepped: Clock = {
+      now: () => c.clock.now() - back,
+      setTimeout: (fn, ms) => c.clock.setTimeout(fn, ms),
+      clearTimeout: (h) => c.clock.clearTimeout(h),
+    };
+    const nb = await c.start(b, { clock: stepped });
+    await assert.rejects(
+      c.run(nb.leaseKeepAlive(lease.id)),
+      (e: unknown) => isQuorumError(e, ErrorCode.LEASE_NOT_FOUND),
+      "the revoked lease's keep-alive took the earlier run's answer",
+    );
   } finally {
     await c.closeAll();
   }

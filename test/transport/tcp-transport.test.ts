@@ -1,7 +1,7 @@
 // TcpTransport behaviour beyond the conformance suite: option checks,
-// listen failures, reconnection with backoff, the bounded send queue, one
-// write per tick, oversized messages and snapshots, snapshot timeouts, and
-// nothing left behind by close().
+// listen failures, reconnection with backoff (and when it starts over), the
+// bounded send queue, one write per tick, oversized messages and snapshots,
+// snapshot timeouts, and nothing left behind by close().
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type Server, type Socket } from 'node:net';
@@ -155,6 +155,73 @@ test('a restarted peer is reached again after backoff; while it is down the send
     assert.deepEqual(idx, [...idx].sort((x, y) => x - y), 'still in order after the reconnection');
   } finally {
     await Promise.all([a.close(), b.close()]);
+  }
+});
+
+test('a stream the peer closes right after each handshake is redialed ever more slowly; one that stayed open for backoff.maxMs starts the backoff over', async () => {
+  // The peer answers every handshake and closes at once, except the connection
+  // accepted while `hold` is set, which it keeps open for 1,100 ms (> maxMs).
+  const accepts: number[] = [];
+  let hold = false;
+  let heldClosedAt: number | undefined;
+  const sockets = new Set<Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    accepts.push(performance.now());
+    socket.on('error', () => {});
+    const held = hold;
+    hold = false;
+    const decoder = new FrameDecoder(64 * 1024 * 1024);
+    socket.on('data', (chunk) => {
+      decoder.push(chunk, (kind, body) => {
+        if (kind !== FrameKind.Hello) return;
+        const h = decodeHello(body);
+        const reply = helloFrame({ version: PROTOCOL_VERSION, clusterId: h.clusterId, from: 'b', to: h.from, stream: h.stream });
+        if (!held) {
+          socket.end(reply);
+          return;
+        }
+        socket.write(reply);
+        setTimeout(() => {
+          heldClosedAt = performance.now();
+          socket.destroy();
+        }, 1100);
+      });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const a = new TcpTransport(tcpOptions('a', { backoff: { initialMs: 10, maxMs: 1000 } }));
+  let i = 1;
+  // something is always queued, so each backoff timer redials as soon as it fires
+  const timer = setInterval(() => a.send([hb('a', 'b', i++)]), 5);
+  const gaps = (): number[] => accepts.slice(1).map((t, k) => Math.round(t - accepts[k]!));
+  try {
+    await a.start(new Recorder());
+    a.addPeer('b', formatAddress('127.0.0.1', port));
+    a.send([hb('a', 'b', 0)]);
+    await sleep(1000);
+    // growing backoff (10, 20, 40, ... ms, jittered): about 8 dials in 1 s;
+    // starting over at each handshake (10 ms): dozens
+    const quick = accepts.length;
+    assert.ok(quick >= 3, `redialed (${quick} connections)`);
+    assert.ok(quick <= 20, `${quick} connections in 1 s, gaps ${JSON.stringify(gaps())} ms: the backoff did not grow`);
+
+    hold = true;
+    const deadline = performance.now() + 5000;
+    while (heldClosedAt === undefined && performance.now() < deadline) await sleep(5);
+    assert.ok(heldClosedAt !== undefined, 'the held stream was opened and closed');
+    const n = accepts.length;
+    while (accepts.length === n && performance.now() < deadline) await sleep(5);
+    assert.ok(accepts.length > n, 'redialed after the held stream closed');
+    const gap = accepts[n]! - heldClosedAt;
+    // started over: the first delay (5-10 ms); not started over: 500-1,000 ms
+    assert.ok(gap < 250, `redialed ${Math.round(gap)} ms after a stream that stayed open 1,100 ms: the backoff did not start over`);
+  } finally {
+    clearInterval(timer);
+    await a.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
   }
 });
 
