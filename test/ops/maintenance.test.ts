@@ -4,10 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import type { AbstractLevel } from 'abstract-level';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { logicalSize } from '../../src/server/maintenance-size.js';
 import { DiskCluster, OpsCluster, tempDir } from './ops-cluster.js';
 
 const IDS = ['a', 'b', 'c'];
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDb = AbstractLevel<any, any, any>;
 
 test('revision auto-compaction keeps the last `retention` revisions on every member', async () => {
   const c = new OpsCluster(IDS, 21);
@@ -86,6 +91,56 @@ test('defragment on memory-level reports the size without changing anything', as
     assert.equal(res.sizeAfter, res.sizeBefore);
     assert.equal((await n.hashKv()).hash, hash);
   } finally {
+    await c.closeAll();
+  }
+});
+
+test('a forced size measure asked for while another is under way measures again after it (defragment reports no older measure)', async () => {
+  const c = new OpsCluster(['a'], 25);
+  let release = (): void => undefined;
+  try {
+    await c.startAll();
+    const n = await c.waitLeader();
+    await c.run(n.put('k0', 'value'));
+    // every size measure takes a fresh `mvcc` sublevel of the member's
+    // database: the first one begun from here on is held until `release`
+    const db = c.dbs.get('a')!;
+    const sublevel = db.sublevel.bind(db) as (name: string, opts: object) => AnyDb;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let measures = 0;
+    (db as unknown as { sublevel: typeof sublevel }).sublevel = (name, opts) => {
+      const sub = sublevel(name, opts);
+      if (name !== 'mvcc' || ++measures > 1) return sub;
+      const iterator = sub.iterator.bind(sub);
+      sub.iterator = ((o: Parameters<typeof iterator>[0]) => {
+        const it = iterator(o); // memory-level: a snapshot of the data now
+        const nextv = it.nextv.bind(it) as (size: number) => Promise<unknown>;
+        (it as unknown as { nextv: typeof nextv }).nextv = async (size) => {
+          await gate;
+          return nextv(size);
+        };
+        return it;
+      }) as typeof sub.iterator;
+      return sub;
+    };
+    // a background measure (the last one is over a second old) begins with the next apply
+    await c.clock.advanceAsync(1_100);
+    await c.run(n.put('k1', 'value'));
+    assert.equal(measures, 1, 'a background measure is under way');
+    await c.run(n.put('big', 'x'.repeat(10_000)));
+    await c.clock.advanceAsync(100); // the store's writer has written it
+    const current = await logicalSize(sublevel('mvcc', { keyEncoding: 'view', valueEncoding: 'view' }));
+    assert.ok(current > 10_000, `the store holds the large value (${current} bytes)`);
+    assert.equal(measures, 1, 'the first measure is still under way');
+
+    const defrag = n.defragment(); // its first (forced) measure is asked for now
+    release();
+    const res = await c.run(defrag);
+    assert.equal(res.sizeBefore, current, `sizeBefore ${res.sizeBefore} is a measure begun after defragment() was called, not the one under way`);
+    assert.equal(res.sizeAfter, current);
+    assert.ok(measures >= 3, `the forced measure measured again after the one under way (${measures} measures)`);
+  } finally {
+    release();
     await c.closeAll();
   }
 });
