@@ -620,6 +620,130 @@ test('another live process holding the log is refused; once it is killed (SIGKIL
     await again.close();
   }));
 
+/** Starts test/storage/fixtures/hold-wal.ts on `dir`: `held` is 'ready' once it holds the log, or how it exited. */
+function holdInChild(dir: string): { pid: number; held: Promise<string>; kill: () => Promise<void> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/hold-wal.ts', import.meta.url)), dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const held = new Promise<string>((resolve) => {
+    child.stdout!.on('data', (d: Buffer) => (d.toString().includes('ready') ? resolve('ready') : undefined));
+    child.once('exit', (code) => resolve(`exited with ${code}: ${stderr.trim().split('\n').find((l) => l.includes('QUORUMKV')) ?? stderr.trim()}`));
+  });
+  return {
+    pid: child.pid!,
+    held,
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+test('LOCK is never seen empty: another process opening while this one is between creating its lock file and writing it sees no lock or a live one, and exactly one of the two holds the log', () =>
+  withDir(async (dir) => {
+    // The lock was created in place with O_EXCL and then written: a second
+    // process that read it in between found no process id, took it for
+    // stale, deleted it and made its own, and both held the log (found by a
+    // review). The create of the lock file is held here until another
+    // process has opened the directory.
+    await open(dir).then((s) => s.close()); // wal/ and snap/ made beforehand: only the lock is left to the open below
+    const fsp = fsCjs.promises;
+    const real = { writeFile: fsp.writeFile, open: fsp.open };
+    let seen: string | undefined;
+    let other: ReturnType<typeof holdInChild> | undefined;
+    fsp.writeFile = async function (this: unknown, path: Parameters<typeof real.writeFile>[0], data: Parameters<typeof real.writeFile>[1], options?: Parameters<typeof real.writeFile>[2]) {
+      const flag = typeof options === 'object' && options !== null ? options.flag : undefined;
+      if (other !== undefined || flag !== 'wx' || !/^LOCK/.test(String(path).slice(String(path).lastIndexOf('/') + 1))) {
+        return real.writeFile.call(this, path, data, options);
+      }
+      const fh = await real.open(String(path), 'wx'); // the lock's file is made, nothing written yet
+      try {
+        seen = await readFile(join(dir, 'LOCK'), 'utf8').catch((err: { code?: string }) => err.code ?? 'unreadable');
+        other = holdInChild(dir);
+        await other.held; // the other process's open is done, one way or the other
+        await fh.writeFile(data as string);
+      } finally {
+        await fh.close();
+      }
+    } as typeof real.writeFile;
+    let mine: FileLogStorage | undefined;
+    try {
+      const result = await open(dir).then(
+        (s) => ((mine = s), 'opened'),
+        (err: Error) => err.message,
+      );
+      assert.ok(other !== undefined, 'the lock was created by a writeFile with flag wx');
+      const theirs = await other.held;
+      assert.ok(
+        (result === 'opened') !== (theirs === 'ready'),
+        `exactly one process holds the log: this one ${result === 'opened' ? 'opened it' : `was refused (${result})`}, the other ${theirs === 'ready' ? 'opened it' : `was refused (${theirs})`}`,
+      );
+      assert.notEqual(seen, '', 'LOCK was there empty while its process had yet to write it');
+      assert.equal(seen, 'ENOENT', 'LOCK does not exist under its name before it is written');
+      if (theirs === 'ready') assert.match(result, new RegExp(`process ${other.pid} holds it`));
+    } finally {
+      fsp.writeFile = real.writeFile;
+      await mine?.close();
+      await other?.kill();
+    }
+    // the other process's lock, once it is dead, is taken over; no file of the open is left behind
+    const s = await open(dir);
+    assert.deepEqual((await readdir(dir)).sort(), ['LOCK', 'snap', 'wal']);
+    assert.match(await readFile(join(dir, 'LOCK'), 'utf8'), new RegExp(`^${process.pid}( |$)`));
+    await s.close();
+  }));
+
+test('where the file system has no hard links (link fails with EPERM and the like), LOCK is made by an exclusive create: the open succeeds, and a live holder still refuses it', () =>
+  withDir(async (dir) => {
+    const fsp = fsCjs.promises;
+    const realLink = fsp.link;
+    const codes = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'];
+    let links = 0;
+    let code = codes[0]!;
+    fsp.link = async (existing: Parameters<typeof realLink>[0], path: Parameters<typeof realLink>[1]) => {
+      links++;
+      throw Object.assign(new Error(`${code}: operation not permitted, link '${String(existing)}' -> '${String(path)}'`), { code, syscall: 'link' });
+    };
+    let other: ReturnType<typeof holdInChild> | undefined;
+    try {
+      for (const c of codes) {
+        code = c;
+        const before = links;
+        const s = await open(dir).catch((err: Error) => assert.fail(`the open with link failing with ${c}: ${err.message}`));
+        try {
+          assert.ok(links > before, 'the open tried a hard link');
+          assert.deepEqual((await readdir(dir)).sort(), ['LOCK', 'snap', 'wal'], 'no temporary file is left behind');
+          assert.match(await readFile(join(dir, 'LOCK'), 'utf8'), new RegExp(`^${process.pid}( |$)`), 'LOCK names this process');
+          await rejectsWith(open(dir), ErrorCode.STORAGE_IO, 'open in this process');
+        } finally {
+          await s.close();
+        }
+      }
+      // another process holds the log: the exclusive create fails, and the open is refused, the holder's LOCK untouched
+      other = holdInChild(dir);
+      assert.equal(await other.held, 'ready');
+      const theirs = await readFile(join(dir, 'LOCK'), 'utf8');
+      const before = links;
+      await rejectsWith(open(dir), ErrorCode.STORAGE_IO, `process ${other.pid} holds it`);
+      assert.ok(links > before, 'the refused open tried a hard link');
+      assert.equal(await readFile(join(dir, 'LOCK'), 'utf8'), theirs);
+      await other.kill();
+      // and once it is dead, its lock is taken over by the same exclusive create
+      const s = await open(dir);
+      assert.match(await readFile(join(dir, 'LOCK'), 'utf8'), new RegExp(`^${process.pid}( |$)`));
+      assert.deepEqual((await readdir(dir)).sort(), ['LOCK', 'snap', 'wal']);
+      await s.close();
+      // a link that fails for another reason is the open's error, not a fallback
+      code = 'EIO';
+      await rejectsWith(open(dir), ErrorCode.STORAGE_IO, 'EIO');
+      assert.deepEqual((await readdir(dir)).sort(), ['snap', 'wal'], 'the failed open leaves no LOCK and no temporary file');
+    } finally {
+      fsp.link = realLink;
+      await other?.kill();
+    }
+  }));
+
 test('appends are written on the calling thread only while one FileLogStorage is open in the process', () =>
   withDir(async (dir) => {
     const real = { writeSync: fsCjs.writeSync, write: fsCjs.write };
