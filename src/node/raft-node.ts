@@ -494,6 +494,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         node.raw.reportSnapshot(id, status);
         node.scheduleLoop();
       },
+      reportRemoved: (id) => {
+        if (node.closed || node.fatal !== undefined || node.removedFromCluster) return;
+        log('[%s] %s says this member was removed from the cluster', node.id, id);
+        node.onRemoved();
+      },
     });
     node.tickTimer = node.clock.setTimeout(() => node.onTick(), node.tickMs);
     log('[%s] started: applied=%d snapshot=%d bootstrap=%s', opts.id, smApplied, node.snapshotIndex, empty && !!opts.peers);
@@ -652,6 +657,16 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /** The current term as of the last Ready processed (the term of `status()`, without building it). */
   get term(): number {
     return this.currentTerm;
+  }
+
+  /**
+   * True once this member was removed from the cluster: it applied its own
+   * removal, or a member that applied it refused this one as removed (see
+   * `Transport.refusePeer`). A removed member is stopped: its calls fail with
+   * `QUORUMKV_REMOVED`.
+   */
+  get removed(): boolean {
+    return this.removedFromCluster;
   }
 
   /** True while this member is the leader. */
@@ -1279,7 +1294,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.addresses.set(cc.nodeId, ctx.address);
     }
     if (cc.nodeId !== this.id) {
-      if (cc.type === 'RemoveNode') this.transport.removePeer(cc.nodeId);
+      if (cc.type === 'RemoveNode') this.refuse(cc.nodeId);
       else this.addPeer(cc.nodeId);
     }
     this.setConfState(cs);
@@ -1317,6 +1332,21 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       if (id !== this.id && !next.has(id)) this.transport.removePeer(id);
     }
     for (const id of next) if (id !== this.id) this.addPeer(id);
+    // (a removed id is never in a configuration again; checked all the same)
+    for (const id of this.removedIds) if (!next.has(id)) this.refuse(id);
+  }
+
+  /**
+   * Forgets member `id`, removed from the cluster; where the transport can,
+   * it tells `id` so whenever `id` reaches this member, and `id` stops (etcd's
+   * rafthttp answers a removed member with `410 Gone`). A member removed while
+   * it was down or cut off never applies its own removal: this is how it
+   * finds out.
+   */
+  private refuse(id: string): void {
+    if (id === this.id) return;
+    if (this.transport.refusePeer !== undefined) this.transport.refusePeer(id);
+    else this.transport.removePeer(id);
   }
 
   private setConfState(cs: ConfState): void {

@@ -674,7 +674,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    */
   async range(input: RangeInput): Promise<RangeResponse> {
     const req = rangeRequest(input);
-    this.assertOpen();
+    this.assertServing();
     this.assertNotCorrupt();
     if (req.serializable !== true) await this.linearize();
     const res = await this.store.range(req);
@@ -701,7 +701,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * is cut off from the leader delivers nothing new until it catches up.
    */
   watch(key: BytesLike, options: WatchOptions = {}): Watch {
-    this.assertOpen();
+    this.assertServing();
     return this.store.watch(watchRequest(key, options));
   }
 
@@ -756,7 +756,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     }
     // etcd answers a keep-alive of an id no lease can have like one of an unknown lease
     if (id <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
-    this.assertOpen();
+    this.assertServing();
     const nonce = `${this.keepAliveRun}/${++this.keepAliveSeq}`;
     const answered = new Promise<number>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
@@ -787,7 +787,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'lease id must be a safe integer');
     }
     const keys = flagOf(optionsOf(options, 'leaseTimeToLive options').keys, 'keys');
-    this.assertOpen();
+    this.assertServing();
     this.assertNotCorrupt();
     await this.linearize();
     const res = this.store.leaseTimeToLive({ id, keys });
@@ -1018,6 +1018,16 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (this.closed) throw new FaultError(ErrorCode.NODE_CLOSED, 'node is closed');
   }
 
+  /**
+   * {@link assertOpen}, and the member still in the cluster: a removed etcd
+   * member stops serving, reads included (its data may be stale for good).
+   * Maintenance (snapshotSave, defragment, hashKv, status) still works.
+   */
+  private assertServing(): void {
+    this.assertOpen();
+    if (this.raft.removed) throw new FaultError(ErrorCode.REMOVED, 'this member was removed from the cluster');
+  }
+
   private assertNotCorrupt(): void {
     if (this.sm.alarms.has('CORRUPT', this.id)) {
       throw new FaultError(ErrorCode.CORRUPT, `member ${this.id} has a CORRUPT alarm: its data is not served`);
@@ -1035,7 +1045,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   }
 
   private async linearize(): Promise<void> {
-    this.assertOpen();
+    this.assertServing();
     await this.raft.readIndex({ timeoutMs: this.requestTimeoutMs });
   }
 
@@ -1070,7 +1080,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   }
 
   private async write(req: WriteRequest): Promise<WriteResponse> {
-    this.assertOpen();
+    this.assertServing();
     const encoded = prepareWriteRequest(req, this.limits);
     const refused = this.sm.refusal(req);
     if (refused !== undefined) throw refused;

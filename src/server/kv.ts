@@ -154,7 +154,8 @@ export interface KV {
    *   `QUORUMKV_REQUEST_TOO_LARGE`, `QUORUMKV_LEASE_NOT_FOUND`, `QUORUMKV_KEY_NOT_FOUND`
    *   (ignoreValue/ignoreLease on a missing key)
    * @throws FaultError `QUORUMKV_TIMEOUT` (the write may or may not be applied), `QUORUMKV_NO_LEADER`,
-   *   `QUORUMKV_NO_SPACE`, `QUORUMKV_CORRUPT`, `QUORUMKV_NODE_CLOSED`
+   *   `QUORUMKV_NO_SPACE`, `QUORUMKV_CORRUPT`, `QUORUMKV_NODE_CLOSED`,
+   *   `QUORUMKV_REMOVED` (this member was removed from the cluster)
    */
   put(key: BytesLike, value: BytesLike, options?: PutOptions): Promise<PutResponse>;
   /**
@@ -167,7 +168,7 @@ export interface KV {
    * ReadIndex round, Raft thesis §6.4) unless `serializable: true`.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (empty key, an option of the wrong type),
    *   `QUORUMKV_FUTURE_REVISION`; CompactedError `QUORUMKV_REVISION_COMPACTED` (a `revision` below the compacted one)
-   * @throws FaultError `QUORUMKV_TIMEOUT` (no ReadIndex in time), `QUORUMKV_NO_LEADER`, `QUORUMKV_CORRUPT`, `QUORUMKV_NODE_CLOSED`
+   * @throws FaultError `QUORUMKV_TIMEOUT` (no ReadIndex in time), `QUORUMKV_NO_LEADER`, `QUORUMKV_CORRUPT`, `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
    */
   range(input: RangeInput): Promise<RangeResponse>;
   /**
@@ -188,7 +189,7 @@ export interface KV {
    * Watches a key, range or prefix from `startRevision` (or the next
    * revision), with etcd's watch guarantees (see {@link Watch}).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (a key or option of the wrong type, `prefix` with `rangeEnd`)
-   * @throws FaultError `QUORUMKV_NODE_CLOSED`
+   * @throws FaultError `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
    */
   watch(key: BytesLike, options?: WatchOptions): Watch;
   /**
@@ -207,7 +208,7 @@ export interface KV {
   /**
    * Renews a lease once (etcd's KeepAliveOnce), answered by the leader; `ttl` in seconds.
    * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND`, `QUORUMKV_INVALID_ARGUMENT` (an id that is not a safe integer)
-   * @throws FaultError `QUORUMKV_TIMEOUT`, `QUORUMKV_NO_LEADER`, `QUORUMKV_NODE_CLOSED`
+   * @throws FaultError `QUORUMKV_TIMEOUT`, `QUORUMKV_NO_LEADER`, `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
    */
   leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse>;
   /**

@@ -15,6 +15,8 @@ import type { Transport, TransportHandler } from '../transport/index.js';
 /** Wraps a transport and reports round trips in seconds. */
 export class RoundTripTransport implements Transport {
   private readonly sent = new Map<string, number>();
+  /** The inner transport's `refusePeer`, where it has one. */
+  readonly refusePeer?: (id: string) => void;
 
   /**
    * @param inner - the transport used
@@ -27,7 +29,15 @@ export class RoundTripTransport implements Transport {
     private readonly now: () => number,
     private readonly observe: (to: string, seconds: number) => void,
     private readonly maxAgeMs: number,
-  ) {}
+  ) {
+    const refuse = inner.refusePeer?.bind(inner);
+    if (refuse !== undefined) {
+      this.refusePeer = (id) => {
+        this.sent.delete(id);
+        refuse(id);
+      };
+    }
+  }
 
   get id(): string {
     return this.inner.id;
@@ -41,6 +51,7 @@ export class RoundTripTransport implements Transport {
       },
       reportUnreachable: (id) => handler.reportUnreachable(id),
       reportSnapshot: (id, status) => handler.reportSnapshot(id, status),
+      reportRemoved: (id) => handler.reportRemoved?.(id),
     });
   }
 

@@ -58,6 +58,40 @@ export function decodeHello(body: Uint8Array): Hello {
   return { version: version as number, clusterId, from, to, stream };
 }
 
+/**
+ * The acceptor's refusal of a dialer removed from the cluster, sent instead
+ * of the handshake's answer (etcd's rafthttp answers such a member with
+ * `410 Gone`).
+ */
+export interface Refusal {
+  version: number;
+  clusterId: string;
+  /** The acceptor. */
+  from: string;
+  /** The refused dialer. */
+  to: string;
+  reason: 'removed';
+}
+
+/** The refusal frame for `r`. */
+export function refusedFrame(r: Refusal): Buffer {
+  return encodeFrame(FrameKind.Refused, pack([r.version, r.clusterId, r.from, r.to, r.reason]));
+}
+
+/**
+ * Decodes a refusal body.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME`
+ */
+export function decodeRefusal(body: Uint8Array): Refusal {
+  const t = unpack(body);
+  if (!Array.isArray(t) || t.length !== 5) malformed('refusal');
+  const [version, clusterId, from, to, reason] = t as unknown[];
+  if (!Number.isSafeInteger(version)) malformed('refusal version');
+  if (typeof clusterId !== 'string' || typeof from !== 'string' || typeof to !== 'string') malformed('refusal ids');
+  if (reason !== 'removed') malformed('refusal reason');
+  return { version: version as number, clusterId, from, to, reason };
+}
+
 /** A piece of an encoded `MsgSnap`: bytes `[offset, offset + bytes.length)` of `totalBytes`. */
 export interface SnapshotChunk {
   totalBytes: number;

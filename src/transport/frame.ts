@@ -26,6 +26,12 @@ export const FrameKind = {
   SnapshotChunk: 3,
   /** The receiver took the whole snapshot: `[ok]`. */
   SnapshotAck: 4,
+  /**
+   * The acceptor's answer, instead of a `Hello`, to a dialer it refuses
+   * because it was removed from the cluster:
+   * `[protocolVersion, clusterId, from, to, reason]`, reason `'removed'`.
+   */
+  Refused: 5,
 } as const;
 
 /** One of {@link FrameKind}. */
@@ -37,7 +43,7 @@ export const FRAME_HEADER_BYTES = 8;
 /** Bytes of a payload before its body: the msgpack fixarray(2) marker and the kind. */
 const PAYLOAD_PREFIX_BYTES = 2;
 const FIXARRAY_2 = 0x92;
-const MAX_KIND = FrameKind.SnapshotAck;
+const MAX_KIND = FrameKind.Refused;
 
 /**
  * Builds one frame around `body` (msgpack bytes).

@@ -8,7 +8,7 @@ import { decodeMessage } from '../codec/index.js';
 import { ErrorCode, FaultError } from '../errors.js';
 import { isLocalMessage, type Message } from '../raftpb/index.js';
 import { FrameDecoder, FrameKind } from './frame.js';
-import { decodeHello, decodeSnapshotChunk, helloFrame, PROTOCOL_VERSION, snapshotAckFrame, StreamKind, type Hello } from './frame-bodies.js';
+import { decodeHello, decodeSnapshotChunk, helloFrame, PROTOCOL_VERSION, refusedFrame, snapshotAckFrame, StreamKind, type Hello } from './frame-bodies.js';
 import { tuneSocket, type TcpContext } from './tcp-context.js';
 
 /**
@@ -115,6 +115,10 @@ export class InboundConnection {
       throw new FaultError(ErrorCode.CLUSTER_ID_MISMATCH, `cluster id ${JSON.stringify(h.clusterId)} is not ${JSON.stringify(clusterId)}`);
     }
     if (h.to !== id) throw new FaultError(ErrorCode.UNKNOWN_PEER, `handshake is for ${JSON.stringify(h.to)}, not this node`);
+    if (this.ctx.isRefused(h.from)) {
+      this.refuse(h.from);
+      return;
+    }
     if (!this.ctx.isPeer(h.from)) throw new FaultError(ErrorCode.UNKNOWN_PEER, `${JSON.stringify(h.from)} is not a peer`);
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
@@ -128,6 +132,21 @@ export class InboundConnection {
     this.socket.write(helloFrame({ version: PROTOCOL_VERSION, clusterId, from: id, to: h.from, stream: h.stream }));
     this.ctx.log('%s: accepted %s stream from %s', id, h.stream === StreamKind.Messages ? 'message' : 'snapshot', h.from);
     this.hooks.accepted(this);
+  }
+
+  /**
+   * Answers a dialer removed from the cluster with a refusal saying so, and
+   * closes once it is written (etcd's rafthttp answers such a member with
+   * `410 Gone`; the member stops).
+   */
+  private refuse(peer: string): void {
+    const { id, clusterId } = this.ctx.options;
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.ctx.log('%s: refused %s: removed from the cluster', id, peer);
+    this.socket.end(refusedFrame({ version: PROTOCOL_VERSION, clusterId, from: id, to: peer, reason: 'removed' }));
+    this.hooks.closed(this);
   }
 
   private check(m: Message): void {

@@ -50,9 +50,11 @@ export interface NetworkStats {
 /**
  * Why a message was dropped: a partition or isolation (`partition`), the
  * random drop rate (`drop-rate`), or a receiver that is absent, closed, not
- * started or does not know the sender (`unreachable`).
+ * started or does not know the sender (`unreachable`), or a receiver that
+ * refused the sender as removed from the cluster (`removed`: the sender's
+ * transport reports `reportRemoved`).
  */
-export type DropReason = 'partition' | 'drop-rate' | 'unreachable';
+export type DropReason = 'partition' | 'drop-rate' | 'unreachable' | 'removed';
 
 /** One observable step of the network, in the order it happened (for traces). */
 export interface NetworkEvent {
@@ -418,6 +420,10 @@ export class MemoryNetwork {
       return;
     }
     const dest = this.transports.get(to);
+    if (dest !== undefined && dest.refuses(from)) {
+      this.drop(link, p.sender, p.type, p.reportsSnapshot, 'removed');
+      return;
+    }
     if (dest === undefined || !dest.accepts(from)) {
       this.drop(link, p.sender, p.type, p.reportsSnapshot, 'unreachable');
       return;
@@ -439,7 +445,8 @@ export class MemoryNetwork {
     this.emit('drop', link.from, link.to, type, reason);
     log('network: dropped %s %s -> %s (%s)', type, link.from, link.to, reason);
     const to = link.to;
-    if (reason !== 'drop-rate') this.scheduler.schedule(0, () => sender.reportUnreachable(to));
+    if (reason === 'removed') this.scheduler.schedule(0, () => sender.reportRemoved(to));
+    else if (reason !== 'drop-rate') this.scheduler.schedule(0, () => sender.reportUnreachable(to));
     if (reportsSnapshot) this.scheduler.schedule(0, () => sender.reportSnapshot(to, 'failure'));
   }
 }

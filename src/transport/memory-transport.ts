@@ -30,6 +30,8 @@ export class MemoryTransport implements Transport {
   readonly id: string;
   private readonly hub: MemoryHub;
   private readonly peers = new Set<string>();
+  /** Ids removed from the cluster: told so when they reach this endpoint. */
+  private readonly refused = new Set<string>();
   private handler: TransportHandler | undefined;
   private state: State = 'new';
 
@@ -86,11 +88,20 @@ export class MemoryTransport implements Transport {
     this.peers.delete(id);
   }
 
+  refusePeer(id: string): void {
+    if (typeof id !== 'string' || id === '') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'peer id must be a non-empty string');
+    }
+    this.peers.delete(id);
+    if (id !== this.id) this.refused.add(id);
+  }
+
   close(): Promise<void> {
     if (this.state !== 'closed') {
       this.state = 'closed';
       this.handler = undefined;
       this.peers.clear();
+      this.refused.clear();
       this.hub.detach(this);
     }
     return Promise.resolve();
@@ -99,6 +110,11 @@ export class MemoryTransport implements Transport {
   /** True when this endpoint is started, open, and knows `from` as a peer. */
   accepts(from: string): boolean {
     return this.state === 'started' && this.peers.has(from);
+  }
+
+  /** True when this endpoint is started, open, and was told `from` was removed from the cluster. */
+  refuses(from: string): boolean {
+    return this.state === 'started' && this.refused.has(from);
   }
 
   /** True once closed. */
@@ -125,6 +141,17 @@ export class MemoryTransport implements Transport {
       h.reportUnreachable(peerId);
     } catch (err) {
       log('%s: handler.reportUnreachable threw: %O', this.id, err);
+    }
+  }
+
+  /** Calls the handler's `reportRemoved`, where it has one (no-op once closed). */
+  reportRemoved(peerId: string): void {
+    const h = this.handler;
+    if (h?.reportRemoved === undefined) return;
+    try {
+      h.reportRemoved(peerId);
+    } catch (err) {
+      log('%s: handler.reportRemoved threw: %O', this.id, err);
     }
   }
 

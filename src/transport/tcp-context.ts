@@ -17,10 +17,14 @@ export interface TcpContext {
   connect(hp: HostPort): Socket;
   /** True when `id` is a current peer. */
   isPeer(id: string): boolean;
+  /** True when `id` was removed from the cluster (`refusePeer`): its handshakes are refused, saying so. */
+  isRefused(id: string): boolean;
   /** Hands a checked message to the handler; false when it was not handed over (closed, or `from` no longer a peer). */
   deliver(msg: Message): boolean;
   /** Reports `peer` unreachable, asynchronously (no-op once closed). */
   reportUnreachable(peer: string): void;
+  /** Reports that `peer` refused this node as removed from the cluster, asynchronously (no-op once closed). */
+  reportRemoved(peer: string): void;
   /** Reports a snapshot outcome, asynchronously (no-op once closed). */
   reportSnapshot(peer: string, status: SnapshotStatus): void;
   /** Logs through the transport's debug namespace. */

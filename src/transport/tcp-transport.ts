@@ -65,6 +65,8 @@ export class TcpTransport implements Transport {
   readonly id: string;
   private readonly options: ResolvedTcpOptions;
   private readonly peers: Map<string, HostPort | undefined>;
+  /** Ids removed from the cluster ({@link refusePeer}): their handshakes are refused, saying so. */
+  private readonly refused = new Set<string>();
   private readonly links = new Map<string, PeerLink>();
   private readonly snapshots = new Set<SnapshotSender>();
   private readonly inbound = new Set<InboundConnection>();
@@ -87,8 +89,10 @@ export class TcpTransport implements Transport {
       options: this.options,
       connect: (hp) => this.connect(hp),
       isPeer: (id) => this.peers.has(id) && this.state !== 'closed',
+      isRefused: (id) => this.refused.has(id) && this.state !== 'closed',
       deliver: (m) => this.deliver(m),
       reportUnreachable: (peer) => this.report((h) => h.reportUnreachable(peer)),
+      reportRemoved: (peer) => this.report((h) => h.reportRemoved?.(peer)),
       reportSnapshot: (peer, status) => this.report((h) => h.reportSnapshot(peer, status)),
       log: (format, ...args) => log(format, ...args),
     };
@@ -236,6 +240,20 @@ export class TcpTransport implements Transport {
     this.links.delete(id);
     for (const s of [...this.snapshots]) if (s.peer === id) s.cancel(true);
     for (const c of [...this.inbound]) if (c.peer === id) c.close('peer removed');
+  }
+
+  /**
+   * Forgets a peer as {@link removePeer} does, and answers its later
+   * handshakes with a refusal saying it was removed from the cluster, on
+   * which its transport reports `reportRemoved`; see
+   * {@link Transport.refusePeer}.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id
+   */
+  refusePeer(id: string): void {
+    if (typeof id !== 'string' || id === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'peer id must be a non-empty string');
+    if (id === this.id || this.state === 'closed') return;
+    this.refused.add(id);
+    this.removePeer(id);
   }
 
   /**

@@ -51,6 +51,13 @@ export interface TransportHandler {
    * Raft then leaves Progress state snapshot (etcd raft `ReportSnapshot`).
    */
   reportSnapshot(peerId: string, status: SnapshotStatus): void;
+  /**
+   * Optional. `peerId` refused this node because it was removed from the
+   * cluster (see {@link Transport.refusePeer}): the node stops, as an etcd
+   * member does on rafthttp's `410 Gone` ("the member has been permanently
+   * removed from the cluster"). May repeat.
+   */
+  reportRemoved?(peerId: string): void;
 }
 
 /**
@@ -70,6 +77,8 @@ export interface TransportHandler {
  * - a `MsgSnap` is delivered whole (never partially), and its outcome is
  *   reported through {@link TransportHandler.reportSnapshot};
  * - after `removePeer(id)` nothing more is sent to or received from `id`;
+ *   after `refusePeer(id)` (where implemented) nothing is either, and what
+ *   `id` sends is answered by a `reportRemoved` on its side;
  *   after `close()` nothing more is delivered or reported.
  */
 export interface Transport {
@@ -112,6 +121,18 @@ export interface Transport {
    * Unknown ids are ignored.
    */
   removePeer(id: string): void;
+
+  /**
+   * Optional. Forgets `id` as {@link removePeer} does, and from then on
+   * tells `id`, whenever it reaches this node, that it was removed from the
+   * cluster: its transport reports it through
+   * {@link TransportHandler.reportRemoved} (etcd's rafthttp answers a
+   * removed member with `410 Gone`). A member removed while it was down or
+   * cut off never applies its own removal; this is how it finds out once it
+   * is back. A transport without it leaves such a member running, unaware.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id
+   */
+  refusePeer?(id: string): void;
 
   /**
    * Stops the transport: closes every connection and listener, cancels every

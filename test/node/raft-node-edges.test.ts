@@ -146,7 +146,7 @@ test('a second membership change while one is pending rejects with QUORUMKV_CONF
   }
 });
 
-test('a removed member stops ticking and the others ignore it, even when it never learns it was removed', async () => {
+test('a removed member stops ticking and the others ignore it; one cut off during its removal is told so once it reaches them, and stops', async () => {
   const c = new TestCluster({ seed: 16 });
   try {
     await c.startAll(['a', 'b', 'c', 'd']);
@@ -163,15 +163,25 @@ test('a removed member stops ticking and the others ignore it, even when it neve
     const before = c.leader()!;
     const term = before.node.status().term;
 
-    // The unaware member times out and campaigns over and over once it can reach the others again.
+    // The unaware member times out and campaigns once it can reach the
+    // others again; they refuse it as removed (etcd's rafthttp: 410 Gone),
+    // and it stops.
+    const gone = c.members.get(unaware)!.node;
+    assert.equal(gone.status().removed, false, 'cut off, it has not applied its removal');
+    let told = false;
+    gone.on('removed', () => (told = true));
     c.net.heal();
     const link = { from: unaware, to: before.id };
     const linkBefore = c.net.stats(link);
+    await c.waitFor(() => gone.status().removed, 5_000, 'the unaware member is told it was removed');
+    assert.ok(told, "its 'removed' event fired");
+    await assert.rejects(gone.readIndex(), hasCode(ErrorCode.REMOVED));
+    const linkStopped = c.net.stats(link);
+    assert.ok(linkStopped.sent > linkBefore.sent, 'it tried to reach the leader');
+    assert.equal(linkStopped.delivered, linkBefore.delivered, 'none of its messages is delivered: the leader forgot it');
     await c.clock.advanceAsync(2_000);
-    const linkAfter = c.net.stats(link);
-    assert.ok(linkAfter.sent > linkBefore.sent, 'the unaware member keeps trying to reach the leader');
-    assert.equal(linkAfter.delivered, linkBefore.delivered, 'none of its messages is delivered: the leader forgot it');
-    assert.notEqual(c.members.get(unaware)!.node.status().role, 'leader');
+    assert.equal(c.net.stats(link).sent, linkStopped.sent, 'stopped, it sends nothing more');
+    assert.notEqual(gone.status().role, 'leader');
     assert.equal(removed.node.status().term, stoppedTerm, 'the removed member stopped ticking');
     assert.equal(removed.node.status().role, 'follower');
     removed.node.campaign(); // ignored: it is stopped

@@ -345,3 +345,39 @@ test("a keep-alive of a member restarted on a clock that stepped back is answere
     await c.closeAll();
   }
 });
+
+test('a member removed while it was down is told so by the others when it restarts, and stops serving (etcd: "permanently removed")', async () => {
+  const c = new KvCluster(IDS, 37);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    await c.run(leader.put('k', 'v1'));
+    const gone = IDS.find((id) => id !== leader.id)!;
+    await c.waitFor(() => c.node(gone).raft.appliedIndex >= leader.raft.appliedIndex, 2_000, `${gone} catches up`);
+    await c.stop(gone);
+    await c.run(c.leader()!.removeMember(gone));
+    await c.run(c.leader()!.put('k', 'v2'));
+
+    // back on its data, it still counts itself a member: its store says v1
+    const back = await c.start(gone);
+    assert.equal(back.raft.removed, false);
+    await c.waitFor(() => back.raft.removed, 5_000, `${gone} is told it was removed`);
+    for (const call of [
+      () => back.get('k', { serializable: true }),
+      () => back.get('k'),
+      () => back.put('k', 'v3'),
+      () => back.leaseGrant(10),
+    ]) {
+      await assert.rejects(call(), (e: unknown) => isQuorumError(e, ErrorCode.REMOVED));
+    }
+    assert.throws(() => back.watch('k'), (e: unknown) => isQuorumError(e, ErrorCode.REMOVED));
+    assert.equal(back.status().raftAppliedIndex > 0, true, 'status still answers');
+    // the cluster goes on without it
+    const l = c.leader()!;
+    assert.notEqual(l.id, gone);
+    assert.deepEqual(l.members().voters.sort(), IDS.filter((id) => id !== gone));
+    assert.equal(text((await c.run(l.get('k')))!.value), 'v2');
+  } finally {
+    await c.closeAll();
+  }
+});

@@ -37,6 +37,8 @@ export class Recorder implements TransportHandler {
   readonly received: Message[] = [];
   readonly unreachable: string[] = [];
   readonly snapshots: Array<{ peer: string; status: SnapshotStatus }> = [];
+  /** Peers that refused this node as removed from the cluster. */
+  readonly removed: string[] = [];
   private waiters: Array<() => void> = [];
 
   receive(msg: Message): void {
@@ -49,6 +51,10 @@ export class Recorder implements TransportHandler {
   }
   reportSnapshot(peerId: string, status: SnapshotStatus): void {
     this.snapshots.push({ peer: peerId, status });
+    this.wake();
+  }
+  reportRemoved(peerId: string): void {
+    this.removed.push(peerId);
     this.wake();
   }
 
@@ -279,6 +285,39 @@ export function runTransportConformance(name: string, makeCluster: MakeCluster):
         await cluster.settle();
         assert.equal(rec.b!.from('a').length, 1, 'b got nothing from a after the removal');
         assert.equal(rec.a!.from('b').length, 1, 'a accepted nothing from b after the removal');
+      });
+    });
+
+    test('after refusePeer nothing is accepted from the refused peer, which is told it was removed (reportRemoved)', async () => {
+      await withCluster(makeCluster, ['a', 'b', 'c'], async (cluster, rec, rng) => {
+        const { a, b, c } = cluster.transports as Record<'a' | 'b' | 'c', Transport>;
+        assert.equal(typeof a.refusePeer, 'function', 'this transport implements refusePeer');
+        a.send([randomMessage(rng, 'a', 'b', 1)]);
+        b.send([randomMessage(rng, 'b', 'a', 1)]);
+        await rec.b!.until(() => rec.b!.received.length === 1, 'warm-up at b');
+        await rec.a!.until(() => rec.a!.received.length === 1, 'warm-up at a');
+        a.refusePeer!('b');
+        // b keeps sending, as Raft does (a stream a closed is redialed on the next send)
+        b.send([randomMessage(rng, 'b', 'a', 2)]);
+        const resend = setInterval(() => b.send([randomMessage(rng, 'b', 'a', 3)]), 20);
+        try {
+          await rec.b!.until(() => rec.b!.removed.includes('a'), 'b is told that a refuses it as removed');
+        } finally {
+          clearInterval(resend);
+        }
+        a.send([randomMessage(rng, 'a', 'b', 2)]);
+        await rec.a!.until(() => rec.a!.unreachable.includes('b'), 'a reports b unreachable');
+        // b's other links are untouched
+        b.send([randomMessage(rng, 'b', 'c', 1)]);
+        c.send([randomMessage(rng, 'c', 'b', 1)]);
+        await rec.c!.until(() => rec.c!.from('b').length === 1, 'b still reaches c');
+        await rec.b!.until(() => rec.b!.from('c').length === 1, 'c still reaches b');
+        await cluster.settle();
+        assert.equal(rec.a!.from('b').length, 1, 'a accepted nothing from b after refusing it');
+        assert.equal(rec.b!.from('a').length, 1, 'b got nothing from a after the refusal');
+        assert.deepEqual([...new Set(rec.b!.removed)], ['a'], 'only a refused b');
+        assert.deepEqual(rec.a!.removed, [], 'a was refused by no one');
+        assert.deepEqual(rec.c!.removed, [], 'c was refused by no one');
       });
     });
 

@@ -49,6 +49,8 @@ function copy(m: Message): Message {
  */
 export class SimTransport implements Transport {
   readonly id: string;
+  /** The inner transport's `refusePeer`, where it has one. */
+  readonly refusePeer?: (id: string) => void;
 
   constructor(
     private readonly inner: Transport,
@@ -56,6 +58,8 @@ export class SimTransport implements Transport {
     private readonly hooks: SimTransportHooks,
   ) {
     this.id = inner.id;
+    const refuse = inner.refusePeer?.bind(inner);
+    if (refuse !== undefined) this.refusePeer = refuse;
   }
 
   start(handler: TransportHandler): Promise<void> {
@@ -63,6 +67,7 @@ export class SimTransport implements Transport {
       receive: (m) => this.gate.run(() => handler.receive(m)),
       reportUnreachable: (id) => this.gate.run(() => handler.reportUnreachable(id)),
       reportSnapshot: (id, status) => this.gate.run(() => handler.reportSnapshot(id, status)),
+      reportRemoved: (id) => this.gate.run(() => handler.reportRemoved?.(id)),
     });
   }
 
