@@ -841,6 +841,16 @@ export class MvccStore {
   }
 
   /**
+   * Ends every watch now, with a last response `canceled: true` and
+   * `cancelReason` (after what each had queued); later watches are refused as
+   * on a closed store. For a member that stops serving (removed from the
+   * cluster) while its store stays open for maintenance. Idempotent.
+   */
+  endWatches(cancelReason: string): void {
+    this.hub.close(cancelReason);
+  }
+
+  /**
    * Watches a key or range (see `WatchCreateRequest` and `Watcher`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
    */

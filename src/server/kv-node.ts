@@ -628,6 +628,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     raft.on('snapshot', (index, source) => log('[%s] snapshot at index %d (%s)', opts.id, index, source === 'local' ? 'taken locally' : 'installed from the leader'));
     raft.on('applied', () => node.refreshSizeSoon());
     raft.on('error', (err) => node.emit('error', err));
+    // a removed member serves nothing more: its watches end, as its etcd
+    // server's streams do when it stops
+    raft.on('removed', () => node.store.endWatches('etcdserver: the member has been permanently removed from the cluster'));
     await node.refreshSize().catch((err: Error) => log('[%s] cannot measure the database size: %s', opts.id, err.message));
     node.scheduleLeaseCheck();
     node.scheduleAutoCompaction();
@@ -857,7 +860,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   }
 
   /**
-   * Removes a member; a removed member stops.
+   * Removes a member (a replicated configuration change, Raft thesis §4.1);
+   * a removed member stops. One that was down or cut off, and so never
+   * applies its own removal, is told so by the others when it reaches them
+   * (etcd's rafthttp `410 Gone`) and stops then. A stopped member ends its
+   * watches (`cancelReason` `'etcdserver: the member has been permanently
+   * removed from the cluster'`) and serves nothing (`QUORUMKV_REMOVED`) but
+   * `status()`, `members()` and maintenance (`snapshotSave`, `defragment`,
+   * `hashKv`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a member
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
    */

@@ -361,7 +361,14 @@ test('a member removed while it was down is told so by the others when it restar
     // back on its data, it still counts itself a member: its store says v1
     const back = await c.start(gone);
     assert.equal(back.raft.removed, false);
+    const w = back.watch('k');
+    const seen: string[] = [];
+    const ended = (async () => {
+      for await (const res of w) if (res.canceled) seen.push(res.cancelReason);
+    })();
     await c.waitFor(() => back.raft.removed, 5_000, `${gone} is told it was removed`);
+    await ended;
+    assert.deepEqual(seen, ['etcdserver: the member has been permanently removed from the cluster'], 'its watch ended');
     for (const call of [
       () => back.get('k', { serializable: true }),
       () => back.get('k'),
@@ -372,6 +379,9 @@ test('a member removed while it was down is told so by the others when it restar
     }
     assert.throws(() => back.watch('k'), (e: unknown) => isQuorumError(e, ErrorCode.REMOVED));
     assert.equal(back.status().raftAppliedIndex > 0, true, 'status still answers');
+    assert.ok(back.members().voters.includes(gone), 'members() answers (its own last view)');
+    assert.ok((await c.run(back.hashKv())).hash !== 0, 'hashKv still answers');
+    await c.run(back.defragment());
     // the cluster goes on without it
     const l = c.leader()!;
     assert.notEqual(l.id, gone);
