@@ -662,8 +662,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /**
    * True once this member was removed from the cluster: it applied its own
    * removal, or a member that applied it refused this one as removed (see
-   * `Transport.refusePeer`). A removed member is stopped: its calls fail with
-   * `QUORUMKV_REMOVED`.
+   * `Transport.refusePeer`). A removed member is stopped: its proposals,
+   * reads and membership calls fail with `QUORUMKV_REMOVED`; `status()` and
+   * `members()` still answer.
    */
   get removed(): boolean {
     return this.removedFromCluster;
@@ -1278,7 +1279,6 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   private applyConfChangeEntry(cc: ConfChange): void {
-    const cs = this.raw.applyConfChange(cc);
     let ctx: ConfContext = {};
     if (cc.context !== undefined && cc.context.length > 0) {
       try {
@@ -1287,6 +1287,25 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         ctx = {};
       }
     }
+    if ((cc.type === 'AddNode' || cc.type === 'AddLearnerNode') && this.removedIds.has(cc.nodeId)) {
+      // A removed id is never added back (etcd checks it again at apply,
+      // ValidateConfigurationChange, and applies such a change as a no-op).
+      // The proposer's own check can pass while the removal is committed but
+      // not yet applied there; every member sees the removal first in the
+      // log, so every member skips this change alike.
+      log('[%s] ignored conf change %s %s: the id was removed from the cluster', this.id, cc.type, cc.nodeId);
+      if (ctx.origin === this.id && ctx.seq !== undefined) {
+        const p = this.pendingConf.get(ctx.seq);
+        if (p !== undefined) {
+          this.pendingConf.delete(ctx.seq);
+          this.clock.clearTimeout(p.timer);
+          p.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `member id ${cc.nodeId} was removed from the cluster and cannot be added back: use a new id`));
+        }
+      }
+      this.scheduleLoop();
+      return;
+    }
+    const cs = this.raw.applyConfChange(cc);
     if (cc.type === 'RemoveNode') {
       this.addresses.delete(cc.nodeId);
       this.removedIds.add(cc.nodeId);
@@ -1332,7 +1351,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       if (id !== this.id && !next.has(id)) this.transport.removePeer(id);
     }
     for (const id of next) if (id !== this.id) this.addPeer(id);
-    // (a removed id is never in a configuration again; checked all the same)
+    // (a removed id is never in a configuration again: applyConfChangeEntry
+    // skips a change that would add one back; checked all the same)
     for (const id of this.removedIds) if (!next.has(id)) this.refuse(id);
   }
 

@@ -630,7 +630,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     raft.on('error', (err) => node.emit('error', err));
     // a removed member serves nothing more: its watches end, as its etcd
     // server's streams do when it stops
-    raft.on('removed', () => node.store.endWatches('etcdserver: the member has been permanently removed from the cluster'));
+    raft.on('removed', () => node.onRemoved());
     await node.refreshSize().catch((err: Error) => log('[%s] cannot measure the database size: %s', opts.id, err.message));
     node.scheduleLeaseCheck();
     node.scheduleAutoCompaction();
@@ -863,11 +863,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * Removes a member (a replicated configuration change, Raft thesis §4.1);
    * a removed member stops. One that was down or cut off, and so never
    * applies its own removal, is told so by the others when it reaches them
-   * (etcd's rafthttp `410 Gone`) and stops then. A stopped member ends its
-   * watches (`cancelReason` `'etcdserver: the member has been permanently
-   * removed from the cluster'`) and serves nothing (`QUORUMKV_REMOVED`) but
-   * `status()`, `members()` and maintenance (`snapshotSave`, `defragment`,
-   * `hashKv`).
+   * (etcd's rafthttp `410 Gone`) and stops then; a removed learner, which
+   * sends nothing while it has no leader, finds out only once it sends. A
+   * stopped member ends its watches (`cancelReason` `'etcdserver: the member
+   * has been permanently removed from the cluster'`) and serves nothing
+   * (`QUORUMKV_REMOVED`) but `status()`, `members()`, `alarms()` and
+   * maintenance (`snapshotSave`, `defragment`, `hashKv`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a member
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
    */
@@ -995,7 +996,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     // one it cannot decode stops it (as a corrupt log would)
     const { memberId = '' } = optionsOf(options, 'disarmAlarm options');
     if (typeof memberId !== 'string') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'memberId must be a string');
-    this.assertOpen();
+    this.assertServing();
     const result = await this.proposeEntry(encodeAlarmEntry({ action: 'deactivate', memberId, alarm }));
     if (result.status !== 'alarms') throw new FaultError(ErrorCode.INTERNAL, `unexpected alarm result ${result.status}`);
     return result.alarms;
@@ -1308,6 +1309,17 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   }
 
   /** The leader's answer to a keep-alive request was applied. */
+  /**
+   * This member was removed from the cluster and stopped: it serves nothing
+   * more. Its watches end, as its etcd server's streams do when it stops,
+   * and the keep-alives waiting for the leader's answer fail now.
+   */
+  private onRemoved(): void {
+    this.store.endWatches('etcdserver: the member has been permanently removed from the cluster');
+    const err = new FaultError(ErrorCode.REMOVED, 'this member was removed from the cluster');
+    for (const nonce of [...this.keepAliveWaiters.keys()]) this.settleKeepAlive(nonce, undefined, err);
+  }
+
   private keepAliveAnswered(a: KeepAliveAnswer): void {
     if (a.origin === this.id) this.settleKeepAlive(a.nonce, a);
   }

@@ -145,7 +145,16 @@ export class InboundConnection {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.ctx.log('%s: refused %s: removed from the cluster', id, peer);
-    this.socket.end(refusedFrame({ version: PROTOCOL_VERSION, clusterId, from: id, to: peer, reason: 'removed' }));
+    // closed for good once the refusal is written, or after dialTimeoutMs at
+    // the latest: a dialer that keeps its side open holds nothing here
+    const socket = this.socket;
+    const destroy = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+    };
+    const timer = setTimeout(destroy, this.ctx.options.dialTimeoutMs);
+    timer.unref();
+    socket.end(refusedFrame({ version: PROTOCOL_VERSION, clusterId, from: id, to: peer, reason: 'removed' }), destroy);
     this.hooks.closed(this);
   }
 

@@ -10,7 +10,7 @@ import { ErrorCode, FaultError } from '../errors.js';
 import type { Message } from '../raftpb/index.js';
 import type { HostPort } from './address.js';
 import { FrameDecoder, FrameKind } from './frame.js';
-import { decodeHello, decodeSnapshotAck, helloFrame, PROTOCOL_VERSION, snapshotChunkFrame, StreamKind } from './frame-bodies.js';
+import { decodeHello, decodeRefusal, decodeSnapshotAck, helloFrame, PROTOCOL_VERSION, snapshotChunkFrame, StreamKind } from './frame-bodies.js';
 import { tuneSocket, type TcpContext } from './tcp-context.js';
 
 /**
@@ -63,6 +63,14 @@ export class SnapshotSender {
         decoder.push(chunk, (kind, body) => {
           if (this.done) return;
           if (!this.handshaken) {
+            if (kind === FrameKind.Refused) {
+              const r = decodeRefusal(body);
+              if (r.clusterId !== clusterId || r.from !== this.peer || r.to !== id) {
+                throw new FaultError(ErrorCode.CLUSTER_ID_MISMATCH, 'refusal does not match');
+              }
+              this.ctx.reportRemoved(this.peer);
+              throw new FaultError(ErrorCode.REMOVED, `${this.peer} refused this node: it was removed from the cluster`);
+            }
             if (kind !== FrameKind.Hello) throw new FaultError(ErrorCode.MALFORMED_FRAME, 'expected a handshake');
             const h = decodeHello(body);
             if (h.version !== PROTOCOL_VERSION || h.clusterId !== clusterId || h.from !== this.peer || h.to !== id || h.stream !== StreamKind.Snapshot) {

@@ -129,7 +129,8 @@ export interface Transport {
    * {@link TransportHandler.reportRemoved} (etcd's rafthttp answers a
    * removed member with `410 Gone`). A member removed while it was down or
    * cut off never applies its own removal; this is how it finds out once it
-   * is back. A transport without it leaves such a member running, unaware.
+   * sends to this node again. A transport without it leaves such a member
+   * running, unaware.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id
    */
   refusePeer?(id: string): void;

@@ -537,3 +537,45 @@ test('a membership change counts as pending until the state machine has applied 
     await c.closeAll();
   }
 });
+
+test('a removed id re-added through a member that has not yet applied the removal is ignored by every member (etcd re-checks at apply), and the removed member stays out', async () => {
+  const IDS5 = ['a', 'b', 'c', 'd', 'e'];
+  const c = new TestCluster({ seed: 3, snapshotEntries: 5, snapshotCatchUpEntries: 2 });
+  try {
+    await c.startAll(IDS5);
+    const L = await c.waitLeader();
+    const [F, Y] = IDS5.filter((id) => id !== L.id) as [string, string];
+    const f = c.members.get(F)!;
+    // F has the commits but applies them late
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let gated = true;
+    const orig = f.sm.apply.bind(f.sm);
+    f.sm.apply = async (entries) => {
+      if (gated) await gate;
+      return orig(entries);
+    };
+    await c.run(L.node.propose(cmd('k', '1')));
+    await c.run(L.node.removeMember(Y));
+    assert.ok(f.node.members().voters.includes(Y), 'F has not applied the removal');
+    // F's own check passes (it does not know Y was removed): the change is proposed
+    const added = f.node.addVoter(Y);
+    const outcome = added.then(
+      () => 'added',
+      (e: unknown) => (isQuorumError(e, ErrorCode.INVALID_ARGUMENT) ? 'refused' : `failed: ${(e as Error).message}`),
+    );
+    await c.clock.advanceAsync(200);
+    gated = false;
+    release();
+    assert.equal(await c.run(outcome), 'refused');
+    for (let i = 0; i < 12; i++) await c.run(c.leader()!.node.propose(cmd('k', String(i))));
+    for (const id of IDS5.filter((x) => x !== Y)) {
+      const m = c.members.get(id)!;
+      await c.waitFor(() => m.node.status().applied >= c.leader()!.node.status().applied, 5_000, `${id} catches up`);
+      assert.ok(!m.node.members().voters.includes(Y) && !m.node.members().learners.includes(Y), `${id} does not list ${Y}`);
+      assert.equal(m.node.status().removed, false, `${id} was not stopped`);
+    }
+  } finally {
+    await c.closeAll();
+  }
+});

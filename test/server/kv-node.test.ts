@@ -374,6 +374,7 @@ test('a member removed while it was down is told so by the others when it restar
       () => back.get('k'),
       () => back.put('k', 'v3'),
       () => back.leaseGrant(10),
+      () => back.disarmAlarm(),
     ]) {
       await assert.rejects(call(), (e: unknown) => isQuorumError(e, ErrorCode.REMOVED));
     }

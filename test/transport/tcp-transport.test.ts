@@ -9,7 +9,7 @@ import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { decodeMessage } from '../../src/codec/index.js';
 import { message, type Message } from '../../src/raftpb/index.js';
 import { FrameDecoder, FrameKind, TcpTransport, formatAddress, type TcpTransportOptions } from '../../src/transport/index.js';
-import { decodeHello, helloFrame, PROTOCOL_VERSION } from '../../src/transport/frame-bodies.js';
+import { decodeHello, decodeRefusal, helloFrame, PROTOCOL_VERSION, StreamKind } from '../../src/transport/frame-bodies.js';
 import { Recorder } from './conformance.js';
 import { sleep, tcpOptions } from './clusters.js';
 
@@ -376,4 +376,71 @@ test('close leaves no sockets, servers or timers behind', async () => {
   await sleep(20);
   const after = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
   assert.deepEqual(after.sort(), before.sort());
+});
+
+test('a refused dialer gets a Refused frame naming it, and its connection is closed even when it keeps its side open', async () => {
+  const a = new TcpTransport(tcpOptions('a', { dialTimeoutMs: 200 }));
+  const sockets: Socket[] = [];
+  try {
+    await a.start(new Recorder());
+    a.refusePeer('x');
+    const { port } = a.address();
+    const n = 100;
+    const refusals: string[] = [];
+    let closed = 0;
+    for (let i = 0; i < n; i++) {
+      const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+      sockets.push(s);
+      s.on('error', () => {});
+      s.on('close', () => closed++);
+      const decoder = new FrameDecoder(64 * 1024);
+      s.on('data', (chunk) =>
+        decoder.push(chunk, (kind, body) => {
+          if (kind === FrameKind.Refused) {
+            const r = decodeRefusal(body);
+            refusals.push(`${r.from}->${r.to}:${r.reason}`);
+          }
+        }),
+      );
+      await new Promise((r) => s.once('connect', r));
+      // the handshake of a removed member; it then keeps its side open
+      s.write(helloFrame({ version: PROTOCOL_VERSION, clusterId: 'conformance', from: 'x', to: 'a', stream: StreamKind.Messages }));
+    }
+    let deadline = performance.now() + 5_000;
+    while (refusals.length < n && performance.now() < deadline) await sleep(10);
+    assert.equal(refusals.length, n, 'every dialer was told it was removed');
+    assert.deepEqual([...new Set(refusals)], ['a->x:removed']);
+    // a has closed its side for good (not only half-closed): what a dialer
+    // writes now is answered with a reset, and its socket closes
+    await sleep(400);
+    for (const s of sockets) s.write(Buffer.from([0]));
+    await sleep(50);
+    for (const s of sockets) if (!s.destroyed) s.write(Buffer.from([0]));
+    deadline = performance.now() + 5_000;
+    while (closed < n && performance.now() < deadline) await sleep(10);
+    assert.equal(closed, n, 'a closed every refused connection, though the dialers kept their side open');
+  } finally {
+    for (const s of sockets) s.destroy();
+    await a.close();
+  }
+});
+
+test('a snapshot sent to a peer that refuses the sender as removed fails, and the sender is told it was removed', async () => {
+  const recA = new Recorder();
+  const recB = new Recorder();
+  const a = new TcpTransport(tcpOptions('a'));
+  const b = new TcpTransport(tcpOptions('b'));
+  try {
+    await a.start(recA);
+    await b.start(recB);
+    a.addPeer('b', addr(b));
+    b.addPeer('a', addr(a));
+    b.refusePeer('a');
+    a.send([message({ type: 'MsgSnap', from: 'a', to: 'b', term: 1, snapshot: { data: new Uint8Array(1000), metadata: { index: 9, term: 1, confState: { voters: ['a', 'b'], learners: [] } } } })]);
+    await recA.until(() => recA.snapshots.length === 1 && recA.removed.includes('b'), 'the snapshot outcome and the refusal');
+    assert.deepEqual(recA.snapshots, [{ peer: 'b', status: 'failure' }]);
+    assert.equal(recB.received.length, 0);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
 });
