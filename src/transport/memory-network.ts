@@ -200,6 +200,7 @@ export class MemoryNetwork {
     this.hub = {
       transmit: (sender, msg) => this.transmit(sender, msg),
       later: (fn) => this.scheduler.schedule(0, fn),
+      connect: (sender, to) => this.connect(sender, to),
       detach: (t) => {
         if (this.transports.get(t.id) === t) this.transports.delete(t.id);
       },
@@ -403,6 +404,19 @@ export class MemoryNetwork {
         this.pump(link);
       });
     }
+  }
+
+  /**
+   * `sender` reaches out to `to` with nothing to send (a TCP dial): when the
+   * link is not cut and `to` refuses it as removed, the sender is told so.
+   * Nothing is counted: no message travels.
+   */
+  private connect(sender: MemoryTransport, to: string): void {
+    const from = sender.id;
+    this.scheduler.schedule(0, () => {
+      if (sender.closed || this.isBlocked(from, to)) return;
+      if (this.transports.get(to)?.refuses(from) === true) sender.reportRemoved(to);
+    });
   }
 
   /** Delivers (or drops) the ready messages at the head of the link's queue. */

@@ -16,6 +16,12 @@ export interface MemoryHub {
   transmit(sender: MemoryTransport, msg: Message): void;
   /** Schedules `fn` at delay 0 on the network's scheduler (reports are never synchronous). */
   later(fn: () => void): void;
+  /**
+   * `sender` reaches out to `to` with nothing to send (as a TCP transport
+   * dials a new peer): if `to` refuses it as removed from the cluster, the
+   * sender is told (`reportRemoved`), later.
+   */
+  connect(sender: MemoryTransport, to: string): void;
   /** The transport was closed; the network forgets it. */
   detach(t: MemoryTransport): void;
 }
@@ -49,6 +55,7 @@ export class MemoryTransport implements Transport {
     }
     this.handler = handler;
     this.state = 'started';
+    for (const id of this.peers) this.hub.connect(this, id);
     return Promise.resolve();
   }
 
@@ -81,7 +88,9 @@ export class MemoryTransport implements Transport {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'peer id must be a non-empty string');
     }
     if (id === this.id) return;
+    const known = this.peers.has(id);
     this.peers.add(id);
+    if (!known && this.state === 'started') this.hub.connect(this, id);
   }
 
   removePeer(id: string): void {

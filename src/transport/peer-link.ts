@@ -54,6 +54,16 @@ export class PeerLink {
     this.address = address;
   }
 
+  /**
+   * Dials now if idle, with nothing to send: the peer answers the handshake
+   * and the stream waits open, or it refuses this node as removed from the
+   * cluster (etcd's rafthttp dials its streams whether or not it has
+   * messages). A failed dial is retried only once there is something to send.
+   */
+  connect(): void {
+    if (this.state === 'idle') this.dial();
+  }
+
   /** Queues one encoded frame; it is written on the next tick, in order. */
   enqueue(frame: Buffer): void {
     if (this.state === 'closed') return;

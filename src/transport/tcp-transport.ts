@@ -157,6 +157,22 @@ export class TcpTransport implements Transport {
     this.handler = handler;
     this.state = 'started';
     log('%s: listening on %s:%d%s', this.id, this.bound?.host, this.bound?.port, tlsOptions ? ' (TLS)' : '');
+    for (const id of this.peers.keys()) this.dialPeer(id);
+  }
+
+  /**
+   * Dials `id` once, with nothing to send, when it has an address and no
+   * stream yet (see `PeerLink.connect`): a member removed from the cluster
+   * learns it from its first peer that refuses it, even when it has nothing
+   * to send (a learner without a leader).
+   */
+  private dialPeer(id: string): void {
+    if (this.state !== 'started' || this.links.has(id)) return;
+    const address = this.peers.get(id);
+    if (address === undefined) return;
+    const link = new PeerLink(this.ctx, id, address);
+    this.links.set(id, link);
+    link.connect();
   }
 
   /**
@@ -212,7 +228,11 @@ export class TcpTransport implements Transport {
    * Adds or updates a peer; see {@link Transport.addPeer}. Without `address`
    * a known peer keeps its address, and a new peer may connect to us but sends
    * to it are reported unreachable until an address is given. A new address
-   * closes the current outbound stream; the next send redials.
+   * closes the current outbound stream. Once started, a peer with an address
+   * and no stream yet is dialed at once, with nothing to send (and so is
+   * every such peer when the transport starts), as rafthttp dials its
+   * streams: a peer that refuses this node as removed says so then. A dial
+   * that fails is retried on the next send.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id or a malformed address
    */
   addPeer(id: string, address?: string): void {
@@ -227,6 +247,7 @@ export class TcpTransport implements Transport {
     // messages queued for the old address are dropped: reported, as any drop is
     if (this.links.get(id)?.close() === true) this.ctx.reportUnreachable(id);
     this.links.delete(id);
+    this.dialPeer(id);
   }
 
   /**

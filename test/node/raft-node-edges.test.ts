@@ -579,3 +579,24 @@ test('a removed id re-added through a member that has not yet applied the remova
     await c.closeAll();
   }
 });
+
+test('a learner removed while it was down is told so when it restarts, though it never campaigns (its transport reaches out to its peers)', async () => {
+  const c = new TestCluster({ seed: 5 });
+  try {
+    await c.startAll(['a', 'b', 'c']);
+    const L = await c.waitLeader();
+    await c.run(L.node.addLearner('d'));
+    const d0 = await c.start('d', undefined, ['a', 'b', 'c', 'd']);
+    await c.run(L.node.propose(cmd('k', '1')));
+    await c.waitFor(() => d0.node.status().applied >= L.node.status().applied, 3_000, 'd catches up');
+    await c.stop('d');
+    await c.run(c.leader()!.node.removeMember('d'));
+    await c.run(c.leader()!.node.propose(cmd('k', '2')));
+    const d = await c.start('d', undefined, ['a', 'b', 'c', 'd']);
+    await c.waitFor(() => d.node.status().removed, 3_000, 'the learner is told it was removed');
+    await assert.rejects(d.node.readIndex(), hasCode(ErrorCode.REMOVED));
+    assert.equal(d.sm.kv.get('k'), '1', 'it never got the later write');
+  } finally {
+    await c.closeAll();
+  }
+});

@@ -358,17 +358,10 @@ test('a member removed while it was down is told so by the others when it restar
     await c.run(c.leader()!.removeMember(gone));
     await c.run(c.leader()!.put('k', 'v2'));
 
-    // back on its data, it still counts itself a member: its store says v1
+    // back on its data, it still counts itself a member (its store says v1);
+    // its transport reaches out to the others, which refuse it as removed
     const back = await c.start(gone);
-    assert.equal(back.raft.removed, false);
-    const w = back.watch('k');
-    const seen: string[] = [];
-    const ended = (async () => {
-      for await (const res of w) if (res.canceled) seen.push(res.cancelReason);
-    })();
     await c.waitFor(() => back.raft.removed, 5_000, `${gone} is told it was removed`);
-    await ended;
-    assert.deepEqual(seen, ['etcdserver: the member has been permanently removed from the cluster'], 'its watch ended');
     for (const call of [
       () => back.get('k', { serializable: true }),
       () => back.get('k'),
@@ -388,6 +381,33 @@ test('a member removed while it was down is told so by the others when it restar
     assert.notEqual(l.id, gone);
     assert.deepEqual(l.members().voters.sort(), IDS.filter((id) => id !== gone));
     assert.equal(text((await c.run(l.get('k')))!.value), 'v2');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a member cut off while it was removed is told so once it reaches the others: its watches end and its waiting calls fail', async () => {
+  const c = new KvCluster(IDS, 38);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    await c.run(leader.put('k', 'v1'));
+    const gone = IDS.find((id) => id !== leader.id)!;
+    await c.waitFor(() => c.node(gone).raft.appliedIndex >= leader.raft.appliedIndex, 2_000, `${gone} catches up`);
+    const node = c.node(gone);
+    c.net.isolate(gone);
+    await c.run(c.leader()!.removeMember(gone));
+    assert.equal(node.raft.removed, false, 'cut off, it has not applied its removal');
+    const w = node.watch('k');
+    const seen: string[] = [];
+    const ended = (async () => {
+      for await (const res of w) if (res.canceled) seen.push(res.cancelReason);
+    })();
+    c.net.heal();
+    await c.waitFor(() => node.raft.removed, 5_000, `${gone} is told it was removed`);
+    await ended;
+    assert.deepEqual(seen, ['etcdserver: the member has been permanently removed from the cluster'], 'its watch ended');
+    await assert.rejects(node.get('k', { serializable: true }), (e: unknown) => isQuorumError(e, ErrorCode.REMOVED));
   } finally {
     await c.closeAll();
   }

@@ -343,3 +343,35 @@ test('send before start throws TRANSPORT_NOT_STARTED; a second start and a start
   await assert.rejects(a.start(new Recorder()), (e: unknown) => isQuorumError(e, ErrorCode.TRANSPORT_CLOSED));
   assert.throws(() => a.addPeer(''), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
 });
+
+test('a transport that starts, or learns a peer, reaches out to it with nothing to send: a peer that refuses it as removed says so; one behind a partition cannot', async () => {
+  const clock = new VirtualScheduler();
+  const net = new MemoryNetwork({ seed: SEED, scheduler: clock });
+  const a = net.transport('a');
+  const c = net.transport('c');
+  const recA = new Recorder();
+  const recB = new Recorder();
+  const recC = new Recorder();
+  a.addPeer('c');
+  await a.start(recA);
+  await c.start(recC);
+  a.refusePeer!('b');
+  c.refusePeer!('b');
+  net.isolate('c');
+  // b restarts knowing a and c; it sends nothing
+  const b = net.transport('b');
+  b.addPeer('a');
+  b.addPeer('c');
+  await b.start(recB);
+  await clock.runAll();
+  assert.deepEqual(recB.removed, ['a'], 'a refused b; c, cut off, could not say so');
+  net.heal();
+  // learning a peer again reaches out once more: now c can answer
+  b.removePeer('c');
+  b.addPeer('c');
+  await clock.runAll();
+  assert.deepEqual(recB.removed, ['a', 'c']);
+  assert.deepEqual(recA.removed, [], 'a was refused by no one');
+  assert.equal(net.stats().sent, 0, 'no message travelled');
+  await Promise.all([a.close(), b.close(), c.close()]);
+});

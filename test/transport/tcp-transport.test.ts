@@ -444,3 +444,21 @@ test('a snapshot sent to a peer that refuses the sender as removed fails, and th
     await Promise.all([a.close(), b.close()]);
   }
 });
+
+test('a transport dials its peers when it starts, with nothing to send: a peer that refuses it as removed says so', async () => {
+  const recA = new Recorder();
+  const recB = new Recorder();
+  const a = new TcpTransport(tcpOptions('a'));
+  let b: TcpTransport | undefined;
+  try {
+    await a.start(recA);
+    a.refusePeer('b');
+    // b (re)starts knowing a's address, and has nothing to send
+    b = new TcpTransport(tcpOptions('b', { peers: { a: addr(a) } }));
+    await b.start(recB);
+    await recB.until(() => recB.removed.includes('a'), 'b is told that a refuses it as removed');
+    assert.equal(recA.received.length, 0);
+  } finally {
+    await Promise.all([a.close(), b?.close()]);
+  }
+});
