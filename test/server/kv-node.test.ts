@@ -346,14 +346,20 @@ test("a keep-alive of a member restarted on a clock that stepped back is answere
   }
 });
 
+/** Starts the cluster, writes k = v1 and returns a follower that has applied it. */
+async function withCaughtUpFollower(c: KvCluster): Promise<string> {
+  await c.startAll();
+  const leader = await c.waitLeader();
+  await c.run(leader.put('k', 'v1'));
+  const follower = IDS.find((id) => id !== leader.id)!;
+  await c.waitFor(() => c.node(follower).raft.appliedIndex >= leader.raft.appliedIndex, 2_000, `${follower} catches up`);
+  return follower;
+}
+
 test('a member removed while it was down is told so by the others when it restarts, and stops serving (etcd: "permanently removed")', async () => {
   const c = new KvCluster(IDS, 37);
   try {
-    await c.startAll();
-    const leader = await c.waitLeader();
-    await c.run(leader.put('k', 'v1'));
-    const gone = IDS.find((id) => id !== leader.id)!;
-    await c.waitFor(() => c.node(gone).raft.appliedIndex >= leader.raft.appliedIndex, 2_000, `${gone} catches up`);
+    const gone = await withCaughtUpFollower(c);
     await c.stop(gone);
     await c.run(c.leader()!.removeMember(gone));
     await c.run(c.leader()!.put('k', 'v2'));
@@ -389,11 +395,7 @@ test('a member removed while it was down is told so by the others when it restar
 test('a member cut off while it was removed is told so once it reaches the others: its watches end and its waiting calls fail', async () => {
   const c = new KvCluster(IDS, 38);
   try {
-    await c.startAll();
-    const leader = await c.waitLeader();
-    await c.run(leader.put('k', 'v1'));
-    const gone = IDS.find((id) => id !== leader.id)!;
-    await c.waitFor(() => c.node(gone).raft.appliedIndex >= leader.raft.appliedIndex, 2_000, `${gone} catches up`);
+    const gone = await withCaughtUpFollower(c);
     const node = c.node(gone);
     c.net.isolate(gone);
     await c.run(c.leader()!.removeMember(gone));
