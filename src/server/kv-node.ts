@@ -863,9 +863,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * Removes a member (a replicated configuration change, Raft thesis §4.1);
    * a removed member stops. One that was down or cut off, and so never
    * applies its own removal, is told so by the others when it reaches them
-   * (etcd's rafthttp `410 Gone`) and stops then: at once when it restarts
-   * (its transport reaches out to its peers), else when it next sends (a
-   * cut-off learner sends nothing while it has no leader). A
+   * (etcd's rafthttp `410 Gone`) and stops then: its transport keeps a
+   * stream to its peers, so it hears as soon as it can reach one that
+   * applied its removal, a learner without a leader included. A
    * stopped member ends its watches (`cancelReason` `'etcdserver: the member
    * has been permanently removed from the cluster'`) and serves nothing
    * (`QUORUMKV_REMOVED`) but `status()`, `members()`, `alarms()` and

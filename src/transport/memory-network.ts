@@ -201,6 +201,7 @@ export class MemoryNetwork {
       transmit: (sender, msg) => this.transmit(sender, msg),
       later: (fn) => this.scheduler.schedule(0, fn),
       connect: (sender, to) => this.connect(sender, to),
+      refused: () => this.sweepRefusals(),
       detach: (t) => {
         if (this.transports.get(t.id) === t) this.transports.delete(t.id);
       },
@@ -252,6 +253,7 @@ export class MemoryNetwork {
   heal(): void {
     this.blocked.clear();
     this.isolated.clear();
+    this.sweepRefusals();
   }
 
   /** Heals, then sets every rate to 0 and every delay to 0 ms, globally and per link. */
@@ -416,6 +418,24 @@ export class MemoryNetwork {
     this.scheduler.schedule(0, () => {
       if (sender.closed || this.isBlocked(from, to)) return;
       if (this.transports.get(to)?.refuses(from) === true) sender.reportRemoved(to);
+    });
+  }
+
+  /**
+   * Later, tells every started transport that knows a peer refusing it as
+   * removed, over a link not cut, that it was removed: a TCP transport keeps
+   * a stream to each peer it knows (dialed and redialed), so it hears of a
+   * refusal once the peer refuses it and the link lets it through. Run when
+   * a transport refuses a peer and when partitions heal. Nothing is counted.
+   */
+  private sweepRefusals(): void {
+    this.scheduler.schedule(0, () => {
+      for (const [to, dest] of [...this.transports]) {
+        for (const from of [...dest.refusedIds()]) {
+          const src = this.transports.get(from);
+          if (src !== undefined && src.knows(to) && !this.isBlocked(from, to) && dest.refuses(from)) src.reportRemoved(to);
+        }
+      }
     });
   }
 

@@ -22,6 +22,8 @@ export interface MemoryHub {
    * sender is told (`reportRemoved`), later.
    */
   connect(sender: MemoryTransport, to: string): void;
+  /** This transport refused a peer: the network tells it, where it can (see `MemoryNetwork`). */
+  refused(): void;
   /** The transport was closed; the network forgets it. */
   detach(t: MemoryTransport): void;
 }
@@ -102,7 +104,9 @@ export class MemoryTransport implements Transport {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'peer id must be a non-empty string');
     }
     this.peers.delete(id);
-    if (id !== this.id) this.refused.add(id);
+    if (id === this.id || this.refused.has(id)) return;
+    this.refused.add(id);
+    if (this.state === 'started') this.hub.refused();
   }
 
   close(): Promise<void> {
@@ -124,6 +128,16 @@ export class MemoryTransport implements Transport {
   /** True when this endpoint is started, open, and was told `from` was removed from the cluster. */
   refuses(from: string): boolean {
     return this.state === 'started' && this.refused.has(from);
+  }
+
+  /** True when this endpoint is started, open, and knows `id` as a peer. */
+  knows(id: string): boolean {
+    return this.state === 'started' && this.peers.has(id);
+  }
+
+  /** The ids this endpoint refuses as removed from the cluster. */
+  refusedIds(): Iterable<string> {
+    return this.refused;
   }
 
   /** True once closed. */

@@ -47,6 +47,8 @@ export class PeerLink {
   /** When the current stream opened (performance.now() ms). */
   private openedAt = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Set by {@link connect}: the stream is kept up with nothing to send. */
+  private persistent = false;
 
   constructor(ctx: TcpContext, peer: string, address: HostPort) {
     this.ctx = ctx;
@@ -55,12 +57,14 @@ export class PeerLink {
   }
 
   /**
-   * Dials now if idle, with nothing to send: the peer answers the handshake
-   * and the stream waits open, or it refuses this node as removed from the
-   * cluster (etcd's rafthttp dials its streams whether or not it has
-   * messages). A failed dial is retried only once there is something to send.
+   * Keeps a stream to the peer from now on, with or without something to
+   * send, as etcd's rafthttp keeps its streams: dials now if idle, and after
+   * a stream fails or closes, redials when the backoff ends. The peer
+   * answers the handshake and the stream waits open, or it refuses this node
+   * as removed from the cluster, which is reported.
    */
   connect(): void {
+    this.persistent = true;
     if (this.state === 'idle') this.dial();
   }
 
@@ -195,7 +199,7 @@ export class PeerLink {
       this.timer = undefined;
       if (this.state !== 'backoff') return;
       this.state = 'idle';
-      if (this.queue.length > 0) this.dial();
+      if (this.queue.length > 0 || this.persistent) this.dial();
     }, delay);
   }
 

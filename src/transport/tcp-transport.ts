@@ -41,7 +41,7 @@ const MAX_PENDING_HANDSHAKES = 64;
  * (checked before the body is buffered) or a message whose `from` is not the
  * handshake's peer closes that connection and changes nothing else.
  *
- * - One outbound message connection per peer, dialed on first send, with a
+ * - One outbound message connection per peer, kept up (dialed when the transport starts or learns the peer, and redialed), with a
  *   bounded FIFO queue (oldest dropped and the peer reported unreachable on
  *   overflow) and reconnection with exponential backoff and jitter. Messages
  *   queued while dialing are sent once the peer's handshake arrives.
@@ -161,10 +161,11 @@ export class TcpTransport implements Transport {
   }
 
   /**
-   * Dials `id` once, with nothing to send, when it has an address and no
-   * stream yet (see `PeerLink.connect`): a member removed from the cluster
-   * learns it from its first peer that refuses it, even when it has nothing
-   * to send (a learner without a leader).
+   * Keeps a stream to `id` from now on, when it has an address (see
+   * `PeerLink.connect`): a member removed from the cluster learns it from
+   * the first peer that refuses it, even when it has nothing to send (a
+   * learner without a leader), as an etcd member does from rafthttp's
+   * streams.
    */
   private dialPeer(id: string): void {
     if (this.state !== 'started' || this.links.has(id)) return;
@@ -228,11 +229,11 @@ export class TcpTransport implements Transport {
    * Adds or updates a peer; see {@link Transport.addPeer}. Without `address`
    * a known peer keeps its address, and a new peer may connect to us but sends
    * to it are reported unreachable until an address is given. A new address
-   * closes the current outbound stream. Once started, a peer with an address
-   * and no stream yet is dialed at once, with nothing to send (and so is
-   * every such peer when the transport starts), as rafthttp dials its
-   * streams: a peer that refuses this node as removed says so then. A dial
-   * that fails is retried on the next send.
+   * closes the current outbound stream. Once started, the transport keeps a
+   * stream to every peer with an address, with or without something to send
+   * (dialed when it starts or learns the peer, redialed with backoff), as
+   * etcd's rafthttp keeps its streams: a peer that refuses this node as
+   * removed says so on the next dial.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id or a malformed address
    */
   addPeer(id: string, address?: string): void {

@@ -129,11 +129,11 @@ export interface Transport {
    * {@link TransportHandler.reportRemoved} (etcd's rafthttp answers a
    * removed member with `410 Gone`). A member removed while it was down or
    * cut off never applies its own removal; this is how it finds out once it
-   * reaches this node again. The transports here reach out to a peer when
-   * they start or learn it, with nothing to send (TCP dials, as rafthttp
-   * does), so a restarted member finds out at once, even one that never
-   * sends (a learner without a leader). A transport without `refusePeer`
-   * leaves such a member running, unaware.
+   * reaches this node again. The transports here keep a stream to each
+   * peer with nothing to send (as rafthttp does), so such a member finds
+   * out as soon as it and this node can reach each other, even one that
+   * never sends (a learner without a leader). A transport without
+   * `refusePeer` leaves such a member running, unaware.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id
    */
   refusePeer?(id: string): void;

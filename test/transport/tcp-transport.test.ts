@@ -462,3 +462,36 @@ test('a transport dials its peers when it starts, with nothing to send: a peer t
     await Promise.all([a.close(), b?.close()]);
   }
 });
+
+test('a transport keeps a stream to each peer with nothing to send, as rafthttp does: it hears of a refusal from a peer that starts after it, or that accepted it and refuses it later', async () => {
+  // a free port for a, which starts after b
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const recA = new Recorder();
+  const recB = new Recorder();
+  const recC = new Recorder();
+  const b = new TcpTransport(tcpOptions('b', { peers: { a: formatAddress('127.0.0.1', port) } }));
+  const a = new TcpTransport(tcpOptions('a', { listen: { host: '127.0.0.1', port } }));
+  const c = new TcpTransport(tcpOptions('c'));
+  try {
+    await b.start(recB);
+    await recB.until(() => recB.unreachable.includes('a'), "b's first dial to a fails");
+    await a.start(recA);
+    a.refusePeer('b');
+    await recB.until(() => recB.removed.includes('a'), 'b hears that a, started later, refuses it');
+
+    // c accepts b's stream, then refuses b: b redials and hears so
+    await c.start(recC);
+    b.addPeer('c', addr(c));
+    c.addPeer('b');
+    await sleep(300); // b's stream to c is up
+    assert.ok(!recB.removed.includes('c'));
+    c.refusePeer('b');
+    await recB.until(() => recB.removed.includes('c'), 'b hears that c now refuses it');
+    assert.equal(recA.received.length + recC.received.length, 0, 'nothing was sent');
+  } finally {
+    await Promise.all([a.close(), b.close(), c.close()]);
+  }
+});
