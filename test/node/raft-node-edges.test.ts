@@ -578,17 +578,22 @@ test('a removed id re-added through a member that has not yet applied the remova
   }
 });
 
+/** Starts a, b, c and a learner d; d applies k = 1 and stops; then d is removed. */
+async function removeLearnerWhileDown(c: TestCluster): Promise<void> {
+  await c.startAll(['a', 'b', 'c']);
+  const L = await c.waitLeader();
+  await c.run(L.node.addLearner('d'));
+  const d0 = await c.start('d', undefined, ['a', 'b', 'c', 'd']);
+  await c.run(L.node.propose(cmd('k', '1')));
+  await c.waitFor(() => d0.node.status().applied >= L.node.status().applied, 3_000, 'd catches up');
+  await c.stop('d');
+  await c.run(c.leader()!.node.removeMember('d'));
+}
+
 test('a learner removed while it was down is told so when it restarts, though it never campaigns (its transport reaches out to its peers)', async () => {
   const c = new TestCluster({ seed: 5 });
   try {
-    await c.startAll(['a', 'b', 'c']);
-    const L = await c.waitLeader();
-    await c.run(L.node.addLearner('d'));
-    const d0 = await c.start('d', undefined, ['a', 'b', 'c', 'd']);
-    await c.run(L.node.propose(cmd('k', '1')));
-    await c.waitFor(() => d0.node.status().applied >= L.node.status().applied, 3_000, 'd catches up');
-    await c.stop('d');
-    await c.run(c.leader()!.node.removeMember('d'));
+    await removeLearnerWhileDown(c);
     await c.run(c.leader()!.node.propose(cmd('k', '2')));
     const d = await c.start('d', undefined, ['a', 'b', 'c', 'd']);
     await c.waitFor(() => d.node.status().removed, 3_000, 'the learner is told it was removed');
@@ -602,14 +607,7 @@ test('a learner removed while it was down is told so when it restarts, though it
 test('a removed learner that restarts before the others (a whole cluster restarting) is told so once they are back', async () => {
   const c = new TestCluster({ seed: 6 });
   try {
-    await c.startAll(['a', 'b', 'c']);
-    const L = await c.waitLeader();
-    await c.run(L.node.addLearner('d'));
-    const d0 = await c.start('d', undefined, ['a', 'b', 'c', 'd']);
-    await c.run(L.node.propose(cmd('k', '1')));
-    await c.waitFor(() => d0.node.status().applied >= L.node.status().applied, 3_000, 'd catches up');
-    await c.stop('d');
-    await c.run(c.leader()!.node.removeMember('d'));
+    await removeLearnerWhileDown(c);
     for (const id of ['a', 'b', 'c']) await c.stop(id);
     const d = await c.start('d', undefined, ['a', 'b', 'c', 'd']);
     await c.clock.advanceAsync(1_000);
