@@ -636,7 +636,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     return this.changeMembership('AddNode', id, undefined);
   }
 
-  /** Removes a voter or learner; a removed member stops. @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown member */
+  /**
+   * Removes a voter or learner; a removed member stops.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown member
+   * @throws FaultError `QUORUMKV_REMOVED` when this member removes itself and
+   *   hears of its removal from a peer before it applies it (the removal
+   *   still holds), as for any call pending when a member stops
+   */
   removeMember(id: string): Promise<ConfState> {
     if (!this.confState.voters.includes(id) && !this.confState.learners.includes(id)) {
       return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `${String(id)} is not a member`));

@@ -864,14 +864,16 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * a removed member stops. One that was down or cut off, and so never
    * applies its own removal, is told so by the others when it reaches them
    * (etcd's rafthttp `410 Gone`) and stops then: its transport keeps a
-   * stream to its peers, so it hears as soon as it can reach one that
+   * stream to its peers, so it hears soon after it can reach one that
    * applied its removal, a learner without a leader included. A
    * stopped member ends its watches (`cancelReason` `'etcdserver: the member
    * has been permanently removed from the cluster'`) and serves nothing
    * (`QUORUMKV_REMOVED`) but `status()`, `members()`, `alarms()` and
    * maintenance (`snapshotSave`, `defragment`, `hashKv`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a member
-   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
+   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`,
+   *   `QUORUMKV_REMOVED` (this member removed itself and heard of it from a
+   *   peer before applying it: the removal holds)
    */
   removeMember(id: string): Promise<ConfState> {
     return this.raft.removeMember(id);

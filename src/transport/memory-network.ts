@@ -104,6 +104,14 @@ function emptyStats(): NetworkStats {
   return { sent: 0, delivered: 0, dropped: 0, duplicated: 0, reordered: 0 };
 }
 
+/**
+ * Virtual ms between a peer's refusal (or a partition healing) and the
+ * refused transport hearing of it, with nothing sent: a TCP transport hears
+ * at its next dial, after its backoff (`TcpTransport`'s first delays are
+ * 50-100 ms). A member that is applying its own removal applies it first.
+ */
+const REDIAL_MS = 100;
+
 function linkKey(from: string, to: string): string {
   return `${from}\u0000${to}`;
 }
@@ -422,14 +430,15 @@ export class MemoryNetwork {
   }
 
   /**
-   * Later, tells every started transport that knows a peer refusing it as
-   * removed, over a link not cut, that it was removed: a TCP transport keeps
-   * a stream to each peer it knows (dialed and redialed), so it hears of a
-   * refusal once the peer refuses it and the link lets it through. Run when
-   * a transport refuses a peer and when partitions heal. Nothing is counted.
+   * {@link REDIAL_MS} later, tells every started transport that knows a peer
+   * refusing it as removed, over a link not cut, that it was removed: a TCP
+   * transport keeps a stream to each peer it knows (dialed and redialed), so
+   * it hears of a refusal at its next dial once the peer refuses it and the
+   * link lets it through. Run when a transport starts refusing a peer (or
+   * starts with refusals), and when partitions heal. Nothing is counted.
    */
   private sweepRefusals(): void {
-    this.scheduler.schedule(0, () => {
+    this.scheduler.schedule(REDIAL_MS, () => {
       for (const [to, dest] of [...this.transports]) {
         for (const from of [...dest.refusedIds()]) {
           const src = this.transports.get(from);

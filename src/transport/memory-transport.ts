@@ -58,6 +58,8 @@ export class MemoryTransport implements Transport {
     this.handler = handler;
     this.state = 'started';
     for (const id of this.peers) this.hub.connect(this, id);
+    // refusals made before start (a restart's snapshot lists removed ids)
+    if (this.refused.size > 0) this.hub.refused();
     return Promise.resolve();
   }
 

@@ -131,7 +131,7 @@ export interface Transport {
    * cut off never applies its own removal; this is how it finds out once it
    * reaches this node again. The transports here keep a stream to each
    * peer with nothing to send (as rafthttp does), so such a member finds
-   * out as soon as it and this node can reach each other, even one that
+   * out soon after it and this node can reach each other (its next dial), even one that
    * never sends (a learner without a leader). A transport without
    * `refusePeer` leaves such a member running, unaware.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id

@@ -578,8 +578,12 @@ test('a removed id re-added through a member that has not yet applied the remova
   }
 });
 
-/** Starts a, b, c and a learner d; d applies k = 1 and stops; then d is removed. */
-async function removeLearnerWhileDown(c: TestCluster): Promise<void> {
+/**
+ * Starts a, b, c and a learner d; d applies k = 1 and stops; then d is
+ * removed, and `after` more entries are committed (enough for a snapshot
+ * when the cluster takes them often).
+ */
+async function removeLearnerWhileDown(c: TestCluster, after = 0): Promise<void> {
   await c.startAll(['a', 'b', 'c']);
   const L = await c.waitLeader();
   await c.run(L.node.addLearner('d'));
@@ -588,6 +592,7 @@ async function removeLearnerWhileDown(c: TestCluster): Promise<void> {
   await c.waitFor(() => d0.node.status().applied >= L.node.status().applied, 3_000, 'd catches up');
   await c.stop('d');
   await c.run(c.leader()!.node.removeMember('d'));
+  for (let i = 0; i < after; i++) await c.run(c.leader()!.node.propose(cmd('k', String(i + 2))));
 }
 
 test('a learner removed while it was down is told so when it restarts, though it never campaigns (its transport reaches out to its peers)', async () => {
@@ -604,16 +609,37 @@ test('a learner removed while it was down is told so when it restarts, though it
   }
 });
 
-test('a removed learner that restarts before the others (a whole cluster restarting) is told so once they are back', async () => {
-  const c = new TestCluster({ seed: 6 });
+test('a removed learner that restarts before the others (a whole cluster restarting) is told so once they are back, whether they replay its removal from the log or a snapshot', async () => {
+  for (const [snapshotEntries, after] of [
+    [10_000, 0],
+    [3, 8],
+  ] as const) {
+    const c = new TestCluster({ seed: 6, snapshotEntries });
+    try {
+      await removeLearnerWhileDown(c, after);
+      if (snapshotEntries === 3) assert.ok(c.leader()!.node.status().snapshotIndex > 0, 'the others took a snapshot after the removal');
+      for (const id of ['a', 'b', 'c']) await c.stop(id);
+      const d = await c.start('d', undefined, ['a', 'b', 'c', 'd']);
+      await c.clock.advanceAsync(1_000);
+      assert.equal(d.node.status().removed, false, 'no one is there to say so');
+      for (const id of ['a', 'b', 'c']) await c.start(id, undefined, ['a', 'b', 'c', 'd']);
+      await c.waitFor(() => d.node.status().removed, 5_000, `the learner is told it was removed (snapshotEntries ${snapshotEntries})`);
+    } finally {
+      await c.closeAll();
+    }
+  }
+});
+
+test('a follower that removes itself gets the new membership (it applies its removal before it hears of it from the others)', async () => {
+  const c = new TestCluster({ seed: 3 });
   try {
-    await removeLearnerWhileDown(c);
-    for (const id of ['a', 'b', 'c']) await c.stop(id);
-    const d = await c.start('d', undefined, ['a', 'b', 'c', 'd']);
-    await c.clock.advanceAsync(1_000);
-    assert.equal(d.node.status().removed, false, 'no one is there to say so');
-    for (const id of ['a', 'b', 'c']) await c.start(id, undefined, ['a', 'b', 'c', 'd']);
-    await c.waitFor(() => d.node.status().removed, 5_000, 'the learner is told it was removed');
+    await c.startAll(['a', 'b', 'c', 'd']);
+    const L = await c.waitLeader();
+    await c.run(L.node.propose(cmd('k', '1')));
+    const f = c.members.get(['a', 'b', 'c', 'd'].find((id) => id !== L.id)!)!;
+    const cs = await c.run(f.node.removeMember(f.id));
+    assert.ok(!cs.voters.includes(f.id));
+    await c.waitFor(() => f.node.status().removed, 2_000, 'it stops');
   } finally {
     await c.closeAll();
   }

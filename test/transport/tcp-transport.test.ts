@@ -484,13 +484,15 @@ test('a transport keeps a stream to each peer with nothing to send, as rafthttp 
 
     // c accepts b's stream, then refuses b: b redials and hears so
     await c.start(recC);
-    b.addPeer('c', addr(c));
     c.addPeer('b');
-    await sleep(300); // b's stream to c is up
+    b.addPeer('c', addr(c));
+    b.send([hb('b', 'c', 1)]);
+    await recC.until(() => recC.received.length === 1, "b's stream to c is up");
     assert.ok(!recB.removed.includes('c'));
     c.refusePeer('b');
     await recB.until(() => recB.removed.includes('c'), 'b hears that c now refuses it');
-    assert.equal(recA.received.length + recC.received.length, 0, 'nothing was sent');
+    assert.equal(recA.received.length, 0, 'nothing reached a');
+    assert.equal(recC.received.length, 1, 'nothing more reached c');
   } finally {
     await Promise.all([a.close(), b.close(), c.close()]);
   }
