@@ -154,6 +154,7 @@ export class InboundConnection {
     };
     const timer = setTimeout(destroy, this.ctx.options.dialTimeoutMs);
     timer.unref();
+    socket.once('close', () => clearTimeout(timer));
     socket.end(refusedFrame({ version: PROTOCOL_VERSION, clusterId, from: id, to: peer, reason: 'removed' }), destroy);
     this.hooks.closed(this);
   }

@@ -144,7 +144,7 @@ export class PeerLink {
         decoder.push(chunk, (kind, body) => {
           if (kind === FrameKind.Refused && this.state === 'dialing' && this.socket === socket) {
             const r = decodeRefusal(body);
-            if (r.clusterId !== clusterId || r.from !== this.peer || r.to !== id) {
+            if (r.version !== PROTOCOL_VERSION || r.clusterId !== clusterId || r.from !== this.peer || r.to !== id) {
               throw new FaultError(ErrorCode.CLUSTER_ID_MISMATCH, `refusal ${JSON.stringify(r)} does not match`);
             }
             this.ctx.reportRemoved(this.peer);

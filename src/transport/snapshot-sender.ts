@@ -65,7 +65,7 @@ export class SnapshotSender {
           if (!this.handshaken) {
             if (kind === FrameKind.Refused) {
               const r = decodeRefusal(body);
-              if (r.clusterId !== clusterId || r.from !== this.peer || r.to !== id) {
+              if (r.version !== PROTOCOL_VERSION || r.clusterId !== clusterId || r.from !== this.peer || r.to !== id) {
                 throw new FaultError(ErrorCode.CLUSTER_ID_MISMATCH, 'refusal does not match');
               }
               this.ctx.reportRemoved(this.peer);
