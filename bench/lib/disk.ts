@@ -26,6 +26,23 @@ export interface SyncedAppendOptions {
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 
 /**
+ * Creates `path` with at least `bytes` zeros (whole MiB), fsynced, as
+ * FileLogStorage preallocates a segment, and opens it `O_RDWR | O_DSYNC`.
+ * @returns the descriptor
+ */
+function openPreallocated(path: string, bytes: number): number {
+  const zeroed = Math.ceil(bytes / ZERO_CHUNK.length) * ZERO_CHUNK.length;
+  const fd = openSync(path, 'w');
+  try {
+    for (let at = 0; at < zeroed; at += ZERO_CHUNK.length) writeSync(fd, ZERO_CHUNK, 0, ZERO_CHUNK.length, at);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return openSync(path, constants.O_RDWR | constants.O_DSYNC);
+}
+
+/**
  * Appends `bytes` to each of `files` files preallocated with zeros and
  * opened `O_DSYNC`, as FileLogStorage appends a record to its segment, one
  * round at a time. Returns, sorted, the ms from the start of each round until
@@ -40,23 +57,12 @@ const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 export async function syncedAppendRounds(parent: string, o: SyncedAppendOptions): Promise<number[]> {
   if (constants.O_DSYNC === undefined) throw new Error('bench/lib/disk: this platform has no O_DSYNC');
   if (o.mode === 'inline' && o.files !== 1) throw new Error('bench/lib/disk: inline writes take one file');
-  // no more zeros than the rounds append (whole MiB): a burst of writes just
-  // before the measurement that follows would disturb it
-  const zeroed = Math.ceil((o.rounds * o.bytes) / ZERO_CHUNK.length) * ZERO_CHUNK.length;
   const dir = mkdtempSync(join(parent, 'disk-floor-'));
   const fds: number[] = [];
   try {
-    for (let f = 0; f < o.files; f++) {
-      const path = join(dir, `${f}.wal`);
-      const fd = openSync(path, 'w');
-      try {
-        for (let at = 0; at < zeroed; at += ZERO_CHUNK.length) writeSync(fd, ZERO_CHUNK, 0, ZERO_CHUNK.length, at);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      fds.push(openSync(path, constants.O_RDWR | constants.O_DSYNC));
-    }
+    // no more zeros than the rounds append (whole MiB): a burst of writes just
+    // before the measurement that follows would disturb it
+    for (let f = 0; f < o.files; f++) fds.push(openPreallocated(join(dir, `${f}.wal`), o.rounds * o.bytes));
     const record = Buffer.alloc(o.bytes, 0x2a);
     const out: number[] = [];
     for (let r = 0; r < o.rounds; r++) {
@@ -114,22 +120,13 @@ export async function syncedAppendRounds(parent: string, o: SyncedAppendOptions)
  */
 export async function replicatedAppendRounds(parent: string, o: { rounds: number; bytes: number }): Promise<number[]> {
   if (constants.O_DSYNC === undefined) throw new Error('bench/lib/disk: this platform has no O_DSYNC');
-  const perFile = 2 * o.rounds * o.bytes;
-  const zeroed = Math.ceil(perFile / ZERO_CHUNK.length) * ZERO_CHUNK.length;
   const dir = mkdtempSync(join(parent, 'disk-handoff-'));
   const fds: number[] = [];
   const chains: Promise<void>[] = [];
   try {
     for (let f = 0; f < 3; f++) {
-      const path = join(dir, `${f}.wal`);
-      const fd = openSync(path, 'w');
-      try {
-        for (let at = 0; at < zeroed; at += ZERO_CHUNK.length) writeSync(fd, ZERO_CHUNK, 0, ZERO_CHUNK.length, at);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      fds.push(openSync(path, constants.O_RDWR | constants.O_DSYNC));
+      // room for the untimed rounds and the timed ones
+      fds.push(openPreallocated(join(dir, `${f}.wal`), 2 * o.rounds * o.bytes));
       chains.push(Promise.resolve());
     }
     const offsets = [0, 0, 0];

@@ -1300,14 +1300,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       // not yet applied there; every member sees the removal first in the
       // log, so every member skips this change alike.
       log('[%s] ignored conf change %s %s: the id was removed from the cluster', this.id, cc.type, cc.nodeId);
-      if (ctx.origin === this.id && ctx.seq !== undefined) {
-        const p = this.pendingConf.get(ctx.seq);
-        if (p !== undefined) {
-          this.pendingConf.delete(ctx.seq);
-          this.clock.clearTimeout(p.timer);
-          p.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `member id ${cc.nodeId} was removed from the cluster and cannot be added back: use a new id`));
-        }
-      }
+      this.takePendingConf(ctx)?.reject(
+        new UsageError(ErrorCode.INVALID_ARGUMENT, `member id ${cc.nodeId} was removed from the cluster and cannot be added back: use a new id`),
+      );
       this.scheduleLoop();
       return;
     }
@@ -1324,16 +1319,19 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
     this.setConfState(cs);
     log('[%s] applied conf change %s %s -> voters=%j learners=%j', this.id, cc.type, cc.nodeId, cs.voters, cs.learners);
-    if (ctx.origin === this.id && ctx.seq !== undefined) {
-      const p = this.pendingConf.get(ctx.seq);
-      if (p !== undefined) {
-        this.pendingConf.delete(ctx.seq);
-        this.clock.clearTimeout(p.timer);
-        p.resolve(this.members());
-      }
-    }
+    this.takePendingConf(ctx)?.resolve(this.members());
     if (cc.type === 'RemoveNode' && cc.nodeId === this.id) this.onRemoved();
     this.scheduleLoop();
+  }
+
+  /** The conf change this member proposed that `ctx` belongs to, no longer pending (its timer cleared); else undefined. */
+  private takePendingConf(ctx: ConfContext): PendingConfChange | undefined {
+    if (ctx.origin !== this.id || ctx.seq === undefined) return undefined;
+    const p = this.pendingConf.get(ctx.seq);
+    if (p === undefined) return undefined;
+    this.pendingConf.delete(ctx.seq);
+    this.clock.clearTimeout(p.timer);
+    return p;
   }
 
   /** Makes the transport know `id`, with its address when one is known. */

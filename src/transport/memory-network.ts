@@ -463,12 +463,9 @@ export class MemoryNetwork {
       return;
     }
     const dest = this.transports.get(to);
-    if (dest !== undefined && dest.refuses(from)) {
-      this.drop(link, p.sender, p.type, p.reportsSnapshot, 'removed');
-      return;
-    }
     if (dest === undefined || !dest.accepts(from)) {
-      this.drop(link, p.sender, p.type, p.reportsSnapshot, 'unreachable');
+      // a refused id is no longer a peer: only a message not accepted is looked up
+      this.drop(link, p.sender, p.type, p.reportsSnapshot, dest?.refuses(from) === true ? 'removed' : 'unreachable');
       return;
     }
     const msg = decodeMessage(p.bytes);

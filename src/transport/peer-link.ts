@@ -8,8 +8,8 @@ import type { Socket } from 'node:net';
 import { FaultError, ErrorCode } from '../errors.js';
 import type { HostPort } from './address.js';
 import { FrameDecoder, FrameKind } from './frame.js';
-import { decodeHello, decodeRefusal, helloFrame, PROTOCOL_VERSION, StreamKind } from './frame-bodies.js';
-import { tuneSocket, type TcpContext } from './tcp-context.js';
+import { decodeHello, helloFrame, PROTOCOL_VERSION, StreamKind } from './frame-bodies.js';
+import { refusalError, tuneSocket, type TcpContext } from './tcp-context.js';
 import { backoffDelay } from './tcp-options.js';
 
 /**
@@ -142,14 +142,7 @@ export class PeerLink {
     socket.on('data', (chunk: Buffer) => {
       try {
         decoder.push(chunk, (kind, body) => {
-          if (kind === FrameKind.Refused && this.state === 'dialing' && this.socket === socket) {
-            const r = decodeRefusal(body);
-            if (r.version !== PROTOCOL_VERSION || r.clusterId !== clusterId || r.from !== this.peer || r.to !== id) {
-              throw new FaultError(ErrorCode.CLUSTER_ID_MISMATCH, `refusal ${JSON.stringify(r)} does not match`);
-            }
-            this.ctx.reportRemoved(this.peer);
-            throw new FaultError(ErrorCode.REMOVED, `${this.peer} refused this node: it was removed from the cluster`);
-          }
+          if (kind === FrameKind.Refused && this.state === 'dialing' && this.socket === socket) throw refusalError(this.ctx, this.peer, body);
           if (kind !== FrameKind.Hello || this.state !== 'dialing' || this.socket !== socket) {
             throw new FaultError(ErrorCode.MALFORMED_FRAME, `unexpected frame kind ${kind} on an outbound stream`);
           }

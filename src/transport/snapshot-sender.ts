@@ -10,8 +10,8 @@ import { ErrorCode, FaultError } from '../errors.js';
 import type { Message } from '../raftpb/index.js';
 import type { HostPort } from './address.js';
 import { FrameDecoder, FrameKind } from './frame.js';
-import { decodeHello, decodeRefusal, decodeSnapshotAck, helloFrame, PROTOCOL_VERSION, snapshotChunkFrame, StreamKind } from './frame-bodies.js';
-import { tuneSocket, type TcpContext } from './tcp-context.js';
+import { decodeHello, decodeSnapshotAck, helloFrame, PROTOCOL_VERSION, snapshotChunkFrame, StreamKind } from './frame-bodies.js';
+import { refusalError, tuneSocket, type TcpContext } from './tcp-context.js';
 
 /**
  * One snapshot transfer: dial, handshake (stream kind `Snapshot`), chunks of
@@ -63,14 +63,7 @@ export class SnapshotSender {
         decoder.push(chunk, (kind, body) => {
           if (this.done) return;
           if (!this.handshaken) {
-            if (kind === FrameKind.Refused) {
-              const r = decodeRefusal(body);
-              if (r.version !== PROTOCOL_VERSION || r.clusterId !== clusterId || r.from !== this.peer || r.to !== id) {
-                throw new FaultError(ErrorCode.CLUSTER_ID_MISMATCH, 'refusal does not match');
-              }
-              this.ctx.reportRemoved(this.peer);
-              throw new FaultError(ErrorCode.REMOVED, `${this.peer} refused this node: it was removed from the cluster`);
-            }
+            if (kind === FrameKind.Refused) throw refusalError(this.ctx, this.peer, body);
             if (kind !== FrameKind.Hello) throw new FaultError(ErrorCode.MALFORMED_FRAME, 'expected a handshake');
             const h = decodeHello(body);
             if (h.version !== PROTOCOL_VERSION || h.clusterId !== clusterId || h.from !== this.peer || h.to !== id || h.stream !== StreamKind.Snapshot) {

@@ -5,8 +5,10 @@
  * @module
  */
 import type { Socket } from 'node:net';
+import { ErrorCode, FaultError } from '../errors.js';
 import type { Message } from '../raftpb/index.js';
 import type { HostPort } from './address.js';
+import { decodeRefusal, PROTOCOL_VERSION } from './frame-bodies.js';
 import type { ResolvedTcpOptions } from './tcp-options.js';
 import type { SnapshotStatus } from './transport.js';
 
@@ -29,6 +31,23 @@ export interface TcpContext {
   reportSnapshot(peer: string, status: SnapshotStatus): void;
   /** Logs through the transport's debug namespace. */
   log(format: string, ...args: unknown[]): void;
+}
+
+/**
+ * A dialer's answer to a `Refused` frame from `peer`, in place of its
+ * handshake reply: checked as a reply `Hello` is (protocol version, cluster
+ * id, `from`, `to`), reported as `reportRemoved(peer)`, and returned as the
+ * error that closes the connection.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME` for a malformed body,
+ *   `QUORUMKV_CLUSTER_ID_MISMATCH` for a refusal that is not from `peer` to this node
+ */
+export function refusalError(ctx: TcpContext, peer: string, body: Uint8Array): FaultError {
+  const r = decodeRefusal(body);
+  if (r.version !== PROTOCOL_VERSION || r.clusterId !== ctx.options.clusterId || r.from !== peer || r.to !== ctx.options.id) {
+    throw new FaultError(ErrorCode.CLUSTER_ID_MISMATCH, `refusal ${JSON.stringify(r)} does not match`);
+  }
+  ctx.reportRemoved(peer);
+  return new FaultError(ErrorCode.REMOVED, `${peer} refused this node: it was removed from the cluster`);
 }
 
 /** Common socket settings: no Nagle delay (frames are already batched per tick), TCP keep-alive. */
