@@ -97,7 +97,9 @@ class Member {
     if (this.child === undefined || this.child.exitCode !== null) return;
     const exited = new Promise((r) => this.child!.once('exit', r));
     this.child.disconnect();
-    await Promise.race([exited, sleep(3_000)]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 3_000)))]);
+    clearTimeout(timer);
     if (this.child.exitCode === null) this.child.kill('SIGKILL');
   }
 }
