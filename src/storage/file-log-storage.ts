@@ -896,21 +896,7 @@ export class FileLogStorage implements LogStorage {
     // then a leftover, never another storage's
     openDirs.add(path);
     try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await createWhole(path, lockOwner(process.pid));
-          break;
-        } catch (err) {
-          if ((err as { code?: string }).code !== 'EEXIST' || attempt > 0) throw err;
-        }
-        // a lock file is there: refused while its process lives, taken over otherwise
-        const holder = (await fsp.readFile(path, 'utf8').catch(() => '')).trim();
-        const pid = parseInt(holder, 10);
-        if (Number.isSafeInteger(pid) && pid !== process.pid && alive(pid) && holder === lockOwner(pid)) {
-          throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: process ${pid} holds it (delete ${path} if that process is not a quorumkv member)`);
-        }
-        await fsp.rm(path, { force: true });
-      }
+      await takeLock(path, lockOwner(process.pid), this.dir);
     } catch (err) {
       openDirs.delete(path);
       throw err;
@@ -927,6 +913,88 @@ export class FileLogStorage implements LogStorage {
 }
 
 /**
+ * Takes the lock file at `path` for `owner` (this process): made whole if
+ * there is none; refused while the process it names lives; taken over
+ * otherwise. A stale lock is renamed away, and the file moved is checked
+ * (by its inode and its text) to be that stale lock: a second process that
+ * took the same stale lock over in the meantime had its fresh lock moved
+ * instead, which is put back, and this process is then refused by it.
+ * (Deleting the stale lock by name let two processes that both saw it stale
+ * both hold the log: the second deleted the first's fresh lock.)
+ * @throws `STORAGE_IO` while a live process holds the lock, or when the lock
+ *   cannot be made
+ */
+async function takeLock(path: string, owner: string, dir: string): Promise<void> {
+  for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
+    try {
+      await createWhole(path, owner);
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+    }
+    // a lock file is there: refused while its process lives, taken over otherwise
+    const found = await fsp.stat(path).catch(ignoreMissing);
+    if (found === undefined) continue; // gone meanwhile: try to make it again
+    let holder = (await fsp.readFile(path, 'utf8').catch(() => '')).trim();
+    // where there are no hard links, a lock is made by an exclusive create
+    // and then written: an empty one may be a moment old
+    if (holder === '') {
+      await new Promise((r) => setTimeout(r, EMPTY_LOCK_WAIT_MS));
+      holder = (await fsp.readFile(path, 'utf8').catch(() => '')).trim();
+    }
+    const pid = parseInt(holder, 10);
+    if (Number.isSafeInteger(pid) && pid !== process.pid && alive(pid) && holder === lockOwner(pid)) {
+      throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${dir}: process ${pid} holds it (delete ${path} if that process is not a quorumkv member)`);
+    }
+    const grave = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.stale`;
+    try {
+      await fsp.rename(path, grave);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') continue; // another process moved it first
+      throw err;
+    }
+    // The file moved is the stale lock if it has its inode and its text.
+    // The text as well: once the stale lock is deleted, its inode number
+    // may be given to another process's fresh lock, which always names
+    // another process (a live one) than the stale lock does.
+    const moved = await fsp.stat(grave);
+    const movedText = await fsp.readFile(grave, 'utf8').catch(() => '');
+    if (moved.ino !== found.ino || moved.dev !== found.dev || movedText.trim() !== holder) {
+      // not the stale lock: another process's, made since; put it back
+      await restoreLock(grave, path);
+    }
+    await fsp.rm(grave, { force: true });
+  }
+  throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${dir}: its lock file ${path} kept changing (other processes are opening it)`);
+}
+
+/** Tries to take a lock over before giving up (each try that fails saw another process's lock come and go). */
+const LOCK_ATTEMPTS = 5;
+/** How long (ms) an empty lock file is given to be written before it is taken for stale. */
+const EMPTY_LOCK_WAIT_MS = 100;
+
+/** Puts a lock file moved away by mistake back at `path`, unless another has been made there since. */
+async function restoreLock(from: string, path: string): Promise<void> {
+  try {
+    await fsp.link(from, path);
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? '';
+    if (code === 'EEXIST') return;
+    if (!NO_HARD_LINKS.includes(code)) throw err;
+    // no hard links: a rename, which would replace a lock made in the meantime
+    if ((await fsp.stat(path).catch(ignoreMissing)) === undefined) await fsp.rename(from, path);
+  }
+}
+
+/** `link`'s error codes on a file system without hard links (FAT, some network or FUSE mounts). */
+const NO_HARD_LINKS = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'];
+
+function ignoreMissing(err: unknown): undefined {
+  if ((err as { code?: string }).code === 'ENOENT') return undefined;
+  throw err;
+}
+
+/**
  * Creates `path` holding `text`, or fails with EEXIST: written to a file of
  * its own and hard-linked to `path`, so that nobody ever reads it empty (a
  * lock seen empty while its process writes it would be taken for stale).
@@ -939,7 +1007,7 @@ async function createWhole(path: string, text: string): Promise<void> {
   } catch (err) {
     // a file system without hard links (FAT, some network or FUSE mounts):
     // an exclusive create, which another process may see empty for a moment
-    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'].includes((err as { code?: string }).code ?? '')) throw err;
+    if (!NO_HARD_LINKS.includes((err as { code?: string }).code ?? '')) throw err;
     await fsp.writeFile(path, text, { flag: 'wx' });
   } finally {
     await fsp.rm(tmp, { force: true });

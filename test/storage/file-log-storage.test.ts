@@ -694,6 +694,77 @@ test('LOCK is never seen empty: another process opening while this one is betwee
     await s.close();
   }));
 
+for (const links of [true, false]) {
+  test(`two processes that both find the same stale LOCK: exactly one takes it over, and the other is refused by the fresh lock${links ? '' : ' (no hard links: the lock moved by mistake is renamed back)'}`, () =>
+  withDir(async (dir) => {
+    // Taking a stale lock over deleted it by name and then made a new one: a
+    // second process that had read the same stale lock deleted the first's
+    // fresh lock and made its own, and both held the log. Here the other
+    // process takes the stale lock over just after this one has read it.
+    await open(dir).then((s) => s.close());
+    await writeFile(join(dir, 'LOCK'), '2147483646'); // no such process
+    const fsp = fsCjs.promises;
+    const realReadFile = fsp.readFile;
+    const realLink = fsp.link;
+    if (!links) {
+      fsp.link = async (existing: Parameters<typeof realLink>[0], path: Parameters<typeof realLink>[1]) => {
+        throw Object.assign(new Error(`EPERM: operation not permitted, link '${String(existing)}' -> '${String(path)}'`), { code: 'EPERM', syscall: 'link' });
+      };
+    }
+    let other: ReturnType<typeof holdInChild> | undefined;
+    let theirs: string | undefined;
+    fsp.readFile = async function (this: unknown, ...args: Parameters<typeof realReadFile>) {
+      const text = await realReadFile.apply(this, args);
+      if (other === undefined && String(args[0]).endsWith('/LOCK')) {
+        other = holdInChild(dir);
+        theirs = await other.held;
+      }
+      return text;
+    } as typeof realReadFile;
+    let mine: FileLogStorage | undefined;
+    try {
+      const result = await open(dir).then(
+        (s) => ((mine = s), 'opened'),
+        (err: Error) => err.message,
+      );
+      assert.ok(other !== undefined, 'this process read the stale lock');
+      assert.equal(theirs, 'ready', 'the other process took the stale lock over');
+      assert.match(result, new RegExp(`process ${other.pid} holds it`), 'this process is refused by the fresh lock');
+      assert.match(await readFile(join(dir, 'LOCK'), 'utf8'), new RegExp(`^${other.pid}( |$)`), "LOCK is the other process's");
+      assert.deepEqual((await readdir(dir)).sort(), ['LOCK', 'snap', 'wal'], 'no moved or temporary lock file is left behind');
+    } finally {
+      fsp.readFile = realReadFile;
+      fsp.link = realLink;
+      await mine?.close();
+      await other?.kill();
+    }
+  }));
+}
+
+test('an empty LOCK is given a moment to be written (where there are no hard links, a lock is made and then written) before it is taken for stale', () =>
+  withDir(async (dir) => {
+    await open(dir).then((s) => s.close());
+    await writeFile(join(dir, 'LOCK'), '');
+    await withDir(async (elsewhere) => {
+      // a live process, and the lock it writes (held in another directory)
+      const other = holdInChild(elsewhere);
+      try {
+        assert.equal(await other.held, 'ready');
+        const owner = await readFile(join(elsewhere, 'LOCK'), 'utf8');
+        // written into the empty lock 20 ms from now, as an exclusive create and then a write would
+        setTimeout(() => void writeFile(join(dir, 'LOCK'), owner), 20);
+        await rejectsWith(open(dir), ErrorCode.STORAGE_IO, `process ${other.pid} holds it`);
+      } finally {
+        await other.kill();
+      }
+    });
+    // an empty lock that stays empty is stale
+    await writeFile(join(dir, 'LOCK'), '');
+    const s = await open(dir);
+    assert.match(await readFile(join(dir, 'LOCK'), 'utf8'), new RegExp(`^${process.pid}( |$)`));
+    await s.close();
+  }));
+
 test('where the file system has no hard links (link fails with EPERM and the like), LOCK is made by an exclusive create: the open succeeds, and a live holder still refuses it', () =>
   withDir(async (dir) => {
     const fsp = fsCjs.promises;
