@@ -8,8 +8,12 @@ import { pack, unpack } from '../codec/index.js';
 import { ErrorCode, FaultError } from '../errors.js';
 import { encodeFrame, FrameKind } from './frame.js';
 
-/** Version of the frame protocol; a peer announcing another one is refused. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Version of the frame protocol; a peer announcing another one is refused.
+ * Version 2 added the `Heartbeat` frame and the read timeout of message
+ * streams.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** What a connection carries after its handshake. */
 export const StreamKind = {
@@ -134,4 +138,16 @@ export function decodeSnapshotAck(body: Uint8Array): boolean {
   const t = unpack(body);
   if (!Array.isArray(t) || t.length !== 1 || typeof t[0] !== 'boolean') malformed('snapshot ack');
   return t[0] as boolean;
+}
+
+/** The link heartbeat frame (one shared buffer: it is never changed). */
+export const HEARTBEAT_FRAME: Buffer = encodeFrame(FrameKind.Heartbeat, pack([]));
+
+/**
+ * Checks a heartbeat's body: an empty array.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME` on anything else
+ */
+export function checkHeartbeat(body: Uint8Array): void {
+  const t = unpack(body);
+  if (!Array.isArray(t) || t.length !== 0) malformed('heartbeat');
 }

@@ -32,6 +32,12 @@ export const FrameKind = {
    * `[protocolVersion, clusterId, from, to, reason]`, reason `'removed'`.
    */
   Refused: 5,
+  /**
+   * Sent by either side of a message stream that has written nothing for
+   * `heartbeatMs`, so that the other side's read timeout tells a quiet
+   * stream from a dead one (etcd's rafthttp link heartbeat): `[]`.
+   */
+  Heartbeat: 6,
 } as const;
 
 /** One of {@link FrameKind}. */
@@ -43,7 +49,7 @@ export const FRAME_HEADER_BYTES = 8;
 /** Bytes of a payload before its body: the msgpack fixarray(2) marker and the kind. */
 const PAYLOAD_PREFIX_BYTES = 2;
 const FIXARRAY_2 = 0x92;
-const MAX_KIND = FrameKind.Refused;
+const MAX_KIND = FrameKind.Heartbeat;
 
 /**
  * Builds one frame around `body` (msgpack bytes).

@@ -8,7 +8,8 @@ import { decodeMessage } from '../codec/index.js';
 import { ErrorCode, FaultError } from '../errors.js';
 import { isLocalMessage, type Message } from '../raftpb/index.js';
 import { FrameDecoder, FrameKind } from './frame.js';
-import { decodeHello, decodeSnapshotChunk, helloFrame, PROTOCOL_VERSION, refusedFrame, snapshotAckFrame, StreamKind, type Hello } from './frame-bodies.js';
+import { checkHeartbeat, decodeHello, decodeSnapshotChunk, helloFrame, PROTOCOL_VERSION, refusedFrame, snapshotAckFrame, StreamKind, type Hello } from './frame-bodies.js';
+import { LinkHeartbeat } from './link-heartbeat.js';
 import { tuneSocket, type TcpContext } from './tcp-context.js';
 
 /**
@@ -50,6 +51,8 @@ export class InboundConnection {
   private snap: Buffer | undefined;
   private snapFill = 0;
   private snapDone = false;
+  /** A message stream's heartbeat and read timeout, once its handshake is done. */
+  private heartbeat: LinkHeartbeat | undefined;
 
   constructor(ctx: TcpContext, socket: Socket, hooks: InboundHooks) {
     this.ctx = ctx;
@@ -73,6 +76,7 @@ export class InboundConnection {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.heartbeat?.stop();
     this.snap = undefined;
     this.ctx.log('%s: inbound connection from %s closed: %s', this.ctx.options.id, this.peer ?? this.socket.remoteAddress, why);
     this.socket.destroy();
@@ -96,6 +100,10 @@ export class InboundConnection {
       return;
     }
     if (this.stream === StreamKind.Messages) {
+      if (kind === FrameKind.Heartbeat) {
+        checkHeartbeat(body);
+        return;
+      }
       if (kind !== FrameKind.Message) throw new FaultError(ErrorCode.MALFORMED_FRAME, `unexpected frame kind ${kind} on a message stream`);
       const m = decodeMessage(body);
       this.check(m);
@@ -130,6 +138,7 @@ export class InboundConnection {
       this.socket.setTimeout(idle, () => this.close(`snapshot stream idle for ${idle} ms`));
     }
     this.socket.write(helloFrame({ version: PROTOCOL_VERSION, clusterId, from: id, to: h.from, stream: h.stream }));
+    if (h.stream === StreamKind.Messages) this.heartbeat = new LinkHeartbeat(this.socket, this.ctx.options, (why) => this.close(why));
     this.ctx.log('%s: accepted %s stream from %s', id, h.stream === StreamKind.Messages ? 'message' : 'snapshot', h.from);
     this.hooks.accepted(this);
   }

@@ -8,7 +8,8 @@ import type { Socket } from 'node:net';
 import { FaultError, ErrorCode } from '../errors.js';
 import type { HostPort } from './address.js';
 import { FrameDecoder, FrameKind } from './frame.js';
-import { decodeHello, helloFrame, PROTOCOL_VERSION, StreamKind } from './frame-bodies.js';
+import { checkHeartbeat, decodeHello, helloFrame, PROTOCOL_VERSION, StreamKind } from './frame-bodies.js';
+import { LinkHeartbeat } from './link-heartbeat.js';
 import { refusalError, tuneSocket, type TcpContext } from './tcp-context.js';
 import { backoffDelay } from './tcp-options.js';
 
@@ -49,6 +50,8 @@ export class PeerLink {
   private timer: NodeJS.Timeout | undefined;
   /** Set by {@link connect}: the stream is kept up with nothing to send. */
   private persistent = false;
+  /** The open stream's heartbeat and read timeout. */
+  private heartbeat: LinkHeartbeat | undefined;
 
   constructor(ctx: TcpContext, peer: string, address: HostPort) {
     this.ctx = ctx;
@@ -143,6 +146,10 @@ export class PeerLink {
       try {
         decoder.push(chunk, (kind, body) => {
           if (kind === FrameKind.Refused && this.state === 'dialing' && this.socket === socket) throw refusalError(this.ctx, this.peer, body);
+          if (kind === FrameKind.Heartbeat && this.state === 'open' && this.socket === socket) {
+            checkHeartbeat(body);
+            return;
+          }
           if (kind !== FrameKind.Hello || this.state !== 'dialing' || this.socket !== socket) {
             throw new FaultError(ErrorCode.MALFORMED_FRAME, `unexpected frame kind ${kind} on an outbound stream`);
           }
@@ -171,6 +178,11 @@ export class PeerLink {
     this.clearTimer();
     this.state = 'open';
     this.openedAt = performance.now();
+    const socket = this.socket!;
+    this.heartbeat = new LinkHeartbeat(socket, this.ctx.options, (why) => {
+      this.ctx.log('%s: closing stream to %s: %s', this.ctx.options.id, this.peer, why);
+      socket.destroy();
+    });
     this.ctx.log('%s: stream to %s open', this.ctx.options.id, this.peer);
     this.flush();
   }
@@ -214,6 +226,8 @@ export class PeerLink {
   }
 
   private clearTimer(): void {
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;

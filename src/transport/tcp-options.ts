@@ -62,6 +62,21 @@ export interface TcpTransportOptions {
   maxSnapshotBytes?: number;
   /** A snapshot stream with no progress for this long fails, ms (default 30000). */
   snapshotIdleTimeoutMs?: number;
+  /**
+   * A side of a message stream that has written nothing for this long writes
+   * a heartbeat frame, ms (default 1000). Below `readTimeoutMs`; the same on
+   * every member, as the peers' read timeouts count on it.
+   */
+  heartbeatMs?: number;
+  /**
+   * A message stream on which nothing has been read for this long is closed
+   * (and redialed by its dialer), ms (default 5000, etcd's
+   * `ConnReadTimeout`). This is how a stream that a silent partition killed
+   * (no FIN, no RST: a dropped route, lost NAT or firewall state) is told
+   * from a quiet one, where TCP alone would keep retransmitting for many
+   * minutes. At least 3 times `heartbeatMs`.
+   */
+  readTimeoutMs?: number;
 }
 
 /** Default {@link TcpTransportOptions.maxFrameBytes}: 4 MiB. */
@@ -85,6 +100,8 @@ export interface ResolvedTcpOptions {
   snapshotChunkBytes: number;
   maxSnapshotBytes: number;
   snapshotIdleTimeoutMs: number;
+  heartbeatMs: number;
+  readTimeoutMs: number;
 }
 
 function invalid(message: string): never {
@@ -130,6 +147,9 @@ export function resolveTcpOptions(o: TcpTransportOptions): ResolvedTcpOptions {
   const initialMs = positiveInt(backoff.initialMs, 'backoff.initialMs', 100);
   const maxMs = positiveInt(backoff.maxMs, 'backoff.maxMs', 5000);
   if (maxMs < initialMs) invalid('backoff.maxMs must be >= backoff.initialMs');
+  const heartbeatMs = positiveInt(o.heartbeatMs, 'heartbeatMs', 1000);
+  const readTimeoutMs = positiveInt(o.readTimeoutMs, 'readTimeoutMs', 5000);
+  if (readTimeoutMs < 3 * heartbeatMs) invalid(`readTimeoutMs must be at least 3 times heartbeatMs, got ${readTimeoutMs} and ${heartbeatMs}`);
   const tls = o.tls;
   if (tls !== undefined) {
     if (tls === null || typeof tls !== 'object' || tls.key === undefined || tls.cert === undefined || tls.ca === undefined) {
@@ -150,6 +170,8 @@ export function resolveTcpOptions(o: TcpTransportOptions): ResolvedTcpOptions {
     snapshotChunkBytes,
     maxSnapshotBytes: positiveInt(o.maxSnapshotBytes, 'maxSnapshotBytes', 1024 * 1024 * 1024),
     snapshotIdleTimeoutMs: positiveInt(o.snapshotIdleTimeoutMs, 'snapshotIdleTimeoutMs', 30_000),
+    heartbeatMs,
+    readTimeoutMs,
   };
 }
 

@@ -45,6 +45,11 @@ const MAX_PENDING_HANDSHAKES = 64;
  *   bounded FIFO queue (oldest dropped and the peer reported unreachable on
  *   overflow) and reconnection with exponential backoff and jitter. Messages
  *   queued while dialing are sent once the peer's handshake arrives.
+ * - Each side of a message stream writes a heartbeat frame when it has
+ *   written nothing for `heartbeatMs`, and closes the stream when it has read
+ *   nothing for `readTimeoutMs` (etcd's link heartbeat and
+ *   `ConnReadTimeout`), so that a stream a silent partition killed is
+ *   redialed in seconds, not after TCP's minutes of retransmissions.
  * - Each `MsgSnap` travels on a connection of its own in chunks (so it is not
  *   bound by `maxFrameBytes`), is reassembled by the receiver into one message
  *   before `receive`, and is reported `'finish'` once the receiver

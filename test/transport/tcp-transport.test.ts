@@ -76,6 +76,8 @@ test('invalid options throw UsageError INVALID_CONFIG', () => {
     ['chunk above the frame limit', { maxFrameBytes: 4096, snapshotChunkBytes: 4096 }],
     ['backoff max below initial', { backoff: { initialMs: 100, maxMs: 10 } }],
     ['zero dial timeout', { dialTimeoutMs: 0 }],
+    ['read timeout under 3 heartbeats', { heartbeatMs: 100, readTimeoutMs: 299 }],
+    ['zero heartbeat', { heartbeatMs: 0 }],
     ['incomplete tls', { tls: { key: 'k', cert: 'c' } as never }],
   ];
   for (const [name, o] of bad) {
@@ -497,3 +499,115 @@ test('a transport keeps a stream to each peer with nothing to send, as rafthttp 
     await Promise.all([a.close(), b.close(), c.close()]);
   }
 });
+
+/**
+ * A TCP proxy to `target` whose `cut()` makes every connection it carries
+ * go silent, as a silent partition does (a dropped route, lost NAT or
+ * firewall state: no FIN, no RST): bytes are read and dropped, both sockets
+ * stay open. Connections made after the cut are carried as usual.
+ */
+async function silentProxy(target: number): Promise<{ port: number; connections: number; closedSides: () => number; cut(): void; close(): Promise<void> }> {
+  const pairs: Array<{ down: Socket; up: Socket; silent: boolean; closed: number }> = [];
+  const server = net.createServer((down) => {
+    const up = net.connect(target, '127.0.0.1');
+    const pair = { down, up, silent: false, closed: 0 };
+    pairs.push(pair);
+    for (const [from, to] of [
+      [down, up],
+      [up, down],
+    ] as const) {
+      from.on('error', () => {});
+      from.on('data', (chunk) => (pair.silent ? undefined : to.write(chunk)));
+      // a side that closes is not passed on once the pair is silent: the other side must find out by itself
+      from.on('close', () => {
+        pair.closed++;
+        if (!pair.silent) to.destroy();
+      });
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    get connections() {
+      return pairs.length;
+    },
+    closedSides: () => pairs.reduce((n, p) => n + p.closed, 0),
+    cut() {
+      for (const p of pairs) p.silent = true;
+    },
+    close: async () => {
+      for (const p of pairs) {
+        p.down.destroy();
+        p.up.destroy();
+      }
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/**
+ * Two transports with a heartbeat of 50 ms and a read timeout of 200 ms; a
+ * dials b through a {@link silentProxy}, b dials a directly. Resolves once a
+ * first message from a has reached b.
+ */
+async function throughSilentProxy() {
+  const opts = { heartbeatMs: 50, readTimeoutMs: 200 };
+  const recA = new Recorder();
+  const recB = new Recorder();
+  const a = new TcpTransport(tcpOptions('a', opts));
+  const b = new TcpTransport(tcpOptions('b', opts));
+  await a.start(recA);
+  await b.start(recB);
+  const proxy = await silentProxy(b.address().port);
+  b.addPeer('a', addr(a));
+  a.addPeer('b', formatAddress('127.0.0.1', proxy.port));
+  a.send([hb('a', 'b', 1)]);
+  await recB.until(() => recB.received.length === 1, 'a message through the proxy');
+  return { a, b, recA, recB, proxy };
+}
+
+test('a message stream that goes silent (no FIN, no RST) is closed by both sides within the read timeout, and the dialer redials: messages flow again', async () => {
+  // Without a heartbeat and a read timeout, such a stream stayed open: the
+  // dialer wrote into it for as long as TCP kept retransmitting (minutes),
+  // and the acceptor waited on it for good.
+  const { a, b, recA, recB, proxy } = await throughSilentProxy();
+  try {
+    assert.equal(proxy.connections, 1);
+    proxy.cut();
+    const cutAt = performance.now();
+    let i = 2;
+    const timer = setInterval(() => a.send([hb('a', 'b', i++)]), 20);
+    try {
+      await recB.until(() => recB.received.length > 1, 'a message on a new stream after the cut', 3_000);
+    } finally {
+      clearInterval(timer);
+    }
+    const after = performance.now() - cutAt;
+    assert.ok(proxy.connections >= 2, 'the dialer redialed');
+    for (const deadline = performance.now() + 3_000; proxy.closedSides() < 2; await sleep(10)) {
+      assert.ok(performance.now() < deadline, `both sides closed the silent stream (closed: ${proxy.closedSides()})`);
+    }
+    // the read timeout, one look later at most, and the first backoff (20-40 ms here)
+    assert.ok(after < 200 + 50 + 40 + 300, `messages flowed again ${after.toFixed(0)} ms after the cut`);
+    const idx = recB.received.map((m) => m.index);
+    assert.deepEqual(idx, [...idx].sort((x, y) => x - y), 'still in order');
+  } finally {
+    await Promise.all([a.close(), b.close(), proxy.close()]);
+  }
+});
+
+test('a quiet message stream stays open: its heartbeats keep both read timeouts from firing', async () => {
+  const { a, b, recA, recB, proxy } = await throughSilentProxy();
+  try {
+    await sleep(1_000); // five read timeouts with nothing to send
+    assert.equal(proxy.connections, 1, 'no redial');
+    assert.equal(proxy.closedSides(), 0, 'neither side closed the stream');
+    assert.deepEqual(recA.unreachable, [], 'b was never reported unreachable');
+    a.send([hb('a', 'b', 2)]);
+    await recB.until(() => recB.received.length === 2, 'a message on the same stream');
+    assert.equal(proxy.connections, 1);
+  } finally {
+    await Promise.all([a.close(), b.close(), proxy.close()]);
+  }
+});
+
