@@ -10,7 +10,8 @@ import { HEARTBEAT_FRAME } from './frame-bodies.js';
  * Every `heartbeatMs`, writes a heartbeat frame if nothing was written since
  * the last look, and calls `onDead` once nothing has been read for
  * `readTimeoutMs`. It reads the socket's byte counters, so the hot path
- * pays nothing. Started once the handshake is done; stopped with the
+ * pays nothing. A stall of this process (a look more than two heartbeats
+ * late) starts the read window over. Started once the handshake is done; stopped with the
  * stream.
  */
 export class LinkHeartbeat {
@@ -21,6 +22,8 @@ export class LinkHeartbeat {
   private readMark: number;
   private writeMark: number;
   private readAt = performance.now();
+  private lookedAt = performance.now();
+  private readonly heartbeatMs: number;
 
   /**
    * @param o.heartbeatMs - how often to look, ms; also the longest a side writes nothing
@@ -30,6 +33,7 @@ export class LinkHeartbeat {
   constructor(socket: Socket, o: { heartbeatMs: number; readTimeoutMs: number }, onDead: (why: string) => void) {
     this.socket = socket;
     this.readTimeoutMs = o.readTimeoutMs;
+    this.heartbeatMs = o.heartbeatMs;
     this.onDead = onDead;
     this.readMark = socket.bytesRead;
     this.writeMark = socket.bytesWritten;
@@ -48,6 +52,11 @@ export class LinkHeartbeat {
       return;
     }
     const now = performance.now();
+    // After this process stalled (a long synchronous task, a debugger, a
+    // paused VM), timers run before the sockets are read: what the peer sent
+    // meanwhile is not counted yet, so the read window starts over.
+    if (now - this.lookedAt > 2 * this.heartbeatMs) this.readAt = now;
+    this.lookedAt = now;
     if (s.bytesRead !== this.readMark) {
       this.readMark = s.bytesRead;
       this.readAt = now;

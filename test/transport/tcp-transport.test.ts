@@ -611,3 +611,32 @@ test('a quiet message stream stays open: its heartbeats keep both read timeouts 
   }
 });
 
+test('a stall of the process longer than the read timeout (a long synchronous task) does not close its streams: the read window starts over', async () => {
+  // Timers run before sockets are read: after a stall, the look at the
+  // stream came before the bytes the peer had sent meanwhile were counted,
+  // and both sides took their stream for dead.
+  const { a, b, recA, recB, proxy } = await throughSilentProxy();
+  try {
+    await sleep(100);
+    // busy for three read timeouts, in the check phase of the event loop,
+    // so that the timers' phase comes next, before the sockets are polled
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        const until = performance.now() + 600;
+        while (performance.now() < until) {
+          // nothing else runs
+        }
+        resolve();
+      }),
+    );
+    await sleep(300);
+    assert.equal(proxy.closedSides(), 0, 'neither side closed the stream');
+    assert.equal(proxy.connections, 1, 'no redial');
+    assert.deepEqual(recA.unreachable, []);
+    a.send([hb('a', 'b', 2)]);
+    await recB.until(() => recB.received.length === 2, 'a message on the same stream');
+  } finally {
+    await Promise.all([a.close(), b.close(), proxy.close()]);
+  }
+});
+
