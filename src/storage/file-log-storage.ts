@@ -6,9 +6,9 @@
  * @module
  */
 import { constants as FS, promises as fsp } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
 import createDebug from 'debug';
 import {
   checkCrc,
@@ -98,8 +98,13 @@ const KIND_SAVE = 2;
  */
 const KIND_SAVE_SYNCED = 3;
 
-/** Directories held open by a storage of this process (a second open is refused). */
-const openDirs = new Set<string>();
+/**
+ * Directories held open by a storage of this process (a second open is
+ * refused). Kept on the global object, so that two copies of this module in
+ * one process (an ES module and a CommonJS build, say) share it: a second
+ * open must never reach the LevelDB lock (see `#lock`).
+ */
+const openDirs: Set<string> = ((globalThis as Record<symbol, unknown>)[Symbol.for('quorumkv.fileLogStorage.openDirs')] ??= new Set<string>()) as Set<string>;
 
 interface Segment {
   seq: number;
@@ -243,8 +248,12 @@ class LogState {
  *   CRC-32), written to a temporary name, fsynced, renamed and the directory
  *   fsynced before the record naming it is written. Older snapshot files
  *   are deleted once a synced record follows the newer one.
- * - `LOCK`: the process id of the process that holds the log open; another
- *   live process (or a second storage of this one) is refused.
+ * - `lock/`: a LevelDB database (classic-level) opened only for its lock,
+ *   an operating-system lock (`fcntl` on POSIX, `LockFileEx` on Windows)
+ *   that the system releases when the process ends, however it ends:
+ *   another process opening the log is refused, and nothing is ever stale.
+ *   A second storage of this process is refused before it gets there.
+ * - `LOCK`: the process id of the holder, for the refusal's message.
  *
  * Durability: a synced save is written with `O_DSYNC` when nothing unsynced
  * was written before it, else written and followed by `fdatasync`, so that
@@ -885,134 +894,83 @@ export class FileLogStorage implements LogStorage {
     if (failed !== undefined) throw failed;
   }
 
-  /** The lock file, under the directory's real path (one directory, however it is spelled). */
+  /** The directory's real path (one directory, however it is spelled), while this storage holds it. */
   #lockPath: string | undefined;
+  /** The database whose LevelDB lock holds the directory (see {@link FileLogStorage}, `lock/`). */
+  #lockDb: ClassicLevel | undefined;
 
   async #lock(): Promise<void> {
-    const path = join(await fsp.realpath(this.dir), 'LOCK');
-    if (openDirs.has(path)) throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: it is open in this process`);
-    // claimed before the first await: a second open of this process started
-    // meanwhile is refused above, and a lock file naming this process is
-    // then a leftover, never another storage's
-    openDirs.add(path);
+    const real = await fsp.realpath(this.dir);
+    if (openDirs.has(real)) throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: it is open in this process`);
+    // Claimed before the first await: a second open of this process started
+    // meanwhile is refused above. It must never reach the LevelDB lock: a
+    // second open of a LevelDB in one process closes a descriptor of its
+    // lock file, and with it the first open's lock (POSIX record locks).
+    openDirs.add(real);
+    const db = new ClassicLevel(join(real, LOCK_DB));
     try {
-      await takeLock(path, lockOwner(process.pid), this.dir);
+      await db.open();
     } catch (err) {
-      openDirs.delete(path);
+      openDirs.delete(real);
+      if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') {
+        const pid = await lockHolder(join(real, 'LOCK'));
+        const who = pid !== undefined ? `process ${pid}` : 'another process';
+        throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: ${who} holds it`, { cause: err });
+      }
       throw err;
     }
-    this.#lockPath = path;
+    this.#lockDb = db;
+    this.#lockPath = real;
+    try {
+      // who holds it, for the message of a refused open: written aside and
+      // renamed, so that it is never read half written
+      const tmp = join(real, `LOCK.${process.pid}.tmp`);
+      await fsp.writeFile(tmp, `${process.pid}\n`);
+      await fsp.rename(tmp, join(real, 'LOCK'));
+    } catch (err) {
+      await this.#unlock();
+      throw err;
+    }
   }
 
   async #unlock(): Promise<void> {
-    const path = this.#lockPath;
-    if (path === undefined || !openDirs.delete(path)) return;
+    const real = this.#lockPath;
+    const db = this.#lockDb;
+    if (real === undefined || db === undefined) return;
     this.#lockPath = undefined;
-    await fsp.rm(path, { force: true }).catch(() => undefined);
+    this.#lockDb = undefined;
+    // the process id goes first, while the lock still keeps other opens out
+    await fsp.rm(join(real, 'LOCK'), { force: true }).catch(() => undefined);
+    await db.close().catch(() => undefined);
+    openDirs.delete(real);
   }
 }
 
 /**
- * Takes the lock file at `path` for `owner` (this process): made whole if
- * there is none; refused while the process it names lives; taken over
- * otherwise. A stale lock is renamed away, and the file moved is checked
- * (by its inode and its text) to be that stale lock: a second process that
- * took the same stale lock over in the meantime had its fresh lock moved
- * instead, which is put back, and this process is then refused by it.
- * (Deleting the stale lock by name let two processes that both saw it stale
- * both hold the log: the second deleted the first's fresh lock.)
- * @throws `STORAGE_IO` while a live process holds the lock, or when the lock
- *   cannot be made
+ * The live process that `LOCK` names, for a refusal's message: read again
+ * once after 100 ms when it names none (a holder that has just taken the
+ * lock writes its id a moment later, over what a dead holder left).
  */
-async function takeLock(path: string, owner: string, dir: string): Promise<void> {
-  for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
-    try {
-      await createWhole(path, owner);
-      return;
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'EEXIST') throw err;
-    }
-    // a lock file is there: refused while its process lives, taken over otherwise
-    const found = await fsp.stat(path).catch(ignoreMissing);
-    if (found === undefined) continue; // gone meanwhile: try to make it again
-    let holder = (await fsp.readFile(path, 'utf8').catch(() => '')).trim();
-    // where there are no hard links, a lock is made by an exclusive create
-    // and then written: an empty one may be a moment old
-    if (holder === '') {
-      await new Promise((r) => setTimeout(r, EMPTY_LOCK_WAIT_MS));
-      holder = (await fsp.readFile(path, 'utf8').catch(() => '')).trim();
-    }
-    const pid = parseInt(holder, 10);
-    if (Number.isSafeInteger(pid) && pid !== process.pid && alive(pid) && holder === lockOwner(pid)) {
-      throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${dir}: process ${pid} holds it (delete ${path} if that process is not a quorumkv member)`);
-    }
-    const grave = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.stale`;
-    try {
-      await fsp.rename(path, grave);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ENOENT') continue; // another process moved it first
-      throw err;
-    }
-    // The file moved is the stale lock if it has its inode and its text.
-    // The text as well: once the stale lock is deleted, its inode number
-    // may be given to another process's fresh lock, which always names
-    // another process (a live one) than the stale lock does.
-    const moved = await fsp.stat(grave);
-    const movedText = await fsp.readFile(grave, 'utf8').catch(() => '');
-    if (moved.ino !== found.ino || moved.dev !== found.dev || movedText.trim() !== holder) {
-      // not the stale lock: another process's, made since; put it back
-      await restoreLock(grave, path);
-    }
-    await fsp.rm(grave, { force: true });
+async function lockHolder(path: string): Promise<number | undefined> {
+  for (let i = 0; i < 2; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 100));
+    const pid = parseInt(await fsp.readFile(path, 'utf8').catch(() => ''), 10);
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) return pid;
   }
-  throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${dir}: its lock file ${path} kept changing (other processes are opening it)`);
+  return undefined;
 }
 
-/** Tries to take a lock over before giving up (each try that fails saw another process's lock come and go). */
-const LOCK_ATTEMPTS = 5;
-/** How long (ms) an empty lock file is given to be written before it is taken for stale. */
-const EMPTY_LOCK_WAIT_MS = 100;
-
-/** Puts a lock file moved away by mistake back at `path`, unless another has been made there since. */
-async function restoreLock(from: string, path: string): Promise<void> {
+function alive(pid: number): boolean {
   try {
-    await fsp.link(from, path);
+    process.kill(pid, 0);
+    return true;
   } catch (err) {
-    const code = (err as { code?: string }).code ?? '';
-    if (code === 'EEXIST') return;
-    if (!NO_HARD_LINKS.includes(code)) throw err;
-    // no hard links: a rename, which would replace a lock made in the meantime
-    if ((await fsp.stat(path).catch(ignoreMissing)) === undefined) await fsp.rename(from, path);
+    return (err as { code?: string }).code === 'EPERM';
   }
 }
 
-/** `link`'s error codes on a file system without hard links (FAT, some network or FUSE mounts). */
-const NO_HARD_LINKS = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'];
-
-function ignoreMissing(err: unknown): undefined {
-  if ((err as { code?: string }).code === 'ENOENT') return undefined;
-  throw err;
-}
-
-/**
- * Creates `path` holding `text`, or fails with EEXIST: written to a file of
- * its own and hard-linked to `path`, so that nobody ever reads it empty (a
- * lock seen empty while its process writes it would be taken for stale).
- */
-async function createWhole(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await fsp.writeFile(tmp, text, { flag: 'wx' });
-  try {
-    await fsp.link(tmp, path);
-  } catch (err) {
-    // a file system without hard links (FAT, some network or FUSE mounts):
-    // an exclusive create, which another process may see empty for a moment
-    if (!NO_HARD_LINKS.includes((err as { code?: string }).code ?? '')) throw err;
-    await fsp.writeFile(path, text, { flag: 'wx' });
-  } finally {
-    await fsp.rm(tmp, { force: true });
-  }
-}
+/** The directory, below a log's, of the LevelDB database whose lock holds the log. */
+const LOCK_DB = 'lock';
 
 function hex(n: number): string {
   return n.toString(16).padStart(16, '0');
@@ -1307,29 +1265,6 @@ async function fsyncDir(dir: string): Promise<void> {
  * left by a process of an earlier boot, or by a process whose id was since
  * reused, is not taken for a live one.
  */
-function lockOwner(pid: number): string {
-  let boot = '';
-  let start = '';
-  try {
-    boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // the fields after the command name (which may hold spaces), in parentheses
-    start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
-  } catch {
-    // no /proc: the process id alone
-  }
-  return boot === '' ? String(pid) : `${pid} ${boot} ${start}`;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
-  }
-}
-
 function reason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

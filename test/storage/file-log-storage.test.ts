@@ -628,7 +628,7 @@ function holdInChild(dir: string): { pid: number; held: Promise<string>; kill: (
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const held = new Promise<string>((resolve) => {
     child.stdout!.on('data', (d: Buffer) => (d.toString().includes('ready') ? resolve('ready') : undefined));
-    child.once('exit', (code) => resolve(`exited with ${code}: ${stderr.trim().split('\n').find((l) => l.includes('QUORUMKV')) ?? stderr.trim()}`));
+    child.once('exit', (code) => resolve(`exited with ${code}: ${stderr.trim().split('\n').find((l) => l.startsWith('refused: ')) ?? stderr.trim()}`));
   });
   return {
     pid: child.pid!,
@@ -640,179 +640,51 @@ function holdInChild(dir: string): { pid: number; held: Promise<string>; kill: (
   };
 }
 
-test('LOCK is never seen empty: another process opening while this one is between creating its lock file and writing it sees no lock or a live one, and exactly one of the two holds the log', () =>
+test('processes opening one log at once (a LOCK of a dead process left there): exactly one holds it, the others are refused and told which process holds it', () =>
   withDir(async (dir) => {
-    // The lock was created in place with O_EXCL and then written: a second
-    // process that read it in between found no process id, took it for
-    // stale, deleted it and made its own, and both held the log (found by a
-    // review). The create of the lock file is held here until another
-    // process has opened the directory.
-    await open(dir).then((s) => s.close()); // wal/ and snap/ made beforehand: only the lock is left to the open below
-    const fsp = fsCjs.promises;
-    const real = { writeFile: fsp.writeFile, open: fsp.open };
-    let seen: string | undefined;
-    let other: ReturnType<typeof holdInChild> | undefined;
-    fsp.writeFile = async function (this: unknown, path: Parameters<typeof real.writeFile>[0], data: Parameters<typeof real.writeFile>[1], options?: Parameters<typeof real.writeFile>[2]) {
-      const flag = typeof options === 'object' && options !== null ? options.flag : undefined;
-      if (other !== undefined || flag !== 'wx' || !/^LOCK/.test(String(path).slice(String(path).lastIndexOf('/') + 1))) {
-        return real.writeFile.call(this, path, data, options);
-      }
-      const fh = await real.open(String(path), 'wx'); // the lock's file is made, nothing written yet
+    // The lock was a file naming its process, taken over when that process
+    // was dead: processes that found the same stale lock could each take it
+    // over, and two held the log (found by reviews, for two processes and
+    // then for three). The lock is now the system's, released when its
+    // process ends.
+    await open(dir).then((s) => s.close());
+    for (let round = 0; round < 3; round++) {
+      await writeFile(join(dir, 'LOCK'), '2147483646\n'); // no such process
+      const children = Array.from({ length: 4 }, () => holdInChild(dir));
       try {
-        seen = await readFile(join(dir, 'LOCK'), 'utf8').catch((err: { code?: string }) => err.code ?? 'unreadable');
-        other = holdInChild(dir);
-        await other.held; // the other process's open is done, one way or the other
-        await fh.writeFile(data as string);
+        const results = await Promise.all(children.map((c) => c.held));
+        const holders = children.filter((_, i) => results[i] === 'ready');
+        assert.equal(holders.length, 1, `round ${round}: exactly one holds the log: ${JSON.stringify(results)}`);
+        for (const r of results) if (r !== 'ready') assert.match(r, new RegExp(`process ${holders[0]!.pid} holds it`));
+        await rejectsWith(open(dir), ErrorCode.STORAGE_IO, `process ${holders[0]!.pid} holds it`);
       } finally {
-        await fh.close();
+        await Promise.all(children.map((c) => c.kill()));
       }
-    } as typeof real.writeFile;
-    let mine: FileLogStorage | undefined;
-    try {
-      const result = await open(dir).then(
-        (s) => ((mine = s), 'opened'),
-        (err: Error) => err.message,
-      );
-      assert.ok(other !== undefined, 'the lock was created by a writeFile with flag wx');
-      const theirs = await other.held;
-      assert.ok(
-        (result === 'opened') !== (theirs === 'ready'),
-        `exactly one process holds the log: this one ${result === 'opened' ? 'opened it' : `was refused (${result})`}, the other ${theirs === 'ready' ? 'opened it' : `was refused (${theirs})`}`,
-      );
-      assert.notEqual(seen, '', 'LOCK was there empty while its process had yet to write it');
-      assert.equal(seen, 'ENOENT', 'LOCK does not exist under its name before it is written');
-      if (theirs === 'ready') assert.match(result, new RegExp(`process ${other.pid} holds it`));
-    } finally {
-      fsp.writeFile = real.writeFile;
-      await mine?.close();
-      await other?.kill();
+      // killed without cleanup: its lock went with it
+      const s = await open(dir);
+      assert.equal(await readFile(join(dir, 'LOCK'), 'utf8'), `${process.pid}\n`);
+      await s.close();
     }
-    // the other process's lock, once it is dead, is taken over; no file of the open is left behind
+  }));
+
+test('a second open of the log in this process is refused without losing the first one\'s lock', () =>
+  withDir(async (dir) => {
+    // A LevelDB lock opened twice in one process is lost: the second open
+    // closes a descriptor of the lock file, which drops the process's lock.
     const s = await open(dir);
-    assert.deepEqual((await readdir(dir)).sort(), ['LOCK', 'snap', 'wal']);
-    assert.match(await readFile(join(dir, 'LOCK'), 'utf8'), new RegExp(`^${process.pid}( |$)`));
-    await s.close();
-  }));
-
-for (const links of [true, false]) {
-  test(`two processes that both find the same stale LOCK: exactly one takes it over, and the other is refused by the fresh lock${links ? '' : ' (no hard links: the lock moved by mistake is renamed back)'}`, () =>
-  withDir(async (dir) => {
-    // Taking a stale lock over deleted it by name and then made a new one: a
-    // second process that had read the same stale lock deleted the first's
-    // fresh lock and made its own, and both held the log. Here the other
-    // process takes the stale lock over just after this one has read it.
-    await open(dir).then((s) => s.close());
-    await writeFile(join(dir, 'LOCK'), '2147483646'); // no such process
-    const fsp = fsCjs.promises;
-    const realReadFile = fsp.readFile;
-    const realLink = fsp.link;
-    if (!links) {
-      fsp.link = async (existing: Parameters<typeof realLink>[0], path: Parameters<typeof realLink>[1]) => {
-        throw Object.assign(new Error(`EPERM: operation not permitted, link '${String(existing)}' -> '${String(path)}'`), { code: 'EPERM', syscall: 'link' });
-      };
-    }
-    let other: ReturnType<typeof holdInChild> | undefined;
-    let theirs: string | undefined;
-    fsp.readFile = async function (this: unknown, ...args: Parameters<typeof realReadFile>) {
-      const text = await realReadFile.apply(this, args);
-      if (other === undefined && String(args[0]).endsWith('/LOCK')) {
-        other = holdInChild(dir);
-        theirs = await other.held;
-      }
-      return text;
-    } as typeof realReadFile;
-    let mine: FileLogStorage | undefined;
     try {
-      const result = await open(dir).then(
-        (s) => ((mine = s), 'opened'),
-        (err: Error) => err.message,
-      );
-      assert.ok(other !== undefined, 'this process read the stale lock');
-      assert.equal(theirs, 'ready', 'the other process took the stale lock over');
-      assert.match(result, new RegExp(`process ${other.pid} holds it`), 'this process is refused by the fresh lock');
-      assert.match(await readFile(join(dir, 'LOCK'), 'utf8'), new RegExp(`^${other.pid}( |$)`), "LOCK is the other process's");
-      assert.deepEqual((await readdir(dir)).sort(), ['LOCK', 'snap', 'wal'], 'no moved or temporary lock file is left behind');
-    } finally {
-      fsp.readFile = realReadFile;
-      fsp.link = realLink;
-      await mine?.close();
-      await other?.kill();
-    }
-  }));
-}
-
-test('an empty LOCK is given a moment to be written (where there are no hard links, a lock is made and then written) before it is taken for stale', () =>
-  withDir(async (dir) => {
-    await open(dir).then((s) => s.close());
-    await writeFile(join(dir, 'LOCK'), '');
-    await withDir(async (elsewhere) => {
-      // a live process, and the lock it writes (held in another directory)
-      const other = holdInChild(elsewhere);
+      await rejectsWith(open(dir), ErrorCode.STORAGE_IO, 'open in this process');
+      await rejectsWith(open(join(dir, '.')), ErrorCode.STORAGE_IO, 'open in this process');
+      const other = holdInChild(dir);
       try {
-        assert.equal(await other.held, 'ready');
-        const owner = await readFile(join(elsewhere, 'LOCK'), 'utf8');
-        // written into the empty lock 20 ms from now, as an exclusive create and then a write would
-        setTimeout(() => void writeFile(join(dir, 'LOCK'), owner), 20);
-        await rejectsWith(open(dir), ErrorCode.STORAGE_IO, `process ${other.pid} holds it`);
+        assert.match(await other.held, new RegExp(`process ${process.pid} holds it`));
       } finally {
         await other.kill();
       }
-    });
-    // an empty lock that stays empty is stale
-    await writeFile(join(dir, 'LOCK'), '');
-    const s = await open(dir);
-    assert.match(await readFile(join(dir, 'LOCK'), 'utf8'), new RegExp(`^${process.pid}( |$)`));
-    await s.close();
-  }));
-
-test('where the file system has no hard links (link fails with EPERM and the like), LOCK is made by an exclusive create: the open succeeds, and a live holder still refuses it', () =>
-  withDir(async (dir) => {
-    const fsp = fsCjs.promises;
-    const realLink = fsp.link;
-    const codes = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'];
-    let links = 0;
-    let code = codes[0]!;
-    fsp.link = async (existing: Parameters<typeof realLink>[0], path: Parameters<typeof realLink>[1]) => {
-      links++;
-      throw Object.assign(new Error(`${code}: operation not permitted, link '${String(existing)}' -> '${String(path)}'`), { code, syscall: 'link' });
-    };
-    let other: ReturnType<typeof holdInChild> | undefined;
-    try {
-      for (const c of codes) {
-        code = c;
-        const before = links;
-        const s = await open(dir).catch((err: Error) => assert.fail(`the open with link failing with ${c}: ${err.message}`));
-        try {
-          assert.ok(links > before, 'the open tried a hard link');
-          assert.deepEqual((await readdir(dir)).sort(), ['LOCK', 'snap', 'wal'], 'no temporary file is left behind');
-          assert.match(await readFile(join(dir, 'LOCK'), 'utf8'), new RegExp(`^${process.pid}( |$)`), 'LOCK names this process');
-          await rejectsWith(open(dir), ErrorCode.STORAGE_IO, 'open in this process');
-        } finally {
-          await s.close();
-        }
-      }
-      // another process holds the log: the exclusive create fails, and the open is refused, the holder's LOCK untouched
-      other = holdInChild(dir);
-      assert.equal(await other.held, 'ready');
-      const theirs = await readFile(join(dir, 'LOCK'), 'utf8');
-      const before = links;
-      await rejectsWith(open(dir), ErrorCode.STORAGE_IO, `process ${other.pid} holds it`);
-      assert.ok(links > before, 'the refused open tried a hard link');
-      assert.equal(await readFile(join(dir, 'LOCK'), 'utf8'), theirs);
-      await other.kill();
-      // and once it is dead, its lock is taken over by the same exclusive create
-      const s = await open(dir);
-      assert.match(await readFile(join(dir, 'LOCK'), 'utf8'), new RegExp(`^${process.pid}( |$)`));
-      assert.deepEqual((await readdir(dir)).sort(), ['LOCK', 'snap', 'wal']);
-      await s.close();
-      // a link that fails for another reason is the open's error, not a fallback
-      code = 'EIO';
-      await rejectsWith(open(dir), ErrorCode.STORAGE_IO, 'EIO');
-      assert.deepEqual((await readdir(dir)).sort(), ['snap', 'wal'], 'the failed open leaves no LOCK and no temporary file');
     } finally {
-      fsp.link = realLink;
-      await other?.kill();
+      await s.close();
     }
+    assert.deepEqual((await readdir(dir)).sort(), ['lock', 'snap', 'wal'], 'LOCK, naming the holder, goes with it');
   }));
 
 test('appends are written on the calling thread only while one FileLogStorage is open in the process', () =>
