@@ -65,7 +65,7 @@ export class LinkHeartbeat {
       this.onDead(`nothing read for ${this.readTimeoutMs} ms`);
       return;
     }
-    if (s.bytesWritten === this.writeMark && !s.writableNeedDrain) s.write(HEARTBEAT_FRAME);
+    if (s.bytesWritten === this.writeMark && s.writable && !s.writableNeedDrain) s.write(HEARTBEAT_FRAME);
     this.writeMark = s.bytesWritten;
   }
 }

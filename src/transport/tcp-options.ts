@@ -63,15 +63,17 @@ export interface TcpTransportOptions {
   /** A snapshot stream with no progress for this long fails, ms (default 30000). */
   snapshotIdleTimeoutMs?: number;
   /**
-   * A side of a message stream that has written nothing for this long writes
-   * a heartbeat frame, ms (default 1000). Below `readTimeoutMs`; the same on
-   * every member, as the peers' read timeouts count on it.
+   * How often each side of a message stream looks at it, ms (default 1000):
+   * a side that has written nothing since its last look writes a heartbeat
+   * frame, so the peer reads something at least every 2 × `heartbeatMs`.
+   * The same on every member, as the peers' read timeouts count on it.
    */
   heartbeatMs?: number;
   /**
    * A message stream on which nothing has been read for this long is closed
    * (and redialed by its dialer), ms (default 5000, etcd's
-   * `ConnReadTimeout`). This is how a stream that a silent partition killed
+   * `ConnReadTimeout`, or 3 times `heartbeatMs` if that is more). It is
+   * noticed at the first look (every `heartbeatMs`) after that long. This is how a stream that a silent partition killed
    * (no FIN, no RST: a dropped route, lost NAT or firewall state) is told
    * from a quiet one, where TCP alone would keep retransmitting for many
    * minutes. At least 3 times `heartbeatMs`.
@@ -148,7 +150,7 @@ export function resolveTcpOptions(o: TcpTransportOptions): ResolvedTcpOptions {
   const maxMs = positiveInt(backoff.maxMs, 'backoff.maxMs', 5000);
   if (maxMs < initialMs) invalid('backoff.maxMs must be >= backoff.initialMs');
   const heartbeatMs = positiveInt(o.heartbeatMs, 'heartbeatMs', 1000);
-  const readTimeoutMs = positiveInt(o.readTimeoutMs, 'readTimeoutMs', 5000);
+  const readTimeoutMs = positiveInt(o.readTimeoutMs, 'readTimeoutMs', Math.max(5000, 3 * heartbeatMs));
   if (readTimeoutMs < 3 * heartbeatMs) invalid(`readTimeoutMs must be at least 3 times heartbeatMs, got ${readTimeoutMs} and ${heartbeatMs}`);
   const tls = o.tls;
   if (tls !== undefined) {

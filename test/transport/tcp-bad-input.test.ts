@@ -114,6 +114,9 @@ test('a well-checksummed frame whose body is not a message (bad msgpack, wrong s
     ['negative term', valueFrame(FrameKind.Message, [8, 'b', 'c', -1, 0, 0, [], 0, false, 0, null, null])],
     ['snapshot chunk on a message stream', valueFrame(FrameKind.SnapshotChunk, [10, 0, Buffer.alloc(10)])],
     ['second handshake', valueFrame(FrameKind.Hello, [1, CLUSTER, 'c', 'b', 0])],
+    ['heartbeat with a body', valueFrame(FrameKind.Heartbeat, [1])],
+    ['heartbeat that is not an array', valueFrame(FrameKind.Heartbeat, {})],
+    ['heartbeat with stray bytes', encodeFrame(FrameKind.Heartbeat, Buffer.from([0x90, 0x90]))],
   ];
   // A body that is not msgpack at all: 0xc1 is a never-used msgpack byte.
   bodies.push(['not msgpack', encodeFrame(FrameKind.Message, Buffer.from([0xc1, 0xc1, 0xc1]))]);
@@ -151,6 +154,32 @@ test('a handshake with a wrong cluster id, another target, an unknown or removed
     const raw = await RawPeer.connect(p.port);
     raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
     raw.message(hb('c', 'b', 1));
+    await raw.waitClosed();
+    assert.equal(p.recB.received.length, 0);
+  });
+});
+
+test('a heartbeat is taken only on a message stream after its handshake: before it, or on a snapshot stream, it closes the connection', async () => {
+  const heartbeat = valueFrame(FrameKind.Heartbeat, []);
+  await attack('heartbeat on a message stream', async (p) => {
+    const raw = await RawPeer.connect(p.port);
+    raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
+    raw.write(Buffer.concat([heartbeat, messageFrame(hb('c', 'b', 1)), heartbeat]));
+    await p.recB.until(() => p.recB.received.length === 1, 'the message after the heartbeat');
+    await sleep(50);
+    assert.ok(raw.isOpen, "the stream stays open");
+    raw.destroy();
+    p.recB.received.length = 0; // stillWorks() expects only a's messages from now on
+  });
+  await attack('heartbeat before the handshake', async (p) => {
+    const raw = await RawPeer.connect(p.port);
+    raw.write(heartbeat);
+    await raw.waitClosed();
+  });
+  await attack('heartbeat on a snapshot stream', async (p) => {
+    const raw = await RawPeer.connect(p.port);
+    raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b', stream: StreamKind.Snapshot });
+    raw.write(heartbeat);
     await raw.waitClosed();
     assert.equal(p.recB.received.length, 0);
   });

@@ -84,6 +84,8 @@ test('invalid options throw UsageError INVALID_CONFIG', () => {
     assert.throws(() => new TcpTransport({ ...base, ...o }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG), name);
   }
   assert.doesNotThrow(() => new TcpTransport({ ...base, peers: { b: '[::1]:2380', c: 'node-c.example:2380', a: 'ignored:1' } }));
+  // a heartbeat raised alone raises the default read timeout with it
+  assert.doesNotThrow(() => new TcpTransport({ ...base, heartbeatMs: 2_000 }), 'heartbeatMs 2000 with the default read timeout');
 });
 
 test('using a transport before start, twice, or after close fails with a typed error', async () => {
@@ -614,7 +616,9 @@ test('a quiet message stream stays open: its heartbeats keep both read timeouts 
 test('a stall of the process longer than the read timeout (a long synchronous task) does not close its streams: the read window starts over', async () => {
   // Timers run before sockets are read: after a stall, the look at the
   // stream came before the bytes the peer had sent meanwhile were counted,
-  // and both sides took their stream for dead.
+  // and both sides took their stream for dead. (Both sides and the proxy
+  // stall together here, in one process: a peer in another process, which
+  // got no heartbeat during the stall, closes its side, as etcd's would.)
   const { a, b, recA, recB, proxy } = await throughSilentProxy();
   try {
     await sleep(100);
