@@ -469,20 +469,37 @@ test('a transport dials its peers when it starts, with nothing to send: a peer t
 
 test('a transport keeps a stream to each peer with nothing to send, as rafthttp does: it hears of a refusal from a peer that starts after it, or that accepted it and refuses it later', async () => {
   // a free port for a, which starts after b
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => probe.close(() => r()));
+  const freePort = async (): Promise<number> => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    return port;
+  };
+  let port = await freePort();
   const recA = new Recorder();
   const recB = new Recorder();
   const recC = new Recorder();
   const b = new TcpTransport(tcpOptions('b', { peers: { a: formatAddress('127.0.0.1', port) } }));
-  const a = new TcpTransport(tcpOptions('a', { listen: { host: '127.0.0.1', port } }));
+  let a = new TcpTransport(tcpOptions('a', { listen: { host: '127.0.0.1', port } }));
   const c = new TcpTransport(tcpOptions('c'));
   try {
     await b.start(recB);
     await recB.until(() => recB.unreachable.includes('a'), "b's first dial to a fails");
-    await a.start(recA);
+    // the port may have been taken meanwhile (tests run two files at once): then a starts on another, which b learns
+    for (let attempt = 0; ; attempt++) {
+      const started = await a.start(recA).then(
+        () => true,
+        (err: unknown) => {
+          if (attempt >= 3 || !isQuorumError(err, ErrorCode.LISTEN_FAILED)) throw err;
+          return false;
+        },
+      );
+      if (started) break;
+      port = await freePort();
+      a = new TcpTransport(tcpOptions('a', { listen: { host: '127.0.0.1', port } }));
+      b.addPeer('a', formatAddress('127.0.0.1', port));
+    }
     a.refusePeer('b');
     await recB.until(() => recB.removed.includes('a'), 'b hears that a, started later, refuses it');
 
