@@ -99,10 +99,11 @@ const KIND_SAVE = 2;
 const KIND_SAVE_SYNCED = 3;
 
 /**
- * Directories held open by a storage of this process (a second open is
+ * Directories held open by a storage of this thread (a second open is
  * refused). Kept on the global object, so that two copies of this module in
- * one process (an ES module and a CommonJS build, say) share it: a second
- * open must never reach the LevelDB lock (see `#lock`).
+ * one thread (an ES module and a CommonJS build, say) share it: a second
+ * open must never reach the LevelDB lock (see `#lock`). A worker has a
+ * global object, and so a set, of its own: see `LOCK` in {@link FileLogStorage}.
  */
 const openDirs: Set<string> = ((globalThis as Record<symbol, unknown>)[Symbol.for('quorumkv.fileLogStorage.openDirs')] ??= new Set<string>()) as Set<string>;
 
@@ -248,12 +249,17 @@ class LogState {
  *   CRC-32), written to a temporary name, fsynced, renamed and the directory
  *   fsynced before the record naming it is written. Older snapshot files
  *   are deleted once a synced record follows the newer one.
- * - `lock/`: a LevelDB database (classic-level) opened only for its lock,
+ * - `lock.db/`: a LevelDB database (classic-level) opened only for its lock,
  *   an operating-system lock (`fcntl` on POSIX, `LockFileEx` on Windows)
  *   that the system releases when the process ends, however it ends:
  *   another process opening the log is refused, and nothing is ever stale.
  *   A second storage of this process is refused before it gets there.
- * - `LOCK`: the process id of the holder, for the refusal's message.
+ * - `LOCK`: the holder's process id (on Linux with its boot id and start
+ *   time), for the refusal's message; on Linux it also refuses another
+ *   thread of the holder's process (a worker) that opens the log. Open a
+ *   log from one thread of a process: elsewhere, or when two threads open
+ *   it at the same moment, the second reaches LevelDB's lock too, which is
+ *   per process, and its refusal drops the process's lock.
  *
  * Durability: a synced save is written with `O_DSYNC` when nothing unsynced
  * was written before it, else written and followed by `fdatasync`, so that
@@ -896,37 +902,53 @@ export class FileLogStorage implements LogStorage {
 
   /** The directory's real path (one directory, however it is spelled), while this storage holds it. */
   #lockPath: string | undefined;
-  /** The database whose LevelDB lock holds the directory (see {@link FileLogStorage}, `lock/`). */
+  /** The database whose LevelDB lock holds the directory (see {@link FileLogStorage}, `lock.db/`). */
   #lockDb: ClassicLevel | undefined;
 
   async #lock(): Promise<void> {
     const real = await fsp.realpath(this.dir);
-    if (openDirs.has(real)) throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: it is open in this process`);
+    const refuse = (why: string, cause?: unknown): never => {
+      throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: ${why}`, cause === undefined ? undefined : { cause });
+    };
+    if (openDirs.has(real)) refuse('it is open in this process');
     // Claimed before the first await: a second open of this process started
     // meanwhile is refused above. It must never reach the LevelDB lock: a
     // second open of a LevelDB in one process closes a descriptor of its
     // lock file, and with it the first open's lock (POSIX record locks).
     openDirs.add(real);
-    const db = new ClassicLevel(join(real, LOCK_DB));
     try {
-      await db.open();
+      // Another thread of this process (a worker, which has a set of its
+      // own) that holds the log has written this process's identity, which
+      // names the process exactly where it includes its start time (Linux).
+      const named = (await fsp.readFile(join(real, 'LOCK'), 'utf8').catch(() => '')).trim();
+      if (SELF.includes(' ') && named === SELF) refuse('it is open in another thread of this process');
+      const db = new ClassicLevel(join(real, LOCK_DB));
+      try {
+        await db.open();
+      } catch (err) {
+        const inner = innermostMessage(err);
+        if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') {
+          if (/already held by process/.test(inner)) {
+            refuse('another thread of this process holds it or is opening it (and its lock may now be lost: open a log from one thread of a process)', err);
+          }
+          if (/Resource temporarily unavailable|Permission denied|locked a portion of the file/.test(inner)) {
+            const pid = await lockHolder(join(real, 'LOCK'));
+            refuse(`${pid !== undefined ? `process ${pid}` : 'another process'} holds it`, err);
+          }
+          refuse(`cannot lock it (${inner}): the file system must support file locks`, err);
+        }
+        refuse(`cannot open ${LOCK_DB}/, a LevelDB database kept only for its lock (it holds no data: delete it if it is damaged): ${inner}`, err);
+      }
+      this.#lockDb = db;
+      this.#lockPath = real;
     } catch (err) {
       openDirs.delete(real);
-      if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') {
-        const pid = await lockHolder(join(real, 'LOCK'));
-        const who = pid !== undefined ? `process ${pid}` : 'another process';
-        throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: ${who} holds it`, { cause: err });
-      }
       throw err;
     }
-    this.#lockDb = db;
-    this.#lockPath = real;
     try {
-      // who holds it, for the message of a refused open: written aside and
-      // renamed, so that it is never read half written
-      const tmp = join(real, `LOCK.${process.pid}.tmp`);
-      await fsp.writeFile(tmp, `${process.pid}\n`);
-      await fsp.rename(tmp, join(real, 'LOCK'));
+      // who holds it, for the message of a refused open (written in place:
+      // one read half written only names no one)
+      await fsp.writeFile(join(real, 'LOCK'), `${SELF}\n`);
     } catch (err) {
       await this.#unlock();
       throw err;
@@ -969,8 +991,42 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The directory, below a log's, of the LevelDB database whose lock holds the log. */
-const LOCK_DB = 'lock';
+/**
+ * The directory, below a log's, of the LevelDB database whose lock holds
+ * the log (a name that differs from `LOCK` in more than case: the two are
+ * one name on case-insensitive file systems).
+ */
+const LOCK_DB = 'lock.db';
+
+/**
+ * This process as `LOCK` names it: its id, then, where `/proc` tells them
+ * (Linux), the boot id and its start time, which tell it from a process of
+ * another boot or an earlier one with the same id (a restarted container's
+ * process often has the same id). Every thread of the process reads the same.
+ */
+const SELF = ((): string => {
+  try {
+    const boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    // the fields after the command name (which may hold spaces), in parentheses
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    if (boot !== '' && start !== undefined && start !== '') return `${process.pid} ${boot} ${start}`;
+  } catch {
+    // no /proc
+  }
+  return String(process.pid);
+})();
+
+/** The message at the end of an error's chain of causes (classic-level puts LevelDB's own there). */
+function innermostMessage(err: unknown): string {
+  let e = err as { message?: unknown; cause?: unknown } | undefined;
+  let message = String(err);
+  for (let depth = 0; e !== undefined && e !== null && depth < 10; depth++) {
+    if (typeof e.message === 'string') message = e.message;
+    e = e.cause as typeof e;
+  }
+  return message;
+}
 
 function hex(n: number): string {
   return n.toString(16).padStart(16, '0');
@@ -1259,12 +1315,6 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/**
- * What identifies a lock's holder: its process id and, where `/proc` tells
- * them (Linux), the boot id and the process's start time, so that a lock
- * left by a process of an earlier boot, or by a process whose id was since
- * reused, is not taken for a live one.
- */
 function reason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -4,9 +4,11 @@
 // same state).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { MemoryLevel } from 'memory-level';
@@ -655,17 +657,28 @@ test('processes opening one log at once (a LOCK of a dead process left there): e
         const results = await Promise.all(children.map((c) => c.held));
         const holders = children.filter((_, i) => results[i] === 'ready');
         assert.equal(holders.length, 1, `round ${round}: exactly one holds the log: ${JSON.stringify(results)}`);
-        for (const r of results) if (r !== 'ready') assert.match(r, new RegExp(`process ${holders[0]!.pid} holds it`));
+        // named once it has written its id (a refused open reads it twice, 100 ms apart)
+        for (const r of results) if (r !== 'ready') assert.match(r, new RegExp(`(process ${holders[0]!.pid}|another process) holds it`));
         await rejectsWith(open(dir), ErrorCode.STORAGE_IO, `process ${holders[0]!.pid} holds it`);
       } finally {
         await Promise.all(children.map((c) => c.kill()));
       }
       // killed without cleanup: its lock went with it
       const s = await open(dir);
-      assert.equal(await readFile(join(dir, 'LOCK'), 'utf8'), `${process.pid}\n`);
+      assert.match(await readFile(join(dir, 'LOCK'), 'utf8'), new RegExp(`^${process.pid}( .*)?\\n$`));
       await s.close();
     }
   }));
+
+/** This process still holds the log in `dir`: another process's open is refused, naming it. */
+async function refusedToAnotherProcess(dir: string): Promise<void> {
+  const other = holdInChild(dir);
+  try {
+    assert.match(await other.held, new RegExp(`process ${process.pid} holds it`));
+  } finally {
+    await other.kill();
+  }
+}
 
 test('a second open of the log in this process is refused without losing the first one\'s lock', () =>
   withDir(async (dir) => {
@@ -674,17 +687,52 @@ test('a second open of the log in this process is refused without losing the fir
     const s = await open(dir);
     try {
       await rejectsWith(open(dir), ErrorCode.STORAGE_IO, 'open in this process');
-      await rejectsWith(open(join(dir, '.')), ErrorCode.STORAGE_IO, 'open in this process');
-      const other = holdInChild(dir);
+      await symlink(dir, `${dir}-link`);
       try {
-        assert.match(await other.held, new RegExp(`process ${process.pid} holds it`));
+        await rejectsWith(open(`${dir}-link`), ErrorCode.STORAGE_IO, 'open in this process');
       } finally {
-        await other.kill();
+        await rm(`${dir}-link`);
       }
+      await refusedToAnotherProcess(dir);
     } finally {
       await s.close();
     }
-    assert.deepEqual((await readdir(dir)).sort(), ['lock', 'snap', 'wal'], 'LOCK, naming the holder, goes with it');
+    const names = (await readdir(dir)).sort();
+    assert.deepEqual(names, ['lock.db', 'snap', 'wal'], 'LOCK, naming the holder, goes with it');
+    assert.equal(new Set(names.map((n) => n.toLowerCase())).size, names.length, 'no two names differ in case only (one name where case is ignored)');
+  }));
+
+test('a worker thread of the process that holds the log is refused by LOCK, before it reaches (and would drop) the process\'s lock', { skip: !existsSync('/proc/self/stat') && 'LOCK names a process exactly only where /proc gives its start time' }, () =>
+  withDir(async (dir) => {
+    const s = await open(dir);
+    try {
+      const worker = new Worker(new URL('./fixtures/open-wal-worker.mjs', import.meta.url), { workerData: dir });
+      const result = await new Promise<string>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      await worker.terminate();
+      assert.match(result, /QUORUMKV_STORAGE_IO .*open in another thread of this process/);
+      await refusedToAnotherProcess(dir);
+    } finally {
+      await s.close();
+    }
+  }));
+
+test('a damaged lock.db (it holds no data) fails the open with LevelDB\'s reason, and says it may be deleted', () =>
+  withDir(async (dir) => {
+    await open(dir).then((s) => s.close());
+    await writeFile(join(dir, 'lock.db', 'CURRENT'), '');
+    await rejectsWith(open(dir), ErrorCode.STORAGE_IO, 'lock.db/');
+    const err = await open(dir).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.match(err!.message, /delete it if it is damaged/);
+    assert.match(err!.message, /CURRENT/, "LevelDB's own reason");
+    await rm(join(dir, 'lock.db'), { recursive: true });
+    const s = await open(dir);
+    await s.close();
   }));
 
 test('appends are written on the calling thread only while one FileLogStorage is open in the process', () =>
