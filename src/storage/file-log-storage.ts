@@ -250,16 +250,19 @@ class LogState {
  *   fsynced before the record naming it is written. Older snapshot files
  *   are deleted once a synced record follows the newer one.
  * - `lock.db/`: a LevelDB database (classic-level) opened only for its lock,
- *   an operating-system lock (`fcntl` on POSIX, `LockFileEx` on Windows)
- *   that the system releases when the process ends, however it ends:
- *   another process opening the log is refused, and nothing is ever stale.
- *   A second storage of this process is refused before it gets there.
+ *   an operating-system lock (`fcntl` on POSIX, a file opened without
+ *   sharing on Windows) that the system releases when the process ends,
+ *   however it ends: another process opening the log is refused, and
+ *   nothing is ever stale. A second storage of this thread is refused
+ *   before it gets there.
  * - `LOCK`: the holder's process id (on Linux with its boot id and start
- *   time), for the refusal's message; on Linux it also refuses another
- *   thread of the holder's process (a worker) that opens the log. Open a
- *   log from one thread of a process: elsewhere, or when two threads open
- *   it at the same moment, the second reaches LevelDB's lock too, which is
- *   per process, and its refusal drops the process's lock.
+ *   time, and the holding thread's id and start time), for the refusal's
+ *   message; on Linux it also refuses another thread of the holder's
+ *   process (a worker) that opens the log while the holding thread lives.
+ *   Open a log from one thread of a process: elsewhere, or when two threads
+ *   open it at the same moment, the second reaches LevelDB's lock too,
+ *   whose refusal on POSIX drops the process's lock (its `fcntl` locks go
+ *   with any descriptor of the file that the process closes).
  *
  * Durability: a synced save is written with `O_DSYNC` when nothing unsynced
  * was written before it, else written and followed by `fdatasync`, so that
@@ -911,17 +914,21 @@ export class FileLogStorage implements LogStorage {
       throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the log storage in ${this.dir}: ${why}`, cause === undefined ? undefined : { cause });
     };
     if (openDirs.has(real)) refuse('it is open in this process');
-    // Claimed before the first await: a second open of this process started
+    // Claimed before the first await: a second open of this thread started
     // meanwhile is refused above. It must never reach the LevelDB lock: a
     // second open of a LevelDB in one process closes a descriptor of its
     // lock file, and with it the first open's lock (POSIX record locks).
     openDirs.add(real);
     try {
       // Another thread of this process (a worker, which has a set of its
-      // own) that holds the log has written this process's identity, which
-      // names the process exactly where it includes its start time (Linux).
-      const named = (await fsp.readFile(join(real, 'LOCK'), 'utf8').catch(() => '')).trim();
-      if (SELF.includes(' ') && named === SELF) refuse('it is open in another thread of this process');
+      // own) that holds the log has written this process's identity and its
+      // own, which name them exactly where they include start times (Linux);
+      // a thread that ended (a worker terminated while it held the log) has
+      // had its database closed, and its LOCK is a leftover.
+      const named = (await fsp.readFile(join(real, 'LOCK'), 'utf8').catch(() => '')).trim().split(' ');
+      if (SELF.includes(' ') && named.slice(0, 3).join(' ') === SELF && named.length === 5 && threadAlive(named[3]!, named[4]!)) {
+        refuse('it is open in another thread of this process');
+      }
       const db = new ClassicLevel(join(real, LOCK_DB));
       try {
         await db.open();
@@ -931,13 +938,14 @@ export class FileLogStorage implements LogStorage {
           if (/already held by process/.test(inner)) {
             refuse('another thread of this process holds it or is opening it (and its lock may now be lost: open a log from one thread of a process)', err);
           }
-          if (/Resource temporarily unavailable|Permission denied|locked a portion of the file/.test(inner)) {
+          // fcntl's EAGAIN or EACCES (POSIX), a sharing violation (Windows)
+          if (/Resource temporarily unavailable|Permission denied|being used by another process/.test(inner)) {
             const pid = await lockHolder(join(real, 'LOCK'));
             refuse(`${pid !== undefined ? `process ${pid}` : 'another process'} holds it`, err);
           }
-          refuse(`cannot lock it (${inner}): the file system must support file locks`, err);
+          refuse(`another process holds it, or its file system has no file locks (${inner})`, err);
         }
-        refuse(`cannot open ${LOCK_DB}/, a LevelDB database kept only for its lock (it holds no data: delete it if it is damaged): ${inner}`, err);
+        refuse(`cannot open ${LOCK_DB}/, a LevelDB database kept only for its lock (it holds no data: if it is damaged, delete it while no process has the log open): ${inner}`, err);
       }
       this.#lockDb = db;
       this.#lockPath = real;
@@ -948,7 +956,7 @@ export class FileLogStorage implements LogStorage {
     try {
       // who holds it, for the message of a refused open (written in place:
       // one read half written only names no one)
-      await fsp.writeFile(join(real, 'LOCK'), `${SELF}\n`);
+      await fsp.writeFile(join(real, 'LOCK'), `${SELF}${SELF.includes(' ') ? ` ${threadSelf()}` : ''}\n`);
     } catch (err) {
       await this.#unlock();
       throw err;
@@ -976,8 +984,12 @@ export class FileLogStorage implements LogStorage {
 async function lockHolder(path: string): Promise<number | undefined> {
   for (let i = 0; i < 2; i++) {
     if (i > 0) await new Promise((r) => setTimeout(r, 100));
-    const pid = parseInt(await fsp.readFile(path, 'utf8').catch(() => ''), 10);
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) return pid;
+    const named = (await fsp.readFile(path, 'utf8').catch(() => '')).trim().split(' ');
+    const pid = parseInt(named[0] ?? '', 10);
+    // where LOCK gives its boot id and start time, they must be that process's (its id may have been reused)
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) && (named.length < 3 || processIdentity(`/proc/${pid}/stat`, pid) === named.slice(0, 3).join(' '))) {
+      return pid;
+    }
   }
   return undefined;
 }
@@ -1002,20 +1014,49 @@ const LOCK_DB = 'lock.db';
  * This process as `LOCK` names it: its id, then, where `/proc` tells them
  * (Linux), the boot id and its start time, which tell it from a process of
  * another boot or an earlier one with the same id (a restarted container's
- * process often has the same id). Every thread of the process reads the same.
+ * process often has the same id). Every thread of the process reads the
+ * same; `LOCK` adds the holding thread's id and start time.
  */
-const SELF = ((): string => {
+const SELF = processIdentity('/proc/self/stat', process.pid);
+
+/** A process's identity as {@link SELF} gives it, from its `stat` file (`/proc/<pid>/stat`). */
+function processIdentity(statPath: string, pid: number): string {
   try {
     const boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
-    // the fields after the command name (which may hold spaces), in parentheses
-    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    if (boot !== '' && start !== undefined && start !== '') return `${process.pid} ${boot} ${start}`;
+    const start = startTime(fs.readFileSync(statPath, 'utf8'));
+    if (boot !== '' && start !== undefined) return `${pid} ${boot} ${start}`;
   } catch {
     // no /proc
   }
-  return String(process.pid);
-})();
+  return String(pid);
+}
+
+/** The start time (clock ticks after boot) in a `/proc` `stat` file, its 22nd field. */
+function startTime(stat: string): string | undefined {
+  // the fields after the command name (which may hold spaces and parentheses), in parentheses
+  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  return start === undefined || start === '' ? undefined : start;
+}
+
+/** This thread's id and start time (Linux, `/proc/thread-self`), written after {@link SELF} in `LOCK`. */
+function threadSelf(): string {
+  try {
+    const tid = fs.readlinkSync('/proc/thread-self').split('/').at(-1)!;
+    return `${tid} ${startTime(fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')) ?? '?'}`;
+  } catch {
+    return '? ?';
+  }
+}
+
+/** Whether the thread `tid` of this process, started at `start`, still runs. */
+function threadAlive(tid: string, start: string): boolean {
+  if (!/^\d+$/.test(tid)) return false;
+  try {
+    return startTime(fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')) === start;
+  } catch {
+    return false;
+  }
+}
 
 /** The message at the end of an error's chain of causes (classic-level puts LevelDB's own there). */
 function innermostMessage(err: unknown): string {

@@ -642,7 +642,7 @@ function holdInChild(dir: string): { pid: number; held: Promise<string>; kill: (
   };
 }
 
-test('processes opening one log at once (a LOCK of a dead process left there): exactly one holds it, the others are refused and told which process holds it', () =>
+test('processes opening one log at once (a LOCK of a dead process left there): exactly one holds it, and the others are refused', () =>
   withDir(async (dir) => {
     // The lock was a file naming its process, taken over when that process
     // was dead: processes that found the same stale lock could each take it
@@ -694,25 +694,48 @@ test('a second open of the log in this process is refused without losing the fir
         await rm(`${dir}-link`);
       }
       await refusedToAnotherProcess(dir);
+      const names = (await readdir(dir)).sort();
+      assert.deepEqual(names, ['LOCK', 'lock.db', 'snap', 'wal']);
+      assert.equal(new Set(names.map((n) => n.toLowerCase())).size, names.length, 'no two names differ in case only (one name where case is ignored)');
     } finally {
       await s.close();
     }
-    const names = (await readdir(dir)).sort();
-    assert.deepEqual(names, ['lock.db', 'snap', 'wal'], 'LOCK, naming the holder, goes with it');
-    assert.equal(new Set(names.map((n) => n.toLowerCase())).size, names.length, 'no two names differ in case only (one name where case is ignored)');
+    assert.deepEqual((await readdir(dir)).sort(), ['lock.db', 'snap', 'wal'], 'LOCK, naming the holder, goes with it');
   }));
 
-test('a worker thread of the process that holds the log is refused by LOCK, before it reaches (and would drop) the process\'s lock', { skip: !existsSync('/proc/self/stat') && 'LOCK names a process exactly only where /proc gives its start time' }, () =>
+/** Runs test/storage/fixtures/open-wal-worker.mjs on `dir`: resolves with what it posts ('opened' or the refusal) and the worker. */
+async function openInWorker(dir: string, hold = false): Promise<{ result: string; worker: Worker }> {
+  const worker = new Worker(new URL('./fixtures/open-wal-worker.mjs', import.meta.url), { workerData: { dir, hold } });
+  const result = await new Promise<string>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  return { result, worker };
+}
+
+const linuxProc = ['/proc/self/stat', '/proc/sys/kernel/random/boot_id', '/proc/thread-self'].every((p) => existsSync(p));
+
+test('a worker thread of the process that holds the log is refused by LOCK, before it reaches (and would drop) the process\'s lock', { skip: !linuxProc && 'LOCK names a process and a thread exactly only where /proc gives their start times' }, () =>
   withDir(async (dir) => {
     const s = await open(dir);
     try {
-      const worker = new Worker(new URL('./fixtures/open-wal-worker.mjs', import.meta.url), { workerData: dir });
-      const result = await new Promise<string>((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-      });
+      const { result, worker } = await openInWorker(dir);
       await worker.terminate();
       assert.match(result, /QUORUMKV_STORAGE_IO .*open in another thread of this process/);
+      await refusedToAnotherProcess(dir);
+    } finally {
+      await s.close();
+    }
+  }));
+
+test('a worker terminated while it held the log leaves a LOCK naming a thread that is gone: the next open in the process takes the log', { skip: !linuxProc && 'LOCK names a thread only where /proc gives its start time' }, () =>
+  withDir(async (dir) => {
+    const { result, worker } = await openInWorker(dir, true);
+    assert.equal(result, 'opened');
+    await worker.terminate();
+    assert.match(await readFile(join(dir, 'LOCK'), 'utf8'), new RegExp(`^${process.pid} `), "the worker's LOCK is left behind");
+    const s = await open(dir);
+    try {
       await refusedToAnotherProcess(dir);
     } finally {
       await s.close();
@@ -728,7 +751,7 @@ test('a damaged lock.db (it holds no data) fails the open with LevelDB\'s reason
       () => undefined,
       (e: Error) => e,
     );
-    assert.match(err!.message, /delete it if it is damaged/);
+    assert.match(err!.message, /if it is damaged, delete it while no process has the log open/);
     assert.match(err!.message, /CURRENT/, "LevelDB's own reason");
     await rm(join(dir, 'lock.db'), { recursive: true });
     const s = await open(dir);
