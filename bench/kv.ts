@@ -260,7 +260,7 @@ async function pairedPuts(q: Target, e: Target, pairs: number, perBlock: number)
 /**
  * Both processes are measured after this long without load: V8 and Go give
  * back memory the load needed and the data does not. V8 shrinks its heap
- * some 15-40 s after the load stops (its memory reducer, which compacts:
+ * some 20-40 s after the load stops (its memory reducer, which compacts:
  * sampled every 5 s in three runs, the resident set fell from 193-196 MiB
  * to 122-125 MiB between 20 and 40 s, and stayed there to 60 s), so a
  * reading at 30 s caught either side; etcd's resident set is the same from

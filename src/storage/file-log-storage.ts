@@ -922,12 +922,17 @@ export class FileLogStorage implements LogStorage {
     try {
       // Another thread of this process (a worker, which has a set of its
       // own) that holds the log has written this process's identity and its
-      // own, which name them exactly where they include start times (Linux);
-      // a thread that ended (a worker terminated while it held the log) has
-      // had its database closed, and its LOCK is a leftover.
+      // own, which name them exactly where they include start times (Linux).
+      // A LOCK naming a thread that ended (a worker terminated while it held
+      // the log: its database was closed) or this very thread (which holds
+      // nothing here, by the set above) is a leftover. Without the thread's
+      // part (no /proc/thread-self), any other thread is taken to hold it.
       const named = (await fsp.readFile(join(real, 'LOCK'), 'utf8').catch(() => '')).trim().split(' ');
-      if (SELF.includes(' ') && named.slice(0, 3).join(' ') === SELF && named.length === 5 && threadAlive(named[3]!, named[4]!)) {
-        refuse('it is open in another thread of this process');
+      if (SELF.includes(' ') && named.slice(0, 3).join(' ') === SELF) {
+        const thread = named.slice(3).join(' ');
+        if (named.length === 3 || (named.length === 5 && thread !== THREAD_SELF && threadAlive(named[3]!, named[4]!))) {
+          refuse('it is open in another thread of this process');
+        }
       }
       const db = new ClassicLevel(join(real, LOCK_DB));
       try {
@@ -940,8 +945,10 @@ export class FileLogStorage implements LogStorage {
           }
           // fcntl's EAGAIN or EACCES (POSIX), a sharing violation (Windows)
           if (/Resource temporarily unavailable|Permission denied|being used by another process/.test(inner)) {
-            const pid = await lockHolder(join(real, 'LOCK'));
-            refuse(`${pid !== undefined ? `process ${pid}` : 'another process'} holds it`, err);
+            // on Windows another thread of this process is refused so too
+            // (POSIX tells this process apart, with "already held" above)
+            const pid = await lockHolder(join(real, 'LOCK'), process.platform === 'win32');
+            refuse(`${pid === process.pid ? 'another thread of this process' : pid !== undefined ? `process ${pid}` : 'another process'} holds it`, err);
           }
           refuse(`another process holds it, or its file system has no file locks (${inner})`, err);
         }
@@ -956,7 +963,7 @@ export class FileLogStorage implements LogStorage {
     try {
       // who holds it, for the message of a refused open (written in place:
       // one read half written only names no one)
-      await fsp.writeFile(join(real, 'LOCK'), `${SELF}${SELF.includes(' ') ? ` ${threadSelf()}` : ''}\n`);
+      await fsp.writeFile(join(real, 'LOCK'), `${SELF}${SELF.includes(' ') && THREAD_SELF !== undefined ? ` ${THREAD_SELF}` : ''}\n`);
     } catch (err) {
       await this.#unlock();
       throw err;
@@ -979,15 +986,17 @@ export class FileLogStorage implements LogStorage {
 /**
  * The live process that `LOCK` names, for a refusal's message: read again
  * once after 100 ms when it names none (a holder that has just taken the
- * lock writes its id a moment later, over what a dead holder left).
+ * lock writes its id a moment later, over what a dead holder left). This
+ * process is named only when `self` (where the lock cannot tell this
+ * process's threads from other processes: Windows).
  */
-async function lockHolder(path: string): Promise<number | undefined> {
+async function lockHolder(path: string, self: boolean): Promise<number | undefined> {
   for (let i = 0; i < 2; i++) {
     if (i > 0) await new Promise((r) => setTimeout(r, 100));
     const named = (await fsp.readFile(path, 'utf8').catch(() => '')).trim().split(' ');
     const pid = parseInt(named[0] ?? '', 10);
     // where LOCK gives its boot id and start time, they must be that process's (its id may have been reused)
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) && (named.length < 3 || processIdentity(`/proc/${pid}/stat`, pid) === named.slice(0, 3).join(' '))) {
+    if (Number.isSafeInteger(pid) && pid > 0 && (self || pid !== process.pid) && alive(pid) && (named.length < 3 || processIdentity(`/proc/${pid}/stat`, pid) === named.slice(0, 3).join(' '))) {
       return pid;
     }
   }
@@ -1038,15 +1047,16 @@ function startTime(stat: string): string | undefined {
   return start === undefined || start === '' ? undefined : start;
 }
 
-/** This thread's id and start time (Linux, `/proc/thread-self`), written after {@link SELF} in `LOCK`. */
-function threadSelf(): string {
+/** This thread's id and start time (Linux, `/proc/thread-self`), written after {@link SELF} in `LOCK`; `undefined` where not known. */
+const THREAD_SELF = ((): string | undefined => {
   try {
     const tid = fs.readlinkSync('/proc/thread-self').split('/').at(-1)!;
-    return `${tid} ${startTime(fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')) ?? '?'}`;
+    const start = startTime(fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'));
+    return start === undefined ? undefined : `${tid} ${start}`;
   } catch {
-    return '? ?';
+    return undefined;
   }
-}
+})();
 
 /** Whether the thread `tid` of this process, started at `start`, still runs. */
 function threadAlive(tid: string, start: string): boolean {

@@ -73,7 +73,8 @@ export interface TcpTransportOptions {
    * A message stream on which nothing has been read for this long is closed
    * (and redialed by its dialer), ms (default 5000, etcd's
    * `ConnReadTimeout`, or 3 times `heartbeatMs` if that is more). It is
-   * noticed at the first look (every `heartbeatMs`) after that long. This is how a stream that a silent partition killed
+   * noticed at a look (every `heartbeatMs`), less than `readTimeoutMs +
+   * 2 × heartbeatMs` after the last byte. This is how a stream that a silent partition killed
    * (no FIN, no RST: a dropped route, lost NAT or firewall state) is told
    * from a quiet one, where TCP alone would keep retransmitting for many
    * minutes. At least 3 times `heartbeatMs`.
