@@ -1311,7 +1311,6 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     );
   }
 
-  /** The leader's answer to a keep-alive request was applied. */
   /**
    * This member was removed from the cluster and stopped: it serves nothing
    * more. Its watches end, as its etcd server's streams do when it stops,
@@ -1323,6 +1322,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     for (const nonce of [...this.keepAliveWaiters.keys()]) this.settleKeepAlive(nonce, undefined, err);
   }
 
+  /** The leader's answer to a keep-alive request was applied. */
   private keepAliveAnswered(a: KeepAliveAnswer): void {
     if (a.origin === this.id) this.settleKeepAlive(a.nonce, a);
   }

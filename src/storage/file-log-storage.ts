@@ -929,10 +929,8 @@ export class FileLogStorage implements LogStorage {
       // part (no /proc/thread-self), any other thread is taken to hold it.
       const named = (await fsp.readFile(join(real, 'LOCK'), 'utf8').catch(() => '')).trim().split(' ');
       if (SELF.includes(' ') && named.slice(0, 3).join(' ') === SELF) {
-        const thread = named.slice(3).join(' ');
-        if (named.length === 3 || (named.length === 5 && thread !== THREAD_SELF && threadAlive(named[3]!, named[4]!))) {
-          refuse('it is open in another thread of this process');
-        }
+        const otherThreadLives = named.length === 5 && named.join(' ') !== OWNER && threadStart(named[3]!) === named[4];
+        if (named.length === 3 || otherThreadLives) refuse('it is open in another thread of this process');
       }
       const db = new ClassicLevel(join(real, LOCK_DB));
       try {
@@ -963,7 +961,7 @@ export class FileLogStorage implements LogStorage {
     try {
       // who holds it, for the message of a refused open (written in place:
       // one read half written only names no one)
-      await fsp.writeFile(join(real, 'LOCK'), `${SELF}${SELF.includes(' ') && THREAD_SELF !== undefined ? ` ${THREAD_SELF}` : ''}\n`);
+      await fsp.writeFile(join(real, 'LOCK'), `${OWNER}\n`);
     } catch (err) {
       await this.#unlock();
       throw err;
@@ -1047,24 +1045,28 @@ function startTime(stat: string): string | undefined {
   return start === undefined || start === '' ? undefined : start;
 }
 
-/** This thread's id and start time (Linux, `/proc/thread-self`), written after {@link SELF} in `LOCK`; `undefined` where not known. */
-const THREAD_SELF = ((): string | undefined => {
+/**
+ * What this thread writes in `LOCK`: {@link SELF}, then, where `/proc` tells
+ * them (Linux, `/proc/thread-self`), this thread's id and start time.
+ */
+const OWNER = ((): string => {
+  if (!SELF.includes(' ')) return SELF;
   try {
     const tid = fs.readlinkSync('/proc/thread-self').split('/').at(-1)!;
-    const start = startTime(fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'));
-    return start === undefined ? undefined : `${tid} ${start}`;
+    const start = threadStart(tid);
+    return start === undefined ? SELF : `${SELF} ${tid} ${start}`;
   } catch {
-    return undefined;
+    return SELF;
   }
 })();
 
-/** Whether the thread `tid` of this process, started at `start`, still runs. */
-function threadAlive(tid: string, start: string): boolean {
-  if (!/^\d+$/.test(tid)) return false;
+/** The start time of thread `tid` of this process; `undefined` when it has ended (or there is no `/proc`). */
+function threadStart(tid: string): string | undefined {
+  if (!/^\d+$/.test(tid)) return undefined;
   try {
-    return startTime(fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')) === start;
+    return startTime(fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'));
   } catch {
-    return false;
+    return undefined;
   }
 }
 
