@@ -16,4 +16,5 @@ export * from './linearizability/result.js';
 export * from './linearizability/search.js';
 export * from './linearizability/check.js';
 export * from './watch-checker.js';
+export * from './recording-kv.js';
 export * from './simulation/index.js';

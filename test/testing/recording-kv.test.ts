@@ -1,0 +1,167 @@
+// RecordingKV, KvHistory and checkKvHistory: recording a real KvNode's
+// clients and checking the history, including histories that must fail.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryLevel } from 'memory-level';
+import { ErrorCode, FaultError, UsageError } from '../../src/errors.js';
+import type { KV, KvNode } from '../../src/server/index.js';
+import { KvNode as Node } from '../../src/server/index.js';
+import { MemoryNetwork } from '../../src/transport/index.js';
+import { KvHistory, SimRandom, checkKvHistory, type KvInput, type KvOutput, type Operation } from '../../src/testing/index.js';
+
+async function withNode(fn: (node: KvNode) => Promise<void>): Promise<void> {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const node = await Node.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db, tickMs: 10, leaseCheckMs: 10 });
+  try {
+    while (!node.raft.isLeader) await new Promise((r) => setTimeout(r, 5));
+    await fn(node);
+  } finally {
+    await node.close();
+    await db.close();
+  }
+}
+
+/** A KV whose methods are the node's, with some replaced. */
+function faulty(node: KvNode, over: Partial<KV>): KV {
+  return new Proxy(node as unknown as KV, {
+    get(target, prop, receiver) {
+      if (typeof prop === 'string' && prop in over) return over[prop as keyof KV];
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+test('concurrent clients of a real KvNode: every modeled operation is recorded and the history checks out', async (t) => {
+  // replay: QUORUMKV_SEED=<seed>
+  const seed = process.env.QUORUMKV_SEED !== undefined ? Number(process.env.QUORUMKV_SEED) : Date.now() % 2 ** 31;
+  t.diagnostic(`seed ${seed}`);
+  const random = new SimRandom(seed);
+  await withNode(async (node) => {
+    const history = new KvHistory();
+    let n = 0;
+    const client = async (c: number): Promise<void> => {
+      const kv = history.client(node, `c${c}`);
+      for (let i = 0; i < 60; i++) {
+        const key = `k${random.int(0, 3)}`;
+        const roll = random.int(0, 5);
+        n++;
+        if (roll === 0) await kv.put(key, `v${c}.${i}`);
+        else if (roll === 1) await kv.get(key);
+        else if (roll === 2) await kv.delete(key);
+        else if (roll === 3) await kv.range({ key: 'k', prefix: true });
+        else {
+          const cur = await kv.get(key);
+          n++;
+          await kv.txn({
+            compare: [{ key, target: 'MOD', result: 'EQUAL', modRevision: cur?.modRevision ?? 0 }],
+            success: [{ put: { key, value: `cas${c}.${i}` } }],
+            failure: [{ range: { key } }],
+          });
+        }
+      }
+    };
+    await Promise.all([0, 1, 2, 3].map(client));
+    const v = history.check();
+    assert.ok(v.ok, `seed ${seed}: ${v.describe()}`);
+    assert.equal(history.operations().length, n, `seed ${seed}`);
+    assert.equal(v.checked, n);
+    assert.equal(v.excluded, 0);
+    assert.ok(history.operations().every((op) => op.status === 'ok'));
+  });
+});
+
+test('a stale read is found: a KV that answers a get from its cache fails the check', async () => {
+  await withNode(async (node) => {
+    const cache = new Map<string, Awaited<ReturnType<KV['range']>>>();
+    const stale = faulty(node, {
+      range: async (input) => {
+        const key = String(input.key);
+        const hit = cache.get(key);
+        if (hit !== undefined) return hit;
+        const res = await node.range(input);
+        cache.set(key, res);
+        return res;
+      },
+    });
+    const history = new KvHistory();
+    const kv = history.client(stale, 'c');
+    await kv.put('k', '1');
+    assert.ok((await kv.get('k')) !== undefined);
+    await kv.put('k', '2');
+    await kv.get('k'); // the cached '1'
+    const v = history.check();
+    assert.equal(v.result, 'illegal', v.describe());
+    assert.match(v.describe(), /k/);
+  });
+});
+
+test('a write that failed with a timeout may have applied (unknown); one that failed with a UsageError may not (fail)', async () => {
+  await withNode(async (node) => {
+    const applyThenThrow = (err: Error): KV =>
+      faulty(node, {
+        put: async (key, value, options) => {
+          await node.put(key, value, options);
+          throw err;
+        },
+      });
+    // applied, then reported as a timeout: the later read explains it
+    const ok = new KvHistory();
+    await assert.rejects(ok.client(applyThenThrow(new FaultError(ErrorCode.TIMEOUT, 'timed out')), 'w').put('a', 'x'), { code: ErrorCode.TIMEOUT });
+    await ok.client(node, 'r').get('a');
+    assert.deepEqual(ok.operations().map((o) => o.status), ['unknown', 'ok']);
+    assert.ok(ok.check().ok, ok.check().describe());
+    // applied, then reported as certainly not applied: the read sees a value no write wrote
+    const lying = new KvHistory();
+    await assert.rejects(lying.client(applyThenThrow(new UsageError(ErrorCode.INVALID_ARGUMENT, 'no')), 'w').put('b', 'y'), { code: ErrorCode.INVALID_ARGUMENT });
+    await lying.client(node, 'r').get('b');
+    assert.deepEqual(lying.operations().map((o) => o.status), ['fail', 'ok']);
+    assert.equal(lying.check().result, 'illegal');
+  });
+});
+
+test('a put with a lease leaves its key out, so an expiry no client sees is no false alarm; range deletes leave their range out', async () => {
+  await withNode(async (node) => {
+    const history = new KvHistory();
+    const kv = history.client(node, 'c');
+    const { id } = await kv.leaseGrant(60);
+    await kv.put('leased', 'v', { lease: id });
+    await kv.get('leased');
+    // the lease ends outside the recorded history (as an expiry would)
+    await node.leaseRevoke(id);
+    assert.equal(await kv.get('leased'), undefined);
+    await kv.put('r/1', 'a');
+    await kv.put('r/2', 'b');
+    await kv.delete('r/', { prefix: true }); // a range delete, outside the model
+    await kv.get('r/1');
+    await kv.put('plain', 'p');
+    await kv.get('plain');
+    const v = history.check();
+    assert.ok(v.ok, v.describe());
+    assert.equal(v.checked, 2, v.describe());
+    assert.equal(v.excluded, 5, v.describe());
+    assert.deepEqual(history.excludedRanges(), [{ key: 'leased' }, { key: 'r/', rangeEnd: 'r0' }]);
+  });
+});
+
+test('without the exclusion, the same lease history is illegal (the exclusion is what keeps it quiet)', async () => {
+  await withNode(async (node) => {
+    const history = new KvHistory();
+    const kv = history.client(node, 'c');
+    const { id } = await kv.leaseGrant(60);
+    await kv.put('leased', 'v', { lease: id });
+    await node.leaseRevoke(id);
+    await kv.get('leased');
+    // the put as if recorded: modeled, ok at its revision
+    const ops = history.operations();
+    const put: Operation<KvInput, KvOutput> = { id: 100, clientId: 'c', input: { type: 'put', key: 'leased', value: 'v' }, output: { revision: 2 }, status: 'ok', callTime: -2, returnTime: -1 };
+    assert.equal(checkKvHistory([put, ...ops], []).result, 'illegal');
+    assert.equal(checkKvHistory([put, ...ops], history.excludedRanges()).result, 'ok');
+  });
+});
+
+test('checkKvHistory refuses merged histories whose ids repeat', () => {
+  const op = (id: number): Operation<KvInput, KvOutput> => ({ id, clientId: 'x', input: { type: 'get', key: 'k' }, output: { value: null, revision: 1 }, status: 'ok', callTime: 0, returnTime: 1 });
+  assert.throws(() => checkKvHistory([op(0), op(0)]), (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT && /id 0/.test(e.message));
+  assert.ok(checkKvHistory([op(0), op(1)]).ok);
+});
