@@ -16,23 +16,18 @@ import type {
   LeaseTimeToLiveResponse,
   PutResponse,
   RangeResponse,
-  RequestOp,
   TxnResponse,
 } from '../mvccpb/index.js';
-import {
-  deleteRequest,
-  putRequest,
-  rangeRequest,
-  txnRequest,
-  type BytesLike,
-  type DeleteOptions,
-  type KV,
-  type PutOptions,
-  type RangeInput,
-  type RangeOptions,
-  type TxnInput,
-  type Watch,
-  type WatchOptions,
+import type {
+  BytesLike,
+  DeleteOptions,
+  KV,
+  PutOptions,
+  RangeInput,
+  RangeOptions,
+  TxnInput,
+  Watch,
+  WatchOptions,
 } from '../server/index.js';
 import { HistoryRecorder, type HistoryRecorderOptions, type OpHandle, type Operation } from './history.js';
 import type { KeyRange } from './key-range.js';
@@ -41,7 +36,7 @@ import type { CheckResult } from './linearizability/result.js';
 import { kvModel } from './models/kv.js';
 import type { KvInput, KvOutput } from './models/kv-types.js';
 import { buildCheckedHistory } from './simulation/checked-history.js';
-import { ALL_KEYS, modelRange, opRanges, readInput, readOutput, txnInput, txnOutput, utf8 } from './simulation/kv-convert.js';
+import { deleteCall, putCall, rangeCall, txnCall, type ModelCall } from './simulation/kv-convert.js';
 import { definitelyNotApplied } from './simulation/sim-client.js';
 
 /**
@@ -68,16 +63,6 @@ export interface RecordingKVOptions {
   sink: KvRecordingSink;
   /** The client's name in the history (one client makes one call at a time, or several: the history does not care). */
   clientId: string | number;
-}
-
-/** The ranges of a txn's puts that attach a lease (their keys may be deleted by an expiry no client sees). */
-function leasedRanges(ops: readonly RequestOp[]): KeyRange[] {
-  const out: KeyRange[] = [];
-  for (const op of ops) {
-    if ('requestPut' in op && (op.requestPut.lease ?? 0) !== 0) out.push(...opRanges(op));
-    if ('requestTxn' in op) out.push(...leasedRanges(op.requestTxn.success ?? []), ...leasedRanges(op.requestTxn.failure ?? []));
-  }
-  return out;
 }
 
 /**
@@ -120,15 +105,7 @@ export class RecordingKV implements KV {
 
   /** {@inheritDoc KV.put} */
   async put(key: BytesLike, value: BytesLike, options: PutOptions = {}): Promise<PutResponse> {
-    const req = putRequest(key, value, options);
-    const k = utf8(req.key);
-    const v = utf8(req.value);
-    const modeled = options.ignoreValue !== true && options.ignoreLease !== true && (req.lease ?? 0) === 0 && k !== undefined && v !== undefined;
-    const input: KvInput | undefined = modeled ? { type: 'put', key: k, value: v } : undefined;
-    return this.#call('write', input, [modelRange(req.key, undefined) ?? ALL_KEYS], () => this.#kv.put(key, value, options), (res) => ({
-      revision: res.header.revision,
-      ...(options.prevKv === true ? { prevValue: res.prevKv === undefined ? null : (utf8(res.prevKv.value) ?? '\ufffd') } : {}),
-    }));
+    return this.#call(putCall(key, value, options, 'excluded'), () => this.#kv.put(key, value, options));
   }
 
   /** {@inheritDoc KV.get} */
@@ -139,29 +116,17 @@ export class RecordingKV implements KV {
 
   /** {@inheritDoc KV.range} */
   async range(input: RangeInput): Promise<RangeResponse> {
-    const req = rangeRequest(input);
-    const modeled = req.serializable === true ? undefined : readInput(req);
-    return this.#call('read', modeled, [], () => this.#kv.range(input), (res) => readOutput(modeled!, res));
+    return this.#call(rangeCall(input), () => this.#kv.range(input));
   }
 
   /** {@inheritDoc KV.delete} */
   async delete(key: BytesLike, options: DeleteOptions = {}): Promise<DeleteRangeResponse> {
-    const req = deleteRequest({ key, ...options });
-    const k = req.rangeEnd === undefined || req.rangeEnd.length === 0 ? utf8(req.key) : undefined;
-    const input: KvInput | undefined = k !== undefined ? { type: 'delete', key: k } : undefined;
-    return this.#call('write', input, [modelRange(req.key, req.rangeEnd) ?? ALL_KEYS], () => this.#kv.delete(key, options), (res) => ({
-      revision: res.header.revision,
-      deleted: res.deleted,
-      ...(options.prevKv === true ? { prevValue: res.prevKvs[0] === undefined ? null : (utf8(res.prevKvs[0].value) ?? '\ufffd') } : {}),
-    }));
+    return this.#call(deleteCall(key, options), () => this.#kv.delete(key, options));
   }
 
   /** {@inheritDoc KV.txn} */
   async txn(input: TxnInput): Promise<TxnResponse> {
-    const req = txnRequest(input);
-    const leased = leasedRanges([...(req.success ?? []), ...(req.failure ?? [])]);
-    const t = leased.length > 0 ? undefined : txnInput(req.compare ?? [], req.success ?? [], req.failure ?? []);
-    return this.#call('write', t?.input, opRanges({ requestTxn: req }), () => this.#kv.txn(input), (res) => txnOutput(t!, res));
+    return this.#call(txnCall(input, 'excluded'), () => this.#kv.txn(input));
   }
 
   /** {@inheritDoc KV.watch} Not recorded. */
@@ -194,20 +159,21 @@ export class RecordingKV implements KV {
     return this.#kv.leases();
   }
 
-  async #call<T>(kind: 'read' | 'write', input: KvInput | undefined, ranges: KeyRange[], run: () => Promise<T>, output: (res: T) => KvOutput): Promise<T> {
-    if (input === undefined && kind === 'write') this.#sink.exclude(ranges);
-    const op = input !== undefined ? this.#sink.invoke(this.#clientId, input) : undefined;
+  async #call<T>(c: ModelCall<T>, run: () => Promise<T>): Promise<T> {
+    if (c.input === undefined && c.kind === 'write') this.#sink.exclude(c.ranges);
+    const op = c.input !== undefined ? this.#sink.invoke(this.#clientId, c.input) : undefined;
     let res: T;
     try {
       res = await run();
     } catch (err) {
-      if (kind === 'read' || definitelyNotApplied(err)) op?.fail();
+      if (c.kind === 'read' || definitelyNotApplied(err)) op?.fail();
       else op?.unknown();
       throw err;
     }
-    op?.ok(output(res));
+    op?.ok(c.output(res));
     return res;
   }
+
 }
 
 /** The verdict of {@link checkKvHistory}. */

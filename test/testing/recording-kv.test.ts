@@ -120,13 +120,15 @@ test('a write that failed with a timeout may have applied (unknown); one that fa
   });
 });
 
-test('a put with a lease leaves its key out, so an expiry no client sees is no false alarm; range deletes leave their range out', async () => {
+test('a put with a lease (alone or in a txn) leaves its key out, so an expiry no client sees is no false alarm; range deletes leave their range out', async () => {
   await withNode(async (node) => {
     const history = new KvHistory();
     const kv = history.client(node, 'c');
     const { id } = await kv.leaseGrant(60);
     await kv.put('leased', 'v', { lease: id });
     await kv.get('leased');
+    await kv.txn({ compare: [], success: [{ put: { key: 'leased2', value: 'w', lease: id } }] });
+    await kv.get('leased2');
     // the lease ends outside the recorded history (as an expiry would)
     await node.leaseRevoke(id);
     assert.equal(await kv.get('leased'), undefined);
@@ -139,8 +141,8 @@ test('a put with a lease leaves its key out, so an expiry no client sees is no f
     const v = history.check();
     assert.ok(v.ok, v.describe());
     assert.equal(v.checked, 2, v.describe());
-    assert.equal(v.excluded, 5, v.describe());
-    assert.deepEqual(history.excludedRanges(), [{ key: 'leased' }, { key: 'r/', rangeEnd: 'r0' }]);
+    assert.equal(v.excluded, 6, v.describe());
+    assert.deepEqual(history.excludedRanges(), [{ key: 'leased' }, { key: 'leased2' }, { key: 'r/', rangeEnd: 'r0' }]);
   });
 });
 

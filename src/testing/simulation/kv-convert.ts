@@ -6,10 +6,11 @@
  * `undefined`; the client then records the key ranges it touches instead.
  * @module
  */
-import type { Compare, KeyValue, RangeRequest, RangeResponse, RequestOp, ResponseOp, TxnResponse } from '../../mvccpb/index.js';
+import type { Compare, DeleteRangeResponse, KeyValue, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseOp, TxnResponse } from '../../mvccpb/index.js';
 import { isRangeEndAll } from '../../mvccpb/index.js';
+import { deleteRequest, putRequest, rangeRequest, txnRequest, type BytesLike, type DeleteOptions, type PutOptions, type RangeInput, type TxnInput } from '../../server/index.js';
 import type { KeyRange as ModelKeyRange } from '../key-range.js';
-import type { KvCompare, KvGetOutput, KvInput, KvMeta, KvRangeOutput, KvTxnOp, KvTxnOpResult, KvTxnOutput } from '../models/kv-types.js';
+import type { KvCompare, KvGetOutput, KvInput, KvMeta, KvOutput, KvRangeOutput, KvTxnOp, KvTxnOpResult, KvTxnOutput } from '../models/kv-types.js';
 
 const strict = new TextDecoder('utf-8', { fatal: true });
 
@@ -202,4 +203,95 @@ export function opRanges(op: RequestOp): ModelKeyRange[] {
     ...(t.success ?? []).flatMap(opRanges),
     ...(t.failure ?? []).flatMap(opRanges),
   ];
+}
+
+/**
+ * How one `KV` call goes into a recorded history: its model input
+ * (`undefined` when the model cannot express it), the ranges a write
+ * touches (left out of the check when the input is `undefined`), a label
+ * for traces, and how to read its response.
+ */
+export interface ModelCall<T> {
+  kind: 'read' | 'write';
+  input: KvInput | undefined;
+  ranges: ModelKeyRange[];
+  label: string;
+  output(res: T): KvOutput;
+}
+
+/**
+ * Whether puts that attach a lease are modeled (a simulation, which sees
+ * every lease's deletions in its committed history) or left out (a real
+ * cluster, whose expiries no client sees).
+ */
+export type LeasedPuts = 'modeled' | 'excluded';
+
+function leaseOf(op: RequestOp): boolean {
+  if ('requestPut' in op) return (op.requestPut.lease ?? 0) !== 0;
+  if ('requestTxn' in op) return [...(op.requestTxn.success ?? []), ...(op.requestTxn.failure ?? [])].some(leaseOf);
+  return false;
+}
+
+/** A put (`KV.put`). @throws UsageError as `putRequest` */
+export function putCall(key: BytesLike, value: BytesLike, options: PutOptions, leased: LeasedPuts): ModelCall<PutResponse> {
+  const req = putRequest(key, value, options);
+  const k = utf8(req.key);
+  const v = utf8(req.value);
+  const leaseOut = leased === 'excluded' && (req.lease ?? 0) !== 0;
+  const modeled = options.ignoreValue !== true && options.ignoreLease !== true && !leaseOut && k !== undefined && v !== undefined;
+  return {
+    kind: 'write',
+    input: modeled ? { type: 'put', key: k, value: v } : undefined,
+    ranges: [modelRange(req.key, undefined) ?? ALL_KEYS],
+    label: `put(${JSON.stringify(show(req.key))}${req.lease !== undefined ? `, lease ${req.lease}` : ''})`,
+    output: (res) => ({
+      revision: res.header.revision,
+      ...(options.prevKv === true ? { prevValue: res.prevKv === undefined ? null : (utf8(res.prevKv.value) ?? '\ufffd') } : {}),
+    }),
+  };
+}
+
+/** A read (`KV.range`, `KV.get`): recorded when linearizable and plain. @throws UsageError as `rangeRequest` */
+export function rangeCall(input: RangeInput): ModelCall<RangeResponse> {
+  const req = rangeRequest(input);
+  const modeled = req.serializable === true ? undefined : readInput(req);
+  return {
+    kind: 'read',
+    input: modeled,
+    ranges: [],
+    label: `range(${JSON.stringify(show(req.key))}${req.rangeEnd !== undefined ? `..${JSON.stringify(show(req.rangeEnd))}` : ''}${req.serializable === true ? ', serializable' : ''})`,
+    output: (res) => readOutput(modeled!, res),
+  };
+}
+
+/** A delete (`KV.delete`): recorded for a single key. @throws UsageError as `deleteRequest` */
+export function deleteCall(key: BytesLike, options: DeleteOptions): ModelCall<DeleteRangeResponse> {
+  const req = deleteRequest({ key, ...options });
+  const k = req.rangeEnd === undefined || req.rangeEnd.length === 0 ? utf8(req.key) : undefined;
+  return {
+    kind: 'write',
+    input: k !== undefined ? { type: 'delete', key: k } : undefined,
+    ranges: [modelRange(req.key, req.rangeEnd) ?? ALL_KEYS],
+    label: `delete(${JSON.stringify(show(req.key))}${req.rangeEnd !== undefined ? `..${JSON.stringify(show(req.rangeEnd))}` : ''})`,
+    output: (res) => ({
+      revision: res.header.revision,
+      deleted: res.deleted,
+      ...(options.prevKv === true ? { prevValue: res.prevKvs[0] === undefined ? null : (utf8(res.prevKvs[0].value) ?? '\ufffd') } : {}),
+    }),
+  };
+}
+
+/** A txn (`KV.txn`). @throws UsageError as `txnRequest` */
+export function txnCall(input: TxnInput, leased: LeasedPuts): ModelCall<TxnResponse> {
+  const req = txnRequest(input);
+  const leaseOut = leased === 'excluded' && leaseOf({ requestTxn: req });
+  const t = leaseOut ? undefined : txnInput(req.compare ?? [], req.success ?? [], req.failure ?? []);
+  const ranges = opRanges({ requestTxn: req });
+  return {
+    kind: 'write',
+    input: t?.input,
+    ranges,
+    label: t !== undefined ? 'txn' : `txn(unmodeled, ${ranges.length} ranges)`,
+    output: (res) => txnOutput(t!, res),
+  };
 }

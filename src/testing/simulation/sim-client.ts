@@ -19,10 +19,6 @@ import type {
   TxnResponse,
 } from '../../mvccpb/index.js';
 import {
-  deleteRequest,
-  putRequest,
-  rangeRequest,
-  txnRequest,
   watchRequest,
   type BytesLike,
   type DeleteOptions,
@@ -39,7 +35,7 @@ import type { HistoryRecorder, OpHandle } from '../history.js';
 import type { KeyRange as ModelKeyRange } from '../key-range.js';
 import { describeKvOperation } from '../models/kv.js';
 import type { KvInput, KvOutput } from '../models/kv-types.js';
-import { ALL_KEYS, modelRange, opRanges, readInput, readOutput, show, txnInput, txnOutput, utf8 } from './kv-convert.js';
+import { ALL_KEYS, deleteCall, modelRange, putCall, rangeCall, txnCall, type ModelCall } from './kv-convert.js';
 import type { NodeGate } from './node-gate.js';
 import { RecordedWatch, type MutableWatchStream } from './recorded-watch.js';
 
@@ -146,16 +142,7 @@ export class SimClient implements KV {
 
   /** {@inheritDoc KV.put} */
   async put(key: BytesLike, value: BytesLike, options: PutOptions = {}): Promise<PutResponse> {
-    const req = putRequest(key, value, options);
-    const k = utf8(req.key);
-    const v = utf8(req.value);
-    const modeled = options.ignoreValue !== true && options.ignoreLease !== true && k !== undefined && v !== undefined;
-    const input: KvInput | undefined = modeled ? { type: 'put', key: k, value: v } : undefined;
-    const label = `put(${JSON.stringify(show(req.key))}${req.lease !== undefined ? `, lease ${req.lease}` : ''})`;
-    return this.call('write', label, input, [modelRange(req.key, undefined) ?? ALL_KEYS], (kv) => kv.put(key, value, options), (res) => ({
-      revision: res.header.revision,
-      ...(options.prevKv === true ? { prevValue: res.prevKv === undefined ? null : (utf8(res.prevKv.value) ?? '\ufffd') } : {}),
-    }));
+    return this.record(putCall(key, value, options, 'modeled'), (kv) => kv.put(key, value, options));
   }
 
   /** {@inheritDoc KV.get} */
@@ -166,32 +153,17 @@ export class SimClient implements KV {
 
   /** {@inheritDoc KV.range} */
   async range(input: RangeInput): Promise<RangeResponse> {
-    const req = rangeRequest(input);
-    const modeled = req.serializable === true ? undefined : readInput(req);
-    const label = `range(${JSON.stringify(show(req.key))}${req.rangeEnd !== undefined ? `..${JSON.stringify(show(req.rangeEnd))}` : ''}${req.serializable === true ? ', serializable' : ''})`;
-    return this.call('read', label, modeled, [], (kv) => kv.range(input), (res) => readOutput(modeled!, res));
+    return this.record(rangeCall(input), (kv) => kv.range(input));
   }
 
   /** {@inheritDoc KV.delete} */
   async delete(key: BytesLike, options: DeleteOptions = {}): Promise<DeleteRangeResponse> {
-    const req = deleteRequest({ key, ...options });
-    const k = req.rangeEnd === undefined || req.rangeEnd.length === 0 ? utf8(req.key) : undefined;
-    const input: KvInput | undefined = k !== undefined ? { type: 'delete', key: k } : undefined;
-    const label = `delete(${JSON.stringify(show(req.key))}${req.rangeEnd !== undefined ? `..${JSON.stringify(show(req.rangeEnd))}` : ''})`;
-    return this.call('write', label, input, [modelRange(req.key, req.rangeEnd) ?? ALL_KEYS], (kv) => kv.delete(key, options), (res) => ({
-      revision: res.header.revision,
-      deleted: res.deleted,
-      ...(options.prevKv === true ? { prevValue: res.prevKvs[0] === undefined ? null : (utf8(res.prevKvs[0].value) ?? '\ufffd') } : {}),
-    }));
+    return this.record(deleteCall(key, options), (kv) => kv.delete(key, options));
   }
 
   /** {@inheritDoc KV.txn} */
   async txn(input: TxnInput): Promise<TxnResponse> {
-    const req = txnRequest(input);
-    const t = txnInput(req.compare ?? [], req.success ?? [], req.failure ?? []);
-    const ranges = opRanges({ requestTxn: req });
-    const label = t !== undefined ? 'txn' : `txn(unmodeled, ${ranges.length} ranges)`;
-    return this.call('write', label, t?.input, ranges, (kv) => kv.txn(input), (res) => txnOutput(t!, res));
+    return this.record(txnCall(input, 'modeled'), (kv) => kv.txn(input));
   }
 
   /**
@@ -273,6 +245,10 @@ export class SimClient implements KV {
     rec.revision = res.header.revision;
     if (res.id !== undefined) rec.id = res.id;
     return res;
+  }
+
+  private record<T>(c: ModelCall<T>, run: (kv: KV) => Promise<T>): Promise<T> {
+    return this.call(c.kind, c.label, c.input, c.kind === 'write' ? c.ranges : [], run, c.output);
   }
 
   private async call<T>(
