@@ -281,3 +281,159 @@ export class KvHistory implements KvRecordingSink {
   }
 }
 
+
+/**
+ * The machine's monotonic clock in ms (`process.hrtime`: `CLOCK_MONOTONIC`
+ * on Linux, `mach_absolute_time` on macOS, `QueryPerformanceCounter` on
+ * Windows), one clock for every process of the machine: the times of
+ * histories recorded in several processes can be merged.
+ */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/**
+ * What a {@link KvEventSink} sends: an operation invoked, an operation
+ * completed, or ranges left out. `tag` numbers one sink's operations from
+ * 0; `at` is the sink's clock (ms). Plain data, for any channel
+ * (child_process IPC, a worker's `postMessage`, a JSON line in a file).
+ */
+export type KvRecordEvent =
+  | { t: 'invoke'; tag: number; clientId: string | number; input: KvInput; at: number }
+  | { t: 'done'; tag: number; status: 'ok' | 'fail' | 'unknown'; output?: KvOutput; at: number }
+  | { t: 'exclude'; ranges: KeyRange[] };
+
+/**
+ * A {@link KvRecordingSink} that sends each invocation and completion on
+ * at once, as a {@link KvRecordEvent}, for a {@link KvHistoryMerger} in
+ * another process: a process killed with operations in flight has sent
+ * their invocations, not their completions, and they count as unknown.
+ */
+export class KvEventSink implements KvRecordingSink {
+  readonly #send: (event: KvRecordEvent) => void;
+  readonly #clock: () => number;
+  #tag = 0;
+
+  /**
+   * @param send - called with each event, in order
+   * @param options - `clock` in ms (default {@link monotonicMs}: the same in every process of the machine)
+   */
+  constructor(send: (event: KvRecordEvent) => void, options: { clock?: () => number } = {}) {
+    this.#send = send;
+    this.#clock = options.clock ?? monotonicMs;
+  }
+
+  /** {@inheritDoc KvRecordingSink.invoke} */
+  invoke(clientId: string | number, input: KvInput): OpHandle<KvOutput> {
+    const tag = this.#tag++;
+    this.#send({ t: 'invoke', tag, clientId, input, at: this.#clock() });
+    let done = false;
+    const complete = (status: 'ok' | 'fail' | 'unknown', output?: KvOutput): void => {
+      if (done) throw new UsageError(ErrorCode.OPERATION_COMPLETED, `operation ${tag} was already completed`);
+      done = true;
+      this.#send({ t: 'done', tag, status, ...(output !== undefined ? { output } : {}), at: this.#clock() });
+    };
+    return { id: tag, ok: (output) => complete('ok', output), fail: () => complete('fail'), unknown: () => complete('unknown') };
+  }
+
+  /** {@inheritDoc KvRecordingSink.exclude} */
+  exclude(ranges: readonly KeyRange[]): void {
+    this.#send({ t: 'exclude', ranges: [...ranges] });
+  }
+}
+
+interface MergedOp {
+  id: number;
+  clientId: string | number;
+  input: KvInput;
+  output: KvOutput | undefined;
+  status: 'ok' | 'fail' | 'unknown';
+  callTime: number;
+  returnTime: number;
+}
+
+/**
+ * Builds one history from the events of several {@link KvEventSink}s (one
+ * per process, or per process lifetime: a restarted process is a new
+ * source), and checks it:
+ *
+ * ```ts
+ * const merger = new KvHistoryMerger();
+ * child.on('message', (event) => merger.add(child, event));   // each member process
+ * // ... kill, restart (a new child: a new source), stop the clients ...
+ * const verdict = merger.check();
+ * ```
+ *
+ * An operation invoked and never completed (its process died, or is still
+ * waiting) is `unknown`. Every source's clock must be one clock
+ * ({@link monotonicMs} on one machine).
+ */
+export class KvHistoryMerger {
+  readonly #ops: MergedOp[] = [];
+  readonly #excluded: KeyRange[] = [];
+  readonly #tags = new Map<unknown, Map<number, MergedOp>>();
+  readonly #completed = new WeakSet<MergedOp>();
+
+  /**
+   * Takes one event of `source` (any value naming one sink: a child
+   * process, a worker, a string).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an event that is not
+   *   a {@link KvRecordEvent}, a tag invoked twice, or a completion of a tag
+   *   never invoked or already completed; nothing is changed
+   */
+  add(source: unknown, event: KvRecordEvent): void {
+    let tags = this.#tags.get(source);
+    const bad = (why: string): never => {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `KvHistoryMerger: ${why}`);
+    };
+    const e = event as Partial<Record<string, unknown>> | null;
+    if (typeof e !== 'object' || e === null) return bad(`an event must be an object, got ${String(event)}`);
+    if (e.t === 'exclude') {
+      if (!Array.isArray(e.ranges) || e.ranges.some((r: unknown) => typeof (r as { key?: unknown })?.key !== 'string')) return bad('an exclude event needs ranges of { key, rangeEnd? }');
+      this.#excluded.push(...(e.ranges as KeyRange[]));
+      return;
+    }
+    if (!Number.isSafeInteger(e.tag) || typeof e.at !== 'number' || !Number.isFinite(e.at)) return bad(`an event needs an integer tag and a finite time, got ${JSON.stringify(event)}`);
+    const tag = e.tag as number;
+    if (e.t === 'invoke') {
+      if (tags?.has(tag) === true) return bad(`operation ${tag} of this source was invoked twice`);
+      if (typeof e.input !== 'object' || e.input === null || (typeof e.clientId !== 'string' && typeof e.clientId !== 'number')) return bad(`an invoke event needs a clientId and an input, got ${JSON.stringify(event)}`);
+      if (tags === undefined) this.#tags.set(source, (tags = new Map()));
+      const op: MergedOp = { id: this.#ops.length, clientId: e.clientId, input: e.input as KvInput, output: undefined, status: 'unknown', callTime: e.at as number, returnTime: Infinity };
+      this.#ops.push(op);
+      tags.set(tag, op);
+      return;
+    }
+    if (e.t === 'done') {
+      const op = tags?.get(tag);
+      if (op === undefined) return bad(`operation ${tag} of this source completed but was never invoked`);
+      if (this.#completed.has(op)) return bad(`operation ${tag} of this source was already completed`);
+      if (e.status !== 'ok' && e.status !== 'fail' && e.status !== 'unknown') return bad(`a done event needs a status ok, fail or unknown, got ${String(e.status)}`);
+      if (e.status === 'ok' && (typeof e.output !== 'object' || e.output === null)) return bad(`operation ${tag} completed ok without an output`);
+      this.#completed.add(op);
+      op.status = e.status;
+      op.output = e.status === 'ok' ? (e.output as KvOutput) : undefined;
+      op.returnTime = e.status === 'unknown' ? Infinity : (e.at as number);
+      return;
+    }
+    bad(`an event's t must be invoke, done or exclude, got ${String(e.t)}`);
+  }
+
+  /** The merged operations so far (not completed ones as `unknown`), copies. */
+  operations(): Operation<KvInput, KvOutput>[] {
+    return this.#ops.map((op) => ({ ...op }));
+  }
+
+  /** The ranges excluded so far, a copy. */
+  excludedRanges(): KeyRange[] {
+    return [...this.#excluded];
+  }
+
+  /**
+   * Checks the merged history ({@link checkKvHistory}).
+   * @param options - the checker's budgets; default `timeoutMs` 20,000 ms
+   */
+  check(options: CheckOptions = {}): KvCheckVerdict {
+    return checkKvHistory(this.#ops, this.#excluded, options);
+  }
+}

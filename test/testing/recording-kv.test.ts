@@ -7,7 +7,7 @@ import { ErrorCode, FaultError, UsageError } from '../../src/errors.js';
 import type { KV, KvNode } from '../../src/server/index.js';
 import { KvNode as Node } from '../../src/server/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
-import { KvHistory, SimRandom, checkKvHistory, type KvInput, type KvOutput, type Operation } from '../../src/testing/index.js';
+import { KvEventSink, KvHistory, KvHistoryMerger, RecordingKV, SimRandom, checkKvHistory, type KvInput, type KvOutput, type KvRecordEvent, type Operation } from '../../src/testing/index.js';
 
 async function withNode(fn: (node: KvNode) => Promise<void>): Promise<void> {
   const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
@@ -166,4 +166,57 @@ test('checkKvHistory refuses merged histories whose ids repeat', () => {
   const op = (id: number): Operation<KvInput, KvOutput> => ({ id, clientId: 'x', input: { type: 'get', key: 'k' }, output: { value: null, revision: 1 }, status: 'ok', callTime: 0, returnTime: 1 });
   assert.throws(() => checkKvHistory([op(0), op(0)]), (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT && /id 0/.test(e.message));
   assert.ok(checkKvHistory([op(0), op(1)]).ok);
+});
+
+test('KvEventSink and KvHistoryMerger: histories of two sources merge into one; an operation cut off by a crash is unknown', async () => {
+  await withNode(async (node) => {
+    const merger = new KvHistoryMerger();
+    let now = 0;
+    const clock = (): number => ++now;
+    // two "processes" sharing a clock: the second is cut off with a write in flight
+    const a = new RecordingKV(node, { sink: new KvEventSink((e) => merger.add('a', e), { clock }), clientId: 'a' });
+    const bEvents: KvRecordEvent[] = [];
+    const b = new RecordingKV(node, { sink: new KvEventSink((e) => bEvents.push(e), { clock }), clientId: 'b' });
+    await a.put('k', '1');
+    await b.put('k', '2');
+    await a.get('k');
+    // b's last completion never arrives
+    for (const e of bEvents.slice(0, -1)) merger.add('b', e);
+    const ops = merger.operations().sort((x, y) => x.callTime - y.callTime);
+    assert.deepEqual(ops.map((o) => [o.clientId, o.input.type, o.status]), [['a', 'put', 'ok'], ['b', 'put', 'unknown'], ['a', 'get', 'ok']]);
+    assert.equal(ops[1]!.returnTime, Infinity);
+    assert.deepEqual(new Set(ops.map((o) => o.id)), new Set([0, 1, 2]));
+    assert.ok(merger.check().ok, merger.check().describe());
+    // the same get, had b's put been reported failed (certainly not applied), is illegal
+    const lying = new KvHistoryMerger();
+    for (const e of [...bEvents.slice(0, -1), { ...(bEvents.at(-1) as Extract<KvRecordEvent, { t: 'done' }>), status: 'fail' as const }]) lying.add('b', e);
+    for (const o of ops.filter((x) => x.clientId === 'a')) {
+      lying.add('a', { t: 'invoke', tag: o.id, clientId: 'a', input: o.input, at: o.callTime });
+      lying.add('a', { t: 'done', tag: o.id, status: 'ok', output: o.output!, at: o.returnTime });
+    }
+    assert.equal(lying.check().result, 'illegal');
+  });
+});
+
+test('KvHistoryMerger refuses malformed events and changes nothing', () => {
+  const merger = new KvHistoryMerger();
+  const refused = (e: unknown, why: RegExp): void =>
+    assert.throws(() => merger.add('s', e as KvRecordEvent), (err: unknown) => err instanceof UsageError && err.code === ErrorCode.INVALID_ARGUMENT && why.test(err.message));
+  merger.add('s', { t: 'invoke', tag: 0, clientId: 'c', input: { type: 'get', key: 'k' }, at: 1 });
+  refused({ t: 'invoke', tag: 0, clientId: 'c', input: { type: 'get', key: 'k' }, at: 2 }, /invoked twice/);
+  refused({ t: 'done', tag: 7, status: 'ok', output: { value: null, revision: 1 }, at: 2 }, /never invoked/);
+  refused({ t: 'done', tag: 0, status: 'maybe', at: 2 }, /status/);
+  refused({ t: 'done', tag: 0, status: 'ok', at: 2 }, /without an output/);
+  refused({ t: 'done', tag: 0, status: 'ok', output: {}, at: Number.NaN }, /finite time/);
+  refused({ t: 'what', tag: 1, at: 1 }, /invoke, done or exclude/);
+  refused({ t: 'exclude', ranges: [{ rangeEnd: 'x' }] }, /ranges/);
+  refused(null, /object/);
+  assert.equal(merger.operations().length, 1);
+  assert.equal(merger.operations()[0]!.status, 'unknown');
+  merger.add('s', { t: 'done', tag: 0, status: 'ok', output: { value: null, revision: 1 }, at: 2 });
+  refused({ t: 'done', tag: 0, status: 'ok', output: { value: null, revision: 1 }, at: 3 }, /already completed/);
+  // the same tag from another source is another operation
+  merger.add('t', { t: 'invoke', tag: 0, clientId: 'd', input: { type: 'get', key: 'k' }, at: 4 });
+  assert.deepEqual(merger.operations().map((o) => [o.id, o.status, o.returnTime]), [[0, 'ok', 2], [1, 'unknown', Infinity]]);
+  assert.deepEqual(merger.excludedRanges(), []);
 });
