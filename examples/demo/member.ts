@@ -3,6 +3,7 @@
 //
 //   node --import tsx examples/demo/member.ts <id> <members-json> <data-dir>
 import { Election, KvNode, Mutex, Session, text } from '../../src/index.js';
+import { KvEventSink, RecordingKV } from '../../src/testing/index.js';
 import type { Command, Report } from './protocol.js';
 
 const [id, membersJson, dataDir] = process.argv.slice(2) as [string, string, string];
@@ -28,6 +29,38 @@ const node = await KvNode.open({
 let writing = false;
 let seq = 0;
 
+// The register clients: gets, puts and compare-and-swaps on a few shared
+// keys, recorded (with the machine's monotonic clock) and sent to the
+// parent, which checks the history of all three members for linearizability.
+const REGISTERS = 3;
+const history = new KvEventSink((event) => report({ kind: 'history', id, pid: process.pid, event }));
+const registers = new RecordingKV(node, { sink: history, clientId: `${id}/${process.pid}` });
+
+async function registerLoop(): Promise<void> {
+  let n = 0;
+  while (writing) {
+    const key = `demo/reg/${Math.floor(Math.random() * REGISTERS)}`;
+    const roll = Math.random();
+    try {
+      if (roll < 0.4) {
+        await registers.put(key, `${id}/${process.pid}/${++n}`);
+      } else if (roll < 0.8) {
+        await registers.get(key);
+      } else {
+        const cur = await registers.get(key);
+        await registers.txn({
+          compare: [{ key, target: 'MOD', result: 'EQUAL', modRevision: cur?.modRevision ?? 0 }],
+          success: [{ put: { key, value: `${id}/${process.pid}/${++n}` } }],
+          failure: [{ range: { key } }],
+        });
+      }
+    } catch {
+      // recorded as failed or unknown; retry after a pause, as the writer does
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 async function writeLoop(): Promise<void> {
   while (writing) {
     const key = `demo/w/${id}/${process.pid}/${String(++seq).padStart(6, '0')}`;
@@ -45,6 +78,19 @@ async function dump(prefix: string, atLeast: number): Promise<void> {
   // wait until this member has applied at least `atLeast`
   const deadline = Date.now() + 10_000;
   while (node.store.currentRevision() < atLeast && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  // the registers' final values, read through the recorder (a linearizable
+  // read each): what every acknowledged register write left behind
+  for (let r = 0; r < REGISTERS; r++) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await registers.get(`demo/reg/${r}`);
+        break;
+      } catch (err) {
+        if (attempt === 5) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
   const res = await node.range({ key: prefix, prefix: true, serializable: true });
   const { hash, revision } = await node.store.hash();
   report({
@@ -116,6 +162,7 @@ process.on('message', (m: Command) => {
         if (m.on && !writing) {
           writing = true;
           void writeLoop();
+          void registerLoop();
         } else if (!m.on) {
           writing = false;
         }
