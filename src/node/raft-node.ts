@@ -338,7 +338,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private role: StateRole = 'follower';
   private currentTerm = 0;
   private confState: ConfState = { voters: [], learners: [] };
+  /** The last entry the state machine has applied: its `apply` (or `restore`) returned. */
   private smApplied: number;
+  /**
+   * The last entry this node has handed to the state machine, or gone past
+   * because the state machine had it already (a restart's replay). Ahead of
+   * {@link smApplied} only while an apply runs.
+   */
   private applied: number;
   private snapshotIndex: number;
 
@@ -681,9 +687,14 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     return this.role === 'leader' && this.unavailable() === undefined;
   }
 
-  /** Index of the last entry applied to the state machine. */
+  /**
+   * Index of the last entry the state machine has applied (its `apply`
+   * returned). Entries handed to it and still being applied do not count:
+   * a linearizable read is released only once this reaches its read index
+   * (Raft thesis §6.4, step 4).
+   */
   get appliedIndex(): number {
-    return Math.max(this.applied, this.smApplied);
+    return this.smApplied;
   }
 
   /** A snapshot of this member's Raft state. */

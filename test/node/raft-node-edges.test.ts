@@ -644,3 +644,44 @@ test('a follower that removes itself gets the new membership (it applies its rem
     await c.closeAll();
   }
 });
+
+test('a linearizable read waits until the state machine has applied up to its read index, not only until the entries were handed to it (thesis §6.4)', async () => {
+  const c = new TestCluster({ seed: 21 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    await c.run(leader.node.propose(cmd('x', '0')));
+    const f = c.members.get(IDS.find((id) => id !== leader.id)!)!;
+    await c.waitFor(() => f.sm.kv.get('x') === '0', 5_000, 'the follower applies x=0');
+    // the follower's next apply is held (a long apply: a restarted member catching up)
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let held = false;
+    const apply = f.sm.apply.bind(f.sm);
+    f.sm.apply = async (entries: ApplyEntry[]): Promise<number[]> => {
+      held = true;
+      await gate;
+      return apply(entries);
+    };
+    const at = await c.run(leader.node.propose(cmd('x', '1')));
+    await c.waitFor(() => held, 5_000, 'the follower starts applying x=1');
+    let seen: string | undefined;
+    let released = false;
+    const read = f.node.readIndex().then((index) => {
+      released = true;
+      seen = f.sm.kv.get('x');
+      return index;
+    });
+    // many heartbeat rounds: the leader's answer to the ReadIndex is in
+    await c.clock.advanceAsync(300);
+    assert.equal(released, false, 'the read was released while the state machine was still applying its index');
+    assert.equal(f.node.appliedIndex < at, true, 'appliedIndex counts only what the state machine has applied');
+    open();
+    const index = await c.run(read);
+    assert.ok(index >= at);
+    assert.equal(seen, '1', 'the read sees the write committed before it');
+    assert.ok(f.node.appliedIndex >= at);
+  } finally {
+    await c.closeAll();
+  }
+});
