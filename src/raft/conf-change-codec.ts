@@ -14,7 +14,7 @@ import type { ConfChange, ConfChangeType } from '../raftpb/index.js';
 
 const TYPES: readonly ConfChangeType[] = ['AddNode', 'AddLearnerNode', 'RemoveNode'];
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Encodes a ConfChange as the data of a `ConfChange` entry. */
 export function encodeConfChangeData(cc: ConfChange): Uint8Array {

@@ -223,9 +223,14 @@ export interface KV {
   leases(): Promise<LeaseLeasesResponse>;
 }
 
-const decoder = new TextDecoder();
+// ignoreBOM: a leading U+FEFF is part of the key or value, as it was written
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
-/** Reads bytes from a response (a key, a value) as a UTF-8 string. */
+/**
+ * Reads bytes from a response (a key, a value) as a UTF-8 string: the
+ * string a `put` of that string wrote (a leading U+FEFF included); invalid
+ * UTF-8 comes back with U+FFFD in its place.
+ */
 export function text(bytes: Uint8Array | undefined): string {
   return bytes === undefined ? '' : decoder.decode(bytes);
 }

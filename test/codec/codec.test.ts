@@ -21,7 +21,7 @@ import {
 } from '../../src/codec/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { unwrapSnapshot, wrapSnapshot } from '../../src/node/envelope.js';
-import { encodeConfChangeData } from '../../src/raft/index.js';
+import { decodeConfChangeData, encodeConfChangeData } from '../../src/raft/index.js';
 import { message, type Snapshot } from '../../src/raftpb/index.js';
 
 const bytes = (...b: number[]) => new Uint8Array(b);
@@ -48,6 +48,12 @@ test('every wire type round-trips through its encoding', () => {
 
 test("the Raft core's conf change bytes decode with the codec", () => {
   const cc = { type: 'RemoveNode' as const, nodeId: 'node-ü' };
+  assert.deepEqual(decodeConfChange(encodeConfChangeData(cc)), cc);
+});
+
+test('a member id that starts with U+FEFF keeps it through the conf change bytes', () => {
+  const cc = { type: 'AddNode' as const, nodeId: '\ufeffa' };
+  assert.deepEqual(decodeConfChangeData(encodeConfChangeData(cc)), cc);
   assert.deepEqual(decodeConfChange(encodeConfChangeData(cc)), cc);
 });
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
 import { ErrorCode, FaultError, UsageError } from '../../src/errors.js';
-import type { KV, KvNode } from '../../src/server/index.js';
+import { text, type KV, type KvNode } from '../../src/server/index.js';
 import { KvNode as Node } from '../../src/server/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
 import { KvEventSink, KvHistory, KvHistoryMerger, RecordingKV, SimRandom, checkKvHistory, type KvInput, type KvOutput, type KvRecordEvent, type Operation } from '../../src/testing/index.js';
@@ -219,4 +219,23 @@ test('KvHistoryMerger refuses malformed events and changes nothing', () => {
   merger.add('t', { t: 'invoke', tag: 0, clientId: 'd', input: { type: 'get', key: 'k' }, at: 4 });
   assert.deepEqual(merger.operations().map((o) => [o.id, o.status, o.returnTime]), [[0, 'ok', 2], [1, 'unknown', Infinity]]);
   assert.deepEqual(merger.excludedRanges(), []);
+});
+
+test('a key or value that starts with U+FEFF is its own (no false alarm from a dropped BOM); text() keeps it too', async () => {
+  await withNode(async (node) => {
+    const history = new KvHistory();
+    const kv = history.client(node, 'c');
+    await kv.put('\ufeffk', '\ufeffv');
+    assert.equal(await kv.get('k'), undefined);
+    const got = await kv.get('\ufeffk');
+    assert.equal(text(got?.value), '\ufeffv');
+    assert.equal(text(got?.key), '\ufeffk');
+    const v = history.check();
+    assert.ok(v.ok, v.describe());
+    assert.deepEqual(history.operations().map((o) => o.input), [
+      { type: 'put', key: '\ufeffk', value: '\ufeffv' },
+      { type: 'get', key: 'k' },
+      { type: 'get', key: '\ufeffk' },
+    ]);
+  });
 });

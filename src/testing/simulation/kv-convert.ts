@@ -12,7 +12,8 @@ import { deleteRequest, putRequest, rangeRequest, txnRequest, type BytesLike, ty
 import type { KeyRange as ModelKeyRange } from '../key-range.js';
 import type { KvCompare, KvGetOutput, KvInput, KvMeta, KvOutput, KvRangeOutput, KvTxnOp, KvTxnOpResult, KvTxnOutput } from '../models/kv-types.js';
 
-const strict = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of a key or value, not a marker to drop
+const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Bytes as a string when they are valid UTF-8; `undefined` otherwise. */
 export function utf8(bytes: Uint8Array | undefined): string | undefined {
