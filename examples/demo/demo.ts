@@ -8,12 +8,12 @@
 // merged history is checked for linearizability (quorumkv/testing). Exits
 // 0 when everything holds, non-zero naming what failed.
 import { fork, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command, Report } from './protocol.js';
 import { freePort } from '../lib/free-port.js';
-import { KvHistoryMerger } from '../../src/testing/index.js';
+import { KvEventFile, KvHistoryMerger } from '../../src/testing/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DATA = join(process.cwd(), '.demo-data');
@@ -139,12 +139,8 @@ async function main(): Promise<number> {
     let duplicateEvents = 0;
     let lastWatched = 0;
     const watched = new Set<string>();
-    // the register clients' histories, one source per process
-    const registerHistory = new KvHistoryMerger();
     const onReport = (r: Report): void => {
-      if (r.kind === 'history') {
-        registerHistory.add(`${r.id}/${r.pid}`, r.event);
-      } else if (r.kind === 'ack') {
+      if (r.kind === 'ack') {
         acked.set(r.key, r.revision);
         ackTimes.push(r.at);
       } else if (r.kind === 'writeError') {
@@ -264,6 +260,13 @@ async function main(): Promise<number> {
     if (revisions.size !== 1) failures.push(`members ended at different revisions: ${[...revisions].join(', ')}`);
     if (hashes.size !== 1) failures.push(`members have different KV hashes: ${[...hashes].map((h) => h.toString(16)).join(', ')}`);
 
+    // the register clients' histories: one file per process, in its member's data directory
+    const registerHistory = new KvHistoryMerger();
+    for (const id of IDS) {
+      for (const f of readdirSync(join(DATA, id)).filter((name) => name.startsWith('history-'))) {
+        for (const event of KvEventFile.read(join(DATA, id, f))) registerHistory.add(`${id}/${f}`, event);
+      }
+    }
     const checkStarted = performance.now();
     const verdict = registerHistory.check({ timeoutMs: 30_000 });
     const checkMs = Math.round(performance.now() - checkStarted);

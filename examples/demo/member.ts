@@ -3,7 +3,8 @@
 //
 //   node --import tsx examples/demo/member.ts <id> <members-json> <data-dir>
 import { Election, KvNode, Mutex, Session, text } from '../../src/index.js';
-import { KvEventSink, RecordingKV } from '../../src/testing/index.js';
+import { join } from 'node:path';
+import { KvEventFile, KvEventSink, RecordingKV } from '../../src/testing/index.js';
 import type { Command, Report } from './protocol.js';
 
 const [id, membersJson, dataDir] = process.argv.slice(2) as [string, string, string];
@@ -30,10 +31,12 @@ let writing = false;
 let seq = 0;
 
 // The register clients: gets, puts and compare-and-swaps on a few shared
-// keys, recorded (with the machine's monotonic clock) and sent to the
-// parent, which checks the history of all three members for linearizability.
+// keys, recorded (with the machine's monotonic clock) in a file of this
+// process's own, written synchronously so that a SIGKILL loses nothing
+// recorded; the parent reads the files of every member and checks the
+// merged history for linearizability.
 const REGISTERS = 3;
-const history = new KvEventSink((event) => report({ kind: 'history', id, pid: process.pid, event }));
+const history = new KvEventSink(new KvEventFile(join(dataDir, `history-${process.pid}.jsonl`)).send);
 const registers = new RecordingKV(node, { sink: history, clientId: `${id}/${process.pid}` });
 
 async function registerLoop(): Promise<void> {

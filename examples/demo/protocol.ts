@@ -1,6 +1,5 @@
 // Messages between the demo's parent process and its members (over the
 // child_process IPC channel).
-import type { KvRecordEvent } from '../../src/testing/index.js';
 
 /** Parent -> member. */
 export type Command =
@@ -25,6 +24,4 @@ export type Report =
   | { kind: 'electionDone'; id: string }
   | { kind: 'watchEvent'; id: string; type: 'PUT' | 'DELETE'; key: string; revision: number }
   | { kind: 'dump'; id: string; revision: number; hash: number; kvs: [string, number, number, number][] }
-  /** One event of the history of this process's register clients (checked by the parent). */
-  | { kind: 'history'; id: string; pid: number; event: KvRecordEvent }
   | { kind: 'error'; id: string; message: string };

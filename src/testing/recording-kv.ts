@@ -5,7 +5,8 @@
  * one. See docs/testing.md, "Checking a real cluster".
  * @module
  */
-import { ErrorCode, UsageError } from '../errors.js';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type {
   DeleteRangeResponse,
   KeyValue,
@@ -86,7 +87,9 @@ export interface RecordingKVOptions {
  * pass through unrecorded.
  *
  * Every client that writes the keys a check covers must record into the
- * same history: a write it does not see makes the history look illegal.
+ * same history, and those keys must not exist when recording starts (the
+ * model starts from an empty store): a write the history does not hold
+ * makes it look illegal.
  */
 export class RecordingKV implements KV {
   readonly #kv: KV;
@@ -435,5 +438,88 @@ export class KvHistoryMerger {
    */
   check(options: CheckOptions = {}): KvCheckVerdict {
     return checkKvHistory(this.#ops, this.#excluded, options);
+  }
+}
+
+/**
+ * A channel for {@link KvEventSink} that survives a SIGKILL of its
+ * process: each event is appended to a file as one JSON line by a
+ * synchronous `write`, so once `send` returns the event is the kernel's
+ * (nothing is fsynced: it survives the process, not the machine). A
+ * channel that queues in the process, as `process.send` does while the
+ * pipe is full, loses what it queued when the process is killed; an
+ * invocation lost so, whose write still applied, makes a correct history
+ * look illegal.
+ *
+ * ```ts
+ * const events = new KvEventFile(join(dir, `${process.pid}.jsonl`));
+ * const kv = new RecordingKV(node, { sink: new KvEventSink(events.send), clientId: 'w1' });
+ * // later, in the checking process: for each file
+ * for (const e of KvEventFile.read(path)) merger.add(path, e);
+ * ```
+ */
+export class KvEventFile {
+  /** The file's path. */
+  readonly path: string;
+  #fd: number | undefined;
+
+  /**
+   * Opens `path` for appending (created if missing).
+   * @throws FaultError `QUORUMKV_STORAGE_IO` when it cannot be opened
+   */
+  constructor(path: string) {
+    this.path = path;
+    try {
+      this.#fd = openSync(path, 'a');
+    } catch (err) {
+      throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the event file ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * Appends one event (a bound function: pass it to {@link KvEventSink}).
+   * @throws UsageError `QUORUMKV_STORAGE_CLOSED` after {@link close}
+   * @throws FaultError `QUORUMKV_STORAGE_IO` when the write fails
+   */
+  readonly send = (event: KvRecordEvent): void => {
+    if (this.#fd === undefined) throw new UsageError(ErrorCode.STORAGE_CLOSED, `the event file ${this.path} is closed`);
+    const line = Buffer.from(`${JSON.stringify(event)}\n`);
+    try {
+      for (let at = 0; at < line.length; ) at += writeSync(this.#fd, line, at);
+    } catch (err) {
+      throw new FaultError(ErrorCode.STORAGE_IO, `cannot write the event file ${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+
+  /** Closes the file; later sends throw. Closing twice does nothing. */
+  close(): void {
+    if (this.#fd === undefined) return;
+    const fd = this.#fd;
+    this.#fd = undefined;
+    closeSync(fd);
+  }
+
+  /**
+   * The events of a file written by a {@link KvEventFile}, in order. A last
+   * line without its newline (a write cut short) is left out.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when a complete line is not JSON
+   * @throws FaultError `QUORUMKV_STORAGE_IO` when the file cannot be read
+   */
+  static read(path: string): KvRecordEvent[] {
+    let body: string;
+    try {
+      body = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new FaultError(ErrorCode.STORAGE_IO, `cannot read the event file ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    const lines = body.split('\n');
+    lines.pop(); // after the last newline: empty, or a line cut short
+    return lines.map((line, i) => {
+      try {
+        return JSON.parse(line) as KvRecordEvent;
+      } catch {
+        throw new UsageError(ErrorCode.INVALID_ARGUMENT, `the event file ${path}: line ${i + 1} is not JSON`);
+      }
+    });
   }
 }

@@ -2,12 +2,17 @@
 // clients and checking the history, including histories that must fail.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MemoryLevel } from 'memory-level';
 import { ErrorCode, FaultError, UsageError } from '../../src/errors.js';
 import { text, type KV, type KvNode } from '../../src/server/index.js';
 import { KvNode as Node } from '../../src/server/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
-import { KvEventSink, KvHistory, KvHistoryMerger, RecordingKV, SimRandom, checkKvHistory, type KvInput, type KvOutput, type KvRecordEvent, type Operation } from '../../src/testing/index.js';
+import { KvEventFile, KvEventSink, KvHistory, KvHistoryMerger, RecordingKV, SimRandom, checkKvHistory, type KvInput, type KvOutput, type KvRecordEvent, type Operation } from '../../src/testing/index.js';
 
 async function withNode(fn: (node: KvNode) => Promise<void>): Promise<void> {
   const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
@@ -238,4 +243,34 @@ test('a key or value that starts with U+FEFF is its own (no false alarm from a d
       { type: 'get', key: '\ufeffk' },
     ]);
   });
+});
+
+test('KvEventFile: every event sent before a SIGKILL is in the file; a line cut short is left out; bad input is refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quorumkv-events-'));
+  try {
+    const path = join(dir, 'child.jsonl');
+    const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/event-file-child.ts', import.meta.url)), path, '5000'], { encoding: 'utf8' });
+    assert.equal(child.signal, 'SIGKILL', child.stderr);
+    const events = KvEventFile.read(path);
+    assert.equal(events.length, 10_000);
+    const merger = new KvHistoryMerger();
+    for (const e of events) merger.add('child', e);
+    assert.equal(merger.operations().filter((o) => o.status === 'ok').length, 5000);
+
+    // a last line cut short
+    const cut = join(dir, 'cut.jsonl');
+    const file = new KvEventFile(cut);
+    file.send({ t: 'exclude', ranges: [{ key: 'a' }] });
+    file.close();
+    file.close();
+    assert.throws(() => file.send({ t: 'exclude', ranges: [] }), (e: unknown) => e instanceof UsageError && e.code === ErrorCode.STORAGE_CLOSED);
+    appendFileSync(cut, '{"t":"exclu');
+    assert.deepEqual(KvEventFile.read(cut), [{ t: 'exclude', ranges: [{ key: 'a' }] }]);
+    appendFileSync(cut, 'de"\n');
+    assert.throws(() => KvEventFile.read(cut), (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT && /line 2/.test(e.message));
+    assert.throws(() => new KvEventFile(join(dir, 'missing', 'x.jsonl')), (e: unknown) => e instanceof FaultError && e.code === ErrorCode.STORAGE_IO);
+    assert.throws(() => KvEventFile.read(join(dir, 'missing.jsonl')), (e: unknown) => e instanceof FaultError && e.code === ErrorCode.STORAGE_IO);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
