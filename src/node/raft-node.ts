@@ -196,6 +196,8 @@ interface ConfContext {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Reads a ReadIndex context back: `<member id>/...`, an id that starts with U+FEFF included. */
+const READ_CTX_DECODER = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** A MsgApp with no entries: it only carries the leader's commit index (or probes). */
 function isCommitOnlyApp(m: Message): boolean {
@@ -1488,7 +1490,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // an answer to any of the round's contexts will do: each was issued after
     // every waiter of the round called, so its index covers them all (a
     // round slower than an election timeout used to wait for the latest only)
-    if (round === undefined || !round.ctxs.has(new TextDecoder().decode(ctx))) return;
+    if (round === undefined || !round.ctxs.has(READ_CTX_DECODER.decode(ctx))) return;
     if (round.retry !== undefined) this.clock.clearTimeout(round.retry);
     this.readRound = undefined;
     this.confirmedReads.push({ index, waiters: round.waiters });
