@@ -34,7 +34,7 @@ import { HistoryRecorder, type HistoryRecorderOptions, type OpHandle, type Opera
 import type { KeyRange } from './key-range.js';
 import { checkLinearizable, type CheckOptions } from './linearizability/check.js';
 import type { CheckResult } from './linearizability/result.js';
-import { kvModel } from './models/kv.js';
+import { checkKvInput, kvModel } from './models/kv.js';
 import type { KvInput, KvOutput } from './models/kv-types.js';
 import { buildCheckedHistory } from './simulation/checked-history.js';
 import { deleteCall, putCall, rangeCall, txnCall, type ModelCall } from './simulation/kv-convert.js';
@@ -179,6 +179,14 @@ export class RecordingKV implements KV {
 
 }
 
+/** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` unless `r` is `{ key: string, rangeEnd?: string }` */
+function checkRange(r: unknown): void {
+  const x = r as { key?: unknown; rangeEnd?: unknown } | null;
+  if (typeof x !== 'object' || x === null || typeof x.key !== 'string' || (x.rangeEnd !== undefined && typeof x.rangeEnd !== 'string')) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `an excluded range must be { key: string, rangeEnd?: string }, got ${JSON.stringify(r)}`);
+  }
+}
+
 /** The verdict of {@link checkKvHistory}. */
 export interface KvCheckVerdict {
   /** True when the checked history is linearizable. */
@@ -204,7 +212,9 @@ export interface KvCheckVerdict {
  * @param excludedRanges - key ranges of writes outside the model ({@link KvRecordingSink.exclude})
  * @param options - the checker's budgets; default `timeoutMs` 20,000 ms of real time
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when two operations share an
- *   id, or one is malformed (see `checkLinearizable`)
+ *   id, an input is not a `KvInput` (`checkKvInput`), an excluded range is
+ *   not `{ key: string, rangeEnd?: string }`, or an operation's status or
+ *   times are malformed (see `checkLinearizable`)
  */
 export function checkKvHistory(
   operations: readonly Operation<KvInput, KvOutput>[],
@@ -215,7 +225,9 @@ export function checkKvHistory(
   for (const op of operations) {
     if (ids.has(op.id)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `two operations have id ${op.id}: give merged histories unique ids`);
     ids.add(op.id);
+    checkKvInput(op.input);
   }
+  for (const r of excludedRanges) checkRange(r);
   const built = buildCheckedHistory(operations, [], [], excludedRanges);
   const res = checkLinearizable(built.operations, kvModel(), { timeoutMs: 20_000, ...options });
   return {
@@ -298,8 +310,11 @@ export function monotonicMs(): number {
 /**
  * What a {@link KvEventSink} sends: an operation invoked, an operation
  * completed, or ranges left out. `tag` numbers one sink's operations from
- * 0; `at` is the sink's clock (ms). Plain data, for any channel
- * (child_process IPC, a worker's `postMessage`, a JSON line in a file).
+ * 0; `at` is the sink's clock (ms). Plain data (JSON), for a channel that
+ * hands each event over before the operation goes on: {@link KvEventFile}
+ * where the process may be killed (child_process IPC queues inside the
+ * process while its pipe is full, and a killed process loses what it
+ * queued).
  */
 export type KvRecordEvent =
   | { t: 'invoke'; tag: number; clientId: string | number; input: KvInput; at: number }
@@ -309,8 +324,10 @@ export type KvRecordEvent =
 /**
  * A {@link KvRecordingSink} that sends each invocation and completion on
  * at once, as a {@link KvRecordEvent}, for a {@link KvHistoryMerger} in
- * another process: a process killed with operations in flight has sent
- * their invocations, not their completions, and they count as unknown.
+ * another process. Through a channel that does not hold events back
+ * ({@link KvEventFile}), a process killed with operations in flight has
+ * handed over their invocations, not their completions, and they count as
+ * unknown.
  */
 export class KvEventSink implements KvRecordingSink {
   readonly #send: (event: KvRecordEvent) => void;
@@ -361,9 +378,10 @@ interface MergedOp {
  * source), and checks it:
  *
  * ```ts
+ * // each member process records into a KvEventFile of its own (a restarted
+ * // process writes a new file: a new source); once the clients stop:
  * const merger = new KvHistoryMerger();
- * child.on('message', (event) => merger.add(child, event));   // each member process
- * // ... kill, restart (a new child: a new source), stop the clients ...
+ * for (const f of readdirSync(dir)) for (const e of KvEventFile.read(join(dir, f))) merger.add(f, e);
  * const verdict = merger.check();
  * ```
  *
@@ -380,9 +398,13 @@ export class KvHistoryMerger {
   /**
    * Takes one event of `source` (any value naming one sink: a child
    * process, a worker, a string).
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an event that is not
-   *   a {@link KvRecordEvent}, a tag invoked twice, or a completion of a tag
-   *   never invoked or already completed; nothing is changed
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an event whose shape
+   *   is not a {@link KvRecordEvent} (an input that is not a `KvInput`, a
+   *   range that is not `{ key, rangeEnd? }`, an `ok` without an output
+   *   object), a tag invoked twice, or a completion of a tag never invoked
+   *   or already completed; nothing is changed. An output is not checked
+   *   field by field here: the model checks the fields it holds, and a
+   *   field left out is not checked.
    */
   add(source: unknown, event: KvRecordEvent): void {
     let tags = this.#tags.get(source);
@@ -392,7 +414,8 @@ export class KvHistoryMerger {
     const e = event as Partial<Record<string, unknown>> | null;
     if (typeof e !== 'object' || e === null) return bad(`an event must be an object, got ${String(event)}`);
     if (e.t === 'exclude') {
-      if (!Array.isArray(e.ranges) || e.ranges.some((r: unknown) => typeof (r as { key?: unknown })?.key !== 'string')) return bad('an exclude event needs ranges of { key, rangeEnd? }');
+      if (!Array.isArray(e.ranges)) return bad('an exclude event needs ranges of { key, rangeEnd? }');
+      for (const r of e.ranges as unknown[]) checkRange(r);
       this.#excluded.push(...(e.ranges as KeyRange[]));
       return;
     }
@@ -400,7 +423,8 @@ export class KvHistoryMerger {
     const tag = e.tag as number;
     if (e.t === 'invoke') {
       if (tags?.has(tag) === true) return bad(`operation ${tag} of this source was invoked twice`);
-      if (typeof e.input !== 'object' || e.input === null || (typeof e.clientId !== 'string' && typeof e.clientId !== 'number')) return bad(`an invoke event needs a clientId and an input, got ${JSON.stringify(event)}`);
+      if (typeof e.clientId !== 'string' && typeof e.clientId !== 'number') return bad(`an invoke event needs a clientId, got ${JSON.stringify(event)}`);
+      checkKvInput(e.input);
       if (tags === undefined) this.#tags.set(source, (tags = new Map()));
       const op: MergedOp = { id: this.#ops.length, clientId: e.clientId, input: e.input as KvInput, output: undefined, status: 'unknown', callTime: e.at as number, returnTime: Infinity };
       this.#ops.push(op);

@@ -69,11 +69,16 @@ class Member {
     });
   }
 
+  /** Asks the process to close its member and exit; SIGKILL after 10 s. */
   stop(): Promise<void> {
     const child = this.child;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
     return new Promise((resolve) => {
-      child.once('exit', () => resolve());
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
       child.disconnect();
     });
   }

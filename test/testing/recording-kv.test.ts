@@ -167,10 +167,16 @@ test('without the exclusion, the same lease history is illegal (the exclusion is
   });
 });
 
-test('checkKvHistory refuses merged histories whose ids repeat', () => {
+test('checkKvHistory refuses merged histories whose ids repeat, malformed inputs and malformed ranges', () => {
   const op = (id: number): Operation<KvInput, KvOutput> => ({ id, clientId: 'x', input: { type: 'get', key: 'k' }, output: { value: null, revision: 1 }, status: 'ok', callTime: 0, returnTime: 1 });
   assert.throws(() => checkKvHistory([op(0), op(0)]), (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT && /id 0/.test(e.message));
   assert.ok(checkKvHistory([op(0), op(1)]).ok);
+  // a malformed input or range is a UsageError, with exclusions or without
+  const bad = { ...op(2), input: { type: 'gett', key: 'a' } } as unknown as Operation<KvInput, KvOutput>;
+  for (const excluded of [[], [{ key: 'z' }]]) {
+    assert.throws(() => checkKvHistory([bad], excluded), (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT);
+  }
+  assert.throws(() => checkKvHistory([op(0)], [{ key: 1 } as never]), (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT && /excluded range/.test(e.message));
 });
 
 test('KvEventSink and KvHistoryMerger: histories of two sources merge into one; an operation cut off by a crash is unknown', async () => {
@@ -214,7 +220,10 @@ test('KvHistoryMerger refuses malformed events and changes nothing', () => {
   refused({ t: 'done', tag: 0, status: 'ok', at: 2 }, /without an output/);
   refused({ t: 'done', tag: 0, status: 'ok', output: {}, at: Number.NaN }, /finite time/);
   refused({ t: 'what', tag: 1, at: 1 }, /invoke, done or exclude/);
-  refused({ t: 'exclude', ranges: [{ rangeEnd: 'x' }] }, /ranges/);
+  refused({ t: 'exclude', ranges: [{ rangeEnd: 'x' }] }, /range/);
+  refused({ t: 'exclude', ranges: [{ key: 'a', rangeEnd: 5 }] }, /range/);
+  refused({ t: 'invoke', tag: 3, clientId: 'c', input: {}, at: 1 }, /type/);
+  refused({ t: 'invoke', tag: 3, clientId: 'c', input: { type: 'gett', key: 'k' }, at: 1 }, /type gett/);
   refused(null, /object/);
   assert.equal(merger.operations().length, 1);
   assert.equal(merger.operations()[0]!.status, 'unknown');
