@@ -30,7 +30,7 @@ import type {
   Watch,
   WatchOptions,
 } from '../server/index.js';
-import { HistoryRecorder, type HistoryRecorderOptions, type OpHandle, type Operation } from './history.js';
+import type { HistoryRecorderOptions, OpHandle, Operation } from './history.js';
 import type { KeyRange } from './key-range.js';
 import { checkLinearizable, type CheckOptions } from './linearizability/check.js';
 import type { CheckResult } from './linearizability/result.js';
@@ -176,7 +176,6 @@ export class RecordingKV implements KV {
     op?.ok(c.output(res));
     return res;
   }
-
 }
 
 /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` unless `r` is `{ key: string, rangeEnd?: string }` */
@@ -240,64 +239,6 @@ export function checkKvHistory(
 }
 
 /**
- * A history of one process's clients, and its check:
- *
- * ```ts
- * const history = new KvHistory();
- * const kv = history.client(node, 'worker-1');   // a KV that records
- * await kv.put('k', 'v1'); await kv.get('k');
- * const verdict = history.check();
- * if (!verdict.ok) console.log(verdict.describe());
- * ```
- *
- * Times come from `performance.now()` unless `options.clock` says
- * otherwise (it must never go backwards).
- */
-export class KvHistory implements KvRecordingSink {
-  readonly #recorder: HistoryRecorder<KvInput, KvOutput>;
-  readonly #excluded: KeyRange[] = [];
-
-  /** @param options - `clock`, in ms (default `performance.now`) */
-  constructor(options: HistoryRecorderOptions = {}) {
-    this.#recorder = new HistoryRecorder({ clock: options.clock ?? (() => performance.now()) });
-  }
-
-  /** A `KV` in front of `kv` that records into this history as `clientId`. */
-  client(kv: KV, clientId: string | number): RecordingKV {
-    return new RecordingKV(kv, { sink: this, clientId });
-  }
-
-  /** {@inheritDoc KvRecordingSink.invoke} */
-  invoke(clientId: string | number, input: KvInput): OpHandle<KvOutput> {
-    return this.#recorder.invoke(clientId, input);
-  }
-
-  /** {@inheritDoc KvRecordingSink.exclude} */
-  exclude(ranges: readonly KeyRange[]): void {
-    this.#excluded.push(...ranges);
-  }
-
-  /** The operations so far (in flight ones as `unknown`), a copy. */
-  operations(): Operation<KvInput, KvOutput>[] {
-    return this.#recorder.history();
-  }
-
-  /** The ranges excluded so far, a copy. */
-  excludedRanges(): KeyRange[] {
-    return [...this.#excluded];
-  }
-
-  /**
-   * Checks the history so far ({@link checkKvHistory}).
-   * @param options - the checker's budgets; default `timeoutMs` 20,000 ms
-   */
-  check(options: CheckOptions = {}): KvCheckVerdict {
-    return checkKvHistory(this.operations(), this.#excluded, options);
-  }
-}
-
-
-/**
  * The machine's monotonic clock in ms (`process.hrtime`: `CLOCK_MONOTONIC`
  * on Linux, `mach_absolute_time` on macOS, `QueryPerformanceCounter` on
  * Windows), one clock for every process of the machine: the times of
@@ -350,8 +291,8 @@ export class KvEventSink implements KvRecordingSink {
     let done = false;
     const complete = (status: 'ok' | 'fail' | 'unknown', output?: KvOutput): void => {
       if (done) throw new UsageError(ErrorCode.OPERATION_COMPLETED, `operation ${tag} was already completed`);
-      done = true;
       this.#send({ t: 'done', tag, status, ...(output !== undefined ? { output } : {}), at: this.#clock() });
+      done = true;
     };
     return { id: tag, ok: (output) => complete('ok', output), fail: () => complete('fail'), unknown: () => complete('unknown') };
   }
@@ -394,6 +335,8 @@ export class KvHistoryMerger {
   readonly #excluded: KeyRange[] = [];
   readonly #tags = new Map<unknown, Map<number, MergedOp>>();
   readonly #completed = new WeakSet<MergedOp>();
+  /** Per source, the time of its last invocation or completion: a source's clock never goes back. */
+  readonly #last = new Map<unknown, number>();
 
   /**
    * Takes one event of `source` (any value naming one sink: a child
@@ -401,8 +344,9 @@ export class KvHistoryMerger {
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an event whose shape
    *   is not a {@link KvRecordEvent} (an input that is not a `KvInput`, a
    *   range that is not `{ key, rangeEnd? }`, an `ok` without an output
-   *   object), a tag invoked twice, or a completion of a tag never invoked
-   *   or already completed; nothing is changed. An output is not checked
+   *   object), a time earlier than the source's last, a tag invoked twice,
+   *   or a completion of a tag never invoked or already completed; nothing
+   *   is changed. An output is not checked
    *   field by field here: the model checks the fields it holds, and a
    *   field left out is not checked.
    */
@@ -421,14 +365,18 @@ export class KvHistoryMerger {
     }
     if (!Number.isSafeInteger(e.tag) || typeof e.at !== 'number' || !Number.isFinite(e.at)) return bad(`an event needs an integer tag and a finite time, got ${JSON.stringify(event)}`);
     const tag = e.tag as number;
+    const at = e.at;
+    const last = this.#last.get(source) ?? -Infinity;
+    if (at < last) return bad(`the clock of this source went backwards from ${last} to ${at}`);
     if (e.t === 'invoke') {
       if (tags?.has(tag) === true) return bad(`operation ${tag} of this source was invoked twice`);
       if (typeof e.clientId !== 'string' && typeof e.clientId !== 'number') return bad(`an invoke event needs a clientId, got ${JSON.stringify(event)}`);
       checkKvInput(e.input);
       if (tags === undefined) this.#tags.set(source, (tags = new Map()));
-      const op: MergedOp = { id: this.#ops.length, clientId: e.clientId, input: e.input as KvInput, output: undefined, status: 'unknown', callTime: e.at as number, returnTime: Infinity };
+      const op: MergedOp = { id: this.#ops.length, clientId: e.clientId, input: e.input as KvInput, output: undefined, status: 'unknown', callTime: at, returnTime: Infinity };
       this.#ops.push(op);
       tags.set(tag, op);
+      this.#last.set(source, at);
       return;
     }
     if (e.t === 'done') {
@@ -440,7 +388,8 @@ export class KvHistoryMerger {
       this.#completed.add(op);
       op.status = e.status;
       op.output = e.status === 'ok' ? (e.output as KvOutput) : undefined;
-      op.returnTime = e.status === 'unknown' ? Infinity : (e.at as number);
+      op.returnTime = e.status === 'unknown' ? Infinity : at;
+      this.#last.set(source, at);
       return;
     }
     bad(`an event's t must be invoke, done or exclude, got ${String(e.t)}`);
@@ -462,6 +411,48 @@ export class KvHistoryMerger {
    */
   check(options: CheckOptions = {}): KvCheckVerdict {
     return checkKvHistory(this.#ops, this.#excluded, options);
+  }
+}
+
+/**
+ * A history of one process's clients, and its check:
+ *
+ * ```ts
+ * const history = new KvHistory();
+ * const kv = history.client(node, 'worker-1');   // a KV that records
+ * await kv.put('k', 'v1'); await kv.get('k');
+ * const verdict = history.check();
+ * if (!verdict.ok) console.log(verdict.describe());
+ * ```
+ *
+ * It is a {@link KvHistoryMerger} of one source, fed by a
+ * {@link KvEventSink}. Times come from `performance.now()` unless
+ * `options.clock` says otherwise; an invocation or completion whose time
+ * is not finite or goes backwards throws `UsageError`
+ * `QUORUMKV_INVALID_ARGUMENT` and is not recorded.
+ */
+export class KvHistory extends KvHistoryMerger implements KvRecordingSink {
+  readonly #sink: KvEventSink;
+
+  /** @param options - `clock`, in ms (default `performance.now`) */
+  constructor(options: HistoryRecorderOptions = {}) {
+    super();
+    this.#sink = new KvEventSink((event) => this.add(this, event), { clock: options.clock ?? (() => performance.now()) });
+  }
+
+  /** A `KV` in front of `kv` that records into this history as `clientId`. */
+  client(kv: KV, clientId: string | number): RecordingKV {
+    return new RecordingKV(kv, { sink: this, clientId });
+  }
+
+  /** {@inheritDoc KvRecordingSink.invoke} */
+  invoke(clientId: string | number, input: KvInput): OpHandle<KvOutput> {
+    return this.#sink.invoke(clientId, input);
+  }
+
+  /** {@inheritDoc KvRecordingSink.exclude} */
+  exclude(ranges: readonly KeyRange[]): void {
+    this.#sink.exclude(ranges);
   }
 }
 

@@ -229,6 +229,7 @@ test('KvHistoryMerger refuses malformed events and changes nothing', () => {
   assert.equal(merger.operations()[0]!.status, 'unknown');
   merger.add('s', { t: 'done', tag: 0, status: 'ok', output: { value: null, revision: 1 }, at: 2 });
   refused({ t: 'done', tag: 0, status: 'ok', output: { value: null, revision: 1 }, at: 3 }, /already completed/);
+  refused({ t: 'invoke', tag: 1, clientId: 'c', input: { type: 'get', key: 'k' }, at: 1 }, /went backwards/);
   // the same tag from another source is another operation
   merger.add('t', { t: 'invoke', tag: 0, clientId: 'd', input: { type: 'get', key: 'k' }, at: 4 });
   assert.deepEqual(merger.operations().map((o) => [o.id, o.status, o.returnTime]), [[0, 'ok', 2], [1, 'unknown', Infinity]]);
@@ -282,4 +283,13 @@ test('KvEventFile: every event sent before a SIGKILL is in the file; a line cut 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('KvHistory refuses a clock that goes backwards, and records nothing for that call', () => {
+  let now = 10;
+  const history = new KvHistory({ clock: () => now });
+  history.invoke('c', { type: 'get', key: 'k' }).ok({ value: null, revision: 1 });
+  now = 5;
+  assert.throws(() => history.invoke('c', { type: 'get', key: 'k' }), (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT);
+  assert.equal(history.operations().length, 1);
 });

@@ -248,7 +248,7 @@ export class SimClient implements KV {
   }
 
   private record<T>(c: ModelCall<T>, run: (kv: KV) => Promise<T>): Promise<T> {
-    return this.call(c.kind, c.label, c.input, c.kind === 'write' ? c.ranges : [], run, c.output);
+    return this.call(c.kind, c.label, c.input, c.ranges, run, c.output);
   }
 
   private async call<T>(
