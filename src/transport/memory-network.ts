@@ -161,6 +161,8 @@ function checkLink(link: Link | undefined): void {
  *   transport does not know the sender (never added or removed), is dropped
  *   and reported unreachable to the sender, as a refused connection would be.
  *   Partition drops are reported unreachable too; random drops are not.
+ * - The duplicate rate never copies a `MsgProp` (a forwarded proposal would
+ *   be applied twice; see {@link MemoryNetwork.setDuplicateRate}).
  * - A `MsgSnap` reports `'finish'` to its sender after delivery, and
  *   `'failure'` (plus unreachable) when dropped; a duplicate copy reports
  *   nothing.
@@ -282,7 +284,17 @@ export class MemoryNetwork {
   }
 
   /**
-   * Delivers each message twice with probability `p` (the copy has its own delay).
+   * Delivers each message twice with probability `p` (the copy has its own
+   * delay), except a `MsgProp`. A `MsgProp` is a proposal a follower
+   * forwards to its leader, and Raft does not deduplicate proposals: two
+   * copies would be appended as two entries and the write applied twice (a
+   * put with two revisions, a compare-and-swap that succeeds twice). etcd's
+   * peers talk over TCP, which never delivers a message twice, and so does
+   * `TcpTransport` (a message lost with its connection is reported, never
+   * resent), so a duplicated proposal is a fault no real cluster meets. The
+   * random draw is made for a `MsgProp` all the same, so that a seed gives
+   * the same faults to the other messages whether or not proposals are
+   * forwarded.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `p` is not in [0, 1]
    */
   setDuplicateRate(p: number, link?: Link): void {
@@ -391,7 +403,9 @@ export class MemoryNetwork {
     // the receiver copies the entries it keeps out of it (entry-bytes.ts).
     const bytes = encodeMessage(msg);
     let copies = 1;
-    if (f.duplicate > 0 && uniformFloat64(this.rng) < f.duplicate) {
+    // drawn for a MsgProp too, so that the PRNG stream does not depend on
+    // which messages are proposals; see setDuplicateRate for why it is not copied
+    if (f.duplicate > 0 && uniformFloat64(this.rng) < f.duplicate && type !== 'MsgProp') {
       copies = 2;
       link.stats.duplicated++;
       this.totals.duplicated++;

@@ -39,6 +39,32 @@ test('a write on any member is readable linearizably on every member with etcd r
   }
 });
 
+test("with MemoryNetwork's duplicate rate at 1, a follower's puts and compare-and-swaps are applied once each", async () => {
+  const c = new KvCluster(IDS, 3);
+  try {
+    await c.startAll();
+    await c.waitLeader();
+    const follower = c.followers()[0]!;
+    const base = (await c.run(follower.put('k', 'v0'))).header.revision;
+    c.net.setDuplicateRate(1);
+    for (let i = 1; i <= 5; i++) {
+      const r = await c.run(follower.put('k', `v${i}`));
+      assert.equal(r.header.revision, base + i, `put ${i} has one revision`);
+    }
+    const cas = await c.run(follower.txn({ compare: [{ key: 'k', target: 'VERSION', result: 'EQUAL', version: 6 }], success: [{ put: { key: 'k', value: 'cas' } }] }));
+    assert.equal(cas.succeeded, true);
+    assert.equal(cas.header.revision, base + 6);
+    assert.ok(c.net.stats().duplicated > 0, 'other messages were duplicated');
+    for (const id of IDS) {
+      const kv = await c.run(c.node(id).get('k'));
+      assert.equal(kv?.version, 7, `member ${id}`);
+      assert.equal(kv?.modRevision, base + 6, `member ${id}`);
+    }
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('a txn compare-and-swap succeeds once and fails on a stale modRevision', async () => {
   const c = new KvCluster(IDS, 2);
   try {

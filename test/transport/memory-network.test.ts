@@ -205,6 +205,31 @@ test('the duplicate rate delivers about p of the messages twice, in order, as di
   });
 });
 
+test('the duplicate rate never copies a MsgProp (a forwarded proposal would be applied twice), and draws for it all the same', async () => {
+  const prop = (i: number): Message => message({ type: 'MsgProp', from: 'a', to: 'b', entries: [{ term: 0, index: 0, type: 'Normal', data: Uint8Array.of(i) }] });
+  const { net, t, rec, clock } = await makeNet(['a', 'b']);
+  net.setDuplicateRate(1);
+  t.a!.send([prop(1), hb('a', 'b', 1), prop(2), hb('a', 'b', 2)]);
+  clock.runAll();
+  assert.deepEqual(
+    rec.b!.received.map((m) => `${m.type}:${m.type === 'MsgProp' ? m.entries[0]!.data[0] : m.index}`),
+    ['MsgProp:1', 'MsgHeartbeat:1', 'MsgHeartbeat:1', 'MsgProp:2', 'MsgHeartbeat:2', 'MsgHeartbeat:2'],
+  );
+  assert.deepEqual(net.stats(), { sent: 4, delivered: 6, dropped: 0, duplicated: 2, reordered: 0 });
+  // The draws: the heartbeats after proposals are copied as often, with the
+  // same seed, as when the proposals are heartbeats too.
+  await seeded(async () => {
+    const copiesOf = async (propose: boolean): Promise<number[]> => {
+      const n = await makeNet(['a', 'b']);
+      n.net.setDuplicateRate(0.5);
+      n.t.a!.send(Array.from({ length: 400 }, (_, i) => (propose && i % 2 === 0 ? prop(i % 256) : hb('a', 'b', i))));
+      n.clock.runAll();
+      return n.rec.b!.received.filter((m) => m.type === 'MsgHeartbeat' && m.index % 2 === 1).map((m) => m.index);
+    };
+    assert.deepEqual(await copiesOf(true), await copiesOf(false));
+  });
+});
+
 test('the reorder rate makes about p of the messages jump ahead, each still delivered exactly once', async () => {
   await seeded(async () => {
     const { net, t, rec, clock, events } = await makeNet(['a', 'b']);
