@@ -14,7 +14,7 @@
  * - txn: a key put twice, or put inside a deleted range, in one branch
  *   (nested txns included) → `QUORUMKV_DUPLICATE_KEY`;
  * - malformed fields (non-integer numbers, non-byte keys, unknown enum
- *   strings, negative lease ids, a TTL above the maximum) →
+ *   strings, a negative id in a lease grant, a TTL above the maximum) →
  *   `QUORUMKV_INVALID_ARGUMENT`;
  * - the encoded request larger than `maxRequestBytes` →
  *   `QUORUMKV_REQUEST_TOO_LARGE`.
@@ -91,7 +91,8 @@ export function checkRangeRequest(r: RangeRequest): void {
 function checkPut(p: PutRequest): void {
   checkKey(p.key);
   checkOptBytes(p.value, 'value');
-  checkInt(p.lease, 'lease', 0);
+  // any id: one no grant gives (a negative one) is etcd's lease-not-found at apply
+  checkInt(p.lease, 'lease');
   if (p.ignoreValue && p.value !== undefined && p.value.length !== 0) invalid('etcdserver: value is provided');
   if (p.ignoreLease && p.lease !== undefined && p.lease !== 0) invalid('etcdserver: lease is provided');
 }

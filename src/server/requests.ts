@@ -82,12 +82,6 @@ function safeInt(v: unknown, what: string): void {
   if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v))) invalid(`${what} must be a safe integer`);
 }
 
-function nonNegativeInt(v: unknown, what: string): void {
-  if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) {
-    invalid(`${what} must be a non-negative safe integer`);
-  }
-}
-
 /** A {@link RangeRequest} from a {@link RangeInput}. */
 export function rangeRequest(input: RangeInput): RangeRequest {
   const { key, rangeEnd } = rangeOf(input);
@@ -111,7 +105,7 @@ export function rangeRequest(input: RangeInput): RangeRequest {
  */
 export function putRequest(key: BytesLike, value: BytesLike | undefined, opts: PutOptions | undefined = {}, requireValue = false): PutRequest {
   const options = optionsOf(opts, 'put options');
-  nonNegativeInt(options.lease, 'lease');
+  safeInt(options.lease, 'lease'); // a negative id is etcd's lease-not-found, when the put runs
   const ignoreValue = flagOf(options.ignoreValue, 'ignoreValue');
   if (requireValue && value === undefined && !ignoreValue) invalid("value must be a string or a Uint8Array ('' for an empty value)");
   const req: PutRequest = { key: keyOf(key), value: value === undefined ? new Uint8Array(0) : bytesOf(value, 'value') };
@@ -153,7 +147,7 @@ function compareOf(c: CompareInput): Compare {
       out.value = c.value === undefined ? new Uint8Array(0) : bytesOf(c.value, 'value');
       break;
     case 'LEASE':
-      nonNegativeInt(c.lease, 'lease');
+      safeInt(c.lease, 'lease'); // compared as plain int64 arithmetic, as etcd does
       out.lease = c.lease ?? 0;
       break;
   }

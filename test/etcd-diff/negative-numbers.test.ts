@@ -11,11 +11,16 @@
 // - maxModRevision -1: no key, count 2 (nothing is at or below -1);
 // - minCreateRevision -1 (or minModRevision): both keys (no minimum);
 // - compare version/createRevision/modRevision of a GREATER -1: true;
-// - the same inside a txn.
+// - the same inside a txn;
+// - compare lease of a GREATER -1: true (lease ids compare as int64);
+// - put with lease -1: "etcdserver: requested lease not found", nothing
+//   written; in the branch of a txn that does not run, no error at all.
+//   (Found by a review against etcd 3.4.23.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CompareInput, KvNode } from '../../src/server/index.js';
 import { text } from '../../src/server/index.js';
+import { ErrorCode } from '../../src/errors.js';
 import { withSingleMember } from './single-member.js';
 
 /** One member holding a@2 and b@3. */
@@ -52,6 +57,7 @@ test('txn compares with a negative operand compare numerically, as on etcd', () 
       { key: 'a', target: 'VERSION', result: 'GREATER', version: -1 },
       { key: 'a', target: 'CREATE', result: 'GREATER', createRevision: -1 },
       { key: 'a', target: 'MOD', result: 'GREATER', modRevision: -1 },
+      { key: 'a', target: 'LEASE', result: 'GREATER', lease: -1 },
     ];
     for (const c of compares) {
       const r = await node.txn({ compare: [c], success: [{ range: { key: 'a', rangeEnd: 'z', limit: -1 } }] });
@@ -60,4 +66,20 @@ test('txn compares with a negative operand compare numerically, as on etcd', () 
       assert.ok('responseRange' in first);
       assert.equal(first.responseRange.kvs.length, 2);
     }
+  }));
+
+test('a put with a negative lease id is lease-not-found and changes nothing; in the branch that does not run it is no error, as on etcd', () =>
+  withMember(async (node) => {
+    const before = (await node.status()).header.revision;
+    await assert.rejects(node.put('c', '3', { lease: -1 }), { code: ErrorCode.LEASE_NOT_FOUND });
+    await assert.rejects(node.txn({ success: [{ put: { key: 'c', value: '3', lease: -1 } }] }), { code: ErrorCode.LEASE_NOT_FOUND });
+    assert.equal((await node.status()).header.revision, before);
+    assert.equal(await node.get('c'), undefined);
+    const r = await node.txn({
+      compare: [{ key: 'a', target: 'VERSION', result: 'EQUAL', version: 1 }],
+      success: [{ put: { key: 'c', value: '3' } }],
+      failure: [{ put: { key: 'd', value: '4', lease: -1 } }],
+    });
+    assert.equal(r.succeeded, true);
+    assert.equal(text((await node.get('c'))?.value), '3');
   }));

@@ -124,7 +124,6 @@ test('checks come in etcd order: op count, then keys, then duplicates, then size
 test('malformed fields are refused', () => {
   const cases: WriteRequest[] = [
     { put: { key: 'k' as unknown as Uint8Array } },
-    { put: { key: b('k'), lease: -1 } },
     { put: { key: b('k'), lease: 1.5 } },
     { txn: { compare: [{ target: 'SIZE' as 'VERSION', result: 'EQUAL', key: b('k') }] } },
     { txn: { success: [{ requestRange: { key: b('k'), sortOrder: 'UP' as 'ASCEND' } }] } },
