@@ -376,6 +376,16 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private readonly keepAliveWaiters = new Map<string, { lease: number; resolve(ttl: number): void; reject(err: Error): void; timer: TimerHandle }>();
   private keepAliveSeq = 0;
   /**
+   * Keep-alives this leader applied while their lease had expired and its
+   * revoke was not applied yet, by lease id. etcd's `lessor.Renew` waits in
+   * that case: lease-not-found once the revoke is applied, "not primary"
+   * (the client tries again) if the lessor is demoted first, for a new
+   * leader restarts every TTL and the lease lives on. So they are answered
+   * when the revoke is applied, and proposed again if this member stops
+   * leading first.
+   */
+  private readonly expiredKeepAlives = new Map<number, KeepAliveRequest[]>();
+  /**
    * Tells this run's keep-alive nonces from an earlier run's (whose answers
    * may still be applied after a restart): random, not the clock, which may
    * step back.
@@ -746,8 +756,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * Served through the log so any member can take it: the request is a log
    * entry, and the leader's lessor renews the lease when it applies it and
    * answers (etcd serves keep-alives on the leader). An answer from the
-   * leader that the lease is unknown or already expired is
-   * `QUORUMKV_LEASE_NOT_FOUND`, as etcd's client reports a TTL of 0.
+   * leader that the lease is unknown or revoked is
+   * `QUORUMKV_LEASE_NOT_FOUND`, as etcd's client reports a TTL of 0. A
+   * lease that has expired on the leader but whose revoke is not applied
+   * yet is neither: as etcd's `lessor.Renew` does, the answer waits for the
+   * revoke (then not found), and if leadership moves first the request is
+   * served by the new leader, which has restarted the lease's TTL.
    * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND`
    * @throws FaultError `QUORUMKV_TIMEOUT` when no leader answered in time
    *   (for instance because leadership moved), `QUORUMKV_NO_LEADER` when no
@@ -1019,6 +1033,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (this.corruptTimer !== undefined) this.clock.clearTimeout(this.corruptTimer);
     this.metrics.detach(this.metricsSource);
     for (const nonce of [...this.keepAliveWaiters.keys()]) this.settleKeepAlive(nonce, undefined);
+    this.expiredKeepAlives.clear();
     await this.raft.close();
     await this.sizing?.catch(() => undefined);
     await this.store.close();
@@ -1186,6 +1201,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       log('[%s] leader in term %d: lessor promoted', this.id, term);
     } else if (this.store.lessor.isPrimary()) {
       this.store.lessor.demote();
+      this.retryExpiredKeepAlives();
     }
     this.emit('leaderChange', leader, term);
   }
@@ -1282,7 +1298,32 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       if (r === null || r === undefined || results[i]?.status !== 'applied') continue;
       if (growsStore(r)) this.grownSinceMeasure += requestCost(r);
       if ('leaseGrant' in r) this.metrics.leaseGranted.inc(member);
-      else if ('leaseRevoke' in r) this.metrics.leaseRevoked.inc(member);
+      else if ('leaseRevoke' in r) {
+        this.metrics.leaseRevoked.inc(member);
+        const waiting = this.expiredKeepAlives.get(r.leaseRevoke.id);
+        if (waiting !== undefined) {
+          this.expiredKeepAlives.delete(r.leaseRevoke.id);
+          for (const k of waiting) this.answerKeepAlive(k, -1);
+        }
+      }
+    }
+  }
+
+  /**
+   * This member stopped leading with keep-alives waiting for the revoke of
+   * an expired lease: the new leader has restarted the lease's TTL, so each
+   * is proposed again (same proposer and nonce) for whoever leads when it is
+   * applied to answer, as etcd's client sends a keep-alive again on "not
+   * primary".
+   */
+  private retryExpiredKeepAlives(): void {
+    if (this.expiredKeepAlives.size === 0) return;
+    const waiting = [...this.expiredKeepAlives.values()].flat();
+    this.expiredKeepAlives.clear();
+    for (const r of waiting) {
+      this.proposeEntry(encodeKeepAliveRequest(r)).catch((err: Error) =>
+        log('[%s] keep-alive of lease %d from %s not proposed again: %s', this.id, r.lease, r.origin, err.message),
+      );
     }
   }
 
@@ -1299,9 +1340,19 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       try {
         ttl = lessor.renew(r.lease);
       } catch (err) {
-        if (!isQuorumError(err, ErrorCode.LEASE_NOT_FOUND)) throw err; // expired: its revoke is on the way
+        if (!isQuorumError(err, ErrorCode.LEASE_NOT_FOUND)) throw err;
+        // expired, its revoke not applied yet: wait for it (expiredKeepAlives)
+        const waiting = this.expiredKeepAlives.get(r.lease);
+        if (waiting === undefined) this.expiredKeepAlives.set(r.lease, [r]);
+        else waiting.push(r);
+        return;
       }
     }
+    this.answerKeepAlive(r, ttl);
+  }
+
+  /** Answers a keep-alive: directly when this member proposed it, else through a log entry its proposer applies. */
+  private answerKeepAlive(r: KeepAliveRequest, ttl: number): void {
     if (r.origin === this.id) {
       this.settleKeepAlive(r.nonce, { ...r, ttl });
       return;
@@ -1320,6 +1371,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.store.endWatches('etcdserver: the member has been permanently removed from the cluster');
     const err = new FaultError(ErrorCode.REMOVED, 'this member was removed from the cluster');
     for (const nonce of [...this.keepAliveWaiters.keys()]) this.settleKeepAlive(nonce, undefined, err);
+    this.expiredKeepAlives.clear();
   }
 
   /** The leader's answer to a keep-alive request was applied. */

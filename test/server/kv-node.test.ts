@@ -142,6 +142,50 @@ test('a lease expires by the leader clock and its keys are deleted; keep-alive h
   }
 });
 
+test('a keep-alive of a lease expired on the leader but not yet revoked waits for the revoke, and if leadership moves first the lease lives on and is renewed (etcd lessor.Renew)', async () => {
+  // a long lease check: a wide window between the lease's expiry and its revoke
+  const c = new KvCluster(IDS, 41);
+  c.extra = () => ({ leaseCheckMs: 10_000 });
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const [b, other] = c.followers();
+    const moved = await c.run(leader.leaseGrant(1));
+    const revoked = await c.run(leader.leaseGrant(1));
+    await c.run(leader.put('held', 'v', { lease: moved.id }));
+    await c.clock.advanceAsync(1_200); // past both expiries on the leader, before its lease check
+    // (1) leadership moves before the revoke: the keep-alive is not "not found"
+    // but served by the new leader, which restarted the TTL
+    let answer: string | undefined;
+    b!.leaseKeepAlive(moved.id).then(
+      (r) => (answer = `ttl ${r.ttl}`),
+      (e: Error) => (answer = (e as { code?: string }).code ?? e.message),
+    );
+    await c.clock.advanceAsync(100);
+    assert.equal(answer, undefined, 'no answer while the expired lease is not revoked');
+    await c.run(leader.moveLeader(b!.id));
+    await c.waitFor(() => answer !== undefined, 5_000, 'the keep-alive answer');
+    assert.equal(answer, 'ttl 1');
+    assert.equal(text((await c.run(b!.get('held')))?.value), 'v');
+    // (2) the other lease expires on the new leader too (its TTL restarted
+    // with the election): a keep-alive then waits for the revoke, and is
+    // "not found" once it is applied
+    await c.clock.advanceAsync(1_500);
+    let second: string | undefined;
+    other!.leaseKeepAlive(revoked.id).then(
+      (r) => (second = `ttl ${r.ttl}`),
+      (e: Error) => (second = (e as { code?: string }).code ?? e.message),
+    );
+    await c.clock.advanceAsync(100);
+    assert.equal(second, undefined, 'no answer while the expired lease is not revoked');
+    await c.run(b!.leaseRevoke(revoked.id));
+    await c.waitFor(() => second !== undefined, 1_000, 'the keep-alive answer');
+    assert.equal(second, ErrorCode.LEASE_NOT_FOUND);
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('bad input is rejected with a typed error and changes nothing', async () => {
   const c = new KvCluster(IDS, 5);
   try {
