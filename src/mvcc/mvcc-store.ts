@@ -378,7 +378,6 @@ export class MvccStore {
     this.hub = new WatchableStore(
       {
         flushedRevision: () => self.notifiedRev,
-        currentRevision: () => self.core.currentRev,
         compactRevision: () => self.core.compactRev,
         readEvents: (from, to) => self.readEvents(from, to),
         kvAt: (key, rev) => self.kvAt(key, rev),

@@ -47,8 +47,6 @@ export interface StoredEvent {
 export interface WatchSource {
   /** Last revision offered to the watchers (every revision up to it can be read with {@link readEvents}). */
   flushedRevision(): number;
-  /** Last revision applied (may be ahead of the offered one while a batch executes). */
-  currentRevision(): number;
   /** Revision of the last compaction (-1 before any). */
   compactRevision(): number;
   /** Events of revisions `[from, to]` from the backend, in revision order. */
@@ -175,7 +173,10 @@ export class WatchableStore implements WatcherHost {
     }
     const skey = toSkey(req.key);
     const end = toIndexEnd(req.rangeEnd);
-    const cur = this.source.currentRevision();
+    // "now" is the last revision handed to watchers: one executed but not
+    // yet notified (a batch being applied) reaches this watcher with that
+    // notification, after which a progress notification may cover it
+    const cur = this.source.flushedRevision();
     const start = req.startRevision ?? 0;
     const synced = start <= 0 || start > cur;
     const minRev = synced ? Math.max(cur + 1, start) : start;
@@ -350,8 +351,10 @@ export class WatchableStore implements WatcherHost {
 
   /**
    * Ends every watch (the store is closing, or failed): each gets, after
-   * what it has queued, a last response with `canceled: true` and
-   * `cancelReason`. Idempotent.
+   * what it has queued (a slow consumer's responses kept aside included), a
+   * last response with `canceled: true` and `cancelReason`, whose
+   * `header.revision` is the last revision the watch was sent events up
+   * to, so that a client resuming from it misses nothing. Idempotent.
    */
   close(cancelReason = 'mvcc: store closed'): void {
     if (this.closed) return;
@@ -363,10 +366,15 @@ export class WatchableStore implements WatcherHost {
     this.prevKvWatchers = 0;
     this.unsynced.clear();
     this.victims.clear();
-    const revision = this.source.flushedRevision();
+    const flushed = this.source.flushedRevision();
     for (const w of all) {
       this.synced.delete(w);
-      w.close({ ...response(w, revision, []), canceled: true, cancelReason });
+      // synced: sent everything notified; a victim: up to what it kept
+      // aside, delivered now; catching up: up to where it has read
+      const held = w.state === 'victim' ? w.victimResponses : [];
+      const covered = w.state === 'synced' ? flushed : w.state === 'victim' ? w.victimLastRev : w.minRev - 1;
+      w.victimResponses = [];
+      w.close({ ...response(w, Math.min(flushed, covered), []), canceled: true, cancelReason }, held);
     }
   }
 

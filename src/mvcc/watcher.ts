@@ -134,9 +134,13 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     return true;
   }
 
-  /** @internal Ends the watch, after a last response when given (queued even when full). */
-  close(last?: WatchResponse): void {
+  /**
+   * @internal Ends the watch, after `held` (responses a victim kept aside)
+   * and a last response when given, all queued even when full.
+   */
+  close(last?: WatchResponse, held: readonly WatchResponse[] = []): void {
     if (this.ended) return;
+    for (const r of held) this.push(r);
     if (last !== undefined) this.push(last);
     this.ended = true;
     this.state = 'done';

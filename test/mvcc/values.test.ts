@@ -46,7 +46,6 @@ function keyHistory(values: string[], onKvAt?: (rev: number) => void): { stored:
   const state = { top: values.length + 1 };
   const source: WatchSource = {
     flushedRevision: () => state.top,
-    currentRevision: () => state.top,
     compactRevision: () => -1,
     readEvents: async (from, to) => stored.filter((e) => e.revision >= from && e.revision <= to),
     kvAt: async (_key, rev) => {

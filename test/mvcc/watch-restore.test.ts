@@ -34,7 +34,6 @@ test('a catch-up read overlapping a restore is dropped; the watcher continues fr
   let reads = 0;
   const source: WatchSource = {
     flushedRevision: () => top,
-    currentRevision: () => top,
     compactRevision: () => -1,
     async readEvents(from, to) {
       reads++;
@@ -69,7 +68,6 @@ test('a synced watcher moved back to catch-up by a restore continues after the l
   let top = 3;
   const source: WatchSource = {
     flushedRevision: () => top,
-    currentRevision: () => top,
     compactRevision: () => -1,
     readEvents: async (from, to) => events.filter((e) => e.revision >= from && e.revision <= to),
     kvAt: async () => undefined,

@@ -400,3 +400,58 @@ test('when the store fails, every watch ends with a cancelled response that give
   assert.equal(rest[0], 'PUT k@3');
   assert.match(rest[1]!, /^canceled: mvcc: store failed: .*disk gone/);
 });
+
+/** Every response until none comes for `ms` real ms or the watch ends. */
+async function drain(w: Watcher, ms = 100): Promise<WatchResponse[]> {
+  const out: WatchResponse[] = [];
+  for (;;) {
+    const r = await Promise.race([w.next(), new Promise<'idle'>((res) => setTimeout(() => res('idle'), ms))]);
+    if (r === 'idle' || r.done) return out;
+    out.push(r.value);
+  }
+}
+
+test('a watch from now created while a batch executes misses no revision above its progress notification', async () => {
+  const t = await openStore();
+  const i = t.takeIndex();
+  // the txn makes the apply wait (a backend read) after revision 2 is
+  // executed and before the batch is notified
+  const applying = t.store.applyBatch([
+    { index: i, request: { put: { key: b('k'), value: b('1') } } },
+    { index: i + 1, request: { txn: { success: [{ requestPut: { key: b('k'), value: b('2') } }] } } },
+  ]);
+  while (t.store.currentRevision() < 2) await Promise.resolve();
+  const w = t.store.watch({ key: b('k') }); // start 0: from now
+  t.store.requestProgress(w);
+  await applying;
+  await t.store.watchIdle();
+  const resps = await drain(w);
+  const progress = resps.find((r) => r.events.length === 0 && !r.canceled);
+  assert.ok(progress !== undefined, 'a progress notification');
+  const after = resps.slice(resps.indexOf(progress) + 1).flatMap((r) => r.events.map((e) => e.kv.modRevision));
+  // etcd: a progress notification at R means every event up to R was sent and every later one will be
+  assert.deepEqual(after, [2, 3].filter((r) => r > progress.header.revision), `progress at ${progress.header.revision}`);
+  await w.cancel();
+  await t.store.close();
+});
+
+test("closing the store delivers a slow consumer's responses kept aside, and the last response's revision is what the watch was sent", async () => {
+  const t = await openStore({ watch: { queueCapacity: 1 } });
+  const w = t.store.watch({ key: b('k') });
+  const late = t.store.watch({ key: b('k'), startRevision: 1 }); // catching up from history, never read
+  for (let i = 0; i < 3; i++) await put(t, 'k', String(i)); // revisions 2 (queued), 3 (kept aside), 4 (missed)
+  await t.store.close();
+  for (const [watch, want] of [
+    [w, [2, 3]],
+    [late, [2]],
+  ] as const) {
+    const resps: WatchResponse[] = [];
+    for await (const r of watch) resps.push(r);
+    const sent = resps.flatMap((r) => r.events.map((e) => e.kv.modRevision));
+    const last = resps.at(-1)!;
+    assert.equal(last.canceled, true);
+    assert.deepEqual(sent.slice(0, want.length), want);
+    // a client resuming after the last response's revision misses nothing
+    assert.equal(last.header.revision, Math.max(1, ...sent), `cancelled at ${last.header.revision} after ${sent.join(', ')}`);
+  }
+});
