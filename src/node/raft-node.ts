@@ -367,6 +367,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private applyKickScheduled = false;
   private closed = false;
   private removedFromCluster = false;
+  /**
+   * A leader that applied its own removal still takes part in elections
+   * until this timer fires ({@link onRemoved}); undefined otherwise.
+   */
+  private lingerTimer: TimerHandle | undefined;
   private fatal: Error | undefined;
   private idleWaiters: (() => void)[] = [];
 
@@ -908,7 +913,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   private onTick(): void {
-    if (this.closed || this.removedFromCluster) return;
+    if (this.closed || (this.removedFromCluster && this.lingerTimer === undefined)) return;
     this.raw.tick();
     if (this.waiting.length > 0 || this.waitingConf.length > 0) this.retryWaiting();
     this.scheduleLoop();
@@ -916,7 +921,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   private onMessage(m: Message): void {
-    if (this.closed || this.removedFromCluster || this.fatal !== undefined) return;
+    if (this.closed || (this.removedFromCluster && this.lingerTimer === undefined) || this.fatal !== undefined) return;
     this.raw.step(m);
     this.scheduleLoop();
   }
@@ -1319,6 +1324,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.scheduleLoop();
       return;
     }
+    const wasLeader = this.raw.status().softState.raftState === 'leader';
     const cs = this.raw.applyConfChange(cc);
     if (cc.type === 'RemoveNode') {
       this.addresses.delete(cc.nodeId);
@@ -1333,7 +1339,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.setConfState(cs);
     log('[%s] applied conf change %s %s -> voters=%j learners=%j', this.id, cc.type, cc.nodeId, cs.voters, cs.learners);
     this.takePendingConf(ctx)?.resolve(this.members());
-    if (cc.type === 'RemoveNode' && cc.nodeId === this.id) this.onRemoved();
+    if (cc.type === 'RemoveNode' && cc.nodeId === this.id) this.onRemoved(wasLeader);
     this.scheduleLoop();
   }
 
@@ -1391,14 +1397,35 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.emit('membershipChange', this.members());
   }
 
-  private onRemoved(): void {
+  /**
+   * This member was removed: it serves nothing more and stops. A leader
+   * that applied its own removal (`linger`) first goes on answering votes
+   * for three election timeouts (with pre-vote, an election takes two
+   * rounds), as etcd keeps a removed leader running a while
+   * (`stopWithDelay`): the others may not have heard that the removal is
+   * committed (the messages that said so can be lost, and the removed
+   * leader sends no more heartbeats), and until a new leader commits it,
+   * their configuration still counts this member's vote. Two voters down to
+   * one would otherwise never elect a leader.
+   */
+  private onRemoved(linger = false): void {
     if (this.removedFromCluster) return;
     this.removedFromCluster = true;
-    log('[%s] removed from the cluster; stopping', this.id);
-    this.stopTimers();
+    log('[%s] removed from the cluster; stopping%s', this.id, linger ? ' after three election timeouts' : '');
     this.failAll(new FaultError(ErrorCode.REMOVED, 'this member was removed from the cluster'));
-    void this.transport.close();
+    if (linger && !this.closed) {
+      this.lingerTimer = this.clock.setTimeout(() => this.stopRemoved(), 3 * this.electionMs);
+    } else {
+      this.stopRemoved();
+    }
     this.emit('removed');
+  }
+
+  /** The end of {@link onRemoved}: no more ticks or messages. */
+  private stopRemoved(): void {
+    this.lingerTimer = undefined;
+    this.stopTimers();
+    if (!this.closed) void this.transport.close();
   }
 
   /**
@@ -1517,6 +1544,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   // ------------------------------------------------------------ teardown
 
   private stopTimers(): void {
+    if (this.lingerTimer !== undefined) this.clock.clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
     if (this.tickTimer !== undefined) this.clock.clearTimeout(this.tickTimer);
     this.tickTimer = undefined;
     if (this.hardStateTimer !== undefined) this.clock.clearTimeout(this.hardStateTimer);
