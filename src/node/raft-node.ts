@@ -22,6 +22,7 @@ import { EventEmitter } from 'eventemitter3';
 import { decodeConfChange, encodeConfChange, pack, unpack } from '../codec/index.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
 import { RawNode } from '../raft/index.js';
+import { checkConfChange } from '../raft/confchange.js';
 import type { ProgressStatus, RaftLogger, Ready, ReadOnlyOption, StateRole } from '../raft/types.js';
 import type { ConfChange, ConfChangeType, ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/index.js';
 import type { LogStorage } from '../storage/index.js';
@@ -783,6 +784,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (address !== undefined && (typeof address !== 'string' || address === '')) {
       return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'a member address must be a non-empty string'));
     }
+    // what the leader would refuse (a forwarded change it refuses becomes an
+    // empty entry, and its proposer would only time out): checked here
+    // against this member's membership, which the leader's can only be ahead of
+    const refused = checkConfChange({ voters: new Set(this.confState.voters), learners: new Set(this.confState.learners) }, { type, nodeId: id });
+    if (refused !== undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, refused));
     const seq = ++this.seq;
     const ctx: ConfContext = { origin: this.id, seq };
     if (address !== undefined) ctx.address = address;

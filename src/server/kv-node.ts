@@ -143,6 +143,12 @@ export interface KvNodeOptions {
   maxRequestBytes?: number;
   /** Most operations in each of a txn's compare, success and failure lists. Default 128. */
   maxTxnOps?: number;
+  /**
+   * Most learners `addMember` lets the cluster have, counted on the member
+   * that adds one (etcd 3.4 allows one; 3.5's `--experimental-max-learners`,
+   * default 1). Default 1.
+   */
+  maxLearners?: number;
   /** How often the leader looks for expired leases, in ms. Default 500. */
   leaseCheckMs?: number;
   /** Automatic compaction; off by default. */
@@ -295,7 +301,14 @@ function checkOpenOptions(opts: KvNodeOptions): void {
   for (const [name, v] of Object.entries(positive)) {
     if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) badConfig(`${name} must be a positive number`);
   }
-  const counts = { electionTicks: opts.electionTicks, heartbeatTicks: opts.heartbeatTicks, snapshotEntries: opts.snapshotEntries, maxRequestBytes: opts.maxRequestBytes, maxTxnOps: opts.maxTxnOps };
+  const counts = {
+    electionTicks: opts.electionTicks,
+    heartbeatTicks: opts.heartbeatTicks,
+    snapshotEntries: opts.snapshotEntries,
+    maxRequestBytes: opts.maxRequestBytes,
+    maxTxnOps: opts.maxTxnOps,
+    maxLearners: opts.maxLearners,
+  };
   for (const [name, v] of Object.entries(counts)) {
     if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v > 0)) badConfig(`${name} must be a positive integer`);
   }
@@ -362,6 +375,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private readonly clusterId: string;
   private readonly requestTimeoutMs: number;
   private readonly limits: { maxRequestBytes?: number; maxTxnOps?: number };
+  private readonly maxLearners: number;
   private readonly electionMs: number;
   private readonly leaseCheckMs: number;
   private readonly autoCompaction: AutoCompaction | undefined;
@@ -433,6 +447,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.limits = {};
     if (opts.maxRequestBytes !== undefined) this.limits.maxRequestBytes = opts.maxRequestBytes;
     if (opts.maxTxnOps !== undefined) this.limits.maxTxnOps = opts.maxTxnOps;
+    this.maxLearners = opts.maxLearners ?? 1;
     this.electionMs = (opts.tickMs ?? 100) * (opts.electionTicks ?? 10);
     this.minLeaseTtl = Math.max(1, Math.ceil((1.5 * this.electionMs) / 1000));
     this.leaseCheckMs = opts.leaseCheckMs ?? 500;
@@ -858,9 +873,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * (`host:port` for TCP). Start the new member with `join: true` after this
    * resolves. One change at a time (Raft thesis §4.1).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (an id that is empty, not
-   *   well-formed Unicode or over 255 UTF-8 bytes, or that was removed from
-   *   the cluster (etcd's ErrIDRemoved); an address that is not a non-empty
-   *   string; options of the wrong type)
+   *   well-formed Unicode or over 255 UTF-8 bytes, that is a member already
+   *   (etcd's ErrIDExists; promote a learner with `promoteMember`), or that
+   *   was removed from the cluster (etcd's ErrIDRemoved); a learner beyond
+   *   `maxLearners` (etcd's ErrTooManyLearners); an address that is not a
+   *   non-empty string; options of the wrong type). Both membership checks
+   *   read the membership applied on this member.
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
    */
   addMember(id: string, address?: string, options: { learner?: boolean } = {}): Promise<ConfState> {
@@ -869,6 +887,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       learner = flagOf(optionsOf(options, 'addMember options').learner, 'learner');
     } catch (err) {
       return Promise.reject(err);
+    }
+    const { voters, learners } = this.raft.members();
+    if (voters.includes(id) || learners.includes(id)) {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `etcdserver: member ID already exist (${id})`));
+    }
+    if (learner && learners.length >= this.maxLearners) {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `etcdserver: too many learner members in cluster (at most ${this.maxLearners})`));
     }
     return learner ? this.raft.addLearner(id, address) : this.raft.addVoter(id, address);
   }

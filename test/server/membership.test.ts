@@ -33,3 +33,62 @@ test('two voters: a leader that removes itself and whose last commit message is 
     await c.closeAll();
   }
 });
+
+test('a change the leader would refuse, made on a follower, fails at once as on the leader, not by a timeout', async () => {
+  const c = new KvCluster(IDS, 5);
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    await c.run(l.put('k', 'v'));
+    const f = c.followers()[0]!;
+    const voter = IDS.find((id) => id !== l.id && id !== f.id)!;
+    // (RaftNode's own calls: KvNode.addMember refuses any existing id before them)
+    await assert.rejects(c.run(l.raft.addLearner(voter)), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
+    const t0 = c.clock.now();
+    await assert.rejects(c.run(f.raft.addLearner(voter)), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
+    assert.ok(c.clock.now() - t0 < 100, `refused after ${c.clock.now() - t0} virtual ms`);
+    // and the follower can make another change right away
+    await c.run(f.addMember('d', undefined, { learner: true }));
+    assert.deepEqual(l.members().learners, ['d']);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('adding an id that is a member already is refused (etcd ErrIDExists), and so is a learner beyond maxLearners (etcd ErrTooManyLearners)', async () => {
+  const c = new KvCluster(IDS, 9);
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    const f = c.followers()[0]!;
+    await c.run(l.put('k', 'v'));
+    for (const node of [l, f]) {
+      for (const id of IDS) {
+        await assert.rejects(c.run(node.addMember(id, 'elsewhere:1')), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && /already exist/.test((e as Error).message));
+      }
+    }
+    await c.run(l.addMember('d', undefined, { learner: true }));
+    await c.waitFor(() => f.members().learners.length === 1, 1_000, 'the learner on the follower');
+    await assert.rejects(c.run(f.addMember('d', undefined, { learner: true })), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
+    await assert.rejects(c.run(f.addMember('e', undefined, { learner: true })), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && /too many learner/.test((e as Error).message));
+    assert.deepEqual(l.members(), { voters: [...IDS].sort(), learners: ['d'] });
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('maxLearners raises the number of learners', async () => {
+  const c = new KvCluster(IDS, 10);
+  c.extra = () => ({ maxLearners: 2 });
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    await c.run(l.put('k', 'v'));
+    await c.run(l.addMember('d', undefined, { learner: true }));
+    await c.run(l.addMember('e', undefined, { learner: true }));
+    await assert.rejects(c.run(l.addMember('f', undefined, { learner: true })), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
+    assert.deepEqual(l.members().learners, ['d', 'e']);
+  } finally {
+    await c.closeAll();
+  }
+});
