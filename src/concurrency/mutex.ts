@@ -138,7 +138,9 @@ export class Mutex {
 
   /**
    * Waits for the lock (FIFO among waiters) and resolves once held.
-   * Resolves at once when this mutex already holds it (and its session is alive).
+   * When this mutex already holds it, resolves with that lock once a read
+   * shows its key is still there (and the session alive); if the key is gone
+   * (an unlock whose answer was lost, a delete by anyone), locks anew.
    *
    * On abort, on a lost session or on any error after its key was created,
    * the key is deleted (best effort: otherwise it goes with the lease) and
@@ -186,12 +188,18 @@ export class Mutex {
    * Runs `fn` while holding the lock, then unlocks (also when `fn` throws).
    * `fn` gets the held lock and a signal aborted when the session ends or
    * `options.signal` aborts: stop working when it fires.
+   * Not on a mutex that is held or being locked already: a `withLock`
+   * nested in another, or alongside it, would unlock the other's section.
    * @returns what `fn` returns
    * @throws what `fn` throws; else the errors of {@link lock} and {@link unlock}
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when this mutex is held or being locked
    */
   async withLock<T>(fn: (lock: HeldLock, signal: AbortSignal) => T | Promise<T>, options: LockOptions = {}): Promise<T> {
     options = optionsOf(options, 'withLock options');
     if (typeof fn !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'withLock needs a function');
+    if (this.held !== undefined || this.busy) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mutex: withLock on a mutex that is held or being locked (a section inside another would unlock it)');
+    }
     const lock = await this.lock(options);
     const scope = new Scope(options.signal, this.session);
     let result: T;
@@ -220,11 +228,21 @@ export class Mutex {
 
   private async acquire(tryOnly: boolean, options: LockOptions): Promise<HeldLock> {
     options = optionsOf(options, 'lock options');
+    if (this.busy) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mutex: a lock() of this mutex is already in progress');
     if (this.held !== undefined) {
       this.session.assertAlive();
-      return this.held;
+      // held already: only while the key is still the one this lock created
+      // (an unlock whose answer was lost may have deleted it, and so may
+      // anyone), as etcd's Lock, which always asks the server again
+      this.busy = true;
+      try {
+        const mine = await this.kv.range({ key: this.key });
+        if (this.held !== undefined && mine.kvs[0]?.createRevision === this.held.fencingToken) return this.held;
+      } finally {
+        this.busy = false;
+      }
+      this.release();
     }
-    if (this.busy) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mutex: a lock() of this mutex is already in progress');
     this.busy = true;
     const scope = new Scope(options.signal, this.session);
     let myRev = 0;

@@ -290,3 +290,78 @@ test('withLock runs the function under the lock and releases it, also when it th
     await c.closeAll();
   }
 });
+
+test('withLock on a mutex that is held already is refused: an inner section would unlock the outer one', async () => {
+  const c = await startCluster(41);
+  try {
+    const leader = c.leader()!;
+    const f = c.followers()[0]!;
+    const m = new Mutex(await session(c, f, { ttl: 5 }), 'nested');
+    const other = new Mutex(await session(c, leader, { ttl: 5 }), 'nested');
+    let inner: unknown;
+    let overlap = false;
+    let outerRunning = false;
+    let theirs: ReturnType<typeof background<HeldLock>> | undefined;
+    await c.run(
+      m.withLock(async () => {
+        outerRunning = true;
+        inner = await m.withLock(async () => 'inner').catch((e: unknown) => e);
+        theirs = background(
+          other.lock().then((l) => {
+            if (outerRunning) overlap = true;
+            return l;
+          }),
+        );
+        await sleep(c, 500);
+        outerRunning = false;
+      }),
+    );
+    assert.ok(inner instanceof UsageError && inner.code === ErrorCode.INVALID_ARGUMENT, `the inner withLock: ${String(inner)}`);
+    await c.run(theirs!.promise, 5_000);
+    assert.equal(overlap, false, 'another session took the lock while the outer section ran');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('lock() after an unlock that was applied but answered with a timeout takes the lock anew, not the old one', async () => {
+  const c = await startCluster(42);
+  try {
+    const leader = c.leader()!;
+    const f = c.followers()[0]!;
+    let failNextDelete = false;
+    // a KV whose next delete is applied but answered with a timeout, as the KV contract allows
+    const flaky = new Proxy(f, {
+      get(target, prop) {
+        if (prop === 'txn') {
+          return async (input: Parameters<typeof f.txn>[0]) => {
+            const res = await target.txn(input);
+            if (failNextDelete && input.success?.some((op) => 'deleteRange' in op)) {
+              failNextDelete = false;
+              throw new FaultError(ErrorCode.TIMEOUT, 'applied, answer lost');
+            }
+            return res;
+          };
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const m = new Mutex(await session(c, flaky, { ttl: 5 }), 'stale');
+    const other = new Mutex(await session(c, leader, { ttl: 5 }), 'stale');
+    await c.run(m.lock());
+    failNextDelete = true;
+    await assert.rejects(c.run(m.unlock()), (e: unknown) => e instanceof FaultError && e.code === ErrorCode.TIMEOUT);
+    const held = await c.run(other.lock());
+    const retry = background(m.lock());
+    await c.run(sleep(c, 500));
+    assert.equal(retry.done(), false, `lock() resolved while another session holds token ${held.fencingToken}`);
+    await c.run(other.unlock());
+    await c.run(retry.promise, 5_000);
+    const mine = retry.value()!;
+    assert.ok(mine.fencingToken > held.fencingToken);
+    assert.equal((await c.run(leader.get(mine.key)))?.createRevision, mine.fencingToken);
+  } finally {
+    await c.closeAll();
+  }
+});
