@@ -6,7 +6,7 @@
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { KeyValue } from '../mvccpb/index.js';
 import { text, type BytesLike, type CompareInput, type KV } from '../server/kv.js';
-import { dirOf, leaseHex, rangeOfOp } from './keys.js';
+import { dirOf, leaseHex, LEFTOVER_RETRY_MS, rangeOfOp } from './keys.js';
 import type { LockOptions } from './mutex.js';
 import { Scope, optionsOf } from './scope.js';
 import type { Session } from './session.js';
@@ -215,6 +215,13 @@ export class Election {
   private term = 0;
   private leading: Leadership | undefined;
   private busy = false;
+  /**
+   * The createRevision of this candidate's key left by a campaign that
+   * failed and could not delete it (its member cut off): tried again every
+   * 500 ms while the session lives, and before the next campaign, so that
+   * it does not become a leader nobody is (see {@link deleteKey}).
+   */
+  private leftover: number | undefined;
 
   /**
    * @param prefix - the election's name; a `/` is appended unless present
@@ -250,7 +257,9 @@ export class Election {
    * updates its value.
    *
    * On abort, on a lost session or on an error while waiting, the candidate
-   * key is deleted (best effort) and the call fails.
+   * key is deleted and the call fails; a delete that fails too (this member
+   * cut off) is tried again every 500 ms while the session lives, and before
+   * the next campaign of this object.
    * @throws FaultError `QUORUMKV_ABORTED`, `QUORUMKV_SESSION_EXPIRED`; errors of the KV
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when a campaign of this election object is in progress
    */
@@ -267,6 +276,7 @@ export class Election {
     let term = 0;
     try {
       scope.check();
+      if (this.leftover !== undefined) await this.deleteGuarded(this.leftover);
       const res = await this.kv.txn({
         compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }],
         success: [{ put: { key: this.key, value, lease: this.session.lease } }],
@@ -364,18 +374,37 @@ export class Election {
     return res.succeeded;
   }
 
+  /**
+   * Deletes the key of a failed campaign. When that fails too (this member
+   * cut off), a key whose createRevision is known is tried again every
+   * 500 ms on the session's clock while the session lives, and before the
+   * next campaign: left alone, it would hold the candidates behind it back
+   * for the session's whole life, and become a leader nobody is once the
+   * ones before it go. (Every campaign of a session uses the same key, so
+   * only a delete guarded by the createRevision is tried again.)
+   */
   private async deleteKey(term: number): Promise<void> {
     try {
-      if (term > 0) {
-        await this.kv.txn({
-          compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: term }],
-          success: [{ deleteRange: { key: this.key } }],
-        });
-      } else {
-        await this.kv.delete(this.key);
-      }
+      if (term > 0) await this.deleteGuarded(term);
+      else await this.kv.delete(this.key);
+      return;
     } catch {
-      // the key goes with the session's lease
+      if (term <= 0) return; // the key goes with the session's lease
     }
+    this.leftover = term;
+    const retry = (): void => {
+      if (this.leftover !== term || !this.session.isAlive) return;
+      this.deleteGuarded(term).catch(() => this.session.clock.setTimeout(retry, LEFTOVER_RETRY_MS));
+    };
+    this.session.clock.setTimeout(retry, LEFTOVER_RETRY_MS);
+  }
+
+  /** Deletes this candidate's key if its createRevision is `term`; forgets the leftover. @throws the KV's errors */
+  private async deleteGuarded(term: number): Promise<void> {
+    await this.kv.txn({
+      compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: term }],
+      success: [{ deleteRange: { key: this.key } }],
+    });
+    if (this.leftover === term) this.leftover = undefined;
   }
 }

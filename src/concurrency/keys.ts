@@ -57,7 +57,7 @@ export async function createUniqueKey(kv: KV, dir: string, value: string, lease 
 }
 
 /** How often a key that could not be deleted is tried again (ms, on the session's clock). */
-const LEFTOVER_RETRY_MS = 500;
+export const LEFTOVER_RETRY_MS = 500;
 
 /**
  * Deletes `key`, a key of the caller's own (a unique name nobody else

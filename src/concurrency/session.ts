@@ -269,7 +269,8 @@ export class Session extends EventEmitter<SessionEvents> {
   /**
    * Stops the keep-alive loop and revokes the lease, deleting every key
    * attached to it (locks held through it are released). Idempotent; after a
-   * loss it only marks the session closed. "Lease not found" is not an error.
+   * loss it does nothing (the session stays lost: `isLost` true, `isClosed`
+   * false). "Lease not found" is not an error.
    * @throws the revoke's error (`QUORUMKV_TIMEOUT`, ...): the lease then
    *   expires by itself within its TTL
    */

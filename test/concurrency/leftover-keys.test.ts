@@ -1,16 +1,17 @@
-// Regression tests from a review of the recipes (each fails on the code
-// before its fix): a key an aborted RWMutex lock or DoubleBarrier enter
-// could not delete (its member cut off) stayed for the session's whole life,
+// Regression tests from reviews of the recipes (each fails on the code
+// before its fix): a key an aborted RWMutex lock, Election campaign or
+// DoubleBarrier enter could not delete (its member cut off) stayed for the session's whole life,
 // blocking the next lock, the same client's retry included, or counting as a
 // participant; and a DoubleBarrier enter took a ready key left by an earlier
 // round for its own, releasing with one participant of two. Deterministic
 // (virtual clock, seeded network).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DoubleBarrier, RWMutex } from '../../src/concurrency/index.js';
+import { DoubleBarrier, Election, RWMutex } from '../../src/concurrency/index.js';
+import { ErrorCode, FaultError } from '../../src/errors.js';
 import type { KV } from '../../src/server/kv.js';
 import { text } from '../../src/server/index.js';
-import { background, session, sleep, startCluster } from './helpers.js';
+import { background, countKeys, session, sleep, startCluster } from './helpers.js';
 
 test('a key an aborted lock() could not delete is deleted once its member is back: neither a retry nor another client waits behind it', async () => {
   const c = await startCluster(1);
@@ -42,6 +43,44 @@ test('a key an aborted lock() could not delete is deleted once its member is bac
     const retry = background(waiter.lock());
     await c.run(sleep(c, 1_000));
     assert.ok(retry.done() && retry.error() === undefined, 'the same client gets the lock on retry');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test("a campaign aborted while its member is cut off leaves no candidate key once the member is back: no leader nobody is", async () => {
+  const c = await startCluster(43);
+  try {
+    const leader = c.leader()!;
+    const F = c.followers()[0]!;
+    const s1 = await session(c, leader, { ttl: 10 });
+    const s2 = await session(c, F, { ttl: 10 });
+    const s3 = await session(c, leader, { ttl: 10 });
+    const e1 = new Election(s1, 'el');
+    await c.run(e1.campaign('one'));
+    const ac = new AbortController();
+    const e2 = new Election(s2, 'el');
+    const second = background(e2.campaign('two', { signal: ac.signal }));
+    await c.run(sleep(c, 200));
+    c.net.isolate(F.id);
+    await c.run(sleep(c, 50));
+    ac.abort(); // its key cannot be deleted now
+    await c.run(second.promise, 10_000);
+    assert.equal((second.error() as FaultError).code, ErrorCode.ABORTED);
+    await c.run(sleep(c, 2_500));
+    c.net.heal();
+    await c.run(sleep(c, 1_000));
+    await c.run(e1.resign());
+    const third = background(new Election(s3, 'el').campaign('three'));
+    await c.run(sleep(c, 2_000));
+    const keys = (await c.run(leader.range({ key: 'el/', prefix: true }))).kvs.map((k) => `${text(k.key)}=${text(k.value)}`);
+    assert.ok(third.done() && third.error() === undefined, `the third candidate leads; keys: ${keys.join(', ')}`);
+    assert.equal(await c.run(countKeys(leader, 'el/')), 1);
+    // the aborted candidate campaigns again: behind the leader, with a key of its own
+    const again = background(e2.campaign('two again'));
+    await c.run(sleep(c, 500));
+    assert.equal(again.done(), false, 'it waits behind the leader');
+    assert.equal(await c.run(countKeys(leader, 'el/')), 2);
   } finally {
     await c.closeAll();
   }
