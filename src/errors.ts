@@ -31,6 +31,10 @@ export const ErrorCode = {
   NO_LEADER: 'QUORUMKV_NO_LEADER',
   /** A configuration change is already pending (one at a time, Raft thesis §4.1). */
   CONF_CHANGE_PENDING: 'QUORUMKV_CONF_CHANGE_PENDING',
+  /** "etcdserver: can only promote a learner member which is in sync with leader": the learner is too far behind to be promoted. */
+  LEARNER_NOT_READY: 'QUORUMKV_LEARNER_NOT_READY',
+  /** "etcdserver: unhealthy cluster": a membership change refused because too few voters are up (etcd's strict reconfiguration check). */
+  UNHEALTHY: 'QUORUMKV_UNHEALTHY',
   /** A message of a local-only type was given to `step()`. */
   STEP_LOCAL_MESSAGE: 'QUORUMKV_STEP_LOCAL_MESSAGE',
   /** A message came from a node that is not in the configuration. */

@@ -47,6 +47,48 @@ export function unwrapProposalFor(data: Uint8Array, origin: Uint8Array): { seq: 
   return { seq: new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat64(2 + n), payload };
 }
 
+/** First byte of a {@link wrapConfRefusal} entry (a proposal's is 0x01). */
+const REFUSAL = 0x02;
+
+/** A membership change the leader refused, as the entry put in its place tells its proposer. */
+export interface ConfRefusal {
+  /** The proposer's id. */
+  origin: string;
+  /** The proposer's sequence number of the change. */
+  seq: number;
+  /** Why (an error code of quorumkv). */
+  code: string;
+  message: string;
+}
+
+/** Encodes a refused membership change for the entry the leader appends in its place: `[0x02][msgpack([origin, seq, code, message])]`. */
+export function wrapConfRefusal(r: ConfRefusal): Uint8Array {
+  const body = pack([r.origin, r.seq, r.code, r.message]);
+  const out = new Uint8Array(1 + body.length);
+  out[0] = REFUSAL;
+  out.set(body, 1);
+  return out;
+}
+
+/**
+ * The refusal an entry's data carries, or undefined when the data is
+ * something else (a proposal's envelope).
+ * @throws FaultError `QUORUMKV_CORRUPT_LOG` when it is a refusal and malformed
+ */
+export function unwrapConfRefusal(data: Uint8Array): ConfRefusal | undefined {
+  if (data.length === 0 || data[0] !== REFUSAL) return undefined;
+  let v: unknown;
+  try {
+    v = unpack(data.subarray(1));
+  } catch (err) {
+    throw new FaultError(ErrorCode.CORRUPT_LOG, 'malformed membership change refusal', { cause: err });
+  }
+  if (!Array.isArray(v) || typeof v[0] !== 'string' || typeof v[1] !== 'number' || typeof v[2] !== 'string' || typeof v[3] !== 'string') {
+    throw new FaultError(ErrorCode.CORRUPT_LOG, 'malformed membership change refusal');
+  }
+  return { origin: v[0], seq: v[1], code: v[2], message: v[3] };
+}
+
 const SNAPSHOT_VERSION = 1;
 
 /**

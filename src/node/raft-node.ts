@@ -23,12 +23,12 @@ import { decodeConfChange, encodeConfChange, pack, unpack } from '../codec/index
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
 import { RawNode } from '../raft/index.js';
 import { checkConfChange } from '../raft/confchange.js';
-import type { ProgressStatus, RaftLogger, Ready, ReadOnlyOption, StateRole } from '../raft/types.js';
+import type { ConfChangeRefusal, ProgressStatus, RaftLogger, Ready, ReadOnlyOption, StateRole } from '../raft/types.js';
 import type { ConfChange, ConfChangeType, ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/index.js';
 import type { LogStorage } from '../storage/index.js';
 import type { Transport } from '../transport/index.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
-import { encodeOrigin, unwrapProposalFor, unwrapSnapshot, wrapProposal, wrapSnapshot } from './envelope.js';
+import { encodeOrigin, type ConfRefusal, unwrapConfRefusal, unwrapProposalFor, unwrapSnapshot, wrapConfRefusal, wrapProposal, wrapSnapshot } from './envelope.js';
 import { NodeStorage } from './node-storage.js';
 import type { ApplyEntry, StateMachine } from './state-machine.js';
 
@@ -109,6 +109,16 @@ export interface RaftNodeOptions<R> {
   readOnlyOption?: ReadOnlyOption;
   /** Raft: reject proposals on followers instead of forwarding them. Default false. */
   disableProposalForwarding?: boolean;
+  /**
+   * etcd's `--strict-reconfig-check` (on by default there too): the leader
+   * refuses with `QUORUMKV_UNHEALTHY` a new voter unless every voter has
+   * been heard from within an election timeout, and the removal of a voter
+   * it hears from unless the voters it hears from, less that one, are
+   * still a quorum of the voters left. Default true. (A learner's promotion
+   * is refused with `QUORUMKV_LEARNER_NOT_READY` while its log matches less
+   * than 90% of the leader's, whatever this says, as in etcd.)
+   */
+  strictReconfigCheck?: boolean;
   /** Uniform random numbers in [0, 1) for election jitter; inject a seeded one for determinism (proposal ids still come from the platform CSPRNG, see {@link initialSequence}). */
   random?: () => number;
 }
@@ -197,6 +207,24 @@ interface ConfContext {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * The entry a leader appends in place of a membership change a follower
+ * forwarded and it refused: the refusal, for the proposer to read when it
+ * applies the entry (etcd's leader answers the member that forwarded the
+ * change); an empty entry when the change carries no proposer.
+ */
+function refusedConfChangeEntry(entry: Entry, refusal: ConfChangeRefusal): Entry {
+  let ctx: ConfContext = {};
+  try {
+    const cc = decodeConfChange(entry.data);
+    if (cc.context !== undefined && cc.context.length > 0) ctx = unpack(cc.context) as ConfContext;
+  } catch {
+    ctx = {};
+  }
+  if (typeof ctx.origin !== 'string' || typeof ctx.seq !== 'number') return { ...entry, type: 'Normal', data: EMPTY };
+  return { ...entry, type: 'Normal', data: wrapConfRefusal({ origin: ctx.origin, seq: ctx.seq, code: refusal.code, message: refusal.message }) };
+}
 /** Reads a ReadIndex context back: `<member id>/...`, an id that starts with U+FEFF included. */
 const READ_CTX_DECODER = new TextDecoder('utf-8', { ignoreBOM: true });
 
@@ -266,6 +294,7 @@ function validateOptions<R>(o: RaftNodeOptions<R>): void {
   if (o.snapshotCatchUpEntries !== undefined && (!Number.isInteger(o.snapshotCatchUpEntries) || o.snapshotCatchUpEntries < 0)) {
     bad('snapshotCatchUpEntries must be a non-negative integer');
   }
+  if (o.strictReconfigCheck !== undefined && typeof o.strictReconfigCheck !== 'boolean') bad('strictReconfigCheck must be a boolean');
   if (o.storage === undefined || o.transport === undefined || o.stateMachine === undefined) {
     bad('storage, transport and stateMachine are required');
   }
@@ -368,6 +397,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private applyKickScheduled = false;
   private closed = false;
   private removedFromCluster = false;
+  /** When (clock ms) each peer was last heard from: etcd's `ActiveSince`, for {@link leaderConfCheck}. */
+  private readonly lastHeard = new Map<string, number>();
+  private readonly strictReconfigCheck: boolean;
   /**
    * A leader that applied its own removal still takes part in elections
    * until this timer fires ({@link onRemoved}); undefined otherwise.
@@ -394,6 +426,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.clock = opts.clock ?? systemClock;
     this.tickMs = opts.tickMs ?? 100;
     this.electionMs = this.tickMs * (opts.electionTicks ?? 10);
+    this.strictReconfigCheck = opts.strictReconfigCheck ?? true;
     this.snapshotEntries = opts.snapshotEntries ?? 10_000;
     if (this.sm.sync !== undefined) {
       // Raft asks for the snapshot from inside step(): take it as an apply task
@@ -490,10 +523,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       disableProposalForwarding: opts.disableProposalForwarding ?? false,
       random: opts.random,
       logger,
+      checkConfChange: (cc: ConfChange, matchOf: (id: string) => number | undefined): ConfChangeRefusal | undefined => node.leaderConfCheck(cc, matchOf),
+      refusedConfChange: (entry, refusal) => refusedConfChangeEntry(entry, refusal),
     });
     if (empty && opts.peers !== undefined && opts.peers.length > 0) raw.bootstrap(opts.peers);
 
-    const node = new RaftNode<R>(opts, raw, mem, smApplied, snap);
+    const node: RaftNode<R> = new RaftNode<R>(opts, raw, mem, smApplied, snap);
     for (const [id, address] of Object.entries(snapEnv?.addresses ?? {})) node.addresses.set(id, address);
     for (const id of snapEnv?.removed ?? []) node.removedIds.add(id);
     node.syncPeers({ voters: [], learners: [] }, node.confState);
@@ -631,7 +666,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * member would apply its own removal and stop); use a new id, as in etcd.
    * @param address - where the transport reaches the member (`host:port` for
    *   TCP); kept in snapshots, so it survives log compaction
-   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING` when another change is still pending
+   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING` when another change is still pending;
+   *   `QUORUMKV_LEARNER_NOT_READY` when promoting a learner whose log matches
+   *   less than 90% of the leader's; `QUORUMKV_UNHEALTHY` for a new voter
+   *   while a voter is down (`strictReconfigCheck`)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a removed id
    */
   addVoter(id: string, address?: string): Promise<ConfState> {
     return this.changeMembership('AddNode', id, address);
@@ -642,7 +681,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     return this.changeMembership('AddLearnerNode', id, address);
   }
 
-  /** Promotes a learner to voter. @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a learner */
+  /**
+   * Promotes a learner to voter, once its log matches at least 90% of the
+   * leader's (etcd's `isLearnerReady`).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a learner
+   * @throws FaultError `QUORUMKV_LEARNER_NOT_READY`, `QUORUMKV_CONF_CHANGE_PENDING`
+   */
   promoteLearner(id: string): Promise<ConfState> {
     if (!this.confState.learners.includes(id)) {
       return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `${String(id)} is not a learner`));
@@ -653,6 +697,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /**
    * Removes a voter or learner; a removed member stops.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown member
+   * @throws FaultError `QUORUMKV_UNHEALTHY` (`strictReconfigCheck`) when the
+   *   voter is up and the voters up, less it, would not be a quorum of the
+   *   voters left
    * @throws FaultError `QUORUMKV_REMOVED` when this member removes itself and
    *   hears of its removal from a peer before it applies it (the removal
    *   still holds), as for any call pending when a member stops
@@ -928,6 +975,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private onMessage(m: Message): void {
     if (this.closed || (this.removedFromCluster && this.lingerTimer === undefined) || this.fatal !== undefined) return;
+    this.lastHeard.set(m.from, this.clock.now());
     this.raw.step(m);
     this.scheduleLoop();
   }
@@ -1273,7 +1321,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
           this.smApplied = e.index;
         }
       } else if (!known) {
-        if (e.data.length === 0) {
+        const refusal = e.data.length === 0 ? undefined : unwrapConfRefusal(e.data);
+        if (refusal !== undefined) this.onConfRefusal(refusal);
+        if (e.data.length === 0 || refusal !== undefined) {
           batch.push({ index: e.index, term: e.term, kind: 'noop', data: EMPTY });
           mine.push(0);
         } else {
@@ -1347,6 +1397,60 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.takePendingConf(ctx)?.resolve(this.members());
     if (cc.type === 'RemoveNode' && cc.nodeId === this.id) this.onRemoved(wasLeader);
     this.scheduleLoop();
+  }
+
+  /** A membership change was refused by the leader in its log: its proposer's call fails. */
+  private onConfRefusal(r: ConfRefusal): void {
+    const code = r.code as ErrorCode;
+    const err = code === ErrorCode.INVALID_ARGUMENT ? new UsageError(code, r.message) : new FaultError(code, r.message);
+    this.takePendingConf({ origin: r.origin, seq: r.seq })?.reject(err);
+    this.scheduleLoop();
+  }
+
+  /**
+   * The leader's checks of a membership change beyond the Raft core's (see
+   * `RaftConfig.checkConfChange`), as etcd's server makes them: a learner
+   * is promoted only once its log matches at least 90% of the leader's
+   * (`isLearnerReady`); with {@link RaftNodeOptions.strictReconfigCheck}, a
+   * voter is added only while every voter is active, and an active voter is
+   * removed only if the active voters left are a quorum of the voters left
+   * (`mayAddMember`, `mayRemoveMember`). Active: heard from within an
+   * election timeout (etcd: its transport's `ActiveSince`, 5 s).
+   */
+  private leaderConfCheck(cc: ConfChange, matchOf: (id: string) => number | undefined): ConfChangeRefusal | undefined {
+    const { voters, learners } = this.confState;
+    if (cc.type === 'AddNode' && learners.includes(cc.nodeId)) {
+      const learnerMatch = matchOf(cc.nodeId) ?? 0;
+      const leaderMatch = matchOf(this.id) ?? 0;
+      if (learnerMatch < leaderMatch * 0.9) {
+        return {
+          code: ErrorCode.LEARNER_NOT_READY,
+          message: `etcdserver: can only promote a learner member which is in sync with leader (${cc.nodeId} has ${learnerMatch} of ${leaderMatch} entries)`,
+        };
+      }
+      return undefined;
+    }
+    if (!this.strictReconfigCheck) return undefined;
+    const now = this.clock.now();
+    const active = (id: string): boolean => id === this.id || now - (this.lastHeard.get(id) ?? Number.NEGATIVE_INFINITY) <= this.electionMs;
+    if (cc.type === 'AddNode' && !voters.includes(cc.nodeId)) {
+      const down = voters.filter((id) => !active(id));
+      if (down.length > 0) {
+        return { code: ErrorCode.UNHEALTHY, message: `etcdserver: unhealthy cluster (voters not heard from within an election timeout: ${down.join(', ')}; a new voter would count towards the quorum before it is up)` };
+      }
+      return undefined;
+    }
+    if (cc.type === 'RemoveNode' && voters.includes(cc.nodeId) && active(cc.nodeId)) {
+      const activeVoters = voters.filter(active).length;
+      const quorumLeft = Math.floor((voters.length - 1) / 2) + 1;
+      if (activeVoters - 1 < quorumLeft) {
+        return {
+          code: ErrorCode.UNHEALTHY,
+          message: `etcdserver: unhealthy cluster (removing ${cc.nodeId} would leave ${activeVoters - 1} active voters of the ${quorumLeft} a quorum of the rest needs)`,
+        };
+      }
+    }
+    return undefined;
   }
 
   /** The conf change this member proposed that `ctx` belongs to, no longer pending (its timer cleared); else undefined. */

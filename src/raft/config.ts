@@ -25,6 +25,8 @@ export interface ResolvedRaftConfig {
   disableProposalForwarding: boolean;
   random: () => number;
   logger: RaftLogger | undefined;
+  checkConfChange: RaftConfig['checkConfChange'];
+  refusedConfChange: RaftConfig['refusedConfChange'];
 }
 
 const MiB = 1024 * 1024;
@@ -100,6 +102,8 @@ export function resolveConfig(c: RaftConfig): ResolvedRaftConfig {
   if (readOnlyOption === 'leaseBased' && !checkQuorum) invalid('checkQuorum must be enabled when readOnlyOption is leaseBased');
   const disableProposalForwarding = bool(c.disableProposalForwarding, 'disableProposalForwarding', false);
   if (c.random !== undefined && typeof c.random !== 'function') invalid('random must be a function');
+  if (c.checkConfChange !== undefined && typeof c.checkConfChange !== 'function') invalid('checkConfChange must be a function');
+  if (c.refusedConfChange !== undefined && typeof c.refusedConfChange !== 'function') invalid('refusedConfChange must be a function');
   const logger = c.logger;
   if (
     logger !== undefined &&
@@ -127,5 +131,7 @@ export function resolveConfig(c: RaftConfig): ResolvedRaftConfig {
     disableProposalForwarding,
     random: c.random ?? seededRandom(c.id),
     logger,
+    checkConfChange: c.checkConfChange,
+    refusedConfChange: c.refusedConfChange,
   };
 }

@@ -112,6 +112,8 @@ export class Raft {
   pendingReadIndexMessages: Message[] = [];
   readonly logger: RaftLogger | undefined;
   private readonly random: () => number;
+  private readonly extraConfCheck: ResolvedRaftConfig['checkConfChange'];
+  private readonly refusedConfChange: ResolvedRaftConfig['refusedConfChange'];
 
   /** The role's step function. */
   stepFn: (m: Message) => StepRefusal | undefined;
@@ -137,6 +139,8 @@ export class Raft {
     this.readOnly = new ReadOnly(c.readOnlyOption);
     this.disableProposalForwarding = c.disableProposalForwarding;
     this.random = c.random;
+    this.extraConfCheck = c.checkConfChange;
+    this.refusedConfChange = c.refusedConfChange;
     this.stepFn = this.stepFollower;
     this.tickFn = this.tickElection;
 
@@ -769,7 +773,8 @@ export class Raft {
         if (local) return failed;
         this.logger?.info(`${this.id} ignoring conf change proposed by ${m.from}: ${failed.message}`);
         if (entries === m.entries) entries = entries.slice();
-        entries[i] = { term: 0, index: 0, type: 'Normal', data: EMPTY_BYTES };
+        const replaced = this.refusedConfChange?.(e, failed);
+        entries[i] = replaced === undefined ? { term: 0, index: 0, type: 'Normal', data: EMPTY_BYTES } : { ...replaced, term: 0, index: 0, type: 'Normal' };
       } else {
         this.pendingConfIndex = this.raftLog.lastIndex() + i + 1;
       }
@@ -796,7 +801,7 @@ export class Raft {
     if (cc === undefined) return refuse(ErrorCode.INVALID_ARGUMENT, 'malformed conf change');
     const err = checkConfChange(this.trk.config, cc);
     if (err !== undefined) return refuse(ErrorCode.INVALID_ARGUMENT, err);
-    return undefined;
+    return this.extraConfCheck?.(cc, (id) => this.trk.progress.get(id)?.match);
   }
 
   private handleAppendResponse(m: Message, pr: Progress): void {

@@ -5,7 +5,8 @@
  * `storage.go`, `node.go`).
  * @module
  */
-import type { ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/index.js';
+import type { ErrorCode } from '../errors.js';
+import type { ConfChange, ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/index.js';
 
 /**
  * The log as the Raft core reads it: synchronous, already persisted (or about
@@ -95,6 +96,32 @@ export interface RaftConfig {
   random?: () => number;
   /** Where log lines go. Default: nowhere. */
   logger?: RaftLogger;
+  /**
+   * Checks a leader makes of a membership change before it appends it, on
+   * top of the core's own (one change at a time, thesis §4.1; no demotion
+   * of a voter; not the last voter): etcd's server makes such checks
+   * (a learner in sync before its promotion, `--strict-reconfig-check`).
+   * Gets the change and the leader's view of how far each member's log
+   * matches its own (`matchOf(id)`: the index, or undefined for a
+   * non-member); returns why it is refused, or undefined. Default: none.
+   */
+  checkConfChange?: (cc: ConfChange, matchOf: (id: string) => number | undefined) => ConfChangeRefusal | undefined;
+  /**
+   * What a membership change forwarded by a follower becomes when the
+   * leader refuses it: the entry appended in its place. Default: an empty
+   * normal entry, as etcd (the proposer is not told; its call times out).
+   * A node layer can put the refusal in the entry for the proposer to read
+   * when it applies it.
+   */
+  refusedConfChange?: (entry: Entry, refusal: ConfChangeRefusal) => Entry;
+}
+
+/** Why a leader refuses a membership change (see {@link RaftConfig.checkConfChange}). */
+export interface ConfChangeRefusal {
+  /** A stable code, `QUORUMKV_...`. */
+  code: ErrorCode;
+  /** Sentence case, no final period. */
+  message: string;
 }
 
 /** The role a node plays. */

@@ -149,6 +149,14 @@ export interface KvNodeOptions {
    * default 1). Default 1.
    */
   maxLearners?: number;
+  /**
+   * etcd's `--strict-reconfig-check`: the leader refuses with
+   * `QUORUMKV_UNHEALTHY` a new voter while any voter is down, and the
+   * removal of a voter that is up if the voters up, less that one, would not
+   * be a quorum of the voters left (down: not heard from within an election
+   * timeout). Default true, as in etcd.
+   */
+  strictReconfigCheck?: boolean;
   /** How often the leader looks for expired leases, in ms. Default 500. */
   leaseCheckMs?: number;
   /** Automatic compaction; off by default. */
@@ -319,7 +327,7 @@ function checkOpenOptions(opts: KvNodeOptions): void {
   }
   const bi = opts.backendBatchIntervalMs;
   if (bi !== undefined && !(typeof bi === 'number' && Number.isFinite(bi) && bi >= 0)) badConfig('backendBatchIntervalMs must be a non-negative number of ms');
-  for (const [name, v] of Object.entries({ join: opts.join, syncStore: opts.syncStore })) {
+  for (const [name, v] of Object.entries({ join: opts.join, syncStore: opts.syncStore, strictReconfigCheck: opts.strictReconfigCheck })) {
     if (v !== undefined && typeof v !== 'boolean') badConfig(`${name} must be a boolean`);
   }
   if (opts.random !== undefined && typeof opts.random !== 'function') badConfig('random must be a function returning a number in [0, 1)');
@@ -633,6 +641,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         proposalTimeoutMs: opts.requestTimeoutMs ?? 10_000,
         readTimeoutMs: opts.requestTimeoutMs ?? 10_000,
         random: opts.random,
+        strictReconfigCheck: opts.strictReconfigCheck,
       });
     } catch (err) {
       // whichever of them opened before the failure
@@ -879,7 +888,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   `maxLearners` (etcd's ErrTooManyLearners); an address that is not a
    *   non-empty string; options of the wrong type). Both membership checks
    *   read the membership applied on this member.
-   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
+   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`,
+   *   `QUORUMKV_NODE_CLOSED`, `QUORUMKV_UNHEALTHY` (`strictReconfigCheck`: a
+   *   new voter while a voter is down)
    */
   addMember(id: string, address?: string, options: { learner?: boolean } = {}): Promise<ConfState> {
     let learner: boolean;
@@ -912,16 +923,20 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a member
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`,
    *   `QUORUMKV_REMOVED` (this member removed itself and heard of it from a
-   *   peer before applying it: the removal holds)
+   *   peer before applying it: the removal holds), `QUORUMKV_UNHEALTHY`
+   *   (`strictReconfigCheck`: the voters up, less this one, would not be a
+   *   quorum of the voters left)
    */
   removeMember(id: string): Promise<ConfState> {
     return this.raft.removeMember(id);
   }
 
   /**
-   * Promotes a learner to voter (etcd's `MemberPromote`).
+   * Promotes a learner to voter (etcd's `MemberPromote`), once its log
+   * matches at least 90% of the leader's (etcd's `isLearnerReady`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a learner
-   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
+   * @throws FaultError `QUORUMKV_LEARNER_NOT_READY` (the learner is behind),
+   *   `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
    */
   promoteMember(id: string): Promise<ConfState> {
     return this.raft.promoteLearner(id);

@@ -92,3 +92,86 @@ test('maxLearners raises the number of learners', async () => {
     await c.closeAll();
   }
 });
+
+test('promoting a learner that has not caught up is refused with QUORUMKV_LEARNER_NOT_READY, on the leader and (through the log) on a follower; once caught up it is promoted', async () => {
+  const c = new KvCluster(IDS, 6);
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    const f = c.followers()[0]!;
+    for (let i = 0; i < 20; i++) await c.run(l.put(`k${i}`, 'v'));
+    await c.run(l.addMember('d', undefined, { learner: true })); // not started yet: nothing replicated to it
+    await c.waitFor(() => f.members().learners.includes('d'), 1_000, 'the learner on the follower');
+    const notReady = (e: unknown): boolean => isQuorumError(e, ErrorCode.LEARNER_NOT_READY) && /in sync with leader/.test((e as Error).message);
+    await assert.rejects(c.run(l.promoteMember('d')), notReady);
+    const t0 = c.clock.now();
+    await assert.rejects(c.run(f.promoteMember('d')), notReady);
+    assert.ok(c.clock.now() - t0 < 200, `the follower's call failed after ${c.clock.now() - t0} virtual ms, not by a timeout`);
+    assert.deepEqual(l.members().voters, [...IDS].sort());
+    const d = await c.start('d', { join: true, members: [...IDS, 'd'] });
+    await c.waitFor(() => d.raft.status().applied >= l.raft.status().commit, 5_000, 'the learner catches up');
+    await c.run(f.promoteMember('d'));
+    assert.deepEqual(l.members().voters, [...IDS, 'd'].sort());
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('with a voter down, adding a voter and removing a live voter are refused with QUORUMKV_UNHEALTHY (etcd --strict-reconfig-check); removing the down voter is not', async () => {
+  const c = new KvCluster(IDS, 7);
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    await c.run(l.put('k', 'v'));
+    const [down, live] = IDS.filter((id) => id !== l.id);
+    await c.stop(down!);
+    await c.clock.advanceAsync(200); // past an election timeout
+    const unhealthy = (e: unknown): boolean => isQuorumError(e, ErrorCode.UNHEALTHY);
+    await assert.rejects(c.run(l.addMember('d')), unhealthy);
+    await assert.rejects(c.run(l.removeMember(live!)), unhealthy);
+    // from the live follower, through the log
+    await assert.rejects(c.run(c.node(live!).addMember('d')), unhealthy);
+    assert.deepEqual(l.members().voters, [...IDS].sort());
+    await c.run(l.put('k', 'still writable'));
+    await c.run(l.removeMember(down!));
+    await c.run(l.addMember('d', undefined, { learner: true })); // a learner never counts in a quorum
+    assert.deepEqual(l.members(), { voters: [l.id, live!].sort(), learners: ['d'] });
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('strictReconfigCheck: false lets those changes through', async () => {
+  const c = new KvCluster(IDS, 8);
+  c.extra = () => ({ strictReconfigCheck: false });
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    await c.run(l.put('k', 'v'));
+    await c.stop(IDS.find((id) => id !== l.id)!);
+    await c.clock.advanceAsync(200);
+    await c.run(l.addMember('d'));
+    assert.deepEqual(l.members().voters, [...IDS, 'd'].sort());
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test("a follower's change while the leader's own is pending fails with QUORUMKV_CONF_CHANGE_PENDING through the log, not by a timeout", async () => {
+  const c = new KvCluster(IDS, 11);
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    const f = c.followers()[0]!;
+    await c.run(l.put('k', 'v'));
+    const first = l.addMember('d', undefined, { learner: true });
+    const t0 = c.clock.now();
+    const second = c.run(f.addMember('e'));
+    await assert.rejects(second, (e: unknown) => isQuorumError(e, ErrorCode.CONF_CHANGE_PENDING));
+    assert.ok(c.clock.now() - t0 < 200, `failed after ${c.clock.now() - t0} virtual ms`);
+    await c.run(first);
+    assert.deepEqual(l.members(), { voters: [...IDS].sort(), learners: ['d'] });
+  } finally {
+    await c.closeAll();
+  }
+});
