@@ -976,7 +976,14 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private onMessage(m: Message): void {
     if (this.closed || (this.removedFromCluster && this.lingerTimer === undefined) || this.fatal !== undefined) return;
     this.lastHeard.set(m.from, this.clock.now());
-    this.raw.step(m);
+    try {
+      this.raw.step(m);
+    } catch (err) {
+      // the core found this member's own state broken (a log that lost
+      // acknowledged entries): it takes no further part, as etcd panics
+      this.onFatal(err as Error);
+      return;
+    }
     this.scheduleLoop();
   }
 

@@ -173,8 +173,8 @@ export class TestCluster {
     const sm = await LogStateMachine.open(db.sublevel<Uint8Array, Uint8Array>('sm', { keyEncoding: 'view', valueEncoding: 'view' }), {
       synced: this.opts.syncedStateMachines === true,
     });
-    const transport = this.net.transport(id);
-    for (const p of allIds) if (p !== id) transport.addPeer(p);
+    const transport = extra.transport ?? this.net.transport(id);
+    if (extra.transport === undefined) for (const p of allIds) if (p !== id) transport.addPeer(p);
     const node = await RaftNode.create<number>({
       id,
       peers,

@@ -698,3 +698,44 @@ test('a member whose id starts with U+FEFF completes linearizable reads (its Rea
     await c.closeAll();
   }
 });
+
+test('a follower told by its leader that more is committed than its log holds (it lost acknowledged entries) stops with QUORUMKV_CORRUPT_LOG; the others go on', async () => {
+  const ids = ['a', 'b', 'c'];
+  const c = new TestCluster({ seed: 29 });
+  try {
+    // 'a' gets a transport whose handler the test can call, as the network would
+    const net = c.net.transport('a');
+    for (const p of ids) if (p !== 'a') net.addPeer(p);
+    let handler: Parameters<Transport['start']>[0] | undefined;
+    const tapped: Transport = new Proxy(net, {
+      get(target, prop) {
+        if (prop === 'start') {
+          return (h: Parameters<Transport['start']>[0]) => {
+            handler = h;
+            return target.start(h);
+          };
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    await c.start('a', ids, ids, { transport: tapped, random: () => 0.99 }); // a slow election timer: it follows
+    await c.start('b', ids, ids);
+    await c.start('c', ids, ids);
+    const leader = await c.waitLeader();
+    assert.notEqual(leader.id, 'a');
+    await c.run(leader.node.propose(cmd('x', '1')));
+    const a = c.members.get('a')!.node;
+    const errors: Error[] = [];
+    a.on('error', (err: Error) => errors.push(err));
+    const st = a.status();
+    handler!.receive({ type: 'MsgHeartbeat', from: leader.id, to: 'a', term: st.term, commit: st.lastIndex + 5, index: 0, logTerm: 0, entries: [], reject: false, rejectHint: 0 } as unknown as Message);
+    assert.equal(errors.length, 1);
+    assert.ok(isQuorumError(errors[0], ErrorCode.CORRUPT_LOG), String(errors[0]));
+    assert.match(errors[0]!.message, /lost acknowledged entries/);
+    await assert.rejects(c.run(a.propose(cmd('y', '2'))), (e: unknown) => isQuorumError(e, ErrorCode.NODE_CLOSED));
+    await c.run(leader.node.propose(cmd('z', '3')));
+  } finally {
+    await c.closeAll();
+  }
+});

@@ -102,7 +102,7 @@ test('leadership moves to the chosen voter with transferLeader', async () => {
   }
 });
 
-test('logs are compacted behind snapshots and a wiped follower comes back by snapshot', async () => {
+test('logs are compacted behind snapshots; a wiped follower stops with QUORUMKV_CORRUPT_LOG (as etcd panics), and its replacement under a new id comes back by snapshot', async () => {
   const c = new TestCluster({ seed: 5, snapshotEntries: 20, snapshotCatchUpEntries: 5 });
   try {
     await c.startAll(IDS);
@@ -110,14 +110,25 @@ test('logs are compacted behind snapshots and a wiped follower comes back by sna
     const follower = IDS.find((id) => id !== leader.id)!;
     for (let i = 0; i < 60; i++) await proposeOn(c, leader.id, `k${i}`, `v${i}`);
     await c.waitFor(() => leader.node.status().snapshotIndex >= 40, 5_000, 'leader snapshot');
-    // wipe the follower: stop it, throw away its database, start it empty as a joining member
+    // wipe the follower: stop it, throw away its database, start it empty
     await c.stop(follower);
     await c.dbs.get(follower)!.close();
     c.dbs.delete(follower);
     for (let i = 60; i < 80; i++) await proposeOn(c, leader.id, `k${i}`, `v${i}`);
-    const back = await c.start(follower, undefined, IDS);
+    const wiped = await c.start(follower, undefined, IDS);
+    const errors: Error[] = [];
+    wiped.node.on('error', (err: Error) => errors.push(err));
+    // the leader's heartbeat says more is committed than the member acknowledged
+    // and no longer holds: a voter that lost its log must not vote (or serve) again
+    await c.waitFor(() => errors.length > 0, 2_000, 'the wiped member stops');
+    assert.ok(isQuorumError(errors[0], ErrorCode.CORRUPT_LOG), String(errors[0]));
+    await c.stop(follower);
+    // replace it: remove the old id, add a new one, start it empty
+    await c.run(leader.node.removeMember(follower));
+    await c.run(leader.node.addVoter('d'));
+    const back = await c.start('d', undefined, [...IDS.filter((id) => id !== follower), 'd']);
     await c.waitFor(() => back.sm.kv.size === 80, 10_000, 'snapshot install');
-    assert.ok(back.node.status().snapshotIndex > 0, 'the follower installed a snapshot');
+    assert.ok(back.node.status().snapshotIndex > 0, 'the new member installed a snapshot');
     assert.deepEqual([...back.sm.kv].sort(), [...leader.sm.kv].sort());
   } finally {
     await c.closeAll();
