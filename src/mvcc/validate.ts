@@ -71,6 +71,12 @@ function checkInt(v: unknown, what: string, min = Number.MIN_SAFE_INTEGER): void
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) invalid(`${what} must be an integer >= ${min}, got ${String(v)}`);
 }
 
+/** A field the request cannot do without (left out, it would not decode when applied). */
+function checkRequiredInt(v: unknown, what: string): void {
+  if (v === undefined) invalid(`${what} is required`);
+  checkInt(v, what);
+}
+
 /**
  * Checks a range request (etcd's `checkRangeRequest` plus field shapes).
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
@@ -235,7 +241,7 @@ export function checkWriteRequest(req: WriteRequest, limits: Partial<RequestLimi
   if ('put' in req) return checkPut(req.put);
   if ('deleteRange' in req) return checkDelete(req.deleteRange);
   if ('txn' in req) return checkTxnRequest(req.txn, maxTxnOps);
-  if ('compaction' in req) return checkInt(req.compaction.revision, 'compaction revision');
+  if ('compaction' in req) return checkRequiredInt(req.compaction.revision, 'compaction revision');
   if ('leaseGrant' in req) {
     const g = req.leaseGrant;
     if (typeof g.ttl !== 'number' || !Number.isSafeInteger(g.ttl)) invalid(`lease TTL must be an integer, got ${String(g.ttl)}`);
@@ -243,7 +249,7 @@ export function checkWriteRequest(req: WriteRequest, limits: Partial<RequestLimi
     checkInt(g.id, 'lease id', 0);
     return;
   }
-  if ('leaseRevoke' in req) return checkInt(req.leaseRevoke.id, 'lease id');
+  if ('leaseRevoke' in req) return checkRequiredInt(req.leaseRevoke.id, 'lease id');
   invalid('unknown write request');
 }
 

@@ -95,6 +95,50 @@ test('random puts and txns survive encode/decode (property)', () => {
   );
 });
 
+test('every request prepareWriteRequest accepts decodes from its log entry: a malformed one is refused before it is proposed, never when every member applies it (property)', () => {
+  // fields of every shape, left out or not: a request the validation lets
+  // through but the decoder refuses would stop each member that applies it
+  const seed = process.env.QUORUMKV_WRITE_REQUEST_SEED === undefined ? Date.now() % 2 ** 31 : Number(process.env.QUORUMKV_WRITE_REQUEST_SEED);
+  const val = fc.oneof(fc.constant(undefined), fc.constant(null), fc.integer(), fc.double(), fc.boolean(), fc.string(), fc.uint8Array({ maxLength: 3 }), fc.constantFrom(-1, 0, 1));
+  const bytes = fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 3 }), val);
+  const obj = (fields: Record<string, fc.Arbitrary<unknown>>) => fc.record(fields, { requiredKeys: [] });
+  const range = obj({ key: bytes, rangeEnd: bytes, limit: val, revision: val, sortOrder: fc.oneof(val, fc.constantFrom('NONE', 'ASCEND', 'DESCEND')), sortTarget: fc.oneof(val, fc.constantFrom('KEY', 'VALUE')), keysOnly: val, countOnly: val, minModRevision: val, maxModRevision: val, minCreateRevision: val, maxCreateRevision: val });
+  const put = obj({ key: bytes, value: bytes, lease: val, prevKv: val, ignoreValue: val, ignoreLease: val });
+  const del = obj({ key: bytes, rangeEnd: bytes, prevKv: val });
+  const compare = obj({ key: bytes, rangeEnd: bytes, target: fc.oneof(val, fc.constantFrom('VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE')), result: fc.oneof(val, fc.constantFrom('EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL')), version: val, createRevision: val, modRevision: val, value: bytes, lease: val });
+  const op = fc.oneof(range.map((r) => ({ requestRange: r })), put.map((p) => ({ requestPut: p })), del.map((d) => ({ requestDeleteRange: d })));
+  const txn = obj({ compare: fc.oneof(val, fc.array(compare, { maxLength: 2 })), success: fc.oneof(val, fc.array(op, { maxLength: 2 })), failure: fc.oneof(val, fc.array(op, { maxLength: 2 })) });
+  const req = fc.oneof(
+    put.map((p) => ({ put: p })),
+    del.map((d) => ({ deleteRange: d })),
+    txn.map((t) => ({ txn: t })),
+    obj({ revision: val, physical: val }).map((c) => ({ compaction: c })),
+    obj({ ttl: val, id: val }).map((g) => ({ leaseGrant: g })),
+    obj({ id: val }).map((r) => ({ leaseRevoke: r })),
+  );
+  let accepted = 0;
+  try {
+    fc.assert(
+      fc.property(req, (r) => {
+        let data: Uint8Array;
+        try {
+          data = prepareWriteRequest(r as WriteRequest);
+        } catch (err) {
+          assert.ok((err as { code?: unknown }).code !== undefined, `refused without a code: ${String(err)}`);
+          return;
+        }
+        accepted++;
+        decodeWriteRequest(data);
+      }),
+      { numRuns: 20_000, seed },
+    );
+  } catch (err) {
+    console.error(`failed with QUORUMKV_WRITE_REQUEST_SEED=${seed}`);
+    throw err;
+  }
+  assert.ok(accepted > 1_000, `only ${accepted} requests accepted: the generator hardly reaches the decoder`);
+});
+
 test('garbage in the log decodes to a malformed-frame error', () => {
   const cases: Uint8Array[] = [new Uint8Array([0xc1]), pack([9, 1]), pack([0, 'not bytes', b('v'), 0, 0]), pack({ put: 1 }), pack([2, [], [[7]], []])];
   for (const c of cases) assert.throws(() => decodeWriteRequest(c), { code: 'QUORUMKV_MALFORMED_FRAME' });

@@ -4,7 +4,8 @@
 // created. Found by a review of the API against its docs: `null` options
 // threw TypeErrors, flags such as `prefix: 'yes'` were ignored, a put
 // without a value wrote an empty one, and `disarmAlarm` proposed a
-// `memberId` of any type, which stopped every member when they applied it.
+// `memberId` of any type, which stopped every member when they applied it;
+// `leaseRevoke(undefined)` and `compact(undefined)` did the same.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -45,6 +46,9 @@ test('malformed arguments to KvNode methods fail with QUORUMKV_INVALID_ARGUMENT 
       { name: 'txn compare with prefix 1', call: () => n.txn({ compare: [{ key: 'p', prefix: 1, target: 'VERSION', result: 'EQUAL', version: 0 }] }) },
       { name: 'compact with null options', call: () => n.compact(1, null) },
       { name: 'compact with physical "yes"', call: () => n.compact(1, { physical: 'yes' }) },
+      { name: 'compact of no revision', call: () => n.compact(undefined) },
+      { name: 'leaseRevoke of no id', call: () => n.leaseRevoke(undefined) },
+      { name: 'leaseRevoke of a string id', call: () => n.leaseRevoke('7') },
       { name: 'leaseGrant with null options', call: () => n.leaseGrant(5, null) },
       { name: 'leaseTimeToLive of a string id', call: () => n.leaseTimeToLive('abc') },
       { name: 'leaseTimeToLive with null options', call: () => n.leaseTimeToLive(lease.id, null) },
