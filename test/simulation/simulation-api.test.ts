@@ -155,6 +155,27 @@ test('a call to a paused member waits until it resumes', async () => {
   });
 });
 
+test("a pause's timer does not end a later pause early, after calm() or a second pauseClock", async () => {
+  await withSim({ seed: 7 }, async (sim) => {
+    const id = sim.ids[0]!;
+    sim.pauseClock(id, 1_000);
+    await sim.run(100);
+    await sim.calm();
+    await sim.run(100);
+    const t = sim.now();
+    sim.pauseClock(id, 5_000); // the first pause's timer fires 800 ms from now
+    await sim.drive(sim.client(id).get('x'));
+    assert.ok(sim.now() - t >= 5_000, `answered after ${sim.now() - t} virtual ms of a 5,000 ms pause`);
+    // pausing a paused member: it resumes ms from the second call
+    sim.pauseClock(id, 300);
+    await sim.run(200);
+    sim.pauseClock(id, 1_000);
+    const t2 = sim.now();
+    await sim.drive(sim.client(id).get('x'));
+    assert.ok(sim.now() - t2 >= 1_000, `answered after ${sim.now() - t2} virtual ms`);
+  });
+});
+
 test('split puts the leader on the side asked for, and the majority side elects a leader', async () => {
   await withSim({ seed: 8, nodes: 5 }, async (sim) => {
     const old = sim.leaderId()!;
@@ -269,6 +290,19 @@ test('checkProgress ends every fault and reports how long a write took to commit
     assert.ok(p.ms <= 10 * sim.electionTimeoutMs);
     assert.ok(sim.isUp(follower));
     assert.match(p.describe(), /committed \d+ virtual ms after the faults ended/);
+  });
+});
+
+test('calm() also ends faults set on one link', async () => {
+  await withSim({ seed: 15 }, async (sim) => {
+    for (const from of sim.ids) for (const to of sim.ids) if (from !== to) sim.setDropRate(1, { from, to });
+    sim.setDelay({ minMs: 50, maxMs: 50 }, { from: sim.ids[0]!, to: sim.ids[1]! });
+    await sim.run(500);
+    const p = await sim.checkProgress();
+    assert.equal(p.ok, true, p.describe());
+    const dropped = sim.network.stats().dropped;
+    await sim.drive(sim.client(sim.ids[0]!).put('k', 'v'));
+    assert.equal(sim.network.stats().dropped, dropped, 'nothing dropped after calm()');
   });
 });
 

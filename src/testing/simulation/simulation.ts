@@ -133,6 +133,8 @@ interface Member {
   sm: StateMachine<unknown> | undefined;
   /** Serializes crash and restart of this member. */
   chain: Promise<void>;
+  /** Counts pauses and resumes: a pause's timer resumes the member only if nothing paused or resumed it since. */
+  pauses: number;
 }
 
 const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -292,6 +294,7 @@ export class Simulation {
         raft: undefined,
         sm: undefined,
         chain: Promise.resolve(),
+        pauses: 0,
       });
     }
     this.clientHost = {
@@ -761,7 +764,9 @@ export class Simulation {
    * in order when it resumes (overdue timers fire at once), its sends wait,
    * and client calls to it wait. Its clock is not stopped: it reads the
    * true virtual time on resume, having missed `ms` of it. Asynchronous
-   * work already running (a storage write) is not stopped.
+   * work already running (a storage write) is not stopped. Pausing a
+   * member that is paused already makes it resume `ms` from now instead;
+   * `calm()` resumes it at once.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when it is not running
    */
   pauseClock(id: string, ms: number): void {
@@ -769,9 +774,11 @@ export class Simulation {
     if (m.status !== 'up') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${id} is not running`);
     const gate = m.gate;
     gate.pause();
+    const pause = ++m.pauses;
     this.log(`fault pause ${id} ${ms} ms`);
     this.clock.setTimeout(() => {
-      if (m.gate !== gate || gate.isDead) return;
+      // a later pause, or calm(), has taken over
+      if (m.gate !== gate || gate.isDead || m.pauses !== pause) return;
       this.log(`fault resume ${id}`);
       gate.resume();
     }, Math.max(0, Math.floor(ms)));
@@ -779,13 +786,15 @@ export class Simulation {
 
   /**
    * Ends every fault: heals partitions, restarts crashed members, resumes
-   * paused ones and sets rates and delay back to the configured ones.
+   * paused ones (their pauses' timers then do nothing) and sets rates and
+   * delay back to the configured ones, those set on one link included.
    */
   async calm(): Promise<void> {
-    this.network.heal();
+    this.network.resetFaults();
     this.applyBaseFaults();
     this.log('fault calm');
     for (const m of this.members.values()) {
+      m.pauses++;
       if (m.gate.isPaused) m.gate.resume();
     }
     for (const m of this.members.values()) {
