@@ -22,12 +22,11 @@ export function leaseHex(lease: number): string {
   return lease.toString(16);
 }
 
-let counter = 0;
-
-function suffix(): string {
-  counter = (counter + 1) % 0x100000000;
-  const rand = Math.floor(Math.random() * 0x100000000);
-  return `${rand.toString(16).padStart(8, '0')}${counter.toString(16).padStart(8, '0')}`;
+/** 64 random bits as 16 hex digits, from the KV's random source ({@link KV.random}) or `Math.random`. */
+function suffix(kv: KV): string {
+  const draw = typeof kv.random === 'function' ? (): number => kv.random!() : Math.random;
+  const word = (): string => Math.floor(draw() * 0x100000000).toString(16).padStart(8, '0');
+  return `${word()}${word()}`;
 }
 
 /** A key created by {@link createUniqueKey}. */
@@ -46,7 +45,7 @@ export interface CreatedKey {
  */
 export async function createUniqueKey(kv: KV, dir: string, value: string, lease = 0, onAttempt?: (key: string) => void): Promise<CreatedKey> {
   for (;;) {
-    const key = `${dir}${suffix()}`;
+    const key = `${dir}${suffix(kv)}`;
     onAttempt?.(key);
     const res = await kv.txn({
       compare: [{ key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }],

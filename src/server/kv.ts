@@ -221,6 +221,14 @@ export interface KV {
    * @throws FaultError as {@link range}
    */
   leases(): Promise<LeaseLeasesResponse>;
+  /**
+   * Optional: uniform numbers in `[0, 1)` the recipes draw from to name the
+   * keys they create (`Queue`, `PriorityQueue`, `RWMutex`, `DoubleBarrier`;
+   * etcd's recipes name them by the time). Without it they use
+   * `Math.random`. A simulation's clients have one drawn from the seed, so
+   * that recipes run on them replay exactly.
+   */
+  random?(): number;
 }
 
 // ignoreBOM: a leading U+FEFF is part of the key or value, as it was written

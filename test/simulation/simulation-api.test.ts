@@ -8,6 +8,7 @@ import { pack, unpack } from '../../src/codec/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import type { ApplyEntry, StateMachine } from '../../src/node/index.js';
 import { text } from '../../src/server/index.js';
+import { Queue, RWMutex, Session } from '../../src/concurrency/index.js';
 import {
   InvariantMonitor,
   SimRandom,
@@ -250,6 +251,24 @@ test('random fault schedules depend on the seed only, and end with calm', () => 
   assert.notDeepEqual(a, c);
   assert.deepEqual(a[a.length - 1], { at: 5000, fault: { type: 'calm' } });
   for (let i = 1; i < a.length; i++) assert.ok(a[i - 1]!.at <= a[i]!.at);
+});
+
+test('recipes that name keys at random replay with the seed: the same keys and trace twice, other keys with another seed', async () => {
+  const run = async (seed: number): Promise<string> => {
+    let out = '';
+    await withSim({ seed }, async (sim) => {
+      const client = sim.client(sim.ids[0]!);
+      const item = await sim.drive(new Queue(client, 'jobs').enqueue('job-1'));
+      const session = await sim.drive(Session.create(client, { ttl: 5, clock: sim.clock }));
+      const rw = new RWMutex(session, 'locks/rw');
+      const held = await sim.drive(rw.rlock());
+      out = `${item.key} ${held.key} ${sim.traceHash()}`;
+    });
+    return out;
+  };
+  const first = await run(5);
+  assert.equal(await run(5), first);
+  assert.notEqual((await run(6)).split(' ')[0], first.split(' ')[0]);
 });
 
 test('forked random streams are independent of how much the others draw', () => {

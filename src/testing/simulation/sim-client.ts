@@ -135,9 +135,19 @@ export class SimClient implements KV {
     memberId: string,
     name: string,
     private readonly wrap: ((member: KvNode) => KV) | undefined,
+    private readonly rng?: () => number,
   ) {
     this.memberId = memberId;
     this.name = name;
+  }
+
+  /**
+   * {@inheritDoc KV.random}
+   * Drawn from the simulation's seed (a stream of this client's own), so
+   * that the keys recipes create through it are the same on every replay.
+   */
+  random(): number {
+    return this.rng === undefined ? Math.random() : this.rng();
   }
 
   /** {@inheritDoc KV.put} */

@@ -430,7 +430,8 @@ export class Simulation {
     this.member(id);
     if (this.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "clients need kind 'kv'");
     this.clients++;
-    return new SimClient(this.clientHost, id, options.name ?? `c${this.clients}@${id}`, options.wrap);
+    const name = options.name ?? `c${this.clients}@${id}`;
+    return new SimClient(this.clientHost, id, name, options.wrap, this.random.fork(`client:${this.clients}:${name}`).asFunction());
   }
 
   // ------------------------------------------------------------ time
