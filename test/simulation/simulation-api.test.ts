@@ -8,7 +8,7 @@ import { pack, unpack } from '../../src/codec/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import type { ApplyEntry, StateMachine } from '../../src/node/index.js';
 import { text } from '../../src/server/index.js';
-import { Queue, RWMutex, Session } from '../../src/concurrency/index.js';
+import { Election, Queue, RWMutex, Session } from '../../src/concurrency/index.js';
 import {
   InvariantMonitor,
   SimRandom,
@@ -269,6 +269,23 @@ test('recipes that name keys at random replay with the seed: the same keys and t
   const first = await run(5);
   assert.equal(await run(5), first);
   assert.notEqual((await run(6)).split(' ')[0], first.split(' ')[0]);
+});
+
+test('a delete of a leased key, then the revoke of its lease (an election resigned, its session closed), is linearizable: the revoke deleted nothing', async () => {
+  await withSim({ seed: 2 }, async (sim) => {
+    const client = sim.client(sim.ids[0]!);
+    const session = await sim.drive(Session.create(client, { ttl: 2, clock: sim.clock }));
+    const e = new Election(session, 'elections/scheduler');
+    await sim.drive(e.campaign('me'));
+    await sim.drive(e.resign());
+    await sim.drive(session.close());
+    const lease = await sim.drive(client.leaseGrant(5));
+    await sim.drive(client.put('k', 'v', { lease: lease.id }));
+    await sim.drive(client.delete('k'));
+    await sim.drive(client.leaseRevoke(lease.id));
+    const v = sim.checkLinearizable();
+    assert.equal(v.ok, true, v.describe());
+  });
 });
 
 test('forked random streams are independent of how much the others draw', () => {

@@ -7,7 +7,7 @@
  */
 import type { Operation } from '../history.js';
 import { compareKeys, inKeyRange, type KeyRange } from '../key-range.js';
-import type { KvInput, KvOutput } from '../models/kv-types.js';
+import type { KvDeleteOutput, KvInput, KvOutput, KvTxnOutput } from '../models/kv-types.js';
 import type { CommittedEvent } from './committed-history.js';
 import type { LeaseRecord } from './sim-client.js';
 
@@ -37,6 +37,33 @@ export function rangesOverlap(a: KeyRange, b: KeyRange): boolean {
   return aBeforeBEnd && bBeforeAEnd;
 }
 
+/**
+ * The revision a completed client operation made, if it wrote: a put, a
+ * delete that deleted, a txn whose branch that ran holds a put or a delete
+ * that deleted. Undefined for reads and for writes that changed nothing
+ * (they answer with the current revision, another operation's).
+ */
+function writtenRevision(input: KvInput, output: KvOutput | undefined): number | undefined {
+  if (output === undefined) return undefined;
+  const rev = (output as { revision?: number }).revision;
+  if (rev === undefined) return undefined;
+  switch (input.type) {
+    case 'put':
+      return rev;
+    case 'delete':
+      return ((output as KvDeleteOutput).deleted ?? 0) > 0 ? rev : undefined;
+    case 'txn': {
+      const t = output as KvTxnOutput;
+      const branch = t.succeeded === false ? input.failure : input.success;
+      const results = t.results ?? [];
+      const wrote = branch.some((o, i) => o.type === 'put' || (o.type === 'delete' && (results[i]?.deleted ?? 0) > 0));
+      return wrote ? rev : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** What {@link buildCheckedHistory} produced. */
 export interface CheckedHistory {
   operations: Operation<KvInput, KvOutput>[];
@@ -52,9 +79,11 @@ export interface CheckedHistory {
  * Lease revocations: the deletions, at one committed revision, of keys
  * that were attached to a lease become one operation deleting those keys:
  * `ok`, with the revoke's invocation and return times, when a client's
- * `leaseRevoke` of that lease returned that revision; otherwise (expiry by
- * the leader, a revoke whose outcome is unknown, or a client's own delete
- * of a leased key, which is recorded anyway) an unknown-outcome operation
+ * `leaseRevoke` of that lease returned that revision; none when a client's
+ * own completed write made that revision (its delete of a leased key is in
+ * the history already, and a revoke that found no key left answers with
+ * that same revision); otherwise (expiry by the leader, a revoke whose
+ * outcome is unknown, a client write whose outcome is unknown) an unknown-outcome operation
  * invoked when the lease's grant was invoked, which the checker may place
  * anywhere after that, or nowhere. Adding unknown-outcome operations can
  * only make more histories linearizable, never fewer: no false alarms.
@@ -83,6 +112,14 @@ export function buildCheckedHistory(
     if (touchesExcluded(op.input)) excluded++;
     else operations.push(op);
   }
+  // revisions a client's own write made: deletions of leased keys there are
+  // that write's, not a revocation's (a revoke of a lease with no keys left
+  // answers with the current revision, which may be such a write's)
+  const madeByClients = new Set<number>();
+  for (const op of recorded) {
+    const rev = op.status === 'ok' ? writtenRevision(op.input, op.output) : undefined;
+    if (rev !== undefined) madeByClients.add(rev);
+  }
 
   // group lease deletions by revision
   const byRevision = new Map<number, { keys: string[]; lease: number }>();
@@ -100,7 +137,7 @@ export function buildCheckedHistory(
       g.keys.length === 1
         ? { type: 'delete', key: g.keys[0]! }
         : { type: 'txn', compare: [], success: g.keys.map((key) => ({ type: 'delete' as const, key })), failure: [] };
-    if (touchesExcluded(input)) continue;
+    if (touchesExcluded(input) || madeByClients.has(rev)) continue;
     const revoke = revokes.get(`${rev}/${g.lease}`);
     const grant = grants.get(g.lease);
     let op: Operation<KvInput, KvOutput>;
