@@ -59,7 +59,7 @@ if (values.nodes !== undefined) {
 }
 const durationMs = values.duration === undefined ? DEFAULT_DURATION_MS : int(values.duration, 'duration', 100);
 const overrides = { ...(nodes !== undefined ? { nodes } : {}), durationMs, strict: values.strict };
-const replayOverrides = { ...(nodes !== undefined ? { nodes } : {}), durationMs };
+const replayOverrides = { ...(nodes !== undefined ? { nodes } : {}), durationMs, strict: values.strict, noFaults: values['no-faults'] };
 
 function summary(r: ScenarioResult): string {
   return (

@@ -58,15 +58,25 @@ export function scenarioOptions(seed: number, overrides: { nodes?: 3 | 5; durati
 }
 
 /** The command that replays a seed. */
-export function replayCommand(seed: number, overrides: { nodes?: 3 | 5; durationMs?: number } = {}): string {
+export function replayCommand(seed: number, overrides: ReplayOverrides = {}): string {
   let cmd = `npm run test:sim -- --seed ${seed}`;
   if (overrides.nodes !== undefined) cmd += ` --nodes ${overrides.nodes}`;
   if (overrides.durationMs !== undefined && overrides.durationMs !== DEFAULT_DURATION_MS) cmd += ` --duration ${overrides.durationMs}`;
+  if (overrides.strict === true) cmd += ' --strict';
+  if (overrides.noFaults === true) cmd += ' --no-faults';
   return cmd;
 }
 
+/** What a replay command must repeat besides the seed: the scenario's size and the flags that change the run or its checks. */
+export interface ReplayOverrides {
+  nodes?: 3 | 5;
+  durationMs?: number;
+  strict?: boolean;
+  noFaults?: boolean;
+}
+
 /** A readable report of a failed seed: what failed, the replay command, the fault schedule and the last trace lines. */
-export function failureReport(r: ScenarioResult, overrides: { nodes?: 3 | 5; durationMs?: number } = {}): string {
+export function failureReport(r: ScenarioResult, overrides: ReplayOverrides = {}): string {
   return [
     `seed ${r.seed} (${r.nodes} members, ${r.durationMs} virtual ms) failed; replay: ${replayCommand(r.seed, overrides)}`,
     ...r.failures,

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runScenario } from '../../src/testing/simulation/index.js';
-import { scenarioOptions } from './defaults.js';
+import { replayCommand, scenarioOptions } from './defaults.js';
 
 const DURATION_MS = 600;
 
@@ -26,4 +26,9 @@ test('running a seed twice gives the same trace hash (50 seeds of 3 and 5 member
   }
   assert.deepEqual(mismatches, []);
   assert.equal(hashes.size, 50, 'different seeds give different traces');
+});
+
+test('the replay command repeats what changes the run: members, duration, --strict and --no-faults', () => {
+  assert.equal(replayCommand(7), 'npm run test:sim -- --seed 7');
+  assert.equal(replayCommand(7, { nodes: 5, durationMs: 600, strict: true, noFaults: true }), 'npm run test:sim -- --seed 7 --nodes 5 --duration 600 --strict --no-faults');
 });
