@@ -119,8 +119,10 @@ export interface KvNodeOptions {
   db?: AnyDb;
   /**
    * Cluster id for the TCP handshake (frames of other clusters are refused)
-   * and response headers. Default: the id saved with data restored by
-   * {@link KvNode.restore}, else `'quorumkv'`.
+   * and response headers, kept with the data when it is first opened: a
+   * later open with another id fails with `QUORUMKV_INVALID_CONFIG`.
+   * Default: the id the data holds (from its first open, or from
+   * {@link KvNode.restore}), else `'quorumkv'`.
    */
   clusterId?: string;
   /** TLS for the default TCP transport (mutual authentication). */
@@ -489,8 +491,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * transport. A new cluster is founded when the data is empty and
    * `members` is given; a member restarting from its data needs only `id`,
    * the data and a transport (or `members` addresses for the TCP default).
-   * Data restored from a backup ({@link KvNode.restore}) holds its cluster
-   * id, used when `clusterId` is not given.
+   * The data holds its cluster id from the first open on (or from
+   * {@link KvNode.restore}), used when `clusterId` is not given.
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (a
    *   malformed `host:port` in `members` included; nothing is created), or a
    *   `clusterId` that differs from the one the data holds
@@ -551,11 +553,16 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const serverDb = db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'view' });
     let clusterId: string;
     try {
-      const saved = await db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'utf8' }).get(CLUSTER_ID_KEY);
+      const ids = db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+      const saved = await ids.get(CLUSTER_ID_KEY);
       if (saved !== undefined && opts.clusterId !== undefined && saved !== opts.clusterId) {
         throw new UsageError(ErrorCode.INVALID_CONFIG, `the data belongs to cluster ${saved}, not ${opts.clusterId}`);
       }
       clusterId = opts.clusterId ?? saved ?? 'quorumkv';
+      // kept with the data from the first open on, as etcd keeps its cluster
+      // id in its WAL: a later open with another id is refused, and one that
+      // leaves the option out uses it
+      if (saved === undefined) await ids.put(CLUSTER_ID_KEY, clusterId, { sync: true } as object);
     } catch (err) {
       await closeDb();
       if (err instanceof QuorumError) throw err;

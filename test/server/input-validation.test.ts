@@ -176,3 +176,29 @@ test('a txn nested deeper than 128 levels is refused with QUORUMKV_INVALID_ARGUM
     await db.close();
   }
 });
+
+test('the cluster id is kept with the data from the first open: left out later it is the same, and another one is refused with QUORUMKV_INVALID_CONFIG', async () => {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const open = (clusterId?: string): Promise<KvNode> =>
+    KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db, tickMs: 10, ...(clusterId === undefined ? {} : { clusterId }) });
+  try {
+    const first = await open('prod');
+    assert.equal(first.status().header.clusterId, 'prod');
+    await first.close();
+    const again = await open();
+    assert.equal(again.status().header.clusterId, 'prod', 'left out: the id the data holds');
+    await again.close();
+    await assert.rejects(open('other'), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG) && /belongs to cluster prod/.test((e as Error).message));
+    // a member first opened without one keeps the default the same way
+    const fresh = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+    const d = await KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db: fresh, tickMs: 10 });
+    await d.close();
+    await assert.rejects(
+      KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db: fresh, tickMs: 10, clusterId: 'prod' }),
+      (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG),
+    );
+    await fresh.close();
+  } finally {
+    await db.close();
+  }
+});
