@@ -46,6 +46,9 @@ const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
 /** The key of the persisted cluster id in the `server` sublevel. */
 export const CLUSTER_ID_KEY = 'clusterId';
 
+/** The key of the persisted member id in the `server` sublevel (saved by the first open). */
+export const MEMBER_ID_KEY = 'memberId';
+
 /** Options of `KvNode.restore`. */
 export interface RestoreOptions {
   /** This member's id in the new cluster. */

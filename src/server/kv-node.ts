@@ -52,7 +52,7 @@ import { LevelLogStorage } from '../storage/index.js';
 import { TcpTransport, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
 import { growsStore, isAlarmType, type AlarmMember, type AlarmType } from './alarms.js';
 import { writeBackupFile } from './backup-file.js';
-import { CLUSTER_ID_KEY, dataDirLayout, openDataDirLog, restoreBackup, type RestoreOptions, type RestoreResult } from './backup-restore.js';
+import { CLUSTER_ID_KEY, MEMBER_ID_KEY, dataDirLayout, openDataDirLog, restoreBackup, type RestoreOptions, type RestoreResult } from './backup-restore.js';
 import type { BytesLike, DeleteOptions, KV, PutOptions, RangeInput, RangeOptions, TxnInput, Watch, WatchOptions } from './kv.js';
 import { KvStateMachine, type EntryResult, type KvStateMachineHost } from './kv-state-machine.js';
 import { compactWholeRange, measureDbSize, type DbSize, type DefragmentResult } from './maintenance-size.js';
@@ -494,8 +494,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * The data holds its cluster id from the first open on (or from
    * {@link KvNode.restore}), used when `clusterId` is not given.
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (a
-   *   malformed `host:port` in `members` included; nothing is created), or a
-   *   `clusterId` that differs from the one the data holds
+   *   malformed `host:port` in `members` included; nothing is created), a
+   *   `clusterId` that differs from the one the data holds, or data another
+   *   member opened first (its id is kept with the data)
    * @throws FaultError `QUORUMKV_STORAGE_IO` when the database cannot be opened
    *   (for instance locked by another process), `QUORUMKV_CORRUPT_LOG`,
    *   `QUORUMKV_LISTEN_FAILED` when the default TCP transport cannot listen
@@ -558,6 +559,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       if (saved !== undefined && opts.clusterId !== undefined && saved !== opts.clusterId) {
         throw new UsageError(ErrorCode.INVALID_CONFIG, `the data belongs to cluster ${saved}, not ${opts.clusterId}`);
       }
+      // the data is one member's (its log, its votes), as etcd keeps the
+      // member id in its WAL: another member opening it could vote twice
+      const owner = await ids.get(MEMBER_ID_KEY);
+      if (owner !== undefined && owner !== opts.id) {
+        throw new UsageError(ErrorCode.INVALID_CONFIG, `the data belongs to member ${owner}, not ${opts.id}`);
+      }
+      if (owner === undefined) await ids.put(MEMBER_ID_KEY, opts.id, { sync: true } as object);
       clusterId = opts.clusterId ?? saved ?? 'quorumkv';
       // kept with the data from the first open on, as etcd keeps its cluster
       // id in its WAL: a later open with another id is refused, and one that

@@ -202,3 +202,17 @@ test('the cluster id is kept with the data from the first open: left out later i
     await db.close();
   }
 });
+
+test("a member's data is refused to another member id with QUORUMKV_INVALID_CONFIG (it holds the first member's log and votes)", async () => {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const open = (id: string): Promise<KvNode> => KvNode.open({ id, members: [id], transport: new MemoryNetwork({ seed: 1 }).transport(id), db, tickMs: 10 });
+  try {
+    await (await open('a')).close();
+    await assert.rejects(open('b'), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG) && /belongs to member a/.test((e as Error).message));
+    const again = await open('a');
+    assert.equal(again.status().header.memberId, 'a');
+    await again.close();
+  } finally {
+    await db.close();
+  }
+});
