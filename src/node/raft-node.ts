@@ -976,14 +976,21 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private onMessage(m: Message): void {
     if (this.closed || (this.removedFromCluster && this.lingerTimer === undefined) || this.fatal !== undefined) return;
     this.lastHeard.set(m.from, this.clock.now());
-    try {
-      this.raw.step(m);
-    } catch (err) {
-      // the core found this member's own state broken (a log that lost
-      // acknowledged entries): it takes no further part, as etcd panics
-      this.onFatal(err as Error);
+    if (m.type === 'MsgHeartbeat' && m.term >= this.raw.status().hardState.term && m.commit > this.mem.lastIndex()) {
+      // A leader sends at most what this member acknowledged (min(match,
+      // commit)), and it acknowledges only what it has saved: its log lost
+      // entries it acknowledged (a damaged disk, a wiped data directory).
+      // etcd panics here; the Raft core would only ignore the commit, and
+      // the leader would send appends this log rejects, forever.
+      this.onFatal(
+        new FaultError(
+          ErrorCode.CORRUPT_LOG,
+          `the leader ${m.from} says entries up to ${m.commit} are committed and acknowledged by this member, whose log ends at ${this.mem.lastIndex()}: the log lost acknowledged entries (corrupt, truncated or wiped); replace this member (removeMember, then addMember under a new id)`,
+        ),
+      );
       return;
     }
+    this.raw.step(m);
     this.scheduleLoop();
   }
 

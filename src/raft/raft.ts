@@ -995,21 +995,14 @@ export class Raft {
     this.send(r);
   }
 
-  /**
-   * @throws FaultError `QUORUMKV_CORRUPT_LOG` when the heartbeat's commit is
-   *   beyond this log's last index: a leader sends at most what this member
-   *   acknowledged (min(match, commit)), so the log lost entries it had
-   *   acknowledged (etcd panics: "was the raft log corrupted, truncated, or
-   *   lost?"). Going on would loop forever on rejected appends.
-   */
   handleHeartbeat(m: Message): void {
     if (m.commit > this.raftLog.lastIndex()) {
-      throw new FaultError(
-        ErrorCode.CORRUPT_LOG,
-        `the leader ${m.from} says entries up to ${m.commit} are committed and acknowledged by this member, whose log ends at ${this.raftLog.lastIndex()}: the log lost acknowledged entries (corrupt, truncated or lost); replace this member (removeMember, then addMember under a new id)`,
-      );
+      // The leader only sends min(match, commit); anything else is not from
+      // a correct leader and must not move our commit past our log.
+      this.logger?.warn(`${this.id} ignored commit ${m.commit} of a heartbeat from ${m.from} beyond the last index ${this.raftLog.lastIndex()}`);
+    } else {
+      this.raftLog.commitTo(m.commit);
     }
-    this.raftLog.commitTo(m.commit);
     const r = msg('MsgHeartbeatResp', m.from);
     if (m.context !== undefined) r.context = m.context;
     this.send(r);
