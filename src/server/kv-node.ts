@@ -552,25 +552,27 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       if (ownsDb) await db.close().catch(() => undefined);
     };
     const serverDb = db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'view' });
+    const idsDb = db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    /** The ids this open is to keep with the data, saved once the member is up (a failed open claims nothing). */
+    const unsavedIds: [string, string][] = [];
     let clusterId: string;
     try {
-      const ids = db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'utf8' });
-      const saved = await ids.get(CLUSTER_ID_KEY);
+      const saved = await idsDb.get(CLUSTER_ID_KEY);
       if (saved !== undefined && opts.clusterId !== undefined && saved !== opts.clusterId) {
         throw new UsageError(ErrorCode.INVALID_CONFIG, `the data belongs to cluster ${saved}, not ${opts.clusterId}`);
       }
       // the data is one member's (its log, its votes), as etcd keeps the
       // member id in its WAL: another member opening it could vote twice
-      const owner = await ids.get(MEMBER_ID_KEY);
+      const owner = await idsDb.get(MEMBER_ID_KEY);
       if (owner !== undefined && owner !== opts.id) {
         throw new UsageError(ErrorCode.INVALID_CONFIG, `the data belongs to member ${owner}, not ${opts.id}`);
       }
-      if (owner === undefined) await ids.put(MEMBER_ID_KEY, opts.id, { sync: true } as object);
+      if (owner === undefined) unsavedIds.push([MEMBER_ID_KEY, opts.id]);
       clusterId = opts.clusterId ?? saved ?? 'quorumkv';
       // kept with the data from the first open on, as etcd keeps its cluster
       // id in its WAL: a later open with another id is refused, and one that
       // leaves the option out uses it
-      if (saved === undefined) await ids.put(CLUSTER_ID_KEY, clusterId, { sync: true } as object);
+      if (saved === undefined) unsavedIds.push([CLUSTER_ID_KEY, clusterId]);
     } catch (err) {
       await closeDb();
       if (err instanceof QuorumError) throw err;
@@ -639,7 +641,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     }
     const now = monotonicNow(clock);
     const measured = new RoundTripTransport(transport, now, (to, seconds) => metrics.peerRoundTrip.observe({ member: opts.id, To: to }, seconds), tickMs * electionTicks);
-    let raft: RaftNode<EntryResult>;
+    let raft: RaftNode<EntryResult> | undefined;
     try {
       raft = await RaftNode.create<EntryResult>({
         id: opts.id,
@@ -658,8 +660,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         random: opts.random,
         strictReconfigCheck: opts.strictReconfigCheck,
       });
+      try {
+        for (const [key, value] of unsavedIds) await idsDb.put(key, value, { sync: true } as object);
+      } catch (err) {
+        throw new FaultError(ErrorCode.STORAGE_IO, `cannot save the member and cluster ids: ${(err as Error).message}`, { cause: err });
+      }
     } catch (err) {
       // whichever of them opened before the failure
+      await raft?.close().catch(() => undefined);
       await store?.close().catch(() => undefined);
       await storage?.close().catch(() => undefined);
       await closeDb();

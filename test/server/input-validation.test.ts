@@ -12,9 +12,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryLevel } from 'memory-level';
-import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { ErrorCode, FaultError, isQuorumError } from '../../src/errors.js';
 import { KvNode, text, type KvNodeOptions } from '../../src/server/index.js';
-import { MemoryNetwork } from '../../src/transport/index.js';
+import { MemoryNetwork, type Transport } from '../../src/transport/index.js';
 import { KvCluster } from './helpers.js';
 
 const IDS = ['a', 'b', 'c'];
@@ -212,6 +212,29 @@ test("a member's data is refused to another member id with QUORUMKV_INVALID_CONF
     const again = await open('a');
     assert.equal(again.status().header.memberId, 'a');
     await again.close();
+  } finally {
+    await db.close();
+  }
+});
+
+test('a first open that fails claims nothing: the data can then be opened under another id or cluster id', async () => {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const net = new MemoryNetwork({ seed: 1 });
+  const failing = (id: string): Transport =>
+    new Proxy(net.transport(id), {
+      get(t, p) {
+        if (p === 'start') return () => Promise.reject(new FaultError(ErrorCode.LISTEN_FAILED, 'port in use'));
+        const v = Reflect.get(t, p, t) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+  try {
+    await assert.rejects(KvNode.open({ id: 'typo', members: ['typo'], transport: failing('typo'), db, tickMs: 10, clusterId: 'wrong' }), (e: unknown) =>
+      isQuorumError(e, ErrorCode.LISTEN_FAILED),
+    );
+    const a = await KvNode.open({ id: 'a', members: ['a'], transport: net.transport('a'), db, tickMs: 10, clusterId: 'prod' });
+    assert.equal(a.status().header.clusterId, 'prod');
+    await a.close();
   } finally {
     await db.close();
   }
