@@ -90,6 +90,8 @@ interface Pending {
   sender: MemoryTransport;
   /** The original copy of a MsgSnap: its outcome is reported to the sender. */
   reportsSnapshot: boolean;
+  /** The copy of a MsgProp the duplicate rate drew: it takes its place in the link's order, and is never delivered. */
+  phantom?: boolean;
 }
 
 interface LinkState {
@@ -292,9 +294,11 @@ export class MemoryNetwork {
    * peers talk over TCP, which never delivers a message twice, and so does
    * `TcpTransport` (a message lost with its connection is reported, never
    * resent), so a duplicated proposal is a fault no real cluster meets. The
-   * random draw is made for a `MsgProp` all the same, so that a seed gives
-   * the same faults to the other messages whether or not proposals are
-   * forwarded.
+   * copy of a `MsgProp` is drawn and queued all the same (the duplicate
+   * draw, the copy's delay and reorder draws, its place in the link's
+   * order) and dropped silently, uncounted, when its turn comes, so that a
+   * seed gives the same faults to the other messages whether or not
+   * proposals are forwarded.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `p` is not in [0, 1]
    */
   setDuplicateRate(p: number, link?: Link): void {
@@ -403,24 +407,34 @@ export class MemoryNetwork {
     // the receiver copies the entries it keeps out of it (entry-bytes.ts).
     const bytes = encodeMessage(msg);
     let copies = 1;
-    // drawn for a MsgProp too, so that the PRNG stream does not depend on
-    // which messages are proposals; see setDuplicateRate for why it is not copied
-    if (f.duplicate > 0 && uniformFloat64(this.rng) < f.duplicate && type !== 'MsgProp') {
+    // A MsgProp is never delivered twice (see setDuplicateRate), but its
+    // copy is drawn and queued all the same, and dropped silently when its
+    // turn comes: the PRNG stream and the link's order, and so the faults
+    // every other message meets, do not depend on which messages are
+    // proposals.
+    let phantom = false;
+    if (f.duplicate > 0 && uniformFloat64(this.rng) < f.duplicate) {
       copies = 2;
-      link.stats.duplicated++;
-      this.totals.duplicated++;
-      this.emit('duplicate', from, to, type);
+      phantom = type === 'MsgProp';
+      if (!phantom) {
+        link.stats.duplicated++;
+        this.totals.duplicated++;
+        this.emit('duplicate', from, to, type);
+      }
     }
     for (let i = 0; i < copies; i++) {
       const p: Pending = { bytes, type, ready: false, sender, reportsSnapshot: isSnap && i === 0 };
+      if (phantom && i === 1) p.phantom = true;
       const { minMs, maxMs } = f.delay;
       const delay = maxMs > minMs ? uniformInt(this.rng, minMs, maxMs) : minMs;
       let pos = link.queue.length;
       if (f.reorder > 0 && pos > 0 && uniformFloat64(this.rng) < f.reorder) {
         pos = uniformInt(this.rng, 0, pos - 1);
-        link.stats.reordered++;
-        this.totals.reordered++;
-        this.emit('reorder', from, to, type);
+        if (p.phantom !== true) {
+          link.stats.reordered++;
+          this.totals.reordered++;
+          this.emit('reorder', from, to, type);
+        }
       }
       link.queue.splice(pos, 0, p);
       this.scheduler.schedule(delay, () => {
@@ -466,7 +480,7 @@ export class MemoryNetwork {
   private pump(link: LinkState): void {
     while (link.queue.length > 0 && link.queue[0]!.ready) {
       const p = link.queue.shift()!;
-      this.deliver(link, p);
+      if (p.phantom !== true) this.deliver(link, p);
     }
   }
 

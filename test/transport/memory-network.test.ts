@@ -216,12 +216,15 @@ test('the duplicate rate never copies a MsgProp (a forwarded proposal would be a
     ['MsgProp:1', 'MsgHeartbeat:1', 'MsgHeartbeat:1', 'MsgProp:2', 'MsgHeartbeat:2', 'MsgHeartbeat:2'],
   );
   assert.deepEqual(net.stats(), { sent: 4, delivered: 6, dropped: 0, duplicated: 2, reordered: 0 });
-  // The draws: the heartbeats after proposals are copied as often, with the
-  // same seed, as when the proposals are heartbeats too.
+  // The draws: the heartbeats between proposals are copied, delayed and
+  // reordered alike, with the same seed, as when the proposals are
+  // heartbeats too.
   await seeded(async () => {
     const copiesOf = async (propose: boolean): Promise<number[]> => {
       const n = await makeNet(['a', 'b']);
       n.net.setDuplicateRate(0.5);
+      n.net.setDelay({ minMs: 0, maxMs: 20 });
+      n.net.setReorderRate(0.2);
       n.t.a!.send(Array.from({ length: 400 }, (_, i) => (propose && i % 2 === 0 ? prop(i % 256) : hb('a', 'b', i))));
       n.clock.runAll();
       return n.rec.b!.received.filter((m) => m.type === 'MsgHeartbeat' && m.index % 2 === 1).map((m) => m.index);
