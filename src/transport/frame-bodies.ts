@@ -11,9 +11,11 @@ import { encodeFrame, FrameKind } from './frame.js';
 /**
  * Version of the frame protocol; a peer announcing another one is refused.
  * Version 2 added the `Heartbeat` frame and the read timeout of message
- * streams.
+ * streams. Version 3 marks a change of what the log may hold: a leader may
+ * append, in place of a membership change it refuses, an entry carrying the
+ * refusal, which members of version 2 cannot apply (they would stop on it).
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** What a connection carries after its handshake. */
 export const StreamKind = {
