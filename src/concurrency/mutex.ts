@@ -231,6 +231,12 @@ export class Mutex {
     if (this.busy) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mutex: a lock() of this mutex is already in progress');
     if (this.held !== undefined) {
       this.session.assertAlive();
+      const check = new Scope(options.signal, this.session);
+      try {
+        check.check(); // an aborted call fails, held or not
+      } finally {
+        check.dispose();
+      }
       // held already: only while the key is still the one this lock created
       // (an unlock whose answer was lost may have deleted it, and so may
       // anyone), as etcd's Lock, which always asks the server again

@@ -238,6 +238,9 @@ export function checkWatchRequest(w: WatchCreateRequest): void {
 export function checkWriteRequest(req: WriteRequest, limits: Partial<RequestLimits> = {}): void {
   const maxTxnOps = limits.maxTxnOps ?? DEFAULT_REQUEST_LIMITS.maxTxnOps;
   if (req === null || typeof req !== 'object') invalid('write request must be an object');
+  const kinds = Object.keys(req);
+  const body = kinds.length === 1 ? (req as unknown as Record<string, unknown>)[kinds[0]!] : undefined;
+  if (body === null || typeof body !== 'object') invalid('a write request has one field, an object (put, deleteRange, txn, compaction, leaseGrant or leaseRevoke)');
   if ('put' in req) return checkPut(req.put);
   if ('deleteRange' in req) return checkDelete(req.deleteRange);
   if ('txn' in req) return checkTxnRequest(req.txn, maxTxnOps);

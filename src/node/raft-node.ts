@@ -1320,6 +1320,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     /** For each batch item, the local proposal it answers (a sequence number), if any. */
     let mine: number[] = [];
     for (const e of entries) {
+      // nothing after this member's removal (a removed leader lingering a
+      // while still receives entries): its state machine is done
+      if (this.removedFromCluster) break;
       if (e.index <= this.applied) continue;
       const known = e.index <= this.smApplied; // already in the state machine (restart replay)
       if (e.type === 'ConfChange') {
@@ -1347,7 +1350,6 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         }
       }
       this.applied = e.index;
-      if (this.removedFromCluster) break;
     }
     if (batch.length > 0) await this.applyNormal(batch, mine);
     if (entries.length > 0) this.emit('applied', this.appliedIndex);

@@ -365,3 +365,18 @@ test('lock() after an unlock that was applied but answered with a timeout takes 
     await c.closeAll();
   }
 });
+
+test('lock() with an aborted signal fails with QUORUMKV_ABORTED also on a mutex that holds the lock', async () => {
+  const c = await startCluster(43);
+  try {
+    const f = c.followers()[0]!;
+    const m = new Mutex(await session(c, f, { ttl: 5 }), 'aborted');
+    await c.run(m.lock());
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(c.run(m.lock({ signal: ac.signal })), (e: unknown) => e instanceof FaultError && e.code === ErrorCode.ABORTED);
+    assert.equal(m.isHeld, true, 'the lock itself is still held');
+  } finally {
+    await c.closeAll();
+  }
+});

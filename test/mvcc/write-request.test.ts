@@ -176,6 +176,10 @@ test('malformed fields are refused', () => {
     { leaseGrant: { ttl: 9_000_000_001 } },
     { compaction: { revision: Number.NaN } },
     {} as WriteRequest,
+    { compaction: null } as unknown as WriteRequest,
+    { leaseRevoke: null } as unknown as WriteRequest,
+    { put: null } as unknown as WriteRequest,
+    { put: { key: b('k') }, leaseRevoke: { id: 1 } } as unknown as WriteRequest,
   ];
   for (const c of cases) assert.throws(() => validateWriteRequest(c), { code: 'QUORUMKV_INVALID_ARGUMENT' }, JSON.stringify(plain(c)));
 });

@@ -24,11 +24,14 @@ test('two voters: a leader that removes itself and whose last commit message is 
     assert.ok(f.raft.status().lastIndex > last, 'f received the removal entry');
     c.net.partitionOneWay(l.id, f.id);
     await c.waitFor(() => l.raft.removed, 1_000, 'the leader applies its removal');
+    const appliedAtRemoval = l.raft.appliedIndex;
     c.net.heal(); // only the messages that said the removal is committed were lost
     await done;
     await c.waitFor(() => f.raft.isLeader, 5_000, `${f.id} leads`);
     await c.run(f.put('k', 'w'));
     assert.deepEqual(f.members().voters, [f.id]);
+    // lingering, the removed member still takes entries, but applies none
+    assert.equal(l.raft.appliedIndex, appliedAtRemoval);
   } finally {
     await c.closeAll();
   }
