@@ -1320,11 +1320,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     /** For each batch item, the local proposal it answers (a sequence number), if any. */
     let mine: number[] = [];
     for (const e of entries) {
-      // nothing after this member's removal (a removed leader lingering a
-      // while still receives entries): its state machine is done
-      if (this.removedFromCluster) break;
       if (e.index <= this.applied) continue;
       const known = e.index <= this.smApplied; // already in the state machine (restart replay)
+      // nothing new after this member's removal (a removed leader lingering
+      // a while still receives entries): its state machine is done; what its
+      // own log held is still replayed, so that members() shows its last view
+      if (this.removedFromCluster && !known) break;
       if (e.type === 'ConfChange') {
         if (batch.length > 0) {
           await this.applyNormal(batch, mine);

@@ -178,3 +178,22 @@ test("a follower's change while the leader's own is pending fails with QUORUMKV_
     await c.closeAll();
   }
 });
+
+test('a member that applied its own removal restarts knowing it: members() does not count it again', async () => {
+  const c = new KvCluster(IDS, 9);
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    await c.run(l.put('k', 'v'));
+    const gone = c.followers()[0]!;
+    await c.run(l.removeMember(gone.id));
+    await c.waitFor(() => gone.raft.removed, 2_000, 'removal applied');
+    assert.ok(!gone.members().voters.includes(gone.id));
+    await c.stop(gone.id);
+    const back = await c.start(gone.id); // the others refuse it as removed at once
+    await c.waitFor(() => back.raft.removed, 2_000, 'removed');
+    assert.deepEqual(back.members().voters, IDS.filter((id) => id !== gone.id).sort(), `members() on restart: ${JSON.stringify(back.members())}`);
+  } finally {
+    await c.closeAll();
+  }
+});
