@@ -215,16 +215,25 @@ const EMPTY = new Uint8Array(0);
  * change); an empty entry when the change carries no proposer.
  */
 function refusedConfChangeEntry(entry: Entry, refusal: ConfChangeRefusal): Entry {
-  let ctx: ConfContext = {};
+  let ctx: ConfContext;
   try {
-    const cc = decodeConfChange(entry.data);
-    if (cc.context !== undefined && cc.context.length > 0) ctx = unpack(cc.context) as ConfContext;
+    ctx = confContextOf(decodeConfChange(entry.data));
   } catch {
     ctx = {};
   }
   if (typeof ctx.origin !== 'string' || typeof ctx.seq !== 'number') return { ...entry, type: 'Normal', data: EMPTY };
   return { ...entry, type: 'Normal', data: wrapConfRefusal({ origin: ctx.origin, seq: ctx.seq, code: refusal.code, message: refusal.message }) };
 }
+/** The context a member puts in its membership changes (`{}` when there is none or it does not decode). */
+function confContextOf(cc: ConfChange): ConfContext {
+  if (cc.context === undefined || cc.context.length === 0) return {};
+  try {
+    return unpack(cc.context) as ConfContext;
+  } catch {
+    return {};
+  }
+}
+
 /** Reads a ReadIndex context back: `<member id>/...`, an id that starts with U+FEFF included. */
 const READ_CTX_DECODER = new TextDecoder('utf-8', { ignoreBOM: true });
 
@@ -976,7 +985,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private onMessage(m: Message): void {
     if (this.closed || (this.removedFromCluster && this.lingerTimer === undefined) || this.fatal !== undefined) return;
     this.lastHeard.set(m.from, this.clock.now());
-    if (m.type === 'MsgHeartbeat' && m.term >= this.raw.status().hardState.term && m.commit > this.mem.lastIndex()) {
+    if (m.type === 'MsgHeartbeat' && m.term >= this.currentTerm && m.commit > this.mem.lastIndex()) {
       // A leader sends at most what this member acknowledged (min(match,
       // commit)), and it acknowledges only what it has saved: its log lost
       // entries it acknowledged (a damaged disk, a wiped data directory).
@@ -1376,14 +1385,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   private applyConfChangeEntry(cc: ConfChange): void {
-    let ctx: ConfContext = {};
-    if (cc.context !== undefined && cc.context.length > 0) {
-      try {
-        ctx = unpack(cc.context) as ConfContext;
-      } catch {
-        ctx = {};
-      }
-    }
+    const ctx = confContextOf(cc);
     if ((cc.type === 'AddNode' || cc.type === 'AddLearnerNode') && this.removedIds.has(cc.nodeId)) {
       // A removed id is never added back (etcd checks it again at apply,
       // ValidateConfigurationChange, and applies such a change as a no-op).
