@@ -592,8 +592,10 @@ export class Raft {
           (this.vote === '' && this.lead === '') ||
           // ...or this is a PreVote for a future term...
           (m.type === 'MsgPreVote' && m.term > this.term);
-        // ...and we believe the candidate is up to date (Raft §5.4.1).
-        if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
+        // ...and we believe the candidate is up to date (Raft §5.4.1)...
+        // ...and, if our log holds only the bootstrap entries, the candidate's
+        // does too (see `onlyBootstrapLog`).
+        if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm) && !(m.logTerm > 1 && this.onlyBootstrapLog())) {
           // Note: a learner also answers vote requests. A learner that was
           // promoted may not know it yet, and the candidate (which counts
           // only the voters of its own configuration) may need its vote.
@@ -621,6 +623,28 @@ export class Raft {
       default:
         return this.stepFn(m);
     }
+  }
+
+  /**
+   * True when this node's log holds the bootstrap entries (term 1, see
+   * `RawNode.bootstrap`; or a restored snapshot at term 1) and nothing else. Such a founding voter cannot tell
+   * whether it never started or lost its data: in the second case it may
+   * have acknowledged entries that a quorum counted on, and a vote for a
+   * candidate without them would lose them (Raft §5.4 assumes every voter
+   * keeps what it acknowledged). It therefore votes only for candidates whose
+   * log holds nothing beyond the bootstrap either (a new cluster's first
+   * elections); the first entry it receives from a leader (term 2 or more)
+   * lifts the restriction. etcd reaches the same end by asking its peers at
+   * startup whether the member was started before (`isMemberBootstrapped`).
+   * Nodes that joined (empty log, no bootstrap) are not restricted: a voter
+   * added to a one-member cluster must be able to elect its leader again.
+   */
+  onlyBootstrapLog(): boolean {
+    const log = this.raftLog;
+    if (log.lastTerm() !== 1 || log.lastIndex() === 0) return false;
+    // Term 1 holds the bootstrap's ConfChange entries, after a snapshot at
+    // term 1 for a restored cluster; any other entry came from elsewhere.
+    return log.allEntries().every((e) => e.type === 'ConfChange');
   }
 
   stepLeader(m: Message): StepRefusal | undefined {

@@ -135,6 +135,40 @@ test('logs are compacted behind snapshots; a wiped follower stops with QUORUMKV_
   }
 });
 
+test('a founding voter restarted on an empty data dir does not vote for a member missing writes it acknowledged; the cluster waits for the leader, losing nothing', async () => {
+  const c = new TestCluster({ seed: 7 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    const [wipedId, laggingId] = IDS.filter((id) => id !== leader.id) as [string, string];
+    await proposeOn(c, leader.id, 'first', '0');
+    await c.waitFor(() => c.members.get(laggingId)!.sm.applyLog.length === 1, 2_000, 'every member has the first entry');
+    // the lagging member misses the next writes, acknowledged by the leader and the other member
+    c.net.isolate(laggingId);
+    for (let i = 0; i < 10; i++) await proposeOn(c, leader.id, `k${i}`, `v${i}`);
+    // that member loses its data and comes back empty, under its old id and options; the leader stops
+    await c.stop(wipedId);
+    await c.dbs.get(wipedId)!.close();
+    c.dbs.delete(wipedId);
+    await c.stop(leader.id);
+    c.net.heal();
+    await c.start(wipedId, IDS, IDS);
+    // the lagging member campaigns; the empty one must not elect it (it would lose k0..k9)
+    await c.clock.advanceAsync(3_000);
+    assert.equal(c.leader(), undefined, `no leader without the old leader, got ${c.leader()?.id}`);
+    // the old leader comes back: it is elected and every acknowledged write is still there
+    await c.start(leader.id, undefined, IDS);
+    const back = await c.waitLeader();
+    await proposeOn(c, back.id, 'after', '1');
+    for (const id of IDS) {
+      await c.waitFor(() => c.members.get(id)!.sm.kv.get('after') === '1', 5_000, `${id} applies`);
+      for (let i = 0; i < 10; i++) assert.equal(c.members.get(id)!.sm.kv.get(`k${i}`), `v${i}`, `${id} holds k${i}`);
+    }
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('readIndex resolves on leader and followers once the read point is applied', async () => {
   const c = new TestCluster({ seed: 6 });
   try {

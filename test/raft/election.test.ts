@@ -4,10 +4,11 @@
 // messages until quiet.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Message, MessageType } from '../../src/raftpb/index.js';
+import type { Entry, Message, MessageType } from '../../src/raftpb/index.js';
 import { voteResponseType } from '../../src/raftpb/index.js';
 import type { Raft } from '../../src/raft/raft.js';
 import type { StateRole } from '../../src/raft/types.js';
+import { encodeConfChangeData } from '../../src/raft/conf-change-codec.js';
 import {
   entsWithConfig,
   entsWithTerms,
@@ -830,4 +831,34 @@ test('a leader ignores MsgHup; a pre-candidate campaigns for the next term witho
     ['MsgPreVote', 4],
     ['MsgPreVote', 4],
   ]);
+});
+
+test('a voter whose log holds only the bootstrap entries votes only for candidates whose log holds nothing more', () => {
+  // The bootstrap's ConfChange entries at term 1 (RawNode.bootstrap), or a
+  // restored snapshot at term 1: such a member may have lost its data, and
+  // a vote for a longer log could lose entries it had acknowledged.
+  const bootstrap = (): Entry[] =>
+    ['1', '2', '3'].map((v, i) => ({ term: 1, index: i + 1, type: 'ConfChange' as const, data: encodeConfChangeData({ type: 'AddNode', nodeId: v }) }));
+  const tests: { name: string; log: Entry[]; snapshotTerm1?: boolean; msgType: 'MsgVote' | 'MsgPreVote'; logTerm: number; index: number; wantReject: boolean }[] = [
+    { name: 'bootstrap log, candidate at the bootstrap', log: bootstrap(), msgType: 'MsgVote', logTerm: 1, index: 3, wantReject: false },
+    { name: 'bootstrap log, candidate beyond it', log: bootstrap(), msgType: 'MsgVote', logTerm: 2, index: 4, wantReject: true },
+    { name: 'bootstrap log, pre-vote beyond it', log: bootstrap(), msgType: 'MsgPreVote', logTerm: 2, index: 4, wantReject: true },
+    { name: 'restored snapshot at term 1, candidate beyond it', log: [], snapshotTerm1: true, msgType: 'MsgVote', logTerm: 3, index: 9, wantReject: true },
+    { name: 'restored snapshot at term 1, candidate at it', log: [], snapshotTerm1: true, msgType: 'MsgVote', logTerm: 1, index: 1, wantReject: false },
+    { name: 'bootstrap and an entry from a leader', log: [...bootstrap(), { term: 2, index: 4, type: 'Normal', data: new Uint8Array(0) }], msgType: 'MsgVote', logTerm: 2, index: 4, wantReject: false },
+    { name: 'normal entries at term 1', log: entsWithTerms(1, 1), msgType: 'MsgVote', logTerm: 2, index: 1, wantReject: false },
+    { name: 'empty log (a member that joined)', log: [], msgType: 'MsgVote', logTerm: 5, index: 9, wantReject: false },
+  ];
+  for (const tt of tests) {
+    const s = newTestStorage(['1', '2', '3']);
+    if (tt.snapshotTerm1) s.applySnapshot({ data: new Uint8Array(0), metadata: { index: 1, term: 1, confState: { voters: ['1', '2', '3'], learners: [] } } });
+    s.append(tt.log);
+    s.setHardState({ term: 1, vote: '', commit: tt.snapshotTerm1 ? 1 : 0 });
+    const r = newTestRaft('1', 10, 1, s, tt.msgType === 'MsgPreVote' ? PRE_VOTE : {});
+    r.step(m({ type: tt.msgType, from: '2', to: '1', term: 5, logTerm: tt.logTerm, index: tt.index }));
+    const msgs = readMessages(r);
+    assert.equal(msgs.length, 1, tt.name);
+    assert.equal(msgs[0]!.type, voteResponseType(tt.msgType), tt.name);
+    assert.equal(msgs[0]!.reject, tt.wantReject, tt.name);
+  }
 });
