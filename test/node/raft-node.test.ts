@@ -169,6 +169,35 @@ test('a founding voter restarted on an empty data dir does not vote for a member
   }
 });
 
+test('a founding member that never started does not vote its peers back in when it bootstraps, and does when started with join', async () => {
+  const c = new TestCluster({ seed: 8 });
+  try {
+    // c never starts; a and b form the cluster and commit writes
+    await c.start('a', IDS, IDS);
+    await c.start('b', IDS, IDS);
+    const leader = await c.waitLeader();
+    const other = leader.id === 'a' ? 'b' : 'a';
+    for (let i = 0; i < 5; i++) await proposeOn(c, leader.id, `k${i}`, `v${i}`);
+    await c.stop(leader.id);
+    // bootstrapped, c cannot tell whether it lost its data: it refuses the longer log
+    await c.start('c', IDS, IDS);
+    await c.clock.advanceAsync(3_000);
+    assert.equal(c.leader(), undefined, `no leader, got ${c.leader()?.id}`);
+    await c.stop('c');
+    await c.dbs.get('c')!.close();
+    c.dbs.delete('c');
+    // started with join (no bootstrap) on an empty data dir, it votes as usual
+    await c.start('c', undefined, IDS);
+    const back = await c.waitLeader();
+    assert.equal(back.id, other);
+    await proposeOn(c, back.id, 'after', '1');
+    await c.waitFor(() => c.members.get('c')!.sm.kv.get('after') === '1', 5_000, 'c applies');
+    for (let i = 0; i < 5; i++) assert.equal(c.members.get('c')!.sm.kv.get(`k${i}`), `v${i}`);
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('readIndex resolves on leader and followers once the read point is applied', async () => {
   const c = new TestCluster({ seed: 6 });
   try {
