@@ -6,6 +6,7 @@
 //   npm run test:sim -- --seed 1234                  (trace on stdout, then the verdict)
 //
 // Options:
+//   --help         this text
 //   --seeds N      number of seeds to run (default 100), from --from (default 1)
 //   --from S       first seed
 //   --seed S       replay one seed, printing every trace line and the failure
@@ -20,24 +21,44 @@
 //   npm run test:sim -- --seed 1 --nodes 5 --duration 60000 --no-faults --quiet
 // Exits with status 1 when a seed fails, printing the seed and the command
 // that replays it.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { runScenario, type ScenarioResult } from '../src/testing/simulation/index.js';
 import { DEFAULT_DURATION_MS, failureReport, replayCommand, scenarioOptions } from '../test/simulation/defaults.js';
 
-const { values } = parseArgs({
-  options: {
-    seeds: { type: 'string', default: '100' },
-    from: { type: 'string', default: '1' },
-    seed: { type: 'string' },
-    nodes: { type: 'string' },
-    duration: { type: 'string' },
-    strict: { type: 'boolean', default: false },
-    'no-faults': { type: 'boolean', default: false },
-    quiet: { type: 'boolean', default: false },
-  },
-  strict: true,
-});
+/** The comment at the top of this file: what it does and its options. */
+function usage(): string {
+  const lines = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
+  const head = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
+  return head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n';
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      help: { type: 'boolean', short: 'h', default: false },
+      seeds: { type: 'string', default: '100' },
+      from: { type: 'string', default: '1' },
+      seed: { type: 'string' },
+      nodes: { type: 'string' },
+      duration: { type: 'string' },
+      strict: { type: 'boolean', default: false },
+      'no-faults': { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n\n${usage()}`);
+  process.exit(2);
+}
+const { values } = parsed;
+if (values.help) {
+  process.stdout.write(usage());
+  process.exit(0);
+}
 
 function int(s: string | undefined, name: string, min: number): number {
   const n = Number(s);
