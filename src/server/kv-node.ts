@@ -1299,13 +1299,17 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private autoCompact(ac: AutoCompaction): void {
     const now = this.now();
     const current = this.store.currentRevision();
-    this.revisionSamples.push({ at: now, revision: current });
+    if (ac.mode === 'periodic') {
+      // Every member samples (a follower that becomes leader knows the
+      // revisions of the last period) and keeps one sample older than it.
+      this.revisionSamples.push({ at: now, revision: current });
+      while (this.revisionSamples.length > 1 && this.revisionSamples[1]!.at <= now - ac.retentionMs) this.revisionSamples.shift();
+    }
     if (!this.raft.isLeader) return;
     let target = 0;
     if (ac.mode === 'revision') {
       target = current - ac.retention;
     } else {
-      while (this.revisionSamples.length > 1 && this.revisionSamples[1]!.at <= now - ac.retentionMs) this.revisionSamples.shift();
       const oldest = this.revisionSamples[0]!;
       if (oldest.at <= now - ac.retentionMs) target = oldest.revision;
     }

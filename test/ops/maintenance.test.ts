@@ -53,6 +53,28 @@ test('periodic auto-compaction compacts to the revision current `retentionMs` ag
   }
 });
 
+for (const ac of [
+  { mode: 'revision' as const, retention: 5, intervalMs: 100 },
+  { mode: 'periodic' as const, retentionMs: 1_000, intervalMs: 100 },
+]) {
+  test(`${ac.mode} auto-compaction keeps a bounded number of revision samples on every member, leader or not`, async () => {
+    const c = new OpsCluster(IDS, 23);
+    c.extra = () => ({ autoCompaction: ac });
+    try {
+      await c.startAll();
+      await c.waitLeader();
+      await c.clock.advanceAsync(60_000); // 600 intervals
+      for (const id of IDS) {
+        // white box: the samples the periodic mode reads, one per interval of the last retentionMs
+        const samples = (c.node(id) as unknown as { revisionSamples: unknown[] }).revisionSamples.length;
+        assert.ok(samples <= (ac.mode === 'periodic' ? 12 : 0), `${id} keeps ${samples} samples`);
+      }
+    } finally {
+      await c.closeAll();
+    }
+  });
+}
+
 test('defragment reclaims the space of compacted and deleted revisions on classic-level', async () => {
   const { dir, cleanup } = await tempDir('defrag');
   // frequent Raft snapshots keep the Raft log (which shares the database) short
