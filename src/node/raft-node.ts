@@ -26,7 +26,7 @@ import { checkConfChange } from '../raft/confchange.js';
 import type { ConfChangeRefusal, ProgressStatus, RaftLogger, Ready, ReadOnlyOption, StateRole } from '../raft/types.js';
 import type { ConfChange, ConfChangeType, ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/index.js';
 import type { LogStorage } from '../storage/index.js';
-import type { Transport } from '../transport/index.js';
+import type { SnapshotStatus, Transport } from '../transport/index.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { encodeOrigin, type ConfRefusal, unwrapConfRefusal, unwrapProposalFor, unwrapSnapshot, wrapConfRefusal, wrapProposal, wrapSnapshot } from './envelope.js';
 import { NodeStorage } from './node-storage.js';
@@ -327,6 +327,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private readonly mem: NodeStorage;
   /** A snapshot for a follower is queued to be taken (on-demand mode). */
   private snapshotWanted = false;
+  /** Failed snapshot sends in a row (any follower); reset by one that finishes. */
+  private snapshotFailures = 0;
+  /** Before this time (clock ms) no snapshot is taken for followers: the back-off after failed sends. */
+  private snapshotRetryAt = 0;
   private readonly storage: LogStorage;
   private readonly transport: Transport;
   private readonly sm: StateMachine<R>;
@@ -440,7 +444,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (this.sm.sync !== undefined) {
       // Raft asks for the snapshot from inside step(): take it as an apply task
       this.mem.produceOnDemand(() => {
-        if (this.snapshotWanted || this.closed) return;
+        if (this.snapshotWanted || this.closed || this.clock.now() < this.snapshotRetryAt) return;
         this.snapshotWanted = true;
         queueMicrotask(() => this.pushApply({ kind: 'takeSnapshot' }));
       });
@@ -549,6 +553,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       reportSnapshot: (id, status) => {
         if (node.closed) return;
         node.mem.release(); // taken again if another follower needs one
+        node.snapshotSent(id, status);
         node.raw.reportSnapshot(id, status);
         node.scheduleLoop();
       },
@@ -1575,6 +1580,26 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (this.closed || this.role !== 'leader' || applied < this.mem.baseSnapshot().metadata.index) return;
     this.mem.offer({ data, metadata: { index: applied, term: this.mem.term(applied), confState: this.members() } });
     log('[%s] took a snapshot at %d for a follower', this.id, applied);
+  }
+
+  /**
+   * After a snapshot send fails (the follower refused it, as too large for
+   * its `maxSnapshotBytes`, or the stream broke), the next one is taken only
+   * after a back-off: one election timeout, doubled at each failure in a row
+   * up to 32 of them. Without it, Raft asks again at the follower's next
+   * heartbeat response, and each snapshot costs the leader a read of its
+   * whole store (applies wait behind it) and its memory.
+   */
+  private snapshotSent(peer: string, status: SnapshotStatus): void {
+    if (status === 'finish') {
+      this.snapshotFailures = 0;
+      this.snapshotRetryAt = 0;
+      return;
+    }
+    this.snapshotFailures++;
+    const wait = this.electionMs * 2 ** Math.min(this.snapshotFailures - 1, 5);
+    this.snapshotRetryAt = this.clock.now() + wait;
+    log('[%s] snapshot to %s failed (%d in a row): the next one in %d ms', this.id, peer, this.snapshotFailures, wait);
   }
 
   /** Whether {@link maybeSnapshot} would take a snapshot now. */

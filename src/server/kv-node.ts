@@ -127,6 +127,15 @@ export interface KvNodeOptions {
   clusterId?: string;
   /** TLS for the default TCP transport (mutual authentication). */
   tls?: TcpTlsOptions;
+  /**
+   * Bytes: the largest snapshot the default TCP transport accepts from the
+   * leader (a member far behind gets the whole store: every key's kept
+   * revisions, uncompressed, so several times the database's size on
+   * disk). A larger one is refused, and the leader tries again after a
+   * back-off: raise it on every member when the store outgrows it.
+   * Default 1 GiB (`TcpTransportOptions.maxSnapshotBytes`).
+   */
+  maxSnapshotBytes?: number;
   /** Time source. Default: real time. */
   clock?: Clock;
   /** Raft tick in ms. Default 100. */
@@ -318,6 +327,7 @@ function checkOpenOptions(opts: KvNodeOptions): void {
     maxRequestBytes: opts.maxRequestBytes,
     maxTxnOps: opts.maxTxnOps,
     maxLearners: opts.maxLearners,
+    maxSnapshotBytes: opts.maxSnapshotBytes,
   };
   for (const [name, v] of Object.entries(counts)) {
     if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v > 0)) badConfig(`${name} must be a positive integer`);
@@ -587,6 +597,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         const listen = parseAddress(addresses[opts.id]!);
         const tcpOpts: ConstructorParameters<typeof TcpTransport>[0] = { id: opts.id, clusterId, listen, peers };
         if (opts.tls !== undefined) tcpOpts.tls = opts.tls;
+        if (opts.maxSnapshotBytes !== undefined) tcpOpts.maxSnapshotBytes = opts.maxSnapshotBytes;
         transport = new TcpTransport(tcpOpts);
       } else {
         // every listed member, also for a joining member (whose Raft knows no peer until the leader's snapshot)

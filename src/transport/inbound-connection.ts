@@ -37,6 +37,9 @@ export interface InboundHooks {
  * once whole. Any violation closes the connection; frames already delivered
  * stay delivered, nothing partial or foreign ever reaches the handler.
  */
+/** The first buffer of a snapshot being received: 4 MiB (or the snapshot's size if smaller). */
+const SNAP_FIRST_BYTES = 4 * 1024 * 1024;
+
 export class InboundConnection {
   /** The authenticated peer, once the handshake is accepted. */
   peer: string | undefined;
@@ -48,8 +51,14 @@ export class InboundConnection {
   private readonly decoder: FrameDecoder;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /**
+   * The snapshot being received: a buffer that grows as chunks arrive
+   * (doubling, from {@link SNAP_FIRST_BYTES}), so that a stream announcing a
+   * large snapshot reserves only what it actually sent.
+   */
   private snap: Buffer | undefined;
   private snapFill = 0;
+  private snapTotal = 0;
   private snapDone = false;
   /** A message stream's heartbeat and read timeout, once its handshake is done. */
   private heartbeat: LinkHeartbeat | undefined;
@@ -183,16 +192,25 @@ export class InboundConnection {
     if (this.snap === undefined) {
       const max = this.ctx.options.maxSnapshotBytes;
       if (c.offset !== 0) throw new FaultError(ErrorCode.MALFORMED_FRAME, 'the first snapshot chunk does not start at 0');
-      if (c.totalBytes > max) throw new FaultError(ErrorCode.FRAME_TOO_LARGE, `snapshot of ${c.totalBytes} bytes exceeds the limit of ${max} bytes`);
-      this.snap = Buffer.allocUnsafe(c.totalBytes);
+      if (c.totalBytes > max) throw new FaultError(ErrorCode.FRAME_TOO_LARGE, `snapshot of ${c.totalBytes} bytes exceeds the limit of ${max} bytes (maxSnapshotBytes)`);
+      this.snap = Buffer.allocUnsafe(Math.min(c.totalBytes, SNAP_FIRST_BYTES));
       this.snapFill = 0;
+      this.snapTotal = c.totalBytes;
     }
-    if (c.totalBytes !== this.snap.length || c.offset !== this.snapFill) {
+    if (c.totalBytes !== this.snapTotal || c.offset !== this.snapFill || c.bytes.length > this.snapTotal - this.snapFill) {
       throw new FaultError(ErrorCode.MALFORMED_FRAME, 'snapshot chunk out of sequence');
     }
+    const need = this.snapFill + c.bytes.length;
+    if (need > this.snap.length) {
+      let size = this.snap.length;
+      while (size < need) size *= 2;
+      const grown = Buffer.allocUnsafe(Math.min(size, this.snapTotal));
+      this.snap.copy(grown, 0, 0, this.snapFill);
+      this.snap = grown;
+    }
     this.snap.set(c.bytes, c.offset);
-    this.snapFill += c.bytes.length;
-    if (this.snapFill < this.snap.length) return;
+    this.snapFill = need;
+    if (this.snapFill < this.snapTotal) return;
     const m = decodeMessage(this.snap);
     this.snap = undefined;
     this.check(m);

@@ -365,3 +365,34 @@ test('a second snapshot stream from the same peer replaces the first', async () 
     second.destroy();
   });
 });
+
+test('a snapshot stream reserves memory for what it sent, not for the size it announces; a snapshot larger than the first buffer still arrives whole', async () => {
+  await attack(
+    'announced 1 GiB, sent 16 bytes',
+    async (p) => {
+      const before = process.memoryUsage().arrayBuffers;
+      const raw = await RawPeer.connect(p.port);
+      raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b', stream: StreamKind.Snapshot });
+      raw.write(valueFrame(FrameKind.SnapshotChunk, [1024 * 1024 * 1024, 0, Buffer.alloc(16)]));
+      await sleep(100);
+      assert.ok(raw.isOpen, 'the stream waits for more');
+      const grew = process.memoryUsage().arrayBuffers - before;
+      assert.ok(grew < 64 * 1024 * 1024, `the receiver holds ${grew} bytes for 16 sent`);
+      raw.destroy();
+    },
+    { b: { maxSnapshotBytes: 2 * 1024 * 1024 * 1024 } },
+  );
+  // a real snapshot of 9 MiB in chunks of 1 MiB (the default): the buffer grows twice on the way
+  const p = await pair({ b: { maxSnapshotBytes: 64 * 1024 * 1024 } });
+  try {
+    const data = Buffer.alloc(9 * 1024 * 1024);
+    for (let i = 0; i < data.length; i += 4093) data[i] = i % 251;
+    p.a.send([message({ type: 'MsgSnap', from: 'a', to: 'b', term: 3, snapshot: { data, metadata: { index: 10, term: 3, confState: { voters: ['a', 'b'], learners: [] } } } })]);
+    await p.recB.until(() => p.recB.received.some((m) => m.type === 'MsgSnap'), 'the snapshot');
+    const got = p.recB.received.find((m) => m.type === 'MsgSnap')!;
+    assert.ok(Buffer.from(got.snapshot!.data).equals(data), 'the snapshot arrives byte for byte');
+    assert.equal(got.snapshot!.metadata.index, 10);
+  } finally {
+    await p.close();
+  }
+});

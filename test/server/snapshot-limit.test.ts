@@ -1,0 +1,64 @@
+// A member whose store has outgrown a follower's maxSnapshotBytes: the
+// follower refuses the snapshot, and the leader takes the next one only after
+// a back-off (without it, one per heartbeat response, each a read of the
+// whole store that its applies wait behind). Raised on the follower, the
+// limit lets it catch up. Real TCP on 127.0.0.1, memory-level databases.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryLevel } from 'memory-level';
+import { freePort } from '../../examples/lib/free-port.js';
+import { KvNode } from '../../src/server/index.js';
+import { KvStateMachine } from '../../src/server/kv-state-machine.js';
+
+const IDS = ['a', 'b', 'c'];
+
+test('a follower refusing a snapshot as larger than its maxSnapshotBytes gets fewer and fewer tries, and catches up once the limit is raised', async () => {
+  const members: Record<string, string> = {};
+  for (const id of IDS) members[id] = `127.0.0.1:${await freePort()}`;
+  const dbs = new Map(IDS.map((id) => [id, new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' })]));
+  const nodes = new Map<string, KvNode>();
+  const open = async (id: string, maxSnapshotBytes?: number): Promise<KvNode> => {
+    const n = await KvNode.open({ id, members, db: dbs.get(id)!, tickMs: 10, electionTicks: 10, snapshotEntries: 100, snapshotCatchUpEntries: 10, ...(maxSnapshotBytes === undefined ? {} : { maxSnapshotBytes }) });
+    nodes.set(id, n);
+    return n;
+  };
+  // counts the snapshots the state machines take (for followers, and for the Raft log's own compaction)
+  const original = KvStateMachine.prototype.snapshot;
+  let taken = 0;
+  KvStateMachine.prototype.snapshot = function (this: KvStateMachine) {
+    taken++;
+    return original.call(this);
+  };
+  const until = async (cond: () => boolean, what: string, ms = 10_000): Promise<void> => {
+    const end = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  try {
+    for (const id of IDS) await open(id);
+    await until(() => [...nodes.values()].some((n) => n.raft.isLeader), 'a leader');
+    const leader = [...nodes.values()].find((n) => n.raft.isLeader)!;
+    const lagging = IDS.find((id) => id !== leader.id)!;
+    await nodes.get(lagging)!.close();
+    nodes.delete(lagging);
+    for (let i = 0; i < 1000; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => leader.put(`k${i + j}`, 'v'.repeat(2000))));
+    // the store is about 2 MB: the lagging member accepts 512 KiB
+    const small = await open(lagging, 512 * 1024);
+    taken = 0;
+    await new Promise((r) => setTimeout(r, 3_000));
+    // heartbeat responses every 10 ms: about 300 tries without a back-off; with it (100 ms, 200, 400, 800, 1600) at most 6
+    assert.ok(taken >= 1 && taken <= 7, `snapshots taken in 3 s: ${taken}`);
+    assert.ok(small.status().revision < leader.status().revision, 'the follower has not caught up');
+    await small.close();
+    nodes.delete(lagging);
+    // raised, the limit lets it catch up (after the back-off, at most 3.2 s)
+    const big = await open(lagging, 64 * 1024 * 1024);
+    await until(() => big.status().revision === leader.status().revision, 'the follower catches up');
+    assert.equal((await big.get('k999', { serializable: true }))?.value.length, 2000);
+  } finally {
+    KvStateMachine.prototype.snapshot = original;
+    for (const n of nodes.values()) await n.close();
+  }
+});
