@@ -65,6 +65,9 @@ function refuse(code: ErrorCode, message: string): StepRefusal {
   return { code, message };
 }
 
+/** More entries than this in a log is not a bootstrap (one entry per founding voter). */
+const MAX_BOOTSTRAP_ENTRIES = 1024;
+
 /** The Raft state machine of one node. */
 export class Raft {
   readonly id: string;
@@ -110,6 +113,12 @@ export class Raft {
   readonly disableProposalForwarding: boolean;
   /** MsgReadIndex requests held until the leader commits an entry of its term (thesis §6.4 step 1). */
   pendingReadIndexMessages: Message[] = [];
+  /**
+   * The commit index announced by the first leader this node heard from
+   * while its log held only the bootstrap entries; no vote until the log
+   * reaches it (0: none). See `withholdsVote`.
+   */
+  bootstrapCatchUp = 0;
   readonly logger: RaftLogger | undefined;
   private readonly random: () => number;
   private readonly extraConfCheck: ResolvedRaftConfig['checkConfChange'];
@@ -595,7 +604,7 @@ export class Raft {
         // ...and we believe the candidate is up to date (Raft §5.4.1)...
         // ...and, if our log holds only the bootstrap entries, the candidate's
         // does too (see `onlyBootstrapLog`).
-        if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm) && !(m.logTerm > 1 && this.onlyBootstrapLog())) {
+        if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm) && !this.withholdsVote(m)) {
           // Note: a learner also answers vote requests. A learner that was
           // promoted may not know it yet, and the candidate (which counts
           // only the voters of its own configuration) may need its vote.
@@ -642,9 +651,31 @@ export class Raft {
   onlyBootstrapLog(): boolean {
     const log = this.raftLog;
     if (log.lastTerm() !== 1 || log.lastIndex() === 0) return false;
-    // Term 1 holds the bootstrap's ConfChange entries, after a snapshot at
-    // term 1 for a restored cluster; any other entry came from elsewhere.
-    return log.allEntries().every((e) => e.type === 'ConfChange');
+    // Term 1 holds the bootstrap's ConfChange entries (one per founding
+    // voter), after a snapshot at term 1 for a restored cluster; any other
+    // entry came from elsewhere.
+    const first = log.firstIndex();
+    const last = log.lastIndex();
+    if (last - first + 1 > MAX_BOOTSTRAP_ENTRIES) return false;
+    return last < first || log.slice(first, last + 1, Infinity).every((e) => e.type === 'ConfChange');
+  }
+
+  /**
+   * Whether this node withholds its vote (or pre-vote) from the candidate of
+   * `m`: while its log holds only the bootstrap entries and the candidate's
+   * holds more (see {@link onlyBootstrapLog}), and after that until its log
+   * reaches the commit index the first leader it heard from announced
+   * ({@link bootstrapCatchUp}). Without the second part, one entry from a
+   * leader that fails again would lift the restriction, and the node could
+   * elect a member that lacks entries it had acknowledged before losing its
+   * data. The mark is kept in memory: a restart while catching up forgets it.
+   */
+  private withholdsVote(m: Message): boolean {
+    if (this.bootstrapCatchUp > 0) {
+      if (this.raftLog.lastIndex() < this.bootstrapCatchUp) return true;
+      this.bootstrapCatchUp = 0;
+    }
+    return m.logTerm > 1 && this.onlyBootstrapLog();
   }
 
   stepLeader(m: Message): StepRefusal | undefined {
@@ -982,6 +1013,9 @@ export class Raft {
 
   /** Follower side of AppendEntries (Raft §5.3). */
   handleAppendEntries(m: Message): void {
+    // the first leader heard from while the log holds only the bootstrap
+    // entries: no vote until the log holds what it says is committed
+    if (m.commit > this.raftLog.lastIndex() && this.bootstrapCatchUp === 0 && this.onlyBootstrapLog()) this.bootstrapCatchUp = m.commit;
     if (m.index < this.raftLog.committed) {
       const r = msg('MsgAppResp', m.from);
       r.index = this.raftLog.committed;

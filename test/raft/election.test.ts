@@ -862,3 +862,54 @@ test('a voter whose log holds only the bootstrap entries votes only for candidat
     assert.equal(msgs[0]!.reject, tt.wantReject, tt.name);
   }
 });
+
+test('a voter that lost its data withholds its vote until it holds what the first leader it hears from says is committed, not only until that leader first reaches it', () => {
+  // 1 and 3 acknowledged w4..w10 at term 2 (committed at 10); 2 lagged at 5.
+  // 3 lost its data and bootstrapped again; 1 crashed and restarted (no
+  // progress of its peers, so its heartbeats carry no commit beyond their logs).
+  const ids3 = ['1', '2', '3'];
+  const bootstrap = (): Entry[] =>
+    ids3.map((v, i) => ({ term: 1, index: i + 1, type: 'ConfChange' as const, data: encodeConfChangeData({ type: 'AddNode', nodeId: v }) }));
+  const writes = (from: number, to: number): Entry[] =>
+    Array.from({ length: to - from + 1 }, (_, i) => ({ term: 2, index: from + i, type: 'Normal' as const, data: new TextEncoder().encode(`w${from + i}`) }));
+  const node = (id: string, log: Entry[], term: number, commit: number): Raft => {
+    const s = newTestStorage(ids3);
+    s.append(log);
+    s.setHardState({ term, vote: '', commit });
+    // one entry per MsgApp: a backlog goes out in several batches
+    return newTestRaft(id, 10, 1, s, { maxSizePerMsg: 1, applied: commit });
+  };
+  const n1 = node('1', [...bootstrap(), ...writes(4, 10)], 2, 10);
+  const n2 = node('2', [...bootstrap(), ...writes(4, 5)], 2, 5);
+  const n3 = node('3', bootstrap(), 1, 3);
+  const deliver = (from: Raft, to: Raft): void => {
+    for (const x of readMessages(from)) if (x.to === to.id) to.step(x);
+  };
+  // 1 campaigns: 3 refuses (its log holds only the bootstrap), 2 elects it
+  n1.step(hup('1'));
+  for (const r of readMessages(n1)) (r.to === '2' ? n2 : n3).step(r);
+  assert.equal(readMessages(n3)[0]!.reject, true);
+  for (const r of readMessages(n2)) n1.step(r);
+  assert.equal(n1.state, 'leader');
+  // 1 catches 3 and 2 up by one entry each, and fails for good
+  let out = readMessages(n1);
+  for (const x of out.filter((x) => x.to === '3')) n3.step(x); // the probe at 11 is rejected
+  for (const x of readMessages(n3)) n1.step(x);
+  out = [...out.filter((x) => x.to === '2'), ...readMessages(n1)];
+  for (const x of out.filter((x) => x.to === '3')) n3.step(x); // 4@2
+  for (const x of out.filter((x) => x.to === '2')) n2.step(x); // the probe at 11 is rejected
+  for (const x of readMessages(n2)) n1.step(x);
+  deliver(n1, n2); // 6@2
+  readMessages(n2);
+  readMessages(n3);
+  assert.equal(n3.raftLog.lastIndex(), 4);
+  assert.equal(n3.onlyBootstrapLog(), false);
+  // 2 (log up to 6@2, without w7..w10) campaigns: 3 must not elect it
+  n2.step(hup('2'));
+  deliver(n2, n3);
+  const resp = readMessages(n3);
+  assert.equal(resp.length, 1);
+  assert.equal(resp[0]!.reject, true, '3 withholds its vote: its log is short of the commit index 10 leader 1 announced');
+  for (const x of resp) n2.step(x);
+  assert.notEqual(n2.state, 'leader');
+});
