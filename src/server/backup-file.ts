@@ -177,19 +177,29 @@ async function readExactly(fh: FileHandle, pos: number, n: number): Promise<Uint
 }
 
 /**
- * Reads and verifies a backup file frame by frame: the magic, each frame's
- * CRC and shape, the order (header first, end last, nothing after it), the
- * counts and the chained CRC of the end frame.
- * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT` on any mismatch, a cut
- *   file or a missing end; `QUORUMKV_STORAGE_IO` when the file cannot be read
+ * Opens a backup file for {@link readBackupFile}.
+ * @throws FaultError `QUORUMKV_STORAGE_IO` when it cannot be opened
  */
-export async function* readBackupFile(path: string): AsyncGenerator<BackupItem> {
-  let fh: FileHandle;
+export async function openBackupFile(path: string): Promise<FileHandle> {
   try {
-    fh = await open(path, 'r');
+    return await open(path, 'r');
   } catch (err) {
     throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the backup ${path}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * Reads and verifies a backup file frame by frame: the magic, each frame's
+ * CRC and shape, the order (header first, end last, nothing after it), the
+ * counts and the chained CRC of the end frame. With `handle` (from
+ * {@link openBackupFile}), reads that open file and leaves it open: two
+ * passes over one handle read the same file even if another is renamed
+ * over `path` meanwhile.
+ * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT` on any mismatch, a cut
+ *   file or a missing end; `QUORUMKV_STORAGE_IO` when the file cannot be read
+ */
+export async function* readBackupFile(path: string, handle?: FileHandle): AsyncGenerator<BackupItem> {
+  const fh = handle ?? (await openBackupFile(path));
   try {
     const magic = await readExactly(fh, 0, BACKUP_MAGIC.length);
     if (magic === undefined || magic.length < BACKUP_MAGIC.length || new TextDecoder().decode(magic) !== BACKUP_MAGIC) {
@@ -252,6 +262,6 @@ export async function* readBackupFile(path: string): AsyncGenerator<BackupItem> 
       }
     }
   } finally {
-    await fh.close().catch(() => undefined);
+    if (handle === undefined) await fh.close().catch(() => undefined);
   }
 }

@@ -23,7 +23,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { AbstractLevel } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
@@ -32,8 +32,7 @@ import { crc32, pack } from '../codec/index.js';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { MvccStore, encodeStoreSnapshot } from '../mvcc/index.js';
 import { FileLogStorage, LevelLogStorage, type LogStorage } from '../storage/index.js';
-import { readBackupFile, type BackupHeader } from './backup-file.js';
-import { encodeKvSnapshot } from './kv-state-machine.js';
+import { openBackupFile, readBackupFile, type BackupHeader } from './backup-file.js';
 import { wrapSnapshot } from '../node/index.js';
 
 const log = createDebug('quorumkv:server');
@@ -111,9 +110,9 @@ async function isEmptyDb(db: AnyDb): Promise<boolean> {
 }
 
 /** Verifies the whole file. @returns its header and the digest of its contents */
-async function verify(path: string): Promise<{ header: BackupHeader; digest: number }> {
+async function verify(path: string, fh: FileHandle): Promise<{ header: BackupHeader; digest: number }> {
   let header: BackupHeader | undefined;
-  for await (const item of readBackupFile(path)) {
+  for await (const item of readBackupFile(path, fh)) {
     if (item.kind === 'header') header = item.header;
     else if (item.kind === 'end') return { header: header!, digest: item.digest };
   }
@@ -152,11 +151,11 @@ export async function openDataDirLog(dataDir: string): Promise<LogStorage> {
   return FileLogStorage.open({ dir: layout.wal });
 }
 
-async function build(path: string, db: AnyDb, openLog: () => Promise<LogStorage>, ids: string[], addresses: Record<string, string>, clusterId: string): Promise<BackupHeader> {
+async function build(path: string, fh: FileHandle, db: AnyDb, openLog: () => Promise<LogStorage>, ids: string[], addresses: Record<string, string>, clusterId: string): Promise<BackupHeader> {
   let header: BackupHeader | undefined;
   const records: Uint8Array[] = [];
   const leases: { id: number; ttl: number }[] = [];
-  for await (const item of readBackupFile(path)) {
+  for await (const item of readBackupFile(path, fh)) {
     if (item.kind === 'header') header = item.header;
     else if (item.kind === 'records') for (const r of item.records) records.push(r);
     else if (item.kind === 'leases') leases.push(...item.leases);
@@ -171,7 +170,9 @@ async function build(path: string, db: AnyDb, openLog: () => Promise<LogStorage>
     records,
   });
   records.length = 0;
-  const store = await MvccStore.open(db.sublevel('mvcc', VIEW));
+  // synced: the Raft log below records only the snapshot's index, term and
+  // membership, the store holding its state (a KvNode's on-demand snapshots)
+  const store = await MvccStore.open(db.sublevel('mvcc', VIEW), { sync: true });
   try {
     await store.restore(storeSnapshot);
   } finally {
@@ -181,8 +182,9 @@ async function build(path: string, db: AnyDb, openLog: () => Promise<LogStorage>
   try {
     await storage.save(
       {
-        // the node's snapshot envelope: the store's state plus the members' addresses
-        snapshot: { data: wrapSnapshot({ addresses, data: encodeKvSnapshot(storeSnapshot) }), metadata: { index: 1, term: 1, confState: { voters: ids, learners: [] } } },
+        // the node's snapshot envelope, without the state (the store holds it
+        // at applied index 1): the members' addresses
+        snapshot: { data: wrapSnapshot({ addresses, removed: [] }), metadata: { index: 1, term: 1, confState: { voters: ids, learners: [] } } },
         hardState: { term: 1, vote: '', commit: 1 },
       },
       { sync: true },
@@ -211,12 +213,23 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
   if (opts.dataDir !== undefined && !(await isEmptyDir(opts.dataDir))) bad(`data directory ${opts.dataDir} is not empty`);
   if (opts.db !== undefined && !(await isEmptyDb(opts.db))) bad('the database to restore into is not empty');
 
-  const { header, digest } = await verify(path);
+  // one open file for both passes: a newer backup renamed over `path`
+  // meanwhile (as snapshotSave does) is not mixed with the one verified
+  const fh = await openBackupFile(path);
+  try {
+    return await restoreFrom(path, fh, opts, ids);
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
+async function restoreFrom(path: string, fh: FileHandle, opts: RestoreOptions, ids: string[]): Promise<RestoreResult> {
+  const { header, digest } = await verify(path, fh);
   const clusterId = opts.clusterId ?? `quorumkv-${crc32(pack([digest, header.clusterId, header.revision, [...ids].sort()])).toString(16).padStart(8, '0')}`;
 
   if (opts.db !== undefined) {
     const logDb = opts.db.sublevel('raft', VIEW) as AnyDb;
-    await build(path, opts.db, () => LevelLogStorage.open({ db: logDb }), ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
+    await build(path, fh, opts.db, () => LevelLogStorage.open({ db: logDb }), ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
   } else {
     const dataDir = opts.dataDir!;
     await mkdir(dirname(dataDir), { recursive: true });
@@ -226,7 +239,7 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
     const db = new ClassicLevel<Uint8Array, Uint8Array>(layout.kv, VIEW);
     try {
       await db.open();
-      await build(path, db, () => FileLogStorage.open({ dir: layout.wal }), ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
+      await build(path, fh, db, () => FileLogStorage.open({ dir: layout.wal }), ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
       await db.close();
       // rename replaces dataDir only while it is missing or empty: anything
       // written there since the check above (another restore) stays, and

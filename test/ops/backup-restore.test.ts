@@ -4,6 +4,7 @@
 // corrupt or truncated file is refused and creates nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { renameSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -13,6 +14,7 @@ import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import type { KeyValue } from '../../src/mvccpb/index.js';
 import { KvNode, text } from '../../src/server/index.js';
 import { FileLogStorage, LevelLogStorage } from '../../src/storage/index.js';
+import { unwrapSnapshot } from '../../src/node/index.js';
 import { DiskCluster, OpsCluster, tempDir } from './ops-cluster.js';
 
 const IDS = ['a', 'b', 'c'];
@@ -330,6 +332,55 @@ test('concurrent backups to one path each leave a whole file (mode 0600), and co
     const file = join(dir, 'a-file');
     await writeFile(file, 'not a directory');
     await assert.rejects(KvNode.restore(path, { id: 'a', members: ['a'], dataDir: file }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG));
+  } finally {
+    await old.closeAll();
+    await cleanup();
+  }
+});
+
+test('restore builds from the file it verified, even if a newer backup is renamed over its path between the two passes', async () => {
+  const { dir, cleanup } = await tempDir('backup-rename');
+  const old = new OpsCluster(['a'], 17);
+  try {
+    await old.startAll();
+    const n = await old.waitLeader();
+    await old.run(n.put('k', 'first'));
+    const first = await old.run(n.snapshotSave(join(dir, 'first.qkv')));
+    await old.run(n.put('k', 'second'));
+    const second = await old.run(n.snapshotSave(join(dir, 'second.qkv')));
+    await old.closeAll();
+    const path = join(dir, 'latest.qkv');
+    await writeFile(path, await readFile(first.path));
+    await writeFile(`${path}.next`, await readFile(second.path));
+    // the restore asks for its Raft log's sublevel after verifying the file and before building from it:
+    // the newer backup takes the path at that moment
+    const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+    const sublevel = db.sublevel.bind(db);
+    let renamed = false;
+    (db as unknown as { sublevel: unknown }).sublevel = (name: string, opts: object) => {
+      if (name === 'raft' && !renamed) {
+        renameSync(`${path}.next`, path);
+        renamed = true;
+      }
+      return sublevel(name, opts as never);
+    };
+    const res = await KvNode.restore(path, { id: 'x', members: ['x'], db });
+    assert.ok(renamed, 'the newer backup was renamed over the path mid-restore');
+    assert.equal(res.revision, first.revision);
+    // the Raft log records the snapshot without a copy of the state (the store holds it)
+    const log = await LevelLogStorage.open({ db: db.sublevel<Uint8Array, Uint8Array>('raft', { keyEncoding: 'view', valueEncoding: 'view' }) as never });
+    const loaded = await log.load();
+    await log.close();
+    assert.equal(loaded.snapshot?.metadata.index, 1);
+    assert.equal(unwrapSnapshot(loaded.snapshot!.data).data, undefined, 'no copy of the store in the Raft log');
+    const net = new MemoryNetwork({ seed: 1 });
+    const x = await KvNode.open({ id: 'x', members: ['x'], db, transport: net.transport('x'), tickMs: 10, electionTicks: 10 });
+    try {
+      assert.equal(x.status().revision, first.revision, 'the store is the verified backup');
+      assert.equal(text((await x.get('k', { serializable: true }))?.value), 'first');
+    } finally {
+      await x.close();
+    }
   } finally {
     await old.closeAll();
     await cleanup();
