@@ -368,6 +368,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /** Ids removed from the cluster, as applied here (from conf changes and snapshots): never added back. */
   private readonly removedIds = new Set<string>();
   private readonly waitingConf: number[] = [];
+  /** Between `raw.ready()` and `raw.advance()` in {@link runLoop}. */
+  private readyOutstanding = false;
   private readRound: ReadRound | undefined;
   private readQueue: ReadWaiter[] = [];
   private readonly confirmedReads: { index: number; waiters: ReadWaiter[] }[] = [];
@@ -925,6 +927,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.waitingConf.push(seq);
       return;
     }
+    // A change applied here resolves its proposer's call before advance()
+    // tells Raft it is applied: a change proposed in that window would be
+    // refused as pending (one at a time, thesis §4.1). It waits for advance().
+    if (this.readyOutstanding) {
+      this.waitingConf.push(seq);
+      return;
+    }
     try {
       this.raw.proposeConfChange(p.cc);
       p.cc = undefined;
@@ -1025,6 +1034,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         this.flushProposals();
         if (this.closed || this.fatal !== undefined || !this.raw.hasReady()) break;
         const rd = this.raw.ready();
+        this.readyOutstanding = true;
         const commitsChange = await this.handleReady(rd);
         // advance() tells Raft the committed entries are applied. For a
         // membership change that must be true (etcd's raft loop waits the
@@ -1033,12 +1043,14 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         // campaign or count votes with the old configuration.
         if (commitsChange) await this.applyDrained();
         this.raw.advance();
+        this.readyOutstanding = false;
         if (this.waiting.length > 0 || this.waitingConf.length > 0) this.retryWaiting();
       }
     } catch (err) {
       this.onFatal(err as Error);
     } finally {
       this.looping = false;
+      this.readyOutstanding = false;
       this.wakeIdle();
     }
   }

@@ -197,3 +197,24 @@ test('a member that applied its own removal restarts knowing it: members() does 
     await c.closeAll();
   }
 });
+
+test('a change made as soon as the previous one resolves is not refused as pending (etcd: remove the failed member, then add its replacement)', async () => {
+  const c = new KvCluster(IDS, 9);
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    await c.run(l.put('k', 'v'));
+    const [down, live] = IDS.filter((id) => id !== l.id) as [string, string];
+    await c.stop(down);
+    await c.clock.advanceAsync(200);
+    // chained: the next call starts in the continuation of the previous one
+    const members = await c.run(l.removeMember(down).then(() => l.addMember('d', undefined, { learner: true })));
+    assert.deepEqual(members, { voters: [l.id, live].sort(), learners: ['d'] });
+    // and from a follower
+    const f = c.node(live);
+    const after = await c.run(f.removeMember('d').then(() => f.addMember('e', undefined, { learner: true })));
+    assert.deepEqual(after.learners, ['e']);
+  } finally {
+    await c.closeAll();
+  }
+});
