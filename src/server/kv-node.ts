@@ -1149,6 +1149,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   private async linearize(): Promise<void> {
     this.assertServing();
+    this.assertLeaderKnown(false);
     await this.raft.readIndex({ timeoutMs: this.requestTimeoutMs });
   }
 
@@ -1158,12 +1159,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * by then every reachable member has campaigned): a lost quorum, or a
    * member cut off from it. CheckQuorum makes a leader cut off from its
    * quorum step down after an election timeout, so it fails fast too.
+   * Proposals (`proposal`) count in `etcd_server_proposals_failed_total`;
+   * linearizable reads do not.
    */
-  private assertLeaderKnown(): void {
+  private assertLeaderKnown(proposal = true): void {
     if (this.raft.leader !== '' || this.noLeaderSince === undefined) return;
     const since = this.now() - this.noLeaderSince;
     if (since >= 2 * this.electionMs) {
-      this.metrics.proposalsFailed.inc({ member: this.id });
+      if (proposal) this.metrics.proposalsFailed.inc({ member: this.id });
       throw new FaultError(ErrorCode.NO_LEADER, `etcdserver: no leader (none known for ${since} ms; is a quorum of members reachable?)`);
     }
   }

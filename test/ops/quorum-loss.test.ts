@@ -13,7 +13,7 @@ import { OpsCluster, tempDir } from './ops-cluster.js';
 const IDS = ['a', 'b', 'c'];
 const noLeader = (e: unknown) => isQuorumError(e, ErrorCode.NO_LEADER);
 
-test('with two of three members stopped, the survivor serves serializable reads and fails writes fast with QUORUMKV_NO_LEADER', async () => {
+test('with two of three members stopped, the survivor serves serializable reads and fails writes and linearizable reads fast with QUORUMKV_NO_LEADER', async () => {
   const c = new OpsCluster(IDS, 41);
   try {
     await c.startAll();
@@ -31,6 +31,12 @@ test('with two of three members stopped, the survivor serves serializable reads 
     await assert.rejects(c.run(survivor.delete('k'), 50), noLeader);
     await assert.rejects(c.run(survivor.leaseGrant(60), 50), noLeader);
     assert.ok(c.clock.now() - started <= 50, 'refused at once, not after the 2 s request timeout');
+    // linearizable reads too (etcd's docs list ErrNoLeader for every request)
+    const reads = c.clock.now();
+    await assert.rejects(c.run(survivor.get('k'), 50), noLeader);
+    await assert.rejects(c.run(survivor.leaseTimeToLive(1), 50), noLeader);
+    await assert.rejects(c.run(survivor.leases(), 50), noLeader);
+    assert.ok(c.clock.now() - reads <= 50, 'reads refused at once too');
     assert.equal(text((await survivor.get('k', { serializable: true }))?.value), 'v');
     assert.equal(survivor.status().revision, 2);
 
