@@ -404,6 +404,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private leaseTimer: TimerHandle | undefined;
   private compactTimer: TimerHandle | undefined;
   private corruptTimer: TimerHandle | undefined;
+  /** Whether peers are reached by TCP (`host:port` addresses, checked by addMember). */
+  private tcpAddresses = false;
   private readonly revisionSamples: { at: number; revision: number }[] = [];
   private closed = false;
   /** Keep-alive calls of this member waiting for the leader's answer, by nonce. */
@@ -685,6 +687,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       throw err;
     }
     const node = new KvNode(opts.id, raft, store, sm, db, ownsDb, clusterId, metrics, opts);
+    node.tcpAddresses = transport instanceof TcpTransport;
     sm.attach(node.stateMachineHost());
     try {
       metrics.attach(node.metricsSource);
@@ -776,8 +779,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     return this.store.watch(watchRequest(key, options));
   }
 
-  /** Sends a progress notification to every caught-up watch of this member (etcd's `RequestProgress`). */
+  /**
+   * Sends a progress notification to every caught-up watch of this member (etcd's `RequestProgress`).
+   * @throws FaultError `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
+   */
   requestProgress(): void {
+    this.assertServing();
     this.store.requestProgress();
   }
 
@@ -829,9 +836,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (typeof id !== 'number' || !Number.isSafeInteger(id)) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'lease id must be a safe integer');
     }
+    this.assertServing();
     // etcd answers a keep-alive of an id no lease can have like one of an unknown lease
     if (id <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
-    this.assertServing();
     const nonce = `${this.keepAliveRun}/${++this.keepAliveSeq}`;
     const answered = new Promise<number>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
@@ -920,7 +927,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   (etcd's ErrIDExists; promote a learner with `promoteMember`), or that
    *   was removed from the cluster (etcd's ErrIDRemoved); a learner beyond
    *   `maxLearners` (etcd's ErrTooManyLearners); an address that is not a
-   *   non-empty string; options of the wrong type). Both membership checks
+   *   non-empty string, or not `host:port` / `[ipv6]:port` on the TCP
+   *   transport; options of the wrong type). Both membership checks
    *   read the membership applied on this member.
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`,
    *   `QUORUMKV_NODE_CLOSED`, `QUORUMKV_UNHEALTHY` (`strictReconfigCheck`: a
@@ -929,7 +937,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   addMember(id: string, address?: string, options: { learner?: boolean } = {}): Promise<ConfState> {
     let learner: boolean;
     try {
+      this.assertServing();
       learner = flagOf(optionsOf(options, 'addMember options').learner, 'learner');
+      // etcd's MemberAdd refuses a peer URL it cannot parse
+      if (address !== undefined && this.tcpAddresses) parseAddress(address);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -962,6 +973,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   quorum of the voters left)
    */
   removeMember(id: string): Promise<ConfState> {
+    const refused = this.refusedIfNotServing();
+    if (refused !== undefined) return refused;
     return this.raft.removeMember(id);
   }
 
@@ -973,6 +986,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
    */
   promoteMember(id: string): Promise<ConfState> {
+    const refused = this.refusedIfNotServing();
+    if (refused !== undefined) return refused;
     return this.raft.promoteLearner(id);
   }
 
@@ -981,6 +996,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * @throws UsageError `QUORUMKV_NOT_LEADER`, `QUORUMKV_INVALID_ARGUMENT` when `to` is not a voter; FaultError `QUORUMKV_TIMEOUT`
    */
   moveLeader(to: string): Promise<void> {
+    const refused = this.refusedIfNotServing();
+    if (refused !== undefined) return refused;
+    // etcd's maintenance server answers ErrNotLeader on a follower, whoever `to` is
+    if (!this.raft.isLeader) return Promise.reject(new UsageError(ErrorCode.NOT_LEADER, `not the leader (leader is ${this.raft.leader || 'unknown'})`));
     return this.raft.moveLeader(to);
   }
 
@@ -1129,6 +1148,16 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private assertServing(): void {
     this.assertOpen();
     if (this.raft.removed) throw new FaultError(ErrorCode.REMOVED, 'this member was removed from the cluster');
+  }
+
+  /** {@link assertServing} for methods that return a rejected promise instead of throwing. */
+  private refusedIfNotServing(): Promise<never> | undefined {
+    try {
+      this.assertServing();
+      return undefined;
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   private assertNotCorrupt(): void {

@@ -132,7 +132,7 @@ test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything 
   }
 });
 
-test('a closed member refuses serializable reads with QUORUMKV_NODE_CLOSED, and its watches end with a cancelled response', async () => {
+test('a closed member refuses serializable reads, membership changes, keep-alives and progress requests with QUORUMKV_NODE_CLOSED, and its watches end with a cancelled response', async () => {
   const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
   const node = await KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db, tickMs: 10 });
   try {
@@ -148,6 +148,14 @@ test('a closed member refuses serializable reads with QUORUMKV_NODE_CLOSED, and 
     assert.deepEqual(seen, ['PUT k@2', 'canceled: mvcc: store closed']);
     await assert.rejects(node.get('k', { serializable: true }), (e: unknown) => isQuorumError(e, ErrorCode.NODE_CLOSED));
     await assert.rejects(node.leaseTimeToLive(1), (e: unknown) => isQuorumError(e, ErrorCode.NODE_CLOSED));
+    // every other call too, whatever its arguments (they were checked first)
+    const closed = (e: unknown): boolean => isQuorumError(e, ErrorCode.NODE_CLOSED);
+    await assert.rejects(node.leaseKeepAlive(0), closed);
+    await assert.rejects(node.promoteMember('a'), closed);
+    await assert.rejects(node.removeMember('zz'), closed);
+    await assert.rejects(node.addMember('a'), closed);
+    await assert.rejects(node.moveLeader('a'), closed);
+    assert.throws(() => node.requestProgress(), closed);
   } finally {
     await node.close();
     await db.close();
@@ -236,6 +244,32 @@ test('a first open that fails claims nothing: the data can then be opened under 
     assert.equal(a.status().header.clusterId, 'prod');
     await a.close();
   } finally {
+    await db.close();
+  }
+});
+
+test('moveLeader on a follower is QUORUMKV_NOT_LEADER even towards the leader itself (etcd ErrNotLeader); addMember refuses an address that is not host:port on TCP', async () => {
+  const c = new KvCluster(IDS, 37);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const f = c.followers()[0]!;
+    await assert.rejects(c.run(f.moveLeader(leader.id)), (e: unknown) => isQuorumError(e, ErrorCode.NOT_LEADER));
+  } finally {
+    await c.closeAll();
+  }
+  const { freePort } = await import('../../examples/lib/free-port.js');
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const node = await KvNode.open({ id: 'a', members: { a: `127.0.0.1:${await freePort()}` }, db, tickMs: 10 });
+  try {
+    while (!node.raft.isLeader) await new Promise((r) => setTimeout(r, 5));
+    for (const bad of ['nohost', 'host:port', '127.0.0.1:99999x', '::1:80']) {
+      await assert.rejects(node.addMember('b', bad), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT), bad);
+    }
+    assert.deepEqual(node.members(), { voters: ['a'], learners: [] });
+    await node.put('k', 'still a quorum of one');
+  } finally {
+    await node.close();
     await db.close();
   }
 });
