@@ -49,7 +49,7 @@ import { RaftNode, systemClock, type Clock, type RaftNodeStatus, type TimerHandl
 import { memberIdProblem } from '../node/raft-node.js';
 import type { ConfState } from '../raftpb/index.js';
 import { LevelLogStorage } from '../storage/index.js';
-import { TcpTransport, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
+import { TcpTransport, checkTlsOptions, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
 import { growsStore, isAlarmType, type AlarmMember, type AlarmType } from './alarms.js';
 import { writeBackupFile } from './backup-file.js';
 import { CLUSTER_ID_KEY, MEMBER_ID_KEY, dataDirLayout, openDataDirLog, restoreBackup, type RestoreOptions, type RestoreResult } from './backup-restore.js';
@@ -343,6 +343,14 @@ function checkOpenOptions(opts: KvNodeOptions): void {
     if (v !== undefined && typeof v !== 'boolean') badConfig(`${name} must be a boolean`);
   }
   if (opts.random !== undefined && typeof opts.random !== 'function') badConfig('random must be a function returning a number in [0, 1)');
+  if (opts.clusterId !== undefined && (typeof opts.clusterId !== 'string' || opts.clusterId === '')) badConfig('clusterId must be a non-empty string');
+  const hasMethods = (v: unknown, names: string[]): boolean =>
+    v !== null && typeof v === 'object' && names.every((n) => typeof (v as Record<string, unknown>)[n] === 'function');
+  if (opts.clock !== undefined && !hasMethods(opts.clock, ['now', 'setTimeout', 'clearTimeout'])) badConfig('clock must be { now, setTimeout, clearTimeout }');
+  if (opts.transport !== undefined && !hasMethods(opts.transport, ['start', 'send', 'addPeer', 'removePeer', 'close'])) {
+    badConfig('transport must be a Transport ({ start, send, addPeer, removePeer, close }): a TcpTransport or MemoryNetwork.transport(id)');
+  }
+  if (opts.tls !== undefined) checkTlsOptions(opts.tls);
   const ac = opts.autoCompaction;
   if (ac !== undefined) {
     if (ac === null || typeof ac !== 'object') badConfig("autoCompaction must be { mode: 'revision', retention } or { mode: 'periodic', retentionMs }");

@@ -21,6 +21,7 @@ export {
   type BackoffOptions,
   type TcpTlsOptions,
   type TcpTransportOptions,
+  checkTlsOptions,
 } from './tcp-options.js';
 export { parseAddress, formatAddress, type HostPort } from './address.js';
 export { FRAME_HEADER_BYTES, FrameDecoder, FrameKind, encodeFrame, type FrameSink } from './frame.js';

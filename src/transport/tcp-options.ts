@@ -2,6 +2,7 @@
  * Options of {@link TcpTransport}, their defaults and their validation.
  * @module
  */
+import { createSecureContext } from 'node:tls';
 import { ErrorCode, UsageError } from '../errors.js';
 import { parseAddress, type HostPort } from './address.js';
 
@@ -111,6 +112,24 @@ function invalid(message: string): never {
   throw new UsageError(ErrorCode.INVALID_CONFIG, message);
 }
 
+/**
+ * Checks mutual TLS material before anything uses it: its shape, and that
+ * Node's TLS accepts it (PEM that parses, a key that matches its certificate).
+ * @param tls - `{ key, cert, ca }`, PEM strings or buffers
+ * @throws UsageError `QUORUMKV_INVALID_CONFIG` naming what TLS refused
+ */
+export function checkTlsOptions(tls: unknown): void {
+  const t = tls as Partial<TcpTlsOptions> | null;
+  if (t === null || typeof t !== 'object' || t.key === undefined || t.cert === undefined || t.ca === undefined) {
+    invalid('tls must be { key, cert, ca }');
+  }
+  try {
+    createSecureContext({ key: t.key, cert: t.cert, ca: t.ca });
+  } catch (err) {
+    invalid(`tls: the key, certificate or CA is not usable: ${(err as Error).message}`);
+  }
+}
+
 function positiveInt(v: unknown, name: string, def: number, min = 1): number {
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) invalid(`${name} must be an integer >= ${min}, got ${String(v)}`);
@@ -154,11 +173,7 @@ export function resolveTcpOptions(o: TcpTransportOptions): ResolvedTcpOptions {
   const readTimeoutMs = positiveInt(o.readTimeoutMs, 'readTimeoutMs', Math.max(5000, 3 * heartbeatMs));
   if (readTimeoutMs < 3 * heartbeatMs) invalid(`readTimeoutMs must be at least 3 times heartbeatMs, got ${readTimeoutMs} and ${heartbeatMs}`);
   const tls = o.tls;
-  if (tls !== undefined) {
-    if (tls === null || typeof tls !== 'object' || tls.key === undefined || tls.cert === undefined || tls.ca === undefined) {
-      invalid('tls must be { key, cert, ca }');
-    }
-  }
+  if (tls !== undefined) checkTlsOptions(tls);
   return {
     id: o.id,
     clusterId: o.clusterId,

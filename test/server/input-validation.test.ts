@@ -16,6 +16,7 @@ import { ErrorCode, FaultError, isQuorumError } from '../../src/errors.js';
 import { KvNode, text, type KvNodeOptions } from '../../src/server/index.js';
 import { MemoryNetwork, type Transport } from '../../src/transport/index.js';
 import { KvCluster } from './helpers.js';
+import { tlsFile } from '../transport/clusters.js';
 
 const IDS = ['a', 'b', 'c'];
 
@@ -117,6 +118,16 @@ test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything 
       { name: 'random that is not a function', opts: (d) => ({ ...base(d), random: 0.5 }), message: /random/ },
       { name: 'a malformed address', opts: (d) => ({ id: 'a', members: { a: 'nohost' }, dataDir: d }), message: /host:port/ },
       { name: 'members that are a string', opts: (d) => ({ ...base(d), members: 'a' }), message: /members/ },
+      { name: 'a clusterId that is a number', opts: (d) => ({ ...base(d), clusterId: 7 }), message: /clusterId/ },
+      { name: 'a clock without its methods', opts: (d) => ({ ...base(d), clock: { now: 5 } }), message: /clock/ },
+      { name: 'a transport without its methods', opts: (d) => ({ ...base(d), transport: { send: 1 } }), message: /transport/ },
+      { name: 'tls that is a string', opts: (d) => ({ id: 'a', members: { a: '127.0.0.1:1' }, dataDir: d, tls: 'yes' }), message: /tls/ },
+      { name: 'tls whose PEM does not parse', opts: (d) => ({ id: 'a', members: { a: '127.0.0.1:1' }, dataDir: d, tls: { key: 'x', cert: 'y', ca: 'z' } }), message: /tls/ },
+      {
+        name: "tls with another node's key",
+        opts: (d) => ({ id: 'a', members: { a: '127.0.0.1:1' }, dataDir: d, tls: { key: tlsFile('node-b.key'), cert: tlsFile('node-a.crt'), ca: tlsFile('ca.crt') } }),
+        message: /mismatch/,
+      },
     ];
     for (const [i, w] of wantInvalidConfig.entries()) {
       const dir = join(root, `m${i}`);
