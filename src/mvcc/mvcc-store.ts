@@ -966,6 +966,19 @@ export class MvccStore {
    * @returns `[crc32][msgpack]` bytes (see docs/mvcc.md)
    */
   async snapshot(): Promise<Uint8Array> {
+    return (await this.beginSnapshot())();
+  }
+
+  /**
+   * {@link snapshot} in two steps: this call takes the state at the applied
+   * index between two applies (numbers, leases and a database snapshot,
+   * quickly), and the function it returns reads and serialises the records
+   * from that database snapshot while applies go on. A backend without
+   * explicit snapshots reads its records in this call instead. Call the
+   * function exactly once: it releases the database snapshot.
+   * @returns a function resolving to the `[crc32][msgpack]` bytes
+   */
+  async beginSnapshot(): Promise<() => Promise<Uint8Array>> {
     const taken = await this.exclusive(async () => {
       await this.writesDone();
       this.assertUsable();
@@ -980,12 +993,14 @@ export class MvccStore {
       if (snap === undefined) return { meta, leases, records: await this.collect(undefined), snap };
       return { meta, leases, records: undefined, snap };
     });
-    try {
-      const records = taken.records ?? (await this.collect(taken.snap));
-      return withCrc(pack([...taken.meta, taken.leases, records]));
-    } finally {
-      await taken.snap?.close();
-    }
+    return async () => {
+      try {
+        const records = taken.records ?? (await this.collect(taken.snap));
+        return withCrc(pack([...taken.meta, taken.leases, records]));
+      } finally {
+        await taken.snap?.close();
+      }
+    };
   }
 
   /**

@@ -327,6 +327,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private readonly mem: NodeStorage;
   /** A snapshot for a follower is queued to be taken (on-demand mode). */
   private snapshotWanted = false;
+  /** A snapshot for followers is being read (`StateMachine.beginSnapshot`), off the apply queue. */
+  private snapshotReading = false;
   /** Failed snapshot sends in a row (any follower); reset by one that finishes. */
   private snapshotFailures = 0;
   /** Before this time (clock ms) no snapshot is taken for followers: the back-off after failed sends. */
@@ -446,7 +448,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (this.sm.sync !== undefined) {
       // Raft asks for the snapshot from inside step(): take it as an apply task
       this.mem.produceOnDemand(() => {
-        if (this.snapshotWanted || this.closed || this.clock.now() < this.snapshotRetryAt) return;
+        if (this.snapshotWanted || this.snapshotReading || this.closed || this.clock.now() < this.snapshotRetryAt) return;
         this.snapshotWanted = true;
         queueMicrotask(() => this.pushApply({ kind: 'takeSnapshot' }));
       });
@@ -1577,21 +1579,44 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /**
    * Takes the snapshot a lagging follower needs (on-demand mode), at the
    * applied index, from the state machine (run as an apply task: never
-   * concurrently with apply or restore).
+   * concurrently with apply or restore). With `beginSnapshot`, only the
+   * capture runs as the apply task; the state is read after it, while
+   * applies go on, and offered when read.
    */
   private async takeSnapshotForFollowers(): Promise<void> {
     this.snapshotWanted = false;
     // while a restart replays entries the state machine already holds, the
     // membership lags the state machine: no consistent snapshot yet (Raft
     // asks again at the follower's next heartbeat response)
-    if (this.closed || this.mem.holdsSendable || this.applied < this.smApplied) return;
+    if (this.closed || this.mem.holdsSendable || this.snapshotReading || this.applied < this.smApplied) return;
     const applied = this.applied;
     if (applied < this.mem.baseSnapshot().metadata.index) return;
-    const data = wrapSnapshot({ addresses: Object.fromEntries(this.addresses), removed: [...this.removedIds], data: await this.sm.snapshot() });
-    // a member that stopped leading meanwhile sends no snapshot: do not keep one
-    if (this.closed || this.role !== 'leader' || applied < this.mem.baseSnapshot().metadata.index) return;
-    this.mem.offer({ data, metadata: { index: applied, term: this.mem.term(applied), confState: this.members() } });
-    log('[%s] took a snapshot at %d for a follower', this.id, applied);
+    const addresses = Object.fromEntries(this.addresses);
+    const removed = [...this.removedIds];
+    const metadata = { index: applied, term: this.mem.term(applied), confState: this.members() };
+    const offer = (state: Uint8Array): void => {
+      // a member that stopped leading meanwhile sends no snapshot: do not keep one
+      if (this.closed || this.role !== 'leader' || applied < this.mem.baseSnapshot().metadata.index) return;
+      this.mem.offer({ data: wrapSnapshot({ addresses, removed, data: state }), metadata });
+      log('[%s] took a snapshot at %d for a follower', this.id, applied);
+    };
+    if (this.sm.beginSnapshot === undefined) {
+      offer(await this.sm.snapshot());
+      return;
+    }
+    // the state at `applied` is captured now; it is read while applies go on
+    const read = await this.sm.beginSnapshot();
+    this.snapshotReading = true;
+    void read().then(
+      (state) => {
+        this.snapshotReading = false;
+        offer(state);
+      },
+      (err: Error) => {
+        this.snapshotReading = false;
+        if (!this.closed) this.onFatal(err);
+      },
+    );
   }
 
   /**

@@ -74,4 +74,15 @@ export interface StateMachine<R = unknown> {
    * {@link snapshot}'s bytes and is stored with the log.
    */
   sync?(): void | Promise<void>;
+  /**
+   * Optional: {@link snapshot} in two steps, for a state machine that can
+   * read a consistent view while it goes on applying (a database snapshot).
+   * The node calls it between two applies, like `snapshot`; it captures the
+   * state at the applied index and returns a function that produces the
+   * bytes, which the node calls once, while later entries are applied. A
+   * node with it sends lagging followers their snapshot without holding
+   * its applies back for the time it takes to read the whole state (etcd
+   * streams its backend's read transaction the same way).
+   */
+  beginSnapshot?(): Promise<() => Promise<Uint8Array>>;
 }

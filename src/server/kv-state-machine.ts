@@ -295,10 +295,15 @@ export class KvStateMachine implements StateMachine<EntryResult> {
   }
 
   async snapshot(): Promise<Uint8Array> {
+    return (await this.beginSnapshot())();
+  }
+
+  /** {@inheritDoc StateMachine.beginSnapshot} */
+  async beginSnapshot(): Promise<() => Promise<Uint8Array>> {
     // no apply runs meanwhile (the node's contract): server state and store agree
     const server = this.serverState();
-    const store = await this.store.snapshot();
-    return withCrc(pack([SNAPSHOT_TAG, 1, server, store]));
+    const store = await this.store.beginSnapshot();
+    return async () => withCrc(pack([SNAPSHOT_TAG, 1, server, await store()]));
   }
 
   /**

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
 import { freePort } from '../../examples/lib/free-port.js';
-import { KvNode } from '../../src/server/index.js';
+import { KvNode, text } from '../../src/server/index.js';
 import { KvStateMachine } from '../../src/server/kv-state-machine.js';
 
 const IDS = ['a', 'b', 'c'];
@@ -22,10 +22,10 @@ test('a follower refusing a snapshot as larger than its maxSnapshotBytes gets fe
     nodes.set(id, n);
     return n;
   };
-  // counts the snapshots the state machines take (for followers, and for the Raft log's own compaction)
-  const original = KvStateMachine.prototype.snapshot;
+  // counts the snapshots the state machines take for followers
+  const original = KvStateMachine.prototype.beginSnapshot;
   let taken = 0;
-  KvStateMachine.prototype.snapshot = function (this: KvStateMachine) {
+  KvStateMachine.prototype.beginSnapshot = function (this: KvStateMachine) {
     taken++;
     return original.call(this);
   };
@@ -58,7 +58,44 @@ test('a follower refusing a snapshot as larger than its maxSnapshotBytes gets fe
     await until(() => big.status().revision === leader.status().revision, 'the follower catches up');
     assert.equal((await big.get('k999', { serializable: true }))?.value.length, 2000);
   } finally {
-    KvStateMachine.prototype.snapshot = original;
+    KvStateMachine.prototype.beginSnapshot = original;
     for (const n of nodes.values()) await n.close();
+  }
+});
+
+test('while the leader reads its store for a lagging follower, its applies go on (the state is captured between two applies, read after)', async () => {
+  const { KvCluster } = await import('./helpers.js');
+  const { MvccStore } = await import('../../src/mvcc/index.js');
+  const c = new KvCluster(IDS, 5);
+  c.extra = () => ({ snapshotEntries: 50, snapshotCatchUpEntries: 5 });
+  // the store's read of its records for a snapshot waits for this gate
+  const proto = MvccStore.prototype as unknown as { collect(snap: unknown): Promise<Uint8Array[]> };
+  const collect = proto.collect;
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  let reading = 0;
+  proto.collect = async function (this: unknown, snap: unknown) {
+    reading++;
+    await gate;
+    return collect.call(this, snap);
+  };
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const lagging = c.followers()[0]!.id;
+    await c.stop(lagging);
+    for (let i = 0; i < 200; i++) await c.run(leader.put(`k${i}`, `v${i}`));
+    await c.start(lagging);
+    await c.waitFor(() => reading > 0, 5_000, 'the leader reads its store for the follower');
+    // the read is held: writes are still applied and answered
+    const put = await c.run(leader.put('during', 'the read'), 2_000);
+    assert.ok(put.header.revision > 200);
+    open();
+    await c.waitFor(() => c.node(lagging).status().revision === leader.status().revision, 10_000, 'the follower catches up');
+    assert.equal(text((await c.run(c.node(lagging).get('k0', { serializable: true })))?.value), 'v0');
+  } finally {
+    open();
+    proto.collect = collect;
+    await c.closeAll();
   }
 });
