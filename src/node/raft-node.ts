@@ -370,8 +370,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /** Ids removed from the cluster, as applied here (from conf changes and snapshots): never added back. */
   private readonly removedIds = new Set<string>();
   private readonly waitingConf: number[] = [];
-  /** Between `raw.ready()` and `raw.advance()` in {@link runLoop}. */
-  private readyOutstanding = false;
+  /** A membership change was applied here and `raw.advance()` has not yet told Raft (see {@link tryProposeConf}). */
+  private confAwaitingAdvance = false;
   private readRound: ReadRound | undefined;
   private readQueue: ReadWaiter[] = [];
   private readonly confirmedReads: { index: number; waiters: ReadWaiter[] }[] = [];
@@ -932,7 +932,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // A change applied here resolves its proposer's call before advance()
     // tells Raft it is applied: a change proposed in that window would be
     // refused as pending (one at a time, thesis §4.1). It waits for advance().
-    if (this.readyOutstanding) {
+    if (this.confAwaitingAdvance) {
       this.waitingConf.push(seq);
       return;
     }
@@ -1036,7 +1036,6 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         this.flushProposals();
         if (this.closed || this.fatal !== undefined || !this.raw.hasReady()) break;
         const rd = this.raw.ready();
-        this.readyOutstanding = true;
         const commitsChange = await this.handleReady(rd);
         // advance() tells Raft the committed entries are applied. For a
         // membership change that must be true (etcd's raft loop waits the
@@ -1045,14 +1044,14 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         // campaign or count votes with the old configuration.
         if (commitsChange) await this.applyDrained();
         this.raw.advance();
-        this.readyOutstanding = false;
+        this.confAwaitingAdvance = false;
         if (this.waiting.length > 0 || this.waitingConf.length > 0) this.retryWaiting();
       }
     } catch (err) {
       this.onFatal(err as Error);
     } finally {
       this.looping = false;
-      this.readyOutstanding = false;
+      this.confAwaitingAdvance = false;
       this.wakeIdle();
     }
   }
@@ -1361,6 +1360,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
           mine = [];
         }
         const cc = decodeConfChange(e.data);
+        this.confAwaitingAdvance = true;
         this.applyConfChangeEntry(cc);
         if (!known) {
           await this.sm.apply([{ index: e.index, term: e.term, kind: 'confChange', data: EMPTY, confChange: cc }]);

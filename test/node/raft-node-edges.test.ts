@@ -524,11 +524,21 @@ test('a membership change counts as pending until the state machine has applied 
     sm.holdConf();
     const first = node.addLearner('b');
     await c.waitFor(() => sm.confWaiting, 5_000, 'the first change is committed and being applied');
-    // Committed but not applied yet: a second change must wait for it.
-    hasCode(ErrorCode.CONF_CHANGE_PENDING)(await rejection(c, node.addLearner('c'), 1_000));
+    // Committed (and resolved: the node applied it) but not applied by the
+    // state machine yet: a second change waits for it, out of the log.
+    const last = node.status().lastIndex;
+    let settled = false;
+    const second = node.addLearner('c');
+    second.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await c.clock.advanceAsync(500);
+    assert.equal(settled, false, 'the second change waits');
+    assert.equal(node.status().lastIndex, last, 'nothing proposed while the first is applied');
     sm.releaseConf();
     assert.deepEqual((await c.run(first)).learners, ['b']);
-    assert.deepEqual((await c.run(node.addLearner('c'))).learners, ['b', 'c']);
+    assert.deepEqual((await c.run(second)).learners, ['b', 'c']);
     await node.close();
     await db.close();
   } finally {
