@@ -47,7 +47,7 @@ export class NodeStorage extends MemoryStorage {
   override snapshot(): Snapshot {
     const base = super.snapshot();
     if (this.wanted === undefined || base.metadata.index === 0) return base;
-    if (this.sendable !== undefined && this.sendable.metadata.index >= base.metadata.index) return this.sendable;
+    if (this.sendable !== undefined && this.sendable.metadata.index >= this.firstIndex() - 1) return this.sendable;
     if (this.baseSendable) return base;
     this.wanted();
     throw new FaultError(ErrorCode.SNAPSHOT_TEMPORARILY_UNAVAILABLE, `a snapshot after index ${base.metadata.index} is being taken`);
@@ -61,6 +61,11 @@ export class NodeStorage extends MemoryStorage {
   /** Drops the snapshot taken for followers (it is taken again when needed). */
   release(): void {
     this.sendable = undefined;
+  }
+
+  /** The index of the snapshot taken for followers, if one is held. */
+  sendableIndex(): number | undefined {
+    return this.sendable?.metadata.index;
   }
 
   /** Whether a snapshot taken for followers is held. */

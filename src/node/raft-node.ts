@@ -1254,6 +1254,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private onSoftState(lead: string, role: StateRole): void {
     if (role !== this.role) {
       if (this.role === 'leader') this.mem.release(); // a snapshot taken for followers is not needed any more
+      if (role === 'leader') this.resetSnapshotBackoff(); // the failures were another term's
       this.role = role;
       log('[%s] role %s (term %d)', this.id, role, this.raw.status().hardState.term);
       this.emit('roleChange', role);
@@ -1309,7 +1310,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         else await this.applyEntries(task.entries);
         this.releaseReads();
         // checked here first: an async call costs a promise even when it returns at once
-        if (this.snapshotDue()) await this.maybeSnapshot();
+        // not while a snapshot for followers is read: it would compact the log
+        // past the read's index and the read would be thrown away
+        if (this.snapshotDue() && !this.snapshotReading) await this.maybeSnapshot();
       }
     } catch (err) {
       this.onFatal(err as Error);
@@ -1423,6 +1426,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (cc.type === 'RemoveNode') {
       this.addresses.delete(cc.nodeId);
       this.removedIds.add(cc.nodeId);
+      this.resetSnapshotBackoff(); // the failing follower may be the one removed
     } else if (typeof ctx.address === 'string') {
       this.addresses.set(cc.nodeId, ctx.address);
     }
@@ -1596,7 +1600,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const metadata = { index: applied, term: this.mem.term(applied), confState: this.members() };
     const offer = (state: Uint8Array): void => {
       // a member that stopped leading meanwhile sends no snapshot: do not keep one
-      if (this.closed || this.role !== 'leader' || applied < this.mem.baseSnapshot().metadata.index) return;
+      if (this.closed || this.role !== 'leader' || applied < this.mem.firstIndex() - 1) return;
       this.mem.offer({ data: wrapSnapshot({ addresses, removed, data: state }), metadata });
       log('[%s] took a snapshot at %d for a follower', this.id, applied);
     };
@@ -1629,14 +1633,24 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    */
   private snapshotSent(peer: string, status: SnapshotStatus): void {
     if (status === 'finish') {
-      this.snapshotFailures = 0;
-      this.snapshotRetryAt = 0;
+      this.resetSnapshotBackoff();
       return;
     }
     this.snapshotFailures++;
     const wait = this.electionMs * 2 ** Math.min(this.snapshotFailures - 1, 5);
     this.snapshotRetryAt = this.clock.now() + wait;
     log('[%s] snapshot to %s failed (%d in a row): the next one in %d ms', this.id, peer, this.snapshotFailures, wait);
+  }
+
+  /**
+   * Forgets the failed snapshot sends (a send that finished, a new term of
+   * leadership, a member removed). The back-off is one for all followers
+   * (Raft asks for a snapshot without naming the follower): while one
+   * follower keeps refusing, another that needs a snapshot waits as long.
+   */
+  private resetSnapshotBackoff(): void {
+    this.snapshotFailures = 0;
+    this.snapshotRetryAt = 0;
   }
 
   /** Whether {@link maybeSnapshot} would take a snapshot now. */
@@ -1669,7 +1683,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       throw err;
     }
     this.snapshotIndex = Math.max(this.snapshotIndex, applied);
-    const compactTo = applied - this.catchUpEntries;
+    // not past a snapshot held for followers: the entries after it must stay
+    // (it would be read again otherwise, and again if that takes as long)
+    const held = this.mem.sendableIndex();
+    const compactTo = Math.min(applied - this.catchUpEntries, held ?? Infinity);
     if (compactTo > this.mem.firstIndex()) this.mem.compact(compactTo);
     log('[%s] snapshot at %d, log compacted to %d', this.id, applied, Math.max(compactTo, 0));
     this.emit('snapshot', applied, 'local');

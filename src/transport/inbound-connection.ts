@@ -52,9 +52,10 @@ export class InboundConnection {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   /**
-   * The snapshot being received: a buffer that grows as chunks arrive
-   * (doubling, from {@link SNAP_FIRST_BYTES}), so that a stream announcing a
-   * large snapshot reserves only what it actually sent.
+   * The snapshot being received: a first buffer of at most
+   * {@link SNAP_FIRST_BYTES}, then, once the sender has filled it, one of
+   * the announced size; a stream announcing a large snapshot reserves only
+   * a little more than it actually sent.
    */
   private snap: Buffer | undefined;
   private snapFill = 0;
@@ -202,11 +203,10 @@ export class InboundConnection {
     }
     const need = this.snapFill + c.bytes.length;
     if (need > this.snap.length) {
-      let size = this.snap.length;
-      while (size < need) size *= 2;
-      const grown = Buffer.allocUnsafe(Math.min(size, this.snapTotal));
-      this.snap.copy(grown, 0, 0, this.snapFill);
-      this.snap = grown;
+      // the sender has sent the first buffer's worth: the whole size, once
+      const whole = Buffer.allocUnsafe(this.snapTotal);
+      this.snap.copy(whole, 0, 0, this.snapFill);
+      this.snap = whole;
     }
     this.snap.set(c.bytes, c.offset);
     this.snapFill = need;

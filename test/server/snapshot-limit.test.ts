@@ -99,3 +99,45 @@ test('while the leader reads its store for a lagging follower, its applies go on
     await c.closeAll();
   }
 });
+
+test('a snapshot read that takes longer than the leader takes to apply snapshotEntries entries still reaches the follower under a steady write load', async () => {
+  const { KvCluster } = await import('./helpers.js');
+  const { MvccStore } = await import('../../src/mvcc/index.js');
+  const c = new KvCluster(IDS, 5);
+  c.extra = () => ({ snapshotEntries: 50, snapshotCatchUpEntries: 5 });
+  const proto = MvccStore.prototype as unknown as { collect(snap: unknown): Promise<Uint8Array[]> };
+  const collect = proto.collect;
+  let reads = 0;
+  let slow = false;
+  proto.collect = async function (this: unknown, snap: unknown) {
+    if (slow) {
+      reads++;
+      await new Promise<void>((r) => c.clock.setTimeout(() => r(), 1_000)); // a large store: 1 s to read
+    }
+    return collect.call(this, snap);
+  };
+  let stop = false;
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const lagging = c.followers()[0]!.id;
+    await c.stop(lagging);
+    for (let i = 0; i < 200; i++) await c.run(leader.put(`k${i}`, `v${i}`));
+    slow = true;
+    // one write every 10 ms: 100 entries applied during each read, two local snapshots' worth
+    let n = 0;
+    const writer = (): void => {
+      if (stop) return;
+      leader.put(`w${n++}`, 'x').catch(() => {});
+      c.clock.setTimeout(writer, 10);
+    };
+    writer();
+    await c.start(lagging);
+    await c.waitFor(() => c.node(lagging).status().revision >= 200, 20_000, 'the follower gets a snapshot');
+    assert.ok(reads <= 2, `the leader read its whole store ${reads} times`);
+  } finally {
+    stop = true;
+    proto.collect = collect;
+    await c.closeAll();
+  }
+});

@@ -382,7 +382,7 @@ test('a snapshot stream reserves memory for what it sent, not for the size it an
     },
     { b: { maxSnapshotBytes: 2 * 1024 * 1024 * 1024 } },
   );
-  // a real snapshot of 9 MiB in chunks of 1 MiB (the default): the buffer grows twice on the way
+  // a real snapshot of 9 MiB in chunks of 1 MiB (the default): past the first 4 MiB, the buffer takes the whole size
   const p = await pair({ b: { maxSnapshotBytes: 64 * 1024 * 1024 } });
   try {
     const data = Buffer.alloc(9 * 1024 * 1024);
