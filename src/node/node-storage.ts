@@ -27,14 +27,15 @@ export class NodeStorage extends MemoryStorage {
   private baseSendable = true;
   /** A snapshot taken for a follower, at or after the base snapshot's index. */
   private sendable: Snapshot | undefined;
-  private wanted: (() => void) | undefined;
+  private wanted: ((forPeer?: string) => void) | undefined;
 
   /**
    * Turns on-demand snapshots on: `want` is called (at most once per request
    * of the core) when a snapshot with the state is needed and none is ready;
-   * the node then takes one and hands it to {@link offer}.
+   * the node then takes one and hands it to {@link offer}. `forPeer` is the
+   * follower it is for, when the core names it.
    */
-  produceOnDemand(want: () => void): void {
+  produceOnDemand(want: (forPeer?: string) => void): void {
     this.wanted = want;
   }
 
@@ -44,12 +45,12 @@ export class NodeStorage extends MemoryStorage {
   }
 
   /** The snapshot the core sends to a follower that needs entries compacted away. */
-  override snapshot(): Snapshot {
+  override snapshot(forPeer?: string): Snapshot {
     const base = super.snapshot();
     if (this.wanted === undefined || base.metadata.index === 0) return base;
     if (this.sendable !== undefined && this.sendable.metadata.index >= this.firstIndex() - 1) return this.sendable;
     if (this.baseSendable) return base;
-    this.wanted();
+    this.wanted(forPeer);
     throw new FaultError(ErrorCode.SNAPSHOT_TEMPORARILY_UNAVAILABLE, `a snapshot after index ${base.metadata.index} is being taken`);
   }
 

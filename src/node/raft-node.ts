@@ -329,10 +329,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private snapshotWanted = false;
   /** A snapshot for followers is being read (`StateMachine.beginSnapshot`), off the apply queue. */
   private snapshotReading = false;
-  /** Failed snapshot sends in a row (any follower); reset by one that finishes. */
-  private snapshotFailures = 0;
-  /** Before this time (clock ms) no snapshot is taken for followers: the back-off after failed sends. */
-  private snapshotRetryAt = 0;
+  /**
+   * Per follower, failed snapshot sends in a row and the time (clock ms)
+   * before which no snapshot is taken for it: the back-off after failures.
+   */
+  private readonly snapshotBackoff = new Map<string, { failures: number; retryAt: number }>();
   private readonly storage: LogStorage;
   private readonly transport: Transport;
   private readonly sm: StateMachine<R>;
@@ -447,8 +448,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.snapshotEntries = opts.snapshotEntries ?? 10_000;
     if (this.sm.sync !== undefined) {
       // Raft asks for the snapshot from inside step(): take it as an apply task
-      this.mem.produceOnDemand(() => {
-        if (this.snapshotWanted || this.snapshotReading || this.closed || this.clock.now() < this.snapshotRetryAt) return;
+      this.mem.produceOnDemand((forPeer) => {
+        if (this.snapshotWanted || this.snapshotReading || this.closed) return;
+        if (forPeer !== undefined && this.clock.now() < (this.snapshotBackoff.get(forPeer)?.retryAt ?? 0)) return;
         this.snapshotWanted = true;
         queueMicrotask(() => this.pushApply({ kind: 'takeSnapshot' }));
       });
@@ -1254,7 +1256,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private onSoftState(lead: string, role: StateRole): void {
     if (role !== this.role) {
       if (this.role === 'leader') this.mem.release(); // a snapshot taken for followers is not needed any more
-      if (role === 'leader') this.resetSnapshotBackoff(); // the failures were another term's
+      if (role === 'leader') this.snapshotBackoff.clear(); // the failures were another term's
       this.role = role;
       log('[%s] role %s (term %d)', this.id, role, this.raw.status().hardState.term);
       this.emit('roleChange', role);
@@ -1426,7 +1428,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (cc.type === 'RemoveNode') {
       this.addresses.delete(cc.nodeId);
       this.removedIds.add(cc.nodeId);
-      this.resetSnapshotBackoff(); // the failing follower may be the one removed
+      this.snapshotBackoff.delete(cc.nodeId);
     } else if (typeof ctx.address === 'string') {
       this.addresses.set(cc.nodeId, ctx.address);
     }
@@ -1626,31 +1628,21 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /**
    * After a snapshot send fails (the follower refused it, as too large for
    * its `maxSnapshotBytes`, or the stream broke), the next one is taken only
-   * after a back-off: one election timeout, doubled at each failure in a row
-   * up to 32 of them. Without it, Raft asks again at the follower's next
+   * for that follower after a back-off: one election timeout, doubled at
+   * each failure in a row up to 32 of them (reset by a send that finishes, a
+   * new term of leadership, the follower's removal). Without it, Raft asks again at the follower's next
    * heartbeat response, and each snapshot costs the leader a read of its
    * whole store (applies wait behind it) and its memory.
    */
   private snapshotSent(peer: string, status: SnapshotStatus): void {
     if (status === 'finish') {
-      this.resetSnapshotBackoff();
+      this.snapshotBackoff.delete(peer);
       return;
     }
-    this.snapshotFailures++;
-    const wait = this.electionMs * 2 ** Math.min(this.snapshotFailures - 1, 5);
-    this.snapshotRetryAt = this.clock.now() + wait;
-    log('[%s] snapshot to %s failed (%d in a row): the next one in %d ms', this.id, peer, this.snapshotFailures, wait);
-  }
-
-  /**
-   * Forgets the failed snapshot sends (a send that finished, a new term of
-   * leadership, a member removed). The back-off is one for all followers
-   * (Raft asks for a snapshot without naming the follower): while one
-   * follower keeps refusing, another that needs a snapshot waits as long.
-   */
-  private resetSnapshotBackoff(): void {
-    this.snapshotFailures = 0;
-    this.snapshotRetryAt = 0;
+    const failures = (this.snapshotBackoff.get(peer)?.failures ?? 0) + 1;
+    const wait = this.electionMs * 2 ** Math.min(failures - 1, 5);
+    this.snapshotBackoff.set(peer, { failures, retryAt: this.clock.now() + wait });
+    log('[%s] snapshot to %s failed (%d in a row): the next one for it in %d ms', this.id, peer, failures, wait);
   }
 
   /** Whether {@link maybeSnapshot} would take a snapshot now. */

@@ -135,10 +135,10 @@ export class RaftLog {
     return this.slice(lo, hi, this.maxNextCommittedSize);
   }
 
-  /** The pending snapshot if any, else the storage's latest. */
-  snapshot(): Snapshot {
+  /** The pending snapshot if any, else the storage's latest (`forPeer`: see `Storage.snapshot`). */
+  snapshot(forPeer?: string): Snapshot {
     if (this.unstable.snapshot !== undefined) return this.unstable.snapshot;
-    return this.storage.snapshot();
+    return this.storage.snapshot(forPeer);
   }
 
   firstIndex(): number {

@@ -244,7 +244,7 @@ export class Raft {
     }
     let snapshot: Snapshot;
     try {
-      snapshot = this.raftLog.snapshot();
+      snapshot = this.raftLog.snapshot(to);
     } catch (err) {
       if (isQuorumError(err, ErrorCode.SNAPSHOT_TEMPORARILY_UNAVAILABLE)) {
         this.logger?.debug(`${this.id} failed to send snapshot to ${to} because snapshot is temporarily unavailable`);

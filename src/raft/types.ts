@@ -31,8 +31,12 @@ export interface Storage {
   lastIndex(): number;
   /** Index of the first entry available (snapshot index + 1). */
   firstIndex(): number;
-  /** The most recent snapshot. */
-  snapshot(): Snapshot;
+  /**
+   * The most recent snapshot. `forPeer` names the follower it is for, when
+   * the core asks in order to send one (a storage that produces snapshots on
+   * demand may pace them per follower); it is not given otherwise.
+   */
+  snapshot(forPeer?: string): Snapshot;
 }
 
 /** How ReadIndex confirms leadership (Raft thesis §6.4). */
