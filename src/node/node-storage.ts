@@ -27,6 +27,10 @@ export class NodeStorage extends MemoryStorage {
   private baseSendable = true;
   /** A snapshot taken for a follower, at or after the base snapshot's index. */
   private sendable: Snapshot | undefined;
+  /** Whether the core took {@link sendable} for a MsgSnap (it is in flight until reportSnapshot). */
+  sendableServed = false;
+  /** When (caller's clock) {@link sendable} was offered. */
+  sendableAt = 0;
   private wanted: ((forPeer?: string) => void) | undefined;
 
   /**
@@ -48,15 +52,20 @@ export class NodeStorage extends MemoryStorage {
   override snapshot(forPeer?: string): Snapshot {
     const base = super.snapshot();
     if (this.wanted === undefined || base.metadata.index === 0) return base;
-    if (this.sendable !== undefined && this.sendable.metadata.index >= this.firstIndex() - 1) return this.sendable;
+    if (this.sendable !== undefined && this.sendable.metadata.index >= this.firstIndex() - 1) {
+      this.sendableServed = true;
+      return this.sendable;
+    }
     if (this.baseSendable) return base;
     this.wanted(forPeer);
     throw new FaultError(ErrorCode.SNAPSHOT_TEMPORARILY_UNAVAILABLE, `a snapshot after index ${base.metadata.index} is being taken`);
   }
 
   /** A snapshot with the state, taken for a follower; kept until {@link release}. */
-  offer(snapshot: Snapshot): void {
+  offer(snapshot: Snapshot, at = 0): void {
     this.sendable = snapshot;
+    this.sendableServed = false;
+    this.sendableAt = at;
   }
 
   /** Drops the snapshot taken for followers (it is taken again when needed). */
@@ -94,7 +103,6 @@ export class NodeStorage extends MemoryStorage {
   createLocalSnapshot(i: number, confState: Parameters<MemoryStorage['createSnapshot']>[1], data: Uint8Array, sendable: boolean): Snapshot {
     const snap = super.createSnapshot(i, confState, data);
     this.baseSendable = sendable;
-    if (this.sendable !== undefined && this.sendable.metadata.index < i) this.sendable = undefined;
     return snap;
   }
 }

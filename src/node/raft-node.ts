@@ -1603,7 +1603,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const offer = (state: Uint8Array): void => {
       // a member that stopped leading meanwhile sends no snapshot: do not keep one
       if (this.closed || this.role !== 'leader' || applied < this.mem.firstIndex() - 1) return;
-      this.mem.offer({ data: wrapSnapshot({ addresses, removed, data: state }), metadata });
+      this.mem.offer({ data: wrapSnapshot({ addresses, removed, data: state }), metadata }, this.clock.now());
       log('[%s] took a snapshot at %d for a follower', this.id, applied);
     };
     if (this.sm.beginSnapshot === undefined) {
@@ -1677,6 +1677,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.snapshotIndex = Math.max(this.snapshotIndex, applied);
     // not past a snapshot held for followers: the entries after it must stay
     // (it would be read again otherwise, and again if that takes as long)
+    // a held snapshot no follower took within a few election timeouts is let go (bounded log)
+    if (this.mem.holdsSendable && !this.mem.sendableServed && this.clock.now() - this.mem.sendableAt > 4 * this.electionMs) this.mem.release();
     const held = this.mem.sendableIndex();
     const compactTo = Math.min(applied - this.catchUpEntries, held ?? Infinity);
     if (compactTo > this.mem.firstIndex()) this.mem.compact(compactTo);

@@ -53,9 +53,9 @@ export class InboundConnection {
   private closed = false;
   /**
    * The snapshot being received: a first buffer of at most
-   * {@link SNAP_FIRST_BYTES}, then, once the sender has filled it, one of
-   * the announced size; a stream announcing a large snapshot reserves only
-   * a little more than it actually sent.
+   * {@link SNAP_FIRST_BYTES}, doubled as the sender fills it, then the
+   * announced size once past half of it; a stream announcing a large
+   * snapshot reserves at most four times what it actually sent.
    */
   private snap: Buffer | undefined;
   private snapFill = 0;
@@ -203,10 +203,15 @@ export class InboundConnection {
     }
     const need = this.snapFill + c.bytes.length;
     if (need > this.snap.length) {
-      // the sender has sent the first buffer's worth: the whole size, once
-      const whole = Buffer.allocUnsafe(this.snapTotal);
-      this.snap.copy(whole, 0, 0, this.snapFill);
-      this.snap = whole;
+      // doubling while under half the announced size, then the whole size:
+      // at most four times what was sent is reserved, and growing holds at
+      // most one and a half times the snapshot
+      let size = this.snap.length;
+      while (size < need) size *= 2;
+      if (size * 2 > this.snapTotal) size = this.snapTotal;
+      const grown = Buffer.allocUnsafe(size);
+      this.snap.copy(grown, 0, 0, this.snapFill);
+      this.snap = grown;
     }
     this.snap.set(c.bytes, c.offset);
     this.snapFill = need;

@@ -9,6 +9,7 @@ import { MemoryLevel } from 'memory-level';
 import { freePort } from '../../examples/lib/free-port.js';
 import { KvNode, text } from '../../src/server/index.js';
 import { KvStateMachine } from '../../src/server/kv-state-machine.js';
+import { MemoryTransport } from '../../src/transport/memory-transport.js';
 
 const IDS = ['a', 'b', 'c'];
 
@@ -179,5 +180,48 @@ test('the back-off is per follower: a new member gets its snapshot at once while
     assert.ok(nodes.get(lagging)!.status().revision < leader.status().revision, 'the refusing follower is still behind');
   } finally {
     for (const n of nodes.values()) await n.close();
+  }
+});
+
+test('a snapshot that takes longer to reach the follower than the leader takes to apply snapshotEntries entries: the entries after it stay until it is reported, and one snapshot suffices', async () => {
+  const { KvCluster } = await import('./helpers.js');
+  const c = new KvCluster(IDS, 7);
+  c.extra = () => ({ snapshotEntries: 50, snapshotCatchUpEntries: 5 });
+  // every MsgSnap takes 1 s (virtual) to arrive, as a large store's would over TCP
+  const send = MemoryTransport.prototype.send;
+  const snaps: number[] = [];
+  MemoryTransport.prototype.send = function (this: MemoryTransport, msgs) {
+    for (const m of msgs) {
+      if (m.type !== 'MsgSnap') continue;
+      snaps.push(m.snapshot!.metadata.index);
+      c.clock.setTimeout(() => send.call(this, [m]), 1_000);
+    }
+    send.call(
+      this,
+      msgs.filter((m) => m.type !== 'MsgSnap'),
+    );
+  };
+  let stop = false;
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const lagging = c.followers()[0]!.id;
+    await c.stop(lagging);
+    for (let i = 0; i < 200; i++) await c.run(leader.put(`k${i}`, `v${i}`));
+    // one write every 10 ms: 100 entries applied while a snapshot is in flight
+    let n = 0;
+    const writer = (): void => {
+      if (stop) return;
+      leader.put(`w${n++}`, 'x').catch(() => {});
+      c.clock.setTimeout(writer, 10);
+    };
+    writer();
+    await c.start(lagging);
+    await c.waitFor(() => snaps.length > 0 && c.node(lagging).raft.status().applied >= leader.raft.status().applied - 20, 15_000, 'the follower within 20 entries of the leader');
+    assert.ok(snaps.length <= 2, `the follower was sent ${snaps.length} snapshots (at ${snaps.join(', ')})`);
+  } finally {
+    stop = true;
+    MemoryTransport.prototype.send = send;
+    await c.closeAll();
   }
 });

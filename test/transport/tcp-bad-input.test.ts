@@ -378,11 +378,18 @@ test('a snapshot stream reserves memory for what it sent, not for the size it an
       assert.ok(raw.isOpen, 'the stream waits for more');
       const grew = process.memoryUsage().arrayBuffers - before;
       assert.ok(grew < 64 * 1024 * 1024, `the receiver holds ${grew} bytes for 16 sent`);
+      // past the first 4 MiB, the buffer doubles: 8 MiB, not the announced 1 GiB
+      const chunk = Buffer.alloc(128 * 1024);
+      for (let i = 0; i < 32; i++) raw.write(valueFrame(FrameKind.SnapshotChunk, [1024 * 1024 * 1024, 16 + i * chunk.length, chunk]));
+      await sleep(200);
+      assert.ok(raw.isOpen, 'the stream waits for more');
+      const grewMore = process.memoryUsage().arrayBuffers - before;
+      assert.ok(grewMore < 64 * 1024 * 1024, `the receiver holds ${grewMore} bytes for 4 MiB sent`);
       raw.destroy();
     },
     { b: { maxSnapshotBytes: 2 * 1024 * 1024 * 1024 } },
   );
-  // a real snapshot of 9 MiB in chunks of 1 MiB (the default): past the first 4 MiB, the buffer takes the whole size
+  // a real snapshot of 9 MiB in chunks of 1 MiB (the default): the buffer grows from 4 MiB to 8, then to the whole size
   const p = await pair({ b: { maxSnapshotBytes: 64 * 1024 * 1024 } });
   try {
     const data = Buffer.alloc(9 * 1024 * 1024);
