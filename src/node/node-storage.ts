@@ -27,8 +27,12 @@ export class NodeStorage extends MemoryStorage {
   private baseSendable = true;
   /** A snapshot taken for a follower, at or after the base snapshot's index. */
   private sendable: Snapshot | undefined;
-  /** Whether the core took {@link sendable} for a MsgSnap (it is in flight until reportSnapshot). */
-  sendableServed = false;
+  /**
+   * The followers the core took {@link sendable} for (a MsgSnap in flight to
+   * each until the transport reports it, see {@link settle}); `''` for a
+   * request that named none.
+   */
+  private readonly servedTo = new Set<string>();
   /** When (caller's clock) {@link sendable} was offered. */
   sendableAt = 0;
   private wanted: ((forPeer?: string) => void) | undefined;
@@ -53,7 +57,7 @@ export class NodeStorage extends MemoryStorage {
     const base = super.snapshot();
     if (this.wanted === undefined || base.metadata.index === 0) return base;
     if (this.sendable !== undefined && this.sendable.metadata.index >= this.firstIndex() - 1) {
-      this.sendableServed = true;
+      this.servedTo.add(forPeer ?? '');
       return this.sendable;
     }
     if (this.baseSendable) return base;
@@ -64,13 +68,31 @@ export class NodeStorage extends MemoryStorage {
   /** A snapshot with the state, taken for a follower; kept until {@link release}. */
   offer(snapshot: Snapshot, at = 0): void {
     this.sendable = snapshot;
-    this.sendableServed = false;
+    this.servedTo.clear();
     this.sendableAt = at;
   }
 
   /** Drops the snapshot taken for followers (it is taken again when needed). */
   release(): void {
     this.sendable = undefined;
+    this.servedTo.clear();
+  }
+
+  /** Whether the core took the snapshot held for followers for some follower, whose send is not reported yet. */
+  get sendableServed(): boolean {
+    return this.servedTo.size > 0;
+  }
+
+  /**
+   * The transport reported the send of a snapshot to `peer` (finished or
+   * failed). The snapshot held for followers is dropped once no send of it
+   * is in flight: another follower's may still need the entries after it.
+   * A report for a follower it was not served to (an earlier term's send,
+   * or the base snapshot's) changes nothing.
+   */
+  settle(peer: string): void {
+    if (!this.servedTo.delete(peer) && !this.servedTo.delete('')) return;
+    if (this.servedTo.size === 0) this.release();
   }
 
   /** The index of the snapshot taken for followers, if one is held. */

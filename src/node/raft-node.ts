@@ -558,7 +558,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       },
       reportSnapshot: (id, status) => {
         if (node.closed) return;
-        node.mem.release(); // taken again if another follower needs one
+        node.mem.settle(id); // dropped once no send of it is in flight: taken again if another follower needs one
         node.snapshotSent(id, status);
         node.raw.reportSnapshot(id, status);
         node.scheduleLoop();

@@ -225,3 +225,49 @@ test('a snapshot that takes longer to reach the follower than the leader takes t
     await c.closeAll();
   }
 });
+
+test('a failed snapshot send to one follower does not drop the snapshot still in flight to another', async () => {
+  const { KvCluster } = await import('./helpers.js');
+  const FIVE = ['a', 'b', 'c', 'd', 'e'];
+  const c = new KvCluster(FIVE, 7);
+  c.extra = () => ({ snapshotEntries: 50, snapshotCatchUpEntries: 5 });
+  let failing = '';
+  const send = MemoryTransport.prototype.send;
+  const snaps: Record<string, number[]> = {};
+  // the failing follower's sends fail after 200 ms (as a refusal would); the other's arrive after 1 s
+  MemoryTransport.prototype.send = function (this: MemoryTransport, msgs) {
+    for (const m of msgs) {
+      if (m.type !== 'MsgSnap') continue;
+      (snaps[m.to] ??= []).push(m.snapshot!.metadata.index);
+      if (m.to === failing) c.clock.setTimeout(() => this.reportSnapshot(m.to, 'failure'), 200);
+      else c.clock.setTimeout(() => send.call(this, [m]), 1_000);
+    }
+    send.call(
+      this,
+      msgs.filter((m) => m.type !== 'MsgSnap'),
+    );
+  };
+  let stop = false;
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const [slow, refusing] = c.followers().map((f) => f.id) as [string, string];
+    failing = refusing;
+    for (const id of [slow, refusing]) await c.stop(id);
+    for (let i = 0; i < 200; i++) await c.run(leader.put(`k${i}`, `v${i}`));
+    let n = 0;
+    const writer = (): void => {
+      if (stop) return;
+      leader.put(`w${n++}`, 'x').catch(() => {});
+      c.clock.setTimeout(writer, 10);
+    };
+    writer();
+    for (const id of [slow, refusing]) await c.start(id);
+    await c.waitFor(() => (snaps[slow]?.length ?? 0) > 0 && c.node(slow).raft.status().applied >= leader.raft.status().applied - 20, 15_000, `${slow} within 20 entries of the leader`);
+    assert.ok(snaps[slow]!.length <= 1, `${slow} was sent ${snaps[slow]!.length} snapshots (${snaps[slow]!.join(', ')})`);
+  } finally {
+    stop = true;
+    MemoryTransport.prototype.send = send;
+    await c.closeAll();
+  }
+});
