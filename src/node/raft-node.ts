@@ -334,6 +334,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * before which no snapshot is taken for it: the back-off after failures.
    */
   private readonly snapshotBackoff = new Map<string, { failures: number; retryAt: number }>();
+  /** MsgSnaps handed to the transport per follower, not reported yet (any term). */
+  private readonly snapsInFlight = new Map<string, number>();
   private readonly storage: LogStorage;
   private readonly transport: Transport;
   private readonly sm: StateMachine<R>;
@@ -558,6 +560,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       },
       reportSnapshot: (id, status) => {
         if (node.closed) return;
+        const left = (node.snapsInFlight.get(id) ?? 1) - 1;
+        if (left > 0) {
+          node.snapsInFlight.set(id, left);
+          return; // another send to it (a later one) is still in flight: its report is the one that counts
+        }
+        node.snapsInFlight.delete(id);
         node.mem.settle(id); // dropped once no send of it is in flight: taken again if another follower needs one
         node.snapshotSent(id, status);
         node.raw.reportSnapshot(id, status);
@@ -1136,7 +1144,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (rd.entries.length > 0) this.mem.append(rd.entries);
     if (rd.hardState !== undefined) this.mem.setHardState(rd.hardState);
 
-    if (!parallel && rd.messages.length > 0 && !this.closed) this.transport.send(rd.messages);
+    if (!parallel && rd.messages.length > 0 && !this.closed) this.transport.send(this.countSnaps(rd.messages));
 
     if (rd.committedEntries.length > early) this.pushApply({ kind: 'entries', entries: early === 0 ? rd.committedEntries : rd.committedEntries.slice(early) });
     return commitsChange;
@@ -1165,7 +1173,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         this.transport.send(this.heldApps);
         this.heldApps = [];
       }
-      this.transport.send(msgs);
+      this.transport.send(this.countSnaps(msgs));
       return;
     }
     const out: Message[] = [];
@@ -1184,11 +1192,16 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       }
       out.push(m);
     }
-    if (out.length > 0) this.transport.send(out);
+    if (out.length > 0) this.transport.send(this.countSnaps(out));
     if (this.heldApps.length > 0 && !this.heldScheduled) {
       this.heldScheduled = true;
       this.soon(() => this.sendHeld());
     }
+  }
+
+  private countSnaps(msgs: Message[]): Message[] {
+    for (const m of msgs) if (m.type === 'MsgSnap') this.snapsInFlight.set(m.to, (this.snapsInFlight.get(m.to) ?? 0) + 1);
+    return msgs;
   }
 
   /** Sends the held commit-only MsgApps (end of the turn). */
@@ -1429,6 +1442,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.addresses.delete(cc.nodeId);
       this.removedIds.add(cc.nodeId);
       this.snapshotBackoff.delete(cc.nodeId);
+      this.snapsInFlight.delete(cc.nodeId);
     } else if (typeof ctx.address === 'string') {
       this.addresses.set(cc.nodeId, ctx.address);
     }

@@ -49,6 +49,10 @@ export interface TransportHandler {
    * The outcome of a `MsgSnap` sent to `peerId`: `'finish'` once the peer
    * acknowledged the whole snapshot, `'failure'` when it cannot have arrived.
    * Raft then leaves Progress state snapshot (etcd raft `ReportSnapshot`).
+   * A transport reports every `MsgSnap` it was given exactly once (a
+   * `RaftNode` counts them per peer: the report of the latest send is the
+   * one that counts, and the log keeps the entries after a snapshot until
+   * its sends are reported).
    */
   reportSnapshot(peerId: string, status: SnapshotStatus): void;
   /**

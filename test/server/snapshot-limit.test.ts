@@ -271,3 +271,55 @@ test('a failed snapshot send to one follower does not drop the snapshot still in
     await c.closeAll();
   }
 });
+
+test("a leader that loses leadership and wins it back: the earlier term's snapshot report does not drop the snapshot in flight in the new term", async () => {
+  const { KvCluster } = await import('./helpers.js');
+  const c = new KvCluster(IDS, 7);
+  c.extra = () => ({ snapshotEntries: 20, snapshotCatchUpEntries: 5 });
+  const send = MemoryTransport.prototype.send;
+  const snaps: { from: string; term: number; index: number }[] = [];
+  // a large store: the first snapshot takes 1.5 s to arrive, later ones 3 s
+  MemoryTransport.prototype.send = function (this: MemoryTransport, msgs) {
+    for (const m of msgs) {
+      if (m.type !== 'MsgSnap') continue;
+      snaps.push({ from: m.from, term: m.term, index: m.snapshot!.metadata.index });
+      c.clock.setTimeout(() => send.call(this, [m]), snaps.length === 1 ? 1_500 : 3_000);
+    }
+    send.call(
+      this,
+      msgs.filter((m) => m.type !== 'MsgSnap'),
+    );
+  };
+  let stop = false;
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const [other, lagging] = c.followers().map((f) => f.id) as [string, string];
+    await c.stop(lagging);
+    for (let i = 0; i < 200; i++) await c.run(leader.put(`k${i}`, `v${i}`));
+    let n = 0;
+    const writer = (): void => {
+      if (stop) return;
+      c.leader()
+        ?.put(`w${n++}`, 'x')
+        .catch(() => {});
+      c.clock.setTimeout(writer, 10);
+    };
+    writer();
+    await c.start(lagging);
+    await c.waitFor(() => snaps.length > 0, 5_000, 'a first snapshot');
+    // leadership moves away and back while that snapshot is in flight
+    await c.run(leader.moveLeader(other));
+    await c.waitFor(() => c.node(other).raft.isLeader, 2_000, `${other} leads`);
+    await c.run(c.node(other).moveLeader(leader.id));
+    await c.waitFor(() => leader.raft.isLeader, 2_000, `${leader.id} leads again`);
+    const term = leader.raft.term;
+    await c.waitFor(() => c.node(lagging).raft.status().applied >= leader.raft.status().applied - 20, 20_000, 'the follower within 20 entries of the leader');
+    const mine = snaps.filter((s) => s.from === leader.id && s.term === term);
+    assert.ok(mine.length <= 1, `in term ${term} ${leader.id} sent ${mine.length} snapshots (${mine.map((s) => s.index).join(', ')})`);
+  } finally {
+    stop = true;
+    MemoryTransport.prototype.send = send;
+    await c.closeAll();
+  }
+});
