@@ -336,6 +336,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private readonly snapshotBackoff = new Map<string, { failures: number; retryAt: number }>();
   /** MsgSnaps handed to the transport per follower, not reported yet (any term). */
   private readonly snapsInFlight = new Map<string, number>();
+  /** Followers one of whose MsgSnaps in flight was reported arrived. */
+  private readonly snapsFinished = new Set<string>();
   private readonly storage: LogStorage;
   private readonly transport: Transport;
   private readonly sm: StateMachine<R>;
@@ -561,14 +563,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       reportSnapshot: (id, status) => {
         if (node.closed) return;
         const left = (node.snapsInFlight.get(id) ?? 1) - 1;
+        if (status === 'finish') node.snapsFinished.add(id);
         if (left > 0) {
           node.snapsInFlight.set(id, left);
-          return; // another send to it (a later one) is still in flight: its report is the one that counts
+          return; // another send to it is still in flight: acted on once every one is reported
         }
         node.snapsInFlight.delete(id);
+        // any of them that arrived counts (reports may come out of order)
+        const outcome: SnapshotStatus = node.snapsFinished.delete(id) ? 'finish' : status;
         node.mem.settle(id); // dropped once no send of it is in flight: taken again if another follower needs one
-        node.snapshotSent(id, status);
-        node.raw.reportSnapshot(id, status);
+        if (!node.removedIds.has(id)) node.snapshotSent(id, outcome);
+        node.raw.reportSnapshot(id, outcome);
         node.scheduleLoop();
       },
       reportRemoved: (id) => {
@@ -1442,7 +1447,6 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.addresses.delete(cc.nodeId);
       this.removedIds.add(cc.nodeId);
       this.snapshotBackoff.delete(cc.nodeId);
-      this.snapsInFlight.delete(cc.nodeId);
     } else if (typeof ctx.address === 'string') {
       this.addresses.set(cc.nodeId, ctx.address);
     }
