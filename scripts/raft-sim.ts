@@ -15,22 +15,14 @@
 //                 to see the checker catch it
 // Exits with status 1 when a seed fails, printing the seed and the commands
 // that replay it.
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { parseCommandLine } from './lib/command-line.js';
 import { runSimulation, type SimResult } from '../test/raft/sim/raft-simulation.js';
 import { SimFailure } from '../test/raft/sim/sim-failure.js';
 import type { DriverMutation } from '../test/raft/sim/sim-node.js';
 
-/** The comment at the top of this file: what it does and its options. */
-function usage(): string {
-  const lines = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
-  const head = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
-  return head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n';
-}
-
-let parsed;
-try {
-  parsed = parseArgs({
+const { values } = parseCommandLine(import.meta.url, () =>
+  parseArgs({
     options: {
       help: { type: 'boolean', short: 'h', default: false },
       seeds: { type: 'string', default: '5000' },
@@ -41,16 +33,8 @@ try {
       mutation: { type: 'string' },
     },
     strict: true,
-  });
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n\n${usage()}`);
-  process.exit(2);
-}
-const { values } = parsed;
-if (values.help) {
-  process.stdout.write(usage());
-  process.exit(0);
-}
+  }),
+);
 
 function positiveInt(s: string | undefined, name: string): number {
   const n = Number(s);

@@ -21,22 +21,14 @@
 //   npm run test:sim -- --seed 1 --nodes 5 --duration 60000 --no-faults --quiet
 // Exits with status 1 when a seed fails, printing the seed and the command
 // that replays it.
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { parseCommandLine } from './lib/command-line.js';
 import cliProgress from 'cli-progress';
 import { runScenario, type ScenarioResult } from '../src/testing/simulation/index.js';
 import { DEFAULT_DURATION_MS, failureReport, replayCommand, scenarioOptions } from '../test/simulation/defaults.js';
 
-/** The comment at the top of this file: what it does and its options. */
-function usage(): string {
-  const lines = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
-  const head = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
-  return head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n';
-}
-
-let parsed;
-try {
-  parsed = parseArgs({
+const { values } = parseCommandLine(import.meta.url, () =>
+  parseArgs({
     options: {
       help: { type: 'boolean', short: 'h', default: false },
       seeds: { type: 'string', default: '100' },
@@ -49,16 +41,8 @@ try {
       quiet: { type: 'boolean', default: false },
     },
     strict: true,
-  });
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n\n${usage()}`);
-  process.exit(2);
-}
-const { values } = parsed;
-if (values.help) {
-  process.stdout.write(usage());
-  process.exit(0);
-}
+  }),
+);
 
 function int(s: string | undefined, name: string, min: number): number {
   const n = Number(s);

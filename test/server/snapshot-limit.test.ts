@@ -1,17 +1,71 @@
-// A member whose store has outgrown a follower's maxSnapshotBytes: the
-// follower refuses the snapshot, and the leader takes the next one only after
-// a back-off (without it, one per heartbeat response, each a read of the
-// whole store that its applies wait behind). Raised on the follower, the
-// limit lets it catch up. Real TCP on 127.0.0.1, memory-level databases.
+// Snapshots a leader makes for lagging followers (on-demand mode): a
+// follower refusing one as larger than its maxSnapshotBytes is tried again
+// after a back-off of its own; the store is read off the apply queue; a
+// snapshot held for followers keeps the entries after it until every send of
+// it is reported, across slow reads, slow transfers, failures of another
+// follower's send and a lost-and-regained leadership. Real TCP on 127.0.0.1
+// where named, else the in-process cluster on a virtual clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
 import { freePort } from '../../examples/lib/free-port.js';
 import { KvNode, text } from '../../src/server/index.js';
+import { MvccStore } from '../../src/mvcc/index.js';
+import type { Message } from '../../src/raftpb/index.js';
 import { KvStateMachine } from '../../src/server/kv-state-machine.js';
 import { MemoryTransport } from '../../src/transport/memory-transport.js';
+import { KvCluster } from './helpers.js';
 
 const IDS = ['a', 'b', 'c'];
+
+/** One put every 10 virtual ms to whichever member leads; returns what stops them. */
+function steadyWrites(c: KvCluster): () => void {
+  let stop = false;
+  let n = 0;
+  const writer = (): void => {
+    if (stop) return;
+    c.leader()
+      ?.put(`w${n++}`, 'x')
+      .catch(() => {});
+    c.clock.setTimeout(writer, 10);
+  };
+  writer();
+  return () => (stop = true);
+}
+
+/**
+ * Hands every MsgSnap the in-process transports send to `route` (with what
+ * delivers it, and the sending transport) instead of sending it; other
+ * messages go out as usual. Returns what restores the transports.
+ */
+function routeSnapshots(route: (m: Message, deliver: () => void, from: MemoryTransport) => void): () => void {
+  const send = MemoryTransport.prototype.send;
+  MemoryTransport.prototype.send = function (this: MemoryTransport, msgs) {
+    for (const m of msgs) if (m.type === 'MsgSnap') route(m, () => send.call(this, [m]), this);
+    send.call(
+      this,
+      msgs.filter((m) => m.type !== 'MsgSnap'),
+    );
+  };
+  return () => (MemoryTransport.prototype.send = send);
+}
+
+/** Runs `before` ahead of each read of the store's records for a snapshot; returns what undoes it. */
+function beforeSnapshotReads(before: () => Promise<void>): () => void {
+  const proto = MvccStore.prototype as unknown as { collect(snap: unknown): Promise<Uint8Array[]> };
+  const collect = proto.collect;
+  proto.collect = async function (this: unknown, snap: unknown) {
+    await before();
+    return collect.call(this, snap);
+  };
+  return () => (proto.collect = collect);
+}
+
+/** Stops `ids`, then makes 200 writes on the leader they miss. */
+async function fallBehind(c: KvCluster, leader: KvNode, ids: string[]): Promise<void> {
+  for (const id of ids) await c.stop(id);
+  for (let i = 0; i < 200; i++) await c.run(leader.put(`k${i}`, `v${i}`));
+}
 
 test('a follower refusing a snapshot as larger than its maxSnapshotBytes gets fewer and fewer tries, and catches up once the limit is raised', async () => {
   const members: Record<string, string> = {};
@@ -64,28 +118,23 @@ test('a follower refusing a snapshot as larger than its maxSnapshotBytes gets fe
   }
 });
 
+
 test('while the leader reads its store for a lagging follower, its applies go on (the state is captured between two applies, read after)', async () => {
-  const { KvCluster } = await import('./helpers.js');
-  const { MvccStore } = await import('../../src/mvcc/index.js');
   const c = new KvCluster(IDS, 5);
   c.extra = () => ({ snapshotEntries: 50, snapshotCatchUpEntries: 5 });
   // the store's read of its records for a snapshot waits for this gate
-  const proto = MvccStore.prototype as unknown as { collect(snap: unknown): Promise<Uint8Array[]> };
-  const collect = proto.collect;
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));
   let reading = 0;
-  proto.collect = async function (this: unknown, snap: unknown) {
+  const undo = beforeSnapshotReads(async () => {
     reading++;
     await gate;
-    return collect.call(this, snap);
-  };
+  });
   try {
     await c.startAll();
     const leader = await c.waitLeader();
     const lagging = c.followers()[0]!.id;
-    await c.stop(lagging);
-    for (let i = 0; i < 200; i++) await c.run(leader.put(`k${i}`, `v${i}`));
+    await fallBehind(c, leader, [lagging]);
     await c.start(lagging);
     await c.waitFor(() => reading > 0, 5_000, 'the leader reads its store for the follower');
     // the read is held: writes are still applied and answered
@@ -96,49 +145,36 @@ test('while the leader reads its store for a lagging follower, its applies go on
     assert.equal(text((await c.run(c.node(lagging).get('k0', { serializable: true })))?.value), 'v0');
   } finally {
     open();
-    proto.collect = collect;
+    undo();
     await c.closeAll();
   }
 });
 
 test('a snapshot read that takes longer than the leader takes to apply snapshotEntries entries still reaches the follower under a steady write load', async () => {
-  const { KvCluster } = await import('./helpers.js');
-  const { MvccStore } = await import('../../src/mvcc/index.js');
   const c = new KvCluster(IDS, 5);
   c.extra = () => ({ snapshotEntries: 50, snapshotCatchUpEntries: 5 });
-  const proto = MvccStore.prototype as unknown as { collect(snap: unknown): Promise<Uint8Array[]> };
-  const collect = proto.collect;
   let reads = 0;
   let slow = false;
-  proto.collect = async function (this: unknown, snap: unknown) {
-    if (slow) {
-      reads++;
-      await new Promise<void>((r) => c.clock.setTimeout(() => r(), 1_000)); // a large store: 1 s to read
-    }
-    return collect.call(this, snap);
-  };
-  let stop = false;
+  const undo = beforeSnapshotReads(async () => {
+    if (!slow) return;
+    reads++;
+    await new Promise<void>((r) => c.clock.setTimeout(() => r(), 1_000)); // a large store: 1 s to read
+  });
+  let stopWrites = (): void => {};
   try {
     await c.startAll();
     const leader = await c.waitLeader();
     const lagging = c.followers()[0]!.id;
-    await c.stop(lagging);
-    for (let i = 0; i < 200; i++) await c.run(leader.put(`k${i}`, `v${i}`));
+    await fallBehind(c, leader, [lagging]);
     slow = true;
     // one write every 10 ms: 100 entries applied during each read, two local snapshots' worth
-    let n = 0;
-    const writer = (): void => {
-      if (stop) return;
-      leader.put(`w${n++}`, 'x').catch(() => {});
-      c.clock.setTimeout(writer, 10);
-    };
-    writer();
+    stopWrites = steadyWrites(c);
     await c.start(lagging);
     await c.waitFor(() => c.node(lagging).status().revision >= 200, 20_000, 'the follower gets a snapshot');
     assert.ok(reads <= 2, `the leader read its whole store ${reads} times`);
   } finally {
-    stop = true;
-    proto.collect = collect;
+    stopWrites();
+    undo();
     await c.closeAll();
   }
 });
@@ -184,128 +220,77 @@ test('the back-off is per follower: a new member gets its snapshot at once while
 });
 
 test('a snapshot that takes longer to reach the follower than the leader takes to apply snapshotEntries entries: the entries after it stay until it is reported, and one snapshot suffices', async () => {
-  const { KvCluster } = await import('./helpers.js');
   const c = new KvCluster(IDS, 7);
   c.extra = () => ({ snapshotEntries: 50, snapshotCatchUpEntries: 5 });
   // every MsgSnap takes 1 s (virtual) to arrive, as a large store's would over TCP
-  const send = MemoryTransport.prototype.send;
   const snaps: number[] = [];
-  MemoryTransport.prototype.send = function (this: MemoryTransport, msgs) {
-    for (const m of msgs) {
-      if (m.type !== 'MsgSnap') continue;
-      snaps.push(m.snapshot!.metadata.index);
-      c.clock.setTimeout(() => send.call(this, [m]), 1_000);
-    }
-    send.call(
-      this,
-      msgs.filter((m) => m.type !== 'MsgSnap'),
-    );
-  };
-  let stop = false;
+  const undo = routeSnapshots((m, deliver) => {
+    snaps.push(m.snapshot!.metadata.index);
+    c.clock.setTimeout(deliver, 1_000);
+  });
+  let stopWrites = (): void => {};
   try {
     await c.startAll();
     const leader = await c.waitLeader();
     const lagging = c.followers()[0]!.id;
-    await c.stop(lagging);
-    for (let i = 0; i < 200; i++) await c.run(leader.put(`k${i}`, `v${i}`));
+    await fallBehind(c, leader, [lagging]);
     // one write every 10 ms: 100 entries applied while a snapshot is in flight
-    let n = 0;
-    const writer = (): void => {
-      if (stop) return;
-      leader.put(`w${n++}`, 'x').catch(() => {});
-      c.clock.setTimeout(writer, 10);
-    };
-    writer();
+    stopWrites = steadyWrites(c);
     await c.start(lagging);
     await c.waitFor(() => snaps.length > 0 && c.node(lagging).raft.status().applied >= leader.raft.status().applied - 20, 15_000, 'the follower within 20 entries of the leader');
     assert.ok(snaps.length <= 2, `the follower was sent ${snaps.length} snapshots (at ${snaps.join(', ')})`);
   } finally {
-    stop = true;
-    MemoryTransport.prototype.send = send;
+    stopWrites();
+    undo();
     await c.closeAll();
   }
 });
 
 test('a failed snapshot send to one follower does not drop the snapshot still in flight to another', async () => {
-  const { KvCluster } = await import('./helpers.js');
-  const FIVE = ['a', 'b', 'c', 'd', 'e'];
-  const c = new KvCluster(FIVE, 7);
+  const c = new KvCluster(['a', 'b', 'c', 'd', 'e'], 7);
   c.extra = () => ({ snapshotEntries: 50, snapshotCatchUpEntries: 5 });
   let failing = '';
-  const send = MemoryTransport.prototype.send;
   const snaps: Record<string, number[]> = {};
   // the failing follower's sends fail after 200 ms (as a refusal would); the other's arrive after 1 s
-  MemoryTransport.prototype.send = function (this: MemoryTransport, msgs) {
-    for (const m of msgs) {
-      if (m.type !== 'MsgSnap') continue;
-      (snaps[m.to] ??= []).push(m.snapshot!.metadata.index);
-      if (m.to === failing) c.clock.setTimeout(() => this.reportSnapshot(m.to, 'failure'), 200);
-      else c.clock.setTimeout(() => send.call(this, [m]), 1_000);
-    }
-    send.call(
-      this,
-      msgs.filter((m) => m.type !== 'MsgSnap'),
-    );
-  };
-  let stop = false;
+  const undo = routeSnapshots((m, deliver, from) => {
+    (snaps[m.to] ??= []).push(m.snapshot!.metadata.index);
+    if (m.to === failing) c.clock.setTimeout(() => from.reportSnapshot(m.to, 'failure'), 200);
+    else c.clock.setTimeout(deliver, 1_000);
+  });
+  let stopWrites = (): void => {};
   try {
     await c.startAll();
     const leader = await c.waitLeader();
     const [slow, refusing] = c.followers().map((f) => f.id) as [string, string];
     failing = refusing;
-    for (const id of [slow, refusing]) await c.stop(id);
-    for (let i = 0; i < 200; i++) await c.run(leader.put(`k${i}`, `v${i}`));
-    let n = 0;
-    const writer = (): void => {
-      if (stop) return;
-      leader.put(`w${n++}`, 'x').catch(() => {});
-      c.clock.setTimeout(writer, 10);
-    };
-    writer();
+    await fallBehind(c, leader, [slow, refusing]);
+    stopWrites = steadyWrites(c);
     for (const id of [slow, refusing]) await c.start(id);
     await c.waitFor(() => (snaps[slow]?.length ?? 0) > 0 && c.node(slow).raft.status().applied >= leader.raft.status().applied - 20, 15_000, `${slow} within 20 entries of the leader`);
     assert.ok(snaps[slow]!.length <= 1, `${slow} was sent ${snaps[slow]!.length} snapshots (${snaps[slow]!.join(', ')})`);
   } finally {
-    stop = true;
-    MemoryTransport.prototype.send = send;
+    stopWrites();
+    undo();
     await c.closeAll();
   }
 });
 
 test("a leader that loses leadership and wins it back: the earlier term's snapshot report does not drop the snapshot in flight in the new term", async () => {
-  const { KvCluster } = await import('./helpers.js');
   const c = new KvCluster(IDS, 7);
   c.extra = () => ({ snapshotEntries: 20, snapshotCatchUpEntries: 5 });
-  const send = MemoryTransport.prototype.send;
   const snaps: { from: string; term: number; index: number }[] = [];
   // a large store: the first snapshot takes 1.5 s to arrive, later ones 3 s
-  MemoryTransport.prototype.send = function (this: MemoryTransport, msgs) {
-    for (const m of msgs) {
-      if (m.type !== 'MsgSnap') continue;
-      snaps.push({ from: m.from, term: m.term, index: m.snapshot!.metadata.index });
-      c.clock.setTimeout(() => send.call(this, [m]), snaps.length === 1 ? 1_500 : 3_000);
-    }
-    send.call(
-      this,
-      msgs.filter((m) => m.type !== 'MsgSnap'),
-    );
-  };
-  let stop = false;
+  const undo = routeSnapshots((m, deliver) => {
+    snaps.push({ from: m.from, term: m.term, index: m.snapshot!.metadata.index });
+    c.clock.setTimeout(deliver, snaps.length === 1 ? 1_500 : 3_000);
+  });
+  let stopWrites = (): void => {};
   try {
     await c.startAll();
     const leader = await c.waitLeader();
     const [other, lagging] = c.followers().map((f) => f.id) as [string, string];
-    await c.stop(lagging);
-    for (let i = 0; i < 200; i++) await c.run(leader.put(`k${i}`, `v${i}`));
-    let n = 0;
-    const writer = (): void => {
-      if (stop) return;
-      c.leader()
-        ?.put(`w${n++}`, 'x')
-        .catch(() => {});
-      c.clock.setTimeout(writer, 10);
-    };
-    writer();
+    await fallBehind(c, leader, [lagging]);
+    stopWrites = steadyWrites(c);
     await c.start(lagging);
     await c.waitFor(() => snaps.length > 0, 5_000, 'a first snapshot');
     // leadership moves away and back while that snapshot is in flight
@@ -318,8 +303,8 @@ test("a leader that loses leadership and wins it back: the earlier term's snapsh
     const mine = snaps.filter((s) => s.from === leader.id && s.term === term);
     assert.ok(mine.length <= 1, `in term ${term} ${leader.id} sent ${mine.length} snapshots (${mine.map((s) => s.index).join(', ')})`);
   } finally {
-    stop = true;
-    MemoryTransport.prototype.send = send;
+    stopWrites();
+    undo();
     await c.closeAll();
   }
 });
