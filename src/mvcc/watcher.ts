@@ -214,18 +214,21 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     else this.finish();
   }
 
-  override on<T extends keyof WatcherEvents>(event: T, fn: (...args: WatcherEvents[T]) => void, context?: unknown): this {
-    super.on(event, fn as never, context);
+  // The listener types are eventemitter3's own: an override that spells
+  // them differently compiles here but not in every consumer's project
+  // (TS2416 under `strict: false` with `skipLibCheck: false`).
+  override on<T extends EventEmitter.EventNames<WatcherEvents>>(event: T, fn: EventEmitter.EventListener<WatcherEvents, T>, context?: unknown): this {
+    super.on(event, fn, context);
     if (DATA_EVENTS.has(event)) this.startPump();
     return this;
   }
 
-  override addListener<T extends keyof WatcherEvents>(event: T, fn: (...args: WatcherEvents[T]) => void, context?: unknown): this {
+  override addListener<T extends EventEmitter.EventNames<WatcherEvents>>(event: T, fn: EventEmitter.EventListener<WatcherEvents, T>, context?: unknown): this {
     return this.on(event, fn, context);
   }
 
-  override once<T extends keyof WatcherEvents>(event: T, fn: (...args: WatcherEvents[T]) => void, context?: unknown): this {
-    super.once(event, fn as never, context);
+  override once<T extends EventEmitter.EventNames<WatcherEvents>>(event: T, fn: EventEmitter.EventListener<WatcherEvents, T>, context?: unknown): this {
+    super.once(event, fn, context);
     if (DATA_EVENTS.has(event)) this.startPump();
     return this;
   }
