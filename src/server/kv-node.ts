@@ -68,6 +68,7 @@ import {
   encodeHashReportEntry,
   encodeKeepAliveAnswer,
   encodeKeepAliveRequest,
+  encodeLeaseExpiry,
   serverEntry,
   type KeepAliveAnswer,
   type KeepAliveRequest,
@@ -1330,10 +1331,24 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   private revokeExpired(): void {
     if (!this.raft.isLeader || this.closed) return;
+    const term = this.raft.term; // this leader's
     // etcd's leaseRevokeRate: at most 1,000 revokes a second, spread over the checks
     for (const id of this.store.lessor.expired(Math.max(1, Math.ceil((LEASE_REVOKE_RATE * this.leaseCheckMs) / 1000)))) {
-      log('[%s] lease %d expired: proposing its revoke', this.id, id);
-      this.write({ leaseRevoke: { id } }).catch((err: Error) => log('[%s] revoke of expired lease %d failed: %s', this.id, id, err.message));
+      log('[%s] lease %d expired: proposing its revoke (term %d)', this.id, id, term);
+      const refused = this.sm.refusal({ leaseRevoke: { id } });
+      if (refused !== undefined) {
+        log('[%s] revoke of expired lease %d failed: %s', this.id, id, refused.message);
+        continue;
+      }
+      // tagged with this leader's term: were the entry to reach the log in a
+      // later term (proposed during a leadership transfer, or after this
+      // member stepped down, and forwarded), it revokes nothing
+      this.proposeEntry(encodeLeaseExpiry({ lease: id, term })).then(
+        (r) => {
+          if (r.status === 'failed') log('[%s] revoke of expired lease %d not applied: %s', this.id, id, r.error.message);
+        },
+        (err: Error) => log('[%s] revoke of expired lease %d failed: %s', this.id, id, err.message),
+      );
     }
   }
 

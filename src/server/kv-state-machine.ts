@@ -8,6 +8,9 @@
  *   active every write fails with `QUORUMKV_CORRUPT`, while a `NOSPACE` alarm
  *   is active a write that grows the store fails with `QUORUMKV_NO_SPACE`
  *   (decided from the replicated alarms, so identically on every member);
+ * - a lease expiry is a lease revoke, applied as a write, when its entry's
+ *   term is the term of the leader that found the lease expired; from any
+ *   later term it fails with `QUORUMKV_NOT_LEADER` and changes nothing;
  * - an alarm entry raises or clears alarms; a hash report may raise a
  *   `CORRUPT` alarm (see `corruption-check.ts`); a hash check makes this
  *   member hash its store at that exact index.
@@ -39,6 +42,7 @@ import {
   decodeHashReportEntry,
   decodeKeepAliveAnswer,
   decodeKeepAliveRequest,
+  decodeLeaseExpiry,
   type KeepAliveAnswer,
   type KeepAliveRequest,
 } from './server-entry.js';
@@ -212,6 +216,20 @@ export class KvStateMachine implements StateMachine<EntryResult> {
       if (kind === EntryKind.WRITE) {
         const req = decodeWriteRequest(e.data.subarray(1));
         const refused = this.refusal(req);
+        if (refused !== undefined) {
+          out[i] = { status: 'failed', error: refused };
+          gather(chunk, e.index, null, -1);
+        } else {
+          gather(chunk, e.index, req, i);
+        }
+        continue;
+      }
+      if (kind === EntryKind.LEASE_EXPIRY) {
+        // a lease revoke, in the store batch like a write, if its term is the entry's
+        const x = decodeLeaseExpiry(e.data.subarray(1));
+        const req: WriteRequest = { leaseRevoke: { id: x.lease } };
+        const refused =
+          x.term !== e.term ? new FaultError(ErrorCode.NOT_LEADER, `lease ${x.lease} was found expired by the leader of term ${x.term}, not of this entry's term ${e.term}: skipped`) : this.refusal(req);
         if (refused !== undefined) {
           out[i] = { status: 'failed', error: refused };
           gather(chunk, e.index, null, -1);

@@ -10,6 +10,7 @@
  * | 3 | hash check | msgpack `[]`: every member hashes its store at this entry |
  * | 4 | hash report | msgpack `[check, memberId, hash, revision]` |
  * | 5 | lease keep-alive answer | msgpack `[origin member, nonce, leaseId, ttl]`: the leader's answer to a request of another member; `ttl` -1 = not found or expired |
+ * | 6 | lease expiry | msgpack `[leaseId, term]`: the revoke of a lease the leader of `term` found expired; applied only from an entry of that term |
  * @module
  */
 import { pack, unpack } from '../codec/index.js';
@@ -25,6 +26,7 @@ export const EntryKind = {
   HASH_CHECK: 3,
   HASH_REPORT: 4,
   KEEPALIVE_ANSWER: 5,
+  LEASE_EXPIRY: 6,
 } as const;
 
 /**
@@ -44,6 +46,20 @@ export interface KeepAliveRequest {
 export interface KeepAliveAnswer extends KeepAliveRequest {
   /** The renewed TTL in seconds; -1 when the lease is unknown or already expired. */
   ttl: number;
+}
+
+/**
+ * The revoke of a lease that the leader's lessor found expired, decided by
+ * the leader of `term`. It revokes the lease only when applied from an entry
+ * of that term: an expiry decided by an earlier leader and carried into a
+ * later leader's log (proposed during a leadership transfer, or while the
+ * member had already stepped down, then forwarded) is skipped, for the later
+ * leader has restarted the lease's TTL (etcd ignores an old leader's revokes).
+ */
+export interface LeaseExpiry {
+  lease: number;
+  /** The term of the leader whose lessor found the lease expired. */
+  term: number;
 }
 
 /** An alarm entry: raise (`activate`) or clear alarms. */
@@ -106,6 +122,18 @@ export function decodeKeepAliveAnswer(payload: Uint8Array): KeepAliveAnswer {
     malformed('keep-alive answer');
   }
   return { origin: t[0] as string, nonce: t[1] as string, lease: t[2] as number, ttl: t[3] as number };
+}
+
+/** Encodes a lease expiry entry. */
+export function encodeLeaseExpiry(x: LeaseExpiry): Uint8Array {
+  return serverEntry(EntryKind.LEASE_EXPIRY, pack([x.lease, x.term]));
+}
+
+/** Decodes a lease expiry's payload. @throws FaultError `QUORUMKV_MALFORMED_FRAME` */
+export function decodeLeaseExpiry(payload: Uint8Array): LeaseExpiry {
+  const t = unpack(payload);
+  if (!Array.isArray(t) || !Number.isSafeInteger(t[0]) || !Number.isSafeInteger(t[1])) malformed('lease expiry');
+  return { lease: t[0] as number, term: t[1] as number };
 }
 
 /** Encodes a hash-check entry. */

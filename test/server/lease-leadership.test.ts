@@ -1,0 +1,52 @@
+// Lease expiry across a change of leader on a 3-member in-process cluster
+// (MemoryNetwork, memory-level, virtual clock): only the leader that found a
+// lease expired may revoke it, in its own term. Deterministic.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { text } from '../../src/server/index.js';
+import { KvCluster } from './helpers.js';
+
+const IDS = ['a', 'b', 'c'];
+
+test('a lease the leader finds expired during a leadership transfer is not revoked by the next leader, which restarted its TTL', async () => {
+  const c = new KvCluster(IDS, 5);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const b = c.node(IDS.find((id) => id !== leader.id)!);
+    const lease = await c.run(leader.leaseGrant(1));
+    await c.run(leader.put('held', 'v', { lease: lease.id }));
+    // the transfer starts 20 ms before the lease expires on the leader; what
+    // the others send the leader takes 80 ms, so it hears of the new term
+    // only after a lease check (every 50 ms) has found the lease expired
+    // while it was still leading, handing over: Raft drops its proposals then,
+    // and the revoke waited for the next leader
+    await c.clock.advanceAsync(leader.store.lessor.lookup(lease.id)!.expiry - c.clock.now() - 20);
+    let found = false;
+    const expired = leader.store.lessor.expired.bind(leader.store.lessor);
+    leader.store.lessor.expired = (limit?: number) => {
+      const ids = expired(limit);
+      if (ids.includes(lease.id) && leader.raft.isLeader) found = true;
+      return ids;
+    };
+    for (const id of IDS) if (id !== leader.id) c.net.setDelay({ minMs: 80, maxMs: 80 }, { from: id, to: leader.id });
+    const moved = c.run(leader.moveLeader(b.id));
+    await c.waitFor(() => b.raft.isLeader, 2_000, 'b leading');
+    const since = c.clock.now();
+    await moved;
+    await c.waitFor(() => leader.raft.leader === b.id, 1_000, 'the old leader following b');
+    c.net.resetFaults();
+    assert.ok(found, 'the old leader found the lease expired while leading');
+    // b restarted the lease's TTL when elected: it lives at least 1 s more
+    await c.clock.advanceAsync(since + 900 - c.clock.now());
+    for (const id of IDS) {
+      const kv = await c.run(c.node(id).get('held', { serializable: true }));
+      assert.equal(kv === undefined ? undefined : text(kv.value), 'v', `the key is gone on ${id} ${c.clock.now() - since} ms after b took over`);
+    }
+    // and then expires by b's clock
+    await c.waitFor(() => b.store.lessor.lookup(lease.id) === undefined, 2_000, 'the revoke by b');
+    assert.equal(await c.run(b.get('held')), undefined);
+  } finally {
+    await c.closeAll();
+  }
+});
