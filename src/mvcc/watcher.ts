@@ -4,6 +4,7 @@
  * @module
  */
 import { EventEmitter } from 'eventemitter3';
+import { ErrorCode, UsageError } from '../errors.js';
 import type { Event, WatchCreateRequest, WatchResponse } from '../mvccpb/index.js';
 import type { IndexRangeEnd } from './tree-index.js';
 
@@ -36,6 +37,10 @@ export interface WatcherHost {
 
 const DATA_EVENTS = new Set<string>(['response', 'put', 'delete', 'progress', 'canceled']);
 
+function bothFaces(): UsageError {
+  return new UsageError(ErrorCode.INVALID_ARGUMENT, 'watcher: concurrent next() calls (consume a watch as an iterator or through its events, not both)');
+}
+
 /**
  * One watch. Consume it either as an async iterator:
  *
@@ -45,7 +50,10 @@ const DATA_EVENTS = new Set<string>(['response', 'put', 'delete', 'progress', 'c
  * ```
  *
  * or through its events (`response`, `put`, `delete`, `progress`,
- * `canceled`, `end`), not both: both faces read the same queue.
+ * `canceled`, `end`), not both: both faces read the same queue. Doing both
+ * fails where it is done with a `UsageError` `QUORUMKV_INVALID_ARGUMENT`:
+ * `on`/`once` for a data event throws while a `next()` waits, and `next()`
+ * rejects while another `next()` (or the emitter face) waits.
  *
  * Guarantees (etcd's watch API): events come in revision order, each once,
  * a revision's events together in one response; a consumer that falls
@@ -178,7 +186,11 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     queueMicrotask(() => this.emit('end'));
   }
 
-  /** The next response; `done` once the watch is over. */
+  /**
+   * The next response; `done` once the watch is over.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (as a rejection) while
+   *   another `next()` waits, the emitter face's included
+   */
   next(): Promise<IteratorResult<WatchResponse>> {
     const resp = this.queue.shift();
     if (resp !== undefined) {
@@ -186,7 +198,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       return Promise.resolve({ value: resp, done: false });
     }
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
-    if (this.waiter !== undefined) return Promise.reject(new Error('watcher: concurrent next() calls'));
+    if (this.waiter !== undefined) return Promise.reject(bothFaces());
     return new Promise((resolve) => {
       this.waiter = resolve;
     });
@@ -217,9 +229,15 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   // The listener types are eventemitter3's own: an override that spells
   // them differently compiles here but not in every consumer's project
   // (TS2416 under `strict: false` with `skipLibCheck: false`).
+  /**
+   * Adds a listener; one for a data event (all but `end`) starts reading the
+   * watch's responses.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a data event while a
+   *   `next()` of the iterator face waits
+   */
   override on<T extends EventEmitter.EventNames<WatcherEvents>>(event: T, fn: EventEmitter.EventListener<WatcherEvents, T>, context?: unknown): this {
-    super.on(event, fn, context);
     if (DATA_EVENTS.has(event)) this.startPump();
+    super.on(event, fn, context);
     return this;
   }
 
@@ -227,14 +245,20 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     return this.on(event, fn, context);
   }
 
+  /**
+   * Adds a listener called once; as {@link on}.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` as {@link on}
+   */
   override once<T extends EventEmitter.EventNames<WatcherEvents>>(event: T, fn: EventEmitter.EventListener<WatcherEvents, T>, context?: unknown): this {
-    super.once(event, fn, context);
     if (DATA_EVENTS.has(event)) this.startPump();
+    super.once(event, fn, context);
     return this;
   }
 
   private startPump(): void {
     if (this.pumping) return;
+    // an iterator is waiting: the pump's next() would be refused later, unhandled
+    if (this.waiter !== undefined) throw bothFaces();
     this.pumping = true;
     queueMicrotask(() => void this.pump());
   }

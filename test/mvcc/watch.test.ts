@@ -455,3 +455,33 @@ test("closing the store delivers a slow consumer's responses kept aside, and the
     assert.equal(last.header.revision, Math.max(1, ...sent), `cancelled at ${last.header.revision} after ${sent.join(', ')}`);
   }
 });
+
+test('consuming a watch both ways fails where it is done, with QUORUMKV_INVALID_ARGUMENT, never as an unhandled rejection', async () => {
+  const t = await openStore();
+  const unhandled: unknown[] = [];
+  const onUnhandled = (err: unknown) => unhandled.push(err);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    // an iterator waiting, then a listener: the listener's registration throws
+    const iterated = t.store.watch({ key: b('k') });
+    const waiting = iterated.next();
+    assert.throws(
+      () => iterated.on('put', () => {}),
+      (err: unknown) => isQuorumError(err, ErrorCode.INVALID_ARGUMENT),
+    );
+    await put(t, 'k', '1'); // 2
+    const first = await waiting;
+    assert.deepEqual(first.done ? [] : first.value.events.map(evStr), ['PUT k@2'], 'the iterator still gets its events');
+    // a listener, then the iterator: next() rejects with the typed error
+    const listened = t.store.watch({ key: b('k') });
+    listened.on('put', () => {});
+    await new Promise((r) => setImmediate(r));
+    await assert.rejects(listened.next(), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_ARGUMENT));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(unhandled, []);
+    await iterated.cancel();
+    await listened.cancel();
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
