@@ -48,9 +48,13 @@ export type ReadOnlyOption =
 
 /** A sink for the core's log lines; the node layer wires it to `debug`. */
 export interface RaftLogger {
+  /** Fine-grained detail: appends rejected, rejections received, probes. */
   debug(msg: string): void;
+  /** Role and term changes, votes, leadership transfers, proposals dropped for lack of a leader. */
   info(msg: string): void;
+  /** Conditions worth attention: a leader stepping down for lost quorum, a proposal over the uncommitted-size limit, a bad commit ignored. */
   warn(msg: string): void;
+  /** Faults the core survived: a corrupt append ignored, no snapshot to catch up a follower. */
   error(msg: string): void;
 }
 
@@ -135,6 +139,7 @@ export type StateRole = 'follower' | 'candidate' | 'leader' | 'preCandidate';
 export interface SoftState {
   /** Current leader id, `''` when unknown. */
   lead: string;
+  /** This node's role: follower, preCandidate, candidate or leader. */
   raftState: StateRole;
 }
 
@@ -144,7 +149,9 @@ export interface SoftState {
  * (Raft thesis §6.4).
  */
 export interface ReadState {
+  /** Raft log index (the leader's commit index when it got the request) to apply up to before reading. */
   index: number;
+  /** The `context` bytes given to `readIndex`, identifying the request. */
   requestCtx: Uint8Array;
 }
 
@@ -218,11 +225,13 @@ export interface ProgressStatus {
   match: number;
   /** Next index to send. */
   next: number;
+  /** Replication state: `probe` (one MsgApp at a time), `replicate` (pipelined) or `snapshot`. */
   state: ProgressState;
   /** Index of the snapshot in flight (`snapshot` state), else 0. */
   pendingSnapshot: number;
   /** Heard from within the last election timeout (CheckQuorum). */
   recentActive: boolean;
+  /** True for a learner (a non-voting member, Raft thesis §4.2.1). */
   isLearner: boolean;
   /** Inflight window full: no more MsgApp until acks arrive. */
   inflightsFull: boolean;
@@ -230,9 +239,13 @@ export interface ProgressStatus {
 
 /** A snapshot of a node's Raft state, for diagnostics and `RaftNode.status()`. */
 export interface RaftStatus {
+  /** This node's id. */
   id: string;
+  /** Current term, vote and commit index (the Raft persistent state). */
   hardState: HardState;
+  /** Current leader and role. */
   softState: SoftState;
+  /** Raft index of the last entry the driver reported applied (through `advance()`). */
   applied: number;
   /** Current membership. */
   config: ConfState;

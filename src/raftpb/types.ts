@@ -25,6 +25,7 @@ export interface Entry {
   term: number;
   /** Position in the log, 1-based. */
   index: number;
+  /** What `data` holds: application bytes (`'Normal'`) or an encoded {@link ConfChange}. */
   type: EntryType;
   /** Payload bytes; empty for the no-op a new leader appends. */
   data: Uint8Array;
@@ -54,6 +55,7 @@ export interface ConfState {
 
 /** Position and membership of a snapshot. */
 export interface SnapshotMetadata {
+  /** Voters and learners as of the entry at `index`; a restored node takes this membership. */
   confState: ConfState;
   /** Index of the last entry the snapshot covers. */
   index: number;
@@ -63,7 +65,9 @@ export interface SnapshotMetadata {
 
 /** A state-machine snapshot (Raft §7): opaque data plus its metadata. */
 export interface Snapshot {
+  /** The state machine's serialized state, opaque to Raft (for a KvNode, the MVCC and lease state). */
   data: Uint8Array;
+  /** Log position (index, term) and membership the snapshot stands for. */
   metadata: SnapshotMetadata;
 }
 
@@ -75,7 +79,9 @@ export interface Snapshot {
  * - `RemoveNode`: remove a voter or learner.
  */
 export interface ConfChange {
+  /** Which change: add a voter (or promote a learner), add a learner, or remove a member. */
   type: ConfChangeType;
+  /** Id of the member added, promoted or removed (etcd's `NodeID`, here a non-empty string). */
   nodeId: string;
   /** Application bytes carried along (for instance the peer's address). */
   context?: Uint8Array;
@@ -147,17 +153,53 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
  * - `MsgSnap`: `snapshot` is set.
  */
 export interface Message {
+  /** Kind of message; it decides which of the other fields are meaningful. */
   type: MessageType;
+  /** Id of the recipient. */
   to: string;
+  /** Id of the sender; the Raft core fills in its own id when `''`. */
   from: string;
+  /**
+   * Sender's current term (Raft §5.1). 0 on local messages and on `MsgProp`
+   * / `MsgReadIndex`, which are not term-checked; a vote request carries the
+   * term of the election it starts (current term + 1 for `MsgPreVote`).
+   */
   term: number;
+  /**
+   * A log term: of the entry at `index` (`MsgApp`), of the candidate's last
+   * entry (`MsgVote`/`MsgPreVote`), or of the follower's entry at
+   * `rejectHint` (rejected `MsgAppResp`); 0 otherwise.
+   */
   logTerm: number;
+  /**
+   * A Raft log index: the entry preceding `entries` (`MsgApp`), the last
+   * index matched or the rejected index (`MsgAppResp`), the candidate's last
+   * index (votes), the read index (`MsgReadIndexResp`); 0 otherwise.
+   */
   index: number;
+  /** Log entries: to append (`MsgApp`) or to propose (`MsgProp`); empty otherwise. */
   entries: Entry[];
+  /**
+   * Leader's commit index (`MsgApp`); on `MsgHeartbeat`, the smaller of the
+   * follower's match index and the leader's commit index. 0 otherwise.
+   */
   commit: number;
+  /** True when a response refuses: a vote not granted, or an append that did not match. */
   reject: boolean;
+  /**
+   * On a rejected `MsgAppResp`: the largest index at which the follower's
+   * log may match the leader's (the leader probes from there); 0 otherwise.
+   */
   rejectHint: number;
+  /** The snapshot sent to a follower that lags behind the leader's compacted log (`MsgSnap` only). */
   snapshot?: Snapshot;
+  /**
+   * Opaque bytes: the ReadIndex request id (`MsgReadIndex`, its response,
+   * and heartbeats under the `safe` read option), or
+   * the ASCII bytes `CampaignTransfer` on a leadership-transfer vote request
+   * (etcd's `campaignTransfer`).
+   * Absent otherwise.
+   */
   context?: Uint8Array;
 }
 
