@@ -167,6 +167,10 @@ export class FaultError extends QuorumError {}
  * compaction revision (etcd's `CompactRevision` in a cancelled watch response).
  */
 export class CompactedError extends UsageError {
+  /**
+   * The store's compaction revision when the request was refused: the
+   * oldest revision a range can still read; a compaction must go above it.
+   */
   readonly compactRevision: number;
   constructor(compactRevision: number, message = 'mvcc: required revision has been compacted') {
     super(ErrorCode.REVISION_COMPACTED, message);

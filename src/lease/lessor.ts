@@ -73,6 +73,7 @@ export interface LessorOptions {
 
 /** What {@link Lessor.timeToLive} reports. */
 export interface LeaseTimeToLive {
+  /** Id of the lease asked about (echoed, also for an unknown lease). */
   id: number;
   /** Remaining seconds rounded down; -1 for an unknown lease. */
   ttl: number;

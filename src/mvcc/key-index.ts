@@ -42,6 +42,7 @@ export class Generation {
     this.revs = revs;
   }
 
+  /** True when the generation holds no revision yet: the one a tombstone starts (the key does not exist now), or a new key's before its first put. */
   isEmpty(): boolean {
     return this.revs.length === 0;
   }

@@ -206,7 +206,9 @@ export interface ApplyBatchOptions {
 
 /** One committed Raft entry to apply: its index and its request (`null` for an entry that carries none, such as a leader's empty entry). */
 export interface ApplyEntry {
+  /** Raft log index of the entry; at or below the store's applied index, the entry is skipped. */
   index: number;
+  /** The write to apply, or `null` when the entry carries none (only the applied index moves). */
   request: WriteRequest | null;
 }
 

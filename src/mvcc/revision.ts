@@ -12,7 +12,9 @@
 
 /** A revision: `main` store revision and `sub` position within it. */
 export interface Revision {
+  /** Store revision of the write (a key's `modRevision`/`createRevision` are main revisions); at least 1 for a write, 0 in the zero revision. */
   readonly main: number;
+  /** Position of the change within the write `main`, from 0 (a txn's changes are numbered in order). */
   readonly sub: number;
 }
 

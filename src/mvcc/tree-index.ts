@@ -19,7 +19,9 @@ export type IndexRangeEnd = string | undefined;
 
 /** One key found by {@link TreeIndex.range}, with its version at the read revision. */
 export interface IndexedKey {
+  /** The key's index entry: its key, revisions and generations. */
   ki: KeyIndex;
+  /** The key's version visible at the read revision: its modified and created revisions and version. */
   at: KeyAtRevision;
 }
 

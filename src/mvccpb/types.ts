@@ -49,6 +49,7 @@ export type EventType = 'PUT' | 'DELETE';
  * is zero or empty, as etcd sends it.
  */
 export interface Event {
+  /** `PUT` for a put (a creation or an update), `DELETE` for a deletion. */
   type: EventType;
   /** The key-value after the change (see above for DELETE). */
   kv: KeyValue;
@@ -128,6 +129,7 @@ export interface RangeRequest {
 
 /** Answer to a {@link RangeRequest}. */
 export interface RangeResponse {
+  /** `revision`: the store's current revision, also for a read at an older `revision` (inside a txn, counting its earlier writes). */
   header: ResponseHeader;
   /** The keys found, after filters, sort and limit. */
   kvs: KeyValue[];
@@ -155,6 +157,7 @@ export interface PutRequest {
 
 /** Answer to a {@link PutRequest}. */
 export interface PutResponse {
+  /** `revision`: the revision of this put. */
   header: ResponseHeader;
   /** The key-value before the put, when asked and the key existed. */
   prevKv?: KeyValue;
@@ -172,6 +175,7 @@ export interface DeleteRangeRequest {
 
 /** Answer to a {@link DeleteRangeRequest}. */
 export interface DeleteRangeResponse {
+  /** `revision`: the revision of the deletion; the current revision when nothing was deleted. */
   header: ResponseHeader;
   /** Number of keys deleted. Deleting nothing does not advance the revision. */
   deleted: number;
@@ -196,7 +200,9 @@ export type CompareResult = 'EQUAL' | 'NOT_EQUAL' | 'GREATER' | 'LESS';
  * bytes; lease compares use the numeric lease id.
  */
 export interface Compare {
+  /** Which field of the key is compared; the operand is the field of the same name below. */
   target: CompareTarget;
+  /** The comparison: `<key's field> <result> <operand>`. */
   result: CompareResult;
   /** Non-empty. */
   key: Bytes;
@@ -249,13 +255,20 @@ export type ResponseOp =
  *   in the order of its operations.
  */
 export interface TxnRequest {
+  /** Conditions that must all hold for `success` to run; absent or empty = `success` runs. */
   compare?: Compare[];
+  /** Operations run when every compare holds, in order; absent = none. */
   success?: RequestOp[];
+  /** Operations run when some compare fails, in order; absent = none. */
   failure?: RequestOp[];
 }
 
 /** Answer to a {@link TxnRequest}. */
 export interface TxnResponse {
+  /**
+   * `revision`: the txn's revision when it wrote, else the current revision;
+   * 0 for a txn nested in another.
+   */
   header: ResponseHeader;
   /** True when every compare held (the `success` branch ran). */
   succeeded: boolean;
@@ -278,6 +291,7 @@ export interface CompactionRequest {
 
 /** Answer to a {@link CompactionRequest}. */
 export interface CompactionResponse {
+  /** `revision`: the store's current revision when the compaction was applied. */
   header: ResponseHeader;
 }
 
@@ -291,6 +305,7 @@ export interface LeaseGrantRequest {
 
 /** Answer to a {@link LeaseGrantRequest}. */
 export interface LeaseGrantResponse {
+  /** `revision`: the store's current revision (granting a lease writes no key). */
   header: ResponseHeader;
   /** Id of the new lease. */
   id: number;
@@ -300,16 +315,19 @@ export interface LeaseGrantResponse {
 
 /** Revokes a lease and deletes its keys (etcd's `LeaseRevokeRequest`). */
 export interface LeaseRevokeRequest {
+  /** Id of the lease to revoke; unknown: `QUORUMKV_LEASE_NOT_FOUND`. */
   id: number;
 }
 
 /** Answer to a {@link LeaseRevokeRequest}. */
 export interface LeaseRevokeResponse {
+  /** `revision`: the current revision after the revoke (the deletion's revision when the lease had keys). */
   header: ResponseHeader;
 }
 
 /** Asks for a lease's remaining time (etcd's `LeaseTimeToLiveRequest`). */
 export interface LeaseTimeToLiveRequest {
+  /** Id of the lease asked about. */
   id: number;
   /** Also list the attached keys. */
   keys?: boolean;
@@ -317,7 +335,9 @@ export interface LeaseTimeToLiveRequest {
 
 /** Answer to a {@link LeaseTimeToLiveRequest}. An unknown lease is not an error: `ttl` -1, `grantedTtl` 0. */
 export interface LeaseTimeToLiveResponse {
+  /** `revision`: the store's current revision. */
   header: ResponseHeader;
+  /** Id of the lease asked about (echoed, also for an unknown lease). */
   id: number;
   /** Remaining seconds (rounded down); -1 for an unknown lease. */
   ttl: number;
@@ -329,6 +349,7 @@ export interface LeaseTimeToLiveResponse {
 
 /** Answer to a lease listing (etcd's `LeaseLeasesResponse`). */
 export interface LeaseLeasesResponse {
+  /** `revision`: the store's current revision. */
   header: ResponseHeader;
   /** Lease ids, ascending. */
   leases: { id: number }[];
@@ -336,7 +357,9 @@ export interface LeaseLeasesResponse {
 
 /** Answer to a keep-alive (etcd's `LeaseKeepAliveResponse`). */
 export interface LeaseKeepAliveResponse {
+  /** `revision`: the store's current revision. */
   header: ResponseHeader;
+  /** Id of the renewed lease. */
   id: number;
   /** The renewed TTL in seconds. */
   ttl: number;
@@ -353,6 +376,7 @@ export type WatchFilter = 'NOPUT' | 'NODELETE';
 export interface WatchCreateRequest {
   /** The key, or the start of the range (may be empty, as in etcd). */
   key: Bytes;
+  /** End of the watched range (see the module doc); absent = the single key `key`. */
   rangeEnd?: Bytes;
   /**
    * First revision to report (inclusive); 0 or absent = the next revision.
@@ -379,6 +403,7 @@ export interface WatchCreateRequest {
 export interface WatchResponse {
   /** `revision`: the store revision the response is consistent with. */
   header: ResponseHeader;
+  /** Id of the watch this response belongs to. */
   watchId: number;
   /** Set in the first response of a watch (only when a server sends one). */
   created: boolean;
@@ -388,5 +413,9 @@ export interface WatchResponse {
   compactRevision: number;
   /** Why the watch was cancelled, when `canceled`. */
   cancelReason: string;
+  /**
+   * The changes, in revision order (a txn's in the order of its operations);
+   * empty in a progress notification and a cancellation.
+   */
   events: Event[];
 }
