@@ -37,9 +37,11 @@ import { Watcher, type WatcherHost } from './watcher.js';
 
 /** One event read back from the backend, with its revision. */
 export interface StoredEvent {
+  /** Main revision of the change (the event's `kv.modRevision`). */
   revision: number;
   /** The key as a binary string. */
   skey: string;
+  /** The change as watchers get it: a PUT with the key-value, or a DELETE with only key and `modRevision`. */
   event: Event;
 }
 
@@ -324,10 +326,6 @@ export class WatchableStore implements WatcherHost {
   }
 
   /**
-   * After the store was replaced by a snapshot: every synced watcher catches
-   * up again from the new backend (or is cancelled if its revision is gone).
-   */
-  /**
    * A snapshot restore starts replacing the history: no catch-up pass runs
    * until {@link onRestore}, and a pass already reading drops what it read.
    */
@@ -336,6 +334,11 @@ export class WatchableStore implements WatcherHost {
     this.restoring = true;
   }
 
+  /**
+   * After the store was replaced by a snapshot: every synced watcher catches
+   * up again from the new backend, from the revision after the last one
+   * notified (or is cancelled if its revision is gone).
+   */
   onRestore(): void {
     this.restores++;
     this.restoring = false;

@@ -210,6 +210,10 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     return { value: undefined, done: true };
   }
 
+  /**
+   * The watch itself: `for await` yields every response in order and ends
+   * when the watch is over; leaving the loop early cancels the watch.
+   */
   [Symbol.asyncIterator](): AsyncIterator<WatchResponse> {
     return this;
   }
@@ -241,6 +245,11 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     return this;
   }
 
+  /**
+   * Same as {@link Watcher.on}: adds a listener, and a listener of a data
+   * event (`response`, `put`, `delete`, `progress`, `canceled`) starts
+   * consuming the responses, which the iterator then no longer sees.
+   */
   override addListener<T extends EventEmitter.EventNames<WatcherEvents>>(event: T, fn: EventEmitter.EventListener<WatcherEvents, T>, context?: unknown): this {
     return this.on(event, fn, context);
   }
