@@ -76,8 +76,19 @@ export interface RaftNodeOptions<R> {
    * cluster (added with `addVoter`/`addLearner` by the leader), omits it.
    */
   peers?: string[];
+  /**
+   * Durable Raft log, HardState and snapshots of this member (for example
+   * `LevelLogStorage` or `FileLogStorage`), loaded by `create`. The node
+   * owns it from then on: `close()` closes it.
+   */
   storage: LogStorage;
+  /** Carries Raft messages to and from the peers; started by `create`, closed by `close()`. */
   transport: Transport;
+  /**
+   * What the log replicates: committed entries are applied to it in order,
+   * and it is snapshotted and restored by the node. It stays the caller's:
+   * `close()` does not close it.
+   */
   stateMachine: StateMachine<R>;
   /** Time source. Default: real time ({@link systemClock}). */
   clock?: Clock;
@@ -125,11 +136,15 @@ export interface RaftNodeOptions<R> {
 
 /** Status of a {@link RaftNode}, as `RaftNode.status()` reports it. */
 export interface RaftNodeStatus {
+  /** This member's id. */
   id: string;
+  /** Current Raft term (etcd's `raft_term`). */
   term: number;
+  /** Member this node voted for in `term`, `''` for none. */
   vote: string;
   /** Current leader id, `''` when none is known. */
   leader: string;
+  /** This member's Raft role: follower, preCandidate, candidate or leader. */
   role: StateRole;
   /** Highest index known committed. */
   commit: number;
@@ -142,6 +157,7 @@ export interface RaftNodeStatus {
   applied: number;
   /** Index of the latest snapshot. */
   snapshotIndex: number;
+  /** Voters and learners as this member has applied them (not counting a change still in the log). */
   membership: ConfState;
   /** Per-peer replication progress; only on the leader. */
   progress?: Record<string, ProgressStatus>;

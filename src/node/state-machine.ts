@@ -18,8 +18,11 @@ export interface ApplyEntry {
   index: number;
   /** Term of the leader that created the entry. */
   term: number;
+  /** What the entry is: a proposal, a new leader's empty entry, or a membership change. */
   kind: 'normal' | 'noop' | 'confChange';
+  /** The proposed bytes (`normal`); empty for `noop` and `confChange`. */
   data: Uint8Array;
+  /** The membership change that was applied (`confChange` only; absent otherwise). */
   confChange?: ConfChange;
 }
 
