@@ -26,6 +26,7 @@ export const ALARM_TYPES: readonly AlarmType[] = ['NOSPACE', 'CORRUPT'];
 export interface AlarmMember {
   /** The member the alarm is about (its id). */
   memberId: string;
+  /** What is wrong: `NOSPACE` (database over the quota) or `CORRUPT` (hash differs from the majority's). */
   alarm: AlarmType;
 }
 

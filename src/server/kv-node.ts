@@ -222,19 +222,25 @@ export interface KvNodeOptions {
 
 /** What `KvNode.status()` reports (etcd's `StatusResponse`, plus Raft details). */
 export interface KvNodeStatus {
+  /** The store's current revision, the cluster id, this member's id and its Raft term. */
   header: ResponseHeader;
   /** This member's id. */
   memberId: string;
   /** Leader id, `''` when unknown. */
   leader: string;
+  /** This member's current Raft term (etcd's `raftTerm`). */
   raftTerm: number;
+  /** This member's Raft commit index (etcd's `raftIndex`, the committed index since etcd 3.4). */
   raftIndex: number;
+  /** Raft index of the last entry applied to the store (etcd's `raftAppliedIndex`). */
   raftAppliedIndex: number;
   /** The store's current revision. */
   revision: number;
   /** The store's compaction revision (-1 before any). */
   compactRevision: number;
+  /** True when this member is a learner in the membership it has applied (etcd's `isLearner`). */
   isLearner: boolean;
+  /** The Raft node's own status: role, vote, last and snapshot indexes, membership, and the leader's per-peer progress. */
   raft: RaftNodeStatus;
   /**
    * Physical size of the database in bytes (etcd's `dbSize`; see
@@ -264,6 +270,7 @@ export interface SnapshotSaveResult {
 
 /** What {@link KvNode.hashKv} reports (etcd's `HashKVResponse`). */
 export interface HashKvResponse {
+  /** The store's current revision (not the revision hashed), the cluster id, this member's id and its Raft term. */
   header: ResponseHeader;
   /** CRC-32 of the store up to `revision` (see `MvccStore.hash`). */
   hash: number;
@@ -277,15 +284,26 @@ export interface HashKvResponse {
 export interface AlarmChange {
   /** Log index of the entry that changed them. */
   index: number;
+  /** Alarms that became active with this entry (empty when none). */
   raised: AlarmMember[];
+  /** Alarms that this entry cleared (empty when none). */
   cleared: AlarmMember[];
 }
 
 /** Events a {@link KvNode} emits. */
 export interface KvNodeEvents {
+  /**
+   * The leader known to this member changed: its id (`''` when none is
+   * known, e.g. during an election) and this member's Raft term then.
+   */
   leaderChange: (leader: string, term: number) => void;
   /** Alarms were raised or cleared (on every member, when it applies the change). */
   alarm: (change: AlarmChange) => void;
+  /**
+   * A fatal error stopped the member's Raft node (a storage or state machine
+   * failure): it takes no further part in the cluster, and calls fail with
+   * `QUORUMKV_NODE_CLOSED`. Close the member and investigate.
+   */
   error: (err: Error) => void;
 }
 

@@ -35,7 +35,9 @@ export type BytesLike = string | Uint8Array;
  * neither for the single key `key` (etcd's key-range rules).
  */
 export interface KeyRange {
+  /** The key, or the first key of the range; non-empty (`QUORUMKV_INVALID_ARGUMENT` otherwise). */
   key: BytesLike;
+  /** Exclusive end of the range; `'\0'` = every key `>= key`; absent or empty = the single key `key`. */
   rangeEnd?: BytesLike;
   /** Every key starting with `key` (etcd's `--prefix`); exclusive with `rangeEnd`. */
   prefix?: boolean;
@@ -61,18 +63,27 @@ export interface PutOptions {
 
 /** Options of a delete: which keys, and whether to return them. */
 export interface DeleteOptions {
+  /** Delete `[key, rangeEnd)` (see {@link KeyRange.rangeEnd}); exclusive with `prefix`. */
   rangeEnd?: BytesLike;
+  /** Delete every key starting with `key` (etcd's `--prefix`); exclusive with `rangeEnd`. */
   prefix?: boolean;
+  /** Return the deleted key-values in `prevKvs`. */
   prevKv?: boolean;
 }
 
 /** A txn compare with string-or-bytes key and value (see `Compare`). */
 export interface CompareInput extends Omit<Compare, 'key' | 'rangeEnd' | 'value'> {
+  /** The key compared, or the first key of the range; non-empty. */
   key: BytesLike;
+  /** Compare every key of `[key, rangeEnd)` (see {@link KeyRange.rangeEnd}); exclusive with `prefix`. */
   rangeEnd?: BytesLike;
+  /** Compare every key starting with `key`; exclusive with `rangeEnd`. */
   prefix?: boolean;
+  /** Operand of a `VALUE` compare; absent = empty bytes. */
   value?: BytesLike;
+  /** Which field of the key is compared: `VERSION`, `CREATE`, `MOD`, `VALUE` or `LEASE`; the operand is the field of that name. */
   target: CompareTarget;
+  /** The comparison: `<key's field> <result> <operand>`. */
   result: CompareResult;
 }
 
@@ -85,14 +96,19 @@ export type RequestOpInput =
 
 /** A transaction: if every compare holds run `success`, else `failure` (etcd's `Txn`). */
 export interface TxnInput {
+  /** Conditions that must all hold for `success` to run; absent or empty = `success` runs. */
   compare?: CompareInput[];
+  /** Operations run, in order, when every compare holds; absent = none. */
   success?: RequestOpInput[];
+  /** Operations run, in order, when a compare fails; absent = none. */
   failure?: RequestOpInput[];
 }
 
 /** Options of a watch (etcd's `WatchCreateRequest` without the key fields). */
 export interface WatchOptions {
+  /** Watch `[key, rangeEnd)` (see {@link KeyRange.rangeEnd}); exclusive with `prefix`. */
   rangeEnd?: BytesLike;
+  /** Watch every key starting with `key` (with `key` `''`: every key); exclusive with `rangeEnd`. */
   prefix?: boolean;
   /** First revision to report; 0 = the next one. */
   startRevision?: number;
@@ -135,7 +151,20 @@ export interface WatchEvents {
 export interface Watch extends AsyncIterable<WatchResponse> {
   /** The watch id. */
   readonly id: number;
+  /**
+   * Adds a listener for one of {@link WatchEvents}. A listener of a data
+   * event (`response`, `put`, `delete`, `progress`, `canceled`) starts
+   * consuming the responses: use listeners or the iterator, not both.
+   * @returns this watch, for chaining
+   */
   on<E extends keyof WatchEvents>(event: E, fn: (...args: WatchEvents[E]) => void): this;
+  /**
+   * Removes the listener `fn` of `event`, or every listener of `event`
+   * when `fn` is left out. It does not stop the watch, whose responses go
+   * on being consumed (a member's watch drops them when nobody listens): call
+   * {@link cancel} for that.
+   * @returns this watch, for chaining
+   */
   off<E extends keyof WatchEvents>(event: E, fn?: (...args: WatchEvents[E]) => void): this;
   /** Stops the watch: responses not consumed yet are dropped, and the iterator ends. Idempotent. */
   cancel(): Promise<void>;

@@ -31,7 +31,9 @@ export interface DbSize {
 
 /** What `defragment()` reports, in bytes. */
 export interface DefragmentResult {
+  /** Physical database size (`dbSize`) measured just before the defragmentation, in bytes. */
   sizeBefore: number;
+  /** Physical database size (`dbSize`) measured just after it, in bytes. */
   sizeAfter: number;
 }
 

@@ -41,18 +41,40 @@ import { ALARM_TYPES, type AlarmMember } from './alarms.js';
 
 /** What the metrics read from a member at scrape time. */
 export interface MetricsSource {
+  /** The member id: the `member` label of its series; one source per id in a registry. */
   readonly id: string;
+  /** True when this member knows a leader (`etcd_server_has_leader`). */
   hasLeader(): boolean;
+  /** True when this member is the leader (`etcd_server_is_leader`). */
   isLeader(): boolean;
+  /** The Raft commit index (`etcd_server_proposals_committed_total`). */
   commitIndex(): number;
+  /** The Raft index last applied to the store (`etcd_server_proposals_applied_total`). */
   appliedIndex(): number;
+  /** Requests of this member proposed and neither applied nor failed yet (`etcd_server_proposals_pending`). */
   pendingProposals(): number;
+  /** The backend quota in bytes (`etcd_server_quota_backend_bytes`). */
   quotaBackendBytes(): number;
+  /**
+   * The latest measure of the database, in bytes: `dbSize` physical,
+   * `dbSizeInUse` live data (`etcd_mvcc_db_total_size_in_bytes`,
+   * `..._in_use_in_bytes`). Cached, not measured at scrape time; 0 before
+   * the first measure.
+   */
   dbSize(): { dbSize: number; dbSizeInUse: number };
+  /** The store's current revision (`etcd_debugging_mvcc_current_revision`). */
   revision(): number;
+  /** The store's compaction revision, -1 before any compaction (`etcd_debugging_mvcc_compact_revision`). */
   compactRevision(): number;
+  /**
+   * Watchers on this member: all of them, and the slow ones, behind the
+   * current revision (unsynced or blocked) (`etcd_debugging_mvcc_watcher_total`,
+   * `etcd_debugging_mvcc_slow_watcher_total`).
+   */
   watchers(): { total: number; slow: number };
+  /** Leases in the store (`etcd_debugging_lease_total`). */
   leaseCount(): number;
+  /** Active alarms as applied on this member (`quorumkv_server_alarms`). */
   alarmList(): AlarmMember[];
 }
 
@@ -60,16 +82,24 @@ type M = 'member';
 
 /** The metric objects of one registry, shared by the members that use it. */
 export class ServerMetrics {
+  /** The prom-client registry these metrics are registered in. */
   readonly registry: Registry;
   private readonly sources = new Map<string, MetricsSource>();
   private readonly everAttached = new Set<string>();
 
+  /** `etcd_server_leader_changes_seen_total`: incremented each time a leader becomes known to the member (not when it loses one). */
   readonly leaderChanges: Counter<M>;
+  /** `etcd_server_proposals_failed_total`: proposals of the member that failed (no leader known, timeout, dropped, closed). */
   readonly proposalsFailed: Counter<M>;
+  /** `etcd_disk_wal_fsync_duration_seconds`: duration in seconds of each synced write of the Raft log. */
   readonly walFsync: Histogram<M>;
+  /** `etcd_disk_backend_commit_duration_seconds`: duration in seconds of each batch write of the store. */
   readonly backendCommit: Histogram<M>;
+  /** `etcd_network_peer_round_trip_time_seconds`, label `To` (the peer): seconds from a leader's heartbeat to the peer's response. */
   readonly peerRoundTrip: Histogram<M | 'To'>;
+  /** `etcd_debugging_lease_granted_total`: lease grants applied on the member. */
   readonly leaseGranted: Counter<M>;
+  /** `etcd_debugging_lease_revoked_total`: lease revokes applied on the member, expired leases' included. */
   readonly leaseRevoked: Counter<M>;
   private readonly gauges: Gauge<M>[] = [];
   private readonly alarmGauge: Gauge<M | 'alarm'>;
