@@ -11,7 +11,9 @@ import { waitForPut } from './wait.js';
 
 /** An item just enqueued: its key and the revision that created it (its place in the queue). */
 export interface EnqueuedItem {
+  /** The item's key, `<prefix>/<unique>`. */
   key: string;
+  /** The item's createRevision: the revision of the txn that wrote it; items dequeue in this order. */
   revision: number;
 }
 

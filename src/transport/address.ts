@@ -7,7 +7,9 @@ import { ErrorCode, UsageError } from '../errors.js';
 
 /** A parsed `"host:port"`. */
 export interface HostPort {
+  /** Host name or IP address; an IPv6 address without its brackets. */
   host: string;
+  /** TCP port, 1..65535. */
   port: number;
 }
 

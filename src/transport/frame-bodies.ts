@@ -34,10 +34,15 @@ export type StreamKind = (typeof StreamKind)[keyof typeof StreamKind];
  * reverse once it has checked `clusterId`, `to` and `from`.
  */
 export interface Hello {
+  /** The sender's {@link PROTOCOL_VERSION}; the acceptor refuses any other. */
   version: number;
+  /** The sender's cluster id; the acceptor refuses another (`QUORUMKV_CLUSTER_ID_MISMATCH`). */
   clusterId: string;
+  /** Id of the sending node (the dialer, in the request). */
   from: string;
+  /** Id of the node the sender means to reach; the acceptor refuses a handshake not for it (`QUORUMKV_UNKNOWN_PEER`). */
   to: string;
+  /** What the connection carries: Raft messages or one snapshot. */
   stream: StreamKind;
 }
 

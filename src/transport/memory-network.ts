@@ -20,13 +20,17 @@ const log = createDebug('quorumkv:transport');
 
 /** A directed link: messages from `from` to `to`. */
 export interface Link {
+  /** Id of the sending node. */
   from: string;
+  /** Id of the receiving node. */
   to: string;
 }
 
 /** A uniform delay range in whole milliseconds, `0 <= minMs <= maxMs`. */
 export interface DelayRange {
+  /** Shortest delay of a message, in ms (an integer, at least 0). */
   minMs: number;
+  /** Longest delay of a message, in ms (an integer, at least `minMs`; equal to it for a fixed delay). */
   maxMs: number;
 }
 
@@ -58,9 +62,13 @@ export type DropReason = 'partition' | 'drop-rate' | 'unreachable' | 'removed';
 
 /** One observable step of the network, in the order it happened (for traces). */
 export interface NetworkEvent {
+  /** What happened: accepted by `send()`, handed to the receiver, dropped, copied, or moved ahead of earlier messages. */
   kind: 'send' | 'deliver' | 'drop' | 'duplicate' | 'reorder';
+  /** Id of the sending node. */
   from: string;
+  /** Id of the node the message is addressed to. */
   to: string;
+  /** Raft message type of the message. */
   type: MessageType;
   /** Set when `kind` is `drop`. */
   reason?: DropReason;
