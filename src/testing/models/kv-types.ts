@@ -81,6 +81,7 @@ export interface KvPair extends KvMeta {
 
 /** Response to `get`. `value` is `null` when the key does not exist. */
 export interface KvGetOutput extends KvMeta {
+  /** The key's value, or `null` when the key does not exist at the read. */
   readonly value: string | null;
   /** Header revision: the store's revision when the read was served. */
   readonly revision?: number | undefined;
@@ -106,6 +107,7 @@ export interface KvDeleteOutput {
 
 /** Response to `range`: the pairs in key order. */
 export interface KvRangeOutput {
+  /** The keys of the range that exist, in ascending key order, with their values (empty when none). */
   readonly kvs: readonly KvPair[];
   /** Header revision: the store's revision when the read was served. */
   readonly revision?: number | undefined;

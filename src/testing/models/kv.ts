@@ -32,9 +32,13 @@ import type {
  * (per-key mode only); the first read that reports them fixes them.
  */
 export interface KvKeyState {
+  /** The key's current value. */
   readonly value: string;
+  /** Number of writes since the key's creation (etcd's `version`): 1 after the creating put. */
   readonly version: number;
+  /** Revision of the put that created the key (etcd's `createRevision`); `undefined` until learned. */
   readonly createRevision: number | undefined;
+  /** Revision of the key's last write (etcd's `modRevision`); `undefined` until learned. */
   readonly modRevision: number | undefined;
 }
 
@@ -44,7 +48,9 @@ export interface KvKeyState {
  * observed so far in this partition) otherwise.
  */
 export interface KvState {
+  /** The store revision (exact in `globalRevision` mode, else the highest one observed). */
   readonly revision: number;
+  /** The live keys and what is known of each; a deleted key is absent. */
   readonly keys: ReadonlyMap<string, KvKeyState>;
 }
 

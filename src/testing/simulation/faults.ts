@@ -50,7 +50,9 @@ export type Fault =
 
 /** A fault and when it fires, in virtual ms since the simulation's start. */
 export interface ScheduledFault {
+  /** When the fault fires, in virtual ms since the simulation's start. */
   at: number;
+  /** What happens then. */
   fault: Fault;
 }
 

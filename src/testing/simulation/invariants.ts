@@ -8,11 +8,15 @@ import type { Message } from '../../raftpb/index.js';
 
 /** What the simulation reads from one live member after a step. */
 export interface MemberSample {
+  /** The member's id. */
   id: string;
   /** 0 for the first run of the member, +1 at every restart. */
   lifetime: number;
+  /** Current Raft term; must not go back within a lifetime. */
   term: number;
+  /** Raft commit index; must not go back within a lifetime. */
   commit: number;
+  /** Raft index last applied to the state machine; must not go back within a lifetime. */
   applied: number;
   /** The store's revision (KV members only). */
   revision?: number | undefined;

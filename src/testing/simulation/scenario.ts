@@ -12,6 +12,7 @@ import { startTraffic, type TrafficOptions } from './traffic.js';
 
 /** Options of {@link runScenario}. Times are virtual ms. */
 export interface ScenarioOptions {
+  /** The seed every random choice is drawn from (see `SimulationOptions.seed`); also picks the default cluster size. */
   seed: number;
   /** Cluster size. Default: 3 for odd seeds, 5 for even seeds. */
   nodes?: 3 | 5;
@@ -35,8 +36,11 @@ export interface ScenarioOptions {
 
 /** What {@link runScenario} found. */
 export interface ScenarioResult {
+  /** The seed that was run. */
   seed: number;
+  /** Cluster size that was run (3 or 5). */
   nodes: number;
+  /** How long traffic and faults lasted, in virtual ms (the option, default 3000). */
   durationMs: number;
   /** True when every invariant held and every check passed. */
   ok: boolean;

@@ -48,12 +48,19 @@ export interface ClientTarget {
 
 /** One lease operation a client made (leases are outside the KV model; see `Simulation.checkLinearizable`). */
 export interface LeaseRecord {
+  /** Which lease operation: `leaseGrant` or `leaseRevoke`. */
   kind: 'grant' | 'revoke';
   /** The lease id (for a grant: the granted id, when it returned). */
   id: number | undefined;
+  /**
+   * How it ended: `ok` (answered), `fail` (surely not applied), or
+   * `unknown` (may or may not have been applied: a timeout, or the member
+   * crashed before answering; also while the call is still under way).
+   */
   status: 'ok' | 'fail' | 'unknown';
   /** History-clock times (virtual ms, refined), as in the history. */
   callTime: number;
+  /** History-clock time of the answer; `Infinity` while `status` is `unknown`. */
   returnTime: number;
   /** Header revision of the response (revoke: the revision that deleted the lease's keys, if any). */
   revision: number | undefined;
