@@ -463,8 +463,8 @@ export class WatchableStore implements WatcherHost {
       const events: Event[] = [];
       for (const s of stored) {
         if (s.revision < w.minRev || !watches(w, s.skey) || !this.passes(w, s.event)) continue;
-        // the tombstones at the compaction revision are gone (as in etcd's backend)
-        if (s.revision < cr || (s.revision === cr && s.event.type === 'DELETE')) continue;
+        // below the compaction revision: records a physical compaction is removing
+        if (s.revision < cr) continue;
         events.push(s.event);
       }
       if (w.request.prevKv) {

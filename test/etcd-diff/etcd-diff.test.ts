@@ -203,6 +203,20 @@ function alignPrevKv(want: NWatchLog, got: NWatchLog, compacted: number): NWatch
   };
 }
 
+/**
+ * etcd 3.4.23 drops the tombstones at a compaction revision with the rest of
+ * the compacted history, so a watch that reaches that revision after the
+ * compaction misses its DELETEs (etcd #18089, fixed in 3.4.34 and 3.5.15);
+ * the store keeps them until the next compaction and delivers them
+ * (docs/mvcc.md). Drop from the target's log the DELETEs at a compaction
+ * revision of the sequence that etcd's log lacks.
+ */
+function alignCompactionTombstones(want: NWatchLog, got: NWatchLog, compactions: ReadonlySet<number>): NWatchLog {
+  if (compactions.size === 0) return got;
+  const events = got.events.filter((e) => !(e.type === 'DELETE' && compactions.has(e.kv.mod) && !want.events.some((w) => same(w, e))));
+  return events.length === got.events.length ? got : { ...got, events };
+}
+
 /** For two watch logs: where their events first differ (long logs are hard to compare by eye). */
 function eventDifference(want: unknown, got: unknown, name: string): string {
   const w = want as Partial<NWatchLog>;
@@ -253,6 +267,8 @@ async function runSequenceOnce(seq: number, attempt: number, etcd: EtcdTarget, t
   const ref = targets[0]!;
   const history: string[] = [];
   let watches = 0;
+  /** Every compaction revision of the sequence. */
+  const compactions = new Set<number>();
   const check = (what: string, want: unknown, got: unknown[]): void => {
     const differ = targets.filter((_, k) => !same(got[k], want));
     if (differ.length === 0) return;
@@ -276,6 +292,7 @@ async function runSequenceOnce(seq: number, attempt: number, etcd: EtcdTarget, t
       const [want, ...got] = await Promise.all([etcd, ...targets].map((t) => inTime(exec(t, op), `${t.name}: operation #${i}`, history, t === etcd)));
       for (const g of got) alignTtl(op, want!, g);
       check(`operation #${i}`, want, got);
+      if (ref.genState().compactRev > 0) compactions.add(ref.genState().compactRev);
       if (op.kind === 'watch' && 'ok' in want!) {
         await settleWatch(etcd, targets, watches, op.req.startRevision ?? 0, s.rev);
         watches++;
@@ -288,7 +305,7 @@ async function runSequenceOnce(seq: number, attempt: number, etcd: EtcdTarget, t
     for (let w = 0; w < watches; w++) {
       const want = await etcd.watchLog(w, await ref.watchLog(w));
       const got: NWatchLog[] = await Promise.all(targets.map((t) => t.watchLog(w, want)));
-      check(`events of watch ${w}`, want, got.map((g) => alignPrevKv(want, g, compacted)));
+      check(`events of watch ${w}`, want, got.map((g) => alignPrevKv(want, alignCompactionTombstones(want, g, compactions), compacted)));
     }
     return OPS;
   } finally {

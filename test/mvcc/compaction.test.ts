@@ -74,12 +74,20 @@ test('physical compaction keeps the latest version of every live key at the comp
     'd=1@7/7/1',
     'e=1@7/7/1',
   ]);
-  // compacting again at the latest revision drops the deleted key and a's old version
+  // compacting again at the latest revision drops the deleted key's value and
+  // a's old version; the tombstone at the compaction revision itself stays
+  // until the next compaction (a watch resuming at 9 gets its DELETE)
   const r2 = await compact(t, 9);
   assert.ok(r2.status === 'applied');
   await r2.physical;
-  assert.deepEqual(await storedRevisions(t), ['7', '7.1', '8']);
+  assert.deepEqual(await storedRevisions(t), ['7', '7.1', '8', '9t']);
   assert.deepEqual((await t.store.range({ key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL })).kvs.map(kvStr), ['a=3@2/8/3', 'd=1@7/7/1', 'e=1@7/7/1']);
+  assert.deepEqual((await t.store.range({ key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL, countOnly: true, revision: 9 })).count, 3);
+  await put(t, 'f', '1'); // 10
+  const r3 = await compact(t, 10);
+  assert.ok(r3.status === 'applied');
+  await r3.physical;
+  assert.deepEqual(await storedRevisions(t), ['7', '7.1', '8', '10']);
 });
 
 test('versions and create revisions survive compaction of their history', async () => {

@@ -191,7 +191,7 @@ test('a watch starting below the compaction revision is created, then cancelled 
   assert.equal((await w.next()).done, true);
 });
 
-test('a watch at exactly the compaction revision misses its deletes and their prevKvs', async () => {
+test('a watch at exactly the compaction revision gets its deletes, without their prevKvs (etcd #18089)', async () => {
   const t = await openStore();
   await put(t, 'a', '1'); // 2
   await put(t, 'b', '1'); // 3
@@ -201,7 +201,50 @@ test('a watch at exactly the compaction revision misses its deletes and their pr
   await put(t, 'c', '2'); // 5
   await t.write({ compaction: { revision: 4 } });
   const w = t.store.watch({ key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL, startRevision: 4, prevKv: true });
-  assert.deepEqual((await events(w, 3)).evs, ['PUT b@4', 'PUT c@4', 'PUT c@5 <c=1@4/4/1']);
+  assert.deepEqual((await events(w, 4)).evs, ['DELETE a@4', 'PUT b@4', 'PUT c@4', 'PUT c@5 <c=1@4/4/1']);
+  await w.cancel();
+});
+
+test("a lagging watch whose next revision becomes the compaction revision gets that revision's deletes, uncancelled (etcd #18089)", async () => {
+  const t = await openStore({ watch: { queueCapacity: 1, maxRevisionsPerSync: 1 } });
+  await put(t, 'k', '1'); // 2
+  await put(t, 'k', '2'); // 3
+  await del(t, 'k'); // 4
+  await put(t, 'k', '3'); // 5
+  const w = t.store.watch({ key: b('k'), startRevision: 2 });
+  await t.store.watchIdle(); // revision 2 queued, and the queue is full
+  const first = await events(w, 1);
+  await t.store.watchIdle(); // revision 3 queued: the watch's next revision is 4
+  await t.write({ compaction: { revision: 4 } }); // not below its position: not cancelled
+  await t.store.compactionIdle();
+  const rest = await events(w, 3);
+  assert.deepEqual([...first.evs, ...rest.evs], ['PUT k@2', 'PUT k@3', 'DELETE k@4', 'PUT k@5']);
+  assert.equal(rest.resps.some((r) => r.canceled), false);
+  await w.cancel();
+});
+
+test("the compaction revision's tombstones stay until the next compaction, across a reopen", async () => {
+  const t = await openStore();
+  await put(t, 'a', '1'); // 2
+  await put(t, 'b', '1'); // 3
+  await del(t, 'a'); // 4
+  await t.write({ compaction: { revision: 4 } });
+  await t.store.compactionIdle();
+  const hash = await t.store.hash();
+  await t.store.close();
+  const again = await openStore({}, t.db);
+  assert.equal((await again.store.hash()).hash, hash.hash);
+  assert.equal((await again.store.range({ key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL, countOnly: true })).count, 1);
+  const w = again.store.watch({ key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL, startRevision: 4 });
+  assert.deepEqual((await events(w, 1)).evs, ['DELETE a@4']);
+  await put(again, 'c', '1'); // 5
+  await again.write({ compaction: { revision: 5 } });
+  await again.store.compactionIdle();
+  const late = again.store.watch({ key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL, startRevision: 4 });
+  const r = await nextResp(late);
+  assert.equal(r.canceled, true);
+  assert.equal(r.compactRevision, 5);
+  assert.deepEqual((await events(w, 1)).evs, ['PUT c@5']);
   await w.cancel();
 });
 

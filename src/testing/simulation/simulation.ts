@@ -968,9 +968,10 @@ export class Simulation {
    *
    * @param options.lostTombstonesAtCompaction - also set aside a DELETE at
    *   or below the highest compaction revision that a watch never got:
-   *   etcd 3.4's behaviour, which the store reproduces (compaction at
-   *   revision R drops the tombstones written at R, which a watch starting
-   *   at R then misses; etcd 3.5.15 keeps them, etcd #18089). Default false.
+   *   the behaviour of etcd before 3.4.34 and 3.5.15 (compaction at revision
+   *   R dropped the tombstones written at R, which a watch at R then missed;
+   *   etcd #18089). The store keeps them until the next compaction, so its
+   *   watches pass without it. Default false.
    */
   checkWatches(options: { lostTombstonesAtCompaction?: boolean } = {}): SimulationVerdict {
     const gaps = this.committed.gaps();
