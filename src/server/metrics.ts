@@ -8,7 +8,9 @@
  * can share one registry (an in-process cluster, or a service embedding
  * more than one member). A registry holds each metric once: the metric
  * objects are created on first use per registry and shared by its members
- * ({@link serverMetrics}); a closing member removes its series.
+ * ({@link serverMetrics}); a closing member removes its gauge series (its
+ * state), while its counters and histograms keep their totals, so that a
+ * member reopened under the same id counts on from them.
  *
  * | metric | type | meaning |
  * |---|---|---|
