@@ -14,8 +14,10 @@ import { encodeFrame, FrameKind } from './frame.js';
  * streams. Version 3 marks a change of what the log may hold: a leader may
  * append, in place of a membership change it refuses, an entry carrying the
  * refusal, which members of version 2 cannot apply (they would stop on it).
+ * Version 4 marks another: a leader proposes the revoke of an expired lease
+ * as a lease-expiry entry, which members of version 3 cannot apply.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** What a connection carries after its handshake. */
 export const StreamKind = {
