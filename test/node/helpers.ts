@@ -201,13 +201,9 @@ export class TestCluster {
     for (const id of ids) await this.start(id, ids, ids);
   }
 
-  /** Advances virtual time in 10 ms steps until `cond()` holds; throws after `maxMs`. */
+  /** Advances virtual time in 10 ms steps until `cond()` holds; throws after `maxMs` (see {@link advanceUntil}). */
   async waitFor(cond: () => boolean, maxMs = 10_000, what = 'condition'): Promise<void> {
-    for (let t = 0; t <= maxMs; t += 10) {
-      if (cond()) return;
-      await this.clock.advanceAsync(10);
-    }
-    throw new Error(`timed out after ${maxMs} virtual ms waiting for ${what}`);
+    await advanceUntil(this.clock, cond, maxMs, what);
   }
 
   /** Runs a promise to completion while advancing virtual time. */
@@ -252,4 +248,27 @@ export class TestCluster {
     for (const id of [...this.members.keys()]) await this.stop(id);
     for (const db of this.dbs.values()) if (db.status === 'open') await db.close();
   }
+}
+
+/** Real ms that {@link advanceUntil} still waits once its virtual time is spent. */
+const REAL_GRACE_MS = 5_000;
+
+/**
+ * Advances `clock` in 10 ms steps until `cond()` holds; throws after
+ * `maxMs` virtual ms and then {@link REAL_GRACE_MS} real ms more with the
+ * clock standing still: real I/O an operation waits on (a synced file write
+ * on a loaded machine) may outlast the steps, which take little real time,
+ * and is not a hang.
+ */
+export async function advanceUntil(clock: VirtualClock, cond: () => boolean, maxMs: number, what: string): Promise<void> {
+  for (let t = 0; t <= maxMs; t += 10) {
+    if (cond()) return;
+    await clock.advanceAsync(10);
+  }
+  const until = performance.now() + REAL_GRACE_MS;
+  while (performance.now() < until) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out after ${maxMs} virtual ms waiting for ${what}`);
 }

@@ -4,7 +4,7 @@ import { MemoryLevel } from 'memory-level';
 import { VirtualClock, type Clock } from '../../src/node/index.js';
 import { KvNode, type KvNodeOptions } from '../../src/server/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
-import { electionJitter } from '../node/helpers.js';
+import { advanceUntil, electionJitter } from '../node/helpers.js';
 
 type Db = MemoryLevel<Uint8Array, Uint8Array>;
 
@@ -76,11 +76,7 @@ export class KvCluster {
   }
 
   async waitFor(cond: () => boolean, maxMs = 10_000, what = 'condition'): Promise<void> {
-    for (let t = 0; t <= maxMs; t += 10) {
-      if (cond()) return;
-      await this.clock.advanceAsync(10);
-    }
-    throw new Error(`timed out after ${maxMs} virtual ms waiting for ${what}`);
+    await advanceUntil(this.clock, cond, maxMs, what);
   }
 
   async waitLeader(): Promise<KvNode> {
