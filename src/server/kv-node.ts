@@ -199,6 +199,15 @@ export interface KvNodeOptions {
    */
   backendBatchIntervalMs?: number;
   /**
+   * Interval in ms of the progress notifications sent to idle, caught-up
+   * watches that asked for them (`progressNotify`): etcd's
+   * `--experimental-watch-progress-notify-interval`. Default 600000 (10
+   * minutes, etcd's default); 0 sends none (a client can still ask with
+   * `requestProgress`).
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` (from {@link KvNode.open}) when not a non-negative number
+   */
+  watchProgressNotifyIntervalMs?: number;
+  /**
    * The backend quota in bytes (etcd's `--quota-backend-bytes`): a request
    * that would grow the database past it is refused with `QUORUMKV_NO_SPACE`
    * and raises a `NOSPACE` alarm. Default 2 GiB (etcd's default).
@@ -358,6 +367,8 @@ function checkOpenOptions(opts: KvNodeOptions): void {
   }
   const bi = opts.backendBatchIntervalMs;
   if (bi !== undefined && !(typeof bi === 'number' && Number.isFinite(bi) && bi >= 0)) badConfig('backendBatchIntervalMs must be a non-negative number of ms');
+  const pi = opts.watchProgressNotifyIntervalMs;
+  if (pi !== undefined && !(typeof pi === 'number' && Number.isFinite(pi) && pi >= 0)) badConfig('watchProgressNotifyIntervalMs must be a non-negative number of ms');
   for (const [name, v] of Object.entries({ join: opts.join, syncStore: opts.syncStore, strictReconfigCheck: opts.strictReconfigCheck })) {
     if (v !== undefined && typeof v !== 'boolean') badConfig(`${name} must be a boolean`);
   }
@@ -658,6 +669,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         now: monotonicNow(clock),
         sync: opts.syncStore ?? true,
         batchIntervalMs: opts.backendBatchIntervalMs ?? 10,
+        ...(opts.watchProgressNotifyIntervalMs !== undefined ? { watch: { progressIntervalMs: opts.watchProgressNotifyIntervalMs } } : {}),
         timer: clock,
         onBackendCommit: (seconds) => metrics.backendCommit.observe({ member: opts.id }, seconds),
       });

@@ -115,6 +115,7 @@ test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything 
       { name: 'an unknown autoCompaction mode', opts: (d) => ({ ...base(d), autoCompaction: { mode: 'bogus' } }), message: /autoCompaction/ },
       { name: 'a negative retention', opts: (d) => ({ ...base(d), autoCompaction: { mode: 'revision', retention: -10 } }), message: /retention/ },
       { name: 'syncStore "no"', opts: (d) => ({ ...base(d), syncStore: 'no' }), message: /syncStore/ },
+      { name: 'watchProgressNotifyIntervalMs -1', opts: (d) => ({ ...base(d), watchProgressNotifyIntervalMs: -1 }), message: /watchProgressNotifyIntervalMs/ },
       { name: 'random that is not a function', opts: (d) => ({ ...base(d), random: 0.5 }), message: /random/ },
       { name: 'a malformed address', opts: (d) => ({ id: 'a', members: { a: 'nohost' }, dataDir: d }), message: /host:port/ },
       { name: 'members that are a string', opts: (d) => ({ ...base(d), members: 'a' }), message: /members/ },

@@ -113,6 +113,24 @@ test('a watch on a follower sees the leader writes in revision order with prevKv
   }
 });
 
+test('watchProgressNotifyIntervalMs sets how often idle progressNotify watches hear the revision', async () => {
+  const c = new KvCluster(['a'], 5);
+  c.extra = () => ({ watchProgressNotifyIntervalMs: 1_000 });
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    await c.run(leader.put('k', 'v'));
+    const w = leader.watch('k', { progressNotify: true });
+    const progress: number[] = [];
+    w.on('progress', (r) => progress.push(r.header.revision));
+    await c.waitFor(() => progress.length >= 2, 2_500, 'two progress notifications');
+    assert.deepEqual(progress.slice(0, 2), [2, 2]);
+    await w.cancel();
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('a lease expires by the leader clock and its keys are deleted; keep-alive holds it', async () => {
   const c = new KvCluster(IDS, 4);
   try {
