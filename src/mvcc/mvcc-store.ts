@@ -253,7 +253,7 @@ export interface StoreReadView {
   lastLeaseId: number;
   /** Every lease: id and granted TTL in seconds. */
   leases: { id: number; ttl: number }[];
-  /** Every kept revision record (backend key and value), in revision order. */
+  /** Every record the store keeps (backend key and value), the tombstones at the compaction revision included, in revision order. */
   records(): AsyncIterable<[Uint8Array, Uint8Array]>;
 }
 
@@ -1038,7 +1038,9 @@ export class MvccStore {
         records: async function* (this: void) {
           for await (const [k, v] of backend.scan(undefined, undefined, snap)) {
             const r = bytesToRev(k);
-            if (r.main <= compactRev && !keep.has(revisionId(r))) continue; // awaiting physical removal
+            // below the compaction revision: awaiting physical removal; the
+            // records at it (its tombstones too) stay until the next compaction
+            if (r.main < compactRev && !keep.has(revisionId(r))) continue;
             yield [k, v] as [Uint8Array, Uint8Array];
           }
         },

@@ -386,3 +386,42 @@ test('restore builds from the file it verified, even if a newer backup is rename
     await cleanup();
   }
 });
+
+test('a backup keeps the tombstones at the compaction revision: a watch resuming there on the restored member gets those deletes', async () => {
+  const { dir, cleanup } = await tempDir('backup-tombstones');
+  const old = new OpsCluster(['a'], 15);
+  const c = new OpsCluster(['a'], 16);
+  try {
+    await old.startAll();
+    const n = await old.waitLeader();
+    await old.run(n.put('k/a', '1')); // 2
+    await old.run(n.put('k/b', '1')); // 3
+    await old.run(n.delete('k/a')); // 4
+    await old.run(n.compact(4, { physical: true }));
+    const watchFrom4 = async (cluster: OpsCluster, m: KvNode): Promise<string[]> => {
+      const w = m.watch('k/', { prefix: true, startRevision: 4 });
+      const seen: string[] = [];
+      w.on('put', (ev) => seen.push(`PUT ${text(ev.kv.key)}@${ev.kv.modRevision}`));
+      w.on('delete', (ev) => seen.push(`DELETE ${text(ev.kv.key)}@${ev.kv.modRevision}`));
+      await cluster.run(m.put('k/c', '1'));
+      await cluster.waitFor(() => seen.some((s) => s.startsWith('PUT k/c')), 2_000, 'the watch reaches the new put');
+      await w.cancel();
+      return seen;
+    };
+    const path = join(dir, 'b.qkv');
+    await n.snapshotSave(path);
+    assert.deepEqual(await watchFrom4(old, n), ['DELETE k/a@4', 'PUT k/c@5']);
+    await old.closeAll();
+
+    const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+    c.dbs.set('a', db);
+    await KvNode.restore(path, { id: 'a', members: ['a'], db });
+    await c.startAll();
+    const m = await c.waitLeader();
+    assert.deepEqual(await watchFrom4(c, m), ['DELETE k/a@4', 'PUT k/c@5'], 'the restored member');
+  } finally {
+    await old.closeAll();
+    await c.closeAll();
+    await cleanup();
+  }
+});
