@@ -53,7 +53,7 @@ function bothFaces(): UsageError {
  * `canceled`, `end`), not both: both faces read the same queue. Doing both
  * fails where it is done with a `UsageError` `QUORUMKV_INVALID_ARGUMENT`:
  * `on`/`once` for a data event throws while a `next()` waits, and `next()`
- * rejects while another `next()` (or the emitter face) waits.
+ * rejects once a data event has a listener, or while another `next()` waits.
  *
  * Guarantees (etcd's watch API): events come in revision order, each once,
  * a revision's events together in one response; a consumer that falls
@@ -188,10 +188,19 @@ export class Watcher extends EventEmitter<WatcherEvents> {
 
   /**
    * The next response; `done` once the watch is over.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (as a rejection) while
-   *   another `next()` waits, the emitter face's included
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (as a rejection) once the
+   *   emitter face reads the watch (a data event has had a listener), or
+   *   while another `next()` waits
    */
   next(): Promise<IteratorResult<WatchResponse>> {
+    // the emitter face's reads are its own: a next() here would take a
+    // response from its listeners, or make the pump's read fail, unhandled
+    if (this.pumping) return Promise.reject(bothFaces());
+    return this.take();
+  }
+
+  /** The next response for either face (the pump's reads, or {@link next}'s). */
+  private take(): Promise<IteratorResult<WatchResponse>> {
     const resp = this.queue.shift();
     if (resp !== undefined) {
       this.afterTake();
@@ -274,7 +283,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
 
   private async pump(): Promise<void> {
     for (;;) {
-      const r = await this.next();
+      const r = await this.take();
       if (r.done) return;
       const resp = r.value;
       this.emit('response', resp);

@@ -528,3 +528,26 @@ test('consuming a watch both ways fails where it is done, with QUORUMKV_INVALID_
     process.off('unhandledRejection', onUnhandled);
   }
 });
+
+test('a next() right after a listener is added fails with QUORUMKV_INVALID_ARGUMENT, and the listener gets every event, with no unhandled rejection', async () => {
+  const t = await openStore();
+  const unhandled: unknown[] = [];
+  const onUnhandled = (err: unknown) => unhandled.push(err);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const w = t.store.watch({ key: b('k') });
+    const seen: string[] = [];
+    w.on('put', (ev) => seen.push(evStr(ev)));
+    // in the same turn: before the listeners' reads have begun
+    await assert.rejects(w.next(), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_ARGUMENT));
+    await put(t, 'k', '1'); // 2
+    await put(t, 'k', '2'); // 3
+    await t.store.watchIdle();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(seen, ['PUT k@2', 'PUT k@3']);
+    assert.deepEqual(unhandled, []);
+    await w.cancel();
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
