@@ -56,6 +56,7 @@
 // removed even when the runner stops the file (exit-cleanup.ts).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { alignCompactionTombstones } from './align.js';
 import type { DiffTarget, NWatchLog, Outcome, ReferenceTarget } from './diff-target.js';
 import { findEtcd, startEtcd, type EtcdProcess } from './etcd-process.js';
 import { EtcdTarget, EtcdUnavailable } from './etcd-target.js';
@@ -201,20 +202,6 @@ function alignPrevKv(want: NWatchLog, got: NWatchLog, compacted: number): NWatch
       return rest;
     }),
   };
-}
-
-/**
- * etcd 3.4.23 drops the tombstones at a compaction revision with the rest of
- * the compacted history, so a watch that reaches that revision after the
- * compaction misses its DELETEs (etcd #18089, fixed in 3.4.34 and 3.5.15);
- * the store keeps them until the next compaction and delivers them
- * (docs/mvcc.md). Drop from the target's log the DELETEs at a compaction
- * revision of the sequence that etcd's log lacks.
- */
-function alignCompactionTombstones(want: NWatchLog, got: NWatchLog, compactions: ReadonlySet<number>): NWatchLog {
-  if (compactions.size === 0) return got;
-  const events = got.events.filter((e) => !(e.type === 'DELETE' && compactions.has(e.kv.mod) && !want.events.some((w) => same(w, e))));
-  return events.length === got.events.length ? got : { ...got, events };
 }
 
 /** For two watch logs: where their events first differ (long logs are hard to compare by eye). */
