@@ -939,10 +939,11 @@ export class MvccStore {
   private async physicalCompact(c: ScheduledCompaction): Promise<void> {
     if (this.status === 'closed' || this.failure !== undefined) throw this.failure ?? new FaultError(ErrorCode.STORAGE_CLOSED, 'mvcc: store is closed');
     // The records at the compaction revision itself all stay until the next
-    // compaction: the live ones are kept anyway, and its tombstones are the
-    // DELETE events a watch resuming at that revision still gets (etcd
-    // #18089: a watch at the compaction revision lost them, and a lagging
-    // one skipped them without being cancelled). They are not in `keep`, so
+    // compaction: the live versions are kept anyway, and the others (its
+    // tombstones, and the put of a key the same txn then deletes) are the
+    // events a watch resuming at that revision still gets (etcd #18089: a
+    // watch at the compaction revision lost the DELETEs, and a lagging one
+    // skipped them without being cancelled). Those are not in `keep`, so
     // reads and hashes pass them over as before.
     const lt = revToBytes({ main: c.revision, sub: 0 });
     let batch: Uint8Array[] = [];
