@@ -30,7 +30,7 @@ import { EventEmitter } from 'eventemitter3';
 import { Registry } from 'prom-client';
 import { pack } from '../codec/index.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
-import { MvccStore, prepareWriteRequest, type ApplyResult, type HashResult, type WriteRequest, type WriteResponse } from '../mvcc/index.js';
+import { DEFAULT_REQUEST_LIMITS, MvccStore, prepareWriteRequest, type ApplyResult, type HashResult, type WriteRequest, type WriteResponse } from '../mvcc/index.js';
 import type {
   CompactionResponse,
   DeleteRangeResponse,
@@ -49,7 +49,7 @@ import { RaftNode, systemClock, type Clock, type RaftNodeStatus, type TimerHandl
 import { memberIdProblem } from '../node/raft-node.js';
 import type { ConfState } from '../raftpb/index.js';
 import { LevelLogStorage } from '../storage/index.js';
-import { TcpTransport, checkTlsOptions, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
+import { DEFAULT_MAX_FRAME_BYTES, TcpTransport, checkTlsOptions, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
 import { growsStore, isAlarmType, type AlarmMember, type AlarmType } from './alarms.js';
 import { writeBackupFile } from './backup-file.js';
 import { CLUSTER_ID_KEY, MEMBER_ID_KEY, dataDirLayout, openDataDirLog, restoreBackup, type RestoreOptions, type RestoreResult } from './backup-restore.js';
@@ -151,7 +151,14 @@ export interface KvNodeOptions {
   snapshotCatchUpEntries?: number;
   /** How long a request waits before `QUORUMKV_TIMEOUT`. Default 10,000 ms. */
   requestTimeoutMs?: number;
-  /** Largest encoded write request in bytes (etcd's `--max-request-bytes`). Default 1.5 MiB. */
+  /**
+   * Largest encoded write request in bytes (etcd's `--max-request-bytes`).
+   * Default 1.5 MiB. The default TCP transport's `maxFrameBytes` (4 MiB) is
+   * raised by as much as this is, so that the entries of such a request fit
+   * in its frames; set the same on every member (a member with a smaller
+   * one refuses the others' larger frames). With a `transport` of your own,
+   * give it a `maxFrameBytes` to match.
+   */
   maxRequestBytes?: number;
   /** Most operations in each of a txn's compare, success and failure lists. Default 128. */
   maxTxnOps?: number;
@@ -333,6 +340,21 @@ function monotonicNow(clock: Clock): () => number {
 
 function badConfig(msg: string): never {
   throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
+}
+
+/**
+ * The `maxFrameBytes` of the default TCP transport for a member accepting
+ * write requests of up to `maxRequestBytes`: the transport's default (4 MiB,
+ * room for a 1 MiB `MsgApp` plus one entry of the default 1.5 MiB request
+ * limit), raised by as much as the request limit is. A message that does not
+ * fit in a frame is never sent, and Raft sends the entry that made it too
+ * large again and again: a write the member accepted would stall every
+ * later one.
+ * @param maxRequestBytes - the member's `maxRequestBytes` (default 1.5 MiB)
+ */
+function maxFrameBytesFor(maxRequestBytes: number | undefined): number {
+  const limit = maxRequestBytes ?? DEFAULT_REQUEST_LIMITS.maxRequestBytes;
+  return Math.max(DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES - DEFAULT_REQUEST_LIMITS.maxRequestBytes + limit);
 }
 
 /**
@@ -635,7 +657,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         const peers: Record<string, string> = {};
         for (const [id, addr] of Object.entries(addresses)) if (id !== opts.id) peers[id] = addr;
         const listen = parseAddress(addresses[opts.id]!);
-        const tcpOpts: ConstructorParameters<typeof TcpTransport>[0] = { id: opts.id, clusterId, listen, peers };
+        const tcpOpts: ConstructorParameters<typeof TcpTransport>[0] = { id: opts.id, clusterId, listen, peers, maxFrameBytes: maxFrameBytesFor(opts.maxRequestBytes) };
         if (opts.tls !== undefined) tcpOpts.tls = opts.tls;
         if (opts.maxSnapshotBytes !== undefined) tcpOpts.maxSnapshotBytes = opts.maxSnapshotBytes;
         transport = new TcpTransport(tcpOpts);
