@@ -44,7 +44,9 @@ export interface TcpTransportOptions {
    * ({@link DEFAULT_MAX_FRAME_BYTES}): room for a `MsgApp` of Raft's usual
    * 1 MiB `maxSizePerMsg` plus one oversized entry under the 1.5 MiB request
    * limit. A message that encodes larger is dropped (reported unreachable);
-   * snapshots are chunked and are not bound by it. Minimum 1024.
+   * snapshots are chunked and are not bound by it. Minimum 2048
+   * ({@link MIN_MAX_FRAME_BYTES}: a snapshot chunk of at least 1 KiB and
+   * its framing).
    */
   maxFrameBytes?: number;
   /** Mutual TLS; plain TCP when absent. */
@@ -88,6 +90,14 @@ export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
 
 /** Room kept in a frame for a chunk's framing and msgpack overhead, bytes. */
 export const CHUNK_OVERHEAD_BYTES = 1024;
+
+/**
+ * Smallest {@link TcpTransportOptions.maxFrameBytes}: 2048 bytes, so that a
+ * snapshot chunk (at most `maxFrameBytes - CHUNK_OVERHEAD_BYTES`) holds at
+ * least 1 KiB. Below it there is no room for a chunk, and every snapshot
+ * would fail.
+ */
+export const MIN_MAX_FRAME_BYTES = 2 * CHUNK_OVERHEAD_BYTES;
 
 /** The options with every default filled in and every address parsed. */
 export interface ResolvedTcpOptions {
@@ -159,7 +169,7 @@ export function resolveTcpOptions(o: TcpTransportOptions): ResolvedTcpOptions {
       invalid(`peer ${id}: ${(err as Error).message}`);
     }
   }
-  const maxFrameBytes = positiveInt(o.maxFrameBytes, 'maxFrameBytes', DEFAULT_MAX_FRAME_BYTES, 1024);
+  const maxFrameBytes = positiveInt(o.maxFrameBytes, 'maxFrameBytes', DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES);
   if (maxFrameBytes > 0xffffffff) invalid('maxFrameBytes must fit in 32 bits');
   const chunkMax = maxFrameBytes - CHUNK_OVERHEAD_BYTES;
   const snapshotChunkBytes = positiveInt(o.snapshotChunkBytes, 'snapshotChunkBytes', Math.min(1024 * 1024, chunkMax));

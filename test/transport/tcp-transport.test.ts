@@ -296,6 +296,31 @@ test('a message larger than maxFrameBytes is dropped at the sender and reported;
   }
 });
 
+test('maxFrameBytes must leave room for a snapshot chunk: below 2048 it is refused, and at 2048 a snapshot arrives in 1 KiB chunks', async () => {
+  // before: 1024 was accepted and left snapshotChunkBytes at 0; every
+  // snapshot was written as empty chunks, which the receiver refuses
+  for (const maxFrameBytes of [1024, 1500, 2047]) {
+    assert.throws(() => new TcpTransport(tcpOptions('a', { maxFrameBytes })), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG), `maxFrameBytes ${maxFrameBytes}`);
+  }
+  const recA = new Recorder();
+  const recB = new Recorder();
+  const a = new TcpTransport(tcpOptions('a', { maxFrameBytes: 2048 }));
+  const b = new TcpTransport(tcpOptions('b', { maxFrameBytes: 2048 }));
+  try {
+    await a.start(recA);
+    await b.start(recB);
+    a.addPeer('b', addr(b));
+    b.addPeer('a', addr(a));
+    const data = new Uint8Array(10_000).map((_, i) => i % 251);
+    a.send([message({ type: 'MsgSnap', from: 'a', to: 'b', term: 1, snapshot: { data, metadata: { index: 1, term: 1, confState: { voters: ['a', 'b'], learners: [] } } } })]);
+    await recA.until(() => recA.snapshots.length === 1, 'the snapshot reported');
+    assert.deepEqual(recA.snapshots, [{ peer: 'b', status: 'finish' }]);
+    assert.deepEqual(Buffer.from(recB.received[0]!.snapshot!.data), Buffer.from(data));
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
 test('a snapshot above the receiver maxSnapshotBytes fails, and one the receiver never acknowledges times out', async () => {
   const snap = (to: string, bytes: number): Message =>
     message({ type: 'MsgSnap', from: 'a', to, term: 1, snapshot: { data: new Uint8Array(bytes), metadata: { index: 9, term: 1, confState: { voters: ['a', to], learners: [] } } } });
