@@ -71,6 +71,20 @@ export class PeerLink {
     if (this.state === 'idle') this.dial();
   }
 
+  /**
+   * The peer has just dialed this node and passed the handshake: it is up
+   * again. A link waiting out its backoff dials now instead of when the
+   * timer fires (a restarted peer otherwise waited up to `backoff.maxMs`
+   * for this side; etcd's rafthttp redials every 100 ms). The backoff is
+   * not started over: a stream that fails again still waits longer.
+   */
+  peerUp(): void {
+    if (this.state !== 'backoff') return;
+    this.clearTimer();
+    this.state = 'idle';
+    if (this.queue.length > 0 || this.persistent) this.dial();
+  }
+
   /** Queues one encoded frame; it is written on the next tick, in order. */
   enqueue(frame: Buffer): void {
     if (this.state === 'closed') return;

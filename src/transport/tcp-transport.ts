@@ -11,6 +11,7 @@ import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { isLocalMessage, type Message } from '../raftpb/index.js';
 import { parseAddress, type HostPort } from './address.js';
 import { encodeFrame, FrameKind } from './frame.js';
+import { StreamKind } from './frame-bodies.js';
 import { InboundConnection } from './inbound-connection.js';
 import { PeerLink } from './peer-link.js';
 import { SnapshotSender } from './snapshot-sender.js';
@@ -346,6 +347,8 @@ export class TcpTransport implements Transport {
         for (const other of this.inbound) {
           if (other !== c && other.peer === c.peer && other.stream === c.stream) other.close('replaced by a newer stream');
         }
+        // the peer is up: a stream to it waiting out a backoff dials now
+        if (c.stream === StreamKind.Messages && c.peer !== undefined) this.links.get(c.peer)?.peerUp();
       },
       closed: (c) => this.inbound.delete(c),
     });

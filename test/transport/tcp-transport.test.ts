@@ -162,6 +162,36 @@ test('a restarted peer is reached again after backoff; while it is down the send
   }
 });
 
+test('a restarted peer that dials in is dialed back at once, not after the backoff', async () => {
+  const recA = new Recorder();
+  // a backoff far longer than the test waits: only the peer's own dial can bring the link back in time
+  const a = new TcpTransport(tcpOptions('a', { backoff: { initialMs: 20_000, maxMs: 20_000 } }));
+  await a.start(recA);
+  let recB = new Recorder();
+  let b = new TcpTransport(tcpOptions('b'));
+  await b.start(recB);
+  const port = b.address().port;
+  try {
+    b.addPeer('a', addr(a));
+    a.addPeer('b', formatAddress('127.0.0.1', port));
+    a.send([hb('a', 'b', 1)]);
+    await recB.until(() => recB.received.length === 1, 'first message');
+    await b.close();
+    await recA.until(() => recA.unreachable.includes('b'), 'b reported unreachable once its connection dropped');
+    recB = new Recorder();
+    b = new TcpTransport(tcpOptions('b', { listen: { host: '127.0.0.1', port } }));
+    await b.start(recB);
+    b.addPeer('a', addr(a));
+    b.send([hb('b', 'a', 1)]); // b dials a
+    await recA.until(() => recA.received.some((m) => m.from === 'b'), "b's message at a");
+    a.send([hb('a', 'b', 2)]);
+    // well within a's 20 s backoff
+    await recB.until(() => recB.received.length > 0, 'a message at the restarted b', 5_000);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
 test('a stream the peer closes right after each handshake is redialed ever more slowly; one that stayed open for backoff.maxMs starts the backoff over', async () => {
   // The peer answers every handshake and closes at once, except the connection
   // accepted while `hold` is set, which it keeps open for 1,100 ms (> maxMs).
