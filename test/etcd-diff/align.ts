@@ -14,12 +14,21 @@ import type { NEvent, NWatchLog } from './diff-target.js';
  * compaction revision of the sequence that etcd's log lacks: a DELETE, or a
  * PUT of a key that the same revision deletes later.
  */
+/**
+ * The same event, its prevKv aside: etcd leaves out a prevKv that a
+ * compaction removed before the event was sent (`alignPrevKv` aligns that
+ * afterwards), so etcd's copy of an event the store also has may lack it.
+ */
+function sameEvent(a: NEvent, b: NEvent): boolean {
+  return a.type === b.type && isDeepStrictEqual(a.kv, b.kv);
+}
+
 export function alignCompactionTombstones(want: NWatchLog, got: NWatchLog, compactions: ReadonlySet<number>): NWatchLog {
   if (compactions.size === 0) return got;
   const deletedLater = (e: NEvent, i: number): boolean =>
     got.events.slice(i + 1).some((l) => l.type === 'DELETE' && l.kv.mod === e.kv.mod && l.kv.key === e.kv.key);
   const events = got.events.filter(
-    (e, i) => !(compactions.has(e.kv.mod) && (e.type === 'DELETE' || deletedLater(e, i)) && !want.events.some((w) => isDeepStrictEqual(w, e))),
+    (e, i) => !(compactions.has(e.kv.mod) && (e.type === 'DELETE' || deletedLater(e, i)) && !want.events.some((w) => sameEvent(w, e))),
   );
   return events.length === got.events.length ? got : { ...got, events };
 }

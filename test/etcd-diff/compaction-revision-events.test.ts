@@ -49,3 +49,14 @@ test("a key put and deleted by one txn at the compaction revision: the store's t
   const lone: NWatchLog = { events: [got.events[0]!, got.events[2]!] };
   assert.deepEqual(alignCompactionTombstones(etcd, lone, new Set([3])), lone);
 });
+
+test("a DELETE at a compaction revision that etcd has too stays, though only the store's copy carries a prevKv", () => {
+  // ETCD_DIFF_SEED=1182444515 ETCD_DIFF_SEQ=16: a prevKv watch got DELETE z@62
+  // from both; etcd had dropped its prevKv (compacted at 62), so the exact
+  // comparison found no match and the alignment removed the store's event
+  const del: NEvent = { type: 'DELETE', kv: { key: 'z', create: 0, mod: 62, ver: 0, value: '', lease: '0' } };
+  const next: NEvent = { type: 'PUT', kv: { key: 'ab', create: 49, mod: 63, ver: 3, value: 'v10', lease: '0' } };
+  const etcd: NWatchLog = { events: [del, next] };
+  const got: NWatchLog = { events: [{ ...del, prev: { key: 'z', create: 52, mod: 54, ver: 3, value: 'V', lease: '0' } }, next] };
+  assert.deepEqual(alignCompactionTombstones(etcd, got, new Set([62])), got);
+});
