@@ -274,9 +274,11 @@ export class Election {
     this.busy = true;
     const scope = new Scope(options.signal, this.session);
     let term = 0;
+    let attempted = false;
     try {
       scope.check();
       if (this.leftover !== undefined) await this.deleteGuarded(this.leftover);
+      attempted = true; // from here on, the key may exist because of this call
       const res = await this.kv.txn({
         compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }],
         success: [{ put: { key: this.key, value, lease: this.session.lease } }],
@@ -307,7 +309,9 @@ export class Election {
       };
       return this.leading;
     } catch (err) {
-      await this.deleteKey(term);
+      // a call that failed before its txn created nothing: the key, if any,
+      // is another campaign's of this session (a leader's, maybe)
+      if (attempted) await this.deleteKey(term);
       throw err;
     } finally {
       scope.dispose();

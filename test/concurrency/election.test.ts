@@ -292,3 +292,26 @@ for (const s of env !== undefined && env !== '' ? [Number(env)] : [303]) {
     await electionRun(seedFor('election', s));
   });
 }
+
+test('a campaign that fails before writing anything (aborted signal) leaves the key of a leader on the same session alone', async () => {
+  const c = await startCluster(57);
+  try {
+    const [f1, f2] = c.followers();
+    const s = await session(c, f1!, { ttl: 5 });
+    const leading = new Election(s, 'keep');
+    const lead = await c.run(leading.campaign('a'));
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(c.run(new Election(s, 'keep').campaign('b', { signal: ac.signal })), hasCode(ErrorCode.ABORTED));
+    assert.equal((await c.run(f2!.get(leading.key)))?.createRevision, lead.term, 'the leader key is still there');
+    // so nobody else can be elected while this session leads
+    const other = background(new Election(await session(c, f2!, { ttl: 5 }), 'keep').campaign('c'));
+    await c.clock.advanceAsync(500);
+    assert.equal(other.done(), false, 'another candidate waits');
+    await c.run(leading.resign());
+    await c.run(other.promise);
+    assert.ok(other.value()!.term > lead.term);
+  } finally {
+    await c.closeAll();
+  }
+});
