@@ -267,6 +267,12 @@ export class Election {
     options = optionsOf(options, 'campaign options');
     if (this.leading !== undefined) {
       this.session.assertAlive();
+      const check = new Scope(options.signal, this.session);
+      try {
+        check.check(); // an aborted call fails, leading or not
+      } finally {
+        check.dispose();
+      }
       await this.proclaim(value);
       return this.leading;
     }

@@ -315,3 +315,21 @@ test('a campaign that fails before writing anything (aborted signal) leaves the 
     await c.closeAll();
   }
 });
+
+test('campaign() with an aborted signal fails with QUORUMKV_ABORTED also on a leading election, and proclaims nothing', async () => {
+  const c = await startCluster(58);
+  try {
+    const [f1] = c.followers();
+    const e = new Election(await session(c, f1!, { ttl: 5 }), 'aborted');
+    const lead = await c.run(e.campaign('v1'));
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(c.run(e.campaign('v2', { signal: ac.signal })), hasCode(ErrorCode.ABORTED));
+    const leader = await c.run(e.leader());
+    assert.equal(leader.value, 'v1', 'the value is unchanged');
+    assert.equal(leader.modRevision, lead.term, 'nothing was written');
+    assert.equal(e.isLeader, true, 'the leadership itself goes on');
+  } finally {
+    await c.closeAll();
+  }
+});
