@@ -88,7 +88,7 @@ export interface LeaderObserver extends AsyncIterable<LeaderInfo> {
  * leader, its proclaimed values, and each next leader in turn, from a watch;
  * no session needed. A leader that comes and goes entirely between two reads
  * (while the observer is catching up) may be skipped; the leaders it does
- * yield come in term order. Ends on cancel, on `signal`, or when the KV
+ * yield come in term order, each leader state (value) once. Ends on cancel, on `signal`, or when the KV
  * fails (its error is thrown from the iteration).
  *
  * ```ts
@@ -108,6 +108,10 @@ export function observeElection(kv: KV, prefix: string, options: LockOptions = {
   const stop = controller.signal;
 
   async function* run(): AsyncGenerator<LeaderInfo> {
+    // the last leader state yielded: a read after a watch that ended without
+    // a deletion (its start compacted) finds it again, and it is no change
+    let last: LeaderInfo | undefined;
+    const isLast = (l: LeaderInfo): boolean => last !== undefined && l.key === last.key && l.createRevision === last.createRevision && l.modRevision === last.modRevision;
     try {
       while (!stop.aborted) {
         const res = await kv.range({ key: dir, prefix: true, sortTarget: 'CREATE', sortOrder: 'ASCEND', limit: 1 });
@@ -136,8 +140,11 @@ export function observeElection(kv: KV, prefix: string, options: LockOptions = {
           if (leader === undefined) continue; // watch ended: read again (or stop)
           from = leader.revision + 1;
         }
-        yield leader;
-        if (stop.aborted) return;
+        if (!isLast(leader)) {
+          last = leader;
+          yield leader;
+          if (stop.aborted) return;
+        }
         // follow this leader's key until it is deleted
         const w = kv.watch(leader.key, { startRevision: from });
         const cancel = (): void => void cancelQuietly(w);
@@ -150,7 +157,8 @@ export function observeElection(kv: KV, prefix: string, options: LockOptions = {
                 gone = true;
                 break;
               }
-              yield leaderOf(ev.kv, ev.kv.modRevision);
+              last = leaderOf(ev.kv, ev.kv.modRevision);
+              yield last;
               if (stop.aborted) return;
             }
             if (gone || wr.canceled) break;

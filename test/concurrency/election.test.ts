@@ -333,3 +333,36 @@ test('campaign() with an aborted signal fails with QUORUMKV_ABORTED also on a le
     await c.closeAll();
   }
 });
+
+test('an observer that resumes after a compaction does not yield the leader it has already yielded again', async () => {
+  const c = await startCluster(59);
+  try {
+    const [f1, f2] = c.followers();
+    const first = new Election(await session(c, f1!, { ttl: 5 }), 'compacted');
+    const t1 = await c.run(first.campaign('one'));
+    const obs = observeElection(f2!, 'compacted');
+    const it = obs[Symbol.asyncIterator]();
+    const seen = [(await c.run(it.next())).value as LeaderInfo];
+    // while the consumer is busy with the first leader, the history it would
+    // follow from is compacted away
+    for (let i = 0; i < 3; i++) await c.run(f2!.put('unrelated', String(i)));
+    await c.run(f2!.compact((await c.run(f2!.range({ key: 'unrelated' }))).header.revision));
+    const next = background(it.next());
+    await c.clock.advanceAsync(300);
+    const second = new Election(await session(c, f2!, { ttl: 5 }), 'compacted');
+    const p2 = background(second.campaign('two'));
+    await c.clock.advanceAsync(100);
+    await c.run(first.resign());
+    await c.run(p2.promise);
+    await c.run(next.promise);
+    seen.push(next.value()!.value as LeaderInfo);
+    obs.cancel();
+    assert.deepEqual(
+      seen.map((l) => `${l.value}@${l.createRevision}`),
+      [`one@${t1.term}`, `two@${p2.value()!.term}`],
+      'each leader once, in order',
+    );
+  } finally {
+    await c.closeAll();
+  }
+});
