@@ -3,7 +3,9 @@
  * (its keep-alive loop and its local lease deadline); it reads time and
  * schedules callbacks through a {@link RecipeClock}, so a test can run it on
  * the virtual clock of an in-process cluster. The shape is the same as the
- * node layer's `Clock`: a `VirtualClock` or `systemClock` can be passed as is.
+ * node layer's `Clock`: a `VirtualClock` or `systemClock` can be passed as is
+ * (but `systemClock` reads the wall clock: in production keep the default,
+ * {@link realClock}, which is monotonic).
  * @module
  */
 
@@ -21,9 +23,13 @@ export interface RecipeClock {
 }
 
 /**
- * Real time: `Date.now()` and the global timers (the default of every
- * recipe). Timers are `unref`'d so that a session's keep-alive loop does not
- * keep a process alive by itself.
+ * Real time: a monotonic clock (`performance.timeOrigin + performance.now()`,
+ * milliseconds since the epoch at the start of the process, which a step of
+ * the wall clock does not move) and the global timers (the default of every
+ * recipe). Monotonic as the leader's lease expiry is: with `Date.now()`, a
+ * wall clock set back (NTP, a resumed VM) kept a session alive past the
+ * time the leader could expire its lease. Timers are `unref`'d so that a
+ * session's keep-alive loop does not keep a process alive by itself.
  *
  * ```ts
  * const session = await Session.create(node, { clock: realClock }); // the default
@@ -31,7 +37,7 @@ export interface RecipeClock {
  * ```
  */
 export const realClock: RecipeClock = {
-  now: () => Date.now(),
+  now: () => performance.timeOrigin + performance.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, ms);
     t.unref();

@@ -2,9 +2,10 @@
 // virtual clock. Deterministic (no seed): the cluster's own seeds are fixed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCode } from '../../src/errors.js';
 import { Session, SessionLostError, type RecipeClock } from '../../src/concurrency/index.js';
-import { text } from '../../src/server/kv.js';
+import { text, type KV } from '../../src/server/kv.js';
 import { hasCode, session, startCluster } from './helpers.js';
 
 test('a session keeps its lease alive for many TTLs with keep-alives every third of the TTL', async () => {
@@ -166,5 +167,24 @@ test('Session.create checks its options and can adopt an existing lease', async 
     assert.equal((await c.run(f.leaseTimeToLive(granted.id))).ttl, -1);
   } finally {
     await c.closeAll();
+  }
+});
+
+test('on the default clock, a wall clock set back does not keep a session alive past its TTL (the leader expires leases on a monotonic clock)', async (t) => {
+  // a lease granted at once whose keep-alives are never answered (a partition)
+  const kv = {
+    leaseGrant: async (ttl: number) => ({ header: { revision: 1 }, id: 7, ttl }),
+    leaseKeepAlive: () => new Promise<never>(() => undefined),
+    leaseRevoke: async () => ({ header: { revision: 1 } }),
+  } as unknown as KV;
+  const s = await Session.create(kv, { ttl: 1 });
+  try {
+    const wall = Date.now;
+    // NTP steps the wall clock back one hour
+    t.mock.method(Date, 'now', () => wall() - 3_600_000);
+    await delay(1_100);
+    assert.equal(s.isLost, true, 'lost once its TTL has run out, whatever the wall clock says');
+  } finally {
+    await s.close();
   }
 });
