@@ -269,10 +269,14 @@ export class Election {
    * cut off) is tried again every 500 ms while the session lives, and before
    * the next campaign of this object.
    * @throws FaultError `QUORUMKV_ABORTED`, `QUORUMKV_SESSION_EXPIRED`; errors of the KV
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when a campaign of this election object is in progress
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when a campaign of this election object is in progress, or for a value that is not a string or a Uint8Array
    */
   async campaign(value: BytesLike, options: LockOptions = {}): Promise<Leadership> {
     options = optionsOf(options, 'campaign options');
+    // before anything is written or deleted: a failed txn deletes the key
+    if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'election: value must be a string or a Uint8Array');
+    }
     if (this.leading !== undefined) {
       this.session.assertAlive();
       const check = new Scope(options.signal, this.session);

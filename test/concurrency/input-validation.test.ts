@@ -50,3 +50,25 @@ test('recipe calls with options or functions of the wrong type fail with QUORUMK
     await c.closeAll();
   }
 });
+
+test('a campaign with a value of the wrong type fails with QUORUMKV_INVALID_ARGUMENT and leaves the leader key of its session alone', async () => {
+  const c = await startCluster(42);
+  try {
+    const kv = c.leader()!;
+    const s = await session(c, kv, { ttl: 5 });
+    const leading = new Election(s, 'e');
+    const lead = await c.run(leading.campaign('v'));
+    for (const value of [5, null, undefined, { key: 'v' }]) {
+      let outcome: unknown;
+      try {
+        outcome = await c.run(new Election(s, 'e').campaign(value as Any));
+      } catch (err) {
+        outcome = err;
+      }
+      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `campaign(${String(value)}): got ${String(outcome)}`);
+      assert.equal((await c.run(kv.get(leading.key)))?.createRevision, lead.term, `campaign(${String(value)}) left the leader key`);
+    }
+  } finally {
+    await c.closeAll();
+  }
+});
