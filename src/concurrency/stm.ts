@@ -207,6 +207,7 @@ export async function transact<T>(kv: KV, fn: (stm: STM) => T | Promise<T>, opti
   if (!Number.isSafeInteger(retries) || retries < 0) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'stm: retries must be a non-negative integer');
   const prefetched = new Map<string, Read>();
   const prefetch = options.prefetch ?? [];
+  if (!Array.isArray(prefetch)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'stm: prefetch must be an array of keys');
   for (const key of prefetch) checkKey(key);
   if (prefetch.length > 0) {
     const res = await kv.txn({ success: prefetch.map((key) => ({ range: { key } })) });

@@ -72,3 +72,21 @@ test('a campaign with a value of the wrong type fails with QUORUMKV_INVALID_ARGU
     await c.closeAll();
   }
 });
+
+test('transact with a prefetch that is not an array of keys fails with QUORUMKV_INVALID_ARGUMENT', async () => {
+  const c = await startCluster(44);
+  try {
+    const kv = c.leader()!;
+    for (const prefetch of [5, 'ab', { 0: 'a' }]) {
+      let outcome: unknown;
+      try {
+        outcome = await c.run(transact(kv, async () => 1, { prefetch: prefetch as Any }));
+      } catch (err) {
+        outcome = err;
+      }
+      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `prefetch ${JSON.stringify(prefetch)}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : String(outcome)}`);
+    }
+  } finally {
+    await c.closeAll();
+  }
+});
