@@ -3,7 +3,7 @@
  * with the leader key's createRevision as the term / fencing token.
  * @module
  */
-import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
 import type { KeyValue } from '../mvccpb/index.js';
 import { text, type BytesLike, type CompareInput, type KV } from '../server/kv.js';
 import { dirOf, leaseHex, LEFTOVER_RETRY_MS, rangeOfOp } from './keys.js';
@@ -262,7 +262,7 @@ export class Election {
   /**
    * Campaigns with `value` and resolves once this candidate is leader. A
    * candidate that already campaigned (its key exists) keeps its place and
-   * updates its value.
+   * updates its value; a leader whose key is gone campaigns anew.
    *
    * On abort, on a lost session or on an error while waiting, the candidate
    * key is deleted and the call fails; a delete that fails too (this member
@@ -285,8 +285,14 @@ export class Election {
       } finally {
         check.dispose();
       }
-      await this.proclaim(value);
-      return this.leading;
+      try {
+        await this.proclaim(value);
+        if (this.leading !== undefined) return this.leading;
+      } catch (err) {
+        if (!isQuorumError(err, ErrorCode.ELECTION_NOT_LEADER)) throw err;
+        // the key is gone (a resign applied but answered with a timeout, a
+        // delete by anyone): campaign anew, as etcd's Campaign always does
+      }
     }
     if (this.busy) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'election: a campaign of this election is already in progress');
     this.busy = true;

@@ -366,3 +366,22 @@ test('an observer that resumes after a compaction does not yield the leader it h
     await c.closeAll();
   }
 });
+
+test('campaign() on a leading election whose key is gone campaigns anew (as etcd, and as Mutex.lock), instead of failing', async () => {
+  const c = await startCluster(60);
+  try {
+    const [f1, f2] = c.followers();
+    const e = new Election(await session(c, f1!, { ttl: 5 }), 'anew');
+    const lead = await c.run(e.campaign('v1'));
+    // as after a resign that was applied but answered with a timeout
+    await c.run(f2!.delete(e.key));
+    const again = await c.run(e.campaign('v2'));
+    assert.ok(again.term > lead.term, 'a new term');
+    const leader = await c.run(electionLeader(f2!, 'anew'));
+    assert.equal(leader.value, 'v2');
+    assert.equal(leader.createRevision, again.term);
+    assert.equal(e.isLeader, true);
+  } finally {
+    await c.closeAll();
+  }
+});
