@@ -424,7 +424,15 @@ export class Backend {
     }
   }
 
-  /** Removes every record of the store (snapshot restore). */
+  /**
+   * Removes every record of the store (snapshot restore), durably when the
+   * backend syncs. `clear()` writes its deletes without fsync, and a synced
+   * write after them does not make them durable if LevelDB switched to a
+   * new write-ahead log in between (see {@link syncAll}): the restored
+   * records and the end of the restore could then outlive a power loss
+   * that the deletes did not, leaving records of the replaced state.
+   * @throws FaultError `QUORUMKV_STORAGE_IO`
+   */
   async clearAll(): Promise<void> {
     try {
       await this.kv.clear();
@@ -432,6 +440,7 @@ export class Backend {
     } catch (err) {
       throw ioError(err, 'clearing the store');
     }
+    if (this.sync) await this.syncAll();
   }
 
   /** An explicit snapshot of the database, when supported. */
