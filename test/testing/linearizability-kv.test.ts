@@ -129,6 +129,38 @@ test('per-key mode: a revision not reported by a write is learnt from a later re
   assert.equal(checkLinearizable(inconsistent, kvModel()).result, 'illegal');
 });
 
+test('per-key mode: a write whose revision is unknown still comes after every revision seen before it', () => {
+  // b's put was invoked after revision 6 was reached, so its revision is above 6
+  const oldMod = H(
+    ok(1, 0, 1, put('a', '1'), { revision: 5 }),
+    ok(1, 2, 3, del('a'), { deleted: 1, revision: 6 }),
+    unknown(2, 4, put('a', 'b')),
+    ok(3, 5, 6, get('a'), { value: 'b', modRevision: 4, createRevision: 4, version: 1, revision: 7 }),
+  );
+  assert.equal(checkLinearizable(oldMod, kvModel()).result, 'illegal');
+  // the get sees 3 writes, so b's put came between revisions 5 and 6: no revision is left for it
+  const squeezed = H(
+    ok(1, 0, 1, put('a', '1'), { revision: 5 }),
+    unknown(2, 2, put('a', 'b')),
+    ok(1, 3, 4, put('a', '3'), { revision: 6 }),
+    ok(3, 5, 6, get('a'), { value: '3', modRevision: 6, version: 3, revision: 6 }),
+  );
+  assert.equal(checkLinearizable(squeezed, kvModel()).result, 'illegal');
+  const unreported = H(
+    ok(1, 0, 1, put('a', '1'), { revision: 5 }),
+    ok(2, 2, 3, put('a', '2'), {}),
+    ok(1, 4, 5, put('a', '3'), { revision: 6 }),
+  );
+  assert.equal(checkLinearizable(unreported, kvModel()).result, 'illegal');
+  const fine = H(
+    ok(1, 0, 1, put('a', '1'), { revision: 5 }),
+    ok(1, 2, 3, del('a'), { deleted: 1, revision: 6 }),
+    unknown(2, 4, put('a', 'b')),
+    ok(3, 5, 6, get('a'), { value: 'b', modRevision: 7, createRevision: 7, version: 1, revision: 7 }),
+  );
+  assert.equal(checkLinearizable(fine, kvModel()).result, 'ok');
+});
+
 test('global revision: a stale header revision on another key is caught only in global mode', () => {
   const h = H(
     ok(1, 0, 1, put('x', '1'), { revision: 2 }),

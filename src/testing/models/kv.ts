@@ -40,6 +40,13 @@ export interface KvKeyState {
   readonly createRevision: number | undefined;
   /** Revision of the key's last write (etcd's `modRevision`); `undefined` until learned. */
   readonly modRevision: number | undefined;
+  /**
+   * While `createRevision` is `undefined`: a lower bound of it (the creating
+   * write came after the store had reached the revision below it).
+   */
+  readonly createRevisionAtLeast?: number | undefined;
+  /** While `modRevision` is `undefined`: a lower bound of it, as for `createRevisionAtLeast`. */
+  readonly modRevisionAtLeast?: number | undefined;
 }
 
 /**
@@ -186,10 +193,32 @@ function checkRead(d: Draft, key: string, value: string | null | undefined, meta
     else if (createRevision !== modRevision) return false;
   }
   if (createRevision !== undefined && modRevision !== undefined && createRevision > modRevision) return false;
+  // a revision learned now must respect what was known of it: the write that
+  // set it came after the store had reached the revision below the bound
+  if (cur.createRevision === undefined && createRevision !== undefined && createRevision < (cur.createRevisionAtLeast ?? -Infinity)) return false;
+  if (cur.modRevision === undefined && modRevision !== undefined && modRevision < (cur.modRevisionAtLeast ?? -Infinity)) return false;
   if (createRevision !== cur.createRevision || modRevision !== cur.modRevision) {
-    setKey(d, key, { ...cur, createRevision, modRevision });
+    setKey(d, key, keyState(cur.value, cur.version, createRevision, modRevision, cur.createRevisionAtLeast, cur.modRevisionAtLeast));
   }
   return true;
+}
+
+/**
+ * A {@link KvKeyState}, keeping a lower bound only for a revision that is
+ * not known (so that equal knowledge gives equal states).
+ */
+function keyState(
+  value: string,
+  version: number,
+  createRevision: number | undefined,
+  modRevision: number | undefined,
+  createAtLeast: number | undefined,
+  modAtLeast: number | undefined,
+): KvKeyState {
+  const s: { -readonly [K in keyof KvKeyState]: KvKeyState[K] } = { value, version, createRevision, modRevision };
+  if (createRevision === undefined && createAtLeast !== undefined) s.createRevisionAtLeast = createAtLeast;
+  if (modRevision === undefined && modAtLeast !== undefined) s.modRevisionAtLeast = modAtLeast;
+  return s;
 }
 
 /** Checks a read's header revision: exact, or at least the lower bound (then raises it). */
@@ -243,6 +272,7 @@ function runOps(
   ops: readonly KvTxnOp[],
   results: readonly KvTxnOpResult[] | undefined,
   newRevision: number | undefined,
+  floor: number,
 ): boolean | null {
   if (results !== undefined && results.length !== ops.length) return null;
   let changed = false;
@@ -256,12 +286,14 @@ function runOps(
         break;
       case 'put':
         if (res?.prevValue !== undefined && res.prevValue !== (cur?.value ?? null)) return null;
-        setKey(d, op.key, {
-          value: op.value,
-          version: cur === undefined ? 1 : cur.version + 1,
-          createRevision: cur === undefined ? newRevision : cur.createRevision,
-          modRevision: newRevision,
-        });
+        // an unknown revision is at least `floor`
+        setKey(
+          d,
+          op.key,
+          cur === undefined
+            ? keyState(op.value, 1, newRevision, newRevision, floor, floor)
+            : keyState(op.value, cur.version + 1, cur.createRevision, newRevision, cur.createRevisionAtLeast, floor),
+        );
         changed = true;
         break;
       case 'delete':
@@ -292,7 +324,7 @@ function applyWrite(
   const before = d.revision;
   const newRevision = exact ? before + 1 : header;
   if (!exact && header !== undefined && header < before) return null;
-  const changed = runOps(d, ops, results, newRevision);
+  const changed = runOps(d, ops, results, newRevision, before + 1);
   if (changed === null) return null;
   if (exact) {
     if (changed) d.revision = before + 1;
@@ -303,6 +335,10 @@ function applyWrite(
     if (changed && header <= before) return null;
     if (header < d.revision) return null;
     d.revision = header;
+  } else if (changed && d.revision < before + 1) {
+    // its revision is unknown, but above everything seen before it: the
+    // store has at least reached it
+    d.revision = before + 1;
   }
   return freeze(d);
 }
@@ -378,7 +414,9 @@ function stateKey(s: KvState): string {
   const keys = [...s.keys.keys()].sort();
   for (const k of keys) {
     const v = s.keys.get(k)!;
-    parts.push(`${k}\u0000${v.value}\u0000${v.version}\u0000${v.createRevision ?? '?'}\u0000${v.modRevision ?? '?'}`);
+    const create = v.createRevision ?? `?${v.createRevisionAtLeast ?? ''}`;
+    const mod = v.modRevision ?? `?${v.modRevisionAtLeast ?? ''}`;
+    parts.push(`${k}\u0000${v.value}\u0000${v.version}\u0000${create}\u0000${mod}`);
   }
   return parts.join('\u0001');
 }
@@ -510,7 +548,9 @@ export function isKvReadOnly(input: KvInput): boolean {
  *   lower bound of the store revision: a write that changed something must
  *   report a revision above every revision seen before it, a read or a
  *   no-op write a revision at least as high; a read may not return a key
- *   with a modRevision above its own header revision. Stale reads across
+ *   with a modRevision above its own header revision. A write that reports
+ *   no revision still has one above every revision seen before it, which
+ *   the bound and a later read of the key's revisions must respect. Stale reads across
  *   different keys are not caught in this mode. With
  *   `{ globalRevision: true }` the revision is tracked exactly (etcd: each
  *   write that changes something bumps it by exactly one, deletes of
