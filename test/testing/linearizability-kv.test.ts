@@ -314,6 +314,37 @@ test('an unknown txn whose compare depends on an unreported revision may have ta
   assert.equal(checkLinearizable(learnt, kvModel()).result, 'illegal');
 });
 
+test('a txn compare on a revision the history never revealed is held to what is known of it, and tells it', () => {
+  const cmp = (value: number): KvCompare => ({ key: 'a', target: 'modRevision', result: '=', value });
+  // after revision 5, b's put cannot have revision 3
+  const below = H(
+    ok(1, 0, 1, put('a', '1'), { revision: 5 }),
+    unknown(2, 2, put('a', 'b')),
+    ok(3, 3, 4, txn([cmp(3)], [put('a', 'c')]), { succeeded: true, revision: 8 }),
+  );
+  assert.equal(checkLinearizable(below, kvModel()).result, 'illegal');
+  // the txn saw b's put at revision 7; a later read cannot see it at 8
+  const seen = (mod: number) =>
+    H(
+      ok(1, 0, 1, put('a', '1'), { revision: 5 }),
+      unknown(2, 2, put('a', 'b')),
+      ok(3, 3, 4, txn([cmp(7)], [get('a')]), { succeeded: true }),
+      ok(3, 5, 6, get('a'), { value: 'b', modRevision: mod, revision: 9 }),
+    );
+  assert.equal(checkLinearizable(seen(8), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(seen(7), kvModel()).result, 'ok');
+  // modRevision > 7 held: a later read cannot report 6
+  const above = (mod: number) =>
+    H(
+      ok(1, 0, 1, put('a', '1'), { revision: 5 }),
+      unknown(2, 2, put('a', 'b')),
+      ok(3, 3, 4, txn([{ key: 'a', target: 'modRevision', result: '>', value: 7 }], [get('a')]), { succeeded: true }),
+      ok(3, 5, 6, get('a'), { value: 'b', modRevision: mod, revision: 9 }),
+    );
+  assert.equal(checkLinearizable(above(6), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(above(8), kvModel()).result, 'ok');
+});
+
 test('the failure report describes KV operations readably', () => {
   const h = H(
     ok('alice', 0, 1, put('k', 'v1'), { revision: 2 }),

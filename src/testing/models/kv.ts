@@ -243,9 +243,48 @@ function evalCompare(d: Draft, c: KvCompare): CompareOutcome {
   else if (c.target === 'version') actual = cur.version;
   else if (c.target === 'createRevision') actual = cur.createRevision;
   else actual = cur.modRevision;
-  if (actual === undefined) return undefined;
   const expected = Number(c.value);
-  return Number.isNaN(expected) ? false : holds(actual - expected, c.result);
+  if (Number.isNaN(expected)) return false;
+  if (actual === undefined) {
+    // not known, but at least `min`: some comparisons are decided anyway
+    const min = c.target === 'createRevision' ? cur!.createRevisionAtLeast : cur!.modRevisionAtLeast;
+    if (min === undefined) return undefined;
+    if (expected < min) return c.result === '!=' || c.result === '>';
+    return c.result === '<' && expected === min ? false : undefined;
+  }
+  return holds(actual - expected, c.result);
+}
+
+/**
+ * Records in the draft what a compare that held tells of a revision the
+ * draft did not know: its value (`=`) or a higher lower bound (`>`).
+ * Returns false if that contradicts what the draft knows.
+ */
+function assumeHeld(d: Draft, c: KvCompare): boolean {
+  const cur = d.keys.get(c.key);
+  if (cur === undefined || (c.target !== 'createRevision' && c.target !== 'modRevision')) return true;
+  const expected = Number(c.value);
+  if (c.result === '=') {
+    return checkRead(d, c.key, undefined, { [c.target]: expected }, undefined);
+  }
+  if (c.result === '>') {
+    const isCreate = c.target === 'createRevision';
+    if ((isCreate ? cur.createRevision : cur.modRevision) !== undefined) return true;
+    const min = Math.max(expected + 1, (isCreate ? cur.createRevisionAtLeast : cur.modRevisionAtLeast) ?? -Infinity);
+    setKey(
+      d,
+      c.key,
+      keyState(
+        cur.value,
+        cur.version,
+        cur.createRevision,
+        cur.modRevision,
+        isCreate ? min : cur.createRevisionAtLeast,
+        isCreate ? cur.modRevisionAtLeast : min,
+      ),
+    );
+  }
+  return true;
 }
 
 function holds(cmp: number, result: KvCompare['result']): boolean {
@@ -401,7 +440,11 @@ function stepKv(state: KvState, input: KvInput, output: KvOutput | undefined, ex
       const out: KvState[] = [];
       for (const succeeded of branches) {
         if (o?.succeeded !== undefined && o.succeeded !== succeeded) continue;
-        const next = applyWrite(state, succeeded ? input.success : input.failure, o?.results, o?.revision, exact);
+        // the success branch on revisions the state did not know: every
+        // compare held, which may tell what they were
+        const d = draftOf(state);
+        if (succeeded && anyUnknown && !input.compare.every((c) => assumeHeld(d, c))) continue;
+        const next = applyWrite(state, succeeded ? input.success : input.failure, o?.results, o?.revision, exact, d);
         if (next !== null) out.push(next);
       }
       return out;
@@ -524,7 +567,9 @@ export function isKvReadOnly(input: KvInput): boolean {
 /**
  * The KV model: an etcd-v3-style store of string keys and values, starting
  * empty. It is a {@link NondeterministicModel} (a txn compare on a revision
- * the history never revealed can go either way).
+ * the history never revealed can go either way, unless the lower bound known
+ * of that revision decides it; the success branch then records what its
+ * `=` and `>` compares tell of it).
  *
  * What it checks, for each operation in the linearization order:
  * - `get` / `range` return exactly the live keys (a range: every live key of
