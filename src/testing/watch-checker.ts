@@ -174,7 +174,8 @@ function sameKvFields(got: WatchKeyValue, want: WatchKeyValue): string | undefin
  * - range: every event is in the watched range, passes the filters and is
  *   at or after `startRevision`;
  * - reliable: every committed event in the range (and passing the filters)
- *   from `startRevision` (else from the first event received) up to the
+ *   from `startRevision` (else from the first event received, or from the
+ *   revision after an earlier progress notification) up to the
  *   last revision the stream has seen (its last event, or a later progress
  *   notification) was delivered;
  * - atomic: all the matching events of a revision come in one response;
@@ -226,6 +227,7 @@ function checkStream(
   let lastRev = -Infinity;
   let lastIndex = -1;
   let progress = -Infinity;
+  /** The first revision the stream is known to cover: its first event, or just after its first progress notification. */
   let firstRev: number | undefined;
 
   s.responses.forEach((resp, r) => {
@@ -306,7 +308,11 @@ function checkStream(
     if (resp.revision !== undefined && resp.events.length > 0 && resp.revision < maxInResp) {
       report('bookmarkable', `response ${r} has header revision ${resp.revision}, below its event at revision ${maxInResp}`);
     }
-    if (resp.progressNotify === true && resp.revision !== undefined) progress = Math.max(progress, resp.revision);
+    if (resp.progressNotify === true && resp.revision !== undefined) {
+      // everything up to it was delivered, so everything after it must be
+      firstRev ??= resp.revision + 1;
+      progress = Math.max(progress, resp.revision);
+    }
   });
 
   // reliable and atomic (completeness of each revision)

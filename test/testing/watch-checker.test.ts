@@ -209,6 +209,16 @@ test('a progress notification claims every event up to its revision ("bookmarkab
   assert.deepEqual(violations({ ...s, responses: [...upTo4, { revision: 4, events: [], progressNotify: true }] }), []);
 });
 
+test('a watch from now that got a progress notification must deliver every event after it', () => {
+  const fromNow = correctStream(all);
+  const after3 = fromNow.responses.filter((r) => (r.revision ?? 0) > 3);
+  const notified = { ...fromNow, responses: [{ revision: 3, events: [], progressNotify: true }, ...after3] };
+  assert.deepEqual(violations(notified), []);
+  // revision 4 comes after the notification at 3: skipping it is a gap, not a late start
+  const gap = { ...fromNow, responses: [{ revision: 3, events: [], progressNotify: true }, ...after3.filter((r) => r.revision !== 4)] };
+  assert.ok(violations(gap).some((m) => /reliable: PUT "a" at revision 4 was never delivered/.test(m)));
+});
+
 test('a compaction cancel is only legitimate below the compact revision ("resumable")', () => {
   const justified: WatchStreamRecord = { name: 'w', key: 'a', startRevision: 2, responses: [], canceled: true, compactRevision: 5 };
   assert.deepEqual(checkWatch(committed, [justified]).violations, []);
