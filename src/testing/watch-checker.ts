@@ -185,7 +185,8 @@ function sameKvFields(got: WatchKeyValue, want: WatchKeyValue): string | undefin
  * - bookmarkable: no event at or below the revision of an earlier progress
  *   notification; a response's header revision is not below its events';
  * - resumable: a watch cancelled with a compactRevision had really asked
- *   for a revision below it.
+ *   for a revision below it (the one after its last event or progress
+ *   notification, else its start).
  *
  * @param committed - the authoritative committed events
  * @param streams - what each watcher received
@@ -340,7 +341,10 @@ function checkStream(
 
   // resumable: a compaction cancel must be justified
   if (s.canceled === true && s.compactRevision !== undefined) {
-    const needed = lastRev > -Infinity ? lastRev + 1 : start;
+    // the next revision it needed: after the last one it saw (an event or a
+    // progress notification), else its start
+    const seenUpTo = Math.max(lastRev, progress);
+    const needed = seenUpTo > -Infinity ? Math.max(seenUpTo + 1, start ?? -Infinity) : start;
     if (needed !== undefined && needed >= s.compactRevision) {
       report(
         'resumable',

@@ -224,6 +224,9 @@ test('a compaction cancel is only legitimate below the compact revision ("resuma
   assert.deepEqual(checkWatch(committed, [justified]).violations, []);
   const spurious: WatchStreamRecord = { ...justified, startRevision: 6 };
   assert.ok(checkWatch(committed, [spurious]).violations.some((m) => /resumable: cancelled with compactRevision 5 although it needed revision 6/.test(m)));
+  // a progress notification at 6 says it had everything up to 6: it needed 7
+  const synced: WatchStreamRecord = { ...justified, startRevision: undefined, responses: [{ revision: 6, events: [], progressNotify: true }] };
+  assert.ok(checkWatch(committed, [synced]).violations.some((m) => /resumable: cancelled with compactRevision 5 although it needed revision 7/.test(m)));
 });
 
 test('violations name the stream and each stream is checked on its own', () => {
