@@ -6,6 +6,7 @@
 import { ErrorCode, UsageError } from '../errors.js';
 import type { KV } from '../server/kv.js';
 import type { LockOptions } from './mutex.js';
+import { kvOf } from './keys.js';
 import { Scope, optionsOf } from './scope.js';
 import { waitDelete } from './wait.js';
 
@@ -33,10 +34,10 @@ export class Barrier {
   /** The barrier's key. */
   readonly key: string;
 
-  /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty key */
+  /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty key, or a `kv` that is not a KV */
   constructor(kv: KV, key: string) {
     if (typeof key !== 'string' || key === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'barrier key must be a non-empty string');
-    this.kv = kv;
+    this.kv = kvOf(kv, 'the barrier\'s kv');
     this.key = key;
   }
 

@@ -5,7 +5,7 @@
  */
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { KV } from '../server/kv.js';
-import { createUniqueKey, deleteLeftovers, deleteOwnKey, type CreatedKey } from './keys.js';
+import { createUniqueKey, deleteLeftovers, deleteOwnKey, sessionOf, type CreatedKey } from './keys.js';
 import type { LockOptions } from './mutex.js';
 import { Scope, optionsOf } from './scope.js';
 import type { Session } from './session.js';
@@ -47,11 +47,11 @@ export class DoubleBarrier {
   /** Keys of failed enters whose deletion failed too: deleted by the next enter. */
   private readonly leftovers = new Set<string>();
 
-  /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty key or a count below 1 */
+  /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty key, a count below 1, or a `session` that is not a Session */
   constructor(session: Session, key: string, count: number) {
     if (typeof key !== 'string' || key === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'barrier key must be a non-empty string');
     if (!Number.isSafeInteger(count) || count < 1) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'barrier count must be a positive integer');
-    this.session = session;
+    this.session = sessionOf(session, 'the barrier\'s session');
     this.key = key.endsWith('/') ? key.slice(0, -1) : key;
     this.count = count;
   }

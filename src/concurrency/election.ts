@@ -6,7 +6,7 @@
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
 import type { KeyValue } from '../mvccpb/index.js';
 import { text, type BytesLike, type CompareInput, type KV } from '../server/kv.js';
-import { dirOf, leaseHex, LEFTOVER_RETRY_MS, rangeOfOp } from './keys.js';
+import { dirOf, kvOf, leaseHex, LEFTOVER_RETRY_MS, rangeOfOp, sessionOf } from './keys.js';
 import type { LockOptions } from './mutex.js';
 import { Scope, optionsOf } from './scope.js';
 import type { Session } from './session.js';
@@ -97,8 +97,10 @@ export interface LeaderObserver extends AsyncIterable<LeaderInfo> {
  *   console.log(`term ${leader.createRevision}: ${leader.value}`);
  * }
  * ```
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty prefix, bad options, or a `kv` that is not a KV
  */
 export function observeElection(kv: KV, prefix: string, options: LockOptions = {}): LeaderObserver {
+  kvOf(kv, 'observeElection\'s kv');
   options = optionsOf(options, 'observe options');
   const dir = dirOf(prefix);
   const controller = new AbortController();
@@ -233,10 +235,10 @@ export class Election {
 
   /**
    * @param prefix - the election's name; a `/` is appended unless present
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty prefix
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty prefix, or a `session` that is not a Session
    */
   constructor(session: Session, prefix: string) {
-    this.session = session;
+    this.session = sessionOf(session, 'the election\'s session');
     this.prefix = dirOf(prefix);
     this.key = `${this.prefix}${leaseHex(session.lease)}`;
   }

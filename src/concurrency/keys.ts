@@ -11,6 +11,34 @@ import type { KV } from '../server/kv.js';
 import type { HeldLock } from './mutex.js';
 import type { Session } from './session.js';
 
+/**
+ * `kv` itself when it looks like a {@link KV}: an object with the
+ * `methods` the recipe calls (by default `txn`, `get` and `watch`). A recipe
+ * given nothing, or something else, fails at once instead of with a
+ * TypeError at its first call.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ */
+export function kvOf(kv: unknown, what: string, methods: readonly string[] = ['txn', 'get', 'watch']): KV {
+  const k = kv as Record<string, unknown> | null;
+  if (k === null || typeof k !== 'object' || methods.some((m) => typeof k[m] !== 'function')) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be a KV (a KvNode, or another implementation of the KV interface)`);
+  }
+  return kv as KV;
+}
+
+/**
+ * `session` itself when it looks like a {@link Session} (its `kv` and its
+ * numeric `lease`).
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ */
+export function sessionOf(session: unknown, what: string): Session {
+  const s = session as Record<string, unknown> | null;
+  if (s === null || typeof s !== 'object' || typeof s.lease !== 'number' || s.kv === null || typeof s.kv !== 'object') {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be a Session (from Session.create)`);
+  }
+  return session as Session;
+}
+
 /** `prefix` with exactly one trailing `/` (etcd's recipes append one). */
 export function dirOf(prefix: string, what = 'prefix'): string {
   if (typeof prefix !== 'string' || prefix === '' || prefix === '/') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be a non-empty string`);

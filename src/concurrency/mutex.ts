@@ -6,7 +6,7 @@
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { KeyValue, ResponseHeader } from '../mvccpb/index.js';
 import type { CompareInput, KV } from '../server/kv.js';
-import { dirOf, heldLock, leaseHex, rangeOfOp } from './keys.js';
+import { dirOf, heldLock, leaseHex, rangeOfOp, sessionOf } from './keys.js';
 import { Scope, optionsOf } from './scope.js';
 import type { Session } from './session.js';
 import { waitDeletes } from './wait.js';
@@ -93,10 +93,10 @@ export class Mutex {
 
   /**
    * @param prefix - the lock's name; a `/` is appended unless present
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty prefix
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty prefix, or a `session` that is not a Session
    */
   constructor(session: Session, prefix: string) {
-    this.session = session;
+    this.session = sessionOf(session, 'the mutex\'s session');
     this.prefix = dirOf(prefix);
     this.key = `${this.prefix}${leaseHex(session.lease)}`;
   }

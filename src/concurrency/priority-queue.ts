@@ -5,7 +5,7 @@
  */
 import { ErrorCode, UsageError } from '../errors.js';
 import { text, type KV } from '../server/kv.js';
-import { claimKey, createUniqueKey, dirOf } from './keys.js';
+import { claimKey, createUniqueKey, dirOf, kvOf } from './keys.js';
 import type { EnqueuedItem } from './queue.js';
 import type { LockOptions } from './mutex.js';
 import { Scope, optionsOf } from './scope.js';
@@ -33,9 +33,9 @@ export class PriorityQueue {
   /** The queue's key prefix, ending with `/`. */
   readonly prefix: string;
 
-  /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty prefix */
+  /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty prefix, or a `kv` that is not a KV */
   constructor(kv: KV, prefix: string) {
-    this.kv = kv;
+    this.kv = kvOf(kv, 'the queue\'s kv');
     this.prefix = dirOf(prefix);
   }
 

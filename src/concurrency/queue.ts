@@ -4,7 +4,7 @@
  */
 import { ErrorCode, UsageError } from '../errors.js';
 import { text, type KV } from '../server/kv.js';
-import { claimKey, createUniqueKey, dirOf } from './keys.js';
+import { claimKey, createUniqueKey, dirOf, kvOf } from './keys.js';
 import type { LockOptions } from './mutex.js';
 import { Scope, optionsOf } from './scope.js';
 import { waitForPut } from './wait.js';
@@ -42,9 +42,9 @@ export class Queue {
   /** The queue's key prefix, ending with `/`. */
   readonly prefix: string;
 
-  /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty prefix */
+  /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty prefix, or a `kv` that is not a KV */
   constructor(kv: KV, prefix: string) {
-    this.kv = kv;
+    this.kv = kvOf(kv, 'the queue\'s kv');
     this.prefix = dirOf(prefix);
   }
 

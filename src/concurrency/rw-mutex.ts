@@ -4,7 +4,7 @@
  */
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { KV } from '../server/kv.js';
-import { createUniqueKey, deleteLeftovers, deleteOwnKey, dirOf, heldLock, leaseHex } from './keys.js';
+import { createUniqueKey, deleteLeftovers, deleteOwnKey, dirOf, heldLock, leaseHex, sessionOf } from './keys.js';
 import type { HeldLock, LockOptions } from './mutex.js';
 import { Scope, optionsOf } from './scope.js';
 import type { Session } from './session.js';
@@ -52,10 +52,10 @@ export class RWMutex {
 
   /**
    * @param prefix - the lock's name; a `/` is appended unless present
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty prefix
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty prefix, or a `session` that is not a Session
    */
   constructor(session: Session, prefix: string) {
-    this.session = session;
+    this.session = sessionOf(session, 'the mutex\'s session');
     this.prefix = dirOf(prefix);
   }
 

@@ -11,6 +11,7 @@ import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
 import type { KV } from '../server/kv.js';
 import { realClock, type RecipeClock } from './clock.js';
+import { kvOf } from './keys.js';
 import { optionsOf } from './scope.js';
 
 /**
@@ -172,12 +173,13 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * Grants a lease (or adopts `options.lease`) and starts keeping it alive.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a bad TTL or interval;
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a bad TTL, interval or clock, or a `kv` that is not a KV;
    *   `QUORUMKV_LEASE_NOT_FOUND` when `options.lease` does not exist
    * @throws SessionLostError `QUORUMKV_SESSION_EXPIRED` when the grant took
    *   longer than the TTL; any error of the grant (`QUORUMKV_TIMEOUT`, ...)
    */
   static async create(kv: KV, options: SessionOptions = {}): Promise<Session> {
+    kvOf(kv, 'the session\'s kv', ['leaseGrant', 'leaseKeepAlive', 'leaseRevoke']);
     options = optionsOf(options, 'session options');
     const ttl = options.ttl ?? 60;
     if (!Number.isSafeInteger(ttl) || ttl <= 0) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `session ttl must be a positive integer number of seconds, got ${String(ttl)}`);
@@ -188,6 +190,9 @@ export class Session extends EventEmitter<SessionEvents> {
     const margin = options.marginMs;
     if (margin !== undefined && !(typeof margin === 'number' && margin >= 0)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'marginMs must be a non-negative number');
     const clock = options.clock ?? realClock;
+    if (clock === null || typeof clock !== 'object' || typeof clock.now !== 'function' || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'the session clock must have now, setTimeout and clearTimeout');
+    }
     const sentAt = clock.now();
     let lease: number;
     let granted: number;

@@ -7,7 +7,7 @@
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { KeyValue, RangeResponse, TxnResponse } from '../mvccpb/index.js';
 import { text, type CompareInput, type KV, type RangeOptions, type RequestOpInput } from '../server/kv.js';
-import { rangeOfOp } from './keys.js';
+import { kvOf, rangeOfOp } from './keys.js';
 import { abortedError, optionsOf } from './scope.js';
 
 /**
@@ -194,9 +194,10 @@ function checkKey(key: string): void {
  *   re-runs; `QUORUMKV_ABORTED` when `signal` aborts between runs; errors of
  *   the KV (which end the transaction: a commit that timed out may or may not
  *   have been applied)
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for bad options or keys
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for bad options or keys, or a `kv` that is not a KV
  */
 export async function transact<T>(kv: KV, fn: (stm: STM) => T | Promise<T>, options: TransactOptions = {}): Promise<TransactResult<T>> {
+  kvOf(kv, 'transact\'s kv');
   options = optionsOf(options, 'transact options');
   if (typeof fn !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'transact needs a function');
   const isolation = options.isolation ?? 'serializableSnapshot';

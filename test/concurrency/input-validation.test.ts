@@ -4,7 +4,7 @@
 // function and a session TTL that is a Symbol threw TypeErrors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DoubleBarrier, Election, Mutex, PriorityQueue, Queue, RWMutex, Barrier, Session, transact } from '../../src/concurrency/index.js';
+import { DoubleBarrier, Election, Mutex, PriorityQueue, Queue, RWMutex, Barrier, Session, observeElection, transact } from '../../src/concurrency/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { session, startCluster } from './helpers.js';
 
@@ -34,6 +34,17 @@ test('recipe calls with options or functions of the wrong type fail with QUORUMK
       { name: 'PriorityQueue.dequeue with null options', call: () => new PriorityQueue(kv, 'pq').dequeue(null as Any) },
       { name: 'transact without a function', call: () => transact(kv, 5 as Any) },
       { name: 'transact with null options', call: () => transact(kv, async () => undefined, null as Any) },
+      { name: 'transact without a KV', call: () => transact(null as Any, async () => undefined) },
+      { name: 'Session.create without a KV', call: () => Session.create(undefined as Any) },
+      { name: 'Session.create with a clock that is not one', call: () => Session.create(kv, { clock: 5 as Any }) },
+      { name: 'a Mutex without a session', call: () => new Mutex(undefined as Any, 'm') },
+      { name: 'an RWMutex given a KV for a session', call: () => new RWMutex(kv as Any, 'rw') },
+      { name: 'an Election without a session', call: () => new Election(null as Any, 'e') },
+      { name: 'a DoubleBarrier without a session', call: () => new DoubleBarrier({} as Any, 'db', 2) },
+      { name: 'a Barrier without a KV', call: () => new Barrier(undefined as Any, 'b') },
+      { name: 'a Queue given a session for a KV', call: () => new Queue(s as Any, 'q') },
+      { name: 'a PriorityQueue without a KV', call: () => new PriorityQueue(null as Any, 'pq') },
+      { name: 'observeElection without a KV', call: () => observeElection(undefined as Any, 'e') },
     ];
     for (const w of wantInvalid) {
       let outcome: unknown;
