@@ -87,7 +87,11 @@ export interface SessionOptions {
   lease?: number;
   /** Time source for the keep-alive loop and the deadline. Default {@link realClock}. */
   clock?: RecipeClock;
-  /** Time between keep-alives in ms. Default: a third of the TTL (etcd's client). */
+  /**
+   * Time between keep-alives in ms: positive, finite, and below the TTL
+   * (when this session grants its lease). Default: a third of the TTL
+   * (etcd's client).
+   */
   keepAliveIntervalMs?: number;
   /**
    * Safety margin in ms subtracted from the local deadline, to absorb clock
@@ -184,8 +188,13 @@ export class Session extends EventEmitter<SessionEvents> {
     const ttl = options.ttl ?? 60;
     if (!Number.isSafeInteger(ttl) || ttl <= 0) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `session ttl must be a positive integer number of seconds, got ${String(ttl)}`);
     const interval = options.keepAliveIntervalMs;
-    if (interval !== undefined && !(typeof interval === 'number' && interval > 0)) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'keepAliveIntervalMs must be a positive number');
+    if (interval !== undefined && !(typeof interval === 'number' && interval > 0 && Number.isFinite(interval))) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'keepAliveIntervalMs must be a positive finite number');
+    }
+    // with the lease granted here, its TTL is known: an interval at or
+    // above it would lose the session before its first keep-alive
+    if (interval !== undefined && options.lease === undefined && interval >= ttl * 1000) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `keepAliveIntervalMs (${interval}) must be below the TTL (${ttl * 1000} ms)`);
     }
     const margin = options.marginMs;
     if (margin !== undefined && !(typeof margin === 'number' && margin >= 0)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'marginMs must be a non-negative number');

@@ -37,6 +37,8 @@ test('recipe calls with options or functions of the wrong type fail with QUORUMK
       { name: 'transact without a KV', call: () => transact(null as Any, async () => undefined) },
       { name: 'Session.create without a KV', call: () => Session.create(undefined as Any) },
       { name: 'Session.create with a clock that is not one', call: () => Session.create(kv, { clock: 5 as Any }) },
+      { name: 'Session.create with an infinite keep-alive interval', call: () => Session.create(kv, { ttl: 5, keepAliveIntervalMs: Infinity }) },
+      { name: 'Session.create with a keep-alive interval as long as the TTL', call: () => Session.create(kv, { ttl: 5, keepAliveIntervalMs: 5_000 }) },
       { name: 'a Mutex without a session', call: () => new Mutex(undefined as Any, 'm') },
       { name: 'an RWMutex given a KV for a session', call: () => new RWMutex(kv as Any, 'rw') },
       { name: 'an Election without a session', call: () => new Election(null as Any, 'e') },
