@@ -300,6 +300,13 @@ export function memberIdProblem(id: unknown): string | undefined {
   return undefined;
 }
 
+/** A `timeoutMs` call option that is given and not a positive finite number, as an error. */
+function timeoutProblem(options: { timeoutMs?: number } | undefined): UsageError | undefined {
+  const t = options?.timeoutMs;
+  if (t === undefined || (typeof t === 'number' && Number.isFinite(t) && t > 0)) return undefined;
+  return new UsageError(ErrorCode.INVALID_ARGUMENT, 'timeoutMs must be a positive number');
+}
+
 function validateOptions<R>(o: RaftNodeOptions<R>): void {
   const bad = (msg: string): never => {
     throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
@@ -617,10 +624,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    *   also when the proposal was made while no leader was known and the leader turns out to be another member
    * @throws FaultError `QUORUMKV_PROPOSAL_DROPPED` when Raft refuses it for good (uncommitted-size cap)
    * @throws FaultError `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `data` is not a `Uint8Array` or
+   *   `timeoutMs` not a positive number (nothing proposed)
    */
   propose(data: Uint8Array, options: { timeoutMs?: number } = {}): Promise<R> {
     const gone = this.unavailable();
     if (gone !== undefined) return Promise.reject(gone);
+    // checked before anything is set up: the envelope would copy a string or
+    // an array into bytes (a string as zeros) and replicate that
+    if (!(data instanceof Uint8Array)) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'proposal data must be a Uint8Array'));
+    const badTimeout = timeoutProblem(options);
+    if (badTimeout !== undefined) return Promise.reject(badTimeout);
     if (!this.forwarding && this.role !== 'leader' && this.lead !== '') {
       return Promise.reject(new UsageError(ErrorCode.NOT_LEADER, `not the leader (leader is ${this.lead}) and proposal forwarding is disabled`));
     }
@@ -644,10 +658,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * ReadIndex). Concurrent calls share one ReadIndex round.
    * @returns the read index
    * @throws FaultError `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `timeoutMs` is not a positive number
    */
   readIndex(options: { timeoutMs?: number } = {}): Promise<number> {
     const gone = this.unavailable();
     if (gone !== undefined) return Promise.reject(gone);
+    const badTimeout = timeoutProblem(options);
+    if (badTimeout !== undefined) return Promise.reject(badTimeout);
     return new Promise<number>((resolve, reject) => {
       const waiter: ReadWaiter = {
         resolve,

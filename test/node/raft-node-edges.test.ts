@@ -749,3 +749,32 @@ test('a follower told by its leader that more is committed than its log holds (i
     await c.closeAll();
   }
 });
+
+test('propose() refuses data that is not a Uint8Array, and a bad timeoutMs, with QUORUMKV_INVALID_ARGUMENT, proposing nothing and leaving no timer', async () => {
+  const c = new TestCluster({ seed: 23 });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    await c.run(leader.node.propose(cmd('x', '1')));
+    for (const m of c.members.values()) await m.node.idle();
+    const timers = c.clock.pendingTimers();
+    const before = leader.node.status().lastIndex;
+    // a string was replicated as zero bytes; an array as its numbers; undefined threw a TypeError
+    for (const data of ['set x 1', [1, 2, 3], undefined, 5, { length: 2 }]) {
+      await assert.rejects(leader.node.propose(data as never), hasCode(ErrorCode.INVALID_ARGUMENT), JSON.stringify(data));
+    }
+    for (const timeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '5']) {
+      await assert.rejects(leader.node.propose(cmd('x', '2'), { timeoutMs: timeoutMs as never }), hasCode(ErrorCode.INVALID_ARGUMENT), String(timeoutMs));
+      await assert.rejects(leader.node.readIndex({ timeoutMs: timeoutMs as never }), hasCode(ErrorCode.INVALID_ARGUMENT), String(timeoutMs));
+    }
+    assert.equal(c.clock.pendingTimers(), timers, 'no timer left behind');
+    await c.clock.advanceAsync(100);
+    for (const m of c.members.values()) await m.node.idle();
+    assert.equal(leader.node.status().lastIndex, before, 'nothing was proposed');
+    assert.deepEqual(c.members.get(IDS.find((id) => id !== leader.id)!)!.sm.applyLog.length, 1);
+    // a Buffer is a Uint8Array
+    assert.ok((await c.run(leader.node.propose(Buffer.from(cmd('y', '3'))))) > before);
+  } finally {
+    await c.closeAll();
+  }
+});
