@@ -855,7 +855,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /**
    * Stops the member: stops ticking, closes the transport and the storage,
    * and rejects every pending call with `QUORUMKV_NODE_CLOSED`. Idempotent.
-   * The state machine is not closed (it belongs to the caller).
+   * The state machine is not closed (it belongs to the caller): a call to
+   * it in progress is waited for, and none is made once this resolves.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -863,7 +864,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.stopTimers();
     this.failAll(new FaultError(ErrorCode.NODE_CLOSED, 'node is closed'));
     await this.transport.close();
-    // Let an in-flight save or apply finish before the storage goes away.
+    // The state machine is the caller's, who may close it once this
+    // resolves: a call to it in progress (apply, snapshot, restore) ends
+    // first, and no other is made (the apply queue stops at `closed`).
+    while (this.applying) await new Promise<void>((r) => this.idleWaiters.push(r));
+    // Let an in-flight save finish before the storage goes away.
     for (let i = 0; i < 1000 && (this.looping || this.applying); i++) await new Promise((r) => setImmediate(r));
     await this.saveDeferredHardState();
     await this.storage.close();
@@ -1356,7 +1361,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private async drainApply(): Promise<void> {
     this.applying = true;
     try {
-      while (this.applyQueue.length > 0 && this.fatal === undefined) {
+      while (this.applyQueue.length > 0 && this.fatal === undefined && !this.closed) {
         const task = this.applyQueue.shift()!;
         if (task.kind === 'snapshot') await this.installSnapshot(task.snapshot);
         else if (task.kind === 'takeSnapshot') await this.takeSnapshotForFollowers();

@@ -8,12 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pack, unpack } from '../../src/codec/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
-import { RaftNode, type ApplyEntry, type StateMachine } from '../../src/node/index.js';
+import { RaftNode, VirtualClock, type ApplyEntry, type StateMachine } from '../../src/node/index.js';
 import type { Message } from '../../src/raftpb/index.js';
 import { MemoryLevel } from 'memory-level';
 import { LevelLogStorage } from '../../src/storage/index.js';
-import { parseAddress, type Transport } from '../../src/transport/index.js';
-import { LogStateMachine, TestCluster, cmd } from './helpers.js';
+import { MemoryNetwork, parseAddress, type Transport } from '../../src/transport/index.js';
+import { LogStateMachine, TestCluster, advanceUntil, cmd } from './helpers.js';
 
 const IDS = ['a', 'b', 'c'];
 const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
@@ -777,4 +777,47 @@ test('propose() refuses data that is not a Uint8Array, and a bad timeoutMs, with
   } finally {
     await c.closeAll();
   }
+});
+
+test('close() waits for an apply in progress and applies nothing more: the state machine is the caller\'s to close once close() resolves', async () => {
+  const clock = new VirtualClock();
+  const db = new MemoryLevel<Uint8Array, Uint8Array>(VIEW);
+  const storage = await LevelLogStorage.open({ db: db as never });
+  const net = new MemoryNetwork({ seed: 1 });
+  let closed = false;
+  const afterClose: string[] = [];
+  let release: (() => void) | undefined;
+  const sm: StateMachine<number> = {
+    appliedIndex: () => 0,
+    apply: async (es: ApplyEntry[]) => {
+      if (closed) afterClose.push(`apply ${es.map((e) => e.index).join(',')}`);
+      // a slow apply (a disk write): the first proposal's holds until released
+      if (es.some((e) => e.kind === 'normal') && release === undefined) await new Promise<void>((r) => (release = r));
+      if (closed) afterClose.push(`apply returned ${es.map((e) => e.index).join(',')}`);
+      return es.map((e) => e.index);
+    },
+    snapshot: () => new Uint8Array(0),
+    restore: () => {},
+  };
+  const node = await RaftNode.create<number>({ id: 'a', peers: ['a'], storage, transport: net.transport('a'), stateMachine: sm, clock, tickMs: 10 });
+  await advanceUntil(clock, () => node.isLeader, 5_000, 'a leader');
+  await node.idle();
+  const first = node.propose(cmd('x', '1')).catch((e: unknown) => e);
+  await advanceUntil(clock, () => release !== undefined, 1_000, 'the first apply');
+  const second = node.propose(cmd('x', '2')).catch((e: unknown) => e); // committed while the first is applied
+  await advanceUntil(clock, () => node.status().commit > node.appliedIndex + 1, 1_000, 'the second commit');
+  let closeDone = false;
+  const closing = node.close().then(() => (closeDone = true));
+  for (let i = 0; i < 2_000; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(closeDone, false, 'close() waits for the apply in progress');
+  release!();
+  await closing;
+  closed = true;
+  for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+  await clock.advanceAsync(100);
+  assert.deepEqual(afterClose, [], 'no apply() after close() resolved');
+  hasCode(ErrorCode.NODE_CLOSED)(await first);
+  hasCode(ErrorCode.NODE_CLOSED)(await second);
+  assert.equal(clock.pendingTimers(), 0, 'no timer left');
+  await db.close();
 });
