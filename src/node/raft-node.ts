@@ -623,7 +623,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * @throws UsageError `QUORUMKV_NOT_LEADER` on a follower with forwarding disabled (nothing proposed),
    *   also when the proposal was made while no leader was known and the leader turns out to be another member
    * @throws FaultError `QUORUMKV_PROPOSAL_DROPPED` when Raft refuses it for good (uncommitted-size cap)
-   * @throws FaultError `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
+   * @throws FaultError `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`: for a proposal that was
+   *   pending when the member closed, stopped or was removed, the outcome is unknown (it may be
+   *   in the log and still be applied), as for `QUORUMKV_TIMEOUT`
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `data` is not a `Uint8Array` or
    *   `timeoutMs` not a positive number (nothing proposed)
    */
