@@ -330,6 +330,20 @@ function validateOptions<R>(o: RaftNodeOptions<R>): void {
   if (o.storage === undefined || o.transport === undefined || o.stateMachine === undefined) {
     bad('storage, transport and stateMachine are required');
   }
+  // checked here, before the storage is loaded and the transport started:
+  // otherwise a TypeError from the first call, with a transport listening
+  const isFn = (v: unknown): boolean => typeof v === 'function';
+  const sm = o.stateMachine as unknown as Record<string, unknown>;
+  if (typeof sm !== 'object' || sm === null || !['appliedIndex', 'apply', 'snapshot', 'restore'].every((m) => isFn(sm[m]))) {
+    bad('stateMachine must have appliedIndex, apply, snapshot and restore methods');
+  }
+  for (const m of ['sync', 'beginSnapshot']) if (sm[m] !== undefined && !isFn(sm[m])) bad(`stateMachine.${m} must be a method when given`);
+  if (o.clock !== undefined) {
+    const clock = o.clock as unknown as Record<string, unknown>;
+    if (typeof clock !== 'object' || clock === null || !['now', 'setTimeout', 'clearTimeout'].every((m) => isFn(clock[m])) || (clock.soon !== undefined && !isFn(clock.soon))) {
+      bad('clock must have now, setTimeout and clearTimeout methods (and soon, when given, a method)');
+    }
+  }
 }
 
 /**

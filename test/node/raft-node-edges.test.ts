@@ -821,3 +821,41 @@ test('close() waits for an apply in progress and applies nothing more: the state
   assert.equal(clock.pendingTimers(), 0, 'no timer left');
   await db.close();
 });
+
+test('a clock or state machine without the methods RaftNode calls is QUORUMKV_INVALID_CONFIG before the transport starts', async () => {
+  const good: StateMachine<number> = { appliedIndex: () => 0, apply: (es) => es.map((e) => e.index), snapshot: () => new Uint8Array(0), restore: () => {} };
+  const cases: Record<string, unknown>[] = [
+    { clock: 5 },
+    { clock: { now: () => 0 } },
+    { clock: { now: () => 0, setTimeout: () => 1, clearTimeout: () => {}, soon: 'later' } },
+    { stateMachine: {} },
+    { stateMachine: { ...good, apply: undefined } },
+    { stateMachine: { ...good, sync: true } },
+    { stateMachine: { ...good, beginSnapshot: 1 } },
+  ];
+  for (const extra of cases) {
+    const db = new MemoryLevel<Uint8Array, Uint8Array>(VIEW);
+    const storage = await LevelLogStorage.open({ db: db as never });
+    let started = false;
+    const base = new MemoryNetwork({ seed: 1 }).transport('a');
+    const transport: Transport = {
+      id: 'a',
+      start: (h) => {
+        started = true;
+        return base.start(h);
+      },
+      send: (ms) => base.send(ms),
+      addPeer: (id, a) => base.addPeer(id, a),
+      removePeer: (id) => base.removePeer(id),
+      close: () => base.close(),
+    };
+    await assert.rejects(
+      RaftNode.create<number>({ id: 'a', peers: ['a'], storage, transport, stateMachine: good, clock: new VirtualClock(), ...(extra as object) }),
+      hasCode(ErrorCode.INVALID_CONFIG),
+      JSON.stringify(Object.keys(extra)),
+    );
+    assert.equal(started, false, 'the transport was not started');
+    await storage.close();
+    await base.close();
+  }
+});
