@@ -740,7 +740,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         throw new FaultError(ErrorCode.STORAGE_IO, `cannot save the member and cluster ids: ${(err as Error).message}`, { cause: err });
       }
     } catch (err) {
-      // whichever of them opened before the failure
+      // whichever of them opened before the failure; an apply the Raft node
+      // started waits for the member, which will not come: it fails, and
+      // the close (which waits for it) ends
+      sm.abandon(new FaultError(ErrorCode.NODE_CLOSED, 'the member failed to open'));
       await raft?.close().catch(() => undefined);
       await store?.close().catch(() => undefined);
       await storage?.close().catch(() => undefined);

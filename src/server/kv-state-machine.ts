@@ -118,6 +118,8 @@ export class KvStateMachine implements StateMachine<EntryResult> {
   private serverIndex = 0;
   private host: KvStateMachineHost | undefined;
   private attached!: () => void;
+  /** Why no host will be attached ({@link abandon}). */
+  private abandoned: Error | undefined;
   /** Settles once a host is attached: apply waits for it (the voters decide hash reports). */
   private readonly hostReady = new Promise<void>((resolve) => {
     this.attached = resolve;
@@ -186,6 +188,17 @@ export class KvStateMachine implements StateMachine<EntryResult> {
     this.attached();
   }
 
+  /**
+   * No member will be attached (its open failed after the Raft node
+   * started): an apply waiting for one fails with `err`, so that closing the
+   * Raft node, which waits for the apply in progress, ends.
+   */
+  abandon(err: Error): void {
+    if (this.host !== undefined) return;
+    this.abandoned = err;
+    this.attached();
+  }
+
   appliedIndex(): number {
     return this.store.appliedIndex();
   }
@@ -199,6 +212,7 @@ export class KvStateMachine implements StateMachine<EntryResult> {
 
   async apply(entries: ApplyEntry[]): Promise<EntryResult[]> {
     if (this.host === undefined) await this.hostReady;
+    if (this.abandoned !== undefined) throw this.abandoned;
     const host = this.host!;
     const out: EntryResult[] = new Array(entries.length);
     // the writes gathered for the store; `at`: for each, the result slot it

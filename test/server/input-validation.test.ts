@@ -260,6 +260,32 @@ test('a first open that fails claims nothing: the data can then be opened under 
   }
 });
 
+test('an open that fails saving the member ids after Raft started applying fails and closes what it opened (it hung: the close waited for an apply that waited for the member)', async () => {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  // the ids' sublevel (utf8 values) fails its writes, after a while as a disk does
+  const sublevel = db.sublevel.bind(db) as (name: string, options: { valueEncoding?: string }) => { put: (...a: unknown[]) => Promise<void> };
+  Object.assign(db, {
+    sublevel: (name: string, options: { valueEncoding?: string }) => {
+      const s = sublevel(name, options);
+      if (name === 'server' && options.valueEncoding === 'utf8') s.put = () => new Promise((_, reject) => setTimeout(() => reject(new Error('disk full')), 50));
+      return s;
+    },
+  });
+  try {
+    const opened = KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db, tickMs: 10 });
+    const outcome = await Promise.race([
+      opened.then(
+        () => 'opened',
+        (e: unknown) => (isQuorumError(e, ErrorCode.STORAGE_IO) ? 'failed' : `failed with ${String(e)}`),
+      ),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still pending after 5 s'), 5000).unref()),
+    ]);
+    assert.equal(outcome, 'failed');
+  } finally {
+    await db.close();
+  }
+});
+
 test('moveLeader on a follower is QUORUMKV_NOT_LEADER even towards the leader itself (etcd ErrNotLeader); addMember refuses an address that is not host:port on TCP', async () => {
   const c = new KvCluster(IDS, 37);
   try {
