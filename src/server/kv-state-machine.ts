@@ -227,23 +227,19 @@ export class KvStateMachine implements StateMachine<EntryResult> {
         continue;
       }
       const kind = e.data[0]!;
-      if (kind === EntryKind.WRITE) {
-        const req = decodeWriteRequest(e.data.subarray(1));
-        const refused = this.refusal(req);
-        if (refused !== undefined) {
-          out[i] = { status: 'failed', error: refused };
-          gather(chunk, e.index, null, -1);
+      if (kind === EntryKind.WRITE || kind === EntryKind.LEASE_EXPIRY) {
+        let req: WriteRequest;
+        let refused: FaultError | undefined;
+        if (kind === EntryKind.WRITE) {
+          req = decodeWriteRequest(e.data.subarray(1));
+          refused = this.refusal(req);
         } else {
-          gather(chunk, e.index, req, i);
+          // a lease revoke, in the store batch like a write, if its term is the entry's
+          const x = decodeLeaseExpiry(e.data.subarray(1));
+          req = { leaseRevoke: { id: x.lease } };
+          refused =
+            x.term !== e.term ? new FaultError(ErrorCode.NOT_LEADER, `lease ${x.lease} was found expired by the leader of term ${x.term}, not of this entry's term ${e.term}: skipped`) : this.refusal(req);
         }
-        continue;
-      }
-      if (kind === EntryKind.LEASE_EXPIRY) {
-        // a lease revoke, in the store batch like a write, if its term is the entry's
-        const x = decodeLeaseExpiry(e.data.subarray(1));
-        const req: WriteRequest = { leaseRevoke: { id: x.lease } };
-        const refused =
-          x.term !== e.term ? new FaultError(ErrorCode.NOT_LEADER, `lease ${x.lease} was found expired by the leader of term ${x.term}, not of this entry's term ${e.term}: skipped`) : this.refusal(req);
         if (refused !== undefined) {
           out[i] = { status: 'failed', error: refused };
           gather(chunk, e.index, null, -1);

@@ -126,14 +126,25 @@ test('a transport closed while its start fails stays closed', async () => {
   }
 });
 
-test('a restarted peer is reached again after backoff; while it is down the sender reports it unreachable', async () => {
+/**
+ * `a` and `b` connected (a first message from a to b delivered), then `b`
+ * stopped: `restartB()` starts a new `b` on the same port, a peer of `a`.
+ */
+async function pairWithStoppedB(aOptions: Partial<TcpTransportOptions> = {}): Promise<{
+  a: TcpTransport;
+  recA: Recorder;
+  b: () => TcpTransport;
+  restartB(): Promise<Recorder>;
+  close(): Promise<void>;
+}> {
   const recA = new Recorder();
-  const a = new TcpTransport(tcpOptions('a'));
+  const a = new TcpTransport(tcpOptions('a', aOptions));
   await a.start(recA);
-  let recB = new Recorder();
+  const recB = new Recorder();
   let b = new TcpTransport(tcpOptions('b'));
   await b.start(recB);
   const port = b.address().port;
+  const close = () => Promise.all([a.close(), b.close()]).then(() => undefined);
   try {
     b.addPeer('a', addr(a));
     a.addPeer('b', formatAddress('127.0.0.1', port));
@@ -141,13 +152,33 @@ test('a restarted peer is reached again after backoff; while it is down the send
     await recB.until(() => recB.received.length === 1, 'first message');
     await b.close();
     await recA.until(() => recA.unreachable.includes('b'), 'b reported unreachable once its connection dropped');
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return {
+    a,
+    recA,
+    b: () => b,
+    async restartB() {
+      const rec = new Recorder();
+      b = new TcpTransport(tcpOptions('b', { listen: { host: '127.0.0.1', port } }));
+      await b.start(rec);
+      b.addPeer('a', addr(a));
+      return rec;
+    },
+    close,
+  };
+}
+
+test('a restarted peer is reached again after backoff; while it is down the sender reports it unreachable', async () => {
+  const p = await pairWithStoppedB();
+  const { a, recA } = p;
+  try {
     recA.unreachable.length = 0;
     a.send([hb('a', 'b', 2)]);
     await recA.until(() => recA.unreachable.includes('b'), 'sending to a down peer reports it unreachable');
-    recB = new Recorder();
-    b = new TcpTransport(tcpOptions('b', { listen: { host: '127.0.0.1', port } }));
-    await b.start(recB);
-    b.addPeer('a', addr(a));
+    const recB = await p.restartB();
     let i = 3;
     const timer = setInterval(() => a.send([hb('a', 'b', i++)]), 20);
     try {
@@ -158,37 +189,23 @@ test('a restarted peer is reached again after backoff; while it is down the send
     const idx = recB.received.map((m) => m.index);
     assert.deepEqual(idx, [...idx].sort((x, y) => x - y), 'still in order after the reconnection');
   } finally {
-    await Promise.all([a.close(), b.close()]);
+    await p.close();
   }
 });
 
 test('a restarted peer that dials in is dialed back at once, not after the backoff', async () => {
-  const recA = new Recorder();
   // a backoff far longer than the test waits: only the peer's own dial can bring the link back in time
-  const a = new TcpTransport(tcpOptions('a', { backoff: { initialMs: 20_000, maxMs: 20_000 } }));
-  await a.start(recA);
-  let recB = new Recorder();
-  let b = new TcpTransport(tcpOptions('b'));
-  await b.start(recB);
-  const port = b.address().port;
+  const p = await pairWithStoppedB({ backoff: { initialMs: 20_000, maxMs: 20_000 } });
+  const { a, recA } = p;
   try {
-    b.addPeer('a', addr(a));
-    a.addPeer('b', formatAddress('127.0.0.1', port));
-    a.send([hb('a', 'b', 1)]);
-    await recB.until(() => recB.received.length === 1, 'first message');
-    await b.close();
-    await recA.until(() => recA.unreachable.includes('b'), 'b reported unreachable once its connection dropped');
-    recB = new Recorder();
-    b = new TcpTransport(tcpOptions('b', { listen: { host: '127.0.0.1', port } }));
-    await b.start(recB);
-    b.addPeer('a', addr(a));
-    b.send([hb('b', 'a', 1)]); // b dials a
+    const recB = await p.restartB();
+    p.b().send([hb('b', 'a', 1)]); // b dials a
     await recA.until(() => recA.received.some((m) => m.from === 'b'), "b's message at a");
     a.send([hb('a', 'b', 2)]);
     // well within a's 20 s backoff
     await recB.until(() => recB.received.length > 0, 'a message at the restarted b', 5_000);
   } finally {
-    await Promise.all([a.close(), b.close()]);
+    await p.close();
   }
 });
 
