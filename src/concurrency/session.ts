@@ -8,6 +8,7 @@
  * @module
  */
 import { EventEmitter } from 'eventemitter3';
+import { checkOptionKeys } from '../option-keys.js';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
 import type { KV } from '../server/kv.js';
 import { realClock, type RecipeClock } from './clock.js';
@@ -177,7 +178,8 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * Grants a lease (or adopts `options.lease`) and starts keeping it alive.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a bad TTL, interval or clock, or a `kv` that is not a KV;
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a bad TTL, interval or clock, an option of another
+   *   name than {@link SessionOptions}', or a `kv` that is not a KV;
    *   `QUORUMKV_LEASE_NOT_FOUND` when `options.lease` does not exist
    * @throws SessionLostError `QUORUMKV_SESSION_EXPIRED` when the grant took
    *   longer than the TTL; any error of the grant (`QUORUMKV_TIMEOUT`, ...)
@@ -185,6 +187,7 @@ export class Session extends EventEmitter<SessionEvents> {
   static async create(kv: KV, options: SessionOptions = {}): Promise<Session> {
     kvOf(kv, 'the session\'s kv', ['leaseGrant', 'leaseKeepAlive', 'leaseRevoke']);
     options = optionsOf(options, 'session options');
+    checkOptionKeys(options, ['ttl', 'lease', 'clock', 'keepAliveIntervalMs', 'marginMs'] satisfies (keyof SessionOptions)[], 'session options', ErrorCode.INVALID_ARGUMENT);
     const ttl = options.ttl ?? 60;
     if (!Number.isSafeInteger(ttl) || ttl <= 0) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `session ttl must be a positive integer number of seconds, got ${String(ttl)}`);
     const interval = options.keepAliveIntervalMs;

@@ -20,6 +20,7 @@
 import createDebug from 'debug';
 import { EventEmitter } from 'eventemitter3';
 import { decodeConfChange, encodeConfChange, pack, unpack } from '../codec/index.js';
+import { checkOptionKeys, type NoKeyMissing } from '../option-keys.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
 import { RawNode } from '../raft/index.js';
 import { checkConfChange } from '../raft/confchange.js';
@@ -307,10 +308,39 @@ function timeoutProblem(options: { timeoutMs?: number } | undefined): UsageError
   return new UsageError(ErrorCode.INVALID_ARGUMENT, 'timeoutMs must be a positive number');
 }
 
+/** Every key of {@link RaftNodeOptions}: any other is refused. */
+const RAFT_NODE_OPTION_KEYS = [
+  'id',
+  'peers',
+  'storage',
+  'transport',
+  'stateMachine',
+  'clock',
+  'tickMs',
+  'electionTicks',
+  'heartbeatTicks',
+  'snapshotEntries',
+  'snapshotCatchUpEntries',
+  'proposalTimeoutMs',
+  'readTimeoutMs',
+  'maxSizePerMsg',
+  'maxInflightMsgs',
+  'maxUncommittedEntriesSize',
+  'preVote',
+  'checkQuorum',
+  'readOnlyOption',
+  'disableProposalForwarding',
+  'strictReconfigCheck',
+  'random',
+] as const satisfies readonly (keyof RaftNodeOptions<unknown>)[];
+// compiles only while the list names every key of the interface
+type RaftNodeOptionKeysComplete = NoKeyMissing<Exclude<keyof RaftNodeOptions<unknown>, (typeof RAFT_NODE_OPTION_KEYS)[number]>>;
+
 function validateOptions<R>(o: RaftNodeOptions<R>): void {
   const bad = (msg: string): never => {
     throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
   };
+  checkOptionKeys(o, RAFT_NODE_OPTION_KEYS, 'RaftNode.create options');
   const idProblem = memberIdProblem(o.id);
   if (idProblem !== undefined) bad(`id must ${idProblem}`);
   if (o.snapshotEntries !== undefined && (!Number.isSafeInteger(o.snapshotEntries) || o.snapshotEntries <= 0)) {
@@ -513,7 +543,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * from the latest snapshot when it is behind it, bootstraps a new cluster
    * from `peers` when the storage is empty, starts the transport and the tick
    * timer.
-   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (nothing is started)
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options, an option
+   *   of another name than {@link RaftNodeOptions}' included (nothing is started)
    * @throws FaultError `QUORUMKV_CORRUPT_LOG` when the storage is corrupt, or
    *   when the state machine reports an applied index beyond the log's last
    *   index (entries it applied are missing)

@@ -29,6 +29,7 @@ import type { AbstractLevel } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
 import createDebug from 'debug';
 import { crc32, pack } from '../codec/index.js';
+import { checkOptionKeys } from '../option-keys.js';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { MvccStore, encodeStoreSnapshot } from '../mvcc/index.js';
 import { FileLogStorage, LevelLogStorage, type LogStorage } from '../storage/index.js';
@@ -205,6 +206,7 @@ async function build(path: string, fh: FileHandle, db: AnyDb, openLog: () => Pro
  */
 export async function restoreBackup(path: string, opts: RestoreOptions): Promise<RestoreResult> {
   if (opts === null || typeof opts !== 'object') bad('options are required');
+  checkOptionKeys(opts, ['id', 'members', 'dataDir', 'db', 'clusterId'] satisfies (keyof RestoreOptions)[], 'KvNode.restore options');
   if (typeof opts.id !== 'string' || opts.id === '') bad('id must be a non-empty string');
   const ids = memberIds(opts.members);
   if (!ids.includes(opts.id)) bad(`members must include this member's id ${opts.id}`);

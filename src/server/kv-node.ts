@@ -60,6 +60,7 @@ import { serverMetrics, type MetricsSource, type ServerMetrics } from './metrics
 import { TimedLogStorage } from './metrics-log-storage.js';
 import { RoundTripTransport } from './metrics-transport.js';
 import { DEFAULT_QUOTA_BACKEND_BYTES, requestCost } from './quota.js';
+import { checkOptionKeys, type NoKeyMissing } from '../option-keys.js';
 import { deleteRequest, flagOf, optionsOf, putRequest, rangeRequest, txnRequest, watchRequest } from './requests.js';
 import {
   EntryKind,
@@ -342,6 +343,42 @@ function badConfig(msg: string): never {
   throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
 }
 
+/** Every key of {@link KvNodeOptions}: any other is refused. */
+const KV_NODE_OPTION_KEYS = [
+  'id',
+  'members',
+  'join',
+  'transport',
+  'dataDir',
+  'db',
+  'clusterId',
+  'tls',
+  'maxSnapshotBytes',
+  'clock',
+  'tickMs',
+  'electionTicks',
+  'heartbeatTicks',
+  'snapshotEntries',
+  'snapshotCatchUpEntries',
+  'requestTimeoutMs',
+  'maxRequestBytes',
+  'maxTxnOps',
+  'maxLearners',
+  'strictReconfigCheck',
+  'leaseCheckMs',
+  'autoCompaction',
+  'random',
+  'syncStore',
+  'backendBatchIntervalMs',
+  'watchProgressNotifyIntervalMs',
+  'quotaBackendBytes',
+  'corruptCheckMs',
+  'metrics',
+  'slowFsyncMs',
+] as const satisfies readonly (keyof KvNodeOptions)[];
+// compiles only while the list names every key of the interface
+type KvNodeOptionKeysComplete = NoKeyMissing<Exclude<keyof KvNodeOptions, (typeof KV_NODE_OPTION_KEYS)[number]>>;
+
 /**
  * The `maxFrameBytes` of the default TCP transport for a member accepting
  * write requests of up to `maxRequestBytes`: the transport's default (4 MiB,
@@ -364,6 +401,11 @@ function maxFrameBytesFor(maxRequestBytes: number | undefined): number {
  */
 function checkOpenOptions(opts: KvNodeOptions): void {
   if (opts === null || typeof opts !== 'object') badConfig('options are required');
+  checkOptionKeys(opts, KV_NODE_OPTION_KEYS, 'KvNode.open options');
+  if (opts.metrics !== undefined) {
+    if (opts.metrics === null || typeof opts.metrics !== 'object') badConfig('metrics must be { registry? }');
+    checkOptionKeys(opts.metrics, ['registry'], 'KvNode.open options.metrics');
+  }
   const idProblem = memberIdProblem(opts.id);
   if (idProblem !== undefined) badConfig(`id must ${idProblem}`);
   const positive = { tickMs: opts.tickMs, requestTimeoutMs: opts.requestTimeoutMs, leaseCheckMs: opts.leaseCheckMs, quotaBackendBytes: opts.quotaBackendBytes, corruptCheckMs: opts.corruptCheckMs, slowFsyncMs: opts.slowFsyncMs };
@@ -406,6 +448,7 @@ function checkOpenOptions(opts: KvNodeOptions): void {
   const ac = opts.autoCompaction;
   if (ac !== undefined) {
     if (ac === null || typeof ac !== 'object') badConfig("autoCompaction must be { mode: 'revision', retention } or { mode: 'periodic', retentionMs }");
+    checkOptionKeys(ac, ac.mode === 'periodic' ? ['mode', 'retentionMs', 'intervalMs'] : ['mode', 'retention', 'intervalMs'], 'KvNode.open options.autoCompaction');
     if (ac.mode === 'revision') {
       if (!(typeof ac.retention === 'number' && Number.isSafeInteger(ac.retention) && ac.retention >= 0)) badConfig('autoCompaction.retention must be a non-negative integer (revisions)');
     } else if (ac.mode === 'periodic') {
@@ -566,7 +609,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * The data holds its cluster id from the first open on (or from
    * {@link KvNode.restore}), used when `clusterId` is not given.
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (a
-   *   malformed `host:port` in `members` included; nothing is created), a
+   *   malformed `host:port` in `members` and an option of a name
+   *   {@link KvNodeOptions} does not declare included; nothing is created), a
    *   `clusterId` that differs from the one the data holds, or data another
    *   member opened first (its id is kept with the data)
    * @throws FaultError `QUORUMKV_STORAGE_IO` when the database cannot be opened
@@ -783,7 +827,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * (see `backup-restore.ts`). The new cluster gets a new cluster id
    * (`clusterId`, or one derived from the backup and the member list), saved
    * with the data. Alarms are not restored.
-   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options or a data
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (one of a name
+   *   {@link RestoreOptions} does not declare included) or a data
    *   directory (or database) that is not empty; nothing is created
    * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT` when the file is corrupt
    *   or truncated (checked whole before anything is created); `QUORUMKV_STORAGE_IO`

@@ -21,6 +21,7 @@ import {
   unpack,
   withCrc,
 } from '../codec/index.js';
+import { checkOptionKeys } from '../option-keys.js';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
 import { emptyHardState, type ConfState, type Entry, type HardState, type Snapshot, type SnapshotMetadata } from '../raftpb/index.js';
 import { checkCommitWithin, checkCompactCovered, checkCompactIndex, checkNoGap, checkSnapshotNotOlder, checkUpdate } from './checks.js';
@@ -350,7 +351,8 @@ export class FileLogStorage implements LogStorage {
    * class documentation for the recovery rules.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a missing `dir`, a
    *   `segmentBytes` that is not an integer of at least 64 KiB, or an
-   *   `inlineWriteBytes` that is not a non-negative integer
+   *   `inlineWriteBytes` that is not a non-negative integer, or an option
+   *   of another name
    * @throws FaultError `QUORUMKV_STORAGE_IO` when the directory cannot be
    *   used or another process (or storage) holds it; `QUORUMKV_CORRUPT_LOG`,
    *   `QUORUMKV_CORRUPT_SNAPSHOT` as {@link load}
@@ -359,6 +361,7 @@ export class FileLogStorage implements LogStorage {
     if (options === null || typeof options !== 'object' || typeof options.dir !== 'string' || options.dir === '') {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'FileLogStorage.open needs a dir');
     }
+    checkOptionKeys(options, ['dir', 'segmentBytes', 'inlineWriteBytes'] satisfies (keyof FileLogStorageOptions)[], 'FileLogStorage.open options', ErrorCode.INVALID_ARGUMENT);
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     if (!Number.isSafeInteger(segmentBytes) || segmentBytes < MIN_SEGMENT_BYTES) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `segmentBytes must be an integer of at least ${MIN_SEGMENT_BYTES}, got ${segmentBytes}`);

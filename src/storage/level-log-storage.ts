@@ -18,6 +18,7 @@ import {
   withCrc,
 } from '../codec/index.js';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
+import { checkOptionKeys } from '../option-keys.js';
 import { putPrepared, writePrepared } from '../level-write.js';
 import { emptyHardState, type Entry, type HardState, type Snapshot } from '../raftpb/index.js';
 import { checkCommitWithin, checkCompactCovered, checkCompactIndex, checkNoGap, checkSnapshotNotOlder, checkUpdate } from './checks.js';
@@ -122,11 +123,14 @@ export class LevelLogStorage implements LogStorage {
    * Opens a storage on `options.db` or in `options.dataDir` (see
    * {@link LevelLogStorageOptions}). Reads only the bounds of the log and the
    * snapshot's metadata; call {@link load} to read and verify the rest.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when neither `db` nor `dataDir` is given
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when neither `db` nor
+   *   `dataDir` is given, or for an option of another name
    * @throws FaultError `QUORUMKV_STORAGE_IO` when the database cannot be opened
    *   (for instance locked by another process)
    */
   static async open(options: LevelLogStorageOptions): Promise<LevelLogStorage> {
+    if (options === null || typeof options !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'LevelLogStorage.open needs { db } or { dataDir }');
+    checkOptionKeys(options, ['db', 'dataDir'], 'LevelLogStorage.open options', ErrorCode.INVALID_ARGUMENT);
     let storage: LevelLogStorage;
     if ('db' in options && options.db !== undefined) {
       storage = new LevelLogStorage(options.db, false);

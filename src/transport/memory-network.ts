@@ -11,6 +11,7 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
 import { decodeMessage, encodeMessage } from '../codec/index.js';
 import { ErrorCode, UsageError } from '../errors.js';
+import { checkOptionKeys } from '../option-keys.js';
 import type { Message, MessageType } from '../raftpb/index.js';
 import { MemoryTransport, type MemoryHub } from './memory-transport.js';
 import { realTimeScheduler, type Scheduler } from './scheduler.js';
@@ -208,12 +209,14 @@ export class MemoryNetwork {
   private readonly hub: MemoryHub;
 
   /**
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `seed` is not a safe integer
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `seed` is not a safe
+   *   integer, or for an option of another name
    */
   constructor(options: MemoryNetworkOptions) {
     if (options === null || typeof options !== 'object' || !Number.isSafeInteger(options.seed)) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'MemoryNetwork needs an integer seed');
     }
+    checkOptionKeys(options, ['seed', 'scheduler', 'onEvent'] satisfies (keyof MemoryNetworkOptions)[], 'MemoryNetwork options', ErrorCode.INVALID_ARGUMENT);
     this.rng = xoroshiro128plus(options.seed);
     this.scheduler = options.scheduler ?? realTimeScheduler;
     this.onEvent = options.onEvent;

@@ -4,6 +4,7 @@
  */
 import { createSecureContext } from 'node:tls';
 import { ErrorCode, UsageError } from '../errors.js';
+import { checkOptionKeys, type NoKeyMissing } from '../option-keys.js';
 import { parseAddress, type HostPort } from './address.js';
 
 /**
@@ -118,6 +119,27 @@ export interface ResolvedTcpOptions {
   readTimeoutMs: number;
 }
 
+/** Every key of {@link TcpTransportOptions}: any other is refused. */
+const TCP_OPTION_KEYS = [
+  'id',
+  'clusterId',
+  'listen',
+  'peers',
+  'maxFrameBytes',
+  'tls',
+  'dialTimeoutMs',
+  'backoff',
+  'maxQueuedMessages',
+  'maxQueuedBytes',
+  'snapshotChunkBytes',
+  'maxSnapshotBytes',
+  'snapshotIdleTimeoutMs',
+  'heartbeatMs',
+  'readTimeoutMs',
+] as const satisfies readonly (keyof TcpTransportOptions)[];
+// compiles only while the list names every key of the interface
+type TcpOptionKeysComplete = NoKeyMissing<Exclude<keyof TcpTransportOptions, (typeof TCP_OPTION_KEYS)[number]>>;
+
 function invalid(message: string): never {
   throw new UsageError(ErrorCode.INVALID_CONFIG, message);
 }
@@ -133,6 +155,7 @@ export function checkTlsOptions(tls: unknown): void {
   if (t === null || typeof t !== 'object' || t.key === undefined || t.cert === undefined || t.ca === undefined) {
     invalid('tls must be { key, cert, ca }');
   }
+  checkOptionKeys(t, ['key', 'cert', 'ca'], 'tls');
   try {
     createSecureContext({ key: t.key, cert: t.cert, ca: t.ca });
   } catch (err) {
@@ -152,12 +175,14 @@ function positiveInt(v: unknown, name: string, def: number, min = 1): number {
  */
 export function resolveTcpOptions(o: TcpTransportOptions): ResolvedTcpOptions {
   if (o === null || typeof o !== 'object') invalid('TcpTransport options must be an object');
+  checkOptionKeys(o, TCP_OPTION_KEYS, 'TcpTransport options');
   if (typeof o.id !== 'string' || o.id === '') invalid('id must be a non-empty string');
   if (typeof o.clusterId !== 'string' || o.clusterId === '') invalid('clusterId must be a non-empty string');
   const listen = o.listen;
   if (listen === null || typeof listen !== 'object' || typeof listen.host !== 'string' || listen.host === '') {
     invalid('listen must be { host, port }');
   }
+  checkOptionKeys(listen, ['host', 'port'], 'TcpTransport options.listen');
   if (!Number.isSafeInteger(listen.port) || listen.port < 0 || listen.port > 65535) invalid('listen.port must be an integer in 0..65535');
   const peers = new Map<string, HostPort | undefined>();
   for (const [id, addr] of Object.entries(o.peers ?? {})) {
@@ -176,6 +201,7 @@ export function resolveTcpOptions(o: TcpTransportOptions): ResolvedTcpOptions {
   if (snapshotChunkBytes > chunkMax) invalid(`snapshotChunkBytes must be at most maxFrameBytes - ${CHUNK_OVERHEAD_BYTES}`);
   const backoff = o.backoff ?? { initialMs: 100, maxMs: 5000 };
   if (backoff === null || typeof backoff !== 'object') invalid('backoff must be { initialMs, maxMs }');
+  checkOptionKeys(backoff, ['initialMs', 'maxMs'], 'TcpTransport options.backoff');
   const initialMs = positiveInt(backoff.initialMs, 'backoff.initialMs', 100);
   const maxMs = positiveInt(backoff.maxMs, 'backoff.maxMs', 5000);
   if (maxMs < initialMs) invalid('backoff.maxMs must be >= backoff.initialMs');

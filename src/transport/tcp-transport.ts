@@ -85,7 +85,8 @@ export class TcpTransport implements Transport {
 
   /**
    * Validates the options; nothing is opened until {@link start}.
-   * @throws UsageError `QUORUMKV_INVALID_CONFIG` on invalid options (see {@link TcpTransportOptions})
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` on invalid options (see
+   *   {@link TcpTransportOptions}), and on an option of another name
    */
   constructor(options: TcpTransportOptions) {
     this.options = resolveTcpOptions(options);

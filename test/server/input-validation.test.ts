@@ -124,6 +124,17 @@ test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything 
       { name: 'a transport without its methods', opts: (d) => ({ ...base(d), transport: { send: 1 } }), message: /transport/ },
       { name: 'tls that is a string', opts: (d) => ({ id: 'a', members: { a: '127.0.0.1:1' }, dataDir: d, tls: 'yes' }), message: /tls/ },
       { name: 'tls whose PEM does not parse', opts: (d) => ({ id: 'a', members: { a: '127.0.0.1:1' }, dataDir: d, tls: { key: 'x', cert: 'y', ca: 'z' } }), message: /tls/ },
+      { name: 'a misspelled option (tickMS)', opts: (d) => ({ ...base(d), tickMS: 10 }), message: /unknown option "tickMS" \(did you mean tickMs\?\)/ },
+      { name: 'an option of no known name', opts: (d) => ({ ...base(d), snapshotEvery: 100 }), message: /unknown option "snapshotEvery" \(known: id, members/ },
+      { name: 'a misspelled autoCompaction field', opts: (d) => ({ ...base(d), autoCompaction: { mode: 'periodic', retentionMs: 1000, intervalMS: 10 } }), message: /autoCompaction: unknown option "intervalMS"/ },
+      { name: "a revision retention's periodic field", opts: (d) => ({ ...base(d), autoCompaction: { mode: 'revision', retention: 5, retentionMs: 10 } }), message: /unknown option "retentionMs"/ },
+      { name: 'a misspelled metrics field', opts: (d) => ({ ...base(d), metrics: { registery: {} } }), message: /metrics: unknown option "registery"/ },
+      { name: 'metrics that is a number', opts: (d) => ({ ...base(d), metrics: 5 }), message: /metrics/ },
+      {
+        name: 'tls with a field of another name',
+        opts: (d) => ({ id: 'a', members: { a: '127.0.0.1:1' }, dataDir: d, tls: { key: tlsFile('node-a.key'), cert: tlsFile('node-a.crt'), ca: tlsFile('ca.crt'), passphrase: 'x' } }),
+        message: /tls: unknown option "passphrase"/,
+      },
       {
         name: "tls with another node's key",
         opts: (d) => ({ id: 'a', members: { a: '127.0.0.1:1' }, dataDir: d, tls: { key: tlsFile('node-b.key'), cert: tlsFile('node-a.crt'), ca: tlsFile('ca.crt') } }),
@@ -142,6 +153,11 @@ test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything 
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('an option left undefined is its default, whatever its name: the open succeeds', async () => {
+  const node = await KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db: new MemoryLevel({ keyEncoding: 'view', valueEncoding: 'view' }), tickMs: 10, ...({ tickMS: undefined } as object) });
+  await node.close();
 });
 
 test('a closed member refuses serializable reads, membership changes, keep-alives and progress requests with QUORUMKV_NODE_CLOSED, and its watches end with a cancelled response', async () => {

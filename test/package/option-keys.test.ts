@@ -1,0 +1,95 @@
+// An option of a name the options' interface does not declare is refused
+// with a typed error naming it (and the declared name it differs from only
+// in case): ignored, a misspelled option (`tickMS`) would leave its default
+// in force without a word. Every constructor and open of the public API.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ErrorCode, isQuorumError, type ErrorCode as Code } from '../../src/errors.js';
+import { KvNode } from '../../src/server/index.js';
+import { RaftNode, type RaftNodeOptions } from '../../src/node/index.js';
+import { MemoryLevel } from 'memory-level';
+import { FileLogStorage, LevelLogStorage } from '../../src/storage/index.js';
+import { MemoryNetwork, TcpTransport } from '../../src/transport/index.js';
+import { Session } from '../../src/concurrency/index.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+
+const rejectsWith = (code: Code, message: RegExp) => (e: unknown) => isQuorumError(e, code) && message.test((e as Error).message);
+
+test('RaftNode.create refuses an option of another name before it loads the storage', async () => {
+  let loads = 0;
+  const storage = await LevelLogStorage.open({ db: new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }) });
+  const load = storage.load.bind(storage);
+  storage.load = () => {
+    loads++;
+    return load();
+  };
+  const sm = { appliedIndex: () => 0, apply: async () => [], snapshot: async () => new Uint8Array(), restore: async () => undefined };
+  const opts = { id: 'a', peers: ['a'], storage, transport: new MemoryNetwork({ seed: 1 }).transport('a'), stateMachine: sm, electionTick: 20 };
+  await assert.rejects(RaftNode.create(opts as unknown as RaftNodeOptions<unknown>), rejectsWith(ErrorCode.INVALID_CONFIG, /unknown option "electionTick" \(known: id, peers, storage/));
+  await assert.rejects(RaftNode.create({ ...opts, electionTick: undefined, PreVote: true } as unknown as RaftNodeOptions<unknown>), rejectsWith(ErrorCode.INVALID_CONFIG, /"PreVote" \(did you mean preVote\?\)/));
+  assert.equal(loads, 0);
+});
+
+test('TcpTransport refuses an option of another name, in listen and backoff too', () => {
+  const base = { id: 'a', clusterId: 'c', listen: { host: '127.0.0.1', port: 0 } };
+  const want: [string, object, RegExp][] = [
+    ['top level', { ...base, heartbeatMS: 10 }, /TcpTransport options: unknown option "heartbeatMS" \(did you mean heartbeatMs\?\)/],
+    ['listen', { ...base, listen: { host: '127.0.0.1', port: 0, address: 'x' } }, /options\.listen: unknown option "address"/],
+    ['backoff', { ...base, backoff: { initialMs: 10, maxMs: 20, factor: 2 } }, /options\.backoff: unknown option "factor"/],
+  ];
+  for (const [name, opts, message] of want) assert.throws(() => new TcpTransport(opts as Any), rejectsWith(ErrorCode.INVALID_CONFIG, message), name);
+});
+
+test('MemoryNetwork refuses an option of another name with QUORUMKV_INVALID_ARGUMENT, as its bad seed', () => {
+  assert.throws(() => new MemoryNetwork({ seed: 1, dropRate: 0.5 } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /MemoryNetwork options: unknown option "dropRate"/));
+});
+
+test('LevelLogStorage.open refuses an option of another name, and null options, with QUORUMKV_INVALID_ARGUMENT', async () => {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  await assert.rejects(LevelLogStorage.open({ db, sync: true } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /LevelLogStorage.open options: unknown option "sync"/));
+  await assert.rejects(LevelLogStorage.open(null as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /needs \{ db \} or \{ dataDir \}/));
+});
+
+test('FileLogStorage.open refuses an option of another name before it creates the directory', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'quorumkv-option-keys-'));
+  try {
+    const dir = join(root, 'log');
+    await assert.rejects(FileLogStorage.open({ dir, segmentSize: 1 << 20 } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /unknown option "segmentSize"/));
+    assert.equal(existsSync(dir), false);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('KvNode.restore refuses an option of another name before it reads the backup', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'quorumkv-option-keys-'));
+  try {
+    const dataDir = join(root, 'data');
+    await assert.rejects(
+      KvNode.restore(join(root, 'no-such-backup'), { id: 'a', members: ['a'], dataDir, clusterID: 'x' } as Any),
+      rejectsWith(ErrorCode.INVALID_CONFIG, /unknown option "clusterID" \(did you mean clusterId\?\)/),
+    );
+    assert.equal(existsSync(dataDir), false);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('Session.create refuses an option of another name before it grants a lease', async () => {
+  let grants = 0;
+  const kv = {
+    leaseGrant: async () => {
+      grants++;
+      return { id: 1, ttl: 60 };
+    },
+    leaseKeepAlive: async () => ({ id: 1, ttl: 60 }),
+    leaseRevoke: async () => undefined,
+  };
+  await assert.rejects(Session.create(kv as Any, { TTL: 5 } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /session options: unknown option "TTL" \(did you mean ttl\?\)/));
+  assert.equal(grants, 0);
+});
