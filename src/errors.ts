@@ -57,7 +57,7 @@ export const ErrorCode = {
   REMOVED: 'QUORUMKV_REMOVED',
   /** A quorum is not reachable; writes fail fast instead of hanging. */
   NO_QUORUM: 'QUORUMKV_NO_QUORUM',
-  /** The operation was aborted through an AbortSignal. */
+  /** The operation was aborted through an AbortSignal, or withdrawn by its caller (a campaign by `Election.resign`). */
   ABORTED: 'QUORUMKV_ABORTED',
 
   // storage

@@ -42,6 +42,28 @@ export interface Leadership {
   isLeader(): CompareInput;
 }
 
+/**
+ * The error of a campaign withdrawn by {@link Election.resign}: code
+ * `QUORUMKV_ABORTED`, the code of a campaign aborted through its signal,
+ * whose outcome it shares (the call gave up, its key deleted). An error the
+ * campaign met meanwhile is the `cause`.
+ */
+function withdrawnError(cause?: unknown): FaultError {
+  return new FaultError(ErrorCode.ABORTED, 'election: the campaign was withdrawn by resign()', cause === undefined ? undefined : { cause });
+}
+
+/** A campaign in progress (past its leader check), as {@link Election.resign} sees it. */
+interface CampaignRun {
+  /** The campaign's abort scope: a resign aborts it with {@link withdrawnError}. */
+  readonly scope: Scope;
+  /** Set by a resign: the campaign then fails with `QUORUMKV_ABORTED` whatever else happened. */
+  withdrawn: boolean;
+  /** Resolves once the campaign has returned or failed, its key deleted or its delete failed. */
+  readonly settled: Promise<void>;
+  /** The error of a failed delete of the campaign's key, if any. */
+  cleanupError: unknown;
+}
+
 function leaderOf(kv: KeyValue, revision: number): LeaderInfo {
   return {
     key: text(kv.key),
@@ -195,7 +217,8 @@ export function observeElection(kv: KV, prefix: string, options: LockOptions = {
  * Guarantees: at most one live session's key is the oldest at any revision;
  * terms strictly increase; `campaign` never returns on a lost session;
  * `proclaim` and `resign` only act while this candidate's key is the one it
- * created (a txn on `createRevision(key) == term`).
+ * created (a txn on `createRevision(key) == term`); a `resign` during a
+ * `campaign` of the same object withdraws the candidacy (see {@link resign}).
  *
  * What it does not guarantee: that a leader knows it has been replaced in
  * time. A leader paused past its lease TTL resumes believing it leads.
@@ -224,7 +247,14 @@ export class Election {
 
   private term = 0;
   private leading: Leadership | undefined;
-  private busy = false;
+  /** The campaign in progress past its leader check, if any (one at a time). */
+  private running: CampaignRun | undefined;
+  /**
+   * How many times resign() was called: a campaign that finds it changed
+   * across its proclaim (the leading case) was overlapped by a resign and
+   * fails instead of campaigning anew.
+   */
+  private resigns = 0;
   /**
    * The createRevision of this candidate's key left by a campaign that
    * failed and could not delete it (its member cut off): tried again every
@@ -270,7 +300,20 @@ export class Election {
    * key is deleted and the call fails; a delete that fails too (this member
    * cut off) is tried again every 500 ms while the session lives, and before
    * the next campaign of this object.
-   * @throws FaultError `QUORUMKV_ABORTED`, `QUORUMKV_SESSION_EXPIRED`; errors of the KV
+   *
+   * A {@link resign} of this object while the call is in progress withdraws
+   * the candidacy at whatever step the call is (before its key is written,
+   * while it writes it or proclaims a new value, while it waits, or as it
+   * finds itself elected): the key is deleted as on abort, and the call fails
+   * with `QUORUMKV_ABORTED`, also when it met another error meanwhile (then
+   * the `cause`). It never resolves with a leadership after such a resign.
+   * @param value - the candidate's value (UTF-8 string or bytes)
+   * @param options - `signal`: an `AbortSignal` that gives up the campaign
+   * @returns the leadership: key, term (the key's createRevision), revision, and the `isLeader()` compare
+   * @throws FaultError `QUORUMKV_ABORTED` when `signal` aborts or a
+   *   {@link resign} of this object withdraws the campaign;
+   *   `QUORUMKV_SESSION_EXPIRED` when the session is lost before or while
+   *   waiting; errors of the KV (`QUORUMKV_TIMEOUT`, ...)
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when a campaign of this election object is in progress, or for a value that is not a string or a Uint8Array
    */
   async campaign(value: BytesLike, options: LockOptions = {}): Promise<Leadership> {
@@ -287,23 +330,39 @@ export class Election {
       } finally {
         check.dispose();
       }
+      const resigns = this.resigns;
+      let failure: unknown;
+      let failed = false;
       try {
         await this.proclaim(value);
-        if (this.leading !== undefined) return this.leading;
       } catch (err) {
-        if (!isQuorumError(err, ErrorCode.ELECTION_NOT_LEADER)) throw err;
-        // the key is gone (a resign applied but answered with a timeout, a
-        // delete by anyone): campaign anew, as etcd's Campaign always does
+        failed = true;
+        failure = err;
       }
+      // a resign while the proclaim was in flight ends this call: neither
+      // the leadership it gave up nor a new campaign
+      if (this.resigns !== resigns) throw withdrawnError(failure);
+      if (failed && !isQuorumError(failure, ErrorCode.ELECTION_NOT_LEADER)) throw failure;
+      if (!failed && this.leading !== undefined) return this.leading;
+      // the key is gone (a resign applied but answered with a timeout, a
+      // delete by anyone): campaign anew, as etcd's Campaign always does
     }
-    if (this.busy) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'election: a campaign of this election is already in progress');
-    this.busy = true;
+    if (this.running !== undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'election: a campaign of this election is already in progress');
     const scope = new Scope(options.signal, this.session);
+    let settle = (): void => undefined;
+    const run: CampaignRun = {
+      scope,
+      withdrawn: false,
+      settled: new Promise<void>((resolve) => (settle = resolve)),
+      cleanupError: undefined,
+    };
+    this.running = run;
     let term = 0;
     let attempted = false;
     try {
       scope.check();
       if (this.leftover !== undefined) await this.deleteGuarded(this.leftover);
+      scope.check(); // aborted or withdrawn while the leftover went: write nothing
       attempted = true; // from here on, the key may exist because of this call
       const res = await this.kv.txn({
         compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }],
@@ -324,7 +383,7 @@ export class Election {
       if (mine.kvs[0]?.createRevision !== term) {
         throw this.session.error ?? new FaultError(ErrorCode.SESSION_EXPIRED, 'election: session expired (the candidate key is gone)');
       }
-      scope.check();
+      scope.check(); // elected, unless aborted or withdrawn meanwhile
       this.term = term;
       const key = this.key;
       this.leading = {
@@ -337,11 +396,12 @@ export class Election {
     } catch (err) {
       // a call that failed before its txn created nothing: the key, if any,
       // is another campaign's of this session (a leader's, maybe)
-      if (attempted) await this.deleteKey(term);
-      throw err;
+      if (attempted) run.cleanupError = await this.deleteKey(term);
+      throw run.withdrawn && !isQuorumError(err, ErrorCode.ABORTED) ? withdrawnError(err) : err;
     } finally {
       scope.dispose();
-      this.busy = false;
+      this.running = undefined;
+      settle();
     }
   }
 
@@ -360,13 +420,51 @@ export class Election {
   }
 
   /**
-   * Gives up leadership: deletes this candidate's key if it is still the one
-   * it created, so the next candidate becomes leader. Does nothing when not
-   * leader (etcd's `Resign`).
-   * @throws errors of the KV; this candidate then still counts as leader
-   *   (retry, or close the session) unless its session is lost
+   * Gives up leadership, or the candidacy of a campaign in progress (etcd's
+   * `Resign`). Resolves once this candidate's key is deleted (or its session
+   * is lost); from then on this candidate is not leader and its key is gone.
+   *
+   * - Leader: deletes this candidate's key if it is still the one it
+   *   created (a txn on `createRevision(key) == term`), so the next
+   *   candidate becomes leader. A {@link campaign} of this object in
+   *   progress at the time (a campaign while leading, which proclaims)
+   *   fails with `QUORUMKV_ABORTED` instead of campaigning anew.
+   * - Campaigning (a {@link campaign} of this object in progress, at any
+   *   step: before its key is written, while it writes it or proclaims a new
+   *   value, while it waits, or as it finds itself elected): withdraws the
+   *   candidacy. The campaign stops, deletes its key as on abort (guarded by
+   *   its createRevision) and fails with `QUORUMKV_ABORTED`; this call
+   *   resolves after that delete. A campaign that had already resolved
+   *   made this candidate leader: the first case.
+   * - Neither: does nothing.
+   *
+   * Why `QUORUMKV_ABORTED` for the withdrawn campaign: it is the caller
+   * giving up its own campaign, with the outcome of aborting the campaign's
+   * signal (the key deleted, the call failed, not leader), so code that
+   * handles an aborted campaign handles this one. `QUORUMKV_ELECTION_NOT_LEADER`
+   * means acting as a leader one is not (see {@link proclaim}), and
+   * `QUORUMKV_SESSION_EXPIRED` would report a session that still lives.
+   *
+   * Stricter than etcd (client/v3/concurrency/election.go), whose
+   * `Resign` racing a `Campaign` of the same `Election` does nothing until
+   * the campaign's txn has answered, and after that deletes the key while
+   * the `Campaign` goes on waiting and returns success once the candidates
+   * before it go: a caller that believes it leads with no key.
+   * @returns once the key is deleted, or at once when neither leading nor campaigning
+   * @throws errors of the KV (`QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`, ...)
+   *   unless the session is lost: a leader then still counts as leader
+   *   (retry, or close the session); a withdrawn campaign has failed all
+   *   the same, and its key, if written, is deleted again every 500 ms
+   *   while the session lives (as after a failed campaign; a key whose
+   *   creating txn never answered goes with the session's lease)
    */
   async resign(): Promise<void> {
+    this.resigns++;
+    const run = this.running;
+    if (run !== undefined) {
+      await this.withdraw(run);
+      return;
+    }
     if (this.leading === undefined) return;
     const term = this.term;
     try {
@@ -396,6 +494,25 @@ export class Election {
 
   // ---------------------------------------------------------- internals
 
+  /**
+   * Withdraws the campaign in progress `run`: aborts its waits and steps,
+   * waits until it has failed and deleted its key, then deletes a key it
+   * could not (once more, guarded by its createRevision).
+   * @throws the KV's error when the key may remain and the session is alive
+   */
+  private async withdraw(run: CampaignRun): Promise<void> {
+    run.withdrawn = true;
+    run.scope.abort(withdrawnError());
+    await run.settled;
+    try {
+      // a key this campaign, or the one before it, could not delete
+      if (this.leftover !== undefined) await this.deleteGuarded(this.leftover);
+      else if (run.cleanupError !== undefined) throw run.cleanupError;
+    } catch (err) {
+      if (this.session.isAlive) throw err;
+    }
+  }
+
   private async put(term: number, value: BytesLike): Promise<boolean> {
     const res = await this.kv.txn({
       compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: term }],
@@ -412,21 +529,23 @@ export class Election {
    * for the session's whole life, and become a leader nobody is once the
    * ones before it go. (Every campaign of a session uses the same key, so
    * only a delete guarded by the createRevision is tried again.)
+   * @returns the error of a delete that failed, else `undefined`
    */
-  private async deleteKey(term: number): Promise<void> {
+  private async deleteKey(term: number): Promise<unknown> {
     try {
       if (term > 0) await this.deleteGuarded(term);
       else await this.kv.delete(this.key);
-      return;
-    } catch {
-      if (term <= 0) return; // the key goes with the session's lease
+      return undefined;
+    } catch (err) {
+      if (term <= 0) return err; // the key goes with the session's lease
+      this.leftover = term;
+      const retry = (): void => {
+        if (this.leftover !== term || !this.session.isAlive) return;
+        this.deleteGuarded(term).catch(() => this.session.clock.setTimeout(retry, LEFTOVER_RETRY_MS));
+      };
+      this.session.clock.setTimeout(retry, LEFTOVER_RETRY_MS);
+      return err;
     }
-    this.leftover = term;
-    const retry = (): void => {
-      if (this.leftover !== term || !this.session.isAlive) return;
-      this.deleteGuarded(term).catch(() => this.session.clock.setTimeout(retry, LEFTOVER_RETRY_MS));
-    };
-    this.session.clock.setTimeout(retry, LEFTOVER_RETRY_MS);
   }
 
   /** Deletes this candidate's key if its createRevision is `term`; forgets the leftover. @throws the KV's errors */

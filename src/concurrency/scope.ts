@@ -57,6 +57,14 @@ export class Scope {
     if (this.controller.signal.aborted) throw this.controller.signal.reason;
   }
 
+  /**
+   * Aborts the scope with `reason` (the error its waits then throw), as the
+   * caller's signal would; nothing when already aborted.
+   */
+  abort(reason: unknown): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
   /** The error to report once aborted. */
   reason(): unknown {
     return this.controller.signal.reason;
