@@ -61,7 +61,7 @@ import { TimedLogStorage } from './metrics-log-storage.js';
 import { RoundTripTransport } from './metrics-transport.js';
 import { DEFAULT_QUOTA_BACKEND_BYTES, requestCost } from './quota.js';
 import { checkOptionKeys, type NoKeyMissing } from '../option-keys.js';
-import { deleteRequest, flagOf, optionsOf, putRequest, rangeRequest, txnRequest, watchRequest } from './requests.js';
+import { RANGE_OPTION_KEYS, deleteRequest, flagOf, optionsWith, putRequest, rangeRequest, txnRequest, watchRequest } from './requests.js';
 import {
   EntryKind,
   encodeAlarmEntry,
@@ -847,7 +847,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   /** {@inheritDoc KV.get} */
   async get(key: BytesLike, options: RangeOptions = {}): Promise<KeyValue | undefined> {
-    const res = await this.range({ ...optionsOf(options, 'get options'), key });
+    const res = await this.range({ ...optionsWith(options, 'get options', RANGE_OPTION_KEYS), key });
     return res.kvs[0];
   }
 
@@ -867,7 +867,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   /** {@inheritDoc KV.delete} */
   async delete(key: BytesLike, options: DeleteOptions = {}): Promise<DeleteRangeResponse> {
-    const res = await this.write({ deleteRange: deleteRequest({ key, ...optionsOf(options, 'delete options') }) });
+    const res = await this.write({ deleteRange: deleteRequest({ key, ...optionsWith(options, 'delete options', ['rangeEnd', 'prefix', 'prevKv']) }) });
     return (res as { deleteRange: DeleteRangeResponse }).deleteRange;
   }
 
@@ -904,14 +904,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   `QUORUMKV_INVALID_ARGUMENT` (a revision that is not a safe integer, options of the wrong type); FaultError as {@link KV.put}
    */
   async compact(revision: number, options: { physical?: boolean } = {}): Promise<CompactionResponse> {
-    const physical = flagOf(optionsOf(options, 'compact options').physical, 'physical');
+    const physical = flagOf(optionsWith(options, 'compact options', ['physical']).physical, 'physical');
     const res = await this.write({ compaction: { revision, physical } });
     return (res as { compaction: CompactionResponse }).compaction;
   }
 
   /** {@inheritDoc KV.leaseGrant} */
   async leaseGrant(ttlSeconds: number, options: { id?: number } = {}): Promise<LeaseGrantResponse> {
-    const { id } = optionsOf(options, 'leaseGrant options');
+    const { id } = optionsWith(options, 'leaseGrant options', ['id']);
     // raised here, not where the entry is applied: the minimum follows this
     // member's election timeout, and every member must apply the same TTL
     const ttl = typeof ttlSeconds === 'number' && Number.isSafeInteger(ttlSeconds) ? Math.max(ttlSeconds, this.minLeaseTtl) : ttlSeconds;
@@ -977,7 +977,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (typeof id !== 'number' || !Number.isSafeInteger(id)) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'lease id must be a safe integer');
     }
-    const keys = flagOf(optionsOf(options, 'leaseTimeToLive options').keys, 'keys');
+    const keys = flagOf(optionsWith(options, 'leaseTimeToLive options', ['keys']).keys, 'keys');
     this.assertServing();
     this.assertNotCorrupt();
     await this.linearize();
@@ -1047,7 +1047,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     let learner: boolean;
     try {
       this.assertServing();
-      learner = flagOf(optionsOf(options, 'addMember options').learner, 'learner');
+      learner = flagOf(optionsWith(options, 'addMember options', ['learner']).learner, 'learner');
       // etcd's MemberAdd refuses a peer URL it cannot parse
       if (address !== undefined && this.tcpAddresses) parseAddress(address);
     } catch (err) {
@@ -1213,7 +1213,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (alarm !== undefined && !isAlarmType(alarm)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `unknown alarm ${String(alarm)}`);
     // checked here: every member decodes the entry when it applies it, and
     // one it cannot decode stops it (as a corrupt log would)
-    const { memberId = '' } = optionsOf(options, 'disarmAlarm options');
+    const { memberId = '' } = optionsWith(options, 'disarmAlarm options', ['memberId']);
     if (typeof memberId !== 'string') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'memberId must be a string');
     this.assertServing();
     const result = await this.proposeEntry(encodeAlarmEntry({ action: 'deactivate', memberId, alarm }));

@@ -179,8 +179,8 @@ export interface KV {
   /**
    * Writes `key` = `value` at a new revision (etcd's `Put`).
    * @param options - `lease` (id, 0 = none), `prevKv`, `ignoreValue` (then `value` may be left out), `ignoreLease`
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (empty key, a value or option of the wrong type),
-   *   `QUORUMKV_REQUEST_TOO_LARGE`, `QUORUMKV_LEASE_NOT_FOUND`, `QUORUMKV_KEY_NOT_FOUND`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (empty key, a value or option of the wrong type,
+   *   an option of another name such as `prevkv`), `QUORUMKV_REQUEST_TOO_LARGE`, `QUORUMKV_LEASE_NOT_FOUND`, `QUORUMKV_KEY_NOT_FOUND`
    *   (ignoreValue/ignoreLease on a missing key)
    * @throws FaultError `QUORUMKV_TIMEOUT` (the write may or may not be applied), `QUORUMKV_NO_LEADER`,
    *   `QUORUMKV_NO_SPACE`, `QUORUMKV_CORRUPT`, `QUORUMKV_NODE_CLOSED`,
@@ -188,27 +188,29 @@ export interface KV {
    */
   put(key: BytesLike, value: BytesLike, options?: PutOptions): Promise<PutResponse>;
   /**
-   * Reads one key; `undefined` when it does not exist. Options as {@link range}.
+   * Reads one key; `undefined` when it does not exist. Options as {@link range},
+   * without the key fields (`rangeEnd`, `prefix`: refused).
    * @throws as {@link range}
    */
   get(key: BytesLike, options?: RangeOptions): Promise<KeyValue | undefined>;
   /**
    * Reads a key, a range or a prefix (etcd's `Range`): linearizable (a
    * ReadIndex round, Raft thesis §6.4) unless `serializable: true`.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (empty key, an option of the wrong type),
-   *   `QUORUMKV_FUTURE_REVISION`; CompactedError `QUORUMKV_REVISION_COMPACTED` (a `revision` below the compacted one)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (empty key, an option of the wrong type or of
+   *   another name), `QUORUMKV_FUTURE_REVISION`; CompactedError `QUORUMKV_REVISION_COMPACTED` (a `revision` below the compacted one)
    * @throws FaultError `QUORUMKV_TIMEOUT` (no ReadIndex in time), `QUORUMKV_NO_LEADER`, `QUORUMKV_CORRUPT`, `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
    */
   range(input: RangeInput): Promise<RangeResponse>;
   /**
    * Deletes a key, a range or a prefix (etcd's `DeleteRange`); deleting
    * nothing does not advance the revision.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`, `QUORUMKV_REQUEST_TOO_LARGE`; FaultError as {@link put}
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (as {@link put}), `QUORUMKV_REQUEST_TOO_LARGE`; FaultError as {@link put}
    */
   delete(key: BytesLike, options?: DeleteOptions): Promise<DeleteRangeResponse>;
   /**
    * Runs a transaction atomically at one revision (etcd's `Txn`).
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`, `QUORUMKV_TOO_MANY_TXN_OPS`, `QUORUMKV_DUPLICATE_KEY`,
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (a field of the wrong type or of another name, in
+   *   the txn, a compare or an operation), `QUORUMKV_TOO_MANY_TXN_OPS`, `QUORUMKV_DUPLICATE_KEY`,
    *   `QUORUMKV_REQUEST_TOO_LARGE`, and for the branch that runs `QUORUMKV_LEASE_NOT_FOUND`,
    *   `QUORUMKV_KEY_NOT_FOUND`, `QUORUMKV_FUTURE_REVISION` or CompactedError `QUORUMKV_REVISION_COMPACTED`
    * @throws FaultError as {@link put}
@@ -217,14 +219,15 @@ export interface KV {
   /**
    * Watches a key, range or prefix from `startRevision` (or the next
    * revision), with etcd's watch guarantees (see {@link Watch}).
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (a key or option of the wrong type, `prefix` with `rangeEnd`)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (a key or option of the wrong type or an option of
+   *   another name such as `startRev`, `prefix` with `rangeEnd`)
    * @throws FaultError `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
    */
   watch(key: BytesLike, options?: WatchOptions): Watch;
   /**
    * Grants a lease of `ttlSeconds` seconds (raised to the minimum TTL), with an optional id.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (a TTL that is not an integer or above the maximum,
-   *   an id that is not a non-negative safe integer), `QUORUMKV_LEASE_EXISTS`
+   *   an id that is not a non-negative safe integer, an option of another name), `QUORUMKV_LEASE_EXISTS`
    * @throws FaultError as {@link put}
    */
   leaseGrant(ttlSeconds: number, options?: { id?: number }): Promise<LeaseGrantResponse>;

@@ -6,6 +6,7 @@
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
+import { checkOptionKeys, type NoKeyMissing } from '../option-keys.js';
 import { MAX_TXN_DEPTH } from '../mvcc/validate.js';
 import { prefixEnd, toBytes } from '../mvccpb/index.js';
 import type {
@@ -17,10 +18,46 @@ import type {
   TxnRequest,
   WatchCreateRequest,
 } from '../mvccpb/index.js';
-import type { BytesLike, CompareInput, KeyRange, PutOptions, RangeInput, RequestOpInput, TxnInput, WatchOptions } from './kv.js';
+import type { BytesLike, CompareInput, DeleteOptions, KeyRange, PutOptions, RangeInput, RequestOpInput, TxnInput, WatchOptions } from './kv.js';
 
 function invalid(msg: string): never {
   throw new UsageError(ErrorCode.INVALID_ARGUMENT, msg);
+}
+
+/** The range options of a read (`get` takes these, without the key fields). */
+export const RANGE_OPTION_KEYS = [
+  'limit',
+  'revision',
+  'sortOrder',
+  'sortTarget',
+  'serializable',
+  'keysOnly',
+  'countOnly',
+  'minModRevision',
+  'maxModRevision',
+  'minCreateRevision',
+  'maxCreateRevision',
+] as const satisfies readonly (keyof RangeInput)[];
+const RANGE_KEYS = ['key', 'rangeEnd', 'prefix', ...RANGE_OPTION_KEYS] as const;
+const PUT_KEYS = ['lease', 'prevKv', 'ignoreValue', 'ignoreLease'] as const satisfies readonly (keyof PutOptions)[];
+const DELETE_KEYS = ['key', 'rangeEnd', 'prefix', 'prevKv'] as const satisfies readonly (keyof (KeyRange & DeleteOptions))[];
+const COMPARE_KEYS = ['key', 'rangeEnd', 'prefix', 'target', 'result', 'version', 'createRevision', 'modRevision', 'value', 'lease'] as const satisfies readonly (keyof CompareInput)[];
+const WATCH_KEYS = ['rangeEnd', 'prefix', 'startRevision', 'prevKv', 'filters', 'progressNotify'] as const satisfies readonly (keyof WatchOptions)[];
+// each compiles only while its list names every key of its interface
+type RangeKeysComplete = NoKeyMissing<Exclude<keyof RangeInput, (typeof RANGE_KEYS)[number]>>;
+type PutKeysComplete = NoKeyMissing<Exclude<keyof PutOptions, (typeof PUT_KEYS)[number]>>;
+type DeleteKeysComplete = NoKeyMissing<Exclude<keyof (KeyRange & DeleteOptions), (typeof DELETE_KEYS)[number]>>;
+type CompareKeysComplete = NoKeyMissing<Exclude<keyof CompareInput, (typeof COMPARE_KEYS)[number]>>;
+type WatchKeysComplete = NoKeyMissing<Exclude<keyof WatchOptions, (typeof WATCH_KEYS)[number]>>;
+
+/**
+ * Refuses a field of another name in a request's input: ignored, a
+ * misspelled one (`prevkv`, `startRev`) would change what the request does
+ * without a word.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` naming the field
+ */
+export function knownFields(o: object, known: readonly string[], what: string): void {
+  checkOptionKeys(o, known, what, ErrorCode.INVALID_ARGUMENT);
 }
 
 /**
@@ -31,6 +68,16 @@ export function optionsOf<T extends object>(o: T | undefined, what: string): Par
   if (o === undefined) return {};
   if (o === null || typeof o !== 'object' || Array.isArray(o)) invalid(`${what} must be an object`);
   return o;
+}
+
+/**
+ * {@link optionsOf}, refusing fields outside `known` ({@link knownFields}).
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ */
+export function optionsWith<T extends object>(o: T | undefined, what: string, known: readonly (keyof T & string)[]): Partial<T> {
+  const options = optionsOf(o, what);
+  knownFields(options, known, what);
+  return options;
 }
 
 /**
@@ -85,6 +132,7 @@ function safeInt(v: unknown, what: string): void {
 /** A {@link RangeRequest} from a {@link RangeInput}. */
 export function rangeRequest(input: RangeInput): RangeRequest {
   const { key, rangeEnd } = rangeOf(input);
+  knownFields(input, RANGE_KEYS, 'range');
   const { prefix: _p, key: _k, rangeEnd: _r, ...opts } = input;
   for (const f of ['limit', 'minModRevision', 'maxModRevision', 'minCreateRevision', 'maxCreateRevision'] as const) {
     safeInt(opts[f], f);
@@ -105,6 +153,7 @@ export function rangeRequest(input: RangeInput): RangeRequest {
  */
 export function putRequest(key: BytesLike, value: BytesLike | undefined, opts: PutOptions | undefined = {}, requireValue = false): PutRequest {
   const options = optionsOf(opts, 'put options');
+  knownFields(options, PUT_KEYS, 'put options');
   safeInt(options.lease, 'lease'); // a negative id is etcd's lease-not-found, when the put runs
   const ignoreValue = flagOf(options.ignoreValue, 'ignoreValue');
   if (requireValue && value === undefined && !ignoreValue) invalid("value must be a string or a Uint8Array ('' for an empty value)");
@@ -119,6 +168,7 @@ export function putRequest(key: BytesLike, value: BytesLike | undefined, opts: P
 /** A {@link DeleteRangeRequest}. */
 export function deleteRequest(r: KeyRange & { prevKv?: boolean }): DeleteRangeRequest {
   const req: DeleteRangeRequest = rangeOf(r);
+  knownFields(r, DELETE_KEYS, 'delete');
   if (flagOf(r.prevKv, 'prevKv')) req.prevKv = true;
   return req;
 }
@@ -126,6 +176,7 @@ export function deleteRequest(r: KeyRange & { prevKv?: boolean }): DeleteRangeRe
 function compareOf(c: CompareInput): Compare {
   if (c === null || typeof c !== 'object') invalid('a compare must be an object');
   const { key, rangeEnd } = rangeOf(c);
+  knownFields(c, COMPARE_KEYS, 'a compare');
   const out: Compare = { target: c.target, result: c.result, key };
   if (rangeEnd !== undefined) out.rangeEnd = rangeEnd;
   if (!['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'].includes(c.target)) invalid(`unknown compare target ${String(c.target)}`);
@@ -156,10 +207,12 @@ function compareOf(c: CompareInput): Compare {
 
 function opOf(op: RequestOpInput, depth: number): RequestOp {
   if (op === null || typeof op !== 'object') invalid('a txn operation must be an object');
+  knownFields(op, ['range', 'put', 'deleteRange', 'txn'], 'a txn operation');
   if ('range' in op) return { requestRange: rangeRequest(op.range) };
   if ('put' in op) {
     if (op.put === null || typeof op.put !== 'object') invalid('a txn put must be an object');
     const { key, value, ...options } = op.put;
+    knownFields(op.put, ['key', 'value', ...PUT_KEYS], 'a txn put');
     return { requestPut: putRequest(key, value, options) };
   }
   if ('deleteRange' in op) return { requestDeleteRange: deleteRequest(op.deleteRange) };
@@ -174,6 +227,7 @@ function opOf(op: RequestOpInput, depth: number): RequestOp {
 export function txnRequest(input: TxnInput, depth = 1): TxnRequest {
   if (input === null || typeof input !== 'object') invalid('a txn must be an object');
   if (depth > MAX_TXN_DEPTH) invalid(`txn nested deeper than ${MAX_TXN_DEPTH} levels`);
+  knownFields(input, ['compare', 'success', 'failure'], 'a txn');
   for (const f of ['compare', 'success', 'failure'] as const) {
     if (input[f] !== undefined && !Array.isArray(input[f])) invalid(`txn ${f} must be an array`);
   }
@@ -193,6 +247,7 @@ export function txnRequest(input: TxnInput, depth = 1): TxnRequest {
  */
 export function watchRequest(key: BytesLike, opts: WatchOptions | undefined = {}): WatchCreateRequest {
   const options = optionsOf(opts, 'watch options');
+  knownFields(options, WATCH_KEYS, 'watch options');
   const k = bytesOf(key, 'key');
   let rangeEnd: Uint8Array | undefined;
   if (flagOf(options.prefix, 'prefix')) {

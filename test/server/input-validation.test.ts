@@ -60,6 +60,24 @@ test('malformed arguments to KvNode methods fail with QUORUMKV_INVALID_ARGUMENT 
       { name: 'watch with null options', call: () => n.watch('k', null) },
       { name: 'watch with filters 5', call: () => n.watch('k', { filters: 5 }) },
       { name: 'watch with prefix "yes"', call: () => n.watch('k', { prefix: 'yes' }) },
+      // fields of another name: ignored, each would change what the call does
+      { name: 'put with prevkv', call: () => n.put('k', 'v', { prevkv: true }) },
+      { name: 'get with a prefix (not a get option)', call: () => n.get('p', { prefix: true }) },
+      { name: 'get with a rangeEnd (not a get option)', call: () => n.get('p', { rangeEnd: 'q' }) },
+      { name: 'get with serialisable', call: () => n.get('k', { serialisable: true }) },
+      { name: 'range with maxModRev', call: () => n.range({ key: 'p', prefix: true, maxModRev: 3 }) },
+      { name: 'delete with a key option', call: () => n.delete('p/1', { key: 'p/2' }) },
+      { name: 'delete with prefx', call: () => n.delete('p', { prefx: true }) },
+      { name: 'txn with compares', call: () => n.txn({ compares: [], success: [{ put: { key: 'x', value: 'y' } }] }) },
+      { name: 'txn compare with modRev', call: () => n.txn({ compare: [{ key: 'p/1', target: 'MOD', result: 'EQUAL', modRev: 0 }], success: [{ put: { key: 'x', value: 'y' } }] }) },
+      { name: 'txn put with leaseId', call: () => n.txn({ success: [{ put: { key: 'x', value: 'y', leaseId: lease.id } }] }) },
+      { name: 'txn operation of two kinds', call: () => n.txn({ success: [{ put: { key: 'x', value: 'y' }, delete: { key: 'p/1' } }] }) },
+      { name: 'compact with physicial', call: () => n.compact(1, { physicial: true }) },
+      { name: 'leaseGrant with ID', call: () => n.leaseGrant(5, { ID: 77 }) },
+      { name: 'leaseTimeToLive with attachedKeys', call: () => n.leaseTimeToLive(lease.id, { attachedKeys: true }) },
+      { name: 'disarmAlarm with member', call: () => n.disarmAlarm(undefined, { member: 'a' }) },
+      { name: 'addMember with isLearner', call: () => n.addMember('d', 'h:1', { isLearner: true }) },
+      { name: 'watch with startRev', call: () => n.watch('p/', { prefix: true, startRev: 1 }) },
     ];
     const revision = leader.status().revision;
     for (const w of wantInvalid) {
