@@ -75,7 +75,10 @@ const LOAD_CHUNK = 1024;
  * this storage and another sublevel to the state machine. Both write to the
  * same LevelDB, so a batch on the root database may span sublevels (pass
  * `sublevel` on each operation) and is atomic, and a synced write of either
- * makes every earlier write of both durable (one write-ahead log).
+ * makes the earlier writes of both in the same LevelDB write-ahead log
+ * durable (not those in a log LevelDB switched away from when its write
+ * buffer filled, closed without fsync until its table is flushed:
+ * google/leveldb#193).
  *
  * Recovery on {@link load} (Raft §5.3, etcd's WAL rules):
  * - a HardState that fails its CRC or decode: `QUORUMKV_CORRUPT_LOG`;
