@@ -22,12 +22,21 @@ import type { SnapshotStatus, Transport, TransportHandler } from './transport.js
 const log = createDebug('quorumkv:transport');
 
 /**
- * Most inbound connections in their handshake at once; past it the oldest
- * one is closed to make room. A peer sends its handshake as soon as it is
- * connected, so connections left idle (a client that never says who it is)
- * are the oldest and go first, and such clients cannot lock peers out.
+ * Most inbound connections in their handshakes at once (with TLS, the TLS
+ * handshake and then this protocol's count alike); past it the oldest one
+ * is closed to make room. A peer goes through its handshakes as soon as it
+ * is connected, so connections left idle (a client that never sends a TLS
+ * ClientHello or never says who it is) are the oldest and go first, and
+ * such clients cannot lock peers out.
  */
 const MAX_PENDING_HANDSHAKES = 64;
+
+/** A connection's addresses and ports, the same on a raw socket and on the TLS socket over it; undefined if unknown. */
+function endpoints(s: Socket): string | undefined {
+  const { localAddress, localPort, remoteAddress, remotePort } = s;
+  if (localAddress === undefined || localPort === undefined || remoteAddress === undefined || remotePort === undefined) return undefined;
+  return `${localAddress}|${localPort}|${remoteAddress}|${remotePort}`;
+}
 
 /**
  * A {@link Transport} over TCP, optionally TLS with mutual authentication.
@@ -77,6 +86,15 @@ export class TcpTransport implements Transport {
   private readonly snapshots = new Set<SnapshotSender>();
   private readonly inbound = new Set<InboundConnection>();
   private readonly rawSockets = new Set<Socket>();
+  /**
+   * Accepted connections not through their handshakes yet, oldest first,
+   * each with what closes it: with TLS, raw sockets in their TLS handshake,
+   * then each {@link InboundConnection} until its handshake is accepted. At
+   * most {@link MAX_PENDING_HANDSHAKES}.
+   */
+  private readonly handshaking = new Map<Socket | InboundConnection, (why: string) => void>();
+  /** With TLS, the raw sockets in `handshaking` by their {@link endpoints}: found again when their TLS handshake is done. */
+  private readonly tlsHandshaking = new Map<string, Socket>();
   private readonly ctx: TcpContext;
   private server: Server | undefined;
   private handler: TransportHandler | undefined;
@@ -116,7 +134,10 @@ export class TcpTransport implements Transport {
     if (this.state !== 'new') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `transport ${this.id} is already started`);
     this.state = 'starting';
     const { tls: tlsOptions, listen, dialTimeoutMs } = this.options;
-    const onSecure = (socket: Socket): void => this.accept(socket);
+    const onSecure = (socket: Socket): void => {
+      if (tlsOptions) this.tlsDone(socket);
+      this.accept(socket);
+    };
     const server = tlsOptions
       ? tls.createServer(
           { key: tlsOptions.key, cert: tlsOptions.cert, ca: tlsOptions.ca, requestCert: true, rejectUnauthorized: true, handshakeTimeout: dialTimeoutMs },
@@ -129,8 +150,22 @@ export class TcpTransport implements Transport {
         return;
       }
       this.rawSockets.add(raw);
-      raw.on('close', () => this.rawSockets.delete(raw));
+      const key = tlsOptions ? endpoints(raw) : undefined;
+      raw.on('close', () => {
+        this.rawSockets.delete(raw);
+        this.handshaking.delete(raw);
+        if (key !== undefined && this.tlsHandshaking.get(key) === raw) this.tlsHandshaking.delete(key);
+      });
       raw.on('error', (err) => log('%s: connection from %s: %s', this.id, raw.remoteAddress, err.message));
+      if (!tlsOptions) return; // accept() has counted it
+      // in its TLS handshake (up to dialTimeoutMs): counted as well, or
+      // clients that never send a ClientHello would pile up
+      this.makeRoom();
+      this.handshaking.set(raw, (why) => {
+        log('%s: connection from %s closed in its TLS handshake: %s', this.id, raw.remoteAddress, why);
+        raw.destroy();
+      });
+      if (key !== undefined) this.tlsHandshaking.set(key, raw);
     });
     if (tlsOptions) {
       server.on('tlsClientError', (err, socket) => {
@@ -301,6 +336,8 @@ export class TcpTransport implements Transport {
     this.inbound.clear();
     for (const raw of this.rawSockets) raw.destroy();
     this.rawSockets.clear();
+    this.handshaking.clear();
+    this.tlsHandshaking.clear();
     const server = this.server;
     this.server = undefined;
     if (server !== undefined && server.listening) {
@@ -328,18 +365,7 @@ export class TcpTransport implements Transport {
       socket.destroy();
       return;
     }
-    let pending = 0;
-    let oldest: InboundConnection | undefined;
-    for (const c of this.inbound) {
-      if (c.peer !== undefined) continue;
-      pending++;
-      oldest ??= c; // the set keeps insertion order
-    }
-    if (pending >= MAX_PENDING_HANDSHAKES && oldest !== undefined) {
-      // each waits up to dialTimeoutMs: connections that never say who they
-      // are must not pile up, nor keep peers out
-      oldest.close(`${pending} connections are in their handshake: the oldest makes room`);
-    }
+    this.makeRoom();
     const conn = new InboundConnection(this.ctx, socket, {
       accepted: (c) => {
         // A peer redialed: the newest stream of each kind wins (the old one
@@ -350,10 +376,47 @@ export class TcpTransport implements Transport {
         }
         // the peer is up: a stream to it waiting out a backoff dials now
         if (c.stream === StreamKind.Messages && c.peer !== undefined) this.links.get(c.peer)?.peerUp();
+        this.handshaking.delete(c);
       },
-      closed: (c) => this.inbound.delete(c),
+      closed: (c) => {
+        this.inbound.delete(c);
+        this.handshaking.delete(c);
+      },
     });
     this.inbound.add(conn);
+    this.handshaking.set(conn, (why) => conn.close(why));
+  }
+
+  /**
+   * With TLS, `socket`'s TLS handshake is done: its raw socket leaves
+   * `handshaking`, where its {@link InboundConnection} takes the newest place.
+   */
+  private tlsDone(socket: Socket): void {
+    const key = endpoints(socket);
+    const raw = key === undefined ? undefined : this.tlsHandshaking.get(key);
+    if (key === undefined || raw === undefined) {
+      // its addresses were unknown when it connected (it was already reset):
+      // its place is freed when it closes
+      log('%s: TLS connection from %s not found among those in their TLS handshake', this.id, socket.remoteAddress);
+      return;
+    }
+    this.tlsHandshaking.delete(key);
+    this.handshaking.delete(raw);
+  }
+
+  /**
+   * Closes the oldest connections in their handshakes while there are
+   * {@link MAX_PENDING_HANDSHAKES}: each may wait up to dialTimeoutMs (in
+   * each handshake), and connections that never go through them must not
+   * pile up, nor keep peers out.
+   */
+  private makeRoom(): void {
+    while (this.handshaking.size >= MAX_PENDING_HANDSHAKES) {
+      const pending = this.handshaking.size;
+      const [oldest, close] = this.handshaking.entries().next().value as [Socket | InboundConnection, (why: string) => void];
+      this.handshaking.delete(oldest);
+      close(`${pending} connections are in their handshake: the oldest makes room`);
+    }
   }
 
   private deliver(m: Message): boolean {

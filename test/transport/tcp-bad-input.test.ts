@@ -1,10 +1,13 @@
 // Bad input on a TcpTransport's port: garbage, oversized length prefixes, bad
 // checksums, malformed bodies, wrong handshakes, foreign `from`, plaintext on
-// a TLS port, a certificate from another CA. Each gets its connection closed,
+// a TLS port, a certificate from another CA, floods of connections idle in
+// their handshakes (TLS included). Each gets its connection closed,
 // the handler sees nothing from it, and the transport keeps serving
 // well-behaved peers afterwards.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { format } from 'node:util';
+import createDebug from 'debug';
 import { message, type Message } from '../../src/raftpb/index.js';
 import { FrameKind, TcpTransport, encodeFrame, formatAddress, type TcpTransportOptions } from '../../src/transport/index.js';
 import { StreamKind } from '../../src/transport/frame-bodies.js';
@@ -331,6 +334,105 @@ test('at most 64 connections wait in their handshake at once: the oldest makes r
     for (const r of [...idle, extra]) r.destroy();
     await sleep(50);
   });
+});
+
+/** Resolves once `cond()` holds, polling; rejects after `timeoutMs` with `what`. */
+async function eventually(cond: () => boolean, what: () => string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
+    await sleep(20);
+  }
+}
+
+/** What a transport holds of the connections in their handshakes (private state). */
+function handshakes(t: TcpTransport): { handshaking: Map<unknown, unknown>; tlsHandshaking: Map<unknown, unknown> } {
+  return t as unknown as { handshaking: Map<unknown, unknown>; tlsHandshaking: Map<unknown, unknown> };
+}
+
+test('with TLS, connections in their TLS handshake count against the same 64: the oldest makes room, and peers still get through', async () => {
+  // they were not counted: clients that never sent a ClientHello were held
+  // until the TLS handshake timeout, about 23 KB each, without limit.
+  // b's dialTimeoutMs (its TLS handshake timeout) is a minute: only the cap closes them.
+  const p = await pair({ tls: true, b: { dialTimeoutMs: 60_000 } });
+  const recC = new Recorder();
+  const c = new TcpTransport(tcpOptions('c', { tls: tlsFor('c') }));
+  const idle: RawPeer[] = [];
+  try {
+    // a's stream to b is through its handshakes before the flood
+    p.a.send([hb('a', 'b', 1)]);
+    await p.recB.until(() => p.recB.received.some((m) => m.index === 1), "a's first message");
+    // one at a time: b accepts them in this order
+    for (let i = 0; i < 100; i++) idle.push(await RawPeer.connect(p.port));
+    const open = (): number => idle.filter((r) => r.isOpen).length;
+    await eventually(() => open() <= 64, () => `at most 64 idle connections open (${open()} are)`);
+    assert.equal(open(), 64);
+    assert.ok(idle.slice(36).every((r) => r.isOpen), 'the newest 64 wait for their TLS handshake; the oldest made room');
+    assert.equal(handshakes(p.b).handshaking.size, 64);
+
+    // a peer b has not heard from dials in while the idle ones hold their places: messages go both ways
+    await c.start(recC);
+    c.addPeer('b', formatAddress(p.b.address().host, p.b.address().port));
+    p.b.addPeer('c', formatAddress(c.address().host, c.address().port));
+    c.send([hb('c', 'b', 2)]);
+    await p.recB.until(() => p.recB.received.some((m) => m.from === 'c' && m.index === 2), 'a message from c during the flood');
+    p.b.send([hb('b', 'c', 3)]);
+    await recC.until(() => recC.received.some((m) => m.from === 'b' && m.index === 3), 'a message to c during the flood');
+    // c's connection took the place of the oldest idle one
+    await eventually(() => open() <= 63, () => `an idle connection made room for c (${open()} open)`);
+    assert.ok(idle.slice(37).every((r) => r.isOpen));
+    // the stream a had before the flood still works
+    p.a.send([hb('a', 'b', 4)]);
+    await p.recB.until(() => p.recB.received.some((m) => m.from === 'a' && m.index === 4), "a's message after the flood");
+
+    for (const r of idle) r.destroy();
+    // nothing is held for connections that went away
+    await eventually(
+      () => handshakes(p.b).handshaking.size === 0 && handshakes(p.b).tlsHandshaking.size === 0,
+      () => `b to forget the closed connections (${handshakes(p.b).handshaking.size} in their handshakes)`,
+    );
+    assert.ok(p.recB.received.every((m) => m.to === 'b' && (m.from === 'a' || m.from === 'c')), 'only the peers reached the handler');
+  } finally {
+    for (const r of idle) r.destroy();
+    await Promise.all([c.close(), p.close()]);
+  }
+});
+
+test('with TLS, handshakes that time out or fail are logged and leave nothing behind', async () => {
+  const lines: string[] = [];
+  const saved = { log: createDebug.log, enabled: createDebug.disable() };
+  createDebug.log = (...args: unknown[]) => lines.push(format(...args));
+  createDebug.enable('quorumkv:transport');
+  try {
+    await attack(
+      'TLS handshake timeouts and failures',
+      async (p) => {
+        // no ClientHello: closed when b's dialTimeoutMs (its TLS handshake timeout) runs out
+        const idle = await Promise.all(Array.from({ length: 5 }, () => RawPeer.connect(p.port)));
+        for (const r of idle) await r.waitClosed(30_000);
+        // plaintext: the TLS handshake fails
+        const plain = await RawPeer.connect(p.port);
+        plain.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
+        await plain.waitClosed(30_000);
+        // a certificate another CA signed: refused
+        const rogue = await RawPeer.connect(p.port, { ...tlsFor('rogue-node', 'rogue-ca'), ca: tlsFor('a').ca });
+        rogue.destroy();
+        await eventually(
+          () => lines.filter((l) => /TLS handshake with .* failed: TLS handshake timeout/.test(l)).length >= 5,
+          () => `five TLS handshake timeouts logged (${lines.filter((l) => /TLS handshake/.test(l)).join(' | ')})`,
+        );
+        assert.ok(lines.some((l) => /TLS handshake with .* failed/.test(l) && !/timeout/.test(l)), 'the plaintext client is logged');
+        await eventually(
+          () => handshakes(p.b).handshaking.size === 0 && handshakes(p.b).tlsHandshaking.size === 0,
+          () => `b to forget the failed handshakes (${handshakes(p.b).handshaking.size} left)`,
+        );
+      },
+      { tls: true, b: { dialTimeoutMs: 1_000 } },
+    );
+  } finally {
+    createDebug.log = saved.log;
+    createDebug.enable(saved.enabled);
+  }
 });
 
 test('a body followed by stray bytes is refused as malformed at once (msgpackr would first render the whole value as JSON)', async () => {
