@@ -46,7 +46,7 @@ export class Barrier {
    * @returns true when this call created it, false when it was already held
    */
   async hold(options: { lease?: number } = {}): Promise<boolean> {
-    options = optionsOf(options, 'hold options');
+    options = optionsOf(options, 'hold options', ['lease']);
     const res = await this.kv.txn({
       compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }],
       success: [{ put: { key: this.key, value: '', lease: options.lease ?? 0 } }],
@@ -68,7 +68,7 @@ export class Barrier {
    * @throws FaultError `QUORUMKV_ABORTED` on abort; errors of the KV
    */
   async wait(options: LockOptions = {}): Promise<void> {
-    options = optionsOf(options, 'wait options');
+    options = optionsOf(options, 'wait options', ['signal']);
     const scope = new Scope(options.signal, undefined);
     try {
       for (;;) {

@@ -76,7 +76,7 @@ export class DoubleBarrier {
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when this object already entered
    */
   async enter(options: LockOptions = {}): Promise<void> {
-    options = optionsOf(options, 'enter options');
+    options = optionsOf(options, 'enter options', ['signal']);
     if (this.mine !== undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'double barrier: already entered');
     const scope = new Scope(options.signal, this.session);
     let mine: CreatedKey | undefined;
@@ -130,7 +130,7 @@ export class DoubleBarrier {
    *   FaultError `QUORUMKV_ABORTED`; errors of the KV
    */
   async leave(options: LockOptions = {}): Promise<void> {
-    options = optionsOf(options, 'leave options');
+    options = optionsOf(options, 'leave options', ['signal']);
     const mine = this.mine;
     if (mine === undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'double barrier: not entered');
     const scope = new Scope(options.signal, undefined);

@@ -123,7 +123,7 @@ export interface LeaderObserver extends AsyncIterable<LeaderInfo> {
  */
 export function observeElection(kv: KV, prefix: string, options: LockOptions = {}): LeaderObserver {
   kvOf(kv, 'observeElection\'s kv');
-  options = optionsOf(options, 'observe options');
+  options = optionsOf(options, 'observe options', ['signal']);
   const dir = dirOf(prefix);
   const controller = new AbortController();
   const onAbort = (): void => controller.abort();
@@ -317,7 +317,7 @@ export class Election {
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when a campaign of this election object is in progress, or for a value that is not a string or a Uint8Array
    */
   async campaign(value: BytesLike, options: LockOptions = {}): Promise<Leadership> {
-    options = optionsOf(options, 'campaign options');
+    options = optionsOf(options, 'campaign options', ['signal']);
     // before anything is written or deleted: a failed txn deletes the key
     if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'election: value must be a string or a Uint8Array');

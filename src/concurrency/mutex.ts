@@ -195,7 +195,7 @@ export class Mutex {
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when this mutex is held or being locked
    */
   async withLock<T>(fn: (lock: HeldLock, signal: AbortSignal) => T | Promise<T>, options: LockOptions = {}): Promise<T> {
-    options = optionsOf(options, 'withLock options');
+    options = optionsOf(options, 'withLock options', ['signal']);
     if (typeof fn !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'withLock needs a function');
     if (this.held !== undefined || this.busy) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mutex: withLock on a mutex that is held or being locked (a section inside another would unlock it)');
@@ -227,7 +227,7 @@ export class Mutex {
   }
 
   private async acquire(tryOnly: boolean, options: LockOptions): Promise<HeldLock> {
-    options = optionsOf(options, 'lock options');
+    options = optionsOf(options, 'lock options', ['signal']);
     if (this.busy) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mutex: a lock() of this mutex is already in progress');
     if (this.held !== undefined) {
       this.session.assertAlive();

@@ -57,7 +57,7 @@ export class PriorityQueue {
    * @throws FaultError `QUORUMKV_ABORTED`; errors of the KV
    */
   async dequeue(options: LockOptions = {}): Promise<string> {
-    options = optionsOf(options, 'dequeue options');
+    options = optionsOf(options, 'dequeue options', ['signal']);
     const scope = new Scope(options.signal, undefined);
     try {
       for (;;) {

@@ -60,7 +60,7 @@ export class Queue {
    *   claiming txn timed out may or may not have been removed)
    */
   async dequeue(options: LockOptions = {}): Promise<string> {
-    options = optionsOf(options, 'dequeue options');
+    options = optionsOf(options, 'dequeue options', ['signal']);
     const scope = new Scope(options.signal, undefined);
     try {
       for (;;) {

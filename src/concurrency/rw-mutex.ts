@@ -118,7 +118,7 @@ export class RWMutex {
   // ---------------------------------------------------------- internals
 
   private async with<T>(mode: RWLockMode, fn: (lock: HeldLock, signal: AbortSignal) => T | Promise<T>, options: LockOptions): Promise<T> {
-    options = optionsOf(options, 'withLock options');
+    options = optionsOf(options, 'withLock options', ['signal']);
     if (typeof fn !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'withLock needs a function');
     const lock = await this.acquire(mode, options);
     const scope = new Scope(options.signal, this.session);
@@ -136,7 +136,7 @@ export class RWMutex {
   }
 
   private async acquire(mode: RWLockMode, options: LockOptions): Promise<HeldLock> {
-    options = optionsOf(options, 'lock options');
+    options = optionsOf(options, 'lock options', ['signal']);
     if (this.held !== undefined || this.busy) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'rwmutex: this object already holds or is acquiring a side');
     }

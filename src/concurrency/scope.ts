@@ -6,6 +6,7 @@
  * package.
  * @module
  */
+import { checkOptionKeys } from '../option-keys.js';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { Session } from './session.js';
 
@@ -16,12 +17,16 @@ export function abortedError(reason?: unknown): FaultError {
 
 /**
  * @internal The options object of a recipe call: `undefined` gives `{}`.
+ * @param known - every option the call takes
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for anything but an object
- *   (`null` included), or a `signal` that is not an `AbortSignal`
+ *   (`null` included), an option of another name, or a `signal` that is
+ *   not an `AbortSignal`
  */
-export function optionsOf<T extends object>(o: T | undefined, what: string): T {
+export function optionsOf<T extends object>(o: T | undefined, what: string, known: readonly (keyof T & string)[]): T {
   if (o === undefined) return {} as T;
   if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be an object`);
+  // a misspelled option (`sigal`) would be ignored without a word
+  checkOptionKeys(o, known, what, ErrorCode.INVALID_ARGUMENT);
   const signal = (o as { signal?: unknown }).signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what}: signal must be an AbortSignal`);
   return o;

@@ -8,7 +8,6 @@
  * @module
  */
 import { EventEmitter } from 'eventemitter3';
-import { checkOptionKeys } from '../option-keys.js';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
 import type { KV } from '../server/kv.js';
 import { realClock, type RecipeClock } from './clock.js';
@@ -186,8 +185,7 @@ export class Session extends EventEmitter<SessionEvents> {
    */
   static async create(kv: KV, options: SessionOptions = {}): Promise<Session> {
     kvOf(kv, 'the session\'s kv', ['leaseGrant', 'leaseKeepAlive', 'leaseRevoke']);
-    options = optionsOf(options, 'session options');
-    checkOptionKeys(options, ['ttl', 'lease', 'clock', 'keepAliveIntervalMs', 'marginMs'] satisfies (keyof SessionOptions)[], 'session options', ErrorCode.INVALID_ARGUMENT);
+    options = optionsOf(options, 'session options', ['ttl', 'lease', 'clock', 'keepAliveIntervalMs', 'marginMs']);
     const ttl = options.ttl ?? 60;
     if (!Number.isSafeInteger(ttl) || ttl <= 0) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `session ttl must be a positive integer number of seconds, got ${String(ttl)}`);
     const interval = options.keepAliveIntervalMs;

@@ -103,7 +103,7 @@ class Attempt implements STM {
   }
 
   put(key: string, value: string, options: { lease?: number } = {}): void {
-    options = optionsOf(options, 'put options');
+    options = optionsOf(options, 'put options', ['lease']);
     checkKey(key);
     if (typeof value !== 'string') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'stm: value must be a string');
     this.writes.set(key, { op: { put: { key, value, lease: options.lease ?? 0 } }, value });
@@ -198,7 +198,7 @@ function checkKey(key: string): void {
  */
 export async function transact<T>(kv: KV, fn: (stm: STM) => T | Promise<T>, options: TransactOptions = {}): Promise<TransactResult<T>> {
   kvOf(kv, 'transact\'s kv');
-  options = optionsOf(options, 'transact options');
+  options = optionsOf(options, 'transact options', ['isolation', 'retries', 'prefetch', 'signal']);
   if (typeof fn !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'transact needs a function');
   const isolation = options.isolation ?? 'serializableSnapshot';
   if (!['serializableSnapshot', 'serializable', 'repeatableReads', 'readCommitted'].includes(isolation)) {

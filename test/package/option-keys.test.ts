@@ -13,7 +13,7 @@ import { RaftNode, type RaftNodeOptions } from '../../src/node/index.js';
 import { MemoryLevel } from 'memory-level';
 import { FileLogStorage, LevelLogStorage } from '../../src/storage/index.js';
 import { MemoryNetwork, TcpTransport } from '../../src/transport/index.js';
-import { Session } from '../../src/concurrency/index.js';
+import { Mutex, Session, transact } from '../../src/concurrency/index.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
@@ -92,4 +92,17 @@ test('Session.create refuses an option of another name before it grants a lease'
   };
   await assert.rejects(Session.create(kv as Any, { TTL: 5 } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /session options: unknown option "TTL" \(did you mean ttl\?\)/));
   assert.equal(grants, 0);
+});
+
+test('recipe calls refuse an option of another name with QUORUMKV_INVALID_ARGUMENT before any KV call', async () => {
+  let calls = 0;
+  const count = async (): Promise<never> => {
+    calls++;
+    throw new Error('no KV call was expected');
+  };
+  const kv = { txn: count, get: count, watch: count, put: count, range: count, delete: count, leaseGrant: count, leaseKeepAlive: count, leaseRevoke: count };
+  const session = { kv, lease: 7 };
+  await assert.rejects(new Mutex(session as Any, 'locks/a').lock({ sigal: new AbortController().signal } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /lock options: unknown option "sigal" \(known: signal\)/));
+  await assert.rejects(transact(kv as Any, async () => 1, { retry: 3 } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /transact options: unknown option "retry" \(known: isolation, retries, prefetch, signal\)/));
+  assert.equal(calls, 0);
 });
