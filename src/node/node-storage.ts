@@ -112,6 +112,22 @@ export class NodeStorage extends MemoryStorage {
     if (this.sendable !== undefined && this.sendable.metadata.index < snap.metadata.index) this.sendable = undefined;
   }
 
+  /**
+   * On demand only: the state machine holds the base snapshot's state
+   * durably (restored from it), so the base keeps `record` (its index,
+   * term, membership and addresses, without the state) instead of the state
+   * itself. A snapshot for a follower is then taken from the state machine
+   * when needed. Without it, a follower kept the whole state it installed
+   * from its leader in memory until its next local snapshot.
+   * @returns whether the base snapshot at `index` was replaced
+   */
+  shedBaseState(index: number, record: Uint8Array): boolean {
+    if (this.wanted === undefined || !this.baseSendable) return false;
+    if (!this.replaceSnapshotData(index, record)) return false;
+    this.baseSendable = false;
+    return true;
+  }
+
   /** Installs a snapshot loaded from storage; `sendable` tells whether it carries the state. */
   loadSnapshot(snap: Snapshot, sendable: boolean): void {
     super.applySnapshot(snap);

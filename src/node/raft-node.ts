@@ -622,6 +622,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const node: RaftNode<R> = new RaftNode<R>(opts, raw, mem, smApplied, snap);
     for (const [id, address] of Object.entries(snapEnv?.addresses ?? {})) node.addresses.set(id, address);
     for (const id of snapEnv?.removed ?? []) node.removedIds.add(id);
+    // the state machine holds the snapshot's state: memory need not too
+    if (snap !== undefined && snapEnv?.data !== undefined && smApplied >= snap.metadata.index) node.shedSnapshotState(snap.metadata.index);
     node.syncPeers({ voters: [], learners: [] }, node.confState);
     await opts.transport.start({
       receive: (m) => node.onMessage(m),
@@ -1427,6 +1429,18 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
   }
 
+  /**
+   * With an on-demand state machine (one with `sync()`), which now holds the
+   * state of the base snapshot at `index`: the base keeps only its record
+   * (membership and addresses), as after a local snapshot, and a follower
+   * that needs a snapshot gets one taken from the state machine. The state
+   * stays in the log storage's snapshot file until the next snapshot.
+   */
+  private shedSnapshotState(index: number): void {
+    const record = wrapSnapshot({ addresses: Object.fromEntries(this.addresses), removed: [...this.removedIds] });
+    if (this.mem.shedBaseState(index, record)) log('[%s] the snapshot at %d: its state is left to the state machine', this.id, index);
+  }
+
   private async installSnapshot(snap: Snapshot): Promise<void> {
     const { index, term, confState } = snap.metadata;
     if (index <= this.appliedIndex) return;
@@ -1445,6 +1459,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     for (const id of env.removed ?? []) this.removedIds.add(id);
     this.syncPeers(before, confState);
     this.setConfState(confState);
+    this.shedSnapshotState(index);
     log('[%s] installed snapshot at %d from the leader', this.id, index);
     this.emit('snapshot', index, 'leader');
     this.emit('applied', index);

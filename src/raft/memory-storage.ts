@@ -155,6 +155,17 @@ export class MemoryStorage implements Storage {
   }
 
   /**
+   * Replaces the data of the current snapshot, if its index is `index`,
+   * keeping its metadata: a driver whose state machine now holds that state
+   * durably stops holding the state in memory too. Returns whether it did.
+   */
+  replaceSnapshotData(index: number, data: Uint8Array): boolean {
+    if (this.snap.metadata.index !== index) return false;
+    this.snap = { data, metadata: this.snap.metadata };
+    return true;
+  }
+
+  /**
    * Discards the entries up to `compactIndex` (which must have been applied
    * and should be covered by a snapshot); the entry at `compactIndex` stays
    * as the dummy, so its term remains available.

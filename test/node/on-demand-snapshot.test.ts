@@ -60,6 +60,51 @@ test('with a state machine that syncs itself, periodic snapshots keep no state a
   }
 });
 
+/** Whether the member's in-memory base snapshot carries the state (what it holds in memory for followers). */
+function memoryBaseHasState(m: { node: unknown }): boolean {
+  const base = (m.node as { mem: { baseSnapshot(): { metadata: { index: number }; data: Uint8Array } } }).mem.baseSnapshot();
+  return base.metadata.index > 0 && unwrapSnapshot(base.data).data !== undefined;
+}
+
+test('a member that installed the snapshot of its leader keeps its state in the state machine and on disk, not in memory; as leader it takes one on demand', async () => {
+  const c = new TestCluster({ seed: 11, snapshotEntries: 20, snapshotCatchUpEntries: 5, syncedStateMachines: true });
+  try {
+    await c.startAll(IDS);
+    const leader = await c.waitLeader();
+    const follower = IDS.find((id) => id !== leader.id)!;
+    for (let i = 0; i < 60; i++) await c.run(leader.node.propose(cmd(`k${i}`, `v${i}`)));
+    await c.stop(follower);
+    await c.run(leader.node.removeMember(follower));
+    await c.run(leader.node.addVoter('d'));
+    const ids = [...IDS.filter((id) => id !== follower), 'd'];
+    const d = await c.start('d', undefined, ids);
+    await c.waitFor(() => d.sm.kv.size === 60, 10_000, 'snapshot install');
+    assert.ok(d.node.status().snapshotIndex > 0, 'd installed a snapshot from its leader');
+    assert.equal((await storedSnapshotData(c, 'd')).hasState, true, 'the stored snapshot carries the state');
+    assert.equal(memoryBaseHasState(d), false, 'd holds the installed state in memory besides its state machine');
+    // restarted, d again leaves the state to its state machine
+    await c.stop('d');
+    const d2 = await c.start('d', undefined, ids);
+    assert.equal(d2.sm.kv.size, 60);
+    assert.equal((await storedSnapshotData(c, 'd')).hasState, true);
+    assert.equal(memoryBaseHasState(d2), false, 'after a restart, d holds the stored state in memory besides its state machine');
+    // d leads and a new member needs a snapshot: d takes it from its state machine
+    await c.waitLeader();
+    await c.run(c.leader()!.node.transferLeader('d'));
+    await c.waitFor(() => c.leader()?.id === 'd', 5_000, 'd leads');
+    for (let i = 60; i < 70; i++) await c.run(d2.node.propose(cmd(`k${i}`, `v${i}`)));
+    const before = d2.sm.calls.snapshot;
+    await c.run(d2.node.addVoter('e'));
+    const e = await c.start('e', undefined, [...ids, 'e']);
+    await c.waitFor(() => e.sm.kv.size === 70, 10_000, 'e installs a snapshot taken on demand');
+    assert.ok(e.node.status().snapshotIndex > 0, 'e installed a snapshot');
+    assert.ok(d2.sm.calls.snapshot > before, 'd took the state from its state machine for e');
+    assert.deepEqual([...e.sm.kv].sort(), [...d2.sm.kv].sort());
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('a restart whose state machine lost the state a snapshot record relies on fails with QUORUMKV_CORRUPT_SNAPSHOT', async () => {
   const c = new TestCluster({ seed: 8, snapshotEntries: 10, snapshotCatchUpEntries: 2, syncedStateMachines: true });
   try {
