@@ -34,3 +34,16 @@ export function checkOptionKeys(o: object, known: readonly string[], what: strin
     throw new UsageError(code, `${what}: unknown option ${JSON.stringify(key)} (${hint})`);
   }
 }
+
+/**
+ * {@link checkOptionKeys} for an options argument that may be left out:
+ * `undefined` passes.
+ * @throws UsageError `code` when `o` is not an object (`null` included) or
+ *   has a key outside `known`
+ * @internal
+ */
+export function checkOptionsArg(o: unknown, known: readonly string[], what: string, code: ErrorCode = ErrorCode.INVALID_ARGUMENT): void {
+  if (o === undefined) return;
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new UsageError(code, `${what} must be an object`);
+  checkOptionKeys(o, known, what, code);
+}

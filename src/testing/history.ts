@@ -6,6 +6,7 @@
  * effect atomically at some instant between its invocation and its response.
  * @module
  */
+import { checkOptionsArg } from '../option-keys.js';
 import { ErrorCode, UsageError } from '../errors.js';
 
 /**
@@ -106,7 +107,12 @@ export class HistoryRecorder<I, O> {
   #counter = 0;
   #last = -Infinity;
 
+  /**
+   * @param options - `clock` (see {@link HistoryRecorderOptions})
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
+   */
   constructor(options: HistoryRecorderOptions = {}) {
+    checkOptionsArg(options, ['clock'] satisfies (keyof HistoryRecorderOptions)[], 'HistoryRecorder options');
     this.#clock = options.clock ?? (() => this.#counter++);
   }
 

@@ -5,6 +5,7 @@
  * one. See docs/testing.md, "Checking a real cluster".
  * @module
  */
+import { checkOptionsArg } from '../option-keys.js';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type {
@@ -99,8 +100,10 @@ export class RecordingKV implements KV {
   /**
    * @param kv - the `KV` calls go to
    * @param options - where to record, and the client's name
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
    */
   constructor(kv: KV, options: RecordingKVOptions) {
+    checkOptionsArg(options, ['sink', 'clientId'] satisfies (keyof RecordingKVOptions)[], 'RecordingKV options');
     this.#kv = kv;
     this.#sink = options.sink;
     this.#clientId = options.clientId;

@@ -14,6 +14,7 @@ import { MemoryLevel } from 'memory-level';
 import { FileLogStorage, LevelLogStorage } from '../../src/storage/index.js';
 import { MemoryNetwork, TcpTransport } from '../../src/transport/index.js';
 import { Mutex, Session, transact } from '../../src/concurrency/index.js';
+import { HistoryRecorder, Simulation, checkLinearizable, kvModel, registerModel, runScenario } from '../../src/testing/index.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
@@ -105,4 +106,16 @@ test('recipe calls refuse an option of another name with QUORUMKV_INVALID_ARGUME
   await assert.rejects(new Mutex(session as Any, 'locks/a').lock({ sigal: new AbortController().signal } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /lock options: unknown option "sigal" \(known: signal\)/));
   await assert.rejects(transact(kv as Any, async () => 1, { retry: 3 } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /transact options: unknown option "retry" \(known: isolation, retries, prefetch, signal\)/));
   assert.equal(calls, 0);
+});
+
+test('the testing API refuses options of another name: a misspelled fault rate or check option would make a test pass vacuously', async () => {
+  const want: [string, () => unknown, Code, RegExp][] = [
+    ['Simulation', () => new Simulation({ seed: 1, droprate: 0.5 } as Any), ErrorCode.INVALID_CONFIG, /Simulation options: unknown option "droprate"/],
+    ['Simulation faults', () => new Simulation({ seed: 1, faults: { droprate: 0.5 } } as Any), ErrorCode.INVALID_CONFIG, /options\.faults: unknown option "droprate" \(did you mean dropRate\?\)/],
+    ['kvModel', () => kvModel({ globalRevisions: true } as Any), ErrorCode.INVALID_ARGUMENT, /kvModel options: unknown option "globalRevisions"/],
+    ['checkLinearizable', () => checkLinearizable([], registerModel(), { timeout: 5 } as Any), ErrorCode.INVALID_ARGUMENT, /check options: unknown option "timeout"/],
+    ['HistoryRecorder', () => new HistoryRecorder({ clok: () => 0 } as Any), ErrorCode.INVALID_ARGUMENT, /unknown option "clok"/],
+  ];
+  for (const [name, call, code, message] of want) assert.throws(call, rejectsWith(code, message), name);
+  await assert.rejects(runScenario({ seed: 1, duration: 10 } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /scenario options: unknown option "duration"/));
 });

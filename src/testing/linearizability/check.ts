@@ -2,6 +2,7 @@
  * The linearizability checker.
  * @module
  */
+import { checkOptionsArg } from '../../option-keys.js';
 import { ErrorCode, UsageError } from '../../errors.js';
 import type { Operation } from '../history.js';
 import { defaultStateKey, determinize, isNondeterministic } from '../models/model.js';
@@ -77,12 +78,14 @@ function validate<I, O>(history: readonly Operation<I, O>[]): void {
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when an operation has an
  *   invalid status, a non-finite invocation time, or returns before it is
  *   invoked
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
  */
 export function checkLinearizable<S, I, O>(
   history: readonly Operation<I, O>[],
   model: AnyModel<S, I, O>,
   options: CheckOptions = {},
 ): LinearizabilityResult<I, O> {
+  checkOptionsArg(options, ['timeoutMs', 'shrink', 'shrinkTimeoutMs', 'now'] satisfies (keyof CheckOptions)[], 'check options');
   validate(history);
   const now = options.now ?? (() => performance.now());
   const started = now();

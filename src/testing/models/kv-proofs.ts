@@ -5,6 +5,7 @@
  * response stays pending to the end, so every proof here saves a lot.
  * @module
  */
+import { checkOptionsArg } from '../../option-keys.js';
 import type { Operation } from '../history.js';
 import type { OutcomeProofs } from './model.js';
 import type {
@@ -69,11 +70,13 @@ function changed(op: Operation<KvInput, KvOutput>): boolean {
  * no completed write claims are no more than the writes proven above that
  * must also take one of them (those invoked after an operation reporting
  * R0 or more returned), no revision is left for `u`: it can be left out.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
  */
 export function proveKvOutcomes(
   history: readonly Operation<KvInput, KvOutput>[],
   options: KvProofOptions = {},
 ): OutcomeProofs<KvInput, KvOutput> {
+  checkOptionsArg(options, ['globalRevision', 'initialRevision'] satisfies (keyof KvProofOptions)[], 'proveKvOutcomes options');
   const tookEffect = proveObservedWrites(history);
   const noEffect = new Set<Operation<KvInput, KvOutput>>();
   if (options.globalRevision !== true) return { tookEffect, noEffect };

@@ -6,6 +6,7 @@
  * `applyCompare` (txn compare semantics).
  * @module
  */
+import { checkOptionsArg } from '../../option-keys.js';
 import { ErrorCode, UsageError } from '../../errors.js';
 import type { Operation } from '../history.js';
 import { compareKeys, describeKeyRange, inKeyRange } from '../key-range.js';
@@ -611,8 +612,10 @@ export function isKvReadOnly(input: KvInput): boolean {
  * is dropped (see {@link proveKvOutcomes}). Unique values per write and
  * revisions in every response make histories with many lost responses much
  * faster to check.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
  */
 export function kvModel(options: KvModelOptions = {}): NondeterministicModel<KvState, KvInput, KvOutput> {
+  checkOptionsArg(options, ['globalRevision', 'initialRevision'] satisfies (keyof KvModelOptions)[], 'kvModel options');
   const exact = options.globalRevision === true;
   const initial: KvState = { revision: options.initialRevision ?? 1, keys: new Map() };
   const keys = new WeakMap<KvState, string>();

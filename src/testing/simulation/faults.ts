@@ -3,6 +3,7 @@
  * `Simulation.schedule` or drawn from the seed with {@link randomFaultSchedule}.
  * @module
  */
+import { checkOptionsArg } from '../../option-keys.js';
 import { ErrorCode, UsageError } from '../../errors.js';
 import type { SimRandom } from './sim-random.js';
 
@@ -145,6 +146,7 @@ export function describeFault(f: Fault): string {
  *
  * @param base - the rates and delay to go back to after a network fault
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `until < from` or a range is inverted
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
  */
 export function randomFaultSchedule(
   rng: SimRandom,
@@ -152,6 +154,7 @@ export function randomFaultSchedule(
   options: RandomFaultOptions,
   base: { dropRate: number; duplicateRate: number; reorderRate: number; delay: { minMs: number; maxMs: number } },
 ): ScheduledFault[] {
+  checkOptionsArg(options, ['from', 'until', 'meanGapMs', 'durationMs', 'weights'] satisfies (keyof RandomFaultOptions)[], 'random fault options');
   const from = options.from ?? 0;
   const until = options.until;
   const gap = options.meanGapMs ?? 300;

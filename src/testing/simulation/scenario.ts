@@ -4,6 +4,7 @@
  * checks. What `npm run test:sim` and the simulation tests run per seed.
  * @module
  */
+import { checkOptionsArg } from '../../option-keys.js';
 import type { KV, KvNode } from '../../server/index.js';
 import { describeFault, type RandomFaultOptions } from './faults.js';
 import { Simulation, type SimulationOptions } from './simulation.js';
@@ -76,8 +77,15 @@ export function defaultNodes(seed: number): 3 | 5 {
  * last requests settle, then checks the history for linearizability and
  * every watch. Invariants are checked throughout. Never throws for a
  * failed check: the result says what failed.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
  */
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
+  checkOptionsArg(
+    options,
+    ['seed', 'nodes', 'durationMs', 'faults', 'traffic', 'wrap', 'simulation', 'onTrace', 'skipChecks', 'watchCheck'] satisfies (keyof ScenarioOptions)[],
+    'scenario options',
+  );
+  checkOptionsArg(options.watchCheck, ['lostTombstonesAtCompaction'], 'scenario options.watchCheck');
   const seed = options.seed;
   const nodes = options.nodes ?? defaultNodes(seed);
   const durationMs = options.durationMs ?? 3000;

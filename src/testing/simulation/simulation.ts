@@ -3,6 +3,7 @@
  * clock and one faulty in-memory network, driven by one seed.
  * @module
  */
+import { checkOptionsArg, type NoKeyMissing } from '../../option-keys.js';
 import type { AbstractLevel } from 'abstract-level';
 import { ErrorCode, FaultError, UsageError } from '../../errors.js';
 import { GatedClock, NodeGate } from './node-gate.js';
@@ -183,6 +184,29 @@ function positive(v: number | undefined, name: string, def: number): number {
  * time, so a seed replays exactly: {@link traceHash} is the same on every
  * run with the same seed and the same calls.
  */
+/** Every key of {@link SimulationOptions}: any other is refused. */
+const SIMULATION_OPTION_KEYS = [
+  'seed',
+  'nodes',
+  'kind',
+  'stateMachine',
+  'tickMs',
+  'electionTicks',
+  'heartbeatTicks',
+  'requestTimeoutMs',
+  'leaseCheckMs',
+  'snapshotEntries',
+  'snapshotCatchUpEntries',
+  'syncStore',
+  'faults',
+  'hashEveryMs',
+  'traceLines',
+  'settleRounds',
+  'knownFatalErrors',
+] as const satisfies readonly (keyof SimulationOptions)[];
+// compiles only while the list names every key of the interface
+type SimulationOptionKeysComplete = NoKeyMissing<Exclude<keyof SimulationOptions, (typeof SIMULATION_OPTION_KEYS)[number]>>;
+
 export class Simulation {
   /** The seed. */
   readonly seed: number;
@@ -229,10 +253,13 @@ export class Simulation {
   private progressSeq = 0;
   private maxCompactRevision = 0;
 
+  /** @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options * @throws UsageError `QUORUMKV_INVALID_CONFIG` for an option of a name the options do not declare
   /** @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options */
   constructor(options: SimulationOptions) {
     if (options === null || typeof options !== 'object') throw new UsageError(ErrorCode.INVALID_CONFIG, 'options are required');
     if (!Number.isSafeInteger(options.seed)) throw new UsageError(ErrorCode.INVALID_CONFIG, 'seed must be a safe integer');
+    checkOptionsArg(options, SIMULATION_OPTION_KEYS, 'Simulation options', ErrorCode.INVALID_CONFIG);
+    checkOptionsArg(options.faults, ['dropRate', 'duplicateRate', 'reorderRate', 'delay'] satisfies (keyof NetworkFaultOptions)[], 'Simulation options.faults', ErrorCode.INVALID_CONFIG);
     this.seed = options.seed;
     this.ids = memberIds(options.nodes);
     this.kind = options.kind ?? 'kv';

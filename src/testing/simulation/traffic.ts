@@ -4,6 +4,7 @@
  * the simulation's seed.
  * @module
  */
+import { checkOptionsArg } from '../../option-keys.js';
 import { ErrorCode, UsageError } from '../../errors.js';
 import type { KV, KvNode, Watch } from '../../server/index.js';
 import type { SimClient } from './sim-client.js';
@@ -75,9 +76,11 @@ interface KeyState {
  * `sim.run(...)` meanwhile.
  *
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a simulation of `kind: 'raft'`
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
  */
 export function startTraffic(sim: Simulation, options: TrafficOptions): Traffic {
   if (sim.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "traffic needs kind 'kv'");
+  checkOptionsArg(options, ['until', 'clients', 'keys', 'thinkMs', 'weights', 'switchRate', 'maxWatches', 'wrap'] satisfies (keyof TrafficOptions)[], 'traffic options');
   const rng = sim.random.fork('traffic');
   const nClients = options.clients ?? 3;
   const nKeys = options.keys ?? 6;
