@@ -9,8 +9,9 @@
  *   local read once this member has applied up to the read index; with
  *   `serializable: true` they are answered locally at once (may be stale).
  * - Leases expire by the leader's clock only: the leader's lessor is promoted
- *   on election (every TTL restarts, as in etcd) and the leader proposes the
- *   revoke of each expired lease.
+ *   once the new leader has applied the entries of earlier terms (every TTL
+ *   restarts, as in etcd, and keep-alives among those entries count) and
+ *   the leader proposes the revoke of each expired lease.
  * - Maintenance and operations (etcd's maintenance API; see
  *   docs/operations.md): backups ({@link KvNode.snapshotSave},
  *   {@link KvNode.restore}), {@link KvNode.defragment},
@@ -525,6 +526,15 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    */
   private readonly expiredKeepAlives = new Map<number, KeepAliveRequest[]>();
   /**
+   * Set while this member leads but has not applied the entries of earlier
+   * terms yet: its lessor is promoted once it has applied `index` (the last
+   * entry of its log when elected, its term's empty entry) in `term` (see
+   * `maybePromote`).
+   */
+  private promoteAfter: { term: number; index: number } | undefined;
+  /** Keep-alives applied by this leader before its lessor was promoted: answered at the promotion. */
+  private keepAlivesBeforePromotion: KeepAliveRequest[] = [];
+  /**
    * Tells this run's keep-alive nonces from an earlier run's (whose answers
    * may still be applied after a restart): random, not the clock, which may
    * step back.
@@ -805,7 +815,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     }
     raft.on('leaderChange', (leader, term) => node.onLeaderChange(leader, term));
     raft.on('snapshot', (index, source) => log('[%s] snapshot at index %d (%s)', opts.id, index, source === 'local' ? 'taken locally' : 'installed from the leader'));
-    raft.on('applied', () => node.refreshSizeSoon());
+    raft.on('applied', () => {
+      node.maybePromote();
+      node.refreshSizeSoon();
+    });
     raft.on('error', (err) => node.emit('error', err));
     // a removed member serves nothing more: its watches end, as its etcd
     // server's streams do when it stops
@@ -1411,14 +1424,53 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       log('[%s] leader is %s in term %d', this.id, leader, term);
     }
     if (leader === this.id) {
-      // etcd: leases restart their TTL on a new leader, extended by an election timeout
-      this.store.lessor.promote(this.electionMs);
-      log('[%s] leader in term %d: lessor promoted', this.id, term);
-    } else if (this.store.lessor.isPrimary()) {
-      this.store.lessor.demote();
-      this.retryExpiredKeepAlives();
+      // etcd promotes the lessor once the new leader has applied the
+      // entries of earlier terms (at the apply of its term's empty entry):
+      // a keep-alive among them must count before any lease expires here
+      // the last entry of its log, its term's empty entry included (its own
+      // progress's match: the entry may not be in the stable log yet)
+      const st = this.raft.status();
+      this.promoteAfter = { term, index: Math.max(st.lastIndex, st.progress?.[this.id]?.match ?? 0) };
+      this.maybePromote();
+    } else {
+      this.promoteAfter = undefined;
+      this.retryKeepAlivesBeforePromotion();
+      if (this.store.lessor.isPrimary()) {
+        this.store.lessor.demote();
+        this.retryExpiredKeepAlives();
+      }
     }
     this.emit('leaderChange', leader, term);
+  }
+
+  /**
+   * Promotes the lessor of a new leader that has applied every entry of the
+   * earlier terms (etcd: `lessor.Promote` at the apply of the leader's
+   * empty entry): leases restart their TTL, extended by an election
+   * timeout, and the keep-alives applied meanwhile are answered.
+   */
+  private maybePromote(): void {
+    const p = this.promoteAfter;
+    if (p === undefined || this.closed) return;
+    if (this.raft.leader !== this.id || this.raft.term !== p.term) return;
+    if (this.raft.appliedIndex < p.index) return;
+    this.promoteAfter = undefined;
+    this.store.lessor.promote(this.electionMs);
+    log('[%s] leader in term %d, entries of earlier terms applied: lessor promoted', this.id, p.term);
+    const waiting = this.keepAlivesBeforePromotion;
+    this.keepAlivesBeforePromotion = [];
+    for (const r of waiting) this.keepAliveApplied(r);
+  }
+
+  /** Proposes again the keep-alives applied while this member waited to promote its lessor, for the next leader to answer. */
+  private retryKeepAlivesBeforePromotion(): void {
+    const waiting = this.keepAlivesBeforePromotion;
+    this.keepAlivesBeforePromotion = [];
+    for (const r of waiting) {
+      this.proposeEntry(encodeKeepAliveRequest(r)).catch((err: Error) =>
+        log('[%s] keep-alive of lease %d from %s not proposed again: %s', this.id, r.lease, r.origin, err.message),
+      );
+    }
   }
 
   private scheduleLeaseCheck(): void {
@@ -1567,7 +1619,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    */
   private keepAliveApplied(r: KeepAliveRequest): void {
     const lessor = this.store.lessor;
-    if (!lessor.isPrimary()) return;
+    if (!lessor.isPrimary()) {
+      // a leader applying earlier terms' entries: answered once promoted
+      if (this.promoteAfter !== undefined) this.keepAlivesBeforePromotion.push(r);
+      return;
+    }
     let ttl = -1;
     if (lessor.lookup(r.lease) !== undefined) {
       try {

@@ -50,3 +50,51 @@ test('a lease the leader finds expired during a leadership transfer is not revok
     await c.closeAll();
   }
 });
+
+test('a new leader expires no lease before it has applied the entries of earlier terms: keep-alives among them count (etcd promotes its lessor at its empty entry)', async () => {
+  const c = new KvCluster(IDS, 6);
+  let release = (): void => undefined;
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const [b, other] = IDS.filter((id) => id !== leader.id).map((id) => c.node(id));
+    const lease = await c.run(leader.leaseGrant(1));
+    const ttlMs = leader.store.lessor.lookup(lease.id)!.ttl * 1000;
+    await c.run(leader.put('held', 'v', { lease: lease.id }));
+    await c.waitFor(() => b!.store.lessor.lookup(lease.id) !== undefined, 2_000, 'b applies the grant');
+    // b stops applying (its log still takes entries): a slow state machine
+    const sm = (b as unknown as { sm: { apply(entries: unknown[]): Promise<unknown> } }).sm;
+    const apply = sm.apply.bind(sm);
+    const gate = new Promise<void>((r) => (release = r));
+    sm.apply = async (entries) => {
+      await gate;
+      return apply(entries);
+    };
+    await c.run(leader.moveLeader(b!.id));
+    await c.waitFor(() => b!.raft.isLeader, 2_000, 'b leading');
+    assert.equal(b!.store.lessor.isPrimary(), false, 'b promoted its lessor with entries of earlier terms not applied');
+    // the client keeps the lease alive through another member, for three
+    // TTLs: the keep-alives are committed in b's log, which b cannot apply yet
+    const until = c.clock.now() + 3 * ttlMs;
+    const answers: Promise<unknown>[] = [];
+    while (c.clock.now() < until) {
+      answers.push(other!.leaseKeepAlive(lease.id).catch((err: unknown) => err));
+      await c.clock.advanceAsync(ttlMs / 4);
+    }
+    for (const id of IDS) {
+      if (id === b!.id) continue;
+      const kv = await c.run(c.node(id).get('held', { serializable: true }));
+      assert.equal(kv === undefined ? undefined : text(kv.value), 'v', `${id}: the lease was revoked while it was kept alive`);
+    }
+    // b catches up: its lessor is promoted, the lease lives, the keep-alives are answered
+    release();
+    await c.waitFor(() => b!.store.lessor.isPrimary(), 2_000, 'b promotes its lessor');
+    const ttls = await c.run(Promise.all(answers));
+    const answered = ttls.filter((t): t is { ttl: number } => typeof (t as { ttl?: unknown }).ttl === 'number');
+    assert.ok(answered.length > 0 && answered.every((t) => t.ttl > 0), `no keep-alive was answered once b caught up: ${ttls.map(String).join(', ')}`);
+    assert.equal(text((await c.run(b!.get('held')))!.value), 'v');
+  } finally {
+    release(); // a member closes after the apply in progress
+    await c.closeAll();
+  }
+});
