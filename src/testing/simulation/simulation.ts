@@ -155,6 +155,29 @@ function positive(v: number | undefined, name: string, def: number): number {
   return v;
 }
 
+/** Every key of {@link SimulationOptions}: any other is refused. */
+const SIMULATION_OPTION_KEYS = [
+  'seed',
+  'nodes',
+  'kind',
+  'stateMachine',
+  'tickMs',
+  'electionTicks',
+  'heartbeatTicks',
+  'requestTimeoutMs',
+  'leaseCheckMs',
+  'snapshotEntries',
+  'snapshotCatchUpEntries',
+  'syncStore',
+  'faults',
+  'hashEveryMs',
+  'traceLines',
+  'settleRounds',
+  'knownFatalErrors',
+] as const satisfies readonly (keyof SimulationOptions)[];
+// compiles only while the list names every key of the interface
+type SimulationOptionKeysComplete = NoKeyMissing<Exclude<keyof SimulationOptions, (typeof SIMULATION_OPTION_KEYS)[number]>>;
+
 /**
  * A deterministic cluster for tests: N members in one process on one
  * {@link VirtualClock} and one {@link MemoryNetwork}, every random choice
@@ -184,29 +207,6 @@ function positive(v: number | undefined, name: string, def: number): number {
  * time, so a seed replays exactly: {@link traceHash} is the same on every
  * run with the same seed and the same calls.
  */
-/** Every key of {@link SimulationOptions}: any other is refused. */
-const SIMULATION_OPTION_KEYS = [
-  'seed',
-  'nodes',
-  'kind',
-  'stateMachine',
-  'tickMs',
-  'electionTicks',
-  'heartbeatTicks',
-  'requestTimeoutMs',
-  'leaseCheckMs',
-  'snapshotEntries',
-  'snapshotCatchUpEntries',
-  'syncStore',
-  'faults',
-  'hashEveryMs',
-  'traceLines',
-  'settleRounds',
-  'knownFatalErrors',
-] as const satisfies readonly (keyof SimulationOptions)[];
-// compiles only while the list names every key of the interface
-type SimulationOptionKeysComplete = NoKeyMissing<Exclude<keyof SimulationOptions, (typeof SIMULATION_OPTION_KEYS)[number]>>;
-
 export class Simulation {
   /** The seed. */
   readonly seed: number;
