@@ -6,6 +6,7 @@
  * @module
  */
 import { checkOptionsArg } from '../option-keys.js';
+import { RANGE_OPTION_KEYS, optionsWith } from '../server/requests.js';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type {
@@ -116,7 +117,8 @@ export class RecordingKV implements KV {
 
   /** {@inheritDoc KV.get} */
   async get(key: BytesLike, options: RangeOptions = {}): Promise<KeyValue | undefined> {
-    const res = await this.range({ ...options, key });
+    // as KvNode.get: a range's fields (prefix, rangeEnd) would read a range
+    const res = await this.range({ ...optionsWith(options, 'get options', RANGE_OPTION_KEYS), key });
     return res.kvs[0];
   }
 

@@ -489,3 +489,23 @@ test('bad options are refused with QUORUMKV_INVALID_CONFIG', () => {
   bad({ seed: 1, kind: 'raft' });
   bad({ seed: 1, tickMs: 0 });
 });
+
+test("a client's get refuses what KvNode.get refuses (rangeEnd, prefix, an option of another name, null), and records nothing for it", async () => {
+  await withSim({ seed: 41 }, async (sim) => {
+    const c = sim.client(sim.leaderId()!);
+    await sim.drive(c.put('p/1', 'one'));
+    const recorded = sim.history().length;
+    const bad: [string, unknown][] = [
+      ['prefix', { prefix: true }],
+      ['rangeEnd', { rangeEnd: 'q' }],
+      ['serialisable', { serialisable: true }],
+      ['null', null],
+    ];
+    for (const [name, options] of bad) {
+      // the client read the range instead, and returned its first key
+      const res = await sim.drive(c.get('p/', options as never).then(() => undefined, (err: unknown) => err));
+      assert.ok(isQuorumError(res, ErrorCode.INVALID_ARGUMENT), `get with ${name}: ${String(res)}`);
+    }
+    assert.equal(sim.history().length, recorded);
+  });
+});

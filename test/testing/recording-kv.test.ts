@@ -293,3 +293,24 @@ test('KvHistory refuses a clock that goes backwards, and records nothing for tha
   assert.throws(() => history.invoke('c', { type: 'get', key: 'k' }), (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT);
   assert.equal(history.operations().length, 1);
 });
+
+test('RecordingKV.get refuses what KvNode.get refuses (rangeEnd, prefix, an option of another name, null), and records nothing for it', async () => {
+  await withNode(async (node) => {
+    await node.put('p/1', 'one');
+    const history = new KvHistory();
+    const kv = history.client(node, 'c');
+    const bad: [string, unknown][] = [
+      ['prefix', { prefix: true }],
+      ['rangeEnd', { rangeEnd: 'q' }],
+      ['serialisable', { serialisable: true }],
+      ['null', null],
+    ];
+    const invalid = (e: unknown): boolean => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT;
+    for (const [name, options] of bad) {
+      await assert.rejects(node.get('p/', options as never), invalid, `KvNode.get with ${name}`);
+      // the wrapper read the range instead, and returned its first key
+      await assert.rejects(kv.get('p/', options as never), invalid, `RecordingKV.get with ${name}`);
+    }
+    assert.equal(history.operations().length, 0);
+  });
+});

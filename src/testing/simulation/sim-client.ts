@@ -38,6 +38,7 @@ import type { KvInput, KvOutput } from '../models/kv-types.js';
 import { ALL_KEYS, deleteCall, modelRange, putCall, rangeCall, txnCall, type ModelCall } from './kv-convert.js';
 import type { NodeGate } from './node-gate.js';
 import { RecordedWatch, type MutableWatchStream } from './recorded-watch.js';
+import { RANGE_OPTION_KEYS, optionsWith } from '../../server/requests.js';
 
 /** A live member as a client reaches it. */
 export interface ClientTarget {
@@ -164,7 +165,8 @@ export class SimClient implements KV {
 
   /** {@inheritDoc KV.get} */
   async get(key: BytesLike, options: RangeOptions = {}): Promise<KeyValue | undefined> {
-    const res = await this.range({ ...options, key });
+    // as KvNode.get: a range's fields (prefix, rangeEnd) would read a range
+    const res = await this.range({ ...optionsWith(options, 'get options', RANGE_OPTION_KEYS), key });
     return res.kvs[0];
   }
 
