@@ -253,8 +253,10 @@ export class Simulation {
   private progressSeq = 0;
   private maxCompactRevision = 0;
 
-  /** @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options * @throws UsageError `QUORUMKV_INVALID_CONFIG` for an option of a name the options do not declare
-  /** @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options */
+  /**
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options, an option
+   *   of a name the options (or `faults`) do not declare included
+   */
   constructor(options: SimulationOptions) {
     if (options === null || typeof options !== 'object') throw new UsageError(ErrorCode.INVALID_CONFIG, 'options are required');
     if (!Number.isSafeInteger(options.seed)) throw new UsageError(ErrorCode.INVALID_CONFIG, 'seed must be a safe integer');
