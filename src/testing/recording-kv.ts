@@ -285,6 +285,7 @@ export class KvEventSink implements KvRecordingSink {
    * @param options - `clock` in ms (default {@link monotonicMs}: the same in every process of the machine)
    */
   constructor(send: (event: KvRecordEvent) => void, options: { clock?: () => number } = {}) {
+    checkOptionsArg(options, ['clock'], 'KvEventSink options');
     this.#send = send;
     this.#clock = options.clock ?? monotonicMs;
   }
@@ -441,6 +442,7 @@ export class KvHistory extends KvHistoryMerger implements KvRecordingSink {
 
   /** @param options - `clock`, in ms (default `performance.now`) */
   constructor(options: HistoryRecorderOptions = {}) {
+    checkOptionsArg(options, ['clock'] satisfies (keyof HistoryRecorderOptions)[], 'KvHistory options');
     super();
     this.#sink = new KvEventSink((event) => this.add(this, event), { clock: options.clock ?? (() => performance.now()) });
   }

@@ -14,7 +14,7 @@ import { MemoryLevel } from 'memory-level';
 import { FileLogStorage, LevelLogStorage } from '../../src/storage/index.js';
 import { MemoryNetwork, TcpTransport } from '../../src/transport/index.js';
 import { Mutex, Session, transact } from '../../src/concurrency/index.js';
-import { HistoryRecorder, Simulation, checkLinearizable, kvModel, registerModel, runScenario } from '../../src/testing/index.js';
+import { HistoryRecorder, KvEventSink, KvHistory, SimRandom, Simulation, checkLinearizable, kvModel, randomFaultSchedule, registerModel, runScenario, startTraffic } from '../../src/testing/index.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
@@ -118,4 +118,33 @@ test('the testing API refuses options of another name: a misspelled fault rate o
   ];
   for (const [name, call, code, message] of want) assert.throws(call, rejectsWith(code, message), name);
   await assert.rejects(runScenario({ seed: 1, duration: 10 } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /scenario options: unknown option "duration"/));
+});
+
+test('the testing API refuses what its nested options and its other options objects do not declare: a weight of a kind that does not exist was drawn and did nothing', async () => {
+  const ids = ['a', 'b', 'c'];
+  const base = { dropRate: 0, duplicateRate: 0, reorderRate: 0, delay: { minMs: 0, maxMs: 0 } };
+  const off = { crashLeader: 0, partition: 0, split: 0, bridge: 0, oneWay: 0, isolateLeader: 0, crash: 0, pause: 0, drop: 0, delay: 0, duplicate: 0, reorder: 0 };
+  const sim = new Simulation({ seed: 1 });
+  try {
+    const want: [string, () => unknown, Code, RegExp][] = [
+      // drawn, the misspelled kind scheduled nothing: a schedule of no fault at all
+      ['fault weights', () => randomFaultSchedule(new SimRandom(1), ids, { until: 10_000, weights: { ...off, crashleader: 1 } } as Any, base), ErrorCode.INVALID_ARGUMENT, /weights: unknown option "crashleader" \(did you mean crashLeader\?\)/],
+      ['fault durations', () => randomFaultSchedule(new SimRandom(1), ids, { until: 10_000, durationMs: { min: 1, maximum: 5 } } as Any, base), ErrorCode.INVALID_ARGUMENT, /durationMs: unknown option "maximum"/],
+      // drawn, the misspelled operation issued nothing, and counted as answered
+      ['traffic weights', () => startTraffic(sim, { until: 10, weights: { gets: 5 } } as Any), ErrorCode.INVALID_ARGUMENT, /weights: unknown option "gets"/],
+      ['traffic think times', () => startTraffic(sim, { until: 10, thinkMs: { min: 1, mx: 5 } } as Any), ErrorCode.INVALID_ARGUMENT, /thinkMs: unknown option "mx"/],
+      ['Simulation faults.delay', () => new Simulation({ seed: 1, faults: { delay: { minMs: 1, max: 5 } } } as Any), ErrorCode.INVALID_CONFIG, /faults\.delay: unknown option "max"/],
+      ['KvHistory', () => new KvHistory({ clok: () => 0 } as Any), ErrorCode.INVALID_ARGUMENT, /unknown option "clok"/],
+      ['KvEventSink', () => new KvEventSink(() => undefined, { clok: () => 0 } as Any), ErrorCode.INVALID_ARGUMENT, /unknown option "clok"/],
+      ['Simulation.client', () => sim.client('a', { nme: 'x' } as Any), ErrorCode.INVALID_ARGUMENT, /unknown option "nme"/],
+      ['Simulation.split', () => sim.split({ leaderin: 'minority' } as Any), ErrorCode.INVALID_ARGUMENT, /unknown option "leaderin"/],
+      ['Simulation.checkWatches', () => sim.checkWatches({ lostTombstonesAtCompation: true } as Any), ErrorCode.INVALID_ARGUMENT, /unknown option "lostTombstonesAtCompation"/],
+    ];
+    for (const [name, call, code, message] of want) assert.throws(call, rejectsWith(code, message), name);
+    await assert.rejects(sim.until(() => true, { maxMS: 5 } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /unknown option "maxMS" \(did you mean maxMs\?\)/), 'Simulation.until');
+    await assert.rejects(sim.drive(Promise.resolve(1), { maxMS: 5 } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /unknown option "maxMS"/), 'Simulation.drive');
+    await assert.rejects(sim.checkProgress({ within: 5 } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /unknown option "within"/), 'Simulation.checkProgress');
+  } finally {
+    await sim.close();
+  }
 });

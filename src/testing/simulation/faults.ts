@@ -155,6 +155,9 @@ export function randomFaultSchedule(
   base: { dropRate: number; duplicateRate: number; reorderRate: number; delay: { minMs: number; maxMs: number } },
 ): ScheduledFault[] {
   checkOptionsArg(options, ['from', 'until', 'meanGapMs', 'durationMs', 'weights'] satisfies (keyof RandomFaultOptions)[], 'random fault options');
+  checkOptionsArg(options.durationMs, ['min', 'max'], 'random fault options.durationMs');
+  // a weight of another name would be drawn like a fault kind, and schedule nothing
+  checkOptionsArg(options.weights, Object.keys(DEFAULT_FAULT_WEIGHTS), 'random fault options.weights');
   const from = options.from ?? 0;
   const until = options.until;
   const gap = options.meanGapMs ?? 300;

@@ -262,6 +262,7 @@ export class Simulation {
     if (!Number.isSafeInteger(options.seed)) throw new UsageError(ErrorCode.INVALID_CONFIG, 'seed must be a safe integer');
     checkOptionsArg(options, SIMULATION_OPTION_KEYS, 'Simulation options', ErrorCode.INVALID_CONFIG);
     checkOptionsArg(options.faults, ['dropRate', 'duplicateRate', 'reorderRate', 'delay'] satisfies (keyof NetworkFaultOptions)[], 'Simulation options.faults', ErrorCode.INVALID_CONFIG);
+    checkOptionsArg(options.faults?.delay, ['minMs', 'maxMs'] satisfies (keyof DelayRange)[], 'Simulation options.faults.delay', ErrorCode.INVALID_CONFIG);
     this.seed = options.seed;
     this.ids = memberIds(options.nodes);
     this.kind = options.kind ?? 'kv';
@@ -453,9 +454,10 @@ export class Simulation {
    * A client bound to member `id` that records its operations (see
    * {@link SimClient}). The member may crash and restart: the client
    * follows it.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown member or with `kind: 'raft'`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown member or with `kind: 'raft'`, or an option of another name
    */
   client(id: string, options: SimClientOptions = {}): SimClient {
+    checkOptionsArg(options, ['name', 'wrap'] satisfies (keyof SimClientOptions)[], 'client options');
     this.member(id);
     if (this.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "clients need kind 'kv'");
     this.clients++;
@@ -485,9 +487,11 @@ export class Simulation {
    * @param options.maxMs - give up after this much virtual time (default 10,000)
    * @param options.what - what is awaited, for the error message
    * @throws FaultError `QUORUMKV_TIMEOUT` when `cond` does not hold within `maxMs`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of another name
    * @throws SimulationError `QUORUMKV_INVARIANT_VIOLATED` as soon as an invariant breaks
    */
   async until(cond: () => boolean, options: { maxMs?: number; what?: string } = {}): Promise<void> {
+    checkOptionsArg(options, ['maxMs', 'what'], 'until options');
     const maxMs = options.maxMs ?? 10_000;
     const end = this.clock.now() + maxMs;
     await this.advanceWhile(() => !cond() && this.clock.now() < end);
@@ -500,8 +504,10 @@ export class Simulation {
    * Moves virtual time forward until `promise` settles, and returns its value (or throws its error).
    * @param options.maxMs - give up after this much virtual time (default 10,000)
    * @throws FaultError `QUORUMKV_TIMEOUT` when it does not settle within `maxMs`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of another name
    */
   async drive<T>(promise: Promise<T>, options: { maxMs?: number } = {}): Promise<T> {
+    checkOptionsArg(options, ['maxMs'], 'drive options');
     let settled = false;
     let value: T | undefined;
     let error: unknown;
@@ -674,6 +680,7 @@ export class Simulation {
    * (default: drawn from the seed). Returns the two sides.
    */
   split(options: { leaderIn?: 'majority' | 'minority' } = {}): { majority: string[]; minority: string[] } {
+    checkOptionsArg(options, ['leaderIn'], 'split options');
     const n = this.ids.length;
     const minSize = Math.max(1, Math.floor((n - 1) / 2));
     const leader = this.leaderId();
@@ -1003,6 +1010,7 @@ export class Simulation {
    *   watches pass without it. Default false.
    */
   checkWatches(options: { lostTombstonesAtCompaction?: boolean } = {}): SimulationVerdict {
+    checkOptionsArg(options, ['lostTombstonesAtCompaction'], 'checkWatches options');
     const gaps = this.committed.gaps();
     const streams: WatchStreamRecord[] = this.watchStreams;
     const res = checkWatch(this.committed.events(), streams);
@@ -1042,6 +1050,7 @@ export class Simulation {
    * election timeouts) of virtual time. `kind: 'kv'` only.
    */
   async checkProgress(options: { withinMs?: number } = {}): Promise<ProgressVerdict> {
+    checkOptionsArg(options, ['withinMs'], 'checkProgress options');
     if (this.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "checkProgress needs kind 'kv'");
     await this.calm();
     const budget = options.withinMs ?? 10 * this.electionTimeoutMs;

@@ -81,6 +81,9 @@ interface KeyState {
 export function startTraffic(sim: Simulation, options: TrafficOptions): Traffic {
   if (sim.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "traffic needs kind 'kv'");
   checkOptionsArg(options, ['until', 'clients', 'keys', 'thinkMs', 'weights', 'switchRate', 'maxWatches', 'wrap'] satisfies (keyof TrafficOptions)[], 'traffic options');
+  checkOptionsArg(options.thinkMs, ['min', 'max'], 'traffic options.thinkMs');
+  // a weight of another name would be drawn like an operation, issue nothing and count as answered
+  checkOptionsArg(options.weights, Object.keys(DEFAULT_TRAFFIC_WEIGHTS), 'traffic options.weights');
   const rng = sim.random.fork('traffic');
   const nClients = options.clients ?? 3;
   const nKeys = options.keys ?? 6;
