@@ -20,7 +20,7 @@
 import createDebug from 'debug';
 import { EventEmitter } from 'eventemitter3';
 import { decodeConfChange, encodeConfChange, pack, unpack } from '../codec/index.js';
-import { checkOptionKeys, type NoKeyMissing } from '../option-keys.js';
+import { checkOptionKeys, checkOptionsArg, type NoKeyMissing } from '../option-keys.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
 import { RawNode } from '../raft/index.js';
 import { checkConfChange } from '../raft/confchange.js';
@@ -301,8 +301,19 @@ export function memberIdProblem(id: unknown): string | undefined {
   return undefined;
 }
 
-/** A `timeoutMs` call option that is given and not a positive finite number, as an error. */
+/**
+ * A call's `{ timeoutMs }` options that are not an object, have a key of
+ * another name (`timeoutMS` would leave the default in force), or a
+ * `timeoutMs` given and not a positive finite number, as an error.
+ */
 function timeoutProblem(options: { timeoutMs?: number } | undefined): UsageError | undefined {
+  if (options !== undefined) {
+    try {
+      checkOptionsArg(options, ['timeoutMs'], 'call options');
+    } catch (err) {
+      return err as UsageError;
+    }
+  }
   const t = options?.timeoutMs;
   if (t === undefined || (typeof t === 'number' && Number.isFinite(t) && t > 0)) return undefined;
   return new UsageError(ErrorCode.INVALID_ARGUMENT, 'timeoutMs must be a positive number');
@@ -673,8 +684,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * @throws FaultError `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`: for a proposal that was
    *   pending when the member closed, stopped or was removed, the outcome is unknown (it may be
    *   in the log and still be applied), as for `QUORUMKV_TIMEOUT`
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `data` is not a `Uint8Array` or
-   *   `timeoutMs` not a positive number (nothing proposed)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `data` is not a `Uint8Array`,
+   *   `timeoutMs` not a positive number, or the options not `{ timeoutMs }` (nothing proposed)
    */
   propose(data: Uint8Array, options: { timeoutMs?: number } = {}): Promise<R> {
     const gone = this.unavailable();
@@ -707,7 +718,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * ReadIndex). Concurrent calls share one ReadIndex round.
    * @returns the read index
    * @throws FaultError `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `timeoutMs` is not a positive number
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `timeoutMs` is not a positive number, or
+   *   the options not `{ timeoutMs }`
    */
   readIndex(options: { timeoutMs?: number } = {}): Promise<number> {
     const gone = this.unavailable();
@@ -740,12 +752,15 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * Transfers leadership to `to` (Raft thesis §3.10) and resolves once `to`
    * is the leader.
    * @throws UsageError `QUORUMKV_NOT_LEADER` when this member is not the leader
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `to` is not a voter
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `to` is not a voter, or for options that are
+   *   not `{ timeoutMs }` with a positive number
    * @throws FaultError `QUORUMKV_TIMEOUT` when the transfer did not finish within two election timeouts
    */
   async transferLeader(to: string, options: { timeoutMs?: number } = {}): Promise<void> {
     const gone = this.unavailable();
     if (gone !== undefined) throw gone;
+    const badTimeout = timeoutProblem(options);
+    if (badTimeout !== undefined) throw badTimeout;
     if (!this.confState.voters.includes(to)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${String(to)} is not a voter`);
     if (this.lead === to) return;
     if (this.role !== 'leader') throw new UsageError(ErrorCode.NOT_LEADER, `not the leader (leader is ${this.lead || 'unknown'})`);

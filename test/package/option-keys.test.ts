@@ -118,6 +118,12 @@ test('the testing API refuses options of another name: a misspelled fault rate o
   ];
   for (const [name, call, code, message] of want) assert.throws(call, rejectsWith(code, message), name);
   await assert.rejects(runScenario({ seed: 1, duration: 10 } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /scenario options: unknown option "duration"/));
+  // nested: thrown as well, not reported as a failed run
+  await assert.rejects(runScenario({ seed: 1, durationMs: 200, traffic: { client: 2 } } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /traffic options: unknown option "client"/));
+  await assert.rejects(
+    runScenario({ seed: 1, durationMs: 200, faults: { weights: { crashleader: 1 } } } as Any),
+    rejectsWith(ErrorCode.INVALID_ARGUMENT, /weights: unknown option "crashleader" \(did you mean crashLeader\?\)/),
+  );
 });
 
 test('the testing API refuses what its nested options and its other options objects do not declare: a weight of a kind that does not exist was drawn and did nothing', async () => {
@@ -146,5 +152,30 @@ test('the testing API refuses what its nested options and its other options obje
     await assert.rejects(sim.checkProgress({ within: 5 } as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /unknown option "within"/), 'Simulation.checkProgress');
   } finally {
     await sim.close();
+  }
+});
+
+test('RaftNode calls refuse options other than { timeoutMs }: timeoutMS would leave the default in force', async () => {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const storage = await LevelLogStorage.open({ db });
+  let applied = 0;
+  const sm = {
+    appliedIndex: () => applied,
+    apply: async (entries: { index: number }[]) => {
+      applied = entries[entries.length - 1]?.index ?? applied;
+      return entries.map(() => undefined);
+    },
+    snapshot: async () => new Uint8Array(),
+    restore: async () => undefined,
+  };
+  const node = await RaftNode.create({ id: 'a', peers: ['a'], storage, transport: new MemoryNetwork({ seed: 1 }).transport('a'), stateMachine: sm, tickMs: 5 } as unknown as RaftNodeOptions<unknown>);
+  try {
+    const want = rejectsWith(ErrorCode.INVALID_ARGUMENT, /call options: unknown option "timeoutMS" \(did you mean timeoutMs\?\)/);
+    await assert.rejects(node.propose(new Uint8Array([1]), { timeoutMS: 5 } as Any), want);
+    await assert.rejects(node.readIndex({ timeoutMS: 5 } as Any), want);
+    await assert.rejects(node.transferLeader('a', { timeoutMS: 5 } as Any), want);
+    await assert.rejects(node.propose(new Uint8Array([1]), null as Any), rejectsWith(ErrorCode.INVALID_ARGUMENT, /call options must be an object/));
+  } finally {
+    await node.close();
   }
 });

@@ -4,6 +4,7 @@
  * checks. What `npm run test:sim` and the simulation tests run per seed.
  * @module
  */
+import { UsageError } from '../../errors.js';
 import { checkOptionsArg } from '../../option-keys.js';
 import type { KV, KvNode } from '../../server/index.js';
 import { describeFault, type RandomFaultOptions } from './faults.js';
@@ -77,7 +78,10 @@ export function defaultNodes(seed: number): 3 | 5 {
  * last requests settle, then checks the history for linearizability and
  * every watch. Invariants are checked throughout. Never throws for a
  * failed check: the result says what failed.
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the
+ *   options (`faults`, `traffic` and theirs included) do not declare, or a
+ *   bad value of `faults` or `traffic`; `QUORUMKV_INVALID_CONFIG` for a bad
+ *   `simulation` (the {@link Simulation} constructor's)
  */
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   checkOptionsArg(
@@ -98,14 +102,24 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   let requests = { issued: 0, ok: 0 };
   let tRun = 0;
   let tChecks = 0;
+  /** Bad options met when the faults and the traffic are set up: thrown, not a failed run. */
+  let refused: UsageError | undefined;
+  const setUp = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (err) {
+      if (err instanceof UsageError) refused = err;
+      throw err;
+    }
+  };
   try {
     await sim.start();
     await sim.until(() => sim.leaderId() !== undefined, { maxMs: 20 * sim.electionTimeoutMs, what: 'a first leader' });
     if (options.faults !== false) {
       const fo = typeof options.faults === 'object' ? options.faults : {};
-      faults = sim.randomFaults({ ...fo, until: durationMs }).map((f) => `${f.at} ms: ${describeFault(f.fault)}`);
+      faults = setUp(() => sim.randomFaults({ ...fo, until: durationMs })).map((f) => `${f.at} ms: ${describeFault(f.fault)}`);
     }
-    const traffic = startTraffic(sim, { ...(options.traffic ?? {}), until: durationMs, ...(options.wrap !== undefined ? { wrap: options.wrap } : {}) });
+    const traffic = setUp(() => startTraffic(sim, { ...(options.traffic ?? {}), until: durationMs, ...(options.wrap !== undefined ? { wrap: options.wrap } : {}) }));
     await sim.run(Math.max(0, durationMs - sim.now()));
     traffic.stop();
     await sim.settled();
@@ -130,6 +144,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   } finally {
     await sim.close();
   }
+  if (refused !== undefined) throw refused;
   if (tRun === 0) tRun = performance.now() - t0;
   return {
     seed,
