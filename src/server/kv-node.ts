@@ -1426,9 +1426,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (leader === this.id) {
       // etcd promotes the lessor once the new leader has applied the
       // entries of earlier terms (at the apply of its term's empty entry):
-      // a keep-alive among them must count before any lease expires here
-      // the last entry of its log, its term's empty entry included (its own
-      // progress's match: the entry may not be in the stable log yet)
+      // a keep-alive among them must count before any lease expires here.
+      // The index is the last of its log, its term's empty entry included
+      // (its own progress's match: the entry may not be in the stable log yet).
       const st = this.raft.status();
       this.promoteAfter = { term, index: Math.max(st.lastIndex, st.progress?.[this.id]?.match ?? 0) };
       this.maybePromote();
