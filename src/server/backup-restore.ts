@@ -61,7 +61,7 @@ export interface RestoreOptions {
   db?: AnyDb;
   /**
    * The new cluster's id. Default: derived from the backup's contents and
-   * the member list (the same on every member, different from the old one).
+   * the member list (with their addresses when `members` maps ids to them) (the same on every member, different from the old one).
    */
   clusterId?: string;
 }
@@ -227,7 +227,12 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
 
 async function restoreFrom(path: string, fh: FileHandle, opts: RestoreOptions, ids: string[]): Promise<RestoreResult> {
   const { header, digest } = await verify(path, fh);
-  const clusterId = opts.clusterId ?? `quorumkv-${crc32(pack([digest, header.clusterId, header.revision, [...ids].sort()])).toString(16).padStart(8, '0')}`;
+  // the members' addresses count when given: two clusters restored from one
+  // backup under the same ids on other machines (a staging copy of
+  // production, say) get different ids, and their members refuse each other
+  const addresses = Array.isArray(opts.members) ? [] : Object.entries(opts.members).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const clusterId =
+    opts.clusterId ?? `quorumkv-${crc32(pack([digest, header.clusterId, header.revision, [...ids].sort(), ...(addresses.length > 0 ? [addresses] : [])])).toString(16).padStart(8, '0')}`;
 
   if (opts.db !== undefined) {
     const logDb = opts.db.sublevel('raft', VIEW) as AnyDb;

@@ -425,3 +425,32 @@ test('a backup keeps the tombstones at the compaction revision: a watch resuming
     await cleanup();
   }
 });
+
+test('the derived cluster id of a restore depends on the members\' addresses: one backup restored at other addresses is another cluster', async () => {
+  const { dir, cleanup } = await tempDir('backup-cluster-id');
+  const old = new OpsCluster(['a'], 19);
+  try {
+    await old.startAll();
+    const n = await old.waitLeader();
+    await old.run(n.put('k', 'v'));
+    const path = join(dir, 'b.qkv');
+    await n.snapshotSave(path);
+    await old.closeAll();
+    const restoreAt = async (members: string[] | Record<string, string>): Promise<string> => {
+      const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+      const r = await KvNode.restore(path, { id: 'a', members, db });
+      await db.close();
+      return r.clusterId;
+    };
+    const prod = await restoreAt({ a: '10.0.0.1:2380', b: '10.0.0.2:2380' });
+    const prodAgain = await restoreAt({ b: '10.0.0.2:2380', a: '10.0.0.1:2380' });
+    const staging = await restoreAt({ a: '10.9.0.1:2380', b: '10.9.0.2:2380' });
+    const idsOnly = await restoreAt(['a', 'b']);
+    assert.equal(prod, prodAgain, 'the same members and addresses, in any order: the same id on every member');
+    assert.notEqual(prod, staging, 'other addresses: another cluster');
+    assert.notEqual(prod, idsOnly);
+  } finally {
+    await old.closeAll();
+    await cleanup();
+  }
+});
