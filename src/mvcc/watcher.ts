@@ -244,7 +244,9 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   // (TS2416 under `strict: false` with `skipLibCheck: false`).
   /**
    * Adds a listener; one for a data event (all but `end`) starts reading the
-   * watch's responses.
+   * watch's responses. A data listener that throws skips the later
+   * listeners of that event; its error is thrown again on its own (an
+   * uncaught exception) and delivery goes on.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a data event while a
    *   `next()` of the iterator face waits
    */
@@ -286,10 +288,26 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       const r = await this.take();
       if (r.done) return;
       const resp = r.value;
-      this.emit('response', resp);
-      if (resp.canceled) this.emit('canceled', resp);
-      else if (resp.events.length === 0) this.emit('progress', resp);
-      for (const ev of resp.events) this.emit(ev.type === 'PUT' ? 'put' : 'delete', ev);
+      this.deliver('response', resp);
+      if (resp.canceled) this.deliver('canceled', resp);
+      else if (resp.events.length === 0) this.deliver('progress', resp);
+      for (const ev of resp.events) this.deliver(ev.type === 'PUT' ? 'put' : 'delete', ev);
+    }
+  }
+
+  /**
+   * Emits one data event. A listener that throws does not stop the watch:
+   * its error is thrown again on its own (an uncaught exception, as from a
+   * listener of any I/O callback), and delivery goes on. Before, it ended
+   * the pump, and with it the watch, with an unhandled rejection.
+   */
+  private deliver<E extends 'response' | 'canceled' | 'progress' | 'put' | 'delete'>(event: E, arg: WatcherEvents[E][0]): void {
+    try {
+      (this.emit as (e: E, a: WatcherEvents[E][0]) => boolean)(event, arg);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
     }
   }
 }

@@ -154,7 +154,11 @@ export interface Watch extends AsyncIterable<WatchResponse> {
   /**
    * Adds a listener for one of {@link WatchEvents}. A listener of a data
    * event (`response`, `put`, `delete`, `progress`, `canceled`) starts
-   * consuming the responses: use listeners or the iterator, not both.
+   * consuming the responses: use listeners or the iterator, not both. A
+   * listener that throws skips the later listeners of that one event, as
+   * with Node's `EventEmitter`; its error is thrown again on its own (an
+   * uncaught exception, as from a listener called by any I/O callback), and
+   * the watch goes on delivering.
    * @returns this watch, for chaining
    */
   on<E extends keyof WatchEvents>(event: E, fn: (...args: WatchEvents[E]) => void): this;
