@@ -19,6 +19,7 @@
  */
 import createDebug from 'debug';
 import { EventEmitter } from 'eventemitter3';
+import { emitIsolated } from './isolated-emit.js';
 import { decodeConfChange, encodeConfChange, pack, unpack } from '../codec/index.js';
 import { checkOptionKeys, checkOptionsArg, type NoKeyMissing } from '../option-keys.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
@@ -1379,13 +1380,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       if (role === 'leader') this.snapshotBackoff.clear(); // the failures were another term's
       this.role = role;
       log('[%s] role %s (term %d)', this.id, role, this.raw.status().hardState.term);
-      this.emit('roleChange', role);
+      emitIsolated(this, 'roleChange', role);
     }
     if (lead !== this.lead) {
       this.lead = lead;
       const term = this.raw.status().hardState.term;
       log('[%s] leader is now %s (term %d)', this.id, lead || '(none)', term);
-      this.emit('leaderChange', lead, term);
+      emitIsolated(this, 'leaderChange', lead, term);
       if (lead !== '') this.retryWaiting();
       // A ReadIndex request may be lost with the old leader: ask again.
       if (this.readRound !== undefined && this.readRound.index < 0) this.reissueRead();
@@ -1476,8 +1477,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.setConfState(confState);
     this.shedSnapshotState(index);
     log('[%s] installed snapshot at %d from the leader', this.id, index);
-    this.emit('snapshot', index, 'leader');
-    this.emit('applied', index);
+    emitIsolated(this, 'snapshot', index, 'leader');
+    emitIsolated(this, 'applied', index);
   }
 
   private async applyEntries(entries: Entry[]): Promise<void> {
@@ -1519,7 +1520,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.applied = e.index;
     }
     if (batch.length > 0) await this.applyNormal(batch, mine);
-    if (entries.length > 0) this.emit('applied', this.appliedIndex);
+    if (entries.length > 0) emitIsolated(this, 'applied', this.appliedIndex);
   }
 
   /**
@@ -1681,7 +1682,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private setConfState(cs: ConfState): void {
     this.confState = { voters: [...cs.voters], learners: [...cs.learners] };
-    this.emit('membershipChange', this.members());
+    emitIsolated(this, 'membershipChange', this.members());
   }
 
   /**
@@ -1705,7 +1706,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     } else {
       this.stopRemoved();
     }
-    this.emit('removed');
+    emitIsolated(this, 'removed');
   }
 
   /** The end of {@link onRemoved}: no more ticks or messages. */
@@ -1816,7 +1817,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const compactTo = Math.min(applied - this.catchUpEntries, held ?? Infinity);
     if (compactTo > this.mem.firstIndex()) this.mem.compact(compactTo);
     log('[%s] snapshot at %d, log compacted to %d', this.id, applied, Math.max(compactTo, 0));
-    this.emit('snapshot', applied, 'local');
+    emitIsolated(this, 'snapshot', applied, 'local');
   }
 
   // ------------------------------------------------------------ ReadIndex
@@ -1925,7 +1926,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // the cluster (etcd panics): no more messages in or out.
     void this.transport.close();
     this.failAll(new FaultError(ErrorCode.NODE_CLOSED, `node stopped after a fatal error: ${err.message}`, { cause: err }));
-    this.emit('error', err);
+    emitIsolated(this, 'error', err);
   }
 
   private wakeIdle(): void {

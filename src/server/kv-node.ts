@@ -28,6 +28,7 @@ import type { AbstractLevel } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
 import createDebug from 'debug';
 import { EventEmitter } from 'eventemitter3';
+import { emitIsolated } from '../node/isolated-emit.js';
 import { Registry } from 'prom-client';
 import { pack } from '../codec/index.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
@@ -819,7 +820,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       node.maybePromote();
       node.refreshSizeSoon();
     });
-    raft.on('error', (err) => node.emit('error', err));
+    raft.on('error', (err) => emitIsolated(node, 'error', err));
     // a removed member serves nothing more: its watches end, as its etcd
     // server's streams do when it stops
     raft.on('removed', () => node.onRemoved());
@@ -1440,7 +1441,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         this.retryExpiredKeepAlives();
       }
     }
-    this.emit('leaderChange', leader, term);
+    emitIsolated(this, 'leaderChange', leader, term);
   }
 
   /**
@@ -1557,7 +1558,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       alarmsChanged: (index, raised, cleared) => {
         for (const a of raised) log('[%s] ALARM %s raised for member %s (index %d)', this.id, a.alarm, a.memberId, index);
         for (const a of cleared) log('[%s] alarm %s of member %s cleared (index %d)', this.id, a.alarm, a.memberId, index);
-        this.emit('alarm', { index, raised, cleared });
+        emitIsolated(this, 'alarm', { index, raised, cleared });
       },
       storeBatchApplied: (requests, results) => this.countApplied(requests, results),
     };

@@ -1,0 +1,21 @@
+// A listener of a member's events (KvNode's leaderChange, RaftNode's
+// roleChange, applied, ...) that throws: the error surfaces as an uncaught
+// exception, as from a listener of any I/O callback, and the member goes
+// on. Before, the error reached the Raft loop, which stopped the member
+// after a fatal error: a bug in the caller's listener took a voter out.
+// Run in a child process, whose uncaught exceptions are the subject.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const fixture = fileURLToPath(new URL('../fixtures/node-listener-throws.mjs', import.meta.url));
+
+test('listeners of a member\'s events that throw do not stop the member: their errors are thrown on their own', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fixture], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, `the child failed: ${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { put: string; errors: string[]; thrown: string[] };
+  assert.equal(out.put, 'ok', 'the member stopped');
+  assert.deepEqual(out.errors, [], 'the member reported a fatal error');
+  assert.deepEqual(out.thrown, ['a KvNode leaderChange listener failed', 'a RaftNode applied listener failed', 'a RaftNode roleChange listener failed']);
+});
