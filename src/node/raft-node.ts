@@ -447,8 +447,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    */
   private batch: number[] = [];
   private readonly pendingConf = new Map<number, PendingConfChange>();
-  /** Leadership transfers in progress: each fails with the node when it stops. */
-  private readonly transfers = new Set<(err: Error) => void>();
+  /**
+   * Leadership transfers in progress, each with the member it moves to:
+   * settled when that member becomes the leader (before the `leaderChange`
+   * listeners run: one that throws must not keep it waiting), or failed
+   * with the node when it stops.
+   */
+  private readonly transfers = new Map<(err?: Error) => void, string>();
   /** Transport addresses of members added with one (from conf changes and snapshots). */
   private readonly addresses = new Map<string, string>();
   /** Ids removed from the cluster, as applied here (from conf changes and snapshots): never added back. */
@@ -769,17 +774,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     await new Promise<void>((resolve, reject) => {
       const settle = (err?: Error): void => {
         this.clock.clearTimeout(timer);
-        this.off('leaderChange', onLeader);
         this.transfers.delete(settle);
         if (err === undefined) resolve();
         else reject(err);
       };
-      const onLeader = (leader: string): void => {
-        if (leader === to) settle();
-      };
       const timer = this.clock.setTimeout(() => settle(new FaultError(ErrorCode.TIMEOUT, `leadership did not move to ${to} within ${timeoutMs} ms`)), timeoutMs);
-      this.transfers.add(settle);
-      this.on('leaderChange', onLeader);
+      this.transfers.set(settle, to);
       this.raw.transferLeader(to);
       this.scheduleLoop();
     });
@@ -1386,6 +1386,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.lead = lead;
       const term = this.raw.status().hardState.term;
       log('[%s] leader is now %s (term %d)', this.id, lead || '(none)', term);
+      for (const [settle, to] of [...this.transfers]) if (to === lead) settle();
       emitIsolated(this, 'leaderChange', lead, term);
       if (lead !== '') this.retryWaiting();
       // A ReadIndex request may be lost with the old leader: ask again.
@@ -1891,7 +1892,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   private failAll(err: Error): void {
-    for (const settle of [...this.transfers]) settle(err);
+    for (const settle of [...this.transfers.keys()]) settle(err);
     for (const p of this.pending.values()) {
       this.clock.clearTimeout(p.timer);
       p.reject(err);

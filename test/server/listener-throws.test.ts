@@ -19,3 +19,14 @@ test('listeners of a member\'s events that throw do not stop the member: their e
   assert.deepEqual(out.errors, [], 'the member reported a fatal error');
   assert.deepEqual(out.thrown, ['a KvNode leaderChange listener failed', 'a RaftNode applied listener failed', 'a RaftNode roleChange listener failed']);
 });
+
+const transferFixture = fileURLToPath(new URL('../fixtures/transfer-listener-throws.mjs', import.meta.url));
+
+test('a leaderChange listener that throws does not keep transferLeader waiting: it resolves once the leadership moved', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', transferFixture], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, `the child failed: ${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { transfer: string; moved: boolean; thrown: string[] };
+  assert.equal(out.moved, true);
+  assert.equal(out.transfer, 'ok', 'the transfer reported a timeout although the leadership moved');
+  assert.deepEqual(out.thrown, ['a RaftNode leaderChange listener failed']);
+});
