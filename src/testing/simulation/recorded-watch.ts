@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Event, WatchResponse } from '../../mvccpb/index.js';
+import { emitIsolated } from '../../node/isolated-emit.js';
 import type { Watch, WatchEvents } from '../../server/index.js';
 import type { WatchEventRecord, WatchKeyValue, WatchResponseRecord, WatchStreamRecord } from '../watch-checker.js';
 import { show, utf8 } from './kv-convert.js';
@@ -67,10 +68,13 @@ export class RecordedWatch extends EventEmitter<WatchEvents> implements Watch {
       this.waiter = undefined;
       w({ value: res, done: false });
     } else this.queue.push(res);
-    this.emit('response', res);
-    if (res.canceled) this.emit('canceled', res);
-    else if (res.events.length === 0) this.emit('progress', res);
-    for (const ev of res.events) this.emit(ev.type === 'PUT' ? 'put' : 'delete', ev);
+    // as a member's watch delivers them: a listener that throws skips the
+    // later listeners of that one event only (its error is thrown again on
+    // its own), not the response's other events
+    emitIsolated(this, 'response', res);
+    if (res.canceled) emitIsolated(this, 'canceled', res);
+    else if (res.events.length === 0) emitIsolated(this, 'progress', res);
+    for (const ev of res.events) emitIsolated(this, ev.type === 'PUT' ? 'put' : 'delete', ev);
   }
 
   private onEnd(): void {
