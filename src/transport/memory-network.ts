@@ -81,7 +81,11 @@ export interface MemoryNetworkOptions {
   seed: number;
   /** Runs deliveries and reports later; default {@link realTimeScheduler}. */
   scheduler?: Scheduler;
-  /** Called synchronously for every {@link NetworkEvent}, e.g. to record a trace. */
+  /**
+   * Called synchronously for every {@link NetworkEvent}, e.g. to record a
+   * trace. A callback that throws changes nothing in the network: its
+   * error is thrown again on its own (an uncaught exception).
+   */
   onEvent?: (event: NetworkEvent) => void;
 }
 
@@ -394,7 +398,16 @@ export class MemoryNetwork {
     if (this.onEvent === undefined) return;
     const e: NetworkEvent = { kind, from, to, type };
     if (reason !== undefined) e.reason = reason;
-    this.onEvent(e);
+    // called from inside a member's send (its Raft loop) or a delivery: a
+    // callback that throws must neither stop the member nor lose the
+    // message; its error is thrown again on its own (an uncaught exception)
+    try {
+      this.onEvent(e);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
   }
 
   private transmit(sender: MemoryTransport, msg: Message): void {
