@@ -292,7 +292,7 @@ export class Session extends EventEmitter<SessionEvents> {
   async close(): Promise<void> {
     if (this.end !== undefined) return;
     this.finish('closed', new FaultError(ErrorCode.SESSION_EXPIRED, 'session is closed'));
-    this.emit('closed');
+    this.announce('closed');
     try {
       await this.kv.leaseRevoke(this.lease);
     } catch (err) {
@@ -337,7 +337,7 @@ export class Session extends EventEmitter<SessionEvents> {
           this.armDeadline();
         }
         this.lastError = undefined;
-        this.emit('keepAlive', { ttl: res.ttl, expiresAt: this.deadline });
+        this.announce('keepAlive', { ttl: res.ttl, expiresAt: this.deadline });
       },
       (err: unknown) => {
         if (this.end !== undefined) return;
@@ -346,9 +346,25 @@ export class Session extends EventEmitter<SessionEvents> {
           return;
         }
         this.lastError = err;
-        this.emit('keepAliveError', err);
+        this.announce('keepAliveError', err);
       },
     );
+  }
+
+  /**
+   * Emits an event of this session. A listener that throws skips the later
+   * listeners of that event, and its error is thrown again on its own (an
+   * uncaught exception, as from a listener of a timer): it does not stop
+   * `close()` from revoking the lease, nor the keep-alive loop.
+   */
+  private announce<E extends EventEmitter.EventNames<SessionEvents>>(event: E, ...args: EventEmitter.EventArgs<SessionEvents, E>): void {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
   }
 
   private armDeadline(): void {
@@ -377,7 +393,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.finish(reason, err);
     // best effort: the holder has stopped, so let the keys go as soon as possible
     if (reason !== 'revoked') this.kv.leaseRevoke(this.lease).catch(() => undefined);
-    this.emit('lost', err);
+    this.announce('lost', err);
   }
 
   private finish(end: SessionEnd, reason: Error): void {
