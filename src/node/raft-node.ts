@@ -1918,6 +1918,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
   }
 
+  /**
+   * Stops this member after a fatal error of the layer built on it (a
+   * broken invariant in a listener of this node's events that must not go
+   * on half done), as after a storage or state machine failure: pending
+   * calls fail with `QUORUMKV_NODE_CLOSED`, the `error` event reports `err`.
+   * @internal
+   */
+  stopOnFatal(err: Error): void {
+    this.onFatal(err);
+  }
+
   private onFatal(err: Error): void {
     if (this.fatal !== undefined || this.closed) return;
     this.fatal = err;

@@ -814,16 +814,31 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       await node.close();
       throw err;
     }
-    raft.on('leaderChange', (leader, term) => node.onLeaderChange(leader, term));
+    // The member's own listeners: an error in one is a broken invariant of
+    // the member, which stops it, as an error of its state machine does (a
+    // caller's listener that throws is isolated instead: see emitIsolated).
+    const own =
+      <A extends unknown[]>(f: (...args: A) => void) =>
+      (...args: A): void => {
+        try {
+          f(...args);
+        } catch (err) {
+          raft.stopOnFatal(err instanceof Error ? err : new Error(String(err)));
+        }
+      };
+    raft.on('leaderChange', own((leader: string, term: number) => node.onLeaderChange(leader, term)));
     raft.on('snapshot', (index, source) => log('[%s] snapshot at index %d (%s)', opts.id, index, source === 'local' ? 'taken locally' : 'installed from the leader'));
-    raft.on('applied', () => {
-      node.maybePromote();
-      node.refreshSizeSoon();
-    });
+    raft.on(
+      'applied',
+      own(() => {
+        node.maybePromote();
+        node.refreshSizeSoon();
+      }),
+    );
     raft.on('error', (err) => emitIsolated(node, 'error', err));
     // a removed member serves nothing more: its watches end, as its etcd
     // server's streams do when it stops
-    raft.on('removed', () => node.onRemoved());
+    raft.on('removed', own(() => node.onRemoved()));
     await node.refreshSize().catch((err: Error) => log('[%s] cannot measure the database size: %s', opts.id, err.message));
     node.scheduleLeaseCheck();
     node.scheduleAutoCompaction();
