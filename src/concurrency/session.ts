@@ -9,6 +9,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
+import { emitIsolated } from '../isolated-emit.js';
 import type { KV } from '../server/kv.js';
 import { realClock, type RecipeClock } from './clock.js';
 import { kvOf } from './keys.js';
@@ -358,13 +359,7 @@ export class Session extends EventEmitter<SessionEvents> {
    * `close()` from revoking the lease, nor the keep-alive loop.
    */
   private announce<E extends EventEmitter.EventNames<SessionEvents>>(event: E, ...args: EventEmitter.EventArgs<SessionEvents, E>): void {
-    try {
-      this.emit(event, ...args);
-    } catch (err) {
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
+    emitIsolated(this, event, ...args);
   }
 
   private armDeadline(): void {

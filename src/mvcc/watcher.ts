@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, UsageError } from '../errors.js';
+import { callIsolated } from '../isolated-emit.js';
 import type { Event, WatchCreateRequest, WatchResponse } from '../mvccpb/index.js';
 import type { IndexRangeEnd } from './tree-index.js';
 
@@ -302,12 +303,6 @@ export class Watcher extends EventEmitter<WatcherEvents> {
    * the pump, and with it the watch, with an unhandled rejection.
    */
   private deliver<E extends 'response' | 'canceled' | 'progress' | 'put' | 'delete'>(event: E, arg: WatcherEvents[E][0]): void {
-    try {
-      (this.emit as (e: E, a: WatcherEvents[E][0]) => boolean)(event, arg);
-    } catch (err) {
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
+    callIsolated(() => (this.emit as (e: E, a: WatcherEvents[E][0]) => boolean)(event, arg));
   }
 }

@@ -19,7 +19,7 @@
  */
 import createDebug from 'debug';
 import { EventEmitter } from 'eventemitter3';
-import { emitIsolated } from './isolated-emit.js';
+import { emitIsolated } from '../isolated-emit.js';
 import { decodeConfChange, encodeConfChange, pack, unpack } from '../codec/index.js';
 import { checkOptionKeys, checkOptionsArg, type NoKeyMissing } from '../option-keys.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';

@@ -28,7 +28,7 @@ import type { AbstractLevel } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
 import createDebug from 'debug';
 import { EventEmitter } from 'eventemitter3';
-import { emitIsolated } from '../node/isolated-emit.js';
+import { emitIsolated } from '../isolated-emit.js';
 import { Registry } from 'prom-client';
 import { pack } from '../codec/index.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';

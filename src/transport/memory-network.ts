@@ -11,6 +11,7 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
 import { decodeMessage, encodeMessage } from '../codec/index.js';
 import { ErrorCode, UsageError } from '../errors.js';
+import { callIsolated } from '../isolated-emit.js';
 import { checkOptionKeys } from '../option-keys.js';
 import type { Message, MessageType } from '../raftpb/index.js';
 import { MemoryTransport, type MemoryHub } from './memory-transport.js';
@@ -401,13 +402,7 @@ export class MemoryNetwork {
     // called from inside a member's send (its Raft loop) or a delivery: a
     // callback that throws must neither stop the member nor lose the
     // message; its error is thrown again on its own (an uncaught exception)
-    try {
-      this.onEvent(e);
-    } catch (err) {
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
+    callIsolated(() => this.onEvent?.(e));
   }
 
   private transmit(sender: MemoryTransport, msg: Message): void {

@@ -5,15 +5,10 @@
 // whose uncaught exceptions are the subject.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const fixture = fileURLToPath(new URL('../fixtures/session-listener-throws.mjs', import.meta.url));
+import { runFixture } from '../fixtures/run-fixture.js';
 
 test('a closed listener that throws: close() still revokes the lease, and the error is thrown on its own', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fixture], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(r.status, 0, `the child failed: ${r.stderr}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { closed: string; held: boolean; leases: number[]; thrown: string[] };
+  const out = runFixture<{ closed: string; held: boolean; leases: number[]; thrown: string[] }>('session-listener-throws.mjs');
   assert.equal(out.closed, 'ok');
   assert.equal(out.held, false, 'the key of the closed session is still there');
   assert.deepEqual(out.leases, []);

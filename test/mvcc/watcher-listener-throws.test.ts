@@ -5,15 +5,10 @@
 // child process, whose uncaught exceptions are the subject.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const fixture = fileURLToPath(new URL('../fixtures/watch-listener-throws.mjs', import.meta.url));
+import { runFixture } from '../fixtures/run-fixture.js';
 
 test('a watch listener that throws: the error is thrown on its own and the later events still arrive', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fixture], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(r.status, 0, `the child failed: ${r.stderr}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { seen: string[]; thrown: string[] };
+  const out = runFixture<{ seen: string[]; thrown: string[] }>('watch-listener-throws.mjs');
   assert.deepEqual(out.seen, ['k/0', 'k/1', 'k/2', 'k/3'], 'events after the throwing listener were lost');
   assert.deepEqual(out.thrown, ['listener failed at k/1']);
 });

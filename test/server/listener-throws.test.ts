@@ -6,30 +6,21 @@
 // Run in a child process, whose uncaught exceptions are the subject.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { runFixture } from '../fixtures/run-fixture.js';
 import { MemoryLevel } from 'memory-level';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { KvNode } from '../../src/server/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
 
-const fixture = fileURLToPath(new URL('../fixtures/node-listener-throws.mjs', import.meta.url));
-
 test('listeners of a member\'s events that throw do not stop the member: their errors are thrown on their own', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fixture], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(r.status, 0, `the child failed: ${r.stderr}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { put: string; errors: string[]; thrown: string[] };
+  const out = runFixture<{ put: string; errors: string[]; thrown: string[] }>('node-listener-throws.mjs');
   assert.equal(out.put, 'ok', 'the member stopped');
   assert.deepEqual(out.errors, [], 'the member reported a fatal error');
   assert.deepEqual(out.thrown, ['a KvNode leaderChange listener failed', 'a RaftNode applied listener failed', 'a RaftNode roleChange listener failed']);
 });
 
-const transferFixture = fileURLToPath(new URL('../fixtures/transfer-listener-throws.mjs', import.meta.url));
-
 test('a leaderChange listener that throws does not keep transferLeader waiting: it resolves once the leadership moved', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', transferFixture], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(r.status, 0, `the child failed: ${r.stderr}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { transfer: string; moved: boolean; thrown: string[] };
+  const out = runFixture<{ transfer: string; moved: boolean; thrown: string[] }>('transfer-listener-throws.mjs');
   assert.equal(out.moved, true);
   assert.equal(out.transfer, 'ok', 'the transfer reported a timeout although the leadership moved');
   assert.deepEqual(out.thrown, ['a RaftNode leaderChange listener failed']);

@@ -4,15 +4,10 @@
 // Run in a child process, whose uncaught exceptions are expected.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const fixture = fileURLToPath(new URL('../fixtures/recorded-watch-listener-throws.mjs', import.meta.url));
+import { runFixture } from '../fixtures/run-fixture.js';
 
 test('a recorded watch whose listener throws still delivers the response\'s other events, as a member\'s watch does', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fixture], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(r.status, 0, `the child failed: ${r.stderr}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { seen: string[]; thrown: string[] };
+  const out = runFixture<{ seen: string[]; thrown: string[] }>('recorded-watch-listener-throws.mjs');
   assert.deepEqual(out.seen, ['k/0', 'k/1', 'k/2'], 'events after a throwing listener were lost');
   assert.deepEqual(out.thrown, ['a put listener failed at k/1', 'a response listener failed']);
 });

@@ -5,15 +5,10 @@
 // uncaught exceptions are expected.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const fixture = fileURLToPath(new URL('../fixtures/network-on-event-throws.mjs', import.meta.url));
+import { runFixture } from '../fixtures/run-fixture.js';
 
 test('a MemoryNetwork onEvent callback that throws does not stop the sending member', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fixture], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(r.status, 0, `the child failed: ${r.stderr}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { put: string; errors: string[]; thrown: string[] };
+  const out = runFixture<{ put: string; errors: string[]; thrown: string[] }>('network-on-event-throws.mjs');
   assert.equal(out.put, 'ok');
   assert.deepEqual(out.errors, [], 'a member stopped after a fatal error');
   assert.deepEqual(out.thrown, ['a network onEvent callback failed']);

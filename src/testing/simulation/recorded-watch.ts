@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Event, WatchResponse } from '../../mvccpb/index.js';
-import { emitIsolated } from '../../node/isolated-emit.js';
+import { emitIsolated } from '../../isolated-emit.js';
 import type { Watch, WatchEvents } from '../../server/index.js';
 import type { WatchEventRecord, WatchKeyValue, WatchResponseRecord, WatchStreamRecord } from '../watch-checker.js';
 import { show, utf8 } from './kv-convert.js';
