@@ -6,7 +6,7 @@
  * package.
  * @module
  */
-import { checkOptionKeys } from '../option-keys.js';
+import { checkOptionsArg } from '../option-keys.js';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { Session } from './session.js';
 
@@ -23,10 +23,9 @@ export function abortedError(reason?: unknown): FaultError {
  *   not an `AbortSignal`
  */
 export function optionsOf<T extends object>(o: T | undefined, what: string, known: readonly (keyof T & string)[]): T {
-  if (o === undefined) return {} as T;
-  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be an object`);
   // a misspelled option (`sigal`) would be ignored without a word
-  checkOptionKeys(o, known, what, ErrorCode.INVALID_ARGUMENT);
+  checkOptionsArg(o, known, what);
+  if (o === undefined) return {} as T;
   const signal = (o as { signal?: unknown }).signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what}: signal must be an AbortSignal`);
   return o;

@@ -6,7 +6,7 @@
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
-import { checkOptionKeys, type NoKeyMissing } from '../option-keys.js';
+import { checkOptionKeys, checkOptionsArg, type NoKeyMissing } from '../option-keys.js';
 import { MAX_TXN_DEPTH } from '../mvcc/validate.js';
 import { prefixEnd, toBytes } from '../mvccpb/index.js';
 import type {
@@ -62,22 +62,13 @@ export function knownFields(o: object, known: readonly string[], what: string): 
 
 /**
  * The options object of a call: `undefined` gives `{}`.
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `o` is anything but an object or undefined (`null` included)
- */
-export function optionsOf<T extends object>(o: T | undefined, what: string): Partial<T> {
-  if (o === undefined) return {};
-  if (o === null || typeof o !== 'object' || Array.isArray(o)) invalid(`${what} must be an object`);
-  return o;
-}
-
-/**
- * {@link optionsOf}, refusing fields outside `known` ({@link knownFields}).
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ * @param known - every option the call takes
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `o` is anything but an object or undefined
+ *   (`null` included), or has a field outside `known`
  */
 export function optionsWith<T extends object>(o: T | undefined, what: string, known: readonly (keyof T & string)[]): Partial<T> {
-  const options = optionsOf(o, what);
-  knownFields(options, known, what);
-  return options;
+  checkOptionsArg(o, known, what);
+  return o ?? {};
 }
 
 /**
@@ -152,8 +143,7 @@ export function rangeRequest(input: RangeInput): RangeRequest {
  * value is not optional) it may be left out only with `ignoreValue`.
  */
 export function putRequest(key: BytesLike, value: BytesLike | undefined, opts: PutOptions | undefined = {}, requireValue = false): PutRequest {
-  const options = optionsOf(opts, 'put options');
-  knownFields(options, PUT_KEYS, 'put options');
+  const options = optionsWith(opts, 'put options', PUT_KEYS);
   safeInt(options.lease, 'lease'); // a negative id is etcd's lease-not-found, when the put runs
   const ignoreValue = flagOf(options.ignoreValue, 'ignoreValue');
   if (requireValue && value === undefined && !ignoreValue) invalid("value must be a string or a Uint8Array ('' for an empty value)");
@@ -246,8 +236,7 @@ export function txnRequest(input: TxnInput, depth = 1): TxnRequest {
  * with `prefix: true` every key.
  */
 export function watchRequest(key: BytesLike, opts: WatchOptions | undefined = {}): WatchCreateRequest {
-  const options = optionsOf(opts, 'watch options');
-  knownFields(options, WATCH_KEYS, 'watch options');
+  const options = optionsWith(opts, 'watch options', WATCH_KEYS);
   const k = bytesOf(key, 'key');
   let rangeEnd: Uint8Array | undefined;
   if (flagOf(options.prefix, 'prefix')) {
