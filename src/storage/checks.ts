@@ -12,28 +12,50 @@ function isIndex(n: unknown): n is number {
 
 /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a malformed HardState. */
 export function checkHardState(hs: HardState): void {
-  if (!isIndex(hs.term) || !isIndex(hs.commit) || typeof hs.vote !== 'string') {
+  if (hs === null || typeof hs !== 'object' || !isIndex(hs.term) || !isIndex(hs.commit) || typeof hs.vote !== 'string') {
     throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'HardState needs a non-negative term and commit and a string vote');
   }
 }
 
-/** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for malformed snapshot metadata or data. */
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+/**
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for malformed snapshot
+ *   metadata or data, its ConfState included (voters and learners as arrays
+ *   of ids): the stored snapshot must decode again on load
+ */
 export function checkSnapshot(s: Snapshot): void {
-  const m = s.metadata;
-  if (!isIndex(m.index) || !isIndex(m.term) || !(s.data instanceof Uint8Array)) {
+  const m = (s as Partial<Snapshot> | null)?.metadata;
+  if (m === null || typeof m !== 'object' || !isIndex(m.index) || !isIndex(m.term) || !(s.data instanceof Uint8Array)) {
     throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'snapshot needs a non-negative index and term and Uint8Array data');
+  }
+  const cs = m.confState as Partial<Snapshot['metadata']['confState']> | null | undefined;
+  if (cs === null || typeof cs !== 'object' || !isStringArray(cs.voters) || !isStringArray(cs.learners)) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'snapshot needs a ConfState whose voters and learners are arrays of member ids');
   }
 }
 
 /**
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when entries are not contiguous, have
- *   an index below 1 or a term that decreases
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when entries are not an
+ *   array, are not contiguous, have an index below 1 or a term that
+ *   decreases, or an entry has a type other than `'Normal'` and
+ *   `'ConfChange'` or data that is not a `Uint8Array` (such an entry was
+ *   written, and the record holding it failed to decode on load)
  */
 export function checkEntries(entries: readonly Entry[]): void {
+  if (!Array.isArray(entries)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'entries must be an array');
   let prev: Entry | undefined;
   for (const e of entries) {
-    if (!isIndex(e.index) || e.index < 1 || !isIndex(e.term)) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entry has an invalid index ${e.index} or term ${e.term}`);
+    if (e === null || typeof e !== 'object' || !isIndex(e.index) || e.index < 1 || !isIndex(e.term)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entry has an invalid index ${e?.index} or term ${e?.term}`);
+    }
+    if (e.type !== 'Normal' && e.type !== 'ConfChange') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entry ${e.index} has type ${String(e.type)}, not Normal or ConfChange`);
+    }
+    if (!(e.data instanceof Uint8Array)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entry ${e.index} has data that is not a Uint8Array`);
     }
     if (prev !== undefined) {
       if (e.index !== prev.index + 1) {

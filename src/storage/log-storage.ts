@@ -79,7 +79,9 @@ export interface LogStorage {
    * `options.sync` is true (and only then; pass Raft's `mustSync`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when the entries are not
    *   contiguous, their terms decrease, they would leave a gap after the stored
-   *   log, or the HardState's commit is beyond the log's last index;
+   *   log, or the HardState's commit is beyond the log's last index, or a field
+   *   is malformed (an entry's type or data, a snapshot's ConfState): nothing
+   *   is stored that would not load again;
    *   `QUORUMKV_SNAPSHOT_OUT_OF_DATE` when the snapshot is older than the stored one
    * @throws FaultError `QUORUMKV_STORAGE_CLOSED`
    */

@@ -402,6 +402,42 @@ export function runLogStorageConformance(name: string, makeStorage: () => Promis
       }),
     );
 
+    test(
+      'entries and snapshots the storage could not read back are rejected with QUORUMKV_INVALID_ARGUMENT and change nothing, across a restart',
+      withFixture(async (f, open) => {
+        let s = await open();
+        await s.save({ hardState: HS(1, '', 2), entries: ents(1, 5, 1) }, { sync: true });
+        const malformed: Array<[string, Parameters<LogStorage['save']>[0]]> = [
+          // written, a synced save like this one resolved, and then on load it
+          // was dropped as a torn tail (with the valid entries of its record)
+          // or made the log refuse to open
+          ['entry data that is a string', { entries: [ent(6, 1), { ...ent(7, 1), data: 'abc' as unknown as Uint8Array }] }],
+          ['entry data that is missing', { entries: [{ ...ent(6, 1), data: undefined as unknown as Uint8Array }] }],
+          // stored as a ConfChange entry
+          ['an entry type of another name', { entries: [{ ...ent(6, 1), type: 'Bogus' as unknown as Entry['type'] }] }],
+          ['a snapshot whose voters are not strings', { snapshot: { ...snap(3, 1), metadata: { index: 3, term: 1, confState: { voters: [1 as unknown as string], learners: [] } } } }],
+          ['a snapshot without a conf state', { snapshot: { ...snap(3, 1), metadata: { index: 3, term: 1 } as Snapshot['metadata'] } }],
+          ['a snapshot whose learners are missing', { snapshot: { ...snap(3, 1), metadata: { index: 3, term: 1, confState: { voters: ['a'] } as Snapshot['metadata']['confState'] } } }],
+          ['entries that are not an array', { entries: ent(6, 1) as unknown as Entry[] }],
+        ];
+        for (const [what, update] of malformed) {
+          await rejectsWith(s.save(update, { sync: true }), ErrorCode.INVALID_ARGUMENT).catch((err: Error) => {
+            throw new Error(`${what}: ${err.message}`);
+          });
+        }
+        // a later save goes on from the log as it was
+        await s.save({ hardState: HS(1, '', 6), entries: ents(6, 6, 1) }, { sync: true });
+        await s.close();
+        await f.restart();
+        s = await open();
+        const loaded = await s.load();
+        assert.deepEqual(loaded.hardState, HS(1, '', 6));
+        assert.equal(loaded.snapshot, undefined);
+        assert.deepEqual(norm(loaded.entries), norm(ents(1, 6, 1)));
+        await s.close();
+      }),
+    );
+
     rawTest(
       'a corrupt entry in the middle of the log is QUORUMKV_CORRUPT_LOG naming its index',
       withFixture(async (f, open) => {
