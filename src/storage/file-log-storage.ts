@@ -1311,6 +1311,22 @@ function fdatasync(fd: number): Promise<void> {
 }
 
 /**
+ * Writes the first `length` bytes of `data` at `position`, writing on after
+ * a short write (write(2) writes less than asked on a disk about to fill up,
+ * and the call after it fails with `ENOSPC`): a short write taken for a
+ * whole one left a segment shorter than its size, or with a hole, and the
+ * appends that reached it then allocated blocks on a full disk.
+ * @throws the write's error; an `Error` when a write makes no progress
+ */
+async function writeFully(fh: fsp.FileHandle, data: Uint8Array, length: number, position: number): Promise<void> {
+  for (let done = 0; done < length; ) {
+    const { bytesWritten } = await fh.write(data, done, length - done, position + done);
+    if (bytesWritten <= 0) throw new Error(`short write: ${done} of ${length} bytes at ${position}`);
+    done += bytesWritten;
+  }
+}
+
+/**
  * Creates `path` filled with `bytes` zeros, fsynced; returns `path`. Each
  * chunk of zeros is synced on its own, so that the disk never has a large
  * flush to make; with `paced`, it waits {@link PACE_MS} between chunks while
@@ -1321,7 +1337,7 @@ async function preallocate(path: string, bytes: number, paced?: () => boolean, s
   try {
     for (let at = 0; at < bytes; at += ZEROS.length) {
       if (stop?.() === true) throw new Error('the storage is closing');
-      await fh.write(ZEROS, 0, Math.min(ZEROS.length, bytes - at), at);
+      await writeFully(fh, ZEROS, Math.min(ZEROS.length, bytes - at), at);
       if (paced !== undefined) {
         await fh.datasync();
         if (paced()) await new Promise((r) => setTimeout(r, PACE_MS));
@@ -1346,7 +1362,7 @@ async function zeroFrom(path: string, from: number, to: number): Promise<void> {
   const fh = await fsp.open(path, 'r+');
   try {
     for (let at = from; at < to; at += ZEROS.length) {
-      await fh.write(ZEROS, 0, Math.min(ZEROS.length, to - at), at);
+      await writeFully(fh, ZEROS, Math.min(ZEROS.length, to - at), at);
     }
     await fh.sync();
   } finally {

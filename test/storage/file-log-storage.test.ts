@@ -923,3 +923,47 @@ test('an append on the calling thread that stalls sends the appends of the next 
     assert.deepEqual((await s.load()).entries.map((e) => e.index), [1, 2, 3]);
     await s.close();
   }));
+
+test('a short write while a segment is preallocated (a full disk) is written on, or fails the roll; it never leaves a segment shorter than its size', () =>
+  withDir(async (dir) => {
+    // every write to a segment being preallocated writes at most half of
+    // what it was asked for, as write(2) does on a disk about to fill up
+    const realOpen = fsCjs.promises.open;
+    let shortWrites = 0;
+    let noSpace = false;
+    fsCjs.promises.open = async function (this: unknown, ...args: Parameters<typeof realOpen>) {
+      const fh = await realOpen.apply(this, args);
+      if (String(args[0]).endsWith('.wal.tmp')) {
+        const write = fh.write.bind(fh) as (buf: Uint8Array, off: number, len: number, pos: number) => Promise<{ bytesWritten: number; buffer: Uint8Array }>;
+        (fh as unknown as { write: typeof write }).write = async (buf, off, len, pos) => {
+          if (noSpace && shortWrites > 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+          shortWrites++;
+          return write(buf, off, Math.max(1, Math.floor(len / 2)), pos);
+        };
+      }
+      return fh;
+    } as typeof realOpen;
+    try {
+      const s = await open(dir);
+      assert.ok(shortWrites > 0, 'the first segment was preallocated through the short writes');
+      const first = await stat(join(dir, 'wal', '0000000000000000.wal'));
+      assert.equal(first.size, SEG, 'the first segment has its full size');
+      await fillToSecondSegment(s, dir);
+      const second = await stat(join(dir, 'wal', '0000000000000001.wal'));
+      assert.equal(second.size, SEG, 'the second segment has its full size');
+      await s.close();
+      // a disk that is full: the short write, then ENOSPC, fails the open
+      // (its first segment cannot be preallocated) instead of going on with
+      // a short segment
+      shortWrites = 0;
+      noSpace = true;
+      await withTempDir(async (other) => {
+        await rejectsWith(open(join(other, 'log')), ErrorCode.STORAGE_IO, 'ENOSPC');
+      });
+    } finally {
+      fsCjs.promises.open = realOpen;
+    }
+    const again = await open(dir);
+    assert.ok((await again.load()).entries.length > 0);
+    await again.close();
+  }));
