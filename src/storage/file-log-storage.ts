@@ -7,7 +7,7 @@
  */
 import { constants as FS, promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import createDebug from 'debug';
 import {
@@ -375,9 +375,17 @@ export class FileLogStorage implements LogStorage {
     try {
       const made = await fsp.mkdir(storage.#walDir, { recursive: true });
       const madeSnap = await fsp.mkdir(storage.#snapDir, { recursive: true });
-      // the new directories' entries must outlive a power loss with the log
-      if (made !== undefined || madeSnap !== undefined) await fsyncDir(options.dir);
-      if (made !== undefined && dirname(made) !== options.dir) await fsyncDir(dirname(made));
+      // the new directories' entries must outlive a power loss with the log:
+      // each is in its parent, so every directory from the log's own up to
+      // the parent of the first one made (`made`, the top of those the
+      // mkdir created) is fsynced
+      if (made !== undefined || madeSnap !== undefined) {
+        const top = made === undefined ? resolve(options.dir) : dirname(resolve(made));
+        for (let d = resolve(options.dir); ; d = dirname(d)) {
+          await fsyncDir(d);
+          if (d === top || dirname(d) === d) break;
+        }
+      }
       await storage.#lock();
       locked = true;
       storage.#loaded = await storage.#replay();

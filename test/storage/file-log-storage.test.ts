@@ -967,3 +967,42 @@ test('a short write while a segment is preallocated (a full disk) is written on,
     assert.ok((await again.load()).entries.length > 0);
     await again.close();
   }));
+
+test('a log opened where several directories are missing makes the entry of each new directory durable by an fsync of its parent', () =>
+  withDir(async (root) => {
+    // root/a/b/log, with a/ and a/b/ made by the open too: a power loss
+    // could otherwise take a/b's entry for log/ (and with it every synced
+    // record of the log) although the log's own directories were synced
+    const synced: string[] = [];
+    const realOpen = fsCjs.promises.open;
+    fsCjs.promises.open = async function (this: unknown, ...args: Parameters<typeof realOpen>) {
+      const fh = await realOpen.apply(this, args);
+      if (args[1] === 'r' && (await fh.stat()).isDirectory()) {
+        const sync = fh.sync.bind(fh);
+        fh.sync = () => {
+          synced.push(relative(root, String(args[0])) || '.');
+          return sync();
+        };
+      }
+      return fh;
+    } as typeof realOpen;
+    try {
+      const s = await open(join(root, 'a', 'b', 'log'));
+      for (const d of ['a/b/log', 'a/b', 'a', '.']) assert.ok(synced.includes(d), `${d} was fsynced (fsynced: ${synced.join(', ')})`);
+      assert.ok(!synced.includes('..'), 'nothing above the first new directory');
+      await s.close();
+      // reopened where everything exists: no directory is fsynced
+      synced.length = 0;
+      const again = await open(join(root, 'a', 'b', 'log'));
+      assert.equal(synced.length, 0, `nothing new, nothing fsynced (fsynced: ${synced.join(', ')})`);
+      await again.close();
+      // relative, with a trailing separator: the same directories
+      synced.length = 0;
+      const rel = relative(process.cwd(), join(root, 'c', 'log')) + '/';
+      const third = await open(rel);
+      for (const d of ['c/log', 'c', '.']) assert.ok(synced.includes(d), `${d} was fsynced (fsynced: ${synced.join(', ')})`);
+      await third.close();
+    } finally {
+      fsCjs.promises.open = realOpen;
+    }
+  }));
