@@ -79,6 +79,8 @@ interface Read {
 class Attempt implements STM {
   readonly reads = new Map<string, Read>();
   readonly writes = new Map<string, Write>();
+  /** Reads in flight, by key. */
+  private readonly pending = new Map<string, Promise<Read>>();
   /** Revision of the first read (snapshot levels read at it). */
   snapshot = 0;
 
@@ -114,9 +116,23 @@ class Attempt implements STM {
     this.writes.set(key, { op: { deleteRange: { key } }, value: undefined });
   }
 
-  private async fetch(key: string): Promise<Read> {
+  /**
+   * The read of `key`: one read per key and run. A second read of a key
+   * whose first is still in flight (`Promise.all([stm.get(k), stm.rev(k)])`)
+   * shares it: a read of its own could see a newer value, and the commit
+   * would then check that one, not the one the function used.
+   */
+  private fetch(key: string): Promise<Read> {
     const known = this.reads.get(key);
-    if (known !== undefined) return known;
+    if (known !== undefined) return Promise.resolve(known);
+    const inFlight = this.pending.get(key);
+    if (inFlight !== undefined) return inFlight;
+    const read = this.load(key).finally(() => this.pending.delete(key));
+    this.pending.set(key, read);
+    return read;
+  }
+
+  private async load(key: string): Promise<Read> {
     const snap = this.isolation === 'serializableSnapshot' || this.isolation === 'serializable';
     const pre = this.prefetched.get(key);
     if (pre !== undefined && (!snap || this.snapshot === 0 || pre.revision === this.snapshot)) {

@@ -210,3 +210,45 @@ test('a transaction function that throws commits nothing; prefetched keys cost n
     await c.closeAll();
   }
 });
+
+for (const isolation of ['serializableSnapshot', 'serializable', 'repeatableReads'] as const) {
+  test(`${isolation}: two reads of one key in flight at once are one read, so the commit checks the value the function saw`, async () => {
+    const c = await startCluster(65);
+    try {
+      const [f1, f2] = c.followers();
+      await c.run(f1!.put('x', '1'));
+      // the second range of x is sent only after a concurrent writer has changed it
+      let ranges = 0;
+      const racing = new Proxy(f1!, {
+        get(target, prop) {
+          if (prop === 'range') {
+            return async (...args: Parameters<KV['range']>) => {
+              if (String(args[0].key) === 'x' && ++ranges === 2) await f2!.put('x', '100');
+              return target.range(...args);
+            };
+          }
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      const res = await c.run(
+        transact(
+          racing,
+          async (stm) => {
+            const [v] = await Promise.all([stm.get('x'), stm.rev('x')]);
+            stm.put('x', String(Number(v) + 1));
+            return v;
+          },
+          { isolation },
+        ),
+      );
+      // no lost update: once the writer has put 100, the commit is 101
+      // (the function saw 100, or it conflicted and ran again), never 1 + 1
+      const final = text((await c.run(f1!.get('x')))?.value);
+      assert.equal(final, ranges >= 2 ? '101' : String(Number(res.value) + 1), `${isolation}: the function saw ${res.value}, x is ${final}`);
+      assert.equal(ranges, 1, 'x was read once');
+    } finally {
+      await c.closeAll();
+    }
+  });
+}
