@@ -16,6 +16,14 @@ import { kvOf } from './keys.js';
 import { optionsOf } from './scope.js';
 
 /**
+ * The longest delay the session asks of its clock, in ms: Node runs a timer
+ * of more than 2^31 - 1 ms after 1 ms. A TTL of weeks has a longer keep-alive
+ * interval or deadline; the session then wakes up earlier and looks again
+ * (the deadline), or sends its keep-alive early.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
  * Why a session was lost:
  * - `'revoked'`: the cluster answered a keep-alive with "lease not found":
  *   the lease was revoked (by another client, or by the leader once it
@@ -309,7 +317,7 @@ export class Session extends EventEmitter<SessionEvents> {
       this.keepAliveTimer = undefined;
       this.sendKeepAlive();
       this.scheduleKeepAlive();
-    }, this.intervalMs);
+    }, Math.min(this.intervalMs, MAX_TIMER_MS));
   }
 
   private sendKeepAlive(): void {
@@ -367,7 +375,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.deadlineTimer = this.clock.setTimeout(() => {
       this.deadlineTimer = undefined;
       if (!this.checkDeadline() && this.end === undefined) this.armDeadline();
-    }, Math.max(0, this.deadline - this.clock.now()));
+    }, Math.min(MAX_TIMER_MS, Math.max(0, this.deadline - this.clock.now())));
   }
 
   /** Declares the session lost when its deadline has passed; true when it is over. */

@@ -188,3 +188,31 @@ test('on the default clock, a wall clock set back does not keep a session alive 
     await s.close();
   }
 });
+
+test('on the default clock, a session with a TTL of weeks arms timers that Node can hold: no keep-alive every millisecond, no deadline timer spinning', async (t) => {
+  // Node runs a timer of more than 2^31 - 1 ms (24.8 days) after 1 ms
+  for (const days of [80, 30]) {
+    const ttl = days * 86_400;
+    let keepAlives = 0;
+    const kv = {
+      leaseGrant: async (asked: number) => ({ header: { revision: 1 }, id: 7, ttl: asked }),
+      leaseKeepAlive: async () => {
+        keepAlives++;
+        return { header: { revision: 1 }, id: 7, ttl };
+      },
+      leaseRevoke: async () => ({ header: { revision: 1 } }),
+    } as unknown as KV;
+    const timers = t.mock.method(globalThis, 'setTimeout');
+    const s = await Session.create(kv, { ttl });
+    try {
+      await delay(100);
+      assert.equal(keepAlives, 0, `${days} days: keep-alives sent within 100 ms`);
+      // the keep-alive timer, the deadline timer and this test's delay
+      assert.ok(timers.mock.callCount() <= 3, `${days} days: ${timers.mock.callCount()} timers armed within 100 ms`);
+      assert.equal(s.isAlive, true);
+    } finally {
+      timers.mock.restore();
+      await s.close();
+    }
+  }
+});
