@@ -64,6 +64,14 @@ interface CampaignRun {
   cleanupError: unknown;
 }
 
+const utf8 = new TextEncoder();
+
+/** True when `bytes` are `value` (a string as its UTF-8 bytes): bytes compared, not their decoding, which is lossy. */
+function sameValue(bytes: Uint8Array, value: BytesLike): boolean {
+  const want = typeof value === 'string' ? utf8.encode(value) : value;
+  return bytes.length === want.length && bytes.every((b, i) => b === want[i]);
+}
+
 function leaderOf(kv: KeyValue, revision: number): LeaderInfo {
   return {
     key: text(kv.key),
@@ -375,8 +383,7 @@ export class Election {
         const mine = rangeOfOp(res.responses[0]).kvs[0];
         if (mine === undefined) throw new FaultError(ErrorCode.SESSION_EXPIRED, 'election: the candidate key vanished while it was created');
         term = mine.createRevision;
-        const want = typeof value === 'string' ? value : text(value);
-        if (text(mine.value) !== want) await this.put(term, value);
+        if (!sameValue(mine.value, value)) await this.put(term, value);
       }
       await waitDeletes(this.kv, this.prefix, term - 1, scope.signal);
       const mine = await this.kv.range({ key: this.key });

@@ -385,3 +385,18 @@ test('campaign() on a leading election whose key is gone campaigns anew (as etcd
     await c.closeAll();
   }
 });
+
+test('a campaign with new bytes on the session\'s existing key puts them, also when both are not UTF-8 (they decode alike)', async () => {
+  const c = await startCluster(54);
+  try {
+    const f = c.followers()[0]!;
+    const s = await session(c, f, { ttl: 5 });
+    await c.run(new Election(s, 'bin').campaign(new Uint8Array([0xfe])));
+    // another object on the same session finds the key and updates its value
+    await c.run(new Election(s, 'bin').campaign(new Uint8Array([0xff])));
+    const leader = await c.run(electionLeader(f, 'bin'));
+    assert.deepEqual([...leader.valueBytes], [0xff]);
+  } finally {
+    await c.closeAll();
+  }
+});
