@@ -98,14 +98,14 @@ export interface SessionOptions {
   clock?: RecipeClock;
   /**
    * Time between keep-alives in ms: positive, finite, and below the TTL
-   * (when this session grants its lease). Default: a third of the TTL
-   * (etcd's client).
+   * (checked before the grant, or, with `lease`, once the renewal at
+   * creation has told the TTL). Default: a third of the TTL (etcd's client).
    */
   keepAliveIntervalMs?: number;
   /**
    * Safety margin in ms subtracted from the local deadline, to absorb clock
-   * rate differences between this process and the leader. Default 1: clocks
-   * count whole milliseconds, and a keep-alive sent and applied within the
+   * rate differences between this process and the leader; below the TTL.
+   * Default 1: clocks count whole milliseconds, and a keep-alive sent and applied within the
    * same millisecond would otherwise give the session and the leader the
    * same deadline.
    */
@@ -186,7 +186,8 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * Grants a lease (or adopts `options.lease`) and starts keeping it alive.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a bad TTL, interval or clock, an option of another
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a bad TTL, interval, margin or clock (an interval or
+   *   margin not below the TTL: with `options.lease`, once its TTL is known, leaving the lease as it is), an option of another
    *   name than {@link SessionOptions}', or a `kv` that is not a KV;
    *   `QUORUMKV_LEASE_NOT_FOUND` when `options.lease` does not exist
    * @throws SessionLostError `QUORUMKV_SESSION_EXPIRED` when the grant took
@@ -208,6 +209,10 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     const margin = options.marginMs;
     if (margin !== undefined && !(typeof margin === 'number' && margin >= 0)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'marginMs must be a non-negative number');
+    // a margin of the whole TTL would lose the session at once, after the grant
+    if (margin !== undefined && options.lease === undefined && margin >= ttl * 1000) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `marginMs (${margin}) must be below the TTL (${ttl * 1000} ms)`);
+    }
     const clock = options.clock ?? realClock;
     if (clock === null || typeof clock !== 'object' || typeof clock.now !== 'function' || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'the session clock must have now, setTimeout and clearTimeout');
@@ -220,6 +225,11 @@ export class Session extends EventEmitter<SessionEvents> {
       if (res.ttl <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
       lease = options.lease;
       granted = res.ttl;
+      // checked once the TTL is known, before the session starts: a session
+      // lost at once would revoke the lease it was given, deleting its keys
+      if ((interval ?? 0) >= granted * 1000 || (margin ?? 0) >= granted * 1000) {
+        throw new UsageError(ErrorCode.INVALID_ARGUMENT, `keepAliveIntervalMs and marginMs must be below the lease's TTL (${granted * 1000} ms); the lease is left as it is`);
+      }
     } else {
       const res = await kv.leaseGrant(ttl);
       lease = res.id;

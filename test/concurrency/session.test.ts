@@ -216,3 +216,24 @@ test('on the default clock, a session with a TTL of weeks arms timers that Node 
     }
   }
 });
+
+test('Session.create with a margin or keep-alive interval not below the TTL is refused with QUORUMKV_INVALID_ARGUMENT, and an adopted lease and its keys stay', async () => {
+  const c = await startCluster(18);
+  try {
+    const f = c.followers()[0]!;
+    const before = (await c.run(f.leases())).leases.length;
+    await assert.rejects(c.run(Session.create(f, { ttl: 2, marginMs: 2_000, clock: c.clock })), hasCode(ErrorCode.INVALID_ARGUMENT));
+    assert.equal((await c.run(f.leases())).leases.length, before, 'no lease granted');
+    const granted = await c.run(f.leaseGrant(3));
+    await c.run(f.put('owned', 'v', { lease: granted.id }));
+    for (const bad of [{ marginMs: 3_000 }, { keepAliveIntervalMs: 3_000 }]) {
+      await assert.rejects(c.run(Session.create(f, { lease: granted.id, clock: c.clock, ...bad })), hasCode(ErrorCode.INVALID_ARGUMENT), JSON.stringify(bad));
+      assert.equal(text((await c.run(f.get('owned')))?.value), 'v', `${JSON.stringify(bad)}: the adopted lease was revoked`);
+    }
+    const s = await session(c, f, { lease: granted.id, marginMs: 100 });
+    assert.equal(s.isAlive, true);
+    await c.run(s.close());
+  } finally {
+    await c.closeAll();
+  }
+});
