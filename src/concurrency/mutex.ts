@@ -232,19 +232,19 @@ export class Mutex {
     if (this.held !== undefined) {
       this.session.assertAlive();
       const check = new Scope(options.signal, this.session);
-      try {
-        check.check(); // an aborted call fails, held or not
-      } finally {
-        check.dispose();
-      }
       // held already: only while the key is still the one this lock created
       // (an unlock whose answer was lost may have deleted it, and so may
       // anyone), as etcd's Lock, which always asks the server again
       this.busy = true;
       try {
+        check.check(); // an aborted call fails, held or not
         const mine = await this.kv.range({ key: this.key });
+        // a lock never returns on a lost session (nor after an abort), also
+        // when they come while the key is read; the lock itself stays held
+        check.check();
         if (this.held !== undefined && mine.kvs[0]?.createRevision === this.held.fencingToken) return this.held;
       } finally {
+        check.dispose();
         this.busy = false;
       }
       this.release();

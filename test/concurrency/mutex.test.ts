@@ -380,3 +380,48 @@ test('lock() with an aborted signal fails with QUORUMKV_ABORTED also on a mutex 
     await c.closeAll();
   }
 });
+
+test('lock() on a mutex that holds the lock does not resolve once the session is lost or the signal aborted while it reads its key', async () => {
+  const c = await startCluster(44);
+  try {
+    const f = c.followers()[0]!;
+    // a member that answers reads late and keep-alives not at all, once `slow` is set
+    let slow = false;
+    const kv = new Proxy(f, {
+      get(target, prop) {
+        if (prop === 'range') {
+          return async (...args: Parameters<typeof f.range>) => {
+            const res = await target.range(...args);
+            if (slow) await sleep(c, 1_500);
+            return res;
+          };
+        }
+        if (prop === 'leaseKeepAlive') {
+          return async (id: number) => {
+            if (slow) throw new FaultError(ErrorCode.TIMEOUT, 'no answer');
+            return target.leaseKeepAlive(id);
+          };
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const s = await session(c, kv, { ttl: 1 });
+    const m = new Mutex(s, 'relock');
+    await c.run(m.lock());
+    slow = true;
+    await assert.rejects(c.run(m.lock()), hasCode(ErrorCode.SESSION_EXPIRED), 'lock() resolved on a lost session');
+    assert.equal(s.isLost, true);
+
+    slow = false;
+    const m2 = new Mutex(await session(c, kv, { ttl: 5 }), 'relock-abort');
+    await c.run(m2.lock());
+    slow = true;
+    const ac = new AbortController();
+    c.clock.setTimeout(() => ac.abort(), 500);
+    await assert.rejects(c.run(m2.lock({ signal: ac.signal })), hasCode(ErrorCode.ABORTED), 'lock() resolved after its signal aborted');
+    assert.equal(m2.current !== undefined, true, 'the lock itself is still held');
+  } finally {
+    await c.closeAll();
+  }
+});
