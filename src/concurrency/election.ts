@@ -333,25 +333,30 @@ export class Election {
     if (this.leading !== undefined) {
       this.session.assertAlive();
       const check = new Scope(options.signal, this.session);
-      try {
-        check.check(); // an aborted call fails, leading or not
-      } finally {
-        check.dispose();
-      }
       const resigns = this.resigns;
       let failure: unknown;
       let failed = false;
       try {
-        await this.proclaim(value);
-      } catch (err) {
-        failed = true;
-        failure = err;
+        check.check(); // an aborted call fails, leading or not
+        try {
+          await this.proclaim(value);
+        } catch (err) {
+          failed = true;
+          failure = err;
+        }
+        // a resign while the proclaim was in flight ends this call: neither
+        // the leadership it gave up nor a new campaign
+        if (this.resigns !== resigns) throw withdrawnError(failure);
+        if (failed && !isQuorumError(failure, ErrorCode.ELECTION_NOT_LEADER)) throw failure;
+        if (!failed && this.leading !== undefined) {
+          // never on a lost session (nor after an abort), also when they
+          // come during the proclaim; the leadership itself stays
+          check.check();
+          return this.leading;
+        }
+      } finally {
+        check.dispose();
       }
-      // a resign while the proclaim was in flight ends this call: neither
-      // the leadership it gave up nor a new campaign
-      if (this.resigns !== resigns) throw withdrawnError(failure);
-      if (failed && !isQuorumError(failure, ErrorCode.ELECTION_NOT_LEADER)) throw failure;
-      if (!failed && this.leading !== undefined) return this.leading;
       // the key is gone (a resign applied but answered with a timeout, a
       // delete by anyone): campaign anew, as etcd's Campaign always does
     }

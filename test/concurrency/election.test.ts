@@ -400,3 +400,47 @@ test('a campaign with new bytes on the session\'s existing key puts them, also w
     await c.closeAll();
   }
 });
+
+test('campaign() of a leader does not resolve once the session is lost or the signal aborted while it proclaims', async () => {
+  const c = await startCluster(55);
+  try {
+    const f = c.followers()[0]!;
+    // a member that answers txns late and keep-alives not at all, once `slow` is set
+    let slow = false;
+    const kv = new Proxy(f, {
+      get(target, prop) {
+        if (prop === 'txn') {
+          return async (...args: Parameters<typeof f.txn>) => {
+            const res = await target.txn(...args);
+            if (slow) await sleep(c, 1_500);
+            return res;
+          };
+        }
+        if (prop === 'leaseKeepAlive') {
+          return async (id: number) => {
+            if (slow) throw new FaultError(ErrorCode.TIMEOUT, 'no answer');
+            return target.leaseKeepAlive(id);
+          };
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const s = await session(c, kv, { ttl: 1 });
+    const e = new Election(s, 'again');
+    await c.run(e.campaign('v1'));
+    slow = true;
+    await assert.rejects(c.run(e.campaign('v2')), hasCode(ErrorCode.SESSION_EXPIRED), 'campaign() resolved on a lost session');
+    assert.equal(s.isLost, true);
+
+    slow = false;
+    const e2 = new Election(await session(c, kv, { ttl: 5 }), 'again-abort');
+    await c.run(e2.campaign('v1'));
+    slow = true;
+    const ac = new AbortController();
+    c.clock.setTimeout(() => ac.abort(), 500);
+    await assert.rejects(c.run(e2.campaign('v2', { signal: ac.signal })), hasCode(ErrorCode.ABORTED), 'campaign() resolved after its signal aborted');
+  } finally {
+    await c.closeAll();
+  }
+});
