@@ -180,8 +180,9 @@ export interface BatchTimer {
   clearTimeout(handle: never): void;
 }
 
+/** Node runs a timer of more than 2^31 - 1 ms after 1 ms: a longer interval waits that long. */
 const globalTimer: BatchTimer = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  setTimeout: (fn, ms) => setTimeout(fn, Math.min(ms, 2 ** 31 - 1)),
   clearTimeout: (h: ReturnType<typeof setTimeout>) => clearTimeout(h),
 };
 

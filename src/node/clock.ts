@@ -14,7 +14,12 @@ export type TimerHandle = unknown;
 export interface Clock {
   /** Current time in ms (wall clock for {@link systemClock}, virtual otherwise). */
   now(): number;
-  /** Runs `fn` once after `ms` milliseconds. */
+  /**
+   * Runs `fn` once after `ms` milliseconds. `ms` may exceed 2^31 - 1 (a
+   * request timeout or a compaction period of weeks): the whole delay must
+   * be waited, as {@link systemClock} and {@link VirtualClock} do, not the
+   * 1 ms that Node's own `setTimeout` gives such a delay.
+   */
   setTimeout(fn: () => void, ms: number): TimerHandle;
   /** Cancels a timer; unknown or already-fired handles are ignored. */
   clearTimeout(handle: TimerHandle): void;
@@ -27,11 +32,49 @@ export interface Clock {
   soon?(fn: () => void): void;
 }
 
-/** Real time: `Date.now()` and the global timers. */
+/**
+ * The longest delay (ms) Node's and `@sinonjs/fake-timers`' timers hold:
+ * 2^31 - 1 (about 24.8 days). Given more, both fire after 1 ms (Node with a
+ * `TimeoutOverflowWarning`), so a long timeout would fire at once.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A timer of any length on timers of at most {@link MAX_TIMER_MS}: it waits
+ * in steps of at most that, then runs `fn`. `clear` cancels the step under way.
+ */
+class LongTimer {
+  private handle: unknown;
+
+  constructor(
+    private readonly set: (fn: () => void, ms: number) => unknown,
+    private readonly clear: (handle: unknown) => void,
+    fn: () => void,
+    private remaining: number,
+  ) {
+    this.step(fn);
+  }
+
+  private step(fn: () => void): void {
+    const ms = Math.min(this.remaining, MAX_TIMER_MS);
+    this.remaining -= ms;
+    this.handle = this.set(() => (this.remaining > 0 ? this.step(fn) : fn()), ms);
+  }
+
+  cancel(): void {
+    this.clear(this.handle);
+  }
+}
+
+/** Real time: `Date.now()` and the global timers (a delay above 2^31 - 1 ms waits in steps, instead of firing after 1 ms). */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  setTimeout: (fn, ms) =>
+    ms > MAX_TIMER_MS ? new LongTimer((f, d) => setTimeout(f, d), (h) => clearTimeout(h as ReturnType<typeof setTimeout>), fn, ms) : setTimeout(fn, ms),
+  clearTimeout: (handle) => {
+    if (handle instanceof LongTimer) handle.cancel();
+    else clearTimeout(handle as ReturnType<typeof setTimeout>);
+  },
   soon: (fn) => {
     setImmediate(fn);
   },
@@ -55,12 +98,15 @@ export class VirtualClock implements Clock {
     return this.clock.now;
   }
 
+  /** Runs `fn` after `ms` virtual ms; a delay above 2^31 - 1 ms waits in steps (fake-timers alone would fire it after 1 ms). */
   setTimeout(fn: () => void, ms: number): TimerHandle {
+    if (ms > MAX_TIMER_MS) return new LongTimer((f, d) => this.clock.setTimeout(f, d), (h) => this.clock.clearTimeout(h as never), fn, ms);
     return this.clock.setTimeout(fn, ms);
   }
 
   clearTimeout(handle: TimerHandle): void {
-    this.clock.clearTimeout(handle as never);
+    if (handle instanceof LongTimer) handle.cancel();
+    else this.clock.clearTimeout(handle as never);
   }
 
   /**
