@@ -66,7 +66,8 @@ export interface WatchOptions {
   /**
    * Interval in ms of progress notifications to idle, caught-up watchers
    * that asked for `progressNotify`. Default 600000 (etcd's 10 minutes); 0
-   * disables them.
+   * disables them. Any length works, above a timer's 2^31 - 1 ms too
+   * (waited in steps).
    */
   progressIntervalMs?: number;
   /**
@@ -87,6 +88,9 @@ export interface WatchTimer {
   /** Cancels a pending call. */
   clearTimeout(handle: never): void;
 }
+
+/** The longest delay a timer takes (Node's `setTimeout` fires after 1 ms for more). */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 const unrefTimer: WatchTimer = {
   setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
@@ -135,13 +139,23 @@ export class WatchableStore implements WatcherHost {
     if (this.progressMs > 0) this.scheduleProgress();
   }
 
-  private scheduleProgress(): void {
+  /**
+   * Arms the next periodic progress notification in `remaining` ms. An
+   * interval longer than a timer can wait (Node's `setTimeout` takes at most
+   * 2^31 - 1 ms and fires after 1 ms for more) is waited in steps.
+   */
+  private scheduleProgress(remaining = this.progressMs): void {
+    const step = Math.min(remaining, MAX_TIMER_DELAY_MS);
     this.progressHandle = this.progressTimer.setTimeout(() => {
       this.progressHandle = undefined;
       if (this.closed) return;
+      if (remaining > step) {
+        this.scheduleProgress(remaining - step);
+        return;
+      }
       this.periodicProgress();
       this.scheduleProgress();
-    }, this.progressMs);
+    }, step);
   }
 
   /**

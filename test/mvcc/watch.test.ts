@@ -330,6 +330,38 @@ test('progress notifications run on the store timer: virtual time decides when t
   assert.equal(clock.pendingTimers(), 0, 'no timer left behind');
 });
 
+test('a progress interval longer than a timer can wait (2^31 ms and more) is waited whole, not replaced by 1 ms', async () => {
+  // Node's setTimeout fires after 1 ms for a delay above 2^31 - 1 ms: an
+  // interval of 25 days sent a progress notification every millisecond
+  const day = 24 * 3600 * 1000;
+  const real = await openStore({ watch: { progressIntervalMs: 25 * day } });
+  const idle = real.store.watch({ key: b('k'), progressNotify: true });
+  await noResponse(idle, 50);
+  await idle.cancel();
+  await real.store.close();
+  const clock = new VirtualClock();
+  const t = await openStore({ timer: clock, watch: { progressIntervalMs: 25 * day } });
+  const asked = t.store.watch({ key: b('k'), progressNotify: true });
+  const got: number[] = [];
+  asked.on('progress', (r: WatchResponse) => got.push(r.header.revision));
+  const settle = () => new Promise((r) => setTimeout(r, 20));
+  clock.advance(25 * day - 1);
+  await settle();
+  assert.deepEqual(got, [], 'nothing before the interval');
+  clock.advance(1);
+  await settle();
+  assert.deepEqual(got, [1], 'one at the interval');
+  clock.advance(25 * day - 1);
+  await settle();
+  assert.deepEqual(got, [1]);
+  clock.advance(1);
+  await settle();
+  assert.deepEqual(got, [1, 1]);
+  await asked.cancel();
+  await t.store.close();
+  assert.equal(clock.pendingTimers(), 0, 'no timer left behind');
+});
+
 test('a slow consumer never blocks apply; it catches up from the backend, each event once', async () => {
   const t = await openStore({ watch: { queueCapacity: 2, maxRevisionsPerSync: 7 } });
   const slow = t.store.watch({ key: b('k'), rangeEnd: b('l'), prevKv: true });
