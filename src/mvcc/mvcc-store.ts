@@ -509,7 +509,8 @@ export class MvccStore {
    * written. May be called again before the previous call resolves: the
    * next batch executes while the previous one is written; writes land in
    * call order; each call resolves when its own batch is written.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when indexes are not increasing
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when indexes are not
+   *   increasing safe integers (nothing is applied)
    * @throws FaultError `QUORUMKV_STORAGE_IO` / `QUORUMKV_INTERNAL`: the
    *   store has failed and must be reopened (entries after the stored applied
    *   index are then applied again)
@@ -517,6 +518,12 @@ export class MvccStore {
   applyBatch(entries: ApplyEntry[], options: ApplyBatchOptions = {}): Promise<ApplyResult[]> {
     const executed = this.exclusive(async () => {
       this.assertUsable();
+      for (let i = 0; i < entries.length; i++) {
+        // a NaN or infinite index passed the order checks and became the applied index
+        if (!Number.isSafeInteger(entries[i]!.index)) {
+          throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: entry index must be a safe integer, got ${String(entries[i]!.index)}`);
+        }
+      }
       for (let i = 1; i < entries.length; i++) {
         if (entries[i]!.index <= entries[i - 1]!.index) {
           throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: entries must be given in increasing index order');

@@ -136,6 +136,33 @@ test('entries at or below the applied index are skipped; indexes must increase',
   assert.equal(t.store.appliedIndex(), 8);
 });
 
+test('an entry index that is not a safe integer (NaN, Infinity, 2.5) is refused and applies nothing; the store still reopens', async () => {
+  // NaN and Infinity passed the order checks: the put was applied, the
+  // applied index became NaN or Infinity, and with Infinity saved the store
+  // no longer opened (QUORUMKV_CORRUPT_SNAPSHOT)
+  const t = await openStore();
+  await put(t, 'a', '1');
+  for (const index of [Number.NaN, Number.POSITIVE_INFINITY, 2.5, 2 ** 53]) {
+    await assert.rejects(t.store.applyBatch([{ index, request: { put: { key: b('a'), value: b('bad') } } }]), { code: 'QUORUMKV_INVALID_ARGUMENT' }, String(index));
+    await assert.rejects(
+      t.store.applyBatch([
+        { index: 5, request: { put: { key: b('a'), value: b('bad') } } },
+        { index, request: null },
+      ]),
+      { code: 'QUORUMKV_INVALID_ARGUMENT' },
+      `${index} after a good one`,
+    );
+  }
+  assert.equal(t.store.appliedIndex(), 1);
+  assert.equal(t.store.currentRevision(), 2);
+  assert.deepEqual((await t.store.range({ key: b('a') })).kvs.map(kvStr), ['a=1@2/2/1']);
+  await t.store.close();
+  const again = await openStore({}, t.db);
+  assert.equal(again.store.appliedIndex(), 1);
+  assert.deepEqual((await again.store.range({ key: b('a') })).kvs.map(kvStr), ['a=1@2/2/1']);
+  await again.store.close();
+});
+
 test('returned key-values cannot be reassigned (they are shared with the store)', async () => {
   const t = await openStore();
   await put(t, 'a', '1');
