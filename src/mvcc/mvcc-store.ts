@@ -397,6 +397,7 @@ export class MvccStore {
    * unfinished physical compaction resumes. A store whose snapshot restore
    * was interrupted by a crash opens empty (applied index 0).
    * @throws FaultError `QUORUMKV_STORAGE_IO`, `QUORUMKV_INTERNAL` (corrupt backend)
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad `watch` options (see `WatchOptions`)
    */
   static async open(db: AnyLevel, options: MvccStoreOptions = {}): Promise<MvccStore> {
     const s = new MvccStore(db, options);

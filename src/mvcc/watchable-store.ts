@@ -59,9 +59,9 @@ export interface WatchSource {
 
 /** Options of the watchable store. */
 export interface WatchOptions {
-  /** Responses buffered per watcher before it falls behind. Default 256. */
+  /** Responses buffered per watcher before it falls behind, a positive integer. Default 256. */
   queueCapacity?: number;
-  /** Revisions read from the backend per catch-up pass. Default 1000 (etcd's `watchBatchMaxRevs`). */
+  /** Revisions read from the backend per catch-up pass, a positive integer. Default 1000 (etcd's `watchBatchMaxRevs`). */
   maxRevisionsPerSync?: number;
   /**
    * Interval in ms of progress notifications to idle, caught-up watchers
@@ -129,10 +129,26 @@ export class WatchableStore implements WatcherHost {
   /** Registered watchers that ask for `prevKv`. */
   private prevKvWatchers = 0;
 
+  /**
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for a `queueCapacity` or
+   *   `maxRevisionsPerSync` that is not a positive integer, or a
+   *   `progressIntervalMs` that is not a non-negative number
+   */
   constructor(source: WatchSource, options: WatchOptions = {}) {
+    for (const name of ['queueCapacity', 'maxRevisionsPerSync'] as const) {
+      const v = options[name];
+      // NaN made every catch-up pass read nothing and start again, forever
+      if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v > 0)) {
+        throw new UsageError(ErrorCode.INVALID_CONFIG, `watch ${name} must be a positive integer, got ${String(v)}`);
+      }
+    }
+    const pi = options.progressIntervalMs;
+    if (pi !== undefined && !(typeof pi === 'number' && pi >= 0)) {
+      throw new UsageError(ErrorCode.INVALID_CONFIG, `watch progressIntervalMs must be a non-negative number of ms, got ${String(pi)}`);
+    }
     this.source = source;
-    this.capacity = Math.max(1, options.queueCapacity ?? 256);
-    this.maxRevs = Math.max(1, options.maxRevisionsPerSync ?? 1000);
+    this.capacity = options.queueCapacity ?? 256;
+    this.maxRevs = options.maxRevisionsPerSync ?? 1000;
     this.onError = options.onError ?? (() => {});
     this.progressTimer = options.timer ?? unrefTimer;
     this.progressMs = options.progressIntervalMs ?? 600_000;

@@ -362,6 +362,15 @@ test('a progress interval longer than a timer can wait (2^31 ms and more) is wai
   assert.equal(clock.pendingTimers(), 0, 'no timer left behind');
 });
 
+test('watch options that are not positive integers are refused with QUORUMKV_INVALID_CONFIG when the store opens', async () => {
+  // maxRevisionsPerSync NaN opened a store whose catch-up passes read
+  // nothing and began again, forever: a watch from history got nothing and
+  // the process spun; queueCapacity NaN left every queue unbounded
+  for (const watch of [{ maxRevisionsPerSync: Number.NaN }, { maxRevisionsPerSync: 2.5 }, { queueCapacity: Number.NaN }, { queueCapacity: 0 }, { progressIntervalMs: Number.NaN }]) {
+    await assert.rejects(openStore({ watch }), { code: 'QUORUMKV_INVALID_CONFIG' }, JSON.stringify(watch, (_k, v: unknown) => (Number.isNaN(v) ? 'NaN' : v)));
+  }
+});
+
 test('a slow consumer never blocks apply; it catches up from the backend, each event once', async () => {
   const t = await openStore({ watch: { queueCapacity: 2, maxRevisionsPerSync: 7 } });
   const slow = t.store.watch({ key: b('k'), rangeEnd: b('l'), prevKv: true });
