@@ -7,6 +7,9 @@ import { randomBytes } from 'node:crypto';
 import type { AbstractLevel } from 'abstract-level';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { logicalSize } from '../../src/server/maintenance-size.js';
+import { MemoryLevel } from 'memory-level';
+import { KvNode } from '../../src/server/index.js';
+import { MemoryNetwork } from '../../src/transport/index.js';
 import { DiskCluster, OpsCluster, tempDir } from './ops-cluster.js';
 
 const IDS = ['a', 'b', 'c'];
@@ -74,6 +77,38 @@ for (const ac of [
     }
   });
 }
+
+test('an auto-compaction interval longer than a timer can wait (2^31 ms and more) is waited whole on the system clock, not replaced by 1 ms', async () => {
+  // Node's setTimeout fires after 1 ms for a delay above 2^31 - 1 ms: a
+  // 30-day intervalMs compacted every millisecond, and a periodic retention
+  // of 400 days (checked every 40 days) took a revision sample every
+  // millisecond, kept for the whole retention
+  const day = 24 * 3600 * 1000;
+  for (const autoCompaction of [
+    { mode: 'revision' as const, retention: 0, intervalMs: 30 * day },
+    { mode: 'periodic' as const, retentionMs: 400 * day },
+  ]) {
+    const node = await KvNode.open({
+      id: 'a',
+      members: ['a'],
+      transport: new MemoryNetwork({ seed: 1 }).transport('a'),
+      db: new MemoryLevel({ keyEncoding: 'view', valueEncoding: 'view' }),
+      tickMs: 10,
+      autoCompaction,
+    });
+    try {
+      while (!node.raft.isLeader) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 3; i++) await node.put('k', `v${i}`);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(node.status().compactRevision, -1, `${autoCompaction.mode}: nothing compacted before the interval`);
+      // white box: the periodic mode takes one sample per check
+      const samples = (node as unknown as { revisionSamples: unknown[] }).revisionSamples.length;
+      assert.equal(samples, 0, `${autoCompaction.mode}: no check before the interval`);
+    } finally {
+      await node.close();
+    }
+  }
+});
 
 test('defragment reclaims the space of compacted and deleted revisions on classic-level', async () => {
   const { dir, cleanup } = await tempDir('defrag');
