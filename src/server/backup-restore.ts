@@ -23,7 +23,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { AbstractLevel } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
@@ -33,6 +33,7 @@ import { checkOptionKeys } from '../option-keys.js';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { MvccStore, encodeStoreSnapshot } from '../mvcc/index.js';
 import { FileLogStorage, LevelLogStorage, type LogStorage } from '../storage/index.js';
+import { fsyncDir, fsyncMadeDirs } from '../storage/dirs.js';
 import { openBackupFile, readBackupFile, type BackupHeader } from './backup-file.js';
 import { wrapSnapshot } from '../node/index.js';
 
@@ -239,7 +240,7 @@ async function restoreFrom(path: string, fh: FileHandle, opts: RestoreOptions, i
     await build(path, fh, opts.db, () => LevelLogStorage.open({ db: logDb }), ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
   } else {
     const dataDir = opts.dataDir!;
-    await mkdir(dirname(dataDir), { recursive: true });
+    const madeParent = await mkdir(dirname(dataDir), { recursive: true });
     // a directory of this call's own, next to dataDir (one file system)
     const tmp = await mkdtemp(join(dirname(dataDir), `.${basename(dataDir)}.restoring-`));
     const layout = dataDirLayout(tmp);
@@ -262,12 +263,9 @@ async function restoreFrom(path: string, fh: FileHandle, opts: RestoreOptions, i
       // does; the restore is complete by now, so a failure here (a platform
       // that cannot fsync a directory) is only logged
       try {
-        const parent = await open(dirname(dataDir), 'r');
-        try {
-          await parent.sync();
-        } finally {
-          await parent.close();
-        }
+        // and so must those of the directories made above it
+        if (madeParent !== undefined) await fsyncMadeDirs(dirname(dataDir), madeParent);
+        else await fsyncDir(dirname(dataDir));
       } catch (err) {
         log('cannot fsync %s after the restore: %s', dirname(dataDir), (err as Error).message);
       }

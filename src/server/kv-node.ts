@@ -51,6 +51,7 @@ import { RaftNode, systemClock, type Clock, type RaftNodeStatus, type TimerHandl
 import { memberIdProblem } from '../node/raft-node.js';
 import type { ConfState } from '../raftpb/index.js';
 import { LevelLogStorage } from '../storage/index.js';
+import { fsyncMadeDirs } from '../storage/dirs.js';
 import { DEFAULT_MAX_FRAME_BYTES, TcpTransport, checkTlsOptions, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
 import { growsStore, isAlarmType, type AlarmMember, type AlarmType } from './alarms.js';
 import { writeBackupFile } from './backup-file.js';
@@ -655,6 +656,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const metrics = serverMetrics(registry);
 
     let db: AnyDb;
+    /** The first directory made for `dataDir` (by `mkdirSync`), if any. */
+    let madeDirs: string | undefined;
     const ownsDb = opts.db === undefined;
     if (opts.db !== undefined) {
       db = opts.db;
@@ -667,7 +670,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
             'this version keeps them apart below dataDir (kv/ and wal/): take a backup with the earlier version (snapshotSave) and KvNode.restore it into a new dataDir',
         );
       }
-      mkdirSync(opts.dataDir!, { recursive: true });
+      madeDirs = mkdirSync(opts.dataDir!, { recursive: true });
       db = new ClassicLevel<Uint8Array, Uint8Array>(dataDirLayout(opts.dataDir!).kv, { keyEncoding: 'view', valueEncoding: 'view' });
     }
     try {
@@ -751,6 +754,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         onBackendCommit: (seconds) => metrics.backendCommit.observe({ member: opts.id }, seconds),
       });
       sm = await KvStateMachine.open(store, serverDb, { sync: opts.syncStore ?? true });
+      // the entries of the directories made for dataDir, and of kv/ in it,
+      // outlive a power loss, as the log does (the log's storage makes wal/
+      // durable in dataDir)
+      if (opts.dataDir !== undefined) await fsyncMadeDirs(opts.dataDir, madeDirs);
       // with a dataDir the Raft log is kept apart (dataDirLayout), and the storage closes it
       const inner =
         opts.dataDir !== undefined

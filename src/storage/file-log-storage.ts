@@ -7,7 +7,8 @@
  */
 import { constants as FS, promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fsyncDir, fsyncMadeDirs } from './dirs.js';
 import { ClassicLevel } from 'classic-level';
 import createDebug from 'debug';
 import {
@@ -377,15 +378,9 @@ export class FileLogStorage implements LogStorage {
       const madeSnap = await fsp.mkdir(storage.#snapDir, { recursive: true });
       // the new directories' entries must outlive a power loss with the log:
       // each is in its parent, so every directory from the log's own up to
-      // the parent of the first one made (`made`, the top of those the
-      // mkdir created) is fsynced
-      if (made !== undefined || madeSnap !== undefined) {
-        const top = made === undefined ? resolve(options.dir) : dirname(resolve(made));
-        for (let d = resolve(options.dir); ; d = dirname(d)) {
-          await fsyncDir(d);
-          if (d === top || dirname(d) === d) break;
-        }
-      }
+      // the parent of the first one made is fsynced
+      if (made !== undefined) await fsyncMadeDirs(options.dir, made);
+      else if (madeSnap !== undefined) await fsyncDir(options.dir);
       await storage.#lock();
       locked = true;
       storage.#loaded = await storage.#replay();
@@ -1375,23 +1370,6 @@ async function zeroFrom(path: string, from: number, to: number): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  try {
-    const fh = await fsp.open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch (err) {
-    // Windows cannot open or fsync a directory (EPERM, EISDIR): its file
-    // system makes directory entries durable without it
-    const code = (err as { code?: string }).code;
-    if (process.platform === 'win32' && (code === 'EPERM' || code === 'EISDIR')) return;
-    throw err;
   }
 }
 

@@ -1,0 +1,61 @@
+// The directories KvNode.open and KvNode.restore make for a data directory
+// are made durable: each new directory's entry is in its parent, which must
+// be fsynced, else a power loss could take the whole data directory (the
+// synced Raft log in it included) although every file in it was synced.
+// Directory fsyncs are observed through fs.promises.open. Deterministic: no
+// seed to replay.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fsCjs from 'node:fs';
+import { join, relative } from 'node:path';
+import { MemoryNetwork } from '../../src/transport/index.js';
+import { KvNode } from '../../src/server/index.js';
+import { tempDir } from './ops-cluster.js';
+
+/** Records the directories fsynced through fs.promises.open while `fn` runs, relative to `root`. */
+async function watchDirSyncs(root: string, fn: (synced: string[]) => Promise<void>): Promise<void> {
+  const synced: string[] = [];
+  const realOpen = fsCjs.promises.open;
+  fsCjs.promises.open = async function (this: unknown, ...args: Parameters<typeof realOpen>) {
+    const fh = await realOpen.apply(this, args);
+    if ((await fh.stat()).isDirectory()) {
+      const sync = fh.sync.bind(fh);
+      fh.sync = () => {
+        synced.push(relative(root, String(args[0])) || '.');
+        return sync();
+      };
+    }
+    return fh;
+  } as typeof realOpen;
+  try {
+    await fn(synced);
+  } finally {
+    fsCjs.promises.open = realOpen;
+  }
+}
+
+test('KvNode.open in a data directory whose parents are missing fsyncs the data directory and each directory made above it', async () => {
+  const { dir, cleanup } = await tempDir('data-dir-sync');
+  const net = new MemoryNetwork({ seed: 5 });
+  try {
+    await watchDirSyncs(dir, async (synced) => {
+      const n = await KvNode.open({ id: 'm', members: ['m'], dataDir: join(dir, 'x', 'y', 'm'), transport: net.transport('m'), tickMs: 10 });
+      try {
+        for (const d of ['x/y/m', 'x/y', 'x', '.']) assert.ok(synced.includes(d), `${d} was fsynced (fsynced: ${synced.join(', ')})`);
+        assert.ok(!synced.includes('..'), 'nothing above the first new directory');
+        while (!n.raft.isLeader) await new Promise((r) => setTimeout(r, 5));
+        await n.put('k', 'v');
+        const path = join(dir, 'backup.db');
+        await n.snapshotSave(path);
+        // a restore where the parent of the data directory is missing too
+        synced.length = 0;
+        await KvNode.restore(path, { id: 'r', members: ['r'], dataDir: join(dir, 'p', 'q', 'r') });
+        for (const d of ['p', '.', 'p/q']) assert.ok(synced.includes(d), `${d} was fsynced after the restore (fsynced: ${synced.join(', ')})`);
+      } finally {
+        await n.close();
+      }
+    });
+  } finally {
+    await cleanup();
+  }
+});
