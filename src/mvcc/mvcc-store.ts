@@ -306,6 +306,8 @@ interface QueuedWrite {
  * writer before it executes (memory stays bounded when apply outruns the
  * disk).
  */
+/** A read at the current revision that a compaction overtakes is tried this many times in all (see {@link MvccStore.range}). */
+const MAX_READ_ATTEMPTS = 3;
 const MAX_QUEUED_OPS = 20_000;
 
 const SNAPSHOT_VERSION = 1;
@@ -779,7 +781,10 @@ export class MvccStore {
    * written, else from the database (a synchronous point read each, or
    * `getMany` for a range of 16 keys or more); past versions are read from
    * the backend. A read waits for a snapshot restore that runs when it comes,
-   * and a restore waits for the reads of past versions under way.
+   * and a restore waits for the reads of past versions under way. A read at
+   * the current revision (no `revision`) whose versions a compaction removes
+   * while it reads them (the keys changed meanwhile) is read again at the new
+   * current revision, up to 3 times in all.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`, `QUORUMKV_FUTURE_REVISION`; CompactedError
    */
   async range(req: RangeRequest): Promise<RangeResponse> {
@@ -789,14 +794,24 @@ export class MvccStore {
       await this.restoring;
       this.assertUsable();
     }
-    const curRev = this.core.currentRev;
-    const plan = planRange(this.core, req, curRev);
-    this.readsUnderWay++;
-    try {
-      const values = await loadRange(this.core, plan);
-      return finishRange(plan, values, curRev);
-    } finally {
-      if (--this.readsUnderWay === 0) this.readsDone?.resolve();
+    const current = (req.revision ?? 0) <= 0;
+    for (let attempt = 1; ; attempt++) {
+      const curRev = this.core.currentRev;
+      const plan = planRange(this.core, req, curRev);
+      this.readsUnderWay++;
+      try {
+        const values = await loadRange(this.core, plan);
+        return finishRange(plan, values, curRev);
+      } catch (err) {
+        // A read at the current revision asked for none: when a compaction
+        // removed a version it was reading (the key changed meanwhile), it is
+        // read again at the new current revision, as linearizable as the
+        // first (etcd's read transaction sees one consistent snapshot).
+        if (!(current && err instanceof CompactedError && attempt < MAX_READ_ATTEMPTS)) throw err;
+        log('a read at revision %d lost a version to a compaction: read again at %d', curRev, this.core.currentRev);
+      } finally {
+        if (--this.readsUnderWay === 0) this.readsDone?.resolve();
+      }
     }
   }
 
