@@ -119,6 +119,12 @@ export class Raft {
    * reaches it (0: none). See `withholdsVote`.
    */
   bootstrapCatchUp = 0;
+  /**
+   * True while a Ready that handed out a committed ConfChange entry is not
+   * yet advanced: the driver is still to call `applyConfChange` for it, on
+   * the configuration it follows in the log. Set and cleared by RawNode.
+   */
+  confChangeApplying = false;
   readonly logger: RaftLogger | undefined;
   private readonly random: () => number;
   private readonly extraConfCheck: ResolvedRaftConfig['checkConfChange'];
@@ -1083,8 +1089,9 @@ export class Raft {
 
   /**
    * Restores the log and configuration from a snapshot newer than the
-   * commit index. Returns false when the snapshot was ignored (old, not
-   * including this node, malformed) or only fast-forwarded the commit.
+   * commit index. Returns false when the snapshot was ignored (old,
+   * malformed, or arriving while a committed conf change is being applied)
+   * or only fast-forwarded the commit.
    */
   restore(s: Snapshot): boolean {
     if (s.metadata.index <= this.raftLog.committed) return false;
@@ -1106,6 +1113,13 @@ export class Raft {
       // Our log already has the snapshot's last entry: just commit up to it.
       this.logger?.info(`${this.id} [commit: ${this.raftLog.committed}, lastindex: ${this.raftLog.lastIndex()}] fast-forwarded commit to snapshot [index: ${s.metadata.index}, term: ${s.metadata.term}]`);
       this.raftLog.commitTo(s.metadata.index);
+      return false;
+    }
+    if (this.confChangeApplying) {
+      // The driver has yet to apply a conf change of the log this snapshot
+      // replaces; applied after the restore, it would change the snapshot's
+      // (newer) configuration. The leader sends the snapshot again.
+      this.logger?.info(`${this.id} ignored snapshot [index: ${s.metadata.index}, term: ${s.metadata.term}] while a committed conf change is being applied`);
       return false;
     }
     const tracker = new ProgressTracker(this.trk.maxInflight);

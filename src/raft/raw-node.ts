@@ -442,6 +442,7 @@ export class RawNode {
       mustSync = true;
     }
     rd.mustSync = mustSync;
+    r.confChangeApplying = committedEntries.some((e) => e.type === 'ConfChange');
     const lastEntry = entries.length > 0 ? entries[entries.length - 1]! : undefined;
     const lastCommitted = committedEntries.length > 0 ? committedEntries[committedEntries.length - 1]! : undefined;
     this.pending = {
@@ -465,6 +466,7 @@ export class RawNode {
     if (p === undefined) invalidArgument('advance() called without an outstanding ready()');
     this.pending = undefined;
     const r = this.raft;
+    r.confChangeApplying = false;
     if (p.appliedTo > r.raftLog.applied) r.raftLog.appliedTo(p.appliedTo);
     if (p.committedSize > 0) r.reduceUncommittedSize(p.committedSize);
     if (p.lastEntryIndex > 0) r.raftLog.stableTo(p.lastEntryIndex, p.lastEntryTerm);

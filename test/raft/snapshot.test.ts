@@ -8,6 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Message, Snapshot } from '../../src/raftpb/index.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
+import { RawNode } from '../../src/raft/raw-node.js';
+import { encodeConfChangeData } from '../../src/raft/conf-change-codec.js';
 import type { Raft } from '../../src/raft/raft.js';
 import { bytes, m, newTestRaft, newTestStorage, nextEnts, prop, readMessages, setRandomizedElectionTimeout } from './helpers/harness.js';
 import { Network } from './helpers/network.js';
@@ -333,4 +335,37 @@ test('a snapshot older than the storage is refused by MemoryStorage.applySnapsho
   assert.equal(r.raftLog.committed, 5);
   assert.equal(r.restore(snap(4, 2, ['1'])), false);
   assert.equal(r.raftLog.unstable.snapshot, undefined);
+});
+
+test('a snapshot arriving while a committed conf change is being applied is not overtaken by it: the configuration ends as the snapshot says', () => {
+  // Node 2 follows 1 at term 1. Entry 1, committed, adds voter 4; the
+  // snapshot at 5 (taken after 4 was removed again at a later index) says
+  // the voters are 1, 2, 3. The snapshot arrives between ready() (which
+  // hands out entry 1 to apply) and advance(), as it does when the driver
+  // steps messages while it persists a Ready.
+  const storage = newTestStorage(['1', '2', '3']);
+  storage.setHardState({ term: 1, vote: '', commit: 0 });
+  const node = new RawNode({ id: '2', storage, electionTick: 10, heartbeatTick: 1, random: () => 0 });
+  const cc = encodeConfChangeData({ type: 'AddNode', nodeId: '4' });
+  node.step(m({ type: 'MsgApp', from: '1', to: '2', term: 1, index: 0, logTerm: 0, commit: 1, entries: [{ term: 1, index: 1, type: 'ConfChange', data: cc }] }));
+  const rd = node.ready();
+  assert.deepEqual(rd.committedEntries.map((e) => e.type), ['ConfChange']);
+  const msnap = m({ type: 'MsgSnap', from: '1', to: '2', term: 1, snapshot: snap(5, 1, ['1', '2', '3']) });
+  node.step(msnap);
+  // the driver persists the Ready, applies entry 1 and advances
+  storage.append(rd.entries);
+  if (rd.hardState !== undefined) storage.setHardState(rd.hardState);
+  node.applyConfChange({ type: 'AddNode', nodeId: '4' });
+  node.advance();
+  // the leader sends its snapshot again if the first was not restored
+  node.step(msnap);
+  for (let i = 0; i < 3 && node.hasReady(); i++) {
+    const r2 = node.ready();
+    if (r2.snapshot !== undefined) storage.applySnapshot(r2.snapshot);
+    storage.append(r2.entries);
+    if (r2.hardState !== undefined) storage.setHardState(r2.hardState);
+    node.advance();
+  }
+  assert.equal(node.status().applied, 5);
+  assert.deepEqual(node.status().config, { voters: ['1', '2', '3'], learners: [] });
 });
