@@ -823,6 +823,8 @@ export class Raft {
     }
     const local = m.from === this.id;
     let entries = m.entries;
+    // A proposal dropped below leaves no change of its own pending.
+    const pendingBefore = this.pendingConfIndex;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       if (e.type !== 'ConfChange') continue;
@@ -831,7 +833,10 @@ export class Raft {
         // A local proposal is refused to the caller; a forwarded one is
         // turned into an empty entry, as etcd does (in a copy: the message
         // is not ours to modify).
-        if (local) return failed;
+        if (local) {
+          this.pendingConfIndex = pendingBefore;
+          return failed;
+        }
         this.logger?.info(`${this.id} ignoring conf change proposed by ${m.from}: ${failed.message}`);
         if (entries === m.entries) entries = entries.slice();
         const replaced = this.refusedConfChange?.(e, failed);
@@ -841,6 +846,7 @@ export class Raft {
       }
     }
     if (!this.appendEntry(entries)) {
+      this.pendingConfIndex = pendingBefore;
       return refuse(ErrorCode.PROPOSAL_DROPPED, 'the uncommitted entries exceed maxUncommittedEntriesSize; dropping proposal');
     }
     this.bcastAppend();

@@ -335,3 +335,26 @@ test('a conf change forwarded by a follower is applied through the leader', () =
   c.stabilize();
   for (const id of ['a', 'b', 'c']) assert.deepEqual(c.get(id).confState?.learners, ['z'], id);
 });
+
+test('a conf change dropped for the uncommitted-size cap is not left pending: the next one is accepted once the log is applied', () => {
+  const s = newTestStorage(['1', '2']);
+  const r = newTestRaft('1', 10, 1, s, { maxUncommittedEntriesSize: 8 });
+  r.becomeCandidate();
+  r.becomeLeader();
+  commitNoopEntry(r, s);
+  // an uncommitted entry fills the cap: the conf change behind it is dropped
+  assert.equal(r.step(prop('1', '123456789')), undefined);
+  const index = r.raftLog.lastIndex();
+  assert.equal(r.step(ccProp('1', '1', { type: 'AddLearnerNode', nodeId: '3' }))?.code, ErrorCode.PROPOSAL_DROPPED);
+  assert.equal(r.raftLog.lastIndex(), index);
+  // the entry commits and is applied; nothing else is proposed
+  for (const msg of readMessages(r)) {
+    if (msg.type === 'MsgApp') r.step(m({ type: 'MsgAppResp', from: msg.to, to: '1', term: r.term, index: msg.index + msg.entries.length }));
+  }
+  readMessages(r);
+  nextEnts(r, s);
+  assert.equal(r.raftLog.applied, index);
+  r.reduceUncommittedSize(9);
+  assert.equal(r.step(ccProp('1', '1', { type: 'AddLearnerNode', nodeId: '3' })), undefined);
+  assert.equal(r.pendingConfIndex, index + 1);
+});
