@@ -89,6 +89,13 @@ export class Raft {
   /** Target of a leadership transfer in progress (thesis §3.10), `''` when none. */
   leadTransferee = '';
   /**
+   * True once this leader sent MsgTimeoutNow in its term: the target's vote
+   * requests override the other voters' leases, so a new leader may exist
+   * before this one hears of it, and lease-based reads take a heartbeat
+   * round for the rest of the term.
+   */
+  leaseRevoked = false;
+  /**
    * Only one conf change may be pending (in the log, not yet applied) at a
    * time; this is at least the index of the latest one. Conf changes are
    * only accepted when `applied >= pendingConfIndex`.
@@ -323,6 +330,7 @@ export class Raft {
     this.heartbeatElapsed = 0;
     this.resetRandomizedElectionTimeout();
     this.abortLeaderTransfer();
+    this.leaseRevoked = false;
     this.trk.resetVotes();
     const last = this.raftLog.lastIndex();
     const self = this.id;
@@ -738,7 +746,8 @@ export class Raft {
         // A paused or probing follower gets a MsgApp now: this lets replication
         // recover when every message that filled the inflights was lost.
         this.maybeSendAppend(m.from);
-        if (this.readOnly.option !== 'safe' || m.context === undefined || m.context.length === 0) return undefined;
+        // (also in leaseBased mode: see leaseRevoked)
+        if (m.context === undefined || m.context.length === 0) return undefined;
         const acks = this.readOnly.recvAck(m.from, m.context);
         if (acks === undefined || this.trk.voteResultOf(acks) !== 'won') return undefined;
         const done = this.readOnly.advance(m.context);
@@ -1216,6 +1225,7 @@ export class Raft {
   }
 
   private sendTimeoutNow(to: string): void {
+    this.leaseRevoked = true;
     this.send(msg('MsgTimeoutNow', to));
   }
 
@@ -1274,9 +1284,10 @@ export class Raft {
 
   private sendMsgReadIndexResponse(m: Message): void {
     const ctx = m.context ?? EMPTY_BYTES;
-    if (this.readOnly.option === 'safe') {
+    if (this.readOnly.option === 'safe' || this.leaseRevoked) {
       // Confirm leadership with a heartbeat round (thesis §6.4 step 3); the
-      // leader acknowledges its own heartbeat.
+      // leader acknowledges its own heartbeat. A lease-based leader does so
+      // too once it sent MsgTimeoutNow (see leaseRevoked).
       this.readOnly.addRequest(this.raftLog.committed, m.from, ctx);
       this.readOnly.recvAck(this.id, ctx);
       this.bcastHeartbeatWithCtx(ctx);

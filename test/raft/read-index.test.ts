@@ -225,3 +225,24 @@ test('a single-voter RawNode puts the ReadState in the very next Ready', () => {
   assert.deepEqual(rd.messages, []);
   c.get('a').node.advance();
 });
+
+test('leaseBased: a leader that sent MsgTimeoutNow no longer answers from its lease, which the transfer overrides (thesis §3.10, §6.4.1)', () => {
+  const { nt, a, b } = threeNodes({ checkQuorum: true, readOnlyOption: 'leaseBased' });
+  // 1 sends MsgTimeoutNow to 2 and is cut off right after: 2 wins the
+  // election with 3's vote (a transfer overrides 3's lease), and commits
+  nt.msgHook = (x) => x.type === 'MsgTimeoutNow' || (x.to !== '1' && x.from !== '1');
+  nt.send(m({ type: 'MsgTransferLeader', from: '2', to: '1' }));
+  assert.equal(b.state, 'leader');
+  assert.equal(a.state, 'leader');
+  nt.send(prop('2', 'written after the transfer'));
+  const committed = b.raftLog.committed;
+  assert.ok(committed > a.raftLog.committed);
+  // a read on 1 (within its lease, clocks exact) must not miss that write
+  a.step(readIndexMsg('1', 'ctx'));
+  for (const rs of a.readStates) assert.ok(rs.index >= committed, `1 answered a read at ${rs.index}, below ${committed} committed by 2`);
+  // once 1 hears from the others it learns the new term and steps down
+  nt.msgHook = undefined;
+  nt.send(...readMessages(a));
+  assert.equal(a.state, 'follower');
+  assert.deepEqual(a.readStates, []);
+});
