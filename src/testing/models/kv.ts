@@ -453,6 +453,13 @@ function stepKv(state: KvState, input: KvInput, output: KvOutput | undefined, ex
   }
 }
 
+/**
+ * The memoization key of a state: equal keys must mean equal states. Keys
+ * and values are written as JSON strings, which end at their closing quote
+ * whatever they hold: raw, a key or value holding the separators (etcd keys
+ * and values are any bytes, `\0` included) could make two different states
+ * one key, and the search would skip the second as explored.
+ */
 function stateKey(s: KvState): string {
   const parts: string[] = [String(s.revision)];
   const keys = [...s.keys.keys()].sort();
@@ -460,9 +467,9 @@ function stateKey(s: KvState): string {
     const v = s.keys.get(k)!;
     const create = v.createRevision ?? `?${v.createRevisionAtLeast ?? ''}`;
     const mod = v.modRevision ?? `?${v.modRevisionAtLeast ?? ''}`;
-    parts.push(`${k}\u0000${v.value}\u0000${v.version}\u0000${create}\u0000${mod}`);
+    parts.push(`${JSON.stringify(k)}${JSON.stringify(v.value)}${v.version},${create},${mod}`);
   }
-  return parts.join('\u0001');
+  return parts.join(';');
 }
 
 const q = (s: string): string => JSON.stringify(s);
