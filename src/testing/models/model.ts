@@ -172,9 +172,16 @@ export function determinize<S, I, O>(model: NondeterministicModel<S, I, O>): Mod
       const out = dedupe(next);
       return [out.length > 0, out.length > 0 ? out : states];
     },
+    // Injective as the model's key is: the keys of a set are written as a
+    // JSON array (joined with a separator, keys holding it could make two
+    // sets one key, and the search would skip the second as explored), and
+    // a single state's key that could pass for a set's is marked.
     key(states) {
-      if (states.length === 1) return keyOf(states[0]!);
-      return `\u0001set:${states.map(keyOf).sort().join('\u0000|')}`;
+      if (states.length === 1) {
+        const k = keyOf(states[0]!);
+        return k.charCodeAt(0) === 1 ? `\u0001one:${k}` : k;
+      }
+      return `\u0001set:${JSON.stringify(states.map(keyOf).sort())}`;
     },
   };
   if (model.partition !== undefined) det.partition = model.partition.bind(model);
