@@ -43,14 +43,24 @@ export function compareKeys(a: string, b: string): number {
 
 /**
  * The `rangeEnd` that selects every key starting with `prefix` (etcd's
- * `clientv3.GetPrefixRangeEnd`): the prefix with its last character
- * incremented, or `"\0"` (to the end) for the empty prefix.
+ * `clientv3.GetPrefixRangeEnd`, in the order of {@link compareKeys}): the
+ * prefix with its last code point incremented (a last U+10FFFF dropped
+ * first), or `"\0"` (to the end) for the empty prefix or one of U+10FFFF
+ * only. Code points, not UTF-16 code units: U+1F3FF is `"\uD83C\uDFFF"`,
+ * and its low surrogate incremented would give U+E000, which sorts before
+ * the prefix; U+FFFF is followed by U+10000, not by the next character.
  */
 export function prefixRangeEnd(prefix: string): string {
-  let i = prefix.length - 1;
-  while (i >= 0 && prefix.charCodeAt(i) === 0xffff) i--;
-  if (i < 0) return '\0';
-  return prefix.slice(0, i) + String.fromCharCode(prefix.charCodeAt(i) + 1);
+  const points = Array.from(prefix);
+  for (let i = points.length - 1; i >= 0; i--) {
+    const c = points[i]!.codePointAt(0)!;
+    // U+10FFFF and a lone low surrogate U+DFFF are the largest under compareKeys
+    if (c === 0x10ffff || c === 0xdfff) continue;
+    // the code points U+D800-U+DFFF are surrogates, which sort above U+FFFF
+    const next = c === 0xd7ff ? 0xe000 : c + 1;
+    return points.slice(0, i).join('') + String.fromCodePoint(next);
+  }
+  return '\0';
 }
 
 /** The range of every key that starts with `prefix` (`{ key: prefix, rangeEnd: prefixRangeEnd(prefix) }`; the empty prefix = all keys). */

@@ -3,7 +3,7 @@
 // compare-and-swap, unknown outcomes and partitioning.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkLinearizable, kvModel, partitionKvHistory, prefixRange } from '../../src/testing/index.js';
+import { checkLinearizable, inKeyRange, kvModel, partitionKvHistory, prefixRange } from '../../src/testing/index.js';
 import type { KvCompare, KvInput, KvOutput, KvTxnOp } from '../../src/testing/index.js';
 import { history, ok, unknown } from './build-history.js';
 
@@ -440,4 +440,29 @@ test('states whose keys or values hold separator characters are memoized apart (
   const a = run([put('a\u0000p', 'v'), del('a\u0000p'), del('a'), put('a', 'p\u0000v')]);
   const b = run([put('a', 'p\u0000v'), del('a'), del('a\u0000p'), put('a\u0000p', 'v')]);
   assert.notEqual(m.key!(a), m.key!(b));
+});
+
+test('prefixRange covers exactly the keys that start with the prefix, by code point (U+1F3FF, U+FFFF, U+D7FF, U+10FFFF)', () => {
+  const cases: [string, string[], string[]][] = [
+    // U+1F3FF is "\uD83C\uDFFF": incrementing its low surrogate gave U+E000, below the prefix
+    ['\u{1F3FF}', ['\u{1F3FF}', '\u{1F3FF}x', '\u{1F3FF}\u{10FFFF}'], ['\u{1F400}', '\u{1F3FE}z', '\uE000', 'x']],
+    ['k/\u{1F3FF}', ['k/\u{1F3FF}', 'k/\u{1F3FF}/1'], ['k/\u{1F400}', 'k/\uE000', 'k0']],
+    // U+FFFF is followed by U+10000, not by the character before it incremented
+    ['a\uFFFF', ['a\uFFFF', 'a\uFFFF\u{10000}'], ['a\u{10000}', 'a\u{1F600}', 'b', 'a\uFFFE']],
+    // after U+D7FF come U+E000 and up, not the surrogates (which sort above U+FFFF)
+    ['a\uD7FF', ['a\uD7FF', 'a\uD7FFz'], ['a\uE000', 'a\uFFFF', 'a\u{10000}', 'b']],
+    ['\u{10FFFF}', ['\u{10FFFF}', '\u{10FFFF}a'], ['\u{10FFFE}', 'z']],
+    ['a\u{10FFFF}', ['a\u{10FFFF}', 'a\u{10FFFF}\u{10FFFF}'], ['b', 'a\u{10FFFE}']],
+  ];
+  for (const [prefix, inside, outside] of cases) {
+    const r = prefixRange(prefix);
+    for (const k of inside) assert.ok(inKeyRange(r, k), `${JSON.stringify(k)} in prefix ${JSON.stringify(prefix)}`);
+    for (const k of outside) assert.ok(!inKeyRange(r, k), `${JSON.stringify(k)} not in prefix ${JSON.stringify(prefix)}`);
+  }
+  // a history whose prefix range read sees the key just written
+  const h = H(
+    ok(1, 0, 1, put('\u{1F3FF}x', '1'), {}),
+    ok(1, 2, 3, { type: 'range', ...prefixRange('\u{1F3FF}') }, { kvs: [{ key: '\u{1F3FF}x', value: '1' }] }),
+  );
+  assert.equal(checkLinearizable(h, kvModel()).result, 'ok');
 });
