@@ -359,6 +359,30 @@ test('watches opened through a client are checked against the committed history'
   });
 });
 
+test('a prefix whose range end is not UTF-8 (etcd increments the last byte: "п" is D0 BF, its end D0 C0) is watched and read as that prefix', async () => {
+  await withSim({ seed: 15 }, async (sim) => {
+    const c = sim.client('a');
+    const w = c.watch('cfg/п', { prefix: true });
+    await sim.drive(c.put('cfg/п1', 'a'));
+    await sim.drive(c.put('other', 'b'));
+    await sim.drive(c.put('cfg/п2', 'c'));
+    await sim.drive(c.put('cfg/р', 'd'));
+    const res = await sim.drive(c.range({ key: 'cfg/п', prefix: true }));
+    assert.deepEqual(res.kvs.map((kv) => text(kv.key)), ['cfg/п1', 'cfg/п2']);
+    await sim.run(50);
+    // the watch was taken for one on every key, and "other" for an event it missed
+    const v = sim.checkWatches();
+    assert.equal(v.ok, true, v.describe());
+    assert.match(v.describe(), /1 watches checked/);
+    // the read is checked as the range of the prefix, not left out
+    const read = sim.history().find((op) => op.input.type === 'range');
+    assert.deepEqual(read?.input, { type: 'range', key: 'cfg/п', rangeEnd: 'cfg/р' });
+    const l = sim.checkLinearizable();
+    assert.equal(l.ok, true, l.describe());
+    await w.cancel();
+  });
+});
+
 test('keys written by operations the KV model cannot express are left out of the linearizability check', async () => {
   await withSim({ seed: 16 }, async (sim) => {
     const c = sim.client('a');

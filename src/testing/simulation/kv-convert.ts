@@ -7,9 +7,9 @@
  * @module
  */
 import type { Compare, DeleteRangeResponse, KeyValue, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseOp, TxnResponse } from '../../mvccpb/index.js';
-import { isRangeEndAll } from '../../mvccpb/index.js';
+import { compareBytes, isRangeEndAll } from '../../mvccpb/index.js';
 import { deleteRequest, putRequest, rangeRequest, txnRequest, type BytesLike, type DeleteOptions, type PutOptions, type RangeInput, type TxnInput } from '../../server/index.js';
-import type { KeyRange as ModelKeyRange } from '../key-range.js';
+import { prefixRangeEnd, type KeyRange as ModelKeyRange } from '../key-range.js';
 import type { KvCompare, KvGetOutput, KvInput, KvMeta, KvOutput, KvRangeOutput, KvTxnOp, KvTxnOpResult, KvTxnOutput } from '../models/kv-types.js';
 
 // ignoreBOM: a leading U+FEFF is part of a key or value, not a marker to drop
@@ -30,14 +30,60 @@ export function show(bytes: Uint8Array | undefined): string {
   return bytes === undefined ? '' : new TextDecoder().decode(bytes);
 }
 
-/** The model range of a request's key fields; `undefined` when a key is not UTF-8. */
+/** The length of the UTF-8 character whose first byte is `lead` (0: no character starts so). */
+function charLength(lead: number): number {
+  return lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+}
+
+const utf8Encoder = new TextEncoder();
+/** Code points that UTF-8 encodes: every one but the surrogates. */
+const CODE_POINTS = 0x110000 - 0x800;
+const codePointAt = (i: number): number => (i < 0xd800 ? i : i + 0x800);
+
+/**
+ * The smallest string whose UTF-8 encoding is at least `bytes`, a byte
+ * string that is not valid UTF-8; `undefined` when every string encodes
+ * below it. As a range end it selects exactly the keys (UTF-8 strings) the
+ * bytes select, since UTF-8 keeps the order of code points.
+ */
+function stringAtLeast(bytes: Uint8Array): string | undefined {
+  // the longest prefix of whole characters, then what follows it
+  let v = 0;
+  for (;;) {
+    const n = charLength(bytes[v]!);
+    if (n === 0 || v + n > bytes.length || utf8(bytes.subarray(v, v + n)) === undefined) break;
+    v += n;
+  }
+  const prefix = utf8(bytes.subarray(0, v))!;
+  const rest = bytes.subarray(v);
+  // the smallest character that encodes above `rest` (none encodes as a prefix of it)
+  let lo = 0;
+  let hi = CODE_POINTS;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareBytes(utf8Encoder.encode(String.fromCodePoint(codePointAt(mid))), rest) > 0) hi = mid;
+    else lo = mid + 1;
+  }
+  if (lo < CODE_POINTS) return prefix + String.fromCodePoint(codePointAt(lo));
+  // no character does: every string that starts with the prefix encodes below
+  if (prefix === '') return undefined;
+  const end = prefixRangeEnd(prefix);
+  return end === '\0' ? undefined : end;
+}
+
+/**
+ * The model range of a request's key fields; `undefined` when its key is
+ * not UTF-8. A range end that is not UTF-8 (a prefix's: etcd increments the
+ * last byte, so a prefix ending in "п", D0 BF, ends at D0 C0) becomes the
+ * smallest string that encodes at or above it, which selects the same keys.
+ */
 export function modelRange(key: Uint8Array, rangeEnd: Uint8Array | undefined): ModelKeyRange | undefined {
   const k = utf8(key);
   if (k === undefined) return undefined;
   if (rangeEnd === undefined || rangeEnd.length === 0) return { key: k };
   if (isRangeEndAll(rangeEnd)) return { key: k, rangeEnd: '\0' };
-  const e = utf8(rangeEnd);
-  return e === undefined ? undefined : { key: k, rangeEnd: e };
+  const e = utf8(rangeEnd) ?? stringAtLeast(rangeEnd);
+  return { key: k, rangeEnd: e ?? '\0' };
 }
 
 /** A whole-keyspace range, for requests whose keys cannot be expressed. */
