@@ -86,7 +86,9 @@ export interface CheckedHistory {
  * outcome is unknown, a client write whose outcome is unknown) an unknown-outcome operation
  * invoked when the lease's grant was invoked, which the checker may place
  * anywhere after that, or nowhere. Adding unknown-outcome operations can
- * only make more histories linearizable, never fewer: no false alarms.
+ * only make more histories linearizable, never fewer: no false alarms. A
+ * key left out (see `excludedRanges`) is left out of the deletion, which
+ * still deletes the lease's other keys.
  *
  * @param excludedRanges - ranges written by operations the model cannot express
  */
@@ -133,11 +135,15 @@ export function buildCheckedHistory(
   let nextId = recorded.reduce((m, op) => Math.max(m, op.id + 1), 0);
   let revocations = 0;
   for (const [rev, g] of [...byRevision].sort((a, b) => a[0] - b[0])) {
+    if (madeByClients.has(rev)) continue;
+    // the keys left out have no operation left to see their deletion; the
+    // others must still see it
+    const keys = g.keys.filter((key) => !touchesExcluded({ type: 'delete', key }));
+    if (keys.length === 0) continue;
     const input: KvInput =
-      g.keys.length === 1
-        ? { type: 'delete', key: g.keys[0]! }
-        : { type: 'txn', compare: [], success: g.keys.map((key) => ({ type: 'delete' as const, key })), failure: [] };
-    if (touchesExcluded(input) || madeByClients.has(rev)) continue;
+      keys.length === 1
+        ? { type: 'delete', key: keys[0]! }
+        : { type: 'txn', compare: [], success: keys.map((key) => ({ type: 'delete' as const, key })), failure: [] };
     const revoke = revokes.get(`${rev}/${g.lease}`);
     const grant = grants.get(g.lease);
     let op: Operation<KvInput, KvOutput>;
@@ -145,7 +151,7 @@ export function buildCheckedHistory(
       const output: KvOutput =
         input.type === 'delete'
           ? { revision: rev, deleted: 1 }
-          : { succeeded: true, results: g.keys.map(() => ({ deleted: 1 })), revision: rev };
+          : { succeeded: true, results: keys.map(() => ({ deleted: 1 })), revision: rev };
       op = { id: nextId++, clientId: `lease ${g.lease} revoke`, input, output, status: 'ok', callTime: revoke.callTime, returnTime: revoke.returnTime };
     } else {
       op = {
