@@ -244,3 +244,42 @@ test('a nondeterministic model: sets of states whose keys hold any characters ar
   // a single state whose key starts like a set's is not taken for that set
   assert.notEqual(det.key!([`\u0001set:${JSON.stringify(['a', 'b'])}`]), det.key!(['a', 'b']));
 });
+
+test('a nondeterministic model: a pure read that narrows the possible states is not forced', () => {
+  // One operation leaves x = 1 (flag a) or x = 0 (flag b); a CAS 0 -> 1
+  // then makes x = 1 either way. The read of 1, invoked before the CAS, is
+  // legal at once (in the flag-a state); forced there, it dropped the
+  // flag-b state, and the later read of flag b was found illegal, although
+  // the order n, cas, read, flag is legal.
+  type S = { x: number; f: string };
+  type I = { op: 'n' } | { op: 'cas' } | { op: 'read' } | { op: 'flag' };
+  const model: NondeterministicModel<S, I, string | number> = {
+    nondeterministic: true,
+    init: () => [{ x: 0, f: '' }],
+    step: (s, i, out) => {
+      switch (i.op) {
+        case 'n':
+          return [{ x: 1, f: 'a' }, { x: 0, f: 'b' }];
+        case 'cas':
+          return s.x === 0 ? [{ x: 1, f: s.f }] : [s];
+        case 'read':
+          return out === undefined || out === s.x ? [s] : [];
+        case 'flag':
+          return out === undefined || out === s.f ? [s] : [];
+      }
+    },
+    pure: (i) => i.op === 'read' || i.op === 'flag',
+  };
+  const h = history<I, string | number>(
+    ok(1, 0, 1, { op: 'n' }, ''),
+    ok(2, 2, 11, { op: 'read' }, 1),
+    ok(3, 3, 10, { op: 'cas' }, ''),
+    ok(4, 20, 21, { op: 'flag' }, 'b'),
+  );
+  const res = checkLinearizable(h, model);
+  assert.equal(res.result, 'ok', res.describe());
+  assert.deepEqual(res.partitions[0]!.linearization.map((o) => o.id), [0, 2, 1, 3]);
+  // a flag nobody set is still illegal
+  const wrong = history<I, string | number>(ok(1, 0, 1, { op: 'n' }, ''), ok(2, 2, 3, { op: 'flag' }, 'c'));
+  assert.equal(checkLinearizable(wrong, model).result, 'illegal');
+});

@@ -215,11 +215,11 @@ function searchRound<S, I, O>(
   //
   // Two prunings keep the search small, both sound:
   // - a completed operation the model says is pure (never changes the
-  //   state where it is legal: a read, mostly) is forced once legal: any
-  //   completion of this configuration can be reordered to start with it
-  //   (it is pending, so nothing must come before it, and it changes
-  //   nothing for the others), so if the search fails after it, the
-  //   configuration fails;
+  //   state where it is legal: a read, mostly) is forced once legal, when
+  //   it left the state as it was: any completion of this configuration can
+  //   be reordered to start with it (it is pending, so nothing must come
+  //   before it, and it changes nothing for the others), so if the search
+  //   fails after it, the configuration fails;
   // - an unknown-outcome operation that leaves the state as it is is never
   //   tried: leaving it pending reaches everything it would.
   const anyUnknown = remaining < n;
@@ -253,7 +253,12 @@ function searchRound<S, I, O>(
     const key = `${h1.toString(36)}.${h2.toString(36)}.${nextKey}`;
     let bucket = cache.get(key);
     const seen = bucket !== undefined && bucket.some((c) => sameBits(c.bits) && (equal === undefined || equal(c.state, nextState)));
-    const forced = o.status === 'ok' && pure !== undefined && pure(o.input, o.output as O);
+    // only where it left the state as it was: a pure operation of a
+    // nondeterministic model narrows the set of possible states (determinize)
+    // wherever it is legal in some of them only, and a state it dropped might
+    // have made it legal after another operation, and the rest of the history
+    // legal too
+    const forced = unchanged && o.status === 'ok' && pure !== undefined && pure(o.input, o.output as O);
     if (seen) {
       bits[op >>> 5] &= ~(1 << (op & 31));
       h1 ^= r1[op]!;
