@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, UsageError } from '../../src/errors.js';
-import { checkLinearizable, determinize, registerModel } from '../../src/testing/index.js';
+import { checkLinearizable, defaultStateKey, determinize, registerModel } from '../../src/testing/index.js';
 import type { Model, NondeterministicModel, RegisterInput, RegisterOutput } from '../../src/testing/index.js';
 import { failed, history, ok, unknown } from './build-history.js';
 
@@ -282,4 +282,26 @@ test('a nondeterministic model: a pure read that narrows the possible states is 
   // a flag nobody set is still illegal
   const wrong = history<I, string | number>(ok(1, 0, 1, { op: 'n' }, ''), ok(2, 2, 3, { op: 'flag' }, 'c'));
   assert.equal(checkLinearizable(wrong, model).result, 'illegal');
+});
+
+test('the default state key tells Infinity, -Infinity, NaN, -0 and null apart, and takes bigints', () => {
+  // a register of numbers without a key of its own: two concurrent writes
+  // of Infinity and -Infinity, then a read of Infinity (legal: -Infinity
+  // first). JSON.stringify wrote both states as null: the search, having
+  // tried Infinity first, skipped the other order as explored.
+  type I = { op: 'w'; v: number | null } | { op: 'r' };
+  const model: Model<number | null, I, number | null> = {
+    init: () => null,
+    step: (s, i, out) => (i.op === 'w' ? [true, i.v] : [out === undefined || Object.is(out, s), s]),
+  };
+  const h = history<I, number | null>(
+    ok(1, 0, 10, { op: 'w', v: Infinity }, null),
+    ok(2, 1, 11, { op: 'w', v: -Infinity }, null),
+    ok(3, 12, 13, { op: 'r' }, Infinity),
+  );
+  const res = checkLinearizable(h, model);
+  assert.equal(res.result, 'ok', res.describe());
+  const keys = [Infinity, -Infinity, NaN, -0, 0, null].map((v) => defaultStateKey({ v }));
+  assert.equal(new Set(keys).size, keys.length);
+  assert.notEqual(defaultStateKey({ v: 1n }), defaultStateKey({ v: 2n }));
 });

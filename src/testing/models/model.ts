@@ -129,6 +129,10 @@ export function isNondeterministic<S, I, O>(model: AnyModel<S, I, O>): model is 
 function withCollections(_key: string, value: unknown): unknown {
   if (value instanceof Map) return { '<Map>': [...value] };
   if (value instanceof Set) return { '<Set>': [...value] };
+  if (typeof value === 'number' && (!Number.isFinite(value) || Object.is(value, -0))) {
+    return { '<Number>': Object.is(value, -0) ? '-0' : String(value) };
+  }
+  if (typeof value === 'bigint') return { '<BigInt>': value.toString() };
   return value;
 }
 
@@ -137,8 +141,11 @@ function withCollections(_key: string, value: unknown): unknown {
  * state, with a `Map` or `Set` written as its entries in iteration order
  * (plain `JSON.stringify` writes any of them as `{}`, so every state held
  * in one would have the same key, and the checker would call histories
- * illegal that are not). Equal states inserted in another order get other
- * keys: less memoization, never a wrong verdict.
+ * illegal that are not), `Infinity`, `-Infinity`, `NaN` and `-0` written as
+ * themselves (plain `JSON.stringify` writes the first three as `null` and
+ * `-0` as `0`: one key for different states again) and a `bigint` as its
+ * digits (which `JSON.stringify` refuses). Equal states inserted in another
+ * order get other keys: less memoization, never a wrong verdict.
  */
 export function defaultStateKey(state: unknown): string {
   return JSON.stringify(state, withCollections);
