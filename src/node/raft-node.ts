@@ -286,6 +286,14 @@ function initialSequence(): number {
   return (w[0]! & 0xfffff) * 2 ** 32 + w[1]!;
 }
 
+/**
+ * Most UTF-8 bytes of a member's address in a membership change (a DNS name
+ * has at most 253 characters): the address is replicated in the change's log
+ * entry and kept in every snapshot, so it must stay far below what a
+ * transport frame holds.
+ */
+const MAX_MEMBER_ADDRESS_BYTES = 1024;
+
 /** A UTF-16 surrogate without its pair: UTF-8 cannot carry it (it becomes U+FFFD). */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -801,7 +809,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    *   `QUORUMKV_LEARNER_NOT_READY` when promoting a learner whose log matches
    *   less than 90% of the leader's; `QUORUMKV_UNHEALTHY` for a new voter
    *   while a voter is down (`strictReconfigCheck`)
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a removed id
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a removed id, or an
+   *   address that is not a non-empty string of at most 1024 UTF-8 bytes
    */
   addVoter(id: string, address?: string): Promise<ConfState> {
     return this.changeMembership('AddNode', id, address);
@@ -966,6 +975,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
     if (address !== undefined && (typeof address !== 'string' || address === '')) {
       return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'a member address must be a non-empty string'));
+    }
+    // the address travels in the change's entry and in every later snapshot:
+    // one that makes the entry too large for the transport's frames would
+    // stall replication for good, on every member
+    if (address !== undefined && Buffer.byteLength(address, 'utf8') > MAX_MEMBER_ADDRESS_BYTES) {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `a member address must be at most ${MAX_MEMBER_ADDRESS_BYTES} UTF-8 bytes`));
     }
     // what the leader would refuse (a forwarded change it refuses becomes an
     // empty entry, and its proposer would only time out): checked here

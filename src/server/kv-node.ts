@@ -1072,7 +1072,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   (etcd's ErrIDExists; promote a learner with `promoteMember`), or that
    *   was removed from the cluster (etcd's ErrIDRemoved); a learner beyond
    *   `maxLearners` (etcd's ErrTooManyLearners); an address that is not a
-   *   non-empty string, or not `host:port` / `[ipv6]:port` on the TCP
+   *   non-empty string of at most 1024 UTF-8 bytes (it is replicated in the
+   *   change and in every snapshot), or not `host:port` / `[ipv6]:port` on the TCP
    *   transport; options of the wrong type). Both membership checks
    *   read the membership applied on this member.
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`,

@@ -345,3 +345,35 @@ test('moveLeader on a follower is QUORUMKV_NOT_LEADER even towards the leader it
     await db.close();
   }
 });
+
+test('addMember refuses an address over 1024 UTF-8 bytes and proposes nothing (the change, replicated in a frame too large for TCP, stalled every member)', async () => {
+  // before: a 5 MiB address was proposed as it was; over the default TCP
+  // transport its MsgApp was above maxFrameBytes, never sent, and no write
+  // committed after it on any member
+  const c = new KvCluster(IDS, 41);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const f = c.followers()[0]!;
+    await c.run(leader.put('k', 'v'));
+    const lastIndex = leader.raft.status().lastIndex;
+    const huge = `${'h'.repeat(5 * 1024 * 1024)}:2380`;
+    const tooLong = `${'h'.repeat(1020)}:2380`; // 1025 bytes
+    const multiByte = `${'é'.repeat(511)}:2380`; // 1022 + 5 bytes
+    for (const [name, address] of [['huge', huge], ['1025 bytes', tooLong], ['1027 bytes in UTF-8', multiByte]] as const) {
+      for (const n of [leader, f]) {
+        await assert.rejects(n.addMember('d', address, { learner: true }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT), `${name} on ${n.id}`);
+        await assert.rejects(n.raft.addVoter('d', address), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT), `${name} on ${n.id}'s RaftNode`);
+      }
+    }
+    await c.clock.advanceAsync(50);
+    assert.equal(leader.raft.status().lastIndex, lastIndex, 'nothing was proposed');
+    assert.deepEqual(leader.members(), { voters: IDS, learners: [] });
+    // 1024 bytes is taken
+    await c.run(f.addMember('d', `${'h'.repeat(1019)}:2380`, { learner: true }));
+    assert.deepEqual(leader.members().learners, ['d']);
+    await c.run(f.put('k', 'after'));
+  } finally {
+    await c.closeAll();
+  }
+});
