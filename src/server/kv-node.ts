@@ -514,6 +514,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private tcpAddresses = false;
   private readonly revisionSamples: { at: number; revision: number }[] = [];
   private closed = false;
+  /** The close in progress or done: later calls of {@link close} wait for it. */
+  private closing: Promise<void> | undefined;
   /** Keep-alive calls of this member waiting for the leader's answer, by nonce. */
   private readonly keepAliveWaiters = new Map<string, { lease: number; resolve(ttl: number): void; reject(err: Error): void; timer: TimerHandle }>();
   private keepAliveSeq = 0;
@@ -1262,10 +1264,16 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * Stops the member: stops Raft and the transport, closes the store (each
    * watch then ends with a last response, `canceled: true` and
    * `cancelReason` `'mvcc: store closed'`, after what it had queued) and
-   * (when it opened it) the database. Idempotent.
+   * (when it opened it) the database. Idempotent: every call resolves once
+   * the member is closed (a second call made while the first runs waits for
+   * it, so the data can be opened again once either resolves).
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    this.closing ??= this.closeNow();
+    return this.closing;
+  }
+
+  private async closeNow(): Promise<void> {
     this.closed = true;
     if (this.leaseTimer !== undefined) this.clock.clearTimeout(this.leaseTimer);
     if (this.compactTimer !== undefined) this.clock.clearTimeout(this.compactTimer);

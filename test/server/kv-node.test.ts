@@ -4,8 +4,12 @@
 // Deterministic: no seed to replay.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
-import { text } from '../../src/server/index.js';
+import { KvNode, text } from '../../src/server/index.js';
+import { MemoryNetwork } from '../../src/transport/index.js';
 import type { Clock } from '../../src/node/index.js';
 import { KvCluster } from './helpers.js';
 
@@ -500,5 +504,27 @@ test('a member cut off while it was removed is told so once it reaches the other
     await assert.rejects(node.get('k', { serializable: true }), (e: unknown) => isQuorumError(e, ErrorCode.REMOVED));
   } finally {
     await c.closeAll();
+  }
+});
+
+test('a second close() made while the first runs resolves once the member is closed: its data directory opens again at once', async () => {
+  // before: the second call returned at once, with the database still open
+  // (and locked), so a reopen right after it failed with QUORUMKV_STORAGE_IO
+  const dir = mkdtempSync(join(tmpdir(), 'quorumkv-close-twice-'));
+  const net = new MemoryNetwork({ seed: 1 });
+  try {
+    const node = await KvNode.open({ id: 'a', members: ['a'], transport: net.transport('a'), dataDir: dir, tickMs: 10 });
+    await node.put('k', 'v');
+    const first = node.close();
+    await node.close();
+    const again = await KvNode.open({ id: 'a', transport: net.transport('a'), dataDir: dir, tickMs: 10 });
+    try {
+      assert.equal(text((await again.get('k', { serializable: true }))?.value), 'v');
+    } finally {
+      await first;
+      await again.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
