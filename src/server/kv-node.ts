@@ -322,7 +322,9 @@ export interface KvNodeEvents {
   /**
    * A fatal error stopped the member's Raft node (a storage or state machine
    * failure): it takes no further part in the cluster, and calls fail with
-   * `QUORUMKV_NODE_CLOSED`. Close the member and investigate.
+   * `QUORUMKV_NODE_CLOSED` (serializable reads and new watches included; its
+   * watches end with a cancelled response), but for `status()`,
+   * `members()`, `alarms()` and maintenance. Close the member and investigate.
    */
   error: (err: Error) => void;
 }
@@ -514,6 +516,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private tcpAddresses = false;
   private readonly revisionSamples: { at: number; revision: number }[] = [];
   private closed = false;
+  /** The fatal error that stopped this member's Raft node (see {@link onStopped}). */
+  private stopped: Error | undefined;
   /** The close in progress or done: later calls of {@link close} wait for it. */
   private closing: Promise<void> | undefined;
   /** Keep-alive calls of this member waiting for the leader's answer, by nonce. */
@@ -844,6 +848,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         node.refreshSizeSoon();
       }),
     );
+    // a member whose Raft node stopped serves nothing more: its watches end
+    raft.on('error', own((err: Error) => node.onStopped(err)));
     raft.on('error', (err) => emitIsolated(node, 'error', err));
     // a removed member serves nothing more: its watches end, as its etcd
     // server's streams do when it stops
@@ -1302,6 +1308,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private assertServing(): void {
     this.assertOpen();
     if (this.raft.removed) throw new FaultError(ErrorCode.REMOVED, 'this member was removed from the cluster');
+    if (this.stopped !== undefined) {
+      throw new FaultError(ErrorCode.NODE_CLOSED, `node stopped after a fatal error: ${this.stopped.message}`, { cause: this.stopped });
+    }
   }
 
   /** {@link assertServing} for methods that return a rejected promise instead of throwing. */
@@ -1692,6 +1701,23 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.store.endWatches('etcdserver: the member has been permanently removed from the cluster');
     const err = new FaultError(ErrorCode.REMOVED, 'this member was removed from the cluster');
     for (const nonce of [...this.keepAliveWaiters.keys()]) this.settleKeepAlive(nonce, undefined, err);
+    this.expiredKeepAlives.clear();
+  }
+
+  /**
+   * A fatal error stopped this member's Raft node (a storage or state
+   * machine failure): it takes no further part in the cluster and applies
+   * nothing more, so it serves nothing more either, serializable reads
+   * included (what it holds only grows staler). Its watches end, saying why,
+   * as its etcd server's streams do when it stops (etcd panics), and the
+   * keep-alives waiting for the leader's answer fail now.
+   */
+  private onStopped(err: Error): void {
+    if (this.stopped !== undefined) return;
+    this.stopped = err;
+    this.store.endWatches(`etcdserver: the member stopped after a fatal error: ${err.message}`);
+    const closed = new FaultError(ErrorCode.NODE_CLOSED, `node stopped after a fatal error: ${err.message}`, { cause: err });
+    for (const nonce of [...this.keepAliveWaiters.keys()]) this.settleKeepAlive(nonce, undefined, closed);
     this.expiredKeepAlives.clear();
   }
 

@@ -377,3 +377,47 @@ test('addMember refuses an address over 1024 UTF-8 bytes and proposes nothing (t
     await c.closeAll();
   }
 });
+
+test('a member stopped by a fatal error refuses serializable reads, watches and progress requests with QUORUMKV_NODE_CLOSED, and its watches end with a cancelled response', async () => {
+  // before: its Raft node had stopped (it applies nothing more), yet it
+  // answered serializable reads from its ever staler store, opened new
+  // watches, and its open watches never ended nor heard of anything again
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const node = await KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db, tickMs: 10 });
+  try {
+    while (!node.raft.isLeader) await new Promise((r) => setTimeout(r, 5));
+    const w = node.watch('k');
+    await node.put('k', '1');
+    const errors: Error[] = [];
+    node.on('error', (e) => errors.push(e));
+    // an entry the member cannot apply (as one of a newer version would be): it stops on it
+    await assert.rejects(node.raft.propose(new Uint8Array([200])), (e: unknown) => isQuorumError(e, ErrorCode.NODE_CLOSED));
+    assert.equal(errors.length, 1);
+    const seen: string[] = [];
+    const ended = (async () => {
+      for await (const res of w) {
+        for (const e of res.events) seen.push(`${e.type} ${text(e.kv.key)}@${e.kv.modRevision}`);
+        if (res.canceled) seen.push(`canceled: ${res.cancelReason}`);
+      }
+      return 'ended';
+    })();
+    const outcome = await Promise.race([ended, new Promise<string>((resolve) => setTimeout(() => resolve('still open after 2 s'), 2000).unref())]);
+    assert.equal(outcome, 'ended', 'the watch ends');
+    assert.equal(seen.length, 2, seen.join('; '));
+    assert.equal(seen[0], 'PUT k@2');
+    assert.match(seen[1]!, /^canceled: .*fatal error.*unknown server entry kind/);
+    const closed = (e: unknown): boolean => isQuorumError(e, ErrorCode.NODE_CLOSED);
+    await assert.rejects(node.get('k', { serializable: true }), closed);
+    await assert.rejects(node.range({ key: 'k', serializable: true }), closed);
+    assert.throws(() => node.watch('k'), closed);
+    assert.throws(() => node.requestProgress(), closed);
+    await assert.rejects(node.leaseTimeToLive(1), closed);
+    await assert.rejects(node.put('k', '2'), closed);
+    // status and maintenance still answer
+    assert.equal(node.status().memberId, 'a');
+    assert.equal((await node.hashKv()).revision, 2);
+  } finally {
+    await node.close();
+    await db.close();
+  }
+});
