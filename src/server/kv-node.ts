@@ -1251,7 +1251,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * request that still finds the database over the quota raises it again.
    * For `CORRUPT`, replace the corrupt member first.
    * @returns the alarms still active once the change is applied here
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown alarm kind
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown alarm
+   *   kind, or a `memberId` that is not a member id (a string of at most 255
+   *   UTF-8 bytes)
    * @throws FaultError `QUORUMKV_NO_LEADER`, `QUORUMKV_TIMEOUT`
    */
   async disarmAlarm(alarm?: AlarmType, options: { memberId?: string } = {}): Promise<AlarmMember[]> {
@@ -1260,6 +1262,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     // one it cannot decode stops it (as a corrupt log would)
     const { memberId = '' } = optionsWith(options, 'disarmAlarm options', ['memberId']);
     if (typeof memberId !== 'string') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'memberId must be a string');
+    // a member id, or '' for every member: one of any length would be
+    // proposed as it is, and an entry too large for the transport's frames
+    // stalls replication on every member
+    const idProblem = memberId === '' ? undefined : memberIdProblem(memberId);
+    if (idProblem !== undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `memberId must ${idProblem}`);
     this.assertServing();
     const result = await this.proposeEntry(encodeAlarmEntry({ action: 'deactivate', memberId, alarm }));
     if (result.status !== 'alarms') throw new FaultError(ErrorCode.INTERNAL, `unexpected alarm result ${result.status}`);

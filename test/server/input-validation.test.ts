@@ -55,6 +55,9 @@ test('malformed arguments to KvNode methods fail with QUORUMKV_INVALID_ARGUMENT 
       { name: 'leaseTimeToLive with null options', call: () => n.leaseTimeToLive(lease.id, null) },
       { name: 'disarmAlarm with a numeric memberId', call: () => n.disarmAlarm(undefined, { memberId: 5 }) },
       { name: 'disarmAlarm with null options', call: () => n.disarmAlarm(undefined, null) },
+      // proposed as it was: over TCP an entry above maxFrameBytes stalled every member
+      { name: 'disarmAlarm with a 5 MiB memberId', call: () => n.disarmAlarm(undefined, { memberId: 'x'.repeat(5 * 1024 * 1024) }) },
+      { name: 'disarmAlarm with a memberId over 255 bytes', call: () => n.disarmAlarm('NOSPACE', { memberId: 'x'.repeat(256) }) },
       { name: 'addMember with a numeric address', call: () => n.addMember('d', 5) },
       { name: 'addMember with null options', call: () => n.addMember('d', 'h:1', null) },
       { name: 'watch with null options', call: () => n.watch('k', null) },
@@ -80,6 +83,7 @@ test('malformed arguments to KvNode methods fail with QUORUMKV_INVALID_ARGUMENT 
       { name: 'watch with startRev', call: () => n.watch('p/', { prefix: true, startRev: 1 }) },
     ];
     const revision = leader.status().revision;
+    const lastIndex = leader.raft.status().lastIndex;
     for (const w of wantInvalid) {
       let outcome: unknown;
       try {
@@ -91,6 +95,7 @@ test('malformed arguments to KvNode methods fail with QUORUMKV_INVALID_ARGUMENT 
     }
     // nothing changed, and every member still serves writes (none stopped on an entry it could not apply)
     assert.equal(leader.status().revision, revision);
+    assert.equal(leader.raft.status().lastIndex, lastIndex, 'nothing was proposed');
     assert.deepEqual(leader.members().voters.sort(), IDS);
     assert.deepEqual((await c.run(leader.range({ key: 'p/', prefix: true }))).kvs.map((kv) => text(kv.value)), ['one', 'two']);
     for (const id of IDS) await c.run(c.node(id).put(`after/${id}`, 'ok'));
