@@ -363,6 +363,17 @@ function validateOptions<R>(o: RaftNodeOptions<R>): void {
   checkOptionKeys(o, RAFT_NODE_OPTION_KEYS, 'RaftNode.create options');
   const idProblem = memberIdProblem(o.id);
   if (idProblem !== undefined) bad(`id must ${idProblem}`);
+  if (o.peers !== undefined) {
+    // each becomes a voter of the new cluster: an id that cannot be one (a
+    // lone surrogate is a different id once UTF-8 encoded in the bootstrap
+    // entries) must not be bootstrapped
+    if (!Array.isArray(o.peers)) bad('peers must be a list of member ids');
+    for (const p of o.peers) {
+      const problem = memberIdProblem(p);
+      if (problem !== undefined) bad(`every peer id must ${problem}`);
+    }
+    if (new Set(o.peers).size !== o.peers.length) bad('peer ids must be unique');
+  }
   if (o.snapshotEntries !== undefined && (!Number.isSafeInteger(o.snapshotEntries) || o.snapshotEntries <= 0)) {
     bad('snapshotEntries must be a positive integer');
   }

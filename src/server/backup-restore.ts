@@ -36,6 +36,7 @@ import { FileLogStorage, LevelLogStorage, type LogStorage } from '../storage/ind
 import { fsyncDir, fsyncMadeDirs } from '../storage/dirs.js';
 import { openBackupFile, readBackupFile, type BackupHeader } from './backup-file.js';
 import { wrapSnapshot } from '../node/index.js';
+import { memberIdProblem } from '../node/raft-node.js';
 
 const log = createDebug('quorumkv:server');
 
@@ -87,6 +88,11 @@ function memberIds(m: RestoreOptions['members']): string[] {
   const ids = Array.isArray(m) ? [...m] : m !== null && typeof m === 'object' ? Object.keys(m) : bad('members must be a list of ids or a map of ids to addresses');
   if (ids.length === 0) bad('members must not be empty');
   if (new Set(ids).size !== ids.length || ids.some((i) => typeof i !== 'string' || i === '')) bad('member ids must be unique non-empty strings');
+  // ids KvNode.open takes: the restored data of any other would never open
+  for (const i of ids) {
+    const problem = memberIdProblem(i);
+    if (problem !== undefined) bad(`member id ${JSON.stringify(i.length > 40 ? `${i.slice(0, 40)}...` : i)} must ${problem}`);
+  }
   return ids;
 }
 
@@ -208,7 +214,8 @@ async function build(path: string, fh: FileHandle, db: AnyDb, openLog: () => Pro
 export async function restoreBackup(path: string, opts: RestoreOptions): Promise<RestoreResult> {
   if (opts === null || typeof opts !== 'object') bad('options are required');
   checkOptionKeys(opts, ['id', 'members', 'dataDir', 'db', 'clusterId'] satisfies (keyof RestoreOptions)[], 'KvNode.restore options');
-  if (typeof opts.id !== 'string' || opts.id === '') bad('id must be a non-empty string');
+  const idProblem = memberIdProblem(opts.id);
+  if (idProblem !== undefined) bad(`id must ${idProblem}`);
   const ids = memberIds(opts.members);
   if (!ids.includes(opts.id)) bad(`members must include this member's id ${opts.id}`);
   if ((opts.dataDir === undefined) === (opts.db === undefined)) bad('exactly one of dataDir and db is required');

@@ -648,6 +648,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (new Set(ids).size !== ids.length || ids.some((i) => typeof i !== 'string' || i === '')) {
       throw new UsageError(ErrorCode.INVALID_CONFIG, 'member ids must be unique non-empty strings');
     }
+    // each founding member becomes a voter: one whose id no member can open
+    // with (over 255 bytes, a lone surrogate, which UTF-8 turns into another
+    // id) would be a voter that never starts
+    for (const i of ids) {
+      const problem = memberIdProblem(i);
+      if (problem !== undefined) badConfig(`member id ${JSON.stringify(i.length > 40 ? `${i.slice(0, 40)}...` : i)} must ${problem}`);
+    }
     if (opts.transport === undefined) {
       if (addresses[opts.id] === undefined) badConfig('without a transport, members must map every id to its host:port');
       for (const [id, address] of Object.entries(addresses)) {

@@ -235,6 +235,24 @@ test('bad options are rejected with QUORUMKV_INVALID_CONFIG before anything star
       (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG) && /lone surrogate/.test((e as Error).message),
     );
   }
+  // founding peers that cannot be member ids (a lone surrogate became two
+  // voters, the id and its UTF-8 rendering; an id over 255 bytes a voter
+  // that can never start), duplicates, or not a list
+  for (const [peers, message] of [
+    [['a', 'b\uD800'], /lone surrogate/],
+    [['a', 'x'.repeat(300)], /255/],
+    [['a', 'b', 'a'], /unique/],
+    ['a', /list/],
+  ] as const) {
+    await assert.rejects(
+      (async () => {
+        const { RaftNode } = await import('../../src/node/index.js');
+        await RaftNode.create({ id: 'a', peers: peers as unknown as string[], storage: {} as never, transport: {} as never, stateMachine: {} as never });
+      })(),
+      (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG) && message.test((e as Error).message),
+      String(peers).slice(0, 20),
+    );
+  }
   await c.closeAll();
 });
 

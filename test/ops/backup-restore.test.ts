@@ -283,6 +283,19 @@ test('a corrupt, truncated or foreign backup is refused with QUORUMKV_CORRUPT_SN
     const left = await readdir(join(dir, 'restore')).catch(() => [] as string[]);
     assert.deepEqual(left, [], 'no data directory, no temporary directory');
 
+    // ids KvNode.open refuses are refused by the restore, which creates nothing
+    // (it restored them, into data that could never be opened)
+    const long = 'x'.repeat(300);
+    for (const [name, id, members] of [
+      ['an id over 255 bytes', long, [long]],
+      ['a member id over 255 bytes', 'a', ['a', long]],
+      ['a member id with a lone surrogate', 'a', ['a', 'b\uD800']],
+    ] as const) {
+      const dataDir = join(dir, 'restore', 'ids');
+      await assert.rejects(KvNode.restore(path, { id, members: [...members], dataDir }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG), name);
+      await assert.rejects(stat(dataDir), { code: 'ENOENT' }, name);
+    }
+
     // a backup missing its last byte is refused too
     await truncate(path, saved.size - 1);
     await assert.rejects(KvNode.restore(path, { id: 'a', members: ['a'], dataDir: join(dir, 'r2') }), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT));

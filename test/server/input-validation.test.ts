@@ -142,6 +142,10 @@ test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything 
       { name: 'random that is not a function', opts: (d) => ({ ...base(d), random: 0.5 }), message: /random/ },
       { name: 'a malformed address', opts: (d) => ({ id: 'a', members: { a: 'nohost' }, dataDir: d }), message: /host:port/ },
       { name: 'members that are a string', opts: (d) => ({ ...base(d), members: 'a' }), message: /members/ },
+      // founded as they were: a voter whose own open refuses its id (a two-member cluster that never commits),
+      // and a lone surrogate made two voters, the id and its UTF-8 rendering
+      { name: 'a member id over 255 bytes', opts: (d) => ({ ...base(d), members: ['a', 'x'.repeat(300)] }), message: /member id "x+\.\.\." must be at most 255 UTF-8 bytes/ },
+      { name: 'a member id with a lone surrogate', opts: (d) => ({ ...base(d), members: ['a', 'b\uD800'] }), message: /lone surrogate/ },
       { name: 'a clusterId that is a number', opts: (d) => ({ ...base(d), clusterId: 7 }), message: /clusterId/ },
       { name: 'a clock without its methods', opts: (d) => ({ ...base(d), clock: { now: 5 } }), message: /clock/ },
       { name: 'a transport without its methods', opts: (d) => ({ ...base(d), transport: { send: 1 } }), message: /transport/ },
