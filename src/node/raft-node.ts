@@ -530,6 +530,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * until this timer fires ({@link onRemoved}); undefined otherwise.
    */
   private lingerTimer: TimerHandle | undefined;
+  /** Most bytes of proposal data handed to Raft in one batch (`maxSizePerMsg`): see {@link flushProposals}. */
+  private readonly maxBatchBytes: number;
   private fatal: Error | undefined;
   private idleWaiters: (() => void)[] = [];
 
@@ -566,6 +568,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.proposalTimeoutMs = opts.proposalTimeoutMs ?? 10_000;
     this.readTimeoutMs = opts.readTimeoutMs ?? 10_000;
     this.forwarding = !(opts.disableProposalForwarding ?? false);
+    this.maxBatchBytes = opts.maxSizePerMsg ?? 1024 * 1024;
     this.origin = encodeOrigin(opts.id);
     this.seq = initialSequence();
     this.smApplied = smApplied;
@@ -1095,8 +1098,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   /**
-   * Hands the proposals made since the last Ready to Raft in one MsgProp
-   * (`RawNode.proposeBatch`). The batch is accepted or dropped as a whole;
+   * Hands the proposals made since the last Ready to Raft in MsgProps
+   * (`RawNode.proposeBatch`) of at most `maxSizePerMsg` bytes of data each
+   * (one larger proposal alone). A batch is accepted or dropped as a whole;
    * when dropped, each proposal is tried alone (so that, for instance, the
    * uncommitted-size cap refuses only those that do not fit).
    */
@@ -1114,15 +1118,34 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
     if (live.length === 0) return;
     if (live.length > 1 && this.lead !== '' && (this.forwarding || this.role === 'leader')) {
+      // in batches of at most maxSizePerMsg bytes (a proposal larger than
+      // that goes alone): a follower forwards each batch to the leader as one
+      // MsgProp, which must fit in one transport frame as a MsgApp does
+      let start = 0;
+      while (start < live.length) {
+        let end = start + 1;
+        let bytes = datas[start]!.length;
+        while (end < live.length && bytes + datas[end]!.length <= this.maxBatchBytes) bytes += datas[end++]!.length;
+        this.proposeSome(live.slice(start, end), datas.slice(start, end));
+        start = end;
+      }
+      return;
+    }
+    for (const seq of live) this.tryPropose(seq);
+  }
+
+  /** Proposes `seqs` (whose data is `datas`) in one MsgProp, or one by one when Raft drops the batch. */
+  private proposeSome(seqs: number[], datas: Uint8Array[]): void {
+    if (seqs.length > 1) {
       try {
         this.raw.proposeBatch(datas);
-        for (const seq of live) this.pending.get(seq)!.data = undefined;
+        for (const seq of seqs) this.pending.get(seq)!.data = undefined;
         return;
       } catch {
         // fall through: one by one
       }
     }
-    for (const seq of live) this.tryPropose(seq);
+    for (const seq of seqs) this.tryPropose(seq);
   }
 
   private retryWaiting(): void {
