@@ -655,8 +655,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       const problem = memberIdProblem(i);
       if (problem !== undefined) badConfig(`member id ${JSON.stringify(i.length > 40 ? `${i.slice(0, 40)}...` : i)} must ${problem}`);
     }
-    if (opts.transport === undefined) {
-      if (addresses[opts.id] === undefined) badConfig('without a transport, members must map every id to its host:port');
+    if (opts.transport === undefined && addresses[opts.id] === undefined) badConfig('without a transport, members must map every id to its host:port');
+    // the TCP transport refuses a malformed address when it learns it (a
+    // given one below, with QUORUMKV_INVALID_ARGUMENT): refused here, before
+    // anything is opened, as a bad option
+    if (opts.transport === undefined || opts.transport instanceof TcpTransport) {
       for (const [id, address] of Object.entries(addresses)) {
         try {
           parseAddress(address);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { MemoryLevel } from 'memory-level';
 import { ErrorCode, FaultError, isQuorumError } from '../../src/errors.js';
 import { KvNode, text, type KvNodeOptions } from '../../src/server/index.js';
-import { MemoryNetwork, type Transport } from '../../src/transport/index.js';
+import { MemoryNetwork, TcpTransport, type Transport } from '../../src/transport/index.js';
 import { KvCluster } from './helpers.js';
 import { tlsFile } from '../transport/clusters.js';
 
@@ -141,6 +141,12 @@ test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything 
       { name: 'watchProgressNotifyIntervalMs -1', opts: (d) => ({ ...base(d), watchProgressNotifyIntervalMs: -1 }), message: /watchProgressNotifyIntervalMs/ },
       { name: 'random that is not a function', opts: (d) => ({ ...base(d), random: 0.5 }), message: /random/ },
       { name: 'a malformed address', opts: (d) => ({ id: 'a', members: { a: 'nohost' }, dataDir: d }), message: /host:port/ },
+      // with a TcpTransport of the caller's, it failed with QUORUMKV_INVALID_ARGUMENT once the database was open
+      {
+        name: "a malformed address with the caller's TcpTransport",
+        opts: (d) => ({ id: 'a', members: { a: '127.0.0.1:1', b: 'nohost' }, transport: new TcpTransport({ id: 'a', clusterId: 'quorumkv', listen: { host: '127.0.0.1', port: 0 } }), dataDir: d }),
+        message: /member b: .*host:port/,
+      },
       { name: 'members that are a string', opts: (d) => ({ ...base(d), members: 'a' }), message: /members/ },
       // founded as they were: a voter whose own open refuses its id (a two-member cluster that never commits),
       // and a lone surrogate made two voters, the id and its UTF-8 rendering
