@@ -219,7 +219,11 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
   const ids = memberIds(opts.members);
   if (!ids.includes(opts.id)) bad(`members must include this member's id ${opts.id}`);
   if ((opts.dataDir === undefined) === (opts.db === undefined)) bad('exactly one of dataDir and db is required');
-  if (opts.clusterId !== undefined && (typeof opts.clusterId !== 'string' || opts.clusterId === '')) bad('clusterId must be a non-empty string');
+  if (opts.clusterId !== undefined) {
+    // as KvNode.open takes it (it travels in every TCP handshake)
+    const problem = memberIdProblem(opts.clusterId);
+    if (problem !== undefined) bad(`clusterId must ${problem}`);
+  }
   if (opts.dataDir !== undefined && !(await isEmptyDir(opts.dataDir))) bad(`data directory ${opts.dataDir} is not empty`);
   if (opts.db !== undefined && !(await isEmptyDb(opts.db))) bad('the database to restore into is not empty');
 

@@ -127,7 +127,9 @@ export interface KvNodeOptions {
    * and response headers, kept with the data when it is first opened: a
    * later open with another id fails with `QUORUMKV_INVALID_CONFIG`.
    * Default: the id the data holds (from its first open, or from
-   * {@link KvNode.restore}), else `'quorumkv'`.
+   * {@link KvNode.restore}), else `'quorumkv'`. Non-empty, well-formed
+   * Unicode, at most 255 UTF-8 bytes (as member ids: it travels in every
+   * TCP handshake).
    */
   clusterId?: string;
   /** TLS for the default TCP transport (mutual authentication). */
@@ -442,7 +444,13 @@ function checkOpenOptions(opts: KvNodeOptions): void {
     if (v !== undefined && typeof v !== 'boolean') badConfig(`${name} must be a boolean`);
   }
   if (opts.random !== undefined && typeof opts.random !== 'function') badConfig('random must be a function returning a number in [0, 1)');
-  if (opts.clusterId !== undefined && (typeof opts.clusterId !== 'string' || opts.clusterId === '')) badConfig('clusterId must be a non-empty string');
+  // carried in every TCP handshake, which an acceptor reads under 16 KiB and
+  // compares once decoded: one longer, or one UTF-8 cannot carry (a lone
+  // surrogate), had every handshake refused and the cluster never formed
+  if (opts.clusterId !== undefined) {
+    const problem = memberIdProblem(opts.clusterId);
+    if (problem !== undefined) badConfig(`clusterId must ${problem}`);
+  }
   const hasMethods = (v: unknown, names: string[]): boolean =>
     v !== null && typeof v === 'object' && names.every((n) => typeof (v as Record<string, unknown>)[n] === 'function');
   if (opts.clock !== undefined && !hasMethods(opts.clock, ['now', 'setTimeout', 'clearTimeout'])) badConfig('clock must be { now, setTimeout, clearTimeout }');

@@ -32,9 +32,9 @@ export interface BackoffOptions {
 
 /** Options of {@link TcpTransport}. */
 export interface TcpTransportOptions {
-  /** This node's id (non-empty). */
+  /** This node's id (non-empty, well-formed Unicode, at most 255 UTF-8 bytes: it travels in every handshake). */
   id: string;
-  /** Cluster id; every connection's handshake must carry the same one (non-empty). */
+  /** Cluster id; every connection's handshake must carry the same one (non-empty, well-formed Unicode, at most 255 UTF-8 bytes). */
   clusterId: string;
   /** Where to listen. Port 0 picks a free port; read it from `address()` after `start()`. */
   listen: { host: string; port: number };
@@ -163,6 +163,22 @@ export function checkTlsOptions(tls: unknown): void {
   }
 }
 
+/** A UTF-16 surrogate without its pair: UTF-8 cannot carry it (it becomes U+FFFD). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * What is wrong with an id carried in the handshake (this node's id, the
+ * cluster id), if anything: a non-empty string of well-formed Unicode, at
+ * most 255 UTF-8 bytes. A longer one makes a handshake the acceptor refuses
+ * as too large; a lone surrogate arrives as U+FFFD and does not match.
+ */
+function handshakeIdProblem(v: unknown): string | undefined {
+  if (typeof v !== 'string' || v === '') return 'be a non-empty string';
+  if (LONE_SURROGATE.test(v)) return 'be well-formed Unicode (it holds a lone surrogate)';
+  if (Buffer.byteLength(v, 'utf8') > 255) return 'be at most 255 UTF-8 bytes';
+  return undefined;
+}
+
 function positiveInt(v: unknown, name: string, def: number, min = 1): number {
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) invalid(`${name} must be an integer >= ${min}, got ${String(v)}`);
@@ -176,8 +192,12 @@ function positiveInt(v: unknown, name: string, def: number, min = 1): number {
 export function resolveTcpOptions(o: TcpTransportOptions): ResolvedTcpOptions {
   if (o === null || typeof o !== 'object') invalid('TcpTransport options must be an object');
   checkOptionKeys(o, TCP_OPTION_KEYS, 'TcpTransport options');
-  if (typeof o.id !== 'string' || o.id === '') invalid('id must be a non-empty string');
-  if (typeof o.clusterId !== 'string' || o.clusterId === '') invalid('clusterId must be a non-empty string');
+  // both travel in every handshake, which an acceptor reads under
+  // HANDSHAKE_MAX_FRAME_BYTES and compares once decoded
+  const idProblem = handshakeIdProblem(o.id);
+  if (idProblem !== undefined) invalid(`id must ${idProblem}`);
+  const clusterProblem = handshakeIdProblem(o.clusterId);
+  if (clusterProblem !== undefined) invalid(`clusterId must ${clusterProblem}`);
   const listen = o.listen;
   if (listen === null || typeof listen !== 'object' || typeof listen.host !== 'string' || listen.host === '') {
     invalid('listen must be { host, port }');

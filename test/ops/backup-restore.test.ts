@@ -295,6 +295,12 @@ test('a corrupt, truncated or foreign backup is refused with QUORUMKV_CORRUPT_SN
       await assert.rejects(KvNode.restore(path, { id, members: [...members], dataDir }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG), name);
       await assert.rejects(stat(dataDir), { code: 'ENOENT' }, name);
     }
+    // a cluster id every handshake of the restored members would carry, refused by each acceptor
+    await assert.rejects(
+      KvNode.restore(path, { id: 'a', members: ['a'], dataDir: join(dir, 'restore', 'cid'), clusterId: 'c'.repeat(20_000) }),
+      (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG) && /clusterId/.test((e as Error).message),
+    );
+    await assert.rejects(stat(join(dir, 'restore', 'cid')), { code: 'ENOENT' });
 
     // a backup missing its last byte is refused too
     await truncate(path, saved.size - 1);

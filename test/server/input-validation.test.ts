@@ -153,6 +153,10 @@ test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything 
       { name: 'a member id over 255 bytes', opts: (d) => ({ ...base(d), members: ['a', 'x'.repeat(300)] }), message: /member id "x+\.\.\." must be at most 255 UTF-8 bytes/ },
       { name: 'a member id with a lone surrogate', opts: (d) => ({ ...base(d), members: ['a', 'b\uD800'] }), message: /lone surrogate/ },
       { name: 'a clusterId that is a number', opts: (d) => ({ ...base(d), clusterId: 7 }), message: /clusterId/ },
+      // carried in every TCP handshake: one over 16 KiB had every handshake refused as too large, and one with
+      // a lone surrogate arrived as U+FFFD and did not match; the cluster never formed
+      { name: 'a clusterId of 20,000 bytes', opts: (d) => ({ ...base(d), clusterId: 'c'.repeat(20_000) }), message: /clusterId must be at most 255 UTF-8 bytes/ },
+      { name: 'a clusterId with a lone surrogate', opts: (d) => ({ ...base(d), clusterId: 'c\uD800' }), message: /clusterId must be well-formed Unicode/ },
       { name: 'a clock without its methods', opts: (d) => ({ ...base(d), clock: { now: 5 } }), message: /clock/ },
       { name: 'a transport without its methods', opts: (d) => ({ ...base(d), transport: { send: 1 } }), message: /transport/ },
       { name: 'tls that is a string', opts: (d) => ({ id: 'a', members: { a: '127.0.0.1:1' }, dataDir: d, tls: 'yes' }), message: /tls/ },
