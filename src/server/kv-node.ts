@@ -132,7 +132,10 @@ export interface KvNodeOptions {
    * TCP handshake).
    */
   clusterId?: string;
-  /** TLS for the default TCP transport (mutual authentication). */
+  /**
+   * TLS for the default TCP transport (mutual authentication). Refused with
+   * a `transport` of your own (`QUORUMKV_INVALID_CONFIG`): give it that one.
+   */
   tls?: TcpTlsOptions;
   /**
    * Bytes: the largest snapshot the default TCP transport accepts from the
@@ -140,7 +143,8 @@ export interface KvNodeOptions {
    * revisions, uncompressed, so several times the database's size on
    * disk). A larger one is refused, and the leader tries again after a
    * back-off: raise it on every member when the store outgrows it.
-   * Default 1 GiB (`TcpTransportOptions.maxSnapshotBytes`).
+   * Default 1 GiB (`TcpTransportOptions.maxSnapshotBytes`). Refused with a
+   * `transport` of your own (`QUORUMKV_INVALID_CONFIG`): give it that one.
    */
   maxSnapshotBytes?: number;
   /** Time source. Default: real time. */
@@ -458,6 +462,14 @@ function checkOpenOptions(opts: KvNodeOptions): void {
     badConfig('transport must be a Transport ({ start, send, addPeer, removePeer, close }): a TcpTransport or MemoryNetwork.transport(id)');
   }
   if (opts.tls !== undefined) checkTlsOptions(opts.tls);
+  // options of the default TCP transport: with a transport of the caller's
+  // they were ignored without a word (a member believed to be on mutual TLS
+  // talked plain TCP)
+  if (opts.transport !== undefined) {
+    for (const [name, v] of Object.entries({ tls: opts.tls, maxSnapshotBytes: opts.maxSnapshotBytes })) {
+      if (v !== undefined) badConfig(`${name} configures the default TCP transport: with a transport of your own, give it to that transport (TcpTransportOptions.${name})`);
+    }
+  }
   const ac = opts.autoCompaction;
   if (ac !== undefined) {
     if (ac === null || typeof ac !== 'object') badConfig("autoCompaction must be { mode: 'revision', retention } or { mode: 'periodic', retentionMs }");

@@ -159,6 +159,9 @@ test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything 
       { name: 'a clusterId with a lone surrogate', opts: (d) => ({ ...base(d), clusterId: 'c\uD800' }), message: /clusterId must be well-formed Unicode/ },
       { name: 'a clock without its methods', opts: (d) => ({ ...base(d), clock: { now: 5 } }), message: /clock/ },
       { name: 'a transport without its methods', opts: (d) => ({ ...base(d), transport: { send: 1 } }), message: /transport/ },
+      // ignored with a transport of the caller's: a member meant to be on mutual TLS talked plain TCP
+      { name: 'tls with a transport of your own', opts: (d) => ({ ...base(d), tls: { key: tlsFile('node-a.key'), cert: tlsFile('node-a.crt'), ca: tlsFile('ca.crt') } }), message: /tls configures the default TCP transport/ },
+      { name: 'maxSnapshotBytes with a transport of your own', opts: (d) => ({ ...base(d), maxSnapshotBytes: 1024 }), message: /maxSnapshotBytes configures the default TCP transport/ },
       { name: 'tls that is a string', opts: (d) => ({ id: 'a', members: { a: '127.0.0.1:1' }, dataDir: d, tls: 'yes' }), message: /tls/ },
       { name: 'tls whose PEM does not parse', opts: (d) => ({ id: 'a', members: { a: '127.0.0.1:1' }, dataDir: d, tls: { key: 'x', cert: 'y', ca: 'z' } }), message: /tls/ },
       { name: 'a misspelled option (tickMS)', opts: (d) => ({ ...base(d), tickMS: 10 }), message: /unknown option "tickMS" \(did you mean tickMs\?\)/ },
