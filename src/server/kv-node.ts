@@ -1111,7 +1111,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   was removed from the cluster (etcd's ErrIDRemoved); a learner beyond
    *   `maxLearners` (etcd's ErrTooManyLearners); an address that is not a
    *   non-empty string of at most 1024 UTF-8 bytes (it is replicated in the
-   *   change and in every snapshot), or not `host:port` / `[ipv6]:port` on the TCP
+   *   change and in every snapshot), or missing or not `host:port` / `[ipv6]:port` on the TCP
    *   transport; options of the wrong type). Both membership checks
    *   read the membership applied on this member.
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`,
@@ -1123,8 +1123,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     try {
       this.assertServing();
       learner = flagOf(optionsWith(options, 'addMember options', ['learner']).learner, 'learner');
-      // etcd's MemberAdd refuses a peer URL it cannot parse
-      if (address !== undefined && this.tcpAddresses) parseAddress(address);
+      // etcd's MemberAdd refuses a peer URL it cannot parse, and requires one:
+      // over TCP no member could send to a member added without an address
+      // (a voter added so to one voter stalled the cluster for good)
+      if (this.tcpAddresses) {
+        if (address === undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'on the TCP transport a new member needs its address (host:port): no member could reach it without one');
+        parseAddress(address);
+      }
     } catch (err) {
       return Promise.reject(err);
     }

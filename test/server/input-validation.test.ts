@@ -360,6 +360,9 @@ test('moveLeader on a follower is QUORUMKV_NOT_LEADER even towards the leader it
     for (const bad of ['nohost', 'host:port', '127.0.0.1:99999x', '::1:80']) {
       await assert.rejects(node.addMember('b', bad), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT), bad);
     }
+    // no address: no member could send to the new one (added as a second voter, it stalled the cluster for good)
+    await assert.rejects(node.addMember('b'), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && /needs its address/.test((e as Error).message));
+    await assert.rejects(node.addMember('b', undefined, { learner: true }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
     assert.deepEqual(node.members(), { voters: ['a'], learners: [] });
     await node.put('k', 'still a quorum of one');
   } finally {
