@@ -1062,6 +1062,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   /** {@inheritDoc KV.leases} */
   async leases(): Promise<LeaseLeasesResponse> {
+    this.assertServing();
     this.assertNotCorrupt();
     await this.linearize();
     const res = this.store.leaseLeases();

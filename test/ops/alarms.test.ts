@@ -139,6 +139,12 @@ test('the corruption check raises CORRUPT for a member whose store was altered, 
 
     // replace the member, then disarm
     await c.run(leader.removeMember(victim.id));
+    await c.waitFor(() => victim.raft.removed, 3_000, 'the victim applies its removal');
+    // removed, it serves nothing: every read says so, leases() included (it answered QUORUMKV_CORRUPT)
+    const removed = (e: unknown) => isQuorumError(e, ErrorCode.REMOVED);
+    await assert.rejects(c.run(victim.get('c1', { serializable: true })), removed);
+    await assert.rejects(c.run(victim.leaseTimeToLive(1)), removed);
+    await assert.rejects(c.run(victim.leases()), removed);
     c.nodes.delete(victim.id);
     await victim.close();
     await c.run(leader.disarmAlarm());
