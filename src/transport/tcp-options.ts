@@ -5,6 +5,9 @@
 import { createSecureContext } from 'node:tls';
 import { ErrorCode, UsageError } from '../errors.js';
 import { checkOptionKeys, type NoKeyMissing } from '../option-keys.js';
+
+/** The longest delay (ms) a Node.js timer takes (2^31 - 1, about 24.8 days): above it, `setTimeout` fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 import { parseAddress, type HostPort } from './address.js';
 
 /**
@@ -185,6 +188,13 @@ function positiveInt(v: unknown, name: string, def: number, min = 1): number {
   return v;
 }
 
+/** {@link positiveInt} for a delay in ms that sets a timer: at most {@link MAX_TIMER_MS} (above it Node.js fires the timer after 1 ms). */
+function timerMs(v: unknown, name: string, def: number): number {
+  const ms = positiveInt(v, name, def);
+  if (ms > MAX_TIMER_MS) invalid(`${name} must be at most ${MAX_TIMER_MS} ms (the longest timer of Node.js), got ${ms}`);
+  return ms;
+}
+
 /**
  * Checks `o` and fills in defaults.
  * @throws UsageError `QUORUMKV_INVALID_CONFIG` on any invalid option
@@ -222,10 +232,10 @@ export function resolveTcpOptions(o: TcpTransportOptions): ResolvedTcpOptions {
   const backoff = o.backoff ?? { initialMs: 100, maxMs: 5000 };
   if (backoff === null || typeof backoff !== 'object') invalid('backoff must be { initialMs, maxMs }');
   checkOptionKeys(backoff, ['initialMs', 'maxMs'], 'TcpTransport options.backoff');
-  const initialMs = positiveInt(backoff.initialMs, 'backoff.initialMs', 100);
-  const maxMs = positiveInt(backoff.maxMs, 'backoff.maxMs', 5000);
+  const initialMs = timerMs(backoff.initialMs, 'backoff.initialMs', 100);
+  const maxMs = timerMs(backoff.maxMs, 'backoff.maxMs', 5000);
   if (maxMs < initialMs) invalid('backoff.maxMs must be >= backoff.initialMs');
-  const heartbeatMs = positiveInt(o.heartbeatMs, 'heartbeatMs', 1000);
+  const heartbeatMs = timerMs(o.heartbeatMs, 'heartbeatMs', 1000);
   const readTimeoutMs = positiveInt(o.readTimeoutMs, 'readTimeoutMs', Math.max(5000, 3 * heartbeatMs));
   if (readTimeoutMs < 3 * heartbeatMs) invalid(`readTimeoutMs must be at least 3 times heartbeatMs, got ${readTimeoutMs} and ${heartbeatMs}`);
   const tls = o.tls;
@@ -237,13 +247,13 @@ export function resolveTcpOptions(o: TcpTransportOptions): ResolvedTcpOptions {
     peers,
     maxFrameBytes,
     tls,
-    dialTimeoutMs: positiveInt(o.dialTimeoutMs, 'dialTimeoutMs', 3000),
+    dialTimeoutMs: timerMs(o.dialTimeoutMs, 'dialTimeoutMs', 3000),
     backoff: { initialMs, maxMs },
     maxQueuedMessages: positiveInt(o.maxQueuedMessages, 'maxQueuedMessages', 4096),
     maxQueuedBytes: positiveInt(o.maxQueuedBytes, 'maxQueuedBytes', 64 * 1024 * 1024),
     snapshotChunkBytes,
     maxSnapshotBytes: positiveInt(o.maxSnapshotBytes, 'maxSnapshotBytes', 1024 * 1024 * 1024),
-    snapshotIdleTimeoutMs: positiveInt(o.snapshotIdleTimeoutMs, 'snapshotIdleTimeoutMs', 30_000),
+    snapshotIdleTimeoutMs: timerMs(o.snapshotIdleTimeoutMs, 'snapshotIdleTimeoutMs', 30_000),
     heartbeatMs,
     readTimeoutMs,
   };

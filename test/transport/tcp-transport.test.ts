@@ -83,6 +83,11 @@ test('invalid options throw UsageError INVALID_CONFIG', () => {
     ['read timeout under 3 heartbeats', { heartbeatMs: 100, readTimeoutMs: 299 }],
     ['zero heartbeat', { heartbeatMs: 0 }],
     ['incomplete tls', { tls: { key: 'k', cert: 'c' } as never }],
+    // timers above 2^31 - 1 ms fire after 1 ms in Node.js: every dial timed out at once
+    ['a dial timeout over 2^31 - 1 ms', { dialTimeoutMs: 2 ** 31 }],
+    ['a heartbeat over 2^31 - 1 ms', { heartbeatMs: 2 ** 31, readTimeoutMs: 2 ** 33 }],
+    ['a snapshot idle timeout over 2^31 - 1 ms', { snapshotIdleTimeoutMs: 30 * 24 * 3600 * 1000 }],
+    ['a backoff over 2^31 - 1 ms', { backoff: { initialMs: 100, maxMs: 2 ** 31 } }],
   ];
   for (const [name, o] of bad) {
     assert.throws(() => new TcpTransport({ ...base, ...o }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG), name);
@@ -90,6 +95,7 @@ test('invalid options throw UsageError INVALID_CONFIG', () => {
   assert.doesNotThrow(() => new TcpTransport({ ...base, peers: { b: '[::1]:2380', c: 'node-c.example:2380', a: 'ignored:1' } }));
   // a heartbeat raised alone raises the default read timeout with it
   assert.doesNotThrow(() => new TcpTransport({ ...base, heartbeatMs: 2_000 }), 'heartbeatMs 2000 with the default read timeout');
+  assert.doesNotThrow(() => new TcpTransport({ ...base, dialTimeoutMs: 2 ** 31 - 1 }), 'the longest timer');
 });
 
 test('using a transport before start, twice, or after close fails with a typed error', async () => {
