@@ -89,13 +89,32 @@ export function pack(value: unknown): Uint8Array {
  * bytes do: msgpackr's `unpack` reports bytes left after the value with an
  * error message holding the value as JSON, which it builds first (seconds
  * of the event loop for a few MiB of binary from a peer).
+ * Maps decode as plain objects (a key `__proto__` as `__proto_`, as
+ * msgpackr does); see {@link unpackWithMaps} where keys are data.
  * @throws FaultError `QUORUMKV_MALFORMED_FRAME` when the bytes are not one msgpack value
  */
 export function unpack(buf: Uint8Array): unknown {
+  return unpackWith(packr, buf);
+}
+
+/** Reads maps as `Map`s (msgpackr's `mapsAsObjects: false`). */
+const mapReader = new Packr({ ...PACKR_OPTIONS, mapsAsObjects: false });
+
+/**
+ * {@link unpack}, with every msgpack map decoded as a `Map`: its keys come
+ * back exactly, `__proto__` included (a plain object cannot hold that key
+ * as data, so msgpackr renames it). The bytes are the same as for `unpack`.
+ * @throws FaultError `QUORUMKV_MALFORMED_FRAME` when the bytes are not one msgpack value
+ */
+export function unpackWithMaps(buf: Uint8Array): unknown {
+  return unpackWith(mapReader, buf);
+}
+
+function unpackWith(reader: Packr, buf: Uint8Array): unknown {
   let value: unknown;
   let end = -1;
   try {
-    packr.unpackMultiple(buf, (v: unknown, _start?: number, stop?: number) => {
+    reader.unpackMultiple(buf, (v: unknown, _start?: number, stop?: number) => {
       value = v;
       end = stop ?? -1;
       return false;

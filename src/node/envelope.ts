@@ -7,7 +7,7 @@
  * ({@link SnapshotEnvelope}).
  * @module
  */
-import { pack, unpack } from '../codec/index.js';
+import { pack, unpack, unpackWithMaps } from '../codec/index.js';
 import { ErrorCode, FaultError } from '../errors.js';
 
 const VERSION = 0x01;
@@ -130,7 +130,9 @@ export function wrapSnapshot(env: SnapshotEnvelope): Uint8Array {
 export function unwrapSnapshot(bytes: Uint8Array): SnapshotEnvelope {
   let t: unknown;
   try {
-    t = unpack(bytes);
+    // maps as Maps: member ids are keys of the addresses, and a plain
+    // object would turn the id `__proto__` into `__proto_`
+    t = unpackWithMaps(bytes);
   } catch (err) {
     throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot data is not a node snapshot envelope', { cause: err });
   }
@@ -138,14 +140,16 @@ export function unwrapSnapshot(bytes: Uint8Array): SnapshotEnvelope {
     throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot data is not a node snapshot envelope');
   }
   const raw = t[1] as unknown;
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+  if (!(raw instanceof Map)) {
     throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot envelope has malformed addresses');
   }
-  const addresses: Record<string, string> = {};
-  for (const [id, a] of Object.entries(raw as Record<string, unknown>)) {
-    if (typeof a !== 'string') throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot envelope has malformed addresses');
-    addresses[id] = a;
+  const pairs: [string, string][] = [];
+  for (const [id, a] of raw as Map<unknown, unknown>) {
+    if (typeof id !== 'string' || typeof a !== 'string') throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot envelope has malformed addresses');
+    pairs.push([id, a]);
   }
+  // own properties, `__proto__` included (an assignment would set the prototype)
+  const addresses: Record<string, string> = Object.fromEntries(pairs);
   const removed = t.length === 4 ? t[3] : [];
   if (!Array.isArray(removed) || removed.some((id) => typeof id !== 'string')) {
     throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'snapshot envelope has malformed removed ids');

@@ -122,3 +122,21 @@ test("a decoded message's entries keep none of the message's bytes alive", () =>
   const b = again.entries[0]!.data;
   if (a.buffer === b.buffer) assert.ok(a.byteOffset + a.length <= b.byteOffset || b.byteOffset + b.length <= a.byteOffset);
 });
+
+test('a snapshot envelope keeps the address of a member whose id is __proto__', () => {
+  // the node builds addresses with Object.fromEntries, so the id is an own key
+  const addresses = Object.fromEntries([
+    ['__proto__', 'h:1'],
+    ['__proto_', 'h:2'],
+    ['a', 'h:3'],
+  ]);
+  const env = unwrapSnapshot(wrapSnapshot({ addresses, removed: ['__proto__'] }));
+  assert.deepEqual(Object.entries(env.addresses).sort(), [
+    ['__proto_', 'h:2'],
+    ['__proto__', 'h:1'],
+    ['a', 'h:3'],
+  ]);
+  assert.equal(Object.getPrototypeOf(env.addresses), Object.prototype);
+  // a map whose key is not a string is not an address table
+  assert.throws(() => unwrapSnapshot(pack([1, new Map([[1, 'h:1']]), null, []])), (err: unknown) => isQuorumError(err) && err.code === ErrorCode.CORRUPT_SNAPSHOT);
+});
