@@ -299,13 +299,19 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /**
  * What is wrong with a member id, if anything: it must be a non-empty
- * string of well-formed Unicode, at most 255 bytes in UTF-8 (it travels in
- * every proposal's envelope and in conf-change contexts).
+ * string of well-formed Unicode, not beginning with U+FEFF (msgpackr without
+ * its native reader drops a leading byte order mark from a string of 65
+ * bytes or more), at most 255 bytes in UTF-8 (it travels in every proposal's
+ * envelope and in conf-change contexts).
  * @returns a message naming the problem (to follow "member id must"), or undefined
  */
 export function memberIdProblem(id: unknown): string | undefined {
   if (typeof id !== 'string' || id === '') return 'be a non-empty string';
   if (LONE_SURROGATE.test(id)) return 'be well-formed Unicode (it holds a lone surrogate)';
+  // msgpackr without its native reader decodes a string of 65 bytes or
+  // more with a TextDecoder that drops a leading BOM: the id would come
+  // back from the log, a snapshot or a peer as another one
+  if (id.charCodeAt(0) === 0xfeff) return 'not begin with U+FEFF (a byte order mark, which some decoders drop)';
   if (encodeOrigin(id).length > 255) return 'be at most 255 UTF-8 bytes';
   return undefined;
 }

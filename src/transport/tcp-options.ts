@@ -171,13 +171,14 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /**
  * What is wrong with an id carried in the handshake (this node's id, the
- * cluster id), if anything: a non-empty string of well-formed Unicode, at
- * most 255 UTF-8 bytes. A longer one makes a handshake the acceptor refuses
+ * cluster id), if anything: a non-empty string of well-formed Unicode, not
+ * beginning with U+FEFF, at most 255 UTF-8 bytes. A longer one makes a handshake the acceptor refuses
  * as too large; a lone surrogate arrives as U+FFFD and does not match.
  */
 function handshakeIdProblem(v: unknown): string | undefined {
   if (typeof v !== 'string' || v === '') return 'be a non-empty string';
   if (LONE_SURROGATE.test(v)) return 'be well-formed Unicode (it holds a lone surrogate)';
+  if (v.charCodeAt(0) === 0xfeff) return 'not begin with U+FEFF (a byte order mark, which some decoders drop)';
   if (Buffer.byteLength(v, 'utf8') > 255) return 'be at most 255 UTF-8 bytes';
   return undefined;
 }

@@ -240,6 +240,9 @@ test('bad options are rejected with QUORUMKV_INVALID_CONFIG before anything star
   // that can never start), duplicates, or not a list
   for (const [peers, message] of [
     [['a', 'b\uD800'], /lone surrogate/],
+    // a leading BOM: msgpackr without its native reader drops it from a
+    // string of 65 bytes or more, and the id would come back as another
+    [['a', '\uFEFF' + 'n'.repeat(70)], /U\+FEFF/],
     [['a', 'x'.repeat(300)], /255/],
     [['a', 'b', 'a'], /unique/],
     ['a', /list/],
@@ -256,15 +259,13 @@ test('bad options are rejected with QUORUMKV_INVALID_CONFIG before anything star
   await c.closeAll();
 });
 
-test('members whose ids do not survive a text decode (a leading BOM) still know their own proposals', async () => {
-  // the ids are compared as UTF-8 bytes: a TextDecoder drops a leading U+FEFF
-  const ids = ['\uFEFFa', 'a', 'b'];
+test('a member id beginning with U+FEFF is refused: a decoder that drops the BOM would make it another member\'s id', async () => {
+  // '\uFEFFa' and 'a' would be two members; msgpackr without its native
+  // reader (and any default TextDecoder) reads the first back as the second
   const c = new TestCluster({ seed: 5 });
   try {
-    await c.startAll(ids);
-    await c.waitLeader();
-    for (const id of ids) await proposeOn(c, id, `from-${id.length}-${id.charCodeAt(0)}`, 'x');
-    await c.waitFor(() => [...c.members.values()].every((m) => m.sm.applyLog.length === 3), 5_000, 'replication');
+    await assert.rejects(c.start('\uFEFFa', ['\uFEFFa', 'a', 'b'], ['\uFEFFa', 'a', 'b']), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG) && /U\+FEFF/.test((e as Error).message));
+    await assert.rejects(c.start('a', ['\uFEFFa', 'a', 'b'], ['\uFEFFa', 'a', 'b']), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG) && /U\+FEFF/.test((e as Error).message));
   } finally {
     await c.closeAll();
   }

@@ -152,6 +152,9 @@ test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything 
       // and a lone surrogate made two voters, the id and its UTF-8 rendering
       { name: 'a member id over 255 bytes', opts: (d) => ({ ...base(d), members: ['a', 'x'.repeat(300)] }), message: /member id "x+\.\.\." must be at most 255 UTF-8 bytes/ },
       { name: 'a member id with a lone surrogate', opts: (d) => ({ ...base(d), members: ['a', 'b\uD800'] }), message: /lone surrogate/ },
+      // msgpackr without its native reader drops a leading BOM from a string of 65 bytes or more
+      { name: 'a member id beginning with U+FEFF', opts: (d) => ({ ...base(d), members: ['a', '\uFEFF' + 'n'.repeat(70)] }), message: /U\+FEFF/ },
+      { name: 'a clusterId beginning with U+FEFF', opts: (d) => ({ ...base(d), clusterId: '\uFEFF' + 'c'.repeat(70) }), message: /clusterId must not begin with U\+FEFF/ },
       { name: 'a clusterId that is a number', opts: (d) => ({ ...base(d), clusterId: 7 }), message: /clusterId/ },
       // carried in every TCP handshake: one over 16 KiB had every handshake refused as too large, and one with
       // a lone surrogate arrived as U+FFFD and did not match; the cluster never formed

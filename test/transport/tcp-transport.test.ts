@@ -71,6 +71,7 @@ test('invalid options throw UsageError INVALID_CONFIG', () => {
     // both travel in every handshake: an acceptor refused one over 16 KiB, and a lone surrogate arrives as U+FFFD
     ['a cluster id of 20,000 bytes', { clusterId: 'c'.repeat(20_000) }],
     ['a cluster id with a lone surrogate', { clusterId: 'c\uD800' }],
+    ['a cluster id beginning with U+FEFF (a decoder may drop it)', { clusterId: '\uFEFF' + 'c'.repeat(70) }],
     ['an id over 255 bytes', { id: 'a'.repeat(256) }],
     ['negative port', { listen: { host: '127.0.0.1', port: -1 } }],
     ['malformed peer address', { peers: { b: 'no-port' } }],
