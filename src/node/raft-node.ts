@@ -293,6 +293,13 @@ function initialSequence(): number {
  * transport frame holds.
  */
 const MAX_MEMBER_ADDRESS_BYTES = 1024;
+/**
+ * Bytes kept, in a message of the transport's largest size, for what
+ * surrounds a proposal's entry: a `MsgApp` (or a forwarded `MsgProp`) with its
+ * two member ids (at most 255 bytes each), its numbers and the entry's own
+ * fields.
+ */
+const MESSAGE_OVERHEAD_BYTES = 1024;
 
 /** A UTF-16 surrogate without its pair: UTF-8 cannot carry it (it becomes U+FFFD). */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -720,6 +727,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    *   in the log and still be applied), as for `QUORUMKV_TIMEOUT`
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `data` is not a `Uint8Array`,
    *   `timeoutMs` not a positive number, or the options not `{ timeoutMs }` (nothing proposed)
+   * @throws UsageError `QUORUMKV_REQUEST_TOO_LARGE` when the entry would not fit, with 1 KiB
+   *   to spare, in the transport's largest message (`Transport.maxMessageBytes`; TCP:
+   *   `maxFrameBytes`): no follower could ever receive it (nothing proposed)
    */
   propose(data: Uint8Array, options: { timeoutMs?: number } = {}): Promise<R> {
     const gone = this.unavailable();
@@ -732,7 +742,20 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (!this.forwarding && this.role !== 'leader' && this.lead !== '') {
       return Promise.reject(new UsageError(ErrorCode.NOT_LEADER, `not the leader (leader is ${this.lead}) and proposal forwarding is disabled`));
     }
-    const seq = ++this.seq;
+    const seq = this.seq + 1;
+    const wrapped = wrapProposal(this.origin, seq, data);
+    // an entry no message of the transport can carry would never reach a
+    // follower, and every entry after it would wait behind it for good
+    const limit = this.transport.maxMessageBytes;
+    if (limit !== undefined && wrapped.length + MESSAGE_OVERHEAD_BYTES > limit) {
+      return Promise.reject(
+        new UsageError(
+          ErrorCode.REQUEST_TOO_LARGE,
+          `a proposal of ${data.length} bytes does not fit in a message of the transport (at most ${limit} bytes, ${MESSAGE_OVERHEAD_BYTES} of them kept for the message around the entry)`,
+        ),
+      );
+    }
+    this.seq = seq;
     return new Promise<R>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         const p = this.pending.get(seq);
@@ -740,7 +763,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         this.pending.delete(seq);
         p.reject(new FaultError(ErrorCode.TIMEOUT, `proposal ${seq} was not applied within ${options.timeoutMs ?? this.proposalTimeoutMs} ms; it may still be applied`));
       }, options.timeoutMs ?? this.proposalTimeoutMs);
-      this.pending.set(seq, { resolve, reject, timer, data: wrapProposal(this.origin, seq, data) });
+      this.pending.set(seq, { resolve, reject, timer, data: wrapped });
       this.batch.push(seq);
       this.scheduleLoop();
     });

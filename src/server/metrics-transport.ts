@@ -43,6 +43,10 @@ export class RoundTripTransport implements Transport {
     return this.inner.id;
   }
 
+  get maxMessageBytes(): number | undefined {
+    return this.inner.maxMessageBytes;
+  }
+
   start(handler: TransportHandler): Promise<void> {
     return this.inner.start({
       receive: (m: Message) => {

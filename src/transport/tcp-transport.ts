@@ -78,6 +78,8 @@ function endpoints(s: Socket): string | undefined {
  */
 export class TcpTransport implements Transport {
   readonly id: string;
+  /** The largest encoded message sent, bytes: `maxFrameBytes` less 2 (see {@link Transport.maxMessageBytes}). */
+  readonly maxMessageBytes: number;
   private readonly options: ResolvedTcpOptions;
   private readonly peers: Map<string, HostPort | undefined>;
   /** Ids removed from the cluster ({@link refusePeer}): their handshakes are refused, saying so. */
@@ -109,6 +111,7 @@ export class TcpTransport implements Transport {
   constructor(options: TcpTransportOptions) {
     this.options = resolveTcpOptions(options);
     this.id = this.options.id;
+    this.maxMessageBytes = this.options.maxFrameBytes - 2;
     this.peers = this.options.peers;
     this.ctx = {
       options: this.options,
@@ -253,7 +256,7 @@ export class TcpTransport implements Transport {
         continue;
       }
       const body = encodeMessage(m);
-      if (body.length + 2 > this.options.maxFrameBytes) {
+      if (body.length > this.maxMessageBytes) {
         log('%s: %s to %s encodes to %d bytes, above maxFrameBytes; dropped', this.id, m.type, m.to, body.length);
         this.unreachable(m);
         continue;

@@ -90,6 +90,15 @@ export interface Transport {
   readonly id: string;
 
   /**
+   * Optional: the largest encoded message this transport sends, in bytes
+   * (TCP: `maxFrameBytes` less the frame's 2 bytes of kind and version); a
+   * larger one is dropped. `RaftNode` refuses a proposal whose entry could
+   * never reach a follower in a message of this size. Undefined: no limit
+   * (MemoryNetwork).
+   */
+  readonly maxMessageBytes?: number;
+
+  /**
    * Starts receiving; `handler` gets every callback from now on.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when already started
    * @throws UsageError `QUORUMKV_TRANSPORT_CLOSED` when already closed

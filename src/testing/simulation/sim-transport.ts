@@ -49,6 +49,8 @@ function copy(m: Message): Message {
  */
 export class SimTransport implements Transport {
   readonly id: string;
+  /** The inner transport's limit, where it has one. */
+  readonly maxMessageBytes?: number;
   /** The inner transport's `refusePeer`, where it has one. */
   readonly refusePeer?: (id: string) => void;
 
@@ -58,6 +60,7 @@ export class SimTransport implements Transport {
     private readonly hooks: SimTransportHooks,
   ) {
     this.id = inner.id;
+    if (inner.maxMessageBytes !== undefined) this.maxMessageBytes = inner.maxMessageBytes;
     const refuse = inner.refusePeer?.bind(inner);
     if (refuse !== undefined) this.refusePeer = refuse;
   }
