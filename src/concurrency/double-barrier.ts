@@ -44,6 +44,8 @@ export class DoubleBarrier {
   readonly count: number;
 
   private mine: CreatedKey | undefined;
+  /** An `enter()` of this object is in progress (a second one would add a second participant). */
+  private entering = false;
   /** Keys of failed enters whose deletion failed too: deleted by the next enter. */
   private readonly leftovers = new Set<string>();
 
@@ -73,11 +75,14 @@ export class DoubleBarrier {
    * @throws FaultError `QUORUMKV_BARRIER_FULL` when `count` participants are
    *   already in; `QUORUMKV_ABORTED`, `QUORUMKV_SESSION_EXPIRED` (this
    *   participant's key is removed); errors of the KV
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when this object already entered
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when this object already
+   *   entered or is entering (nothing is written)
    */
   async enter(options: LockOptions = {}): Promise<void> {
     options = optionsOf(options, 'enter options', ['signal']);
     if (this.mine !== undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'double barrier: already entered');
+    if (this.entering) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'double barrier: an enter() of this object is already in progress');
+    this.entering = true;
     const scope = new Scope(options.signal, this.session);
     let mine: CreatedKey | undefined;
     let attempted: string | undefined;
@@ -121,6 +126,7 @@ export class DoubleBarrier {
       throw err;
     } finally {
       scope.dispose();
+      this.entering = false;
     }
   }
 

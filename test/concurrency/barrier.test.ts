@@ -108,3 +108,28 @@ test('double barrier: when a participant session ends after entering, the others
     await c.closeAll();
   }
 });
+
+test('double barrier: a second enter() of the same object while the first waits is refused and adds no participant', async () => {
+  const c = await startCluster(85);
+  try {
+    const kv = c.leader()!;
+    const s = await session(c, kv, { ttl: 5 });
+    const one = new DoubleBarrier(s, 'barriers/twice', 2);
+    const first = background(one.enter());
+    const second = background(one.enter());
+    await c.run(second.promise);
+    assert.ok(hasCode(ErrorCode.INVALID_ARGUMENT)(second.error()), `the second enter: ${String(second.error())}`);
+    await c.clock.advanceAsync(500);
+    assert.equal(first.done(), false, 'one object is one participant: the barrier of 2 stays closed');
+    assert.equal(await c.run(countKeys(kv, 'barriers/twice/waiters/')), 1);
+    assert.equal(await c.run(countKeys(kv, 'barriers/twice/ready')), 0);
+    const other = new DoubleBarrier(await session(c, kv, { ttl: 5 }), 'barriers/twice', 2);
+    await c.run(other.enter());
+    await c.run(first.promise);
+    assert.equal(first.error(), undefined);
+    await c.run(Promise.all([one.leave(), other.leave()]));
+    assert.equal(await c.run(countKeys(kv, 'barriers/twice/')), 0);
+  } finally {
+    await c.closeAll();
+  }
+});
