@@ -99,8 +99,12 @@ export class DoubleBarrier {
         const last = entered.kvs[this.count - 1]!;
         if (mine.revision > last.createRevision) throw new FaultError(ErrorCode.BARRIER_FULL, 'double barrier: too many participants');
         if (mine.revision === last.createRevision) {
-          await this.kv.put(this.ready, '');
           scope.check();
+          await this.kv.put(this.ready, '');
+          // the others are released now and count this participant in: an
+          // abort that comes after the put does not undo that, so it does
+          // not fail the call (a lost session does: its key goes with the lease)
+          this.session.assertAlive();
           this.mine = mine;
           return;
         }

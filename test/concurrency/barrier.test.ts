@@ -133,3 +133,38 @@ test('double barrier: a second enter() of the same object while the first waits 
     await c.closeAll();
   }
 });
+
+test('double barrier: an abort that comes while the last participant puts ready does not fail its enter (the others are already released)', async () => {
+  const c = await startCluster(86);
+  try {
+    const kv = c.leader()!;
+    const ac = new AbortController();
+    // the last participant's KV: the caller aborts while its ready put is on its way
+    const aborting = new Proxy(kv, {
+      get(target, prop) {
+        if (prop === 'put') {
+          return (key: string, ...rest: unknown[]) => {
+            if (key === 'barriers/late/ready') ac.abort();
+            return (target.put as (...a: unknown[]) => unknown)(key, ...rest);
+          };
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const first = new DoubleBarrier(await session(c, kv, { ttl: 5 }), 'barriers/late', 2);
+    const last = new DoubleBarrier(await session(c, aborting, { ttl: 5 }), 'barriers/late', 2);
+    const pf = background(first.enter());
+    await until(c, async () => (await countKeys(kv, 'barriers/late/waiters/')) === 1, 5_000, 'first in');
+    const pl = background(last.enter({ signal: ac.signal }));
+    await c.run(Promise.all([pf.promise, pl.promise]));
+    assert.equal(ac.signal.aborted, true);
+    assert.equal(pf.error(), undefined, 'the first participant was released');
+    assert.equal(pl.error(), undefined, `the last participant, whose ready put released the first, has entered too: ${String(pl.error())}`);
+    assert.equal(await c.run(countKeys(kv, 'barriers/late/waiters/')), 2, 'both participants are in');
+    await c.run(Promise.all([first.leave(), last.leave()]));
+    assert.equal(await c.run(countKeys(kv, 'barriers/late/')), 0, 'the last one out removed every key');
+  } finally {
+    await c.closeAll();
+  }
+});
