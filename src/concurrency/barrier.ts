@@ -44,12 +44,16 @@ export class Barrier {
   /**
    * Creates the barrier key (etcd's `Hold`), optionally attached to a lease.
    * @returns true when this call created it, false when it was already held
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a `lease` that is not
+   *   an integer id (nothing is written), `QUORUMKV_LEASE_NOT_FOUND`
+   *   for an unknown lease; errors of the KV
    */
   async hold(options: { lease?: number } = {}): Promise<boolean> {
     options = optionsOf(options, 'hold options', ['lease']);
     const res = await this.kv.txn({
       compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }],
-      success: [{ put: { key: this.key, value: '', lease: options.lease ?? 0 } }],
+      // a lease of the wrong type (null included) is the KV's INVALID_ARGUMENT, not "no lease"
+      success: [{ put: { key: this.key, value: '', lease: options.lease === undefined ? 0 : options.lease } }],
     });
     return res.succeeded;
   }

@@ -29,6 +29,8 @@ test('recipe calls with options or functions of the wrong type fail with QUORUMK
       { name: 'Election.observe with null options', call: () => new Election(s, 'e').observe(null as Any) },
       { name: 'Barrier.wait with null options', call: () => new Barrier(kv, 'b').wait(null as Any) },
       { name: 'Barrier.hold with null options', call: () => new Barrier(kv, 'b').hold(null as Any) },
+      { name: 'Barrier.hold with a null lease', call: () => new Barrier(kv, 'b').hold({ lease: null as Any }) },
+      { name: 'Barrier.hold with a lease id that is a string', call: () => new Barrier(kv, 'b').hold({ lease: '7' as Any }) },
       { name: 'DoubleBarrier.enter with null options', call: () => new DoubleBarrier(s, 'db', 2).enter(null as Any) },
       { name: 'Queue.dequeue with null options', call: () => new Queue(kv, 'q').dequeue(null as Any) },
       { name: 'PriorityQueue.dequeue with null options', call: () => new PriorityQueue(kv, 'pq').dequeue(null as Any) },
