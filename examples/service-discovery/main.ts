@@ -22,11 +22,21 @@ try {
     { name: 'api-2', node: b, addr: '10.0.0.2:8080' },
     { name: 'api-3', node: c, addr: '10.0.0.3:8080' },
   ];
+  const TTL_S = 2;
   const keepers: NodeJS.Timeout[] = [];
+  // when each instance last renewed its lease (a keep-alive confirmed, or the grant)
+  const renewedAt = new Map<string, number>();
   for (const inst of instances) {
-    const lease = await inst.node.leaseGrant(2);
+    const sentAt = Date.now();
+    const lease = await inst.node.leaseGrant(TTL_S);
+    renewedAt.set(inst.name, sentAt);
     await inst.node.put(`services/api/${inst.name}`, inst.addr, { lease: lease.id });
-    keepers.push(setInterval(() => void inst.node.leaseKeepAlive(lease.id).catch(() => undefined), 500));
+    keepers.push(
+      setInterval(() => {
+        const at = Date.now();
+        inst.node.leaseKeepAlive(lease.id).then(() => renewedAt.set(inst.name, at), () => undefined);
+      }, 500),
+    );
   }
 
   // the client: list, then watch from the next revision
@@ -50,10 +60,13 @@ try {
   // api-2 "crashes": it stops renewing its lease
   console.log('api-2 stops renewing its lease; waiting for it to expire...');
   clearInterval(keepers[1]);
-  const started = Date.now();
   const left = await gone;
-  console.log(`${left} removed ${Date.now() - started} ms after its last keep-alive`);
+  // a keep-alive still on its way when the interval was cleared may renew it once more
+  const silentFor = Date.now() - renewedAt.get('api-2')!;
+  console.log(`${left} removed ${silentFor} ms after its last keep-alive (TTL ${TTL_S} s)`);
   if (left !== 'services/api/api-2' || endpoints.size !== 2) throw new Error('unexpected membership');
+  // the leader expires a lease no sooner than its TTL after the last renewal was sent
+  if (silentFor < TTL_S * 1000) throw new Error(`the lease expired ${silentFor} ms after its last keep-alive, before its TTL`);
   for (const k of keepers) clearInterval(k);
   await watch.cancel();
   console.log('service discovery example: OK');
