@@ -90,7 +90,8 @@ try {
   for (const m of members) console.log(`${m.id} (${m.node.status().role}):`, Object.fromEntries(m.counters.totals));
   const want = JSON.stringify([...members[0]!.counters.totals].sort());
   if (members.some((m) => JSON.stringify([...m.counters.totals].sort()) !== want)) throw new Error('members disagree');
-  if (members[0]!.counters.totals.get('apples') !== 15) throw new Error('lost an increment');
+  const totals = members[0]!.counters.totals;
+  if (totals.get('apples') !== 15 || totals.get('pears') !== 15) throw new Error('lost or repeated an increment');
   console.log('replicated counter example: OK');
 } finally {
   await Promise.all(members.map((m) => m.node.close()));
