@@ -22,6 +22,7 @@ try {
   await sim.until(() => schedulers.some((s) => s.token !== undefined), { what: 'a scheduler leader' });
   await sim.run(500);
   const old = schedulers.find((s) => s.token !== undefined)!;
+  const oldToken = old.token!;
   const member = sim.ids[schedulers.indexOf(old)]!;
   say(`pausing member ${member}, beside the scheduler leader s-${member}, for 2500 ms`);
   sim.pauseClock(member, 2500);
@@ -35,6 +36,13 @@ try {
   const lin = sim.checkLinearizable();
   say(`history: ${lin.ok ? 'linearizable' : lin.describe()}; invariants: ${sim.violations().length === 0 ? 'held' : sim.violations().join('; ')}`);
   say(`trace hash ${sim.traceHash()} (the same on every run of seed ${seed})`);
+  // what the run above claims, checked
+  const successors = schedulers.flatMap((s) => s.runs).filter((r) => r.token > oldToken && r.outcome === 'completed');
+  if (!lin.ok || sim.violations().length > 0) throw new Error('the history is not linearizable or an invariant broke');
+  if (successors.length === 0) throw new Error('no other instance took over and completed a job');
+  if (!old.runs.some((r) => r.outcome === 'fenced')) throw new Error('the paused leader was never fenced off');
+  if (schedulers.flatMap((s) => s.runs).some((r) => r.outcome === 'fenced' && r.token !== oldToken)) throw new Error('a run of another leader was fenced');
+  console.log('job scheduler example: OK');
 } finally {
   await sim.close();
 }
