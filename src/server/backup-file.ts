@@ -77,8 +77,18 @@ class FrameWriter {
   size = 0;
   constructor(private readonly fh: FileHandle) {}
 
+  /**
+   * Appends `b` whole, writing on after a short write: write(2) writes less
+   * than asked on a disk about to fill up or at a file size limit, and the
+   * call after it fails. Taken for a whole write, it left a backup short of
+   * its last bytes (or with a gap) that was reported as saved.
+   */
   async raw(b: Uint8Array): Promise<void> {
-    await this.fh.write(b);
+    for (let done = 0; done < b.length; ) {
+      const { bytesWritten } = await this.fh.write(b, done, b.length - done);
+      if (bytesWritten <= 0) throw new Error(`short write: ${done} of ${b.length} bytes`);
+      done += bytesWritten;
+    }
     this.size += b.length;
   }
 
