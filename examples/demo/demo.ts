@@ -7,15 +7,13 @@
 // put and compare-and-swap a few shared registers through RecordingKV; the
 // merged history is checked for linearizability (quorumkv/testing). Exits
 // 0 when everything holds, non-zero naming what failed.
-import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Command, Report } from './protocol.js';
+import { join } from 'node:path';
+import { Member } from './member-process.js';
+import type { Report } from './protocol.js';
 import { freePort } from '../lib/free-port.js';
 import { KvEventFile, KvHistoryMerger } from '../../src/testing/index.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const DATA = join(process.cwd(), '.demo-data');
 const IDS = ['a', 'b', 'c'];
 const started = Date.now();
@@ -30,82 +28,6 @@ function say(msg: string): void {
 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-class Member {
-  child: ChildProcess | undefined;
-  readonly listeners = new Set<(r: Report) => void>();
-  alive = false;
-
-  constructor(
-    readonly id: string,
-    readonly members: Record<string, string>,
-  ) {}
-
-  start(): Promise<void> {
-    const child = fork(join(here, 'member.ts'), [this.id, JSON.stringify(this.members), join(DATA, this.id)], {
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.child = child;
-    child.on('message', (r: Report) => {
-      for (const l of [...this.listeners]) l(r);
-    });
-    child.on('exit', () => {
-      this.alive = false;
-    });
-    return new Promise((resolve, reject) => {
-      const onReady = (r: Report): void => {
-        if (r.kind === 'ready') {
-          this.listeners.delete(onReady);
-          this.alive = true;
-          resolve();
-        } else if (r.kind === 'error') {
-          reject(new Error(`${this.id}: ${r.message}`));
-        }
-      };
-      this.listeners.add(onReady);
-      child.once('exit', (code) => reject(new Error(`member ${this.id} exited with ${code} while starting`)));
-    });
-  }
-
-  send(c: Command): void {
-    if (this.alive) this.child?.send(c);
-  }
-
-  /** Sends a command and waits for the first report of `kind`. */
-  ask<K extends Report['kind']>(c: Command, kind: K, timeoutMs = 10_000): Promise<Extract<Report, { kind: K }>> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.listeners.delete(on);
-        reject(new Error(`member ${this.id} did not answer ${c.op} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const on = (r: Report): void => {
-        if (r.kind === kind) {
-          clearTimeout(timer);
-          this.listeners.delete(on);
-          resolve(r as Extract<Report, { kind: K }>);
-        }
-      };
-      this.listeners.add(on);
-      this.send(c);
-    });
-  }
-
-  kill(): void {
-    this.child?.kill('SIGKILL');
-    this.alive = false;
-  }
-
-  async stop(): Promise<void> {
-    if (this.child === undefined || this.child.exitCode !== null) return;
-    const exited = new Promise((r) => this.child!.once('exit', r));
-    this.child.disconnect();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 3_000)))]);
-    clearTimeout(timer);
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-  }
-}
 
 async function leaderOf(members: Member[], timeoutMs = 10_000): Promise<{ leader: string; term: number }> {
   const deadline = Date.now() + timeoutMs;
@@ -124,7 +46,7 @@ async function main(): Promise<number> {
   const addresses: Record<string, string> = {};
   for (const id of IDS) addresses[id] = `127.0.0.1:${await freePort()}`;
   say(`starting members ${IDS.map((id) => `${id}@${addresses[id]}`).join(', ')}; data in ./.demo-data/`);
-  const members = IDS.map((id) => new Member(id, addresses));
+  const members = IDS.map((id) => new Member(id, addresses, join(DATA, id)));
   const failures: string[] = [];
   try {
     await Promise.all(members.map((m) => m.start()));
