@@ -270,8 +270,9 @@ export interface KvNodeStatus {
   raft: RaftNodeStatus;
   /**
    * Physical size of the database in bytes (etcd's `dbSize`; see
-   * `maintenance-size.ts` for how each backend measures it), measured at
-   * most about a second ago.
+   * `maintenance-size.ts` for how each backend measures it), measured
+   * within about a second of this member's last change (an apply, the end
+   * of a physical compaction), at most once a second.
    */
   dbSize: number;
   /** Bytes of the database in use by live data (etcd's `dbSizeInUse`), measured with `dbSize`. */
@@ -581,6 +582,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    */
   private grownSinceMeasure = 0;
   private sizing: Promise<DbSize> | undefined;
+  /**
+   * The measure due after a change that came too soon after the last one
+   * (see {@link refreshSizeSoon}): an idle member's size is then at most
+   * about a second older than its last change.
+   */
+  private sizeTimer: TimerHandle | undefined;
   private raisingNoSpace = false;
 
   private constructor(
@@ -1327,6 +1334,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (this.leaseTimer !== undefined) this.clock.clearTimeout(this.leaseTimer);
     if (this.compactTimer !== undefined) this.clock.clearTimeout(this.compactTimer);
     if (this.corruptTimer !== undefined) this.clock.clearTimeout(this.corruptTimer);
+    if (this.sizeTimer !== undefined) this.clock.clearTimeout(this.sizeTimer);
     this.metrics.detach(this.metricsSource);
     for (const nonce of [...this.keepAliveWaiters.keys()]) this.settleKeepAlive(nonce, undefined);
     this.expiredKeepAlives.clear();
@@ -1474,7 +1482,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (!force && this.now() - this.sizeAt < SIZE_REFRESH_MS) return Promise.resolve(this.size);
     const storeDb = this.db.sublevel('mvcc', { keyEncoding: 'view', valueEncoding: 'view' });
     const grownBefore = this.grownSinceMeasure;
-    this.sizing = measureDbSize(this.db, storeDb.prefix, storeDb)
+    // what was applied so far is measured once the store has written it (it
+    // writes applied batches a little later: measured at once, the writes of
+    // the apply that asked for the measure were left out)
+    this.sizing = this.store
+      .written()
+      .catch(() => undefined)
+      .then(() => measureDbSize(this.db, storeDb.prefix, storeDb))
       .then((s) => {
         this.size = s;
         this.sizeAt = this.now();
@@ -1488,8 +1502,24 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     return this.sizing;
   }
 
+  /**
+   * After a change (an apply, the end of a physical compaction): measures
+   * the size now, or, when the last measure is under way or less than a
+   * second old, once more a second after it. Skipped instead, the last
+   * changes of a burst were never measured while the member stayed idle:
+   * `status().dbSize` and `etcd_mvcc_db_total_size_in_bytes` kept a size
+   * from before them (or before a compaction freed space) for good.
+   */
   private refreshSizeSoon(): void {
-    if (this.closed || this.sizing !== undefined || this.now() - this.sizeAt < SIZE_REFRESH_MS) return;
+    if (this.closed || this.sizeTimer !== undefined) return;
+    const wait = this.sizing !== undefined ? SIZE_REFRESH_MS : this.sizeAt + SIZE_REFRESH_MS - this.now();
+    if (wait > 0) {
+      this.sizeTimer = this.clock.setTimeout(() => {
+        this.sizeTimer = undefined;
+        this.refreshSizeSoon();
+      }, wait);
+      return;
+    }
     this.refreshSize().then(
       (s) => {
         if (s.dbSize + this.grownSinceMeasure > this.quotaBytes) this.raiseNoSpace(s.dbSize + this.grownSinceMeasure);
@@ -1666,6 +1696,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       const r = requests[i];
       if (r === null || r === undefined || results[i]?.status !== 'applied') continue;
       if (growsStore(r)) this.grownSinceMeasure += requestCost(r);
+      const physical = (results[i] as { physical?: Promise<void> }).physical;
+      // the compacted records are deleted after the apply, in the background
+      if (physical !== undefined) physical.then(() => this.refreshSizeSoon(), () => undefined);
       if ('leaseGrant' in r) this.metrics.leaseGranted.inc(member);
       else if ('leaseRevoke' in r) {
         this.metrics.leaseRevoked.inc(member);

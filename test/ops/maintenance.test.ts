@@ -202,6 +202,46 @@ test('a forced size measure asked for while another is under way measures again 
   }
 });
 
+test('an idle member measures its size within about a second of its last change: the end of a burst of writes, a physical compaction', async () => {
+  const c = new OpsCluster(IDS, 26);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const measured = async (id: string): Promise<number> =>
+      logicalSize(c.dbs.get(id)!.sublevel('mvcc', { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as AnyDb);
+    const gauge = async (n: KvNode): Promise<number | undefined> =>
+      (await n.metricsRegistry.getSingleMetric('etcd_mvcc_db_total_size_in_bytes')!.get()).values.find((v) => v.labels.member === n.id)?.value;
+    const check = async (what: string): Promise<void> => {
+      for (const id of IDS) {
+        const n = c.node(id);
+        const size = await measured(id);
+        assert.equal(n.status().dbSize, size, `${what}: member ${id} reports the size its store has had for 2 s`);
+        assert.equal(n.status().dbSizeInUse, size, `${what}: member ${id}, size in use`);
+        assert.equal(await gauge(n), size, `${what}: member ${id}, etcd_mvcc_db_total_size_in_bytes`);
+      }
+    };
+    // the last measure is over a second old: the first put of the burst
+    // starts one, and the rest come within the second after it
+    await c.clock.advanceAsync(1_100);
+    const rev = leader.status().revision;
+    for (let i = 0; i < 10; i++) await c.run(leader.put(`burst/${i}`, 'x'.repeat(1_000)));
+    for (const id of IDS) await c.waitFor(() => c.node(id).status().revision === rev + 10, 2_000, `member ${id} applies the burst`);
+    await c.clock.advanceAsync(2_000); // idle
+    await check('after a burst of writes');
+
+    // the old records go once the compaction is applied, in the background
+    await c.clock.advanceAsync(1_100);
+    const del = await c.run(leader.delete('burst/', { prefix: true }));
+    await c.run(leader.compact(del.header.revision, { physical: true }));
+    for (const id of IDS) await c.waitFor(() => c.node(id).status().compactRevision === del.header.revision, 2_000, `member ${id} compacts`);
+    await c.clock.advanceAsync(2_000); // idle
+    assert.ok((await measured(leader.id)) < 5_000, 'the compaction freed the values');
+    await check('after a physical compaction');
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('hashKv is equal on every member at the same revision and differs once the data does', async () => {
   const c = new OpsCluster(IDS, 24);
   try {
