@@ -1262,7 +1262,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * The hash of this member's store up to `revision` (default: the current
    * revision), etcd's `HashKV`: the keys' revisions and the compaction
    * revision, not the leases (as etcd's), so it is equal on every member
-   * at the same revision, and a backup's restored members hash as its
+   * at the same revision and compaction revision (a compaction changes no
+   * revision: compare `compactRevision` too), and a backup's restored members hash as its
    * source did at the backup's revision. Local (no ReadIndex). The
    * corruption check compares the lease table as well.
    * @throws CompactedError when `revision` is at or below the compaction

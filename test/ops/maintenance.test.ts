@@ -275,6 +275,31 @@ test('hashKv is equal on every member at the same revision and differs once the 
   }
 });
 
+test('hashKv differs at one revision between a member that applied a compaction and one that has not: compare it where compactRevision is equal too', async () => {
+  const c = new OpsCluster(IDS, 27);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    for (let i = 0; i < 5; i++) await c.run(leader.put(`h${i}`, `${i}`));
+    await c.run(leader.put('h0', 'again'));
+    const rev = leader.status().revision;
+    for (const id of IDS) await c.waitFor(() => c.node(id).status().revision === rev, 2_000, `member ${id} catches up`);
+    const lagging = c.followers()[0]!;
+    c.net.isolate(lagging.id);
+    await c.run(leader.compact(rev - 1)); // a compaction changes no revision
+    const [ahead, behind] = [await leader.hashKv(), await lagging.hashKv()];
+    assert.equal(ahead.revision, behind.revision);
+    assert.equal(leader.status().revision, lagging.status().revision);
+    assert.notEqual(ahead.hash, behind.hash);
+    assert.notEqual(ahead.compactRevision, behind.compactRevision);
+    c.net.heal();
+    await c.waitFor(() => lagging.status().compactRevision === rev - 1, 2_000, 'the lagging member compacts');
+    assert.equal((await lagging.hashKv()).hash, ahead.hash);
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('status reports the database size, revisions, Raft term and indexes, leader, learner flag and alarms', async () => {
   const c = new OpsCluster(IDS, 25);
   c.extra = () => ({ quotaBackendBytes: 64 * 1024 * 1024 });
