@@ -16,13 +16,16 @@
  *
  * Files are written to `<path>.<random>.part` (mode 0600), fsynced and
  * renamed into place, so a crash never leaves a partial file under the final
- * name.
+ * name; the directory is fsynced after the rename, so a saved backup keeps
+ * its name across a power loss.
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { crc32, pack, unpack } from '../codec/index.js';
 import { ErrorCode, FaultError } from '../errors.js';
+import { fsyncDir } from '../storage/dirs.js';
 
 /** The magic bytes that start a backup file. */
 export const BACKUP_MAGIC = 'QKVBAK01';
@@ -107,14 +110,19 @@ class FrameWriter {
 /**
  * Streams a backup to `path` (through `<path>.<random>.part`, created for
  * this call alone and readable by its owner only, as etcd writes its
- * snapshots: fsynced, then renamed over `path`). Two saves to one path at
+ * snapshots: fsynced, then renamed over `path`, and the directory fsynced:
+ * the rename is a new entry of the directory, which a power loss may take
+ * back until the directory itself is synced). Two saves to one path at
  * once each leave a whole backup; the later rename wins.
  * @returns the file's size in bytes
- * @throws FaultError `QUORUMKV_STORAGE_IO` when the file cannot be written (no partial file is left)
+ * @throws FaultError `QUORUMKV_STORAGE_IO` when the file cannot be written
+ *   (no partial file is left), or its directory cannot be fsynced after the
+ *   rename (the whole backup is then under `path`, but not known to be durable)
  */
 export async function writeBackupFile(path: string, src: BackupSource): Promise<number> {
   const part = `${path}.${randomBytes(6).toString('hex')}.part`;
   let fh: FileHandle | undefined;
+  let size: number;
   try {
     fh = await open(part, 'wx', 0o600);
     const w = new FrameWriter(fh);
@@ -141,14 +149,20 @@ export async function writeBackupFile(path: string, src: BackupSource): Promise<
     await fh.sync();
     await fh.close();
     fh = undefined;
+    size = w.size;
     await rename(part, path);
-    return w.size;
   } catch (err) {
     await fh?.close().catch(() => undefined);
     await rm(part, { force: true }).catch(() => undefined);
     if (err instanceof FaultError) throw err;
     throw new FaultError(ErrorCode.STORAGE_IO, `cannot write the backup ${path}: ${(err as Error).message}`, { cause: err });
   }
+  try {
+    await fsyncDir(dirname(path));
+  } catch (err) {
+    throw new FaultError(ErrorCode.STORAGE_IO, `the backup ${path} is written, but its directory cannot be fsynced: ${(err as Error).message}`, { cause: err });
+  }
+  return size;
 }
 
 function safeInt(v: unknown): v is number {

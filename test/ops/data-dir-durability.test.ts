@@ -59,3 +59,24 @@ test('KvNode.open in a data directory whose parents are missing fsyncs the data 
     await cleanup();
   }
 });
+
+test('snapshotSave fsyncs the directory it renames the backup into, so that a saved backup outlives a power loss', async () => {
+  const { dir, cleanup } = await tempDir('backup-dir-sync');
+  const net = new MemoryNetwork({ seed: 6 });
+  try {
+    const n = await KvNode.open({ id: 'm', members: ['m'], dataDir: join(dir, 'm'), transport: net.transport('m'), tickMs: 10 });
+    try {
+      while (!n.raft.isLeader) await new Promise((r) => setTimeout(r, 5));
+      await n.put('k', 'v');
+      fsCjs.mkdirSync(join(dir, 'backups'));
+      await watchDirSyncs(dir, async (synced) => {
+        await n.snapshotSave(join(dir, 'backups', 'b.qkv'));
+        assert.ok(synced.includes('backups'), `the backup's directory was fsynced after the rename (fsynced: ${synced.join(', ') || 'none'})`);
+      });
+    } finally {
+      await n.close();
+    }
+  } finally {
+    await cleanup();
+  }
+});
