@@ -324,7 +324,11 @@ export interface KvNodeEvents {
    * known, e.g. during an election) and this member's Raft term then.
    */
   leaderChange: (leader: string, term: number) => void;
-  /** Alarms were raised or cleared (on every member, when it applies the change). */
+  /**
+   * Alarms were raised or cleared (on every member, when it applies the
+   * change, or installs a Raft snapshot that holds it: `index` is then the
+   * snapshot's).
+   */
   alarm: (change: AlarmChange) => void;
   /**
    * A fatal error stopped the member's Raft node (a storage or state machine

@@ -349,6 +349,7 @@ export class KvStateMachine implements StateMachine<EntryResult> {
     // the store's part checked whole first: the server state saved below
     // would otherwise be replaced by a snapshot whose store part is refused
     checkStoreSnapshot(store);
+    const before = this.alarms.list();
     try {
       this.setServerState(server ?? [[], []]);
     } catch (err) {
@@ -357,5 +358,14 @@ export class KvStateMachine implements StateMachine<EntryResult> {
     // saved first: a crash before the store is restored restores the same snapshot again on restart
     await this.saveServerState(s.index);
     await this.store.restore(store);
+    // the alarms the snapshot brings or drops are a change like an alarm
+    // entry's: the member hears of it (its `alarm` event)
+    const after = this.alarms.list();
+    const key = (a: AlarmMember): string => `${a.alarm}\u0000${a.memberId}`;
+    const had = new Set(before.map(key));
+    const has = new Set(after.map(key));
+    const raised = after.filter((a) => !had.has(key(a)));
+    const cleared = before.filter((a) => !has.has(key(a)));
+    if (this.host !== undefined && (raised.length > 0 || cleared.length > 0)) this.host.alarmsChanged(s.index, raised, cleared);
   }
 }

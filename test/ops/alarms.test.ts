@@ -233,3 +233,32 @@ test('the quota holds between size measures: writes applied since the last one c
     await c.closeAll();
   }
 });
+
+test('a member that catches up through a Raft snapshot holding a new alarm fires its alarm event', async () => {
+  const c = new OpsCluster(IDS, 34);
+  // a snapshot every 10 entries, none kept behind it: a member cut off catches up by snapshot
+  c.extra = () => ({ snapshotEntries: 10, snapshotCatchUpEntries: 0 });
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const lagging = c.followers()[0]!;
+    const events: { index: number; raised: unknown[]; cleared: unknown[] }[] = [];
+    lagging.on('alarm', (e) => events.push(e));
+    let installed = 0;
+    lagging.raft.on('snapshot', (_index, source) => {
+      if (source === 'leader') installed++;
+    });
+    c.net.isolate(lagging.id);
+    await c.run(leader.raft.propose(encodeAlarmEntry({ action: 'activate', memberId: leader.id, alarm: 'NOSPACE' })));
+    for (let i = 0; i < 30; i++) await c.run(leader.delete(`k${i}`));
+    c.net.heal();
+    await c.waitFor(() => lagging.alarms().length === 1, 5_000, 'the lagging member has the alarm');
+    assert.ok(installed > 0, 'it caught up through a snapshot');
+    assert.deepEqual(
+      events.map((e) => ({ raised: e.raised, cleared: e.cleared })),
+      [{ raised: [{ memberId: leader.id, alarm: 'NOSPACE' }], cleared: [] }],
+    );
+  } finally {
+    await c.closeAll();
+  }
+});

@@ -7,7 +7,7 @@ import { MemoryLevel } from 'memory-level';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { MvccStore, prepareWriteRequest } from '../../src/mvcc/index.js';
 import type { ApplyEntry } from '../../src/node/index.js';
-import { AlarmTable, growsStore } from '../../src/server/alarms.js';
+import { AlarmTable, growsStore, type AlarmMember } from '../../src/server/alarms.js';
 import { HashReports } from '../../src/server/corruption-check.js';
 import { KvStateMachine, type KvStateMachineHost } from '../../src/server/kv-state-machine.js';
 import { requestCost, KV_OVERHEAD_BYTES, LEASE_OVERHEAD_BYTES } from '../../src/server/quota.js';
@@ -142,4 +142,34 @@ test('a Raft snapshot of the state machine carries the alarms and hash reports t
   await bare.restore({ data: await plain.snapshot(), index: 9, term: 1 });
   assert.deepEqual(bare.alarms.list(), []);
   await assert.rejects(bare.restore({ data: new Uint8Array([1, 2, 3, 4, 5]), index: 10, term: 1 }), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT));
+});
+
+test('installing a Raft snapshot reports the alarms it raises and clears to the member, as applying their entries does', async () => {
+  const { sm: from } = await machine();
+  await from.apply([entry(1, encodeAlarmEntry({ action: 'activate', memberId: 'b', alarm: 'NOSPACE' }))]);
+  const snap = await from.snapshot();
+
+  const db = new MemoryLevel<Uint8Array, Uint8Array>(VIEW);
+  const store = await MvccStore.open(db.sublevel<Uint8Array, Uint8Array>('mvcc', VIEW));
+  const to = await KvStateMachine.open(store, db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'view' }));
+  const changes: { index: number; raised: AlarmMember[]; cleared: AlarmMember[] }[] = [];
+  to.attach({
+    voters: () => ['a', 'b', 'c'],
+    keepAliveApplied: () => undefined,
+    keepAliveAnswered: () => undefined,
+    hashCheckApplied: () => undefined,
+    alarmsChanged: (index, raised, cleared) => changes.push({ index, raised, cleared }),
+    storeBatchApplied: () => undefined,
+  });
+  // this member had a CORRUPT alarm of its own when it fell behind
+  await to.apply([entry(1, encodeAlarmEntry({ action: 'activate', memberId: 'c', alarm: 'CORRUPT' }))]);
+  assert.deepEqual(changes, [{ index: 1, raised: [{ memberId: 'c', alarm: 'CORRUPT' }], cleared: [] }]);
+  changes.length = 0;
+  await to.restore({ data: snap, index: 7, term: 2 });
+  assert.deepEqual(to.alarms.list(), [{ memberId: 'b', alarm: 'NOSPACE' }]);
+  assert.deepEqual(changes, [{ index: 7, raised: [{ memberId: 'b', alarm: 'NOSPACE' }], cleared: [{ memberId: 'c', alarm: 'CORRUPT' }] }]);
+  // the same alarms again: no change to report
+  changes.length = 0;
+  await to.restore({ data: snap, index: 8, term: 2 });
+  assert.deepEqual(changes, []);
 });
