@@ -632,7 +632,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const self = this;
     this.metricsSource = {
       id,
-      hasLeader: () => self.raft.leader !== '',
+      // a member stopped by a fatal error, or removed, follows no leader any
+      // more: the one it last knew stays in its Raft state, never updated
+      hasLeader: () => self.raft.leader !== '' && self.stopped === undefined && !self.raft.removed,
       isLeader: () => self.raft.isLeader,
       commitIndex: () => self.raft.status().commit,
       appliedIndex: () => self.raft.appliedIndex,

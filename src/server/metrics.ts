@@ -14,7 +14,7 @@
  *
  * | metric | type | meaning |
  * |---|---|---|
- * | `etcd_server_has_leader` | gauge | 1 when this member knows a leader, else 0 |
+ * | `etcd_server_has_leader` | gauge | 1 when this member knows a leader, else 0 (0 once it is stopped by a fatal error or removed) |
  * | `etcd_server_is_leader` | gauge | 1 when this member is the leader |
  * | `etcd_server_leader_changes_seen_total` | counter | leaders seen (each time a new leader becomes known) |
  * | `etcd_server_proposals_committed_total` | gauge | the Raft commit index (etcd: a gauge of committed proposals) |
@@ -45,7 +45,7 @@ import { ALARM_TYPES, type AlarmMember } from './alarms.js';
 export interface MetricsSource {
   /** The member id: the `member` label of its series; one source per id in a registry. */
   readonly id: string;
-  /** True when this member knows a leader (`etcd_server_has_leader`). */
+  /** True when this member knows a leader and still takes part in the cluster (not stopped by a fatal error, not removed) (`etcd_server_has_leader`). */
   hasLeader(): boolean;
   /** True when this member is the leader (`etcd_server_is_leader`). */
   isLeader(): boolean;

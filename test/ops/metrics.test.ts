@@ -135,3 +135,27 @@ test('a Raft log write slower than slowFsyncMs is logged as a warning', async ()
     createDebug.enable(saved.enabled);
   }
 });
+
+test('a member stopped by a fatal error, or removed from the cluster, reports no leader', async () => {
+  const registry = new Registry();
+  const c = new OpsCluster(['a', 'b', 'c', 'd'], 54);
+  c.extra = () => ({ metrics: { registry } });
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    for (const n of c.nodes.values()) await c.waitFor(() => n.status().leader !== '', 2_000, `member ${n.id} knows the leader`);
+    const [stopped, removed] = c.followers();
+    stopped!.on('error', () => undefined);
+    stopped!.raft.stopOnFatal(new Error('a broken invariant'));
+    await c.run(leader.removeMember(removed!.id));
+    await c.waitFor(() => removed!.raft.removed, 2_000, 'the removed member stops');
+    await c.clock.advanceAsync(1_000);
+    const json = await registry.getMetricsAsJSON();
+    // it takes no part in the cluster any more: it follows no leader
+    assert.equal(value(json, 'etcd_server_has_leader', { member: stopped!.id }), 0, 'the stopped member');
+    assert.equal(value(json, 'etcd_server_has_leader', { member: removed!.id }), 0, 'the removed member');
+    assert.equal(value(json, 'etcd_server_has_leader', { member: leader.id }), 1);
+  } finally {
+    await c.closeAll();
+  }
+});
