@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { ErrorCode, FaultError, isQuorumError } from '../../src/errors.js';
 import { Election, Session, electionLeader, observeElection, type LeaderInfo, type Leadership } from '../../src/concurrency/index.js';
 import { text } from '../../src/server/kv.js';
-import { IDS, background, countKeys, hasCode, rng, seedFor, session, sleep, startCluster, until } from './helpers.js';
+import { IDS, background, countKeys, hasCode, rng, seedFor, session, sleep, slowMember, startCluster, until } from './helpers.js';
 
 /** Collects what an observer yields, in the background. */
 function collect(obs: AsyncIterable<LeaderInfo>): { seen: LeaderInfo[]; done: Promise<void> } {
@@ -405,38 +405,19 @@ test('campaign() of a leader does not resolve once the session is lost or the si
   const c = await startCluster(55);
   try {
     const f = c.followers()[0]!;
-    // a member that answers txns late and keep-alives not at all, once `slow` is set
-    let slow = false;
-    const kv = new Proxy(f, {
-      get(target, prop) {
-        if (prop === 'txn') {
-          return async (...args: Parameters<typeof f.txn>) => {
-            const res = await target.txn(...args);
-            if (slow) await sleep(c, 1_500);
-            return res;
-          };
-        }
-        if (prop === 'leaseKeepAlive') {
-          return async (id: number) => {
-            if (slow) throw new FaultError(ErrorCode.TIMEOUT, 'no answer');
-            return target.leaseKeepAlive(id);
-          };
-        }
-        const v = Reflect.get(target, prop, target) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
+    // a member that answers txns late and keep-alives not at all, once `slow.on` is set
+    const { kv, slow } = slowMember(c, f, 'txn');
     const s = await session(c, kv, { ttl: 1 });
     const e = new Election(s, 'again');
     await c.run(e.campaign('v1'));
-    slow = true;
+    slow.on = true;
     await assert.rejects(c.run(e.campaign('v2')), hasCode(ErrorCode.SESSION_EXPIRED), 'campaign() resolved on a lost session');
     assert.equal(s.isLost, true);
 
-    slow = false;
+    slow.on = false;
     const e2 = new Election(await session(c, kv, { ttl: 5 }), 'again-abort');
     await c.run(e2.campaign('v1'));
-    slow = true;
+    slow.on = true;
     const ac = new AbortController();
     c.clock.setTimeout(() => ac.abort(), 500);
     await assert.rejects(c.run(e2.campaign('v2', { signal: ac.signal })), hasCode(ErrorCode.ABORTED), 'campaign() resolved after its signal aborted');

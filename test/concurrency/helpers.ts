@@ -4,7 +4,7 @@
 // register that rejects writes carrying a token below the highest it has seen.
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
-import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { ErrorCode, FaultError, isQuorumError } from '../../src/errors.js';
 import { Session, type SessionOptions } from '../../src/concurrency/index.js';
 import type { KV } from '../../src/server/kv.js';
 import { KvCluster } from '../server/helpers.js';
@@ -120,4 +120,33 @@ export function recordingWatches(kv: KV, log: string[]): KV {
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
+}
+
+/**
+ * A KV on `member` that, once `slow.on` is set, answers `method` 1.5 s late
+ * (virtual) and keep-alives not at all: a session on it is lost while such a
+ * call is under way.
+ */
+export function slowMember(c: KvCluster, member: KV, method: 'txn' | 'range'): { kv: KV; slow: { on: boolean } } {
+  const slow = { on: false };
+  const kv = new Proxy(member, {
+    get(target, prop) {
+      if (prop === method) {
+        return async (...args: unknown[]) => {
+          const res = await (target[method] as (...a: unknown[]) => Promise<unknown>)(...args);
+          if (slow.on) await sleep(c, 1_500);
+          return res;
+        };
+      }
+      if (prop === 'leaseKeepAlive') {
+        return async (id: number) => {
+          if (slow.on) throw new FaultError(ErrorCode.TIMEOUT, 'no answer');
+          return target.leaseKeepAlive(id);
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { kv, slow };
 }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, FaultError, UsageError } from '../../src/errors.js';
 import { Mutex, type HeldLock } from '../../src/concurrency/index.js';
-import { background, countKeys, hasCode, recordingWatches, session, sleep, startCluster, until } from './helpers.js';
+import { background, countKeys, hasCode, recordingWatches, session, sleep, slowMember, startCluster, until } from './helpers.js';
 
 test('an uncontended lock creates <prefix>/<lease hex> on the session lease; its createRevision is the fencing token', async () => {
   const c = await startCluster(31);
@@ -385,38 +385,19 @@ test('lock() on a mutex that holds the lock does not resolve once the session is
   const c = await startCluster(44);
   try {
     const f = c.followers()[0]!;
-    // a member that answers reads late and keep-alives not at all, once `slow` is set
-    let slow = false;
-    const kv = new Proxy(f, {
-      get(target, prop) {
-        if (prop === 'range') {
-          return async (...args: Parameters<typeof f.range>) => {
-            const res = await target.range(...args);
-            if (slow) await sleep(c, 1_500);
-            return res;
-          };
-        }
-        if (prop === 'leaseKeepAlive') {
-          return async (id: number) => {
-            if (slow) throw new FaultError(ErrorCode.TIMEOUT, 'no answer');
-            return target.leaseKeepAlive(id);
-          };
-        }
-        const v = Reflect.get(target, prop, target) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
+    // a member that answers reads late and keep-alives not at all, once `slow.on` is set
+    const { kv, slow } = slowMember(c, f, 'range');
     const s = await session(c, kv, { ttl: 1 });
     const m = new Mutex(s, 'relock');
     await c.run(m.lock());
-    slow = true;
+    slow.on = true;
     await assert.rejects(c.run(m.lock()), hasCode(ErrorCode.SESSION_EXPIRED), 'lock() resolved on a lost session');
     assert.equal(s.isLost, true);
 
-    slow = false;
+    slow.on = false;
     const m2 = new Mutex(await session(c, kv, { ttl: 5 }), 'relock-abort');
     await c.run(m2.lock());
-    slow = true;
+    slow.on = true;
     const ac = new AbortController();
     c.clock.setTimeout(() => ac.abort(), 500);
     await assert.rejects(c.run(m2.lock({ signal: ac.signal })), hasCode(ErrorCode.ABORTED), 'lock() resolved after its signal aborted');

@@ -6,33 +6,12 @@
 // seed to replay.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fsCjs from 'node:fs';
-import { join, relative } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { MemoryNetwork } from '../../src/transport/index.js';
 import { KvNode } from '../../src/server/index.js';
 import { tempDir } from './ops-cluster.js';
-
-/** Records the directories fsynced through fs.promises.open while `fn` runs, relative to `root`. */
-async function watchDirSyncs(root: string, fn: (synced: string[]) => Promise<void>): Promise<void> {
-  const synced: string[] = [];
-  const realOpen = fsCjs.promises.open;
-  fsCjs.promises.open = async function (this: unknown, ...args: Parameters<typeof realOpen>) {
-    const fh = await realOpen.apply(this, args);
-    if ((await fh.stat()).isDirectory()) {
-      const sync = fh.sync.bind(fh);
-      fh.sync = () => {
-        synced.push(relative(root, String(args[0])) || '.');
-        return sync();
-      };
-    }
-    return fh;
-  } as typeof realOpen;
-  try {
-    await fn(synced);
-  } finally {
-    fsCjs.promises.open = realOpen;
-  }
-}
+import { watchDirSyncs } from '../storage/fixtures.js';
 
 test('KvNode.open in a data directory whose parents are missing fsyncs the data directory and each directory made above it', async () => {
   const { dir, cleanup } = await tempDir('data-dir-sync');
@@ -68,7 +47,7 @@ test('snapshotSave fsyncs the directory it renames the backup into, so that a sa
     try {
       while (!n.raft.isLeader) await new Promise((r) => setTimeout(r, 5));
       await n.put('k', 'v');
-      fsCjs.mkdirSync(join(dir, 'backups'));
+      mkdirSync(join(dir, 'backups'));
       await watchDirSyncs(dir, async (synced) => {
         await n.snapshotSave(join(dir, 'backups', 'b.qkv'));
         assert.ok(synced.includes('backups'), `the backup's directory was fsynced after the rename (fsynced: ${synced.join(', ') || 'none'})`);

@@ -17,7 +17,7 @@ import { seededRandom } from '../../src/raft/seeded-random.js';
 import type { HardState } from '../../src/raftpb/index.js';
 import { FileLogStorage, LevelLogStorage, type LogStorage } from '../../src/storage/index.js';
 import { ent, ents, norm, normState, rejectsWith, snap } from './conformance.js';
-import { withTempDir } from './fixtures.js';
+import { watchDirSyncs, withTempDir } from './fixtures.js';
 
 const SEG = 64 * 1024;
 /** node:fs as CommonJS: patching it and then syncBuiltinESMExports() reaches the storage's `import * as fs`. */
@@ -832,34 +832,19 @@ test('a load() whose replay fails leaves the storage failed: later saves and loa
 test('new directories, new and deleted segments and snapshot files are made durable by an fsync of their directory', () =>
   withDir(async (root) => {
     const dir = join(root, 'log'); // made by the open
-    const synced: string[] = [];
-    const realOpen = fsCjs.promises.open;
-    fsCjs.promises.open = async function (this: unknown, ...args: Parameters<typeof realOpen>) {
-      const fh = await realOpen.apply(this, args);
-      if (args[1] === 'r' && (await fh.stat()).isDirectory()) {
-        const sync = fh.sync.bind(fh);
-        fh.sync = () => {
-          synced.push(relative(root, String(args[0])) || '.');
-          return sync();
-        };
-      }
-      return fh;
-    } as typeof realOpen;
-    try {
-      const s = await open(dir);
-      // the new log directory in its parent, wal/ and snap/ in it, the first segment in wal/
-      assert.deepEqual(synced, ['log', '.', 'log/wal']);
-      synced.length = 0;
-      const next = await fillToSecondSegment(s, dir);
-      assert.deepEqual(synced, ['log/wal'], 'the second segment, renamed into place');
-      synced.length = 0;
-      await s.save({ snapshot: snap(next - 1, 3) }, { sync: true });
-      assert.deepEqual(synced, ['log/snap', 'log/wal'], 'the snapshot file, then the deleted first segment');
-      assert.equal((await segments(dir)).length, 1);
-      await s.close();
-    } finally {
-      fsCjs.promises.open = realOpen;
-    }
+    await watchDirSyncs(root, async (synced) => {
+        const s = await open(dir);
+        // the new log directory in its parent, wal/ and snap/ in it, the first segment in wal/
+        assert.deepEqual(synced, ['log', '.', 'log/wal']);
+        synced.length = 0;
+        const next = await fillToSecondSegment(s, dir);
+        assert.deepEqual(synced, ['log/wal'], 'the second segment, renamed into place');
+        synced.length = 0;
+        await s.save({ snapshot: snap(next - 1, 3) }, { sync: true });
+        assert.deepEqual(synced, ['log/snap', 'log/wal'], 'the snapshot file, then the deleted first segment');
+        assert.equal((await segments(dir)).length, 1);
+        await s.close();
+    });
   }));
 
 test('close() stops the preallocation of the next segment in flight and removes its file', () =>
@@ -973,36 +958,21 @@ test('a log opened where several directories are missing makes the entry of each
     // root/a/b/log, with a/ and a/b/ made by the open too: a power loss
     // could otherwise take a/b's entry for log/ (and with it every synced
     // record of the log) although the log's own directories were synced
-    const synced: string[] = [];
-    const realOpen = fsCjs.promises.open;
-    fsCjs.promises.open = async function (this: unknown, ...args: Parameters<typeof realOpen>) {
-      const fh = await realOpen.apply(this, args);
-      if (args[1] === 'r' && (await fh.stat()).isDirectory()) {
-        const sync = fh.sync.bind(fh);
-        fh.sync = () => {
-          synced.push(relative(root, String(args[0])) || '.');
-          return sync();
-        };
-      }
-      return fh;
-    } as typeof realOpen;
-    try {
-      const s = await open(join(root, 'a', 'b', 'log'));
-      for (const d of ['a/b/log', 'a/b', 'a', '.']) assert.ok(synced.includes(d), `${d} was fsynced (fsynced: ${synced.join(', ')})`);
-      assert.ok(!synced.includes('..'), 'nothing above the first new directory');
-      await s.close();
-      // reopened where everything exists: no directory is fsynced
-      synced.length = 0;
-      const again = await open(join(root, 'a', 'b', 'log'));
-      assert.equal(synced.length, 0, `nothing new, nothing fsynced (fsynced: ${synced.join(', ')})`);
-      await again.close();
-      // relative, with a trailing separator: the same directories
-      synced.length = 0;
-      const rel = relative(process.cwd(), join(root, 'c', 'log')) + '/';
-      const third = await open(rel);
-      for (const d of ['c/log', 'c', '.']) assert.ok(synced.includes(d), `${d} was fsynced (fsynced: ${synced.join(', ')})`);
-      await third.close();
-    } finally {
-      fsCjs.promises.open = realOpen;
-    }
+    await watchDirSyncs(root, async (synced) => {
+        const s = await open(join(root, 'a', 'b', 'log'));
+        for (const d of ['a/b/log', 'a/b', 'a', '.']) assert.ok(synced.includes(d), `${d} was fsynced (fsynced: ${synced.join(', ')})`);
+        assert.ok(!synced.includes('..'), 'nothing above the first new directory');
+        await s.close();
+        // reopened where everything exists: no directory is fsynced
+        synced.length = 0;
+        const again = await open(join(root, 'a', 'b', 'log'));
+        assert.equal(synced.length, 0, `nothing new, nothing fsynced (fsynced: ${synced.join(', ')})`);
+        await again.close();
+        // relative, with a trailing separator: the same directories
+        synced.length = 0;
+        const rel = relative(process.cwd(), join(root, 'c', 'log')) + '/';
+        const third = await open(rel);
+        for (const d of ['c/log', 'c', '.']) assert.ok(synced.includes(d), `${d} was fsynced (fsynced: ${synced.join(', ')})`);
+        await third.close();
+    });
   }));

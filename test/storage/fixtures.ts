@@ -1,9 +1,10 @@
 // Backends for the LogStorage conformance suite: memory-level, classic-level
 // in a temp dir, and the crash-simulating CrashableLevel (through a sublevel,
 // as a node sharing its database with a state machine would use it).
+import * as fsCjs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { CrashableLevel, FileLogStorage, LevelLogStorage, type LevelDatabase } from '../../src/storage/index.js';
@@ -79,5 +80,31 @@ export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<v
     await fn(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs `fn` with the directories fsynced through `fs.promises.open` meanwhile
+ * recorded in `synced`, relative to `root` (`'.'` for `root` itself), in
+ * order: a directory's entries outlive a power loss only once it is fsynced.
+ */
+export async function watchDirSyncs(root: string, fn: (synced: string[]) => Promise<void>): Promise<void> {
+  const synced: string[] = [];
+  const realOpen = fsCjs.promises.open;
+  fsCjs.promises.open = async function (this: unknown, ...args: Parameters<typeof realOpen>) {
+    const fh = await realOpen.apply(this, args);
+    if ((await fh.stat()).isDirectory()) {
+      const sync = fh.sync.bind(fh);
+      fh.sync = () => {
+        synced.push(relative(root, String(args[0])) || '.');
+        return sync();
+      };
+    }
+    return fh;
+  } as typeof realOpen;
+  try {
+    await fn(synced);
+  } finally {
+    fsCjs.promises.open = realOpen;
   }
 }
