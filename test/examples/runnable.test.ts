@@ -1,10 +1,11 @@
 // Every example in the README runs with one command and ends with "OK".
-// Each is a real program: TCP on 127.0.0.1, classic-level on disk.
+// Each is a real program: TCP on 127.0.0.1, classic-level on disk (the
+// job scheduler: a seeded simulation in one process).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 
-const EXAMPLES = ['service-discovery', 'live-config', 'replicated-counter', 'mutex', 'leader-election'];
+const EXAMPLES = ['service-discovery', 'live-config', 'replicated-counter', 'mutex', 'leader-election', 'job-scheduler'];
 
 for (const name of EXAMPLES) {
   test(`the ${name} example runs to completion`, () => {
