@@ -14,6 +14,10 @@ session.on('lost', () => {
   process.exit(1);
 });
 setInterval(() => {
-  // the work, fenced by the term: a txn guarded by leadership.isLeader()
-  void node.txn({ compare: [leadership.isLeader()], success: [{ put: { key: 'jobs/last-run', value: `${id} ${Date.now()}` } }] });
+  // the work, fenced by the term: a txn guarded by leadership.isLeader(); a
+  // write that fails (no leader for a moment, a timeout) is tried again at
+  // the next round
+  node
+    .txn({ compare: [leadership.isLeader()], success: [{ put: { key: 'jobs/last-run', value: `${id} ${Date.now()}` } }] })
+    .catch((err: Error) => console.error(`${id}: the work's write failed (${err.message}); again in 200 ms`));
 }, 200);
