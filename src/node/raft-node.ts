@@ -252,7 +252,7 @@ function confContextOf(cc: ConfChange): ConfContext {
   }
 }
 
-/** Reads a ReadIndex context back: `<member id>/...`, an id that starts with U+FEFF included. */
+/** Reads a ReadIndex context back: `<member id>/...`, every byte as written (ignoreBOM). */
 const READ_CTX_DECODER = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** A MsgApp with no entries: it only carries the leader's commit index (or probes). */
