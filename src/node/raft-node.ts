@@ -67,8 +67,8 @@ const raftDebug = createDebug('quorumkv:raft');
 export interface RaftNodeOptions<R> {
   /**
    * This member's id: a non-empty string of at most 255 UTF-8 bytes, with no
-   * lone surrogate (it must encode to UTF-8 and back unchanged: members
-   * recognise their own proposals by its bytes).
+   * lone surrogate and no leading U+FEFF (it must encode to UTF-8 and back
+   * unchanged: members recognise their own proposals by its bytes).
    */
   id: string;
   /**

@@ -95,7 +95,7 @@ export type AutoCompaction =
 
 /** Options of {@link KvNode.open}. Times are in ms unless named in ticks. */
 export interface KvNodeOptions {
-  /** This member's id (non-empty, at most 255 UTF-8 bytes). */
+  /** This member's id (non-empty, well-formed Unicode, not beginning with U+FEFF, at most 255 UTF-8 bytes). */
   id: string;
   /**
    * The founding members, for a new cluster: ids, or ids mapped to their
@@ -128,8 +128,8 @@ export interface KvNodeOptions {
    * later open with another id fails with `QUORUMKV_INVALID_CONFIG`.
    * Default: the id the data holds (from its first open, or from
    * {@link KvNode.restore}), else `'quorumkv'`. Non-empty, well-formed
-   * Unicode, at most 255 UTF-8 bytes (as member ids: it travels in every
-   * TCP handshake).
+   * Unicode, not beginning with U+FEFF, at most 255 UTF-8 bytes (as member
+   * ids: it travels in every TCP handshake).
    */
   clusterId?: string;
   /**
@@ -1120,7 +1120,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * (`host:port` for TCP). Start the new member with `join: true` after this
    * resolves. One change at a time (Raft thesis §4.1).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (an id that is empty, not
-   *   well-formed Unicode or over 255 UTF-8 bytes, that is a member already
+   *   well-formed Unicode, begins with U+FEFF or is over 255 UTF-8 bytes, that is a member already
    *   (etcd's ErrIDExists; promote a learner with `promoteMember`), or that
    *   was removed from the cluster (etcd's ErrIDRemoved); a learner beyond
    *   `maxLearners` (etcd's ErrTooManyLearners); an address that is not a

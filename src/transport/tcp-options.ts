@@ -35,9 +35,9 @@ export interface BackoffOptions {
 
 /** Options of {@link TcpTransport}. */
 export interface TcpTransportOptions {
-  /** This node's id (non-empty, well-formed Unicode, at most 255 UTF-8 bytes: it travels in every handshake). */
+  /** This node's id (non-empty, well-formed Unicode, not beginning with U+FEFF, at most 255 UTF-8 bytes: it travels in every handshake). */
   id: string;
-  /** Cluster id; every connection's handshake must carry the same one (non-empty, well-formed Unicode, at most 255 UTF-8 bytes). */
+  /** Cluster id; every connection's handshake must carry the same one (non-empty, well-formed Unicode, not beginning with U+FEFF, at most 255 UTF-8 bytes). */
   clusterId: string;
   /** Where to listen. Port 0 picks a free port; read it from `address()` after `start()`. */
   listen: { host: string; port: number };
