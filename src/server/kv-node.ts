@@ -1273,7 +1273,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * source did at the backup's revision. Local (no ReadIndex). The
    * corruption check compares the lease table as well.
    * @throws CompactedError when `revision` is at or below the compaction
-   *   revision; UsageError `QUORUMKV_FUTURE_REVISION`
+   *   revision; UsageError `QUORUMKV_FUTURE_REVISION`, `QUORUMKV_INVALID_ARGUMENT`
+   *   (a revision that is not a non-negative safe integer)
+   * @throws FaultError `QUORUMKV_NODE_CLOSED` once the member is closed
    */
   async hashKv(revision = 0): Promise<HashKvResponse> {
     this.assertOpen();
