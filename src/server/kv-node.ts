@@ -1304,8 +1304,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * For `CORRUPT`, replace the corrupt member first.
    * @returns the alarms still active once the change is applied here
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown alarm
-   *   kind, or a `memberId` that is not a member id (a string of at most 255
-   *   UTF-8 bytes)
+   *   kind, or a `memberId` that is neither `''` nor a member id (non-empty,
+   *   well-formed Unicode, not beginning with U+FEFF, at most 255 UTF-8 bytes)
    * @throws FaultError `QUORUMKV_NO_LEADER`, `QUORUMKV_TIMEOUT`
    */
   async disarmAlarm(alarm?: AlarmType, options: { memberId?: string } = {}): Promise<AlarmMember[]> {
