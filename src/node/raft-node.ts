@@ -1985,6 +1985,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.pendingConf.clear();
     this.waitingConf.length = 0;
     const readers = [...this.readQueue, ...(this.readRound?.waiters ?? []), ...this.confirmedReads.flatMap((r) => r.waiters)];
+    // the round's retry timer goes with it (stopTimers, which runs after this
+    // on a removal, no longer finds the round)
+    if (this.readRound?.retry !== undefined) this.clock.clearTimeout(this.readRound.retry);
     this.readQueue = [];
     this.readRound = undefined;
     this.confirmedReads.length = 0;

@@ -507,6 +507,56 @@ test('a member cut off while it was removed is told so once it reaches the other
   }
 });
 
+test('a member removed while a linearizable read of its waited for the leader leaves no timer of its own behind once closed', async () => {
+  // the read's retry timer (a ReadIndex request is asked again after an
+  // election timeout) outlived the removal and the close: with the system
+  // clock it kept the process alive after close() had resolved
+  const c = new KvCluster(IDS, 39);
+  /** Each member's timers not fired or cleared yet. */
+  const live = new Map<string, Set<unknown>>();
+  const tracked = (id: string): Clock => {
+    const mine = new Set<unknown>();
+    live.set(id, mine);
+    return {
+      now: () => c.clock.now(),
+      setTimeout: (fn, ms) => {
+        const h = c.clock.setTimeout(() => {
+          mine.delete(h);
+          fn();
+        }, ms);
+        mine.add(h);
+        return h;
+      },
+      clearTimeout: (h) => {
+        mine.delete(h);
+        c.clock.clearTimeout(h);
+      },
+    };
+  };
+  try {
+    for (const id of IDS) await c.start(id, { clock: tracked(id) });
+    const leader = await c.waitLeader();
+    await c.run(leader.put('k', 'v1'));
+    const node = c.followers()[0]!;
+    await c.waitFor(() => node.raft.appliedIndex >= leader.raft.appliedIndex, 2_000, `${node.id} catches up`);
+    c.net.isolate(node.id);
+    let read: string | undefined;
+    node.get('k').then(
+      () => (read = 'served'),
+      (e: Error) => (read = (e as { code?: string }).code ?? e.message),
+    );
+    await c.clock.advanceAsync(50);
+    await c.run(leader.removeMember(node.id));
+    c.net.heal();
+    await c.waitFor(() => read !== undefined, 5_000, 'the read fails');
+    assert.equal(read, ErrorCode.REMOVED);
+    await c.stop(node.id);
+    assert.equal(live.get(node.id)!.size, 0, 'timers of the closed member still pending');
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('a second close() made while the first runs resolves once the member is closed: its data directory opens again at once', async () => {
   // before: the second call returned at once, with the database still open
   // (and locked), so a reopen right after it failed with QUORUMKV_STORAGE_IO
