@@ -172,7 +172,7 @@ export interface CrashSeedResult {
 }
 
 /** Throws unless `a` is a prefix of `b` or `b` a prefix of `a`. */
-function assertPrefixes(logs: Map<string, string[]>, when: string): void {
+export function assertPrefixes(logs: Map<string, string[]>, when: string): void {
   const entries = [...logs];
   for (let i = 0; i < entries.length; i++) {
     for (let j = i + 1; j < entries.length; j++) {
