@@ -656,7 +656,11 @@ export class MvccStore {
           }
         } catch (err) {
           const f = this.fail(err);
-          for (const it of items) it.done.reject(f);
+          for (const it of items) {
+            it.done.reject(f);
+            // a physical compaction whose batch was not written never starts
+            for (const [, d] of it.compactions) d.reject(f);
+          }
           continue;
         }
         // one synchronous step: the records leave the write buffer as the

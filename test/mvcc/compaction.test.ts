@@ -184,3 +184,25 @@ test('a read at the current revision whose records a compaction removes while it
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a physical compaction whose batch fails to be written settles with the store\'s failure instead of never', async () => {
+  // a caller waiting for the compaction's physical part (KvNode's
+  // compact(rev, { physical: true })) waited forever when the write of the
+  // batch that scheduled it failed
+  const t = await openStore();
+  for (let i = 0; i < 5; i++) await put(t, 'k', `v${i}`);
+  // white box: the store's next batch write fails (a disk error, a database closed under it)
+  const root = (t.store as unknown as { backend: { root: { batch: (...args: unknown[]) => Promise<void> } } }).backend.root;
+  root.batch = () => Promise.reject(new Error('disk on fire'));
+  const r = await t.store.applyBatch([{ index: t.takeIndex(), request: { compaction: { revision: 4 } } }], { acknowledge: 'applied' });
+  const [res] = r;
+  assert.ok(res !== undefined && res.status === 'applied' && res.physical !== undefined);
+  const settled = await Promise.race([
+    res.physical.then(
+      () => 'resolved',
+      (err: { code?: string }) => err.code,
+    ),
+    new Promise((resolve) => setTimeout(() => resolve('pending after 1 s'), 1000)),
+  ]);
+  assert.equal(settled, 'QUORUMKV_STORAGE_IO');
+});
