@@ -127,7 +127,9 @@ export interface RaftNodeOptions<R> {
    * refuses with `QUORUMKV_UNHEALTHY` a new voter unless every voter has
    * been heard from within an election timeout, and the removal of a voter
    * it hears from unless the voters it hears from, less that one, are
-   * still a quorum of the voters left. Default true. (A learner's promotion
+   * still a quorum of the voters left, counting only voters that vote freely
+   * (a founding voter that acknowledged no leader's entry yet withholds its
+   * vote from longer logs). Default true. (A learner's promotion
    * is refused with `QUORUMKV_LEARNER_NOT_READY` while its log matches less
    * than 90% of the leader's, whatever this says, as in etcd.)
    */
@@ -1671,8 +1673,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * (`isLearnerReady`); with {@link RaftNodeOptions.strictReconfigCheck}, a
    * voter is added only while every voter is active, and an active voter is
    * removed only if the active voters left are a quorum of the voters left
-   * (`mayAddMember`, `mayRemoveMember`). Active: heard from within an
-   * election timeout (etcd: its transport's `ActiveSince`, 5 s).
+   * (`mayAddMember`, `mayRemoveMember`), counting only those that vote
+   * freely: a founding voter that acknowledged no entry past the bootstrap
+   * withholds its vote from longer logs (RawNode's `withholdsVote`). Active:
+   * heard from within an election timeout (etcd: its transport's
+   * `ActiveSince`, 5 s).
    */
   private leaderConfCheck(cc: ConfChange, matchOf: (id: string) => number | undefined): ConfChangeRefusal | undefined {
     const { voters, learners } = this.confState;
@@ -1706,8 +1711,38 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
           message: `etcdserver: unhealthy cluster (removing ${cc.nodeId} would leave ${activeVoters - 1} active voters of the ${quorumLeft} a quorum of the rest needs)`,
         };
       }
+      // A founding voter that has acknowledged no entry past the bootstrap
+      // withholds its vote from candidates with longer logs (it may have
+      // lost its data: RawNode's withholdsVote) until a leader reaches it.
+      // Left with too few voters that vote freely, the cluster could never
+      // elect a leader again once this one is gone (it restarts, or steps
+      // down): the removal waits until they have caught up.
+      const pastBootstrap = this.firstIndexPastBootstrap();
+      const freeVoters = voters.filter((id) => id !== cc.nodeId && active(id) && (id === this.id || (matchOf(id) ?? 0) >= pastBootstrap)).length;
+      if (freeVoters < quorumLeft) {
+        const behind = voters.filter((id) => id !== cc.nodeId && id !== this.id && (matchOf(id) ?? 0) < pastBootstrap);
+        return {
+          code: ErrorCode.UNHEALTHY,
+          message: `etcdserver: unhealthy cluster (removing ${cc.nodeId} would leave ${freeVoters} voters that vote freely of the ${quorumLeft} a quorum of the rest needs: ${behind.join(', ')} acknowledged no entry of a leader yet)`,
+        };
+      }
     }
     return undefined;
+  }
+
+  /**
+   * Index of the first entry a leader wrote, after the bootstrap's term-1
+   * entries (or a restored cluster's term-1 snapshot); the log's first index
+   * when those are compacted away. A founding voter whose log reaches no
+   * further has acknowledged nothing from a leader.
+   */
+  private firstIndexPastBootstrap(): number {
+    const first = this.mem.firstIndex();
+    const last = this.mem.lastIndex();
+    let i = first;
+    if (this.mem.term(first - 1) > 1) return first;
+    while (i <= last && this.mem.term(i) <= 1) i++;
+    return i;
   }
 
   /** The conf change this member proposed that `ctx` belongs to, no longer pending (its timer cleared); else undefined. */

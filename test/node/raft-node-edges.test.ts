@@ -846,3 +846,33 @@ test('a clock or state machine without the methods RaftNode calls is QUORUMKV_IN
     await base.close();
   }
 });
+
+test('a voter is not removed while the voters left that vote freely are too few: a founding voter that acknowledged no leader entry yet withholds its vote', async () => {
+  // c, a founding voter, starts late and hears nothing from the leader (it
+  // is heard, through its pre-votes); its log holds only the bootstrap
+  // entries, so it votes for no candidate with a longer log until a leader
+  // reaches it. Removing the third voter would leave {leader, c}: once the
+  // leader restarted, no one could be elected again.
+  const ids = ['a', 'b', 'c'];
+  const c = new TestCluster({ seed: 41 });
+  try {
+    await c.start('a', ids, ids);
+    await c.start('b', ids, ids);
+    const leader = await c.waitLeader();
+    const other = leader.id === 'a' ? 'b' : 'a';
+    await c.run(leader.node.propose(cmd('k', '1')));
+    c.net.partitionOneWay(leader.id, 'c');
+    const late = await c.start('c', ids, ids);
+    await c.clock.advanceAsync(1_000);
+    assert.equal(late.node.status().lastIndex, 3, 'c holds only the bootstrap entries');
+    await assert.rejects(c.run(leader.node.removeMember(other)), (e: unknown) => isQuorumError(e, ErrorCode.UNHEALTHY) && /c acknowledged no entry of a leader/.test((e as Error).message));
+    assert.deepEqual(leader.node.members().voters.sort(), ids, 'nothing removed');
+    // once c has caught up, the removal goes through
+    c.net.heal();
+    await c.waitFor(() => late.sm.applyLog.length >= 1, 5_000, 'c catches up');
+    await c.run(leader.node.removeMember(other));
+    await c.waitFor(() => late.node.members().voters.length === 2, 5_000, 'c applies the removal');
+  } finally {
+    await c.closeAll();
+  }
+});
