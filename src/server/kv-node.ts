@@ -355,6 +355,27 @@ function monotonicNow(clock: Clock): () => number {
   return clock === systemClock ? () => performance.now() : () => clock.now();
 }
 
+/**
+ * The error of a database that failed to open: abstract-level's own message
+ * ("Database failed to open") says nothing, its cause says why. A database
+ * locked by another open (another `KvNode` on the same `dataDir`, in this
+ * process or another) is named as such.
+ */
+function openFailure(err: unknown, path: string | undefined): FaultError {
+  const causes: string[] = [];
+  let locked = false;
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if ((e as { code?: unknown }).code === 'LEVEL_LOCKED') locked = true;
+    if (!causes.includes(e.message)) causes.push(e.message);
+  }
+  const where = path === undefined ? 'the database' : `the database ${path}`;
+  const detail = causes.length > 0 ? causes.join(': ') : String(err);
+  const msg = locked
+    ? `cannot open ${where}: it is in use by another open (another KvNode on the same dataDir, in this process or another; close that one first): ${detail}`
+    : `cannot open ${where}: ${detail}`;
+  return new FaultError(ErrorCode.STORAGE_IO, msg, { cause: err });
+}
+
 function badConfig(msg: string): never {
   throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
 }
@@ -665,7 +686,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   `clusterId` that differs from the one the data holds, or data another
    *   member opened first (its id is kept with the data)
    * @throws FaultError `QUORUMKV_STORAGE_IO` when the database cannot be opened
-   *   (for instance locked by another process), `QUORUMKV_CORRUPT_LOG`,
+   *   (for instance locked by another open of the same `dataDir`, in this
+   *   process or another: the message says so and names the directory), `QUORUMKV_CORRUPT_LOG`,
    *   `QUORUMKV_LISTEN_FAILED` when the default TCP transport cannot listen
    *   (a port in use)
    */
@@ -725,7 +747,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     try {
       if (db.status !== 'open') await db.open();
     } catch (err) {
-      throw new FaultError(ErrorCode.STORAGE_IO, `cannot open the database: ${(err as Error).message}`, { cause: err });
+      throw openFailure(err, ownsDb ? dataDirLayout(opts.dataDir!).kv : undefined);
     }
     const closeDb = async (): Promise<void> => {
       if (ownsDb) await db.close().catch(() => undefined);

@@ -578,3 +578,29 @@ test('a second close() made while the first runs resolves once the member is clo
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a second open of a dataDir that is open already fails with QUORUMKV_STORAGE_IO saying it is in use, with the path', async () => {
+  // before: "cannot open the database: Database failed to open", abstract-level's
+  // message, with the reason (the LOCK held) two causes down
+  const dir = mkdtempSync(join(tmpdir(), 'quorumkv-open-twice-'));
+  const net = new MemoryNetwork({ seed: 1 });
+  try {
+    const node = await KvNode.open({ id: 'a', members: ['a'], transport: net.transport('a'), dataDir: dir, tickMs: 10 });
+    try {
+      await assert.rejects(KvNode.open({ id: 'a', transport: new MemoryNetwork({ seed: 2 }).transport('a'), dataDir: dir, tickMs: 10 }), (err: Error) => {
+        assert.ok(isQuorumError(err));
+        assert.equal(err.code, ErrorCode.STORAGE_IO);
+        assert.match(err.message, /in use by another open/);
+        assert.ok(err.message.includes(join(dir, 'kv')), err.message);
+        return true;
+      });
+      // the first member is untouched
+      await node.put('k', 'v');
+      assert.equal(text((await node.get('k'))?.value), 'v');
+    } finally {
+      await node.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
