@@ -685,7 +685,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   {@link KvNodeOptions} does not declare included; nothing is created), a
    *   `clusterId` that differs from the one the data holds, or data another
    *   member opened first (its id is kept with the data)
-   * @throws FaultError `QUORUMKV_STORAGE_IO` when the database cannot be opened
+   * @throws FaultError `QUORUMKV_STORAGE_IO` when the data directory cannot be created (a file
+   *   in its place) or the database cannot be opened
    *   (for instance locked by another open of the same `dataDir`, in this
    *   process or another: the message says so and names the directory), `QUORUMKV_CORRUPT_LOG`,
    *   `QUORUMKV_LISTEN_FAILED` when the default TCP transport cannot listen
@@ -695,6 +696,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     checkOpenOptions(opts);
     if ((opts.dataDir === undefined) === (opts.db === undefined)) {
       throw new UsageError(ErrorCode.INVALID_CONFIG, 'exactly one of dataDir and db is required');
+    }
+    if (opts.dataDir !== undefined && (typeof opts.dataDir !== 'string' || opts.dataDir === '')) {
+      badConfig(`dataDir must be a non-empty string (a directory), got ${opts.dataDir === '' ? "''" : typeof opts.dataDir}`);
     }
     const { ids, addresses } = membersOf(opts.members);
     if (ids.length > 0 && !ids.includes(opts.id)) {
@@ -741,7 +745,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
             'this version keeps them apart below dataDir (kv/ and wal/): take a backup with the earlier version (snapshotSave) and KvNode.restore it into a new dataDir',
         );
       }
-      madeDirs = mkdirSync(opts.dataDir!, { recursive: true });
+      try {
+        madeDirs = mkdirSync(opts.dataDir!, { recursive: true });
+      } catch (err) {
+        // a file where the directory should be (EEXIST, ENOTDIR), no permission
+        throw new FaultError(ErrorCode.STORAGE_IO, `cannot create the data directory ${opts.dataDir}: ${(err as Error).message}`, { cause: err });
+      }
       db = new ClassicLevel<Uint8Array, Uint8Array>(dataDirLayout(opts.dataDir!).kv, { keyEncoding: 'view', valueEncoding: 'view' });
     }
     try {

@@ -4,7 +4,7 @@
 // Deterministic: no seed to replay.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
@@ -599,6 +599,35 @@ test('a second open of a dataDir that is open already fails with QUORUMKV_STORAG
       assert.equal(text((await node.get('k'))?.value), 'v');
     } finally {
       await node.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a dataDir that is not a directory path, or where a file is, fails with a QuorumError: nothing is opened', async () => {
+  // before: a raw TypeError (a number), ENOENT (''), EEXIST or ENOTDIR from
+  // mkdir, none of them a QuorumError with a code
+  const dir = mkdtempSync(join(tmpdir(), 'quorumkv-bad-datadir-'));
+  try {
+    writeFileSync(join(dir, 'file'), 'x');
+    const open = (dataDir: unknown) =>
+      KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), dataDir: dataDir as string, tickMs: 10 });
+    for (const bad of ['', 5, {}]) {
+      await assert.rejects(open(bad), (err: Error) => {
+        assert.ok(isQuorumError(err), `${String(bad)}: ${err.message}`);
+        assert.equal(err.code, ErrorCode.INVALID_CONFIG);
+        assert.match(err.message, /dataDir must be a non-empty string/);
+        return true;
+      });
+    }
+    for (const bad of [join(dir, 'file'), join(dir, 'file', 'sub')]) {
+      await assert.rejects(open(bad), (err: Error) => {
+        assert.ok(isQuorumError(err), `${bad}: ${err.message}`);
+        assert.equal(err.code, ErrorCode.STORAGE_IO);
+        assert.ok(err.message.includes(`cannot create the data directory ${bad}`), err.message);
+        return true;
+      });
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
