@@ -80,6 +80,16 @@ export interface RestoreResult {
   backup: BackupHeader;
 }
 
+/**
+ * Whether `db` looks like an abstract-level database: an object with the
+ * methods a member uses of it (`open`, `close`, `sublevel`, `batch`, `get`).
+ */
+export function isLevelDb(db: unknown): boolean {
+  if (db === null || typeof db !== 'object') return false;
+  const d = db as Record<string, unknown>;
+  return ['open', 'close', 'sublevel', 'batch', 'get'].every((m) => typeof d[m] === 'function');
+}
+
 function bad(msg: string): never {
   throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
 }
@@ -219,6 +229,8 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
   const ids = memberIds(opts.members);
   if (!ids.includes(opts.id)) bad(`members must include this member's id ${opts.id}`);
   if ((opts.dataDir === undefined) === (opts.db === undefined)) bad('exactly one of dataDir and db is required');
+  if (opts.dataDir !== undefined && (typeof opts.dataDir !== 'string' || opts.dataDir === '')) bad('dataDir must be a non-empty string (a directory)');
+  if (opts.db !== undefined && !isLevelDb(opts.db)) bad('db must be an abstract-level database (such as a ClassicLevel or MemoryLevel)');
   if (opts.clusterId !== undefined) {
     // as KvNode.open takes it (it travels in every TCP handshake)
     const problem = memberIdProblem(opts.clusterId);

@@ -55,7 +55,7 @@ import { fsyncMadeDirs } from '../storage/dirs.js';
 import { DEFAULT_MAX_FRAME_BYTES, TcpTransport, checkTlsOptions, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
 import { growsStore, isAlarmType, type AlarmMember, type AlarmType } from './alarms.js';
 import { writeBackupFile } from './backup-file.js';
-import { CLUSTER_ID_KEY, MEMBER_ID_KEY, dataDirLayout, openDataDirLog, restoreBackup, type RestoreOptions, type RestoreResult } from './backup-restore.js';
+import { CLUSTER_ID_KEY, MEMBER_ID_KEY, dataDirLayout, isLevelDb, openDataDirLog, restoreBackup, type RestoreOptions, type RestoreResult } from './backup-restore.js';
 import type { BytesLike, DeleteOptions, KV, PutOptions, RangeInput, RangeOptions, TxnInput, Watch, WatchOptions } from './kv.js';
 import { KvStateMachine, type EntryResult, type KvStateMachineHost } from './kv-state-machine.js';
 import { compactWholeRange, measureDbSize, type DbSize, type DefragmentResult } from './maintenance-size.js';
@@ -700,6 +700,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (opts.dataDir !== undefined && (typeof opts.dataDir !== 'string' || opts.dataDir === '')) {
       badConfig(`dataDir must be a non-empty string (a directory), got ${opts.dataDir === '' ? "''" : typeof opts.dataDir}`);
     }
+    if (opts.db !== undefined && !isLevelDb(opts.db)) badConfig('db must be an abstract-level database (such as a ClassicLevel or MemoryLevel)');
     const { ids, addresses } = membersOf(opts.members);
     if (ids.length > 0 && !ids.includes(opts.id)) {
       throw new UsageError(ErrorCode.INVALID_CONFIG, `members must include this member's id ${opts.id}`);

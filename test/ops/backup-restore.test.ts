@@ -295,6 +295,13 @@ test('a corrupt, truncated or foreign backup is refused with QUORUMKV_CORRUPT_SN
       await assert.rejects(KvNode.restore(path, { id, members: [...members], dataDir }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG), name);
       await assert.rejects(stat(dataDir), { code: 'ENOENT' }, name);
     }
+    // a dataDir or db of the wrong kind (they failed with QUORUMKV_STORAGE_IO and a raw Node error)
+    for (const [name, where] of [
+      ['a dataDir that is a number', { dataDir: 5 }],
+      ['a db that is not a database', { db: {} }],
+    ] as const) {
+      await assert.rejects(KvNode.restore(path, { id: 'a', members: ['a'], ...(where as object) }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG), name);
+    }
     // a cluster id every handshake of the restored members would carry, refused by each acceptor
     await assert.rejects(
       KvNode.restore(path, { id: 'a', members: ['a'], dataDir: join(dir, 'restore', 'cid'), clusterId: 'c'.repeat(20_000) }),

@@ -161,6 +161,8 @@ test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything 
       { name: 'a clusterId of 20,000 bytes', opts: (d) => ({ ...base(d), clusterId: 'c'.repeat(20_000) }), message: /clusterId must be at most 255 UTF-8 bytes/ },
       { name: 'a clusterId with a lone surrogate', opts: (d) => ({ ...base(d), clusterId: 'c\uD800' }), message: /clusterId must be well-formed Unicode/ },
       { name: 'a clock without its methods', opts: (d) => ({ ...base(d), clock: { now: 5 } }), message: /clock/ },
+      // it failed with QUORUMKV_STORAGE_IO ("db.open is not a function")
+      { name: 'a db that is not a database', opts: (d) => ({ ...base(d), dataDir: undefined, db: {} }), message: /db must be an abstract-level database/ },
       { name: 'a transport without its methods', opts: (d) => ({ ...base(d), transport: { send: 1 } }), message: /transport/ },
       // ignored with a transport of the caller's: a member meant to be on mutual TLS talked plain TCP
       { name: 'tls with a transport of your own', opts: (d) => ({ ...base(d), tls: { key: tlsFile('node-a.key'), cert: tlsFile('node-a.crt'), ca: tlsFile('ca.crt') } }), message: /tls configures the default TCP transport/ },
