@@ -76,7 +76,9 @@ export class InboundConnection {
       this.close(`no handshake within ${dialTimeoutMs} ms`);
     }, dialTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.ctx.log('%s: inbound connection from %s: %s', ctx.options.id, this.peer ?? socket.remoteAddress, err.message));
+    // an error closes the connection: not every one destroys the socket
+    // (a TLS socket reports a renegotiation with an error and stays open)
+    socket.on('error', (err) => this.close(`socket error: ${err.message}`));
     socket.on('close', () => this.close('closed by the peer'));
   }
 

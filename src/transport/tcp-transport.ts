@@ -138,7 +138,14 @@ export class TcpTransport implements Transport {
     this.state = 'starting';
     const { tls: tlsOptions, listen, dialTimeoutMs } = this.options;
     const onSecure = (socket: Socket): void => {
-      if (tlsOptions) this.tlsDone(socket);
+      if (tlsOptions) {
+        // a peer has no use for a TLS 1.2 renegotiation (etcd's Go peers
+        // never renegotiate): each is a full handshake, and Node only reports
+        // the fourth in ten minutes, on a socket it leaves open. With this,
+        // the first one errors the socket, and InboundConnection closes it.
+        (socket as tls.TLSSocket).disableRenegotiation();
+        this.tlsDone(socket);
+      }
       this.accept(socket);
     };
     const server = tlsOptions

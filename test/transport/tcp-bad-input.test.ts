@@ -7,10 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { format } from 'node:util';
+import tls from 'node:tls';
 import createDebug from 'debug';
 import { message, type Message } from '../../src/raftpb/index.js';
 import { FrameKind, TcpTransport, encodeFrame, formatAddress, type TcpTransportOptions } from '../../src/transport/index.js';
-import { StreamKind } from '../../src/transport/frame-bodies.js';
+import { helloFrame, PROTOCOL_VERSION, StreamKind } from '../../src/transport/frame-bodies.js';
 import { Recorder } from './conformance.js';
 import { sleep, tcpOptions, tlsFor } from './clusters.js';
 import { RawPeer, messageFrame, valueFrame } from './raw-peer.js';
@@ -281,6 +282,55 @@ test('a TLS client whose certificate another CA signed is refused', async () => 
       await raw.waitClosed();
       assert.ok(!raw.frames.some((f) => f.kind === FrameKind.Hello), 'no handshake reply over an unauthenticated channel');
       assert.equal(p.recB.received.length, 0);
+    },
+    { tls: true },
+  );
+});
+
+test('with TLS, a peer that asks for a TLS renegotiation is closed: nothing it sends afterwards is delivered', async () => {
+  // TLS 1.2 lets a client renegotiate, a full handshake each time (CPU on
+  // this side, and a chance to present another certificate). Node only emits
+  // an error past three renegotiations in ten minutes and leaves the socket
+  // open; etcd's peers (Go) never renegotiate.
+  await attack(
+    'renegotiation',
+    async (p) => {
+      const t = tlsFor('c');
+      const socket = tls.connect({ host: '127.0.0.1', port: p.port, key: t.key, cert: t.cert, ca: t.ca, maxVersion: 'TLSv1.2' });
+      socket.on('error', () => {});
+      socket.resume(); // read (and drop) what b sends, or the close is never seen
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+      assert.equal(socket.getProtocol(), 'TLSv1.2');
+      socket.write(helloFrame({ version: PROTOCOL_VERSION, clusterId: CLUSTER, from: 'c', to: 'b', stream: StreamKind.Messages }));
+      socket.write(messageFrame(hb('c', 'b', 1)));
+      await p.recB.until(() => p.recB.received.some((m) => m.from === 'c' && m.index === 1), 'the message before the renegotiation');
+      for (let i = 0; i < 5 && !socket.destroyed; i++) {
+        // its callback does not run when the connection is closed instead
+        await Promise.race([
+          closed,
+          new Promise<void>((resolve) => {
+            if (!socket.renegotiate({ rejectUnauthorized: true }, () => resolve())) resolve();
+          }),
+        ]);
+        if (!socket.destroyed) socket.write(messageFrame(hb('c', 'b', 2 + i)));
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        closed,
+        new Promise<void>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('the connection is still open after its renegotiations')), 2000);
+        }),
+      ]).finally(() => {
+        clearTimeout(timer);
+        socket.destroy();
+      });
+      assert.deepEqual(
+        p.recB.received.filter((m) => m.from === 'c').map((m) => m.index),
+        [1],
+        'nothing after the renegotiation reached the handler',
+      );
+      p.recB.received.length = 0; // stillWorks expects a's messages only
     },
     { tls: true },
   );
