@@ -336,6 +336,28 @@ test('with TLS, a peer that asks for a TLS renegotiation is closed: nothing it s
   );
 });
 
+test('with TLS, a certificate is not bound to a member id: a client with c\'s certificate that claims to be a is taken as a (documented)', async () => {
+  // docs/transport.md (TLS) and docs/operations.md (Peer TLS and member
+  // identity): any certificate of the CA is trusted as any member. This
+  // pins that documented behaviour; if the transport ever binds ids to
+  // certificates, this test and those docs change together.
+  const rec = new Recorder();
+  const b = new TcpTransport(tcpOptions('b', { tls: tlsFor('b') }));
+  try {
+    await b.start(rec);
+    b.addPeer('a', '127.0.0.1:9');
+    const raw = await RawPeer.connect(b.address().port, tlsFor('c'));
+    raw.hello({ clusterId: CLUSTER, from: 'a', to: 'b' });
+    raw.message(message({ type: 'MsgVote', from: 'a', to: 'b', term: 9, index: 5, logTerm: 5 }));
+    raw.message(message({ type: 'MsgApp', from: 'a', to: 'b', term: 9, index: 5, logTerm: 5 }));
+    await rec.until(() => rec.received.length === 2, 'the impostor\'s two messages');
+    assert.deepEqual(rec.received.map((m) => `${m.type} from ${m.from}`), ['MsgVote from a', 'MsgApp from a']);
+    raw.destroy();
+  } finally {
+    await b.close();
+  }
+});
+
 test('a TLS server whose certificate another CA signed is refused by the dialer, which reports it unreachable', async () => {
   const recA = new Recorder();
   const recR = new Recorder();
