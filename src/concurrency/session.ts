@@ -10,18 +10,11 @@
 import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
 import { emitIsolated } from '../isolated-emit.js';
+import { MAX_TIMER_MS } from '../timer-limit.js';
 import type { KV } from '../server/kv.js';
 import { realClock, type RecipeClock } from './clock.js';
 import { kvOf } from './keys.js';
 import { optionsOf } from './scope.js';
-
-/**
- * The longest delay the session asks of its clock, in ms: Node runs a timer
- * of more than 2^31 - 1 ms after 1 ms. A TTL of weeks has a longer keep-alive
- * interval or deadline; the session then wakes up earlier and looks again
- * (the deadline), or sends its keep-alive early.
- */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Why a session was lost:

@@ -17,6 +17,7 @@ import createDebug from 'debug';
 import { pack, unpack, withCrc, checkCrc, crc32 } from '../codec/index.js';
 import { CompactedError, ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
 import { Lessor, leaseItemToBytes } from '../lease/index.js';
+import { MAX_TIMER_MS } from '../timer-limit.js';
 import type {
   KeyValue,
   LeaseKeepAliveResponse,
@@ -182,7 +183,7 @@ export interface BatchTimer {
 
 /** Node runs a timer of more than 2^31 - 1 ms after 1 ms: a longer interval waits that long. */
 const globalTimer: BatchTimer = {
-  setTimeout: (fn, ms) => setTimeout(fn, Math.min(ms, 2 ** 31 - 1)),
+  setTimeout: (fn, ms) => setTimeout(fn, Math.min(ms, MAX_TIMER_MS)),
   clearTimeout: (h: ReturnType<typeof setTimeout>) => clearTimeout(h),
 };
 
@@ -306,9 +307,9 @@ interface QueuedWrite {
  * writer before it executes (memory stays bounded when apply outruns the
  * disk).
  */
+const MAX_QUEUED_OPS = 20_000;
 /** A read at the current revision that a compaction overtakes is tried this many times in all (see {@link MvccStore.range}). */
 const MAX_READ_ATTEMPTS = 3;
-const MAX_QUEUED_OPS = 20_000;
 
 const SNAPSHOT_VERSION = 1;
 

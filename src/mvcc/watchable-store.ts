@@ -28,6 +28,7 @@
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
+import { MAX_TIMER_MS } from '../timer-limit.js';
 import type { Event, KeyValue, WatchCreateRequest, WatchResponse } from '../mvccpb/index.js';
 import type { RevisionEvents } from './kv-core.js';
 import { toIndexEnd, toSkey } from './skey.js';
@@ -88,9 +89,6 @@ export interface WatchTimer {
   /** Cancels a pending call. */
   clearTimeout(handle: never): void;
 }
-
-/** The longest delay a timer takes (Node's `setTimeout` fires after 1 ms for more). */
-const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 const unrefTimer: WatchTimer = {
   setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
@@ -161,7 +159,7 @@ export class WatchableStore implements WatcherHost {
    * 2^31 - 1 ms and fires after 1 ms for more) is waited in steps.
    */
   private scheduleProgress(remaining = this.progressMs): void {
-    const step = Math.min(remaining, MAX_TIMER_DELAY_MS);
+    const step = Math.min(remaining, MAX_TIMER_MS);
     this.progressHandle = this.progressTimer.setTimeout(() => {
       this.progressHandle = undefined;
       if (this.closed) return;

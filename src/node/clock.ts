@@ -6,6 +6,7 @@
  * @module
  */
 import { createClock } from '@sinonjs/fake-timers';
+import { MAX_TIMER_MS } from '../timer-limit.js';
 
 /** An opaque timer handle returned by {@link Clock.setTimeout}. */
 export type TimerHandle = unknown;
@@ -31,13 +32,6 @@ export interface Clock {
    */
   soon?(fn: () => void): void;
 }
-
-/**
- * The longest delay (ms) Node's and `@sinonjs/fake-timers`' timers hold:
- * 2^31 - 1 (about 24.8 days). Given more, both fire after 1 ms (Node with a
- * `TimeoutOverflowWarning`), so a long timeout would fire at once.
- */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * A timer of any length on timers of at most {@link MAX_TIMER_MS}: it waits

@@ -326,6 +326,19 @@ export function memberIdProblem(id: unknown): string | undefined {
 }
 
 /**
+ * What is wrong with the first of `ids` that is not a member id (see
+ * {@link memberIdProblem}), naming it (cut at 40 characters), or undefined.
+ * @returns a message `member id "..." must ...`, or undefined
+ */
+export function memberIdsProblem(ids: readonly string[]): string | undefined {
+  for (const i of ids) {
+    const problem = memberIdProblem(i);
+    if (problem !== undefined) return `member id ${JSON.stringify(i.length > 40 ? `${i.slice(0, 40)}...` : i)} must ${problem}`;
+  }
+  return undefined;
+}
+
+/**
  * A call's `{ timeoutMs }` options that are not an object, have a key of
  * another name (`timeoutMS` would leave the default in force), or a
  * `timeoutMs` given and not a positive finite number, as an error.

@@ -25,7 +25,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32, pack, unpack } from '../codec/index.js';
 import { ErrorCode, FaultError } from '../errors.js';
-import { fsyncDir } from '../storage/dirs.js';
+import { fsyncDir, writeFully } from '../storage/durable-fs.js';
 
 /** The magic bytes that start a backup file. */
 export const BACKUP_MAGIC = 'QKVBAK01';
@@ -87,11 +87,7 @@ class FrameWriter {
    * its last bytes (or with a gap) that was reported as saved.
    */
   async raw(b: Uint8Array): Promise<void> {
-    for (let done = 0; done < b.length; ) {
-      const { bytesWritten } = await this.fh.write(b, done, b.length - done);
-      if (bytesWritten <= 0) throw new Error(`short write: ${done} of ${b.length} bytes`);
-      done += bytesWritten;
-    }
+    await writeFully(this.fh, b, b.length, null);
     this.size += b.length;
   }
 

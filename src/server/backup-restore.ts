@@ -33,10 +33,10 @@ import { checkOptionKeys } from '../option-keys.js';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { MvccStore, encodeStoreSnapshot } from '../mvcc/index.js';
 import { FileLogStorage, LevelLogStorage, type LogStorage } from '../storage/index.js';
-import { fsyncDir, fsyncMadeDirs } from '../storage/dirs.js';
+import { fsyncDir, fsyncMadeDirs } from '../storage/durable-fs.js';
 import { openBackupFile, readBackupFile, type BackupHeader } from './backup-file.js';
 import { wrapSnapshot } from '../node/index.js';
-import { memberIdProblem } from '../node/raft-node.js';
+import { memberIdProblem, memberIdsProblem } from '../node/raft-node.js';
 
 const log = createDebug('quorumkv:server');
 
@@ -99,10 +99,8 @@ function memberIds(m: RestoreOptions['members']): string[] {
   if (ids.length === 0) bad('members must not be empty');
   if (new Set(ids).size !== ids.length || ids.some((i) => typeof i !== 'string' || i === '')) bad('member ids must be unique non-empty strings');
   // ids KvNode.open takes: the restored data of any other would never open
-  for (const i of ids) {
-    const problem = memberIdProblem(i);
-    if (problem !== undefined) bad(`member id ${JSON.stringify(i.length > 40 ? `${i.slice(0, 40)}...` : i)} must ${problem}`);
-  }
+  const problem = memberIdsProblem(ids);
+  if (problem !== undefined) bad(problem);
   return ids;
 }
 

@@ -48,10 +48,10 @@ import type {
   TxnResponse,
 } from '../mvccpb/index.js';
 import { RaftNode, systemClock, type Clock, type RaftNodeStatus, type TimerHandle } from '../node/index.js';
-import { memberIdProblem } from '../node/raft-node.js';
+import { memberIdProblem, memberIdsProblem } from '../node/raft-node.js';
 import type { ConfState } from '../raftpb/index.js';
 import { LevelLogStorage } from '../storage/index.js';
-import { fsyncMadeDirs } from '../storage/dirs.js';
+import { fsyncMadeDirs } from '../storage/durable-fs.js';
 import { DEFAULT_MAX_FRAME_BYTES, TcpTransport, checkTlsOptions, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
 import { growsStore, isAlarmType, type AlarmMember, type AlarmType } from './alarms.js';
 import { writeBackupFile } from './backup-file.js';
@@ -711,10 +711,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     // each founding member becomes a voter: one whose id no member can open
     // with (over 255 bytes, a lone surrogate, which UTF-8 turns into another
     // id) would be a voter that never starts
-    for (const i of ids) {
-      const problem = memberIdProblem(i);
-      if (problem !== undefined) badConfig(`member id ${JSON.stringify(i.length > 40 ? `${i.slice(0, 40)}...` : i)} must ${problem}`);
-    }
+    const idsProblem = memberIdsProblem(ids);
+    if (idsProblem !== undefined) badConfig(idsProblem);
     if (opts.transport === undefined && addresses[opts.id] === undefined) badConfig('without a transport, members must map every id to its host:port');
     // the TCP transport refuses a malformed address when it learns it (a
     // given one below, with QUORUMKV_INVALID_ARGUMENT): refused here, before

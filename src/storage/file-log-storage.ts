@@ -8,7 +8,7 @@
 import { constants as FS, promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fsyncDir, fsyncMadeDirs } from './dirs.js';
+import { fsyncDir, fsyncMadeDirs, writeFully } from './durable-fs.js';
 import { ClassicLevel } from 'classic-level';
 import createDebug from 'debug';
 import {
@@ -1311,22 +1311,6 @@ function fdatasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => {
     fs.fdatasync(fd, (err) => (err !== null ? reject(err) : resolve()));
   });
-}
-
-/**
- * Writes the first `length` bytes of `data` at `position`, writing on after
- * a short write (write(2) writes less than asked on a disk about to fill up,
- * and the call after it fails with `ENOSPC`): a short write taken for a
- * whole one left a segment shorter than its size, or with a hole, and the
- * appends that reached it then allocated blocks on a full disk.
- * @throws the write's error; an `Error` when a write makes no progress
- */
-async function writeFully(fh: fsp.FileHandle, data: Uint8Array, length: number, position: number): Promise<void> {
-  for (let done = 0; done < length; ) {
-    const { bytesWritten } = await fh.write(data, done, length - done, position + done);
-    if (bytesWritten <= 0) throw new Error(`short write: ${done} of ${length} bytes at ${position}`);
-    done += bytesWritten;
-  }
 }
 
 /**

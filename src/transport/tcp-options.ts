@@ -5,9 +5,7 @@
 import { createSecureContext } from 'node:tls';
 import { ErrorCode, UsageError } from '../errors.js';
 import { checkOptionKeys, type NoKeyMissing } from '../option-keys.js';
-
-/** The longest delay (ms) a Node.js timer takes (2^31 - 1, about 24.8 days): above it, `setTimeout` fires after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import { MAX_TIMER_MS } from '../timer-limit.js';
 import { parseAddress, type HostPort } from './address.js';
 
 /**

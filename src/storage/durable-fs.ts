@@ -1,9 +1,11 @@
 /**
- * Durable directory entries: a file or directory just made is in its
- * parent's entries, which outlive a power loss only once the parent itself
- * is fsynced (POSIX leaves it to the caller; etcd's `fileutil.Fsync` of the
- * directory after a rename or a create is the same rule). Internal: not
- * re-exported by the storage index.
+ * Durable writes to files and directories. A file or directory just made is
+ * in its parent's entries, which outlive a power loss only once the parent
+ * itself is fsynced (POSIX leaves it to the caller; etcd's `fileutil.Fsync`
+ * of the directory after a rename or a create is the same rule); and a
+ * write(2) may write less than asked (a disk about to fill up, a file size
+ * limit), the call after it failing. Internal: not re-exported by the
+ * storage index.
  * @module
  */
 import { promises as fsp } from 'node:fs';
@@ -44,5 +46,20 @@ export async function fsyncMadeDirs(dir: string, made: string | undefined): Prom
   for (let d = resolve(dir); ; d = dirname(d)) {
     await fsyncDir(d);
     if (d === top || dirname(d) === d) break;
+  }
+}
+
+/**
+ * Writes the first `length` bytes of `data` at `position` (at the file's
+ * current position when `position` is `null`), writing on after a short
+ * write: taken for a whole one, it left a log segment shorter than its size
+ * or a backup short of its last bytes.
+ * @throws the write's error (`ENOSPC`, `EFBIG`); an `Error` when a write makes no progress
+ */
+export async function writeFully(fh: fsp.FileHandle, data: Uint8Array, length: number, position: number | null): Promise<void> {
+  for (let done = 0; done < length; ) {
+    const { bytesWritten } = await fh.write(data, done, length - done, position === null ? null : position + done);
+    if (bytesWritten <= 0) throw new Error(`short write: ${done} of ${length} bytes${position === null ? '' : ` at ${position}`}`);
+    done += bytesWritten;
   }
 }
