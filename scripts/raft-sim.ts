@@ -11,7 +11,8 @@
 //   --nodes 3|5   cluster size (default: both, one after the other)
 //   --steps N     random steps per seed before the liveness phase (default 1000)
 //   --seed S      replay one seed, printing every step
-//   --mutation M  run with a deliberate driver bug (forget-vote, lose-last-entry)
+//   --mutation M  run with a deliberate driver bug (forget-vote, lose-last-entry,
+//                 skip-remove-node)
 //                 to see the checker catch it
 // Exits with status 1 when a seed fails, printing the seed and the commands
 // that replay it.
@@ -54,8 +55,8 @@ for (const n of nodeCounts) {
   }
 }
 const mutation = values.mutation as DriverMutation | undefined;
-if (mutation !== undefined && mutation !== 'forget-vote' && mutation !== 'lose-last-entry') {
-  process.stderr.write('--mutation must be forget-vote or lose-last-entry\n');
+if (mutation !== undefined && mutation !== 'forget-vote' && mutation !== 'lose-last-entry' && mutation !== 'skip-remove-node') {
+  process.stderr.write('--mutation must be forget-vote, lose-last-entry or skip-remove-node\n');
   process.exit(2);
 }
 

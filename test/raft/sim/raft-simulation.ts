@@ -1,17 +1,20 @@
 // A randomized simulation of a Raft cluster made of RawNodes: a seeded PRNG
 // picks, at every step, one of: tick a node, deliver / drop / duplicate a
 // message (any message in flight, which reorders them), process a node's
-// Ready, propose, request a read, snapshot and compact a log, cut or heal
-// links, crash or restart a node, add or remove a learner. The
-// SafetyChecker checks Raft's safety properties after every step. At the
-// end every fault is repaired, every node restarted, and the cluster must
-// commit a last proposal on every member (liveness).
+// Ready (in some runs, take a Ready and handle it steps later, as a node
+// whose writes take time), propose, request a read, snapshot and compact a
+// log, cut or heal links, crash or restart a node, add a learner, add a
+// voter (a new node or a learner promoted) or remove one, move leadership.
+// The SafetyChecker checks Raft's safety properties after every step. At the
+// end every fault is repaired, every node that was not removed restarted,
+// and the cluster must commit a last proposal on every member (liveness).
 //
 // The same seed gives the same run: nothing here reads the clock or
 // Math.random, and the nodes' election jitter is seeded from the run's seed.
 import type { MemoryStorage } from '../../../src/raft/memory-storage.js';
 import type { Ready } from '../../../src/raft/types.js';
 import { describeHardState, describeMessage, describeRole } from '../interaction/describe.js';
+import { decodeConfChangeData } from '../../../src/raft/conf-change-codec.js';
 import { SafetyChecker } from './safety-checker.js';
 import { SimFailure } from './sim-failure.js';
 import { type Packet, SimNetwork } from './sim-network.js';
@@ -62,7 +65,9 @@ type Action =
   | 'heal'
   | 'crash'
   | 'restart'
-  | 'confChange';
+  | 'confChange'
+  | 'transfer'
+  | 'voterChange';
 
 const ACTIONS: readonly [Action, number][] = [
   ['tick', 28],
@@ -78,6 +83,8 @@ const ACTIONS: readonly [Action, number][] = [
   ['crash', 0.4],
   ['restart', 0.8],
   ['confChange', 0.3],
+  ['transfer', 0.3],
+  ['voterChange', 0.2],
 ];
 
 const MAX_LEARNERS = 2;
@@ -110,6 +117,11 @@ class Simulation {
   private step = 0;
   private counter = 0;
   private learnersCreated = 0;
+  private votersCreated = 0;
+  /** Members whose removal some node has applied: not restarted for the final phase. */
+  private readonly removed = new Set<string>();
+  /** Whether this run takes some Readys and handles them steps later. */
+  private readonly splitReady: boolean;
   /** Where each final proposal was first applied. */
   private readonly appliedFinal = new Map<string, number>();
   private readonly stats = { restarts: 0, partitions: 0, snapshotsSent: 0, confChanges: 0 };
@@ -130,15 +142,17 @@ class Simulation {
       maxSizePerMsg: r.pick([1, 16, 1024 * 1024]),
       maxInflightMsgs: r.pick([1, 4, 256]),
     };
+    this.splitReady = r.chance(0.5);
+    this.checker.setBootstrapEntries(opts.nodes);
     const f = opts.restartFactor ?? 1;
     this.weights = ACTIONS.map(([a, w]) => (a === 'crash' || a === 'restart' ? w * f : w));
     this.voters = Array.from({ length: opts.nodes }, (_, i) => String(i + 1));
     for (const id of this.voters) {
-      this.nodes.set(id, new SimNode(id, opts.seed, this.config, this.checker, this.voters));
+      this.nodes.set(id, new SimNode(id, opts.seed, this.config, this.checker, this.voters, opts.mutation));
     }
     this.trace(
       `seed ${opts.seed}: ${opts.nodes} voters, electionTick=${this.config.electionTick} preVote=${this.config.preVote} checkQuorum=${this.config.checkQuorum} ` +
-        `maxSizePerMsg=${this.config.maxSizePerMsg} maxInflightMsgs=${this.config.maxInflightMsgs}`,
+        `maxSizePerMsg=${this.config.maxSizePerMsg} maxInflightMsgs=${this.config.maxInflightMsgs} splitReady=${this.splitReady}`,
     );
   }
 
@@ -181,6 +195,11 @@ class Simulation {
       if (e.type !== 'Normal' || e.data.length === 0) continue;
       const s = utf8d.decode(e.data);
       if (s.startsWith(FINAL_PREFIX) && !this.appliedFinal.has(s)) this.appliedFinal.set(s, e.index);
+    }
+    for (const e of rd.committedEntries) {
+      if (e.type !== 'ConfChange') continue;
+      const cc = decodeConfChangeData(e.data);
+      if (cc?.type === 'RemoveNode') this.removed.add(cc.nodeId);
     }
     return rd;
   }
@@ -255,7 +274,16 @@ class Simulation {
         return this.deliver(r.chance(0.6) ? 0 : r.int(0, q.length - 1));
       }
       case 'ready': {
-        const ready = up.filter((n) => n.rawNode!.hasReady());
+        if (this.splitReady && r.chance(0.5)) {
+          const cands = up.filter((n) => n.pendingReady === undefined && n.rawNode!.hasReady());
+          if (cands.length > 0) {
+            const n = r.pick(cands);
+            n.beginReady();
+            this.trace(`${this.step}: begin ready ${n.id}`);
+            return [n.id];
+          }
+        }
+        const ready = up.filter((n) => n.pendingReady !== undefined || n.rawNode!.hasReady());
         if (ready.length === 0) return [];
         const n = r.pick(ready);
         this.processReady(n);
@@ -334,6 +362,17 @@ class Simulation {
       }
       case 'confChange':
         return this.confChange();
+      case 'transfer': {
+        const l = this.leader();
+        if (l === undefined) return [];
+        const vs = l.rawNode!.status().config.voters;
+        const to = r.pick(vs);
+        l.rawNode!.transferLeader(to);
+        this.trace(`${this.step}: transfer leadership from ${l.id} to ${to}`);
+        return [l.id];
+      }
+      case 'voterChange':
+        return this.voterChange();
     }
   }
 
@@ -370,9 +409,66 @@ class Simulation {
     }
     this.learnersCreated++;
     this.stats.confChanges++;
-    this.nodes.set(id, new SimNode(id, this.opts.seed, this.config, this.checker));
+    this.nodes.set(id, new SimNode(id, this.opts.seed, this.config, this.checker, undefined, this.opts.mutation));
     this.trace(`${this.step}: propose adding learner ${id} on ${l.id}`);
     return [l.id];
+  }
+
+  /** Adds a voter (a learner promoted, or a new node), or removes one, through the leader. */
+  private voterChange(): string[] {
+    const l = this.leader();
+    if (l === undefined) return [];
+    const cs = l.rawNode!.status().config;
+    const r = this.rnd;
+    const choice = r.int(0, 2);
+    let cc: { type: 'AddNode' | 'RemoveNode'; nodeId: string } | undefined;
+    let fresh: string | undefined;
+    if (choice === 0 && cs.learners.length > 0) cc = { type: 'AddNode', nodeId: r.pick(cs.learners) };
+    else if (choice === 1 && cs.voters.length > 2) cc = { type: 'RemoveNode', nodeId: r.pick(cs.voters) };
+    else if (choice === 2 && cs.voters.length < 6 && this.votersCreated < 4) {
+      fresh = `v${this.votersCreated + 1}`;
+      cc = { type: 'AddNode', nodeId: fresh };
+    }
+    if (cc === undefined) return [];
+    const after = cc.type === 'RemoveNode' ? cs.voters.filter((id) => id !== cc.nodeId) : [...cs.voters, cc.nodeId];
+    if (this.strandsElections(l, after)) {
+      this.trace(`${this.step}: ${cc.type} ${cc.nodeId} on ${l.id} refused: too few voters past the bootstrap`);
+      return [];
+    }
+    try {
+      l.rawNode!.proposeConfChange(cc);
+    } catch (err) {
+      if (!isExpectedRefusal(err)) throw err;
+      return [l.id];
+    }
+    if (fresh !== undefined) {
+      this.votersCreated++;
+      this.nodes.set(fresh, new SimNode(fresh, this.opts.seed, this.config, this.checker, undefined, this.opts.mutation));
+    }
+    this.stats.confChanges++;
+    this.trace(`${this.step}: propose ${cc.type} ${cc.nodeId} on ${l.id}`);
+    return [l.id];
+  }
+
+  /**
+   * The driver's own check before a voter change, as RaftNode's
+   * `strictReconfigCheck` for a removal: a voter whose log holds only the
+   * bootstrap entries (term 1: a founder that has heard from no leader, or a
+   * member that got no further than a term-1 snapshot) withholds its vote
+   * from longer logs (it may have lost its disk), so the voters of the new
+   * configuration that have acknowledged an entry of a leader must form its
+   * quorum, or no leader could be elected again once this one is gone. True
+   * when `voters` (the configuration after the change) falls short.
+   */
+  private strandsElections(l: SimNode, voters: readonly string[]): boolean {
+    const st = l.rawNode!.status();
+    const store = l.storage;
+    let pastBootstrap = store.firstIndex();
+    if (store.term(pastBootstrap - 1) <= 1) {
+      while (pastBootstrap <= store.lastIndex() && store.term(pastBootstrap) <= 1) pastBootstrap++;
+    }
+    const free = voters.filter((id) => id === l.id || (st.progress?.[id]?.match ?? 0) >= pastBootstrap);
+    return free.length < Math.floor(voters.length / 2) + 1;
   }
 
   private checkLogs(): void {
@@ -403,7 +499,8 @@ class Simulation {
   /** Repairs everything and waits for a last proposal to be applied on every member. */
   private liveness(): number {
     this.net.heal();
-    for (const n of this.nodes.values()) if (!n.up) this.restart(n);
+    for (const n of this.nodes.values()) if (this.removed.has(n.id) && n.up) n.crash();
+    for (const n of this.nodes.values()) if (!n.up && !this.removed.has(n.id)) this.restart(n);
     this.trace(`${this.step}: heal everything; liveness phase`);
     const data = `${FINAL_PREFIX}${this.opts.seed}`;
     let finalIndex = 0;
@@ -433,6 +530,7 @@ class Simulation {
       }
     }
     const state = [...this.nodes.values()]
+      .filter((n) => n.up)
       .map((n) => {
         const st = n.rawNode!.status();
         return `${n.id}: ${describeRole(st.softState.raftState)} term ${st.hardState.term} commit ${st.hardState.commit} applied ${n.applied}`;

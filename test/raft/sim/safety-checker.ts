@@ -20,8 +20,12 @@
 // - commit indexes never go back on a node, except that a restart resets
 //   the in-memory commit to the persisted one, which itself never goes back;
 // - ReadIndex (thesis §6.4): a read index is at least the highest commit
-//   index observed anywhere when the request was made.
-import type { Entry, HardState, Snapshot } from '../../../src/raftpb/index.js';
+//   index observed anywhere when the request was made;
+// - configurations: every node that has applied up to an index holds the
+//   same configuration there (conf changes applied in log order, snapshots
+//   carrying the configuration of their index), and once a node has handled
+//   every Ready its Raft core uses the configuration it applied.
+import type { ConfState, Entry, HardState, Snapshot } from '../../../src/raftpb/index.js';
 import type { MemoryStorage } from '../../../src/raft/memory-storage.js';
 import type { ReadState } from '../../../src/raft/types.js';
 import { entryKey } from './entry-digest.js';
@@ -43,6 +47,11 @@ interface CommittedEntry {
 
 const decoder = new TextDecoder();
 
+/** A configuration as a comparable string: voters and learners, each sorted. */
+function describeConfig(cs: ConfState): string {
+  return `voters [${[...cs.voters].sort().join(',')}] learners [${[...cs.learners].sort().join(',')}]`;
+}
+
 /** Records what the nodes do and fails as soon as a safety property breaks. */
 export class SafetyChecker {
   private readonly leaders = new Map<number, string>();
@@ -55,6 +64,15 @@ export class SafetyChecker {
   private readonly persistedCommit = new Map<string, number>();
   private readonly checkedLeaders = new Set<string>();
   private readonly reads = new Map<string, number>();
+  /** The configuration at each applied index, as the first node to reach it held it. */
+  private readonly configs = new Map<number, string>();
+  /**
+   * Indexes of the bootstrap's conf changes, whose configurations are not
+   * compared: a founder's Raft core starts with the whole initial
+   * configuration (as etcd's Bootstrap), while a member that joins later
+   * applies those entries one voter at a time.
+   */
+  private bootstrapEntries = 0;
   /** The highest commit index observed on any node. */
   maxCommit = 0;
   /** Counters for the run summary. */
@@ -206,6 +224,38 @@ export class SafetyChecker {
     const prev = this.digests.get(index);
     if (prev === undefined) this.digests.set(index, digest);
     else if (prev !== digest) this.fail(`state machine safety: ${id} reached a different history digest at ${index}`);
+  }
+
+  /**
+   * The cluster was bootstrapped with `n` conf changes (indexes 1 to `n`),
+   * not compared by {@link onAppliedConfig} and {@link checkCoreConfig}.
+   */
+  setBootstrapEntries(n: number): void {
+    this.bootstrapEntries = n;
+  }
+
+  /**
+   * `id` has applied up to `applied` (an entry or a snapshot) and holds the
+   * configuration `cs` there.
+   */
+  onAppliedConfig(id: string, applied: number, cs: ConfState): void {
+    if (applied <= this.bootstrapEntries) return;
+    const key = describeConfig(cs);
+    const prev = this.configs.get(applied);
+    if (prev === undefined) this.configs.set(applied, key);
+    else if (prev !== key) this.fail(`configuration: ${id} holds ${key} at applied index ${applied}, another node held ${prev}`);
+  }
+
+  /**
+   * `id` has handled every Ready, up to `appliedIndex`: its Raft core's
+   * configuration `core` must be the one it applied, `applied` (after a conf
+   * change or a snapshot).
+   */
+  checkCoreConfig(id: string, appliedIndex: number, core: ConfState, applied: ConfState): void {
+    if (appliedIndex <= this.bootstrapEntries) return;
+    const a = describeConfig(applied);
+    const c = describeConfig(core);
+    if (a !== c) this.fail(`configuration: ${id}'s Raft core uses ${c}, but it applied ${a}`);
   }
 
   /** A ReadIndex request with context `ctx` was just made. */

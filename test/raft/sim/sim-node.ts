@@ -20,7 +20,9 @@ export type DriverMutation =
   /** A restart loses the vote of the persisted HardState (a node may then vote twice in a term). */
   | 'forget-vote'
   /** A restart loses the last persisted entry (an fsync that lied). */
-  | 'lose-last-entry';
+  | 'lose-last-entry'
+  /** Applying a committed RemoveNode, node 1's driver skips `applyConfChange` (it keeps the removed voter). */
+  | 'skip-remove-node';
 
 /** How a restarted node rebuilds its state machine. */
 export type RestartMode =
@@ -66,6 +68,7 @@ export class SimNode {
     private readonly config: NodeConfig,
     private readonly checker: SafetyChecker,
     private readonly bootstrapVoters?: readonly string[],
+    private readonly mutation?: DriverMutation,
   ) {
     this.rawNode = this.newRawNode(0);
     if (bootstrapVoters !== undefined) this.rawNode.bootstrap([...bootstrapVoters]);
@@ -88,6 +91,7 @@ export class SimNode {
   /** The node crashes: everything not persisted is gone. */
   crash(): void {
     this.rawNode = undefined;
+    this.pendingReady = undefined;
   }
 
   /** The node comes back from its durable state (after a crash). */
@@ -133,16 +137,34 @@ export class SimNode {
   }
 
   /**
+   * A Ready taken by {@link beginReady} and not handled yet: the node's Raft
+   * core goes on receiving messages and ticks between `ready()` and the
+   * handling of its Ready (as a node whose storage writes take time does).
+   */
+  pendingReady: { rd: Ready; before: ReturnType<RawNode['status']> } | undefined;
+
+  /** Takes the next Ready (without handling it); false when there is none or one is pending. */
+  beginReady(): boolean {
+    const rn = this.rawNode;
+    if (rn === undefined || this.pendingReady !== undefined || !rn.hasReady()) return false;
+    const before = rn.status();
+    this.pendingReady = { rd: rn.ready(), before };
+    return true;
+  }
+
+  /**
    * One Ready cycle, following the contract of `Ready`: persist (snapshot,
    * entries, HardState), send, apply (applyConfChange for conf changes),
-   * advance. `seen` is called with the Ready before anything is done with
-   * it, `send` at step 2. Returns undefined when there was no Ready.
+   * advance. The Ready is the one {@link beginReady} took, else the next
+   * one. `seen` is called with the Ready before anything is done with it,
+   * `send` at step 2. Returns undefined when there was no Ready.
    */
   processReady(seen: (rd: Ready) => void, send: (rd: Ready) => void): Ready | undefined {
     const rn = this.rawNode;
-    if (rn === undefined || !rn.hasReady()) return undefined;
-    const before = rn.status();
-    const rd = rn.ready();
+    if (rn === undefined) return undefined;
+    if (this.pendingReady === undefined && !this.beginReady()) return undefined;
+    const { rd, before } = this.pendingReady!;
+    this.pendingReady = undefined;
     seen(rd);
     const c = this.checker;
     // 1. persist
@@ -171,7 +193,8 @@ export class SimNode {
       if (e.type === 'ConfChange') {
         const cc = decodeConfChangeData(e.data);
         if (cc === undefined) throw new Error(`${this.id} committed a malformed conf change at ${e.index}`);
-        this.confState = rn.applyConfChange(cc);
+        const skip = this.mutation === 'skip-remove-node' && this.id === '1' && cc.type === 'RemoveNode';
+        if (!skip) this.confState = rn.applyConfChange(cc);
       }
       this.digest = chainDigest(this.digest, e);
       this.applied = e.index;
@@ -180,6 +203,8 @@ export class SimNode {
     for (const rs of rd.readStates) c.onReadState(this.id, rs);
     // 4. advance
     rn.advance();
+    c.onAppliedConfig(this.id, this.applied, this.confState);
+    if (!rn.hasReady()) c.checkCoreConfig(this.id, this.applied, rn.status().config, this.confState);
     return rd;
   }
 }
