@@ -7,7 +7,11 @@
  * - otherwise: the half-open interval `[key, rangeEnd)`.
  *
  * Keys are ordered as etcd orders their UTF-8 bytes, which is the order of
- * their Unicode code points ({@link compareKeys}).
+ * their Unicode code points ({@link compareKeys}). A key that is not UTF-8
+ * is written with each byte that is not part of a UTF-8 character as the
+ * lone surrogate U+DC80-U+DCFF (Python's `surrogateescape`; no UTF-8 key
+ * decodes to a lone surrogate, so two keys never share a string), and is
+ * ordered by its bytes ({@link keyFromBytes}).
  * Source: etcd API reference, `RangeRequest.range_end`.
  * @module
  */
@@ -20,8 +24,77 @@ export interface KeyRange {
   readonly rangeEnd?: string | undefined;
 }
 
+const isHigh = (c: number): boolean => c >= 0xd800 && c <= 0xdbff;
+/** A lone U+DC80-U+DCFF at `i` of `s`: a byte that is not part of a UTF-8 character. */
+const isEscape = (s: string, i: number): boolean => {
+  const c = s.charCodeAt(i);
+  return c >= 0xdc80 && c <= 0xdcff && (i === 0 || !isHigh(s.charCodeAt(i - 1)));
+};
+
+/** The bytes a key string stands for: UTF-8, with each escaped byte (see the module comment) as itself. */
+function keyBytes(s: string): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (isEscape(s, i)) {
+      out.push(c - 0xdc00);
+      continue;
+    }
+    const d = s.charCodeAt(i + 1);
+    if (isHigh(c) && d >= 0xdc00 && d <= 0xdfff) {
+      c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+      i++;
+    }
+    if (c < 0x80) out.push(c);
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 0x3f));
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
+    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 0x3f), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
+  }
+  return out;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The length of the UTF-8 character whose first byte is `lead` (0: no character starts so). */
+function charLength(lead: number): number {
+  return lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+}
+
 /**
- * Compares two keys by the UTF-8 byte order etcd uses (= code point order).
+ * A key's bytes as the checkers' key string: the UTF-8 string when the
+ * bytes are UTF-8; otherwise each byte that does not start a whole UTF-8
+ * character becomes the lone surrogate U+DC00 + byte (Python's
+ * `surrogateescape`). Distinct byte strings give distinct strings, and
+ * {@link compareKeys} orders them as etcd orders the bytes.
+ */
+export function keyFromBytes(bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    // not UTF-8: below
+  }
+  let out = '';
+  let v = 0;
+  while (v < bytes.length) {
+    const n = charLength(bytes[v]!);
+    if (n > 0 && v + n <= bytes.length) {
+      try {
+        out += strictUtf8.decode(bytes.subarray(v, v + n));
+        v += n;
+        continue;
+      } catch {
+        // an invalid sequence: its first byte is escaped
+      }
+    }
+    out += String.fromCharCode(0xdc00 + bytes[v]!);
+    v++;
+  }
+  return out;
+}
+
+/**
+ * Compares two keys by the UTF-8 byte order etcd uses (= code point order);
+ * a key written by {@link keyFromBytes} by its bytes.
  * @returns a negative number, 0 or a positive number
  */
 export function compareKeys(a: string, b: string): number {
@@ -31,6 +104,15 @@ export function compareKeys(a: string, b: string): number {
     const ca = a.charCodeAt(i);
     const cb = b.charCodeAt(i);
     if (ca === cb) continue;
+    // an escaped byte: compare the bytes from here (the strings agree
+    // before, and neither splits a surrogate pair here)
+    if (isEscape(a, i) || isEscape(b, i)) {
+      const x = keyBytes(a.slice(i));
+      const y = keyBytes(b.slice(i));
+      const m = Math.min(x.length, y.length);
+      for (let j = 0; j < m; j++) if (x[j] !== y[j]) return x[j]! - y[j]!;
+      return x.length - y.length;
+    }
     // Surrogates (0xD800-0xDFFF) encode code points above 0xFFFF, which sort
     // after every BMP character in UTF-8; UTF-16 code units would not.
     const sa = ca >= 0xd800 && ca <= 0xdfff;

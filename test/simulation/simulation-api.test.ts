@@ -400,6 +400,25 @@ test('a prefix whose range end is not UTF-8 (etcd increments the last byte: "п"
   });
 });
 
+test('watches of keys that are not UTF-8 are checked, each key as itself', async () => {
+  await withSim({ seed: 15 }, async (sim) => {
+    const c = sim.client('a');
+    const all = c.watch('', { prefix: true, prevKv: true });
+    const one = c.watch(new Uint8Array([0xff]));
+    const high = c.watch('\u{10000}', { rangeEnd: new Uint8Array([0]) }); // every key from U+10000 on, 0xFF too
+    // two keys that are not UTF-8 in one revision, then "\ufffd", which is
+    await sim.drive(c.txn({ success: [{ put: { key: new Uint8Array([0xff]), value: 'a' } }, { put: { key: new Uint8Array([0xfe]), value: 'b' } }] }));
+    await sim.drive(c.put('\ufffd', 'c'));
+    await sim.drive(c.put(new Uint8Array([0xff]), 'd'));
+    await sim.drive(c.put('other', 'e'));
+    await sim.run(50);
+    const v = sim.checkWatches();
+    assert.equal(v.ok, true, v.describe());
+    assert.match(v.describe(), /3 watches checked/);
+    await Promise.all([all.cancel(), one.cancel(), high.cancel()]);
+  });
+});
+
 test('keys written by operations the KV model cannot express are left out of the linearizability check', async () => {
   await withSim({ seed: 16 }, async (sim) => {
     const c = sim.client('a');

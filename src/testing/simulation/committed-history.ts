@@ -8,7 +8,7 @@
 import type { Event, WatchResponse } from '../../mvccpb/index.js';
 import type { WatchEventRecord } from '../watch-checker.js';
 import type { InvariantMonitor } from './invariants.js';
-import { show } from './kv-convert.js';
+import { keyFromBytes } from '../key-range.js';
 import { watchEvent } from './recorded-watch.js';
 
 /** One committed event, with the lease of the key before it (for deletions by a lease revoke). */
@@ -22,8 +22,8 @@ function signature(events: readonly Event[]): string {
   return events
     .map((e) =>
       e.type === 'PUT'
-        ? `PUT ${show(e.kv.key)}=${show(e.kv.value)} c${e.kv.createRevision} v${e.kv.version} l${e.kv.lease}`
-        : `DELETE ${show(e.kv.key)}`,
+        ? `PUT ${JSON.stringify(keyFromBytes(e.kv.key))}=${JSON.stringify(keyFromBytes(e.kv.value))} c${e.kv.createRevision} v${e.kv.version} l${e.kv.lease}`
+        : `DELETE ${JSON.stringify(keyFromBytes(e.kv.key))}`,
     )
     .join(' | ');
 }

@@ -9,19 +9,23 @@ import type { Event, WatchResponse } from '../../mvccpb/index.js';
 import { emitIsolated } from '../../isolated-emit.js';
 import type { Watch, WatchEvents } from '../../server/index.js';
 import type { WatchEventRecord, WatchKeyValue, WatchResponseRecord, WatchStreamRecord } from '../watch-checker.js';
-import { show, utf8 } from './kv-convert.js';
+import { keyFromBytes } from '../key-range.js';
 
 /** A {@link WatchStreamRecord} the simulation fills in as responses arrive. */
 export type MutableWatchStream = {
   -readonly [K in keyof WatchStreamRecord]: WatchStreamRecord[K];
 } & { responses: WatchResponseRecord[] };
 
-/** A stored key-value as the watch checker sees it. */
+/**
+ * A stored key-value as the watch checker sees it: a key or value that is
+ * not UTF-8 as `keyFromBytes` writes it, so that distinct keys stay
+ * distinct (and in etcd's order) and distinct values differ.
+ */
 export function watchKv(kv: Event['kv']): WatchKeyValue {
   return {
-    key: utf8(kv.key) ?? show(kv.key),
+    key: keyFromBytes(kv.key),
     modRevision: kv.modRevision,
-    value: utf8(kv.value) ?? show(kv.value),
+    value: keyFromBytes(kv.value),
     createRevision: kv.createRevision,
     version: kv.version,
   };

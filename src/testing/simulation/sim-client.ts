@@ -32,10 +32,10 @@ import {
   type WatchOptions,
 } from '../../server/index.js';
 import type { HistoryRecorder, OpHandle } from '../history.js';
-import type { KeyRange as ModelKeyRange } from '../key-range.js';
+import { keyFromBytes, type KeyRange as ModelKeyRange } from '../key-range.js';
 import { describeKvOperation } from '../models/kv.js';
 import type { KvInput, KvOutput } from '../models/kv-types.js';
-import { ALL_KEYS, deleteCall, modelRange, putCall, rangeCall, txnCall, type ModelCall } from './kv-convert.js';
+import { deleteCall, putCall, rangeCall, txnCall, type ModelCall } from './kv-convert.js';
 import type { NodeGate } from './node-gate.js';
 import { RecordedWatch, type MutableWatchStream } from './recorded-watch.js';
 import { RANGE_OPTION_KEYS, optionsWith } from '../../server/requests.js';
@@ -195,11 +195,11 @@ export class SimClient implements KV {
     const req = watchRequest(key, options);
     const t = this.host.target(this.memberId);
     if (t === undefined) throw new FaultError(ErrorCode.NODE_CLOSED, `member ${this.memberId} is down`);
-    const range = modelRange(req.key, req.rangeEnd) ?? ALL_KEYS;
+    // as the events' keys: bytes that are not UTF-8 escaped, exact in etcd's order
     const record: MutableWatchStream = {
       name: `${this.name}/${this.host.recorder.size}`,
-      key: range.key,
-      rangeEnd: range.rangeEnd,
+      key: keyFromBytes(req.key),
+      rangeEnd: req.rangeEnd === undefined || req.rangeEnd.length === 0 ? undefined : keyFromBytes(req.rangeEnd),
       startRevision: req.startRevision,
       prevKv: req.prevKv === true,
       filters: req.filters,

@@ -1,0 +1,53 @@
+// keyFromBytes and compareKeys: keys that are not UTF-8 (written with
+// surrogateescape) stay distinct and keep etcd's byte order.
+//
+// fast-check prints the seed of a failing run; replay it with
+//   QUORUMKV_SEED=<seed> node scripts/run-tests.mjs test/testing/key-bytes.test.ts
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { compareBytes } from '../../src/mvccpb/index.js';
+import { compareKeys, inKeyRange, keyFromBytes } from '../../src/testing/index.js';
+
+const seedEnv = process.env['QUORUMKV_SEED'];
+const params = { numRuns: 2000, ...(seedEnv ? { seed: Number(seedEnv) | 0 } : {}) };
+
+// bytes that are often UTF-8 and often not: ASCII, lead and continuation bytes, the bytes no character uses
+const byte = fc.oneof(
+  fc.integer({ min: 0x61, max: 0x62 }),
+  fc.integer({ min: 0x80, max: 0xbf }),
+  fc.constantFrom(0xc0, 0xc1, 0xc2, 0xd0, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xfe, 0xff),
+);
+const bytes = fc.oneof(
+  fc.array(byte, { maxLength: 6 }).map((a) => new Uint8Array(a)),
+  fc.string({ unit: 'binary', maxLength: 4 }).map((s) => new TextEncoder().encode(s)),
+);
+const sign = (n: number): number => Math.sign(n);
+
+test('keyFromBytes is the UTF-8 string for UTF-8 bytes', () => {
+  assert.equal(keyFromBytes(new TextEncoder().encode('cfg/п\u{1F3FF}')), 'cfg/п\u{1F3FF}');
+  assert.equal(keyFromBytes(new Uint8Array([0x61, 0xff, 0xd0])), 'a\udcff\udcd0');
+});
+
+test('keyFromBytes: distinct bytes, distinct keys, ordered by compareKeys as etcd orders the bytes', () => {
+  fc.assert(
+    fc.property(bytes, bytes, (x, y) => {
+      const a = keyFromBytes(x);
+      const b = keyFromBytes(y);
+      assert.equal(a === b, compareBytes(x, y) === 0);
+      assert.equal(sign(compareKeys(a, b)), sign(compareBytes(x, y)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+    }),
+    params,
+  );
+});
+
+test('a range of bytes that are not UTF-8 holds the keys the bytes hold', () => {
+  fc.assert(
+    fc.property(bytes, bytes, bytes, (k, end, x) => {
+      fc.pre(end.length > 0 && !(end.length === 1 && end[0] === 0));
+      const inside = compareBytes(x, k) >= 0 && compareBytes(x, end) < 0;
+      assert.equal(inKeyRange({ key: keyFromBytes(k), rangeEnd: keyFromBytes(end) }, keyFromBytes(x)), inside);
+    }),
+    params,
+  );
+});
