@@ -161,6 +161,30 @@ test('per-key mode: a write whose revision is unknown still comes after every re
   assert.equal(checkLinearizable(fine, kvModel()).result, 'ok');
 });
 
+test('per-key mode: a txn that writes comes after the revisions its own reads of other keys report', () => {
+  // the get of "a" saw revision 5 before the txn wrote "b": the txn made revision 6 or later
+  const read: KvTxnOp[] = [get('a'), put('b', '2')];
+  const txnOut = (revision: number | undefined): KvOutput => ({
+    succeeded: true,
+    results: [{ value: '1', modRevision: 5 }, {}],
+    ...(revision === undefined ? {} : { revision }),
+  });
+  const sameRevision = H(ok(1, 0, 1, put('a', '1'), {}), ok(2, 2, 3, txn([], read), txnOut(5)));
+  assert.equal(checkLinearizable(sameRevision, kvModel()).result, 'illegal');
+  const next = H(ok(1, 0, 1, put('a', '1'), {}), ok(2, 2, 3, txn([], read), txnOut(6)));
+  assert.equal(checkLinearizable(next, kvModel()).result, 'ok');
+  // its revision unreported: "b" cannot show revision 4 afterwards, nor the store still be at 5
+  const bBelow = H(ok(1, 0, 1, put('a', '1'), {}), ok(2, 2, 3, txn([], read), txnOut(undefined)), ok(3, 4, 5, get('b'), { value: '2', modRevision: 4 }));
+  assert.equal(checkLinearizable(bBelow, kvModel()).result, 'illegal');
+  const storeBehind = H(ok(1, 0, 1, put('a', '1'), {}), ok(2, 2, 3, txn([], read), txnOut(undefined)), ok(3, 4, 5, get('a'), { value: '1', revision: 5 }));
+  assert.equal(checkLinearizable(storeBehind, kvModel()).result, 'illegal');
+  const bAbove = H(ok(1, 0, 1, put('a', '1'), {}), ok(2, 2, 3, txn([], read), txnOut(undefined)), ok(3, 4, 5, get('b'), { value: '2', modRevision: 6, revision: 6 }));
+  assert.equal(checkLinearizable(bAbove, kvModel()).result, 'ok');
+  // a read after the txn's own write of that key reports the txn's revision
+  const own = H(ok(1, 0, 1, txn([], [put('a', '1'), get('a')]), { succeeded: true, results: [{}, { value: '1', modRevision: 5 }], revision: 5 }));
+  assert.equal(checkLinearizable(own, kvModel()).result, 'ok');
+});
+
 test('global revision: a stale header revision on another key is caught only in global mode', () => {
   const h = H(
     ok(1, 0, 1, put('x', '1'), { revision: 2 }),

@@ -313,6 +313,7 @@ function runOps(
   results: readonly KvTxnOpResult[] | undefined,
   newRevision: number | undefined,
   floor: number,
+  checked: ReadonlySet<number>,
 ): boolean | null {
   if (results !== undefined && results.length !== ops.length) return null;
   let changed = false;
@@ -322,7 +323,7 @@ function runOps(
     const cur = d.keys.get(op.key);
     switch (op.type) {
       case 'get':
-        if (res !== undefined && !checkRead(d, op.key, res.value, res, undefined)) return null;
+        if (res !== undefined && !checked.has(i) && !checkRead(d, op.key, res.value, res, undefined)) return null;
         break;
       case 'put':
         if (res?.prevValue !== undefined && res.prevValue !== (cur?.value ?? null)) return null;
@@ -361,10 +362,26 @@ function applyWrite(
   exact: boolean,
   d: Draft = draftOf(state),
 ): KvState | null {
+  // the reads of keys the request has not written before them see the
+  // store as it was before the request: the revisions they report were
+  // reached before it, so its own revision is above them
+  const checked = new Set<number>();
+  if (results !== undefined && results.length === ops.length) {
+    const written = new Set<string>();
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const res = results[i];
+      if (op.type !== 'get') written.add(op.key);
+      else if (!written.has(op.key) && res !== undefined) {
+        if (!checkRead(d, op.key, res.value, res, undefined)) return null;
+        checked.add(i);
+      }
+    }
+  }
   const before = d.revision;
   const newRevision = exact ? before + 1 : header;
   if (!exact && header !== undefined && header < before) return null;
-  const changed = runOps(d, ops, results, newRevision, before + 1);
+  const changed = runOps(d, ops, results, newRevision, before + 1, checked);
   if (changed === null) return null;
   if (exact) {
     if (changed) d.revision = before + 1;
