@@ -15,6 +15,7 @@ import {
   Simulation,
   SimulationError,
   randomFaultSchedule,
+  runScenario,
 } from '../../src/testing/simulation/index.js';
 
 async function withSim(options: ConstructorParameters<typeof Simulation>[0], fn: (sim: Simulation) => Promise<void>): Promise<void> {
@@ -53,6 +54,26 @@ test('until gives up with QUORUMKV_TIMEOUT after maxMs of virtual time', async (
     const t = sim.now();
     await assert.rejects(sim.until(() => false, { maxMs: 300, what: 'nothing' }), (err: unknown) => isQuorumError(err, ErrorCode.TIMEOUT));
     assert.equal(sim.now(), t + 300);
+  });
+});
+
+test('run, until, drive and runScenario refuse a time that is not a number of virtual ms >= 0 (NaN ran nothing and passed, Infinity never returned)', async () => {
+  const bad = (err: unknown): boolean => isQuorumError(err, ErrorCode.INVALID_ARGUMENT);
+  for (const durationMs of [Number.NaN, -100, '500' as unknown as number, Infinity]) {
+    await assert.rejects(runScenario({ seed: 3, durationMs, faults: false }), bad, `durationMs ${String(durationMs)}`);
+  }
+  await withSim({ seed: 2 }, async (sim) => {
+    const t = sim.now();
+    for (const ms of [Number.NaN, -1, Infinity]) await assert.rejects(sim.run(ms), bad, `run(${ms})`);
+    for (const maxMs of [Number.NaN, -1]) {
+      await assert.rejects(sim.until(() => false, { maxMs }), bad, `until maxMs ${maxMs}`);
+      await assert.rejects(sim.drive(new Promise(() => undefined), { maxMs }), bad, `drive maxMs ${maxMs}`);
+    }
+    assert.equal(sim.now(), t, 'no time moved');
+    assert.throws(() => sim.randomFaults({ until: Infinity }), bad);
+    assert.throws(() => sim.randomFaults({ until: 1000, durationMs: { min: 0, max: Infinity } }), bad);
+    await sim.until(() => sim.now() >= t + 5, { maxMs: Infinity });
+    assert.equal(sim.now(), t + 5);
   });
 });
 

@@ -145,7 +145,8 @@ export function describeFault(f: Fault): string {
  * overlap. The result depends only on `rng`'s seed, `members` and the options.
  *
  * @param base - the rates and delay to go back to after a network fault
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `until < from` or a range is inverted
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `until < from`, `from`, `until` or
+ *   `durationMs.max` is not finite, or a range is inverted
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
  */
 export function randomFaultSchedule(
@@ -162,8 +163,12 @@ export function randomFaultSchedule(
   const until = options.until;
   const gap = options.meanGapMs ?? 300;
   const dur = options.durationMs ?? { min: 100, max: 800 };
-  if (!(until >= from) || !(gap > 0) || !(dur.min >= 0 && dur.max >= dur.min)) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'random faults need from <= until, meanGapMs > 0 and 0 <= durationMs.min <= durationMs.max');
+  // finite: a schedule up to an infinite time would be drawn forever
+  if (!(until >= from) || !Number.isFinite(until) || !Number.isFinite(from) || !(gap > 0) || !(dur.min >= 0 && dur.max >= dur.min && Number.isFinite(dur.max))) {
+    throw new UsageError(
+      ErrorCode.INVALID_ARGUMENT,
+      'random faults need finite times with from <= until, meanGapMs > 0 and 0 <= durationMs.min <= durationMs.max',
+    );
   }
   const weights = { ...DEFAULT_FAULT_WEIGHTS, ...(options.weights ?? {}) };
   const out: ScheduledFault[] = [];

@@ -4,7 +4,7 @@
  * checks. What `npm run test:sim` and the simulation tests run per seed.
  * @module
  */
-import { UsageError } from '../../errors.js';
+import { ErrorCode, UsageError } from '../../errors.js';
 import { checkOptionsArg } from '../../option-keys.js';
 import type { KV, KvNode } from '../../server/index.js';
 import { describeFault, type RandomFaultOptions } from './faults.js';
@@ -79,8 +79,9 @@ export function defaultNodes(seed: number): 3 | 5 {
  * every watch. Invariants are checked throughout. Never throws for a
  * failed check: the result says what failed.
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the
- *   options (`faults`, `traffic` and theirs included) do not declare, or a
- *   bad value of `faults` or `traffic`; `QUORUMKV_INVALID_CONFIG` for a bad
+ *   options (`faults`, `traffic` and theirs included) do not declare, a
+ *   `durationMs` that is not a finite number >= 0, or a bad value of
+ *   `faults` or `traffic`; `QUORUMKV_INVALID_CONFIG` for a bad
  *   `simulation` (the {@link Simulation} constructor's)
  */
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
@@ -93,6 +94,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const seed = options.seed;
   const nodes = options.nodes ?? defaultNodes(seed);
   const durationMs = options.durationMs ?? 3000;
+  // Infinity ran forever; NaN or a negative duration ran nothing and passed
+  if (typeof durationMs !== 'number' || !Number.isFinite(durationMs) || durationMs < 0) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `scenario options.durationMs needs a finite number of virtual ms >= 0, not ${String(durationMs)}`);
+  }
   const t0 = performance.now();
   const sim = new Simulation({ traceLines: 400, ...(options.simulation ?? {}), seed, nodes });
   if (options.onTrace !== undefined) sim.onTrace(options.onTrace);

@@ -473,26 +473,33 @@ export class Simulation {
   }
 
   /**
-   * Moves virtual time forward by `ms`.
+   * Moves virtual time forward by `ms` (a fraction is dropped).
    * @throws SimulationError `QUORUMKV_INVARIANT_VIOLATED` as soon as an invariant breaks
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when called while another run is in progress, or before `start()`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when called while another run is in progress, or before `start()`,
+   *   or for an `ms` that is not a finite number >= 0 (`Infinity` would never return, `NaN` ran nothing)
    */
   async run(ms: number): Promise<void> {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `run(ms) needs a finite number of virtual ms >= 0, not ${String(ms)}`);
+    }
     const end = this.clock.now() + Math.max(0, Math.floor(ms));
     await this.advanceWhile(() => this.clock.now() < end);
   }
 
   /**
    * Moves virtual time forward until `cond()` holds (checked before each millisecond).
-   * @param options.maxMs - give up after this much virtual time (default 10,000)
+   * @param options.maxMs - give up after this much virtual time (default 10,000; `Infinity`: never)
    * @param options.what - what is awaited, for the error message
    * @throws FaultError `QUORUMKV_TIMEOUT` when `cond` does not hold within `maxMs`
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of another name
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of another name, or a `maxMs` that is NaN or negative
    * @throws SimulationError `QUORUMKV_INVARIANT_VIOLATED` as soon as an invariant breaks
    */
   async until(cond: () => boolean, options: { maxMs?: number; what?: string } = {}): Promise<void> {
     checkOptionsArg(options, ['maxMs', 'what'], 'until options');
     const maxMs = options.maxMs ?? 10_000;
+    if (typeof maxMs !== 'number' || Number.isNaN(maxMs) || maxMs < 0) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `maxMs needs a number of virtual ms >= 0, not ${String(maxMs)}`);
+    }
     const end = this.clock.now() + maxMs;
     await this.advanceWhile(() => !cond() && this.clock.now() < end);
     if (!cond()) {
@@ -502,9 +509,9 @@ export class Simulation {
 
   /**
    * Moves virtual time forward until `promise` settles, and returns its value (or throws its error).
-   * @param options.maxMs - give up after this much virtual time (default 10,000)
+   * @param options.maxMs - give up after this much virtual time (default 10,000; `Infinity`: never)
    * @throws FaultError `QUORUMKV_TIMEOUT` when it does not settle within `maxMs`
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of another name
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of another name, or a `maxMs` that is NaN or negative
    */
   async drive<T>(promise: Promise<T>, options: { maxMs?: number } = {}): Promise<T> {
     checkOptionsArg(options, ['maxMs'], 'drive options');
