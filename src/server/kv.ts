@@ -25,6 +25,7 @@ import type {
   WatchFilter,
   WatchResponse,
 } from '../mvccpb/index.js';
+import { ErrorCode, UsageError } from '../errors.js';
 
 /** A key or value given by the caller: a string (encoded as UTF-8) or bytes. */
 export type BytesLike = string | Uint8Array;
@@ -274,7 +275,15 @@ const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
  * Reads bytes from a response (a key, a value) as a UTF-8 string: the
  * string a `put` of that string wrote (a leading U+FEFF included); invalid
  * UTF-8 comes back with U+FFFD in its place.
+ * @param bytes - the bytes; `undefined` (a missing key's value) reads as `''`
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for anything but bytes or
+ *   `undefined` (a string, which is no response field: use it as it is)
  */
 export function text(bytes: Uint8Array | undefined): string {
-  return bytes === undefined ? '' : decoder.decode(bytes);
+  if (bytes === undefined) return '';
+  if (!ArrayBuffer.isView(bytes)) {
+    const what = bytes === null ? 'null' : typeof bytes === 'string' ? 'a string' : typeof bytes;
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `text() reads bytes (a Uint8Array) or undefined, not ${what}`);
+  }
+  return decoder.decode(bytes);
 }

@@ -451,3 +451,11 @@ test('a member stopped by a fatal error refuses serializable reads, watches and 
     await db.close();
   }
 });
+
+test('text() reads bytes or undefined; a string, null or a number is refused with QUORUMKV_INVALID_ARGUMENT, not a bare TypeError', () => {
+  assert.equal(text(new TextEncoder().encode('\ufeffé')), '\ufeffé');
+  assert.equal(text(undefined), '');
+  for (const bad of ['abc', null, 42, {}]) {
+    assert.throws(() => text(bad as Any), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_ARGUMENT), String(bad));
+  }
+});
