@@ -16,6 +16,7 @@ import {
   SimulationError,
   randomFaultSchedule,
   runScenario,
+  type ScheduledFault,
 } from '../../src/testing/simulation/index.js';
 
 async function withSim(options: ConstructorParameters<typeof Simulation>[0], fn: (sim: Simulation) => Promise<void>): Promise<void> {
@@ -259,6 +260,29 @@ test('schedule fires each fault at its virtual time', async () => {
     assert.ok(lines.some((l) => l.startsWith(`${t + 100} inject isolate the leader`)));
     assert.ok(lines.some((l) => l.startsWith(`${t + 600} inject heal`)));
     assert.throws(() => sim.schedule([{ at: 0, fault: { type: 'heal' } }]), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_ARGUMENT));
+  });
+});
+
+test('schedule refuses a bad fault at once (an unknown member or type, a rate outside [0, 1]), instead of failing the run when it fires', async () => {
+  await withSim({ seed: 4 }, async (sim) => {
+    const t = sim.now();
+    const bad = (msg: RegExp) => (err: unknown): boolean => isQuorumError(err, ErrorCode.INVALID_ARGUMENT) && msg.test((err as Error).message);
+    const faults: [ScheduledFault['fault'], RegExp][] = [
+      [{ type: 'isolate', member: 'A' }, /unknown member "A" \(members: a, b, c\)/],
+      [{ type: 'partition', a: ['a'], b: ['d'] }, /unknown member "d"/],
+      [{ type: 'crash', member: { leader: false } as unknown as { leader: true } }, /leader: true/],
+      [{ type: 'dropRate', rate: 1.5 }, /\[0, 1\]/],
+      [{ type: 'delay', minMs: 5, maxMs: 2 }, /minMs <= maxMs/],
+      [{ type: 'pause', member: 'b', ms: Infinity }, /finite/],
+      [{ type: 'isolte', member: 'a' } as unknown as ScheduledFault['fault'], /unknown type/],
+    ];
+    for (const [fault, msg] of faults) {
+      assert.throws(() => sim.schedule([{ at: t + 10, fault: { type: 'heal' } }, { at: t + 20, fault }]), bad(msg), JSON.stringify(fault));
+    }
+    assert.throws(() => sim.node('A'), bad(/unknown member "A" \(members: a, b, c\)/));
+    await sim.run(50);
+    assert.deepEqual(sim.violations(), []);
+    assert.ok(!sim.traceLines().some((l) => l.includes('inject')), 'nothing was scheduled');
   });
 });
 

@@ -57,6 +57,74 @@ export interface ScheduledFault {
   fault: Fault;
 }
 
+const FAULT_TYPES = ['partition', 'split', 'bridge', 'oneWay', 'isolate', 'heal', 'crash', 'restart', 'pause', 'dropRate', 'duplicateRate', 'reorderRate', 'delay', 'calm'];
+
+/**
+ * Checks a fault before it is scheduled: a known type, members that exist
+ * (a member choice: an id of `members`, `{ leader: true }` or
+ * `{ random: true }`), rates in [0, 1], integer delays `0 <= minMs <= maxMs`,
+ * a pause of a finite number of ms >= 0. A bad fault found only when it
+ * fires would stop the run as a failed simulation, far from its cause.
+ * @param members - the simulation's member ids
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`, naming what is wrong (an
+ *   unknown member with the member ids)
+ */
+export function checkFault(fault: Fault, members: readonly string[]): void {
+  const bad = (what: string): never => {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `fault ${JSON.stringify(fault)}: ${what}`);
+  };
+  if (fault === null || typeof fault !== 'object') bad('not an object');
+  if (!FAULT_TYPES.includes(fault.type)) bad(`unknown type (known: ${FAULT_TYPES.join(', ')})`);
+  const member = (id: unknown): void => {
+    if (typeof id !== 'string' || !members.includes(id)) bad(`unknown member ${JSON.stringify(id)} (members: ${members.join(', ')})`);
+  };
+  const choice = (c: MemberChoice): void => {
+    if (typeof c === 'string') member(c);
+    else if (c === null || typeof c !== 'object' || !((c as { leader?: unknown }).leader === true || (c as { random?: unknown }).random === true)) {
+      bad('a member is an id, { leader: true } or { random: true }');
+    }
+  };
+  const rate = (p: number): void => {
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) bad('a rate is a probability in [0, 1]');
+  };
+  switch (fault.type) {
+    case 'partition':
+      if (!Array.isArray(fault.a) || (fault.b !== undefined && !Array.isArray(fault.b))) bad('a and b are lists of member ids');
+      for (const id of [...fault.a, ...(fault.b ?? [])]) member(id);
+      break;
+    case 'split':
+      if (fault.leaderIn !== undefined && fault.leaderIn !== 'majority' && fault.leaderIn !== 'minority') bad("leaderIn is 'majority' or 'minority'");
+      break;
+    case 'oneWay':
+      choice(fault.from);
+      choice(fault.to);
+      break;
+    case 'isolate':
+    case 'crash':
+      choice(fault.member);
+      break;
+    case 'restart':
+      if (fault.member !== 'all') member(fault.member);
+      break;
+    case 'pause':
+      choice(fault.member);
+      if (typeof fault.ms !== 'number' || !Number.isFinite(fault.ms) || fault.ms < 0) bad('ms is a finite number of virtual ms >= 0');
+      break;
+    case 'dropRate':
+    case 'duplicateRate':
+    case 'reorderRate':
+      rate(fault.rate);
+      break;
+    case 'delay':
+      if (!(Number.isSafeInteger(fault.minMs) && Number.isSafeInteger(fault.maxMs) && fault.minMs >= 0 && fault.maxMs >= fault.minMs)) {
+        bad('a delay is integers 0 <= minMs <= maxMs');
+      }
+      break;
+    default:
+      break;
+  }
+}
+
 /** The kinds of fault {@link randomFaultSchedule} draws from. */
 export type RandomFaultKind =
   | 'partition'

@@ -20,7 +20,7 @@ import type { KvInput, KvOutput } from '../models/kv-types.js';
 import { checkWatch, type WatchEventRecord, type WatchStreamRecord } from '../watch-checker.js';
 import { buildCheckedHistory } from './checked-history.js';
 import { CommittedHistory } from './committed-history.js';
-import { describeFault, randomFaultSchedule, type Fault, type MemberChoice, type RandomFaultOptions, type ScheduledFault } from './faults.js';
+import { checkFault, describeFault, randomFaultSchedule, type Fault, type MemberChoice, type RandomFaultOptions, type ScheduledFault } from './faults.js';
 import { InvariantMonitor } from './invariants.js';
 import type { MutableWatchStream } from './recorded-watch.js';
 import { SimClient, type ClientTarget, type LeaseRecord, type SimClientHost, type SimClientOptions } from './sim-client.js';
@@ -851,12 +851,17 @@ export class Simulation {
    * Schedules faults at virtual times (ms since the start); each fires when
    * time reaches it. Crashes and restarts run in the background; a failure
    * to restart fails the simulation.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a time in the past
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a time in the past or
+   *   not finite, or a fault {@link checkFault} refuses (an unknown type or
+   *   member, a rate outside [0, 1], ...); nothing is scheduled then
    */
   schedule(faults: readonly ScheduledFault[]): void {
     const now = this.clock.now();
     for (const f of faults) {
-      if (!(f.at >= now)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `fault at ${f.at} ms is in the past (now ${now})`);
+      if (!(f.at >= now) || !Number.isFinite(f.at)) {
+        throw new UsageError(ErrorCode.INVALID_ARGUMENT, `fault at ${f.at} ms is in the past or not finite (now ${now})`);
+      }
+      checkFault(f.fault, this.ids);
     }
     for (const f of faults) {
       this.clock.setTimeout(() => this.inject(f.fault), f.at - now);
@@ -1103,7 +1108,7 @@ export class Simulation {
 
   private member(id: string): Member {
     const m = this.members.get(id);
-    if (m === undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `unknown member ${JSON.stringify(id)}`);
+    if (m === undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `unknown member ${JSON.stringify(id)} (members: ${this.ids.join(', ')})`);
     return m;
   }
 
