@@ -4,7 +4,7 @@
 // and on unknown-outcome and failed operations.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ErrorCode, UsageError } from '../../src/errors.js';
+import { ErrorCode, UsageError, isQuorumError } from '../../src/errors.js';
 import { checkLinearizable, defaultStateKey, determinize, registerModel } from '../../src/testing/index.js';
 import type { Model, NondeterministicModel, RegisterInput, RegisterOutput } from '../../src/testing/index.js';
 import { failed, history, ok, unknown } from './build-history.js';
@@ -304,4 +304,20 @@ test('the default state key tells Infinity, -Infinity, NaN, -0 and null apart, a
   const keys = [Infinity, -Infinity, NaN, -0, 0, null].map((v) => defaultStateKey({ v }));
   assert.equal(new Set(keys).size, keys.length);
   assert.notEqual(defaultStateKey({ v: 1n }), defaultStateKey({ v: 2n }));
+});
+
+test('a time budget that is not a number of ms >= 0 is refused (a timeoutMs of NaN never ran out)', () => {
+  const h = [{ id: 0, clientId: 1, input: { type: 'write' as const, value: 'x' }, output: {}, status: 'ok' as const, callTime: 0, returnTime: 1 }];
+  // a clock 1 s further on every reading: any finite budget of 0 runs out at once
+  let t = 0;
+  const now = (): number => (t += 1000);
+  assert.equal(checkLinearizable(h, registerModel(), { timeoutMs: 0, now }).result, 'unknown');
+  for (const bad of [{ timeoutMs: Number.NaN }, { timeoutMs: -1 }, { timeoutMs: '10' }, { shrinkTimeoutMs: Number.NaN }, { now: 5 }]) {
+    assert.throws(
+      () => checkLinearizable(h, registerModel(), { now, ...(bad as object) }),
+      (err: unknown) => isQuorumError(err, ErrorCode.INVALID_ARGUMENT),
+      JSON.stringify(bad),
+    );
+  }
+  assert.equal(checkLinearizable(h, registerModel(), { timeoutMs: Infinity }).result, 'ok');
 });

@@ -78,7 +78,9 @@ function validate<I, O>(history: readonly Operation<I, O>[]): void {
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when an operation has an
  *   invalid status, a non-finite invocation time, or returns before it is
  *   invoked
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare,
+ *   a `timeoutMs` or `shrinkTimeoutMs` that is not a number >= 0 (NaN included), or a `now` that is
+ *   not a function
  */
 export function checkLinearizable<S, I, O>(
   history: readonly Operation<I, O>[],
@@ -86,6 +88,16 @@ export function checkLinearizable<S, I, O>(
   options: CheckOptions = {},
 ): LinearizabilityResult<I, O> {
   checkOptionsArg(options, ['timeoutMs', 'shrink', 'shrinkTimeoutMs', 'now'] satisfies (keyof CheckOptions)[], 'check options');
+  // NaN compared false with every time, so a budget of NaN never ran out
+  for (const k of ['timeoutMs', 'shrinkTimeoutMs'] as const) {
+    const v = options[k];
+    if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v) || v < 0)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `check options.${k} must be a number of ms >= 0, not ${String(v)}`);
+    }
+  }
+  if (options.now !== undefined && typeof options.now !== 'function') {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'check options.now must be a function');
+  }
   validate(history);
   const now = options.now ?? (() => performance.now());
   const started = now();
