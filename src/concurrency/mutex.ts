@@ -176,10 +176,10 @@ export class Mutex {
     const lock = this.mustHold();
     try {
       const res = await this.kv.txn({ compare: [lock.isOwner()], success: [{ deleteRange: { key: lock.key } }] });
-      this.release();
+      this.release(lock);
       if (!res.succeeded) throw new FaultError(ErrorCode.LOCK_NOT_HELD, 'mutex: the lock was lost before unlock (its key is gone)');
     } catch (err) {
-      if (!this.session.isAlive) this.release();
+      if (!this.session.isAlive) this.release(lock);
       throw err;
     }
   }
@@ -222,8 +222,13 @@ export class Mutex {
     return this.held;
   }
 
-  private release(): void {
-    this.held = undefined;
+  /**
+   * Forgets `lock` when it is still the held one: the answer of an unlock
+   * may come after a lock() of this mutex found the key gone and locked
+   * anew, and that newer lock stays held.
+   */
+  private release(lock: HeldLock): void {
+    if (this.held === lock) this.held = undefined;
   }
 
   private async acquire(tryOnly: boolean, options: LockOptions): Promise<HeldLock> {
@@ -247,7 +252,7 @@ export class Mutex {
         check.dispose();
         this.busy = false;
       }
-      this.release();
+      this.held = undefined;
     }
     this.busy = true;
     const scope = new Scope(options.signal, this.session);

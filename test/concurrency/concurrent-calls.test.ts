@@ -1,0 +1,63 @@
+// Calls of one recipe object that overlap: an unlock whose answer arrives
+// after the same object has taken the lock anew. Deterministic (virtual clock, no seed).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Mutex } from '../../src/concurrency/index.js';
+import type { KV, TxnInput } from '../../src/server/kv.js';
+import type { KvNode } from '../../src/server/index.js';
+import { background, session, startCluster, until } from './helpers.js';
+
+/**
+ * A KV on `member` that, once `late.armed` is set, holds back the answer of
+ * its next txn that deletes a key (the txn itself is applied at once) until
+ * `late.answer()` is called: a delayed answer, as any KV over a network may give.
+ */
+function lateDeletes(member: KvNode): { kv: KV; late: { armed: boolean; held: boolean; answer: () => void } } {
+  const late = { armed: false, held: false, answer: () => undefined as void };
+  const kv = new Proxy(member, {
+    get(target, prop) {
+      if (prop === 'txn') {
+        return async (input: TxnInput) => {
+          const res = await target.txn(input);
+          if (late.armed && input.success?.some((op) => 'deleteRange' in op)) {
+            late.armed = false;
+            await new Promise<void>((resolve) => {
+              late.held = true;
+              late.answer = resolve;
+            });
+          }
+          return res;
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as unknown as KV;
+  return { kv, late };
+}
+
+test('an unlock answered after the mutex has locked anew does not drop the new lock: the mutex still holds it and can unlock it', async () => {
+  const c = await startCluster(71);
+  try {
+    const leader = c.leader()!;
+    const { kv, late } = lateDeletes(c.followers()[0]!);
+    const m = new Mutex(await session(c, kv, { ttl: 5 }), 'late-unlock');
+    const first = await c.run(m.lock());
+    late.armed = true;
+    const unlocking = background(m.unlock());
+    await until(c, async () => late.held, 5_000, 'the unlock applied');
+    // the key is gone: lock() takes the lock anew
+    const again = await c.run(m.lock());
+    assert.ok(again.fencingToken > first.fencingToken);
+    late.answer();
+    await c.run(unlocking.promise);
+    assert.equal(unlocking.error(), undefined);
+    assert.equal(m.current, again, 'the late answer of the first unlock released the new lock');
+    assert.equal(m.isHeld, true);
+    assert.equal((await c.run(leader.get(m.key)))?.createRevision, again.fencingToken);
+    await c.run(m.unlock());
+    assert.equal(await c.run(leader.get(m.key)), undefined, 'the new lock could not be unlocked: its key stays for the session\'s life');
+  } finally {
+    await c.closeAll();
+  }
+});
