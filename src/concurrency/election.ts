@@ -450,6 +450,10 @@ export class Election {
    *   made this candidate leader: the first case.
    * - Neither: does nothing.
    *
+   * A resign whose answer arrives after a {@link campaign} of this object,
+   * started meanwhile, found the key gone and won anew leaves that new
+   * leadership in place: only the leadership the resign gave up ends.
+   *
    * Why `QUORUMKV_ABORTED` for the withdrawn campaign: it is the caller
    * giving up its own campaign, with the outcome of aborting the campaign's
    * signal (the key deleted, the call failed, not leader), so code that
@@ -487,8 +491,12 @@ export class Election {
     } catch (err) {
       if (this.session.isAlive) throw err;
     }
-    this.leading = undefined;
-    this.term = 0;
+    // only the leadership this call gave up: a campaign() of this object
+    // that found the key gone meanwhile may have won anew, and still leads
+    if (this.term === term) {
+      this.leading = undefined;
+      this.term = 0;
+    }
   }
 
   /**

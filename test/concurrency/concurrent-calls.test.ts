@@ -1,8 +1,9 @@
-// Calls of one recipe object that overlap: an unlock whose answer arrives
-// after the same object has taken the lock anew. Deterministic (virtual clock, no seed).
+// Calls of one recipe object that overlap: an unlock or a resign whose
+// answer arrives after the same object has taken the lock or the leadership
+// anew. Deterministic (virtual clock, no seed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Mutex } from '../../src/concurrency/index.js';
+import { Election, Mutex } from '../../src/concurrency/index.js';
 import type { KV, TxnInput } from '../../src/server/kv.js';
 import type { KvNode } from '../../src/server/index.js';
 import { background, session, startCluster, until } from './helpers.js';
@@ -57,6 +58,31 @@ test('an unlock answered after the mutex has locked anew does not drop the new l
     assert.equal((await c.run(leader.get(m.key)))?.createRevision, again.fencingToken);
     await c.run(m.unlock());
     assert.equal(await c.run(leader.get(m.key)), undefined, 'the new lock could not be unlocked: its key stays for the session\'s life');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a resign answered after the election has won anew does not drop the new leadership: still leader, and it can resign', async () => {
+  const c = await startCluster(72);
+  try {
+    const leader = c.leader()!;
+    const { kv, late } = lateDeletes(c.followers()[0]!);
+    const e = new Election(await session(c, kv, { ttl: 5 }), 'late-resign');
+    const first = await c.run(e.campaign('one'));
+    late.armed = true;
+    const resigning = background(e.resign());
+    await until(c, async () => late.held, 5_000, 'the resign applied');
+    // the key is gone: campaign() campaigns anew
+    const again = await c.run(e.campaign('two'));
+    assert.ok(again.term > first.term);
+    late.answer();
+    await c.run(resigning.promise);
+    assert.equal(resigning.error(), undefined);
+    assert.equal(e.leadership, again, 'the late answer of the first resign dropped the new leadership');
+    assert.equal(e.isLeader, true);
+    await c.run(e.resign());
+    assert.equal(await c.run(leader.get(e.key)), undefined, 'the new leader key could not be resigned: it stays for the session\'s life');
   } finally {
     await c.closeAll();
   }
