@@ -90,6 +90,8 @@ export class Mutex {
 
   private held: HeldLock | undefined;
   private busy = false;
+  /** Settles when the unlock() under way, if any, has (an unlock after it waits for it). */
+  private unlocking: Promise<void> | undefined;
 
   /**
    * @param prefix - the lock's name; a `/` is appended unless present
@@ -171,9 +173,17 @@ export class Mutex {
    *   gone (the session expired: another holder may have had the lock)
    * @throws errors of the KV; the mutex then still counts as held (retry, or
    *   close the session) unless the session is lost
+   *
+   * An unlock() called while another of this mutex is under way runs once
+   * that one has settled, as if called after it: after a successful one it
+   * fails with the UsageError `QUORUMKV_LOCK_NOT_HELD`.
    */
   async unlock(): Promise<void> {
+    while (this.unlocking !== undefined) await this.unlocking;
     const lock = this.mustHold();
+    let settle = (): void => undefined;
+    const unlocking = new Promise<void>((resolve) => (settle = resolve));
+    this.unlocking = unlocking;
     try {
       const res = await this.kv.txn({ compare: [lock.isOwner()], success: [{ deleteRange: { key: lock.key } }] });
       this.release(lock);
@@ -181,6 +191,9 @@ export class Mutex {
     } catch (err) {
       if (!this.session.isAlive) this.release(lock);
       throw err;
+    } finally {
+      if (this.unlocking === unlocking) this.unlocking = undefined;
+      settle();
     }
   }
 

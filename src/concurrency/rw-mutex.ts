@@ -47,6 +47,8 @@ export class RWMutex {
 
   private held: { lock: HeldLock; mode: RWLockMode } | undefined;
   private busy = false;
+  /** Settles when the release under way, if any, has (a release after it waits for it). */
+  private releasing: Promise<void> | undefined;
   /** Keys of failed acquires whose deletion failed too (see `deleteOwnKey`). */
   private readonly leftovers = new Set<string>();
 
@@ -185,9 +187,17 @@ export class RWMutex {
     }
   }
 
+  /**
+   * Deletes the held key of side `mode`. A release called while another is
+   * under way runs once that one has settled, as if called after it.
+   */
   private async release(mode: RWLockMode): Promise<void> {
+    while (this.releasing !== undefined) await this.releasing;
     const held = this.held;
     if (held === undefined || held.mode !== mode) throw new UsageError(ErrorCode.LOCK_NOT_HELD, `rwmutex: the ${mode} side is not held by this object`);
+    let settle = (): void => undefined;
+    const releasing = new Promise<void>((resolve) => (settle = resolve));
+    this.releasing = releasing;
     try {
       const res = await this.kv.txn({ compare: [held.lock.isOwner()], success: [{ deleteRange: { key: held.lock.key } }] });
       this.held = undefined;
@@ -195,6 +205,9 @@ export class RWMutex {
     } catch (err) {
       if (!this.session.isAlive) this.held = undefined;
       throw err;
+    } finally {
+      if (this.releasing === releasing) this.releasing = undefined;
+      settle();
     }
   }
 }

@@ -1,9 +1,10 @@
 // Calls of one recipe object that overlap: an unlock or a resign whose
 // answer arrives after the same object has taken the lock or the leadership
-// anew. Deterministic (virtual clock, no seed).
+// anew, and two unlocks at once. Deterministic (virtual clock, no seed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Election, Mutex } from '../../src/concurrency/index.js';
+import { ErrorCode, UsageError } from '../../src/errors.js';
+import { Election, Mutex, RWMutex } from '../../src/concurrency/index.js';
 import type { KV, TxnInput } from '../../src/server/kv.js';
 import type { KvNode } from '../../src/server/index.js';
 import { background, session, startCluster, until } from './helpers.js';
@@ -36,6 +37,8 @@ function lateDeletes(member: KvNode): { kv: KV; late: { armed: boolean; held: bo
   }) as unknown as KV;
   return { kv, late };
 }
+
+const notHeld = (e: unknown): boolean => e instanceof UsageError && e.code === ErrorCode.LOCK_NOT_HELD;
 
 test('an unlock answered after the mutex has locked anew does not drop the new lock: the mutex still holds it and can unlock it', async () => {
   const c = await startCluster(71);
@@ -83,6 +86,35 @@ test('a resign answered after the election has won anew does not drop the new le
     assert.equal(e.isLeader, true);
     await c.run(e.resign());
     assert.equal(await c.run(leader.get(e.key)), undefined, 'the new leader key could not be resigned: it stays for the session\'s life');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('two unlock() calls at once: the first releases the lock, the second fails as an unlock of a mutex not held (not as a lock lost)', async () => {
+  const c = await startCluster(73);
+  try {
+    const leader = c.leader()!;
+    const f = c.followers()[0]!;
+    const s = await session(c, f, { ttl: 5 });
+    const m = new Mutex(s, 'twice');
+    await c.run(m.lock());
+    const a = background(m.unlock());
+    const b = background(m.unlock());
+    await c.run(Promise.all([a.promise, b.promise]));
+    assert.equal(a.error(), undefined);
+    assert.ok(notHeld(b.error()), `the second unlock: ${String(b.error())}`);
+    assert.equal(m.isHeld, false);
+    assert.equal(await c.run(leader.get(m.key)), undefined);
+
+    const rw = new RWMutex(s, 'twice-rw');
+    await c.run(rw.rlock());
+    const ra = background(rw.runlock());
+    const rb = background(rw.runlock());
+    await c.run(Promise.all([ra.promise, rb.promise]));
+    assert.equal(ra.error(), undefined);
+    assert.ok(notHeld(rb.error()), `the second runlock: ${String(rb.error())}`);
+    assert.equal(rw.mode, undefined);
   } finally {
     await c.closeAll();
   }
