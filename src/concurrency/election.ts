@@ -109,7 +109,7 @@ export async function electionLeader(kv: KV, prefix: string): Promise<LeaderInfo
  * `observe`, or `break`.
  */
 export interface LeaderObserver extends AsyncIterable<LeaderInfo> {
-  /** Stops observing; a pending iteration ends. Idempotent. */
+  /** Stops observing: its watch is cancelled, a pending or later `next()` ends the iteration, and nothing stays attached to the `signal` given to `observe`. Idempotent. */
   cancel(): void;
 }
 
@@ -208,7 +208,12 @@ export function observeElection(kv: KV, prefix: string, options: LockOptions = {
   const gen = run();
   return {
     [Symbol.asyncIterator]: () => gen,
-    cancel: () => controller.abort(),
+    cancel: () => {
+      controller.abort();
+      // the iteration removes it when it resumes, but it may never resume
+      // (cancelled before the first next(), or between two of them)
+      options.signal?.removeEventListener('abort', onAbort);
+    },
   };
 }
 

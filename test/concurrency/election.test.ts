@@ -5,6 +5,7 @@
 // QUORUMKV_CONCURRENCY_SEED=<seed>).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { ErrorCode, FaultError, isQuorumError } from '../../src/errors.js';
 import { Election, Session, electionLeader, observeElection, type LeaderInfo, type Leadership } from '../../src/concurrency/index.js';
 import { text } from '../../src/server/kv.js';
@@ -421,6 +422,32 @@ test('campaign() of a leader does not resolve once the session is lost or the si
     const ac = new AbortController();
     c.clock.setTimeout(() => ac.abort(), 500);
     await assert.rejects(c.run(e2.campaign('v2', { signal: ac.signal })), hasCode(ErrorCode.ABORTED), 'campaign() resolved after its signal aborted');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('an observer cancelled before or between iterations leaves no listener on the caller\'s signal; a next() after cancel() ends the iteration', async () => {
+  const c = await startCluster(58);
+  try {
+    const f = c.followers()[0]!;
+    // one long-lived signal shared by many observers (an application's shutdown signal, say)
+    const app = new AbortController();
+    const listeners = (): number => getEventListeners(app.signal, 'abort').length;
+    const unstarted = observeElection(f, 'obs-cancel', { signal: app.signal });
+    unstarted.cancel();
+    assert.equal(listeners(), 0, 'an observer cancelled before its first next() keeps its listener on the signal');
+    const e = new Election(await session(c, f, { ttl: 5 }), 'obs-cancel');
+    await c.run(e.campaign('x'));
+    const obs = e.observe({ signal: app.signal });
+    const it = obs[Symbol.asyncIterator]();
+    assert.equal((await c.run(it.next())).value?.value, 'x');
+    obs.cancel(); // and no next() after it
+    await c.clock.advanceAsync(100);
+    assert.equal(listeners(), 0, 'an observer cancelled between two next() keeps its listener on the signal');
+    // a value proclaimed after cancel() is not yielded: the iteration ends
+    await c.run(e.proclaim('y'));
+    assert.equal((await c.run(it.next())).done, true);
   } finally {
     await c.closeAll();
   }
