@@ -98,7 +98,11 @@ export class JobScheduler {
     this.schedule();
   }
 
-  /** Stops (running jobs stop at their next step) and revokes the lease, best effort. */
+  /**
+   * Stops (running jobs stop at their next step) and revokes the lease, best
+   * effort; a lease whose grant is in flight is revoked once granted, and
+   * this instance campaigns no more.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== undefined) this.o.clock.clearTimeout(this.timer);
@@ -144,6 +148,13 @@ export class JobScheduler {
     if (this.lease === undefined) {
       const sentAt = now;
       const g = await this.o.kv.leaseGrant(this.o.ttlSeconds);
+      if (this.stopped) {
+        // stop() came while the grant was in flight: it could not revoke
+        // this lease, and a campaign with it would hold the leader key for
+        // a whole TTL with nobody leading
+        await this.o.kv.leaseRevoke(g.id).catch(() => undefined);
+        return;
+      }
       this.lease = { id: g.id, deadline: sentAt + g.ttl * 1000 };
     }
     const lease = this.lease;
@@ -176,6 +187,7 @@ export class JobScheduler {
         return;
       }
     }
+    if (this.stopped) return;
     const res = await this.o.kv.txn({
       compare: [{ key: this.leaderKey, target: 'CREATE', result: 'EQUAL', createRevision: 0 }],
       success: [{ put: { key: this.leaderKey, value: this.o.id, lease: lease.id } }],

@@ -13,6 +13,8 @@ import assert from 'node:assert/strict';
 import { JobScheduler, parseJobWrite, type Job, type JobRun } from '../../examples/job-scheduler/scheduler.js';
 import { Simulation, type WatchEventRecord } from '../../src/testing/index.js';
 import { KNOWN_FATAL_ERRORS } from '../simulation/defaults.js';
+import type { KV } from '../../src/server/index.js';
+import type { LeaseGrantResponse } from '../../src/mvccpb/index.js';
 
 const JOBS: Job[] = [
   { name: 'report', everyMs: 150, steps: 3, stepMs: 40 },
@@ -143,5 +145,43 @@ test('a scheduler leader paused past its lease has its late job writes fenced of
     } finally {
       await run.sim.close();
     }
+  }
+});
+
+test('a scheduler stopped while its lease grant is in flight leaves no leader key and no lease behind', async () => {
+  const sim = new Simulation({ seed: 21, nodes: 3, knownFatalErrors: KNOWN_FATAL_ERRORS });
+  try {
+    await sim.start();
+    await sim.until(() => sim.leaderId() !== undefined, { what: 'a Raft leader' });
+    const client = sim.client(sim.ids[0]!);
+    let scheduler: JobScheduler | undefined;
+    let stopping: Promise<void> | undefined;
+    let granted: Promise<LeaseGrantResponse> | undefined;
+    // stop() is called right after the scheduler has sent its first lease grant
+    const kv = new Proxy(client, {
+      get(target, prop) {
+        if (prop === 'leaseGrant') {
+          return (ttl: number) => {
+            granted ??= target.leaseGrant(ttl);
+            stopping ??= scheduler!.stop();
+            return granted;
+          };
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as unknown as KV;
+    scheduler = new JobScheduler({ id: 's-stopped', kv, clock: sim.clock, jobs: JOBS, ttlSeconds: 5 });
+    scheduler.start();
+    await sim.until(() => stopping !== undefined, { what: 'the first lease grant' });
+    await sim.drive(stopping!);
+    const lease = await sim.drive(granted!);
+    await sim.run(500);
+    const key = await sim.drive(client.get(scheduler.leaderKey));
+    assert.equal(key, undefined, `a stopped scheduler holds ${scheduler.leaderKey} (lease ${key?.lease}): nobody leads for a whole TTL`);
+    assert.equal((await sim.drive(client.leaseTimeToLive(lease.id))).ttl, -1, 'the lease granted as the scheduler stopped was not revoked');
+    assert.equal(scheduler.token, undefined);
+  } finally {
+    await sim.close();
   }
 });
