@@ -6,7 +6,7 @@
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import type { KeyValue, ResponseHeader } from '../mvccpb/index.js';
 import type { CompareInput, KV } from '../server/kv.js';
-import { dirOf, heldLock, leaseHex, rangeOfOp, sessionOf } from './keys.js';
+import { dirOf, heldLock, leaseHex, LEFTOVER_RETRY_MS, rangeOfOp, sessionOf } from './keys.js';
 import { Scope, optionsOf } from './scope.js';
 import type { Session } from './session.js';
 import { waitDeletes } from './wait.js';
@@ -92,6 +92,12 @@ export class Mutex {
   private busy = false;
   /** Settles when the unlock() under way, if any, has (an unlock after it waits for it). */
   private unlocking: Promise<void> | undefined;
+  /**
+   * The createRevision of this mutex's key left by a lock() that failed and
+   * could not delete it (its member cut off): deleted again every 500 ms
+   * while the session lives, and before the next lock() (see {@link removeKey}).
+   */
+  private leftover: number | undefined;
 
   /**
    * @param prefix - the lock's name; a `/` is appended unless present
@@ -145,8 +151,11 @@ export class Mutex {
    * (an unlock whose answer was lost, a delete by anyone), locks anew.
    *
    * On abort, on a lost session or on any error after its key was created,
-   * the key is deleted (best effort: otherwise it goes with the lease) and
-   * the call fails.
+   * the key is deleted and the call fails. A delete that fails too (this
+   * member cut off) is tried again every 500 ms while the session lives,
+   * and before the next lock() of this mutex, so that the key does not hold
+   * the waiters behind it back for the session's whole life (a key whose
+   * creating txn never answered goes with the session's lease).
    * @throws FaultError `QUORUMKV_ABORTED` (signal), `QUORUMKV_SESSION_EXPIRED`
    *   (the session was lost before or while waiting); errors of the KV
    *   (`QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`, ...)
@@ -273,6 +282,10 @@ export class Mutex {
     let created = false;
     try {
       scope.check();
+      // a key an earlier failed lock() could not delete: reused as it is,
+      // its retry timer could delete it under this call
+      if (this.leftover !== undefined) await this.deleteGuarded(this.leftover);
+      scope.check();
       const owner = { range: { key: this.prefix, prefix: true, sortTarget: 'CREATE', sortOrder: 'ASCEND', limit: 1 } } as const;
       created = true; // from here on, the key may exist
       const res = await this.kv.txn({
@@ -307,19 +320,38 @@ export class Mutex {
     }
   }
 
-  /** Best-effort removal of this session's key (guarded by its createRevision when known). */
+  /**
+   * Removes this session's key after a failed lock() (guarded by its
+   * createRevision when known). When the delete fails too (this member cut
+   * off), a key whose createRevision is known is tried again every 500 ms
+   * on the session's clock while the session lives, and before the next
+   * lock(): left alone, it would hold every waiter behind it back for the
+   * session's whole life, and become a holder nobody is once the ones
+   * before it go. A key whose createRevision is unknown (its txn never
+   * answered) goes with the session's lease, or is taken up again by the
+   * next lock() of this mutex.
+   */
   private async removeKey(myRev: number): Promise<void> {
     try {
-      if (myRev > 0) {
-        await this.kv.txn({
-          compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: myRev }],
-          success: [{ deleteRange: { key: this.key } }],
-        });
-      } else {
-        await this.kv.delete(this.key);
-      }
+      if (myRev > 0) await this.deleteGuarded(myRev);
+      else await this.kv.delete(this.key);
     } catch {
-      // the key goes with the session's lease
+      if (myRev <= 0) return;
+      this.leftover = myRev;
+      const retry = (): void => {
+        if (this.leftover !== myRev || !this.session.isAlive) return;
+        this.deleteGuarded(myRev).catch(() => this.session.clock.setTimeout(retry, LEFTOVER_RETRY_MS));
+      };
+      this.session.clock.setTimeout(retry, LEFTOVER_RETRY_MS);
     }
+  }
+
+  /** Deletes this session's key if its createRevision is `rev`; forgets the leftover. @throws the KV's errors */
+  private async deleteGuarded(rev: number): Promise<void> {
+    await this.kv.txn({
+      compare: [{ key: this.key, target: 'CREATE', result: 'EQUAL', createRevision: rev }],
+      success: [{ deleteRange: { key: this.key } }],
+    });
+    if (this.leftover === rev) this.leftover = undefined;
   }
 }

@@ -1,5 +1,5 @@
-// Regression tests from reviews of the recipes (each fails on the code
-// before its fix): a key an aborted RWMutex lock, Election campaign or
+// Regression tests (each fails on the code
+// before its fix): a key an aborted Mutex or RWMutex lock, Election campaign or
 // DoubleBarrier enter could not delete (its member cut off) stayed for the session's whole life,
 // blocking the next lock, the same client's retry included, or counting as a
 // participant; and a DoubleBarrier enter took a ready key left by an earlier
@@ -7,7 +7,7 @@
 // (virtual clock, seeded network).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DoubleBarrier, Election, RWMutex } from '../../src/concurrency/index.js';
+import { DoubleBarrier, Election, Mutex, RWMutex } from '../../src/concurrency/index.js';
 import { ErrorCode, FaultError } from '../../src/errors.js';
 import type { KV } from '../../src/server/kv.js';
 import { text } from '../../src/server/index.js';
@@ -40,6 +40,44 @@ test('a key an aborted lock() could not delete is deleted once its member is bac
     await c.run(sleep(c, 1_000));
     assert.ok(other.done() && other.error() === undefined, 'another client gets the read side');
     await c.run(s1.close());
+    const retry = background(waiter.lock());
+    await c.run(sleep(c, 1_000));
+    assert.ok(retry.done() && retry.error() === undefined, 'the same client gets the lock on retry');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a Mutex key an aborted lock() could not delete is deleted once its member is back: nobody waits behind a holder nobody is', async () => {
+  const c = await startCluster(1);
+  try {
+    const leader = c.leader()!;
+    const F = c.followers()[0]!;
+    const keys = async () => (await c.run(leader.range({ key: 'locks/', prefix: true }))).kvs.map((k) => text(k.key));
+    const s1 = await session(c, leader, { ttl: 10 });
+    const s2 = await session(c, F, { ttl: 10 });
+    const s3 = await session(c, leader, { ttl: 10 });
+    const holder = new Mutex(s1, 'locks/m');
+    await c.run(holder.lock());
+    const waiter = new Mutex(s2, 'locks/m');
+    const ac = new AbortController();
+    const first = background(waiter.lock({ signal: ac.signal }));
+    await c.run(sleep(c, 200));
+    c.net.isolate(F.id);
+    await c.run(sleep(c, 50));
+    ac.abort(); // its key cannot be deleted now
+    await c.run(first.promise, 10_000);
+    assert.equal((first.error() as FaultError).code, ErrorCode.ABORTED);
+    await c.run(sleep(c, 2_500));
+    c.net.heal();
+    await c.run(sleep(c, 1_000));
+    assert.ok(s2.isAlive);
+    assert.deepEqual(await keys(), [holder.key], 'only the holder\'s key is left');
+    await c.run(holder.unlock());
+    const other = background(new Mutex(s3, 'locks/m').lock());
+    await c.run(sleep(c, 1_000));
+    assert.ok(other.done() && other.error() === undefined, 'another client gets the lock');
+    await c.run(s3.close());
     const retry = background(waiter.lock());
     await c.run(sleep(c, 1_000));
     assert.ok(retry.done() && retry.error() === undefined, 'the same client gets the lock on retry');
