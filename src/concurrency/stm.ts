@@ -13,7 +13,8 @@ import { abortedError, optionsOf } from './scope.js';
 /**
  * Isolation levels (etcd's `concurrency.Isolation`), strongest first:
  * - `'serializableSnapshot'` (default): every read sees the snapshot of the
- *   first read's revision; commit checks that nothing read changed and that
+ *   first read's revision (reads started while it is in flight, with
+ *   `Promise.all`, wait for it and read at that revision); commit checks that nothing read changed and that
  *   no written key changed since that revision. Serializable, and no write
  *   skew on the written keys either.
  * - `'serializable'`: reads at the first read's revision; commit checks that
@@ -83,6 +84,8 @@ class Attempt implements STM {
   private readonly pending = new Map<string, Promise<Read>>();
   /** Revision of the first read (snapshot levels read at it). */
   snapshot = 0;
+  /** The first read while it is in flight (snapshot levels): the reads started meanwhile wait for its revision. */
+  private firstRead: Promise<void> | undefined;
 
   constructor(
     private readonly kv: KV,
@@ -134,6 +137,14 @@ class Attempt implements STM {
 
   private async load(key: string): Promise<Read> {
     const snap = this.isolation === 'serializableSnapshot' || this.isolation === 'serializable';
+    // the first read fixes the snapshot; later reads are local reads at it,
+    // also those started while it is in flight (Promise.all): a read of
+    // their own, or a prefetched value, could be of another revision
+    while (snap && this.snapshot === 0 && this.firstRead !== undefined) {
+      const pending = this.firstRead;
+      await pending;
+      if (this.firstRead === pending) this.firstRead = undefined; // it failed: the next read is the first
+    }
     const pre = this.prefetched.get(key);
     if (pre !== undefined && (!snap || this.snapshot === 0 || pre.revision === this.snapshot)) {
       this.prefetched.delete(key);
@@ -142,15 +153,18 @@ class Attempt implements STM {
     }
     let opts: RangeOptions = {};
     if (snap) {
-      // the first read fixes the snapshot; later reads are local reads at it
       if (this.snapshot > 0) opts = { revision: this.snapshot, serializable: true };
     } else {
       opts = { serializable: true };
     }
-    const res: RangeResponse = await this.kv.range({ key, ...opts });
-    const read: Read = { kv: res.kvs[0], revision: opts.revision ?? res.header.revision };
-    this.note(key, read);
-    return read;
+    const reading = this.kv.range({ key, ...opts }).then((res: RangeResponse) => {
+      const read: Read = { kv: res.kvs[0], revision: opts.revision ?? res.header.revision };
+      this.note(key, read);
+      return read;
+    });
+    // settles once the snapshot is noted (or the read failed)
+    if (snap && this.snapshot === 0) this.firstRead = reading.then(() => undefined, () => undefined);
+    return reading;
   }
 
   private note(key: string, read: Read): void {

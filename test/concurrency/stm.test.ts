@@ -252,3 +252,64 @@ for (const isolation of ['serializableSnapshot', 'serializable', 'repeatableRead
     }
   });
 }
+
+test('reads started together at the snapshot levels see one snapshot: a transfer between them is not seen halfway', async () => {
+  for (const isolation of ['serializableSnapshot', 'serializable'] as const) {
+    for (const prefetch of [false, true]) {
+      const c = await startCluster(409);
+      try {
+        const node = c.leader()!;
+        await c.run(node.put('pair/a', '50'));
+        await c.run(node.put('pair/b', '50'));
+        const transfer = () => node.txn({ success: [{ put: { key: 'pair/a', value: '40' } }, { put: { key: 'pair/b', value: '60' } }] });
+        // without prefetch: pair/a is read, then a transfer from a to b
+        // commits, then pair/b is read. With pair/b prefetched (before the
+        // transfer): the transfer commits, then pair/a is read
+        let aRead: () => void = () => undefined;
+        const aAnswered = new Promise<void>((resolve) => (aRead = resolve));
+        let transferred = false;
+        const kv = new Proxy(node, {
+          get(target, prop) {
+            if (prop === 'range') {
+              return async (input: Parameters<KV['range']>[0]) => {
+                if (prefetch && input.key === 'pair/a' && !transferred) {
+                  transferred = true;
+                  await transfer();
+                }
+                if (!prefetch && input.key === 'pair/a') {
+                  const res = await target.range(input);
+                  aRead();
+                  return res;
+                }
+                if (!prefetch && input.key === 'pair/b' && !transferred) {
+                  transferred = true;
+                  await aAnswered;
+                  await transfer();
+                }
+                return target.range(input);
+              };
+            }
+            const v = Reflect.get(target, prop, target) as unknown;
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        }) as KV;
+        const sums: number[] = [];
+        await c.run(
+          transact(
+            kv,
+            async (stm) => {
+              const [a, b] = await Promise.all([stm.get('pair/a'), stm.get('pair/b')]);
+              sums.push(Number(a) + Number(b));
+              stm.put('pair/seen', String(Number(a) + Number(b)));
+            },
+            { isolation, prefetch: prefetch ? ['pair/b'] : [] },
+          ),
+        );
+        assert.ok(transferred);
+        assert.deepEqual(sums, sums.map(() => 100), `${isolation}${prefetch ? ', pair/b prefetched' : ''}: the runs saw totals of ${JSON.stringify(sums)} (one account before the transfer, the other after it)`);
+      } finally {
+        await c.closeAll();
+      }
+    }
+  }
+});
