@@ -424,10 +424,17 @@ export class Election {
 
   /**
    * Sets a new value for this leader without a new election (etcd's `Proclaim`).
+   * @param value - the new value (UTF-8 string or bytes)
    * @throws FaultError `QUORUMKV_ELECTION_NOT_LEADER` when this candidate is
    *   not the leader (never was, resigned, or its key is gone)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a value that is not a
+   *   string or a Uint8Array (nothing is written)
    */
   async proclaim(value: BytesLike): Promise<void> {
+    // as campaign(): the KV would take `undefined` for an empty value
+    if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'election: value must be a string or a Uint8Array');
+    }
     if (this.leading === undefined) throw new FaultError(ErrorCode.ELECTION_NOT_LEADER, 'election: not leader');
     if (!(await this.put(this.term, value))) {
       this.leading = undefined;

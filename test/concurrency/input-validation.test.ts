@@ -88,6 +88,31 @@ test('a campaign with a value of the wrong type fails with QUORUMKV_INVALID_ARGU
   }
 });
 
+test('a proclaim with a value of the wrong type (undefined included) fails with QUORUMKV_INVALID_ARGUMENT and leaves the leader\'s value alone', async () => {
+  const c = await startCluster(43);
+  try {
+    const kv = c.leader()!;
+    const s = await session(c, kv, { ttl: 5 });
+    const e = new Election(s, 'e');
+    await c.run(e.campaign('v'));
+    const revision = kv.status().revision;
+    for (const value of [5, null, undefined, { key: 'v' }]) {
+      let outcome: unknown;
+      try {
+        outcome = await c.run(e.proclaim(value as Any));
+      } catch (err) {
+        outcome = err;
+      }
+      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `proclaim(${String(value)}): got ${String(outcome)}`);
+    }
+    assert.equal(kv.status().revision, revision, 'nothing was written');
+    assert.equal((await c.run(e.leader())).value, 'v');
+    assert.equal(e.isLeader, true);
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('transact with a prefetch that is not an array of keys fails with QUORUMKV_INVALID_ARGUMENT', async () => {
   const c = await startCluster(44);
   try {
