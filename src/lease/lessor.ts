@@ -88,6 +88,9 @@ interface ExpiryItem {
   time: number;
 }
 
+/** Stale heap entries allowed beyond one per lease before the heap is rebuilt. */
+const STALE_SLACK = 64;
+
 /** Converts a binary-string lease item back to bytes. */
 export function leaseItemToBytes(item: LeaseItem): Uint8Array {
   return new Uint8Array(Buffer.from(item, 'latin1'));
@@ -380,12 +383,22 @@ export class Lessor {
     this.schedule(l.id, l.expiry);
   }
 
-  /** Makes `time` the one valid heap entry of lease `id` (older entries go stale). */
+  /**
+   * Makes `time` the one valid heap entry of lease `id` (older entries go
+   * stale). Stale entries leave the heap when they reach its top, which for
+   * a lease of a long TTL renewed often is long after they were pushed: once
+   * they outnumber the valid ones, the heap is rebuilt from the valid ones,
+   * so that it holds about one entry per lease (etcd updates its lease's
+   * queue item in place).
+   */
   private schedule(id: number, time: number): void {
     this.scheduled.set(id, time);
-    const item: ExpiryItem = { id, time };
     const h = this.heap;
-    h.push(item);
+    if (h.length >= 2 * this.scheduled.size + STALE_SLACK) {
+      this.rebuildHeap();
+      return;
+    }
+    h.push({ id, time });
     let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
@@ -395,12 +408,23 @@ export class Lessor {
     }
   }
 
+  /** Replaces the heap by the valid entries only (those of {@link scheduled}). */
+  private rebuildHeap(): void {
+    this.heap = [...this.scheduled].map(([id, time]) => ({ id, time }));
+    for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
+
   private popExpiry(): void {
     const h = this.heap;
     const last = h.pop()!;
     if (h.length === 0) return;
     h[0] = last;
-    let i = 0;
+    this.siftDown(0);
+  }
+
+  private siftDown(from: number): void {
+    const h = this.heap;
+    let i = from;
     for (;;) {
       const l = 2 * i + 1;
       const r = l + 1;

@@ -157,3 +157,26 @@ test('a revoked lease is never reported as expired', () => {
   c.advance(60_000);
   assert.deepEqual(l.expired(), []);
 });
+
+test('keep-alives leave the expiry queue one entry per lease, not one per renewal: a lease of a long TTL renewed often does not grow it for good', () => {
+  const c = clock();
+  const l = new Lessor({ now: c.now });
+  l.promote();
+  for (let id = 1; id <= 10; id++) l.grant(id, 86_400); // a day
+  // renewed every 10 ms for 100 s: 10,000 renewals each, none of them anywhere near expiring
+  for (let i = 0; i < 10_000; i++) {
+    c.advance(10);
+    for (let id = 1; id <= 10; id++) l.renew(id);
+  }
+  const queued = (l as unknown as { heap: unknown[] }).heap.length;
+  assert.ok(queued <= 100, `${queued} entries queued for 10 leases`);
+  // the queue still says when each lease expires, and only once
+  c.advance(86_400_000 - 1);
+  assert.deepEqual(l.expired(), []);
+  c.advance(1);
+  assert.deepEqual(l.expired().sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.deepEqual(l.expired(), []);
+  l.revoke(3);
+  c.advance(3000);
+  assert.deepEqual(l.expired().sort((a, b) => a - b), [1, 2, 4, 5, 6, 7, 8, 9, 10], 'reported again after the retry interval, the revoked one left out');
+});
