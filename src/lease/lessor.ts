@@ -66,7 +66,8 @@ export interface LessorOptions {
   now?: () => number;
   /**
    * After {@link Lessor.expired} reports a lease, it is reported again only
-   * after this many ms if its revoke has not been applied. Default 3000 (etcd).
+   * after this many ms (a positive finite number) if its revoke has not been
+   * applied. Default 3000 (etcd).
    */
   expiredRetryMs?: number;
 }
@@ -126,15 +127,29 @@ export class Lessor {
   private readonly now: () => number;
   private readonly expiredRetryMs: number;
 
-  /** @throws UsageError `QUORUMKV_INVALID_CONFIG` for a negative or non-integer `minTtl` */
+  /**
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for a `minTtl` that is not a
+   *   positive integer, an `expiredRetryMs` that is not a positive finite
+   *   number of ms, or a `now` that is not a function
+   */
   constructor(options: LessorOptions = {}) {
     const minTtl = options.minTtl ?? DEFAULT_MIN_LEASE_TTL;
     if (!Number.isSafeInteger(minTtl) || minTtl < 1) {
       throw new UsageError(ErrorCode.INVALID_CONFIG, `lessor minTtl must be a positive integer, got ${minTtl}`);
     }
+    const retry = options.expiredRetryMs ?? 3000;
+    // NaN or Infinity never reported an expired lease again (one whose
+    // revoke was lost stayed, with its keys); 0 or less reported it again
+    // within the same call, for ever
+    if (typeof retry !== 'number' || !Number.isFinite(retry) || retry <= 0) {
+      throw new UsageError(ErrorCode.INVALID_CONFIG, `lessor expiredRetryMs must be a positive finite number of ms, got ${String(retry)}`);
+    }
+    if (options.now !== undefined && typeof options.now !== 'function') {
+      throw new UsageError(ErrorCode.INVALID_CONFIG, 'lessor now must be a function returning ms');
+    }
     this.minTtl = minTtl;
     this.now = options.now ?? (() => performance.now());
-    this.expiredRetryMs = options.expiredRetryMs ?? 3000;
+    this.expiredRetryMs = retry;
   }
 
   /** Hands in how the lessor deletes the keys of a revoked lease. */

@@ -125,7 +125,7 @@ export interface MvccStoreOptions {
   minLeaseTtl?: number;
   /** Clock in ms for lease expiry on the leader, monotonic. Default `performance.now()`. */
   now?: () => number;
-  /** Ms before an expired lease that is still there is reported again. Default 3000. */
+  /** Ms (a positive finite number) before an expired lease that is still there is reported again. Default 3000. */
   expiredLeaseRetryMs?: number;
   /**
    * Request limits: {@link precheck} checks all of them, apply every one but
@@ -400,7 +400,8 @@ export class MvccStore {
    * unfinished physical compaction resumes. A store whose snapshot restore
    * was interrupted by a crash opens empty (applied index 0).
    * @throws FaultError `QUORUMKV_STORAGE_IO`, `QUORUMKV_INTERNAL` (corrupt backend)
-   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad `watch` options (see `WatchOptions`)
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad `watch` options (see `WatchOptions`), and bad
+   *   `minLeaseTtl`, `expiredLeaseRetryMs` or `now` (see the `Lessor` constructor)
    */
   static async open(db: AnyLevel, options: MvccStoreOptions = {}): Promise<MvccStore> {
     const s = new MvccStore(db, options);

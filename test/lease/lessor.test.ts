@@ -3,7 +3,9 @@
 // expiry on a promoted lessor with an injected clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lessor, MAX_LEASE_TTL, type TxnDelete } from '../../src/lease/index.js';
+import { MemoryLevel } from 'memory-level';
+import { Lessor, MAX_LEASE_TTL, type LessorOptions, type TxnDelete } from '../../src/lease/index.js';
+import { MvccStore } from '../../src/mvcc/index.js';
 
 function clock(start = 1_000_000) {
   let now = start;
@@ -179,4 +181,30 @@ test('keep-alives leave the expiry queue one entry per lease, not one per renewa
   l.revoke(3);
   c.advance(3000);
   assert.deepEqual(l.expired().sort((a, b) => a - b), [1, 2, 4, 5, 6, 7, 8, 9, 10], 'reported again after the retry interval, the revoked one left out');
+});
+
+test('options: a minTtl, expiredRetryMs or now the lessor cannot use is QUORUMKV_INVALID_CONFIG', async () => {
+  const bad: [string, LessorOptions][] = [
+    ['minTtl 0', { minTtl: 0 }],
+    ['minTtl 1.5', { minTtl: 1.5 }],
+    ['expiredRetryMs NaN', { expiredRetryMs: Number.NaN }],
+    ['expiredRetryMs Infinity', { expiredRetryMs: Number.POSITIVE_INFINITY }],
+    ['expiredRetryMs 0', { expiredRetryMs: 0 }],
+    ['expiredRetryMs -1', { expiredRetryMs: -1 }],
+    ['expiredRetryMs "3000"', { expiredRetryMs: '3000' as unknown as number }],
+    ['now 5', { now: 5 as unknown as () => number }],
+  ];
+  for (const [name, options] of bad) assert.throws(() => new Lessor(options), { code: 'QUORUMKV_INVALID_CONFIG' }, name);
+  // through the store, which hands them to its lessor
+  await assert.rejects(MvccStore.open(new MemoryLevel<string, string>().sublevel('mvcc'), { expiredLeaseRetryMs: Number.NaN }), { code: 'QUORUMKV_INVALID_CONFIG' });
+  // the smallest retry interval works: an expired lease is reported again 1 ms later
+  const c = clock();
+  const l = new Lessor({ now: c.now, expiredRetryMs: 1 });
+  l.grant(1, 5);
+  l.promote();
+  c.advance(5000);
+  assert.deepEqual(l.expired(), [1]);
+  assert.deepEqual(l.expired(), []);
+  c.advance(1);
+  assert.deepEqual(l.expired(), [1]);
 });
