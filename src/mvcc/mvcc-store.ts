@@ -50,7 +50,7 @@ import { IndexBuilder, KvCore, freezeKv, type ScheduledCompaction } from './kv-c
 import { decodeKeyValue } from './kv-codec.js';
 import { MARKED_REV_BYTES_LEN, REV_BYTES_LEN, bytesToRev, isTombstoneKey, revToBytes, revisionId } from './revision.js';
 import { toSkey } from './skey.js';
-import { checkRangeRequest, checkWriteRequest, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './validate.js';
+import { checkLeaseId, checkLeaseTimeToLiveRequest, checkRangeRequest, checkWriteRequest, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './validate.js';
 import { WatchableStore, type StoredEvent, type WatchOptions } from './watchable-store.js';
 import type { Watcher } from './watcher.js';
 import { isTxnReadOnly, type WriteRequest, type WriteResponse } from './write-request.js';
@@ -847,9 +847,12 @@ export class MvccStore {
    * A lease's remaining time (served by the leader, whose lessor knows
    * expiry times; elsewhere the remaining time is the granted TTL). An
    * unknown lease is not an error: TTL -1, granted TTL 0.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a request that is not
+   *   an object, an id that is not a safe integer, a `keys` that is not a boolean
    */
   leaseTimeToLive(req: LeaseTimeToLiveRequest): LeaseTimeToLiveResponse {
     this.assertUsable();
+    checkLeaseTimeToLiveRequest(req);
     const t = this.lessor.timeToLive(req.id, { keys: req.keys === true });
     return { header: { revision: this.core.currentRev }, id: t.id, ttl: t.ttl, grantedTtl: t.grantedTtl, keys: t.keys.map(leaseItemToBytes) };
   }
@@ -863,10 +866,12 @@ export class MvccStore {
   /**
    * Renews a lease (keep-alive) on the leader's lessor.
    * @throws FaultError `QUORUMKV_NOT_LEADER` when the lessor is not promoted
-   * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND`
+   * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND`; `QUORUMKV_INVALID_ARGUMENT`
+   *   for an id that is not a safe integer
    */
   leaseKeepAlive(id: number): LeaseKeepAliveResponse {
     this.assertUsable();
+    checkLeaseId(id);
     const ttl = this.lessor.renew(id);
     return { header: { revision: this.core.currentRev }, id, ttl };
   }

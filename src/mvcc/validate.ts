@@ -25,6 +25,7 @@ import { MAX_LEASE_TTL } from '../lease/index.js';
 import type {
   Compare,
   DeleteRangeRequest,
+  LeaseTimeToLiveRequest,
   PutRequest,
   RangeRequest,
   RequestOp,
@@ -92,6 +93,26 @@ export function checkRangeRequest(r: RangeRequest): void {
   checkInt(r.maxCreateRevision, 'maxCreateRevision');
   if (r.sortOrder !== undefined && !SORT_ORDERS.has(r.sortOrder)) invalid(`unknown sortOrder ${String(r.sortOrder)}`);
   if (r.sortTarget !== undefined && !SORT_TARGETS.has(r.sortTarget)) invalid(`unknown sortTarget ${String(r.sortTarget)}`);
+}
+
+/**
+ * Checks a lease id given to a lease read or keep-alive: a safe integer
+ * (any: one no grant gives is an unknown lease).
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ */
+export function checkLeaseId(id: number): void {
+  checkRequiredInt(id, 'lease id');
+}
+
+/**
+ * Checks a lease time-to-live request: an object with a lease id
+ * ({@link checkLeaseId}) and, if given, a boolean `keys`.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ */
+export function checkLeaseTimeToLiveRequest(r: LeaseTimeToLiveRequest): void {
+  if (r === null || typeof r !== 'object') invalid('a lease time-to-live request must be an object');
+  checkLeaseId(r.id);
+  if (r.keys !== undefined && typeof r.keys !== 'boolean') invalid(`keys must be a boolean, got ${String(r.keys)}`);
 }
 
 function checkPut(p: PutRequest): void {

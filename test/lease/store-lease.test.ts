@@ -135,3 +135,29 @@ test('after an explicit id of 2^53 - 1, automatic ids take the lowest free one, 
   );
   assert.equal(await grant(re, 60), 5);
 });
+
+test('lease time-to-live and keep-alive refuse a malformed request or id with QUORUMKV_INVALID_ARGUMENT, and renew nothing', async () => {
+  let now = 0;
+  const t = await openStore({ now: () => now });
+  const l = await grant(t, 10);
+  const bad: [string, () => unknown][] = [
+    ['time-to-live of null', () => t.store.leaseTimeToLive(null as never)],
+    ['time-to-live without a request', () => t.store.leaseTimeToLive(undefined as never)],
+    ['time-to-live without an id', () => t.store.leaseTimeToLive({} as never)],
+    ['time-to-live of a string id', () => t.store.leaseTimeToLive({ id: String(l) as never })],
+    ['time-to-live of a fractional id', () => t.store.leaseTimeToLive({ id: 1.5 })],
+    ['time-to-live of an id past 2^53', () => t.store.leaseTimeToLive({ id: 2 ** 64 })],
+    ['time-to-live with keys "yes"', () => t.store.leaseTimeToLive({ id: l, keys: 'yes' as never })],
+  ];
+  for (const [name, call] of bad) assert.throws(call, { code: 'QUORUMKV_INVALID_ARGUMENT' }, name);
+  t.store.lessor.promote();
+  now = 9000;
+  for (const id of [String(l), 1.5, Number.NaN, undefined]) {
+    assert.throws(() => t.store.leaseKeepAlive(id as never), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `keep-alive of ${String(id)}`);
+  }
+  assert.equal(t.store.leaseTimeToLive({ id: l }).ttl, 1, 'not renewed');
+  // good requests as before: an unknown id is not an error
+  assert.equal(t.store.leaseTimeToLive({ id: -5 }).ttl, -1);
+  assert.throws(() => t.store.leaseKeepAlive(-5), { code: 'QUORUMKV_LEASE_NOT_FOUND' });
+  assert.equal(t.store.leaseKeepAlive(l).ttl, 10);
+});
