@@ -318,9 +318,17 @@ export class Lessor {
    * Makes this lessor the primary (call when this member becomes the Raft
    * leader): every lease expires `ttl` seconds + `extendMs` from now, so a
    * lease's TTL restarts on leader change (etcd's `Promote`).
-   * @param extendMs - extra time in ms (etcd passes the election timeout)
+   * @param extendMs - extra time in ms, a finite number, 0 or more (etcd
+   *   passes the election timeout)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for another `extendMs`
+   *   (nothing changes)
    */
   promote(extendMs = 0): void {
+    // NaN made every lease never expire until renewed; a negative or
+    // infinite extension expired them all at once or never
+    if (typeof extendMs !== 'number' || !Number.isFinite(extendMs) || extendMs < 0) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lessor promote extendMs must be a finite number of ms, 0 or more, got ${String(extendMs)}`);
+    }
     this.primary = true;
     const now = this.now();
     this.heap = [];

@@ -208,3 +208,16 @@ test('options: a minTtl, expiredRetryMs or now the lessor cannot use is QUORUMKV
   c.advance(1);
   assert.deepEqual(l.expired(), [1]);
 });
+
+test('promote refuses an extension that is not a finite number of ms, 0 or more, and stays as it was', () => {
+  const c = clock();
+  const l = new Lessor({ now: c.now });
+  l.grant(1, 5);
+  for (const extendMs of [Number.NaN, -1, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, '1000' as unknown as number]) {
+    assert.throws(() => l.promote(extendMs), { code: 'QUORUMKV_INVALID_ARGUMENT' }, String(extendMs));
+    assert.equal(l.isPrimary(), false);
+  }
+  l.promote(0);
+  c.advance(5000);
+  assert.deepEqual(l.expired(), [1], 'expires by its TTL once promoted');
+});
