@@ -240,8 +240,10 @@ export class MemoryNetwork {
    * Creates the transport of node `id` on this network (not started, no
    * peers). After the previous transport of `id` was closed, a new one may be
    * created (a restarted node); messages still in flight to `id` then reach
-   * the new one.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id, or when an open transport of `id` exists
+   * the new one. A previous transport of `id` that was never started (one
+   * given to a `KvNode.open` or `RaftNode.create` that failed before
+   * starting it, say) holds nothing: it is closed and replaced.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id, or when a started, open transport of `id` exists
    */
   transport(id: string): Transport {
     if (typeof id !== 'string' || id === '') {
@@ -249,7 +251,10 @@ export class MemoryNetwork {
     }
     const existing = this.transports.get(id);
     if (existing !== undefined && !existing.closed) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `node ${id} already has an open transport on this network`);
+      if (existing.started) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `node ${id} already has an open transport on this network`);
+      // never started: a failed open left it behind, and with it the id
+      // was taken for good on this network (a retry could never get one)
+      void existing.close();
     }
     const t = new MemoryTransport(id, this.hub);
     this.transports.set(id, t);

@@ -147,6 +147,11 @@ export class MemoryTransport implements Transport {
     return this.state === 'closed';
   }
 
+  /** True once started, and until closed. */
+  get started(): boolean {
+    return this.state === 'started';
+  }
+
   /** Hands a delivered message to the handler (no-op once closed). */
   deliver(msg: Message): void {
     const h = this.handler;

@@ -284,6 +284,22 @@ test('the cluster id is kept with the data from the first open: left out later i
   }
 });
 
+test('after an open that failed, the member opens again on the same MemoryNetwork with a new transport of its id', async () => {
+  const net = new MemoryNetwork({ seed: 1 });
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const open = (clusterId: string): Promise<KvNode> => KvNode.open({ id: 'a', members: ['a'], transport: net.transport('a'), db, tickMs: 10, clusterId });
+  try {
+    await (await open('prod')).close();
+    await assert.rejects(open('other'), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG));
+    // the failed open left its transport unstarted, which held the id on the network for good
+    const again = await open('prod');
+    assert.equal(again.status().header.clusterId, 'prod');
+    await again.close();
+  } finally {
+    await db.close();
+  }
+});
+
 test("a member's data is refused to another member id with QUORUMKV_INVALID_CONFIG (it holds the first member's log and votes)", async () => {
   const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
   const open = (id: string): Promise<KvNode> => KvNode.open({ id, members: [id], transport: new MemoryNetwork({ seed: 1 }).transport(id), db, tickMs: 10 });

@@ -361,6 +361,21 @@ test('one open transport per id; after close the id can be reused and in-flight 
   assert.equal(rec2.received.length, 1);
 });
 
+test('a transport never started does not hold its id: a new one of that id replaces it (closed), and messages reach the new one', async () => {
+  const { net, t, clock } = await makeNet(['a']);
+  const left = net.transport('b'); // given to an open that failed before starting it, say
+  const b = net.transport('b');
+  await assert.rejects(left.start(new Recorder()), (e: unknown) => isQuorumError(e, ErrorCode.TRANSPORT_CLOSED));
+  b.addPeer('a');
+  t.a!.addPeer('b');
+  const rec = new Recorder();
+  await b.start(rec);
+  t.a!.send([hb('a', 'b', 1)]);
+  clock.runAll();
+  assert.equal(rec.received.length, 1);
+  assert.throws(() => net.transport('b'), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT), 'a started one still holds it');
+});
+
 test('send before start throws TRANSPORT_NOT_STARTED; a second start and a start after close reject', async () => {
   const net = new MemoryNetwork({ seed: 1, scheduler: new VirtualScheduler() });
   const a = net.transport('a');
