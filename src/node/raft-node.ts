@@ -84,7 +84,7 @@ export interface RaftNodeOptions<R> {
    * owns it from then on: `close()` closes it.
    */
   storage: LogStorage;
-  /** Carries Raft messages to and from the peers; started by `create`, closed by `close()`. */
+  /** Carries Raft messages to and from the peers; started by `create`, closed by `close()`. Its `id` must be this member's `id` (`QUORUMKV_INVALID_CONFIG` otherwise). */
   transport: Transport;
   /**
    * What the log replicates: committed entries are applied to it in order,
@@ -419,6 +419,10 @@ function validateOptions<R>(o: RaftNodeOptions<R>): void {
   if (o.storage === undefined || o.transport === undefined || o.stateMachine === undefined) {
     bad('storage, transport and stateMachine are required');
   }
+  // a transport sends only messages from its own id (both of ours drop the
+  // others silently): a member on another's transport never sent a message
+  const transportId = o.transport !== null && typeof o.transport === 'object' ? (o.transport as { id?: unknown }).id : undefined;
+  if (transportId !== o.id) bad(`transport.id must be this member's id ${o.id}, got ${String(transportId)}: a transport sends only messages from its own id`);
   // checked here, before the storage is loaded and the transport started:
   // otherwise a TypeError from the first call, with a transport listening
   const isFn = (v: unknown): boolean => typeof v === 'function';

@@ -107,7 +107,7 @@ export interface KvNodeOptions {
   members?: string[] | Record<string, string>;
   /** Join an existing cluster instead of founding one (the cluster must have added this member first). */
   join?: boolean;
-  /** Message transport. Default: a TcpTransport built from `members` addresses. */
+  /** Message transport, whose `id` is this member's `id` (`QUORUMKV_INVALID_CONFIG` otherwise). Default: a TcpTransport built from `members` addresses. */
   transport?: Transport;
   /**
    * Directory for the member's data (created if missing): `kv/`, the store
@@ -486,6 +486,11 @@ function checkOpenOptions(opts: KvNodeOptions): void {
   if (opts.clock !== undefined && !hasMethods(opts.clock, ['now', 'setTimeout', 'clearTimeout'])) badConfig('clock must be { now, setTimeout, clearTimeout }');
   if (opts.transport !== undefined && !hasMethods(opts.transport, ['start', 'send', 'addPeer', 'removePeer', 'close'])) {
     badConfig('transport must be a Transport ({ start, send, addPeer, removePeer, close }): a TcpTransport or MemoryNetwork.transport(id)');
+  }
+  // a transport sends only messages from its own id: a member on another's
+  // never sent a message (a cluster went on without it, its writes timed out)
+  if (opts.transport !== undefined && opts.transport.id !== opts.id) {
+    badConfig(`transport.id must be this member's id ${opts.id}, got ${String(opts.transport.id)}: a transport sends only messages from its own id`);
   }
   if (opts.tls !== undefined) checkTlsOptions(opts.tls);
   // options of the default TCP transport: with a transport of the caller's

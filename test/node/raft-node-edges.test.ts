@@ -847,6 +847,27 @@ test('a clock or state machine without the methods RaftNode calls is QUORUMKV_IN
   }
 });
 
+test("a transport of another id than the member's is QUORUMKV_INVALID_CONFIG before it starts: it sends only messages from its own id", async () => {
+  // the member's messages were all dropped by its transport (their from is
+  // not the transport's id): a cluster elected its leader without it, and
+  // its proposals never reached one
+  const good: StateMachine<number> = { appliedIndex: () => 0, apply: (es) => es.map((e) => e.index), snapshot: () => new Uint8Array(0), restore: () => {} };
+  const db = new MemoryLevel<Uint8Array, Uint8Array>(VIEW);
+  const storage = await LevelLogStorage.open({ db: db as never });
+  const net = new MemoryNetwork({ seed: 1 });
+  const transport = net.transport('b');
+  try {
+    await assert.rejects(
+      RaftNode.create<number>({ id: 'a', peers: ['a', 'b', 'c'], storage, transport, stateMachine: good, clock: new VirtualClock() }),
+      (e: unknown) => hasCode(ErrorCode.INVALID_CONFIG)(e) && /transport\.id must be this member's id a, got b/.test((e as Error).message),
+    );
+    assert.equal((transport as { started?: boolean }).started, false, 'the transport was not started');
+  } finally {
+    await storage.close();
+    await transport.close();
+  }
+});
+
 test('a voter is not removed while the voters left that vote freely are too few: a founding voter that acknowledged no leader entry yet withholds its vote', async () => {
   // c, a founding voter, starts late and hears nothing from the leader (it
   // is heard, through its pre-votes); its log holds only the bootstrap

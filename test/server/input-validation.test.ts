@@ -164,6 +164,8 @@ test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything 
       // it failed with QUORUMKV_STORAGE_IO ("db.open is not a function")
       { name: 'a db that is not a database', opts: (d) => ({ ...base(d), dataDir: undefined, db: {} }), message: /db must be an abstract-level database/ },
       { name: 'a transport without its methods', opts: (d) => ({ ...base(d), transport: { send: 1 } }), message: /transport/ },
+      // its messages were all dropped by the transport (their from is not its id): the others went on without the member
+      { name: "a transport of another member's id", opts: (d) => ({ ...base(d), transport: new MemoryNetwork({ seed: 1 }).transport('b') }), message: /transport\.id must be this member's id a, got b/ },
       // ignored with a transport of the caller's: a member meant to be on mutual TLS talked plain TCP
       { name: 'tls with a transport of your own', opts: (d) => ({ ...base(d), tls: { key: tlsFile('node-a.key'), cert: tlsFile('node-a.crt'), ca: tlsFile('ca.crt') } }), message: /tls configures the default TCP transport/ },
       { name: 'maxSnapshotBytes with a transport of your own', opts: (d) => ({ ...base(d), maxSnapshotBytes: 1024 }), message: /maxSnapshotBytes configures the default TCP transport/ },
