@@ -1254,13 +1254,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * while it streams). The file appears under `path` only once complete
    * and synced.
    * @returns the backup's revision, applied index, size in bytes and path
-   * @throws FaultError `QUORUMKV_STORAGE_IO`, `QUORUMKV_NODE_CLOSED`
+   * @throws FaultError `QUORUMKV_STORAGE_IO`, `QUORUMKV_NODE_CLOSED` (also
+   *   when the member is closed before the backup is done)
    */
   async snapshotSave(path: string): Promise<SnapshotSaveResult> {
     if (typeof path !== 'string' || path === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'path must be a non-empty string');
     this.assertOpen();
     const started = performance.now();
-    const res = await this.store.readView(async (view) => {
+    const res = await this.untilClosed(this.store.readView(async (view) => {
       const size = await writeBackupFile(path, {
         header: {
           format: 1,
@@ -1276,7 +1277,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         records: view.records(),
       });
       return { revision: view.revision, appliedIndex: view.appliedIndex, size, path };
-    });
+    }));
     log('[%s] backup saved to %s: revision %d, applied index %d, %d bytes in %d ms', this.id, path, res.revision, res.appliedIndex, res.size, Math.round(performance.now() - started));
     return res;
   }
@@ -1287,14 +1288,17 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * backends have nothing to reclaim (the sizes are only reported). Local to
    * this member; run it on each member in turn. Writes go on meanwhile.
    * @returns the database size before and after, in bytes (`dbSize`)
-   * @throws FaultError `QUORUMKV_STORAGE_IO`, `QUORUMKV_NODE_CLOSED`
+   * @throws FaultError `QUORUMKV_STORAGE_IO`, `QUORUMKV_NODE_CLOSED` (also
+   *   when the member is closed before it is done)
    */
   async defragment(): Promise<DefragmentResult> {
     this.assertOpen();
-    const before = await this.refreshSize(true);
+    const before = await this.untilClosed(this.refreshSize(true));
+    this.assertOpen();
     const started = performance.now();
-    await compactWholeRange(this.db);
-    const after = await this.refreshSize(true);
+    await this.untilClosed(compactWholeRange(this.db));
+    this.assertOpen();
+    const after = await this.untilClosed(this.refreshSize(true));
     log('[%s] defragmented in %d ms: %d -> %d bytes', this.id, Math.round(performance.now() - started), before.dbSize, after.dbSize);
     return { sizeBefore: before.dbSize, sizeAfter: after.dbSize };
   }
@@ -1311,13 +1315,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   revision; UsageError `QUORUMKV_FUTURE_REVISION`, `QUORUMKV_INVALID_ARGUMENT`
    *   (a revision that is not a non-negative safe integer)
    * @throws FaultError `QUORUMKV_NODE_CLOSED` once the member is closed
+   *   (also when it is closed before the hash is done)
    */
   async hashKv(revision = 0): Promise<HashKvResponse> {
     this.assertOpen();
     if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'revision must be a non-negative safe integer');
     }
-    const h = await this.store.hash(revision, { withLeases: false });
+    const h = await this.untilClosed(this.store.hash(revision, { withLeases: false }));
     return { header: this.header(), hash: h.hash, revision: h.revision, compactRevision: h.compactRevision };
   }
 
@@ -1393,6 +1398,21 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   private assertOpen(): void {
     if (this.closed) throw new FaultError(ErrorCode.NODE_CLOSED, 'node is closed');
+  }
+
+  /**
+   * `work`'s result; a fault it meets once {@link close} has begun is
+   * `QUORUMKV_NODE_CLOSED` (with the fault as its cause): the store or the
+   * database was closed under it, which says nothing of the disk. A
+   * refusal of bad input stays as it is.
+   */
+  private async untilClosed<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (err) {
+      if (!this.closed || err instanceof UsageError || isQuorumError(err, ErrorCode.NODE_CLOSED)) throw err;
+      throw new FaultError(ErrorCode.NODE_CLOSED, 'node is closed', { cause: err });
+    }
   }
 
   /**

@@ -579,6 +579,29 @@ test('a second close() made while the first runs resolves once the member is clo
   }
 });
 
+test('defragment, hashKv and snapshotSave that close() overtakes fail with QUORUMKV_NODE_CLOSED, not as a storage fault', async () => {
+  // before: the database or the store closed under them, and they failed
+  // with QUORUMKV_STORAGE_IO ("defragmentation failed: Database is not
+  // open") or QUORUMKV_STORAGE_CLOSED, codes that say the disk failed
+  const dir = mkdtempSync(join(tmpdir(), 'quorumkv-close-maintenance-'));
+  const net = new MemoryNetwork({ seed: 1 });
+  try {
+    const node = await KvNode.open({ id: 'a', members: ['a'], transport: net.transport('a'), dataDir: dir, tickMs: 10 });
+    for (let i = 0; i < 20; i++) await node.put(`k${i}`, 'v'.repeat(100));
+    const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: unknown) => (isQuorumError(e) ? e.code : `not a QuorumError: ${String(e)}`));
+    const calls: Promise<string>[] = [];
+    for (let i = 0; i < 5; i++) {
+      calls.push(outcome(node.defragment()), outcome(node.hashKv()), outcome(node.snapshotSave(join(dir, `backup-${i}`))));
+    }
+    await node.close();
+    const seen = new Set(await Promise.all(calls));
+    for (const o of seen) assert.ok(o === 'ok' || o === ErrorCode.NODE_CLOSED, `an outcome ${o}`);
+    assert.ok(seen.has(ErrorCode.NODE_CLOSED), 'close() overtook some of them');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a second open of a dataDir that is open already fails with QUORUMKV_STORAGE_IO saying it is in use, with the path', async () => {
   // before: "cannot open the database: Database failed to open", abstract-level's
   // message, with the reason (the LOCK held) two causes down
