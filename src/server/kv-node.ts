@@ -252,7 +252,11 @@ export interface KvNodeStatus {
   header: ResponseHeader;
   /** This member's id. */
   memberId: string;
-  /** Leader id, `''` when unknown. */
+  /**
+   * Leader id, `''` when unknown, and on a member removed from the cluster
+   * or stopped by a fatal error, which follows no leader (`raft.leader`
+   * keeps the one its Raft node last knew).
+   */
   leader: string;
   /** This member's current Raft term (etcd's `raftTerm`). */
   raftTerm: number;
@@ -1130,7 +1134,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     return {
       header: this.header(),
       memberId: this.id,
-      leader: raft.leader,
+      // as etcd_server_has_leader (metricsSource.hasLeader): a member that
+      // was removed or stopped follows no leader, whatever Raft last knew
+      leader: this.stopped === undefined && !raft.removed ? raft.leader : '',
       raftTerm: raft.term,
       raftIndex: raft.commit,
       raftAppliedIndex: raft.applied,

@@ -484,6 +484,24 @@ test('a member removed while it was down is told so by the others when it restar
   }
 });
 
+test("a removed member's status() names no leader, as etcd_server_has_leader says", async () => {
+  // before: status().leader kept the leader it last followed, for good
+  const c = new KvCluster(IDS, 1);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const gone = c.followers()[0]!;
+    assert.equal(gone.status().leader, leader.id);
+    await c.run(leader.removeMember(gone.id));
+    await c.waitFor(() => gone.raft.removed, 5_000, `${gone.id} stops`);
+    const hasLeader = await gone.metricsRegistry.getSingleMetric('etcd_server_has_leader')!.get();
+    assert.equal(hasLeader.values[0]?.value, 0);
+    assert.equal(gone.status().leader, '');
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('a member cut off while it was removed is told so once it reaches the others: its watches end and its waiting calls fail', async () => {
   const c = new KvCluster(IDS, 38);
   try {
