@@ -151,6 +151,19 @@ function checkDelay(d: DelayRange): void {
   }
 }
 
+function checkId(id: unknown, what: string): void {
+  if (typeof id !== 'string' || id === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be a non-empty string, got ${typeof id === 'string' ? "''" : String(id)}`);
+}
+
+/**
+ * A group of node ids: an array, not a string, whose characters a loop would
+ * have taken for ids (`partition('ab', ['c'])` cut `a` and `b` off `c`).
+ */
+function checkGroup(group: unknown, what: string): void {
+  if (!Array.isArray(group)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be an array of node ids`);
+  for (const id of group) checkId(id, `every node id of ${what}`);
+}
+
 function checkLink(link: Link | undefined): void {
   if (link === undefined) return;
   if (typeof link.from !== 'string' || typeof link.to !== 'string' || link.from === '' || link.to === '') {
@@ -261,8 +274,13 @@ export class MemoryNetwork {
     return t;
   }
 
-  /** Blocks every link between a node of `groupA` and a node of `groupB`, both ways. */
+  /**
+   * Blocks every link between a node of `groupA` and a node of `groupB`, both ways.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when a group is not an array of non-empty ids (nothing is blocked)
+   */
   partition(groupA: readonly string[], groupB: readonly string[]): void {
+    checkGroup(groupA, 'groupA');
+    checkGroup(groupB, 'groupB');
     for (const a of groupA) {
       for (const b of groupB) {
         if (a === b) continue;
@@ -272,13 +290,21 @@ export class MemoryNetwork {
     }
   }
 
-  /** Blocks the directed link `from -> to` only (`to` can still reach `from`). */
+  /**
+   * Blocks the directed link `from -> to` only (`to` can still reach `from`).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that is not a non-empty string
+   */
   partitionOneWay(from: string, to: string): void {
+    checkLink({ from, to });
     if (from !== to) this.blocked.add(linkKey(from, to));
   }
 
-  /** Blocks every link to and from `id`, including links to nodes created later. */
+  /**
+   * Blocks every link to and from `id`, including links to nodes created later.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that is not a non-empty string
+   */
   isolate(id: string): void {
+    checkId(id, 'node id');
     this.isolated.add(id);
   }
 

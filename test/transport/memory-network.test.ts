@@ -347,6 +347,25 @@ test('invalid rates and delays throw UsageError INVALID_ARGUMENT and change noth
   assert.equal(clock.now, 0, 'no delay was installed');
 });
 
+test('partition, partitionOneWay and isolate refuse ids that are not non-empty strings with INVALID_ARGUMENT, and block nothing', async () => {
+  // a string for a group was taken character by character: partition('ab', ['c']) cut a and b off c
+  const { net, t, rec, clock } = await makeNet(['a', 'b', 'c']);
+  const bad = (fn: () => void): void =>
+    assert.throws(fn, (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && e.name === 'UsageError');
+  bad(() => net.partition('ab' as never, ['c']));
+  bad(() => net.partition(['c'], 'ab' as never));
+  bad(() => net.partition(['a', ''], ['c']));
+  bad(() => net.partition(['a', 7 as never], ['c']));
+  bad(() => net.partitionOneWay('a', undefined as never));
+  bad(() => net.isolate('' as never));
+  bad(() => net.isolate(['a'] as never));
+  t.a!.send([hb('a', 'c', 1)]);
+  t.c!.send([hb('c', 'b', 1)]);
+  clock.runAll();
+  assert.equal(rec.c!.received.length, 1, 'a still reaches c');
+  assert.equal(rec.b!.received.length, 1, 'c still reaches b');
+});
+
 test('one open transport per id; after close the id can be reused and in-flight messages reach the new transport', async () => {
   const { net, t, clock } = await makeNet(['a', 'b']);
   assert.throws(() => net.transport('b'), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
