@@ -125,7 +125,9 @@ export interface RaftNodeOptions<R> {
   /**
    * etcd's `--strict-reconfig-check` (on by default there too): the leader
    * refuses with `QUORUMKV_UNHEALTHY` a new voter unless every voter has
-   * been heard from within an election timeout, and the removal of a voter
+   * been heard from within an election timeout and the voters that vote
+   * freely are a quorum of the larger configuration (a one-voter cluster
+   * may always add a second, as in etcd), and the removal of a voter
    * it hears from unless the voters it hears from, less that one, are
    * still a quorum of the voters left, counting only voters that vote freely
    * (a founding voter that acknowledged no leader's entry yet withholds its
@@ -870,7 +872,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING` when another change is still pending;
    *   `QUORUMKV_LEARNER_NOT_READY` when promoting a learner whose log matches
    *   less than 90% of the leader's; `QUORUMKV_UNHEALTHY` for a new voter
-   *   while a voter is down (`strictReconfigCheck`)
+   *   while a voter is down, or while the voters that vote freely (a founding
+   *   voter that acknowledged no leader's entry yet does not) would not be a
+   *   quorum of the larger configuration (`strictReconfigCheck`)
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a removed id, or an
    *   address that is not a non-empty string of at most 1024 UTF-8 bytes
    */
@@ -1688,10 +1692,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * `RaftConfig.checkConfChange`), as etcd's server makes them: a learner
    * is promoted only once its log matches at least 90% of the leader's
    * (`isLearnerReady`); with {@link RaftNodeOptions.strictReconfigCheck}, a
-   * voter is added only while every voter is active, and an active voter is
-   * removed only if the active voters left are a quorum of the voters left
-   * (`mayAddMember`, `mayRemoveMember`), counting only those that vote
-   * freely: a founding voter that acknowledged no entry past the bootstrap
+   * voter is added only while every voter is active and those that vote
+   * freely are a quorum of the larger configuration (but to a one-voter
+   * cluster), and an active voter is removed only if the active voters left
+   * are a quorum of the voters left (`mayAddMember`, `mayRemoveMember`),
+   * counting only those that vote freely: a founding voter that acknowledged no entry past the bootstrap
    * withholds its vote from longer logs (RawNode's `withholdsVote`). Active:
    * heard from within an election timeout (etcd: its transport's
    * `ActiveSince`, 5 s).
@@ -1716,6 +1721,23 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       const down = voters.filter((id) => !active(id));
       if (down.length > 0) {
         return { code: ErrorCode.UNHEALTHY, message: `etcdserver: unhealthy cluster (voters not heard from within an election timeout: ${down.join(', ')}; a new voter would count towards the quorum before it is up)` };
+      }
+      // The new voter has nothing to vote on until it catches up, and a
+      // founder that acknowledged no leader entry withholds its vote: the
+      // voters that vote freely must be a quorum of the larger configuration
+      // (etcd's isReadyToAddVotingMember counts started members; as etcd, a
+      // one-voter cluster may add a second).
+      if (voters.length > 1) {
+        const pastBootstrap = this.firstIndexPastBootstrap();
+        const behind = voters.filter((id) => id !== this.id && (matchOf(id) ?? 0) < pastBootstrap);
+        const freeVoters = voters.length - behind.length;
+        const quorumAfter = Math.floor((voters.length + 1) / 2) + 1;
+        if (freeVoters < quorumAfter) {
+          return {
+            code: ErrorCode.UNHEALTHY,
+            message: `etcdserver: unhealthy cluster (adding ${cc.nodeId} would leave ${freeVoters} voters that vote freely of the ${quorumAfter} a quorum of ${voters.length + 1} voters needs: ${behind.join(', ')} acknowledged no entry of a leader yet)`,
+          };
+        }
       }
       return undefined;
     }

@@ -180,10 +180,14 @@ export interface KvNodeOptions {
   maxLearners?: number;
   /**
    * etcd's `--strict-reconfig-check`: the leader refuses with
-   * `QUORUMKV_UNHEALTHY` a new voter while any voter is down, and the
-   * removal of a voter that is up if the voters up, less that one, would not
-   * be a quorum of the voters left (down: not heard from within an election
-   * timeout). Default true, as in etcd.
+   * `QUORUMKV_UNHEALTHY` a new voter while any voter is down or while the
+   * voters that vote freely would not be a quorum of the larger
+   * configuration, and the removal of a voter that is up if the voters up,
+   * less that one, would not be a quorum of the voters left, or those of them
+   * that vote freely would not (down: not heard from within an election
+   * timeout; a founding voter that acknowledged no leader's entry yet does
+   * not vote freely: see RaftNodeOptions.strictReconfigCheck). Default true,
+   * as in etcd.
    */
   strictReconfigCheck?: boolean;
   /** How often the leader looks for expired leases, in ms. Default 500. */
@@ -1171,7 +1175,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   read the membership applied on this member.
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`,
    *   `QUORUMKV_NODE_CLOSED`, `QUORUMKV_UNHEALTHY` (`strictReconfigCheck`: a
-   *   new voter while a voter is down)
+   *   new voter while a voter is down, or while the voters that vote freely
+   *   would not be a quorum of the larger configuration)
    */
   addMember(id: string, address?: string, options: { learner?: boolean } = {}): Promise<ConfState> {
     let learner: boolean;

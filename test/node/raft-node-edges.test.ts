@@ -897,3 +897,33 @@ test('a voter is not removed while the voters left that vote freely are too few:
     await c.closeAll();
   }
 });
+
+test('a voter is not added while the voters that vote freely are too few for the larger quorum (etcd isReadyToAddVotingMember, counting free voters)', async () => {
+  // c, a founding voter, is heard (its pre-votes) but has acknowledged no
+  // leader entry, so it withholds its vote from longer logs. Adding a
+  // fourth voter raises the quorum to 3 while only the leader and the other
+  // founder vote freely: with the leader gone, {other, c, d} could elect no
+  // one, d having nothing to vote on.
+  const ids = ['a', 'b', 'c'];
+  const c = new TestCluster({ seed: 41 });
+  try {
+    await c.start('a', ids, ids);
+    await c.start('b', ids, ids);
+    const leader = await c.waitLeader();
+    await c.run(leader.node.propose(cmd('k', '1')));
+    c.net.partitionOneWay(leader.id, 'c');
+    const late = await c.start('c', ids, ids);
+    await c.clock.advanceAsync(1_000);
+    assert.equal(late.node.status().lastIndex, 3, 'c holds only the bootstrap entries');
+    await assert.rejects(c.run(leader.node.addVoter('d')), (e: unknown) => isQuorumError(e, ErrorCode.UNHEALTHY) && /2 voters that vote freely of the 3 a quorum of 4 voters needs: c acknowledged no entry of a leader/.test((e as Error).message));
+    assert.deepEqual(leader.node.members().voters.sort(), ids, 'nothing added');
+    // once c has caught up, the voter is added
+    c.net.heal();
+    await c.waitFor(() => late.sm.applyLog.length >= 1, 5_000, 'c catches up');
+    await c.start('d', undefined, [...ids, 'd']);
+    await c.run(leader.node.addVoter('d'));
+    await c.waitFor(() => late.node.members().voters.length === 4, 5_000, 'c applies the addition');
+  } finally {
+    await c.closeAll();
+  }
+});
