@@ -6,7 +6,7 @@
 // watch {"key":"","startRevision":17,"prevKv":true} created by etcd and the
 // store, refused by kvnode-1 and kvnode-3 with QUORUMKV_INVALID_ARGUMENT;
 // the differential test now sends such watches to the KvNode targets too),
-// and by a review against etcd 3.4.23 (watch("") saw a put of "\0" on etcd
+// and by a comparison with etcd 3.4.23 (watch("") saw a put of "\0" on etcd
 // and nothing here).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

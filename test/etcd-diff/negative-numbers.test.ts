@@ -15,7 +15,7 @@
 // - compare lease of a GREATER -1: true (lease ids compare as int64);
 // - put with lease -1: "etcdserver: requested lease not found", nothing
 //   written; in the branch of a txn that does not run, no error at all.
-//   (Found by a review against etcd 3.4.23.)
+//   (Found by a comparison with etcd 3.4.23.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CompareInput, KvNode } from '../../src/server/index.js';

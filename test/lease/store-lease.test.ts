@@ -119,7 +119,7 @@ test('keep-alive on a member that is not the leader is refused', async () => {
 test('after an explicit id of 2^53 - 1, automatic ids take the lowest free one, and the store reopens', async () => {
   // before: the next automatic id was 2^53 (not a safe integer: no request
   // could name it), the one after it the same number again, and the stored
-  // id counter made the store fail to reopen (found by a review)
+  // id counter made the store fail to reopen
   const db = new MemoryLevel<string, string>();
   const t = await openStore({}, db);
   assert.equal(await grant(t, 60, Number.MAX_SAFE_INTEGER), Number.MAX_SAFE_INTEGER);

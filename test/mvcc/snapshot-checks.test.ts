@@ -1,4 +1,4 @@
-// A review of the store found these (each test fails on the code before its
+// Snapshot and restore checks of the store (each test fails on the code before its
 // fix): restore() cleared the backend before it decoded the records, so a
 // CRC-valid snapshot with a malformed record failed the store and lost its
 // data; snapshot() handed out the records of a store whose physical

@@ -462,7 +462,7 @@ test('after a snapshot restore, watchers catch up from the restored state', asyn
 
 test('when the store fails, every watch ends with a cancelled response that gives the failure', async () => {
   // before, the store refused every call after a failed write but its
-  // watchers stayed synced: no response, no end (found by a review)
+  // watchers stayed synced: no response, no end
   const db = new MemoryLevel<string, string>();
   const t = await openStore({}, db);
   const w = t.store.watch({ key: b('k') });

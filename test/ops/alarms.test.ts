@@ -212,7 +212,7 @@ test('a member killed right after it applied an alarm replays the writes before 
 
 test('the quota holds between size measures: writes applied since the last one count', async () => {
   // the database is measured at most once a second; before, a second of
-  // writes could pass the quota unseen (a review saw 1.2 MB written under a
+  // writes could pass the quota unseen (1.2 MB was seen written under a
   // quota of 400 KB); now the cost of every write applied since the last
   // measure is added to it
   const c = new OpsCluster(IDS, 52);

@@ -322,7 +322,7 @@ test('a corrupt, truncated or foreign backup is refused with QUORUMKV_CORRUPT_SN
 test('concurrent backups to one path each leave a whole file (mode 0600), and concurrent restores into one directory leave one whole member', async () => {
   // before: both saves wrote one `<path>.part`, and one reported success for
   // a corrupt file; both restores shared a temporary directory, and the
-  // failing one deleted the other's work (found by a review)
+  // failing one deleted the other's work
   const { dir, cleanup } = await tempDir('backup-concurrent');
   const old = new OpsCluster(['a'], 18);
   try {

@@ -43,7 +43,7 @@ test('a hash that a quorum of voters reports makes every other reporter corrupt,
 test("only voters' reports make the quorum; a learner that differs from it is flagged", () => {
   // before, a learner's report counted: with voters a, b, c, the learner l
   // and one voter agreeing made a "quorum" of two that flagged the other two
-  // voters (found by a review)
+  // voters
   const r = new HashReports();
   const voters = ['a', 'b', 'c'];
   assert.deepEqual(r.apply({ check: 1, memberId: 'l', hash: 7, revision: 3 }, voters), []);

@@ -1,7 +1,7 @@
 // Bad input to KvNode's public methods and options gets a typed error with a
 // stable code and changes nothing: no entry is proposed (so no member can
 // stop on one it cannot apply), no revision is spent, no data directory is
-// created. Found by a review of the API against its docs: `null` options
+// created. Checked against the API's docs: `null` options
 // threw TypeErrors, flags such as `prefix: 'yes'` were ignored, a put
 // without a value wrote an empty one, and `disarmAlarm` proposed a
 // `memberId` of any type, which stopped every member when they applied it;

@@ -159,7 +159,7 @@ test('zeroed bytes before a synced record, or in a segment before the last, are 
   // A zero length ends the records. It used to end them wherever it was:
   // a zeroed header in the last segment dropped the synced records after it
   // (a whole segment's, its vote included, when at byte 0), and one in an
-  // earlier segment dropped its last records silently (found by a review).
+  // earlier segment dropped its last records silently.
   // Only unsynced records may follow a gap after a crash; a synced one
   // flushed every byte before it.
   withDir(async (dir) => {
@@ -217,7 +217,7 @@ test('a power loss during the fdatasync of a synced save after an unsynced one i
   // The kernel may write back the page of the synced record (in flight: its
   // save never returned) before the page holding the earlier unsynced
   // record's header. A first version of the rule above refused such a log
-  // (found by a review and by the power-loss test with 200 seeds).
+  // (found by the power-loss test with 200 seeds, among others).
   withDir(async (dir) => {
     const PAGE = 4096;
     const seg = join(dir, 'wal', '0000000000000000.wal');
@@ -310,7 +310,7 @@ test('a close that reports an error still releases each descriptor once: another
   withDir(async (dir) => {
     // close(2) releases the descriptor even when it reports EIO. A segment
     // roll whose close failed kept the numbers, and close() closed them
-    // again: whatever file had got them since (found by a review).
+    // again: whatever file had got them since.
     const s = await FileLogStorage.open({ dir, segmentBytes: 64 * 1024 });
     await s.load();
     const realClose = fsCjs.closeSync;
@@ -646,8 +646,8 @@ test('processes opening one log at once (a LOCK of a dead process left there): e
   withDir(async (dir) => {
     // The lock was a file naming its process, taken over when that process
     // was dead: processes that found the same stale lock could each take it
-    // over, and two held the log (found by reviews, for two processes and
-    // then for three). The lock is now the system's, released when its
+    // over, and two held the log (for two processes, and once that was
+    // mended, for three). The lock is now the system's, released when its
     // process ends.
     await open(dir).then((s) => s.close());
     for (let round = 0; round < 3; round++) {

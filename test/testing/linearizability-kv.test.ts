@@ -399,7 +399,7 @@ test('the illegal sub-history of a stale read keeps the write it saw and the wri
 
 test('an input that is not a KvInput is refused with QUORUMKV_INVALID_ARGUMENT, not read as another operation', async () => {
   // a compare with `op` for `result` held for no outcome, so a compare-and-swap
-  // that succeeded twice passed; `type: 'Put'` threw a TypeError (a review)
+  // that succeeded twice passed; `type: 'Put'` threw a TypeError
   const { isQuorumError, ErrorCode } = await import('../../src/errors.js');
   const bad: [string, unknown][] = [
     ['a compare with op instead of result', { type: 'txn', compare: [{ key: 'k', target: 'value', op: '=', value: 'a' }], success: [put('k', 'b')], failure: [] }],

@@ -392,7 +392,7 @@ test('before its handshake a connection may announce no frame over 16 KiB (the h
 });
 
 test('at most 64 connections wait in their handshake at once: the oldest makes room, and peers still get through', async () => {
-  // refusing the 65th instead let 64 idle clients keep every peer out (a review)
+  // refusing the 65th instead let 64 idle clients keep every peer out
   await attack('handshake flood', async (p) => {
     const idle = await Promise.all(Array.from({ length: 64 }, () => RawPeer.connect(p.port)));
     await sleep(50);

@@ -1,5 +1,5 @@
-// RaftNode behaviours a review found wrong (each test fails on the code
-// before its fix): a restarted member's first ReadIndex answered by a
+// RaftNode edge cases of reads, transfers, close and membership changes
+// (each test fails on the code before its fix): a restarted member's first ReadIndex answered by a
 // response to its previous run's read (a stale read); a ReadIndex round
 // slower than an election timeout that never completed; a leadership
 // transfer that close() left pending (with its timer); a closed leader
