@@ -115,19 +115,29 @@ async function main(): Promise<number> {
 
     // election: every member campaigns; each leads 200 ms and resigns, handing over to the next
     say('election: a, b and c campaign for demo/election');
-    const winners: { id: string; term: number }[] = [];
+    const winners: { id: string; term: number; from: number; to: number }[] = [];
     const onElect = (r: Report): void => {
       if (r.kind === 'elected') {
-        winners.push({ id: r.id, term: r.term });
+        winners.push({ id: r.id, term: r.term, from: r.at, to: Number.POSITIVE_INFINITY });
         say(`  ${r.id} is the elected leader (term ${r.term})`);
+      }
+      if (r.kind === 'resigning') {
+        const w = winners.find((x) => x.id === r.id && x.term === r.term);
+        if (w !== undefined) w.to = r.at;
       }
     };
     for (const m of members) m.listeners.add(onElect);
     await Promise.all(members.map((m) => m.ask({ op: 'campaign', holdMs: 200 }, 'electionDone', 20_000)));
     for (const m of members) m.listeners.delete(onElect);
     if (winners.length !== 3 || new Set(winners.map((w) => w.id)).size !== 3) failures.push(`expected each member to win once, winners: ${winners.map((w) => w.id).join(', ')}`);
+    winners.sort((x, y) => x.from - y.from);
     for (let i = 1; i < winners.length; i++) {
-      if (winners[i]!.term <= winners[i - 1]!.term) failures.push('election terms did not increase');
+      const prev = winners[i - 1]!;
+      const cur = winners[i]!;
+      if (cur.term <= prev.term) failures.push('election terms did not increase');
+      // each leader did its work (a txn guarded by its leadership) between
+      // its election and its resignation: two leaderships never overlap
+      if (cur.from < prev.to) failures.push(`${cur.id} led (term ${cur.term}) while ${prev.id} still did (term ${prev.term})`);
     }
 
     // kill the leader while writes go on

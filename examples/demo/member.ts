@@ -136,10 +136,18 @@ async function campaign(holdMs: number): Promise<void> {
   try {
     const election = new Election(session, 'demo/election');
     const leadership = await election.campaign(`member ${id}`);
-    report({ kind: 'elected', id, term: leadership.term, at: Date.now() });
+    const at = Date.now();
+    // the leader's work: only while this leadership is the election's
+    const res = await node.txn({
+      compare: [leadership.isLeader()],
+      success: [{ put: { key: 'demo/election-work', value: `${id} term ${leadership.term}` } }],
+    });
+    if (!res.succeeded) throw new Error('lost the leadership before working');
+    report({ kind: 'elected', id, term: leadership.term, at });
     await new Promise((r) => setTimeout(r, holdMs));
+    // no longer acting as the leader from here on
+    report({ kind: 'resigning', id, term: leadership.term, at: Date.now() });
     await election.resign();
-    report({ kind: 'resigned', id, term: leadership.term, at: Date.now() });
   } finally {
     await session.close();
   }

@@ -20,7 +20,7 @@ export type Report =
   | { kind: 'unlocked'; id: string; token: number; at: number }
   | { kind: 'lockDone'; id: string }
   | { kind: 'elected'; id: string; term: number; at: number }
-  | { kind: 'resigned'; id: string; term: number; at: number }
+  | { kind: 'resigning'; id: string; term: number; at: number }
   | { kind: 'electionDone'; id: string }
   | { kind: 'watchEvent'; id: string; type: 'PUT' | 'DELETE'; key: string; revision: number }
   | { kind: 'dump'; id: string; revision: number; hash: number; kvs: [string, number, number, number][] }
