@@ -71,6 +71,18 @@ export type BackupItem =
   | { kind: 'leases'; leases: { id: number; ttl: number }[] }
   | { kind: 'end'; records: number; leases: number; digest: number };
 
+/**
+ * What is wrong with `path` as the name of a backup file or a data
+ * directory, if anything: the file system calls take no NUL character (Node
+ * refuses such a path before any system call, with a `TypeError`).
+ * @returns the end of a sentence beginning "path must", or undefined when it is usable
+ */
+export function filePathProblem(path: unknown): string | undefined {
+  if (typeof path !== 'string' || path === '') return 'be a non-empty string';
+  if (path.includes('\0')) return 'not hold a NUL character';
+  return undefined;
+}
+
 function corrupt(path: string, why: string): FaultError {
   return new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `backup ${path}: ${why}`);
 }

@@ -34,7 +34,7 @@ import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { MvccStore, encodeStoreSnapshot } from '../mvcc/index.js';
 import { FileLogStorage, LevelLogStorage, type LogStorage } from '../storage/index.js';
 import { fsyncDir, fsyncMadeDirs } from '../storage/durable-fs.js';
-import { openBackupFile, readBackupFile, type BackupHeader } from './backup-file.js';
+import { filePathProblem, openBackupFile, readBackupFile, type BackupHeader } from './backup-file.js';
 import { wrapSnapshot } from '../node/index.js';
 import { memberIdProblem, memberIdsProblem } from '../node/raft-node.js';
 
@@ -214,12 +214,15 @@ async function build(path: string, fh: FileHandle, db: AnyDb, openLog: () => Pro
 
 /**
  * Builds a new member's data from a backup file (see the module doc).
- * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options, a data
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a `path` that is not a
+ *   non-empty string or holds a NUL character; `QUORUMKV_INVALID_CONFIG` for bad options, a data
  *   directory that is not empty or a database that is not empty (nothing is created)
  * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT` for a corrupt or truncated
  *   file (nothing is created); `QUORUMKV_STORAGE_IO`
  */
 export async function restoreBackup(path: string, opts: RestoreOptions): Promise<RestoreResult> {
+  const pathProblem = filePathProblem(path);
+  if (pathProblem !== undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `path must ${pathProblem}`);
   if (opts === null || typeof opts !== 'object') bad('options are required');
   checkOptionKeys(opts, ['id', 'members', 'dataDir', 'db', 'clusterId'] satisfies (keyof RestoreOptions)[], 'KvNode.restore options');
   const idProblem = memberIdProblem(opts.id);
@@ -227,7 +230,10 @@ export async function restoreBackup(path: string, opts: RestoreOptions): Promise
   const ids = memberIds(opts.members);
   if (!ids.includes(opts.id)) bad(`members must include this member's id ${opts.id}`);
   if ((opts.dataDir === undefined) === (opts.db === undefined)) bad('exactly one of dataDir and db is required');
-  if (opts.dataDir !== undefined && (typeof opts.dataDir !== 'string' || opts.dataDir === '')) bad('dataDir must be a non-empty string (a directory)');
+  if (opts.dataDir !== undefined) {
+    const problem = filePathProblem(opts.dataDir);
+    if (problem !== undefined) bad(`dataDir must ${problem === 'be a non-empty string' ? 'be a non-empty string (a directory)' : problem}`);
+  }
   if (opts.db !== undefined && !isLevelDb(opts.db)) bad('db must be an abstract-level database (such as a ClassicLevel or MemoryLevel)');
   if (opts.clusterId !== undefined) {
     // as KvNode.open takes it (it travels in every TCP handshake)

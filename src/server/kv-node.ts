@@ -54,7 +54,7 @@ import { LevelLogStorage } from '../storage/index.js';
 import { fsyncMadeDirs } from '../storage/durable-fs.js';
 import { DEFAULT_MAX_FRAME_BYTES, TcpTransport, checkTlsOptions, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
 import { growsStore, isAlarmType, type AlarmMember, type AlarmType } from './alarms.js';
-import { writeBackupFile } from './backup-file.js';
+import { filePathProblem, writeBackupFile } from './backup-file.js';
 import { CLUSTER_ID_KEY, MEMBER_ID_KEY, dataDirLayout, isLevelDb, openDataDirLog, restoreBackup, type RestoreOptions, type RestoreResult } from './backup-restore.js';
 import type { BytesLike, DeleteOptions, KV, PutOptions, RangeInput, RangeOptions, TxnInput, Watch, WatchOptions } from './kv.js';
 import { KvStateMachine, type EntryResult, type KvStateMachineHost } from './kv-state-machine.js';
@@ -957,9 +957,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * (see `backup-restore.ts`). The new cluster gets a new cluster id
    * (`clusterId`, or one derived from the backup and the member list), saved
    * with the data. Alarms are not restored.
-   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (one of a name
-   *   {@link RestoreOptions} does not declare included) or a data
-   *   directory (or database) that is not empty; nothing is created
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `path` is not a
+   *   non-empty string or holds a NUL character; `QUORUMKV_INVALID_CONFIG`
+   *   for bad options (one of a name {@link RestoreOptions} does not declare
+   *   included, a `dataDir` holding a NUL character) or a data directory (or
+   *   database) that is not empty; nothing is created
    * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT` when the file is corrupt
    *   or truncated (checked whole before anything is created); `QUORUMKV_STORAGE_IO`
    */
@@ -1265,11 +1267,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * while it streams). The file appears under `path` only once complete
    * and synced.
    * @returns the backup's revision, applied index, size in bytes and path
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `path` is not a
+   *   non-empty string or holds a NUL character (no file system takes one)
    * @throws FaultError `QUORUMKV_STORAGE_IO`, `QUORUMKV_NODE_CLOSED` (also
    *   when the member is closed before the backup is done)
    */
   async snapshotSave(path: string): Promise<SnapshotSaveResult> {
-    if (typeof path !== 'string' || path === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'path must be a non-empty string');
+    const pathProblem = filePathProblem(path);
+    if (pathProblem !== undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `path must ${pathProblem}`);
     this.assertOpen();
     const started = performance.now();
     const res = await this.untilClosed(this.store.readView(async (view) => {

@@ -480,3 +480,26 @@ test('the derived cluster id of a restore depends on the members\' addresses: on
     await cleanup();
   }
 });
+
+test('a backup path or data directory holding a NUL character is refused as bad input (QUORUMKV_INVALID_ARGUMENT, QUORUMKV_INVALID_CONFIG), creating nothing', async () => {
+  // Node refuses such a path before any system call: it was reported as a
+  // disk fault, QUORUMKV_STORAGE_IO
+  const { dir, cleanup } = await tempDir('backup-nul');
+  const old = new OpsCluster(['a'], 19);
+  try {
+    await old.startAll();
+    const n = await old.waitLeader();
+    await old.run(n.put('k', 'v'));
+    const path = join(dir, 'good.qkv');
+    await n.snapshotSave(path);
+    await assert.rejects(n.snapshotSave(join(dir, 'a\0b.qkv')), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && /NUL/.test((e as Error).message));
+    const dataDir = join(dir, 'restored');
+    await assert.rejects(KvNode.restore(join(dir, 'good.qkv\0'), { id: 'a', members: ['a'], dataDir }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
+    await assert.rejects(KvNode.restore(5 as unknown as string, { id: 'a', members: ['a'], dataDir }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
+    await assert.rejects(KvNode.restore(path, { id: 'a', members: ['a'], dataDir: `${dataDir}\0x` }), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG) && /NUL/.test((e as Error).message));
+    assert.deepEqual((await readdir(dir)).sort(), ['good.qkv'], 'no file or directory made');
+  } finally {
+    await old.closeAll();
+    await cleanup();
+  }
+});
