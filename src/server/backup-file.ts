@@ -30,7 +30,7 @@ import { fsyncDir, writeFully } from '../storage/durable-fs.js';
 /** The magic bytes that start a backup file. */
 export const BACKUP_MAGIC = 'QKVBAK01';
 
-/** Largest frame payload accepted when reading (bytes): a corrupt length never allocates more. */
+/** Largest frame payload accepted when reading (bytes); a frame's length is also bounded by the file's size. */
 const MAX_FRAME_BYTES = 256 * 1024 * 1024;
 
 /** Records per frame, and payload bytes after which a frame is cut. */
@@ -208,6 +208,14 @@ async function readExactly(fh: FileHandle, pos: number, n: number): Promise<Uint
   return buf;
 }
 
+async function fileSizeOf(path: string, fh: FileHandle): Promise<number> {
+  try {
+    return (await fh.stat()).size;
+  } catch (err) {
+    throw new FaultError(ErrorCode.STORAGE_IO, `cannot read the backup ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /**
  * Opens a backup file for {@link readBackupFile}.
  * @throws FaultError `QUORUMKV_STORAGE_IO` when it cannot be opened
@@ -237,6 +245,9 @@ export async function* readBackupFile(path: string, handle?: FileHandle): AsyncG
     if (magic === undefined || magic.length < BACKUP_MAGIC.length || new TextDecoder().decode(magic) !== BACKUP_MAGIC) {
       throw corrupt(path, 'not a quorumkv backup (bad magic)');
     }
+    // a frame's length is checked against what the file holds before its
+    // buffer is allocated: a damaged length allocates nothing larger
+    const fileSize = await fileSizeOf(path, fh);
     let pos = BACKUP_MAGIC.length;
     let chain = 0;
     let records = 0;
@@ -250,6 +261,7 @@ export async function* readBackupFile(path: string, handle?: FileHandle): AsyncG
       const len = dv.getUint32(0);
       const want = dv.getUint32(4);
       if (len > MAX_FRAME_BYTES) throw corrupt(path, `frame of ${len} bytes is larger than the limit`);
+      if (pos + 8 + len > fileSize) throw corrupt(path, `truncated frame: the frame at byte ${pos} is of ${len} bytes, past the end of the file (${fileSize} bytes)`);
       const payload = len === 0 ? new Uint8Array(0) : await readExactly(fh, pos + 8, len);
       if (payload === undefined || payload.length < len) throw corrupt(path, 'truncated frame');
       if (crc32(payload) !== want) throw corrupt(path, `checksum mismatch in the frame at byte ${pos}`);

@@ -4,9 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeBackupFile } from '../../src/server/backup-file.js';
+import { openBackupFile, readBackupFile, writeBackupFile } from '../../src/server/backup-file.js';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { backupSource } from './fixtures/backup-source.js';
 import { tempDir } from './ops-cluster.js';
 
@@ -48,6 +49,53 @@ test('a backup whose last write is cut short by a file size limit fails with QUO
     assert.deepEqual(res, { ok: false, code: 'QUORUMKV_STORAGE_IO' }, `the short backup was reported as ${JSON.stringify(res)}`);
     const left = (await readdir(dir)).filter((f) => f.startsWith('limited'));
     assert.deepEqual(left, [], 'neither the backup nor its .part file is left');
+  } finally {
+    await cleanup();
+  }
+});
+
+/** `fh`, recording the length of every buffer a read is given. */
+function recordingHandle(fh: FileHandle, lengths: number[]): FileHandle {
+  return new Proxy(fh, {
+    get(target, prop) {
+      if (prop === 'read') {
+        return (buf: Uint8Array, ...rest: unknown[]) => {
+          lengths.push(buf.length);
+          return (target.read as (...a: unknown[]) => unknown).call(target, buf, ...rest);
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+test('a damaged frame length is refused as QUORUMKV_CORRUPT_SNAPSHOT without a buffer larger than the file', async () => {
+  // the length was checked only against a 256 MiB limit, and a buffer of
+  // that length allocated before the read found the file short
+  const { dir, cleanup } = await tempDir('backup-length');
+  try {
+    const good = join(dir, 'good.qkv');
+    await writeBackupFile(good, backupSource(100));
+    const bytes = Buffer.from(await readFile(good));
+    // the header frame's length (after the 8 bytes of magic) set to 200 MiB
+    bytes.writeUInt32BE(200 * 1024 * 1024, 8);
+    const bad = join(dir, 'bad.qkv');
+    await writeFile(bad, bytes);
+    const lengths: number[] = [];
+    const fh = await openBackupFile(bad);
+    try {
+      await assert.rejects(
+        (async () => {
+          for await (const item of readBackupFile(bad, recordingHandle(fh, lengths))) void item;
+        })(),
+        (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT),
+      );
+    } finally {
+      await fh.close();
+    }
+    assert.ok(lengths.length > 0, 'the file was read through the handle');
+    assert.ok(Math.max(...lengths) <= bytes.length, `a read into a buffer of ${Math.max(...lengths)} bytes, for a file of ${bytes.length}`);
   } finally {
     await cleanup();
   }
