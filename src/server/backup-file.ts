@@ -197,11 +197,17 @@ function parseHeader(path: string, h: unknown): BackupHeader {
   };
 }
 
-async function readExactly(fh: FileHandle, pos: number, n: number): Promise<Uint8Array | undefined> {
+async function readExactly(path: string, fh: FileHandle, pos: number, n: number): Promise<Uint8Array | undefined> {
   const buf = new Uint8Array(n);
   let got = 0;
   while (got < n) {
-    const { bytesRead } = await fh.read(buf, got, n - got, pos + got);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await fh.read(buf, got, n - got, pos + got));
+    } catch (err) {
+      // EISDIR (a directory given as the backup), EIO
+      throw new FaultError(ErrorCode.STORAGE_IO, `cannot read the backup ${path}: ${(err as Error).message}`, { cause: err });
+    }
     if (bytesRead === 0) return got === 0 ? undefined : buf.subarray(0, got);
     got += bytesRead;
   }
@@ -241,7 +247,7 @@ export async function openBackupFile(path: string): Promise<FileHandle> {
 export async function* readBackupFile(path: string, handle?: FileHandle): AsyncGenerator<BackupItem> {
   const fh = handle ?? (await openBackupFile(path));
   try {
-    const magic = await readExactly(fh, 0, BACKUP_MAGIC.length);
+    const magic = await readExactly(path, fh, 0, BACKUP_MAGIC.length);
     if (magic === undefined || magic.length < BACKUP_MAGIC.length || new TextDecoder().decode(magic) !== BACKUP_MAGIC) {
       throw corrupt(path, 'not a quorumkv backup (bad magic)');
     }
@@ -254,7 +260,7 @@ export async function* readBackupFile(path: string, handle?: FileHandle): AsyncG
     let leases = 0;
     let sawHeader = false;
     for (;;) {
-      const head = await readExactly(fh, pos, 8);
+      const head = await readExactly(path, fh, pos, 8);
       if (head === undefined) throw corrupt(path, 'truncated: no end frame');
       if (head.length < 8) throw corrupt(path, 'truncated frame header');
       const dv = new DataView(head.buffer, head.byteOffset, 8);
@@ -262,7 +268,7 @@ export async function* readBackupFile(path: string, handle?: FileHandle): AsyncG
       const want = dv.getUint32(4);
       if (len > MAX_FRAME_BYTES) throw corrupt(path, `frame of ${len} bytes is larger than the limit`);
       if (pos + 8 + len > fileSize) throw corrupt(path, `truncated frame: the frame at byte ${pos} is of ${len} bytes, past the end of the file (${fileSize} bytes)`);
-      const payload = len === 0 ? new Uint8Array(0) : await readExactly(fh, pos + 8, len);
+      const payload = len === 0 ? new Uint8Array(0) : await readExactly(path, fh, pos + 8, len);
       if (payload === undefined || payload.length < len) throw corrupt(path, 'truncated frame');
       if (crc32(payload) !== want) throw corrupt(path, `checksum mismatch in the frame at byte ${pos}`);
       pos += 8 + len;
@@ -297,7 +303,7 @@ export async function* readBackupFile(path: string, handle?: FileHandle): AsyncG
         if (e === null || typeof e !== 'object' || e.records !== records || e.leases !== leases || e.crc !== chain) {
           throw corrupt(path, 'the end frame does not match the contents (missing or altered frames)');
         }
-        const extra = await readExactly(fh, pos, 1);
+        const extra = await readExactly(path, fh, pos, 1);
         if (extra !== undefined) throw corrupt(path, 'data after the end frame');
         yield { kind: 'end', records, leases, digest: chain };
         return;

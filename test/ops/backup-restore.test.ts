@@ -503,3 +503,21 @@ test('a backup path or data directory holding a NUL character is refused as bad 
     await cleanup();
   }
 });
+
+test('a backup path that names a directory fails with QUORUMKV_STORAGE_IO, creating nothing', async () => {
+  // it failed with Node's raw EISDIR error, not a QuorumError
+  const { dir, cleanup } = await tempDir('backup-isdir');
+  try {
+    const notAFile = join(dir, 'backups');
+    await mkdir(notAFile);
+    const dataDir = join(dir, 'restored');
+    await assert.rejects(KvNode.restore(notAFile, { id: 'a', members: ['a'], dataDir }), (e: unknown) => isQuorumError(e, ErrorCode.STORAGE_IO));
+    const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+    await assert.rejects(KvNode.restore(notAFile, { id: 'a', members: ['a'], db }), (e: unknown) => isQuorumError(e, ErrorCode.STORAGE_IO));
+    assert.equal((await db.keys().all()).length, 0);
+    await db.close();
+    assert.deepEqual(await readdir(dir), ['backups']);
+  } finally {
+    await cleanup();
+  }
+});
