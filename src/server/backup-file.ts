@@ -8,7 +8,8 @@
  * ```
  * Every payload is a msgpack array whose first item names it:
  * - `['header', {format, clusterId, memberId, revision, compactRevision, appliedIndex, lastLeaseId, createdAt}]`, first;
- * - `['records', [key, value, key, value, ...]]`: revision records of the store, in revision order;
+ * - `['records', [key, value, key, value, ...]]`: revision records of the store, in strictly
+ *   increasing revision order (across frames), none past the header's revision;
  * - `['leases', [id, ttl, id, ttl, ...]]`;
  * - `['end', {records, leases, crc}]`, last: the counts and a CRC-32 chained
  *   over every earlier payload, so a missing, duplicated or reordered frame,
@@ -25,6 +26,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32, pack, unpack } from '../codec/index.js';
 import { ErrorCode, FaultError } from '../errors.js';
+import { MARKED_REV_BYTES_LEN, REV_BYTES_LEN, bytesToRev, revisionGreater, revisionId, type Revision } from '../mvcc/revision.js';
 import { fsyncDir, writeFully } from '../storage/durable-fs.js';
 
 /** The magic bytes that start a backup file. */
@@ -259,6 +261,8 @@ export async function* readBackupFile(path: string, handle?: FileHandle): AsyncG
     let records = 0;
     let leases = 0;
     let sawHeader = false;
+    let revision = 0;
+    let lastRev: Revision | undefined;
     for (;;) {
       const head = await readExactly(path, fh, pos, 8);
       if (head === undefined) throw corrupt(path, 'truncated: no end frame');
@@ -285,9 +289,25 @@ export async function* readBackupFile(path: string, handle?: FileHandle): AsyncG
         if (sawHeader) throw corrupt(path, 'two headers');
         sawHeader = true;
         chain = crc32(payload, chain);
-        yield { kind: 'header', header: parseHeader(path, body) };
+        const header = parseHeader(path, body);
+        revision = header.revision;
+        yield { kind: 'header', header };
       } else if (kind === 'records') {
         if (!Array.isArray(body) || body.length % 2 !== 0 || !body.every((b) => b instanceof Uint8Array)) throw corrupt(path, 'malformed records frame');
+        // in strictly increasing revision order, none past the header's
+        // revision, as a store keeps them: a file with a record repeated or
+        // out of order (CRC-valid, built wrong) would otherwise fail only
+        // once the restore has written part of it
+        for (let i = 0; i < body.length; i += 2) {
+          const k = body[i] as Uint8Array;
+          if (k.length !== REV_BYTES_LEN && k.length !== MARKED_REV_BYTES_LEN) throw corrupt(path, `a record key of ${k.length} bytes`);
+          const rev = bytesToRev(k);
+          if (lastRev !== undefined && !revisionGreater(rev, lastRev)) {
+            throw corrupt(path, `record ${revisionId(rev)} is not after record ${revisionId(lastRev)}: records must be in strictly increasing revision order`);
+          }
+          if (rev.main > revision) throw corrupt(path, `record ${revisionId(rev)} is past the backup's revision ${revision}`);
+          lastRev = rev;
+        }
         chain = crc32(payload, chain);
         records += body.length / 2;
         yield { kind: 'records', records: body as Uint8Array[] };
