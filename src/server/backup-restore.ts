@@ -19,7 +19,9 @@
  *
  * Nothing is created unless the whole file is valid: the file is verified
  * first, and a data directory is built under a temporary name and renamed
- * into place at the end.
+ * into place at the end. A database given as `db` (empty) is written in
+ * place: a restore that fails part way (an I/O error) clears it again; a
+ * crash part way leaves it partly written (give the next restore a new one).
  * @module
  */
 import { existsSync } from 'node:fs';
@@ -263,8 +265,17 @@ async function restoreFrom(path: string, fh: FileHandle, opts: RestoreOptions, i
     opts.clusterId ?? `quorumkv-${crc32(pack([digest, header.clusterId, header.revision, [...ids].sort(), ...(addresses.length > 0 ? [addresses] : [])])).toString(16).padStart(8, '0')}`;
 
   if (opts.db !== undefined) {
-    const logDb = opts.db.sublevel('raft', VIEW) as AnyDb;
-    await build(path, fh, opts.db, () => LevelLogStorage.open({ db: logDb }), ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
+    const db = opts.db;
+    const logDb = db.sublevel('raft', VIEW) as AnyDb;
+    try {
+      await build(path, fh, db, () => LevelLogStorage.open({ db: logDb }), ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
+    } catch (err) {
+      // the database was empty: what this restore wrote goes, so that
+      // nothing is left half-restored (and the restore can be tried again)
+      await db.clear().catch((e: Error) => log('cannot clear the database after a failed restore: %s', e.message));
+      if (err instanceof FaultError || err instanceof UsageError) throw err;
+      throw new FaultError(ErrorCode.STORAGE_IO, `cannot restore into the database: ${(err as Error).message}`, { cause: err });
+    }
   } else {
     const dataDir = opts.dataDir!;
     const madeParent = await mkdir(dirname(dataDir), { recursive: true });

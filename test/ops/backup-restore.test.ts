@@ -571,3 +571,34 @@ test('a backup with valid checksums whose records repeat, go back or pass its re
     await cleanup();
   }
 });
+
+test('a restore into a database that fails part way leaves the database empty, and a retry restores it whole', async () => {
+  // what the restore had written stayed: the database was left half
+  // restored, and the retry refused it as not empty
+  const { dir, cleanup } = await tempDir('backup-db-fail');
+  const old = new OpsCluster(['a'], 21);
+  try {
+    await old.startAll();
+    const n = await old.waitLeader();
+    for (let i = 0; i < 5; i++) await old.run(n.put(`x${i}`, `y${i}`));
+    const path = join(dir, 'good.qkv');
+    await n.snapshotSave(path);
+    await old.closeAll();
+    const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+    const impl = db as unknown as { _batch: (...args: unknown[]) => Promise<void> };
+    const batch = impl._batch.bind(db);
+    let batches = 0;
+    let failing = true;
+    impl._batch = (...args: unknown[]) => (failing && ++batches > 2 ? Promise.reject(new Error('disk gone')) : batch(...args));
+    await assert.rejects(KvNode.restore(path, { id: 'a', members: ['a'], db }), (e: unknown) => isQuorumError(e));
+    assert.ok(batches > 2, 'the restore wrote before it failed');
+    failing = false;
+    assert.deepEqual(await db.keys().all(), [], 'nothing left in the database');
+    const r = await KvNode.restore(path, { id: 'a', members: ['a'], db });
+    assert.equal(r.revision, 6);
+    await db.close();
+  } finally {
+    await old.closeAll();
+    await cleanup();
+  }
+});
