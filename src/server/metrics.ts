@@ -33,7 +33,7 @@
  * | `etcd_debugging_lease_total` | gauge | leases in the store (quorumkv; etcd has no such gauge) |
  * | `etcd_debugging_lease_granted_total` | counter | leases granted (applied on this member) |
  * | `etcd_debugging_lease_revoked_total` | counter | leases revoked, expired ones included |
- * | `etcd_network_peer_round_trip_time_seconds` | histogram, label `To` | leader only: from a heartbeat to the peer's heartbeat response |
+ * | `etcd_network_peer_round_trip_time_seconds` | histogram, label `To` | leader only: from a heartbeat to the peer's response to it (`metrics-transport.ts`) |
  * | `quorumkv_server_alarms` | gauge, label `alarm` | active alarms of each kind, as applied on this member |
  * @module
  */

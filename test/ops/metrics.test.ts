@@ -7,6 +7,9 @@ import { format } from 'node:util';
 import createDebug from 'debug';
 import { Registry } from 'prom-client';
 import { OpsCluster } from './ops-cluster.js';
+import { RoundTripTransport } from '../../src/server/metrics-transport.js';
+import type { Message, MessageType } from '../../src/raftpb/index.js';
+import type { Transport, TransportHandler } from '../../src/transport/index.js';
 
 const IDS = ['a', 'b', 'c'];
 
@@ -158,4 +161,58 @@ test('a member stopped by a fatal error, or removed from the cluster, reports no
   } finally {
     await c.closeAll();
   }
+});
+
+test('the peer round trip is timed from the heartbeat a response answers: a lost heartbeat adds no inflated sample', async () => {
+  // the response to any later heartbeat was taken for the answer to the
+  // lost one, timed from it: one sample of up to an election timeout
+  const sent: Message[] = [];
+  let handler!: TransportHandler;
+  const inner: Transport = {
+    id: 'a',
+    maxMessageBytes: undefined,
+    start: (h) => {
+      handler = h;
+      return Promise.resolve();
+    },
+    send: (ms) => void sent.push(...ms),
+    addPeer: () => undefined,
+    removePeer: () => undefined,
+    close: () => Promise.resolve(),
+  };
+  let t = 0;
+  const samples: number[] = [];
+  const rt = new RoundTripTransport(inner, () => t, (_to, s) => samples.push(s), 100);
+  const received: Message[] = [];
+  await rt.start({ receive: (m) => received.push(m), reportUnreachable: () => undefined, reportSnapshot: () => undefined });
+  const emptyMessage = (type: MessageType, to: string): Message => ({ type, to, from: '', term: 0, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 });
+  const heartbeat = (context?: Uint8Array): Message => ({ ...emptyMessage('MsgHeartbeat', 'b'), from: 'a', term: 1, ...(context !== undefined ? { context } : {}) });
+  /** What the follower's Raft answers to `hb`: its context echoed. */
+  const answer = (hb: Message): Message => ({ ...emptyMessage('MsgHeartbeatResp', 'a'), from: 'b', term: 1, ...(hb.context !== undefined ? { context: hb.context } : {}) });
+
+  rt.send([heartbeat()]); // lost
+  t = 10;
+  rt.send([heartbeat()]); // lost too
+  t = 20;
+  rt.send([heartbeat()]);
+  t = 21;
+  handler.receive(answer(sent[2]!));
+  assert.ok(samples.every((s) => s <= 0.0015), `samples ${JSON.stringify(samples)}: none longer than the 1 ms round trip`);
+  assert.equal(received.length, 1);
+  assert.equal(received[0]!.context, undefined, 'the member receives the response as Raft sent it');
+
+  // a heartbeat timed once the lost ones are forgotten gives its round trip
+  t = 200;
+  rt.send([heartbeat()]);
+  t = 203;
+  handler.receive(answer(sent[3]!));
+  assert.deepEqual(samples, [0.003]);
+
+  // a ReadIndex heartbeat keeps its context both ways
+  const ctx = new TextEncoder().encode('a/1');
+  t = 300;
+  rt.send([heartbeat(ctx)]);
+  assert.deepEqual(sent[4]!.context, ctx);
+  handler.receive(answer(sent[4]!));
+  assert.deepEqual(received[2]!.context, ctx);
 });
