@@ -32,7 +32,7 @@ import { emitIsolated } from '../isolated-emit.js';
 import { Registry } from 'prom-client';
 import { pack } from '../codec/index.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
-import { DEFAULT_REQUEST_LIMITS, MvccStore, prepareWriteRequest, type ApplyResult, type HashResult, type WriteRequest, type WriteResponse } from '../mvcc/index.js';
+import { DEFAULT_REQUEST_LIMITS, MvccStore, isTxnReadOnly, prepareWriteRequest, type ApplyResult, type HashResult, type WriteRequest, type WriteResponse } from '../mvcc/index.js';
 import type {
   CompactionResponse,
   DeleteRangeResponse,
@@ -1513,6 +1513,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const encoded = prepareWriteRequest(req, this.limits);
     const refused = this.sm.refusal(req);
     if (refused !== undefined) throw refused;
+    // a read-only txn is served as a read: not by a member with a CORRUPT alarm
+    const readOnly = 'txn' in req && isTxnReadOnly(req.txn);
+    if (readOnly) this.assertNotCorrupt();
     if (growsStore(req)) {
       const cost = requestCost(req);
       // the cached size first: only a request it puts over the quota waits for a fresh one
@@ -1521,6 +1524,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const result = await this.proposeEntry(serverEntry(EntryKind.WRITE, encoded));
     if (result.status === 'failed') throw result.error;
     if (result.status !== 'applied') throw new FaultError(ErrorCode.INTERNAL, `unexpected apply result ${result.status}`);
+    // (the alarm may have been applied here since the check above)
+    if (readOnly) this.assertNotCorrupt();
     if ('compaction' in req && req.compaction.physical === true && result.physical !== undefined) await result.physical;
     const res = result.response;
     const inner = Object.values(res)[0] as { header: ResponseHeader };

@@ -32,7 +32,7 @@
 import type { AbstractLevel } from 'abstract-level';
 import { checkCrc, pack, unpack, withCrc } from '../codec/index.js';
 import { ErrorCode, FaultError, type QuorumError } from '../errors.js';
-import { checkStoreSnapshot, decodeWriteRequest, type ApplyEntry as StoreEntry, type ApplyResult, type HashResult, type MvccStore, type WriteRequest } from '../mvcc/index.js';
+import { checkStoreSnapshot, decodeWriteRequest, isTxnReadOnly, type ApplyEntry as StoreEntry, type ApplyResult, type HashResult, type MvccStore, type WriteRequest } from '../mvcc/index.js';
 import type { ApplyEntry, StateMachine, StateMachineSnapshot } from '../node/index.js';
 import { AlarmTable, growsStore, type AlarmMember } from './alarms.js';
 import { HashReports } from './corruption-check.js';
@@ -203,9 +203,16 @@ export class KvStateMachine implements StateMachine<EntryResult> {
     return this.store.appliedIndex();
   }
 
-  /** Why a write would be refused at this log position, if it would. */
+  /**
+   * Why a write would be refused at this log position, if it would. A
+   * read-only txn is a read, which a `CORRUPT` alarm does not refuse here
+   * (etcd serves it as a range, not through its corrupt applier): the
+   * member the alarm names refuses it itself.
+   */
   refusal(req: WriteRequest): FaultError | undefined {
-    if (this.alarms.has('CORRUPT')) return new FaultError(ErrorCode.CORRUPT, 'etcdserver: corrupt cluster (a CORRUPT alarm is active)');
+    if (this.alarms.has('CORRUPT') && !('txn' in req && isTxnReadOnly(req.txn))) {
+      return new FaultError(ErrorCode.CORRUPT, 'etcdserver: corrupt cluster (a CORRUPT alarm is active)');
+    }
     if (this.alarms.has('NOSPACE') && growsStore(req)) return new FaultError(ErrorCode.NO_SPACE, 'etcdserver: mvcc: database space exceeded');
     return undefined;
   }

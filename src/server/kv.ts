@@ -218,7 +218,9 @@ export interface KV {
    *   the txn, a compare or an operation), `QUORUMKV_TOO_MANY_TXN_OPS`, `QUORUMKV_DUPLICATE_KEY`,
    *   `QUORUMKV_REQUEST_TOO_LARGE`, and for the branch that runs `QUORUMKV_LEASE_NOT_FOUND`,
    *   `QUORUMKV_KEY_NOT_FOUND`, `QUORUMKV_FUTURE_REVISION` or CompactedError `QUORUMKV_REVISION_COMPACTED`
-   * @throws FaultError as {@link put}
+   * @throws FaultError as {@link put}; a read-only txn (ranges alone, in
+   *   both branches) is a read under a `CORRUPT` alarm, as in etcd: refused
+   *   with `QUORUMKV_CORRUPT` only by the member the alarm names
    */
   txn(input: TxnInput): Promise<TxnResponse>;
   /**

@@ -136,6 +136,15 @@ test('the corruption check raises CORRUPT for a member whose store was altered, 
     assert.equal(text((await c.run(leader.get('c1')))?.value), '1');
     await assert.rejects(c.run(leader.put('x', 'y')), corrupt);
     await assert.rejects(c.run(leader.delete('c1')), corrupt);
+    // a read-only txn is a read (etcd serves it as one, not through its
+    // corrupt applier): served by the healthy members, refused by the
+    // flagged one; it was refused on every member
+    const readTxn = { compare: [{ key: 'c1', target: 'VERSION' as const, result: 'GREATER' as const, version: 0 }], success: [{ range: { key: 'c1' } }], failure: [{ range: { key: 'c2' } }] };
+    const res = await c.run(leader.txn(readTxn));
+    assert.equal(res.succeeded, true);
+    assert.equal(text((res.responses[0] as { responseRange: { kvs: { value: Uint8Array }[] } }).responseRange.kvs[0]!.value), '1');
+    await assert.rejects(c.run(victim.txn(readTxn)), corrupt);
+    await assert.rejects(c.run(leader.txn({ success: [{ range: { key: 'c1' } }, { put: { key: 'x', value: 'y' } }] })), corrupt);
 
     // replace the member, then disarm
     await c.run(leader.removeMember(victim.id));
