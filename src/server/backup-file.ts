@@ -10,7 +10,7 @@
  * - `['header', {format, clusterId, memberId, revision, compactRevision, appliedIndex, lastLeaseId, createdAt}]`, first;
  * - `['records', [key, value, key, value, ...]]`: revision records of the store, in strictly
  *   increasing revision order (across frames), none past the header's revision;
- * - `['leases', [id, ttl, id, ttl, ...]]`;
+ * - `['leases', [id, ttl, id, ttl, ...]]`: each id positive and given once, each TTL from 1 s to etcd's `MaxLeaseTTL`;
  * - `['end', {records, leases, crc}]`, last: the counts and a CRC-32 chained
  *   over every earlier payload, so a missing, duplicated or reordered frame,
  *   and a file cut anywhere, are detected.
@@ -26,6 +26,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32, pack, unpack } from '../codec/index.js';
 import { ErrorCode, FaultError } from '../errors.js';
+import { MAX_LEASE_TTL } from '../lease/index.js';
 import { MARKED_REV_BYTES_LEN, REV_BYTES_LEN, bytesToRev, revisionGreater, revisionId, type Revision } from '../mvcc/revision.js';
 import { fsyncDir, writeFully } from '../storage/durable-fs.js';
 
@@ -186,7 +187,10 @@ function parseHeader(path: string, h: unknown): BackupHeader {
   for (const f of ['revision', 'compactRevision', 'appliedIndex', 'lastLeaseId', 'createdAt']) {
     if (!safeInt(o[f])) throw corrupt(path, `malformed header field ${f}`);
   }
-  if ((o.revision as number) < 1 || (o.compactRevision as number) > (o.revision as number)) throw corrupt(path, 'inconsistent revisions in the header');
+  if ((o.revision as number) < 1 || (o.compactRevision as number) < -1 || (o.compactRevision as number) > (o.revision as number)) throw corrupt(path, 'inconsistent revisions in the header');
+  // no store holds a negative one: a lease granted on the restored store
+  // would get id lastLeaseId + 1, 0 (no lease) for -1
+  if ((o.appliedIndex as number) < 0 || (o.lastLeaseId as number) < 0) throw corrupt(path, 'negative applied index or last lease id in the header');
   return {
     format: 1,
     clusterId: o.clusterId,
@@ -263,6 +267,7 @@ export async function* readBackupFile(path: string, handle?: FileHandle): AsyncG
     let sawHeader = false;
     let revision = 0;
     let lastRev: Revision | undefined;
+    const leaseIds = new Set<number>();
     for (;;) {
       const head = await readExactly(path, fh, pos, 8);
       if (head === undefined) throw corrupt(path, 'truncated: no end frame');
@@ -315,7 +320,15 @@ export async function* readBackupFile(path: string, handle?: FileHandle): AsyncG
         if (!Array.isArray(body) || body.length % 2 !== 0 || !body.every((n) => safeInt(n))) throw corrupt(path, 'malformed leases frame');
         chain = crc32(payload, chain);
         const out: { id: number; ttl: number }[] = [];
-        for (let i = 0; i < body.length; i += 2) out.push({ id: body[i] as number, ttl: body[i + 1] as number });
+        for (let i = 0; i < body.length; i += 2) {
+          const id = body[i] as number;
+          const ttl = body[i + 1] as number;
+          // as a store holds them: a positive id, once; a TTL a grant can have
+          if (id < 1 || leaseIds.has(id)) throw corrupt(path, `lease id ${id} is ${id < 1 ? 'not positive' : 'repeated'}`);
+          if (ttl < 1 || ttl > MAX_LEASE_TTL) throw corrupt(path, `lease ${id} has a TTL of ${ttl} s, outside 1 to ${MAX_LEASE_TTL}`);
+          leaseIds.add(id);
+          out.push({ id, ttl });
+        }
         leases += out.length;
         yield { kind: 'leases', leases: out };
       } else if (kind === 'end') {

@@ -602,3 +602,56 @@ test('a restore into a database that fails part way leaves the database empty, a
     await cleanup();
   }
 });
+
+test('a backup with valid checksums holding a lease or header field no store holds is refused with QUORUMKV_CORRUPT_SNAPSHOT, creating nothing', async () => {
+  // they were restored: lease 0 (no lease), a negative lease id, TTLs of 0
+  // and below, a lease given twice, and a last lease id of -1, after which
+  // the restored cluster granted lease 0
+  const { dir, cleanup } = await tempDir('backup-leases');
+  const old = new OpsCluster(['a'], 22);
+  try {
+    await old.startAll();
+    const n = await old.waitLeader();
+    for (let i = 0; i < 3; i++) await old.run(n.put(`x${i}`, `y${i}`));
+    const path = join(dir, 'good.qkv');
+    await n.snapshotSave(path);
+    await old.closeAll();
+    let header!: BackupHeader;
+    const recs: [Uint8Array, Uint8Array][] = [];
+    for await (const item of readBackupFile(path)) {
+      if (item.kind === 'header') header = item.header;
+      if (item.kind === 'records') for (let i = 0; i < item.records.length; i += 2) recs.push([item.records[i]!, item.records[i + 1]!]);
+    }
+    const cases: [string, BackupHeader, { id: number; ttl: number }[]][] = [
+      ['lease id 0', header, [{ id: 0, ttl: 10 }]],
+      ['a negative lease id', header, [{ id: -5, ttl: 10 }]],
+      ['a TTL of 0', header, [{ id: 3, ttl: 0 }]],
+      ['a negative TTL', header, [{ id: 3, ttl: -1 }]],
+      ['a TTL over etcd\'s MaxLeaseTTL', header, [{ id: 3, ttl: 9_000_000_001 }]],
+      ['a lease twice', header, [{ id: 3, ttl: 5 }, { id: 3, ttl: 6 }]],
+      ['a last lease id of -1', { ...header, lastLeaseId: -1 }, []],
+      ['a negative applied index', { ...header, appliedIndex: -1 }, []],
+      ['a compaction revision below -1', { ...header, compactRevision: -7 }, []],
+    ];
+    for (const [name, h, leases] of cases) {
+      const bad = join(dir, `${name}.qkv`);
+      await writeBackupFile(bad, {
+        header: h,
+        leases,
+        records: (async function* () {
+          yield* recs;
+        })(),
+      });
+      const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+      await assert.rejects(KvNode.restore(bad, { id: 'a', members: ['a'], db }), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT), name);
+      assert.equal((await db.keys().all()).length, 0, `${name}: nothing written to the database`);
+      await db.close();
+      const dataDir = join(dir, 'restored');
+      await assert.rejects(KvNode.restore(bad, { id: 'a', members: ['a'], dataDir }), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT), name);
+      await assert.rejects(stat(dataDir), { code: 'ENOENT' }, name);
+    }
+  } finally {
+    await old.closeAll();
+    await cleanup();
+  }
+});
