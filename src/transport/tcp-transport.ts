@@ -3,6 +3,7 @@
  * node:net, or node:tls with mutual certificate authentication.
  * @module
  */
+import { constants as cryptoConstants } from 'node:crypto';
 import net, { type Server, type Socket } from 'node:net';
 import tls from 'node:tls';
 import createDebug from 'debug';
@@ -366,6 +367,12 @@ export class TcpTransport implements Transport {
       cert: tlsOptions.cert,
       ca: tlsOptions.ca,
       rejectUnauthorized: true,
+      // a server asking for a TLS 1.2 renegotiation is refused, as a Go
+      // client (etcd's peers) refuses it: OpenSSL answers its HelloRequest
+      // with a no_renegotiation alert, and the connection fails. Node's
+      // client would otherwise go through every one, each a full handshake
+      // (socket.disableRenegotiation() only acts on the server side).
+      secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
       ...(net.isIP(hp.host) === 0 ? { servername: hp.host } : {}),
     });
   }

@@ -336,6 +336,45 @@ test('with TLS, a peer that asks for a TLS renegotiation is closed: nothing it s
   );
 });
 
+test('with TLS, a server that asks the dialer for a TLS renegotiation has its connection closed, and is reported unreachable', async () => {
+  // The other direction: a TLS 1.2 server sends a HelloRequest on a stream
+  // this node dialed. Go clients (etcd's peers) refuse it; Node's client
+  // would go through every one, a full handshake each time.
+  const t = tlsFor('b');
+  const serverSockets: tls.TLSSocket[] = [];
+  const server = tls.createServer({ key: t.key, cert: t.cert, ca: t.ca, requestCert: true, rejectUnauthorized: true, maxVersion: 'TLSv1.2' }, (s) => {
+    serverSockets.push(s);
+    s.on('error', () => {});
+    s.once('data', () => s.write(helloFrame({ version: PROTOCOL_VERSION, clusterId: CLUSTER, from: 'b', to: 'a', stream: StreamKind.Messages })));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const rec = new Recorder();
+  const a = new TcpTransport(tcpOptions('a', { tls: tlsFor('a'), backoff: { initialMs: 60_000, maxMs: 60_000 } }));
+  try {
+    await a.start(rec);
+    a.addPeer('b', formatAddress('127.0.0.1', (server.address() as { port: number }).port));
+    const deadline = performance.now() + 5000;
+    while (serverSockets.length === 0 && performance.now() < deadline) await sleep(5);
+    const s = serverSockets[0]!;
+    await sleep(50); // the handshake reply is through
+    assert.equal(s.getProtocol(), 'TLSv1.2');
+    assert.ok(!s.destroyed, 'the stream is open before the renegotiation');
+    rec.unreachable.length = 0;
+    const closed = new Promise<string>((resolve) => s.once('close', () => resolve('closed')));
+    const renegotiated = new Promise<string>((resolve) => {
+      if (!s.renegotiate({ rejectUnauthorized: true, requestCert: true }, (err) => resolve(err ? 'refused' : 'renegotiated'))) resolve('refused');
+    });
+    const outcome = await Promise.race([renegotiated, closed, sleep(3000).then(() => 'still open')]);
+    assert.notEqual(outcome, 'renegotiated', 'the dialer went through the renegotiation');
+    await Promise.race([closed, sleep(3000).then(() => assert.fail('the connection is still open after the renegotiation request'))]);
+    await rec.until(() => rec.unreachable.includes('b'), 'b reported unreachable');
+  } finally {
+    await a.close();
+    for (const s of serverSockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
 test('with TLS, a certificate is not bound to a member id: a client with c\'s certificate that claims to be a is taken as a (documented)', async () => {
   // docs/transport.md (TLS) and docs/operations.md (Peer TLS and member
   // identity): any certificate of the CA is trusted as any member. This
