@@ -1,6 +1,6 @@
 // Bad input on a TcpTransport's port: garbage, oversized length prefixes, bad
 // checksums, malformed bodies, wrong handshakes, foreign `from`, plaintext on
-// a TLS port, a certificate from another CA, floods of connections idle in
+// a TLS port, a certificate from another CA or an expired one, floods of connections idle in
 // their handshakes (TLS included). Each gets its connection closed,
 // the handler sees nothing from it, and the transport keeps serving
 // well-behaved peers afterwards.
@@ -285,6 +285,42 @@ test('a TLS client whose certificate another CA signed is refused', async () => 
     },
     { tls: true },
   );
+});
+
+test('with TLS, an expired certificate the CA signed is refused: a client presenting it, and a server presenting it to the dialer', async () => {
+  // test/fixtures/tls/expired-node.crt: signed by the cluster CA, with the
+  // usual subjectAltNames, expired from the start (see generate.sh there).
+  await attack(
+    'expired client certificate',
+    async (p) => {
+      const raw = await RawPeer.connect(p.port, tlsFor('expired-node'));
+      if (raw.isOpen) {
+        raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
+        raw.message(hb('c', 'b', 1));
+      }
+      await raw.waitClosed();
+      assert.ok(!raw.frames.some((f) => f.kind === FrameKind.Hello), 'no handshake reply to an expired certificate');
+      assert.equal(p.recB.received.length, 0);
+    },
+    { tls: true },
+  );
+
+  const recA = new Recorder();
+  const recX = new Recorder();
+  const a = new TcpTransport(tcpOptions('a', { tls: tlsFor('a') }));
+  const expired = new TcpTransport(tcpOptions('b', { tls: tlsFor('expired-node') }));
+  try {
+    await a.start(recA);
+    await expired.start(recX);
+    expired.addPeer('a', formatAddress(a.address().host, a.address().port));
+    a.addPeer('b', formatAddress(expired.address().host, expired.address().port));
+    a.send([hb('a', 'b', 1)]);
+    await recA.until(() => recA.unreachable.includes('b'), 'a reports the server with an expired certificate unreachable');
+    await sleep(50);
+    assert.equal(recX.received.length, 0);
+  } finally {
+    await Promise.all([a.close(), expired.close()]);
+  }
 });
 
 test('with TLS, a peer that asks for a TLS renegotiation is closed: nothing it sends afterwards is delivered', async () => {
