@@ -3,6 +3,7 @@
  * brackets (`"[::1]:2380"`).
  * @module
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import { ErrorCode, UsageError } from '../errors.js';
 
 /** A parsed `"host:port"`. */
@@ -14,7 +15,18 @@ export interface HostPort {
 }
 
 /**
- * Parses `"host:port"` (IPv6 as `"[addr]:port"`), port 1..65535.
+ * A host name: letters, digits, `-`, `_` and dots (ASCII; an internationalized
+ * name in its `xn--` form), at most 253 characters, and an optional final dot.
+ */
+const HOST_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
+
+/**
+ * Parses `"host:port"` (IPv6 as `"[addr]:port"`), port 1..65535. The host is
+ * an IPv4 address, a host name (see {@link HOST_NAME}), or, in brackets
+ * only, an IPv6 address (a zone, as in `"[fe80::1%eth0]:2380"`, allowed).
+ * Anything else, such as a host with a space (`" 10.0.0.2:2380"`, left by
+ * splitting a list on commas) or a URL, is refused here rather than failing
+ * every dial.
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when malformed
  */
 export function parseAddress(address: string): HostPort {
@@ -29,7 +41,8 @@ export function parseAddress(address: string): HostPort {
   if (host.startsWith('[')) {
     if (!host.endsWith(']') || host.length < 3) return bad();
     host = host.slice(1, -1);
-  } else if (host.includes(':')) {
+    if (!isIPv6(host)) return bad();
+  } else if (!isIPv4(host) && (host.length > 254 || !HOST_NAME.test(host))) {
     return bad();
   }
   if (!/^[0-9]{1,5}$/.test(portText)) return bad();

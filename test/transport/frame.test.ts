@@ -94,3 +94,37 @@ test('addresses parse as host:port, IPv6 in brackets, and round-trip through for
     assert.throws(() => parseAddress(bad), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT), bad);
   }
 });
+
+test('an address whose host is neither an IP address nor a host name is refused, not dialed in vain forever', () => {
+  // " 10.0.0.2:2380" is what splitting "a=10.0.0.1:2380, b=10.0.0.2:2380" on
+  // commas leaves: every dial of it fails its DNS lookup
+  for (const bad of [
+    ' 10.0.0.2:2380',
+    '10.0.0.2 :2380',
+    'node 2:2380',
+    '\tnode-2:2380',
+    'http//node-2:2380',
+    'user@node-2:2380',
+    'node-2/x:2380',
+    'node..2:2380',
+    '.node-2:2380',
+    'nœud-2:2380',
+    '[localhost]:2380',
+    '[10.0.0.2]:2380',
+    '[::1 ]:2380',
+    '[fe80::zz]:2380',
+    `${'a'.repeat(255)}:2380`,
+  ]) {
+    assert.throws(() => parseAddress(bad), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT), JSON.stringify(bad));
+  }
+  for (const [good, host] of [
+    ['node_2.example.:2380', 'node_2.example.'],
+    ['xn--nud-2-cua.example:2380', 'xn--nud-2-cua.example'],
+    ['[fe80::1%eth0]:2380', 'fe80::1%eth0'],
+    ['[::ffff:10.0.0.2]:2380', '::ffff:10.0.0.2'],
+    ['0.0.0.0:2380', '0.0.0.0'],
+    ['[::]:2380', '::'],
+  ] as const) {
+    assert.deepEqual(parseAddress(good), { host, port: 2380 }, good);
+  }
+});
