@@ -180,7 +180,11 @@ export class TcpTransport implements Transport {
     });
     if (tlsOptions) {
       server.on('tlsClientError', (err, socket) => {
-        log('%s: TLS handshake with %s failed: %s', this.id, socket.remoteAddress, err.message);
+        // a client certificate that does not verify (expired, another CA)
+        // ends the connection without an error of its own: Node reports a
+        // "socket hang up" and keeps the reason in authorizationError
+        const why = socket.authorizationError === undefined ? '' : ` (client certificate refused: ${String(socket.authorizationError)})`;
+        log('%s: TLS handshake with %s failed: %s%s', this.id, socket.remoteAddress ?? 'a client', err.message, why);
         socket.destroy();
       });
     }

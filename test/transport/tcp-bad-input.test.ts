@@ -564,6 +564,13 @@ test('with TLS, handshakes that time out or fail are logged and leave nothing be
         // a certificate another CA signed: refused
         const rogue = await RawPeer.connect(p.port, { ...tlsFor('rogue-node', 'rogue-ca'), ca: tlsFor('a').ca });
         rogue.destroy();
+        // an expired certificate the CA signed: refused, and the log says why
+        const expired = await RawPeer.connect(p.port, tlsFor('expired-node'));
+        await expired.waitClosed();
+        await eventually(
+          () => lines.some((l) => /TLS handshake with .* failed: .*client certificate refused: CERT_HAS_EXPIRED/.test(l)),
+          () => `the expired client certificate logged as such (${lines.filter((l) => /TLS handshake/.test(l)).join(' | ')})`,
+        );
         await eventually(
           () => lines.filter((l) => /TLS handshake with .* failed: TLS handshake timeout/.test(l)).length >= 5,
           () => `five TLS handshake timeouts logged (${lines.filter((l) => /TLS handshake/.test(l)).join(' | ')})`,
