@@ -77,24 +77,32 @@ export type FrameSink = (kind: FrameKind, body: Uint8Array) => void;
  */
 export class FrameDecoder {
   private maxFrameBytes: number;
+  /** Where the limit comes from, for the error of a frame above it. */
+  private limitSource: string | undefined;
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
   private headerFill = 0;
   private payload: Buffer | undefined;
   private payloadFill = 0;
   private expectedCrc = 0;
 
-  /** @param maxFrameBytes - the largest accepted payload length, in bytes */
-  constructor(maxFrameBytes: number) {
+  /**
+   * @param maxFrameBytes - the largest accepted payload length, in bytes
+   * @param limitSource - where the limit comes from, added to the error of a frame above it
+   */
+  constructor(maxFrameBytes: number, limitSource?: string) {
     this.maxFrameBytes = maxFrameBytes;
+    this.limitSource = limitSource;
   }
 
   /**
    * Changes the largest accepted payload length for the frames whose header
    * is not read yet (an inbound connection raises it once the peer's
    * handshake is accepted).
+   * @param limitSource - where the limit comes from, added to the error of a frame above it
    */
-  setMaxFrameBytes(maxFrameBytes: number): void {
+  setMaxFrameBytes(maxFrameBytes: number, limitSource?: string): void {
     this.maxFrameBytes = maxFrameBytes;
+    this.limitSource = limitSource;
   }
 
   /** True when no partial frame is buffered. */
@@ -156,7 +164,8 @@ export class FrameDecoder {
 
   private checkLength(len: number): void {
     if (len > this.maxFrameBytes) {
-      throw new FaultError(ErrorCode.FRAME_TOO_LARGE, `frame of ${len} bytes exceeds the limit of ${this.maxFrameBytes} bytes`);
+      const source = this.limitSource === undefined ? '' : ` (${this.limitSource})`;
+      throw new FaultError(ErrorCode.FRAME_TOO_LARGE, `frame of ${len} bytes exceeds the limit of ${this.maxFrameBytes} bytes${source}`);
     }
     if (len < PAYLOAD_PREFIX_BYTES) {
       throw new FaultError(ErrorCode.MALFORMED_FRAME, `frame of ${len} bytes is too short`);

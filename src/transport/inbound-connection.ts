@@ -68,7 +68,7 @@ export class InboundConnection {
     this.ctx = ctx;
     this.socket = socket;
     this.hooks = hooks;
-    this.decoder = new FrameDecoder(Math.min(HANDSHAKE_MAX_FRAME_BYTES, ctx.options.maxFrameBytes));
+    this.decoder = new FrameDecoder(Math.min(HANDSHAKE_MAX_FRAME_BYTES, ctx.options.maxFrameBytes), 'the limit before the handshake');
     tuneSocket(socket);
     const { dialTimeoutMs } = ctx.options;
     this.timer = setTimeout(() => {
@@ -144,7 +144,12 @@ export class InboundConnection {
     this.timer = undefined;
     this.peer = h.from;
     this.stream = h.stream;
-    this.decoder.setMaxFrameBytes(this.ctx.options.maxFrameBytes);
+    // a peer whose maxFrameBytes is larger sends frames this node refuses:
+    // its stream is closed and redialed, and Raft resends them in vain
+    this.decoder.setMaxFrameBytes(
+      this.ctx.options.maxFrameBytes,
+      `this node's maxFrameBytes; ${h.from}'s must not be larger: set the same on every member`,
+    );
     if (h.stream === StreamKind.Snapshot) {
       const idle = this.ctx.options.snapshotIdleTimeoutMs;
       this.socket.setTimeout(idle, () => this.close(`snapshot stream idle for ${idle} ms`));

@@ -5,6 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type Server, type Socket } from 'node:net';
+import { format } from 'node:util';
+import createDebug from 'debug';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { decodeMessage } from '../../src/codec/index.js';
 import { message, type Message } from '../../src/raftpb/index.js';
@@ -350,6 +352,39 @@ test('a message larger than maxFrameBytes is dropped at the sender and reported;
     await recB.until(() => recB.received.length === 1, 'the next message');
     assert.equal(recB.received[0]!.index, 2);
   } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+test('a member whose maxFrameBytes is smaller than a peer\'s closes the stream that brings a larger frame, and logs that maxFrameBytes must match', async () => {
+  // maxFrameBytes (KvNode: raised with maxRequestBytes) must be the same on
+  // every member: the receiver cannot take the frame, and Raft resends it
+  const lines: string[] = [];
+  const saved = { log: createDebug.log, enabled: createDebug.disable() };
+  createDebug.log = (...args: unknown[]) => lines.push(format(...args));
+  createDebug.enable('quorumkv:transport');
+  const recA = new Recorder();
+  const recB = new Recorder();
+  const a = new TcpTransport(tcpOptions('a', { maxFrameBytes: 64 * 1024 }));
+  const b = new TcpTransport(tcpOptions('b', { maxFrameBytes: 8 * 1024 }));
+  try {
+    await a.start(recA);
+    await b.start(recB);
+    a.addPeer('b', addr(b));
+    b.addPeer('a', addr(a));
+    a.send([hb('a', 'b', 1)]);
+    await recB.until(() => recB.received.length === 1, 'a small message');
+    recA.unreachable.length = 0;
+    const big = message({ type: 'MsgApp', from: 'a', to: 'b', index: 1, entries: [{ term: 1, index: 2, type: 'Normal', data: new Uint8Array(20_000) }] });
+    a.send([big]);
+    await recA.until(() => recA.unreachable.includes('b'), 'the stream closed by b, reported at a');
+    const line = lines.find((l) => /b: inbound connection from a closed: frame of \d+ bytes exceeds the limit of 8192 bytes/.test(l));
+    assert.ok(line !== undefined, `b logs the refused frame (${lines.filter((l) => /exceeds/.test(l)).join(' | ')})`);
+    assert.match(line, /maxFrameBytes/, 'the log names the option to set the same on every member');
+    assert.equal(recB.received.length, 1, 'the large message is not delivered');
+  } finally {
+    createDebug.log = saved.log;
+    createDebug.enable(saved.enabled);
     await Promise.all([a.close(), b.close()]);
   }
 });
