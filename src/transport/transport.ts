@@ -91,8 +91,9 @@ export interface Transport {
 
   /**
    * Optional: the largest encoded message this transport sends, in bytes
-   * (TCP: `maxFrameBytes` less the frame's 2 bytes of kind and version); a
-   * larger one is dropped. `RaftNode` refuses a proposal whose entry could
+   * (TCP: `maxFrameBytes` less the 2 bytes a frame's payload puts before
+   * its body, the msgpack array marker and the kind); a larger one is
+   * dropped. `RaftNode` refuses a proposal whose entry could
    * never reach a follower in a message of this size. Undefined: no limit
    * (MemoryNetwork).
    */
