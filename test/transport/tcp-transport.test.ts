@@ -13,7 +13,7 @@ import { message, type Message } from '../../src/raftpb/index.js';
 import { FrameDecoder, FrameKind, TcpTransport, formatAddress, type TcpTransportOptions } from '../../src/transport/index.js';
 import { decodeHello, decodeRefusal, helloFrame, PROTOCOL_VERSION, StreamKind } from '../../src/transport/frame-bodies.js';
 import { Recorder } from './conformance.js';
-import { sleep, tcpOptions } from './clusters.js';
+import { sleep, tcpOptions, tlsFor } from './clusters.js';
 
 function hb(from: string, to: string, index: number): Message {
   return message({ type: 'MsgHeartbeat', from, to, term: 1, index });
@@ -183,6 +183,42 @@ async function pairWithStoppedB(aOptions: Partial<TcpTransportOptions> = {}): Pr
     close,
   };
 }
+
+test('peers reach each other at an IPv6 address in brackets and at a host name, over TLS too (the certificate names both)', async (t) => {
+  const probe = net.createServer();
+  const ipv6 = await new Promise<boolean>((resolve) => {
+    probe.once('error', () => resolve(false));
+    probe.listen(0, '::1', () => probe.close(() => resolve(true)));
+  });
+  if (!ipv6) {
+    t.skip('no IPv6 loopback on this machine');
+    return;
+  }
+  for (const useTls of [false, true]) {
+    for (const [listenHost, dialHost] of [['::1', '::1'], ['127.0.0.1', 'localhost']] as const) {
+      const recA = new Recorder();
+      const recB = new Recorder();
+      const make = (id: string): TcpTransport =>
+        new TcpTransport(tcpOptions(id, { listen: { host: listenHost, port: 0 }, ...(useTls ? { tls: tlsFor(id) } : {}) }));
+      const a = make('a');
+      const b = make('b');
+      try {
+        await a.start(recA);
+        await b.start(recB);
+        a.addPeer('b', formatAddress(dialHost, b.address().port));
+        b.addPeer('a', formatAddress(dialHost, a.address().port));
+        a.send([hb('a', 'b', 1)]);
+        b.send([hb('b', 'a', 2)]);
+        const what = `${useTls ? 'TLS' : 'plain'}, dialing ${formatAddress(dialHost, 1)}`;
+        await recB.until(() => recB.received.length === 1, `a's message at b (${what})`);
+        await recA.until(() => recA.received.length === 1, `b's message at a (${what})`);
+        assert.deepEqual([recA.unreachable, recB.unreachable], [[], []], what);
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    }
+  }
+});
 
 test('a restarted peer is reached again after backoff; while it is down the sender reports it unreachable', async () => {
   const p = await pairWithStoppedB();
