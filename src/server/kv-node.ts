@@ -579,8 +579,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private stopped: Error | undefined;
   /** The close in progress or done: later calls of {@link close} wait for it. */
   private closing: Promise<void> | undefined;
-  /** Keep-alive calls of this member waiting for the leader's answer, by nonce. */
-  private readonly keepAliveWaiters = new Map<string, { lease: number; resolve(ttl: number): void; reject(err: Error): void; timer: TimerHandle }>();
+  /** Keep-alive calls of this member waiting for the leader's answer, by nonce (see {@link resendKeepAlives}). */
+  private readonly keepAliveWaiters = new Map<string, { request: KeepAliveRequest; resolve(ttl: number): void; reject(err: Error): void; timer: TimerHandle }>();
   private keepAliveSeq = 0;
   /**
    * Keep-alives this leader applied while their lease had expired and its
@@ -1067,11 +1067,17 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * lease that has expired on the leader but whose revoke is not applied
    * yet is neither: as etcd's `lessor.Renew` does, the answer waits for the
    * revoke (then not found), and if leadership moves first the request is
-   * served by the new leader, which has restarted the lease's TTL.
+   * served by the new leader, which has restarted the lease's TTL. While it
+   * waits for the answer, this member proposes the request again whenever it
+   * learns of a new leader (the answer may have been lost with the old
+   * leader), as etcd's client sends a keep-alive again to the new leader:
+   * a keep-alive renews the lease whenever applied, and the first answer,
+   * from the lessor that renewed it, is the result.
    * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND`
-   * @throws FaultError `QUORUMKV_TIMEOUT` when no leader answered in time
-   *   (for instance because leadership moved), `QUORUMKV_NO_LEADER` when no
-   *   leader has been known for two election timeouts
+   * @throws FaultError `QUORUMKV_TIMEOUT` when no leader answered within
+   *   `requestTimeoutMs` (for instance while no leader could be elected),
+   *   `QUORUMKV_NO_LEADER` when no leader has been known for two election
+   *   timeouts
    */
   async leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse> {
     if (typeof id !== 'number' || !Number.isSafeInteger(id)) {
@@ -1081,20 +1087,19 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     // etcd answers a keep-alive of an id no lease can have like one of an unknown lease
     if (id <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
     const nonce = `${this.keepAliveRun}/${++this.keepAliveSeq}`;
+    const request: KeepAliveRequest = { lease: id, origin: this.id, nonce };
     const answered = new Promise<number>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.keepAliveWaiters.delete(nonce);
         reject(new FaultError(ErrorCode.TIMEOUT, `no answer to the keep-alive of lease ${id} within ${this.requestTimeoutMs} ms`));
       }, this.requestTimeoutMs);
-      this.keepAliveWaiters.set(nonce, { lease: id, resolve, reject, timer });
+      this.keepAliveWaiters.set(nonce, { request, resolve, reject, timer });
     });
     answered.catch(() => undefined);
-    try {
-      await this.proposeEntry(encodeKeepAliveRequest({ lease: id, origin: this.id, nonce }));
-    } catch (err) {
-      this.settleKeepAlive(nonce, undefined, err as Error);
-      throw err;
-    }
+    // not awaited: the answer may come to a request proposed again (see
+    // resendKeepAlives) while this proposal is never applied here (lost
+    // with the old leader)
+    this.proposeEntry(encodeKeepAliveRequest(request)).catch((err: Error) => this.settleKeepAlive(nonce, undefined, err));
     const ttl = await answered;
     if (ttl < 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
     return { header: this.header(), id, ttl };
@@ -1622,6 +1627,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       this.metrics.leaderChanges.inc({ member: this.id });
       log('[%s] leader is %s in term %d', this.id, leader, term);
     }
+    if (leader !== '') this.resendKeepAlives(`leader is ${leader} in term ${term}`);
     if (leader === this.id) {
       // etcd promotes the lessor once the new leader has applied the
       // entries of earlier terms (at the apply of its term's empty entry):
@@ -1659,6 +1665,25 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const waiting = this.keepAlivesBeforePromotion;
     this.keepAlivesBeforePromotion = [];
     for (const r of waiting) this.keepAliveApplied(r);
+  }
+
+  /**
+   * Proposes again (same request, same nonce) every keep-alive of this
+   * member still waiting for its answer: after a change of leader, whose
+   * answer may have been lost with the old leader (its answer entry not
+   * committed, or the request applied by no promoted lessor: the old leader
+   * stepped down before applying it, the new one applied it before it was
+   * elected). A keep-alive may be applied more than once:
+   * each renews the lease, and the first answer settles the call.
+   */
+  private resendKeepAlives(why: string): void {
+    if (this.keepAliveWaiters.size === 0 || this.closed || this.stopped !== undefined) return;
+    log('[%s] %s: proposing the %d keep-alives waiting for an answer again', this.id, why, this.keepAliveWaiters.size);
+    for (const { request: r } of this.keepAliveWaiters.values()) {
+      this.proposeEntry(encodeKeepAliveRequest(r)).catch((err: Error) =>
+        log('[%s] keep-alive of lease %d not proposed again: %s', this.id, r.lease, err.message),
+      );
+    }
   }
 
   /** Proposes again the keep-alives applied while this member waited to promote its lessor, for the next leader to answer. */
@@ -1889,7 +1914,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   private settleKeepAlive(nonce: string, answer: KeepAliveAnswer | undefined, error?: Error): void {
     const w = this.keepAliveWaiters.get(nonce);
-    if (w === undefined || (answer !== undefined && answer.lease !== w.lease)) return;
+    if (w === undefined || (answer !== undefined && answer.lease !== w.request.lease)) return;
     this.keepAliveWaiters.delete(nonce);
     this.clock.clearTimeout(w.timer);
     if (answer !== undefined) w.resolve(answer.ttl);
