@@ -926,7 +926,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         }
       };
     raft.on('leaderChange', own((leader: string, term: number) => node.onLeaderChange(leader, term)));
-    raft.on('snapshot', (index, source) => log('[%s] snapshot at index %d (%s)', opts.id, index, source === 'local' ? 'taken locally' : 'installed from the leader'));
+    raft.on('snapshot', (index, source) => {
+      log('[%s] snapshot at index %d (%s)', opts.id, index, source === 'local' ? 'taken locally' : 'installed from the leader');
+      // the answers to this member's keep-alives may be among the entries it replaces
+      if (source === 'leader') node.resendKeepAlives(`snapshot at index ${index} installed`);
+    });
     raft.on(
       'applied',
       own(() => {
@@ -1069,8 +1073,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * revoke (then not found), and if leadership moves first the request is
    * served by the new leader, which has restarted the lease's TTL. While it
    * waits for the answer, this member proposes the request again whenever it
-   * learns of a new leader (the answer may have been lost with the old
-   * leader), as etcd's client sends a keep-alive again to the new leader:
+   * learns of a new leader or installs a snapshot from the leader (the
+   * answer may have been lost with the old leader, or be covered by the
+   * snapshot), as etcd's client sends a keep-alive again to the new leader:
    * a keep-alive renews the lease whenever applied, and the first answer,
    * from the lessor that renewed it, is the result.
    * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND`
@@ -1098,7 +1103,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     answered.catch(() => undefined);
     // not awaited: the answer may come to a request proposed again (see
     // resendKeepAlives) while this proposal is never applied here (lost
-    // with the old leader)
+    // with the old leader, or covered by a snapshot)
     this.proposeEntry(encodeKeepAliveRequest(request)).catch((err: Error) => this.settleKeepAlive(nonce, undefined, err));
     const ttl = await answered;
     if (ttl < 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
@@ -1673,7 +1678,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * answer may have been lost with the old leader (its answer entry not
    * committed, or the request applied by no promoted lessor: the old leader
    * stepped down before applying it, the new one applied it before it was
-   * elected). A keep-alive may be applied more than once:
+   * elected), and after a snapshot from the leader, which may cover the
+   * request and its answer. A keep-alive may be applied more than once:
    * each renews the lease, and the first answer settles the call.
    */
   private resendKeepAlives(why: string): void {

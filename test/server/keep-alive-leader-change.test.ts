@@ -1,5 +1,6 @@
 // A keep-alive whose answer never reaches the member that sent it (the
-// leader that renewed the lease lost its leadership) is sent again by that member,
+// leader that renewed the lease lost its leadership, or the entries are
+// covered by a snapshot the member installs) is sent again by that member,
 // as etcd's client sends LeaseKeepAlive again to the new leader: it is
 // answered with the TTL actually granted, not QUORUMKV_TIMEOUT after
 // requestTimeoutMs. 3 members on a MemoryNetwork and a virtual clock;
@@ -58,6 +59,38 @@ test('a keep-alive committed but applied by its leader only after it stepped dow
     assert.ok(expiry >= answer.at! + 59_000, `lease expiry ${expiry} on b, answer at ${answer.at}`);
   } finally {
     release();
+    await c.closeAll();
+  }
+});
+
+test('a keep-alive whose renewal and answer are covered by a snapshot the sender installs is answered', async () => {
+  const c = new KvCluster(IDS, 12);
+  c.extra = () => ({ snapshotEntries: 10, snapshotCatchUpEntries: 0 });
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const [f, g] = IDS.filter((id) => id !== leader.id).map((id) => c.node(id));
+    const lease = await c.run(leader.leaseGrant(60));
+    await c.waitFor(() => f!.store.lessor.lookup(lease.id) !== undefined, 2_000, 'f applies the grant');
+    // f hears nothing from the leader: its keep-alive reaches the leader, which renews and answers
+    c.net.partitionOneWay(leader.id, f!.id);
+    const start = c.clock.now();
+    const before = leader.raft.appliedIndex;
+    const answer = outcome(c, f!.leaseKeepAlive(lease.id));
+    await c.waitFor(() => leader.raft.appliedIndex >= before + 2, 2_000, 'the keep-alive and its answer applied by the leader');
+    // enough writes for a snapshot that leaves nothing of the log before them
+    await c.run(Promise.all(Array.from({ length: 25 }, (_, i) => g!.put(`k${i}`, 'v'))));
+    await c.waitFor(() => leader.raft.status().snapshotIndex > before + 2, 2_000, 'a snapshot past the keep-alive');
+    const installed: number[] = [];
+    f!.raft.on('snapshot', (index, source) => {
+      if (source === 'leader') installed.push(index);
+    });
+    c.net.heal();
+    await c.waitFor(() => answer.value !== undefined, 5_000, 'the keep-alive answer');
+    assert.ok(installed.length > 0 && installed[0]! > before + 2, `f installed a snapshot past the keep-alive: ${installed.join(', ')}`);
+    assert.equal(answer.value, 'ttl 60');
+    assert.ok(answer.at! - start < 2_000, `answered ${answer.at! - start} ms after the call`);
+  } finally {
     await c.closeAll();
   }
 });
