@@ -1113,7 +1113,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /**
    * {@inheritDoc KV.leaseTimeToLive}
    * Exact on the leader (whose lessor tracks expiry); elsewhere the
-   * remaining TTL is reported as the granted TTL (an upper bound).
+   * remaining TTL is reported as the granted TTL, which bounds the
+   * remaining time in neither direction: the lease may be about to expire,
+   * and after a change of leader its remaining time can reach the granted
+   * TTL plus the new leader's election timeout (its lessor restarts every
+   * TTL with that extension, as etcd's `Promote` does).
    */
   async leaseTimeToLive(id: number, options: { keys?: boolean } = {}): Promise<LeaseTimeToLiveResponse> {
     if (typeof id !== 'number' || !Number.isSafeInteger(id)) {

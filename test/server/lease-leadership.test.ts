@@ -98,3 +98,23 @@ test('a new leader expires no lease before it has applied the entries of earlier
     await c.closeAll();
   }
 });
+
+test("after a change of leader a lease's remaining time can exceed its granted TTL (the TTL restarts extended by the election timeout): a follower's granted TTL is no upper bound", async () => {
+  const c = new KvCluster(IDS, 7);
+  // an election timeout of 1.5 s: the extension shows in whole seconds
+  c.extra = () => ({ tickMs: 100, electionTicks: 15 });
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const b = c.node(IDS.find((id) => id !== leader.id)!);
+    const lease = await c.run(leader.leaseGrant(3));
+    await c.run(leader.moveLeader(b.id));
+    await c.waitFor(() => b.store.lessor.isPrimary(), 5_000, 'b promotes its lessor');
+    const onLeader = await c.run(b.leaseTimeToLive(lease.id));
+    const onFollower = await c.run(leader.leaseTimeToLive(lease.id));
+    assert.equal(onFollower.ttl, onFollower.grantedTtl, 'a follower reports the granted TTL');
+    assert.ok(onLeader.ttl > onFollower.ttl, `the new leader reports ${onLeader.ttl} s left, the follower ${onFollower.ttl} s`);
+  } finally {
+    await c.closeAll();
+  }
+});
