@@ -1401,7 +1401,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * `cancelReason` `'mvcc: store closed'`, after what it had queued) and
    * (when it opened it) the database. Idempotent: every call resolves once
    * the member is closed (a second call made while the first runs waits for
-   * it, so the data can be opened again once either resolves).
+   * it, so the data can be opened again once either resolves). When a part
+   * fails to close (the Raft log's storage, say), the others are closed all
+   * the same, and every call rejects with the first failure, as that part
+   * reported it.
    */
   close(): Promise<void> {
     this.closing ??= this.closeNow();
@@ -1417,10 +1420,25 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.metrics.detach(this.metricsSource);
     for (const nonce of [...this.keepAliveWaiters.keys()]) this.settleKeepAlive(nonce, undefined);
     this.expiredKeepAlives.clear();
-    await this.raft.close();
+    // each part is closed even when an earlier one fails to (the data
+    // directory stays locked while the store's database is open), and the
+    // first failure is reported
+    let failure: { error: unknown } | undefined;
+    const attempt = async (part: () => Promise<void>): Promise<void> => {
+      try {
+        await part();
+      } catch (error) {
+        failure ??= { error };
+      }
+    };
+    await attempt(() => this.raft.close());
     await this.sizing?.catch(() => undefined);
-    await this.store.close();
-    if (this.ownsDb) await this.db.close();
+    await attempt(() => this.store.close());
+    if (this.ownsDb) await attempt(() => this.db.close());
+    if (failure !== undefined) {
+      log('[%s] closed, with a failure: %s', this.id, (failure.error as Error)?.message);
+      throw failure.error;
+    }
     log('[%s] closed', this.id);
   }
 

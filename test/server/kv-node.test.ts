@@ -674,3 +674,35 @@ test('a dataDir that is not a directory path, or where a file is, fails with a Q
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('close() whose Raft log fails to close still closes the store and the database, and reports the failure: the data directory opens again', async () => {
+  // before: the failure ended close() before the store and the database
+  // were closed, and the data directory stayed locked until the process ended
+  const dir = mkdtempSync(join(tmpdir(), 'quorumkv-close-fails-'));
+  const net = new MemoryNetwork({ seed: 1 });
+  let node: KvNode | undefined;
+  try {
+    node = await KvNode.open({ id: 'a', members: ['a'], transport: net.transport('a'), dataDir: dir, tickMs: 10 });
+    await node.put('k', 'v');
+    const storage = (node.raft as unknown as { storage: { close(): Promise<void> } }).storage;
+    const closeLog = storage.close.bind(storage);
+    storage.close = async () => {
+      await closeLog();
+      throw new Error('the disk went away');
+    };
+    await assert.rejects(node.close(), /the disk went away/);
+    await assert.rejects(node.close(), /the disk went away/, 'a later call reports the same outcome');
+    const again = await KvNode.open({ id: 'a', transport: net.transport('a'), dataDir: dir, tickMs: 10 });
+    try {
+      assert.equal(text((await again.get('k', { serializable: true }))?.value), 'v');
+    } finally {
+      await again.close();
+    }
+  } finally {
+    // what a failed close left open (nothing once it closes everything it can)
+    const left = node as unknown as { store?: { close(): Promise<void> }; db?: { close(): Promise<void> } } | undefined;
+    await left?.store?.close().catch(() => undefined);
+    await left?.db?.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
