@@ -555,6 +555,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private applying = false;
   private applyKickScheduled = false;
   private closed = false;
+  /** The close in progress or done: later calls of {@link close} wait for it. */
+  private closing: Promise<void> | undefined;
   private removedFromCluster = false;
   /** When (clock ms) each peer was last heard from: etcd's `ActiveSince`, for {@link leaderConfCheck}. */
   private readonly lastHeard = new Map<string, number>();
@@ -994,25 +996,46 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   /**
    * Stops the member: stops ticking, closes the transport and the storage,
-   * and rejects every pending call with `QUORUMKV_NODE_CLOSED`. Idempotent.
+   * and rejects every pending call with `QUORUMKV_NODE_CLOSED`. Idempotent:
+   * every call settles once the member is closed (one made while another
+   * runs waits for it). The storage is closed even when the transport fails
+   * to close; every call then rejects with the first failure, as the
+   * transport or the storage reported it.
    * The state machine is not closed (it belongs to the caller): a call to
-   * it in progress is waited for, and none is made once this resolves.
+   * it in progress is waited for, and none is made once this settles.
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    this.closing ??= this.closeNow();
+    return this.closing;
+  }
+
+  private async closeNow(): Promise<void> {
     this.closed = true;
     this.stopTimers();
     this.failAll(new FaultError(ErrorCode.NODE_CLOSED, 'node is closed'));
-    await this.transport.close();
+    let failure: { error: unknown } | undefined;
+    try {
+      await this.transport.close();
+    } catch (error) {
+      failure = { error };
+    }
     // The state machine is the caller's, who may close it once this
     // resolves: a call to it in progress (apply, snapshot, restore) ends
     // first, and no other is made (the apply queue stops at `closed`).
     while (this.applying) await new Promise<void>((r) => this.idleWaiters.push(r));
     // Let an in-flight save finish before the storage goes away.
     for (let i = 0; i < 1000 && (this.looping || this.applying); i++) await new Promise((r) => setImmediate(r));
-    await this.saveDeferredHardState();
-    await this.storage.close();
+    try {
+      await this.saveDeferredHardState();
+      await this.storage.close();
+    } catch (error) {
+      failure ??= { error };
+    }
     this.wakeIdle();
+    if (failure !== undefined) {
+      log('[%s] closed, with a failure: %s', this.id, (failure.error as Error)?.message);
+      throw failure.error;
+    }
     log('[%s] closed', this.id);
   }
 

@@ -927,3 +927,36 @@ test('a voter is not added while the voters that vote freely are too few for the
     await c.closeAll();
   }
 });
+
+test('close() whose transport fails to close still closes the storage and rejects with that failure', async () => {
+  // before: the failure ended close() at once: the storage stayed open (a
+  // data directory's log locked) and idle() waiters were never woken
+  const good: StateMachine<number> = { appliedIndex: () => 0, apply: (es) => es.map((e) => e.index), snapshot: () => new Uint8Array(0), restore: () => {} };
+  const db = new MemoryLevel<Uint8Array, Uint8Array>(VIEW);
+  const storage = await LevelLogStorage.open({ db: db as never });
+  const base = new MemoryNetwork({ seed: 1 }).transport('a');
+  const transport: Transport = {
+    id: 'a',
+    start: (h) => base.start(h),
+    send: (ms) => base.send(ms),
+    addPeer: (id, a) => base.addPeer(id, a),
+    removePeer: (id) => base.removePeer(id),
+    close: async () => {
+      await base.close();
+      throw new Error('the socket would not close');
+    },
+  };
+  const clock = new VirtualClock();
+  const node = await RaftNode.create<number>({ id: 'a', peers: ['a'], storage, transport, stateMachine: good, clock, tickMs: 10 });
+  try {
+    await advanceUntil(clock, () => node.isLeader, 2_000, 'a leader');
+    const first = node.close();
+    const second = node.close();
+    await assert.rejects(first, /the socket would not close/);
+    assert.equal(storage.status, 'closed', 'the storage was closed');
+    await assert.rejects(second, /the socket would not close/, 'a second call settles as the first');
+  } finally {
+    await storage.close();
+    await db.close();
+  }
+});
