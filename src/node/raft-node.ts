@@ -24,8 +24,9 @@ import { decodeConfChange, encodeConfChange, pack, unpack } from '../codec/index
 import { checkOptionKeys, checkOptionsArg, type NoKeyMissing } from '../option-keys.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
 import { RawNode } from '../raft/index.js';
+import { resolveConfig } from '../raft/config.js';
 import { checkConfChange } from '../raft/confchange.js';
-import type { ConfChangeRefusal, ProgressStatus, RaftLogger, Ready, ReadOnlyOption, StateRole } from '../raft/types.js';
+import type { ConfChangeRefusal, ProgressStatus, RaftConfig, RaftLogger, Ready, ReadOnlyOption, StateRole } from '../raft/types.js';
 import type { ConfChange, ConfChangeType, ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/index.js';
 import type { LogStorage } from '../storage/index.js';
 import type { SnapshotStatus, Transport } from '../transport/index.js';
@@ -386,6 +387,22 @@ const RAFT_NODE_OPTION_KEYS = [
 // compiles only while the list names every key of the interface
 type RaftNodeOptionKeysComplete = NoKeyMissing<Exclude<keyof RaftNodeOptions<unknown>, (typeof RAFT_NODE_OPTION_KEYS)[number]>>;
 
+/** The Raft core's settings taken from the options (its defaults where etcd's differ). */
+function coreOptions<R>(o: RaftNodeOptions<R>): Omit<RaftConfig, 'id' | 'storage'> {
+  return {
+    electionTick: o.electionTicks ?? 10,
+    heartbeatTick: o.heartbeatTicks ?? 1,
+    maxSizePerMsg: o.maxSizePerMsg,
+    maxInflightMsgs: o.maxInflightMsgs,
+    maxUncommittedEntriesSize: o.maxUncommittedEntriesSize,
+    preVote: o.preVote ?? true,
+    checkQuorum: o.checkQuorum ?? true,
+    readOnlyOption: o.readOnlyOption ?? 'safe',
+    disableProposalForwarding: o.disableProposalForwarding ?? false,
+    random: o.random,
+  };
+}
+
 function validateOptions<R>(o: RaftNodeOptions<R>): void {
   const bad = (msg: string): never => {
     throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
@@ -439,6 +456,10 @@ function validateOptions<R>(o: RaftNodeOptions<R>): void {
       bad('clock must have now, setTimeout and clearTimeout methods (and soon, when given, a method)');
     }
   }
+  // the Raft core's own checks (tick counts, sizes, read option...), made
+  // here on an empty log: before the storage is loaded and the state
+  // machine restored from its snapshot
+  resolveConfig({ id: o.id, storage: new NodeStorage(), ...coreOptions(o) });
 }
 
 /**
@@ -619,7 +640,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * from `peers` when the storage is empty, starts the transport and the tick
    * timer.
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options, an option
-   *   of another name than {@link RaftNodeOptions}' included (nothing is started)
+   *   of another name than {@link RaftNodeOptions}' included, and those the
+   *   Raft core refuses (`electionTicks` not above `heartbeatTicks`, a size
+   *   or `maxInflightMsgs` that is not positive...): checked before the
+   *   storage is loaded, so nothing is restored or started
    * @throws FaultError `QUORUMKV_CORRUPT_LOG` when the storage is corrupt, or
    *   when the state machine reports an applied index beyond the log's last
    *   index (entries it applied are missing)
@@ -678,16 +702,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       // Conf changes after the snapshot are handed out again so Raft's
       // membership is rebuilt; the apply queue skips what the state machine has.
       applied: snap?.metadata.index ?? 0,
-      electionTick: opts.electionTicks ?? 10,
-      heartbeatTick: opts.heartbeatTicks ?? 1,
-      maxSizePerMsg: opts.maxSizePerMsg,
-      maxInflightMsgs: opts.maxInflightMsgs,
-      maxUncommittedEntriesSize: opts.maxUncommittedEntriesSize,
-      preVote: opts.preVote ?? true,
-      checkQuorum: opts.checkQuorum ?? true,
-      readOnlyOption: opts.readOnlyOption ?? 'safe',
-      disableProposalForwarding: opts.disableProposalForwarding ?? false,
-      random: opts.random,
+      ...coreOptions(opts),
       logger,
       checkConfChange: (cc: ConfChange, matchOf: (id: string) => number | undefined): ConfChangeRefusal | undefined => node.leaderConfCheck(cc, matchOf),
       refusedConfChange: (entry, refusal) => refusedConfChangeEntry(entry, refusal),

@@ -960,3 +960,52 @@ test('close() whose transport fails to close still closes the storage and reject
     await db.close();
   }
 });
+
+test("options the Raft core refuses (electionTicks not above heartbeatTicks, a bad maxInflightMsgs) are QUORUMKV_INVALID_CONFIG before the storage is loaded or the state machine restored", async () => {
+  // before: they were checked only once the storage was loaded and the
+  // state machine restored from its snapshot, which the failed create left
+  // changed
+  const db = new MemoryLevel<Uint8Array, Uint8Array>(VIEW);
+  let storage = await LevelLogStorage.open({ db: db as never });
+  const clock = new VirtualClock();
+  try {
+    const applied: number[] = [];
+    const sm: StateMachine<number> = {
+      appliedIndex: () => applied.at(-1) ?? 0,
+      apply: (es) => es.map((e) => (applied.push(e.index), e.index)),
+      snapshot: () => new Uint8Array([1]),
+      restore: () => {},
+    };
+    const first = await RaftNode.create<number>({ id: 'a', peers: ['a'], storage, transport: new MemoryNetwork({ seed: 1 }).transport('a'), stateMachine: sm, clock, tickMs: 10, snapshotEntries: 3 });
+    await advanceUntil(clock, () => first.isLeader, 2_000, 'a leader');
+    for (let i = 0; i < 6; i++) {
+      const p = first.propose(cmd('k', String(i)));
+      await advanceUntil(clock, () => applied.length > i + 1, 2_000, 'the entry applied');
+      await p;
+    }
+    await advanceUntil(clock, () => first.status().snapshotIndex > 0, 2_000, 'a snapshot');
+    await first.close(); // closes its storage
+    storage = await LevelLogStorage.open({ db: db as never });
+    // a state machine that lost what it applied: create would restore it from the snapshot
+    let loads = 0;
+    const load = storage.load.bind(storage);
+    storage.load = () => {
+      loads++;
+      return load();
+    };
+    for (const bad of [{ electionTicks: 1 }, { heartbeatTicks: 3, electionTicks: 3 }, { maxInflightMsgs: 0 }, { maxSizePerMsg: -1 }]) {
+      let restored = 0;
+      const fresh: StateMachine<number> = { ...sm, appliedIndex: () => 0, restore: () => void restored++ };
+      await assert.rejects(
+        RaftNode.create<number>({ id: 'a', storage, transport: new MemoryNetwork({ seed: 1 }).transport('a'), stateMachine: fresh, clock, tickMs: 10, ...bad }),
+        hasCode(ErrorCode.INVALID_CONFIG),
+        JSON.stringify(bad),
+      );
+      assert.equal(restored, 0, `${JSON.stringify(bad)}: the state machine was restored`);
+      assert.equal(loads, 0, `${JSON.stringify(bad)}: the storage was loaded`);
+    }
+  } finally {
+    await storage.close();
+    await db.close();
+  }
+});
