@@ -1522,7 +1522,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const since = this.now() - this.noLeaderSince;
     if (since >= 2 * this.electionMs) {
       if (proposal) this.metrics.proposalsFailed.inc({ member: this.id });
-      throw new FaultError(ErrorCode.NO_LEADER, `etcdserver: no leader (none known for ${since} ms; is a quorum of members reachable?)`);
+      throw new FaultError(ErrorCode.NO_LEADER, `etcdserver: no leader (none known for ${Math.round(since)} ms; is a quorum of members reachable?)`);
     }
   }
 

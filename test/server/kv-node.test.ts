@@ -706,3 +706,25 @@ test('close() whose Raft log fails to close still closes the store and the datab
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('QUORUMKV_NO_LEADER says for how many whole ms no leader has been known', async () => {
+  // before: the time came from a clock with fractions of a ms (the system
+  // clock's performance.now()) unrounded: "none known for 9799.291555 ms"
+  const c = new KvCluster(IDS, 9);
+  const fractional: Clock = {
+    now: () => c.clock.now() * 1.000001 + 0.291555, // a little fast, in fractions of a ms
+    setTimeout: (fn, ms) => c.clock.setTimeout(fn, ms),
+    clearTimeout: (h) => c.clock.clearTimeout(h),
+  };
+  try {
+    // alone of three: no leader is ever known
+    const a = await c.start('a', { clock: fractional });
+    await c.clock.advanceAsync(250);
+    await assert.rejects(
+      a.put('k', 'v'),
+      (e: unknown) => isQuorumError(e, ErrorCode.NO_LEADER) && /none known for \d+ ms/.test((e as Error).message),
+    );
+  } finally {
+    await c.closeAll();
+  }
+});
