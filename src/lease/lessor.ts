@@ -272,6 +272,11 @@ export class Lessor {
     return this.leaseMap.get(id);
   }
 
+  /** How many leases are granted and not revoked (without listing them, as {@link leases} does). */
+  leaseCount(): number {
+    return this.leaseMap.size;
+  }
+
   /** Every lease, by ascending id. */
   leases(): Lease[] {
     return [...this.leaseMap.values()].sort((a, b) => a.id - b.id);

@@ -681,7 +681,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         const g = self.store.watcherGroups();
         return { total: g.synced + g.unsynced + g.victims, slow: g.unsynced + g.victims };
       },
-      leaseCount: () => self.store.lessor.leases().length,
+      leaseCount: () => self.store.lessor.leaseCount(),
       alarmList: () => self.sm.alarms.list(),
     };
   }

@@ -19,6 +19,11 @@ test('grants get growing ids; explicit ids are kept and automatic ids continue a
   assert.equal(l.grant(50, 10).id, 50);
   assert.equal(l.grant(0, 10).id, 101);
   assert.deepEqual(l.leases().map((x) => x.id), [1, 2, 3, 50, 100, 101]);
+  assert.equal(l.leaseCount(), 6);
+  l.revoke(50);
+  assert.equal(l.leaseCount(), 5);
+  l.reset();
+  assert.equal(l.leaseCount(), 0);
 });
 
 test('grant rules: existing id, TTL below the minimum, too large TTL, bad ids', () => {
