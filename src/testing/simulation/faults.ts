@@ -31,7 +31,22 @@ export type MemberChoice = string | { leader: true } | { random: true };
  *   every link (duplication never applies to forwarded proposals);
  * - `delay`: uniform per-message delay in `[minMs, maxMs]` virtual ms;
  * - `calm`: heals, restarts every crashed member, resumes every paused one
- *   and puts rates and delay back to the simulation's configured values.
+ *   and puts rates and delay back to the simulation's configured values;
+ * - `moveLeader`: the leader hands its leadership to `to` (default: a voter
+ *   drawn from the seed) with `KvNode.moveLeader` (etcd's `MoveLeader`,
+ *   Raft thesis §3.10); skipped when there is no leader, and a transfer
+ *   that fails (times out, the leader lost its leadership first) is only
+ *   traced;
+ * - `replace`: a membership change, as an operator replaces a machine:
+ *   `member` is removed from the cluster (`removeMember`, through the leader
+ *   or another member), its process is shut down for good a little later,
+ *   then a new member of id `by` (default: a new id the simulation picks)
+ *   is added as a learner (`addMember(by, undefined, { learner: true })`),
+ *   started with an empty database and `join: true`, and promoted to voter
+ *   once it caught up (`promoteMember`). Each step is retried every
+ *   election timeout until it holds; replacements run one at a time, in
+ *   the order they fire, and may outlast the fault window
+ *   (`Simulation.membershipSettled`). An id is never used twice.
  */
 export type Fault =
   | { type: 'partition'; a: string[]; b?: string[] }
@@ -47,7 +62,9 @@ export type Fault =
   | { type: 'duplicateRate'; rate: number }
   | { type: 'reorderRate'; rate: number }
   | { type: 'delay'; minMs: number; maxMs: number }
-  | { type: 'calm' };
+  | { type: 'calm' }
+  | { type: 'moveLeader'; to?: MemberChoice }
+  | { type: 'replace'; member: MemberChoice; by?: string };
 
 /** A fault and when it fires, in virtual ms since the simulation's start. */
 export interface ScheduledFault {
@@ -57,15 +74,17 @@ export interface ScheduledFault {
   fault: Fault;
 }
 
-const FAULT_TYPES = ['partition', 'split', 'bridge', 'oneWay', 'isolate', 'heal', 'crash', 'restart', 'pause', 'dropRate', 'duplicateRate', 'reorderRate', 'delay', 'calm'];
+const FAULT_TYPES = ['partition', 'split', 'bridge', 'oneWay', 'isolate', 'heal', 'crash', 'restart', 'pause', 'dropRate', 'duplicateRate', 'reorderRate', 'delay', 'calm', 'moveLeader', 'replace'];
 
 /**
  * Checks a fault before it is scheduled: a known type, members that exist
  * (a member choice: an id of `members`, `{ leader: true }` or
  * `{ random: true }`), rates in [0, 1], integer delays `0 <= minMs <= maxMs`,
- * a pause of a finite number of ms >= 0. A bad fault found only when it
+ * a pause of a finite number of ms >= 0, a replacement's new id `by` that
+ * is a non-empty string no member ever had. A bad fault found only when it
  * fires would stop the run as a failed simulation, far from its cause.
- * @param members - the simulation's member ids
+ * @param members - every id the simulation knows: its members, the members
+ *   it removed, and the new ids of replacements already scheduled
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`, naming what is wrong (an
  *   unknown member with the member ids)
  */
@@ -115,6 +134,15 @@ export function checkFault(fault: Fault, members: readonly string[]): void {
     case 'reorderRate':
       rate(fault.rate);
       break;
+    case 'moveLeader':
+      if (fault.to !== undefined) choice(fault.to);
+      break;
+    case 'replace':
+      choice(fault.member);
+      if (fault.by !== undefined && (typeof fault.by !== 'string' || fault.by === '' || members.includes(fault.by))) {
+        bad(`by is a new member id: a non-empty string no member ever had (ids used: ${members.join(', ')})`);
+      }
+      break;
     case 'delay':
       if (!(Number.isSafeInteger(fault.minMs) && Number.isSafeInteger(fault.maxMs) && fault.minMs >= 0 && fault.maxMs >= fault.minMs)) {
         bad('a delay is integers 0 <= minMs <= maxMs');
@@ -138,7 +166,9 @@ export type RandomFaultKind =
   | 'drop'
   | 'delay'
   | 'duplicate'
-  | 'reorder';
+  | 'reorder'
+  | 'moveLeader'
+  | 'replace';
 
 /** Options of {@link randomFaultSchedule} (and `Simulation.randomFaults`). Times are virtual ms. */
 export interface RandomFaultOptions {
@@ -154,7 +184,10 @@ export interface RandomFaultOptions {
   weights?: Partial<Record<RandomFaultKind, number>>;
 }
 
-/** Default weights of {@link RandomFaultKind}. */
+/**
+ * Default weights of {@link RandomFaultKind}. `moveLeader` and `replace`
+ * (membership changes) are 0: give them a weight to draw them.
+ */
 export const DEFAULT_FAULT_WEIGHTS: Readonly<Record<RandomFaultKind, number>> = {
   partition: 3,
   split: 3,
@@ -168,7 +201,22 @@ export const DEFAULT_FAULT_WEIGHTS: Readonly<Record<RandomFaultKind, number>> = 
   delay: 2,
   duplicate: 1,
   reorder: 1,
+  moveLeader: 0,
+  replace: 0,
 };
+
+/**
+ * A member id that is not in `used`: the first free one of `a` to `z`,
+ * else `m<n>`. The ids of replacements ({@link Fault} `replace`).
+ */
+export function newMemberId(used: Iterable<string>): string {
+  const taken = new Set(used);
+  for (let c = 97; c <= 122; c++) {
+    const id = String.fromCharCode(c);
+    if (!taken.has(id)) return id;
+  }
+  for (let n = 1; ; n++) if (!taken.has(`m${n}`)) return `m${n}`;
+}
 
 /** A readable one-line description of a fault. */
 export function describeFault(f: Fault): string {
@@ -202,6 +250,10 @@ export function describeFault(f: Fault): string {
       return `delay ${f.minMs}-${f.maxMs} ms`;
     case 'calm':
       return 'calm (heal, restart, resume, reset rates)';
+    case 'moveLeader':
+      return `move the leadership to ${f.to === undefined ? 'a voter' : who(f.to)}`;
+    case 'replace':
+      return `replace ${who(f.member)} by ${f.by ?? 'a new member'}`;
   }
 }
 
@@ -210,9 +262,14 @@ export function describeFault(f: Fault): string {
  * of mean `meanGapMs`) between `from` and `until`, each undone after a
  * random duration (a partition by `heal`, a crash by `restart`, a rate by
  * setting it back to `base`), and a `calm` fires at `until`. Faults may
- * overlap. The result depends only on `rng`'s seed, `members` and the options.
+ * overlap. A `replace` names its member and its new id: the faults drawn
+ * after it name the members as they will be then. The result depends only
+ * on `rng`'s seed, `members`, `usedIds` and the options.
  *
+ * @param members - the current members
  * @param base - the rates and delay to go back to after a network fault
+ * @param usedIds - every id that a replacement may not take (default
+ *   `members`): removed members' and scheduled replacements' too
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `until < from`, `from`, `until` or
  *   `durationMs.max` is not finite, or a range is inverted
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
@@ -222,6 +279,7 @@ export function randomFaultSchedule(
   members: readonly string[],
   options: RandomFaultOptions,
   base: { dropRate: number; duplicateRate: number; reorderRate: number; delay: { minMs: number; maxMs: number } },
+  usedIds: readonly string[] = members,
 ): ScheduledFault[] {
   checkOptionsArg(options, ['from', 'until', 'meanGapMs', 'durationMs', 'weights'] satisfies (keyof RandomFaultOptions)[], 'random fault options');
   checkOptionsArg(options.durationMs, ['min', 'max'], 'random fault options.durationMs');
@@ -239,6 +297,9 @@ export function randomFaultSchedule(
     );
   }
   const weights = { ...DEFAULT_FAULT_WEIGHTS, ...(options.weights ?? {}) };
+  // the members as they will be when each fault fires (replacements change them)
+  let current = [...members];
+  const used = new Set([...usedIds, ...members]);
   const out: ScheduledFault[] = [];
   const add = (at: number, fault: Fault): void => {
     if (at < until) out.push({ at, fault });
@@ -251,8 +312,8 @@ export function randomFaultSchedule(
     const end = t + rng.int(dur.min, dur.max);
     switch (kind) {
       case 'partition': {
-        const shuffled = rng.shuffle(members);
-        const n = rng.int(1, Math.max(1, Math.floor(members.length / 2)));
+        const shuffled = rng.shuffle(current);
+        const n = rng.int(1, Math.max(1, Math.floor(current.length / 2)));
         add(t, { type: 'partition', a: shuffled.slice(0, n) });
         add(end, { type: 'heal' });
         break;
@@ -274,7 +335,7 @@ export function randomFaultSchedule(
         add(end, { type: 'heal' });
         break;
       case 'crash': {
-        const m = rng.pick(members);
+        const m = rng.pick(current);
         add(t, { type: 'crash', member: m });
         add(end, { type: 'restart', member: m });
         break;
@@ -300,6 +361,17 @@ export function randomFaultSchedule(
         add(t, { type: 'duplicateRate', rate: [0.05, 0.2][rng.int(0, 1)]! });
         add(end, { type: 'duplicateRate', rate: base.duplicateRate });
         break;
+      case 'moveLeader':
+        add(t, { type: 'moveLeader' });
+        break;
+      case 'replace': {
+        const victim = rng.pick(current);
+        const by = newMemberId(used);
+        used.add(by);
+        current = [...current.filter((id) => id !== victim), by];
+        add(t, { type: 'replace', member: victim, by });
+        break;
+      }
       case 'reorder':
         add(t, { type: 'reorderRate', rate: [0.05, 0.2][rng.int(0, 1)]! });
         add(end, { type: 'reorderRate', rate: base.reorderRate });

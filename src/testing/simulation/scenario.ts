@@ -4,7 +4,7 @@
  * checks. What `npm run test:sim` and the simulation tests run per seed.
  * @module
  */
-import { ErrorCode, UsageError } from '../../errors.js';
+import { ErrorCode, UsageError, isQuorumError } from '../../errors.js';
 import { checkOptionsArg } from '../../option-keys.js';
 import type { KV, KvNode } from '../../server/index.js';
 import { describeFault, type RandomFaultOptions } from './faults.js';
@@ -34,6 +34,8 @@ export interface ScenarioOptions {
   skipChecks?: boolean;
   /** Passed to `Simulation.checkWatches` (known store bugs to set aside). */
   watchCheck?: { lostTombstonesAtCompaction?: boolean };
+  /** Passed to `Simulation.checkConvergence` (known bugs to set aside). */
+  convergenceCheck?: { setAsideUnknownLeader?: boolean };
 }
 
 /** What {@link runScenario} found. */
@@ -66,6 +68,20 @@ export interface ScenarioResult {
   knownIssues: string[];
 }
 
+/** Reads every key under `prefix` through the leader (or a member in turn), a few times if need be; true once one read succeeded. */
+async function finalRead(sim: Simulation, prefix: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const id = sim.leaderId() ?? sim.ids[attempt % sim.ids.length]!;
+    try {
+      await sim.drive(sim.client(id, { name: `final@${id}` }).range({ key: prefix, prefix: true }), { maxMs: 5 * sim.electionTimeoutMs });
+      return true;
+    } catch {
+      await sim.run(sim.electionTimeoutMs);
+    }
+  }
+  return false;
+}
+
 /** The default cluster size of a seed: 3 members for odd seeds, 5 for even ones. */
 export function defaultNodes(seed: number): 3 | 5 {
   return Math.abs(seed) % 2 === 1 ? 3 : 5;
@@ -74,10 +90,14 @@ export function defaultNodes(seed: number): 3 | 5 {
 /**
  * Runs one seed: starts a cluster, waits for a leader, runs random traffic
  * under a random fault schedule for `durationMs`, ends the faults and
- * checks progress (a write commits within 10 election timeouts), lets the
- * last requests settle, then checks the history for linearizability and
- * every watch. Invariants are checked throughout. Never throws for a
- * failed check: the result says what failed.
+ * checks progress (a write commits within 10 election timeouts), waits for
+ * member replacements still under way (30 election timeouts for each), lets
+ * the last requests settle, reads every traffic key once more through the
+ * leader (recorded: an acknowledged write that was lost makes the history
+ * non-linearizable), checks that every member converged to the same store
+ * ({@link Simulation.checkConvergence}), then checks the history for
+ * linearizability and every watch. Invariants are checked throughout.
+ * Never throws for a failed check: the result says what failed.
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the
  *   options (`faults`, `traffic` and theirs included) do not declare, a
  *   `durationMs` that is not a finite number >= 0, or a bad value of
@@ -87,10 +107,11 @@ export function defaultNodes(seed: number): 3 | 5 {
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   checkOptionsArg(
     options,
-    ['seed', 'nodes', 'durationMs', 'faults', 'traffic', 'wrap', 'simulation', 'onTrace', 'skipChecks', 'watchCheck'] satisfies (keyof ScenarioOptions)[],
+    ['seed', 'nodes', 'durationMs', 'faults', 'traffic', 'wrap', 'simulation', 'onTrace', 'skipChecks', 'watchCheck', 'convergenceCheck'] satisfies (keyof ScenarioOptions)[],
     'scenario options',
   );
   checkOptionsArg(options.watchCheck, ['lostTombstonesAtCompaction'], 'scenario options.watchCheck');
+  checkOptionsArg(options.convergenceCheck, ['setAsideUnknownLeader'], 'scenario options.convergenceCheck');
   const seed = options.seed;
   const nodes = options.nodes ?? defaultNodes(seed);
   const durationMs = options.durationMs ?? 3000;
@@ -131,8 +152,26 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const progress = await sim.checkProgress();
     progressMs = progress.ms;
     if (!progress.ok) failures.push(`progress: ${progress.describe()}`);
+    // replacements run one after another, each retrying a step every
+    // election timeout (a proposal lost to a leader change costs a request
+    // timeout): 30 election timeouts for each one still to do
+    const pending = sim.replacementsPending;
+    const budget = 30 * sim.electionTimeoutMs * pending;
+    try {
+      if (pending > 0) await sim.drive(sim.membershipSettled(), { maxMs: budget });
+    } catch (err) {
+      if (!isQuorumError(err, ErrorCode.TIMEOUT)) throw err;
+      failures.push(`membership: seed ${seed}: ${pending} member replacements did not complete within ${budget} virtual ms after the faults ended`);
+    }
     await sim.drive(traffic.done, { maxMs: 20_000 });
     await sim.run(150); // watches and lagging members catch up
+    // a last read of every key, in the history: an acknowledged write lost
+    // (on every member alike) makes it non-linearizable
+    for (const prefix of ['k/', 'l/']) {
+      if (!(await finalRead(sim, prefix))) failures.push(`final read: seed ${seed}: no linearizable read of ${prefix}* succeeded after the faults ended`);
+    }
+    const conv = await sim.checkConvergence(options.convergenceCheck ?? {});
+    if (!conv.ok) failures.push(`convergence: ${conv.describe()}`);
     await traffic.cancelWatches();
     requests = { issued: traffic.stats.issued, ok: traffic.stats.ok };
     tRun = performance.now() - t0;

@@ -5,13 +5,14 @@
  */
 import { checkOptionsArg, type NoKeyMissing } from '../../option-keys.js';
 import type { AbstractLevel } from 'abstract-level';
-import { ErrorCode, FaultError, UsageError } from '../../errors.js';
+import { ErrorCode, FaultError, UsageError, isQuorumError } from '../../errors.js';
 import { GatedClock, NodeGate } from './node-gate.js';
 import { RaftNode, VirtualClock, type StateMachine } from '../../node/index.js';
 import { KvNode, type Watch } from '../../server/index.js';
 import { CrashableLevel, LevelLogStorage } from '../../storage/index.js';
 import { MemoryNetwork, type DelayRange, type Link, type NetworkEvent } from '../../transport/index.js';
 import { HistoryRecorder, type Operation } from '../history.js';
+import type { ConfState } from '../../raftpb/index.js';
 import type { KeyRange as ModelKeyRange } from '../key-range.js';
 import { checkLinearizable, type CheckOptions } from '../linearizability/check.js';
 import type { CheckResult } from '../linearizability/result.js';
@@ -20,7 +21,7 @@ import type { KvInput, KvOutput } from '../models/kv-types.js';
 import { checkWatch, type WatchEventRecord, type WatchStreamRecord } from '../watch-checker.js';
 import { buildCheckedHistory } from './checked-history.js';
 import { CommittedHistory } from './committed-history.js';
-import { checkFault, describeFault, randomFaultSchedule, type Fault, type MemberChoice, type RandomFaultOptions, type ScheduledFault } from './faults.js';
+import { checkFault, describeFault, newMemberId, randomFaultSchedule, type Fault, type MemberChoice, type RandomFaultOptions, type ScheduledFault } from './faults.js';
 import { InvariantMonitor } from './invariants.js';
 import type { MutableWatchStream } from './recorded-watch.js';
 import { SimClient, type ClientTarget, type LeaseRecord, type SimClientHost, type SimClientOptions } from './sim-client.js';
@@ -117,6 +118,14 @@ export interface SimulationVerdict {
   describe(): string;
 }
 
+/** What {@link Simulation.checkConvergence} found. */
+export interface ConvergenceVerdict extends SimulationVerdict {
+  /** Each member's state when they were compared (or, on a timeout, when the budget ran out). */
+  members: { id: string; up: boolean; applied: number | undefined; revision: number | undefined; compactRevision: number | undefined; hash: number | undefined }[];
+  /** Members left out with `setAsideUnknownLeader` (a known issue), one line each. */
+  setAside: string[];
+}
+
 /** What {@link Simulation.checkProgress} measured. */
 export interface ProgressVerdict extends SimulationVerdict {
   /** Virtual ms from the start of the check until a write committed (the budget when none did). */
@@ -125,6 +134,14 @@ export interface ProgressVerdict extends SimulationVerdict {
 
 interface Member {
   readonly id: string;
+  /** A founding member (else one a replacement added, opened with `join: true`). */
+  readonly founding: boolean;
+  /** Still in the cluster: false once its removal is applied (see {@link Simulation.replace}). */
+  inCluster: boolean;
+  /** Added as a learner and not promoted yet. */
+  learner: boolean;
+  /** Shut down for good after its removal. */
+  retired: boolean;
   readonly db: Db;
   lifetime: number;
   gate: NodeGate;
@@ -210,8 +227,12 @@ type SimulationOptionKeysComplete = NoKeyMissing<Exclude<keyof SimulationOptions
 export class Simulation {
   /** The seed. */
   readonly seed: number;
-  /** Member ids, in order. */
-  readonly ids: readonly string[];
+  /** Every member id ever, in the order they joined. */
+  private readonly order: string[] = [];
+  /** The founding members. */
+  private readonly founders: readonly string[];
+  /** Every id taken: members, removed members, and the new ids of scheduled replacements. */
+  private readonly usedIds = new Set<string>();
   /** `kv` or `raft`. */
   readonly kind: 'kv' | 'raft';
   /** The virtual clock every member runs on. */
@@ -252,6 +273,10 @@ export class Simulation {
   private background: Promise<void> = Promise.resolve();
   private progressSeq = 0;
   private maxCompactRevision = 0;
+  /** Replacements run one at a time: each waits for the one before. */
+  private reconfig: Promise<unknown> = Promise.resolve();
+  private readonly reconfigRng: SimRandom;
+  private pendingReplacements = 0;
 
   /**
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options, an option
@@ -264,7 +289,7 @@ export class Simulation {
     checkOptionsArg(options.faults, ['dropRate', 'duplicateRate', 'reorderRate', 'delay'] satisfies (keyof NetworkFaultOptions)[], 'Simulation options.faults', ErrorCode.INVALID_CONFIG);
     checkOptionsArg(options.faults?.delay, ['minMs', 'maxMs'] satisfies (keyof DelayRange)[], 'Simulation options.faults.delay', ErrorCode.INVALID_CONFIG);
     this.seed = options.seed;
-    this.ids = memberIds(options.nodes);
+    this.founders = memberIds(options.nodes);
     this.kind = options.kind ?? 'kv';
     if (this.kind !== 'kv' && this.kind !== 'raft') throw new UsageError(ErrorCode.INVALID_CONFIG, "kind must be 'kv' or 'raft'");
     if (this.kind === 'raft' && typeof options.stateMachine !== 'function') {
@@ -297,6 +322,7 @@ export class Simulation {
     this.random = new SimRandom(options.seed);
     this.faultRng = this.random.fork('faults');
     this.dupRng = this.random.fork('duplicate');
+    this.reconfigRng = this.random.fork('reconfig');
     this.trace = new Trace(this.opts.traceLines);
     this.monitor = new InvariantMonitor(() => this.clock.now());
     this.recorder = new HistoryRecorder<KvInput, KvOutput>({ clock: () => this.historyNow() });
@@ -313,20 +339,7 @@ export class Simulation {
       onEvent: (e) => this.onNetworkEvent(e),
     });
     this.applyBaseFaults();
-    for (const id of this.ids) {
-      this.members.set(id, {
-        id,
-        db: new CrashableLevel<Uint8Array, Uint8Array>(VIEW),
-        lifetime: 0,
-        gate: new NodeGate(),
-        status: 'down',
-        kv: undefined,
-        raft: undefined,
-        sm: undefined,
-        chain: Promise.resolve(),
-        pauses: 0,
-      });
-    }
+    for (const id of this.founders) this.addMemberRecord(id, true);
     this.clientHost = {
       recorder: this.recorder,
       historyNow: () => this.historyNow(),
@@ -336,6 +349,39 @@ export class Simulation {
       lease: (r) => this.leaseLog.push(r),
       watchOpened: (r) => this.watchStreams.push(r),
     };
+  }
+
+  /**
+   * The members of the cluster, in the order they joined: the founding
+   * members, less those a replacement removed, plus the members it added
+   * (from when they are added as learners). Without replacements, the ids
+   * of `nodes`.
+   */
+  get ids(): readonly string[] {
+    return this.order.filter((id) => this.members.get(id)!.inCluster);
+  }
+
+  private addMemberRecord(id: string, founding: boolean): Member {
+    const m: Member = {
+      id,
+      founding,
+      inCluster: true,
+      learner: !founding,
+      retired: false,
+      db: new CrashableLevel<Uint8Array, Uint8Array>(VIEW),
+      lifetime: 0,
+      gate: new NodeGate(),
+      status: 'down',
+      kv: undefined,
+      raft: undefined,
+      sm: undefined,
+      chain: Promise.resolve(),
+      pauses: 0,
+    };
+    this.members.set(id, m);
+    this.order.push(id);
+    this.usedIds.add(id);
+    return m;
   }
 
   // ------------------------------------------------------------ lifecycle
@@ -350,7 +396,7 @@ export class Simulation {
     if (this.started) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'the simulation is already started');
     this.started = true;
     this.log(`start seed ${this.seed} members ${this.ids.join(',')} kind ${this.kind}`);
-    for (const id of this.ids) await this.open(this.member(id));
+    for (const id of this.founders) await this.open(this.member(id));
   }
 
   /** Stops every member and closes their databases. The simulation cannot be used afterwards. Idempotent. */
@@ -408,7 +454,7 @@ export class Simulation {
     return m.sm;
   }
 
-  /** True while member `id` runs (not crashed). */
+  /** True while member `id` runs (not crashed, nor shut down after its removal). */
   isUp(id: string): boolean {
     return this.member(id).status === 'up';
   }
@@ -794,11 +840,13 @@ export class Simulation {
   /**
    * Starts crashed member `id` again from its durable data (new process:
    * new timers, transport and random stream).
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when it is running
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when it is running, or
+   *   was removed from the cluster by a replacement
    */
   async restart(id: string): Promise<void> {
     const m = this.member(id);
     if (m.status !== 'down') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${id} is running`);
+    if (!m.inCluster) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${id} was removed from the cluster`);
     await this.restartMember(m);
   }
 
@@ -843,7 +891,7 @@ export class Simulation {
     }
     for (const m of this.members.values()) {
       await m.chain.catch(() => undefined);
-      if (m.status === 'down') await this.restartMember(m);
+      if (m.status === 'down' && m.inCluster) await this.restartMember(m);
     }
   }
 
@@ -857,12 +905,20 @@ export class Simulation {
    */
   schedule(faults: readonly ScheduledFault[]): void {
     const now = this.clock.now();
+    const known = [...this.usedIds];
+    const reserved: string[] = [];
     for (const f of faults) {
       if (!(f.at >= now) || !Number.isFinite(f.at)) {
         throw new UsageError(ErrorCode.INVALID_ARGUMENT, `fault at ${f.at} ms is in the past or not finite (now ${now})`);
       }
-      checkFault(f.fault, this.ids);
+      checkFault(f.fault, known);
+      // a later fault of this schedule may name the new member
+      if (f.fault.type === 'replace' && f.fault.by !== undefined) {
+        known.push(f.fault.by);
+        reserved.push(f.fault.by);
+      }
     }
+    for (const id of reserved) this.usedIds.add(id);
     for (const f of faults) {
       this.clock.setTimeout(() => this.inject(f.fault), f.at - now);
     }
@@ -871,11 +927,18 @@ export class Simulation {
   /**
    * Draws a fault schedule from the seed (see {@link randomFaultSchedule}:
    * partitions, splits, bridges, one-way links, leader isolation, crashes,
-   * pauses, drop/delay/duplicate/reorder rates; a `calm` at `until`),
-   * schedules it and returns it. `from` defaults to now.
+   * pauses, drop/delay/duplicate/reorder rates, and with a weight of their
+   * own leadership transfers and member replacements; a `calm` at
+   * `until`), schedules it and returns it. `from` defaults to now.
    */
   randomFaults(options: RandomFaultOptions): ScheduledFault[] {
-    const schedule = randomFaultSchedule(this.faultRng.fork(`schedule@${this.clock.now()}`), this.ids, { ...options, from: options.from ?? this.clock.now() }, this.base);
+    const schedule = randomFaultSchedule(
+      this.faultRng.fork(`schedule@${this.clock.now()}`),
+      this.ids,
+      { ...options, from: options.from ?? this.clock.now() },
+      this.base,
+      [...this.usedIds],
+    );
     this.schedule(schedule);
     return schedule;
   }
@@ -883,10 +946,16 @@ export class Simulation {
   /** Applies one fault now (what a scheduled fault does when it fires). Crashes and restarts run in the background. */
   inject(fault: Fault): void {
     this.log(`inject ${describeFault(fault)}`);
+    // a fault drawn ahead of a replacement may name a member that is not
+    // started yet (a replacement still under way) or one shut down since
+    const exists = (id: string | undefined): id is string => id !== undefined && this.members.has(id);
     switch (fault.type) {
-      case 'partition':
-        this.partition(fault.a, fault.b);
+      case 'partition': {
+        const a = fault.a.filter(exists);
+        const b = fault.b?.filter(exists);
+        if (a.length > 0) this.partition(a, b);
         break;
+      }
       case 'split':
         this.split(fault.leaderIn !== undefined ? { leaderIn: fault.leaderIn } : {});
         break;
@@ -896,12 +965,12 @@ export class Simulation {
       case 'oneWay': {
         const from = this.choose(fault.from);
         const to = this.choose(fault.to, from);
-        if (from !== undefined && to !== undefined && from !== to) this.partitionOneWay(from, to);
+        if (exists(from) && exists(to) && from !== to) this.partitionOneWay(from, to);
         break;
       }
       case 'isolate': {
         const id = this.choose(fault.member);
-        if (id !== undefined) this.isolate(id);
+        if (exists(id)) this.isolate(id);
         break;
       }
       case 'heal':
@@ -909,18 +978,18 @@ export class Simulation {
         break;
       case 'crash': {
         const id = this.choose(fault.member);
-        const m = id === undefined ? undefined : this.member(id);
+        const m = exists(id) ? this.member(id) : undefined;
         if (m !== undefined && m.status === 'up') this.backgroundTask(() => this.crashMember(m));
         break;
       }
       case 'restart':
         for (const m of this.members.values()) {
-          if ((fault.member === 'all' || fault.member === m.id) && m.status === 'down') this.backgroundTask(() => this.restartMember(m));
+          if ((fault.member === 'all' || fault.member === m.id) && m.status === 'down' && m.inCluster) this.backgroundTask(() => this.restartMember(m));
         }
         break;
       case 'pause': {
         const id = this.choose(fault.member);
-        if (id !== undefined && this.member(id).status === 'up' && !this.member(id).gate.isPaused) this.pauseClock(id, fault.ms);
+        if (exists(id) && this.member(id).status === 'up' && !this.member(id).gate.isPaused) this.pauseClock(id, fault.ms);
         break;
       }
       case 'dropRate':
@@ -938,7 +1007,232 @@ export class Simulation {
       case 'calm':
         this.backgroundTask(() => this.calm());
         break;
+      case 'moveLeader':
+        this.injectMoveLeader(fault.to);
+        break;
+      case 'replace':
+        this.queueReplace(fault.member, fault.by).catch((err: unknown) => {
+          if (!(err instanceof UsageError)) this.violation(`replacement failed: ${(err as Error)?.stack ?? String(err)}`);
+        });
+        break;
     }
+  }
+
+  // ------------------------------------------------------------ leadership and membership
+
+  /**
+   * Asks the leader to hand its leadership to voter `to` (`KvNode.moveLeader`,
+   * etcd's `MoveLeader`; `RaftNode.moveLeader` with `kind: 'raft'`).
+   * Resolves once `to` leads; the transfer runs on virtual time, so drive
+   * it: `await sim.drive(sim.moveLeader('b'))`.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when there is no leader
+   *   or `to` is not a running member; otherwise the leader's answer
+   *   (`QUORUMKV_TIMEOUT` when the transfer did not complete, ...)
+   */
+  moveLeader(to: string): Promise<void> {
+    const from = this.leaderId();
+    if (from === undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'no leader to move the leadership from'));
+    const m = this.members.get(to);
+    if (m === undefined || m.status !== 'up') return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${to} is not running`));
+    const leader = this.member(from);
+    this.log(`fault move-leader ${from} -> ${to}`);
+    return leader.kv !== undefined ? leader.kv.moveLeader(to) : leader.raft!.moveLeader(to);
+  }
+
+  private injectMoveLeader(choice: MemberChoice | undefined): void {
+    const from = this.leaderId();
+    if (from === undefined) {
+      this.log('fault move-leader skipped: no leader');
+      return;
+    }
+    const r = this.member(from).kv?.raft ?? this.member(from).raft!;
+    const voters = r.members().voters.filter((id) => id !== from && this.members.get(id)?.status === 'up');
+    const to = typeof choice === 'string' ? choice : voters.length > 0 ? this.faultRng.pick(voters) : undefined;
+    if (to === undefined || to === from || this.members.get(to)?.status !== 'up') {
+      this.log(`fault move-leader skipped: no running voter to move to from ${from}`);
+      return;
+    }
+    this.moveLeader(to).then(
+      () => this.log(`move-leader ${from} -> ${to} done`),
+      (err: unknown) => this.log(`move-leader ${from} -> ${to} failed: ${isQuorumError(err) ? err.code : String(err)}`),
+    );
+  }
+
+  /**
+   * Replaces member `member` as an operator replaces a machine: removes it
+   * from the cluster (`removeMember`, through the leader or another
+   * member), shuts its process down for good a little later (0 to 2
+   * election timeouts, drawn from the seed: it may hear of its removal
+   * first), adds `by` as a learner (`addMember(by, undefined, { learner: true })`),
+   * starts it with an empty database and `join: true`, and promotes it once
+   * it caught up (`promoteMember`). Each step is retried every election
+   * timeout until it holds, whatever the faults meanwhile. Replacements run
+   * one at a time, in the order they are asked for. Runs on virtual time:
+   * `await sim.drive(sim.replace('b'), { maxMs })`.
+   *
+   * From the removal on, {@link ids} no longer lists `member`; from the
+   * learner's addition on, it lists `by`. An id is never used twice
+   * (a removed id cannot be added back, as in etcd).
+   * @param by - the new member's id (default: {@link newMemberId} of every id used so far)
+   * @returns the new member's id
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (the promise rejects) when,
+   *   once the replacements before it are done, `member` is not in the
+   *   cluster or `by` is an id used already
+   */
+  replace(member: string, by?: string): Promise<string> {
+    if (by !== undefined && (typeof by !== 'string' || by === '' || this.usedIds.has(by))) {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `a new member needs an id no member ever had, not ${JSON.stringify(by)}`));
+    }
+    if (by !== undefined) this.usedIds.add(by);
+    return this.queueReplace(member, by);
+  }
+
+  /** How many replacements are queued or under way. */
+  get replacementsPending(): number {
+    return this.pendingReplacements;
+  }
+
+  /** Resolves once every replacement asked for so far (and those they queued behind) is done. */
+  async membershipSettled(): Promise<void> {
+    let p: Promise<unknown>;
+    do {
+      p = this.reconfig;
+      await p.catch(() => undefined);
+    } while (p !== this.reconfig);
+  }
+
+  private queueReplace(choice: MemberChoice, by: string | undefined): Promise<string> {
+    this.pendingReplacements++;
+    const run = this.reconfig
+      .catch(() => undefined)
+      .then(() => this.runReplace(choice, by))
+      .finally(() => {
+        this.pendingReplacements--;
+      });
+    this.reconfig = run.catch(() => undefined);
+    return run;
+  }
+
+  private async runReplace(choice: MemberChoice, by: string | undefined): Promise<string> {
+    if (this.closed) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'the simulation is closed');
+    const victim = this.choose(choice);
+    if (victim === undefined || this.members.get(victim)?.inCluster !== true) {
+      this.log(`reconfig replace skipped: ${victim ?? 'no member'} is not in the cluster`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${String(victim)} is not in the cluster`);
+    }
+    const id = by ?? newMemberId(this.usedIds);
+    if (this.members.has(id)) {
+      this.log(`reconfig replace skipped: id ${id} is taken`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `member id ${id} is taken`);
+    }
+    this.usedIds.add(id);
+    this.log(`reconfig replace ${victim} by ${id}`);
+    const removed = await this.reconfigStep(
+      `remove ${victim}`,
+      (ep) => ep.remove(victim),
+      (cs) => !cs.voters.includes(victim) && !cs.learners.includes(victim),
+      victim,
+    );
+    if (!removed) throw new FaultError(ErrorCode.NODE_CLOSED, 'the simulation closed during a replacement');
+    const old = this.member(victim);
+    old.inCluster = false;
+    const delay = this.reconfigRng.int(0, 2 * this.electionTimeoutMs);
+    this.log(`reconfig ${victim} removed; shut down in ${delay} ms`);
+    this.clock.setTimeout(() => this.backgroundTask(() => this.retireMember(old)), delay);
+    const added = await this.reconfigStep(`add learner ${id}`, (ep) => ep.addLearner(id), (cs) => cs.learners.includes(id) || cs.voters.includes(id));
+    if (!added || this.closed) throw new FaultError(ErrorCode.NODE_CLOSED, 'the simulation closed during a replacement');
+    const m = this.addMemberRecord(id, false);
+    await this.joinMember(m);
+    const promoted = await this.reconfigStep(`promote ${id}`, (ep) => ep.promote(id), (cs) => cs.voters.includes(id));
+    if (!promoted) throw new FaultError(ErrorCode.NODE_CLOSED, 'the simulation closed during a replacement');
+    m.learner = false;
+    this.log(`reconfig ${id} replaced ${victim}`);
+    return id;
+  }
+
+  /**
+   * One membership change, retried every election timeout through the
+   * leader or another running voter until `done` holds on the member asked
+   * (it applied the change: it is committed). False when the simulation closed.
+   */
+  private async reconfigStep(
+    what: string,
+    call: (ep: { remove(id: string): Promise<unknown>; addLearner(id: string): Promise<unknown>; promote(id: string): Promise<unknown> }) => Promise<unknown>,
+    done: (cs: ConfState) => boolean,
+    victim?: string,
+  ): Promise<boolean> {
+    const sleep = (ms: number): Promise<void> => new Promise((resolve) => this.clock.setTimeout(resolve, ms));
+    for (;;) {
+      if (this.closed) return false;
+      const leader = this.leaderId();
+      const voters = this.ids.filter((id) => this.member(id).status === 'up' && !this.member(id).learner);
+      const epId = leader !== undefined && (voters.length === 0 || this.reconfigRng.chance(0.5)) ? leader : voters.length > 0 ? this.reconfigRng.pick(voters) : undefined;
+      const ep = epId === undefined ? undefined : this.member(epId);
+      const kv = ep?.kv;
+      const raft = ep?.kv?.raft ?? ep?.raft;
+      if (ep !== undefined && raft !== undefined) {
+        const members = (): ConfState | undefined => (ep.status === 'up' && !ep.gate.isDead ? raft.members() : undefined);
+        const before = members();
+        if (before !== undefined && done(before)) {
+          this.log(`reconfig ${what}: applied on ${epId}`);
+          return true;
+        }
+        try {
+          await call(
+            kv !== undefined
+              ? { remove: (id) => kv.removeMember(id), addLearner: (id) => kv.addMember(id, undefined, { learner: true }), promote: (id) => kv.promoteMember(id) }
+              : { remove: (id) => raft.removeMember(id), addLearner: (id) => raft.addLearner(id), promote: (id) => raft.promoteLearner(id) },
+          );
+          this.log(`reconfig ${what} via ${epId}: done`);
+          return true;
+        } catch (err) {
+          const after = members();
+          if (after !== undefined && done(after)) {
+            this.log(`reconfig ${what} via ${epId}: applied`);
+            return true;
+          }
+          // the member removed itself and heard of it from a peer that applied it
+          if (epId === victim && isQuorumError(err, ErrorCode.REMOVED)) {
+            this.log(`reconfig ${what} via ${epId}: it heard of its removal`);
+            return true;
+          }
+          this.log(`reconfig ${what} via ${epId} failed: ${isQuorumError(err) ? err.code : String(err)}; retrying`);
+        }
+      } else {
+        this.log(`reconfig ${what}: no running voter to ask; retrying`);
+      }
+      await sleep(this.electionTimeoutMs);
+    }
+  }
+
+  private joinMember(m: Member): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (m.status !== 'down' || this.closed) return;
+      await this.open(m);
+      this.log(`reconfig ${m.id} started (join)`);
+    };
+    const p = m.chain.then(run);
+    m.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Shuts down a member removed from the cluster, for good. */
+  private retireMember(m: Member): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (m.retired) return;
+      m.retired = true;
+      this.log(`reconfig ${m.id} shut down${m.status === 'up' ? '' : ' (was down)'}`);
+      const node = m.kv ?? m.raft;
+      m.status = 'down';
+      m.gate.kill();
+      m.kv = undefined;
+      m.raft = undefined;
+      m.sm = undefined;
+      if (node !== undefined) await node.close().catch(() => undefined);
+    };
+    const p = m.chain.then(run);
+    m.chain = p.catch(() => undefined);
+    return p;
   }
 
   /** Resolves once the crashes and restarts started by scheduled faults are done. */
@@ -1104,6 +1398,116 @@ export class Simulation {
     };
   }
 
+  /**
+   * Convergence: moves virtual time until every member of the cluster
+   * ({@link ids}) runs, is not paused, and has applied the leader's whole
+   * committed log, then takes each member's `MvccStore.hash()` with nothing
+   * applied in between: passes when they all have the same revision,
+   * compaction revision and hash (etcd's HashKV corruption check over the
+   * whole cluster). A member that never catches up within `withinMs`
+   * (default 20 election timeouts) fails the check. `kind: 'kv'` only;
+   * call it once the traffic stopped and the faults ended.
+   *
+   * @param options.setAsideUnknownLeader - when the budget runs out and the
+   *   only members behind are ones whose applied membership does not hold
+   *   the leader (a member added while they were down or cut off, which then
+   *   became leader), leave them out, record it in {@link knownIssues}, and
+   *   compare the others. Both transports take messages only from the peers
+   *   they know, so such a member never hears from that leader: a known,
+   *   reported bug, set aside so that a run goes on checking the rest.
+   *   Default false.
+   */
+  async checkConvergence(options: { withinMs?: number; setAsideUnknownLeader?: boolean } = {}): Promise<ConvergenceVerdict> {
+    checkOptionsArg(options, ['withinMs', 'setAsideUnknownLeader'], 'checkConvergence options');
+    if (this.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "checkConvergence needs kind 'kv'");
+    let budget = options.withinMs ?? 20 * this.electionTimeoutMs;
+    const start = this.clock.now();
+    const seed = this.seed;
+    const excluded = new Set<string>();
+    const setAside: string[] = [];
+    const snapshot = (): ConvergenceVerdict['members'] =>
+      this.ids.map((id) => {
+        const m = this.member(id);
+        const store = m.status === 'up' ? m.kv?.store : undefined;
+        return { id, up: m.status === 'up', applied: store?.appliedIndex(), revision: store?.currentRevision(), compactRevision: store?.compactRevision(), hash: undefined };
+      });
+    for (;;) {
+      const leaderId = this.leaderId();
+      const nodes = this.ids.filter((id) => !excluded.has(id)).map((id) => this.member(id));
+      const commit = leaderId === undefined ? undefined : this.member(leaderId).kv?.raft.status().commit;
+      const ready =
+        commit !== undefined &&
+        nodes.every((m) => m.status === 'up' && !m.gate.isPaused && m.kv !== undefined && m.kv.raft.status().applied === commit && m.kv.store.appliedIndex() === commit);
+      if (ready) {
+        const states: ConvergenceVerdict['members'] = [];
+        let stable = true;
+        for (const m of nodes) {
+          const store = m.kv!.store;
+          const applied = store.appliedIndex();
+          let h;
+          try {
+            h = await store.hash();
+          } catch {
+            stable = false;
+            break;
+          }
+          if (m.status !== 'up' || store.appliedIndex() !== applied) {
+            stable = false;
+            break;
+          }
+          this.monitor.hashSample(m.id, m.lifetime, applied, h.revision, h.compactRevision, h.hash);
+          states.push({ id: m.id, up: true, applied, revision: h.revision, compactRevision: h.compactRevision, hash: h.hash });
+        }
+        if (stable && states.every((x) => x.applied === states[0]!.applied)) {
+          const same = states.every((x) => x.revision === states[0]!.revision && x.compactRevision === states[0]!.compactRevision && x.hash === states[0]!.hash);
+          const list = states.map((x) => `${x.id}: applied ${x.applied}, revision ${x.revision}, compaction ${x.compactRevision}, hash ${x.hash!.toString(16).padStart(8, '0')}`).join('; ');
+          this.log(`convergence ${same ? 'ok' : 'FAILED'}: ${list}`);
+          return {
+            ok: same,
+            result: same ? 'ok' : 'illegal',
+            members: states,
+            setAside,
+            describe: () =>
+              same
+                ? `seed ${seed}: members ${states.map((x) => x.id).join(', ')} converged at applied index ${states[0]!.applied}, revision ${states[0]!.revision}`
+                : `seed ${seed}: members differ at applied index ${states[0]!.applied}: ${list}`,
+          };
+        }
+      }
+      if (this.clock.now() - start >= budget && options.setAsideUnknownLeader === true && leaderId !== undefined && commit !== undefined) {
+        const behind = nodes.filter((m) => !(m.status === 'up' && m.kv !== undefined && m.kv.store.appliedIndex() === commit));
+        const unknown = (m: Member): boolean => {
+          const cs = m.status === 'up' ? m.kv?.raft.members() : undefined;
+          return cs !== undefined && !cs.voters.includes(leaderId) && !cs.learners.includes(leaderId);
+        };
+        if (behind.length > 0 && behind.every(unknown)) {
+          for (const m of behind) {
+            excluded.add(m.id);
+            const text = `${m.id} (applied ${m.kv!.store.appliedIndex()} of ${commit}) never heard from leader ${leaderId}, which its applied membership does not hold`;
+            setAside.push(text);
+            this.known.push(`at ${this.clock.now()} ms: ${text}`);
+            this.log(`known issue: ${text}; left out of the convergence check`);
+          }
+          budget += 10 * this.electionTimeoutMs;
+          continue;
+        }
+      }
+      if (this.clock.now() - start >= budget) {
+        const states = snapshot();
+        const list = states.map((x) => `${x.id}: ${x.up ? `applied ${x.applied}, revision ${x.revision}` : 'down'}`).join('; ');
+        this.log(`convergence FAILED: not caught up within ${budget} ms: ${list}`);
+        return {
+          ok: false,
+          result: 'illegal',
+          members: states,
+          setAside,
+          describe: () => `seed ${seed}: the members did not all apply the leader's log within ${budget} virtual ms (leader ${leaderId ?? 'none'}, commit ${commit ?? '-'}): ${list}`,
+        };
+      }
+      await this.run(1);
+    }
+  }
+
   // ------------------------------------------------------------ internals
 
   private member(id: string): Member {
@@ -1138,7 +1542,7 @@ export class Simulation {
 
   private restartMember(m: Member): Promise<void> {
     const run = async (): Promise<void> => {
-      if (m.status !== 'down' || this.closed) return;
+      if (m.status !== 'down' || this.closed || !m.inCluster) return;
       m.lifetime++;
       m.gate = new NodeGate();
       await m.db.open();
@@ -1170,7 +1574,9 @@ export class Simulation {
     if (this.kind === 'kv') {
       const node = await KvNode.open({
         id,
-        members: [...this.ids],
+        // a member a replacement added joins the cluster as it is then
+        members: m.founding ? [...this.founders] : [...this.ids],
+        ...(m.founding ? {} : { join: true }),
         transport,
         db: m.db,
         clock,
@@ -1191,7 +1597,7 @@ export class Simulation {
       const sm = await this.factory!({ id, db: m.db.sublevel('sm', VIEW) as AnyLevel, lifetime });
       raft = await RaftNode.create<unknown>({
         id,
-        peers: [...this.ids],
+        peers: m.founding ? [...this.founders] : undefined,
         storage,
         transport,
         stateMachine: sm,
@@ -1255,7 +1661,8 @@ export class Simulation {
     }
     w.on('response', (res) => {
       this.committed.add(m.id, res);
-      if (res.canceled && m.status === 'up' && m.lifetime === lifetime && m.kv === node) {
+      // cancelled at a compaction (not when the member is removed and ends its watches)
+      if (res.canceled && res.compactRevision > 0 && m.status === 'up' && m.lifetime === lifetime && m.kv === node) {
         this.log(`${m.id} reference watch cancelled at compaction ${res.compactRevision}; reopened`);
         this.openReferenceWatch(m, node, 0);
       }
