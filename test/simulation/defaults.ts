@@ -26,6 +26,16 @@ export const KNOWN_FATAL_ERRORS: readonly RegExp[] = [];
 export const KNOWN_WATCH_ISSUES: { lostTombstonesAtCompaction?: boolean } = {};
 
 /**
+ * Convergence behaviour of known, reported bugs that the convergence check
+ * sets aside by default (`--strict` checks without it): a member that was
+ * down or cut off while a new member joined never hears from that member
+ * once it leads, as both transports take messages only from the peers they
+ * know (etcd's rafthttp takes them from any member not removed), so it
+ * stays behind for as long as that leadership lasts.
+ */
+export const KNOWN_CONVERGENCE_ISSUES: { setAsideUnknownLeader?: boolean } = { setAsideUnknownLeader: true };
+
+/**
  * Every third seed snapshots every 25 entries and keeps 5 behind: members
  * compact their logs behind on-demand snapshot records and a member that a
  * fault left behind comes back by a snapshot the leader takes for it, under
@@ -44,6 +54,15 @@ export function unsyncedStore(seed: number): boolean {
   return seed % 4 === 1;
 }
 
+/**
+ * Fault weights on top of the default mix: leadership transfers
+ * (`KvNode.moveLeader`) and member replacements (remove a member, add a
+ * new one under a new id as a learner with an empty database and
+ * `join: true`, promote it), which `randomFaultSchedule` draws only when
+ * given a weight.
+ */
+export const MEMBERSHIP_FAULT_WEIGHTS = { moveLeader: 3, replace: 2 } as const;
+
 /** The scenario of one seed, as the tests and the script run it. */
 export function scenarioOptions(seed: number, overrides: { nodes?: 3 | 5; durationMs?: number; strict?: boolean } = {}): ScenarioOptions {
   const snapshots = { ...(frequentSnapshots(seed) ?? {}), ...(unsyncedStore(seed) ? { syncStore: false } : {}) };
@@ -51,8 +70,10 @@ export function scenarioOptions(seed: number, overrides: { nodes?: 3 | 5; durati
     seed,
     ...(overrides.nodes !== undefined ? { nodes: overrides.nodes } : {}),
     durationMs: overrides.durationMs ?? DEFAULT_DURATION_MS,
+    faults: { weights: MEMBERSHIP_FAULT_WEIGHTS },
     simulation: overrides.strict === true ? { ...snapshots } : { ...snapshots, knownFatalErrors: KNOWN_FATAL_ERRORS },
     watchCheck: overrides.strict === true ? {} : KNOWN_WATCH_ISSUES,
+    convergenceCheck: overrides.strict === true ? {} : KNOWN_CONVERGENCE_ISSUES,
   };
 }
 

@@ -2,9 +2,10 @@
 // put, delete, range, txn compare-and-swap, leases, watches, compaction)
 // under random faults (partitions, splits, bridges, one-way links, leader
 // isolation, crashes losing unsynced writes, pauses, drop/delay/duplicate/
-// reorder rates). Every seed checks the safety invariants at each virtual
-// millisecond, progress after the faults end, linearizability of the
-// history and every watch guarantee.
+// reorder rates, leadership transfers, member replacements). Every seed
+// checks the safety invariants at each virtual millisecond, progress after
+// the faults end, that the members converge to one store, linearizability
+// of the history and every watch guarantee.
 // Replay a failing seed: npm run test:sim -- --seed <n>
 // (or QUORUMKV_SIM_SEED=<n> node scripts/run-tests.mjs test/simulation/seeds-5.test.ts)
 import { test } from 'node:test';
