@@ -180,42 +180,38 @@ test('a snapshot read that takes longer than the leader takes to apply snapshotE
 });
 
 test('the back-off is per follower: a new member gets its snapshot at once while another keeps refusing its own', async () => {
-  const ids = ['a', 'b', 'c', 'd'];
-  const members: Record<string, string> = {};
-  for (const id of ids) members[id] = `127.0.0.1:${await freePort()}`;
-  const dbs = new Map(ids.map((id) => [id, new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' })]));
-  const nodes = new Map<string, KvNode>();
-  const base = { tickMs: 10, electionTicks: 10, snapshotEntries: 100, snapshotCatchUpEntries: 10 };
-  const until = async (cond: () => boolean, ms: number): Promise<boolean> => {
-    const end = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > end) return false;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return true;
-  };
-  const three = { a: members.a!, b: members.b!, c: members.c! };
+  const founders = ['a', 'b', 'c'];
+  const c = new KvCluster([...founders, 'd'], 7);
+  c.extra = () => ({ snapshotEntries: 100, snapshotCatchUpEntries: 10 });
+  let refusing = '';
+  /** Virtual time of each MsgSnap sent, per follower. */
+  const sent: Record<string, number[]> = {};
+  // the refusing follower's sends fail 10 ms after they start (as a refusal
+  // by its maxSnapshotBytes would); the others' arrive at once
+  const undo = routeSnapshots((m, deliver, from) => {
+    (sent[m.to] ??= []).push(c.clock.now());
+    if (m.to === refusing) c.clock.setTimeout(() => from.reportSnapshot(m.to, 'failure'), 10);
+    else deliver();
+  });
   try {
-    for (const id of ['a', 'b', 'c']) nodes.set(id, await KvNode.open({ id, members: three, db: dbs.get(id)!, ...base }));
-    assert.ok(await until(() => [...nodes.values()].some((n) => n.raft.isLeader), 10_000), 'a leader');
-    const leader = [...nodes.values()].find((n) => n.raft.isLeader)!;
-    const lagging = ['a', 'b', 'c'].find((id) => id !== leader.id)!;
-    await nodes.get(lagging)!.close();
-    nodes.delete(lagging);
-    for (let i = 0; i < 1000; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => leader.put(`k${i + j}`, 'v'.repeat(2000))));
-    nodes.set(lagging, await KvNode.open({ id: lagging, members: three, db: dbs.get(lagging)!, ...base, maxSnapshotBytes: 512 * 1024 }));
-    await new Promise((r) => setTimeout(r, 6_000)); // its refusals pile up: its back-off reaches 3.2 s
-    await leader.addMember('d', members.d, { learner: true });
-    const d = await KvNode.open({ id: 'd', members, join: true, db: dbs.get('d')!, ...base, maxSnapshotBytes: 64 * 1024 * 1024 });
-    nodes.set('d', d);
-    const started = Date.now();
-    assert.ok(await until(() => d.status().revision === leader.status().revision, 10_000), 'd catches up');
-    const took = Date.now() - started;
-    // about 0.3 s; behind a back-off shared with the other follower, anywhere up to 3.2 s more
-    assert.ok(took < 600, `d caught up in ${took} ms (the other follower's back-off is 3.2 s)`);
-    assert.ok(nodes.get(lagging)!.status().revision < leader.status().revision, 'the refusing follower is still behind');
+    for (const id of founders) await c.start(id, { members: founders });
+    const leader = await c.waitLeader();
+    refusing = c.followers()[0]!.id;
+    await fallBehind(c, leader, [refusing]);
+    await c.start(refusing, { members: founders });
+    // its refusals pile up: after the sixth, its back-off is 3.2 s (an election timeout of 100 ms, doubled 5 times)
+    await c.waitFor(() => (sent[refusing]?.length ?? 0) >= 6, 10_000, `six snapshots refused by ${refusing}`);
+    const added = c.clock.now();
+    await c.run(leader.addMember('d', undefined, { learner: true }));
+    const d = await c.start('d', { join: true });
+    await c.waitFor(() => d.status().revision === leader.status().revision, 10_000, 'd catches up');
+    const took = c.clock.now() - added;
+    // behind a back-off shared with the other follower, d would wait for that follower's next try, 3.2 s after its last
+    assert.ok(took < 1_000, `d caught up ${took} ms after it was added`);
+    assert.ok(c.node(refusing).status().revision < leader.status().revision, 'the refusing follower is still behind');
   } finally {
-    for (const n of nodes.values()) await n.close();
+    undo();
+    await c.closeAll();
   }
 });
 
