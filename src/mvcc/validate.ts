@@ -13,8 +13,9 @@
  *   provided") or `ignoreLease` with a lease ("lease is provided") → same;
  * - txn: a key put twice, or put inside a deleted range, in one branch
  *   (nested txns included) → `QUORUMKV_DUPLICATE_KEY`;
- * - malformed fields (non-integer numbers, non-byte keys, unknown enum
- *   strings, a negative id in a lease grant, a TTL above the maximum) →
+ * - malformed fields (a request, operation or compare that is not an
+ *   object, non-integer numbers, non-byte keys, unknown enum strings, a
+ *   negative id in a lease grant, a TTL above the maximum) →
  *   `QUORUMKV_INVALID_ARGUMENT`;
  * - the encoded request larger than `maxRequestBytes` →
  *   `QUORUMKV_REQUEST_TOO_LARGE`.
@@ -58,6 +59,11 @@ function invalid(msg: string): never {
   throw new UsageError(ErrorCode.INVALID_ARGUMENT, msg);
 }
 
+/** A request or a part of one must be an object (a null one threw a raw TypeError, or failed the store when applied). */
+function checkObject(v: unknown, what: string): void {
+  if (v === null || typeof v !== 'object') invalid(`${what} must be an object, got ${v === null ? 'null' : typeof v}`);
+}
+
 function checkKey(key: unknown): void {
   if (!(key instanceof Uint8Array)) invalid('key must be a Uint8Array');
   if (key.length === 0) invalid('etcdserver: key is not provided');
@@ -83,6 +89,7 @@ function checkRequiredInt(v: unknown, what: string): void {
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
  */
 export function checkRangeRequest(r: RangeRequest): void {
+  checkObject(r, 'a range request');
   checkKey(r.key);
   checkOptBytes(r.rangeEnd, 'rangeEnd');
   checkInt(r.limit, 'limit');
@@ -116,6 +123,7 @@ export function checkLeaseTimeToLiveRequest(r: LeaseTimeToLiveRequest): void {
 }
 
 function checkPut(p: PutRequest): void {
+  checkObject(p, 'a put request');
   checkKey(p.key);
   checkOptBytes(p.value, 'value');
   // any id: one no grant gives (a negative one) is etcd's lease-not-found at apply
@@ -125,11 +133,13 @@ function checkPut(p: PutRequest): void {
 }
 
 function checkDelete(d: DeleteRangeRequest): void {
+  checkObject(d, 'a delete-range request');
   checkKey(d.key);
   checkOptBytes(d.rangeEnd, 'rangeEnd');
 }
 
 function checkCompare(c: Compare): void {
+  checkObject(c, 'a txn compare');
   checkKey(c.key);
   checkOptBytes(c.rangeEnd, 'rangeEnd');
   if (!TARGETS.has(c.target)) invalid(`unknown compare target ${String(c.target)}`);
@@ -160,6 +170,7 @@ function checkOp(op: RequestOp, maxTxnOps: number, depth: number): void {
 
 /** etcd's `checkTxnRequest`: operation counts, then each compare and operation. */
 function checkTxn(t: TxnRequest, maxTxnOps: number, depth = 1): void {
+  checkObject(t, 'a txn');
   if (depth > MAX_TXN_DEPTH) invalid(`txn nested deeper than ${MAX_TXN_DEPTH} levels`);
   const compare = t.compare ?? [];
   const success = t.success ?? [];
@@ -244,11 +255,13 @@ export function checkTxnRequest(t: TxnRequest, maxTxnOps = DEFAULT_REQUEST_LIMIT
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
  */
 export function checkWatchRequest(w: WatchCreateRequest): void {
+  checkObject(w, 'a watch request');
   // etcd accepts an empty key in a watch (with a range end: every key below it)
   if (!(w.key instanceof Uint8Array)) invalid('key must be a Uint8Array');
   checkOptBytes(w.rangeEnd, 'rangeEnd');
   checkInt(w.startRevision, 'startRevision');
   checkInt(w.watchId, 'watchId', 0);
+  if (w.filters !== undefined && !Array.isArray(w.filters)) invalid('watch filters must be an array');
   for (const f of w.filters ?? []) if (f !== 'NOPUT' && f !== 'NODELETE') invalid(`unknown watch filter ${String(f)}`);
 }
 

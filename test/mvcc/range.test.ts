@@ -92,6 +92,15 @@ test('a read with an empty key is refused', async () => {
   await assert.rejects(t.store.range({ key: new Uint8Array(0) }), { code: 'QUORUMKV_INVALID_ARGUMENT' });
 });
 
+test('a range request that is not an object is refused with QUORUMKV_INVALID_ARGUMENT, not a raw TypeError', async () => {
+  const t = await fixture();
+  for (const req of [null, undefined, 'a', 5]) {
+    await assert.rejects(t.store.range(req as unknown as RangeRequest), { name: 'UsageError', code: 'QUORUMKV_INVALID_ARGUMENT' }, String(req));
+    await assert.rejects(t.store.readTxn({ success: [{ requestRange: req as unknown as RangeRequest }] }), { name: 'UsageError', code: 'QUORUMKV_INVALID_ARGUMENT' }, String(req));
+  }
+  assert.equal((await t.store.range({ key: b('a') })).kvs.length, 1, 'the store still serves reads');
+});
+
 test('reads at, below and above the compaction revision', async () => {
   const t = await fixture();
   await t.write({ compaction: { revision: 5 } });

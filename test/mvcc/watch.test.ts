@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { VirtualClock } from '../../src/node/clock.js';
-import type { Event, WatchResponse } from '../../src/mvccpb/index.js';
+import type { Event, WatchCreateRequest, WatchResponse } from '../../src/mvccpb/index.js';
 import { prefixEnd, RANGE_END_ALL } from '../../src/mvccpb/index.js';
 import type { Watcher } from '../../src/mvcc/index.js';
 import { b, del, kvStr, openStore, put, s, type TestStore } from './helpers.js';
@@ -428,6 +428,16 @@ test('cancel ends the iterator and the emitter face; the emitter sees put and de
   assert.equal(w.done, true);
   await put(t, 'k', '2');
   assert.deepEqual(t.store.watcherGroups(), { synced: 0, unsynced: 0, victims: 0 });
+});
+
+test('a watch request that is not an object, or with filters that are not an array, is refused with QUORUMKV_INVALID_ARGUMENT', async () => {
+  const t = await openStore();
+  // these threw a raw TypeError
+  for (const req of [null, undefined, 'a', { key: b('a'), filters: {} }]) {
+    assert.throws(() => t.store.watch(req as unknown as WatchCreateRequest), { name: 'UsageError', code: 'QUORUMKV_INVALID_ARGUMENT' }, String(req));
+  }
+  assert.deepEqual(t.store.watcherGroups(), { synced: 0, unsynced: 0, victims: 0 });
+  await t.store.close();
 });
 
 test('watch ids are unique; closing the store ends every watch', async () => {

@@ -13,7 +13,7 @@ import {
   type WriteRequest,
 } from '../../src/mvcc/index.js';
 import { pack } from '../../src/codec/index.js';
-import type { RequestOp, TxnRequest } from '../../src/mvccpb/index.js';
+import type { Compare, RequestOp, TxnRequest } from '../../src/mvccpb/index.js';
 import { b } from './helpers.js';
 
 /** Decoded bytes may be Buffers: compare as plain arrays. */
@@ -180,6 +180,13 @@ test('malformed fields are refused', () => {
     { leaseRevoke: null } as unknown as WriteRequest,
     { put: null } as unknown as WriteRequest,
     { put: { key: b('k') }, leaseRevoke: { id: 1 } } as unknown as WriteRequest,
+    // a txn's parts that are not objects threw a raw TypeError
+    { txn: { success: [{ requestRange: null } as unknown as RequestOp] } },
+    { txn: { success: [{ requestPut: null } as unknown as RequestOp] } },
+    { txn: { failure: [{ requestDeleteRange: null } as unknown as RequestOp] } },
+    { txn: { success: [{ requestTxn: null } as unknown as RequestOp] } },
+    { txn: { success: [{ requestTxn: 'x' } as unknown as RequestOp] } },
+    { txn: { compare: [null as unknown as Compare] } },
   ];
   for (const c of cases) assert.throws(() => validateWriteRequest(c), { code: 'QUORUMKV_INVALID_ARGUMENT' }, JSON.stringify(plain(c)));
 });

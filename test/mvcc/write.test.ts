@@ -81,6 +81,11 @@ test('write errors change nothing but the applied index', async () => {
     { name: 'unknown lease', req: { put: { key: b('a'), value: b('x'), lease: 12345 } }, code: 'QUORUMKV_LEASE_NOT_FOUND' },
     { name: 'empty key', req: { put: { key: new Uint8Array(0), value: b('x') } }, code: 'QUORUMKV_INVALID_ARGUMENT' },
     { name: 'empty delete key', req: { deleteRange: { key: new Uint8Array(0) } }, code: 'QUORUMKV_INVALID_ARGUMENT' },
+    // parts of a txn that are not objects failed the store (QUORUMKV_INTERNAL) for good
+    { name: 'txn with a null range', req: { txn: { success: [{ requestRange: null as never }] } }, code: 'QUORUMKV_INVALID_ARGUMENT' },
+    { name: 'txn with a null put', req: { txn: { success: [{ requestPut: null as never }] } }, code: 'QUORUMKV_INVALID_ARGUMENT' },
+    { name: 'txn with a null nested txn', req: { txn: { failure: [{ requestTxn: null as never }] } }, code: 'QUORUMKV_INVALID_ARGUMENT' },
+    { name: 'txn with a null compare', req: { txn: { compare: [null as never] } }, code: 'QUORUMKV_INVALID_ARGUMENT' },
   ];
   for (const c of cases) {
     const before = t.store.appliedIndex();
