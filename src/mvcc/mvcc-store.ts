@@ -142,7 +142,7 @@ export interface MvccStoreOptions {
   sync?: boolean;
   /** Watch options. */
   watch?: Omit<WatchOptions, 'onError'>;
-  /** Revisions deleted per backend batch by physical compaction. Default 1000 (etcd). */
+  /** Revisions deleted per backend batch by physical compaction, a positive integer. Default 1000 (etcd). */
   compactionBatchLimit?: number;
   /**
    * Called after each backend write of applied batches with its duration in
@@ -151,7 +151,7 @@ export interface MvccStoreOptions {
    */
   onBackendCommit?: (seconds: number) => void;
   /**
-   * How long (ms) the backend writer, when idle, waits before writing
+   * How long (ms, a finite number, 0 or more) the backend writer, when idle, waits before writing
    * batches acknowledged at apply (`acknowledge: 'applied'`), so that the
    * batches applied meanwhile land in the same backend write: etcd's
    * backend batch interval (`--backend-batch-interval`, 100 ms there).
@@ -315,6 +315,44 @@ const SNAPSHOT_VERSION = 1;
 
 const log = createDebug('quorumkv:mvcc');
 
+function badConfig(msg: string): never {
+  throw new UsageError(ErrorCode.INVALID_CONFIG, `mvcc: ${msg}`);
+}
+
+/**
+ * Checks the options of {@link MvccStore.open} that the store reads itself
+ * (the lessor and the watchable store check theirs), before anything is
+ * opened.
+ * @throws UsageError `QUORUMKV_INVALID_CONFIG`
+ */
+function checkStoreOptions(o: MvccStoreOptions): void {
+  if (o === null || typeof o !== 'object') badConfig('options must be an object');
+  const cb = o.compactionBatchLimit;
+  // NaN or Infinity deleted every compacted revision in one backend batch, however many
+  if (cb !== undefined && !(typeof cb === 'number' && Number.isSafeInteger(cb) && cb > 0)) badConfig(`compactionBatchLimit must be a positive integer, got ${String(cb)}`);
+  const bi = o.batchIntervalMs;
+  // Infinity never wrote what was acknowledged at apply; NaN and negatives were taken as 0
+  if (bi !== undefined && !(typeof bi === 'number' && Number.isFinite(bi) && bi >= 0)) badConfig(`batchIntervalMs must be a finite number of ms, 0 or more, got ${String(bi)}`);
+  if (o.sync !== undefined && typeof o.sync !== 'boolean') badConfig(`sync must be a boolean, got ${String(o.sync)}`);
+  if (o.onBackendCommit !== undefined && typeof o.onBackendCommit !== 'function') badConfig('onBackendCommit must be a function');
+  const t = o.timer as unknown;
+  if (t !== undefined && (t === null || typeof t !== 'object' || typeof (t as BatchTimer).setTimeout !== 'function' || typeof (t as BatchTimer).clearTimeout !== 'function')) {
+    badConfig('timer must be { setTimeout, clearTimeout }');
+  }
+  if (o.watch !== undefined && (o.watch === null || typeof o.watch !== 'object')) badConfig('watch must be an object of watch options');
+  const l = o.limits;
+  if (l !== undefined) {
+    if (l === null || typeof l !== 'object') badConfig('limits must be an object');
+    const mt = l.maxTxnOps;
+    // NaN let txns of any size through; 0 or less refused every txn
+    if (mt !== undefined && !(typeof mt === 'number' && (Number.isSafeInteger(mt) || mt === Number.POSITIVE_INFINITY) && mt > 0)) {
+      badConfig(`limits.maxTxnOps must be a positive integer or Infinity, got ${String(mt)}`);
+    }
+    const mb = l.maxRequestBytes;
+    if (mb !== undefined && !(typeof mb === 'number' && Number.isSafeInteger(mb) && mb > 0)) badConfig(`limits.maxRequestBytes must be a positive integer, got ${String(mb)}`);
+  }
+}
+
 function num(v: unknown): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'mvcc: malformed snapshot');
   return v;
@@ -372,13 +410,14 @@ export class MvccStore {
   private status: 'open' | 'closing' | 'closed' = 'open';
 
   private constructor(db: AnyLevel, options: MvccStoreOptions) {
+    checkStoreOptions(options);
     this.lessor = new Lessor({ minTtl: options.minLeaseTtl, now: options.now, expiredRetryMs: options.expiredLeaseRetryMs });
     this.backend = new Backend(db, options.sync ?? false);
     this.core = new KvCore(this.lessor, this.backend);
     this.limits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
-    this.compactionBatchLimit = Math.max(1, options.compactionBatchLimit ?? 1000);
+    this.compactionBatchLimit = options.compactionBatchLimit ?? 1000;
     this.onBackendCommit = options.onBackendCommit;
-    this.batchIntervalMs = Math.max(0, options.batchIntervalMs ?? 0);
+    this.batchIntervalMs = options.batchIntervalMs ?? 0;
     this.timer = options.timer ?? globalTimer;
     const self = this;
     this.hub = new WatchableStore(
@@ -400,8 +439,13 @@ export class MvccStore {
    * unfinished physical compaction resumes. A store whose snapshot restore
    * was interrupted by a crash opens empty (applied index 0).
    * @throws FaultError `QUORUMKV_STORAGE_IO`, `QUORUMKV_INTERNAL` (corrupt backend)
-   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad `watch` options (see `WatchOptions`), and bad
-   *   `minLeaseTtl`, `expiredLeaseRetryMs` or `now` (see the `Lessor` constructor)
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for options that are not an object; a
+   *   `compactionBatchLimit` that is not a positive integer; a `batchIntervalMs` that is not a
+   *   finite number, 0 or more; a `limits.maxTxnOps` that is neither a positive integer nor
+   *   `Infinity`, a `limits.maxRequestBytes` that is not a positive integer; a `timer` without
+   *   `setTimeout` and `clearTimeout`, an `onBackendCommit` that is not a function, a `sync`
+   *   that is not a boolean; bad `watch` options (see `WatchOptions`), and bad `minLeaseTtl`,
+   *   `expiredLeaseRetryMs` or `now` (see the `Lessor` constructor)
    */
   static async open(db: AnyLevel, options: MvccStoreOptions = {}): Promise<MvccStore> {
     const s = new MvccStore(db, options);

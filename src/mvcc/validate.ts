@@ -38,9 +38,9 @@ import { encodeWriteRequest, type WriteRequest } from './write-request.js';
 
 /** Limits on requests. */
 export interface RequestLimits {
-  /** Largest encoded request in bytes. Default 1.5 MiB (etcd's `--max-request-bytes`). */
+  /** Largest encoded request in bytes, a positive integer. Default 1.5 MiB (etcd's `--max-request-bytes`). */
   maxRequestBytes: number;
-  /** Most compares, success or failure operations in a txn. Default 128 (etcd's `--max-txn-ops`). */
+  /** Most compares, success or failure operations in a txn, a positive integer or `Infinity`. Default 128 (etcd's `--max-txn-ops`). */
   maxTxnOps: number;
 }
 

@@ -272,3 +272,43 @@ test('with a batch interval, a compaction applied while a write runs is written 
   assert.equal(t.pending.size, 0, 'no interval was waited for');
   await store.close();
 });
+
+test('MvccStore.open refuses options it cannot work with: QUORUMKV_INVALID_CONFIG', async () => {
+  const bad: [string, object][] = [
+    // Infinity: what was acknowledged at apply was never written (a timer of 2^31 - 1 ms)
+    ['batchIntervalMs Infinity', { batchIntervalMs: Number.POSITIVE_INFINITY }],
+    // NaN and negatives were taken as 0 without a word
+    ['batchIntervalMs NaN', { batchIntervalMs: Number.NaN }],
+    ['batchIntervalMs -5', { batchIntervalMs: -5 }],
+    ['batchIntervalMs "10"', { batchIntervalMs: '10' }],
+    // NaN or Infinity: a physical compaction deleted everything in one batch
+    ['compactionBatchLimit NaN', { compactionBatchLimit: Number.NaN }],
+    ['compactionBatchLimit Infinity', { compactionBatchLimit: Number.POSITIVE_INFINITY }],
+    ['compactionBatchLimit 0', { compactionBatchLimit: 0 }],
+    ['compactionBatchLimit -1', { compactionBatchLimit: -1 }],
+    ['compactionBatchLimit 2.5', { compactionBatchLimit: 2.5 }],
+    // NaN let a txn of any size through; 0 or less refused every txn
+    ['limits.maxTxnOps NaN', { limits: { maxTxnOps: Number.NaN } }],
+    ['limits.maxTxnOps 0', { limits: { maxTxnOps: 0 } }],
+    ['limits.maxTxnOps -1', { limits: { maxTxnOps: -1 } }],
+    ['limits.maxRequestBytes NaN', { limits: { maxRequestBytes: Number.NaN } }],
+    ['limits null', { limits: null }],
+    // failed the store (QUORUMKV_INTERNAL) at its first backend write
+    ['onBackendCommit "x"', { onBackendCommit: 'x' }],
+    // a raw TypeError, or one thrown by applyBatch after the entry was applied
+    ['timer {}', { timer: {} }],
+    ['timer null', { timer: null }],
+    ['sync "yes"', { sync: 'yes' }],
+    ['watch "x"', { watch: 'x' }],
+    ['options null', null as unknown as object],
+  ];
+  for (const [name, options] of bad) {
+    const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+    await assert.rejects(MvccStore.open(db, options as never), { name: 'UsageError', code: 'QUORUMKV_INVALID_CONFIG' }, name);
+  }
+  // the limits of the domain are accepted
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  const store = await MvccStore.open(db, { batchIntervalMs: 0.5, compactionBatchLimit: 1, limits: { maxTxnOps: Number.POSITIVE_INFINITY, maxRequestBytes: 1 } });
+  assert.equal((await store.apply(1, put('a', '1'))).status, 'applied');
+  await store.close();
+});
