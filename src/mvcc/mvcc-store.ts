@@ -16,6 +16,7 @@
 import createDebug from 'debug';
 import { pack, unpack, withCrc, checkCrc, crc32 } from '../codec/index.js';
 import { CompactedError, ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
+import { callIsolated } from '../isolated-emit.js';
 import { Lessor, leaseItemToBytes } from '../lease/index.js';
 import { MAX_TIMER_MS } from '../timer-limit.js';
 import type {
@@ -147,7 +148,9 @@ export interface MvccStoreOptions {
   /**
    * Called after each backend write of applied batches with its duration in
    * seconds (etcd's `backend_commit_duration_seconds`). Applied batches
-   * queued while a write runs are written together in the next one.
+   * queued while a write runs are written together in the next one. An
+   * error it throws is thrown again on its own (an uncaught exception);
+   * the store goes on.
    */
   onBackendCommit?: (seconds: number) => void;
   /**
@@ -698,7 +701,8 @@ export class MvccStore {
           if (batches.length > 0) {
             const started = performance.now();
             await this.backend.writeBatches(batches);
-            this.onBackendCommit?.((performance.now() - started) / 1000);
+            // the caller's callback: one that throws must not fail a store whose write went through
+            if (this.onBackendCommit !== undefined) callIsolated(this.onBackendCommit, (performance.now() - started) / 1000);
           }
         } catch (err) {
           const f = this.fail(err);

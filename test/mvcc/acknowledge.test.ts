@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { MvccStore } from '../../src/mvcc/index.js';
+import { runFixture } from '../fixtures/run-fixture.js';
 import { b, kvStr } from './helpers.js';
 
 type Db = MemoryLevel<Uint8Array, Uint8Array>;
@@ -311,4 +312,13 @@ test('MvccStore.open refuses options it cannot work with: QUORUMKV_INVALID_CONFI
   const store = await MvccStore.open(db, { batchIntervalMs: 0.5, compactionBatchLimit: 1, limits: { maxTxnOps: Number.POSITIVE_INFINITY, maxRequestBytes: 1 } });
   assert.equal((await store.apply(1, put('a', '1'))).status, 'applied');
   await store.close();
+});
+
+test('an onBackendCommit that throws does not fail the store: its error is thrown on its own and the writes go on', () => {
+  // it failed the store (QUORUMKV_INTERNAL, every call refused from then
+  // on), rejecting an entry whose batch had been written
+  const out = runFixture<{ statuses: string[]; value: string; thrown: string[] }>('backend-commit-throws.mjs');
+  assert.deepEqual(out.statuses, ['applied', 'applied', 'applied']);
+  assert.equal(out.value, '3');
+  assert.deepEqual(out.thrown, ['callback failed at write 1', 'callback failed at write 2', 'callback failed at write 3']);
 });
