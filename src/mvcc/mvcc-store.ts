@@ -1223,10 +1223,18 @@ export class MvccStore {
    * Lease grants and revokes of leases without keys change no revision: a
    * hash with the leases compares members at one applied index (the
    * corruption check), one without them at one revision (etcd's `HashKV`).
+   * @param rev - a non-negative safe integer; 0: the current revision
    * @throws CompactedError when `rev` is at or below the compaction revision
-   * @throws UsageError `QUORUMKV_FUTURE_REVISION`
+   * @throws UsageError `QUORUMKV_FUTURE_REVISION`; `QUORUMKV_INVALID_ARGUMENT` for a `rev` that
+   *   is not a non-negative safe integer (as `KvNode.hashKv`) or `options` that are not an object
    */
   async hash(rev = 0, options: { withLeases?: boolean } = {}): Promise<HashResult> {
+    // NaN or a string hashed the current revision and reported the argument
+    // as its revision; 2.5 hashed up to 3 and reported 2.5
+    if (typeof rev !== 'number' || !Number.isSafeInteger(rev) || rev < 0) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: hash revision must be a non-negative safe integer, got ${String(rev)}`);
+    }
+    if (options === null || typeof options !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: hash options must be an object');
     const taken = await this.exclusive(async () => {
       await this.writesDone();
       this.assertUsable();

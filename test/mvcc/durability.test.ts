@@ -172,6 +172,18 @@ test('hash at a past revision, and its errors', async () => {
   await assert.rejects(t.store.hash(2), { code: 'QUORUMKV_REVISION_COMPACTED' });
 });
 
+test('hash refuses a revision that is not a non-negative safe integer with QUORUMKV_INVALID_ARGUMENT', async () => {
+  const t: TestStore = await openStore();
+  await put(t, 'a', '1'); // 2
+  await put(t, 'a', '2'); // 3
+  // NaN and '2' hashed the current revision and answered revision NaN or '2'; 2.5 hashed up to 3
+  for (const rev of [Number.NaN, 2.5, '2', Number.POSITIVE_INFINITY, null, -1]) {
+    await assert.rejects(t.store.hash(rev as number), { name: 'UsageError', code: 'QUORUMKV_INVALID_ARGUMENT' }, String(rev));
+  }
+  await assert.rejects(t.store.hash(0, null as never), { name: 'UsageError', code: 'QUORUMKV_INVALID_ARGUMENT' });
+  assert.equal((await t.store.hash(0)).revision, 3, '0 is the current revision');
+});
+
 test('the store works on classic-level and survives closing the database', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'quorumkv-mvcc-'));
   try {
