@@ -561,16 +561,24 @@ export class MvccStore {
    * written. May be called again before the previous call resolves: the
    * next batch executes while the previous one is written; writes land in
    * call order; each call resolves when its own batch is written.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when indexes are not
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `entries` is not an
+   *   array of objects, `options` not an object or its `acknowledge` neither
+   *   `'written'` nor `'applied'`, or indexes are not
    *   increasing safe integers (nothing is applied)
    * @throws FaultError `QUORUMKV_STORAGE_IO` / `QUORUMKV_INTERNAL`: the
    *   store has failed and must be reopened (entries after the stored applied
    *   index are then applied again)
    */
   applyBatch(entries: ApplyEntry[], options: ApplyBatchOptions = {}): Promise<ApplyResult[]> {
+    if (options === null || typeof options !== 'object' || (options.acknowledge !== undefined && options.acknowledge !== 'written' && options.acknowledge !== 'applied')) {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, "mvcc: applyBatch options must be an object whose acknowledge is 'written' or 'applied'"));
+    }
     const executed = this.exclusive(async () => {
       this.assertUsable();
+      if (!Array.isArray(entries)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: entries must be an array');
       for (let i = 0; i < entries.length; i++) {
+        const e = entries[i];
+        if (e === null || typeof e !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: an entry must be an object { index, request }, got ${String(e)}`);
         // a NaN or infinite index passed the order checks and became the applied index
         if (!Number.isSafeInteger(entries[i]!.index)) {
           throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: entry index must be a safe integer, got ${String(entries[i]!.index)}`);

@@ -168,6 +168,29 @@ test('an entry index that is not a safe integer (NaN, Infinity, 2.5) is refused 
   await again.store.close();
 });
 
+test('applyBatch refuses entries that are not an array of objects, and bad options, with QUORUMKV_INVALID_ARGUMENT; the store goes on', async () => {
+  const t = await openStore();
+  await put(t, 'a', '1');
+  const ok = { index: 2, request: { put: { key: b('a'), value: b('bad') } } };
+  // these threw a raw TypeError (options null: synchronously, out of applyBatch)
+  const calls: [string, () => Promise<unknown>][] = [
+    ['entries null', () => t.store.applyBatch(null as never)],
+    ['entries {}', () => t.store.applyBatch({} as never)],
+    ['a null entry', () => t.store.applyBatch([ok, null as never])],
+    ['options null', () => t.store.applyBatch([ok], null as never)],
+    // a misspelt acknowledge was taken as 'written'
+    ["acknowledge 'apply'", () => t.store.applyBatch([ok], { acknowledge: 'apply' as never })],
+  ];
+  for (const [name, call] of calls) {
+    let p: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => (p = call()), name);
+    await assert.rejects(p!, { name: 'UsageError', code: 'QUORUMKV_INVALID_ARGUMENT' }, name);
+  }
+  assert.equal(t.store.appliedIndex(), 1);
+  assert.deepEqual((await t.store.range({ key: b('a') })).kvs.map(kvStr), ['a=1@2/2/1']);
+  assert.equal((await put(t, 'a', '2')).header.revision, 3, 'the store goes on');
+});
+
 test('returned key-values cannot be reassigned (they are shared with the store)', async () => {
   const t = await openStore();
   await put(t, 'a', '1');
