@@ -29,7 +29,7 @@
  */
 import { ErrorCode, UsageError } from '../errors.js';
 import { MAX_TIMER_MS } from '../timer-limit.js';
-import type { Event, KeyValue, WatchCreateRequest, WatchResponse } from '../mvccpb/index.js';
+import type { Event, KeyValue, WatchCreateRequest, WatchFilter, WatchResponse } from '../mvccpb/index.js';
 import type { RevisionEvents } from './kv-core.js';
 import { toIndexEnd, toSkey } from './skey.js';
 import { checkWatchRequest } from './validate.js';
@@ -192,9 +192,13 @@ export class WatchableStore implements WatcherHost {
    * (or less) means the next revision; a past one replays history first.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a malformed request or a watch id in use
    */
-  watch(req: WatchCreateRequest): Watcher {
+  watch(caller: WatchCreateRequest): Watcher {
     if (this.closed) throw new UsageError(ErrorCode.STORAGE_CLOSED, 'mvcc: store is closed');
-    checkWatchRequest(req);
+    checkWatchRequest(caller);
+    // the watch's own copy: a caller that changes its request object
+    // afterwards (to create the next watch with it) must not change this
+    // watch's options (prevKv, filters, progressNotify) nor its prevKv count
+    const req: WatchCreateRequest = Object.freeze({ ...caller, ...(caller.filters !== undefined ? { filters: Object.freeze([...caller.filters]) as WatchFilter[] } : {}) });
     let id = req.watchId ?? 0;
     if (id !== 0 && this.byId.has(id)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: duplicate watch ID provided on the WatchStream');
     if (id === 0) {

@@ -440,6 +440,38 @@ test('a watch request that is not an object, or with filters that are not an arr
   await t.store.close();
 });
 
+test("a watch keeps the options it was created with when the caller then changes its request object", async () => {
+  const t = await openStore();
+  await put(t, 'a', '1'); // 2
+  const req: WatchCreateRequest = { key: b('a'), prevKv: true, filters: [] };
+  const first = t.store.watch(req);
+  // the same object, changed to create a second watch: the first one read
+  // its options from it, lost its PUTs and its prevKvs, and the count of
+  // prevKv watchers never went back to 0
+  req.prevKv = false;
+  req.filters!.push('NOPUT');
+  const second = t.store.watch(req);
+  await put(t, 'a', '2'); // 3
+  await del(t, 'a'); // 4
+  await t.store.watchIdle();
+  const evs = async (w: Watcher) => {
+    const out: string[] = [];
+    while (w.queued > 0) {
+      const r = await w.next();
+      for (const e of r.value!.events) out.push(`${e.type} ${s(e.kv.key)}@${e.kv.modRevision} prev ${kvStr(e.prevKv)}`);
+    }
+    return out;
+  };
+  assert.deepEqual(await evs(first), ['PUT a@3 prev a=1@2/2/1', 'DELETE a@4 prev a=2@2/3/2']);
+  assert.deepEqual(await evs(second), ['DELETE a@4 prev -']);
+  assert.equal(first.request.prevKv, true);
+  assert.deepEqual(first.request.filters, []);
+  await first.cancel();
+  await second.cancel();
+  assert.equal(t.store['hub'].wantsPrevKv(), false, 'no watcher asks for prevKv any more');
+  await t.store.close();
+});
+
 test('watch ids are unique; closing the store ends every watch', async () => {
   const t = await openStore();
   const below = t.store.watch({ key: new Uint8Array(0), rangeEnd: b('b') }); // an empty key is allowed, as in etcd
