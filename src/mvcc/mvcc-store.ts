@@ -945,6 +945,8 @@ export class MvccStore {
   /**
    * Watches a key or range (see `WatchCreateRequest` and `Watcher`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+   * @throws FaultError `QUORUMKV_STORAGE_CLOSED` on a closed store or after
+   *   {@link endWatches}; the store's failure once it has failed
    */
   watch(req: WatchCreateRequest): Watcher {
     this.assertUsable();

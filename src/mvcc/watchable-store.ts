@@ -27,7 +27,7 @@
  * falls between.
  * @module
  */
-import { ErrorCode, UsageError } from '../errors.js';
+import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { MAX_TIMER_MS } from '../timer-limit.js';
 import type { Event, KeyValue, WatchCreateRequest, WatchFilter, WatchResponse } from '../mvccpb/index.js';
 import type { RevisionEvents } from './kv-core.js';
@@ -191,9 +191,11 @@ export class WatchableStore implements WatcherHost {
    * Creates a watch (see {@link WatchCreateRequest}). A start revision of 0
    * (or less) means the next revision; a past one replays history first.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a malformed request or a watch id in use
+   * @throws FaultError `QUORUMKV_STORAGE_CLOSED` once {@link close} has ended the watches
    */
   watch(caller: WatchCreateRequest): Watcher {
-    if (this.closed) throw new UsageError(ErrorCode.STORAGE_CLOSED, 'mvcc: store is closed');
+    // a fault, as on a closed store: the request itself is fine
+    if (this.closed) throw new FaultError(ErrorCode.STORAGE_CLOSED, 'mvcc: store is closed');
     checkWatchRequest(caller);
     // the watch's own copy: a caller that changes its request object
     // afterwards (to create the next watch with it) must not change this

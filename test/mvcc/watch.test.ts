@@ -491,6 +491,15 @@ test('watch ids are unique; closing the store ends every watch', async () => {
   }
 });
 
+test('after endWatches, a new watch is refused as on a closed store: FaultError QUORUMKV_STORAGE_CLOSED', async () => {
+  const t = await openStore();
+  t.store.endWatches('the member was removed');
+  // it was a UsageError with that code (bad input), where a closed store throws a FaultError
+  assert.throws(() => t.store.watch({ key: b('a') }), { name: 'FaultError', code: 'QUORUMKV_STORAGE_CLOSED' });
+  await t.store.close();
+  assert.throws(() => t.store.watch({ key: b('a') }), { name: 'FaultError', code: 'QUORUMKV_STORAGE_CLOSED' });
+});
+
 test('after a snapshot restore, watchers catch up from the restored state', async () => {
   const src = await openStore();
   for (let i = 0; i < 5; i++) await put(src, 'k', String(i)); // 2..6
