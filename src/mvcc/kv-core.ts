@@ -46,7 +46,10 @@ export interface ScheduledCompaction {
   keep: Set<string>;
 }
 
-/** Key-values handed out may be shared (an event goes to every matching watcher): freeze them. */
+/**
+ * Key-values handed out may be shared (an event goes to every matching
+ * watcher): freeze them. Events are frozen too, for the same reason.
+ */
 export function freezeKv(kv: KeyValue): KeyValue {
   return Object.freeze(kv);
 }
@@ -339,7 +342,7 @@ export class WriteTxn implements TxnDelete {
     ki.lease = lease;
     if (core.evicts) core.noteUnwritten(ki, rev.main);
     const prevKv = kv.version === 1 ? undefined : prior;
-    this.events.push(prevKv !== undefined ? { type: 'PUT', kv, prevKv } : { type: 'PUT', kv });
+    this.events.push(Object.freeze(prevKv !== undefined ? { type: 'PUT', kv, prevKv } : { type: 'PUT', kv }));
     if (oldLease !== lease) {
       if (oldLease !== 0) core.lessor.detach(oldLease, skey);
       if (lease !== 0) core.lessor.attach(lease, skey);
@@ -372,7 +375,7 @@ export class WriteTxn implements TxnDelete {
     ki.val = undefined;
     ki.lease = 0;
     const kv = freezeKv({ key, createRevision: 0, modRevision: rev.main, version: 0, value: EMPTY, lease: 0 });
-    this.events.push(prevKv !== undefined ? { type: 'DELETE', kv, prevKv } : { type: 'DELETE', kv });
+    this.events.push(Object.freeze(prevKv !== undefined ? { type: 'DELETE', kv, prevKv } : { type: 'DELETE', kv }));
     if (oldLease !== 0) core.lessor.detach(oldLease, ki.skey);
   }
 

@@ -985,9 +985,9 @@ export class MvccStore {
       const kv = decodeKeyValue(v);
       const skey = toSkey(kv.key);
       if (isTombstoneKey(k)) {
-        out.push({ revision: rev.main, skey, event: { type: 'DELETE', kv: freezeKv({ ...kv, modRevision: rev.main }) } });
+        out.push({ revision: rev.main, skey, event: Object.freeze({ type: 'DELETE', kv: freezeKv({ ...kv, modRevision: rev.main }) }) });
       } else {
-        out.push({ revision: rev.main, skey, event: { type: 'PUT', kv: freezeKv(kv) } });
+        out.push({ revision: rev.main, skey, event: Object.freeze({ type: 'PUT', kv: freezeKv(kv) }) });
       }
     };
     // both taken now, before the scan yields: the writer may settle records meanwhile
@@ -1009,7 +1009,7 @@ export class MvccStore {
     const cached = core.cached({ ki, at });
     if (cached !== undefined) return cached;
     const data = await this.backend.getRevision(revToBytes(at.modified));
-    return data === undefined ? undefined : decodeKeyValue(data);
+    return data === undefined ? undefined : freezeKv(decodeKeyValue(data));
   }
 
   // ------------------------------------------------------------ compaction

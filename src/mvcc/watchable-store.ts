@@ -281,7 +281,7 @@ export class WatchableStore implements WatcherHost {
           }
           let list = batches.get(w);
           if (list === undefined) batches.set(w, (list = []));
-          list.push(w.request.prevKv || ev.prevKv === undefined ? ev : { type: ev.type, kv: ev.kv });
+          list.push(w.request.prevKv || ev.prevKv === undefined ? ev : Object.freeze({ type: ev.type, kv: ev.kv }));
         });
       }
     }
@@ -509,7 +509,7 @@ export class WatchableStore implements WatcherHost {
           // not once a restore began: the key index would point at records it removes
           if (this.restores !== restores) return true;
           const prev = await this.source.kvAt(ev.kv.key, ev.kv.modRevision - 1);
-          if (prev !== undefined) events[i] = { ...ev, prevKv: prev };
+          if (prev !== undefined) events[i] = Object.freeze({ ...ev, prevKv: prev });
         }
         if (this.restores !== restores) return true;
         if (w.state !== 'unsynced') continue;

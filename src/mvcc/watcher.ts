@@ -56,6 +56,8 @@ function bothFaces(): UsageError {
  * `on`/`once` for a data event throws while a `next()` waits, and `next()`
  * rejects once a data event has a listener, or while another `next()` waits.
  *
+ * Events and their key-values are frozen: the watchers of a key share them.
+ *
  * Guarantees (etcd's watch API): events come in revision order, each once,
  * a revision's events together in one response; a consumer that falls
  * behind never blocks the store: its responses are buffered up to a bound,

@@ -491,6 +491,34 @@ test('watch ids are unique; closing the store ends every watch', async () => {
   }
 });
 
+test('events are frozen: a consumer cannot change the event another watcher of the same key gets', async () => {
+  const t = await openStore();
+  await put(t, 'a', '1'); // 2
+  const live = [t.store.watch({ key: b('a'), prevKv: true }), t.store.watch({ key: b('a'), prevKv: true })];
+  await put(t, 'a', '2'); // 3
+  // two watchers catching up from history read the same stored events
+  const past = [t.store.watch({ key: b('a'), startRevision: 2 }), t.store.watch({ key: b('a'), startRevision: 2 })];
+  await t.store.watchIdle();
+  for (const [first, second] of [live, past] as [Watcher, Watcher][]) {
+    const mine: readonly Event[] = (await first.next()).value!.events;
+    for (const ev of mine) {
+      assert.ok(Object.isFrozen(ev), 'the event is frozen');
+      // the first consumer rewriting its event changed the second one's (the same object)
+      assert.throws(() => {
+        (ev as { type: string }).type = 'DELETE';
+      }, TypeError);
+      if (ev.prevKv !== undefined) assert.throws(() => delete (ev as { prevKv?: unknown }).prevKv, TypeError);
+    }
+    const theirs: readonly Event[] = (await second.next()).value!.events;
+    assert.deepEqual(
+      theirs.map((e) => `${e.type} ${s(e.kv.key)}@${e.kv.modRevision} prev ${kvStr(e.prevKv)}`),
+      mine.map((e) => `${e.type} ${s(e.kv.key)}@${e.kv.modRevision} prev ${kvStr(e.prevKv)}`),
+    );
+    assert.equal(theirs[theirs.length - 1]!.type, 'PUT');
+  }
+  await t.store.close();
+});
+
 test('after endWatches, a new watch is refused as on a closed store: FaultError QUORUMKV_STORAGE_CLOSED', async () => {
   const t = await openStore();
   t.store.endWatches('the member was removed');
