@@ -14,8 +14,9 @@
  * - txn: a key put twice, or put inside a deleted range, in one branch
  *   (nested txns included) → `QUORUMKV_DUPLICATE_KEY`;
  * - malformed fields (a request, operation or compare that is not an
- *   object, non-integer numbers, non-byte keys, unknown enum strings, a
- *   negative id in a lease grant, a TTL above the maximum) →
+ *   object, non-integer numbers, flags that are not booleans, non-byte
+ *   keys, unknown enum strings, a negative id in a lease grant, a TTL
+ *   above the maximum) →
  *   `QUORUMKV_INVALID_ARGUMENT`;
  * - the encoded request larger than `maxRequestBytes` →
  *   `QUORUMKV_REQUEST_TOO_LARGE`.
@@ -73,6 +74,11 @@ function checkOptBytes(v: unknown, what: string): void {
   if (v !== undefined && !(v instanceof Uint8Array)) invalid(`${what} must be a Uint8Array`);
 }
 
+/** A flag: absent or a boolean (a string such as 'false' was taken as set). */
+function checkOptBool(v: unknown, what: string): void {
+  if (v !== undefined && typeof v !== 'boolean') invalid(`${what} must be a boolean, got ${typeof v}`);
+}
+
 function checkInt(v: unknown, what: string, min = Number.MIN_SAFE_INTEGER): void {
   if (v === undefined) return;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) invalid(`${what} must be an integer >= ${min}, got ${String(v)}`);
@@ -100,6 +106,9 @@ export function checkRangeRequest(r: RangeRequest): void {
   checkInt(r.maxCreateRevision, 'maxCreateRevision');
   if (r.sortOrder !== undefined && !SORT_ORDERS.has(r.sortOrder)) invalid(`unknown sortOrder ${String(r.sortOrder)}`);
   if (r.sortTarget !== undefined && !SORT_TARGETS.has(r.sortTarget)) invalid(`unknown sortTarget ${String(r.sortTarget)}`);
+  checkOptBool(r.keysOnly, 'keysOnly');
+  checkOptBool(r.countOnly, 'countOnly');
+  checkOptBool(r.serializable, 'serializable');
 }
 
 /**
@@ -128,6 +137,9 @@ function checkPut(p: PutRequest): void {
   checkOptBytes(p.value, 'value');
   // any id: one no grant gives (a negative one) is etcd's lease-not-found at apply
   checkInt(p.lease, 'lease');
+  checkOptBool(p.prevKv, 'prevKv');
+  checkOptBool(p.ignoreValue, 'ignoreValue');
+  checkOptBool(p.ignoreLease, 'ignoreLease');
   if (p.ignoreValue && p.value !== undefined && p.value.length !== 0) invalid('etcdserver: value is provided');
   if (p.ignoreLease && p.lease !== undefined && p.lease !== 0) invalid('etcdserver: lease is provided');
 }
@@ -136,6 +148,7 @@ function checkDelete(d: DeleteRangeRequest): void {
   checkObject(d, 'a delete-range request');
   checkKey(d.key);
   checkOptBytes(d.rangeEnd, 'rangeEnd');
+  checkOptBool(d.prevKv, 'prevKv');
 }
 
 function checkCompare(c: Compare): void {
@@ -261,6 +274,8 @@ export function checkWatchRequest(w: WatchCreateRequest): void {
   checkOptBytes(w.rangeEnd, 'rangeEnd');
   checkInt(w.startRevision, 'startRevision');
   checkInt(w.watchId, 'watchId', 0);
+  checkOptBool(w.prevKv, 'prevKv');
+  checkOptBool(w.progressNotify, 'progressNotify');
   if (w.filters !== undefined && !Array.isArray(w.filters)) invalid('watch filters must be an array');
   for (const f of w.filters ?? []) if (f !== 'NOPUT' && f !== 'NODELETE') invalid(`unknown watch filter ${String(f)}`);
 }
@@ -278,7 +293,10 @@ export function checkWriteRequest(req: WriteRequest, limits: Partial<RequestLimi
   if ('put' in req) return checkPut(req.put);
   if ('deleteRange' in req) return checkDelete(req.deleteRange);
   if ('txn' in req) return checkTxnRequest(req.txn, maxTxnOps);
-  if ('compaction' in req) return checkRequiredInt(req.compaction.revision, 'compaction revision');
+  if ('compaction' in req) {
+    checkOptBool(req.compaction.physical, 'physical');
+    return checkRequiredInt(req.compaction.revision, 'compaction revision');
+  }
   if ('leaseGrant' in req) {
     const g = req.leaseGrant;
     if (typeof g.ttl !== 'number' || !Number.isSafeInteger(g.ttl)) invalid(`lease TTL must be an integer, got ${String(g.ttl)}`);

@@ -92,11 +92,15 @@ test('a read with an empty key is refused', async () => {
   await assert.rejects(t.store.range({ key: new Uint8Array(0) }), { code: 'QUORUMKV_INVALID_ARGUMENT' });
 });
 
-test('a range request that is not an object is refused with QUORUMKV_INVALID_ARGUMENT, not a raw TypeError', async () => {
+test('a range request that is not an object, or with flags that are not booleans, is refused with QUORUMKV_INVALID_ARGUMENT', async () => {
   const t = await fixture();
   for (const req of [null, undefined, 'a', 5]) {
     await assert.rejects(t.store.range(req as unknown as RangeRequest), { name: 'UsageError', code: 'QUORUMKV_INVALID_ARGUMENT' }, String(req));
     await assert.rejects(t.store.readTxn({ success: [{ requestRange: req as unknown as RangeRequest }] }), { name: 'UsageError', code: 'QUORUMKV_INVALID_ARGUMENT' }, String(req));
+  }
+  // a flag that is not a boolean: countOnly 'false' answered a count without the key-values
+  for (const flag of ['keysOnly', 'countOnly', 'serializable']) {
+    await assert.rejects(t.store.range({ key: b('a'), [flag]: 'false' }), { name: 'UsageError', code: 'QUORUMKV_INVALID_ARGUMENT' }, flag);
   }
   assert.equal((await t.store.range({ key: b('a') })).kvs.length, 1, 'the store still serves reads');
 });

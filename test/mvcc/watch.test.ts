@@ -430,10 +430,11 @@ test('cancel ends the iterator and the emitter face; the emitter sees put and de
   assert.deepEqual(t.store.watcherGroups(), { synced: 0, unsynced: 0, victims: 0 });
 });
 
-test('a watch request that is not an object, or with filters that are not an array, is refused with QUORUMKV_INVALID_ARGUMENT', async () => {
+test('a watch request that is not an object, with filters that are not an array or flags that are not booleans, is refused with QUORUMKV_INVALID_ARGUMENT', async () => {
   const t = await openStore();
   // these threw a raw TypeError
-  for (const req of [null, undefined, 'a', { key: b('a'), filters: {} }]) {
+  // prevKv 'false' gave every event its prevKv
+  for (const req of [null, undefined, 'a', { key: b('a'), filters: {} }, { key: b('a'), prevKv: 'false' }, { key: b('a'), progressNotify: 1 }]) {
     assert.throws(() => t.store.watch(req as unknown as WatchCreateRequest), { name: 'UsageError', code: 'QUORUMKV_INVALID_ARGUMENT' }, String(req));
   }
   assert.deepEqual(t.store.watcherGroups(), { synced: 0, unsynced: 0, victims: 0 });

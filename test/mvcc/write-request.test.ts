@@ -187,6 +187,12 @@ test('malformed fields are refused', () => {
     { txn: { success: [{ requestTxn: null } as unknown as RequestOp] } },
     { txn: { success: [{ requestTxn: 'x' } as unknown as RequestOp] } },
     { txn: { compare: [null as unknown as Compare] } },
+    // flags that are not booleans were taken as set when truthy ('false' included)
+    { put: { key: b('k'), prevKv: 'false' as unknown as boolean } },
+    { put: { key: b('k'), ignoreValue: 1 as unknown as boolean } },
+    { deleteRange: { key: b('k'), prevKv: 'yes' as unknown as boolean } },
+    { txn: { success: [{ requestRange: { key: b('k'), countOnly: 'false' as unknown as boolean } }] } },
+    { compaction: { revision: 1, physical: 'no' as unknown as boolean } },
   ];
   for (const c of cases) assert.throws(() => validateWriteRequest(c), { code: 'QUORUMKV_INVALID_ARGUMENT' }, JSON.stringify(plain(c)));
 });
