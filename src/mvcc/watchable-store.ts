@@ -266,12 +266,17 @@ export class WatchableStore implements WatcherHost {
     const batches = new Map<Watcher, Event[]>();
     /** Watchers that want `prevKv` and met an event written without it, with that event's revision. */
     let behind: Map<Watcher, number> | undefined;
+    // a compaction applied in this batch may have passed the revisions notified
+    const compactRev = this.source.compactRevision();
     for (const { revision, events, withPrevKv } of revs) {
       for (const ev of events) {
         const skey = toSkey(ev.kv.key);
         this.synced.forEachMatch(skey, (w) => {
           if (revision < w.minRev || !this.passes(w, ev) || behind?.has(w)) return;
-          if (w.request.prevKv && !withPrevKv && ev.prevKv === undefined && (ev.type === 'DELETE' || ev.kv.version > 1)) {
+          // the previous version, at revision - 1, is still readable (else
+          // the event goes without it, as etcd sends one whose previous
+          // version a compaction removed)
+          if (w.request.prevKv && !withPrevKv && ev.prevKv === undefined && (ev.type === 'DELETE' || ev.kv.version > 1) && revision - 1 >= compactRev) {
             // written before the watcher came, when no one asked for prevKv:
             // read this revision on from history, which carries it (a
             // revision written with prevKvs has none where there was no
@@ -286,11 +291,16 @@ export class WatchableStore implements WatcherHost {
       }
     }
     if (behind !== undefined) {
-      // the whole of this notification for them comes from history
       for (const [w, revision] of behind) {
-        const events = batches.get(w);
+        const events = batches.get(w) ?? [];
         batches.delete(w);
-        w.minRev = Math.max(w.minRev, events !== undefined && events.length > 0 ? events[0]!.kv.modRevision : revision);
+        // the whole revisions before that one go out now; that revision on
+        // comes from history, which is not compacted there (its previous
+        // version is readable). Reading the earlier ones again could find
+        // them compacted by the same batch and cancel a watch from now
+        const before = events.filter((e) => e.kv.modRevision < revision);
+        const sent = before.length === 0 || w.offer(response(w, revision - 1, before));
+        w.minRev = Math.max(w.minRev, sent ? revision : events[0]!.kv.modRevision);
         this.toUnsynced(w);
       }
     }

@@ -599,6 +599,53 @@ test('a watch from now created while a batch executes misses no revision above i
   await t.store.close();
 });
 
+test('a prevKv watch from now created while a batch executes is not cancelled by a compaction in that batch', async () => {
+  // Revisions the batch executed before the watch came were written without
+  // prevKv (no watcher asked for it), so the watch read them from history,
+  // from its first event in the batch on: a compaction in the same batch had
+  // passed that revision, and the watch, which asked for nothing older than
+  // now, was cancelled as compacted.
+  for (const c of [
+    // the event lacking prevKv is at 3; its previous version (2) is compacted at 4: it goes without one, as etcd sends it
+    { compactAt: 4, watchAt: 3, want: ['PUT k@3 prev -', 'PUT k@5 prev k=1@2/3/2'] },
+    // a@3 goes at once; k@5 is read from history, its previous version k@2 kept at 4
+    { compactAt: 4, watchAt: 5, creation: true, want: ['PUT a@3 prev -', 'PUT k@5 prev k=0@2/2/1', 'PUT k@7 prev k=1@2/5/2'] },
+  ]) {
+    const t = await openStore();
+    await put(t, 'k', '0'); // 2
+    const i = t.takeIndex();
+    const entries = c.creation
+      ? [
+          { index: i, request: { put: { key: b('a'), value: b('x') } } }, // 3
+          { index: i + 1, request: { put: { key: b('x'), value: b('x') } } }, // 4
+          { index: i + 2, request: { put: { key: b('k'), value: b('1') } } }, // 5
+          { index: i + 3, request: { txn: { success: [{ requestPut: { key: b('y'), value: b('y') } }] } } }, // 6
+          { index: i + 4, request: { compaction: { revision: c.compactAt } } },
+        ]
+      : [
+          { index: i, request: { put: { key: b('k'), value: b('1') } } }, // 3
+          { index: i + 1, request: { txn: { success: [{ requestPut: { key: b('y'), value: b('y') } }] } } }, // 4
+          { index: i + 2, request: { compaction: { revision: c.compactAt } } },
+        ];
+    const applying = t.store.applyBatch(entries);
+    // the txn makes the apply wait after the puts, before the batch is notified
+    while (t.store.currentRevision() < c.watchAt) await Promise.resolve();
+    const w = t.store.watch({ key: b(c.creation ? 'a' : 'k'), rangeEnd: b('l'), prevKv: true }); // from now
+    await applying;
+    await t.store.watchIdle();
+    await put(t, 'k', '2');
+    await t.store.watchIdle();
+    const got: string[] = [];
+    for (const r of await drain(w)) {
+      assert.equal(r.canceled, false, `cancelled (compactRevision ${r.compactRevision}) after ${got.join(', ')}`);
+      for (const e of r.events) got.push(`${e.type} ${s(e.kv.key)}@${e.kv.modRevision} prev ${kvStr(e.prevKv)}`);
+    }
+    assert.deepEqual(got, c.want);
+    await w.cancel();
+    await t.store.close();
+  }
+});
+
 test("closing the store delivers a slow consumer's responses kept aside, and the last response's revision is what the watch was sent", async () => {
   const t = await openStore({ watch: { queueCapacity: 1 } });
   const w = t.store.watch({ key: b('k') });
