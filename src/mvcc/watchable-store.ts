@@ -129,8 +129,9 @@ export class WatchableStore implements WatcherHost {
 
   /**
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for a `queueCapacity` or
-   *   `maxRevisionsPerSync` that is not a positive integer, or a
-   *   `progressIntervalMs` that is not a non-negative number
+   *   `maxRevisionsPerSync` that is not a positive integer, a
+   *   `progressIntervalMs` that is not a non-negative number, or a `timer`
+   *   without `setTimeout` and `clearTimeout`
    */
   constructor(source: WatchSource, options: WatchOptions = {}) {
     for (const name of ['queueCapacity', 'maxRevisionsPerSync'] as const) {
@@ -143,6 +144,11 @@ export class WatchableStore implements WatcherHost {
     const pi = options.progressIntervalMs;
     if (pi !== undefined && !(typeof pi === 'number' && pi >= 0)) {
       throw new UsageError(ErrorCode.INVALID_CONFIG, `watch progressIntervalMs must be a non-negative number of ms, got ${String(pi)}`);
+    }
+    const t = options.timer as unknown;
+    // one without its methods threw a raw TypeError when the first progress timer was armed
+    if (t !== undefined && (t === null || typeof t !== 'object' || typeof (t as WatchTimer).setTimeout !== 'function' || typeof (t as WatchTimer).clearTimeout !== 'function')) {
+      throw new UsageError(ErrorCode.INVALID_CONFIG, 'watch timer must be { setTimeout, clearTimeout }');
     }
     this.source = source;
     this.capacity = options.queueCapacity ?? 256;

@@ -362,11 +362,12 @@ test('a progress interval longer than a timer can wait (2^31 ms and more) is wai
   assert.equal(clock.pendingTimers(), 0, 'no timer left behind');
 });
 
-test('watch options that are not positive integers are refused with QUORUMKV_INVALID_CONFIG when the store opens', async () => {
+test('bad watch options (counts that are not positive integers, a timer without its methods) are refused with QUORUMKV_INVALID_CONFIG when the store opens', async () => {
   // maxRevisionsPerSync NaN opened a store whose catch-up passes read
   // nothing and began again, forever: a watch from history got nothing and
   // the process spun; queueCapacity NaN left every queue unbounded
-  for (const watch of [{ maxRevisionsPerSync: Number.NaN }, { maxRevisionsPerSync: 2.5 }, { queueCapacity: Number.NaN }, { queueCapacity: 0 }, { progressIntervalMs: Number.NaN }]) {
+  // a timer without its methods threw a raw TypeError
+  for (const watch of [{ maxRevisionsPerSync: Number.NaN }, { maxRevisionsPerSync: 2.5 }, { queueCapacity: Number.NaN }, { queueCapacity: 0 }, { progressIntervalMs: Number.NaN }, { timer: {} as never }, { timer: null as never }]) {
     await assert.rejects(openStore({ watch }), { code: 'QUORUMKV_INVALID_CONFIG' }, JSON.stringify(watch, (_k, v: unknown) => (Number.isNaN(v) ? 'NaN' : v)));
   }
 });
