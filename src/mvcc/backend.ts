@@ -299,15 +299,22 @@ export class Backend {
     if (batch !== undefined) await this.writeBatch(batch);
   }
 
+  /** The record of a revision key while it waits in the write buffer (gathered, or taken and not settled), else undefined. */
+  bufferedRevision(revKey: Uint8Array): Uint8Array | undefined {
+    for (const list of [this.pending, ...this.inflight.map((b) => b.revisions)]) {
+      for (let i = list.length - 1; i >= 0; i--) if (sameBytes(list[i]!.key, revKey)) return list[i]!.value;
+    }
+    return undefined;
+  }
+
   /**
    * The record stored under a revision key, from the write buffer or the
    * database; undefined when absent.
    * @throws FaultError `QUORUMKV_STORAGE_IO`
    */
   async getRevision(revKey: Uint8Array): Promise<Uint8Array | undefined> {
-    for (const list of [this.pending, ...this.inflight.map((b) => b.revisions)]) {
-      for (let i = list.length - 1; i >= 0; i--) if (sameBytes(list[i]!.key, revKey)) return list[i]!.value;
-    }
+    const buffered = this.bufferedRevision(revKey);
+    if (buffered !== undefined) return buffered;
     try {
       return (await this.kv.get(revKey)) ?? undefined;
     } catch (err) {

@@ -429,6 +429,7 @@ export class MvccStore {
         compactRevision: () => self.core.compactRev,
         readEvents: (from, to) => self.readEvents(from, to),
         kvAt: (key, rev) => self.kvAt(key, rev),
+        kvAtNow: (key, rev) => self.kvAtNow(key, rev),
       },
       { ...(options.timer !== undefined ? { timer: options.timer } : {}), ...options.watch, onError: (err) => this.fail(err) },
     );
@@ -1010,6 +1011,30 @@ export class MvccStore {
     if (cached !== undefined) return cached;
     const data = await this.backend.getRevision(revToBytes(at.modified));
     return data === undefined ? undefined : freezeKv(decodeKeyValue(data));
+  }
+
+  /**
+   * {@link kvAt} without waiting: from memory, the write buffer or a
+   * database that reads synchronously; null when only a read that waits
+   * could tell, or the read failed (the caller then reads from history).
+   */
+  private kvAtNow(key: Uint8Array, rev: number): KeyValue | undefined | null {
+    try {
+      const core = this.core;
+      if (rev < core.compactRev || rev < 1) return undefined;
+      const ki = core.index.get(toSkey(key));
+      const at = ki?.get(rev);
+      if (ki === undefined || at === undefined) return undefined;
+      if (ki.modMain === at.modified.main && (ki.val !== undefined || this.backend.readsSync)) return core.current(ki);
+      const k = revToBytes(at.modified);
+      const buffered = this.backend.bufferedRevision(k);
+      if (buffered !== undefined) return freezeKv(decodeKeyValue(buffered));
+      if (!this.backend.readsSync) return null;
+      const data = this.backend.getWrittenRevisionSync(k);
+      return data === undefined ? null : freezeKv(decodeKeyValue(data));
+    } catch {
+      return null;
+    }
   }
 
   // ------------------------------------------------------------ compaction

@@ -56,6 +56,8 @@ export interface WatchSource {
   readEvents(from: number, to: number): Promise<StoredEvent[]>;
   /** The key-value of `key` at revision `rev`, when it existed and is not compacted. */
   kvAt(key: Uint8Array, rev: number): Promise<KeyValue | undefined>;
+  /** {@link kvAt} without waiting, or null when only a read that waits could tell. */
+  kvAtNow?(key: Uint8Array, rev: number): KeyValue | undefined | null;
 }
 
 /** Options of the watchable store. */
@@ -279,20 +281,26 @@ export class WatchableStore implements WatcherHost {
         const skey = toSkey(ev.kv.key);
         this.synced.forEachMatch(skey, (w) => {
           if (revision < w.minRev || !this.passes(w, ev) || behind?.has(w)) return;
-          // the previous version, at revision - 1, is still readable (else
-          // the event goes without it, as etcd sends one whose previous
-          // version a compaction removed)
-          if (w.request.prevKv && !withPrevKv && ev.prevKv === undefined && (ev.type === 'DELETE' || ev.kv.version > 1) && revision - 1 >= compactRev) {
-            // written before the watcher came, when no one asked for prevKv:
-            // read this revision on from history, which carries it (a
-            // revision written with prevKvs has none where there was no
-            // previous version: a key put and deleted in one txn)
-            (behind ??= new Map()).set(w, revision);
-            return;
+          let out = w.request.prevKv || ev.prevKv === undefined ? ev : Object.freeze({ type: ev.type, kv: ev.kv });
+          if (w.request.prevKv && !withPrevKv && ev.prevKv === undefined && (ev.type === 'DELETE' || ev.kv.version > 1)) {
+            // written before the watcher came, when no one asked for
+            // prevKv: the previous version (at revision - 1) is read now
+            // when that needs no wait, else this revision on is read from
+            // history, which carries it. One a compaction removed is none,
+            // as etcd sends it. (A revision written with prevKvs has none
+            // where there was no previous version: a key put and deleted
+            // in one txn.)
+            const now = this.source.kvAtNow;
+            const prev = revision - 1 < compactRev ? undefined : now === undefined ? null : now.call(this.source, ev.kv.key, revision - 1);
+            if (prev === null) {
+              (behind ??= new Map()).set(w, revision);
+              return;
+            }
+            if (prev !== undefined) out = Object.freeze({ ...ev, prevKv: prev });
           }
           let list = batches.get(w);
           if (list === undefined) batches.set(w, (list = []));
-          list.push(w.request.prevKv || ev.prevKv === undefined ? ev : Object.freeze({ type: ev.type, kv: ev.kv }));
+          list.push(out);
         });
       }
     }

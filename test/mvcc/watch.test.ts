@@ -647,6 +647,41 @@ test('a prevKv watch from now created while a batch executes is not cancelled by
   }
 });
 
+test('a prevKv watch from now created while a batch executes is not cancelled by a compaction applied right after that batch', async () => {
+  // Pipelined applies (acknowledged at apply, as a server makes them): the
+  // compaction past revision 3 executes before the watch, which lacked the
+  // prevKv of k@3, could read it from history, and the watch was cancelled
+  // as compacted. The previous version is now read at once.
+  const t = await openStore();
+  await put(t, 'k', '0'); // 2
+  const i = t.takeIndex();
+  const applying = t.store.applyBatch(
+    [
+      { index: i, request: { put: { key: b('k'), value: b('1') } } }, // 3
+      { index: i + 1, request: { txn: { success: [{ requestPut: { key: b('x'), value: b('x') } }] } } }, // 4
+    ],
+    { acknowledge: 'applied' },
+  );
+  const compacting = t.store.applyBatch([{ index: i + 2, request: { compaction: { revision: 4 } } }], { acknowledge: 'applied' });
+  while (t.store.currentRevision() < 3) await Promise.resolve();
+  const w = t.store.watch({ key: b('k'), prevKv: true }); // from now
+  await applying;
+  await compacting;
+  await t.store.watchIdle();
+  t.takeIndex();
+  t.takeIndex();
+  await put(t, 'k', '2'); // 5
+  await t.store.watchIdle();
+  const got: string[] = [];
+  for (const r of await drain(w)) {
+    assert.equal(r.canceled, false, `cancelled (compactRevision ${r.compactRevision}) after ${got.join(', ')}`);
+    for (const e of r.events) got.push(`${e.type} ${s(e.kv.key)}@${e.kv.modRevision} prev ${kvStr(e.prevKv)}`);
+  }
+  assert.deepEqual(got, ['PUT k@3 prev k=0@2/2/1', 'PUT k@5 prev k=1@2/3/2']);
+  await w.cancel();
+  await t.store.close();
+});
+
 test("closing the store delivers a slow consumer's responses kept aside, and the last response's revision is what the watch was sent", async () => {
   const t = await openStore({ watch: { queueCapacity: 1 } });
   const w = t.store.watch({ key: b('k') });
