@@ -4,7 +4,7 @@
  */
 import { ErrorCode, UsageError } from '../errors.js';
 import type { Entry, HardState, Snapshot } from '../raftpb/index.js';
-import type { LogStorage, LogStorageUpdate } from './log-storage.js';
+import type { LogStorage, LogStorageSaveOptions, LogStorageUpdate } from './log-storage.js';
 
 function isIndex(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
@@ -77,12 +77,29 @@ export function checkEntries(entries: readonly Entry[]): void {
 
 /**
  * The shape checks of a whole update (each field that is present).
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `update` is not an
+ *   object, or a field is malformed
  */
 export function checkUpdate(update: LogStorageUpdate): void {
+  if (update === null || typeof update !== 'object' || Array.isArray(update)) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'a log storage update must be an object of hardState, entries and snapshot');
+  }
   if (update.hardState !== undefined) checkHardState(update.hardState);
   if (update.entries !== undefined) checkEntries(update.entries);
   if (update.snapshot !== undefined) checkSnapshot(update.snapshot);
+}
+
+/**
+ * The options of a save: `sync` must be a boolean. Anything else (a missing
+ * `sync`, `1`, `'yes'`) would be taken for an unsynced write that the caller
+ * meant to be durable.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `options` is not an
+ *   object or its `sync` is not a boolean
+ */
+export function checkSaveOptions(options: LogStorageSaveOptions): void {
+  if (options === null || typeof options !== 'object' || typeof options.sync !== 'boolean') {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `save options need a boolean sync, got ${options === null || typeof options !== 'object' ? String(options) : `sync ${String((options as { sync?: unknown }).sync)}`}`);
+  }
 }
 
 /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `index` is not a non-negative safe integer. */

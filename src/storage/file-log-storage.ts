@@ -25,7 +25,7 @@ import {
 import { checkOptionKeys } from '../option-keys.js';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
 import { emptyHardState, type ConfState, type Entry, type HardState, type Snapshot, type SnapshotMetadata } from '../raftpb/index.js';
-import { checkCommitWithin, checkCompactCovered, checkCompactIndex, checkNoGap, checkSnapshotNotOlder, checkUpdate } from './checks.js';
+import { checkCommitWithin, checkCompactCovered, checkCompactIndex, checkNoGap, checkSaveOptions, checkSnapshotNotOlder, checkUpdate } from './checks.js';
 import type {
   LoadedLogState,
   LogStorage,
@@ -441,14 +441,16 @@ export class FileLogStorage implements LogStorage {
    * snapshot's data is written to its own file first.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (entries not contiguous, terms
    *   decreasing, or starting after a gap; a HardState commit beyond the last
-   *   index after the update; malformed fields), `QUORUMKV_SNAPSHOT_OUT_OF_DATE`
+   *   index after the update; malformed fields; an update that is not an object;
+   *   options whose `sync` is not a boolean), `QUORUMKV_SNAPSHOT_OUT_OF_DATE`
    *   (snapshot index below the stored snapshot's); nothing is written
    * @throws FaultError `QUORUMKV_STORAGE_CLOSED`, `QUORUMKV_STORAGE_IO`
    */
   async save(update: LogStorageUpdate, options: LogStorageSaveOptions): Promise<void> {
     this.#assertOpen();
     checkUpdate(update);
-    const sync = options.sync === true;
+    checkSaveOptions(options);
+    const sync = options.sync;
     return this.#enqueue(() => this.#save(update, sync));
   }
 

@@ -21,7 +21,7 @@ import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
 import { checkOptionKeys } from '../option-keys.js';
 import { putPrepared, writePrepared } from '../level-write.js';
 import { emptyHardState, type Entry, type HardState, type Snapshot } from '../raftpb/index.js';
-import { checkCommitWithin, checkCompactCovered, checkCompactIndex, checkNoGap, checkSnapshotNotOlder, checkUpdate } from './checks.js';
+import { checkCommitWithin, checkCompactCovered, checkCompactIndex, checkNoGap, checkSaveOptions, checkSnapshotNotOlder, checkUpdate } from './checks.js';
 import { ENTRY_KEY_END, HARD_STATE_KEY, SNAPSHOT_KEY, entryIndexOf, entryKey } from './keys.js';
 import type {
   LoadedLogState,
@@ -184,14 +184,16 @@ export class LevelLogStorage implements LogStorage {
    * entries at or below the snapshot's index in the same update are ignored.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (entries not contiguous, terms
    *   decreasing, or starting after a gap; a HardState commit beyond the last
-   *   index after the update; malformed fields), `QUORUMKV_SNAPSHOT_OUT_OF_DATE`
+   *   index after the update; malformed fields; an update that is not an object;
+   *   options whose `sync` is not a boolean), `QUORUMKV_SNAPSHOT_OUT_OF_DATE`
    *   (snapshot index below the stored snapshot's); nothing is written
    * @throws FaultError `QUORUMKV_STORAGE_CLOSED`, `QUORUMKV_STORAGE_IO`
    */
   async save(update: LogStorageUpdate, options: LogStorageSaveOptions): Promise<void> {
     this.#assertOpen();
     checkUpdate(update);
-    const sync = options.sync === true;
+    checkSaveOptions(options);
+    const sync = options.sync;
     return this.#enqueue(() => this.#save(update, sync));
   }
 

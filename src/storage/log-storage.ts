@@ -81,7 +81,9 @@ export interface LogStorage {
    *   contiguous, their terms decrease, they would leave a gap after the stored
    *   log, or the HardState's commit is beyond the log's last index, or a field
    *   is malformed (an entry's type or data, a snapshot's ConfState): nothing
-   *   is stored that would not load again;
+   *   is stored that would not load again; when `update` is not an object, or
+   *   `options.sync` is not a boolean (a `1` or a missing `sync` taken for
+   *   `false` would leave a write the caller meant to be durable unsynced);
    *   `QUORUMKV_SNAPSHOT_OUT_OF_DATE` when the snapshot is older than the stored one
    * @throws FaultError `QUORUMKV_STORAGE_CLOSED`
    */

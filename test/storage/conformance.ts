@@ -14,6 +14,7 @@ import {
   type LevelDatabase,
   type LoadedLogState,
   type LogStorage,
+  type LogStorageUpdate,
 } from '../../src/storage/index.js';
 
 /** One backend under test. A fresh fixture is made for every test. */
@@ -434,6 +435,34 @@ export function runLogStorageConformance(name: string, makeStorage: () => Promis
         assert.deepEqual(loaded.hardState, HS(1, '', 6));
         assert.equal(loaded.snapshot, undefined);
         assert.deepEqual(norm(loaded.entries), norm(ents(1, 6, 1)));
+        await s.close();
+      }),
+    );
+
+    test(
+      'a save whose update is not an object, or whose sync is not a boolean, is QUORUMKV_INVALID_ARGUMENT and writes nothing',
+      withFixture(async (f, open) => {
+        let s = await open();
+        await s.save({ hardState: HS(1, '', 2), entries: ents(1, 2, 1) }, { sync: true });
+        const bad: Array<[string, () => Promise<void>]> = [
+          // a truthy sync that is not true was taken for false: an unsynced
+          // write the caller meant to be durable, lost in a crash once acknowledged
+          ['sync 1', () => s.save({ entries: ents(3, 3, 1) }, { sync: 1 as unknown as boolean })],
+          ["sync 'yes'", () => s.save({ entries: ents(3, 3, 1) }, { sync: 'yes' as unknown as boolean })],
+          ['no sync', () => s.save({ entries: ents(3, 3, 1) }, {} as { sync: boolean })],
+          ['no options', () => s.save({ entries: ents(3, 3, 1) }, undefined as unknown as { sync: boolean })],
+          ['a null update', () => s.save(null as unknown as LogStorageUpdate, { sync: true })],
+          ['an array for an update', () => s.save([] as unknown as LogStorageUpdate, { sync: true })],
+        ];
+        for (const [what, call] of bad) {
+          await rejectsWith(call(), ErrorCode.INVALID_ARGUMENT).catch((err: Error) => {
+            throw new Error(`${what}: ${err.message}`);
+          });
+        }
+        s = await reopen(f, s, open);
+        const loaded = await s.load();
+        assert.deepEqual(loaded.hardState, HS(1, '', 2));
+        assert.deepEqual(norm(loaded.entries), norm(ents(1, 2, 1)));
         await s.close();
       }),
     );
