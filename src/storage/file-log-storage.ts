@@ -273,7 +273,10 @@ class LogState {
  * and an `fdatasync`. A
  * synced append of up to `inlineWriteBytes` is written on the calling
  * thread while this is the only open `FileLogStorage` of the process (see
- * {@link FileLogStorageOptions.inlineWriteBytes}).
+ * {@link FileLogStorageOptions.inlineWriteBytes}). An open fsyncs the last
+ * segment, `wal/` and the log's directory before anything is appended: a
+ * process killed before its own fsyncs left what it wrote, and the names
+ * it made, in the page cache only.
  *
  * Recovery on {@link load} (etcd's WAL rules):
  * - a record that fails its CRC or its decode, followed by a valid record,
@@ -375,12 +378,15 @@ export class FileLogStorage implements LogStorage {
     let locked = false;
     try {
       const made = await fsp.mkdir(storage.#walDir, { recursive: true });
-      const madeSnap = await fsp.mkdir(storage.#snapDir, { recursive: true });
+      await fsp.mkdir(storage.#snapDir, { recursive: true });
       // the new directories' entries must outlive a power loss with the log:
       // each is in its parent, so every directory from the log's own up to
-      // the parent of the first one made is fsynced
+      // the parent of the first one made is fsynced. The log's own is
+      // fsynced at every open: a process killed after it made wal/ and
+      // snap/, before its fsync, left their entries in the page cache only,
+      // and the records appended from now on would go with them.
       if (made !== undefined) await fsyncMadeDirs(options.dir, made);
-      else if (madeSnap !== undefined) await fsyncDir(options.dir);
+      else await fsyncDir(options.dir);
       await storage.#lock();
       locked = true;
       storage.#loaded = await storage.#replay();
@@ -754,9 +760,14 @@ export class FileLogStorage implements LogStorage {
     if (segments.length === 0) {
       const path = join(this.#walDir, `${hex(0)}.wal`);
       await fsp.rename(await preallocate(`${path}.tmp`, this.#segmentBytes), path);
-      await fsyncDir(this.#walDir);
       segments.push({ seq: 0, path, maxIndex: 0, started: false });
     }
+    // A segment is durable under its name only once wal/ is fsynced after
+    // its rename. A process killed between the two (in a roll) left the
+    // name in the page cache only: this open sees the segment and appends
+    // to it, and a power loss would then take the name back, and with it
+    // every record appended since (the next open deletes a .tmp file).
+    await fsyncDir(this.#walDir);
 
     const state = new LogState();
     state.entries = [];

@@ -963,10 +963,11 @@ test('a log opened where several directories are missing makes the entry of each
         for (const d of ['a/b/log', 'a/b', 'a', '.']) assert.ok(synced.includes(d), `${d} was fsynced (fsynced: ${synced.join(', ')})`);
         assert.ok(!synced.includes('..'), 'nothing above the first new directory');
         await s.close();
-        // reopened where everything exists: no directory is fsynced
+        // reopened where everything exists: the log's own directories (see
+        // the next test), nothing above them
         synced.length = 0;
         const again = await open(join(root, 'a', 'b', 'log'));
-        assert.equal(synced.length, 0, `nothing new, nothing fsynced (fsynced: ${synced.join(', ')})`);
+        assert.deepEqual(synced, ['a/b/log', 'a/b/log/wal'], `only the log's own directories are fsynced (fsynced: ${synced.join(', ')})`);
         await again.close();
         // relative, with a trailing separator: the same directories
         synced.length = 0;
@@ -974,5 +975,24 @@ test('a log opened where several directories are missing makes the entry of each
         const third = await open(rel);
         for (const d of ['c/log', 'c', '.']) assert.ok(synced.includes(d), `${d} was fsynced (fsynced: ${synced.join(', ')})`);
         await third.close();
+    });
+  }));
+
+test('an open fsyncs the log\'s directory and wal/ before anything is appended: a process killed between a segment\'s rename and that fsync left its name in the page cache only', () =>
+  withDir(async (root) => {
+    const dir = join(root, 'log');
+    let s = await open(dir);
+    await fillToSecondSegment(s, dir);
+    await s.close();
+    // The files are as a process killed right after the rename of the
+    // second segment would leave them, before its fsync of wal/: the restart
+    // sees the segment and appends to it (a vote, entries), durably, but a
+    // power loss would take the name away, and with it those records (the
+    // next open deletes a .tmp file and the log ends in the first segment).
+    await watchDirSyncs(root, async (synced) => {
+      s = await open(dir);
+      assert.ok(synced.includes('log/wal'), `wal/ is fsynced by the open (fsynced: ${synced.join(', ') || 'nothing'})`);
+      assert.ok(synced.includes('log'), `the log's directory (the entries of wal/ and snap/) is fsynced by the open (fsynced: ${synced.join(', ') || 'nothing'})`);
+      await s.close();
     });
   }));
