@@ -279,11 +279,16 @@ class LogState {
  * it made, in the page cache only.
  *
  * Recovery on {@link load} (etcd's WAL rules):
- * - a record that fails its CRC or its decode, followed by a valid record,
- *   or in a segment other than the last: `QUORUMKV_CORRUPT_LOG`;
+ * - a record that fails its CRC or its decode in a segment other than the
+ *   last, or followed by a valid record but for the torn write below:
+ *   `QUORUMKV_CORRUPT_LOG`;
  * - a bad record in the last segment after which no valid record starts
- *   at any byte offset: a torn write (the save that wrote it never
- *   returned), zeroed and the zeroing fsynced, with a warning on
+ *   at any byte offset, or after which no durable record starts (a synced
+ *   save with another record after it) and that lost a whole 512-byte
+ *   sector (aligned zeros: an unsynced record a crash tore while the saves
+ *   after it reached the disk): a torn write (the save that wrote it never
+ *   returned, or was not synced), zeroed with everything after it and the
+ *   zeroing fsynced, with a warning on
  *   `quorumkv:storage`. As with etcd, a synced record whose bytes were later
  *   damaged at the very end of the log cannot be told from a torn write;
  *   `RaftNode` then refuses to start if its state machine applied entries
@@ -804,12 +809,12 @@ export class FileLogStorage implements LogStorage {
           }
           const rec = readRecord(buf, off, len);
           if (rec instanceof Error) {
-            // A torn write is the last thing written: no valid record starts
-            // anywhere after it (its own length may be what was damaged, so
-            // every byte offset is tried). Anything else (a bad record before
-            // valid ones, or in an earlier segment) is corruption.
+            // A torn write (see SegmentFile.tornAt) in the last segment is
+            // dropped with everything after it; anything else (a bad record
+            // in an earlier segment, or one with a durable record after it)
+            // is corruption.
             const end = buf.lastNonZero() + 1;
-            if (!lastSeg || buf.validRecordWithin(off + 1, end)) {
+            if (!lastSeg || !buf.tornAt(off, end)) {
               throw new FaultError(ErrorCode.CORRUPT_LOG, `log segment ${hex(seg.seq)}: the record at byte ${off} is corrupt (${rec.message}) and is not a torn write at the end of the log`);
             }
             repair = { from: off, to: end, why: `a torn write (${rec.message})` };
@@ -1179,6 +1184,9 @@ function metaFrom(t: unknown): SnapshotMetadata {
   return { index: t[0], term: t[1], confState };
 }
 
+/** The unit a disk writes whole (bytes): a write torn by a power loss lost whole sectors. */
+const SECTOR = 512;
+
 /** Bytes of a segment read through one window at a time. */
 const WINDOW = 64 * 1024;
 
@@ -1265,9 +1273,27 @@ class SegmentFile {
     }
   }
 
-  /** Whether a record with a matching CRC starts in `[from, to)` (see {@link crcRecordsWithin}). */
-  validRecordWithin(from: number, to: number): boolean {
-    return !this.crcRecordsWithin(from, to).next().done;
+  /**
+   * Whether the bad record at `off`, in the last segment whose last nonzero
+   * byte is before `end`, is a write a crash tore: either no record with a
+   * matching CRC starts anywhere after it (its own length may be what was
+   * damaged, so every byte offset is tried), or the records after it were
+   * not durable (no synced record with another after it, see
+   * {@link durableRecordWithin}) and it lost a whole sector: an aligned
+   * {@link SECTOR} bytes of zeros (what it was written over) between it and
+   * the next record. An unsynced record may lose a sector while the writes
+   * after it reach the disk (nothing orders their writeback); a synced one
+   * that returned never does, and a record damaged in place (a flipped bit)
+   * keeps its sectors.
+   */
+  tornAt(off: number, end: number): boolean {
+    const next = this.crcRecordsWithin(off + 1, end).next();
+    if (next.done === true) return true;
+    if (this.durableRecordWithin(off + 1, end)) return false;
+    for (let s = Math.ceil(off / SECTOR) * SECTOR; s + SECTOR <= next.value.at; s += SECTOR) {
+      if (this.allZero(s, s + SECTOR)) return true;
+    }
+    return false;
   }
 
   /**

@@ -255,6 +255,56 @@ test('a power loss during the fdatasync of a synced save after an unsynced one i
     assert.ok(found, 'an entry size puts the unsynced record across a page boundary');
   }));
 
+test('an unsynced append that lost a sector while the saves after it reached the disk is a torn write: the log opens to the state before it', () =>
+  // An unsynced record spanning several sectors, one of them never written
+  // back, and the next save's record (the last, its fdatasync in flight)
+  // on the disk: the CRC of the first fails with a valid record after it.
+  // That is what a crash leaves, not damage, as no durable record follows.
+  // Damage is still refused: a flipped byte (no sector lost), or a lost
+  // sector followed by a durable record (a synced one with another after it).
+  withDir(async (dir) => {
+    const SECTOR = 512;
+    const s = await open(dir);
+    await s.save({ hardState: HS(1, 'a', 0), entries: [ent(1, 1, 100)] }, { sync: true });
+    await s.save({ entries: ents(2, 3, 1).map((e) => ent(e.index, 1, 1500)) }, { sync: false }); // unsynced, over several sectors
+    await s.save({ hardState: HS(1, 'a', 1), entries: [ent(4, 1, 100)] }, { sync: true }); // in flight at the crash
+    await s.close();
+    const [seg] = await segments(dir);
+    const path = join(dir, 'wal', seg!);
+    const original = await readFile(path);
+    const recs = await records(path);
+    const torn = recs[2]!; // after the start record and the first save
+    const sector = Math.ceil(torn.off / SECTOR) * SECTOR + SECTOR; // a whole sector inside it
+    assert.ok(sector + SECTOR <= torn.off + torn.len);
+    const image = Buffer.from(original);
+    image.fill(0, sector, sector + SECTOR);
+    await writeFile(path, image);
+    const r = await open(dir);
+    const loaded = await r.load();
+    assert.deepEqual(loaded.entries.map((e) => e.index), [1], 'the torn save and the one after it are dropped');
+    assert.deepEqual(loaded.hardState, HS(1, 'a', 0));
+    await r.save({ hardState: HS(2, 'b', 1), entries: [ent(2, 2, 100)] }, { sync: true });
+    await r.close();
+    const again = await open(dir);
+    assert.deepEqual((await again.load()).entries.map((e) => [e.index, e.term]), [[1, 1], [2, 2]], 'the log goes on from the last whole record');
+    await again.close();
+
+    // a flipped byte in the same record: damage, refused
+    const flipped = Buffer.from(original);
+    flipped[sector + 10] = flipped[sector + 10]! ^ 0xff;
+    await writeFile(path, flipped);
+    await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG, 'not a torn write');
+    // the sector lost, but a durable record after it: a synced save with another after it
+    await writeFile(path, original);
+    const more = await open(dir);
+    await more.save({ hardState: HS(1, 'a', 1) }, { sync: false });
+    await more.close();
+    const lost = await readFile(path);
+    lost.fill(0, sector, sector + SECTOR);
+    await writeFile(path, lost);
+    await rejectsWith(open(dir), ErrorCode.CORRUPT_LOG, 'not a torn write');
+  }));
+
 test('a missing segment, a missing or corrupt snapshot file are typed errors', () =>
   withDir(async (dir) => {
     let s: LogStorage = await open(dir);
