@@ -868,6 +868,24 @@ test("a transport of another id than the member's is QUORUMKV_INVALID_CONFIG bef
   }
 });
 
+/**
+ * Starts founders a and b of `ids` (a, b, c), commits an entry, then starts c
+ * cut off from the leader's messages (the leader still hears c's pre-votes):
+ * c, a founding voter holding only the bootstrap entries, withholds its vote
+ * from longer logs until a leader reaches it.
+ */
+async function withLaggingFounder(c: TestCluster, ids: string[]): Promise<{ leader: Awaited<ReturnType<TestCluster['waitLeader']>>; late: Awaited<ReturnType<TestCluster['start']>> }> {
+  await c.start('a', ids, ids);
+  await c.start('b', ids, ids);
+  const leader = await c.waitLeader();
+  await c.run(leader.node.propose(cmd('k', '1')));
+  c.net.partitionOneWay(leader.id, 'c');
+  const late = await c.start('c', ids, ids);
+  await c.clock.advanceAsync(1_000);
+  assert.equal(late.node.status().lastIndex, 3, 'c holds only the bootstrap entries');
+  return { leader, late };
+}
+
 test('a voter is not removed while the voters left that vote freely are too few: a founding voter that acknowledged no leader entry yet withholds its vote', async () => {
   // c, a founding voter, starts late and hears nothing from the leader (it
   // is heard, through its pre-votes); its log holds only the bootstrap
@@ -877,15 +895,8 @@ test('a voter is not removed while the voters left that vote freely are too few:
   const ids = ['a', 'b', 'c'];
   const c = new TestCluster({ seed: 41 });
   try {
-    await c.start('a', ids, ids);
-    await c.start('b', ids, ids);
-    const leader = await c.waitLeader();
+    const { leader, late } = await withLaggingFounder(c, ids);
     const other = leader.id === 'a' ? 'b' : 'a';
-    await c.run(leader.node.propose(cmd('k', '1')));
-    c.net.partitionOneWay(leader.id, 'c');
-    const late = await c.start('c', ids, ids);
-    await c.clock.advanceAsync(1_000);
-    assert.equal(late.node.status().lastIndex, 3, 'c holds only the bootstrap entries');
     await assert.rejects(c.run(leader.node.removeMember(other)), (e: unknown) => isQuorumError(e, ErrorCode.UNHEALTHY) && /c acknowledged no entry of a leader/.test((e as Error).message));
     assert.deepEqual(leader.node.members().voters.sort(), ids, 'nothing removed');
     // once c has caught up, the removal goes through
@@ -907,14 +918,7 @@ test('a voter is not added while the voters that vote freely are too few for the
   const ids = ['a', 'b', 'c'];
   const c = new TestCluster({ seed: 41 });
   try {
-    await c.start('a', ids, ids);
-    await c.start('b', ids, ids);
-    const leader = await c.waitLeader();
-    await c.run(leader.node.propose(cmd('k', '1')));
-    c.net.partitionOneWay(leader.id, 'c');
-    const late = await c.start('c', ids, ids);
-    await c.clock.advanceAsync(1_000);
-    assert.equal(late.node.status().lastIndex, 3, 'c holds only the bootstrap entries');
+    const { leader, late } = await withLaggingFounder(c, ids);
     await assert.rejects(c.run(leader.node.addVoter('d')), (e: unknown) => isQuorumError(e, ErrorCode.UNHEALTHY) && /2 voters that vote freely of the 3 a quorum of 4 voters needs: c acknowledged no entry of a leader/.test((e as Error).message));
     assert.deepEqual(leader.node.members().voters.sort(), ids, 'nothing added');
     // once c has caught up, the voter is added

@@ -28,6 +28,51 @@ async function dump(c: OpsCluster, n: KvNode): Promise<{ kvs: string[]; hash: nu
   return { kvs, hash: h.hash, revision: res.header.revision };
 }
 
+
+/** A backup of a one-member cluster (seed `seed`) holding `puts` keys, saved at `path`, read back: its header and its records. */
+async function goodBackup(path: string, seed: number, puts: number): Promise<{ header: BackupHeader; recs: [Uint8Array, Uint8Array][] }> {
+  const old = new OpsCluster(['a'], seed);
+  try {
+    await old.startAll();
+    const n = await old.waitLeader();
+    for (let i = 0; i < puts; i++) await old.run(n.put(`x${i}`, `y${i}`));
+    await n.snapshotSave(path);
+  } finally {
+    await old.closeAll();
+  }
+  let header: BackupHeader | undefined;
+  const recs: [Uint8Array, Uint8Array][] = [];
+  for await (const item of readBackupFile(path)) {
+    if (item.kind === 'header') header = item.header;
+    if (item.kind === 'records') for (let i = 0; i < item.records.length; i += 2) recs.push([item.records[i]!, item.records[i + 1]!]);
+  }
+  assert.ok(header !== undefined, 'the backup has a header');
+  return { header, recs };
+}
+
+/**
+ * Writes a backup of `header`, `leases` and `records` at `dir/<name>.qkv`
+ * and checks that restoring it fails with QUORUMKV_CORRUPT_SNAPSHOT, into a
+ * database (nothing written to it) and into a data directory (not made).
+ */
+async function assertRefusedBackup(dir: string, name: string, header: BackupHeader, leases: { id: number; ttl: number }[], records: [Uint8Array, Uint8Array][]): Promise<void> {
+  const bad = join(dir, `${name}.qkv`);
+  await writeBackupFile(bad, {
+    header,
+    leases,
+    records: (async function* () {
+      yield* records;
+    })(),
+  });
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  await assert.rejects(KvNode.restore(bad, { id: 'a', members: ['a'], db }), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT), name);
+  assert.equal((await db.keys().all()).length, 0, `${name}: nothing written to the database`);
+  await db.close();
+  const dataDir = join(dir, 'restored');
+  await assert.rejects(KvNode.restore(bad, { id: 'a', members: ['a'], dataDir }), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT), name);
+  await assert.rejects(stat(dataDir), { code: 'ENOENT' }, name);
+}
+
 test('three members restored from a backup hold exactly the state at its revision, in a new cluster that takes writes at revision + 1', async () => {
   const { dir, cleanup } = await tempDir('backup');
   const old = new OpsCluster(IDS, 11);
@@ -529,45 +574,16 @@ test('a backup with valid checksums whose records repeat, go back or pass its re
   // restore had written records into the caller's database
   // (QUORUMKV_INTERNAL, 7 keys left in it)
   const { dir, cleanup } = await tempDir('backup-order');
-  const old = new OpsCluster(['a'], 20);
   try {
-    await old.startAll();
-    const n = await old.waitLeader();
-    for (let i = 0; i < 5; i++) await old.run(n.put(`x${i}`, `y${i}`));
-    const path = join(dir, 'good.qkv');
-    await n.snapshotSave(path);
-    await old.closeAll();
-    let header!: BackupHeader;
-    const recs: [Uint8Array, Uint8Array][] = [];
-    for await (const item of readBackupFile(path)) {
-      if (item.kind === 'header') header = item.header;
-      if (item.kind === 'records') for (let i = 0; i < item.records.length; i += 2) recs.push([item.records[i]!, item.records[i + 1]!]);
-    }
+    const { header, recs } = await goodBackup(join(dir, 'good.qkv'), 20, 5);
     assert.ok(recs.length >= 3);
     const cases: [string, BackupHeader, [Uint8Array, Uint8Array][]][] = [
       ['the last record repeated', header, [...recs, recs[recs.length - 1]!]],
       ['two records swapped', header, [recs[1]!, recs[0]!, ...recs.slice(2)]],
       ['records past the revision', { ...header, revision: header.revision - 1 }, recs],
     ];
-    for (const [name, h, records] of cases) {
-      const bad = join(dir, `${name}.qkv`);
-      await writeBackupFile(bad, {
-        header: h,
-        leases: [],
-        records: (async function* () {
-          yield* records;
-        })(),
-      });
-      const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
-      await assert.rejects(KvNode.restore(bad, { id: 'a', members: ['a'], db }), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT), name);
-      assert.equal((await db.keys().all()).length, 0, `${name}: nothing written to the database`);
-      await db.close();
-      const dataDir = join(dir, 'restored');
-      await assert.rejects(KvNode.restore(bad, { id: 'a', members: ['a'], dataDir }), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT), name);
-      await assert.rejects(stat(dataDir), { code: 'ENOENT' }, name);
-    }
+    for (const [name, h, records] of cases) await assertRefusedBackup(dir, name, h, [], records);
   } finally {
-    await old.closeAll();
     await cleanup();
   }
 });
@@ -576,14 +592,9 @@ test('a restore into a database that fails part way leaves the database empty, a
   // what the restore had written stayed: the database was left half
   // restored, and the retry refused it as not empty
   const { dir, cleanup } = await tempDir('backup-db-fail');
-  const old = new OpsCluster(['a'], 21);
   try {
-    await old.startAll();
-    const n = await old.waitLeader();
-    for (let i = 0; i < 5; i++) await old.run(n.put(`x${i}`, `y${i}`));
     const path = join(dir, 'good.qkv');
-    await n.snapshotSave(path);
-    await old.closeAll();
+    await goodBackup(path, 21, 5);
     const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
     const impl = db as unknown as { _batch: (...args: unknown[]) => Promise<void> };
     const batch = impl._batch.bind(db);
@@ -598,7 +609,6 @@ test('a restore into a database that fails part way leaves the database empty, a
     assert.equal(r.revision, 6);
     await db.close();
   } finally {
-    await old.closeAll();
     await cleanup();
   }
 });
@@ -608,20 +618,8 @@ test('a backup with valid checksums holding a lease or header field no store hol
   // and below, a lease given twice, and a last lease id of -1, after which
   // the restored cluster granted lease 0
   const { dir, cleanup } = await tempDir('backup-leases');
-  const old = new OpsCluster(['a'], 22);
   try {
-    await old.startAll();
-    const n = await old.waitLeader();
-    for (let i = 0; i < 3; i++) await old.run(n.put(`x${i}`, `y${i}`));
-    const path = join(dir, 'good.qkv');
-    await n.snapshotSave(path);
-    await old.closeAll();
-    let header!: BackupHeader;
-    const recs: [Uint8Array, Uint8Array][] = [];
-    for await (const item of readBackupFile(path)) {
-      if (item.kind === 'header') header = item.header;
-      if (item.kind === 'records') for (let i = 0; i < item.records.length; i += 2) recs.push([item.records[i]!, item.records[i + 1]!]);
-    }
+    const { header, recs } = await goodBackup(join(dir, 'good.qkv'), 22, 3);
     const cases: [string, BackupHeader, { id: number; ttl: number }[]][] = [
       ['lease id 0', header, [{ id: 0, ttl: 10 }]],
       ['a negative lease id', header, [{ id: -5, ttl: 10 }]],
@@ -633,25 +631,8 @@ test('a backup with valid checksums holding a lease or header field no store hol
       ['a negative applied index', { ...header, appliedIndex: -1 }, []],
       ['a compaction revision below -1', { ...header, compactRevision: -7 }, []],
     ];
-    for (const [name, h, leases] of cases) {
-      const bad = join(dir, `${name}.qkv`);
-      await writeBackupFile(bad, {
-        header: h,
-        leases,
-        records: (async function* () {
-          yield* recs;
-        })(),
-      });
-      const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
-      await assert.rejects(KvNode.restore(bad, { id: 'a', members: ['a'], db }), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT), name);
-      assert.equal((await db.keys().all()).length, 0, `${name}: nothing written to the database`);
-      await db.close();
-      const dataDir = join(dir, 'restored');
-      await assert.rejects(KvNode.restore(bad, { id: 'a', members: ['a'], dataDir }), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT), name);
-      await assert.rejects(stat(dataDir), { code: 'ENOENT' }, name);
-    }
+    for (const [name, h, leases] of cases) await assertRefusedBackup(dir, name, h, leases, recs);
   } finally {
-    await old.closeAll();
     await cleanup();
   }
 });
