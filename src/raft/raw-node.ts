@@ -297,10 +297,14 @@ export class RawNode {
       }
       case 'MsgSnap': {
         const s = m.snapshot;
-        if (s === undefined || s === null || typeof s !== 'object' || s.metadata === undefined) return 'MsgSnap without a snapshot';
+        if (s === undefined || s === null || typeof s !== 'object' || s.metadata === null || typeof s.metadata !== 'object') {
+          return 'MsgSnap without a snapshot';
+        }
+        if (!(s.data instanceof Uint8Array)) return 'malformed snapshot data';
         const md = s.metadata;
-        if (!isNonNegativeInt(md.index) || !isNonNegativeInt(md.term) || md.confState === undefined) return 'malformed snapshot metadata';
-        if (!Array.isArray(md.confState.voters) || !Array.isArray(md.confState.learners)) return 'malformed snapshot conf state';
+        if (!isNonNegativeInt(md.index) || !isNonNegativeInt(md.term) || (md.index > 0 && md.term === 0)) return 'malformed snapshot metadata';
+        const cs = md.confState;
+        if (cs === null || typeof cs !== 'object' || !Array.isArray(cs.voters) || !Array.isArray(cs.learners)) return 'malformed snapshot conf state';
         if (md.term > m.term) return 'snapshot term beyond the message term';
         return undefined;
       }

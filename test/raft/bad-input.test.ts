@@ -133,6 +133,29 @@ test('malformed messages are ignored', () => {
   assert.equal(n.hasReady(), false);
 });
 
+test('a MsgSnap whose snapshot has a null metadata, a null conf state or no data is ignored, without a TypeError', () => {
+  const c = cluster();
+  const n = c.get('b').node;
+  const term = n.status().hardState.term;
+  const before = fingerprint(n);
+  const cs = { voters: ['a', 'b', 'c'], learners: [] };
+  const bad = [
+    { data: new Uint8Array(0), metadata: null },
+    { data: new Uint8Array(0), metadata: 7 },
+    { data: new Uint8Array(0), metadata: { index: 50, term, confState: null } },
+    { data: new Uint8Array(0), metadata: { index: 50, term, confState: 'voters' } },
+    { metadata: { index: 50, term, confState: cs } },
+    { data: 'state', metadata: { index: 50, term, confState: cs } },
+    // every entry, and so every snapshot of a non-empty log, has a term
+    { data: new Uint8Array(0), metadata: { index: 50, term: 0, confState: cs } },
+  ];
+  for (const snapshot of bad) {
+    assert.doesNotThrow(() => n.step(msg({ type: 'MsgSnap', to: 'b', from: 'a', term, snapshot: snapshot as unknown as Snapshot })), JSON.stringify(snapshot));
+  }
+  assert.equal(fingerprint(n), before);
+  assert.equal(n.hasReady(), false);
+});
+
 test('a heartbeat with a commit beyond the follower log does not move its commit', () => {
   const c = cluster();
   const n = c.get('b').node;
