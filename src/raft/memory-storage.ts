@@ -22,6 +22,13 @@ function unavailable(i: number, last: number): FaultError {
   return new FaultError(ErrorCode.LOG_UNAVAILABLE, `requested index ${i} is unavailable (last index ${last})`);
 }
 
+/** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` unless `v` is a non-negative safe integer */
+function checkIndex(v: unknown, what: string): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be a non-negative integer, got ${String(v)}`);
+  }
+}
+
 function copyConfState(cs: ConfState): ConfState {
   return { voters: cs.voters.slice(), learners: cs.learners.slice() };
 }
@@ -81,8 +88,11 @@ export class MemoryStorage implements Storage {
    * entry is returned).
    * @throws FaultError `QUORUMKV_LOG_COMPACTED` when `lo <= snapshot index`
    * @throws FaultError `QUORUMKV_LOG_UNAVAILABLE` when `hi > lastIndex() + 1` or the log is empty
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `lo` or `hi` is not a non-negative integer
    */
   entries(lo: number, hi: number, maxSize: number = Infinity): Entry[] {
+    checkIndex(lo, 'lo');
+    checkIndex(hi, 'hi');
     const offset = this.ents[0]!.index;
     if (lo <= offset) throw compacted(lo, offset + 1);
     if (hi > this.lastIndex() + 1) throw unavailable(hi - 1, this.lastIndex());
@@ -95,8 +105,10 @@ export class MemoryStorage implements Storage {
   /**
    * Term of the entry at `i`, for `firstIndex() - 1 <= i <= lastIndex()`.
    * @throws FaultError `QUORUMKV_LOG_COMPACTED` / `QUORUMKV_LOG_UNAVAILABLE`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `i` is not a non-negative integer
    */
   term(i: number): number {
+    checkIndex(i, 'index');
     const offset = this.ents[0]!.index;
     if (i < offset) throw compacted(i, offset + 1);
     if (i - offset >= this.ents.length) throw unavailable(i, this.lastIndex());
@@ -123,8 +135,13 @@ export class MemoryStorage implements Storage {
    * (`Ready.snapshot`): the log becomes empty after the snapshot's index, and
    * the ConfState becomes the snapshot's.
    * @throws FaultError `QUORUMKV_SNAPSHOT_OUT_OF_DATE` when it is not newer than the current snapshot
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when it has no metadata or its index is not a non-negative integer
    */
   applySnapshot(snap: Snapshot): void {
+    if (snap === null || typeof snap !== 'object' || snap.metadata === null || typeof snap.metadata !== 'object') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'snapshot must be an object with metadata');
+    }
+    checkIndex(snap.metadata.index, 'snapshot index');
     const msIndex = this.snap.metadata.index;
     const snapIndex = snap.metadata.index;
     if (msIndex >= snapIndex) {
@@ -141,8 +158,10 @@ export class MemoryStorage implements Storage {
    * drop the entries it covers. Returns it.
    * @throws FaultError `QUORUMKV_SNAPSHOT_OUT_OF_DATE` when `i <=` the current snapshot's index
    * @throws FaultError `QUORUMKV_LOG_UNAVAILABLE` when `i > lastIndex()`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `i` is not a non-negative integer
    */
   createSnapshot(i: number, cs: ConfState | undefined, data: Uint8Array): Snapshot {
+    checkIndex(i, 'snapshot index');
     if (i <= this.snap.metadata.index) {
       throw new FaultError(ErrorCode.SNAPSHOT_OUT_OF_DATE, `snapshot ${i} is not newer than the current one (${this.snap.metadata.index})`);
     }
@@ -171,8 +190,10 @@ export class MemoryStorage implements Storage {
    * as the dummy, so its term remains available.
    * @throws FaultError `QUORUMKV_LOG_COMPACTED` when `compactIndex <= ` the current snapshot index
    * @throws FaultError `QUORUMKV_LOG_UNAVAILABLE` when `compactIndex > lastIndex()`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `compactIndex` is not a non-negative integer
    */
   compact(compactIndex: number): void {
+    checkIndex(compactIndex, 'compact index');
     const offset = this.ents[0]!.index;
     if (compactIndex <= offset) throw compacted(compactIndex, offset + 1);
     if (compactIndex > this.lastIndex()) throw unavailable(compactIndex, this.lastIndex());
@@ -187,9 +208,10 @@ export class MemoryStorage implements Storage {
    * Appends entries (`Ready.entries`), replacing any conflicting suffix.
    * Entries before the first available index are ignored. The entries must
    * be consecutive and must not leave a gap after the last index.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` on a gap (nothing changes)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` on a gap, or when `entries` is not an array (nothing changes)
    */
   append(entries: readonly Entry[]): void {
+    if (!Array.isArray(entries)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'entries must be an array');
     if (entries.length === 0) return;
     const first = this.firstIndex();
     const last = entries[0]!.index + entries.length - 1;

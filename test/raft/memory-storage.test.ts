@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
-import type { Entry } from '../../src/raftpb/index.js';
+import type { Entry, Snapshot } from '../../src/raftpb/index.js';
 import { MemoryStorage } from '../../src/raft/memory-storage.js';
 
 function e(index: number, term: number, size = 0): Entry {
@@ -168,3 +168,29 @@ test('initialState() returns copies of what was set', () => {
 function st0(s: MemoryStorage): ReturnType<MemoryStorage['initialState']> {
   return s.initialState();
 }
+
+test('indexes that are not non-negative integers, and a missing entry list or snapshot, are QUORUMKV_INVALID_ARGUMENT and change nothing', () => {
+  const mk = (): MemoryStorage => {
+    const s = new MemoryStorage();
+    s.append([1, 2, 3, 4].map((i) => ({ term: 1, index: i, type: 'Normal' as const, data: new Uint8Array([i]) })));
+    return s;
+  };
+  const calls: Array<[string, (s: MemoryStorage) => unknown]> = [
+    ['compact(1.5)', (s) => s.compact(1.5)],
+    ['compact(NaN)', (s) => s.compact(Number.NaN)],
+    ["compact('2')", (s) => s.compact('2' as unknown as number)],
+    ['createSnapshot(2.5)', (s) => s.createSnapshot(2.5, undefined, new Uint8Array(0))],
+    ['createSnapshot(NaN)', (s) => s.createSnapshot(Number.NaN, undefined, new Uint8Array(0))],
+    ['term(1.5)', (s) => s.term(1.5)],
+    ['term(NaN)', (s) => s.term(Number.NaN)],
+    ['entries(NaN, 3)', (s) => s.entries(Number.NaN, 3)],
+    ['entries(1, 2.5)', (s) => s.entries(1, 2.5)],
+    ['append(null)', (s) => s.append(null as unknown as Entry[])],
+    ['applySnapshot(null)', (s) => s.applySnapshot(null as unknown as Snapshot)],
+  ];
+  for (const [name, call] of calls) {
+    const s = mk();
+    assert.throws(() => call(s), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_ARGUMENT), name);
+    assert.deepEqual([s.firstIndex(), s.lastIndex(), s.snapshot().metadata.index], [1, 4, 0], name);
+  }
+});
