@@ -579,7 +579,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /** The close in progress or done: later calls of {@link close} wait for it. */
   private closing: Promise<void> | undefined;
   private removedFromCluster = false;
-  /** When (clock ms) each peer was last heard from: etcd's `ActiveSince`, for {@link leaderConfCheck}. */
+  /** When (clock ms) each member of the configuration was last heard from: etcd's `ActiveSince`, for {@link leaderConfCheck}. */
   private readonly lastHeard = new Map<string, number>();
   private readonly strictReconfigCheck: boolean;
   /**
@@ -1257,7 +1257,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private onMessage(m: Message): void {
     if (this.closed || (this.removedFromCluster && this.lingerTimer === undefined) || this.fatal !== undefined) return;
-    this.lastHeard.set(m.from, this.clock.now());
+    // Kept for the members of the configuration only: a transport also
+    // hands over messages from senders outside it (a leader this member
+    // has not learned of yet), whose ids must not pile up here.
+    if (this.confState.voters.includes(m.from) || this.confState.learners.includes(m.from)) this.lastHeard.set(m.from, this.clock.now());
     if (m.type === 'MsgHeartbeat' && m.term >= this.currentTerm && m.commit > this.mem.lastIndex()) {
       // A leader sends at most what this member acknowledged (min(match,
       // commit)), and it acknowledges only what it has saved: its log lost
@@ -1701,6 +1704,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const cs = this.raw.applyConfChange(cc);
     if (cc.type === 'RemoveNode') {
       this.addresses.delete(cc.nodeId);
+      this.lastHeard.delete(cc.nodeId);
       this.removedIds.add(cc.nodeId);
       this.snapshotBackoff.delete(cc.nodeId);
     } else if (typeof ctx.address === 'string') {

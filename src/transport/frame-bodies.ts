@@ -6,6 +6,7 @@
  */
 import { pack, unpack } from '../codec/index.js';
 import { ErrorCode, FaultError } from '../errors.js';
+import { parseAddress } from './address.js';
 import { encodeFrame, FrameKind } from './frame.js';
 
 /**
@@ -32,8 +33,9 @@ export type StreamKind = (typeof StreamKind)[keyof typeof StreamKind];
 
 /**
  * The handshake: the first frame in each direction. The dialer sends
- * `{from: itself, to: the peer it wants}`; the acceptor answers with the
- * reverse once it has checked `clusterId`, `to` and `from`.
+ * `{from: itself, to: the peer it wants, address: where it listens}`; the
+ * acceptor answers with the reverse (without `address`) once it has
+ * checked `clusterId`, `to` and `from`.
  */
 export interface Hello {
   /** The sender's {@link PROTOCOL_VERSION}; the acceptor refuses any other. */
@@ -46,6 +48,14 @@ export interface Hello {
   to: string;
   /** What the connection carries: Raft messages or one snapshot. */
   stream: StreamKind;
+  /**
+   * Optional: where the sender can be reached, `"host:port"` (its listen
+   * address and port). An acceptor that does not know the dialer as a peer
+   * sends its answers there (etcd's rafthttp reads the sender's peer URLs
+   * from the request for the same purpose). A handshake without it is
+   * accepted: its dialer can send, and is answered only if it is a peer.
+   */
+  address?: string;
 }
 
 function malformed(what: string): never {
@@ -54,21 +64,34 @@ function malformed(what: string): never {
 
 /** The handshake frame for `h`. */
 export function helloFrame(h: Hello): Buffer {
-  return encodeFrame(FrameKind.Hello, pack([h.version, h.clusterId, h.from, h.to, h.stream]));
+  const body: unknown[] = [h.version, h.clusterId, h.from, h.to, h.stream];
+  if (h.address !== undefined) body.push(h.address);
+  return encodeFrame(FrameKind.Hello, pack(body));
 }
 
 /**
- * Decodes a handshake body.
+ * Decodes a handshake body: five fields, or six with the sender's address
+ * (which must be a well-formed `"host:port"`).
  * @throws FaultError `QUORUMKV_MALFORMED_FRAME`
  */
 export function decodeHello(body: Uint8Array): Hello {
   const t = unpack(body);
-  if (!Array.isArray(t) || t.length !== 5) malformed('handshake');
-  const [version, clusterId, from, to, stream] = t as unknown[];
+  if (!Array.isArray(t) || (t.length !== 5 && t.length !== 6)) malformed('handshake');
+  const [version, clusterId, from, to, stream, address] = t as unknown[];
   if (!Number.isSafeInteger(version)) malformed('handshake version');
   if (typeof clusterId !== 'string' || typeof from !== 'string' || typeof to !== 'string') malformed('handshake ids');
   if (stream !== StreamKind.Messages && stream !== StreamKind.Snapshot) malformed('handshake stream kind');
-  return { version: version as number, clusterId, from, to, stream };
+  const h: Hello = { version: version as number, clusterId, from, to, stream };
+  if (t.length === 6) {
+    if (typeof address !== 'string') malformed('handshake address');
+    try {
+      parseAddress(address);
+    } catch {
+      malformed('handshake address');
+    }
+    h.address = address;
+  }
+  return h;
 }
 
 /**

@@ -3,10 +3,11 @@
  * decodes and checks every frame before anything reaches the handler.
  * @module
  */
-import type { Socket } from 'node:net';
+import { isIPv4, type Socket } from 'node:net';
 import { decodeMessage } from '../codec/index.js';
 import { ErrorCode, FaultError } from '../errors.js';
 import { isLocalMessage, type Message } from '../raftpb/index.js';
+import { parseAddress, type HostPort } from './address.js';
 import { FrameDecoder, FrameKind } from './frame.js';
 import { checkHeartbeat, decodeHello, decodeSnapshotChunk, helloFrame, PROTOCOL_VERSION, refusedFrame, snapshotAckFrame, StreamKind, type Hello } from './frame-bodies.js';
 import { LinkHeartbeat } from './link-heartbeat.js';
@@ -30,7 +31,8 @@ export interface InboundHooks {
 
 /**
  * One accepted connection. The first frame must be a handshake with this
- * cluster's id, this node as `to` and a current peer as `from`, within
+ * cluster's id, this node as `to` and as `from` an id not refused as removed
+ * from the cluster (a peer, or a remote: see `TcpTransport`), within
  * `dialTimeoutMs`; then, on a message stream, only `Message` frames whose
  * message is from that peer to this node (not a local type, not a
  * `MsgSnap`); on a snapshot stream, the chunks of one `MsgSnap`, acknowledged
@@ -139,7 +141,12 @@ export class InboundConnection {
       this.refuse(h.from);
       return;
     }
-    if (!this.ctx.isPeer(h.from)) throw new FaultError(ErrorCode.UNKNOWN_PEER, `${JSON.stringify(h.from)} is not a peer`);
+    if (h.from === id || h.from === '') throw new FaultError(ErrorCode.UNKNOWN_PEER, `handshake from ${JSON.stringify(h.from)}`);
+    // A dialer that is not a peer is taken all the same (etcd's rafthttp
+    // takes messages from any member not removed): a member that missed
+    // the addition of a new one must hear from it once it leads, and
+    // answer it, at the address its handshake gives.
+    if (!this.ctx.admit(h.from, this.answerAddress(h))) throw new FaultError(ErrorCode.TRANSPORT_CLOSED, 'transport closed');
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.peer = h.from;
@@ -158,6 +165,25 @@ export class InboundConnection {
     if (h.stream === StreamKind.Messages) this.heartbeat = new LinkHeartbeat(this.socket, this.ctx.options, (why) => this.close(why));
     this.ctx.log('%s: accepted %s stream from %s', id, h.stream === StreamKind.Messages ? 'message' : 'snapshot', h.from);
     this.hooks.accepted(this);
+  }
+
+  /**
+   * Where the dialer of `h` is answered when it is not a peer: its
+   * handshake's address, with an unspecified host (`0.0.0.0`, `::`: it
+   * listens on every interface) replaced by the address this connection
+   * came from (an IPv4-mapped IPv6 address as the IPv4 address it maps);
+   * undefined without an address.
+   */
+  private answerAddress(h: Hello): HostPort | undefined {
+    if (h.address === undefined) return undefined;
+    const hp = parseAddress(h.address);
+    if (hp.host !== '0.0.0.0' && hp.host !== '::') return hp;
+    let from = this.socket.remoteAddress;
+    if (from === undefined) return undefined;
+    // an IPv4 dialer as a dual-stack server sees it: dialed (and, with TLS,
+    // checked against the certificate) as the IPv4 address it is
+    if (from.startsWith('::ffff:') && isIPv4(from.slice(7))) from = from.slice(7);
+    return { host: from, port: hp.port };
   }
 
   /**

@@ -41,7 +41,7 @@ export interface DelayRange {
  * flight, `delivered + dropped === sent + duplicated`.
  */
 export interface NetworkStats {
-  /** Messages accepted by `send()` for a known peer. */
+  /** Messages accepted by `send()` for a known peer or a remote (a sender that reached the transport without being its peer). */
   sent: number;
   /** Messages handed to a receiver's `handler.receive` (duplicates included). */
   delivered: number;
@@ -55,8 +55,8 @@ export interface NetworkStats {
 
 /**
  * Why a message was dropped: a partition or isolation (`partition`), the
- * random drop rate (`drop-rate`), or a receiver that is absent, closed, not
- * started or does not know the sender (`unreachable`), or a receiver that
+ * random drop rate (`drop-rate`), or a receiver that is absent, closed or not
+ * started (`unreachable`), or a receiver that
  * refused the sender as removed from the cluster (`removed`: the sender's
  * transport reports `reportRemoved`).
  */

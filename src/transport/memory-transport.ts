@@ -31,6 +31,12 @@ export interface MemoryHub {
 type State = 'new' | 'started' | 'closed';
 
 /**
+ * Most senders that are not peers this endpoint keeps as remotes it can
+ * answer; past it the one heard from least recently is forgotten.
+ */
+export const MAX_REMOTES = 64;
+
+/**
  * A {@link Transport} whose wire is a {@link MemoryHub}. Exported for the
  * network's use; users get it typed as `Transport`.
  */
@@ -40,6 +46,11 @@ export class MemoryTransport implements Transport {
   private readonly peers = new Set<string>();
   /** Ids removed from the cluster: told so when they reach this endpoint. */
   private readonly refused = new Set<string>();
+  /**
+   * Senders that are not peers, least recently heard from first: messages
+   * may be sent to them (etcd's rafthttp "remotes"). At most {@link MAX_REMOTES}.
+   */
+  private readonly remotes = new Set<string>();
   private handler: TransportHandler | undefined;
   private state: State = 'new';
 
@@ -73,7 +84,7 @@ export class MemoryTransport implements Transport {
         log('%s: not sending %s from %s to %s (local type or foreign from)', this.id, m.type, m.from, m.to);
         continue;
       }
-      if (!this.peers.has(m.to)) {
+      if (!this.peers.has(m.to) && !this.remotes.has(m.to)) {
         log('%s: %s to unknown peer %s', this.id, m.type, m.to);
         const to = m.to;
         const snap = m.type === 'MsgSnap';
@@ -93,12 +104,14 @@ export class MemoryTransport implements Transport {
     }
     if (id === this.id) return;
     const known = this.peers.has(id);
+    this.remotes.delete(id);
     this.peers.add(id);
     if (!known && this.state === 'started') this.hub.connect(this, id);
   }
 
   removePeer(id: string): void {
     this.peers.delete(id);
+    this.remotes.delete(id);
   }
 
   refusePeer(id: string): void {
@@ -106,6 +119,7 @@ export class MemoryTransport implements Transport {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'peer id must be a non-empty string');
     }
     this.peers.delete(id);
+    this.remotes.delete(id);
     if (id === this.id || this.refused.has(id)) return;
     this.refused.add(id);
     if (this.state === 'started') this.hub.refused();
@@ -116,15 +130,22 @@ export class MemoryTransport implements Transport {
       this.state = 'closed';
       this.handler = undefined;
       this.peers.clear();
+      this.remotes.clear();
       this.refused.clear();
       this.hub.detach(this);
     }
     return Promise.resolve();
   }
 
-  /** True when this endpoint is started, open, and knows `from` as a peer. */
+  /**
+   * True when this endpoint is started, open, and does not refuse `from` as
+   * removed from the cluster: a sender that is not a peer is accepted too
+   * (and becomes a remote, see {@link deliver}), as etcd's rafthttp takes
+   * messages from any member not removed. A member that missed the
+   * addition of a new one must still hear from it once it leads.
+   */
   accepts(from: string): boolean {
-    return this.state === 'started' && this.peers.has(from);
+    return this.state === 'started' && !this.refused.has(from);
   }
 
   /** True when this endpoint is started, open, and was told `from` was removed from the cluster. */
@@ -152,10 +173,24 @@ export class MemoryTransport implements Transport {
     return this.state === 'started';
   }
 
-  /** Hands a delivered message to the handler (no-op once closed). */
+  /**
+   * Hands a delivered message to the handler (no-op once closed). A sender
+   * that is not a peer becomes (or stays, as the most recently heard from)
+   * a remote, which this endpoint can answer; the least recently heard
+   * from is forgotten past {@link MAX_REMOTES}.
+   */
   deliver(msg: Message): void {
     const h = this.handler;
     if (h === undefined) return;
+    if (!this.peers.has(msg.from)) {
+      this.remotes.delete(msg.from);
+      this.remotes.add(msg.from);
+      if (this.remotes.size > MAX_REMOTES) {
+        const oldest = this.remotes.values().next().value as string;
+        this.remotes.delete(oldest);
+        log('%s: forgot remote %s (more than %d senders that are not peers)', this.id, oldest, MAX_REMOTES);
+      }
+    }
     try {
       h.receive(msg);
     } catch (err) {

@@ -10,7 +10,7 @@ import type { HostPort } from './address.js';
 import { FrameDecoder, FrameKind } from './frame.js';
 import { checkHeartbeat, decodeHello, helloFrame, PROTOCOL_VERSION, StreamKind } from './frame-bodies.js';
 import { LinkHeartbeat } from './link-heartbeat.js';
-import { refusalError, tuneSocket, type TcpContext } from './tcp-context.js';
+import { refusalError, tuneSocket, withAddress, type TcpContext } from './tcp-context.js';
 import { backoffDelay } from './tcp-options.js';
 
 /**
@@ -185,7 +185,7 @@ export class PeerLink {
     });
     socket.on('error', (err) => this.ctx.log('%s: stream to %s: %s', id, this.peer, err.message));
     socket.on('close', () => this.closed(socket));
-    socket.write(helloFrame({ version: PROTOCOL_VERSION, clusterId, from: id, to: this.peer, stream: StreamKind.Messages }));
+    socket.write(helloFrame(withAddress({ version: PROTOCOL_VERSION, clusterId, from: id, to: this.peer, stream: StreamKind.Messages }, this.ctx.advertised())));
   }
 
   private opened(): void {

@@ -11,7 +11,7 @@ import type { Message } from '../raftpb/index.js';
 import type { HostPort } from './address.js';
 import { FrameDecoder, FrameKind } from './frame.js';
 import { decodeHello, decodeSnapshotAck, helloFrame, PROTOCOL_VERSION, snapshotChunkFrame, StreamKind } from './frame-bodies.js';
-import { refusalError, tuneSocket, type TcpContext } from './tcp-context.js';
+import { refusalError, tuneSocket, withAddress, type TcpContext } from './tcp-context.js';
 
 /**
  * One snapshot transfer: dial, handshake (stream kind `Snapshot`), chunks of
@@ -87,7 +87,7 @@ export class SnapshotSender {
     socket.on('drain', () => this.writeChunks());
     socket.on('error', (err) => this.ctx.log('%s: snapshot stream to %s: %s', id, this.peer, err.message));
     socket.on('close', () => this.finish('failure', 'connection closed before the acknowledgement'));
-    socket.write(helloFrame({ version: PROTOCOL_VERSION, clusterId, from: id, to: this.peer, stream: StreamKind.Snapshot }));
+    socket.write(helloFrame(withAddress({ version: PROTOCOL_VERSION, clusterId, from: id, to: this.peer, stream: StreamKind.Snapshot }, this.ctx.advertised())));
   }
 
   private writeChunks(): void {

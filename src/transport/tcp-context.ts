@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { ErrorCode, FaultError } from '../errors.js';
 import type { Message } from '../raftpb/index.js';
 import type { HostPort } from './address.js';
-import { decodeRefusal, PROTOCOL_VERSION } from './frame-bodies.js';
+import { decodeRefusal, PROTOCOL_VERSION, type Hello } from './frame-bodies.js';
 import type { ResolvedTcpOptions } from './tcp-options.js';
 import type { SnapshotStatus } from './transport.js';
 
@@ -17,11 +17,18 @@ export interface TcpContext {
   readonly options: ResolvedTcpOptions;
   /** Opens a plain or TLS connection to `hp` (writes may start at once; they are buffered). */
   connect(hp: HostPort): Socket;
-  /** True when `id` is a current peer. */
-  isPeer(id: string): boolean;
+  /**
+   * The handshake of `id` passed every check (cluster id, `to`, not refused;
+   * with TLS, a certificate of the cluster's CA): when `id` is not a peer,
+   * it becomes a remote answered at `address` (see `TcpTransport`).
+   * False once the transport is closed (the connection is then closed).
+   */
+  admit(id: string, address: HostPort | undefined): boolean;
+  /** Where this node is reached, sent in its dialing handshakes (`Hello.address`); undefined before it listens. */
+  advertised(): string | undefined;
   /** True when `id` was removed from the cluster (`refusePeer`): its handshakes are refused, saying so. */
   isRefused(id: string): boolean;
-  /** Hands a checked message to the handler; false when it was not handed over (closed, or `from` no longer a peer). */
+  /** Hands a checked message to the handler; false when it was not handed over (closed, or `from` refused as removed). */
   deliver(msg: Message): boolean;
   /** Reports `peer` unreachable, asynchronously (no-op once closed). */
   reportUnreachable(peer: string): void;
@@ -54,4 +61,10 @@ export function refusalError(ctx: TcpContext, peer: string, body: Uint8Array): F
 export function tuneSocket(socket: Socket): void {
   socket.setNoDelay(true);
   socket.setKeepAlive(true, 10_000);
+}
+
+/** A dialer's `h` with `address` set, when there is one. */
+export function withAddress(h: Hello, address: string | undefined): Hello {
+  if (address !== undefined) h.address = address;
+  return h;
 }

@@ -10,7 +10,7 @@ import createDebug from 'debug';
 import { encodeMessage } from '../codec/index.js';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { isLocalMessage, type Message } from '../raftpb/index.js';
-import { parseAddress, type HostPort } from './address.js';
+import { formatAddress, parseAddress, type HostPort } from './address.js';
 import { encodeFrame, FrameKind } from './frame.js';
 import { StreamKind } from './frame-bodies.js';
 import { InboundConnection } from './inbound-connection.js';
@@ -32,6 +32,14 @@ const log = createDebug('quorumkv:transport');
  */
 const MAX_PENDING_HANDSHAKES = 64;
 
+/**
+ * Most remotes kept (dialers that are not peers, answered at the address
+ * their handshake gives); past it the one that dialed least recently is
+ * forgotten, so that connectors this node does not know cannot make it
+ * keep ever more.
+ */
+export const MAX_REMOTES = 64;
+
 /** A connection's addresses and ports, the same on a raw socket and on the TLS socket over it; undefined if unknown. */
 function endpoints(s: Socket): string | undefined {
   const { localAddress, localPort, remoteAddress, remotePort } = s;
@@ -43,10 +51,15 @@ function endpoints(s: Socket): string | undefined {
  * A {@link Transport} over TCP, optionally TLS with mutual authentication.
  *
  * Wire (see `docs/transport.md`): every connection starts with a handshake
- * frame `{ protocolVersion, clusterId, from, to, stream }` in each direction;
- * the acceptor checks the cluster id, that `to` is itself and that `from` is
- * a current peer, and otherwise closes the connection (logged under the
- * debug namespace `quorumkv:transport`). Then frames
+ * frame `{ protocolVersion, clusterId, from, to, stream, address? }` in each
+ * direction (`address`, where the dialer listens, in the dialer's only);
+ * the acceptor checks the cluster id, that `to` is itself and that `from`
+ * is not refused as removed, and otherwise closes the connection (logged
+ * under the debug namespace `quorumkv:transport`). A dialer that is not a
+ * peer is taken, as etcd's rafthttp takes any member not removed, and kept
+ * as a remote that messages are sent to at its handshake's `address` (at
+ * most {@link MAX_REMOTES}; `addPeer` makes it a peer, `removePeer` and
+ * `refusePeer` forget it). Then frames
  * `[u32 length][u32 crc32][msgpack payload]` follow. A malformed frame (bad
  * CRC, bad msgpack, wrong shape), a length prefix above `maxFrameBytes`
  * (checked before the body is buffered) or a message whose `from` is not the
@@ -85,6 +98,13 @@ export class TcpTransport implements Transport {
   private readonly peers: Map<string, HostPort | undefined>;
   /** Ids removed from the cluster ({@link refusePeer}): their handshakes are refused, saying so. */
   private readonly refused = new Set<string>();
+  /**
+   * Dialers that are not peers, with the address their handshake gave
+   * (undefined without one), the one that dialed least recently first:
+   * messages to them are sent there (etcd's rafthttp "remotes"). At most
+   * {@link MAX_REMOTES}.
+   */
+  private readonly remotes = new Map<string, HostPort | undefined>();
   private readonly links = new Map<string, PeerLink>();
   private readonly snapshots = new Set<SnapshotSender>();
   private readonly inbound = new Set<InboundConnection>();
@@ -117,7 +137,8 @@ export class TcpTransport implements Transport {
     this.ctx = {
       options: this.options,
       connect: (hp) => this.connect(hp),
-      isPeer: (id) => this.peers.has(id) && this.state !== 'closed',
+      admit: (id, address) => this.admit(id, address),
+      advertised: () => (this.bound === undefined ? undefined : formatAddress(this.options.listen.host, this.bound.port)),
       isRefused: (id) => this.refused.has(id) && this.state !== 'closed',
       deliver: (m) => this.deliver(m),
       reportUnreachable: (peer) => this.report((h) => h.reportUnreachable(peer)),
@@ -256,7 +277,7 @@ export class TcpTransport implements Transport {
         log('%s: not sending %s from %s to %s (local type or foreign from)', this.id, m.type, m.from, m.to);
         continue;
       }
-      const address = this.peers.get(m.to);
+      const address = this.peers.get(m.to) ?? this.remotes.get(m.to);
       if (address === undefined) {
         log('%s: %s to %s, an unknown peer or one without an address', this.id, m.type, m.to);
         this.unreachable(m);
@@ -297,6 +318,23 @@ export class TcpTransport implements Transport {
     if (typeof id !== 'string' || id === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'peer id must be a non-empty string');
     const hp = address === undefined ? undefined : parseAddress(address);
     if (id === this.id || this.state === 'closed') return;
+    if (this.remotes.has(id)) {
+      // a remote becomes a peer: without an address, it keeps the one its
+      // handshake gave; at that address, its stream is kept, and kept up
+      const remote = this.remotes.get(id);
+      this.remotes.delete(id);
+      const address = hp ?? remote;
+      this.peers.set(id, address);
+      const link = this.links.get(id);
+      if (link !== undefined && address !== undefined && sameAddress(link.address, address)) {
+        if (this.state === 'started') link.connect();
+        return;
+      }
+      if (this.links.get(id)?.close() === true) this.ctx.reportUnreachable(id);
+      this.links.delete(id);
+      this.dialPeer(id);
+      return;
+    }
     // no address: make the peer known, keeping any address it already has
     if (hp === undefined && this.peers.has(id)) return;
     const old = this.peers.get(id);
@@ -314,7 +352,7 @@ export class TcpTransport implements Transport {
    * {@link Transport.removePeer}.
    */
   removePeer(id: string): void {
-    if (!this.peers.delete(id)) return;
+    if (!this.peers.delete(id) && !this.remotes.delete(id)) return;
     this.links.get(id)?.close();
     this.links.delete(id);
     for (const s of [...this.snapshots]) if (s.peer === id) s.cancel(true);
@@ -345,6 +383,7 @@ export class TcpTransport implements Transport {
     this.handler = undefined;
     for (const l of this.links.values()) l.close();
     this.links.clear();
+    this.remotes.clear();
     for (const s of [...this.snapshots]) s.cancel(false);
     this.snapshots.clear();
     for (const c of [...this.inbound]) c.close('transport closed');
@@ -440,9 +479,40 @@ export class TcpTransport implements Transport {
     }
   }
 
+  /**
+   * A dialer passed its handshake: when it is not a peer, it becomes the
+   * most recent remote, answered at `address` (a new address closes the
+   * stream to the old one); past {@link MAX_REMOTES} the oldest is
+   * forgotten (its queued messages dropped, reported unreachable; its
+   * inbound streams stay open until they close).
+   * @returns false once closed
+   */
+  private admit(id: string, address: HostPort | undefined): boolean {
+    if (this.state === 'closed') return false;
+    if (this.peers.has(id)) return true;
+    const old = this.remotes.get(id);
+    const known = this.remotes.delete(id);
+    this.remotes.set(id, address);
+    if (known && !(old === undefined ? address === undefined : address !== undefined && sameAddress(old, address))) this.dropLink(id);
+    if (!known) log('%s: %s, not a peer, dialed in: answered at %s', this.id, id, address === undefined ? 'no address' : formatAddress(address.host, address.port));
+    while (this.remotes.size > MAX_REMOTES) {
+      const oldest = this.remotes.keys().next().value as string;
+      this.remotes.delete(oldest);
+      this.dropLink(oldest);
+      log('%s: forgot remote %s (more than %d dialers that are not peers)', this.id, oldest, MAX_REMOTES);
+    }
+    return true;
+  }
+
+  /** Closes the outbound stream to `id`, reporting it unreachable if messages were queued on it. */
+  private dropLink(id: string): void {
+    if (this.links.get(id)?.close() === true) this.ctx.reportUnreachable(id);
+    this.links.delete(id);
+  }
+
   private deliver(m: Message): boolean {
     const h = this.handler;
-    if (h === undefined || !this.peers.has(m.from)) return false;
+    if (h === undefined || this.refused.has(m.from)) return false;
     try {
       h.receive(m);
     } catch (err) {
@@ -468,4 +538,8 @@ export class TcpTransport implements Transport {
     this.ctx.reportUnreachable(to);
     if (m.type === 'MsgSnap') this.ctx.reportSnapshot(to, 'failure' satisfies SnapshotStatus);
   }
+}
+
+function sameAddress(a: HostPort, b: HostPort): boolean {
+  return a.host === b.host && a.port === b.port;
 }

@@ -31,11 +31,13 @@ export type SnapshotStatus = 'finish' | 'failure';
  */
 export interface TransportHandler {
   /**
-   * A message from a peer arrived. It is decoded from the bytes that
+   * A message arrived. It is decoded from the bytes that
    * carried it (nothing is shared with the sender's objects; its byte fields
    * may be views into those bytes, which nothing writes to, and entries'
    * data is copied out of them), complete and well-formed: `from` is the
-   * authenticated peer the message came from and `to` is this node.
+   * sender the message came from (as the connection's handshake named it;
+   * with TLS, a holder of a certificate of the cluster's CA) and `to` is
+   * this node. `from` need not be a known peer (see {@link Transport}).
    */
   receive(msg: Message): void;
   /**
@@ -80,9 +82,19 @@ export interface TransportHandler {
  *   through {@link TransportHandler.reportUnreachable} instead;
  * - a `MsgSnap` is delivered whole (never partially), and its outcome is
  *   reported through {@link TransportHandler.reportSnapshot};
- * - after `removePeer(id)` nothing more is sent to or received from `id`;
- *   after `refusePeer(id)` (where implemented) nothing is either, and what
- *   `id` sends is answered by a `reportRemoved` on its side;
+ * - a message from a sender that is not a known peer is delivered, unless
+ *   the sender is refused (`refusePeer`), and the sender becomes a remote
+ *   that messages may be sent to until `addPeer` makes it a peer or
+ *   `removePeer`/`refusePeer` forget it; at most 64 remotes are kept, the
+ *   least recently heard from forgotten first. etcd's rafthttp likewise
+ *   takes messages from any member not removed and answers the sender
+ *   (`addRemoteFromRequest`): a member that missed the addition of a new
+ *   one hears from it, and answers it, once it leads;
+ * - after `removePeer(id)` nothing queued for `id` is sent, and sends to
+ *   it are reported unreachable until it reaches this node again (a
+ *   remote, as above); after `refusePeer(id)` (where implemented) nothing
+ *   more is sent to or received from `id`, and what `id` sends is
+ *   answered by a `reportRemoved` on its side;
  *   after `close()` nothing more is delivered or reported.
  */
 export interface Transport {
@@ -119,20 +131,22 @@ export interface Transport {
   send(messages: Message[]): void;
 
   /**
-   * Makes `id` a known peer: messages may be sent to it and are accepted from
-   * it. `address` is where to reach it (TCP: `"host:port"`, IPv6 as
-   * `"[::1]:port"`; ignored by MemoryNetwork). Adding the local id is a no-op;
-   * adding a known peer with a new address redirects later sends to it, and
-   * without an address keeps the one it has.
+   * Makes `id` a known peer: messages may be sent to it (and are accepted
+   * from it, as from any id not refused). `address` is where to reach it
+   * (TCP: `"host:port"`, IPv6 as `"[::1]:port"`; ignored by MemoryNetwork).
+   * Adding the local id is a no-op; adding a known peer with a new address
+   * redirects later sends to it, and without an address keeps the one it
+   * has (a remote's: the one its handshake gave).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty id or a malformed address
    */
   addPeer(id: string, address?: string): void;
 
   /**
-   * Forgets `id`: pending messages to it are discarded, its connections are
-   * closed, and nothing more is sent to or accepted from it (etcd's
-   * `Transport.RemovePeer`, used when a member leaves the configuration).
-   * Unknown ids are ignored.
+   * Forgets `id`, a peer or a remote: pending messages to it are
+   * discarded, its connections are closed, and sends to it are reported
+   * unreachable (etcd's `Transport.RemovePeer`). What `id` sends later is
+   * taken as from any sender that is not a peer; {@link refusePeer} keeps
+   * it out. Unknown ids are ignored.
    */
   removePeer(id: string): void;
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { pack, unpack } from '../../src/codec/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { RaftNode, VirtualClock, type ApplyEntry, type StateMachine } from '../../src/node/index.js';
-import type { Message } from '../../src/raftpb/index.js';
+import { message, type Message } from '../../src/raftpb/index.js';
 import { MemoryLevel } from 'memory-level';
 import { LevelLogStorage } from '../../src/storage/index.js';
 import { MemoryNetwork, parseAddress, type Transport } from '../../src/transport/index.js';
@@ -1011,5 +1011,32 @@ test("options the Raft core refuses (electionTicks not above heartbeatTicks, a b
   } finally {
     await storage.close();
     await db.close();
+  }
+});
+
+test('messages from ids outside the configuration leave no bookkeeping behind for those ids', async () => {
+  // A transport hands over messages from senders that are not peers (a
+  // leader this member has not learned of yet); the ids must not pile up
+  // in the member's record of when each member was last heard from.
+  const c = new TestCluster({ seed: 11 });
+  try {
+    await c.startAll(['a', 'b', 'c']);
+    const leader = await c.waitLeader();
+    const strangers: Transport[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t = c.net.transport(`z${i}`);
+      t.addPeer(leader.id);
+      await t.start({ receive: () => {}, reportUnreachable: () => {}, reportSnapshot: () => {} });
+      strangers.push(t);
+      // a stale response (term 0): Raft ignores it
+      t.send([message({ type: 'MsgHeartbeatResp', from: `z${i}`, to: leader.id, term: 0 })]);
+    }
+    await c.waitFor(() => c.net.stats().delivered > 200, 1000, 'the strangers\' messages delivered');
+    const heard = (leader.node as unknown as { lastHeard: Map<string, number> }).lastHeard;
+    assert.ok([...heard.keys()].every((id) => ['a', 'b', 'c'].includes(id)), `only members are recorded, got ${heard.size} ids`);
+    assert.ok(leader.node.isLeader, 'the member goes on leading');
+    for (const t of strangers) await t.close();
+  } finally {
+    await c.closeAll();
   }
 });

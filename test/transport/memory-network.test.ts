@@ -445,3 +445,87 @@ test('a transport hears that a peer refuses it as removed, with nothing to send:
   assert.equal(net.stats().sent, 0, 'no message travelled');
   await Promise.all([a.close(), b.close(), c.close(), d.close()]);
 });
+
+test('a sender that is not a peer and not refused is heard and can be answered (a remote); a refused one is neither', async () => {
+  const clock = new VirtualScheduler();
+  const net = new MemoryNetwork({ seed: SEED, scheduler: clock });
+  const a = net.transport('a');
+  const x = net.transport('x');
+  const recA = new Recorder();
+  const recX = new Recorder();
+  x.addPeer('a'); // x knows a; a does not know x (it missed x's addition)
+  await a.start(recA);
+  await x.start(recX);
+  a.send([hb('a', 'x', 1)]);
+  clock.runAll();
+  assert.deepEqual(recA.unreachable, ['x'], 'x has not reached a yet: a cannot send to it');
+  assert.equal(recX.received.length, 0);
+  x.send([hb('x', 'a', 2)]);
+  clock.runAll();
+  assert.deepEqual(recA.received.map((m) => [m.from, m.index]), [['x', 2]], 'a takes the message of x');
+  a.send([hb('a', 'x', 3), message({ type: 'MsgSnap', from: 'a', to: 'x', term: 1, snapshot: { data: new Uint8Array([1]), metadata: { index: 5, term: 1, confState: { voters: ['a', 'x'], learners: [] } } } })]);
+  clock.runAll();
+  assert.deepEqual(recX.received.map((m) => [m.type, m.from]), [['MsgHeartbeat', 'a'], ['MsgSnap', 'a']], 'a answers x');
+  assert.deepEqual(recA.snapshots, [{ peer: 'x', status: 'finish' }]);
+  // a removePeer forgets the remote: a cannot send to it until it is heard again
+  a.removePeer('x');
+  a.send([hb('a', 'x', 4)]);
+  clock.runAll();
+  assert.equal(recX.received.length, 2);
+  // refused: nothing is taken from x, nor sent to it, and x is told
+  a.refusePeer!('x');
+  x.send([hb('x', 'a', 5)]);
+  clock.runAll();
+  a.send([hb('a', 'x', 6)]);
+  clock.runAll();
+  assert.equal(recA.from('x').length, 1, 'nothing taken from x once refused');
+  assert.equal(recX.received.length, 2, 'nothing sent to x once refused');
+  assert.ok(recX.removed.includes('a'), 'x is told it was removed');
+  await Promise.all([a.close(), x.close()]);
+});
+
+test('a transport keeps at most 64 remotes: the one heard from least recently is forgotten; addPeer makes a remote a peer', async () => {
+  const clock = new VirtualScheduler();
+  const net = new MemoryNetwork({ seed: SEED, scheduler: clock });
+  const a = net.transport('a');
+  const recA = new Recorder();
+  await a.start(recA);
+  const senders: Array<{ t: Transport; rec: Recorder }> = [];
+  for (let i = 0; i <= 65; i++) {
+    const t = net.transport(`s${i}`);
+    const rec = new Recorder();
+    t.addPeer('a');
+    await t.start(rec);
+    senders.push({ t, rec });
+  }
+  // s0 and s1 first, then s0 again (heard from more recently than s1), then 63 others: 65 in all
+  senders[0]!.t.send([hb('s0', 'a', 1)]);
+  clock.runAll();
+  senders[1]!.t.send([hb('s1', 'a', 1)]);
+  clock.runAll();
+  senders[0]!.t.send([hb('s0', 'a', 2)]);
+  clock.runAll();
+  for (let i = 2; i <= 64; i++) {
+    senders[i]!.t.send([hb(`s${i}`, 'a', 1)]);
+    clock.runAll();
+  }
+  assert.equal(recA.received.length, 66, 'every message was taken');
+  a.send(senders.map((_, i) => hb('a', `s${i}`, 9)));
+  clock.runAll();
+  const heard = senders.map((s) => s.rec.received.length);
+  assert.equal(heard[1], 0, 's1, heard from least recently, was forgotten');
+  assert.equal(heard[65], 0, 's65 never reached a');
+  assert.deepEqual(heard.filter((n) => n === 1).length, 64, 'the 64 others are answered');
+  assert.deepEqual([...new Set(recA.unreachable)].sort(), ['s1', 's65']);
+  // addPeer turns a remote into a peer, which the bound does not count
+  a.addPeer('s2');
+  for (let i = 65; i >= 1; i--) {
+    if (i === 2) continue;
+    senders[i]!.t.send([hb(`s${i}`, 'a', 3)]);
+    clock.runAll();
+  }
+  a.send([hb('a', 's2', 10)]);
+  clock.runAll();
+  assert.equal(senders[2]!.rec.received.length, 2, 's2, a peer now, is still reached');
+  await Promise.all([a.close(), ...senders.map((s) => s.t.close())]);
+});

@@ -135,12 +135,13 @@ test('a well-checksummed frame whose body is not a message (bad msgpack, wrong s
   }
 });
 
-test('a handshake with a wrong cluster id, another target, an unknown or removed peer, or another version is refused', async () => {
+test('a handshake with a wrong cluster id, another target, a malformed address, a refused peer, or another version is refused', async () => {
   const cases: Array<[string, Parameters<RawPeer['hello']>[0]]> = [
     ['wrong cluster id', { clusterId: 'other-cluster', from: 'c', to: 'b' }],
+    ['wrong cluster id from a sender that is not a peer', { clusterId: 'other-cluster', from: 'mallory', to: 'b', address: '127.0.0.1:9' }],
     ['addressed to another node', { clusterId: CLUSTER, from: 'c', to: 'z' }],
-    ['unknown peer', { clusterId: CLUSTER, from: 'mallory', to: 'b' }],
     ['its own id', { clusterId: CLUSTER, from: 'b', to: 'b' }],
+    ['a malformed address', { clusterId: CLUSTER, from: 'mallory', to: 'b', address: 'http://10.0.0.1:2380' }],
     ['another protocol version', { clusterId: CLUSTER, from: 'c', to: 'b', version: 99 }],
   ];
   for (const [name, h] of cases) {
@@ -153,12 +154,13 @@ test('a handshake with a wrong cluster id, another target, an unknown or removed
       assert.equal(p.recB.received.length, 0, name);
     });
   }
-  await attack('removed peer', async (p) => {
-    p.b.removePeer('c');
+  await attack('refused peer', async (p) => {
+    p.b.refusePeer('c');
     const raw = await RawPeer.connect(p.port);
     raw.hello({ clusterId: CLUSTER, from: 'c', to: 'b' });
     raw.message(hb('c', 'b', 1));
     await raw.waitClosed();
+    assert.deepEqual(raw.frames.map((f) => f.kind), [FrameKind.Refused], 'told it was removed, nothing else');
     assert.equal(p.recB.received.length, 0);
   });
 });

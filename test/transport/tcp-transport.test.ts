@@ -8,12 +8,13 @@ import net, { type Server, type Socket } from 'node:net';
 import { format } from 'node:util';
 import createDebug from 'debug';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
-import { decodeMessage } from '../../src/codec/index.js';
+import { decodeMessage, pack } from '../../src/codec/index.js';
 import { message, type Message } from '../../src/raftpb/index.js';
-import { FrameDecoder, FrameKind, TcpTransport, formatAddress, type TcpTransportOptions } from '../../src/transport/index.js';
+import { FrameDecoder, FrameKind, TcpTransport, encodeFrame, formatAddress, type TcpTransportOptions } from '../../src/transport/index.js';
 import { decodeHello, decodeRefusal, helloFrame, PROTOCOL_VERSION, StreamKind } from '../../src/transport/frame-bodies.js';
 import { Recorder } from './conformance.js';
 import { sleep, tcpOptions, tlsFor } from './clusters.js';
+import { RawPeer } from './raw-peer.js';
 
 function hb(from: string, to: string, index: number): Message {
   return message({ type: 'MsgHeartbeat', from, to, term: 1, index });
@@ -814,3 +815,161 @@ test('a stall of the process longer than the read timeout (a long synchronous ta
   }
 });
 
+
+for (const variant of [
+  { name: 'plain TCP', tls: false, host: '127.0.0.1', aHost: '127.0.0.1' },
+  { name: 'TLS', tls: true, host: '127.0.0.1', aHost: '127.0.0.1' },
+  { name: 'a dialer listening on 0.0.0.0', tls: false, host: '0.0.0.0', aHost: '127.0.0.1' },
+  // the acceptor sees the dialer's IPv4 address mapped to IPv6, and dials
+  // it back as IPv4: the certificate names 127.0.0.1
+  { name: 'TLS, a dialer listening on 0.0.0.0, the acceptor on ::', tls: true, host: '0.0.0.0', aHost: '::' },
+]) {
+  test(`a dialer that is not a peer and not refused is heard, and answered at the address its handshake gives; a refused one is neither (${variant.name})`, async () => {
+    const recA = new Recorder();
+    const recX = new Recorder();
+    // x (certificate of c, with TLS) knows a; a does not know x: it missed x's addition
+    const a = new TcpTransport(tcpOptions('a', { listen: { host: variant.aHost, port: 0 }, ...(variant.tls ? { tls: tlsFor('a') } : {}) }));
+    const x = new TcpTransport(tcpOptions('x', { listen: { host: variant.host, port: 0 }, ...(variant.tls ? { tls: tlsFor('c') } : {}) }));
+    try {
+      await a.start(recA);
+      await x.start(recX);
+      a.send([hb('a', 'x', 1)]);
+      await recA.until(() => recA.unreachable.includes('x'), 'a cannot send to x before x reached it');
+      x.addPeer('a', `127.0.0.1:${a.address().port}`);
+      x.send([hb('x', 'a', 2)]);
+      await recA.until(() => recA.from('x').length === 1, 'a takes the message of x');
+      const snap = message({ type: 'MsgSnap', from: 'a', to: 'x', term: 1, snapshot: { data: new Uint8Array(5000), metadata: { index: 5, term: 1, confState: { voters: ['a', 'x'], learners: [] } } } });
+      a.send([hb('a', 'x', 3), snap]);
+      await recX.until(() => recX.received.length === 2, 'x gets the answers of a');
+      await recA.until(() => recA.snapshots.length === 1, 'the snapshot to x is reported');
+      assert.deepEqual(recA.snapshots, [{ peer: 'x', status: 'finish' }]);
+      // refused: x is told, and nothing more is taken from it nor sent to it
+      a.refusePeer('x');
+      const resend = setInterval(() => x.send([hb('x', 'a', 4)]), 20);
+      try {
+        await recX.until(() => recX.removed.includes('a'), 'x is told it was removed');
+      } finally {
+        clearInterval(resend);
+      }
+      a.send([hb('a', 'x', 5)]);
+      await sleep(100);
+      assert.equal(recA.from('x').length, 1, 'nothing taken from x once refused');
+      assert.equal(recX.received.length, 2, 'nothing sent to x once refused');
+    } finally {
+      await Promise.all([a.close(), x.close()]);
+    }
+  });
+}
+
+/**
+ * A server that answers every handshake as the node it was meant for and
+ * records the messages it gets (a stand-in for the nodes that dial in).
+ */
+async function answeringServer(): Promise<{ port: number; messages: Message[]; close(): Promise<void> }> {
+  const messages: Message[] = [];
+  const sockets = new Set<Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    const decoder = new FrameDecoder(64 * 1024 * 1024);
+    socket.on('data', (chunk) => {
+      decoder.push(chunk, (kind, body) => {
+        if (kind === FrameKind.Hello) {
+          const h = decodeHello(body);
+          socket.write(helloFrame({ version: PROTOCOL_VERSION, clusterId: h.clusterId, from: h.to, to: h.from, stream: h.stream }));
+        } else if (kind === FrameKind.Message) {
+          messages.push(decodeMessage(body));
+        }
+      });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    messages,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+test('the address of a handshake is where a dialer that is not a peer is answered; a handshake without one (as older members send) is still taken, its dialer not answered', async () => {
+  const recA = new Recorder();
+  const a = new TcpTransport(tcpOptions('a'));
+  const server = await answeringServer();
+  try {
+    await a.start(recA);
+    const port = a.address().port;
+    const withAddress = await RawPeer.connect(port);
+    withAddress.hello({ clusterId: 'conformance', from: 'r1', to: 'a', address: `127.0.0.1:${server.port}` });
+    withAddress.message(hb('r1', 'a', 1));
+    // the older form: five fields, no address
+    const old = await RawPeer.connect(port);
+    old.write(encodeFrame(FrameKind.Hello, pack([PROTOCOL_VERSION, 'conformance', 'r2', 'a', StreamKind.Messages])));
+    old.message(hb('r2', 'a', 1));
+    await recA.until(() => recA.received.length === 2, 'both messages taken');
+    await until(() => old.frames.length > 0, 'the answer to the older handshake');
+    assert.equal(decodeHello(old.frames[0]!.body).to, 'r2', 'the older handshake is answered');
+    a.send([hb('a', 'r1', 2), hb('a', 'r2', 2)]);
+    await recA.until(() => recA.unreachable.includes('r2'), 'r2 gave no address: unreachable');
+    await until(() => server.messages.length === 1, 'the answer to r1 reaches the address of its handshake');
+    assert.deepEqual(server.messages.map((m) => [m.to, m.index]), [['r1', 2]]);
+    withAddress.destroy();
+    old.destroy();
+  } finally {
+    await a.close();
+    await server.close();
+  }
+});
+
+test('a transport keeps at most 64 remotes: the one that dialed in least recently is forgotten; addPeer makes a remote a peer', async () => {
+  const recA = new Recorder();
+  const a = new TcpTransport(tcpOptions('a'));
+  const server = await answeringServer();
+  const raws: RawPeer[] = [];
+  try {
+    await a.start(recA);
+    const port = a.address().port;
+    const dialIn = async (id: string, index: number): Promise<void> => {
+      const raw = await RawPeer.connect(port);
+      raws.push(raw);
+      raw.hello({ clusterId: 'conformance', from: id, to: 'a', address: `127.0.0.1:${server.port}` });
+      raw.message(hb(id, 'a', index));
+      await recA.until(() => recA.received.some((m) => m.from === id && m.index === index), `the message of ${id}`);
+    };
+    // r0, r1, r0 again (it dialed in more recently than r1), then r2..r64: 65 in all
+    await dialIn('r0', 1);
+    await dialIn('r1', 1);
+    await dialIn('r0', 2);
+    for (let i = 2; i <= 64; i++) await dialIn(`r${i}`, 1);
+    const ids = Array.from({ length: 65 }, (_, i) => `r${i}`);
+    a.send(ids.map((id) => hb('a', id, 9)));
+    await until(() => server.messages.length === 64, 'the answers to the 64 remotes kept');
+    await recA.until(() => recA.unreachable.includes('r1'), 'r1, forgotten, is unreachable');
+    await sleep(50);
+    assert.deepEqual(new Set(server.messages.map((m) => m.to)), new Set(ids.filter((id) => id !== 'r1')));
+    // addPeer turns a remote into a peer (keeping the address it gave), which the bound does not count
+    a.addPeer('r2');
+    for (let i = 64; i >= 3; i--) await dialIn(`r${i}`, 3);
+    await dialIn('r1', 3);
+    await dialIn('r65', 1); // 65 remotes without r2: the oldest (r0) goes
+    server.messages.length = 0;
+    a.send([hb('a', 'r2', 10), hb('a', 'r0', 10)]);
+    await until(() => server.messages.length === 1, 'the answer to r2');
+    await recA.until(() => recA.unreachable.includes('r0'), 'r0, forgotten, is unreachable');
+    assert.deepEqual(server.messages.map((m) => m.to), ['r2']);
+  } finally {
+    for (const r of raws) r.destroy();
+    await a.close();
+    await server.close();
+  }
+});
+
+async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
