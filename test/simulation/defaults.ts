@@ -7,10 +7,9 @@ import type { ScenarioOptions, ScenarioResult } from '../../src/testing/simulati
 export const DEFAULT_DURATION_MS = 2000;
 
 /**
- * Fatal member errors of bugs that are reported and not fixed yet (see
- * test/simulation/regressions.pending.ts). A member hitting one is crashed
- * (and restarted by the fault schedule) instead of failing the seed, so the
- * seeds go on checking everything else. Empty while no such bug is open
+ * Fatal member errors of bugs that are reported and not fixed yet. A
+ * member hitting one is crashed (and restarted by the fault schedule)
+ * instead of failing the seed, so the seeds go on checking everything else. Empty while no such bug is open
  * (the last one, a fatal ReadIndex re-issue without a leader, was fixed by
  * 4f7fd2b).
  */
@@ -24,16 +23,6 @@ export const KNOWN_FATAL_ERRORS: readonly RegExp[] = [];
  * keeping those tombstones until the next compaction.
  */
 export const KNOWN_WATCH_ISSUES: { lostTombstonesAtCompaction?: boolean } = {};
-
-/**
- * Convergence behaviour of known, reported bugs that the convergence check
- * sets aside by default (`--strict` checks without it): a member that was
- * down or cut off while a new member joined never hears from that member
- * once it leads, as both transports take messages only from the peers they
- * know (etcd's rafthttp takes them from any member not removed), so it
- * stays behind for as long as that leadership lasts.
- */
-export const KNOWN_CONVERGENCE_ISSUES: { setAsideUnknownLeader?: boolean } = { setAsideUnknownLeader: true };
 
 /**
  * Every third seed snapshots every 25 entries and keeps 5 behind: members
@@ -73,7 +62,6 @@ export function scenarioOptions(seed: number, overrides: { nodes?: 3 | 5; durati
     faults: { weights: MEMBERSHIP_FAULT_WEIGHTS },
     simulation: overrides.strict === true ? { ...snapshots } : { ...snapshots, knownFatalErrors: KNOWN_FATAL_ERRORS },
     watchCheck: overrides.strict === true ? {} : KNOWN_WATCH_ISSUES,
-    convergenceCheck: overrides.strict === true ? {} : KNOWN_CONVERGENCE_ISSUES,
   };
 }
 

@@ -34,8 +34,6 @@ export interface ScenarioOptions {
   skipChecks?: boolean;
   /** Passed to `Simulation.checkWatches` (known store bugs to set aside). */
   watchCheck?: { lostTombstonesAtCompaction?: boolean };
-  /** Passed to `Simulation.checkConvergence` (known bugs to set aside). */
-  convergenceCheck?: { setAsideUnknownLeader?: boolean };
 }
 
 /** What {@link runScenario} found. */
@@ -107,11 +105,10 @@ export function defaultNodes(seed: number): 3 | 5 {
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   checkOptionsArg(
     options,
-    ['seed', 'nodes', 'durationMs', 'faults', 'traffic', 'wrap', 'simulation', 'onTrace', 'skipChecks', 'watchCheck', 'convergenceCheck'] satisfies (keyof ScenarioOptions)[],
+    ['seed', 'nodes', 'durationMs', 'faults', 'traffic', 'wrap', 'simulation', 'onTrace', 'skipChecks', 'watchCheck'] satisfies (keyof ScenarioOptions)[],
     'scenario options',
   );
   checkOptionsArg(options.watchCheck, ['lostTombstonesAtCompaction'], 'scenario options.watchCheck');
-  checkOptionsArg(options.convergenceCheck, ['setAsideUnknownLeader'], 'scenario options.convergenceCheck');
   const seed = options.seed;
   const nodes = options.nodes ?? defaultNodes(seed);
   const durationMs = options.durationMs ?? 3000;
@@ -170,7 +167,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     for (const prefix of ['k/', 'l/']) {
       if (!(await finalRead(sim, prefix))) failures.push(`final read: seed ${seed}: no linearizable read of ${prefix}* succeeded after the faults ended`);
     }
-    const conv = await sim.checkConvergence(options.convergenceCheck ?? {});
+    const conv = await sim.checkConvergence();
     if (!conv.ok) failures.push(`convergence: ${conv.describe()}`);
     await traffic.cancelWatches();
     requests = { issued: traffic.stats.issued, ok: traffic.stats.ok };

@@ -122,8 +122,6 @@ export interface SimulationVerdict {
 export interface ConvergenceVerdict extends SimulationVerdict {
   /** Each member's state when they were compared (or, on a timeout, when the budget ran out). */
   members: { id: string; up: boolean; applied: number | undefined; revision: number | undefined; compactRevision: number | undefined; hash: number | undefined }[];
-  /** Members left out with `setAsideUnknownLeader` (a known issue), one line each. */
-  setAside: string[];
 }
 
 /** What {@link Simulation.checkProgress} measured. */
@@ -1407,24 +1405,13 @@ export class Simulation {
    * whole cluster). A member that never catches up within `withinMs`
    * (default 20 election timeouts) fails the check. `kind: 'kv'` only;
    * call it once the traffic stopped and the faults ended.
-   *
-   * @param options.setAsideUnknownLeader - when the budget runs out and the
-   *   only members behind are ones whose applied membership does not hold
-   *   the leader (a member added while they were down or cut off, which then
-   *   became leader), leave them out, record it in {@link knownIssues}, and
-   *   compare the others. Both transports take messages only from the peers
-   *   they know, so such a member never hears from that leader: a known,
-   *   reported bug, set aside so that a run goes on checking the rest.
-   *   Default false.
    */
-  async checkConvergence(options: { withinMs?: number; setAsideUnknownLeader?: boolean } = {}): Promise<ConvergenceVerdict> {
-    checkOptionsArg(options, ['withinMs', 'setAsideUnknownLeader'], 'checkConvergence options');
+  async checkConvergence(options: { withinMs?: number } = {}): Promise<ConvergenceVerdict> {
+    checkOptionsArg(options, ['withinMs'], 'checkConvergence options');
     if (this.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "checkConvergence needs kind 'kv'");
-    let budget = options.withinMs ?? 20 * this.electionTimeoutMs;
+    const budget = options.withinMs ?? 20 * this.electionTimeoutMs;
     const start = this.clock.now();
     const seed = this.seed;
-    const excluded = new Set<string>();
-    const setAside: string[] = [];
     const snapshot = (): ConvergenceVerdict['members'] =>
       this.ids.map((id) => {
         const m = this.member(id);
@@ -1433,7 +1420,7 @@ export class Simulation {
       });
     for (;;) {
       const leaderId = this.leaderId();
-      const nodes = this.ids.filter((id) => !excluded.has(id)).map((id) => this.member(id));
+      const nodes = this.ids.map((id) => this.member(id));
       const commit = leaderId === undefined ? undefined : this.member(leaderId).kv?.raft.status().commit;
       const ready =
         commit !== undefined &&
@@ -1466,30 +1453,11 @@ export class Simulation {
             ok: same,
             result: same ? 'ok' : 'illegal',
             members: states,
-            setAside,
             describe: () =>
               same
                 ? `seed ${seed}: members ${states.map((x) => x.id).join(', ')} converged at applied index ${states[0]!.applied}, revision ${states[0]!.revision}`
                 : `seed ${seed}: members differ at applied index ${states[0]!.applied}: ${list}`,
           };
-        }
-      }
-      if (this.clock.now() - start >= budget && options.setAsideUnknownLeader === true && leaderId !== undefined && commit !== undefined) {
-        const behind = nodes.filter((m) => !(m.status === 'up' && m.kv !== undefined && m.kv.store.appliedIndex() === commit));
-        const unknown = (m: Member): boolean => {
-          const cs = m.status === 'up' ? m.kv?.raft.members() : undefined;
-          return cs !== undefined && !cs.voters.includes(leaderId) && !cs.learners.includes(leaderId);
-        };
-        if (behind.length > 0 && behind.every(unknown)) {
-          for (const m of behind) {
-            excluded.add(m.id);
-            const text = `${m.id} (applied ${m.kv!.store.appliedIndex()} of ${commit}) never heard from leader ${leaderId}, which its applied membership does not hold`;
-            setAside.push(text);
-            this.known.push(`at ${this.clock.now()} ms: ${text}`);
-            this.log(`known issue: ${text}; left out of the convergence check`);
-          }
-          budget += 10 * this.electionTimeoutMs;
-          continue;
         }
       }
       if (this.clock.now() - start >= budget) {
@@ -1500,7 +1468,6 @@ export class Simulation {
           ok: false,
           result: 'illegal',
           members: states,
-          setAside,
           describe: () => `seed ${seed}: the members did not all apply the leader's log within ${budget} virtual ms (leader ${leaderId ?? 'none'}, commit ${commit ?? '-'}): ${list}`,
         };
       }
