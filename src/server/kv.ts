@@ -56,9 +56,9 @@ export interface PutOptions {
   lease?: number;
   /** Return the previous key-value. */
   prevKv?: boolean;
-  /** Keep the current value (the key must exist). */
+  /** Keep the current value (the key must exist; the value given must be `''`, else `QUORUMKV_INVALID_ARGUMENT`). */
   ignoreValue?: boolean;
-  /** Keep the current lease (the key must exist). */
+  /** Keep the current lease (the key must exist; `lease` must be absent or 0, else `QUORUMKV_INVALID_ARGUMENT`). */
   ignoreLease?: boolean;
 }
 
@@ -183,9 +183,12 @@ export interface Watch extends AsyncIterable<WatchResponse> {
 export interface KV {
   /**
    * Writes `key` = `value` at a new revision (etcd's `Put`).
-   * @param options - `lease` (id, 0 = none), `prevKv`, `ignoreValue` (then `value` may be left out), `ignoreLease`
+   * @param options - `lease` (id, 0 = none), `prevKv`, `ignoreValue` (then `value` is `''`),
+   *   `ignoreLease` (then `lease` is left out or 0)
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (empty key, a value or option of the wrong type,
-   *   an option of another name such as `prevkv`), `QUORUMKV_REQUEST_TOO_LARGE`, `QUORUMKV_LEASE_NOT_FOUND`, `QUORUMKV_KEY_NOT_FOUND`
+   *   an option of another name such as `prevkv`, a non-empty value with `ignoreValue` or a lease
+   *   with `ignoreLease`: etcd's "value is provided", "lease is provided"),
+   *   `QUORUMKV_REQUEST_TOO_LARGE`, `QUORUMKV_LEASE_NOT_FOUND`, `QUORUMKV_KEY_NOT_FOUND`
    *   (ignoreValue/ignoreLease on a missing key)
    * @throws FaultError `QUORUMKV_TIMEOUT` (the write may or may not be applied), `QUORUMKV_NO_LEADER`,
    *   `QUORUMKV_NO_SPACE`, `QUORUMKV_CORRUPT`, `QUORUMKV_NODE_CLOSED`,
