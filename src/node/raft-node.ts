@@ -646,7 +646,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    *   storage is loaded, so nothing is restored or started
    * @throws FaultError `QUORUMKV_CORRUPT_LOG` when the storage is corrupt, or
    *   when the state machine reports an applied index beyond the log's last
-   *   index (entries it applied are missing)
+   *   index (entries it applied are missing); `QUORUMKV_CORRUPT_SNAPSHOT`
+   *   when the log is compacted behind an on-demand snapshot record and the
+   *   state machine, which held that snapshot's state, reports an applied
+   *   index below it (its data was lost or replaced by an older copy)
    */
   static async create<R>(opts: RaftNodeOptions<R>): Promise<RaftNode<R>> {
     validateOptions(opts);

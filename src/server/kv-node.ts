@@ -702,6 +702,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   in its place) or the database cannot be opened
    *   (for instance locked by another open of the same `dataDir`, in this
    *   process or another: the message says so and names the directory), `QUORUMKV_CORRUPT_LOG`,
+   *   `QUORUMKV_CORRUPT_SNAPSHOT` when the Raft log is compacted behind a
+   *   snapshot whose state the store no longer holds (the store's database,
+   *   `kv/`, lost or replaced by an older copy while `wal/` was kept),
    *   `QUORUMKV_LISTEN_FAILED` when the default TCP transport cannot listen
    *   (a port in use)
    */
