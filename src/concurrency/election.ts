@@ -92,9 +92,14 @@ function leaderOf(kv: KeyValue, revision: number): LeaderInfo {
  * ```ts
  * const { value, createRevision } = await electionLeader(node, 'elections/scheduler');
  * ```
- * @throws FaultError `QUORUMKV_ELECTION_NO_LEADER` when nobody campaigns
+ * @param kv - any member's {@link KV} (no session needed)
+ * @param prefix - the election's name, as given to {@link Election}; a `/` is appended unless present
+ * @returns the leader as a {@link LeaderInfo} (its createRevision is the term)
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a `kv` that is not a KV, or an empty prefix
+ * @throws FaultError `QUORUMKV_ELECTION_NO_LEADER` when nobody campaigns; errors of the KV's `range`
  */
 export async function electionLeader(kv: KV, prefix: string): Promise<LeaderInfo> {
+  kvOf(kv, "electionLeader's kv", ['range']);
   const dir = dirOf(prefix);
   const res = await kv.range({ key: dir, prefix: true, sortTarget: 'CREATE', sortOrder: 'ASCEND', limit: 1 });
   const first = res.kvs[0];

@@ -4,7 +4,7 @@
 // function and a session TTL that is a Symbol threw TypeErrors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DoubleBarrier, Election, Mutex, PriorityQueue, Queue, RWMutex, Barrier, Session, observeElection, transact } from '../../src/concurrency/index.js';
+import { DoubleBarrier, Election, Mutex, PriorityQueue, Queue, RWMutex, Barrier, Session, electionLeader, observeElection, transact } from '../../src/concurrency/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { session, startCluster } from './helpers.js';
 
@@ -49,6 +49,8 @@ test('recipe calls with options or functions of the wrong type fail with QUORUMK
       { name: 'a Queue given a session for a KV', call: () => new Queue(s as Any, 'q') },
       { name: 'a PriorityQueue without a KV', call: () => new PriorityQueue(null as Any, 'pq') },
       { name: 'observeElection without a KV', call: () => observeElection(undefined as Any, 'e') },
+      { name: 'electionLeader without a KV', call: () => electionLeader(undefined as Any, 'e') },
+      { name: 'electionLeader given a session for a KV', call: () => electionLeader(s as Any, 'e') },
     ];
     for (const w of wantInvalid) {
       let outcome: unknown;
