@@ -321,3 +321,15 @@ test('a time budget that is not a number of ms >= 0 is refused (a timeoutMs of N
   }
   assert.equal(checkLinearizable(h, registerModel(), { timeoutMs: Infinity }).result, 'ok');
 });
+
+test('a history that is not an array of operations, or a model without init and step, is a usage error', () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const check = (h: unknown, m: unknown) => () => checkLinearizable(h as any, m as any);
+  const usage = (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT);
+  for (const h of [undefined, null, 5, 'ops', {}, new Uint8Array(2), [null], [5]]) {
+    assert.throws(check(h, registerModel()), usage, `history ${String(h)}`);
+  }
+  for (const m of [undefined, null, 5, 'model', {}, { init: () => null }, { nondeterministic: true }, [registerModel()]]) {
+    assert.throws(check([], m), usage, `model ${JSON.stringify(m)}`);
+  }
+});

@@ -31,7 +31,9 @@ export interface CheckOptions {
 }
 
 function validate<I, O>(history: readonly Operation<I, O>[]): void {
-  for (const op of history) {
+  if (!Array.isArray(history)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `the history must be an array of operations, not ${history === null ? 'null' : typeof history}`);
+  for (const op of history as unknown[] as Operation<I, O>[]) {
+    if (op === null || typeof op !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `the history holds ${op === null ? 'null' : typeof op}, not an operation`);
     if (op.status !== 'ok' && op.status !== 'fail' && op.status !== 'unknown') {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `operation ${op.id} has status ${String(op.status)}`);
     }
@@ -75,9 +77,10 @@ function validate<I, O>(history: readonly Operation<I, O>[]): void {
  * @param history - operations in any order, e.g. {@link HistoryRecorder.history}
  * @param model - a {@link Model} or {@link NondeterministicModel}
  * @returns the verdict, per-partition details and `describe()`
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when an operation has an
- *   invalid status, a non-finite invocation time, or returns before it is
- *   invoked
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when the history is not an
+ *   array of operation objects, an operation has an invalid status, a
+ *   non-finite invocation time, or returns before it is invoked, or when the
+ *   model has no `init` and `step` functions
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare,
  *   a `timeoutMs` or `shrinkTimeoutMs` that is not a number >= 0 (NaN included), or a `now` that is
  *   not a function
@@ -99,6 +102,10 @@ export function checkLinearizable<S, I, O>(
     throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'check options.now must be a function');
   }
   validate(history);
+  const mm = model as { init?: unknown; step?: unknown } | null;
+  if (mm === null || typeof mm !== 'object' || Array.isArray(mm) || typeof mm.init !== 'function' || typeof mm.step !== 'function') {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'the model must be a Model or NondeterministicModel (an object with init and step functions), such as kvModel() or registerModel()');
+  }
   const now = options.now ?? (() => performance.now());
   const started = now();
   const deadline = options.timeoutMs === undefined ? Infinity : started + options.timeoutMs;
