@@ -110,6 +110,14 @@ const evKey = (rev: number, key: string): string => `${rev}\u0000${key}`;
 const q = (s: string): string => JSON.stringify(s);
 const describeEvent = (e: WatchEventRecord): string => `${e.type} ${q(e.kv.key)} at revision ${e.kv.modRevision}`;
 
+/** Refuses a `list` that is not an array of objects, before anything reads it. */
+function arrayOfObjects(list: unknown, name: string, item: string): void {
+  if (!Array.isArray(list)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${name} must be an array, not ${list === null ? 'null' : typeof list}`);
+  list.forEach((x: unknown, i) => {
+    if (x === null || typeof x !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${name}[${i}] must be a ${item} object, not ${x === null ? 'null' : typeof x}`);
+  });
+}
+
 function indexCommitted(committed: readonly WatchEventRecord[]): Map<string, CommittedInfo> {
   const out = new Map<string, CommittedInfo>();
   const last = new Map<string, WatchKeyValue | null>();
@@ -191,13 +199,20 @@ function sameKvFields(got: WatchKeyValue, want: WatchKeyValue): string | undefin
  * @param committed - the authoritative committed events
  * @param streams - what each watcher received
  * @returns `{ ok, violations }`
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `committed` is out of
- *   revision order or has two events for one key at one revision
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `committed` or
+ *   `streams` is not an array of objects (a committed event without its
+ *   `kv` included), or `committed` is out of revision order or has two
+ *   events for one key at one revision
  */
 export function checkWatch(
   committed: readonly WatchEventRecord[],
   streams: readonly WatchStreamRecord[],
 ): WatchCheckResult {
+  arrayOfObjects(committed, 'committed', 'event');
+  committed.forEach((event, i) => {
+    if (event.kv === null || typeof event.kv !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `committed event ${i} has no kv`);
+  });
+  arrayOfObjects(streams, 'streams', 'stream');
   const byKey = indexCommitted(committed);
   const violations: string[] = [];
   streams.forEach((s, i) => checkStream(s, i, committed, byKey, violations));

@@ -244,3 +244,14 @@ test('a committed history out of revision order is a usage error', () => {
   );
   assert.throws(() => checkWatch([put(kv('a', '1', 3, 3, 1)), put(kv('a', '2', 3, 3, 2))], []), UsageError);
 });
+
+test('committed events or streams that are not arrays of objects are a usage error', () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const check = (c: unknown, s: unknown) => () => checkWatch(c as any, s as any);
+  const usage = (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT;
+  for (const bad of [undefined, null, 5, 'events', {}, [null], [5]]) {
+    assert.throws(check(bad, []), usage, `committed ${String(bad)}`);
+    assert.throws(check([], bad), usage, `streams ${String(bad)}`);
+  }
+  assert.throws(check([{ type: 'PUT' }], []), usage, 'a committed event without kv');
+});
