@@ -109,10 +109,11 @@ export class HistoryRecorder<I, O> {
 
   /**
    * @param options - `clock` (see {@link HistoryRecorderOptions})
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare, or a `clock` that is not a function
    */
   constructor(options: HistoryRecorderOptions = {}) {
     checkOptionsArg(options, ['clock'] satisfies (keyof HistoryRecorderOptions)[], 'HistoryRecorder options');
+    if (options.clock !== undefined && typeof options.clock !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'HistoryRecorder options.clock must be a function');
     this.#clock = options.clock ?? (() => this.#counter++);
   }
 

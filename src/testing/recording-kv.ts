@@ -68,6 +68,11 @@ export interface RecordingKVOptions {
   clientId: string | number;
 }
 
+/** Whether `v` is an object with these methods. */
+function hasMethods(v: unknown, names: readonly string[]): boolean {
+  return v !== null && typeof v === 'object' && names.every((n) => typeof (v as Record<string, unknown>)[n] === 'function');
+}
+
 /**
  * A `KV` that records what its client asked and what came back, for
  * {@link checkKvHistory}, and otherwise passes every call through.
@@ -101,10 +106,22 @@ export class RecordingKV implements KV {
   /**
    * @param kv - the `KV` calls go to
    * @param options - where to record, and the client's name
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare,
+   *   missing options, a `kv` that is not a KV, a `sink` without `invoke` and `exclude`, or a
+   *   `clientId` that is neither a string nor a number
    */
   constructor(kv: KV, options: RecordingKVOptions) {
+    if (options === undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'RecordingKV options are required: { sink, clientId }');
     checkOptionsArg(options, ['sink', 'clientId'] satisfies (keyof RecordingKVOptions)[], 'RecordingKV options');
+    if (!hasMethods(kv, ['put', 'range', 'delete', 'txn', 'watch'])) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'RecordingKV kv must be a KV (a KvNode, or another implementation of the KV interface)');
+    }
+    if (!hasMethods(options.sink, ['invoke', 'exclude'])) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'RecordingKV options.sink must be a KvRecordingSink ({ invoke, exclude }: a KvHistory or a KvEventSink)');
+    }
+    if (typeof options.clientId !== 'string' && typeof options.clientId !== 'number') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `RecordingKV options.clientId must be a string or a number, not ${options.clientId === null ? 'null' : typeof options.clientId}`);
+    }
     this.#kv = kv;
     this.#sink = options.sink;
     this.#clientId = options.clientId;
@@ -283,9 +300,12 @@ export class KvEventSink implements KvRecordingSink {
   /**
    * @param send - called with each event, in order
    * @param options - `clock` in ms (default {@link monotonicMs}: the same in every process of the machine)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `send` or `clock` is not a function, or for an option of another name
    */
   constructor(send: (event: KvRecordEvent) => void, options: { clock?: () => number } = {}) {
     checkOptionsArg(options, ['clock'], 'KvEventSink options');
+    if (typeof send !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'KvEventSink send must be a function');
+    if (options.clock !== undefined && typeof options.clock !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'KvEventSink options.clock must be a function');
     this.#send = send;
     this.#clock = options.clock ?? monotonicMs;
   }
@@ -440,9 +460,13 @@ export class KvHistoryMerger {
 export class KvHistory extends KvHistoryMerger implements KvRecordingSink {
   readonly #sink: KvEventSink;
 
-  /** @param options - `clock`, in ms (default `performance.now`) */
+  /**
+   * @param options - `clock`, in ms (default `performance.now`)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `clock` is not a function, or for an option of another name
+   */
   constructor(options: HistoryRecorderOptions = {}) {
     checkOptionsArg(options, ['clock'] satisfies (keyof HistoryRecorderOptions)[], 'KvHistory options');
+    if (options.clock !== undefined && typeof options.clock !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'KvHistory options.clock must be a function');
     super();
     this.#sink = new KvEventSink((event) => this.add(this, event), { clock: options.clock ?? (() => performance.now()) });
   }

@@ -12,7 +12,7 @@ import { ErrorCode, FaultError, UsageError } from '../../src/errors.js';
 import { text, type KV, type KvNode } from '../../src/server/index.js';
 import { KvNode as Node } from '../../src/server/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
-import { KvEventFile, KvEventSink, KvHistory, KvHistoryMerger, RecordingKV, SimRandom, checkKvHistory, type KvInput, type KvOutput, type KvRecordEvent, type Operation } from '../../src/testing/index.js';
+import { HistoryRecorder, KvEventFile, KvEventSink, KvHistory, KvHistoryMerger, RecordingKV, SimRandom, checkKvHistory, type KvInput, type KvOutput, type KvRecordEvent, type Operation } from '../../src/testing/index.js';
 
 async function withNode(fn: (node: KvNode) => Promise<void>): Promise<void> {
   const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
@@ -313,4 +313,32 @@ test('RecordingKV.get refuses what KvNode.get refuses (rangeEnd, prefix, an opti
     }
     assert.equal(history.operations().length, 0);
   });
+});
+
+test('RecordingKV, KvEventSink, KvHistory and HistoryRecorder refuse a kv, sink, client id, send or clock of the wrong type when built', () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  type Any = any;
+  const kv = { put() {}, get() {}, range() {}, delete() {}, txn() {}, watch() {}, leaseGrant() {}, leaseRevoke() {}, leaseKeepAlive() {}, leaseTimeToLive() {}, leases() {} } as unknown as KV;
+  const sink = new KvHistory();
+  const invalid = (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT;
+  const bad: [string, () => unknown][] = [
+    ['RecordingKV without options', () => new RecordingKV(kv, undefined as Any)],
+    ['RecordingKV without a kv', () => new RecordingKV(null as Any, { sink, clientId: 'c' })],
+    ['RecordingKV with a kv that is not a KV', () => new RecordingKV({} as Any, { sink, clientId: 'c' })],
+    ['RecordingKV without a sink', () => new RecordingKV(kv, { sink: undefined as Any, clientId: 'c' })],
+    ['RecordingKV with a sink that is not one', () => new RecordingKV(kv, { sink: {} as Any, clientId: 'c' })],
+    ['RecordingKV without a client id', () => new RecordingKV(kv, { sink } as Any)],
+    ['RecordingKV with a client id that is an object', () => new RecordingKV(kv, { sink, clientId: {} as Any })],
+    ['KvHistory.client without a kv', () => sink.client(undefined as Any, 'c')],
+    ['KvEventSink without a send function', () => new KvEventSink(5 as Any)],
+    ['KvEventSink with a clock that is not a function', () => new KvEventSink(() => undefined, { clock: 5 as Any })],
+    ['KvHistory with a clock that is not a function', () => new KvHistory({ clock: 'now' as Any })],
+    ['HistoryRecorder with a clock that is not a function', () => new HistoryRecorder({ clock: 5 as Any })],
+  ];
+  for (const [name, build] of bad) assert.throws(build, invalid, name);
+  // what they accept
+  new RecordingKV(kv, { sink, clientId: 'c' });
+  new RecordingKV(kv, { sink, clientId: 7 });
+  new KvEventSink(() => undefined, { clock: () => 1 });
+  new HistoryRecorder({ clock: () => 1 });
 });
