@@ -1,0 +1,129 @@
+// The reference documents name the whole public surface they describe, and
+// their examples compile: docs/api.md names every public member of KvNode
+// and every option of KvNode.open; docs/concurrency.md every public member
+// of the recipes' classes; the TypeScript examples of README.md and
+// docs/api.md type-check against the package's entry points (`quorumkv` is
+// mapped to src/index.ts), with the names an example takes from its
+// surroundings (`node`, a callback of the reader's) declared. An option or
+// method added without its documentation, or an example left behind by a
+// change of the API, fails here. Read with the TypeScript compiler API;
+// deterministic.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import ts from 'typescript';
+
+const ROOT = resolve('.');
+
+function program(extra: Map<string, string> = new Map()): ts.Program {
+  const options: ts.CompilerOptions = {
+    target: ts.ScriptTarget.ES2022,
+    lib: ['lib.es2022.d.ts'],
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    skipLibCheck: true,
+    types: ['node'],
+    noEmit: true,
+    baseUrl: ROOT,
+    paths: { quorumkv: ['src/index.ts'], 'quorumkv/testing': ['src/testing/index.ts'] },
+  };
+  const host = ts.createCompilerHost(options);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, lang, onError, create) => {
+    const text = extra.get(name);
+    return text !== undefined ? ts.createSourceFile(name, text, lang) : getSourceFile(name, lang, onError, create);
+  };
+  const fileExists = host.fileExists.bind(host);
+  host.fileExists = (name) => extra.has(name) || fileExists(name);
+  const readFile = host.readFile.bind(host);
+  host.readFile = (name) => extra.get(name) ?? readFile(name);
+  return ts.createProgram([resolve(ROOT, 'src/index.ts'), ...extra.keys()], options, host);
+}
+
+/** The public member names of an exported class or interface of `quorumkv`, static ones included. */
+function publicMembers(p: ts.Program, name: string): string[] {
+  const checker = p.getTypeChecker();
+  const mod = checker.getSymbolAtLocation(p.getSourceFile(resolve(ROOT, 'src/index.ts'))!)!;
+  const exported = checker.getExportsOfModule(mod).find((s) => s.name === name);
+  assert.ok(exported, `quorumkv exports no ${name}`);
+  const sym = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
+  const members = [...checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(sym))];
+  if (sym.flags & ts.SymbolFlags.Class) members.push(...checker.getPropertiesOfType(checker.getTypeOfSymbol(sym)));
+  const names = new Set<string>();
+  for (const m of members) {
+    const decls = (m.declarations ?? []).filter((d) => d.getSourceFile().fileName.startsWith(resolve(ROOT, 'src')));
+    if (decls.length === 0 || m.name === 'prototype') continue;
+    const hidden = decls.some((d) => {
+      const n = (d as { name?: ts.Node }).name;
+      return (n !== undefined && ts.isPrivateIdentifier(n)) || (ts.getCombinedModifierFlags(d) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) !== 0;
+    });
+    if (!hidden) names.add(m.name);
+  }
+  return [...names].sort();
+}
+
+/** The names of `names` that `doc` never writes in backticks (`name`, `name(...)`, `x.name`, `{ name }`...). */
+function unmentioned(doc: string, names: string[]): string[] {
+  // fenced examples are code as a whole; the rest is read span by span
+  const fences = [...doc.matchAll(/```[a-z]*\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  const prose = doc.replace(/```[a-z]*\n[\s\S]*?```/g, '');
+  const code = [...fences, ...[...prose.matchAll(/`([^`]+)`/g)].map((m) => m[1]!)].join('\n');
+  return names.filter((n) => !new RegExp(`(^|[^A-Za-z0-9_$])${n}($|[^A-Za-z0-9_$])`, 'm').test(code));
+}
+
+test('docs/api.md names every public member of KvNode and every option of KvNode.open', () => {
+  const p = program();
+  const doc = readFileSync('docs/api.md', 'utf8');
+  const methods = publicMembers(p, 'KvNode');
+  assert.ok(methods.includes('put') && methods.includes('open'), `members read: ${methods.join(', ')}`);
+  assert.deepEqual(unmentioned(doc, methods), [], 'KvNode members missing from docs/api.md');
+  const options = publicMembers(p, 'KvNodeOptions');
+  assert.ok(options.includes('tickMs'), `options read: ${options.join(', ')}`);
+  assert.deepEqual(unmentioned(doc, options), [], 'KvNode.open options missing from docs/api.md');
+});
+
+test('docs/concurrency.md names every public member of the recipes', () => {
+  const p = program();
+  const doc = readFileSync('docs/concurrency.md', 'utf8');
+  for (const cls of ['Session', 'Mutex', 'RWMutex', 'Election', 'Barrier', 'DoubleBarrier', 'Queue', 'PriorityQueue']) {
+    const members = publicMembers(p, cls).filter((m) => !['on', 'once', 'off', 'emit', 'addListener', 'removeListener', 'removeAllListeners', 'listeners', 'listenerCount', 'eventNames'].includes(m));
+    assert.ok(members.length > 0, `${cls}: no members read`);
+    assert.deepEqual(unmentioned(doc, members), [], `${cls} members missing from docs/concurrency.md`);
+  }
+});
+
+/** What the examples take from their surroundings. */
+const PRELUDE = `
+import type { KvNode, text as textOf } from 'quorumkv';
+declare global {
+  const node: KvNode;
+  const text: typeof textOf;
+  function stopWorking(): void;
+  function writeReport(options: { fencingToken: number }): Promise<void>;
+}
+export {};
+`;
+
+test('the TypeScript examples of README.md and docs/api.md type-check against the package', () => {
+  const files = new Map<string, string>([[resolve(ROOT, 'doc-examples/prelude.ts'), PRELUDE]]);
+  for (const doc of ['README.md', 'docs/api.md']) {
+    const text = readFileSync(doc, 'utf8');
+    let i = 0;
+    for (const m of text.matchAll(/```ts\n([\s\S]*?)```/g)) {
+      const line = text.slice(0, m.index).split('\n').length + 1;
+      // each example is a module of its own; one that declares `node` itself shadows the prelude's
+      files.set(resolve(ROOT, `doc-examples/${doc.replace(/[/.]/g, '_')}_${i++}_L${line}.ts`), `${m[1]!}\nexport {};\n`);
+    }
+    assert.ok(i > 0, `${doc} has no ts examples`);
+  }
+  const p = program(files);
+  const errors = [...files.keys()].flatMap((f) =>
+    ts.getPreEmitDiagnostics(p, p.getSourceFile(f)).map((d) => {
+      const at = d.file !== undefined && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : 0;
+      return `${f.slice(ROOT.length + 1)}:${at}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+    }),
+  );
+  assert.deepEqual(errors, []);
+});
