@@ -88,9 +88,9 @@ const SIZE_REFRESH_MS = 1000;
 
 /** Automatic compaction (etcd's `--auto-compaction-mode` / `--auto-compaction-retention`). */
 export type AutoCompaction =
-  /** Keep the last `retention` revisions: compact to `current - retention` every `intervalMs`. */
+  /** Keep the last `retention` revisions (a non-negative integer): compact to `current - retention` every `intervalMs` ms (default 60,000). */
   | { mode: 'revision'; retention: number; intervalMs?: number }
-  /** Keep `retentionMs` of history: compact to the revision current `retentionMs` ago, checked every `intervalMs`. */
+  /** Keep `retentionMs` ms of history: compact to the revision current `retentionMs` ago, checked every `intervalMs` ms (default `retentionMs / 10`, at least 1,000). */
   | { mode: 'periodic'; retentionMs: number; intervalMs?: number };
 
 /** Options of {@link KvNode.open}. Times are in ms unless named in ticks. */
@@ -192,7 +192,12 @@ export interface KvNodeOptions {
   strictReconfigCheck?: boolean;
   /** How often the leader looks for expired leases, in ms. Default 500. */
   leaseCheckMs?: number;
-  /** Automatic compaction; off by default. */
+  /**
+   * Automatic compaction by the leader (see {@link AutoCompaction}); off by default.
+   * Refused with `QUORUMKV_INVALID_CONFIG` (from {@link KvNode.open}): an unknown
+   * `mode`, a `retention` that is not a non-negative integer, a `retentionMs`
+   * or `intervalMs` that is not a positive number, a field of another name.
+   */
   autoCompaction?: AutoCompaction;
   /** Uniform random numbers in [0, 1) for election jitter (inject a seeded one for determinism; proposal ids still come from the platform CSPRNG, so restarts never reuse them). */
   random?: () => number;
