@@ -48,7 +48,10 @@ export class Queue {
     this.prefix = dirOf(prefix);
   }
 
-  /** Appends `value` (UTF-8) to the queue. Resolves with the item's key and revision. */
+  /**
+   * Appends `value` (UTF-8) to the queue. Resolves with the item's key and revision.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a value that is not a string; errors of the KV
+   */
   async enqueue(value: string): Promise<EnqueuedItem> {
     if (typeof value !== 'string') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'queue: value must be a string');
     return createUniqueKey(this.kv, this.prefix, value);
