@@ -34,7 +34,10 @@ export interface STM {
   get(key: string): Promise<string | undefined>;
   /** The modRevision of `key` as read by this transaction (0 when it does not exist). */
   rev(key: string): Promise<number>;
-  /** Writes `key` = `value` at commit (optionally attached to a lease). */
+  /**
+   * Writes `key` = `value` at commit (optionally attached to `lease`, a lease id; 0 or left out: none).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty key, a value that is not a string, or a lease that is not an integer (`null` included)
+   */
   put(key: string, value: string, options?: { lease?: number }): void;
   /** Deletes `key` at commit. */
   del(key: string): void;
@@ -111,7 +114,10 @@ class Attempt implements STM {
     options = optionsOf(options, 'put options', ['lease']);
     checkKey(key);
     if (typeof value !== 'string') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'stm: value must be a string');
-    this.writes.set(key, { op: { put: { key, value, lease: options.lease ?? 0 } }, value });
+    const lease = options.lease;
+    // a null lease is not "no lease": it is refused, as the KV's put refuses it
+    if (lease !== undefined && !Number.isSafeInteger(lease)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'stm: lease must be an integer lease id');
+    this.writes.set(key, { op: { put: { key, value, lease: lease ?? 0 } }, value });
   }
 
   del(key: string): void {
@@ -224,12 +230,18 @@ function checkKey(key: string): void {
  *   re-runs; `QUORUMKV_ABORTED` when `signal` aborts between runs; errors of
  *   the KV (which end the transaction: a commit that timed out may or may not
  *   have been applied)
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for bad options or keys, or a `kv` that is not a KV
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for bad options (an option
+ *   that is `null` included: only a left-out option takes its default) or
+ *   keys, or a `kv` that is not a KV
  */
 export async function transact<T>(kv: KV, fn: (stm: STM) => T | Promise<T>, options: TransactOptions = {}): Promise<TransactResult<T>> {
   kvOf(kv, 'transact\'s kv');
   options = optionsOf(options, 'transact options', ['isolation', 'retries', 'prefetch', 'signal']);
   if (typeof fn !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'transact needs a function');
+  // a null option is refused, not taken for the default (only undefined is)
+  for (const name of ['isolation', 'retries', 'prefetch'] as const) {
+    if (options[name] === null) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `stm: ${name} must not be null (leave it out for the default)`);
+  }
   const isolation = options.isolation ?? 'serializableSnapshot';
   if (!['serializableSnapshot', 'serializable', 'repeatableReads', 'readCommitted'].includes(isolation)) {
     throw new UsageError(ErrorCode.INVALID_ARGUMENT, `stm: unknown isolation level ${String(isolation)}`);

@@ -132,3 +132,31 @@ test('transact with a prefetch that is not an array of keys fails with QUORUMKV_
     await c.closeAll();
   }
 });
+
+test('transact options and stm.put options that are null fail with QUORUMKV_INVALID_ARGUMENT instead of taking the default, and write nothing', async () => {
+  const c = await startCluster(45);
+  try {
+    const kv = c.leader()!;
+    const revision = kv.status().revision;
+    const cases: { name: string; call: () => Promise<unknown> }[] = [
+      { name: 'isolation null', call: () => transact(kv, (stm) => stm.put('n1', 'v'), { isolation: null as Any }) },
+      { name: 'retries null', call: () => transact(kv, (stm) => stm.put('n1', 'v'), { retries: null as Any }) },
+      { name: 'prefetch null', call: () => transact(kv, (stm) => stm.put('n1', 'v'), { prefetch: null as Any }) },
+      // a null lease wrote the key without a lease (lease 0), as Barrier.hold refuses it
+      { name: 'put with a null lease', call: () => transact(kv, (stm) => stm.put('n1', 'v', { lease: null as Any })) },
+      { name: 'put with a string lease', call: () => transact(kv, (stm) => stm.put('n1', 'v', { lease: '7' as Any })) },
+    ];
+    for (const w of cases) {
+      let outcome: unknown;
+      try {
+        outcome = await c.run(w.call());
+      } catch (err) {
+        outcome = err;
+      }
+      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${w.name}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : JSON.stringify(outcome)}`);
+    }
+    assert.equal(kv.status().revision, revision, 'nothing was written');
+  } finally {
+    await c.closeAll();
+  }
+});
