@@ -21,7 +21,7 @@ export interface WatcherEvents {
   progress: [WatchResponse];
   /** The store cancelled the watch (compacted start revision, empty range). */
   canceled: [WatchResponse];
-  /** No more responses (after a cancellation, `cancel()` or the store closing). */
+  /** No more responses (after a cancellation, `cancel()` or the store closing); emitted after the data listeners got the last response. */
   end: [];
 }
 
@@ -92,6 +92,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private finished = false;
   private pumping = false;
   private full = false;
+  private endEmitted = false;
 
   /** @internal created by the store */
   constructor(host: WatcherHost, id: number, request: WatchCreateRequest, skey: string, end: IndexRangeEnd, minRev: number, capacity: number) {
@@ -186,7 +187,20 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     const w = this.waiter;
     this.waiter = undefined;
     if (w !== undefined) w({ value: undefined, done: true });
-    queueMicrotask(() => this.emit('end'));
+    // the emitter face says `end` once its listeners have had the last
+    // response: the pump reads on to the end and says it then. Said from
+    // here, it came before the listeners got a response the pump took from
+    // the queue last (the cancelled one of a watch the store ended)
+    queueMicrotask(() => {
+      if (!this.pumping) this.emitEnd();
+    });
+  }
+
+  private emitEnd(): void {
+    if (this.endEmitted) return;
+    this.endEmitted = true;
+    // from the pump too: one that throws is an uncaught exception, not a rejection of the pump
+    callIsolated(() => this.emit('end'));
   }
 
   /**
@@ -289,7 +303,10 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private async pump(): Promise<void> {
     for (;;) {
       const r = await this.take();
-      if (r.done) return;
+      if (r.done) {
+        this.emitEnd();
+        return;
+      }
       const resp = r.value;
       this.deliver('response', resp);
       if (resp.canceled) this.deliver('canceled', resp);

@@ -133,7 +133,7 @@ export interface WatchEvents {
   progress: [WatchResponse];
   /** The store cancelled the watch (compacted start revision, empty range, member closed, store failed); see `cancelReason`. */
   canceled: [WatchResponse];
-  /** No more responses. */
+  /** No more responses: emitted after the listeners got the last one (a cancellation included). */
   end: [];
 }
 

@@ -431,6 +431,27 @@ test('cancel ends the iterator and the emitter face; the emitter sees put and de
   assert.deepEqual(t.store.watcherGroups(), { synced: 0, unsynced: 0, victims: 0 });
 });
 
+test("the emitter face says end after its listeners got every response, the last one the store's cancellation", async () => {
+  const t = await openStore();
+  const w = t.store.watch({ key: b('k') });
+  await put(t, 'k', '1');
+  await put(t, 'k', '2');
+  t.store.endWatches('the member stops');
+  // the listeners come once every response is queued: the emitter reads them from the queue
+  const order: string[] = [];
+  const ended = new Promise<void>((res) =>
+    w.on('end', () => {
+      order.push('end');
+      res();
+    }),
+  );
+  w.on('response', (r) => order.push(r.canceled ? `canceled: ${r.cancelReason}` : `events at ${r.header.revision}`));
+  w.on('canceled', () => order.push('canceled event'));
+  await ended;
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, ['events at 2', 'events at 3', 'canceled: the member stops', 'canceled event', 'end']);
+});
+
 test('a watch request that is not an object, with filters that are not an array or flags that are not booleans, is refused with QUORUMKV_INVALID_ARGUMENT', async () => {
   const t = await openStore();
   // these threw a raw TypeError
