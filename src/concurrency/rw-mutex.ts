@@ -16,8 +16,8 @@ export type RWLockMode = 'read' | 'write';
 /**
  * A distributed readers-writer lock (etcd's recipes `RWMutex`).
  *
- * A reader creates `<prefix>read/<unique>` and a writer
- * `<prefix>write/<unique>`, attached to the session's lease. A reader holds
+ * A reader creates `<prefix>read/<lease hex>-<unique>` and a writer
+ * `<prefix>write/<lease hex>-<unique>`, attached to the session's lease. A reader holds
  * the lock once no *writer* key created before its own remains; a writer
  * once no key at all created before its own remains. Each waiter watches
  * only the newest blocking key and re-checks when it goes, so requests are
