@@ -7,6 +7,7 @@
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
+import { checkOptionsArg } from '../option-keys.js';
 import { describeKeyRange, inKeyRange } from './key-range.js';
 import type { KeyRange } from './key-range.js';
 
@@ -95,9 +96,29 @@ export interface WatchCheckResult {
    * `resumable`.
    */
   readonly violations: string[];
+  /**
+   * Reports the checker cannot decide because they depend on a revision
+   * listed in {@link WatchCheckOptions.unknownRevisions} (same format as
+   * `violations`); empty without it. They do not make `ok` false.
+   */
+  readonly unknown: string[];
 }
 
-type Prev = WatchKeyValue | null | 'unknown';
+/** Options of {@link checkWatch}. */
+export interface WatchCheckOptions {
+  /**
+   * Revisions whose events the committed history lacks (a gap: nobody
+   * recorded them), as integers. An event delivered at such a revision
+   * cannot be checked against the history, and the pair a key had after
+   * such a revision is not known, so the prevKv of the key's next event
+   * cannot be checked either: those reports go to `unknown` instead of
+   * `violations`. Everything else is checked as usual.
+   */
+  readonly unknownRevisions?: readonly number[] | undefined;
+}
+
+/** `unknown`: not derivable; `gap`: the key may have changed in a revision the history lacks. */
+type Prev = WatchKeyValue | null | 'unknown' | 'gap';
 
 interface CommittedInfo {
   readonly event: WatchEventRecord;
@@ -118,9 +139,32 @@ function arrayOfObjects(list: unknown, name: string, item: string): void {
   });
 }
 
-function indexCommitted(committed: readonly WatchEventRecord[]): Map<string, CommittedInfo> {
+/** Whether a gap revision lies strictly between `a` and `b` (`gaps` sorted). */
+function gapBetween(gaps: readonly number[], a: number, b: number): boolean {
+  return gaps.some((g) => g > a && g < b);
+}
+
+/**
+ * Whether PUT `event` is the write right after the pair `prev` although a
+ * gap lies between them: same creation, next version (any write in between
+ * would have raised the version; a deletion would have changed the creation).
+ */
+function followsDirectly(prev: WatchKeyValue | null, event: WatchEventRecord): boolean {
+  return (
+    prev !== null &&
+    event.type === 'PUT' &&
+    prev.createRevision !== undefined &&
+    prev.version !== undefined &&
+    event.kv.createRevision === prev.createRevision &&
+    event.kv.version === prev.version + 1
+  );
+}
+
+function indexCommitted(committed: readonly WatchEventRecord[], gaps: readonly number[]): Map<string, CommittedInfo> {
   const out = new Map<string, CommittedInfo>();
   const last = new Map<string, WatchKeyValue | null>();
+  /** revision of the key's last committed event */
+  const lastRev = new Map<string, number>();
   let prevRev = -Infinity;
   committed.forEach((event, index) => {
     const rev = event.kv.modRevision;
@@ -137,11 +181,14 @@ function indexCommitted(committed: readonly WatchEventRecord[]): Map<string, Com
     }
     let prev: Prev;
     if (event.prevKv !== undefined) prev = event.prevKv;
-    else if (last.has(event.kv.key)) prev = last.get(event.kv.key)!;
     else if (event.type === 'PUT' && event.kv.version === 1) prev = null;
+    else if (last.has(event.kv.key) && !gapBetween(gaps, lastRev.get(event.kv.key)!, rev)) prev = last.get(event.kv.key)!;
+    else if (last.has(event.kv.key) && followsDirectly(last.get(event.kv.key)!, event)) prev = last.get(event.kv.key)!;
+    else if (last.has(event.kv.key)) prev = 'gap';
     else prev = 'unknown';
     out.set(k, { event, index, prev });
     last.set(event.kv.key, event.type === 'PUT' ? event.kv : null);
+    lastRev.set(event.kv.key, rev);
   });
   return out;
 }
@@ -196,27 +243,43 @@ function sameKvFields(got: WatchKeyValue, want: WatchKeyValue): string | undefin
  *   for a revision below it (the one after its last event or progress
  *   notification, else its start).
  *
+ * With `options.unknownRevisions`, `committed` may lack those revisions:
+ * an event delivered at one of them, and a prevKv that depends on one (the
+ * key's previous committed event is before the gap), are reported in
+ * `unknown` rather than as violations.
+ *
  * @param committed - the authoritative committed events
  * @param streams - what each watcher received
- * @returns `{ ok, violations }`
+ * @param options - see {@link WatchCheckOptions}
+ * @returns `{ ok, violations, unknown }`
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `committed` or
  *   `streams` is not an array of objects (a committed event without its
  *   `kv` included), or `committed` is out of revision order or has two
- *   events for one key at one revision
+ *   events for one key at one revision, or `options` is not an object, has
+ *   an unknown key, or `unknownRevisions` is not an array of integers
  */
 export function checkWatch(
   committed: readonly WatchEventRecord[],
   streams: readonly WatchStreamRecord[],
+  options: WatchCheckOptions = {},
 ): WatchCheckResult {
+  checkOptionsArg(options, ['unknownRevisions'], 'checkWatch options');
+  const unknownRevisions: unknown = options.unknownRevisions === undefined ? [] : options.unknownRevisions;
+  if (!Array.isArray(unknownRevisions) || !unknownRevisions.every((r: unknown) => Number.isInteger(r))) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'checkWatch options: unknownRevisions must be an array of integer revisions');
+  }
+  const gaps = [...(unknownRevisions as number[])].sort((a, b) => a - b);
   arrayOfObjects(committed, 'committed', 'event');
   committed.forEach((event, i) => {
     if (event.kv === null || typeof event.kv !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `committed event ${i} has no kv`);
   });
   arrayOfObjects(streams, 'streams', 'stream');
-  const byKey = indexCommitted(committed);
+  const byKey = indexCommitted(committed, gaps);
   const violations: string[] = [];
-  streams.forEach((s, i) => checkStream(s, i, committed, byKey, violations));
-  return { ok: violations.length === 0, violations };
+  const unknown: string[] = [];
+  const gapSet = new Set(gaps);
+  streams.forEach((s, i) => checkStream(s, i, committed, byKey, gapSet, violations, unknown));
+  return { ok: violations.length === 0, violations, unknown };
 }
 
 function checkStream(
@@ -224,11 +287,16 @@ function checkStream(
   streamIndex: number,
   committed: readonly WatchEventRecord[],
   byKey: Map<string, CommittedInfo>,
+  gaps: ReadonlySet<number>,
   out: string[],
+  unknown: string[],
 ): void {
   const label = `watch ${s.name ?? `#${streamIndex}`} on ${describeKeyRange(s)}`;
   const report = (guarantee: string, detail: string): void => {
     out.push(`${label}: ${guarantee}: ${detail}`);
+  };
+  const undecided = (guarantee: string, detail: string): void => {
+    unknown.push(`${label}: ${guarantee}: ${detail}`);
   };
   const filters = new Set(s.filters ?? []);
   const passes = (e: WatchEventRecord): boolean =>
@@ -284,7 +352,7 @@ function checkStream(
       }
       // kv
       if (info === undefined) {
-        report('kv', `${describeEvent(e)} is not in the committed history`);
+        (gaps.has(rev) ? undecided : report)('kv', `${describeEvent(e)} is not in the committed history`);
       } else {
         const c = info.event;
         if (c.type !== e.type) {
@@ -305,6 +373,8 @@ function checkStream(
         const got = e.prevKv ?? null;
         if (s.prevKv !== true) {
           if (got !== null) report('prevKv', `${describeEvent(e)} carries a prevKv the watch did not ask for`);
+        } else if (info.prev === 'gap') {
+          undecided('prevKv', `${describeEvent(e)}: the key's previous pair is not known (the committed history lacks a revision since its last event)`);
         } else if (info.prev !== 'unknown') {
           const want = info.prev;
           if (want === null && got !== null) {

@@ -255,3 +255,42 @@ test('committed events or streams that are not arrays of objects are a usage err
   }
   assert.throws(check([{ type: 'PUT' }], []), usage, 'a committed event without kv');
 });
+
+test('revisions the committed history lacks: reports about them are unknown, not violations', () => {
+  // The history lacks revision 4 (nobody reported it): a watch that did get
+  // PUT "a" at 4 is not wrong, and the prevKv of DELETE "a" at 5 is then
+  // the pair written at 4, not the one at 2.
+  const gapped = committed.filter((e) => e.kv.modRevision !== 4);
+  const s = correctStream(all, { startRevision: 1, prevKv: true });
+  const res = checkWatch(gapped, [s], { unknownRevisions: [4] });
+  assert.deepEqual(res.violations, []);
+  assert.equal(res.ok, true);
+  assert.ok(res.unknown.some((m) => /kv: PUT "a" at revision 4 is not in the committed history/.test(m)), res.unknown.join('\n'));
+  assert.ok(res.unknown.some((m) => /prevKv: DELETE "a" at revision 5: the key.s previous pair is not known/.test(m)), res.unknown.join('\n'));
+  // without knowing about the gap, the same input reads as violations
+  assert.equal(checkWatch(gapped, [s]).ok, false);
+  // a real violation elsewhere is still one
+  const responses = s.responses.filter((r) => r.revision !== 3);
+  const bad = checkWatch(gapped, [{ ...s, responses }], { unknownRevisions: [4] });
+  assert.deepEqual(bad.violations, ['watch w on all keys: reliable: PUT "b" at revision 3 was never delivered']);
+  // a prevKv that the gap does not touch is still checked: "b" at 5 must carry "b"=1 from revision 3
+  const wrongPrev = s.responses.map((r) =>
+    r.revision === 5 ? { ...r, events: r.events.map((e) => (e.kv.key === 'b' ? { ...e, prevKv: kv('b', 'x', 3, 3, 1) } : e)) } : r,
+  );
+  const v = checkWatch(gapped, [{ ...s, responses: wrongPrev }], { unknownRevisions: [4] }).violations;
+  assert.ok(v.some((m) => /prevKv: PUT "b" at revision 5 has a prevKv with value "x"/.test(m)), v.join('\n'));
+  // an event the history lacks at a revision it does know is still a violation
+  const extra = [...s.responses, { revision: 9, events: [put(kv('zz', '1', 9, 9, 1))] }];
+  const ex = checkWatch(committed, [{ ...s, responses: extra }], { unknownRevisions: [4] }).violations;
+  assert.ok(ex.some((m) => /kv: PUT "zz" at revision 9 is not in the committed history/.test(m)), ex.join('\n'));
+});
+
+test('unknownRevisions that are not a list of revisions are a usage error', () => {
+  const usage = (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  for (const bad of [5, 'x', [1.5], [Number.NaN], ['3'], null] as any[]) {
+    assert.throws(() => checkWatch(committed, [], { unknownRevisions: bad }), usage, String(bad));
+  }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  assert.throws(() => checkWatch(committed, [], { other: 1 } as any), usage);
+});
