@@ -603,6 +603,38 @@ test("kind 'raft' runs a user state machine on every member, through crashes", a
   );
 });
 
+test('settled() moves virtual time while a background restart needs it', async () => {
+  // a state machine that takes 30 virtual ms to open on a restart (as a
+  // slow disk would): the restart a scheduled fault started finishes only
+  // when virtual time moves
+  let sim!: Simulation;
+  await withSim(
+    {
+      seed: 18,
+      kind: 'raft',
+      stateMachine: async ({ lifetime }) => {
+        if (lifetime > 0) await new Promise<void>((resolve) => sim.clock.setTimeout(resolve, 30));
+        return new Counter();
+      },
+    },
+    async (s) => {
+      sim = s;
+      const follower = sim.ids.find((id) => id !== sim.leaderId())!;
+      await sim.crash(follower);
+      sim.inject({ type: 'restart', member: follower });
+      const t0 = sim.now();
+      const outcome = await Promise.race([
+        sim.settled().then(() => 'settled'),
+        new Promise((resolve) => setTimeout(() => resolve('hung'), 3000)),
+      ]);
+      assert.equal(outcome, 'settled');
+      assert.ok(sim.upMembers().includes(follower), 'the member is running again');
+      assert.ok(sim.now() >= t0 + 30, `virtual time moved (${sim.now() - t0} ms)`);
+      assert.deepEqual(sim.violations(), []);
+    },
+  );
+});
+
 test('bad options are refused with QUORUMKV_INVALID_CONFIG', () => {
   const bad = (o: unknown): void =>
     assert.throws(() => new Simulation(o as ConstructorParameters<typeof Simulation>[0]), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_CONFIG));

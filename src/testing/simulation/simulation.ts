@@ -1233,9 +1233,35 @@ export class Simulation {
     return p;
   }
 
-  /** Resolves once the crashes and restarts started by scheduled faults are done. */
-  async settled(): Promise<void> {
-    await this.background;
+  /**
+   * Resolves once the crashes and restarts started by scheduled faults (and
+   * those started before this call) are done. When they are not done after
+   * `settleRounds` rounds of the event loop (a restart may wait on virtual
+   * time: a state machine opening with a delay, a member's work in
+   * progress), moves virtual time until they are, at most `maxMs`; while
+   * another run is in progress, or before `start()` or after `close()`, it
+   * only waits.
+   * @param options.maxMs - virtual ms to move at most (default 10,000; `Infinity`: no limit)
+   * @throws FaultError `QUORUMKV_TIMEOUT` when they are not done within `maxMs`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of another name, or a `maxMs` that is NaN or negative
+   * @throws SimulationError `QUORUMKV_INVARIANT_VIOLATED` as soon as an invariant breaks while time moves
+   */
+  async settled(options: { maxMs?: number } = {}): Promise<void> {
+    checkOptionsArg(options, ['maxMs'], 'settled options');
+    const maxMs = options.maxMs ?? 10_000;
+    if (typeof maxMs !== 'number' || Number.isNaN(maxMs) || maxMs < 0) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `maxMs needs a number of virtual ms >= 0, not ${String(maxMs)}`);
+    }
+    const background = this.background;
+    let done = false;
+    void background.then(() => {
+      done = true;
+    });
+    for (let i = 0; i < this.opts.settleRounds && !done; i++) await immediate();
+    if (!done && this.started && !this.closed && !this.driving) {
+      await this.until(() => done, { maxMs, what: 'the background crashes and restarts' });
+    }
+    await background;
   }
 
   private choose(c: MemberChoice, not?: string): string | undefined {
