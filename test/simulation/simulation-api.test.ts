@@ -438,6 +438,36 @@ test('a revision missing from the committed history makes checkWatches unknown, 
   });
 });
 
+test('a watch from now must deliver every event from its creation on: a missed first event, or one a progress notification covers, is illegal', async () => {
+  await withSim({ seed: 15 }, async (sim) => {
+    const c = sim.client('a');
+    await sim.drive(c.put('k', 'v0'));
+    const w1 = c.watch('k');
+    const w2 = c.watch('k');
+    await sim.drive(c.put('k', 'v1'));
+    await sim.run(20);
+    sim.node('a').requestProgress();
+    await sim.drive(c.put('k', 'v2'));
+    await sim.run(20);
+    assert.equal(sim.checkWatches().result, 'ok', sim.checkWatches().describe());
+    // as if the member had not delivered PUT "k" at revision 3 (the first
+    // after the watches' creation at revision 2)
+    const streams = (sim as unknown as { watchStreams: { responses: { events: { kv: { modRevision: number } }[]; progressNotify?: boolean }[] }[] }).watchStreams;
+    assert.equal(streams.length, 2);
+    const first = (r: { events: { kv: { modRevision: number } }[] }): boolean => r.events.some((e) => e.kv.modRevision === 3);
+    // w1: the later events came; w2: only the progress notification (at revision 3) came
+    streams[0]!.responses = streams[0]!.responses.filter((r) => !first(r));
+    streams[1]!.responses = streams[1]!.responses.filter((r) => r.progressNotify === true);
+    assert.equal(streams[1]!.responses.length, 1);
+    const v = sim.checkWatches();
+    assert.equal(v.result, 'illegal', v.describe());
+    const text = v.describe();
+    assert.match(text, new RegExp(`${w1.id}@a on "k": reliable: PUT "k" at revision 3 was never delivered`), text);
+    assert.match(text, new RegExp(`${w2.id}@a on "k": reliable: PUT "k" at revision 3 was never delivered`), text);
+    await Promise.all([w1.cancel(), w2.cancel()]);
+  });
+});
+
 test('a prefix whose range end is not UTF-8 (etcd increments the last byte: "п" is D0 BF, its end D0 C0) is watched and read as that prefix', async () => {
   await withSim({ seed: 15 }, async (sim) => {
     const c = sim.client('a');

@@ -38,6 +38,7 @@ import type { KvInput, KvOutput } from '../models/kv-types.js';
 import { deleteCall, putCall, rangeCall, txnCall, type ModelCall } from './kv-convert.js';
 import type { NodeGate } from './node-gate.js';
 import { RecordedWatch, type MutableWatchStream } from './recorded-watch.js';
+import { Watcher } from '../../mvcc/watcher.js';
 import { RANGE_OPTION_KEYS, optionsWith } from '../../server/requests.js';
 
 /** A live member as a client reaches it. */
@@ -205,7 +206,15 @@ export class SimClient implements KV {
       filters: req.filters,
       responses: [],
     };
-    const w = new RecordedWatch(this.kvOf(t).watch(key, options), record);
+    const inner = this.kvOf(t).watch(key, options);
+    // A watch "from now" is owed every event after its creation: the
+    // member's store creates it at once, from the first revision it has not
+    // yet handed to watchers. Taken as the start, the check covers the
+    // events before the first one received, and those a first progress
+    // notification claims. A wrapper may create its watch later: its
+    // start stays unknown.
+    if ((req.startRevision === undefined || req.startRevision <= 0) && inner instanceof Watcher) record.startRevision = inner.minRev;
+    const w = new RecordedWatch(inner, record);
     record.name = `${this.name}/w${w.id}@${this.memberId}`;
     this.host.watchOpened(record);
     this.host.trace(`${this.name} watch ${record.name} from ${req.startRevision ?? 0}`);
