@@ -36,15 +36,25 @@ export function watchEvent(e: Event): WatchEventRecord {
   return { type: e.type, kv: watchKv(e.kv), prevKv: e.prevKv === undefined ? null : watchKv(e.prevKv) };
 }
 
+const DATA_EVENTS = new Set<string>(['response', 'put', 'delete', 'progress', 'canceled']);
+
 /**
- * A `Watch` that records what it delivers. Responses are buffered for the
- * async iterator and emitted as events at once; use one face or the other.
+ * A `Watch` that records what it delivers. Responses are emitted as events
+ * at once, and buffered for the async iterator until the emitter face is in
+ * use: once a data event (`response`, `put`, `delete`, `progress`,
+ * `canceled`) has a listener and the iterator has not been asked for, the
+ * buffer is dropped and nothing more is buffered (a listener-only consumer
+ * holds no responses). Use one face or the other.
  */
 export class RecordedWatch extends EventEmitter<WatchEvents> implements Watch {
   readonly id: number;
   private readonly queue: WatchResponse[] = [];
   private waiter: ((r: IteratorResult<WatchResponse>) => void) | undefined;
   private ended = false;
+  /** The iterator has been asked for. */
+  private iterating = false;
+  /** A data event has had a listener. */
+  private listening = false;
 
   constructor(
     private readonly inner: Watch,
@@ -71,7 +81,7 @@ export class RecordedWatch extends EventEmitter<WatchEvents> implements Watch {
     if (w !== undefined) {
       this.waiter = undefined;
       w({ value: res, done: false });
-    } else this.queue.push(res);
+    } else if (this.iterating || !this.listening) this.queue.push(res);
     // as a member's watch delivers them: a listener that throws skips the
     // later listeners of that one event only (its error is thrown again on
     // its own), not the response's other events
@@ -90,6 +100,36 @@ export class RecordedWatch extends EventEmitter<WatchEvents> implements Watch {
     this.emit('end');
   }
 
+  // The listener types are eventemitter3's own, as in the member's watch.
+  /**
+   * Adds a listener. One for a data event (all but `end`) makes the emitter
+   * face the consumer: unless the iterator has been asked for, responses
+   * are no longer buffered for it.
+   */
+  override on<T extends EventEmitter.EventNames<WatchEvents>>(event: T, fn: EventEmitter.EventListener<WatchEvents, T>, context?: unknown): this {
+    this.listen(event);
+    super.on(event, fn, context);
+    return this;
+  }
+
+  /** Same as {@link RecordedWatch.on}. */
+  override addListener<T extends EventEmitter.EventNames<WatchEvents>>(event: T, fn: EventEmitter.EventListener<WatchEvents, T>, context?: unknown): this {
+    return this.on(event, fn, context);
+  }
+
+  /** Adds a listener called once; as {@link RecordedWatch.on}. */
+  override once<T extends EventEmitter.EventNames<WatchEvents>>(event: T, fn: EventEmitter.EventListener<WatchEvents, T>, context?: unknown): this {
+    this.listen(event);
+    super.once(event, fn, context);
+    return this;
+  }
+
+  private listen(event: string): void {
+    if (this.listening || !DATA_EVENTS.has(event)) return;
+    this.listening = true;
+    if (!this.iterating) this.queue.length = 0;
+  }
+
   /** Stops the watch (the member's watch is cancelled). Idempotent. */
   cancel(): Promise<void> {
     return this.inner.cancel();
@@ -97,6 +137,7 @@ export class RecordedWatch extends EventEmitter<WatchEvents> implements Watch {
 
   /** Every response, in order; ends when the watch ends (returning early cancels it). */
   [Symbol.asyncIterator](): AsyncIterator<WatchResponse> {
+    this.iterating = true;
     return {
       next: () => {
         const res = this.queue.shift();
