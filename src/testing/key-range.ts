@@ -15,6 +15,7 @@
  * Source: etcd API reference, `RangeRequest.range_end`.
  * @module
  */
+import { ErrorCode, UsageError } from '../errors.js';
 
 /** A key range in etcd's convention; see the module comment. */
 export interface KeyRange {
@@ -22,6 +23,11 @@ export interface KeyRange {
   readonly key: string;
   /** End of the range, exclusive; `"\0"` = no upper bound; absent = `key` alone. */
   readonly rangeEnd?: string | undefined;
+}
+
+/** The error for an argument of the wrong type. */
+function notA(fn: string, name: string, what: string, got: unknown): UsageError {
+  return new UsageError(ErrorCode.INVALID_ARGUMENT, `${fn}: ${name} must be ${what}, got ${got === null ? 'null' : typeof got}`);
 }
 
 const isHigh = (c: number): boolean => c >= 0xd800 && c <= 0xdbff;
@@ -66,8 +72,10 @@ function charLength(lead: number): number {
  * character becomes the lone surrogate U+DC00 + byte (Python's
  * `surrogateescape`). Distinct byte strings give distinct strings, and
  * {@link compareKeys} orders them as etcd orders the bytes.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `bytes` is not a `Uint8Array`
  */
 export function keyFromBytes(bytes: Uint8Array): string {
+  if (!(bytes instanceof Uint8Array)) throw notA('keyFromBytes', 'bytes', 'a Uint8Array', bytes);
   try {
     return strictUtf8.decode(bytes);
   } catch {
@@ -96,8 +104,10 @@ export function keyFromBytes(bytes: Uint8Array): string {
  * Compares two keys by the UTF-8 byte order etcd uses (= code point order);
  * a key written by {@link keyFromBytes} by its bytes.
  * @returns a negative number, 0 or a positive number
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `a` or `b` is not a string
  */
 export function compareKeys(a: string, b: string): number {
+  if (typeof a !== 'string' || typeof b !== 'string') throw notA('compareKeys', typeof a !== 'string' ? 'a' : 'b', 'a string', typeof a !== 'string' ? a : b);
   if (a === b) return 0;
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
@@ -131,8 +141,10 @@ export function compareKeys(a: string, b: string): number {
  * only. Code points, not UTF-16 code units: U+1F3FF is `"\uD83C\uDFFF"`,
  * and its low surrogate incremented would give U+E000, which sorts before
  * the prefix; U+FFFF is followed by U+10000, not by the next character.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `prefix` is not a string
  */
 export function prefixRangeEnd(prefix: string): string {
+  if (typeof prefix !== 'string') throw notA('prefixRangeEnd', 'prefix', 'a string', prefix);
   const points = Array.from(prefix);
   for (let i = points.length - 1; i >= 0; i--) {
     const c = points[i]!.codePointAt(0)!;
@@ -145,8 +157,12 @@ export function prefixRangeEnd(prefix: string): string {
   return '\0';
 }
 
-/** The range of every key that starts with `prefix` (`{ key: prefix, rangeEnd: prefixRangeEnd(prefix) }`; the empty prefix = all keys). */
+/**
+ * The range of every key that starts with `prefix` (`{ key: prefix, rangeEnd: prefixRangeEnd(prefix) }`; the empty prefix = all keys).
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `prefix` is not a string
+ */
 export function prefixRange(prefix: string): KeyRange {
+  if (typeof prefix !== 'string') throw notA('prefixRange', 'prefix', 'a string', prefix);
   return prefix === '' ? { key: '\0', rangeEnd: '\0' } : { key: prefix, rangeEnd: prefixRangeEnd(prefix) };
 }
 

@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { compareBytes } from '../../src/mvccpb/index.js';
-import { compareKeys, inKeyRange, keyFromBytes } from '../../src/testing/index.js';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { compareKeys, inKeyRange, keyFromBytes, prefixRange, prefixRangeEnd } from '../../src/testing/index.js';
 
 const seedEnv = process.env['QUORUMKV_SEED'];
 const params = { numRuns: 2000, ...(seedEnv ? { seed: Number(seedEnv) | 0 } : {}) };
@@ -50,4 +51,19 @@ test('a range of bytes that are not UTF-8 holds the keys the bytes hold', () => 
     }),
     params,
   );
+});
+
+test('keyFromBytes, compareKeys, prefixRange and prefixRangeEnd refuse an argument of the wrong type with QUORUMKV_INVALID_ARGUMENT', () => {
+  const invalid = (fn: () => unknown, what: string): void =>
+    assert.throws(fn, (e: unknown) => isQuorumError(e) && e.code === ErrorCode.INVALID_ARGUMENT, what);
+  const loose = (v: unknown): never => v as never;
+  for (const v of [null, undefined, 'ab', [0x61], 5]) invalid(() => keyFromBytes(loose(v)), `keyFromBytes(${String(v)})`);
+  for (const v of [null, undefined, 5, new Uint8Array([0x61])]) {
+    invalid(() => compareKeys(loose(v), 'a'), `compareKeys(${String(v)}, "a")`);
+    invalid(() => compareKeys('a', loose(v)), `compareKeys("a", ${String(v)})`);
+    invalid(() => compareKeys(loose(v), loose(v)), `compareKeys(${String(v)}, ${String(v)})`);
+    invalid(() => prefixRange(loose(v)), `prefixRange(${String(v)})`);
+    invalid(() => prefixRangeEnd(loose(v)), `prefixRangeEnd(${String(v)})`);
+  }
+  assert.equal(keyFromBytes(Buffer.from('ab')), 'ab', 'a Buffer is a Uint8Array');
 });
