@@ -674,6 +674,35 @@ test('bad options are refused with QUORUMKV_INVALID_CONFIG', () => {
   bad({ seed: 1, tickMs: 0 });
 });
 
+test('Simulation checks its member options as KvNode.open does, at construction', () => {
+  const bad = (o: Record<string, unknown>): void =>
+    assert.throws(() => new Simulation({ seed: 1, ...o }), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_CONFIG), JSON.stringify(o));
+  bad({ electionTicks: 10.5 });
+  bad({ heartbeatTicks: 1.5 });
+  bad({ snapshotEntries: 2.5 });
+  bad({ electionTicks: 2, heartbeatTicks: 2 });
+  bad({ snapshotCatchUpEntries: -1 });
+  bad({ snapshotCatchUpEntries: 1.5 });
+  bad({ syncStore: 'no' });
+  bad({ syncStore: 0 });
+  bad({ hashEveryMs: -1 });
+  bad({ hashEveryMs: Number.NaN });
+  bad({ hashEveryMs: '100' });
+  bad({ tickMs: '10' });
+  // KvNode.open accepts 0 entries kept behind a snapshot
+  assert.doesNotThrow(() => new Simulation({ seed: 1, snapshotCatchUpEntries: 0, hashEveryMs: 0, syncStore: false }));
+});
+
+test('a simulation with snapshotCatchUpEntries 0 runs', async () => {
+  await withSim({ seed: 3, snapshotCatchUpEntries: 0, snapshotEntries: 5 }, async (sim) => {
+    const c = sim.client(sim.leaderId()!);
+    for (let i = 0; i < 12; i++) await sim.drive(c.put(`k/${i}`, `v${i}`));
+    const res = await sim.drive(c.range({ key: 'k/', prefix: true }));
+    assert.equal(res.kvs.length, 12);
+    assert.deepEqual(sim.violations(), []);
+  });
+});
+
 test("a client's get refuses what KvNode.get refuses (rangeEnd, prefix, an option of another name, null), and records nothing for it", async () => {
   await withSim({ seed: 41 }, async (sim) => {
     const c = sim.client(sim.leaderId()!);

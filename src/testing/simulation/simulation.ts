@@ -68,27 +68,27 @@ export interface SimulationOptions {
   stateMachine?: StateMachineFactory;
   /** Raft tick. Default 10. */
   tickMs?: number;
-  /** Election timeout in ticks (randomized in `[n, 2n)`). Default 10. */
+  /** Election timeout in ticks (randomized in `[n, 2n)`): a positive integer greater than `heartbeatTicks`. Default 10. */
   electionTicks?: number;
-  /** Heartbeat interval in ticks. Default 1. */
+  /** Heartbeat interval in ticks: a positive integer. Default 1. */
   heartbeatTicks?: number;
   /** How long a member waits for a proposal or a ReadIndex before `QUORUMKV_TIMEOUT`. Default 1000. */
   requestTimeoutMs?: number;
   /** How often the leader looks for expired leases (`kind: 'kv'`). Default 50. */
   leaseCheckMs?: number;
-  /** Snapshot every this many applied entries. Default 1000. */
+  /** Snapshot every this many applied entries: a positive integer. Default 1000. */
   snapshotEntries?: number;
-  /** Entries kept behind a snapshot for slow followers; one further behind gets the snapshot (`MsgSnap`). Default 5000. */
+  /** Entries kept behind a snapshot for slow followers (a non-negative integer, as KvNode's); one further behind gets the snapshot (`MsgSnap`). Default 5000. */
   snapshotCatchUpEntries?: number;
   /**
-   * KvNode's `syncStore`: fsync the store's batch writes. Default true (as
+   * KvNode's `syncStore`: fsync the store's batch writes (a boolean). Default true (as
    * KvNode); with false, a crash also loses the store's unsynced batches,
    * which the members apply again from their Raft logs.
    */
   syncStore?: boolean;
   /** Network rates and delay at the start (and what `calm` returns to). */
   faults?: NetworkFaultOptions;
-  /** How often the store hashes of the members are compared. Default 100; 0 turns it off. */
+  /** How often the store hashes of the members are compared, in virtual ms (a non-negative number). Default 100; 0 turns it off. */
   hashEveryMs?: number;
   /** How many trace lines to keep for failure reports and {@link Simulation.traceLines}. Default 1000; `Infinity` keeps every line. */
   traceLines?: number;
@@ -166,7 +166,16 @@ function memberIds(nodes: SimulationOptions['nodes']): string[] {
 
 function positive(v: number | undefined, name: string, def: number): number {
   if (v === undefined) return def;
-  if (!Number.isFinite(v) || v <= 0) throw new UsageError(ErrorCode.INVALID_CONFIG, `${name} must be a positive number`);
+  if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw new UsageError(ErrorCode.INVALID_CONFIG, `${name} must be a positive number`);
+  return v;
+}
+
+/** A count, checked as KvNode.open checks it: a safe integer at least `min` (1 or 0). */
+function count(v: number | undefined, name: string, def: number, min: 0 | 1): number {
+  if (v === undefined) return def;
+  if (!(typeof v === 'number' && Number.isSafeInteger(v) && v >= min)) {
+    throw new UsageError(ErrorCode.INVALID_CONFIG, `${name} must be a ${min === 1 ? 'positive' : 'non-negative'} integer`);
+  }
   return v;
 }
 
@@ -297,17 +306,25 @@ export class Simulation {
     this.opts = {
       seed: options.seed,
       tickMs: positive(options.tickMs, 'tickMs', 10),
-      electionTicks: positive(options.electionTicks, 'electionTicks', 10),
-      heartbeatTicks: positive(options.heartbeatTicks, 'heartbeatTicks', 1),
+      electionTicks: count(options.electionTicks, 'electionTicks', 10, 1),
+      heartbeatTicks: count(options.heartbeatTicks, 'heartbeatTicks', 1, 1),
       requestTimeoutMs: positive(options.requestTimeoutMs, 'requestTimeoutMs', 1000),
       leaseCheckMs: positive(options.leaseCheckMs, 'leaseCheckMs', 50),
-      snapshotEntries: positive(options.snapshotEntries, 'snapshotEntries', 1000),
-      snapshotCatchUpEntries: positive(options.snapshotCatchUpEntries, 'snapshotCatchUpEntries', 5000),
+      snapshotEntries: count(options.snapshotEntries, 'snapshotEntries', 1000, 1),
+      snapshotCatchUpEntries: count(options.snapshotCatchUpEntries, 'snapshotCatchUpEntries', 5000, 0),
       syncStore: options.syncStore ?? true,
       hashEveryMs: options.hashEveryMs ?? 100,
       traceLines: options.traceLines ?? 1000,
       settleRounds: Math.max(1, Math.floor(options.settleRounds ?? 3)),
     };
+    // as KvNode.open (and Raft's own configuration) checks them: found here,
+    // not when the first member opens
+    if (this.opts.heartbeatTicks >= this.opts.electionTicks) throw new UsageError(ErrorCode.INVALID_CONFIG, 'electionTicks must be greater than heartbeatTicks');
+    if (typeof this.opts.syncStore !== 'boolean') throw new UsageError(ErrorCode.INVALID_CONFIG, 'syncStore must be a boolean');
+    const hashEvery = this.opts.hashEveryMs;
+    if (!(typeof hashEvery === 'number' && Number.isFinite(hashEvery) && hashEvery >= 0)) {
+      throw new UsageError(ErrorCode.INVALID_CONFIG, 'hashEveryMs must be a non-negative number of ms (0 turns the comparison off)');
+    }
     this.electionTimeoutMs = this.opts.tickMs * this.opts.electionTicks;
     this.knownFatal = options.knownFatalErrors ?? [];
     const f = options.faults ?? {};
