@@ -16,6 +16,9 @@ import { realClock, type RecipeClock } from './clock.js';
 import { kvOf } from './keys.js';
 import { optionsOf } from './scope.js';
 
+/** Time between keep-alives in ms while one is overdue (sent and not confirmed), as etcd's client. */
+const RETRY_MS = 500;
+
 /**
  * Why a session was lost:
  * - `'revoked'`: the cluster answered a keep-alive with "lease not found":
@@ -92,7 +95,8 @@ export interface SessionOptions {
   /**
    * Time between keep-alives in ms: positive, finite, and below the TTL
    * (checked before the grant, or, with `lease`, once the renewal at
-   * creation has told the TTL). Default: a third of the TTL (etcd's client).
+   * creation has told the TTL). Default: a third of the TTL (etcd's client). A keep-alive not confirmed
+   * yet is sent again after min(500, interval) ms.
    */
   keepAliveIntervalMs?: number;
   /**
@@ -109,7 +113,9 @@ export interface SessionOptions {
  * A lease kept alive in the background.
  *
  * The lease is granted (`ttl` seconds, default 60) and renewed every
- * `ttl / 3` through {@link KV.leaseKeepAlive}. The session keeps a **local
+ * `ttl / 3` through {@link KV.leaseKeepAlive}; a keep-alive not confirmed
+ * yet is sent again every 500 ms (at most every `ttl / 3`), as etcd's client
+ * does. The session keeps a **local
  * deadline**: the time a confirmed keep-alive (or the grant) was *sent*, plus
  * the TTL it returned. The leader renews a lease when it applies the
  * keep-alive, which is after it was sent, and expires it by its own clock
@@ -155,6 +161,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly marginMs: number;
   private deadline: number;
   private lastSentAt: number;
+  /** When the newest confirmed keep-alive (or the grant) was sent: the next keep-alive is due an interval later. */
+  private confirmedSentAt: number;
   private keepAliveTimer: unknown;
   private deadlineTimer: unknown;
   private lastError: unknown;
@@ -172,6 +180,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.marginMs = options.marginMs ?? 1;
     this.deadline = sentAt + ttl * 1000 - this.marginMs;
     this.lastSentAt = sentAt;
+    this.confirmedSentAt = sentAt;
     this.done = new Promise<SessionEnd>((resolve) => {
       this.resolveDone = resolve;
     });
@@ -314,13 +323,23 @@ export class Session extends EventEmitter<SessionEvents> {
 
   // ---------------------------------------------------------- internals
 
+  /**
+   * Arms the keep-alive timer: a keep-alive is due one interval after the
+   * newest confirmed one was sent; while one is overdue (not confirmed), it
+   * is sent again every {@link RETRY_MS} (at most every interval), as etcd's
+   * client resends overdue keep-alives every 500 ms, so that a member cut
+   * off for a while renews the lease as soon as it is reachable again.
+   */
   private scheduleKeepAlive(): void {
     if (this.end !== undefined) return;
+    const due = this.confirmedSentAt + this.intervalMs;
+    const now = this.clock.now();
+    const delay = now < due ? due - now : Math.min(this.intervalMs, RETRY_MS);
     this.keepAliveTimer = this.clock.setTimeout(() => {
       this.keepAliveTimer = undefined;
-      this.sendKeepAlive();
+      if (this.clock.now() >= this.confirmedSentAt + this.intervalMs) this.sendKeepAlive();
       this.scheduleKeepAlive();
-    }, Math.min(this.intervalMs, MAX_TIMER_MS));
+    }, Math.min(delay, MAX_TIMER_MS));
   }
 
   private sendKeepAlive(): void {
@@ -348,6 +367,7 @@ export class Session extends EventEmitter<SessionEvents> {
           this.deadline = next;
           this.armDeadline();
         }
+        if (sentAt > this.confirmedSentAt) this.confirmedSentAt = sentAt;
         this.lastError = undefined;
         this.announce('keepAlive', { ttl: res.ttl, expiresAt: this.deadline });
       },
