@@ -168,6 +168,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private lastError: unknown;
   private end: SessionEnd | undefined;
   private lostError: SessionLostError | undefined;
+  /** The revoke of {@link close}, once called: every call returns it. */
+  private closing: Promise<void> | undefined;
   private resolveDone!: (end: SessionEnd) => void;
 
   private constructor(kv: KV, lease: number, ttl: number, sentAt: number, clock: RecipeClock, options: SessionOptions) {
@@ -304,16 +306,23 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * Stops the keep-alive loop and revokes the lease, deleting every key
-   * attached to it (locks held through it are released). Idempotent; after a
-   * loss it does nothing (the session stays lost: `isLost` true, `isClosed`
+   * attached to it (locks held through it are released). Idempotent: every
+   * call returns the outcome of the first one's revoke; after a loss it does
+   * nothing (the session stays lost: `isLost` true, `isClosed`
    * false). "Lease not found" is not an error.
    * @throws the revoke's error (`QUORUMKV_TIMEOUT`, ...): the lease then
    *   expires by itself within its TTL
    */
   async close(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
     if (this.end !== undefined) return;
     this.finish('closed', new FaultError(ErrorCode.SESSION_EXPIRED, 'session is closed'));
+    this.closing = this.revoke();
     this.announce('closed');
+    return this.closing;
+  }
+
+  private async revoke(): Promise<void> {
     try {
       await this.kv.leaseRevoke(this.lease);
     } catch (err) {

@@ -237,3 +237,32 @@ test('Session.create with a margin or keep-alive interval not below the TTL is r
     await c.closeAll();
   }
 });
+
+test('a second close() while the first is revoking resolves only once the lease is revoked, and rejects as the first does', async () => {
+  const c = await startCluster(19);
+  try {
+    const f = c.followers()[0]!;
+    const s = await session(c, f, { ttl: 5 });
+    await c.run(f.put('eph', 'v', { lease: s.lease }));
+    const first = s.close();
+    let secondDone = false;
+    const second = s.close().then(() => (secondDone = true));
+    // without the virtual clock moving, the revoke cannot be applied
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(secondDone, false, 'the second close() resolved before the lease was revoked');
+    await c.run(Promise.all([first, second]));
+    assert.equal(secondDone, true);
+    assert.equal(c.leader()!.store.lessor.lookup(s.lease), undefined);
+    // a revoke that fails: both calls report it
+    const t = await session(c, f, { ttl: 5 });
+    c.net.isolate(f.id);
+    const a = c.run(t.close(), 10_000).then(() => 'ok', (e: unknown) => e);
+    const b = c.run(t.close(), 10_000).then(() => 'ok', (e: unknown) => e);
+    const [ra, rb] = await Promise.all([a, b]);
+    assert.ok(hasCode(ErrorCode.TIMEOUT)(ra) || hasCode(ErrorCode.NO_LEADER)(ra), `first close: ${String(ra)}`);
+    assert.equal(rb, ra, 'the second close() reports the same outcome');
+    c.net.heal();
+  } finally {
+    await c.closeAll();
+  }
+});
