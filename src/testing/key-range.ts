@@ -166,16 +166,32 @@ export function prefixRange(prefix: string): KeyRange {
   return prefix === '' ? { key: '\0', rangeEnd: '\0' } : { key: prefix, rangeEnd: prefixRangeEnd(prefix) };
 }
 
-/** True when `key` is inside `range`. */
+/** Refuses a `range` that is not a {@link KeyRange}: an object with a string `key` and a string or absent `rangeEnd`. */
+function checkRange(fn: string, range: KeyRange): void {
+  if (typeof range !== 'object' || range === null) throw notA(fn, 'range', 'an object', range);
+  if (typeof range.key !== 'string') throw notA(fn, 'range.key', 'a string', range.key);
+  if (range.rangeEnd !== undefined && typeof range.rangeEnd !== 'string') throw notA(fn, 'range.rangeEnd', 'a string or undefined', range.rangeEnd);
+}
+
+/**
+ * True when `key` is inside `range`.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `range` is not a {@link KeyRange} (not an object, `key` not a string, `rangeEnd` neither a string nor undefined) or `key` is not a string
+ */
 export function inKeyRange(range: KeyRange, key: string): boolean {
+  checkRange('inKeyRange', range);
+  if (typeof key !== 'string') throw notA('inKeyRange', 'key', 'a string', key);
   const end = range.rangeEnd;
   if (end === undefined || end === '') return key === range.key;
   if (compareKeys(key, range.key) < 0) return false;
   return end === '\0' || compareKeys(key, end) < 0;
 }
 
-/** A readable rendering of a range: `"a"`, `["a", "b")` or `["a", end)`. */
+/**
+ * A readable rendering of a range: `"a"`, `["a", "b")` or `["a", end)`.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `range` is not a {@link KeyRange} (not an object, `key` not a string, `rangeEnd` neither a string nor undefined)
+ */
 export function describeKeyRange(range: KeyRange): string {
+  checkRange('describeKeyRange', range);
   const end = range.rangeEnd;
   if (end === undefined || end === '') return JSON.stringify(range.key);
   if (range.key === '\0' && end === '\0') return 'all keys';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { compareBytes } from '../../src/mvccpb/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
-import { compareKeys, inKeyRange, keyFromBytes, prefixRange, prefixRangeEnd } from '../../src/testing/index.js';
+import { compareKeys, describeKeyRange, inKeyRange, keyFromBytes, prefixRange, prefixRangeEnd } from '../../src/testing/index.js';
 
 const seedEnv = process.env['QUORUMKV_SEED'];
 const params = { numRuns: 2000, ...(seedEnv ? { seed: Number(seedEnv) | 0 } : {}) };
@@ -66,4 +66,23 @@ test('keyFromBytes, compareKeys, prefixRange and prefixRangeEnd refuse an argume
     invalid(() => prefixRangeEnd(loose(v)), `prefixRangeEnd(${String(v)})`);
   }
   assert.equal(keyFromBytes(Buffer.from('ab')), 'ab', 'a Buffer is a Uint8Array');
+});
+
+test('inKeyRange and describeKeyRange refuse a range that is not a KeyRange, and inKeyRange a key that is not a string, with QUORUMKV_INVALID_ARGUMENT', () => {
+  const invalid = (fn: () => unknown, what: string): void =>
+    assert.throws(fn, (e: unknown) => isQuorumError(e) && e.code === ErrorCode.INVALID_ARGUMENT, what);
+  const loose = (v: unknown): never => v as never;
+  for (const r of [null, undefined, 'a', 5, {}, { key: 5 }, { key: null }, { key: 'a', rangeEnd: 5 }, { key: 'a', rangeEnd: null }]) {
+    invalid(() => inKeyRange(loose(r), 'a'), `inKeyRange(${JSON.stringify(r)}, "a")`);
+    invalid(() => describeKeyRange(loose(r)), `describeKeyRange(${JSON.stringify(r)})`);
+  }
+  for (const k of [null, undefined, 5, new Uint8Array([0x61])]) {
+    invalid(() => inKeyRange({ key: 'a' }, loose(k)), `inKeyRange({ key: "a" }, ${String(k)})`);
+    invalid(() => inKeyRange({ key: 'a', rangeEnd: 'b' }, loose(k)), `inKeyRange(["a", "b"), ${String(k)})`);
+  }
+  // well-formed ranges still work
+  assert.equal(inKeyRange({ key: 'a' }, 'a'), true);
+  assert.equal(inKeyRange({ key: 'a', rangeEnd: undefined }, 'b'), false);
+  assert.equal(inKeyRange({ key: 'a', rangeEnd: '\0' }, 'z'), true);
+  assert.equal(describeKeyRange({ key: 'a', rangeEnd: 'b' }), '["a", "b")');
 });
