@@ -5,7 +5,10 @@
  * The same checks (except the size) run again when an entry is applied, so
  * a store used without a server behaves the same.
  *
- * Checks, in etcd's order:
+ * Checks, in etcd's order, after the `limits` given (not an object, or a
+ * `maxTxnOps` that is not a positive integer or `Infinity`, or a
+ * `maxRequestBytes` that is not a positive integer →
+ * `QUORUMKV_INVALID_ARGUMENT`):
  * - txn: more than `maxTxnOps` compares, success or failure operations
  *   (a nested txn gets what its parent left) → `QUORUMKV_TOO_MANY_TXN_OPS`;
  * - an empty key (put, range, delete, compare) → `QUORUMKV_INVALID_ARGUMENT`
@@ -285,6 +288,7 @@ export function checkWatchRequest(w: WatchCreateRequest): void {
  * @throws UsageError with the codes of the module doc
  */
 export function checkWriteRequest(req: WriteRequest, limits: Partial<RequestLimits> = {}): void {
+  checkLimits(limits);
   const maxTxnOps = limits.maxTxnOps ?? DEFAULT_REQUEST_LIMITS.maxTxnOps;
   if (req === null || typeof req !== 'object') invalid('write request must be an object');
   const kinds = Object.keys(req);
@@ -306,6 +310,21 @@ export function checkWriteRequest(req: WriteRequest, limits: Partial<RequestLimi
   }
   if ('leaseRevoke' in req) return checkRequiredInt(req.leaseRevoke.id, 'lease id');
   invalid('unknown write request');
+}
+
+/**
+ * Refuses `limits` that are not an object of {@link RequestLimits} fields:
+ * a NaN `maxTxnOps` let txns of any size through, a negative one refused
+ * every txn, a NaN `maxRequestBytes` let requests of any size through.
+ */
+function checkLimits(limits: Partial<RequestLimits>): void {
+  if (limits === null || typeof limits !== 'object') invalid('request limits must be an object');
+  const mt = limits.maxTxnOps;
+  if (mt !== undefined && !(typeof mt === 'number' && (Number.isSafeInteger(mt) || mt === Number.POSITIVE_INFINITY) && mt > 0)) {
+    invalid(`limits.maxTxnOps must be a positive integer or Infinity, got ${String(mt)}`);
+  }
+  const mb = limits.maxRequestBytes;
+  if (mb !== undefined && !(typeof mb === 'number' && Number.isSafeInteger(mb) && mb > 0)) invalid(`limits.maxRequestBytes must be a positive integer, got ${String(mb)}`);
 }
 
 /**

@@ -203,3 +203,34 @@ test('a txn is read-only when both branches hold only ranges', () => {
   assert.equal(isTxnReadOnly({ failure: [{ requestPut: { key: b('a') } }] }), false);
   assert.equal(isTxnReadOnly({ success: [{ requestTxn: {} }] }), false, 'a nested txn counts as a write, as in etcd');
 });
+
+test('prepareWriteRequest and validateWriteRequest refuse limits that are not RequestLimits with QUORUMKV_INVALID_ARGUMENT', () => {
+  const put: WriteRequest = { put: { key: b('k'), value: b('v') } };
+  const ops = Array.from({ length: 3 }, (_, i) => ({ requestPut: { key: b(`k${i}`), value: b('v') } }));
+  const txn: WriteRequest = { txn: { success: ops } };
+  const bad: unknown[] = [
+    null,
+    5,
+    'limits',
+    { maxTxnOps: Number.NaN },
+    { maxTxnOps: -1 },
+    { maxTxnOps: 0 },
+    { maxTxnOps: 1.5 },
+    { maxTxnOps: '2' },
+    { maxRequestBytes: Number.NaN },
+    { maxRequestBytes: -1 },
+    { maxRequestBytes: 0 },
+    { maxRequestBytes: Number.POSITIVE_INFINITY },
+  ];
+  for (const limits of bad) {
+    for (const req of [put, txn]) {
+      for (const fn of [prepareWriteRequest, validateWriteRequest]) {
+        assert.throws(() => fn(req, limits as never), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `${fn.name}(${Object.keys(req)[0]}, ${String(JSON.stringify(limits))})`);
+      }
+    }
+  }
+  // well-formed limits keep working, Infinity txn ops included
+  assert.ok(prepareWriteRequest(txn, { maxTxnOps: Number.POSITIVE_INFINITY, maxRequestBytes: 1024 }).length > 0);
+  assert.throws(() => validateWriteRequest(txn, { maxTxnOps: 2 }), { code: 'QUORUMKV_TOO_MANY_TXN_OPS' });
+  validateWriteRequest(put, undefined);
+});
