@@ -954,7 +954,13 @@ export class MvccStore {
     return this.hub.watch(req);
   }
 
-  /** Sends a progress notification to every caught-up watcher, or to one (etcd's on-demand progress). */
+  /**
+   * Sends a progress notification to every caught-up watcher, or to one
+   * (etcd's on-demand progress); a given watcher that is catching up or has
+   * ended gets none.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `w` is given and is
+   *   not a watcher this store created (nothing is sent)
+   */
   requestProgress(w?: Watcher): void {
     this.hub.requestProgress(w);
   }

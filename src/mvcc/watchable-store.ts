@@ -368,8 +368,13 @@ export class WatchableStore implements WatcherHost {
    * committed revision) to every synced watcher whose queue has room, or to
    * one watcher if it is synced (etcd's on-demand progress). Watchers that
    * are catching up get none: they will see the revisions as events.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `w` is given and is
+   *   not a watcher created by this store (nothing is sent)
    */
   requestProgress(w?: Watcher): void {
+    if (w !== undefined && !(w instanceof Watcher && w.hostedBy(this))) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: requestProgress: the watcher must be one this store created');
+    }
     const rev = this.source.flushedRevision();
     const targets = w === undefined ? [...this.synced.watchers] : this.synced.has(w) ? [w] : [];
     for (const t of targets) if (!t.isFull()) t.offer(response(t, rev, []));

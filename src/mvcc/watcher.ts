@@ -106,6 +106,11 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     this.capacity = capacity;
   }
 
+  /** @internal true when `host` created this watcher */
+  hostedBy(host: WatcherHost): boolean {
+    return this.host === host;
+  }
+
   /** True once the watch is over and every queued response has been read. */
   get done(): boolean {
     return this.ended && this.queue.length === 0;

@@ -776,3 +776,32 @@ test('a next() right after a listener is added fails with QUORUMKV_INVALID_ARGUM
     process.off('unhandledRejection', onUnhandled);
   }
 });
+
+test('requestProgress refuses a watcher this store did not create with QUORUMKV_INVALID_ARGUMENT and sends nothing', async () => {
+  const t = await openStore();
+  const other = await openStore();
+  await put(t, 'k', '1'); // 2
+  const mine = t.store.watch({ key: b('k') });
+  const foreign = other.store.watch({ key: b('k') });
+  await t.store.watchIdle();
+  const bad: unknown[] = [foreign, null, 5, 'w', {}, { id: mine.id }];
+  for (const w of bad) {
+    assert.throws(
+      () => t.store.requestProgress(w as Watcher),
+      (e: unknown) => isQuorumError(e) && e.code === ErrorCode.INVALID_ARGUMENT,
+      `requestProgress(${w === foreign ? 'a watcher of another store' : String(w)})`,
+    );
+  }
+  assert.deepEqual(await drain(foreign), [], 'nothing sent to the other store\'s watcher');
+  // its own watcher gets one progress notification: the one asked for here
+  t.store.requestProgress(mine);
+  const got = await drain(mine);
+  assert.deepEqual(
+    got.map((p) => [p.events.length, p.canceled, p.header.revision]),
+    [[0, false, 2]],
+  );
+  await mine.cancel();
+  await foreign.cancel();
+  await t.store.close();
+  await other.store.close();
+});
