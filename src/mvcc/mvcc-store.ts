@@ -547,7 +547,11 @@ export class MvccStore {
   }
 
   /**
-   * Applies one committed entry (see {@link applyBatch}).
+   * Applies one committed entry (see {@link applyBatch}); `request` is
+   * `null` for an entry that carries no write (result `noop`).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` as {@link applyBatch}
+   *   (`request` neither an object nor `null`, `index` not a safe integer;
+   *   nothing is applied)
    * @throws FaultError when the store fails (it then refuses every call)
    */
   async apply(index: number, request: WriteRequest | null): Promise<ApplyResult> {
@@ -563,8 +567,9 @@ export class MvccStore {
    * next batch executes while the previous one is written; writes land in
    * call order; each call resolves when its own batch is written.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `entries` is not an
-   *   array of objects, `options` not an object or its `acknowledge` neither
-   *   `'written'` nor `'applied'`, or indexes are not
+   *   array of objects, an entry's `request` is neither an object nor
+   *   `null` (`undefined` included), `options` not an object or its
+   *   `acknowledge` neither `'written'` nor `'applied'`, or indexes are not
    *   increasing safe integers (nothing is applied)
    * @throws FaultError `QUORUMKV_STORAGE_IO` / `QUORUMKV_INTERNAL`: the
    *   store has failed and must be reopened (entries after the stored applied
@@ -580,6 +585,10 @@ export class MvccStore {
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i];
         if (e === null || typeof e !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: an entry must be an object { index, request }, got ${String(e)}`);
+        // an absent request is neither a write nor the documented `null` of an entry without one
+        if (e.request !== null && typeof e.request !== 'object') {
+          throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: entry request must be a write request object or null, got ${String(e.request)}`);
+        }
         // a NaN or infinite index passed the order checks and became the applied index
         if (!Number.isSafeInteger(entries[i]!.index)) {
           throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: entry index must be a safe integer, got ${String(entries[i]!.index)}`);

@@ -199,3 +199,28 @@ test('returned key-values cannot be reassigned (they are shared with the store)'
     (kv as { version: number }).version = 99;
   }, TypeError);
 });
+
+test('an entry whose request is neither a write request nor null (undefined, a number, a string) is refused and applies nothing', async () => {
+  const t = await openStore();
+  await put(t, 'a', '1');
+  const index = t.store.appliedIndex();
+  const revision = t.store.currentRevision();
+  for (const request of [undefined, 5, 'put', true]) {
+    await assert.rejects(t.store.apply(index + 1, request as never), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `apply(i, ${String(request)})`);
+    await assert.rejects(
+      t.store.applyBatch([
+        { index: index + 1, request: { put: { key: b('a'), value: b('2') } } },
+        { index: index + 2, request: request as never },
+      ]),
+      { code: 'QUORUMKV_INVALID_ARGUMENT' },
+      `applyBatch([put, ${String(request)}])`,
+    );
+    assert.equal(t.store.appliedIndex(), index, 'the applied index did not move');
+    assert.equal(t.store.currentRevision(), revision, 'nothing was written');
+  }
+  assert.deepEqual((await t.store.range({ key: b('a') })).kvs.map(kvStr), ['a=1@2/2/1']);
+  // null is the documented entry without a write
+  assert.equal((await t.store.apply(index + 1, null)).status, 'noop');
+  assert.equal(t.store.appliedIndex(), index + 1);
+  await t.store.close();
+});
