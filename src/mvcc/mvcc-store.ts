@@ -1152,9 +1152,12 @@ export class MvccStore {
    * read from, so applies go on while `fn` streams. A backend without
    * explicit snapshots runs `fn` between two applies instead, holding the
    * next apply back until it returns. The snapshot is closed when `fn` settles.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `fn` is not a
+   *   function (nothing is taken)
    * @throws FaultError when the store has failed or is closed
    */
   async readView<T>(fn: (view: StoreReadView) => Promise<T>): Promise<T> {
+    if (typeof fn !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: readView needs a function, got ${fn === null ? 'null' : typeof fn}`);
     const taken = await this.exclusive(async () => {
       await this.writesDone(); // the database must hold everything applied so far
       this.assertUsable();

@@ -224,3 +224,14 @@ test('an entry whose request is neither a write request nor null (undefined, a n
   assert.equal(t.store.appliedIndex(), index + 1);
   await t.store.close();
 });
+
+test('readView refuses an fn that is not a function with QUORUMKV_INVALID_ARGUMENT, and the store goes on', async () => {
+  const t = await openStore();
+  await put(t, 'a', '1');
+  for (const fn of [undefined, null, 5, 'fn', {}]) {
+    await assert.rejects(t.store.readView(fn as never), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `readView(${String(fn)})`);
+  }
+  await put(t, 'a', '2');
+  assert.equal(await t.store.readView(async (v) => v.revision), 3);
+  await t.store.close();
+});
