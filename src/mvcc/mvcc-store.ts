@@ -51,6 +51,7 @@ import { IndexBuilder, KvCore, freezeKv, type ScheduledCompaction } from './kv-c
 import { decodeKeyValue } from './kv-codec.js';
 import { MARKED_REV_BYTES_LEN, REV_BYTES_LEN, bytesToRev, isTombstoneKey, revToBytes, revisionId } from './revision.js';
 import { toSkey } from './skey.js';
+import { limitsProblem } from './limits.js';
 import { checkLeaseId, checkLeaseTimeToLiveRequest, checkRangeRequest, checkWriteRequest, DEFAULT_REQUEST_LIMITS, type RequestLimits } from './validate.js';
 import { WatchableStore, type StoredEvent, type WatchOptions } from './watchable-store.js';
 import type { Watcher } from './watcher.js';
@@ -343,16 +344,9 @@ function checkStoreOptions(o: MvccStoreOptions): void {
     badConfig('timer must be { setTimeout, clearTimeout }');
   }
   if (o.watch !== undefined && (o.watch === null || typeof o.watch !== 'object')) badConfig('watch must be an object of watch options');
-  const l = o.limits;
-  if (l !== undefined) {
-    if (l === null || typeof l !== 'object') badConfig('limits must be an object');
-    const mt = l.maxTxnOps;
-    // NaN let txns of any size through; 0 or less refused every txn
-    if (mt !== undefined && !(typeof mt === 'number' && (Number.isSafeInteger(mt) || mt === Number.POSITIVE_INFINITY) && mt > 0)) {
-      badConfig(`limits.maxTxnOps must be a positive integer or Infinity, got ${String(mt)}`);
-    }
-    const mb = l.maxRequestBytes;
-    if (mb !== undefined && !(typeof mb === 'number' && Number.isSafeInteger(mb) && mb > 0)) badConfig(`limits.maxRequestBytes must be a positive integer, got ${String(mb)}`);
+  if (o.limits !== undefined) {
+    const problem = limitsProblem(o.limits);
+    if (problem !== undefined) badConfig(problem);
   }
 }
 

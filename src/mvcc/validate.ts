@@ -37,6 +37,7 @@ import type {
   TxnRequest,
   WatchCreateRequest,
 } from '../mvccpb/index.js';
+import { limitsProblem } from './limits.js';
 import { toSkey } from './skey.js';
 import { encodeWriteRequest, type WriteRequest } from './write-request.js';
 
@@ -312,19 +313,10 @@ export function checkWriteRequest(req: WriteRequest, limits: Partial<RequestLimi
   invalid('unknown write request');
 }
 
-/**
- * Refuses `limits` that are not an object of {@link RequestLimits} fields:
- * a NaN `maxTxnOps` let txns of any size through, a negative one refused
- * every txn, a NaN `maxRequestBytes` let requests of any size through.
- */
+/** Refuses `limits` that are not an object of {@link RequestLimits} fields (see `limitsProblem`). */
 function checkLimits(limits: Partial<RequestLimits>): void {
-  if (limits === null || typeof limits !== 'object') invalid('request limits must be an object');
-  const mt = limits.maxTxnOps;
-  if (mt !== undefined && !(typeof mt === 'number' && (Number.isSafeInteger(mt) || mt === Number.POSITIVE_INFINITY) && mt > 0)) {
-    invalid(`limits.maxTxnOps must be a positive integer or Infinity, got ${String(mt)}`);
-  }
-  const mb = limits.maxRequestBytes;
-  if (mb !== undefined && !(typeof mb === 'number' && Number.isSafeInteger(mb) && mb > 0)) invalid(`limits.maxRequestBytes must be a positive integer, got ${String(mb)}`);
+  const problem = limitsProblem(limits);
+  if (problem !== undefined) invalid(problem);
 }
 
 /**
