@@ -88,6 +88,9 @@ export interface SessionOptions {
   /**
    * Use this existing lease instead of granting one (etcd's `WithLease`). It
    * is renewed once at creation, which fixes the session's TTL and deadline.
+   * The lease stays the caller's: it may hold other keys or be kept alive by
+   * other sessions, so the session revokes it only in {@link Session.close},
+   * never when it is lost or when `create` fails (as etcd's session).
    */
   lease?: number;
   /** Time source for the keep-alive loop and the deadline. Default {@link realClock}. */
@@ -134,7 +137,10 @@ export interface SessionOptions {
  * process faster than the leader is safe; slower is not) need `marginMs`.
  *
  * Once lost, a session stays lost: create a new one. A lost session tries to
- * revoke its lease (best effort) so that its keys go away sooner.
+ * revoke a lease it granted itself (best effort) so that its keys go away
+ * sooner; an adopted lease (`options.lease`, etcd's `WithLease`) is left as it
+ * is, since it may be shared or hold the caller's own keys (etcd's session
+ * never revokes on a loss). {@link close} revokes either.
  *
  * ```ts
  * const session = await Session.create(node, { ttl: 10 });
@@ -168,6 +174,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private lastError: unknown;
   private end: SessionEnd | undefined;
   private lostError: SessionLostError | undefined;
+  /** True when the lease was adopted (`options.lease`): a loss leaves it alone. */
+  private readonly adopted: boolean;
   /** The revoke of {@link close}, once called: every call returns it. */
   private closing: Promise<void> | undefined;
   private resolveDone!: (end: SessionEnd) => void;
@@ -178,6 +186,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.lease = lease;
     this.ttl = ttl;
     this.clock = clock;
+    this.adopted = options.lease !== undefined;
     this.intervalMs = options.keepAliveIntervalMs ?? Math.max(1, Math.floor((ttl * 1000) / 3));
     this.marginMs = options.marginMs ?? 1;
     this.deadline = sentAt + ttl * 1000 - this.marginMs;
@@ -194,8 +203,10 @@ export class Session extends EventEmitter<SessionEvents> {
    *   margin not below the TTL: with `options.lease`, once its TTL is known, leaving the lease as it is), an option of another
    *   name than {@link SessionOptions}', or a `kv` that is not a KV;
    *   `QUORUMKV_LEASE_NOT_FOUND` when `options.lease` does not exist
-   * @throws SessionLostError `QUORUMKV_SESSION_EXPIRED` when the grant took
-   *   longer than the TTL; any error of the grant (`QUORUMKV_TIMEOUT`, ...)
+   * @throws SessionLostError `QUORUMKV_SESSION_EXPIRED` when the grant (or,
+   *   with `options.lease`, the renewal) took longer than the TTL: a lease
+   *   granted here is then revoked (best effort), an adopted one is left as it
+   *   is; any error of the grant or renewal (`QUORUMKV_TIMEOUT`, ...)
    */
   static async create(kv: KV, options: SessionOptions = {}): Promise<Session> {
     kvOf(kv, 'the session\'s kv', ['leaseGrant', 'leaseKeepAlive', 'leaseRevoke']);
@@ -229,8 +240,8 @@ export class Session extends EventEmitter<SessionEvents> {
       if (res.ttl <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
       lease = options.lease;
       granted = res.ttl;
-      // checked once the TTL is known, before the session starts: a session
-      // lost at once would revoke the lease it was given, deleting its keys
+      // checked once the TTL is known, before the session starts: such a
+      // session would be lost at once (the lease is left as it is)
       if ((interval ?? 0) >= granted * 1000 || (margin ?? 0) >= granted * 1000) {
         throw new UsageError(ErrorCode.INVALID_ARGUMENT, `keepAliveIntervalMs and marginMs must be below the lease's TTL (${granted * 1000} ms); the lease is left as it is`);
       }
@@ -241,7 +252,8 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     const session = new Session(kv, lease, granted, sentAt, clock, options);
     if (clock.now() >= session.deadline) {
-      kv.leaseRevoke(lease).catch(() => undefined);
+      // an adopted lease is the caller's (shared, or holding its keys): left as it is
+      if (!session.adopted) kv.leaseRevoke(lease).catch(() => undefined);
       throw new SessionLostError('expired', lease, clock.now());
     }
     session.armDeadline();
@@ -426,8 +438,10 @@ export class Session extends EventEmitter<SessionEvents> {
     const err = new SessionLostError(reason, this.lease, this.clock.now(), cause);
     this.lostError = err;
     this.finish(reason, err);
-    // best effort: the holder has stopped, so let the keys go as soon as possible
-    if (reason !== 'revoked') this.kv.leaseRevoke(this.lease).catch(() => undefined);
+    // best effort: the holder has stopped, so let the keys go as soon as
+    // possible; not an adopted lease, which may be shared or hold the
+    // caller's own keys (etcd's session never revokes on a loss)
+    if (reason !== 'revoked' && !this.adopted) this.kv.leaseRevoke(this.lease).catch(() => undefined);
     this.announce('lost', err);
   }
 
