@@ -13,19 +13,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import ts from 'typescript';
+import { strictCompilerOptions } from './ts-options.js';
 
 const ROOT = resolve('.');
 
 function program(extra: Map<string, string> = new Map()): ts.Program {
   const options: ts.CompilerOptions = {
-    target: ts.ScriptTarget.ES2022,
-    lib: ['lib.es2022.d.ts'],
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    strict: true,
-    skipLibCheck: true,
-    types: ['node'],
-    noEmit: true,
+    ...strictCompilerOptions(),
     baseUrl: ROOT,
     paths: { quorumkv: ['src/index.ts'], 'quorumkv/testing': ['src/testing/index.ts'] },
   };

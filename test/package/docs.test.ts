@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
+import { strictCompilerOptions } from './ts-options.js';
 
 const ROOT = resolve('.');
 const SRC = resolve(ROOT, 'src') + sep;
@@ -38,16 +39,7 @@ function isHidden(decl: ts.Declaration): boolean {
 function undocumented(): { missing: string[]; checked: number } {
   const program = ts.createProgram(
     ENTRIES.map((e) => resolve(ROOT, e)),
-    {
-      target: ts.ScriptTarget.ES2022,
-      lib: ['lib.es2022.d.ts'],
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      strict: true,
-      skipLibCheck: true,
-      types: ['node'],
-      noEmit: true,
-    },
+    strictCompilerOptions(),
   );
   const checker = program.getTypeChecker();
   const documented = (sym: ts.Symbol): boolean =>

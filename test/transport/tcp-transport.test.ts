@@ -25,10 +25,12 @@ function addr(t: TcpTransport): string {
 }
 
 /**
- * A hand-written peer server: answers handshakes (after `replyDelayMs`) and
- * records the messages and snapshot chunks it gets, without acknowledging.
+ * A hand-written peer server: answers handshakes (after `replyDelayMs`) as
+ * `id`, or, when `id` is undefined, as the node each handshake was meant for
+ * (a stand-in for the nodes that dial in), and records the messages and
+ * snapshot chunks it gets, without acknowledging.
  */
-async function rawServer(id: string, replyDelayMs = 0): Promise<{ server: Server; port: number; messages: Message[]; chunks: number; sockets: Set<Socket>; close(): Promise<void> }> {
+async function rawServer(id: string | undefined, replyDelayMs = 0): Promise<{ server: Server; port: number; messages: Message[]; chunks: number; sockets: Set<Socket>; close(): Promise<void> }> {
   const state = { messages: [] as Message[], chunks: 0, sockets: new Set<Socket>() };
   const server = net.createServer((socket) => {
     state.sockets.add(socket);
@@ -38,7 +40,7 @@ async function rawServer(id: string, replyDelayMs = 0): Promise<{ server: Server
       decoder.push(chunk, (kind, body) => {
         if (kind === FrameKind.Hello) {
           const h = decodeHello(body);
-          setTimeout(() => socket.write(helloFrame({ version: PROTOCOL_VERSION, clusterId: h.clusterId, from: id, to: h.from, stream: h.stream })), replyDelayMs);
+          setTimeout(() => socket.write(helloFrame({ version: PROTOCOL_VERSION, clusterId: h.clusterId, from: id ?? h.to, to: h.from, stream: h.stream })), replyDelayMs);
         } else if (kind === FrameKind.Message) {
           state.messages.push(decodeMessage(body));
         } else if (kind === FrameKind.SnapshotChunk) {
@@ -861,43 +863,10 @@ for (const variant of [
   });
 }
 
-/**
- * A server that answers every handshake as the node it was meant for and
- * records the messages it gets (a stand-in for the nodes that dial in).
- */
-async function answeringServer(): Promise<{ port: number; messages: Message[]; close(): Promise<void> }> {
-  const messages: Message[] = [];
-  const sockets = new Set<Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    const decoder = new FrameDecoder(64 * 1024 * 1024);
-    socket.on('data', (chunk) => {
-      decoder.push(chunk, (kind, body) => {
-        if (kind === FrameKind.Hello) {
-          const h = decodeHello(body);
-          socket.write(helloFrame({ version: PROTOCOL_VERSION, clusterId: h.clusterId, from: h.to, to: h.from, stream: h.stream }));
-        } else if (kind === FrameKind.Message) {
-          messages.push(decodeMessage(body));
-        }
-      });
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    messages,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
 test('the address of a handshake is where a dialer that is not a peer is answered; a handshake without one (as older members send) is still taken, its dialer not answered', async () => {
   const recA = new Recorder();
   const a = new TcpTransport(tcpOptions('a'));
-  const server = await answeringServer();
+  const server = await rawServer(undefined);
   try {
     await a.start(recA);
     const port = a.address().port;
@@ -926,7 +895,7 @@ test('the address of a handshake is where a dialer that is not a peer is answere
 test('a transport keeps at most 64 remotes: the one that dialed in least recently is forgotten; addPeer makes a remote a peer', async () => {
   const recA = new Recorder();
   const a = new TcpTransport(tcpOptions('a'));
-  const server = await answeringServer();
+  const server = await rawServer(undefined);
   const raws: RawPeer[] = [];
   try {
     await a.start(recA);
