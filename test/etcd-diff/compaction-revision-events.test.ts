@@ -44,10 +44,25 @@ test("a key put and deleted by one txn at the compaction revision: the store's t
   );
   // etcd 3.4.23: the compaction removed both records at 3
   const etcd: NWatchLog = { events: [{ type: 'PUT', kv: { key: 'c1', create: 4, mod: 4, ver: 1, value: 'v2', lease: '0' } }] };
-  assert.deepEqual(alignCompactionTombstones(etcd, got, new Set([3])), etcd);
-  // a PUT etcd lacks at a compaction revision, of a key that revision does not delete, still differs
+  // no key was live at 3, as read at the compaction
+  assert.deepEqual(alignCompactionTombstones(etcd, got, new Map([[3, new Set<string>()]])), etcd);
+  // a PUT etcd lacks at a compaction revision, of a key live there, still differs
   const lone: NWatchLog = { events: [got.events[0]!, got.events[2]!] };
-  assert.deepEqual(alignCompactionTombstones(etcd, lone, new Set([3])), lone);
+  assert.deepEqual(alignCompactionTombstones(etcd, lone, new Map([[3, new Set(['c1'])]])), lone);
+});
+
+test('a NODELETE watch: the PUT at the compaction revision of a key that revision deletes aligns, though the log has no DELETE to show it', () => {
+  // ETCD_DIFF_SEED=1003075251 ETCD_DIFF_SEQ=112: a txn put d and deleted
+  // every key at 5, the sequence compacted at 5, and a watch of d from 5
+  // with the NODELETE filter got PUT d@5 from the store, nothing at 5 from
+  // etcd; the alignment looked for the DELETE in the filtered log
+  const put5: NEvent = { type: 'PUT', kv: { key: 'd', create: 5, mod: 5, ver: 1, value: 'v2', lease: '0' } };
+  const put30: NEvent = { type: 'PUT', kv: { key: 'd', create: 30, mod: 30, ver: 1, value: 'v0', lease: '0' } };
+  const etcd: NWatchLog = { events: [put30] };
+  const got: NWatchLog = { events: [put5, put30] };
+  assert.deepEqual(alignCompactionTombstones(etcd, got, new Map([[5, new Set(['b0'])], [14, new Set(['d'])]])), etcd);
+  // d live at 5: the PUT is a difference
+  assert.deepEqual(alignCompactionTombstones(etcd, got, new Map([[5, new Set(['d'])]])), got);
 });
 
 test("a DELETE at a compaction revision that etcd has too stays, though only the store's copy carries a prevKv", () => {
@@ -58,5 +73,5 @@ test("a DELETE at a compaction revision that etcd has too stays, though only the
   const next: NEvent = { type: 'PUT', kv: { key: 'ab', create: 49, mod: 63, ver: 3, value: 'v10', lease: '0' } };
   const etcd: NWatchLog = { events: [del, next] };
   const got: NWatchLog = { events: [{ ...del, prev: { key: 'z', create: 52, mod: 54, ver: 3, value: 'V', lease: '0' } }, next] };
-  assert.deepEqual(alignCompactionTombstones(etcd, got, new Set([62])), got);
+  assert.deepEqual(alignCompactionTombstones(etcd, got, new Map([[62, new Set<string>()]])), got);
 });

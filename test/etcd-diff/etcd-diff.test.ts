@@ -185,6 +185,14 @@ async function settleWatch(etcd: EtcdTarget, targets: ReferenceTarget[], i: numb
   if (log.events.length === 0 && log.canceled === undefined) await new Promise((r) => setTimeout(r, 120));
 }
 
+/** The keys live at `rev` on `target` (a revision it can still read). */
+async function liveKeysAt(target: ReferenceTarget, rev: number, history: string[]): Promise<Set<string>> {
+  const op = { kind: 'range', req: { key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]), revision: rev, keysOnly: true } } as const;
+  const out = await inTime(exec(target, op), `${target.name}: keys live at compaction revision ${rev}`, history, false);
+  if (!('ok' in out)) throw new Error(`${target.name} could not read the keys live at compaction revision ${rev}: ${JSON.stringify(out)}`);
+  return new Set((out.ok as { kvs: { key: string }[] }).kvs.map((kv) => kv.key));
+}
+
 /**
  * etcd reads an event's prevKv when it sends the event, and sends none if a
  * compaction removed the previous version meanwhile (a watcher that fell
@@ -254,8 +262,8 @@ async function runSequenceOnce(seq: number, attempt: number, etcd: EtcdTarget, t
   const ref = targets[0]!;
   const history: string[] = [];
   let watches = 0;
-  /** Every compaction revision of the sequence. */
-  const compactions = new Set<number>();
+  /** Every compaction revision of the sequence, with the keys live at it (read when it was made). */
+  const compactions = new Map<number, Set<string>>();
   const check = (what: string, want: unknown, got: unknown[]): void => {
     const differ = targets.filter((_, k) => !same(got[k], want));
     if (differ.length === 0) return;
@@ -279,7 +287,8 @@ async function runSequenceOnce(seq: number, attempt: number, etcd: EtcdTarget, t
       const [want, ...got] = await Promise.all([etcd, ...targets].map((t) => inTime(exec(t, op), `${t.name}: operation #${i}`, history, t === etcd)));
       for (const g of got) alignTtl(op, want!, g);
       check(`operation #${i}`, want, got);
-      if (ref.genState().compactRev > 0) compactions.add(ref.genState().compactRev);
+      const compactRev = ref.genState().compactRev;
+      if (compactRev > 0 && !compactions.has(compactRev)) compactions.set(compactRev, await liveKeysAt(ref, compactRev, history));
       if (op.kind === 'watch' && 'ok' in want!) {
         await settleWatch(etcd, targets, watches, op.req.startRevision ?? 0, s.rev);
         watches++;
