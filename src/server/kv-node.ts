@@ -1099,12 +1099,26 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.assertServing();
     // etcd answers a keep-alive of an id no lease can have like one of an unknown lease
     if (id <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+    const ttl = await this.askLeader(id, false);
+    if (ttl < 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+    return { header: this.header(), id, ttl };
+  }
+
+  /**
+   * Proposes a keep-alive of lease `id` (or, with `timeToLive`, a question
+   * for its remaining TTL) and waits for the leader's answer: the TTL in
+   * seconds, -1 when the lease is unknown (or, for a keep-alive, expired).
+   * The request is proposed again while it waits (see
+   * {@link resendKeepAlives}).
+   */
+  private askLeader(id: number, timeToLive: boolean): Promise<number> {
     const nonce = `${this.keepAliveRun}/${++this.keepAliveSeq}`;
-    const request: KeepAliveRequest = { lease: id, origin: this.id, nonce };
+    const request: KeepAliveRequest = { lease: id, origin: this.id, nonce, ...(timeToLive ? { timeToLive: true as const } : {}) };
+    const what = timeToLive ? 'time-to-live' : 'keep-alive';
     const answered = new Promise<number>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.keepAliveWaiters.delete(nonce);
-        reject(new FaultError(ErrorCode.TIMEOUT, `no answer to the keep-alive of lease ${id} within ${this.requestTimeoutMs} ms`));
+        reject(new FaultError(ErrorCode.TIMEOUT, `no answer to the ${what} of lease ${id} within ${this.requestTimeoutMs} ms`));
       }, this.requestTimeoutMs);
       this.keepAliveWaiters.set(nonce, { request, resolve, reject, timer });
     });
@@ -1113,19 +1127,22 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     // resendKeepAlives) while this proposal is never applied here (lost
     // with the old leader, or covered by a snapshot)
     this.proposeEntry(encodeKeepAliveRequest(request)).catch((err: Error) => this.settleKeepAlive(nonce, undefined, err));
-    const ttl = await answered;
-    if (ttl < 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
-    return { header: this.header(), id, ttl };
+    return answered;
   }
 
   /**
    * {@inheritDoc KV.leaseTimeToLive}
-   * Exact on the leader (whose lessor tracks expiry); elsewhere the
-   * remaining TTL is reported as the granted TTL, which bounds the
-   * remaining time in neither direction: the lease may be about to expire,
-   * and after a change of leader its remaining time can reach the granted
-   * TTL plus the new leader's election timeout (its lessor restarts every
-   * TTL with that extension, as etcd's `Promote` does).
+   * The remaining TTL is the leader's, whose lessor alone tracks expiry
+   * (etcd forwards `LeaseTimeToLive` to the leader): on the leader it is
+   * read at once; elsewhere the member proposes the question as a log
+   * entry, as it does a keep-alive, and the leader answers when it applies
+   * it (renewing nothing). The granted TTL and the attached keys are read
+   * from this member's store once the answer is applied here. After a
+   * change of leader the remaining time can exceed the granted TTL by up to
+   * the new leader's election timeout (its lessor restarts every TTL with
+   * that extension, as etcd's `Promote` does).
+   * @throws FaultError `QUORUMKV_TIMEOUT` (off the leader) when no leader
+   *   answered within `requestTimeoutMs`
    */
   async leaseTimeToLive(id: number, options: { keys?: boolean } = {}): Promise<LeaseTimeToLiveResponse> {
     if (typeof id !== 'number' || !Number.isSafeInteger(id)) {
@@ -1134,8 +1151,24 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const keys = flagOf(optionsWith(options, 'leaseTimeToLive options', ['keys']).keys, 'keys');
     this.assertServing();
     this.assertNotCorrupt();
-    await this.linearize();
-    const res = this.store.leaseTimeToLive({ id, keys });
+    if (this.store.lessor.isPrimary() || id <= 0) {
+      await this.linearize();
+      const res = this.store.leaseTimeToLive({ id, keys });
+      this.fillHeader(res.header);
+      return res;
+    }
+    // the answer is applied here after the question, which the leader
+    // applied after this call began: what this member has applied then
+    // includes every write committed before the call (a linearizable read)
+    const ttl = await this.askLeader(id, true);
+    this.assertServing();
+    this.assertNotCorrupt();
+    // answered at the leader's apply of the question (a lease granted since
+    // with that id is not there yet), or at this member's apply of the answer
+    // (one revoked since is gone)
+    const res = this.store.leaseTimeToLive({ id, keys: keys && ttl >= 0 });
+    if (ttl < 0) Object.assign(res, { ttl: -1, grantedTtl: 0, keys: [] });
+    else if (res.ttl >= 0) res.ttl = ttl;
     this.fillHeader(res.header);
     return res;
   }
@@ -1888,7 +1921,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       return;
     }
     let ttl = -1;
-    if (lessor.lookup(r.lease) !== undefined) {
+    if (r.timeToLive === true) {
+      if (lessor.lookup(r.lease) !== undefined) ttl = lessor.timeToLive(r.lease).ttl;
+    } else if (lessor.lookup(r.lease) !== undefined) {
       try {
         ttl = lessor.renew(r.lease);
       } catch (err) {

@@ -254,7 +254,9 @@ export interface KV {
    */
   leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse>;
   /**
-   * Remaining TTL of a lease in seconds (-1 when unknown), optionally with its keys.
+   * Remaining TTL of a lease in seconds (-1 when unknown), as the leader's
+   * lessor counts it (etcd forwards `LeaseTimeToLive` to the leader),
+   * with its granted TTL and optionally its keys.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`; FaultError as {@link range}
    */
   leaseTimeToLive(id: number, options?: { keys?: boolean }): Promise<LeaseTimeToLiveResponse>;

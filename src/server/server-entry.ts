@@ -5,11 +5,11 @@
  * | kind | entry | payload |
  * |---|---|---|
  * | 0 | write request | `encodeWriteRequest` bytes (see `mvcc/write-request.ts`) |
- * | 1 | lease keep-alive request | msgpack `[leaseId, origin member, nonce]` |
+ * | 1 | lease keep-alive or time-to-live request | msgpack `[leaseId, origin member, nonce]` (keep-alive), `[leaseId, origin member, nonce, 1]` (time-to-live: answered, not renewed) |
  * | 2 | alarm (etcd's `AlarmRequest`) | msgpack `[action, memberId, alarm]`: action `1` activate, `0` deactivate; empty member or alarm = every one (deactivate only) |
  * | 3 | hash check | msgpack `[]`: every member hashes its store at this entry |
  * | 4 | hash report | msgpack `[check, memberId, hash, revision]` |
- * | 5 | lease keep-alive answer | msgpack `[origin member, nonce, leaseId, ttl]`: the leader's answer to a request of another member; `ttl` -1 = not found or expired |
+ * | 5 | lease keep-alive answer | msgpack `[origin member, nonce, leaseId, ttl]`: the leader's answer to a request of another member; `ttl` -1 = not found or expired (a keep-alive), not found (a time-to-live) |
  * | 6 | lease expiry | msgpack `[leaseId, term]`: the revoke of a lease the leader of `term` found expired; applied only from an entry of that term |
  * @module
  */
@@ -32,7 +32,10 @@ export const EntryKind = {
 /**
  * A lease keep-alive request: the leader's lessor renews the lease when it
  * applies the entry, and answers the member that proposed it (etcd serves
- * keep-alives on the leader).
+ * keep-alives on the leader). With `timeToLive`, a follower's question for
+ * the lease's remaining TTL, which only the leader's lessor tracks: the
+ * leader answers it and renews nothing (etcd forwards `LeaseTimeToLive` to
+ * the leader).
  */
 export interface KeepAliveRequest {
   lease: number;
@@ -40,11 +43,17 @@ export interface KeepAliveRequest {
   origin: string;
   /** Matches the answer to the waiting call. */
   nonce: string;
+  /** A time-to-live question rather than a keep-alive. */
+  timeToLive?: true;
 }
 
 /** The leader's answer to a {@link KeepAliveRequest}. */
 export interface KeepAliveAnswer extends KeepAliveRequest {
-  /** The renewed TTL in seconds; -1 when the lease is unknown or already expired. */
+  /**
+   * A keep-alive: the renewed TTL in seconds, -1 when the lease is unknown
+   * or already expired. A time-to-live: the remaining TTL in seconds, -1
+   * when the lease is unknown.
+   */
   ttl: number;
 }
 
@@ -100,14 +109,17 @@ export function decodeAlarmEntry(payload: Uint8Array): AlarmEntry {
 
 /** Encodes a keep-alive request entry. */
 export function encodeKeepAliveRequest(r: KeepAliveRequest): Uint8Array {
-  return serverEntry(EntryKind.KEEPALIVE, pack([r.lease, r.origin, r.nonce]));
+  return serverEntry(EntryKind.KEEPALIVE, pack(r.timeToLive === true ? [r.lease, r.origin, r.nonce, 1] : [r.lease, r.origin, r.nonce]));
 }
 
 /** Decodes a keep-alive request's payload. @throws FaultError `QUORUMKV_MALFORMED_FRAME` */
 export function decodeKeepAliveRequest(payload: Uint8Array): KeepAliveRequest {
   const t = unpack(payload);
   if (!Array.isArray(t) || typeof t[0] !== 'number' || typeof t[1] !== 'string' || typeof t[2] !== 'string') malformed('keep-alive');
-  return { lease: t[0] as number, origin: t[1] as string, nonce: t[2] as string };
+  if (t.length > 4 || (t.length === 4 && t[3] !== 1)) malformed('keep-alive');
+  const r: KeepAliveRequest = { lease: t[0] as number, origin: t[1] as string, nonce: t[2] as string };
+  if (t.length === 4) r.timeToLive = true;
+  return r;
 }
 
 /** Encodes a keep-alive answer entry. */

@@ -134,9 +134,7 @@ async function exec(t: DiffTarget, op: DiffOp): Promise<Outcome> {
 
 /**
  * Lease TTLs count down in real time on both sides: accept one second apart.
- * A member that is not the leader reports the granted TTL (docs/mvcc.md),
- * marked `ttlBound: 'granted'`: accept it when it is the granted TTL and not
- * below etcd's. A leader elected since the grant restarted the TTL with one
+ * A leader elected since the grant restarted the TTL with one
  * election timeout (1 s) to spare (docs/mvcc.md), marked `ttlBound:
  * 'restarted'`: accept from etcd's TTL (less a second) to the granted TTL plus
  * one second.
@@ -149,7 +147,6 @@ function alignTtl(op: DiffOp, a: Outcome, b: Outcome): void {
   const bound = b.ok.ttlBound;
   delete b.ok.ttlBound;
   if (Math.abs(ta - tb) <= 1) b.ok.ttl = ta;
-  else if (bound === 'granted' && tb === granted && ta >= 0 && ta <= tb) b.ok.ttl = ta;
   else if (bound === 'restarted' && ta - 1 <= tb && tb <= granted + 1) b.ok.ttl = ta;
 }
 

@@ -99,21 +99,39 @@ test('a new leader expires no lease before it has applied the entries of earlier
   }
 });
 
-test("after a change of leader a lease's remaining time can exceed its granted TTL (the TTL restarts extended by the election timeout): a follower's granted TTL is no upper bound", async () => {
+test("a follower's time-to-live is the leader's: the remaining TTL counts down, and after a change of leader it can exceed the granted TTL (etcd forwards LeaseTimeToLive to the leader)", async () => {
   const c = new KvCluster(IDS, 7);
   // an election timeout of 1.5 s: the extension shows in whole seconds
   c.extra = () => ({ tickMs: 100, electionTicks: 15 });
   try {
     await c.startAll();
     const leader = await c.waitLeader();
-    const b = c.node(IDS.find((id) => id !== leader.id)!);
-    const lease = await c.run(leader.leaseGrant(3));
-    await c.run(leader.moveLeader(b.id));
-    await c.waitFor(() => b.store.lessor.isPrimary(), 5_000, 'b promotes its lessor');
-    const onLeader = await c.run(b.leaseTimeToLive(lease.id));
-    const onFollower = await c.run(leader.leaseTimeToLive(lease.id));
-    assert.equal(onFollower.ttl, onFollower.grantedTtl, 'a follower reports the granted TTL');
-    assert.ok(onLeader.ttl > onFollower.ttl, `the new leader reports ${onLeader.ttl} s left, the follower ${onFollower.ttl} s`);
+    const [b, other] = IDS.filter((id) => id !== leader.id).map((id) => c.node(id));
+    const lease = await c.run(leader.leaseGrant(10));
+    await c.run(leader.put('held', 'v', { lease: lease.id }));
+    await c.clock.advanceAsync(4_000);
+    const onLeader = await c.run(leader.leaseTimeToLive(lease.id, { keys: true }));
+    const onFollower = await c.run(b!.leaseTimeToLive(lease.id, { keys: true }));
+    assert.ok(onLeader.ttl <= 6, `the leader reports ${onLeader.ttl} s left of 10 after 4 s`);
+    assert.ok(onFollower.ttl <= 6 && onFollower.ttl >= onLeader.ttl - 1, `a follower reports ${onFollower.ttl} s left, the leader ${onLeader.ttl}`);
+    assert.equal(onFollower.grantedTtl, 10);
+    assert.deepEqual(onFollower.keys.map((k) => text(k)), ['held']);
+    // an unknown lease, asked of a follower
+    const unknown = await c.run(other!.leaseTimeToLive(lease.id + 1));
+    assert.equal(unknown.ttl, -1);
+    assert.equal(unknown.grantedTtl, 0);
+    // a new leader restarts the TTL extended by its election timeout: a
+    // follower reports that too, above the granted TTL
+    const short = await c.run(leader.leaseGrant(3));
+    await c.run(leader.moveLeader(b!.id));
+    await c.waitFor(() => b!.store.lessor.isPrimary(), 5_000, 'b promotes its lessor');
+    const onNewLeader = await c.run(b!.leaseTimeToLive(short.id));
+    const onOldLeader = await c.run(leader.leaseTimeToLive(short.id));
+    assert.ok(onNewLeader.ttl > short.ttl, `the new leader reports ${onNewLeader.ttl} s left of ${short.ttl}`);
+    assert.ok(Math.abs(onOldLeader.ttl - onNewLeader.ttl) <= 1, `the old leader, now a follower, reports ${onOldLeader.ttl} s, the leader ${onNewLeader.ttl}`);
+    // a revoked lease, asked of a follower right after
+    await c.run(b!.leaseRevoke(lease.id));
+    assert.equal((await c.run(other!.leaseTimeToLive(lease.id))).ttl, -1);
   } finally {
     await c.closeAll();
   }
