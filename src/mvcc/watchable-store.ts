@@ -34,7 +34,7 @@ import type { RevisionEvents } from './kv-core.js';
 import { toIndexEnd, toSkey } from './skey.js';
 import { checkWatchRequest } from './validate.js';
 import { WatcherGroup, watches } from './watcher-group.js';
-import { Watcher, type WatcherHost } from './watcher.js';
+import { Watcher } from './watcher.js';
 
 /** One event read back from the backend, with its revision. */
 export interface StoredEvent {
@@ -101,8 +101,11 @@ function response(w: Watcher, revision: number, events: Event[]): WatchResponse 
   return { header: { revision }, watchId: w.id, created: false, canceled: false, compactRevision: 0, cancelReason: '', events };
 }
 
+// The host of its watchers (`WatcherHost` in watcher.ts, internal, so not
+// named in an `implements` clause the published declarations would show):
+// passing `this` to Watcher's constructor checks the shape.
 /** The watchers of a store. */
-export class WatchableStore implements WatcherHost {
+export class WatchableStore {
   private readonly source: WatchSource;
   private readonly synced = new WatcherGroup();
   private readonly unsynced = new Set<Watcher>();

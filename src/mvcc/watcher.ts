@@ -29,6 +29,7 @@ export interface WatcherEvents {
 export type WatcherState = 'synced' | 'unsynced' | 'victim' | 'done';
 
 /** What the store needs from a watcher's owner. */
+/** @internal What a watcher calls back: the store that created it. */
 export interface WatcherHost {
   /** Removes the watcher from the store. */
   cancelWatcher(w: Watcher): void;
