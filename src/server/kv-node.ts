@@ -998,12 +998,17 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /**
    * {@inheritDoc KV.range}
    * @throws FaultError `QUORUMKV_CORRUPT` on a member with a `CORRUPT` alarm
+   *   (for a linearizable read, also one this member applies before the read point)
    */
   async range(input: RangeInput): Promise<RangeResponse> {
     const req = rangeRequest(input);
     this.assertServing();
     this.assertNotCorrupt();
-    if (req.serializable !== true) await this.linearize();
+    if (req.serializable !== true) {
+      await this.linearize();
+      // the alarm may have been applied here while waiting for the read point
+      this.assertNotCorrupt();
+    }
     const res = await this.store.range(req);
     this.fillHeader(res.header);
     return res;
@@ -1153,6 +1158,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.assertNotCorrupt();
     if (this.store.lessor.isPrimary() || id <= 0) {
       await this.linearize();
+      this.assertNotCorrupt(); // (applied here while waiting for the read point)
       const res = this.store.leaseTimeToLive({ id, keys });
       this.fillHeader(res.header);
       return res;
@@ -1178,6 +1184,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.assertServing();
     this.assertNotCorrupt();
     await this.linearize();
+    this.assertNotCorrupt(); // (applied here while waiting for the read point)
     const res = this.store.leaseLeases();
     this.fillHeader(res.header);
     return res;

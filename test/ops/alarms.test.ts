@@ -9,7 +9,7 @@ import { format } from 'node:util';
 import createDebug from 'debug';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { prepareWriteRequest, revToBytes } from '../../src/mvcc/index.js';
-import { putRequest, deleteRequest, text } from '../../src/server/index.js';
+import { putRequest, deleteRequest, text, type KvNode } from '../../src/server/index.js';
 import { EntryKind, encodeAlarmEntry, serverEntry } from '../../src/server/server-entry.js';
 import { OpsCluster } from './ops-cluster.js';
 
@@ -269,5 +269,39 @@ test('a member that catches up through a Raft snapshot holding a new alarm fires
     );
   } finally {
     await c.closeAll();
+  }
+});
+
+test('a linearizable read on a member whose CORRUPT alarm it applies before the read point is refused, as a read-only txn is', async () => {
+  // the alarm was checked only when the read began: a range or a lease list
+  // that waited for its read point, behind the alarm, was served from the
+  // member the alarm names
+  const reads = {
+    get: (n: KvNode) => n.get('k'),
+    range: (n: KvNode) => n.range({ key: 'k', prefix: true }),
+    leases: (n: KvNode) => n.leases(),
+    leaseTimeToLive0: (n: KvNode) => n.leaseTimeToLive(0),
+    readOnlyTxn: (n: KvNode) => n.txn({ success: [{ range: { key: 'k' } }] }),
+  };
+  for (const [what, read] of Object.entries(reads)) {
+    const c = new OpsCluster(IDS, 35);
+    try {
+      await c.startAll();
+      const leader = await c.waitLeader();
+      await c.run(leader.put('k', 'v'));
+      const victim = c.followers()[0]!;
+      await c.waitFor(() => victim.status().raftAppliedIndex === leader.status().raftAppliedIndex, 2_000, 'the victim catches up');
+      // the leader's entries reach the victim late (within an election timeout)
+      c.net.setDelay({ minMs: 60, maxMs: 60 }, { from: leader.id, to: victim.id });
+      const alarm = leader.raft.propose(encodeAlarmEntry({ action: 'activate', memberId: victim.id, alarm: 'CORRUPT' }));
+      await c.waitFor(() => leader.alarms().length === 1, 2_000, 'the alarm committed and applied on the leader');
+      assert.deepEqual(victim.alarms(), [], `${what}: not applied on the victim when the read begins`);
+      const outcome = await c.run(read(victim).then(() => 'served', (e: unknown) => (corrupt(e) ? 'refused' : e)));
+      assert.deepEqual(victim.alarms(), [{ memberId: victim.id, alarm: 'CORRUPT' }]);
+      assert.equal(outcome, 'refused', `${what} on the corrupt member at a read point after its alarm`);
+      await c.run(alarm);
+    } finally {
+      await c.closeAll();
+    }
   }
 });
