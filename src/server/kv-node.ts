@@ -1480,7 +1480,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       }
     };
     await attempt(() => this.raft.close());
-    await this.sizing?.catch(() => undefined);
+    // (a measure queued behind the one under way is refused: none begins once closed)
+    while (this.sizing !== undefined) await this.sizing.catch(() => undefined);
     await attempt(() => this.store.close());
     if (this.ownsDb) await attempt(() => this.db.close());
     if (failure !== undefined) {
@@ -1637,8 +1638,15 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       });
   }
 
-  /** Measures the database size now (`force`) or when the last measure is older than a second. */
+  /**
+   * Measures the database size now (`force`) or when the last measure is
+   * older than a second. None begins once {@link close} has: close() waits
+   * for the one under way, and a measure begun after that would read the
+   * database while it closes, or after.
+   * @throws FaultError `QUORUMKV_NODE_CLOSED` once the member is closing
+   */
   private refreshSize(force = false): Promise<DbSize> {
+    if (this.closed) return Promise.reject(new FaultError(ErrorCode.NODE_CLOSED, 'node is closed'));
     if (this.sizing !== undefined) {
       // a forced measure begins after its call (a defragment or a quota
       // check right after one must not get a measure from before it)

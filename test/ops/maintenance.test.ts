@@ -330,3 +330,67 @@ test('status reports the database size, revisions, Raft term and indexes, leader
     await c.closeAll();
   }
 });
+
+test('close() waits for the size measures and starts none: a quota check that queued one behind a measure under way fails with QUORUMKV_NODE_CLOSED', async () => {
+  // a put over the cached size waits for a fresh measure; asked for while
+  // a background one ran, its measure began after that one, once close()
+  // had stopped waiting for measures: it read the database after close()
+  // resolved (the caller may close the database then), and the put failed
+  // with QUORUMKV_STORAGE_IO
+  const c = new OpsCluster(['a'], 28);
+  c.extra = () => ({ quotaBackendBytes: 20_000 });
+  let release = (): void => undefined;
+  let releaseLater = (): void => undefined;
+  try {
+    await c.startAll();
+    const n = await c.waitLeader();
+    await c.run(n.put('k0', 'value'));
+    const db = c.dbs.get('a')!;
+    const sublevel = db.sublevel.bind(db) as (name: string, opts: object) => AnyDb;
+    // the first measure waits for `release`, the later ones for `releaseLater`
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const laterGate = new Promise<void>((resolve) => (releaseLater = resolve));
+    let measures = 0;
+    let reading = 0; // measures reading the database now
+    (db as unknown as { sublevel: typeof sublevel }).sublevel = (name, opts) => {
+      const sub = sublevel(name, opts);
+      if (name !== 'mvcc') return sub;
+      const held = ++measures === 1 ? gate : laterGate;
+      const iterator = sub.iterator.bind(sub);
+      sub.iterator = ((o: Parameters<typeof iterator>[0]) => {
+        reading++;
+        const it = iterator(o);
+        const close = it.close.bind(it);
+        it.close = (async () => {
+          reading--;
+          return close();
+        }) as typeof it.close;
+        const nextv = it.nextv.bind(it) as (size: number) => Promise<unknown>;
+        (it as unknown as { nextv: typeof nextv }).nextv = async (size) => {
+          await held;
+          return nextv(size);
+        };
+        return it;
+      }) as typeof sub.iterator;
+      return sub;
+    };
+    await c.clock.advanceAsync(1_100);
+    await c.run(n.put('k1', 'value')); // a background measure begins with its apply
+    assert.equal(measures, 1, 'a background measure is under way');
+    const put = n.put('big', 'x'.repeat(25_000)).then(() => 'written', (e: unknown) => e);
+    const closing = n.close();
+    await c.clock.advanceAsync(100);
+    release();
+    await c.run(closing);
+    assert.equal(reading, 0, 'no measure is reading the database once close() has resolved');
+    await db.close(); // the caller's database, closed once the member is
+    releaseLater();
+    await c.clock.advanceAsync(100);
+    const outcome = await c.run(put);
+    assert.ok(isQuorumError(outcome, ErrorCode.NODE_CLOSED), `the put fails with QUORUMKV_NODE_CLOSED (${String(outcome)})`);
+  } finally {
+    release();
+    releaseLater();
+    await c.closeAll();
+  }
+});
