@@ -294,6 +294,13 @@ export interface KvNodeStatus {
   quotaBackendBytes: number;
   /** Active alarms, as applied on this member. */
   alarms: AlarmMember[];
+  /**
+   * What is wrong, in etcd's words (etcd's `errors`, the ERRORS column of
+   * `etcdctl endpoint status`): `'etcdserver: no leader'` while `leader` is
+   * `''`, then one `'memberID:<id> alarm:<NOSPACE|CORRUPT>'` per alarm.
+   * Empty when all is well.
+   */
+  errors: string[];
 }
 
 /** What {@link KvNode.snapshotSave} reports. */
@@ -1199,12 +1206,14 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    */
   status(): KvNodeStatus {
     const raft = this.raft.status();
+    // as etcd_server_has_leader (metricsSource.hasLeader): a member that
+    // was removed or stopped follows no leader, whatever Raft last knew
+    const leader = this.stopped === undefined && !raft.removed ? raft.leader : '';
+    const alarms = this.sm.alarms.list();
     return {
       header: this.header(),
       memberId: this.id,
-      // as etcd_server_has_leader (metricsSource.hasLeader): a member that
-      // was removed or stopped follows no leader, whatever Raft last knew
-      leader: this.stopped === undefined && !raft.removed ? raft.leader : '',
+      leader,
       raftTerm: raft.term,
       raftIndex: raft.commit,
       raftAppliedIndex: raft.applied,
@@ -1215,7 +1224,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       dbSize: this.size.dbSize,
       dbSizeInUse: this.size.dbSizeInUse,
       quotaBackendBytes: this.quotaBytes,
-      alarms: this.sm.alarms.list(),
+      alarms,
+      // etcd's maintenance server: ErrNoLeader, then each AlarmMember
+      errors: [...(leader === '' ? ['etcdserver: no leader'] : []), ...alarms.map((a) => `memberID:${a.memberId} alarm:${a.alarm}`)],
     };
   }
 

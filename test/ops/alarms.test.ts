@@ -44,6 +44,11 @@ test('a member past the quota raises NOSPACE for the whole cluster; growth is re
     assert.ok(leader.alarms().every((a) => a.alarm === 'NOSPACE'));
     assert.ok(leader.alarms().some((a) => a.memberId === follower.id), 'the member that refused the put raised the alarm');
     assert.deepEqual(leader.status().alarms, leader.alarms());
+    assert.deepEqual(
+      leader.status().errors,
+      leader.alarms().map((a) => `memberID:${a.memberId} alarm:NOSPACE`),
+      "status().errors lists the alarms, as etcd's StatusResponse does",
+    );
 
     // refused before proposing: nothing reaches the log
     const index = leader.status().raftIndex;

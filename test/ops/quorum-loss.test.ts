@@ -25,6 +25,7 @@ test('with two of three members stopped, the survivor serves serializable reads 
     for (const id of IDS) if (id !== survivor.id) await c.stop(id);
 
     await c.waitFor(() => survivor.status().leader === '', 1_000, 'the survivor loses its leader after an election timeout');
+    assert.deepEqual(survivor.status().errors, ['etcdserver: no leader'], "status() says so in etcd's words");
     await c.clock.advanceAsync(2 * 100 + 10); // two election timeouts without a leader
     const started = c.clock.now();
     await assert.rejects(c.run(survivor.put('k', 'w'), 50), noLeader);
