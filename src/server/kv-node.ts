@@ -1123,7 +1123,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * The request is proposed again while it waits (see
    * {@link resendKeepAlives}).
    */
-  private askLeader(id: number, timeToLive: boolean): Promise<number> {
+  private askLeader(id: number, timeToLive: boolean, timeoutMs = this.requestTimeoutMs): Promise<number> {
     const nonce = `${this.keepAliveRun}/${++this.keepAliveSeq}`;
     const request: KeepAliveRequest = { lease: id, origin: this.id, nonce, ...(timeToLive ? { timeToLive: true as const } : {}) };
     const what = timeToLive ? 'time-to-live' : 'keep-alive';
@@ -1131,7 +1131,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       const timer = this.clock.setTimeout(() => {
         this.keepAliveWaiters.delete(nonce);
         reject(new FaultError(ErrorCode.TIMEOUT, `no answer to the ${what} of lease ${id} within ${this.requestTimeoutMs} ms`));
-      }, this.requestTimeoutMs);
+      }, timeoutMs);
       this.keepAliveWaiters.set(nonce, { request, resolve, reject, timer });
     });
     answered.catch(() => undefined);
@@ -1146,15 +1146,22 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * {@inheritDoc KV.leaseTimeToLive}
    * The remaining TTL is the leader's, whose lessor alone tracks expiry
    * (etcd forwards `LeaseTimeToLive` to the leader): on the leader it is
-   * read at once; elsewhere the member proposes the question as a log
-   * entry, as it does a keep-alive, and the leader answers when it applies
-   * it (renewing nothing). The granted TTL and the attached keys are read
-   * from this member's store once the answer is applied here. After a
+   * read once a ReadIndex round confirms its leadership; elsewhere (or on a
+   * leader that stepped down meanwhile) the member proposes the question as
+   * a log entry, as it does a keep-alive, and the leader answers when it
+   * applies it (renewing nothing). The granted TTL and the attached keys are
+   * read from this member's store once the answer is applied here. After a
    * change of leader the remaining time can exceed the granted TTL by up to
    * the new leader's election timeout (its lessor restarts every TTL with
    * that extension, as etcd's `Promote` does).
-   * @throws FaultError `QUORUMKV_TIMEOUT` (off the leader) when no leader
-   *   answered within `requestTimeoutMs`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (an id that is not a safe
+   *   integer, options other than `{ keys }`)
+   * @throws FaultError `QUORUMKV_TIMEOUT` when neither the read index nor
+   *   the leader's answer came within `requestTimeoutMs` (for instance
+   *   while no leader could be elected), `QUORUMKV_NO_LEADER` when no leader
+   *   has been known for two election timeouts, `QUORUMKV_CORRUPT` (this
+   *   member has a `CORRUPT` alarm), `QUORUMKV_NODE_CLOSED`,
+   *   `QUORUMKV_REMOVED`
    */
   async leaseTimeToLive(id: number, options: { keys?: boolean } = {}): Promise<LeaseTimeToLiveResponse> {
     if (typeof id !== 'number' || !Number.isSafeInteger(id)) {
@@ -1163,17 +1170,23 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const keys = flagOf(optionsWith(options, 'leaseTimeToLive options', ['keys']).keys, 'keys');
     this.assertServing();
     this.assertNotCorrupt();
+    const deadline = this.now() + this.requestTimeoutMs;
     if (this.store.lessor.isPrimary() || id <= 0) {
       await this.linearize();
       this.assertNotCorrupt(); // (applied here while waiting for the read point)
-      const res = this.store.leaseTimeToLive({ id, keys });
-      this.fillHeader(res.header);
-      return res;
+      // a lessor demoted while the read waited no longer tracks expiry (it
+      // would report the granted TTL): the leader is asked, as below
+      if (this.store.lessor.isPrimary() || id <= 0) {
+        const res = this.store.leaseTimeToLive({ id, keys });
+        this.fillHeader(res.header);
+        return res;
+      }
+      this.assertServing();
     }
     // the answer is applied here after the question, which the leader
     // applied after this call began: what this member has applied then
     // includes every write committed before the call (a linearizable read)
-    const ttl = await this.askLeader(id, true);
+    const ttl = await this.askLeader(id, true, Math.max(1, deadline - this.now()));
     this.assertServing();
     this.assertNotCorrupt();
     // answered at the leader's apply of the question (a lease granted since

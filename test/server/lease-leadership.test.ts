@@ -136,3 +136,35 @@ test("a follower's time-to-live is the leader's: the remaining TTL counts down, 
     await c.closeAll();
   }
 });
+
+test("a leader that steps down while its time-to-live waits for the read index asks the new leader: it does not report the granted TTL as the time left", async () => {
+  const c = new KvCluster(IDS, 7);
+  c.extra = () => ({ tickMs: 100, electionTicks: 15, requestTimeoutMs: 30_000 });
+  try {
+    await c.startAll();
+    const a = await c.waitLeader();
+    const lease = await c.run(a.leaseGrant(30));
+    await c.clock.advanceAsync(10_000);
+    // cut off, a learns of no read index: it steps down (CheckQuorum) and
+    // its lessor is demoted while the read waits
+    c.net.isolate(a.id);
+    let answer: { ttl: number; grantedTtl: number } | Error | undefined;
+    a.leaseTimeToLive(lease.id).then(
+      (r) => (answer = r),
+      (e: Error) => (answer = e),
+    );
+    await c.waitFor(() => !a.raft.isLeader && c.leader() !== undefined && c.leader() !== a, 10_000, 'another leader');
+    const b = c.leader()!;
+    await c.waitFor(() => b.store.lessor.isPrimary(), 10_000, 'the new leader promotes its lessor');
+    // the new leader restarted the TTL (30 s and an election timeout): 10 s later 21 s are left
+    await c.clock.advanceAsync(10_000);
+    c.net.resetFaults();
+    await c.waitFor(() => answer !== undefined, 20_000, 'the answer');
+    assert.ok(!(answer instanceof Error), `failed: ${String(answer)}`);
+    const left = b.store.lessor.timeToLive(lease.id).ttl;
+    assert.equal(answer!.grantedTtl, 30);
+    assert.ok(Math.abs(answer!.ttl - left) <= 1, `the old leader reports ${answer!.ttl} s left, the leader ${left} s`);
+  } finally {
+    await c.closeAll();
+  }
+});
