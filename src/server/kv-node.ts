@@ -29,6 +29,7 @@ import { ClassicLevel } from 'classic-level';
 import createDebug from 'debug';
 import { EventEmitter } from 'eventemitter3';
 import { emitIsolated } from '../isolated-emit.js';
+import type { Lease } from '../lease/index.js';
 import { Registry } from 'prom-client';
 import { pack } from '../codec/index.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
@@ -538,6 +539,25 @@ function checkOpenOptions(opts: KvNodeOptions): void {
   }
 }
 
+/** A keep-alive or time-to-live call of this member waiting for the leader's answer. */
+interface KeepAliveWaiter {
+  request: KeepAliveRequest;
+  /** Called with the leader's answer, at the apply of the answer here. */
+  resolve(ttl: number): void;
+  reject(err: Error): void;
+  timer: TimerHandle;
+  /**
+   * A time-to-live question: the lease this member's store held at the last
+   * apply of the question here (`undefined`: none), and whether every apply
+   * of it found that same lease; `null` until the question is applied here
+   * (again after a snapshot from the leader, which may cover it). The
+   * leader's answer may come from any apply of the question (it is proposed
+   * again while it waits): it is that lease's only if the lease stayed the
+   * same since.
+   */
+  seen?: { lease: Lease | undefined; stable: boolean } | null;
+}
+
 /**
  * A quorumkv member.
  *
@@ -592,7 +612,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /** The close in progress or done: later calls of {@link close} wait for it. */
   private closing: Promise<void> | undefined;
   /** Keep-alive calls of this member waiting for the leader's answer, by nonce (see {@link resendKeepAlives}). */
-  private readonly keepAliveWaiters = new Map<string, { request: KeepAliveRequest; resolve(ttl: number): void; reject(err: Error): void; timer: TimerHandle }>();
+  private readonly keepAliveWaiters = new Map<string, KeepAliveWaiter>();
   private keepAliveSeq = 0;
   /**
    * Keep-alives this leader applied while their lease had expired and its
@@ -944,7 +964,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     raft.on('snapshot', (index, source) => {
       log('[%s] snapshot at index %d (%s)', opts.id, index, source === 'local' ? 'taken locally' : 'installed from the leader');
       // the answers to this member's keep-alives may be among the entries it replaces
-      if (source === 'leader') node.resendKeepAlives(`snapshot at index ${index} installed`);
+      if (source === 'leader') {
+        for (const w of node.keepAliveWaiters.values()) if (w.seen !== undefined) w.seen = null;
+        node.resendKeepAlives(`snapshot at index ${index} installed`);
+      }
     });
     raft.on(
       'applied',
@@ -1111,7 +1134,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.assertServing();
     // etcd answers a keep-alive of an id no lease can have like one of an unknown lease
     if (id <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
-    const ttl = await this.askLeader(id, false);
+    const ttl = await this.askLeader(id, false, this.requestTimeoutMs, (t) => t);
     if (ttl < 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
     return { header: this.header(), id, ttl };
   }
@@ -1119,20 +1142,27 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /**
    * Proposes a keep-alive of lease `id` (or, with `timeToLive`, a question
    * for its remaining TTL) and waits for the leader's answer: the TTL in
-   * seconds, -1 when the lease is unknown (or, for a keep-alive, expired).
-   * The request is proposed again while it waits (see
-   * {@link resendKeepAlives}).
+   * seconds, -1 when the lease is unknown (or, for a keep-alive, expired),
+   * passed to `read` at the apply of the answer here. The request is
+   * proposed again while it waits (see {@link resendKeepAlives}).
    */
-  private askLeader(id: number, timeToLive: boolean, timeoutMs = this.requestTimeoutMs): Promise<number> {
+  private askLeader<T>(id: number, timeToLive: boolean, timeoutMs: number, read: (ttl: number) => T): Promise<T> {
     const nonce = `${this.keepAliveRun}/${++this.keepAliveSeq}`;
     const request: KeepAliveRequest = { lease: id, origin: this.id, nonce, ...(timeToLive ? { timeToLive: true as const } : {}) };
     const what = timeToLive ? 'time-to-live' : 'keep-alive';
-    const answered = new Promise<number>((resolve, reject) => {
+    const answered = new Promise<T>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.keepAliveWaiters.delete(nonce);
         reject(new FaultError(ErrorCode.TIMEOUT, `no answer to the ${what} of lease ${id} within ${this.requestTimeoutMs} ms`));
       }, timeoutMs);
-      this.keepAliveWaiters.set(nonce, { request, resolve, reject, timer });
+      const settle = (ttl: number): void => {
+        try {
+          resolve(read(ttl));
+        } catch (err) {
+          reject(err as Error);
+        }
+      };
+      this.keepAliveWaiters.set(nonce, { request, resolve: settle, reject, timer, ...(timeToLive ? { seen: null } : {}) });
     });
     answered.catch(() => undefined);
     // not awaited: the answer may come to a request proposed again (see
@@ -1150,7 +1180,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * leader that stepped down meanwhile) the member proposes the question as
    * a log entry, as it does a keep-alive, and the leader answers when it
    * applies it (renewing nothing). The granted TTL and the attached keys are
-   * read from this member's store once the answer is applied here. After a
+   * read from this member's store once the answer is applied here; a lease
+   * revoked since the leader answered (granted again with the same id or
+   * not) is reported unknown, as it was at the revoke. After a
    * change of leader the remaining time can exceed the granted TTL by up to
    * the new leader's election timeout (its lessor restarts every TTL with
    * that extension, as etcd's `Promote` does).
@@ -1183,18 +1215,19 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       }
       this.assertServing();
     }
-    // the answer is applied here after the question, which the leader
-    // applied after this call began: what this member has applied then
-    // includes every write committed before the call (a linearizable read)
-    const ttl = await this.askLeader(id, true, Math.max(1, deadline - this.now()));
+    // read at the apply of the answer here, which comes after the question,
+    // which the leader applied after this call began: what this member has
+    // applied then includes every write committed before the call (a
+    // linearizable read); the lease is the one the leader answered for, or
+    // the TTL is -1 (see settleKeepAlive)
+    const res = await this.askLeader(id, true, Math.max(1, deadline - this.now()), (ttl) => {
+      const r = this.store.leaseTimeToLive({ id, keys: keys && ttl >= 0 });
+      if (ttl < 0) Object.assign(r, { ttl: -1, grantedTtl: 0, keys: [] });
+      else if (r.ttl >= 0) r.ttl = ttl;
+      return r;
+    });
     this.assertServing();
     this.assertNotCorrupt();
-    // answered at the leader's apply of the question (a lease granted since
-    // with that id is not there yet), or at this member's apply of the answer
-    // (one revoked since is gone)
-    const res = this.store.leaseTimeToLive({ id, keys: keys && ttl >= 0 });
-    if (ttl < 0) Object.assign(res, { ttl: -1, grantedTtl: 0, keys: [] });
-    else if (res.ttl >= 0) res.ttl = ttl;
     this.fillHeader(res.header);
     return res;
   }
@@ -1954,6 +1987,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    */
   private keepAliveApplied(r: KeepAliveRequest): void {
     const lessor = this.store.lessor;
+    const w = r.origin === this.id ? this.keepAliveWaiters.get(r.nonce) : undefined;
+    if (w?.seen !== undefined) {
+      // this member's own time-to-live question: the lease it names here
+      const lease = lessor.lookup(r.lease);
+      w.seen = w.seen === null ? { lease, stable: true } : { lease, stable: w.seen.stable && w.seen.lease === lease };
+    }
     if (!lessor.isPrimary()) {
       // a leader applying earlier terms' entries: answered once promoted
       if (this.promoteAfter !== undefined) this.keepAlivesBeforePromotion.push(r);
@@ -2025,9 +2064,20 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private settleKeepAlive(nonce: string, answer: KeepAliveAnswer | undefined, error?: Error): void {
     const w = this.keepAliveWaiters.get(nonce);
     if (w === undefined || (answer !== undefined && answer.lease !== w.request.lease)) return;
+    let ttl = answer?.ttl ?? -1;
+    if (answer !== undefined && w.seen !== undefined) {
+      // a time-to-live question not applied here since the snapshot installed
+      // last: the answer to the one proposed again then settles it
+      if (w.seen === null) return;
+      // the leader answered at some apply of the question; a lease revoked
+      // (and maybe granted again with that id) since, or granted after an
+      // apply that found none, is not the one it answered for: unknown, as
+      // it was at the revoke, or at that apply
+      if (!w.seen.stable || w.seen.lease !== this.store.lessor.lookup(w.request.lease)) ttl = -1;
+    }
     this.keepAliveWaiters.delete(nonce);
     this.clock.clearTimeout(w.timer);
-    if (answer !== undefined) w.resolve(answer.ttl);
+    if (answer !== undefined) w.resolve(ttl);
     else w.reject(error ?? new FaultError(ErrorCode.NODE_CLOSED, 'node is closed'));
   }
 

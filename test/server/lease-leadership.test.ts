@@ -168,3 +168,44 @@ test("a leader that steps down while its time-to-live waits for the read index a
     await c.closeAll();
   }
 });
+
+test('a follower asking the time-to-live of a lease revoked and granted again with the same id before the answer does not mix the two leases', async () => {
+  const c = new KvCluster(IDS, 8);
+  let release = (): void => undefined;
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const follower = c.node(IDS.find((id) => id !== leader.id)!);
+    const old = await c.run(leader.leaseGrant(100));
+    await c.clock.advanceAsync(30_000);
+    // the leader stops applying (its log still takes entries): a slow state machine
+    const sm = (leader as unknown as { sm: { apply(entries: unknown[]): Promise<unknown> } }).sm;
+    const apply = sm.apply.bind(sm);
+    const gate = new Promise<void>((r) => (release = r));
+    sm.apply = async (entries) => {
+      await gate;
+      return apply(entries);
+    };
+    let answer: { ttl: number; grantedTtl: number } | Error | undefined;
+    follower.leaseTimeToLive(old.id).then(
+      (r) => (answer = r),
+      (e: Error) => (answer = e),
+    );
+    await c.clock.advanceAsync(100); // the question is in the log
+    // revoked and granted again with the same id: after the question in the
+    // log, before the leader's answer to it
+    const revoked = leader.leaseRevoke(old.id);
+    const granted = leader.leaseGrant(5, { id: old.id });
+    await c.clock.advanceAsync(100);
+    release();
+    await c.run(Promise.all([revoked, granted]));
+    await c.waitFor(() => answer !== undefined, 5_000, 'the answer');
+    assert.ok(!(answer instanceof Error), `failed: ${String(answer)}`);
+    // no state had a lease of 5 s with about 70 s left: either the old lease
+    // (70 s of 100), none (revoked), or the new one (5 s of 5)
+    assert.ok(answer!.ttl <= answer!.grantedTtl, `ttl ${answer!.ttl} s of a lease granted for ${answer!.grantedTtl} s`);
+  } finally {
+    release();
+    await c.closeAll();
+  }
+});
