@@ -95,7 +95,7 @@ export function applySimple(tracker: ProgressTracker, lastIndex: number, cc: Con
       if (learners.has(id) && pr !== undefined) {
         // Promotion: keep the progress, the learner's log is already replicated.
         learners.delete(id);
-        const promoted = copyProgress(pr);
+        const promoted = pr.clone();
         promoted.isLearner = false;
         progress.set(id, promoted);
       } else {
@@ -145,16 +145,4 @@ export function restoreConfState(tracker: ProgressTracker, lastIndex: number, cs
     progress.set(id, initProgress(true, lastIndex, tracker.maxInflight));
   }
   return { config: { voters, learners }, progress };
-}
-
-function copyProgress(pr: Progress): Progress {
-  const c = new Progress(pr.match, pr.next, pr.inflights.size, pr.isLearner);
-  c.pendingCommit = pr.pendingCommit;
-  c.state = pr.state;
-  c.pendingSnapshot = pr.pendingSnapshot;
-  c.recentActive = pr.recentActive;
-  c.msgAppProbesPaused = pr.msgAppProbesPaused;
-  // The copy starts with an empty inflight window; messages already in
-  // flight are simply no longer counted against it.
-  return c;
 }

@@ -105,3 +105,28 @@ test('a small maxInflightMsgs bounds the messages in flight', () => {
   assert.equal(sent, 3);
   assert.equal(r.trk.progress.get('2')!.inflights.full(), true);
 });
+
+test('promoting a learner keeps its inflight window: a full window still holds back the next MsgApp (etcd confchange copies Progress sharing its Inflights)', () => {
+  const r = newTestRaft('1', 5, 1, newTestStorage(['1'], ['2']), { maxInflightMsgs: 1 });
+  r.becomeCandidate();
+  r.becomeLeader();
+  readMessages(r);
+  r.trk.progress.get('2')!.becomeReplicate();
+  r.step(prop('1', 'a'));
+  assert.deepEqual(readMessages(r).map((x) => [x.type, x.to, x.entries.length]), [['MsgApp', '2', 2]]);
+  assert.equal(r.trk.progress.get('2')!.inflights.full(), true);
+  r.step(prop('1', 'b'));
+  assert.deepEqual(readMessages(r), [], 'the window of one message is full');
+
+  r.applyConfChange({ type: 'AddNode', nodeId: '2' });
+  const pr2 = r.trk.progress.get('2')!;
+  assert.equal(pr2.isLearner, false);
+  assert.equal(pr2.state, 'replicate');
+  // Still one message in flight: the promotion sends nothing more.
+  assert.equal(pr2.inflights.length, 1);
+  assert.equal(pr2.inflights.full(), true);
+  assert.deepEqual(readMessages(r).filter((x) => x.type === 'MsgApp' && x.entries.length > 0), []);
+  // The acknowledgement of the message in flight frees the window as before.
+  r.step(m({ type: 'MsgAppResp', from: '2', to: '1', term: r.term, index: 2 }));
+  assert.deepEqual(readMessages(r).filter((x) => x.to === '2').map((x) => [x.type, x.index, x.entries.length]), [['MsgApp', 2, 1]]);
+});

@@ -56,6 +56,15 @@ export class Inflights {
     return this.count === this.size;
   }
 
+  /** An independent copy holding the same messages in flight. */
+  clone(): Inflights {
+    const c = new Inflights(this.size);
+    c.start = this.start;
+    c.count = this.count;
+    c.buffer = this.buffer.slice();
+    return c;
+  }
+
   /** Frees everything. */
   reset(): void {
     this.count = 0;

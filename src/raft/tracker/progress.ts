@@ -42,11 +42,27 @@ export class Progress {
   readonly inflights: Inflights;
   isLearner: boolean;
 
-  constructor(match: number, next: number, maxInflight: number, isLearner: boolean) {
+  /** @param inflights - the window to use (a fresh empty one of `maxInflight` by default) */
+  constructor(match: number, next: number, maxInflight: number, isLearner: boolean, inflights?: Inflights) {
     this.match = match;
     this.next = next;
-    this.inflights = new Inflights(maxInflight);
+    this.inflights = inflights ?? new Inflights(maxInflight);
     this.isLearner = isLearner;
+  }
+
+  /**
+   * An independent copy with every field, the messages in flight included
+   * (as etcd's conf change code copies a Progress, sharing its Inflights):
+   * a changed configuration does not reopen a full window.
+   */
+  clone(): Progress {
+    const c = new Progress(this.match, this.next, this.inflights.size, this.isLearner, this.inflights.clone());
+    c.pendingCommit = this.pendingCommit;
+    c.state = this.state;
+    c.pendingSnapshot = this.pendingSnapshot;
+    c.recentActive = this.recentActive;
+    c.msgAppProbesPaused = this.msgAppProbesPaused;
+    return c;
   }
 
   /** Moves to `state`, clearing the pause, the pending snapshot and the inflights. */
