@@ -114,6 +114,33 @@ test('per-key mode: modRevision, createRevision and version are checked when rep
   }
 });
 
+test('per-key mode: a read whose version does not fit between its createRevision and modRevision, or created above its header, is illegal', () => {
+  // version 2: the key was last written by a second put, at a revision above the one that created it
+  const twoPuts = (read: KvOutput) => H(ok(1, 0, 1, put('a', '1'), {}), ok(1, 2, 3, put('a', '2'), {}), ok(2, 4, 5, get('a'), read));
+  assert.equal(checkLinearizable(twoPuts({ value: '2', version: 2, createRevision: 3, modRevision: 3 }), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(twoPuts({ value: '2', version: 2, createRevision: 3, modRevision: 4 }), kvModel()).result, 'ok');
+  // three writes since a creation at revision 4 end at revision 6 or later
+  const threePuts = (modRevision: number) =>
+    H(
+      unknown(1, 0, put('a', '1')),
+      unknown(1, 1, put('a', '2')),
+      unknown(1, 2, put('a', '3')),
+      ok(2, 4, 5, get('a'), { value: '3', version: 3, createRevision: 4, modRevision }),
+    );
+  assert.equal(checkLinearizable(threePuts(5), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(threePuts(6), kvModel()).result, 'ok');
+  // the creating write is not above the revision the read was served at
+  const created = (createRevision: number) => H(ok(1, 0, 1, put('a', '1'), {}), ok(2, 2, 3, get('a'), { value: '1', createRevision, revision: 5 }));
+  assert.equal(checkLinearizable(created(9), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(created(5), kvModel()).result, 'ok');
+  // a txn that puts a key twice (etcd refuses it) writes both at its one revision
+  const twice = H(
+    ok(1, 0, 1, txn([], [put('a', '1'), put('a', '2')]), { succeeded: true, revision: 2 }),
+    ok(2, 2, 3, get('a'), { value: '2', version: 2, createRevision: 2, modRevision: 2, revision: 2 }),
+  );
+  assert.equal(checkLinearizable(twice, kvModel()).result, 'ok');
+});
+
 test('per-key mode: a revision not reported by a write is learnt from a later read', () => {
   const h = H(
     ok(1, 0, 1, put('a', '1'), {}),

@@ -48,6 +48,13 @@ export interface KvKeyState {
   readonly createRevisionAtLeast?: number | undefined;
   /** While `modRevision` is `undefined`: a lower bound of it, as for `createRevisionAtLeast`. */
   readonly modRevisionAtLeast?: number | undefined;
+  /**
+   * Writes since the creation that share their revision with an earlier one
+   * (a txn that puts the key twice; etcd refuses such a txn): the key was
+   * written at `version - 1 - extraWrites` revisions after its creation.
+   * Absent when 0.
+   */
+  readonly extraWrites?: number | undefined;
 }
 
 /**
@@ -186,6 +193,7 @@ function checkRead(d: Draft, key: string, value: string | null | undefined, meta
   if (meta.createRevision !== undefined) {
     if (createRevision === undefined) createRevision = meta.createRevision;
     else if (createRevision !== meta.createRevision) return false;
+    if (header !== undefined && meta.createRevision > header) return false;
   }
   if (cur.version === 1) {
     // a key at version 1 was created by its last write
@@ -193,13 +201,16 @@ function checkRead(d: Draft, key: string, value: string | null | undefined, meta
     else if (modRevision === undefined) modRevision = createRevision;
     else if (createRevision !== modRevision) return false;
   }
-  if (createRevision !== undefined && modRevision !== undefined && createRevision > modRevision) return false;
+  // each of the version - 1 writes since the creation has a revision of its
+  // own, above the one before: a key at version v was last written at least
+  // v - 1 revisions after its creation
+  if (createRevision !== undefined && modRevision !== undefined && modRevision - createRevision < cur.version - 1 - (cur.extraWrites ?? 0)) return false;
   // a revision learned now must respect what was known of it: the write that
   // set it came after the store had reached the revision below the bound
   if (cur.createRevision === undefined && createRevision !== undefined && createRevision < (cur.createRevisionAtLeast ?? -Infinity)) return false;
   if (cur.modRevision === undefined && modRevision !== undefined && modRevision < (cur.modRevisionAtLeast ?? -Infinity)) return false;
   if (createRevision !== cur.createRevision || modRevision !== cur.modRevision) {
-    setKey(d, key, keyState(cur.value, cur.version, createRevision, modRevision, cur.createRevisionAtLeast, cur.modRevisionAtLeast));
+    setKey(d, key, keyState(cur.value, cur.version, createRevision, modRevision, cur.createRevisionAtLeast, cur.modRevisionAtLeast, cur.extraWrites));
   }
   return true;
 }
@@ -215,10 +226,12 @@ function keyState(
   modRevision: number | undefined,
   createAtLeast: number | undefined,
   modAtLeast: number | undefined,
+  extraWrites: number | undefined,
 ): KvKeyState {
   const s: { -readonly [K in keyof KvKeyState]: KvKeyState[K] } = { value, version, createRevision, modRevision };
   if (createRevision === undefined && createAtLeast !== undefined) s.createRevisionAtLeast = createAtLeast;
   if (modRevision === undefined && modAtLeast !== undefined) s.modRevisionAtLeast = modAtLeast;
+  if (extraWrites !== undefined && extraWrites > 0) s.extraWrites = extraWrites;
   return s;
 }
 
@@ -282,6 +295,7 @@ function assumeHeld(d: Draft, c: KvCompare): boolean {
         cur.modRevision,
         isCreate ? min : cur.createRevisionAtLeast,
         isCreate ? cur.modRevisionAtLeast : min,
+        cur.extraWrites,
       ),
     );
   }
@@ -317,6 +331,7 @@ function runOps(
 ): boolean | null {
   if (results !== undefined && results.length !== ops.length) return null;
   let changed = false;
+  const written = new Set<string>();
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
     const res = results?.[i];
@@ -332,9 +347,18 @@ function runOps(
           d,
           op.key,
           cur === undefined
-            ? keyState(op.value, 1, newRevision, newRevision, floor, floor)
-            : keyState(op.value, cur.version + 1, cur.createRevision, newRevision, cur.createRevisionAtLeast, floor),
+            ? keyState(op.value, 1, newRevision, newRevision, floor, floor, 0)
+            : keyState(
+                op.value,
+                cur.version + 1,
+                cur.createRevision,
+                newRevision,
+                cur.createRevisionAtLeast,
+                floor,
+                (cur.extraWrites ?? 0) + (written.has(op.key) ? 1 : 0),
+              ),
         );
+        written.add(op.key);
         changed = true;
         break;
       case 'delete':
@@ -344,6 +368,7 @@ function runOps(
           setKey(d, op.key, undefined);
           changed = true;
         }
+        written.add(op.key);
         break;
     }
   }
@@ -484,7 +509,7 @@ function stateKey(s: KvState): string {
     const v = s.keys.get(k)!;
     const create = v.createRevision ?? `?${v.createRevisionAtLeast ?? ''}`;
     const mod = v.modRevision ?? `?${v.modRevisionAtLeast ?? ''}`;
-    parts.push(`${JSON.stringify(k)}${JSON.stringify(v.value)}${v.version},${create},${mod}`);
+    parts.push(`${JSON.stringify(k)}${JSON.stringify(v.value)}${v.version},${create},${mod}${v.extraWrites === undefined ? '' : `,+${v.extraWrites}`}`);
   }
   return parts.join(';');
 }
@@ -601,7 +626,11 @@ export function isKvReadOnly(input: KvInput): boolean {
  *   the range, in key order, no other) with their current values; when the
  *   response carries `version`, `modRevision`, `createRevision` they must be
  *   the key's (version = puts since creation; createRevision = revision of
- *   the creating put; a key at version 1 has createRevision = modRevision).
+ *   the creating put; a key at version 1 has createRevision = modRevision,
+ *   and one at version v a modRevision at least v - 1 above its
+ *   createRevision, each write having a revision of its own, unless a txn
+ *   put it twice, which etcd refuses; neither is above the read's header
+ *   revision).
  *   A missing key reads as `null` (metadata absent or 0).
  * - `put` always succeeds; `prevValue`, when reported, is the value before
  *   (`null` if the key did not exist). `delete`: `deleted` is 1 iff the key
