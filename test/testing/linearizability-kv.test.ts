@@ -396,6 +396,51 @@ test('a txn compare on a revision the history never revealed is held to what is 
   assert.equal(checkLinearizable(above(8), kvModel()).result, 'ok');
 });
 
+test('a txn compare that failed, or held with <, > or !=, on a revision the history never revealed tells what it was not', () => {
+  const cmp = (result: KvCompare['result'], value: number): KvCompare => ({ key: 'a', target: 'modRevision', result, value });
+  // b's put took effect (the txn read its value) at a revision above 5 that no write reported
+  const after = (compare: KvCompare[], succeeded: boolean, mod: number) =>
+    H(
+      ok(1, 0, 1, put('a', '1'), { revision: 5 }),
+      unknown(2, 2, put('a', 'b')),
+      ok(3, 3, 4, txn(compare, [get('a')], [get('a')]), { succeeded, results: [{ value: 'b' }] }),
+      ok(3, 5, 6, get('a'), { value: 'b', modRevision: mod, revision: 20 }),
+    );
+  const cases: [KvCompare[], boolean, number, 'ok' | 'illegal'][] = [
+    [[cmp('=', 7)], false, 7, 'illegal'],
+    [[cmp('=', 7)], false, 8, 'ok'],
+    [[cmp('!=', 7)], true, 7, 'illegal'],
+    [[cmp('!=', 7)], true, 8, 'ok'],
+    [[cmp('<', 7)], true, 7, 'illegal'],
+    [[cmp('<', 7)], true, 6, 'ok'],
+    [[cmp('<', 7)], false, 6, 'illegal'],
+    [[cmp('<', 7)], false, 7, 'ok'],
+    [[cmp('>', 7)], false, 8, 'illegal'],
+    [[cmp('>', 7)], false, 7, 'ok'],
+    // one of two compares the state cannot decide failed, whichever
+    [[cmp('>', 6), cmp('<', 9)], false, 7, 'illegal'],
+    [[cmp('>', 6), cmp('<', 9)], false, 6, 'ok'],
+    [[cmp('>', 6), cmp('<', 9)], false, 9, 'ok'],
+    [[cmp('>', 6), cmp('<', 9)], true, 9, 'illegal'],
+    [[cmp('>', 6), cmp('<', 9)], true, 8, 'ok'],
+    // a compare the state decides failed: the other tells nothing
+    [[{ key: 'a', target: 'version', result: '=', value: 5 }, cmp('<', 9)], false, 7, 'ok'],
+  ];
+  for (const [compare, succeeded, mod, want] of cases) {
+    assert.equal(checkLinearizable(after(compare, succeeded, mod), kvModel()).result, want, `${JSON.stringify(compare)} ${succeeded} then modRevision ${mod}`);
+  }
+  // what a failed compare told decides a later one: modRevision <= 7, so < 8 holds
+  const decided = (succeeded: boolean) =>
+    H(
+      ok(1, 0, 1, put('a', '1'), { revision: 5 }),
+      unknown(2, 2, put('a', 'b')),
+      ok(3, 3, 4, txn([cmp('>', 7)], [get('a')], [get('a')]), { succeeded: false, results: [{ value: 'b' }] }),
+      ok(3, 5, 6, txn([cmp('<', 8)], [], []), { succeeded }),
+    );
+  assert.equal(checkLinearizable(decided(false), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(decided(true), kvModel()).result, 'ok');
+});
+
 test('the failure report describes KV operations readably', () => {
   const h = H(
     ok('alice', 0, 1, put('k', 'v1'), { revision: 2 }),

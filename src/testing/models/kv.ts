@@ -55,6 +55,20 @@ export interface KvKeyState {
    * Absent when 0.
    */
   readonly extraWrites?: number | undefined;
+  /**
+   * While `createRevision` is `undefined`: an upper bound of it (a txn
+   * compare `<` held, or `>` failed, on it).
+   */
+  readonly createRevisionAtMost?: number | undefined;
+  /** While `modRevision` is `undefined`: an upper bound of it, as for `createRevisionAtMost`. */
+  readonly modRevisionAtMost?: number | undefined;
+  /**
+   * While `createRevision` is `undefined`: values it does not have, in
+   * ascending order (a txn compare `=` failed, or `!=` held, on it).
+   */
+  readonly createRevisionNot?: readonly number[] | undefined;
+  /** While `modRevision` is `undefined`: values it does not have, as for `createRevisionNot`. */
+  readonly modRevisionNot?: readonly number[] | undefined;
 }
 
 /**
@@ -206,31 +220,58 @@ function checkRead(d: Draft, key: string, value: string | null | undefined, meta
   // v - 1 revisions after its creation
   if (createRevision !== undefined && modRevision !== undefined && modRevision - createRevision < cur.version - 1 - (cur.extraWrites ?? 0)) return false;
   // a revision learned now must respect what was known of it: the write that
-  // set it came after the store had reached the revision below the bound
-  if (cur.createRevision === undefined && createRevision !== undefined && createRevision < (cur.createRevisionAtLeast ?? -Infinity)) return false;
-  if (cur.modRevision === undefined && modRevision !== undefined && modRevision < (cur.modRevisionAtLeast ?? -Infinity)) return false;
+  // set it came after the store had reached the revision below the lower
+  // bound, and the txn compares on it had the outcomes they reported
+  const create = revOf(cur, 'createRevision');
+  const mod = revOf(cur, 'modRevision');
+  if (cur.createRevision === undefined && createRevision !== undefined && !fits(create, createRevision)) return false;
+  if (cur.modRevision === undefined && modRevision !== undefined && !fits(mod, modRevision)) return false;
   if (createRevision !== cur.createRevision || modRevision !== cur.modRevision) {
-    setKey(d, key, keyState(cur.value, cur.version, createRevision, modRevision, cur.createRevisionAtLeast, cur.modRevisionAtLeast, cur.extraWrites));
+    setKey(d, key, keyState(cur.value, cur.version, { ...create, value: createRevision }, { ...mod, value: modRevision }, cur.extraWrites));
   }
   return true;
 }
 
 /**
- * A {@link KvKeyState}, keeping a lower bound only for a revision that is
- * not known (so that equal knowledge gives equal states).
+ * What is known of a key's createRevision or modRevision: its value, or
+ * while that is not known, bounds and values it does not have.
  */
-function keyState(
-  value: string,
-  version: number,
-  createRevision: number | undefined,
-  modRevision: number | undefined,
-  createAtLeast: number | undefined,
-  modAtLeast: number | undefined,
-  extraWrites: number | undefined,
-): KvKeyState {
-  const s: { -readonly [K in keyof KvKeyState]: KvKeyState[K] } = { value, version, createRevision, modRevision };
-  if (createRevision === undefined && createAtLeast !== undefined) s.createRevisionAtLeast = createAtLeast;
-  if (modRevision === undefined && modAtLeast !== undefined) s.modRevisionAtLeast = modAtLeast;
+interface RevKnowledge {
+  readonly value: number | undefined;
+  readonly atLeast?: number | undefined;
+  readonly atMost?: number | undefined;
+  readonly not?: readonly number[] | undefined;
+}
+
+type RevTarget = 'createRevision' | 'modRevision';
+
+function revOf(cur: KvKeyState, target: RevTarget): RevKnowledge {
+  return target === 'createRevision'
+    ? { value: cur.createRevision, atLeast: cur.createRevisionAtLeast, atMost: cur.createRevisionAtMost, not: cur.createRevisionNot }
+    : { value: cur.modRevision, atLeast: cur.modRevisionAtLeast, atMost: cur.modRevisionAtMost, not: cur.modRevisionNot };
+}
+
+/** Whether a revision not known yet may be `v`. */
+function fits(r: RevKnowledge, v: number): boolean {
+  return v >= (r.atLeast ?? -Infinity) && v <= (r.atMost ?? Infinity) && !(r.not?.includes(v) ?? false);
+}
+
+/**
+ * A {@link KvKeyState}, keeping bounds and excluded values only for a
+ * revision that is not known (so that equal knowledge gives equal states).
+ */
+function keyState(value: string, version: number, create: RevKnowledge, mod: RevKnowledge, extraWrites: number | undefined): KvKeyState {
+  const s: { -readonly [K in keyof KvKeyState]: KvKeyState[K] } = { value, version, createRevision: create.value, modRevision: mod.value };
+  if (create.value === undefined) {
+    if (create.atLeast !== undefined) s.createRevisionAtLeast = create.atLeast;
+    if (create.atMost !== undefined) s.createRevisionAtMost = create.atMost;
+    if (create.not !== undefined && create.not.length > 0) s.createRevisionNot = create.not;
+  }
+  if (mod.value === undefined) {
+    if (mod.atLeast !== undefined) s.modRevisionAtLeast = mod.atLeast;
+    if (mod.atMost !== undefined) s.modRevisionAtMost = mod.atMost;
+    if (mod.not !== undefined && mod.not.length > 0) s.modRevisionNot = mod.not;
+  }
   if (extraWrites !== undefined && extraWrites > 0) s.extraWrites = extraWrites;
   return s;
 }
@@ -260,45 +301,85 @@ function evalCompare(d: Draft, c: KvCompare): CompareOutcome {
   const expected = Number(c.value);
   if (Number.isNaN(expected)) return false;
   if (actual === undefined) {
-    // not known, but at least `min`: some comparisons are decided anyway
-    const min = c.target === 'createRevision' ? cur!.createRevisionAtLeast : cur!.modRevisionAtLeast;
-    if (min === undefined) return undefined;
-    if (expected < min) return c.result === '!=' || c.result === '>';
-    return c.result === '<' && expected === min ? false : undefined;
+    // not known, but within bounds: some comparisons are decided anyway
+    const r = revOf(cur!, c.target as RevTarget);
+    const lo = r.atLeast ?? -Infinity;
+    const hi = r.atMost ?? Infinity;
+    switch (c.result) {
+      case '=':
+      case '!=': {
+        const equal = !Number.isInteger(expected) || !fits(r, expected) ? false : lo === hi ? true : undefined;
+        return equal === undefined ? undefined : equal === (c.result === '=');
+      }
+      case '<':
+        return hi < expected ? true : lo >= expected ? false : undefined;
+      case '>':
+        return lo > expected ? true : hi <= expected ? false : undefined;
+    }
   }
   return holds(actual - expected, c.result);
 }
 
 /**
- * Records in the draft what a compare that held tells of a revision the
- * draft did not know: its value (`=`) or a higher lower bound (`>`).
- * Returns false if that contradicts what the draft knows.
+ * `r` narrowed by the outcome of a compare that does not decide its value
+ * (`=` failed, `!=` held, `<`, `>`), or `null` when nothing is left.
  */
-function assumeHeld(d: Draft, c: KvCompare): boolean {
-  const cur = d.keys.get(c.key);
-  if (cur === undefined || (c.target !== 'createRevision' && c.target !== 'modRevision')) return true;
+function narrow(r: RevKnowledge, result: KvCompare['result'], expected: number, held: boolean): RevKnowledge | null {
+  let lo = r.atLeast ?? -Infinity;
+  let hi = r.atMost ?? Infinity;
+  let not = r.not ?? [];
+  if (result === '=' || result === '!=') {
+    if (Number.isInteger(expected) && !not.includes(expected)) not = [...not, expected].sort((a, b) => a - b);
+  } else if ((result === '>') === held) {
+    // > held: above expected; < failed: at least expected
+    lo = Math.max(lo, held ? Math.floor(expected) + 1 : Math.ceil(expected));
+  } else {
+    // < held: below expected; > failed: at most expected
+    hi = Math.min(hi, held ? Math.ceil(expected) - 1 : Math.floor(expected));
+  }
+  while (not.includes(lo)) lo++;
+  while (not.includes(hi)) hi--;
+  if (lo > hi) return null;
+  return {
+    value: undefined,
+    atLeast: lo === -Infinity ? undefined : lo,
+    atMost: hi === Infinity ? undefined : hi,
+    not: not.filter((v) => v > lo && v < hi),
+  };
+}
+
+/**
+ * Records in the draft what the outcome of a compare tells of a revision the
+ * draft did not know: its value (`=` held, `!=` failed), a bound (`<`, `>`)
+ * or a value it does not have (`=` failed, `!=` held). A key at version 1
+ * was created by its last write, so both its revisions learn it. Returns
+ * false if the outcome contradicts what the draft knows.
+ */
+function assumeOutcome(d: Draft, c: KvCompare, held: boolean): boolean {
+  const known = evalCompare(d, c);
+  if (known !== undefined) return known === held;
+  // undecided: the createRevision or modRevision of a live key, not known yet
+  const cur = d.keys.get(c.key)!;
+  const target = c.target as RevTarget;
   const expected = Number(c.value);
-  if (c.result === '=') {
-    return checkRead(d, c.key, undefined, { [c.target]: expected }, undefined);
+  if ((c.result === '=' && held) || (c.result === '!=' && !held)) {
+    return checkRead(d, c.key, undefined, { [target]: expected }, undefined);
   }
-  if (c.result === '>') {
-    const isCreate = c.target === 'createRevision';
-    if ((isCreate ? cur.createRevision : cur.modRevision) !== undefined) return true;
-    const min = Math.max(expected + 1, (isCreate ? cur.createRevisionAtLeast : cur.modRevisionAtLeast) ?? -Infinity);
-    setKey(
-      d,
-      c.key,
-      keyState(
-        cur.value,
-        cur.version,
-        cur.createRevision,
-        cur.modRevision,
-        isCreate ? min : cur.createRevisionAtLeast,
-        isCreate ? cur.modRevisionAtLeast : min,
-        cur.extraWrites,
-      ),
-    );
+  const targets: RevTarget[] = cur.version === 1 ? ['createRevision', 'modRevision'] : [target];
+  let create = revOf(cur, 'createRevision');
+  let mod = revOf(cur, 'modRevision');
+  for (const t of targets) {
+    const r = t === 'createRevision' ? create : mod;
+    if (r.value !== undefined) {
+      if (holds(r.value - expected, c.result) !== held) return false;
+      continue;
+    }
+    const n = narrow(r, c.result, expected, held);
+    if (n === null) return false;
+    if (t === 'createRevision') create = n;
+    else mod = n;
   }
+  setKey(d, c.key, keyState(cur.value, cur.version, create, mod, cur.extraWrites));
   return true;
 }
 
@@ -347,14 +428,12 @@ function runOps(
           d,
           op.key,
           cur === undefined
-            ? keyState(op.value, 1, newRevision, newRevision, floor, floor, 0)
+            ? keyState(op.value, 1, { value: newRevision, atLeast: floor }, { value: newRevision, atLeast: floor }, 0)
             : keyState(
                 op.value,
                 cur.version + 1,
-                cur.createRevision,
-                newRevision,
-                cur.createRevisionAtLeast,
-                floor,
+                revOf(cur, 'createRevision'),
+                { value: newRevision, atLeast: floor },
                 (cur.extraWrites ?? 0) + (written.has(op.key) ? 1 : 0),
               ),
         );
@@ -483,12 +562,27 @@ function stepKv(state: KvState, input: KvInput, output: KvOutput | undefined, ex
       const out: KvState[] = [];
       for (const succeeded of branches) {
         if (o?.succeeded !== undefined && o.succeeded !== succeeded) continue;
-        // the success branch on revisions the state did not know: every
-        // compare held, which may tell what they were
-        const d = draftOf(state);
-        if (succeeded && anyUnknown && !input.compare.every((c) => assumeHeld(d, c))) continue;
-        const next = applyWrite(state, succeeded ? input.success : input.failure, o?.results, o?.revision, exact, d);
-        if (next !== null) out.push(next);
+        const drafts: Draft[] = [];
+        // a compare the state decides failed: it tells nothing of the others
+        if (!anyUnknown || anyFalse) drafts.push(draftOf(state));
+        else if (succeeded) {
+          // on revisions the state did not know: every compare held, which
+          // may tell what they were
+          const d = draftOf(state);
+          if (input.compare.every((c) => assumeOutcome(d, c, true))) drafts.push(d);
+        } else {
+          // every compare the state decides held, so one it does not decide
+          // failed: one state per such compare, each knowing that it failed
+          for (const c of input.compare) {
+            if (evalCompare(probe, c) !== undefined) continue;
+            const d = draftOf(state);
+            if (assumeOutcome(d, c, false)) drafts.push(d);
+          }
+        }
+        for (const d of drafts) {
+          const next = applyWrite(state, succeeded ? input.success : input.failure, o?.results, o?.revision, exact, d);
+          if (next !== null) out.push(next);
+        }
       }
       return out;
     }
@@ -507,8 +601,8 @@ function stateKey(s: KvState): string {
   const keys = [...s.keys.keys()].sort();
   for (const k of keys) {
     const v = s.keys.get(k)!;
-    const create = v.createRevision ?? `?${v.createRevisionAtLeast ?? ''}`;
-    const mod = v.modRevision ?? `?${v.modRevisionAtLeast ?? ''}`;
+    const create = v.createRevision ?? `?${v.createRevisionAtLeast ?? ''}:${v.createRevisionAtMost ?? ''}:${(v.createRevisionNot ?? []).join(' ')}`;
+    const mod = v.modRevision ?? `?${v.modRevisionAtLeast ?? ''}:${v.modRevisionAtMost ?? ''}:${(v.modRevisionNot ?? []).join(' ')}`;
     parts.push(`${JSON.stringify(k)}${JSON.stringify(v.value)}${v.version},${create},${mod}${v.extraWrites === undefined ? '' : `,+${v.extraWrites}`}`);
   }
   return parts.join(';');
@@ -617,9 +711,11 @@ export function isKvReadOnly(input: KvInput): boolean {
 /**
  * The KV model: an etcd-v3-style store of string keys and values, starting
  * empty. It is a {@link NondeterministicModel} (a txn compare on a revision
- * the history never revealed can go either way, unless the lower bound known
- * of that revision decides it; the success branch then records what its
- * `=` and `>` compares tell of it).
+ * the history never revealed can go either way, unless what is known of
+ * that revision decides it; the branch taken then records what the compares
+ * tell of it: a value, a bound, or a value it is not; when the failure
+ * branch ran and several compares were undecided, one state per compare
+ * that may have failed).
  *
  * What it checks, for each operation in the linearization order:
  * - `get` / `range` return exactly the live keys (a range: every live key of
