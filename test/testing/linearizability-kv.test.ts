@@ -141,6 +141,24 @@ test('per-key mode: a read whose version does not fit between its createRevision
   assert.equal(checkLinearizable(twice, kvModel()).result, 'ok');
 });
 
+test('per-key mode: a later write at a known revision bounds a creation revision no write reported, and a read of it raises the store revision', () => {
+  // the second put made revision 3, so the first one, which created the key, made 2 or less
+  const created = (createRevision: number) =>
+    H(
+      ok(1, 0, 1, put('a', '1'), {}),
+      ok(1, 2, 3, put('a', '2'), { revision: 3 }),
+      ok(1, 4, 5, put('a', '3'), { revision: 5 }),
+      ok(2, 6, 7, get('a'), { value: '3', version: 3, createRevision, modRevision: 5 }),
+    );
+  assert.equal(checkLinearizable(created(3), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(created(2), kvModel()).result, 'ok');
+  // a key created at revision 7 was read: the store is at 7 or later afterwards
+  const read = (revision: number) =>
+    H(ok(1, 0, 1, put('a', '1'), {}), ok(2, 2, 3, get('a'), { value: '1', createRevision: 7, version: 1 }), ok(2, 4, 5, get('a'), { value: '1', revision }));
+  assert.equal(checkLinearizable(read(5), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(read(7), kvModel()).result, 'ok');
+});
+
 test('per-key mode: a revision not reported by a write is learnt from a later read', () => {
   const h = H(
     ok(1, 0, 1, put('a', '1'), {}),

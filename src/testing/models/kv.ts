@@ -219,6 +219,9 @@ function checkRead(d: Draft, key: string, value: string | null | undefined, meta
   // own, above the one before: a key at version v was last written at least
   // v - 1 revisions after its creation
   if (createRevision !== undefined && modRevision !== undefined && modRevision - createRevision < cur.version - 1 - (cur.extraWrites ?? 0)) return false;
+  // the store has reached the revisions of the key's writes
+  const reached = Math.max(createRevision ?? -Infinity, modRevision ?? -Infinity);
+  if (reached > d.revision) d.revision = reached;
   // a revision learned now must respect what was known of it: the write that
   // set it came after the store had reached the revision below the lower
   // bound, and the txn compares on it had the outcomes they reported
@@ -421,25 +424,33 @@ function runOps(
       case 'get':
         if (res !== undefined && !checked.has(i) && !checkRead(d, op.key, res.value, res, undefined)) return null;
         break;
-      case 'put':
+      case 'put': {
         if (res?.prevValue !== undefined && res.prevValue !== (cur?.value ?? null)) return null;
         // an unknown revision is at least `floor`
-        setKey(
-          d,
-          op.key,
-          cur === undefined
-            ? keyState(op.value, 1, { value: newRevision, atLeast: floor }, { value: newRevision, atLeast: floor }, 0)
-            : keyState(
-                op.value,
-                cur.version + 1,
-                revOf(cur, 'createRevision'),
-                { value: newRevision, atLeast: floor },
-                (cur.extraWrites ?? 0) + (written.has(op.key) ? 1 : 0),
-              ),
-        );
+        if (cur === undefined) {
+          setKey(d, op.key, keyState(op.value, 1, { value: newRevision, atLeast: floor }, { value: newRevision, atLeast: floor }, 0));
+        } else {
+          const version = cur.version + 1;
+          const extra = (cur.extraWrites ?? 0) + (written.has(op.key) ? 1 : 0);
+          let create = revOf(cur, 'createRevision');
+          if (newRevision !== undefined) {
+            // each of the writes since the creation has a revision of its
+            // own: the key was created at least version - 1 revisions before
+            const latest = newRevision - (version - 1 - extra);
+            if (create.value !== undefined) {
+              if (create.value > latest) return null;
+            } else {
+              const n = narrow(create, '<', latest + 1, true);
+              if (n === null) return null;
+              create = n;
+            }
+          }
+          setKey(d, op.key, keyState(op.value, version, create, { value: newRevision, atLeast: floor }, extra));
+        }
         written.add(op.key);
         changed = true;
         break;
+      }
       case 'delete':
         if (res?.prevValue !== undefined && res.prevValue !== (cur?.value ?? null)) return null;
         if (res?.deleted !== undefined && res.deleted !== (cur === undefined ? 0 : 1)) return null;
