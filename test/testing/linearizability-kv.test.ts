@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkLinearizable, inKeyRange, kvModel, partitionKvHistory, prefixRange } from '../../src/testing/index.js';
-import type { KvCompare, KvInput, KvOutput, KvTxnOp } from '../../src/testing/index.js';
+import type { KvCompare, KvInput, KvOutput, KvTxnOp, KvTxnOpResult } from '../../src/testing/index.js';
 import { history, ok, unknown } from './build-history.js';
 
 const put = (key: string, value: string) => ({ type: 'put', key, value }) as const;
@@ -329,6 +329,23 @@ test('txn: reads in a branch see the branch\'s earlier writes; a txn bumps the r
   assert.equal(checkLinearizable(h, kvModel({ globalRevision: true })).result, 'ok');
   const twoRevisions = H(ok(1, 0, 1, txn([], [put('a', '1'), put('b', '2')]), { succeeded: true, revision: 3 }));
   assert.equal(checkLinearizable(twoRevisions, kvModel({ globalRevision: true })).result, 'illegal');
+});
+
+test('txn: a branch result with the fields of another operation (the other branch ran) is illegal', () => {
+  // the txn may come before the put (then version 0 holds and the get runs) or after it (the delete runs)
+  const h = (succeeded: boolean, results: KvTxnOpResult[]) =>
+    H(
+      ok(1, 0, 10, put('a', '1'), {}),
+      ok(2, 2, 3, txn([{ key: 'a', target: 'version', result: '=', value: 0 }], [get('a')], [del('a')]), { succeeded, results }),
+    );
+  assert.equal(checkLinearizable(h(true, [{ deleted: 1, prevValue: '1' }]), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(h(false, [{ deleted: 1, prevValue: '1' }]), kvModel()).result, 'ok');
+  assert.equal(checkLinearizable(h(true, [{ value: null }]), kvModel()).result, 'ok');
+  const write = (op: KvTxnOp, result: KvTxnOpResult) => H(ok(1, 0, 1, put('a', '1'), {}), ok(2, 2, 3, txn([], [op]), { succeeded: true, results: [result] }));
+  assert.equal(checkLinearizable(write(put('a', '2'), { value: '1' }), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(write(put('a', '2'), { prevValue: '1' }), kvModel()).result, 'ok');
+  assert.equal(checkLinearizable(write(del('a'), { deleted: 1, modRevision: 2 }), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(write(del('a'), { deleted: 1 }), kvModel()).result, 'ok');
 });
 
 test('an unknown put that took effect shows up with its revision; one that never did leaves revisions contiguous', () => {

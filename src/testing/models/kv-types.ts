@@ -113,7 +113,12 @@ export interface KvRangeOutput {
   readonly revision?: number | undefined;
 }
 
-/** The result of one txn branch operation, positionally matching the branch. */
+/**
+ * The result of one txn branch operation, positionally matching the branch.
+ * It carries only the fields of its operation (a get: `value` and the
+ * metadata; a put: `prevValue`; a delete: `deleted` and `prevValue`): the
+ * KV model finds a history illegal when a result carries another's.
+ */
 export interface KvTxnOpResult extends KvMeta {
   /** `get`: the value read, `null` when missing. */
   readonly value?: string | null | undefined;

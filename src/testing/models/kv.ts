@@ -420,6 +420,7 @@ function runOps(
     const op = ops[i]!;
     const res = results?.[i];
     const cur = d.keys.get(op.key);
+    if (res !== undefined && !resultFits(op, res)) return null;
     switch (op.type) {
       case 'get':
         if (res !== undefined && !checked.has(i) && !checkRead(d, op.key, res.value, res, undefined)) return null;
@@ -463,6 +464,25 @@ function runOps(
     }
   }
   return changed;
+}
+
+/**
+ * Whether a branch result carries only fields of its operation's response
+ * (a get: the value and metadata; a put: prevValue; a delete: deleted and
+ * prevValue). Another operation's result in its place (the other branch
+ * ran) would otherwise pass: the fields the operation does not have are not
+ * checked.
+ */
+function resultFits(op: KvTxnOp, r: KvTxnOpResult): boolean {
+  const meta = r.modRevision !== undefined || r.createRevision !== undefined || r.version !== undefined;
+  switch (op.type) {
+    case 'get':
+      return r.prevValue === undefined && r.deleted === undefined;
+    case 'put':
+      return r.value === undefined && r.deleted === undefined && !meta;
+    case 'delete':
+      return r.value === undefined && !meta;
+  }
 }
 
 /**
@@ -746,8 +766,10 @@ export function isKvReadOnly(input: KvInput): boolean {
  *   `applyCompare` evaluates them (a `value` compare on a missing key is
  *   false; version/createRevision/modRevision of a missing key are 0;
  *   values compare by bytes). `succeeded` and the per-operation `results`
- *   (gets, prevValue, deleted), when reported, must match; the branch runs
- *   in order, reads seeing the txn's own earlier writes.
+ *   (gets, prevValue, deleted), when reported, must match, each with only
+ *   the fields of its operation (a get's value and metadata, a put's
+ *   prevValue, a delete's deleted and prevValue); the branch runs in order,
+ *   reads seeing the txn's own earlier writes.
  * - Revisions. Default (per-key) mode: the history is partitioned by key
  *   (connected components when an operation touches several keys, see
  *   {@link partitionKvHistory}), and within a partition the model keeps a
