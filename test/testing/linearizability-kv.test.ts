@@ -476,6 +476,23 @@ test('a txn compare that failed, or held with <, > or !=, on a revision the hist
   assert.equal(checkLinearizable(decided(true), kvModel()).result, 'ok');
 });
 
+test('a lower bound a txn compare tells of a key\'s revision raises the store revision: a later write is above it', () => {
+  const cmp = (result: KvCompare['result'], value: number): KvCompare => ({ key: 'a', target: 'modRevision', result, value });
+  // the put took effect (the delete deleted it) at a revision no write reported
+  const h = (compare: KvCompare, succeeded: boolean, revision: number) =>
+    H(
+      unknown(1, 0, put('a', '1')),
+      ok(2, 1, 2, txn([compare], [get('a')], [get('a')]), { succeeded, results: [{ value: '1' }] }),
+      ok(3, 3, 4, del('a'), { deleted: 1, revision }),
+    );
+  // modRevision > 5: the delete comes at 7 or later
+  assert.equal(checkLinearizable(h(cmp('>', 5), true, 4), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(h(cmp('>', 5), true, 7), kvModel()).result, 'ok');
+  // the put came at 2 or later, and not at 2: the delete comes at 4 or later
+  assert.equal(checkLinearizable(h(cmp('=', 2), false, 3), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(h(cmp('=', 2), false, 4), kvModel()).result, 'ok');
+});
+
 test('the failure report describes KV operations readably', () => {
   const h = H(
     ok('alice', 0, 1, put('k', 'v1'), { revision: 2 }),

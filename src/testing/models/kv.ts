@@ -383,6 +383,9 @@ function assumeOutcome(d: Draft, c: KvCompare, held: boolean): boolean {
     else mod = n;
   }
   setKey(d, c.key, keyState(cur.value, cur.version, create, mod, cur.extraWrites));
+  // the store has reached the key's revisions, so their lower bounds too
+  const reached = Math.max(create.atLeast ?? -Infinity, mod.atLeast ?? -Infinity);
+  if (reached > d.revision) d.revision = reached;
   return true;
 }
 
