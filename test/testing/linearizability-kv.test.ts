@@ -139,6 +139,11 @@ test('per-key mode: a read whose version does not fit between its createRevision
     ok(2, 2, 3, get('a'), { value: '2', version: 2, createRevision: 2, modRevision: 2, revision: 2 }),
   );
   assert.equal(checkLinearizable(twice, kvModel()).result, 'ok');
+  // its createRevision and modRevision are that one revision
+  const twiceUnreported = (createRevision: number) =>
+    H(ok(1, 0, 1, txn([], [put('a', '1'), put('a', '2')]), { succeeded: true }), ok(2, 2, 3, get('a'), { value: '2', version: 2, createRevision, modRevision: 3 }));
+  assert.equal(checkLinearizable(twiceUnreported(2), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(twiceUnreported(3), kvModel()).result, 'ok');
 });
 
 test('per-key mode: a later write at a known revision bounds a creation revision no write reported, and a read of it raises the store revision', () => {

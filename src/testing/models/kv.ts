@@ -209,8 +209,9 @@ function checkRead(d: Draft, key: string, value: string | null | undefined, meta
     else if (createRevision !== meta.createRevision) return false;
     if (header !== undefined && meta.createRevision > header) return false;
   }
-  if (cur.version === 1) {
-    // a key at version 1 was created by its last write
+  if (createdByLastWrite(cur)) {
+    // a key at version 1 was created by its last write (as is one that a
+    // txn created and wrote again)
     if (createRevision === undefined) createRevision = modRevision;
     else if (modRevision === undefined) modRevision = createRevision;
     else if (createRevision !== modRevision) return false;
@@ -233,6 +234,14 @@ function checkRead(d: Draft, key: string, value: string | null | undefined, meta
     setKey(d, key, keyState(cur.value, cur.version, { ...create, value: createRevision }, { ...mod, value: modRevision }, cur.extraWrites));
   }
   return true;
+}
+
+/**
+ * Whether every write since the key's creation has the creation's revision
+ * (version 1, or writes of the creating txn): createRevision = modRevision.
+ */
+function createdByLastWrite(k: KvKeyState): boolean {
+  return k.version - 1 - (k.extraWrites ?? 0) === 0;
 }
 
 /**
@@ -368,7 +377,7 @@ function assumeOutcome(d: Draft, c: KvCompare, held: boolean): boolean {
   if ((c.result === '=' && held) || (c.result === '!=' && !held)) {
     return checkRead(d, c.key, undefined, { [target]: expected }, undefined);
   }
-  const targets: RevTarget[] = cur.version === 1 ? ['createRevision', 'modRevision'] : [target];
+  const targets: RevTarget[] = createdByLastWrite(cur) ? ['createRevision', 'modRevision'] : [target];
   let create = revOf(cur, 'createRevision');
   let mod = revOf(cur, 'modRevision');
   for (const t of targets) {
