@@ -164,6 +164,25 @@ test('per-key mode: a later write at a known revision bounds a creation revision
   assert.equal(checkLinearizable(read(7), kvModel()).result, 'ok');
 });
 
+test('per-key mode: a read that reports one of createRevision and modRevision bounds the other by the version', () => {
+  // created at 3 and written again since: modRevision 4 or later, above the header
+  const modAbove = (revision: number) =>
+    H(ok(1, 0, 1, put('a', '1'), {}), ok(1, 2, 3, put('a', '2'), {}), ok(2, 4, 5, get('a'), { value: '2', version: 2, createRevision: 3, revision }));
+  assert.equal(checkLinearizable(modAbove(3), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(modAbove(4), kvModel()).result, 'ok');
+  // at version 2 last written at 3: created at 2 or earlier, whatever a later write's revision
+  const createdBefore = (createRevision: number) =>
+    H(
+      ok(1, 0, 1, put('a', '1'), {}),
+      ok(1, 2, 3, put('a', '2'), {}),
+      ok(2, 4, 5, get('a'), { value: '2', version: 2, modRevision: 3 }),
+      ok(1, 6, 7, put('a', '3'), {}),
+      ok(2, 8, 9, get('a'), { value: '3', version: 3, createRevision, modRevision: 9 }),
+    );
+  assert.equal(checkLinearizable(createdBefore(3), kvModel()).result, 'illegal');
+  assert.equal(checkLinearizable(createdBefore(2), kvModel()).result, 'ok');
+});
+
 test('per-key mode: a revision not reported by a write is learnt from a later read', () => {
   const h = H(
     ok(1, 0, 1, put('a', '1'), {}),

@@ -219,20 +219,31 @@ function checkRead(d: Draft, key: string, value: string | null | undefined, meta
   // each of the version - 1 writes since the creation has a revision of its
   // own, above the one before: a key at version v was last written at least
   // v - 1 revisions after its creation
-  if (createRevision !== undefined && modRevision !== undefined && modRevision - createRevision < cur.version - 1 - (cur.extraWrites ?? 0)) return false;
-  // the store has reached the revisions of the key's writes
-  const reached = Math.max(createRevision ?? -Infinity, modRevision ?? -Infinity);
-  if (reached > d.revision) d.revision = reached;
+  const span = cur.version - 1 - (cur.extraWrites ?? 0);
+  if (createRevision !== undefined && modRevision !== undefined && modRevision - createRevision < span) return false;
   // a revision learned now must respect what was known of it: the write that
   // set it came after the store had reached the revision below the lower
   // bound, and the txn compares on it had the outcomes they reported
-  const create = revOf(cur, 'createRevision');
-  const mod = revOf(cur, 'modRevision');
+  let create = revOf(cur, 'createRevision');
+  let mod = revOf(cur, 'modRevision');
   if (cur.createRevision === undefined && createRevision !== undefined && !fits(create, createRevision)) return false;
   if (cur.modRevision === undefined && modRevision !== undefined && !fits(mod, modRevision)) return false;
-  if (createRevision !== cur.createRevision || modRevision !== cur.modRevision) {
-    setKey(d, key, keyState(cur.value, cur.version, { ...create, value: createRevision }, { ...mod, value: modRevision }, cur.extraWrites));
+  // one of them known: the other is bounded by it
+  if (createRevision !== undefined && modRevision === undefined) {
+    const n = narrow(mod, '<', createRevision + span, false);
+    if (n === null) return false;
+    mod = n;
+    if (header !== undefined && (mod.atLeast ?? -Infinity) > header) return false;
+  } else if (modRevision !== undefined && createRevision === undefined) {
+    const n = narrow(create, '>', modRevision - span, false);
+    if (n === null) return false;
+    create = n;
   }
+  // the store has reached the revisions of the key's writes
+  const reached = Math.max(createRevision ?? -Infinity, modRevision ?? -Infinity, mod.atLeast ?? -Infinity);
+  if (reached > d.revision) d.revision = reached;
+  const next = keyState(cur.value, cur.version, { ...create, value: createRevision }, { ...mod, value: modRevision }, cur.extraWrites);
+  if (keyStateKey(next) !== keyStateKey(cur)) setKey(d, key, next);
   return true;
 }
 
@@ -642,13 +653,15 @@ function stepKv(state: KvState, input: KvInput, output: KvOutput | undefined, ex
 function stateKey(s: KvState): string {
   const parts: string[] = [String(s.revision)];
   const keys = [...s.keys.keys()].sort();
-  for (const k of keys) {
-    const v = s.keys.get(k)!;
-    const create = v.createRevision ?? `?${v.createRevisionAtLeast ?? ''}:${v.createRevisionAtMost ?? ''}:${(v.createRevisionNot ?? []).join(' ')}`;
-    const mod = v.modRevision ?? `?${v.modRevisionAtLeast ?? ''}:${v.modRevisionAtMost ?? ''}:${(v.modRevisionNot ?? []).join(' ')}`;
-    parts.push(`${JSON.stringify(k)}${JSON.stringify(v.value)}${v.version},${create},${mod}${v.extraWrites === undefined ? '' : `,+${v.extraWrites}`}`);
-  }
+  for (const k of keys) parts.push(`${JSON.stringify(k)}${keyStateKey(s.keys.get(k)!)}`);
   return parts.join(';');
+}
+
+/** The memoization key of one key's state (equal keys: equal knowledge). */
+function keyStateKey(v: KvKeyState): string {
+  const create = v.createRevision ?? `?${v.createRevisionAtLeast ?? ''}:${v.createRevisionAtMost ?? ''}:${(v.createRevisionNot ?? []).join(' ')}`;
+  const mod = v.modRevision ?? `?${v.modRevisionAtLeast ?? ''}:${v.modRevisionAtMost ?? ''}:${(v.modRevisionNot ?? []).join(' ')}`;
+  return `${JSON.stringify(v.value)}${v.version},${create},${mod}${v.extraWrites === undefined ? '' : `,+${v.extraWrites}`}`;
 }
 
 const q = (s: string): string => JSON.stringify(s);
