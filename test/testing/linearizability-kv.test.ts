@@ -555,6 +555,10 @@ test('an input that is not a KvInput is refused with QUORUMKV_INVALID_ARGUMENT, 
     ['a capitalised type', { type: 'Put', key: 'k', value: 'v' }],
     ['a put without a value', { type: 'put', key: 'k' }],
     ['a branch op of another type', { type: 'txn', compare: [], success: [{ type: 'range', key: 'k' }], failure: [] }],
+    // a revision compared with '' was read as 0, and with 'x' (NaN) made even != false
+    ['a modRevision compared with an empty string', { type: 'txn', compare: [{ key: 'k', target: 'modRevision', result: '=', value: '' }], success: [], failure: [] }],
+    ['a version compared with a word', { type: 'txn', compare: [{ key: 'k', target: 'version', result: '!=', value: 'x' }], success: [], failure: [] }],
+    ['a createRevision compared with a fraction', { type: 'txn', compare: [{ key: 'k', target: 'createRevision', result: '<', value: 1.5 }], success: [], failure: [] }],
   ];
   for (const [name, input] of bad) {
     const h = H(ok(1, 0, 1, input as KvInput, { revision: 2 }));

@@ -18,7 +18,7 @@ export type KvCompareResult = '=' | '!=' | '<' | '>';
  * string compared by bytes (a number is turned into its decimal string); a
  * missing key makes a `value` compare false (etcd: "always fail if
  * comparing a value on a key that doesn't exist"). For the other targets,
- * `value` is a number (a numeric string is accepted) and a missing key has
+ * `value` is an integer (a string of one is accepted) and a missing key has
  * 0.
  */
 export interface KvCompare {
@@ -28,7 +28,10 @@ export interface KvCompare {
   readonly target: KvCompareTarget;
   /** The comparison: `target(key) result value`. */
   readonly result: KvCompareResult;
-  /** What the field is compared with (a string for `value`, a number otherwise). */
+  /**
+   * What the field is compared with: a string (or a number) for `value`;
+   * otherwise a safe integer, or a string of one (anything else is refused).
+   */
   readonly value: string | number;
 }
 

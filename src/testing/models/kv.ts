@@ -132,7 +132,12 @@ export function checkKvInput(input: unknown): void {
         if (typeof k.key !== 'string') badInput('a compare key that is not a string', input);
         if (!TARGETS.has(k.target as string)) badInput(`a compare target ${String(k.target)} (value, version, createRevision or modRevision)`, input);
         if (!RESULTS.has(k.result as string)) badInput(`a compare result ${String(k.result)} (=, !=, < or >)`, input);
-        if (typeof k.value !== 'string' && typeof k.value !== 'number') badInput('a compare value that is neither a string nor a number', input);
+        if (k.target === 'value') {
+          if (typeof k.value !== 'string' && typeof k.value !== 'number') badInput('a value compared with something that is neither a string nor a number', input);
+        } else if (!(typeof k.value === 'number' ? Number.isSafeInteger(k.value) : typeof k.value === 'string' && /^-?[0-9]+$/.test(k.value) && Number.isSafeInteger(Number(k.value)))) {
+          // '' read as 0, and NaN made every comparison false, != included
+          badInput(`a ${String(k.target)} compared with ${JSON.stringify(k.value)} (an integer, or a string of one)`, input);
+        }
       }
       for (const op of [...(i.success as unknown[]), ...(i.failure as unknown[])]) checkTxnOp(op, input);
       return;
