@@ -802,7 +802,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         const p = this.pending.get(seq);
         if (p === undefined) return;
         this.pending.delete(seq);
-        p.reject(new FaultError(ErrorCode.TIMEOUT, `proposal ${seq} was not applied within ${options.timeoutMs ?? this.proposalTimeoutMs} ms; it may still be applied`));
+        // the message leaves out the seq: it comes from the platform CSPRNG
+        // (see initialSequence), and an error message that differs from run
+        // to run would keep a seeded simulation that logs it from replaying
+        p.reject(new FaultError(ErrorCode.TIMEOUT, `the proposal was not applied within ${options.timeoutMs ?? this.proposalTimeoutMs} ms; it may still be applied`));
       }, options.timeoutMs ?? this.proposalTimeoutMs);
       this.pending.set(seq, { resolve, reject, timer, data: wrapped });
       this.batch.push(seq);

@@ -7,7 +7,8 @@
 // twice and compare the traces.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runScenario } from '../../src/testing/simulation/index.js';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import { Simulation, runScenario } from '../../src/testing/simulation/index.js';
 import { replayCommand, scenarioOptions } from './defaults.js';
 
 const DURATION_MS = 600;
@@ -31,4 +32,39 @@ test('running a seed twice gives the same trace hash (50 seeds of 3 and 5 member
 test('the replay command repeats what changes the run: members, duration, --strict and --no-faults', () => {
   assert.equal(replayCommand(7), 'npm run test:sim -- --seed 7');
   assert.equal(replayCommand(7, { nodes: 5, durationMs: 600, strict: true, noFaults: true }), 'npm run test:sim -- --seed 7 --nodes 5 --duration 600 --strict --no-faults');
+});
+
+test('what a failed call tells its caller replays too: a timed-out write fails with the same message on every run of a seed', async () => {
+  // A test that logs the errors its code meets (sim.log counts in the trace
+  // hash) replays only if the errors do: a proposal's id, drawn from the
+  // platform CSPRNG so that a restarted member never reuses one, must not
+  // show in them.
+  const once = async (): Promise<{ messages: string[]; hash: string }> => {
+    const sim = new Simulation({ seed: 11 });
+    const messages: string[] = [];
+    try {
+      await sim.start();
+      await sim.until(() => sim.leader() !== undefined, { what: 'a leader' });
+      const cut = sim.isolateLeader()!;
+      const writes = [1, 2].map((n) =>
+        sim.client(cut).put(`k${n}`, 'v').then(
+          () => undefined,
+          (err: Error) => {
+            messages.push(`${isQuorumError(err) ? err.code : '?'}: ${err.message}`);
+            sim.log(`write ${n} failed: ${err.message}`);
+          },
+        ),
+      );
+      await sim.drive(Promise.all(writes), { maxMs: 5_000 });
+      return { messages, hash: sim.traceHash() };
+    } finally {
+      await sim.close();
+    }
+  };
+  const first = await once();
+  const second = await once();
+  assert.equal(first.messages.length, 2);
+  assert.ok(first.messages.every((m) => m.startsWith(`${ErrorCode.TIMEOUT}: `)), first.messages.join('\n'));
+  assert.deepEqual(second.messages, first.messages);
+  assert.equal(second.hash, first.hash);
 });
