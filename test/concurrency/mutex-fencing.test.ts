@@ -8,6 +8,8 @@
 // QUORUMKV_CONCURRENCY_SEED=<seed>.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import ts from 'typescript';
 import { isQuorumError } from '../../src/errors.js';
 import { Mutex, Session, type HeldLock, type RecipeClock } from '../../src/concurrency/index.js';
 import type { KV } from '../../src/server/kv.js';
@@ -258,6 +260,41 @@ test('a holder paused past its TTL still believes it holds the lock, and the fen
     // had it looked, it would have known
     assert.equal(zs.isLost, true);
     assert.equal(zs.error!.reason, 'expired');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+/** docs/concurrency.md's fence-key example, as a function of the names it takes from its surroundings. */
+function docFenceExample(): (node: KV, lock: HeldLock, data: string) => Promise<void> {
+  const doc = readFileSync('docs/concurrency.md', 'utf8');
+  const blocks = [...doc.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => b.includes("key: 'fence'"));
+  assert.equal(blocks.length, 1, 'docs/concurrency.md has one fence-key example');
+  const js = ts.transpileModule(blocks[0]!, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText;
+  const AsyncFunction = Object.getPrototypeOf(async () => undefined).constructor as new (...args: string[]) => (node: KV, lock: HeldLock, data: string) => Promise<void>;
+  return new AsyncFunction('node', 'lock', 'data', js);
+}
+
+test("docs/concurrency.md's fence-key example, run as written, lets each new holder write and refuses the one before", async () => {
+  const c = await startCluster(43);
+  try {
+    const example = docFenceExample();
+    const [f1, f2] = c.followers();
+    const report = async (): Promise<string | undefined> => {
+      const kv = await c.run(f1!.get('report'));
+      return kv === undefined ? undefined : text(kv.value);
+    };
+    const first = new Mutex(await session(c, f1!), 'docs-fence');
+    const l1 = await c.run(first.lock());
+    await c.run(example(f1!, l1, 'first'));
+    assert.equal(await report(), 'first', "the first holder's write went through (the fence key did not exist before it)");
+    await c.run(first.unlock());
+    const second = new Mutex(await session(c, f2!), 'docs-fence');
+    const l2 = await c.run(second.lock());
+    await c.run(example(f2!, l2, 'second'));
+    assert.equal(await report(), 'second');
+    await c.run(example(f1!, l1, 'stale'));
+    assert.equal(await report(), 'second', 'an older token is refused');
   } finally {
     await c.closeAll();
   }
