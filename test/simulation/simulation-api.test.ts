@@ -722,3 +722,19 @@ test("a client's get refuses what KvNode.get refuses (rangeEnd, prefix, an optio
     assert.equal(sim.history().length, recorded);
   });
 });
+
+test('until and drive say what they waited for when they give up', async () => {
+  await withSim({ seed: 4 }, async (sim) => {
+    await assert.rejects(sim.until(() => false, { maxMs: 20, what: 'a second leader' }), (err: unknown) => {
+      assert.ok(isQuorumError(err, ErrorCode.TIMEOUT));
+      assert.equal((err as Error).message, 'timed out after 20 virtual ms waiting for a second leader (seed 4)');
+      return true;
+    });
+    await assert.rejects(sim.until(() => false, { maxMs: 20 }), /^FaultError: timed out after 20 virtual ms waiting for the condition given to until\(\) \(seed 4\)$/);
+    await assert.rejects(sim.drive(new Promise(() => undefined), { maxMs: 20 }), (err: unknown) => {
+      assert.ok(isQuorumError(err, ErrorCode.TIMEOUT));
+      assert.equal((err as Error).message, 'timed out after 20 virtual ms waiting for the promise given to drive() to settle (seed 4)');
+      return true;
+    });
+  });
+});

@@ -550,7 +550,7 @@ export class Simulation {
   /**
    * Moves virtual time forward until `cond()` holds (checked before each millisecond).
    * @param options.maxMs - give up after this much virtual time (default 10,000; `Infinity`: never)
-   * @param options.what - what is awaited, for the error message
+   * @param options.what - what is awaited, for the error message ("timed out after 500 virtual ms waiting for <what> (seed 7)")
    * @throws FaultError `QUORUMKV_TIMEOUT` when `cond` does not hold within `maxMs`
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of another name, or a `maxMs` that is NaN or negative
    * @throws SimulationError `QUORUMKV_INVARIANT_VIOLATED` as soon as an invariant breaks
@@ -564,7 +564,7 @@ export class Simulation {
     const end = this.clock.now() + maxMs;
     await this.advanceWhile(() => !cond() && this.clock.now() < end);
     if (!cond()) {
-      throw new FaultError(ErrorCode.TIMEOUT, `${options.what ?? 'condition'} not met within ${maxMs} virtual ms (seed ${this.seed})`);
+      throw new FaultError(ErrorCode.TIMEOUT, `timed out after ${maxMs} virtual ms waiting for ${options.what ?? 'the condition given to until()'} (seed ${this.seed})`);
     }
   }
 
@@ -592,7 +592,7 @@ export class Simulation {
       },
     );
     await immediate();
-    await this.until(() => settled, { maxMs: options.maxMs ?? 10_000, what: 'the operation to settle' });
+    await this.until(() => settled, { maxMs: options.maxMs ?? 10_000, what: 'the promise given to drive() to settle' });
     if (failed) throw error;
     return value as T;
   }
