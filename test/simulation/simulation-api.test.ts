@@ -73,6 +73,12 @@ test('run, until, drive and runScenario refuse a time that is not a number of vi
     assert.equal(sim.now(), t, 'no time moved');
     assert.throws(() => sim.randomFaults({ until: Infinity }), bad);
     assert.throws(() => sim.randomFaults({ until: 1000, durationMs: { min: 0, max: Infinity } }), bad);
+    // durationMs is a range, unlike the other times: a number says so
+    assert.throws(() => sim.randomFaults({ until: 1000, durationMs: 200 as unknown as { min: number; max: number } }), (err: unknown) => {
+      assert.ok(bad(err));
+      assert.match((err as Error).message, /durationMs is a range of virtual ms, \{ min, max \}, not a number \(200\)/);
+      return true;
+    });
     await sim.until(() => sim.now() >= t + 5, { maxMs: Infinity });
     assert.equal(sim.now(), t + 5);
   });

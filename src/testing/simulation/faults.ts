@@ -272,7 +272,8 @@ export function describeFault(f: Fault): string {
  *   `members`): removed members' and scheduled replacements' too
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `until < from`, `from`, `until` or
  *   `durationMs.max` is not finite, or a range is inverted
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare,
+ *   or a `durationMs` that is not a `{ min, max }` range (a number included)
  */
 export function randomFaultSchedule(
   rng: SimRandom,
@@ -282,7 +283,11 @@ export function randomFaultSchedule(
   usedIds: readonly string[] = members,
 ): ScheduledFault[] {
   checkOptionsArg(options, ['from', 'until', 'meanGapMs', 'durationMs', 'weights'] satisfies (keyof RandomFaultOptions)[], 'random fault options');
-  checkOptionsArg(options.durationMs, ['min', 'max'], 'random fault options.durationMs');
+  if (typeof options.durationMs === 'number') {
+    // the other times of these options are plain numbers: say what this one is
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `random fault options.durationMs is a range of virtual ms, { min, max }, not a number (${options.durationMs})`);
+  }
+  checkOptionsArg(options.durationMs, ['min', 'max'], 'random fault options.durationMs ({ min, max })');
   // a weight of another name would be drawn like a fault kind, and schedule nothing
   checkOptionsArg(options.weights, Object.keys(DEFAULT_FAULT_WEIGHTS), 'random fault options.weights');
   const from = options.from ?? 0;
