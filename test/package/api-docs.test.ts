@@ -195,7 +195,7 @@ declare function apply(entry: Entry): void;
       code: `
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KV, KvNode } from 'quorumkv';
+import type { KV, KvNode, Mutex } from 'quorumkv';
 import { KvEventFile, KvEventSink, KvHistoryMerger, RecordingKV, definitelyNotApplied, type KvInput, type KvOutput, type WatchEventRecord, type WatchStreamRecord } from 'quorumkv/testing';
 declare const node: KvNode;
 declare const kv: KV;
@@ -204,6 +204,8 @@ declare const dir: string;
 declare const rec: HistoryRecorder<KvInput, KvOutput>;
 declare const committed: WatchEventRecord[];
 declare const streams: WatchStreamRecord[];
+declare const sim: Simulation;
+declare const mutex: Mutex;
 `,
     },
   ],

@@ -229,7 +229,10 @@ type SimulationOptionKeysComplete = NoKeyMissing<Exclude<keyof SimulationOptions
  * fire, asynchronous work gets a fixed number of event-loop turns
  * (`settleRounds`), then the invariants are checked. Nothing reads real
  * time, so a seed replays exactly: {@link traceHash} is the same on every
- * run with the same seed and the same calls.
+ * run with the same seed and the same calls. A test must not read it
+ * either: bound a wait with {@link timeoutSignal}, not
+ * `AbortSignal.timeout`, and use {@link clock} for timers and {@link now}
+ * for the time.
  */
 export class Simulation {
   /** The seed. */
@@ -284,6 +287,8 @@ export class Simulation {
   private reconfig: Promise<unknown> = Promise.resolve();
   private readonly reconfigRng: SimRandom;
   private pendingReplacements = 0;
+  /** The virtual timers of the {@link timeoutSignal} signals not aborted yet: `close()` cancels them. */
+  private readonly signalTimers = new Set<unknown>();
 
   /**
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options, an option
@@ -414,10 +419,16 @@ export class Simulation {
     for (const id of this.founders) await this.open(this.member(id));
   }
 
-  /** Stops every member and closes their databases. The simulation cannot be used afterwards. Idempotent. */
+  /**
+   * Stops every member and closes their databases, and cancels the timers of
+   * the {@link timeoutSignal} signals not aborted yet (they never abort).
+   * The simulation cannot be used afterwards. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const timer of this.signalTimers) this.clock.clearTimeout(timer);
+    this.signalTimers.clear();
     for (const m of this.members.values()) {
       await m.chain.catch(() => undefined);
       const node = m.kv ?? m.raft;
@@ -531,6 +542,53 @@ export class Simulation {
   /** Current virtual time, ms since the start. */
   now(): number {
     return this.clock.now();
+  }
+
+  /**
+   * An `AbortSignal` aborted `ms` virtual milliseconds from now: the
+   * simulation's `AbortSignal.timeout(ms)`, to bound a wait (a recipe's
+   * `lock`, `campaign`, `wait`, `dequeue`...) inside a simulation.
+   * `AbortSignal.timeout` counts real time, which has nothing to do with
+   * virtual time (virtual seconds pass in real milliseconds, and not
+   * evenly): it aborts at a virtual moment that changes from run to run,
+   * and the seed no longer replays.
+   *
+   * The signal's timer is one of the clock's timers, as the members' ticks
+   * and the network's deliveries are: it fires while `run`, `until` or
+   * `drive` move time, in the millisecond it is due, in order of due time
+   * then creation among the timers due then, and the signal's `abort`
+   * listeners run at that virtual time (`sim.now()` is now + `ms`). With
+   * `ms` = 0 it aborts when time next moves, not at once (as
+   * `AbortSignal.timeout(0)`). It holds no real timer, so it never keeps
+   * the process alive; `close()` cancels it, and a signal not aborted by
+   * then never is.
+   *
+   * The abort reason is a `FaultError` `QUORUMKV_TIMEOUT` ("timed out after
+   * `ms` virtual ms"), where `AbortSignal.timeout` gives a `TimeoutError`
+   * DOMException (WHATWG DOM, "AbortSignal.timeout"). A recipe aborted by
+   * it fails, as on any abort, with `QUORUMKV_ABORTED`, this reason as its
+   * `cause`.
+   *
+   * @param ms - virtual milliseconds from now: a whole number >= 0 (the
+   *   simulation moves in whole milliseconds)
+   * @returns a new signal, not aborted yet
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an `ms` that is not
+   *   a safe integer >= 0 (a fraction, a negative number, `NaN`,
+   *   `Infinity`: use no signal to wait without limit), or after `close()`;
+   *   no timer is created
+   */
+  timeoutSignal(ms: number): AbortSignal {
+    if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms < 0) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `timeoutSignal(ms) needs a whole number of virtual ms >= 0, not ${String(ms)}`);
+    }
+    if (this.closed) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'timeoutSignal(ms) after close(): the simulation is closed and its time no longer moves');
+    const controller = new AbortController();
+    const timer = this.clock.setTimeout(() => {
+      this.signalTimers.delete(timer);
+      controller.abort(new FaultError(ErrorCode.TIMEOUT, `timed out after ${ms} virtual ms (the signal of timeoutSignal(${ms}))`));
+    }, ms);
+    this.signalTimers.add(timer);
+    return controller.signal;
   }
 
   /**
