@@ -135,7 +135,7 @@ test('the testing API refuses what its nested options and its other options obje
     const want: [string, () => unknown, Code, RegExp][] = [
       // drawn, the misspelled kind scheduled nothing: a schedule of no fault at all
       ['fault weights', () => randomFaultSchedule(new SimRandom(1), ids, { until: 10_000, weights: { ...off, crashleader: 1 } } as Any, base), ErrorCode.INVALID_ARGUMENT, /weights: unknown option "crashleader" \(did you mean crashLeader\?\)/],
-      ['fault durations', () => randomFaultSchedule(new SimRandom(1), ids, { until: 10_000, durationMs: { min: 1, maximum: 5 } } as Any, base), ErrorCode.INVALID_ARGUMENT, /durationMs: unknown option "maximum"/],
+      ['fault durations', () => randomFaultSchedule(new SimRandom(1), ids, { until: 10_000, durationMs: { min: 1, maximum: 5 } } as Any, base), ErrorCode.INVALID_ARGUMENT, /durationMs \(\{ min, max \}\): unknown option "maximum"/],
       // drawn, the misspelled operation issued nothing, and counted as answered
       ['traffic weights', () => startTraffic(sim, { until: 10, weights: { gets: 5 } } as Any), ErrorCode.INVALID_ARGUMENT, /weights: unknown option "gets"/],
       ['traffic think times', () => startTraffic(sim, { until: 10, thinkMs: { min: 1, mx: 5 } } as Any), ErrorCode.INVALID_ARGUMENT, /thinkMs: unknown option "mx"/],
