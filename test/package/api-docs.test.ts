@@ -121,7 +121,7 @@ declare const cluster: { readonly clock: import('quorumkv').VirtualClock };
     },
     {
       code: `
-import { RWMutex, Barrier, DoubleBarrier, Queue, electionLeader, observeElection, type HeldLock, type KvNode } from 'quorumkv';
+import type { HeldLock, KvNode } from 'quorumkv';
 declare const node: KvNode;
 declare const workerNode: KvNode;
 declare const session: Session;
