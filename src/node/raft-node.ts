@@ -11,8 +11,9 @@
  *    fsync per Ready, not one per proposal). A HardState whose only change
  *    is its commit index may wait (see {@link COMMIT_SAVE_DELAY_MS});
  * 2. the Ready's messages are sent: a leader's while step 1 runs (Raft
- *    thesis §10.2.1), everyone else's once step 1 is durable (votes and
- *    acknowledgements vouch for what was written);
+ *    thesis §10.2.1) unless they carry a commit index beyond its durable
+ *    log (a lone voter's own append commits), everyone else's once step 1
+ *    is durable (votes and acknowledgements vouch for what was written);
  * 3. committed entries go to the apply queue, which applies them in order and
  *    resolves the proposers' promises; `advance()` is called and the loop goes on.
  * @module
@@ -1331,15 +1332,20 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     for (const rs of rd.readStates) this.onReadState(rs.index, rs.requestCtx);
 
     // Raft thesis §10.2.1: a leader sends its messages while it writes its own
-    // log (etcd's raft loop does the same). This is safe although the core
-    // counts the leader's entries towards a commit as soon as they are
-    // appended: a commit index only leaves this node in the messages of a
-    // later Ready, and the next Ready is asked for only after this write is
-    // durable, so no member learns a commit the leader could still lose.
-    // Everyone else answers only once what it vouches for (a vote, an
-    // acknowledged entry) is durable.
+    // log (etcd's raft loop does the same). The core counts the leader's
+    // entries towards a commit as soon as they are appended. With other
+    // voters, a commit of entries this write holds needs an acknowledgement
+    // of a message of this very Ready, so it only leaves this node in a
+    // later Ready, taken once this write is durable. A lone voter commits
+    // its entries as it appends them: the messages of that Ready (to its
+    // learners) carry a commit index that covers this write, and a learner
+    // would apply entries a crash of the leader erases. Those messages wait
+    // for the write, as everyone else's do, since a commit index vouches for
+    // the log below it. Everyone else answers only once what it vouches
+    // for (a vote, an acknowledged entry) is durable.
     const commitsChange = rd.committedEntries.some((e) => e.type === 'ConfChange');
-    const parallel = this.role === 'leader' && rd.messages.length > 0;
+    const leading = this.role === 'leader';
+    const parallel = leading && rd.messages.length > 0 && (rd.hardState === undefined || rd.hardState.commit <= this.mem.lastIndex());
     if (parallel) this.sendAsLeader(rd.messages, commitsChange);
 
     let hardState = rd.hardState !== undefined && this.deferCommit(rd, rd.hardState, commitsChange) ? undefined : rd.hardState;
@@ -1400,7 +1406,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (rd.entries.length > 0) this.mem.append(rd.entries);
     if (rd.hardState !== undefined) this.mem.setHardState(rd.hardState);
 
-    if (!parallel && rd.messages.length > 0 && !this.closed) this.transport.send(this.countSnaps(rd.messages));
+    if (!parallel && rd.messages.length > 0 && !this.closed) {
+      if (leading) this.sendAsLeader(rd.messages, commitsChange);
+      else this.transport.send(this.countSnaps(rd.messages));
+    }
 
     if (rd.committedEntries.length > early) this.pushApply({ kind: 'entries', entries: early === 0 ? rd.committedEntries : rd.committedEntries.slice(early) });
     return commitsChange;

@@ -160,7 +160,8 @@ export interface ReadState {
  * 1. persist `hardState`, `entries` and `snapshot` (with fsync when
  *    `mustSync`), before sending any message that depends on them — except
  *    that a leader may send its MsgApp messages in parallel with its own
- *    write (Raft thesis §10.2.1);
+ *    write (Raft thesis §10.2.1), unless `hardState.commit` is beyond its
+ *    durable log (a lone voter commits its entries as it appends them);
  * 2. send `messages` (votes and vote responses only after step 1);
  * 3. apply `committedEntries` in order (they are already durable on a quorum);
  *    for `ConfChange` entries, call `RawNode.applyConfChange`;
