@@ -1017,12 +1017,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   /**
-   * Stops the member: stops ticking, closes the transport and the storage,
+   * Stops the member: stops ticking, saves the commit index it may leave
+   * unsaved for up to 100 ms (docs/node.md, "The Ready loop"), closes the transport and the storage,
    * and rejects every pending call with `QUORUMKV_NODE_CLOSED`. Idempotent:
    * every call settles once the member is closed (one made while another
    * runs waits for it). The storage is closed even when the transport fails
-   * to close; every call then rejects with the first failure, as the
-   * transport or the storage reported it.
+   * to close or that last save fails; every call then rejects with the first
+   * failure, as the transport or the storage reported it.
    * The state machine is not closed (it belongs to the caller): a call to
    * it in progress is waited for, and none is made once this settles.
    */
@@ -1047,8 +1048,14 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     while (this.applying) await new Promise<void>((r) => this.idleWaiters.push(r));
     // Let an in-flight save finish before the storage goes away.
     for (let i = 0; i < 1000 && (this.looping || this.applying); i++) await new Promise((r) => setImmediate(r));
+    // A failed save of the commit left unsaved is reported, and the storage
+    // is closed all the same.
     try {
       await this.saveDeferredHardState();
+    } catch (error) {
+      failure ??= { error };
+    }
+    try {
       await this.storage.close();
     } catch (error) {
       failure ??= { error };
@@ -1516,19 +1523,25 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (this.unsavedHardState === undefined) return;
     const rest = COMMIT_SAVE_DELAY_MS - this.deferredFor();
     if (rest > 0) this.hardStateTimer = this.clock.setTimeout(() => this.onHardStateTimer(), rest);
-    else void this.saveDeferredHardState();
+    else {
+      this.saveDeferredHardState().catch((err: unknown) => {
+        if (!this.closed) this.onFatal(err as Error);
+      });
+    }
   }
 
-  /** Saves (unsynced) a HardState left out of the Ready saves, if one still is. */
+  /**
+   * Saves (unsynced) a HardState left out of the Ready saves, if one still
+   * is; rejects with the storage's failure (the timer makes it fatal,
+   * {@link close} reports it).
+   */
   private saveDeferredHardState(): Promise<void> {
     this.hardStateTimer = undefined;
     const hs = this.unsavedHardState;
     if (hs === undefined || this.fatal !== undefined || this.storage.status !== 'open') return Promise.resolve();
     this.unsavedHardState = undefined;
     this.savedHardState = hs;
-    return this.storage.save({ hardState: hs }, { sync: false }).catch((err: unknown) => {
-      if (!this.closed) this.onFatal(err as Error);
-    });
+    return this.storage.save({ hardState: hs }, { sync: false });
   }
 
   private onSoftState(lead: string, role: StateRole): void {

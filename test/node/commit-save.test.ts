@@ -320,3 +320,24 @@ test('a wall clock that goes back while a commit waits unsaved does not hold it 
     await c.closeAll();
   }
 });
+
+test('close() rejects with the failure of its save of the commit left unsaved, and still closes the storage', async () => {
+  const c = crashableCluster();
+  try {
+    await c.start('a', ['a'], ['a']);
+    const a = await c.waitLeader();
+    const [last] = await proposeOneByOne(c, a, 1, 1);
+    assert.ok((await savedCommit(a.db)) < last!, 'the commit of the proposal is not saved yet');
+    const storage = (a.node as unknown as { storage: LevelLogStorage }).storage;
+    const save = storage.save.bind(storage);
+    storage.save = async (update, opts) => {
+      if (update.hardState !== undefined && update.entries === undefined) throw new Error('the disk is full');
+      return save(update, opts);
+    };
+    c.members.delete('a'); // closed here
+    await assert.rejects(a.node.close(), /the disk is full/);
+    assert.equal(storage.status, 'closed', 'the storage was closed');
+  } finally {
+    await c.closeAll();
+  }
+});

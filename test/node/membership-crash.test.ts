@@ -29,7 +29,7 @@ import { RaftNode, VirtualClock } from '../../src/node/index.js';
 import type { ConfState } from '../../src/raftpb/index.js';
 import { CrashableLevel, LevelLogStorage } from '../../src/storage/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
-import { Rng, assertPrefixes, seededRandom } from './crash-sim.js';
+import { Rng, assertPrefixes, lostWithThePower, seededRandom } from './crash-sim.js';
 import { LogStateMachine, clockScheduler, cmd } from './helpers.js';
 
 const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
@@ -133,7 +133,7 @@ async function runMemberSeed(seed: number, chaosMs = 3_000): Promise<SeedResult>
     m.lastLog = [...m.sm!.applyLog];
     m.node = undefined;
     m.sm = undefined;
-    await Promise.all([node.close(), m.db.crash()]);
+    await Promise.all([node.close().catch(lostWithThePower), m.db.crash()]);
     if (trace) console.log(`t=${clock.now()} crash ${m.id}#${m.incarnation}`);
     result.crashes++;
   };
