@@ -577,6 +577,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private applying = false;
   private applyKickScheduled = false;
   private closed = false;
+  /** The transport's close, once called (by {@link close}, a fatal error or a removal). */
+  private transportClosing: Promise<void> | undefined;
   /** The close in progress or done: later calls of {@link close} wait for it. */
   private closing: Promise<void> | undefined;
   private removedFromCluster = false;
@@ -1023,7 +1025,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * every call settles once the member is closed (one made while another
    * runs waits for it). The storage is closed even when the transport fails
    * to close or that last save fails; every call then rejects with the first
-   * failure, as the transport or the storage reported it.
+   * failure, as the transport or the storage reported it (also a failure of
+   * the transport's close begun when a fatal error or a removal stopped the
+   * member, which is not thrown elsewhere).
    * The state machine is not closed (it belongs to the caller): a call to
    * it in progress is waited for, and none is made once this settles.
    */
@@ -1038,7 +1042,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.failAll(new FaultError(ErrorCode.NODE_CLOSED, 'node is closed'));
     let failure: { error: unknown } | undefined;
     try {
-      await this.transport.close();
+      await this.closeTransport();
     } catch (error) {
       failure = { error };
     }
@@ -1936,7 +1940,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private stopRemoved(): void {
     this.lingerTimer = undefined;
     this.stopTimers();
-    if (!this.closed) void this.transport.close();
+    if (!this.closed) this.closeTransportInBackground();
   }
 
   /**
@@ -2161,9 +2165,24 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.stopTimers();
     // A member whose storage or state machine failed takes no further part in
     // the cluster (etcd panics): no more messages in or out.
-    void this.transport.close();
+    this.closeTransportInBackground();
     this.failAll(new FaultError(ErrorCode.NODE_CLOSED, `node stopped after a fatal error: ${err.message}`, { cause: err }));
     emitIsolated(this, 'error', err);
+  }
+
+  /** Closes the transport once: every later call gets the first call's outcome. */
+  private closeTransport(): Promise<void> {
+    this.transportClosing ??= this.transport.close();
+    return this.transportClosing;
+  }
+
+  /**
+   * Closes the transport without waiting (a fatal error, a removal): a
+   * failure is left for {@link close} to report, not thrown as an unhandled
+   * rejection.
+   */
+  private closeTransportInBackground(): void {
+    this.closeTransport().catch((err: unknown) => log('[%s] the transport failed to close: %s', this.id, (err as Error)?.message));
   }
 
   private wakeIdle(): void {

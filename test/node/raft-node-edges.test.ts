@@ -1040,3 +1040,41 @@ test('messages from ids outside the configuration leave no bookkeeping behind fo
     await c.closeAll();
   }
 });
+
+test('a member stopped by a fatal error whose transport fails to close leaves no unhandled rejection; close() reports the failure', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => {
+    unhandled.push(reason);
+  };
+  process.on('unhandledRejection', onUnhandled);
+  const db = new MemoryLevel<Uint8Array, Uint8Array>(VIEW);
+  const storage = await LevelLogStorage.open({ db: db as never });
+  const base = new MemoryNetwork({ seed: 1 }).transport('a');
+  const transport: Transport = {
+    id: 'a',
+    start: (h) => base.start(h),
+    send: (ms) => base.send(ms),
+    addPeer: (id, a) => base.addPeer(id, a),
+    removePeer: (id) => base.removePeer(id),
+    close: async () => {
+      await base.close();
+      throw new Error('the socket would not close');
+    },
+  };
+  const clock = new VirtualClock();
+  const node = await RaftNode.create<number>({ id: 'a', peers: ['a'], storage, transport, stateMachine: new FailingMachine('boom'), clock, tickMs: 10 });
+  try {
+    const errors: Error[] = [];
+    node.on('error', (e) => errors.push(e));
+    await advanceUntil(clock, () => node.isLeader, 2_000, 'a leader');
+    void node.propose(cmd('boom', '1')).catch(() => undefined);
+    await advanceUntil(clock, () => errors.length > 0, 2_000, 'the fatal error');
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(unhandled.map(String), [], 'no unhandled rejection');
+    await assert.rejects(node.close(), /the socket would not close/);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await storage.close();
+    await db.close();
+  }
+});
