@@ -1,0 +1,497 @@
+// Watch guarantees under stress (etcd's watch API: ordered, unique,
+// reliable, atomic, resumable; progress notifications never claim a revision
+// whose events were not sent; a slow consumer never blocks writes and is
+// cancelled with compactRevision only when the history it needs is gone).
+// Many watchers on overlapping keys, ranges and prefixes with small queues;
+// consumers that read slowly, stop and resume, cancel themselves or create
+// watches from a listener; large txns; compactions at the revision a lagging
+// watcher needs next and just below it; progress on demand and periodic; the
+// store closed at the end. Every stream is compared with the history the
+// test computes from its own writes. Seeded: QUORUMKV_WATCH_STRESS_SEED=<n>
+// replays one seed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryLevel } from 'memory-level';
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import type { Event, KeyValue, RequestOp, WatchCreateRequest, WatchFilter, WatchResponse } from '../../src/mvccpb/index.js';
+import { MvccStore, type Watcher } from '../../src/mvcc/index.js';
+import type { BatchTimer, WriteRequest } from '../../src/mvcc/index.js';
+import { b, openStore, s } from './helpers.js';
+
+interface MKv {
+  key: string;
+  value: string;
+  create: number;
+  mod: number;
+  version: number;
+}
+
+interface MEvent {
+  rev: number;
+  type: 'PUT' | 'DELETE';
+  key: string;
+  kv?: MKv;
+  prev?: MKv;
+}
+
+const KEYS = ['a0', 'a1', 'a2', 'a3', 'b0', 'b1', 'b2', 'b3', 'c0', 'c1', 'c2'];
+
+/** The history the test computes from its own writes. */
+class Model {
+  rev = 1;
+  readonly state = new Map<string, MKv>();
+  readonly events: MEvent[] = [];
+  compactions: number[] = [];
+
+  /** Applies one revision's ops in order; returns the events (none: the revision does not move). */
+  apply(ops: ({ put: [string, string] } | { del: [string, string | undefined] })[]): MEvent[] {
+    const rev = this.rev + 1;
+    const out: MEvent[] = [];
+    // etcd's prevKv is the key at the revision before (a key put and
+    // deleted in one txn has none; a key written twice, its value before)
+    const before = new Map(this.state);
+    for (const op of ops) {
+      if ('put' in op) {
+        const [key, value] = op.put;
+        const prev = this.state.get(key);
+        const kv: MKv = { key, value, create: prev?.create ?? rev, mod: rev, version: (prev?.version ?? 0) + 1 };
+        this.state.set(key, kv);
+        const was = before.get(key);
+        out.push({ rev, type: 'PUT', key, kv, ...(was && kv.create !== rev ? { prev: was } : {}) });
+      } else {
+        const [key, end] = op.del;
+        const keys = [...this.state.keys()].filter((k) => (end === undefined ? k === key : k >= key && k < end)).sort();
+        for (const k of keys) {
+          this.state.delete(k);
+          const was = before.get(k);
+          out.push({ rev, type: 'DELETE', key: k, ...(was ? { prev: was } : {}) });
+        }
+      }
+    }
+    if (out.length > 0) {
+      this.rev = rev;
+      this.events.push(...out);
+    }
+    return out;
+  }
+}
+
+interface Spec {
+  name: string;
+  key: string;
+  rangeEnd?: string;
+  startRevision: number;
+  prevKv: boolean;
+  filters: WatchFilter[];
+  /** With startRevision 0: the revision the store had when the watch was created. */
+  createdAt: number;
+}
+
+interface Rec {
+  spec: Spec;
+  w: Watcher;
+  /** Responses with the compaction revision applied when each was received. */
+  got: { resp: WatchResponse; compactedAt: number }[];
+  covered: number;
+  ended: boolean;
+  reader?: Promise<void>;
+}
+
+function matches(spec: Spec, key: string): boolean {
+  if (spec.rangeEnd === undefined) return key === spec.key;
+  if (spec.rangeEnd === '\0') return key >= spec.key;
+  return key >= spec.key && key < spec.rangeEnd;
+}
+
+function evStr(e: Event): string {
+  const kv = (x: KeyValue) => `${s(x.key)}=${s(x.value)}@${x.createRevision}/${x.modRevision}/${x.version}`;
+  return e.type === 'PUT' ? `PUT ${kv(e.kv)}` : `DELETE ${s(e.kv.key)}@${e.kv.modRevision}`;
+}
+
+function mStr(e: MEvent): string {
+  const kv = (x: MKv) => `${x.key}=${x.value}@${x.create}/${x.mod}/${x.version}`;
+  return e.type === 'PUT' ? `PUT ${kv(e.kv!)}` : `DELETE ${e.key}@${e.rev}`;
+}
+
+function mKvStr(x: MKv | undefined): string {
+  return x === undefined ? '-' : `${x.key}=${x.value}@${x.create}/${x.mod}/${x.version}`;
+}
+
+function kvStr(x: KeyValue | undefined): string {
+  return x === undefined ? '-' : `${s(x.key)}=${s(x.value)}@${x.createRevision}/${x.modRevision}/${x.version}`;
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** A timer the test fires by hand (periodic progress notifications). */
+class ManualTimer implements BatchTimer {
+  private next = 1;
+  readonly pending = new Map<number, () => void>();
+  setTimeout(fn: () => void, _ms: number): unknown {
+    const h = this.next++;
+    this.pending.set(h, fn);
+    return h;
+  }
+  clearTimeout(h: never): void {
+    this.pending.delete(h as number);
+  }
+  fire(): void {
+    const fns = [...this.pending.values()];
+    this.pending.clear();
+    for (const f of fns) f();
+  }
+}
+
+async function runSeed(seed: number): Promise<string[]> {
+  const rng = xoroshiro128plus(seed);
+  const int = (lo: number, hi: number): number => uniformInt(rng, lo, hi);
+  const pick = <T>(xs: readonly T[]): T => xs[int(0, xs.length - 1)]!;
+  const timer = new ManualTimer();
+  const db = new MemoryLevel<string, string>();
+  if (int(0, 1) === 0) Object.defineProperty(db, 'supports', { value: { ...db.supports, getSync: false } });
+  const t = await openStore(
+    {
+      timer,
+      watch: { queueCapacity: int(1, 3), maxRevisionsPerSync: int(1, 6), progressIntervalMs: 1000 },
+      // writes held back for the manual timer: catch-up reads take records still in the write buffer
+      batchIntervalMs: pick([0, 5]),
+      compactionBatchLimit: int(1, 4),
+    },
+    db,
+  );
+  const store = t.store;
+  // another member with the same entries: at times this store misses some
+  // and restores that member's snapshot instead (a follower catching up)
+  const twin = int(0, 1) === 0 ? await MvccStore.open(new MemoryLevel<string, string>().sublevel('mvcc')) : undefined;
+  let lagging = false;
+  let index = 0;
+  const applyEverywhere = (entries: { index: number; request: WriteRequest }[], acknowledge: 'written' | 'applied'): Promise<void> => {
+    const mine = lagging ? Promise.resolve() : store.applyBatch(entries, { acknowledge }).then((results) => {
+      results.forEach((r, i) => assert.equal(r.status, 'applied', `seed ${seed}: entry ${i} ${JSON.stringify(r)}`));
+    });
+    const theirs = twin?.applyBatch(entries).then((results) => {
+      results.forEach((r, i) => assert.equal(r.status, 'applied', `seed ${seed}: twin entry ${i} ${JSON.stringify(r)}`));
+    });
+    return Promise.all([mine, theirs]).then(() => {});
+  };
+  const model = new Model();
+  const recs: Rec[] = [];
+  const violations: string[] = [];
+  let gates: (() => void)[] = [];
+  let stalled = true;
+  let closing = false;
+  const inFlight: Promise<void>[] = [];
+
+  const cover = (r: Rec, resp: WatchResponse): void => {
+    if (!resp.canceled || resp.events.length > 0) r.covered = Math.max(r.covered, resp.header.revision);
+  };
+
+  const open = (spec: Omit<Spec, 'name' | 'createdAt'>, consumer: string, depth = 0): Rec | undefined => {
+    const req: WatchCreateRequest = {
+      key: b(spec.key),
+      ...(spec.rangeEnd !== undefined ? { rangeEnd: spec.rangeEnd === '\0' ? new Uint8Array([0]) : b(spec.rangeEnd) } : {}),
+      ...(spec.startRevision > 0 ? { startRevision: spec.startRevision } : {}),
+      prevKv: spec.prevKv,
+      filters: spec.filters,
+      progressNotify: true,
+    };
+    let w: Watcher;
+    try {
+      w = store.watch(req);
+    } catch (err) {
+      if (closing) return undefined;
+      throw err;
+    }
+    // the consumer's own random choices: when its reads and listeners run
+    // does not change the writes the seed makes
+    const own = xoroshiro128plus(seed * 1009 + recs.length);
+    const wint = (lo: number, hi: number): number => uniformInt(own, lo, hi);
+    const full: Spec = { ...spec, name: `w${recs.length}:${consumer}`, createdAt: store.currentRevision() };
+    const rec: Rec = { spec: full, w, got: [], covered: spec.startRevision > 0 ? spec.startRevision - 1 : full.createdAt, ended: false };
+    recs.push(rec);
+    const record = (resp: WatchResponse): void => {
+      rec.got.push({ resp, compactedAt: store.compactRevision() });
+      cover(rec, resp);
+      if (resp.canceled) rec.ended = true;
+    };
+    if (consumer === 'emitter') {
+      let n = 0;
+      const cancelAfter = wint(0, 2) === 0 ? wint(1, 6) : -1;
+      const spawnAt = depth < 2 && wint(0, 2) === 0 ? wint(1, 4) : -1;
+      w.on('response', (resp) => {
+        record(resp);
+        n++;
+        if (n === cancelAfter) {
+          rec.ended = true;
+          void w.cancel();
+        }
+        if (n === spawnAt && !closing) {
+          // a watch created from a listener, resuming after what this one got
+          const from = wint(0, 1) === 0 ? rec.covered + 1 : 0;
+          open({ ...randomRange(wint), startRevision: from, prevKv: wint(0, 1) === 0, filters: randomFilters(wint) }, ['fast', 'slow', 'emitter'][wint(0, 2)]!, depth + 1);
+        }
+      });
+      w.on('end', () => {
+        rec.ended = true;
+      });
+    } else {
+      rec.reader = (async () => {
+        for (;;) {
+          const r = await w.next();
+          if (r.done) break;
+          record(r.value);
+          if (consumer === 'slow') for (let i = wint(0, 3); i > 0; i--) await tick();
+          if (consumer === 'stall' && stalled && wint(0, 3) > 0) await new Promise<void>((res) => gates.push(res));
+        }
+        rec.ended = true;
+      })();
+    }
+    return rec;
+  };
+
+  const randomRange = (r = int): { key: string; rangeEnd?: string } => {
+    const pick = <T>(xs: readonly T[]): T => xs[r(0, xs.length - 1)]!;
+    switch (r(0, 3)) {
+      case 0:
+        return { key: pick(KEYS) };
+      case 1: {
+        const p = pick(['a', 'b', 'c']);
+        return { key: p, rangeEnd: String.fromCharCode(p.charCodeAt(0) + 1) };
+      }
+      case 2: {
+        const x = pick(KEYS);
+        const y = pick(KEYS);
+        return x < y ? { key: x, rangeEnd: y } : { key: y, rangeEnd: x === y ? 'z' : x };
+      }
+      default:
+        return { key: pick(['a', 'b1', 'c']), rangeEnd: '\0' };
+    }
+  };
+  const randomFilters = (r = int): WatchFilter[] => ([[], [], [], ['NOPUT'], ['NODELETE']] as WatchFilter[][])[r(0, 4)]!;
+
+  const randomWatch = (): void => {
+    const cur = model.rev;
+    const startRevision = pick([0, 0, int(1, cur), Math.max(1, cur - int(0, 5))]);
+    open({ ...randomRange(), startRevision, prevKv: int(0, 1) === 0, filters: randomFilters() }, pick(['fast', 'slow', 'stall', 'stall', 'emitter']));
+  };
+
+  /** One revision's worth of ops (a put, a delete, a range delete, or a large txn). */
+  const randomOps = (): { req: WriteRequest; ops: ({ put: [string, string] } | { del: [string, string | undefined] })[] } => {
+    const v = `v${int(0, 999)}`;
+    switch (int(0, 4)) {
+      case 0:
+      case 1: {
+        const k = pick(KEYS);
+        return { req: { put: { key: b(k), value: b(v) } }, ops: [{ put: [k, v] }] };
+      }
+      case 2: {
+        const k = pick(KEYS);
+        return { req: { deleteRange: { key: b(k) } }, ops: [{ del: [k, undefined] }] };
+      }
+      case 3: {
+        const p = pick(['a', 'b', 'c']);
+        const e = String.fromCharCode(p.charCodeAt(0) + 1);
+        return { req: { deleteRange: { key: b(p), rangeEnd: b(e) } }, ops: [{ del: [p, e] }] };
+      }
+      default: {
+        // a large txn: many keys in one revision, more events than a queue holds
+        const keys = KEYS.filter(() => int(0, 2) > 0);
+        const ops: ({ put: [string, string] } | { del: [string, string | undefined] })[] = [];
+        const success: RequestOp[] = [];
+        for (const k of keys) {
+          if (int(0, 4) === 0) {
+            ops.push({ del: [k, undefined] });
+            success.push({ requestDeleteRange: { key: b(k) } });
+          } else if (int(0, 5) === 0) {
+            // put and deleted in the same revision (nested txns)
+            ops.push({ put: [k, v] }, { del: [k, undefined] });
+            success.push({ requestTxn: { success: [{ requestPut: { key: b(k), value: b(v) } }] } }, { requestTxn: { success: [{ requestDeleteRange: { key: b(k) } }] } });
+          } else {
+            ops.push({ put: [k, v] });
+            success.push({ requestPut: { key: b(k), value: b(v) } });
+          }
+        }
+        return { req: { txn: { success } }, ops };
+      }
+    }
+  };
+
+  /** The next revision a lagging watcher needs. */
+  const laggingNeed = (): number | undefined => {
+    const lag = recs.filter((r) => !r.ended && r.covered < model.rev);
+    if (lag.length === 0) return undefined;
+    return pick(lag).covered + 1;
+  };
+
+  const steps = int(60, 140);
+  for (let step = 0; step < steps; step++) {
+    const what = int(0, 19);
+    if (what < 3) {
+      randomWatch();
+    } else if (what < 13) {
+      // one entry, or several in one batch (several revisions per notification)
+      const n = int(0, 3) === 0 ? int(2, 5) : 1;
+      const entries = [];
+      for (let i = 0; i < n; i++) {
+        const { req, ops } = randomOps();
+        model.apply(ops);
+        entries.push({ index: ++index, request: req });
+      }
+      const acknowledge = pick(['written', 'applied'] as const);
+      const applying = applyEverywhere(entries, acknowledge);
+      // sometimes the next step runs while this batch applies
+      if (int(0, 3) === 0) inFlight.push(applying);
+      else {
+        await applying;
+        await Promise.all(inFlight.splice(0));
+        if (!lagging) assert.equal(store.currentRevision(), model.rev, `seed ${seed}: the model's revision`);
+      }
+    } else if (what < 15) {
+      // compaction at the revision a lagging watcher needs next, or just below it
+      const need = laggingNeed();
+      const last = model.compactions[model.compactions.length - 1] ?? 0;
+      let rev = need === undefined ? int(1, model.rev) : need - int(0, 1);
+      rev = Math.min(rev, model.rev);
+      if (rev > last && rev >= 1) {
+        model.compactions.push(rev);
+        await applyEverywhere([{ index: ++index, request: { compaction: { revision: rev } } }], 'written');
+      }
+    } else if (what < 17) {
+      if (int(0, 1) === 0) store.requestProgress();
+      else {
+        const live = recs.filter((r) => !r.ended);
+        if (live.length > 0) store.requestProgress(pick(live).w);
+      }
+      if (int(0, 1) === 0) timer.fire();
+    } else if (what < 18 && twin !== undefined && int(0, 1) === 0) {
+      if (!lagging) lagging = true;
+      else {
+        await Promise.all(inFlight.splice(0));
+        await store.restore(await twin.snapshot());
+        lagging = false;
+        assert.equal(store.currentRevision(), model.rev, `seed ${seed}: the model's revision after a restore`);
+      }
+    } else if (what < 18) {
+      // stalled consumers read again for a while
+      const g = gates;
+      gates = [];
+      for (const f of g) f();
+    } else {
+      for (let i = int(1, 5); i > 0; i--) await tick();
+      if (int(0, 1) === 0) timer.fire();
+    }
+  }
+
+  await Promise.all(inFlight.splice(0));
+  if (lagging) await store.restore(await twin!.snapshot());
+  lagging = false;
+  // everyone reads again: every watch not cancelled catches up (or the
+  // store closes while some lag)
+  const closeEarly = int(0, 3) === 0;
+  stalled = closeEarly;
+  for (let i = 0; i < (closeEarly ? int(0, 20) : 2000); i++) {
+    const g = gates;
+    gates = [];
+    for (const f of g) f();
+    if (recs.every((r) => r.ended || r.covered >= model.rev)) break;
+    if (i % 50 === 49) store.requestProgress();
+    await tick();
+  }
+  for (const r of closeEarly ? [] : recs) {
+    if (!r.ended && r.covered < model.rev) violations.push(`${r.spec.name}: did not catch up: covered ${r.covered} of ${model.rev}`);
+  }
+  closing = true;
+  await store.close();
+  await twin?.close();
+  stalled = false;
+  for (const f of gates) f();
+  await Promise.all(recs.map((r) => r.reader));
+  await tick();
+
+  // compare each stream with the history
+  for (const r of recs) {
+    const sp = r.spec;
+    const v = (msg: string): void => {
+      violations.push(`${sp.name} ${sp.key}..${sp.rangeEnd ?? ''} from ${sp.startRevision || `now(${sp.createdAt})`}${sp.prevKv ? ' prevKv' : ''}${sp.filters.length ? ` ${sp.filters}` : ''}: ${msg}`);
+    };
+    // a watch from now created while a batch applies (from a listener) also
+    // gets the revisions that batch executed before it came
+    const first = r.got.find((x) => x.resp.events.length > 0)?.resp.events[0]?.kv.modRevision;
+    const from = sp.startRevision > 0 ? sp.startRevision : first !== undefined && first <= sp.createdAt ? first : sp.createdAt + 1;
+    const want = model.events.filter(
+      (e) => e.rev >= from && matches(sp, e.key) && !(e.type === 'PUT' && sp.filters.includes('NOPUT')) && !(e.type === 'DELETE' && sp.filters.includes('NODELETE')),
+    );
+    const seenRevs = new Map<number, number>();
+    const received: { ev: Event; compactedAt: number }[] = [];
+    let covered = from - 1;
+    for (let i = 0; i < r.got.length; i++) {
+      const { resp, compactedAt } = r.got[i]!;
+      for (const ev of resp.events) {
+        const at = seenRevs.get(ev.kv.modRevision);
+        if (at !== undefined && at !== i) v(`atomic: revision ${ev.kv.modRevision} split over responses ${at} and ${i}`);
+        seenRevs.set(ev.kv.modRevision, i);
+        received.push({ ev, compactedAt });
+      }
+      if (resp.events.length === 0 && !resp.canceled) {
+        // a progress notification: every event up to its revision was sent
+        const missing = want.filter((e) => e.rev <= resp.header.revision).length - received.length;
+        if (missing > 0) v(`progress at ${resp.header.revision} after ${received.length} events, ${missing} events at or below it not sent`);
+      }
+      if (resp.canceled) {
+        if (i !== r.got.length - 1) v('a response after the cancellation');
+        const wantBelow = want.filter((e) => e.rev <= resp.header.revision).length;
+        if (resp.compactRevision > 0) {
+          if (!model.compactions.includes(resp.compactRevision)) v(`cancelled with compactRevision ${resp.compactRevision}, never compacted`);
+          if (covered + 1 >= resp.compactRevision) v(`cancelled with compactRevision ${resp.compactRevision} though it had every revision up to ${covered}`);
+        } else if (wantBelow > received.length) {
+          v(`the last response claims revision ${resp.header.revision}, ${wantBelow - received.length} events at or below it not sent`);
+        }
+      } else {
+        covered = Math.max(covered, resp.header.revision);
+      }
+    }
+    const cancelledByStore = r.got.some((x) => x.resp.canceled && (x.resp.compactRevision > 0 || closeEarly));
+    const cancelledByConsumer = !r.got.some((x) => x.resp.canceled);
+    const got = received.map((x) => evStr(x.ev));
+    const exp = want.map(mStr);
+    const prefix = exp.slice(0, got.length);
+    if (JSON.stringify(got) !== JSON.stringify(prefix)) {
+      const i = got.findIndex((g, j) => g !== prefix[j]);
+      v(`ordered/unique/reliable: event ${i} is ${got[i]}, expected ${prefix[i] ?? 'none'} (got ${got.length}, history ${exp.length})`);
+    } else if (!cancelledByStore && !cancelledByConsumer && got.length !== exp.length) {
+      v(`reliable: got ${got.length} events, history has ${exp.length}; first missing ${exp[got.length]}`);
+    }
+    // prevKv: the previous version, or none once a compaction removed it
+    received.forEach(({ ev, compactedAt }, i) => {
+      const m = want[i];
+      if (m === undefined || mStr(m) !== evStr(ev)) return;
+      if (!sp.prevKv) {
+        if (ev.prevKv !== undefined) v(`prevKv on ${evStr(ev)} not asked for`);
+        return;
+      }
+      if (ev.prevKv === undefined) {
+        if (m.prev !== undefined && !(m.rev - 1 < compactedAt)) v(`prevKv missing on ${evStr(ev)}: ${mKvStr(m.prev)}`);
+      } else if (kvStr(ev.prevKv) !== mKvStr(m.prev)) {
+        v(`prevKv of ${evStr(ev)} is ${kvStr(ev.prevKv)}, expected ${mKvStr(m.prev)}`);
+      }
+    });
+  }
+  return violations;
+}
+
+test('watch guarantees under stress: small queues, slow and stalled consumers, large txns, compactions at a lagging revision, progress, close', async () => {
+  const env = process.env.QUORUMKV_WATCH_STRESS_SEED;
+  const seeds = env !== undefined ? [Number(env)] : Array.from({ length: 40 }, (_, i) => 1000 + i);
+  const failures: string[] = [];
+  for (const seed of seeds) {
+    let v: string[];
+    try {
+      v = await runSeed(seed);
+    } catch (err) {
+      v = [`threw ${(err as Error).stack}`];
+    }
+    if (v.length > 0) failures.push(`seed ${seed} (QUORUMKV_WATCH_STRESS_SEED=${seed}):\n  ${v.slice(0, 8).join('\n  ')}`);
+  }
+  assert.deepEqual(failures, []);
+});
