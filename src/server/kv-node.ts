@@ -87,7 +87,10 @@ type AnyDb = AbstractLevel<any, any, any>;
 /** How often the database size is measured at most (ms of the node's clock). */
 const SIZE_REFRESH_MS = 1000;
 
-/** Automatic compaction (etcd's `--auto-compaction-mode` / `--auto-compaction-retention`). */
+/**
+ * Automatic compaction (etcd's `--auto-compaction-mode` / `--auto-compaction-retention`), run by
+ * the leader, one compaction at a time: a check while the previous one is not yet applied proposes none.
+ */
 export type AutoCompaction =
   /** Keep the last `retention` revisions (a non-negative integer): compact to `current - retention` every `intervalMs` ms (default 60,000). */
   | { mode: 'revision'; retention: number; intervalMs?: number }
@@ -606,6 +609,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /** Whether peers are reached by TCP (`host:port` addresses, checked by addMember). */
   private tcpAddresses = false;
   private readonly revisionSamples: { at: number; revision: number }[] = [];
+  /** An auto-compaction is proposed and not yet settled: the next checks propose none. */
+  private autoCompacting = false;
   private closed = false;
   /** The fatal error that stopped this member's Raft node (see {@link onStopped}). */
   private stopped: Error | undefined;
@@ -1888,7 +1893,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       this.revisionSamples.push({ at: now, revision: current });
       while (this.revisionSamples.length > 1 && this.revisionSamples[1]!.at <= now - ac.retentionMs) this.revisionSamples.shift();
     }
-    if (!this.raft.isLeader) return;
+    // one at a time, as etcd's compactors wait for Compact: a check while
+    // one is in flight would propose its revision again, and the duplicate
+    // would fail with ErrCompacted on every member
+    if (!this.raft.isLeader || this.autoCompacting) return;
     let target = 0;
     if (ac.mode === 'revision') {
       target = current - ac.retention;
@@ -1898,7 +1906,19 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     }
     if (target <= Math.max(0, this.store.compactRevision())) return;
     log('[%s] auto-compaction to revision %d', this.id, target);
-    this.compact(target).catch((err: Error) => log('[%s] auto-compaction failed: %s', this.id, err.message));
+    this.autoCompacting = true;
+    this.compact(target)
+      .then(
+        () => log('[%s] auto-compaction to revision %d done', this.id, target),
+        // compacted there or beyond meanwhile (a compact() call): done, as for etcd's compactors
+        (err: Error) =>
+          isQuorumError(err, ErrorCode.REVISION_COMPACTED)
+            ? log('[%s] auto-compaction to revision %d: already compacted', this.id, target)
+            : log('[%s] auto-compaction to revision %d failed: %s', this.id, target, err.message),
+      )
+      .finally(() => {
+        this.autoCompacting = false;
+      });
   }
 
   private scheduleCorruptCheck(): void {

@@ -78,6 +78,54 @@ for (const ac of [
   });
 }
 
+test('auto-compaction proposes one compaction at a time: a compaction slower than intervalMs is not proposed again (each duplicate failed with ErrCompacted)', async () => {
+  // etcd's compactors call Compact and wait for it before their next check
+  // (v3compactor revision.go, periodic.go); a check every intervalMs that
+  // did not wait proposed the same revision again while the first was in
+  // flight, and every duplicate entry failed with ErrCompacted on every
+  // member, logged as a failed auto-compaction
+  for (const ac of [
+    { mode: 'revision' as const, retention: 2, intervalMs: 10 },
+    { mode: 'periodic' as const, retentionMs: 1_000, intervalMs: 10 },
+  ]) {
+    const c = new OpsCluster(IDS, 24);
+    c.extra = () => ({ autoCompaction: ac });
+    try {
+      await c.startAll();
+      // white box: the compaction entries each member applies, with their outcome
+      const applied = new Map<string, string[]>(IDS.map((id) => [id, []]));
+      for (const id of IDS) {
+        const store = (c.node(id) as unknown as { store: { applyBatch: (e: { request: { compaction?: { revision: number } } | null }[], o?: unknown) => Promise<{ status: string }[]> } }).store;
+        const applyBatch = store.applyBatch.bind(store);
+        store.applyBatch = async (entries, o) => {
+          const results = await applyBatch(entries, o);
+          entries.forEach((e, i) => {
+            if (e.request?.compaction !== undefined) applied.get(id)!.push(`${e.request.compaction.revision}:${results[i]!.status}`);
+          });
+          return results;
+        };
+      }
+      const leader = await c.waitLeader();
+      c.net.setDelay({ minMs: 30, maxMs: 30 }); // a commit takes longer than intervalMs
+      for (let i = 0; i < 10; i++) {
+        await c.run(leader.put('k', `v${i}`));
+        await c.clock.advanceAsync(150);
+      }
+      const current = leader.status().revision;
+      await c.clock.advanceAsync(2_000);
+      const target = ac.mode === 'revision' ? current - 2 : current;
+      for (const id of IDS) {
+        await c.waitFor(() => c.node(id).status().compactRevision === target, 3_000, `${ac.mode}: member ${id} compacts to ${target}`);
+        const entries = applied.get(id)!;
+        assert.ok(entries.length > 0, `${ac.mode}: ${id} applied compactions`);
+        assert.deepEqual(entries.filter((e) => !e.endsWith(':applied')), [], `${ac.mode}: ${id} applied ${entries.join(' ')}`);
+      }
+    } finally {
+      await c.closeAll();
+    }
+  }
+});
+
 test('an auto-compaction interval longer than a timer can wait (2^31 ms and more) is waited whole on the system clock, not replaced by 1 ms', async () => {
   // Node's setTimeout fires after 1 ms for a delay above 2^31 - 1 ms: a
   // 30-day intervalMs compacted every millisecond, and a periodic retention
