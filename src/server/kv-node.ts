@@ -84,6 +84,9 @@ const log = createDebug('quorumkv:server');
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDb = AbstractLevel<any, any, any>;
 
+/** One hour in ms: the longest interval of etcd's periodic compactor. */
+const HOUR_MS = 3_600_000;
+
 /** How often the database size is measured at most (ms of the node's clock). */
 const SIZE_REFRESH_MS = 1000;
 
@@ -92,9 +95,20 @@ const SIZE_REFRESH_MS = 1000;
  * the leader, one compaction at a time: a check while the previous one is not yet applied proposes none.
  */
 export type AutoCompaction =
-  /** Keep the last `retention` revisions (a non-negative integer): compact to `current - retention` every `intervalMs` ms (default 60,000). */
+  /**
+   * Keep the last `retention` revisions (a non-negative integer): compact to
+   * `current - retention` every `intervalMs` ms (default 300,000, etcd's
+   * revision compactor's 5 minutes).
+   */
   | { mode: 'revision'; retention: number; intervalMs?: number }
-  /** Keep `retentionMs` ms of history: compact to the revision current `retentionMs` ago, checked every `intervalMs` ms (default `retentionMs / 10`, at least 1,000). */
+  /**
+   * Keep `retentionMs` ms of history, as etcd 3.4's periodic compactor
+   * (v3compactor/periodic.go): sample the revision every `intervalMs` ms
+   * (default a tenth of `min(retentionMs, 1 h)`, at least 1,000), and
+   * compact, at most once every `min(retentionMs, 1 h)` since the last
+   * compaction (or since the member began), to the revision sampled
+   * `retentionMs` ago.
+   */
   | { mode: 'periodic'; retentionMs: number; intervalMs?: number };
 
 /** Options of {@link KvNode.open}. Times are in ms unless named in ticks. */
@@ -611,6 +625,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private readonly revisionSamples: { at: number; revision: number }[] = [];
   /** An auto-compaction is proposed and not yet settled: the next checks propose none. */
   private autoCompacting = false;
+  /** When the last automatic compaction succeeded, or when this member began (ms of its clock; periodic mode). */
+  private lastAutoCompactAt = 0;
   private closed = false;
   /** The fatal error that stopped this member's Raft node (see {@link onStopped}). */
   private stopped: Error | undefined;
@@ -989,6 +1005,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     raft.on('removed', own(() => node.onRemoved()));
     await node.refreshSize().catch((err: Error) => log('[%s] cannot measure the database size: %s', opts.id, err.message));
     node.scheduleLeaseCheck();
+    node.lastAutoCompactAt = node.now();
     node.scheduleAutoCompaction();
     node.scheduleCorruptCheck();
     return node;
@@ -1877,7 +1894,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private scheduleAutoCompaction(): void {
     const ac = this.autoCompaction;
     if (ac === undefined || this.closed) return;
-    const interval = ac.intervalMs ?? (ac.mode === 'periodic' ? Math.max(1000, Math.floor(ac.retentionMs / 10)) : 60_000);
+    const interval = ac.intervalMs ?? (ac.mode === 'periodic' ? Math.max(1000, Math.floor(Math.min(ac.retentionMs, HOUR_MS) / 10)) : 5 * 60_000);
     this.compactTimer = this.clock.setTimeout(() => {
       this.autoCompact(ac);
       this.scheduleAutoCompaction();
@@ -1901,6 +1918,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (ac.mode === 'revision') {
       target = current - ac.retention;
     } else {
+      // etcd's periodic compactor: at most one compaction every
+      // min(retention, 1 h) since the last that succeeded (or since it began)
+      if (now - this.lastAutoCompactAt < Math.min(ac.retentionMs, HOUR_MS)) return;
       const oldest = this.revisionSamples[0]!;
       if (oldest.at <= now - ac.retentionMs) target = oldest.revision;
     }
@@ -1909,12 +1929,19 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.autoCompacting = true;
     this.compact(target)
       .then(
-        () => log('[%s] auto-compaction to revision %d done', this.id, target),
+        () => {
+          this.lastAutoCompactAt = this.now();
+          log('[%s] auto-compaction to revision %d done', this.id, target);
+        },
         // compacted there or beyond meanwhile (a compact() call): done, as for etcd's compactors
-        (err: Error) =>
-          isQuorumError(err, ErrorCode.REVISION_COMPACTED)
-            ? log('[%s] auto-compaction to revision %d: already compacted', this.id, target)
-            : log('[%s] auto-compaction to revision %d failed: %s', this.id, target, err.message),
+        (err: Error) => {
+          if (isQuorumError(err, ErrorCode.REVISION_COMPACTED)) {
+            this.lastAutoCompactAt = this.now();
+            log('[%s] auto-compaction to revision %d: already compacted', this.id, target);
+          } else {
+            log('[%s] auto-compaction to revision %d failed: %s', this.id, target, err.message);
+          }
+        },
       )
       .finally(() => {
         this.autoCompacting = false;

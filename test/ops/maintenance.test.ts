@@ -44,15 +44,69 @@ test('periodic auto-compaction compacts to the revision current `retentionMs` ag
     const leader = await c.waitLeader();
     for (let i = 0; i < 5; i++) await c.run(leader.put('p', `early${i}`));
     const early = leader.status().revision;
-    await c.clock.advanceAsync(300);
-    assert.ok(leader.status().compactRevision < early, 'nothing compacted before the retention has passed');
-    for (let i = 0; i < 5; i++) await c.run(leader.put('p', `late${i}`));
-    await c.waitFor(() => leader.status().compactRevision >= early, 3_000, 'the early revisions are compacted');
-    const latest = leader.status().revision;
-    assert.ok(leader.status().compactRevision < latest, 'the revisions of the last retentionMs are kept');
-    for (const id of IDS) await c.waitFor(() => c.node(id).status().compactRevision === leader.status().compactRevision, 2_000, `member ${id} compacts`);
+    const start = c.clock.now();
+    // a put every 50 ms until the early revisions are compacted
+    const puts: { at: number; revision: number }[] = [];
+    while (leader.status().compactRevision < early) {
+      assert.ok(c.clock.now() - start < 5_000, 'the early revisions are compacted within 5 s');
+      puts.push({ at: c.clock.now(), revision: (await c.run(leader.put('p', 'late'))).header.revision });
+      await c.clock.advanceAsync(50);
+    }
+    const compacted = leader.status().compactRevision;
+    assert.ok(c.clock.now() - start >= 1_000 - 50, 'nothing of the early revisions compacted before the retention has passed');
+    // every revision of the last retentionMs is kept
+    const recent = puts.filter((p) => p.at > c.clock.now() - 1_000);
+    assert.ok(recent.length > 0 && recent.every((p) => p.revision > compacted), `compacted to ${compacted}, the last second's revisions from ${recent[0]?.revision}`);
+    for (const id of IDS) await c.waitFor(() => c.node(id).status().compactRevision === compacted, 2_000, `member ${id} compacts`);
   } finally {
     await c.closeAll();
+  }
+});
+
+test("periodic auto-compaction follows etcd 3.4's cadence: a sample every min(retention, 1 h) / 10, a compaction at most every min(retention, 1 h)", async () => {
+  // etcd's v3compactor/periodic.go: with --auto-compaction-retention=10m
+  // it compacts every 10 minutes, with 2h every hour, each time to the
+  // revision sampled a retention ago; a compaction every sample (every
+  // minute for 10m) compacts ten times as often as etcd would
+  const minute = 60_000;
+  for (const { retentionMs, runMs, most } of [
+    { retentionMs: 10 * minute, runMs: 45 * minute, most: 4 },
+    { retentionMs: 120 * minute, runMs: 330 * minute, most: 4 },
+  ]) {
+    const c = new OpsCluster(['a'], 23);
+    c.extra = () => ({ autoCompaction: { mode: 'periodic', retentionMs } });
+    try {
+      await c.startAll();
+      const n = await c.waitLeader();
+      const compactions: { at: number; revision: number }[] = [];
+      const compact = n.compact.bind(n);
+      n.compact = ((revision: number, options?: { physical?: boolean }) => {
+        compactions.push({ at: c.clock.now(), revision });
+        return compact(revision, options);
+      }) as typeof n.compact;
+      const revisionAt: { at: number; revision: number }[] = [];
+      const start = c.clock.now();
+      while (c.clock.now() - start < runMs) {
+        const put = await c.run(n.put('k', String(c.clock.now())));
+        revisionAt.push({ at: c.clock.now(), revision: put.header.revision });
+        await c.clock.advanceAsync(minute / 2);
+      }
+      assert.ok(compactions.length >= 2, `${retentionMs} ms: ${compactions.length} compactions in ${runMs} ms`);
+      assert.ok(compactions.length <= most, `${retentionMs} ms: ${compactions.length} compactions in ${runMs} ms, at most ${most} expected`);
+      const every = Math.min(retentionMs, 60 * minute);
+      for (let i = 1; i < compactions.length; i++) {
+        assert.ok(compactions[i]!.at - compactions[i - 1]!.at >= every, `compactions ${compactions[i - 1]!.at} and ${compactions[i]!.at} less than ${every} ms apart`);
+      }
+      for (const { at, revision } of compactions) {
+        // the revision current a retention ago (a sample at most a tenth of it older)
+        const kept = revisionAt.filter((r) => r.at <= at - retentionMs);
+        assert.ok(kept.length > 0 && revision <= kept[kept.length - 1]!.revision, `compaction at ${at} to ${revision} keeps less than the retention`);
+        const tooOld = revisionAt.filter((r) => r.at <= at - retentionMs - every / 10 - minute / 2);
+        assert.ok(tooOld.length === 0 || revision >= tooOld[tooOld.length - 1]!.revision, `compaction at ${at} to ${revision} keeps more than a tenth of the retention extra`);
+      }
+    } finally {
+      await c.closeAll();
+    }
   }
 });
 
