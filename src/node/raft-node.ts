@@ -223,11 +223,17 @@ interface ReadRound {
 
 type ApplyTask = { kind: 'entries'; entries: Entry[] } | { kind: 'snapshot'; snapshot: Snapshot } | { kind: 'takeSnapshot' };
 
-/** What a conf-change entry's context carries: the address and who proposed it. */
+/** What a conf-change entry's context carries: the address, who proposed it, and whether an `AddNode` promotes a learner. */
 interface ConfContext {
   address?: string;
   origin?: string;
   seq?: number;
+  /**
+   * An `AddNode` that promotes a learner (etcd's `IsPromote`): without it,
+   * an `AddNode` adds a new member, and the leader refuses it for an id
+   * that is a member already.
+   */
+  promote?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -902,13 +908,23 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    *   voter that acknowledged no leader's entry yet does not) would not be a
    *   quorum of the larger configuration (`strictReconfigCheck`)
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a removed id, or an
-   *   address that is not a non-empty string of at most 1024 UTF-8 bytes
+   *   address that is not a non-empty string of at most 1024 UTF-8 bytes;
+   *   from the leader, through the log when called on a follower (etcd's
+   *   `ValidateConfigurationChange`), for a change that the membership the
+   *   leader applied no longer allows as made here: an id that another
+   *   member's change added meanwhile (etcd's ErrIDExists: "member ID
+   *   already exist"; a learner added so is not promoted) or removed
+   *   (ErrIDRemoved), and a promotion of a learner that is a voter by now
+   *   (ErrMemberNotLearner) or gone
    */
   addVoter(id: string, address?: string): Promise<ConfState> {
     return this.changeMembership('AddNode', id, address);
   }
 
-  /** Adds a learner: it receives the log but never votes or counts in a quorum (thesis §4.2.1). */
+  /**
+   * Adds a learner: it receives the log but never votes or counts in a quorum (thesis §4.2.1).
+   * @throws as {@link addVoter} (an id that is a member already on the leader included)
+   */
   addLearner(id: string, address?: string): Promise<ConfState> {
     return this.changeMembership('AddLearnerNode', id, address);
   }
@@ -917,6 +933,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * Promotes a learner to voter, once its log matches at least 90% of the
    * leader's (etcd's `isLearnerReady`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a learner
+   *   (checked here, and by the leader: one another member's change promoted
+   *   or removed meanwhile fails so through the log, etcd's
+   *   ErrMemberNotLearner or ErrIDRemoved)
    * @throws FaultError `QUORUMKV_LEARNER_NOT_READY`, `QUORUMKV_CONF_CHANGE_PENDING`
    */
   promoteLearner(id: string): Promise<ConfState> {
@@ -929,6 +948,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /**
    * Removes a voter or learner; a removed member stops.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown member
+   *   (checked here, and by the leader: one another member's change removed
+   *   meanwhile fails so through the log, etcd's ErrIDRemoved)
    * @throws FaultError `QUORUMKV_UNHEALTHY` (`strictReconfigCheck`) when the
    *   voter is up and the voters up, less it, would not be a quorum of the
    *   voters left
@@ -1112,6 +1133,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const seq = ++this.seq;
     const ctx: ConfContext = { origin: this.id, seq };
     if (address !== undefined) ctx.address = address;
+    // what the change is meant to do, as this member sees the membership: the
+    // leader refuses it if the membership it applied no longer allows that
+    if (type === 'AddNode' && this.confState.learners.includes(id)) ctx.promote = true;
     const cc: ConfChange = { type, nodeId: id, context: pack(ctx) };
     return new Promise<ConfState>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
@@ -1777,6 +1801,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    */
   private leaderConfCheck(cc: ConfChange, matchOf: (id: string) => number | undefined): ConfChangeRefusal | undefined {
     const { voters, learners } = this.confState;
+    const overtaken = this.overtakenConfChange(cc);
+    if (overtaken !== undefined) return { code: ErrorCode.INVALID_ARGUMENT, message: overtaken };
     if (cc.type === 'AddNode' && learners.includes(cc.nodeId)) {
       const learnerMatch = matchOf(cc.nodeId) ?? 0;
       const leaderMatch = matchOf(this.id) ?? 0;
@@ -1840,6 +1866,30 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         };
       }
     }
+    return undefined;
+  }
+
+  /**
+   * Why the membership this leader applied refuses `cc` as made (etcd's
+   * `ValidateConfigurationChange`), or undefined. The proposer checked it
+   * against the membership it had applied, which can lag the leader's: a
+   * change another member made meanwhile may have added, removed or
+   * promoted the same id. The leader has applied every earlier change when
+   * it accepts one (one at a time), so its answer is the log's.
+   */
+  private overtakenConfChange(cc: ConfChange): string | undefined {
+    const { voters, learners } = this.confState;
+    const id = cc.nodeId;
+    const member = voters.includes(id) || learners.includes(id);
+    const removed = this.removedIds.has(id) ? `etcdserver: ID removed (${id} was removed from the cluster)` : undefined;
+    if (cc.type === 'RemoveNode') return member ? undefined : (removed ?? `etcdserver: member not found (${id})`);
+    if (cc.type === 'AddNode' && confContextOf(cc).promote === true) {
+      if (learners.includes(id)) return undefined;
+      if (voters.includes(id)) return `etcdserver: can only promote a learner member (${id} is a voter)`;
+      return removed ?? `etcdserver: member not found (${id})`;
+    }
+    if (removed !== undefined) return removed;
+    if (member) return `etcdserver: member ID already exist (${id})`;
     return undefined;
   }
 

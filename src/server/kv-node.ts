@@ -1315,7 +1315,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   non-empty string of at most 1024 UTF-8 bytes (it is replicated in the
    *   change and in every snapshot), or missing or not `host:port` / `[ipv6]:port` on the TCP
    *   transport; options of the wrong type). Both membership checks
-   *   read the membership applied on this member.
+   *   read the membership applied on this member; the leader checks the
+   *   id again against the membership it applied (etcd's
+   *   `ValidateConfigurationChange`): one that another member's change added
+   *   or removed meanwhile fails so, through the log when called on a follower.
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`,
    *   `QUORUMKV_NODE_CLOSED`, `QUORUMKV_UNHEALTHY` (`strictReconfigCheck`: a
    *   new voter while a voter is down, or while the voters that vote freely
@@ -1358,6 +1361,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * (`QUORUMKV_REMOVED`) but `status()`, `members()`, `alarms()` and
    * maintenance (`snapshotSave`, `defragment`, `hashKv`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a member
+   *   (on this member, or on the leader: "etcdserver: ID removed" for one
+   *   another member's change removed meanwhile)
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`,
    *   `QUORUMKV_REMOVED` (this member removed itself and heard of it from a
    *   peer before applying it: the removal holds), `QUORUMKV_UNHEALTHY`
@@ -1374,6 +1379,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * Promotes a learner to voter (etcd's `MemberPromote`), once its log
    * matches at least 90% of the leader's (etcd's `isLearnerReady`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a learner
+   *   (on this member, or on the leader: "etcdserver: can only promote a
+   *   learner member" for one another member's change promoted meanwhile)
    * @throws FaultError `QUORUMKV_LEARNER_NOT_READY` (the learner is behind),
    *   `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
    */

@@ -218,3 +218,52 @@ test('a change made as soon as the previous one resolves is not refused as pendi
     await c.closeAll();
   }
 });
+
+test("a change another member's change overtook is refused by the leader with etcd's error (ErrIDExists, ErrIDRemoved, ErrMemberNotLearner), not applied as a no-op or as another change", async () => {
+  const c = new KvCluster(IDS, 12);
+  c.extra = () => ({ maxLearners: 5 });
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    await c.run(l.put('k', 'v'));
+    const f = c.followers()[0]!;
+    // f hears from the leader 60 ms late (less than an election timeout):
+    // a change the leader applied is not applied on f yet when f makes its own
+    c.net.setDelay({ minMs: 60, maxMs: 60 }, { from: l.id, to: f.id });
+    const caughtUp = async (): Promise<void> => c.waitFor(() => f.raft.appliedIndex >= l.raft.appliedIndex, 2_000, `${f.id} catches up`);
+    const addressOf = (n: { raft: unknown }, id: string): string | undefined => (n.raft as { addresses: Map<string, string> }).addresses.get(id);
+    const invalid = (re: RegExp) => (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && re.test((e as Error).message);
+
+    // the same learner added twice: the second does not change its address
+    await c.run(l.addMember('d', 'd-first', { learner: true }));
+    assert.ok(!f.members().learners.includes('d'), `${f.id} does not know d yet`);
+    await assert.rejects(c.run(f.addMember('d', 'd-second', { learner: true })), invalid(/already exist/));
+    await caughtUp();
+    for (const n of c.nodes.values()) assert.equal(addressOf(n, 'd'), 'd-first', `d's address on ${n.id}`);
+
+    // a voter added under the id of a learner just added: not a promotion, nor "not ready"
+    await c.run(l.addMember('e', 'e-addr', { learner: true }));
+    assert.ok(!f.members().learners.includes('e'));
+    await assert.rejects(c.run(f.addMember('e', 'e-addr')), invalid(/already exist/));
+    await caughtUp();
+
+    // the same member removed twice
+    await c.run(l.removeMember('e'));
+    assert.ok(f.members().learners.includes('e'));
+    await assert.rejects(c.run(f.removeMember('e')), invalid(/removed/));
+    await caughtUp();
+
+    // the same learner promoted twice
+    await c.start('d', { join: true, members: [...IDS, 'd'] });
+    await c.waitFor(() => c.node('d').raft.appliedIndex >= l.raft.appliedIndex, 5_000, 'd catches up');
+    await c.run(l.promoteMember('d'));
+    assert.ok(f.members().learners.includes('d'));
+    await assert.rejects(c.run(f.promoteMember('d')), invalid(/can only promote a learner/));
+    await caughtUp();
+
+    const expected = { voters: [...IDS, 'd'].sort(), learners: [] };
+    for (const n of c.nodes.values()) assert.deepEqual(n.members(), expected, `members() on ${n.id}`);
+  } finally {
+    await c.closeAll();
+  }
+});
