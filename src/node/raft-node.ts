@@ -234,6 +234,13 @@ interface ConfContext {
    * that is a member already.
    */
   promote?: boolean;
+  /** For an `AddLearnerNode`: the most learners its proposer lets the cluster have with the new one. */
+  maxLearners?: number;
+}
+
+/** etcd's ErrTooManyLearners, with the limit. */
+function tooManyLearners(max: number): string {
+  return `etcdserver: too many learner members in cluster (at most ${max})`;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -923,10 +930,29 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   /**
    * Adds a learner: it receives the log but never votes or counts in a quorum (thesis §4.2.1).
-   * @throws as {@link addVoter} (an id that is a member already on the leader included)
+   * @param options.maxLearners - most learners the cluster may have with
+   *   this one (a positive integer; no limit when omitted), checked here and
+   *   by the leader against the membership it applied (etcd's
+   *   ErrTooManyLearners, which etcd checks at apply): a learner another
+   *   member added meanwhile counts
+   * @throws as {@link addVoter} (an id that is a member already on the leader
+   *   included); UsageError `QUORUMKV_INVALID_ARGUMENT` "etcdserver: too many
+   *   learner members in cluster" beyond `maxLearners`, or for options that
+   *   are not `{ maxLearners }` with a positive integer
    */
-  addLearner(id: string, address?: string): Promise<ConfState> {
-    return this.changeMembership('AddLearnerNode', id, address);
+  addLearner(id: string, address?: string, options: { maxLearners?: number } = {}): Promise<ConfState> {
+    const o: unknown = options;
+    if (o === null || typeof o !== 'object' || Object.keys(o).some((k) => k !== 'maxLearners')) {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'addLearner options must be { maxLearners }'));
+    }
+    const max = options.maxLearners;
+    if (max !== undefined && !(typeof max === 'number' && Number.isSafeInteger(max) && max > 0)) {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'maxLearners must be a positive integer'));
+    }
+    if (max !== undefined && this.unavailable() === undefined && this.confState.learners.length >= max && !this.confState.learners.includes(id)) {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, tooManyLearners(max)));
+    }
+    return this.changeMembership('AddLearnerNode', id, address, max);
   }
 
   /**
@@ -1102,7 +1128,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     return undefined;
   }
 
-  private changeMembership(type: ConfChangeType, id: string, address: string | undefined): Promise<ConfState> {
+  private changeMembership(type: ConfChangeType, id: string, address: string | undefined, maxLearners?: number): Promise<ConfState> {
     const gone = this.unavailable();
     if (gone !== undefined) return Promise.reject(gone);
     const idProblem = memberIdProblem(id);
@@ -1136,6 +1162,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // what the change is meant to do, as this member sees the membership: the
     // leader refuses it if the membership it applied no longer allows that
     if (type === 'AddNode' && this.confState.learners.includes(id)) ctx.promote = true;
+    if (maxLearners !== undefined) ctx.maxLearners = maxLearners;
     const cc: ConfChange = { type, nodeId: id, context: pack(ctx) };
     return new Promise<ConfState>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
@@ -1890,6 +1917,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
     if (removed !== undefined) return removed;
     if (member) return `etcdserver: member ID already exist (${id})`;
+    const max = cc.type === 'AddLearnerNode' ? confContextOf(cc).maxLearners : undefined;
+    if (typeof max === 'number' && learners.length >= max) return tooManyLearners(max);
     return undefined;
   }
 

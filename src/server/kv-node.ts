@@ -191,9 +191,10 @@ export interface KvNodeOptions {
   /** Most operations in each of a txn's compare, success and failure lists. Default 128. */
   maxTxnOps?: number;
   /**
-   * Most learners `addMember` lets the cluster have, counted on the member
+   * Most learners `addMember` lets the cluster have, the limit of the member
    * that adds one (etcd 3.4 allows one; 3.5's `--experimental-max-learners`,
-   * default 1). Default 1.
+   * default 1), checked on that member and by the leader, against the
+   * membership each applied. Default 1.
    */
   maxLearners?: number;
   /**
@@ -1315,10 +1316,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   non-empty string of at most 1024 UTF-8 bytes (it is replicated in the
    *   change and in every snapshot), or missing or not `host:port` / `[ipv6]:port` on the TCP
    *   transport; options of the wrong type). Both membership checks
-   *   read the membership applied on this member; the leader checks the
-   *   id again against the membership it applied (etcd's
-   *   `ValidateConfigurationChange`): one that another member's change added
-   *   or removed meanwhile fails so, through the log when called on a follower.
+   *   read the membership applied on this member; the leader makes both
+   *   again against the membership it applied (etcd's
+   *   `ValidateConfigurationChange`): an id that another member's change
+   *   added or removed meanwhile, or a learner another member's took the
+   *   last place of, fails so, through the log when called on a follower.
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`,
    *   `QUORUMKV_NODE_CLOSED`, `QUORUMKV_UNHEALTHY` (`strictReconfigCheck`: a
    *   new voter while a voter is down, or while the voters that vote freely
@@ -1343,10 +1345,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (voters.includes(id) || learners.includes(id)) {
       return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `etcdserver: member ID already exist (${id})`));
     }
-    if (learner && learners.length >= this.maxLearners) {
-      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `etcdserver: too many learner members in cluster (at most ${this.maxLearners})`));
-    }
-    return learner ? this.raft.addLearner(id, address) : this.raft.addVoter(id, address);
+    // (the leader counts the learners again, as etcd does at apply: one
+    // another member added meanwhile counts)
+    return learner ? this.raft.addLearner(id, address, { maxLearners: this.maxLearners }) : this.raft.addVoter(id, address);
   }
 
   /**

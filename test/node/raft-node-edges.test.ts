@@ -135,6 +135,11 @@ test('a second membership change while one is pending rejects with QUORUMKV_CONF
     await assert.rejects(leader.node.addVoter(''), hasCode(ErrorCode.INVALID_ARGUMENT));
     await assert.rejects(leader.node.promoteLearner('a'), hasCode(ErrorCode.INVALID_ARGUMENT));
     await assert.rejects(leader.node.removeMember('nobody'), hasCode(ErrorCode.INVALID_ARGUMENT));
+    for (const bad of [{ maxLearners: 0 }, { maxLearners: 1.5 }, { maxLearners: '2' }, { max: 2 }, null]) {
+      await assert.rejects(leader.node.addLearner('e', undefined, bad as never), hasCode(ErrorCode.INVALID_ARGUMENT), JSON.stringify(bad));
+    }
+    await assert.rejects(leader.node.addLearner('e', undefined, { maxLearners: 1 }), (e: unknown) => hasCode(ErrorCode.INVALID_ARGUMENT)(e) && /too many learner/.test((e as Error).message));
+    assert.deepEqual(leader.node.members().learners, ['d']);
     const follower = c.members.get(IDS.find((id) => id !== leader.id)!)!;
     await assert.rejects(follower.node.transferLeader(leader.id === 'a' ? 'b' : 'a'), (e: unknown) =>
       // the target may be the follower itself, which is already... not the leader: NOT_LEADER either way

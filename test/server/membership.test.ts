@@ -267,3 +267,21 @@ test("a change another member's change overtook is refused by the leader with et
     await c.closeAll();
   }
 });
+
+test('two learners added at once on two members, with room for one, leave one learner: the second fails with etcd ErrTooManyLearners', async () => {
+  const c = new KvCluster(IDS, 13);
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    await c.run(l.put('k', 'v'));
+    const f = c.followers()[0]!;
+    c.net.setDelay({ minMs: 60, maxMs: 60 }, { from: l.id, to: f.id }); // f applies the leader's changes late
+    await c.run(l.addMember('d', undefined, { learner: true }));
+    assert.deepEqual(f.members().learners, [], `${f.id} does not know d yet`);
+    await assert.rejects(c.run(f.addMember('e', undefined, { learner: true })), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && /too many learner/.test((e as Error).message));
+    await c.waitFor(() => f.raft.appliedIndex >= l.raft.appliedIndex, 2_000, `${f.id} catches up`);
+    for (const n of c.nodes.values()) assert.deepEqual(n.members().learners, ['d'], `learners on ${n.id}`);
+  } finally {
+    await c.closeAll();
+  }
+});
