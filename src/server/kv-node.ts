@@ -46,6 +46,7 @@ import type {
   PutResponse,
   RangeResponse,
   ResponseHeader,
+  TxnRequest,
   TxnResponse,
 } from '../mvccpb/index.js';
 import { RaftNode, systemClock, type Clock, type RaftNodeStatus, type TimerHandle } from '../node/index.js';
@@ -1073,9 +1074,16 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     return (res as { deleteRange: DeleteRangeResponse }).deleteRange;
   }
 
-  /** {@inheritDoc KV.txn} */
+  /**
+   * {@inheritDoc KV.txn}
+   * A read-only txn (ranges alone, in both branches) is served as a read, as
+   * etcd serves it (`EtcdServer.Txn`): after a ReadIndex round, unless every
+   * range of it is `serializable`, this member evaluates it on what it has
+   * applied, and nothing goes through the log.
+   */
   async txn(input: TxnInput): Promise<TxnResponse> {
     const req = txnRequest(input);
+    if (isTxnReadOnly(req)) return this.readOnlyTxn(req);
     const res = await this.write({ txn: req });
     return (res as { txn: TxnResponse }).txn;
   }
@@ -1674,6 +1682,23 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     } finally {
       this.pending--;
     }
+  }
+
+  /** A read-only txn, as a read (see {@link txn}). */
+  private async readOnlyTxn(req: TxnRequest): Promise<TxnResponse> {
+    this.assertServing();
+    // the checks of a txn that writes: its size and number of operations
+    prepareWriteRequest({ txn: req }, this.limits);
+    this.assertNotCorrupt();
+    const ranges = [...(req.success ?? []), ...(req.failure ?? [])];
+    // etcd's isTxnSerializable: every range serializable
+    if (!ranges.every((op) => 'requestRange' in op && op.requestRange.serializable === true)) {
+      await this.linearize();
+      this.assertNotCorrupt(); // (applied here while waiting for the read point)
+    }
+    const res = await this.store.readTxn(req);
+    this.fillHeader(res.header);
+    return res;
   }
 
   private async write(req: WriteRequest): Promise<WriteResponse> {

@@ -221,9 +221,12 @@ export interface KV {
    *   the txn, a compare or an operation), `QUORUMKV_TOO_MANY_TXN_OPS`, `QUORUMKV_DUPLICATE_KEY`,
    *   `QUORUMKV_REQUEST_TOO_LARGE`, and for the branch that runs `QUORUMKV_LEASE_NOT_FOUND`,
    *   `QUORUMKV_KEY_NOT_FOUND`, `QUORUMKV_FUTURE_REVISION` or CompactedError `QUORUMKV_REVISION_COMPACTED`
-   * @throws FaultError as {@link put}; a read-only txn (ranges alone, in
-   *   both branches) is a read under a `CORRUPT` alarm, as in etcd: refused
-   *   with `QUORUMKV_CORRUPT` only by the member the alarm names
+   * A read-only txn (ranges alone, in both branches) is a read, as in
+   * etcd: linearizable (a ReadIndex round) unless every range is
+   * `serializable`, and it does not go through the log.
+   * @throws FaultError as {@link put}; a read-only txn as {@link range}
+   *   (refused with `QUORUMKV_CORRUPT` only by the member a `CORRUPT`
+   *   alarm names, as in etcd)
    */
   txn(input: TxnInput): Promise<TxnResponse>;
   /**

@@ -269,6 +269,39 @@ test('serializable reads are served locally without a ReadIndex round', async ()
   }
 });
 
+test('a read-only txn is a read, as in etcd (v3_server.go Txn): a ReadIndex round and no log entry, or served locally when all its ranges are serializable', async () => {
+  const c = new KvCluster(IDS, 8);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    await c.run(leader.put('s', '1'));
+    const f = c.followers()[0]!;
+    await c.waitFor(() => f.status().revision >= 2, 2_000, 'follower applies');
+    const ro = { compare: [{ key: 's', target: 'VALUE' as const, result: 'EQUAL' as const, value: '1' }], success: [{ range: { key: 's' } }], failure: [] };
+    const index = leader.raft.status().lastIndex;
+    for (const n of [leader, f]) {
+      const r = await c.run(n.txn(ro));
+      assert.equal(r.succeeded, true);
+      assert.equal(r.header.revision, 2);
+      assert.equal(text((r.responses[0] as { responseRange: { kvs: { value: Uint8Array }[] } }).responseRange.kvs[0]!.value), '1');
+    }
+    assert.equal(leader.raft.status().lastIndex, index, 'no entry was proposed for the read-only txns');
+    // linearizable: it sees a write acknowledged before it began, on any member
+    await c.run(leader.put('s', '2'));
+    const after = await c.run(f.txn({ success: [{ range: { key: 's' } }] }));
+    assert.equal(text((after.responses[0] as { responseRange: { kvs: { value: Uint8Array }[] } }).responseRange.kvs[0]!.value), '2');
+    // cut off: a linearizable one cannot answer, a serializable one does, locally
+    await c.waitFor(() => f.status().revision >= 3, 2_000, 'follower applies');
+    c.net.isolate(f.id);
+    const local = await f.txn({ success: [{ range: { key: 's', serializable: true } }] });
+    assert.equal(text((local.responses[0] as { responseRange: { kvs: { value: Uint8Array }[] } }).responseRange.kvs[0]!.value), '2');
+    await assert.rejects(c.run(f.txn({ success: [{ range: { key: 's' } }, { range: { key: 't', serializable: true } }] }), 5_000), (e: unknown) => isQuorumError(e, ErrorCode.TIMEOUT));
+    c.net.heal();
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('a bad backendBatchIntervalMs is refused with QUORUMKV_INVALID_CONFIG', async () => {
   const { KvNode } = await import('../../src/server/index.js');
   const { MemoryLevel } = await import('memory-level');
