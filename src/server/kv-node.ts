@@ -1077,9 +1077,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /**
    * {@inheritDoc KV.txn}
    * A read-only txn (ranges alone, in both branches) is served as a read, as
-   * etcd serves it (`EtcdServer.Txn`): after a ReadIndex round, unless every
-   * range of it is `serializable`, this member evaluates it on what it has
-   * applied, and nothing goes through the log.
+   * etcd serves it (`EtcdServer.Txn`): after a ReadIndex round, unless it
+   * has ranges and every one is `serializable`, this member evaluates it on
+   * what it has applied, and nothing goes through the log. (etcd 3.4 also
+   * takes a txn of compares alone as serializable; here it is linearizable.)
    */
   async txn(input: TxnInput): Promise<TxnResponse> {
     const req = txnRequest(input);
@@ -1691,8 +1692,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     prepareWriteRequest({ txn: req }, this.limits);
     this.assertNotCorrupt();
     const ranges = [...(req.success ?? []), ...(req.failure ?? [])];
-    // etcd's isTxnSerializable: every range serializable
-    if (!ranges.every((op) => 'requestRange' in op && op.requestRange.serializable === true)) {
+    // etcd's isTxnSerializable: every range serializable; but a txn of
+    // compares alone (no range to mark) is linearizable here, where etcd
+    // 3.4 takes it as serializable and may answer from a lagging member
+    if (ranges.length === 0 || !ranges.every((op) => 'requestRange' in op && op.requestRange.serializable === true)) {
       await this.linearize();
       this.assertNotCorrupt(); // (applied here while waiting for the read point)
     }

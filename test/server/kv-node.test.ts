@@ -296,6 +296,10 @@ test('a read-only txn is a read, as in etcd (v3_server.go Txn): a ReadIndex roun
     const local = await f.txn({ success: [{ range: { key: 's', serializable: true } }] });
     assert.equal(text((local.responses[0] as { responseRange: { kvs: { value: Uint8Array }[] } }).responseRange.kvs[0]!.value), '2');
     await assert.rejects(c.run(f.txn({ success: [{ range: { key: 's' } }, { range: { key: 't', serializable: true } }] }), 5_000), (e: unknown) => isQuorumError(e, ErrorCode.TIMEOUT));
+    // compares alone: nothing to mark serializable, so linearizable (etcd
+    // 3.4 answers it locally, possibly stale)
+    // (no leader known for two election timeouts by now: it fails at once)
+    await assert.rejects(c.run(f.txn({ compare: [{ key: 's', target: 'VALUE', result: 'EQUAL', value: '2' }] }), 5_000), (e: unknown) => isQuorumError(e, ErrorCode.NO_LEADER));
     c.net.heal();
   } finally {
     await c.closeAll();
