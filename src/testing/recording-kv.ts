@@ -90,8 +90,10 @@ function hasMethods(v: unknown, names: readonly string[]): boolean {
  * range compares, `ignoreValue`, `ignoreLease`) and puts that attach a
  * lease, since a lease's expiry deletes its keys at a revision no client
  * sees. Serializable and historical reads are not recorded (they are not
- * linearizable by design, etcd's API guarantees). Watches and lease calls
- * pass through unrecorded.
+ * linearizable by design, etcd's API guarantees), nor is a read-only txn
+ * (ranges alone) that has ranges, all serializable (the member serves it
+ * from its own store, as etcd does); a read-only txn
+ * leaves no key out. Watches and lease calls pass through unrecorded.
  *
  * Every client that writes the keys a check covers must record into the
  * same history, and those keys must not exist when recording starts (the

@@ -342,3 +342,36 @@ test('RecordingKV, KvEventSink, KvHistory and HistoryRecorder refuse a kv, sink,
   new KvEventSink(() => undefined, { clock: () => 1 });
   new HistoryRecorder({ clock: () => 1 });
 });
+
+test('a serializable read-only txn of a member cut off from the leader is not checked as linearizable (etcd serves it from the member alone): no false alarm; a linearizable one is checked', async () => {
+  const { KvCluster } = await import('../server/helpers.js');
+  const c = new KvCluster(['a', 'b', 'c'], 3);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const f = c.followers()[0]!;
+    const history = new KvHistory();
+    const w = history.client(leader, 'w');
+    const r = history.client(f, 'r');
+    await c.run(w.put('k', '1'));
+    await c.waitFor(() => f.status().revision >= 2, 2_000, 'follower applies');
+    c.net.isolate(f.id);
+    await c.run(w.put('k', '2'));
+    // the isolated member answers from what it has: '1', after '2' was acknowledged
+    const stale = await r.txn({ compare: [{ key: 'k', target: 'VALUE', result: 'EQUAL', value: '1' }], success: [{ range: { key: 'k', serializable: true } }] });
+    assert.equal(stale.succeeded, true);
+    assert.equal(text((stale.responses[0] as { responseRange: { kvs: { value: Uint8Array }[] } }).responseRange.kvs[0]!.value), '1');
+    c.net.heal();
+    const v = history.check();
+    assert.ok(v.ok, v.describe());
+    assert.equal(v.excluded, 0, 'a read-only txn excludes no key');
+    // a linearizable read-only txn is checked: the same stale answer to one is found
+    const lying = new KvHistory();
+    const stalled = faulty(f, { txn: async () => stale });
+    await lying.client(leader, 'w').put('k', '3');
+    await lying.client(stalled, 'r').txn({ compare: [{ key: 'k', target: 'VALUE', result: 'EQUAL', value: '1' }], success: [{ range: { key: 'k' } }] });
+    assert.equal(lying.check().result, 'illegal');
+  } finally {
+    await c.closeAll();
+  }
+});

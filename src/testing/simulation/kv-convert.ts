@@ -8,6 +8,7 @@
  */
 import type { Compare, DeleteRangeResponse, KeyValue, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseOp, TxnResponse } from '../../mvccpb/index.js';
 import { compareBytes, isRangeEndAll } from '../../mvccpb/index.js';
+import { isTxnReadOnly } from '../../mvcc/index.js';
 import { deleteRequest, putRequest, rangeRequest, txnRequest, type BytesLike, type DeleteOptions, type PutOptions, type RangeInput, type TxnInput } from '../../server/index.js';
 import { prefixRangeEnd, type KeyRange as ModelKeyRange } from '../key-range.js';
 import type { KvCompare, KvGetOutput, KvInput, KvMeta, KvOutput, KvRangeOutput, KvTxnOp, KvTxnOpResult, KvTxnOutput } from '../models/kv-types.js';
@@ -328,17 +329,28 @@ export function deleteCall(key: BytesLike, options: DeleteOptions): ModelCall<De
   };
 }
 
-/** A txn (`KV.txn`). @throws UsageError as `txnRequest` */
+/**
+ * A txn (`KV.txn`). A read-only txn (ranges alone in both branches: etcd's
+ * `isTxnReadonly`) is a read, as the server serves it: it excludes no key,
+ * and when it has ranges and every one is `serializable` (etcd's
+ * `isTxnSerializable`; a txn of compares alone is linearizable, as
+ * `KvNode.txn` serves it) the member answers from its own store, which may
+ * be stale, so it is not checked.
+ * @throws UsageError as `txnRequest`
+ */
 export function txnCall(input: TxnInput, leased: LeasedPuts): ModelCall<TxnResponse> {
   const req = txnRequest(input);
+  const ops = [...(req.success ?? []), ...(req.failure ?? [])];
+  const readOnly = isTxnReadOnly(req);
+  const serializable = readOnly && ops.length > 0 && ops.every((op) => 'requestRange' in op && op.requestRange.serializable === true);
   const leaseOut = leased === 'excluded' && leaseOf({ requestTxn: req });
-  const t = leaseOut ? undefined : txnInput(req.compare ?? [], req.success ?? [], req.failure ?? []);
-  const ranges = opRanges({ requestTxn: req });
+  const t = leaseOut || serializable ? undefined : txnInput(req.compare ?? [], req.success ?? [], req.failure ?? []);
+  const ranges = readOnly ? [] : opRanges({ requestTxn: req });
   return {
-    kind: 'write',
+    kind: readOnly ? 'read' : 'write',
     input: t?.input,
     ranges,
-    label: t !== undefined ? 'txn' : `txn(unmodeled, ${ranges.length} ranges)`,
+    label: t !== undefined ? 'txn' : serializable ? 'txn(serializable)' : `txn(unmodeled, ${ranges.length} ranges)`,
     output: (res) => txnOutput(t!, res),
   };
 }
