@@ -40,6 +40,9 @@
 // members behave alike). Before creating a watch and before reading what a
 // watch delivered, the target makes a linearizable read on the watch's
 // member, as a client that needs the watch to follow its own writes does.
+// So it does before a txn that the member serves alone, as etcd does
+// (`isTxnSerializable`: serializable ranges only; etcd also takes a txn of
+// no operation so, which KvNode serves as a linearizable read).
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -159,6 +162,12 @@ function txnInput(t: TxnRequest): TxnInput {
       return { txn: txnInput(op.requestTxn) };
     });
   return { compare: (t.compare ?? []).map(asInput), success: ops(t.success), failure: ops(t.failure) };
+}
+
+/** A txn KvNode serves from the member alone: ranges only, every one serializable (etcd's `isTxnSerializable`, but for a txn of no operation). */
+function servedLocally(t: TxnRequest): boolean {
+  const ops = [...(t.success ?? []), ...(t.failure ?? [])];
+  return ops.length > 0 && ops.every((op) => 'requestRange' in op && op.requestRange.serializable === true);
 }
 
 export class KvNodeTarget implements ReferenceTarget {
@@ -355,7 +364,15 @@ export class KvNodeTarget implements ReferenceTarget {
 
   txn(req: TxnRequest): Promise<Outcome> {
     const m = this.member();
-    return this.call(async () => normTxn(this.respMap, await m.txn(txnInput(mapTxn(this.reqMap, req)))));
+    return this.call(async () => {
+      // etcd serves a txn of serializable ranges alone from the member
+      // (isTxnSerializable), and so does KvNode: a follower
+      // may not have applied a write acknowledged a moment ago, which the
+      // one etcd member compared with has. The member catches up first, as
+      // before a watch.
+      if (servedLocally(req)) await this.caughtUp(m);
+      return normTxn(this.respMap, await m.txn(txnInput(mapTxn(this.reqMap, req))));
+    });
   }
 
   compact(req: CompactionRequest): Promise<Outcome> {
