@@ -227,7 +227,7 @@ export class WatchableStore {
     const start = req.startRevision ?? 0;
     const synced = start <= 0 || start > cur;
     const minRev = synced ? Math.max(cur + 1, start) : start;
-    const w = new Watcher(this, id, req, skey, end, minRev, this.capacity);
+    const w = Watcher.create(this, id, req, skey, end, minRev, this.capacity);
     if (end !== undefined && end !== '' && end <= skey) {
       // an empty range: created and cancelled at once (etcd's ErrEmptyWatcherRange)
       w.close({ ...response(w, this.source.flushedRevision(), []), canceled: true, cancelReason: 'mvcc: watcher range is empty' });

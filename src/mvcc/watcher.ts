@@ -95,8 +95,12 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private full = false;
   private endEmitted = false;
 
-  /** @internal created by the store */
-  constructor(host: WatcherHost, id: number, request: WatchCreateRequest, skey: string, end: IndexRangeEnd, minRev: number, capacity: number) {
+  /** @internal a watch of the store that created it (the constructor is private: users get watches from `watch()`) */
+  static create(host: WatcherHost, id: number, request: WatchCreateRequest, skey: string, end: IndexRangeEnd, minRev: number, capacity: number): Watcher {
+    return new Watcher(host, id, request, skey, end, minRev, capacity);
+  }
+
+  private constructor(host: WatcherHost, id: number, request: WatchCreateRequest, skey: string, end: IndexRangeEnd, minRev: number, capacity: number) {
     super();
     this.host = host;
     this.id = id;

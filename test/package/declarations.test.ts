@@ -34,6 +34,8 @@ export async function use(dir: string): Promise<string> {
   const raw: q.Watcher | undefined = undefined as q.Watcher | undefined;
   // @ts-expect-error members tagged @internal (the store's bookkeeping) are not published
   if (raw !== undefined) raw.minRev = 0;
+  // @ts-expect-error watches come from watch(): the constructor is private
+  if (raw === undefined) void new q.Watcher();
   for await (const r of w) if (r.events.length > 0) break;
   await node.put(toBytes('config/a'), 'v');
   return (await node.get('config/a'))?.modRevision.toString() ?? '';
