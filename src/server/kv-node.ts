@@ -104,7 +104,7 @@ export type AutoCompaction =
   | { mode: 'revision'; retention: number; intervalMs?: number }
   /**
    * Keep `retentionMs` ms of history, as etcd 3.4's periodic compactor
-   * (v3compactor/periodic.go): sample the revision every `intervalMs` ms
+   * (v3compactor/periodic.go): sample the revision at start and every `intervalMs` ms
    * (default a tenth of `min(retentionMs, 1 h)`, at least 1,000), and
    * compact, at most once every `min(retentionMs, 1 h)` since the last
    * compaction (or since the member began), to the revision sampled
@@ -1008,6 +1008,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     await node.refreshSize().catch((err: Error) => log('[%s] cannot measure the database size: %s', opts.id, err.message));
     node.scheduleLeaseCheck();
     node.lastAutoCompactAt = node.now();
+    // etcd's periodic compactor takes its first sample as it starts
+    if (node.autoCompaction?.mode === 'periodic') node.revisionSamples.push({ at: node.now(), revision: node.store.currentRevision() });
     node.scheduleAutoCompaction();
     node.scheduleCorruptCheck();
     return node;
