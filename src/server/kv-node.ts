@@ -1962,7 +1962,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       const oldest = this.revisionSamples[0]!;
       if (oldest.at <= now - ac.retentionMs) target = oldest.revision;
     }
-    if (target <= Math.max(0, this.store.compactRevision())) return;
+    if (target <= Math.max(0, this.store.compactRevision())) {
+      // compacted there already (a compact() call): done for this period, as
+      // etcd's periodic compactor takes ErrCompacted
+      if (ac.mode === 'periodic' && target > 0) this.lastAutoCompactAt = now;
+      return;
+    }
     log('[%s] auto-compaction to revision %d', this.id, target);
     this.autoCompacting = true;
     this.compact(target)

@@ -114,6 +114,39 @@ test("periodic auto-compaction follows etcd 3.4's cadence: a sample every min(re
   }
 });
 
+test('periodic auto-compaction: a period whose target a compact() call has compacted already counts as done, as etcd\'s ErrCompacted does, and the next compaction waits a whole period', async () => {
+  const minute = 60_000;
+  const c = new OpsCluster(['a'], 24);
+  c.extra = () => ({ autoCompaction: { mode: 'periodic', retentionMs: 10 * minute } });
+  try {
+    await c.startAll();
+    const n = await c.waitLeader();
+    const start = c.clock.now();
+    const auto: number[] = [];
+    let manual = true;
+    const compact = n.compact.bind(n);
+    n.compact = ((revision: number, options?: { physical?: boolean }) => {
+      if (!manual) auto.push(c.clock.now() - start);
+      return compact(revision, options);
+    }) as typeof n.compact;
+    while (c.clock.now() - start < 25 * minute) {
+      await c.run(n.put('k', String(c.clock.now())));
+      if (manual && c.clock.now() - start >= 5 * minute) {
+        await c.run(n.compact(n.status().revision));
+        manual = false;
+      }
+      await c.clock.advanceAsync(minute / 2);
+    }
+    // at 10 minutes the target (the revision at the start) was compacted
+    // already: done then, so the next compaction comes at 20 minutes
+    assert.ok(auto.length > 0, 'an automatic compaction within 25 minutes');
+    // (the member starts a moment before `start`, and checks once a minute)
+    assert.ok(auto[0]! >= 19 * minute, `the first automatic compaction came ${auto[0]} ms after the start, before 20 minutes`);
+  } finally {
+    await c.closeAll();
+  }
+});
+
 for (const ac of [
   { mode: 'revision' as const, retention: 5, intervalMs: 100 },
   { mode: 'periodic' as const, retentionMs: 1_000, intervalMs: 100 },
