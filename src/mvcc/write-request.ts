@@ -332,3 +332,14 @@ export function isTxnReadOnly(txn: TxnRequest): boolean {
   const only = (ops: RequestOp[] | undefined) => (ops ?? []).every((op) => 'requestRange' in op);
   return only(txn.success) && only(txn.failure);
 }
+
+/**
+ * True when a txn may be served from one member's store with no ReadIndex
+ * round: it has ranges, only ranges, and every one is `serializable`
+ * (etcd's `isTxnSerializable`, except that etcd 3.4 also takes a txn of no
+ * operation so; here a txn of compares alone is linearizable).
+ */
+export function isTxnSerializable(txn: TxnRequest): boolean {
+  const ops = [...(txn.success ?? []), ...(txn.failure ?? [])];
+  return ops.length > 0 && ops.every((op) => 'requestRange' in op && op.requestRange.serializable === true);
+}

@@ -33,7 +33,7 @@ import type { Lease } from '../lease/index.js';
 import { Registry } from 'prom-client';
 import { pack } from '../codec/index.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
-import { DEFAULT_REQUEST_LIMITS, MvccStore, isTxnReadOnly, prepareWriteRequest, type ApplyResult, type HashResult, type WriteRequest, type WriteResponse } from '../mvcc/index.js';
+import { DEFAULT_REQUEST_LIMITS, MvccStore, isTxnReadOnly, isTxnSerializable, prepareWriteRequest, type ApplyResult, type HashResult, type WriteRequest, type WriteResponse } from '../mvcc/index.js';
 import type {
   CompactionResponse,
   DeleteRangeResponse,
@@ -1060,11 +1060,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const req = rangeRequest(input);
     this.assertServing();
     this.assertNotCorrupt();
-    if (req.serializable !== true) {
-      await this.linearize();
-      // the alarm may have been applied here while waiting for the read point
-      this.assertNotCorrupt();
-    }
+    if (req.serializable !== true) await this.linearize();
     const res = await this.store.range(req);
     this.fillHeader(res.header);
     return res;
@@ -1187,7 +1183,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const answered = new Promise<T>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.keepAliveWaiters.delete(nonce);
-        reject(new FaultError(ErrorCode.TIMEOUT, `no answer to the ${what} of lease ${id} within ${this.requestTimeoutMs} ms`));
+        reject(new FaultError(ErrorCode.TIMEOUT, `no answer to the ${what} of lease ${id} within ${timeoutMs} ms`));
       }, timeoutMs);
       const settle = (ttl: number): void => {
         try {
@@ -1239,7 +1235,6 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const deadline = this.now() + this.requestTimeoutMs;
     if (this.store.lessor.isPrimary() || id <= 0) {
       await this.linearize();
-      this.assertNotCorrupt(); // (applied here while waiting for the read point)
       // a lessor demoted while the read waited no longer tracks expiry (it
       // would report the granted TTL): the leader is asked, as below
       if (this.store.lessor.isPrimary() || id <= 0) {
@@ -1271,7 +1266,6 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.assertServing();
     this.assertNotCorrupt();
     await this.linearize();
-    this.assertNotCorrupt(); // (applied here while waiting for the read point)
     const res = this.store.leaseLeases();
     this.fillHeader(res.header);
     return res;
@@ -1649,10 +1643,15 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     h.raftTerm = this.raft.term;
   }
 
+  /**
+   * Waits for a linearizable read point (ReadIndex). A `CORRUPT` alarm
+   * naming this member that was applied while waiting refuses the read.
+   */
   private async linearize(): Promise<void> {
     this.assertServing();
     this.assertLeaderKnown(false);
     await this.raft.readIndex({ timeoutMs: this.requestTimeoutMs });
+    this.assertNotCorrupt();
   }
 
   /**
@@ -1693,14 +1692,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     // the checks of a txn that writes: its size and number of operations
     prepareWriteRequest({ txn: req }, this.limits);
     this.assertNotCorrupt();
-    const ranges = [...(req.success ?? []), ...(req.failure ?? [])];
-    // etcd's isTxnSerializable: every range serializable; but a txn of
-    // compares alone (no range to mark) is linearizable here, where etcd
-    // 3.4 takes it as serializable and may answer from a lagging member
-    if (ranges.length === 0 || !ranges.every((op) => 'requestRange' in op && op.requestRange.serializable === true)) {
-      await this.linearize();
-      this.assertNotCorrupt(); // (applied here while waiting for the read point)
-    }
+    if (!isTxnSerializable(req)) await this.linearize();
     const res = await this.store.readTxn(req);
     this.fillHeader(res.header);
     return res;
@@ -1711,9 +1703,6 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const encoded = prepareWriteRequest(req, this.limits);
     const refused = this.sm.refusal(req);
     if (refused !== undefined) throw refused;
-    // a read-only txn is served as a read: not by a member with a CORRUPT alarm
-    const readOnly = 'txn' in req && isTxnReadOnly(req.txn);
-    if (readOnly) this.assertNotCorrupt();
     if (growsStore(req)) {
       const cost = requestCost(req);
       // the cached size first: only a request it puts over the quota waits for a fresh one
@@ -1722,8 +1711,6 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const result = await this.proposeEntry(serverEntry(EntryKind.WRITE, encoded));
     if (result.status === 'failed') throw result.error;
     if (result.status !== 'applied') throw new FaultError(ErrorCode.INTERNAL, `unexpected apply result ${result.status}`);
-    // (the alarm may have been applied here since the check above)
-    if (readOnly) this.assertNotCorrupt();
     if ('compaction' in req && req.compaction.physical === true && result.physical !== undefined) await result.physical;
     const res = result.response;
     const inner = Object.values(res)[0] as { header: ResponseHeader };

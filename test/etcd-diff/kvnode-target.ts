@@ -62,6 +62,7 @@ import type {
   WatchCreateRequest,
 } from '../../src/mvccpb/index.js';
 import { prefixEnd } from '../../src/mvccpb/index.js';
+import { isTxnSerializable } from '../../src/mvcc/index.js';
 import { KvNode, type RequestOpInput, type TxnInput, type Watch } from '../../src/server/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
 import {
@@ -162,12 +163,6 @@ function txnInput(t: TxnRequest): TxnInput {
       return { txn: txnInput(op.requestTxn) };
     });
   return { compare: (t.compare ?? []).map(asInput), success: ops(t.success), failure: ops(t.failure) };
-}
-
-/** A txn KvNode serves from the member alone: ranges only, every one serializable (etcd's `isTxnSerializable`, but for a txn of no operation). */
-function servedLocally(t: TxnRequest): boolean {
-  const ops = [...(t.success ?? []), ...(t.failure ?? [])];
-  return ops.length > 0 && ops.every((op) => 'requestRange' in op && op.requestRange.serializable === true);
 }
 
 export class KvNodeTarget implements ReferenceTarget {
@@ -370,7 +365,7 @@ export class KvNodeTarget implements ReferenceTarget {
       // may not have applied a write acknowledged a moment ago, which the
       // one etcd member compared with has. The member catches up first, as
       // before a watch.
-      if (servedLocally(req)) await this.caughtUp(m);
+      if (isTxnSerializable(req)) await this.caughtUp(m);
       return normTxn(this.respMap, await m.txn(txnInput(mapTxn(this.reqMap, req))));
     });
   }

@@ -8,7 +8,7 @@
  */
 import type { Compare, DeleteRangeResponse, KeyValue, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseOp, TxnResponse } from '../../mvccpb/index.js';
 import { compareBytes, isRangeEndAll } from '../../mvccpb/index.js';
-import { isTxnReadOnly } from '../../mvcc/index.js';
+import { isTxnReadOnly, isTxnSerializable } from '../../mvcc/index.js';
 import { deleteRequest, putRequest, rangeRequest, txnRequest, type BytesLike, type DeleteOptions, type PutOptions, type RangeInput, type TxnInput } from '../../server/index.js';
 import { prefixRangeEnd, type KeyRange as ModelKeyRange } from '../key-range.js';
 import type { KvCompare, KvGetOutput, KvInput, KvMeta, KvOutput, KvRangeOutput, KvTxnOp, KvTxnOpResult, KvTxnOutput } from '../models/kv-types.js';
@@ -340,9 +340,8 @@ export function deleteCall(key: BytesLike, options: DeleteOptions): ModelCall<De
  */
 export function txnCall(input: TxnInput, leased: LeasedPuts): ModelCall<TxnResponse> {
   const req = txnRequest(input);
-  const ops = [...(req.success ?? []), ...(req.failure ?? [])];
   const readOnly = isTxnReadOnly(req);
-  const serializable = readOnly && ops.length > 0 && ops.every((op) => 'requestRange' in op && op.requestRange.serializable === true);
+  const serializable = isTxnSerializable(req);
   const leaseOut = leased === 'excluded' && leaseOf({ requestTxn: req });
   const t = leaseOut || serializable ? undefined : txnInput(req.compare ?? [], req.success ?? [], req.failure ?? []);
   const ranges = readOnly ? [] : opRanges({ requestTxn: req });
