@@ -941,9 +941,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    *   are not `{ maxLearners }` with a positive integer
    */
   addLearner(id: string, address?: string, options: { maxLearners?: number } = {}): Promise<ConfState> {
-    const o: unknown = options;
-    if (o === null || typeof o !== 'object' || Object.keys(o).some((k) => k !== 'maxLearners')) {
-      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'addLearner options must be { maxLearners }'));
+    try {
+      checkOptionsArg(options, ['maxLearners'], 'addLearner options');
+    } catch (err) {
+      return Promise.reject(err as Error);
     }
     const max = options.maxLearners;
     if (max !== undefined && !(typeof max === 'number' && Number.isSafeInteger(max) && max > 0)) {
