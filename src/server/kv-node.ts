@@ -65,6 +65,7 @@ import { serverMetrics, type MetricsSource, type ServerMetrics } from './metrics
 import { TimedLogStorage } from './metrics-log-storage.js';
 import { RoundTripTransport } from './metrics-transport.js';
 import { DEFAULT_QUOTA_BACKEND_BYTES, requestCost } from './quota.js';
+import { VERSION } from '../version.js';
 import { checkOptionKeys, type NoKeyMissing } from '../option-keys.js';
 import { RANGE_OPTION_KEYS, deleteRequest, flagOf, optionsWith, putRequest, rangeRequest, txnRequest, watchRequest } from './requests.js';
 import {
@@ -281,6 +282,11 @@ export interface KvNodeStatus {
   header: ResponseHeader;
   /** This member's id. */
   memberId: string;
+  /**
+   * The quorumkv version this member runs ({@link VERSION}; etcd's
+   * `version`, the server's version, which `etcdctl endpoint status` shows).
+   */
+  version: string;
   /**
    * Leader id, `''` when unknown, and on a member removed from the cluster
    * or stopped by a fatal error, which follows no leader (`raft.leader`
@@ -1274,7 +1280,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   // ------------------------------------------------------------ cluster
 
   /**
-   * Status of this member (etcd's `Status`): Raft term, commit and applied
+   * Status of this member (etcd's `Status`): its version, Raft term, commit and applied
    * indexes, leader, learner flag, revisions, database size and size in use
    * (bytes), quota, and active alarms. Answered locally, at once.
    */
@@ -1287,6 +1293,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     return {
       header: this.header(),
       memberId: this.id,
+      version: VERSION,
       leader,
       raftTerm: raft.term,
       raftIndex: raft.commit,

@@ -4,11 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { AbstractLevel } from 'abstract-level';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { logicalSize } from '../../src/server/maintenance-size.js';
 import { MemoryLevel } from 'memory-level';
 import { KvNode } from '../../src/server/index.js';
+import { VERSION } from '../../src/version.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
 import { DiskCluster, OpsCluster, tempDir } from './ops-cluster.js';
 
@@ -531,5 +533,17 @@ test('close() waits for the size measures and starts none: a quota check that qu
     release();
     releaseLater();
     await c.closeAll();
+  }
+});
+
+test("status() reports the package's version, as etcd's StatusResponse reports the server's", async () => {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  assert.equal(VERSION, pkg.version, 'VERSION is the version of package.json');
+  const net = new MemoryNetwork({ seed: 1 });
+  const n = await KvNode.open({ id: 'a', members: ['a'], transport: net.transport('a'), db: new MemoryLevel() as unknown as AnyDb });
+  try {
+    assert.equal(n.status().version, pkg.version);
+  } finally {
+    await n.close();
   }
 });
