@@ -349,10 +349,13 @@ export class TcpTransport implements Transport {
   /**
    * Forgets a peer: drops its queue, closes its outbound and inbound streams,
    * fails its snapshot transfers (`reportSnapshot(id, 'failure')`); see
-   * {@link Transport.removePeer}.
+   * {@link Transport.removePeer}. A remote forgotten past
+   * {@link MAX_REMOTES} is no longer known, but the streams it opened
+   * before may still be: they are closed as well.
    */
   removePeer(id: string): void {
-    if (!this.peers.delete(id) && !this.remotes.delete(id)) return;
+    this.peers.delete(id);
+    this.remotes.delete(id);
     this.links.get(id)?.close();
     this.links.delete(id);
     for (const s of [...this.snapshots]) if (s.peer === id) s.cancel(true);

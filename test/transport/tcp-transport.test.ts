@@ -942,3 +942,38 @@ async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Pro
     await sleep(10);
   }
 }
+
+test('refusePeer of a remote already forgotten (past 64 remotes) still closes its streams: it redials and is told it was removed', async () => {
+  const recA = new Recorder();
+  const recX = new Recorder();
+  const a = new TcpTransport(tcpOptions('a'));
+  const x = new TcpTransport(tcpOptions('x'));
+  const server = await rawServer(undefined);
+  const raws: RawPeer[] = [];
+  try {
+    await a.start(recA);
+    await x.start(recX);
+    const port = a.address().port;
+    // x knows a and keeps a stream to it; a does not know x: x is a remote of a
+    x.addPeer('a', addr(a));
+    x.send([hb('x', 'a', 1)]);
+    await recA.until(() => recA.from('x').length === 1, 'the message of x');
+    // 64 more dialers that are not peers: x, the one that dialed in least recently, is forgotten
+    for (let i = 0; i < 64; i++) {
+      const raw = await RawPeer.connect(port);
+      raws.push(raw);
+      raw.hello({ clusterId: 'conformance', from: `r${i}`, to: 'a', address: `127.0.0.1:${server.port}` });
+      raw.message(hb(`r${i}`, 'a', 1));
+      await recA.until(() => recA.from(`r${i}`).length === 1, `the message of r${i}`);
+    }
+    a.send([hb('a', 'x', 2)]);
+    await recA.until(() => recA.unreachable.includes('x'), 'x, forgotten, is unreachable');
+    // x is removed from the cluster: its stream to a, still open, is closed, and its redial refused
+    a.refusePeer('x');
+    await recX.until(() => recX.removed.includes('a'), 'x is told it was removed', 3000);
+  } finally {
+    for (const r of raws) r.destroy();
+    await Promise.all([a.close(), x.close()]);
+    await server.close();
+  }
+});
