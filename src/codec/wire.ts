@@ -49,7 +49,7 @@ function packWith(value: unknown): Uint8Array {
 }
 
 const ENTRY_TYPES: readonly EntryType[] = ['Normal', 'ConfChange'];
-const CONF_CHANGE_TYPES: readonly ConfChangeType[] = ['AddNode', 'AddLearnerNode', 'RemoveNode'];
+const CONF_CHANGE_TYPES: readonly ConfChangeType[] = ['AddNode', 'AddLearnerNode', 'RemoveNode', 'UpdateNode'];
 const MESSAGE_TYPE_CODE = new Map<MessageType, number>(MESSAGE_TYPES.map((t, i) => [t, i]));
 
 function malformed(what: string): never {

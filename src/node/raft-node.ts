@@ -991,6 +991,31 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     return this.changeMembership('RemoveNode', id, undefined);
   }
 
+  /**
+   * Changes the address at which the transports reach member `id` (etcd's
+   * `MemberUpdate`, a `ConfChangeUpdateNode`): a replicated change that
+   * leaves the membership as it is. Every member applies it in log order
+   * and tells its transport ({@link Transport.addPeer} with the new
+   * address); the address is kept in snapshots, as an added member's is.
+   * Update first, then restart the member at its new address, as with
+   * etcd's `member update`. One change at a time (Raft thesis §4.1).
+   * Resolves with the membership once the change is applied here.
+   * @param address - the new address (`host:port` for TCP)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that is not a
+   *   member (etcd's ErrIDNotFound) or was removed (ErrIDRemoved), an address
+   *   that is not a non-empty string of at most 1024 UTF-8 bytes, or one that
+   *   another member was added or updated with (etcd's ErrPeerURLexists);
+   *   checked here and again by the leader against the membership it
+   *   applied, through the log when called on a follower
+   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING` when another change made
+   *   here is still pending, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`,
+   *   `QUORUMKV_REMOVED`
+   */
+  updateMember(id: string, address: string): Promise<ConfState> {
+    if (address === undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'updateMember needs the new address'));
+    return this.changeMembership('UpdateNode', id, address);
+  }
+
   /** The current membership, as applied on this member. */
   members(): ConfState {
     return { voters: [...this.confState.voters], learners: [...this.confState.learners] };
@@ -1155,8 +1180,16 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // what the leader would refuse (a forwarded change it refuses becomes an
     // empty entry, and its proposer would only time out): checked here
     // against this member's membership, which the leader's can only be ahead of
+    if (type === 'UpdateNode' && this.removedIds.has(id)) {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `etcdserver: ID removed (${id} was removed from the cluster)`));
+    }
+    if (type === 'UpdateNode' && !this.confState.voters.includes(id) && !this.confState.learners.includes(id)) {
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `etcdserver: member not found (${id})`));
+    }
     const refused = checkConfChange({ voters: new Set(this.confState.voters), learners: new Set(this.confState.learners) }, { type, nodeId: id });
     if (refused !== undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, refused));
+    const taken = address === undefined ? undefined : this.addressTaken(id, address);
+    if (taken !== undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, taken));
     const seq = ++this.seq;
     const ctx: ConfContext = { origin: this.id, seq };
     if (address !== undefined) ctx.address = address;
@@ -1911,6 +1944,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const member = voters.includes(id) || learners.includes(id);
     const removed = this.removedIds.has(id) ? `etcdserver: ID removed (${id} was removed from the cluster)` : undefined;
     if (cc.type === 'RemoveNode') return member ? undefined : (removed ?? `etcdserver: member not found (${id})`);
+    const address = confContextOf(cc).address;
+    const taken = typeof address === 'string' ? this.addressTaken(id, address) : undefined;
+    if (cc.type === 'UpdateNode') return removed ?? (member ? taken : `etcdserver: member not found (${id})`);
     if (cc.type === 'AddNode' && confContextOf(cc).promote === true) {
       if (learners.includes(id)) return undefined;
       if (voters.includes(id)) return `etcdserver: can only promote a learner member (${id} is a voter)`;
@@ -1918,8 +1954,25 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
     if (removed !== undefined) return removed;
     if (member) return `etcdserver: member ID already exist (${id})`;
+    if (taken !== undefined) return taken;
     const max = cc.type === 'AddLearnerNode' ? confContextOf(cc).maxLearners : undefined;
     if (typeof max === 'number' && learners.length >= max) return tooManyLearners(max);
+    return undefined;
+  }
+
+  /**
+   * Why `address` cannot be `id`'s (etcd's ErrPeerURLexists), or undefined:
+   * another member of the membership applied here was added or updated with
+   * it. Addresses are compared as given; a founding member's address, which
+   * only the transports' configuration holds, is not known here.
+   */
+  private addressTaken(id: string, address: string): string | undefined {
+    const { voters, learners } = this.confState;
+    for (const [other, a] of this.addresses) {
+      if (other !== id && a === address && (voters.includes(other) || learners.includes(other))) {
+        return `etcdserver: Peer URLs already exists (${address} is the address of member ${other})`;
+      }
+    }
     return undefined;
   }
 

@@ -5,14 +5,14 @@
  * (the layer rule keeps `src/raft/` free of packages). So this file encodes
  * exactly the shape `src/codec`'s `encodeConfChange` produces — the msgpack
  * array `[typeCode, nodeId, context?]` with `typeCode` 0 = AddNode,
- * 1 = AddLearnerNode, 2 = RemoveNode — and decodes any standard msgpack
+ * 1 = AddLearnerNode, 2 = RemoveNode, 3 = UpdateNode — and decodes any standard msgpack
  * encoding of it. The two are cross-checked by a test, so a driver may decode
  * committed ConfChange entries with either.
  * @module
  */
 import type { ConfChange, ConfChangeType } from '../raftpb/index.js';
 
-const TYPES: readonly ConfChangeType[] = ['AddNode', 'AddLearnerNode', 'RemoveNode'];
+const TYPES: readonly ConfChangeType[] = ['AddNode', 'AddLearnerNode', 'RemoveNode', 'UpdateNode'];
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 

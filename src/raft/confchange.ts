@@ -53,7 +53,8 @@ function initProgress(isLearner: boolean, lastIndex: number, maxInflight: number
  * Returns an error string when it is invalid: an empty node id, demoting a
  * voter with `AddLearnerNode` (not a single-server change in this library),
  * or removing the last voter. Changes that change nothing (adding an
- * existing voter, removing a non-member) are valid no-ops.
+ * existing voter, removing a non-member, `UpdateNode` always) are valid
+ * no-ops.
  */
 export function checkConfChange(config: TrackerConfig, cc: ConfChange): string | undefined {
   if (typeof cc.nodeId !== 'string' || cc.nodeId === '') return 'conf change has an empty node id';
@@ -66,6 +67,8 @@ export function checkConfChange(config: TrackerConfig, cc: ConfChange): string |
     case 'RemoveNode':
       if (config.voters.has(cc.nodeId) && config.voters.size === 1) return `cannot remove the last voter ${cc.nodeId}`;
       return undefined;
+    case 'UpdateNode':
+      return undefined;
     default:
       return `unknown conf change type ${String((cc as { type: unknown }).type)}`;
   }
@@ -77,7 +80,9 @@ export function checkConfChange(config: TrackerConfig, cc: ConfChange): string |
  * an error string (see {@link checkConfChange}).
  * - `AddNode`: adds a voter, or promotes a learner (keeping its progress);
  * - `AddLearnerNode`: adds a learner;
- * - `RemoveNode`: removes a voter or learner.
+ * - `RemoveNode`: removes a voter or learner;
+ * - `UpdateNode`: changes nothing (etcd's raft applies `ConfChangeUpdateNode`
+ *   as a no-op; the application reads the member's new address).
  * @param lastIndex - the log's last index, where new members start probing
  */
 export function applySimple(tracker: ProgressTracker, lastIndex: number, cc: ConfChange): ConfigAndProgress | string {
@@ -116,6 +121,8 @@ export function applySimple(tracker: ProgressTracker, lastIndex: number, cc: Con
       progress.delete(id);
       break;
     }
+    case 'UpdateNode':
+      break;
   }
   return { config: { voters, learners }, progress };
 }

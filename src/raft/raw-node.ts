@@ -14,7 +14,7 @@ import { Raft, type StepRefusal } from './raft.js';
 import type { ProgressStatus, RaftConfig, RaftStatus, Ready, SnapshotStatus, SoftState } from './types.js';
 
 const KNOWN_TYPES: ReadonlySet<string> = new Set<string>(MESSAGE_TYPES);
-const CONF_CHANGE_TYPES: ReadonlySet<string> = new Set(['AddNode', 'AddLearnerNode', 'RemoveNode']);
+const CONF_CHANGE_TYPES: ReadonlySet<string> = new Set(['AddNode', 'AddLearnerNode', 'RemoveNode', 'UpdateNode']);
 
 /** What `advance()` must acknowledge about the Ready handed out. */
 interface PendingReady {

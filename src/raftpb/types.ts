@@ -76,19 +76,22 @@ export interface Snapshot {
  * pending at a time; it takes effect when applied.
  * - `AddNode`: add a voter, or promote an existing learner to voter;
  * - `AddLearnerNode`: add a learner (a voter cannot be demoted this way);
- * - `RemoveNode`: remove a voter or learner.
+ * - `RemoveNode`: remove a voter or learner;
+ * - `UpdateNode`: change nothing in the membership; the application
+ *   carries a member's new address in `context` (etcd's
+ *   `ConfChangeUpdateNode`, which `MemberUpdate` proposes).
  */
 export interface ConfChange {
-  /** Which change: add a voter (or promote a learner), add a learner, or remove a member. */
+  /** Which change: add a voter (or promote a learner), add a learner, remove a member, or update a member (no change to the membership). */
   type: ConfChangeType;
-  /** Id of the member added, promoted or removed (etcd's `NodeID`, here a non-empty string). */
+  /** Id of the member added, promoted, removed or updated (etcd's `NodeID`, here a non-empty string). */
   nodeId: string;
   /** Application bytes carried along (for instance the peer's address). */
   context?: Uint8Array;
 }
 
 /** Kinds of {@link ConfChange}. */
-export type ConfChangeType = 'AddNode' | 'AddLearnerNode' | 'RemoveNode';
+export type ConfChangeType = 'AddNode' | 'AddLearnerNode' | 'RemoveNode' | 'UpdateNode';
 
 /**
  * Every Raft message type, as in etcd's raftpb. Local messages (`MsgHup`,

@@ -1363,6 +1363,41 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   }
 
   /**
+   * Changes the address at which the other members reach member `id`
+   * (etcd's `MemberUpdate`): a replicated change that leaves the membership
+   * as it is. Every member applies it and redials `id` at `address`. To
+   * move a member: update it, then restart it listening at the new address
+   * (with the same `dataDir`), as with etcd's `member update`; a member that
+   * moves first cannot be reached until the update is applied. One change
+   * at a time (Raft thesis §4.1).
+   * @param address - the new address (`host:port` or `[ipv6]:port` on the
+   *   TCP transport)
+   * @returns the membership, once the change is applied on this member
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that is not a
+   *   member ("etcdserver: member not found", etcd's ErrIDNotFound) or was
+   *   removed ("etcdserver: ID removed"), an address that is missing, not a
+   *   non-empty string of at most 1024 UTF-8 bytes or, on the TCP
+   *   transport, not `host:port`, or an address another member was added or
+   *   updated with ("etcdserver: Peer URLs already exists", etcd's
+   *   ErrPeerURLexists; the founding members' addresses are only in the
+   *   transports' configuration and are not compared); the leader checks
+   *   again against the membership it applied, through the log when called
+   *   on a follower
+   * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`,
+   *   `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
+   */
+  updateMember(id: string, address: string): Promise<ConfState> {
+    try {
+      this.assertServing();
+      if (typeof address !== 'string' || address === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'updateMember needs the new address, a non-empty string');
+      if (this.tcpAddresses) parseAddress(address);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.raft.updateMember(id, address);
+  }
+
+  /**
    * Removes a member (a replicated configuration change, Raft thesis §4.1);
    * a removed member stops. One that was down or cut off, and so never
    * applies its own removal, is told so by the others when it reaches them

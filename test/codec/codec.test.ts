@@ -51,6 +51,16 @@ test("the Raft core's conf change bytes decode with the codec", () => {
   assert.deepEqual(decodeConfChange(encodeConfChangeData(cc)), cc);
 });
 
+test('every conf change type, UpdateNode (code 3) included, round-trips through both encoders, which agree', () => {
+  for (const type of ['AddNode', 'AddLearnerNode', 'RemoveNode', 'UpdateNode'] as const) {
+    const cc = { type, nodeId: 'n', context: bytes(7) };
+    assert.deepEqual(Buffer.from(encodeConfChange(cc)), Buffer.from(encodeConfChangeData(cc)), `${type}: the same bytes`);
+    assert.deepEqual({ ...decodeConfChangeData(encodeConfChange(cc))!, context: [7] }, { ...cc, context: [7] });
+    assert.deepEqual({ ...decodeConfChange(encodeConfChangeData(cc)), context: [7] }, { ...cc, context: [7] });
+  }
+  assert.equal(encodeConfChangeData({ type: 'UpdateNode', nodeId: 'n' })[1], 3);
+});
+
 test('a member id that starts with U+FEFF keeps it through the conf change bytes', () => {
   const cc = { type: 'AddNode' as const, nodeId: '\ufeffa' };
   assert.deepEqual(decodeConfChangeData(encodeConfChangeData(cc)), cc);

@@ -178,6 +178,15 @@ test('RemoveNode removes voters and learners; removing the last voter is ignored
   assert.deepEqual(r.applyConfChange({ type: 'RemoveNode', nodeId: '9' }), { voters: ['1'], learners: [] });
 });
 
+test("UpdateNode changes no membership and no progress, for a member or not (etcd's raft applies ConfChangeUpdateNode as a no-op)", () => {
+  const r = newTestRaft('1', 10, 1, newTestStorage(['1', '2'], ['3']));
+  const progress = new Map(r.trk.progress);
+  assert.deepEqual(r.applyConfChange({ type: 'UpdateNode', nodeId: '2' }), { voters: ['1', '2'], learners: ['3'] });
+  assert.deepEqual(r.applyConfChange({ type: 'UpdateNode', nodeId: '3' }), { voters: ['1', '2'], learners: ['3'] });
+  assert.deepEqual(r.applyConfChange({ type: 'UpdateNode', nodeId: '9' }), { voters: ['1', '2'], learners: ['3'] });
+  for (const [id, pr] of progress) assert.equal(r.trk.progress.get(id), pr, `progress of ${id} kept`);
+});
+
 test('demoting a voter with AddLearnerNode is ignored when applied', () => {
   const r = newTestRaft('1', 10, 1, newTestStorage(['1', '2']));
   assert.deepEqual(r.applyConfChange({ type: 'AddLearnerNode', nodeId: '2' }), { voters: ['1', '2'], learners: [] });

@@ -116,3 +116,12 @@ export class KvCluster {
     for (const db of this.dbs.values()) if (db.status === 'open') await db.close();
   }
 }
+
+/** Waits on the system clock (20 ms polls) until `cond` holds; throws after `timeoutMs`, naming `what`. For real-time tests (TCP). */
+export async function untilReal(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -285,3 +285,60 @@ test('two learners added at once on two members, with room for one, leave one le
     await c.closeAll();
   }
 });
+
+test("updateMember (etcd's MemberUpdate) changes a member's address on every member, survives a restart, and is refused with etcd's errors: unknown or removed id, an address taken, and, by the leader, a member another change removed meanwhile", async () => {
+  const c = new KvCluster(IDS, 14);
+  c.extra = () => ({ maxLearners: 5 });
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    await c.run(l.put('k', 'v'));
+    const f = c.followers()[0]!;
+    const addressOf = (n: { raft: unknown }, id: string): string | undefined => (n.raft as { addresses: Map<string, string> }).addresses.get(id);
+    const invalid = (re: RegExp) => (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && re.test((e as Error).message);
+    const caughtUp = async (): Promise<void> => {
+      for (const n of c.nodes.values()) await c.waitFor(() => n.raft.appliedIndex >= l.raft.appliedIndex, 2_000, `${n.id} catches up`);
+    };
+
+    await c.run(l.addMember('d', 'd-first', { learner: true }));
+    // made on a follower: the change goes through the leader
+    const before = l.raft.appliedIndex;
+    assert.deepEqual(await c.run(f.updateMember('d', 'd-second')), f.members(), 'resolves with the membership');
+    assert.ok(l.raft.appliedIndex > before, 'a replicated change');
+    await caughtUp();
+    for (const n of c.nodes.values()) {
+      assert.equal(addressOf(n, 'd'), 'd-second', `d's address on ${n.id}`);
+      assert.deepEqual(n.members().learners, ['d'], `the membership is unchanged on ${n.id}`);
+    }
+    // a founding member gets an address too
+    await c.run(l.updateMember(f.id, 'f-new'));
+    await caughtUp();
+    for (const n of c.nodes.values()) if (n.id !== f.id) assert.equal(addressOf(n, f.id), 'f-new');
+
+    // refused, changing nothing
+    const applied = l.raft.appliedIndex;
+    await assert.rejects(c.run(l.updateMember('zz', 'somewhere')), invalid(/member not found/));
+    await assert.rejects(c.run(l.updateMember('d', 'f-new')), invalid(/Peer URLs already exists/));
+    await assert.rejects(c.run(l.updateMember('d', '')), invalid(/address/));
+    await assert.rejects(c.run(l.updateMember('d', undefined as unknown as string)), invalid(/address/));
+    await assert.rejects(c.run(l.addMember('e', 'f-new', { learner: true })), invalid(/Peer URLs already exists/));
+    assert.equal(l.raft.appliedIndex, applied, 'nothing proposed');
+
+    // removed meanwhile: refused on the follower that had not applied the
+    // removal yet, by the leader, through the log
+    c.net.setDelay({ minMs: 60, maxMs: 60 }, { from: l.id, to: f.id });
+    await c.run(l.removeMember('d'));
+    assert.ok(f.members().learners.includes('d'), `${f.id} has not applied the removal yet`);
+    await assert.rejects(c.run(f.updateMember('d', 'd-third')), invalid(/ID removed/));
+    await caughtUp();
+    await assert.rejects(c.run(l.updateMember('d', 'd-third')), invalid(/ID removed/));
+
+    // the address survives a restart of a member (replayed from its log)
+    const g = c.followers().find((n) => n.id !== f.id)!;
+    await c.stop(g.id);
+    await c.start(g.id);
+    assert.equal(addressOf(c.node(g.id), f.id), 'f-new', 'after a restart');
+  } finally {
+    await c.closeAll();
+  }
+});

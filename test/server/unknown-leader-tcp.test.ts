@@ -8,16 +8,9 @@ import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
 import { freePort } from '../../examples/lib/free-port.js';
 import { KvNode, text } from '../../src/server/index.js';
+import { untilReal as until } from './helpers.js';
 
 const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('over TCP, a member down while another is replaced catches up once the new member leads', async () => {
   const members: Record<string, string> = {};
