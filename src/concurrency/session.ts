@@ -199,7 +199,8 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * Grants a lease (or adopts `options.lease`) and starts keeping it alive.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a bad TTL, interval, margin or clock (an interval or
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a bad TTL, interval, margin or clock (`null` included:
+   *   only a left-out option takes its default; an interval or
    *   margin not below the TTL: with `options.lease`, once its TTL is known, leaving the lease as it is), an option of another
    *   name than {@link SessionOptions}', or a `kv` that is not a KV;
    *   `QUORUMKV_LEASE_NOT_FOUND` when `options.lease` does not exist
@@ -211,6 +212,10 @@ export class Session extends EventEmitter<SessionEvents> {
   static async create(kv: KV, options: SessionOptions = {}): Promise<Session> {
     kvOf(kv, 'the session\'s kv', ['leaseGrant', 'leaseKeepAlive', 'leaseRevoke']);
     options = optionsOf(options, 'session options', ['ttl', 'lease', 'clock', 'keepAliveIntervalMs', 'marginMs']);
+    // only a left-out option takes its default: a null TTL is not 60 s, nor a null clock the real one
+    for (const name of ['ttl', 'lease', 'clock', 'keepAliveIntervalMs', 'marginMs'] as const) {
+      if (options[name] === null) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `session option ${name} must not be null (leave it out for the default)`);
+    }
     const ttl = options.ttl ?? 60;
     if (!Number.isSafeInteger(ttl) || ttl <= 0) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `session ttl must be a positive integer number of seconds, got ${String(ttl)}`);
     const interval = options.keepAliveIntervalMs;

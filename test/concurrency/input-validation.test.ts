@@ -160,3 +160,29 @@ test('transact options and stm.put options that are null fail with QUORUMKV_INVA
     await c.closeAll();
   }
 });
+
+test('Session.create with a null ttl or clock fails with QUORUMKV_INVALID_ARGUMENT instead of taking the default (60 s, the real clock), and grants no lease', async () => {
+  const c = await startCluster(46);
+  try {
+    const kv = c.leader()!;
+    const before = (await c.run(kv.leases())).leases.length;
+    const cases: { name: string; options: Any }[] = [
+      { name: 'ttl null', options: { ttl: null, clock: c.clock } },
+      { name: 'clock null', options: { ttl: 1, clock: null } },
+      { name: 'lease null', options: { lease: null, clock: c.clock } },
+    ];
+    for (const w of cases) {
+      let outcome: unknown;
+      try {
+        outcome = await c.run(Session.create(kv, w.options));
+      } catch (err) {
+        outcome = err;
+      }
+      if (outcome instanceof Session) await c.run(outcome.close());
+      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${w.name}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : (outcome as object).constructor.name}`);
+    }
+    assert.equal((await c.run(kv.leases())).leases.length, before, 'no lease was granted');
+  } finally {
+    await c.closeAll();
+  }
+});
