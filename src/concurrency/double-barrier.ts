@@ -49,9 +49,13 @@ export class DoubleBarrier {
   /** Keys of failed enters whose deletion failed too: deleted by the next enter. */
   private readonly leftovers = new Set<string>();
 
-  /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty key, a count below 1, or a `session` that is not a Session */
+  /**
+   * @param key - the barrier's key; one trailing `/` is dropped
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an empty key (`'/'` included), a count below 1, or a `session` that is not a Session
+   */
   constructor(session: Session, key: string, count: number) {
-    if (typeof key !== 'string' || key === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'barrier key must be a non-empty string');
+    // '/' alone would be the empty key once its trailing '/' is dropped
+    if (typeof key !== 'string' || key === '' || key === '/') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'barrier key must be a non-empty string other than "/"');
     if (!Number.isSafeInteger(count) || count < 1) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'barrier count must be a positive integer');
     this.session = sessionOf(session, 'the barrier\'s session');
     this.key = key.endsWith('/') ? key.slice(0, -1) : key;

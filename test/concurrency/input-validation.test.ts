@@ -45,6 +45,8 @@ test('recipe calls with options or functions of the wrong type fail with QUORUMK
       { name: 'an RWMutex given a KV for a session', call: () => new RWMutex(kv as Any, 'rw') },
       { name: 'an Election without a session', call: () => new Election(null as Any, 'e') },
       { name: 'a DoubleBarrier without a session', call: () => new DoubleBarrier({} as Any, 'db', 2) },
+      // its trailing '/' is dropped: the barrier's key would be empty
+      { name: 'a DoubleBarrier on the key /', call: () => new DoubleBarrier(s, '/', 2) },
       { name: 'a Barrier without a KV', call: () => new Barrier(undefined as Any, 'b') },
       { name: 'a Queue given a session for a KV', call: () => new Queue(s as Any, 'q') },
       { name: 'a PriorityQueue without a KV', call: () => new PriorityQueue(null as Any, 'pq') },
