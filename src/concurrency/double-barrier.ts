@@ -78,7 +78,11 @@ export class DoubleBarrier {
    * Enters the barrier and waits until `count` participants have entered.
    * @throws FaultError `QUORUMKV_BARRIER_FULL` when `count` participants are
    *   already in; `QUORUMKV_ABORTED`, `QUORUMKV_SESSION_EXPIRED` (this
-   *   participant's key is removed); errors of the KV
+   *   participant's key is removed); errors of the KV. An abort (or a KV
+   *   error) that comes once a ready put has released the others counting
+   *   this participant in does not fail the call: it has entered (a waiting
+   *   participant deletes its key only in a txn that checks no ready was put
+   *   since it entered)
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when this object already
    *   entered or is entering (nothing is written)
    */
@@ -90,6 +94,8 @@ export class DoubleBarrier {
     const scope = new Scope(options.signal, this.session);
     let mine: CreatedKey | undefined;
     let attempted: string | undefined;
+    /** Set once this participant waits for ready: a ready put since it entered releases it. */
+    let waiting = false;
     try {
       scope.check();
       // keys of earlier failed enters that could not be deleted then: each
@@ -117,6 +123,7 @@ export class DoubleBarrier {
       // from an earlier round (its last participant died before leaving)
       // does not
       let from = mine.revision;
+      waiting = true;
       for (;;) {
         const ev = await waitForEvent(this.kv, this.ready, { startRevision: from, match: (e) => e.type === 'PUT', signal: scope.signal });
         if (ev !== undefined) break;
@@ -129,6 +136,18 @@ export class DoubleBarrier {
       scope.check();
       this.mine = mine;
     } catch (err) {
+      // a waiting participant leaves only if no ready put has counted it in
+      // meanwhile: the others would be released counting a participant that
+      // is not there. Counted, it has entered (as the last participant whose
+      // abort comes after its ready put), unless its session is lost.
+      if (waiting && mine !== undefined && this.session.isAlive) {
+        const left = await this.leaveUncounted(mine).catch(() => undefined);
+        if (left === false && this.session.isAlive) {
+          this.mine = mine;
+          return;
+        }
+        if (left === true) throw err;
+      }
       const key = mine?.key ?? attempted;
       if (key !== undefined && this.mine === undefined) await deleteOwnKey(this.kv, this.session, key, this.leftovers);
       throw err;
@@ -136,6 +155,20 @@ export class DoubleBarrier {
       scope.dispose();
       this.entering = false;
     }
+  }
+
+  /**
+   * Deletes this participant's key unless `ready` was put since it entered
+   * (one txn): true when deleted, false when a ready put counted it in.
+   * @throws the KV's errors
+   */
+  private async leaveUncounted(mine: CreatedKey): Promise<boolean> {
+    const res = await this.kv.txn({
+      // a missing ready has modRevision 0
+      compare: [{ key: this.ready, target: 'MOD', result: 'LESS', modRevision: mine.revision }],
+      success: [{ deleteRange: { key: mine.key } }],
+    });
+    return res.succeeded;
   }
 
   /**

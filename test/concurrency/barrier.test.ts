@@ -168,3 +168,40 @@ test('double barrier: an abort that comes while the last participant puts ready 
     await c.closeAll();
   }
 });
+
+test('double barrier: a waiting participant whose abort comes once the last one has put ready has entered (it was counted)', async () => {
+  const c = await startCluster(87);
+  try {
+    const kv = c.leader()!;
+    const f = c.followers()[0]!;
+    const ac = new AbortController();
+    // the last participant's KV: once its ready put is applied, the waiting participant's caller aborts
+    const aborting = new Proxy(kv, {
+      get(target, prop) {
+        if (prop === 'put') {
+          return async (key: string, ...rest: unknown[]) => {
+            const res = await (target.put as (...a: unknown[]) => Promise<unknown>)(key, ...rest);
+            if (key === 'barriers/counted/ready') ac.abort();
+            return res;
+          };
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const first = new DoubleBarrier(await session(c, f, { ttl: 5 }), 'barriers/counted', 2);
+    const last = new DoubleBarrier(await session(c, aborting, { ttl: 5 }), 'barriers/counted', 2);
+    const pf = background(first.enter({ signal: ac.signal }));
+    await until(c, async () => (await countKeys(kv, 'barriers/counted/waiters/')) === 1, 5_000, 'first in');
+    const pl = background(last.enter());
+    await c.run(Promise.all([pf.promise, pl.promise]));
+    assert.equal(ac.signal.aborted, true);
+    assert.equal(pl.error(), undefined, 'the last participant was released');
+    assert.equal(pf.error(), undefined, `the first participant, counted by the ready put that released the last one, has entered too: ${String(pf.error())}`);
+    assert.equal(await c.run(countKeys(kv, 'barriers/counted/waiters/')), 2, 'both participants are in');
+    await c.run(Promise.all([first.leave(), last.leave()]));
+    assert.equal(await c.run(countKeys(kv, 'barriers/counted/')), 0);
+  } finally {
+    await c.closeAll();
+  }
+});
