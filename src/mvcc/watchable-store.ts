@@ -316,8 +316,21 @@ export class WatchableStore {
         // version is readable). Reading the earlier ones again could find
         // them compacted by the same batch and cancel a watch from now
         const before = events.filter((e) => e.kv.modRevision < revision);
-        const sent = before.length === 0 || w.offer(response(w, revision - 1, before));
-        w.minRev = Math.max(w.minRev, sent ? revision : events[0]!.kv.modRevision);
+        if (before.length > 0) {
+          const resp = response(w, revision - 1, before);
+          if (!w.offer(resp)) {
+            // the consumer is behind: those revisions are kept aside, as
+            // for any slow consumer, and that revision on is read from
+            // history once they went out (retryVictim)
+            this.synced.delete(w);
+            w.state = 'victim';
+            w.victimResponses = [resp];
+            w.victimLastRev = revision - 1;
+            this.victims.add(w);
+            continue;
+          }
+        }
+        w.minRev = Math.max(w.minRev, revision);
         this.toUnsynced(w);
       }
     }

@@ -805,3 +805,39 @@ test('requestProgress refuses a watcher this store did not create with QUORUMKV_
   await t.store.close();
   await other.store.close();
 });
+
+test('a prevKv watch from now with a full queue, created while a batch executes on a database without synchronous reads, is kept through a compaction in that batch', async () => {
+  // etcd keeps a synced watcher whose channel is full as a victim with the
+  // batch's events and delivers them once its consumer reads: a compaction
+  // in the same batch does not cancel it. The events before the one lacking
+  // prevKv could not be queued and were read again from history, from a
+  // revision that compaction had just removed: the watch was cancelled.
+  const db = new MemoryLevel<string, string>();
+  Object.defineProperty(db, 'supports', { value: { ...db.supports, getSync: false } });
+  const t = await openStore({ watch: { queueCapacity: 1 } }, db);
+  await put(t, 'k', '0'); // 2, written: its value at 4 needs a read that waits
+  const i = t.takeIndex();
+  const applying = t.store.applyBatch([
+    { index: i, request: { put: { key: b('a'), value: b('x') } } }, // 3
+    { index: i + 1, request: { put: { key: b('x'), value: b('x') } } }, // 4
+    { index: i + 2, request: { put: { key: b('k'), value: b('1') } } }, // 5
+    { index: i + 3, request: { txn: { success: [{ requestPut: { key: b('y'), value: b('y') } }] } } }, // 6
+    { index: i + 4, request: { compaction: { revision: 4 } } },
+  ]);
+  // the txn makes the apply wait after the puts, before the batch is notified
+  while (t.store.currentRevision() < 5) await Promise.resolve();
+  const w = t.store.watch({ key: b('a'), rangeEnd: b('l'), prevKv: true }); // from now
+  t.store.requestProgress(w); // its queue is full
+  await applying;
+  await t.store.watchIdle();
+  await put(t, 'k', '2'); // 7
+  await t.store.watchIdle();
+  const got: string[] = [];
+  for (const r of await drain(w)) {
+    assert.equal(r.canceled, false, `cancelled (compactRevision ${r.compactRevision}) after ${got.join(', ')}`);
+    for (const e of r.events) got.push(`${e.type} ${s(e.kv.key)}@${e.kv.modRevision} prev ${kvStr(e.prevKv)}`);
+  }
+  assert.deepEqual(got, ['PUT a@3 prev -', 'PUT k@5 prev k=0@2/2/1', 'PUT k@7 prev k=1@2/5/2']);
+  await w.cancel();
+  await t.store.close();
+});
