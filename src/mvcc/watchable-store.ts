@@ -15,7 +15,11 @@
  *   `compactRevision`.
  * - **victims**: a synced watcher whose queue was full when a notification
  *   came keeps that response aside; when its consumer drains the queue the
- *   response goes out and the watcher continues as unsynced (or synced).
+ *   response goes out and the watcher continues as unsynced (or synced). A
+ *   `prevKv` watcher whose notification holds events written without their
+ *   previous versions (executed before it came), which only a read that
+ *   waits can give, keeps that response aside the same way until they are
+ *   read.
  *
  * So a slow consumer never blocks apply: at most `queueCapacity` responses
  * plus one pending notification are buffered for it; the rest is read again
@@ -131,6 +135,8 @@ export class WatchableStore {
   private notifiedUpTo = 0;
   /** Registered watchers that ask for `prevKv`. */
   private prevKvWatchers = 0;
+  /** Notifications waiting for reads of their events' prevKvs. */
+  private prevKvReads = 0;
 
   /**
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for a `queueCapacity` or
@@ -275,63 +281,59 @@ export class WatchableStore {
     this.notifiedUpTo = lastRev;
     if (this.synced.size === 0) return;
     const batches = new Map<Watcher, Event[]>();
-    /** Watchers that want `prevKv` and met an event written without it, with that event's revision. */
-    let behind: Map<Watcher, number> | undefined;
+    /** Watchers that want `prevKv` and met events written without it, with those events' places in their list. */
+    let unread: Map<Watcher, number[]> | undefined;
     // a compaction applied in this batch may have passed the revisions notified
     const compactRev = this.source.compactRevision();
     for (const { revision, events, withPrevKv } of revs) {
       for (const ev of events) {
         const skey = toSkey(ev.kv.key);
         this.synced.forEachMatch(skey, (w) => {
-          if (revision < w.minRev || !this.passes(w, ev) || behind?.has(w)) return;
+          if (revision < w.minRev || !this.passes(w, ev)) return;
           let out = w.request.prevKv || ev.prevKv === undefined ? ev : Object.freeze({ type: ev.type, kv: ev.kv });
+          let list = batches.get(w);
+          if (list === undefined) batches.set(w, (list = []));
           if (w.request.prevKv && !withPrevKv && ev.prevKv === undefined && (ev.type === 'DELETE' || ev.kv.version > 1)) {
             // written before the watcher came, when no one asked for
             // prevKv: the previous version (at revision - 1) is read now
-            // when that needs no wait, else this revision on is read from
-            // history, which carries it. One a compaction removed is none,
-            // as etcd sends it. (A revision written with prevKvs has none
+            // when that needs no wait, else by a read that waits before
+            // the response goes out. One a compaction removed is none, as
+            // etcd sends it. (A revision written with prevKvs has none
             // where there was no previous version: a key put and deleted
             // in one txn.)
             const now = this.source.kvAtNow;
             const prev = revision - 1 < compactRev ? undefined : now === undefined ? null : now.call(this.source, ev.kv.key, revision - 1);
             if (prev === null) {
-              (behind ??= new Map()).set(w, revision);
-              return;
+              let places = (unread ??= new Map()).get(w);
+              if (places === undefined) unread.set(w, (places = []));
+              places.push(list.length);
+            } else if (prev !== undefined) {
+              out = Object.freeze({ ...ev, prevKv: prev });
             }
-            if (prev !== undefined) out = Object.freeze({ ...ev, prevKv: prev });
           }
-          let list = batches.get(w);
-          if (list === undefined) batches.set(w, (list = []));
           list.push(out);
         });
       }
     }
-    if (behind !== undefined) {
-      for (const [w, revision] of behind) {
-        const events = batches.get(w) ?? [];
+    if (unread !== undefined) {
+      for (const [w, places] of unread) {
+        const events = batches.get(w)!;
         batches.delete(w);
-        // the whole revisions before that one go out now; that revision on
-        // comes from history, which is not compacted there (its previous
-        // version is readable). Reading the earlier ones again could find
-        // them compacted by the same batch and cancel a watch from now
-        const before = events.filter((e) => e.kv.modRevision < revision);
-        if (before.length > 0) {
-          const resp = response(w, revision - 1, before);
-          if (!w.offer(resp)) {
-            // the consumer is behind: those revisions are kept aside, as
-            // for any slow consumer, and that revision on is read from
-            // history once they went out (retryVictim)
-            this.synced.delete(w);
-            w.state = 'victim';
-            w.victimResponses = [resp];
-            w.victimLastRev = revision - 1;
-            this.victims.add(w);
-            continue;
-          }
-        }
-        w.minRev = Math.max(w.minRev, revision);
-        this.toUnsynced(w);
+        // the response waits aside, as a slow consumer's does (no later
+        // notification reaches the watcher meanwhile), until its prevKvs
+        // are read. Read again from history instead, these revisions
+        // could be compacted by then, and the watch cancelled where etcd
+        // sends them.
+        this.synced.delete(w);
+        w.state = 'victim';
+        w.victimResponses = [];
+        w.victimLastRev = events[0]!.kv.modRevision - 1;
+        w.readingPrevKvs = true;
+        this.victims.add(w);
+        this.prevKvReads++;
+        this.readPrevKvs(w, events, places, lastRev)
+          .catch((err: unknown) => this.onError(err))
+          .finally(() => this.prevKvReads--);
       }
     }
     for (const [w, events] of batches) {
@@ -346,6 +348,35 @@ export class WatchableStore {
     }
   }
 
+  /**
+   * Reads the previous versions of a notification's `events` at `places`
+   * (each at its revision - 1; none when compacted meanwhile, as etcd sends
+   * it), then sends the response on as a victim's. A restore that begins
+   * meanwhile replaces the records the key index points at: the watcher
+   * then reads those revisions from the restored history.
+   */
+  private async readPrevKvs(w: Watcher, events: Event[], places: number[], lastRev: number): Promise<void> {
+    const restores = this.restores;
+    const out = [...events];
+    for (const i of places) {
+      if (this.restores !== restores || w.state !== 'victim') break;
+      const ev = out[i]!;
+      const prev = await this.source.kvAt(ev.kv.key, ev.kv.modRevision - 1);
+      if (prev !== undefined) out[i] = Object.freeze({ ...ev, prevKv: prev });
+    }
+    if (w.state !== 'victim') return; // cancelled, or the store closed
+    w.readingPrevKvs = false;
+    if (this.restores !== restores) {
+      this.victims.delete(w);
+      w.minRev = Math.max(w.minRev, events[0]!.kv.modRevision);
+      this.toUnsynced(w);
+      return;
+    }
+    w.victimResponses = [response(w, lastRev, out)];
+    w.victimLastRev = lastRev;
+    this.retryVictim(w);
+  }
+
   private passes(w: Watcher, ev: Event): boolean {
     const f = w.request.filters;
     if (f === undefined || f.length === 0) return true;
@@ -353,6 +384,7 @@ export class WatchableStore {
   }
 
   private retryVictim(w: Watcher): void {
+    if (w.readingPrevKvs) return; // readPrevKvs takes it up
     while (w.victimResponses.length > 0) {
       if (!w.offer(w.victimResponses[0]!)) return;
       w.victimResponses.shift();
@@ -460,9 +492,9 @@ export class WatchableStore {
     }
   }
 
-  /** Resolves once no catch-up pass is running or scheduled (for tests). */
+  /** Resolves once no catch-up pass or prevKv read is running or scheduled (for tests). */
   async idle(): Promise<void> {
-    while (this.syncing || this.kicked) await new Promise((r) => setImmediate(r));
+    while (this.syncing || this.kicked || this.prevKvReads > 0) await new Promise((r) => setImmediate(r));
   }
 
   private kick(): void {

@@ -220,7 +220,7 @@ test('an overwrite reads no previous version unless a watcher asks for prevKv', 
   await plain.cancel();
 });
 
-test('a watcher asking for prevKv that meets an event written without it reads that event from history', async () => {
+test('a watcher asking for prevKv that meets an event written without it gets that event with its previous version read from the backend', async () => {
   const { stored, source, state } = keyHistory(['v1', 'v2']);
   state.top = 2;
   const hub = new WatchableStore(source);
@@ -336,4 +336,48 @@ test('a catch-up pass reads no prevKv once a restore has begun (the key index wo
   assert.deepEqual(got, ['v3/v2', 'v4/v3', 'v5/v4']);
   await w.cancel();
   hub.close();
+});
+
+test('a notification waiting for prevKv reads holds back later ones: every revision once, in order; closed meanwhile, it says what was sent', async () => {
+  for (const closeEarly of [false, true]) {
+    const { stored, source, state } = keyHistory(['v1', 'v2', 'v3', 'v4']);
+    const gate: (() => void)[] = [];
+    const kvAt = source.kvAt;
+    let calls = 0;
+    source.kvAt = async (key, rev) => {
+      // the first read (of the notification's prevKv) waits for the test
+      if (calls++ === 0) await new Promise<void>((r) => gate.push(r));
+      return kvAt(key, rev);
+    };
+    state.top = 2;
+    const hub = new WatchableStore(source);
+    const w = hub.watch({ key: b('k'), prevKv: true });
+    state.top = 3;
+    hub.notify([{ revision: 3, events: [stored[1]!.event], withPrevKv: false }]); // v1 needs a read that waits
+    state.top = 5;
+    hub.notify([
+      { revision: 4, events: [{ ...stored[2]!.event, prevKv: stored[1]!.event.kv }], withPrevKv: true },
+      { revision: 5, events: [{ ...stored[3]!.event, prevKv: stored[2]!.event.kv }], withPrevKv: true },
+    ]);
+    assert.deepEqual(hub.sizes(), { synced: 0, unsynced: 0, victims: 1 });
+    assert.equal(w.queued, 0, 'nothing goes out before the read');
+    if (closeEarly) {
+      hub.close();
+      const last = (await w.next()).value!;
+      assert.equal(last.canceled, true);
+      assert.equal(last.header.revision, 2, 'the watch was sent events up to revision 2 only');
+      gate.shift()!();
+      await hub.idle();
+      assert.equal((await w.next()).done, true);
+      continue;
+    }
+    gate.shift()!();
+    await hub.idle();
+    const got: string[] = [];
+    while (w.queued > 0) for (const e of (await w.next()).value!.events) got.push(`${e.kv.modRevision}:${s(e.kv.value)}/${e.prevKv === undefined ? '-' : s(e.prevKv.value)}`);
+    assert.deepEqual(got, ['3:v2/v1', '4:v3/v2', '5:v4/v3']);
+    assert.deepEqual(hub.sizes(), { synced: 1, unsynced: 0, victims: 0 });
+    await w.cancel();
+    hub.close();
+  }
 });

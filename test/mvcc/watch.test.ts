@@ -841,3 +841,41 @@ test('a prevKv watch from now with a full queue, created while a batch executes 
   await w.cancel();
   await t.store.close();
 });
+
+test('a prevKv watch from now created while a batch executes on a database without synchronous reads is not cancelled by a compaction applied right after that batch', async () => {
+  // The previous version of k@3 (k@2, written) needs a read that waits on
+  // such a database: the watch read revision 3 on from history instead, a
+  // pipelined compaction past it came first, and the watch was cancelled
+  // as compacted where etcd sends the event. The read now happens before
+  // the response goes out, and history is not read again.
+  const db = new MemoryLevel<string, string>();
+  Object.defineProperty(db, 'supports', { value: { ...db.supports, getSync: false } });
+  const t = await openStore({}, db);
+  await put(t, 'k', '0'); // 2
+  const i = t.takeIndex();
+  const applying = t.store.applyBatch(
+    [
+      { index: i, request: { put: { key: b('k'), value: b('1') } } }, // 3
+      { index: i + 1, request: { txn: { success: [{ requestPut: { key: b('x'), value: b('x') } }] } } }, // 4
+    ],
+    { acknowledge: 'applied' },
+  );
+  const compacting = t.store.applyBatch([{ index: i + 2, request: { compaction: { revision: 4 } } }], { acknowledge: 'applied' });
+  while (t.store.currentRevision() < 3) await Promise.resolve();
+  const w = t.store.watch({ key: b('k'), prevKv: true }); // from now
+  await applying;
+  await compacting;
+  await t.store.watchIdle();
+  t.takeIndex();
+  t.takeIndex();
+  await put(t, 'k', '2'); // 5
+  await t.store.watchIdle();
+  const got: string[] = [];
+  for (const r of await drain(w)) {
+    assert.equal(r.canceled, false, `cancelled (compactRevision ${r.compactRevision}) after ${got.join(', ')}`);
+    for (const e of r.events) got.push(`${e.type} ${s(e.kv.key)}@${e.kv.modRevision}`);
+  }
+  assert.deepEqual(got, ['PUT k@3', 'PUT k@5']);
+  await w.cancel();
+  await t.store.close();
+});
