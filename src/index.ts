@@ -7,7 +7,6 @@
  * @module
  */
 export * from './errors.js';
-export * from './version.js';
 export * from './raftpb/index.js';
 export * from './mvccpb/index.js';
 export * from './raft/index.js';

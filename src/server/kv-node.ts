@@ -65,7 +65,7 @@ import { serverMetrics, type MetricsSource, type ServerMetrics } from './metrics
 import { TimedLogStorage } from './metrics-log-storage.js';
 import { RoundTripTransport } from './metrics-transport.js';
 import { DEFAULT_QUOTA_BACKEND_BYTES, requestCost } from './quota.js';
-import { VERSION } from '../version.js';
+import { VERSION } from './version.js';
 import { checkOptionKeys, type NoKeyMissing } from '../option-keys.js';
 import { RANGE_OPTION_KEYS, deleteRequest, flagOf, optionsWith, putRequest, rangeRequest, txnRequest, watchRequest } from './requests.js';
 import {

@@ -10,7 +10,7 @@ import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { logicalSize } from '../../src/server/maintenance-size.js';
 import { MemoryLevel } from 'memory-level';
 import { KvNode } from '../../src/server/index.js';
-import { VERSION } from '../../src/version.js';
+import { VERSION } from '../../src/server/version.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
 import { DiskCluster, OpsCluster, tempDir } from './ops-cluster.js';
 
