@@ -1001,12 +1001,14 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * etcd's `member update`. One change at a time (Raft thesis §4.1).
    * Resolves with the membership once the change is applied here.
    * @param address - the new address (`host:port` for TCP)
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that is not a
-   *   member (etcd's ErrIDNotFound) or was removed (ErrIDRemoved), an address
-   *   that is not a non-empty string of at most 1024 UTF-8 bytes, or one that
-   *   another member was added or updated with (etcd's ErrPeerURLexists);
-   *   checked here and again by the leader against the membership it
-   *   applied, through the log when called on a follower
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that was
+   *   removed (etcd's ErrIDRemoved), an address that is not a non-empty
+   *   string of at most 1024 UTF-8 bytes (both checked here), an id that is
+   *   not a member (ErrIDNotFound) or an address that another member was
+   *   added or updated with (ErrPeerURLexists): both checked by the leader
+   *   against the membership it applied, through the log when called on a
+   *   follower (which may not have applied the change that added the id or
+   *   freed the address yet)
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING` when another change made
    *   here is still pending, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`,
    *   `QUORUMKV_REMOVED`
@@ -1183,13 +1185,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (type === 'UpdateNode' && this.removedIds.has(id)) {
       return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `etcdserver: ID removed (${id} was removed from the cluster)`));
     }
-    if (type === 'UpdateNode' && !this.confState.voters.includes(id) && !this.confState.learners.includes(id)) {
-      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `etcdserver: member not found (${id})`));
-    }
     const refused = checkConfChange({ voters: new Set(this.confState.voters), learners: new Set(this.confState.learners) }, { type, nodeId: id });
     if (refused !== undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, refused));
-    const taken = address === undefined ? undefined : this.addressTaken(id, address);
-    if (taken !== undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, taken));
+    // Not checked here: an id this member does not know yet for UpdateNode,
+    // an address taken (ErrPeerURLexists). The leader's membership may have
+    // added that id, or freed that address (a removal or an update this
+    // member has not applied yet): only the leader's answer is the log's
+    // (overtakenConfChange), through the log when it comes from a follower.
     const seq = ++this.seq;
     const ctx: ConfContext = { origin: this.id, seq };
     if (address !== undefined) ctx.address = address;

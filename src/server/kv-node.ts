@@ -1333,6 +1333,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   `ValidateConfigurationChange`): an id that another member's change
    *   added or removed meanwhile, or a learner another member's took the
    *   last place of, fails so, through the log when called on a follower.
+   *   An address another member was added or updated with ("etcdserver:
+   *   Peer URLs already exists", etcd's ErrPeerURLexists; the founding
+   *   members' addresses are not compared) is refused by the leader alone:
+   *   one freed by a removal or an update that this member has not applied
+   *   yet is accepted.
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`,
    *   `QUORUMKV_NODE_CLOSED`, `QUORUMKV_UNHEALTHY` (`strictReconfigCheck`: a
    *   new voter while a voter is down, or while the voters that vote freely
@@ -1373,16 +1378,18 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * @param address - the new address (`host:port` or `[ipv6]:port` on the
    *   TCP transport)
    * @returns the membership, once the change is applied on this member
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that is not a
-   *   member ("etcdserver: member not found", etcd's ErrIDNotFound) or was
-   *   removed ("etcdserver: ID removed"), an address that is missing, not a
-   *   non-empty string of at most 1024 UTF-8 bytes or, on the TCP
-   *   transport, not `host:port`, or an address another member was added or
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that was
+   *   removed ("etcdserver: ID removed", etcd's ErrIDRemoved) or an address
+   *   that is missing, not a non-empty string of at most 1024 UTF-8 bytes
+   *   or, on the TCP transport, not `host:port` (all checked on this
+   *   member), an id that is not a member ("etcdserver: member not found",
+   *   etcd's ErrIDNotFound) or an address another member was added or
    *   updated with ("etcdserver: Peer URLs already exists", etcd's
    *   ErrPeerURLexists; the founding members' addresses are only in the
-   *   transports' configuration and are not compared); the leader checks
-   *   again against the membership it applied, through the log when called
-   *   on a follower
+   *   transports' configuration and are not compared): these two are
+   *   checked by the leader against the membership it applied, through the
+   *   log when called on a follower, which may not have applied yet the
+   *   change that added the id or freed the address
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`,
    *   `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
    */

@@ -342,3 +342,54 @@ test("updateMember (etcd's MemberUpdate) changes a member's address on every mem
     await c.closeAll();
   }
 });
+
+test("a member removed, or moved by updateMember, frees its address: a new member added there is accepted, also on a member that has not applied the removal or update yet (the leader's membership decides, as etcd's ValidateConfigurationChange at apply)", async () => {
+  const c = new KvCluster(IDS, 15);
+  c.extra = () => ({ maxLearners: 5 });
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    await c.run(l.put('k', 'v'));
+    const f = c.followers()[0]!;
+    // on the same member: removed, then added back at the same address
+    await c.run(l.addMember('d', 'addr-1', { learner: true }));
+    await c.run(l.removeMember('d'));
+    await c.run(l.addMember('e', 'addr-1', { learner: true }));
+    assert.deepEqual(l.members().learners, ['e']);
+    // on a member that has not applied the removal yet
+    c.net.setDelay({ minMs: 60, maxMs: 60 }, { from: l.id, to: f.id });
+    await c.run(l.removeMember('e'));
+    assert.ok(f.members().learners.includes('e'), `${f.id} has not applied the removal yet`);
+    await c.run(f.addMember('g', 'addr-1', { learner: true }));
+    assert.deepEqual(f.members().learners, ['g']);
+    // an address freed by an update, on a member that has not applied it yet
+    await c.run(l.updateMember('g', 'addr-2'));
+    assert.equal((f.raft as unknown as { addresses: Map<string, string> }).addresses.get('g'), 'addr-1', `${f.id} has not applied the update yet`);
+    await c.run(f.addMember('h', 'addr-1', { learner: true }));
+    assert.deepEqual([...l.members().learners].sort(), ['g', 'h']);
+    // and the address still taken is refused, by the leader through the log
+    await assert.rejects(c.run(f.addMember('i', 'addr-2', { learner: true })), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && /Peer URLs already exists/.test((e as Error).message));
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('updateMember of a member added meanwhile, made on a member that has not applied the addition yet, goes through (the leader, which applied it, decides)', async () => {
+  const c = new KvCluster(IDS, 16);
+  c.extra = () => ({ maxLearners: 5 });
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    await c.run(l.put('k', 'v'));
+    const f = c.followers()[0]!;
+    c.net.setDelay({ minMs: 60, maxMs: 60 }, { from: l.id, to: f.id });
+    await c.run(l.addMember('d', 'addr-1', { learner: true }));
+    assert.ok(!f.members().learners.includes('d'), `${f.id} has not applied the addition yet`);
+    await c.run(f.updateMember('d', 'addr-2'));
+    assert.equal((l.raft as unknown as { addresses: Map<string, string> }).addresses.get('d'), 'addr-2');
+    // an id no member knows is still refused (by the leader, through the log)
+    await assert.rejects(c.run(f.updateMember('zz', 'addr-3')), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && /member not found/.test((e as Error).message));
+  } finally {
+    await c.closeAll();
+  }
+});
