@@ -12,13 +12,20 @@ import type { Session } from './session.js';
 import { waitDelete, waitForEvent } from './wait.js';
 
 /**
+ * Most participants whose keys the last one's ready put compares (etcd's
+ * default `--max-txn-ops`, 128): with more, the put is unconditional.
+ */
+const MAX_READY_COMPARES = 128;
+
+/**
  * A double barrier (etcd's recipes `DoubleBarrier`): `enter()` blocks until
  * `count` participants have entered; `leave()` blocks until every one of
  * them has left.
  *
  * Each participant creates `<key>/waiters/<unique>` attached to its
  * session's lease; the `count`-th one puts `<key>/ready`, which releases the
- * others. On leave, participants delete their keys; the oldest one waits
+ * others, in a txn that checks every participant it counted is still in
+ * (else it counts again). On leave, participants delete their keys; the oldest one waits
  * for the others and deletes `ready` last. A participant whose session ends
  * loses its key with the lease, so the others are not blocked forever.
  *
@@ -82,7 +89,8 @@ export class DoubleBarrier {
    *   error) that comes once a ready put has released the others counting
    *   this participant in does not fail the call: it has entered (a waiting
    *   participant deletes its key only in a txn that checks no ready was put
-   *   since it entered)
+   *   since it entered; the last one puts ready only in a txn that checks
+   *   every participant it counted is still in, for up to 128 of them)
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when this object already
    *   entered or is entering (nothing is written)
    */
@@ -104,20 +112,20 @@ export class DoubleBarrier {
       const before = await this.kv.range({ key: this.waiters, prefix: true, countOnly: true });
       if (before.count >= this.count) throw new FaultError(ErrorCode.BARRIER_FULL, 'double barrier: too many participants');
       mine = await createUniqueKey(this.kv, this.waiters, '', this.session.lease, (k) => (attempted = k));
-      const entered = await this.kv.range({ key: this.waiters, prefix: true, sortTarget: 'CREATE', sortOrder: 'ASCEND', keysOnly: true });
-      if (entered.kvs.length >= this.count) {
+      for (;;) {
+        const entered = await this.kv.range({ key: this.waiters, prefix: true, sortTarget: 'CREATE', sortOrder: 'ASCEND', keysOnly: true });
+        if (entered.kvs.length < this.count) break;
         const last = entered.kvs[this.count - 1]!;
         if (mine.revision > last.createRevision) throw new FaultError(ErrorCode.BARRIER_FULL, 'double barrier: too many participants');
-        if (mine.revision === last.createRevision) {
-          scope.check();
-          await this.kv.put(this.ready, '');
-          // the others are released now and count this participant in: an
-          // abort that comes after the put does not undo that, so it does
-          // not fail the call (a lost session does: its key goes with the lease)
-          this.session.assertAlive();
-          this.mine = mine;
-          return;
-        }
+        if (mine.revision !== last.createRevision) break;
+        scope.check();
+        if (!(await this.putReady(entered.kvs.slice(0, this.count)))) continue; // one counted has left: count again
+        // the others are released now and count this participant in: an
+        // abort that comes after the put does not undo that, so it does
+        // not fail the call (a lost session does: its key goes with the lease)
+        this.session.assertAlive();
+        this.mine = mine;
+        return;
       }
       // only a ready put since this participant entered counts: one left
       // from an earlier round (its last participant died before leaving)
@@ -162,6 +170,25 @@ export class DoubleBarrier {
    * (one txn): true when deleted, false when a ready put counted it in.
    * @throws the KV's errors
    */
+  /**
+   * Puts the ready key if every participant `counted` is still in (its key
+   * has the creation revision counted): a waiting participant that gave up
+   * meanwhile deleted its key, and the others must not be released counting
+   * it. Resolves false when one has left. Beyond {@link MAX_READY_COMPARES}
+   * participants, whose keys one txn cannot compare, the put is unconditional.
+   */
+  private async putReady(counted: readonly { key: Uint8Array; createRevision: number }[]): Promise<boolean> {
+    if (counted.length > MAX_READY_COMPARES) {
+      await this.kv.put(this.ready, '');
+      return true;
+    }
+    const res = await this.kv.txn({
+      compare: counted.map((k) => ({ key: k.key, target: 'CREATE' as const, result: 'EQUAL' as const, createRevision: k.createRevision })),
+      success: [{ put: { key: this.ready, value: '' } }],
+    });
+    return res.succeeded;
+  }
+
   private async leaveUncounted(mine: CreatedKey): Promise<boolean> {
     const res = await this.kv.txn({
       // a missing ready has modRevision 0

@@ -8,6 +8,14 @@ import { ErrorCode, FaultError } from '../../src/errors.js';
 import { Barrier, DoubleBarrier } from '../../src/concurrency/index.js';
 import { background, countKeys, hasCode, session, startCluster, until } from './helpers.js';
 
+/** Whether a KV call (`put` or `txn`, with its first argument) writes the double barrier's ready key `ready`. */
+function writesReady(prop: string | symbol, arg: unknown, ready: string): boolean {
+  if (prop === 'put') return arg === ready;
+  if (prop !== 'txn') return false;
+  const ops = (arg as { success?: { put?: { key?: unknown } }[] }).success ?? [];
+  return ops.some((op) => op.put?.key === ready);
+}
+
 test('barrier waiters on every member block while it is held and all go through on release', async () => {
   const c = await startCluster(81);
   try {
@@ -142,10 +150,10 @@ test('double barrier: an abort that comes while the last participant puts ready 
     // the last participant's KV: the caller aborts while its ready put is on its way
     const aborting = new Proxy(kv, {
       get(target, prop) {
-        if (prop === 'put') {
-          return (key: string, ...rest: unknown[]) => {
-            if (key === 'barriers/late/ready') ac.abort();
-            return (target.put as (...a: unknown[]) => unknown)(key, ...rest);
+        if (prop === 'put' || prop === 'txn') {
+          return (arg: unknown, ...rest: unknown[]) => {
+            if (writesReady(prop, arg, 'barriers/late/ready')) ac.abort();
+            return (target[prop] as (...a: unknown[]) => unknown)(arg, ...rest);
           };
         }
         const v = Reflect.get(target, prop, target) as unknown;
@@ -178,10 +186,10 @@ test('double barrier: a waiting participant whose abort comes once the last one 
     // the last participant's KV: once its ready put is applied, the waiting participant's caller aborts
     const aborting = new Proxy(kv, {
       get(target, prop) {
-        if (prop === 'put') {
-          return async (key: string, ...rest: unknown[]) => {
-            const res = await (target.put as (...a: unknown[]) => Promise<unknown>)(key, ...rest);
-            if (key === 'barriers/counted/ready') ac.abort();
+        if (prop === 'put' || prop === 'txn') {
+          return async (arg: unknown, ...rest: unknown[]) => {
+            const res = await (target[prop] as (...a: unknown[]) => Promise<unknown>)(arg, ...rest);
+            if (writesReady(prop, arg, 'barriers/counted/ready')) ac.abort();
             return res;
           };
         }
@@ -201,6 +209,53 @@ test('double barrier: a waiting participant whose abort comes once the last one 
     assert.equal(await c.run(countKeys(kv, 'barriers/counted/waiters/')), 2, 'both participants are in');
     await c.run(Promise.all([first.leave(), last.leave()]));
     assert.equal(await c.run(countKeys(kv, 'barriers/counted/')), 0);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('double barrier: a waiting participant that leaves between the last one\'s count and its ready put is not counted: the last one waits for another participant', async () => {
+  const c = await startCluster(88);
+  try {
+    const kv = c.leader()!;
+    const f = c.followers()[0]!;
+    const ac = new AbortController();
+    let left: Promise<void> | undefined;
+    // the last participant's KV: just before its ready write goes out, the
+    // waiting participant's caller aborts, and its key is deleted
+    const leaving = new Proxy(kv, {
+      get(target, prop) {
+        if (prop === 'put' || prop === 'txn') {
+          return async (arg: unknown, ...rest: unknown[]) => {
+            if (left === undefined && writesReady(prop, arg, 'barriers/gone/ready')) {
+              ac.abort();
+              left = until(c, async () => (await countKeys(kv, 'barriers/gone/waiters/')) === 1, 5_000, 'the first participant left');
+              await left;
+            }
+            return (target[prop] as (...a: unknown[]) => Promise<unknown>)(arg, ...rest);
+          };
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const first = new DoubleBarrier(await session(c, f, { ttl: 5 }), 'barriers/gone', 2);
+    const last = new DoubleBarrier(await session(c, leaving, { ttl: 5 }), 'barriers/gone', 2);
+    const pf = background(first.enter({ signal: ac.signal }));
+    await until(c, async () => (await countKeys(kv, 'barriers/gone/waiters/')) === 1, 5_000, 'first in');
+    const pl = background(last.enter());
+    await c.run(pf.promise);
+    assert.ok(hasCode(ErrorCode.ABORTED)(pf.error()), `the first participant left: ${String(pf.error())}`);
+    await c.clock.advanceAsync(1_000);
+    assert.equal(pl.done(), false, `the last one is not released with one participant in: ${String(pl.error())}`);
+    assert.equal(await c.run(countKeys(kv, 'barriers/gone/ready')), 0, 'no ready key');
+    // a new participant makes two: both go through
+    const third = new DoubleBarrier(await session(c, kv, { ttl: 5 }), 'barriers/gone', 2);
+    await c.run(Promise.all([third.enter(), pl.promise]));
+    assert.equal(pl.error(), undefined);
+    assert.equal(await c.run(countKeys(kv, 'barriers/gone/waiters/')), 2);
+    await c.run(Promise.all([third.leave(), last.leave()]));
+    assert.equal(await c.run(countKeys(kv, 'barriers/gone/')), 0);
   } finally {
     await c.closeAll();
   }
