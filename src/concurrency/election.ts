@@ -123,7 +123,9 @@ export interface LeaderObserver extends AsyncIterable<LeaderInfo> {
  * leader, its proclaimed values, and each next leader in turn, from a watch;
  * no session needed. A leader that comes and goes entirely between two reads
  * (while the observer is catching up) may be skipped; the leaders it does
- * yield come in term order, each leader state (value) once. Ends on cancel, on `signal`, or when the KV
+ * yield come in term order, each write of a leader's key (election,
+ * `proclaim`) once; a `proclaim` of the same value is a write, yielded again
+ * as etcd's `Observe` does. Ends on cancel, on `signal`, or when the KV
  * fails (its error is thrown from the iteration).
  *
  * ```ts
