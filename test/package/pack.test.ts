@@ -4,15 +4,22 @@
 // is. What a user installs must hold every file the package's exports name,
 // the sources its source and declaration maps point to, and nothing of the
 // repository's own (tests, benchmarks, examples, scripts, scratch data).
-import { test } from 'node:test';
+// Then the tarball is installed in a consumer project, as `npm install <tarball>`
+// would (its dependencies taken from this repository's node_modules), and
+// every import path README.md and docs/*.md show is loaded from it with
+// `import` and with `require`, and type-checked from ES modules
+// (moduleResolution node16 and bundler) and CommonJS (nodenext), strict,
+// skipLibCheck off.
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative, resolve, sep } from 'node:path';
 
 const ROOT = resolve('.');
 const SKIP = new Set(['node_modules', 'dist', '.git']);
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 /** Every target path named in an `exports` map. */
 function exportTargets(exp: unknown): string[] {
@@ -21,40 +28,164 @@ function exportTargets(exp: unknown): string[] {
   return Object.values(exp).flatMap(exportTargets);
 }
 
+/** The import statements of README.md and docs/*.md that import from the package, and the names each takes. */
+function documentedImports(): { line: string; specifier: string; names: string[]; where: string }[] {
+  const docs = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const out: { line: string; specifier: string; names: string[]; where: string }[] = [];
+  for (const doc of docs) {
+    const text = readFileSync(join(ROOT, doc), 'utf8');
+    for (const m of text.matchAll(/^import\s+(type\s+)?\{([^}]*)\}\s+from\s+'(quorumkv(?:\/[^']*)?)';?$/gm)) {
+      const names = m[1] !== undefined ? [] : m[2]!.split(',').map((n) => n.trim()).filter((n) => n !== '' && !n.startsWith('type '));
+      out.push({ line: m[0], specifier: m[3]!, names, where: doc });
+    }
+  }
+  return out;
+}
+
+let dir: string;
+let copy: string;
+let files: Set<string>;
+let consumer: string;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'quorumkv-pack-'));
+  copy = join(dir, 'pkg');
+  cpSync(ROOT, copy, { recursive: true, filter: (src) => relative(ROOT, src).split(sep).every((part) => !SKIP.has(part)) });
+  symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const res = spawnSync(npm, ['pack', '--json', '--pack-destination', dir], { cwd: copy, encoding: 'utf8' });
+  assert.equal(res.status, 0, `npm pack failed:\n${res.stdout}${res.stderr}`);
+  // prepack's output comes first on stdout; the JSON report is last
+  const report = JSON.parse(res.stdout.slice(res.stdout.lastIndexOf('\n[\n') + 1)) as { filename: string; files: { path: string }[] }[];
+  files = new Set(report[0]!.files.map((f) => f.path));
+
+  // a consumer project with the tarball installed
+  consumer = join(dir, 'consumer');
+  const installed = join(consumer, 'node_modules', 'quorumkv');
+  mkdirSync(installed, { recursive: true });
+  const untar = spawnSync('tar', ['-xzf', join(dir, report[0]!.filename), '-C', installed, '--strip-components=1'], { encoding: 'utf8' });
+  assert.equal(untar.status, 0, `tar failed:\n${untar.stdout}${untar.stderr}`);
+  for (const name of readdirSync(join(ROOT, 'node_modules'))) {
+    if (name.startsWith('.') || name === 'quorumkv') continue;
+    symlinkSync(join(ROOT, 'node_modules', name), join(consumer, 'node_modules', name), 'dir');
+  }
+  writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+});
+
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
 test('the packed tarball holds what the exports and maps name, and nothing of the repository', { timeout: 240_000 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'quorumkv-pack-'));
-  try {
-    const copy = join(dir, 'pkg');
-    cpSync(ROOT, copy, { recursive: true, filter: (src) => relative(ROOT, src).split(sep).every((part) => !SKIP.has(part)) });
-    symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
-    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-    const res = spawnSync(npm, ['pack', '--dry-run', '--json'], { cwd: copy, encoding: 'utf8' });
-    assert.equal(res.status, 0, `npm pack failed:\n${res.stdout}${res.stderr}`);
-    // prepack's output comes first on stdout; the JSON report is last
-    const report = JSON.parse(res.stdout.slice(res.stdout.lastIndexOf('\n[\n') + 1)) as { files: { path: string }[] }[];
-    const files = new Set(report[0]!.files.map((f) => f.path));
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: unknown; main?: string; types?: string };
+  for (const target of [...exportTargets(pkg.exports), pkg.main, pkg.types]) {
+    if (target === undefined) continue;
+    assert.ok(files.has(posix.normalize(target)), `${target} (named by package.json) is not in the tarball`);
+  }
 
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: unknown; main?: string; types?: string };
-    for (const target of [...exportTargets(pkg.exports), pkg.main, pkg.types]) {
-      if (target === undefined) continue;
-      assert.ok(files.has(posix.normalize(target)), `${target} (named by package.json) is not in the tarball`);
+  const foreign = [...files].filter((p) => /^(test|bench|examples|scripts|scratch|coverage|\.ci|\.demo-data)\//.test(p) || /\.test\.[cm]?[jt]s$/.test(p));
+  assert.deepEqual(foreign, [], 'files of the repository itself are in the tarball');
+
+  const missing: string[] = [];
+  for (const p of files) {
+    if (!p.endsWith('.map')) continue;
+    const map = JSON.parse(readFileSync(join(copy, p), 'utf8')) as { sources: string[]; sourceRoot?: string; sourcesContent?: unknown[] };
+    if (map.sourcesContent !== undefined) continue;
+    for (const s of map.sources) {
+      const target = posix.normalize(posix.join(posix.dirname(p), map.sourceRoot ?? '', s));
+      if (!files.has(target)) missing.push(`${p} -> ${target}`);
     }
+  }
+  assert.deepEqual(missing.slice(0, 10), [], `${missing.length} map sources are not in the tarball (stack traces and "go to definition" would point at files that do not exist)`);
+});
 
-    const foreign = [...files].filter((p) => /^(test|bench|examples|scripts|scratch|coverage|\.ci|\.demo-data)\//.test(p) || /\.test\.[cm]?[jt]s$/.test(p));
-    assert.deepEqual(foreign, [], 'files of the repository itself are in the tarball');
+test('every import path the documents show loads from the installed tarball, with import and require, and exits once closed', { timeout: 120_000 }, () => {
+  const imports = documentedImports();
+  const specifiers = [...new Set(imports.map((i) => i.specifier))].sort();
+  assert.ok(specifiers.includes('quorumkv') && specifiers.includes('quorumkv/testing'), `documented import paths read: ${specifiers.join(', ')}`);
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+  for (const s of specifiers) {
+    const key = s === 'quorumkv' ? '.' : `.${s.slice('quorumkv'.length)}`;
+    assert.ok(key in pkg.exports, `${s} (imported in ${imports.find((i) => i.specifier === s)!.where}) is not in package.json's exports`);
+  }
+  const expected: Record<string, string[]> = {};
+  for (const i of imports) (expected[i.specifier] ??= []).push(...i.names);
 
-    const missing: string[] = [];
-    for (const p of files) {
-      if (!p.endsWith('.map')) continue;
-      const map = JSON.parse(readFileSync(join(copy, p), 'utf8')) as { sources: string[]; sourceRoot?: string; sourcesContent?: unknown[] };
-      if (map.sourcesContent !== undefined) continue;
-      for (const s of map.sources) {
-        const target = posix.normalize(posix.join(posix.dirname(p), map.sourceRoot ?? '', s));
-        if (!files.has(target)) missing.push(`${p} -> ${target}`);
-      }
-    }
-    assert.deepEqual(missing.slice(0, 10), [], `${missing.length} map sources are not in the tarball (stack traces and "go to definition" would point at files that do not exist)`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  // ES module: every documented name is there; a one-member KvNode opened
+  // and closed leaves nothing that keeps the process alive
+  writeFileSync(
+    join(consumer, 'esm.mjs'),
+    `import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+const expected = ${JSON.stringify(expected)};
+const missing = [];
+for (const [specifier, names] of Object.entries(expected)) {
+  const mod = await import(specifier);
+  for (const n of names) if (mod[n] === undefined) missing.push(specifier + ': ' + n);
+}
+if (missing.length > 0) throw new Error('missing exports: ' + missing.join(', '));
+const { KvNode, MemoryNetwork, text } = await import('quorumkv');
+const dir = mkdtempSync(join(tmpdir(), 'quorumkv-consumer-'));
+const net = new MemoryNetwork({ seed: 1 });
+const node = await KvNode.open({ id: 'a', members: ['a'], transport: net.transport('a'), dataDir: dir });
+await node.put('k', 'v');
+const value = text((await node.get('k'))?.value);
+await node.close();
+rmSync(dir, { recursive: true, force: true });
+console.log('esm ' + value);
+`,
+  );
+  // CommonJS: require() of the same paths (Node 20.19 and later load ES modules with require)
+  writeFileSync(
+    join(consumer, 'cjs.cjs'),
+    `const expected = ${JSON.stringify(expected)};
+const missing = [];
+for (const [specifier, names] of Object.entries(expected)) {
+  const mod = require(specifier);
+  for (const n of names) if (mod[n] === undefined) missing.push(specifier + ': ' + n);
+}
+if (missing.length > 0) throw new Error('missing exports: ' + missing.join(', '));
+console.log('cjs ok');
+`,
+  );
+  const esm = spawnSync(process.execPath, ['esm.mjs'], { cwd: consumer, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(esm.signal, null, `the ES module consumer did not exit within 60 s (a handle left open):\n${esm.stdout}${esm.stderr}`);
+  assert.equal(esm.status, 0, `the ES module consumer failed:\n${esm.stdout}${esm.stderr}`);
+  assert.match(esm.stdout, /^esm v$/m);
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  if (major > 22 || (major === 22 && minor >= 12) || (major === 20 && minor >= 19)) {
+    const cjs = spawnSync(process.execPath, ['cjs.cjs'], { cwd: consumer, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(cjs.status, 0, `the CommonJS consumer failed:\n${cjs.stdout}${cjs.stderr}`);
+    assert.match(cjs.stdout, /^cjs ok$/m);
+  }
+});
+
+test('the documented imports type-check against the installed declarations (node16, bundler, CommonJS nodenext; strict, skipLibCheck off)', { timeout: 240_000 }, () => {
+  const imports = documentedImports();
+  // one file per documented import line (two lines may import the same name)
+  const body = (i: number, line: string, names: string[]): string => `${line}\nexport const used${i} = [${names.join(', ')}];\n`;
+  const esmFiles: string[] = [];
+  imports.forEach((imp, i) => {
+    writeFileSync(join(consumer, `doc${i}.mts`), body(i, imp.line, imp.names));
+    writeFileSync(join(consumer, `doc${i}.cts`), body(i, imp.line, imp.names));
+    esmFiles.push(`doc${i}`);
+  });
+  const configs: Record<string, object> = {
+    node16: { module: 'Node16', moduleResolution: 'Node16', files: esmFiles.map((f) => `${f}.mts`) },
+    bundler: { module: 'ESNext', moduleResolution: 'Bundler', files: esmFiles.map((f) => `${f}.mts`) },
+    'nodenext-cjs': { module: 'NodeNext', moduleResolution: 'NodeNext', files: esmFiles.map((f) => `${f}.cts`) },
+  };
+  for (const [name, { files: list, ...options }] of Object.entries(configs) as [string, { files: string[] }][]) {
+    const config = join(consumer, `tsconfig.${name}.json`);
+    writeFileSync(
+      config,
+      JSON.stringify({
+        compilerOptions: { target: 'ES2022', lib: ['ES2022'], strict: true, skipLibCheck: false, noEmit: true, types: ['node'], ...options },
+        files: list,
+      }),
+    );
+    const check = spawnSync(process.execPath, [TSC, '-p', config], { encoding: 'utf8', cwd: consumer });
+    assert.equal(check.status, 0, `the documented imports fail to type-check (${name}):\n${check.stdout}${check.stderr}`);
   }
 });
