@@ -3,7 +3,8 @@
 // packed there (its prepack builds dist), so the working tree is left as it
 // is. What a user installs must hold every file the package's exports name,
 // the sources its source and declaration maps point to, and nothing of the
-// repository's own (tests, benchmarks, examples, scripts, scratch data).
+// repository's own (tests, benchmarks, examples, scripts, scratch data), nor
+// the output of an earlier build of a source file since removed.
 // Then the tarball is installed in a consumer project, as `npm install <tarball>`
 // would (its dependencies taken from this repository's node_modules), and
 // every import path README.md and docs/*.md show is loaded from it with
@@ -51,6 +52,10 @@ before(() => {
   dir = mkdtempSync(join(tmpdir(), 'quorumkv-pack-'));
   copy = join(dir, 'pkg');
   cpSync(ROOT, copy, { recursive: true, filter: (src) => relative(ROOT, src).split(sep).every((part) => !SKIP.has(part)) });
+  // what an earlier build left of a source file removed since
+  mkdirSync(join(copy, 'dist', 'removed'), { recursive: true });
+  writeFileSync(join(copy, 'dist', 'removed', 'module.js'), 'export const removed = 1;\n//# sourceMappingURL=module.js.map\n');
+  writeFileSync(join(copy, 'dist', 'removed', 'module.js.map'), JSON.stringify({ version: 3, file: 'module.js', sources: ['../../src/removed/module.ts'], mappings: '' }));
   symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const res = spawnSync(npm, ['pack', '--json', '--pack-destination', dir], { cwd: copy, encoding: 'utf8' });
@@ -85,6 +90,10 @@ test('the packed tarball holds what the exports and maps name, and nothing of th
 
   const foreign = [...files].filter((p) => /^(test|bench|examples|scripts|scratch|coverage|\.ci|\.demo-data)\//.test(p) || /\.test\.[cm]?[jt]s$/.test(p));
   assert.deepEqual(foreign, [], 'files of the repository itself are in the tarball');
+
+  // dist holds the build of src as it is: nothing from a source file no longer there
+  const orphans = [...files].filter((p) => p.startsWith('dist/') && !files.has(p.replace(/^dist\//, 'src/').replace(/(\.d)?\.js(\.map)?$|\.d\.ts(\.map)?$/, '.ts')));
+  assert.deepEqual(orphans, [], 'files of dist that no source in src builds are in the tarball (a build left over)');
 
   const missing: string[] = [];
   for (const p of files) {
