@@ -282,9 +282,11 @@ class LogState {
  * - a record that fails its CRC or its decode in a segment other than the
  *   last, or followed by a valid record but for the torn write below:
  *   `QUORUMKV_CORRUPT_LOG`;
- * - a bad record in the last segment after which no valid record starts
- *   at any byte offset, or after which no durable record starts (a synced
- *   save with another record after it) and that lost a whole 512-byte
+ * - a bad record in the last segment after which no valid record (bytes
+ *   that pass their CRC and decode as a record: a frame inside an entry's
+ *   data is none) starts at any byte offset, or after which no durable
+ *   record starts (a synced save with another record after it) and that
+ *   lost a whole 512-byte
  *   sector (aligned zeros: an unsynced record a crash tore while the saves
  *   after it reached the disk): a torn write (the save that wrote it never
  *   returned, or was not synced), zeroed with everything after it and the
@@ -1261,23 +1263,27 @@ class SegmentFile {
   }
 
   /**
-   * The records with a matching CRC that start at some byte offset in
-   * `[from, to)` and end by `to` (a damaged length is why every offset is
-   * tried), in offset order.
+   * The records that start at some byte offset in `[from, to)` and end by
+   * `to` (a damaged length is why every offset is tried), in offset order:
+   * bytes with a matching CRC that decode as a record of the log. A frame
+   * with a matching CRC that is no record (the data of an entry may hold
+   * bytes framed as the log frames its records) is not one.
    */
-  *crcRecordsWithin(from: number, to: number): Generator<{ at: number; len: number }> {
+  *recordsWithin(from: number, to: number): Generator<{ at: number; len: number; rec: WalRecord }> {
     for (let p = from; p + HEADER < to; p++) {
       const len = this.u32(p);
       if (len === 0 || p + HEADER + len > to) continue;
-      if (crc32(this.bytes(p + HEADER, len)) === this.u32(p + 4)) yield { at: p, len };
+      if (crc32(this.bytes(p + HEADER, len)) !== this.u32(p + 4)) continue;
+      const rec = readRecord(this, p, len);
+      if (!(rec instanceof Error)) yield { at: p, len, rec };
     }
   }
 
   /**
    * Whether the bad record at `off`, in the last segment whose last nonzero
-   * byte is before `end`, is a write a crash tore: either no record with a
-   * matching CRC starts anywhere after it (its own length may be what was
-   * damaged, so every byte offset is tried), or the records after it were
+   * byte is before `end`, is a write a crash tore: either no record (see
+   * {@link recordsWithin}) starts anywhere after it (its own length may be
+   * what was damaged, so every byte offset is tried), or the records after it were
    * not durable (no synced record with another after it, see
    * {@link durableRecordWithin}) and it lost a whole sector: an aligned
    * {@link SECTOR} bytes of zeros (what it was written over) between it and
@@ -1287,7 +1293,7 @@ class SegmentFile {
    * keeps its sectors.
    */
   tornAt(off: number, end: number): boolean {
-    const next = this.crcRecordsWithin(off + 1, end).next();
+    const next = this.recordsWithin(off + 1, end).next();
     if (next.done === true) return true;
     if (this.durableRecordWithin(off + 1, end)) return false;
     for (let s = Math.ceil(off / SECTOR) * SECTOR; s + SECTOR <= next.value.at; s += SECTOR) {
@@ -1301,13 +1307,11 @@ class SegmentFile {
    * or a synced save whose save returned): a synced one with another valid
    * record starting after it. Writes are one at a time, so only the last
    * record written can be a synced one still in flight at a crash. A record
-   * is one that passes its CRC and decodes (see {@link crcRecordsWithin}).
+   * is one that passes its CRC and decodes (see {@link recordsWithin}).
    */
   durableRecordWithin(from: number, to: number): boolean {
     let syncedEnd = Number.POSITIVE_INFINITY;
-    for (const { at, len } of this.crcRecordsWithin(from, to)) {
-      const rec = readRecord(this, at, len);
-      if (rec instanceof Error) continue;
+    for (const { at, len, rec } of this.recordsWithin(from, to)) {
       if (at >= syncedEnd) return true;
       if (rec.kind === KIND_START || rec.kind === KIND_SAVE_SYNCED) syncedEnd = Math.min(syncedEnd, at + HEADER + len);
     }

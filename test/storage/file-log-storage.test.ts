@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { MemoryLevel } from 'memory-level';
+import { crc32 } from '../../src/codec/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { seededRandom } from '../../src/raft/seeded-random.js';
 import type { HardState } from '../../src/raftpb/index.js';
@@ -1045,4 +1046,49 @@ test('an open fsyncs the log\'s directory and wal/ before anything is appended: 
       assert.ok(synced.includes('log'), `the log's directory (the entries of wal/ and snap/) is fsynced by the open (fsynced: ${synced.join(', ') || 'nothing'})`);
       await s.close();
     });
+  }));
+
+test('a torn write of an entry whose data holds bytes framed as a record (length, CRC-32, payload) is a torn write, not damage: the log opens', () =>
+  // The data of an entry may be anything a client stores, a file framed with
+  // a length and a CRC-32 (little-endian, as the log's own records) among
+  // others. Such a frame inside a record torn by a crash is not a record of
+  // the log after it: the log opens to the state before the torn save.
+  withDir(async (dir) => {
+    const SECTOR = 512;
+    const rnd = seededRandom('embedded-frame');
+    const noise = (n: number): Uint8Array => Uint8Array.from({ length: n }, () => 1 + Math.floor(rnd() * 255));
+    const inner = noise(40);
+    const frame = new Uint8Array(8 + inner.length);
+    const view = new DataView(frame.buffer);
+    view.setUint32(0, inner.length, true);
+    view.setUint32(4, crc32(inner), true);
+    frame.set(inner, 8);
+    const data = new Uint8Array(4000);
+    data.set(noise(1000), 0);
+    data.set(frame, 1000);
+    data.set(noise(data.length - 1000 - frame.length), 1000 + frame.length);
+    const s = await open(dir);
+    await s.save({ hardState: HS(1, 'a', 1), entries: ents(1, 3, 1) }, { sync: true });
+    await s.save({ entries: [{ index: 4, term: 1, type: 'Normal', data }] }, { sync: true }); // in flight at the crash
+    await s.close();
+    const [seg] = await segments(dir);
+    const path = join(dir, 'wal', seg!);
+    const recs = await records(path);
+    const torn = recs.at(-1)!;
+    const image = await readFile(path);
+    const frameAt = image.indexOf(Buffer.from(frame), torn.off);
+    assert.ok(frameAt > torn.off + SECTOR, 'the frame lies inside the record, past its first sector');
+    // the sectors of the record after the frame never reached the disk
+    const cut = Math.ceil((frameAt + frame.length) / SECTOR) * SECTOR;
+    assert.ok(cut < torn.off + torn.len);
+    image.fill(0, cut, torn.off + torn.len);
+    await writeFile(path, image);
+    const r = await open(dir);
+    const loaded = await r.load();
+    assert.deepEqual(loaded.entries.map((e) => e.index), [1, 2, 3], 'the torn save is dropped');
+    await r.save({ hardState: HS(2, 'b', 3), entries: [ent(4, 2, 100)] }, { sync: true });
+    await r.close();
+    const again = await open(dir);
+    assert.deepEqual((await again.load()).entries.map((e) => [e.index, e.term]), [[1, 1], [2, 1], [3, 1], [4, 2]]);
+    await again.close();
   }));
