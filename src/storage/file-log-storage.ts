@@ -490,7 +490,8 @@ export class FileLogStorage implements LogStorage {
    * Deletes the oldest segments while each of them, and every one before
    * it, holds no entry above `bound` and the segment after it begins with a
    * durable start record: the segments left then replay to the same log.
-   * `bound` must be at or below a snapshot named by a synced record.
+   * `bound` must be at or below a snapshot named by a synced record. The
+   * deletions are made durable one at a time, in order (see the body).
    */
   async #releaseSegments(bound: number): Promise<void> {
     const segs = this.#segments;
@@ -498,8 +499,14 @@ export class FileLogStorage implements LogStorage {
     while (drop < segs.length - 1 && segs[drop]!.maxIndex <= bound && segs[drop + 1]!.started) drop++;
     if (drop === 0) return;
     const gone = segs.splice(0, drop);
-    for (const seg of gone) await fsp.rm(seg.path, { force: true });
-    await fsyncDir(this.#walDir);
+    // oldest first, each deletion fsynced before the next: POSIX orders no
+    // update of a directory before its fsync, and a power loss that kept
+    // the deletion of a later segment and not of an earlier one would leave
+    // a gap in the sequence, which the next open refuses
+    for (const seg of gone) {
+      await fsp.rm(seg.path, { force: true });
+      await fsyncDir(this.#walDir);
+    }
   }
 
   /** Waits for queued writes, then closes the files and releases the directory. Idempotent. */

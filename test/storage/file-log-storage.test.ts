@@ -1092,3 +1092,68 @@ test('a torn write of an entry whose data holds bytes framed as a record (length
     assert.deepEqual((await again.load()).entries.map((e) => [e.index, e.term]), [[1, 1], [2, 1], [3, 1], [4, 2]]);
     await again.close();
   }));
+
+test('segments deleted behind a snapshot: a power loss that keeps the deletion of a later one and not of an earlier one (no fsync of wal/ between them) cannot happen, so the log never opens with a segment missing', () =>
+  // POSIX orders no update of a directory before its fsync: of two
+  // deletions with no fsync of the directory between them, a power loss may
+  // keep the later alone. Each deletion is fsynced before the next, so a
+  // power loss keeps some first of them, and the log opens.
+  withDir(async (dir) => {
+    const s = await open(dir);
+    for (let i = 1; i <= 1500; i += 20) {
+      await s.save({ hardState: HS(1, 'a', i - 1), entries: ents(i, i + 19, 1).map((e) => ent(e.index, 1, 200)) }, { sync: true });
+    }
+    const before = await segments(dir);
+    const kept = new Map<string, Buffer>();
+    for (const name of before) kept.set(name, await readFile(join(dir, 'wal', name)));
+    assert.ok(before.length >= 4, `1500 entries of 200 bytes fill several 64 KiB segments (got ${before.length})`);
+    // the deletions of wal/ segments and the fsyncs of wal/, in order
+    const events: string[] = [];
+    const realRm = fsCjs.promises.rm;
+    fsCjs.promises.rm = async function (this: unknown, path: Parameters<typeof realRm>[0], options?: Parameters<typeof realRm>[1]) {
+      if (String(path).endsWith('.wal')) events.push(`rm ${relative(join(dir, 'wal'), String(path))}`);
+      return realRm.call(this, path, options);
+    } as typeof realRm;
+    try {
+      await watchDirSyncs(dir, async (synced) => {
+        const realPush = synced.push.bind(synced);
+        synced.push = (...items: string[]) => {
+          for (const d of items) if (d === 'wal') events.push('fsync wal');
+          return realPush(...items);
+        };
+        await s.save({ snapshot: snap(1200, 1) }, { sync: true });
+      });
+    } finally {
+      fsCjs.promises.rm = realRm;
+    }
+    await s.close();
+    const deleted = events.filter((e) => e.startsWith('rm ')).map((e) => e.slice(3));
+    assert.ok(deleted.length >= 2, `the snapshot releases several segments (${deleted.length})`);
+    // every image a power loss may leave: the deletions since the last fsync
+    // of wal/ that reached the disk, any of them
+    const after = await segments(dir);
+    let pending: string[] = [];
+    const images: string[][] = [];
+    const gone = new Set<string>();
+    for (const e of events) {
+      if (e === 'fsync wal') {
+        for (const p of pending) gone.add(p);
+        pending = [];
+        continue;
+      }
+      pending.push(e.slice(3));
+      for (let mask = 0; mask < 1 << pending.length; mask++) {
+        images.push(before.filter((n) => !gone.has(n) && !pending.some((p, k) => p === n && (mask & (1 << k)) !== 0)));
+      }
+    }
+    for (const names of images) {
+      for (const name of before) {
+        if (names.includes(name) && !after.includes(name)) await writeFile(join(dir, 'wal', name), kept.get(name)!);
+        if (!names.includes(name) && after.includes(name)) assert.fail(`segment ${name} is kept`);
+      }
+      const r = await open(dir).catch((err: Error) => assert.fail(`with segments ${names.join(', ')} the log does not open: ${err.message}`));
+      assert.equal((await r.load()).snapshot?.metadata.index, 1200);
+      await r.close();
+      for (const name of before) if (!after.includes(name)) await rm(join(dir, 'wal', name), { force: true });
+    }
+  }));
