@@ -1157,3 +1157,44 @@ test('segments deleted behind a snapshot: a power loss that keeps the deletion o
       for (const name of before) if (!after.includes(name)) await rm(join(dir, 'wal', name), { force: true });
     }
   }));
+
+test('a torn write of a large entry is recognized with CRC-32 work bounded by its size, whatever its data (lengths that fit what follows them at every word)', () =>
+  // Every byte offset after a bad record is tried as the start of a record
+  // (its own length may be what was damaged). An offset whose length fits
+  // what follows used to be checked by a CRC-32 over that length: data whose
+  // words are all such lengths (little-endian integers of 256 KiB here) made
+  // the open check hundreds of gigabytes for a torn record of 1 MiB.
+  withDir(async (dir) => {
+    const SIZE = 1024 * 1024;
+    const data = new Uint8Array(SIZE);
+    const view = new DataView(data.buffer);
+    for (let at = 0; at < SIZE; at += 4) view.setUint32(at, 256 * 1024, true);
+    let s = await FileLogStorage.open({ dir, segmentBytes: 4 * SIZE });
+    await s.save({ hardState: HS(1, 'a', 1), entries: ents(1, 3, 1) }, { sync: true });
+    await s.save({ entries: [{ index: 4, term: 1, type: 'Normal', data }] }, { sync: true }); // in flight at the crash
+    await s.close();
+    const [seg] = await segments(dir);
+    const path = join(dir, 'wal', seg!);
+    const torn = (await records(path)).at(-1)!;
+    const image = await readFile(path);
+    image.fill(0, torn.off + torn.len - 4096, torn.off + torn.len); // its last page never reached the disk
+    await writeFile(path, image);
+    // the bytes the open runs CRC-32 over
+    let checked = 0;
+    const zlibCjs = createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib');
+    const realCrc = zlibCjs.crc32;
+    zlibCjs.crc32 = ((d: Uint8Array | string, v?: number) => {
+      checked += typeof d === 'string' ? d.length : d.byteLength;
+      return realCrc(d, v);
+    }) as typeof realCrc;
+    syncBuiltinESMExports();
+    try {
+      s = await FileLogStorage.open({ dir, segmentBytes: 4 * SIZE });
+    } finally {
+      zlibCjs.crc32 = realCrc;
+      syncBuiltinESMExports();
+    }
+    assert.ok(checked < 16 * SIZE, `the open checked ${checked} bytes for a torn record of ${torn.len}`);
+    assert.deepEqual((await s.load()).entries.map((e) => e.index), [1, 2, 3], 'the torn save is dropped');
+    await s.close();
+  }));
