@@ -453,8 +453,9 @@ export class FileLogStorage implements LogStorage {
    * below the snapshot's index in the same update are ignored. The
    * snapshot's data is written to its own file first.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (entries not contiguous, terms
-   *   decreasing, or starting after a gap; a HardState commit beyond the last
-   *   index after the update; malformed fields; an update that is not an object;
+   *   decreasing, or starting after a gap; a HardState commit, the update's
+   *   or else the stored one, beyond the last index after the update;
+   *   malformed fields; an update that is not an object;
    *   options whose `sync` is not a boolean), `QUORUMKV_SNAPSHOT_OUT_OF_DATE`
    *   (snapshot index below the stored snapshot's); nothing is written
    * @throws FaultError `QUORUMKV_STORAGE_CLOSED`, `QUORUMKV_STORAGE_IO`
@@ -582,9 +583,10 @@ export class FileLogStorage implements LogStorage {
       if (last < first || lo < first) first = lo;
       last = entries[entries.length - 1]!.index;
     }
-    if (update.hardState !== undefined) {
-      checkCommitWithin(update.hardState.commit, last < first ? snapIndex : Math.max(last, snapIndex));
-    }
+    // the stored commit too, when the update brings none: entries or a
+    // snapshot that replace committed entries would leave a log that no
+    // longer loads (its commit beyond its last index)
+    checkCommitWithin(update.hardState?.commit ?? s.hardState.commit, last < first ? snapIndex : Math.max(last, snapIndex));
     if (update.hardState === undefined && snapshot === undefined && entries.length === 0) return;
 
     if (snapshot !== undefined) await this.#writeSnapshotFile(snapshot);

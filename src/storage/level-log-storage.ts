@@ -115,6 +115,8 @@ export class LevelLogStorage implements LogStorage {
   #first = 1;
   #last = 0;
   #snapshotIndex = 0;
+  /** The stored HardState's commit (0 when none, or when it is corrupt: load() reports that). */
+  #commit = 0;
   #snapshotTerm = 0;
 
   private constructor(db: LevelDatabase, ownsDb: boolean) {
@@ -183,8 +185,9 @@ export class LevelLogStorage implements LogStorage {
    * log is discarded (Raft §7, InstallSnapshot receiver rules 6 and 7). New
    * entries at or below the snapshot's index in the same update are ignored.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (entries not contiguous, terms
-   *   decreasing, or starting after a gap; a HardState commit beyond the last
-   *   index after the update; malformed fields; an update that is not an object;
+   *   decreasing, or starting after a gap; a HardState commit, the update's
+   *   or else the stored one, beyond the last index after the update;
+   *   malformed fields; an update that is not an object;
    *   options whose `sync` is not a boolean), `QUORUMKV_SNAPSHOT_OUT_OF_DATE`
    *   (snapshot index below the stored snapshot's); nothing is written
    * @throws FaultError `QUORUMKV_STORAGE_CLOSED`, `QUORUMKV_STORAGE_IO`
@@ -268,6 +271,12 @@ export class LevelLogStorage implements LogStorage {
       }
       this.#snapshotIndex = meta.index;
       this.#snapshotTerm = meta.term;
+      const hs = (await this.db.get(HARD_STATE_KEY, VIEW)) as Uint8Array | undefined;
+      try {
+        this.#commit = hs === undefined ? 0 : decodeHardState(checkCrc(hs, 'HardState')).commit;
+      } catch {
+        this.#commit = 0;
+      }
     }
     const range = { gte: entryKey(0), lt: ENTRY_KEY_END, limit: 1, keyEncoding: 'view' } as const;
     const [firstKey] = (await this.db.keys(range).all()) as Uint8Array[];
@@ -331,9 +340,10 @@ export class LevelLogStorage implements LogStorage {
       last = hi;
     }
 
-    if (update.hardState !== undefined) {
-      checkCommitWithin(update.hardState.commit, last < first ? snapshotIndex : Math.max(last, snapshotIndex));
-    }
+    // the stored commit too, when the update brings none: entries or a
+    // snapshot that replace committed entries would leave a log that no
+    // longer loads (its commit beyond its last index)
+    checkCommitWithin(update.hardState?.commit ?? this.#commit, last < first ? snapshotIndex : Math.max(last, snapshotIndex));
 
     if (ops.length === 0) return;
     const only = ops.length === 1 ? ops[0]! : undefined;
@@ -345,6 +355,7 @@ export class LevelLogStorage implements LogStorage {
     this.#last = last;
     this.#snapshotIndex = snapshotIndex;
     this.#snapshotTerm = snapshotTerm;
+    if (update.hardState !== undefined) this.#commit = update.hardState.commit;
   }
 
   /** Term of the stored entry at `index`, or `undefined` when missing or unreadable. */
@@ -469,6 +480,7 @@ export class LevelLogStorage implements LogStorage {
 
     this.#snapshotIndex = base;
     this.#snapshotTerm = snapshot?.metadata.term ?? 0;
+    this.#commit = hardState.commit;
     await this.#readBounds(false);
     return { hardState, snapshot, entries };
   }

@@ -79,7 +79,8 @@ export interface LogStorage {
    * `options.sync` is true (and only then; pass Raft's `mustSync`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when the entries are not
    *   contiguous, their terms decrease, they would leave a gap after the stored
-   *   log, or the HardState's commit is beyond the log's last index, or a field
+   *   log, or the HardState's commit (the update's, else the stored one)
+   *   would be beyond the log's last index after the update, or a field
    *   is malformed (an entry's type or data, a snapshot's ConfState): nothing
    *   is stored that would not load again; when `update` is not an object, or
    *   `options.sync` is not a boolean (a `1` or a missing `sync` taken for

@@ -404,6 +404,24 @@ export function runLogStorageConformance(name: string, makeStorage: () => Promis
     );
 
     test(
+      'an update without a HardState that would leave the stored commit beyond the log (entries or a snapshot replacing committed entries) is rejected and changes nothing: the log still loads after a restart',
+      withFixture(async (f, open) => {
+        let s = await open();
+        await s.save({ hardState: HS(1, 'a', 8), entries: ents(1, 10, 1) }, { sync: true });
+        // a conflicting suffix from index 5 that ends before the commit
+        await rejectsWith(s.save({ entries: ents(5, 6, 2) }, { sync: true }), ErrorCode.INVALID_ARGUMENT, 'commit 8');
+        // a snapshot whose term the log does not hold at its index wipes the log after it
+        await rejectsWith(s.save({ snapshot: snap(6, 2) }, { sync: true }), ErrorCode.INVALID_ARGUMENT, 'commit 8');
+        // with a HardState of its own the commit is the new one's: accepted when within the log
+        await s.save({ entries: ents(9, 12, 2) }, { sync: true });
+        s = await reopen(f, s, open);
+        const loaded = await s.load();
+        assert.deepEqual(loaded.hardState, HS(1, 'a', 8));
+        assert.deepEqual(norm(loaded.entries), norm([...ents(1, 8, 1), ...ents(9, 12, 2)]));
+      }),
+    );
+
+    test(
       'entries and snapshots the storage could not read back are rejected with QUORUMKV_INVALID_ARGUMENT and change nothing, across a restart',
       withFixture(async (f, open) => {
         let s = await open();
