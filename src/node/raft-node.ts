@@ -1018,6 +1018,16 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     return this.changeMembership('UpdateNode', id, address);
   }
 
+  /**
+   * The address member `id` was added or last updated with (`addVoter`,
+   * `addLearner`, `updateMember`), as applied on this member; undefined for
+   * one given none, and for a founding member, whose address only the
+   * transports' configuration holds.
+   */
+  addressOf(id: string): string | undefined {
+    return this.addresses.get(id);
+  }
+
   /** The current membership, as applied on this member. */
   members(): ConfState {
     return { voters: [...this.confState.voters], learners: [...this.confState.learners] };

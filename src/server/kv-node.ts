@@ -276,6 +276,24 @@ export interface KvNodeOptions {
   slowFsyncMs?: number;
 }
 
+/** A member of the cluster, as {@link KvNode.memberList} gives it (etcd's `Member`). */
+export interface Member {
+  /** The member's id. */
+  id: string;
+  /** True for a learner (etcd's `isLearner`). */
+  isLearner: boolean;
+  /** Where the transports reach it (`host:port` on TCP; etcd's `peerURLs`), when known. */
+  address?: string;
+}
+
+/** What {@link KvNode.memberList} returns (etcd's `MemberListResponse`). */
+export interface MemberListResponse {
+  /** The store's current revision, the cluster id, this member's id and its Raft term. */
+  header: ResponseHeader;
+  /** Voters, then learners, each in id order. */
+  members: Member[];
+}
+
 /** What `KvNode.status()` reports (etcd's `StatusResponse`, plus Raft details). */
 export interface KvNodeStatus {
   /** The store's current revision, the cluster id, this member's id and its Raft term. */
@@ -630,6 +648,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private corruptTimer: TimerHandle | undefined;
   /** Whether peers are reached by TCP (`host:port` addresses, checked by addMember). */
   private tcpAddresses = false;
+  /** The addresses `members` gave this member when it opened, by id. */
+  private configuredAddresses: Readonly<Record<string, string>> = {};
   private readonly revisionSamples: { at: number; revision: number }[] = [];
   /** An auto-compaction is proposed and not yet settled: the next checks propose none. */
   private autoCompacting = false;
@@ -970,6 +990,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     }
     const node = new KvNode(opts.id, raft, store, sm, db, ownsDb, clusterId, metrics, opts);
     node.tcpAddresses = transport instanceof TcpTransport;
+    node.configuredAddresses = { ...addresses };
     sm.attach(node.stateMachineHost());
     try {
       metrics.attach(node.metricsSource);
@@ -1314,6 +1335,27 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /** The current membership as applied on this member. */
   members(): ConfState {
     return this.raft.members();
+  }
+
+  /**
+   * The members, with their addresses (etcd's `MemberList`, whose members
+   * carry their peer URLs), as applied on this member, answered locally as
+   * etcd 3.4 does: voters, then learners, each in id order.
+   * @returns `{ header, members }`, each member `{ id, isLearner, address? }`:
+   *   `address` is the one replicated for it (`addMember`, `updateMember`),
+   *   else the one this member's `members` option gave it when it opened,
+   *   else absent (a member added without one, on a transport that needs none)
+   */
+  memberList(): MemberListResponse {
+    const { voters, learners } = this.raft.members();
+    const entry = (id: string, isLearner: boolean): Member => {
+      const address = this.raft.addressOf(id) ?? this.configuredAddresses[id];
+      return address === undefined ? { id, isLearner } : { id, isLearner, address };
+    };
+    return {
+      header: this.header(),
+      members: [...[...voters].sort().map((id) => entry(id, false)), ...[...learners].sort().map((id) => entry(id, true))],
+    };
   }
 
   /**

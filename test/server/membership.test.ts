@@ -301,6 +301,12 @@ test("updateMember (etcd's MemberUpdate) changes a member's address on every mem
     };
 
     await c.run(l.addMember('d', 'd-first', { learner: true }));
+    assert.deepEqual(
+      l.memberList().members,
+      [...IDS.map((id) => ({ id, isLearner: false })), { id: 'd', isLearner: true, address: 'd-first' }],
+      'memberList: voters then learners, in id order; no address for the founders on a transport that needs none',
+    );
+    assert.equal(l.memberList().header.revision, l.status().revision);
     // made on a follower: the change goes through the leader
     const before = l.raft.appliedIndex;
     assert.deepEqual(await c.run(f.updateMember('d', 'd-second')), f.members(), 'resolves with the membership');

@@ -38,8 +38,11 @@ test('over TCP, a member updated to a new address and restarted there is reached
     await stop('c');
 
     // a and b, a quorum, commit c's new address; a and b redial c there
+    const addressesOf = (n: KvNode): Record<string, string | undefined> => Object.fromEntries(n.memberList().members.map((m) => [m.id, m.address]));
+    assert.deepEqual(addressesOf(nodes.a!), founders, "memberList gives the founders' addresses, from the members option");
     const cs = await nodes.a!.updateMember('c', moved);
     assert.deepEqual([...cs.voters].sort(), ['a', 'b', 'c'], 'the membership is unchanged');
+    assert.deepEqual(addressesOf(nodes.a!), { ...founders, c: moved }, "memberList gives c's new address");
     await until(() => nodes.b!.raft.status().applied >= nodes.a!.raft.status().applied, 'b applies the update');
 
     // c restarts listening at the new address, and catches up
@@ -56,6 +59,7 @@ test('over TCP, a member updated to a new address and restarted there is reached
     // the update it applied again redirects it to c's new address
     await stop('a');
     await open('a', founders);
+    assert.equal(addressesOf(nodes.a!).c, moved, 'the replicated address, not the one of the options');
     await until(async () => (await nodes.c!.put('k', 'v4').then(() => true, () => false)), 'a write through a and c after a restarts');
     await until(async () => (await value(nodes.a!)) === 'v4', 'a has v4');
   } finally {
