@@ -9,7 +9,8 @@
 // would (its dependencies taken from this repository's node_modules), and
 // every import path README.md and docs/*.md show is loaded from it with
 // `import` and with `require`, and type-checked from ES modules
-// (moduleResolution node16 and bundler) and CommonJS (nodenext), strict,
+// (moduleResolution node16 and bundler), CommonJS (nodenext) and the
+// resolution of older projects (node10, which reads no exports map), strict,
 // skipLibCheck off.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -170,7 +171,7 @@ console.log('cjs ok');
   }
 });
 
-test('the documented imports type-check against the installed declarations (node16, bundler, CommonJS nodenext; strict, skipLibCheck off)', { timeout: 240_000 }, () => {
+test('the documented imports type-check against the installed declarations (node16, bundler, CommonJS nodenext, node10; strict, skipLibCheck off)', { timeout: 240_000 }, () => {
   const imports = documentedImports();
   // one file per documented import line (two lines may import the same name)
   const body = (i: number, line: string, names: string[]): string => `${line}\nexport const used${i} = [${names.join(', ')}];\n`;
@@ -178,12 +179,16 @@ test('the documented imports type-check against the installed declarations (node
   imports.forEach((imp, i) => {
     writeFileSync(join(consumer, `doc${i}.mts`), body(i, imp.line, imp.names));
     writeFileSync(join(consumer, `doc${i}.cts`), body(i, imp.line, imp.names));
+    writeFileSync(join(consumer, `doc${i}.ts`), body(i, imp.line, imp.names));
     esmFiles.push(`doc${i}`);
   });
   const configs: Record<string, object> = {
     node16: { module: 'Node16', moduleResolution: 'Node16', files: esmFiles.map((f) => `${f}.mts`) },
     bundler: { module: 'ESNext', moduleResolution: 'Bundler', files: esmFiles.map((f) => `${f}.mts`) },
     'nodenext-cjs': { module: 'NodeNext', moduleResolution: 'NodeNext', files: esmFiles.map((f) => `${f}.cts`) },
+    // the resolution of older projects, which reads no exports map: the
+    // subpaths' types come from typesVersions
+    node10: { module: 'ESNext', moduleResolution: 'Node10', files: esmFiles.map((f) => `${f}.ts`) },
   };
   for (const [name, { files: list, ...options }] of Object.entries(configs) as [string, { files: string[] }][]) {
     const config = join(consumer, `tsconfig.${name}.json`);
