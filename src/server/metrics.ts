@@ -108,7 +108,9 @@ export class ServerMetrics {
 
   constructor(registry: Registry) {
     this.registry = registry;
-    const registers = [registry];
+    // registered at the end, all or none: a clash with a metric already in
+    // the registry leaves it as it was
+    const registers: Registry[] = [];
     const labelNames = ['member'] as const;
     const self = this;
     const gauge = (name: string, help: string, value: (s: MetricsSource) => number): void => {
@@ -174,6 +176,24 @@ export class ServerMetrics {
     });
     this.leaseGranted = new Counter({ name: 'etcd_debugging_lease_granted_total', help: 'The total number of granted leases.', labelNames, registers });
     this.leaseRevoked = new Counter({ name: 'etcd_debugging_lease_revoked_total', help: 'The total number of revoked leases.', labelNames, registers });
+    const all = [
+      ...this.gauges,
+      this.alarmGauge,
+      this.leaderChanges,
+      this.proposalsFailed,
+      this.walFsync,
+      this.backendCommit,
+      this.peerRoundTrip,
+      this.leaseGranted,
+      this.leaseRevoked,
+    ];
+    const before = new Set(registry.getMetricsAsArray().map((m) => m.name));
+    try {
+      for (const m of all) registry.registerMetric(m);
+    } catch (err) {
+      for (const { name } of registry.getMetricsAsArray()) if (!before.has(name)) registry.removeSingleMetric(name);
+      throw err;
+    }
   }
 
   /**
@@ -209,6 +229,7 @@ const perRegistry = new WeakMap<Registry, ServerMetrics>();
  * The quorumkv metrics of `registry`, registered on first use and shared by
  * every member that uses this registry.
  * @throws UsageError `QUORUMKV_INVALID_CONFIG` when the registry already has a metric of one of these names from elsewhere
+ *   (none of them is then registered)
  */
 export function serverMetrics(registry: Registry): ServerMetrics {
   let m = perRegistry.get(registry);

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { format } from 'node:util';
 import createDebug from 'debug';
-import { Registry } from 'prom-client';
+import { Histogram, Registry } from 'prom-client';
+import { ErrorCode, type QuorumError } from '../../src/errors.js';
 import { OpsCluster } from './ops-cluster.js';
 import { RoundTripTransport } from '../../src/server/metrics-transport.js';
 import type { Message, MessageType } from '../../src/raftpb/index.js';
@@ -234,6 +235,34 @@ test('etcd_debugging_lease_total counts the leases without listing them in order
     const json = await n.metricsRegistry.getMetricsAsJSON();
     assert.equal(value(json, 'etcd_debugging_lease_total', { member: 'a' }), 3);
     assert.equal(listed, 0, 'the scrape listed the leases');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a registry holding a metric of the same name is refused without registering any: freed, it takes the metrics', async () => {
+  // before: the metrics registered before the clash stayed, and every later
+  // open with the registry failed on them
+  const registry = new Registry();
+  new Histogram({ name: 'etcd_disk_wal_fsync_duration_seconds', help: 'the application’s own', registers: [registry] });
+  const c = new OpsCluster(['a'], 55);
+  c.extra = () => ({ metrics: { registry } });
+  try {
+    await assert.rejects(c.start('a'), (err: QuorumError) => {
+      assert.equal(err.code, ErrorCode.INVALID_CONFIG);
+      assert.match(err.message, /etcd_disk_wal_fsync_duration_seconds/);
+      return true;
+    });
+    assert.deepEqual(
+      registry.getMetricsAsArray().map((m) => m.name),
+      ['etcd_disk_wal_fsync_duration_seconds'],
+      'nothing of the failed open is left in the registry',
+    );
+    registry.removeSingleMetric('etcd_disk_wal_fsync_duration_seconds');
+    await c.start('a');
+    await c.waitLeader();
+    const json = await registry.getMetricsAsJSON();
+    assert.equal(value(json, 'etcd_server_has_leader', { member: 'a' }), 1);
   } finally {
     await c.closeAll();
   }
