@@ -777,8 +777,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (a
    *   malformed `host:port` in `members` and an option of a name
    *   {@link KvNodeOptions} does not declare included; nothing is created), a
-   *   `clusterId` that differs from the one the data holds, or data another
-   *   member opened first (its id is kept with the data)
+   *   `clusterId` that differs from the one the data holds, data another
+   *   member opened first (its id is kept with the data), a `metrics.registry`
+   *   that a member of the same id (open, or opening) already uses (refused
+   *   before anything is opened), or one holding a metric of one of the
+   *   metrics' names from elsewhere (none is registered)
    * @throws FaultError `QUORUMKV_STORAGE_IO` when the data directory cannot be created (a file
    *   in its place) or the database cannot be opened
    *   (for instance locked by another open of the same `dataDir`, in this
@@ -825,7 +828,19 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     }
     const registry = opts.metrics?.registry ?? new Registry();
     const metrics = serverMetrics(registry);
+    // a second member of this id in the registry is refused here, before
+    // it writes to its data or starts Raft
+    metrics.reserve(opts.id);
+    try {
+      return await KvNode.openMember(opts, ids, addresses, metrics);
+    } catch (err) {
+      metrics.unreserve(opts.id);
+      throw err;
+    }
+  }
 
+  /** {@link open} once the options are checked and the id is reserved in `metrics`. */
+  private static async openMember(opts: KvNodeOptions, ids: string[], addresses: Record<string, string>, metrics: ServerMetrics): Promise<KvNode> {
     let db: AnyDb;
     /** The first directory made for `dataDir` (by `mkdirSync`), if any. */
     let madeDirs: string | undefined;

@@ -88,6 +88,8 @@ export class ServerMetrics {
   readonly registry: Registry;
   private readonly sources = new Map<string, MetricsSource>();
   private readonly everAttached = new Set<string>();
+  /** Ids claimed by {@link reserve} for members still opening. */
+  private readonly reserved = new Set<string>();
 
   /** `etcd_server_leader_changes_seen_total`: incremented each time a leader becomes known to the member (not when it loses one). */
   readonly leaderChanges: Counter<M>;
@@ -197,13 +199,33 @@ export class ServerMetrics {
   }
 
   /**
-   * Starts reporting a member's series.
+   * Claims `id` for a member about to open, before it opens anything: a
+   * second member of that id is then refused before it writes to its data.
+   * The member's {@link attach} takes the claim over; {@link unreserve}
+   * gives it up (a failed open).
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` when a member with the same id reports to this registry, or is opening with it
+   */
+  reserve(id: string): void {
+    if (this.sources.has(id) || this.reserved.has(id)) {
+      throw new UsageError(ErrorCode.INVALID_CONFIG, `member ${id} already reports metrics to this registry`);
+    }
+    this.reserved.add(id);
+  }
+
+  /** Gives up a claim of {@link reserve} that no {@link attach} took over (the member failed to open). */
+  unreserve(id: string): void {
+    this.reserved.delete(id);
+  }
+
+  /**
+   * Starts reporting a member's series (taking over its {@link reserve} claim, if any).
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` when a member with the same id already reports to this registry
    */
   attach(source: MetricsSource): void {
     if (this.sources.has(source.id)) {
       throw new UsageError(ErrorCode.INVALID_CONFIG, `member ${source.id} already reports metrics to this registry`);
     }
+    this.reserved.delete(source.id);
     this.sources.set(source.id, source);
     // series exist from the start (at 0), so rates and alerts see them before the first event;
     // a member that comes back (a restart in the same process) keeps its totals

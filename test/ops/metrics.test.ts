@@ -6,9 +6,11 @@ import assert from 'node:assert/strict';
 import { format } from 'node:util';
 import createDebug from 'debug';
 import { Histogram, Registry } from 'prom-client';
+import { MemoryLevel } from 'memory-level';
 import { ErrorCode, type QuorumError } from '../../src/errors.js';
 import { OpsCluster } from './ops-cluster.js';
 import { RoundTripTransport } from '../../src/server/metrics-transport.js';
+import { KvNode, serverMetrics } from '../../src/server/index.js';
 import type { Message, MessageType } from '../../src/raftpb/index.js';
 import type { Transport, TransportHandler } from '../../src/transport/index.js';
 
@@ -265,5 +267,47 @@ test('a registry holding a metric of the same name is refused without registerin
     assert.equal(value(json, 'etcd_server_has_leader', { member: 'a' }), 1);
   } finally {
     await c.closeAll();
+  }
+});
+
+test('a second member of the same id in a registry is refused before it opens anything', async () => {
+  // before: it was refused only once fully open, its Raft node started on
+  // the data, which it kept as its own, and its log writes counted in the
+  // other member's fsync histogram
+  const registry = new Registry();
+  const c = new OpsCluster(['a', 'b', 'c'], 56);
+  c.extra = () => ({ metrics: { registry } });
+  const other = new OpsCluster(['a'], 57);
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+  try {
+    await c.startAll();
+    await c.waitLeader();
+    const fsyncs = value(await registry.getMetricsAsJSON(), 'etcd_disk_wal_fsync_duration_seconds_count', { member: 'a' });
+    await assert.rejects(
+      KvNode.open({ id: 'a', members: ['a'], transport: other.net.transport('a'), db, clock: other.clock, tickMs: 10, metrics: { registry } }),
+      (err: QuorumError) => {
+        assert.equal(err.code, ErrorCode.INVALID_CONFIG);
+        assert.match(err.message, /member a already reports metrics to this registry/);
+        return true;
+      },
+    );
+    assert.equal(value(await registry.getMetricsAsJSON(), 'etcd_disk_wal_fsync_duration_seconds_count', { member: 'a' }), fsyncs);
+    if (db.status !== 'open') await db.open();
+    assert.deepEqual(await db.keys().all(), [], 'the failed open wrote nothing');
+    // an open that fails gives its id up
+    await assert.rejects(
+      KvNode.open({ id: 'd', transport: other.net.transport('d'), db: c.dbs.get('b')!, clock: other.clock, metrics: { registry } }),
+      /the data belongs to member b/,
+    );
+    serverMetrics(registry).reserve('d');
+    serverMetrics(registry).unreserve('d');
+    // the id is free again once the member closes
+    await c.stop('a');
+    await c.start('a');
+    const json = await registry.getMetricsAsJSON();
+    assert.ok(value(json, 'etcd_disk_wal_fsync_duration_seconds_count', { member: 'a' }) >= fsyncs);
+  } finally {
+    await c.closeAll();
+    await db.close();
   }
 });
