@@ -87,6 +87,8 @@ export class ServerMetrics {
   /** The prom-client registry these metrics are registered in. */
   readonly registry: Registry;
   private readonly sources = new Map<string, MetricsSource>();
+  /** Ids whose counter and histogram series exist (created by {@link reserve} or {@link attach}, kept once attached). */
+  private readonly withSeries = new Set<string>();
   private readonly everAttached = new Set<string>();
   /** Ids claimed by {@link reserve} for members still opening. */
   private readonly reserved = new Set<string>();
@@ -210,11 +212,33 @@ export class ServerMetrics {
       throw new UsageError(ErrorCode.INVALID_CONFIG, `member ${id} already reports metrics to this registry`);
     }
     this.reserved.add(id);
+    this.createSeries(id);
   }
 
-  /** Gives up a claim of {@link reserve} that no {@link attach} took over (the member failed to open). */
+  /**
+   * Gives up a claim of {@link reserve} that no {@link attach} took over
+   * (the member failed to open); the series it created go with it unless a
+   * member of that id reported before.
+   */
   unreserve(id: string): void {
-    this.reserved.delete(id);
+    if (!this.reserved.delete(id) || this.everAttached.has(id)) return;
+    this.withSeries.delete(id);
+    const member = { member: id };
+    for (const m of [this.leaderChanges, this.proposalsFailed, this.leaseGranted, this.leaseRevoked, this.walFsync, this.backendCommit]) m.remove(member);
+  }
+
+  /**
+   * The member's counters and histograms at 0, so that rates and alerts see
+   * them before the first event: once per id, before the member's first
+   * observation (a member that comes back, a restart in the same process,
+   * keeps its totals).
+   */
+  private createSeries(id: string): void {
+    if (this.withSeries.has(id)) return;
+    this.withSeries.add(id);
+    const member = { member: id };
+    for (const c of [this.leaderChanges, this.proposalsFailed, this.leaseGranted, this.leaseRevoked]) c.inc(member, 0);
+    for (const h of [this.walFsync, this.backendCommit]) h.zero(member);
   }
 
   /**
@@ -227,13 +251,8 @@ export class ServerMetrics {
     }
     this.reserved.delete(source.id);
     this.sources.set(source.id, source);
-    // series exist from the start (at 0), so rates and alerts see them before the first event;
-    // a member that comes back (a restart in the same process) keeps its totals
-    if (this.everAttached.has(source.id)) return;
     this.everAttached.add(source.id);
-    const member = { member: source.id };
-    for (const c of [this.leaderChanges, this.proposalsFailed, this.leaseGranted, this.leaseRevoked]) c.inc(member, 0);
-    for (const h of [this.walFsync, this.backendCommit]) h.zero(member);
+    this.createSeries(source.id);
   }
 
   /** Stops reporting a member's gauges (its counters and histograms keep their totals). */

@@ -8,7 +8,7 @@ import createDebug from 'debug';
 import { Histogram, Registry } from 'prom-client';
 import { MemoryLevel } from 'memory-level';
 import { ErrorCode, type QuorumError } from '../../src/errors.js';
-import { OpsCluster } from './ops-cluster.js';
+import { DiskCluster, OpsCluster, tempDir } from './ops-cluster.js';
 import { RoundTripTransport } from '../../src/server/metrics-transport.js';
 import { KvNode, serverMetrics } from '../../src/server/index.js';
 import type { Message, MessageType } from '../../src/raftpb/index.js';
@@ -299,6 +299,8 @@ test('a second member of the same id in a registry is refused before it opens an
       KvNode.open({ id: 'd', transport: other.net.transport('d'), db: c.dbs.get('b')!, clock: other.clock, metrics: { registry } }),
       /the data belongs to member b/,
     );
+    const afterFailed = await registry.getMetricsAsJSON();
+    assert.throws(() => value(afterFailed, 'etcd_disk_wal_fsync_duration_seconds_count', { member: 'd' }), /no series/, 'the failed open leaves no series');
     serverMetrics(registry).reserve('d');
     serverMetrics(registry).unreserve('d');
     // the id is free again once the member closes
@@ -309,5 +311,33 @@ test('a second member of the same id in a registry is refused before it opens an
   } finally {
     await c.closeAll();
     await db.close();
+  }
+});
+
+test('the fsync histogram keeps the log writes made while the member opened', async () => {
+  // before: the member's series were set to zero once it was open, after its
+  // first synced log writes (a new member's bootstrap) had been observed
+  const lines: string[] = [];
+  const saved = { log: createDebug.log, enabled: createDebug.disable() };
+  createDebug.log = (...args: unknown[]) => lines.push(format(...args));
+  createDebug.enable('quorumkv:server');
+  const { dir, cleanup } = await tempDir('metrics-open');
+  const registry = new Registry();
+  // every synced write is logged as slow, and observed just before
+  const c = new DiskCluster(['a'], () => dir, () => ({ metrics: { registry }, slowFsyncMs: 0.000001 }));
+  const synced = (): number => lines.filter((l) => /\[a\] WARN slow fsync of the Raft log/.test(l)).length;
+  try {
+    await c.start('a');
+    const before = synced();
+    const json = await registry.getMetricsAsJSON();
+    const after = synced();
+    assert.ok(before > 0, 'the log was written as the member opened');
+    const counted = value(json, 'etcd_disk_wal_fsync_duration_seconds_count', { member: 'a' });
+    assert.ok(counted >= before && counted <= after, `every synced write is counted: ${counted} of ${before}`);
+  } finally {
+    await c.closeAll();
+    await cleanup();
+    createDebug.log = saved.log;
+    createDebug.enable(saved.enabled);
   }
 });
