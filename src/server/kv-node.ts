@@ -52,7 +52,7 @@ import type {
 import { RaftNode, systemClock, type Clock, type RaftNodeStatus, type TimerHandle } from '../node/index.js';
 import { memberIdProblem, memberIdsProblem } from '../node/raft-node.js';
 import type { ConfState } from '../raftpb/index.js';
-import { LevelLogStorage } from '../storage/index.js';
+import { LevelLogStorage, type LoadedLogState, type LogStorage, type LogStorageSaveOptions, type LogStorageStatus, type LogStorageUpdate } from '../storage/index.js';
 import { fsyncMadeDirs } from '../storage/durable-fs.js';
 import { DEFAULT_MAX_FRAME_BYTES, TcpTransport, checkTlsOptions, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
 import { growsStore, isAlarmType, type AlarmMember, type AlarmType } from './alarms.js';
@@ -602,6 +602,51 @@ interface KeepAliveWaiter {
 }
 
 /**
+ * A member's Raft log that keeps its owner with the data before its first
+ * write, as etcd writes its member id into the WAL's metadata when it
+ * creates the WAL: `saveIds` (the member and cluster ids, synced) runs once,
+ * before the first save or compaction, which wait for it (and fail if it
+ * does), or at {@link claim}. A crash at any point thus leaves either no
+ * Raft state of the member's, or its ids with it.
+ */
+class ClaimingLogStorage implements LogStorage {
+  private claiming: Promise<void> | undefined;
+
+  constructor(
+    private readonly inner: LogStorage,
+    private readonly saveIds: () => Promise<void>,
+  ) {}
+
+  /** Saves the ids, once: every call gets the first call's outcome. */
+  claim(): Promise<void> {
+    this.claiming ??= this.saveIds();
+    return this.claiming;
+  }
+
+  get status(): LogStorageStatus {
+    return this.inner.status;
+  }
+
+  load(): Promise<LoadedLogState> {
+    return this.inner.load();
+  }
+
+  async save(update: LogStorageUpdate, options: LogStorageSaveOptions): Promise<void> {
+    await this.claim();
+    return this.inner.save(update, options);
+  }
+
+  async compact(index: number): Promise<void> {
+    await this.claim();
+    return this.inner.compact(index);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/**
  * A quorumkv member.
  *
  * ```ts
@@ -778,7 +823,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   malformed `host:port` in `members` and an option of a name
    *   {@link KvNodeOptions} does not declare included; nothing is created), a
    *   `clusterId` that differs from the one the data holds, data another
-   *   member opened first (its id is kept with the data), a `metrics.registry`
+   *   member opened first (its id is kept with the data, durably before
+   *   the Raft log's first write), a `metrics.registry`
    *   that a member of the same id (open, or opening) already uses (refused
    *   before anything is opened), or one holding a metric of one of the
    *   metrics' names from elsewhere (none is registered)
@@ -874,7 +920,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     };
     const serverDb = db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'view' });
     const idsDb = db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'utf8' });
-    /** The ids this open is to keep with the data, saved once the member is up (a failed open claims nothing). */
+    /**
+     * The ids this open is to keep with the data: saved before the Raft
+     * log's first write (see {@link ClaimingLogStorage}) or once the member
+     * is up, whichever comes first. An open that fails before either claims
+     * nothing; data that holds any of this member's Raft state is its own.
+     */
     const unsavedIds: [string, string][] = [];
     let clusterId: string;
     try {
@@ -925,7 +976,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const slowFsyncMs = opts.slowFsyncMs ?? 100;
     let store: MvccStore | undefined;
     let sm: KvStateMachine;
-    let storage: TimedLogStorage | undefined;
+    let storage: ClaimingLogStorage | undefined;
     try {
       store = await MvccStore.open(db.sublevel('mvcc', { keyEncoding: 'view', valueEncoding: 'view' }), {
         // Applying an entry must not depend on this member's options, which
@@ -954,10 +1005,17 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         opts.dataDir !== undefined
           ? await openDataDirLog(opts.dataDir)
           : await LevelLogStorage.open({ db: db.sublevel('raft', { keyEncoding: 'view', valueEncoding: 'view' }) });
-      storage = new TimedLogStorage(inner, (seconds) => {
+      const timed = new TimedLogStorage(inner, (seconds) => {
         metrics.walFsync.observe({ member: opts.id }, seconds);
         if (seconds * 1000 > slowFsyncMs) {
           log('[%s] WARN slow fsync of the Raft log: %d ms (threshold %d ms)', opts.id, Math.round(seconds * 1000), slowFsyncMs);
+        }
+      });
+      storage = new ClaimingLogStorage(timed, async () => {
+        try {
+          for (const [key, value] of unsavedIds) await idsDb.put(key, value, { sync: true } as object);
+        } catch (err) {
+          throw new FaultError(ErrorCode.STORAGE_IO, `cannot save the member and cluster ids: ${(err as Error).message}`, { cause: err });
         }
       });
     } catch (err) {
@@ -987,11 +1045,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         random: opts.random,
         strictReconfigCheck: opts.strictReconfigCheck,
       });
-      try {
-        for (const [key, value] of unsavedIds) await idsDb.put(key, value, { sync: true } as object);
-      } catch (err) {
-        throw new FaultError(ErrorCode.STORAGE_IO, `cannot save the member and cluster ids: ${(err as Error).message}`, { cause: err });
-      }
+      // a member that has written nothing yet (a joining one that has heard
+      // from no leader) keeps its ids with the data too
+      await storage.claim();
     } catch (err) {
       // whichever of them opened before the failure; an apply the Raft node
       // started waits for the member, which will not come: it fails, and

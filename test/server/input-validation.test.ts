@@ -15,6 +15,7 @@ import { MemoryLevel } from 'memory-level';
 import { ErrorCode, FaultError, isQuorumError } from '../../src/errors.js';
 import { KvNode, text, type KvNodeOptions } from '../../src/server/index.js';
 import { MemoryNetwork, TcpTransport, type Transport } from '../../src/transport/index.js';
+import { CrashableLevel } from '../../src/storage/index.js';
 import { KvCluster } from './helpers.js';
 import { tlsFile } from '../transport/clusters.js';
 
@@ -334,6 +335,51 @@ test('a first open that fails claims nothing: the data can then be opened under 
     const a = await KvNode.open({ id: 'a', members: ['a'], transport: net.transport('a'), db, tickMs: 10, clusterId: 'prod' });
     assert.equal(a.status().header.clusterId, 'prod');
     await a.close();
+  } finally {
+    await db.close();
+  }
+});
+
+test("a crash before the member id was durable, once the Raft log held state, left the data to any id: the id is now durable before the log's first write", async () => {
+  // the ids' write is slow (the fsync of the store's database) and the
+  // machine loses power as soon as the Raft log's first synced write is on
+  // disk (the bootstrap entries and a HardState of term 1)
+  const latin1 = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+  class SlowIdsLevel extends CrashableLevel<Uint8Array, Uint8Array> {
+    lost = false;
+    override async _put(key: Uint8Array, value: Uint8Array, options: { sync?: boolean }): Promise<void> {
+      if (latin1(key).startsWith('!server!')) {
+        const crashes = this.crashes;
+        await new Promise((r) => setTimeout(r, 50));
+        if (this.crashes !== crashes) throw new Error('power lost');
+      }
+      return super._put(key, value, options);
+    }
+    override async _batch(ops: { type: 'put' | 'del'; key: Uint8Array; value?: Uint8Array }[], options: { sync?: boolean }): Promise<void> {
+      await super._batch(ops, options);
+      if (!this.lost && options?.sync === true && ops.some((op) => latin1(op.key).startsWith('!raft!'))) {
+        this.lost = true;
+        void this.crash();
+      }
+    }
+  }
+  const db = new SlowIdsLevel({ keyEncoding: 'view', valueEncoding: 'view' });
+  const open = (id: string): Promise<KvNode> => KvNode.open({ id, members: [id], transport: new MemoryNetwork({ seed: 1 }).transport(id), db, tickMs: 10 });
+  try {
+    const first = await open('a').catch(() => undefined);
+    for (const deadline = Date.now() + 5000; !db.lost && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(db.lost, 'the Raft log was written');
+    await first?.close().catch(() => undefined);
+    await db.crash(); // waits for the one under way: only what was durable then remains
+    await db.open();
+    const raft = await db.sublevel('raft', { keyEncoding: 'view', valueEncoding: 'view' }).keys().all();
+    assert.ok(raft.length > 0, "member a's Raft log outlived the crash");
+    const other = await open('b').catch((e: unknown) => e);
+    if (other instanceof KvNode) await other.close();
+    assert.ok(isQuorumError(other, ErrorCode.INVALID_CONFIG) && /belongs to member a/.test(other.message), other instanceof KvNode ? "member b opened member a's data" : String(other));
+    const again = await open('a');
+    assert.equal(again.status().header.memberId, 'a');
+    await again.close();
   } finally {
     await db.close();
   }
