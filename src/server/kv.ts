@@ -88,7 +88,7 @@ export interface CompareInput extends Omit<Compare, 'key' | 'rangeEnd' | 'value'
   result: CompareResult;
 }
 
-/** One operation of a txn branch. */
+/** One operation of a txn branch: exactly one of these kinds (etcd's `RequestOp` is a oneof; one given two is refused). */
 export type RequestOpInput =
   | { range: RangeInput }
   | { put: { key: BytesLike; /** Left out: empty (etcd's protobuf default). */ value?: BytesLike } & PutOptions }
@@ -218,7 +218,8 @@ export interface KV {
   /**
    * Runs a transaction atomically at one revision (etcd's `Txn`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (a field of the wrong type or of another name, in
-   *   the txn, a compare or an operation), `QUORUMKV_TOO_MANY_TXN_OPS`, `QUORUMKV_DUPLICATE_KEY`,
+   *   the txn, a compare or an operation; an operation that is not exactly one of `range`, `put`,
+   *   `deleteRange`, `txn`), `QUORUMKV_TOO_MANY_TXN_OPS`, `QUORUMKV_DUPLICATE_KEY`,
    *   `QUORUMKV_REQUEST_TOO_LARGE`, and for the branch that runs `QUORUMKV_LEASE_NOT_FOUND`,
    *   `QUORUMKV_KEY_NOT_FOUND`, `QUORUMKV_FUTURE_REVISION` or CompactedError `QUORUMKV_REVISION_COMPACTED`
    * A read-only txn (ranges alone, in both branches) is a read, as in

@@ -195,19 +195,37 @@ function compareOf(c: CompareInput): Compare {
   return out;
 }
 
+const OP_KINDS = ['range', 'put', 'deleteRange', 'txn'] as const;
+
+/**
+ * A {@link RequestOp} from a {@link RequestOpInput}: exactly one of its
+ * kinds (etcd's `RequestOp` is a oneof), a kind left `undefined` being
+ * absent.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for no kind or more than
+ *   one (run as the first, `{ put, deleteRange }` deleted nothing)
+ */
 function opOf(op: RequestOpInput, depth: number): RequestOp {
   if (op === null || typeof op !== 'object') invalid('a txn operation must be an object');
-  knownFields(op, ['range', 'put', 'deleteRange', 'txn'], 'a txn operation');
-  if ('range' in op) return { requestRange: rangeRequest(op.range) };
-  if ('put' in op) {
-    if (op.put === null || typeof op.put !== 'object') invalid('a txn put must be an object');
-    const { key, value, ...options } = op.put;
-    knownFields(op.put, ['key', 'value', ...PUT_KEYS], 'a txn put');
-    return { requestPut: putRequest(key, value, options) };
+  knownFields(op, OP_KINDS, 'a txn operation');
+  const kinds = OP_KINDS.filter((k) => (op as Record<string, unknown>)[k] !== undefined);
+  if (kinds.length !== 1) {
+    invalid(`a txn operation needs exactly one of range, put, deleteRange, txn${kinds.length > 1 ? `, not ${kinds.join(' and ')}` : ''}`);
   }
-  if ('deleteRange' in op) return { requestDeleteRange: deleteRequest(op.deleteRange) };
-  if ('txn' in op) return { requestTxn: txnRequest(op.txn, depth + 1) };
-  return invalid('a txn operation needs one of range, put, deleteRange, txn');
+  const o = op as { range?: RangeInput; put?: Extract<RequestOpInput, { put: unknown }>['put']; deleteRange?: KeyRange & { prevKv?: boolean }; txn?: TxnInput };
+  switch (kinds[0]!) {
+    case 'range':
+      return { requestRange: rangeRequest(o.range!) };
+    case 'put': {
+      if (o.put === null || typeof o.put !== 'object') invalid('a txn put must be an object');
+      const { key, value, ...options } = o.put;
+      knownFields(o.put, ['key', 'value', ...PUT_KEYS], 'a txn put');
+      return { requestPut: putRequest(key, value, options) };
+    }
+    case 'deleteRange':
+      return { requestDeleteRange: deleteRequest(o.deleteRange!) };
+    case 'txn':
+      return { requestTxn: txnRequest(o.txn!, depth + 1) };
+  }
 }
 
 /**

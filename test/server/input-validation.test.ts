@@ -122,6 +122,38 @@ test('a put may leave its value out with ignoreValue, and a txn put may leave it
   }
 });
 
+test('a txn operation is one kind: two of range, put, deleteRange and txn are refused with QUORUMKV_INVALID_ARGUMENT, not run as the first (a put and a deleteRange put and deleted nothing)', async () => {
+  const c = new KvCluster(['a'], 34);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const n = leader as Any;
+    await c.run(leader.put('d', 'x'));
+    const revision = n.status().revision;
+    const lastIndex = n.raft.status().lastIndex;
+    const twoKinds = [
+      { put: { key: 'p', value: '1' }, deleteRange: { key: 'd' } },
+      { range: { key: 'd' }, txn: { success: [{ put: { key: 'q', value: '1' } }] } },
+      { deleteRange: { key: 'd' }, txn: { success: [] } },
+    ];
+    for (const op of twoKinds) {
+      await assert.rejects(
+        c.run(Promise.resolve().then(() => n.txn({ success: [op] }))),
+        (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && /one of range, put, deleteRange, txn/.test((e as Error).message),
+        Object.keys(op).join(' and '),
+      );
+    }
+    assert.equal(n.status().revision, revision);
+    assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
+    assert.equal(text((await c.run(leader.get('d')))?.value), 'x');
+    // a kind left undefined is absent, as any option left undefined
+    await c.run(n.txn({ success: [{ range: undefined, put: { key: 'p', value: '1' } }] }));
+    assert.equal(text((await c.run(leader.get('p')))?.value), '1');
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything is created', async () => {
   const root = mkdtempSync(join(tmpdir(), 'quorumkv-open-options-'));
   try {
