@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { KvNode, text } from '../../src/server/index.js';
+import { encodeAlarmEntry } from '../../src/server/server-entry.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
 import type { Clock } from '../../src/node/index.js';
 import { KvCluster } from './helpers.js';
@@ -761,6 +762,47 @@ test('QUORUMKV_NO_LEADER says for how many whole ms no leader has been known', a
       a.put('k', 'v'),
       (e: unknown) => isQuorumError(e, ErrorCode.NO_LEADER) && /none known for \d+ ms/.test((e as Error).message),
     );
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a lease TTL is raised to ceil(1.5 × election timeout) seconds of the member granting it (etcd minTTL)', async () => {
+  // election timeout 10 ms × 250 = 2.5 s: the minimum is ceil(3.75) = 4 s
+  const c = new KvCluster(['a'], 35);
+  c.extra = () => ({ electionTicks: 250 });
+  try {
+    await c.startAll();
+    const n = await c.waitLeader();
+    const ttls: number[] = [];
+    for (const ttl of [1, 3, 4, 5]) ttls.push((await c.run(n.leaseGrant(ttl))).ttl);
+    assert.deepEqual(ttls, [4, 4, 4, 5]);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('under a CORRUPT alarm keep-alives are served on every member, lease grants, revokes and compactions fail on every member, lease time-to-live and list on the member named', async () => {
+  const c = new KvCluster(IDS, 36);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const [named, other] = c.followers() as [KvNode, KvNode];
+    const lease = await c.run(leader.leaseGrant(60));
+    await c.run(leader.put('k', 'v', { lease: lease.id }));
+    await c.run(leader.raft.propose(encodeAlarmEntry({ action: 'activate', memberId: named.id, alarm: 'CORRUPT' })));
+    await c.waitFor(() => IDS.every((id) => c.node(id).alarms().length === 1), 2_000, 'every member applies the alarm');
+    const corrupt = (e: unknown): boolean => isQuorumError(e, ErrorCode.CORRUPT);
+    for (const n of [leader, named, other]) {
+      assert.equal((await c.run(n.leaseKeepAlive(lease.id))).ttl, 60, `${n.id}: keep-alive`);
+      await assert.rejects(c.run(n.leaseGrant(5)), corrupt, `${n.id}: grant`);
+      await assert.rejects(c.run(n.leaseRevoke(lease.id)), corrupt, `${n.id}: revoke`);
+      await assert.rejects(c.run(n.compact(2)), corrupt, `${n.id}: compact`);
+    }
+    await assert.rejects(c.run(named.leaseTimeToLive(lease.id)), corrupt);
+    await assert.rejects(c.run(named.leases()), corrupt);
+    assert.deepEqual((await c.run(other.leaseTimeToLive(lease.id, { keys: true }))).keys.map(text), ['k']);
+    assert.deepEqual((await c.run(other.leases())).leases, [{ id: lease.id }]);
   } finally {
     await c.closeAll();
   }
