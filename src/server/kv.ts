@@ -82,7 +82,13 @@ export interface CompareInput extends Omit<Compare, 'key' | 'rangeEnd' | 'value'
   prefix?: boolean;
   /** Operand of a `VALUE` compare; absent = empty bytes. */
   value?: BytesLike;
-  /** Which field of the key is compared: `VERSION`, `CREATE`, `MOD`, `VALUE` or `LEASE`; the operand is the field of that name. */
+  /**
+   * Which field of the key is compared: `VERSION`, `CREATE`, `MOD`, `VALUE`
+   * or `LEASE`; the operand is the field of that name (`version`,
+   * `createRevision`, `modRevision`, `value`, `lease`), and another target's
+   * operand is refused (`QUORUMKV_INVALID_ARGUMENT`; etcd's `Compare` holds
+   * one operand).
+   */
   target: CompareTarget;
   /** The comparison: `<key's field> <result> <operand>`. */
   result: CompareResult;

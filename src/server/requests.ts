@@ -163,6 +163,9 @@ export function deleteRequest(r: KeyRange & { prevKv?: boolean }): DeleteRangeRe
   return req;
 }
 
+/** The operand field of each compare target. */
+const COMPARE_OPERANDS: Readonly<Record<CompareInput['target'], string>> = { VERSION: 'version', CREATE: 'createRevision', MOD: 'modRevision', VALUE: 'value', LEASE: 'lease' };
+
 function compareOf(c: CompareInput): Compare {
   if (c === null || typeof c !== 'object') invalid('a compare must be an object');
   const { key, rangeEnd } = rangeOf(c);
@@ -171,6 +174,14 @@ function compareOf(c: CompareInput): Compare {
   if (rangeEnd !== undefined) out.rangeEnd = rangeEnd;
   if (!['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'].includes(c.target)) invalid(`unknown compare target ${String(c.target)}`);
   if (!['EQUAL', 'NOT_EQUAL', 'GREATER', 'LESS'].includes(c.result)) invalid(`unknown compare result ${String(c.result)}`);
+  // etcd's Compare holds one operand (its target_union is a oneof); another
+  // target's operand would be left out and the key compared with 0
+  const own = COMPARE_OPERANDS[c.target];
+  for (const field of Object.values(COMPARE_OPERANDS)) {
+    if (field !== own && (c as unknown as Record<string, unknown>)[field] !== undefined) {
+      invalid(`a ${c.target} compare takes the operand ${own}, not ${field}`);
+    }
+  }
   switch (c.target) {
     case 'VERSION':
       safeInt(c.version, 'version');

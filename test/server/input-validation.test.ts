@@ -154,6 +154,39 @@ test('a txn operation is one kind: two of range, put, deleteRange and txn are re
   }
 });
 
+test("a compare carries its target's operand only: another target's operand is refused with QUORUMKV_INVALID_ARGUMENT, not compared as 0 (a VERSION compare given modRevision held for any key of version 0... or none)", async () => {
+  const c = new KvCluster(['a'], 35);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const n = leader as Any;
+    await c.run(leader.put('k', 'x'));
+    const revision = n.status().revision;
+    const lastIndex = n.raft.status().lastIndex;
+    const mismatched = [
+      { key: 'k', target: 'VERSION', result: 'EQUAL', modRevision: revision },
+      { key: 'k', target: 'MOD', result: 'EQUAL', modRevision: revision, version: 1 },
+      { key: 'k', target: 'VALUE', result: 'EQUAL', version: 1 },
+      { key: 'k', target: 'LEASE', result: 'EQUAL', createRevision: 2 },
+      { key: 'k', target: 'CREATE', result: 'EQUAL', value: 'x' },
+    ];
+    for (const cmp of mismatched) {
+      await assert.rejects(
+        c.run(Promise.resolve().then(() => n.txn({ compare: [cmp], success: [{ put: { key: 'k', value: 'changed' } }] }))),
+        (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && /operand/.test((e as Error).message),
+        JSON.stringify(cmp),
+      );
+    }
+    assert.equal(n.status().revision, revision);
+    assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
+    // its own operand, or one left undefined, is fine
+    const ok = (await c.run(n.txn({ compare: [{ key: 'k', target: 'MOD', result: 'EQUAL', modRevision: revision, version: undefined }], success: [] }))) as { succeeded: boolean };
+    assert.equal(ok.succeeded, true);
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything is created', async () => {
   const root = mkdtempSync(join(tmpdir(), 'quorumkv-open-options-'));
   try {
