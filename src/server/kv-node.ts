@@ -1017,7 +1017,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       });
       storage = new ClaimingLogStorage(timed, async () => {
         try {
-          for (const [key, value] of unsavedIds) await idsDb.put(key, value, { sync: true } as object);
+          // one batch: a failure or a crash leaves both ids or neither (a
+          // member id alone would claim data that holds nothing of its own)
+          if (unsavedIds.length > 0) await idsDb.batch(unsavedIds.map(([key, value]) => ({ type: 'put' as const, key, value })), { sync: true } as object);
         } catch (err) {
           throw new FaultError(ErrorCode.STORAGE_IO, `cannot save the member and cluster ids: ${(err as Error).message}`, { cause: err });
         }

@@ -405,6 +405,39 @@ test('a first open that fails claims nothing: the data can then be opened under 
   }
 });
 
+test('a first open that fails saving the cluster id claims nothing: the member id is not kept without it', async () => {
+  // before: the member id was saved, then the cluster id; a failure (or a
+  // crash) in between left the data claimed by the member though neither
+  // its Raft log nor anything else of it had been written
+  class NoClusterIdLevel extends CrashableLevel<Uint8Array, Uint8Array> {
+    failing = true;
+    private refuse(keys: Uint8Array[]): Promise<void> | undefined {
+      if (!this.failing || !keys.some((k) => Buffer.from(k).toString('latin1') === '!server!clusterId')) return undefined;
+      return Promise.reject(new Error('disk full'));
+    }
+    override async _put(key: Uint8Array, value: Uint8Array, options: { sync?: boolean }): Promise<void> {
+      return this.refuse([key]) ?? super._put(key, value, options);
+    }
+    override async _batch(ops: { type: 'put' | 'del'; key: Uint8Array; value?: Uint8Array }[], options: { sync?: boolean }): Promise<void> {
+      return this.refuse(ops.map((op) => op.key)) ?? super._batch(ops, options);
+    }
+  }
+  const db = new NoClusterIdLevel({ keyEncoding: 'view', valueEncoding: 'view' });
+  const net = new MemoryNetwork({ seed: 1 });
+  try {
+    await assert.rejects(KvNode.open({ id: 'typo', members: ['typo'], transport: net.transport('typo'), db, tickMs: 10 }), (e: unknown) =>
+      isQuorumError(e, ErrorCode.STORAGE_IO) && /cannot save the member and cluster ids/.test((e as Error).message),
+    );
+    assert.deepEqual(await db.sublevel('raft', { keyEncoding: 'view', valueEncoding: 'view' }).keys().all(), [], 'nothing of the Raft log was written');
+    db.failing = false;
+    const a = await KvNode.open({ id: 'a', members: ['a'], transport: net.transport('a'), db, tickMs: 10, clusterId: 'prod' });
+    assert.equal(a.status().header.memberId, 'a');
+    await a.close();
+  } finally {
+    await db.close();
+  }
+});
+
 test("a crash before the member id was durable, once the Raft log held state, left the data to any id: the id is now durable before the log's first write", async () => {
   // the ids' write is slow (the fsync of the store's database) and the
   // machine loses power as soon as the Raft log's first synced write is on
@@ -421,6 +454,11 @@ test("a crash before the member id was durable, once the Raft log held state, le
       return super._put(key, value, options);
     }
     override async _batch(ops: { type: 'put' | 'del'; key: Uint8Array; value?: Uint8Array }[], options: { sync?: boolean }): Promise<void> {
+      if (ops.some((op) => latin1(op.key).startsWith('!server!'))) {
+        const crashes = this.crashes;
+        await new Promise((r) => setTimeout(r, 50));
+        if (this.crashes !== crashes) throw new Error('power lost');
+      }
       await super._batch(ops, options);
       if (!this.lost && options?.sync === true && ops.some((op) => latin1(op.key).startsWith('!raft!'))) {
         this.lost = true;
@@ -453,11 +491,14 @@ test("a crash before the member id was durable, once the Raft log held state, le
 test('an open that fails saving the member ids after Raft started applying fails and closes what it opened (it hung: the close waited for an apply that waited for the member)', async () => {
   const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
   // the ids' sublevel (utf8 values) fails its writes, after a while as a disk does
-  const sublevel = db.sublevel.bind(db) as (name: string, options: { valueEncoding?: string }) => { put: (...a: unknown[]) => Promise<void> };
+  const sublevel = db.sublevel.bind(db) as (name: string, options: { valueEncoding?: string }) => { put: (...a: unknown[]) => Promise<void>; batch: (...a: unknown[]) => Promise<void> };
   Object.assign(db, {
     sublevel: (name: string, options: { valueEncoding?: string }) => {
       const s = sublevel(name, options);
-      if (name === 'server' && options.valueEncoding === 'utf8') s.put = () => new Promise((_, reject) => setTimeout(() => reject(new Error('disk full')), 50));
+      if (name === 'server' && options.valueEncoding === 'utf8') {
+        s.put = () => new Promise((_, reject) => setTimeout(() => reject(new Error('disk full')), 50));
+        s.batch = s.put;
+      }
       return s;
     },
   });
