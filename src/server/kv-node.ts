@@ -52,7 +52,7 @@ import type {
 import { RaftNode, systemClock, type Clock, type RaftNodeStatus, type TimerHandle } from '../node/index.js';
 import { memberIdProblem, memberIdsProblem } from '../node/raft-node.js';
 import type { ConfState } from '../raftpb/index.js';
-import { LevelLogStorage, type LoadedLogState, type LogStorage, type LogStorageSaveOptions, type LogStorageStatus, type LogStorageUpdate } from '../storage/index.js';
+import { LevelLogStorage, type LogStorage } from '../storage/index.js';
 import { fsyncMadeDirs } from '../storage/durable-fs.js';
 import { DEFAULT_MAX_FRAME_BYTES, TcpTransport, checkTlsOptions, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
 import { growsStore, isAlarmType, type AlarmMember, type AlarmType } from './alarms.js';
@@ -63,6 +63,7 @@ import { KvStateMachine, type EntryResult, type KvStateMachineHost } from './kv-
 import { compactWholeRange, measureDbSize, type DbSize, type DefragmentResult } from './maintenance-size.js';
 import { serverMetrics, type MetricsSource, type ServerMetrics } from './metrics.js';
 import { TimedLogStorage } from './metrics-log-storage.js';
+import { ClaimingLogStorage } from './claiming-log-storage.js';
 import { RoundTripTransport } from './metrics-transport.js';
 import { DEFAULT_QUOTA_BACKEND_BYTES, requestCost } from './quota.js';
 import { VERSION } from './version.js';
@@ -599,55 +600,6 @@ interface KeepAliveWaiter {
    * same since.
    */
   seen?: { lease: Lease | undefined; stable: boolean } | null;
-}
-
-/**
- * A member's Raft log that keeps its owner with the data before its first
- * write, as etcd writes its member id into the WAL's metadata when it
- * creates the WAL: `saveIds` (the member and cluster ids, synced) runs once,
- * before the first save or compaction, which wait for it (and fail if it
- * does), or at {@link claim}. A crash at any point thus leaves either no
- * Raft state of the member's, or its ids with it.
- */
-class ClaimingLogStorage implements LogStorage {
-  private claiming: Promise<void> | undefined;
-  /** Set once the ids are saved: writes then go straight to the storage (a log write per proposal, no extra turn). */
-  private claimed = false;
-
-  constructor(
-    private readonly inner: LogStorage,
-    private readonly saveIds: () => Promise<void>,
-  ) {}
-
-  /** Saves the ids, once: every call gets the first call's outcome. */
-  claim(): Promise<void> {
-    this.claiming ??= this.saveIds().then(() => {
-      this.claimed = true;
-    });
-    return this.claiming;
-  }
-
-  get status(): LogStorageStatus {
-    return this.inner.status;
-  }
-
-  load(): Promise<LoadedLogState> {
-    return this.inner.load();
-  }
-
-  save(update: LogStorageUpdate, options: LogStorageSaveOptions): Promise<void> {
-    if (this.claimed) return this.inner.save(update, options);
-    return this.claim().then(() => this.inner.save(update, options));
-  }
-
-  compact(index: number): Promise<void> {
-    if (this.claimed) return this.inner.compact(index);
-    return this.claim().then(() => this.inner.compact(index));
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }
 
 /**
