@@ -14,7 +14,9 @@
  *   state through a Raft snapshot like any other;
  * - the cluster id (`server` sublevel), which {@link KvNode.open} then uses:
  *   a new one, so members of the old cluster and of the new one refuse each
- *   other's frames.
+ *   other's frames; and the member id (`id`), with it: the data is that
+ *   member's, and an open under another id is refused, as after a first
+ *   open (etcd's restore writes the member id into the new WAL).
  * Alarms and the corruption check's reports are not restored (a new cluster).
  *
  * Nothing is created unless the whole file is valid: the file is verified
@@ -50,12 +52,12 @@ const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
 /** The key of the persisted cluster id in the `server` sublevel. */
 export const CLUSTER_ID_KEY = 'clusterId';
 
-/** The key of the persisted member id in the `server` sublevel (saved by the first open). */
+/** The key of the persisted member id in the `server` sublevel (saved by the first open, or by the restore). */
 export const MEMBER_ID_KEY = 'memberId';
 
 /** Options of `KvNode.restore`. */
 export interface RestoreOptions {
-  /** This member's id in the new cluster. */
+  /** This member's id in the new cluster, kept with the data: `KvNode.open` under another id is refused. */
   id: string;
   /** The new cluster's founding members (all voters): ids, or ids mapped to `host:port`. The same on every member. */
   members: string[] | Record<string, string>;
@@ -169,7 +171,16 @@ export async function openDataDirLog(dataDir: string): Promise<LogStorage> {
   return FileLogStorage.open({ dir: layout.wal });
 }
 
-async function build(path: string, fh: FileHandle, db: AnyDb, openLog: () => Promise<LogStorage>, ids: string[], addresses: Record<string, string>, clusterId: string): Promise<BackupHeader> {
+async function build(
+  path: string,
+  fh: FileHandle,
+  db: AnyDb,
+  openLog: () => Promise<LogStorage>,
+  memberId: string,
+  ids: string[],
+  addresses: Record<string, string>,
+  clusterId: string,
+): Promise<BackupHeader> {
   let header: BackupHeader | undefined;
   const records: Uint8Array[] = [];
   const leases: { id: number; ttl: number }[] = [];
@@ -210,7 +221,15 @@ async function build(path: string, fh: FileHandle, db: AnyDb, openLog: () => Pro
   } finally {
     await storage.close();
   }
-  await db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'utf8' }).put(CLUSTER_ID_KEY, clusterId, { sync: true } as object);
+  // the data is this member's, as after a first open (which refuses it to
+  // another id): etcd's restore writes the member id into the new WAL
+  await db.sublevel('server', { keyEncoding: 'utf8', valueEncoding: 'utf8' }).batch(
+    [
+      { type: 'put', key: MEMBER_ID_KEY, value: memberId },
+      { type: 'put', key: CLUSTER_ID_KEY, value: clusterId },
+    ],
+    { sync: true } as object,
+  );
   return h;
 }
 
@@ -268,7 +287,7 @@ async function restoreFrom(path: string, fh: FileHandle, opts: RestoreOptions, i
     const db = opts.db;
     const logDb = db.sublevel('raft', VIEW) as AnyDb;
     try {
-      await build(path, fh, db, () => LevelLogStorage.open({ db: logDb }), ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
+      await build(path, fh, db, () => LevelLogStorage.open({ db: logDb }), opts.id, ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
     } catch (err) {
       // the database was empty: what this restore wrote goes, so that
       // nothing is left half-restored (and the restore can be tried again)
@@ -285,7 +304,7 @@ async function restoreFrom(path: string, fh: FileHandle, opts: RestoreOptions, i
     const db = new ClassicLevel<Uint8Array, Uint8Array>(layout.kv, VIEW);
     try {
       await db.open();
-      await build(path, fh, db, () => FileLogStorage.open({ dir: layout.wal }), ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
+      await build(path, fh, db, () => FileLogStorage.open({ dir: layout.wal }), opts.id, ids, Array.isArray(opts.members) ? {} : { ...opts.members }, clusterId);
       await db.close();
       // rename replaces dataDir only while it is missing or empty: anything
       // written there since the check above (another restore) stays, and

@@ -1080,7 +1080,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * log that starts with a snapshot at index 1 whose ConfState is `members`
    * (see `backup-restore.ts`). The new cluster gets a new cluster id
    * (`clusterId`, or one derived from the backup and the member list), saved
-   * with the data. Alarms are not restored.
+   * with the data, with the member id `id`: the data is that member's (an
+   * open under another id is refused). Alarms are not restored.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `path` is not a
    *   non-empty string or holds a NUL character; `QUORUMKV_INVALID_CONFIG`
    *   for bad options (one of a name {@link RestoreOptions} does not declare

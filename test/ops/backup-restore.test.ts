@@ -636,3 +636,35 @@ test('a backup with valid checksums holding a lease or header field no store hol
     await cleanup();
   }
 });
+
+test("a restored member's data is that member's: an open under another id is refused, as after its first open", async () => {
+  // before: the restore kept no member id with the data (a Raft snapshot and
+  // a HardState of term 1), so that another member could open it, and with
+  // one member's data opened as another's, two members of one id vote
+  const { dir, cleanup } = await tempDir('backup-member-id');
+  try {
+    const path = join(dir, 'b.qkv');
+    await goodBackup(path, 23, 3);
+    const net = new MemoryNetwork({ seed: 1 });
+    for (const where of ['db', 'dataDir'] as const) {
+      const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+      const data = where === 'db' ? { db } : { dataDir: join(dir, 'restored-a') };
+      await KvNode.restore(path, { id: 'a', members: IDS, ...data });
+      await assert.rejects(
+        KvNode.open({ id: 'b', members: IDS, transport: net.transport('b'), tickMs: 10, ...data }),
+        (e: unknown) => isQuorumError(e, ErrorCode.INVALID_CONFIG) && /the data belongs to member a, not b/.test((e as Error).message),
+        where,
+      );
+      const a = await KvNode.open({ id: 'a', members: IDS, transport: net.transport('a'), tickMs: 10, ...data });
+      try {
+        assert.equal(a.status().header.memberId, 'a');
+        assert.equal(a.status().revision, 4, `${where}: the backup's state`);
+      } finally {
+        await a.close();
+        await db.close();
+      }
+    }
+  } finally {
+    await cleanup();
+  }
+});
