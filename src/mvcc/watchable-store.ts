@@ -19,7 +19,9 @@
  *   `prevKv` watcher whose notification holds events written without their
  *   previous versions (executed before it came), which only a read that
  *   waits can give, keeps that response aside the same way until they are
- *   read.
+ *   read; the notifications that come meanwhile are kept behind it (as many
+ *   as its queue has room for), not read again from history, where a
+ *   compaction could have removed them.
  *
  * So a slow consumer never blocks apply: at most `queueCapacity` responses
  * plus one pending notification are buffered for it; the rest is read again
@@ -101,6 +103,25 @@ const unrefTimer: WatchTimer = {
   clearTimeout: (h: ReturnType<typeof setTimeout>) => clearTimeout(h),
 };
 
+/** A notification kept for a watcher while previous versions are read. */
+interface HeldNotification {
+  /** The last revision of the notification (the response's header revision). */
+  lastRev: number;
+  /** The watcher's events of it, in order. */
+  events: Event[];
+  /** Places in `events` of those whose previous version is still to be read. */
+  places: number[];
+}
+
+/** A watcher's notifications waiting for reads of previous versions, oldest first. */
+interface PrevKvReading {
+  held: HeldNotification[];
+  /** The last revision notified to the watcher (with or without events for it). */
+  upTo: number;
+  /** Later notifications are still kept (false once more would not fit in its queue). */
+  attached: boolean;
+}
+
 function response(w: Watcher, revision: number, events: Event[]): WatchResponse {
   return { header: { revision }, watchId: w.id, created: false, canceled: false, compactRevision: 0, cancelReason: '', events };
 }
@@ -135,7 +156,9 @@ export class WatchableStore {
   private notifiedUpTo = 0;
   /** Registered watchers that ask for `prevKv`. */
   private prevKvWatchers = 0;
-  /** Notifications waiting for reads of their events' prevKvs. */
+  /** Victims whose notifications wait for reads of their events' prevKvs. */
+  private readonly reading = new Map<Watcher, PrevKvReading>();
+  /** Reads of prevKvs under way. */
   private prevKvReads = 0;
 
   /**
@@ -257,6 +280,7 @@ export class WatchableStore {
     this.synced.delete(w);
     this.unsynced.delete(w);
     this.victims.delete(w);
+    this.reading.delete(w);
     if (this.byId.get(w.id) === w) this.forget(w);
   }
 
@@ -279,7 +303,14 @@ export class WatchableStore {
     if (revs.length === 0) return;
     const lastRev = revs[revs.length - 1]!.revision;
     this.notifiedUpTo = lastRev;
-    if (this.synced.size === 0) return;
+    // watchers whose earlier notification waits for reads of prevKvs get
+    // this one kept behind it, while their queue has room for them all
+    const holding: Watcher[] = [];
+    for (const [w, r] of this.reading) {
+      if (r.attached && w.queued + r.held.length > this.capacity) r.attached = false;
+      if (r.attached) holding.push(w);
+    }
+    if (this.synced.size === 0 && holding.length === 0) return;
     const batches = new Map<Watcher, Event[]>();
     /** Watchers that want `prevKv` and met events written without it, with those events' places in their list. */
     let unread: Map<Watcher, number[]> | undefined;
@@ -288,7 +319,7 @@ export class WatchableStore {
     for (const { revision, events, withPrevKv } of revs) {
       for (const ev of events) {
         const skey = toSkey(ev.kv.key);
-        this.synced.forEachMatch(skey, (w) => {
+        const add = (w: Watcher): void => {
           if (revision < w.minRev || !this.passes(w, ev)) return;
           let out = w.request.prevKv || ev.prevKv === undefined ? ev : Object.freeze({ type: ev.type, kv: ev.kv });
           let list = batches.get(w);
@@ -312,26 +343,36 @@ export class WatchableStore {
             }
           }
           list.push(out);
-        });
+        };
+        this.synced.forEachMatch(skey, add);
+        for (const w of holding) if (watches(w, skey)) add(w);
       }
+    }
+    for (const w of holding) {
+      const r = this.reading.get(w)!;
+      const events = batches.get(w);
+      batches.delete(w);
+      if (events !== undefined) r.held.push({ lastRev, events, places: unread?.get(w) ?? [] });
+      r.upTo = lastRev;
     }
     if (unread !== undefined) {
       for (const [w, places] of unread) {
-        const events = batches.get(w)!;
+        const events = batches.get(w);
+        if (events === undefined) continue; // kept behind an earlier one
         batches.delete(w);
-        // the response waits aside, as a slow consumer's does (no later
-        // notification reaches the watcher meanwhile), until its prevKvs
-        // are read. Read again from history instead, these revisions
-        // could be compacted by then, and the watch cancelled where etcd
-        // sends them.
+        // the response waits aside, as a slow consumer's does, until its
+        // prevKvs are read, and later notifications wait behind it. Read
+        // again from history instead, these revisions could be compacted
+        // by then, and the watch cancelled where etcd sends them.
         this.synced.delete(w);
         w.state = 'victim';
         w.victimResponses = [];
         w.victimLastRev = events[0]!.kv.modRevision - 1;
-        w.readingPrevKvs = true;
         this.victims.add(w);
+        const r: PrevKvReading = { held: [{ lastRev, events, places }], upTo: lastRev, attached: true };
+        this.reading.set(w, r);
         this.prevKvReads++;
-        this.readPrevKvs(w, events, places, lastRev)
+        this.readPrevKvs(w, r)
           .catch((err: unknown) => this.onError(err))
           .finally(() => this.prevKvReads--);
       }
@@ -349,31 +390,34 @@ export class WatchableStore {
   }
 
   /**
-   * Reads the previous versions of a notification's `events` at `places`
-   * (each at its revision - 1; none when compacted meanwhile, as etcd sends
-   * it), then sends the response on as a victim's. A restore that begins
-   * meanwhile replaces the records the key index points at: the watcher
-   * then reads those revisions from the restored history.
+   * Reads the previous versions of the events of `r`'s notifications at
+   * their places (each at its revision - 1; none when compacted meanwhile,
+   * as etcd sends it), those kept while it reads included, then sends the
+   * responses on as a victim's. A restore that begins meanwhile replaces the
+   * records the key index points at: the watcher then reads those revisions
+   * from the restored history.
    */
-  private async readPrevKvs(w: Watcher, events: Event[], places: number[], lastRev: number): Promise<void> {
+  private async readPrevKvs(w: Watcher, r: PrevKvReading): Promise<void> {
     const restores = this.restores;
-    const out = [...events];
-    for (const i of places) {
-      if (this.restores !== restores || w.state !== 'victim') break;
-      const ev = out[i]!;
-      const prev = await this.source.kvAt(ev.kv.key, ev.kv.modRevision - 1);
-      if (prev !== undefined) out[i] = Object.freeze({ ...ev, prevKv: prev });
+    reads: for (let h = 0; h < r.held.length; h++) {
+      const n = r.held[h]!;
+      for (const i of n.places) {
+        if (this.restores !== restores || this.reading.get(w) !== r) break reads;
+        const ev = n.events[i]!;
+        const prev = await this.source.kvAt(ev.kv.key, ev.kv.modRevision - 1);
+        if (prev !== undefined) n.events[i] = Object.freeze({ ...ev, prevKv: prev });
+      }
     }
-    if (w.state !== 'victim') return; // cancelled, or the store closed
-    w.readingPrevKvs = false;
+    if (this.reading.get(w) !== r) return; // cancelled, or the store closed
+    this.reading.delete(w);
     if (this.restores !== restores) {
       this.victims.delete(w);
-      w.minRev = Math.max(w.minRev, events[0]!.kv.modRevision);
+      w.minRev = Math.max(w.minRev, r.held[0]!.events[0]!.kv.modRevision);
       this.toUnsynced(w);
       return;
     }
-    w.victimResponses = [response(w, lastRev, out)];
-    w.victimLastRev = lastRev;
+    w.victimResponses = r.held.map((n) => response(w, n.lastRev, n.events));
+    w.victimLastRev = r.upTo;
     this.retryVictim(w);
   }
 
@@ -384,7 +428,7 @@ export class WatchableStore {
   }
 
   private retryVictim(w: Watcher): void {
-    if (w.readingPrevKvs) return; // readPrevKvs takes it up
+    if (this.reading.has(w)) return; // readPrevKvs takes it up
     while (w.victimResponses.length > 0) {
       if (!w.offer(w.victimResponses[0]!)) return;
       w.victimResponses.shift();
@@ -480,6 +524,7 @@ export class WatchableStore {
     this.prevKvWatchers = 0;
     this.unsynced.clear();
     this.victims.clear();
+    this.reading.clear();
     const flushed = this.source.flushedRevision();
     for (const w of all) {
       this.synced.delete(w);

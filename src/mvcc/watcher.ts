@@ -82,8 +82,6 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   victimResponses: WatchResponse[] = [];
   /** @internal the revision a victim resumes after */
   victimLastRev = 0;
-  /** @internal a victim whose response waits for reads of its events' prevKvs */
-  readingPrevKvs = false;
   /** @internal a response was queued since the last periodic progress */
   sentSinceProgress = false;
 

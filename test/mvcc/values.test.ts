@@ -9,7 +9,7 @@ import type { KvCore } from '../../src/mvcc/kv-core.js';
 import { toSkey } from '../../src/mvcc/skey.js';
 import { MvccStore, WatchableStore, type StoredEvent, type WatchSource } from '../../src/mvcc/index.js';
 import { VirtualClock } from '../../src/node/clock.js';
-import type { KeyValue } from '../../src/mvccpb/index.js';
+import type { KeyValue, WatchResponse } from '../../src/mvccpb/index.js';
 import { b, del, kvStr, openStore, put, s, type TestStore } from './helpers.js';
 
 function coreOf(store: MvccStore): KvCore {
@@ -380,4 +380,86 @@ test('a notification waiting for prevKv reads holds back later ones: every revis
     await w.cancel();
     hub.close();
   }
+});
+
+test('notifications that come while a prevKv read waits are kept behind it: a compaction past them does not cancel the watch', async () => {
+  // etcd reads prevKv when it sends an event and its watcher stays synced,
+  // so later revisions reach it as they are applied. They were left to be
+  // read from history once the read was done: a compaction past them
+  // (here at 6, revision 4 of k and two revisions of another key) had
+  // removed them, and the watch was cancelled.
+  const { stored, source, state } = keyHistory(['v1', 'v2', 'v3', 'v4']);
+  const gate: (() => void)[] = [];
+  const kvAt = source.kvAt;
+  let calls = 0;
+  source.kvAt = async (key, rev) => {
+    if (calls++ === 0) await new Promise<void>((r) => gate.push(r));
+    return kvAt(key, rev);
+  };
+  let compacted = -1;
+  source.compactRevision = () => compacted;
+  state.top = 2;
+  const hub = new WatchableStore(source);
+  const w = hub.watch({ key: b('k'), prevKv: true });
+  const other = (rev: number) => ({ type: 'PUT' as const, kv: { key: b('z'), value: b('z'), createRevision: 5, modRevision: rev, version: rev - 4, lease: 0 } });
+  state.top = 3;
+  hub.notify([{ revision: 3, events: [stored[1]!.event], withPrevKv: false }]); // v1 needs a read that waits
+  state.top = 4;
+  hub.notify([{ revision: 4, events: [{ ...stored[2]!.event, prevKv: stored[1]!.event.kv }], withPrevKv: true }]);
+  state.top = 6;
+  hub.notify([
+    { revision: 5, events: [other(5)], withPrevKv: true },
+    { revision: 6, events: [other(6)], withPrevKv: true },
+  ]);
+  compacted = 6;
+  assert.equal(w.queued, 0, 'nothing goes out before the read');
+  gate.shift()!();
+  await hub.idle();
+  const got: string[] = [];
+  while (w.queued > 0) {
+    const r: WatchResponse = (await w.next()).value!;
+    if (r.canceled) got.push(`cancelled, compactRevision ${r.compactRevision}`);
+    else got.push(`@${r.header.revision} ${r.events.map((e) => `${e.kv.modRevision}:${s(e.kv.value)}/${e.prevKv === undefined ? '-' : s(e.prevKv.value)}`).join(' ')}`);
+  }
+  assert.deepEqual(got, ['@3 3:v2/v1', '@4 4:v3/v2']);
+  assert.deepEqual(hub.sizes(), { synced: 1, unsynced: 0, victims: 0 });
+  state.top = 7;
+  hub.notify([{ revision: 7, events: [{ ...stored[3]!.event, kv: { ...stored[3]!.event.kv, modRevision: 7 }, prevKv: stored[2]!.event.kv }], withPrevKv: true }]);
+  assert.equal((await w.next()).value!.header.revision, 7);
+  await w.cancel();
+  hub.close();
+});
+
+test('while a prevKv read waits, a watcher keeps later notifications as far as its queue has room, then catches up from history: every revision once, in order', async () => {
+  const { stored, source, state } = keyHistory(['v1', 'v2', 'v3', 'v4', 'v5']);
+  const gate: (() => void)[] = [];
+  const kvAt = source.kvAt;
+  let calls = 0;
+  source.kvAt = async (key, rev) => {
+    if (calls++ === 0) await new Promise<void>((r) => gate.push(r));
+    return kvAt(key, rev);
+  };
+  state.top = 2;
+  const hub = new WatchableStore(source, { queueCapacity: 2 });
+  const w = hub.watch({ key: b('k'), prevKv: true });
+  hub.requestProgress(w); // one response queued: room for one more
+  state.top = 3;
+  hub.notify([{ revision: 3, events: [stored[1]!.event], withPrevKv: false }]); // v1 needs a read that waits
+  for (const rev of [4, 5, 6]) {
+    state.top = rev;
+    hub.notify([{ revision: rev, events: [{ ...stored[rev - 2]!.event, prevKv: stored[rev - 3]!.event.kv }], withPrevKv: true }]);
+  }
+  gate.shift()!();
+  await hub.idle();
+  const got: string[] = [];
+  for (;;) {
+    const r = await Promise.race([w.next(), new Promise<undefined>((res) => setTimeout(() => res(undefined), 50))]);
+    if (r === undefined || r.done) break;
+    got.push(`@${r.value.header.revision} ${r.value.events.map((e) => `${e.kv.modRevision}:${s(e.kv.value)}/${e.prevKv === undefined ? '-' : s(e.prevKv.value)}`).join(' ')}`);
+  }
+  // 3 and 4 were kept (with the progress response, its queue's capacity plus one); 5 and 6 came from history
+  assert.deepEqual(got, ['@2 ', '@3 3:v2/v1', '@4 4:v3/v2', '@6 5:v4/v3 6:v5/v4']);
+  assert.deepEqual(hub.sizes(), { synced: 1, unsynced: 0, victims: 0 });
+  await w.cancel();
+  hub.close();
 });

@@ -879,3 +879,51 @@ test('a prevKv watch from now created while a batch executes on a database witho
   await w.cancel();
   await t.store.close();
 });
+
+test('a prevKv watch from now created while a batch executes on a database without synchronous reads is not cancelled by a compaction past the batches applied while it waits for a read', async () => {
+  // The previous version of k@3 (k@2, written) takes a read that waits on
+  // such a database. The batches applied meanwhile (revisions 5 and 6)
+  // were left to be read from history after it, and a compaction at 6 had
+  // removed them: the watch was cancelled, where etcd's stays synced.
+  const db = new MemoryLevel<string, string>();
+  Object.defineProperty(db, 'supports', { value: { ...db.supports, getSync: false } });
+  const held: (() => void)[] = [];
+  let hold = false;
+  const raw = db as unknown as { _get: (k: unknown, o: unknown) => Promise<unknown> };
+  const get = raw._get.bind(db);
+  raw._get = async (k, o) => {
+    if (hold) await new Promise<void>((r) => held.push(r));
+    return get(k, o);
+  };
+  const t = await openStore({}, db);
+  await put(t, 'k', '0'); // 2
+  const i = t.takeIndex();
+  const applying = t.store.applyBatch(
+    [
+      { index: i, request: { put: { key: b('k'), value: b('1') } } }, // 3
+      { index: i + 1, request: { txn: { success: [{ requestPut: { key: b('x'), value: b('x') } }] } } }, // 4
+    ],
+    { acknowledge: 'applied' },
+  );
+  while (t.store.currentRevision() < 3) await Promise.resolve();
+  const w = t.store.watch({ key: b('k'), prevKv: true }); // from now
+  hold = true; // the read of k@2
+  await applying;
+  hold = false;
+  assert.equal(held.length, 1, 'the read of k@2 waits');
+  await put(t, 'z', '1'); // 5
+  await put(t, 'z', '2'); // 6
+  await t.write({ compaction: { revision: 6 } });
+  held.shift()!();
+  await t.store.watchIdle();
+  await put(t, 'k', '2'); // 7
+  await t.store.watchIdle();
+  const got: string[] = [];
+  for (const r of await drain(w)) {
+    assert.equal(r.canceled, false, `cancelled (compactRevision ${r.compactRevision}) after ${got.join(', ')}`);
+    for (const e of r.events) got.push(`${e.type} ${s(e.kv.key)}@${e.kv.modRevision} prev ${kvStr(e.prevKv)}`);
+  }
+  assert.deepEqual(got, ['PUT k@3 prev k=0@2/2/1', 'PUT k@7 prev k=1@2/3/2']);
+  await w.cancel();
+  await t.store.close();
+});
