@@ -86,7 +86,11 @@ export interface WatchOptions {
    * stays reproducible.
    */
   timer?: WatchTimer;
-  /** Called with an error of the catch-up loop (a backend fault). */
+  /**
+   * Called with an error of the catch-up loop or of a read of a `prevKv`
+   * (a backend fault). The watchers concerned read those revisions from
+   * history on a later catch-up pass.
+   */
   onError?: (err: unknown) => void;
 }
 
@@ -373,7 +377,12 @@ export class WatchableStore {
         this.reading.set(w, r);
         this.prevKvReads++;
         this.readPrevKvs(w, r)
-          .catch((err: unknown) => this.onError(err))
+          .catch((err: unknown) => {
+            this.onError(err);
+            // as after a catch-up pass that fails: the watcher reads those
+            // revisions from history (it was left aside for good)
+            if (this.reading.get(w) === r) this.resumeFromHistory(w, r);
+          })
           .finally(() => this.prevKvReads--);
       }
     }
@@ -409,16 +418,22 @@ export class WatchableStore {
       }
     }
     if (this.reading.get(w) !== r) return; // cancelled, or the store closed
-    this.reading.delete(w);
     if (this.restores !== restores) {
-      this.victims.delete(w);
-      w.minRev = Math.max(w.minRev, r.held[0]!.events[0]!.kv.modRevision);
-      this.toUnsynced(w);
+      this.resumeFromHistory(w, r);
       return;
     }
+    this.reading.delete(w);
     w.victimResponses = r.held.map((n) => response(w, n.lastRev, n.events));
     w.victimLastRev = r.upTo;
     this.retryVictim(w);
+  }
+
+  /** Drops `r`'s notifications: the watcher reads them from history (after a restore, the restored one). */
+  private resumeFromHistory(w: Watcher, r: PrevKvReading): void {
+    this.reading.delete(w);
+    this.victims.delete(w);
+    w.minRev = Math.max(w.minRev, r.held[0]!.events[0]!.kv.modRevision);
+    this.toUnsynced(w);
   }
 
   private passes(w: Watcher, ev: Event): boolean {

@@ -463,3 +463,33 @@ test('while a prevKv read waits, a watcher keeps later notifications as far as i
   await w.cancel();
   hub.close();
 });
+
+test('a prevKv read that fails is reported, and the watcher catches up from history instead of waiting for good', async () => {
+  // A catch-up pass that fails leaves its watchers to catch up on the next
+  // one. A failed read of a notification's prevKv left that watcher aside
+  // for good: no response, and no later notification, ever reached it.
+  const { stored, source, state } = keyHistory(['v1', 'v2', 'v3']);
+  const kvAt = source.kvAt;
+  let calls = 0;
+  source.kvAt = async (key, rev) => {
+    if (calls++ === 0) throw new Error('read failed');
+    return kvAt(key, rev);
+  };
+  state.top = 2;
+  const errors: unknown[] = [];
+  const hub = new WatchableStore(source, { onError: (err) => errors.push(err) });
+  const w = hub.watch({ key: b('k'), prevKv: true });
+  state.top = 3;
+  hub.notify([{ revision: 3, events: [stored[1]!.event], withPrevKv: false }]);
+  await hub.idle();
+  assert.equal(errors.length, 1);
+  state.top = 4;
+  hub.notify([{ revision: 4, events: [{ ...stored[2]!.event, prevKv: stored[1]!.event.kv }], withPrevKv: true }]);
+  await hub.idle();
+  const got: string[] = [];
+  while (w.queued > 0) for (const e of (await w.next()).value!.events) got.push(`${e.kv.modRevision}:${s(e.kv.value)}/${e.prevKv === undefined ? '-' : s(e.prevKv.value)}`);
+  assert.deepEqual(got, ['3:v2/v1', '4:v3/v2']);
+  assert.deepEqual(hub.sizes(), { synced: 1, unsynced: 0, victims: 0 });
+  await w.cancel();
+  hub.close();
+});
