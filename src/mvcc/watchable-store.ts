@@ -122,8 +122,10 @@ interface PrevKvReading {
   held: HeldNotification[];
   /** The last revision notified to the watcher (with or without events for it). */
   upTo: number;
-  /** Later notifications are still kept (false once more would not fit in its queue). */
+  /** Later notifications are still kept (false once more would not fit in its queue, or after a restore). */
   attached: boolean;
+  /** The reads wait for a restore to end ({@link WatchableStore.onRestore} starts them again). */
+  waitsForRestore: boolean;
 }
 
 function response(w: Watcher, revision: number, events: Event[]): WatchResponse {
@@ -373,17 +375,9 @@ export class WatchableStore {
         w.victimResponses = [];
         w.victimLastRev = events[0]!.kv.modRevision - 1;
         this.victims.add(w);
-        const r: PrevKvReading = { held: [{ lastRev, events, places }], upTo: lastRev, attached: true };
+        const r: PrevKvReading = { held: [{ lastRev, events, places }], upTo: lastRev, attached: true, waitsForRestore: false };
         this.reading.set(w, r);
-        this.prevKvReads++;
-        this.readPrevKvs(w, r)
-          .catch((err: unknown) => {
-            this.onError(err);
-            // as after a catch-up pass that fails: the watcher reads those
-            // revisions from history (it was left aside for good)
-            if (this.reading.get(w) === r) this.resumeFromHistory(w, r);
-          })
-          .finally(() => this.prevKvReads--);
+        this.startReads(w, r);
       }
     }
     for (const [w, events] of batches) {
@@ -398,37 +392,52 @@ export class WatchableStore {
     }
   }
 
+  private startReads(w: Watcher, r: PrevKvReading): void {
+    this.prevKvReads++;
+    this.readPrevKvs(w, r)
+      .catch((err: unknown) => {
+        this.onError(err);
+        // as after a catch-up pass that fails: the watcher reads those
+        // revisions from history (it was left aside for good)
+        if (this.reading.get(w) === r) this.resumeFromHistory(w, r);
+      })
+      .finally(() => this.prevKvReads--);
+  }
+
   /**
    * Reads the previous versions of the events of `r`'s notifications at
    * their places (each at its revision - 1; none when compacted meanwhile,
    * as etcd sends it), those kept while it reads included, then sends the
-   * responses on as a victim's. A restore that begins meanwhile replaces the
-   * records the key index points at: the watcher then reads those revisions
-   * from the restored history.
+   * responses on as a victim's. A restore replaces the records the key
+   * index points at: a read that overlapped one is made again once it has
+   * ended, from the restored records. The notifications themselves stay:
+   * they were made, and a snapshot holds the same revisions.
    */
   private async readPrevKvs(w: Watcher, r: PrevKvReading): Promise<void> {
-    const restores = this.restores;
-    reads: for (let h = 0; h < r.held.length; h++) {
-      const n = r.held[h]!;
-      for (const i of n.places) {
-        if (this.restores !== restores || this.reading.get(w) !== r) break reads;
-        const ev = n.events[i]!;
-        const prev = await this.source.kvAt(ev.kv.key, ev.kv.modRevision - 1);
-        if (prev !== undefined) n.events[i] = Object.freeze({ ...ev, prevKv: prev });
+    for (;;) {
+      const n = r.held.find((x) => x.places.length > 0);
+      if (n === undefined) break;
+      if (this.restoring) {
+        r.waitsForRestore = true; // onRestore starts the reads again
+        return;
       }
+      const restores = this.restores;
+      const i = n.places[0]!;
+      const ev = n.events[i]!;
+      const prev = await this.source.kvAt(ev.kv.key, ev.kv.modRevision - 1);
+      if (this.reading.get(w) !== r) return; // cancelled, or the store closed
+      if (this.restores !== restores) continue; // read again
+      n.places.shift();
+      if (prev !== undefined) n.events[i] = Object.freeze({ ...ev, prevKv: prev });
     }
-    if (this.reading.get(w) !== r) return; // cancelled, or the store closed
-    if (this.restores !== restores) {
-      this.resumeFromHistory(w, r);
-      return;
-    }
+    if (this.reading.get(w) !== r) return;
     this.reading.delete(w);
     w.victimResponses = r.held.map((n) => response(w, n.lastRev, n.events));
     w.victimLastRev = r.upTo;
     this.retryVictim(w);
   }
 
-  /** Drops `r`'s notifications: the watcher reads them from history (after a restore, the restored one). */
+  /** Drops `r`'s notifications: the watcher reads them from history. */
   private resumeFromHistory(w: Watcher, r: PrevKvReading): void {
     this.reading.delete(w);
     this.victims.delete(w);
@@ -507,7 +516,9 @@ export class WatchableStore {
   /**
    * After the store was replaced by a snapshot: every synced watcher catches
    * up again from the new backend, from the revision after the last one
-   * notified (or is cancelled if its revision is gone).
+   * notified (or is cancelled if its revision is gone); one whose
+   * notifications wait for `prevKv` reads does so once they went out (the
+   * reads a restore overlapped are made again, from the restored records).
    */
   onRestore(): void {
     this.restores++;
@@ -518,6 +529,15 @@ export class WatchableStore {
       // read from the next one, never again from where it once started
       w.minRev = Math.max(w.minRev, this.notifiedUpTo + 1);
       this.toUnsynced(w);
+    }
+    for (const [w, r] of [...this.reading]) {
+      // one waiting for prevKv reads keeps the notifications made so far
+      // and reads the restored history after them once they went out
+      r.attached = false;
+      if (r.waitsForRestore) {
+        r.waitsForRestore = false;
+        this.startReads(w, r);
+      }
     }
     this.kick(); // also for the watchers that were catching up
   }

@@ -493,3 +493,51 @@ test('a prevKv read that fails is reported, and the watcher catches up from hist
   await w.cancel();
   hub.close();
 });
+
+test('a restore while a prevKv read waits keeps the notifications already made: the watch is not cancelled for revisions it was notified of', async () => {
+  // etcd's watcher stays synced while it reads prevKvs, so a restore moves
+  // it back to catch up from after the last revision notified. The
+  // notifications kept for the read were dropped and read again from the
+  // restored history, from their first revision, which the snapshot had
+  // compacted (at 4, revision 3 being the first kept): the watch was
+  // cancelled.
+  const { stored, source, state } = keyHistory(['v1', 'v2', 'v3', 'v4']);
+  const gate: (() => void)[] = [];
+  let compacted = -1;
+  source.compactRevision = () => compacted;
+  source.kvAt = async (_key, rev) => {
+    if (gate.length === 0 && rev === 2 && compacted === -1) await new Promise<void>((r) => gate.push(r));
+    return rev < compacted ? undefined : stored.filter((e) => e.revision <= rev).pop()?.event.kv;
+  };
+  const reads: [number, number][] = [];
+  const readEvents = source.readEvents;
+  source.readEvents = async (from, to) => {
+    reads.push([from, to]);
+    return (await readEvents(from, to)).filter((e) => e.revision >= compacted);
+  };
+  state.top = 2;
+  const hub = new WatchableStore(source);
+  const w = hub.watch({ key: b('k'), prevKv: true });
+  state.top = 3;
+  hub.notify([{ revision: 3, events: [stored[1]!.event], withPrevKv: false }]); // v1 needs a read that waits
+  await new Promise((r) => setImmediate(r));
+  assert.equal(gate.length, 1, 'the read of v1 waits');
+  // a snapshot up to revision 5, compacted at 4, replaces the history
+  hub.beginRestore();
+  state.top = 5;
+  compacted = 4;
+  hub.onRestore();
+  gate.shift()!();
+  await hub.idle();
+  const got: string[] = [];
+  while (w.queued > 0) {
+    const r: WatchResponse = (await w.next()).value!;
+    if (r.canceled) got.push(`cancelled, compactRevision ${r.compactRevision}`);
+    else got.push(`@${r.header.revision} ${r.events.map((e) => `${e.kv.modRevision}:${s(e.kv.value)}/${e.prevKv === undefined ? '-' : s(e.prevKv.value)}`).join(' ')}`);
+  }
+  // v1 is gone with the compaction: revision 3 goes without it, as etcd sends it
+  assert.deepEqual(got, ['@3 3:v2/-', '@5 4:v3/- 5:v4/v3']);
+  assert.deepEqual(reads, [[4, 5]], 'history is read from the revision after the last one notified');
+  await w.cancel();
+  hub.close();
+});

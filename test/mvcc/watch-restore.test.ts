@@ -4,9 +4,10 @@
 // unsynced on restore.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MvccStore, WatchableStore, type StoredEvent, type WatchSource } from '../../src/mvcc/index.js';
+import { MemoryLevel } from 'memory-level';
+import { MvccStore, WatchableStore, type StoredEvent, type WatchSource, type WriteRequest } from '../../src/mvcc/index.js';
 import type { KeyValue } from '../../src/mvccpb/index.js';
-import { b, openStore } from './helpers.js';
+import { b, kvStr, openStore, s } from './helpers.js';
 
 /** Puts `count` versions of `key` into a fresh store, 500 entries per batch. */
 async function fill(store: MvccStore, key: string, tag: string, count: number): Promise<void> {
@@ -120,4 +121,55 @@ test('a watcher catching up while a store restores a snapshot gets every revisio
   await w.cancel();
   await t.store.close();
   await source.store.close();
+});
+
+test('a prevKv watch from now waiting for a read when a snapshot compacted past its first revision is restored gets what it was notified of, then the restored history', async () => {
+  // On a database without synchronous reads, the previous version of k@3
+  // (k@2, written) takes a read that waits. The notifications kept for it
+  // were dropped by the restore and read again from the restored history,
+  // from revision 3, which the snapshot had compacted (at 4): the watch was
+  // cancelled, where etcd's watcher, synced, resumes after revision 4.
+  const db = new MemoryLevel<string, string>();
+  Object.defineProperty(db, 'supports', { value: { ...db.supports, getSync: false } });
+  const held: (() => void)[] = [];
+  let hold = false;
+  const raw = db as unknown as { _get: (k: unknown, o: unknown) => Promise<unknown> };
+  const get = raw._get.bind(db);
+  raw._get = async (k, o) => {
+    if (hold) await new Promise<void>((r) => held.push(r));
+    return get(k, o);
+  };
+  const t = await openStore({}, db);
+  const twin = await MvccStore.open(new MemoryLevel<string, string>().sublevel('mvcc'));
+  const entries = (first: number, reqs: WriteRequest[]) => reqs.map((request, j) => ({ index: first + j, request }));
+  const put = (key: string, value: string): WriteRequest => ({ put: { key: b(key), value: b(value) } });
+  await t.store.applyBatch(entries(1, [put('k', '0')])); // 2
+  await twin.applyBatch(entries(1, [put('k', '0')]));
+  const batch = entries(2, [put('k', '1'), { txn: { success: [{ requestPut: { key: b('x'), value: b('x') } }] } }]); // 3, 4
+  await twin.applyBatch(batch);
+  const applying = t.store.applyBatch(batch, { acknowledge: 'applied' });
+  while (t.store.currentRevision() < 3) await Promise.resolve();
+  const w = t.store.watch({ key: b('k'), prevKv: true }); // from now
+  hold = true; // the read of k@2
+  await applying;
+  hold = false;
+  assert.equal(held.length, 1, 'the read of k@2 waits');
+  // entries this store missed: it installs the twin's snapshot instead
+  await twin.applyBatch(entries(4, [put('k', '2'), { compaction: { revision: 4 } }])); // 5
+  await t.store.restore(await twin.snapshot());
+  held.shift()!();
+  await t.store.watchIdle();
+  await t.store.applyBatch(entries(6, [put('k', '3')])); // 6
+  await t.store.watchIdle();
+  const got: string[] = [];
+  while (w.queued > 0) {
+    const r = (await w.next()).value!;
+    assert.equal(r.canceled, false, `cancelled (compactRevision ${r.compactRevision}) after ${got.join(', ')}`);
+    for (const e of r.events) got.push(`${e.type} ${s(e.kv.key)}@${e.kv.modRevision} prev ${kvStr(e.prevKv)}`);
+  }
+  // k@2 is gone with the compaction: k@3 goes without it, as etcd sends it
+  assert.deepEqual(got, ['PUT k@3 prev -', 'PUT k@5 prev k=1@2/3/2', 'PUT k@6 prev k=2@2/5/3']);
+  await w.cancel();
+  await t.store.close();
+  await twin.close();
 });
