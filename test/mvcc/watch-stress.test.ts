@@ -7,8 +7,13 @@
 // watches from a listener; large txns; compactions at the revision a lagging
 // watcher needs next and just below it; progress on demand and periodic; the
 // store closed at the end. Every stream is compared with the history the
-// test computes from its own writes. Seeded: QUORUMKV_WATCH_STRESS_SEED=<n>
-// replays one seed.
+// test computes from its own writes. On a database without synchronous
+// reads (half the seeds), reads may take a few turns, and prevKv watches are
+// created while a batch executes: those wait for the previous versions the
+// batch wrote without. Seeded: QUORUMKV_WATCH_STRESS_SEED=<n> replays one
+// seed, QUORUMKV_WATCH_STRESS_SEEDS=<from>-<to> runs a range of them, and
+// QUORUMKV_WATCH_STRESS_NO_GETSYNC=1 takes the database without synchronous
+// reads for every seed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
@@ -149,7 +154,20 @@ async function runSeed(seed: number): Promise<string[]> {
   const pick = <T>(xs: readonly T[]): T => xs[int(0, xs.length - 1)]!;
   const timer = new ManualTimer();
   const db = new MemoryLevel<string, string>();
-  if (int(0, 1) === 0) Object.defineProperty(db, 'supports', { value: { ...db.supports, getSync: false } });
+  // the choices added later draw from their own generator: the earlier ones stay as they were for a seed
+  const rng2 = xoroshiro128plus(seed + 0x9e3779b9);
+  const int2 = (lo: number, hi: number): number => uniformInt(rng2, lo, hi);
+  const noGetSync = int(0, 1) === 0 || process.env.QUORUMKV_WATCH_STRESS_NO_GETSYNC === '1';
+  if (noGetSync) Object.defineProperty(db, 'supports', { value: { ...db.supports, getSync: false } });
+  if (noGetSync && int2(0, 1) === 0) {
+    // point reads that take a few turns: writes and notifications come meanwhile
+    const raw = db as unknown as { _get: (k: unknown, o: unknown) => Promise<unknown> };
+    const get = raw._get.bind(db);
+    raw._get = async (k, o) => {
+      for (let i = int2(0, 3); i > 0; i--) await tick();
+      return get(k, o);
+    };
+  }
   const t = await openStore(
     {
       timer,
@@ -339,7 +357,14 @@ async function runSeed(seed: number): Promise<string[]> {
         entries.push({ index: ++index, request: req });
       }
       const acknowledge = pick(['written', 'applied'] as const);
+      const before = store.currentRevision();
       const applying = applyEverywhere(entries, acknowledge);
+      if (n > 1 && int2(0, 1) === 0) {
+        // a watch from now created while the batch executes: the revisions
+        // executed before it came were written without prevKv
+        for (let k = int2(0, 12); k > 0 && store.currentRevision() < before + n; k--) await Promise.resolve();
+        open({ ...randomRange(int2), startRevision: 0, prevKv: int2(0, 3) > 0, filters: randomFilters(int2) }, (['fast', 'slow', 'stall', 'emitter'] as const)[int2(0, 3)]!);
+      }
       // sometimes the next step runs while this batch applies
       if (int(0, 3) === 0) inFlight.push(applying);
       else {
@@ -482,7 +507,9 @@ async function runSeed(seed: number): Promise<string[]> {
 
 test('watch guarantees under stress: small queues, slow and stalled consumers, large txns, compactions at a lagging revision, progress, close', async () => {
   const env = process.env.QUORUMKV_WATCH_STRESS_SEED;
-  const seeds = env !== undefined ? [Number(env)] : Array.from({ length: 40 }, (_, i) => 1000 + i);
+  const range = /^(\d+)-(\d+)$/.exec(process.env.QUORUMKV_WATCH_STRESS_SEEDS ?? '');
+  const [from, to] = range !== null ? [Number(range[1]), Number(range[2])] : [1000, 1039];
+  const seeds = env !== undefined ? [Number(env)] : Array.from({ length: to - from + 1 }, (_, i) => from + i);
   const failures: string[] = [];
   for (const seed of seeds) {
     let v: string[];
