@@ -288,7 +288,9 @@ class LogState {
  *   record starts (a synced save with another record after it) and that
  *   lost a whole 512-byte
  *   sector (aligned zeros: an unsynced record a crash tore while the saves
- *   after it reached the disk): a torn write (the save that wrote it never
+ *   after it reached the disk) and whose own bytes do not say it is a
+ *   synced save (one with a record after it returned, and an aligned
+ *   sector of zeros in it is its data): a torn write (the save that wrote it never
  *   returned, or was not synced), zeroed with everything after it and the
  *   zeroing fsynced, with a warning on
  *   `quorumkv:storage`. As with etcd, a synced record whose bytes were later
@@ -808,9 +810,10 @@ export class FileLogStorage implements LogStorage {
             // (its save returned: everything before it was durable), or
             // anything in an earlier segment (fsynced whole before the next
             // began), means the bytes of durable records were lost:
-            // refused, not dropped.
+            // refused, not dropped. So does a synced save here whose length
+            // alone was lost, with a record after it (see syncedSaveAt).
             const end = buf.lastNonZero() + 1;
-            if (end > off && (!lastSeg || buf.durableRecordWithin(off + 1, end))) {
+            if (end > off && (!lastSeg || buf.durableRecordWithin(off + 1, end) || (buf.syncedSaveAt(off) && buf.recordsWithin(off + 1, end).next().done !== true))) {
               throw new FaultError(
                 ErrorCode.CORRUPT_LOG,
                 `log segment ${hex(seg.seq)}: the records end at byte ${off}, but ${lastSeg ? 'a synced record and a later one' : 'data'} follow: durable records were damaged`,
@@ -1162,6 +1165,14 @@ function isRecordStart(head: Uint8Array): boolean {
   return head[0] === 0x95 && (head[1] === KIND_START || head[1] === KIND_SAVE || head[1] === KIND_SAVE_SYNCED);
 }
 
+/**
+ * Whether `head`, the first two bytes of a payload, begin as a synced
+ * save's does (see {@link isRecordStart}).
+ */
+function isSyncedSaveStart(head: Uint8Array): boolean {
+  return head[0] === 0x95 && head[1] === KIND_SAVE_SYNCED;
+}
+
 /** Decodes the record at `off`, or returns why it is bad. */
 function readRecord(buf: SegmentFile, off: number, len: number): WalRecord | Error {
   if (off + HEADER + len > buf.size) return new Error(`its length ${len} runs past the end of the segment`);
@@ -1310,17 +1321,32 @@ class SegmentFile {
    * {@link SECTOR} bytes of zeros (what it was written over) between it and
    * the next record. An unsynced record may lose a sector while the writes
    * after it reach the disk (nothing orders their writeback); a synced one
-   * that returned never does, and a record damaged in place (a flipped bit)
-   * keeps its sectors.
+   * that returned never does (see {@link syncedSaveAt}: zeros in it are
+   * its data), and a record damaged in place (a flipped bit) keeps its
+   * sectors.
    */
   tornAt(off: number, end: number): boolean {
     const next = this.recordsWithin(off + 1, end).next();
     if (next.done === true) return true;
-    if (this.durableRecordWithin(off + 1, end)) return false;
+    if (this.syncedSaveAt(off) || this.durableRecordWithin(off + 1, end)) return false;
     for (let s = Math.ceil(off / SECTOR) * SECTOR; s + SECTOR <= next.value.at; s += SECTOR) {
       if (this.allZero(s, s + SECTOR)) return true;
     }
     return false;
+  }
+
+  /**
+   * Whether the bytes of the record at `off` still say it is a synced save
+   * (its payload begins as one does, see {@link isSyncedSaveStart}),
+   * whatever else of it was damaged. With a record after it, its save
+   * returned (writes are one at a time, and the record of a synced save is
+   * the last of its write): it was durable, and a crash did not tear it, so
+   * its own damage is no torn write, even where its data holds an aligned
+   * sector of zeros (what a lost sector looks like). A lost sector reads as
+   * zeros, never as this kind.
+   */
+  syncedSaveAt(off: number): boolean {
+    return off + HEADER + 2 <= this.size && isSyncedSaveStart(this.bytes(off + HEADER, 2));
   }
 
   /**

@@ -245,3 +245,38 @@ for (const follower of FOLLOWERS) {
       }
     }));
 }
+
+test('a synced save whose entry data holds sectors of zeros, damaged in place, with a save after it: QUORUMKV_CORRUPT_LOG, not a torn write', () =>
+  // An aligned sector of zeros inside a bad record is what a crash leaves of
+  // an unsynced save that lost a sector while the saves after it reached the
+  // disk. A synced save with a save after it returned before that one was
+  // written: it never lost a sector in a crash, and its zeros are its data.
+  // Its own record says it was synced; dropping it would lose acknowledged
+  // entries (and the unsynced HardState after it, a common pair: Raft syncs
+  // appended entries and not a commit index alone).
+  withTempDir(async (dir) => {
+    const zeros: Entry = { index: 4, term: 1, type: 'Normal', data: new Uint8Array(3000) };
+    const cases: Array<{ name: string; after: Save; damage: (b: Buffer, r: { off: number; len: number }) => void }> = [
+      { name: 'a flipped CRC byte, an unsynced HardState after it', after: { update: { hardState: HS(1, 'a', 4) }, sync: false }, damage: (b, r) => void (b[r.off + 5] ^= 0x01) },
+      { name: 'a flipped CRC byte, a synced save after it (the last write)', after: { update: { entries: [entry(5, 1, 20)] }, sync: true }, damage: (b, r) => void (b[r.off + 5] ^= 0x01) },
+      { name: 'a flipped data byte, an unsynced HardState after it', after: { update: { hardState: HS(1, 'a', 4) }, sync: false }, damage: (b, r) => void (b[r.off + 40] ^= 0x01) },
+      { name: 'its length zeroed, an unsynced HardState after it', after: { update: { hardState: HS(1, 'a', 4) }, sync: false }, damage: (b, r) => b.fill(0, r.off, r.off + 4) },
+    ];
+    for (const c of cases) {
+      const { path, recs, image } = await build(dir, [...PREFIX, { update: { hardState: HS(1, 'a', 3), entries: [zeros] }, sync: true }, c.after]);
+      const bad = Buffer.from(image);
+      c.damage(bad, recs.at(-2)!);
+      await refused(dir, path, bad, c.name);
+      await rmLog(dir);
+    }
+    // the same save unsynced, a sector lost, a save after it: a torn write,
+    // dropped (nothing tells its zeros from a lost sector)
+    const { path, recs, image } = await build(dir, [...PREFIX, { update: { hardState: HS(1, 'a', 3), entries: [zeros] }, sync: false }, { update: { hardState: HS(1, 'a', 4) }, sync: true }]);
+    const bad = Buffer.from(image);
+    const d = recs.at(-2)!;
+    bad.fill(0, d.off + d.len - 300, d.off + d.len);
+    await writeFile(path, bad);
+    const s = await open(dir);
+    assert.deepEqual((await s.load()).entries.map((e) => e.index), [1, 2, 3]);
+    await s.close();
+  }));
