@@ -238,6 +238,11 @@ interface ConfContext {
   maxLearners?: number;
 }
 
+/** etcd's ErrIDRemoved, naming the id. */
+function idRemoved(id: string): string {
+  return `etcdserver: ID removed (${id} was removed from the cluster)`;
+}
+
 /** etcd's ErrTooManyLearners, with the limit. */
 function tooManyLearners(max: number): string {
   return `etcdserver: too many learner members in cluster (at most ${max})`;
@@ -1193,7 +1198,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // empty entry, and its proposer would only time out): checked here
     // against this member's membership, which the leader's can only be ahead of
     if (type === 'UpdateNode' && this.removedIds.has(id)) {
-      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `etcdserver: ID removed (${id} was removed from the cluster)`));
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, idRemoved(id)));
     }
     const refused = checkConfChange({ voters: new Set(this.confState.voters), learners: new Set(this.confState.learners) }, { type, nodeId: id });
     if (refused !== undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, refused));
@@ -1954,12 +1959,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const { voters, learners } = this.confState;
     const id = cc.nodeId;
     const member = voters.includes(id) || learners.includes(id);
-    const removed = this.removedIds.has(id) ? `etcdserver: ID removed (${id} was removed from the cluster)` : undefined;
+    const removed = this.removedIds.has(id) ? idRemoved(id) : undefined;
     if (cc.type === 'RemoveNode') return member ? undefined : (removed ?? `etcdserver: member not found (${id})`);
-    const address = confContextOf(cc).address;
+    const ctx = confContextOf(cc);
+    const address = ctx.address;
     const taken = typeof address === 'string' ? this.addressTaken(id, address) : undefined;
     if (cc.type === 'UpdateNode') return removed ?? (member ? taken : `etcdserver: member not found (${id})`);
-    if (cc.type === 'AddNode' && confContextOf(cc).promote === true) {
+    if (cc.type === 'AddNode' && ctx.promote === true) {
       if (learners.includes(id)) return undefined;
       if (voters.includes(id)) return `etcdserver: can only promote a learner member (${id} is a voter)`;
       return removed ?? `etcdserver: member not found (${id})`;
@@ -1967,7 +1973,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (removed !== undefined) return removed;
     if (member) return `etcdserver: member ID already exist (${id})`;
     if (taken !== undefined) return taken;
-    const max = cc.type === 'AddLearnerNode' ? confContextOf(cc).maxLearners : undefined;
+    const max = cc.type === 'AddLearnerNode' ? ctx.maxLearners : undefined;
     if (typeof max === 'number' && learners.length >= max) return tooManyLearners(max);
     return undefined;
   }

@@ -1384,7 +1384,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     };
     return {
       header: this.header(),
-      members: [...[...voters].sort().map((id) => entry(id, false)), ...[...learners].sort().map((id) => entry(id, true))],
+      members: [...voters].sort().map((id) => entry(id, false)).concat([...learners].sort().map((id) => entry(id, true))),
     };
   }
 

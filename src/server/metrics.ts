@@ -224,7 +224,17 @@ export class ServerMetrics {
     if (!this.reserved.delete(id) || this.everAttached.has(id)) return;
     this.withSeries.delete(id);
     const member = { member: id };
-    for (const m of [this.leaderChanges, this.proposalsFailed, this.leaseGranted, this.leaseRevoked, this.walFsync, this.backendCommit]) m.remove(member);
+    for (const m of [...this.memberCounters(), ...this.memberHistograms()]) m.remove(member);
+  }
+
+  /** The counters with a series per member, created at 0 ({@link createSeries}). */
+  private memberCounters(): Counter<M>[] {
+    return [this.leaderChanges, this.proposalsFailed, this.leaseGranted, this.leaseRevoked];
+  }
+
+  /** The histograms with a series per member, created empty ({@link createSeries}). */
+  private memberHistograms(): Histogram<M>[] {
+    return [this.walFsync, this.backendCommit];
   }
 
   /**
@@ -237,8 +247,8 @@ export class ServerMetrics {
     if (this.withSeries.has(id)) return;
     this.withSeries.add(id);
     const member = { member: id };
-    for (const c of [this.leaderChanges, this.proposalsFailed, this.leaseGranted, this.leaseRevoked]) c.inc(member, 0);
-    for (const h of [this.walFsync, this.backendCommit]) h.zero(member);
+    for (const c of this.memberCounters()) c.inc(member, 0);
+    for (const h of this.memberHistograms()) h.zero(member);
   }
 
   /**

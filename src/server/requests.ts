@@ -172,7 +172,7 @@ function compareOf(c: CompareInput): Compare {
   knownFields(c, COMPARE_KEYS, 'a compare');
   const out: Compare = { target: c.target, result: c.result, key };
   if (rangeEnd !== undefined) out.rangeEnd = rangeEnd;
-  if (!['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'].includes(c.target)) invalid(`unknown compare target ${String(c.target)}`);
+  if (typeof c.target !== 'string' || !Object.hasOwn(COMPARE_OPERANDS, c.target)) invalid(`unknown compare target ${String(c.target)}`);
   if (!['EQUAL', 'NOT_EQUAL', 'GREATER', 'LESS'].includes(c.result)) invalid(`unknown compare result ${String(c.result)}`);
   // etcd's Compare holds one operand (its target_union is a oneof); another
   // target's operand would be left out and the key compared with 0
