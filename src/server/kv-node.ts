@@ -783,7 +783,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   the Raft log's first write), a `metrics.registry`
    *   that a member of the same id (open, or opening) already uses (refused
    *   before anything is opened), or one holding a metric of one of the
-   *   metrics' names from elsewhere (none is registered)
+   *   metrics' names from elsewhere (none is registered), or data that
+   *   holds nothing of this member opened without `members` and without
+   *   `join: true` (a new member needs its founding members or must join;
+   *   nothing is claimed)
    * @throws FaultError `QUORUMKV_STORAGE_IO` when the data directory cannot be created (a file
    *   in its place) or the database cannot be opened
    *   (for instance locked by another open of the same `dataDir`, in this
@@ -884,6 +887,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
      */
     const unsavedIds: [string, string][] = [];
     let clusterId: string;
+    /** Whether the data names this member as its owner (it then holds this member's Raft state, or held it). */
+    let owned = false;
     try {
       const saved = await idsDb.get(CLUSTER_ID_KEY);
       if (saved !== undefined && opts.clusterId !== undefined && saved !== opts.clusterId) {
@@ -895,6 +900,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       if (owner !== undefined && owner !== opts.id) {
         throw new UsageError(ErrorCode.INVALID_CONFIG, `the data belongs to member ${owner}, not ${opts.id}`);
       }
+      owned = owner !== undefined;
       if (owner === undefined) unsavedIds.push([MEMBER_ID_KEY, opts.id]);
       clusterId = opts.clusterId ?? saved ?? 'quorumkv';
       // kept with the data from the first open on, as etcd keeps its cluster
@@ -961,6 +967,22 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         opts.dataDir !== undefined
           ? await openDataDirLog(opts.dataDir)
           : await LevelLogStorage.open({ db: db.sublevel('raft', { keyEncoding: 'view', valueEncoding: 'view' }) });
+      if (!owned && ids.length === 0 && opts.join !== true) {
+        // data that holds nothing of this member: without founding members
+        // or `join`, its Raft would wait for a leader that never comes (etcd
+        // refuses to start a new member without its initial cluster)
+        const loaded = await inner.load().catch(async (err: unknown) => {
+          await inner.close().catch(() => undefined);
+          throw err;
+        });
+        if (loaded.hardState.term === 0 && loaded.entries.length === 0 && (loaded.snapshot === undefined || loaded.snapshot.metadata.index === 0)) {
+          await inner.close().catch(() => undefined);
+          throw new UsageError(
+            ErrorCode.INVALID_CONFIG,
+            `member ${opts.id} has no data yet: give it the founding members (members) to start a new cluster, or join: true with the current members to join one`,
+          );
+        }
+      }
       const timed = new TimedLogStorage(inner, (seconds) => {
         metrics.walFsync.observe({ member: opts.id }, seconds);
         if (seconds * 1000 > slowFsyncMs) {

@@ -11,6 +11,7 @@ import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { KvNode, text } from '../../src/server/index.js';
 import { encodeAlarmEntry } from '../../src/server/server-entry.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
+import { MemoryLevel } from 'memory-level';
 import type { Clock } from '../../src/node/index.js';
 import { KvCluster } from './helpers.js';
 
@@ -805,5 +806,40 @@ test('under a CORRUPT alarm keep-alives are served on every member, lease grants
     assert.deepEqual((await c.run(other.leases())).leases, [{ id: lease.id }]);
   } finally {
     await c.closeAll();
+  }
+});
+
+test('a member opening data that holds nothing of it, without members or join, is refused with QUORUMKV_INVALID_CONFIG, and opens afterwards as asked', async () => {
+  // before: it opened as a joining member (Raft without peers) that no
+  // leader would ever reach, and every request timed out; etcd refuses to
+  // start a new member without its initial cluster
+  const dir = mkdtempSync(join(tmpdir(), 'quorumkv-no-members-'));
+  try {
+    const net = new MemoryNetwork({ seed: 1 });
+    for (const dataDir of [join(dir, 'new'), undefined]) {
+      const open = () =>
+        dataDir === undefined
+          ? KvNode.open({ id: 'a', transport: net.transport('a'), db: new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }), tickMs: 10 })
+          : KvNode.open({ id: 'a', transport: net.transport('a'), dataDir, tickMs: 10 });
+      await assert.rejects(open(), (err: Error) => {
+        assert.ok(isQuorumError(err, ErrorCode.INVALID_CONFIG), err.message);
+        assert.match(err.message, /members.*join: true/);
+        return true;
+      });
+    }
+    // nothing was claimed: the same directory opens as a founding member,
+    // then again from its data with the id alone
+    const dataDir = join(dir, 'new');
+    let node = await KvNode.open({ id: 'a', members: ['a'], transport: net.transport('a'), dataDir, tickMs: 10 });
+    await node.put('k', 'v');
+    await node.close();
+    node = await KvNode.open({ id: 'a', transport: net.transport('a'), dataDir, tickMs: 10 });
+    try {
+      assert.equal(text((await node.get('k'))?.value), 'v');
+    } finally {
+      await node.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
