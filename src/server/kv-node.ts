@@ -257,8 +257,10 @@ export interface KvNodeOptions {
   watchProgressNotifyIntervalMs?: number;
   /**
    * The backend quota in bytes (etcd's `--quota-backend-bytes`): a request
-   * that would grow the database past it is refused with `QUORUMKV_NO_SPACE`
-   * and raises a `NOSPACE` alarm. Default 2 GiB (etcd's default).
+   * whose cost (see `requestCost`) would bring the database to it (`dbSize +
+   * cost >= quotaBackendBytes`; etcd's `backendQuota.Available`) is refused
+   * with `QUORUMKV_NO_SPACE` and raises a `NOSPACE` alarm. Default 2 GiB
+   * (etcd's default).
    */
   quotaBackendBytes?: number;
   /**
@@ -1848,8 +1850,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (refused !== undefined) throw refused;
     if (growsStore(req)) {
       const cost = requestCost(req);
-      // the cached size first: only a request it puts over the quota waits for a fresh one
-      if (this.size.dbSize + this.grownSinceMeasure + cost > this.quotaBytes) await this.checkQuota(cost);
+      // the cached size first: only a request it brings to the quota waits for a fresh one
+      if (this.size.dbSize + this.grownSinceMeasure + cost >= this.quotaBytes) await this.checkQuota(cost);
     }
     const result = await this.proposeEntry(serverEntry(EntryKind.WRITE, encoded));
     if (result.status === 'failed') throw result.error;
@@ -1863,15 +1865,16 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   /**
    * etcd's quota check before proposing, for a request of `cost` bytes that
-   * the cached database size puts over the quota: with a fresh size, the
-   * request is refused and this member raises a `NOSPACE` alarm
-   * (replicated: every member then refuses growth).
+   * the cached database size brings to the quota: with a fresh size, the
+   * request is refused when `size + cost` reaches the quota (etcd's
+   * `backendQuota.Available`: `size + cost < quota`) and this member raises
+   * a `NOSPACE` alarm (replicated: every member then refuses growth).
    */
   private async checkQuota(cost: number): Promise<void> {
     const fresh = await this.refreshSize(true); // the cached size may predate a defragmentation
-    if (fresh.dbSize + this.grownSinceMeasure + cost <= this.quotaBytes) return;
+    if (fresh.dbSize + this.grownSinceMeasure + cost < this.quotaBytes) return;
     this.raiseNoSpace(fresh.dbSize);
-    throw new FaultError(ErrorCode.NO_SPACE, `etcdserver: mvcc: database space exceeded (${fresh.dbSize} bytes + ${cost} > quota ${this.quotaBytes})`);
+    throw new FaultError(ErrorCode.NO_SPACE, `etcdserver: mvcc: database space exceeded (${fresh.dbSize + this.grownSinceMeasure} bytes + ${cost} >= quota ${this.quotaBytes})`);
   }
 
   private raiseNoSpace(dbSize: number): void {

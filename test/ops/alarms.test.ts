@@ -310,3 +310,39 @@ test('a linearizable read on a member whose CORRUPT alarm it applies before the 
     }
   }
 });
+
+test('the quota refuses a request whose cost brings the database exactly to quotaBackendBytes (etcd: available while size + cost < quota)', async () => {
+  // etcd 3.4 with a fresh 20,480-byte database and a put of cost 258 (key
+  // 'k', value 'v') refuses it under --quota-backend-bytes=20738 and raises
+  // NOSPACE, and accepts it under 20739
+  const quota = 20_000;
+  const attempt = async (seed: number, send: (n: KvNode, valueBytes: number) => Promise<unknown>, costBeyondValue: number, slack: number) => {
+    const c = new OpsCluster(IDS, seed);
+    c.extra = () => ({ quotaBackendBytes: quota });
+    try {
+      await c.startAll();
+      const leader = await c.waitLeader();
+      await c.run(leader.put('filler', 'f'.repeat(2_000)));
+      await c.clock.advanceAsync(1_500); // measured since the last apply
+      const size = leader.status().dbSize;
+      assert.ok(size > 2_000 && size < quota / 2, `measured ${size} bytes`);
+      // value bytes such that size + cost = quota - slack
+      const valueBytes = quota - slack - size - costBeyondValue;
+      const outcome = await c.run(send(leader, valueBytes).then(() => 'ok', (e: unknown) => (noSpace(e) ? 'refused' : e)));
+      if (outcome === 'refused') await c.waitFor(() => leader.alarms().some((a) => a.alarm === 'NOSPACE' && a.memberId === leader.id), 2_000, 'NOSPACE');
+      return outcome;
+    } finally {
+      await c.closeAll();
+    }
+  };
+  const put = (n: KvNode, valueBytes: number) => n.put('key', 'v'.repeat(valueBytes));
+  const putCost = 'key'.length + 256;
+  assert.equal(await attempt(61, put, putCost, 0), 'refused', 'a put that brings the database to the quota');
+  assert.equal(await attempt(62, put, putCost, 1), 'ok', 'a put that brings it one byte below');
+  // a txn costs the puts of its costlier branch
+  const txn = (n: KvNode, valueBytes: number) =>
+    n.txn({ success: [{ put: { key: 't1', value: 'v'.repeat(valueBytes) } }, { put: { key: 't2', value: '' } }], failure: [{ put: { key: 't3', value: 'x' } }] });
+  const txnCost = 't1'.length + 256 + 't2'.length + 256;
+  assert.equal(await attempt(63, txn, txnCost, 0), 'refused', 'a txn that brings the database to the quota');
+  assert.equal(await attempt(64, txn, txnCost, 1), 'ok', 'a txn that brings it one byte below');
+});
