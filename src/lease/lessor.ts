@@ -358,9 +358,17 @@ export class Lessor {
    * Leases past their expiry, for the leader to propose their revoke, by
    * ascending expiry. A reported lease is reported again only after
    * `expiredRetryMs` if it is still there. Empty when not promoted.
-   * @param limit - at most this many ids (default: all)
+   * @param limit - at most this many ids: a whole number, 0 or more, or
+   *   `Infinity` (the default: all)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for another `limit`
+   *   (nothing is reported, nothing changes)
    */
   expired(limit = Number.POSITIVE_INFINITY): number[] {
+    // NaN reported nothing, at every call: no lease ever expired; a
+    // fraction reported one more lease than the limit
+    if (typeof limit !== 'number' || !(Number.isSafeInteger(limit) || limit === Number.POSITIVE_INFINITY) || limit < 0) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lessor expired limit must be a whole number, 0 or more, or Infinity, got ${String(limit)}`);
+    }
     if (!this.primary) return [];
     const now = this.now();
     const out: number[] = [];

@@ -226,3 +226,21 @@ test('promote refuses an extension that is not a finite number of ms, 0 or more,
   c.advance(5000);
   assert.deepEqual(l.expired(), [1], 'expires by its TTL once promoted');
 });
+
+test('expired refuses a limit that is not a whole number, 0 or more (or Infinity), and reports nothing', () => {
+  const c = clock();
+  const l = new Lessor({ now: c.now });
+  l.grant(1, 5);
+  l.grant(2, 5);
+  l.grant(3, 5);
+  l.promote();
+  c.advance(5000);
+  // NaN used to report nothing, every time: the leases never expired; 1.5 reported 2
+  for (const limit of [Number.NaN, -1, 1.5, Number.NEGATIVE_INFINITY, '2' as unknown as number, null as unknown as number]) {
+    assert.throws(() => l.expired(limit), { code: 'QUORUMKV_INVALID_ARGUMENT' }, String(limit));
+  }
+  assert.deepEqual(l.expired(0), []);
+  const first = l.expired(2);
+  assert.equal(first.length, 2, 'nothing was reported by the refused calls');
+  assert.deepEqual([...first, ...l.expired(Number.POSITIVE_INFINITY)].sort(), [1, 2, 3]);
+});
