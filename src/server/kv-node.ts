@@ -635,7 +635,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private readonly clock: Clock;
   /** ms for durations: monotonic with the system clock (see {@link monotonicNow}). */
   private readonly now: () => number;
-  /** etcd's minimum lease TTL in seconds: 1.5 × the election timeout, rounded up. */
+  /** etcd's minimum lease TTL in seconds: `(3 × electionTicks) / 2` whole ticks (about 1.5 × the election timeout), rounded up to seconds. */
   private readonly minLeaseTtl: number;
   private readonly clusterId: string;
   private readonly requestTimeoutMs: number;
@@ -741,7 +741,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (opts.maxTxnOps !== undefined) this.limits.maxTxnOps = opts.maxTxnOps;
     this.maxLearners = opts.maxLearners ?? 1;
     this.electionMs = (opts.tickMs ?? 100) * (opts.electionTicks ?? 10);
-    this.minLeaseTtl = Math.max(1, Math.ceil((1.5 * this.electionMs) / 1000));
+    // etcd: (3 × electionTicks) / 2 whole ticks, then rounded up to seconds
+    this.minLeaseTtl = Math.max(1, Math.ceil((Math.floor((3 * (opts.electionTicks ?? 10)) / 2) * (opts.tickMs ?? 100)) / 1000));
     this.leaseCheckMs = opts.leaseCheckMs ?? 500;
     this.autoCompaction = opts.autoCompaction;
     this.quotaBytes = opts.quotaBackendBytes ?? DEFAULT_QUOTA_BACKEND_BYTES;

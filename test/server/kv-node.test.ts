@@ -783,6 +783,22 @@ test('a lease TTL is raised to ceil(1.5 × election timeout) seconds of the memb
   }
 });
 
+test('the minimum lease TTL counts whole ticks first, as etcd: 3 × electionTicks / 2 ticks, rounded down, then up to seconds', async () => {
+  // 67 ticks of 10 ms: etcd's (3 × 67) / 2 = 100 ticks = 1 s, so a TTL of
+  // 1 s stands (before: ceil(1.5 × 670 ms) = 2 s)
+  const c = new KvCluster(['a'], 37);
+  c.extra = () => ({ electionTicks: 67 });
+  try {
+    await c.startAll();
+    const n = await c.waitLeader();
+    const ttls: number[] = [];
+    for (const ttl of [1, 2]) ttls.push((await c.run(n.leaseGrant(ttl))).ttl);
+    assert.deepEqual(ttls, [1, 2]);
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('under a CORRUPT alarm keep-alives are served on every member, lease grants, revokes and compactions fail on every member, lease time-to-live and list on the member named', async () => {
   const c = new KvCluster(IDS, 36);
   try {
