@@ -3,7 +3,9 @@
  * with is a {@link QuorumError} carrying a stable `code` (one of
  * {@link ErrorCode}); messages are in sentence case without a final period.
  *
- * - {@link UsageError}: API misuse or bad input. Nothing was changed.
+ * - {@link UsageError}: API misuse or bad input, or a request the state
+ *   refuses as made (a lease or member not found, or one that exists
+ *   already). Nothing was changed.
  * - {@link FaultError}: a runtime fault (no leader, timeout, corruption, a
  *   closed node). The operation may or may not have taken effect where the
  *   code says so (`QUORUMKV_TIMEOUT` after a proposal was sent, for instance).
@@ -133,6 +135,45 @@ export const ErrorCode = {
   OPERATION_COMPLETED: 'QUORUMKV_OPERATION_COMPLETED',
   /** A simulation found a broken safety invariant (two leaders in a term, diverging stores, ...). */
   INVARIANT_VIOLATED: 'QUORUMKV_INVARIANT_VIOLATED',
+
+  // membership (etcd's membership errors, as its clients tell them apart)
+  /**
+   * "etcdserver: member ID already exist" (etcd's `ErrGRPCMemberExist`,
+   * membership `ErrIDExists`): an id added as a member is one already.
+   */
+  MEMBER_EXISTS: 'QUORUMKV_MEMBER_EXISTS',
+  /**
+   * "etcdserver: member not found" (etcd's `ErrGRPCMemberNotFound`,
+   * membership `ErrIDNotFound`): an id removed, promoted or updated is not
+   * a member (and never was: see {@link ErrorCode.MEMBER_ID_REMOVED}).
+   */
+  MEMBER_NOT_FOUND: 'QUORUMKV_MEMBER_NOT_FOUND',
+  /**
+   * "etcdserver: ID removed" (etcd's membership `ErrIDRemoved`, "membership:
+   * ID removed"; etcd's v3 API answers it as `ErrGRPCMemberNotFound`, its
+   * members HTTP API as 410 Gone): the id was removed from the cluster and
+   * can neither be added back nor changed; use a new id. Not
+   * `QUORUMKV_REMOVED`, which says that the member called was removed.
+   */
+  MEMBER_ID_REMOVED: 'QUORUMKV_MEMBER_ID_REMOVED',
+  /**
+   * "etcdserver: Peer URLs already exists" (etcd's `ErrGRPCPeerURLExist`,
+   * membership `ErrPeerURLexists`): another member was added or updated
+   * with that address.
+   */
+  PEER_ADDRESS_EXISTS: 'QUORUMKV_PEER_ADDRESS_EXISTS',
+  /**
+   * "etcdserver: can only promote a learner member" (etcd's
+   * `ErrGRPCMemberNotLearner`, membership `ErrMemberNotLearner`): the
+   * member promoted is a voter.
+   */
+  MEMBER_NOT_LEARNER: 'QUORUMKV_MEMBER_NOT_LEARNER',
+  /**
+   * "etcdserver: too many learner members in cluster" (etcd's
+   * `ErrGRPCTooManyLearners`, membership `ErrTooManyLearners`): a learner
+   * added beyond `maxLearners`.
+   */
+  TOO_MANY_LEARNERS: 'QUORUMKV_TOO_MANY_LEARNERS',
 } as const;
 
 /** One of the stable error codes of {@link ErrorCode}. */
@@ -155,7 +196,7 @@ export class QuorumError extends Error {
   }
 }
 
-/** API misuse or bad input: the call changed nothing. */
+/** API misuse or bad input, or a request the state refuses as made (a lease or member not found, one that exists already): the call changed nothing. */
 export class UsageError extends QuorumError {}
 
 /** A runtime fault: unavailable leader or quorum, timeout, corruption, closed resource. */

@@ -27,6 +27,7 @@ import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '.
 import { RawNode } from '../raft/index.js';
 import { resolveConfig } from '../raft/config.js';
 import { checkConfChange } from '../raft/confchange.js';
+import { refusalError } from '../raft/refusal.js';
 import type { ConfChangeRefusal, ProgressStatus, RaftConfig, RaftLogger, Ready, ReadOnlyOption, StateRole } from '../raft/types.js';
 import type { ConfChange, ConfChangeType, ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/index.js';
 import type { LogStorage } from '../storage/index.js';
@@ -248,23 +249,50 @@ function tooManyLearners(max: number): string {
   return `etcdserver: too many learner members in cluster (at most ${max})`;
 }
 
+/** etcd's ErrIDExists, naming the id. */
+function idExists(id: string): string {
+  return `etcdserver: member ID already exist (${id})`;
+}
+
+/** etcd's ErrIDNotFound, naming the id. */
+function idNotFound(id: string): string {
+  return `etcdserver: member not found (${id})`;
+}
+
+/** An id removed from the cluster is never added back (etcd's ErrIDRemoved). */
+function removedNotAddedBack(id: string): string {
+  return `member id ${id} was removed from the cluster and cannot be added back: use a new id`;
+}
+
 const EMPTY = new Uint8Array(0);
 
 /**
  * The entry a leader appends in place of a membership change a follower
  * forwarded and it refused: the refusal, for the proposer to read when it
  * applies the entry (etcd's leader answers the member that forwarded the
- * change); an empty entry when the change carries no proposer.
+ * change); an empty entry when the change carries no proposer. The Raft
+ * core checks a change before the leader's membership check: an
+ * `AddLearnerNode` of an id that is a voter by now (`isVoter`) it refuses
+ * as the demotion of a voter, but its proposer did not know the id and made
+ * an addition that another member's overtook: etcd's ErrIDExists, as the
+ * leader's own check says (`QUORUMKV_MEMBER_EXISTS`).
  */
-function refusedConfChangeEntry(entry: Entry, refusal: ConfChangeRefusal): Entry {
+function refusedConfChangeEntry(entry: Entry, refusal: ConfChangeRefusal, isVoter: (id: string) => boolean): Entry {
+  let cc: ConfChange | undefined;
   let ctx: ConfContext;
   try {
-    ctx = confContextOf(decodeConfChange(entry.data));
+    cc = decodeConfChange(entry.data);
+    ctx = confContextOf(cc);
   } catch {
     ctx = {};
   }
   if (typeof ctx.origin !== 'string' || typeof ctx.seq !== 'number') return { ...entry, type: 'Normal', data: EMPTY };
-  return { ...entry, type: 'Normal', data: wrapConfRefusal({ origin: ctx.origin, seq: ctx.seq, code: refusal.code, message: refusal.message }) };
+  let { code, message } = refusal;
+  if (code === ErrorCode.INVALID_ARGUMENT && cc?.type === 'AddLearnerNode' && isVoter(cc.nodeId)) {
+    code = ErrorCode.MEMBER_EXISTS;
+    message = idExists(cc.nodeId);
+  }
+  return { ...entry, type: 'Normal', data: wrapConfRefusal({ origin: ctx.origin, seq: ctx.seq, code, message }) };
 }
 /** The context a member puts in its membership changes (`{}` when there is none or it does not decode). */
 function confContextOf(cc: ConfChange): ConfContext {
@@ -729,7 +757,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       ...coreOptions(opts),
       logger,
       checkConfChange: (cc: ConfChange, matchOf: (id: string) => number | undefined): ConfChangeRefusal | undefined => node.leaderConfCheck(cc, matchOf),
-      refusedConfChange: (entry, refusal) => refusedConfChangeEntry(entry, refusal),
+      refusedConfChange: (entry, refusal) => refusedConfChangeEntry(entry, refusal, (id) => node.confState.voters.includes(id)),
     });
     if (empty && opts.peers !== undefined && opts.peers.length > 0) raw.bootstrap(opts.peers);
 
@@ -919,15 +947,21 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    *   while a voter is down, or while the voters that vote freely (a founding
    *   voter that acknowledged no leader's entry yet does not) would not be a
    *   quorum of the larger configuration (`strictReconfigCheck`)
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a removed id, or an
-   *   address that is not a non-empty string of at most 1024 UTF-8 bytes;
-   *   from the leader, through the log when called on a follower (etcd's
-   *   `ValidateConfigurationChange`), for a change that the membership the
-   *   leader applied no longer allows as made here: an id that another
-   *   member's change added meanwhile (etcd's ErrIDExists: "member ID
-   *   already exist"; a learner added so is not promoted) or removed
-   *   (ErrIDRemoved), and a promotion of a learner that is a voter by now
-   *   (ErrMemberNotLearner) or gone
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that is not
+   *   a valid member id, or an address that is not a non-empty string of at
+   *   most 1024 UTF-8 bytes; `QUORUMKV_MEMBER_ID_REMOVED` for a removed id
+   *   (etcd's ErrIDRemoved). From the leader, through the log when called
+   *   on a follower (etcd's `ValidateConfigurationChange`), for a change
+   *   that the membership the leader applied no longer allows as made here:
+   *   `QUORUMKV_MEMBER_EXISTS` for an id that another member's change added
+   *   meanwhile (etcd's ErrIDExists: "etcdserver: member ID already exist";
+   *   a learner added so is not promoted), `QUORUMKV_MEMBER_ID_REMOVED` for
+   *   one removed meanwhile, `QUORUMKV_PEER_ADDRESS_EXISTS` for an address
+   *   another member was added or updated with (ErrPeerURLexists:
+   *   "etcdserver: Peer URLs already exists"), and, for the promotion of a
+   *   learner, `QUORUMKV_MEMBER_NOT_LEARNER` when it is a voter by now
+   *   (ErrMemberNotLearner: "etcdserver: can only promote a learner
+   *   member") or `QUORUMKV_MEMBER_NOT_FOUND` when it is gone
    */
   addVoter(id: string, address?: string): Promise<ConfState> {
     return this.changeMembership('AddNode', id, address);
@@ -940,9 +974,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    *   by the leader against the membership it applied (etcd's
    *   ErrTooManyLearners, which etcd checks at apply): a learner another
    *   member added meanwhile counts
-   * @throws as {@link addVoter} (an id that is a member already on the leader
-   *   included); UsageError `QUORUMKV_INVALID_ARGUMENT` "etcdserver: too many
-   *   learner members in cluster" beyond `maxLearners`, or for options that
+   * @throws as {@link addVoter}; UsageError `QUORUMKV_MEMBER_EXISTS` for an
+   *   id that is a voter here, `QUORUMKV_TOO_MANY_LEARNERS` ("etcdserver:
+   *   too many learner members in cluster", etcd's ErrTooManyLearners)
+   *   beyond `maxLearners` (here, or on the leader, through the log when
+   *   called on a follower), `QUORUMKV_INVALID_ARGUMENT` for options that
    *   are not `{ maxLearners }` with a positive integer
    */
   addLearner(id: string, address?: string, options: { maxLearners?: number } = {}): Promise<ConfState> {
@@ -955,8 +991,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (max !== undefined && !(typeof max === 'number' && Number.isSafeInteger(max) && max > 0)) {
       return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'maxLearners must be a positive integer'));
     }
-    if (max !== undefined && this.unavailable() === undefined && this.confState.learners.length >= max && !this.confState.learners.includes(id)) {
-      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, tooManyLearners(max)));
+    // (a malformed id, or one that is a member, is refused as such whatever the room)
+    const { voters, learners } = this.confState;
+    const newMember = memberIdProblem(id) === undefined && !voters.includes(id) && !learners.includes(id);
+    if (max !== undefined && this.unavailable() === undefined && newMember && learners.length >= max) {
+      return Promise.reject(new UsageError(ErrorCode.TOO_MANY_LEARNERS, tooManyLearners(max)));
     }
     return this.changeMembership('AddLearnerNode', id, address, max);
   }
@@ -964,24 +1003,32 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /**
    * Promotes a learner to voter, once its log matches at least 90% of the
    * leader's (etcd's `isLearnerReady`).
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a learner
-   *   (checked here, and by the leader: one another member's change promoted
-   *   or removed meanwhile fails so through the log, etcd's
-   *   ErrMemberNotLearner or ErrIDRemoved)
+   * @throws UsageError when `id` is not a learner (checked here, and by
+   *   the leader: one another member's change promoted or removed meanwhile
+   *   fails so through the log): `QUORUMKV_MEMBER_NOT_LEARNER` for a voter
+   *   ("etcdserver: can only promote a learner member", etcd's
+   *   ErrMemberNotLearner), `QUORUMKV_MEMBER_ID_REMOVED` for a removed id
+   *   (ErrIDRemoved), `QUORUMKV_MEMBER_NOT_FOUND` for another
+   *   ("etcdserver: member not found", ErrIDNotFound);
+   *   `QUORUMKV_INVALID_ARGUMENT` for an id that is not a valid member id
    * @throws FaultError `QUORUMKV_LEARNER_NOT_READY`, `QUORUMKV_CONF_CHANGE_PENDING`
    */
   promoteLearner(id: string): Promise<ConfState> {
     if (!this.confState.learners.includes(id)) {
-      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `${String(id)} is not a learner`));
+      const refused = this.notMember(id) ?? new UsageError(ErrorCode.MEMBER_NOT_LEARNER, `etcdserver: can only promote a learner member (${id} is a voter)`);
+      return Promise.reject(refused);
     }
     return this.changeMembership('AddNode', id, undefined);
   }
 
   /**
    * Removes a voter or learner; a removed member stops.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an unknown member
-   *   (checked here, and by the leader: one another member's change removed
-   *   meanwhile fails so through the log, etcd's ErrIDRemoved)
+   * @throws UsageError for an id that is not a member (checked here, and
+   *   by the leader: one another member's change removed meanwhile fails so
+   *   through the log): `QUORUMKV_MEMBER_ID_REMOVED` for a removed id
+   *   (etcd's ErrIDRemoved), `QUORUMKV_MEMBER_NOT_FOUND` for another
+   *   ("etcdserver: member not found", ErrIDNotFound);
+   *   `QUORUMKV_INVALID_ARGUMENT` for an id that is not a valid member id
    * @throws FaultError `QUORUMKV_UNHEALTHY` (`strictReconfigCheck`) when the
    *   voter is up and the voters up, less it, would not be a quorum of the
    *   voters left
@@ -990,10 +1037,23 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    *   still holds), as for any call pending when a member stops
    */
   removeMember(id: string): Promise<ConfState> {
-    if (!this.confState.voters.includes(id) && !this.confState.learners.includes(id)) {
-      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `${String(id)} is not a member`));
-    }
+    const refused = this.notMember(id);
+    if (refused !== undefined) return Promise.reject(refused);
     return this.changeMembership('RemoveNode', id, undefined);
+  }
+
+  /**
+   * Why `id` is no member of the membership applied here, or undefined: not
+   * a valid member id (`QUORUMKV_INVALID_ARGUMENT`), removed (etcd's
+   * ErrIDRemoved, `QUORUMKV_MEMBER_ID_REMOVED`) or unknown (ErrIDNotFound,
+   * `QUORUMKV_MEMBER_NOT_FOUND`).
+   */
+  private notMember(id: string): UsageError | undefined {
+    const idProblem = memberIdProblem(id);
+    if (idProblem !== undefined) return new UsageError(ErrorCode.INVALID_ARGUMENT, `member id must ${idProblem}`);
+    if (this.confState.voters.includes(id) || this.confState.learners.includes(id)) return undefined;
+    if (this.removedIds.has(id)) return new UsageError(ErrorCode.MEMBER_ID_REMOVED, idRemoved(id));
+    return new UsageError(ErrorCode.MEMBER_NOT_FOUND, idNotFound(id));
   }
 
   /**
@@ -1006,14 +1066,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * etcd's `member update`. One change at a time (Raft thesis §4.1).
    * Resolves with the membership once the change is applied here.
    * @param address - the new address (`host:port` for TCP)
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that was
-   *   removed (etcd's ErrIDRemoved), an address that is not a non-empty
-   *   string of at most 1024 UTF-8 bytes (both checked here), an id that is
-   *   not a member (ErrIDNotFound) or an address that another member was
-   *   added or updated with (ErrPeerURLexists): both checked by the leader
-   *   against the membership it applied, through the log when called on a
-   *   follower (which may not have applied the change that added the id or
-   *   freed the address yet)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that is not a
+   *   valid member id or an address that is not a non-empty string of at
+   *   most 1024 UTF-8 bytes, `QUORUMKV_MEMBER_ID_REMOVED` for an id that was
+   *   removed (etcd's ErrIDRemoved; all checked here),
+   *   `QUORUMKV_MEMBER_NOT_FOUND` for an id that is not a member
+   *   ("etcdserver: member not found", ErrIDNotFound) and
+   *   `QUORUMKV_PEER_ADDRESS_EXISTS` for an address that another member was
+   *   added or updated with ("etcdserver: Peer URLs already exists",
+   *   ErrPeerURLexists): both checked by the leader against the membership
+   *   it applied, through the log when called on a follower (which may not
+   *   have applied the change that added the id or freed the address yet)
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING` when another change made
    *   here is still pending, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`,
    *   `QUORUMKV_REMOVED`
@@ -1178,7 +1241,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (idProblem !== undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `member id must ${idProblem}`));
     if ((type === 'AddNode' || type === 'AddLearnerNode') && this.removedIds.has(id)) {
       // replaying the log, the new member would apply its own removal and stop (etcd's ErrIDRemoved)
-      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `member id ${id} was removed from the cluster and cannot be added back: use a new id`));
+      return Promise.reject(new UsageError(ErrorCode.MEMBER_ID_REMOVED, removedNotAddedBack(id)));
     }
     // one change at a time (thesis §4.1): a second one from this member
     // would be dropped by the leader and only time out
@@ -1198,12 +1261,18 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // empty entry, and its proposer would only time out): checked here
     // against this member's membership, which the leader's can only be ahead of
     if (type === 'UpdateNode' && this.removedIds.has(id)) {
-      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, idRemoved(id)));
+      return Promise.reject(new UsageError(ErrorCode.MEMBER_ID_REMOVED, idRemoved(id)));
+    }
+    // a voter added as a learner: etcd's ErrIDExists (the Raft core would
+    // refuse it as the demotion of a voter)
+    if (type === 'AddLearnerNode' && this.confState.voters.includes(id)) {
+      return Promise.reject(new UsageError(ErrorCode.MEMBER_EXISTS, idExists(id)));
     }
     const refused = checkConfChange({ voters: new Set(this.confState.voters), learners: new Set(this.confState.learners) }, { type, nodeId: id });
     if (refused !== undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, refused));
     // Not checked here: an id this member does not know yet for UpdateNode,
-    // an address taken (ErrPeerURLexists). The leader's membership may have
+    // an address taken (ErrPeerURLexists), an id that is a member already
+    // for an addition (the leader refuses an AddNode of it). The leader's membership may have
     // added that id, or freed that address (a removal or an update this
     // member has not applied yet): only the leader's answer is the log's
     // (overtakenConfChange), through the log when it comes from a follower.
@@ -1828,9 +1897,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       // not yet applied there; every member sees the removal first in the
       // log, so every member skips this change alike.
       log('[%s] ignored conf change %s %s: the id was removed from the cluster', this.id, cc.type, cc.nodeId);
-      this.takePendingConf(ctx)?.reject(
-        new UsageError(ErrorCode.INVALID_ARGUMENT, `member id ${cc.nodeId} was removed from the cluster and cannot be added back: use a new id`),
-      );
+      this.takePendingConf(ctx)?.reject(new UsageError(ErrorCode.MEMBER_ID_REMOVED, removedNotAddedBack(cc.nodeId)));
       this.scheduleLoop();
       return;
     }
@@ -1857,9 +1924,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   /** A membership change was refused by the leader in its log: its proposer's call fails. */
   private onConfRefusal(r: ConfRefusal): void {
-    const code = r.code as ErrorCode;
-    const err = code === ErrorCode.INVALID_ARGUMENT ? new UsageError(code, r.message) : new FaultError(code, r.message);
-    this.takePendingConf({ origin: r.origin, seq: r.seq })?.reject(err);
+    this.takePendingConf({ origin: r.origin, seq: r.seq })?.reject(refusalError(r.code as ErrorCode, r.message));
     this.scheduleLoop();
   }
 
@@ -1880,7 +1945,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private leaderConfCheck(cc: ConfChange, matchOf: (id: string) => number | undefined): ConfChangeRefusal | undefined {
     const { voters, learners } = this.confState;
     const overtaken = this.overtakenConfChange(cc);
-    if (overtaken !== undefined) return { code: ErrorCode.INVALID_ARGUMENT, message: overtaken };
+    if (overtaken !== undefined) return overtaken;
     if (cc.type === 'AddNode' && learners.includes(cc.nodeId)) {
       const learnerMatch = matchOf(cc.nodeId) ?? 0;
       const leaderMatch = matchOf(this.id) ?? 0;
@@ -1953,42 +2018,49 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * against the membership it had applied, which can lag the leader's: a
    * change another member made meanwhile may have added, removed or
    * promoted the same id. The leader has applied every earlier change when
-   * it accepts one (one at a time), so its answer is the log's.
+   * it accepts one (one at a time), so its answer is the log's. Each
+   * refusal has its own code, as etcd's errors: `QUORUMKV_MEMBER_ID_REMOVED`
+   * (ErrIDRemoved), `QUORUMKV_MEMBER_NOT_FOUND` (ErrIDNotFound),
+   * `QUORUMKV_MEMBER_EXISTS` (ErrIDExists), `QUORUMKV_PEER_ADDRESS_EXISTS`
+   * (ErrPeerURLexists), `QUORUMKV_MEMBER_NOT_LEARNER` (ErrMemberNotLearner),
+   * `QUORUMKV_TOO_MANY_LEARNERS` (ErrTooManyLearners).
    */
-  private overtakenConfChange(cc: ConfChange): string | undefined {
+  private overtakenConfChange(cc: ConfChange): ConfChangeRefusal | undefined {
     const { voters, learners } = this.confState;
     const id = cc.nodeId;
     const member = voters.includes(id) || learners.includes(id);
-    const removed = this.removedIds.has(id) ? idRemoved(id) : undefined;
-    if (cc.type === 'RemoveNode') return member ? undefined : (removed ?? `etcdserver: member not found (${id})`);
+    const removed: ConfChangeRefusal | undefined = this.removedIds.has(id) ? { code: ErrorCode.MEMBER_ID_REMOVED, message: idRemoved(id) } : undefined;
+    const notFound: ConfChangeRefusal = { code: ErrorCode.MEMBER_NOT_FOUND, message: idNotFound(id) };
+    if (cc.type === 'RemoveNode') return member ? undefined : (removed ?? notFound);
     const ctx = confContextOf(cc);
     const address = ctx.address;
     const taken = typeof address === 'string' ? this.addressTaken(id, address) : undefined;
-    if (cc.type === 'UpdateNode') return removed ?? (member ? taken : `etcdserver: member not found (${id})`);
+    if (cc.type === 'UpdateNode') return removed ?? (member ? taken : notFound);
     if (cc.type === 'AddNode' && ctx.promote === true) {
       if (learners.includes(id)) return undefined;
-      if (voters.includes(id)) return `etcdserver: can only promote a learner member (${id} is a voter)`;
-      return removed ?? `etcdserver: member not found (${id})`;
+      if (voters.includes(id)) return { code: ErrorCode.MEMBER_NOT_LEARNER, message: `etcdserver: can only promote a learner member (${id} is a voter)` };
+      return removed ?? notFound;
     }
     if (removed !== undefined) return removed;
-    if (member) return `etcdserver: member ID already exist (${id})`;
+    if (member) return { code: ErrorCode.MEMBER_EXISTS, message: idExists(id) };
     if (taken !== undefined) return taken;
     const max = cc.type === 'AddLearnerNode' ? ctx.maxLearners : undefined;
-    if (typeof max === 'number' && learners.length >= max) return tooManyLearners(max);
+    if (typeof max === 'number' && learners.length >= max) return { code: ErrorCode.TOO_MANY_LEARNERS, message: tooManyLearners(max) };
     return undefined;
   }
 
   /**
-   * Why `address` cannot be `id`'s (etcd's ErrPeerURLexists), or undefined:
-   * another member of the membership applied here was added or updated with
-   * it. Addresses are compared as given; a founding member's address, which
-   * only the transports' configuration holds, is not known here.
+   * Why `address` cannot be `id`'s (etcd's ErrPeerURLexists,
+   * `QUORUMKV_PEER_ADDRESS_EXISTS`), or undefined: another member of the
+   * membership applied here was added or updated with it. Addresses are
+   * compared as given; a founding member's address, which only the
+   * transports' configuration holds, is not known here.
    */
-  private addressTaken(id: string, address: string): string | undefined {
+  private addressTaken(id: string, address: string): ConfChangeRefusal | undefined {
     const { voters, learners } = this.confState;
     for (const [other, a] of this.addresses) {
       if (other !== id && a === address && (voters.includes(other) || learners.includes(other))) {
-        return `etcdserver: Peer URLs already exists (${address} is the address of member ${other})`;
+        return { code: ErrorCode.PEER_ADDRESS_EXISTS, message: `etcdserver: Peer URLs already exists (${address} is the address of member ${other})` };
       }
     }
     return undefined;

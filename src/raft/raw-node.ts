@@ -11,6 +11,7 @@ import { encodeConfChangeData } from './conf-change-codec.js';
 import { resolveConfig } from './config.js';
 import { payloadsSize } from './entry-size.js';
 import { Raft, type StepRefusal } from './raft.js';
+import { refusalError } from './refusal.js';
 import type { ProgressStatus, RaftConfig, RaftStatus, Ready, SnapshotStatus, SoftState } from './types.js';
 
 const KNOWN_TYPES: ReadonlySet<string> = new Set<string>(MESSAGE_TYPES);
@@ -204,6 +205,12 @@ export class RawNode {
    *   leader's configuration (demoting a voter with `AddLearnerNode`, removing the last voter)
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING` (see above)
    * @throws FaultError `QUORUMKV_PROPOSAL_DROPPED` as for {@link RawNode.propose}
+   * @throws the refusal of {@link RaftConfig.checkConfChange}, with its
+   *   code: a UsageError for `QUORUMKV_INVALID_ARGUMENT` and etcd's
+   *   membership errors (`QUORUMKV_MEMBER_EXISTS`, `QUORUMKV_MEMBER_NOT_FOUND`,
+   *   `QUORUMKV_MEMBER_ID_REMOVED`, `QUORUMKV_PEER_ADDRESS_EXISTS`,
+   *   `QUORUMKV_MEMBER_NOT_LEARNER`, `QUORUMKV_TOO_MANY_LEARNERS`), a
+   *   FaultError otherwise
    */
   proposeConfChange(cc: ConfChange): void {
     checkConfChangeArg(cc);
@@ -213,10 +220,7 @@ export class RawNode {
 
   private proposeEntries(entries: Entry[]): void {
     const refusal = this.stepLocal({ type: 'MsgProp', from: this.raft.id, entries });
-    if (refusal !== undefined) {
-      if (refusal.code === ErrorCode.INVALID_ARGUMENT) throw new UsageError(refusal.code, refusal.message);
-      throw new FaultError(refusal.code, refusal.message);
-    }
+    if (refusal !== undefined) throw refusalError(refusal.code, refusal.message);
   }
 
   /**

@@ -197,7 +197,8 @@ export interface KvNodeOptions {
    * Most learners `addMember` lets the cluster have, the limit of the member
    * that adds one (etcd 3.4 allows one; 3.5's `--experimental-max-learners`,
    * default 1), checked on that member and by the leader, against the
-   * membership each applied. Default 1.
+   * membership each applied (beyond it: `QUORUMKV_TOO_MANY_LEARNERS`,
+   * etcd's ErrTooManyLearners). Default 1.
    */
   maxLearners?: number;
   /**
@@ -1417,24 +1418,28 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * Adds a member (a voter, or a learner with `learner: true`) at `address`
    * (`host:port` for TCP). Start the new member with `join: true` after this
    * resolves. One change at a time (Raft thesis §4.1).
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (an id that is empty, not
-   *   well-formed Unicode, begins with U+FEFF or is over 255 UTF-8 bytes, that is a member already
-   *   (etcd's ErrIDExists; promote a learner with `promoteMember`), or that
-   *   was removed from the cluster (etcd's ErrIDRemoved); a learner beyond
-   *   `maxLearners` (etcd's ErrTooManyLearners); an address that is not a
-   *   non-empty string of at most 1024 UTF-8 bytes (it is replicated in the
-   *   change and in every snapshot), or missing or not `host:port` / `[ipv6]:port` on the TCP
-   *   transport; options of the wrong type). Both membership checks
-   *   read the membership applied on this member; the leader makes both
-   *   again against the membership it applied (etcd's
-   *   `ValidateConfigurationChange`): an id that another member's change
-   *   added or removed meanwhile, or a learner another member's took the
-   *   last place of, fails so, through the log when called on a follower.
-   *   An address another member was added or updated with ("etcdserver:
-   *   Peer URLs already exists", etcd's ErrPeerURLexists; the founding
-   *   members' addresses are not compared) is refused by the leader alone:
-   *   one freed by a removal or an update that this member has not applied
-   *   yet is accepted.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for malformed input (an
+   *   id that is empty, not well-formed Unicode, begins with U+FEFF or is
+   *   over 255 UTF-8 bytes; an address that is not a non-empty string of at
+   *   most 1024 UTF-8 bytes (it is replicated in the change and in every
+   *   snapshot), or missing or not `host:port` / `[ipv6]:port` on the TCP
+   *   transport; options of the wrong type). The membership refuses, each
+   *   with etcd's error: `QUORUMKV_MEMBER_EXISTS` an id that is a member
+   *   already ("etcdserver: member ID already exist", ErrIDExists; promote a
+   *   learner with `promoteMember`), `QUORUMKV_MEMBER_ID_REMOVED` one that
+   *   was removed from the cluster (ErrIDRemoved), `QUORUMKV_TOO_MANY_LEARNERS`
+   *   a learner beyond `maxLearners` ("etcdserver: too many learner members
+   *   in cluster", ErrTooManyLearners). These read the membership applied
+   *   on this member; the leader makes them again against the membership it
+   *   applied (etcd's `ValidateConfigurationChange`): an id that another
+   *   member's change added or removed meanwhile, or a learner another
+   *   member's took the last place of, fails so, with the same codes,
+   *   through the log when called on a follower. An address another member
+   *   was added or updated with (`QUORUMKV_PEER_ADDRESS_EXISTS`,
+   *   "etcdserver: Peer URLs already exists", ErrPeerURLexists; the
+   *   founding members' addresses are not compared) is refused by the
+   *   leader alone: one freed by a removal or an update that this member has
+   *   not applied yet is accepted.
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`,
    *   `QUORUMKV_NODE_CLOSED`, `QUORUMKV_UNHEALTHY` (`strictReconfigCheck`: a
    *   new voter while a voter is down, or while the voters that vote freely
@@ -1457,7 +1462,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     }
     const { voters, learners } = this.raft.members();
     if (voters.includes(id) || learners.includes(id)) {
-      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `etcdserver: member ID already exist (${id})`));
+      return Promise.reject(new UsageError(ErrorCode.MEMBER_EXISTS, `etcdserver: member ID already exist (${id})`));
     }
     // (the leader counts the learners again, as etcd does at apply: one
     // another member added meanwhile counts)
@@ -1475,13 +1480,15 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * @param address - the new address (`host:port` or `[ipv6]:port` on the
    *   TCP transport)
    * @returns the membership, once the change is applied on this member
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that was
-   *   removed ("etcdserver: ID removed", etcd's ErrIDRemoved) or an address
-   *   that is missing, not a non-empty string of at most 1024 UTF-8 bytes
-   *   or, on the TCP transport, not `host:port` (all checked on this
-   *   member), an id that is not a member ("etcdserver: member not found",
-   *   etcd's ErrIDNotFound) or an address another member was added or
-   *   updated with ("etcdserver: Peer URLs already exists", etcd's
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that is not a
+   *   valid member id or an address that is missing, not a non-empty string
+   *   of at most 1024 UTF-8 bytes or, on the TCP transport, not `host:port`;
+   *   `QUORUMKV_MEMBER_ID_REMOVED` for an id that was removed ("etcdserver:
+   *   ID removed", etcd's ErrIDRemoved; all checked on this member);
+   *   `QUORUMKV_MEMBER_NOT_FOUND` for an id that is not a member
+   *   ("etcdserver: member not found", etcd's ErrIDNotFound) and
+   *   `QUORUMKV_PEER_ADDRESS_EXISTS` for an address another member was
+   *   added or updated with ("etcdserver: Peer URLs already exists", etcd's
    *   ErrPeerURLexists; the founding members' addresses are only in the
    *   transports' configuration and are not compared): these two are
    *   checked by the leader against the membership it applied, through the
@@ -1512,9 +1519,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * has been permanently removed from the cluster'`) and serves nothing
    * (`QUORUMKV_REMOVED`) but `status()`, `members()`, `alarms()` and
    * maintenance (`snapshotSave`, `defragment`, `hashKv`).
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a member
-   *   (on this member, or on the leader: "etcdserver: ID removed" for one
-   *   another member's change removed meanwhile)
+   * @throws UsageError when `id` is not a member (on this member, or on
+   *   the leader, through the log when called on a follower, for one another
+   *   member's change removed meanwhile): `QUORUMKV_MEMBER_ID_REMOVED` for a
+   *   removed id ("etcdserver: ID removed", etcd's ErrIDRemoved),
+   *   `QUORUMKV_MEMBER_NOT_FOUND` for another ("etcdserver: member not
+   *   found", ErrIDNotFound); `QUORUMKV_INVALID_ARGUMENT` for an id that is
+   *   not a valid member id
    * @throws FaultError `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`,
    *   `QUORUMKV_REMOVED` (this member removed itself and heard of it from a
    *   peer before applying it: the removal holds), `QUORUMKV_UNHEALTHY`
@@ -1530,9 +1541,15 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /**
    * Promotes a learner to voter (etcd's `MemberPromote`), once its log
    * matches at least 90% of the leader's (etcd's `isLearnerReady`).
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` is not a learner
-   *   (on this member, or on the leader: "etcdserver: can only promote a
-   *   learner member" for one another member's change promoted meanwhile)
+   * @throws UsageError when `id` is not a learner (on this member, or on
+   *   the leader, through the log when called on a follower, for one another
+   *   member's change promoted or removed meanwhile):
+   *   `QUORUMKV_MEMBER_NOT_LEARNER` for a voter ("etcdserver: can only
+   *   promote a learner member", etcd's ErrMemberNotLearner),
+   *   `QUORUMKV_MEMBER_ID_REMOVED` for a removed id (ErrIDRemoved),
+   *   `QUORUMKV_MEMBER_NOT_FOUND` for another ("etcdserver: member not
+   *   found", ErrIDNotFound); `QUORUMKV_INVALID_ARGUMENT` for an id that is
+   *   not a valid member id
    * @throws FaultError `QUORUMKV_LEARNER_NOT_READY` (the learner is behind),
    *   `QUORUMKV_CONF_CHANGE_PENDING`, `QUORUMKV_TIMEOUT`, `QUORUMKV_NODE_CLOSED`
    */

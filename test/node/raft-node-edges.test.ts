@@ -133,12 +133,17 @@ test('a second membership change while one is pending rejects with QUORUMKV_CONF
     const cs = await c.run(first);
     assert.deepEqual(cs.learners, ['d']);
     await assert.rejects(leader.node.addVoter(''), hasCode(ErrorCode.INVALID_ARGUMENT));
-    await assert.rejects(leader.node.promoteLearner('a'), hasCode(ErrorCode.INVALID_ARGUMENT));
-    await assert.rejects(leader.node.removeMember('nobody'), hasCode(ErrorCode.INVALID_ARGUMENT));
+    await assert.rejects(leader.node.promoteLearner('a'), hasCode(ErrorCode.MEMBER_NOT_LEARNER)); // a voter
+    await assert.rejects(leader.node.promoteLearner('nobody'), hasCode(ErrorCode.MEMBER_NOT_FOUND));
+    await assert.rejects(leader.node.promoteLearner(''), hasCode(ErrorCode.INVALID_ARGUMENT));
+    await assert.rejects(leader.node.removeMember('nobody'), hasCode(ErrorCode.MEMBER_NOT_FOUND));
+    await assert.rejects(leader.node.removeMember(''), hasCode(ErrorCode.INVALID_ARGUMENT));
     for (const bad of [{ maxLearners: 0 }, { maxLearners: 1.5 }, { maxLearners: '2' }, { max: 2 }, null]) {
       await assert.rejects(leader.node.addLearner('e', undefined, bad as never), hasCode(ErrorCode.INVALID_ARGUMENT), JSON.stringify(bad));
     }
-    await assert.rejects(leader.node.addLearner('e', undefined, { maxLearners: 1 }), (e: unknown) => hasCode(ErrorCode.INVALID_ARGUMENT)(e) && /too many learner/.test((e as Error).message));
+    await assert.rejects(leader.node.addLearner('e', undefined, { maxLearners: 1 }), (e: unknown) => hasCode(ErrorCode.TOO_MANY_LEARNERS)(e) && /too many learner/.test((e as Error).message));
+    await assert.rejects(leader.node.addLearner('', undefined, { maxLearners: 1 }), hasCode(ErrorCode.INVALID_ARGUMENT)); // a malformed id, whatever the room
+    await assert.rejects(leader.node.addLearner('a', undefined, { maxLearners: 1 }), hasCode(ErrorCode.MEMBER_EXISTS)); // a voter, whatever the room
     assert.deepEqual(leader.node.members().learners, ['d']);
     const follower = c.members.get(IDS.find((id) => id !== leader.id)!)!;
     await assert.rejects(follower.node.transferLeader(leader.id === 'a' ? 'b' : 'a'), (e: unknown) =>
@@ -575,7 +580,7 @@ test('a removed id re-added through a member that has not yet applied the remova
     const added = f.node.addVoter(Y);
     const outcome = added.then(
       () => 'added',
-      (e: unknown) => (isQuorumError(e, ErrorCode.INVALID_ARGUMENT) ? 'refused' : `failed: ${(e as Error).message}`),
+      (e: unknown) => (isQuorumError(e, ErrorCode.MEMBER_ID_REMOVED) ? 'refused' : `failed: ${(e as Error).message}`),
     );
     await c.clock.advanceAsync(200);
     gated = false;

@@ -179,7 +179,7 @@ test('a membership change made while no leader is known is applied, also when it
   assert.ok(won > 0, 'in some seed the proposing member won');
 });
 
-test('an id removed from the cluster cannot be added back, also once the log is compacted past its removal (QUORUMKV_INVALID_ARGUMENT)', async () => {
+test('an id removed from the cluster cannot be added back, also once the log is compacted past its removal (QUORUMKV_MEMBER_ID_REMOVED)', async () => {
   // added back, the new member replayed its own removal and stopped: a
   // voter dead for good, one failure from losing the quorum (etcd refuses
   // with ErrIDRemoved); the removed ids travel in snapshots
@@ -192,15 +192,15 @@ test('an id removed from the cluster cannot be added back, also once the log is 
     const other = IDS.find((i) => i !== L.id && i !== victim)!;
     await c.run(L.node.removeMember(victim));
     await c.stop(victim);
-    await assert.rejects(c.run(L.node.addVoter(victim)), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && /removed/.test((e as Error).message));
-    await assert.rejects(c.run(L.node.addLearner(victim)), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT));
+    await assert.rejects(c.run(L.node.addVoter(victim)), (e: unknown) => isQuorumError(e, ErrorCode.MEMBER_ID_REMOVED) && /removed/.test((e as Error).message));
+    await assert.rejects(c.run(L.node.addLearner(victim)), (e: unknown) => isQuorumError(e, ErrorCode.MEMBER_ID_REMOVED));
     // compact the log past the removal, restart a member from its snapshot: it still knows
     for (let i = 0; i < 20; i++) await c.run(L.node.propose(cmd(`k${i}`, 'v')));
     await c.stop(other);
     const o = await c.start(other, undefined, IDS);
     await c.waitFor(() => o.node.appliedIndex >= L.node.appliedIndex, 2_000, `${other} catches up`);
     await c.run(L.node.transferLeader(other));
-    await assert.rejects(c.run(o.node.addVoter(victim)), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT) && /removed/.test((e as Error).message));
+    await assert.rejects(c.run(o.node.addVoter(victim)), (e: unknown) => isQuorumError(e, ErrorCode.MEMBER_ID_REMOVED) && /removed/.test((e as Error).message));
     assert.deepEqual((await c.run(o.node.addVoter('d'))).voters.sort(), [L.id, other, 'd'].sort(), 'a new id is fine');
   } finally {
     await c.closeAll();
