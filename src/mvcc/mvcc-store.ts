@@ -958,9 +958,10 @@ export class MvccStore {
   }
 
   /**
-   * Sends a progress notification to every caught-up watcher, or to one
-   * (etcd's on-demand progress); a given watcher that is catching up or has
-   * ended gets none.
+   * Sends a progress notification to every watcher, or to one (etcd's
+   * on-demand progress): at once to a caught-up watcher, once it has caught
+   * up (and has room in its queue) to one that has not, as etcd defers it;
+   * a watcher that has ended gets none.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `w` is given and is
    *   not a watcher this store created (nothing is sent)
    */

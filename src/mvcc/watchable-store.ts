@@ -299,6 +299,25 @@ export class WatchableStore {
   watcherDrained(w: Watcher): void {
     if (w.state === 'victim') this.retryVictim(w);
     else if (w.state === 'unsynced') this.kick();
+    else if (w.state === 'synced') this.sendPendingProgress(w);
+  }
+
+  /** Moves a watcher that has every revision up to the last notified one queued to the synced group. */
+  private toSynced(w: Watcher): void {
+    w.state = 'synced';
+    this.synced.add(w);
+    this.sendPendingProgress(w);
+  }
+
+  /**
+   * Sends a synced watcher the progress notification it was asked for while
+   * it could not have it (catching up, or a full queue); one whose queue is
+   * full gets it once its consumer makes room.
+   */
+  private sendPendingProgress(w: Watcher): void {
+    if (!w.progressPending || w.fullUntilDrained()) return;
+    w.progressPending = false;
+    w.offer(response(w, this.source.flushedRevision(), []));
   }
 
   /**
@@ -472,8 +491,7 @@ export class WatchableStore {
 
   private toSyncedOrUnsynced(w: Watcher): void {
     if (w.minRev > this.source.flushedRevision()) {
-      w.state = 'synced';
-      this.synced.add(w);
+      this.toSynced(w);
     } else {
       this.toUnsynced(w);
     }
@@ -481,9 +499,14 @@ export class WatchableStore {
 
   /**
    * Sends a progress notification (no events, `header.revision` = the last
-   * committed revision) to every synced watcher whose queue has room, or to
-   * one watcher if it is synced (etcd's on-demand progress). Watchers that
-   * are catching up get none: they will see the revisions as events.
+   * revision notified) to every watcher, or to one (etcd's on-demand
+   * progress). A watcher that is catching up (or whose queue is full) gets
+   * it once it has caught up (and has room), at the revision it has then
+   * had everything up to, as etcd defers the progress it was asked for
+   * until the watch is synced (etcd #15220, #17507): a watch from a past
+   * revision that finds no event in history still hears how far it got.
+   * Requests made meanwhile make one notification. A watcher that has
+   * ended gets none.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `w` is given and is
    *   not a watcher created by this store (nothing is sent)
    */
@@ -491,9 +514,11 @@ export class WatchableStore {
     if (w !== undefined && !(w instanceof Watcher && w.hostedBy(this))) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: requestProgress: the watcher must be one this store created');
     }
-    const rev = this.source.flushedRevision();
-    const targets = w === undefined ? [...this.synced.watchers] : this.synced.has(w) ? [w] : [];
-    for (const t of targets) if (!t.isFull()) t.offer(response(t, rev, []));
+    const targets = w === undefined ? [...this.byId.values()] : this.byId.get(w.id) === w ? [w] : [];
+    for (const t of targets) {
+      t.progressPending = true;
+      if (t.state === 'synced') this.sendPendingProgress(t);
+    }
   }
 
   private periodicProgress(): void {
@@ -628,8 +653,7 @@ export class WatchableStore {
         this.cancelCompacted(w, compactRev);
       } else if (w.minRev > flushed) {
         this.unsynced.delete(w);
-        w.state = 'synced';
-        this.synced.add(w);
+        this.toSynced(w);
       } else if (!w.fullUntilDrained()) {
         chosen.push(w);
         from = Math.min(from, w.minRev);
@@ -675,8 +699,7 @@ export class WatchableStore {
       w.minRev = Math.max(w.minRev, to + 1);
       if (w.minRev > this.source.flushedRevision()) {
         this.unsynced.delete(w);
-        w.state = 'synced';
-        this.synced.add(w);
+        this.toSynced(w);
       }
     }
     return true;

@@ -84,6 +84,8 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   victimLastRev = 0;
   /** @internal a response was queued since the last periodic progress */
   sentSinceProgress = false;
+  /** @internal a requested progress notification waits for the watcher to catch up, or for room in its queue */
+  progressPending = false;
 
   private readonly queue: WatchResponse[] = [];
   private readonly capacity: number;

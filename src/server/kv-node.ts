@@ -1181,7 +1181,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   }
 
   /**
-   * Sends a progress notification to every caught-up watch of this member (etcd's `RequestProgress`).
+   * Sends a progress notification to every watch of this member (etcd's
+   * `RequestProgress`): at once to a caught-up one, and to one catching up
+   * from history (or whose queue is full) once it has caught up (and has
+   * room), as etcd defers it; requests made meanwhile make one notification.
    * @throws FaultError `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
    */
   requestProgress(): void {

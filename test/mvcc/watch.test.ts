@@ -297,6 +297,39 @@ test('progress notifications go only to caught-up watchers, after their events',
   await behind.cancel();
 });
 
+test('a progress notification asked for while a watcher catches up, or while its queue is full, comes once it has caught up and has room, after its events', async () => {
+  const t = await openStore({ watch: { queueCapacity: 2 } });
+  await put(t, 'x', '0'); // 2
+  const full = t.store.watch({ key: b('k') });
+  const behind = t.store.watch({ key: b('x'), startRevision: 1 });
+  await put(t, 'k', '1'); // 3
+  await put(t, 'k', '2'); // 4: `full` has no room left
+  for (let i = 0; i < 4; i++) await put(t, 'x', String(i + 1)); // 5..8: `behind` falls behind
+  t.store.requestProgress();
+  t.store.requestProgress(); // asked twice meanwhile: one notification
+  await put(t, 'y', '1'); // 9
+  await t.store.watchIdle();
+  const got: string[] = [];
+  for (;;) {
+    const r = await nextResp(full);
+    got.push(r.events.length > 0 ? r.events.map(evStr).join(' ') : `progress@${r.header.revision}`);
+    if (r.events.length === 0) break;
+  }
+  assert.deepEqual(got, ['PUT k@3', 'PUT k@4', 'progress@9']);
+  const seen: string[] = [];
+  for (;;) {
+    const r = await nextResp(behind);
+    seen.push(...(r.events.length > 0 ? r.events.map(evStr) : [`progress@${r.header.revision}`]));
+    if (r.events.length === 0) break;
+  }
+  assert.deepEqual(seen, ['PUT x@2', 'PUT x@5', 'PUT x@6', 'PUT x@7', 'PUT x@8', 'progress@9']);
+  await noResponse(full);
+  await full.cancel();
+  await noResponse(behind);
+  await behind.cancel();
+  await t.store.close();
+});
+
 test('periodic progress notifications reach idle watchers that asked for them', async () => {
   const t = await openStore({ watch: { progressIntervalMs: 20 } });
   const asked = t.store.watch({ key: b('k'), progressNotify: true });

@@ -137,6 +137,30 @@ test('watchProgressNotifyIntervalMs sets how often idle progressNotify watches h
   }
 });
 
+test('requestProgress reaches a watch that is catching up once it has caught up, even with no event to send (etcd #17507)', async () => {
+  const c = new KvCluster(['a'], 6);
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const { header } = await c.run(leader.put('bar', '1'));
+    // from a past revision: the watch catches up from history first, and
+    // finds nothing for its key there
+    const w = leader.watch('foo', { startRevision: header.revision });
+    const it = w[Symbol.asyncIterator]();
+    leader.requestProgress();
+    const first = await c.run(it.next(), 2_000);
+    assert.equal(first.done, false);
+    assert.deepEqual([first.value!.events.length, first.value!.canceled, first.value!.header.revision], [0, false, header.revision]);
+    // one request, one notification
+    leader.requestProgress();
+    const second = await c.run(it.next(), 2_000);
+    assert.deepEqual([second.value!.events.length, second.value!.header.revision], [0, header.revision]);
+    await w.cancel();
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('a lease expires by the leader clock and its keys are deleted; keep-alive holds it', async () => {
   const c = new KvCluster(IDS, 4);
   try {
