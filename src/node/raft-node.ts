@@ -2323,8 +2323,27 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
   }
 
+  /**
+   * Forgets a waiter that timed out. A round left without waiters is given
+   * up: it is not asked again (etcd stops retrying a ReadIndex request once
+   * its request timed out), and the reads queued behind it start a round of
+   * their own at once.
+   */
   private dropReadWaiter(w: ReadWaiter): void {
     this.readQueue = this.readQueue.filter((x) => x !== w);
+    for (let i = 0; i < this.confirmedReads.length; i++) {
+      const c = this.confirmedReads[i]!;
+      c.waiters = c.waiters.filter((x) => x !== w);
+      if (c.waiters.length === 0) this.confirmedReads.splice(i--, 1);
+    }
+    const round = this.readRound;
+    if (round === undefined) return;
+    round.waiters = round.waiters.filter((x) => x !== w);
+    if (round.waiters.length > 0) return;
+    if (round.retry !== undefined) this.clock.clearTimeout(round.retry);
+    round.retry = undefined;
+    this.readRound = undefined;
+    this.startReadRound();
   }
 
   // ------------------------------------------------------------ teardown

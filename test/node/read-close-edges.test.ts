@@ -5,10 +5,13 @@
 // transfer that close() left pending (with its timer); a closed leader
 // still saying it leads; a proposal refused instead of waiting when the
 // member had just lost its leader; a second membership change from one
-// member left to time out. Deterministic (virtual clock, seeded network).
+// member left to time out; a ReadIndex round whose reads had all timed
+// out, asked again every election timeout for as long as no leader
+// answered it. Deterministic (virtual clock, seeded network).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
+import type { Transport } from '../../src/transport/index.js';
 import { TestCluster, cmd } from './helpers.js';
 
 const IDS = ['a', 'b', 'c'];
@@ -47,6 +50,46 @@ test('a ReadIndex round slower than an election timeout still completes', async 
     const written = await c.run(L.node.propose(cmd('x', '2')));
     assert.ok(L.node.isLeader);
     assert.ok((await c.run(L.node.readIndex(), 5_000)) >= written);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a ReadIndex round whose reads all timed out is not asked again; a later read starts a round of its own', async () => {
+  // five voters without CheckQuorum: a leader cut off from the majority with
+  // one follower stays leader of its term, and that follower keeps
+  // forwarding its ReadIndex requests to it, which no quorum confirms
+  const ids = ['a', 'b', 'c', 'd', 'e'];
+  const c = new TestCluster({ seed: 3 });
+  const asked = new Map<string, number>();
+  try {
+    for (const id of ids) {
+      const t = c.net.transport(id);
+      for (const p of ids) if (p !== id) t.addPeer(p);
+      const send = t.send.bind(t);
+      t.send = (msgs) => {
+        for (const m of msgs) if (m.type === 'MsgReadIndex') asked.set(id, (asked.get(id) ?? 0) + 1);
+        send(msgs);
+      };
+      await c.start(id, ids, ids, { transport: t as Transport, checkQuorum: false });
+    }
+    const L = await c.waitLeader();
+    const f = c.members.get(ids.find((id) => id !== L.id)!)!;
+    await c.waitFor(() => f.node.leader === L.id, 2_000, 'the follower knows the leader');
+    await c.run(L.node.propose(cmd('x', '1')));
+    c.net.partition([L.id, f.id], ids.filter((id) => id !== L.id && id !== f.id));
+    const err = await c.run(f.node.readIndex({ timeoutMs: 500 }).then(() => undefined, (e: unknown) => e));
+    assert.ok(isQuorumError(err, ErrorCode.TIMEOUT), `the read: ${String(err)}`);
+    const before = asked.get(f.id) ?? 0;
+    await c.clock.advanceAsync(3_000);
+    assert.equal(f.node.leader, L.id, 'the follower still follows the cut-off leader');
+    assert.equal(asked.get(f.id) ?? 0, before, 'ReadIndex requests sent for a round whose only read timed out');
+    c.net.heal();
+    const other = await c.waitLeader();
+    const written = await c.run(other.node.propose(cmd('x', '2')));
+    await c.waitFor(() => f.node.leader === c.leader()?.id, 3_000, 'the follower follows the new leader');
+    assert.ok((await c.run(f.node.readIndex())) >= written);
+    assert.equal(f.sm.kv.get('x'), '2');
   } finally {
     await c.closeAll();
   }
