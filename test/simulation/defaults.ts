@@ -44,6 +44,15 @@ export function unsyncedStore(seed: number): boolean {
 }
 
 /**
+ * One seed in five adds read-only txns to the traffic (`readTxn`, a compare
+ * and ranges in both branches), checked for linearizability with the rest;
+ * the traffic's default leaves them out.
+ */
+export function readOnlyTxns(seed: number): { weights: { readTxn: number } } | undefined {
+  return seed % 5 === 2 ? { weights: { readTxn: 20 } } : undefined;
+}
+
+/**
  * Fault weights on top of the default mix: leadership transfers
  * (`KvNode.moveLeader`) and member replacements (remove a member, add a
  * new one under a new id as a learner with an empty database and
@@ -60,6 +69,7 @@ export function scenarioOptions(seed: number, overrides: { nodes?: 3 | 5; durati
     ...(overrides.nodes !== undefined ? { nodes: overrides.nodes } : {}),
     durationMs: overrides.durationMs ?? DEFAULT_DURATION_MS,
     faults: { weights: MEMBERSHIP_FAULT_WEIGHTS },
+    ...(readOnlyTxns(seed) !== undefined ? { traffic: readOnlyTxns(seed) } : {}),
     simulation: overrides.strict === true ? { ...snapshots } : { ...snapshots, knownFatalErrors: KNOWN_FATAL_ERRORS },
     watchCheck: overrides.strict === true ? {} : KNOWN_WATCH_ISSUES,
   };

@@ -2,7 +2,8 @@
 // put, delete, range, txn compare-and-swap, leases, watches, compaction)
 // under random faults (partitions, splits, bridges, one-way links, leader
 // isolation, crashes losing unsynced writes, pauses, drop/delay/duplicate/
-// reorder rates, leadership transfers, member replacements). Every seed
+// reorder rates, leadership transfers, member replacements; read-only txns
+// in the traffic of one seed in five). Every seed
 // checks the safety invariants at each virtual millisecond, progress after
 // the faults end, that the members converge to one store, linearizability
 // of the history and every watch guarantee.

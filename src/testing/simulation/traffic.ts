@@ -12,15 +12,20 @@ import type { SimRandom } from './sim-random.js';
 import type { Simulation } from './simulation.js';
 
 /** The kinds of request {@link startTraffic} issues. */
-export type TrafficOp = 'get' | 'put' | 'delete' | 'range' | 'cas' | 'lease' | 'watch' | 'compact';
+export type TrafficOp = 'get' | 'put' | 'delete' | 'range' | 'cas' | 'readTxn' | 'lease' | 'watch' | 'compact';
 
-/** Default relative weights of {@link TrafficOp}. */
+/**
+ * Default relative weights of {@link TrafficOp}. `readTxn` (read-only
+ * txns) is 0, off unless weighted, so that a seed's default traffic is the
+ * same as in versions before it.
+ */
 export const DEFAULT_TRAFFIC_WEIGHTS: Readonly<Record<TrafficOp, number>> = {
   get: 20,
   put: 20,
   delete: 5,
   range: 8,
   cas: 15,
+  readTxn: 0,
   lease: 8,
   watch: 2,
   compact: 2,
@@ -70,7 +75,9 @@ interface KeyState {
  * Starts `clients` concurrent clients that issue random requests until
  * `until`: gets, puts (unique values), single-key deletes, ranges, txn
  * compare-and-swaps (on value, version or modRevision, from what the client
- * last read), leases (grant + put with the lease, keep-alive, revoke),
+ * last read), read-only txns when weighted (`readTxn`: a compare on one
+ * key, from what the client last read or not, and single-key reads in
+ * both branches; etcd serves such a txn as a read), leases (grant + put with the lease, keep-alive, revoke),
  * watches (from a recent or the next revision, some with prevKv) and
  * compactions (a few revisions behind the latest seen). Drive time with
  * `sim.run(...)` meanwhile.
@@ -182,6 +189,24 @@ export function startTraffic(sim: Simulation, options: TrafficOptions): Traffic 
           if (kv === undefined) known.delete(k);
           else known.set(k, { value: new TextDecoder().decode(kv.value), modRevision: kv.modRevision, version: kv.version });
         }
+        return;
+      }
+      case 'readTxn': {
+        const k = key(r);
+        const s = known.get(k);
+        const compare =
+          s === undefined || r.chance(0.3)
+            ? { key: k, target: 'VERSION' as const, result: r.pick(['EQUAL', 'GREATER'] as const), version: 0 }
+            : r.chance(0.5)
+              ? { key: k, target: 'VALUE' as const, result: 'EQUAL' as const, value: s.value }
+              : { key: k, target: 'MOD' as const, result: r.pick(['EQUAL', 'LESS'] as const), modRevision: s.modRevision };
+        // single-key reads: what the linearizability model checks
+        const res = await c.txn({
+          compare: [compare],
+          success: [{ range: { key: k } }, { range: { key: key(r) } }],
+          failure: [{ range: { key: key(r) } }],
+        });
+        seen(res.header.revision);
         return;
       }
       case 'lease': {
