@@ -1439,6 +1439,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private onTick(): void {
     if (this.closed || (this.removedFromCluster && this.lingerTimer === undefined)) return;
     this.raw.tick();
+    this.releaseUntakenSnapshot();
     if (this.waiting.length > 0 || this.waitingConf.length > 0) this.retryWaiting();
     this.scheduleLoop();
     this.tickTimer = this.clock.setTimeout(() => this.onTick(), this.tickMs);
@@ -2229,6 +2230,22 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     log('[%s] snapshot to %s failed (%d in a row): the next one for it in %d ms', this.id, peer, failures, wait);
   }
 
+  /**
+   * Lets go of a snapshot taken for followers that none took within four
+   * election timeouts of its offer (the follower it was taken for went
+   * down, was cut off or removed, or caught up otherwise): it holds a copy
+   * of the whole state, and the entries after it stay in the log while it
+   * is held. Checked at every tick, so that an idle leader, which takes no
+   * local snapshot, lets it go too; one that a follower needs again is
+   * taken again.
+   */
+  private releaseUntakenSnapshot(): void {
+    if (this.mem.holdsSendable && !this.mem.sendableServed && this.clock.now() - this.mem.sendableAt > 4 * this.electionMs) {
+      this.mem.release();
+      log('[%s] let go of a snapshot taken for followers that none took', this.id);
+    }
+  }
+
   /** Whether {@link maybeSnapshot} would take a snapshot now. */
   private snapshotDue(): boolean {
     // not while a restart replays entries the state machine already holds:
@@ -2261,8 +2278,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.snapshotIndex = Math.max(this.snapshotIndex, applied);
     // not past a snapshot held for followers: the entries after it must stay
     // (it would be read again otherwise, and again if that takes as long)
-    // a held snapshot no follower took within a few election timeouts is let go (bounded log)
-    if (this.mem.holdsSendable && !this.mem.sendableServed && this.clock.now() - this.mem.sendableAt > 4 * this.electionMs) this.mem.release();
+    this.releaseUntakenSnapshot();
     const held = this.mem.sendableIndex();
     const compactTo = Math.min(applied - this.catchUpEntries, held ?? Infinity);
     if (compactTo > this.mem.firstIndex()) this.mem.compact(compactTo);

@@ -3,7 +3,8 @@
 // after a back-off of its own; the store is read off the apply queue; a
 // snapshot held for followers keeps the entries after it until every send of
 // it is reported, across slow reads, slow transfers, failures of another
-// follower's send and a lost-and-regained leadership. Real TCP on 127.0.0.1
+// follower's send and a lost-and-regained leadership, and one no follower
+// takes is let go by an idle leader. Real TCP on 127.0.0.1
 // where named, else the in-process cluster on a virtual clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -300,6 +301,41 @@ test("a leader that loses leadership and wins it back: the earlier term's snapsh
     assert.ok(mine.length <= 1, `in term ${term} ${leader.id} sent ${mine.length} snapshots (${mine.map((s) => s.index).join(', ')})`);
   } finally {
     stopWrites();
+    undo();
+    await c.closeAll();
+  }
+});
+
+test('a snapshot taken for a follower that went away before it was sent is let go by an idle leader', async () => {
+  const c = new KvCluster(IDS, 5);
+  c.extra = () => ({ snapshotEntries: 50, snapshotCatchUpEntries: 5 });
+  // the leader's read of its store for the follower waits for this gate
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  let reading = 0;
+  const undo = beforeSnapshotReads(async () => {
+    reading++;
+    await gate;
+  });
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    const lagging = c.followers()[0]!.id;
+    await fallBehind(c, leader, [lagging]);
+    await c.start(lagging);
+    await c.waitFor(() => reading > 0, 5_000, 'the leader reads its store for the follower');
+    // the follower stops while the leader reads: nobody takes the snapshot, and no write comes
+    await c.stop(lagging);
+    open();
+    const mem = (leader.raft as unknown as { mem: { holdsSendable: boolean } }).mem;
+    await c.waitFor(() => mem.holdsSendable, 1_000, 'the snapshot is offered');
+    // a copy of the whole store: kept until the next local snapshot, which an idle leader never takes
+    await c.waitFor(() => !mem.holdsSendable, 2_000, 'the leader lets the snapshot go');
+    // back, the follower gets one taken again
+    await c.start(lagging);
+    await c.waitFor(() => c.node(lagging).status().revision === leader.status().revision, 10_000, 'the follower catches up');
+  } finally {
+    open();
     undo();
     await c.closeAll();
   }
