@@ -36,6 +36,7 @@ export class NodeStorage extends MemoryStorage {
   /** When (caller's clock) {@link sendable} was offered. */
   sendableAt = 0;
   private wanted: ((forPeer?: string) => void) | undefined;
+  private backingOff: ((peer: string) => boolean) | undefined;
 
   /**
    * Turns on-demand snapshots on: `want` is called (at most once per request
@@ -47,15 +48,36 @@ export class NodeStorage extends MemoryStorage {
     this.wanted = want;
   }
 
+  /**
+   * `backingOff(peer)` tells whether the sends of snapshots to `peer` wait
+   * out a back-off (after failed ones): while it does, {@link snapshot}
+   * serves none for it and throws `QUORUMKV_SNAPSHOT_TEMPORARILY_UNAVAILABLE`
+   * (the core asks again at the follower's next heartbeat response),
+   * whether or not the state machine makes snapshots on demand.
+   */
+  holdBack(backingOff: (peer: string) => boolean): void {
+    this.backingOff = backingOff;
+  }
+
   /** The base snapshot: index, term and membership always; its data only when it carries the state. */
   baseSnapshot(): Snapshot {
     return super.snapshot();
   }
 
-  /** The snapshot the core sends to a follower that needs entries compacted away. */
+  /**
+   * The snapshot the core sends to a follower that needs entries compacted
+   * away (`forPeer`, when the core names it).
+   * @throws FaultError `QUORUMKV_SNAPSHOT_TEMPORARILY_UNAVAILABLE` while
+   *   `forPeer` waits out a back-off ({@link holdBack}), and in on-demand
+   *   mode while a snapshot with the state is being taken
+   */
   override snapshot(forPeer?: string): Snapshot {
     const base = super.snapshot();
-    if (this.wanted === undefined || base.metadata.index === 0) return base;
+    if (base.metadata.index === 0) return base;
+    if (forPeer !== undefined && this.backingOff?.(forPeer) === true) {
+      throw new FaultError(ErrorCode.SNAPSHOT_TEMPORARILY_UNAVAILABLE, `the next snapshot for ${forPeer} waits for the back-off after its failed sends`);
+    }
+    if (this.wanted === undefined) return base;
     if (this.sendable !== undefined && this.sendable.metadata.index >= this.firstIndex() - 1) {
       this.servedTo.add(forPeer ?? '');
       return this.sendable;

@@ -661,11 +661,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.electionMs = this.tickMs * (opts.electionTicks ?? 10);
     this.strictReconfigCheck = opts.strictReconfigCheck ?? true;
     this.snapshotEntries = opts.snapshotEntries ?? 10_000;
+    // no snapshot goes to a follower while it waits out a back-off after failed sends
+    this.mem.holdBack((peer) => this.clock.now() < (this.snapshotBackoff.get(peer)?.retryAt ?? 0));
     if (this.sm.sync !== undefined) {
       // Raft asks for the snapshot from inside step(): take it as an apply task
-      this.mem.produceOnDemand((forPeer) => {
+      this.mem.produceOnDemand(() => {
         if (this.snapshotWanted || this.snapshotReading || this.closed) return;
-        if (forPeer !== undefined && this.clock.now() < (this.snapshotBackoff.get(forPeer)?.retryAt ?? 0)) return;
         this.snapshotWanted = true;
         queueMicrotask(() => this.pushApply({ kind: 'takeSnapshot' }));
       });
@@ -2212,12 +2213,14 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   /**
    * After a snapshot send fails (the follower refused it, as too large for
-   * its `maxSnapshotBytes`, or the stream broke), the next one is taken only
-   * for that follower after a back-off: one election timeout, doubled at
-   * each failure in a row up to 32 of them (reset by a send that finishes, a
-   * new term of leadership, the follower's removal). Without it, Raft asks again at the follower's next
-   * heartbeat response, and each snapshot costs the leader a read of its
-   * whole store (applies wait behind it) and its memory.
+   * its `maxSnapshotBytes`, or the stream broke), the next one is sent to
+   * (and, on demand, taken for) that follower only after a back-off: one
+   * election timeout, doubled at each failure in a row up to 32 of them
+   * (reset by a send that finishes, a new term of leadership, the
+   * follower's removal). Without it, Raft asks again at the follower's next
+   * heartbeat response, and each snapshot costs the leader an encoding and
+   * a transfer of the whole state, and on demand a read of its whole store
+   * (applies wait behind it) and its memory.
    */
   private snapshotSent(peer: string, status: SnapshotStatus): void {
     if (status === 'finish') {
