@@ -26,15 +26,38 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
+/** `count` distinct free ports (the OS may hand the same free port out twice in a row). */
+async function distinctPorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
+/**
+ * Starts `members` etcd processes and waits until each reports itself
+ * healthy. A start whose members are not all healthy within 20 s (a port
+ * another process took meanwhile) is stopped and made again once on new
+ * ports.
+ */
 export async function startEtcd(members = 1): Promise<EtcdCluster> {
+  try {
+    return await startEtcdOnce(members);
+  } catch (err) {
+    console.error(`  (${(err as Error).message}: starting etcd again on other ports)`);
+    return startEtcdOnce(members);
+  }
+}
+
+async function startEtcdOnce(members: number): Promise<EtcdCluster> {
   const root = mkdtempSync(join(tmpdir(), 'quorumkv-bench-etcd-'));
   const names = Array.from({ length: members }, (_, i) => `e${i}`);
   const peer: Record<string, number> = {};
   const client: Record<string, number> = {};
-  for (const n of names) {
-    peer[n] = await freePort();
-    client[n] = await freePort();
-  }
+  const ports = await distinctPorts(2 * members);
+  names.forEach((n, i) => {
+    peer[n] = ports[2 * i]!;
+    client[n] = ports[2 * i + 1]!;
+  });
   const initial = names.map((n) => `${n}=http://127.0.0.1:${peer[n]}`).join(',');
   const procs: ChildProcess[] = names.map((n) =>
     spawn(
@@ -54,6 +77,19 @@ export async function startEtcd(members = 1): Promise<EtcdCluster> {
     ),
   );
   const clients = names.map((n) => `http://127.0.0.1:${client[n]}`);
+  const stop = async (): Promise<void> => {
+    await Promise.all(
+      procs.map(
+        (p) =>
+          new Promise<void>((resolve) => {
+            if (p.exitCode !== null || p.signalCode !== null) return resolve();
+            p.once('exit', () => resolve());
+            p.kill('SIGTERM');
+          }),
+      ),
+    );
+    rmSync(root, { recursive: true, force: true });
+  };
   // wait for health
   const deadline = Date.now() + 20_000;
   for (const url of clients) {
@@ -64,7 +100,10 @@ export async function startEtcd(members = 1): Promise<EtcdCluster> {
       } catch {
         // not up yet
       }
-      if (Date.now() > deadline) throw new Error(`etcd at ${url} did not become healthy`);
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`etcd at ${url} did not become healthy`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -76,18 +115,6 @@ export async function startEtcd(members = 1): Promise<EtcdCluster> {
         const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'));
         return m === null ? NaN : Number(m[1]) * 1024;
       }),
-    async stop() {
-      await Promise.all(
-        procs.map(
-          (p) =>
-            new Promise<void>((resolve) => {
-              if (p.exitCode !== null) return resolve();
-              p.once('exit', () => resolve());
-              p.kill('SIGTERM');
-            }),
-        ),
-      );
-      rmSync(root, { recursive: true, force: true });
-    },
+    stop,
   };
 }
