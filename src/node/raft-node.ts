@@ -267,15 +267,27 @@ function removedNotAddedBack(id: string): string {
 const EMPTY = new Uint8Array(0);
 
 /**
- * The entry a leader appends in place of a membership change a follower
- * forwarded and it refused: the refusal, for the proposer to read when it
- * applies the entry (etcd's leader answers the member that forwarded the
- * change); an empty entry when the change carries no proposer. The Raft
+ * The refusal of a leader's Raft core as its proposer is to get it. The
  * core checks a change before the leader's membership check: an
  * `AddLearnerNode` of an id that is a voter by now (`isVoter`) it refuses
  * as the demotion of a voter, but its proposer did not know the id and made
  * an addition that another member's overtook: etcd's ErrIDExists, as the
- * leader's own check says (`QUORUMKV_MEMBER_EXISTS`).
+ * leader's own check says (`QUORUMKV_MEMBER_EXISTS`). Any other refusal
+ * as it is.
+ */
+function proposerRefusal(cc: ConfChange | undefined, refusal: ConfChangeRefusal, isVoter: (id: string) => boolean): ConfChangeRefusal {
+  if (refusal.code === ErrorCode.INVALID_ARGUMENT && cc?.type === 'AddLearnerNode' && isVoter(cc.nodeId)) {
+    return { code: ErrorCode.MEMBER_EXISTS, message: idExists(cc.nodeId) };
+  }
+  return refusal;
+}
+
+/**
+ * The entry a leader appends in place of a membership change a follower
+ * forwarded and it refused: the refusal (see {@link proposerRefusal}), for
+ * the proposer to read when it applies the entry (etcd's leader answers
+ * the member that forwarded the change); an empty entry when the change
+ * carries no proposer.
  */
 function refusedConfChangeEntry(entry: Entry, refusal: ConfChangeRefusal, isVoter: (id: string) => boolean): Entry {
   let cc: ConfChange | undefined;
@@ -287,11 +299,7 @@ function refusedConfChangeEntry(entry: Entry, refusal: ConfChangeRefusal, isVote
     ctx = {};
   }
   if (typeof ctx.origin !== 'string' || typeof ctx.seq !== 'number') return { ...entry, type: 'Normal', data: EMPTY };
-  let { code, message } = refusal;
-  if (code === ErrorCode.INVALID_ARGUMENT && cc?.type === 'AddLearnerNode' && isVoter(cc.nodeId)) {
-    code = ErrorCode.MEMBER_EXISTS;
-    message = idExists(cc.nodeId);
-  }
+  const { code, message } = proposerRefusal(cc, refusal, isVoter);
   return { ...entry, type: 'Normal', data: wrapConfRefusal({ origin: ctx.origin, seq: ctx.seq, code, message }) };
 }
 /** The context a member puts in its membership changes (`{}` when there is none or it does not decode). */
@@ -1373,6 +1381,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       }
       this.pendingConf.delete(seq);
       this.clock.clearTimeout(p.timer);
+      // refused by this member's Raft core, as the leader's: answered as a
+      // change forwarded to it would be (a change that waited here for an
+      // entry of a new term to commit may have been overtaken meanwhile)
+      if (isQuorumError(err, ErrorCode.INVALID_ARGUMENT)) {
+        const { code, message } = proposerRefusal(p.cc, { code: err.code, message: err.message }, (id) => this.confState.voters.includes(id));
+        if (code !== err.code) err = refusalError(code, message);
+      }
       p.reject(err as Error);
     }
   }

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, isQuorumError, UsageError } from '../../src/errors.js';
+import type { KvNode } from '../../src/server/index.js';
 import { KvCluster } from './helpers.js';
 
 const IDS = ['a', 'b', 'c'];
@@ -493,6 +494,37 @@ test("each membership refusal of a change another member's overtook comes back t
 
     const expected = { voters: [...IDS, 'd', 'v'].sort(), learners: [] };
     for (const n of c.nodes.values()) assert.deepEqual(n.members(), expected, `members() on ${n.id}`);
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a learner added on a new leader under the id of a voter whose addition it applies only once it leads is refused with QUORUMKV_MEMBER_EXISTS, as through the log', async () => {
+  const c = new KvCluster(IDS, 19);
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    await c.run(l.put('k', 'v'));
+    const [f1, f2] = c.followers() as [KvNode, KvNode];
+    // the old leader's messages take 5 ms, the followers' to each other 20 ms
+    for (const f of [f1, f2]) c.net.setDelay({ minMs: 5, maxMs: 5 }, { from: l.id, to: f.id });
+    c.net.setDelay({ minMs: 20, maxMs: 20 }, { from: f1.id, to: f2.id });
+    c.net.setDelay({ minMs: 20, maxMs: 20 }, { from: f2.id, to: f1.id });
+    const last = l.raft.status().lastIndex;
+    void l.addMember('x').catch(() => undefined);
+    // once both followers hold the addition of x, the old leader is cut off:
+    // neither hears that it is committed
+    for (let i = 0; i < 50 && (f1.raft.status().lastIndex <= last || f2.raft.status().lastIndex <= last); i++) await c.clock.advanceAsync(1);
+    assert.ok(f1.raft.status().lastIndex > last && f2.raft.status().lastIndex > last, 'both followers hold the addition');
+    c.net.isolate(l.id);
+    assert.ok(!f1.members().voters.includes('x') && !f2.members().voters.includes('x'), 'neither follower applied the addition');
+    // a new leader, that has not committed an entry of its term yet
+    await c.waitFor(() => f1.raft.isLeader || f2.raft.isLeader, 5_000, 'a new leader');
+    const n = f1.raft.isLeader ? f1 : f2;
+    assert.ok(!n.members().voters.includes('x'), `${n.id} has not applied the addition of x yet`);
+    const learner = n.addMember('x', undefined, { learner: true });
+    await assert.rejects(c.run(learner), refusedWith(ErrorCode.MEMBER_EXISTS, /^etcdserver: member ID already exist/));
+    assert.ok(n.members().voters.includes('x'), 'x stays a voter');
   } finally {
     await c.closeAll();
   }
