@@ -1000,9 +1000,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (max !== undefined && !(typeof max === 'number' && Number.isSafeInteger(max) && max > 0)) {
       return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'maxLearners must be a positive integer'));
     }
-    // (a malformed id, or one that is a member, is refused as such whatever the room)
+    // (a malformed id, one that is a member and one removed are refused as
+    // such whatever the room: etcd's ValidateConfigurationChange checks
+    // ErrIDRemoved and ErrIDExists before ErrTooManyLearners)
     const { voters, learners } = this.confState;
-    const newMember = memberIdProblem(id) === undefined && !voters.includes(id) && !learners.includes(id);
+    const newMember = memberIdProblem(id) === undefined && !voters.includes(id) && !learners.includes(id) && !this.removedIds.has(id);
     if (max !== undefined && this.unavailable() === undefined && newMember && learners.length >= max) {
       return Promise.reject(new UsageError(ErrorCode.TOO_MANY_LEARNERS, tooManyLearners(max)));
     }

@@ -529,3 +529,21 @@ test('a learner added on a new leader under the id of a voter whose addition it 
     await c.closeAll();
   }
 });
+
+test('a removed id added back as a learner is refused with QUORUMKV_MEMBER_ID_REMOVED also when the learners fill maxLearners, as etcd checks ErrIDRemoved first', async () => {
+  const c = new KvCluster(IDS, 20);
+  try {
+    await c.startAll();
+    const l = await c.waitLeader();
+    await c.run(l.put('k', 'v'));
+    await c.run(l.addMember('gone', undefined, { learner: true }));
+    await c.run(l.removeMember('gone'));
+    await c.run(l.addMember('d', undefined, { learner: true })); // the one learner maxLearners (1) allows
+    const applied = l.raft.appliedIndex;
+    await assert.rejects(c.run(l.addMember('gone', undefined, { learner: true })), refusedWith(ErrorCode.MEMBER_ID_REMOVED, /was removed from the cluster/));
+    await assert.rejects(c.run(l.raft.addLearner('gone', undefined, { maxLearners: 1 })), refusedWith(ErrorCode.MEMBER_ID_REMOVED, /was removed from the cluster/));
+    assert.equal(l.raft.appliedIndex, applied, 'nothing proposed');
+  } finally {
+    await c.closeAll();
+  }
+});
