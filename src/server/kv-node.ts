@@ -742,8 +742,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (opts.maxTxnOps !== undefined) this.limits.maxTxnOps = opts.maxTxnOps;
     this.maxLearners = opts.maxLearners ?? 1;
     this.electionMs = (opts.tickMs ?? 100) * (opts.electionTicks ?? 10);
-    // etcd: (3 × electionTicks) / 2 whole ticks, then rounded up to seconds
-    this.minLeaseTtl = Math.max(1, Math.ceil((Math.floor((3 * (opts.electionTicks ?? 10)) / 2) * (opts.tickMs ?? 100)) / 1000));
+    // etcd: (3 × electionTicks) / 2 whole ticks, then rounded up to seconds;
+    // counted in whole nanoseconds (as Go's time.Duration), so that ticks of
+    // a fractional tickMs that make whole seconds are not rounded up by the
+    // binary product (3750 × 66.4 ms is 249000.00000000003 ms in doubles)
+    const minTtlNs = Math.floor((3 * (opts.electionTicks ?? 10)) / 2) * Math.round((opts.tickMs ?? 100) * 1e6);
+    this.minLeaseTtl = Math.max(1, Math.ceil(minTtlNs / 1e9));
     this.leaseCheckMs = opts.leaseCheckMs ?? 500;
     this.autoCompaction = opts.autoCompaction;
     this.quotaBytes = opts.quotaBackendBytes ?? DEFAULT_QUOTA_BACKEND_BYTES;

@@ -823,6 +823,25 @@ test('the minimum lease TTL counts whole ticks first, as etcd: 3 × electionTick
   }
 });
 
+test('the minimum lease TTL of a fractional tickMs is the whole ticks times tickMs, rounded up to seconds, without a second more from binary rounding', async () => {
+  // 3750 ticks (electionTicks 2500) of 66.4 ms are 249 s exactly; in binary
+  // floating point their product is 249000.00000000003 ms, which rounded up
+  // gave 250 s
+  const c = new KvCluster(['a'], 38);
+  c.extra = () => ({ tickMs: 66.4, electionTicks: 2500, requestTimeoutMs: 60_000 });
+  try {
+    await c.startAll();
+    const n = c.node('a');
+    n.raft.campaign();
+    await c.waitFor(() => n.raft.isLeader, 10_000, 'a leads');
+    const ttls: number[] = [];
+    for (const ttl of [1, 249, 250]) ttls.push((await c.run(n.leaseGrant(ttl), 60_000)).ttl);
+    assert.deepEqual(ttls, [249, 249, 250]);
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('under a CORRUPT alarm keep-alives are served on every member, lease grants, revokes and compactions fail on every member, lease time-to-live and list on the member named', async () => {
   const c = new KvCluster(IDS, 36);
   try {
