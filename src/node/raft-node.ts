@@ -962,15 +962,16 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    *   (etcd's ErrIDRemoved). From the leader, through the log when called
    *   on a follower (etcd's `ValidateConfigurationChange`), for a change
    *   that the membership the leader applied no longer allows as made here:
-   *   `QUORUMKV_MEMBER_EXISTS` for an id that another member's change added
-   *   meanwhile (etcd's ErrIDExists: "etcdserver: member ID already exist";
-   *   a learner added so is not promoted), `QUORUMKV_MEMBER_ID_REMOVED` for
-   *   one removed meanwhile, `QUORUMKV_PEER_ADDRESS_EXISTS` for an address
-   *   another member was added or updated with (ErrPeerURLexists:
-   *   "etcdserver: Peer URLs already exists"), and, for the promotion of a
-   *   learner, `QUORUMKV_MEMBER_NOT_LEARNER` when it is a voter by now
-   *   (ErrMemberNotLearner: "etcdserver: can only promote a learner
-   *   member") or `QUORUMKV_MEMBER_NOT_FOUND` when it is gone
+   *   `QUORUMKV_MEMBER_EXISTS` for an id that is a voter, or that another
+   *   member's change added meanwhile (etcd's ErrIDExists: "etcdserver:
+   *   member ID already exist"; a learner added so is not promoted),
+   *   `QUORUMKV_MEMBER_ID_REMOVED` for one removed meanwhile (a learner
+   *   this member would promote included), `QUORUMKV_PEER_ADDRESS_EXISTS`
+   *   for an address another member was added or updated with
+   *   (ErrPeerURLexists: "etcdserver: Peer URLs already exists"), and, for
+   *   the promotion of a learner, `QUORUMKV_MEMBER_NOT_LEARNER` when it is a
+   *   voter by now (ErrMemberNotLearner: "etcdserver: can only promote a
+   *   learner member")
    */
   addVoter(id: string, address?: string): Promise<ConfState> {
     return this.changeMembership('AddNode', id, address);
