@@ -174,6 +174,12 @@ export const ErrorCode = {
    * added beyond `maxLearners`.
    */
   TOO_MANY_LEARNERS: 'QUORUMKV_TOO_MANY_LEARNERS',
+  /**
+   * "etcdserver: bad leader transferee" (etcd's
+   * `ErrGRPCBadLeaderTransferee`): leadership moved to an id that is not a
+   * voter (a learner, or no member).
+   */
+  BAD_LEADER_TRANSFEREE: 'QUORUMKV_BAD_LEADER_TRANSFEREE',
 } as const;
 
 /** One of the stable error codes of {@link ErrorCode}. */

@@ -150,7 +150,7 @@ test('a second membership change while one is pending rejects with QUORUMKV_CONF
       // the target may be the follower itself, which is already... not the leader: NOT_LEADER either way
       hasCode(ErrorCode.NOT_LEADER)(e),
     );
-    await assert.rejects(leader.node.transferLeader('d'), hasCode(ErrorCode.INVALID_ARGUMENT)); // a learner
+    await assert.rejects(leader.node.transferLeader('d'), hasCode(ErrorCode.BAD_LEADER_TRANSFEREE)); // a learner (etcd's ErrBadLeaderTransferee)
   } finally {
     await c.closeAll();
   }

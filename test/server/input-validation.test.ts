@@ -524,6 +524,10 @@ test('moveLeader on a follower is QUORUMKV_NOT_LEADER even towards the leader it
     const leader = await c.waitLeader();
     const f = c.followers()[0]!;
     await assert.rejects(c.run(f.moveLeader(leader.id)), (e: unknown) => isQuorumError(e, ErrorCode.NOT_LEADER));
+    // a transferee that is no voter: etcd's ErrBadLeaderTransferee
+    for (const to of ['zz', '']) {
+      await assert.rejects(c.run(leader.moveLeader(to)), (e: unknown) => isQuorumError(e, ErrorCode.BAD_LEADER_TRANSFEREE) && /bad leader transferee/.test((e as Error).message), JSON.stringify(to));
+    }
   } finally {
     await c.closeAll();
   }
