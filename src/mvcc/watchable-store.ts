@@ -34,8 +34,9 @@
  * @module
  */
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import { callIsolated } from '../isolated-emit.js';
 import { MAX_TIMER_MS } from '../timer-limit.js';
-import type { Event, KeyValue, WatchCreateRequest, WatchFilter, WatchResponse } from '../mvccpb/index.js';
+import type { Event, KeyValue, ResponseHeader, WatchCreateRequest, WatchFilter, WatchResponse } from '../mvccpb/index.js';
 import type { RevisionEvents } from './kv-core.js';
 import { toIndexEnd, toSkey } from './skey.js';
 import { checkWatchRequest } from './validate.js';
@@ -87,6 +88,20 @@ export interface WatchOptions {
    */
   timer?: WatchTimer;
   /**
+   * Makes the header of each watch response (events, progress
+   * notifications, cancellations) from the response's revision: a new
+   * object, whose `revision` is the one given. Default: `{ revision }`, the
+   * revision alone. A server sets it to add its cluster fields, as etcd's
+   * `watchStream` fills every `WatchResponse` header (`clusterId`,
+   * `memberId`, `revision`, `raftTerm`; etcd server/etcdserver/api/v3rpc/
+   * watch.go). It is called once per response (not per event), at the
+   * moment the response is made, often while the store applies a write:
+   * it should be cheap. One that throws gets the revision alone for that
+   * response, and its error is thrown again on its own (an uncaught
+   * exception); the watch goes on.
+   */
+  responseHeader?: (revision: number) => ResponseHeader;
+  /**
    * Called with an error of the catch-up loop or of a read of a `prevKv`
    * (a backend fault). The watchers concerned read those revisions from
    * history on a later catch-up pass.
@@ -128,10 +143,6 @@ interface PrevKvReading {
   waitsForRestore: boolean;
 }
 
-function response(w: Watcher, revision: number, events: Event[]): WatchResponse {
-  return { header: { revision }, watchId: w.id, created: false, canceled: false, compactRevision: 0, cancelReason: '', events };
-}
-
 // The host of its watchers (`WatcherHost` in watcher.ts, internal, so not
 // named in an `implements` clause the published declarations would show):
 // passing `this` to Watcher's constructor checks the shape.
@@ -146,6 +157,7 @@ export class WatchableStore {
   private readonly capacity: number;
   private readonly maxRevs: number;
   private readonly onError: (err: unknown) => void;
+  private readonly makeHeader: ((revision: number) => ResponseHeader) | undefined;
   private syncing = false;
   private again = false;
   private kicked = false;
@@ -170,8 +182,9 @@ export class WatchableStore {
   /**
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for a `queueCapacity` or
    *   `maxRevisionsPerSync` that is not a positive integer, a
-   *   `progressIntervalMs` that is not a non-negative number, or a `timer`
-   *   without `setTimeout` and `clearTimeout`
+   *   `progressIntervalMs` that is not a non-negative number, a `timer`
+   *   without `setTimeout` and `clearTimeout`, or a `responseHeader` that is
+   *   not a function
    */
   constructor(source: WatchSource, options: WatchOptions = {}) {
     for (const name of ['queueCapacity', 'maxRevisionsPerSync'] as const) {
@@ -190,13 +203,37 @@ export class WatchableStore {
     if (t !== undefined && (t === null || typeof t !== 'object' || typeof (t as WatchTimer).setTimeout !== 'function' || typeof (t as WatchTimer).clearTimeout !== 'function')) {
       throw new UsageError(ErrorCode.INVALID_CONFIG, 'watch timer must be { setTimeout, clearTimeout }');
     }
+    const rh = options.responseHeader as unknown;
+    if (rh !== undefined && typeof rh !== 'function') {
+      throw new UsageError(ErrorCode.INVALID_CONFIG, 'watch responseHeader must be a function');
+    }
     this.source = source;
+    this.makeHeader = options.responseHeader;
     this.capacity = options.queueCapacity ?? 256;
     this.maxRevs = options.maxRevisionsPerSync ?? 1000;
     this.onError = options.onError ?? (() => {});
     this.progressTimer = options.timer ?? unrefTimer;
     this.progressMs = options.progressIntervalMs ?? 600_000;
     if (this.progressMs > 0) this.scheduleProgress();
+  }
+
+  /** A response of `w` at `revision` (its header's revision) with `events` (the array itself, not a copy). */
+  private response(w: Watcher, revision: number, events: Event[]): WatchResponse {
+    return { header: this.header(revision), watchId: w.id, created: false, canceled: false, compactRevision: 0, cancelReason: '', events };
+  }
+
+  /** The header of a response at `revision`: `{ revision }`, or what `responseHeader` makes of it. */
+  private header(revision: number): ResponseHeader {
+    const make = this.makeHeader;
+    if (make === undefined) return { revision };
+    try {
+      return make(revision);
+    } catch (err) {
+      callIsolated(() => {
+        throw err;
+      });
+      return { revision };
+    }
   }
 
   /**
@@ -265,7 +302,7 @@ export class WatchableStore {
     const w = Watcher.create(this, id, req, skey, end, minRev, this.capacity);
     if (end !== undefined && end !== '' && end <= skey) {
       // an empty range: created and cancelled at once (etcd's ErrEmptyWatcherRange)
-      w.close({ ...response(w, this.source.flushedRevision(), []), canceled: true, cancelReason: 'mvcc: watcher range is empty' });
+      w.close({ ...this.response(w, this.source.flushedRevision(), []), canceled: true, cancelReason: 'mvcc: watcher range is empty' });
       return w;
     }
     this.byId.set(id, w);
@@ -317,7 +354,7 @@ export class WatchableStore {
   private sendPendingProgress(w: Watcher): void {
     if (!w.progressPending || w.fullUntilDrained()) return;
     w.progressPending = false;
-    w.offer(response(w, this.source.flushedRevision(), []));
+    w.offer(this.response(w, this.source.flushedRevision(), []));
   }
 
   /**
@@ -400,7 +437,7 @@ export class WatchableStore {
       }
     }
     for (const [w, events] of batches) {
-      const resp = response(w, lastRev, events);
+      const resp = this.response(w, lastRev, events);
       if (w.offer(resp)) continue;
       // the consumer is behind: keep the response aside, stop notifying it
       this.synced.delete(w);
@@ -451,7 +488,7 @@ export class WatchableStore {
     }
     if (this.reading.get(w) !== r) return;
     this.reading.delete(w);
-    w.victimResponses = r.held.map((n) => response(w, n.lastRev, n.events));
+    w.victimResponses = r.held.map((n) => this.response(w, n.lastRev, n.events));
     w.victimLastRev = r.upTo;
     this.retryVictim(w);
   }
@@ -524,7 +561,7 @@ export class WatchableStore {
   private periodicProgress(): void {
     const rev = this.source.flushedRevision();
     for (const w of this.synced.watchers) {
-      if (w.request.progressNotify && !w.sentSinceProgress && !w.isFull()) w.offer(response(w, rev, []));
+      if (w.request.progressNotify && !w.sentSinceProgress && !w.isFull()) w.offer(this.response(w, rev, []));
       w.sentSinceProgress = false;
     }
   }
@@ -593,7 +630,7 @@ export class WatchableStore {
       const held = w.state === 'victim' ? w.victimResponses : [];
       const covered = w.state === 'synced' ? flushed : w.state === 'victim' ? w.victimLastRev : w.minRev - 1;
       w.victimResponses = [];
-      w.close({ ...response(w, Math.min(flushed, covered), []), canceled: true, cancelReason }, held);
+      w.close({ ...this.response(w, Math.min(flushed, covered), []), canceled: true, cancelReason }, held);
     }
   }
 
@@ -634,7 +671,7 @@ export class WatchableStore {
     this.unsynced.delete(w);
     this.forget(w);
     w.close({
-      ...response(w, this.source.flushedRevision(), []),
+      ...this.response(w, this.source.flushedRevision(), []),
       canceled: true,
       compactRevision: compactRev,
       cancelReason: 'mvcc: required revision has been compacted',
@@ -695,7 +732,7 @@ export class WatchableStore {
         if (this.restores !== restores) return true;
         if (w.state !== 'unsynced') continue;
       }
-      if (events.length > 0 && !w.offer(response(w, to, events))) continue;
+      if (events.length > 0 && !w.offer(this.response(w, to, events))) continue;
       w.minRev = Math.max(w.minRev, to + 1);
       if (w.minRev > this.source.flushedRevision()) {
         this.unsynced.delete(w);

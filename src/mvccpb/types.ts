@@ -62,8 +62,10 @@ export interface Event {
 }
 
 /**
- * Header of every response. The store fills `revision`; the server fills the
- * cluster fields.
+ * Header of every response. The store fills `revision`; the server
+ * (`KvNode`) fills the cluster fields, on every response it returns and on
+ * every watch response (as etcd), but not on the responses nested in a
+ * txn's `responses`. A bare `MvccStore`'s responses carry `revision` alone.
  */
 export interface ResponseHeader {
   /**
@@ -401,7 +403,15 @@ export interface WatchCreateRequest {
  * event up to `header.revision` has been sent.
  */
 export interface WatchResponse {
-  /** `revision`: the store revision the response is consistent with. */
+  /**
+   * `revision`: the store revision the response is consistent with. A
+   * member's (`KvNode`) watch responses (events, progress notifications,
+   * cancellations) also carry `clusterId`, `memberId` (the member the watch
+   * is on) and `raftTerm` (that member's term when the response was made),
+   * as etcd fills every `WatchResponse` header (v3rpc/watch.go). A bare
+   * `MvccStore`'s carry `revision` alone, unless its `watch.responseHeader`
+   * option makes them.
+   */
   header: ResponseHeader;
   /** Id of the watch this response belongs to. */
   watchId: number;

@@ -947,6 +947,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     let store: MvccStore | undefined;
     let sm: KvStateMachine;
     let storage: ClaimingLogStorage | undefined;
+    let raft: RaftNode<EntryResult> | undefined;
+    // every watch response carries the whole header, as etcd's watchStream
+    // fills it when it sends one (v3rpc/watch.go sendLoop): the term is
+    // this member's when the response is made
+    const memberId = opts.id;
+    const watchHeader = (revision: number): ResponseHeader => ({ revision, clusterId, memberId, raftTerm: raft === undefined ? 0 : raft.term });
     try {
       store = await MvccStore.open(db.sublevel('mvcc', { keyEncoding: 'view', valueEncoding: 'view' }), {
         // Applying an entry must not depend on this member's options, which
@@ -961,7 +967,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         now: monotonicNow(clock),
         sync: opts.syncStore ?? true,
         batchIntervalMs: opts.backendBatchIntervalMs ?? 10,
-        ...(opts.watchProgressNotifyIntervalMs !== undefined ? { watch: { progressIntervalMs: opts.watchProgressNotifyIntervalMs } } : {}),
+        watch: {
+          responseHeader: watchHeader,
+          ...(opts.watchProgressNotifyIntervalMs !== undefined ? { progressIntervalMs: opts.watchProgressNotifyIntervalMs } : {}),
+        },
         timer: clock,
         onBackendCommit: (seconds) => metrics.backendCommit.observe({ member: opts.id }, seconds),
       });
@@ -1014,7 +1023,6 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     }
     const now = monotonicNow(clock);
     const measured = new RoundTripTransport(transport, now, (to, seconds) => metrics.peerRoundTrip.observe({ member: opts.id, To: to }, seconds), tickMs * electionTicks);
-    let raft: RaftNode<EntryResult> | undefined;
     try {
       raft = await RaftNode.create<EntryResult>({
         id: opts.id,
@@ -1178,6 +1186,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * {@inheritDoc KV.watch}
    * A watch is served by this member from what it has applied: a member that
    * is cut off from the leader delivers nothing new until it catches up.
+   * Each of its responses (events, progress notifications, cancellations)
+   * has the whole header, as etcd's: `clusterId`, this member's `memberId`,
+   * `revision`, and `raftTerm`, this member's term when the response was
+   * made.
    */
   watch(key: BytesLike, options: WatchOptions = {}): Watch {
     this.assertServing();
