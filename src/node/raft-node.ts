@@ -913,8 +913,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * @throws UsageError `QUORUMKV_NOT_LEADER` when this member is not the leader
    * @throws UsageError `QUORUMKV_BAD_LEADER_TRANSFEREE` when `to` is not a
    *   voter (a learner, or no member: etcd's ErrBadLeaderTransferee),
-   *   `QUORUMKV_INVALID_ARGUMENT` for options that are not `{ timeoutMs }`
-   *   with a positive number
+   *   `QUORUMKV_INVALID_ARGUMENT` for a `to` that is not a string, or
+   *   options that are not `{ timeoutMs }` with a positive number
    * @throws FaultError `QUORUMKV_TIMEOUT` when the transfer did not finish within two election timeouts
    */
   async transferLeader(to: string, options: { timeoutMs?: number } = {}): Promise<void> {
@@ -922,7 +922,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (gone !== undefined) throw gone;
     const badTimeout = timeoutProblem(options);
     if (badTimeout !== undefined) throw badTimeout;
-    if (!this.confState.voters.includes(to)) throw new UsageError(ErrorCode.BAD_LEADER_TRANSFEREE, `etcdserver: bad leader transferee (${String(to)} is not a voter)`);
+    if (typeof to !== 'string') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `the member to move leadership to must be an id (a string), got ${typeof to}`);
+    if (!this.confState.voters.includes(to)) throw new UsageError(ErrorCode.BAD_LEADER_TRANSFEREE, `etcdserver: bad leader transferee (${to} is not a voter)`);
     if (this.lead === to) return;
     if (this.role !== 'leader') throw new UsageError(ErrorCode.NOT_LEADER, `not the leader (leader is ${this.lead || 'unknown'})`);
     const timeoutMs = options.timeoutMs ?? 2 * this.electionMs;

@@ -1580,7 +1580,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
 
   /**
    * Moves leadership to `to` (etcd's `MoveLeader`, Raft thesis §3.10). Must be called on the leader.
-   * @throws UsageError `QUORUMKV_NOT_LEADER`, `QUORUMKV_BAD_LEADER_TRANSFEREE` when `to` is not a voter (a learner, or no member: etcd's ErrBadLeaderTransferee); FaultError `QUORUMKV_TIMEOUT`
+   * @throws UsageError `QUORUMKV_NOT_LEADER`, `QUORUMKV_BAD_LEADER_TRANSFEREE` when `to` is not a voter (a learner, or no member: etcd's ErrBadLeaderTransferee), `QUORUMKV_INVALID_ARGUMENT` when it is not a string; FaultError `QUORUMKV_TIMEOUT`
    */
   moveLeader(to: string): Promise<void> {
     const refused = this.refusedIfNotServing();

@@ -528,6 +528,10 @@ test('moveLeader on a follower is QUORUMKV_NOT_LEADER even towards the leader it
     for (const to of ['zz', '']) {
       await assert.rejects(c.run(leader.moveLeader(to)), (e: unknown) => isQuorumError(e, ErrorCode.BAD_LEADER_TRANSFEREE) && /bad leader transferee/.test((e as Error).message), JSON.stringify(to));
     }
+    // not an id at all: bad input
+    for (const to of [123, undefined, null, { id: 'a' }]) {
+      await assert.rejects(c.run(leader.moveLeader(to as never)), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT), String(to));
+    }
   } finally {
     await c.closeAll();
   }
