@@ -20,6 +20,7 @@
  */
 import createDebug from 'debug';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import { checkOptionsArg } from '../option-keys.js';
 import { FOREVER, Lease, type LeaseItem } from './lease.js';
 
 const log = createDebug('quorumkv:lease');
@@ -287,8 +288,13 @@ export class Lessor {
    * granted TTL 0, no keys (etcd). On a lessor that is not promoted the
    * remaining time is the granted TTL (only the leader knows expiry times;
    * the server asks the leader).
+   * @param opts.keys - list the attached keys too (default false)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for options that are not
+   *   `{ keys }` with a boolean
    */
   timeToLive(id: number, opts: { keys?: boolean } = {}): LeaseTimeToLive {
+    checkOptionsArg(opts, ['keys'], 'timeToLive options');
+    if (opts.keys !== undefined && typeof opts.keys !== 'boolean') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `timeToLive options.keys must be a boolean, got ${typeof opts.keys}`);
     const l = this.leaseMap.get(id);
     if (l === undefined) return { id, ttl: -1, grantedTtl: 0, keys: [] };
     const rem = l.remainingMs(this.now());

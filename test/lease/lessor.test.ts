@@ -244,3 +244,18 @@ test('expired refuses a limit that is not a whole number, 0 or more (or Infinity
   assert.equal(first.length, 2, 'nothing was reported by the refused calls');
   assert.deepEqual([...first, ...l.expired(Number.POSITIVE_INFINITY)].sort(), [1, 2, 3]);
 });
+
+test('time to live refuses options that are not { keys } with a boolean, with QUORUMKV_INVALID_ARGUMENT', () => {
+  // before: null threw a raw TypeError, and { keys: 'yes' } or a misspelled
+  // { key: true } answered without the keys, as if none were asked for
+  const l = new Lessor({ now: clock().now });
+  l.grant(1, 10);
+  for (const bad of [null, 5, [], { key: true }, { keys: 'yes' }]) {
+    assert.throws(
+      () => l.timeToLive(1, bad as never),
+      (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'QUORUMKV_INVALID_ARGUMENT',
+      JSON.stringify(bad),
+    );
+  }
+  assert.deepEqual(l.timeToLive(1, { keys: false }).keys, []);
+});
