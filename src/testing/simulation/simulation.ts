@@ -1100,7 +1100,8 @@ export class Simulation {
    * it: `await sim.drive(sim.moveLeader('b'))`.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when there is no leader
    *   or `to` is not a running member; otherwise the leader's answer
-   *   (`QUORUMKV_TIMEOUT` when the transfer did not complete, ...)
+   *   (`QUORUMKV_BAD_LEADER_TRANSFEREE` when `to` is a learner,
+   *   `QUORUMKV_TIMEOUT` when the transfer did not complete, ...)
    */
   moveLeader(to: string): Promise<void> {
     const from = this.leaderId();
