@@ -35,16 +35,16 @@ export class NodeStorage extends MemoryStorage {
   private readonly servedTo = new Set<string>();
   /** When (caller's clock) {@link sendable} was offered. */
   sendableAt = 0;
-  private wanted: ((forPeer?: string) => void) | undefined;
+  private wanted: (() => void) | undefined;
   private backingOff: ((peer: string) => boolean) | undefined;
 
   /**
    * Turns on-demand snapshots on: `want` is called (at most once per request
    * of the core) when a snapshot with the state is needed and none is ready;
-   * the node then takes one and hands it to {@link offer}. `forPeer` is the
-   * follower it is for, when the core names it.
+   * the node then takes one and hands it to {@link offer}. (A follower
+   * waiting out a back-off gets none, taken or not: {@link holdBack}.)
    */
-  produceOnDemand(want: (forPeer?: string) => void): void {
+  produceOnDemand(want: () => void): void {
     this.wanted = want;
   }
 
@@ -83,7 +83,7 @@ export class NodeStorage extends MemoryStorage {
       return this.sendable;
     }
     if (this.baseSendable) return base;
-    this.wanted(forPeer);
+    this.wanted();
     throw new FaultError(ErrorCode.SNAPSHOT_TEMPORARILY_UNAVAILABLE, `a snapshot after index ${base.metadata.index} is being taken`);
   }
 

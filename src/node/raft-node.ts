@@ -217,8 +217,6 @@ interface ReadRound {
   /** Every context this round was issued with (it is issued again while unanswered). */
   ctxs: Set<string>;
   waiters: ReadWaiter[];
-  /** Read index once Raft confirmed it; -1 until then. */
-  index: number;
   retry: TimerHandle | undefined;
 }
 
@@ -1758,7 +1756,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       emitIsolated(this, 'leaderChange', lead, term);
       if (lead !== '') this.retryWaiting();
       // A ReadIndex request may be lost with the old leader: ask again.
-      if (this.readRound !== undefined && this.readRound.index < 0) this.reissueRead();
+      if (this.readRound !== undefined) this.reissueRead();
     }
   }
 
@@ -2314,7 +2312,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private startReadRound(): void {
     if (this.readRound !== undefined || this.readQueue.length === 0 || this.closed) return;
-    const round: ReadRound = { ctxs: new Set(), waiters: this.readQueue, index: -1, retry: undefined };
+    const round: ReadRound = { ctxs: new Set(), waiters: this.readQueue, retry: undefined };
     this.readQueue = [];
     this.readRound = round;
     this.issueRead(round);
@@ -2328,7 +2326,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (round.retry !== undefined) this.clock.clearTimeout(round.retry);
     // A request can be dropped (no leader, leader change): ask again after an election timeout.
     round.retry = this.clock.setTimeout(() => {
-      if (this.readRound === round && round.index < 0) this.reissueRead();
+      if (this.readRound === round) this.reissueRead();
     }, this.electionMs);
   }
 
