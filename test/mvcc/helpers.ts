@@ -1,8 +1,8 @@
 // Shared helpers for the MVCC store tests: a store on memory-level, byte
 // helpers, and a writer that applies requests with growing Raft indexes.
 import { MemoryLevel } from 'memory-level';
-import { MvccStore, type MvccStoreOptions, type WriteRequest, type WriteResponse } from '../../src/mvcc/index.js';
-import type { KeyValue } from '../../src/mvccpb/index.js';
+import { MvccStore, type MvccStoreOptions, type Watcher, type WriteRequest, type WriteResponse } from '../../src/mvcc/index.js';
+import type { KeyValue, WatchResponse } from '../../src/mvccpb/index.js';
 
 /** UTF-8 bytes of a string. */
 export function b(s: string): Uint8Array {
@@ -58,4 +58,19 @@ export async function del(t: TestStore, key: string, rangeEnd?: string, prevKv =
   const r = await t.write({ deleteRange: { key: b(key), rangeEnd: rangeEnd === undefined ? undefined : b(rangeEnd), prevKv } });
   if (!('deleteRange' in r)) throw new Error('not a deleteRange response');
   return r.deleteRange;
+}
+
+/** The watcher's next response, or a failure after `ms` ms (or when the watch ends). */
+export async function nextResp(w: Watcher, ms = 2000): Promise<WatchResponse> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error('no watch response in time')), ms);
+  });
+  try {
+    const r = await Promise.race([w.next(), timeout]);
+    if (r.done) throw new Error('watch ended');
+    return r.value;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -8,23 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ResponseHeader, WatchResponse } from '../../src/mvccpb/index.js';
-import type { Watcher } from '../../src/mvcc/index.js';
 import { runFixture } from '../fixtures/run-fixture.js';
-import { b, openStore, put, type TestStore } from './helpers.js';
-
-async function nextResp(w: Watcher, ms = 2000): Promise<WatchResponse> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, rej) => {
-    timer = setTimeout(() => rej(new Error('no watch response in time')), ms);
-  });
-  try {
-    const r = await Promise.race([w.next(), timeout]);
-    if (r.done) throw new Error('watch ended');
-    return r.value;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { b, nextResp, openStore, put, type TestStore } from './helpers.js';
 
 /** Every kind of response a store makes, with the revision each header should carry. */
 async function everyKind(t: TestStore): Promise<{ what: string; res: WatchResponse; revision: number }[]> {

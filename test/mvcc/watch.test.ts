@@ -10,25 +10,11 @@ import { VirtualClock } from '../../src/node/clock.js';
 import type { Event, WatchCreateRequest, WatchResponse } from '../../src/mvccpb/index.js';
 import { prefixEnd, RANGE_END_ALL } from '../../src/mvccpb/index.js';
 import type { Watcher } from '../../src/mvcc/index.js';
-import { b, del, kvStr, openStore, put, s, type TestStore } from './helpers.js';
+import { b, del, kvStr, nextResp, openStore, put, s, type TestStore } from './helpers.js';
 
 /** `TYPE key@mod` plus `<prev` when the event has a prevKv. */
 function evStr(e: Event): string {
   return `${e.type} ${s(e.kv.key)}@${e.kv.modRevision}${e.prevKv ? ` <${kvStr(e.prevKv)}` : ''}`;
-}
-
-async function nextResp(w: Watcher, ms = 2000): Promise<WatchResponse> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, rej) => {
-    timer = setTimeout(() => rej(new Error('no watch response in time')), ms);
-  });
-  try {
-    const r = await Promise.race([w.next(), timeout]);
-    if (r.done) throw new Error('watch ended');
-    return r.value;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Reads responses until `n` events have come; returns them (and the responses). */
