@@ -16,7 +16,7 @@ import type { Entry, HardState, Snapshot } from '../../src/raftpb/index.js';
 import { FileLogStorage } from '../../src/storage/index.js';
 import type { LogStorageUpdate } from '../../src/storage/log-storage.js';
 import { ent, ents, rejectsWith } from './conformance.js';
-import { withTempDir } from './fixtures.js';
+import { records, withTempDir } from './fixtures.js';
 
 const SECTOR = 512;
 const SEG = 1024 * 1024;
@@ -26,19 +26,6 @@ const open = (dir: string, segmentBytes = SEG) => FileLogStorage.open({ dir, seg
 async function lastSegment(dir: string): Promise<string> {
   const names = (await readdir(join(dir, 'wal'))).filter((n) => n.endsWith('.wal')).sort();
   return join(dir, 'wal', names.at(-1)!);
-}
-
-/** Byte offsets and lengths (with the header) of the records of one segment file. */
-async function records(path: string): Promise<Array<{ off: number; len: number }>> {
-  const buf = await readFile(path);
-  const out: Array<{ off: number; len: number }> = [];
-  for (let off = 0; off + 8 <= buf.length; ) {
-    const len = buf.readUInt32LE(off);
-    if (len === 0) break;
-    out.push({ off, len: 8 + len });
-    off += 8 + len;
-  }
-  return out;
 }
 
 function snapshot(index: number, term: number, voters: string[], learners: string[] = []): Snapshot {

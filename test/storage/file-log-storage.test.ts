@@ -18,7 +18,7 @@ import { seededRandom } from '../../src/raft/seeded-random.js';
 import type { HardState } from '../../src/raftpb/index.js';
 import { FileLogStorage, LevelLogStorage, type LogStorage } from '../../src/storage/index.js';
 import { ent, ents, norm, normState, rejectsWith, snap } from './conformance.js';
-import { watchDirSyncs, withTempDir } from './fixtures.js';
+import { records, watchDirSyncs, withTempDir } from './fixtures.js';
 
 const SEG = 64 * 1024;
 /** node:fs as CommonJS: patching it and then syncBuiltinESMExports() reaches the storage's `import * as fs`. */
@@ -43,19 +43,6 @@ const open = (dir: string, inlineWriteBytes?: number) => FileLogStorage.open({ d
 
 async function segments(dir: string): Promise<string[]> {
   return (await readdir(join(dir, 'wal'))).filter((n) => n.endsWith('.wal')).sort();
-}
-
-/** Byte offsets and lengths of the records of one segment file. */
-async function records(path: string): Promise<Array<{ off: number; len: number }>> {
-  const buf = await readFile(path);
-  const out: Array<{ off: number; len: number }> = [];
-  for (let off = 0; off + 8 <= buf.length; ) {
-    const len = buf.readUInt32LE(off);
-    if (len === 0) break;
-    out.push({ off, len: 8 + len });
-    off += 8 + len;
-  }
-  return out;
 }
 
 async function patch(path: string, at: number, bytes: Uint8Array): Promise<void> {

@@ -2,7 +2,7 @@
 // in a temp dir, and the crash-simulating CrashableLevel (through a sublevel,
 // as a node sharing its database with a state machine would use it).
 import * as fsCjs from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -107,4 +107,17 @@ export async function watchDirSyncs(root: string, fn: (synced: string[]) => Prom
   } finally {
     fsCjs.promises.open = realOpen;
   }
+}
+
+/** Byte offsets and lengths (with the 8-byte header) of the records of one `FileLogStorage` segment file, up to the first zeroed length. */
+export async function records(path: string): Promise<Array<{ off: number; len: number }>> {
+  const buf = await readFile(path);
+  const out: Array<{ off: number; len: number }> = [];
+  for (let off = 0; off + 8 <= buf.length; ) {
+    const len = buf.readUInt32LE(off);
+    if (len === 0) break;
+    out.push({ off, len: 8 + len });
+    off += 8 + len;
+  }
+  return out;
 }
