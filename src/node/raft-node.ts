@@ -31,6 +31,7 @@ import { refusalError } from '../raft/refusal.js';
 import type { ConfChangeRefusal, ProgressStatus, RaftConfig, RaftLogger, Ready, ReadOnlyOption, StateRole } from '../raft/types.js';
 import type { ConfChange, ConfChangeType, ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/index.js';
 import type { LogStorage } from '../storage/index.js';
+import { holdsNothing } from '../storage/checks.js';
 import type { SnapshotStatus, Transport } from '../transport/index.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { encodeOrigin, type ConfRefusal, unwrapConfRefusal, unwrapProposalFor, unwrapSnapshot, wrapConfRefusal, wrapProposal, wrapSnapshot } from './envelope.js';
@@ -715,7 +716,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const snapEnv = snap !== undefined && snap.metadata.index > 0 ? unwrapSnapshot(snap.data) : undefined;
     if (snap !== undefined && snapEnv !== undefined) mem.loadSnapshot(snap, snapEnv.data !== undefined);
     if (persisted.entries.length > 0) mem.append(persisted.entries);
-    const empty = persisted.hardState.term === 0 && persisted.entries.length === 0 && (snap === undefined || snap.metadata.index === 0);
+    const empty = holdsNothing(persisted);
 
     let smApplied = await opts.stateMachine.appliedIndex();
     if (snap !== undefined && snapEnv !== undefined && snap.metadata.index > smApplied) {

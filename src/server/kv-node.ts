@@ -54,6 +54,7 @@ import { memberIdProblem, memberIdsProblem } from '../node/raft-node.js';
 import type { ConfState } from '../raftpb/index.js';
 import { LevelLogStorage, type LogStorage } from '../storage/index.js';
 import { fsyncMadeDirs } from '../storage/durable-fs.js';
+import { holdsNothing } from '../storage/checks.js';
 import { DEFAULT_MAX_FRAME_BYTES, TcpTransport, checkTlsOptions, parseAddress, type TcpTlsOptions, type Transport } from '../transport/index.js';
 import { growsStore, isAlarmType, type AlarmMember, type AlarmType } from './alarms.js';
 import { filePathProblem, writeBackupFile } from './backup-file.js';
@@ -992,7 +993,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
           await inner.close().catch(() => undefined);
           throw err;
         });
-        if (loaded.hardState.term === 0 && loaded.entries.length === 0 && (loaded.snapshot === undefined || loaded.snapshot.metadata.index === 0)) {
+        if (holdsNothing(loaded)) {
           await inner.close().catch(() => undefined);
           throw new UsageError(
             ErrorCode.INVALID_CONFIG,

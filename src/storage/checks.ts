@@ -4,7 +4,7 @@
  */
 import { ErrorCode, UsageError } from '../errors.js';
 import type { Entry, HardState, Snapshot } from '../raftpb/index.js';
-import type { LogStorage, LogStorageSaveOptions, LogStorageUpdate } from './log-storage.js';
+import type { LoadedLogState, LogStorage, LogStorageSaveOptions, LogStorageUpdate } from './log-storage.js';
 
 function isIndex(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
@@ -135,4 +135,13 @@ export function checkCommitWithin(commit: number, lastIndex: number): void {
   if (commit > lastIndex) {
     throw new UsageError(ErrorCode.INVALID_ARGUMENT, `HardState commit ${commit} is beyond the last index ${lastIndex} of the log`);
   }
+}
+
+/**
+ * Whether a loaded log holds nothing of a member: no term (so no vote), no
+ * entry and no snapshot past index 0. Such a member bootstraps a new cluster
+ * from its peers, or waits to be sent the cluster as a joining member.
+ */
+export function holdsNothing(state: LoadedLogState): boolean {
+  return state.hardState.term === 0 && state.entries.length === 0 && (state.snapshot === undefined || state.snapshot.metadata.index === 0);
 }
