@@ -10,12 +10,12 @@
 // growth of the process's ArrayBuffers (where entries' data lives) per entry
 // kept, against the value each entry carries, and the resident set.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { KvNode, MemoryNetwork, TcpTransport, type Transport } from '../src/index.js';
+import { freePort } from '../examples/lib/free-port.js';
 import { fmt } from './lib/stats.js';
 
 const PUTS = 9_000;
@@ -26,18 +26,6 @@ const IDS = ['a', 'b', 'c'];
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-/** A port free on 127.0.0.1 a moment ago. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function run(kind: 'tcp' | 'memory'): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'quorumkv-bench-log-memory-'));
