@@ -5,9 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort } from '../../examples/lib/free-port.js';
 import { onExit } from './exit-cleanup.js';
 
 /** Path of the etcd binary: `ETCD_BIN`, else the first `etcd` on PATH; undefined when missing. */
@@ -29,27 +29,6 @@ export function findEtcd(): string | undefined {
   return undefined;
 }
 
-/** `n` distinct free ports (all listeners are held open until every port is known). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const srv = createServer();
-          srv.on('error', reject);
-          srv.listen(0, '127.0.0.1', () => resolve(srv));
-        }),
-    ),
-  );
-  const ports = servers.map((srv) => {
-    const addr = srv.address();
-    return typeof addr === 'object' && addr !== null ? addr.port : 0;
-  });
-  await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
-  return ports;
-}
-
 /** A running etcd. */
 export interface EtcdProcess {
   /** Client URL, `http://127.0.0.1:<port>`. */
@@ -62,7 +41,7 @@ export interface EtcdProcess {
 export async function startEtcd(bin: string): Promise<EtcdProcess> {
   const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
   const dir = await mkdtemp(join(base, 'quorumkv-etcd-diff-'));
-  const [client, peer] = (await freePorts(2)) as [number, number];
+  const [client, peer] = [await freePort(), await freePort()];
   const url = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
   const child: ChildProcess = spawn(
