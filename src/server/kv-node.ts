@@ -7,7 +7,8 @@
  *   resolve once applied on this member (etcd: linearizable writes).
  * - Reads are linearizable by default: ReadIndex (Raft thesis §6.4), then a
  *   local read once this member has applied up to the read index; with
- *   `serializable: true` they are answered locally at once (may be stale).
+ *   `serializable: true` they are answered locally at once (may be stale;
+ *   a restarted member first catches up with what it applied before).
  * - Leases expire by the leader's clock only: the leader's lessor is promoted
  *   once the new leader has applied the entries of earlier terms (every TTL
  *   restarts, as in etcd, and keep-alives among those entries count) and
@@ -658,6 +659,15 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private readonly revisionSamples: { at: number; revision: number }[] = [];
   /** An auto-compaction is proposed and not yet settled: the next checks propose none. */
   private autoCompacting = false;
+  /**
+   * Whether this member has caught up, since it opened, with everything it
+   * may have answered before: it has applied the last entry its log held
+   * when it opened, or completed a ReadIndex round. Until then serializable
+   * reads take a ReadIndex round too (see {@link range}).
+   */
+  private caughtUp = false;
+  /** The last index of the log as loaded when this member opened. */
+  private caughtUpIndex = 0;
   /** When the last automatic compaction succeeded, or when this member began (ms of its clock; periodic mode). */
   private lastAutoCompactAt = 0;
   private closed = false;
@@ -1057,6 +1067,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       throw err;
     }
     const node = new KvNode(opts.id, raft, store, sm, db, ownsDb, clusterId, metrics, opts);
+    // Every entry this member applied (and so may have answered) before it
+    // went down is in the log it loaded: entries are applied only once
+    // durable. Its store, written in batches, and the commit index, saved
+    // lazily, may be older than those answers.
+    node.caughtUpIndex = raft.status().lastIndex;
+    node.caughtUp = raft.appliedIndex >= node.caughtUpIndex;
     node.tcpAddresses = transport instanceof TcpTransport;
     node.configuredAddresses = { ...addresses };
     sm.attach(node.stateMachineHost());
@@ -1089,7 +1105,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     });
     raft.on(
       'applied',
-      own(() => {
+      own((index: number) => {
+        if (!node.caughtUp && index >= node.caughtUpIndex) node.caughtUp = true;
         node.maybePromote();
         node.refreshSizeSoon();
       }),
@@ -1156,7 +1173,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     const req = rangeRequest(input);
     this.assertServing();
     this.assertNotCorrupt();
-    if (req.serializable !== true) await this.linearize();
+    if (req.serializable !== true || !this.caughtUp) await this.linearize();
     const res = await this.store.range(req);
     this.fillHeader(res.header);
     return res;
@@ -1834,6 +1851,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.assertServing();
     this.assertLeaderKnown(false);
     await this.raft.readIndex({ timeoutMs: this.requestTimeoutMs });
+    // applied up to a read index: everything committed before the read
+    // began, so everything this member answered before it went down
+    this.caughtUp = true;
     this.assertNotCorrupt();
   }
 
@@ -1875,7 +1895,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     // the checks of a txn that writes: its size and number of operations
     prepareWriteRequest({ txn: req }, this.limits);
     this.assertNotCorrupt();
-    if (!isTxnSerializable(req)) await this.linearize();
+    if (!isTxnSerializable(req) || !this.caughtUp) await this.linearize();
     const res = await this.store.readTxn(req);
     this.fillHeader(res.header);
     return res;

@@ -209,7 +209,13 @@ export interface KV {
   get(key: BytesLike, options?: RangeOptions): Promise<KeyValue | undefined>;
   /**
    * Reads a key, a range or a prefix (etcd's `Range`): linearizable (a
-   * ReadIndex round, Raft thesis §6.4) unless `serializable: true`.
+   * ReadIndex round, Raft thesis §6.4) unless `serializable: true`. A
+   * serializable read is answered from this member's own store, which may
+   * be behind the cluster; a member that restarted answers it only once it
+   * has caught up with what it had applied before (it has applied the log
+   * it reopened with, or completed a ReadIndex round: until then the read
+   * takes one, and fails as a linearizable read does), as etcd serves no
+   * request before its restarted server is ready.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (empty key, an option of the wrong type or of
    *   another name), `QUORUMKV_FUTURE_REVISION`; CompactedError `QUORUMKV_REVISION_COMPACTED` (a `revision` below the compacted one)
    * @throws FaultError `QUORUMKV_TIMEOUT` (no ReadIndex in time), `QUORUMKV_NO_LEADER`, `QUORUMKV_CORRUPT`, `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
