@@ -27,13 +27,15 @@ export function toBytes(v: string | Uint8Array): Bytes {
  * its last byte below 0xff incremented and the rest dropped. When every byte
  * is 0xff (or `prefix` is empty) no such key exists and the result is
  * {@link RANGE_END_ALL} ("every key `>= prefix`"), as etcd's
- * `GetPrefixRangeEnd`.
+ * `GetPrefixRangeEnd`. The result is a new array: `prefix` (a Node `Buffer`
+ * too) is never modified.
  */
 export function prefixEnd(prefix: string | Uint8Array): Bytes {
   const p = toBytes(prefix);
   for (let i = p.length - 1; i >= 0; i--) {
     if (p[i]! < 0xff) {
-      const end = p.slice(0, i + 1);
+      // a copy (a Node Buffer's `slice` would be a view of the caller's key)
+      const end = new Uint8Array(p.subarray(0, i + 1));
       end[i] = p[i]! + 1;
       return end;
     }

@@ -28,3 +28,14 @@ test('byte order and equality', () => {
   assert.equal(isRangeEndAll(new Uint8Array(0)), false);
   assert.equal(isRangeEndAll(undefined), false);
 });
+
+test('prefixEnd of a Node Buffer returns a new array and leaves the Buffer as it was', () => {
+  // Buffer#slice is a view of the Buffer, not a copy as Uint8Array#slice is
+  const prefix = Buffer.from('cfg/a');
+  const end = prefixEnd(prefix);
+  assert.equal(prefix.toString(), 'cfg/a');
+  assert.deepEqual(Array.from(end), Array.from(toBytes('cfg/b')));
+  const ff = Buffer.from([0x61, 0xff]);
+  assert.deepEqual(Array.from(prefixEnd(ff)), [0x62]);
+  assert.deepEqual(Array.from(ff), [0x61, 0xff]);
+});

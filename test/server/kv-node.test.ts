@@ -97,6 +97,37 @@ test('a txn compare-and-swap succeeds once and fails on a stale modRevision', as
   }
 });
 
+test('prefix: true with a Node Buffer key reads, deletes and watches the prefix and leaves the Buffer as it was', async () => {
+  // the prefix end was computed with Buffer#slice, a view of the key: the
+  // key itself became its prefix end ("cfg/" -> "cfg0"), so the range
+  // [cfg0, cfg0) was empty and the caller's Buffer was changed
+  const c = new KvCluster(['a']);
+  try {
+    await c.startAll();
+    const node = await c.waitLeader();
+    await c.run(node.put('cfg/a', '1'));
+    await c.run(node.put('cfg/b', '2'));
+    await c.run(node.put('cfg0', 'outside'));
+    const key = Buffer.from('cfg/');
+    const r = await c.run(node.range({ key, prefix: true }));
+    assert.deepEqual(r.kvs.map((kv) => text(kv.key)), ['cfg/a', 'cfg/b']);
+    assert.equal(key.toString(), 'cfg/');
+    const w = node.watch(key, { prefix: true });
+    assert.equal(key.toString(), 'cfg/');
+    const seen: string[] = [];
+    w.on('delete', (ev) => seen.push(text(ev.kv.key)));
+    const d = await c.run(node.delete(key, { prefix: true }));
+    assert.equal(d.deleted, 2);
+    assert.equal(key.toString(), 'cfg/');
+    await c.waitFor(() => seen.length === 2, 2_000, 'watch events');
+    assert.deepEqual(seen, ['cfg/a', 'cfg/b']);
+    await w.cancel();
+    assert.equal(text((await c.run(node.get('cfg0')))?.value), 'outside');
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('a watch on a follower sees the leader writes in revision order with prevKv', async () => {
   const c = new KvCluster(IDS, 3);
   try {
