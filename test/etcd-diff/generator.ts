@@ -3,9 +3,11 @@
 // duplicate keys), compactions (also at or below the last one, or in the
 // future), lease grants/revokes/keep-alives/time-to-live/listing, watches
 // (some from exactly the compaction revision); plus requests at the edges:
-// empty keys (refused, except by a watch), negative limits, range filters
-// and compare operands (accepted by etcd), too many txn ops, too large, just
-// below the size limit.
+// empty keys (refused, except by a watch), keys with 0xff bytes (the prefix
+// end of "\xff" is "\0"), negative limits, range filters and compare
+// operands (accepted by etcd), too many txn ops (in a branch, in the
+// compares, in a nested txn counted with its parent's), too large, just below
+// the size limit.
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
@@ -52,10 +54,14 @@ export interface GenState {
   compactRev: number;
 }
 
-const KEYS = ['a', 'ab', 'abc', 'b', 'b0', 'ba', 'c', 'c1', 'd', 'z'];
+/** Keys as latin1 text: "\xff" is the byte 0xff. */
+const KEYS = ['a', 'ab', 'abc', 'b', 'b0', 'ba', 'b\xff', 'c', 'c1', 'd', 'z', '\xff'];
+const PREFIXES = ['a', 'b', 'c', 'ab', '\xff'];
 const VALUES = ['', 'v0', 'v1', 'v2', 'v3', 'v10', 'V'];
 const enc = new TextEncoder();
 const b = (s: string) => enc.encode(s);
+/** The bytes of a key of {@link KEYS} (latin1). */
+const kb = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 
 export class SequenceGenerator {
   private readonly rng: RandomGenerator;
@@ -80,7 +86,7 @@ export class SequenceGenerator {
   }
 
   private key(): Uint8Array {
-    return b(this.pick(KEYS));
+    return kb(this.pick(KEYS));
   }
 
   private value(): Uint8Array {
@@ -107,8 +113,8 @@ export class SequenceGenerator {
     if (r < 55) return { key: this.key() };
     if (r < 72) return { key: this.key(), rangeEnd: this.key() };
     if (r < 85) {
-      const p = this.pick(['a', 'b', 'c', 'ab']);
-      return { key: b(p), rangeEnd: prefixEnd(p) };
+      const p = kb(this.pick(PREFIXES));
+      return { key: p, rangeEnd: prefixEnd(p) };
     }
     if (r < 95) return { key: this.key(), rangeEnd: RANGE_END_ALL };
     return { key: RANGE_END_ALL, rangeEnd: RANGE_END_ALL };
@@ -132,12 +138,15 @@ export class SequenceGenerator {
     if (this.chance(10)) req.keysOnly = true;
     if (this.chance(10)) req.countOnly = true;
     if (this.chance(15)) {
-      const which = this.int(0, 3);
-      const v = this.int(1, s.rev);
-      if (which === 0) req.minModRevision = v;
-      else if (which === 1) req.maxModRevision = v;
-      else if (which === 2) req.minCreateRevision = v;
-      else req.maxCreateRevision = v;
+      // one filter, sometimes two (etcd applies each after the whole range is read)
+      for (let n = this.chance(25) ? 2 : 1; n > 0; n--) {
+        const which = this.int(0, 3);
+        const v = this.int(1, s.rev);
+        if (which === 0) req.minModRevision = v;
+        else if (which === 1) req.maxModRevision = v;
+        else if (which === 2) req.minCreateRevision = v;
+        else req.maxCreateRevision = v;
+      }
     }
     if (this.chance(25)) req.revision = this.pastRev(s);
     if (this.chance(3)) {
@@ -240,8 +249,16 @@ export class SequenceGenerator {
     const r = this.int(0, 999);
     if (r < 3) return { kind: 'put', req: { key: new Uint8Array(0), value: this.value() } };
     if (r < 6) {
-      const many = Array.from({ length: 129 }, (_, i): RequestOp => ({ requestPut: { key: b(`m${i}`) } }));
-      return { kind: 'txn', req: { success: many } };
+      // one too many operations (etcd's --max-txn-ops, 128): all refused
+      const puts = (n: number, p: string) => Array.from({ length: n }, (_, i): RequestOp => ({ requestPut: { key: b(`${p}${i}`) } }));
+      const shape = this.int(0, 2);
+      if (shape === 0) return { kind: 'txn', req: { success: puts(129, 'm') } };
+      if (shape === 1) {
+        const compare = Array.from({ length: 129 }, (): Compare => ({ key: this.key(), target: 'VERSION', result: 'GREATER', version: 0 }));
+        return { kind: 'txn', req: { compare, success: puts(1, 'm') } };
+      }
+      // a nested txn may have what its parent leaves: 128 - 100 = 28 operations
+      return { kind: 'txn', req: { success: [...puts(100, 'm'), { requestTxn: { success: puts(29, 'n') } }] } };
     }
     if (r < 8) return { kind: 'put', req: { key: this.key(), value: new Uint8Array(1_600_000) } };
     if (r < 9) return { kind: 'put', req: { key: this.key(), value: new Uint8Array(1_500_000).fill(0x61) } };
