@@ -1194,7 +1194,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * takes a txn of compares alone as serializable; here it is linearizable.)
    */
   async txn(input: TxnInput): Promise<TxnResponse> {
-    const req = txnRequest(input);
+    const req = txnRequest(input, 1, this.limits.maxTxnOps ?? DEFAULT_REQUEST_LIMITS.maxTxnOps);
     if (isTxnReadOnly(req)) return this.readOnlyTxn(req);
     const res = await this.write({ txn: req });
     return (res as { txn: TxnResponse }).txn;

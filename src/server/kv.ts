@@ -231,7 +231,9 @@ export interface KV {
    * Runs a transaction atomically at one revision (etcd's `Txn`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (a field of the wrong type or of another name, in
    *   the txn, a compare or an operation; an operation that is not exactly one of `range`, `put`,
-   *   `deleteRange`, `txn`), `QUORUMKV_TOO_MANY_TXN_OPS`, `QUORUMKV_DUPLICATE_KEY`,
+   *   `deleteRange`, `txn`), `QUORUMKV_TOO_MANY_TXN_OPS` (more than `maxTxnOps` in a list; a
+   *   nested txn may have what its parent's largest list leaves; checked, as etcd does, level
+   *   by level before that level's compares and operations), `QUORUMKV_DUPLICATE_KEY`,
    *   `QUORUMKV_REQUEST_TOO_LARGE`, and for the branch that runs `QUORUMKV_LEASE_NOT_FOUND`,
    *   `QUORUMKV_KEY_NOT_FOUND`, `QUORUMKV_FUTURE_REVISION` or CompactedError `QUORUMKV_REVISION_COMPACTED`
    * A read-only txn (ranges alone, in both branches) is a read, as in

@@ -215,7 +215,7 @@ const OP_KINDS = ['range', 'put', 'deleteRange', 'txn'] as const;
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for no kind or more than
  *   one (run as the first, `{ put, deleteRange }` deleted nothing)
  */
-function opOf(op: RequestOpInput, depth: number): RequestOp {
+function opOf(op: RequestOpInput, depth: number, maxTxnOps: number): RequestOp {
   if (op === null || typeof op !== 'object') invalid('a txn operation must be an object');
   knownFields(op, OP_KINDS, 'a txn operation');
   const kinds = OP_KINDS.filter((k) => (op as Record<string, unknown>)[k] !== undefined);
@@ -235,25 +235,38 @@ function opOf(op: RequestOpInput, depth: number): RequestOp {
     case 'deleteRange':
       return { requestDeleteRange: deleteRequest(o.deleteRange!) };
     case 'txn':
-      return { requestTxn: txnRequest(o.txn!, depth + 1) };
+      return { requestTxn: txnRequest(o.txn!, depth + 1, maxTxnOps) };
   }
 }
 
 /**
- * A {@link TxnRequest} from a {@link TxnInput}.
+ * A {@link TxnRequest} from a {@link TxnInput}, checked in etcd's order
+ * (`checkTxnRequest`): at each level the number of operations first, then
+ * the compares, then the success and the failure operations in turn, so
+ * that a txn with both a bad key and too many operations gets etcd's error.
  * @param depth - its nesting level (1 for a txn that is not nested)
+ * @param maxTxnOps - most compares, success or failure operations at this
+ *   level; a nested txn may have what its parent's largest list leaves
+ *   (etcd's `maxTxnOps - opc`)
+ * @throws UsageError `QUORUMKV_TOO_MANY_TXN_OPS` ("etcdserver: too many operations in txn request"),
+ *   `QUORUMKV_INVALID_ARGUMENT`
  */
-export function txnRequest(input: TxnInput, depth = 1): TxnRequest {
+export function txnRequest(input: TxnInput, depth = 1, maxTxnOps = Number.POSITIVE_INFINITY): TxnRequest {
   if (input === null || typeof input !== 'object') invalid('a txn must be an object');
   if (depth > MAX_TXN_DEPTH) invalid(`txn nested deeper than ${MAX_TXN_DEPTH} levels`);
   knownFields(input, ['compare', 'success', 'failure'], 'a txn');
   for (const f of ['compare', 'success', 'failure'] as const) {
     if (input[f] !== undefined && !Array.isArray(input[f])) invalid(`txn ${f} must be an array`);
   }
+  const compare = input.compare ?? [];
+  const success = input.success ?? [];
+  const failure = input.failure ?? [];
+  const opc = Math.max(compare.length, success.length, failure.length);
+  if (opc > maxTxnOps) throw new UsageError(ErrorCode.TOO_MANY_TXN_OPS, 'etcdserver: too many operations in txn request');
   return {
-    compare: (input.compare ?? []).map(compareOf),
-    success: (input.success ?? []).map((op) => opOf(op, depth)),
-    failure: (input.failure ?? []).map((op) => opOf(op, depth)),
+    compare: compare.map(compareOf),
+    success: success.map((op) => opOf(op, depth, maxTxnOps - opc)),
+    failure: failure.map((op) => opOf(op, depth, maxTxnOps - opc)),
   };
 }
 

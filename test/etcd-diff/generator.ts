@@ -252,9 +252,11 @@ export class SequenceGenerator {
       // one too many operations (etcd's --max-txn-ops, 128): all refused
       const puts = (n: number, p: string) => Array.from({ length: n }, (_, i): RequestOp => ({ requestPut: { key: b(`${p}${i}`) } }));
       const shape = this.int(0, 2);
-      if (shape === 0) return { kind: 'txn', req: { success: puts(129, 'm') } };
+      // etcd counts the operations before it looks at a key: an empty one too
+      const empty = new Uint8Array(0);
+      if (shape === 0) return { kind: 'txn', req: { success: puts(129, 'm'), failure: this.chance(50) ? [{ requestPut: { key: empty } }] : [] } };
       if (shape === 1) {
-        const compare = Array.from({ length: 129 }, (): Compare => ({ key: this.key(), target: 'VERSION', result: 'GREATER', version: 0 }));
+        const compare = Array.from({ length: 129 }, (): Compare => ({ key: this.chance(2) ? empty : this.key(), target: 'VERSION', result: 'GREATER', version: 0 }));
         return { kind: 'txn', req: { compare, success: puts(1, 'm') } };
       }
       // a nested txn may have what its parent leaves: 128 - 100 = 28 operations
