@@ -216,6 +216,8 @@ export interface KV {
    * it reopened with, or completed a ReadIndex round: until then the read
    * takes one, and fails as a linearizable read does), as etcd serves no
    * request before its restarted server is ready.
+   * An empty key is refused, but `''` with `prefix: true` is every key, as
+   * etcd's client sends it (clientv3 `WithPrefix`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (empty key, an option of the wrong type or of
    *   another name), `QUORUMKV_FUTURE_REVISION`; CompactedError `QUORUMKV_REVISION_COMPACTED` (a `revision` below the compacted one)
    * @throws FaultError `QUORUMKV_TIMEOUT` (no ReadIndex in time), `QUORUMKV_NO_LEADER`, `QUORUMKV_CORRUPT`, `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
@@ -223,7 +225,8 @@ export interface KV {
   range(input: RangeInput): Promise<RangeResponse>;
   /**
    * Deletes a key, a range or a prefix (etcd's `DeleteRange`); deleting
-   * nothing does not advance the revision.
+   * nothing does not advance the revision. `''` with `prefix: true` is
+   * every key, as for {@link range}.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (as {@link put}), `QUORUMKV_REQUEST_TOO_LARGE`; FaultError as {@link put}
    */
   delete(key: BytesLike, options?: DeleteOptions): Promise<DeleteRangeResponse>;

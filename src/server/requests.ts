@@ -97,14 +97,21 @@ export function keyOf(v: BytesLike, what = 'key'): Uint8Array {
   return b;
 }
 
-/** `key`/`rangeEnd` of a {@link KeyRange}. */
+/**
+ * `key`/`rangeEnd` of a {@link KeyRange}. The key must not be empty
+ * ("etcdserver: key is not provided"), but for `''` with `prefix: true`,
+ * every key: etcd's client sends it as the key and range end `'\0'`
+ * (clientv3 `WithPrefix`, as `etcdctl get "" --prefix`).
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ */
 export function rangeOf(r: KeyRange): { key: Uint8Array; rangeEnd?: Uint8Array } {
   if (r === null || typeof r !== 'object') invalid('a key range must be an object');
-  const key = keyOf(r.key);
   if (flagOf(r.prefix, 'prefix')) {
     if (r.rangeEnd !== undefined) invalid('prefix and rangeEnd cannot both be given');
-    return { key, rangeEnd: prefixEnd(key) };
+    const key = bytesOf(r.key, 'key');
+    return key.length === 0 ? { key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]) } : { key, rangeEnd: prefixEnd(key) };
   }
+  const key = keyOf(r.key);
   if (r.rangeEnd === undefined) return { key };
   const rangeEnd = bytesOf(r.rangeEnd, 'rangeEnd');
   return rangeEnd.length === 0 ? { key } : { key, rangeEnd };

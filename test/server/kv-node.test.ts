@@ -128,6 +128,27 @@ test('prefix: true with a Node Buffer key reads, deletes and watches the prefix 
   }
 });
 
+test("'' with prefix: true is every key in range, delete and txn compares, as etcd's client makes it (clientv3 WithPrefix); '' alone is still refused", async () => {
+  const c = new KvCluster(['a']);
+  try {
+    await c.startAll();
+    const node = await c.waitLeader();
+    await c.run(node.put('a', '1'));
+    await c.run(node.put('\xff', '2'));
+    const all = await c.run(node.range({ key: '', prefix: true }));
+    assert.deepEqual(all.kvs.map((kv) => text(kv.key)), ['a', '\xff']);
+    const counted = await c.run(node.txn({ compare: [{ key: '', prefix: true, target: 'VERSION', result: 'GREATER', version: 0 }], success: [{ range: { key: '', prefix: true, countOnly: true } }] }));
+    assert.equal(counted.succeeded, true);
+    await assert.rejects(node.range({ key: '' }), { code: 'QUORUMKV_INVALID_ARGUMENT' });
+    await assert.rejects(node.range({ key: '', rangeEnd: 'b' }), { code: 'QUORUMKV_INVALID_ARGUMENT' });
+    const d = await c.run(node.delete('', { prefix: true }));
+    assert.equal(d.deleted, 2);
+    assert.equal((await c.run(node.range({ key: '\0', rangeEnd: '\0' }))).count, 0);
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('a watch on a follower sees the leader writes in revision order with prevKv', async () => {
   const c = new KvCluster(IDS, 3);
   try {
