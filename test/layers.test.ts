@@ -31,7 +31,7 @@ const ALLOWED_PACKAGES: Record<string, string[] | '*'> = {
 };
 
 /** Top-level files of src/ every layer may import. */
-const SHARED_FILES = new Set(['errors.ts', 'level-write.ts', 'option-keys.ts', 'isolated-emit.ts', 'timer-limit.ts']);
+const SHARED_FILES = new Set(['errors.ts', 'level-write.ts', 'option-keys.ts', 'isolated-emit.ts', 'timer-limit.ts', 'arg-values.ts']);
 
 function walk(dir: string): string[] {
   const out: string[] = [];

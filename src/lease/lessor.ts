@@ -20,6 +20,7 @@
  */
 import createDebug from 'debug';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import { checkOptionsArg } from '../option-keys.js';
 import { FOREVER, Lease, type LeaseItem } from './lease.js';
 
@@ -136,14 +137,14 @@ export class Lessor {
   constructor(options: LessorOptions = {}) {
     const minTtl = options.minTtl ?? DEFAULT_MIN_LEASE_TTL;
     if (!Number.isSafeInteger(minTtl) || minTtl < 1) {
-      throw new UsageError(ErrorCode.INVALID_CONFIG, `lessor minTtl must be a positive integer, got ${minTtl}`);
+      throw new UsageError(ErrorCode.INVALID_CONFIG, `lessor minTtl must be a positive integer, got ${describeValue(minTtl)}`);
     }
     const retry = options.expiredRetryMs ?? 3000;
     // NaN or Infinity never reported an expired lease again (one whose
     // revoke was lost stayed, with its keys); 0 or less reported it again
     // within the same call, for ever
     if (typeof retry !== 'number' || !Number.isFinite(retry) || retry <= 0) {
-      throw new UsageError(ErrorCode.INVALID_CONFIG, `lessor expiredRetryMs must be a positive finite number of ms, got ${String(retry)}`);
+      throw new UsageError(ErrorCode.INVALID_CONFIG, `lessor expiredRetryMs must be a positive finite number of ms, got ${describeValue(retry)}`);
     }
     if (options.now !== undefined && typeof options.now !== 'function') {
       throw new UsageError(ErrorCode.INVALID_CONFIG, 'lessor now must be a function returning ms');
@@ -191,10 +192,10 @@ export class Lessor {
    */
   checkGrant(id: number, ttl: number): void {
     if (!Number.isSafeInteger(id) || id < 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lease id must be a non-negative safe integer, got ${id}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lease id must be a non-negative safe integer, got ${describeValue(id)}`);
     }
     if (!Number.isSafeInteger(ttl)) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lease TTL must be an integer number of seconds, got ${ttl}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lease TTL must be an integer number of seconds, got ${describeValue(ttl)}`);
     }
     if (ttl > MAX_LEASE_TTL) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'too large lease TTL');
     if (id !== 0 && this.leaseMap.has(id)) throw new UsageError(ErrorCode.LEASE_EXISTS, 'lease already exists');
@@ -338,7 +339,7 @@ export class Lessor {
     // NaN made every lease never expire until renewed; a negative or
     // infinite extension expired them all at once or never
     if (typeof extendMs !== 'number' || !Number.isFinite(extendMs) || extendMs < 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lessor promote extendMs must be a finite number of ms, 0 or more, got ${String(extendMs)}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lessor promote extendMs must be a finite number of ms, 0 or more, got ${describeValue(extendMs)}`);
     }
     this.primary = true;
     const now = this.now();
@@ -373,7 +374,7 @@ export class Lessor {
     // NaN reported nothing, at every call: no lease ever expired; a
     // fraction reported one more lease than the limit
     if (typeof limit !== 'number' || !(Number.isSafeInteger(limit) || limit === Number.POSITIVE_INFINITY) || limit < 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lessor expired limit must be a whole number, 0 or more, or Infinity, got ${String(limit)}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lessor expired limit must be a whole number, 0 or more, or Infinity, got ${describeValue(limit)}`);
     }
     if (!this.primary) return [];
     const now = this.now();

@@ -5,6 +5,7 @@
  * Internal: not re-exported by the package.
  * @module
  */
+import { describeValue } from '../arg-values.js';
 
 /**
  * What is wrong with `limits` as request limits, or undefined when nothing
@@ -17,8 +18,8 @@ export function limitsProblem(limits: unknown): string | undefined {
   if (limits === null || typeof limits !== 'object') return 'limits must be an object';
   const { maxTxnOps: mt, maxRequestBytes: mb } = limits as { maxTxnOps?: unknown; maxRequestBytes?: unknown };
   if (mt !== undefined && !(typeof mt === 'number' && (Number.isSafeInteger(mt) || mt === Number.POSITIVE_INFINITY) && mt > 0)) {
-    return `limits.maxTxnOps must be a positive integer or Infinity, got ${String(mt)}`;
+    return `limits.maxTxnOps must be a positive integer or Infinity, got ${describeValue(mt)}`;
   }
-  if (mb !== undefined && !(typeof mb === 'number' && Number.isSafeInteger(mb) && mb > 0)) return `limits.maxRequestBytes must be a positive integer, got ${String(mb)}`;
+  if (mb !== undefined && !(typeof mb === 'number' && Number.isSafeInteger(mb) && mb > 0)) return `limits.maxRequestBytes must be a positive integer, got ${describeValue(mb)}`;
   return undefined;
 }

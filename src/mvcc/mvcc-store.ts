@@ -16,6 +16,7 @@
 import createDebug from 'debug';
 import { pack, unpack, withCrc, checkCrc, crc32 } from '../codec/index.js';
 import { CompactedError, ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import { callIsolated } from '../isolated-emit.js';
 import { Lessor, leaseItemToBytes } from '../lease/index.js';
 import { MAX_TIMER_MS } from '../timer-limit.js';
@@ -333,11 +334,11 @@ function checkStoreOptions(o: MvccStoreOptions): void {
   if (o === null || typeof o !== 'object') badConfig('options must be an object');
   const cb = o.compactionBatchLimit;
   // NaN or Infinity deleted every compacted revision in one backend batch, however many
-  if (cb !== undefined && !(typeof cb === 'number' && Number.isSafeInteger(cb) && cb > 0)) badConfig(`compactionBatchLimit must be a positive integer, got ${String(cb)}`);
+  if (cb !== undefined && !(typeof cb === 'number' && Number.isSafeInteger(cb) && cb > 0)) badConfig(`compactionBatchLimit must be a positive integer, got ${describeValue(cb)}`);
   const bi = o.batchIntervalMs;
   // Infinity never wrote what was acknowledged at apply; NaN and negatives were taken as 0
-  if (bi !== undefined && !(typeof bi === 'number' && Number.isFinite(bi) && bi >= 0)) badConfig(`batchIntervalMs must be a finite number of ms, 0 or more, got ${String(bi)}`);
-  if (o.sync !== undefined && typeof o.sync !== 'boolean') badConfig(`sync must be a boolean, got ${String(o.sync)}`);
+  if (bi !== undefined && !(typeof bi === 'number' && Number.isFinite(bi) && bi >= 0)) badConfig(`batchIntervalMs must be a finite number of ms, 0 or more, got ${describeValue(bi)}`);
+  if (o.sync !== undefined && typeof o.sync !== 'boolean') badConfig(`sync must be a boolean, got ${describeValue(o.sync)}`);
   if (o.onBackendCommit !== undefined && typeof o.onBackendCommit !== 'function') badConfig('onBackendCommit must be a function');
   const t = o.timer as unknown;
   if (t !== undefined && (t === null || typeof t !== 'object' || typeof (t as BatchTimer).setTimeout !== 'function' || typeof (t as BatchTimer).clearTimeout !== 'function')) {
@@ -578,14 +579,14 @@ export class MvccStore {
       if (!Array.isArray(entries)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: entries must be an array');
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i];
-        if (e === null || typeof e !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: an entry must be an object { index, request }, got ${String(e)}`);
+        if (e === null || typeof e !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: an entry must be an object { index, request }, got ${describeValue(e)}`);
         // an absent request is neither a write nor the documented `null` of an entry without one
         if (e.request !== null && typeof e.request !== 'object') {
-          throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: entry request must be a write request object or null, got ${String(e.request)}`);
+          throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: entry request must be a write request object or null, got ${describeValue(e.request)}`);
         }
         // a NaN or infinite index passed the order checks and became the applied index
         if (!Number.isSafeInteger(entries[i]!.index)) {
-          throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: entry index must be a safe integer, got ${String(entries[i]!.index)}`);
+          throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: entry index must be a safe integer, got ${describeValue(entries[i]!.index)}`);
         }
       }
       for (let i = 1; i < entries.length; i++) {
@@ -1280,7 +1281,7 @@ export class MvccStore {
     // NaN or a string hashed the current revision and reported the argument
     // as its revision; 2.5 hashed up to 3 and reported 2.5
     if (typeof rev !== 'number' || !Number.isSafeInteger(rev) || rev < 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: hash revision must be a non-negative safe integer, got ${String(rev)}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: hash revision must be a non-negative safe integer, got ${describeValue(rev)}`);
     }
     if (options === null || typeof options !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: hash options must be an object');
     const taken = await this.exclusive(async () => {

@@ -26,6 +26,7 @@
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import { MAX_LEASE_TTL } from '../lease/index.js';
 import type {
   Compare,
@@ -85,7 +86,7 @@ function checkOptBool(v: unknown, what: string): void {
 
 function checkInt(v: unknown, what: string, min = Number.MIN_SAFE_INTEGER): void {
   if (v === undefined) return;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) invalid(`${what} must be an integer >= ${min}, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) invalid(`${what} must be an integer >= ${min}, got ${describeValue(v)}`);
 }
 
 /** A field the request cannot do without (left out, it would not decode when applied). */
@@ -108,8 +109,8 @@ export function checkRangeRequest(r: RangeRequest): void {
   checkInt(r.maxModRevision, 'maxModRevision');
   checkInt(r.minCreateRevision, 'minCreateRevision');
   checkInt(r.maxCreateRevision, 'maxCreateRevision');
-  if (r.sortOrder !== undefined && !SORT_ORDERS.has(r.sortOrder)) invalid(`unknown sortOrder ${String(r.sortOrder)}`);
-  if (r.sortTarget !== undefined && !SORT_TARGETS.has(r.sortTarget)) invalid(`unknown sortTarget ${String(r.sortTarget)}`);
+  if (r.sortOrder !== undefined && !SORT_ORDERS.has(r.sortOrder)) invalid(`unknown sortOrder ${describeValue(r.sortOrder)}`);
+  if (r.sortTarget !== undefined && !SORT_TARGETS.has(r.sortTarget)) invalid(`unknown sortTarget ${describeValue(r.sortTarget)}`);
   checkOptBool(r.keysOnly, 'keysOnly');
   checkOptBool(r.countOnly, 'countOnly');
   checkOptBool(r.serializable, 'serializable');
@@ -132,7 +133,7 @@ export function checkLeaseId(id: number): void {
 export function checkLeaseTimeToLiveRequest(r: LeaseTimeToLiveRequest): void {
   if (r === null || typeof r !== 'object') invalid('a lease time-to-live request must be an object');
   checkLeaseId(r.id);
-  if (r.keys !== undefined && typeof r.keys !== 'boolean') invalid(`keys must be a boolean, got ${String(r.keys)}`);
+  if (r.keys !== undefined && typeof r.keys !== 'boolean') invalid(`keys must be a boolean, got ${describeValue(r.keys)}`);
 }
 
 function checkPut(p: PutRequest): void {
@@ -159,8 +160,8 @@ function checkCompare(c: Compare): void {
   checkObject(c, 'a txn compare');
   checkKey(c.key);
   checkOptBytes(c.rangeEnd, 'rangeEnd');
-  if (!TARGETS.has(c.target)) invalid(`unknown compare target ${String(c.target)}`);
-  if (!RESULTS.has(c.result)) invalid(`unknown compare result ${String(c.result)}`);
+  if (!TARGETS.has(c.target)) invalid(`unknown compare target ${describeValue(c.target)}`);
+  if (!RESULTS.has(c.result)) invalid(`unknown compare result ${describeValue(c.result)}`);
   checkInt(c.version, 'compare version');
   checkInt(c.createRevision, 'compare createRevision');
   checkInt(c.modRevision, 'compare modRevision');
@@ -281,7 +282,7 @@ export function checkWatchRequest(w: WatchCreateRequest): void {
   checkOptBool(w.prevKv, 'prevKv');
   checkOptBool(w.progressNotify, 'progressNotify');
   if (w.filters !== undefined && !Array.isArray(w.filters)) invalid('watch filters must be an array');
-  for (const f of w.filters ?? []) if (f !== 'NOPUT' && f !== 'NODELETE') invalid(`unknown watch filter ${String(f)}`);
+  for (const f of w.filters ?? []) if (f !== 'NOPUT' && f !== 'NODELETE') invalid(`unknown watch filter ${describeValue(f)}`);
 }
 
 /**
@@ -304,7 +305,7 @@ export function checkWriteRequest(req: WriteRequest, limits: Partial<RequestLimi
   }
   if ('leaseGrant' in req) {
     const g = req.leaseGrant;
-    if (typeof g.ttl !== 'number' || !Number.isSafeInteger(g.ttl)) invalid(`lease TTL must be an integer, got ${String(g.ttl)}`);
+    if (typeof g.ttl !== 'number' || !Number.isSafeInteger(g.ttl)) invalid(`lease TTL must be an integer, got ${describeValue(g.ttl)}`);
     if (g.ttl > MAX_LEASE_TTL) invalid('etcdserver: too large lease TTL');
     checkInt(g.id, 'lease id', 0);
     return;

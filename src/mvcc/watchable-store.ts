@@ -34,6 +34,7 @@
  * @module
  */
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import { callIsolated } from '../isolated-emit.js';
 import { MAX_TIMER_MS } from '../timer-limit.js';
 import type { Event, KeyValue, ResponseHeader, WatchCreateRequest, WatchFilter, WatchResponse } from '../mvccpb/index.js';
@@ -191,12 +192,12 @@ export class WatchableStore {
       const v = options[name];
       // NaN made every catch-up pass read nothing and start again, forever
       if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v > 0)) {
-        throw new UsageError(ErrorCode.INVALID_CONFIG, `watch ${name} must be a positive integer, got ${String(v)}`);
+        throw new UsageError(ErrorCode.INVALID_CONFIG, `watch ${name} must be a positive integer, got ${describeValue(v)}`);
       }
     }
     const pi = options.progressIntervalMs;
     if (pi !== undefined && !(typeof pi === 'number' && pi >= 0)) {
-      throw new UsageError(ErrorCode.INVALID_CONFIG, `watch progressIntervalMs must be a non-negative number of ms, got ${String(pi)}`);
+      throw new UsageError(ErrorCode.INVALID_CONFIG, `watch progressIntervalMs must be a non-negative number of ms, got ${describeValue(pi)}`);
     }
     const t = options.timer as unknown;
     // one without its methods threw a raw TypeError when the first progress timer was armed

@@ -34,6 +34,7 @@ import type { Lease } from '../lease/index.js';
 import { Registry } from 'prom-client';
 import { pack } from '../codec/index.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import { DEFAULT_REQUEST_LIMITS, MvccStore, isTxnReadOnly, isTxnSerializable, prepareWriteRequest, type ApplyResult, type HashResult, type WriteRequest, type WriteResponse } from '../mvcc/index.js';
 import type {
   CompactionResponse,
@@ -560,7 +561,7 @@ function checkOpenOptions(opts: KvNodeOptions): void {
   // a transport sends only messages from its own id: a member on another's
   // never sent a message (a cluster went on without it, its writes timed out)
   if (opts.transport !== undefined && opts.transport.id !== opts.id) {
-    badConfig(`transport.id must be this member's id ${opts.id}, got ${String(opts.transport.id)}: a transport sends only messages from its own id`);
+    badConfig(`transport.id must be this member's id ${opts.id}, got ${describeValue(opts.transport.id)}: a transport sends only messages from its own id`);
   }
   if (opts.tls !== undefined) checkTlsOptions(opts.tls);
   // options of the default TCP transport: with a transport of the caller's
@@ -580,7 +581,7 @@ function checkOpenOptions(opts: KvNodeOptions): void {
     } else if (ac.mode === 'periodic') {
       if (!(typeof ac.retentionMs === 'number' && Number.isFinite(ac.retentionMs) && ac.retentionMs > 0)) badConfig('autoCompaction.retentionMs must be a positive number of ms');
     } else {
-      badConfig(`unknown autoCompaction mode ${String((ac as { mode?: unknown }).mode)} (revision or periodic)`);
+      badConfig(`unknown autoCompaction mode ${describeValue((ac as { mode?: unknown }).mode)} (revision or periodic)`);
     }
     if (ac.intervalMs !== undefined && !(typeof ac.intervalMs === 'number' && Number.isFinite(ac.intervalMs) && ac.intervalMs > 0)) {
       badConfig('autoCompaction.intervalMs must be a positive number of ms');
@@ -1719,7 +1720,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * @throws FaultError `QUORUMKV_NO_LEADER`, `QUORUMKV_TIMEOUT`
    */
   async disarmAlarm(alarm?: AlarmType, options: { memberId?: string } = {}): Promise<AlarmMember[]> {
-    if (alarm !== undefined && !isAlarmType(alarm)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `unknown alarm ${String(alarm)}`);
+    if (alarm !== undefined && !isAlarmType(alarm)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `unknown alarm ${describeValue(alarm)}`);
     // checked here: every member decodes the entry when it applies it, and
     // one it cannot decode stops it (as a corrupt log would)
     const { memberId = '' } = optionsWith(options, 'disarmAlarm options', ['memberId']);

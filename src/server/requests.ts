@@ -6,6 +6,7 @@
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import { checkOptionKeys, checkOptionsArg, type NoKeyMissing } from '../option-keys.js';
 import { MAX_TXN_DEPTH } from '../mvcc/validate.js';
 import { prefixEnd, toBytes } from '../mvccpb/index.js';
@@ -179,8 +180,8 @@ function compareOf(c: CompareInput): Compare {
   knownFields(c, COMPARE_KEYS, 'a compare');
   const out: Compare = { target: c.target, result: c.result, key };
   if (rangeEnd !== undefined) out.rangeEnd = rangeEnd;
-  if (typeof c.target !== 'string' || !Object.hasOwn(COMPARE_OPERANDS, c.target)) invalid(`unknown compare target ${String(c.target)}`);
-  if (!['EQUAL', 'NOT_EQUAL', 'GREATER', 'LESS'].includes(c.result)) invalid(`unknown compare result ${String(c.result)}`);
+  if (typeof c.target !== 'string' || !Object.hasOwn(COMPARE_OPERANDS, c.target)) invalid(`unknown compare target ${describeValue(c.target)}`);
+  if (!['EQUAL', 'NOT_EQUAL', 'GREATER', 'LESS'].includes(c.result)) invalid(`unknown compare result ${describeValue(c.result)}`);
   // etcd's Compare holds one operand (its target_union is a oneof); another
   // target's operand would be left out and the key compared with 0
   const own = COMPARE_OPERANDS[c.target];

@@ -259,3 +259,19 @@ test('time to live refuses options that are not { keys } with a boolean, with QU
   }
   assert.deepEqual(l.timeToLive(1, { keys: false }).keys, []);
 });
+
+test('grant, promote and the constructor refuse an id, TTL or option that is an object without a prototype or a Symbol with QUORUMKV_INVALID_ARGUMENT or QUORUMKV_INVALID_CONFIG, not a TypeError', () => {
+  // before: the message was made with `${id}` or String(id), which threw a
+  // TypeError on these values
+  const l = new Lessor({ now: clock().now });
+  for (const v of [Object.create(null), Symbol('s')]) {
+    const what = typeof v === 'symbol' ? 'a Symbol' : 'an object without a prototype';
+    assert.throws(() => l.grant(v as number, 10), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `id ${what}`);
+    assert.throws(() => l.grant(0, v as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `TTL ${what}`);
+    assert.throws(() => l.promote(v as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `extendMs ${what}`);
+    assert.throws(() => l.expired(v as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `limit ${what}`);
+    assert.throws(() => new Lessor({ minTtl: v as number }), { code: 'QUORUMKV_INVALID_CONFIG' }, `minTtl ${what}`);
+    assert.throws(() => new Lessor({ expiredRetryMs: v as number }), { code: 'QUORUMKV_INVALID_CONFIG' }, `expiredRetryMs ${what}`);
+  }
+  assert.equal(l.leaseCount(), 0);
+});

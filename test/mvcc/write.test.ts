@@ -235,3 +235,26 @@ test('readView refuses an fn that is not a function with QUORUMKV_INVALID_ARGUME
   assert.equal(await t.store.readView(async (v) => v.revision), 3);
   await t.store.close();
 });
+
+test('a malformed field the check names in its message is refused as any other, whatever its value: an object without a prototype, a Symbol or a toString that throws', async () => {
+  // before: the message was made with String(value), which threw a
+  // TypeError on an object without a prototype (or ran the caller's
+  // toString); thrown while an entry was applied, it failed the store,
+  // which then refused every call with QUORUMKV_INTERNAL
+  const t = await openStore();
+  await put(t, 'k', '1');
+  const odd: unknown[] = [Object.create(null), Symbol('s'), { toString: () => { throw new Error('toString ran'); } }, 10n];
+  for (const v of odd) {
+    const what = typeof v === 'symbol' ? 'a Symbol' : typeof v;
+    const r = await t.store.apply(t.takeIndex(), { put: { key: b('k'), value: b('2'), lease: v as number } });
+    assert.equal(r.status === 'failed' && r.error.code, 'QUORUMKV_INVALID_ARGUMENT', `a put with lease ${what}`);
+    await assert.rejects(t.store.range({ key: b('k'), sortOrder: v as 'NONE' }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `sortOrder ${what}`);
+    assert.throws(() => t.store.watch({ key: b('k'), filters: [v as 'NOPUT'] }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `a filter ${what}`);
+    assert.throws(() => t.store.leaseTimeToLive({ id: v as number }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `a lease id ${what}`);
+    await assert.rejects(t.store.hash(v as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `a hash revision ${what}`);
+    await assert.rejects(t.store.apply(v as number, null), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `an index ${what}`);
+  }
+  assert.deepEqual((await t.store.range({ key: b('k') })).kvs.map(kvStr), ['k=1@2/2/1']);
+  await put(t, 'k', '3');
+  assert.equal(t.store.currentRevision(), 3);
+});

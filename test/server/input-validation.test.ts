@@ -106,6 +106,51 @@ test('malformed arguments to KvNode methods fail with QUORUMKV_INVALID_ARGUMENT 
   }
 });
 
+test('a malformed field that is an object without a prototype, a Symbol or an object whose toString throws is refused with QUORUMKV_INVALID_ARGUMENT, not a TypeError, and proposes nothing', async () => {
+  // before: the check's message was made with String(value), which threw a
+  // TypeError on an object without a prototype and ran the caller's toString
+  const c = new KvCluster(['a'], 38);
+  try {
+    await c.startAll();
+    const n = (await c.waitLeader()) as Any;
+    await c.run(n.put('k', 'v'));
+    const revision = n.status().revision;
+    const lastIndex = n.raft.status().lastIndex;
+    const odd: [string, unknown][] = [
+      ['an object without a prototype', Object.create(null)],
+      ['a Symbol', Symbol('s')],
+      ['an object whose toString throws', { toString: () => { throw new Error('toString ran'); } }],
+    ];
+    for (const [what, v] of odd) {
+      const calls: [string, () => unknown][] = [
+        ['range sortOrder', () => n.range({ key: 'k', sortOrder: v })],
+        ['range sortTarget', () => n.range({ key: 'k', sortTarget: v })],
+        ['txn compare target', () => n.txn({ compare: [{ key: 'k', target: v, result: 'EQUAL' }] })],
+        ['txn compare result', () => n.txn({ compare: [{ key: 'k', target: 'VERSION', result: v }] })],
+        ['watch filter', () => n.watch('k', { filters: [v] })],
+        ['compact', () => n.compact(v)],
+        ['leaseGrant TTL', () => n.leaseGrant(v)],
+        ['leaseGrant id', () => n.leaseGrant(5, { id: v })],
+        ['leaseRevoke', () => n.leaseRevoke(v)],
+        ['disarmAlarm', () => n.disarmAlarm(v)],
+      ];
+      for (const [name, call] of calls) {
+        let outcome: unknown;
+        try {
+          outcome = await c.run(Promise.resolve().then(call));
+        } catch (err) {
+          outcome = err;
+        }
+        assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${name} of ${what}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : typeof outcome}`);
+      }
+    }
+    assert.equal(n.status().revision, revision);
+    assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('a put may leave its value out with ignoreValue, and a txn put may leave it out for an empty value', async () => {
   const c = new KvCluster(IDS, 32);
   try {
