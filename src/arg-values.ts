@@ -43,3 +43,21 @@ export function describeValue(v: unknown): string {
       return String(v);
   }
 }
+
+/**
+ * Whether `v` is a view of an `ArrayBuffer` that has been detached
+ * (transferred to a worker, or by `structuredClone` with `transfer`): its
+ * length reads 0, yet copying from it throws a `TypeError`. A view of a
+ * `SharedArrayBuffer` never is.
+ * @internal
+ */
+export function isDetachedView(v: ArrayBufferView): boolean {
+  if (v.byteLength !== 0 || v.buffer.byteLength !== 0) return false;
+  try {
+    // a view of a detached buffer cannot be made (Node 20 has no `buffer.detached`)
+    new Uint8Array(v.buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}

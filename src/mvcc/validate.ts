@@ -18,7 +18,7 @@
  *   (nested txns included) → `QUORUMKV_DUPLICATE_KEY`;
  * - malformed fields (a request, operation or compare that is not an
  *   object, non-integer numbers, flags that are not booleans, non-byte
- *   keys, unknown enum strings, a negative id in a lease grant, a TTL
+ *   keys or values, views of a detached `ArrayBuffer`, unknown enum strings, a negative id in a lease grant, a TTL
  *   above the maximum) →
  *   `QUORUMKV_INVALID_ARGUMENT`;
  * - the encoded request larger than `maxRequestBytes` →
@@ -26,7 +26,7 @@
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
-import { describeValue } from '../arg-values.js';
+import { describeValue, isDetachedView } from '../arg-values.js';
 import { MAX_LEASE_TTL } from '../lease/index.js';
 import type {
   Compare,
@@ -70,13 +70,22 @@ function checkObject(v: unknown, what: string): void {
   if (v === null || typeof v !== 'object') invalid(`${what} must be an object, got ${v === null ? 'null' : typeof v}`);
 }
 
+/**
+ * Bytes: a Uint8Array, not a view of a detached buffer (its length reads 0,
+ * but reading it throws a TypeError: applied, it failed the store).
+ */
+function checkBytes(v: unknown, what: string): asserts v is Uint8Array {
+  if (!(v instanceof Uint8Array)) invalid(`${what} must be a Uint8Array`);
+  if (isDetachedView(v)) invalid(`${what} is a view of a detached ArrayBuffer`);
+}
+
 function checkKey(key: unknown): void {
-  if (!(key instanceof Uint8Array)) invalid('key must be a Uint8Array');
+  checkBytes(key, 'key');
   if (key.length === 0) invalid('etcdserver: key is not provided');
 }
 
 function checkOptBytes(v: unknown, what: string): void {
-  if (v !== undefined && !(v instanceof Uint8Array)) invalid(`${what} must be a Uint8Array`);
+  if (v !== undefined) checkBytes(v, what);
 }
 
 /** A flag: absent or a boolean (a string such as 'false' was taken as set). */
@@ -275,7 +284,7 @@ export function checkTxnRequest(t: TxnRequest, maxTxnOps = DEFAULT_REQUEST_LIMIT
 export function checkWatchRequest(w: WatchCreateRequest): void {
   checkObject(w, 'a watch request');
   // etcd accepts an empty key in a watch (with a range end: every key below it)
-  if (!(w.key instanceof Uint8Array)) invalid('key must be a Uint8Array');
+  checkBytes(w.key, 'key');
   checkOptBytes(w.rangeEnd, 'rangeEnd');
   checkInt(w.startRevision, 'startRevision');
   checkInt(w.watchId, 'watchId', 0);

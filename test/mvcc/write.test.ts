@@ -258,3 +258,30 @@ test('a malformed field the check names in its message is refused as any other, 
   await put(t, 'k', '3');
   assert.equal(t.store.currentRevision(), 3);
 });
+
+test('bytes that are a view of a detached ArrayBuffer are refused with QUORUMKV_INVALID_ARGUMENT, and the store goes on', async () => {
+  // before: such a value (its length reads 0) threw a TypeError when the
+  // put was applied, which failed the store for good (QUORUMKV_INTERNAL)
+  const detached = (): Uint8Array => {
+    const u = new Uint8Array(new ArrayBuffer(4));
+    structuredClone(u.buffer, { transfer: [u.buffer] });
+    return u;
+  };
+  const t = await openStore();
+  await put(t, 'k', '1');
+  const refused: [string, () => Promise<{ status: string; error?: { code: string } }>][] = [
+    ['a put value', () => t.store.apply(t.takeIndex(), { put: { key: b('k'), value: detached() } })],
+    ['a delete range end', () => t.store.apply(t.takeIndex(), { deleteRange: { key: b('k'), rangeEnd: detached() } })],
+    ['a compare value', () => t.store.apply(t.takeIndex(), { txn: { compare: [{ key: b('k'), target: 'VALUE', result: 'EQUAL', value: detached() }], success: [{ requestPut: { key: b('k'), value: b('2') } }] } })],
+  ];
+  for (const [what, call] of refused) {
+    const r = await call();
+    assert.equal(r.status === 'failed' && r.error?.code, 'QUORUMKV_INVALID_ARGUMENT', what);
+  }
+  await assert.rejects(t.store.range({ key: b('k'), rangeEnd: detached() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a range end');
+  assert.throws(() => t.store.watch({ key: detached() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch key');
+  assert.throws(() => t.store.watch({ key: b('k'), rangeEnd: detached() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch range end');
+  assert.deepEqual((await t.store.range({ key: b('k') })).kvs.map(kvStr), ['k=1@2/2/1']);
+  await put(t, 'k', '3');
+  assert.equal(t.store.currentRevision(), 3);
+});

@@ -151,6 +151,49 @@ test('a malformed field that is an object without a prototype, a Symbol or an ob
   }
 });
 
+test('a key, value or range end that is a view of a detached ArrayBuffer is refused with QUORUMKV_INVALID_ARGUMENT and proposes nothing', async () => {
+  // before: its length reads 0, so a put of it threw a TypeError when the
+  // request was encoded, a delete with it as range end deleted the single
+  // key, and a watch of it watched the key "\0"
+  const detached = (): Uint8Array => {
+    const u = new Uint8Array(new ArrayBuffer(4));
+    structuredClone(u.buffer, { transfer: [u.buffer] });
+    return u;
+  };
+  const c = new KvCluster(['a'], 39);
+  try {
+    await c.startAll();
+    const n = (await c.waitLeader()) as Any;
+    await c.run(n.put('k', 'v'));
+    const revision = n.status().revision;
+    const lastIndex = n.raft.status().lastIndex;
+    const calls: [string, () => unknown][] = [
+      ['put value', () => n.put('k', detached())],
+      ['put key', () => n.put(detached(), 'v')],
+      ['delete range end', () => n.delete('k', { rangeEnd: detached() })],
+      ['range end', () => n.range({ key: 'k', rangeEnd: detached() })],
+      ['txn compare value', () => n.txn({ compare: [{ key: 'k', target: 'VALUE', result: 'EQUAL', value: detached() }], success: [{ put: { key: 'k', value: 'x' } }] })],
+      ['txn put value', () => n.txn({ success: [{ put: { key: 'k', value: detached() } }] })],
+      ['watch key', () => n.watch(detached())],
+      ['watch range end', () => n.watch('k', { rangeEnd: detached() })],
+    ];
+    for (const [name, call] of calls) {
+      let outcome: unknown;
+      try {
+        outcome = await c.run(Promise.resolve().then(call));
+      } catch (err) {
+        outcome = err;
+      }
+      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${name}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : typeof outcome}`);
+    }
+    assert.equal(n.status().revision, revision);
+    assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
+    assert.equal(text(((await c.run(n.get('k'))) as { value: Uint8Array } | undefined)?.value), 'v');
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('a put may leave its value out with ignoreValue, and a txn put may leave it out for an empty value', async () => {
   const c = new KvCluster(IDS, 32);
   try {
