@@ -560,7 +560,11 @@ export class MvccStore {
    * never see part of an entry. Watchers are notified once the batch is
    * written. May be called again before the previous call resolves: the
    * next batch executes while the previous one is written; writes land in
-   * call order; each call resolves when its own batch is written.
+   * call order; each call resolves when its own batch is written. A request
+   * the checks refuse (`checkWriteRequest`), or cannot read (a getter or
+   * proxy trap of the caller's throws: `QUORUMKV_INVALID_ARGUMENT` with the
+   * thrown error as `cause`), or that the state refuses, is answered
+   * `{ status: 'failed', error }` and changes nothing but the applied index.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `entries` is not an
    *   array of objects, an entry's `request` is neither an object nor
    *   `null` (`undefined` included), `options` not an object or its
@@ -782,6 +786,14 @@ export class MvccStore {
     const core = this.core;
     try {
       checkWriteRequest(req, this.limits);
+    } catch (err) {
+      if (err instanceof UsageError) return { status: 'failed', error: err };
+      // the checks could not read the request (a getter or proxy trap of the
+      // caller's threw): nothing has changed, and the store has not failed
+      const error = new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: the request cannot be read: ${err instanceof Error ? err.message : describeValue(err)}`, { cause: err });
+      return { status: 'failed', error };
+    }
+    try {
       if ('put' in req) return { status: 'applied', response: { put: applyPut(core, req.put) } };
       if ('deleteRange' in req) return { status: 'applied', response: { deleteRange: applyDeleteRange(core, req.deleteRange) } };
       if ('txn' in req) {

@@ -285,3 +285,34 @@ test('bytes that are a view of a detached ArrayBuffer are refused with QUORUMKV_
   await put(t, 'k', '3');
   assert.equal(t.store.currentRevision(), 3);
 });
+
+test('a request whose getter or proxy trap throws when checked is answered failed with QUORUMKV_INVALID_ARGUMENT, and the store goes on', async () => {
+  // before: the error thrown while the request was checked failed the store
+  // for good (QUORUMKV_INTERNAL: every later call refused), though nothing had changed
+  const t = await openStore();
+  await put(t, 'k', '1');
+  const revoked = Proxy.revocable({}, {});
+  revoked.revoke();
+  const unreadable: [string, unknown][] = [
+    [
+      'a put whose value getter throws',
+      {
+        put: {
+          key: b('k'),
+          get value(): Uint8Array {
+            throw new Error('getter threw');
+          },
+        },
+      },
+    ],
+    ['a revoked proxy as put', { put: revoked.proxy }],
+    ['a revoked proxy as request', revoked.proxy],
+  ];
+  for (const [what, request] of unreadable) {
+    const r = await t.store.apply(t.takeIndex(), request as never);
+    assert.equal(r.status === 'failed' && r.error.code, 'QUORUMKV_INVALID_ARGUMENT', what);
+  }
+  assert.deepEqual((await t.store.range({ key: b('k') })).kvs.map(kvStr), ['k=1@2/2/1']);
+  await put(t, 'k', '3');
+  assert.equal(t.store.currentRevision(), 3);
+});
