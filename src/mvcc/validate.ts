@@ -65,9 +65,13 @@ function invalid(msg: string): never {
   throw new UsageError(ErrorCode.INVALID_ARGUMENT, msg);
 }
 
-/** A request or a part of one must be an object (a null one threw a raw TypeError, or failed the store when applied). */
+/**
+ * A request or a part of one must be an object (a null one threw a raw
+ * TypeError, or failed the store when applied), and not an array (a txn
+ * that was one ran as an empty txn).
+ */
 function checkObject(v: unknown, what: string): void {
-  if (v === null || typeof v !== 'object') invalid(`${what} must be an object, got ${v === null ? 'null' : typeof v}`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) invalid(`${what} must be an object, got ${describeValue(v)}`);
 }
 
 /**
@@ -270,7 +274,7 @@ function checkIntervals(ops: RequestOp[]): { puts: Set<string>; dels: Interval[]
  * @throws UsageError `QUORUMKV_TOO_MANY_TXN_OPS`, `QUORUMKV_INVALID_ARGUMENT`, `QUORUMKV_DUPLICATE_KEY`
  */
 export function checkTxnRequest(t: TxnRequest, maxTxnOps = DEFAULT_REQUEST_LIMITS.maxTxnOps): void {
-  if (t === null || typeof t !== 'object') invalid('txn must be an object');
+  checkObject(t, 'txn');
   checkTxn(t, maxTxnOps);
   checkIntervals(t.success ?? []);
   checkIntervals(t.failure ?? []);

@@ -263,7 +263,8 @@ function opOf(op: RequestOpInput, depth: number, maxTxnOps: number): RequestOp {
  *   `QUORUMKV_INVALID_ARGUMENT`
  */
 export function txnRequest(input: TxnInput, depth = 1, maxTxnOps = Number.POSITIVE_INFINITY): TxnRequest {
-  if (input === null || typeof input !== 'object') invalid('a txn must be an object');
+  // an array ran as an empty txn
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) invalid('a txn must be an object');
   if (depth > MAX_TXN_DEPTH) invalid(`txn nested deeper than ${MAX_TXN_DEPTH} levels`);
   knownFields(input, ['compare', 'success', 'failure'], 'a txn');
   for (const f of ['compare', 'success', 'failure'] as const) {

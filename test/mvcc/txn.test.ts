@@ -341,3 +341,13 @@ test('a txn that deletes a key through a "\\0" range end and then puts it with i
   });
   assert.equal(ok.status, 'applied');
 });
+
+test('a txn that is an array is refused with QUORUMKV_INVALID_ARGUMENT, not run as an empty txn', async () => {
+  const t = await openStore();
+  await put(t, 'k', '1');
+  const r = await t.store.apply(t.takeIndex(), { txn: [] as unknown as TxnRequest });
+  assert.equal(r.status === 'failed' && r.error.code, 'QUORUMKV_INVALID_ARGUMENT');
+  await assert.rejects(t.store.readTxn([] as unknown as TxnRequest), { code: 'QUORUMKV_INVALID_ARGUMENT' });
+  const nested = await t.store.apply(t.takeIndex(), { txn: { success: [{ requestTxn: [] as unknown as TxnRequest }] } });
+  assert.equal(nested.status === 'failed' && nested.error.code, 'QUORUMKV_INVALID_ARGUMENT', 'nested');
+});

@@ -45,6 +45,9 @@ test('malformed arguments to KvNode methods fail with QUORUMKV_INVALID_ARGUMENT 
       { name: 'delete with prefix "yes"', call: () => n.delete('p', { prefix: 'yes' }) },
       { name: 'delete with null options', call: () => n.delete('p', null) },
       { name: 'txn with a null put', call: () => n.txn({ success: [{ put: null }] }) },
+      // an array ran as an empty txn
+      { name: 'txn of an array', call: () => n.txn([]) },
+      { name: 'txn with a nested array', call: () => n.txn({ success: [{ txn: [] }] }) },
       { name: 'txn compare with prefix 1', call: () => n.txn({ compare: [{ key: 'p', prefix: 1, target: 'VERSION', result: 'EQUAL', version: 0 }] }) },
       { name: 'compact with null options', call: () => n.compact(1, null) },
       { name: 'compact with physical "yes"', call: () => n.compact(1, { physical: 'yes' }) },
