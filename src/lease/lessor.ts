@@ -398,8 +398,14 @@ export class Lessor {
    * Drops every lease (before restoring from a snapshot). Expiry tracking
    * restarts on the next {@link promote}; a promoted lessor stays promoted
    * and leases restored afterwards start their TTL when restored.
+   * @param lastId - the largest lease id granted so far (see {@link lastLeaseId}), a safe integer, 0 or more
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for another `lastId` (nothing is dropped)
    */
   reset(lastId = 0): void {
+    // a string made the next automatic id a string ('5' + 1 = '51')
+    if (typeof lastId !== 'number' || !Number.isSafeInteger(lastId) || lastId < 0) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lessor reset lastId must be a safe integer, 0 or more, got ${describeValue(lastId)}`);
+    }
     this.leaseMap.clear();
     this.itemMap.clear();
     this.heap = [];
@@ -410,8 +416,16 @@ export class Lessor {
   /**
    * Puts back a lease read from storage or a snapshot (no TTL raising, no
    * id checks beyond shape). Keys are attached afterwards with {@link attach}.
+   * @param id - the lease id, a safe integer
+   * @param ttl - its granted TTL in seconds, a safe integer
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `id` or `ttl` is not a
+   *   safe integer (nothing is restored)
    */
   restoreLease(id: number, ttl: number): Lease {
+    // a string id became the largest id granted, and the next automatic id a
+    // string ('5' + 1 = '51'); NaN made a lease no lookup finds
+    if (typeof id !== 'number' || !Number.isSafeInteger(id)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lessor restoreLease id must be a safe integer, got ${describeValue(id)}`);
+    if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lessor restoreLease ttl must be a safe integer, got ${describeValue(ttl)}`);
     const l = new Lease(id, ttl);
     this.leaseMap.set(id, l);
     if (id > this.lastId) this.lastId = id;

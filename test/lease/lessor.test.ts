@@ -275,3 +275,23 @@ test('grant, promote and the constructor refuse an id, TTL or option that is an 
   }
   assert.equal(l.leaseCount(), 0);
 });
+
+test('restoreLease and reset refuse an id, TTL or last id that is not a safe integer with QUORUMKV_INVALID_ARGUMENT, and restore nothing', () => {
+  // before: restoreLease('5', 10) made '5' the largest id granted, and the
+  // next automatic id the string '51'; NaN made a lease no lookup finds
+  const l = new Lessor({ now: clock().now });
+  l.grant(3, 10);
+  for (const bad of ['5', Number.NaN, 1.5, null, undefined, 2 ** 53, Symbol('s'), Object.create(null)]) {
+    const what = typeof bad === 'symbol' ? 'a Symbol' : typeof bad === 'object' && bad !== null ? 'an object' : String(bad);
+    assert.throws(() => l.restoreLease(bad as number, 10), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `id ${what}`);
+    assert.throws(() => l.restoreLease(7, bad as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `TTL ${what}`);
+    if (bad !== undefined) assert.throws(() => l.reset(bad as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `last id ${what}`);
+  }
+  assert.throws(() => l.reset(-1), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'last id -1');
+  assert.deepEqual(l.leases().map((x) => x.id), [3], 'nothing restored, nothing dropped');
+  assert.equal(l.lastLeaseId(), 3);
+  assert.equal(l.grant(0, 10).id, 4);
+  l.reset(10);
+  assert.equal(l.restoreLease(8, 30).ttl, 30);
+  assert.equal(l.grant(0, 10).id, 11);
+});
