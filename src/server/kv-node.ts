@@ -71,7 +71,7 @@ import { RoundTripTransport } from './metrics-transport.js';
 import { DEFAULT_QUOTA_BACKEND_BYTES, requestCost } from './quota.js';
 import { VERSION } from './version.js';
 import { checkOptionKeys, type NoKeyMissing } from '../option-keys.js';
-import { RANGE_OPTION_KEYS, deleteRequest, flagOf, optionsWith, putRequest, rangeRequest, txnRequest, watchRequest } from './requests.js';
+import { RANGE_OPTION_KEYS, deleteRequest, flagOf, optionsWith, ownRange, ownReadTxn, putRequest, rangeRequest, txnRequest, watchRequest } from './requests.js';
 import {
   EntryKind,
   encodeAlarmEntry,
@@ -1171,7 +1171,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    *   (for a linearizable read, also one this member applies before the read point)
    */
   async range(input: RangeInput): Promise<RangeResponse> {
-    const req = rangeRequest(input);
+    // its own bytes: the caller may change its own while the read waits
+    const req = ownRange(rangeRequest(input));
     this.assertServing();
     this.assertNotCorrupt();
     if (req.serializable !== true || !this.caughtUp) await this.linearize();
@@ -1196,7 +1197,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    */
   async txn(input: TxnInput): Promise<TxnResponse> {
     const req = txnRequest(input, 1, this.limits.maxTxnOps ?? DEFAULT_REQUEST_LIMITS.maxTxnOps);
-    if (isTxnReadOnly(req)) return this.readOnlyTxn(req);
+    // its own bytes: the caller may change its own while the read waits (a write is encoded at once)
+    if (isTxnReadOnly(req)) return this.readOnlyTxn(ownReadTxn(req));
     const res = await this.write({ txn: req });
     return (res as { txn: TxnResponse }).txn;
   }

@@ -3,7 +3,9 @@
  * coordination recipes (`src/concurrency/`) are written against. It follows
  * etcd's v3 KV, Watch and Lease services; requests accept keys and values as
  * strings (UTF-8) or bytes, and responses always carry bytes (use
- * {@link text} to read them as strings).
+ * {@link text} to read them as strings). A call reads the bytes and options
+ * it is given before it returns: the caller may reuse or change them at
+ * once (a read that waits for its read index reads its own copy).
  * @module
  */
 import type {

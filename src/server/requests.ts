@@ -314,3 +314,41 @@ export function watchRequest(key: BytesLike, opts: WatchOptions | undefined = {}
   if (flagOf(options.progressNotify, 'progressNotify')) req.progressNotify = true;
   return req;
 }
+
+/** A copy of the caller's bytes, in an `ArrayBuffer` of its own (not shared). */
+function ownCopy(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b);
+}
+
+/**
+ * `r` with its own copies of its key and range end. A read waits (for its
+ * read index) before the store reads them, and the caller may change the
+ * bytes it gave once the call has returned.
+ */
+export function ownRange(r: RangeRequest): RangeRequest {
+  const own: RangeRequest = { ...r, key: ownCopy(r.key) };
+  if (r.rangeEnd !== undefined) own.rangeEnd = ownCopy(r.rangeEnd);
+  return own;
+}
+
+/**
+ * A read-only txn (compares, and ranges or txns of them in both branches)
+ * with its own copies of its bytes, as {@link ownRange}.
+ */
+export function ownReadTxn(t: TxnRequest): TxnRequest {
+  const ownOp = (op: RequestOp): RequestOp => {
+    if ('requestRange' in op) return { requestRange: ownRange(op.requestRange) };
+    if ('requestTxn' in op) return { requestTxn: ownReadTxn(op.requestTxn) };
+    return op; // no write is in a read-only txn
+  };
+  return {
+    compare: (t.compare ?? []).map((c) => {
+      const own: Compare = { ...c, key: ownCopy(c.key) };
+      if (c.rangeEnd !== undefined) own.rangeEnd = ownCopy(c.rangeEnd);
+      if (c.value !== undefined) own.value = ownCopy(c.value);
+      return own;
+    }),
+    success: (t.success ?? []).map(ownOp),
+    failure: (t.failure ?? []).map(ownOp),
+  };
+}

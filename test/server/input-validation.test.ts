@@ -197,6 +197,40 @@ test('a key, value or range end that is a view of a detached ArrayBuffer is refu
   }
 });
 
+test("a read reads the bytes it was given when called, not those the caller changes them to while it waits for its read index", async () => {
+  // before: range, get and read-only txns kept the caller's Uint8Arrays and
+  // the store read them only after the read index: a caller reusing its
+  // buffer for the next key read another key than the one it asked for
+  const c = new KvCluster(['a'], 40);
+  const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+  try {
+    await c.startAll();
+    const n = await c.waitLeader();
+    await c.run(n.put('m/a', 'one'));
+    await c.run(n.put('m/b', 'two'));
+    const key = enc('m/a');
+    const rangeEnd = enc('m/c');
+    const read = n.range({ key, rangeEnd });
+    key.set(enc('m/y'));
+    rangeEnd.set(enc('m/z'));
+    assert.deepEqual((await c.run(read)).kvs.map((kv) => text(kv.key)), ['m/a', 'm/b']);
+    const getKey = enc('m/a');
+    const get = n.get(getKey);
+    getKey.set(enc('m/z'));
+    assert.equal(text((await c.run(get))?.value), 'one');
+    const compared = enc('one');
+    const ranged = enc('m/b');
+    const txn = n.txn({ compare: [{ key: 'm/a', target: 'VALUE', result: 'EQUAL', value: compared }], success: [{ range: { key: ranged } }] });
+    compared.set(enc('two'));
+    ranged.set(enc('m/z'));
+    const res = await c.run(txn);
+    assert.equal(res.succeeded, true);
+    assert.deepEqual((res.responses[0] as { responseRange: { kvs: { value: Uint8Array }[] } }).responseRange.kvs.map((kv) => text(kv.value)), ['two']);
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('a put may leave its value out with ignoreValue, and a txn put may leave it out for an empty value', async () => {
   const c = new KvCluster(IDS, 32);
   try {
