@@ -185,8 +185,12 @@ function checkCompare(c: Compare): void {
 /**
  * Deepest txn nesting accepted (a txn in a txn is depth 2). etcd sets none,
  * but each level costs stack on every member that applies it, and a stack
- * overflow would stop some members and not others; the default `maxTxnOps`
- * (128) already bounds the depth to 128.
+ * overflow would stop some members and not others. It is checked at each
+ * level after the number of operations: with the default `maxTxnOps` (128),
+ * which leaves each nested level at least one operation fewer, a chain of
+ * 129 levels with an operation at the last, or of 130 levels, is "too many
+ * operations", as in etcd; only a chain of 129 levels whose last is empty,
+ * which etcd takes, is refused for its depth.
  */
 export const MAX_TXN_DEPTH = 128;
 
@@ -202,13 +206,14 @@ function checkOp(op: RequestOp, maxTxnOps: number, depth: number): void {
 /** etcd's `checkTxnRequest`: operation counts, then each compare and operation. */
 function checkTxn(t: TxnRequest, maxTxnOps: number, depth = 1): void {
   checkObject(t, 'a txn');
-  if (depth > MAX_TXN_DEPTH) invalid(`txn nested deeper than ${MAX_TXN_DEPTH} levels`);
   const compare = t.compare ?? [];
   const success = t.success ?? [];
   const failure = t.failure ?? [];
   if (!Array.isArray(compare) || !Array.isArray(success) || !Array.isArray(failure)) invalid('txn compare/success/failure must be arrays');
   const opc = Math.max(compare.length, success.length, failure.length);
   if (opc > maxTxnOps) throw new UsageError(ErrorCode.TOO_MANY_TXN_OPS, 'etcdserver: too many operations in txn request');
+  // after the count, which etcd (with no depth limit) checks first
+  if (depth > MAX_TXN_DEPTH) invalid(`txn nested deeper than ${MAX_TXN_DEPTH} levels`);
   for (const c of compare) checkCompare(c);
   for (const op of success) checkOp(op, maxTxnOps - opc, depth);
   for (const op of failure) checkOp(op, maxTxnOps - opc, depth);

@@ -253,8 +253,9 @@ function opOf(op: RequestOpInput, depth: number, maxTxnOps: number): RequestOp {
 /**
  * A {@link TxnRequest} from a {@link TxnInput}, checked in etcd's order
  * (`checkTxnRequest`): at each level the number of operations first, then
- * the compares, then the success and the failure operations in turn, so
- * that a txn with both a bad key and too many operations gets etcd's error.
+ * the depth (see `MAX_TXN_DEPTH`), the compares, then the success and the
+ * failure operations in turn, so that a txn with both a bad key (or too
+ * many levels) and too many operations gets etcd's error.
  * @param depth - its nesting level (1 for a txn that is not nested)
  * @param maxTxnOps - most compares, success or failure operations at this
  *   level; a nested txn may have what its parent's largest list leaves
@@ -265,7 +266,6 @@ function opOf(op: RequestOpInput, depth: number, maxTxnOps: number): RequestOp {
 export function txnRequest(input: TxnInput, depth = 1, maxTxnOps = Number.POSITIVE_INFINITY): TxnRequest {
   // an array ran as an empty txn
   if (input === null || typeof input !== 'object' || Array.isArray(input)) invalid('a txn must be an object');
-  if (depth > MAX_TXN_DEPTH) invalid(`txn nested deeper than ${MAX_TXN_DEPTH} levels`);
   knownFields(input, ['compare', 'success', 'failure'], 'a txn');
   for (const f of ['compare', 'success', 'failure'] as const) {
     if (input[f] !== undefined && !Array.isArray(input[f])) invalid(`txn ${f} must be an array`);
@@ -275,6 +275,8 @@ export function txnRequest(input: TxnInput, depth = 1, maxTxnOps = Number.POSITI
   const failure = input.failure ?? [];
   const opc = Math.max(compare.length, success.length, failure.length);
   if (opc > maxTxnOps) throw new UsageError(ErrorCode.TOO_MANY_TXN_OPS, 'etcdserver: too many operations in txn request');
+  // after the count, which etcd (with no depth limit) checks first
+  if (depth > MAX_TXN_DEPTH) invalid(`txn nested deeper than ${MAX_TXN_DEPTH} levels`);
   return {
     compare: compare.map(compareOf),
     success: success.map((op) => opOf(op, depth, maxTxnOps - opc)),

@@ -16,10 +16,16 @@
 //   provided" (the empty key comes first);
 // - a nested txn with a compare of an empty key and 127 puts: "key is not
 //   provided"; with 128 puts: "too many operations".
+// - a chain of nested txns, one operation per level (each level leaves one
+//   less to the next): 129 levels, the last one empty, succeed; 129 levels
+//   whose last has an operation, and 130 levels, are "too many operations"
+//   (the count at a level comes before anything else there, and etcd has no
+//   limit of its own on the depth). Observed through etcd's JSON gateway
+//   (/v3/kv/txn): the etcd3 client's encoder refuses nesting that deep.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode } from '../../src/errors.js';
-import type { RequestOpInput } from '../../src/server/index.js';
+import type { RequestOpInput, TxnInput } from '../../src/server/index.js';
 import { withSingleMember } from './single-member.js';
 
 const puts = (n: number, p: string): RequestOpInput[] => Array.from({ length: n }, (_, i) => ({ put: { key: `${p}${i}`, value: 'x' } }));
@@ -36,5 +42,21 @@ test('a txn with too many operations and an empty key gets the error etcd gives 
     await assert.rejects(node.txn({ success: [emptyKeyPut, ...puts(99, 'm'), { txn: { success: puts(29, 'n') } }] }), invalid);
     await assert.rejects(node.txn({ success: [{ txn: { compare: [emptyKeyCompare], success: puts(127, 'n') } }] }), invalid);
     await assert.rejects(node.txn({ success: [{ txn: { compare: [emptyKeyCompare], success: puts(128, 'n') } }] }), tooMany);
+    assert.equal((await node.range({ key: '\0', rangeEnd: '\0', countOnly: true })).count, 0);
+  }));
+
+test('a chain of nested txns beyond the depth the operation count allows gets etcd\'s "too many operations"', () =>
+  withSingleMember(async (node) => {
+    // depth levels, each with one operation: the nested txn, and at the last `last`
+    const chain = (depth: number, last: RequestOpInput[]): TxnInput => {
+      let t: TxnInput = { success: last };
+      for (let d = 1; d < depth; d++) t = { success: [{ txn: t }] };
+      return t;
+    };
+    const tooMany = { code: ErrorCode.TOO_MANY_TXN_OPS };
+    assert.equal((await node.txn(chain(128, [{ range: { key: 'a' } }]))).succeeded, true);
+    await assert.rejects(node.txn(chain(129, [{ range: { key: 'a' } }])), tooMany);
+    await assert.rejects(node.txn(chain(130, [])), tooMany);
+    await assert.rejects(node.txn(chain(200, [{ put: { key: 'deep', value: 'x' } }])), tooMany);
     assert.equal((await node.range({ key: '\0', rangeEnd: '\0', countOnly: true })).count, 0);
   }));

@@ -275,6 +275,27 @@ test('more than maxTxnOps compares or operations are refused, nested txns get wh
   }
 });
 
+test('a chain of nested txns beyond what the operation count allows is "too many operations", as in etcd, not too deep', async () => {
+  // etcd's default of 128 operations: one operation per level (the nested
+  // txn) leaves one less to each next level, 0 to the 129th and less to
+  // the 130th; etcd counts at each level before anything else there
+  const t = await openStore();
+  const chain = (depth: number, last: RequestOp[]): TxnRequest => {
+    let r: TxnRequest = { success: last };
+    for (let d = 1; d < depth; d++) r = { success: [{ requestTxn: r }] };
+    return r;
+  };
+  const one: RequestOp[] = [{ requestPut: { key: b('deep'), value: b('v') } }];
+  for (const [name, req] of [
+    ['129 levels, an operation at the last', chain(129, one)],
+    ['130 levels', chain(130, [])],
+  ] as const) {
+    const r = await t.store.apply(t.takeIndex(), { txn: req });
+    assert.equal(r.status === 'failed' && r.error.code, 'QUORUMKV_TOO_MANY_TXN_OPS', name);
+  }
+  assert.equal((await t.store.range({ key: b('deep') })).count, 0);
+});
+
 test('unknown leases, missing keys for ignoreValue and bad revisions fail a txn only in the branch that runs', async () => {
   const { t } = await fixture(); // rev 6
   await t.write({ compaction: { revision: 3 } });
