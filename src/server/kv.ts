@@ -80,7 +80,11 @@ export interface CompareInput extends Omit<Compare, 'key' | 'rangeEnd' | 'value'
   key: BytesLike;
   /** Compare every key of `[key, rangeEnd)` (see {@link KeyRange.rangeEnd}); exclusive with `prefix`. */
   rangeEnd?: BytesLike;
-  /** Compare every key starting with `key`; exclusive with `rangeEnd`. */
+  /**
+   * Compare every key starting with `key`; exclusive with `rangeEnd`. `key`
+   * must not be empty here either (unlike a range's `''` with `prefix`):
+   * etcd refuses the empty key clientv3's `Cmp.WithPrefix` sends for it.
+   */
   prefix?: boolean;
   /** Operand of a `VALUE` compare; absent = empty bytes. */
   value?: BytesLike;

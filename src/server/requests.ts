@@ -103,16 +103,18 @@ export function keyOf(v: BytesLike, what = 'key'): Uint8Array {
 
 /**
  * `key`/`rangeEnd` of a {@link KeyRange}. The key must not be empty
- * ("etcdserver: key is not provided"), but for `''` with `prefix: true`,
- * every key: etcd's client sends it as the key and range end `'\0'`
- * (clientv3 `WithPrefix`, as `etcdctl get "" --prefix`).
+ * ("etcdserver: key is not provided"), but for `''` with `prefix: true` in
+ * a range or a delete (`emptyPrefixIsAll`), every key: etcd's client sends
+ * it as the key and range end `'\0'` (clientv3 `WithPrefix`, as `etcdctl
+ * get "" --prefix`). A compare's `WithPrefix` (clientv3 `Cmp.WithPrefix`)
+ * keeps the empty key, which etcd refuses.
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
  */
-export function rangeOf(r: KeyRange): { key: Uint8Array; rangeEnd?: Uint8Array } {
+export function rangeOf(r: KeyRange, emptyPrefixIsAll = true): { key: Uint8Array; rangeEnd?: Uint8Array } {
   if (r === null || typeof r !== 'object') invalid('a key range must be an object');
   if (flagOf(r.prefix, 'prefix')) {
     if (r.rangeEnd !== undefined) invalid('prefix and rangeEnd cannot both be given');
-    const key = bytesOf(r.key, 'key');
+    const key = emptyPrefixIsAll ? bytesOf(r.key, 'key') : keyOf(r.key);
     return key.length === 0 ? { key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]) } : { key, rangeEnd: prefixEnd(key) };
   }
   const key = keyOf(r.key);
@@ -179,7 +181,9 @@ const COMPARE_OPERANDS: Readonly<Record<CompareInput['target'], string>> = { VER
 
 function compareOf(c: CompareInput): Compare {
   if (c === null || typeof c !== 'object') invalid('a compare must be an object');
-  const { key, rangeEnd } = rangeOf(c);
+  // '' with prefix: true is refused, as etcd refuses what clientv3's
+  // Cmp.WithPrefix makes of it (the empty key, range end '\0')
+  const { key, rangeEnd } = rangeOf(c, false);
   knownFields(c, COMPARE_KEYS, 'a compare');
   const out: Compare = { target: c.target, result: c.result, key };
   if (rangeEnd !== undefined) out.rangeEnd = rangeEnd;

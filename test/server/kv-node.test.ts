@@ -128,7 +128,7 @@ test('prefix: true with a Node Buffer key reads, deletes and watches the prefix 
   }
 });
 
-test("'' with prefix: true is every key in range, delete and txn compares, as etcd's client makes it (clientv3 WithPrefix); '' alone is still refused", async () => {
+test("'' with prefix: true is every key in range and delete, as etcd's client makes it (clientv3 WithPrefix); '' alone, and in a compare, is still refused", async () => {
   const c = new KvCluster(['a']);
   try {
     await c.startAll();
@@ -137,8 +137,14 @@ test("'' with prefix: true is every key in range, delete and txn compares, as et
     await c.run(node.put('\xff', '2'));
     const all = await c.run(node.range({ key: '', prefix: true }));
     assert.deepEqual(all.kvs.map((kv) => text(kv.key)), ['a', '\xff']);
-    const counted = await c.run(node.txn({ compare: [{ key: '', prefix: true, target: 'VERSION', result: 'GREATER', version: 0 }], success: [{ range: { key: '', prefix: true, countOnly: true } }] }));
+    const counted = await c.run(node.txn({ compare: [{ key: '\0', rangeEnd: '\0', target: 'VERSION', result: 'GREATER', version: 0 }], success: [{ range: { key: '', prefix: true, countOnly: true } }] }));
     assert.equal(counted.succeeded, true);
+    assert.equal((counted.responses[0] as { responseRange: { count: number } }).responseRange.count, 2);
+    // clientv3's Cmp.WithPrefix keeps the empty key (its range end '\0'),
+    // which etcd refuses: "etcdserver: key is not provided"
+    const before = node.store.currentRevision();
+    await assert.rejects(node.txn({ compare: [{ key: '', prefix: true, target: 'VERSION', result: 'GREATER', version: 0 }], success: [{ put: { key: 'c', value: '3' } }] }), { code: 'QUORUMKV_INVALID_ARGUMENT', message: /key is not provided/ });
+    assert.equal(node.store.currentRevision(), before);
     await assert.rejects(node.range({ key: '' }), { code: 'QUORUMKV_INVALID_ARGUMENT' });
     await assert.rejects(node.range({ key: '', rangeEnd: 'b' }), { code: 'QUORUMKV_INVALID_ARGUMENT' });
     const d = await c.run(node.delete('', { prefix: true }));
