@@ -105,6 +105,20 @@ export function bytesToLeaseItem(key: Uint8Array): LeaseItem {
 }
 
 /**
+ * Checks the id given to a lease lookup ({@link Lessor.timeToLive},
+ * {@link Lessor.revoke}, {@link Lessor.renew}): any safe integer, one never
+ * granted being an unknown lease. Anything else (`NaN`, `1.5`, the string
+ * `'5'`) names no lease a grant can make: it is refused, not answered as
+ * an unknown lease (`'5'` would be, with lease 5 granted).
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ */
+function checkLookupId(id: unknown, what: string): void {
+  if (typeof id !== 'number' || !Number.isSafeInteger(id)) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what}: lease id must be a safe integer, got ${describeValue(id)}`);
+  }
+}
+
+/**
  * The lessor. See the module doc for what is replicated and what is local.
  *
  * @example
@@ -227,9 +241,13 @@ export class Lessor {
    * Revokes a lease (replicated state change): removes it and deletes its
    * keys through the range deleter, in ascending key order, in one write
    * transaction (one revision; none when it has no keys).
-   * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND` ("lease not found")
+   * @param id - the lease id, a safe integer
+   * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND` ("lease not found");
+   *   `QUORUMKV_INVALID_ARGUMENT` for an id that is not a safe integer
+   *   (nothing is revoked)
    */
   revoke(id: number): void {
+    checkLookupId(id, 'revoke');
     const l = this.leaseMap.get(id);
     if (l === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
     const keys = l.sortedItems();
@@ -289,11 +307,13 @@ export class Lessor {
    * granted TTL 0, no keys (etcd). On a lessor that is not promoted the
    * remaining time is the granted TTL (only the leader knows expiry times;
    * the server asks the leader).
+   * @param id - the lease id, a safe integer
    * @param opts.keys - list the attached keys too (default false)
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for options that are not
-   *   `{ keys }` with a boolean
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that is not a
+   *   safe integer, or options that are not `{ keys }` with a boolean
    */
   timeToLive(id: number, opts: { keys?: boolean } = {}): LeaseTimeToLive {
+    checkLookupId(id, 'timeToLive');
     checkOptionsArg(opts, ['keys'], 'timeToLive options');
     if (opts.keys !== undefined && typeof opts.keys !== 'boolean') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `timeToLive options.keys must be a boolean, got ${typeof opts.keys}`);
     const l = this.leaseMap.get(id);
@@ -306,12 +326,15 @@ export class Lessor {
   /**
    * Renews a lease (keep-alive): its expiry becomes now + TTL. Only the
    * primary (leader) renews; followers forward keep-alives to it.
+   * @param id - the lease id, a safe integer
    * @returns the TTL in seconds
    * @throws FaultError `QUORUMKV_NOT_LEADER` when not promoted
    * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND` for an unknown lease, or
-   *   one that has already expired (its revoke is on its way)
+   *   one that has already expired (its revoke is on its way);
+   *   `QUORUMKV_INVALID_ARGUMENT` for an id that is not a safe integer
    */
   renew(id: number): number {
+    checkLookupId(id, 'renew');
     if (!this.primary) throw new FaultError(ErrorCode.NOT_LEADER, 'not a primary lessor');
     const l = this.leaseMap.get(id);
     const now = this.now();

@@ -295,3 +295,28 @@ test('restoreLease and reset refuse an id, TTL or last id that is not a safe int
   assert.equal(l.restoreLease(8, 30).ttl, 30);
   assert.equal(l.grant(0, 10).id, 11);
 });
+
+test('timeToLive, revoke and renew refuse an id that is not a safe integer with QUORUMKV_INVALID_ARGUMENT, and change nothing', () => {
+  // before: NaN, 1.5 or '5' was looked up as any id and answered as an
+  // unknown lease ('5' too, with lease 5 granted): TTL -1 or LEASE_NOT_FOUND
+  const c = clock();
+  const l = new Lessor({ now: c.now });
+  l.grant(5, 10);
+  l.promote();
+  const odd: unknown[] = [Number.NaN, 1.5, '5', null, undefined, 2 ** 53, Infinity, 5n, Symbol('s'), Object.create(null), { toString: () => { throw new Error('toString ran'); } }];
+  for (const bad of odd) {
+    const what = typeof bad === 'symbol' ? 'a Symbol' : typeof bad === 'object' && bad !== null ? 'an object' : `${typeof bad} ${String(bad)}`;
+    assert.throws(() => l.timeToLive(bad as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `timeToLive ${what}`);
+    assert.throws(() => l.revoke(bad as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `revoke ${what}`);
+    assert.throws(() => l.renew(bad as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `renew ${what}`);
+  }
+  assert.deepEqual(l.leases().map((x) => x.id), [5], 'nothing revoked');
+  // any safe integer is an id: one never granted is an unknown lease
+  assert.deepEqual(l.timeToLive(-3), { id: -3, ttl: -1, grantedTtl: 0, keys: [] });
+  assert.throws(() => l.revoke(-3), { code: 'QUORUMKV_LEASE_NOT_FOUND' });
+  assert.throws(() => l.renew(6), { code: 'QUORUMKV_LEASE_NOT_FOUND' });
+  assert.equal(l.timeToLive(5).ttl, 10);
+  assert.equal(l.renew(5), 10);
+  l.revoke(5);
+  assert.equal(l.leaseCount(), 0);
+});

@@ -830,12 +830,12 @@ const lessorCall: fc.Arbitrary<Call> = fc.oneof(
   calls(fc.record({ id: required(leaseIdOk, intBad), ttl: required(intOk, intBad) }), ({ id, ttl }) => ({ name: 'grant', bad: anyBad(id, ttl), throws: false, run: (ctx) => (l: Any) => l.grant(make(id, ctx), make(ttl, ctx)) })),
   calls(fc.record({ id: required(leaseIdOk, intBad), ttl: required(intOk, intBad) }), ({ id, ttl }) => ({ name: 'checkGrant', bad: anyBad(id, ttl), throws: false, run: (ctx) => (l: Any) => l.checkGrant(make(id, ctx), make(ttl, ctx)) })),
   calls(fc.record({ id: required(leaseIdOk, intBad), ttl: required(intOk, intBad) }), ({ id, ttl }) => ({ name: 'restoreLease', bad: anyBad(id, ttl), throws: false, run: (ctx) => (l: Any) => l.restoreLease(make(id, ctx), make(ttl, ctx)) })),
-  // an id no grant gives is an unknown lease, whatever its type
-  calls(required(leaseIdOk, intBad), (id) => ({ name: 'revoke', bad: false, throws: false, run: (ctx) => (l: Any) => l.revoke(make(id, ctx)) })),
-  calls(required(leaseIdOk, intBad), (id) => ({ name: 'renew', bad: false, throws: false, run: (ctx) => (l: Any) => l.renew(make(id, ctx)) })),
+  // a safe integer no grant gives is an unknown lease; anything else is refused
+  calls(required(leaseIdOk, intBad), (id) => ({ name: 'revoke', bad: id.bad, throws: false, run: (ctx) => (l: Any) => l.revoke(make(id, ctx)) })),
+  calls(required(leaseIdOk, intBad), (id) => ({ name: 'renew', bad: id.bad, throws: false, run: (ctx) => (l: Any) => l.renew(make(id, ctx)) })),
   calls(fc.record({ id: required(leaseIdOk, intBad), opts: fc.option(objArb({ keys: field(flagOk, flagBad) }), { nil: undefined }) }), ({ id, opts }) => ({
     name: 'timeToLive',
-    bad: specBad(opts),
+    bad: id.bad || specBad(opts),
     throws: specThrows(opts),
     run: (ctx) => (l: Any) => l.timeToLive(make(id, ctx), opts && build(opts, ctx)),
   })),
@@ -852,8 +852,8 @@ const LESSOR_CODES: Record<string, readonly string[]> = {
   grant: [ErrorCode.INVALID_ARGUMENT, ErrorCode.LEASE_EXISTS],
   checkGrant: [ErrorCode.INVALID_ARGUMENT, ErrorCode.LEASE_EXISTS],
   restoreLease: [ErrorCode.INVALID_ARGUMENT],
-  revoke: [ErrorCode.LEASE_NOT_FOUND],
-  renew: [ErrorCode.LEASE_NOT_FOUND, ErrorCode.NOT_LEADER],
+  revoke: [ErrorCode.INVALID_ARGUMENT, ErrorCode.LEASE_NOT_FOUND],
+  renew: [ErrorCode.INVALID_ARGUMENT, ErrorCode.LEASE_NOT_FOUND, ErrorCode.NOT_LEADER],
   timeToLive: [ErrorCode.INVALID_ARGUMENT],
   promote: [ErrorCode.INVALID_ARGUMENT],
   expired: [ErrorCode.INVALID_ARGUMENT],
