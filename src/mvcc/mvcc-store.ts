@@ -1285,9 +1285,11 @@ export class MvccStore {
    * hash with the leases compares members at one applied index (the
    * corruption check), one without them at one revision (etcd's `HashKV`).
    * @param rev - a non-negative safe integer; 0: the current revision
+   * @param options.withLeases - hash the lease table too (a boolean, default true)
    * @throws CompactedError when `rev` is at or below the compaction revision
    * @throws UsageError `QUORUMKV_FUTURE_REVISION`; `QUORUMKV_INVALID_ARGUMENT` for a `rev` that
-   *   is not a non-negative safe integer (as `KvNode.hashKv`) or `options` that are not an object
+   *   is not a non-negative safe integer (as `KvNode.hashKv`), `options` that are not an object,
+   *   or a `withLeases` that is not a boolean
    */
   async hash(rev = 0, options: { withLeases?: boolean } = {}): Promise<HashResult> {
     // NaN or a string hashed the current revision and reported the argument
@@ -1296,6 +1298,10 @@ export class MvccStore {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: hash revision must be a non-negative safe integer, got ${describeValue(rev)}`);
     }
     if (options === null || typeof options !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: hash options must be an object');
+    // anything but false counted as true: 'no' or 0 hashed the leases
+    if (options.withLeases !== undefined && typeof options.withLeases !== 'boolean') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: hash options.withLeases must be a boolean, got ${describeValue(options.withLeases)}`);
+    }
     const taken = await this.exclusive(async () => {
       await this.writesDone();
       this.assertUsable();

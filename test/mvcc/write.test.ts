@@ -316,3 +316,22 @@ test('a request whose getter or proxy trap throws when checked is answered faile
   await put(t, 'k', '3');
   assert.equal(t.store.currentRevision(), 3);
 });
+
+test('hash refuses a withLeases that is not a boolean with QUORUMKV_INVALID_ARGUMENT; true, false and left out hash as before', async () => {
+  // before: anything but false hashed the leases ('no' and 0 included)
+  const t = await openStore();
+  await put(t, 'k', '1');
+  const granted = await t.store.apply(t.takeIndex(), { leaseGrant: { ttl: 60 } });
+  assert.equal(granted.status, 'applied');
+  const withLeases = await t.store.hash(0);
+  const without = await t.store.hash(0, { withLeases: false });
+  assert.notEqual(withLeases.hash, without.hash, 'the lease table is hashed');
+  assert.deepEqual(await t.store.hash(0, { withLeases: true }), withLeases);
+  assert.deepEqual(await t.store.hash(0, {}), withLeases);
+  assert.deepEqual(await t.store.hash(0, { withLeases: undefined }), withLeases);
+  for (const bad of ['no', 'false', 0, 1, null, Symbol('s'), Object.create(null), { toString: () => { throw new Error('toString ran'); } }, 5n]) {
+    const what = typeof bad === 'symbol' ? 'a Symbol' : typeof bad === 'object' && bad !== null ? 'an object' : `${typeof bad} ${String(bad)}`;
+    await assert.rejects(t.store.hash(0, { withLeases: bad as boolean }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `withLeases ${what}`);
+  }
+  await t.store.close();
+});

@@ -767,10 +767,10 @@ const storeCall: fc.Arbitrary<Call> = fc.oneof(
   calls(required(leaseIdOk, intBad), (id) => ({ name: 'leaseKeepAlive', bad: id.bad, throws: false, run: (ctx) => (s: Any) => s.leaseKeepAlive(make(id, ctx)) })),
   calls(fc.record({ rev: required(revisionOk, intBad), opts: fc.option(objArb({ withLeases: field(flagOk, flagBad) }), { nil: undefined }) }), ({ rev, opts }) => ({
     name: 'hash',
-    // a negative revision is refused; options are not checked beyond being an object (an array is one)
-    bad: rev.bad || (opts?.whole !== undefined && opts.whole.label !== 'object:array'),
-    throws: opts?.whole?.throws === true,
-    run: (ctx) => (s: Any) => s.hash(make(rev, ctx), opts === undefined ? undefined : opts.whole !== undefined ? make(opts.whole, ctx) : {}),
+    // a negative revision is refused; options must be an object (an array is one) whose withLeases, if given, is a boolean
+    bad: rev.bad || (opts?.whole !== undefined ? opts.whole.label !== 'object:array' : opts?.fields.withLeases?.bad === true),
+    throws: specThrows(opts),
+    run: (ctx) => (s: Any) => s.hash(make(rev, ctx), opts === undefined ? undefined : build(opts, ctx)),
   })),
   calls(fc.oneof(parts('watcher', true, JUNK), parts('watcher', true, { 'plain object': () => ({ id: 1 }) })), (w) => ({ name: 'requestProgress', bad: true, throws: false, run: (ctx) => (s: Any) => s.requestProgress(make(w, ctx)) })),
 );
