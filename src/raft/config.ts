@@ -4,6 +4,7 @@
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import { seededRandom } from './seeded-random.js';
 import type { RaftConfig, RaftLogger, ReadOnlyOption, Storage } from './types.js';
 
@@ -36,7 +37,7 @@ function invalid(msg: string): never {
 }
 
 function positiveInt(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) invalid(`${name} must be a positive integer (got ${String(v)})`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) invalid(`${name} must be a positive integer (got ${describeValue(v)})`);
   return v;
 }
 
@@ -98,7 +99,7 @@ export function resolveConfig(c: RaftConfig): ResolvedRaftConfig {
   const checkQuorum = bool(c.checkQuorum, 'checkQuorum', true);
   const preVote = bool(c.preVote, 'preVote', true);
   const readOnlyOption = c.readOnlyOption ?? 'safe';
-  if (readOnlyOption !== 'safe' && readOnlyOption !== 'leaseBased') invalid(`unknown readOnlyOption ${String(readOnlyOption)}`);
+  if (readOnlyOption !== 'safe' && readOnlyOption !== 'leaseBased') invalid(`unknown readOnlyOption ${describeValue(readOnlyOption)}`);
   if (readOnlyOption === 'leaseBased' && !checkQuorum) invalid('checkQuorum must be enabled when readOnlyOption is leaseBased');
   const disableProposalForwarding = bool(c.disableProposalForwarding, 'disableProposalForwarding', false);
   if (c.random !== undefined && typeof c.random !== 'function') invalid('random must be a function');

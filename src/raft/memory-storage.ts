@@ -9,6 +9,7 @@
  * @module
  */
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import type { ConfState, Entry, HardState, Snapshot } from '../raftpb/index.js';
 import { emptyHardState, emptySnapshot } from '../raftpb/index.js';
 import { limitSize } from './entry-size.js';
@@ -25,7 +26,7 @@ function unavailable(i: number, last: number): FaultError {
 /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` unless `v` is a non-negative safe integer */
 function checkIndex(v: unknown, what: string): void {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be a non-negative integer, got ${String(v)}`);
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be a non-negative integer, got ${describeValue(v)}`);
   }
 }
 

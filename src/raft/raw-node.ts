@@ -5,6 +5,7 @@
  * @module
  */
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import type { ConfChange, ConfState, Entry, HardState, Message, MessageType } from '../raftpb/index.js';
 import { MESSAGE_TYPES, emptyHardState, isLocalMessage, isResponseMessage } from '../raftpb/index.js';
 import { encodeConfChangeData } from './conf-change-codec.js';
@@ -37,7 +38,7 @@ function isNonNegativeInt(v: unknown): v is number {
 
 function checkConfChangeArg(cc: ConfChange): void {
   if (cc === null || typeof cc !== 'object') invalidArgument('conf change must be an object');
-  if (!CONF_CHANGE_TYPES.has(cc.type)) invalidArgument(`unknown conf change type ${String(cc.type)}`);
+  if (!CONF_CHANGE_TYPES.has(cc.type)) invalidArgument(`unknown conf change type ${describeValue(cc.type)}`);
   if (typeof cc.nodeId !== 'string' || cc.nodeId === '') invalidArgument('conf change node id must be a non-empty string');
   if (cc.context !== undefined && !(cc.context instanceof Uint8Array)) invalidArgument('conf change context must be a Uint8Array');
 }
@@ -249,7 +250,7 @@ export class RawNode {
   step(m: Message): void {
     const why = this.rejectNetworkMessage(m);
     if (why !== undefined) {
-      this.raft.logger?.debug(`${this.raft.id} ignored ${typeof m?.type === 'string' ? m.type : 'message'} from ${String(m?.from)}: ${why}`);
+      this.raft.logger?.debug(`${this.raft.id} ignored ${typeof m?.type === 'string' ? m.type : 'message'} from ${describeValue(m?.from)}: ${why}`);
       return;
     }
     const refusal = this.raft.step(m);
@@ -264,7 +265,7 @@ export class RawNode {
     const type = m.type as MessageType;
     if (typeof type !== 'string' || !KNOWN_TYPES.has(type)) return 'unknown message type';
     if (isLocalMessage(type)) return 'local message type';
-    if (m.to !== this.raft.id) return `addressed to ${String(m.to)}`;
+    if (m.to !== this.raft.id) return `addressed to ${describeValue(m.to)}`;
     if (typeof m.from !== 'string' || m.from === '') return 'no sender';
     if (m.from === this.raft.id) return 'sent by this node';
     if (!isNonNegativeInt(m.term) || !isNonNegativeInt(m.index) || !isNonNegativeInt(m.logTerm) || !isNonNegativeInt(m.commit)) {
@@ -388,7 +389,7 @@ export class RawNode {
    */
   reportSnapshot(id: string, status: SnapshotStatus): void {
     if (typeof id !== 'string' || id === '') invalidArgument('node id must be a non-empty string');
-    if (status !== 'finish' && status !== 'failure') invalidArgument(`unknown snapshot status ${String(status)}`);
+    if (status !== 'finish' && status !== 'failure') invalidArgument(`unknown snapshot status ${describeValue(status)}`);
     this.stepLocal({ type: 'MsgSnapStatus', from: id, reject: status === 'failure' });
   }
 

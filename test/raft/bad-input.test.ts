@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Entry, Message, MessageType, Snapshot } from '../../src/raftpb/index.js';
 import { MESSAGE_TYPES } from '../../src/raftpb/index.js';
-import type { RawNode } from '../../src/raft/raw-node.js';
+import { RawNode } from '../../src/raft/raw-node.js';
+import { MemoryStorage } from '../../src/raft/memory-storage.js';
 import { bytes } from './helpers/harness.js';
 import { Cluster, type Member } from './helpers/cluster.js';
 
@@ -234,4 +235,50 @@ test('step() never throws on random messages, and the node keeps its invariants 
     }),
     { numRuns: 150, seed, path, endOnFailure: true },
   );
+});
+
+/** Values a check must name without converting them: `String` throws on the first, `${}` on the second, and both run the third's own code. */
+function oddValues(): [string, unknown][] {
+  return [
+    ['an object without a prototype', Object.create(null)],
+    ['a Symbol', Symbol('s')],
+    ['an object whose toString throws', { toString: () => { throw new Error('toString ran'); }, valueOf: () => { throw new Error('valueOf ran'); } }],
+  ];
+}
+
+test('RawNode, its configuration and MemoryStorage refuse a malformed value of any kind with their typed error, and step() ignores a message addressed to one', () => {
+  // before: the check's message was made with String(value), which threw a
+  // TypeError on an object without a prototype and ran the caller's toString
+  const logged: string[] = [];
+  const logger = { debug: (m: string) => logged.push(m), info: () => undefined, warn: () => undefined, error: () => undefined };
+  for (const [what, v] of oddValues()) {
+    for (const option of ['electionTick', 'heartbeatTick', 'maxSizePerMsg', 'maxCommittedSizePerReady', 'maxUncommittedEntriesSize', 'maxInflightMsgs', 'readOnlyOption']) {
+      assert.throws(() => new RawNode({ id: 'a', storage: new MemoryStorage(), [option]: v }), { code: 'QUORUMKV_INVALID_CONFIG' }, `${option} ${what}`);
+    }
+    const n = new RawNode({ id: 'a', storage: new MemoryStorage(), logger });
+    n.bootstrap(['a', 'b']);
+    const before = fingerprint(n);
+    assert.throws(() => n.proposeConfChange({ type: v as 'AddNode', nodeId: 'c' }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `proposeConfChange type ${what}`);
+    assert.throws(() => n.applyConfChange({ type: v as 'AddNode', nodeId: 'c' }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `applyConfChange type ${what}`);
+    assert.throws(() => n.reportSnapshot('b', v as 'finish'), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `reportSnapshot status ${what}`);
+    // step() never throws for message content, with or without a logger
+    for (const field of ['to', 'from'] as const) {
+      assert.doesNotThrow(() => n.step(msg({ type: 'MsgHeartbeat', to: 'a', from: 'b', term: 1, [field]: v })), `step with ${field} ${what}`);
+    }
+    assert.equal(fingerprint(n), before);
+    const s = new MemoryStorage();
+    s.append([{ index: 1, term: 1, type: 'Normal', data: new Uint8Array(0) }]);
+    assert.throws(() => s.entries(v as number, 2), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `entries lo ${what}`);
+    assert.throws(() => s.entries(1, v as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `entries hi ${what}`);
+    assert.throws(() => s.term(v as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `term ${what}`);
+    assert.throws(() => s.compact(v as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `compact ${what}`);
+    assert.throws(() => s.createSnapshot(v as number, undefined, new Uint8Array(0)), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `createSnapshot ${what}`);
+    assert.throws(
+      () => s.applySnapshot({ data: new Uint8Array(0), metadata: { index: v as number, term: 1, confState: { voters: ['a'], learners: [] } } }),
+      { code: 'QUORUMKV_INVALID_ARGUMENT' },
+      `applySnapshot index ${what}`,
+    );
+    assert.equal(s.lastIndex(), 1);
+  }
+  assert.ok(logged.some((m) => m.includes('ignored MsgHeartbeat from an object')), 'the ignored message is logged, naming its sender');
 });
