@@ -3,6 +3,7 @@
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import type { Entry, HardState, Snapshot } from '../raftpb/index.js';
 import type { LoadedLogState, LogStorage, LogStorageSaveOptions, LogStorageUpdate } from './log-storage.js';
 
@@ -49,10 +50,10 @@ export function checkEntries(entries: readonly Entry[]): void {
   let prev: Entry | undefined;
   for (const e of entries) {
     if (e === null || typeof e !== 'object' || !isIndex(e.index) || e.index < 1 || !isIndex(e.term)) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entry has an invalid index ${e?.index} or term ${e?.term}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entry has an invalid index ${describeValue(e?.index)} or term ${describeValue(e?.term)}`);
     }
     if (e.type !== 'Normal' && e.type !== 'ConfChange') {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entry ${e.index} has type ${String(e.type)}, not Normal or ConfChange`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entry ${e.index} has type ${describeValue(e.type)}, not Normal or ConfChange`);
     }
     if (!(e.data instanceof Uint8Array)) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entry ${e.index} has data that is not a Uint8Array`);
@@ -98,14 +99,14 @@ export function checkUpdate(update: LogStorageUpdate): void {
  */
 export function checkSaveOptions(options: LogStorageSaveOptions): void {
   if (options === null || typeof options !== 'object' || typeof options.sync !== 'boolean') {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `save options need a boolean sync, got ${options === null || typeof options !== 'object' ? String(options) : `sync ${String((options as { sync?: unknown }).sync)}`}`);
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `save options need a boolean sync, got ${options === null || typeof options !== 'object' ? describeValue(options) : `sync ${describeValue((options as { sync?: unknown }).sync)}`}`);
   }
 }
 
 /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `index` is not a non-negative safe integer. */
 export function checkCompactIndex(index: number): void {
   if (!isIndex(index)) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `compact index must be a non-negative integer, got ${index}`);
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `compact index must be a non-negative integer, got ${describeValue(index)}`);
   }
 }
 

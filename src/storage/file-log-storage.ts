@@ -24,6 +24,7 @@ import {
 } from '../codec/index.js';
 import { checkOptionKeys } from '../option-keys.js';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import { emptyHardState, type ConfState, type Entry, type HardState, type Snapshot, type SnapshotMetadata } from '../raftpb/index.js';
 import { checkCommitWithin, checkCompactCovered, checkCompactIndex, checkNoGap, checkSaveOptions, checkSnapshotNotOlder, checkUpdate } from './checks.js';
 import type {
@@ -377,11 +378,11 @@ export class FileLogStorage implements LogStorage {
     checkOptionKeys(options, ['dir', 'segmentBytes', 'inlineWriteBytes'] satisfies (keyof FileLogStorageOptions)[], 'FileLogStorage.open options', ErrorCode.INVALID_ARGUMENT);
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     if (!Number.isSafeInteger(segmentBytes) || segmentBytes < MIN_SEGMENT_BYTES) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `segmentBytes must be an integer of at least ${MIN_SEGMENT_BYTES}, got ${segmentBytes}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `segmentBytes must be an integer of at least ${MIN_SEGMENT_BYTES}, got ${describeValue(segmentBytes)}`);
     }
     const inlineWriteBytes = options.inlineWriteBytes ?? DEFAULT_INLINE_WRITE_BYTES;
     if (!Number.isSafeInteger(inlineWriteBytes) || inlineWriteBytes < 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `inlineWriteBytes must be a non-negative integer, got ${inlineWriteBytes}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `inlineWriteBytes must be a non-negative integer, got ${describeValue(inlineWriteBytes)}`);
     }
     const storage = new FileLogStorage(options.dir, segmentBytes, inlineWriteBytes);
     let locked = false;

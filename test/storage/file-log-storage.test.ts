@@ -1185,3 +1185,37 @@ test('a torn write of a large entry is recognized with CRC-32 work bounded by it
     assert.deepEqual((await s.load()).entries.map((e) => e.index), [1, 2, 3], 'the torn save is dropped');
     await s.close();
   }));
+
+test('save, compact and FileLogStorage.open refuse a malformed value of any kind with QUORUMKV_INVALID_ARGUMENT, on both storages, and write nothing', () =>
+  withDir(async (dir) => {
+    // before: the check's message was made with String(value) or `${value}`,
+    // which threw a TypeError on an object without a prototype or a Symbol
+    // and ran the caller's toString
+    const odd: [string, unknown][] = [
+      ['an object without a prototype', Object.create(null)],
+      ['a Symbol', Symbol('s')],
+      ['an object whose toString throws', { toString: () => { throw new Error('toString ran'); }, valueOf: () => { throw new Error('valueOf ran'); } }],
+    ];
+    const storages: [string, LogStorage][] = [
+      ['file', await open(join(dir, 'log'))],
+      ['level', await LevelLogStorage.open({ db: new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }) as never })],
+    ];
+    for (const [name, s] of storages) {
+      await s.save({ entries: ents(1, 3, 1) }, { sync: true });
+      for (const [what, v] of odd) {
+        for (const field of ['index', 'term', 'type'] as const) {
+          await rejectsWith(s.save({ entries: [{ ...ent(4, 1), [field]: v }] }, { sync: true }), ErrorCode.INVALID_ARGUMENT);
+        }
+        await rejectsWith(s.save({ entries: ents(4, 4, 1) }, { sync: v as boolean }), ErrorCode.INVALID_ARGUMENT);
+        await rejectsWith(s.compact(v as number), ErrorCode.INVALID_ARGUMENT);
+        assert.deepEqual(norm((await s.load()).entries), norm(ents(1, 3, 1)), `${name}: nothing written after ${what}`);
+      }
+      await s.close();
+    }
+    for (const [what, v] of odd) {
+      for (const option of ['segmentBytes', 'inlineWriteBytes']) {
+        await assert.rejects(FileLogStorage.open({ dir: join(dir, 'other'), [option]: v }), { code: ErrorCode.INVALID_ARGUMENT }, `${option} ${what}`);
+      }
+    }
+    assert.equal(existsSync(join(dir, 'other')), false, 'a refused open creates nothing');
+  }));
