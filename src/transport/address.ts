@@ -5,6 +5,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { ErrorCode, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 
 /** A parsed `"host:port"`. */
 export interface HostPort {
@@ -31,7 +32,7 @@ const HOST_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
  */
 export function parseAddress(address: string): HostPort {
   const bad = (): never => {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `peer address must be "host:port" or "[ipv6]:port", got ${JSON.stringify(address)}`);
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `peer address must be "host:port" or "[ipv6]:port", got ${typeof address === 'string' ? JSON.stringify(address) : describeValue(address)}`);
   };
   if (typeof address !== 'string') return bad();
   const colon = address.lastIndexOf(':');

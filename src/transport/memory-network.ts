@@ -11,6 +11,7 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
 import { decodeMessage, encodeMessage } from '../codec/index.js';
 import { ErrorCode, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import { callIsolated } from '../isolated-emit.js';
 import { checkOptionKeys } from '../option-keys.js';
 import type { Message, MessageType } from '../raftpb/index.js';
@@ -134,7 +135,7 @@ function linkKey(from: string, to: string): string {
 
 function checkRate(p: number, what: string): void {
   if (typeof p !== 'number' || !(p >= 0 && p <= 1)) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be a probability in [0, 1], got ${String(p)}`);
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be a probability in [0, 1], got ${describeValue(p)}`);
   }
 }
 
@@ -152,7 +153,7 @@ function checkDelay(d: DelayRange): void {
 }
 
 function checkId(id: unknown, what: string): void {
-  if (typeof id !== 'string' || id === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be a non-empty string, got ${typeof id === 'string' ? "''" : String(id)}`);
+  if (typeof id !== 'string' || id === '') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be a non-empty string, got ${typeof id === 'string' ? "''" : describeValue(id)}`);
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import { createSecureContext } from 'node:tls';
 import { ErrorCode, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import { checkOptionKeys, type NoKeyMissing } from '../option-keys.js';
 import { MAX_TIMER_MS } from '../timer-limit.js';
 import { parseAddress, type HostPort } from './address.js';
@@ -183,7 +184,7 @@ function handshakeIdProblem(v: unknown): string | undefined {
 
 function positiveInt(v: unknown, name: string, def: number, min = 1): number {
   if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) invalid(`${name} must be an integer >= ${min}, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) invalid(`${name} must be an integer >= ${min}, got ${describeValue(v)}`);
   return v;
 }
 

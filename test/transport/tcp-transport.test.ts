@@ -10,7 +10,7 @@ import createDebug from 'debug';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { decodeMessage, pack } from '../../src/codec/index.js';
 import { message, type Message } from '../../src/raftpb/index.js';
-import { FrameDecoder, FrameKind, TcpTransport, encodeFrame, formatAddress, type TcpTransportOptions } from '../../src/transport/index.js';
+import { FrameDecoder, FrameKind, MemoryNetwork, TcpTransport, encodeFrame, formatAddress, parseAddress, type TcpTransportOptions } from '../../src/transport/index.js';
 import { decodeHello, decodeRefusal, helloFrame, PROTOCOL_VERSION, StreamKind } from '../../src/transport/frame-bodies.js';
 import { Recorder } from './conformance.js';
 import { sleep, tcpOptions, tlsFor } from './clusters.js';
@@ -975,5 +975,36 @@ test('refusePeer of a remote already forgotten (past 64 remotes) still closes it
     for (const r of raws) r.destroy();
     await Promise.all([a.close(), x.close()]);
     await server.close();
+  }
+});
+
+test('TcpTransport options, addPeer, parseAddress and MemoryNetwork refuse a malformed value of any kind with their typed error, not a TypeError', () => {
+  // before: the check's message was made with String(value) (or
+  // JSON.stringify, which throws on a BigInt), which threw a TypeError on an
+  // object without a prototype and ran the caller's toString
+  const odd: [string, unknown][] = [
+    ['an object without a prototype', Object.create(null)],
+    ['a Symbol', Symbol('s')],
+    ['an object whose toString throws', { toString: () => { throw new Error('toString ran'); }, valueOf: () => { throw new Error('valueOf ran'); } }],
+    ['a BigInt', 5n],
+  ];
+  const invalid = (code: string, what: string, fn: () => unknown): void => assert.throws(fn, (e: unknown) => isQuorumError(e, code as never), what);
+  const base = tcpOptions('a');
+  const t = new TcpTransport(base);
+  const net = new MemoryNetwork({ seed: 1 });
+  for (const [what, v] of odd) {
+    for (const option of ['maxFrameBytes', 'snapshotChunkBytes', 'heartbeatMs', 'readTimeoutMs', 'dialTimeoutMs']) {
+      invalid(ErrorCode.INVALID_CONFIG, `${option} ${what}`, () => new TcpTransport({ ...base, [option]: v }));
+    }
+    invalid(ErrorCode.INVALID_CONFIG, `backoff.initialMs ${what}`, () => new TcpTransport({ ...base, backoff: { initialMs: v as number, maxMs: 5000 } }));
+    invalid(ErrorCode.INVALID_CONFIG, `a peer address ${what}`, () => new TcpTransport({ ...base, peers: { b: v as string } }));
+    invalid(ErrorCode.INVALID_ARGUMENT, `addPeer address ${what}`, () => t.addPeer('b', v as string));
+    invalid(ErrorCode.INVALID_ARGUMENT, `parseAddress ${what}`, () => parseAddress(v as string));
+    invalid(ErrorCode.INVALID_ARGUMENT, `setDropRate ${what}`, () => net.setDropRate(v as number));
+    invalid(ErrorCode.INVALID_ARGUMENT, `setDuplicateRate ${what}`, () => net.setDuplicateRate(v as number));
+    invalid(ErrorCode.INVALID_ARGUMENT, `setReorderRate ${what}`, () => net.setReorderRate(v as number));
+    invalid(ErrorCode.INVALID_ARGUMENT, `isolate ${what}`, () => net.isolate(v as string));
+    invalid(ErrorCode.INVALID_ARGUMENT, `partition ${what}`, () => net.partition([v as string], ['b']));
+    invalid(ErrorCode.INVALID_ARGUMENT, `partitionOneWay ${what}`, () => net.partitionOneWay('a', v as string));
   }
 });
