@@ -9,6 +9,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import { emitIsolated } from '../isolated-emit.js';
 import { MAX_TIMER_MS } from '../timer-limit.js';
 import type { KV } from '../server/kv.js';
@@ -217,7 +218,7 @@ export class Session extends EventEmitter<SessionEvents> {
       if (options[name] === null) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `session option ${name} must not be null (leave it out for the default)`);
     }
     const ttl = options.ttl ?? 60;
-    if (!Number.isSafeInteger(ttl) || ttl <= 0) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `session ttl must be a positive integer number of seconds, got ${String(ttl)}`);
+    if (!Number.isSafeInteger(ttl) || ttl <= 0) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `session ttl must be a positive integer number of seconds, got ${describeValue(ttl)}`);
     const interval = options.keepAliveIntervalMs;
     if (interval !== undefined && !(typeof interval === 'number' && interval > 0 && Number.isFinite(interval))) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'keepAliveIntervalMs must be a positive finite number');

@@ -5,6 +5,7 @@
  * @module
  */
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import type { KeyValue, RangeResponse, TxnResponse } from '../mvccpb/index.js';
 import { text, type CompareInput, type KV, type RangeOptions, type RequestOpInput } from '../server/kv.js';
 import { kvOf, rangeOfOp } from './keys.js';
@@ -244,7 +245,7 @@ export async function transact<T>(kv: KV, fn: (stm: STM) => T | Promise<T>, opti
   }
   const isolation = options.isolation ?? 'serializableSnapshot';
   if (!['serializableSnapshot', 'serializable', 'repeatableReads', 'readCommitted'].includes(isolation)) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `stm: unknown isolation level ${String(isolation)}`);
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `stm: unknown isolation level ${describeValue(isolation)}`);
   }
   const retries = options.retries ?? 16;
   if (!Number.isSafeInteger(retries) || retries < 0) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'stm: retries must be a non-negative integer');

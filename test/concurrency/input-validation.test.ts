@@ -188,3 +188,38 @@ test('Session.create with a null ttl or clock fails with QUORUMKV_INVALID_ARGUME
     await c.closeAll();
   }
 });
+
+test('a session TTL or an STM isolation level of any kind of malformed value fails with QUORUMKV_INVALID_ARGUMENT, not a TypeError, and writes nothing', async () => {
+  // before: the message was made with String(value), which threw a
+  // TypeError on an object without a prototype and ran the caller's toString
+  const c = await startCluster(43);
+  try {
+    const kv = c.leader()!;
+    const revision = kv.status().revision;
+    const leases = (await c.run(kv.leases())).leases.length;
+    const odd: [string, unknown][] = [
+      ['an object without a prototype', Object.create(null)],
+      ['a Symbol', Symbol('s')],
+      ['an object whose toString throws', { toString: () => { throw new Error('toString ran'); }, valueOf: () => { throw new Error('valueOf ran'); } }],
+    ];
+    for (const [what, v] of odd) {
+      const calls: [string, () => unknown][] = [
+        ['Session.create ttl', () => Session.create(kv, { ttl: v as number, clock: c.clock })],
+        ['transact isolation', () => transact(kv, async () => undefined, { isolation: v as 'serializable' })],
+      ];
+      for (const [name, call] of calls) {
+        let outcome: unknown;
+        try {
+          outcome = await c.run(Promise.resolve().then(call));
+        } catch (err) {
+          outcome = err;
+        }
+        assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${name} ${what}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : typeof outcome}`);
+      }
+    }
+    assert.equal(kv.status().revision, revision, 'nothing was written');
+    assert.equal((await c.run(kv.leases())).leases.length, leases, 'no lease was granted');
+  } finally {
+    await c.closeAll();
+  }
+});
