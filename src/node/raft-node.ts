@@ -24,6 +24,7 @@ import { emitIsolated } from '../isolated-emit.js';
 import { decodeConfChange, encodeConfChange, pack, unpack } from '../codec/index.js';
 import { checkOptionKeys, checkOptionsArg, type NoKeyMissing } from '../option-keys.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 import { RawNode } from '../raft/index.js';
 import { resolveConfig } from '../raft/config.js';
 import { checkConfChange } from '../raft/confchange.js';
@@ -495,7 +496,7 @@ function validateOptions<R>(o: RaftNodeOptions<R>): void {
   // a transport sends only messages from its own id (both of ours drop the
   // others silently): a member on another's transport never sent a message
   const transportId = o.transport !== null && typeof o.transport === 'object' ? (o.transport as { id?: unknown }).id : undefined;
-  if (transportId !== o.id) bad(`transport.id must be this member's id ${o.id}, got ${String(transportId)}: a transport sends only messages from its own id`);
+  if (transportId !== o.id) bad(`transport.id must be this member's id ${o.id}, got ${describeValue(transportId)}: a transport sends only messages from its own id`);
   // checked here, before the storage is loaded and the transport started:
   // otherwise a TypeError from the first call, with a transport listening
   const isFn = (v: unknown): boolean => typeof v === 'function';

@@ -878,6 +878,33 @@ test("a transport of another id than the member's is QUORUMKV_INVALID_CONFIG bef
   }
 });
 
+test('a transport whose id is an object without a prototype, a Symbol or an object whose toString throws is QUORUMKV_INVALID_CONFIG, not a TypeError', async () => {
+  // before: the message was made with String(transport.id), which threw a
+  // TypeError on an object without a prototype and ran the caller's toString
+  const good: StateMachine<number> = { appliedIndex: () => 0, apply: (es) => es.map((e) => e.index), snapshot: () => new Uint8Array(0), restore: () => {} };
+  const db = new MemoryLevel<Uint8Array, Uint8Array>(VIEW);
+  const storage = await LevelLogStorage.open({ db: db as never });
+  const odd: [string, unknown][] = [
+    ['an object without a prototype', Object.create(null)],
+    ['a Symbol', Symbol('s')],
+    ['an object whose toString throws', { toString: () => { throw new Error('toString ran'); }, valueOf: () => { throw new Error('valueOf ran'); } }],
+  ];
+  try {
+    for (const [what, id] of odd) {
+      let started = false;
+      const transport = { id, start: async () => { started = true; }, send: () => {}, addPeer: () => {}, removePeer: () => {}, refusePeer: () => {}, close: async () => {} } as unknown as Transport;
+      await assert.rejects(
+        RaftNode.create<number>({ id: 'a', peers: ['a'], storage, transport, stateMachine: good, clock: new VirtualClock() }),
+        (e: unknown) => hasCode(ErrorCode.INVALID_CONFIG)(e),
+        `transport.id ${what}`,
+      );
+      assert.equal(started, false, 'the transport was not started');
+    }
+  } finally {
+    await storage.close();
+  }
+});
+
 /**
  * Starts founders a and b of `ids` (a, b, c), commits an entry, then starts c
  * cut off from the leader's messages (the leader still hears c's pre-votes):
