@@ -45,6 +45,24 @@ export function describeValue(v: unknown): string {
 }
 
 /**
+ * `JSON.stringify(v)`, for a message that shows the caller's plain data (a
+ * fault, a recorded event, an id), or {@link describeValue} when that gives
+ * nothing (`undefined`, a Symbol, a function) or throws (a BigInt, a cycle,
+ * a getter or `toJSON` that throws, a revoked proxy). Never throws; a
+ * getter or `toJSON` of `v` does run.
+ * @internal
+ */
+export function describeJson(v: unknown): string {
+  try {
+    const s = JSON.stringify(v) as string | undefined;
+    if (s !== undefined) return s;
+  } catch {
+    // not serializable: described instead
+  }
+  return describeValue(v);
+}
+
+/**
  * Whether `v` is a view of an `ArrayBuffer` that has been detached
  * (transferred to a worker, or by `structuredClone` with `transfer`): its
  * length reads 0, yet copying from it throws a `TypeError`. A view of a

@@ -8,6 +8,7 @@
  */
 import { checkOptionsArg } from '../option-keys.js';
 import { ErrorCode, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 
 /**
  * The outcome of a recorded operation.
@@ -168,7 +169,7 @@ export class HistoryRecorder<I, O> {
   #now(): number {
     const t = this.#clock();
     if (!Number.isFinite(t)) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `history clock returned ${t}, not a finite number`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `history clock returned ${describeValue(t)}, not a finite number`);
     }
     if (t < this.#last) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `history clock went backwards from ${this.#last} to ${t}`);

@@ -9,6 +9,7 @@ import { checkOptionsArg } from '../option-keys.js';
 import { RANGE_OPTION_KEYS, optionsWith } from '../server/requests.js';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
+import { describeJson, describeValue } from '../arg-values.js';
 import type {
   DeleteRangeResponse,
   KeyValue,
@@ -206,7 +207,7 @@ export class RecordingKV implements KV {
 function checkRange(r: unknown): void {
   const x = r as { key?: unknown; rangeEnd?: unknown } | null;
   if (typeof x !== 'object' || x === null || typeof x.key !== 'string' || (x.rangeEnd !== undefined && typeof x.rangeEnd !== 'string')) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `an excluded range must be { key: string, rangeEnd?: string }, got ${JSON.stringify(r)}`);
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `an excluded range must be { key: string, rangeEnd?: string }, got ${describeJson(r)}`);
   }
 }
 
@@ -384,21 +385,21 @@ export class KvHistoryMerger {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `KvHistoryMerger: ${why}`);
     };
     const e = event as Partial<Record<string, unknown>> | null;
-    if (typeof e !== 'object' || e === null) return bad(`an event must be an object, got ${String(event)}`);
+    if (typeof e !== 'object' || e === null) return bad(`an event must be an object, got ${describeValue(event)}`);
     if (e.t === 'exclude') {
       if (!Array.isArray(e.ranges)) return bad('an exclude event needs ranges of { key, rangeEnd? }');
       for (const r of e.ranges as unknown[]) checkRange(r);
       this.#excluded.push(...(e.ranges as KeyRange[]));
       return;
     }
-    if (!Number.isSafeInteger(e.tag) || typeof e.at !== 'number' || !Number.isFinite(e.at)) return bad(`an event needs an integer tag and a finite time, got ${JSON.stringify(event)}`);
+    if (!Number.isSafeInteger(e.tag) || typeof e.at !== 'number' || !Number.isFinite(e.at)) return bad(`an event needs an integer tag and a finite time, got ${describeJson(event)}`);
     const tag = e.tag as number;
     const at = e.at;
     const last = this.#last.get(source) ?? -Infinity;
     if (at < last) return bad(`the clock of this source went backwards from ${last} to ${at}`);
     if (e.t === 'invoke') {
       if (tags?.has(tag) === true) return bad(`operation ${tag} of this source was invoked twice`);
-      if (typeof e.clientId !== 'string' && typeof e.clientId !== 'number') return bad(`an invoke event needs a clientId, got ${JSON.stringify(event)}`);
+      if (typeof e.clientId !== 'string' && typeof e.clientId !== 'number') return bad(`an invoke event needs a clientId, got ${describeJson(event)}`);
       checkKvInput(e.input);
       if (tags === undefined) this.#tags.set(source, (tags = new Map()));
       const op: MergedOp = { id: this.#ops.length, clientId: e.clientId, input: e.input as KvInput, output: undefined, status: 'unknown', callTime: at, returnTime: Infinity };
@@ -411,7 +412,7 @@ export class KvHistoryMerger {
       const op = tags?.get(tag);
       if (op === undefined) return bad(`operation ${tag} of this source completed but was never invoked`);
       if (this.#completed.has(op)) return bad(`operation ${tag} of this source was already completed`);
-      if (e.status !== 'ok' && e.status !== 'fail' && e.status !== 'unknown') return bad(`a done event needs a status ok, fail or unknown, got ${String(e.status)}`);
+      if (e.status !== 'ok' && e.status !== 'fail' && e.status !== 'unknown') return bad(`a done event needs a status ok, fail or unknown, got ${describeValue(e.status)}`);
       if (e.status === 'ok' && (typeof e.output !== 'object' || e.output === null)) return bad(`operation ${tag} completed ok without an output`);
       this.#completed.add(op);
       op.status = e.status;
@@ -420,7 +421,7 @@ export class KvHistoryMerger {
       this.#last.set(source, at);
       return;
     }
-    bad(`an event's t must be invoke, done or exclude, got ${String(e.t)}`);
+    bad(`an event's t must be invoke, done or exclude, got ${describeValue(e.t)}`);
   }
 
   /** The merged operations so far (not completed ones as `unknown`), copies. */

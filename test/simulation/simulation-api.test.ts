@@ -18,6 +18,7 @@ import {
   runScenario,
   type ScheduledFault,
 } from '../../src/testing/simulation/index.js';
+import { HistoryRecorder, KvHistoryMerger, checkKvInput, checkLinearizable, registerModel } from '../../src/testing/index.js';
 
 async function withSim(options: ConstructorParameters<typeof Simulation>[0], fn: (sim: Simulation) => Promise<void>): Promise<void> {
   const sim = new Simulation(options);
@@ -743,4 +744,68 @@ test('until and drive say what they waited for when they give up', async () => {
       return true;
     });
   });
+});
+
+test('the testing entry points refuse a malformed value of any kind with their typed error, not a TypeError: simulation and scenario options, times, members and faults, and the inputs of the checkers', async () => {
+  // before: the check's message was made with String(value), `${value}` or
+  // JSON.stringify(value), which threw a TypeError on an object without a
+  // prototype, a Symbol or a BigInt and ran the caller's toString; a time
+  // compared with `>=` ran its valueOf
+  const odd: [string, unknown][] = [
+    ['an object without a prototype', Object.create(null)],
+    ['a Symbol', Symbol('s')],
+    ['an object whose toString throws', { toString: () => { throw new Error('toString ran'); }, valueOf: () => { throw new Error('valueOf ran'); } }],
+    ['a BigInt', 5n],
+  ];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const ok: any = { id: 1, clientId: 1, input: { type: 'read' }, output: { value: null }, callTime: 0, returnTime: 1, status: 'ok' };
+  const sim = new Simulation({ seed: 1 });
+  const merger = new KvHistoryMerger();
+  merger.add('s', { t: 'invoke', tag: 1, at: 0, clientId: 1, input: { type: 'get', key: 'k' } });
+  try {
+    for (const [what, v] of odd) {
+      const Any = v as never;
+      const calls: [string, string, () => unknown][] = [
+        ['Simulation faults.dropRate', ErrorCode.INVALID_ARGUMENT, () => new Simulation({ seed: 1, faults: { dropRate: Any } })],
+        ['SimRandom seed', ErrorCode.INVALID_ARGUMENT, () => new SimRandom(Any)],
+        ['runScenario durationMs', ErrorCode.INVALID_ARGUMENT, () => runScenario({ seed: 1, durationMs: Any, faults: false })],
+        ['timeoutSignal', ErrorCode.INVALID_ARGUMENT, () => sim.timeoutSignal(Any)],
+        ['run', ErrorCode.INVALID_ARGUMENT, () => sim.run(Any)],
+        ['until maxMs', ErrorCode.INVALID_ARGUMENT, () => sim.until(() => true, { maxMs: Any })],
+        ['settled maxMs', ErrorCode.INVALID_ARGUMENT, () => sim.settled({ maxMs: Any })],
+        ['schedule at', ErrorCode.INVALID_ARGUMENT, () => sim.schedule([{ at: Any, fault: { type: 'heal' } }])],
+        ['schedule a crash of', ErrorCode.INVALID_ARGUMENT, () => sim.schedule([{ at: 10, fault: { type: 'crash', member: Any } }])],
+        ['schedule a pause of ms', ErrorCode.INVALID_ARGUMENT, () => sim.schedule([{ at: 10, fault: { type: 'pause', member: 'a', ms: Any } }])],
+        ['node', ErrorCode.INVALID_ARGUMENT, () => sim.node(Any)],
+        ['crash', ErrorCode.INVALID_ARGUMENT, () => sim.crash(Any)],
+        ['replace by', ErrorCode.INVALID_ARGUMENT, () => sim.replace('a', Any)],
+        ['setDropRate', ErrorCode.INVALID_ARGUMENT, () => sim.setDropRate(Any)],
+        ['checkLinearizable status', ErrorCode.INVALID_ARGUMENT, () => checkLinearizable([{ ...ok, status: Any }], registerModel())],
+        ['checkLinearizable callTime', ErrorCode.INVALID_ARGUMENT, () => checkLinearizable([{ ...ok, callTime: Any }], registerModel())],
+        ['checkLinearizable returnTime', ErrorCode.INVALID_ARGUMENT, () => checkLinearizable([{ ...ok, returnTime: Any }], registerModel())],
+        ['checkLinearizable timeoutMs', ErrorCode.INVALID_ARGUMENT, () => checkLinearizable([], registerModel(), { timeoutMs: Any })],
+        ['HistoryRecorder clock', ErrorCode.INVALID_ARGUMENT, () => new HistoryRecorder({ clock: () => Any }).invoke(1, {})],
+        ['checkKvInput type', ErrorCode.INVALID_ARGUMENT, () => checkKvInput({ type: Any, key: 'k' })],
+        ['checkKvInput compare target', ErrorCode.INVALID_ARGUMENT, () => checkKvInput({ type: 'txn', compare: [{ key: 'k', target: Any, result: '=', value: 1 }], success: [], failure: [] })],
+        ['checkKvInput compare value', ErrorCode.INVALID_ARGUMENT, () => checkKvInput({ type: 'txn', compare: [{ key: 'k', target: 'version', result: '=', value: Any }], success: [], failure: [] })],
+        ['KvHistoryMerger t', ErrorCode.INVALID_ARGUMENT, () => merger.add('s', { t: Any, tag: 2, at: 1 } as never)],
+        ['KvHistoryMerger tag', ErrorCode.INVALID_ARGUMENT, () => merger.add('s', { t: 'invoke', tag: Any, at: 1, clientId: 1, input: { type: 'get', key: 'k' } })],
+        ['KvHistoryMerger status', ErrorCode.INVALID_ARGUMENT, () => merger.add('s', { t: 'done', tag: 1, at: 1, status: Any } as never)],
+        ['KvHistoryMerger range', ErrorCode.INVALID_ARGUMENT, () => merger.add('s', { t: 'exclude', ranges: [{ key: Any }] })],
+      ];
+      for (const [name, code, call] of calls) {
+        let outcome: unknown;
+        try {
+          outcome = await call();
+        } catch (err) {
+          outcome = err;
+        }
+        assert.ok(isQuorumError(outcome, code as never), `${name} ${what}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : typeof outcome}`);
+      }
+    }
+    assert.equal(sim.now(), 0, 'no time moved');
+    assert.equal(merger.operations().length, 1, 'the merger took nothing');
+  } finally {
+    await sim.close();
+  }
 });

@@ -4,6 +4,7 @@
  */
 import { checkOptionsArg } from '../../option-keys.js';
 import { ErrorCode, UsageError } from '../../errors.js';
+import { describeValue } from '../../arg-values.js';
 import type { Operation } from '../history.js';
 import { defaultStateKey, determinize, isNondeterministic } from '../models/model.js';
 import type { AnyModel, Model } from '../models/model.js';
@@ -35,16 +36,16 @@ function validate<I, O>(history: readonly Operation<I, O>[]): void {
   for (const op of history as unknown[] as Operation<I, O>[]) {
     if (op === null || typeof op !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `the history holds ${op === null ? 'null' : typeof op}, not an operation`);
     if (op.status !== 'ok' && op.status !== 'fail' && op.status !== 'unknown') {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `operation ${op.id} has status ${String(op.status)}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `operation ${describeValue(op.id)} has status ${describeValue(op.status)}`);
     }
     if (!Number.isFinite(op.callTime)) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `operation ${op.id} has invocation time ${op.callTime}, not finite`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `operation ${describeValue(op.id)} has invocation time ${describeValue(op.callTime)}, not finite`);
     }
     const ret = op.status === 'unknown' ? Infinity : op.returnTime;
-    if (!(ret >= op.callTime) || (op.status !== 'unknown' && !Number.isFinite(ret))) {
+    if (typeof ret !== 'number' || !(ret >= op.callTime) || (op.status !== 'unknown' && !Number.isFinite(ret))) {
       throw new UsageError(
         ErrorCode.INVALID_ARGUMENT,
-        `operation ${op.id} returns at ${op.returnTime}, before its invocation at ${op.callTime} or not finite`,
+        `operation ${describeValue(op.id)} returns at ${describeValue(op.returnTime)}, before its invocation at ${op.callTime} or not finite`,
       );
     }
   }
@@ -95,7 +96,7 @@ export function checkLinearizable<S, I, O>(
   for (const k of ['timeoutMs', 'shrinkTimeoutMs'] as const) {
     const v = options[k];
     if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v) || v < 0)) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `check options.${k} must be a number of ms >= 0, not ${String(v)}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `check options.${k} must be a number of ms >= 0, not ${describeValue(v)}`);
     }
   }
   if (options.now !== undefined && typeof options.now !== 'function') {

@@ -8,6 +8,7 @@
  */
 import { checkOptionsArg } from '../../option-keys.js';
 import { ErrorCode, UsageError } from '../../errors.js';
+import { describeJson, describeValue } from '../../arg-values.js';
 import type { Operation } from '../history.js';
 import { compareKeys, describeKeyRange, inKeyRange } from '../key-range.js';
 import type { NondeterministicModel } from './model.js';
@@ -87,19 +88,13 @@ const TARGETS = new Set(['value', 'version', 'createRevision', 'modRevision']);
 const RESULTS = new Set(['=', '!=', '<', '>']);
 
 function badInput(what: string, input: unknown): never {
-  let shown: string;
-  try {
-    shown = JSON.stringify(input);
-  } catch {
-    shown = String(input);
-  }
-  throw new UsageError(ErrorCode.INVALID_ARGUMENT, `kvModel: ${what} in the operation input ${shown}`);
+  throw new UsageError(ErrorCode.INVALID_ARGUMENT, `kvModel: ${what} in the operation input ${describeJson(input)}`);
 }
 
 function checkTxnOp(op: unknown, input: unknown): void {
   const o = op as { type?: unknown; key?: unknown; value?: unknown } | null;
   if (o === null || typeof o !== 'object') badInput('a txn operation that is not an object', input);
-  if (o.type !== 'get' && o.type !== 'put' && o.type !== 'delete') badInput(`a txn operation of type ${String(o.type)} (get, put or delete)`, input);
+  if (o.type !== 'get' && o.type !== 'put' && o.type !== 'delete') badInput(`a txn operation of type ${describeValue(o.type)} (get, put or delete)`, input);
   if (typeof o.key !== 'string') badInput('a key that is not a string', input);
   if (o.type === 'put' && typeof o.value !== 'string') badInput('a put value that is not a string', input);
 }
@@ -130,19 +125,19 @@ export function checkKvInput(input: unknown): void {
         const k = c as { key?: unknown; target?: unknown; result?: unknown; value?: unknown } | null;
         if (k === null || typeof k !== 'object') badInput('a compare that is not an object', input);
         if (typeof k.key !== 'string') badInput('a compare key that is not a string', input);
-        if (!TARGETS.has(k.target as string)) badInput(`a compare target ${String(k.target)} (value, version, createRevision or modRevision)`, input);
-        if (!RESULTS.has(k.result as string)) badInput(`a compare result ${String(k.result)} (=, !=, < or >)`, input);
+        if (!TARGETS.has(k.target as string)) badInput(`a compare target ${describeValue(k.target)} (value, version, createRevision or modRevision)`, input);
+        if (!RESULTS.has(k.result as string)) badInput(`a compare result ${describeValue(k.result)} (=, !=, < or >)`, input);
         if (k.target === 'value') {
           if (typeof k.value !== 'string' && typeof k.value !== 'number') badInput('a value compared with something that is neither a string nor a number', input);
         } else if (!(typeof k.value === 'number' ? Number.isSafeInteger(k.value) : typeof k.value === 'string' && /^-?[0-9]+$/.test(k.value) && Number.isSafeInteger(Number(k.value)))) {
           // '' read as 0, and NaN made every comparison false, != included
-          badInput(`a ${String(k.target)} compared with ${JSON.stringify(k.value)} (an integer, or a string of one)`, input);
+          badInput(`a ${describeValue(k.target)} compared with ${describeJson(k.value)} (an integer, or a string of one)`, input);
         }
       }
       for (const op of [...(i.success as unknown[]), ...(i.failure as unknown[])]) checkTxnOp(op, input);
       return;
     default:
-      badInput(`the type ${String(i.type)} (get, put, delete, range or txn)`, input);
+      badInput(`the type ${describeValue(i.type)} (get, put, delete, range or txn)`, input);
   }
 }
 

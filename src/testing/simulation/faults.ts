@@ -5,6 +5,7 @@
  */
 import { checkOptionsArg } from '../../option-keys.js';
 import { ErrorCode, UsageError } from '../../errors.js';
+import { describeJson } from '../../arg-values.js';
 import type { SimRandom } from './sim-random.js';
 
 /** A member chosen when the fault fires: a given id, the current leader, or one drawn from the seed. */
@@ -90,12 +91,12 @@ const FAULT_TYPES = ['partition', 'split', 'bridge', 'oneWay', 'isolate', 'heal'
  */
 export function checkFault(fault: Fault, members: readonly string[]): void {
   const bad = (what: string): never => {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `fault ${JSON.stringify(fault)}: ${what}`);
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `fault ${describeJson(fault)}: ${what}`);
   };
   if (fault === null || typeof fault !== 'object') bad('not an object');
   if (!FAULT_TYPES.includes(fault.type)) bad(`unknown type (known: ${FAULT_TYPES.join(', ')})`);
   const member = (id: unknown): void => {
-    if (typeof id !== 'string' || !members.includes(id)) bad(`unknown member ${JSON.stringify(id)} (members: ${members.join(', ')})`);
+    if (typeof id !== 'string' || !members.includes(id)) bad(`unknown member ${describeJson(id)} (members: ${members.join(', ')})`);
   };
   const choice = (c: MemberChoice): void => {
     if (typeof c === 'string') member(c);

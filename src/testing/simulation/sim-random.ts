@@ -8,6 +8,7 @@ import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
 import { ErrorCode, UsageError } from '../../errors.js';
+import { describeValue } from '../../arg-values.js';
 
 /** FNV-1a (32 bits) over the UTF-16 code units of `s`. */
 function fnv1a(s: string): number {
@@ -46,7 +47,7 @@ export class SimRandom {
 
   /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `seed` is not a safe integer */
   constructor(seed: number) {
-    if (!Number.isSafeInteger(seed)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `a seed must be a safe integer, got ${String(seed)}`);
+    if (!Number.isSafeInteger(seed)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `a seed must be a safe integer, got ${describeValue(seed)}`);
     this.seed = seed;
     this.g = xoroshiro128plus(mix(seed | 0, Math.floor(seed / 0x100000000) | 0));
   }

@@ -6,6 +6,7 @@
 import { checkOptionsArg, type NoKeyMissing } from '../../option-keys.js';
 import type { AbstractLevel } from 'abstract-level';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../../errors.js';
+import { describeJson, describeValue } from '../../arg-values.js';
 import { GatedClock, NodeGate } from './node-gate.js';
 import { RaftNode, VirtualClock, type StateMachine } from '../../node/index.js';
 import { KvNode, type Watch } from '../../server/index.js';
@@ -579,7 +580,7 @@ export class Simulation {
    */
   timeoutSignal(ms: number): AbortSignal {
     if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms < 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `timeoutSignal(ms) needs a whole number of virtual ms >= 0, not ${String(ms)}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `timeoutSignal(ms) needs a whole number of virtual ms >= 0, not ${describeValue(ms)}`);
     }
     if (this.closed) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'timeoutSignal(ms) after close(): the simulation is closed and its time no longer moves');
     const controller = new AbortController();
@@ -599,7 +600,7 @@ export class Simulation {
    */
   async run(ms: number): Promise<void> {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `run(ms) needs a finite number of virtual ms >= 0, not ${String(ms)}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `run(ms) needs a finite number of virtual ms >= 0, not ${describeValue(ms)}`);
     }
     const end = this.clock.now() + Math.max(0, Math.floor(ms));
     await this.advanceWhile(() => this.clock.now() < end);
@@ -617,7 +618,7 @@ export class Simulation {
     checkOptionsArg(options, ['maxMs', 'what'], 'until options');
     const maxMs = options.maxMs ?? 10_000;
     if (typeof maxMs !== 'number' || Number.isNaN(maxMs) || maxMs < 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `maxMs needs a number of virtual ms >= 0, not ${String(maxMs)}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `maxMs needs a number of virtual ms >= 0, not ${describeValue(maxMs)}`);
     }
     const end = this.clock.now() + maxMs;
     await this.advanceWhile(() => !cond() && this.clock.now() < end);
@@ -981,8 +982,8 @@ export class Simulation {
     const known = [...this.usedIds];
     const reserved: string[] = [];
     for (const f of faults) {
-      if (!(f.at >= now) || !Number.isFinite(f.at)) {
-        throw new UsageError(ErrorCode.INVALID_ARGUMENT, `fault at ${f.at} ms is in the past or not finite (now ${now})`);
+      if (typeof f.at !== 'number' || !(f.at >= now) || !Number.isFinite(f.at)) {
+        throw new UsageError(ErrorCode.INVALID_ARGUMENT, `fault at ${describeValue(f.at)} ms is in the past or not finite (now ${now})`);
       }
       checkFault(f.fault, known);
       // a later fault of this schedule may name the new member
@@ -1155,7 +1156,7 @@ export class Simulation {
    */
   replace(member: string, by?: string): Promise<string> {
     if (by !== undefined && (typeof by !== 'string' || by === '' || this.usedIds.has(by))) {
-      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `a new member needs an id no member ever had, not ${JSON.stringify(by)}`));
+      return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `a new member needs an id no member ever had, not ${describeJson(by)}`));
     }
     if (by !== undefined) this.usedIds.add(by);
     return this.queueReplace(member, by);
@@ -1326,7 +1327,7 @@ export class Simulation {
     checkOptionsArg(options, ['maxMs'], 'settled options');
     const maxMs = options.maxMs ?? 10_000;
     if (typeof maxMs !== 'number' || Number.isNaN(maxMs) || maxMs < 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `maxMs needs a number of virtual ms >= 0, not ${String(maxMs)}`);
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `maxMs needs a number of virtual ms >= 0, not ${describeValue(maxMs)}`);
     }
     const background = this.background;
     let done = false;
@@ -1588,7 +1589,7 @@ export class Simulation {
 
   private member(id: string): Member {
     const m = this.members.get(id);
-    if (m === undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `unknown member ${JSON.stringify(id)} (members: ${this.ids.join(', ')})`);
+    if (m === undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `unknown member ${describeJson(id)} (members: ${this.ids.join(', ')})`);
     return m;
   }
 
