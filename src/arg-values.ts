@@ -63,17 +63,20 @@ export function describeJson(v: unknown): string {
 }
 
 /**
- * Whether `v` is a view of an `ArrayBuffer` that has been detached
- * (transferred to a worker, or by `structuredClone` with `transfer`): its
- * length reads 0, yet copying from it throws a `TypeError`. A view of a
- * `SharedArrayBuffer` never is.
+ * Whether the bytes of `v` cannot be read: a view of an `ArrayBuffer` that
+ * has been detached (transferred to a worker, or by `structuredClone` with
+ * `transfer`), or a view of a resizable `ArrayBuffer` that has shrunk below
+ * its end. Its length reads 0, yet copying from it throws a `TypeError`. A
+ * view of a `SharedArrayBuffer`, or an empty view of a live buffer, never
+ * is; neither is the caller's own code run.
  * @internal
  */
-export function isDetachedView(v: ArrayBufferView): boolean {
-  if (v.byteLength !== 0 || v.buffer.byteLength !== 0) return false;
+export function isUnreadableView(v: Uint8Array): boolean {
+  if (v.byteLength !== 0) return false;
   try {
-    // a view of a detached buffer cannot be made (Node 20 has no `buffer.detached`)
-    new Uint8Array(v.buffer);
+    // copying an empty view checks what reading does: a detached buffer or
+    // bounds it has shrunk below (Node 20 has no `buffer.detached`)
+    new Uint8Array(v);
     return false;
   } catch {
     return true;

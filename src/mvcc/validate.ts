@@ -18,7 +18,7 @@
  *   (nested txns included) → `QUORUMKV_DUPLICATE_KEY`;
  * - malformed fields (a request, operation or compare that is not an
  *   object, non-integer numbers, flags that are not booleans, non-byte
- *   keys or values, views of a detached `ArrayBuffer`, unknown enum strings, a negative id in a lease grant, a TTL
+ *   keys or values, views of a detached `ArrayBuffer` or out of the bounds of a shrunk resizable one, unknown enum strings, a negative id in a lease grant, a TTL
  *   above the maximum) →
  *   `QUORUMKV_INVALID_ARGUMENT`;
  * - the encoded request larger than `maxRequestBytes` →
@@ -26,7 +26,7 @@
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
-import { describeValue, isDetachedView } from '../arg-values.js';
+import { describeValue, isUnreadableView } from '../arg-values.js';
 import { MAX_LEASE_TTL } from '../lease/index.js';
 import type {
   Compare,
@@ -75,12 +75,14 @@ function checkObject(v: unknown, what: string): void {
 }
 
 /**
- * Bytes: a Uint8Array, not a view of a detached buffer (its length reads 0,
- * but reading it throws a TypeError: applied, it failed the store).
+ * Bytes: a Uint8Array, not a view of a detached buffer or out of the bounds
+ * of a shrunk resizable one (its length reads 0, but reading it throws a
+ * TypeError: applied, a detached one failed the store, and either was
+ * taken as empty bytes where the length alone was read).
  */
 function checkBytes(v: unknown, what: string): asserts v is Uint8Array {
   if (!(v instanceof Uint8Array)) invalid(`${what} must be a Uint8Array`);
-  if (isDetachedView(v)) invalid(`${what} is a view of a detached ArrayBuffer`);
+  if (isUnreadableView(v)) invalid(`${what} is a view of a detached ArrayBuffer, or out of the bounds of a shrunk one`);
 }
 
 function checkKey(key: unknown): void {

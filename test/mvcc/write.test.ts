@@ -335,3 +335,32 @@ test('hash refuses a withLeases that is not a boolean with QUORUMKV_INVALID_ARGU
   }
   await t.store.close();
 });
+
+test('bytes that are a view out of the bounds of a shrunk resizable ArrayBuffer are refused with QUORUMKV_INVALID_ARGUMENT, as a detached one', async () => {
+  // before: its length reads 0 (copying it throws a TypeError, as from a
+  // detached view), so a put stored an empty value, a delete with it as range
+  // end deleted the single key and a compare compared the empty value
+  const shrunk = (): Uint8Array => {
+    // a resizable ArrayBuffer (ES2024; this project's lib is older)
+    const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void };
+    const buf = new Resizable(4, { maxByteLength: 8 });
+    const u = new Uint8Array(buf, 0, 4);
+    buf.resize(2);
+    return u;
+  };
+  const t = await openStore();
+  await put(t, 'k', '1');
+  const refused: [string, () => Promise<{ status: string; error?: { code: string } }>][] = [
+    ['a put value', () => t.store.apply(t.takeIndex(), { put: { key: b('k'), value: shrunk() } })],
+    ['a delete range end', () => t.store.apply(t.takeIndex(), { deleteRange: { key: b('k'), rangeEnd: shrunk() } })],
+    ['a compare value', () => t.store.apply(t.takeIndex(), { txn: { compare: [{ key: b('k'), target: 'VALUE', result: 'EQUAL', value: shrunk() }], success: [{ requestPut: { key: b('k'), value: b('2') } }] } })],
+  ];
+  for (const [what, call] of refused) {
+    const r = await call();
+    assert.equal(r.status === 'failed' && r.error?.code, 'QUORUMKV_INVALID_ARGUMENT', what);
+  }
+  await assert.rejects(t.store.range({ key: b('k'), rangeEnd: shrunk() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a range end');
+  assert.throws(() => t.store.watch({ key: shrunk() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch key');
+  assert.throws(() => t.store.watch({ key: b('k'), rangeEnd: shrunk() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch range end');
+  assert.deepEqual((await t.store.range({ key: b('k') })).kvs.map(kvStr), ['k=1@2/2/1']);
+});

@@ -197,6 +197,51 @@ test('a key, value or range end that is a view of a detached ArrayBuffer is refu
   }
 });
 
+test('a key, value or range end that is a view out of the bounds of a shrunk resizable ArrayBuffer is refused with QUORUMKV_INVALID_ARGUMENT and proposes nothing', async () => {
+  // before: its length reads 0 (copying it throws a TypeError, as from a
+  // detached view), so such a key with prefix: true read or deleted every
+  // key, a range end was taken as absent, a value was stored empty
+  const shrunk = (): Uint8Array => {
+    // a resizable ArrayBuffer (ES2024; this project's lib is older)
+    const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void };
+    const buf = new Resizable(4, { maxByteLength: 8 });
+    const u = new Uint8Array(buf, 0, 4);
+    buf.resize(2);
+    return u;
+  };
+  const c = new KvCluster(['a'], 39);
+  try {
+    await c.startAll();
+    const n = (await c.waitLeader()) as Any;
+    await c.run(n.put('k', 'v'));
+    await c.run(n.put('other', 'w'));
+    const revision = n.status().revision;
+    const lastIndex = n.raft.status().lastIndex;
+    const calls: [string, () => unknown][] = [
+      ['put value', () => n.put('k', shrunk())],
+      ['delete prefix key', () => n.delete(shrunk(), { prefix: true })],
+      ['delete range end', () => n.delete('k', { rangeEnd: shrunk() })],
+      ['range prefix key', () => n.range({ key: shrunk(), prefix: true })],
+      ['range end', () => n.range({ key: 'k', rangeEnd: shrunk() })],
+      ['txn compare value', () => n.txn({ compare: [{ key: 'k', target: 'VALUE', result: 'EQUAL', value: shrunk() }], success: [{ put: { key: 'k', value: 'x' } }] })],
+      ['watch key', () => n.watch(shrunk())],
+    ];
+    for (const [name, call] of calls) {
+      let outcome: unknown;
+      try {
+        outcome = await c.run(Promise.resolve().then(call));
+      } catch (err) {
+        outcome = err;
+      }
+      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${name}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : typeof outcome}`);
+    }
+    assert.equal(n.status().revision, revision);
+    assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test("a read reads the bytes it was given when called, not those the caller changes them to while it waits for its read index", async () => {
   // before: range, get and read-only txns kept the caller's Uint8Arrays and
   // the store read them only after the read index: a caller reusing its
