@@ -282,9 +282,15 @@ export class WatchableStore {
     if (this.closed) throw new FaultError(ErrorCode.STORAGE_CLOSED, 'mvcc: store is closed');
     checkWatchRequest(caller);
     // the watch's own copy: a caller that changes its request object
-    // afterwards (to create the next watch with it) must not change this
-    // watch's options (prevKv, filters, progressNotify) nor its prevKv count
-    const req: WatchCreateRequest = Object.freeze({ ...caller, ...(caller.filters !== undefined ? { filters: Object.freeze([...caller.filters]) as WatchFilter[] } : {}) });
+    // afterwards (to create the next watch with it), or the bytes of its
+    // key and range end, must not change this watch's request, options
+    // (prevKv, filters, progressNotify) nor its prevKv count
+    const req: WatchCreateRequest = Object.freeze({
+      ...caller,
+      key: new Uint8Array(caller.key),
+      ...(caller.rangeEnd !== undefined ? { rangeEnd: new Uint8Array(caller.rangeEnd) } : {}),
+      ...(caller.filters !== undefined ? { filters: Object.freeze([...caller.filters]) as WatchFilter[] } : {}),
+    });
     let id = req.watchId ?? 0;
     if (id !== 0 && this.byId.has(id)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: duplicate watch ID provided on the WatchStream');
     if (id === 0) {

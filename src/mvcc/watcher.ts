@@ -68,7 +68,7 @@ function bothFaces(): UsageError {
 export class Watcher extends EventEmitter<WatcherEvents> {
   /** The watch id. */
   readonly id: number;
-  /** The request that created the watch: a frozen copy, taken when the watch was created (later changes to the caller's object do not reach it). */
+  /** The request that created the watch: a frozen copy, taken when the watch was created (later changes to the caller's object, or to the bytes of its key and range end, do not reach it). */
   readonly request: Readonly<WatchCreateRequest>;
   /** @internal start of the watched range (binary string) */
   readonly skey: string;

@@ -514,6 +514,23 @@ test("a watch keeps the options it was created with when the caller then changes
   await t.store.close();
 });
 
+test("a watch's request keeps its own key and range end: bytes the caller changes afterwards do not reach watcher.request", async () => {
+  const t = await openStore();
+  const key = b('a');
+  const rangeEnd = b('c');
+  const w = t.store.watch({ key, rangeEnd });
+  key[0] = 0x78;
+  rangeEnd[0] = 0x7a;
+  assert.equal(s(w.request.key), 'a');
+  assert.equal(s(w.request.rangeEnd!), 'c');
+  await put(t, 'b', '1');
+  await t.store.watchIdle();
+  const r = await w.next();
+  assert.deepEqual(r.value!.events.map((e: Event) => s(e.kv.key)), ['b']);
+  await w.cancel();
+  await t.store.close();
+});
+
 test('watch ids are unique; closing the store ends every watch', async () => {
   const t = await openStore();
   const below = t.store.watch({ key: new Uint8Array(0), rangeEnd: b('b') }); // an empty key is allowed, as in etcd
