@@ -95,6 +95,8 @@ function parseStoreSnapshot(data: Uint8Array): {
   const currentRev = num(t[2]);
   const compactRev = num(t[3]);
   const lastLeaseId = num(t[4]);
+  // checked before the backend is cleared, as the lessor's reset would refuse it after
+  if (lastLeaseId < 0) throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'mvcc: malformed snapshot: a negative last lease id');
   const leases = (t[5] as unknown[]).map(num);
   const records = t[6] as unknown[];
   if (leases.length % 2 !== 0 || records.length % 2 !== 0 || !records.every((r) => r instanceof Uint8Array)) {

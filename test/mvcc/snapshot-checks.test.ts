@@ -30,6 +30,16 @@ test('a snapshot with a malformed record is refused with QUORUMKV_CORRUPT_SNAPSH
   }
 });
 
+test('a snapshot with a negative last lease id is refused with QUORUMKV_CORRUPT_SNAPSHOT and changes nothing', async () => {
+  const st = await MvccStore.open(new MemoryLevel().sublevel('mvcc'));
+  await st.apply(1, { put: { key: b('keep'), value: b('me') } });
+  const bad = encodeStoreSnapshot({ appliedIndex: 5, revision: 3, compactRevision: -1, lastLeaseId: -4, leases: [], records: [] });
+  await assert.rejects(st.restore(bad), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT));
+  assert.deepEqual((await st.range({ key: b('keep') })).kvs.map((kv) => s(kv.value)), ['me']);
+  assert.equal(st.appliedIndex(), 1);
+  await st.close();
+});
+
 test('snapshot() fails when the physical compaction it waited for failed the store', async () => {
   const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
   const st = await MvccStore.open(db.sublevel('mvcc') as never);
