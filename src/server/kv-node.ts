@@ -663,11 +663,12 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /**
    * Whether this member has caught up, since it opened, with everything it
    * may have answered before: it has applied the last entry its log held
-   * when it opened, or completed a ReadIndex round. Until then serializable
-   * reads take a ReadIndex round too (see {@link range}).
+   * when it opened (a joining member: anything from the leader), or
+   * completed a ReadIndex round. Until then serializable reads take a
+   * ReadIndex round too (see {@link range}).
    */
   private caughtUp = false;
-  /** The last index of the log as loaded when this member opened. */
+  /** The last index of the log as loaded when this member opened (at least 1 for a joining member). */
   private caughtUpIndex = 0;
   /** When the last automatic compaction succeeded, or when this member began (ms of its clock; periodic mode). */
   private lastAutoCompactAt = 0;
@@ -1072,7 +1073,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     // went down is in the log it loaded: entries are applied only once
     // durable. Its store, written in batches, and the commit index, saved
     // lazily, may be older than those answers.
-    node.caughtUpIndex = raft.status().lastIndex;
+    // A joining member's log is empty: its store is, until the leader's
+    // snapshot or entries come (etcd serves a new member's clients only
+    // once its publish entry is applied, after them).
+    node.caughtUpIndex = Math.max(raft.status().lastIndex, opts.join === true ? 1 : 0);
     node.caughtUp = raft.appliedIndex >= node.caughtUpIndex;
     node.tcpAddresses = transport instanceof TcpTransport;
     node.configuredAddresses = { ...addresses };

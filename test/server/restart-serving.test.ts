@@ -113,3 +113,34 @@ test('a restarted follower cut off from the quorum fails serializable reads unti
   await g.close();
   for (const id of ids) if (id !== follower) await nodes.get(id)!.close();
 });
+
+test('a joining member answers serializable reads only once it has heard from the cluster, not from its empty store', async () => {
+  // etcd serves no request of a new member before its publish entry is
+  // applied, after the leader's snapshot and entries
+  const clock = new VirtualClock();
+  const net = new MemoryNetwork({ seed: 5, scheduler: clockScheduler(clock) });
+  const ids = ['a', 'b', 'c'];
+  const nodes = new Map<string, KvNode>();
+  for (const [i, id] of ids.entries()) nodes.set(id, await KvNode.open(options(id, ids, net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 30 + i)));
+  await advanceUntil(clock, () => ids.some((id) => nodes.get(id)!.raft.isLeader), 5_000, 'leader');
+  const leader = nodes.get(ids.find((id) => nodes.get(id)!.raft.isLeader)!)!;
+  const put = await settle(clock, leader.put('k', 'v1'));
+  const revision = put.value!.header.revision;
+  await settle(clock, leader.addMember('d', undefined, { learner: true }));
+  net.isolate('d');
+  const d = await KvNode.open({ ...options('d', [], net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 40), members: undefined, join: true });
+  d.on('error', () => undefined);
+  const cutOff = await settle(clock, d.range({ key: 'k', serializable: true }));
+  if (cutOff.value !== undefined) {
+    assert.ok(cutOff.value.header.revision >= revision, `a joiner served revision ${cutOff.value.header.revision} before hearing from the cluster`);
+  } else {
+    assert.match(String((cutOff.error as { code?: string }).code), /^QUORUMKV_(NO_LEADER|TIMEOUT)$/, String(cutOff.error));
+  }
+  net.heal();
+  await advanceUntil(clock, () => d.raft.leader !== '', 5_000, 'the joiner hears the leader');
+  const heard = await settle(clock, d.range({ key: 'k', serializable: true }));
+  assert.equal(heard.error, undefined, String(heard.error));
+  assert.equal(new TextDecoder().decode(heard.value!.kvs[0]?.value), 'v1');
+  await d.close();
+  for (const n of nodes.values()) await n.close();
+});
