@@ -101,7 +101,7 @@ function checkOptBool(v: unknown, what: string): void {
 
 function checkInt(v: unknown, what: string, min = Number.MIN_SAFE_INTEGER): void {
   if (v === undefined) return;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) invalid(`${what} must be an integer >= ${min}, got ${describeValue(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) invalid(`${what} must be a safe integer (at most 2^53 - 1) >= ${min}, got ${describeValue(v)}`);
 }
 
 /** A field the request cannot do without (left out, it would not decode when applied). */
