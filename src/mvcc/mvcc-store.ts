@@ -1212,7 +1212,9 @@ export class MvccStore {
   /**
    * Replaces the whole state with a {@link snapshot} (from the leader). The
    * applied index becomes the snapshot's. Watchers catch up from the new
-   * state (or are cancelled if their revision is compacted in it). A crash
+   * state (or are cancelled if their revision is compacted in it); a watch
+   * from now created while the restore runs starts after the restored
+   * revision, as reads made meanwhile wait for it. A crash
    * during restore leaves an empty store (applied index 0) on reopen.
    * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT` on bad data (nothing changed), `QUORUMKV_STORAGE_IO`
    */
@@ -1224,6 +1226,9 @@ export class MvccStore {
       let restored!: () => void;
       this.restoring = new Promise<void>((resolve) => (restored = resolve));
       try {
+        // as reads from now: catch-up reads stop until onRestore, and a watch
+        // from now created meanwhile starts after the restored revision
+        this.hub.beginRestore(Math.max(0, currentRev));
         // no new read starts now; the reads of past versions under way end on the old records
         while (this.readsUnderWay > 0) {
           this.readsDone = deferred();
@@ -1232,7 +1237,6 @@ export class MvccStore {
         this.readsDone = undefined;
         await this.compactionIdle();
         const b = this.backend;
-        this.hub.beginRestore(); // catch-up reads stop until onRestore
         await b.writeNow([{ sublevel: 'meta', key: META.restoring, value: new Uint8Array([1]) }]);
         await b.clearAll();
         const CHUNK = 5000;

@@ -171,6 +171,8 @@ export class WatchableStore {
   private restores = 0;
   /** A restore is replacing the history ({@link beginRestore} .. {@link onRestore}). */
   private restoring = false;
+  /** The revision the store has once the restore under way ends (0: not told). */
+  private restoredRevision = 0;
   /** The last revision {@link notify} offered to the synced watchers. */
   private notifiedUpTo = 0;
   /** Registered watchers that ask for `prevKv`. */
@@ -301,8 +303,11 @@ export class WatchableStore {
     const end = toIndexEnd(req.rangeEnd);
     // "now" is the last revision handed to watchers: one executed but not
     // yet notified (a batch being applied) reaches this watcher with that
-    // notification, after which a progress notification may cover it
-    const cur = this.source.flushedRevision();
+    // notification, after which a progress notification may cover it.
+    // While a restore runs, "now" is the restored revision, as for a read
+    // made meanwhile (which waits for the restore): etcd's Restore holds
+    // the store's lock, and a watch created meanwhile starts after it
+    const cur = this.restoring ? Math.max(this.source.flushedRevision(), this.restoredRevision) : this.source.flushedRevision();
     const start = req.startRevision ?? 0;
     const synced = start <= 0 || start > cur;
     const minRev = synced ? Math.max(cur + 1, start) : start;
@@ -576,10 +581,19 @@ export class WatchableStore {
   /**
    * A snapshot restore starts replacing the history: no catch-up pass runs
    * until {@link onRestore}, and a pass already reading drops what it read.
+   * @param restoredRevision - the revision the store has once restored,
+   *   when known: a watch from now created until {@link onRestore} starts
+   *   after it (without it, after the revision notified last)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a `restoredRevision`
+   *   that is not a non-negative safe integer (nothing changes)
    */
-  beginRestore(): void {
+  beginRestore(restoredRevision?: number): void {
+    if (restoredRevision !== undefined && !(typeof restoredRevision === 'number' && Number.isSafeInteger(restoredRevision) && restoredRevision >= 0)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `mvcc: beginRestore: the restored revision must be a non-negative safe integer, got ${describeValue(restoredRevision)}`);
+    }
     this.restores++;
     this.restoring = true;
+    this.restoredRevision = restoredRevision ?? 0;
   }
 
   /**
@@ -592,6 +606,7 @@ export class WatchableStore {
   onRestore(): void {
     this.restores++;
     this.restoring = false;
+    this.restoredRevision = 0;
     for (const w of [...this.synced.watchers]) {
       // a synced watcher has had every revision notified so far (its
       // minRev is not moved on each notification): the restored history is

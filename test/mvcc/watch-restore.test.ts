@@ -173,3 +173,134 @@ test('a prevKv watch from now waiting for a read when a snapshot compacted past 
   await t.store.close();
   await twin.close();
 });
+
+/**
+ * A database whose reads (`_get`, getSync off) or clears wait while `hold`
+ * says so; `held` has the releases of those waiting.
+ */
+function holdingDb(): { db: MemoryLevel<string, string>; hold: { get: boolean; clear: boolean }; held: (() => void)[] } {
+  const db = new MemoryLevel<string, string>();
+  Object.defineProperty(db, 'supports', { value: { ...db.supports, getSync: false } });
+  const hold = { get: false, clear: false };
+  const held: (() => void)[] = [];
+  const raw = db as unknown as { _get: (k: unknown, o: unknown) => Promise<unknown>; _clear: (o: unknown) => Promise<void> };
+  const get = raw._get.bind(db);
+  const clear = raw._clear.bind(db);
+  raw._get = async (k, o) => {
+    if (hold.get) await new Promise<void>((r) => held.push(r));
+    return get(k, o);
+  };
+  raw._clear = async (o) => {
+    if (hold.clear) await new Promise<void>((r) => held.push(r));
+    return clear(o);
+  };
+  return { db, hold, held };
+}
+
+/**
+ * A store at revision 4 and the snapshot of a twin that went on to revision
+ * 10 and compacted at 8 (the store's next revision, 5, is compacted in it).
+ */
+async function storeAndCompactedSnapshot(db: MemoryLevel<string, string>): Promise<{ t: Awaited<ReturnType<typeof openStore>>; snap: Uint8Array; close: () => Promise<void> }> {
+  const t = await openStore({}, db);
+  const twin = await MvccStore.open(new MemoryLevel<string, string>().sublevel('mvcc'));
+  const put = (key: string, value: string): WriteRequest => ({ put: { key: b(key), value: b(value) } });
+  for (let i = 1; i <= 3; i++) {
+    await t.store.applyBatch([{ index: i, request: put('k', `a${i}`) }]); // 2..4
+    await twin.applyBatch([{ index: i, request: put('k', `a${i}`) }]);
+  }
+  for (let i = 4; i <= 9; i++) await twin.applyBatch([{ index: i, request: put('k', `b${i}`) }]); // 5..10
+  await twin.applyBatch([{ index: 10, request: { compaction: { revision: 8 } } }]);
+  const snap = await twin.snapshot();
+  await twin.close();
+  return { t, snap, close: () => t.store.close() };
+}
+
+/** What `w` has queued: `PUT k@rev` per event, `CANCEL cr` for a cancellation. */
+async function drain(w: ReturnType<MvccStore['watch']>): Promise<string[]> {
+  const got: string[] = [];
+  while (w.queued > 0) {
+    const r = (await w.next()).value!;
+    if (r.canceled) got.push(`CANCEL ${r.compactRevision}`);
+    for (const e of r.events) got.push(`${e.type} ${s(e.kv.key)}@${e.kv.modRevision}`);
+  }
+  return got;
+}
+
+test('a watch from now created while a snapshot restore replaces the history starts after the restored revision: not cancelled as compacted', async () => {
+  // etcd's watchableStore.Restore holds the store's lock: a watch created
+  // meanwhile starts at the restored revision. Here it started at the old
+  // one (5), which the snapshot compacted (at 8): it was cancelled with
+  // compactRevision 8 though it asked for what comes next.
+  const { db, hold, held } = holdingDb();
+  const { t, snap, close } = await storeAndCompactedSnapshot(db);
+  hold.clear = true; // the restore clears the old records
+  const restoring = t.store.restore(snap);
+  for (let i = 0; i < 1000 && held.length === 0; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(held.length, 1, 'the restore is clearing the old records');
+  hold.clear = false;
+  const w = t.store.watch({ key: b('k') });
+  held.shift()!();
+  await restoring;
+  await t.store.watchIdle();
+  await t.store.applyBatch([{ index: 11, request: { put: { key: b('k'), value: b('c') } } }]); // 11
+  await t.store.watchIdle();
+  assert.deepEqual(await drain(w), ['PUT k@11']);
+  await w.cancel();
+  await close();
+});
+
+test('a watch from now created while a restore waits for the reads under way starts after the restored revision', async () => {
+  // The restore stops new reads first (they wait for it and read the
+  // restored state), then waits for the reads under way: a watch from now
+  // created then is created as during the restore
+  const { db, hold, held } = holdingDb();
+  const { t, snap, close } = await storeAndCompactedSnapshot(db);
+  hold.get = true;
+  const read = t.store.range({ key: b('k'), revision: 3 }); // a past version: a database read
+  for (let i = 0; i < 1000 && held.length === 0; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(held.length, 1, 'the read waits');
+  hold.get = false;
+  const restoring = t.store.restore(snap);
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  const w = t.store.watch({ key: b('k') });
+  held.shift()!();
+  assert.equal(s((await read).kvs[0]!.value), 'a2');
+  await restoring;
+  await t.store.watchIdle();
+  await t.store.applyBatch([{ index: 11, request: { put: { key: b('k'), value: b('c') } } }]); // 11
+  await t.store.watchIdle();
+  assert.deepEqual(await drain(w), ['PUT k@11']);
+  await w.cancel();
+  await close();
+});
+
+test('a watch from a past revision created while a snapshot restore runs reads the restored history, or is cancelled when it is compacted there', async () => {
+  const { db, hold, held } = holdingDb();
+  const { t, snap, close } = await storeAndCompactedSnapshot(db);
+  hold.clear = true;
+  const restoring = t.store.restore(snap);
+  for (let i = 0; i < 1000 && held.length === 0; i++) await new Promise((r) => setImmediate(r));
+  hold.clear = false;
+  const compacted = t.store.watch({ key: b('k'), startRevision: 3 });
+  const kept = t.store.watch({ key: b('k'), startRevision: 9 }); // past the old revision, in the restored history
+  held.shift()!();
+  await restoring;
+  await t.store.watchIdle();
+  assert.deepEqual(await drain(compacted), ['CANCEL 8']);
+  assert.deepEqual(await drain(kept), ['PUT k@9', 'PUT k@10']);
+  await kept.cancel();
+  await close();
+});
+
+test('WatchableStore.beginRestore refuses a restored revision that is not a non-negative safe integer, changing nothing', async () => {
+  const source: WatchSource = { flushedRevision: () => 3, compactRevision: () => -1, readEvents: async () => [], kvAt: async () => undefined };
+  const hub = new WatchableStore(source);
+  for (const bad of [-1, 1.5, Number.NaN, Infinity, '5' as unknown as number, null as unknown as number]) {
+    assert.throws(() => hub.beginRestore(bad), (e: unknown) => (e as { code?: string }).code === 'QUORUMKV_INVALID_ARGUMENT', String(bad));
+  }
+  // not restoring: a watch from now starts after the revision notified last
+  const w = hub.watch({ key: b('k') });
+  assert.equal(w.minRev, 4);
+  hub.close();
+});
