@@ -10,8 +10,11 @@
 // test computes from its own writes. On a database without synchronous
 // reads (half the seeds), reads may take a few turns, and prevKv watches are
 // created while a batch executes: those wait for the previous versions the
-// batch wrote without. Seeded: QUORUMKV_WATCH_STRESS_SEED=<n> replays one
-// seed, QUORUMKV_WATCH_STRESS_SEEDS=<from>-<to> runs a range of them, and
+// batch wrote without. Half the seeds have a twin store whose snapshot this
+// one restores at times, as a follower that missed entries; new watches,
+// progress requests and consumers' reads come while some restores run.
+// Seeded: QUORUMKV_WATCH_STRESS_SEED=<n> replays one seed,
+// QUORUMKV_WATCH_STRESS_SEEDS=<from>-<to> runs a range of them, and
 // QUORUMKV_WATCH_STRESS_NO_GETSYNC=1 takes the database without synchronous
 // reads for every seed.
 import { test } from 'node:test';
@@ -91,6 +94,8 @@ interface Spec {
   filters: WatchFilter[];
   /** With startRevision 0: the revision the store had when the watch was created. */
   createdAt: number;
+  /** Created while a restore to this revision ran: a watch from now starts after it, or at `createdAt` + 1 when created before the restore began. */
+  restoredTo?: number;
 }
 
 interface Rec {
@@ -205,6 +210,8 @@ async function runSeed(seed: number): Promise<string[]> {
     if (!resp.canceled || resp.events.length > 0) r.covered = Math.max(r.covered, resp.header.revision);
   };
 
+  /** The revision a restore under way brings the store to. */
+  let restoringTo: number | undefined;
   const open = (spec: Omit<Spec, 'name' | 'createdAt'>, consumer: string, depth = 0): Rec | undefined => {
     const req: WatchCreateRequest = {
       key: b(spec.key),
@@ -225,7 +232,7 @@ async function runSeed(seed: number): Promise<string[]> {
     // does not change the writes the seed makes
     const own = xoroshiro128plus(seed * 1009 + recs.length);
     const wint = (lo: number, hi: number): number => uniformInt(own, lo, hi);
-    const full: Spec = { ...spec, name: `w${recs.length}:${consumer}`, createdAt: store.currentRevision() };
+    const full: Spec = { ...spec, name: `w${recs.length}:${consumer}`, createdAt: store.currentRevision(), ...(restoringTo !== undefined ? { restoredTo: restoringTo } : {}) };
     const rec: Rec = { spec: full, w, got: [], covered: spec.startRevision > 0 ? spec.startRevision - 1 : full.createdAt, ended: false };
     recs.push(rec);
     const record = (resp: WatchResponse): void => {
@@ -288,10 +295,11 @@ async function runSeed(seed: number): Promise<string[]> {
   };
   const randomFilters = (r = int): WatchFilter[] => ([[], [], [], ['NOPUT'], ['NODELETE']] as WatchFilter[][])[r(0, 4)]!;
 
-  const randomWatch = (): void => {
+  const randomWatch = (r = int): void => {
+    const pick = <T>(xs: readonly T[]): T => xs[r(0, xs.length - 1)]!;
     const cur = model.rev;
-    const startRevision = pick([0, 0, int(1, cur), Math.max(1, cur - int(0, 5))]);
-    open({ ...randomRange(), startRevision, prevKv: int(0, 1) === 0, filters: randomFilters() }, pick(['fast', 'slow', 'stall', 'stall', 'emitter']));
+    const startRevision = pick([0, 0, r(1, cur), Math.max(1, cur - r(0, 5))]);
+    open({ ...randomRange(r), startRevision, prevKv: r(0, 1) === 0, filters: randomFilters(r) }, pick(['fast', 'slow', 'stall', 'stall', 'emitter']));
   };
 
   /** One revision's worth of ops (a put, a delete, a range delete, or a large txn). */
@@ -393,7 +401,26 @@ async function runSeed(seed: number): Promise<string[]> {
       if (!lagging) lagging = true;
       else {
         await Promise.all(inFlight.splice(0));
-        await store.restore(await twin.snapshot());
+        const restoring = store.restore(await twin.snapshot());
+        if (int2(0, 1) === 0) {
+          // while it runs: new watches, progress requests, consumers reading
+          restoringTo = model.rev;
+          let done = false;
+          void restoring.then(() => (done = true), () => (done = true));
+          for (let k = int2(1, 6); k > 0 && !done; k--) {
+            for (let j = int2(0, 4); j > 0; j--) await tick();
+            const act = int2(0, 3);
+            if (act === 0) randomWatch(int2);
+            else if (act === 1) store.requestProgress();
+            else if (act === 2) {
+              const g = gates;
+              gates = [];
+              for (const f of g) f();
+            } else timer.fire();
+          }
+        }
+        await restoring;
+        restoringTo = undefined;
         lagging = false;
         assert.equal(store.currentRevision(), model.rev, `seed ${seed}: the model's revision after a restore`);
       }
@@ -443,7 +470,13 @@ async function runSeed(seed: number): Promise<string[]> {
     // a watch from now created while a batch applies (from a listener) also
     // gets the revisions that batch executed before it came
     const first = r.got.find((x) => x.resp.events.length > 0)?.resp.events[0]?.kv.modRevision;
-    const from = sp.startRevision > 0 ? sp.startRevision : first !== undefined && first <= sp.createdAt ? first : sp.createdAt + 1;
+    // one created while a restore ran starts after the restored revision,
+    // or after the revision before it when created before the restore began
+    // (with no event: unless cancelled by a compaction the restore brought)
+    const restoredTo = sp.restoredTo;
+    const afterRestore =
+      restoredTo !== undefined && (first !== undefined ? first > restoredTo : !r.got.some((x) => x.resp.compactRevision > 0 && x.resp.compactRevision <= restoredTo));
+    const from = sp.startRevision > 0 ? sp.startRevision : first !== undefined && first <= sp.createdAt ? first : afterRestore ? restoredTo! + 1 : sp.createdAt + 1;
     const want = model.events.filter(
       (e) => e.rev >= from && matches(sp, e.key) && !(e.type === 'PUT' && sp.filters.includes('NOPUT')) && !(e.type === 'DELETE' && sp.filters.includes('NODELETE')),
     );
