@@ -366,7 +366,22 @@ export class WatchableStore {
   private sendPendingProgress(w: Watcher): void {
     if (!w.progressPending || w.fullUntilDrained()) return;
     w.progressPending = false;
-    w.offer(this.response(w, this.source.flushedRevision(), []));
+    w.offer(this.response(w, this.syncedUpTo(w), []));
+  }
+
+  /**
+   * The revision a synced watcher has had every event up to: the last one
+   * notified. While a restore runs, a watcher that starts after that (one
+   * from now created meanwhile starts after the restored revision) has had
+   * every event up to the revision before its start, at most the restored
+   * one: a client resuming from the revision after the last notified one
+   * would meet a compaction the snapshot brings, though the watch needs
+   * nothing before its start.
+   */
+  private syncedUpTo(w: Watcher): number {
+    const flushed = this.source.flushedRevision();
+    if (!this.restoring) return flushed;
+    return Math.max(flushed, Math.min(w.minRev - 1, this.restoredRevision));
   }
 
   /**
@@ -548,7 +563,9 @@ export class WatchableStore {
 
   /**
    * Sends a progress notification (no events, `header.revision` = the last
-   * revision notified) to every watcher, or to one (etcd's on-demand
+   * revision notified; while a restore runs, for a watch that starts after
+   * it, the revision before its start, at most the restored revision) to
+   * every watcher, or to one (etcd's on-demand
    * progress). A watcher that is catching up (or whose queue is full) gets
    * it once it has caught up (and has room), at the revision it has then
    * had everything up to, as etcd defers the progress it was asked for
@@ -571,9 +588,8 @@ export class WatchableStore {
   }
 
   private periodicProgress(): void {
-    const rev = this.source.flushedRevision();
     for (const w of this.synced.watchers) {
-      if (w.request.progressNotify && !w.sentSinceProgress && !w.isFull()) w.offer(this.response(w, rev, []));
+      if (w.request.progressNotify && !w.sentSinceProgress && !w.isFull()) w.offer(this.response(w, this.syncedUpTo(w), []));
       w.sentSinceProgress = false;
     }
   }
@@ -631,7 +647,9 @@ export class WatchableStore {
    * what it has queued (a slow consumer's responses kept aside included), a
    * last response with `canceled: true` and `cancelReason`, whose
    * `header.revision` is the last revision the watch was sent events up
-   * to, so that a client resuming from it misses nothing. Idempotent.
+   * to (while a restore runs, for a watch that starts after it, the
+   * revision before its start, at most the restored revision), so that a
+   * client resuming from it misses nothing. Idempotent.
    */
   close(cancelReason = 'mvcc: store closed'): void {
     if (this.closed) return;
@@ -645,14 +663,16 @@ export class WatchableStore {
     this.victims.clear();
     this.reading.clear();
     const flushed = this.source.flushedRevision();
+    // while a restore runs, a watch created meanwhile covers the restored history up to its start
+    const top = this.restoring ? Math.max(flushed, this.restoredRevision) : flushed;
     for (const w of all) {
       this.synced.delete(w);
-      // synced: sent everything notified; a victim: up to what it kept
-      // aside, delivered now; catching up: up to where it has read
+      // synced: sent everything notified (see syncedUpTo); a victim: up to
+      // what it kept aside, delivered now; catching up: up to where it has read
       const held = w.state === 'victim' ? w.victimResponses : [];
-      const covered = w.state === 'synced' ? flushed : w.state === 'victim' ? w.victimLastRev : w.minRev - 1;
+      const covered = w.state === 'synced' ? this.syncedUpTo(w) : w.state === 'victim' ? w.victimLastRev : w.minRev - 1;
       w.victimResponses = [];
-      w.close({ ...this.response(w, Math.min(flushed, covered), []), canceled: true, cancelReason }, held);
+      w.close({ ...this.response(w, Math.min(top, covered), []), canceled: true, cancelReason }, held);
     }
   }
 

@@ -304,3 +304,39 @@ test('WatchableStore.beginRestore refuses a restored revision that is not a non-
   assert.equal(w.minRev, 4);
   hub.close();
 });
+
+test('a watch created while a snapshot restore runs is told, by a progress notification or its cancellation, the revision it covers in the restored history', async () => {
+  // The store is at 4; the snapshot at 10, compacted at 8. A watch from now
+  // created meanwhile starts at 11: a progress notification or a
+  // cancellation saying 4 made a client that resumes from it (at 5) meet
+  // the compaction, though the watch needed nothing before 11. One from 9
+  // needs nothing before 9.
+  const { db, hold, held } = holdingDb();
+  const { t, snap } = await storeAndCompactedSnapshot(db);
+  const before = t.store.watch({ key: b('k') }); // from 5: it needs 5..10
+  hold.clear = true;
+  const restoring = t.store.restore(snap);
+  for (let i = 0; i < 1000 && held.length === 0; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(held.length, 1, 'the restore is clearing the old records');
+  hold.clear = false;
+  const now = t.store.watch({ key: b('k') });
+  const from9 = t.store.watch({ key: b('k'), startRevision: 9 });
+  t.store.requestProgress();
+  const headers = async (w: ReturnType<MvccStore['watch']>): Promise<string[]> => {
+    const got: string[] = [];
+    while (w.queued > 0) {
+      const r = (await w.next()).value!;
+      got.push(`${r.canceled ? 'CANCEL' : r.events.length > 0 ? 'EVENTS' : 'PROGRESS'} ${r.header.revision}`);
+    }
+    return got;
+  };
+  assert.deepEqual(await headers(now), ['PROGRESS 10'], 'a watch from now created during the restore has every revision up to 10');
+  assert.deepEqual(await headers(before), ['PROGRESS 4'], 'one created before it has had 4 only');
+  const closing = t.store.close();
+  held.shift()!();
+  await restoring;
+  await closing;
+  assert.deepEqual(await headers(now), ['CANCEL 10']);
+  assert.deepEqual(await headers(from9), ['CANCEL 8'], 'a watch from 9 has had everything before 9');
+  assert.deepEqual(await headers(before), ['CANCEL 4']);
+});
