@@ -61,7 +61,10 @@ import { isTxnReadOnly, type WriteRequest, type WriteResponse } from './write-re
 /**
  * Checks a store snapshot ({@link MvccStore.snapshot}) whole, as
  * {@link MvccStore.restore} does before it changes anything: what a caller
- * that saves state of its own before the restore checks first.
+ * that saves state of its own before the restore checks first: CRC,
+ * version, shape, the numbers (revision 1 or more, compaction revision -1
+ * up to the revision, applied index and last lease id 0 or more) and every
+ * record (key length, revision at most the snapshot's, KeyValue).
  * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT`
  */
 export function checkStoreSnapshot(data: Uint8Array): void {
@@ -70,7 +73,9 @@ export function checkStoreSnapshot(data: Uint8Array): void {
 
 /**
  * Decodes and checks a store snapshot ({@link MvccStore.snapshot}) whole:
- * CRC, version, shape, and every record (key length, revision, KeyValue).
+ * CRC, version, shape, the numbers (revision 1 or more, compaction revision
+ * -1 up to the revision, applied index and last lease id 0 or more), and
+ * every record (key length, revision at most the snapshot's, KeyValue).
  * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT`
  */
 function parseStoreSnapshot(data: Uint8Array): {
@@ -97,6 +102,14 @@ function parseStoreSnapshot(data: Uint8Array): {
   const lastLeaseId = num(t[4]);
   // checked before the backend is cleared, as the lessor's reset would refuse it after
   if (lastLeaseId < 0) throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, 'mvcc: malformed snapshot: a negative last lease id');
+  // a store's revision is 1 or more, its compaction revision -1 (none) up to
+  // it, its applied index 0 or more: one out of range would restore a state
+  // no store has (a revision other than the one watches were told of)
+  if (currentRev < 1) throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `mvcc: malformed snapshot: revision ${currentRev}, below 1`);
+  if (compactRev < -1 || compactRev > currentRev) {
+    throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `mvcc: malformed snapshot: compaction revision ${compactRev} outside -1..${currentRev}`);
+  }
+  if (applied < 0) throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `mvcc: malformed snapshot: a negative applied index ${applied}`);
   const leases = (t[5] as unknown[]).map(num);
   const records = t[6] as unknown[];
   if (leases.length % 2 !== 0 || records.length % 2 !== 0 || !records.every((r) => r instanceof Uint8Array)) {
@@ -108,7 +121,8 @@ function parseStoreSnapshot(data: Uint8Array): {
     const k = records[i] as Uint8Array;
     try {
       if (k.length !== REV_BYTES_LEN && k.length !== MARKED_REV_BYTES_LEN) throw new Error(`a record key of ${k.length} bytes`);
-      bytesToRev(k);
+      const rev = bytesToRev(k);
+      if (rev.main > currentRev) throw new Error(`a record at revision ${rev.main}, above the snapshot's revision ${currentRev}`);
       decodeKeyValue(records[i + 1] as Uint8Array);
     } catch (err) {
       throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `mvcc: malformed snapshot record: ${(err as Error).message}`, { cause: err });
@@ -1216,7 +1230,7 @@ export class MvccStore {
    * from now created while the restore runs starts after the restored
    * revision, as reads made meanwhile wait for it. A crash
    * during restore leaves an empty store (applied index 0) on reopen.
-   * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT` on bad data (nothing changed), `QUORUMKV_STORAGE_IO`
+   * @throws FaultError `QUORUMKV_CORRUPT_SNAPSHOT` on bad data, as `checkStoreSnapshot` finds it (nothing changed), `QUORUMKV_STORAGE_IO`
    */
   restore(data: Uint8Array): Promise<void> {
     return this.exclusive(async () => {

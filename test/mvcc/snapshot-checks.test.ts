@@ -13,6 +13,7 @@ import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { MvccStore, encodeStoreSnapshot, revToBytes } from '../../src/mvcc/index.js';
 import { KvStateMachine } from '../../src/server/kv-state-machine.js';
 import { encodeAlarmEntry } from '../../src/server/server-entry.js';
+import { encodeKeyValue } from '../../src/mvcc/kv-codec.js';
 import { b, s } from './helpers.js';
 
 test('a snapshot with a malformed record is refused with QUORUMKV_CORRUPT_SNAPSHOT and changes nothing', async () => {
@@ -38,6 +39,43 @@ test('a snapshot with a negative last lease id is refused with QUORUMKV_CORRUPT_
   assert.deepEqual((await st.range({ key: b('keep') })).kvs.map((kv) => s(kv.value)), ['me']);
   assert.equal(st.appliedIndex(), 1);
   await st.close();
+});
+
+test('a snapshot whose revision, compaction revision or applied index is out of range is refused with QUORUMKV_CORRUPT_SNAPSHOT and changes nothing', async () => {
+  const rec = (main: number): Uint8Array[] => [
+    revToBytes({ main, sub: 0 }),
+    encodeKeyValue({ key: b('k'), createRevision: main, modRevision: main, version: 1, value: b('v'), lease: 0 }),
+  ];
+  const cases: { name: string; appliedIndex: number; revision: number; compactRevision: number; records?: Uint8Array[] }[] = [
+    { name: 'revision 0', appliedIndex: 5, revision: 0, compactRevision: -1 },
+    { name: 'a negative revision', appliedIndex: 5, revision: -3, compactRevision: -1 },
+    { name: 'a compaction revision below -1', appliedIndex: 5, revision: 3, compactRevision: -2 },
+    { name: 'a compaction revision above the revision', appliedIndex: 5, revision: 3, compactRevision: 4 },
+    { name: 'a negative applied index', appliedIndex: -1, revision: 3, compactRevision: -1 },
+    { name: 'a record above the revision', appliedIndex: 5, revision: 3, compactRevision: -1, records: rec(5) },
+  ];
+  // what the bad ones are checked against: snapshots of real stores
+  const fresh = await MvccStore.open(new MemoryLevel().sublevel('mvcc'));
+  const compactedAt0 = await MvccStore.open(new MemoryLevel().sublevel('mvcc'));
+  await compactedAt0.apply(1, { compaction: { revision: 0 } });
+  const good = [await fresh.snapshot(), await compactedAt0.snapshot()];
+  assert.equal(compactedAt0.compactRevision(), 0);
+  for (const c of cases) {
+    const st = await MvccStore.open(new MemoryLevel().sublevel('mvcc'));
+    await st.apply(1, { put: { key: b('keep'), value: b('me') } });
+    const bad = encodeStoreSnapshot({ ...c, lastLeaseId: 0, leases: [], records: c.records ?? [] });
+    await assert.rejects(st.restore(bad), (e: unknown) => isQuorumError(e, ErrorCode.CORRUPT_SNAPSHOT), c.name);
+    assert.deepEqual((await st.range({ key: b('keep') })).kvs.map((kv) => s(kv.value)), ['me'], c.name);
+    assert.equal(st.appliedIndex(), 1, c.name);
+    assert.equal(st.currentRevision(), 2, c.name);
+    // a valid snapshot of the same numbers' kind is taken
+    for (const g of good) await st.restore(g);
+    assert.equal(st.currentRevision(), 1);
+    assert.equal(st.compactRevision(), 0);
+    await st.close();
+  }
+  await fresh.close();
+  await compactedAt0.close();
 });
 
 test('snapshot() fails when the physical compaction it waited for failed the store', async () => {
