@@ -94,7 +94,7 @@ interface Spec {
   filters: WatchFilter[];
   /** With startRevision 0: the revision the store had when the watch was created. */
   createdAt: number;
-  /** Created while a restore to this revision ran: a watch from now starts after it, or at `createdAt` + 1 when created before the restore began. */
+  /** Created once the store had begun a restore to this revision: a watch from now starts after it. */
   restoredTo?: number;
 }
 
@@ -222,6 +222,10 @@ async function runSeed(seed: number): Promise<string[]> {
       progressNotify: true,
     };
     let w: Watcher;
+    // whether the store had begun the restore (rather than a restore() call
+    // still on its way to it): a watch from now then starts after the
+    // restored revision
+    const inRestore = restoringTo !== undefined && (store as unknown as { hub: { restoring: boolean } }).hub.restoring;
     try {
       w = store.watch(req);
     } catch (err) {
@@ -232,7 +236,7 @@ async function runSeed(seed: number): Promise<string[]> {
     // does not change the writes the seed makes
     const own = xoroshiro128plus(seed * 1009 + recs.length);
     const wint = (lo: number, hi: number): number => uniformInt(own, lo, hi);
-    const full: Spec = { ...spec, name: `w${recs.length}:${consumer}`, createdAt: store.currentRevision(), ...(restoringTo !== undefined ? { restoredTo: restoringTo } : {}) };
+    const full: Spec = { ...spec, name: `w${recs.length}:${consumer}`, createdAt: store.currentRevision(), ...(inRestore ? { restoredTo: restoringTo } : {}) };
     const rec: Rec = { spec: full, w, got: [], covered: spec.startRevision > 0 ? spec.startRevision - 1 : full.createdAt, ended: false };
     recs.push(rec);
     const record = (resp: WatchResponse): void => {
@@ -470,13 +474,10 @@ async function runSeed(seed: number): Promise<string[]> {
     // a watch from now created while a batch applies (from a listener) also
     // gets the revisions that batch executed before it came
     const first = r.got.find((x) => x.resp.events.length > 0)?.resp.events[0]?.kv.modRevision;
-    // one created while a restore ran starts after the restored revision,
-    // or after the revision before it when created before the restore began
-    // (with no event: unless cancelled by a compaction the restore brought)
+    // one created once the store had begun a restore starts after the
+    // restored revision (one created before, after the revision before it)
     const restoredTo = sp.restoredTo;
-    const afterRestore =
-      restoredTo !== undefined && (first !== undefined ? first > restoredTo : !r.got.some((x) => x.resp.compactRevision > 0 && x.resp.compactRevision <= restoredTo));
-    const from = sp.startRevision > 0 ? sp.startRevision : first !== undefined && first <= sp.createdAt ? first : afterRestore ? restoredTo! + 1 : sp.createdAt + 1;
+    const from = sp.startRevision > 0 ? sp.startRevision : first !== undefined && first <= sp.createdAt ? first : restoredTo !== undefined ? restoredTo + 1 : sp.createdAt + 1;
     const want = model.events.filter(
       (e) => e.rev >= from && matches(sp, e.key) && !(e.type === 'PUT' && sp.filters.includes('NOPUT')) && !(e.type === 'DELETE' && sp.filters.includes('NODELETE')),
     );
