@@ -101,9 +101,9 @@ export const ErrorCode = {
   REQUEST_TOO_LARGE: 'QUORUMKV_REQUEST_TOO_LARGE',
   /** "etcdserver: key not found" (put with ignoreValue/ignoreLease on a missing key). */
   KEY_NOT_FOUND: 'QUORUMKV_KEY_NOT_FOUND',
-  /** "lease not found". */
+  /** "etcdserver: requested lease not found". */
   LEASE_NOT_FOUND: 'QUORUMKV_LEASE_NOT_FOUND',
-  /** "lease already exists". */
+  /** "etcdserver: lease already exists". */
   LEASE_EXISTS: 'QUORUMKV_LEASE_EXISTS',
   /** A watch was cancelled (by the server, for instance after compaction). */
   WATCH_CANCELED: 'QUORUMKV_WATCH_CANCELED',

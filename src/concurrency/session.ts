@@ -243,7 +243,7 @@ export class Session extends EventEmitter<SessionEvents> {
     let granted: number;
     if (options.lease !== undefined) {
       const res = await kv.leaseKeepAlive(options.lease);
-      if (res.ttl <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+      if (res.ttl <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'etcdserver: requested lease not found');
       lease = options.lease;
       granted = res.ttl;
       // checked once the TTL is known, before the session starts: such a

@@ -212,7 +212,7 @@ export class Lessor {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lease TTL must be an integer number of seconds, got ${describeValue(ttl)}`);
     }
     if (ttl > MAX_LEASE_TTL) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'too large lease TTL');
-    if (id !== 0 && this.leaseMap.has(id)) throw new UsageError(ErrorCode.LEASE_EXISTS, 'lease already exists');
+    if (id !== 0 && this.leaseMap.has(id)) throw new UsageError(ErrorCode.LEASE_EXISTS, 'etcdserver: lease already exists');
   }
 
   /**
@@ -242,14 +242,14 @@ export class Lessor {
    * keys through the range deleter, in ascending key order, in one write
    * transaction (one revision; none when it has no keys).
    * @param id - the lease id, a safe integer
-   * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND` ("lease not found");
+   * @throws UsageError `QUORUMKV_LEASE_NOT_FOUND` ("etcdserver: requested lease not found");
    *   `QUORUMKV_INVALID_ARGUMENT` for an id that is not a safe integer
    *   (nothing is revoked)
    */
   revoke(id: number): void {
     checkLookupId(id, 'revoke');
     const l = this.leaseMap.get(id);
-    if (l === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+    if (l === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'etcdserver: requested lease not found');
     const keys = l.sortedItems();
     this.leaseMap.delete(id);
     this.scheduled.delete(id);
@@ -270,7 +270,7 @@ export class Lessor {
    */
   attach(id: number, item: LeaseItem): void {
     const l = this.leaseMap.get(id);
-    if (l === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+    if (l === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'etcdserver: requested lease not found');
     l.items.add(item);
     this.itemMap.set(item, id);
   }
@@ -338,7 +338,7 @@ export class Lessor {
     if (!this.primary) throw new FaultError(ErrorCode.NOT_LEADER, 'not a primary lessor');
     const l = this.leaseMap.get(id);
     const now = this.now();
-    if (l === undefined || l.expiry <= now) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+    if (l === undefined || l.expiry <= now) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'etcdserver: requested lease not found');
     l.refresh(now);
     this.pushExpiry(l);
     return l.ttl;

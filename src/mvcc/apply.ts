@@ -270,7 +270,7 @@ export function checkTxnPuts(core: KvCore, plan: TxnPlan): void {
     }
     const lease = p.lease ?? 0;
     if (lease !== 0 && core.lessor.lookup(lease) === undefined) {
-      throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+      throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'etcdserver: requested lease not found');
     }
   });
 }
@@ -377,7 +377,7 @@ export function runTxn(core: KvCore, wtxn: WriteTxn | undefined, plan: TxnPlan, 
 export function applyPut(core: KvCore, p: PutRequest): PutResponse {
   const lease = p.lease ?? 0;
   if (lease !== 0 && core.lessor.lookup(lease) === undefined) {
-    throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+    throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'etcdserver: requested lease not found');
   }
   if ((p.ignoreValue || p.ignoreLease) && !core.exists(p.key)) {
     throw new UsageError(ErrorCode.KEY_NOT_FOUND, 'etcdserver: key not found');

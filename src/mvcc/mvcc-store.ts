@@ -854,7 +854,7 @@ export class MvccStore {
     const core = this.core;
     if ('put' in req) {
       const p = req.put;
-      if ((p.lease ?? 0) !== 0 && this.lessor.lookup(p.lease!) === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+      if ((p.lease ?? 0) !== 0 && this.lessor.lookup(p.lease!) === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'etcdserver: requested lease not found');
       if ((p.ignoreValue || p.ignoreLease) && !core.exists(p.key)) throw new UsageError(ErrorCode.KEY_NOT_FOUND, 'etcdserver: key not found');
     } else if ('txn' in req) {
       const plan = planTxn(core, req.txn);
@@ -865,7 +865,7 @@ export class MvccStore {
     } else if ('leaseGrant' in req) {
       this.lessor.checkGrant(req.leaseGrant.id ?? 0, req.leaseGrant.ttl);
     } else if ('leaseRevoke' in req) {
-      if (this.lessor.lookup(req.leaseRevoke.id) === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+      if (this.lessor.lookup(req.leaseRevoke.id) === undefined) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'etcdserver: requested lease not found');
     }
   }
 

@@ -1290,9 +1290,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     }
     this.assertServing();
     // etcd answers a keep-alive of an id no lease can have like one of an unknown lease
-    if (id <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+    if (id <= 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'etcdserver: requested lease not found');
     const ttl = await this.askLeader(id, false, this.requestTimeoutMs, (t) => t);
-    if (ttl < 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'lease not found');
+    if (ttl < 0) throw new UsageError(ErrorCode.LEASE_NOT_FOUND, 'etcdserver: requested lease not found');
     return { header: this.header(), id, ttl };
   }
 

@@ -155,6 +155,23 @@ test("'' with prefix: true is every key in range and delete, as etcd's client ma
   }
 });
 
+test("lease errors carry etcd's server messages: 'etcdserver: requested lease not found', 'etcdserver: lease already exists'", async () => {
+  const c = new KvCluster(['a']);
+  try {
+    await c.startAll();
+    const node = await c.waitLeader();
+    const notFound = { code: 'QUORUMKV_LEASE_NOT_FOUND', message: 'etcdserver: requested lease not found' };
+    await assert.rejects(c.run(node.put('k', 'v', { lease: 77 })), notFound);
+    await assert.rejects(c.run(node.leaseRevoke(77)), notFound);
+    await assert.rejects(c.run(node.leaseKeepAlive(77)), notFound);
+    await assert.rejects(c.run(node.txn({ success: [{ put: { key: 'k', value: 'v', lease: 77 } }] })), notFound);
+    await c.run(node.leaseGrant(60, { id: 5 }));
+    await assert.rejects(c.run(node.leaseGrant(60, { id: 5 })), { code: 'QUORUMKV_LEASE_EXISTS', message: 'etcdserver: lease already exists' });
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('a watch on a follower sees the leader writes in revision order with prevKv', async () => {
   const c = new KvCluster(IDS, 3);
   try {
