@@ -38,11 +38,15 @@ export type BytesLike = string | Uint8Array;
  * neither for the single key `key` (etcd's key-range rules).
  */
 export interface KeyRange {
-  /** The key, or the first key of the range; non-empty (`QUORUMKV_INVALID_ARGUMENT` otherwise). */
+  /**
+   * The key, or the first key of the range; non-empty
+   * (`QUORUMKV_INVALID_ARGUMENT` otherwise), but for `''` with `prefix: true`
+   * (every key).
+   */
   key: BytesLike;
   /** Exclusive end of the range; `'\0'` = every key `>= key`; absent or empty = the single key `key`. */
   rangeEnd?: BytesLike;
-  /** Every key starting with `key` (etcd's `--prefix`); exclusive with `rangeEnd`. */
+  /** Every key starting with `key` (etcd's `--prefix`; with `key` `''`: every key); exclusive with `rangeEnd`. */
   prefix?: boolean;
 }
 
@@ -68,7 +72,7 @@ export interface PutOptions {
 export interface DeleteOptions {
   /** Delete `[key, rangeEnd)` (see {@link KeyRange.rangeEnd}); exclusive with `prefix`. */
   rangeEnd?: BytesLike;
-  /** Delete every key starting with `key` (etcd's `--prefix`); exclusive with `rangeEnd`. */
+  /** Delete every key starting with `key` (etcd's `--prefix`; with `key` `''`: every key); exclusive with `rangeEnd`. */
   prefix?: boolean;
   /** Return the deleted key-values in `prevKvs`. */
   prevKv?: boolean;
