@@ -1195,7 +1195,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * {@inheritDoc KV.txn}
    * A read-only txn (ranges alone, in both branches) is served as a read, as
    * etcd serves it (`EtcdServer.Txn`): after a ReadIndex round, unless it
-   * has ranges and every one is `serializable`, this member evaluates it on
+   * has ranges and every one is `serializable` (and this member has caught
+   * up since it opened, as for a serializable {@link range}), this member evaluates it on
    * what it has applied, and nothing goes through the log. (etcd 3.4 also
    * takes a txn of compares alone as serializable; here it is linearizable.)
    */

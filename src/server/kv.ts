@@ -251,7 +251,8 @@ export interface KV {
    *   `QUORUMKV_KEY_NOT_FOUND`, `QUORUMKV_FUTURE_REVISION` or CompactedError `QUORUMKV_REVISION_COMPACTED`
    * A read-only txn (ranges alone, in both branches) is a read, as in
    * etcd: linearizable (a ReadIndex round) unless every range is
-   * `serializable`, and it does not go through the log.
+   * `serializable` (then answered as a serializable {@link range}, a
+   * restarted member first catching up), and it does not go through the log.
    * @throws FaultError as {@link put}; a read-only txn as {@link range}
    *   (refused with `QUORUMKV_CORRUPT` only by the member a `CORRUPT`
    *   alarm names, as in etcd)
