@@ -275,7 +275,9 @@ export class WatchableStore {
 
   /**
    * Creates a watch (see {@link WatchCreateRequest}). A start revision of 0
-   * (or less) means the next revision; a past one replays history first.
+   * (or less) means the next revision (while a restore runs, the one after
+   * the restored revision: see {@link beginRestore}); a past one replays
+   * history first.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a malformed request or a watch id in use
    * @throws FaultError `QUORUMKV_STORAGE_CLOSED` once {@link close} has ended the watches
    */
