@@ -22,7 +22,7 @@ const RETRY_MS = 500;
 
 /**
  * Why a session was lost:
- * - `'revoked'`: the cluster answered a keep-alive with "lease not found":
+ * - `'revoked'`: the cluster answered a keep-alive with `QUORUMKV_LEASE_NOT_FOUND`:
  *   the lease was revoked (by another client, or by the leader once it
  *   expired);
  * - `'keepAliveFailed'`: the local deadline passed while keep-alives were
@@ -126,7 +126,7 @@ export interface SessionOptions {
  * (restarting every TTL on a leader change), so the leader cannot expire the
  * lease before this deadline; the session declares itself lost when the
  * deadline passes without a new confirmation, and when a keep-alive answers
- * "lease not found". Therefore, with clocks running at the same rate, `lost`
+ * `QUORUMKV_LEASE_NOT_FOUND`. Therefore, with clocks running at the same rate, `lost`
  * fires *before* the cluster deletes the session's keys and before another
  * client can take over a lock or leadership held through it.
  *
