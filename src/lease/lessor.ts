@@ -201,7 +201,7 @@ export class Lessor {
    * Checks a grant without changing anything.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an id that is not a
    *   non-negative safe integer, a non-integer TTL, or a TTL above
-   *   {@link MAX_LEASE_TTL} ("too large lease TTL")
+   *   {@link MAX_LEASE_TTL} ("etcdserver: too large lease TTL")
    * @throws UsageError `QUORUMKV_LEASE_EXISTS` when `id` is already granted
    */
   checkGrant(id: number, ttl: number): void {
@@ -211,7 +211,7 @@ export class Lessor {
     if (!Number.isSafeInteger(ttl)) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `lease TTL must be an integer number of seconds, got ${describeValue(ttl)}`);
     }
-    if (ttl > MAX_LEASE_TTL) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'too large lease TTL');
+    if (ttl > MAX_LEASE_TTL) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'etcdserver: too large lease TTL');
     if (id !== 0 && this.leaseMap.has(id)) throw new UsageError(ErrorCode.LEASE_EXISTS, 'etcdserver: lease already exists');
   }
 
