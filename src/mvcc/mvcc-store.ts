@@ -1242,7 +1242,7 @@ export class MvccStore {
       try {
         // as reads from now: catch-up reads stop until onRestore, and a watch
         // from now created meanwhile starts after the restored revision
-        this.hub.beginRestore(Math.max(0, currentRev));
+        this.hub.beginRestore(currentRev);
         // no new read starts now; the reads of past versions under way end on the old records
         while (this.readsUnderWay > 0) {
           this.readsDone = deferred();

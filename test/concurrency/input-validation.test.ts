@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { DoubleBarrier, Election, Mutex, PriorityQueue, Queue, RWMutex, Barrier, Session, electionLeader, observeElection, transact } from '../../src/concurrency/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { session, startCluster } from './helpers.js';
+import { assertEachInvalid } from '../server/helpers.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
@@ -207,15 +208,7 @@ test('a session TTL or an STM isolation level of any kind of malformed value fai
         ['Session.create ttl', () => Session.create(kv, { ttl: v as number, clock: c.clock })],
         ['transact isolation', () => transact(kv, async () => undefined, { isolation: v as 'serializable' })],
       ];
-      for (const [name, call] of calls) {
-        let outcome: unknown;
-        try {
-          outcome = await c.run(Promise.resolve().then(call));
-        } catch (err) {
-          outcome = err;
-        }
-        assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${name} ${what}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : typeof outcome}`);
-      }
+      await assertEachInvalid((p) => c.run(p), calls, ` ${what}`);
     }
     assert.equal(kv.status().revision, revision, 'nothing was written');
     assert.equal((await c.run(kv.leases())).leases.length, leases, 'no lease was granted');

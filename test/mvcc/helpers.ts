@@ -9,6 +9,23 @@ export function b(s: string): Uint8Array {
   return new TextEncoder().encode(s);
 }
 
+/** A view of a detached ArrayBuffer (transferred): its length reads 0, but copying from it throws. */
+export function detachedView(): Uint8Array {
+  const u = new Uint8Array(new ArrayBuffer(4));
+  structuredClone(u.buffer, { transfer: [u.buffer] });
+  return u;
+}
+
+/** A view past the end of a resizable ArrayBuffer that has shrunk: as a detached one, its length reads 0 and copying throws. */
+export function shrunkView(): Uint8Array {
+  // a resizable ArrayBuffer (ES2024; this project's lib is older)
+  const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void };
+  const buf = new Resizable(4, { maxByteLength: 8 });
+  const u = new Uint8Array(buf, 0, 4);
+  buf.resize(2);
+  return u;
+}
+
 /** A string of UTF-8 bytes. */
 export function s(u: Uint8Array): string {
   return new TextDecoder().decode(u);

@@ -178,6 +178,11 @@ test('a prevKv watch from now waiting for a read when a snapshot compacted past 
  * A database whose reads (`_get`, getSync off) or clears wait while `hold`
  * says so; `held` has the releases of those waiting.
  */
+/** Turns of the event loop until the database holds an operation back (at most 1,000). */
+async function untilHeld(held: (() => void)[]): Promise<void> {
+  for (let i = 0; i < 1000 && held.length === 0; i++) await new Promise((r) => setImmediate(r));
+}
+
 function holdingDb(): { db: MemoryLevel<string, string>; hold: { get: boolean; clear: boolean }; held: (() => void)[] } {
   const db = new MemoryLevel<string, string>();
   Object.defineProperty(db, 'supports', { value: { ...db.supports, getSync: false } });
@@ -236,7 +241,7 @@ test('a watch from now created while a snapshot restore replaces the history sta
   const { t, snap, close } = await storeAndCompactedSnapshot(db);
   hold.clear = true; // the restore clears the old records
   const restoring = t.store.restore(snap);
-  for (let i = 0; i < 1000 && held.length === 0; i++) await new Promise((r) => setImmediate(r));
+  await untilHeld(held);
   assert.equal(held.length, 1, 'the restore is clearing the old records');
   hold.clear = false;
   const w = t.store.watch({ key: b('k') });
@@ -258,7 +263,7 @@ test('a watch from now created while a restore waits for the reads under way sta
   const { t, snap, close } = await storeAndCompactedSnapshot(db);
   hold.get = true;
   const read = t.store.range({ key: b('k'), revision: 3 }); // a past version: a database read
-  for (let i = 0; i < 1000 && held.length === 0; i++) await new Promise((r) => setImmediate(r));
+  await untilHeld(held);
   assert.equal(held.length, 1, 'the read waits');
   hold.get = false;
   const restoring = t.store.restore(snap);
@@ -280,7 +285,7 @@ test('a watch from a past revision created while a snapshot restore runs reads t
   const { t, snap, close } = await storeAndCompactedSnapshot(db);
   hold.clear = true;
   const restoring = t.store.restore(snap);
-  for (let i = 0; i < 1000 && held.length === 0; i++) await new Promise((r) => setImmediate(r));
+  await untilHeld(held);
   hold.clear = false;
   const compacted = t.store.watch({ key: b('k'), startRevision: 3 });
   const kept = t.store.watch({ key: b('k'), startRevision: 9 }); // past the old revision, in the restored history
@@ -316,7 +321,7 @@ test('a watch created while a snapshot restore runs is told, by a progress notif
   const before = t.store.watch({ key: b('k') }); // from 5: it needs 5..10
   hold.clear = true;
   const restoring = t.store.restore(snap);
-  for (let i = 0; i < 1000 && held.length === 0; i++) await new Promise((r) => setImmediate(r));
+  await untilHeld(held);
   assert.equal(held.length, 1, 'the restore is clearing the old records');
   hold.clear = false;
   const now = t.store.watch({ key: b('k') });

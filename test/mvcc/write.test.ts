@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RANGE_END_ALL } from '../../src/mvccpb/index.js';
-import { b, del, kvStr, openStore, put } from './helpers.js';
+import { b, del, detachedView, kvStr, openStore, put, shrunkView } from './helpers.js';
 
 test('a fresh store is at revision 1 and every put advances it by one', async () => {
   const t = await openStore();
@@ -262,25 +262,20 @@ test('a malformed field the check names in its message is refused as any other, 
 test('bytes that are a view of a detached ArrayBuffer are refused with QUORUMKV_INVALID_ARGUMENT, and the store goes on', async () => {
   // before: such a value (its length reads 0) threw a TypeError when the
   // put was applied, which failed the store for good (QUORUMKV_INTERNAL)
-  const detached = (): Uint8Array => {
-    const u = new Uint8Array(new ArrayBuffer(4));
-    structuredClone(u.buffer, { transfer: [u.buffer] });
-    return u;
-  };
   const t = await openStore();
   await put(t, 'k', '1');
   const refused: [string, () => Promise<{ status: string; error?: { code: string } }>][] = [
-    ['a put value', () => t.store.apply(t.takeIndex(), { put: { key: b('k'), value: detached() } })],
-    ['a delete range end', () => t.store.apply(t.takeIndex(), { deleteRange: { key: b('k'), rangeEnd: detached() } })],
-    ['a compare value', () => t.store.apply(t.takeIndex(), { txn: { compare: [{ key: b('k'), target: 'VALUE', result: 'EQUAL', value: detached() }], success: [{ requestPut: { key: b('k'), value: b('2') } }] } })],
+    ['a put value', () => t.store.apply(t.takeIndex(), { put: { key: b('k'), value: detachedView() } })],
+    ['a delete range end', () => t.store.apply(t.takeIndex(), { deleteRange: { key: b('k'), rangeEnd: detachedView() } })],
+    ['a compare value', () => t.store.apply(t.takeIndex(), { txn: { compare: [{ key: b('k'), target: 'VALUE', result: 'EQUAL', value: detachedView() }], success: [{ requestPut: { key: b('k'), value: b('2') } }] } })],
   ];
   for (const [what, call] of refused) {
     const r = await call();
     assert.equal(r.status === 'failed' && r.error?.code, 'QUORUMKV_INVALID_ARGUMENT', what);
   }
-  await assert.rejects(t.store.range({ key: b('k'), rangeEnd: detached() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a range end');
-  assert.throws(() => t.store.watch({ key: detached() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch key');
-  assert.throws(() => t.store.watch({ key: b('k'), rangeEnd: detached() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch range end');
+  await assert.rejects(t.store.range({ key: b('k'), rangeEnd: detachedView() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a range end');
+  assert.throws(() => t.store.watch({ key: detachedView() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch key');
+  assert.throws(() => t.store.watch({ key: b('k'), rangeEnd: detachedView() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch range end');
   assert.deepEqual((await t.store.range({ key: b('k') })).kvs.map(kvStr), ['k=1@2/2/1']);
   await put(t, 'k', '3');
   assert.equal(t.store.currentRevision(), 3);
@@ -340,27 +335,19 @@ test('bytes that are a view out of the bounds of a shrunk resizable ArrayBuffer 
   // before: its length reads 0 (copying it throws a TypeError, as from a
   // detached view), so a put stored an empty value, a delete with it as range
   // end deleted the single key and a compare compared the empty value
-  const shrunk = (): Uint8Array => {
-    // a resizable ArrayBuffer (ES2024; this project's lib is older)
-    const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void };
-    const buf = new Resizable(4, { maxByteLength: 8 });
-    const u = new Uint8Array(buf, 0, 4);
-    buf.resize(2);
-    return u;
-  };
   const t = await openStore();
   await put(t, 'k', '1');
   const refused: [string, () => Promise<{ status: string; error?: { code: string } }>][] = [
-    ['a put value', () => t.store.apply(t.takeIndex(), { put: { key: b('k'), value: shrunk() } })],
-    ['a delete range end', () => t.store.apply(t.takeIndex(), { deleteRange: { key: b('k'), rangeEnd: shrunk() } })],
-    ['a compare value', () => t.store.apply(t.takeIndex(), { txn: { compare: [{ key: b('k'), target: 'VALUE', result: 'EQUAL', value: shrunk() }], success: [{ requestPut: { key: b('k'), value: b('2') } }] } })],
+    ['a put value', () => t.store.apply(t.takeIndex(), { put: { key: b('k'), value: shrunkView() } })],
+    ['a delete range end', () => t.store.apply(t.takeIndex(), { deleteRange: { key: b('k'), rangeEnd: shrunkView() } })],
+    ['a compare value', () => t.store.apply(t.takeIndex(), { txn: { compare: [{ key: b('k'), target: 'VALUE', result: 'EQUAL', value: shrunkView() }], success: [{ requestPut: { key: b('k'), value: b('2') } }] } })],
   ];
   for (const [what, call] of refused) {
     const r = await call();
     assert.equal(r.status === 'failed' && r.error?.code, 'QUORUMKV_INVALID_ARGUMENT', what);
   }
-  await assert.rejects(t.store.range({ key: b('k'), rangeEnd: shrunk() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a range end');
-  assert.throws(() => t.store.watch({ key: shrunk() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch key');
-  assert.throws(() => t.store.watch({ key: b('k'), rangeEnd: shrunk() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch range end');
+  await assert.rejects(t.store.range({ key: b('k'), rangeEnd: shrunkView() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a range end');
+  assert.throws(() => t.store.watch({ key: shrunkView() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch key');
+  assert.throws(() => t.store.watch({ key: b('k'), rangeEnd: shrunkView() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch range end');
   assert.deepEqual((await t.store.range({ key: b('k') })).kvs.map(kvStr), ['k=1@2/2/1']);
 });

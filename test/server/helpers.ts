@@ -1,6 +1,8 @@
 // A cluster of KvNodes in one process: MemoryNetwork, memory-level and a
 // virtual clock (tick = 10 virtual ms, election timeout 100-200 ms).
+import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
+import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { VirtualClock, type Clock } from '../../src/node/index.js';
 import { KvNode, type KvNodeOptions } from '../../src/server/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
@@ -123,5 +125,22 @@ export async function untilReal(cond: () => boolean | Promise<boolean>, what: st
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Runs each named call through `run` (which advances virtual time) and
+ * asserts that it fails, thrown or rejected, with QUORUMKV_INVALID_ARGUMENT;
+ * `label` is added to each call's name in the failure message.
+ */
+export async function assertEachInvalid(run: (p: Promise<unknown>) => Promise<unknown>, calls: [string, () => unknown][], label = ''): Promise<void> {
+  for (const [name, call] of calls) {
+    let outcome: unknown;
+    try {
+      outcome = await run(Promise.resolve().then(call));
+    } catch (err) {
+      outcome = err;
+    }
+    assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${name}${label}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : typeof outcome}`);
   }
 }

@@ -16,7 +16,8 @@ import { ErrorCode, FaultError, isQuorumError } from '../../src/errors.js';
 import { KvNode, text, type KvNodeOptions } from '../../src/server/index.js';
 import { MemoryNetwork, TcpTransport, type Transport } from '../../src/transport/index.js';
 import { CrashableLevel } from '../../src/storage/index.js';
-import { KvCluster } from './helpers.js';
+import { KvCluster, assertEachInvalid } from './helpers.js';
+import { detachedView, shrunkView } from '../mvcc/helpers.js';
 import { tlsFile } from '../transport/clusters.js';
 
 const IDS = ['a', 'b', 'c'];
@@ -137,15 +138,7 @@ test('a malformed field that is an object without a prototype, a Symbol or an ob
         ['leaseRevoke', () => n.leaseRevoke(v)],
         ['disarmAlarm', () => n.disarmAlarm(v)],
       ];
-      for (const [name, call] of calls) {
-        let outcome: unknown;
-        try {
-          outcome = await c.run(Promise.resolve().then(call));
-        } catch (err) {
-          outcome = err;
-        }
-        assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${name} of ${what}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : typeof outcome}`);
-      }
+      await assertEachInvalid((p) => c.run(p), calls, ` of ${what}`);
     }
     assert.equal(n.status().revision, revision);
     assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
@@ -158,11 +151,6 @@ test('a key, value or range end that is a view of a detached ArrayBuffer is refu
   // before: its length reads 0, so a put of it threw a TypeError when the
   // request was encoded, a delete with it as range end deleted the single
   // key, and a watch of it watched the key "\0"
-  const detached = (): Uint8Array => {
-    const u = new Uint8Array(new ArrayBuffer(4));
-    structuredClone(u.buffer, { transfer: [u.buffer] });
-    return u;
-  };
   const c = new KvCluster(['a'], 39);
   try {
     await c.startAll();
@@ -171,24 +159,16 @@ test('a key, value or range end that is a view of a detached ArrayBuffer is refu
     const revision = n.status().revision;
     const lastIndex = n.raft.status().lastIndex;
     const calls: [string, () => unknown][] = [
-      ['put value', () => n.put('k', detached())],
-      ['put key', () => n.put(detached(), 'v')],
-      ['delete range end', () => n.delete('k', { rangeEnd: detached() })],
-      ['range end', () => n.range({ key: 'k', rangeEnd: detached() })],
-      ['txn compare value', () => n.txn({ compare: [{ key: 'k', target: 'VALUE', result: 'EQUAL', value: detached() }], success: [{ put: { key: 'k', value: 'x' } }] })],
-      ['txn put value', () => n.txn({ success: [{ put: { key: 'k', value: detached() } }] })],
-      ['watch key', () => n.watch(detached())],
-      ['watch range end', () => n.watch('k', { rangeEnd: detached() })],
+      ['put value', () => n.put('k', detachedView())],
+      ['put key', () => n.put(detachedView(), 'v')],
+      ['delete range end', () => n.delete('k', { rangeEnd: detachedView() })],
+      ['range end', () => n.range({ key: 'k', rangeEnd: detachedView() })],
+      ['txn compare value', () => n.txn({ compare: [{ key: 'k', target: 'VALUE', result: 'EQUAL', value: detachedView() }], success: [{ put: { key: 'k', value: 'x' } }] })],
+      ['txn put value', () => n.txn({ success: [{ put: { key: 'k', value: detachedView() } }] })],
+      ['watch key', () => n.watch(detachedView())],
+      ['watch range end', () => n.watch('k', { rangeEnd: detachedView() })],
     ];
-    for (const [name, call] of calls) {
-      let outcome: unknown;
-      try {
-        outcome = await c.run(Promise.resolve().then(call));
-      } catch (err) {
-        outcome = err;
-      }
-      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${name}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : typeof outcome}`);
-    }
+    await assertEachInvalid((p) => c.run(p), calls);
     assert.equal(n.status().revision, revision);
     assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
     assert.equal(text(((await c.run(n.get('k'))) as { value: Uint8Array } | undefined)?.value), 'v');
@@ -201,14 +181,6 @@ test('a key, value or range end that is a view out of the bounds of a shrunk res
   // before: its length reads 0 (copying it throws a TypeError, as from a
   // detached view), so such a key with prefix: true read or deleted every
   // key, a range end was taken as absent, a value was stored empty
-  const shrunk = (): Uint8Array => {
-    // a resizable ArrayBuffer (ES2024; this project's lib is older)
-    const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void };
-    const buf = new Resizable(4, { maxByteLength: 8 });
-    const u = new Uint8Array(buf, 0, 4);
-    buf.resize(2);
-    return u;
-  };
   const c = new KvCluster(['a'], 39);
   try {
     await c.startAll();
@@ -218,23 +190,15 @@ test('a key, value or range end that is a view out of the bounds of a shrunk res
     const revision = n.status().revision;
     const lastIndex = n.raft.status().lastIndex;
     const calls: [string, () => unknown][] = [
-      ['put value', () => n.put('k', shrunk())],
-      ['delete prefix key', () => n.delete(shrunk(), { prefix: true })],
-      ['delete range end', () => n.delete('k', { rangeEnd: shrunk() })],
-      ['range prefix key', () => n.range({ key: shrunk(), prefix: true })],
-      ['range end', () => n.range({ key: 'k', rangeEnd: shrunk() })],
-      ['txn compare value', () => n.txn({ compare: [{ key: 'k', target: 'VALUE', result: 'EQUAL', value: shrunk() }], success: [{ put: { key: 'k', value: 'x' } }] })],
-      ['watch key', () => n.watch(shrunk())],
+      ['put value', () => n.put('k', shrunkView())],
+      ['delete prefix key', () => n.delete(shrunkView(), { prefix: true })],
+      ['delete range end', () => n.delete('k', { rangeEnd: shrunkView() })],
+      ['range prefix key', () => n.range({ key: shrunkView(), prefix: true })],
+      ['range end', () => n.range({ key: 'k', rangeEnd: shrunkView() })],
+      ['txn compare value', () => n.txn({ compare: [{ key: 'k', target: 'VALUE', result: 'EQUAL', value: shrunkView() }], success: [{ put: { key: 'k', value: 'x' } }] })],
+      ['watch key', () => n.watch(shrunkView())],
     ];
-    for (const [name, call] of calls) {
-      let outcome: unknown;
-      try {
-        outcome = await c.run(Promise.resolve().then(call));
-      } catch (err) {
-        outcome = err;
-      }
-      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${name}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : typeof outcome}`);
-    }
+    await assertEachInvalid((p) => c.run(p), calls);
     assert.equal(n.status().revision, revision);
     assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
   } finally {
