@@ -11,15 +11,19 @@
 // rejection handler: a missing `await`); every import names a path a
 // reader can import and a name that path exports; and no example hides
 // from these checks in another fence language (```typescript, ```js) or in
-// a fence of another language. A failure names the document, the line and
+// a fence of another language. A block is left out only when the line
+// before its fence says why, `<!-- not-checked: reason -->`: the test
+// prints each such block, and fails on a marker without a reason or that
+// stands before no ```ts fence. A failure names the document, the line and
 // the compiler's message. Read with the TypeScript compiler API;
 // deterministic.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { resolve } from 'node:path';
 import ts from 'typescript';
+import { allDocuments, fences, strayMarkers, type Fence } from './doc-fences.js';
 import { strictCompilerOptions } from './ts-options.js';
 
 const ROOT = resolve('.');
@@ -236,46 +240,11 @@ function declaredNames(st: ts.Statement): Set<string> {
   return names;
 }
 
-/** A fenced block of a document. */
-interface Fence {
-  doc: string;
-  /** The fence's language (`ts`, `sh`; '' for none). */
-  lang: string;
-  /** Line of the document where the block's code starts (the line after the opening fence). */
-  line: number;
-  code: string;
-}
-
-/** The fenced blocks of a document (a fence may be indented, as in a list). */
-function fences(doc: string): Fence[] {
-  const lines = readFileSync(doc, 'utf8').split('\n');
-  const out: Fence[] = [];
-  let open: { lang: string; line: number; body: string[] } | undefined;
-  lines.forEach((l, i) => {
-    if (open === undefined) {
-      const m = /^\s*```\s*([^\s`]*)/.exec(l);
-      if (m !== null) open = { lang: m[1]!, line: i + 2, body: [] };
-    } else if (/^\s*```\s*$/.test(l)) {
-      out.push({ doc, lang: open.lang, line: open.line, code: `${open.body.join('\n')}\n` });
-      open = undefined;
-    } else {
-      open.body.push(l);
-    }
-  });
-  assert.equal(open, undefined, `${doc}:${(open?.line ?? 0) - 1}: a fence is never closed`);
-  return out;
-}
-
 type Example = Fence;
 
-/** The TypeScript examples (```ts blocks) of a document. */
+/** The TypeScript examples (```ts blocks) of a document, but those marked `<!-- not-checked: reason -->`. */
 function examples(doc: string): Example[] {
-  return fences(doc).filter((f) => f.lang === 'ts');
-}
-
-/** README.md and docs/*.md. */
-function allDocuments(): string[] {
-  return ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+  return fences(doc).filter((f) => f.lang === 'ts' && f.notChecked === undefined);
 }
 
 /** The documents with TypeScript examples. */
@@ -369,6 +338,11 @@ test('no TypeScript example of the documents hides outside a ```ts fence, where 
   assert.deepEqual(hidden, [], `examples the checks below would not read:\n  ${hidden.join('\n  ')}`);
   const docs = documents();
   for (const d of ['README.md', 'docs/api.md', 'docs/concurrency.md', 'docs/testing.md']) assert.ok(docs.includes(d), `${d} has no ts examples`);
+  // the examples left out on purpose: said, with a reason, next to each
+  const left = allDocuments().flatMap((d) => fences(d).filter((f) => f.lang === 'ts' && f.notChecked !== undefined));
+  console.log(`${left.length} \`\`\`ts blocks marked not-checked${left.map((f) => `\n  ${f.doc}:${f.line - 1}: ${f.notChecked}`).join('')}`);
+  assert.deepEqual(left.filter((f) => f.notChecked === '').map((f) => `${f.doc}:${f.line - 1}`), [], 'not-checked markers without a reason');
+  assert.deepEqual(allDocuments().flatMap(strayMarkers), [], 'not-checked markers that are not `<!-- not-checked: reason -->` on the line before a ```ts fence');
   assert.ok(docs.flatMap(examples).length >= 30, `only ${docs.flatMap(examples).length} ts examples read`);
 });
 
