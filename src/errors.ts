@@ -37,9 +37,9 @@ export const ErrorCode = {
   LEARNER_NOT_READY: 'QUORUMKV_LEARNER_NOT_READY',
   /** "etcdserver: unhealthy cluster": a membership change refused because too few voters are up (etcd's strict reconfiguration check). */
   UNHEALTHY: 'QUORUMKV_UNHEALTHY',
-  /** A message of a local-only type was given to `step()`. */
+  /** A message of a local-only type was given to `step()`. Not thrown by this version: `RawNode.step` ignores such a message (logged at debug). */
   STEP_LOCAL_MESSAGE: 'QUORUMKV_STEP_LOCAL_MESSAGE',
-  /** A message came from a node that is not in the configuration. */
+  /** A message came from a node that is not in the configuration. Not thrown by this version: `RawNode.step` ignores such a response (logged at debug). */
   STEP_PEER_NOT_FOUND: 'QUORUMKV_STEP_PEER_NOT_FOUND',
   /** The requested log index has been compacted into a snapshot. */
   LOG_COMPACTED: 'QUORUMKV_LOG_COMPACTED',
@@ -57,7 +57,12 @@ export const ErrorCode = {
   TIMEOUT: 'QUORUMKV_TIMEOUT',
   /** This node has been removed from the cluster. */
   REMOVED: 'QUORUMKV_REMOVED',
-  /** A quorum is not reachable; writes fail fast instead of hanging. */
+  /**
+   * A quorum is not reachable. Not thrown by this version: a member cut off
+   * from a quorum fails writes and linearizable reads with
+   * `QUORUMKV_NO_LEADER` (no leader known for two election timeouts) or
+   * `QUORUMKV_TIMEOUT`.
+   */
   NO_QUORUM: 'QUORUMKV_NO_QUORUM',
   /** The operation was aborted through an AbortSignal, or withdrawn by its caller (a campaign by `Election.resign`). */
   ABORTED: 'QUORUMKV_ABORTED',
@@ -105,7 +110,11 @@ export const ErrorCode = {
   LEASE_NOT_FOUND: 'QUORUMKV_LEASE_NOT_FOUND',
   /** "etcdserver: lease already exists". */
   LEASE_EXISTS: 'QUORUMKV_LEASE_EXISTS',
-  /** A watch was cancelled (by the server, for instance after compaction). */
+  /**
+   * A watch was cancelled. Not thrown by this version: a cancelled watch
+   * ends with a response that has `canceled: true` and a `cancelReason`
+   * (and `compactRevision` when a compaction cancelled it).
+   */
   WATCH_CANCELED: 'QUORUMKV_WATCH_CANCELED',
   /** "etcdserver: mvcc: database space exceeded" (NOSPACE alarm active). */
   NO_SPACE: 'QUORUMKV_NO_SPACE',
