@@ -998,9 +998,43 @@ export class MvccStore {
     this.hub.requestProgress(w);
   }
 
-  /** Number of watchers per group (synced, unsynced, victims), for metrics and tests. */
-  watcherGroups(): { synced: number; unsynced: number; victims: number } {
+  /**
+   * Number of watchers per group (synced, unsynced, victims), and of
+   * watches from now waiting to start ({@link holdWatchesFromNow}), for
+   * metrics and tests.
+   */
+  watcherGroups(): { synced: number; unsynced: number; victims: number; waiting: number } {
     return this.hub.sizes();
+  }
+
+  /**
+   * Holds back the watches from now (no start revision, or 0) created from
+   * this call until the matching {@link releaseWatchesFromNow}: {@link watch}
+   * returns each at once (its id taken, `cancel()` working, a progress
+   * notification asked for kept), but it starts only when the last hold is
+   * released, after the revision the store has then, and delivers nothing
+   * before. For a server whose store may be behind what it answered before
+   * it restarted (`KvNode` holds them until it has caught up, as etcd
+   * serves no request before its restarted server is ready, and while it
+   * installs a snapshot). Holds nest; watches with a start revision are not
+   * held. Ending the watches ({@link endWatches}, {@link close}) ends the
+   * held ones too.
+   */
+  holdWatchesFromNow(): void {
+    this.hub.holdFromNow();
+  }
+
+  /**
+   * Releases a hold of {@link holdWatchesFromNow}; the last one starts the
+   * watches from now created meanwhile, each after the revision the store
+   * has then (while a restore runs, the restored revision), as if created
+   * now; a progress notification asked for meanwhile goes out then, at
+   * that revision.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when no hold is left to
+   *   release (nothing changes)
+   */
+  releaseWatchesFromNow(): void {
+    this.hub.releaseFromNow();
   }
 
   /**

@@ -177,6 +177,10 @@ export class WatchableStore {
   private notifiedUpTo = 0;
   /** Registered watchers that ask for `prevKv`. */
   private prevKvWatchers = 0;
+  /** Holds of watches from now not released yet ({@link holdFromNow}). */
+  private holds = 0;
+  /** Watches from now created while held, to start when the last hold is released. */
+  private readonly waiting = new Set<Watcher>();
   /** Victims whose notifications wait for reads of their events' prevKvs. */
   private readonly reading = new Map<Watcher, PrevKvReading>();
   /** Reads of prevKvs under way. */
@@ -268,16 +272,66 @@ export class WatchableStore {
     return this.prevKvWatchers > 0;
   }
 
-  /** Number of watchers in each group, for tests and metrics. */
-  sizes(): { synced: number; unsynced: number; victims: number } {
-    return { synced: this.synced.size, unsynced: this.unsynced.size, victims: this.victims.size };
+  /** Number of watchers in each group, and of watches from now waiting to start ({@link holdFromNow}), for tests and metrics. */
+  sizes(): { synced: number; unsynced: number; victims: number; waiting: number } {
+    return { synced: this.synced.size, unsynced: this.unsynced.size, victims: this.victims.size, waiting: this.waiting.size };
+  }
+
+  /**
+   * Holds back the watches from now created from this call until the
+   * matching {@link releaseFromNow}: each is created at once (its id taken,
+   * `cancel()` working, its progress requests kept) but starts only when
+   * the last hold is released, after the revision the store has then. For
+   * a member whose store may be behind what it answered before it
+   * restarted: it starts its watches from now once it has caught up, as
+   * etcd serves no request before its restarted server is ready. Holds
+   * nest; watches with a start revision are not held.
+   */
+  holdFromNow(): void {
+    this.holds++;
+  }
+
+  /**
+   * Releases a hold of {@link holdFromNow}; the last one starts the watches
+   * from now created meanwhile, each after the last revision notified
+   * (while a restore runs, the restored revision), as if created now: a
+   * progress notification asked for meanwhile goes out then, at that
+   * revision. Does nothing once the watches have ended ({@link close}).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when no hold is left to
+   *   release (nothing changes)
+   */
+  releaseFromNow(): void {
+    if (this.holds === 0) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'mvcc: releaseWatchesFromNow: no hold of the watches from now to release');
+    this.holds--;
+    if (this.holds > 0 || this.closed) return;
+    const cur = this.fromNow();
+    for (const w of this.waiting) {
+      w.minRev = cur + 1;
+      this.toSynced(w);
+    }
+    this.waiting.clear();
+  }
+
+  /**
+   * The revision a watch from now starts after: the last revision handed
+   * to watchers (one executed but not yet notified, in a batch being
+   * applied, reaches the watch with that notification, after which a
+   * progress notification may cover it). While a restore runs, the
+   * restored revision, as for a read made meanwhile (which waits for the
+   * restore): etcd's Restore holds the store's lock, and a watch created
+   * meanwhile starts after it.
+   */
+  private fromNow(): number {
+    const flushed = this.source.flushedRevision();
+    return this.restoring ? Math.max(flushed, this.restoredRevision) : flushed;
   }
 
   /**
    * Creates a watch (see {@link WatchCreateRequest}). A start revision of 0
    * (or less) means the next revision (while a restore runs, the one after
-   * the restored revision: see {@link beginRestore}); a past one replays
-   * history first.
+   * the restored revision: see {@link beginRestore}; while watches from now
+   * are held, the one after the revision the store has when the hold is
+   * released: see {@link holdFromNow}); a past one replays history first.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a malformed request or a watch id in use
    * @throws FaultError `QUORUMKV_STORAGE_CLOSED` once {@link close} has ended the watches
    */
@@ -303,13 +357,7 @@ export class WatchableStore {
     }
     const skey = toSkey(req.key);
     const end = toIndexEnd(req.rangeEnd);
-    // "now" is the last revision handed to watchers: one executed but not
-    // yet notified (a batch being applied) reaches this watcher with that
-    // notification, after which a progress notification may cover it.
-    // While a restore runs, "now" is the restored revision, as for a read
-    // made meanwhile (which waits for the restore): etcd's Restore holds
-    // the store's lock, and a watch created meanwhile starts after it
-    const cur = this.restoring ? Math.max(this.source.flushedRevision(), this.restoredRevision) : this.source.flushedRevision();
+    const cur = this.fromNow();
     const start = req.startRevision ?? 0;
     const synced = start <= 0 || start > cur;
     const minRev = synced ? Math.max(cur + 1, start) : start;
@@ -321,7 +369,11 @@ export class WatchableStore {
     }
     this.byId.set(id, w);
     if (req.prevKv) this.prevKvWatchers++;
-    if (synced) {
+    if (start <= 0 && this.holds > 0) {
+      // its start is set when the hold is released (releaseFromNow)
+      w.state = 'waiting';
+      this.waiting.add(w);
+    } else if (synced) {
       w.state = 'synced';
       this.synced.add(w);
     } else {
@@ -334,6 +386,7 @@ export class WatchableStore {
 
   /** @internal Watcher.cancel() */
   cancelWatcher(w: Watcher): void {
+    this.waiting.delete(w);
     this.synced.delete(w);
     this.unsynced.delete(w);
     this.victims.delete(w);
@@ -650,8 +703,10 @@ export class WatchableStore {
    * last response with `canceled: true` and `cancelReason`, whose
    * `header.revision` is the last revision the watch was sent events up
    * to (while a restore runs, for a watch that starts after it, the
-   * revision before its start, at most the restored revision), so that a
-   * client resuming from it misses nothing. Idempotent.
+   * revision before its start, at most the restored revision; for a watch
+   * from now still held back, {@link holdFromNow}, the revision it would
+   * have started after), so that a client resuming from it misses nothing.
+   * Idempotent.
    */
   close(cancelReason = 'mvcc: store closed'): void {
     if (this.closed) return;
@@ -664,15 +719,16 @@ export class WatchableStore {
     this.unsynced.clear();
     this.victims.clear();
     this.reading.clear();
-    const flushed = this.source.flushedRevision();
+    this.waiting.clear();
     // while a restore runs, a watch created meanwhile covers the restored history up to its start
-    const top = this.restoring ? Math.max(flushed, this.restoredRevision) : flushed;
+    const top = this.fromNow();
     for (const w of all) {
       this.synced.delete(w);
       // synced: sent everything notified (see syncedUpTo); a victim: up to
-      // what it kept aside, delivered now; catching up: up to where it has read
+      // what it kept aside, delivered now; catching up: up to where it has
+      // read; waiting to start: it would have started after `top`
       const held = w.state === 'victim' ? w.victimResponses : [];
-      const covered = w.state === 'synced' ? this.syncedUpTo(w) : w.state === 'victim' ? w.victimLastRev : w.minRev - 1;
+      const covered = w.state === 'synced' ? this.syncedUpTo(w) : w.state === 'victim' ? w.victimLastRev : w.state === 'waiting' ? top : w.minRev - 1;
       w.victimResponses = [];
       w.close({ ...this.response(w, Math.min(top, covered), []), canceled: true, cancelReason }, held);
     }

@@ -25,8 +25,12 @@ export interface WatcherEvents {
   end: [];
 }
 
-/** Where a watcher stands in its store (etcd's watcher groups). */
-export type WatcherState = 'synced' | 'unsynced' | 'victim' | 'done';
+/**
+ * Where a watcher stands in its store (etcd's watcher groups), or
+ * `'waiting'`: a watch from now created while the store holds such
+ * watches back, not started yet (see `MvccStore.holdWatchesFromNow`).
+ */
+export type WatcherState = 'waiting' | 'synced' | 'unsynced' | 'victim' | 'done';
 
 /** What the store needs from a watcher's owner. */
 /** @internal What a watcher calls back: the store that created it. */

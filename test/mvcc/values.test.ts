@@ -239,7 +239,7 @@ test('a watcher asking for prevKv that meets an event written without it gets th
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(a, ['v2/v1']);
   assert.deepEqual(c, ['v2/-']);
-  assert.deepEqual(hub.sizes(), { synced: 2, unsynced: 0, victims: 0 });
+  assert.deepEqual(hub.sizes(), { synced: 2, unsynced: 0, victims: 0, waiting: 0 });
   await withPrev.cancel();
   assert.equal(hub.wantsPrevKv(), false);
   await without.cancel();
@@ -359,7 +359,7 @@ test('a notification waiting for prevKv reads holds back later ones: every revis
       { revision: 4, events: [{ ...stored[2]!.event, prevKv: stored[1]!.event.kv }], withPrevKv: true },
       { revision: 5, events: [{ ...stored[3]!.event, prevKv: stored[2]!.event.kv }], withPrevKv: true },
     ]);
-    assert.deepEqual(hub.sizes(), { synced: 0, unsynced: 0, victims: 1 });
+    assert.deepEqual(hub.sizes(), { synced: 0, unsynced: 0, victims: 1, waiting: 0 });
     assert.equal(w.queued, 0, 'nothing goes out before the read');
     if (closeEarly) {
       hub.close();
@@ -376,7 +376,7 @@ test('a notification waiting for prevKv reads holds back later ones: every revis
     const got: string[] = [];
     while (w.queued > 0) for (const e of (await w.next()).value!.events) got.push(`${e.kv.modRevision}:${s(e.kv.value)}/${e.prevKv === undefined ? '-' : s(e.prevKv.value)}`);
     assert.deepEqual(got, ['3:v2/v1', '4:v3/v2', '5:v4/v3']);
-    assert.deepEqual(hub.sizes(), { synced: 1, unsynced: 0, victims: 0 });
+    assert.deepEqual(hub.sizes(), { synced: 1, unsynced: 0, victims: 0, waiting: 0 });
     await w.cancel();
     hub.close();
   }
@@ -422,7 +422,7 @@ test('notifications that come while a prevKv read waits are kept behind it: a co
     else got.push(`@${r.header.revision} ${r.events.map((e) => `${e.kv.modRevision}:${s(e.kv.value)}/${e.prevKv === undefined ? '-' : s(e.prevKv.value)}`).join(' ')}`);
   }
   assert.deepEqual(got, ['@3 3:v2/v1', '@4 4:v3/v2']);
-  assert.deepEqual(hub.sizes(), { synced: 1, unsynced: 0, victims: 0 });
+  assert.deepEqual(hub.sizes(), { synced: 1, unsynced: 0, victims: 0, waiting: 0 });
   state.top = 7;
   hub.notify([{ revision: 7, events: [{ ...stored[3]!.event, kv: { ...stored[3]!.event.kv, modRevision: 7 }, prevKv: stored[2]!.event.kv }], withPrevKv: true }]);
   assert.equal((await w.next()).value!.header.revision, 7);
@@ -459,7 +459,7 @@ test('while a prevKv read waits, a watcher keeps later notifications as far as i
   }
   // 3 and 4 were kept (with the progress response, its queue's capacity plus one); 5 and 6 came from history
   assert.deepEqual(got, ['@2 ', '@3 3:v2/v1', '@4 4:v3/v2', '@6 5:v4/v3 6:v5/v4']);
-  assert.deepEqual(hub.sizes(), { synced: 1, unsynced: 0, victims: 0 });
+  assert.deepEqual(hub.sizes(), { synced: 1, unsynced: 0, victims: 0, waiting: 0 });
   await w.cancel();
   hub.close();
 });
@@ -489,7 +489,7 @@ test('a prevKv read that fails is reported, and the watcher catches up from hist
   const got: string[] = [];
   while (w.queued > 0) for (const e of (await w.next()).value!.events) got.push(`${e.kv.modRevision}:${s(e.kv.value)}/${e.prevKv === undefined ? '-' : s(e.prevKv.value)}`);
   assert.deepEqual(got, ['3:v2/v1', '4:v3/v2']);
-  assert.deepEqual(hub.sizes(), { synced: 1, unsynced: 0, victims: 0 });
+  assert.deepEqual(hub.sizes(), { synced: 1, unsynced: 0, victims: 0, waiting: 0 });
   await w.cancel();
   hub.close();
 });

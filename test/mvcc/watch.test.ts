@@ -94,7 +94,7 @@ test('a watch from a past revision replays history, then goes on live, each even
     assert.ok(r.header.revision >= Math.max(...revs), 'the header covers the events of the response');
   }
   await noResponse(w);
-  assert.deepEqual(t.store.watcherGroups(), { synced: 1, unsynced: 0, victims: 0 });
+  assert.deepEqual(t.store.watcherGroups(), { synced: 1, unsynced: 0, victims: 0, waiting: 0 });
   await w.cancel();
 });
 
@@ -408,7 +408,7 @@ test('a slow consumer never blocks apply; it catches up from the backend, each e
   const want = Array.from({ length: N }, (_, i) => `PUT k${i % 7}@${i + 2}${i >= 7 ? ` <k${i % 7}=${i - 7}@${(i % 7) + 2}/${i - 5}/${Math.floor(i / 7)}` : ''}`);
   assert.deepEqual(evs, want);
   await t.store.watchIdle();
-  assert.deepEqual(t.store.watcherGroups(), { synced: 1, unsynced: 0, victims: 0 }, 'caught up: synced again');
+  assert.deepEqual(t.store.watcherGroups(), { synced: 1, unsynced: 0, victims: 0, waiting: 0 }, 'caught up: synced again');
   await put(t, 'k0', 'live');
   assert.deepEqual((await events(slow, 1)).evs.map((x) => x.split(' <')[0]), [`PUT k0@${N + 2}`]);
   await slow.cancel();
@@ -447,7 +447,7 @@ test('cancel ends the iterator and the emitter face; the emitter sees put and de
   await ended;
   assert.equal(w.done, true);
   await put(t, 'k', '2');
-  assert.deepEqual(t.store.watcherGroups(), { synced: 0, unsynced: 0, victims: 0 });
+  assert.deepEqual(t.store.watcherGroups(), { synced: 0, unsynced: 0, victims: 0, waiting: 0 });
 });
 
 test("the emitter face says end after its listeners got every response, the last one the store's cancellation", async () => {
@@ -478,7 +478,7 @@ test('a watch request that is not an object, with filters that are not an array 
   for (const req of [null, undefined, 'a', { key: b('a'), filters: {} }, { key: b('a'), prevKv: 'false' }, { key: b('a'), progressNotify: 1 }]) {
     assert.throws(() => t.store.watch(req as unknown as WatchCreateRequest), { name: 'UsageError', code: 'QUORUMKV_INVALID_ARGUMENT' }, String(req));
   }
-  assert.deepEqual(t.store.watcherGroups(), { synced: 0, unsynced: 0, victims: 0 });
+  assert.deepEqual(t.store.watcherGroups(), { synced: 0, unsynced: 0, victims: 0, waiting: 0 });
   await t.store.close();
 });
 
@@ -962,4 +962,59 @@ test('a prevKv watch from now created while a batch executes on a database witho
   assert.deepEqual(got, ['PUT k@3 prev k=0@2/2/1', 'PUT k@7 prev k=1@2/3/2']);
   await w.cancel();
   await t.store.close();
+});
+
+test('watches from now created while held start after the revision the store has when the last hold is released; a progress asked for meanwhile comes then', async () => {
+  const t = await openStore();
+  await put(t, 'a', '0');
+  t.store.holdWatchesFromNow();
+  t.store.holdWatchesFromNow(); // holds nest
+  const w = t.store.watch({ key: b('a') });
+  const zero = t.store.watch({ key: b('a'), startRevision: 0 });
+  const past = t.store.watch({ key: b('a'), startRevision: 2 });
+  const future = t.store.watch({ key: b('a'), startRevision: 5 });
+  assert.deepEqual([w.state, zero.state, past.state, future.state], ['waiting', 'waiting', 'unsynced', 'synced']);
+  assert.equal(t.store.watcherGroups().waiting, 2);
+  t.store.requestProgress();
+  await put(t, 'a', '1'); // revision 3
+  assert.deepEqual((await events(past, 2)).evs, ['PUT a@2', 'PUT a@3'], 'a watch with a start revision is not held');
+  assert.equal(w.queued, 0);
+  t.store.releaseWatchesFromNow();
+  assert.equal(w.state, 'waiting', 'until the last hold is released');
+  await put(t, 'a', '2'); // revision 4
+  await t.store.watchIdle();
+  assert.deepEqual([w.queued, zero.queued], [0, 0]);
+  t.store.releaseWatchesFromNow();
+  assert.equal(t.store.watcherGroups().waiting, 0);
+  for (const x of [w, zero]) {
+    const progress = await nextResp(x);
+    assert.deepEqual([progress.header.revision, progress.events.length], [4, 0], 'the progress asked for during the wait, at the revision the watch starts after');
+  }
+  await put(t, 'a', '3'); // revision 5
+  for (const x of [w, zero, future]) assert.deepEqual((await events(x, 1)).evs, ['PUT a@5']);
+  assert.throws(() => t.store.releaseWatchesFromNow(), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT), 'no hold left');
+  const after = t.store.watch({ key: b('a') });
+  assert.equal(after.state, 'synced', 'nothing held after the refused release');
+  for (const x of [w, zero, past, future, after]) await x.cancel();
+});
+
+test('a watch from now held back can be cancelled, ends with the store at its revision, and an empty range is still cancelled at once', async () => {
+  const t = await openStore();
+  await put(t, 'a', '0');
+  t.store.holdWatchesFromNow();
+  const cancelled = t.store.watch({ key: b('a') });
+  const kept = t.store.watch({ key: b('a'), watchId: 9 });
+  assert.throws(() => t.store.watch({ key: b('a'), watchId: 9 }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'its id is taken');
+  const empty = t.store.watch({ key: b('b'), rangeEnd: b('a') });
+  const e = await empty.next();
+  assert.equal(e.value?.canceled, true);
+  await cancelled.cancel();
+  assert.equal((await cancelled.next()).done, true);
+  assert.equal(t.store.watcherGroups().waiting, 1);
+  await put(t, 'a', '1'); // revision 3
+  await t.store.close();
+  const last = await kept.next();
+  assert.deepEqual([last.value?.canceled, last.value?.cancelReason, last.value?.header.revision], [true, 'mvcc: store closed', 3]);
+  assert.equal((await kept.next()).done, true);
+  t.store.releaseWatchesFromNow(); // nothing left to start: no error
 });
