@@ -665,11 +665,16 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * may have answered before: it has applied the last entry its log held
    * when it opened (a joining member: anything from the leader), or
    * completed a ReadIndex round. Until then serializable reads take a
-   * ReadIndex round too (see {@link range}).
+   * ReadIndex round too (see {@link range}), and the store holds back the
+   * watches from now (see {@link watch}).
    */
   private caughtUp = false;
   /** The last index of the log as loaded when this member opened (at least 1 for a joining member). */
   private caughtUpIndex = 0;
+  /** ReadIndex rounds under way for the watches from now waiting for this member to catch up ({@link catchUpForWatches}). */
+  private watchCatchUp: Promise<void> | undefined;
+  /** The pause before the next of those rounds, and what ends it early (a leader heard of, a close). */
+  private watchCatchUpPause: { timer: TimerHandle; wake: () => void } | undefined;
   /** When the last automatic compaction succeeded, or when this member began (ms of its clock; periodic mode). */
   private lastAutoCompactAt = 0;
   private closed = false;
@@ -782,7 +787,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       compactRevision: () => self.store.compactRevision(),
       watchers: () => {
         const g = self.store.watcherGroups();
-        return { total: g.synced + g.unsynced + g.victims, slow: g.unsynced + g.victims };
+        return { total: g.synced + g.unsynced + g.victims + g.waiting, slow: g.unsynced + g.victims };
       },
       leaseCount: () => self.store.lessor.leaseCount(),
       alarmList: () => self.sm.alarms.list(),
@@ -1078,6 +1083,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     // once its publish entry is applied, after them).
     node.caughtUpIndex = Math.max(raft.status().lastIndex, opts.join === true ? 1 : 0);
     node.caughtUp = raft.appliedIndex >= node.caughtUpIndex;
+    // its watches from now start once it has (see watch)
+    if (!node.caughtUp) store.holdWatchesFromNow();
     node.tcpAddresses = transport instanceof TcpTransport;
     node.configuredAddresses = { ...addresses };
     sm.attach(node.stateMachineHost());
@@ -1111,7 +1118,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     raft.on(
       'applied',
       own((index: number) => {
-        if (!node.caughtUp && index >= node.caughtUpIndex) node.caughtUp = true;
+        if (!node.caughtUp && index >= node.caughtUpIndex) node.markCaughtUp();
         node.maybePromote();
         node.refreshSizeSoon();
       }),
@@ -1216,10 +1223,34 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * has the whole header, as etcd's: `clusterId`, this member's `memberId`,
    * `revision`, and `raftTerm`, this member's term when the response was
    * made.
+   *
+   * A watch from now (no `startRevision`, or 0) created on a member that
+   * restarted and has not caught up yet with what it applied before it
+   * went down (as for a serializable {@link range}: it has applied the log
+   * it reopened with, or completed a ReadIndex round), or on a member
+   * opened with `join: true` that has applied nothing from the leader yet,
+   * is returned at once but starts only once the member has caught up,
+   * after the revision it has then: before, its store may be older than
+   * revisions the cluster, and this member, acknowledged. etcd serves no
+   * request before its restarted server is ready; its client waits, and
+   * opens the watch then. Meanwhile the watch delivers nothing, a progress
+   * notification asked for ({@link requestProgress}) goes out when it
+   * starts, at the revision it starts after, and `cancel()` ends it at
+   * once. The member takes ReadIndex rounds to catch up, again and again
+   * (every election timeout, or as soon as it hears of a leader) while it
+   * is cut off from the quorum: the watch waits as long as that lasts, and
+   * ends, with its last response `canceled: true`, only when the member
+   * closes or stops serving, as every watch does (its `header.revision`
+   * then the revision the member has). A watch with a `startRevision`
+   * starts at once, from what the member has applied. A watch from now
+   * created while the member installs a snapshot from the leader starts
+   * after the snapshot's revision, as reads made meanwhile wait for it.
    */
   watch(key: BytesLike, options: WatchOptions = {}): Watch {
     this.assertServing();
-    return this.store.watch(watchRequest(key, options));
+    const w = this.store.watch(watchRequest(key, options));
+    if (w.state === 'waiting') this.catchUpForWatches();
+    return w;
   }
 
   /**
@@ -1227,6 +1258,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * `RequestProgress`): at once to a caught-up one, and to one catching up
    * from history (or whose queue is full) once it has caught up (and has
    * room), as etcd defers it; requests made meanwhile make one notification.
+   * A watch from now waiting for this member to catch up after a restart
+   * (see {@link watch}) gets it when it starts, at the revision it starts
+   * after.
    * @throws FaultError `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`
    */
   requestProgress(): void {
@@ -1765,6 +1799,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     if (this.compactTimer !== undefined) this.clock.clearTimeout(this.compactTimer);
     if (this.corruptTimer !== undefined) this.clock.clearTimeout(this.corruptTimer);
     if (this.sizeTimer !== undefined) this.clock.clearTimeout(this.sizeTimer);
+    this.watchCatchUpPause?.wake();
     this.metrics.detach(this.metricsSource);
     for (const nonce of [...this.keepAliveWaiters.keys()]) this.settleKeepAlive(nonce, undefined);
     this.expiredKeepAlives.clear();
@@ -1861,8 +1896,57 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     await this.raft.readIndex({ timeoutMs: this.requestTimeoutMs });
     // applied up to a read index: everything committed before the read
     // began, so everything this member answered before it went down
-    this.caughtUp = true;
+    this.markCaughtUp();
     this.assertNotCorrupt();
+  }
+
+  /**
+   * This member has caught up with what it may have answered before it
+   * went down (see {@link caughtUp}): its serializable reads are answered
+   * locally from now on, and the watches from now held back meanwhile
+   * start, after the revision it has now.
+   */
+  private markCaughtUp(): void {
+    if (this.caughtUp) return;
+    this.caughtUp = true;
+    this.store.releaseWatchesFromNow();
+  }
+
+  /**
+   * Takes ReadIndex rounds until this member has caught up, for the
+   * watches from now waiting for it (see {@link watch}): one after another,
+   * each failed one (no leader, a timeout) followed by a pause of an
+   * election timeout, cut short when a leader is heard of. It stops once
+   * the member has caught up (by a round, a read, or its applies), no
+   * watch waits any more, or the member no longer serves.
+   */
+  private catchUpForWatches(): void {
+    if (this.caughtUp || this.watchCatchUp !== undefined) return;
+    const waits = (): boolean =>
+      !this.caughtUp && !this.closed && this.stopped === undefined && !this.raft.removed && this.store.watcherGroups().waiting > 0;
+    const run = async (): Promise<void> => {
+      while (waits()) {
+        try {
+          await this.linearize();
+        } catch (err) {
+          if (!waits()) return;
+          log('[%s] watches from now wait for this member to catch up: %s', this.id, (err as Error).message);
+          await new Promise<void>((resolve) => {
+            const wake = (): void => {
+              const pause = this.watchCatchUpPause;
+              if (pause === undefined || pause.wake !== wake) return;
+              this.clock.clearTimeout(pause.timer);
+              this.watchCatchUpPause = undefined;
+              resolve();
+            };
+            this.watchCatchUpPause = { timer: this.clock.setTimeout(wake, this.electionMs), wake };
+          });
+        }
+      }
+    };
+    this.watchCatchUp = run()
+      .catch((err: unknown) => log('[%s] catching up for the watches from now failed: %s', this.id, (err as Error)?.message))
+      .finally(() => (this.watchCatchUp = undefined));
   }
 
   /**
@@ -2027,6 +2111,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
       log('[%s] leader is %s in term %d', this.id, leader, term);
     }
     if (leader !== '') this.resendKeepAlives(`leader is ${leader} in term ${term}`);
+    // the watches from now waiting for this member to catch up try again at once
+    if (leader !== '') this.watchCatchUpPause?.wake();
     if (leader === this.id) {
       // etcd promotes the lessor once the new leader has applied the
       // entries of earlier terms (at the apply of its term's empty entry):

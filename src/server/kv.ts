@@ -260,7 +260,11 @@ export interface KV {
   txn(input: TxnInput): Promise<TxnResponse>;
   /**
    * Watches a key, range or prefix from `startRevision` (or the next
-   * revision), with etcd's watch guarantees (see {@link Watch}).
+   * revision), with etcd's watch guarantees (see {@link Watch}). A member
+   * that restarted starts a watch from the next revision only once it has
+   * caught up with what it applied before it went down (as for a
+   * serializable {@link range}): the watch is returned at once and
+   * delivers nothing before.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (a key or option of the wrong type or an option of
    *   another name such as `startRev`, `prefix` with `rangeEnd`)
    * @throws FaultError `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`

@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualClock } from '../../src/node/index.js';
 import { KvNode, type KvNodeOptions } from '../../src/server/index.js';
+import type { WatchResponse } from '../../src/mvccpb/index.js';
 import { CrashableLevel } from '../../src/storage/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
 import { advanceUntil, clockScheduler, electionJitter } from '../node/helpers.js';
@@ -143,4 +144,201 @@ test('a joining member answers serializable reads only once it has heard from th
   assert.equal(new TextDecoder().decode(heard.value!.kvs[0]?.value), 'v1');
   await d.close();
   for (const n of nodes.values()) await n.close();
+});
+
+// A watch from now is a request too: created on a restarted member before it
+// has caught up, it starts after the revision the member has once caught up
+// (as etcd's client would open it once the restarted server is ready), not
+// after the older one its store reopened with, whose events the member
+// replays and the cluster acknowledged before the restart.
+
+/** A three-member cluster whose follower answered a write and was killed before its store wrote it, reopened cut off. */
+async function restartedCutOff(seed: number): Promise<{
+  clock: VirtualClock;
+  net: MemoryNetwork;
+  g: KvNode;
+  others: KvNode[];
+  follower: string;
+  revision: number;
+}> {
+  const clock = new VirtualClock();
+  const net = new MemoryNetwork({ seed, scheduler: clockScheduler(clock) });
+  const ids = ['a', 'b', 'c'];
+  const dbs = new Map(ids.map((id) => [id, new CrashableLevel<Uint8Array, Uint8Array>(VIEW)]));
+  const nodes = new Map<string, KvNode>();
+  for (const [i, id] of ids.entries()) nodes.set(id, await KvNode.open(options(id, ids, net, dbs.get(id)!, clock, seed * 10 + i)));
+  await advanceUntil(clock, () => ids.some((id) => nodes.get(id)!.raft.isLeader), 5_000, 'leader');
+  const leader = ids.find((id) => nodes.get(id)!.raft.isLeader)!;
+  const follower = ids.find((id) => id !== leader)!;
+  const f = nodes.get(follower)!;
+  const put = await settle(clock, f.put('k', 'v1'));
+  const revision = put.value!.header.revision;
+  await advanceUntil(clock, () => f.store.currentRevision() >= revision, 5_000, 'follower applied');
+  const db = dbs.get(follower)!;
+  await db.crash();
+  await f.close().catch(() => undefined);
+  await db.open();
+  net.isolate(follower);
+  const g = await KvNode.open(options(follower, ids, net, db, clock, seed * 10 + 5));
+  g.on('error', () => undefined);
+  // the scenario: the store reopened behind the write it answered
+  assert.ok(g.store.currentRevision() < revision, `store at ${g.store.currentRevision()}, the write at ${revision}`);
+  return { clock, net, g, others: ids.filter((id) => id !== follower).map((id) => nodes.get(id)!), follower, revision };
+}
+
+/** Collects a watch's responses as they come. */
+function collect(w: { on(e: 'response', fn: (r: WatchResponse) => void): unknown }): WatchResponse[] {
+  const out: WatchResponse[] = [];
+  w.on('response', (r) => out.push(r));
+  return out;
+}
+
+test('a watch from now created on a restarted member before it caught up starts after the revision it has once caught up', async () => {
+  const { clock, net, g, others, revision } = await restartedCutOff(7);
+  const w = g.watch('k');
+  const zero = g.watch('k', { startRevision: 0 });
+  const responses = collect(w);
+  const zeroResponses = collect(zero);
+  // a progress asked for meanwhile says nothing older than the watch's start
+  g.requestProgress();
+  // an explicit start revision is served at once, from what it has applied
+  const fromOne = g.watch('k', { startRevision: 1 });
+  const fromOneResponses = collect(fromOne);
+  // cut off longer than a few request timeouts: nothing is delivered meanwhile
+  for (let t = 0; t < 8_000; t += 10) await clock.advanceAsync(10);
+  const cutOff = [...responses, ...zeroResponses];
+  net.heal();
+  await advanceUntil(clock, () => g.raft.leader !== '', 5_000, 'the leader heard again');
+  await advanceUntil(clock, () => g.store.currentRevision() >= revision, 5_000, 'the member replays the write');
+  const later = await settle(clock, others[0]!.put('k', 'v2'));
+  const next = later.value!.header.revision;
+  await advanceUntil(clock, () => responses.some((r) => r.events.length > 0) && zeroResponses.some((r) => r.events.length > 0), 5_000, 'the watches deliver the write made after the heal');
+  for (const rs of [responses, zeroResponses]) {
+    const first = rs.find((r) => r.events.length > 0)!;
+    assert.equal(first.events[0]!.kv.modRevision, next, `first event at ${first.events[0]!.kv.modRevision}, ${revision} acknowledged before the restart`);
+  }
+  for (const r of cutOff) assert.ok(r.header.revision >= revision, `a response at ${r.header.revision} (events: ${r.events.length}) while cut off, ${revision} acknowledged before the restart`);
+  for (const rs of [responses, zeroResponses]) {
+    const progress = rs.filter((r) => r.events.length === 0 && !r.canceled);
+    assert.equal(progress.length, 1, 'the progress asked for during the wait comes once the watch has started');
+    assert.ok(progress[0]!.header.revision >= revision && progress[0]!.header.revision < next);
+  }
+  // the explicit start revision got the replayed write, as before
+  assert.equal(fromOneResponses.find((r) => r.events.length > 0)?.events[0]?.kv.modRevision, revision);
+  await g.close();
+  for (const n of others) await n.close();
+});
+
+test('a watch from now waiting for a restarted member to catch up can be cancelled, and ends when the member closes', async () => {
+  const { clock, net, g, others } = await restartedCutOff(9);
+  const cancelled = g.watch('k');
+  const cancelledResponses = collect(cancelled);
+  let cancelledEnded = false;
+  cancelled.on('end', () => (cancelledEnded = true));
+  const kept = g.watch('k');
+  const keptResponses = collect(kept);
+  let keptEnded = false;
+  kept.on('end', () => (keptEnded = true));
+  await clock.advanceAsync(100);
+  await cancelled.cancel();
+  await advanceUntil(clock, () => cancelledEnded, 1_000, 'the cancelled watch ends');
+  assert.deepEqual(cancelledResponses, []);
+  assert.equal(g.store.watcherGroups().waiting, 1);
+  net.heal();
+  await advanceUntil(clock, () => g.store.watcherGroups().waiting === 0, 5_000, 'the kept watch starts');
+  assert.deepEqual(cancelledResponses, []);
+  // cut off again and closed: the started watch ends with a cancelled response
+  net.isolate(g.id);
+  await g.close();
+  await advanceUntil(clock, () => keptEnded, 1_000, 'the kept watch ends');
+  assert.equal(keptResponses.at(-1)?.canceled, true);
+  net.heal();
+  for (const n of others) await n.close();
+});
+
+test('a watch from now waiting for a restarted member cut off ends with a cancelled response when the member closes', async () => {
+  const { clock, g, others, revision } = await restartedCutOff(11);
+  const w = g.watch('k');
+  const responses = collect(w);
+  let ended = false;
+  w.on('end', () => (ended = true));
+  await clock.advanceAsync(100);
+  await g.close();
+  await advanceUntil(clock, () => ended, 1_000, 'the watch ends');
+  assert.equal(responses.length, 1);
+  assert.equal(responses[0]!.canceled, true);
+  assert.equal(responses[0]!.cancelReason, 'mvcc: store closed');
+  assert.ok(responses[0]!.header.revision < revision);
+  for (const n of others) await n.close();
+});
+
+test('a watch from now on a joining member that has not heard from the cluster starts after what the leader sends it', async () => {
+  const clock = new VirtualClock();
+  const net = new MemoryNetwork({ seed: 13, scheduler: clockScheduler(clock) });
+  const ids = ['a', 'b', 'c'];
+  const nodes = new Map<string, KvNode>();
+  for (const [i, id] of ids.entries()) nodes.set(id, await KvNode.open(options(id, ids, net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 50 + i)));
+  await advanceUntil(clock, () => ids.some((id) => nodes.get(id)!.raft.isLeader), 5_000, 'leader');
+  const leader = nodes.get(ids.find((id) => nodes.get(id)!.raft.isLeader)!)!;
+  const put = await settle(clock, leader.put('k', 'v1'));
+  const revision = put.value!.header.revision;
+  await settle(clock, leader.addMember('d', undefined, { learner: true }));
+  net.isolate('d');
+  const d = await KvNode.open({ ...options('d', [], net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 60), members: undefined, join: true });
+  d.on('error', () => undefined);
+  const w = d.watch('k');
+  const responses = collect(w);
+  await clock.advanceAsync(1_000);
+  net.heal();
+  await advanceUntil(clock, () => d.store.currentRevision() >= revision, 5_000, 'the joiner catches up');
+  await clock.advanceAsync(500);
+  const later = await settle(clock, leader.put('k', 'v2'));
+  await advanceUntil(clock, () => responses.some((r) => r.events.length > 0), 5_000, 'the watch delivers');
+  assert.equal(responses.find((r) => r.events.length > 0)!.events[0]!.kv.modRevision, later.value!.header.revision);
+  await d.close();
+  for (const n of nodes.values()) await n.close();
+});
+
+test('a watch from now on a restarted member whose log ends with entries the cluster dropped starts once a ReadIndex round completes', async () => {
+  // Its log ends with two entries of an old leader that never committed;
+  // the leader after it writes one entry of its own over them, so applying
+  // never reaches the end of the log it reopened with: the member catches
+  // up by a ReadIndex round, which the waiting watch takes itself
+  const clock = new VirtualClock();
+  const net = new MemoryNetwork({ seed: 15, scheduler: clockScheduler(clock) });
+  const ids = ['a', 'b', 'c', 'd', 'e'];
+  const dbs = new Map(ids.map((id) => [id, new CrashableLevel<Uint8Array, Uint8Array>(VIEW)]));
+  const nodes = new Map<string, KvNode>();
+  for (const [i, id] of ids.entries()) nodes.set(id, await KvNode.open(options(id, ids, net, dbs.get(id)!, clock, 70 + i)));
+  await advanceUntil(clock, () => ids.some((id) => nodes.get(id)!.raft.isLeader), 5_000, 'leader');
+  const old = ids.find((id) => nodes.get(id)!.raft.isLeader)!;
+  const victim = ids.find((id) => id !== old)!;
+  const rest = ids.filter((id) => id !== old && id !== victim);
+  const put = await settle(clock, nodes.get(old)!.put('k', 'v1'));
+  const revision = put.value!.header.revision;
+  await advanceUntil(clock, () => ids.every((id) => nodes.get(id)!.store.currentRevision() >= revision), 5_000, 'every member applied');
+  const committed = nodes.get(victim)!.raft.status().commit;
+  // the old leader reaches the victim alone: its next two entries are not committed
+  net.partition([old, victim], rest);
+  const lost = [nodes.get(old)!.put('k', 'lost1'), nodes.get(old)!.put('k', 'lost2')];
+  for (const p of lost) p.catch(() => undefined);
+  await advanceUntil(clock, () => nodes.get(victim)!.raft.status().lastIndex >= committed + 2, 5_000, 'the victim appended the entries');
+  for (const id of [old, victim]) await nodes.get(id)!.close();
+  net.heal();
+  await advanceUntil(clock, () => rest.some((id) => nodes.get(id)!.raft.isLeader), 10_000, 'a new leader among the rest');
+  const leader = nodes.get(rest.find((id) => nodes.get(id)!.raft.isLeader)!)!;
+  net.isolate(victim);
+  const v = await KvNode.open(options(victim, ids, net, dbs.get(victim)!, clock, 80));
+  v.on('error', () => undefined);
+  assert.ok(v.raft.status().lastIndex >= committed + 2 && v.raft.appliedIndex <= committed);
+  const w = v.watch('k');
+  const responses = collect(w);
+  net.heal();
+  await advanceUntil(clock, () => v.raft.leader === leader.id, 5_000, 'the victim hears the new leader');
+  await clock.advanceAsync(1_000);
+  const later = await settle(clock, leader.put('k', 'v2'));
+  await advanceUntil(clock, () => responses.some((r) => r.events.length > 0), 5_000, 'the watch delivers the write made after the heal');
+  assert.equal(responses.find((r) => r.events.length > 0)!.events[0]!.kv.modRevision, later.value!.header.revision);
+  await v.close();
+  for (const id of rest) await nodes.get(id)!.close();
 });

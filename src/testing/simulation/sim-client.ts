@@ -212,8 +212,10 @@ export class SimClient implements KV {
     // yet handed to watchers. Taken as the start, the check covers the
     // events before the first one received, and those a first progress
     // notification claims. A wrapper may create its watch later: its
-    // start stays unknown.
-    if ((req.startRevision === undefined || req.startRevision <= 0) && inner instanceof Watcher) record.startRevision = inner.minRev;
+    // start stays unknown; so does that of a watch the member holds back
+    // until it has caught up after a restart (it starts later, after the
+    // revision the member has then).
+    if ((req.startRevision === undefined || req.startRevision <= 0) && inner instanceof Watcher && inner.state !== 'waiting') record.startRevision = inner.minRev;
     const w = new RecordedWatch(inner, record);
     record.name = `${this.name}/w${w.id}@${this.memberId}`;
     this.host.watchOpened(record);
