@@ -362,9 +362,18 @@ export class KvStateMachine implements StateMachine<EntryResult> {
     } catch (err) {
       throw new FaultError(ErrorCode.CORRUPT_SNAPSHOT, `kv snapshot: ${(err as Error).message}`, { cause: err });
     }
-    // saved first: a crash before the store is restored restores the same snapshot again on restart
-    await this.saveServerState(s.index);
-    await this.store.restore(store);
+    // a watch from now created from here on starts after the restored
+    // revision, as one created once the store's restore has begun does:
+    // not at the revision the store has until then, whose history the
+    // snapshot replaces (and may have compacted past)
+    this.store.holdWatchesFromNow();
+    try {
+      // saved first: a crash before the store is restored restores the same snapshot again on restart
+      await this.saveServerState(s.index);
+      await this.store.restore(store);
+    } finally {
+      this.store.releaseWatchesFromNow();
+    }
     // the alarms the snapshot brings or drops are a change like an alarm
     // entry's: the member hears of it (its `alarm` event)
     const after = this.alarms.list();

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { MvccStore, prepareWriteRequest } from '../../src/mvcc/index.js';
+import type { WatchResponse } from '../../src/mvccpb/index.js';
 import type { ApplyEntry } from '../../src/node/index.js';
 import { AlarmTable, growsStore, type AlarmMember } from '../../src/server/alarms.js';
 import { HashReports } from '../../src/server/corruption-check.js';
@@ -172,4 +173,34 @@ test('installing a Raft snapshot reports the alarms it raises and clears to the 
   changes.length = 0;
   await to.restore({ data: snap, index: 8, term: 2 });
   assert.deepEqual(changes, []);
+});
+
+test('a watch from now created while a Raft snapshot is installed, its alarms saved and the store not yet restoring, starts after the restored revision', async () => {
+  // the snapshot's history is compacted past the revision the member had:
+  // a watch that started there would be cancelled as compacted
+  const write = (i: number, req: Parameters<typeof prepareWriteRequest>[0]) => entry(i, serverEntry(EntryKind.WRITE, prepareWriteRequest(req)));
+  const { sm: from } = await machine();
+  await from.apply([write(1, { put: putRequest('k', 'a') }), write(2, { put: putRequest('k', 'b') }), write(3, { put: putRequest('k', 'c') }), write(4, { compaction: { revision: 4 } })]);
+  await from.apply([entry(5, encodeAlarmEntry({ action: 'activate', memberId: 'b', alarm: 'NOSPACE' }))]);
+  const snap = await from.snapshot();
+  const { sm: to, store } = await machine();
+  assert.equal(store.currentRevision(), 1);
+  const installing = to.restore({ data: snap, index: 5, term: 1 });
+  // the snapshot's alarms are this member's already; the store restores next
+  assert.deepEqual(to.alarms.list(), [{ memberId: 'b', alarm: 'NOSPACE' }]);
+  const w = store.watch({ key: new TextEncoder().encode('k') });
+  const responses: WatchResponse[] = [];
+  w.on('response', (r) => responses.push(r));
+  await installing;
+  assert.equal(store.currentRevision(), 4);
+  await store.watchIdle();
+  // the snapshot's NOSPACE alarm refuses puts; a delete, which does not grow the store, is applied
+  await to.apply([write(6, { deleteRange: { key: new TextEncoder().encode('k') } })]);
+  await store.watchIdle();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(
+    responses.map((r) => ({ canceled: r.canceled, compactRevision: r.compactRevision, events: r.events.map((e) => `${e.type}@${e.kv.modRevision}`) })),
+    [{ canceled: false, compactRevision: 0, events: ['DELETE@5'] }],
+  );
+  await w.cancel();
 });
