@@ -328,10 +328,13 @@ export class WatchableStore {
 
   /**
    * Creates a watch (see {@link WatchCreateRequest}). A start revision of 0
-   * (or less) means the next revision (while a restore runs, the one after
-   * the restored revision: see {@link beginRestore}; while watches from now
+   * means the next revision (while a restore runs, the one after the
+   * restored revision: see {@link beginRestore}; while watches from now
    * are held, the one after the revision the store has when the hold is
    * released: see {@link holdFromNow}); a past one replays history first.
+   * A negative one is below the compaction revision once the store has
+   * compacted (the watch is created, then cancelled with
+   * `compactRevision`, as in etcd), and means the next revision before.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a malformed request or a watch id in use
    * @throws FaultError `QUORUMKV_STORAGE_CLOSED` once {@link close} has ended the watches
    */
@@ -359,7 +362,12 @@ export class WatchableStore {
     const end = toIndexEnd(req.rangeEnd);
     const cur = this.fromNow();
     const start = req.startRevision ?? 0;
-    const synced = start <= 0 || start > cur;
+    // a negative start is below every revision: once the store has
+    // compacted (at 1 or above) it is below the compaction revision, and
+    // the catch-up cancels the watch with it, as etcd does; before, it
+    // means the next revision, as 0 (etcd's watch from -1; etcd 3.4 cancels
+    // one from -2 or less with a compactRevision of -1, naming no compaction)
+    const synced = start === 0 || (start < 0 && this.source.compactRevision() < 1) || start > cur;
     const minRev = synced ? Math.max(cur + 1, start) : start;
     const w = Watcher.create(this, id, req, skey, end, minRev, this.capacity);
     if (end !== undefined && end !== '' && end <= skey) {
@@ -369,7 +377,7 @@ export class WatchableStore {
     }
     this.byId.set(id, w);
     if (req.prevKv) this.prevKvWatchers++;
-    if (start <= 0 && this.holds > 0) {
+    if (synced && start <= 0 && this.holds > 0) {
       // its start is set when the hold is released (releaseFromNow)
       w.state = 'waiting';
       this.waiting.add(w);

@@ -383,7 +383,9 @@ export interface WatchCreateRequest {
   /**
    * First revision to report (inclusive); 0 or absent = the next revision.
    * A revision in the future is allowed. Below the compaction revision, the
-   * watch is created and then cancelled with `compactRevision` set.
+   * watch is created and then cancelled with `compactRevision` set; a
+   * negative one is below it once the store has compacted (at 1 or above),
+   * as in etcd, and means the next revision before.
    */
   startRevision?: number;
   /** Send periodic progress notifications while idle (only once caught up). */

@@ -127,7 +127,11 @@ export interface WatchOptions {
   rangeEnd?: BytesLike;
   /** Watch every key starting with `key` (with `key` `''`: every key); exclusive with `rangeEnd`. */
   prefix?: boolean;
-  /** First revision to report; 0 = the next one. */
+  /**
+   * First revision to report; 0 = the next one. Below the compacted
+   * revision (a negative one included, once there is a compaction, as in
+   * etcd), the watch is created and then cancelled with `compactRevision`.
+   */
   startRevision?: number;
   /** Include the previous key-value in events. */
   prevKv?: boolean;

@@ -16,9 +16,14 @@
 // - put with lease -1: "etcdserver: requested lease not found", nothing
 //   written; in the branch of a txn that does not run, no error at all.
 //   (Found by a comparison with etcd 3.4.23.)
+// - a watch from a negative start revision (-1, -9) after a compaction at
+//   c: created, then cancelled with compactRevision c, as one below c;
+//   before any compaction, a watch from -1 gets the next revisions. (The
+//   store took every negative start as "from now", and the watch stayed.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CompareInput, KvNode } from '../../src/server/index.js';
+import type { WatchResponse } from '../../src/mvccpb/index.js';
 import { text } from '../../src/server/index.js';
 import { ErrorCode } from '../../src/errors.js';
 import { withSingleMember } from './single-member.js';
@@ -82,4 +87,24 @@ test('a put with a negative lease id is lease-not-found and changes nothing; in 
     });
     assert.equal(r.succeeded, true);
     assert.equal(text((await node.get('c'))?.value), '3');
+  }));
+
+test('a watch from a negative start revision is cancelled as compacted once there is a compaction, as on etcd', () =>
+  withMember(async (node) => {
+    const next = async (w: AsyncIterator<WatchResponse>): Promise<WatchResponse> => {
+      const r = await Promise.race([w.next(), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no watch response in time')), 5000))]);
+      assert.equal(r.done, false);
+      return r.value as WatchResponse;
+    };
+    const early = node.watch('a', { startRevision: -1 })[Symbol.asyncIterator]();
+    await node.put('a', '3'); // 4
+    assert.deepEqual((await next(early)).events.map((e) => e.kv.modRevision), [4]);
+    await early.return?.();
+    await node.compact(3);
+    for (const startRevision of [-1, -9]) {
+      const w = node.watch('a', { startRevision })[Symbol.asyncIterator]();
+      const r = await next(w);
+      assert.deepEqual([r.canceled, r.compactRevision, r.events.length], [true, 3, 0], `start ${startRevision}`);
+      assert.equal((await w.next()).done, true, `start ${startRevision}`);
+    }
   }));

@@ -177,6 +177,25 @@ test('a watch starting below the compaction revision is created, then cancelled 
   assert.equal((await w.next()).done, true);
 });
 
+test('a negative start revision is below the compaction revision once there is one: created, then cancelled with it, as in etcd', async () => {
+  // etcd 3.4.23: after a compaction at c, a watch from -1 (or -9) is created
+  // and cancelled with compactRevision c; before any compaction, one from
+  // -1 gets the next revisions, as one from 0
+  const t = await openStore();
+  for (let i = 0; i < 5; i++) await put(t, 'k', String(i)); // 2..6
+  const early = t.store.watch({ key: b('k'), startRevision: -1 });
+  await put(t, 'k', 'x'); // 7
+  assert.deepEqual((await events(early, 1)).evs, ['PUT k@7']);
+  await early.cancel();
+  await t.write({ compaction: { revision: 4 } });
+  for (const start of [-1, -9]) {
+    const w = t.store.watch({ key: b('k'), startRevision: start });
+    const r = await nextResp(w);
+    assert.deepEqual([r.canceled, r.compactRevision, r.events.length], [true, 4, 0], `start ${start}`);
+    assert.equal((await w.next()).done, true, `start ${start}`);
+  }
+});
+
 test('a watch at exactly the compaction revision gets its deletes, without their prevKvs (etcd #18089)', async () => {
   const t = await openStore();
   await put(t, 'a', '1'); // 2
