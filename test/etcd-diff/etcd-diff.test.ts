@@ -176,7 +176,7 @@ function inTime<T>(p: Promise<T>, what: string, history: string[], onEtcd = fals
  * deliver) so later operations meet every watch in the same state.
  */
 async function settleWatch(etcd: EtcdTarget, targets: ReferenceTarget[], i: number, start: number, rev: number): Promise<void> {
-  if (start <= 0 || start > rev) return;
+  if (start === 0 || start > rev) return;
   const log = await targets[0]!.watchLog(i);
   await Promise.all([etcd.watchLog(i, log), ...targets.slice(1).map((t) => t.watchLog(i, log))]);
   if (log.events.length === 0 && log.canceled === undefined) await new Promise((r) => setTimeout(r, 120));
