@@ -188,7 +188,11 @@ export class Lessor {
    * granted so far, so ids grow in grant order (deterministic on every
    * member). Once that would pass 2^53 - 1 (a grant with an explicit id up
    * there), the lowest id no live lease holds: an automatic id is always a
-   * safe integer and never one already granted.
+   * safe integer and never one a live lease holds, but may then be one
+   * revoked before (a client still keeping that lease alive renews the new
+   * one; docs/mvcc.md, "Where the store differs from etcd"). Which id a
+   * grant takes is replicated state: the rule must not change between
+   * versions that apply the same log.
    */
   nextLeaseId(): number {
     if (this.lastId < Number.MAX_SAFE_INTEGER) return this.lastId + 1;

@@ -276,6 +276,9 @@ export interface KV {
   watch(key: BytesLike, options?: WatchOptions): Watch;
   /**
    * Grants a lease of `ttlSeconds` seconds (raised to the minimum TTL), with an optional id.
+   * Without one, the id is one more than the largest granted so far; after
+   * an explicit id of 2^53 - 1, the lowest no live lease holds, which may be
+   * one revoked before: ids chosen by clients stay well below 2^53 - 1.
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (a TTL that is not an integer or above the maximum,
    *   an id that is not a non-negative safe integer, an option of another name), `QUORUMKV_LEASE_EXISTS`
    * @throws FaultError as {@link put}
