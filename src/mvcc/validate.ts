@@ -192,7 +192,9 @@ function checkCompare(c: Compare): void {
  * which leaves each nested level at least one operation fewer, a chain of
  * 129 levels with an operation at the last, or of 130 levels, is "too many
  * operations", as in etcd; only a chain of 129 levels whose last is empty,
- * which etcd takes, is refused for its depth.
+ * which etcd takes, is refused for its depth. `KvNode` checks it when it
+ * applies an entry: what it accepts must not change between versions that
+ * apply one log (docs/mvcc.md, "Where the store differs from etcd").
  */
 export const MAX_TXN_DEPTH = 128;
 
