@@ -8,39 +8,96 @@
  * @module
  */
 
+/** The longest rendering {@link describeValue} gives, its ellipsis included. @internal */
+export const DESCRIBE_MAX_CHARS = 80;
+
+/** How far up a prototype chain {@link describeValue} looks for a tag (a proxy may give a new prototype at each step). */
+const MAX_CHAIN = 64;
+
+/**
+ * `s` cut to at most `max` characters, `...` at the end of a cut one (not
+ * between the two halves of a surrogate pair).
+ */
+function clip(s: string, max: number): string {
+  if (s.length <= max) return s;
+  let end = max - 3;
+  const last = s.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${s.slice(0, end)}...`;
+}
+
+/**
+ * `%TypedArray%.prototype[Symbol.toStringTag]`'s getter: the name of a
+ * typed array (`'Uint8Array'`) read from its internal slots, `undefined`
+ * for anything else (a Proxy of one included). Runs no code of the caller.
+ */
+const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, Symbol.toStringTag)!.get as (
+  this: unknown,
+) => string | undefined;
+
+/**
+ * The kind of an object, as `Object.prototype.toString` names it, without
+ * calling a getter: an array, a typed array, the `Symbol.toStringTag` a
+ * prototype declares as data (`Map`, `Promise`, `ArrayBuffer`...), else the
+ * built-in tag (`Object`, `Date`, `Error`...), read only when no getter of
+ * that tag is on the chain. A proxy's traps may run; one that throws gives
+ * `object`.
+ */
+function kindOf(v: object): string {
+  try {
+    if (Array.isArray(v)) return 'array';
+    const typed = typedArrayTag.call(v);
+    if (typed !== undefined) return typed;
+    let o: object | null = v;
+    for (let depth = 0; o !== null; depth++) {
+      if (depth === MAX_CHAIN) return 'object';
+      const d = Object.getOwnPropertyDescriptor(o, Symbol.toStringTag);
+      if (d !== undefined) {
+        // a getter is the caller's code: not run
+        if (!('value' in d)) return 'object';
+        if (typeof d.value === 'string') return d.value === 'Object' ? 'object' : d.value;
+        break;
+      }
+      o = Object.getPrototypeOf(o) as object | null;
+    }
+    // no getter of the tag on the chain: only the built-in tag is read
+    const kind = Object.prototype.toString.call(v).slice(8, -1);
+    return kind === 'Object' ? 'object' : kind;
+  } catch {
+    // a revoked proxy, or a trap that threw
+    return 'object';
+  }
+}
+
 /**
  * A short rendering of any value for an error message, which never throws
  * and runs none of the value's conversions (`toString`, `valueOf`,
- * `Symbol.toPrimitive`): a number, boolean, `undefined`,
+ * `Symbol.toPrimitive`) nor its getters (a `Symbol.toStringTag` getter
+ * included; a Proxy's traps may run): a number, boolean, `undefined`,
  * Symbol or string as `String` gives it (a string cut after 64
  * characters), a BigInt with its `n`, `null`, and `a function`, `an
  * object`, `an array` or `a <kind>` (`a Uint8Array`, `a Date`) for the
- * rest.
+ * rest. At most {@link DESCRIBE_MAX_CHARS} characters (a longer Symbol
+ * description, BigInt or kind is cut, with `...`).
  * @internal
  */
 export function describeValue(v: unknown): string {
   switch (typeof v) {
     case 'string':
-      return v.length > 64 ? `${v.slice(0, 64)}...` : v;
+      return v.length > 64 ? clip(v, 67) : v;
     case 'bigint':
-      return `${v.toString()}n`;
+      return clip(`${v.toString()}n`, DESCRIBE_MAX_CHARS);
     case 'function':
       return 'a function';
     case 'object': {
       if (v === null) return 'null';
-      let kind: string;
-      try {
-        // the built-in tag (a proxy's trap may throw: a revoked proxy's does)
-        kind = Object.prototype.toString.call(v).slice(8, -1);
-      } catch {
-        return 'an object';
-      }
-      if (kind === 'Object' || kind === 'Array') kind = kind.toLowerCase();
-      return `${/^[aeiouAEIOU]/.test(kind) ? 'an' : 'a'} ${kind}`;
+      const kind = kindOf(v);
+      // 'a Uint8Array': its U sounds as 'you'
+      return clip(`${/^[aeiouAEIO]/.test(kind) ? 'an' : 'a'} ${kind}`, DESCRIBE_MAX_CHARS);
     }
     default:
       // number, boolean, undefined, symbol: String never throws for these
-      return String(v);
+      return clip(String(v), DESCRIBE_MAX_CHARS);
   }
 }
 
