@@ -120,22 +120,45 @@ export function describeJson(v: unknown): string {
 }
 
 /**
- * Whether the bytes of `v` cannot be read: a view of an `ArrayBuffer` that
- * has been detached (transferred to a worker, or by `structuredClone` with
- * `transfer`), or a view of a resizable `ArrayBuffer` that has shrunk below
- * its end. Its length reads 0, yet copying from it throws a `TypeError`. A
- * view of a `SharedArrayBuffer`, or an empty view of a live buffer, never
- * is; neither is the caller's own code run.
+ * `%TypedArray%.prototype.byteLength`'s getter: the length of a typed array
+ * read from its internal slots (0 for a view of a detached buffer, or out
+ * of the bounds of a shrunk one). Runs no code of the caller, and throws a
+ * `TypeError` for anything that is not a typed array itself.
+ */
+const typedArrayByteLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'byteLength')!.get as (
+  this: unknown,
+) => number;
+
+/**
+ * Why the bytes of `v`, which passed `instanceof Uint8Array`, cannot be
+ * read, for a message after the name of the argument (`key is ...`); or
+ * `undefined` when they can be. They cannot be:
+ * - when `v` is not a typed array itself but a Proxy of one, or an object
+ *   made from `Uint8Array.prototype`: `instanceof` sees the prototype, and
+ *   reading `length` or `byteLength` throws a `TypeError`;
+ * - when it is a view of an `ArrayBuffer` that has been detached
+ *   (transferred to a worker, or by `structuredClone` with `transfer`), or
+ *   of a resizable `ArrayBuffer` that has shrunk below its end: its length
+ *   reads 0, yet copying from it throws a `TypeError`.
+ *
+ * A view of a `SharedArrayBuffer`, an empty view of a live buffer or a
+ * `Buffer` never is. No code of the caller runs (but a Proxy's traps).
  * @internal
  */
-export function isUnreadableView(v: Uint8Array): boolean {
-  if (v.byteLength !== 0) return false;
+export function viewProblem(v: Uint8Array): string | undefined {
+  let n: number;
+  try {
+    n = typedArrayByteLength.call(v);
+  } catch {
+    return 'not a Uint8Array itself (a Proxy of one, or an object made from its prototype), whose bytes cannot be read';
+  }
+  if (n !== 0) return undefined;
   try {
     // copying an empty view checks what reading does: a detached buffer or
     // bounds it has shrunk below (Node 20 has no `buffer.detached`)
     new Uint8Array(v);
-    return false;
+    return undefined;
   } catch {
-    return true;
+    return 'a view of a detached ArrayBuffer, or out of the bounds of a shrunk one';
   }
 }

@@ -18,7 +18,7 @@
  *   (nested txns included) → `QUORUMKV_DUPLICATE_KEY`;
  * - malformed fields (a request, operation or compare that is not an
  *   object, non-integer numbers, flags that are not booleans, non-byte
- *   keys or values, views of a detached `ArrayBuffer` or out of the bounds of a shrunk resizable one, unknown enum strings, a negative id in a lease grant, a TTL
+ *   keys or values, views of a detached `ArrayBuffer` or out of the bounds of a shrunk resizable one, a Proxy of a Uint8Array, unknown enum strings, a negative id in a lease grant, a TTL
  *   above the maximum) →
  *   `QUORUMKV_INVALID_ARGUMENT`;
  * - the encoded request larger than `maxRequestBytes` →
@@ -26,7 +26,7 @@
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
-import { describeValue, isUnreadableView } from '../arg-values.js';
+import { describeValue, viewProblem } from '../arg-values.js';
 import { MAX_LEASE_TTL } from '../lease/index.js';
 import type {
   Compare,
@@ -78,11 +78,13 @@ function checkObject(v: unknown, what: string): void {
  * Bytes: a Uint8Array, not a view of a detached buffer or out of the bounds
  * of a shrunk resizable one (its length reads 0, but reading it throws a
  * TypeError: applied, a detached one failed the store, and either was
- * taken as empty bytes where the length alone was read).
+ * taken as empty bytes where the length alone was read), nor a Proxy of
+ * one (it passes `instanceof`, then reading its length throws a TypeError).
  */
 function checkBytes(v: unknown, what: string): asserts v is Uint8Array {
   if (!(v instanceof Uint8Array)) invalid(`${what} must be a Uint8Array`);
-  if (isUnreadableView(v)) invalid(`${what} is a view of a detached ArrayBuffer, or out of the bounds of a shrunk one`);
+  const problem = viewProblem(v);
+  if (problem !== undefined) invalid(`${what} is ${problem}`);
 }
 
 function checkKey(key: unknown): void {

@@ -6,7 +6,7 @@
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
-import { describeValue, isUnreadableView } from '../arg-values.js';
+import { describeValue, viewProblem } from '../arg-values.js';
 import { checkOptionKeys, checkOptionsArg, type NoKeyMissing } from '../option-keys.js';
 import { MAX_TXN_DEPTH } from '../mvcc/validate.js';
 import { prefixEnd, toBytes } from '../mvccpb/index.js';
@@ -86,11 +86,13 @@ export function flagOf(v: unknown, what: string): boolean {
  * Bytes of a key or value.
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `v` is neither a string nor a Uint8Array,
  *   or is a view of a detached `ArrayBuffer` (one transferred) or out of the bounds of a
- *   resizable one that has shrunk (its length reads 0, but reading it throws a TypeError)
+ *   resizable one that has shrunk (its length reads 0, but reading it throws a TypeError),
+ *   or a Proxy of a Uint8Array (it passes `instanceof`, but reading its length throws a TypeError)
  */
 export function bytesOf(v: BytesLike, what: string): Uint8Array {
   if (typeof v !== 'string' && !(v instanceof Uint8Array)) invalid(`${what} must be a string or a Uint8Array`);
-  if (typeof v !== 'string' && isUnreadableView(v)) invalid(`${what} is a view of a detached ArrayBuffer, or out of the bounds of a shrunk one`);
+  const problem = typeof v === 'string' ? undefined : viewProblem(v);
+  if (problem !== undefined) invalid(`${what} is ${problem}`);
   return toBytes(v);
 }
 

@@ -26,6 +26,15 @@ export function shrunkView(): Uint8Array {
   return u;
 }
 
+/**
+ * A Proxy of a Uint8Array holding `k`: it passes `instanceof Uint8Array`,
+ * but reading its length or bytes throws a TypeError (the proxy is not a
+ * typed array itself).
+ */
+export function proxiedView(): Uint8Array {
+  return new Proxy(new TextEncoder().encode('k'), {});
+}
+
 /** A string of UTF-8 bytes. */
 export function s(u: Uint8Array): string {
   return new TextDecoder().decode(u);

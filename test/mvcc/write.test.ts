@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RANGE_END_ALL } from '../../src/mvccpb/index.js';
-import { b, del, detachedView, kvStr, openStore, put, shrunkView } from './helpers.js';
+import { b, del, detachedView, kvStr, openStore, proxiedView, put, shrunkView } from './helpers.js';
 
 test('a fresh store is at revision 1 and every put advances it by one', async () => {
   const t = await openStore();
@@ -350,4 +350,31 @@ test('bytes that are a view out of the bounds of a shrunk resizable ArrayBuffer 
   assert.throws(() => t.store.watch({ key: shrunkView() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch key');
   assert.throws(() => t.store.watch({ key: b('k'), rangeEnd: shrunkView() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch range end');
   assert.deepEqual((await t.store.range({ key: b('k') })).kvs.map(kvStr), ['k=1@2/2/1']);
+});
+
+test('a key, value or range end that is a Proxy of a Uint8Array is refused with QUORUMKV_INVALID_ARGUMENT, and nothing changes', async () => {
+  // before: it passes instanceof Uint8Array, then reading its byteLength
+  // threw a raw TypeError from range and watch, and an applied put failed
+  // with the TypeError's message
+  const t = await openStore();
+  await put(t, 'k', '1');
+  const refused: [string, () => Promise<{ status: string; error?: { code: string; message: string } }>][] = [
+    ['a put key', () => t.store.apply(t.takeIndex(), { put: { key: proxiedView(), value: b('2') } })],
+    ['a put value', () => t.store.apply(t.takeIndex(), { put: { key: b('k'), value: proxiedView() } })],
+    ['a delete range end', () => t.store.apply(t.takeIndex(), { deleteRange: { key: b('a'), rangeEnd: proxiedView() } })],
+    ['a compare value', () => t.store.apply(t.takeIndex(), { txn: { compare: [{ key: b('k'), target: 'VALUE', result: 'EQUAL', value: proxiedView() }], success: [{ requestPut: { key: b('k'), value: b('2') } }] } })],
+  ];
+  for (const [what, call] of refused) {
+    const r = await call();
+    assert.equal(r.status === 'failed' && r.error?.code, 'QUORUMKV_INVALID_ARGUMENT', what);
+    assert.match(r.status === 'failed' ? r.error!.message : '', /is not a Uint8Array itself \(a Proxy of one/, what);
+  }
+  await assert.rejects(t.store.range({ key: proxiedView() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a range key');
+  await assert.rejects(t.store.range({ key: b('a'), rangeEnd: proxiedView() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a range end');
+  assert.throws(() => t.store.watch({ key: proxiedView() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch key');
+  assert.throws(() => t.store.watch({ key: b('k'), rangeEnd: proxiedView() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, 'a watch range end');
+  assert.deepEqual((await t.store.range({ key: b('k') })).kvs.map(kvStr), ['k=1@2/2/1']);
+  assert.equal(t.store.currentRevision(), 2);
+  await put(t, 'k', '3');
+  assert.equal(t.store.currentRevision(), 3);
 });

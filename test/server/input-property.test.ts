@@ -4,7 +4,7 @@
 // wrong type (null, NaN, infinities, fractions, huge and negative numbers,
 // BigInt, Symbols, strings for numbers, arrays, boxed primitives, objects
 // without a prototype, typed arrays of other kinds, DataViews, detached and
-// shared buffers, option objects with misspelled keys, frozen, proxied or
+// shared buffers, Proxies of a Uint8Array, option objects with misspelled keys, frozen, proxied or
 // with a getter that throws) mixed with valid ones. Each call either
 // succeeds (when every part of it is valid) or fails with a typed error of a
 // code its docs list, and a failed call changes nothing: same revision,
@@ -22,7 +22,7 @@ import { KvNode } from '../../src/server/index.js';
 import { MemoryNetwork } from '../../src/transport/index.js';
 import { MvccStore } from '../../src/mvcc/index.js';
 import { Lessor } from '../../src/lease/index.js';
-import { detachedView } from '../mvcc/helpers.js';
+import { detachedView, proxiedView } from '../mvcc/helpers.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
@@ -143,7 +143,7 @@ const keyOk = (strings: boolean): fc.Arbitrary<Part> =>
 const keyBad = (strings: boolean): fc.Arbitrary<Part> =>
   fc.oneof(
     parts('key', true, JUNK),
-    parts('key', true, { 'empty u8': () => new Uint8Array(0), detached: detachedView, 'byte array': () => [102, 47, 97], true: () => true, number: () => 5 }),
+    parts('key', true, { 'empty u8': () => new Uint8Array(0), detached: detachedView, 'proxied u8': proxiedView, 'byte array': () => [102, 47, 97], true: () => true, number: () => 5 }),
     strings ? parts('key', true, { 'empty string': () => '' }) : parts('key', true, { string: () => 'f/a', 'empty string': () => '' }),
   );
 const valueOk = (strings: boolean): fc.Arbitrary<Part> =>
@@ -154,7 +154,7 @@ const valueOk = (strings: boolean): fc.Arbitrary<Part> =>
     ...(strings ? { string: () => 'v', 'empty string': () => '' } : {}),
   });
 const valueBad = (strings: boolean): fc.Arbitrary<Part> =>
-  fc.oneof(parts('value', true, JUNK), parts('value', true, { detached: detachedView, true: () => true, number: () => 5, ...(strings ? {} : { string: () => 'v' }) }));
+  fc.oneof(parts('value', true, JUNK), parts('value', true, { detached: detachedView, 'proxied u8': proxiedView, true: () => true, number: () => 5, ...(strings ? {} : { string: () => 'v' }) }));
 
 const intOk = parts('int', false, { 0: () => 0, 1: () => 1, '-1': () => -1, 3: () => 3, 'MAX_SAFE': () => Number.MAX_SAFE_INTEGER, 'MIN_SAFE': () => Number.MIN_SAFE_INTEGER, '-0': () => -0 });
 const intBad = fc.oneof(parts('int', true, JUNK), parts('int', true, { '"5"': () => '5', '"abc"': () => 'abc', true: () => true, '-0.5': () => -0.5 }));
@@ -165,7 +165,7 @@ const flagBad = fc.oneof(parts('flag', true, JUNK), parts('flag', true, { '"yes"
 const enumBad = fc.oneof(parts('enum', true, JUNK), parts('enum', true, { 'wrong case': () => 'ascend', unknown: () => 'SIDEWAYS', 0: () => 0, true: () => true, '""': () => '' }));
 /** A range end that is no bytes (an empty one is fine: the single key). */
 const endBad = (strings: boolean): fc.Arbitrary<Part> =>
-  fc.oneof(parts('end', true, JUNK), parts('end', true, { detached: detachedView, 'byte array': () => [102, 47, 98], true: () => true, number: () => 5, ...(strings ? {} : { string: () => 'f/b' }) }));
+  fc.oneof(parts('end', true, JUNK), parts('end', true, { detached: detachedView, 'proxied u8': proxiedView, 'byte array': () => [102, 47, 98], true: () => true, number: () => 5, ...(strings ? {} : { string: () => 'f/b' }) }));
 const bytesOptOk = (strings: boolean): fc.Arbitrary<Part> =>
   fc.oneof(
     ...['f/b', 'f/z', '\0'].map((k) => parts(`end ${JSON.stringify(k)}`, false, { ...(strings ? { string: () => k } : {}), ...containers(k) })),

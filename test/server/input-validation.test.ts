@@ -17,7 +17,7 @@ import { KvNode, text, type KvNodeOptions } from '../../src/server/index.js';
 import { MemoryNetwork, TcpTransport, type Transport } from '../../src/transport/index.js';
 import { CrashableLevel } from '../../src/storage/index.js';
 import { KvCluster, assertEachInvalid } from './helpers.js';
-import { detachedView, shrunkView } from '../mvcc/helpers.js';
+import { detachedView, proxiedView, shrunkView } from '../mvcc/helpers.js';
 import { tlsFile } from '../transport/clusters.js';
 
 const IDS = ['a', 'b', 'c'];
@@ -201,6 +201,39 @@ test('a key, value or range end that is a view out of the bounds of a shrunk res
     await assertEachInvalid((p) => c.run(p), calls);
     assert.equal(n.status().revision, revision);
     assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
+  } finally {
+    await c.closeAll();
+  }
+});
+
+test('a key, value or range end that is a Proxy of a Uint8Array is refused with QUORUMKV_INVALID_ARGUMENT and proposes nothing', async () => {
+  // before: it passes instanceof Uint8Array, then reading its byteLength
+  // threw a raw TypeError
+  const c = new KvCluster(['a'], 39);
+  try {
+    await c.startAll();
+    const n = (await c.waitLeader()) as Any;
+    await c.run(n.put('k', 'v'));
+    const revision = n.status().revision;
+    const lastIndex = n.raft.status().lastIndex;
+    const calls: [string, () => unknown][] = [
+      ['put key', () => n.put(proxiedView(), 'v2')],
+      ['put value', () => n.put('k', proxiedView())],
+      ['get key', () => n.get(proxiedView())],
+      ['delete key', () => n.delete(proxiedView())],
+      ['delete range end', () => n.delete('a', { rangeEnd: proxiedView() })],
+      ['range key', () => n.range({ key: proxiedView(), prefix: true })],
+      ['range end', () => n.range({ key: 'a', rangeEnd: proxiedView() })],
+      ['txn compare value', () => n.txn({ compare: [{ key: 'k', target: 'VALUE', result: 'EQUAL', value: proxiedView() }], success: [{ put: { key: 'k', value: 'x' } }] })],
+      ['txn put key', () => n.txn({ success: [{ put: { key: proxiedView(), value: 'x' } }] })],
+      ['watch key', () => n.watch(proxiedView())],
+      ['watch range end', () => n.watch('k', { rangeEnd: proxiedView() })],
+    ];
+    await assertEachInvalid((p) => c.run(p), calls);
+    await assert.rejects(c.run(n.put(proxiedView(), 'v2')), /key is not a Uint8Array itself \(a Proxy of one/);
+    assert.equal(n.status().revision, revision);
+    assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
+    assert.equal(text(((await c.run(n.get('k'))) as { value: Uint8Array } | undefined)?.value), 'v');
   } finally {
     await c.closeAll();
   }
