@@ -4,6 +4,7 @@
  * @module
  */
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../errors.js';
+import { viewProblem } from '../arg-values.js';
 import type { KeyValue } from '../mvccpb/index.js';
 import { text, type BytesLike, type CompareInput, type KV } from '../server/kv.js';
 import { dirOf, kvOf, leaseHex, LEFTOVER_RETRY_MS, rangeOfOp, sessionOf } from './keys.js';
@@ -50,6 +51,19 @@ export interface Leadership {
  */
 function withdrawnError(cause?: unknown): FaultError {
   return new FaultError(ErrorCode.ABORTED, 'election: the campaign was withdrawn by resign()', cause === undefined ? undefined : { cause });
+}
+
+/**
+ * A value to campaign or proclaim with: a string, or a Uint8Array whose
+ * bytes can be read (not a Proxy of one, nor a view of a detached or shrunk
+ * buffer), checked before anything is written or deleted.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ */
+function checkValue(value: unknown): void {
+  if (typeof value === 'string') return;
+  if (!(value instanceof Uint8Array)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'election: value must be a string or a Uint8Array');
+  const problem = viewProblem(value);
+  if (problem !== undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `election: value is ${problem}`);
 }
 
 /** A campaign in progress (past its leader check), as {@link Election.resign} sees it. */
@@ -335,13 +349,12 @@ export class Election {
    *   `QUORUMKV_SESSION_EXPIRED` when the session is lost before or while
    *   waiting; errors of the KV (`QUORUMKV_TIMEOUT`, ...)
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when a campaign of this election object is in progress, or for a value that is not a string or a Uint8Array
+   *   whose bytes can be read (a Proxy of one, or a view of a detached or shrunk `ArrayBuffer`, is refused)
    */
   async campaign(value: BytesLike, options: LockOptions = {}): Promise<Leadership> {
     options = optionsOf(options, 'campaign options', ['signal']);
     // before anything is written or deleted: a failed txn deletes the key
-    if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'election: value must be a string or a Uint8Array');
-    }
+    checkValue(value);
     if (this.leading !== undefined) {
       this.session.assertAlive();
       const check = new Scope(options.signal, this.session);
@@ -435,13 +448,11 @@ export class Election {
    * @throws FaultError `QUORUMKV_ELECTION_NOT_LEADER` when this candidate is
    *   not the leader (never was, resigned, or its key is gone)
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a value that is not a
-   *   string or a Uint8Array (nothing is written)
+   *   string or a Uint8Array whose bytes can be read (nothing is written)
    */
   async proclaim(value: BytesLike): Promise<void> {
     // as campaign(): the KV would take `undefined` for an empty value
-    if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'election: value must be a string or a Uint8Array');
-    }
+    checkValue(value);
     if (this.leading === undefined) throw new FaultError(ErrorCode.ELECTION_NOT_LEADER, 'election: not leader');
     if (!(await this.put(this.term, value))) {
       this.leading = undefined;

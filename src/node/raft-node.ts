@@ -24,7 +24,7 @@ import { emitIsolated } from '../isolated-emit.js';
 import { decodeConfChange, encodeConfChange, pack, unpack } from '../codec/index.js';
 import { checkOptionKeys, checkOptionsArg, type NoKeyMissing } from '../option-keys.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
-import { describeValue } from '../arg-values.js';
+import { describeValue, viewProblem } from '../arg-values.js';
 import { RawNode } from '../raft/index.js';
 import { resolveConfig } from '../raft/config.js';
 import { checkConfChange } from '../raft/confchange.js';
@@ -824,7 +824,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * @throws FaultError `QUORUMKV_NODE_CLOSED`, `QUORUMKV_REMOVED`: for a proposal that was
    *   pending when the member closed, stopped or was removed, the outcome is unknown (it may be
    *   in the log and still be applied), as for `QUORUMKV_TIMEOUT`
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `data` is not a `Uint8Array`,
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `data` is not a `Uint8Array` (or is a Proxy of
+   *   one, or a view of a detached or shrunk `ArrayBuffer`: its bytes cannot be read),
    *   `timeoutMs` not a positive number, or the options not `{ timeoutMs }` (nothing proposed)
    * @throws UsageError `QUORUMKV_REQUEST_TOO_LARGE` when the entry would not fit, with 1 KiB
    *   to spare, in the transport's largest message (`Transport.maxMessageBytes`; TCP:
@@ -836,6 +837,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // checked before anything is set up: the envelope would copy a string or
     // an array into bytes (a string as zeros) and replicate that
     if (!(data instanceof Uint8Array)) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'proposal data must be a Uint8Array'));
+    // a Proxy of one, or a view of a detached or shrunk buffer: the envelope's copy threw a TypeError
+    const unreadable = viewProblem(data);
+    if (unreadable !== undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `proposal data is ${unreadable}`));
     const badTimeout = timeoutProblem(options);
     if (badTimeout !== undefined) return Promise.reject(badTimeout);
     if (!this.forwarding && this.role !== 'leader' && this.lead !== '') {

@@ -5,7 +5,7 @@
  * @module
  */
 import { ErrorCode, FaultError, UsageError } from '../errors.js';
-import { describeValue } from '../arg-values.js';
+import { describeValue, viewProblem } from '../arg-values.js';
 import type { ConfChange, ConfState, Entry, HardState, Message, MessageType } from '../raftpb/index.js';
 import { MESSAGE_TYPES, emptyHardState, isLocalMessage, isResponseMessage } from '../raftpb/index.js';
 import { encodeConfChangeData } from './conf-change-codec.js';
@@ -36,11 +36,23 @@ function isNonNegativeInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
+/**
+ * Bytes the caller hands in: a Uint8Array whose bytes can be read, not a
+ * Proxy of one nor a view of a detached or shrunk buffer (see
+ * `viewProblem`): such an entry would be appended, then throw a TypeError
+ * where its size is read or it is encoded.
+ */
+function checkBytesArg(v: unknown, what: string): asserts v is Uint8Array {
+  if (!(v instanceof Uint8Array)) invalidArgument(`${what} must be a Uint8Array`);
+  const problem = viewProblem(v);
+  if (problem !== undefined) invalidArgument(`${what} is ${problem}`);
+}
+
 function checkConfChangeArg(cc: ConfChange): void {
   if (cc === null || typeof cc !== 'object') invalidArgument('conf change must be an object');
   if (!CONF_CHANGE_TYPES.has(cc.type)) invalidArgument(`unknown conf change type ${describeValue(cc.type)}`);
   if (typeof cc.nodeId !== 'string' || cc.nodeId === '') invalidArgument('conf change node id must be a non-empty string');
-  if (cc.context !== undefined && !(cc.context instanceof Uint8Array)) invalidArgument('conf change context must be a Uint8Array');
+  if (cc.context !== undefined) checkBytesArg(cc.context, 'conf change context');
 }
 
 /**
@@ -166,12 +178,13 @@ export class RawNode {
    * no acknowledgement: the driver learns the outcome when the entry is
    * committed (or never, if the leader changed).
    * @param data - the entry payload (bytes, not copied; do not mutate it afterwards)
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `data` is not a Uint8Array
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `data` is not a Uint8Array, or is a Proxy of one
+   *   or a view of a detached or shrunk `ArrayBuffer` (its bytes cannot be read)
    * @throws FaultError `QUORUMKV_PROPOSAL_DROPPED` when no leader is known, forwarding is disabled,
    *   a leadership transfer is in progress, the leader was removed, or the uncommitted-size cap is exceeded
    */
   propose(data: Uint8Array): void {
-    if (!(data instanceof Uint8Array)) invalidArgument('proposal data must be a Uint8Array');
+    checkBytesArg(data, 'proposal data');
     this.proposeEntries([{ term: 0, index: 0, type: 'Normal', data }]);
   }
 
@@ -184,7 +197,7 @@ export class RawNode {
     const ents: Entry[] = new Array<Entry>(data.length);
     for (let i = 0; i < data.length; i++) {
       const d = data[i];
-      if (!(d instanceof Uint8Array)) invalidArgument('proposal data must be a Uint8Array');
+      checkBytesArg(d, 'proposal data');
       ents[i] = { term: 0, index: 0, type: 'Normal', data: d };
     }
     this.proposeEntries(ents);
@@ -350,10 +363,11 @@ export class RawNode {
    * it too. Callers retry after a timeout (or when a leader is known again,
    * see `status().softState.lead`).
    * @param context - a unique, non-empty request id (bytes); requests with a context already pending are merged
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `context` is empty or not a Uint8Array
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `context` is empty or not a Uint8Array whose bytes can be read
    */
   readIndex(context: Uint8Array): void {
-    if (!(context instanceof Uint8Array) || context.length === 0) invalidArgument('read index context must be a non-empty Uint8Array');
+    checkBytesArg(context, 'read index context');
+    if (context.length === 0) invalidArgument('read index context must be a non-empty Uint8Array');
     this.stepLocal({ type: 'MsgReadIndex', from: this.raft.id, context });
   }
 

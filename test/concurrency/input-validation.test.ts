@@ -8,6 +8,7 @@ import { DoubleBarrier, Election, Mutex, PriorityQueue, Queue, RWMutex, Barrier,
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import { session, startCluster } from './helpers.js';
 import { assertEachInvalid } from '../server/helpers.js';
+import { detachedView, proxiedView } from '../mvcc/helpers.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
@@ -78,15 +79,17 @@ test('a campaign with a value of the wrong type fails with QUORUMKV_INVALID_ARGU
     const s = await session(c, kv, { ttl: 5 });
     const leading = new Election(s, 'e');
     const lead = await c.run(leading.campaign('v'));
-    for (const value of [5, null, undefined, { key: 'v' }]) {
+    // a Proxy of a Uint8Array, or a detached view: before, a TypeError
+    const values: [string, unknown][] = [['5', 5], ['null', null], ['undefined', undefined], ['an object', { key: 'v' }], ['a Proxy of a Uint8Array', proxiedView()], ['a detached view', detachedView()]];
+    for (const [what, value] of values) {
       let outcome: unknown;
       try {
         outcome = await c.run(new Election(s, 'e').campaign(value as Any));
       } catch (err) {
         outcome = err;
       }
-      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `campaign(${String(value)}): got ${String(outcome)}`);
-      assert.equal((await c.run(kv.get(leading.key)))?.createRevision, lead.term, `campaign(${String(value)}) left the leader key`);
+      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `campaign(${what}): got ${String(outcome)}`);
+      assert.equal((await c.run(kv.get(leading.key)))?.createRevision, lead.term, `campaign(${what}) left the leader key`);
     }
   } finally {
     await c.closeAll();
@@ -101,14 +104,15 @@ test('a proclaim with a value of the wrong type (undefined included) fails with 
     const e = new Election(s, 'e');
     await c.run(e.campaign('v'));
     const revision = kv.status().revision;
-    for (const value of [5, null, undefined, { key: 'v' }]) {
+    const values: [string, unknown][] = [['5', 5], ['null', null], ['undefined', undefined], ['an object', { key: 'v' }], ['a Proxy of a Uint8Array', proxiedView()], ['a detached view', detachedView()]];
+    for (const [what, value] of values) {
       let outcome: unknown;
       try {
         outcome = await c.run(e.proclaim(value as Any));
       } catch (err) {
         outcome = err;
       }
-      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `proclaim(${String(value)}): got ${String(outcome)}`);
+      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `proclaim(${what}): got ${String(outcome)}`);
     }
     assert.equal(kv.status().revision, revision, 'nothing was written');
     assert.equal((await c.run(e.leader())).value, 'v');

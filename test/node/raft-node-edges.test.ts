@@ -14,6 +14,7 @@ import { MemoryLevel } from 'memory-level';
 import { LevelLogStorage } from '../../src/storage/index.js';
 import { MemoryNetwork, parseAddress, type Transport } from '../../src/transport/index.js';
 import { LogStateMachine, TestCluster, advanceUntil, cmd } from './helpers.js';
+import { detachedView, proxiedView, shrunkView } from '../mvcc/helpers.js';
 
 const IDS = ['a', 'b', 'c'];
 const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
@@ -747,7 +748,7 @@ test('a follower told by its leader that more is committed than its log holds (i
   }
 });
 
-test('propose() refuses data that is not a Uint8Array, and a bad timeoutMs, with QUORUMKV_INVALID_ARGUMENT, proposing nothing and leaving no timer', async () => {
+test('propose() refuses data that is not a Uint8Array whose bytes can be read, and a bad timeoutMs, with QUORUMKV_INVALID_ARGUMENT, proposing nothing and leaving no timer', async () => {
   const c = new TestCluster({ seed: 23 });
   try {
     await c.startAll(IDS);
@@ -756,9 +757,20 @@ test('propose() refuses data that is not a Uint8Array, and a bad timeoutMs, with
     for (const m of c.members.values()) await m.node.idle();
     const timers = c.clock.pendingTimers();
     const before = leader.node.status().lastIndex;
-    // a string was replicated as zero bytes; an array as its numbers; undefined threw a TypeError
-    for (const data of ['set x 1', [1, 2, 3], undefined, 5, { length: 2 }]) {
-      await assert.rejects(leader.node.propose(data as never), hasCode(ErrorCode.INVALID_ARGUMENT), JSON.stringify(data));
+    // a string was replicated as zero bytes; an array as its numbers; undefined,
+    // a Proxy of a Uint8Array and a view of a detached or shrunk buffer threw a TypeError
+    const refused: [string, unknown][] = [
+      ['a string', 'set x 1'],
+      ['an array', [1, 2, 3]],
+      ['undefined', undefined],
+      ['a number', 5],
+      ['an array-like', { length: 2 }],
+      ['a Proxy of a Uint8Array', proxiedView()],
+      ['a detached view', detachedView()],
+      ['a shrunk view', shrunkView()],
+    ];
+    for (const [what, data] of refused) {
+      await assert.rejects(leader.node.propose(data as never), hasCode(ErrorCode.INVALID_ARGUMENT), what);
     }
     for (const timeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '5']) {
       await assert.rejects(leader.node.propose(cmd('x', '2'), { timeoutMs: timeoutMs as never }), hasCode(ErrorCode.INVALID_ARGUMENT), String(timeoutMs));

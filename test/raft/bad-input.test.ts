@@ -282,3 +282,28 @@ test('RawNode, its configuration and MemoryStorage refuse a malformed value of a
   }
   assert.ok(logged.some((m) => m.includes('ignored MsgHeartbeat from an object')), 'the ignored message is logged, naming its sender');
 });
+
+test('RawNode refuses proposal data, a read index context or a conf change context that is a Proxy of a Uint8Array or a detached view, and appends nothing', () => {
+  // before: such data passed instanceof Uint8Array and was appended; reading
+  // its size then threw a TypeError
+  const proxied = (): Uint8Array => new Proxy(bytes('x'), {});
+  const detached = (): Uint8Array => {
+    const u = bytes('x');
+    structuredClone(u.buffer, { transfer: [u.buffer as ArrayBuffer] });
+    return u;
+  };
+  const c = cluster();
+  const n = c.get('a').node;
+  const before = fingerprint(n);
+  const last = c.get('a').storage.lastIndex();
+  for (const [what, make] of [['a Proxy of a Uint8Array', proxied], ['a detached view', detached]] as const) {
+    assert.throws(() => n.propose(make()), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `propose ${what}`);
+    assert.throws(() => n.proposeBatch([bytes('y'), make()]), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `proposeBatch ${what}`);
+    assert.throws(() => n.readIndex(make()), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `readIndex ${what}`);
+    assert.throws(() => n.proposeConfChange({ type: 'AddLearnerNode', nodeId: 'd', context: make() }), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `proposeConfChange context ${what}`);
+  }
+  assert.equal(n.hasReady(), false, 'nothing to persist or send');
+  c.stabilize();
+  assert.equal(fingerprint(n), before);
+  assert.equal(c.get('a').storage.lastIndex(), last);
+});
