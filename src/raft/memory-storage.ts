@@ -12,6 +12,7 @@ import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { describeValue } from '../arg-values.js';
 import type { ConfState, Entry, HardState, Snapshot } from '../raftpb/index.js';
 import { emptyHardState, emptySnapshot } from '../raftpb/index.js';
+import { checkEntries } from './entry-checks.js';
 import { limitSize } from './entry-size.js';
 import type { Storage } from './types.js';
 
@@ -208,14 +209,21 @@ export class MemoryStorage implements Storage {
   /**
    * Appends entries (`Ready.entries`), replacing any conflicting suffix.
    * Entries before the first available index are ignored. The entries must
-   * be consecutive and must not leave a gap after the last index.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` on a gap, or when `entries` is not an array (nothing changes)
+   * be well formed (as the durable storages check them: an index of at
+   * least 1 and a term that are safe integers, type `'Normal'` or
+   * `'ConfChange'`, `Uint8Array` data), consecutive, with terms that never
+   * decrease, and must neither leave a gap after the last index nor start
+   * with a term below that of the entry they follow in the log (Raft §5.3:
+   * the terms of a log never decrease).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `entries` is not an array, an entry is
+   *   malformed, the entries are not consecutive or their term decreases, on a gap, or when
+   *   the first new entry's term is below the term of the entry before it (nothing changes)
    */
   append(entries: readonly Entry[]): void {
-    if (!Array.isArray(entries)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'entries must be an array');
+    checkEntries(entries);
     if (entries.length === 0) return;
     const first = this.firstIndex();
-    const last = entries[0]!.index + entries.length - 1;
+    const last = entries[entries.length - 1]!.index;
     // shortcut if there is no new entry
     if (last < first) return;
     // truncate compacted entries
@@ -226,6 +234,14 @@ export class MemoryStorage implements Storage {
       throw new UsageError(
         ErrorCode.INVALID_ARGUMENT,
         `missing log entry [last: ${this.lastIndex()}, append at: ${ents[0]!.index}]`,
+      );
+    }
+    // offset >= 1: the first new entry follows the dummy at least
+    const before = this.ents[offset - 1]!;
+    if (ents[0]!.term < before.term) {
+      throw new UsageError(
+        ErrorCode.INVALID_ARGUMENT,
+        `entry ${ents[0]!.index} has term ${ents[0]!.term}, below the term ${before.term} of entry ${before.index} before it in the log`,
       );
     }
     if (offset < this.ents.length) this.ents.length = offset;

@@ -194,3 +194,43 @@ test('indexes that are not non-negative integers, and a missing entry list or sn
     assert.deepEqual([s.firstIndex(), s.lastIndex(), s.snapshot().metadata.index], [1, 4, 0], name);
   }
 });
+
+test('append() refuses malformed entries, entries that are not consecutive and terms that go backwards with QUORUMKV_INVALID_ARGUMENT, as the durable storages do, and changes nothing', () => {
+  // before: only a gap was refused; the others were appended as they were
+  // (a string index, a fractional or negative term, an entry after a hole)
+  // or threw a TypeError (a null entry)
+  const terms = (s: MemoryStorage): number[] => {
+    const out: number[] = [];
+    for (let i = s.firstIndex() - 1; i <= s.lastIndex(); i++) out.push(s.term(i));
+    return out;
+  };
+  const odd = (fields: Record<string, unknown>): Entry => ({ ...e(6, 5), ...fields }) as Entry;
+  const cases: [string, unknown[]][] = [
+    ['a fractional term', [odd({ term: 5.5 })]],
+    ['a negative term', [odd({ term: -1 })]],
+    ['a term that is a string', [odd({ term: '5' })]],
+    ['an index that is a string', [odd({ index: '6' })]],
+    ['an index that is NaN', [odd({ index: Number.NaN })]],
+    ['an index of 0', [odd({ index: 0 })]],
+    ['a type that is neither Normal nor ConfChange', [odd({ type: 'Bogus' })]],
+    ['data that is not a Uint8Array', [odd({ data: 'abc' })]],
+    ['a null entry', [e(6, 5), null]],
+    ['an entry after a hole', [e(6, 5), e(8, 5)]],
+    ['entries out of order', [e(6, 5), e(5, 5)]],
+    ['a term that decreases within the entries', [e(6, 6), e(7, 5)]],
+    ['a term below the last entry', [e(6, 4)]],
+    ['a term below the entry kept before a replaced suffix', [e(5, 3), e(6, 3)]],
+    ['a term below the snapshot after compacted entries', [e(3, 2), e(4, 2)]],
+    ['a malformed entry among compacted ones', [odd({ index: 2, term: Number.NaN }), e(3, 3), e(4, 4)]],
+  ];
+  for (const [what, ents] of cases) {
+    const s = storage345();
+    assert.equal(code(() => s.append(ents as Entry[])), ErrorCode.INVALID_ARGUMENT, what);
+    assert.deepEqual(terms(s), [3, 4, 5], what);
+    assert.deepEqual(s.entries(4, 6).map((x) => [x.index, x.term]), [[4, 4], [5, 5]], what);
+  }
+  // well formed: replacing a suffix with a term at least that of the entry before, a ConfChange
+  const s = storage345();
+  s.append([e(5, 4), { index: 6, term: 6, type: 'ConfChange', data: new Uint8Array(1) }]);
+  assert.deepEqual(terms(s), [3, 4, 4, 6]);
+});
