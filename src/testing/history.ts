@@ -126,8 +126,16 @@ export class HistoryRecorder<I, O> {
   /**
    * Records the invocation of `input` by `clientId` now and returns the
    * handle to complete it with.
+   * @param clientId - the client: a string or a number, as `RecordingKV`'s `clientId`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `clientId` is neither a string nor a
+   *   number (nothing is recorded and the clock is not read), or the clock went backwards or
+   *   returned a value that is not finite
    */
   invoke(clientId: string | number, input: I): OpHandle<O> {
+    // a Symbol made the checker's report throw a TypeError; an object was shown as [object Object]
+    if (typeof clientId !== 'string' && typeof clientId !== 'number') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `a client id must be a string or a number, not ${describeValue(clientId)}`);
+    }
     const callTime = this.#now();
     const id = this.#slots.length;
     const slot: Slot<I, O> = { clientId, input, output: undefined, status: 'pending', callTime, returnTime: Infinity };

@@ -71,3 +71,18 @@ test('a clock that goes backwards is rejected', () => {
   h.ok('x');
   assert.equal(rec.history()[0]!.returnTime, 11);
 });
+
+test('invoke refuses a client id that is neither a string nor a number with QUORUMKV_INVALID_ARGUMENT, recording nothing and reading no clock', () => {
+  // before: it was recorded, and a Symbol made the checker's report of the
+  // history throw a TypeError
+  let reads = 0;
+  const rec = new HistoryRecorder<string, string>({ clock: () => reads++ });
+  for (const id of [undefined, null, true, {}, ['c'], Symbol('c'), 5n, () => 'c', Object.create(null)]) {
+    assert.throws(() => rec.invoke(id as never, 'a'), (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT, typeof id);
+  }
+  assert.equal(rec.size, 0);
+  assert.equal(reads, 0, 'the clock was not read');
+  rec.invoke('c1', 'a').ok('A');
+  rec.invoke(7, 'b').fail();
+  assert.deepEqual(rec.history().map((o) => [o.id, o.clientId, o.callTime]), [[0, 'c1', 0], [1, 7, 2]]);
+});
