@@ -167,7 +167,8 @@ function checkGroup(group: unknown, what: string): void {
 
 function checkLink(link: Link | undefined): void {
   if (link === undefined) return;
-  if (typeof link.from !== 'string' || typeof link.to !== 'string' || link.from === '' || link.to === '') {
+  // null threw a TypeError
+  if (link === null || typeof link !== 'object' || typeof link.from !== 'string' || typeof link.to !== 'string' || link.from === '' || link.to === '') {
     throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'a link is { from, to } with non-empty node ids');
   }
 }
@@ -325,7 +326,7 @@ export class MemoryNetwork {
 
   /**
    * Drops each message with probability `p`, on `link` or globally.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `p` is not in [0, 1]
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `p` is not in [0, 1], or `link` is not `{ from, to }` with non-empty ids
    */
   setDropRate(p: number, link?: Link): void {
     checkRate(p, 'drop rate');
@@ -347,7 +348,7 @@ export class MemoryNetwork {
    * order) and dropped silently, uncounted, when its turn comes, so that a
    * seed gives the same faults to the other messages whether or not
    * proposals are forwarded.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `p` is not in [0, 1]
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `p` is not in [0, 1], or `link` is not `{ from, to }` with non-empty ids
    */
   setDuplicateRate(p: number, link?: Link): void {
     checkRate(p, 'duplicate rate');
@@ -358,7 +359,7 @@ export class MemoryNetwork {
   /**
    * With probability `p`, a message jumps ahead of a uniformly chosen number
    * (at least one) of the messages in flight on its link.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `p` is not in [0, 1]
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `p` is not in [0, 1], or `link` is not `{ from, to }` with non-empty ids
    */
   setReorderRate(p: number, link?: Link): void {
     checkRate(p, 'reorder rate');
@@ -369,7 +370,8 @@ export class MemoryNetwork {
   /**
    * Delays each message by a uniform integer number of milliseconds in
    * `[minMs, maxMs]` (scheduler time).
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for non-integers, negatives, or `minMs > maxMs`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for non-integers, negatives, or `minMs > maxMs`,
+   *   or a `link` that is not `{ from, to }` with non-empty ids
    */
   setDelay(range: DelayRange, link?: Link): void {
     checkDelay(range);
@@ -377,8 +379,12 @@ export class MemoryNetwork {
     this.setFault('delay', { minMs: range.minMs, maxMs: range.maxMs }, link);
   }
 
-  /** A copy of the counters, of one directed link or of the whole network. */
+  /**
+   * A copy of the counters, of one directed link or of the whole network.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `link` is not `{ from, to }` with non-empty ids
+   */
   stats(link?: Link): NetworkStats {
+    checkLink(link);
     if (link === undefined) return { ...this.totals };
     const l = this.links.get(linkKey(link.from, link.to));
     return l === undefined ? emptyStats() : { ...l.stats };

@@ -809,3 +809,109 @@ test('the testing entry points refuse a malformed value of any kind with their t
     await sim.close();
   }
 });
+
+test('Simulation refuses a traceLines, settleRounds, knownFatalErrors or faults.duplicateRate it cannot use, at construction', () => {
+  // before: a fractional traceLines wrote lines at fractional ring positions
+  // and a negative one kept none; a NaN settleRounds gave asynchronous work
+  // no turn, Infinity never ended a millisecond, a fraction or 0 was rounded;
+  // a string in knownFatalErrors threw a TypeError at the first fatal error;
+  // a duplicateRate outside [0, 1] was taken as it was
+  const bad = (o: Record<string, unknown>, code: string): void =>
+    assert.throws(() => new Simulation({ seed: 1, ...o }), (err: unknown) => isQuorumError(err, code as never), `${Object.keys(o)[0]} ${String(Object.values(o)[0])}`);
+  for (const v of [-1, 2.5, Number.NaN, -Infinity, '10', null, Symbol('s')]) bad({ traceLines: v }, ErrorCode.INVALID_CONFIG);
+  for (const v of [0, -1, 2.5, Number.NaN, Infinity, '3', null]) bad({ settleRounds: v }, ErrorCode.INVALID_CONFIG);
+  for (const v of ['boom', ['boom'], [/a/, 'b'], null, /a/]) bad({ knownFatalErrors: v }, ErrorCode.INVALID_CONFIG);
+  for (const v of [2, -0.1, Number.NaN, '0.5']) bad({ faults: { duplicateRate: v } }, ErrorCode.INVALID_ARGUMENT);
+  for (const o of [{ traceLines: 0 }, { traceLines: Infinity }, { traceLines: 5 }, { settleRounds: 1 }, { knownFatalErrors: [] }, { faults: { duplicateRate: 1 } }]) {
+    assert.doesNotThrow(() => new Simulation({ seed: 1, ...o }), JSON.stringify(o));
+  }
+});
+
+test('a global knownFatalErrors pattern matches every fatal error, not every other one', async () => {
+  // before: RegExp.test on a global pattern starts at its lastIndex, so the
+  // second member's fatal error was not matched and failed the simulation
+  class Failing extends Counter {
+    override apply(entries: ApplyEntry[]): number[] {
+      if (entries.some((e) => e.kind === 'normal')) throw new Error('boom in apply');
+      return super.apply(entries);
+    }
+  }
+  const known = /boom/g;
+  await withSim({ seed: 18, kind: 'raft', stateMachine: () => new Failing(), knownFatalErrors: [known] }, async (sim) => {
+    sim.raft(sim.leaderId()!).propose(pack(1)).catch(() => undefined);
+    await sim.until(() => sim.knownIssues().length >= 2, { maxMs: 2000, what: 'two members to fail' });
+    assert.deepEqual(sim.violations(), []);
+    assert.equal(known.lastIndex, 0, "the caller's pattern is left alone");
+  });
+});
+
+test('the fault and time methods refuse what they cannot use with QUORUMKV_INVALID_ARGUMENT, and change nothing', async () => {
+  // before: inject took any fault unchecked (an unknown type did nothing, an
+  // unknown member was skipped, a negative pause resumed at once, a partition
+  // of a string threw a TypeError); randomFaults(null) threw a TypeError, and a
+  // string meanGapMs, a fractional duration or a NaN weight were used as they were
+  await withSim({ seed: 4 }, async (sim) => {
+    const t = sim.now();
+    const hash = sim.traceHash();
+    const lines = sim.traceLines().length;
+    const calls: [string, () => unknown][] = [
+      ['inject an unknown type', () => sim.inject({ type: 'isolte', member: 'a' } as never)],
+      ['inject an unknown member', () => sim.inject({ type: 'crash', member: 'z' })],
+      ['inject a negative pause', () => sim.inject({ type: 'pause', member: 'a', ms: -5 })],
+      ['inject a pause of NaN', () => sim.inject({ type: 'pause', member: 'a', ms: Number.NaN })],
+      ['inject a rate outside [0, 1]', () => sim.inject({ type: 'dropRate', rate: 2 })],
+      ['inject a partition of a string', () => sim.inject({ type: 'partition', a: 'ab' as never })],
+      ['inject a replacement by a used id', () => sim.inject({ type: 'replace', member: 'a', by: 'b' })],
+      ['inject null', () => sim.inject(null as never)],
+      ['inject a Symbol', () => sim.inject(Symbol('f') as never)],
+      ['randomFaults(null)', () => sim.randomFaults(null as never)],
+      ['randomFaults(undefined)', () => sim.randomFaults(undefined as never)],
+      ['randomFaults meanGapMs string', () => sim.randomFaults({ until: t + 1000, meanGapMs: '50' as never })],
+      ['randomFaults meanGapMs Infinity', () => sim.randomFaults({ until: t + 1000, meanGapMs: Infinity })],
+      ['randomFaults until string', () => sim.randomFaults({ until: String(t + 1000) as never })],
+      ['randomFaults until object', () => sim.randomFaults({ until: { valueOf: () => t + 1000 } as never })],
+      ['randomFaults durationMs fraction', () => sim.randomFaults({ until: t + 1000, durationMs: { min: 1.5, max: 3.7 } })],
+      ['randomFaults weight NaN', () => sim.randomFaults({ until: t + 1000, weights: { crash: Number.NaN } })],
+      ['randomFaults weight negative', () => sim.randomFaults({ until: t + 1000, weights: { crash: -1 } })],
+      ['randomFaults weight Infinity', () => sim.randomFaults({ until: t + 1000, weights: { crash: Infinity } })],
+      ['pauseClock -1', () => sim.pauseClock('a', -1)],
+      ['pauseClock NaN', () => sim.pauseClock('a', Number.NaN)],
+      ['pauseClock Infinity', () => sim.pauseClock('a', Infinity)],
+      ['partition a string', () => sim.partition('ab' as never)],
+      ['partition b a number', () => sim.partition(['a'], 5 as never)],
+      ['split leaderIn', () => sim.split({ leaderIn: 'MINORITY' as never })],
+      ['setDropRate link null', () => sim.setDropRate(0.1, null as never)],
+      ['until a boolean', () => sim.until(true as never)],
+      ['until what', () => sim.until(() => true, { what: 5 as never })],
+      ['drive a value', () => sim.drive(5 as never)],
+      ['onTrace a string', () => sim.onTrace('print' as never)],
+      ['log a Symbol', () => sim.log(Symbol('s') as never)],
+      ['moveLeader a Symbol', () => sim.moveLeader(Symbol('s') as never)],
+      ['replace a number', () => sim.replace(5 as never)],
+      ['checkWatches flag', () => sim.checkWatches({ lostTombstonesAtCompaction: 'yes' as never })],
+      ['checkProgress withinMs', () => sim.checkProgress({ withinMs: Number.NaN })],
+      ['checkConvergence withinMs', () => sim.checkConvergence({ withinMs: -1 })],
+      ['network stats link null', () => sim.network.stats(null as never)],
+    ];
+    for (const [name, call] of calls) {
+      let outcome: unknown;
+      try {
+        outcome = await call();
+      } catch (err) {
+        outcome = err;
+      }
+      assert.ok(isQuorumError(outcome, ErrorCode.INVALID_ARGUMENT), `${name}: got ${outcome instanceof Error ? `${outcome.name} ${outcome.message}` : typeof outcome}`);
+    }
+    assert.equal(sim.now(), t, 'no time moved');
+    assert.equal(sim.traceLines().length, lines, 'nothing was traced');
+    assert.equal(sim.traceHash(), hash);
+    assert.equal(sim.replacementsPending, 0);
+    await sim.run(1000);
+    assert.deepEqual(sim.violations(), []);
+    assert.ok(!sim.traceLines().some((l) => l.includes('inject') || l.includes('fault')), 'no fault was applied or scheduled');
+    assert.deepEqual(sim.upMembers(), ['a', 'b', 'c']);
+    // the checks still take what they took
+    sim.inject({ type: 'pause', member: 'a', ms: 0 });
+    assert.deepEqual(sim.randomFaults({ until: sim.now() + 10, weights: { crash: 0 } }).at(-1)?.fault, { type: 'calm' });
+  });
+});

@@ -5,7 +5,7 @@
  */
 import { checkOptionsArg } from '../../option-keys.js';
 import { ErrorCode, UsageError } from '../../errors.js';
-import { describeJson } from '../../arg-values.js';
+import { describeJson, describeValue } from '../../arg-values.js';
 import type { SimRandom } from './sim-random.js';
 
 /** A member chosen when the fault fires: a given id, the current leader, or one drawn from the seed. */
@@ -173,15 +173,15 @@ export type RandomFaultKind =
 
 /** Options of {@link randomFaultSchedule} (and `Simulation.randomFaults`). Times are virtual ms. */
 export interface RandomFaultOptions {
-  /** When the first fault may fire, ms since the start. Default 0 (`Simulation.randomFaults`: now). */
+  /** When the first fault may fire, ms since the start: a finite number. Default 0 (`Simulation.randomFaults`: now). */
   from?: number;
-  /** When every fault is over: a `calm` fires at this time. Required. */
+  /** When every fault is over: a `calm` fires at this time. A finite number >= `from`. Required. */
   until: number;
-  /** Mean time between the starts of two faults. Default 300. */
+  /** Mean time between the starts of two faults: a finite number > 0. Default 300. */
   meanGapMs?: number;
-  /** How long one fault lasts: uniform in this range. Default 100 to 800. */
+  /** How long one fault lasts: uniform in this range of whole ms, `0 <= min <= max`. Default 100 to 800. */
   durationMs?: { min: number; max: number };
-  /** Relative weights of the kinds; absent kinds get their default weight, 0 turns one off. */
+  /** Relative weights of the kinds (finite numbers >= 0); absent kinds get their default weight, 0 turns one off. */
   weights?: Partial<Record<RandomFaultKind, number>>;
 }
 
@@ -272,7 +272,8 @@ export function describeFault(f: Fault): string {
  * @param usedIds - every id that a replacement may not take (default
  *   `members`): removed members' and scheduled replacements' too
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `until < from`, `from`, `until` or
- *   `durationMs.max` is not finite, or a range is inverted
+ *   `meanGapMs` is not a finite number, `meanGapMs` is not above 0, `durationMs` is not whole
+ *   ms `0 <= min <= max`, or a weight is not a finite number >= 0
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare,
  *   or a `durationMs` that is not a `{ min, max }` range (a number included)
  */
@@ -295,12 +296,31 @@ export function randomFaultSchedule(
   const until = options.until;
   const gap = options.meanGapMs ?? 300;
   const dur = options.durationMs ?? { min: 100, max: 800 };
-  // finite: a schedule up to an infinite time would be drawn forever
-  if (!(until >= from) || !Number.isFinite(until) || !Number.isFinite(from) || !(gap > 0) || !(dur.min >= 0 && dur.max >= dur.min && Number.isFinite(dur.max))) {
+  // numbers checked before they are compared (an object's valueOf ran, a
+  // string '300' was taken as a number); finite: a schedule up to an
+  // infinite time would be drawn forever; whole durations: the draw of a
+  // fractional range gave durations outside it
+  const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  if (
+    !finite(until) ||
+    !finite(from) ||
+    !(until >= from) ||
+    !finite(gap) ||
+    !(gap > 0) ||
+    !Number.isSafeInteger(dur.min) ||
+    !Number.isSafeInteger(dur.max) ||
+    !(dur.min >= 0 && dur.max >= dur.min)
+  ) {
     throw new UsageError(
       ErrorCode.INVALID_ARGUMENT,
-      'random faults need finite times with from <= until, meanGapMs > 0 and 0 <= durationMs.min <= durationMs.max',
+      'random faults need finite times with from <= until, a finite meanGapMs > 0 and whole durations 0 <= durationMs.min <= durationMs.max',
     );
+  }
+  for (const [kind, w] of Object.entries(options.weights ?? {})) {
+    // NaN, a negative number or a string turned the kind off, Infinity drew only the last kind
+    if (w !== undefined && !(finite(w) && w >= 0)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `random fault options.weights.${kind} must be a finite number >= 0, not ${describeValue(w)}`);
+    }
   }
   const weights = { ...DEFAULT_FAULT_WEIGHTS, ...(options.weights ?? {}) };
   // the members as they will be when each fault fires (replacements change them)

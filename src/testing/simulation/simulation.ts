@@ -49,7 +49,7 @@ export type StateMachineFactory = (context: { id: string; db: AnyLevel; lifetime
 export interface NetworkFaultOptions {
   /** Probability that a message is lost. Default 0. */
   dropRate?: number;
-  /** Probability that a message is delivered twice (never a forwarded proposal; see `NEVER_DUPLICATED`). Default 0. */
+  /** Probability that a message is delivered twice (never a forwarded proposal; see `NEVER_DUPLICATED`), in [0, 1]. Default 0. */
   duplicateRate?: number;
   /** Probability that a message overtakes others in flight on its link. Default 0. */
   reorderRate?: number;
@@ -91,11 +91,11 @@ export interface SimulationOptions {
   faults?: NetworkFaultOptions;
   /** How often the store hashes of the members are compared, in virtual ms (a non-negative number). Default 100; 0 turns it off. */
   hashEveryMs?: number;
-  /** How many trace lines to keep for failure reports and {@link Simulation.traceLines}. Default 1000; `Infinity` keeps every line. */
+  /** How many trace lines to keep for failure reports and {@link Simulation.traceLines}: a non-negative integer. Default 1000; `Infinity` keeps every line. */
   traceLines?: number;
   /**
    * Event-loop turns (`setImmediate`) given to asynchronous work after each
-   * virtual millisecond. Default 3. Work needing more turns continues in the
+   * virtual millisecond: a positive integer. Default 3. Work needing more turns continues in the
    * next millisecond; the run stays deterministic either way.
    */
   settleRounds?: number;
@@ -105,6 +105,8 @@ export interface SimulationOptions {
    * {@link Simulation.knownIssues}, instead of failing the simulation: for
    * bugs that are reported but not fixed yet, so that a run can go on
    * looking for others. Default: none (every fatal error is a violation).
+   * An array of `RegExp`; a global or sticky one is matched as if it were
+   * neither (its `lastIndex` would make `test` fail every other time).
    */
   knownFatalErrors?: readonly RegExp[];
 }
@@ -156,6 +158,20 @@ interface Member {
 
 const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` unless `rate` is a probability in [0, 1] */
+function checkDuplicateRate(rate: unknown): void {
+  if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `duplicate rate must be a probability in [0, 1], got ${describeValue(rate)}`);
+  }
+}
+
+/** A check's time budget: absent, or a finite number of virtual ms >= 0. */
+function checkBudget(v: unknown, what: string): void {
+  if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} needs a finite number of virtual ms >= 0, not ${describeValue(v)}`);
+  }
+}
+
 function memberIds(nodes: SimulationOptions['nodes']): string[] {
   if (nodes === undefined || nodes === 3) return ['a', 'b', 'c'];
   if (nodes === 5) return ['a', 'b', 'c', 'd', 'e'];
@@ -178,6 +194,29 @@ function count(v: number | undefined, name: string, def: number, min: 0 | 1): nu
     throw new UsageError(ErrorCode.INVALID_CONFIG, `${name} must be a ${min === 1 ? 'positive' : 'non-negative'} integer`);
   }
   return v;
+}
+
+/** A number of trace lines to keep: a non-negative safe integer, or `Infinity` (every line). */
+function traceLinesOf(v: number | undefined): number {
+  if (v === undefined) return 1000;
+  // a fraction wrote lines at fractional ring positions, NaN or a negative number kept none
+  if (v !== Infinity && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) {
+    throw new UsageError(ErrorCode.INVALID_CONFIG, `traceLines must be a non-negative integer or Infinity, got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+/**
+ * The patterns of `knownFatalErrors`: an array of `RegExp`, each copied
+ * without the global and sticky flags, whose `lastIndex` made `test` start
+ * where the last match ended (and fail every other time).
+ */
+function fatalPatterns(v: readonly RegExp[] | undefined): readonly RegExp[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every((re) => re instanceof RegExp)) {
+    throw new UsageError(ErrorCode.INVALID_CONFIG, `knownFatalErrors must be an array of RegExp, got ${describeValue(v)}`);
+  }
+  return v.map((re: RegExp) => (re.global || re.sticky ? new RegExp(re.source, re.flags.replace(/[gy]/g, '')) : re));
 }
 
 /** Every key of {@link SimulationOptions}: any other is refused. */
@@ -293,7 +332,13 @@ export class Simulation {
 
   /**
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options, an option
-   *   of a name the options (or `faults`) do not declare included
+   *   of a name the options (or `faults`) do not declare included: a
+   *   `traceLines` that is not a non-negative integer or `Infinity`, a
+   *   `settleRounds` that is not a positive integer, `knownFatalErrors` that
+   *   are not an array of `RegExp`, ...
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a rate of `faults`
+   *   outside [0, 1] or a `delay` that is not integers
+   *   `0 <= minMs <= maxMs` (as {@link setDropRate} and the others refuse them)
    */
   constructor(options: SimulationOptions) {
     if (options === null || typeof options !== 'object') throw new UsageError(ErrorCode.INVALID_CONFIG, 'options are required');
@@ -320,8 +365,9 @@ export class Simulation {
       snapshotCatchUpEntries: count(options.snapshotCatchUpEntries, 'snapshotCatchUpEntries', 5000, 0),
       syncStore: options.syncStore ?? true,
       hashEveryMs: options.hashEveryMs ?? 100,
-      traceLines: options.traceLines ?? 1000,
-      settleRounds: Math.max(1, Math.floor(options.settleRounds ?? 3)),
+      traceLines: traceLinesOf(options.traceLines),
+      // NaN ran no turn at all, Infinity never ended a millisecond
+      settleRounds: count(options.settleRounds, 'settleRounds', 3, 1),
     };
     // as KvNode.open (and Raft's own configuration) checks them: found here,
     // not when the first member opens
@@ -332,7 +378,7 @@ export class Simulation {
       throw new UsageError(ErrorCode.INVALID_CONFIG, 'hashEveryMs must be a non-negative number of ms (0 turns the comparison off)');
     }
     this.electionTimeoutMs = this.opts.tickMs * this.opts.electionTicks;
-    this.knownFatal = options.knownFatalErrors ?? [];
+    this.knownFatal = fatalPatterns(options.knownFatalErrors);
     const f = options.faults ?? {};
     this.base = {
       dropRate: f.dropRate ?? 0,
@@ -340,6 +386,8 @@ export class Simulation {
       reorderRate: f.reorderRate ?? 0,
       delay: f.delay ?? { minMs: 1, maxMs: 3 },
     };
+    // the network checks the other rates and the delay (applyBaseFaults)
+    checkDuplicateRate(this.base.duplicateRate);
     this.random = new SimRandom(options.seed);
     this.faultRng = this.random.fork('faults');
     this.dupRng = this.random.fork('duplicate');
@@ -611,11 +659,19 @@ export class Simulation {
    * @param options.maxMs - give up after this much virtual time (default 10,000; `Infinity`: never)
    * @param options.what - what is awaited, for the error message ("timed out after 500 virtual ms waiting for <what> (seed 7)")
    * @throws FaultError `QUORUMKV_TIMEOUT` when `cond` does not hold within `maxMs`
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of another name, or a `maxMs` that is NaN or negative
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `cond` is not a function (a condition
+   *   already evaluated, such as `sim.leaderId() !== undefined`), for an option of another name,
+   *   a `maxMs` that is NaN or negative, or a `what` that is not a string
    * @throws SimulationError `QUORUMKV_INVARIANT_VIOLATED` as soon as an invariant breaks
    */
   async until(cond: () => boolean, options: { maxMs?: number; what?: string } = {}): Promise<void> {
+    if (typeof cond !== 'function') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `until(cond) needs a function to call before each millisecond, not ${describeValue(cond)}`);
+    }
     checkOptionsArg(options, ['maxMs', 'what'], 'until options');
+    if (options.what !== undefined && typeof options.what !== 'string') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `until options.what must be a string, not ${describeValue(options.what)}`);
+    }
     const maxMs = options.maxMs ?? 10_000;
     if (typeof maxMs !== 'number' || Number.isNaN(maxMs) || maxMs < 0) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `maxMs needs a number of virtual ms >= 0, not ${describeValue(maxMs)}`);
@@ -631,15 +687,19 @@ export class Simulation {
    * Moves virtual time forward until `promise` settles, and returns its value (or throws its error).
    * @param options.maxMs - give up after this much virtual time (default 10,000; `Infinity`: never)
    * @throws FaultError `QUORUMKV_TIMEOUT` when it does not settle within `maxMs`
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of another name, or a `maxMs` that is NaN or negative
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `promise` is not a promise (or another
+   *   thenable), for an option of another name, or a `maxMs` that is NaN or negative
    */
   async drive<T>(promise: Promise<T>, options: { maxMs?: number } = {}): Promise<T> {
+    if (!(promise instanceof Promise) && typeof (promise as { then?: unknown } | null | undefined)?.then !== 'function') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `drive(promise) needs a promise, not ${describeValue(promise)}`);
+    }
     checkOptionsArg(options, ['maxMs'], 'drive options');
     let settled = false;
     let value: T | undefined;
     let error: unknown;
     let failed = false;
-    promise.then(
+    Promise.resolve(promise).then(
       (v) => {
         settled = true;
         value = v;
@@ -760,13 +820,22 @@ export class Simulation {
     return this.trace.lines();
   }
 
-  /** Calls `fn` with every trace line from now on (e.g. to print a replay live). */
+  /**
+   * Calls `fn` with every trace line from now on (e.g. to print a replay live).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `fn` is not a function (it would
+   *   have thrown at the next line, inside a fault or a client call)
+   */
   onTrace(fn: (line: string) => void): void {
+    if (typeof fn !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `onTrace needs a function, not ${describeValue(fn)}`);
     this.trace.onLine(fn);
   }
 
-  /** Adds a line of your own to the trace (it counts in {@link traceHash}). */
+  /**
+   * Adds a line of your own to the trace (it counts in {@link traceHash}).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `text` is not a string (nothing is added)
+   */
   log(text: string): void {
+    if (typeof text !== 'string') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `log needs a string, not ${describeValue(text)}`);
     this.trace.add(this.clock.now(), text);
   }
 
@@ -792,8 +861,14 @@ export class Simulation {
    * Blocks every link between group `a` and group `b` (default: every
    * member not in `a`), both ways. Messages in flight on those links are
    * dropped too.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `a` (or `b`) is not an array of
+   *   member ids, or names an unknown member (nothing changes)
    */
   partition(a: readonly string[], b?: readonly string[]): void {
+    if (!Array.isArray(a) || (b !== undefined && !Array.isArray(b))) {
+      // a string was taken for the list of its characters
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `partition(a, b) needs arrays of member ids, not ${describeValue(Array.isArray(a) ? b : a)}`);
+    }
     for (const id of a) this.member(id);
     const other = b ?? this.ids.filter((id) => !a.includes(id));
     for (const id of other) this.member(id);
@@ -805,9 +880,15 @@ export class Simulation {
    * A majority/minority split: the minority has `floor((n - 1) / 2)`
    * members; the leader (if any) is put on the side `leaderIn` names
    * (default: drawn from the seed). Returns the two sides.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of another name, or a
+   *   `leaderIn` other than `'majority'` and `'minority'` (nothing changes)
    */
   split(options: { leaderIn?: 'majority' | 'minority' } = {}): { majority: string[]; minority: string[] } {
     checkOptionsArg(options, ['leaderIn'], 'split options');
+    // another value put the leader in the majority
+    if (options.leaderIn !== undefined && options.leaderIn !== 'majority' && options.leaderIn !== 'minority') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `split options.leaderIn is 'majority' or 'minority', not ${describeValue(options.leaderIn)}`);
+    }
     const n = this.ids.length;
     const minSize = Math.max(1, Math.floor((n - 1) / 2));
     const leader = this.leaderId();
@@ -893,7 +974,7 @@ export class Simulation {
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `rate` is not in [0, 1]
    */
   setDuplicateRate(rate: number): void {
-    if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'duplicate rate must be in [0, 1]');
+    checkDuplicateRate(rate);
     this.duplicateRate = rate;
     this.log(`fault duplicate-rate ${rate}`);
   }
@@ -933,9 +1014,15 @@ export class Simulation {
    * work already running (a storage write) is not stopped. Pausing a
    * member that is paused already makes it resume `ms` from now instead;
    * `calm()` resumes it at once.
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when it is not running
+   * @param ms - virtual ms: a finite number >= 0 (a fraction is dropped)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when it is not running, or for an `ms`
+   *   that is not a finite number >= 0 (nothing changes)
    */
   pauseClock(id: string, ms: number): void {
+    // a negative ms resumed it at once, NaN or Infinity never
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `pauseClock(id, ms) needs a finite number of virtual ms >= 0, not ${describeValue(ms)}`);
+    }
     const m = this.member(id);
     if (m.status !== 'up') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${id} is not running`);
     const gate = m.gate;
@@ -947,7 +1034,7 @@ export class Simulation {
       if (m.gate !== gate || gate.isDead || m.pauses !== pause) return;
       this.log(`fault resume ${id}`);
       gate.resume();
-    }, Math.max(0, Math.floor(ms)));
+    }, Math.floor(ms));
   }
 
   /**
@@ -994,7 +1081,7 @@ export class Simulation {
     }
     for (const id of reserved) this.usedIds.add(id);
     for (const f of faults) {
-      this.clock.setTimeout(() => this.inject(f.fault), f.at - now);
+      this.clock.setTimeout(() => this.applyFault(f.fault), f.at - now);
     }
   }
 
@@ -1004,8 +1091,13 @@ export class Simulation {
    * pauses, drop/delay/duplicate/reorder rates, and with a weight of their
    * own leadership transfers and member replacements; a `calm` at
    * `until`), schedules it and returns it. `from` defaults to now.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `options` is not an object, or for
+   *   options {@link randomFaultSchedule} refuses, or a `from` in the past (nothing is scheduled)
    */
   randomFaults(options: RandomFaultOptions): ScheduledFault[] {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `random fault options must be an object ({ until, ... }), not ${describeValue(options)}`);
+    }
     const schedule = randomFaultSchedule(
       this.faultRng.fork(`schedule@${this.clock.now()}`),
       this.ids,
@@ -1017,8 +1109,26 @@ export class Simulation {
     return schedule;
   }
 
-  /** Applies one fault now (what a scheduled fault does when it fires). Crashes and restarts run in the background. */
+  /**
+   * Applies one fault now (what a scheduled fault does when it fires).
+   * Crashes and restarts run in the background. A fault that names a
+   * member not running then (crashed, or removed since) is skipped, as
+   * when a scheduled one fires.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a fault {@link checkFault} refuses,
+   *   as {@link schedule} does: an unknown type, a member that never was one, a rate outside
+   *   [0, 1], a negative or infinite pause, a delay range that is not integers
+   *   `0 <= minMs <= maxMs`, a replacement's `by` that is an id used already (nothing changes)
+   */
   inject(fault: Fault): void {
+    // unchecked, an unknown type did nothing, an unknown member was skipped,
+    // a negative pause resumed at once, and a malformed one threw a TypeError
+    checkFault(fault, [...this.usedIds]);
+    if (fault.type === 'replace' && fault.by !== undefined) this.usedIds.add(fault.by);
+    this.applyFault(fault);
+  }
+
+  /** Applies a checked fault (a scheduled one, when it fires). */
+  private applyFault(fault: Fault): void {
     this.log(`inject ${describeFault(fault)}`);
     // a fault drawn ahead of a replacement may name a member that is not
     // started yet (a replacement still under way) or one shut down since
@@ -1108,7 +1218,7 @@ export class Simulation {
     const from = this.leaderId();
     if (from === undefined) return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, 'no leader to move the leadership from'));
     const m = this.members.get(to);
-    if (m === undefined || m.status !== 'up') return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${to} is not running`));
+    if (m === undefined || m.status !== 'up') return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${describeValue(to)} is not running`));
     const leader = this.member(from);
     this.log(`fault move-leader ${from} -> ${to}`);
     return leader.kv !== undefined ? leader.kv.moveLeader(to) : leader.raft!.moveLeader(to);
@@ -1151,10 +1261,12 @@ export class Simulation {
    * @param by - the new member's id (default: {@link newMemberId} of every id used so far)
    * @returns the new member's id
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (the promise rejects) when,
-   *   once the replacements before it are done, `member` is not in the
-   *   cluster or `by` is an id used already
+   *   `member` is not a string, or, once the replacements before it are
+   *   done, `member` is not in the cluster or `by` is an id used already
    */
   replace(member: string, by?: string): Promise<string> {
+    // checked now: a member of another type failed the replacement with a TypeError when its turn came
+    if (typeof member !== 'string') return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `replace(member) needs a member id, not ${describeValue(member)}`));
     if (by !== undefined && (typeof by !== 'string' || by === '' || this.usedIds.has(by))) {
       return Promise.reject(new UsageError(ErrorCode.INVALID_ARGUMENT, `a new member needs an id no member ever had, not ${describeJson(by)}`));
     }
@@ -1422,9 +1534,15 @@ export class Simulation {
    *   R dropped the tombstones written at R, which a watch at R then missed;
    *   etcd #18089). The store keeps them until the next compaction, so its
    *   watches pass without it. Default false.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of another name, or a
+   *   `lostTombstonesAtCompaction` that is not a boolean
    */
   checkWatches(options: { lostTombstonesAtCompaction?: boolean } = {}): SimulationVerdict {
     checkOptionsArg(options, ['lostTombstonesAtCompaction'], 'checkWatches options');
+    // a string such as 'yes' was taken as false
+    if (options.lostTombstonesAtCompaction !== undefined && typeof options.lostTombstonesAtCompaction !== 'boolean') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `checkWatches options.lostTombstonesAtCompaction must be a boolean, not ${describeValue(options.lostTombstonesAtCompaction)}`);
+    }
     const gaps = this.committed.gaps();
     const streams: WatchStreamRecord[] = this.watchStreams;
     const res = checkWatch(this.committed.events(), streams, { unknownRevisions: gaps });
@@ -1462,9 +1580,12 @@ export class Simulation {
    * the members in turn (a new attempt every election timeout) until one
    * write commits. Passes when that happens within `withinMs` (default 10
    * election timeouts) of virtual time. `kind: 'kv'` only.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` with `kind: 'raft'`, for an option of
+   *   another name, or a `withinMs` that is not a finite number >= 0 (nothing is done)
    */
   async checkProgress(options: { withinMs?: number } = {}): Promise<ProgressVerdict> {
     checkOptionsArg(options, ['withinMs'], 'checkProgress options');
+    checkBudget(options.withinMs, 'checkProgress options.withinMs');
     if (this.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "checkProgress needs kind 'kv'");
     await this.calm();
     const budget = options.withinMs ?? 10 * this.electionTimeoutMs;
@@ -1515,9 +1636,12 @@ export class Simulation {
    * whole cluster). A member that never catches up within `withinMs`
    * (default 20 election timeouts) fails the check. `kind: 'kv'` only;
    * call it once the traffic stopped and the faults ended.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` with `kind: 'raft'`, for an option of
+   *   another name, or a `withinMs` that is not a finite number >= 0
    */
   async checkConvergence(options: { withinMs?: number } = {}): Promise<ConvergenceVerdict> {
     checkOptionsArg(options, ['withinMs'], 'checkConvergence options');
+    checkBudget(options.withinMs, 'checkConvergence options.withinMs');
     if (this.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "checkConvergence needs kind 'kv'");
     const budget = options.withinMs ?? 20 * this.electionTimeoutMs;
     const start = this.clock.now();
