@@ -144,11 +144,14 @@ export class Lessor {
   private readonly expiredRetryMs: number;
 
   /**
-   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for a `minTtl` that is not a
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` for options that are not an
+   *   object, an option of a name they do not declare, a `minTtl` that is not a
    *   positive integer, an `expiredRetryMs` that is not a positive finite
    *   number of ms, or a `now` that is not a function
    */
   constructor(options: LessorOptions = {}) {
+    // null threw a TypeError; a misspelled option (minTTL) left its default in force
+    checkOptionsArg(options, ['minTtl', 'now', 'expiredRetryMs'] satisfies (keyof LessorOptions)[], 'Lessor options', ErrorCode.INVALID_CONFIG);
     const minTtl = options.minTtl ?? DEFAULT_MIN_LEASE_TTL;
     if (!Number.isSafeInteger(minTtl) || minTtl < 1) {
       throw new UsageError(ErrorCode.INVALID_CONFIG, `lessor minTtl must be a positive integer, got ${describeValue(minTtl)}`);

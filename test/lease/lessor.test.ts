@@ -320,3 +320,17 @@ test('timeToLive, revoke and renew refuse an id that is not a safe integer with 
   l.revoke(5);
   assert.equal(l.leaseCount(), 0);
 });
+
+test('options that are not an object, or of a name the options do not declare, are QUORUMKV_INVALID_CONFIG', () => {
+  // before: null threw a TypeError, and a misspelled option (minTTL) left its default in force
+  const bad: [string, unknown][] = [
+    ['null', null],
+    ['a number', 5],
+    ['an array', []],
+    ['minTTL', { minTTL: 5 }],
+    ['expiredRetryMS', { expiredRetryMs: 100, expiredRetryMS: 100 }],
+  ];
+  for (const [name, options] of bad) assert.throws(() => new Lessor(options as LessorOptions), { code: 'QUORUMKV_INVALID_CONFIG' }, name);
+  assert.doesNotThrow(() => new Lessor(undefined));
+  assert.doesNotThrow(() => new Lessor({ minTtl: 5, expiredRetryMs: 100, now: () => 0 }));
+});
