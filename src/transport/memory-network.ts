@@ -230,13 +230,23 @@ export class MemoryNetwork {
 
   /**
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `seed` is not a safe
-   *   integer, or for an option of another name
+   *   integer, `scheduler` is not an object with a `schedule` method, `onEvent`
+   *   is not a function, or for an option of another name
    */
   constructor(options: MemoryNetworkOptions) {
     if (options === null || typeof options !== 'object' || !Number.isSafeInteger(options.seed)) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'MemoryNetwork needs an integer seed');
     }
     checkOptionKeys(options, ['seed', 'scheduler', 'onEvent'] satisfies (keyof MemoryNetworkOptions)[], 'MemoryNetwork options', ErrorCode.INVALID_ARGUMENT);
+    // found here, not at the first send or event (a Clock given as the
+    // scheduler has setTimeout, not schedule)
+    const sch = options.scheduler as Partial<Scheduler> | null | undefined;
+    if (sch !== undefined && (sch === null || typeof sch !== 'object' || typeof sch.schedule !== 'function')) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `MemoryNetwork options.scheduler must be an object with schedule(delayMs, fn), got ${describeValue(sch)}`);
+    }
+    if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `MemoryNetwork options.onEvent must be a function, got ${describeValue(options.onEvent)}`);
+    }
     this.rng = xoroshiro128plus(options.seed);
     this.scheduler = options.scheduler ?? realTimeScheduler;
     this.onEvent = options.onEvent;

@@ -529,3 +529,20 @@ test('a transport keeps at most 64 remotes: the one heard from least recently is
   assert.equal(senders[2]!.rec.received.length, 2, 's2, a peer now, is still reached');
   await Promise.all([a.close(), ...senders.map((s) => s.t.close())]);
 });
+
+test('a scheduler without schedule(), or an onEvent that is not a function, is refused with QUORUMKV_INVALID_ARGUMENT when the network is made', () => {
+  // before: they were taken, and the first send threw a TypeError (a clock
+  // given as the scheduler has setTimeout, not schedule), or every event
+  // threw one as an uncaught exception
+  const bad: [string, object][] = [
+    ['a clock as scheduler', { scheduler: { setTimeout: () => undefined } }],
+    ['a function as scheduler', { scheduler: () => undefined }],
+    ['null scheduler', { scheduler: null }],
+    ['onEvent a string', { onEvent: 'log' }],
+    ['onEvent null', { onEvent: null }],
+  ];
+  for (const [name, o] of bad) {
+    assert.throws(() => new MemoryNetwork({ seed: 1, ...o } as never), (e: unknown) => isQuorumError(e, ErrorCode.INVALID_ARGUMENT), name);
+  }
+  assert.doesNotThrow(() => new MemoryNetwork({ seed: 1, scheduler: new VirtualScheduler(), onEvent: () => undefined }));
+});
