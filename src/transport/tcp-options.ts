@@ -40,7 +40,7 @@ export interface TcpTransportOptions {
   clusterId: string;
   /** Where to listen. Port 0 picks a free port; read it from `address()` after `start()`. */
   listen: { host: string; port: number };
-  /** Known peers: id to `"host:port"` (IPv6 `"[::1]:port"`). More with `addPeer`. */
+  /** Known peers: an object of id to `"host:port"` (IPv6 `"[::1]:port"`), not an array of addresses. More with `addPeer`. */
   peers?: Record<string, string>;
   /**
    * Largest frame payload accepted or sent, bytes. Default 4 MiB
@@ -214,6 +214,10 @@ export function resolveTcpOptions(o: TcpTransportOptions): ResolvedTcpOptions {
   }
   checkOptionKeys(listen, ['host', 'port'], 'TcpTransport options.listen');
   if (!Number.isSafeInteger(listen.port) || listen.port < 0 || listen.port > 65535) invalid('listen.port must be an integer in 0..65535');
+  // an array of addresses was taken for peers '0', '1', ...; a number for none
+  if (o.peers !== undefined && (o.peers === null || typeof o.peers !== 'object' || Array.isArray(o.peers))) {
+    invalid('peers must be an object of member id to "host:port"');
+  }
   const peers = new Map<string, HostPort | undefined>();
   for (const [id, addr] of Object.entries(o.peers ?? {})) {
     if (id === '') invalid('peer ids must be non-empty');

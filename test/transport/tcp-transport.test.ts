@@ -82,6 +82,10 @@ test('invalid options throw UsageError INVALID_CONFIG', () => {
     ['malformed peer address', { peers: { b: 'no-port' } }],
     ['port out of range', { peers: { b: '127.0.0.1:70000' } }],
     ['unbracketed ipv6', { peers: { b: '::1:2380' } }],
+    // an array of addresses was taken for peers '0', '1', ...; a number or null for no peer
+    ['peers as an array of addresses', { peers: ['127.0.0.1:2380', '127.0.0.1:2381'] as never }],
+    ['peers as a number', { peers: 5 as never }],
+    ['peers null', { peers: null as never }],
     ['tiny maxFrameBytes', { maxFrameBytes: 100 }],
     ['chunk above the frame limit', { maxFrameBytes: 4096, snapshotChunkBytes: 4096 }],
     ['backoff max below initial', { backoff: { initialMs: 100, maxMs: 10 } }],
