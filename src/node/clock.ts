@@ -7,6 +7,8 @@
  */
 import { createClock } from '@sinonjs/fake-timers';
 import { MAX_TIMER_MS } from '../timer-limit.js';
+import { ErrorCode, UsageError } from '../errors.js';
+import { describeValue } from '../arg-values.js';
 
 /** An opaque timer handle returned by {@link Clock.setTimeout}. */
 export type TimerHandle = unknown;
@@ -75,6 +77,18 @@ export const systemClock: Clock = {
 };
 
 /**
+ * A time or a step of virtual time: a finite number of ms >= 0. The timer
+ * library took NaN and Infinity for no time, threw a raw `TypeError` for a
+ * negative step, and read a string as `'m:s'` or `'h:m:s'`.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ */
+function checkMs(ms: unknown, what: string): void {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} needs a finite number of ms >= 0, not ${describeValue(ms)}`);
+  }
+}
+
+/**
  * Virtual time for deterministic tests, backed by `@sinonjs/fake-timers`
  * (a clock object of its own; the global timers are not touched). Time moves
  * only when {@link VirtualClock.advance} or {@link VirtualClock.advanceAsync}
@@ -83,8 +97,12 @@ export const systemClock: Clock = {
 export class VirtualClock implements Clock {
   private readonly clock;
 
-  /** @param startMs - the initial virtual time in ms (default 0) */
+  /**
+   * @param startMs - the initial virtual time in ms (default 0)
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `startMs` is not a finite number >= 0
+   */
   constructor(startMs = 0) {
+    checkMs(startMs, 'VirtualClock startMs');
     this.clock = createClock(startMs);
   }
 
@@ -107,8 +125,10 @@ export class VirtualClock implements Clock {
    * Moves virtual time forward by `ms`, firing due timers synchronously.
    * Promise continuations scheduled by those timers run only after this
    * returns; use {@link advanceAsync} when timers start asynchronous work.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `ms` is not a finite number >= 0 (time does not move)
    */
   advance(ms: number): void {
+    checkMs(ms, 'VirtualClock.advance(ms)');
     this.clock.tick(ms);
   }
 
@@ -116,8 +136,11 @@ export class VirtualClock implements Clock {
    * Moves virtual time forward by `ms`, letting the real event loop run
    * (microtasks and I/O callbacks) between timers, so asynchronous work a timer
    * starts settles before the next timer fires.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (the promise rejects) when `ms` is not a
+   *   finite number >= 0 (time does not move)
    */
   async advanceAsync(ms: number): Promise<void> {
+    checkMs(ms, 'VirtualClock.advanceAsync(ms)');
     await this.clock.tickAsync(ms);
   }
 

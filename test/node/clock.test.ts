@@ -46,3 +46,24 @@ test('systemClock: a delay above 2^31 - 1 ms does not fire after 1 ms, warns of 
     process.off('warning', onWarning);
   }
 });
+
+test('VirtualClock refuses a start time or a step that is not a finite number of ms >= 0 with QUORUMKV_INVALID_ARGUMENT, and time does not move', async () => {
+  // before: NaN and Infinity were taken for no time, a negative step threw a
+  // raw TypeError, and a string was read as 'm:s' ('01:00' moved a minute)
+  const odd: unknown[] = [Number.NaN, Infinity, -1, '01:00', '5', null, {}, Symbol('s')];
+  for (const v of odd) {
+    const what = typeof v === 'symbol' ? 'a Symbol' : String(v);
+    assert.throws(() => new VirtualClock(v as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `startMs ${what}`);
+    const c = new VirtualClock(100);
+    let fired = 0;
+    c.setTimeout(() => fired++, 0);
+    assert.throws(() => c.advance(v as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `advance ${what}`);
+    await assert.rejects(c.advanceAsync(v as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `advanceAsync ${what}`);
+    assert.equal(c.now(), 100, what);
+    assert.equal(fired, 0, what);
+  }
+  const c = new VirtualClock(0);
+  c.advance(0);
+  await c.advanceAsync(5);
+  assert.equal(c.now(), 5);
+});
