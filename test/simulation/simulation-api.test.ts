@@ -16,6 +16,7 @@ import {
   SimulationError,
   randomFaultSchedule,
   runScenario,
+  startTraffic,
   type ScheduledFault,
 } from '../../src/testing/simulation/index.js';
 import { HistoryRecorder, KvHistoryMerger, checkKvInput, checkLinearizable, registerModel } from '../../src/testing/index.js';
@@ -913,5 +914,40 @@ test('the fault and time methods refuse what they cannot use with QUORUMKV_INVAL
     // the checks still take what they took
     sim.inject({ type: 'pause', member: 'a', ms: 0 });
     assert.deepEqual(sim.randomFaults({ until: sim.now() + 10, weights: { crash: 0 } }).at(-1)?.fault, { type: 'calm' });
+  });
+});
+
+test('startTraffic refuses options it cannot use with QUORUMKV_INVALID_ARGUMENT, and starts nothing', async () => {
+  // before: undefined threw a TypeError, NaN as until issued nothing and
+  // passed, a fractional count of keys or pause was drawn outside its range,
+  // a switch rate above 1 moved every client before every request and a NaN
+  // weight turned a kind off
+  await withSim({ seed: 6 }, async (sim) => {
+    const until = sim.now() + 200;
+    const bad: [string, unknown][] = [
+      ['undefined', undefined],
+      ['until NaN', { until: Number.NaN }],
+      ['until a string', { until: String(until) }],
+      ['clients 0', { until, clients: 0 }],
+      ['clients 1.5', { until, clients: 1.5 }],
+      ['keys 0', { until, keys: 0 }],
+      ['keys 2.5', { until, keys: 2.5 }],
+      ['thinkMs fractional', { until, thinkMs: { min: 1.5, max: 3.7 } }],
+      ['thinkMs inverted', { until, thinkMs: { min: 9, max: 3 } }],
+      ['switchRate 2', { until, switchRate: 2 }],
+      ['maxWatches -1', { until, maxWatches: -1 }],
+      ['weights NaN', { until, weights: { put: Number.NaN } }],
+      ['weights negative', { until, weights: { put: -1 } }],
+      ['wrap a string', { until, wrap: 'no' }],
+    ];
+    for (const [name, options] of bad) {
+      assert.throws(() => startTraffic(sim, options as never), (err: unknown) => isQuorumError(err, ErrorCode.INVALID_ARGUMENT), name);
+    }
+    await sim.run(50);
+    assert.equal(sim.history().length, 0, 'no request was issued');
+    const traffic = startTraffic(sim, { until, clients: 1, keys: 1, thinkMs: { min: 0, max: 0 }, switchRate: 1, maxWatches: 0, weights: { put: 1 } });
+    await sim.run(until - sim.now());
+    traffic.stop();
+    assert.ok(sim.history().length > 0);
   });
 });

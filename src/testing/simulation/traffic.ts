@@ -6,6 +6,7 @@
  */
 import { checkOptionsArg } from '../../option-keys.js';
 import { ErrorCode, UsageError } from '../../errors.js';
+import { describeValue } from '../../arg-values.js';
 import type { KV, KvNode, Watch } from '../../server/index.js';
 import type { SimClient } from './sim-client.js';
 import type { SimRandom } from './sim-random.js';
@@ -33,22 +34,49 @@ export const DEFAULT_TRAFFIC_WEIGHTS: Readonly<Record<TrafficOp, number>> = {
 
 /** Options of {@link startTraffic}. Times are virtual ms. */
 export interface TrafficOptions {
-  /** Stop issuing requests at this virtual time (ms since the start). Required. */
+  /** Stop issuing requests at this virtual time (ms since the start): a finite number. Required. */
   until: number;
-  /** Number of concurrent clients. Default 3. */
+  /** Number of concurrent clients: a positive integer. Default 3. */
   clients?: number;
-  /** Number of keys (`k/0`, `k/1`, ...); lease keys are `l/0`, ... Default 6. */
+  /** Number of keys (`k/0`, `k/1`, ...), a positive integer; lease keys are `l/0`, ... Default 6. */
   keys?: number;
-  /** Pause between a client's requests, uniform in this range. Default 5 to 40. */
+  /** Pause between a client's requests, uniform in this range of whole ms, `0 <= min <= max`. Default 5 to 40. */
   thinkMs?: { min: number; max: number };
-  /** Relative weights of the request kinds; absent kinds keep their default, 0 turns one off. */
+  /** Relative weights of the request kinds (finite numbers >= 0); absent kinds keep their default, 0 turns one off. */
   weights?: Partial<Record<TrafficOp, number>>;
-  /** Probability that a client moves to another member before a request. Default 0.1. */
+  /** Probability that a client moves to another member before a request, in [0, 1]. Default 0.1. */
   switchRate?: number;
-  /** At most this many watches in all. Default 8. */
+  /** At most this many watches in all: a non-negative integer. Default 8. */
   maxWatches?: number;
   /** Passed to every client (see `SimClientOptions.wrap`). */
   wrap?: (member: KvNode) => KV;
+}
+
+/**
+ * The values of traffic options: unchecked, NaN as `until` issued nothing
+ * and passed, a fractional count of clients or keys, or a fractional pause,
+ * was drawn outside its range, 0 keys drew a key outside the range, a
+ * switch rate above 1 moved every client before every request, and a NaN or
+ * negative weight turned a kind off.
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
+ */
+function checkTrafficValues(o: TrafficOptions): void {
+  const bad = (what: string, v: unknown, want: string): never => {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `traffic options.${what} must be ${want}, not ${describeValue(v)}`);
+  };
+  const int = (v: unknown, min: number): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+  if (typeof o.until !== 'number' || !Number.isFinite(o.until)) bad('until', o.until, 'a finite number of virtual ms');
+  if (o.clients !== undefined && !int(o.clients, 1)) bad('clients', o.clients, 'a positive integer');
+  if (o.keys !== undefined && !int(o.keys, 1)) bad('keys', o.keys, 'a positive integer');
+  if (o.maxWatches !== undefined && !int(o.maxWatches, 0)) bad('maxWatches', o.maxWatches, 'a non-negative integer');
+  if (o.thinkMs !== undefined && !(int(o.thinkMs.min, 0) && int(o.thinkMs.max, 0) && o.thinkMs.max >= o.thinkMs.min)) {
+    bad('thinkMs', o.thinkMs, 'whole ms { min, max } with 0 <= min <= max');
+  }
+  if (o.switchRate !== undefined && !(typeof o.switchRate === 'number' && o.switchRate >= 0 && o.switchRate <= 1)) bad('switchRate', o.switchRate, 'a probability in [0, 1]');
+  for (const [kind, w] of Object.entries(o.weights ?? {})) {
+    if (w !== undefined && !(typeof w === 'number' && Number.isFinite(w) && w >= 0)) bad(`weights.${kind}`, w, 'a finite number >= 0');
+  }
+  if (o.wrap !== undefined && typeof o.wrap !== 'function') bad('wrap', o.wrap, 'a function');
 }
 
 /** Running traffic. */
@@ -83,14 +111,18 @@ interface KeyState {
  * `sim.run(...)` meanwhile.
  *
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a simulation of `kind: 'raft'`
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for options that are not an object, an option of a
+ *   name the options do not declare, or a value outside what its doc says (nothing is started)
  */
 export function startTraffic(sim: Simulation, options: TrafficOptions): Traffic {
   if (sim.kind !== 'kv') throw new UsageError(ErrorCode.INVALID_ARGUMENT, "traffic needs kind 'kv'");
+  // undefined threw a TypeError
+  if (options === null || typeof options !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `traffic options must be an object ({ until, ... }), not ${describeValue(options)}`);
   checkOptionsArg(options, ['until', 'clients', 'keys', 'thinkMs', 'weights', 'switchRate', 'maxWatches', 'wrap'] satisfies (keyof TrafficOptions)[], 'traffic options');
   checkOptionsArg(options.thinkMs, ['min', 'max'], 'traffic options.thinkMs');
   // a weight of another name would be drawn like an operation, issue nothing and count as answered
   checkOptionsArg(options.weights, Object.keys(DEFAULT_TRAFFIC_WEIGHTS), 'traffic options.weights');
+  checkTrafficValues(options);
   const rng = sim.random.fork('traffic');
   const nClients = options.clients ?? 3;
   const nKeys = options.keys ?? 6;
