@@ -671,8 +671,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   private caughtUp = false;
   /** The last index of the log as loaded when this member opened (infinite for a member joining with an empty log: only a ReadIndex round catches it up). */
   private caughtUpIndex = 0;
-  /** ReadIndex rounds under way for the watches from now waiting for this member to catch up ({@link catchUpForWatches}). */
-  private watchCatchUp: Promise<void> | undefined;
+  /** ReadIndex rounds are taken for the watches from now waiting for this member to catch up ({@link catchUpForWatches}). */
+  private watchCatchUp = false;
   /** The pause before the next of those rounds, and what ends it early (a leader heard of, a close). */
   private watchCatchUpPause: { timer: TimerHandle; wake: () => void } | undefined;
   /** When the last automatic compaction succeeded, or when this member began (ms of its clock; periodic mode). */
@@ -1925,9 +1925,17 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * watch waits any more, or the member no longer serves.
    */
   private catchUpForWatches(): void {
-    if (this.caughtUp || this.watchCatchUp !== undefined) return;
-    const waits = (): boolean =>
-      !this.caughtUp && !this.closed && this.stopped === undefined && !this.raft.removed && this.store.watcherGroups().waiting > 0;
+    if (this.caughtUp || this.watchCatchUp) return;
+    this.watchCatchUp = true;
+    // decided and recorded in one synchronous step: a watch created once
+    // the rounds have decided to stop takes them up again (one that came
+    // before the flag was cleared, a few microtasks later, waited with no
+    // round taken for it, for good on a joining member)
+    const waits = (): boolean => {
+      const go = !this.caughtUp && !this.closed && this.stopped === undefined && !this.raft.removed && this.store.watcherGroups().waiting > 0;
+      if (!go) this.watchCatchUp = false;
+      return go;
+    };
     const run = async (): Promise<void> => {
       while (waits()) {
         try {
@@ -1948,9 +1956,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
         }
       }
     };
-    this.watchCatchUp = run()
-      .catch((err: unknown) => log('[%s] catching up for the watches from now failed: %s', this.id, (err as Error)?.message))
-      .finally(() => (this.watchCatchUp = undefined));
+    run().catch((err: unknown) => {
+      this.watchCatchUp = false;
+      log('[%s] catching up for the watches from now failed: %s', this.id, (err as Error)?.message);
+    });
   }
 
   /**

@@ -376,3 +376,53 @@ test('a joining member that receives the log in several messages answers seriali
   await d.close();
   for (const n of nodes.values()) await n.close();
 });
+
+test('a watch from now created as the rounds taken for the watches that waited end (the last of them cancelled) still starts on a joining member', async () => {
+  // The member takes ReadIndex rounds while a watch from now waits for it
+  // to catch up, and stops when none waits any more. A watch created right
+  // after the last one is cancelled, a few microtasks later, must take them
+  // up again: a joining member with an empty log catches up only by a
+  // ReadIndex round, so that watch would wait while the member is healthy
+  for (let depth = 0; depth <= 4; depth++) {
+    const clock = new VirtualClock();
+    const net = new MemoryNetwork({ seed: 19, scheduler: clockScheduler(clock) });
+    const ids = ['a', 'b', 'c'];
+    const nodes = new Map<string, KvNode>();
+    for (const [i, id] of ids.entries()) nodes.set(id, await KvNode.open(options(id, ids, net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 100 + i)));
+    await advanceUntil(clock, () => ids.some((id) => nodes.get(id)!.raft.isLeader), 5_000, 'leader');
+    const leader = nodes.get(ids.find((id) => nodes.get(id)!.raft.isLeader)!)!;
+    await settle(clock, leader.put('k', 'v1'));
+    await settle(clock, leader.addMember('d', undefined, { learner: true }));
+    net.isolate('d');
+    const d = await KvNode.open({ ...options('d', [], net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 110), members: undefined, join: true });
+    d.on('error', () => undefined);
+    const first = d.watch('k');
+    // cut off longer than a request timeout: its rounds fail at once (no leader), each followed by a pause
+    await clock.advanceAsync(3_000);
+    let second: ReturnType<KvNode['watch']> | undefined;
+    let responses: WatchResponse[] = [];
+    d.on('leaderChange', (id) => {
+      if (id === '' || second !== undefined) return;
+      // the pause ends as the leader is heard of; the watch that waited is cancelled
+      void first.cancel();
+      let hops = depth;
+      const create = (): void => {
+        if (hops-- > 0) {
+          queueMicrotask(create);
+          return;
+        }
+        second = d.watch('k');
+        responses = collect(second);
+      };
+      create();
+    });
+    net.heal();
+    await advanceUntil(clock, () => second !== undefined, 5_000, 'the joiner hears of the leader');
+    await clock.advanceAsync(1_000);
+    const later = await settle(clock, leader.put('k', 'v2'));
+    await advanceUntil(clock, () => responses.some((r) => r.events.length > 0), 5_000, `the watch created ${depth} microtasks after the cancel delivers`);
+    assert.equal(responses.find((r) => r.events.length > 0)!.events[0]!.kv.modRevision, later.value!.header.revision);
+    await d.close();
+    for (const n of nodes.values()) await n.close();
+  }
+});
