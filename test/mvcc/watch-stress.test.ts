@@ -13,6 +13,11 @@
 // batch wrote without. Half the seeds have a twin store whose snapshot this
 // one restores at times, as a follower that missed entries; new watches,
 // progress requests and consumers' reads come while some restores run.
+// Half the seeds hold back the watches from now at times (nested holds
+// too, as a restarted member's and a snapshot install's), also while a
+// restore runs, and release them later (or close the store while held),
+// cancelling some held ones: such a watch starts after the revision the
+// store has at the last release (while a restore runs, the restored one).
 // Seeded: QUORUMKV_WATCH_STRESS_SEED=<n> replays one seed,
 // QUORUMKV_WATCH_STRESS_SEEDS=<from>-<to> runs a range of them, and
 // QUORUMKV_WATCH_STRESS_NO_GETSYNC=1 takes the database without synchronous
@@ -96,6 +101,8 @@ interface Spec {
   createdAt: number;
   /** Created once the store had begun a restore to this revision: a watch from now starts after it. */
   restoredTo?: number;
+  /** A watch from now created while held back: `createdAt` and `restoredTo` are those of the last release. */
+  held?: boolean;
 }
 
 interface Rec {
@@ -162,6 +169,10 @@ async function runSeed(seed: number): Promise<string[]> {
   // the choices added later draw from their own generator: the earlier ones stay as they were for a seed
   const rng2 = xoroshiro128plus(seed + 0x9e3779b9);
   const int2 = (lo: number, hi: number): number => uniformInt(rng2, lo, hi);
+  // the holds of the watches from now draw from a third one
+  const rng3 = xoroshiro128plus(seed + 0x7f4a7c15);
+  const int3 = (lo: number, hi: number): number => uniformInt(rng3, lo, hi);
+  const holding = int3(0, 1) === 0;
   const noGetSync = int(0, 1) === 0 || process.env.QUORUMKV_WATCH_STRESS_NO_GETSYNC === '1';
   if (noGetSync) Object.defineProperty(db, 'supports', { value: { ...db.supports, getSync: false } });
   if (noGetSync && int2(0, 1) === 0) {
@@ -212,6 +223,42 @@ async function runSeed(seed: number): Promise<string[]> {
 
   /** The revision a restore under way brings the store to. */
   let restoringTo: number | undefined;
+  /** Whether the store has begun the restore under way (rather than a restore() call still on its way to it). */
+  const inRestore = (): boolean => restoringTo !== undefined && (store as unknown as { hub: { restoring: boolean } }).hub.restoring;
+  /** Holds of the watches from now not released yet, and the watches created meanwhile. */
+  let holds = 0;
+  let held: Rec[] = [];
+  /** The watches held back start: after the revision the store has now (while a restore runs, the restored one). */
+  const started = (recs: Rec[]): void => {
+    const restored = inRestore() ? restoringTo : undefined;
+    for (const r of recs) {
+      r.spec.createdAt = store.currentRevision();
+      if (restored === undefined) delete r.spec.restoredTo;
+      else r.spec.restoredTo = restored;
+      r.covered = Math.max(r.covered, r.spec.createdAt);
+    }
+  };
+  const hold = (): void => {
+    store.holdWatchesFromNow();
+    holds++;
+  };
+  const release = (): void => {
+    store.releaseWatchesFromNow();
+    if (--holds > 0) return;
+    const recs = held;
+    held = [];
+    started(recs);
+    for (const r of recs) if (r.w.state === 'waiting') violations.push(`${r.spec.name}: still waiting after the last release`);
+  };
+  /** Holds or releases (nested, up to two here), or cancels a watch held back. */
+  const holdOrRelease = (): void => {
+    if (held.length > 0 && int3(0, 5) === 0) {
+      const r = held[int3(0, held.length - 1)]!;
+      r.ended = true;
+      void r.w.cancel();
+    } else if (holds === 0 || (holds === 1 && int3(0, 1) === 0)) hold();
+    else release();
+  };
   const open = (spec: Omit<Spec, 'name' | 'createdAt'>, consumer: string, depth = 0): Rec | undefined => {
     const req: WatchCreateRequest = {
       key: b(spec.key),
@@ -225,7 +272,7 @@ async function runSeed(seed: number): Promise<string[]> {
     // whether the store had begun the restore (rather than a restore() call
     // still on its way to it): a watch from now then starts after the
     // restored revision
-    const inRestore = restoringTo !== undefined && (store as unknown as { hub: { restoring: boolean } }).hub.restoring;
+    const restoring = inRestore();
     try {
       w = store.watch(req);
     } catch (err) {
@@ -236,9 +283,12 @@ async function runSeed(seed: number): Promise<string[]> {
     // does not change the writes the seed makes
     const own = xoroshiro128plus(seed * 1009 + recs.length);
     const wint = (lo: number, hi: number): number => uniformInt(own, lo, hi);
-    const full: Spec = { ...spec, name: `w${recs.length}:${consumer}`, createdAt: store.currentRevision(), ...(inRestore ? { restoredTo: restoringTo } : {}) };
+    const waits = holds > 0 && spec.startRevision <= 0;
+    const full: Spec = { ...spec, name: `w${recs.length}:${consumer}`, createdAt: store.currentRevision(), ...(restoring ? { restoredTo: restoringTo } : {}), ...(waits ? { held: true } : {}) };
     const rec: Rec = { spec: full, w, got: [], covered: spec.startRevision > 0 ? spec.startRevision - 1 : full.createdAt, ended: false };
     recs.push(rec);
+    if (waits) held.push(rec);
+    if ((w.state === 'waiting') !== waits) violations.push(`${full.name}: state ${w.state} ${waits ? 'while held' : 'while not held'}`);
     const record = (resp: WatchResponse): void => {
       rec.got.push({ resp, compactedAt: store.compactRevision() });
       cover(rec, resp);
@@ -356,6 +406,7 @@ async function runSeed(seed: number): Promise<string[]> {
 
   const steps = int(60, 140);
   for (let step = 0; step < steps; step++) {
+    if (holding && int3(0, 7) === 0) holdOrRelease();
     const what = int(0, 19);
     if (what < 3) {
       randomWatch();
@@ -405,6 +456,8 @@ async function runSeed(seed: number): Promise<string[]> {
       if (!lagging) lagging = true;
       else {
         await Promise.all(inFlight.splice(0));
+        // watches from now created while the restore runs held back, at times
+        if (holding && int3(0, 1) === 0) hold();
         const restoring = store.restore(await twin.snapshot());
         if (int2(0, 1) === 0) {
           // while it runs: new watches, progress requests, consumers reading
@@ -421,7 +474,17 @@ async function runSeed(seed: number): Promise<string[]> {
               gates = [];
               for (const f of g) f();
             } else timer.fire();
+            if (holding && int3(0, 1) === 0) holdOrRelease();
           }
+        } else if (holding && holds > 0 && int3(0, 1) === 0) {
+          // the watches held back start while it runs: after the restored revision
+          restoringTo = model.rev;
+          let done = false;
+          void restoring.then(() => (done = true), () => (done = true));
+          // (a restore on a memory database runs in microtasks: looked for between them)
+          for (let k = 0; k < 1000 && !done && !inRestore(); k++) await Promise.resolve();
+          for (let k = int3(0, 20); k > 0 && !done; k--) await Promise.resolve();
+          while (holds > 0) release();
         }
         await restoring;
         restoringTo = undefined;
@@ -445,6 +508,8 @@ async function runSeed(seed: number): Promise<string[]> {
   // everyone reads again: every watch not cancelled catches up (or the
   // store closes while some lag)
   const closeEarly = int(0, 3) === 0;
+  // the store closes with watches held back at times; else they start now
+  if (!closeEarly) while (holds > 0) release();
   stalled = closeEarly;
   for (let i = 0; i < (closeEarly ? int(0, 20) : 2000); i++) {
     const g = gates;
@@ -458,7 +523,10 @@ async function runSeed(seed: number): Promise<string[]> {
     if (!r.ended && r.covered < model.rev) violations.push(`${r.spec.name}: did not catch up: covered ${r.covered} of ${model.rev}`);
   }
   closing = true;
+  // a watch still held back ends with the store, as if it started now
+  started(held);
   await store.close();
+  if (holds > 0) store.releaseWatchesFromNow(); // nothing left to start
   await twin?.close();
   stalled = false;
   for (const f of gates) f();
@@ -469,7 +537,7 @@ async function runSeed(seed: number): Promise<string[]> {
   for (const r of recs) {
     const sp = r.spec;
     const v = (msg: string): void => {
-      violations.push(`${sp.name} ${sp.key}..${sp.rangeEnd ?? ''} from ${sp.startRevision || `now(${sp.createdAt})`}${sp.prevKv ? ' prevKv' : ''}${sp.filters.length ? ` ${sp.filters}` : ''}: ${msg}`);
+      violations.push(`${sp.name} ${sp.key}..${sp.rangeEnd ?? ''} from ${sp.startRevision || `now(${sp.createdAt}${sp.held === true ? ', held' : ''})`}${sp.prevKv ? ' prevKv' : ''}${sp.filters.length ? ` ${sp.filters}` : ''}: ${msg}`);
     };
     // a watch from now created while a batch applies (from a listener) also
     // gets the revisions that batch executed before it came
