@@ -663,13 +663,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
   /**
    * Whether this member has caught up, since it opened, with everything it
    * may have answered before: it has applied the last entry its log held
-   * when it opened, or completed a ReadIndex round (a member joining
-   * with an empty log: only the round). Until then serializable reads take a
+   * when it opened, or completed a ReadIndex round (a member opened with
+   * `join: true`: only the round). Until then serializable reads take a
    * ReadIndex round too (see {@link range}), and the store holds back the
    * watches from now (see {@link watch}).
    */
   private caughtUp = false;
-  /** The last index of the log as loaded when this member opened (infinite for a member joining with an empty log: only a ReadIndex round catches it up). */
+  /** The last index of the log as loaded when this member opened (infinite for a member opened with `join: true`: only a ReadIndex round catches it up). */
   private caughtUpIndex = 0;
   /** ReadIndex rounds are taken for the watches from now waiting for this member to catch up ({@link catchUpForWatches}). */
   private watchCatchUp = false;
@@ -1078,13 +1078,13 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     // went down is in the log it loaded: entries are applied only once
     // durable. Its store, written in batches, and the commit index, saved
     // lazily, may be older than those answers.
-    // A joining member's log is empty: its store is, until the leader's
-    // snapshot and entries come, maybe in several messages. etcd serves a
-    // new member's clients only once its publish entry is applied, after
-    // all of them: here, once a ReadIndex round completes (applied up to
-    // the leader's commit index), whatever its first applies bring.
-    const lastIndex = raft.status().lastIndex;
-    node.caughtUpIndex = opts.join === true && lastIndex === 0 ? Number.POSITIVE_INFINITY : lastIndex;
+    // A joining member's store is empty, or holds what came of the leader's
+    // snapshot and entries before it restarted, which the leader may send
+    // in several messages. etcd serves a new member's clients only once
+    // its publish entry is applied, after all of them: here, once a
+    // ReadIndex round completes (applied up to the leader's commit index),
+    // whatever its log holds.
+    node.caughtUpIndex = opts.join === true ? Number.POSITIVE_INFINITY : raft.status().lastIndex;
     node.caughtUp = raft.appliedIndex >= node.caughtUpIndex;
     // its watches from now start once it has (see watch)
     if (!node.caughtUp) store.holdWatchesFromNow();
@@ -1231,8 +1231,8 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * restarted and has not caught up yet with what it applied before it
    * went down (as for a serializable {@link range}: it has applied the log
    * it reopened with, or completed a ReadIndex round), or on a member
-   * opened with `join: true` on empty data that has not completed a
-   * ReadIndex round yet (whatever its first applies brought),
+   * opened with `join: true` that has not completed a ReadIndex round yet
+   * (whatever its log brought),
    * is returned at once but starts only once the member has caught up,
    * after the revision it has then: before, its store may be older than
    * revisions the cluster, and this member, acknowledged. etcd serves no
