@@ -951,3 +951,20 @@ test('startTraffic refuses options it cannot use with QUORUMKV_INVALID_ARGUMENT,
     assert.ok(sim.history().length > 0);
   });
 });
+
+test('startTraffic takes Infinity as until (traffic runs until stop()) and as maxWatches (no cap)', async () => {
+  // no limit, as for maxMs and traceLines: neither was ever a problem, and
+  // both were refused along with NaN
+  await withSim({ seed: 6 }, async (sim) => {
+    const traffic = startTraffic(sim, { until: Infinity, clients: 1, keys: 2, thinkMs: { min: 1, max: 1 }, maxWatches: Infinity, weights: { get: 0, put: 1, delete: 0, range: 0, cas: 0, lease: 0, watch: 1, compact: 0 } });
+    await sim.run(300);
+    const issued = traffic.stats.issued;
+    assert.ok(issued > 0, 'requests were issued');
+    assert.ok(traffic.watches.length > 8, `more watches than the default cap of 8 (${traffic.watches.length})`);
+    traffic.stop();
+    await sim.drive(traffic.done, { maxMs: 5000 });
+    await sim.run(100);
+    assert.equal(traffic.stats.issued, issued, 'stop() ended it');
+    await traffic.cancelWatches();
+  });
+});

@@ -34,7 +34,7 @@ export const DEFAULT_TRAFFIC_WEIGHTS: Readonly<Record<TrafficOp, number>> = {
 
 /** Options of {@link startTraffic}. Times are virtual ms. */
 export interface TrafficOptions {
-  /** Stop issuing requests at this virtual time (ms since the start): a finite number. Required. */
+  /** Stop issuing requests at this virtual time (ms since the start): a number; `Infinity` runs until {@link Traffic.stop}. Required. */
   until: number;
   /** Number of concurrent clients: a positive integer. Default 3. */
   clients?: number;
@@ -46,7 +46,7 @@ export interface TrafficOptions {
   weights?: Partial<Record<TrafficOp, number>>;
   /** Probability that a client moves to another member before a request, in [0, 1]. Default 0.1. */
   switchRate?: number;
-  /** At most this many watches in all: a non-negative integer. Default 8. */
+  /** At most this many watches in all: a non-negative integer, or `Infinity` (no cap). Default 8. */
   maxWatches?: number;
   /** Passed to every client (see `SimClientOptions.wrap`). */
   wrap?: (member: KvNode) => KV;
@@ -65,10 +65,11 @@ function checkTrafficValues(o: TrafficOptions): void {
     throw new UsageError(ErrorCode.INVALID_ARGUMENT, `traffic options.${what} must be ${want}, not ${describeValue(v)}`);
   };
   const int = (v: unknown, min: number): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
-  if (typeof o.until !== 'number' || !Number.isFinite(o.until)) bad('until', o.until, 'a finite number of virtual ms');
+  // Infinity: until stop() (nothing is drawn ahead, unlike a fault schedule)
+  if (typeof o.until !== 'number' || Number.isNaN(o.until)) bad('until', o.until, 'a number of virtual ms (Infinity: until stop())');
   if (o.clients !== undefined && !int(o.clients, 1)) bad('clients', o.clients, 'a positive integer');
   if (o.keys !== undefined && !int(o.keys, 1)) bad('keys', o.keys, 'a positive integer');
-  if (o.maxWatches !== undefined && !int(o.maxWatches, 0)) bad('maxWatches', o.maxWatches, 'a non-negative integer');
+  if (o.maxWatches !== undefined && o.maxWatches !== Infinity && !int(o.maxWatches, 0)) bad('maxWatches', o.maxWatches, 'a non-negative integer or Infinity');
   if (o.thinkMs !== undefined && !(int(o.thinkMs.min, 0) && int(o.thinkMs.max, 0) && o.thinkMs.max >= o.thinkMs.min)) {
     bad('thinkMs', o.thinkMs, 'whole ms { min, max } with 0 <= min <= max');
   }
