@@ -415,6 +415,9 @@ function membersOf(m: KvNodeOptions['members']): { ids: string[]; addresses: Rec
   if (m === undefined) return { ids: [], addresses: {} };
   if (Array.isArray(m)) return { ids: [...m], addresses: {} };
   if (m === null || typeof m !== 'object') badConfig('members must be a list of ids or an object of ids to host:port');
+  // a Map (or any object that is not plain) has no own keys to read: it was taken for no member
+  const proto = Object.getPrototypeOf(m) as unknown;
+  if (proto !== Object.prototype && proto !== null) badConfig('members must be a list of ids or a plain object of ids to host:port (for a Map, pass Object.fromEntries(map))');
   return { ids: Object.keys(m), addresses: { ...m } };
 }
 

@@ -214,9 +214,11 @@ export function resolveTcpOptions(o: TcpTransportOptions): ResolvedTcpOptions {
   }
   checkOptionKeys(listen, ['host', 'port'], 'TcpTransport options.listen');
   if (!Number.isSafeInteger(listen.port) || listen.port < 0 || listen.port > 65535) invalid('listen.port must be an integer in 0..65535');
-  // an array of addresses was taken for peers '0', '1', ...; a number for none
-  if (o.peers !== undefined && (o.peers === null || typeof o.peers !== 'object' || Array.isArray(o.peers))) {
-    invalid('peers must be an object of member id to "host:port"');
+  // an array of addresses was taken for peers '0', '1', ...; a number, or
+  // a Map (whose entries are no own keys), for none
+  const peersProto = o.peers === null || typeof o.peers !== 'object' ? undefined : (Object.getPrototypeOf(o.peers) as unknown);
+  if (o.peers !== undefined && peersProto !== Object.prototype && peersProto !== null) {
+    invalid('peers must be a plain object of member id to "host:port" (for a Map, pass Object.fromEntries(map))');
   }
   const peers = new Map<string, HostPort | undefined>();
   for (const [id, addr] of Object.entries(o.peers ?? {})) {

@@ -381,6 +381,8 @@ test('bad KvNode.open options fail with QUORUMKV_INVALID_CONFIG before anything 
         message: /member b: .*host:port/,
       },
       { name: 'members that are a string', opts: (d) => ({ ...base(d), members: 'a' }), message: /members/ },
+      // a Map's entries are no own keys: it was taken for no member at all
+      { name: 'members that are a Map', opts: (d) => ({ ...base(d), members: new Map([['a', '127.0.0.1:1']]) }), message: /Object\.fromEntries/ },
       // founded as they were: a voter whose own open refuses its id (a two-member cluster that never commits),
       // and a lone surrogate made two voters, the id and its UTF-8 rendering
       { name: 'a member id over 255 bytes', opts: (d) => ({ ...base(d), members: ['a', 'x'.repeat(300)] }), message: /member id "x+\.\.\." must be at most 255 UTF-8 bytes/ },

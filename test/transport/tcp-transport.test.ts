@@ -86,6 +86,8 @@ test('invalid options throw UsageError INVALID_CONFIG', () => {
     ['peers as an array of addresses', { peers: ['127.0.0.1:2380', '127.0.0.1:2381'] as never }],
     ['peers as a number', { peers: 5 as never }],
     ['peers null', { peers: null as never }],
+    // a Map's entries are no own keys: it was taken for no peer
+    ['peers as a Map', { peers: new Map([['b', '127.0.0.1:2380']]) as never }],
     ['tiny maxFrameBytes', { maxFrameBytes: 100 }],
     ['chunk above the frame limit', { maxFrameBytes: 4096, snapshotChunkBytes: 4096 }],
     ['backoff max below initial', { backoff: { initialMs: 100, maxMs: 10 } }],
