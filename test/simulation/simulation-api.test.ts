@@ -60,6 +60,15 @@ test('until gives up with QUORUMKV_TIMEOUT after maxMs of virtual time', async (
   });
 });
 
+test('runScenario takes a durationMs that ends before the first leader is elected: no faults but the closing calm, and the checks run (it was refused as a fault schedule ending before it began)', async () => {
+  for (const durationMs of [0, 1, 50]) {
+    const r = await runScenario({ seed: 1, durationMs });
+    assert.deepEqual(r.failures, [], `durationMs ${durationMs}`);
+    // the schedule's closing calm alone
+    assert.deepEqual(r.faults.map((f) => f.replace(/^\d+ ms: /, '')), ['calm (heal, restart, resume, reset rates)'], `durationMs ${durationMs}`);
+  }
+});
+
 test('run, until, drive and runScenario refuse a time that is not a number of virtual ms >= 0 (NaN ran nothing and passed, Infinity never returned)', async () => {
   const bad = (err: unknown): boolean => isQuorumError(err, ErrorCode.INVALID_ARGUMENT);
   for (const durationMs of [Number.NaN, -100, '500' as unknown as number, Infinity]) {

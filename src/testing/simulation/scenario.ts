@@ -139,11 +139,15 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   try {
     await sim.start();
     await sim.until(() => sim.leaderId() !== undefined, { maxMs: 20 * sim.electionTimeoutMs, what: 'a first leader' });
+    // faults and traffic end at durationMs of virtual time, or at once when
+    // the first leader came after it (a window from now to before now was
+    // refused as a bad fault schedule)
+    const until = Math.max(durationMs, sim.now());
     if (options.faults !== false) {
       const fo = typeof options.faults === 'object' ? options.faults : {};
-      faults = setUp(() => sim.randomFaults({ ...fo, until: durationMs })).map((f) => `${f.at} ms: ${describeFault(f.fault)}`);
+      faults = setUp(() => sim.randomFaults({ ...fo, until })).map((f) => `${f.at} ms: ${describeFault(f.fault)}`);
     }
-    const traffic = setUp(() => startTraffic(sim, { ...(options.traffic ?? {}), until: durationMs, ...(options.wrap !== undefined ? { wrap: options.wrap } : {}) }));
+    const traffic = setUp(() => startTraffic(sim, { ...(options.traffic ?? {}), until, ...(options.wrap !== undefined ? { wrap: options.wrap } : {}) }));
     await sim.run(Math.max(0, durationMs - sim.now()));
     traffic.stop();
     await sim.settled();
