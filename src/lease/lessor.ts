@@ -11,8 +11,9 @@
  *   times with its injected clock. It reports {@link Lessor.expired} leases;
  *   the leader then proposes their revoke, and the revoke is applied on every
  *   member like any other entry. {@link Lessor.promote} restarts every TTL,
- *   so a lease lives at least its TTL after a leader change (etcd behaviour;
- *   etcd's optional TTL checkpoints are not implemented).
+ *   so a lease lives at least its TTL after a leader change, and spreads
+ *   expiries that would pile up (etcd behaviour; etcd's optional TTL
+ *   checkpoints are not implemented).
  * - The lessor does not know the key-value store: revoking deletes the
  *   attached keys through a {@link RangeDeleter} the store hands in.
  *
@@ -28,6 +29,14 @@ const log = createDebug('quorumkv:lease');
 
 /** etcd's `MaxLeaseTTL`: the largest TTL a grant may ask for, in seconds. */
 export const MAX_LEASE_TTL = 9_000_000_000;
+
+/**
+ * Most expired leases the leader revokes a second (etcd's `leaseRevokeRate`):
+ * it proposes at most this many expiry revokes a second, and
+ * {@link Lessor.promote} spreads the expiries of a pile-up of leases to
+ * three quarters of it.
+ */
+export const LEASE_REVOKE_RATE = 1000;
 
 /**
  * etcd's default minimum TTL in seconds: `ceil(1.5 × election timeout)` with
@@ -359,7 +368,16 @@ export class Lessor {
   /**
    * Makes this lessor the primary (call when this member becomes the Raft
    * leader): every lease expires `ttl` seconds + `extendMs` from now, so a
-   * lease's TTL restarts on leader change (etcd's `Promote`).
+   * lease's TTL restarts on leader change (etcd's `Promote`). With
+   * {@link LEASE_REVOKE_RATE} leases or more, expiries that pile up are
+   * spread, as etcd's `Promote` does: past three quarters of the revoke rate
+   * in a second, each further lease expires later, by a second for every
+   * three quarters of the rate before it. Otherwise the leases of holders
+   * gone during a long partition would all expire together, and their
+   * revokes, at the revoke rate, would hold back for seconds the revoke of
+   * every lease expiring after them (a lock of a crashed holder, say).
+   * Spreading only ever adds time: a lease still lives at least its TTL
+   * (plus `extendMs`) after the promotion.
    * @param extendMs - extra time in ms, a finite number, 0 or more (etcd
    *   passes the election timeout)
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for another `extendMs`
@@ -375,11 +393,46 @@ export class Lessor {
     const now = this.now();
     this.heap = [];
     this.scheduled.clear();
-    for (const l of this.leaseMap.values()) {
-      l.refresh(now, extendMs);
-      this.pushExpiry(l);
-    }
+    for (const l of this.leaseMap.values()) l.refresh(now, extendMs);
+    if (this.leaseMap.size >= LEASE_REVOKE_RATE) this.spreadExpiries(now, extendMs);
+    for (const l of this.leaseMap.values()) this.pushExpiry(l);
     log('promoted: %d leases, their TTLs restart (+%d ms)', this.leaseMap.size, extendMs);
+  }
+
+  /**
+   * Spreads the expiries of leases that would expire more than three
+   * quarters of {@link LEASE_REVOKE_RATE} within a second of each other
+   * (etcd's `Promote`, after "adjust expiries in case of overlap"): walking
+   * the leases by expiry, a window starts at the first one and lasts a
+   * second; once it holds that many, each further lease is pushed back to
+   * expire (its rank in the window / three quarters of the rate) seconds
+   * after the window's start, and the window grows with it (by etcd's
+   * rule: to the start plus that push). A lease beyond the window starts a
+   * new one.
+   */
+  private spreadExpiries(now: number, extendMs: number): void {
+    const leases = [...this.leaseMap.values()].sort((a, b) => a.expiry - b.expiry);
+    const target = (3 * LEASE_REVOKE_RATE) / 4;
+    let baseWindow = leases[0]!.expiry - now;
+    let nextWindow = baseWindow + 1000;
+    let expires = 0;
+    let spread = 0;
+    for (const l of leases) {
+      const remaining = l.expiry - now;
+      if (remaining > nextWindow) {
+        baseWindow = remaining;
+        nextWindow = baseWindow + 1000;
+        expires = 1;
+        continue;
+      }
+      expires++;
+      if (expires <= target) continue;
+      const delay = (1000 * expires) / target - (remaining - baseWindow);
+      nextWindow = baseWindow + delay;
+      l.refresh(now, delay + extendMs);
+      spread++;
+    }
+    if (spread > 0) log('promoted: %d of %d leases expire later, at most %d a second', spread, leases.length, target);
   }
 
   /** Stops tracking expiry (call when this member stops being the leader). */

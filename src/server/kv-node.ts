@@ -30,7 +30,7 @@ import { ClassicLevel } from 'classic-level';
 import createDebug from 'debug';
 import { EventEmitter } from 'eventemitter3';
 import { emitIsolated } from '../isolated-emit.js';
-import type { Lease } from '../lease/index.js';
+import { LEASE_REVOKE_RATE, type Lease } from '../lease/index.js';
 import { Registry } from 'prom-client';
 import { pack } from '../codec/index.js';
 import { ErrorCode, FaultError, QuorumError, UsageError, isQuorumError } from '../errors.js';
@@ -421,8 +421,6 @@ function membersOf(m: KvNodeOptions['members']): { ids: string[]; addresses: Rec
   return { ids: Object.keys(m), addresses: { ...m } };
 }
 
-/** Most expired leases revoked a second (etcd's `leaseRevokeRate`). */
-const LEASE_REVOKE_RATE = 1000;
 
 /** ms on `clock`, from `performance.now()` for the system clock (monotonic, unlike `Date.now()`). */
 function monotonicNow(clock: Clock): () => number {
@@ -1384,7 +1382,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * not) is reported unknown, as it was at the revoke. After a
    * change of leader the remaining time can exceed the granted TTL by up to
    * the new leader's election timeout (its lessor restarts every TTL with
-   * that extension, as etcd's `Promote` does).
+   * that extension, as etcd's `Promote` does), and, with 1,000 leases or
+   * more, by the time their expiries are spread by (see
+   * `Lessor.promote`).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` (an id that is not a safe
    *   integer, options other than `{ keys }`)
    * @throws FaultError `QUORUMKV_TIMEOUT` when neither the read index nor

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
-import { Lessor, MAX_LEASE_TTL, type LessorOptions, type TxnDelete } from '../../src/lease/index.js';
+import { LEASE_REVOKE_RATE, Lessor, MAX_LEASE_TTL, type LessorOptions, type TxnDelete } from '../../src/lease/index.js';
 import { MvccStore } from '../../src/mvcc/index.js';
 
 function clock(start = 1_000_000) {
@@ -153,6 +153,48 @@ test('promote restarts every TTL (plus the extension): a lease outlives a leader
   assert.deepEqual(l.expired(), [], '10 s TTL + 2 s extension from the promotion');
   c.advance(1000);
   assert.deepEqual(l.expired(), [1]);
+});
+
+test('promote spreads a pile-up of expiries to 3/4 of the revoke rate a second, only ever later, as etcd\'s Promote does', () => {
+  const c = clock();
+  const l = new Lessor({ now: c.now });
+  // as etcd's TestLessorRenewExtendPileup: many leases of one TTL, as many of
+  // the next second, all restarting at once at a leader change
+  const ttl = 10;
+  const n = LEASE_REVOKE_RATE * 10;
+  for (let i = 1; i <= n; i++) {
+    l.grant(2 * i, ttl);
+    l.grant(2 * i + 1, ttl + 1);
+  }
+  l.promote(0);
+  const now = c.now();
+  const windows = new Map<number, number>();
+  for (const lease of l.leases()) {
+    const remainingMs = lease.remainingMs(now);
+    assert.ok(remainingMs >= lease.ttl * 1000, `lease ${lease.id} expires in ${remainingMs} ms, before its TTL`);
+    const s = Math.floor(remainingMs / 1000);
+    windows.set(s, (windows.get(s) ?? 0) + 1);
+  }
+  for (let s = ttl; s < ttl + 20; s++) {
+    const count = windows.get(s) ?? 0;
+    assert.ok(count <= LEASE_REVOKE_RATE, `${count} leases expire ${s} s after the promotion, above the revoke rate`);
+    assert.ok(count >= LEASE_REVOKE_RATE / 2, `${count} leases expire ${s} s after the promotion`);
+  }
+  // expired() reports them as they come: about 3/4 of the rate a second
+  c.advance((ttl + 1) * 1000);
+  const first = l.expired().length;
+  assert.ok(first > 0 && first <= LEASE_REVOKE_RATE * 1.5, `${first} leases expired in the first second of the pile-up`);
+});
+
+test('promote leaves fewer leases than the revoke rate as they are: each expires its TTL (plus the extension) after the promotion', () => {
+  const c = clock();
+  const l = new Lessor({ now: c.now });
+  for (let id = 1; id < LEASE_REVOKE_RATE; id++) l.grant(id, 5);
+  l.promote(300);
+  const now = c.now();
+  assert.ok(l.leases().every((lease) => lease.remainingMs(now) === 5300));
+  c.advance(5300);
+  assert.equal(l.expired().length, LEASE_REVOKE_RATE - 1);
 });
 
 test('a revoked lease is never reported as expired', () => {

@@ -3,6 +3,7 @@
 // lease expired may revoke it, in its own term. Deterministic.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { LEASE_REVOKE_RATE, Lessor } from '../../src/lease/index.js';
 import { text } from '../../src/server/index.js';
 import { KvCluster } from './helpers.js';
 
@@ -206,6 +207,45 @@ test('a follower asking the time-to-live of a lease revoked and granted again wi
     assert.ok(answer!.ttl <= answer!.grantedTtl, `ttl ${answer!.ttl} s of a lease granted for ${answer!.grantedTtl} s`);
   } finally {
     release();
+    await c.closeAll();
+  }
+});
+
+test("after a change of leader, the leases of gone holders expiring together do not hold back the revoke of a lease expiring after them (etcd's Promote spreads the pile-up)", async (t) => {
+  const c = new KvCluster(IDS, 3);
+  const revokedAt = new Map<number, number>();
+  const revoke = Lessor.prototype.revoke;
+  Lessor.prototype.revoke = function (this: Lessor, id: number): void {
+    if (!revokedAt.has(id)) revokedAt.set(id, c.clock.now());
+    revoke.call(this, id);
+  };
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader();
+    // three times the revoke rate's worth of leases whose holders are gone
+    const pile: number[] = [];
+    for (let i = 0; i < 3 * LEASE_REVOKE_RATE; i += 500) {
+      const granted = await c.run(Promise.all(Array.from({ length: 500 }, () => leader.leaseGrant(10))), 60_000);
+      pile.push(...granted.map((g) => g.id));
+    }
+    const b = c.node(IDS.find((id) => id !== leader.id)!);
+    await c.run(leader.moveLeader(b.id));
+    await c.waitFor(() => b.store.lessor.isPrimary(), 5_000, 'b promotes its lessor');
+    const promotedAt = c.clock.now();
+    // a lease whose holder goes away too, expiring about a second after the pile
+    await c.clock.advanceAsync(1_000);
+    const late = await c.run(b.leaseGrant(10));
+    const lateExpiry = b.store.lessor.lookup(late.id)!.expiry;
+    await c.waitFor(() => pile.every((id) => revokedAt.has(id)) && revokedAt.has(late.id), 60_000, 'every lease revoked');
+    const first = Math.min(...pile.map((id) => revokedAt.get(id)!));
+    const last = Math.max(...pile.map((id) => revokedAt.get(id)!));
+    t.diagnostic(`promoted at ${promotedAt} ms; the pile revoked from ${first} to ${last} ms; the late lease expired at ${lateExpiry} ms, revoked at ${revokedAt.get(late.id)} ms`);
+    assert.ok(first >= promotedAt + 10_000, `a lease of the pile revoked at ${first} ms, less than its TTL after the promotion at ${promotedAt} ms`);
+    // before, every lease of the pile expired at once and was revoked at the
+    // revoke rate: the late one waited for all of them (2 s past its expiry)
+    assert.ok(revokedAt.get(late.id)! - lateExpiry < 500, `the late lease revoked ${revokedAt.get(late.id)! - lateExpiry} ms after it expired`);
+  } finally {
+    Lessor.prototype.revoke = revoke;
     await c.closeAll();
   }
 });
