@@ -239,6 +239,48 @@ test('the partitioned holder sees lost before the next waiter acquires (virtual 
   }
 });
 
+test('a holder whose member is the leader, cut off with it: the session is lost at its deadline, the next leader revokes the lease and deletes the lock key, the waiter takes the lock with a greater token, and the old leader brings nothing back', async (t) => {
+  const c = await startCluster(39);
+  try {
+    const leader = c.leader()!;
+    const f = c.followers()[0]!;
+    const hs = await session(c, leader, { ttl: 2 });
+    const h = new Mutex(hs, 'cut');
+    const held = await c.run(h.lock());
+    let lostAt = -1;
+    hs.on('lost', () => (lostAt = c.clock.now()));
+    const w = new Mutex(await session(c, f, { ttl: 5 }), 'cut');
+    let acquiredAt = -1;
+    const pw = background(
+      w.lock().then((l) => {
+        acquiredAt = c.clock.now();
+        return l;
+      }),
+    );
+    await until(c, async () => (await countKeys(f, 'cut/')) === 2, 5_000, 'queued');
+    await c.clock.advanceAsync(700); // a keep-alive of the holder acknowledged meanwhile
+    const deadline = hs.expiresAt;
+    const isolatedAt = c.clock.now();
+    c.net.isolate(leader.id);
+    await c.run(pw.promise, 15_000);
+    t.diagnostic(`isolated at ${isolatedAt} ms, holder lost at ${lostAt} ms (deadline ${deadline} ms), next holder acquired at ${acquiredAt} ms`);
+    assert.equal(hs.error?.reason, 'keepAliveFailed');
+    assert.equal(lostAt, deadline, 'lost at the deadline of the last acknowledged keep-alive');
+    assert.ok(lostAt < acquiredAt, `lost at ${lostAt} ms must come before the next acquisition at ${acquiredAt} ms`);
+    assert.ok((pw.value() as HeldLock).fencingToken > held.fencingToken, 'the next token is greater');
+    // healed, the old leader follows: the holder's key does not come back
+    c.net.heal();
+    await c.waitFor(() => !leader.raft.isLeader && leader.raft.leader !== '', 5_000, 'the old leader follows');
+    await c.clock.advanceAsync(1_000);
+    for (const n of [leader, f]) {
+      const keys = await c.run(n.range({ key: 'cut/', rangeEnd: 'cut0' }));
+      assert.deepEqual(keys.kvs.map((kv) => kv.createRevision), [(pw.value() as HeldLock).fencingToken], `${n.id}: only the new holder's key`);
+    }
+  } finally {
+    await c.closeAll();
+  }
+});
+
 test('withLock runs the function under the lock and releases it, also when it throws', async () => {
   const c = await startCluster(39);
   try {
