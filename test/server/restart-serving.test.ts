@@ -115,19 +115,35 @@ test('a restarted follower cut off from the quorum fails serializable reads unti
   for (const id of ids) if (id !== follower) await nodes.get(id)!.close();
 });
 
+/**
+ * A three-member cluster (a, b, c) on a virtual clock that has written,
+ * then added 'd' as a learner: one put of `k` (v1), or with `bigPuts` that
+ * many puts of `k0`, `k1`, ... of 200 KiB each, a log longer than one
+ * message (maxSizePerMsg, 1 MiB). `revision` is the last write's.
+ */
+async function clusterAddingD(netSeed: number, nodeSeed: number, bigPuts?: number): Promise<{ clock: VirtualClock; net: MemoryNetwork; nodes: Map<string, KvNode>; leader: KvNode; revision: number }> {
+  const clock = new VirtualClock();
+  const net = new MemoryNetwork({ seed: netSeed, scheduler: clockScheduler(clock) });
+  const ids = ['a', 'b', 'c'];
+  const nodes = new Map<string, KvNode>();
+  for (const [i, id] of ids.entries()) nodes.set(id, await KvNode.open(options(id, ids, net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, nodeSeed + i)));
+  await advanceUntil(clock, () => ids.some((id) => nodes.get(id)!.raft.isLeader), 5_000, 'leader');
+  const leader = nodes.get(ids.find((id) => nodes.get(id)!.raft.isLeader)!)!;
+  let revision = 0;
+  if (bigPuts === undefined) {
+    revision = (await settle(clock, leader.put('k', 'v1'))).value!.header.revision;
+  } else {
+    const big = 'x'.repeat(200 * 1024);
+    for (let i = 0; i < bigPuts; i++) revision = (await settle(clock, leader.put(`k${i}`, big))).value!.header.revision;
+  }
+  await settle(clock, leader.addMember('d', undefined, { learner: true }));
+  return { clock, net, nodes, leader, revision };
+}
+
 test('a joining member answers serializable reads only once it has heard from the cluster, not from its empty store', async () => {
   // etcd serves no request of a new member before its publish entry is
   // applied, after the leader's snapshot and entries
-  const clock = new VirtualClock();
-  const net = new MemoryNetwork({ seed: 5, scheduler: clockScheduler(clock) });
-  const ids = ['a', 'b', 'c'];
-  const nodes = new Map<string, KvNode>();
-  for (const [i, id] of ids.entries()) nodes.set(id, await KvNode.open(options(id, ids, net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 30 + i)));
-  await advanceUntil(clock, () => ids.some((id) => nodes.get(id)!.raft.isLeader), 5_000, 'leader');
-  const leader = nodes.get(ids.find((id) => nodes.get(id)!.raft.isLeader)!)!;
-  const put = await settle(clock, leader.put('k', 'v1'));
-  const revision = put.value!.header.revision;
-  await settle(clock, leader.addMember('d', undefined, { learner: true }));
+  const { clock, net, nodes, revision } = await clusterAddingD(5, 30);
   net.isolate('d');
   const d = await KvNode.open({ ...options('d', [], net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 40), members: undefined, join: true });
   d.on('error', () => undefined);
@@ -273,16 +289,7 @@ test('a watch from now waiting for a restarted member cut off ends with a cancel
 });
 
 test('a watch from now on a joining member that has not heard from the cluster starts after what the leader sends it', async () => {
-  const clock = new VirtualClock();
-  const net = new MemoryNetwork({ seed: 13, scheduler: clockScheduler(clock) });
-  const ids = ['a', 'b', 'c'];
-  const nodes = new Map<string, KvNode>();
-  for (const [i, id] of ids.entries()) nodes.set(id, await KvNode.open(options(id, ids, net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 50 + i)));
-  await advanceUntil(clock, () => ids.some((id) => nodes.get(id)!.raft.isLeader), 5_000, 'leader');
-  const leader = nodes.get(ids.find((id) => nodes.get(id)!.raft.isLeader)!)!;
-  const put = await settle(clock, leader.put('k', 'v1'));
-  const revision = put.value!.header.revision;
-  await settle(clock, leader.addMember('d', undefined, { learner: true }));
+  const { clock, net, nodes, leader, revision } = await clusterAddingD(13, 50);
   net.isolate('d');
   const d = await KvNode.open({ ...options('d', [], net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 60), members: undefined, join: true });
   d.on('error', () => undefined);
@@ -348,17 +355,7 @@ test('a joining member that receives the log in several messages answers seriali
   // in several appends; a serializable read made as the first of them is
   // applied must not answer from that part of the history: etcd's new
   // member serves only once its publish entry, after all of it, is applied
-  const clock = new VirtualClock();
-  const net = new MemoryNetwork({ seed: 17, scheduler: clockScheduler(clock) });
-  const ids = ['a', 'b', 'c'];
-  const nodes = new Map<string, KvNode>();
-  for (const [i, id] of ids.entries()) nodes.set(id, await KvNode.open(options(id, ids, net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 90 + i)));
-  await advanceUntil(clock, () => ids.some((id) => nodes.get(id)!.raft.isLeader), 5_000, 'leader');
-  const leader = nodes.get(ids.find((id) => nodes.get(id)!.raft.isLeader)!)!;
-  const big = 'x'.repeat(200 * 1024);
-  let revision = 0;
-  for (let i = 0; i < 16; i++) revision = (await settle(clock, leader.put(`k${i}`, big))).value!.header.revision;
-  await settle(clock, leader.addMember('d', undefined, { learner: true }));
+  const { clock, net, nodes, revision } = await clusterAddingD(17, 90, 16);
   const d = await KvNode.open({ ...options('d', [], net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 99), members: undefined, join: true });
   d.on('error', () => undefined);
   let first: Promise<{ value?: Awaited<ReturnType<KvNode['range']>>; error?: unknown }> | undefined;
@@ -384,15 +381,7 @@ test('a watch from now created as the rounds taken for the watches that waited e
   // up again: a joining member with an empty log catches up only by a
   // ReadIndex round, so that watch would wait while the member is healthy
   for (let depth = 0; depth <= 4; depth++) {
-    const clock = new VirtualClock();
-    const net = new MemoryNetwork({ seed: 19, scheduler: clockScheduler(clock) });
-    const ids = ['a', 'b', 'c'];
-    const nodes = new Map<string, KvNode>();
-    for (const [i, id] of ids.entries()) nodes.set(id, await KvNode.open(options(id, ids, net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 100 + i)));
-    await advanceUntil(clock, () => ids.some((id) => nodes.get(id)!.raft.isLeader), 5_000, 'leader');
-    const leader = nodes.get(ids.find((id) => nodes.get(id)!.raft.isLeader)!)!;
-    await settle(clock, leader.put('k', 'v1'));
-    await settle(clock, leader.addMember('d', undefined, { learner: true }));
+    const { clock, net, nodes, leader } = await clusterAddingD(19, 100);
     net.isolate('d');
     const d = await KvNode.open({ ...options('d', [], net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 110), members: undefined, join: true });
     d.on('error', () => undefined);
@@ -431,17 +420,7 @@ test('a joining member restarted with part of the log the leader sent answers se
   // It went down after the first of the leader's appends and reopens,
   // again with `join: true`, with a log that is no longer empty: applying
   // that part does not catch it up with what was committed when it joined
-  const clock = new VirtualClock();
-  const net = new MemoryNetwork({ seed: 19, scheduler: clockScheduler(clock) });
-  const ids = ['a', 'b', 'c'];
-  const nodes = new Map<string, KvNode>();
-  for (const [i, id] of ids.entries()) nodes.set(id, await KvNode.open(options(id, ids, net, new CrashableLevel<Uint8Array, Uint8Array>(VIEW), clock, 110 + i)));
-  await advanceUntil(clock, () => ids.some((id) => nodes.get(id)!.raft.isLeader), 5_000, 'leader');
-  const leader = nodes.get(ids.find((id) => nodes.get(id)!.raft.isLeader)!)!;
-  const big = 'x'.repeat(200 * 1024);
-  let revision = 0;
-  for (let i = 0; i < 16; i++) revision = (await settle(clock, leader.put(`k${i}`, big))).value!.header.revision;
-  await settle(clock, leader.addMember('d', undefined, { learner: true }));
+  const { clock, net, nodes, revision } = await clusterAddingD(19, 110, 16);
   const db = new CrashableLevel<Uint8Array, Uint8Array>(VIEW);
   // (its options' own transport is replaced: the one made last for an id is the one that works)
   const dOptions = { ...options('d', [], net, db, clock, 119), members: undefined, join: true };
