@@ -7,6 +7,7 @@
  * @internal
  * @module
  */
+import { ErrorCode, UsageError } from './errors.js';
 
 /** The longest rendering {@link describeValue} gives, its ellipsis included. @internal */
 export const DESCRIBE_MAX_CHARS = 80;
@@ -160,5 +161,20 @@ export function viewProblem(v: Uint8Array): string | undefined {
     return undefined;
   } catch {
     return 'a view of a detached ArrayBuffer, or out of the bounds of a shrunk one';
+  }
+}
+
+/**
+ * Checks a duration or a point in time given in ms: a finite number >= 0
+ * (NaN, Infinity, a negative number or a string is refused). The message
+ * reads "`what` needs a finite number of `unit` >= 0, not <value>".
+ * @param unit - how the ms are named in the message (`'virtual ms'` for a
+ *   simulation's clock)
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for another value
+ * @internal
+ */
+export function checkFiniteMs(v: unknown, what: string, unit = 'virtual ms'): asserts v is number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} needs a finite number of ${unit} >= 0, not ${describeValue(v)}`);
   }
 }

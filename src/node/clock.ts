@@ -7,8 +7,7 @@
  */
 import { createClock } from '@sinonjs/fake-timers';
 import { MAX_TIMER_MS } from '../timer-limit.js';
-import { ErrorCode, UsageError } from '../errors.js';
-import { describeValue } from '../arg-values.js';
+import { checkFiniteMs } from '../arg-values.js';
 
 /** An opaque timer handle returned by {@link Clock.setTimeout}. */
 export type TimerHandle = unknown;
@@ -77,18 +76,6 @@ export const systemClock: Clock = {
 };
 
 /**
- * A time or a step of virtual time: a finite number of ms >= 0. The timer
- * library took NaN and Infinity for no time, threw a raw `TypeError` for a
- * negative step, and read a string as `'m:s'` or `'h:m:s'`.
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT`
- */
-function checkMs(ms: unknown, what: string): void {
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} needs a finite number of ms >= 0, not ${describeValue(ms)}`);
-  }
-}
-
-/**
  * Virtual time for deterministic tests, backed by `@sinonjs/fake-timers`
  * (a clock object of its own; the global timers are not touched). Time moves
  * only when {@link VirtualClock.advance} or {@link VirtualClock.advanceAsync}
@@ -102,7 +89,9 @@ export class VirtualClock implements Clock {
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `startMs` is not a finite number >= 0
    */
   constructor(startMs = 0) {
-    checkMs(startMs, 'VirtualClock startMs');
+    // the timer library took NaN and Infinity for no time, threw a raw
+    // TypeError for a negative step, and read a string as 'm:s' or 'h:m:s'
+    checkFiniteMs(startMs, 'VirtualClock startMs', 'ms');
     this.clock = createClock(startMs);
   }
 
@@ -128,7 +117,7 @@ export class VirtualClock implements Clock {
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `ms` is not a finite number >= 0 (time does not move)
    */
   advance(ms: number): void {
-    checkMs(ms, 'VirtualClock.advance(ms)');
+    checkFiniteMs(ms, 'VirtualClock.advance(ms)', 'ms');
     this.clock.tick(ms);
   }
 
@@ -140,7 +129,7 @@ export class VirtualClock implements Clock {
    *   finite number >= 0 (time does not move)
    */
   async advanceAsync(ms: number): Promise<void> {
-    checkMs(ms, 'VirtualClock.advanceAsync(ms)');
+    checkFiniteMs(ms, 'VirtualClock.advanceAsync(ms)', 'ms');
     await this.clock.tickAsync(ms);
   }
 

@@ -7,7 +7,8 @@ import { ErrorCode, UsageError } from '../errors.js';
 import { describeValue } from '../arg-values.js';
 import type { Entry } from '../raftpb/index.js';
 
-function isIndex(n: unknown): n is number {
+/** A Raft index or term: a safe integer >= 0. @internal */
+export function isIndex(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }
 

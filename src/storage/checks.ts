@@ -5,12 +5,8 @@
 import { ErrorCode, UsageError } from '../errors.js';
 import { describeValue } from '../arg-values.js';
 import type { HardState, Snapshot } from '../raftpb/index.js';
-import { checkEntries } from '../raft/entry-checks.js';
+import { checkEntries, isIndex } from '../raft/entry-checks.js';
 import type { LoadedLogState, LogStorage, LogStorageSaveOptions, LogStorageUpdate } from './log-storage.js';
-
-function isIndex(n: unknown): n is number {
-  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
-}
 
 /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a malformed HardState. */
 export function checkHardState(hs: HardState): void {

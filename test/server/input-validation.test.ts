@@ -147,18 +147,43 @@ test('a malformed field that is an object without a prototype, a Symbol or an ob
   }
 });
 
-test('a key, value or range end that is a view of a detached ArrayBuffer is refused with QUORUMKV_INVALID_ARGUMENT and proposes nothing', async () => {
-  // before: its length reads 0, so a put of it threw a TypeError when the
-  // request was encoded, a delete with it as range end deleted the single
-  // key, and a watch of it watched the key "\0"
+/**
+ * On one member holding `k` = `v` (and the `puts` given), each call that
+ * `calls(n)` lists fails with QUORUMKV_INVALID_ARGUMENT, the revision stays
+ * and nothing is proposed; `after` checks more on the same member.
+ */
+async function refusedProposingNothing(
+  calls: (n: Any) => [string, () => unknown][],
+  options: { puts?: [string, string][]; after?: (n: Any, c: KvCluster) => Promise<void> } = {},
+): Promise<void> {
   const c = new KvCluster(['a'], 39);
   try {
     await c.startAll();
     const n = (await c.waitLeader()) as Any;
     await c.run(n.put('k', 'v'));
+    for (const [key, value] of options.puts ?? []) await c.run(n.put(key, value));
     const revision = n.status().revision;
     const lastIndex = n.raft.status().lastIndex;
-    const calls: [string, () => unknown][] = [
+    await assertEachInvalid((p) => c.run(p), calls(n));
+    await options.after?.(n, c);
+    assert.equal(n.status().revision, revision);
+    assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
+  } finally {
+    await c.closeAll();
+  }
+}
+
+/** Reads `k` and expects `v`, the value it was given before the refused calls. */
+async function kStillV(n: Any, c: KvCluster): Promise<void> {
+  assert.equal(text(((await c.run(n.get('k'))) as { value: Uint8Array } | undefined)?.value), 'v');
+}
+
+test('a key, value or range end that is a view of a detached ArrayBuffer is refused with QUORUMKV_INVALID_ARGUMENT and proposes nothing', async () => {
+  // before: its length reads 0, so a put of it threw a TypeError when the
+  // request was encoded, a delete with it as range end deleted the single
+  // key, and a watch of it watched the key "\0"
+  await refusedProposingNothing(
+    (n) => [
       ['put value', () => n.put('k', detachedView())],
       ['put key', () => n.put(detachedView(), 'v')],
       ['delete range end', () => n.delete('k', { rangeEnd: detachedView() })],
@@ -167,29 +192,17 @@ test('a key, value or range end that is a view of a detached ArrayBuffer is refu
       ['txn put value', () => n.txn({ success: [{ put: { key: 'k', value: detachedView() } }] })],
       ['watch key', () => n.watch(detachedView())],
       ['watch range end', () => n.watch('k', { rangeEnd: detachedView() })],
-    ];
-    await assertEachInvalid((p) => c.run(p), calls);
-    assert.equal(n.status().revision, revision);
-    assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
-    assert.equal(text(((await c.run(n.get('k'))) as { value: Uint8Array } | undefined)?.value), 'v');
-  } finally {
-    await c.closeAll();
-  }
+    ],
+    { after: kStillV },
+  );
 });
 
 test('a key, value or range end that is a view out of the bounds of a shrunk resizable ArrayBuffer is refused with QUORUMKV_INVALID_ARGUMENT and proposes nothing', async () => {
   // before: its length reads 0 (copying it throws a TypeError, as from a
   // detached view), so such a key with prefix: true read or deleted every
   // key, a range end was taken as absent, a value was stored empty
-  const c = new KvCluster(['a'], 39);
-  try {
-    await c.startAll();
-    const n = (await c.waitLeader()) as Any;
-    await c.run(n.put('k', 'v'));
-    await c.run(n.put('other', 'w'));
-    const revision = n.status().revision;
-    const lastIndex = n.raft.status().lastIndex;
-    const calls: [string, () => unknown][] = [
+  await refusedProposingNothing(
+    (n) => [
       ['put value', () => n.put('k', shrunkView())],
       ['delete prefix key', () => n.delete(shrunkView(), { prefix: true })],
       ['delete range end', () => n.delete('k', { rangeEnd: shrunkView() })],
@@ -197,26 +210,16 @@ test('a key, value or range end that is a view out of the bounds of a shrunk res
       ['range end', () => n.range({ key: 'k', rangeEnd: shrunkView() })],
       ['txn compare value', () => n.txn({ compare: [{ key: 'k', target: 'VALUE', result: 'EQUAL', value: shrunkView() }], success: [{ put: { key: 'k', value: 'x' } }] })],
       ['watch key', () => n.watch(shrunkView())],
-    ];
-    await assertEachInvalid((p) => c.run(p), calls);
-    assert.equal(n.status().revision, revision);
-    assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
-  } finally {
-    await c.closeAll();
-  }
+    ],
+    { puts: [['other', 'w']] },
+  );
 });
 
 test('a key, value or range end that is a Proxy of a Uint8Array is refused with QUORUMKV_INVALID_ARGUMENT and proposes nothing', async () => {
   // before: it passes instanceof Uint8Array, then reading its byteLength
   // threw a raw TypeError
-  const c = new KvCluster(['a'], 39);
-  try {
-    await c.startAll();
-    const n = (await c.waitLeader()) as Any;
-    await c.run(n.put('k', 'v'));
-    const revision = n.status().revision;
-    const lastIndex = n.raft.status().lastIndex;
-    const calls: [string, () => unknown][] = [
+  await refusedProposingNothing(
+    (n) => [
       ['put key', () => n.put(proxiedView(), 'v2')],
       ['put value', () => n.put('k', proxiedView())],
       ['get key', () => n.get(proxiedView())],
@@ -228,15 +231,14 @@ test('a key, value or range end that is a Proxy of a Uint8Array is refused with 
       ['txn put key', () => n.txn({ success: [{ put: { key: proxiedView(), value: 'x' } }] })],
       ['watch key', () => n.watch(proxiedView())],
       ['watch range end', () => n.watch('k', { rangeEnd: proxiedView() })],
-    ];
-    await assertEachInvalid((p) => c.run(p), calls);
-    await assert.rejects(c.run(n.put(proxiedView(), 'v2')), /key is not a Uint8Array itself \(a Proxy of one/);
-    assert.equal(n.status().revision, revision);
-    assert.equal(n.raft.status().lastIndex, lastIndex, 'nothing was proposed');
-    assert.equal(text(((await c.run(n.get('k'))) as { value: Uint8Array } | undefined)?.value), 'v');
-  } finally {
-    await c.closeAll();
-  }
+    ],
+    {
+      after: async (n, c) => {
+        await assert.rejects(c.run(n.put(proxiedView(), 'v2')), /key is not a Uint8Array itself \(a Proxy of one/);
+        await kStillV(n, c);
+      },
+    },
+  );
 });
 
 test("a read reads the bytes it was given when called, not those the caller changes them to while it waits for its read index", async () => {

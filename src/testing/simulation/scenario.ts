@@ -5,7 +5,7 @@
  * @module
  */
 import { ErrorCode, UsageError, isQuorumError } from '../../errors.js';
-import { describeValue } from '../../arg-values.js';
+import { checkFiniteMs } from '../../arg-values.js';
 import { checkOptionsArg } from '../../option-keys.js';
 import type { KV, KvNode } from '../../server/index.js';
 import { describeFault, type RandomFaultOptions } from './faults.js';
@@ -114,9 +114,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const nodes = options.nodes ?? defaultNodes(seed);
   const durationMs = options.durationMs ?? 3000;
   // Infinity ran forever; NaN or a negative duration ran nothing and passed
-  if (typeof durationMs !== 'number' || !Number.isFinite(durationMs) || durationMs < 0) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `scenario options.durationMs needs a finite number of virtual ms >= 0, not ${describeValue(durationMs)}`);
-  }
+  checkFiniteMs(durationMs, 'scenario options.durationMs');
   const t0 = performance.now();
   const sim = new Simulation({ traceLines: 400, ...(options.simulation ?? {}), seed, nodes });
   if (options.onTrace !== undefined) sim.onTrace(options.onTrace);

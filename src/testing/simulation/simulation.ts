@@ -6,7 +6,7 @@
 import { checkOptionsArg, type NoKeyMissing } from '../../option-keys.js';
 import type { AbstractLevel } from 'abstract-level';
 import { ErrorCode, FaultError, UsageError, isQuorumError } from '../../errors.js';
-import { describeJson, describeValue } from '../../arg-values.js';
+import { checkFiniteMs, describeJson, describeValue } from '../../arg-values.js';
 import { GatedClock, NodeGate } from './node-gate.js';
 import { RaftNode, VirtualClock, type StateMachine } from '../../node/index.js';
 import { KvNode, type Watch } from '../../server/index.js';
@@ -167,9 +167,7 @@ function checkDuplicateRate(rate: unknown): void {
 
 /** A check's time budget: absent, or a finite number of virtual ms >= 0. */
 function checkBudget(v: unknown, what: string): void {
-  if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} needs a finite number of virtual ms >= 0, not ${describeValue(v)}`);
-  }
+  if (v !== undefined) checkFiniteMs(v, what);
 }
 
 function memberIds(nodes: SimulationOptions['nodes']): string[] {
@@ -647,9 +645,7 @@ export class Simulation {
    *   or for an `ms` that is not a finite number >= 0 (`Infinity` would never return, `NaN` ran nothing)
    */
   async run(ms: number): Promise<void> {
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `run(ms) needs a finite number of virtual ms >= 0, not ${describeValue(ms)}`);
-    }
+    checkFiniteMs(ms, 'run(ms)');
     const end = this.clock.now() + Math.max(0, Math.floor(ms));
     await this.advanceWhile(() => this.clock.now() < end);
   }
@@ -1020,9 +1016,7 @@ export class Simulation {
    */
   pauseClock(id: string, ms: number): void {
     // a negative ms resumed it at once, NaN or Infinity never
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `pauseClock(id, ms) needs a finite number of virtual ms >= 0, not ${describeValue(ms)}`);
-    }
+    checkFiniteMs(ms, 'pauseClock(id, ms)');
     const m = this.member(id);
     if (m.status !== 'up') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `member ${id} is not running`);
     const gate = m.gate;
