@@ -65,6 +65,9 @@ test('periodic auto-compaction compacts to the revision current `retentionMs` ag
   }
 });
 
+/** For runs of many virtual minutes: tick 200 ms (election timeout 2-4 s), leases checked once a second. */
+const COARSE_TIMERS = { tickMs: 200, leaseCheckMs: 1_000 };
+
 test("periodic auto-compaction follows etcd 3.4's cadence: a sample every min(retention, 1 h) / 10, a compaction at most every min(retention, 1 h)", async () => {
   // etcd's v3compactor/periodic.go: with --auto-compaction-retention=10m
   // it compacts every 10 minutes, with 2h every hour, each time to the
@@ -76,7 +79,9 @@ test("periodic auto-compaction follows etcd 3.4's cadence: a sample every min(re
     { retentionMs: 120 * minute, runMs: 330 * minute, most: 4 },
   ]) {
     const c = new OpsCluster(['a'], 23);
-    c.extra = () => ({ autoCompaction: { mode: 'periodic', retentionMs } });
+    // hours of virtual time: a coarser tick and lease check than the
+    // cluster's (10 ms, 50 ms) keep the timers to run a thousand times fewer
+    c.extra = () => ({ autoCompaction: { mode: 'periodic', retentionMs }, ...COARSE_TIMERS });
     try {
       await c.startAll();
       const n = await c.waitLeader();
@@ -119,7 +124,7 @@ test("periodic auto-compaction follows etcd 3.4's cadence: a sample every min(re
 test('periodic auto-compaction: a period whose target a compact() call has compacted already counts as done, as etcd\'s ErrCompacted does, and the next compaction waits a whole period', async () => {
   const minute = 60_000;
   const c = new OpsCluster(['a'], 24);
-  c.extra = () => ({ autoCompaction: { mode: 'periodic', retentionMs: 10 * minute } });
+  c.extra = () => ({ autoCompaction: { mode: 'periodic', retentionMs: 10 * minute }, ...COARSE_TIMERS });
   try {
     await c.startAll();
     const n = await c.waitLeader();

@@ -399,7 +399,7 @@ test('the directory is held by one storage: a second open is refused; a LOCK nam
 test('random saves, compactions and restarts load the same state from files as from LevelLogStorage', async () => {
   // Seeds: QUORUMKV_WAL_SEED=<n> replays one; QUORUMKV_WAL_SEEDS=<n> runs more.
   const one = process.env.QUORUMKV_WAL_SEED;
-  const seeds = one !== undefined ? [Number(one)] : Array.from({ length: Number(process.env.QUORUMKV_WAL_SEEDS ?? 12) }, (_, i) => i + 1);
+  const seeds = one !== undefined ? [Number(one)] : Array.from({ length: Number(process.env.QUORUMKV_WAL_SEEDS ?? 6) }, (_, i) => i + 1);
   for (const seed of seeds) {
     await withDir(async (dir) => {
       const rnd = seededRandom(`wal-${seed}`);
