@@ -17,7 +17,7 @@ const all = seedList(2, 150, 2);
 const replay = Number(process.env.QUORUMKV_SIM_SEED);
 for (let batch = 0; batch < 3; batch++) {
   const seeds = all.slice(batch * 50, batch * 50 + 50);
-  test(`5-member clusters under random faults keep every invariant, stay linearizable, keep the watch guarantees and make progress once healed (seeds ${seeds[0]}..${seeds[seeds.length - 1]})`, async () => {
-    await runSeeds(seeds, { replayHere: batch === 0 && !all.includes(replay) });
+  test(`5-member clusters under random faults keep every invariant, stay linearizable, keep the watch guarantees and make progress once healed (seeds ${seeds[0]}..${seeds[seeds.length - 1]})`, async (t) => {
+    await runSeeds(seeds, { replayHere: batch === 0 && !all.includes(replay), signal: t.signal });
   });
 }
