@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import * as fsSync from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
-import { tmpdir } from 'node:os';
+import { scratchRoot } from './fixtures.js';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { MemoryLevel } from 'memory-level';
@@ -152,7 +152,7 @@ async function run(seed: number): Promise<void> {
   // preallocation's calls come at times the run does not fix
   const tornRnd = seededRandom(`wal-points-torn-${seed}`);
   const tornInt = (n: number) => Math.floor(tornRnd() * n);
-  const root = await mkdtemp(join(tmpdir(), 'quorumkv-wal-points-'));
+  const root = await mkdtemp(join(scratchRoot(), 'quorumkv-wal-points-'));
   const dir = join(root, 'log');
   const mem = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
   const model: LogStorage = await LevelLogStorage.open({ db: mem });

@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { scratchRoot } from './fixtures.js';
 import { join } from 'node:path';
 import { MemoryLevel } from 'memory-level';
 import { seededRandom } from '../../src/raft/seeded-random.js';
@@ -60,7 +60,7 @@ interface Step {
 async function run(seed: number): Promise<void> {
   const rnd = seededRandom(`wal-crash-${seed}`);
   const int = (n: number) => Math.floor(rnd() * n);
-  const root = await mkdtemp(join(tmpdir(), 'quorumkv-wal-crash-'));
+  const root = await mkdtemp(join(scratchRoot(), 'quorumkv-wal-crash-'));
   const mem = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
   const model: LogStorage = await LevelLogStorage.open({ db: mem });
   const dir = join(root, 'log');
