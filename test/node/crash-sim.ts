@@ -432,3 +432,25 @@ export async function runCrashSeed(seed: number, chaosMs = 2_000): Promise<Crash
     }
   }
 }
+
+/**
+ * Runs {@link runCrashSeed} over `seeds` and sums what they did; a failing
+ * seed prints the command that replays it and throws. Called in a worker
+ * by test/node/crash.test.ts.
+ */
+export async function runCrashSeeds(seeds: readonly number[]): Promise<{ acked: number; crashes: number; snapshots: number }> {
+  const total = { acked: 0, crashes: 0, snapshots: 0 };
+  for (const seed of seeds) {
+    let r;
+    try {
+      r = await runCrashSeed(seed);
+    } catch (err) {
+      console.error(`crash test failed at seed ${seed}; replay with QUORUMKV_NODE_SEED=${seed}`);
+      throw err;
+    }
+    total.acked += r.acked;
+    total.crashes += r.crashes;
+    total.snapshots += r.snapshots;
+  }
+  return total;
+}
