@@ -11,7 +11,8 @@
 // `import` and with `require`, and type-checked from ES modules
 // (moduleResolution node16 and bundler), CommonJS (nodenext) and the
 // resolution of older projects (node10, which reads no exports map), strict,
-// skipLibCheck off.
+// skipLibCheck off; and a consumer file using the API's types is
+// type-checked against it under strict on and off (below).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -201,5 +202,54 @@ test('the documented imports type-check against the installed declarations (node
     );
     const check = spawnSync(process.execPath, [TSC, '-p', config], { encoding: 'utf8', cwd: consumer });
     assert.equal(check.status, 0, `the documented imports fail to type-check (${name}):\n${check.stdout}${check.stderr}`);
+  }
+});
+
+// The published declarations as a user's project sees them: a consumer file
+// importing \`quorumkv\` and \`quorumkv/testing\` from the installed tarball
+// is type-checked with \`skipLibCheck: false\` (TypeScript's default), under
+// \`strict\` on and off. A declaration that only compiles inside this
+// repository (for example an override whose signature does not match its
+// base class's) fails here with the consumer's error, and so does a member
+// tagged \`@internal\` that the declarations still show.
+const CONSUMER = `
+import * as q from 'quorumkv';
+import * as t from 'quorumkv/testing';
+import { MemoryNetwork, KvNode, toBytes, type Event, type KV, type WatchResponse } from 'quorumkv';
+
+export const all = [q, t];
+
+export async function use(dir: string): Promise<string> {
+  const net = new MemoryNetwork({ seed: 1 });
+  const node: KV = await KvNode.open({ id: 'a', members: ['a'], transport: net.transport('a'), dataDir: dir });
+  const w = node.watch('config/', { prefix: true });
+  w.on('put', (ev: Event) => void ev.kv.key);
+  w.on('response', (r: WatchResponse) => void r.header.revision);
+  // @ts-expect-error a listener's arguments are checked against the event's
+  w.on('put', (n: number) => void n);
+  const raw: q.Watcher | undefined = undefined as q.Watcher | undefined;
+  // @ts-expect-error members tagged @internal (the store's bookkeeping) are not published
+  if (raw !== undefined) raw.minRev = 0;
+  // @ts-expect-error watches come from watch(): the constructor is private
+  if (raw === undefined) void new q.Watcher();
+  for await (const r of w) if (r.events.length > 0) break;
+  await node.put(toBytes('config/a'), 'v');
+  return (await node.get('config/a'))?.modRevision.toString() ?? '';
+}
+`;
+
+test('the published declarations type-check in a consumer project (skipLibCheck off, strict on and off)', { timeout: 240_000 }, () => {
+  writeFileSync(join(consumer, 'consumer.mts'), CONSUMER);
+  for (const strict of [true, false]) {
+    const config = join(consumer, `tsconfig.consumer-${strict}.json`);
+    writeFileSync(
+      config,
+      JSON.stringify({
+        compilerOptions: { target: 'ES2022', lib: ['ES2022'], module: 'NodeNext', moduleResolution: 'NodeNext', strict, skipLibCheck: false, noEmit: true, types: ['node'] },
+        files: ['consumer.mts'],
+      }),
+    );
+    const check = spawnSync(process.execPath, [TSC, '-p', config], { encoding: 'utf8', cwd: consumer });
+    assert.equal(check.status, 0, `a consumer with strict: ${strict} fails to type-check:\n${check.stdout}${check.stderr}`);
   }
 });
