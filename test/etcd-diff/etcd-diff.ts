@@ -31,9 +31,9 @@
 // etcd-server`; the CI script installs it) or `ETCD_BIN`. Without it the test
 // fails (with a clear message under CI): it never passes silently.
 //
-// Knobs: ETCD_DIFF_SEQS (default 200) sequences of ETCD_DIFF_OPS (default
-// 200) operations, ETCD_DIFF_WORKERS (default 3) etcd processes running
-// sequences in parallel, ETCD_DIFF_TARGETS (default `store,kvnode`) the
+// Knobs: ETCD_DIFF_SEQS (default 200) sequences in all (half in each file)
+// of ETCD_DIFF_OPS (default 200) operations, ETCD_DIFF_WORKERS (default 3)
+// etcd processes per file running sequences in parallel, ETCD_DIFF_TARGETS (default `store,kvnode`) the
 // targets compared with etcd, where `kvnode` is kvnode-1 on even sequences
 // and kvnode-3 on odd ones (by default every sequence runs on the store and
 // on one KvNode shape). The operations of a sequence depend on its seed only,
@@ -44,12 +44,17 @@
 // out of the default run), and its shape is left out of the sequences of
 // the targets it concerns until the reproduction passes.
 //
+// The sequences are split in two halves, each run by a test file of its
+// own (etcd-diff-1.test.ts, etcd-diff-2.test.ts, each with its own base
+// seed), so that each stays inside the runner's 5-minute limit per file on
+// a loaded machine.
+//
 // A failure prints the sequence, its seed and the targets that differ, with
 // the last operations (and the member each went to). Replay one sequence with
-//   ETCD_DIFF_SEED=<seed> ETCD_DIFF_SEQ=<n> node scripts/run-tests.mjs test/etcd-diff/etcd-diff.test.ts
+//   ETCD_DIFF_SEED=<seed> ETCD_DIFF_SEQ=<n> node scripts/run-tests.mjs test/etcd-diff/etcd-diff-1.test.ts
 // and a KvNode target's failure on that target, next to the store (to see
 // whether the bare store differs too), with the command the failure prints:
-//   ETCD_DIFF_SEED=<seed> ETCD_DIFF_SEQ=<n> ETCD_DIFF_TARGETS=store,kvnode-3 node scripts/run-tests.mjs test/etcd-diff/etcd-diff.test.ts
+//   ETCD_DIFF_SEED=<seed> ETCD_DIFF_SEQ=<n> ETCD_DIFF_TARGETS=store,kvnode-3 node scripts/run-tests.mjs test/etcd-diff/etcd-diff-1.test.ts
 // (`<seed>` is the run's base seed; sequence n uses seed + n.) The runner
 // stops a file after 5 minutes; for longer runs (more or longer sequences)
 // add `--test-timeout=3600000`. etcd processes and data directories are
@@ -307,7 +312,22 @@ async function runSequenceOnce(seq: number, attempt: number, etcd: EtcdTarget, t
   }
 }
 
-test(`etcd 3.4 and ${TARGET_SPEC.join(', ')} answer alike on ${ONLY_SEQ === undefined ? `${SEQS} random sequences` : `sequence ${ONLY_SEQ}`} of ${OPS} operations`, async () => {
+/**
+ * Registers the test of part `part` (from 0) of `parts`: the sequences
+ * from SEQS * part / parts up to the next part's first (every part runs
+ * ETCD_DIFF_SEQ alone when it is set). Each part is a test file of its own
+ * (etcd-diff-1.test.ts, etcd-diff-2.test.ts), so that each runs in a
+ * process of its own, inside the runner's 5-minute limit per file.
+ */
+export function diffTest(part: number, parts: number): void {
+  const from = Math.floor((SEQS * part) / parts);
+  const to = Math.floor((SEQS * (part + 1)) / parts);
+  const seqs = ONLY_SEQ !== undefined ? [ONLY_SEQ] : Array.from({ length: to - from }, (_, i) => from + i);
+  const what = ONLY_SEQ !== undefined ? `sequence ${ONLY_SEQ}` : `random sequences ${from}..${to - 1} (of ${SEQS})`;
+  test(`etcd 3.4 and ${TARGET_SPEC.join(', ')} answer alike on ${what} of ${OPS} operations`, () => runDiff(seqs));
+}
+
+async function runDiff(seqs: number[]): Promise<void> {
   const bin = findEtcd();
   if (bin === undefined) {
     const msg =
@@ -316,7 +336,6 @@ test(`etcd 3.4 and ${TARGET_SPEC.join(', ')} answer alike on ${ONLY_SEQ === unde
     console.log(msg);
     assert.fail(msg);
   }
-  const seqs = ONLY_SEQ !== undefined ? [ONLY_SEQ] : Array.from({ length: SEQS }, (_, i) => i);
   const workers = Math.max(1, Math.min(WORKERS, seqs.length));
   const procs: EtcdProcess[] = [];
   for (let i = 0; i < workers; i++) {
@@ -382,4 +401,4 @@ test(`etcd 3.4 and ${TARGET_SPEC.join(', ')} answer alike on ${ONLY_SEQ === unde
   if ((counts.get('kvnode-3') ?? 0) >= 2000) assert.ok(three.transfers > 0 && three.restarts > 0, `kvnode-3 moved leadership and restarted members: ${JSON.stringify(three)}`);
   if ((counts.get('kvnode-1') ?? 0) >= 2000) assert.ok(one.restarts > 0, `kvnode-1 restarted: ${JSON.stringify(one)}`);
   if ((counts.get('kvnode-3') ?? 0) >= 10_000) assert.ok(three.snapshotsInstalled > 0, `kvnode-3 installed snapshots: ${JSON.stringify(three)}`);
-});
+}
