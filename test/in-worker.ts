@@ -1,10 +1,10 @@
 // Runs a long, promise-heavy test body (the cluster simulation's seeds, the
-// determinism check) in a worker thread. Node 20's test runner follows
-// every async resource of a test process with an async hook (to attach
-// tests declared in a describe() and uncaught errors to their test), and
-// with it each promise costs several times more: 30 seeds of the cluster
-// simulation take 9.5-11.5 s inside a test against 6.1-7.5 s in a worker
-// thread, which has no such hook. What the body prints goes to the test's
+// determinism check, the node crash seeds) in a worker thread. Node 20's
+// test runner follows every async resource of a test process with an async
+// hook (to attach tests declared in a describe() and uncaught errors to
+// their test), which slows code that makes promises by the million: 30
+// seeds of the cluster simulation took 9.5-11.5 s inside a test against
+// 7.1-8.1 s in a worker thread (startup included), which has no such hook. What the body prints goes to the test's
 // output as usual; what it throws fails the test with its message and stack.
 import { Worker } from 'node:worker_threads';
 
