@@ -79,8 +79,8 @@ test("periodic auto-compaction follows etcd 3.4's cadence: a sample every min(re
     { retentionMs: 120 * minute, runMs: 330 * minute, most: 4 },
   ]) {
     const c = new OpsCluster(['a'], 23);
-    // hours of virtual time: a coarser tick and lease check than the
-    // cluster's (10 ms, 50 ms) keep the timers to run a thousand times fewer
+    // hours of virtual time: a tick and a lease check twenty times coarser
+    // than the cluster's (10 ms, 50 ms) run the timers twenty times less often
     c.extra = () => ({ autoCompaction: { mode: 'periodic', retentionMs }, ...COARSE_TIMERS });
     try {
       await c.startAll();
