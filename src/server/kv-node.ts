@@ -421,7 +421,6 @@ function membersOf(m: KvNodeOptions['members']): { ids: string[]; addresses: Rec
   return { ids: Object.keys(m), addresses: { ...m } };
 }
 
-
 /** ms on `clock`, from `performance.now()` for the system clock (monotonic, unlike `Date.now()`). */
 function monotonicNow(clock: Clock): () => number {
   return clock === systemClock ? () => performance.now() : () => clock.now();
