@@ -548,7 +548,10 @@ async function nodeState(n: KvNode): Promise<string> {
 
 async function openNode(): Promise<{ node: KvNode; db: MemoryLevel<Uint8Array, Uint8Array> }> {
   const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
-  const node = await KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db, tickMs: 10, requestTimeoutMs: 3000 });
+  // No lease expires on its own here (an hour between checks): a generated
+  // grant of a few seconds' TTL, revoked by the leader on the wall clock while
+  // a call runs, changed the state the call is checked against.
+  const node = await KvNode.open({ id: 'a', members: ['a'], transport: new MemoryNetwork({ seed: 1 }).transport('a'), db, tickMs: 10, requestTimeoutMs: 3000, leaseCheckMs: 3_600_000 });
   for (let i = 0; !node.raft.isLeader; i++) {
     if (i > 500) throw new Error('no leader');
     await new Promise((r) => setTimeout(r, 5));
