@@ -1516,8 +1516,8 @@ export class Simulation {
    * reports are set aside (and counted in the description).
    *
    * Revisions no member's reference watch reported (a gap in the committed
-   * history, e.g. every reference watch was cancelled by a compaction and
-   * reopened from the current revision) are passed as `unknownRevisions`:
+   * history: every reference watch was cancelled by a compaction that
+   * removed revisions none of them had reported yet) are passed as `unknownRevisions`:
    * events delivered at them, and prevKvs that depend on them, cannot be
    * checked, so they make the result `unknown`, not `illegal`; a violation
    * elsewhere still makes it `illegal`.
@@ -1824,7 +1824,12 @@ export class Simulation {
       this.log(source === 'leader' ? `${id} installed the leader's snapshot at ${index}` : `${id} snapshot at ${index}`);
     });
     raft.on('error', (err) => this.memberFailed(m, gate, `${id} stopped after a fatal error`, err));
-    if (m.kv !== undefined) this.openReferenceWatch(m, m.kv, lifetime === 0 ? 1 : 0);
+    // After a restart, from the revision after the last one any member
+    // reported, not from now: a member that restarts behind its log holds a
+    // watch from now until it has caught up, and starts it after what it
+    // applied meanwhile. A write in flight when every member crashed was
+    // then reported by none of them.
+    if (m.kv !== undefined) this.openReferenceWatch(m, m.kv, lifetime === 0 ? 1 : this.committed.revision + 1);
   }
 
   /**
@@ -1859,7 +1864,7 @@ export class Simulation {
       // cancelled at a compaction (not when the member is removed and ends its watches)
       if (res.canceled && res.compactRevision > 0 && m.status === 'up' && m.lifetime === lifetime && m.kv === node) {
         this.log(`${m.id} reference watch cancelled at compaction ${res.compactRevision}; reopened`);
-        this.openReferenceWatch(m, node, 0);
+        this.openReferenceWatch(m, node, Math.max(this.committed.revision + 1, res.compactRevision));
       }
     });
   }
