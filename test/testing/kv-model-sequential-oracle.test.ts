@@ -189,3 +189,18 @@ test('KV, per-key mode, one key: the checker agrees with SequentialKv in every o
 test('KV, global revision: the checker agrees with SequentialKv in every order', (t) => {
   agree(t, ['a', 'b'], true, 1500);
 });
+
+test('per-key mode: a key seen live at a header revision was written at or below it (a revision learned later above it is illegal)', () => {
+  // found by the property above (seed 1746244995): the put's revision was
+  // unknown; the first txn saw the key live at revision 2, the second one
+  // learned that the key was created at 5
+  const h: Operation<KvInput, KvOutput>[] = [
+    { id: 0, clientId: 0, input: { type: 'txn', compare: [{ key: 'a', target: 'version', result: '=', value: 0 }], success: [], failure: [] }, output: { succeeded: false, results: [], revision: 2 }, status: 'ok', callTime: 0, returnTime: 0 },
+    { id: 1, clientId: 1, input: { type: 'put', key: 'a', value: '1' }, output: undefined, status: 'unknown', callTime: 0, returnTime: Infinity },
+    { id: 2, clientId: 2, input: { type: 'txn', compare: [{ key: 'a', target: 'createRevision', result: '=', value: 5 }], success: [], failure: [] }, output: { succeeded: true, results: [], revision: 5 }, status: 'ok', callTime: 20, returnTime: 20 },
+  ];
+  assert.equal(checkLinearizable(h, kvModel({ globalRevision: false })).result, 'illegal');
+  // created at 2 instead: legal
+  const legal = h.map((op) => (op.id === 2 ? { ...op, input: { ...op.input, compare: [{ key: 'a', target: 'createRevision' as const, result: '=' as const, value: 2 }] } as KvInput } : op));
+  assert.equal(checkLinearizable(legal, kvModel({ globalRevision: false })).result, 'ok');
+});

@@ -305,6 +305,33 @@ function checkReadHeader(d: Draft, header: number | undefined, exact: boolean): 
   if (exact) return header === d.revision;
   if (header < d.revision) return false;
   d.revision = header;
+  return boundByHeader(d, header);
+}
+
+/**
+ * Per-key mode: an operation that reported header revision `header` ran
+ * when the store was at that revision, so every key live then was written
+ * at or below it. Bounds the revisions not known yet by it; false when one
+ * cannot be at or below it (its write came after the store had passed it).
+ */
+function boundByHeader(d: Draft, header: number): boolean {
+  for (const [key, k] of d.keys) {
+    if (k.createRevision !== undefined && k.modRevision !== undefined) continue;
+    let create = revOf(k, 'createRevision');
+    let mod = revOf(k, 'modRevision');
+    if (create.value === undefined) {
+      const n = narrow(create, '<', header + 1, true);
+      if (n === null) return false;
+      create = n;
+    }
+    if (mod.value === undefined) {
+      const n = narrow(mod, '<', header + 1, true);
+      if (n === null) return false;
+      mod = n;
+    }
+    const next = keyState(k.value, k.version, create, mod, k.extraWrites);
+    if (keyStateKey(next) !== keyStateKey(k)) setKey(d, key, next);
+  }
   return true;
 }
 
@@ -550,6 +577,7 @@ function applyWrite(
     if (changed && header <= before) return null;
     if (header < d.revision) return null;
     d.revision = header;
+    if (!boundByHeader(d, header)) return null;
   } else if (changed && d.revision < before + 1) {
     // its revision is unknown, but above everything seen before it: the
     // store has at least reached it
