@@ -315,20 +315,12 @@ function checkReadHeader(d: Draft, header: number | undefined, exact: boolean): 
  * cannot be at or below it (its write came after the store had passed it).
  */
 function boundByHeader(d: Draft, header: number): boolean {
+  const cap = (r: RevKnowledge): RevKnowledge | null => (r.value === undefined ? narrow(r, '<', header + 1, true) : r);
   for (const [key, k] of d.keys) {
     if (k.createRevision !== undefined && k.modRevision !== undefined) continue;
-    let create = revOf(k, 'createRevision');
-    let mod = revOf(k, 'modRevision');
-    if (create.value === undefined) {
-      const n = narrow(create, '<', header + 1, true);
-      if (n === null) return false;
-      create = n;
-    }
-    if (mod.value === undefined) {
-      const n = narrow(mod, '<', header + 1, true);
-      if (n === null) return false;
-      mod = n;
-    }
+    const create = cap(revOf(k, 'createRevision'));
+    const mod = cap(revOf(k, 'modRevision'));
+    if (create === null || mod === null) return false;
     const next = keyState(k.value, k.version, create, mod, k.extraWrites);
     if (keyStateKey(next) !== keyStateKey(k)) setKey(d, key, next);
   }

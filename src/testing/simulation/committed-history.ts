@@ -2,8 +2,9 @@
  * The committed event history of a simulated cluster, assembled from one
  * reference watch per member (every key, from revision 1 on the first run;
  * after a restart, from the revision after the last one any member reported,
- * so that what every member applies while it catches up is reported too). Members cross-check each other:
- * two members reporting different events for one revision is a violation.
+ * so that what every member applies while it catches up is reported too).
+ * Members cross-check each other: two members reporting different events
+ * for one revision is a violation.
  * @module
  */
 import type { Event, WatchResponse } from '../../mvccpb/index.js';
