@@ -210,7 +210,8 @@ export interface KV {
    *   with `ignoreLease`: etcd's "value is provided", "lease is provided"),
    *   `QUORUMKV_REQUEST_TOO_LARGE`, `QUORUMKV_LEASE_NOT_FOUND`, `QUORUMKV_KEY_NOT_FOUND`
    *   (ignoreValue/ignoreLease on a missing key)
-   * @throws FaultError `QUORUMKV_TIMEOUT` (the write may or may not be applied), `QUORUMKV_NO_LEADER`,
+   * @throws FaultError `QUORUMKV_TIMEOUT` (the write may or may not be applied), `QUORUMKV_NO_LEADER`
+   *   (no leader known for two election timeouts; the write was not proposed),
    *   `QUORUMKV_NO_SPACE`, `QUORUMKV_CORRUPT`, `QUORUMKV_NODE_CLOSED`,
    *   `QUORUMKV_REMOVED` (this member was removed from the cluster)
    */

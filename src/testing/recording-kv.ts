@@ -83,7 +83,8 @@ function hasMethods(v: unknown, names: readonly string[]): boolean {
  * and single-key get/put/delete operations (the operations of
  * `kvModel()`). Outcome: `ok` with the output; for a read that failed,
  * `fail`; for a write that failed, `fail` when it certainly did not apply
- * (a `UsageError`, or a proposal Raft dropped: `definitelyNotApplied`),
+ * (a `UsageError`, a proposal Raft dropped, or `QUORUMKV_NO_LEADER`:
+ * `definitelyNotApplied`),
  * else `unknown` (a timeout, a closed member: it may still apply).
  *
  * Left out of the check, with every operation on the keys they touch:

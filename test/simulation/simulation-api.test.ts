@@ -216,6 +216,22 @@ test("a pause's timer does not end a later pause early, after calm() or a second
   });
 });
 
+test('a write refused with QUORUMKV_NO_LEADER is recorded as failed: the member proposed nothing', async () => {
+  await withSim({ seed: 5 }, async (sim) => {
+    const follower = sim.ids.find((id) => id !== sim.leaderId())!;
+    sim.partition([follower]);
+    await sim.run(3_000); // past two election timeouts with no leader known
+    const indexBefore = sim.node(follower).status().raftIndex;
+    await assert.rejects(sim.drive(sim.client(follower).put('k', 'lost')), (err: unknown) => isQuorumError(err, ErrorCode.NO_LEADER));
+    assert.equal(sim.history().at(-1)!.status, 'fail');
+    assert.equal(sim.node(follower).status().raftIndex, indexBefore, 'nothing appended to its log');
+    sim.heal();
+    await sim.run(1_000);
+    assert.equal(await sim.drive(sim.client(sim.leaderId()!).get('k')), undefined, 'and nothing applied');
+    assert.ok(sim.checkLinearizable().ok);
+  });
+});
+
 test('split puts the leader on the side asked for, and the majority side elects a leader', async () => {
   await withSim({ seed: 8, nodes: 5 }, async (sim) => {
     const old = sim.leaderId()!;

@@ -98,11 +98,14 @@ export interface SimClientOptions {
 /**
  * Whether a failed operation certainly did not take effect: a `UsageError`
  * (bad input, or a state check on apply that changed nothing, such as an
- * unknown lease) or a proposal Raft refused before appending it. Any other
- * failure (timeout, closed member) leaves the outcome unknown.
+ * unknown lease), a proposal Raft refused before appending it
+ * (`QUORUMKV_PROPOSAL_DROPPED`), or `QUORUMKV_NO_LEADER` (a `KvNode` that
+ * has known no leader for two election timeouts refuses a write before
+ * proposing it). Any other failure (timeout, closed member) leaves the
+ * outcome unknown: a proposal may still commit after its caller gave up.
  */
 export function definitelyNotApplied(err: unknown): boolean {
-  return err instanceof UsageError || isQuorumError(err, ErrorCode.PROPOSAL_DROPPED);
+  return err instanceof UsageError || isQuorumError(err, ErrorCode.PROPOSAL_DROPPED) || isQuorumError(err, ErrorCode.NO_LEADER);
 }
 
 type Kind = 'read' | 'write';
