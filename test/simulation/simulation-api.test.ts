@@ -478,6 +478,38 @@ test('a write in flight when every member crashes is in the committed history af
   });
 });
 
+test('the committed history settles unknown outcomes: a write it holds is ok at its revision, one it lacks is left out', async () => {
+  await withSim({ seed: 1, syncStore: false }, async (sim) => {
+    const c = sim.client(sim.leaderId()!);
+    await sim.drive(c.put('k1', 'v1'));
+    // in flight when every member crashes: committed, its answer lost
+    const committed = c.put('k9', 'v9').catch(() => undefined);
+    await sim.run(3);
+    for (const id of sim.ids) await sim.crash(id);
+    for (const id of sim.ids) await sim.restart(id);
+    await committed;
+    await sim.until(() => sim.leaderId() !== undefined, { what: 'a leader' });
+    // sent from a member cut off from the leader, which then crashes: never proposed anywhere
+    const follower = sim.ids.find((id) => id !== sim.leaderId())!;
+    sim.partition([follower]);
+    const lost = sim.client(follower).put('k8', 'v8').catch(() => undefined);
+    await sim.run(50);
+    await sim.crash(follower);
+    await lost;
+    sim.heal();
+    await sim.restart(follower);
+    await sim.drive(sim.client(follower).put('k2', 'v2'));
+    await sim.run(300);
+    const statuses = sim.history().map((op) => `${op.input.type === 'put' ? op.input.key : op.input.type}:${op.status}`);
+    assert.deepEqual(statuses, ['k1:ok', 'k9:unknown', 'k8:unknown', 'k2:ok']);
+    assert.ok(sim.committedEvents().some((e) => e.kv.key === 'k9'));
+    assert.ok(!sim.committedEvents().some((e) => e.kv.key === 'k8'));
+    const v = sim.checkLinearizable();
+    assert.equal(v.result, 'ok', v.describe());
+    assert.match(v.describe(), /of the unknown outcomes, 1 settled by the committed history and 1 left out as never committed/);
+  });
+});
+
 test('a revision missing from the committed history makes checkWatches unknown, not illegal', async () => {
   await withSim({ seed: 15 }, async (sim) => {
     const c = sim.client('a');

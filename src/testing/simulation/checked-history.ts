@@ -7,7 +7,7 @@
  */
 import type { Operation } from '../history.js';
 import { compareKeys, inKeyRange, type KeyRange } from '../key-range.js';
-import type { KvDeleteOutput, KvInput, KvOutput, KvTxnOutput } from '../models/kv-types.js';
+import type { KvDeleteOutput, KvGetOutput, KvInput, KvOutput, KvRangeOutput, KvTxnOutput } from '../models/kv-types.js';
 import type { CommittedEvent } from './committed-history.js';
 import type { LeaseRecord } from './sim-client.js';
 
@@ -168,4 +168,143 @@ export function buildCheckedHistory(
     revocations++;
   }
   return { operations, excluded, revocations };
+}
+
+/**
+ * The highest revision the completed operations report: header revisions,
+ * and the create and mod revisions of what they read.
+ */
+export function highestRevisionSeen(operations: readonly Operation<KvInput, KvOutput>[]): number {
+  let max = 0;
+  const see = (n: number | undefined): void => {
+    if (typeof n === 'number' && n > max) max = n;
+  };
+  for (const op of operations) {
+    if (op.status !== 'ok' || op.output === undefined) continue;
+    const o = op.output as KvGetOutput & KvRangeOutput & KvTxnOutput;
+    see(o.revision);
+    see(o.modRevision);
+    see(o.createRevision);
+    for (const kv of Array.isArray(o.kvs) ? o.kvs : []) {
+      see(kv.modRevision);
+      see(kv.createRevision);
+    }
+    for (const r of Array.isArray(o.results) ? o.results : []) {
+      see(r.modRevision);
+      see(r.createRevision);
+    }
+  }
+  return max;
+}
+
+/** What {@link resolveUnknownWrites} did. */
+export interface ResolvedHistory {
+  operations: Operation<KvInput, KvOutput>[];
+  /** Unknown-outcome writes found in the committed history: now `ok`, with the revision they took. */
+  found: number;
+  /** Unknown-outcome writes the complete committed history shows never took effect: left out. */
+  absent: number;
+}
+
+/** `key`, `value` as one map key. */
+function pairKey(key: string, value: string): string {
+  return `${key}\u0000${value}`;
+}
+
+/** The puts of a txn branch, or of a put. */
+function putsOf(ops: readonly { type: string; key: string; value?: string }[]): { key: string; value: string }[] {
+  return ops.filter((o): o is { type: 'put'; key: string; value: string } => o.type === 'put');
+}
+
+/**
+ * Settles unknown-outcome writes with the committed history, as etcd's
+ * robustness tests patch their histories with watch events: a lost
+ * response is the usual cause of an unknown outcome, and every unknown
+ * write stays pending to the end of the history, which makes the search
+ * exponential in how many there are.
+ *
+ * A write is identified by a value it puts: a (key, value) pair that no
+ * other recorded operation puts, and that at most one committed PUT event
+ * carries.
+ * - Found at revision R, first reported by a member's reference watch at
+ *   history time T: it took effect at R, before T (a member applies a
+ *   revision, and reports it, only after it committed). It becomes `ok`
+ *   with output `{ revision: R }` (a txn's also with `succeeded`, from the
+ *   branch that holds the pair), returning at T. A txn is settled only
+ *   when every put of that branch is at R.
+ * - Absent, when `complete` (the committed history has no gap and reaches
+ *   every revision a client saw): it never took effect up to the last
+ *   revision any client saw, so it is left out (were it committed later,
+ *   nothing in the history could tell). A txn is left out only when each of
+ *   its branches is either read-only or holds such a pair.
+ * Other operations are returned unchanged. Without a committed PUT event
+ * that only it could have made, a write stays unknown; so the result is
+ * never less linearizable than the input because of a coincidence of
+ * values.
+ */
+export function resolveUnknownWrites(
+  operations: readonly Operation<KvInput, KvOutput>[],
+  committed: readonly CommittedEvent[],
+  complete: boolean,
+): ResolvedHistory {
+  const writers = new Map<string, number>();
+  const pairsOf = (input: KvInput): { key: string; value: string }[] =>
+    input.type === 'put' ? [{ key: input.key, value: input.value }] : input.type === 'txn' ? [...putsOf(input.success), ...putsOf(input.failure)] : [];
+  for (const op of operations) {
+    for (const p of new Set(pairsOf(op.input).map((x) => pairKey(x.key, x.value)))) writers.set(p, (writers.get(p) ?? 0) + 1);
+  }
+  /** Committed PUT events by pair: revision and first report time, or null when several carry it. */
+  const events = new Map<string, { revision: number; seenAt: number } | null>();
+  for (const e of committed) {
+    if (e.record.type !== 'PUT' || e.record.kv.value === undefined) continue;
+    const k = pairKey(e.record.kv.key, e.record.kv.value);
+    if (!writers.has(k)) continue;
+    events.set(k, events.has(k) ? null : { revision: e.record.kv.modRevision, seenAt: e.seenAt });
+  }
+  const unique = (p: { key: string; value: string }): boolean => writers.get(pairKey(p.key, p.value)) === 1;
+  const eventOf = (p: { key: string; value: string }) => events.get(pairKey(p.key, p.value));
+
+  const out: Operation<KvInput, KvOutput>[] = [];
+  let found = 0;
+  let absent = 0;
+  for (const op of operations) {
+    const input = op.input;
+    if (op.status !== 'unknown' || (input.type !== 'put' && input.type !== 'txn')) {
+      out.push(op);
+      continue;
+    }
+    const branches = input.type === 'put' ? [{ puts: pairsOf(input), readOnly: false, succeeded: undefined }] : [
+      { puts: putsOf(input.success), readOnly: input.success.every((o) => o.type === 'get'), succeeded: true },
+      { puts: putsOf(input.failure), readOnly: input.failure.every((o) => o.type === 'get'), succeeded: false },
+    ];
+    let settled: Operation<KvInput, KvOutput> | undefined;
+    let ambiguous = false;
+    for (const b of branches) {
+      const hits = b.puts.filter(unique).map(eventOf).filter((x) => x !== undefined);
+      if (hits.length === 0) continue;
+      const hit = hits[0];
+      // several events for the pair, or the branch's puts at different revisions (or missing)
+      if (hit === null || b.puts.some((p) => { const e = eventOf(p); return e === undefined || e === null || e.revision !== hit.revision; })) {
+        ambiguous = true;
+        continue;
+      }
+      if (settled !== undefined || hit.seenAt < op.callTime) {
+        ambiguous = true;
+        continue;
+      }
+      const output: KvOutput = b.succeeded === undefined ? { revision: hit.revision } : { succeeded: b.succeeded, revision: hit.revision };
+      settled = { ...op, status: 'ok', output, returnTime: hit.seenAt };
+    }
+    if (ambiguous) {
+      out.push(op);
+    } else if (settled !== undefined) {
+      out.push(settled);
+      found++;
+    } else if (complete && branches.every((b) => b.readOnly || b.puts.some((p) => unique(p) && eventOf(p) === undefined))) {
+      absent++;
+    } else {
+      out.push(op);
+    }
+  }
+  return { operations: out, found, absent };
 }

@@ -18,6 +18,8 @@ export interface CommittedEvent {
   record: WatchEventRecord;
   /** The lease the key was attached to just before the event (0 = none or unknown). */
   prevLease: number;
+  /** History-clock time at which a member first reported the event's revision. */
+  seenAt: number;
 }
 
 function signature(events: readonly Event[]): string {
@@ -41,8 +43,8 @@ export class CommittedHistory {
 
   constructor(private readonly monitor: InvariantMonitor) {}
 
-  /** A response of member `id`'s reference watch. */
-  add(id: string, res: WatchResponse): void {
+  /** A response of member `id`'s reference watch, received at history-clock time `at`. */
+  add(id: string, res: WatchResponse, at: number): void {
     let i = 0;
     const evs = res.events;
     while (i < evs.length) {
@@ -54,7 +56,7 @@ export class CommittedHistory {
       if (!this.byRevision.has(rev)) {
         this.byRevision.set(
           rev,
-          group.map((e) => ({ record: watchEvent(e), prevLease: e.prevKv?.lease ?? 0 })),
+          group.map((e) => ({ record: watchEvent(e), prevLease: e.prevKv?.lease ?? 0, seenAt: at })),
         );
         if (rev > this.maxRevision) this.maxRevision = rev;
       }
