@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import type { Operation } from '../../src/testing/history.js';
 import type { KvInput, KvOutput } from '../../src/testing/models/kv-types.js';
 import type { CommittedEvent } from '../../src/testing/simulation/committed-history.js';
-import { highestRevisionSeen, resolveUnknownWrites } from '../../src/testing/simulation/checked-history.js';
+import type { LeaseRecord } from '../../src/testing/simulation/sim-client.js';
+import { buildCheckedHistory, highestRevisionSeen, resolveUnknownWrites } from '../../src/testing/simulation/checked-history.js';
+import { checkLinearizable, kvModel } from '../../src/testing/index.js';
 
 type Op = Operation<KvInput, KvOutput>;
 
@@ -98,4 +100,40 @@ test('highestRevisionSeen takes header, create and mod revisions of completed op
   ];
   assert.equal(highestRevisionSeen(ops), 7);
   assert.equal(highestRevisionSeen([]), 0);
+});
+
+test('a key or value holding NUL is matched as itself: a PUT of "a\\0b" = "c" does not settle a put of "a" = "b\\0c"', () => {
+  const ops = [op(1, { type: 'put', key: 'a', value: 'b\u0000c' }, 'unknown', 1)];
+  const r = resolveUnknownWrites(ops, [put('a\u0000b', 'c', 2, 5)], false);
+  assert.deepEqual([r.found, r.absent], [0, 0]);
+  assert.deepEqual(r.operations, ops);
+});
+
+test('an operation settles refuses stays as it is, found or absent (a client writing through a wrapper may store other keys)', () => {
+  const ops = [op(1, { type: 'put', key: 'a', value: 'v' }, 'unknown', 1), op(2, { type: 'put', key: 'b', value: 'w' }, 'unknown', 1)];
+  const r = resolveUnknownWrites(ops, [put('a', 'v', 2, 5)], true, () => false);
+  assert.deepEqual([r.found, r.absent], [0, 0]);
+  assert.deepEqual(r.operations, ops);
+});
+
+test('settled before the lease revocations are added, a txn that deleted a leased key at the revision a revoke answered is no revocation of its own', () => {
+  // lease 7's key l put at 2; an unknown txn deletes l and puts a at 3; the
+  // revoke then found no key and answered the current revision, 3
+  const leases: LeaseRecord[] = [
+    { kind: 'grant', id: 7, status: 'ok', callTime: 0, returnTime: 1, revision: 1 },
+    { kind: 'revoke', id: 7, status: 'ok', callTime: 20, returnTime: 21, revision: 3 },
+  ];
+  const txn: KvInput = { type: 'txn', compare: [], success: [{ type: 'delete', key: 'l' }, { type: 'put', key: 'a', value: 'x' }], failure: [] };
+  const ops = [
+    op(1, { type: 'put', key: 'l', value: 'v1' }, 'ok', 2, 3, { revision: 2 }),
+    op(2, txn, 'unknown', 10),
+    op(3, { type: 'get', key: 'l' }, 'ok', 30, 31, { value: null, revision: 3 }),
+  ];
+  const deleteL: CommittedEvent = { record: { type: 'DELETE', kv: { key: 'l', modRevision: 3 } }, prevLease: 7, seenAt: 15 };
+  const committed = [put('l', 'v1', 2, 2.5), deleteL, put('a', 'x', 3, 15)];
+  const settled = resolveUnknownWrites(ops, committed, true);
+  assert.equal(settled.found, 1);
+  const built = buildCheckedHistory(settled.operations, committed, leases, []);
+  assert.equal(built.revocations, 0, 'revision 3 is the txn’s');
+  assert.equal(checkLinearizable(built.operations, kvModel()).result, 'ok');
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { pack, unpack } from '../../src/codec/index.js';
 import { ErrorCode, isQuorumError } from '../../src/errors.js';
 import type { ApplyEntry, StateMachine } from '../../src/node/index.js';
-import { text } from '../../src/server/index.js';
+import { text, type KV, type KvNode } from '../../src/server/index.js';
 import { Election, Queue, RWMutex, Session } from '../../src/concurrency/index.js';
 import {
   InvariantMonitor,
@@ -507,6 +507,36 @@ test('the committed history settles unknown outcomes: a write it holds is ok at 
     const v = sim.checkLinearizable();
     assert.equal(v.result, 'ok', v.describe());
     assert.match(v.describe(), /of the unknown outcomes, 1 settled by the committed history and 1 left out as never committed/);
+  });
+});
+
+test("a wrapped client's unknown outcomes are not settled by the committed history: the wrapper may store another key", async () => {
+  // a namespacing client library, as etcd's clientv3/namespace: keys get a prefix on the way in
+  const namespaced = (node: KvNode): KV =>
+    new Proxy(node, {
+      get(target, prop) {
+        if (prop === 'put') return (key: string, value: string) => target.put(`ns/${key}`, value);
+        if (prop === 'range') return (input: { key: string }) => target.range({ ...input, key: `ns/${input.key}` });
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as unknown as KV;
+  await withSim({ seed: 1, syncStore: false }, async (sim) => {
+    const c = sim.client(sim.leaderId()!, { wrap: namespaced });
+    await sim.drive(c.put('k1', 'v1'));
+    const committed = c.put('k9', 'v9').catch(() => undefined);
+    await sim.run(3);
+    for (const id of sim.ids) await sim.crash(id);
+    for (const id of sim.ids) await sim.restart(id);
+    await committed;
+    await sim.until(() => sim.leaderId() !== undefined, { what: 'a leader' });
+    const kv = await sim.drive(sim.client(sim.leaderId()!, { wrap: namespaced }).get('k9'));
+    assert.equal(text(kv?.value), 'v9');
+    await sim.run(300);
+    assert.equal(sim.history()[1]!.status, 'unknown');
+    const v = sim.checkLinearizable();
+    assert.equal(v.result, 'ok', v.describe());
+    assert.match(v.describe(), /0 settled by the committed history and 0 left out as never committed/);
   });
 });
 

@@ -206,9 +206,9 @@ export interface ResolvedHistory {
   absent: number;
 }
 
-/** `key`, `value` as one map key. */
+/** `key`, `value` as one map key (a separator character could occur in either: keys and values may hold NUL). */
 function pairKey(key: string, value: string): string {
-  return `${key}\u0000${value}`;
+  return JSON.stringify([key, value]);
 }
 
 /** The puts of a txn branch, or of a put. */
@@ -237,15 +237,22 @@ function putsOf(ops: readonly { type: string; key: string; value?: string }[]): 
  *   revision any client saw, so it is left out (were it committed later,
  *   nothing in the history could tell). A txn is left out only when each of
  *   its branches is either read-only or holds such a pair.
- * Other operations are returned unchanged. Without a committed PUT event
- * that only it could have made, a write stays unknown; so the result is
- * never less linearizable than the input because of a coincidence of
- * values.
+ * Other operations are returned unchanged, and so is every operation
+ * `settles` refuses: one whose client writes through a wrapper, say, which
+ * may store another key or value than the history records. Without a
+ * committed PUT event that only it could have made, a write stays unknown;
+ * so the result is never less linearizable than the input because of a
+ * coincidence of values.
+ *
+ * Run it before {@link buildCheckedHistory}: a settled write's revision is
+ * then known to be a client's, not a lease revocation's.
+ * @param settles - which unknown operations may be settled (default: all)
  */
 export function resolveUnknownWrites(
   operations: readonly Operation<KvInput, KvOutput>[],
   committed: readonly CommittedEvent[],
   complete: boolean,
+  settles: (op: Operation<KvInput, KvOutput>) => boolean = () => true,
 ): ResolvedHistory {
   const writers = new Map<string, number>();
   const pairsOf = (input: KvInput): { key: string; value: string }[] =>
@@ -269,7 +276,7 @@ export function resolveUnknownWrites(
   let absent = 0;
   for (const op of operations) {
     const input = op.input;
-    if (op.status !== 'unknown' || (input.type !== 'put' && input.type !== 'txn')) {
+    if (op.status !== 'unknown' || (input.type !== 'put' && input.type !== 'txn') || !settles(op)) {
       out.push(op);
       continue;
     }
