@@ -102,18 +102,22 @@ export function describeValue(v: unknown): string {
   }
 }
 
+/** The longest rendering {@link describeJson} gives, its ellipsis included. @internal */
+export const DESCRIBE_JSON_MAX_CHARS = 200;
+
 /**
  * `JSON.stringify(v)`, for a message that shows the caller's plain data (a
  * fault, a recorded event, an id), or {@link describeValue} when that gives
  * nothing (`undefined`, a Symbol, a function) or throws (a BigInt, a cycle,
- * a getter or `toJSON` that throws, a revoked proxy). Never throws; a
- * getter or `toJSON` of `v` does run.
+ * a getter or `toJSON` that throws, a revoked proxy); cut to
+ * {@link DESCRIBE_JSON_MAX_CHARS} (a value of a megabyte made a message of a
+ * megabyte). Never throws; a getter or `toJSON` of `v` does run.
  * @internal
  */
 export function describeJson(v: unknown): string {
   try {
     const s = JSON.stringify(v) as string | undefined;
-    if (s !== undefined) return s;
+    if (s !== undefined) return clip(s, DESCRIBE_JSON_MAX_CHARS);
   } catch {
     // not serializable: described instead
   }

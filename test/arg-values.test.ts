@@ -3,7 +3,7 @@
 // getters, and is never longer than 80 characters.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeValue } from '../src/arg-values.js';
+import { DESCRIBE_JSON_MAX_CHARS, describeJson, describeValue } from '../src/arg-values.js';
 
 /** The longest rendering, its ellipsis included. */
 const MAX = 80;
@@ -82,4 +82,12 @@ test(`describeValue is never longer than ${MAX} characters`, () => {
     assert.doesNotMatch(s, /[\uD800-\uDBFF](?![\uDC00-\uDFFF])/, 'no half of a surrogate pair');
   }
   assert.equal(describeValue(long), `${'x'.repeat(64)}...`, 'a string is cut after 64 characters, as before');
+});
+
+test('describeJson is cut to DESCRIBE_JSON_MAX_CHARS: a value of a megabyte made a message of a megabyte', () => {
+  const long = describeJson({ pad: 'y'.repeat(1_000_000) });
+  assert.equal(long.length, DESCRIBE_JSON_MAX_CHARS);
+  assert.ok(long.startsWith('{"pad":"yyy') && long.endsWith('...'), long);
+  assert.equal(describeJson({ a: 1 }), '{"a":1}');
+  assert.equal(describeJson(Array(100_000).fill(0)).length, DESCRIBE_JSON_MAX_CHARS);
 });

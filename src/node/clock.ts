@@ -7,7 +7,8 @@
  */
 import { createClock } from '@sinonjs/fake-timers';
 import { MAX_TIMER_MS } from '../timer-limit.js';
-import { checkFiniteMs } from '../arg-values.js';
+import { checkFiniteMs, describeValue } from '../arg-values.js';
+import { ErrorCode, UsageError } from '../errors.js';
 
 /** An opaque timer handle returned by {@link Clock.setTimeout}. */
 export type TimerHandle = unknown;
@@ -20,7 +21,12 @@ export interface Clock {
    * Runs `fn` once after `ms` milliseconds. `ms` may exceed 2^31 - 1 (a
    * request timeout or a compaction period of weeks): the whole delay must
    * be waited, as {@link systemClock} and {@link VirtualClock} do, not the
-   * 1 ms that Node's own `setTimeout` gives such a delay.
+   * 1 ms that Node's own `setTimeout` gives such a delay. A delay below 0
+   * is 0, `Infinity` never fires; the clocks here run whole ms (a fraction
+   * is cut).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` ({@link systemClock},
+   *   {@link VirtualClock}) when `fn` is not a function or `ms` not a number
+   *   (NaN included); no timer is set
    */
   setTimeout(fn: () => void, ms: number): TimerHandle;
   /** Cancels a timer; unknown or already-fired handles are ignored. */
@@ -61,11 +67,23 @@ class LongTimer {
   }
 }
 
+/**
+ * Refuses what no clock can wait for: the timer libraries threw a raw
+ * `TypeError` for a callback that is not a function, and read a string
+ * delay as a number ('1:00' as 1 ms) and NaN as no delay.
+ */
+function checkTimerArgs(fn: unknown, ms: unknown, what: string): void {
+  if (typeof fn !== 'function') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} needs a function to run, not ${describeValue(fn)}`);
+  if (typeof ms !== 'number' || Number.isNaN(ms)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} needs a delay in ms (a number), not ${describeValue(ms)}`);
+}
+
 /** Real time: `Date.now()` and the global timers (a delay above 2^31 - 1 ms waits in steps, instead of firing after 1 ms). */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) =>
-    ms > MAX_TIMER_MS ? new LongTimer((f, d) => setTimeout(f, d), (h) => clearTimeout(h as ReturnType<typeof setTimeout>), fn, ms) : setTimeout(fn, ms),
+  setTimeout: (fn, ms) => {
+    checkTimerArgs(fn, ms, 'systemClock.setTimeout');
+    return ms > MAX_TIMER_MS ? new LongTimer((f, d) => setTimeout(f, d), (h) => clearTimeout(h as ReturnType<typeof setTimeout>), fn, ms) : setTimeout(fn, ms);
+  },
   clearTimeout: (handle) => {
     if (handle instanceof LongTimer) handle.cancel();
     else clearTimeout(handle as ReturnType<typeof setTimeout>);
@@ -99,8 +117,15 @@ export class VirtualClock implements Clock {
     return this.clock.now;
   }
 
-  /** Runs `fn` after `ms` virtual ms; a delay above 2^31 - 1 ms waits in steps (fake-timers alone would fire it after 1 ms). */
+  /**
+   * Runs `fn` after `ms` virtual ms (below 0: at the next advance; a
+   * fraction is cut; `Infinity`: never); a delay above 2^31 - 1 ms waits in
+   * steps (fake-timers alone would fire it after 1 ms).
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `fn` is not a
+   *   function or `ms` not a number (NaN included); no timer is set
+   */
   setTimeout(fn: () => void, ms: number): TimerHandle {
+    checkTimerArgs(fn, ms, 'VirtualClock.setTimeout');
     if (ms > MAX_TIMER_MS) return new LongTimer((f, d) => this.clock.setTimeout(f, d), (h) => this.clock.clearTimeout(h as never), fn, ms);
     return this.clock.setTimeout(fn, ms);
   }

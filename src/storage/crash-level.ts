@@ -4,6 +4,9 @@
  * @module
  */
 import { MemoryLevel, type DatabaseOptions } from 'memory-level';
+import { describeValue } from '../arg-values.js';
+import { ErrorCode, UsageError } from '../errors.js';
+import { checkOptionKeys } from '../option-keys.js';
 
 /** A write in the private (encoded) form abstract-level hands to `_batch`. */
 interface PrivateOp {
@@ -70,11 +73,33 @@ export class CrashableLevel<KDefault = string, VDefault = string> extends Memory
   #crashes = 0;
 
   /**
-   * @param options - abstract-level database options (default encodings);
-   *   data is always stored as `Uint8Array`
+   * @param options - abstract-level database options: `keyEncoding` and
+   *   `valueEncoding` (the default encodings: a name such as `'utf8'` or
+   *   `'view'`, or an encoding object), `createIfMissing`, `errorIfExists`,
+   *   `passive`; data is always stored as `Uint8Array`
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `options` is not an
+   *   object, has an option of another name (`storeEncoding` included: it
+   *   is always `'view'`), or an encoding that is neither a name nor an
+   *   object; abstract-level's `LEVEL_ENCODING_NOT_FOUND` for an unknown name
    */
   constructor(options?: Omit<DatabaseOptions<KDefault, VDefault>, 'storeEncoding'>) {
-    super({ ...options, storeEncoding: 'view' });
+    super({ ...CrashableLevel.#checkOptions(options), storeEncoding: 'view' });
+  }
+
+  /** The options, checked (abstract-level ignored a misspelt name and threw a raw TypeError for an encoding of another type). */
+  static #checkOptions<T>(options: T): T | undefined {
+    if (options === undefined) return undefined;
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `CrashableLevel options must be an object, not ${describeValue(options)}`);
+    }
+    checkOptionKeys(options, ['keyEncoding', 'valueEncoding', 'createIfMissing', 'errorIfExists', 'passive'], 'CrashableLevel options', ErrorCode.INVALID_ARGUMENT);
+    for (const k of ['keyEncoding', 'valueEncoding'] as const) {
+      const v = (options as Record<string, unknown>)[k];
+      if (v !== undefined && typeof v !== 'string' && (v === null || typeof v !== 'object')) {
+        throw new UsageError(ErrorCode.INVALID_ARGUMENT, `CrashableLevel options.${k} must be an encoding name or object, not ${describeValue(v)}`);
+      }
+    }
+    return options;
   }
 
   /** Number of writes made with `sync: true` so far. */

@@ -67,3 +67,32 @@ test('VirtualClock refuses a start time or a step that is not a finite number of
   await c.advanceAsync(5);
   assert.equal(c.now(), 5);
 });
+
+test('setTimeout of both clocks refuses a callback that is not a function and a delay that is not a number, with QUORUMKV_INVALID_ARGUMENT and no timer set', () => {
+  // before: fake-timers threw a raw TypeError for the callback, read '1:00'
+  // as 1 ms and NaN as no delay; Node's timers threw ERR_INVALID_ARG_TYPE
+  const c = new VirtualClock(0);
+  for (const fn of [42, null, 'f', {}]) {
+    assert.throws(() => c.setTimeout(fn as never, 10), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `VirtualClock fn ${String(fn)}`);
+    assert.throws(() => systemClock.setTimeout(fn as never, 10), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `systemClock fn ${String(fn)}`);
+  }
+  for (const ms of [Number.NaN, '100', '1:00', null, undefined, {}]) {
+    assert.throws(() => c.setTimeout(() => {}, ms as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `VirtualClock ms ${String(ms)}`);
+    assert.throws(() => systemClock.setTimeout(() => {}, ms as number), { code: 'QUORUMKV_INVALID_ARGUMENT' }, `systemClock ms ${String(ms)}`);
+  }
+  assert.equal(c.pendingTimers(), 0);
+});
+
+test('VirtualClock.setTimeout: a delay below 0 fires at the next advance, a fraction is cut, Infinity never fires', () => {
+  const c = new VirtualClock(0);
+  const fired: string[] = [];
+  c.setTimeout(() => fired.push('negative'), -5);
+  c.setTimeout(() => fired.push('fraction'), 1.5);
+  c.setTimeout(() => fired.push('never'), Infinity);
+  c.advance(0);
+  assert.deepEqual(fired, ['negative']);
+  c.advance(1);
+  assert.deepEqual(fired, ['negative', 'fraction']);
+  c.advance(2 ** 40);
+  assert.deepEqual(fired, ['negative', 'fraction']);
+});

@@ -344,3 +344,19 @@ test('a crash after a clean close still loses the unsynced writes, and crashing 
   assert.equal(db.crashes, 2);
   await db.close();
 });
+
+test('CrashableLevel refuses options it cannot use with QUORUMKV_INVALID_ARGUMENT: not an object, a name of another option (storeEncoding too: always view), an encoding of another type', async () => {
+  // before: abstract-level ignored a misspelt name and overrode storeEncoding
+  // silently, and threw a raw TypeError for an encoding of another type
+  for (const bad of [42, 'x', null, [], { keyEncodnig: 'view' }, { storeEncoding: 'utf8' }, { valueEncoding: 42 }, { keyEncoding: null }]) {
+    assert.throws(() => new CrashableLevel(bad as never), { code: 'QUORUMKV_INVALID_ARGUMENT' }, JSON.stringify(bad));
+  }
+  const db = new CrashableLevel({ keyEncoding: 'utf8', valueEncoding: 'utf8', createIfMissing: true });
+  await db.open();
+  await db.put('k', 'v');
+  assert.equal(await db.get('k'), 'v');
+  await db.close();
+  const plain = new CrashableLevel(undefined);
+  await plain.open();
+  await plain.close();
+});

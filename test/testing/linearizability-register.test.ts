@@ -206,6 +206,20 @@ test('a history the search cannot finish in its time budget is unknown', () => {
   assert.ok(took < 5000, `took ${took} ms`);
 });
 
+test('an operation id that is not an integer, or a client id that is neither a string nor a number, is a usage error (describe() printed "client [object Object]" or threw a TypeError)', () => {
+  const usage = (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT;
+  for (const clientId of [{}, [1, 2], undefined, null, Symbol('c'), Object.create(null) as object]) {
+    const bad = history<R[0], R[1]>(ok(clientId as string, 1, 2, w('a'), done));
+    assert.throws(() => checkLinearizable(bad, registerModel()), usage, typeof clientId === 'symbol' ? 'a Symbol' : typeof clientId);
+  }
+  for (const id of [Number.NaN, 1.5, '1', undefined, Infinity]) {
+    const bad = [{ ...history<R[0], R[1]>(ok('c', 1, 2, w('a'), done))[0]!, id: id as number }];
+    assert.throws(() => checkLinearizable(bad, registerModel()), usage, String(id));
+  }
+  // a string or a number, as HistoryRecorder.invoke takes
+  assert.equal(checkLinearizable(history<R[0], R[1]>(ok('c', 1, 2, w('a'), done), ok(7, 3, 4, w('b'), done)), registerModel()).result, 'ok');
+});
+
 test('invalid operation times are a usage error', () => {
   const bad = history<R[0], R[1]>(ok(1, 10, 5, w('a'), done));
   assert.throws(() => checkLinearizable(bad, registerModel()), (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT);

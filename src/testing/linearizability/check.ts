@@ -35,6 +35,12 @@ function validate<I, O>(history: readonly Operation<I, O>[]): void {
   if (!Array.isArray(history)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `the history must be an array of operations, not ${history === null ? 'null' : typeof history}`);
   for (const op of history as unknown[] as Operation<I, O>[]) {
     if (op === null || typeof op !== 'object') throw new UsageError(ErrorCode.INVALID_ARGUMENT, `the history holds ${op === null ? 'null' : typeof op}, not an operation`);
+    // an id orders operations invoked at one time; a client id is printed
+    // in describe(), where a Symbol or an object without a prototype threw
+    if (!Number.isSafeInteger(op.id)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `an operation id must be an integer, not ${describeValue(op.id)}`);
+    if (typeof op.clientId !== 'string' && typeof op.clientId !== 'number') {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `operation ${op.id} has client id ${describeValue(op.clientId)}: a client id must be a string or a number`);
+    }
     if (op.status !== 'ok' && op.status !== 'fail' && op.status !== 'unknown') {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `operation ${describeValue(op.id)} has status ${describeValue(op.status)}`);
     }
@@ -79,8 +85,9 @@ function validate<I, O>(history: readonly Operation<I, O>[]): void {
  * @param model - a {@link Model} or {@link NondeterministicModel}
  * @returns the verdict, per-partition details and `describe()`
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when the history is not an
- *   array of operation objects, an operation has an invalid status, a
- *   non-finite invocation time, or returns before it is invoked, or when the
+ *   array of operation objects, an operation has an id that is not an
+ *   integer, a client id that is neither a string nor a number, an invalid
+ *   status, a non-finite invocation time, or returns before it is invoked, or when the
  *   model has no `init` and `step` functions
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for an option of a name the options do not declare,
  *   a `timeoutMs` or `shrinkTimeoutMs` that is not a number >= 0 (NaN included), or a `now` that is
