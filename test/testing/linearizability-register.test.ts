@@ -209,7 +209,7 @@ test('a history the search cannot finish in its time budget is unknown', () => {
 test('an operation id that is not an integer, or a client id that is neither a string nor a number, is a usage error (describe() printed "client [object Object]" or threw a TypeError)', () => {
   const usage = (e: unknown) => e instanceof UsageError && e.code === ErrorCode.INVALID_ARGUMENT;
   for (const clientId of [{}, [1, 2], undefined, null, Symbol('c'), Object.create(null) as object]) {
-    const bad = history<R[0], R[1]>(ok(clientId as string, 1, 2, w('a'), done));
+    const bad = history<R[0], R[1]>(ok(clientId as unknown as string, 1, 2, w('a'), done));
     assert.throws(() => checkLinearizable(bad, registerModel()), usage, typeof clientId === 'symbol' ? 'a Symbol' : typeof clientId);
   }
   for (const id of [Number.NaN, 1.5, '1', undefined, Infinity]) {
