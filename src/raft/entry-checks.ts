@@ -1,10 +1,11 @@
 /**
- * The shape check of entries handed to a log storage to append: the one
- * {@link MemoryStorage} and the durable storages (`src/storage`) share.
+ * The shape check of entries handed to a log storage to append, and of the
+ * bytes of entries and snapshots: the ones {@link MemoryStorage} and the
+ * durable storages (`src/storage`) share.
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
-import { describeValue } from '../arg-values.js';
+import { describeValue, viewProblem } from '../arg-values.js';
 import type { Entry } from '../raftpb/index.js';
 
 /** A Raft index or term: a safe integer >= 0. @internal */
@@ -13,11 +14,41 @@ export function isIndex(n: unknown): n is number {
 }
 
 /**
+ * Why `v` cannot be kept as the bytes of an entry or a snapshot, for a
+ * message after their name (`entry 3 has data that ...`), or `undefined`
+ * when it can: it must be a `Uint8Array` whose bytes can be read, not a
+ * Proxy of one (it passes `instanceof`) nor a view of a detached or shrunk
+ * buffer (see `viewProblem`). A storage that kept such data failed where it
+ * encoded it (a durable storage with a `QUORUMKV_STORAGE_IO` fault), or
+ * handed it out to fail later (`MemoryStorage`).
+ * @internal
+ */
+export function dataProblem(v: unknown): string | undefined {
+  if (!(v instanceof Uint8Array)) return `not a Uint8Array (got ${describeValue(v)})`;
+  return viewProblem(v);
+}
+
+/**
+ * The data of a snapshot a storage is handed (the message reads
+ * `snapshot data is ...`).
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `data` is not a
+ *   `Uint8Array` whose bytes can be read: not one at all, a Proxy of one, or
+ *   a view of a detached or shrunk buffer
+ * @internal
+ */
+export function checkSnapshotData(data: unknown): asserts data is Uint8Array {
+  const problem = dataProblem(data);
+  if (problem !== undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `snapshot data is ${problem}`);
+}
+
+/**
  * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when entries are not an
  *   array, are not contiguous, have an index below 1 or a term that
  *   decreases, or an entry has a type other than `'Normal'` and
  *   `'ConfChange'` or data that is not a `Uint8Array` (such an entry was
- *   written, and the record holding it failed to decode on load)
+ *   written, and the record holding it failed to decode on load), or is a
+ *   Proxy of one or a view of a detached or shrunk buffer (its bytes cannot
+ *   be read: it failed where it was encoded)
  */
 export function checkEntries(entries: readonly Entry[]): void {
   if (!Array.isArray(entries)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'entries must be an array');
@@ -30,8 +61,9 @@ export function checkEntries(entries: readonly Entry[]): void {
     if (e.type !== 'Normal' && e.type !== 'ConfChange') {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entry ${e.index} has type ${describeValue(e.type)}, not Normal or ConfChange`);
     }
-    if (!(e.data instanceof Uint8Array)) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entry ${e.index} has data that is not a Uint8Array`);
+    const problem = dataProblem(e.data);
+    if (problem !== undefined) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `entry ${e.index} has data that is ${problem}`);
     }
     if (prev !== undefined) {
       if (e.index !== prev.index + 1) {

@@ -12,7 +12,7 @@ import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { describeValue } from '../arg-values.js';
 import type { ConfState, Entry, HardState, Snapshot } from '../raftpb/index.js';
 import { emptyHardState, emptySnapshot } from '../raftpb/index.js';
-import { checkEntries } from './entry-checks.js';
+import { checkEntries, checkSnapshotData } from './entry-checks.js';
 import { limitSize } from './entry-size.js';
 import type { Storage } from './types.js';
 
@@ -137,13 +137,16 @@ export class MemoryStorage implements Storage {
    * (`Ready.snapshot`): the log becomes empty after the snapshot's index, and
    * the ConfState becomes the snapshot's.
    * @throws FaultError `QUORUMKV_SNAPSHOT_OUT_OF_DATE` when it is not newer than the current snapshot
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when it has no metadata or its index is not a non-negative integer
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when it has no metadata, its index is not a
+   *   non-negative integer, or its data is not a `Uint8Array` whose bytes can be read (not one at
+   *   all, a Proxy of one, or a view of a detached or shrunk buffer); nothing changes
    */
   applySnapshot(snap: Snapshot): void {
     if (snap === null || typeof snap !== 'object' || snap.metadata === null || typeof snap.metadata !== 'object') {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'snapshot must be an object with metadata');
     }
     checkIndex(snap.metadata.index, 'snapshot index');
+    checkSnapshotData(snap.data);
     const msIndex = this.snap.metadata.index;
     const snapIndex = snap.metadata.index;
     if (msIndex >= snapIndex) {
@@ -160,10 +163,13 @@ export class MemoryStorage implements Storage {
    * drop the entries it covers. Returns it.
    * @throws FaultError `QUORUMKV_SNAPSHOT_OUT_OF_DATE` when `i <=` the current snapshot's index
    * @throws FaultError `QUORUMKV_LOG_UNAVAILABLE` when `i > lastIndex()`
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `i` is not a non-negative integer
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `i` is not a non-negative integer, or
+   *   `data` is not a `Uint8Array` whose bytes can be read (not one at all, a Proxy of one, or a
+   *   view of a detached or shrunk buffer); nothing changes
    */
   createSnapshot(i: number, cs: ConfState | undefined, data: Uint8Array): Snapshot {
     checkIndex(i, 'snapshot index');
+    checkSnapshotData(data);
     if (i <= this.snap.metadata.index) {
       throw new FaultError(ErrorCode.SNAPSHOT_OUT_OF_DATE, `snapshot ${i} is not newer than the current one (${this.snap.metadata.index})`);
     }
@@ -179,8 +185,12 @@ export class MemoryStorage implements Storage {
    * Replaces the data of the current snapshot, if its index is `index`,
    * keeping its metadata: a driver whose state machine now holds that state
    * durably stops holding the state in memory too. Returns whether it did.
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `data` is not a `Uint8Array` whose bytes
+   *   can be read (not one at all, a Proxy of one, or a view of a detached or shrunk buffer);
+   *   nothing changes
    */
   replaceSnapshotData(index: number, data: Uint8Array): boolean {
+    checkSnapshotData(data);
     if (this.snap.metadata.index !== index) return false;
     this.snap = { data, metadata: this.snap.metadata };
     return true;
@@ -211,13 +221,15 @@ export class MemoryStorage implements Storage {
    * Entries before the first available index are ignored. The entries must
    * be well formed (as the durable storages check them: an index of at
    * least 1 and a term that are safe integers, type `'Normal'` or
-   * `'ConfChange'`, `Uint8Array` data), consecutive, with terms that never
-   * decrease, and must neither leave a gap after the last index nor start
-   * with a term below that of the entry they follow in the log (Raft §5.3:
-   * the terms of a log never decrease).
+   * `'ConfChange'`, data that is a `Uint8Array` whose bytes can be read, not
+   * a Proxy of one nor a view of a detached or shrunk buffer), consecutive,
+   * with terms that never decrease, and must neither leave a gap after the
+   * last index nor start with a term below that of the entry they follow in
+   * the log (Raft §5.3: the terms of a log never decrease).
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `entries` is not an array, an entry is
-   *   malformed, the entries are not consecutive or their term decreases, on a gap, or when
-   *   the first new entry's term is below the term of the entry before it (nothing changes)
+   *   malformed (its data not a `Uint8Array`, a Proxy of one, or a view of a detached or shrunk
+   *   buffer included), the entries are not consecutive or their term decreases, on a gap, or
+   *   when the first new entry's term is below the term of the entry before it (nothing changes)
    */
   append(entries: readonly Entry[]): void {
     checkEntries(entries);
