@@ -31,6 +31,19 @@ function checkIndex(v: unknown, what: string): void {
   }
 }
 
+/**
+ * A snapshot's membership, before anything is changed (a missing one threw
+ * a TypeError once the snapshot was already taken).
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` unless `cs` has `voters` and `learners` arrays of member ids (strings)
+ */
+function checkConfState(cs: unknown): void {
+  const c = cs as { voters?: unknown; learners?: unknown } | null;
+  const ids = (v: unknown): boolean => Array.isArray(v) && v.every((id) => typeof id === 'string');
+  if (c === null || typeof c !== 'object' || !ids(c.voters) || !ids(c.learners)) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `snapshot confState must be { voters, learners } arrays of member ids, got ${describeValue(cs)}`);
+  }
+}
+
 function copyConfState(cs: ConfState): ConfState {
   return { voters: cs.voters.slice(), learners: cs.learners.slice() };
 }
@@ -137,8 +150,8 @@ export class MemoryStorage implements Storage {
    * (`Ready.snapshot`): the log becomes empty after the snapshot's index, and
    * the ConfState becomes the snapshot's.
    * @throws FaultError `QUORUMKV_SNAPSHOT_OUT_OF_DATE` when it is not newer than the current snapshot
-   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when it has no metadata, its index is not a
-   *   non-negative integer, or its data is not a `Uint8Array` whose bytes can be read (not one at
+   * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when it has no metadata, its index or term is not a
+   *   non-negative integer, its confState not `{ voters, learners }` arrays of ids, or its data is not a `Uint8Array` whose bytes can be read (not one at
    *   all, a Proxy of one, or a view of a detached or shrunk buffer); nothing changes
    */
   applySnapshot(snap: Snapshot): void {
@@ -146,6 +159,8 @@ export class MemoryStorage implements Storage {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'snapshot must be an object with metadata');
     }
     checkIndex(snap.metadata.index, 'snapshot index');
+    checkIndex(snap.metadata.term, 'snapshot term');
+    checkConfState(snap.metadata.confState);
     checkSnapshotData(snap.data);
     const msIndex = this.snap.metadata.index;
     const snapIndex = snap.metadata.index;

@@ -307,3 +307,25 @@ test('RawNode refuses proposal data, a read index context or a conf change conte
   assert.equal(fingerprint(n), before);
   assert.equal(c.get('a').storage.lastIndex(), last);
 });
+
+test('MemoryStorage.applySnapshot refuses a snapshot without a membership or with a term that is not an index, and changes nothing', () => {
+  // before: a snapshot without confState threw a TypeError after it had already replaced the snapshot
+  const s = new MemoryStorage();
+  s.append([{ index: 1, term: 1, type: 'Normal', data: new Uint8Array(0) }]);
+  const bad: unknown[] = [
+    { index: 5, term: 1 },
+    { index: 5, term: 1, confState: null },
+    { index: 5, term: 1, confState: { voters: 'a', learners: [] } },
+    { index: 5, term: 1, confState: { voters: [1], learners: [] } },
+    { index: 5, term: Number.NaN, confState: { voters: ['a'], learners: [] } },
+    { index: 5, term: -1, confState: { voters: ['a'], learners: [] } },
+  ];
+  for (const metadata of bad) {
+    assert.throws(() => s.applySnapshot({ data: new Uint8Array(0), metadata } as never), { code: 'QUORUMKV_INVALID_ARGUMENT' }, JSON.stringify(metadata));
+    assert.equal(s.firstIndex(), 1);
+    assert.equal(s.lastIndex(), 1);
+    assert.equal(s.snapshot().metadata.index, 0);
+  }
+  s.applySnapshot({ data: new Uint8Array(0), metadata: { index: 5, term: 1, confState: { voters: ['a'], learners: [] } } });
+  assert.equal(s.snapshot().metadata.index, 5);
+});
