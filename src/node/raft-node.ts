@@ -31,8 +31,9 @@ import { checkConfChange } from '../raft/confchange.js';
 import { refusalError } from '../raft/refusal.js';
 import type { ConfChangeRefusal, ProgressStatus, RaftConfig, RaftLogger, Ready, ReadOnlyOption, StateRole } from '../raft/types.js';
 import type { ConfChange, ConfChangeType, ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/index.js';
-import type { LogStorage } from '../storage/index.js';
-import { holdsNothing } from '../storage/checks.js';
+import type { LoadedLogState, LogStorage } from '../storage/index.js';
+import { checkHardState, checkSnapshot, holdsNothing } from '../storage/checks.js';
+import { checkEntries } from '../raft/entry-checks.js';
 import type { SnapshotStatus, Transport } from '../transport/index.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { encodeOrigin, type ConfRefusal, unwrapConfRefusal, unwrapProposalFor, unwrapSnapshot, wrapConfRefusal, wrapProposal, wrapSnapshot } from './envelope.js';
@@ -68,7 +69,12 @@ const log = createDebug('quorumkv:node');
 const COMMIT_SAVE_DELAY_MS = 100;
 const raftDebug = createDebug('quorumkv:raft');
 
-/** Options of {@link RaftNode.create}. Times are in milliseconds unless named in ticks. */
+/**
+ * Options of {@link RaftNode.create}. Times are whole milliseconds unless
+ * named in ticks. An option left out (or `undefined`) takes its default; a
+ * `null` is refused with `QUORUMKV_INVALID_CONFIG`, as any other value of
+ * the wrong type.
+ */
 export interface RaftNodeOptions<R> {
   /**
    * This member's id: a non-empty string of at most 255 UTF-8 bytes, with no
@@ -99,19 +105,19 @@ export interface RaftNodeOptions<R> {
   stateMachine: StateMachine<R>;
   /** Time source. Default: real time ({@link systemClock}). */
   clock?: Clock;
-  /** Length of one Raft tick in ms. Default 100. */
+  /** Length of one Raft tick: a whole number of ms, above 0. Default 100. */
   tickMs?: number;
-  /** Election timeout in ticks (randomized in `[n, 2n)`, Raft §5.2). Default 10. */
+  /** Election timeout in ticks (randomized in `[n, 2n)`, Raft §5.2): a positive integer. Default 10. */
   electionTicks?: number;
-  /** Heartbeat interval in ticks. Default 1. */
+  /** Heartbeat interval in ticks: a positive integer, below `electionTicks`. Default 1. */
   heartbeatTicks?: number;
   /** Take a snapshot (and compact the log) every this many applied entries. Default 10,000. */
   snapshotEntries?: number;
   /** Entries kept in memory behind a snapshot so slow followers catch up without one (etcd's SnapshotCatchUpEntries). Default 5,000. */
   snapshotCatchUpEntries?: number;
-  /** How long `propose` waits for the entry to be applied before `QUORUMKV_TIMEOUT`. Default 10,000 ms. */
+  /** How long `propose` waits for the entry to be applied before `QUORUMKV_TIMEOUT`: a whole number of ms, above 0. Default 10,000. */
   proposalTimeoutMs?: number;
-  /** How long `readIndex` waits before `QUORUMKV_TIMEOUT`. Default 10,000 ms. */
+  /** How long `readIndex` waits before `QUORUMKV_TIMEOUT`: a whole number of ms, above 0. Default 10,000. */
   readTimeoutMs?: number;
   /** Raft: payload bytes per MsgApp. Default 1 MiB. */
   maxSizePerMsg?: number;
@@ -442,18 +448,23 @@ const RAFT_NODE_OPTION_KEYS = [
 // compiles only while the list names every key of the interface
 type RaftNodeOptionKeysComplete = NoKeyMissing<Exclude<keyof RaftNodeOptions<unknown>, (typeof RAFT_NODE_OPTION_KEYS)[number]>>;
 
-/** The Raft core's settings taken from the options (its defaults where etcd's differ). */
+/** `v`, or `dflt` when `v` is undefined (and only then: a null is not left out, and {@link validateOptions} refuses it). */
+function orDefault<T>(v: T | undefined, dflt: T): T {
+  return v === undefined ? dflt : v;
+}
+
+/** The Raft core's settings taken from the options (its defaults where etcd's differ), defaults for those left undefined. */
 function coreOptions<R>(o: RaftNodeOptions<R>): Omit<RaftConfig, 'id' | 'storage'> {
   return {
-    electionTick: o.electionTicks ?? 10,
-    heartbeatTick: o.heartbeatTicks ?? 1,
+    electionTick: orDefault(o.electionTicks, 10),
+    heartbeatTick: orDefault(o.heartbeatTicks, 1),
     maxSizePerMsg: o.maxSizePerMsg,
     maxInflightMsgs: o.maxInflightMsgs,
     maxUncommittedEntriesSize: o.maxUncommittedEntriesSize,
-    preVote: o.preVote ?? true,
-    checkQuorum: o.checkQuorum ?? true,
-    readOnlyOption: o.readOnlyOption ?? 'safe',
-    disableProposalForwarding: o.disableProposalForwarding ?? false,
+    preVote: orDefault(o.preVote, true),
+    checkQuorum: orDefault(o.checkQuorum, true),
+    readOnlyOption: orDefault(o.readOnlyOption, 'safe'),
+    disableProposalForwarding: orDefault(o.disableProposalForwarding, false),
     random: o.random,
   };
 }
@@ -479,13 +490,26 @@ function validateOptions<R>(o: RaftNodeOptions<R>): void {
   if (o.snapshotEntries !== undefined && (!Number.isSafeInteger(o.snapshotEntries) || o.snapshotEntries <= 0)) {
     bad('snapshotEntries must be a positive integer');
   }
+  // whole ms, as etcd takes them (uint ms): clocks keep no fraction (a
+  // VirtualClock fires a 1e-9 ms timer at 1 ms, a 1.5 ms one at 1 ms), so
+  // the timeouts computed from a fraction drifted from the time that passed
   for (const [name, v] of Object.entries({
     tickMs: o.tickMs,
     proposalTimeoutMs: o.proposalTimeoutMs,
     readTimeoutMs: o.readTimeoutMs,
   })) {
-    if (v !== undefined && (!Number.isFinite(v) || v <= 0)) bad(`${name} must be a positive number`);
+    if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v > 0)) bad(`${name} must be a positive whole number of ms (got ${describeValue(v)})`);
   }
+  // the Raft core's options, named as here: left out (undefined) they take
+  // the default; a null is refused, as for every other option
+  for (const [name, v] of Object.entries({ electionTicks: o.electionTicks, heartbeatTicks: o.heartbeatTicks })) {
+    if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v > 0)) bad(`${name} must be a positive integer (got ${describeValue(v)})`);
+  }
+  for (const [name, v] of Object.entries({ preVote: o.preVote, checkQuorum: o.checkQuorum, disableProposalForwarding: o.disableProposalForwarding })) {
+    if (v !== undefined && typeof v !== 'boolean') bad(`${name} must be a boolean (got ${describeValue(v)})`);
+  }
+  const readOnly: unknown = o.readOnlyOption;
+  if (readOnly !== undefined && readOnly !== 'safe' && readOnly !== 'leaseBased') bad(`readOnlyOption must be 'safe' or 'leaseBased' (got ${describeValue(readOnly)})`);
   if (o.snapshotCatchUpEntries !== undefined && (!Number.isInteger(o.snapshotCatchUpEntries) || o.snapshotCatchUpEntries < 0)) {
     bad('snapshotCatchUpEntries must be a non-negative integer');
   }
@@ -515,6 +539,50 @@ function validateOptions<R>(o: RaftNodeOptions<R>): void {
   // here on an empty log: before the storage is loaded and the state
   // machine restored from its snapshot
   resolveConfig({ id: o.id, storage: new NodeStorage(), ...coreOptions(o) });
+}
+
+/**
+ * What a storage's `load()` resolved with, checked before anything is built
+ * from it: an object holding a well-formed HardState, a well-formed snapshot
+ * or `undefined`, and entries that are contiguous, with terms that do not
+ * decrease, that start at or before the index after the snapshot's (index 1
+ * without one; those at or below it are ignored) and whose first one after
+ * the snapshot has a term no lower than its term. A custom storage that
+ * broke one of these made `create` fail with `QUORUMKV_INVALID_ARGUMENT` or
+ * a TypeError, or took it as it was (a NaN term).
+ * @throws FaultError `QUORUMKV_CORRUPT_LOG` when it is not such a state
+ */
+function checkLoadedState(state: unknown): LoadedLogState {
+  try {
+    if (state === null || typeof state !== 'object' || Array.isArray(state)) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `it is not an object of hardState, snapshot and entries (got ${describeValue(state)})`);
+    }
+    const { hardState, snapshot, entries } = state as Partial<LoadedLogState>;
+    checkHardState(hardState as HardState);
+    if (snapshot !== undefined) checkSnapshot(snapshot);
+    checkEntries(entries as Entry[]);
+    const loaded = entries as Entry[];
+    const first = loaded[0];
+    if (first !== undefined) {
+      const snapIndex = snapshot?.metadata.index ?? 0;
+      if (first.index > snapIndex + 1) {
+        throw new UsageError(
+          ErrorCode.INVALID_ARGUMENT,
+          `entries start at index ${first.index}, leaving a gap after ${snapshot === undefined ? 'index 0 (there is no snapshot)' : `the snapshot at index ${snapIndex}`}`,
+        );
+      }
+      const next = loaded[snapIndex + 1 - first.index];
+      if (snapshot !== undefined && next !== undefined && next.term < snapshot.metadata.term) {
+        throw new UsageError(
+          ErrorCode.INVALID_ARGUMENT,
+          `entry ${next.index} has term ${next.term}, below the term ${snapshot.metadata.term} of the snapshot at index ${snapIndex}`,
+        );
+      }
+    }
+    return state as LoadedLogState;
+  } catch (err) {
+    throw new FaultError(ErrorCode.CORRUPT_LOG, `storage.load() returned a malformed log state: ${err instanceof Error ? err.message : describeValue(err)}`, { cause: err });
+  }
 }
 
 /**
@@ -698,11 +766,19 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * from `peers` when the storage is empty, starts the transport and the tick
    * timer.
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options, an option
-   *   of another name than {@link RaftNodeOptions}' included, and those the
-   *   Raft core refuses (`electionTicks` not above `heartbeatTicks`, a size
-   *   or `maxInflightMsgs` that is not positive...): checked before the
-   *   storage is loaded, so nothing is restored or started
-   * @throws FaultError `QUORUMKV_CORRUPT_LOG` when the storage is corrupt, or
+   *   of another name than {@link RaftNodeOptions}' included, a `tickMs`,
+   *   `proposalTimeoutMs` or `readTimeoutMs` that is not a whole number of
+   *   ms above 0, a `null` option (only one left out, or `undefined`, takes
+   *   the default), and those the Raft core refuses (`electionTicks` not
+   *   above `heartbeatTicks`, a size or `maxInflightMsgs` that is not
+   *   positive...): checked before the storage is loaded, so nothing is
+   *   restored or started
+   * @throws FaultError `QUORUMKV_CORRUPT_LOG` when the storage is corrupt
+   *   (its `load()` throws so), or `load()` resolves with a malformed state
+   *   (not an object; a malformed HardState, snapshot or entry; entries not
+   *   contiguous, with a term that decreases, or leaving a gap after the
+   *   snapshot, or after index 0 without one; a saved commit beyond the
+   *   log), or
    *   when the state machine reports an applied index beyond the log's last
    *   index (entries it applied are missing); `QUORUMKV_CORRUPT_SNAPSHOT`
    *   when the log is compacted behind an on-demand snapshot record and the
@@ -711,7 +787,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    */
   static async create<R>(opts: RaftNodeOptions<R>): Promise<RaftNode<R>> {
     validateOptions(opts);
-    const persisted = await opts.storage.load();
+    // a custom storage's state is checked as the built-in ones check theirs
+    const persisted = checkLoadedState(await opts.storage.load());
     const mem = new NodeStorage();
     const snap = persisted.snapshot;
     const snapEnv = snap !== undefined && snap.metadata.index > 0 ? unwrapSnapshot(snap.data) : undefined;

