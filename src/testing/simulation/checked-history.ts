@@ -280,10 +280,13 @@ export function resolveUnknownWrites(
       out.push(op);
       continue;
     }
-    const branches = input.type === 'put' ? [{ puts: pairsOf(input), readOnly: false, succeeded: undefined }] : [
-      { puts: putsOf(input.success), readOnly: input.success.every((o) => o.type === 'get'), succeeded: true },
-      { puts: putsOf(input.failure), readOnly: input.failure.every((o) => o.type === 'get'), succeeded: false },
-    ];
+    const branches =
+      input.type === 'put'
+        ? [{ puts: pairsOf(input), readOnly: false, succeeded: undefined }]
+        : [
+            { puts: putsOf(input.success), readOnly: input.success.every((o) => o.type === 'get'), succeeded: true },
+            { puts: putsOf(input.failure), readOnly: input.failure.every((o) => o.type === 'get'), succeeded: false },
+          ];
     let settled: Operation<KvInput, KvOutput> | undefined;
     let ambiguous = false;
     for (const b of branches) {
@@ -291,7 +294,11 @@ export function resolveUnknownWrites(
       if (hits.length === 0) continue;
       const hit = hits[0];
       // several events for the pair, or the branch's puts at different revisions (or missing)
-      if (hit === null || b.puts.some((p) => { const e = eventOf(p); return e === undefined || e === null || e.revision !== hit.revision; })) {
+      const atHit = (p: { key: string; value: string }): boolean => {
+        const e = eventOf(p);
+        return e !== undefined && e !== null && hit !== null && e.revision === hit.revision;
+      };
+      if (hit === null || !b.puts.every(atHit)) {
         ambiguous = true;
         continue;
       }
