@@ -559,7 +559,9 @@ function checkLoadedState(state: unknown): LoadedLogState {
     }
     const { hardState, snapshot, entries } = state as Partial<LoadedLogState>;
     checkHardState(hardState as HardState);
-    if (snapshot !== undefined) checkSnapshot(snapshot);
+    // a placeholder at index 0 is no snapshot: it is ignored, as it always was
+    const placeholder = (snapshot as { metadata?: { index?: unknown } } | null | undefined)?.metadata?.index === 0;
+    if (snapshot !== undefined && !placeholder) checkSnapshot(snapshot);
     checkEntries(entries as Entry[]);
     const loaded = entries as Entry[];
     const first = loaded[0];
@@ -777,9 +779,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    *   (its `load()` throws so), or `load()` resolves with a malformed state
    *   (not an object; a malformed HardState, snapshot or entry; entries not
    *   contiguous, with a term that decreases, or leaving a gap after the
-   *   snapshot, or after index 0 without one; a saved commit beyond the
-   *   log), or
-   *   when the state machine reports an applied index beyond the log's last
+   *   snapshot, or after index 0 without one), when the saved commit is
+   *   beyond the log (the Raft core's check), or when the state machine reports an applied index beyond the log's last
    *   index (entries it applied are missing); `QUORUMKV_CORRUPT_SNAPSHOT`
    *   when the log is compacted behind an on-demand snapshot record and the
    *   state machine, which held that snapshot's state, reports an applied

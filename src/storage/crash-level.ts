@@ -75,8 +75,8 @@ export class CrashableLevel<KDefault = string, VDefault = string> extends Memory
   /**
    * @param options - abstract-level database options: `keyEncoding` and
    *   `valueEncoding` (the default encodings: a name such as `'utf8'` or
-   *   `'view'`, or an encoding object), `createIfMissing`, `errorIfExists`,
-   *   `passive`; data is always stored as `Uint8Array`
+   *   `'view'`, or an encoding object), `createIfMissing`, `errorIfExists`;
+   *   data is always stored as `Uint8Array`
    * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` when `options` is not an
    *   object, has an option of another name (`storeEncoding` included: it
    *   is always `'view'`), or an encoding that is neither a name nor an
@@ -92,7 +92,7 @@ export class CrashableLevel<KDefault = string, VDefault = string> extends Memory
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `CrashableLevel options must be an object, not ${describeValue(options)}`);
     }
-    checkOptionKeys(options, ['keyEncoding', 'valueEncoding', 'createIfMissing', 'errorIfExists', 'passive'], 'CrashableLevel options', ErrorCode.INVALID_ARGUMENT);
+    checkOptionKeys(options, ['keyEncoding', 'valueEncoding', 'createIfMissing', 'errorIfExists'], 'CrashableLevel options', ErrorCode.INVALID_ARGUMENT);
     for (const k of ['keyEncoding', 'valueEncoding'] as const) {
       const v = (options as Record<string, unknown>)[k];
       if (v !== undefined && typeof v !== 'string' && (v === null || typeof v !== 'object')) {

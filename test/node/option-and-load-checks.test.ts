@@ -224,11 +224,13 @@ test('RaftNode.create fails with FaultError QUORUMKV_CORRUPT_LOG when a custom L
   }
 });
 
-test('RaftNode.create opens a custom LogStorage whose load() returns good state: a snapshot and the entries after it, or entries that overlap it', async () => {
+test('RaftNode.create opens a custom LogStorage whose load() returns good state: a snapshot and the entries after it, entries that overlap it, or a placeholder snapshot at index 0', async () => {
   for (const state of [
     { hardState: { term: 2, vote: 'a', commit: 6 }, snapshot: snapshot(5, 1), entries: [entry(6, 2)] },
     { hardState: { term: 2, vote: 'a', commit: 5 }, snapshot: snapshot(5, 1), entries: [entry(4, 1), entry(5, 1), entry(6, 2)] },
     { hardState: { term: 1, vote: 'a', commit: 2 }, snapshot: undefined, entries: [entry(1, 1), entry(2, 1)] },
+    // a placeholder snapshot at index 0, even without a membership, is none (it opened before the load checks)
+    { hardState: { term: 1, vote: 'a', commit: 2 }, snapshot: { data: new Uint8Array(0), metadata: { index: 0, term: 0 } }, entries: [entry(1, 1), entry(2, 1)] },
   ]) {
     const node = await RaftNode.create(raftOptions({ peers: undefined }, new FixedLoadStorage(() => state)));
     await node.close();
