@@ -32,7 +32,7 @@ import { refusalError } from '../raft/refusal.js';
 import type { ConfChangeRefusal, ProgressStatus, RaftConfig, RaftLogger, Ready, ReadOnlyOption, StateRole } from '../raft/types.js';
 import type { ConfChange, ConfChangeType, ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/index.js';
 import type { LoadedLogState, LogStorage } from '../storage/index.js';
-import { checkHardState, checkSnapshot, holdsNothing } from '../storage/checks.js';
+import { checkHardState, checkNoGap, checkSnapshot, holdsNothing } from '../storage/checks.js';
 import { checkEntries } from '../raft/entry-checks.js';
 import type { SnapshotStatus, Transport } from '../transport/index.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
@@ -448,23 +448,22 @@ const RAFT_NODE_OPTION_KEYS = [
 // compiles only while the list names every key of the interface
 type RaftNodeOptionKeysComplete = NoKeyMissing<Exclude<keyof RaftNodeOptions<unknown>, (typeof RAFT_NODE_OPTION_KEYS)[number]>>;
 
-/** `v`, or `dflt` when `v` is undefined (and only then: a null is not left out, and {@link validateOptions} refuses it). */
-function orDefault<T>(v: T | undefined, dflt: T): T {
-  return v === undefined ? dflt : v;
-}
-
-/** The Raft core's settings taken from the options (its defaults where etcd's differ), defaults for those left undefined. */
+/**
+ * The Raft core's settings taken from the options, renamed; those left
+ * undefined take the core's defaults (`resolveConfig`: the same as these
+ * options document), and a `null` is refused there as by {@link validateOptions}.
+ */
 function coreOptions<R>(o: RaftNodeOptions<R>): Omit<RaftConfig, 'id' | 'storage'> {
   return {
-    electionTick: orDefault(o.electionTicks, 10),
-    heartbeatTick: orDefault(o.heartbeatTicks, 1),
+    electionTick: o.electionTicks,
+    heartbeatTick: o.heartbeatTicks,
     maxSizePerMsg: o.maxSizePerMsg,
     maxInflightMsgs: o.maxInflightMsgs,
     maxUncommittedEntriesSize: o.maxUncommittedEntriesSize,
-    preVote: orDefault(o.preVote, true),
-    checkQuorum: orDefault(o.checkQuorum, true),
-    readOnlyOption: orDefault(o.readOnlyOption, 'safe'),
-    disableProposalForwarding: orDefault(o.disableProposalForwarding, false),
+    preVote: o.preVote,
+    checkQuorum: o.checkQuorum,
+    readOnlyOption: o.readOnlyOption,
+    disableProposalForwarding: o.disableProposalForwarding,
     random: o.random,
   };
 }
@@ -567,12 +566,7 @@ function checkLoadedState(state: unknown): LoadedLogState {
     const first = loaded[0];
     if (first !== undefined) {
       const snapIndex = snapshot?.metadata.index ?? 0;
-      if (first.index > snapIndex + 1) {
-        throw new UsageError(
-          ErrorCode.INVALID_ARGUMENT,
-          `entries start at index ${first.index}, leaving a gap after ${snapshot === undefined ? 'index 0 (there is no snapshot)' : `the snapshot at index ${snapIndex}`}`,
-        );
-      }
+      checkNoGap(first.index, snapIndex);
       const next = loaded[snapIndex + 1 - first.index];
       if (snapshot !== undefined && next !== undefined && next.term < snapshot.metadata.term) {
         throw new UsageError(

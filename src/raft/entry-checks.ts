@@ -1,12 +1,11 @@
 /**
- * The shape check of entries handed to a log storage to append, and of the
- * bytes of entries and snapshots: the ones {@link MemoryStorage} and the
- * durable storages (`src/storage`) share.
+ * The shape checks of entries and snapshots handed to a log storage: the
+ * ones {@link MemoryStorage} and the durable storages (`src/storage`) share.
  * @module
  */
 import { ErrorCode, UsageError } from '../errors.js';
 import { describeValue, viewProblem } from '../arg-values.js';
-import type { Entry } from '../raftpb/index.js';
+import type { Entry, Snapshot } from '../raftpb/index.js';
 
 /** A Raft index or term: a safe integer >= 0. @internal */
 export function isIndex(n: unknown): n is number {
@@ -39,6 +38,29 @@ export function dataProblem(v: unknown): string | undefined {
 export function checkSnapshotData(data: unknown): asserts data is Uint8Array {
   const problem = dataProblem(data);
   if (problem !== undefined) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `snapshot data is ${problem}`);
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+/**
+ * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for malformed snapshot
+ *   metadata or data, its ConfState included (voters and learners as arrays
+ *   of ids): the stored snapshot must decode again on load; data that is
+ *   not a `Uint8Array`, or is a Proxy of one or a view of a detached or
+ *   shrunk buffer (its bytes cannot be read: it failed where it was written)
+ */
+export function checkSnapshot(s: Snapshot): void {
+  const m = (s as Partial<Snapshot> | null)?.metadata;
+  if (m === null || typeof m !== 'object' || !isIndex(m.index) || !isIndex(m.term)) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'snapshot needs metadata with a non-negative index and term');
+  }
+  checkSnapshotData(s.data);
+  const cs = m.confState as Partial<Snapshot['metadata']['confState']> | null | undefined;
+  if (cs === null || typeof cs !== 'object' || !isStringArray(cs.voters) || !isStringArray(cs.learners)) {
+    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'snapshot needs a ConfState whose voters and learners are arrays of member ids');
+  }
 }
 
 /**

@@ -12,7 +12,7 @@ import { ErrorCode, FaultError, UsageError } from '../errors.js';
 import { describeValue } from '../arg-values.js';
 import type { ConfState, Entry, HardState, Snapshot } from '../raftpb/index.js';
 import { emptyHardState, emptySnapshot } from '../raftpb/index.js';
-import { checkEntries, checkSnapshotData } from './entry-checks.js';
+import { checkEntries, checkSnapshot, checkSnapshotData } from './entry-checks.js';
 import { limitSize } from './entry-size.js';
 import type { Storage } from './types.js';
 
@@ -28,19 +28,6 @@ function unavailable(i: number, last: number): FaultError {
 function checkIndex(v: unknown, what: string): void {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
     throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${what} must be a non-negative integer, got ${describeValue(v)}`);
-  }
-}
-
-/**
- * A snapshot's membership, before anything is changed (a missing one threw
- * a TypeError once the snapshot was already taken).
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` unless `cs` has `voters` and `learners` arrays of member ids (strings)
- */
-function checkConfState(cs: unknown): void {
-  const c = cs as { voters?: unknown; learners?: unknown } | null;
-  const ids = (v: unknown): boolean => Array.isArray(v) && v.every((id) => typeof id === 'string');
-  if (c === null || typeof c !== 'object' || !ids(c.voters) || !ids(c.learners)) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, `snapshot confState must be { voters, learners } arrays of member ids, got ${describeValue(cs)}`);
   }
 }
 
@@ -155,13 +142,8 @@ export class MemoryStorage implements Storage {
    *   all, a Proxy of one, or a view of a detached or shrunk buffer); nothing changes
    */
   applySnapshot(snap: Snapshot): void {
-    if (snap === null || typeof snap !== 'object' || snap.metadata === null || typeof snap.metadata !== 'object') {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'snapshot must be an object with metadata');
-    }
-    checkIndex(snap.metadata.index, 'snapshot index');
-    checkIndex(snap.metadata.term, 'snapshot term');
-    checkConfState(snap.metadata.confState);
-    checkSnapshotData(snap.data);
+    // before anything changes: a missing confState threw a TypeError once the snapshot was taken
+    checkSnapshot(snap);
     const msIndex = this.snap.metadata.index;
     const snapIndex = snap.metadata.index;
     if (msIndex >= snapIndex) {

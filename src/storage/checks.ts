@@ -4,8 +4,8 @@
  */
 import { ErrorCode, UsageError } from '../errors.js';
 import { describeValue } from '../arg-values.js';
-import type { HardState, Snapshot } from '../raftpb/index.js';
-import { checkEntries, checkSnapshotData, isIndex } from '../raft/entry-checks.js';
+import type { HardState } from '../raftpb/index.js';
+import { checkEntries, checkSnapshot, isIndex } from '../raft/entry-checks.js';
 import type { LoadedLogState, LogStorage, LogStorageSaveOptions, LogStorageUpdate } from './log-storage.js';
 
 /** @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for a malformed HardState. */
@@ -15,28 +15,7 @@ export function checkHardState(hs: HardState): void {
   }
 }
 
-function isStringArray(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((x) => typeof x === 'string');
-}
-
-/**
- * @throws UsageError `QUORUMKV_INVALID_ARGUMENT` for malformed snapshot
- *   metadata or data, its ConfState included (voters and learners as arrays
- *   of ids): the stored snapshot must decode again on load; data that is
- *   not a `Uint8Array`, or is a Proxy of one or a view of a detached or
- *   shrunk buffer (its bytes cannot be read: it failed where it was written)
- */
-export function checkSnapshot(s: Snapshot): void {
-  const m = (s as Partial<Snapshot> | null)?.metadata;
-  if (m === null || typeof m !== 'object' || !isIndex(m.index) || !isIndex(m.term)) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'snapshot needs metadata with a non-negative index and term');
-  }
-  checkSnapshotData(s.data);
-  const cs = m.confState as Partial<Snapshot['metadata']['confState']> | null | undefined;
-  if (cs === null || typeof cs !== 'object' || !isStringArray(cs.voters) || !isStringArray(cs.learners)) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'snapshot needs a ConfState whose voters and learners are arrays of member ids');
-  }
-}
+export { checkSnapshot };
 
 /**
  * The shape checks of a whole update (each field that is present).

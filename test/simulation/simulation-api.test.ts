@@ -454,6 +454,19 @@ test('watches opened through a client are checked against the committed history'
   });
 });
 
+/**
+ * Puts `key` = `value` through `c` and crashes and restarts every member
+ * 3 virtual ms later, while the put is in flight: with `syncStore: false`
+ * and seed 1 it commits, and its answer is lost (an unknown outcome).
+ */
+async function putAcrossCrashOfAll(sim: Simulation, c: ReturnType<Simulation['client']>, key: string, value: string): Promise<void> {
+  const inFlight = c.put(key, value).catch(() => undefined);
+  await sim.run(3);
+  for (const id of sim.ids) await sim.crash(id);
+  for (const id of sim.ids) await sim.restart(id);
+  await inFlight;
+}
+
 test('a write in flight when every member crashes is in the committed history after the restart: reference watches reopen from the next revision, not from now', async () => {
   // the stores' writes unsynced, so each member restarts behind its log and,
   // until it has caught up, holds its watches from now: a watch opened from
@@ -462,11 +475,7 @@ test('a write in flight when every member crashes is in the committed history af
   await withSim({ seed: 1, syncStore: false }, async (sim) => {
     const c = sim.client(sim.leaderId()!);
     for (let i = 0; i < 3; i++) await sim.drive(c.put(`k${i}`, `v${i}`));
-    const inFlight = c.put('k9', 'v9').catch(() => undefined);
-    await sim.run(3);
-    for (const id of sim.ids) await sim.crash(id);
-    for (const id of sim.ids) await sim.restart(id);
-    await inFlight;
+    await putAcrossCrashOfAll(sim, c, 'k9', 'v9');
     const revs = await sim.drive(Promise.all(sim.ids.map((id, i) => sim.client(id).put(`after/${i}`, 'v').then((r) => r.header.revision))));
     await sim.run(300);
     const committed = [...new Set(sim.committedEvents().map((e) => e.kv.modRevision))];
@@ -483,11 +492,7 @@ test('the committed history settles unknown outcomes: a write it holds is ok at 
     const c = sim.client(sim.leaderId()!);
     await sim.drive(c.put('k1', 'v1'));
     // in flight when every member crashes: committed, its answer lost
-    const committed = c.put('k9', 'v9').catch(() => undefined);
-    await sim.run(3);
-    for (const id of sim.ids) await sim.crash(id);
-    for (const id of sim.ids) await sim.restart(id);
-    await committed;
+    await putAcrossCrashOfAll(sim, c, 'k9', 'v9');
     await sim.until(() => sim.leaderId() !== undefined, { what: 'a leader' });
     // sent from a member cut off from the leader, which then crashes: never proposed anywhere
     const follower = sim.ids.find((id) => id !== sim.leaderId())!;
@@ -524,11 +529,7 @@ test("a wrapped client's unknown outcomes are not settled by the committed histo
   await withSim({ seed: 1, syncStore: false }, async (sim) => {
     const c = sim.client(sim.leaderId()!, { wrap: namespaced });
     await sim.drive(c.put('k1', 'v1'));
-    const committed = c.put('k9', 'v9').catch(() => undefined);
-    await sim.run(3);
-    for (const id of sim.ids) await sim.crash(id);
-    for (const id of sim.ids) await sim.restart(id);
-    await committed;
+    await putAcrossCrashOfAll(sim, c, 'k9', 'v9');
     await sim.until(() => sim.leaderId() !== undefined, { what: 'a leader' });
     const kv = await sim.drive(sim.client(sim.leaderId()!, { wrap: namespaced }).get('k9'));
     assert.equal(text(kv?.value), 'v9');
